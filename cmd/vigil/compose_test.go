@@ -1,0 +1,162 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+)
+
+// composeFile is the repository's docker-compose.yml, relative to this package.
+const composeFile = "../../docker-compose.yml"
+
+// vigilServices are the services of the `vigil serve <service>` subcommand,
+// each of which gets a container in docker-compose.yml.
+var vigilServices = []string{"gateway", "monitor", "notify", "analysis", "repair", "deploy"}
+
+// loadCompose loads docker-compose.yml the way `docker compose` does, with
+// only env as the interpolation environment (neither the process environment
+// nor a .env file), so the result does not depend on who runs the test.
+func loadCompose(t *testing.T, env ...string) (*types.Project, error) {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{composeFile},
+		cli.WithWorkingDirectory(filepath.Dir(composeFile)),
+		cli.WithEnv(env),
+	)
+	require.NoError(t, err)
+	return opts.LoadProject(t.Context())
+}
+
+func TestComposeFile(t *testing.T) {
+	t.Parallel()
+
+	project, err := loadCompose(t, "VIGIL_ADMIN_TOKEN=test-token")
+	require.NoError(t, err)
+
+	want := append([]string{"nats", "postgres"}, vigilServices...)
+	require.ElementsMatch(t, want, project.ServiceNames())
+
+	t.Run("vigil services", func(t *testing.T) {
+		t.Parallel()
+		image := project.Services["gateway"].Image
+		require.NotEmpty(t, image)
+		for _, name := range vigilServices {
+			svc := project.Services[name]
+			require.Equal(t, types.ShellCommand{"serve", name}, svc.Command, "%s: command", name)
+			require.Equal(t, image, svc.Image, "%s: every Vigil service runs the one image", name)
+			require.NotNil(t, svc.Build, "%s: build", name)
+			require.Equal(t, "deploy/Dockerfile", svc.Build.Dockerfile, "%s: dockerfile", name)
+			for _, dep := range []string{"nats", "postgres"} {
+				require.Contains(t, svc.DependsOn, dep, "%s: depends_on", name)
+				require.Equal(t, types.ServiceConditionHealthy, svc.DependsOn[dep].Condition,
+					"%s: depends_on %s", name, dep)
+			}
+			require.NotNil(t, svc.HealthCheck, "%s: healthcheck", name)
+			require.Equal(t,
+				types.HealthCheckTest{"CMD", "/vigil", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"},
+				svc.HealthCheck.Test, "%s: healthcheck", name)
+			env := map[string]string{
+				"VIGIL_NATS_URL":    "nats://nats:4222",
+				"VIGIL_ADMIN_TOKEN": "test-token",
+				"VIGIL_HTTP_ADDR":   "0.0.0.0:8080",
+				"VIGIL_GRPC_ADDR":   "0.0.0.0:9090",
+			}
+			for k, v := range env {
+				require.NotNil(t, svc.Environment[k], "%s: %s", name, k)
+				require.Equal(t, v, *svc.Environment[k], "%s: %s", name, k)
+			}
+			require.NotNil(t, svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
+			require.Regexp(t, `^postgres://vigil:[^@]+@postgres:5432/vigil\?sslmode=disable$`,
+				*svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
+		}
+	})
+
+	t.Run("gateway", func(t *testing.T) {
+		t.Parallel()
+		gw := project.Services["gateway"]
+		require.NotNil(t, gw.Environment["VIGIL_MONITOR_ADDR"])
+		require.Equal(t, "monitor:9090", *gw.Environment["VIGIL_MONITOR_ADDR"])
+		var published []string
+		for _, p := range gw.Ports {
+			published = append(published, p.Published)
+		}
+		require.Subset(t, published, []string{"8080", "9090"})
+	})
+
+	t.Run("notify", func(t *testing.T) {
+		t.Parallel()
+		env := project.Services["notify"].Environment
+		// Optional: present, and empty when the variables are unset.
+		for _, k := range []string{"VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_TELEGRAM_CHAT_ID"} {
+			require.Contains(t, env, k)
+		}
+	})
+
+	t.Run("nats", func(t *testing.T) {
+		t.Parallel()
+		nats := project.Services["nats"]
+		require.NotNil(t, nats.HealthCheck)
+		require.True(t, slices.ContainsFunc(nats.HealthCheck.Test, func(s string) bool {
+			return s == "http://127.0.0.1:8222/healthz?js-enabled-only=true"
+		}), "nats healthcheck: %v", nats.HealthCheck.Test)
+
+		// The config the container is started with is the file on disk.
+		i := slices.IndexFunc(nats.Command, func(s string) bool { return s == "--config" })
+		require.GreaterOrEqual(t, i, 0, "nats command: %v", nats.Command)
+		require.Less(t, i+1, len(nats.Command), "nats command: %v", nats.Command)
+		target := nats.Command[i+1]
+		var conf string
+		for _, v := range nats.Volumes {
+			if v.Target == target {
+				conf = v.Source
+			}
+		}
+		require.NotEmpty(t, conf, "nats: no volume mounts %s", target)
+		abs, err := filepath.Abs("../../deploy/nats/nats.conf")
+		require.NoError(t, err)
+		require.Equal(t, abs, conf)
+
+		data, err := os.ReadFile(conf)
+		require.NoError(t, err)
+		require.Contains(t, string(data), "sync_interval: always")
+
+		// And nats-server itself reads it that way.
+		opts, err := server.ProcessConfigFile(conf)
+		require.NoError(t, err)
+		require.True(t, opts.JetStream, "jetstream enabled")
+		require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
+		require.Equal(t, "/data", opts.StoreDir)
+		require.Equal(t, 8222, opts.HTTPPort)
+
+		require.True(t, slices.ContainsFunc(nats.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Type == types.VolumeTypeVolume && v.Target == "/data"
+		}), "nats: named volume on /data")
+	})
+
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		pg := project.Services["postgres"]
+		require.NotNil(t, pg.HealthCheck)
+		require.Contains(t, pg.HealthCheck.Test, "pg_isready")
+		require.True(t, slices.ContainsFunc(pg.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Type == types.VolumeTypeVolume && v.Target == "/var/lib/postgresql/data"
+		}), "postgres: named volume for the data directory")
+	})
+}
+
+func TestComposeFileRequiresAdminToken(t *testing.T) {
+	t.Parallel()
+
+	_, err := loadCompose(t)
+	require.Error(t, err)
+	var missing *template.MissingRequiredError
+	require.ErrorAs(t, err, &missing)
+	require.Equal(t, "VIGIL_ADMIN_TOKEN", missing.Variable)
+	require.ErrorContains(t, err, "set VIGIL_ADMIN_TOKEN")
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/telemetry"
+	"github.com/vigil-ops/vigil/services/gateway"
+	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/notify"
+)
+
+// env returns the environment variable key, or def when unset or empty.
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// serviceFlags are the flags and VIGIL_* variables shared by up and serve.
+type serviceFlags struct {
+	httpAddr, grpcAddr string
+	logLevel, logFmt   string
+}
+
+func (f *serviceFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.httpAddr, "http-addr", env("VIGIL_HTTP_ADDR", "127.0.0.1:8080"), "REST, webhooks, /healthz, /readyz, /metrics (VIGIL_HTTP_ADDR)")
+	cmd.Flags().StringVar(&f.grpcAddr, "grpc-addr", env("VIGIL_GRPC_ADDR", "127.0.0.1:9090"), "gRPC API (VIGIL_GRPC_ADDR)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", env("VIGIL_LOG_LEVEL", "info"), "debug, info, warn or error (VIGIL_LOG_LEVEL)")
+	cmd.Flags().StringVar(&f.logFmt, "log-format", env("VIGIL_LOG_FORMAT", "json"), "json or text (VIGIL_LOG_FORMAT)")
+}
+
+func (f *serviceFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("VIGIL_LOG_LEVEL: %q is not debug, info, warn or error", f.logLevel)
+	}
+	return telemetry.NewLogger(os.Stderr, f.logFmt, level)
+}
+
+// appOptions reads the service options from the environment; errors name
+// the variable to fix.
+func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
+	dedup, err := envDuration("VIGIL_DEDUP_WINDOW", 10*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
+	maxBytes, err := envInt("VIGIL_WEBHOOK_MAX_BYTES", 8<<20)
+	if err != nil {
+		return app.Options{}, err
+	}
+	return app.Options{
+		Services:    services,
+		GRPCAddr:    f.grpcAddr,
+		HTTPAddr:    f.httpAddr,
+		AdminToken:  adminToken,
+		MonitorAddr: os.Getenv("VIGIL_MONITOR_ADDR"),
+		Gateway:     gateway.Options{WebhookMaxBytes: int64(maxBytes)},
+		Monitor: monitor.Options{
+			GroupBy:     strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
+			DedupWindow: dedup,
+		},
+		Notify: notify.Options{Telegram: notify.TelegramOptions{
+			BotToken: os.Getenv("VIGIL_TELEGRAM_BOT_TOKEN"),
+			ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
+			APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
+		}},
+	}, nil
+}
+
+func envDuration(key string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration like 10m", key, v)
+	}
+	return d, nil
+}
+
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", key, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+)
+
+// clientFlags reach the gateway's gRPC API.
+type clientFlags struct {
+	addr, token, output string
+}
+
+func (c *clientFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&c.addr, "addr", env("VIGIL_ADDR", "127.0.0.1:9090"), "gateway gRPC address (VIGIL_ADDR)")
+	cmd.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "table or json")
+}
+
+func (c *clientFlags) dial() (*grpc.ClientConn, error) {
+	c.token = os.Getenv("VIGIL_TOKEN")
+	if c.token == "" {
+		return nil, errors.New("VIGIL_TOKEN: missing (the admin token `vigil up` printed)")
+	}
+	if c.output != "table" && c.output != "json" {
+		return nil, fmt.Errorf("--output %q: want table or json", c.output)
+	}
+	return grpc.NewClient(c.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(c.token)),
+	)
+}
+
+// bearer sends the token on every call. Plaintext is accepted because the
+// gateway listens on loopback by default; put TLS in front of it elsewhere.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
+
+func incidentsCommand() *cobra.Command {
+	var c clientFlags
+	cmd := &cobra.Command{Use: "incidents", Aliases: []string{"incident"}, Short: "List, show, acknowledge and resolve incidents"}
+	c.register(cmd)
+
+	var statuses []string
+	var limit int32
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List incidents, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &monitorv1.ListIncidentsRequest{PageSize: limit}
+			for _, s := range statuses {
+				v, ok := typesv1.IncidentStatus_value["INCIDENT_STATUS_"+strings.ToUpper(s)]
+				if !ok {
+					return fmt.Errorf("--status %q: want open, acknowledged or resolved", s)
+				}
+				req.Statuses = append(req.Statuses, typesv1.IncidentStatus(v))
+			}
+			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+				return cl.ListIncidents(ctx, req)
+			}, func(w io.Writer, m proto.Message) {
+				printIncidents(w, m.(*monitorv1.ListIncidentsResponse).GetIncidents())
+			})
+		},
+	}
+	list.Flags().StringSliceVar(&statuses, "status", nil, "only these states: open, acknowledged, resolved")
+	list.Flags().Int32Var(&limit, "limit", 50, "how many")
+
+	get := &cobra.Command{
+		Use: "get ID", Short: "Show an incident with its alerts", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+				return cl.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: args[0]})
+			}, func(w io.Writer, m proto.Message) { printIncident(w, m.(*monitorv1.GetIncidentResponse).GetIncident()) })
+		},
+	}
+	ack := &cobra.Command{
+		Use: "ack ID", Aliases: []string{"acknowledge"}, Short: "Acknowledge an incident", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+				return cl.AcknowledgeIncident(ctx, &monitorv1.AcknowledgeIncidentRequest{Id: args[0]})
+			}, func(w io.Writer, m proto.Message) {
+				printIncident(w, m.(*monitorv1.AcknowledgeIncidentResponse).GetIncident())
+			})
+		},
+	}
+	resolve := &cobra.Command{
+		Use: "resolve ID", Short: "Resolve an incident by hand", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+				return cl.ResolveIncident(ctx, &monitorv1.ResolveIncidentRequest{Id: args[0]})
+			}, func(w io.Writer, m proto.Message) {
+				printIncident(w, m.(*monitorv1.ResolveIncidentResponse).GetIncident())
+			})
+		},
+	}
+	cmd.AddCommand(list, get, ack, resolve)
+	return cmd
+}
+
+func call(ctx context.Context, c *clientFlags,
+	do func(context.Context, monitorv1.IncidentServiceClient) (proto.Message, error),
+	table func(io.Writer, proto.Message),
+) error {
+	conn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := do(ctx, monitorv1.NewIncidentServiceClient(conn))
+	if err != nil {
+		st := status.Convert(err)
+		return fmt.Errorf("%s: %s", st.Code(), st.Message())
+	}
+	if c.output == "json" {
+		b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(os.Stdout, string(b))
+		return err
+	}
+	table(os.Stdout, resp)
+	return nil
+}
+
+func printIncidents(w io.Writer, incs []*typesv1.Incident) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tFIRING\tOPENED\tTITLE")
+	for _, i := range incs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
+			short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(), when(i.GetOpenedAt()), i.GetTitle())
+	}
+	_ = tw.Flush()
+}
+
+func printIncident(w io.Writer, i *typesv1.Incident) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID:\t%s\n", i.GetId())
+	fmt.Fprintf(tw, "Title:\t%s\n", i.GetTitle())
+	fmt.Fprintf(tw, "Status:\t%s\n", short(i.GetStatus().String(), "INCIDENT_STATUS_"))
+	fmt.Fprintf(tw, "Severity:\t%s\n", short(i.GetSeverity().String(), "SEVERITY_"))
+	fmt.Fprintf(tw, "Group:\t%s\n", i.GetGroupKey())
+	fmt.Fprintf(tw, "Opened:\t%s\n", when(i.GetOpenedAt()))
+	if i.GetAcknowledgedAt() != nil {
+		fmt.Fprintf(tw, "Acknowledged:\t%s by %s\n", when(i.GetAcknowledgedAt()), i.GetAcknowledgedBy())
+	}
+	if i.GetResolvedAt() != nil {
+		fmt.Fprintf(tw, "Resolved:\t%s by %s\n", when(i.GetResolvedAt()), i.GetResolvedBy())
+	}
+	fmt.Fprintf(tw, "Alerts:\t%d firing of %d\n", i.GetFiringCount(), i.GetAlertCount())
+	_ = tw.Flush()
+	if len(i.GetAlerts()) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINGERPRINT\tSTATUS\tCOUNT\tLAST SEEN\tLABELS")
+	for _, a := range i.GetAlerts() {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", a.GetAlert().GetFingerprint(), short(a.GetAlert().GetStatus().String(), "ALERT_STATUS_"),
+			a.GetCount(), when(a.GetLastSeenAt()), labels(a.GetAlert().GetLabels()))
+	}
+	_ = tw.Flush()
+}
+
+func short(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }
+
+func when(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().Local().Format(time.DateTime)
+}
+
+func labels(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,276 @@
+// Package app composes Vigil's services into one process: all of them
+// (`vigil up`) or one (`vigil serve <service>`), the same way tests do. It
+// owns the process's lifecycle: start in order, and on cancel stop in
+// order — health NOT_SERVING, consumers stop pulling and finish their
+// batch, NATS drains, gRPC stops gracefully, pools close.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/analysis"
+	"github.com/vigil-ops/vigil/services/deploy"
+	"github.com/vigil-ops/vigil/services/gateway"
+	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/repair"
+)
+
+// Services are the services a process can run, in start order.
+var Services = []string{"monitor", "analysis", "repair", "notify", "deploy", "gateway"}
+
+// Options configure a process.
+type Options struct {
+	// Services to run; all of Services for `vigil up`.
+	Services []string
+	GRPCAddr string
+	HTTPAddr string
+	// AdminToken authenticates API calls and webhooks.
+	AdminToken string
+	// MonitorAddr is monitor's gRPC address, for a gateway that runs
+	// without monitor in its process.
+	MonitorAddr string
+	Gateway     gateway.Options
+	Monitor     monitor.Options
+	Notify      notify.Options
+	// Streams tune the JetStream streams this process provisions.
+	Streams bus.StreamOptions
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	var errs []error
+	if len(o.Services) == 0 {
+		errs = append(errs, errors.New("no service to run"))
+	}
+	for _, s := range o.Services {
+		if !slices.Contains(Services, s) {
+			errs = append(errs, fmt.Errorf("unknown service %q: want one of %v", s, Services))
+		}
+	}
+	if o.AdminToken == "" {
+		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: missing"))
+	} else if len(o.AdminToken) < 16 {
+		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
+	}
+	if o.runs("gateway") && !o.runs("monitor") && o.MonitorAddr == "" {
+		errs = append(errs, errors.New("VIGIL_MONITOR_ADDR: missing (the gateway forwards incident calls to monitor)"))
+	}
+	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate())
+	return errors.Join(errs...)
+}
+
+func (o Options) runs(s string) bool { return slices.Contains(o.Services, s) }
+
+// Deps are the process's connections.
+type Deps struct {
+	// DatabaseURL of the Postgres every service of the process uses, each
+	// in its own schema.
+	DatabaseURL string
+	NATS        *nats.Conn
+	JetStream   jetstream.JetStream
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry
+}
+
+// App is a composed process.
+type App struct {
+	opts    Options
+	deps    Deps
+	srv     *server.Server
+	runners []runner
+	pools   []*pgxpool.Pool
+	conns   []*grpc.ClientConn
+}
+
+type runner struct {
+	name string
+	run  func(context.Context) error
+}
+
+// New builds the services and binds the listeners; Run serves.
+func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	a = &App{opts: opts, deps: deps}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := bus.Provision(ctx, deps.JetStream, opts.Streams); err != nil {
+		return nil, err
+	}
+	metrics := bus.NewMetrics(deps.Registry)
+	pub := bus.NewPublisher(deps.JetStream, metrics)
+	authn := auth.AdminToken(opts.AdminToken)
+	a.srv = server.New(server.Options{
+		GRPCAddr:           opts.GRPCAddr,
+		HTTPAddr:           opts.HTTPAddr,
+		Logger:             deps.Logger,
+		Gatherer:           deps.Registry,
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{auth.UnaryInterceptor(authn)},
+		StreamInterceptors: []grpc.StreamServerInterceptor{auth.StreamInterceptor(authn)},
+	})
+	if err := a.srv.Listen(); err != nil {
+		return nil, err
+	}
+	a.srv.AddReadinessCheck(func(context.Context) error {
+		if s := deps.NATS.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("NATS is %s", s)
+		}
+		return nil
+	})
+
+	var mon *monitor.Service
+	for _, name := range opts.Services {
+		pool, err := a.pool(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		switch name {
+		case "monitor":
+			mon, err = monitor.New(ctx, opts.Monitor, monitor.Deps{
+				Pool: pool, JetStream: deps.JetStream, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("monitor: %w", err)
+			}
+			a.runners = append(a.runners, runner{name, mon.Run})
+			if !opts.runs("gateway") {
+				mon.Register(a.srv.GRPC)
+			}
+		case "notify":
+			n, err := notify.New(ctx, opts.Notify, notify.Deps{
+				Pool: pool, JetStream: deps.JetStream, Metrics: metrics, Logger: deps.Logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("notify: %w", err)
+			}
+			a.runners = append(a.runners, runner{name, n.Run})
+		case "analysis":
+			a.runners = append(a.runners, runner{name, analysis.New(deps.Logger).Run})
+		case "repair":
+			a.runners = append(a.runners, runner{name, repair.New(deps.Logger).Run})
+		case "deploy":
+			a.runners = append(a.runners, runner{name, deploy.New(deps.Logger).Run})
+		case "gateway":
+			gdeps := gateway.Deps{Auth: authn, Publisher: pub, Logger: deps.Logger}
+			if mon != nil {
+				gdeps.Incidents = mon.IncidentServer()
+			} else {
+				conn, err := grpc.NewClient(opts.MonitorAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
+				}
+				a.conns = append(a.conns, conn)
+				gdeps.Incidents = gateway.NewIncidentForwarder(conn)
+			}
+			g, err := gateway.New(opts.Gateway, gdeps)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: %w", err)
+			}
+			if err := g.Register(ctx, a.srv); err != nil {
+				return nil, fmt.Errorf("gateway: %w", err)
+			}
+			a.runners = append(a.runners, runner{name, g.Run})
+		}
+	}
+	return a, nil
+}
+
+// pool opens a pool whose search_path is the service's own schema; services
+// without tables yet get none.
+func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
+	if service != "monitor" && service != "notify" {
+		return nil, nil
+	}
+	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	a.pools = append(a.pools, pool)
+	a.srv.AddReadinessCheck(func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("%s database: %w", service, err)
+		}
+		return nil
+	})
+	return pool, nil
+}
+
+// GRPCAddr and HTTPAddr are where the process listens.
+func (a *App) GRPCAddr() string { return a.srv.GRPCAddr() }
+
+// HTTPAddr is where REST, webhooks, health and metrics are served.
+func (a *App) HTTPAddr() string { return a.srv.HTTPAddr() }
+
+// Run serves until ctx is cancelled, then shuts down in order.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- a.srv.Run(srvCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range a.runners {
+		g.Go(func() error {
+			if err := r.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			return nil
+		})
+	}
+	var runErr error
+	select {
+	case <-gctx.Done():
+		a.srv.SetNotServing()
+		runErr = g.Wait()
+	case err := <-srvDone:
+		return err
+	}
+	// Consumers have stopped pulling and finished their batches: flush
+	// what is in flight to NATS, then stop serving.
+	drained := make(chan struct{})
+	a.deps.NATS.SetClosedHandler(func(*nats.Conn) { close(drained) })
+	if err := a.deps.NATS.Drain(); err == nil {
+		select {
+		case <-drained:
+		case <-time.After(10 * time.Second):
+			a.deps.Logger.Warn("NATS drain timed out")
+		}
+	}
+	stopServer()
+	if err := <-srvDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func (a *App) close() {
+	for _, c := range a.conns {
+		_ = c.Close()
+	}
+	for _, p := range a.pools {
+		p.Close()
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/telemetry"
+)
+
+func serveCommand() *cobra.Command {
+	var f serviceFlags
+	cmd := &cobra.Command{
+		Use:       "serve SERVICE",
+		Short:     "Run one service against external NATS (VIGIL_NATS_URL) and Postgres (VIGIL_DATABASE_URL)",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: app.Services,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), &f, args[0])
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func serve(ctx context.Context, f *serviceFlags, service string) error {
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	var missing []error
+	natsURL, dsn := os.Getenv("VIGIL_NATS_URL"), os.Getenv("VIGIL_DATABASE_URL")
+	if natsURL == "" {
+		missing = append(missing, errors.New("VIGIL_NATS_URL: missing (e.g. nats://nats:4222)"))
+	}
+	if dsn == "" {
+		missing = append(missing, errors.New("VIGIL_DATABASE_URL: missing (e.g. postgres://vigil:secret@postgres:5432/vigil)"))
+	}
+	if err := errors.Join(missing...); err != nil {
+		return err
+	}
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "vigil-"+service, os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+	nc, js, err := bus.Connect(ctx, natsURL, "vigil-"+service, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	opts, err := appOptions(f, []string{service}, os.Getenv("VIGIL_ADMIN_TOKEN"))
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry()})
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
+	}
+	return a.Run(ctx)
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/pgcluster"
+	"github.com/vigil-ops/vigil/pkg/telemetry"
+)
+
+func upCommand() *cobra.Command {
+	var (
+		f        serviceFlags
+		dataDir  string
+		natsAddr string
+		natsSync bool
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run every service in one process, with embedded NATS and (unless VIGIL_DATABASE_URL is set) a local Postgres",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return up(cmd.Context(), &f, dataDir, natsAddr, natsSync)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&dataDir, "data-dir", env("VIGIL_DATA_DIR", "./vigil-data"), "where NATS, Postgres and the admin token live (VIGIL_DATA_DIR)")
+	cmd.Flags().StringVar(&natsAddr, "nats-addr", env("VIGIL_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listener, for direct publishers (VIGIL_NATS_ADDR)")
+	cmd.Flags().BoolVar(&natsSync, "nats-sync-always", env("VIGIL_NATS_SYNC", "always") == "always", "fsync every JetStream write before acknowledging it (VIGIL_NATS_SYNC=always|interval)")
+	return cmd
+}
+
+func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlways bool) error {
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	dataDir, err = filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	token, tokenFile, err := adminToken(dataDir)
+	if err != nil {
+		return err
+	}
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "vigil", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
+	dsn := os.Getenv("VIGIL_DATABASE_URL")
+	if dsn == "" {
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: log})
+		if err != nil {
+			return fmt.Errorf("local Postgres (set VIGIL_DATABASE_URL to use your own): %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(sctx); err != nil {
+				log.Warn("stop local Postgres", "error", err)
+			}
+		}()
+		if dsn, err = ensureDatabase(ctx, cluster, "vigil"); err != nil {
+			return err
+		}
+	}
+
+	host, port, err := splitHostPort(natsAddr)
+	if err != nil {
+		return fmt.Errorf("--nats-addr: %w", err)
+	}
+	ns, err := bus.RunServer(bus.ServerOptions{
+		Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats"), SyncAlways: syncAlways, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, js, err := bus.Connect(ctx, ns.ClientURL(), "vigil-up", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	opts, err := appOptions(f, app.Services, token)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry()})
+	if err != nil {
+		return err
+	}
+	printBanner(a, ns.ClientURL(), dataDir, tokenFile, syncAlways, opts.Notify.Telegram.BotToken != "")
+	return a.Run(ctx)
+}
+
+// adminToken is VIGIL_ADMIN_TOKEN, or the token kept in the data dir,
+// created on first start.
+func adminToken(dataDir string) (token, file string, err error) {
+	if t := os.Getenv("VIGIL_ADMIN_TOKEN"); t != "" {
+		return t, "", nil
+	}
+	file = filepath.Join(dataDir, "admin-token")
+	b, err := os.ReadFile(file)
+	if err == nil {
+		return strings.TrimSpace(string(b)), file, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("read admin token: %w", err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	token = "vgl_" + hex.EncodeToString(raw)
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write admin token: %w", err)
+	}
+	return token, file, nil
+}
+
+// ensureDatabase creates the database name in the local cluster if missing.
+func ensureDatabase(ctx context.Context, c *pgcluster.Cluster, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("local Postgres: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("local Postgres: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", fmt.Errorf("local Postgres: create database %s: %w", name, err)
+		}
+	}
+	return c.DSN(name), nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscan(p, &port); err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, port, nil
+}
+
+func printBanner(a *app.App, natsURL, dataDir, tokenFile string, syncAlways, telegram bool) {
+	token := "$VIGIL_ADMIN_TOKEN"
+	tokenLine := "admin token: from VIGIL_ADMIN_TOKEN"
+	if tokenFile != "" {
+		token = "$(cat " + tokenFile + ")"
+		tokenLine = "admin token: " + tokenFile
+	}
+	sync := "fsync on every write"
+	if !syncAlways {
+		sync = "fsync every 2 minutes (VIGIL_NATS_SYNC=interval): a power loss can lose acknowledged alerts"
+	}
+	tg := "Telegram: off (set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID)"
+	if telegram {
+		tg = "Telegram: on"
+	}
+	fmt.Fprintf(os.Stderr, `
+Vigil is up.
+  REST + webhooks  http://%[1]s/api/v1/   (OpenAPI: /api/v1/openapi.json, health: /healthz /readyz, metrics: /metrics)
+  gRPC             %[2]s
+  NATS JetStream   %[3]s (%[4]s)
+  data             %[5]s
+  %[6]s
+  %[7]s
+  deploy, repair   dry-run: no kubeconfig configured
+
+Fire a first alert:
+  curl -sS -H "Authorization: Bearer %[8]s" -H 'Content-Type: application/json' \
+    http://%[1]s/api/v1/webhooks/alertmanager -d '{"version":"4","status":"firing","receiver":"vigil","groupKey":"{}:{alertname=\"HighLatency\"}","alerts":[{"status":"firing","labels":{"alertname":"HighLatency","namespace":"shop","severity":"critical"},"annotations":{"summary":"p99 above 500ms"},"startsAt":"2026-01-01T00:00:00Z"}]}'
+Then:
+  VIGIL_TOKEN=%[8]s vigil incidents list
+
+`, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token)
+}

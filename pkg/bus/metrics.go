@@ -1,0 +1,67 @@
+package bus
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the bus's Prometheus metrics. One value serves every
+// publisher and consumer of a process.
+type Metrics struct {
+	once sync.Once
+	m    *metrics
+	reg  prometheus.Registerer
+}
+
+// NewMetrics registers the bus metrics with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	return &Metrics{reg: reg}
+}
+
+type metrics struct {
+	published     *prometheus.CounterVec
+	publishErrors prometheus.Counter
+	handled       *prometheus.CounterVec
+	batchSize     *prometheus.HistogramVec
+	handleSeconds *prometheus.HistogramVec
+}
+
+func (m *Metrics) get() *metrics {
+	if m == nil {
+		return newMetrics(nil)
+	}
+	m.once.Do(func() { m.m = newMetrics(m.reg) })
+	return m.m
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_published_total",
+			Help: "Events stored on JetStream, by stream.",
+		}, []string{"stream"}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_bus_publish_errors_total",
+			Help: "Events JetStream did not acknowledge.",
+		}),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_handled_total",
+			Help: "Deliveries handled by consumers, by consumer and outcome (ack, retry, dead_letter).",
+		}, []string{"consumer", "outcome"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_bus_batch_size",
+			Help:    "Deliveries handled together in one batch.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
+		}, []string{"consumer"}),
+		handleSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_bus_batch_duration_seconds",
+			Help:    "Time to handle one batch.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"consumer"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.published, m.publishErrors, m.handled, m.batchSize, m.handleSeconds)
+	}
+	return m
+}

@@ -1,0 +1,104 @@
+package bus
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+)
+
+// Event is a protobuf event from vigil.events.v1: every one carries an
+// EventMeta.
+type Event interface {
+	proto.Message
+	GetMeta() *eventsv1.EventMeta
+}
+
+// Subjects of the events, <noun>.<verb in past tense>.
+const (
+	SubjectAlertFired              = "alert.fired"
+	SubjectAlertResolved           = "alert.resolved"
+	SubjectIncidentOpened          = "incident.opened"
+	SubjectIncidentUpdated         = "incident.updated"
+	SubjectIncidentResolved        = "incident.resolved"
+	SubjectIncidentEscalated       = "incident.escalated"
+	SubjectAnalysisCompleted       = "analysis.completed"
+	SubjectRepairRequested         = "repair.requested"
+	SubjectRepairApprovalRequested = "repair.approval_requested"
+	SubjectRepairApproved          = "repair.approved"
+	SubjectRepairRejected          = "repair.rejected"
+	SubjectRepairSucceeded         = "repair.succeeded"
+	SubjectRepairFailed            = "repair.failed"
+	SubjectAppRegistered           = "app.registered"
+	SubjectDeployRequested         = "deploy.requested"
+	SubjectDeploySucceeded         = "deploy.succeeded"
+	SubjectDeployFailed            = "deploy.failed"
+	SubjectDeployRolledBack        = "deploy.rolled_back"
+)
+
+// DLQPrefix is prepended to a subject to dead-letter a message from it.
+const DLQPrefix = "dlq."
+
+// subjectOf maps each event type to its subject; typeOf is the reverse.
+var (
+	subjectOf = map[protoreflect.FullName]string{}
+	typeOf    = map[string]protoreflect.MessageType{}
+)
+
+func init() {
+	for subject, m := range map[string]Event{
+		SubjectAlertFired:              &eventsv1.AlertFired{},
+		SubjectAlertResolved:           &eventsv1.AlertResolved{},
+		SubjectIncidentOpened:          &eventsv1.IncidentOpened{},
+		SubjectIncidentUpdated:         &eventsv1.IncidentUpdated{},
+		SubjectIncidentResolved:        &eventsv1.IncidentResolved{},
+		SubjectIncidentEscalated:       &eventsv1.IncidentEscalated{},
+		SubjectAnalysisCompleted:       &eventsv1.AnalysisCompleted{},
+		SubjectRepairRequested:         &eventsv1.RepairRequested{},
+		SubjectRepairApprovalRequested: &eventsv1.RepairApprovalRequested{},
+		SubjectRepairApproved:          &eventsv1.RepairApproved{},
+		SubjectRepairRejected:          &eventsv1.RepairRejected{},
+		SubjectRepairSucceeded:         &eventsv1.RepairSucceeded{},
+		SubjectRepairFailed:            &eventsv1.RepairFailed{},
+		SubjectAppRegistered:           &eventsv1.AppRegistered{},
+		SubjectDeployRequested:         &eventsv1.DeployRequested{},
+		SubjectDeploySucceeded:         &eventsv1.DeploySucceeded{},
+		SubjectDeployFailed:            &eventsv1.DeployFailed{},
+		SubjectDeployRolledBack:        &eventsv1.DeployRolledBack{},
+	} {
+		mt := m.ProtoReflect().Type()
+		subjectOf[mt.Descriptor().FullName()] = subject
+		typeOf[subject] = mt
+	}
+}
+
+// SubjectOf returns the subject an event is published on.
+func SubjectOf(e Event) (string, error) {
+	s, ok := subjectOf[e.ProtoReflect().Descriptor().FullName()]
+	if !ok {
+		return "", fmt.Errorf("bus: no subject for event type %s", e.ProtoReflect().Descriptor().FullName())
+	}
+	return s, nil
+}
+
+// decode turns a message body into the event its subject carries.
+func decode(subject string, data []byte) (Event, error) {
+	mt, ok := typeOf[subject]
+	if !ok {
+		return nil, fmt.Errorf("no event type for subject %q", subject)
+	}
+	m := mt.New().Interface()
+	if err := proto.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", mt.Descriptor().FullName(), err)
+	}
+	e, ok := m.(Event)
+	if !ok {
+		return nil, fmt.Errorf("%s carries no EventMeta", mt.Descriptor().FullName())
+	}
+	if e.GetMeta().GetId() == "" {
+		return nil, fmt.Errorf("decode %s: meta.id is empty", mt.Descriptor().FullName())
+	}
+	return e, nil
+}

@@ -1,0 +1,127 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Migrate brings schema up to date with the goose migrations at the root of
+// migrations (files NNNNN_name.sql; for an embed.FS of a migrations/ dir
+// pass fs.Sub(fsys, "migrations")). It creates the schema if needed and
+// keeps the applied versions in <schema>.goose_db_version.
+//
+// pool must come from Open with the same schema: the migrations' unqualified
+// names resolve through its search_path.
+//
+// Replicas starting together are safe: a PostgreSQL advisory lock, one per
+// schema, lets one of them migrate while the others wait (polling every
+// second, up to five minutes) and then find nothing left to do.
+//
+// A schema can hold several independent sets of migrations (a service's own
+// and the shared outbox tables, say): give each extra set its own version
+// table with VersionTable.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS, opts ...MigrateOption) error {
+	cfg := migrateConfig{table: "goose_db_version"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := validateSchema(schema); err != nil {
+		return err
+	}
+	lockID := migrationLockID(schema)
+	if err := createSchema(ctx, pool, schema, lockID); err != nil {
+		return fmt.Errorf("db: migrate %s: %w", schema, err)
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("db: migrate %s: %w", schema, err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close() // leaves the pool open
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations,
+		// schema passed validateSchema, so it needs no quoting here (nor
+		// could it have any: goose compares the name as written).
+		goose.WithTableName(schema+"."+cfg.table),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return fmt.Errorf("db: migrate %s: %w", schema, err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("db: migrate %s: %w", schema, err)
+	}
+	return nil
+}
+
+// createSchema creates schema, refusing names that would need quoting, and
+// checks that pool's connections resolve names in it.
+func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string, lockID int64) error {
+	return InTx(ctx, pool, func(tx pgx.Tx) error {
+		// goose writes the version table's name unquoted, so a keyword such
+		// as "user" would break its SQL.
+		var category string
+		err := tx.QueryRow(ctx, "SELECT catcode FROM pg_get_keywords() WHERE word = $1", schema).Scan(&category)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("check schema name: %w", err)
+		}
+		if category == "R" || category == "T" {
+			return fmt.Errorf("schema %q is a reserved SQL keyword: choose another name", schema)
+		}
+		// Concurrent CREATE SCHEMA IF NOT EXISTS can still fail with a
+		// unique violation; the migration lock serialises it.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
+			return fmt.Errorf("lock schema: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+		var current *string
+		if err := tx.QueryRow(ctx, "SELECT current_schema()").Scan(&current); err != nil {
+			return fmt.Errorf("check search_path: %w", err)
+		}
+		if current == nil || *current != schema {
+			return fmt.Errorf("the pool's search_path does not start with schema %s: open the pool with db.Open(ctx, dsn, %q)", schema, schema)
+		}
+		return nil
+	})
+}
+
+// migrationLockID derives a per-schema advisory lock key, so that services
+// sharing a database migrate in parallel, not one after another.
+func migrationLockID(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("vigil/db.Migrate/" + schema))
+	return int64(h.Sum64()) // any 64 bits make a key: wrapping to negative is fine
+}
+
+// MigrateOption tunes Migrate.
+type MigrateOption func(*migrateConfig)
+
+type migrateConfig struct{ table string }
+
+// VersionTable names the table, in the schema, that records which of these
+// migrations ran (default goose_db_version). name must be a plain lower-case
+// identifier.
+func VersionTable(name string) MigrateOption {
+	return func(c *migrateConfig) { c.table = name }
+}
+
+// Sub returns the subtree dir of fsys, for an embed.FS holding a
+// migrations/ directory. It panics on an invalid dir: a programming error.
+func Sub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("db: %v", err))
+	}
+	return sub
+}

@@ -1,0 +1,77 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+)
+
+// Handler is a bus.BatchHandler that handles a whole batch in one
+// transaction: each delivery in its own savepoint, skipped when the inbox
+// says this consumer already handled its event, recorded in the inbox
+// otherwise. A delivery whose handler fails is rolled back alone; the others
+// commit together.
+type Handler struct {
+	pool     *pgxpool.Pool
+	consumer string
+	router   *bus.Router[pgx.Tx]
+}
+
+// NewHandler returns a Handler running router's handlers for the named
+// consumer.
+func NewHandler(pool *pgxpool.Pool, consumer string, router *bus.Router[pgx.Tx]) *Handler {
+	return &Handler{pool: pool, consumer: consumer, router: router}
+}
+
+// HandleBatch implements bus.BatchHandler.
+func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
+	results := make([]error, len(ds))
+	fail := func(err error) []error {
+		for i := range results {
+			results[i] = err
+		}
+		return results
+	}
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("begin: %w", err))
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for i, d := range ds {
+		results[i] = h.handleOne(ctx, tx, d)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(fmt.Errorf("commit batch: %w", err))
+	}
+	return results
+}
+
+func (h *Handler) handleOne(ctx context.Context, tx pgx.Tx, d *bus.Delivery) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	tag, err := sp.Exec(ctx, `
+		INSERT INTO processed_events (consumer, event_id, subject) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, h.consumer, d.Event.GetMeta().GetId(), d.Subject)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		// Handled before: a redelivery changes nothing.
+		return sp.Commit(ctx)
+	}
+	if err := h.router.Dispatch(sp, d); err != nil {
+		_ = sp.Rollback(ctx)
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,458 @@
+package faketelegram
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// DefaultToken is the bot token a Server expects when Options.Token is empty.
+const DefaultToken = "123456789:AAFakeTokenForVigilTests_0123456789"
+
+// Options configures a Server.
+type Options struct {
+	// Token is the bot token clients must put in the path; DefaultToken if empty.
+	Token string
+	// ChatIDs are the chats the bot can post to: numeric ids ("-1001234567890")
+	// or channel usernames ("@vigil_alerts"). Any other chat_id gets
+	// "Bad Request: chat not found".
+	ChatIDs []string
+}
+
+// Message is a message the fake accepted.
+type Message struct {
+	MessageID int64
+	// ChatID is chat_id as the client sent it.
+	ChatID string
+	// Text is the text as the client sent it, markup included.
+	Text string
+	// PlainText is what recipients see: entities parsed, tags stripped, cleaned and trimmed.
+	PlainText      string
+	ParseMode      string
+	DisablePreview bool
+	// ReplyMarkup is the inline keyboard, nil when there is none.
+	ReplyMarkup [][]Button
+}
+
+// Request is one HTTP request the fake answered, successful or not.
+type Request struct {
+	// Method is the Bot API method from the path ("sendMessage"), empty if the path had none.
+	Method     string
+	StatusCode int
+	// Description is the error description sent back, empty on success.
+	Description string
+}
+
+// Server is a fake Bot API server. It is safe for concurrent use.
+type Server struct {
+	srv   *httptest.Server
+	token string
+	bot   user
+	chats map[string]chat
+
+	mu       sync.Mutex
+	faults   []fault
+	messages []Message
+	requests []Request
+	lastID   map[int64]int64
+	changed  chan struct{} // closed and replaced when a message is accepted
+}
+
+type fault struct {
+	status     int
+	retryAfter int // for 429
+}
+
+type chat struct {
+	ID        int64  `json:"id"`
+	Type      string `json:"type"`
+	Title     string `json:"title,omitempty"`
+	Username  string `json:"username,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+}
+
+type user struct {
+	ID        int64  `json:"id"`
+	IsBot     bool   `json:"is_bot"`
+	FirstName string `json:"first_name"`
+	Username  string `json:"username"`
+}
+
+// New starts a Server that is closed when the test ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.Token == "" {
+		opts.Token = DefaultToken
+	}
+	if strings.ContainsAny(opts.Token, "/?# ") {
+		t.Fatal("faketelegram: Token: must not contain '/', '?', '#' or spaces")
+	}
+	s := &Server{
+		token:   opts.Token,
+		bot:     user{ID: botID(opts.Token), IsBot: true, FirstName: "Vigil Test Bot", Username: "vigil_test_bot"},
+		chats:   make(map[string]chat),
+		lastID:  make(map[int64]int64),
+		changed: make(chan struct{}),
+	}
+	for i, id := range opts.ChatIDs {
+		c, err := newChat(id, i)
+		if err != nil {
+			t.Fatalf("faketelegram: ChatIDs[%d]: %v", i, err)
+		}
+		s.chats[chatKey(id)] = c
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL is the server's base URL, to use in place of https://api.telegram.org.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Token is the bot token the server expects.
+func (s *Server) Token() string { return s.token }
+
+// FailNext makes the next n requests fail with the HTTP status (4xx or 5xx).
+// 502, 503 and 504 come with an HTML page, as from the proxy in front of the
+// real API; other statuses with a JSON error. Faults queue up in call order
+// and hit any request, before the token or method is looked at.
+func (s *Server) FailNext(n, status int) {
+	if status < 400 || status > 599 {
+		panic(fmt.Sprintf("faketelegram: FailNext: status %d: want 4xx or 5xx", status))
+	}
+	s.addFaults(n, fault{status: status})
+}
+
+// RateLimitNext makes the next n requests fail with 429 Too Many Requests
+// and parameters.retry_after set to retryAfter seconds.
+func (s *Server) RateLimitNext(n, retryAfter int) {
+	s.addFaults(n, fault{status: http.StatusTooManyRequests, retryAfter: retryAfter})
+}
+
+func (s *Server) addFaults(n int, f fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, f)
+	}
+}
+
+// Messages returns the messages accepted so far, oldest first.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cloneMessages(s.messages)
+}
+
+// WaitForMessages waits until at least n messages were accepted and returns
+// them all; it fails the test if that takes longer than timeout.
+func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Message {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		got, changed := len(s.messages), s.changed
+		if got >= n {
+			out := cloneMessages(s.messages)
+			s.mu.Unlock()
+			return out
+		}
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("faketelegram: got %d messages after %s, want %d", got, timeout, n)
+			return nil
+		}
+	}
+}
+
+// Requests returns every request answered so far, failed ones included.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// reply is an answer to a request.
+type reply struct {
+	status      int
+	description string // error description; empty on success
+	result      any
+	retryAfter  int
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	method := methodFromPath(r.URL.Path)
+	if f, ok := s.takeFault(); ok {
+		s.writeFault(w, f)
+		s.logRequest(method, f.status, faultDescription(f))
+		return
+	}
+	rep := s.route(r)
+	s.write(w, rep)
+	s.logRequest(method, rep.status, rep.description)
+}
+
+func (s *Server) takeFault() (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults) == 0 {
+		return fault{}, false
+	}
+	f := s.faults[0]
+	s.faults = s.faults[1:]
+	return f, true
+}
+
+func (s *Server) logRequest(method string, status int, description string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{Method: method, StatusCode: status, Description: description})
+}
+
+// route answers like the Bot API: the path is /bot<token>/<method>, the
+// token is checked before the method, and method names are case-insensitive.
+func (s *Server) route(r *http.Request) reply {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/bot")
+	if !ok {
+		return notFound()
+	}
+	token, method, ok := strings.Cut(rest, "/")
+	if !ok {
+		return notFound()
+	}
+	if token != s.token {
+		return reply{status: http.StatusUnauthorized, description: "Unauthorized"}
+	}
+	switch strings.ToLower(method) {
+	case "sendmessage":
+		return s.sendMessage(r)
+	case "getme":
+		return reply{status: http.StatusOK, result: s.bot}
+	default:
+		return notFound()
+	}
+}
+
+func notFound() reply { return reply{status: http.StatusNotFound, description: "Not Found"} }
+
+func fail(err error) reply {
+	return reply{status: http.StatusBadRequest, description: err.Error()}
+}
+
+// sendMessage checks a message in the order the Bot API server and tdlib
+// do, so that a request with several faults gets the same error.
+func (s *Server) sendMessage(r *http.Request) reply {
+	args, err := requestArgs(r)
+	if err != nil {
+		return fail(err)
+	}
+	for _, v := range args {
+		if !utf8.ValidString(v) {
+			return fail(badRequest("strings must be encoded in UTF-8"))
+		}
+	}
+	text, parseMode := args["text"], args["parse_mode"]
+	plain, entities, err := parseText(text, parseMode)
+	if err != nil {
+		return fail(err)
+	}
+	keyboard, err := parseReplyMarkup(args["reply_markup"])
+	if err != nil {
+		return fail(err)
+	}
+	disablePreview, err := previewDisabled(args)
+	if err != nil {
+		return fail(err)
+	}
+	chatID := args["chat_id"]
+	if chatID == "" {
+		return fail(badRequest("chat_id is empty"))
+	}
+	c, ok := s.chats[chatKey(chatID)]
+	if !ok {
+		return fail(badRequest("chat not found"))
+	}
+	if plain, err = finishText(plain, entities); err != nil {
+		return fail(err)
+	}
+	if err := checkInlineKeyboard(keyboard); err != nil {
+		return fail(err)
+	}
+
+	s.mu.Lock()
+	s.lastID[c.ID]++
+	msg := Message{
+		MessageID:      s.lastID[c.ID],
+		ChatID:         chatID,
+		Text:           text,
+		PlainText:      plain,
+		ParseMode:      parseMode,
+		DisablePreview: disablePreview,
+		ReplyMarkup:    keyboard,
+	}
+	s.messages = append(s.messages, msg)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+
+	return reply{status: http.StatusOK, result: s.messageResult(msg, c)}
+}
+
+// previewDisabled reads link_preview_options, or the older
+// disable_web_page_preview.
+func previewDisabled(args map[string]string) (bool, error) {
+	if raw := args["link_preview_options"]; raw != "" {
+		var opts struct {
+			IsDisabled bool `json:"is_disabled"`
+		}
+		if err := json.Unmarshal([]byte(raw), &opts); err != nil {
+			return false, badRequest("can't parse link preview options JSON object")
+		}
+		return opts.IsDisabled, nil
+	}
+	return boolArg(args["disable_web_page_preview"]), nil
+}
+
+func (s *Server) messageResult(m Message, c chat) map[string]any {
+	result := map[string]any{
+		"message_id": m.MessageID,
+		"chat":       c,
+		"date":       time.Now().Unix(),
+		"text":       m.PlainText,
+	}
+	if c.Type == "channel" {
+		result["sender_chat"] = c
+	} else {
+		result["from"] = s.bot
+	}
+	if m.ReplyMarkup != nil {
+		rows := make([][]map[string]string, 0, len(m.ReplyMarkup))
+		for _, row := range m.ReplyMarkup {
+			buttons := make([]map[string]string, 0, len(row))
+			for _, b := range row {
+				button := map[string]string{"text": b.Text}
+				if b.CallbackData != "" {
+					button["callback_data"] = b.CallbackData
+				}
+				if b.URL != "" {
+					button["url"] = b.URL
+				}
+				buttons = append(buttons, button)
+			}
+			rows = append(rows, buttons)
+		}
+		result["reply_markup"] = map[string]any{"inline_keyboard": rows}
+	}
+	return result
+}
+
+func (s *Server) write(w http.ResponseWriter, rep reply) {
+	body := map[string]any{"ok": rep.status == http.StatusOK}
+	if rep.status == http.StatusOK {
+		body["result"] = rep.result
+	} else {
+		body["error_code"] = rep.status
+		body["description"] = rep.description
+		if rep.retryAfter > 0 {
+			body["parameters"] = map[string]int{"retry_after": rep.retryAfter}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (s *Server) writeFault(w http.ResponseWriter, f fault) {
+	switch f.status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		title := fmt.Sprintf("%d %s", f.status, http.StatusText(f.status))
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.status)
+		_, _ = fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n", title, title)
+	default:
+		s.write(w, reply{status: f.status, description: faultDescription(f), retryAfter: f.retryAfter})
+	}
+}
+
+func faultDescription(f fault) string {
+	if f.status == http.StatusTooManyRequests {
+		return fmt.Sprintf("Too Many Requests: retry after %d", f.retryAfter)
+	}
+	return http.StatusText(f.status)
+}
+
+// methodFromPath returns the method part of /bot<token>/<method>.
+func methodFromPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/bot")
+	if !ok {
+		return ""
+	}
+	_, method, _ := strings.Cut(rest, "/")
+	return method
+}
+
+// chatKey normalizes a chat_id: usernames are case-insensitive; numeric ids
+// must be written canonically ("+5" or "05" name no chat, as with the Bot API).
+func chatKey(id string) string {
+	if strings.HasPrefix(id, "@") {
+		return strings.ToLower(id)
+	}
+	return id
+}
+
+// newChat describes a configured chat. Telegram's id ranges say what kind
+// of chat it is; a username stands for a channel, given a made-up id.
+func newChat(id string, index int) (chat, error) {
+	if name, ok := strings.CutPrefix(id, "@"); ok {
+		if name == "" {
+			return chat{}, fmt.Errorf("%q: empty username", id)
+		}
+		return chat{ID: -1001000000000 - int64(index), Type: "channel", Title: "Vigil Test Channel", Username: name}, nil
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != id || n == 0 {
+		return chat{}, fmt.Errorf("%q: want a non-zero integer or an @username", id)
+	}
+	switch {
+	case n > 0:
+		return chat{ID: n, Type: "private", FirstName: "Vigil Test User"}, nil
+	case n <= -1000000000000:
+		return chat{ID: n, Type: "supergroup", Title: "Vigil Test Group"}, nil
+	default:
+		return chat{ID: n, Type: "group", Title: "Vigil Test Group"}, nil
+	}
+}
+
+// botID is the number before the colon in a token, as in real tokens.
+func botID(token string) int64 {
+	prefix, _, _ := strings.Cut(token, ":")
+	if n, err := strconv.ParseInt(prefix, 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+func cloneMessages(in []Message) []Message {
+	out := make([]Message, len(in))
+	for i, m := range in {
+		if m.ReplyMarkup != nil {
+			rows := make([][]Button, len(m.ReplyMarkup))
+			for j, row := range m.ReplyMarkup {
+				rows[j] = append([]Button(nil), row...)
+			}
+			m.ReplyMarkup = rows
+		}
+		out[i] = m
+	}
+	return out
+}

@@ -1,0 +1,342 @@
+package alertmanager
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Limits on single fields. They are far above what Alertmanager produces for
+// sane rules and bound the work one body can cause; the body size itself is
+// the caller's to limit.
+const (
+	maxAlerts             = 10_000
+	maxLabels             = 256     // entries per label or annotation set
+	maxNameLen            = 1 << 10 // label and annotation names
+	maxLabelValueLen      = 16 << 10
+	maxAnnotationValueLen = 64 << 10 // descriptions and runbooks run long
+	maxGroupKeyLen        = 64 << 10 // holds the route's matchers and the group labels
+	maxStringLen          = 16 << 10 // receiver, URLs and other strings
+	maxViolations         = 100
+)
+
+// version is the webhook payload version Alertmanager sends (still "4" in
+// 0.25) and the only one this package understands.
+const version = "4"
+
+// Parse reads an Alertmanager webhook body from r and validates it. A body
+// that breaks a rule yields a *ValidationError listing every violation found;
+// a failure to read r is returned wrapped, so that, for instance, an
+// *http.MaxBytesError stays visible to errors.As.
+//
+// Unknown fields are ignored, as later Alertmanager versions may add some,
+// but known fields must have the right JSON type. An alert without a
+// fingerprint gets the one Alertmanager would have computed.
+func Parse(r io.Reader) (*Message, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read alertmanager webhook: %w", err)
+	}
+	var p parser
+	msg := p.message(body)
+	if len(p.violations) > 0 {
+		if p.omitted > 0 {
+			p.violations = append(p.violations, FieldViolation{
+				Description: fmt.Sprintf("%d more violations not shown", p.omitted),
+			})
+		}
+		return nil, &ValidationError{Violations: p.violations}
+	}
+	return msg, nil
+}
+
+// parser collects the violations of one body.
+type parser struct {
+	violations []FieldViolation
+	omitted    int
+}
+
+func (p *parser) add(field, format string, args ...any) {
+	if len(p.violations) >= maxViolations {
+		p.omitted++
+		return
+	}
+	p.violations = append(p.violations, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+// document checks that body is exactly one JSON object and returns it.
+func (p *parser) document(body []byte) (json.RawMessage, bool) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		p.add("", "must be a JSON object, got an empty body")
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		var syntax *json.SyntaxError
+		switch {
+		case errors.As(err, &syntax):
+			// Offset counts the bytes read, the offending one included;
+			// report that byte's offset, as for trailing data below.
+			p.add("", "invalid JSON at byte offset %d: %s", max(syntax.Offset-1, 0), syntax)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			p.add("", "invalid JSON: unexpected end of input")
+		default:
+			p.add("", "invalid JSON: %s", err)
+		}
+		return nil, false
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		rest := body[end:]
+		end += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
+		p.add("", "unexpected data after the JSON value at byte offset %d", end)
+		return nil, false
+	}
+	raw = bytes.TrimSpace(raw)
+	if raw[0] != '{' {
+		p.add("", "must be a JSON object, got %s", kind(raw))
+		return nil, false
+	}
+	return raw, true
+}
+
+func (p *parser) message(body []byte) *Message {
+	raw, ok := p.document(body)
+	if !ok {
+		return nil
+	}
+	ms, _ := p.members("", raw)
+	f := p.fields("", ms)
+
+	m := &Message{}
+	if v, ok := p.str("version", f["version"], maxStringLen); ok {
+		switch {
+		case v == "":
+			p.add("version", "is required and must be %q", version)
+		case v != version:
+			p.add("version", "must be %q, got %s", version, quote(v))
+		}
+		m.Version = v
+	}
+	m.GroupKey, _ = p.str("groupKey", f["groupKey"], maxGroupKeyLen)
+	m.TruncatedAlerts = p.count("truncatedAlerts", f["truncatedAlerts"])
+	m.Status = p.status("status", f["status"])
+	m.Receiver, _ = p.str("receiver", f["receiver"], maxStringLen)
+	m.GroupLabels, _ = p.labelSet("groupLabels", f["groupLabels"], maxLabelValueLen, false)
+	m.CommonLabels, _ = p.labelSet("commonLabels", f["commonLabels"], maxLabelValueLen, false)
+	m.CommonAnnotations, _ = p.labelSet("commonAnnotations", f["commonAnnotations"], maxAnnotationValueLen, false)
+	m.ExternalURL, _ = p.str("externalURL", f["externalURL"], maxStringLen)
+	m.Alerts = p.alerts("alerts", f["alerts"])
+	return m
+}
+
+func (p *parser) alerts(path string, raw json.RawMessage) []Alert {
+	if raw == nil || isNull(raw) {
+		p.add(path, "is required and must hold at least one alert")
+		return nil
+	}
+	if raw[0] != '[' {
+		p.add(path, "must be an array, got %s", kind(raw))
+		return nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		p.add(path, "invalid JSON: %s", err)
+		return nil
+	}
+	switch {
+	case len(elems) == 0:
+		p.add(path, "must not be empty")
+		return nil
+	case len(elems) > maxAlerts:
+		p.add(path, "must hold at most %d alerts, got %d", maxAlerts, len(elems))
+		return nil
+	}
+	alerts := make([]Alert, len(elems))
+	for i, e := range elems {
+		alerts[i] = p.alert(index(path, i), bytes.TrimSpace(e))
+	}
+	return alerts
+}
+
+func (p *parser) alert(path string, raw json.RawMessage) Alert {
+	var a Alert
+	if raw[0] != '{' {
+		p.add(path, "must be an object, got %s", kind(raw))
+		return a
+	}
+	ms, _ := p.members(path, raw)
+	f := p.fields(path, ms)
+
+	a.Status = p.status(join(path, "status"), f["status"])
+
+	labelsPath := join(path, "labels")
+	before := p.numViolations()
+	var seen int
+	a.Labels, seen = p.labelSet(labelsPath, f["labels"], maxLabelValueLen, true)
+	labelsOK := p.numViolations() == before
+	if labelsOK && len(a.Labels) == 0 {
+		if seen > 0 {
+			p.add(labelsPath, "must hold at least one label with a non-empty value")
+		} else {
+			p.add(labelsPath, "must not be empty")
+		}
+		labelsOK = false
+	}
+	a.Annotations, _ = p.labelSet(join(path, "annotations"), f["annotations"], maxAnnotationValueLen, false)
+
+	startsPath, endsPath := join(path, "startsAt"), join(path, "endsAt")
+	var startsOK, endsOK bool
+	a.StartsAt, startsOK = p.time(startsPath, f["startsAt"])
+	if startsOK && a.StartsAt.IsZero() {
+		p.add(startsPath, "is required")
+		startsOK = false
+	}
+	a.EndsAt, endsOK = p.time(endsPath, f["endsAt"])
+	switch {
+	case !endsOK:
+	case a.EndsAt.IsZero() && a.Status == StatusResolved:
+		p.add(endsPath, "is required for a resolved alert")
+	case !a.EndsAt.IsZero() && startsOK && a.EndsAt.Before(a.StartsAt):
+		// Alertmanager refuses such alerts on ingestion, too.
+		p.add(endsPath, "must not be before startsAt")
+	}
+	a.GeneratorURL, _ = p.str(join(path, "generatorURL"), f["generatorURL"], maxStringLen)
+
+	fpPath := join(path, "fingerprint")
+	if fp, ok := p.str(fpPath, f["fingerprint"], maxStringLen); ok {
+		switch {
+		case fp != "":
+			if !isFingerprint(fp) {
+				p.add(fpPath, "must be 16 hexadecimal digits, got %s", quote(fp))
+			}
+			a.Fingerprint = strings.ToLower(fp)
+		case labelsOK:
+			a.Fingerprint = model.LabelSet(toLabelSet(a.Labels)).Fingerprint().String()
+		}
+	}
+	return a
+}
+
+// numViolations counts the violations found so far.
+func (p *parser) numViolations() int { return len(p.violations) + p.omitted }
+
+// labelSet decodes a label or annotation set: an object of string values
+// whose names are valid label names. dropEmpty drops empty values, which
+// Prometheus and Alertmanager treat as absent labels.
+// It also returns how many entries the object had.
+func (p *parser) labelSet(path string, raw json.RawMessage, maxValueLen int, dropEmpty bool) (map[string]string, int) {
+	out := map[string]string{}
+	ms, ok := p.members(path, raw)
+	if !ok {
+		return out, 0
+	}
+	if len(ms) > maxLabels {
+		p.add(path, "must hold at most %d entries, got %d", maxLabels, len(ms))
+		return out, len(ms)
+	}
+	for _, m := range ms {
+		if len(m.name) > maxNameLen {
+			// Keep the oversized name out of the field path.
+			p.add(path, "name %s is %d bytes long, must be at most %d", quote(m.name), len(m.name), maxNameLen)
+			continue
+		}
+		field := join(path, m.name)
+		switch {
+		case m.duplicate:
+			p.add(field, "must appear only once")
+			continue
+		case !m.nameUTF8:
+			p.add(field, "name must be valid UTF-8")
+			continue
+		case !model.UTF8Validation.IsValidLabelName(m.name):
+			p.add(field, "name must be a valid label name")
+			continue
+		case isNull(m.value):
+			p.add(field, "must be a string, got null")
+			continue
+		}
+		v, ok := p.str(field, m.value, maxValueLen)
+		if !ok || (dropEmpty && v == "") {
+			continue
+		}
+		out[m.name] = v
+	}
+	return out, len(ms)
+}
+
+func toLabelSet(labels map[string]string) model.LabelSet {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls
+}
+
+func (p *parser) status(path string, raw json.RawMessage) Status {
+	s, ok := p.str(path, raw, maxStringLen)
+	if !ok {
+		return ""
+	}
+	switch st := Status(s); st {
+	case StatusFiring, StatusResolved:
+		return st
+	case "":
+		p.add(path, "is required and must be %q or %q", StatusFiring, StatusResolved)
+	default:
+		p.add(path, "must be %q or %q, got %s", StatusFiring, StatusResolved, quote(s))
+	}
+	return ""
+}
+
+// time decodes an RFC 3339 time. Absent, null and "" yield the zero time.
+func (p *parser) time(path string, raw json.RawMessage) (time.Time, bool) {
+	s, ok := p.str(path, raw, maxStringLen)
+	if !ok || s == "" {
+		return time.Time{}, ok
+	}
+	var t time.Time
+	if err := t.UnmarshalText([]byte(s)); err != nil {
+		p.add(path, "must be an RFC 3339 time, got %s", quote(s))
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// count decodes a non-negative integer. Absent and null yield 0.
+func (p *parser) count(path string, raw json.RawMessage) uint64 {
+	if raw == nil || isNull(raw) {
+		return 0
+	}
+	var n uint64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		got := kind(raw)
+		if got == "a number" {
+			got = quote(string(raw))
+		}
+		p.add(path, "must be a non-negative integer, got %s", got)
+		return 0
+	}
+	return n
+}
+
+func isFingerprint(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}

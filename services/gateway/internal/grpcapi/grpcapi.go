@@ -1,0 +1,110 @@
+// Package grpcapi is the gateway's own gRPC port (AlertService) and the
+// forwarders that serve other services' APIs through the gateway when they
+// run in other processes.
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/common/model"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
+	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
+)
+
+// maxAlerts per IngestAlerts call.
+const maxAlerts = 1000
+
+// Ingester stores alerts durably.
+type Ingester interface {
+	Ingest(ctx context.Context, alerts []*typesv1.Alert) error
+}
+
+// AlertServer implements gatewayv1.AlertServiceServer.
+type AlertServer struct {
+	gatewayv1.UnimplementedAlertServiceServer
+	ingester Ingester
+}
+
+// NewAlertServer returns the alert ingest API.
+func NewAlertServer(i Ingester) *AlertServer { return &AlertServer{ingester: i} }
+
+// IngestAlerts implements the RPC.
+func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAlertsRequest) (*gatewayv1.IngestAlertsResponse, error) {
+	var vs []server.FieldViolation
+	bad := func(field, desc string) { vs = append(vs, server.FieldViolation{Field: field, Description: desc}) }
+	switch n := len(req.GetAlerts()); {
+	case n == 0:
+		bad("alerts", "must not be empty")
+	case n > maxAlerts:
+		bad("alerts", fmt.Sprintf("at most %d alerts per call, got %d", maxAlerts, n))
+	}
+	for i, a := range req.GetAlerts() {
+		path := fmt.Sprintf("alerts[%d]", i)
+		if len(a.GetLabels()) == 0 {
+			bad(path+".labels", "must not be empty")
+		}
+		for k := range a.GetLabels() {
+			if !model.UTF8Validation.IsValidLabelName(k) {
+				bad(path+".labels", fmt.Sprintf("%q is not a valid label name", k))
+			}
+		}
+		if a.GetStartsAt() == nil {
+			bad(path+".starts_at", "is required")
+		}
+		if a.GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED && a.GetEndsAt() == nil {
+			bad(path+".ends_at", "is required when status is resolved")
+		}
+		a.Source = typesv1.AlertSource_ALERT_SOURCE_GRPC
+	}
+	if len(vs) > 0 {
+		return nil, server.InvalidArgument("invalid alerts", vs...)
+	}
+	if err := s.ingester.Ingest(ctx, req.GetAlerts()); err != nil {
+		return nil, status.Error(codes.Unavailable, "alerts could not be stored; retry")
+	}
+	resp := &gatewayv1.IngestAlertsResponse{}
+	for _, a := range req.GetAlerts() {
+		resp.Fingerprints = append(resp.Fingerprints, a.GetFingerprint())
+	}
+	return resp, nil
+}
+
+// IncidentForwarder serves IncidentService by calling monitor in another
+// process, as the original caller.
+type IncidentForwarder struct {
+	monitorv1.UnimplementedIncidentServiceServer
+	c monitorv1.IncidentServiceClient
+}
+
+// NewIncidentForwarder forwards to monitor over conn.
+func NewIncidentForwarder(conn grpc.ClientConnInterface) *IncidentForwarder {
+	return &IncidentForwarder{c: monitorv1.NewIncidentServiceClient(conn)}
+}
+
+// ListIncidents forwards the RPC.
+func (f *IncidentForwarder) ListIncidents(ctx context.Context, r *monitorv1.ListIncidentsRequest) (*monitorv1.ListIncidentsResponse, error) {
+	return f.c.ListIncidents(auth.ForwardCredentials(ctx), r)
+}
+
+// GetIncident forwards the RPC.
+func (f *IncidentForwarder) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
+	return f.c.GetIncident(auth.ForwardCredentials(ctx), r)
+}
+
+// AcknowledgeIncident forwards the RPC.
+func (f *IncidentForwarder) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
+	return f.c.AcknowledgeIncident(auth.ForwardCredentials(ctx), r)
+}
+
+// ResolveIncident forwards the RPC.
+func (f *IncidentForwarder) ResolveIncident(ctx context.Context, r *monitorv1.ResolveIncidentRequest) (*monitorv1.ResolveIncidentResponse, error) {
+	return f.c.ResolveIncident(auth.ForwardCredentials(ctx), r)
+}

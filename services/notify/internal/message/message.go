@@ -1,0 +1,102 @@
+// Package message renders events as the messages people read in chat.
+// Everything that came from an alert is data: it is escaped, never
+// interpreted as markup.
+package message
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+)
+
+// Escaper escapes text for a chat's markup (Telegram HTML...).
+type Escaper func(string) string
+
+var severityIcon = map[typesv1.Severity]string{
+	typesv1.Severity_SEVERITY_CRITICAL: "🔴",
+	typesv1.Severity_SEVERITY_WARNING:  "🟠",
+	typesv1.Severity_SEVERITY_INFO:     "🔵",
+}
+
+// maxAlertsShown keeps a message readable; the rest are counted.
+const maxAlertsShown = 5
+
+// IncidentOpened renders a new incident in Telegram HTML.
+func IncidentOpened(inc *typesv1.Incident, esc Escaper) string {
+	var b strings.Builder
+	icon := severityIcon[inc.GetSeverity()]
+	if icon == "" {
+		icon = "⚪"
+	}
+	fmt.Fprintf(&b, "%s <b>Incident opened: %s</b>\n", icon, esc(inc.GetTitle()))
+	fmt.Fprintf(&b, "Severity: %s · Alerts: %d firing\n", severityName(inc.GetSeverity()), inc.GetFiringCount())
+	writeGroup(&b, inc, esc)
+	writeAlerts(&b, inc, esc)
+	fmt.Fprintf(&b, "\nID: <code>%s</code>", esc(inc.GetId()))
+	return b.String()
+}
+
+// IncidentResolved renders a resolved incident in Telegram HTML.
+func IncidentResolved(inc *typesv1.Incident, esc Escaper) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "✅ <b>Incident resolved: %s</b>\n", esc(inc.GetTitle()))
+	if by := inc.GetResolvedBy(); by != "" {
+		fmt.Fprintf(&b, "Resolved by: %s\n", esc(by))
+	}
+	if o, r := inc.GetOpenedAt(), inc.GetResolvedAt(); o != nil && r != nil {
+		fmt.Fprintf(&b, "Duration: %s\n", r.AsTime().Sub(o.AsTime()).Round(1e9))
+	}
+	writeGroup(&b, inc, esc)
+	fmt.Fprintf(&b, "\nID: <code>%s</code>", esc(inc.GetId()))
+	return b.String()
+}
+
+func writeGroup(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
+	keys := make([]string, 0, len(inc.GetGroupLabels()))
+	for k := range inc.GetGroupLabels() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(b, "%s: <code>%s</code>\n", esc(k), esc(inc.GetGroupLabels()[k]))
+	}
+}
+
+func writeAlerts(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
+	alerts := inc.GetAlerts()
+	for i, a := range alerts {
+		if i == maxAlertsShown {
+			fmt.Fprintf(b, "… and %d more\n", len(alerts)-maxAlertsShown)
+			break
+		}
+		summary := a.GetAlert().GetAnnotations()["summary"]
+		if summary == "" {
+			summary = a.GetAlert().GetAnnotations()["description"]
+		}
+		if summary == "" {
+			summary = a.GetAlert().GetLabels()["alertname"]
+		}
+		line := "• " + esc(summary)
+		if inst := a.GetAlert().GetLabels()["instance"]; inst != "" {
+			line += " (" + esc(inst) + ")"
+		}
+		if u := a.GetAlert().GetGeneratorUrl(); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			line += fmt.Sprintf(` <a href="%s">source</a>`, esc(u))
+		}
+		b.WriteString(line + "\n")
+	}
+}
+
+func severityName(s typesv1.Severity) string {
+	switch s {
+	case typesv1.Severity_SEVERITY_CRITICAL:
+		return "critical"
+	case typesv1.Severity_SEVERITY_WARNING:
+		return "warning"
+	case typesv1.Severity_SEVERITY_INFO:
+		return "info"
+	}
+	return "unknown"
+}

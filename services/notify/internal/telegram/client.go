@@ -1,0 +1,170 @@
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the Bot API's address.
+const DefaultBaseURL = "https://api.telegram.org"
+
+const (
+	defaultTimeout = 30 * time.Second
+	// maxResponse bounds what is read of an answer; sendMessage answers are
+	// a few kilobytes.
+	maxResponse = 1 << 20
+)
+
+// Options configures a Client.
+type Options struct {
+	// BaseURL is the Bot API's address; DefaultBaseURL if empty.
+	BaseURL string
+	// Token is the bot token from @BotFather.
+	Token string
+	// HTTPClient sends the requests; if nil, one with a 30s timeout.
+	HTTPClient *http.Client
+	// Logger gets debug lines about requests; none if nil.
+	Logger *slog.Logger
+}
+
+// Validate reports what is wrong with o. It never quotes the token.
+func (o Options) Validate() error {
+	if o.BaseURL != "" {
+		u, err := url.Parse(o.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("telegram: BaseURL %q: want an http or https URL", o.BaseURL)
+		}
+	}
+	if o.Token == "" {
+		return errors.New("telegram: Token: missing")
+	}
+	for _, c := range o.Token {
+		if !isTokenChar(c) {
+			return errors.New("telegram: Token: has characters other than letters, digits, ':', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// Bot tokens look like 123456789:AAE-bx_..., which needs no escaping in a URL path.
+func isTokenChar(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == ':' || c == '_' || c == '-'
+}
+
+// Client calls the Bot API. It is safe for concurrent use.
+type Client struct {
+	baseURL string
+	token   string
+	http    *http.Client
+	logger  *slog.Logger
+}
+
+// New returns a Client for opts.
+func New(opts Options) (*Client, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		baseURL: strings.TrimRight(opts.BaseURL, "/"),
+		token:   opts.Token,
+		http:    opts.HTTPClient,
+		logger:  opts.Logger,
+	}
+	if c.baseURL == "" {
+		c.baseURL = DefaultBaseURL
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: defaultTimeout}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	c.logger = c.logger.With("component", "telegram")
+	return c, nil
+}
+
+// SendMessage sends m. A message that can be seen to be invalid is not
+// sent and the error wraps ErrInvalidMessage.
+func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
+	const method = "sendMessage"
+	if err := m.validate(); err != nil {
+		return Sent{}, fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	body, err := json.Marshal(newSendMessageRequest(m))
+	if err != nil {
+		return Sent{}, fmt.Errorf("telegram: %s: encode request: %w", method, err)
+	}
+	var msg sentMessage
+	if err := c.call(ctx, method, body, &msg); err != nil {
+		return Sent{}, err
+	}
+	return Sent{MessageID: msg.MessageID, ChatID: msg.Chat.ID, Date: time.Unix(msg.Date, 0)}, nil
+}
+
+// envelope is the Bot API's answer to every method.
+type envelope struct {
+	OK          bool            `json:"ok"`
+	Result      json.RawMessage `json:"result"`
+	ErrorCode   int             `json:"error_code"`
+	Description string          `json:"description"`
+	Parameters  struct {
+		RetryAfter      int   `json:"retry_after"`
+		MigrateToChatID int64 `json:"migrate_to_chat_id"`
+	} `json:"parameters"`
+}
+
+// call posts body to method and decodes the result into out.
+func (c *Client) call(ctx context.Context, method string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/bot"+c.token+"/"+method, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("telegram: %s: %w", method, newTransportError(err, c.token))
+	}
+	req.Header.Set("Content-Type", "application/json")
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		err = newTransportError(err, c.token)
+		c.logger.DebugContext(ctx, "telegram request failed", "method", method, "duration", time.Since(start), "error", err)
+		return fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		err = newTransportError(err, c.token)
+		return fmt.Errorf("telegram: %s: read answer (HTTP %d): %w", method, resp.StatusCode, err)
+	}
+	c.logger.DebugContext(ctx, "telegram request done", "method", method, "status", resp.StatusCode, "duration", time.Since(start))
+
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil || (!env.OK && env.ErrorCode == 0) {
+		if resp.StatusCode/100 == 2 {
+			return fmt.Errorf("telegram: %s: HTTP %d with an answer that is not the Bot API's", method, resp.StatusCode)
+		}
+		// A proxy's error page (nginx answers 502 with HTML): judge by the status.
+		return &APIError{Method: method, StatusCode: resp.StatusCode, Description: http.StatusText(resp.StatusCode)}
+	}
+	if !env.OK {
+		return &APIError{
+			Method:          method,
+			StatusCode:      resp.StatusCode,
+			Code:            env.ErrorCode,
+			Description:     redact(env.Description, c.token),
+			RetryAfter:      time.Duration(env.Parameters.RetryAfter) * time.Second,
+			MigrateToChatID: env.Parameters.MigrateToChatID,
+		}
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return fmt.Errorf("telegram: %s: decode result: %w", method, err)
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package telegram is a client for the Telegram Bot API's sendMessage,
+// which is how Vigil puts incidents in front of people.
+//
+// Errors say what to do next: IsPermanent (the request will never succeed
+// as it is), IsRetryable (try again, after RetryAfter when Telegram asked
+// for a pause). The bot token is a secret and never appears in an error or
+// a log line.
+//
+// Texts are sent with parse mode HTML: EscapeHTML makes outside text safe
+// to embed, and TruncateHTML fits a message into Telegram's limit without
+// breaking its markup.
+package telegram

@@ -1,0 +1,182 @@
+// Package notify is the service that tells people: it consumes incident
+// events and sends them to chat (Telegram for now), recording every attempt
+// in its schema "notify".
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
+	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
+)
+
+// Schema is notify's Postgres schema.
+const Schema = "notify"
+
+const channelTelegram = "telegram"
+
+// TelegramOptions configure the Telegram channel; it is off without a token.
+type TelegramOptions struct {
+	BotToken string
+	ChatID   string
+	// APIURL is the Bot API's base URL (default https://api.telegram.org).
+	APIURL string
+}
+
+// Options configure notify.
+type Options struct {
+	Telegram TelegramOptions
+	// MaxDeliver is how often a message is tried before it is given up and
+	// dead-lettered (default 10).
+	MaxDeliver int
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	t := o.Telegram
+	switch {
+	case t.BotToken != "" && t.ChatID == "":
+		return errors.New("VIGIL_TELEGRAM_CHAT_ID: missing (VIGIL_TELEGRAM_BOT_TOKEN is set)")
+	case t.BotToken == "" && t.ChatID != "":
+		return errors.New("VIGIL_TELEGRAM_BOT_TOKEN: missing (VIGIL_TELEGRAM_CHAT_ID is set)")
+	}
+	return nil
+}
+
+// Deps are what notify runs on.
+type Deps struct {
+	Pool       *pgxpool.Pool
+	JetStream  jetstream.JetStream
+	Metrics    *bus.Metrics
+	Logger     *slog.Logger
+	HTTPClient *http.Client
+}
+
+// Service is a running notify.
+type Service struct {
+	opts       Options
+	log        *slog.Logger
+	deliveries *postgres.Deliveries
+	telegram   *telegram.Client
+	consumer   *bus.Consumer
+}
+
+// New migrates notify's schema and builds the service.
+func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger.With("service", "notify")
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool)}
+	if opts.Telegram.BotToken == "" {
+		log.WarnContext(ctx, "no notification channel configured: set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID")
+		return s, nil
+	}
+	client := deps.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	tg, err := telegram.New(telegram.Options{BaseURL: opts.Telegram.APIURL, Token: opts.Telegram.BotToken, HTTPClient: client})
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	s.telegram = tg
+	router := bus.NewRouter[struct{}]()
+	bus.On(router, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentOpened) error {
+		return s.send(ctx, e.GetMeta().GetId(), bus.SubjectIncidentOpened, message.IncidentOpened(e.GetIncident(), telegram.EscapeHTML))
+	})
+	bus.On(router, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentResolved) error {
+		return s.send(ctx, e.GetMeta().GetId(), bus.SubjectIncidentResolved, message.IncidentResolved(e.GetIncident(), telegram.EscapeHTML))
+	})
+	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name:       "notify",
+		Subjects:   router.Subjects(),
+		BatchSize:  10,
+		MaxDeliver: opts.MaxDeliver,
+	}, bus.Handler(router, struct{}{}), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run sends notifications until ctx is cancelled.
+func (s *Service) Run(ctx context.Context) error {
+	if s.consumer == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return s.consumer.Run(ctx)
+}
+
+// send delivers text for one event once: a redelivered event that already
+// reached the chat is not sent again. Each attempt is recorded; a rate
+// limit is honoured through the bus's redelivery delay.
+func (s *Service) send(ctx context.Context, eventID, subject, text string) error {
+	sent, err := s.deliveries.Sent(ctx, eventID, channelTelegram)
+	if err != nil {
+		return err
+	}
+	if sent {
+		return nil
+	}
+	text, err = telegram.TruncateHTML(text, telegram.MaxMessageLength)
+	if err != nil {
+		// Our own rendering produced markup Telegram would refuse: a bug
+		// no retry fixes.
+		return bus.Permanent(fmt.Errorf("render message: %w", err))
+	}
+	res, sendErr := s.telegram.SendMessage(ctx, telegram.Message{
+		ChatID: s.opts.Telegram.ChatID, Text: text, ParseMode: telegram.ParseModeHTML, DisablePreview: true,
+	})
+	attempt := postgres.Attempt{EventID: eventID, Channel: channelTelegram, Subject: subject, Target: s.opts.Telegram.ChatID}
+	var apiErr *telegram.APIError
+	if errors.As(sendErr, &apiErr) {
+		attempt.HTTPStatus = apiErr.StatusCode
+		attempt.RetryAfter = apiErr.RetryAfter
+	}
+	switch {
+	case sendErr == nil:
+		attempt.Outcome = postgres.OutcomeSent
+		attempt.MessageID = fmt.Sprint(res.MessageID)
+		attempt.HTTPStatus = http.StatusOK
+	case telegram.IsRetryable(sendErr):
+		attempt.Outcome, attempt.Error = postgres.OutcomeRetry, sendErr.Error()
+	default:
+		attempt.Outcome, attempt.Error = postgres.OutcomeFailed, sendErr.Error()
+	}
+	if err := s.deliveries.Record(ctx, attempt); err != nil {
+		if sendErr == nil {
+			// Sent but not recorded: a redelivery would send it again, which
+			// beats losing the record of what people were told.
+			s.log.ErrorContext(ctx, "sent but not recorded", "event_id", eventID, "error", err)
+		}
+		return err
+	}
+	switch attempt.Outcome {
+	case postgres.OutcomeSent:
+		s.log.InfoContext(ctx, "notification sent", "channel", channelTelegram, "event_id", eventID, "subject", subject)
+		return nil
+	case postgres.OutcomeRetry:
+		if attempt.RetryAfter > 0 {
+			return bus.RetryAfter(sendErr, attempt.RetryAfter)
+		}
+		return sendErr
+	}
+	return bus.Permanent(sendErr)
+}
