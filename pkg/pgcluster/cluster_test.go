@@ -204,7 +204,7 @@ func start(t *testing.T, opts pgcluster.Options) *pgcluster.Cluster {
 
 func ctx(t *testing.T) context.Context {
 	t.Helper()
-	c, cancel := context.WithTimeout(t.Context(), time.Minute)
+	c, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }

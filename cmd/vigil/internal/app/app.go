@@ -110,6 +110,9 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
 	a = &App{opts: opts, deps: deps}
 	defer func() {
 		if err != nil {
