@@ -16,9 +16,6 @@ MODULES := pkg cmd/vigil services/gateway services/deploy services/monitor servi
 # Go package patterns covering every module: ./pkg/... ./cmd/vigil/... ./services/<each>/...
 PACKAGES := $(foreach m,$(MODULES),./$(m)/...)
 
-# Tool modules under tools/, each pinned with `tool` directives; binaries go to .bin/.
-TOOLS := buf protoc lint
-
 # Tools in .bin/ come first, so the pinned versions are the ones used.
 export PATH := $(CURDIR)/.bin:$(PATH)
 
@@ -61,11 +58,19 @@ deps: ## Install PostgreSQL, Alertmanager and a C compiler if missing (apt)
 	fi; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
-# `go install tool` is a no-op when the build cache already has the binaries.
+# Each tools module is installed again only when its go.mod or go.sum is newer
+# than its binaries, so `tools` costs nothing once .bin/ is current.
 tools: ## Install buf, the protoc plugins and golangci-lint (pinned in tools/*) into .bin/
-	@for t in $(TOOLS); do \
-		GOWORK=off GOBIN=$(CURDIR)/.bin $(GO) -C tools/$$t install tool; \
-	done
+tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint
+	@:
+
+# protoc-gen-go stands for the four protoc plugins of tools/protoc.
+.bin/buf: tools/buf/go.mod tools/buf/go.sum
+.bin/protoc-gen-go: tools/protoc/go.mod tools/protoc/go.sum
+.bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
+.bin/buf .bin/protoc-gen-go .bin/golangci-lint:
+	GOWORK=off GOBIN=$(CURDIR)/.bin $(GO) -C $(<D) install tool
+	@touch $@
 
 # Generated code is committed; it is rebuilt from scratch so deleted protos
 # leave no stale files behind.
