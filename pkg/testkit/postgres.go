@@ -3,12 +3,15 @@ package testkit
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,11 +66,15 @@ func Postgres(t testing.TB) string {
 	return sharedPostgres.cluster.DSN(name)
 }
 
+// postgresDirPattern names the temp dirs of shared clusters.
+const postgresDirPattern = "vigil-testkit-pg-"
+
 func startSharedPostgres() {
 	pg := &sharedPostgres
+	removeAbandonedPostgresDirs()
 	// Not t.TempDir: the cluster outlives the first test, and (when we are
 	// root) its server user must be able to enter the directory.
-	dir, err := os.MkdirTemp("", "vigil-testkit-pg-")
+	dir, err := os.MkdirTemp("", postgresDirPattern)
 	if err != nil {
 		pg.err = err
 		return
@@ -112,6 +119,28 @@ func startSharedPostgres() {
 		admin.Close()
 		stop()
 	})
+}
+
+// removeAbandonedPostgresDirs deletes the dirs of shared clusters whose test
+// binary ended without Main's cleanup (a panic, a -timeout, a binary without
+// Main): the kernel stopped their server, but 40 MB stayed behind. A dir
+// is kept while its server may still run or initdb may still be filling it.
+func removeAbandonedPostgresDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), postgresDirPattern+"*"))
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if err != nil || time.Since(fi.ModTime()) < 10*time.Minute {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			first, _, _ := strings.Cut(string(b), "\n")
+			pid, err := strconv.Atoi(strings.TrimSpace(first))
+			if err != nil || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+				continue // running, or we cannot tell
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // databaseName makes a unique database name that still says which test it

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -198,3 +199,5 @@ receivers:
 	assert.True(t, strings.HasPrefix(msgs[1].PlainText, "✅ Incident resolved: HighLatency in shop"), msgs[1].PlainText)
 	assert.Len(t, v.telegram.Messages(), 2, "one message per incident event, no duplicates")
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
