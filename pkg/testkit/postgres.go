@@ -71,7 +71,7 @@ const postgresDirPattern = "vigil-testkit-pg-"
 
 func startSharedPostgres() {
 	pg := &sharedPostgres
-	removeAbandonedPostgresDirs()
+	removeAbandonedPostgresDirs(os.TempDir())
 	// Not t.TempDir: the cluster outlives the first test, and (when we are
 	// root) its server user must be able to enter the directory.
 	dir, err := os.MkdirTemp("", postgresDirPattern)
@@ -125,8 +125,8 @@ func startSharedPostgres() {
 // binary ended without Main's cleanup (a panic, a -timeout, a binary without
 // Main): the kernel stopped their server, but 40 MB stayed behind. A dir
 // is kept while its server may still run or initdb may still be filling it.
-func removeAbandonedPostgresDirs() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), postgresDirPattern+"*"))
+func removeAbandonedPostgresDirs(base string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, postgresDirPattern+"*"))
 	for _, dir := range dirs {
 		fi, err := os.Stat(dir)
 		if err != nil || time.Since(fi.ModTime()) < 10*time.Minute {

@@ -1,0 +1,151 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
+	"github.com/vigil-ops/vigil/services/gateway/internal/webhook"
+)
+
+const token = "webhook-test-token-0123"
+
+func handler(t *testing.T, js jetstream.JetStream, maxBytes int64) http.Handler {
+	t.Helper()
+	return &webhook.Alertmanager{
+		Auth:     auth.AdminToken(token),
+		Ingester: ingest.New(bus.NewPublisher(js, nil)),
+		MaxBytes: maxBytes,
+		Log:      testkit.Logger(t),
+	}
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../alertmanager/testdata/" + name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func post(t *testing.T, h http.Handler, body string, setAuth func(*http.Request)) (*httptest.ResponseRecorder, server.Problem) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/alertmanager", strings.NewReader(body))
+	if setAuth != nil {
+		setAuth(req)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var p server.Problem
+	if rec.Code >= 400 {
+		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		assert.Equal(t, rec.Code, p.Status)
+	}
+	return rec, p
+}
+
+func bearer(tok string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
+
+func TestWebhookStoresEveryAlertBeforeAccepting(t *testing.T) {
+	t.Parallel()
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	h := handler(t, js, 1<<20)
+	for name, setAuth := range map[string]func(*http.Request){
+		"bearer":     bearer(token),
+		"basic auth": func(r *http.Request) { r.SetBasicAuth("alertmanager", token) },
+	} {
+		rec, _ := post(t, h, fixture(t, "firing_with_resolved.json"), setAuth)
+		require.Equal(t, http.StatusAccepted, rec.Code, name)
+	}
+	// Two webhooks of one firing and one resolved alert each: every alert
+	// is on its subject once the 202 is out.
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, "ALERTS")
+	require.NoError(t, err)
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter("alert.>"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"alert.fired": 2, "alert.resolved": 2}, info.State.Subjects)
+
+	msg, err := stream.GetLastMsgForSubject(ctx, "alert.resolved")
+	require.NoError(t, err)
+	var e eventsv1.AlertResolved
+	require.NoError(t, proto.Unmarshal(msg.Data, &e))
+	assert.Equal(t, "7773b07b38325c6c", e.GetAlert().GetFingerprint())
+	assert.Equal(t, typesv1.AlertSource_ALERT_SOURCE_ALERTMANAGER, e.GetAlert().GetSource())
+	assert.Equal(t, "http://alertmanager.example:9093", e.GetAlert().GetExternalUrl())
+	assert.NotNil(t, e.GetAlert().GetEndsAt())
+	assert.Equal(t, e.GetMeta().GetId(), msg.Header.Get(jetstream.MsgIDHeader))
+}
+
+func TestWebhookRejects(t *testing.T) {
+	t.Parallel()
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	h := handler(t, js, 4096)
+	valid := fixture(t, "firing.json")
+	tests := []struct {
+		name       string
+		body       string
+		auth       func(*http.Request)
+		wantStatus int
+		wantField  string
+	}{
+		{"no credentials", valid, nil, http.StatusUnauthorized, ""},
+		{"wrong token", valid, bearer("wrong-token-0123456"), http.StatusUnauthorized, ""},
+		{"wrong basic password", valid, func(r *http.Request) { r.SetBasicAuth("am", "nope") }, http.StatusUnauthorized, ""},
+		{"malformed JSON", `{"version":`, bearer(token), http.StatusBadRequest, ""},
+		{"wrong version", strings.Replace(valid, `"version":"4"`, `"version":"3"`, 1), bearer(token), http.StatusBadRequest, "version"},
+		{"too large", `{"version":"4","pad":"` + strings.Repeat("x", 5000) + `"}`, bearer(token), http.StatusRequestEntityTooLarge, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, p := post(t, h, tt.body, tt.auth)
+			require.Equal(t, tt.wantStatus, rec.Code, rec.Body.String())
+			if tt.wantStatus == http.StatusUnauthorized {
+				assert.NotEmpty(t, rec.Header().Get("WWW-Authenticate"))
+			}
+			if tt.wantField != "" {
+				require.NotEmpty(t, p.Errors)
+				assert.Equal(t, tt.wantField, p.Errors[0].Field)
+			}
+		})
+	}
+	stream, err := js.Stream(context.Background(), "ALERTS")
+	require.NoError(t, err)
+	assert.Zero(t, stream.CachedInfo().State.Msgs, "nothing rejected was stored")
+}
+
+// With the bus unreachable the webhook answers 503 with Retry-After, so
+// Alertmanager keeps the alerts and tries again.
+func TestWebhookBusDownIs503(t *testing.T) {
+	t.Parallel()
+	nc, js := testkit.JetStream(t, testkit.NATS(t))
+	h := handler(t, js, 1<<20)
+	nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/webhooks/alertmanager", strings.NewReader(fixture(t, "firing.json")))
+	bearer(token)(req)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "5", rec.Header().Get("Retry-After"))
+}
