@@ -37,6 +37,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 	if err := validateSchema(schema); err != nil {
 		return err
 	}
+	// The table name goes into goose's SQL unquoted, like the schema.
+	if len(cfg.table) > 63 || !schemaName.MatchString(cfg.table) {
+		return fmt.Errorf("db: version table %q: must be a lowercase identifier (a-z, 0-9, _)", cfg.table)
+	}
 	lockID := migrationLockID(schema)
 	if err := createSchema(ctx, pool, schema, lockID); err != nil {
 		return fmt.Errorf("db: migrate %s: %w", schema, err)
