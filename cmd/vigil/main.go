@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -28,16 +27,7 @@ func run() int {
 	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), healthcheckCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
-		var code exitCode
-		if errors.As(err, &code) {
-			return int(code)
-		}
 		return 1
 	}
 	return 0
 }
-
-// exitCode lets a command fail with a specific exit status.
-type exitCode int
-
-func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }

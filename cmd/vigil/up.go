@@ -76,7 +76,7 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			if err := cluster.Stop(sctx); err != nil {
-				log.Warn("stop local Postgres", "error", err)
+				log.WarnContext(ctx, "stop local Postgres", "error", err)
 			}
 		}()
 		if dsn, err = ensureDatabase(ctx, cluster, "vigil"); err != nil {

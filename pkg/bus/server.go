@@ -63,12 +63,25 @@ func RunServer(opts ServerOptions) (*server.Server, error) {
 
 type serverLogger struct{ log *slog.Logger }
 
-func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Debugf(string, ...any)           {}
-func (l *serverLogger) Tracef(string, ...any)           {}
+// The server formats its own lines; they go out as the "detail" of one
+// static message so log queries can still match on msg.
+func (l *serverLogger) Noticef(format string, v ...any) {
+	l.log.Info("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Warnf(format string, v ...any) {
+	l.log.Warn("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Fatalf(format string, v ...any) {
+	l.log.Error("nats server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Errorf(format string, v ...any) {
+	l.log.Error("nats server", "detail", fmt.Sprintf(format, v...))
+}
+func (l *serverLogger) Debugf(string, ...any) {}
+func (l *serverLogger) Tracef(string, ...any) {}
 
 // Connect connects to NATS at url and returns the connection and a
 // JetStream context that fails an async publish whose ack does not arrive
@@ -80,10 +93,10 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("nats disconnected", "error", err)
+				log.WarnContext(ctx, "nats disconnected", "error", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.InfoContext(ctx, "nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bus: connect to NATS at %s: %w", url, err)

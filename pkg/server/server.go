@@ -189,7 +189,7 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
 	if err := s.httpSrv.Shutdown(sctx); err != nil {
-		s.opts.Logger.Warn("http shutdown", "error", err)
+		s.opts.Logger.WarnContext(ctx, "http shutdown", "error", err)
 	}
 	stopped := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(stopped) }()

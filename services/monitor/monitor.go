@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -46,23 +47,11 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_DEDUP_WINDOW: must not be negative")
 	}
 	for _, l := range o.GroupBy {
-		if l != incident.GroupAll && !validLabelName(l) {
+		if l != incident.GroupAll && !model.UTF8Validation.IsValidLabelName(l) {
 			return fmt.Errorf("VIGIL_GROUP_BY: %q is not a label name", l)
 		}
 	}
 	return nil
-}
-
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // Deps are what monitor runs on.

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,11 +39,13 @@ func call(t *testing.T, method, target, contentType string, body io.Reader) (int
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var out map[string]any
-	require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
+	require.NoError(t, dec.Decode(&out), "body: %s", raw)
 	return resp.StatusCode, out
 }
 
@@ -54,7 +57,7 @@ func sendJSON(t *testing.T, s *faketelegram.Server, fields map[string]any) (int,
 }
 
 func errorBody(code int, description string) map[string]any {
-	return map[string]any{"ok": false, "error_code": float64(code), "description": description}
+	return map[string]any{"ok": false, "error_code": json.Number(strconv.Itoa(code)), "description": description}
 }
 
 func TestRouting(t *testing.T) {
@@ -86,7 +89,7 @@ func TestRouting(t *testing.T) {
 		status, body := call(t, http.MethodGet, s.URL()+"/bot"+s.Token()+"/GETME", "", nil)
 		require.Equal(t, 200, status)
 		require.Equal(t, true, body["ok"])
-		require.Equal(t, float64(123456789), body["result"].(map[string]any)["id"])
+		require.Equal(t, json.Number("123456789"), body["result"].(map[string]any)["id"])
 	})
 }
 
@@ -216,10 +219,12 @@ func TestSendMessageResult(t *testing.T) {
 	})
 	require.Equal(t, 200, status, "%v", body)
 	result := body["result"].(map[string]any)
-	require.Equal(t, float64(1), result["message_id"])
+	require.Equal(t, json.Number("1"), result["message_id"])
 	require.Equal(t, "FIRING & co", result["text"])
-	require.Equal(t, map[string]any{"id": float64(-1001234567890), "type": "supergroup", "title": "Vigil Test Group"}, result["chat"])
-	require.InDelta(t, float64(time.Now().Unix()), result["date"], 5)
+	require.Equal(t, map[string]any{"id": json.Number("-1001234567890"), "type": "supergroup", "title": "Vigil Test Group"}, result["chat"])
+	date, err := result["date"].(json.Number).Int64()
+	require.NoError(t, err)
+	require.InDelta(t, time.Now().Unix(), date, 5)
 	require.Equal(t, map[string]any{"inline_keyboard": []any{[]any{
 		map[string]any{"text": "Approve", "callback_data": "approve:7"},
 		map[string]any{"text": "Reject", "callback_data": "reject:7"},
@@ -227,12 +232,12 @@ func TestSendMessageResult(t *testing.T) {
 
 	status, body = sendJSON(t, s, map[string]any{"chat_id": chatID, "text": "second", "disable_web_page_preview": true})
 	require.Equal(t, 200, status)
-	require.Equal(t, float64(2), body["result"].(map[string]any)["message_id"])
+	require.Equal(t, json.Number("2"), body["result"].(map[string]any)["message_id"])
 
 	status, body = sendJSON(t, s, map[string]any{"chat_id": channelID, "text": "to the channel"})
 	require.Equal(t, 200, status)
 	result = body["result"].(map[string]any)
-	require.Equal(t, float64(1), result["message_id"], "message ids count per chat")
+	require.Equal(t, json.Number("1"), result["message_id"], "message ids count per chat")
 	require.Equal(t, "channel", result["chat"].(map[string]any)["type"])
 	require.Equal(t, "Vigil_Alerts", result["chat"].(map[string]any)["username"])
 
@@ -251,37 +256,37 @@ func TestFaults(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
 	target := s.URL() + "/bot" + s.Token() + "/sendMessage"
-	send := func() (*http.Response, []byte) {
+	send := func() (int, http.Header, []byte) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, strings.NewReader(`{"chat_id":42,"text":"x"}`))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
-		return resp, body
+		require.NoError(t, resp.Body.Close())
+		return resp.StatusCode, resp.Header, body
 	}
 
 	s.RateLimitNext(1, 7)
 	s.FailNext(1, 500)
 	s.FailNext(1, 502)
 
-	resp, body := send()
-	require.Equal(t, 429, resp.StatusCode)
+	status, _, body := send()
+	require.Equal(t, 429, status)
 	require.JSONEq(t, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}`, string(body))
 
-	resp, body = send()
-	require.Equal(t, 500, resp.StatusCode)
+	status, _, body = send()
+	require.Equal(t, 500, status)
 	require.JSONEq(t, `{"ok":false,"error_code":500,"description":"Internal Server Error"}`, string(body))
 
-	resp, body = send()
-	require.Equal(t, 502, resp.StatusCode)
-	require.Equal(t, "text/html", resp.Header.Get("Content-Type"))
+	status, header, body := send()
+	require.Equal(t, 502, status)
+	require.Equal(t, "text/html", header.Get("Content-Type"))
 	require.Contains(t, string(body), "<title>502 Bad Gateway</title>")
 
-	resp, _ = send()
-	require.Equal(t, 200, resp.StatusCode)
+	status, _, _ = send()
+	require.Equal(t, 200, status)
 
 	require.Equal(t, []faketelegram.Request{
 		{Method: "sendMessage", StatusCode: 429, Description: "Too Many Requests: retry after 7"},

@@ -259,7 +259,7 @@ func (a *App) Run(ctx context.Context) error {
 		select {
 		case <-drained:
 		case <-time.After(10 * time.Second):
-			a.deps.Logger.Warn("NATS drain timed out")
+			a.deps.Logger.WarnContext(ctx, "NATS drain timed out")
 		}
 	}
 	stopServer()

@@ -30,7 +30,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	require.NoError(b, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	b.Cleanup(func() { cancel(); require.NoError(b, <-done) })
 
 	url := "http://" + a.HTTPAddr() + "/api/v1/webhooks/alertmanager"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

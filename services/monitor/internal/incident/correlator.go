@@ -158,12 +158,11 @@ func (c *Correlator) AlertFired(ctx context.Context, tx pgx.Tx, e *eventsv1.Aler
 	rec := &AlertRecord{IncidentID: inc.GetId(), IncidentAlert: &typesv1.IncidentAlert{
 		Alert: alert, Count: 1, FirstSeenAt: timestamppb.New(now), LastSeenAt: timestamppb.New(now),
 	}}
-	switch {
-	case existing == nil:
+	if existing == nil {
 		if reason == "" && !opened {
 			reason = "alert_added"
 		}
-	default:
+	} else {
 		rec.Count = existing.GetCount() + 1
 		rec.FirstSeenAt = existing.GetFirstSeenAt()
 		if existing.GetAlert().GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED && reason == "" {

@@ -19,16 +19,37 @@ func TestGroupKey(t *testing.T) {
 		wantKey    string
 		wantLabels map[string]string
 	}{
-		{"default labels", labels, []string{"alertname", "namespace"},
-			`{alertname="HighLatency", namespace="shop"}`, map[string]string{"alertname": "HighLatency", "namespace": "shop"}},
-		{"order of group_by does not matter", labels, []string{"namespace", "alertname"},
-			`{alertname="HighLatency", namespace="shop"}`, map[string]string{"alertname": "HighLatency", "namespace": "shop"}},
-		{"missing label left out", map[string]string{"alertname": "X"}, []string{"alertname", "namespace"},
-			`{alertname="X"}`, map[string]string{"alertname": "X"}},
-		{"all labels", labels, []string{"..."},
-			`{alertname="HighLatency", instance="a:80", namespace="shop"}`, labels},
-		{"quotes escaped", map[string]string{"alertname": `a"b`}, []string{"alertname"},
-			`{alertname="a\"b"}`, map[string]string{"alertname": `a"b`}},
+		{
+			"default labels", labels,
+			[]string{"alertname", "namespace"},
+			`{alertname="HighLatency", namespace="shop"}`,
+			map[string]string{"alertname": "HighLatency", "namespace": "shop"},
+		},
+		{
+			"order of group_by does not matter", labels,
+			[]string{"namespace", "alertname"},
+			`{alertname="HighLatency", namespace="shop"}`,
+			map[string]string{"alertname": "HighLatency", "namespace": "shop"},
+		},
+		{
+			"missing label left out",
+			map[string]string{"alertname": "X"},
+			[]string{"alertname", "namespace"},
+			`{alertname="X"}`,
+			map[string]string{"alertname": "X"},
+		},
+		{
+			"all labels", labels,
+			[]string{"..."},
+			`{alertname="HighLatency", instance="a:80", namespace="shop"}`, labels,
+		},
+		{
+			"quotes escaped",
+			map[string]string{"alertname": `a"b`},
+			[]string{"alertname"},
+			`{alertname="a\"b"}`,
+			map[string]string{"alertname": `a"b`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
