@@ -1,0 +1,114 @@
+package notify_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
+	"github.com/vigil-ops/vigil/services/notify"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+const chatID = "-1001234567890"
+
+type env struct {
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	tg   *faketelegram.Server
+}
+
+func start(t *testing.T, sendTo string) *env {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := db.Open(ctx, testkit.Postgres(t), notify.Schema)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
+	s, err := notify.New(ctx, notify.Options{
+		Telegram:   notify.TelegramOptions{BotToken: tg.Token(), ChatID: sendTo, APIURL: tg.URL()},
+		MaxDeliver: 5,
+	}, notify.Deps{Pool: pool, JetStream: js, Logger: testkit.Logger(t)})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return &env{pool: pool, js: js, tg: tg}
+}
+
+func opened() *eventsv1.IncidentOpened {
+	return &eventsv1.IncidentOpened{Meta: bus.NewMeta("test", nil), Incident: &typesv1.Incident{
+		Id: "01a20236-f568-7af1-9546-d3f52f62c45a", Title: "DiskFull in <prod>", Severity: typesv1.Severity_SEVERITY_CRITICAL,
+		FiringCount: 1, GroupLabels: map[string]string{"alertname": "DiskFull"},
+	}}
+}
+
+func (e *env) attempts(t *testing.T, eventID string) []string {
+	t.Helper()
+	rows, err := e.pool.Query(context.Background(),
+		`SELECT outcome || ':' || http_status FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt`, eventID)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	return out
+}
+
+// Telegram failing twice (502) is retried with backoff until it takes the
+// message; every attempt is recorded.
+func TestRetriesServerErrorsAndRecordsAttempts(t *testing.T) {
+	t.Parallel()
+	e := start(t, chatID)
+	e.tg.FailNext(2, 502)
+	evt := opened()
+	require.NoError(t, bus.NewPublisher(e.js, nil).Publish(context.Background(), evt))
+
+	msgs := e.tg.WaitForMessages(t, 1, 30*time.Second)
+	assert.Contains(t, msgs[0].PlainText, "DiskFull in <prod>")
+	require.Eventually(t, func() bool { return len(e.attempts(t, evt.GetMeta().GetId())) == 3 }, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, []string{"retry:502", "retry:502", "sent:200"}, e.attempts(t, evt.GetMeta().GetId()))
+
+	// The same event again (a redelivery) is not sent twice.
+	m, err := bus.Encode(context.Background(), evt)
+	require.NoError(t, err)
+	m.ID = "redelivered-copy"
+	require.NoError(t, bus.NewPublisher(e.js, nil).PublishMessages(context.Background(), m))
+	require.Never(t, func() bool { return len(e.tg.Messages()) > 1 }, 2*time.Second, 100*time.Millisecond)
+}
+
+// A chat Telegram does not know is a permanent failure: recorded once and
+// dead-lettered, not retried.
+func TestPermanentFailureIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := start(t, "-1009999999999")
+	evt := opened()
+	require.NoError(t, bus.NewPublisher(e.js, nil).Publish(context.Background(), evt))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := e.js.OrderedConsumer(ctx, "DLQ", jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	msg, err := c.Next(jetstream.FetchMaxWait(20 * time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, "dlq.incident.opened", msg.Subject())
+	assert.Contains(t, msg.Headers().Get("Vigil-Dlq-Reason"), "chat not found")
+	assert.Equal(t, []string{"failed:400"}, e.attempts(t, evt.GetMeta().GetId()))
+	assert.Empty(t, e.tg.Messages())
+}
