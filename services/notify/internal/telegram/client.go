@@ -14,10 +14,8 @@ import (
 	"time"
 )
 
-// DefaultBaseURL is the Bot API's address.
-const DefaultBaseURL = "https://api.telegram.org"
-
 const (
+	defaultBaseURL = "https://api.telegram.org"
 	defaultTimeout = 30 * time.Second
 	// maxResponse bounds what is read of an answer; sendMessage answers are
 	// a few kilobytes.
@@ -26,7 +24,7 @@ const (
 
 // Options configures a Client.
 type Options struct {
-	// BaseURL is the Bot API's address; DefaultBaseURL if empty.
+	// BaseURL is the Bot API's address; https://api.telegram.org if empty.
 	BaseURL string
 	// Token is the bot token from @BotFather.
 	Token string
@@ -80,7 +78,7 @@ func New(opts Options) (*Client, error) {
 		logger:  opts.Logger,
 	}
 	if c.baseURL == "" {
-		c.baseURL = DefaultBaseURL
+		c.baseURL = defaultBaseURL
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultTimeout}
@@ -126,7 +124,8 @@ type envelope struct {
 func (c *Client) call(ctx context.Context, method string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/bot"+c.token+"/"+method, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("telegram: %s: %w", method, newTransportError(err, c.token))
+		// Not a network failure, so not retryable; the message may quote the URL.
+		return fmt.Errorf("telegram: %s: build request: %s", method, redact(err.Error(), c.token))
 	}
 	req.Header.Set("Content-Type", "application/json")
 
@@ -137,7 +136,7 @@ func (c *Client) call(ctx context.Context, method string, body []byte, out any) 
 		c.logger.DebugContext(ctx, "telegram request failed", "method", method, "duration", time.Since(start), "error", err)
 		return fmt.Errorf("telegram: %s: %w", method, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		err = newTransportError(err, c.token)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -235,12 +236,18 @@ func TestSendMessageTransportErrors(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
+	stop := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leave
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(stop) }) // runs first
 
-	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("<html>hello</html>"))
 	}))
 	t.Cleanup(garbage.Close)
@@ -365,5 +372,5 @@ func TestSendTruncatedMessage(t *testing.T) {
 	_, err = c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: text, ParseMode: telegram.ParseModeHTML})
 	require.NoError(t, err)
 	msgs := fake.WaitForMessages(t, 1, time.Second)
-	require.Equal(t, telegram.MaxMessageLength, len([]rune(msgs[0].PlainText)))
+	require.Len(t, []rune(msgs[0].PlainText), telegram.MaxMessageLength)
 }

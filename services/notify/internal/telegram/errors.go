@@ -101,10 +101,10 @@ func newTransportError(err error, token string) *transportError {
 
 const redacted = "<redacted>"
 
-// redact removes the token from s. The token only appears in a URL path
-// after "bot", so that is what is replaced: a bare, short token could
-// occur by chance in any text.
+// redact removes the token from s. The token only appears in a URL path,
+// after "bot" and unescaped (Options.Validate allows no character that
+// would be escaped), so that is what is replaced: a bare token could occur
+// by chance in any text.
 func redact(s, token string) string {
-	s = strings.ReplaceAll(s, "bot"+token, "bot"+redacted)
-	return strings.ReplaceAll(s, "bot"+url.PathEscape(token), "bot"+redacted)
+	return strings.ReplaceAll(s, "bot"+token, "bot"+redacted)
 }

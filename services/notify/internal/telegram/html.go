@@ -35,7 +35,8 @@ func EscapeHTML(s string) string {
 // error when s is not HTML that Telegram would accept.
 //
 // The count is never below Telegram's; it is above it only for leading
-// blanks and control characters, which Telegram may drop.
+// blanks and for control characters, which Telegram turns into spaces it
+// may trim.
 func TruncateHTML(s string, limit int) (string, error) {
 	if limit < 1 {
 		return "", fmt.Errorf("telegram: truncate HTML to %d characters: want at least 1", limit)
@@ -56,12 +57,13 @@ func TruncateHTML(s string, limit int) (string, error) {
 		start int
 	)
 	b.Grow(len(s))
+tokens:
 	for _, t := range tokens {
 		switch t.kind {
 		case tokenChar:
 			w := charWeight(t.r)
 			if count+w > budget {
-				goto cut
+				break tokens
 			}
 			count += w
 		case tokenStart:
@@ -72,7 +74,6 @@ func TruncateHTML(s string, limit int) (string, error) {
 		b.WriteString(s[start:t.end])
 		start = t.end
 	}
-cut:
 	b.WriteString(ellipsis)
 	for i := len(open) - 1; i >= 0; i-- {
 		b.WriteString("</" + open[i] + ">")
