@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -135,11 +136,8 @@ func TestTransientErrorRetriesThenDeadLetters(t *testing.T) {
 func TestRedeliveredEventChangesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "svc")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, outbox.Migrate(ctx, pool, "svc"))
-	_, err = pool.Exec(ctx, `CREATE TABLE seen (fingerprint text NOT NULL)`)
+	pool := servicePool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE seen (fingerprint text NOT NULL)`)
 	require.NoError(t, err)
 
 	_, js := testkit.JetStream(t, testkit.NATS(t))
@@ -180,10 +178,7 @@ func TestRedeliveredEventChangesNothing(t *testing.T) {
 func TestOutboxPublishesOnlyCommitted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "svc")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, outbox.Migrate(ctx, pool, "svc"))
+	pool := servicePool(t)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 
 	committed, rolledBack := fired("committed"), fired("rolled-back")
@@ -217,4 +212,15 @@ func nextDLQ(t *testing.T, js jetstream.JetStream) jetstream.Msg {
 	msg, err := c.Next(jetstream.FetchMaxWait(20 * time.Second))
 	require.NoError(t, err, "nothing reached the DLQ")
 	return msg
+}
+
+// servicePool is a pool on a fresh database whose schema "svc" has the
+// outbox and inbox tables, as a service's would.
+func servicePool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := db.Open(context.Background(), testkit.Postgres(t), "svc")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, outbox.Migrate(context.Background(), pool, "svc"))
+	return pool
 }
