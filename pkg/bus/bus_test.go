@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +42,8 @@ func runConsumer(t *testing.T, js jetstream.JetStream, cfg bus.ConsumerConfig, h
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 }
 
-// A published event republished with the same id is stored once.
+// A published event republished with the same id is stored once, alone
+// or in a batch.
 func TestPublishDeduplicatesByEventID(t *testing.T) {
 	t.Parallel()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
@@ -49,9 +51,16 @@ func TestPublishDeduplicatesByEventID(t *testing.T) {
 	e := fired("a")
 	require.NoError(t, pub.Publish(context.Background(), e, fired("b")))
 	require.NoError(t, pub.Publish(context.Background(), e))
+	// A batch repeating a stored event (a relay's republish after a crash)
+	// still stores its new events, and the repeat once.
+	batch := []bus.Event{e}
+	for i := range 20 {
+		batch = append(batch, fired(fmt.Sprint("new-", i)))
+	}
+	require.NoError(t, pub.Publish(context.Background(), batch...))
 	info, err := js.Stream(context.Background(), "ALERTS")
 	require.NoError(t, err)
-	assert.Equal(t, uint64(2), info.CachedInfo().State.Msgs)
+	assert.Equal(t, uint64(22), info.CachedInfo().State.Msgs)
 }
 
 // A handler's permanent error terminates the message and leaves a copy
@@ -223,4 +232,29 @@ func servicePool(t *testing.T) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	require.NoError(t, outbox.Migrate(context.Background(), pool, "svc"))
 	return pool
+}
+
+// Concurrent callers of a Batcher are all acknowledged and every event is
+// stored once, however their events were grouped into batches.
+func TestBatcherStoresEveryCallersEvents(t *testing.T) {
+	t.Parallel()
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	b := bus.NewBatcher(bus.NewPublisher(js, nil))
+	const callers, each = 40, 3
+	errs := make(chan error, callers)
+	for c := range callers {
+		go func() {
+			events := make([]bus.Event, each)
+			for i := range events {
+				events[i] = fired(fmt.Sprintf("c%d-%d", c, i))
+			}
+			errs <- b.Publish(context.Background(), events...)
+		}()
+	}
+	for range callers {
+		require.NoError(t, <-errs)
+	}
+	stream, err := js.Stream(context.Background(), "ALERTS")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(callers*each), stream.CachedInfo().State.Msgs)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -318,6 +319,11 @@ func (c *Consumer) deadLetter(d *Delivery, reason string) {
 	m := d.msg
 	h := nats.Header{}
 	for k, v := range m.Headers() {
+		// The original's publish controls (its atomic batch, expectations)
+		// are not the copy's.
+		if strings.HasPrefix(k, "Nats-Batch-") || strings.HasPrefix(k, "Nats-Expected-") {
+			continue
+		}
 		h[k] = v
 	}
 	origID := h.Get(jetstream.MsgIDHeader)

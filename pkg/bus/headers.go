@@ -13,6 +13,11 @@ const (
 	HeaderEventType   = "Vigil-Event-Type"
 	contentType       = "application/protobuf"
 
+	// JetStream atomic batch publish (NATS 2.12+).
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+
 	headerDLQReason   = "Vigil-Dlq-Reason"
 	headerDLQConsumer = "Vigil-Dlq-Consumer"
 	headerDLQSubject  = "Vigil-Dlq-Subject"

@@ -55,6 +55,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, opts StreamOptions) 
 			Replicas:   opts.Replicas,
 			MaxAge:     opts.MaxAge,
 			Duplicates: opts.Duplicates,
+			// Publishers batch: one fsync per batch, not per message.
+			AllowAtomicPublish: true,
 		})
 		if err != nil {
 			return fmt.Errorf("provision stream %s: %w", s.Name, err)

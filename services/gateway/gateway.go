@@ -60,7 +60,8 @@ func New(opts Options, deps Deps) (*Service, error) {
 		opts.WebhookMaxBytes = 8 << 20
 	}
 	deps.Logger = deps.Logger.With("service", "gateway")
-	return &Service{opts: opts, deps: deps, ingester: ingest.New(deps.Publisher)}, nil
+	// Concurrent webhooks share one atomic batch, and so one fsync.
+	return &Service{opts: opts, deps: deps, ingester: ingest.New(bus.NewBatcher(deps.Publisher))}, nil
 }
 
 // NewIncidentForwarder returns an IncidentService that calls monitor over

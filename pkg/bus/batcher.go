@@ -1,0 +1,87 @@
+package bus
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Batcher publishes events from many concurrent callers together: whoever
+// finds no flush under way becomes the leader and publishes everything
+// queued, its own events and those that arrive meanwhile, as batches, until
+// the queue is empty; the others wait for their batch. With JetStream
+// fsyncing every batch (sync_interval always), this is a group commit: one
+// fsync covers the events of every request that arrived during the last
+// one.
+type Batcher struct {
+	pub *Publisher
+
+	mu       sync.Mutex
+	flushing bool
+	pending  []*batchRequest
+}
+
+type batchRequest struct {
+	msgs []Message
+	done chan error
+}
+
+// NewBatcher returns a Batcher over pub.
+func NewBatcher(pub *Publisher) *Batcher { return &Batcher{pub: pub} }
+
+// flushTimeout bounds one flush; it does not depend on any one caller's
+// context, since the flush carries other callers' events too.
+const flushTimeout = 15 * time.Second
+
+// Publish stores events and returns once JetStream has acknowledged them,
+// or ctx ends (the events may still be stored then).
+func (b *Batcher) Publish(ctx context.Context, events ...Event) error {
+	msgs := make([]Message, len(events))
+	for i, e := range events {
+		m, err := Encode(ctx, e)
+		if err != nil {
+			return err
+		}
+		msgs[i] = m
+	}
+	req := &batchRequest{msgs: msgs, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, req)
+	if b.flushing {
+		b.mu.Unlock()
+		select {
+		case err := <-req.done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	b.flushing = true
+	for len(b.pending) > 0 {
+		batch := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		b.flush(context.WithoutCancel(ctx), batch)
+		b.mu.Lock()
+	}
+	b.flushing = false
+	b.mu.Unlock()
+	return <-req.done
+}
+
+func (b *Batcher) flush(ctx context.Context, batch []*batchRequest) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	var msgs []Message
+	for _, r := range batch {
+		msgs = append(msgs, r.msgs...)
+	}
+	err := b.pub.PublishMessages(ctx, msgs...)
+	// A failure cannot be pinned on one request: every request of the
+	// batch hears it, and a failed request may still have been stored (a
+	// lost ack). Senders retry; monitor folds a repeated alert into the one
+	// it has by fingerprint.
+	for _, r := range batch {
+		r.done <- err
+	}
+}
