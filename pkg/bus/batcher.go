@@ -36,13 +36,9 @@ const flushTimeout = 15 * time.Second
 // Publish stores events and returns once JetStream has acknowledged them,
 // or ctx ends (the events may still be stored then).
 func (b *Batcher) Publish(ctx context.Context, events ...Event) error {
-	msgs := make([]Message, len(events))
-	for i, e := range events {
-		m, err := Encode(ctx, e)
-		if err != nil {
-			return err
-		}
-		msgs[i] = m
+	msgs, err := encodeAll(ctx, events)
+	if err != nil {
+		return err
 	}
 	req := &batchRequest{msgs: msgs, done: make(chan error, 1)}
 	b.mu.Lock()

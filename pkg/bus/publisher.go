@@ -74,15 +74,23 @@ func NewPublisher(js jetstream.JetStream, m *Metrics) *Publisher {
 // one of them. All are sent at once and their acks awaited together, so a
 // batch costs one round trip, not one per event.
 func (p *Publisher) Publish(ctx context.Context, events ...Event) error {
+	msgs, err := encodeAll(ctx, events)
+	if err != nil {
+		return err
+	}
+	return p.PublishMessages(ctx, msgs...)
+}
+
+func encodeAll(ctx context.Context, events []Event) ([]Message, error) {
 	msgs := make([]Message, len(events))
 	for i, e := range events {
 		m, err := Encode(ctx, e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		msgs[i] = m
 	}
-	return p.PublishMessages(ctx, msgs...)
+	return msgs, nil
 }
 
 // maxAtomicBatch is JetStream's default limit of messages in one atomic

@@ -21,8 +21,8 @@ func NewRouter[A any]() *Router[A] {
 // On registers fn for events of type T. It panics when T has no subject or
 // already has a handler: both are programming errors found at start.
 func On[A any, T Event](r *Router[A], fn func(ctx context.Context, a A, e T) error) {
-	var zero T
-	subject, err := SubjectOf(zero.ProtoReflect().Type().Zero().Interface().(Event))
+	var zero T // a nil message still describes its type
+	subject, err := SubjectOf(zero)
 	if err != nil {
 		panic(err)
 	}
@@ -57,8 +57,8 @@ func (r *Router[A]) Dispatch(a A, d *Delivery) error {
 	return fn(d.Context(), a, d.Event)
 }
 
-// HandleBatch makes a Router[struct{}] a BatchHandler that handles each
-// delivery on its own.
+// handleEach dispatches each delivery on its own, with a as the extra
+// argument.
 func (r *Router[A]) handleEach(a A, ds []*Delivery) []error {
 	errs := make([]error, len(ds))
 	for i, d := range ds {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc/codes"
@@ -111,7 +112,7 @@ func validID(id string) error {
 	if id == "" {
 		return server.InvalidArgument("missing incident id", server.FieldViolation{Field: "id", Description: "is required"})
 	}
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
 		return server.InvalidArgument("invalid incident id", server.FieldViolation{Field: "id", Description: fmt.Sprintf("%q is not a UUID", id)})
 	}
 	return nil
