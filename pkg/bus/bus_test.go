@@ -258,3 +258,19 @@ func TestBatcherStoresEveryCallersEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(callers*each), stream.CachedInfo().State.Msgs)
 }
+
+// Provisioning again with the same options changes nothing; with other
+// options it updates the streams.
+func TestProvisionAppliesChangedOptions(t *testing.T) {
+	t.Parallel()
+	_, js := testkit.JetStream(t, testkit.NATS(t)) // provisioned with defaults
+	ctx := context.Background()
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{MaxAge: time.Hour}))
+	for _, s := range bus.Streams {
+		stream, err := js.Stream(ctx, s.Name)
+		require.NoError(t, err)
+		assert.Equal(t, time.Hour, stream.CachedInfo().Config.MaxAge, s.Name)
+		assert.True(t, stream.CachedInfo().Config.AllowAtomicPublish, s.Name)
+	}
+}

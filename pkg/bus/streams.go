@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,7 +49,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, opts StreamOptions) 
 		opts.Duplicates = 2 * time.Minute
 	}
 	for _, s := range Streams {
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		want := jetstream.StreamConfig{
 			Name:       s.Name,
 			Subjects:   s.Subjects,
 			Storage:    jetstream.FileStorage,
@@ -57,12 +59,34 @@ func Provision(ctx context.Context, js jetstream.JetStream, opts StreamOptions) 
 			Duplicates: opts.Duplicates,
 			// Publishers batch: one fsync per batch, not per message.
 			AllowAtomicPublish: true,
-		})
-		if err != nil {
+		}
+		// Every replica provisions at start; only one whose options differ
+		// changes anything. An update rewrites the stream's store config even
+		// when nothing changed, racing (inside nats-server 2.15) with other
+		// replicas creating their consumers on it.
+		existing, err := js.Stream(ctx, s.Name)
+		switch {
+		case err == nil && sameStream(existing.CachedInfo().Config, want):
+			continue
+		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+			return fmt.Errorf("provision stream %s: %w", s.Name, err)
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, want); err != nil {
 			return fmt.Errorf("provision stream %s: %w", s.Name, err)
 		}
 	}
 	return nil
+}
+
+// sameStream reports whether have already is what Provision wants of it.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Storage == want.Storage &&
+		have.Retention == want.Retention &&
+		have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge &&
+		have.Duplicates == want.Duplicates &&
+		have.AllowAtomicPublish == want.AllowAtomicPublish
 }
 
 // streamFor returns the stream that holds subject.
