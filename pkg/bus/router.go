@@ -57,20 +57,16 @@ func (r *Router[A]) Dispatch(a A, d *Delivery) error {
 	return fn(d.Context(), a, d.Event)
 }
 
-// handleEach dispatches each delivery on its own, with a as the extra
-// argument.
-func (r *Router[A]) handleEach(a A, ds []*Delivery) []error {
-	errs := make([]error, len(ds))
-	for i, d := range ds {
-		errs[i] = r.Dispatch(a, d)
-	}
-	return errs
-}
-
 // Handler returns a BatchHandler calling r's handlers one delivery at a
 // time, with a as their extra argument.
 func Handler[A any](r *Router[A], a A) BatchHandler {
-	return batchFunc(func(_ context.Context, ds []*Delivery) []error { return r.handleEach(a, ds) })
+	return batchFunc(func(_ context.Context, ds []*Delivery) []error {
+		errs := make([]error, len(ds))
+		for i, d := range ds {
+			errs[i] = r.Dispatch(a, d)
+		}
+		return errs
+	})
 }
 
 type batchFunc func(ctx context.Context, ds []*Delivery) []error

@@ -26,7 +26,9 @@ var Migrations embed.FS
 
 // notifyChannel is the channel the relay listens on; the schema is part of it
 // so services sharing one database wake only their own relay.
-func notifyChannel(schema string) string { return "vigil_outbox_" + schema }
+func notifyChannel(schema string) string { return notifyPrefix + schema }
+
+const notifyPrefix = "vigil_outbox_"
 
 // Add records events in tx, to be published once tx commits. The trace
 // context of ctx travels with them.
@@ -57,7 +59,8 @@ func Add(ctx context.Context, tx pgx.Tx, events ...bus.Event) error {
 		return fmt.Errorf("outbox: insert %d events: %w", len(events), err)
 	}
 	// Delivered when tx commits, not before.
-	if _, err := tx.Exec(ctx, `SELECT pg_notify('vigil_outbox_' || current_schema(), '')`); err != nil {
+	// Add does not know the schema by name; the search_path does.
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1 || current_schema(), '')`, notifyPrefix); err != nil {
 		return fmt.Errorf("outbox: notify: %w", err)
 	}
 	return nil

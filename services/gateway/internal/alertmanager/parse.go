@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 )
 
 // Limits on single fields. They are far above what Alertmanager produces for
@@ -219,7 +221,7 @@ func (p *parser) alert(path string, raw json.RawMessage) Alert {
 			}
 			a.Fingerprint = strings.ToLower(fp)
 		case labelsOK:
-			a.Fingerprint = model.LabelSet(toLabelSet(a.Labels)).Fingerprint().String()
+			a.Fingerprint = alertlabel.Fingerprint(a.Labels)
 		}
 	}
 	return a
@@ -270,14 +272,6 @@ func (p *parser) labelSet(path string, raw json.RawMessage, maxValueLen int, dro
 		out[m.name] = v
 	}
 	return out, len(ms)
-}
-
-func toLabelSet(labels map[string]string) model.LabelSet {
-	ls := make(model.LabelSet, len(labels))
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls
 }
 
 func (p *parser) status(path string, raw json.RawMessage) Status {

@@ -6,8 +6,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/prometheus/common/model"
-
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -34,10 +33,10 @@ func (i *Ingester) Ingest(ctx context.Context, alerts []*typesv1.Alert) error {
 	events := make([]bus.Event, 0, len(alerts))
 	for _, a := range alerts {
 		if a.GetFingerprint() == "" {
-			a.Fingerprint = Fingerprint(a.GetLabels())
+			a.Fingerprint = alertlabel.Fingerprint(a.GetLabels())
 		}
 		meta := bus.NewMeta(Producer, nil)
-		meta.App = appOf(a.GetLabels())
+		meta.App = alertlabel.App(a.GetLabels())
 		if a.GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED {
 			events = append(events, &eventsv1.AlertResolved{Meta: meta, Alert: a})
 		} else {
@@ -49,22 +48,4 @@ func (i *Ingester) Ingest(ctx context.Context, alerts []*typesv1.Alert) error {
 		return fmt.Errorf("ingest %d alerts: %w", len(alerts), err)
 	}
 	return nil
-}
-
-// Fingerprint hashes labels as Alertmanager and Prometheus do.
-func Fingerprint(labels map[string]string) string {
-	ls := make(model.LabelSet, len(labels))
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls.Fingerprint().String()
-}
-
-func appOf(labels map[string]string) string {
-	for _, k := range []string{"app", "app_kubernetes_io_name", "service"} {
-		if v := labels[k]; v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -134,7 +136,7 @@ func (c *Correlator) AlertFired(ctx context.Context, tx pgx.Tx, e *eventsv1.Aler
 				Status:      typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
 				OpenedAt:    timestamppb.New(now),
 				UpdatedAt:   timestamppb.New(now),
-				App:         AppOf(a.GetLabels()),
+				App:         alertlabel.App(a.GetLabels()),
 				Namespace:   a.GetLabels()["namespace"],
 			},
 			CorrelationID: e.GetMeta().GetCorrelationId(),
@@ -152,7 +154,7 @@ func (c *Correlator) AlertFired(ctx context.Context, tx pgx.Tx, e *eventsv1.Aler
 	if err != nil {
 		return err
 	}
-	alert := proto(a)
+	alert := proto.Clone(a).(*typesv1.Alert)
 	alert.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	alert.EndsAt = nil
 	rec := &AlertRecord{IncidentID: inc.GetId(), IncidentAlert: &typesv1.IncidentAlert{
@@ -327,20 +329,6 @@ func (c *Correlator) announce(ctx context.Context, tx pgx.Tx, inc *Record, cause
 	meta.CorrelationId = inc.CorrelationID
 	meta.App = inc.GetApp()
 	return outbox.Add(ctx, tx, build(meta, snap))
-}
-
-func proto(a *typesv1.Alert) *typesv1.Alert {
-	return &typesv1.Alert{
-		Fingerprint:  a.GetFingerprint(),
-		Labels:       a.GetLabels(),
-		Annotations:  a.GetAnnotations(),
-		StartsAt:     a.GetStartsAt(),
-		EndsAt:       a.GetEndsAt(),
-		GeneratorUrl: a.GetGeneratorUrl(),
-		Source:       a.GetSource(),
-		Status:       a.GetStatus(),
-		ExternalUrl:  a.GetExternalUrl(),
-	}
 }
 
 func sourceName(s typesv1.AlertSource) string {

@@ -47,14 +47,3 @@ func Title(groupLabels, alertLabels map[string]string) string {
 	}
 	return name
 }
-
-// AppOf is the app an alert concerns: its "app" label, or the Kubernetes
-// recommended one.
-func AppOf(labels map[string]string) string {
-	for _, k := range []string{"app", "app_kubernetes_io_name", "service"} {
-		if v := labels[k]; v != "" {
-			return v
-		}
-	}
-	return ""
-}
