@@ -10,11 +10,12 @@ import (
 // finds no flush under way becomes the leader and publishes everything
 // queued, its own events and those that arrive meanwhile, as batches, until
 // the queue is empty; the others wait for their batch. With JetStream
-// fsyncing every batch (sync_interval always), this is a group commit: one
-// fsync covers the events of every request that arrived during the last
-// one.
+// fsyncing every stored message (sync_interval always), this is a group
+// commit: the events of every request that arrived during the last flush go
+// out in EventBatch envelopes (PublishBatched), one fsync for them all.
 type Batcher struct {
-	pub *Publisher
+	pub      *Publisher
+	producer string
 
 	mu       sync.Mutex
 	flushing bool
@@ -26,8 +27,11 @@ type batchRequest struct {
 	done chan error
 }
 
-// NewBatcher returns a Batcher over pub.
-func NewBatcher(pub *Publisher) *Batcher { return &Batcher{pub: pub} }
+// NewBatcher returns a Batcher over pub; producer names the publishing
+// service in the EventBatch envelopes it sends.
+func NewBatcher(pub *Publisher, producer string) *Batcher {
+	return &Batcher{pub: pub, producer: producer}
+}
 
 // flushTimeout bounds one flush; it does not depend on any one caller's
 // context, since the flush carries other callers' events too.
@@ -72,7 +76,7 @@ func (b *Batcher) flush(ctx context.Context, batch []*batchRequest) {
 	for _, r := range batch {
 		msgs = append(msgs, r.msgs...)
 	}
-	err := b.pub.PublishMessages(ctx, msgs...)
+	err := b.pub.PublishBatched(ctx, b.producer, msgs...)
 	// A failure cannot be pinned on one request: every request of the
 	// batch hears it, and a failed request may still have been stored (a
 	// lost ack). Senders retry; monitor folds a repeated alert into the one

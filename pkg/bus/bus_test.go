@@ -234,31 +234,6 @@ func servicePool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-// Concurrent callers of a Batcher are all acknowledged and every event is
-// stored once, however their events were grouped into batches.
-func TestBatcherStoresEveryCallersEvents(t *testing.T) {
-	t.Parallel()
-	_, js := testkit.JetStream(t, testkit.NATS(t))
-	b := bus.NewBatcher(bus.NewPublisher(js, nil))
-	const callers, each = 40, 3
-	errs := make(chan error, callers)
-	for c := range callers {
-		go func() {
-			events := make([]bus.Event, each)
-			for i := range events {
-				events[i] = fired(fmt.Sprintf("c%d-%d", c, i))
-			}
-			errs <- b.Publish(context.Background(), events...)
-		}()
-	}
-	for range callers {
-		require.NoError(t, <-errs)
-	}
-	stream, err := js.Stream(context.Background(), "ALERTS")
-	require.NoError(t, err)
-	assert.Equal(t, uint64(callers*each), stream.CachedInfo().State.Msgs)
-}
-
 // Provisioning again with the same options changes nothing; with other
 // options it updates the streams.
 func TestProvisionAppliesChangedOptions(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 )
 
 // Delivery is one event handed to a handler.
@@ -26,7 +29,13 @@ type Delivery struct {
 	Attempt int
 
 	ctx context.Context
-	msg jetstream.Msg
+	// in is the message the event came in; raw and index locate it in an
+	// EventBatch (raw is nil for a single event).
+	in    *inbound
+	raw   *eventsv1.BatchedEvent
+	index int
+	// err is the handler's result.
+	err error
 }
 
 // Context carries the producer's trace, continued by a consumer span.
@@ -111,6 +120,12 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, log
 		}
 		stream = st
 	}
+	// Events of the stream may also come in EventBatch envelopes.
+	if bs, ok := batchSubjects[stream]; ok {
+		if !slices.ContainsFunc(cfg.Subjects, func(p string) bool { return subjectMatches(p, bs) }) {
+			cfg.Subjects = append(slices.Clone(cfg.Subjects), bs)
+		}
+	}
 	return &Consumer{
 		js: js, cfg: cfg, stream: stream, h: h,
 		log:     log.With("component", "bus", "consumer", cfg.Name),
@@ -191,76 +206,142 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
+// inbound is one JetStream message of a pulled batch: a single event, or an
+// EventBatch whose events are handled one by one, as if each had arrived
+// alone. The message is settled once, from the results of all of them.
+type inbound struct {
+	msg     jetstream.Msg
+	attempt int
+	ctx     context.Context
+	span    trace.Span
+	// batchID is the EventBatch's id; empty for a single event.
+	batchID string
+	// ds are the events for this consumer; err of one that could not be
+	// decoded is set before handling.
+	ds []*Delivery
+}
+
 func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
 	start := time.Now()
-	ds := make([]*Delivery, 0, len(batch))
-	spans := make([]trace.Span, 0, len(batch))
+	ins := make([]*inbound, 0, len(batch))
+	var ds []*Delivery // what the handler gets: the decoded events
 	for _, m := range batch {
-		attempt := 1
-		if md, err := m.Metadata(); err == nil {
-			attempt = int(md.NumDelivered)
-		}
-		mctx := extractTrace(ctx, m.Headers())
-		mctx, span := c.tracer.Start(mctx, "consume "+m.Subject(),
-			trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(
-				attribute.String("messaging.system", "nats"),
-				attribute.String("messaging.destination.name", m.Subject()),
-				attribute.String("messaging.consumer.group.name", c.cfg.Name),
-				attribute.Int("messaging.delivery.attempt", attempt),
-			))
-		e, err := decode(m.Subject(), m.Data())
-		if err != nil {
-			d := &Delivery{Subject: m.Subject(), Attempt: attempt, ctx: mctx, msg: m}
-			c.settle(d, Permanent(err))
-			endSpan(span, err)
-			continue
-		}
-		span.SetAttributes(attribute.String("messaging.message.id", e.GetMeta().GetId()))
-		ds = append(ds, &Delivery{Subject: m.Subject(), Event: e, Attempt: attempt, ctx: mctx, msg: m})
-		spans = append(spans, span)
-	}
-	if len(ds) == 0 {
-		return
-	}
-
-	// Long work keeps its deliveries: tell JetStream we are still on them
-	// before AckWait runs out.
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(c.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, d := range ds {
-					_ = d.msg.InProgress()
-				}
+		in := c.receive(ctx, m)
+		ins = append(ins, in)
+		for _, d := range in.ds {
+			if d.err == nil {
+				ds = append(ds, d)
 			}
 		}
-	}()
-	results := c.h.HandleBatch(ctx, ds)
-	close(done)
-	wg.Wait()
+	}
 
-	if len(results) != len(ds) {
-		err := fmt.Errorf("bus: handler returned %d results for %d deliveries", len(results), len(ds))
-		results = make([]error, len(ds))
-		for i := range results {
-			results[i] = err
+	if len(ds) > 0 {
+		// Long work keeps its messages: tell JetStream we are still on
+		// them before AckWait runs out.
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			t := time.NewTicker(c.cfg.AckWait / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					for _, in := range ins {
+						_ = in.msg.InProgress()
+					}
+				}
+			}
+		})
+		results := c.h.HandleBatch(ctx, ds)
+		close(done)
+		wg.Wait()
+
+		if len(results) != len(ds) {
+			err := fmt.Errorf("bus: handler returned %d results for %d deliveries", len(results), len(ds))
+			results = make([]error, len(ds))
+			for i := range results {
+				results[i] = err
+			}
 		}
+		for i, d := range ds {
+			d.err = results[i]
+		}
+		c.metrics.batchSize.WithLabelValues(c.cfg.Name).Observe(float64(len(ds)))
 	}
-	for i, d := range ds {
-		c.settle(d, results[i])
-		endSpan(spans[i], results[i])
+	for _, in := range ins {
+		err := c.settle(in)
+		endSpan(in.span, err)
 	}
-	c.metrics.batchSize.WithLabelValues(c.cfg.Name).Observe(float64(len(ds)))
 	c.metrics.handleSeconds.WithLabelValues(c.cfg.Name).Observe(time.Since(start).Seconds())
+}
+
+// receive decodes one message into the deliveries it carries for this
+// consumer. An EventBatch's events of subjects outside the consumer's
+// filter are left out, as the filter would have left them out on their own.
+func (c *Consumer) receive(ctx context.Context, m jetstream.Msg) *inbound {
+	in := &inbound{msg: m, attempt: 1}
+	if md, err := m.Metadata(); err == nil {
+		in.attempt = int(md.NumDelivered)
+	}
+	mctx := extractTrace(ctx, m.Headers())
+	in.ctx, in.span = c.tracer.Start(mctx, "consume "+m.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", c.cfg.Name),
+			attribute.Int("messaging.delivery.attempt", in.attempt),
+		))
+	in.span.SetAttributes(attribute.String("messaging.message.id", m.Headers().Get(jetstream.MsgIDHeader)))
+
+	if !isBatchSubject(m.Subject()) {
+		d := &Delivery{Subject: m.Subject(), Attempt: in.attempt, ctx: in.ctx, in: in}
+		d.Event, d.err = decode(m.Subject(), m.Data())
+		if d.err != nil {
+			d.err = Permanent(d.err)
+		}
+		in.ds = []*Delivery{d}
+		return in
+	}
+
+	in.batchID = m.Headers().Get(jetstream.MsgIDHeader)
+	entries, err := unpack(m.Subject(), m.Data())
+	if err != nil {
+		// Nothing inside can be read: the message itself is dead.
+		in.batchID = ""
+		in.ds = []*Delivery{{Subject: m.Subject(), Attempt: in.attempt, ctx: in.ctx, in: in, err: Permanent(err)}}
+		return in
+	}
+	for i, e := range entries {
+		if !e.foreign && !c.wants(e.raw.GetSubject()) {
+			continue
+		}
+		d := &Delivery{
+			Subject: e.raw.GetSubject(), Event: e.event, Attempt: in.attempt,
+			ctx: extractTrace(in.ctx, nats.Header(headerMap(e.raw.GetHeaders()))),
+			in:  in, raw: e.raw, index: i,
+		}
+		if e.err != nil {
+			d.err = Permanent(e.err)
+		}
+		in.ds = append(in.ds, d)
+	}
+	return in
+}
+
+// wants reports whether subject passes the consumer's filter.
+func (c *Consumer) wants(subject string) bool {
+	return slices.ContainsFunc(c.cfg.Subjects, func(p string) bool { return subjectMatches(p, subject) })
+}
+
+func headerMap(m map[string]string) map[string][]string {
+	h := make(map[string][]string, len(m))
+	for k, v := range m {
+		h[k] = []string{v}
+	}
+	return h
 }
 
 func endSpan(s trace.Span, err error) {
@@ -271,33 +352,83 @@ func endSpan(s trace.Span, err error) {
 	s.End()
 }
 
-// settle acknowledges, retries or dead-letters one delivery according to
-// its handler's result.
-func (c *Consumer) settle(d *Delivery, err error) {
-	ctx := d.Context()
-	switch {
-	case err == nil:
-		if aerr := d.msg.Ack(); aerr != nil {
-			// Redelivered later and skipped by the inbox: nothing lost.
-			c.log.WarnContext(ctx, "ack failed", "subject", d.Subject, "error", aerr)
+// settle acknowledges, retries or dead-letters a message according to the
+// results of the events it carries, and returns the error it settled on
+// (for the span):
+//   - every event handled: Ack;
+//   - an event failed with a transient error and attempts are left: the
+//     whole message is retried with backoff (the events already handled are
+//     skipped then by the handlers' inbox);
+//   - otherwise each failed event (permanent error, or attempts used up) is
+//     copied to dlq.<its subject> with the reason, and the message is
+//     terminated (a single event) or acknowledged (a batch: the others were
+//     handled). A copy that cannot be stored retries the message instead:
+//     nothing is dropped.
+func (c *Consumer) settle(in *inbound) error {
+	var failed []*Delivery
+	var transient error
+	for _, d := range in.ds {
+		if d.err == nil {
+			continue
 		}
-		c.metrics.handled.WithLabelValues(c.cfg.Name, "ack").Inc()
-	case IsPermanent(err):
-		c.deadLetter(d, err.Error())
-	case d.Attempt >= c.cfg.MaxDeliver:
-		c.deadLetter(d, fmt.Sprintf("gave up after %d deliveries: %v", d.Attempt, err))
-	default:
-		delay, ok := retryDelay(err)
-		if !ok {
-			delay = c.backoff(d.Attempt)
+		failed = append(failed, d)
+		if transient == nil && !IsPermanent(d.err) {
+			transient = d.err
 		}
-		c.log.WarnContext(ctx, "handler failed, will retry",
-			"subject", d.Subject, "event_id", eventID(d), "attempt", d.Attempt, "retry_in", delay, "error", err)
-		if nerr := d.msg.NakWithDelay(delay); nerr != nil {
-			c.log.WarnContext(ctx, "nak failed", "subject", d.Subject, "error", nerr)
-		}
-		c.metrics.handled.WithLabelValues(c.cfg.Name, "retry").Inc()
 	}
+	if len(failed) == 0 {
+		if err := in.msg.Ack(); err != nil {
+			// Redelivered later and skipped by the inbox: nothing lost.
+			c.log.WarnContext(in.ctx, "ack failed", "subject", in.msg.Subject(), "error", err)
+		}
+		c.metrics.handled.WithLabelValues(c.cfg.Name, "ack").Add(float64(len(in.ds)))
+		return nil
+	}
+	if transient != nil && in.attempt < c.cfg.MaxDeliver {
+		delay, ok := retryDelay(transient)
+		if !ok {
+			delay = c.backoff(in.attempt)
+		}
+		d := failed[0]
+		c.log.WarnContext(d.Context(), "handler failed, will retry",
+			"subject", d.Subject, "event_id", eventID(d), "batch_id", in.batchID, "failed", len(failed),
+			"attempt", in.attempt, "retry_in", delay, "error", d.err)
+		c.retry(in, delay)
+		return transient
+	}
+	for _, d := range failed {
+		reason := d.err.Error()
+		if !IsPermanent(d.err) {
+			reason = fmt.Sprintf("gave up after %d deliveries: %v", in.attempt, d.err)
+		}
+		if err := c.deadLetter(d, reason); err != nil {
+			c.log.ErrorContext(d.Context(), "dead-letter copy failed, will retry", "subject", d.Subject, "error", err)
+			c.retry(in, c.cfg.MinBackoff)
+			return err
+		}
+	}
+	if in.batchID == "" {
+		reason := failed[0].err.Error()
+		if len(reason) > 256 {
+			reason = reason[:256]
+		}
+		if err := in.msg.TermWithReason(reason); err != nil {
+			c.log.WarnContext(in.ctx, "term failed", "subject", in.msg.Subject(), "error", err)
+		}
+	} else {
+		if err := in.msg.Ack(); err != nil {
+			c.log.WarnContext(in.ctx, "ack failed", "subject", in.msg.Subject(), "error", err)
+		}
+		c.metrics.handled.WithLabelValues(c.cfg.Name, "ack").Add(float64(len(in.ds) - len(failed)))
+	}
+	return failed[0].err
+}
+
+func (c *Consumer) retry(in *inbound, delay time.Duration) {
+	if err := in.msg.NakWithDelay(delay); err != nil {
+		c.log.WarnContext(in.ctx, "nak failed", "subject", in.msg.Subject(), "error", err)
+	}
+	c.metrics.handled.WithLabelValues(c.cfg.Name, "retry").Add(float64(len(in.ds)))
 }
 
 // backoff doubles from MinBackoff up to MaxBackoff, with jitter so retries
@@ -311,25 +442,39 @@ func (c *Consumer) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// deadLetter copies the message to dlq.<subject> with the reason and then
-// terminates it. If the copy cannot be stored the message is retried
-// instead: it is never dropped.
-func (c *Consumer) deadLetter(d *Delivery, reason string) {
-	ctx := d.Context()
-	m := d.msg
+// deadLetter stores a copy of d's event on dlq.<subject> with the reason:
+// the message itself, or for an event of a batch that event alone, as it
+// would have been published on its own.
+func (c *Consumer) deadLetter(d *Delivery, reason string) error {
+	m := d.in.msg
+	subject, data := m.Subject(), m.Data()
 	h := nats.Header{}
-	for k, v := range m.Headers() {
-		// The original's publish controls (its atomic batch, expectations)
-		// are not the copy's.
-		if strings.HasPrefix(k, "Nats-Batch-") || strings.HasPrefix(k, "Nats-Expected-") {
-			continue
+	var origID string
+	if d.raw == nil {
+		for k, v := range m.Headers() {
+			// The original's publish controls (its atomic batch,
+			// expectations) are not the copy's.
+			if strings.HasPrefix(k, "Nats-Batch-") || strings.HasPrefix(k, "Nats-Expected-") {
+				continue
+			}
+			h[k] = v
 		}
-		h[k] = v
-	}
-	origID := h.Get(jetstream.MsgIDHeader)
-	if origID == "" {
-		if md, err := m.Metadata(); err == nil {
-			origID = fmt.Sprintf("%s-%d", md.Stream, md.Sequence.Stream)
+		origID = h.Get(jetstream.MsgIDHeader)
+		if origID == "" {
+			if md, err := m.Metadata(); err == nil {
+				origID = fmt.Sprintf("%s-%d", md.Stream, md.Sequence.Stream)
+			}
+		}
+	} else {
+		subject, data = d.raw.GetSubject(), d.raw.GetData()
+		for k, v := range d.raw.GetHeaders() {
+			h.Set(k, v)
+		}
+		h.Set(HeaderContentType, contentType)
+		h.Set(headerDLQBatch, d.in.batchID)
+		origID = eventID(d)
+		if origID == "" {
+			origID = fmt.Sprintf("%s#%d", d.in.batchID, d.index)
 		}
 	}
 	// Each consumer's copy is its own: two consumers dead-lettering the
@@ -337,24 +482,16 @@ func (c *Consumer) deadLetter(d *Delivery, reason string) {
 	h.Set(jetstream.MsgIDHeader, c.cfg.Name+":"+origID)
 	h.Set(headerDLQReason, reason)
 	h.Set(headerDLQConsumer, c.cfg.Name)
-	h.Set(headerDLQSubject, m.Subject())
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	h.Set(headerDLQSubject, subject)
+	pctx, cancel := context.WithTimeout(d.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, &nats.Msg{Subject: DLQPrefix + m.Subject(), Data: m.Data(), Header: h}); err != nil {
-		c.log.ErrorContext(ctx, "dead-letter copy failed, will retry", "subject", m.Subject(), "error", err)
-		_ = m.NakWithDelay(c.cfg.MinBackoff)
-		c.metrics.handled.WithLabelValues(c.cfg.Name, "retry").Inc()
-		return
+	if _, err := c.js.PublishMsg(pctx, &nats.Msg{Subject: DLQPrefix + subject, Data: data, Header: h}); err != nil {
+		return err
 	}
-	c.log.ErrorContext(ctx, "message dead-lettered",
-		"subject", m.Subject(), "event_id", origID, "attempt", d.Attempt, "reason", reason)
-	if len(reason) > 256 {
-		reason = reason[:256]
-	}
-	if err := m.TermWithReason(reason); err != nil {
-		c.log.WarnContext(ctx, "term failed", "subject", m.Subject(), "error", err)
-	}
+	c.log.ErrorContext(d.Context(), "event dead-lettered",
+		"subject", subject, "event_id", origID, "batch_id", d.in.batchID, "attempt", d.Attempt, "reason", reason)
 	c.metrics.handled.WithLabelValues(c.cfg.Name, "dead_letter").Inc()
+	return nil
 }
 
 func eventID(d *Delivery) string {

@@ -21,6 +21,8 @@ const (
 	headerDLQReason   = "Vigil-Dlq-Reason"
 	headerDLQConsumer = "Vigil-Dlq-Consumer"
 	headerDLQSubject  = "Vigil-Dlq-Subject"
+	// The EventBatch an event was dead-lettered from.
+	headerDLQBatch = "Vigil-Dlq-Batch"
 )
 
 // headerCarrier lets the OpenTelemetry propagator read and write NATS

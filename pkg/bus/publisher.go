@@ -135,6 +135,42 @@ func (p *Publisher) PublishMessages(ctx context.Context, msgs ...Message) error 
 	return errors.Join(errs...)
 }
 
+// maxBatchBytes caps an EventBatch below NATS's default max_payload (1 MiB);
+// a server configured for less lowers it further.
+const maxBatchBytes = 1 << 20
+
+// PublishBatched is PublishMessages for events that may travel in EventBatch
+// envelopes: the messages of a stream that has a batch subject go out in as
+// few envelopes as fit in a message, each one a single stored message (one
+// fsync) however many events it carries. producer names the publisher in
+// the envelopes' meta.
+//
+// An envelope's id is new, so JetStream does not drop a republished
+// envelope as a duplicate; consumers do, event by event, through the ids of
+// the events inside (their inbox).
+func (p *Publisher) PublishBatched(ctx context.Context, producer string, msgs ...Message) error {
+	limit := maxBatchBytes
+	if mp := int(p.js.Conn().MaxPayload()); mp > 0 {
+		// Headers (trace context, ids) travel besides the payload.
+		limit = min(limit, mp-4096)
+	}
+	out := make([]Message, 0, len(msgs))
+	for _, group := range byStream(msgs) {
+		stream, _ := streamFor(group[0].Subject)
+		subject, ok := batchSubjects[stream]
+		if !ok || len(group) < 2 {
+			out = append(out, group...)
+			continue
+		}
+		packed, err := pack(producer, subject, group, limit)
+		if err != nil {
+			return err
+		}
+		out = append(out, packed...)
+	}
+	return p.PublishMessages(ctx, out...)
+}
+
 // byStream splits msgs by the stream their subject belongs to, keeping their
 // order; a subject on no stream gets a group of its own and fails there.
 func byStream(msgs []Message) [][]Message {

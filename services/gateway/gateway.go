@@ -61,7 +61,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	}
 	deps.Logger = deps.Logger.With("service", "gateway")
 	// Concurrent webhooks share one atomic batch, and so one fsync.
-	return &Service{opts: opts, deps: deps, ingester: ingest.New(bus.NewBatcher(deps.Publisher))}, nil
+	return &Service{opts: opts, deps: deps, ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer))}, nil
 }
 
 // NewIncidentForwarder returns an IncidentService that calls monitor over

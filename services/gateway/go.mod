@@ -43,7 +43,10 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/vigil-ops/vigil/pkg v0.0.0
+require (
+	github.com/go-json-experiment/json v0.0.0-20251027170946-4849db3c2f7e
+	github.com/vigil-ops/vigil/pkg v0.0.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -52,6 +53,8 @@ func BenchmarkWebhookIngest(b *testing.B) {
 							b.Error(err)
 							return
 						}
+						// Drained, so the connection is reused, as Alertmanager's client does.
+						_, _ = io.Copy(io.Discard, resp.Body)
 						_ = resp.Body.Close()
 						if resp.StatusCode != http.StatusAccepted {
 							b.Errorf("status %d", resp.StatusCode)

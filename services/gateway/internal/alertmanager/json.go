@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The decoding below works on json.RawMessage, field by field, rather than
@@ -25,6 +27,12 @@ type member struct {
 }
 
 // members splits a JSON object into its members. Absent and null yield none.
+//
+// raw has been checked to be valid JSON by then (parser.document), so the
+// work here is splitting, done with jsontext in one pass: the values are
+// subslices of raw, not copies, and nested objects are split again only
+// when their turn comes. Duplicate names and invalid UTF-8 are allowed by
+// the tokenizer so that they can be reported with their field path.
 func (p *parser) members(path string, raw json.RawMessage) ([]member, bool) {
 	if raw == nil || isNull(raw) {
 		return nil, true
@@ -33,38 +41,71 @@ func (p *parser) members(path string, raw json.RawMessage) ([]member, bool) {
 		p.add(path, "must be an object, got %s", kind(raw))
 		return nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
+	dec := p.decoder(raw)
+	if _, err := dec.ReadToken(); err != nil {
 		p.add(path, "invalid JSON: %s", err)
 		return nil, false
 	}
 	var out []member
-	seen := make(map[string]bool)
-	for dec.More() {
-		start := dec.InputOffset()
-		tok, err := dec.Token()
+	var seen map[string]bool
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
 		if err != nil {
 			p.add(path, "invalid JSON: %s", err)
 			return nil, false
 		}
-		name, _ := tok.(string)
-		// The span also covers the separator and blanks before the name,
-		// which are ASCII, so checking it checks the name's raw bytes.
-		nameUTF8 := utf8.Valid(raw[start:dec.InputOffset()])
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			p.add(join(path, name), "invalid JSON: %s", err)
+		nameUTF8 := utf8.Valid(name)
+		unquoted, err := jsontext.AppendUnquote(nil, name)
+		if err != nil && nameUTF8 {
+			p.add(path, "invalid JSON: %s", err)
 			return nil, false
 		}
-		out = append(out, member{
-			name:      name,
-			nameUTF8:  nameUTF8,
-			value:     bytes.TrimSpace(value),
-			duplicate: seen[name],
-		})
-		seen[name] = true
+		value, err := dec.ReadValue()
+		if err != nil {
+			p.add(join(path, string(unquoted)), "invalid JSON: %s", err)
+			return nil, false
+		}
+		end := int(dec.InputOffset())
+		m := member{name: string(unquoted), nameUTF8: nameUTF8, value: raw[end-len(value) : end : end]}
+		if seen == nil {
+			seen = make(map[string]bool, 8)
+		}
+		m.duplicate = seen[m.name]
+		seen[m.name] = true
+		out = append(out, m)
 	}
 	return out, true
+}
+
+// elements splits a JSON array into its elements, as members does objects.
+func (p *parser) elements(raw json.RawMessage) ([]json.RawMessage, error) {
+	dec := p.decoder(raw)
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	var out []json.RawMessage
+	for dec.PeekKind() != ']' {
+		value, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		end := int(dec.InputOffset())
+		out = append(out, raw[end-len(value):end:end])
+	}
+	return out, nil
+}
+
+// decoder returns the parser's one decoder reset to read raw: members and
+// elements finish with it before they return, so one serves the whole body.
+func (p *parser) decoder(raw json.RawMessage) *jsontext.Decoder {
+	// From a *bytes.Buffer, jsontext parses in place instead of copying.
+	p.buf = bytes.NewBuffer(raw)
+	if p.dec == nil {
+		p.dec = jsontext.NewDecoder(p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	} else {
+		p.dec.Reset(p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	}
+	return p.dec
 }
 
 // fields indexes an object's members by name, rejecting duplicate names:
@@ -97,7 +138,11 @@ func (p *parser) str(path string, raw json.RawMessage, maxLen int) (string, bool
 		return "", false
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		// No escapes: the bytes between the quotes are the string (valid
+		// JSON, so no control characters; valid UTF-8, checked above).
+		s = string(raw[1 : len(raw)-1])
+	} else if err := json.Unmarshal(raw, &s); err != nil {
 		p.add(path, "invalid JSON string: %s", err)
 		return "", false
 	}

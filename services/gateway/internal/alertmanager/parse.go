@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/prometheus/common/model"
 
 	"github.com/vigil-ops/vigil/pkg/alertlabel"
@@ -62,6 +63,9 @@ func Parse(r io.Reader) (*Message, error) {
 type parser struct {
 	violations []FieldViolation
 	omitted    int
+
+	dec *jsontext.Decoder
+	buf *bytes.Buffer
 }
 
 func (p *parser) add(field, format string, args ...any) {
@@ -77,6 +81,11 @@ func (p *parser) document(body []byte) (json.RawMessage, bool) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		p.add("", "must be a JSON object, got an empty body")
 		return nil, false
+	}
+	if json.Valid(body) {
+		// The common case, checked without allocating; the decoding below
+		// runs only to explain what is wrong.
+		return p.object(bytes.TrimSpace(body))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
@@ -101,7 +110,10 @@ func (p *parser) document(body []byte) (json.RawMessage, bool) {
 		p.add("", "unexpected data after the JSON value at byte offset %d", end)
 		return nil, false
 	}
-	raw = bytes.TrimSpace(raw)
+	return p.object(bytes.TrimSpace(raw))
+}
+
+func (p *parser) object(raw json.RawMessage) (json.RawMessage, bool) {
 	if raw[0] != '{' {
 		p.add("", "must be a JSON object, got %s", kind(raw))
 		return nil, false
@@ -148,8 +160,8 @@ func (p *parser) alerts(path string, raw json.RawMessage) []Alert {
 		p.add(path, "must be an array, got %s", kind(raw))
 		return nil
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
+	elems, err := p.elements(raw)
+	if err != nil {
 		p.add(path, "invalid JSON: %s", err)
 		return nil
 	}
