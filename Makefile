@@ -19,7 +19,7 @@ PACKAGES := $(foreach m,$(MODULES),./$(m)/...)
 # Tools in .bin/ come first, so the pinned versions are the ones used.
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help deps tools generate check-generated buf-breaking lint build test bench run fmt
+.PHONY: help deps tools k8s-bins generate check-generated buf-breaking lint build test bench run fmt
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -71,6 +71,14 @@ tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint
 .bin/buf .bin/protoc-gen-go .bin/golangci-lint:
 	GOWORK=off GOBIN=$(CURDIR)/.bin $(GO) -C $(<D) install tool
 	@touch $@
+
+# The test control plane (pkg/kubedev): etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok, built from the Go module
+# proxy once (about 20 minutes cold on 2 cores) into a version-keyed cache
+# outside the repository ($$XDG_CACHE_HOME/vigil/k8s/<version>/bin, or
+# $$VIGIL_K8S_BIN_DIR), and reused after that.
+k8s-bins: ## Build the test Kubernetes control plane's binaries once (cached outside the repo)
+	tools/k8s/build $(VIGIL_K8S_BIN_DIR)
 
 # Generated code is committed; it is rebuilt from scratch so deleted protos
 # leave no stale files behind.
@@ -128,8 +136,9 @@ lint: tools ## Run golangci-lint (.golangci.yml) over every module
 build: ## Build the vigil binary into bin/vigil
 	$(GO) build -o bin/vigil ./cmd/vigil
 
-# Integration tests start real PostgreSQL and Alertmanager binaries, hence deps.
-test: deps ## Run every module's tests with the race detector
+# Integration tests start real PostgreSQL, Alertmanager and Kubernetes
+# binaries, hence deps and k8s-bins.
+test: deps k8s-bins ## Run every module's tests with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PACKAGES)
 
 bench: ## Run every module's benchmarks (no tests)
