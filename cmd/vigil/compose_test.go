@@ -36,7 +36,7 @@ func loadCompose(t *testing.T, env ...string) (*types.Project, error) {
 func TestComposeFile(t *testing.T) {
 	t.Parallel()
 
-	project, err := loadCompose(t, "VIGIL_ADMIN_TOKEN=test-token")
+	project, err := loadCompose(t, "VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
 	require.NoError(t, err)
 
 	want := append([]string{"nats", "postgres"}, vigilServices...)
@@ -82,6 +82,8 @@ func TestComposeFile(t *testing.T) {
 		gw := project.Services["gateway"]
 		require.NotNil(t, gw.Environment["VIGIL_MONITOR_ADDR"])
 		require.Equal(t, "monitor:9090", *gw.Environment["VIGIL_MONITOR_ADDR"])
+		require.NotNil(t, gw.Environment["VIGIL_DEPLOY_ADDR"])
+		require.Equal(t, "deploy:9090", *gw.Environment["VIGIL_DEPLOY_ADDR"])
 		var published []string
 		for _, p := range gw.Ports {
 			published = append(published, p.Published)
@@ -150,13 +152,17 @@ func TestComposeFile(t *testing.T) {
 	})
 }
 
-func TestComposeFileRequiresAdminToken(t *testing.T) {
+func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-
-	_, err := loadCompose(t)
-	require.Error(t, err)
-	var missing *template.MissingRequiredError
-	require.ErrorAs(t, err, &missing)
-	require.Equal(t, "VIGIL_ADMIN_TOKEN", missing.Variable)
-	require.ErrorContains(t, err, "set VIGIL_ADMIN_TOKEN")
+	for _, tc := range []struct{ env, missing string }{
+		{"VIGIL_ENCRYPTION_KEY=k", "VIGIL_ADMIN_TOKEN"},
+		{"VIGIL_ADMIN_TOKEN=t", "VIGIL_ENCRYPTION_KEY"},
+	} {
+		_, err := loadCompose(t, tc.env)
+		require.Error(t, err)
+		var missing *template.MissingRequiredError
+		require.ErrorAs(t, err, &missing)
+		require.Equal(t, tc.missing, missing.Variable)
+		require.ErrorContains(t, err, "set "+tc.missing)
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
+	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
@@ -57,13 +59,29 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	rollout, err := envDuration("VIGIL_ROLLOUT_TIMEOUT", 5*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
+	key, err := encryptionKey()
+	if err != nil {
+		return app.Options{}, err
+	}
 	return app.Options{
 		Services:    services,
 		GRPCAddr:    f.grpcAddr,
 		HTTPAddr:    f.httpAddr,
 		AdminToken:  adminToken,
 		MonitorAddr: os.Getenv("VIGIL_MONITOR_ADDR"),
-		Gateway:     gateway.Options{WebhookMaxBytes: int64(maxBytes)},
+		DeployAddr:  os.Getenv("VIGIL_DEPLOY_ADDR"),
+		Deploy: deploy.Options{
+			EncryptionKey:  key,
+			DefaultCluster: os.Getenv("VIGIL_DEFAULT_CLUSTER"),
+			RolloutTimeout: rollout,
+			IngressClass:   os.Getenv("VIGIL_INGRESS_CLASS"),
+			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
+		},
+		Gateway: gateway.Options{WebhookMaxBytes: int64(maxBytes)},
 		Monitor: monitor.Options{
 			GroupBy:     strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
 			DedupWindow: dedup,
@@ -74,6 +92,26 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
 		}},
 	}, nil
+}
+
+// encryptionKey is VIGIL_ENCRYPTION_KEY, or the key in
+// VIGIL_ENCRYPTION_KEY_FILE; nil when neither is set.
+func encryptionKey() ([]byte, error) {
+	if v := os.Getenv("VIGIL_ENCRYPTION_KEY"); v != "" {
+		k, err := seal.ParseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY: %w", err)
+		}
+		return k, nil
+	}
+	if path := os.Getenv("VIGIL_ENCRYPTION_KEY_FILE"); path != "" {
+		k, err := seal.ReadKeyFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY_FILE: %w", err)
+		}
+		return k, nil
+	}
+	return nil, nil
 }
 
 func envDuration(key string, def time.Duration) (time.Duration, error) {

@@ -21,6 +21,7 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // clientFlags reach the gateway's gRPC API.
@@ -77,7 +78,7 @@ func incidentsCommand() *cobra.Command {
 				}
 				req.Statuses = append(req.Statuses, typesv1.IncidentStatus(v))
 			}
-			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
 				return cl.ListIncidents(ctx, req)
 			}, func(w io.Writer, m proto.Message) {
 				printIncidents(w, m.(*monitorv1.ListIncidentsResponse).GetIncidents())
@@ -90,7 +91,7 @@ func incidentsCommand() *cobra.Command {
 	get := &cobra.Command{
 		Use: "get ID", Short: "Show an incident with its alerts", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
 				return cl.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: args[0]})
 			}, func(w io.Writer, m proto.Message) { printIncident(w, m.(*monitorv1.GetIncidentResponse).GetIncident()) })
 		},
@@ -98,7 +99,7 @@ func incidentsCommand() *cobra.Command {
 	ack := &cobra.Command{
 		Use: "ack ID", Aliases: []string{"acknowledge"}, Short: "Acknowledge an incident", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
 				return cl.AcknowledgeIncident(ctx, &monitorv1.AcknowledgeIncidentRequest{Id: args[0]})
 			}, func(w io.Writer, m proto.Message) {
 				printIncident(w, m.(*monitorv1.AcknowledgeIncidentResponse).GetIncident())
@@ -108,7 +109,7 @@ func incidentsCommand() *cobra.Command {
 	resolve := &cobra.Command{
 		Use: "resolve ID", Short: "Resolve an incident by hand", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd.Context(), &c, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
+			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
 				return cl.ResolveIncident(ctx, &monitorv1.ResolveIncidentRequest{Id: args[0]})
 			}, func(w io.Writer, m proto.Message) {
 				printIncident(w, m.(*monitorv1.ResolveIncidentResponse).GetIncident())
@@ -119,8 +120,10 @@ func incidentsCommand() *cobra.Command {
 	return cmd
 }
 
-func call(ctx context.Context, c *clientFlags,
-	do func(context.Context, monitorv1.IncidentServiceClient) (proto.Message, error),
+// call makes one RPC with a client newClient builds and prints the
+// response as a table or, with -o json, as JSON.
+func call[C any](ctx context.Context, c *clientFlags, newClient func(grpc.ClientConnInterface) C,
+	do func(context.Context, C) (proto.Message, error),
 	table func(io.Writer, proto.Message),
 ) error {
 	conn, err := c.dial()
@@ -130,11 +133,14 @@ func call(ctx context.Context, c *clientFlags,
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := do(ctx, monitorv1.NewIncidentServiceClient(conn))
+	resp, err := do(ctx, newClient(conn))
 	if err != nil {
-		st := status.Convert(err)
-		return fmt.Errorf("%s: %s", st.Code(), st.Message())
+		return rpcError(err)
 	}
+	return c.print(resp, table)
+}
+
+func (c *clientFlags) print(resp proto.Message, table func(io.Writer, proto.Message)) error {
 	if c.output == "json" {
 		b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
 		if err != nil {
@@ -145,6 +151,18 @@ func call(ctx context.Context, c *clientFlags,
 	}
 	table(os.Stdout, resp)
 	return nil
+}
+
+// rpcError turns a gRPC status into what a person reads: the code, the
+// message and each bad field.
+func rpcError(err error) error {
+	st := status.Convert(err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", st.Code(), st.Message())
+	for _, v := range server.Violations(st) {
+		fmt.Fprintf(&b, "\n  %s: %s", v.Field, v.Description)
+	}
+	return errors.New(b.String())
 }
 
 func printIncidents(w io.Writer, incs []*typesv1.Incident) {

@@ -24,7 +24,7 @@ func run() int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), healthcheckCommand())
+	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1

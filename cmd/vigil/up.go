@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,8 +19,11 @@ import (
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/pgcluster"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
+	"github.com/vigil-ops/vigil/services/deploy"
 )
 
 func upCommand() *cobra.Command {
@@ -28,23 +32,25 @@ func upCommand() *cobra.Command {
 		dataDir  string
 		natsAddr string
 		natsSync bool
+		kubeDev  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run every service in one process, with embedded NATS and (unless VIGIL_DATABASE_URL is set) a local Postgres",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return up(cmd.Context(), &f, dataDir, natsAddr, natsSync)
+			return up(cmd.Context(), &f, dataDir, natsAddr, natsSync, kubeDev)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&dataDir, "data-dir", env("VIGIL_DATA_DIR", "./vigil-data"), "where NATS, Postgres and the admin token live (VIGIL_DATA_DIR)")
 	cmd.Flags().StringVar(&natsAddr, "nats-addr", env("VIGIL_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listener, for direct publishers (VIGIL_NATS_ADDR)")
+	cmd.Flags().BoolVar(&kubeDev, "kube-dev", false, "also run a local Kubernetes control plane (fake nodes, no containers) under DIR/kube and register it as cluster \"dev\" (binaries: make k8s-bins, or VIGIL_K8S_BIN_DIR)")
 	cmd.Flags().BoolVar(&natsSync, "nats-sync-always", env("VIGIL_NATS_SYNC", "always") == "always", "fsync every JetStream write before acknowledging it (VIGIL_NATS_SYNC=always|interval)")
 	return cmd
 }
 
-func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlways bool) error {
+func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlways, kubeDev bool) error {
 	log, err := f.logger()
 	if err != nil {
 		return err
@@ -105,11 +111,32 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	if err != nil {
 		return err
 	}
+	if opts.Deploy.EncryptionKey == nil {
+		if opts.Deploy.EncryptionKey, err = localEncryptionKey(dataDir); err != nil {
+			return err
+		}
+	}
+	kubeconfig := ""
+	if kubeDev {
+		binDir := env("VIGIL_K8S_BIN_DIR", kubedev.DefaultBinDir())
+		fmt.Fprintf(os.Stderr, "Starting the dev Kubernetes control plane (%s) under %s...\n", kubedev.Version, filepath.Join(dataDir, "kube"))
+		kc, err := kubedev.Start(ctx, kubedev.Options{BinDir: binDir, Dir: filepath.Join(dataDir, "kube")})
+		if err != nil {
+			return fmt.Errorf("--kube-dev: %w", err)
+		}
+		defer kc.Stop()
+		b, err := os.ReadFile(kc.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		opts.Deploy.DevCluster = &deploy.Cluster{Name: "dev", Kubeconfig: b}
+		kubeconfig = kc.Kubeconfig
+	}
 	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry()})
 	if err != nil {
 		return err
 	}
-	printBanner(a, ns.ClientURL(), dataDir, tokenFile, syncAlways, opts.Notify.Telegram.BotToken != "")
+	printBanner(a, ns.ClientURL(), dataDir, tokenFile, kubeconfig, syncAlways, opts.Notify.Telegram.BotToken != "")
 	return a.Run(ctx)
 }
 
@@ -136,6 +163,25 @@ func adminToken(dataDir string) (token, file string, err error) {
 		return "", "", fmt.Errorf("write admin token: %w", err)
 	}
 	return token, file, nil
+}
+
+// localEncryptionKey is the key kept in the data dir, created on first
+// start: secrets sealed with it are as safe as the data dir.
+func localEncryptionKey(dataDir string) ([]byte, error) {
+	file := filepath.Join(dataDir, "encryption-key")
+	k, err := seal.ReadKeyFile(file)
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("encryption key %s: %w", file, err)
+	}
+	k = make([]byte, seal.KeySize)
+	_, _ = rand.Read(k)
+	if err := os.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write encryption key: %w", err)
+	}
+	return k, nil
 }
 
 // ensureDatabase creates the database name in the local cluster if missing.
@@ -169,7 +215,7 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-func printBanner(a *app.App, natsURL, dataDir, tokenFile string, syncAlways, telegram bool) {
+func printBanner(a *app.App, natsURL, dataDir, tokenFile, kubeconfig string, syncAlways, telegram bool) {
 	token := "$VIGIL_ADMIN_TOKEN"
 	tokenLine := "admin token: from VIGIL_ADMIN_TOKEN"
 	if tokenFile != "" {
@@ -184,6 +230,15 @@ func printBanner(a *app.App, natsURL, dataDir, tokenFile string, syncAlways, tel
 	if telegram {
 		tg = "Telegram: on"
 	}
+	kube := "Kubernetes       none yet: vigil clusters add NAME --kubeconfig FILE (or restart with --kube-dev)"
+	onboard := ""
+	if kubeconfig != "" {
+		kube = "Kubernetes       dev control plane, cluster \"dev\": kubectl --kubeconfig " + kubeconfig + " get pods -A"
+		onboard = fmt.Sprintf(`Onboard an app on it:
+  VIGIL_TOKEN=%[1]s vigil apps create shop --framework flask --plan standard --image registry.example.com/shop:1.0.0 --domain shop.example.com
+  VIGIL_TOKEN=%[1]s vigil apps deploy shop --wait
+`, token)
+	}
 	fmt.Fprintf(os.Stderr, `
 Vigil is up.
   REST + webhooks  http://%[1]s/api/v1/   (OpenAPI: /api/v1/openapi.json, health: /healthz /readyz, metrics: /metrics)
@@ -192,13 +247,13 @@ Vigil is up.
   data             %[5]s
   %[6]s
   %[7]s
-  deploy, repair   dry-run: no kubeconfig configured
+  %[9]s
 
 Fire a first alert:
   curl -sS -H "Authorization: Bearer %[8]s" -H 'Content-Type: application/json' \
     http://%[1]s/api/v1/webhooks/alertmanager -d '{"version":"4","status":"firing","receiver":"vigil","groupKey":"{}:{alertname=\"HighLatency\"}","alerts":[{"status":"firing","labels":{"alertname":"HighLatency","namespace":"shop","severity":"critical"},"annotations":{"summary":"p99 above 500ms"},"startsAt":"2026-01-01T00:00:00Z"}]}'
 Then:
   VIGIL_TOKEN=%[8]s vigil incidents list
-
-`, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token)
+%[10]s
+`, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token, kube, onboard)
 }

@@ -150,6 +150,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // stopped before it started: not a failure
+		}
 		return fmt.Errorf("bus: create consumer %s on %s: %w", c.cfg.Name, c.stream, err)
 	}
 

@@ -36,6 +36,7 @@ const (
 	SubjectDeploySucceeded         = "deploy.succeeded"
 	SubjectDeployFailed            = "deploy.failed"
 	SubjectDeployRolledBack        = "deploy.rolled_back"
+	SubjectDeployProgress          = "deploy.progress"
 )
 
 // DLQPrefix is prepended to a subject to dead-letter a message from it.
@@ -67,6 +68,7 @@ func init() {
 		SubjectDeploySucceeded:         &eventsv1.DeploySucceeded{},
 		SubjectDeployFailed:            &eventsv1.DeployFailed{},
 		SubjectDeployRolledBack:        &eventsv1.DeployRolledBack{},
+		SubjectDeployProgress:          &eventsv1.DeployProgress{},
 	} {
 		mt := m.ProtoReflect().Type()
 		subjectOf[mt.Descriptor().FullName()] = subject

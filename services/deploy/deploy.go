@@ -1,21 +1,231 @@
-// Package deploy is the deploy service. Its work arrives with a later issue; until
-// then it runs and stops with the others but consumes nothing, and its API
-// answers Unimplemented through the gateway.
+// Package deploy is the deploy service: the registry of apps and the
+// clusters they run on, and their deployments. It renders an app's
+// Kubernetes objects from embedded templates (framework × plan), applies
+// them with server-side apply in named onboarding steps, waits for the
+// rollout, and keeps every deployment as a revision that can be rolled
+// back to. Secrets and kubeconfigs are sealed (AES-256-GCM) in its schema,
+// "deploy".
 package deploy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/seal"
+	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
+	"github.com/vigil-ops/vigil/services/deploy/internal/grpcapi"
+	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
+	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
 
-// Service is the deploy service.
-type Service struct{ log *slog.Logger }
+// Schema is the deploy service's Postgres schema.
+const Schema = "deploy"
 
-// New returns the service.
-func New(log *slog.Logger) *Service { return &Service{log: log.With("service", "deploy")} }
+// Options configure the deploy service.
+type Options struct {
+	// EncryptionKey seals secrets and kubeconfigs (32 bytes; see
+	// pkg/seal). Required.
+	EncryptionKey []byte
+	// DefaultCluster is where apps created without a cluster go; when
+	// empty, the only registered cluster.
+	DefaultCluster string
+	// RolloutTimeout bounds the wait for a rollout (default 5m).
+	RolloutTimeout time.Duration
+	// IngressClass, ClusterIssuer: for the apps' Ingresses (cert-manager's
+	// cluster issuer, default letsencrypt).
+	IngressClass  string
+	ClusterIssuer string
+	// Concurrency is how many deployments one replica runs at once
+	// (default 8).
+	Concurrency int
+	// DevCluster, when set, is registered (or its kubeconfig refreshed)
+	// at start: `vigil up --kube-dev`'s control plane.
+	DevCluster *Cluster
+}
 
-// Run waits for ctx: nothing to consume yet.
+// Cluster is a cluster to register at start.
+type Cluster struct {
+	Name       string
+	Kubeconfig []byte
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	var errs []error
+	if len(o.EncryptionKey) != seal.KeySize {
+		errs = append(errs, fmt.Errorf("VIGIL_ENCRYPTION_KEY: missing or not %d bytes (generate one with `openssl rand -base64 32`, or set VIGIL_ENCRYPTION_KEY_FILE)", seal.KeySize))
+	}
+	if o.RolloutTimeout < 0 {
+		errs = append(errs, errors.New("VIGIL_ROLLOUT_TIMEOUT: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the deploy service runs on.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	JetStream jetstream.JetStream
+	Publisher *bus.Publisher
+	Metrics   *bus.Metrics
+	Logger    *slog.Logger
+}
+
+// Service is a running deploy service.
+type Service struct {
+	opts     Options
+	deps     Deps
+	deployer *deployer.Deployer
+	api      *grpcapi.Server
+	consumer *bus.Consumer
+	relay    *outbox.Relay
+}
+
+// New migrates the schema and builds the service.
+func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	log := deps.Logger.With("service", "deploy")
+	box, err := seal.New(opts.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := outbox.Migrate(ctx, deps.Pool, Schema); err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+		return nil, err
+	}
+	store := postgres.New(box)
+	kp := kube.NewPool()
+	if c := opts.DevCluster; c != nil {
+		if err := registerDevCluster(ctx, deps.Pool, store, c); err != nil {
+			return nil, err
+		}
+		if opts.DefaultCluster == "" {
+			opts.DefaultCluster = c.Name
+		}
+	}
+	d := deployer.New(deps.Pool, store, kp, deployer.Options{
+		RolloutTimeout: opts.RolloutTimeout,
+		Render:         render.Options{IngressClass: opts.IngressClass, ClusterIssuer: opts.ClusterIssuer},
+	}, log)
+	s := &Service{
+		opts: opts, deps: deps, deployer: d,
+		api:   grpcapi.New(deps.Pool, store, d, kp, opts.DefaultCluster, log),
+		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
+	}
+	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name:      "deploy",
+		Subjects:  []string{bus.SubjectDeployRequested},
+		BatchSize: opts.Concurrency,
+		// Deployments take minutes; the consumer reports progress.
+		AckWait: time.Minute,
+	}, batchFunc(s.handleBatch), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// registerDevCluster records the dev control plane, whose certificates
+// (and so kubeconfig) change with every start.
+func registerDevCluster(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store, c *Cluster) error {
+	rc, server, err := kube.Config(c.Kubeconfig, "")
+	if err != nil {
+		return fmt.Errorf("dev cluster: %w", err)
+	}
+	client, err := kube.NewClient(rc)
+	if err != nil {
+		return fmt.Errorf("dev cluster: %w", err)
+	}
+	version, err := client.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("dev cluster: %w", err)
+	}
+	return store.UpsertCluster(ctx, pool, &deployv1.Cluster{
+		Name: c.Name, Server: server, Version: version, CreateTime: timestamppb.Now(),
+	}, c.Kubeconfig)
+}
+
+// deployRequested runs a recorded deployment, or records one requested by
+// another service (no deployment_id) under the event's id, so that a
+// redelivered request finds it instead of making another.
+func (s *Service) deployRequested(ctx context.Context, e *eventsv1.DeployRequested, attempt int) error {
+	id := e.GetDeploymentId()
+	if id == "" {
+		if _, err := s.deployer.Request(ctx, deployer.Request{
+			ID: e.GetMeta().GetId(), App: e.GetApp(), Image: e.GetImage(), RollbackTo: e.GetRollbackTo(),
+			RequestedBy: e.GetRequestedBy(),
+		}); err != nil && !errors.Is(err, postgres.ErrExists) {
+			if errors.Is(err, postgres.ErrNotFound) || errors.Is(err, deployer.ErrNoRevision) {
+				return bus.Permanent(err)
+			}
+			return err
+		}
+		return nil // the deploy.requested it announced runs it
+	}
+	return s.deployer.Run(ctx, id, attempt > 1)
+}
+
+// handleBatch handles a batch's deliveries at once: deployments wait on
+// rollouts, not on each other.
+func (s *Service) handleBatch(_ context.Context, ds []*bus.Delivery) []error {
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		e, ok := d.Event.(*eventsv1.DeployRequested)
+		if !ok {
+			errs[i] = bus.Permanent(fmt.Errorf("unexpected %s", d.Subject))
+			continue
+		}
+		wg.Go(func() { errs[i] = s.deployRequested(d.Context(), e, d.Attempt) })
+	}
+	wg.Wait()
+	return errs
+}
+
+type batchFunc func(ctx context.Context, ds []*bus.Delivery) []error
+
+func (f batchFunc) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error { return f(ctx, ds) }
+
+// Register adds AppService and ClusterService to r.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	deployv1.RegisterAppServiceServer(r, s.api)
+	deployv1.RegisterClusterServiceServer(r, s.api)
+}
+
+// AppServer and ClusterServer are the API, for a gateway in the same
+// process.
+func (s *Service) AppServer() deployv1.AppServiceServer { return s.api }
+
+// ClusterServer is the cluster API, for a gateway in the same process.
+func (s *Service) ClusterServer() deployv1.ClusterServiceServer { return s.api }
+
+// Run consumes deploy.requested and relays the service's events until ctx
+// is cancelled.
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.consumer.Run(ctx) })
+	g.Go(func() error { return s.relay.Run(ctx) })
+	return g.Wait()
 }

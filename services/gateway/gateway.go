@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
@@ -41,7 +42,11 @@ type Deps struct {
 	// Incidents serves IncidentService: monitor itself in one process, or
 	// a forwarder (NewIncidentForwarder) to a monitor elsewhere.
 	Incidents monitorv1.IncidentServiceServer
-	Logger    *slog.Logger
+	// Apps and Clusters serve the deploy service's API: the service itself
+	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
+	Apps     deployv1.AppServiceServer
+	Clusters deployv1.ClusterServiceServer
+	Logger   *slog.Logger
 }
 
 // Service is the gateway.
@@ -70,6 +75,18 @@ func NewIncidentForwarder(conn grpc.ClientConnInterface) monitorv1.IncidentServi
 	return grpcapi.NewIncidentForwarder(conn)
 }
 
+// NewAppForwarder returns an AppService that calls the deploy service over
+// conn as the original caller.
+func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
+	return grpcapi.NewAppForwarder(conn)
+}
+
+// NewClusterForwarder returns a ClusterService that calls the deploy
+// service over conn as the original caller.
+func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceServer {
+	return grpcapi.NewClusterForwarder(conn)
+}
+
 // Register adds the public gRPC API to srv, its REST mapping to srv's
 // gateway mux (through srv's own gRPC listener, so REST passes the same
 // authentication), and the webhooks. Call after srv.Listen.
@@ -77,6 +94,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAlertServiceServer(srv.GRPC, grpcapi.NewAlertServer(s.ingester))
 	if s.deps.Incidents != nil {
 		monitorv1.RegisterIncidentServiceServer(srv.GRPC, s.deps.Incidents)
+	}
+	if s.deps.Apps != nil {
+		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)
+	}
+	if s.deps.Clusters != nil {
+		deployv1.RegisterClusterServiceServer(srv.GRPC, s.deps.Clusters)
 	}
 	conn, err := srv.SelfConn()
 	if err != nil {

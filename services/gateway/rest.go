@@ -20,6 +20,7 @@ var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) 
 	gatewayv1.RegisterAlertServiceHandler,
 	monitorv1.RegisterIncidentServiceHandler,
 	deployv1.RegisterAppServiceHandler,
+	deployv1.RegisterClusterServiceHandler,
 	repairv1.RegisterRepairServiceHandler,
 	notifyv1.RegisterChannelServiceHandler,
 	analysisv1.RegisterAnalysisServiceHandler,

@@ -47,9 +47,13 @@ type Options struct {
 	// MonitorAddr is monitor's gRPC address, for a gateway that runs
 	// without monitor in its process.
 	MonitorAddr string
-	Gateway     gateway.Options
-	Monitor     monitor.Options
-	Notify      notify.Options
+	// DeployAddr is the deploy service's gRPC address, for a gateway that
+	// runs without it in its process.
+	DeployAddr string
+	Gateway    gateway.Options
+	Monitor    monitor.Options
+	Notify     notify.Options
+	Deploy     deploy.Options
 	// Streams tune the JetStream streams this process provisions.
 	Streams bus.StreamOptions
 }
@@ -72,6 +76,12 @@ func (o Options) Validate() error {
 	}
 	if o.runs("gateway") && !o.runs("monitor") && o.MonitorAddr == "" {
 		errs = append(errs, errors.New("VIGIL_MONITOR_ADDR: missing (the gateway forwards incident calls to monitor)"))
+	}
+	if o.runs("gateway") && !o.runs("deploy") && o.DeployAddr == "" {
+		errs = append(errs, errors.New("VIGIL_DEPLOY_ADDR: missing (the gateway forwards app and cluster calls to deploy)"))
+	}
+	if o.runs("deploy") {
+		errs = append(errs, o.Deploy.Validate())
 	}
 	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate())
 	return errors.Join(errs...)
@@ -143,7 +153,10 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		return nil
 	})
 
-	var mon *monitor.Service
+	var (
+		mon *monitor.Service
+		dep *deploy.Service
+	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
 		if err != nil {
@@ -174,7 +187,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		case "repair":
 			a.runners = append(a.runners, runner{name, repair.New(deps.Logger).Run})
 		case "deploy":
-			a.runners = append(a.runners, runner{name, deploy.New(deps.Logger).Run})
+			dep, err = deploy.New(ctx, opts.Deploy, deploy.Deps{
+				Pool: pool, JetStream: deps.JetStream, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("deploy: %w", err)
+			}
+			a.runners = append(a.runners, runner{name, dep.Run})
+			if !opts.runs("gateway") {
+				dep.Register(a.srv.GRPC)
+			}
 		case "gateway":
 			gdeps := gateway.Deps{Auth: authn, Publisher: pub, Logger: deps.Logger}
 			if mon != nil {
@@ -186,6 +208,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				}
 				a.conns = append(a.conns, conn)
 				gdeps.Incidents = gateway.NewIncidentForwarder(conn)
+			}
+			if dep != nil {
+				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
+			} else {
+				conn, err := grpc.NewClient(opts.DeployAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
+				}
+				a.conns = append(a.conns, conn)
+				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
 			}
 			g, err := gateway.New(opts.Gateway, gdeps)
 			if err != nil {
@@ -203,7 +235,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 // pool opens a pool whose search_path is the service's own schema; services
 // without tables yet get none.
 func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
-	if service != "monitor" && service != "notify" {
+	if service != "monitor" && service != "notify" && service != "deploy" {
 		return nil, nil
 	}
 	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)

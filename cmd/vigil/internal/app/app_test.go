@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +18,19 @@ import (
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
+	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
+
+// testKey is a fresh encryption key for the deploy service.
+func testKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}
 
 const (
 	adminToken = "test-admin-token-0123456789"
@@ -46,6 +55,7 @@ func startVigil(t *testing.T) *vigil {
 		HTTPAddr:   "127.0.0.1:0",
 		AdminToken: adminToken,
 		Monitor:    monitor.Options{GroupBy: []string{"alertname", "namespace"}},
+		Deploy:     deploy.Options{EncryptionKey: testKey()},
 		Notify: notify.Options{Telegram: notify.TelegramOptions{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
 		}},

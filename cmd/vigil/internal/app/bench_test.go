@@ -27,7 +27,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{
 		Services: []string{"gateway"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		AdminToken: adminToken, MonitorAddr: "127.0.0.1:1",
+		AdminToken: adminToken, MonitorAddr: "127.0.0.1:1", DeployAddr: "127.0.0.1:1",
 	}, app.Deps{NATS: nc, JetStream: js, Logger: discardLogger()})
 	require.NoError(b, err)
 	done := make(chan error, 1)

@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -16,10 +19,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/deploy"
 )
 
 func runApp(t *testing.T, opts app.Options, deps app.Deps) *app.App {
@@ -47,9 +52,16 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	monOpts.Services = []string{"monitor"}
 	mon := runApp(t, monOpts, app.Deps{DatabaseURL: dsn, NATS: ncM, JetStream: jsM, Logger: testkit.Logger(t)})
 
+	ncD, jsD := testkit.JetStream(t, natsURL)
+	depOpts := base
+	depOpts.Services = []string{"deploy"}
+	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}
+	dep := runApp(t, depOpts, app.Deps{DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t)})
+
 	gwOpts := base
 	gwOpts.Services = []string{"gateway"}
 	gwOpts.MonitorAddr = mon.GRPCAddr()
+	gwOpts.DeployAddr = dep.GRPCAddr()
 	gw := runApp(t, gwOpts, app.Deps{NATS: ncG, JetStream: jsG, Logger: testkit.Logger(t)})
 
 	conn, err := grpc.NewClient(gw.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -96,4 +108,34 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	// An unknown incident is NotFound through the forwarder, not Internal.
 	_, err = incidents.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: "01a20236-f568-7af1-9546-d3f52f62c45a"})
 	assert.Equal(t, codes.NotFound, status.Code(err))
+
+	// The deploy API through the gateway, streams included: register the
+	// test control plane, onboard an app, follow its deployment.
+	k := testkit.SharedKube(t)
+	kubeconfig, err := os.ReadFile(k.Kubeconfig)
+	require.NoError(t, err)
+	_, err = deployv1.NewClusterServiceClient(conn).AddCluster(ctx, &deployv1.AddClusterRequest{Name: "main", Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+	apps := deployv1.NewAppServiceClient(conn)
+	_, err = apps.CreateApp(ctx, &deployv1.CreateAppRequest{App: &deployv1.App{Name: "apart", Framework: "go", Plan: "basic"}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "no image: refused, through the forwarder")
+	_, err = apps.CreateApp(ctx, &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: "apart", Framework: "go", Plan: "basic", Image: "registry.example.com/apart:1",
+	}})
+	require.NoError(t, err)
+	stream, err := apps.DeployApp(ctx, &deployv1.DeployAppRequest{Name: "apart"})
+	require.NoError(t, err)
+	var last *deployv1.Deployment
+	updates := 0
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		last, updates = m.GetDeployment(), updates+1
+	}
+	require.NotNil(t, last)
+	assert.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, last.GetStatus(), last.GetReason())
+	assert.Greater(t, updates, 1, "the steps streamed as they happened")
 }

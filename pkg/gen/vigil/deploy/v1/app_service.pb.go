@@ -9,6 +9,8 @@ package deployv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,25 +24,215 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// App is an app Vigil onboards and watches. Secrets are write-only and never
-// returned.
+// DeploymentStatus is where a deployment is.
+type DeploymentStatus int32
+
+const (
+	DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED DeploymentStatus = 0
+	// Recorded, not started yet.
+	DeploymentStatus_DEPLOYMENT_STATUS_PENDING DeploymentStatus = 1
+	DeploymentStatus_DEPLOYMENT_STATUS_RUNNING DeploymentStatus = 2
+	// The rollout is available: every replica updated and available.
+	DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED DeploymentStatus = 3
+	// See reason.
+	DeploymentStatus_DEPLOYMENT_STATUS_FAILED DeploymentStatus = 4
+)
+
+// Enum value maps for DeploymentStatus.
+var (
+	DeploymentStatus_name = map[int32]string{
+		0: "DEPLOYMENT_STATUS_UNSPECIFIED",
+		1: "DEPLOYMENT_STATUS_PENDING",
+		2: "DEPLOYMENT_STATUS_RUNNING",
+		3: "DEPLOYMENT_STATUS_SUCCEEDED",
+		4: "DEPLOYMENT_STATUS_FAILED",
+	}
+	DeploymentStatus_value = map[string]int32{
+		"DEPLOYMENT_STATUS_UNSPECIFIED": 0,
+		"DEPLOYMENT_STATUS_PENDING":     1,
+		"DEPLOYMENT_STATUS_RUNNING":     2,
+		"DEPLOYMENT_STATUS_SUCCEEDED":   3,
+		"DEPLOYMENT_STATUS_FAILED":      4,
+	}
+)
+
+func (x DeploymentStatus) Enum() *DeploymentStatus {
+	p := new(DeploymentStatus)
+	*p = x
+	return p
+}
+
+func (x DeploymentStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeploymentStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_deploy_v1_app_service_proto_enumTypes[0].Descriptor()
+}
+
+func (DeploymentStatus) Type() protoreflect.EnumType {
+	return &file_vigil_deploy_v1_app_service_proto_enumTypes[0]
+}
+
+func (x DeploymentStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeploymentStatus.Descriptor instead.
+func (DeploymentStatus) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{0}
+}
+
+// DeploymentKind says why a revision was made.
+type DeploymentKind int32
+
+const (
+	DeploymentKind_DEPLOYMENT_KIND_UNSPECIFIED DeploymentKind = 0
+	DeploymentKind_DEPLOYMENT_KIND_DEPLOY      DeploymentKind = 1
+	DeploymentKind_DEPLOYMENT_KIND_ROLLBACK    DeploymentKind = 2
+)
+
+// Enum value maps for DeploymentKind.
+var (
+	DeploymentKind_name = map[int32]string{
+		0: "DEPLOYMENT_KIND_UNSPECIFIED",
+		1: "DEPLOYMENT_KIND_DEPLOY",
+		2: "DEPLOYMENT_KIND_ROLLBACK",
+	}
+	DeploymentKind_value = map[string]int32{
+		"DEPLOYMENT_KIND_UNSPECIFIED": 0,
+		"DEPLOYMENT_KIND_DEPLOY":      1,
+		"DEPLOYMENT_KIND_ROLLBACK":    2,
+	}
+)
+
+func (x DeploymentKind) Enum() *DeploymentKind {
+	p := new(DeploymentKind)
+	*p = x
+	return p
+}
+
+func (x DeploymentKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeploymentKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_deploy_v1_app_service_proto_enumTypes[1].Descriptor()
+}
+
+func (DeploymentKind) Type() protoreflect.EnumType {
+	return &file_vigil_deploy_v1_app_service_proto_enumTypes[1]
+}
+
+func (x DeploymentKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeploymentKind.Descriptor instead.
+func (DeploymentKind) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{1}
+}
+
+// StepStatus is where one step of a deployment is.
+type StepStatus int32
+
+const (
+	StepStatus_STEP_STATUS_UNSPECIFIED StepStatus = 0
+	StepStatus_STEP_STATUS_PENDING     StepStatus = 1
+	StepStatus_STEP_STATUS_RUNNING     StepStatus = 2
+	StepStatus_STEP_STATUS_DONE        StepStatus = 3
+	// Nothing to do, e.g. configure_ingress for an app without a domain, or
+	// configure_monitoring on a cluster without the Prometheus Operator.
+	StepStatus_STEP_STATUS_SKIPPED StepStatus = 4
+	StepStatus_STEP_STATUS_FAILED  StepStatus = 5
+)
+
+// Enum value maps for StepStatus.
+var (
+	StepStatus_name = map[int32]string{
+		0: "STEP_STATUS_UNSPECIFIED",
+		1: "STEP_STATUS_PENDING",
+		2: "STEP_STATUS_RUNNING",
+		3: "STEP_STATUS_DONE",
+		4: "STEP_STATUS_SKIPPED",
+		5: "STEP_STATUS_FAILED",
+	}
+	StepStatus_value = map[string]int32{
+		"STEP_STATUS_UNSPECIFIED": 0,
+		"STEP_STATUS_PENDING":     1,
+		"STEP_STATUS_RUNNING":     2,
+		"STEP_STATUS_DONE":        3,
+		"STEP_STATUS_SKIPPED":     4,
+		"STEP_STATUS_FAILED":      5,
+	}
+)
+
+func (x StepStatus) Enum() *StepStatus {
+	p := new(StepStatus)
+	*p = x
+	return p
+}
+
+func (x StepStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StepStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_deploy_v1_app_service_proto_enumTypes[2].Descriptor()
+}
+
+func (StepStatus) Type() protoreflect.EnumType {
+	return &file_vigil_deploy_v1_app_service_proto_enumTypes[2]
+}
+
+func (x StepStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StepStatus.Descriptor instead.
+func (StepStatus) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{2}
+}
+
+// App is an app Vigil onboards and watches. Secrets are write-only: the
+// API returns their names, never their values.
 type App struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// DNS-1123 label.
+	// DNS-1123 label, at most 53 characters; the app's identity.
 	Name        string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Domain      string `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The host the app is served on through an Ingress with TLS; no Ingress
+	// when empty.
+	Domain string `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
 	// flask, django, nodejs, nextjs, static, go.
 	Framework string `protobuf:"bytes,4,opt,name=framework,proto3" json:"framework,omitempty"`
 	// basic, standard, advanced, professional.
-	Plan          string                 `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
-	Image         string                 `protobuf:"bytes,6,opt,name=image,proto3" json:"image,omitempty"`
-	Replicas      int32                  `protobuf:"varint,7,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Owner         string                 `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
-	Cluster       string                 `protobuf:"bytes,9,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Plan string `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	// The container image, e.g. registry.example.com/shop:1.4.2.
+	Image string `protobuf:"bytes,6,opt,name=image,proto3" json:"image,omitempty"`
+	// 0: the plan's default.
+	Replicas int32  `protobuf:"varint,7,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Owner    string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The registered cluster the app runs on; the only cluster (or the
+	// default one) when empty at creation.
+	Cluster    string                 `protobuf:"bytes,9,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The container port; 0: the framework's default.
+	Port int32 `protobuf:"varint,11,opt,name=port,proto3" json:"port,omitempty"`
+	// Configuration passed to the app as environment variables.
+	Env map[string]string `protobuf:"bytes,12,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Output only: the names of the app's secrets.
+	SecretNames []string `protobuf:"bytes,13,rep,name=secret_names,json=secretNames,proto3" json:"secret_names,omitempty"`
+	// Whether Vigil may repair the app without asking (within guardrails).
+	AutoRepair bool `protobuf:"varint,14,opt,name=auto_repair,json=autoRepair,proto3" json:"auto_repair,omitempty"`
+	// Output only: the namespace the app lives in.
+	Namespace  string                 `protobuf:"bytes,15,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Output only: the revision running (the last that succeeded), 0 before
+	// the first.
+	CurrentRevision int64 `protobuf:"varint,17,opt,name=current_revision,json=currentRevision,proto3" json:"current_revision,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -143,9 +335,61 @@ func (x *App) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *App) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *App) GetEnv() map[string]string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *App) GetSecretNames() []string {
+	if x != nil {
+		return x.SecretNames
+	}
+	return nil
+}
+
+func (x *App) GetAutoRepair() bool {
+	if x != nil {
+		return x.AutoRepair
+	}
+	return false
+}
+
+func (x *App) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *App) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *App) GetCurrentRevision() int64 {
+	if x != nil {
+		return x.CurrentRevision
+	}
+	return 0
+}
+
 type CreateAppRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	App           *App                   `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	App   *App                   `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Secret values, passed to the app as environment variables; stored
+	// encrypted, never returned.
+	Secrets       map[string]string `protobuf:"bytes,2,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +427,13 @@ func (*CreateAppRequest) Descriptor() ([]byte, []int) {
 func (x *CreateAppRequest) GetApp() *App {
 	if x != nil {
 		return x.App
+	}
+	return nil
+}
+
+func (x *CreateAppRequest) GetSecrets() map[string]string {
+	if x != nil {
+		return x.Secrets
 	}
 	return nil
 }
@@ -320,9 +571,10 @@ func (x *GetAppResponse) GetApp() *App {
 }
 
 type ListAppsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 50 when unset, at most 500.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,9 +624,11 @@ func (x *ListAppsRequest) GetPageToken() string {
 }
 
 type ListAppsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Apps          []*App                 `protobuf:"bytes,1,rep,name=apps,proto3" json:"apps,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By name.
+	Apps []*App `protobuf:"bytes,1,rep,name=apps,proto3" json:"apps,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -423,16 +677,135 @@ func (x *ListAppsResponse) GetNextPageToken() string {
 	return ""
 }
 
-type DeleteAppRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+type UpdateAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// app.name names the app; the other fields are read as update_mask says.
+	App *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Paths among display_name, domain, framework, plan, image, replicas,
+	// port, env, owner, auto_repair. Required.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Secrets to set (added or replaced).
+	SetSecrets map[string]string `protobuf:"bytes,3,rep,name=set_secrets,json=setSecrets,proto3" json:"set_secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Names of secrets to remove.
+	RemoveSecrets []string `protobuf:"bytes,4,rep,name=remove_secrets,json=removeSecrets,proto3" json:"remove_secrets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *UpdateAppRequest) Reset() {
+	*x = UpdateAppRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAppRequest) ProtoMessage() {}
+
+func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAppRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAppRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateAppRequest) GetApp() *App {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+func (x *UpdateAppRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateAppRequest) GetSetSecrets() map[string]string {
+	if x != nil {
+		return x.SetSecrets
+	}
+	return nil
+}
+
+func (x *UpdateAppRequest) GetRemoveSecrets() []string {
+	if x != nil {
+		return x.RemoveSecrets
+	}
+	return nil
+}
+
+type UpdateAppResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           *App                   `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAppResponse) Reset() {
+	*x = UpdateAppResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAppResponse) ProtoMessage() {}
+
+func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAppResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAppResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateAppResponse) GetApp() *App {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+type DeleteAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Also delete the app's namespace, and everything in it, in the cluster.
+	DeleteResources bool `protobuf:"varint,2,opt,name=delete_resources,json=deleteResources,proto3" json:"delete_resources,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
 func (x *DeleteAppRequest) Reset() {
 	*x = DeleteAppRequest{}
-	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[7]
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +817,7 @@ func (x *DeleteAppRequest) String() string {
 func (*DeleteAppRequest) ProtoMessage() {}
 
 func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[7]
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +830,7 @@ func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAppRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteAppRequest) GetName() string {
@@ -465,6 +838,13 @@ func (x *DeleteAppRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *DeleteAppRequest) GetDeleteResources() bool {
+	if x != nil {
+		return x.DeleteResources
+	}
+	return false
 }
 
 type DeleteAppResponse struct {
@@ -475,7 +855,7 @@ type DeleteAppResponse struct {
 
 func (x *DeleteAppResponse) Reset() {
 	*x = DeleteAppResponse{}
-	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[8]
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +867,7 @@ func (x *DeleteAppResponse) String() string {
 func (*DeleteAppResponse) ProtoMessage() {}
 
 func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[8]
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,14 +880,832 @@ func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAppResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{10}
+}
+
+// Step is one step of a deployment: create_namespace, apply_config,
+// deploy_app, configure_ingress, setup_tls, configure_monitoring,
+// enable_auto_repair, then wait_rollout.
+type Step struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Status StepStatus             `protobuf:"varint,2,opt,name=status,proto3,enum=vigil.deploy.v1.StepStatus" json:"status,omitempty"`
+	// What was done, skipped or went wrong.
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Step) Reset() {
+	*x = Step{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Step) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Step) ProtoMessage() {}
+
+func (x *Step) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Step.ProtoReflect.Descriptor instead.
+func (*Step) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Step) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Step) GetStatus() StepStatus {
+	if x != nil {
+		return x.Status
+	}
+	return StepStatus_STEP_STATUS_UNSPECIFIED
+}
+
+func (x *Step) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Step) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Step) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// Deployment is one revision of an app.
+type Deployment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	App   string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	// 1, 2, ... per app.
+	Revision int64          `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Kind     DeploymentKind `protobuf:"varint,4,opt,name=kind,proto3,enum=vigil.deploy.v1.DeploymentKind" json:"kind,omitempty"`
+	// For a rollback: the revision restored.
+	RollbackTo int64  `protobuf:"varint,5,opt,name=rollback_to,json=rollbackTo,proto3" json:"rollback_to,omitempty"`
+	Image      string `protobuf:"bytes,6,opt,name=image,proto3" json:"image,omitempty"`
+	// Hash of the configuration and secrets deployed.
+	ConfigHash string `protobuf:"bytes,7,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	Cluster    string `protobuf:"bytes,8,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Who asked.
+	RequestedBy string           `protobuf:"bytes,9,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	Status      DeploymentStatus `protobuf:"varint,10,opt,name=status,proto3,enum=vigil.deploy.v1.DeploymentStatus" json:"status,omitempty"`
+	// Why it failed, e.g. "ImagePullBackOff: ..." or
+	// "ProgressDeadlineExceeded: ...".
+	Reason     string                 `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	Steps      []*Step                `protobuf:"bytes,12,rep,name=steps,proto3" json:"steps,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	EndTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// From start to end.
+	Duration      *durationpb.Duration `protobuf:"bytes,15,opt,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Deployment) Reset() {
+	*x = Deployment{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deployment) ProtoMessage() {}
+
+func (x *Deployment) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
+func (*Deployment) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Deployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Deployment) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *Deployment) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Deployment) GetKind() DeploymentKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeploymentKind_DEPLOYMENT_KIND_UNSPECIFIED
+}
+
+func (x *Deployment) GetRollbackTo() int64 {
+	if x != nil {
+		return x.RollbackTo
+	}
+	return 0
+}
+
+func (x *Deployment) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *Deployment) GetConfigHash() string {
+	if x != nil {
+		return x.ConfigHash
+	}
+	return ""
+}
+
+func (x *Deployment) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Deployment) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *Deployment) GetStatus() DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED
+}
+
+func (x *Deployment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Deployment) GetSteps() []*Step {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Deployment) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Deployment) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Deployment) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+type DeployAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Deploy this image (and remember it as the app's); the app's image when
+	// empty.
+	Image         string `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployAppRequest) Reset() {
+	*x = DeployAppRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployAppRequest) ProtoMessage() {}
+
+func (x *DeployAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployAppRequest.ProtoReflect.Descriptor instead.
+func (*DeployAppRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeployAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeployAppRequest) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+type DeployAppResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployment    *Deployment            `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployAppResponse) Reset() {
+	*x = DeployAppResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployAppResponse) ProtoMessage() {}
+
+func (x *DeployAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployAppResponse.ProtoReflect.Descriptor instead.
+func (*DeployAppResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeployAppResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+type RollbackAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The revision to return to; the one before the current when 0.
+	ToRevision    int64 `protobuf:"varint,2,opt,name=to_revision,json=toRevision,proto3" json:"to_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackAppRequest) Reset() {
+	*x = RollbackAppRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackAppRequest) ProtoMessage() {}
+
+func (x *RollbackAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackAppRequest.ProtoReflect.Descriptor instead.
+func (*RollbackAppRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RollbackAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RollbackAppRequest) GetToRevision() int64 {
+	if x != nil {
+		return x.ToRevision
+	}
+	return 0
+}
+
+type RollbackAppResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployment    *Deployment            `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackAppResponse) Reset() {
+	*x = RollbackAppResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackAppResponse) ProtoMessage() {}
+
+func (x *RollbackAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackAppResponse.ProtoReflect.Descriptor instead.
+func (*RollbackAppResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RollbackAppResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+type WatchDeploymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchDeploymentRequest) Reset() {
+	*x = WatchDeploymentRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchDeploymentRequest) ProtoMessage() {}
+
+func (x *WatchDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*WatchDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type WatchDeploymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployment    *Deployment            `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchDeploymentResponse) Reset() {
+	*x = WatchDeploymentResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchDeploymentResponse) ProtoMessage() {}
+
+func (x *WatchDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*WatchDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *WatchDeploymentResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+type GetDeploymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeploymentRequest) Reset() {
+	*x = GetDeploymentRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeploymentRequest) ProtoMessage() {}
+
+func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetDeploymentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetDeploymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployment    *Deployment            `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeploymentResponse) Reset() {
+	*x = GetDeploymentResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeploymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeploymentResponse) ProtoMessage() {}
+
+func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeploymentResponse.ProtoReflect.Descriptor instead.
+func (*GetDeploymentResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetDeploymentResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+type ListDeploymentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	App   string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// 50 when unset, at most 500.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeploymentsRequest) Reset() {
+	*x = ListDeploymentsRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeploymentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeploymentsRequest) ProtoMessage() {}
+
+func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
+func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListDeploymentsRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *ListDeploymentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeploymentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListDeploymentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first, without their steps (GetDeployment has them).
+	Deployments   []*Deployment `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	NextPageToken string        `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeploymentsResponse) Reset() {
+	*x = ListDeploymentsResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeploymentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeploymentsResponse) ProtoMessage() {}
+
+func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
+func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
+	if x != nil {
+		return x.Deployments
+	}
+	return nil
+}
+
+func (x *ListDeploymentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RenderAppRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderAppRequest) Reset() {
+	*x = RenderAppRequest{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderAppRequest) ProtoMessage() {}
+
+func (x *RenderAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderAppRequest.ProtoReflect.Descriptor instead.
+func (*RenderAppRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RenderAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RenderAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Multi-document YAML.
+	Yaml          string `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderAppResponse) Reset() {
+	*x = RenderAppResponse{}
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderAppResponse) ProtoMessage() {}
+
+func (x *RenderAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_app_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderAppResponse.ProtoReflect.Descriptor instead.
+func (*RenderAppResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_app_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RenderAppResponse) GetYaml() string {
+	if x != nil {
+		return x.Yaml
+	}
+	return ""
 }
 
 var File_vigil_deploy_v1_app_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\n" +
-	"!vigil/deploy/v1/app_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n" +
+	"!vigil/deploy/v1/app_service.proto\x12\x0fvigil.deploy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x04\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -520,9 +1718,25 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\acluster\x18\t \x01(\tR\acluster\x12;\n" +
 	"\vcreate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\":\n" +
+	"createTime\x12\x12\n" +
+	"\x04port\x18\v \x01(\x05R\x04port\x12/\n" +
+	"\x03env\x18\f \x03(\v2\x1d.vigil.deploy.v1.App.EnvEntryR\x03env\x12!\n" +
+	"\fsecret_names\x18\r \x03(\tR\vsecretNames\x12\x1f\n" +
+	"\vauto_repair\x18\x0e \x01(\bR\n" +
+	"autoRepair\x12\x1c\n" +
+	"\tnamespace\x18\x0f \x01(\tR\tnamespace\x12;\n" +
+	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12)\n" +
+	"\x10current_revision\x18\x11 \x01(\x03R\x0fcurrentRevision\x1a6\n" +
+	"\bEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x01\n" +
 	"\x10CreateAppRequest\x12&\n" +
-	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\";\n" +
+	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\x12H\n" +
+	"\asecrets\x18\x02 \x03(\v2..vigil.deploy.v1.CreateAppRequest.SecretsEntryR\asecrets\x1a:\n" +
+	"\fSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
 	"\x11CreateAppResponse\x12&\n" +
 	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\"#\n" +
 	"\rGetAppRequest\x12\x12\n" +
@@ -535,16 +1749,121 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"d\n" +
 	"\x10ListAppsResponse\x12(\n" +
 	"\x04apps\x18\x01 \x03(\v2\x14.vigil.deploy.v1.AppR\x04apps\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x02\n" +
+	"\x10UpdateAppRequest\x12&\n" +
+	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12R\n" +
+	"\vset_secrets\x18\x03 \x03(\v21.vigil.deploy.v1.UpdateAppRequest.SetSecretsEntryR\n" +
+	"setSecrets\x12%\n" +
+	"\x0eremove_secrets\x18\x04 \x03(\tR\rremoveSecrets\x1a=\n" +
+	"\x0fSetSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\x11UpdateAppResponse\x12&\n" +
+	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\"Q\n" +
 	"\x10DeleteAppRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x13\n" +
-	"\x11DeleteAppResponse2\xd0\x02\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x10delete_resources\x18\x02 \x01(\bR\x0fdeleteResources\"\x13\n" +
+	"\x11DeleteAppResponse\"\xdb\x01\n" +
+	"\x04Step\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1b.vigil.deploy.v1.StepStatusR\x06status\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbf\x04\n" +
+	"\n" +
+	"Deployment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x123\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1f.vigil.deploy.v1.DeploymentKindR\x04kind\x12\x1f\n" +
+	"\vrollback_to\x18\x05 \x01(\x03R\n" +
+	"rollbackTo\x12\x14\n" +
+	"\x05image\x18\x06 \x01(\tR\x05image\x12\x1f\n" +
+	"\vconfig_hash\x18\a \x01(\tR\n" +
+	"configHash\x12\x18\n" +
+	"\acluster\x18\b \x01(\tR\acluster\x12!\n" +
+	"\frequested_by\x18\t \x01(\tR\vrequestedBy\x129\n" +
+	"\x06status\x18\n" +
+	" \x01(\x0e2!.vigil.deploy.v1.DeploymentStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12+\n" +
+	"\x05steps\x18\f \x03(\v2\x15.vigil.deploy.v1.StepR\x05steps\x12;\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x125\n" +
+	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x125\n" +
+	"\bduration\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\bduration\"<\n" +
+	"\x10DeployAppRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\"P\n" +
+	"\x11DeployAppResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"I\n" +
+	"\x12RollbackAppRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vto_revision\x18\x02 \x01(\x03R\n" +
+	"toRevision\"R\n" +
+	"\x13RollbackAppResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"(\n" +
+	"\x16WatchDeploymentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"V\n" +
+	"\x17WatchDeploymentResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"&\n" +
+	"\x14GetDeploymentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"T\n" +
+	"\x15GetDeploymentResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"f\n" +
+	"\x16ListDeploymentsRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x80\x01\n" +
+	"\x17ListDeploymentsResponse\x12=\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x1b.vigil.deploy.v1.DeploymentR\vdeployments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n" +
+	"\x10RenderAppRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"'\n" +
+	"\x11RenderAppResponse\x12\x12\n" +
+	"\x04yaml\x18\x01 \x01(\tR\x04yaml*\xb2\x01\n" +
+	"\x10DeploymentStatus\x12!\n" +
+	"\x1dDEPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19DEPLOYMENT_STATUS_PENDING\x10\x01\x12\x1d\n" +
+	"\x19DEPLOYMENT_STATUS_RUNNING\x10\x02\x12\x1f\n" +
+	"\x1bDEPLOYMENT_STATUS_SUCCEEDED\x10\x03\x12\x1c\n" +
+	"\x18DEPLOYMENT_STATUS_FAILED\x10\x04*k\n" +
+	"\x0eDeploymentKind\x12\x1f\n" +
+	"\x1bDEPLOYMENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DEPLOYMENT_KIND_DEPLOY\x10\x01\x12\x1c\n" +
+	"\x18DEPLOYMENT_KIND_ROLLBACK\x10\x02*\xa2\x01\n" +
+	"\n" +
+	"StepStatus\x12\x1b\n" +
+	"\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13STEP_STATUS_PENDING\x10\x01\x12\x17\n" +
+	"\x13STEP_STATUS_RUNNING\x10\x02\x12\x14\n" +
+	"\x10STEP_STATUS_DONE\x10\x03\x12\x17\n" +
+	"\x13STEP_STATUS_SKIPPED\x10\x04\x12\x16\n" +
+	"\x12STEP_STATUS_FAILED\x10\x052\xd8\a\n" +
 	"\n" +
 	"AppService\x12R\n" +
 	"\tCreateApp\x12!.vigil.deploy.v1.CreateAppRequest\x1a\".vigil.deploy.v1.CreateAppResponse\x12I\n" +
 	"\x06GetApp\x12\x1e.vigil.deploy.v1.GetAppRequest\x1a\x1f.vigil.deploy.v1.GetAppResponse\x12O\n" +
 	"\bListApps\x12 .vigil.deploy.v1.ListAppsRequest\x1a!.vigil.deploy.v1.ListAppsResponse\x12R\n" +
-	"\tDeleteApp\x12!.vigil.deploy.v1.DeleteAppRequest\x1a\".vigil.deploy.v1.DeleteAppResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
+	"\tUpdateApp\x12!.vigil.deploy.v1.UpdateAppRequest\x1a\".vigil.deploy.v1.UpdateAppResponse\x12R\n" +
+	"\tDeleteApp\x12!.vigil.deploy.v1.DeleteAppRequest\x1a\".vigil.deploy.v1.DeleteAppResponse\x12T\n" +
+	"\tDeployApp\x12!.vigil.deploy.v1.DeployAppRequest\x1a\".vigil.deploy.v1.DeployAppResponse0\x01\x12Z\n" +
+	"\vRollbackApp\x12#.vigil.deploy.v1.RollbackAppRequest\x1a$.vigil.deploy.v1.RollbackAppResponse0\x01\x12f\n" +
+	"\x0fWatchDeployment\x12'.vigil.deploy.v1.WatchDeploymentRequest\x1a(.vigil.deploy.v1.WatchDeploymentResponse0\x01\x12^\n" +
+	"\rGetDeployment\x12%.vigil.deploy.v1.GetDeploymentRequest\x1a&.vigil.deploy.v1.GetDeploymentResponse\x12d\n" +
+	"\x0fListDeployments\x12'.vigil.deploy.v1.ListDeploymentsRequest\x1a(.vigil.deploy.v1.ListDeploymentsResponse\x12R\n" +
+	"\tRenderApp\x12!.vigil.deploy.v1.RenderAppRequest\x1a\".vigil.deploy.v1.RenderAppResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
 
 var (
 	file_vigil_deploy_v1_app_service_proto_rawDescOnce sync.Once
@@ -558,38 +1877,98 @@ func file_vigil_deploy_v1_app_service_proto_rawDescGZIP() []byte {
 	return file_vigil_deploy_v1_app_service_proto_rawDescData
 }
 
-var file_vigil_deploy_v1_app_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_vigil_deploy_v1_app_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vigil_deploy_v1_app_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_vigil_deploy_v1_app_service_proto_goTypes = []any{
-	(*App)(nil),                   // 0: vigil.deploy.v1.App
-	(*CreateAppRequest)(nil),      // 1: vigil.deploy.v1.CreateAppRequest
-	(*CreateAppResponse)(nil),     // 2: vigil.deploy.v1.CreateAppResponse
-	(*GetAppRequest)(nil),         // 3: vigil.deploy.v1.GetAppRequest
-	(*GetAppResponse)(nil),        // 4: vigil.deploy.v1.GetAppResponse
-	(*ListAppsRequest)(nil),       // 5: vigil.deploy.v1.ListAppsRequest
-	(*ListAppsResponse)(nil),      // 6: vigil.deploy.v1.ListAppsResponse
-	(*DeleteAppRequest)(nil),      // 7: vigil.deploy.v1.DeleteAppRequest
-	(*DeleteAppResponse)(nil),     // 8: vigil.deploy.v1.DeleteAppResponse
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(DeploymentStatus)(0),           // 0: vigil.deploy.v1.DeploymentStatus
+	(DeploymentKind)(0),             // 1: vigil.deploy.v1.DeploymentKind
+	(StepStatus)(0),                 // 2: vigil.deploy.v1.StepStatus
+	(*App)(nil),                     // 3: vigil.deploy.v1.App
+	(*CreateAppRequest)(nil),        // 4: vigil.deploy.v1.CreateAppRequest
+	(*CreateAppResponse)(nil),       // 5: vigil.deploy.v1.CreateAppResponse
+	(*GetAppRequest)(nil),           // 6: vigil.deploy.v1.GetAppRequest
+	(*GetAppResponse)(nil),          // 7: vigil.deploy.v1.GetAppResponse
+	(*ListAppsRequest)(nil),         // 8: vigil.deploy.v1.ListAppsRequest
+	(*ListAppsResponse)(nil),        // 9: vigil.deploy.v1.ListAppsResponse
+	(*UpdateAppRequest)(nil),        // 10: vigil.deploy.v1.UpdateAppRequest
+	(*UpdateAppResponse)(nil),       // 11: vigil.deploy.v1.UpdateAppResponse
+	(*DeleteAppRequest)(nil),        // 12: vigil.deploy.v1.DeleteAppRequest
+	(*DeleteAppResponse)(nil),       // 13: vigil.deploy.v1.DeleteAppResponse
+	(*Step)(nil),                    // 14: vigil.deploy.v1.Step
+	(*Deployment)(nil),              // 15: vigil.deploy.v1.Deployment
+	(*DeployAppRequest)(nil),        // 16: vigil.deploy.v1.DeployAppRequest
+	(*DeployAppResponse)(nil),       // 17: vigil.deploy.v1.DeployAppResponse
+	(*RollbackAppRequest)(nil),      // 18: vigil.deploy.v1.RollbackAppRequest
+	(*RollbackAppResponse)(nil),     // 19: vigil.deploy.v1.RollbackAppResponse
+	(*WatchDeploymentRequest)(nil),  // 20: vigil.deploy.v1.WatchDeploymentRequest
+	(*WatchDeploymentResponse)(nil), // 21: vigil.deploy.v1.WatchDeploymentResponse
+	(*GetDeploymentRequest)(nil),    // 22: vigil.deploy.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),   // 23: vigil.deploy.v1.GetDeploymentResponse
+	(*ListDeploymentsRequest)(nil),  // 24: vigil.deploy.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil), // 25: vigil.deploy.v1.ListDeploymentsResponse
+	(*RenderAppRequest)(nil),        // 26: vigil.deploy.v1.RenderAppRequest
+	(*RenderAppResponse)(nil),       // 27: vigil.deploy.v1.RenderAppResponse
+	nil,                             // 28: vigil.deploy.v1.App.EnvEntry
+	nil,                             // 29: vigil.deploy.v1.CreateAppRequest.SecretsEntry
+	nil,                             // 30: vigil.deploy.v1.UpdateAppRequest.SetSecretsEntry
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),   // 32: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
 }
 var file_vigil_deploy_v1_app_service_proto_depIdxs = []int32{
-	9, // 0: vigil.deploy.v1.App.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: vigil.deploy.v1.CreateAppRequest.app:type_name -> vigil.deploy.v1.App
-	0, // 2: vigil.deploy.v1.CreateAppResponse.app:type_name -> vigil.deploy.v1.App
-	0, // 3: vigil.deploy.v1.GetAppResponse.app:type_name -> vigil.deploy.v1.App
-	0, // 4: vigil.deploy.v1.ListAppsResponse.apps:type_name -> vigil.deploy.v1.App
-	1, // 5: vigil.deploy.v1.AppService.CreateApp:input_type -> vigil.deploy.v1.CreateAppRequest
-	3, // 6: vigil.deploy.v1.AppService.GetApp:input_type -> vigil.deploy.v1.GetAppRequest
-	5, // 7: vigil.deploy.v1.AppService.ListApps:input_type -> vigil.deploy.v1.ListAppsRequest
-	7, // 8: vigil.deploy.v1.AppService.DeleteApp:input_type -> vigil.deploy.v1.DeleteAppRequest
-	2, // 9: vigil.deploy.v1.AppService.CreateApp:output_type -> vigil.deploy.v1.CreateAppResponse
-	4, // 10: vigil.deploy.v1.AppService.GetApp:output_type -> vigil.deploy.v1.GetAppResponse
-	6, // 11: vigil.deploy.v1.AppService.ListApps:output_type -> vigil.deploy.v1.ListAppsResponse
-	8, // 12: vigil.deploy.v1.AppService.DeleteApp:output_type -> vigil.deploy.v1.DeleteAppResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	31, // 0: vigil.deploy.v1.App.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: vigil.deploy.v1.App.env:type_name -> vigil.deploy.v1.App.EnvEntry
+	31, // 2: vigil.deploy.v1.App.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 3: vigil.deploy.v1.CreateAppRequest.app:type_name -> vigil.deploy.v1.App
+	29, // 4: vigil.deploy.v1.CreateAppRequest.secrets:type_name -> vigil.deploy.v1.CreateAppRequest.SecretsEntry
+	3,  // 5: vigil.deploy.v1.CreateAppResponse.app:type_name -> vigil.deploy.v1.App
+	3,  // 6: vigil.deploy.v1.GetAppResponse.app:type_name -> vigil.deploy.v1.App
+	3,  // 7: vigil.deploy.v1.ListAppsResponse.apps:type_name -> vigil.deploy.v1.App
+	3,  // 8: vigil.deploy.v1.UpdateAppRequest.app:type_name -> vigil.deploy.v1.App
+	32, // 9: vigil.deploy.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	30, // 10: vigil.deploy.v1.UpdateAppRequest.set_secrets:type_name -> vigil.deploy.v1.UpdateAppRequest.SetSecretsEntry
+	3,  // 11: vigil.deploy.v1.UpdateAppResponse.app:type_name -> vigil.deploy.v1.App
+	2,  // 12: vigil.deploy.v1.Step.status:type_name -> vigil.deploy.v1.StepStatus
+	31, // 13: vigil.deploy.v1.Step.start_time:type_name -> google.protobuf.Timestamp
+	31, // 14: vigil.deploy.v1.Step.end_time:type_name -> google.protobuf.Timestamp
+	1,  // 15: vigil.deploy.v1.Deployment.kind:type_name -> vigil.deploy.v1.DeploymentKind
+	0,  // 16: vigil.deploy.v1.Deployment.status:type_name -> vigil.deploy.v1.DeploymentStatus
+	14, // 17: vigil.deploy.v1.Deployment.steps:type_name -> vigil.deploy.v1.Step
+	31, // 18: vigil.deploy.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	31, // 19: vigil.deploy.v1.Deployment.end_time:type_name -> google.protobuf.Timestamp
+	33, // 20: vigil.deploy.v1.Deployment.duration:type_name -> google.protobuf.Duration
+	15, // 21: vigil.deploy.v1.DeployAppResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	15, // 22: vigil.deploy.v1.RollbackAppResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	15, // 23: vigil.deploy.v1.WatchDeploymentResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	15, // 24: vigil.deploy.v1.GetDeploymentResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	15, // 25: vigil.deploy.v1.ListDeploymentsResponse.deployments:type_name -> vigil.deploy.v1.Deployment
+	4,  // 26: vigil.deploy.v1.AppService.CreateApp:input_type -> vigil.deploy.v1.CreateAppRequest
+	6,  // 27: vigil.deploy.v1.AppService.GetApp:input_type -> vigil.deploy.v1.GetAppRequest
+	8,  // 28: vigil.deploy.v1.AppService.ListApps:input_type -> vigil.deploy.v1.ListAppsRequest
+	10, // 29: vigil.deploy.v1.AppService.UpdateApp:input_type -> vigil.deploy.v1.UpdateAppRequest
+	12, // 30: vigil.deploy.v1.AppService.DeleteApp:input_type -> vigil.deploy.v1.DeleteAppRequest
+	16, // 31: vigil.deploy.v1.AppService.DeployApp:input_type -> vigil.deploy.v1.DeployAppRequest
+	18, // 32: vigil.deploy.v1.AppService.RollbackApp:input_type -> vigil.deploy.v1.RollbackAppRequest
+	20, // 33: vigil.deploy.v1.AppService.WatchDeployment:input_type -> vigil.deploy.v1.WatchDeploymentRequest
+	22, // 34: vigil.deploy.v1.AppService.GetDeployment:input_type -> vigil.deploy.v1.GetDeploymentRequest
+	24, // 35: vigil.deploy.v1.AppService.ListDeployments:input_type -> vigil.deploy.v1.ListDeploymentsRequest
+	26, // 36: vigil.deploy.v1.AppService.RenderApp:input_type -> vigil.deploy.v1.RenderAppRequest
+	5,  // 37: vigil.deploy.v1.AppService.CreateApp:output_type -> vigil.deploy.v1.CreateAppResponse
+	7,  // 38: vigil.deploy.v1.AppService.GetApp:output_type -> vigil.deploy.v1.GetAppResponse
+	9,  // 39: vigil.deploy.v1.AppService.ListApps:output_type -> vigil.deploy.v1.ListAppsResponse
+	11, // 40: vigil.deploy.v1.AppService.UpdateApp:output_type -> vigil.deploy.v1.UpdateAppResponse
+	13, // 41: vigil.deploy.v1.AppService.DeleteApp:output_type -> vigil.deploy.v1.DeleteAppResponse
+	17, // 42: vigil.deploy.v1.AppService.DeployApp:output_type -> vigil.deploy.v1.DeployAppResponse
+	19, // 43: vigil.deploy.v1.AppService.RollbackApp:output_type -> vigil.deploy.v1.RollbackAppResponse
+	21, // 44: vigil.deploy.v1.AppService.WatchDeployment:output_type -> vigil.deploy.v1.WatchDeploymentResponse
+	23, // 45: vigil.deploy.v1.AppService.GetDeployment:output_type -> vigil.deploy.v1.GetDeploymentResponse
+	25, // 46: vigil.deploy.v1.AppService.ListDeployments:output_type -> vigil.deploy.v1.ListDeploymentsResponse
+	27, // 47: vigil.deploy.v1.AppService.RenderApp:output_type -> vigil.deploy.v1.RenderAppResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_vigil_deploy_v1_app_service_proto_init() }
@@ -602,13 +1981,14 @@ func file_vigil_deploy_v1_app_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_deploy_v1_app_service_proto_rawDesc), len(file_vigil_deploy_v1_app_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_vigil_deploy_v1_app_service_proto_goTypes,
 		DependencyIndexes: file_vigil_deploy_v1_app_service_proto_depIdxs,
+		EnumInfos:         file_vigil_deploy_v1_app_service_proto_enumTypes,
 		MessageInfos:      file_vigil_deploy_v1_app_service_proto_msgTypes,
 	}.Build()
 	File_vigil_deploy_v1_app_service_proto = out.File

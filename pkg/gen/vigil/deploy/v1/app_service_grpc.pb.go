@@ -19,22 +19,54 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AppService_CreateApp_FullMethodName = "/vigil.deploy.v1.AppService/CreateApp"
-	AppService_GetApp_FullMethodName    = "/vigil.deploy.v1.AppService/GetApp"
-	AppService_ListApps_FullMethodName  = "/vigil.deploy.v1.AppService/ListApps"
-	AppService_DeleteApp_FullMethodName = "/vigil.deploy.v1.AppService/DeleteApp"
+	AppService_CreateApp_FullMethodName       = "/vigil.deploy.v1.AppService/CreateApp"
+	AppService_GetApp_FullMethodName          = "/vigil.deploy.v1.AppService/GetApp"
+	AppService_ListApps_FullMethodName        = "/vigil.deploy.v1.AppService/ListApps"
+	AppService_UpdateApp_FullMethodName       = "/vigil.deploy.v1.AppService/UpdateApp"
+	AppService_DeleteApp_FullMethodName       = "/vigil.deploy.v1.AppService/DeleteApp"
+	AppService_DeployApp_FullMethodName       = "/vigil.deploy.v1.AppService/DeployApp"
+	AppService_RollbackApp_FullMethodName     = "/vigil.deploy.v1.AppService/RollbackApp"
+	AppService_WatchDeployment_FullMethodName = "/vigil.deploy.v1.AppService/WatchDeployment"
+	AppService_GetDeployment_FullMethodName   = "/vigil.deploy.v1.AppService/GetDeployment"
+	AppService_ListDeployments_FullMethodName = "/vigil.deploy.v1.AppService/ListDeployments"
+	AppService_RenderApp_FullMethodName       = "/vigil.deploy.v1.AppService/RenderApp"
 )
 
 // AppServiceClient is the client API for AppService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AppService is the registry of onboarded apps.
+// AppService is the registry of onboarded apps and their deployments.
+//
+// Invalid input (a name that is not a DNS-1123 label, an unknown framework
+// or plan, a missing image, an invalid domain, an unknown cluster) is
+// InvalidArgument with a field violation per problem, and nothing is
+// written.
 type AppServiceClient interface {
 	CreateApp(ctx context.Context, in *CreateAppRequest, opts ...grpc.CallOption) (*CreateAppResponse, error)
 	GetApp(ctx context.Context, in *GetAppRequest, opts ...grpc.CallOption) (*GetAppResponse, error)
 	ListApps(ctx context.Context, in *ListAppsRequest, opts ...grpc.CallOption) (*ListAppsResponse, error)
+	// Changes the fields named in update_mask; takes effect with the next
+	// deployment.
+	UpdateApp(ctx context.Context, in *UpdateAppRequest, opts ...grpc.CallOption) (*UpdateAppResponse, error)
+	// Forgets the app; with delete_resources, also deletes its namespace in
+	// the cluster.
 	DeleteApp(ctx context.Context, in *DeleteAppRequest, opts ...grpc.CallOption) (*DeleteAppResponse, error)
+	// Deploys the app as a new revision: onboarding steps, then the rollout
+	// wait. Streams the deployment after each change until it ends. The
+	// deployment runs to its end whether or not the caller keeps listening.
+	DeployApp(ctx context.Context, in *DeployAppRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeployAppResponse], error)
+	// Returns the app to an earlier revision's image and configuration,
+	// recorded as a revision of its own. Streams like DeployApp.
+	RollbackApp(ctx context.Context, in *RollbackAppRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RollbackAppResponse], error)
+	// Streams a deployment's changes until it ends (from any replica).
+	WatchDeployment(ctx context.Context, in *WatchDeploymentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDeploymentResponse], error)
+	GetDeployment(ctx context.Context, in *GetDeploymentRequest, opts ...grpc.CallOption) (*GetDeploymentResponse, error)
+	// The app's revisions, newest first.
+	ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error)
+	// The Kubernetes manifests Vigil applies for the app, as YAML, with
+	// secret values left out (for GitOps repositories).
+	RenderApp(ctx context.Context, in *RenderAppRequest, opts ...grpc.CallOption) (*RenderAppResponse, error)
 }
 
 type appServiceClient struct {
@@ -75,6 +107,16 @@ func (c *appServiceClient) ListApps(ctx context.Context, in *ListAppsRequest, op
 	return out, nil
 }
 
+func (c *appServiceClient) UpdateApp(ctx context.Context, in *UpdateAppRequest, opts ...grpc.CallOption) (*UpdateAppResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateAppResponse)
+	err := c.cc.Invoke(ctx, AppService_UpdateApp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *appServiceClient) DeleteApp(ctx context.Context, in *DeleteAppRequest, opts ...grpc.CallOption) (*DeleteAppResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteAppResponse)
@@ -85,16 +127,128 @@ func (c *appServiceClient) DeleteApp(ctx context.Context, in *DeleteAppRequest, 
 	return out, nil
 }
 
+func (c *appServiceClient) DeployApp(ctx context.Context, in *DeployAppRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeployAppResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AppService_ServiceDesc.Streams[0], AppService_DeployApp_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DeployAppRequest, DeployAppResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DeployAppClient = grpc.ServerStreamingClient[DeployAppResponse]
+
+func (c *appServiceClient) RollbackApp(ctx context.Context, in *RollbackAppRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RollbackAppResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AppService_ServiceDesc.Streams[1], AppService_RollbackApp_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RollbackAppRequest, RollbackAppResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_RollbackAppClient = grpc.ServerStreamingClient[RollbackAppResponse]
+
+func (c *appServiceClient) WatchDeployment(ctx context.Context, in *WatchDeploymentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDeploymentResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AppService_ServiceDesc.Streams[2], AppService_WatchDeployment_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchDeploymentRequest, WatchDeploymentResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_WatchDeploymentClient = grpc.ServerStreamingClient[WatchDeploymentResponse]
+
+func (c *appServiceClient) GetDeployment(ctx context.Context, in *GetDeploymentRequest, opts ...grpc.CallOption) (*GetDeploymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDeploymentResponse)
+	err := c.cc.Invoke(ctx, AppService_GetDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *appServiceClient) ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeploymentsResponse)
+	err := c.cc.Invoke(ctx, AppService_ListDeployments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *appServiceClient) RenderApp(ctx context.Context, in *RenderAppRequest, opts ...grpc.CallOption) (*RenderAppResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenderAppResponse)
+	err := c.cc.Invoke(ctx, AppService_RenderApp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AppServiceServer is the server API for AppService service.
 // All implementations must embed UnimplementedAppServiceServer
 // for forward compatibility.
 //
-// AppService is the registry of onboarded apps.
+// AppService is the registry of onboarded apps and their deployments.
+//
+// Invalid input (a name that is not a DNS-1123 label, an unknown framework
+// or plan, a missing image, an invalid domain, an unknown cluster) is
+// InvalidArgument with a field violation per problem, and nothing is
+// written.
 type AppServiceServer interface {
 	CreateApp(context.Context, *CreateAppRequest) (*CreateAppResponse, error)
 	GetApp(context.Context, *GetAppRequest) (*GetAppResponse, error)
 	ListApps(context.Context, *ListAppsRequest) (*ListAppsResponse, error)
+	// Changes the fields named in update_mask; takes effect with the next
+	// deployment.
+	UpdateApp(context.Context, *UpdateAppRequest) (*UpdateAppResponse, error)
+	// Forgets the app; with delete_resources, also deletes its namespace in
+	// the cluster.
 	DeleteApp(context.Context, *DeleteAppRequest) (*DeleteAppResponse, error)
+	// Deploys the app as a new revision: onboarding steps, then the rollout
+	// wait. Streams the deployment after each change until it ends. The
+	// deployment runs to its end whether or not the caller keeps listening.
+	DeployApp(*DeployAppRequest, grpc.ServerStreamingServer[DeployAppResponse]) error
+	// Returns the app to an earlier revision's image and configuration,
+	// recorded as a revision of its own. Streams like DeployApp.
+	RollbackApp(*RollbackAppRequest, grpc.ServerStreamingServer[RollbackAppResponse]) error
+	// Streams a deployment's changes until it ends (from any replica).
+	WatchDeployment(*WatchDeploymentRequest, grpc.ServerStreamingServer[WatchDeploymentResponse]) error
+	GetDeployment(context.Context, *GetDeploymentRequest) (*GetDeploymentResponse, error)
+	// The app's revisions, newest first.
+	ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error)
+	// The Kubernetes manifests Vigil applies for the app, as YAML, with
+	// secret values left out (for GitOps repositories).
+	RenderApp(context.Context, *RenderAppRequest) (*RenderAppResponse, error)
 	mustEmbedUnimplementedAppServiceServer()
 }
 
@@ -114,8 +268,29 @@ func (UnimplementedAppServiceServer) GetApp(context.Context, *GetAppRequest) (*G
 func (UnimplementedAppServiceServer) ListApps(context.Context, *ListAppsRequest) (*ListAppsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApps not implemented")
 }
+func (UnimplementedAppServiceServer) UpdateApp(context.Context, *UpdateAppRequest) (*UpdateAppResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateApp not implemented")
+}
 func (UnimplementedAppServiceServer) DeleteApp(context.Context, *DeleteAppRequest) (*DeleteAppResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteApp not implemented")
+}
+func (UnimplementedAppServiceServer) DeployApp(*DeployAppRequest, grpc.ServerStreamingServer[DeployAppResponse]) error {
+	return status.Error(codes.Unimplemented, "method DeployApp not implemented")
+}
+func (UnimplementedAppServiceServer) RollbackApp(*RollbackAppRequest, grpc.ServerStreamingServer[RollbackAppResponse]) error {
+	return status.Error(codes.Unimplemented, "method RollbackApp not implemented")
+}
+func (UnimplementedAppServiceServer) WatchDeployment(*WatchDeploymentRequest, grpc.ServerStreamingServer[WatchDeploymentResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchDeployment not implemented")
+}
+func (UnimplementedAppServiceServer) GetDeployment(context.Context, *GetDeploymentRequest) (*GetDeploymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeployment not implemented")
+}
+func (UnimplementedAppServiceServer) ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeployments not implemented")
+}
+func (UnimplementedAppServiceServer) RenderApp(context.Context, *RenderAppRequest) (*RenderAppResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenderApp not implemented")
 }
 func (UnimplementedAppServiceServer) mustEmbedUnimplementedAppServiceServer() {}
 func (UnimplementedAppServiceServer) testEmbeddedByValue()                    {}
@@ -192,6 +367,24 @@ func _AppService_ListApps_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AppService_UpdateApp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAppRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).UpdateApp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_UpdateApp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).UpdateApp(ctx, req.(*UpdateAppRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AppService_DeleteApp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteAppRequest)
 	if err := dec(in); err != nil {
@@ -206,6 +399,93 @@ func _AppService_DeleteApp_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AppServiceServer).DeleteApp(ctx, req.(*DeleteAppRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AppService_DeployApp_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DeployAppRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AppServiceServer).DeployApp(m, &grpc.GenericServerStream[DeployAppRequest, DeployAppResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DeployAppServer = grpc.ServerStreamingServer[DeployAppResponse]
+
+func _AppService_RollbackApp_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RollbackAppRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AppServiceServer).RollbackApp(m, &grpc.GenericServerStream[RollbackAppRequest, RollbackAppResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_RollbackAppServer = grpc.ServerStreamingServer[RollbackAppResponse]
+
+func _AppService_WatchDeployment_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchDeploymentRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AppServiceServer).WatchDeployment(m, &grpc.GenericServerStream[WatchDeploymentRequest, WatchDeploymentResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_WatchDeploymentServer = grpc.ServerStreamingServer[WatchDeploymentResponse]
+
+func _AppService_GetDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).GetDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_GetDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).GetDeployment(ctx, req.(*GetDeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AppService_ListDeployments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeploymentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).ListDeployments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_ListDeployments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).ListDeployments(ctx, req.(*ListDeploymentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AppService_RenderApp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenderAppRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).RenderApp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_RenderApp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).RenderApp(ctx, req.(*RenderAppRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -230,10 +510,42 @@ var AppService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AppService_ListApps_Handler,
 		},
 		{
+			MethodName: "UpdateApp",
+			Handler:    _AppService_UpdateApp_Handler,
+		},
+		{
 			MethodName: "DeleteApp",
 			Handler:    _AppService_DeleteApp_Handler,
 		},
+		{
+			MethodName: "GetDeployment",
+			Handler:    _AppService_GetDeployment_Handler,
+		},
+		{
+			MethodName: "ListDeployments",
+			Handler:    _AppService_ListDeployments_Handler,
+		},
+		{
+			MethodName: "RenderApp",
+			Handler:    _AppService_RenderApp_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DeployApp",
+			Handler:       _AppService_DeployApp_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RollbackApp",
+			Handler:       _AppService_RollbackApp_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchDeployment",
+			Handler:       _AppService_WatchDeployment_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vigil/deploy/v1/app_service.proto",
 }

@@ -23,13 +23,21 @@ const (
 )
 
 // DeployRequested is published on deploy.requested to start a deployment.
+// The deploy service publishes it for deployments it has recorded
+// (deployment_id set) and runs them on receipt; another service may publish
+// one without deployment_id to have the app deployed (with image, or its
+// current image) or, with rollback_to, rolled back.
 type DeployRequested struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	DeploymentId  string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	App           string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
-	Image         string                 `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
-	RequestedBy   string                 `protobuf:"bytes,5,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Meta         *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	DeploymentId string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	App          string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
+	Image        string                 `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
+	RequestedBy  string                 `protobuf:"bytes,5,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// The revision recorded for it (when deployment_id is set).
+	Revision int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Non-zero: roll back to this revision instead of deploying.
+	RollbackTo    int64 `protobuf:"varint,7,opt,name=rollback_to,json=rollbackTo,proto3" json:"rollback_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -99,6 +107,117 @@ func (x *DeployRequested) GetRequestedBy() string {
 	return ""
 }
 
+func (x *DeployRequested) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DeployRequested) GetRollbackTo() int64 {
+	if x != nil {
+		return x.RollbackTo
+	}
+	return 0
+}
+
+// DeployProgress is published on deploy.progress when a step of a
+// deployment changes state.
+type DeployProgress struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Meta         *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	DeploymentId string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	App          string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
+	Revision     int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	// create_namespace, apply_config, deploy_app, configure_ingress,
+	// setup_tls, configure_monitoring, enable_auto_repair, wait_rollout.
+	Step string `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
+	// running, done, skipped, failed.
+	Status        string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployProgress) Reset() {
+	*x = DeployProgress{}
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployProgress) ProtoMessage() {}
+
+func (x *DeployProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployProgress.ProtoReflect.Descriptor instead.
+func (*DeployProgress) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeployProgress) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *DeployProgress) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeployProgress) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *DeployProgress) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DeployProgress) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *DeployProgress) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DeployProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // DeploySucceeded is published on deploy.succeeded when the rollout is
 // available.
 type DeploySucceeded struct {
@@ -115,7 +234,7 @@ type DeploySucceeded struct {
 
 func (x *DeploySucceeded) Reset() {
 	*x = DeploySucceeded{}
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[1]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -127,7 +246,7 @@ func (x *DeploySucceeded) String() string {
 func (*DeploySucceeded) ProtoMessage() {}
 
 func (x *DeploySucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[1]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -140,7 +259,7 @@ func (x *DeploySucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploySucceeded.ProtoReflect.Descriptor instead.
 func (*DeploySucceeded) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{1}
+	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DeploySucceeded) GetMeta() *EventMeta {
@@ -200,7 +319,7 @@ type DeployFailed struct {
 
 func (x *DeployFailed) Reset() {
 	*x = DeployFailed{}
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[2]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +331,7 @@ func (x *DeployFailed) String() string {
 func (*DeployFailed) ProtoMessage() {}
 
 func (x *DeployFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[2]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +344,7 @@ func (x *DeployFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployFailed.ProtoReflect.Descriptor instead.
 func (*DeployFailed) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{2}
+	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DeployFailed) GetMeta() *EventMeta {
@@ -280,7 +399,7 @@ type DeployRolledBack struct {
 
 func (x *DeployRolledBack) Reset() {
 	*x = DeployRolledBack{}
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[3]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +411,7 @@ func (x *DeployRolledBack) String() string {
 func (*DeployRolledBack) ProtoMessage() {}
 
 func (x *DeployRolledBack) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_deploy_proto_msgTypes[3]
+	mi := &file_vigil_events_v1_deploy_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +424,7 @@ func (x *DeployRolledBack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRolledBack.ProtoReflect.Descriptor instead.
 func (*DeployRolledBack) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{3}
+	return file_vigil_events_v1_deploy_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeployRolledBack) GetMeta() *EventMeta {
@@ -354,13 +473,24 @@ var File_vigil_events_v1_deploy_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_deploy_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvigil/events/v1/deploy.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\"\xb1\x01\n" +
+	"\x1cvigil/events/v1/deploy.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\"\xee\x01\n" +
 	"\x0fDeployRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
 	"\x03app\x18\x03 \x01(\tR\x03app\x12\x14\n" +
 	"\x05image\x18\x04 \x01(\tR\x05image\x12!\n" +
-	"\frequested_by\x18\x05 \x01(\tR\vrequestedBy\"\xe1\x01\n" +
+	"\frequested_by\x18\x05 \x01(\tR\vrequestedBy\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\x03R\brevision\x12\x1f\n" +
+	"\vrollback_to\x18\a \x01(\x03R\n" +
+	"rollbackTo\"\xd9\x01\n" +
+	"\x0eDeployProgress\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
+	"\x03app\x18\x03 \x01(\tR\x03app\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04step\x18\x05 \x01(\tR\x04step\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x18\n" +
+	"\amessage\x18\a \x01(\tR\amessage\"\xe1\x01\n" +
 	"\x0fDeploySucceeded\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
@@ -395,26 +525,28 @@ func file_vigil_events_v1_deploy_proto_rawDescGZIP() []byte {
 	return file_vigil_events_v1_deploy_proto_rawDescData
 }
 
-var file_vigil_events_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_events_v1_deploy_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vigil_events_v1_deploy_proto_goTypes = []any{
 	(*DeployRequested)(nil),     // 0: vigil.events.v1.DeployRequested
-	(*DeploySucceeded)(nil),     // 1: vigil.events.v1.DeploySucceeded
-	(*DeployFailed)(nil),        // 2: vigil.events.v1.DeployFailed
-	(*DeployRolledBack)(nil),    // 3: vigil.events.v1.DeployRolledBack
-	(*EventMeta)(nil),           // 4: vigil.events.v1.EventMeta
-	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
+	(*DeployProgress)(nil),      // 1: vigil.events.v1.DeployProgress
+	(*DeploySucceeded)(nil),     // 2: vigil.events.v1.DeploySucceeded
+	(*DeployFailed)(nil),        // 3: vigil.events.v1.DeployFailed
+	(*DeployRolledBack)(nil),    // 4: vigil.events.v1.DeployRolledBack
+	(*EventMeta)(nil),           // 5: vigil.events.v1.EventMeta
+	(*durationpb.Duration)(nil), // 6: google.protobuf.Duration
 }
 var file_vigil_events_v1_deploy_proto_depIdxs = []int32{
-	4, // 0: vigil.events.v1.DeployRequested.meta:type_name -> vigil.events.v1.EventMeta
-	4, // 1: vigil.events.v1.DeploySucceeded.meta:type_name -> vigil.events.v1.EventMeta
-	5, // 2: vigil.events.v1.DeploySucceeded.duration:type_name -> google.protobuf.Duration
-	4, // 3: vigil.events.v1.DeployFailed.meta:type_name -> vigil.events.v1.EventMeta
-	4, // 4: vigil.events.v1.DeployRolledBack.meta:type_name -> vigil.events.v1.EventMeta
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 0: vigil.events.v1.DeployRequested.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 1: vigil.events.v1.DeployProgress.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 2: vigil.events.v1.DeploySucceeded.meta:type_name -> vigil.events.v1.EventMeta
+	6, // 3: vigil.events.v1.DeploySucceeded.duration:type_name -> google.protobuf.Duration
+	5, // 4: vigil.events.v1.DeployFailed.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 5: vigil.events.v1.DeployRolledBack.meta:type_name -> vigil.events.v1.EventMeta
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_deploy_proto_init() }
@@ -429,7 +561,7 @@ func file_vigil_events_v1_deploy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_events_v1_deploy_proto_rawDesc), len(file_vigil_events_v1_deploy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+)
+
+func appsCommand() *cobra.Command {
+	var c clientFlags
+	cmd := &cobra.Command{Use: "apps", Aliases: []string{"app"}, Short: "Onboard, deploy, roll back and render apps"}
+	c.register(cmd)
+	cmd.AddCommand(appsCreate(&c), appsUpdate(&c), appsList(&c), appsGet(&c), appsDelete(&c),
+		appsDeploy(&c), appsHistory(&c), appsRollback(&c), appsRender(&c))
+	return cmd
+}
+
+// appFlags are the fields of an app settable from the command line.
+type appFlags struct {
+	app           deployv1.App
+	env, secrets  []string
+	removeSecrets []string
+}
+
+func (f *appFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.app.Framework, "framework", "", "flask, django, nodejs, nextjs, static or go")
+	fl.StringVar(&f.app.Plan, "plan", "basic", "basic, standard, advanced or professional")
+	fl.StringVar(&f.app.Image, "image", "", "container image, e.g. registry.example.com/shop:1.4.2")
+	fl.StringVar(&f.app.Domain, "domain", "", "host to serve the app on, through an Ingress with TLS (cert-manager)")
+	fl.StringVar(&f.app.DisplayName, "display-name", "", "human-readable name")
+	fl.Int32Var(&f.app.Replicas, "replicas", 0, "replicas (0: the plan's default)")
+	fl.Int32Var(&f.app.Port, "port", 0, "container port (0: the framework's default)")
+	fl.StringVar(&f.app.Owner, "owner", "", "owning team or person")
+	fl.StringVar(&f.app.Cluster, "cluster", "", "target cluster (default: the only or default cluster)")
+	fl.BoolVar(&f.app.AutoRepair, "auto-repair", false, "let Vigil repair the app without asking, within its guardrails")
+	fl.StringArrayVar(&f.env, "env", nil, "configuration KEY=VALUE (repeatable)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret KEY=VALUE, stored encrypted (repeatable)")
+}
+
+func keyValues(flag string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func appsCreate(c *clientFlags) *cobra.Command {
+	var f appFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME --framework F --plan P --image IMG [--domain D]",
+		Short: "Register an app (deploy it with `vigil apps deploy`)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := keyValues("env", f.env)
+			if err != nil {
+				return err
+			}
+			secrets, err := keyValues("secret", f.secrets)
+			if err != nil {
+				return err
+			}
+			app := proto.Clone(&f.app).(*deployv1.App)
+			app.Name, app.Env = args[0], env
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.CreateApp(ctx, &deployv1.CreateAppRequest{App: app, Secrets: secrets})
+			}, func(w io.Writer, m proto.Message) { printApp(w, m.(*deployv1.CreateAppResponse).GetApp()) })
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func appsUpdate(c *clientFlags) *cobra.Command {
+	var f appFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME [--image IMG] [--plan P] [--env K=V]... [--secret K=V]... [--remove-secret K]...",
+		Short: "Change an app; the change takes effect with its next deployment",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := keyValues("env", f.env)
+			if err != nil {
+				return err
+			}
+			secrets, err := keyValues("secret", f.secrets)
+			if err != nil {
+				return err
+			}
+			app := proto.Clone(&f.app).(*deployv1.App)
+			app.Name, app.Env = args[0], env
+			mask := &fieldmaskpb.FieldMask{}
+			for flag, path := range map[string]string{
+				"framework": "framework", "plan": "plan", "image": "image", "domain": "domain",
+				"display-name": "display_name", "replicas": "replicas", "port": "port", "owner": "owner",
+				"auto-repair": "auto_repair", "env": "env",
+			} {
+				if cmd.Flags().Changed(flag) {
+					mask.Paths = append(mask.Paths, path)
+				}
+			}
+			if cmd.Flags().Changed("cluster") {
+				return errors.New("--cluster: an app's cluster cannot change; delete and create it again")
+			}
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.UpdateApp(ctx, &deployv1.UpdateAppRequest{App: app, UpdateMask: mask, SetSecrets: secrets, RemoveSecrets: f.removeSecrets})
+			}, func(w io.Writer, m proto.Message) { printApp(w, m.(*deployv1.UpdateAppResponse).GetApp()) })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringArrayVar(&f.removeSecrets, "remove-secret", nil, "secret to remove (repeatable)")
+	return cmd
+}
+
+func appsList(c *clientFlags) *cobra.Command {
+	var limit int32
+	cmd := &cobra.Command{
+		Use: "list", Short: "List apps", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.ListApps(ctx, &deployv1.ListAppsRequest{PageSize: limit})
+			}, func(w io.Writer, m proto.Message) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tFRAMEWORK\tPLAN\tREVISION\tCLUSTER\tDOMAIN\tIMAGE")
+				for _, a := range m.(*deployv1.ListAppsResponse).GetApps() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.GetName(), a.GetFramework(), a.GetPlan(),
+						a.GetCurrentRevision(), a.GetCluster(), dash(a.GetDomain()), a.GetImage())
+				}
+				_ = tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().Int32Var(&limit, "limit", 100, "how many")
+	return cmd
+}
+
+func appsGet(c *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "get NAME", Short: "Show an app", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.GetApp(ctx, &deployv1.GetAppRequest{Name: args[0]})
+			}, func(w io.Writer, m proto.Message) { printApp(w, m.(*deployv1.GetAppResponse).GetApp()) })
+		},
+	}
+}
+
+func appsDelete(c *clientFlags) *cobra.Command {
+	var resources bool
+	cmd := &cobra.Command{
+		Use: "delete NAME", Short: "Forget an app (--delete-resources: and delete its namespace in the cluster)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.DeleteApp(ctx, &deployv1.DeleteAppRequest{Name: args[0], DeleteResources: resources})
+			}, func(w io.Writer, _ proto.Message) { fmt.Fprintf(w, "app %s deleted\n", args[0]) })
+		},
+	}
+	cmd.Flags().BoolVar(&resources, "delete-resources", false, "also delete the app's namespace and everything in it")
+	return cmd
+}
+
+func appsDeploy(c *clientFlags) *cobra.Command {
+	var (
+		image string
+		wait  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy NAME [--image IMG] [--wait]",
+		Short: "Deploy an app as a new revision (--wait: follow the steps until it ends)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return follow(cmd.Context(), c, wait, func(ctx context.Context, cl deployv1.AppServiceClient) (func() (*deployv1.Deployment, error), error) {
+				s, err := cl.DeployApp(ctx, &deployv1.DeployAppRequest{Name: args[0], Image: image})
+				if err != nil {
+					return nil, err
+				}
+				return func() (*deployv1.Deployment, error) {
+					m, err := s.Recv()
+					return m.GetDeployment(), err
+				}, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&image, "image", "", "deploy this image (and keep it as the app's)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "show the steps as they happen and wait for the rollout")
+	return cmd
+}
+
+func appsRollback(c *clientFlags) *cobra.Command {
+	var (
+		to   int64
+		wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback NAME [--to-revision N] [--wait]",
+		Short: "Return an app to the previous (or a named) revision, recorded as a new revision",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return follow(cmd.Context(), c, wait, func(ctx context.Context, cl deployv1.AppServiceClient) (func() (*deployv1.Deployment, error), error) {
+				s, err := cl.RollbackApp(ctx, &deployv1.RollbackAppRequest{Name: args[0], ToRevision: to})
+				if err != nil {
+					return nil, err
+				}
+				return func() (*deployv1.Deployment, error) {
+					m, err := s.Recv()
+					return m.GetDeployment(), err
+				}, nil
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&to, "to-revision", 0, "revision to return to (default: the one before the current)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "show the steps as they happen and wait for the rollout")
+	return cmd
+}
+
+// follow starts a deployment and prints it: without wait, once it is
+// recorded; with wait, each step as it changes until the deployment ends,
+// failing when the deployment fails. -o json prints each update as a JSON
+// object.
+func follow(ctx context.Context, c *clientFlags, wait bool,
+	start func(context.Context, deployv1.AppServiceClient) (func() (*deployv1.Deployment, error), error),
+) error {
+	conn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recv, err := start(ctx, deployv1.NewAppServiceClient(conn))
+	if err != nil {
+		return rpcError(err)
+	}
+	seen := map[string]deployv1.StepStatus{}
+	for {
+		d, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return rpcError(err)
+		}
+		if c.output == "json" {
+			if err := c.print(d, nil); err != nil {
+				return err
+			}
+		} else {
+			if len(seen) == 0 {
+				fmt.Fprintf(os.Stdout, "%s %s revision %d (deployment %s): image %s\n",
+					kindVerb(d.GetKind()), d.GetApp(), d.GetRevision(), d.GetId(), d.GetImage())
+			}
+			printSteps(os.Stdout, d, seen)
+		}
+		if !wait {
+			if c.output != "json" {
+				fmt.Fprintf(os.Stdout, "follow it: vigil apps history %s (or deploy with --wait)\n", d.GetApp())
+			}
+			return nil
+		}
+		switch d.GetStatus() {
+		case deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED:
+			if c.output != "json" {
+				fmt.Fprintf(os.Stdout, "revision %d of %s is rolled out (%s)\n", d.GetRevision(), d.GetApp(), d.GetDuration().AsDuration().Round(100_000_000))
+			}
+			return nil
+		case deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED:
+			return fmt.Errorf("revision %d of %s failed: %s", d.GetRevision(), d.GetApp(), d.GetReason())
+		}
+	}
+}
+
+func kindVerb(k deployv1.DeploymentKind) string {
+	if k == deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK {
+		return "rolling back"
+	}
+	return "deploying"
+}
+
+// printSteps prints the steps whose state changed since seen.
+func printSteps(w io.Writer, d *deployv1.Deployment, seen map[string]deployv1.StepStatus) {
+	for _, st := range d.GetSteps() {
+		if prev, ok := seen[st.GetName()]; ok && prev == st.GetStatus() {
+			continue
+		}
+		seen[st.GetName()] = st.GetStatus()
+		if st.GetStatus() == deployv1.StepStatus_STEP_STATUS_PENDING {
+			continue
+		}
+		line := fmt.Sprintf("  %-22s %s", st.GetName(), short(st.GetStatus().String(), "STEP_STATUS_"))
+		if st.GetMessage() != "" {
+			line += "  " + st.GetMessage()
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func appsHistory(c *clientFlags) *cobra.Command {
+	var limit int32
+	cmd := &cobra.Command{
+		Use: "history NAME", Short: "An app's revisions, newest first", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.ListDeployments(ctx, &deployv1.ListDeploymentsRequest{App: args[0], PageSize: limit})
+			}, func(w io.Writer, m proto.Message) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "REVISION\tKIND\tSTATUS\tIMAGE\tCONFIG\tBY\tWHEN\tDURATION\tREASON")
+				for _, d := range m.(*deployv1.ListDeploymentsResponse).GetDeployments() {
+					kind := short(d.GetKind().String(), "DEPLOYMENT_KIND_")
+					if d.GetRollbackTo() != 0 {
+						kind += fmt.Sprintf(" to %d", d.GetRollbackTo())
+					}
+					dur := "-"
+					if d.GetDuration() != nil {
+						dur = d.GetDuration().AsDuration().Round(100_000_000).String()
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.12s\t%s\t%s\t%s\t%s\n", d.GetRevision(), kind,
+						short(d.GetStatus().String(), "DEPLOYMENT_STATUS_"), d.GetImage(), d.GetConfigHash(),
+						d.GetRequestedBy(), when(d.GetCreateTime()), dur, dash(d.GetReason()))
+				}
+				_ = tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().Int32Var(&limit, "limit", 20, "how many")
+	return cmd
+}
+
+func appsRender(c *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "render NAME", Short: "Print the Kubernetes manifests Vigil applies for an app (secret values left out)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
+				return cl.RenderApp(ctx, &deployv1.RenderAppRequest{Name: args[0]})
+			}, func(w io.Writer, m proto.Message) { fmt.Fprint(w, m.(*deployv1.RenderAppResponse).GetYaml()) })
+		},
+	}
+}
+
+func printApp(w io.Writer, a *deployv1.App) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", a.GetName())
+	if a.GetDisplayName() != "" {
+		fmt.Fprintf(tw, "Display name:\t%s\n", a.GetDisplayName())
+	}
+	fmt.Fprintf(tw, "Framework:\t%s\n", a.GetFramework())
+	fmt.Fprintf(tw, "Plan:\t%s\n", a.GetPlan())
+	fmt.Fprintf(tw, "Image:\t%s\n", a.GetImage())
+	fmt.Fprintf(tw, "Domain:\t%s\n", dash(a.GetDomain()))
+	fmt.Fprintf(tw, "Cluster:\t%s (namespace %s)\n", a.GetCluster(), a.GetNamespace())
+	fmt.Fprintf(tw, "Replicas:\t%s\n", orDefault(a.GetReplicas(), "plan default"))
+	fmt.Fprintf(tw, "Port:\t%s\n", orDefault(a.GetPort(), "framework default"))
+	fmt.Fprintf(tw, "Owner:\t%s\n", dash(a.GetOwner()))
+	fmt.Fprintf(tw, "Auto-repair:\t%t\n", a.GetAutoRepair())
+	fmt.Fprintf(tw, "Env:\t%s\n", dash(labels(a.GetEnv())))
+	fmt.Fprintf(tw, "Secrets:\t%s\n", dash(strings.Join(a.GetSecretNames(), ", ")))
+	fmt.Fprintf(tw, "Revision:\t%d\n", a.GetCurrentRevision())
+	fmt.Fprintf(tw, "Created:\t%s\n", when(a.GetCreateTime()))
+	_ = tw.Flush()
+}
+
+func orDefault(n int32, def string) string {
+	if n == 0 {
+		return def
+	}
+	return fmt.Sprint(n)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func clustersCommand() *cobra.Command {
+	var c clientFlags
+	cmd := &cobra.Command{Use: "clusters", Aliases: []string{"cluster"}, Short: "Register the Kubernetes clusters apps run on"}
+	c.register(cmd)
+	var kubeconfig, kctx string
+	add := &cobra.Command{
+		Use: "add NAME --kubeconfig FILE [--context CTX]", Short: "Register a cluster (checked by calling its API server)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if kubeconfig == "" {
+				return errors.New("--kubeconfig: required")
+			}
+			b, err := os.ReadFile(kubeconfig)
+			if err != nil {
+				return fmt.Errorf("--kubeconfig: %w", err)
+			}
+			return call(cmd.Context(), &c, deployv1.NewClusterServiceClient, func(ctx context.Context, cl deployv1.ClusterServiceClient) (proto.Message, error) {
+				return cl.AddCluster(ctx, &deployv1.AddClusterRequest{Name: args[0], Kubeconfig: b, Context: kctx})
+			}, func(w io.Writer, m proto.Message) {
+				cl := m.(*deployv1.AddClusterResponse).GetCluster()
+				fmt.Fprintf(w, "cluster %s added: %s, Kubernetes %s\n", cl.GetName(), cl.GetServer(), cl.GetVersion())
+			})
+		},
+	}
+	add.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; credentials must be embedded")
+	add.Flags().StringVar(&kctx, "context", "", "context to use (default: the current one)")
+	list := &cobra.Command{
+		Use: "list", Short: "List clusters", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return call(cmd.Context(), &c, deployv1.NewClusterServiceClient, func(ctx context.Context, cl deployv1.ClusterServiceClient) (proto.Message, error) {
+				return cl.ListClusters(ctx, &deployv1.ListClustersRequest{})
+			}, func(w io.Writer, m proto.Message) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSERVER\tVERSION\tAPPS\tADDED")
+				for _, cl := range m.(*deployv1.ListClustersResponse).GetClusters() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", cl.GetName(), cl.GetServer(), cl.GetVersion(), cl.GetApps(), when(cl.GetCreateTime()))
+				}
+				_ = tw.Flush()
+			})
+		},
+	}
+	remove := &cobra.Command{
+		Use: "remove NAME", Short: "Forget a cluster no app targets", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), &c, deployv1.NewClusterServiceClient, func(ctx context.Context, cl deployv1.ClusterServiceClient) (proto.Message, error) {
+				return cl.RemoveCluster(ctx, &deployv1.RemoveClusterRequest{Name: args[0]})
+			}, func(w io.Writer, _ proto.Message) { fmt.Fprintf(w, "cluster %s removed\n", args[0]) })
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}

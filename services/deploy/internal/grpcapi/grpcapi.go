@@ -1,0 +1,539 @@
+// Package grpcapi is the deploy service's gRPC port: AppService and
+// ClusterService over the store, the deployer and the cluster pool, with
+// input checked before anything is written and errors mapped to status
+// codes in one place.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
+	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
+	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/render"
+)
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+	// watchInterval is how often a streamed deployment is re-read: the
+	// state is in Postgres, so any replica can stream any deployment.
+	watchInterval = 250 * time.Millisecond
+)
+
+// Server implements AppService and ClusterService.
+type Server struct {
+	deployv1.UnimplementedAppServiceServer
+	deployv1.UnimplementedClusterServiceServer
+	pool     *pgxpool.Pool
+	store    *postgres.Store
+	deployer *deployer.Deployer
+	kube     *kube.Pool
+	// defaultCluster is where apps without a cluster go, if set.
+	defaultCluster string
+	log            *slog.Logger
+}
+
+// New returns the deploy API.
+func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *kube.Pool, defaultCluster string, log *slog.Logger) *Server {
+	return &Server{pool: pool, store: store, deployer: d, kube: kp, defaultCluster: defaultCluster, log: log}
+}
+
+func actor(ctx context.Context) string {
+	if p, ok := auth.FromContext(ctx); ok {
+		return p.Name
+	}
+	return "unknown"
+}
+
+// --- apps
+
+// CreateApp implements the RPC.
+func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) (*deployv1.CreateAppResponse, error) {
+	in := req.GetApp()
+	if in == nil {
+		in = &deployv1.App{}
+	}
+	var v violations
+	validName(&v, "app.name", in.GetName())
+	validApp(&v, "app.", in, req.GetSecrets(), nil)
+	if err := v.err("invalid app"); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	a := &postgres.App{App: proto.Clone(in).(*deployv1.App), Secrets: maps.Clone(req.GetSecrets())}
+	a.Namespace = a.Name
+	a.CreateTime, a.UpdateTime = timestamppb.New(now), timestamppb.New(now)
+	a.SecretNames, a.CurrentRevision = nil, 0
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if a.Cluster == "" {
+			c, err := s.pickCluster(ctx, tx)
+			if err != nil {
+				return err
+			}
+			a.Cluster = c
+		}
+		if err := s.store.InsertApp(ctx, tx, a); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.AppRegistered{
+			Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Namespace: a.Namespace, Cluster: a.Cluster,
+			Framework: a.Framework, Plan: a.Plan, Image: a.Image, Owner: a.Owner,
+		})
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.CreateAppResponse{App: s.mustGet(ctx, a.Name)}, nil
+}
+
+// pickCluster chooses the cluster of an app created without one: the
+// default cluster, or the only one registered.
+func (s *Server) pickCluster(ctx context.Context, q postgres.Querier) (string, error) {
+	if s.defaultCluster != "" {
+		return s.defaultCluster, nil
+	}
+	cs, err := s.store.ListClusters(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	switch len(cs) {
+	case 1:
+		return cs[0].GetName(), nil
+	case 0:
+		return "", server.InvalidArgument("no cluster", server.FieldViolation{
+			Field:       "app.cluster",
+			Description: "no cluster is registered: add one first (vigil clusters add NAME --kubeconfig FILE)",
+		})
+	}
+	return "", server.InvalidArgument("which cluster?", server.FieldViolation{
+		Field:       "app.cluster",
+		Description: fmt.Sprintf("is required: %d clusters are registered", len(cs)),
+	})
+}
+
+func (s *Server) mustGet(ctx context.Context, name string) *deployv1.App {
+	a, err := s.store.GetApp(ctx, s.pool, name, false)
+	if err != nil {
+		return nil
+	}
+	return a.App
+}
+
+// GetApp implements the RPC.
+func (s *Server) GetApp(ctx context.Context, req *deployv1.GetAppRequest) (*deployv1.GetAppResponse, error) {
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.GetAppResponse{App: a.App}, nil
+}
+
+// ListApps implements the RPC.
+func (s *Server) ListApps(ctx context.Context, req *deployv1.ListAppsRequest) (*deployv1.ListAppsResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	apps, next, err := s.store.ListApps(ctx, s.pool, size, req.GetPageToken())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &deployv1.ListAppsResponse{NextPageToken: next}
+	for _, a := range apps {
+		resp.Apps = append(resp.Apps, a.App)
+	}
+	return resp, nil
+}
+
+var updatable = map[string]bool{
+	"display_name": true, "domain": true, "framework": true, "plan": true, "image": true,
+	"replicas": true, "port": true, "env": true, "owner": true, "auto_repair": true,
+}
+
+// UpdateApp implements the RPC.
+func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) (*deployv1.UpdateAppResponse, error) {
+	in := req.GetApp()
+	var v violations
+	if err := nameOnly("app.name", in.GetName()); err != nil {
+		return nil, err
+	}
+	paths := map[string]bool{}
+	for _, p := range req.GetUpdateMask().GetPaths() {
+		if !updatable[p] {
+			v.add("update_mask", "%q cannot be updated (name, cluster and namespace are fixed)", p)
+		}
+		paths[p] = true
+	}
+	if len(paths) == 0 && len(req.GetSetSecrets()) == 0 && len(req.GetRemoveSecrets()) == 0 {
+		v.add("update_mask", "is required: name the fields to change")
+	}
+	validApp(&v, "app.", in, req.GetSetSecrets(), paths)
+	if err := v.err("invalid update"); err != nil {
+		return nil, err
+	}
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := s.store.GetApp(ctx, tx, in.GetName(), true)
+		if err != nil {
+			return err
+		}
+		set := map[string]func(){
+			"display_name": func() { a.DisplayName = in.GetDisplayName() },
+			"domain":       func() { a.Domain = in.GetDomain() },
+			"framework":    func() { a.Framework = in.GetFramework() },
+			"plan":         func() { a.Plan = in.GetPlan() },
+			"image":        func() { a.Image = in.GetImage() },
+			"replicas":     func() { a.Replicas = in.GetReplicas() },
+			"port":         func() { a.Port = in.GetPort() },
+			"env":          func() { a.Env = in.GetEnv() },
+			"owner":        func() { a.Owner = in.GetOwner() },
+			"auto_repair":  func() { a.AutoRepair = in.GetAutoRepair() },
+		}
+		for p := range paths {
+			set[p]()
+		}
+		maps.Copy(a.Secrets, req.GetSetSecrets())
+		for _, k := range req.GetRemoveSecrets() {
+			delete(a.Secrets, k)
+		}
+		for k := range a.Secrets {
+			if _, ok := a.Env[k]; ok {
+				return server.InvalidArgument("invalid update", server.FieldViolation{
+					Field:       "app.env[" + k + "]",
+					Description: "is also a secret: a name is either configuration or a secret",
+				})
+			}
+		}
+		a.UpdateTime = timestamppb.Now()
+		return s.store.UpdateApp(ctx, tx, a)
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.UpdateAppResponse{App: s.mustGet(ctx, in.GetName())}, nil
+}
+
+// DeleteApp implements the RPC.
+func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) (*deployv1.DeleteAppResponse, error) {
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	if req.GetDeleteResources() {
+		// The cluster first: an app Vigil forgot while its namespace stayed
+		// would be running with nobody watching.
+		client, err := s.client(ctx, a.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		if err := client.DeleteNamespace(ctx, a.Namespace); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "delete namespace %s in cluster %s: %v", a.Namespace, a.Cluster, err)
+		}
+	}
+	if err := s.store.DeleteApp(ctx, s.pool, a.Name); err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.DeleteAppResponse{}, nil
+}
+
+func (s *Server) client(ctx context.Context, cluster string) (*kube.Client, error) {
+	kc, err := s.store.Kubeconfig(ctx, s.pool, cluster)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	c, err := s.kube.Get(cluster, kc)
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "cluster %s: %v", cluster, err)
+	}
+	return c, nil
+}
+
+// --- deployments
+
+// DeployApp implements the RPC.
+func (s *Server) DeployApp(req *deployv1.DeployAppRequest, stream grpc.ServerStreamingServer[deployv1.DeployAppResponse]) error {
+	ctx := stream.Context()
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return err
+	}
+	if req.GetImage() != "" {
+		var v violations
+		validImage(&v, "image", req.GetImage())
+		if err := v.err("invalid image"); err != nil {
+			return err
+		}
+	}
+	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), Image: req.GetImage(), RequestedBy: actor(ctx)})
+	if err != nil {
+		return s.toStatus(ctx, err)
+	}
+	return s.watch(ctx, dep.Id, func(d *deployv1.Deployment) error {
+		return stream.Send(&deployv1.DeployAppResponse{Deployment: d})
+	})
+}
+
+// RollbackApp implements the RPC.
+func (s *Server) RollbackApp(req *deployv1.RollbackAppRequest, stream grpc.ServerStreamingServer[deployv1.RollbackAppResponse]) error {
+	ctx := stream.Context()
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return err
+	}
+	to := req.GetToRevision()
+	switch {
+	case to < 0:
+		return server.InvalidArgument("invalid revision", server.FieldViolation{Field: "to_revision", Description: "must not be negative"})
+	case to == 0:
+		to = -1
+	}
+	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), RollbackTo: to, RequestedBy: actor(ctx)})
+	if err != nil {
+		return s.toStatus(ctx, err)
+	}
+	return s.watch(ctx, dep.Id, func(d *deployv1.Deployment) error {
+		return stream.Send(&deployv1.RollbackAppResponse{Deployment: d})
+	})
+}
+
+// WatchDeployment implements the RPC.
+func (s *Server) WatchDeployment(req *deployv1.WatchDeploymentRequest, stream grpc.ServerStreamingServer[deployv1.WatchDeploymentResponse]) error {
+	if err := validID(req.GetId()); err != nil {
+		return err
+	}
+	return s.watch(stream.Context(), req.GetId(), func(d *deployv1.Deployment) error {
+		return stream.Send(&deployv1.WatchDeploymentResponse{Deployment: d})
+	})
+}
+
+// watch sends the deployment now and after every change until it ends.
+func (s *Server) watch(ctx context.Context, id string, send func(*deployv1.Deployment) error) error {
+	var last *deployv1.Deployment
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		d, err := s.store.GetDeployment(ctx, s.pool, id)
+		if err != nil {
+			return s.toStatus(ctx, err)
+		}
+		if !proto.Equal(d.Deployment, last) {
+			if err := send(d.Deployment); err != nil {
+				return err
+			}
+			last = d.Deployment
+		}
+		if ended(d.Deployment) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-t.C:
+		}
+	}
+}
+
+func ended(d *deployv1.Deployment) bool {
+	return d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED ||
+		d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED
+}
+
+// GetDeployment implements the RPC.
+func (s *Server) GetDeployment(ctx context.Context, req *deployv1.GetDeploymentRequest) (*deployv1.GetDeploymentResponse, error) {
+	if err := validID(req.GetId()); err != nil {
+		return nil, err
+	}
+	d, err := s.store.GetDeployment(ctx, s.pool, req.GetId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.GetDeploymentResponse{Deployment: d.Deployment}, nil
+}
+
+// ListDeployments implements the RPC.
+func (s *Server) ListDeployments(ctx context.Context, req *deployv1.ListDeploymentsRequest) (*deployv1.ListDeploymentsResponse, error) {
+	if err := nameOnly("app", req.GetApp()); err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.GetApp(ctx, s.pool, req.GetApp(), false); err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	ds, next, err := s.store.ListDeployments(ctx, s.pool, req.GetApp(), size, req.GetPageToken())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &deployv1.ListDeploymentsResponse{NextPageToken: next}
+	for _, d := range ds {
+		resp.Deployments = append(resp.Deployments, d.Deployment)
+	}
+	return resp, nil
+}
+
+// RenderApp implements the RPC.
+func (s *Server) RenderApp(ctx context.Context, req *deployv1.RenderAppRequest) (*deployv1.RenderAppResponse, error) {
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	y, err := s.deployer.Render(a)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.RenderAppResponse{Yaml: string(y)}, nil
+}
+
+// --- clusters
+
+// AddCluster implements the RPC.
+func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest) (*deployv1.AddClusterResponse, error) {
+	var v violations
+	validName(&v, "name", req.GetName())
+	if len(req.GetKubeconfig()) == 0 {
+		v.add("kubeconfig", "is required")
+	} else if len(req.GetKubeconfig()) > 1<<20 {
+		v.add("kubeconfig", "must be at most 1 MiB")
+	}
+	if err := v.err("invalid cluster"); err != nil {
+		return nil, err
+	}
+	rc, serverURL, err := kube.Config(req.GetKubeconfig(), req.GetContext())
+	if err != nil {
+		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
+	}
+	client, err := kube.NewClient(rc)
+	if err != nil {
+		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
+	}
+	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	version, err := client.Version(vctx)
+	if err != nil {
+		return nil, server.InvalidArgument("cluster not reachable", server.FieldViolation{
+			Field:       "kubeconfig",
+			Description: fmt.Sprintf("the API server at %s did not answer /version: %v", serverURL, err),
+		})
+	}
+	// Store the chosen context alone, as the pool will read it.
+	c := &deployv1.Cluster{Name: req.GetName(), Server: serverURL, Version: version, CreateTime: timestamppb.Now()}
+	only, err := kube.Minify(req.GetKubeconfig(), req.GetContext())
+	if err != nil {
+		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
+	}
+	if err := s.store.InsertCluster(ctx, s.pool, c, only); err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	s.kube.Forget(c.Name)
+	return &deployv1.AddClusterResponse{Cluster: c}, nil
+}
+
+// ListClusters implements the RPC.
+func (s *Server) ListClusters(ctx context.Context, _ *deployv1.ListClustersRequest) (*deployv1.ListClustersResponse, error) {
+	cs, err := s.store.ListClusters(ctx, s.pool)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.ListClustersResponse{Clusters: cs}, nil
+}
+
+// RemoveCluster implements the RPC.
+func (s *Server) RemoveCluster(ctx context.Context, req *deployv1.RemoveClusterRequest) (*deployv1.RemoveClusterResponse, error) {
+	if err := nameOnly("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteCluster(ctx, s.pool, req.GetName()); err != nil {
+		if errors.Is(err, postgres.ErrInUse) {
+			return nil, status.Errorf(codes.FailedPrecondition, "cluster %s: apps still target it: delete them first", req.GetName())
+		}
+		return nil, s.toStatus(ctx, err)
+	}
+	s.kube.Forget(req.GetName())
+	return &deployv1.RemoveClusterResponse{}, nil
+}
+
+// --- helpers
+
+func nameOnly(field, name string) error {
+	if name == "" {
+		return server.InvalidArgument("missing "+field, server.FieldViolation{Field: field, Description: "is required"})
+	}
+	return nil
+}
+
+func validID(id string) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return server.InvalidArgument("invalid deployment id", server.FieldViolation{Field: "id", Description: fmt.Sprintf("%q is not a UUID", id)})
+	}
+	return nil
+}
+
+func pageSize(n int32) (int, error) {
+	switch {
+	case n < 0:
+		return 0, server.InvalidArgument("invalid page size", server.FieldViolation{Field: "page_size", Description: "must not be negative"})
+	case n == 0:
+		return defaultPageSize, nil
+	case n > maxPageSize:
+		return maxPageSize, nil
+	}
+	return int(n), nil
+}
+
+// toStatus maps domain errors to gRPC codes. Unknown errors are Internal,
+// logged here with their text, which the caller does not see.
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	var fe *render.FieldError
+	switch {
+	case status.Code(err) != codes.Unknown:
+		return err // already a status
+	case errors.Is(err, postgres.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, postgres.ErrExists):
+		return status.Error(codes.AlreadyExists, "already exists")
+	case errors.Is(err, postgres.ErrBusy):
+		return status.Error(codes.FailedPrecondition, "a deployment of the app is under way: wait for it (vigil apps history)")
+	case errors.Is(err, deployer.ErrNoRevision):
+		return status.Error(codes.FailedPrecondition, "no such revision to roll back to (vigil apps history lists them)")
+	case errors.Is(err, postgres.ErrBadToken):
+		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
+	case errors.As(err, &fe):
+		return server.InvalidArgument("invalid app", server.FieldViolation{Field: fe.Field, Description: fe.Description})
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	s.log.ErrorContext(ctx, "deploy API failed", "error", err)
+	return status.Error(codes.Internal, "internal error")
+}

@@ -1,0 +1,140 @@
+package grpcapi
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/deploy/internal/render"
+)
+
+// Limits on what an app may ask for.
+const (
+	maxNameLen     = 53 // leaves room for suffixes such as "-config" in 63-character object names
+	maxReplicas    = 100
+	maxEnvEntries  = 200
+	maxValueLen    = 32 << 10
+	maxImageLen    = 512
+	maxDisplayName = 200
+)
+
+// reserved names would make the app's namespace one Kubernetes owns.
+func reserved(name string) bool {
+	return name == "default" || strings.HasPrefix(name, "kube-")
+}
+
+type violations []server.FieldViolation
+
+func (v *violations) add(field, format string, args ...any) {
+	*v = append(*v, server.FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+func (v violations) err(msg string) error {
+	if len(v) == 0 {
+		return nil
+	}
+	return server.InvalidArgument(msg, v...)
+}
+
+func validName(v *violations, field, name string) {
+	switch {
+	case name == "":
+		v.add(field, "is required")
+	case len(name) > maxNameLen:
+		v.add(field, "must be at most %d characters, got %d", maxNameLen, len(name))
+	case len(validation.IsDNS1123Label(name)) > 0:
+		v.add(field, "%q must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+	case reserved(name):
+		v.add(field, "%q is reserved for Kubernetes' own namespaces", name)
+	}
+}
+
+// validApp checks the fields of app that paths name (all when paths is
+// nil), with field paths prefixed by prefix.
+func validApp(v *violations, prefix string, app *deployv1.App, secrets map[string]string, paths map[string]bool) {
+	want := func(p string) bool { return paths == nil || paths[p] }
+	f := func(name string) string { return prefix + name }
+	if want("display_name") && len(app.GetDisplayName()) > maxDisplayName {
+		v.add(f("display_name"), "must be at most %d characters", maxDisplayName)
+	}
+	if want("framework") && !contains(render.Frameworks(), app.GetFramework()) {
+		v.add(f("framework"), "unknown framework %q, want one of %s", app.GetFramework(), strings.Join(render.Frameworks(), ", "))
+	}
+	if want("plan") && !contains(render.Plans(), app.GetPlan()) {
+		v.add(f("plan"), "unknown plan %q, want one of %s", app.GetPlan(), strings.Join(render.Plans(), ", "))
+	}
+	if want("image") {
+		validImage(v, f("image"), app.GetImage())
+	}
+	if want("domain") && app.GetDomain() != "" {
+		d := app.GetDomain()
+		if errs := validation.IsDNS1123Subdomain(d); len(errs) > 0 || !strings.Contains(d, ".") {
+			v.add(f("domain"), "%q must be a fully qualified host name such as shop.example.com (lowercase, no wildcard, no port)", d)
+		}
+	}
+	if want("replicas") && (app.GetReplicas() < 0 || app.GetReplicas() > maxReplicas) {
+		v.add(f("replicas"), "must be between 0 (the plan's default) and %d, got %d", maxReplicas, app.GetReplicas())
+	}
+	if want("port") && app.GetPort() != 0 && (app.GetPort() < 1024 || app.GetPort() > 65535) {
+		v.add(f("port"), "must be between 1024 and 65535 (the app runs as a non-root user), or 0 for the framework's default; got %d", app.GetPort())
+	}
+	if want("env") {
+		validEnv(v, f("env"), app.GetEnv())
+	}
+	if want("owner") && len(app.GetOwner()) > 253 {
+		v.add(f("owner"), "must be at most 253 characters")
+	}
+	validEnv(v, "secrets", secrets)
+	for k := range secrets {
+		if _, ok := app.GetEnv()[k]; ok && want("env") {
+			v.add("secrets["+k+"]", "is also set in env: a name is either configuration or a secret")
+		}
+	}
+}
+
+func validEnv(v *violations, field string, env map[string]string) {
+	if len(env) > maxEnvEntries {
+		v.add(field, "must have at most %d entries, got %d", maxEnvEntries, len(env))
+		return
+	}
+	for k, val := range env {
+		if errs := validation.IsEnvVarName(k); len(errs) > 0 {
+			v.add(field+"["+k+"]", "%q is not a valid environment variable name", k)
+		}
+		if len(val) > maxValueLen {
+			v.add(field+"["+k+"]", "value must be at most %d bytes", maxValueLen)
+		}
+	}
+}
+
+// validImage checks an image reference's shape: what the registry makes of
+// it is the rollout's business (ImagePullBackOff).
+func validImage(v *violations, field, image string) {
+	repo := image
+	if i := strings.IndexByte(repo, '@'); i >= 0 {
+		repo = repo[:i]
+	}
+	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	switch {
+	case image == "":
+		v.add(field, "is required, e.g. registry.example.com/shop:1.4.2")
+	case len(image) > maxImageLen:
+		v.add(field, "must be at most %d characters", maxImageLen)
+	case strings.ContainsAny(image, " \t\r\n") || strings.HasPrefix(image, "-") || repo == "" || repo != strings.ToLower(repo):
+		v.add(field, "%q is not an image reference such as registry.example.com/shop:1.4.2 (lowercase repository)", image)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
