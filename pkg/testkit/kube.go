@@ -1,7 +1,11 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -10,8 +14,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 )
@@ -91,6 +102,63 @@ func startKube(cleanup func(func())) (*Kube, error) {
 		return nil, err
 	}
 	return &Kube{Config: c.Config, Kubeconfig: c.Kubeconfig, Clientset: cs}, nil
+}
+
+//go:embed monitoring-crds.yaml
+var monitoringCRDs []byte
+
+// InstallMonitoringCRDs installs stand-ins for the Prometheus Operator's
+// ServiceMonitor and PrometheusRule CRDs (monitoring.coreos.com/v1, schema
+// left open) and waits until the API server serves them. Installing them
+// again is harmless.
+func (k *Kube) InstallMonitoringCRDs(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dyn, err := dynamic.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(monitoringCRDs), 4096)
+	var names []string
+	for {
+		obj := map[string]any{}
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("testkit: monitoring-crds.yaml: %v", err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		data, err := u.MarshalJSON()
+		if err != nil {
+			t.Fatalf("testkit: %v", err)
+		}
+		if _, err := crds.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "testkit", Force: ptr.To(true)}); err != nil {
+			t.Fatalf("testkit: install CRD %s: %v", u.GetName(), err)
+		}
+		names = append(names, u.GetName())
+	}
+	for _, name := range names {
+		err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			crd, err := crds.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			t.Fatalf("testkit: CRD %s not established: %v", name, err)
+		}
+	}
 }
 
 // Namespace creates a namespace for the test on k, named after it, and

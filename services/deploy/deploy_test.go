@@ -24,6 +24,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
@@ -350,10 +353,13 @@ func TestFailedRolloutsSayWhy(t *testing.T) {
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "nothing to roll back to")
 }
 
-// Two clusters each receive only the apps that target them.
+// Two clusters each receive only the apps that target them. The second
+// has the Prometheus Operator's CRDs, so its app gets a ServiceMonitor and
+// a PrometheusRule.
 func TestAppsGoToTheirCluster(t *testing.T) {
 	t.Parallel()
 	one, two := testkit.SharedKube(t), testkit.NewKube(t)
+	two.InstallMonitoringCRDs(t)
 	f := newFixture(t, 2*time.Minute)
 	f.addCluster(t, "one", one)
 	f.addCluster(t, "two", two)
@@ -371,6 +377,22 @@ func TestAppsGoToTheirCluster(t *testing.T) {
 		require.NoError(t, err)
 		d := f.deploy(t, app.GetName(), "")
 		require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+		monitoring := deployv1.StepStatus_STEP_STATUS_SKIPPED
+		if app.GetCluster() == "two" {
+			monitoring = deployv1.StepStatus_STEP_STATUS_DONE
+		}
+		assert.Equal(t, monitoring, steps(d)["configure_monitoring"], app.GetCluster())
+	}
+	rules, err := dynamic.NewForConfigOrDie(two.Config).Resource(schema.GroupVersionResource{
+		Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules",
+	}).Namespace(b).Get(t.Context(), b, metav1.GetOptions{})
+	require.NoError(t, err)
+	groups, _, _ := unstructured.NestedSlice(rules.Object, "spec", "groups")
+	require.Len(t, groups, 1)
+	for _, r := range groups[0].(map[string]any)["rules"].([]any) {
+		labels := r.(map[string]any)["labels"].(map[string]any)
+		assert.Equal(t, b, labels["app"], "alerts carry the app, for monitor to group by")
+		assert.Equal(t, b, labels["namespace"])
 	}
 	has := func(k *testkit.Kube, ns string) bool {
 		_, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), ns, metav1.GetOptions{})

@@ -1,23 +1,17 @@
 package render_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
@@ -248,7 +242,7 @@ func TestGolden(t *testing.T) {
 func TestServerSideDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	installCRDs(t, k)
+	k.InstallMonitoringCRDs(t)
 	client, err := kube.NewClient(k.Config)
 	require.NoError(t, err)
 	for i, fw := range render.Frameworks() {
@@ -276,30 +270,4 @@ func TestServerSideDryRun(t *testing.T) {
 			})
 		}
 	}
-}
-
-func installCRDs(t *testing.T, k *testkit.Kube) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "crds.yaml"))
-	require.NoError(t, err)
-	client, err := kube.NewClient(k.Config)
-	require.NoError(t, err)
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	for {
-		obj := map[string]any{}
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		_, err = client.Apply(t.Context(), &unstructured.Unstructured{Object: obj}, false)
-		require.NoError(t, err)
-	}
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
-			served, err := client.Served(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: kind})
-			require.NoError(c, err)
-			assert.True(c, served, kind)
-		}
-	}, 30*time.Second, 200*time.Millisecond)
 }
