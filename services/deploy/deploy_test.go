@@ -476,6 +476,7 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 		field string
 	}{
 		{"name not DNS-1123", func(a *deployv1.App) { a.Name = "Shop_1" }, "app.name"},
+		{"name starting with a digit", func(a *deployv1.App) { a.Name = "1shop" }, "app.name"},
 		{"name missing", func(a *deployv1.App) { a.Name = "" }, "app.name"},
 		{"reserved name", func(a *deployv1.App) { a.Name = "kube-system" }, "app.name"},
 		{"unknown framework", func(a *deployv1.App) { a.Framework = "rails" }, "app.framework"},
@@ -575,4 +576,63 @@ func keyFromKubeconfig(t *testing.T, kubeconfig []byte) string {
 	require.GreaterOrEqual(t, i, 0)
 	rest := kubeconfig[i+len("client-key-data: "):]
 	return string(rest[:bytes.IndexByte(rest, '\n')])
+}
+
+// A redeploy leaves the Ingress's TLS alone, and what an app no longer
+// has (its domain, its secrets, its plan's autoscaler) is deleted from the
+// cluster by the next deploy.
+func TestRedeployKeepsTLSAndPrunes(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	name := uniqueName("prune-")
+	_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{
+		App: &deployv1.App{
+			Name: name, Framework: "go", Plan: "advanced", Image: "registry.example.com/p:1", Domain: name + ".example.com",
+		},
+		Secrets: map[string]string{"TOKEN": "t"},
+	})
+	require.NoError(t, err)
+	d := f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	cs, ctx := k.Clientset, t.Context()
+	ing, err := cs.NetworkingV1().Ingresses(name).Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, ing.Spec.TLS, 1)
+	_, err = cs.AutoscalingV2().HorizontalPodAutoscalers(name).Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+
+	d = f.deploy(t, name, "registry.example.com/p:2")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	again, err := cs.NetworkingV1().Ingresses(name).Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, ing.Generation, again.Generation, "the Ingress did not change, not even for a moment")
+	assert.Len(t, again.Spec.TLS, 1)
+
+	_, err = f.apps.UpdateApp(ctx, &deployv1.UpdateAppRequest{
+		App:           &deployv1.App{Name: name, Plan: "basic"},
+		UpdateMask:    &fieldmaskpb.FieldMask{Paths: []string{"plan", "domain"}},
+		RemoveSecrets: []string{"TOKEN"},
+	})
+	require.NoError(t, err)
+	d = f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	messages := map[string]string{}
+	for _, s := range d.GetSteps() {
+		messages[s.GetName()] = s.GetMessage()
+	}
+	assert.Contains(t, messages["configure_ingress"], "deleted Ingress/"+name)
+	assert.Contains(t, messages["apply_config"], "deleted Secret/"+name+"-secrets")
+	assert.Contains(t, messages["deploy_app"], "deleted HorizontalPodAutoscaler/"+name)
+	gone := func(err error) bool { return apierrors.IsNotFound(err) }
+	_, err = cs.NetworkingV1().Ingresses(name).Get(ctx, name, metav1.GetOptions{})
+	assert.True(t, gone(err), "%v", err)
+	_, err = cs.CoreV1().Secrets(name).Get(ctx, name+"-secrets", metav1.GetOptions{})
+	assert.True(t, gone(err), "%v", err)
+	_, err = cs.AutoscalingV2().HorizontalPodAutoscalers(name).Get(ctx, name, metav1.GetOptions{})
+	assert.True(t, gone(err), "%v", err)
+	dep, err := cs.AppsV1().Deployments(name).Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), *dep.Spec.Replicas, "the basic plan's replicas, set by Vigil again")
 }

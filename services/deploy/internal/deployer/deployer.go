@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -234,7 +235,7 @@ func (d *Deployer) steps(ctx context.Context, dep *postgres.Deployment) (string,
 		if err := d.setStep(ctx, dep, st.Name, deployv1.StepStatus_STEP_STATUS_RUNNING, ""); err != nil {
 			return "", err
 		}
-		status, msg := d.runStep(ctx, client, dep, st)
+		status, msg := d.runStep(ctx, client, dep, m, st)
 		if status == deployv1.StepStatus_STEP_STATUS_FAILED {
 			return fail(st.Name, msg)
 		}
@@ -255,21 +256,42 @@ func (d *Deployer) steps(ctx context.Context, dep *postgres.Deployment) (string,
 	return "", d.setStep(ctx, dep, StepWaitRollout, deployv1.StepStatus_STEP_STATUS_DONE, "every replica updated and available")
 }
 
-// runStep applies one step's objects.
-func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgres.Deployment, st render.Step) (deployv1.StepStatus, string) {
+// prunable are the kinds each step renders only sometimes: what the step
+// rendered before and renders no more is deleted (by the labels Vigil puts
+// on everything it renders).
+var prunable = map[string][]schema.GroupVersionKind{
+	render.StepApplyConfig:         {{Version: "v1", Kind: "Secret"}},
+	render.StepDeployApp:           {{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}},
+	render.StepConfigureIngress:    {{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}},
+	render.StepConfigureMonitoring: {{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, {Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}},
+}
+
+// runStep applies one step's objects and prunes what the step no longer
+// renders.
+func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgres.Deployment, m *render.Manifests, st render.Step) (deployv1.StepStatus, string) {
 	if st.Name == render.StepEnableAutoRepair {
 		if dep.Spec.AutoRepair {
 			return deployv1.StepStatus_STEP_STATUS_DONE, "auto-repair on: Vigil repairs the app within its guardrails without asking"
 		}
 		return deployv1.StepStatus_STEP_STATUS_SKIPPED, "auto-repair off: repairs are proposed for approval"
 	}
+	pruned, err := d.prune(ctx, client, dep, st)
+	if err != nil {
+		return deployv1.StepStatus_STEP_STATUS_FAILED, "PruneFailed: " + err.Error()
+	}
 	if len(st.Objects) == 0 {
-		switch st.Name {
-		case render.StepConfigureIngress, render.StepSetupTLS:
-			return deployv1.StepStatus_STEP_STATUS_SKIPPED, "no domain: the app is not exposed outside the cluster"
-		default:
-			return deployv1.StepStatus_STEP_STATUS_SKIPPED, "nothing to apply"
+		msg := "nothing to apply"
+		if st.Name == render.StepConfigureIngress || st.Name == render.StepSetupTLS {
+			msg = "no domain: the app is not exposed outside the cluster"
 		}
+		if len(pruned) > 0 {
+			return deployv1.StepStatus_STEP_STATUS_DONE, msg + "; deleted " + strings.Join(pruned, ", ")
+		}
+		return deployv1.StepStatus_STEP_STATUS_SKIPPED, msg
+	}
+	final := map[string]*unstructured.Unstructured{}
+	for _, o := range m.Objects() {
+		final[describe(o)] = o
 	}
 	var applied, missing []string
 	for _, obj := range st.Objects {
@@ -281,18 +303,65 @@ func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgr
 			missing = append(missing, obj.GetKind())
 			continue
 		}
+		if st.Name == render.StepConfigureIngress {
+			// An Ingress that exists already has its TLS: applying the
+			// version without it would drop TLS until setup_tls. Apply the
+			// final version instead.
+			exists, err := client.Exists(ctx, obj)
+			if err != nil {
+				return deployv1.StepStatus_STEP_STATUS_FAILED, "ClusterUnavailable: " + err.Error()
+			}
+			if exists {
+				obj = final[describe(obj)]
+			}
+		}
 		if _, err := client.Apply(ctx, obj, false); err != nil {
 			return deployv1.StepStatus_STEP_STATUS_FAILED, fmt.Sprintf("ApplyFailed: %s: %v", describe(obj), err)
 		}
 		applied = append(applied, describe(obj))
 	}
+	var msg string
+	status := deployv1.StepStatus_STEP_STATUS_DONE
 	switch {
 	case len(applied) == 0:
-		return deployv1.StepStatus_STEP_STATUS_SKIPPED, fmt.Sprintf("the cluster does not serve %s (is the Prometheus Operator installed?)", strings.Join(missing, ", "))
+		status = deployv1.StepStatus_STEP_STATUS_SKIPPED
+		msg = fmt.Sprintf("the cluster does not serve %s (is the Prometheus Operator installed?)", strings.Join(missing, ", "))
 	case len(missing) > 0:
-		return deployv1.StepStatus_STEP_STATUS_DONE, fmt.Sprintf("applied %s; skipped %s: not served by the cluster", strings.Join(applied, ", "), strings.Join(missing, ", "))
+		msg = fmt.Sprintf("applied %s; skipped %s: not served by the cluster", strings.Join(applied, ", "), strings.Join(missing, ", "))
+	default:
+		msg = "applied " + strings.Join(applied, ", ")
 	}
-	return deployv1.StepStatus_STEP_STATUS_DONE, "applied " + strings.Join(applied, ", ")
+	if len(pruned) > 0 {
+		msg += "; deleted " + strings.Join(pruned, ", ")
+	}
+	return status, msg
+}
+
+// prune deletes what st rendered before and renders no more.
+func (d *Deployer) prune(ctx context.Context, client *kube.Client, dep *postgres.Deployment, st render.Step) ([]string, error) {
+	var deleted []string
+	selector := render.LabelManagedBy + "=vigil," + render.LabelApp + "=" + dep.App
+	for _, gvk := range prunable[st.Name] {
+		keep := map[string]bool{}
+		for _, o := range st.Objects {
+			if o.GroupVersionKind() == gvk {
+				keep[o.GetName()] = true
+			}
+		}
+		served, err := client.Served(gvk)
+		if err != nil {
+			return deleted, err
+		}
+		if !served {
+			continue
+		}
+		gone, err := client.Prune(ctx, gvk, dep.Spec.Namespace, selector, keep)
+		deleted = append(deleted, gone...)
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 func describe(obj *unstructured.Unstructured) string {

@@ -528,7 +528,7 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, postgres.ErrBadToken):
 		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
 	case errors.As(err, &fe):
-		return server.InvalidArgument("invalid app", server.FieldViolation{Field: fe.Field, Description: fe.Description})
+		return server.InvalidArgument("invalid app", server.FieldViolation{Field: "app." + fe.Field, Description: fe.Description})
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -45,8 +45,9 @@ func validName(v *violations, field, name string) {
 		v.add(field, "is required")
 	case len(name) > maxNameLen:
 		v.add(field, "must be at most %d characters, got %d", maxNameLen, len(name))
-	case len(validation.IsDNS1123Label(name)) > 0:
-		v.add(field, "%q must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+	case len(validation.IsDNS1035Label(name)) > 0:
+		// DNS-1035, not just DNS-1123: the name is also a Service's.
+		v.add(field, "%q must be lowercase letters, digits and '-', starting with a letter and ending with a letter or digit", name)
 	case reserved(name):
 		v.add(field, "%q is reserved for Kubernetes' own namespaces", name)
 	}

@@ -182,6 +182,68 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	return ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
 }
 
+// resource finds the REST resource of gvk, namespaced to namespace when
+// the kind is namespaced.
+func (c *Client) resource(gvk schema.GroupVersionKind, namespace string) (dynamic.ResourceInterface, error) {
+	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		return nil, fmt.Errorf("%s: %w", gvk.Kind, ErrNoKind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Dynamic.Resource(mapping.Resource).Namespace(namespace), nil
+	}
+	return c.Dynamic.Resource(mapping.Resource), nil
+}
+
+// Exists tells whether obj is in the cluster.
+func (c *Client) Exists(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
+	ri, err := c.resource(obj.GroupVersionKind(), obj.GetNamespace())
+	if err != nil {
+		return false, err
+	}
+	_, err = ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// Prune deletes the objects of kind gvk in namespace that match selector
+// and are not named in keep: what Vigil applied once and renders no more
+// (the HPA of a plan that no longer autoscales, the Ingress of a removed
+// domain). It returns what it deleted, as Kind/name.
+func (c *Client) Prune(ctx context.Context, gvk schema.GroupVersionKind, namespace, selector string, keep map[string]bool) ([]string, error) {
+	ri, err := c.resource(gvk, namespace)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if apierrors.IsNotFound(err) {
+		return nil, nil // the namespace is not there yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	for _, o := range list.Items {
+		if keep[o.GetName()] {
+			continue
+		}
+		err := ri.Delete(ctx, o.GetName(), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return deleted, err
+		}
+		deleted = append(deleted, gvk.Kind+"/"+o.GetName())
+	}
+	return deleted, nil
+}
+
 // Served tells whether the cluster serves gvk.
 func (c *Client) Served(gvk schema.GroupVersionKind) (bool, error) {
 	_, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)

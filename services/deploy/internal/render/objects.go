@@ -10,31 +10,40 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
+)
+
+// LabelManagedBy (value "vigil") and LabelApp (the app's name) are on
+// everything Vigil renders: what a deploy prunes is found by them.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelApp       = "vigil.dev/app"
 )
 
 // Labels and annotations Vigil puts on what it renders.
 const (
-	LabelManagedBy        = "app.kubernetes.io/managed-by"
-	LabelApp              = "vigil.dev/app"
-	AnnotationRevision    = "vigil.dev/revision"
-	AnnotationOwner       = "vigil.dev/owner"
-	AnnotationConfigHash  = "vigil.dev/config-hash"
-	AnnotationDisplayName = "vigil.dev/display-name"
+	labelName             = "app.kubernetes.io/name"
+	labelInstance         = "app.kubernetes.io/instance"
+	labelManagedBy        = LabelManagedBy
+	labelApp              = LabelApp
+	annotationDisplayName = "vigil.dev/display-name"
+	annotationOwner       = "vigil.dev/owner"
+	annotationRevision    = "vigil.dev/revision"
+	annotationConfigHash  = "vigil.dev/config-hash"
 	annotationRedacted    = "vigil.dev/secret-values"
 )
 
-// runAs is the user and group apps run as: any non-root id works for the
-// restricted Pod Security profile; a fixed one makes volume ownership
-// predictable.
+// runAs is the user and group the app runs as. Any non-root id passes the
+// restricted Pod Security profile; a fixed one makes file ownership on
+// volumes predictable, and 10001 is clear of the ids images' base
+// layers use.
 const runAs = 10001
 
+// renderer holds an app's validated input and what is derived from it.
 type renderer struct {
 	app      App
 	opts     Options
@@ -42,28 +51,8 @@ type renderer struct {
 	plan     plan
 	port     int32
 	replicas int32
-	env      map[string]string
+	env      map[string]string // the ConfigMap's data
 	hash     string
-}
-
-func (r *renderer) labels() map[string]string {
-	return map[string]string{
-		"app.kubernetes.io/name":     r.app.Name,
-		"app.kubernetes.io/instance": r.app.Name,
-		LabelManagedBy:               "vigil",
-		LabelApp:                     r.app.Name,
-	}
-}
-
-func (r *renderer) selector() map[string]string {
-	return map[string]string{
-		"app.kubernetes.io/name":     r.app.Name,
-		"app.kubernetes.io/instance": r.app.Name,
-	}
-}
-
-func (r *renderer) meta(name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: r.app.Namespace, Labels: r.labels()}
 }
 
 func (r *renderer) manifests() (*Manifests, error) {
@@ -77,8 +66,6 @@ func (r *renderer) manifests() (*Manifests, error) {
 		{StepDeployApp, r.workload()},
 		{StepConfigureIngress, r.ingress(false)},
 		{StepSetupTLS, r.ingress(true)},
-		{StepConfigureMonitoring, nil},
-		{StepEnableAutoRepair, nil},
 	}
 	for _, st := range steps {
 		step := Step{Name: st.name}
@@ -89,65 +76,101 @@ func (r *renderer) manifests() (*Manifests, error) {
 			}
 			step.Objects = append(step.Objects, u)
 		}
-		if st.name == StepConfigureMonitoring {
-			step.Objects = r.monitoring()
-		}
 		m.Steps = append(m.Steps, step)
 	}
+	m.Steps = append(m.Steps,
+		Step{Name: StepConfigureMonitoring, Objects: []*unstructured.Unstructured{r.serviceMonitor(), r.prometheusRule()}},
+		Step{Name: StepEnableAutoRepair},
+	)
 	return m, nil
 }
 
-// toUnstructured converts a typed object, with its apiVersion and kind,
-// dropping what the API server sets (creationTimestamp, status).
+// toUnstructured converts a typed object, setting its apiVersion and kind
+// and dropping what only the API server sets (creationTimestamp: null,
+// empty status), which would be noise in the YAML and fields Vigil
+// claims to own when it applies.
 func toUnstructured(o runtime.Object) (*unstructured.Unstructured, error) {
 	gvks, _, err := scheme.Scheme.ObjectKinds(o)
-	if err != nil || len(gvks) == 0 {
-		return nil, fmt.Errorf("render: no kind for %T: %w", o, err)
+	if err != nil {
+		return nil, fmt.Errorf("kind of %T: %w", o, err)
 	}
-	gvk := gvks[0]
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("convert %T: %w", o, err)
 	}
 	u := &unstructured.Unstructured{Object: obj}
-	u.SetGroupVersionKind(gvk)
+	u.SetGroupVersionKind(gvks[0])
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
 	if spec, ok := u.Object["spec"].(map[string]any); ok && len(spec) == 0 {
-		delete(u.Object, "spec")
+		delete(u.Object, "spec") // a Namespace's
 	}
 	return u, nil
 }
 
-func (r *renderer) namespace() *corev1.Namespace {
-	labels := r.labels()
-	// Pods that break the restricted profile are refused at admission,
-	// whoever creates them.
-	labels["pod-security.kubernetes.io/enforce"] = "restricted"
-	labels["pod-security.kubernetes.io/enforce-version"] = "latest"
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.app.Namespace, Labels: labels}}
-	if r.app.DisplayName != "" {
-		ns.Annotations = map[string]string{AnnotationDisplayName: r.app.DisplayName}
+// labels go on every object: the recommended app.kubernetes.io labels,
+// and vigil.dev/app, by which Vigil finds an app's objects.
+func (r *renderer) labels() map[string]string {
+	return map[string]string{
+		labelName:      r.app.Name,
+		labelInstance:  r.app.Name,
+		labelManagedBy: "vigil",
+		labelApp:       r.app.Name,
 	}
-	return ns
 }
 
+// selector selects the app's pods. It leaves out managed-by and
+// vigil.dev/app on purpose: a Deployment's selector is immutable, so it
+// holds only what will never change.
+func (r *renderer) selector() map[string]string {
+	return map[string]string{labelName: r.app.Name, labelInstance: r.app.Name}
+}
+
+func (r *renderer) meta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: r.app.Namespace, Labels: r.labels()}
+}
+
+func (r *renderer) namespace() *corev1.Namespace {
+	m := r.meta(r.app.Namespace)
+	m.Namespace = ""
+	// Pods that break the restricted profile are refused at admission,
+	// whoever creates them: the app's own pod template is written to
+	// pass it, and nothing else should run here.
+	m.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+	m.Labels["pod-security.kubernetes.io/enforce-version"] = "latest"
+	if r.app.DisplayName != "" {
+		m.Annotations = map[string]string{annotationDisplayName: r.app.DisplayName}
+	}
+	return &corev1.Namespace{ObjectMeta: m}
+}
+
+// serviceAccount is the app's own identity, with no token mounted: apps
+// have no business with the Kubernetes API.
 func (r *renderer) serviceAccount() *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{ObjectMeta: r.meta(r.app.Name), AutomountServiceAccountToken: ptr.To(false)}
+	return &corev1.ServiceAccount{ObjectMeta: r.meta(r.app.Name), AutomountServiceAccountToken: new(false)}
 }
 
-// networkPolicy isolates the namespace: in, only the app's own namespace,
-// the ingress controller and Prometheus (to the app's port); out, DNS
-// anywhere and any address but the cloud metadata service, whose
-// credentials an app must not reach. Egress stays open otherwise because
-// apps call databases and APIs Vigil cannot know.
+// networkPolicy isolates the whole namespace.
+//
+// In: the namespace's own pods, and the ingress controller and Prometheus
+// to the app's port; nothing else in the cluster.
+//
+// Out: DNS on port 53 to any destination (not only to namespaces: node-
+// local DNS caches listen on a link-local address of the host network,
+// which no namespace selector matches), and everything else except the
+// cloud metadata service (169.254.169.254, and fd00:ec2::254 for IPv6 on
+// AWS), which hands out the node's credentials. Egress stays otherwise
+// open because apps call databases and APIs that Vigil cannot know;
+// tightening it is the cluster operator's choice.
 func (r *renderer) networkPolicy() *networkingv1.NetworkPolicy {
-	port := intstr.FromInt32(r.port)
-	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+	appPort := intstr.FromInt32(r.port)
 	dns := intstr.FromInt32(53)
+	tcp, udp := new(corev1.ProtocolTCP), new(corev1.ProtocolUDP)
 	fromNamespace := func(ns string) networkingv1.NetworkPolicyPeer {
 		return networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
+			// Set by the API server on every namespace: cannot be forged
+			// by whoever may label namespaces.
 			MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
 		}}
 	}
@@ -160,11 +183,11 @@ func (r *renderer) networkPolicy() *networkingv1.NetworkPolicy {
 				{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
 				{
 					From:  []networkingv1.NetworkPolicyPeer{fromNamespace(r.opts.IngressNamespace), fromNamespace(r.opts.MonitoringNamespace)},
-					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: &appPort}},
 				},
 			},
 			Egress: []networkingv1.NetworkPolicyEgressRule{
-				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
+				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: udp, Port: &dns}, {Protocol: tcp, Port: &dns}}},
 				{To: []networkingv1.NetworkPolicyPeer{
 					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{"169.254.169.254/32"}}},
 					{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: []string{"fd00:ec2::254/128"}}},
@@ -177,6 +200,9 @@ func (r *renderer) networkPolicy() *networkingv1.NetworkPolicy {
 func (r *renderer) configMapName() string { return r.app.Name + "-config" }
 func (r *renderer) secretName() string    { return r.app.Name + "-secrets" }
 
+// config is the ConfigMap and, when the app has secrets, the Secret. The
+// Secret uses data, not stringData: stringData is write-only, so a
+// server-side apply of it would never match what the server holds.
 func (r *renderer) config() []runtime.Object {
 	objs := []runtime.Object{&corev1.ConfigMap{ObjectMeta: r.meta(r.configMapName()), Data: maps.Clone(r.env)}}
 	if len(r.app.Secrets) == 0 {
@@ -190,29 +216,65 @@ func (r *renderer) config() []runtime.Object {
 		s.Data[k] = []byte(v)
 	}
 	if r.opts.RedactSecrets {
-		s.Annotations = map[string]string{annotationRedacted: "set by Vigil when it applies this Secret"}
+		s.Annotations = map[string]string{annotationRedacted: "managed by Vigil"}
 	}
 	return append(objs, s)
 }
 
-func (r *renderer) resources() corev1.ResourceRequirements {
-	list := func(m map[string]string) corev1.ResourceList {
-		out := corev1.ResourceList{}
-		for k, v := range m {
-			out[corev1.ResourceName(k)] = resource.MustParse(v)
-		}
-		return out
+func (r *renderer) workload() []runtime.Object {
+	objs := []runtime.Object{r.deployment(), r.service(), r.podDisruptionBudget()}
+	if hpa := r.autoscaler(); hpa != nil {
+		objs = append(objs, hpa)
 	}
-	return corev1.ResourceRequirements{Requests: list(r.plan.Requests), Limits: list(r.plan.Limits)}
+	return objs
 }
 
-func (r *renderer) workload() []runtime.Object {
+func (r *renderer) deployment() *appsv1.Deployment {
+	m := r.meta(r.app.Name)
+	m.Annotations = map[string]string{annotationRevision: strconv.FormatInt(r.app.Revision, 10)}
+	if r.app.Owner != "" {
+		m.Annotations[annotationOwner] = r.app.Owner
+	}
+	d := &appsv1.Deployment{
+		ObjectMeta: m,
+		Spec: appsv1.DeploymentSpec{
+			Replicas:                new(r.replicas),
+			RevisionHistoryLimit:    new(int32(10)),
+			ProgressDeadlineSeconds: new(int32(600)),
+			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				// Never below the desired count: a new pod must be ready
+				// before an old one goes, so a bad release keeps the old
+				// pods serving.
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: new(intstr.FromInt32(0)),
+					MaxSurge:       new(intstr.FromInt32(1)),
+				},
+			},
+			Template: r.podTemplate(),
+		},
+	}
+	if r.plan.Autoscaling != nil {
+		// The HPA owns the replica count. A Deployment that set it too
+		// would reset it to the minimum on every deploy, under load.
+		// A new Deployment starts at one replica and the HPA raises it
+		// to its minimum at once, without waiting for metrics.
+		d.Spec.Replicas = nil
+	}
+	return d
+}
+
+func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 	probe := func(period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: r.fw.HealthPath, Port: intstr.FromString("http"),
 			}},
-			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 2,
+			PeriodSeconds:    period,
+			FailureThreshold: failures,
+			// The default (1s) fails busy apps on a slow answer.
+			TimeoutSeconds: 2,
 		}
 	}
 	envFrom := []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
@@ -223,133 +285,134 @@ func (r *renderer) workload() []runtime.Object {
 			LocalObjectReference: corev1.LocalObjectReference{Name: r.secretName()},
 		}})
 	}
-	annotations := map[string]string{AnnotationRevision: strconv.FormatInt(r.app.Revision, 10)}
-	if r.app.Owner != "" {
-		annotations[AnnotationOwner] = r.app.Owner
-	}
-	maxSurge, maxUnavailable := intstr.FromInt32(1), intstr.FromInt32(0)
-	dm := r.meta(r.app.Name)
-	dm.Annotations = annotations
-	dep := &appsv1.Deployment{
-		ObjectMeta: dm,
-		Spec: appsv1.DeploymentSpec{
-			Replicas:                &r.replicas,
-			RevisionHistoryLimit:    ptr.To[int32](10),
-			ProgressDeadlineSeconds: ptr.To[int32](600),
-			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				// Never below the desired count: new pods must be ready
-				// before old ones go.
-				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &maxSurge, MaxUnavailable: &maxUnavailable},
-			},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels: r.labels(),
-					Annotations: map[string]string{
-						"prometheus.io/scrape": "true",
-						"prometheus.io/port":   strconv.Itoa(int(r.port)),
-						"prometheus.io/path":   "/metrics",
-						AnnotationConfigHash:   r.hash,
-					},
-				},
-				Spec: corev1.PodSpec{
-					ServiceAccountName:            r.app.Name,
-					AutomountServiceAccountToken:  ptr.To(false),
-					TerminationGracePeriodSeconds: ptr.To[int64](30),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      ptr.To[int64](runAs),
-						RunAsGroup:     ptr.To[int64](runAs),
-						FSGroup:        ptr.To[int64](runAs),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-						// Spread replicas across nodes when there are enough.
-						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-							Weight: 100,
-							PodAffinityTerm: corev1.PodAffinityTerm{
-								TopologyKey:   "kubernetes.io/hostname",
-								LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
-							},
-						}},
-					}},
-					Containers: []corev1.Container{{
-						Name:      "app",
-						Image:     r.app.Image,
-						Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: r.port, Protocol: corev1.ProtocolTCP}},
-						EnvFrom:   envFrom,
-						Resources: r.resources(),
-						// A slow first start gets two minutes before liveness
-						// counts; after that, three failed checks restart it.
-						StartupProbe:   probe(2, 60),
-						ReadinessProbe: probe(5, 3),
-						LivenessProbe:  probe(10, 3),
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr.To(false),
-							ReadOnlyRootFilesystem:   ptr.To(true),
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
-						VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
-					}},
-					// The root filesystem is read-only; frameworks still
-					// want somewhere to write temporary files.
-					Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-				},
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels: r.labels(),
+			Annotations: map[string]string{
+				"prometheus.io/scrape": "true",
+				"prometheus.io/port":   strconv.Itoa(int(r.port)),
+				"prometheus.io/path":   "/metrics",
+				// envFrom is read at container start only: a changed hash
+				// changes the template, which rolls the pods.
+				annotationConfigHash: r.hash,
 			},
 		},
+		Spec: corev1.PodSpec{
+			ServiceAccountName:            r.app.Name,
+			AutomountServiceAccountToken:  new(false),
+			TerminationGracePeriodSeconds: new(int64(30)),
+			// What the restricted Pod Security profile requires, and a
+			// fixed non-root identity.
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   new(true),
+				RunAsUser:      new(int64(runAs)),
+				RunAsGroup:     new(int64(runAs)),
+				FSGroup:        new(int64(runAs)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				// Spread replicas over nodes when there are enough, so a
+				// node going down takes one replica, not all; preferred,
+				// so a small cluster still runs them all.
+				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+					Weight: 100,
+					PodAffinityTerm: corev1.PodAffinityTerm{
+						TopologyKey:   corev1.LabelHostname,
+						LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
+					},
+				}},
+			}},
+			Containers: []corev1.Container{{
+				Name:      "app",
+				Image:     r.app.Image,
+				Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: r.port, Protocol: corev1.ProtocolTCP}},
+				EnvFrom:   envFrom,
+				Resources: corev1.ResourceRequirements{Requests: r.plan.Requests.DeepCopy(), Limits: r.plan.Limits.DeepCopy()},
+				// A slow first start (migrations, cold caches) gets two
+				// minutes before liveness counts; after that, 30 seconds
+				// of failed checks restart the container and 15 take it
+				// out of the Service.
+				StartupProbe:   probe(2, 60),
+				ReadinessProbe: probe(5, 3),
+				LivenessProbe:  probe(10, 3),
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: new(false),
+					ReadOnlyRootFilesystem:   new(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+				VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+			}},
+			// The root filesystem is read-only; frameworks still want
+			// somewhere to write temporary files and uploads.
+			Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		},
 	}
-	svc := &corev1.Service{
+}
+
+func (r *renderer) service() *corev1.Service {
+	return &corev1.Service{
 		ObjectMeta: r.meta(r.app.Name),
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: r.selector(),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+			// By name, so a changed container port needs no Service change.
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	one := intstr.FromInt32(1)
-	pdb := &policyv1.PodDisruptionBudget{
+}
+
+func (r *renderer) podDisruptionBudget() *policyv1.PodDisruptionBudget {
+	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: r.meta(r.app.Name),
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			// At most one pod down for a drain; with one replica, drains
-			// still proceed (minAvailable would block them forever).
-			MaxUnavailable: &one,
+			// One pod at a time during a drain. maxUnavailable, not
+			// minAvailable: with one replica, minAvailable 1 would block
+			// drains forever.
+			MaxUnavailable: new(intstr.FromInt32(1)),
 			Selector:       &metav1.LabelSelector{MatchLabels: r.selector()},
+			// Pods that are not ready serve nothing, so evicting them
+			// costs nothing; without this a crash-looping app would
+			// block node drains.
+			UnhealthyPodEvictionPolicy: new(policyv1.AlwaysAllow),
 		},
 	}
-	objs := []runtime.Object{dep, svc, pdb}
-	if as := r.plan.Autoscale; as != nil {
-		// The HPA owns the replica count (from the plan's baseline up);
-		// a Deployment that set it too would reset it on every deploy.
-		// A new Deployment starts at one replica and the HPA raises it to
-		// its minimum at once, metrics or not.
-		dep.Spec.Replicas = nil
-		objs = append(objs, &autoscalingv2.HorizontalPodAutoscaler{
-			ObjectMeta: r.meta(r.app.Name),
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.app.Name},
-				MinReplicas:    ptr.To(r.replicas),
-				MaxReplicas:    r.replicas * as.MaxFactor,
-				Metrics: []autoscalingv2.MetricSpec{{
-					Type: autoscalingv2.ResourceMetricSourceType,
-					Resource: &autoscalingv2.ResourceMetricSource{
-						Name:   corev1.ResourceCPU,
-						Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(as.CPUPercent)},
-					},
-				}},
-			},
-		})
+}
+
+// autoscaler is the HPA for plans that scale, from the replica count up to
+// the plan's factor times it; nil for the others.
+func (r *renderer) autoscaler() *autoscalingv2.HorizontalPodAutoscaler {
+	a := r.plan.Autoscaling
+	if a == nil {
+		return nil
 	}
-	return objs
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.app.Name},
+			MinReplicas:    new(r.replicas),
+			MaxReplicas:    r.replicas * a.MaxFactor,
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{
+						Type:               autoscalingv2.UtilizationMetricType,
+						AverageUtilization: new(a.CPUUtilization),
+					},
+				},
+			}},
+		},
+	}
 }
 
 // ingress is the app's Ingress, with TLS through cert-manager when tls is
-// set; nothing without a domain.
+// set; none without a domain. The configure_ingress and setup_tls steps
+// apply the two versions in turn, so routing and certificates succeed or
+// fail as separate steps.
 func (r *renderer) ingress(tls bool) []runtime.Object {
 	if r.app.Domain == "" {
 		return nil
 	}
-	prefix := networkingv1.PathTypePrefix
 	ing := &networkingv1.Ingress{
 		ObjectMeta: r.meta(r.app.Name),
 		Spec: networkingv1.IngressSpec{
@@ -357,7 +420,8 @@ func (r *renderer) ingress(tls bool) []runtime.Object {
 				Host: r.app.Domain,
 				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 					Paths: []networkingv1.HTTPIngressPath{{
-						Path: "/", PathType: &prefix,
+						Path:     "/",
+						PathType: new(networkingv1.PathTypePrefix),
 						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
 							Name: r.app.Name, Port: networkingv1.ServiceBackendPort{Name: "http"},
 						}},
@@ -367,71 +431,13 @@ func (r *renderer) ingress(tls bool) []runtime.Object {
 		},
 	}
 	if r.opts.IngressClass != "" {
-		ing.Spec.IngressClassName = ptr.To(r.opts.IngressClass)
+		ing.Spec.IngressClassName = new(r.opts.IngressClass)
 	}
 	if tls {
+		// cert-manager's ingress-shim sees the annotation and gets the
+		// certificate into <name>-tls.
 		ing.Annotations = map[string]string{"cert-manager.io/cluster-issuer": r.opts.ClusterIssuer}
 		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{r.app.Domain}, SecretName: r.app.Name + "-tls"}}
 	}
 	return []runtime.Object{ing}
-}
-
-// monitoring is the Prometheus Operator's ServiceMonitor and
-// PrometheusRule for the app. The rules use kube-state-metrics and cAdvisor
-// series and label their alerts with namespace and app, which Vigil's
-// monitor groups incidents by.
-func (r *renderer) monitoring() []*unstructured.Unstructured {
-	ns, app := r.app.Namespace, r.app.Name
-	labels := map[string]any{}
-	for k, v := range r.labels() {
-		labels[k] = v
-	}
-	selector := map[string]any{}
-	for k, v := range r.selector() {
-		selector[k] = v
-	}
-	sm := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "monitoring.coreos.com/v1",
-		"kind":       "ServiceMonitor",
-		"metadata":   map[string]any{"name": app, "namespace": ns, "labels": labels},
-		"spec": map[string]any{
-			"selector":  map[string]any{"matchLabels": selector},
-			"endpoints": []any{map[string]any{"port": "http", "path": "/metrics", "interval": "30s"}},
-		},
-	}}
-	rule := func(alert, expr, forDur, severity, summary string) map[string]any {
-		return map[string]any{
-			"alert": alert,
-			"expr":  expr,
-			"for":   forDur,
-			"labels": map[string]any{
-				"severity": severity, "namespace": ns, "app": app,
-			},
-			"annotations": map[string]any{"summary": summary},
-		}
-	}
-	sel := fmt.Sprintf(`namespace=%q`, ns)
-	pr := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "monitoring.coreos.com/v1",
-		"kind":       "PrometheusRule",
-		"metadata":   map[string]any{"name": app, "namespace": ns, "labels": labels},
-		"spec": map[string]any{"groups": []any{map[string]any{
-			"name": "vigil." + app,
-			"rules": []any{
-				rule("AppPodRestarting",
-					fmt.Sprintf(`increase(kube_pod_container_status_restarts_total{%s}[15m]) > 3`, sel), "0m", "warning",
-					"A pod of "+app+" restarted more than 3 times in 15 minutes"),
-				rule("AppReplicasUnavailable",
-					fmt.Sprintf(`kube_deployment_status_replicas_available{%s,deployment=%q} < kube_deployment_spec_replicas{%s,deployment=%q}`, sel, app, sel, app),
-					"10m", "critical", "Replicas of "+app+" have been unavailable for 10 minutes"),
-				rule("AppMemoryNearLimit",
-					fmt.Sprintf(`max by (pod) (container_memory_working_set_bytes{%s,container="app"} / on (namespace, pod, container) kube_pod_container_resource_limits{%s,container="app",resource="memory"}) > 0.9`, sel, sel),
-					"10m", "warning", "A pod of "+app+" uses more than 90% of its memory limit"),
-				rule("AppOOMKilled",
-					fmt.Sprintf(`kube_pod_container_status_last_terminated_reason{%s,reason="OOMKilled"} == 1`, sel),
-					"0m", "critical", "A container of "+app+" was killed for running out of memory"),
-			},
-		}}},
-	}}
-	return []*unstructured.Unstructured{sm, pr}
 }
