@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -48,6 +49,22 @@ func (f *appFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret KEY=VALUE, stored encrypted (repeatable)")
 }
 
+// parse returns the app named name as the flags describe it, and its
+// secrets.
+func (f *appFlags) parse(name string) (*deployv1.App, map[string]string, error) {
+	env, err := keyValues("env", f.env)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := keyValues("secret", f.secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	app := proto.Clone(&f.app).(*deployv1.App)
+	app.Name, app.Env = name, env
+	return app, secrets, nil
+}
+
 func keyValues(flag string, kvs []string) (map[string]string, error) {
 	if len(kvs) == 0 {
 		return nil, nil
@@ -70,16 +87,10 @@ func appsCreate(c *clientFlags) *cobra.Command {
 		Short: "Register an app (deploy it with `vigil apps deploy`)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := keyValues("env", f.env)
+			app, secrets, err := f.parse(args[0])
 			if err != nil {
 				return err
 			}
-			secrets, err := keyValues("secret", f.secrets)
-			if err != nil {
-				return err
-			}
-			app := proto.Clone(&f.app).(*deployv1.App)
-			app.Name, app.Env = args[0], env
 			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
 				return cl.CreateApp(ctx, &deployv1.CreateAppRequest{App: app, Secrets: secrets})
 			}, func(w io.Writer, m proto.Message) { printApp(w, m.(*deployv1.CreateAppResponse).GetApp()) })
@@ -96,16 +107,10 @@ func appsUpdate(c *clientFlags) *cobra.Command {
 		Short: "Change an app; the change takes effect with its next deployment",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := keyValues("env", f.env)
+			app, secrets, err := f.parse(args[0])
 			if err != nil {
 				return err
 			}
-			secrets, err := keyValues("secret", f.secrets)
-			if err != nil {
-				return err
-			}
-			app := proto.Clone(&f.app).(*deployv1.App)
-			app.Name, app.Env = args[0], env
 			mask := &fieldmaskpb.FieldMask{}
 			for flag, path := range map[string]string{
 				"framework": "framework", "plan": "plan", "image": "image", "domain": "domain",
@@ -187,14 +192,7 @@ func appsDeploy(c *clientFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return follow(cmd.Context(), c, wait, func(ctx context.Context, cl deployv1.AppServiceClient) (func() (*deployv1.Deployment, error), error) {
-				s, err := cl.DeployApp(ctx, &deployv1.DeployAppRequest{Name: args[0], Image: image})
-				if err != nil {
-					return nil, err
-				}
-				return func() (*deployv1.Deployment, error) {
-					m, err := s.Recv()
-					return m.GetDeployment(), err
-				}, nil
+				return receiver(cl.DeployApp(ctx, &deployv1.DeployAppRequest{Name: args[0], Image: image}))
 			})
 		},
 	}
@@ -214,20 +212,30 @@ func appsRollback(c *clientFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return follow(cmd.Context(), c, wait, func(ctx context.Context, cl deployv1.AppServiceClient) (func() (*deployv1.Deployment, error), error) {
-				s, err := cl.RollbackApp(ctx, &deployv1.RollbackAppRequest{Name: args[0], ToRevision: to})
-				if err != nil {
-					return nil, err
-				}
-				return func() (*deployv1.Deployment, error) {
-					m, err := s.Recv()
-					return m.GetDeployment(), err
-				}, nil
+				return receiver(cl.RollbackApp(ctx, &deployv1.RollbackAppRequest{Name: args[0], ToRevision: to}))
 			})
 		},
 	}
 	cmd.Flags().Int64Var(&to, "to-revision", 0, "revision to return to (default: the one before the current)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "show the steps as they happen and wait for the rollout")
 	return cmd
+}
+
+// receiver reads the deployments a DeployApp or RollbackApp stream sends.
+func receiver[M any, P interface {
+	*M
+	GetDeployment() *deployv1.Deployment
+}](s grpc.ServerStreamingClient[M], err error) (func() (*deployv1.Deployment, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return func() (*deployv1.Deployment, error) {
+		m, err := s.Recv()
+		if err != nil {
+			return nil, err
+		}
+		return P(m).GetDeployment(), nil
+	}, nil
 }
 
 // follow starts a deployment and prints it: without wait, once it is

@@ -60,7 +60,7 @@ func (r *Router[A]) Dispatch(a A, d *Delivery) error {
 // Handler returns a BatchHandler calling r's handlers one delivery at a
 // time, with a as their extra argument.
 func Handler[A any](r *Router[A], a A) BatchHandler {
-	return batchFunc(func(_ context.Context, ds []*Delivery) []error {
+	return BatchHandlerFunc(func(_ context.Context, ds []*Delivery) []error {
 		errs := make([]error, len(ds))
 		for i, d := range ds {
 			errs[i] = r.Dispatch(a, d)
@@ -69,6 +69,8 @@ func Handler[A any](r *Router[A], a A) BatchHandler {
 	})
 }
 
-type batchFunc func(ctx context.Context, ds []*Delivery) []error
+// BatchHandlerFunc adapts a function to a BatchHandler.
+type BatchHandlerFunc func(ctx context.Context, ds []*Delivery) []error
 
-func (f batchFunc) HandleBatch(ctx context.Context, ds []*Delivery) []error { return f(ctx, ds) }
+// HandleBatch calls f.
+func (f BatchHandlerFunc) HandleBatch(ctx context.Context, ds []*Delivery) []error { return f(ctx, ds) }

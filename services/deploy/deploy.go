@@ -140,7 +140,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		BatchSize: opts.Concurrency,
 		// Deployments take minutes; the consumer reports progress.
 		AckWait: time.Minute,
-	}, batchFunc(s.handleBatch), log, deps.Metrics)
+	}, bus.BatchHandlerFunc(s.handleBatch), log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -150,21 +150,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 // registerDevCluster records the dev control plane, whose certificates
 // (and so kubeconfig) change with every start.
 func registerDevCluster(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store, c *Cluster) error {
-	rc, server, err := kube.Config(c.Kubeconfig, "")
-	if err != nil {
-		return fmt.Errorf("dev cluster: %w", err)
-	}
-	client, err := kube.NewClient(rc)
-	if err != nil {
-		return fmt.Errorf("dev cluster: %w", err)
-	}
-	version, err := client.Version(ctx)
+	kc, err := kube.Inspect(ctx, c.Kubeconfig, "")
 	if err != nil {
 		return fmt.Errorf("dev cluster: %w", err)
 	}
 	return store.UpsertCluster(ctx, pool, &deployv1.Cluster{
-		Name: c.Name, Server: server, Version: version, CreateTime: timestamppb.Now(),
-	}, c.Kubeconfig)
+		Name: c.Name, Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now(),
+	}, kc.Kubeconfig)
 }
 
 // deployRequested runs a recorded deployment, or records one requested by
@@ -203,10 +195,6 @@ func (s *Service) handleBatch(_ context.Context, ds []*bus.Delivery) []error {
 	wg.Wait()
 	return errs
 }
-
-type batchFunc func(ctx context.Context, ds []*bus.Delivery) []error
-
-func (f batchFunc) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error { return f(ctx, ds) }
 
 // Register adds AppService and ClusterService to r.
 func (s *Service) Register(r grpc.ServiceRegistrar) {

@@ -104,41 +104,36 @@ func (f *fixture) addCluster(t *testing.T, name string, k *testkit.Kube) {
 	assert.Equal(t, kubedev.Version, resp.GetCluster().GetVersion())
 }
 
-// deploy streams a deployment to its end and returns every update.
-func deployAndWait(t *testing.T, recv func() (*deployv1.Deployment, error)) []*deployv1.Deployment {
+// last reads a DeployApp or RollbackApp stream to its end and returns the
+// deployment as it ended.
+func last[M any, P interface {
+	*M
+	GetDeployment() *deployv1.Deployment
+}](t *testing.T, s grpc.ServerStreamingClient[M], err error) *deployv1.Deployment {
 	t.Helper()
-	var out []*deployv1.Deployment
+	require.NoError(t, err)
+	var out *deployv1.Deployment
 	for {
-		d, err := recv()
+		m, err := s.Recv()
 		if errors.Is(err, io.EOF) {
-			require.NotEmpty(t, out)
+			require.NotNil(t, out)
 			return out
 		}
 		require.NoError(t, err)
-		out = append(out, d)
+		out = P(m).GetDeployment()
 	}
 }
 
 func (f *fixture) deploy(t *testing.T, name, image string) *deployv1.Deployment {
 	t.Helper()
 	s, err := f.apps.DeployApp(t.Context(), &deployv1.DeployAppRequest{Name: name, Image: image})
-	require.NoError(t, err)
-	ups := deployAndWait(t, func() (*deployv1.Deployment, error) {
-		m, err := s.Recv()
-		return m.GetDeployment(), err
-	})
-	return ups[len(ups)-1]
+	return last(t, s, err)
 }
 
 func (f *fixture) rollback(t *testing.T, name string, to int64) *deployv1.Deployment {
 	t.Helper()
 	s, err := f.apps.RollbackApp(t.Context(), &deployv1.RollbackAppRequest{Name: name, ToRevision: to})
-	require.NoError(t, err)
-	ups := deployAndWait(t, func() (*deployv1.Deployment, error) {
-		m, err := s.Recv()
-		return m.GetDeployment(), err
-	})
-	return ups[len(ups)-1]
+	return last(t, s, err)
 }
 
 func steps(d *deployv1.Deployment) map[string]deployv1.StepStatus {

@@ -227,15 +227,21 @@ func (d *Deployer) steps(ctx context.Context, dep *postgres.Deployment) (string,
 	if err != nil {
 		return fail(render.StepCreateNamespace, "ClusterUnavailable: "+err.Error())
 	}
+	client.Refresh() // CRDs may have come or gone since the last deployment
+
 	m, err := render.Render(RenderApp(dep.App, dep.Revision, dep.Spec, dep.Secrets), d.opts.Render)
 	if err != nil {
 		return fail(render.StepCreateNamespace, "RenderFailed: "+err.Error())
+	}
+	final := map[string]*unstructured.Unstructured{}
+	for _, o := range m.Objects() {
+		final[describe(o)] = o
 	}
 	for _, st := range m.Steps {
 		if err := d.setStep(ctx, dep, st.Name, deployv1.StepStatus_STEP_STATUS_RUNNING, ""); err != nil {
 			return "", err
 		}
-		status, msg := d.runStep(ctx, client, dep, m, st)
+		status, msg := d.runStep(ctx, client, dep, final, st)
 		if status == deployv1.StepStatus_STEP_STATUS_FAILED {
 			return fail(st.Name, msg)
 		}
@@ -268,7 +274,12 @@ var prunable = map[string][]schema.GroupVersionKind{
 
 // runStep applies one step's objects and prunes what the step no longer
 // renders.
-func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgres.Deployment, m *render.Manifests, st render.Step) (deployv1.StepStatus, string) {
+//
+// final holds each object's last version (Manifests.Objects): an object a
+// later step applies again in another version (the Ingress, which gets its
+// TLS in setup_tls) gets its final version here when it exists already,
+// so a redeploy never takes away for a moment what the later step adds.
+func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgres.Deployment, final map[string]*unstructured.Unstructured, st render.Step) (deployv1.StepStatus, string) {
 	if st.Name == render.StepEnableAutoRepair {
 		if dep.Spec.AutoRepair {
 			return deployv1.StepStatus_STEP_STATUS_DONE, "auto-repair on: Vigil repairs the app within its guardrails without asking"
@@ -289,10 +300,6 @@ func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgr
 		}
 		return deployv1.StepStatus_STEP_STATUS_SKIPPED, msg
 	}
-	final := map[string]*unstructured.Unstructured{}
-	for _, o := range m.Objects() {
-		final[describe(o)] = o
-	}
 	var applied, missing []string
 	for _, obj := range st.Objects {
 		served, err := client.Served(obj.GroupVersionKind())
@@ -303,19 +310,16 @@ func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgr
 			missing = append(missing, obj.GetKind())
 			continue
 		}
-		if st.Name == render.StepConfigureIngress {
-			// An Ingress that exists already has its TLS: applying the
-			// version without it would drop TLS until setup_tls. Apply the
-			// final version instead.
+		if last := final[describe(obj)]; last != obj {
 			exists, err := client.Exists(ctx, obj)
 			if err != nil {
 				return deployv1.StepStatus_STEP_STATUS_FAILED, "ClusterUnavailable: " + err.Error()
 			}
 			if exists {
-				obj = final[describe(obj)]
+				obj = last
 			}
 		}
-		if _, err := client.Apply(ctx, obj, false); err != nil {
+		if _, err := client.Apply(ctx, obj); err != nil {
 			return deployv1.StepStatus_STEP_STATUS_FAILED, fmt.Sprintf("ApplyFailed: %s: %v", describe(obj), err)
 		}
 		applied = append(applied, describe(obj))

@@ -81,7 +81,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	if err := v.err("invalid app"); err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := time.Now().Truncate(time.Microsecond) // what Postgres keeps
 	a := &postgres.App{App: proto.Clone(in).(*deployv1.App), Secrets: maps.Clone(req.GetSecrets())}
 	a.Namespace = a.Name
 	a.CreateTime, a.UpdateTime = timestamppb.New(now), timestamppb.New(now)
@@ -105,7 +105,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &deployv1.CreateAppResponse{App: s.mustGet(ctx, a.Name)}, nil
+	return &deployv1.CreateAppResponse{App: a.App}, nil
 }
 
 // pickCluster chooses the cluster of an app created without one: the
@@ -131,14 +131,6 @@ func (s *Server) pickCluster(ctx context.Context, q postgres.Querier) (string, e
 		Field:       "app.cluster",
 		Description: fmt.Sprintf("is required: %d clusters are registered", len(cs)),
 	})
-}
-
-func (s *Server) mustGet(ctx context.Context, name string) *deployv1.App {
-	a, err := s.store.GetApp(ctx, s.pool, name, false)
-	if err != nil {
-		return nil
-	}
-	return a.App
 }
 
 // GetApp implements the RPC.
@@ -196,9 +188,10 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 	if err := v.err("invalid update"); err != nil {
 		return nil, err
 	}
+	var a *postgres.App
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := s.store.GetApp(ctx, tx, in.GetName(), true)
-		if err != nil {
+		var err error
+		if a, err = s.store.GetApp(ctx, tx, in.GetName(), true); err != nil {
 			return err
 		}
 		set := map[string]func(){
@@ -228,13 +221,13 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 				})
 			}
 		}
-		a.UpdateTime = timestamppb.Now()
+		a.UpdateTime = timestamppb.New(time.Now().Truncate(time.Microsecond))
 		return s.store.UpdateApp(ctx, tx, a)
 	})
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &deployv1.UpdateAppResponse{App: s.mustGet(ctx, in.GetName())}, nil
+	return &deployv1.UpdateAppResponse{App: a.App}, nil
 }
 
 // DeleteApp implements the RPC.
@@ -428,33 +421,14 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 	if err := v.err("invalid cluster"); err != nil {
 		return nil, err
 	}
-	rc, serverURL, err := kube.Config(req.GetKubeconfig(), req.GetContext())
+	kc, err := kube.Inspect(ctx, req.GetKubeconfig(), req.GetContext())
 	if err != nil {
 		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
 	}
-	client, err := kube.NewClient(rc)
-	if err != nil {
-		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
-	}
-	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	version, err := client.Version(vctx)
-	if err != nil {
-		return nil, server.InvalidArgument("cluster not reachable", server.FieldViolation{
-			Field:       "kubeconfig",
-			Description: fmt.Sprintf("the API server at %s did not answer /version: %v", serverURL, err),
-		})
-	}
-	// Store the chosen context alone, as the pool will read it.
-	c := &deployv1.Cluster{Name: req.GetName(), Server: serverURL, Version: version, CreateTime: timestamppb.Now()}
-	only, err := kube.Minify(req.GetKubeconfig(), req.GetContext())
-	if err != nil {
-		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
-	}
-	if err := s.store.InsertCluster(ctx, s.pool, c, only); err != nil {
+	c := &deployv1.Cluster{Name: req.GetName(), Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now()}
+	if err := s.store.InsertCluster(ctx, s.pool, c, kc.Kubeconfig); err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	s.kube.Forget(c.Name)
 	return &deployv1.AddClusterResponse{Cluster: c}, nil
 }
 

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -61,10 +62,10 @@ func validApp(v *violations, prefix string, app *deployv1.App, secrets map[strin
 	if want("display_name") && len(app.GetDisplayName()) > maxDisplayName {
 		v.add(f("display_name"), "must be at most %d characters", maxDisplayName)
 	}
-	if want("framework") && !contains(render.Frameworks(), app.GetFramework()) {
+	if want("framework") && !slices.Contains(render.Frameworks(), app.GetFramework()) {
 		v.add(f("framework"), "unknown framework %q, want one of %s", app.GetFramework(), strings.Join(render.Frameworks(), ", "))
 	}
-	if want("plan") && !contains(render.Plans(), app.GetPlan()) {
+	if want("plan") && !slices.Contains(render.Plans(), app.GetPlan()) {
 		v.add(f("plan"), "unknown plan %q, want one of %s", app.GetPlan(), strings.Join(render.Plans(), ", "))
 	}
 	if want("image") {
@@ -129,13 +130,4 @@ func validImage(v *violations, field, image string) {
 	case strings.ContainsAny(image, " \t\r\n") || strings.HasPrefix(image, "-") || repo == "" || repo != strings.ToLower(repo):
 		v.add(field, "%q is not an image reference such as registry.example.com/shop:1.4.2 (lowercase repository)", image)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -54,8 +53,43 @@ func Config(kubeconfig []byte, contextName string) (*rest.Config, string, error)
 	return rc, server, nil
 }
 
+// Cluster is what Inspect learns of a cluster.
+type Cluster struct {
+	// Server is the API server's URL.
+	Server string
+	// Version is the API server's version, from /version.
+	Version string
+	// Kubeconfig holds only the chosen context, its cluster and its user:
+	// what Vigil stores.
+	Kubeconfig []byte
+}
+
+// Inspect checks a kubeconfig the way a cluster is registered: it must
+// parse (see Config) and its API server must answer /version.
+func Inspect(ctx context.Context, kubeconfig []byte, contextName string) (*Cluster, error) {
+	minified, err := Minify(kubeconfig, contextName)
+	if err != nil {
+		return nil, err
+	}
+	rc, server, err := Config(minified, "")
+	if err != nil {
+		return nil, err
+	}
+	client, err := NewClient(rc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	version, err := client.Version(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the API server at %s did not answer /version: %w", server, err)
+	}
+	return &Cluster{Server: server, Version: version, Kubeconfig: minified}, nil
+}
+
 // Minify returns a kubeconfig holding only the chosen context, its cluster
-// and its user: what Vigil stores.
+// and its user.
 func Minify(kubeconfig []byte, contextName string) ([]byte, error) {
 	only, _, err := selectContext(kubeconfig, contextName)
 	if err != nil {
@@ -109,7 +143,6 @@ type Client struct {
 	Typed   kubernetes.Interface
 	Dynamic dynamic.Interface
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
-	disco   discovery.CachedDiscoveryInterface
 }
 
 // NewClient builds a client for rc.
@@ -128,8 +161,8 @@ func NewClient(rc *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	disco := memory.NewMemCacheClient(typed.Discovery())
-	return &Client{Typed: typed, Dynamic: dyn, disco: disco, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disco)}, nil
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(typed.Discovery()))
+	return &Client{Typed: typed, Dynamic: dyn, mapper: mapper}, nil
 }
 
 // Version asks the API server for its version: the check a new cluster
@@ -146,24 +179,19 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	return v.GitVersion, nil
 }
 
-// ErrNoKind is returned by Apply for an object whose kind the cluster does
-// not serve (its CRD is not installed).
+// ErrNoKind is returned for an object whose kind the cluster does not
+// serve (its CRD is not installed).
 var ErrNoKind = errors.New("kind not served by the cluster")
 
+// Refresh forgets what the client learnt of the cluster's kinds, so that
+// CRDs installed (or removed) since are seen. Discovery is cached
+// otherwise: a deployment refreshes once, at its start.
+func (c *Client) Refresh() { c.mapper.Reset() }
+
 // Apply server-side-applies obj as FieldManager, taking over fields other
-// managers set (Vigil owns what it renders). dryRun validates and admits
-// without persisting.
-func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
-	gvk := obj.GroupVersionKind()
-	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		// The CRD may have been installed since discovery was cached.
-		c.mapper.Reset()
-		mapping, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
-	if meta.IsNoMatchError(err) {
-		return nil, fmt.Errorf("%s: %w", gvk.Kind, ErrNoKind)
-	}
+// managers set (Vigil owns what it renders).
+func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := c.resource(obj.GroupVersionKind(), obj.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -171,15 +199,7 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	if err != nil {
 		return nil, err
 	}
-	var ri dynamic.ResourceInterface = c.Dynamic.Resource(mapping.Resource)
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		ri = c.Dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
-	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: new(true)}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	return ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+	return ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: new(true)})
 }
 
 // resource finds the REST resource of gvk, namespaced to namespace when
@@ -244,14 +264,10 @@ func (c *Client) Prune(ctx context.Context, gvk schema.GroupVersionKind, namespa
 	return deleted, nil
 }
 
-// Served tells whether the cluster serves gvk.
+// Served tells whether the cluster serves gvk (as of the last Refresh).
 func (c *Client) Served(gvk schema.GroupVersionKind) (bool, error) {
-	_, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		c.mapper.Reset()
-		_, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
-	if meta.IsNoMatchError(err) {
+	_, err := c.resource(gvk, "")
+	if errors.Is(err, ErrNoKind) {
 		return false, nil
 	}
 	return err == nil, err

@@ -218,6 +218,8 @@ func (s *Store) InsertApp(ctx context.Context, q Querier, a *App) error {
 		return ErrExists
 	case isForeignKey(err):
 		return fmt.Errorf("cluster %q: %w", a.Cluster, ErrNotFound)
+	case err == nil:
+		a.SecretNames = names(a.Secrets)
 	}
 	return err
 }
@@ -250,16 +252,8 @@ func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string
 	if err != nil {
 		return nil, "", err
 	}
-	defer rows.Close()
-	var out []*App
-	for rows.Next() {
-		a, err := s.scanApp(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*App, error) { return s.scanApp(row) })
+	if err != nil {
 		return nil, "", err
 	}
 	next := ""
@@ -281,10 +275,14 @@ func (s *Store) UpdateApp(ctx context.Context, q Querier, a *App) error {
 		updated_at = $14 WHERE name = $1`,
 		a.Name, a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image, a.Replicas, a.Port, nonNil(a.Env), sealed,
 		names(a.Secrets), a.Owner, a.AutoRepair, a.UpdateTime.AsTime())
-	if err == nil && tag.RowsAffected() == 0 {
+	switch {
+	case err != nil:
+		return err
+	case tag.RowsAffected() == 0:
 		return ErrNotFound
 	}
-	return err
+	a.SecretNames = names(a.Secrets)
+	return nil
 }
 
 // DeleteApp forgets an app and its deployments.
@@ -502,16 +500,8 @@ func (s *Store) ListDeployments(ctx context.Context, q Querier, app string, limi
 	if err != nil {
 		return nil, "", err
 	}
-	defer rows.Close()
-	var out []*Deployment
-	for rows.Next() {
-		d, err := s.scanDeployment(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Deployment, error) { return s.scanDeployment(row) })
+	if err != nil {
 		return nil, "", err
 	}
 	next := ""
