@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -346,6 +347,55 @@ func TestFailedRolloutsSayWhy(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Recv()
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "nothing to roll back to")
+}
+
+// A deploy.requested from another service (no deployment_id) that is
+// delivered twice, as after a lost ack, makes one deployment, and the
+// second delivery is acknowledged rather than retried into the DLQ.
+func TestRedeliveredExternalRequestDeploysOnce(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, time.Minute)
+	f.addCluster(t, "main", k)
+	name := uniqueName("again-")
+	_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: name, Framework: "go", Plan: "basic", Image: "registry.example.com/api:1",
+	}})
+	require.NoError(t, err)
+
+	ctx := t.Context()
+	e := &eventsv1.DeployRequested{Meta: bus.NewMeta("repair", nil), App: name, Image: "registry.example.com/api:2", RequestedBy: "repair"}
+	m, err := bus.Encode(ctx, e)
+	require.NoError(t, err)
+	// Two copies past JetStream's own dedup (a different Nats-Msg-Id).
+	for _, id := range []string{"first-copy", "second-copy"} {
+		m.ID = id
+		require.NoError(t, bus.NewPublisher(f.js, nil).PublishMessages(ctx, m))
+	}
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		info, err := f.js.Consumer(ctx, "DEPLOYS", "deploy")
+		require.NoError(c, err)
+		// Both copies and the deploy.requested the first one announced,
+		// each delivered once.
+		assert.Equal(c, uint64(3), info.CachedInfo().Delivered.Consumer)
+		assert.Zero(c, info.CachedInfo().NumAckPending)
+		assert.Zero(c, info.CachedInfo().NumPending)
+	}, 30*time.Second, 100*time.Millisecond)
+	list, err := f.apps.ListDeployments(ctx, &deployv1.ListDeploymentsRequest{App: name})
+	require.NoError(t, err)
+	require.Len(t, list.GetDeployments(), 1)
+	d := list.GetDeployments()[0]
+	assert.Equal(t, e.GetMeta().GetId(), d.GetId())
+	assert.Equal(t, "registry.example.com/api:2", d.GetImage())
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got, err := f.apps.GetDeployment(ctx, &deployv1.GetDeploymentRequest{Id: d.GetId()})
+		require.NoError(c, err)
+		assert.Equal(c, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, got.GetDeployment().GetStatus())
+	}, 30*time.Second, 100*time.Millisecond)
+	dlq, err := f.js.Stream(ctx, "DLQ")
+	require.NoError(t, err)
+	assert.Zero(t, dlq.CachedInfo().State.Msgs)
 }
 
 // Two clusters each receive only the apps that target them. The second

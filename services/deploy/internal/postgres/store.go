@@ -370,7 +370,9 @@ func (s *Store) NextRevision(ctx context.Context, q Querier, app string) (int64,
 	return n, err
 }
 
-// InsertDeployment records a pending deployment with its steps.
+// InsertDeployment records a pending deployment with its steps: ErrExists
+// when one with its id is recorded already, ErrBusy when one of the app is
+// under way.
 func (s *Store) InsertDeployment(ctx context.Context, q Querier, d *Deployment) error {
 	sealed, err := s.sealMap(d.Secrets, deploymentSecretsOwner(d.App, d.Revision))
 	if err != nil {
@@ -380,10 +382,13 @@ func (s *Store) InsertDeployment(ctx context.Context, q Querier, d *Deployment) 
 		secrets_sealed, requested_by, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)`,
 		d.Id, d.App, d.Revision, kindNames[d.Kind], d.RollbackTo, d.Image, d.ConfigHash, d.Cluster, d.Spec, sealed,
 		d.RequestedBy, d.CreateTime.AsTime())
-	if isUnique(err, "deployments_one_active_per_app") {
+	switch {
+	case isUnique(err, "deployments_pkey"):
+		// A redelivered request recorded under its event's id.
+		return ErrExists
+	case isUnique(err, "deployments_one_active_per_app"):
 		return ErrBusy
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	for i, st := range d.Steps {
