@@ -6,13 +6,18 @@ import (
 	"time"
 )
 
-// Batcher publishes events from many concurrent callers together: whoever
-// finds no flush under way becomes the leader and publishes everything
-// queued, its own events and those that arrive meanwhile, as batches, until
-// the queue is empty; the others wait for their batch. With JetStream
-// fsyncing every stored message (sync_interval always), this is a group
-// commit: the events of every request that arrived during the last flush go
-// out in EventBatch envelopes (PublishBatched), one fsync for them all.
+// Batcher publishes events from many concurrent callers together, as a
+// group commit: with JetStream fsyncing every stored message (sync_interval
+// always), the events of every caller that arrived during a flush go out
+// together in the next one, in EventBatch envelopes (PublishBatched), one
+// fsync for them all.
+//
+// The flushes run in a goroutine of their own, started when events arrive
+// and none is running, which keeps flushing what queued up until the queue
+// is empty. Callers wait only for the flush carrying their events, never
+// for a flush of others (as they would if a caller did the flushing). One
+// flush at a time: a second one in flight did not raise throughput
+// (docs/benchmarks.md).
 type Batcher struct {
 	pub      *Publisher
 	producer string
@@ -23,6 +28,7 @@ type Batcher struct {
 }
 
 type batchRequest struct {
+	ctx  context.Context
 	msgs []Message
 	done chan error
 }
@@ -44,33 +50,49 @@ func (b *Batcher) Publish(ctx context.Context, events ...Event) error {
 	if err != nil {
 		return err
 	}
-	req := &batchRequest{msgs: msgs, done: make(chan error, 1)}
+	req := &batchRequest{ctx: ctx, msgs: msgs, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
-	if b.flushing {
-		b.mu.Unlock()
-		select {
-		case err := <-req.done:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if !b.flushing {
+		b.flushing = true
+		go b.flushAll(b.take())
 	}
-	b.flushing = true
-	for len(b.pending) > 0 {
-		batch := b.pending
-		b.pending = nil
-		b.mu.Unlock()
-		b.flush(context.WithoutCancel(ctx), batch)
-		b.mu.Lock()
-	}
-	b.flushing = false
 	b.mu.Unlock()
-	return <-req.done
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func (b *Batcher) flush(ctx context.Context, batch []*batchRequest) {
-	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+// take empties the queue; b.mu is held.
+func (b *Batcher) take() []*batchRequest {
+	batch := b.pending
+	b.pending = nil
+	return batch
+}
+
+// flushAll flushes batch, then whatever queued up meanwhile, until the
+// queue is empty.
+func (b *Batcher) flushAll(batch []*batchRequest) {
+	for {
+		b.flush(batch)
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.flushing = false
+			b.mu.Unlock()
+			return
+		}
+		batch = b.take()
+		b.mu.Unlock()
+	}
+}
+
+func (b *Batcher) flush(batch []*batchRequest) {
+	// The first caller's context carries the trace the flush belongs to;
+	// not its deadline: the flush carries other callers' events too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), flushTimeout)
 	defer cancel()
 	var msgs []Message
 	for _, r := range batch {

@@ -156,6 +156,25 @@ func TestBatcherStoresEveryCallersEvents(t *testing.T) {
 	}
 }
 
+// When the bus cannot store a flush, every caller in it hears so, and the
+// Batcher takes the next callers as before.
+func TestBatcherFailsEveryCaller(t *testing.T) {
+	t.Parallel()
+	nc, js := testkit.JetStream(t, testkit.NATS(t))
+	b := bus.NewBatcher(bus.NewPublisher(js, nil), "test")
+	require.NoError(t, b.Publish(context.Background(), fired("before")))
+	nc.Close()
+	const callers = 20
+	errs := make(chan error, callers)
+	for c := range callers {
+		go func() { errs <- b.Publish(context.Background(), fired(fmt.Sprint("after-", c))) }()
+	}
+	for range callers {
+		require.ErrorIs(t, <-errs, nats.ErrConnectionClosed)
+	}
+	assert.ErrorIs(t, b.Publish(context.Background(), fired("later")), nats.ErrConnectionClosed)
+}
+
 // A consumer takes from a batch only the subjects it filters on; an event
 // its handler rejects for good is dead-lettered alone, on its own subject,
 // and the rest of the batch is acknowledged.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,8 +19,9 @@ import (
 // Alertmanager starts the real Prometheus Alertmanager (Debian package
 // prometheus-alertmanager) with config, a YAML alertmanager.yml, and returns
 // its URL. It stops when the test ends. The test fails, saying how to
-// install it, when the binary is missing.
-func Alertmanager(t testing.TB, config string) *AlertmanagerServer {
+// install it, when the binary is missing. args are further command-line
+// flags; it logs at debug level unless they set --log.level.
+func Alertmanager(t testing.TB, config string, args ...string) *AlertmanagerServer {
 	t.Helper()
 	bin := ""
 	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
@@ -41,13 +44,16 @@ func Alertmanager(t testing.TB, config string) *AlertmanagerServer {
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
-	cmd := exec.Command(bin,
-		"--config.file="+cfgFile,
-		"--storage.path="+filepath.Join(dir, "data"),
+	flags := []string{
+		"--config.file=" + cfgFile,
+		"--storage.path=" + filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 		"--cluster.listen-address=",
-		"--log.level=debug",
-	)
+	}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--log.level") }) {
+		flags = append(flags, "--log.level=debug")
+	}
+	cmd := exec.Command(bin, append(flags, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testkit: start Alertmanager: %v", err)

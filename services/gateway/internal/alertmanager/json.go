@@ -3,7 +3,7 @@ package alertmanager
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -33,7 +33,7 @@ type member struct {
 // subslices of raw, not copies, and nested objects are split again only
 // when their turn comes. Duplicate names and invalid UTF-8 are allowed by
 // the tokenizer so that they can be reported with their field path.
-func (p *parser) members(path string, raw json.RawMessage) ([]member, bool) {
+func (p *parser) members(path *at, raw json.RawMessage) ([]member, bool) {
 	if raw == nil || isNull(raw) {
 		return nil, true
 	}
@@ -46,8 +46,10 @@ func (p *parser) members(path string, raw json.RawMessage) ([]member, bool) {
 		p.add(path, "invalid JSON: %s", err)
 		return nil, false
 	}
-	var out []member
-	var seen map[string]bool
+	// The members go on the parser's arena: one allocation serves every
+	// object of the body (and, pooled, the next bodies).
+	start := len(p.arena)
+	var seen map[string]bool // only for objects too large to search
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadValue()
 		if err != nil {
@@ -55,27 +57,49 @@ func (p *parser) members(path string, raw json.RawMessage) ([]member, bool) {
 			return nil, false
 		}
 		nameUTF8 := utf8.Valid(name)
-		unquoted, err := jsontext.AppendUnquote(nil, name)
-		if err != nil && nameUTF8 {
-			p.add(path, "invalid JSON: %s", err)
-			return nil, false
+		var unquoted string
+		if nameUTF8 && bytes.IndexByte(name, '\\') < 0 {
+			unquoted = string(name[1 : len(name)-1])
+		} else {
+			b, err := jsontext.AppendUnquote(nil, name)
+			if err != nil && nameUTF8 {
+				p.add(path, "invalid JSON: %s", err)
+				return nil, false
+			}
+			unquoted = string(b)
 		}
 		value, err := dec.ReadValue()
 		if err != nil {
-			p.add(join(path, string(unquoted)), "invalid JSON: %s", err)
+			p.add(&at{up: path, name: unquoted}, "invalid JSON: %s", err)
 			return nil, false
 		}
 		end := int(dec.InputOffset())
-		m := member{name: string(unquoted), nameUTF8: nameUTF8, value: raw[end-len(value) : end : end]}
-		if seen == nil {
-			seen = make(map[string]bool, 8)
+		m := member{name: unquoted, nameUTF8: nameUTF8, value: raw[end-len(value) : end : end]}
+		switch {
+		case seen != nil:
+			m.duplicate = seen[m.name]
+			seen[m.name] = true
+		case len(p.arena)-start < linearSearchMax:
+			m.duplicate = slices.ContainsFunc(p.arena[start:], func(o member) bool { return o.name == m.name })
+		default:
+			seen = make(map[string]bool, 2*linearSearchMax)
+			for _, o := range p.arena[start:] {
+				seen[o.name] = true
+			}
+			m.duplicate = seen[m.name]
+			seen[m.name] = true
 		}
-		m.duplicate = seen[m.name]
-		seen[m.name] = true
-		out = append(out, m)
+		p.arena = append(p.arena, m)
 	}
-	return out, true
+	// Capped, so that appending to the result cannot overwrite what
+	// follows it on the arena.
+	return p.arena[start:len(p.arena):len(p.arena)], true
 }
+
+// linearSearchMax is the size up to which an object's names are searched
+// for duplicates one by one, which beats a map for the handful of fields
+// and labels of an alert.
+const linearSearchMax = 32
 
 // elements splits a JSON array into its elements, as members does objects.
 func (p *parser) elements(raw json.RawMessage) ([]json.RawMessage, error) {
@@ -99,33 +123,44 @@ func (p *parser) elements(raw json.RawMessage) ([]json.RawMessage, error) {
 // elements finish with it before they return, so one serves the whole body.
 func (p *parser) decoder(raw json.RawMessage) *jsontext.Decoder {
 	// From a *bytes.Buffer, jsontext parses in place instead of copying.
-	p.buf = bytes.NewBuffer(raw)
+	p.buf.Reset()
+	p.buf.Write(raw)
 	if p.dec == nil {
-		p.dec = jsontext.NewDecoder(p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+		p.dec = jsontext.NewDecoder(&p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	} else {
-		p.dec.Reset(p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+		p.dec.Reset(&p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	}
 	return p.dec
 }
 
-// fields indexes an object's members by name, rejecting duplicate names:
-// other JSON parsers keep the first of them where Go keeps the last, so a
-// duplicate could mean different things to Vigil and to whoever checked the
-// body before.
-func (p *parser) fields(path string, ms []member) map[string]json.RawMessage {
-	out := make(map[string]json.RawMessage, len(ms))
+// fields reports an object's duplicate names: other JSON parsers keep the
+// first of them where Go keeps the last, so a duplicate could mean
+// different things to Vigil and to whoever checked the body before.
+func (p *parser) fields(path *at, ms []member) fieldSet {
 	for _, m := range ms {
 		if m.duplicate {
-			p.add(join(path, m.name), "must appear only once")
-			continue
+			p.add(&at{up: path, name: m.name}, "must appear only once")
 		}
-		out[m.name] = m.value
 	}
-	return out
+	return ms
+}
+
+// fieldSet is an object's members, looked up by name: a handful, so a
+// search beats building a map.
+type fieldSet []member
+
+// get returns the value of the first member called name, or nil.
+func (f fieldSet) get(name string) json.RawMessage {
+	for _, m := range f {
+		if m.name == name {
+			return m.value
+		}
+	}
+	return nil
 }
 
 // str decodes a string. Absent and null yield "".
-func (p *parser) str(path string, raw json.RawMessage, maxLen int) (string, bool) {
+func (p *parser) str(path *at, raw json.RawMessage, maxLen int) (string, bool) {
 	if raw == nil || isNull(raw) {
 		return "", true
 	}
@@ -176,20 +211,35 @@ func kind(raw json.RawMessage) string {
 	}
 }
 
-// join appends a member name to a field path: ".name" for identifiers,
-// `["name"]` otherwise, so that label names such as "k8s.pod" stay
-// unambiguous.
-func join(path, name string) string {
-	if !isIdentifier(name) {
-		return path + "[" + strconv.Quote(name) + "]"
-	}
-	if path == "" {
-		return name
-	}
-	return path + "." + name
+// at is where a value is in the body, built as the parser descends and
+// spelt out only for a violation: a member of up called name, or, when elem
+// is set, up's element number index.
+type at struct {
+	up    *at
+	name  string
+	index int
+	elem  bool
 }
 
-func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+// String spells the path in JSON's terms: ".name" for identifiers,
+// `["name"]` otherwise, so that label names such as "k8s.pod" stay
+// unambiguous, and "[i]" for array elements. nil is the body itself, "".
+func (a *at) String() string {
+	if a == nil {
+		return ""
+	}
+	path := a.up.String()
+	switch {
+	case a.elem:
+		return path + "[" + strconv.Itoa(a.index) + "]"
+	case !isIdentifier(a.name):
+		return path + "[" + strconv.Quote(a.name) + "]"
+	case path == "":
+		return a.name
+	default:
+		return path + "." + a.name
+	}
+}
 
 func isIdentifier(s string) bool {
 	if s == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -42,12 +43,12 @@ const version = "4"
 // but known fields must have the right JSON type. An alert without a
 // fingerprint gets the one Alertmanager would have computed.
 func Parse(r io.Reader) (*Message, error) {
-	body, err := io.ReadAll(r)
-	if err != nil {
+	p := parsers.Get().(*parser)
+	defer p.release()
+	if _, err := p.body.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("read alertmanager webhook: %w", err)
 	}
-	var p parser
-	msg := p.message(body)
+	msg := p.message(p.body.Bytes())
 	if len(p.violations) > 0 {
 		if p.omitted > 0 {
 			p.violations = append(p.violations, FieldViolation{
@@ -59,27 +60,46 @@ func Parse(r io.Reader) (*Message, error) {
 	return msg, nil
 }
 
-// parser collects the violations of one body.
+// parser collects the violations of one body. Parsers are pooled with their
+// buffers: what Parse returns holds copies, never the body's bytes.
 type parser struct {
 	violations []FieldViolation
 	omitted    int
 
-	dec *jsontext.Decoder
-	buf *bytes.Buffer
+	body  bytes.Buffer
+	dec   *jsontext.Decoder
+	buf   bytes.Buffer // what dec reads: the object or array at hand
+	arena []member     // the members of every object split so far
 }
 
-func (p *parser) add(field, format string, args ...any) {
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+// maxPooledBody bounds the buffer a pooled parser keeps: an exceptionally
+// large body is not held on to.
+const maxPooledBody = 256 << 10
+
+func (p *parser) release() {
+	p.violations, p.omitted = nil, 0
+	p.body.Reset()
+	p.arena = p.arena[:0]
+	if p.body.Cap() > maxPooledBody {
+		return
+	}
+	parsers.Put(p)
+}
+
+func (p *parser) add(field *at, format string, args ...any) {
 	if len(p.violations) >= maxViolations {
 		p.omitted++
 		return
 	}
-	p.violations = append(p.violations, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+	p.violations = append(p.violations, FieldViolation{Field: field.String(), Description: fmt.Sprintf(format, args...)})
 }
 
 // document checks that body is exactly one JSON object and returns it.
 func (p *parser) document(body []byte) (json.RawMessage, bool) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		p.add("", "must be a JSON object, got an empty body")
+		p.add(nil, "must be a JSON object, got an empty body")
 		return nil, false
 	}
 	if json.Valid(body) {
@@ -95,11 +115,11 @@ func (p *parser) document(body []byte) (json.RawMessage, bool) {
 		case errors.As(err, &syntax):
 			// Offset counts the bytes read, the offending one included;
 			// report that byte's offset, as for trailing data below.
-			p.add("", "invalid JSON at byte offset %d: %s", max(syntax.Offset-1, 0), syntax)
+			p.add(nil, "invalid JSON at byte offset %d: %s", max(syntax.Offset-1, 0), syntax)
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			p.add("", "invalid JSON: unexpected end of input")
+			p.add(nil, "invalid JSON: unexpected end of input")
 		default:
-			p.add("", "invalid JSON: %s", err)
+			p.add(nil, "invalid JSON: %s", err)
 		}
 		return nil, false
 	}
@@ -107,7 +127,7 @@ func (p *parser) document(body []byte) (json.RawMessage, bool) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		rest := body[end:]
 		end += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
-		p.add("", "unexpected data after the JSON value at byte offset %d", end)
+		p.add(nil, "unexpected data after the JSON value at byte offset %d", end)
 		return nil, false
 	}
 	return p.object(bytes.TrimSpace(raw))
@@ -115,7 +135,7 @@ func (p *parser) document(body []byte) (json.RawMessage, bool) {
 
 func (p *parser) object(raw json.RawMessage) (json.RawMessage, bool) {
 	if raw[0] != '{' {
-		p.add("", "must be a JSON object, got %s", kind(raw))
+		p.add(nil, "must be a JSON object, got %s", kind(raw))
 		return nil, false
 	}
 	return raw, true
@@ -126,32 +146,32 @@ func (p *parser) message(body []byte) *Message {
 	if !ok {
 		return nil
 	}
-	ms, _ := p.members("", raw)
-	f := p.fields("", ms)
+	ms, _ := p.members(nil, raw)
+	f := p.fields(nil, ms)
 
 	m := &Message{}
-	if v, ok := p.str("version", f["version"], maxStringLen); ok {
+	if v, ok := p.str(&at{name: "version"}, f.get("version"), maxStringLen); ok {
 		switch {
 		case v == "":
-			p.add("version", "is required and must be %q", version)
+			p.add(&at{name: "version"}, "is required and must be %q", version)
 		case v != version:
-			p.add("version", "must be %q, got %s", version, quote(v))
+			p.add(&at{name: "version"}, "must be %q, got %s", version, quote(v))
 		}
 		m.Version = v
 	}
-	m.GroupKey, _ = p.str("groupKey", f["groupKey"], maxGroupKeyLen)
-	m.TruncatedAlerts = p.count("truncatedAlerts", f["truncatedAlerts"])
-	m.Status = p.status("status", f["status"])
-	m.Receiver, _ = p.str("receiver", f["receiver"], maxStringLen)
-	m.GroupLabels, _ = p.labelSet("groupLabels", f["groupLabels"], maxLabelValueLen, false)
-	m.CommonLabels, _ = p.labelSet("commonLabels", f["commonLabels"], maxLabelValueLen, false)
-	m.CommonAnnotations, _ = p.labelSet("commonAnnotations", f["commonAnnotations"], maxAnnotationValueLen, false)
-	m.ExternalURL, _ = p.str("externalURL", f["externalURL"], maxStringLen)
-	m.Alerts = p.alerts("alerts", f["alerts"])
+	m.GroupKey, _ = p.str(&at{name: "groupKey"}, f.get("groupKey"), maxGroupKeyLen)
+	m.TruncatedAlerts = p.count(&at{name: "truncatedAlerts"}, f.get("truncatedAlerts"))
+	m.Status = p.status(&at{name: "status"}, f.get("status"))
+	m.Receiver, _ = p.str(&at{name: "receiver"}, f.get("receiver"), maxStringLen)
+	m.GroupLabels, _ = p.labelSet(&at{name: "groupLabels"}, f.get("groupLabels"), maxLabelValueLen, false)
+	m.CommonLabels, _ = p.labelSet(&at{name: "commonLabels"}, f.get("commonLabels"), maxLabelValueLen, false)
+	m.CommonAnnotations, _ = p.labelSet(&at{name: "commonAnnotations"}, f.get("commonAnnotations"), maxAnnotationValueLen, false)
+	m.ExternalURL, _ = p.str(&at{name: "externalURL"}, f.get("externalURL"), maxStringLen)
+	m.Alerts = p.alerts(&at{name: "alerts"}, f.get("alerts"))
 	return m
 }
 
-func (p *parser) alerts(path string, raw json.RawMessage) []Alert {
+func (p *parser) alerts(path *at, raw json.RawMessage) []Alert {
 	if raw == nil || isNull(raw) {
 		p.add(path, "is required and must hold at least one alert")
 		return nil
@@ -175,12 +195,12 @@ func (p *parser) alerts(path string, raw json.RawMessage) []Alert {
 	}
 	alerts := make([]Alert, len(elems))
 	for i, e := range elems {
-		alerts[i] = p.alert(index(path, i), bytes.TrimSpace(e))
+		alerts[i] = p.alert(&at{up: path, index: i, elem: true}, bytes.TrimSpace(e))
 	}
 	return alerts
 }
 
-func (p *parser) alert(path string, raw json.RawMessage) Alert {
+func (p *parser) alert(path *at, raw json.RawMessage) Alert {
 	var a Alert
 	if raw[0] != '{' {
 		p.add(path, "must be an object, got %s", kind(raw))
@@ -189,12 +209,12 @@ func (p *parser) alert(path string, raw json.RawMessage) Alert {
 	ms, _ := p.members(path, raw)
 	f := p.fields(path, ms)
 
-	a.Status = p.status(join(path, "status"), f["status"])
+	a.Status = p.status(&at{up: path, name: "status"}, f.get("status"))
 
-	labelsPath := join(path, "labels")
+	labelsPath := &at{up: path, name: "labels"}
 	before := p.numViolations()
 	var seen int
-	a.Labels, seen = p.labelSet(labelsPath, f["labels"], maxLabelValueLen, true)
+	a.Labels, seen = p.labelSet(labelsPath, f.get("labels"), maxLabelValueLen, true)
 	labelsOK := p.numViolations() == before
 	if labelsOK && len(a.Labels) == 0 {
 		if seen > 0 {
@@ -204,16 +224,16 @@ func (p *parser) alert(path string, raw json.RawMessage) Alert {
 		}
 		labelsOK = false
 	}
-	a.Annotations, _ = p.labelSet(join(path, "annotations"), f["annotations"], maxAnnotationValueLen, false)
+	a.Annotations, _ = p.labelSet(&at{up: path, name: "annotations"}, f.get("annotations"), maxAnnotationValueLen, false)
 
-	startsPath, endsPath := join(path, "startsAt"), join(path, "endsAt")
+	startsPath, endsPath := &at{up: path, name: "startsAt"}, &at{up: path, name: "endsAt"}
 	var startsOK, endsOK bool
-	a.StartsAt, startsOK = p.time(startsPath, f["startsAt"])
+	a.StartsAt, startsOK = p.time(startsPath, f.get("startsAt"))
 	if startsOK && a.StartsAt.IsZero() {
 		p.add(startsPath, "is required")
 		startsOK = false
 	}
-	a.EndsAt, endsOK = p.time(endsPath, f["endsAt"])
+	a.EndsAt, endsOK = p.time(endsPath, f.get("endsAt"))
 	switch {
 	case !endsOK:
 	case a.EndsAt.IsZero() && a.Status == StatusResolved:
@@ -222,10 +242,10 @@ func (p *parser) alert(path string, raw json.RawMessage) Alert {
 		// Alertmanager refuses such alerts on ingestion, too.
 		p.add(endsPath, "must not be before startsAt")
 	}
-	a.GeneratorURL, _ = p.str(join(path, "generatorURL"), f["generatorURL"], maxStringLen)
+	a.GeneratorURL, _ = p.str(&at{up: path, name: "generatorURL"}, f.get("generatorURL"), maxStringLen)
 
-	fpPath := join(path, "fingerprint")
-	if fp, ok := p.str(fpPath, f["fingerprint"], maxStringLen); ok {
+	fpPath := &at{up: path, name: "fingerprint"}
+	if fp, ok := p.str(fpPath, f.get("fingerprint"), maxStringLen); ok {
 		switch {
 		case fp != "":
 			if !isFingerprint(fp) {
@@ -246,23 +266,23 @@ func (p *parser) numViolations() int { return len(p.violations) + p.omitted }
 // whose names are valid label names. dropEmpty drops empty values, which
 // Prometheus and Alertmanager treat as absent labels.
 // It also returns how many entries the object had.
-func (p *parser) labelSet(path string, raw json.RawMessage, maxValueLen int, dropEmpty bool) (map[string]string, int) {
-	out := map[string]string{}
+func (p *parser) labelSet(path *at, raw json.RawMessage, maxValueLen int, dropEmpty bool) (map[string]string, int) {
 	ms, ok := p.members(path, raw)
 	if !ok {
-		return out, 0
+		return map[string]string{}, 0
 	}
 	if len(ms) > maxLabels {
 		p.add(path, "must hold at most %d entries, got %d", maxLabels, len(ms))
-		return out, len(ms)
+		return map[string]string{}, len(ms)
 	}
+	out := make(map[string]string, len(ms))
 	for _, m := range ms {
 		if len(m.name) > maxNameLen {
 			// Keep the oversized name out of the field path.
 			p.add(path, "name %s is %d bytes long, must be at most %d", quote(m.name), len(m.name), maxNameLen)
 			continue
 		}
-		field := join(path, m.name)
+		field := &at{up: path, name: m.name}
 		switch {
 		case m.duplicate:
 			p.add(field, "must appear only once")
@@ -286,7 +306,7 @@ func (p *parser) labelSet(path string, raw json.RawMessage, maxValueLen int, dro
 	return out, len(ms)
 }
 
-func (p *parser) status(path string, raw json.RawMessage) Status {
+func (p *parser) status(path *at, raw json.RawMessage) Status {
 	s, ok := p.str(path, raw, maxStringLen)
 	if !ok {
 		return ""
@@ -303,7 +323,7 @@ func (p *parser) status(path string, raw json.RawMessage) Status {
 }
 
 // time decodes an RFC 3339 time. Absent, null and "" yield the zero time.
-func (p *parser) time(path string, raw json.RawMessage) (time.Time, bool) {
+func (p *parser) time(path *at, raw json.RawMessage) (time.Time, bool) {
 	s, ok := p.str(path, raw, maxStringLen)
 	if !ok || s == "" {
 		return time.Time{}, ok
@@ -317,7 +337,7 @@ func (p *parser) time(path string, raw json.RawMessage) (time.Time, bool) {
 }
 
 // count decodes a non-negative integer. Absent and null yield 0.
-func (p *parser) count(path string, raw json.RawMessage) uint64 {
+func (p *parser) count(path *at, raw json.RawMessage) uint64 {
 	if raw == nil || isNull(raw) {
 		return 0
 	}

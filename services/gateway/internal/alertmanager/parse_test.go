@@ -486,3 +486,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse parses a body captured from Alertmanager (two alerts).
+func BenchmarkParse(b *testing.B) {
+	body := readFixture(b, "firing.json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := alertmanager.Parse(bytes.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
