@@ -74,17 +74,20 @@ type parser struct {
 
 var parsers = sync.Pool{New: func() any { return new(parser) }}
 
-// maxPooledBody bounds the buffer a pooled parser keeps: an exceptionally
-// large body is not held on to.
-const maxPooledBody = 256 << 10
+// maxPooledBody and maxPooledMembers bound what a pooled parser keeps: the
+// buffers and arena of an exceptionally large body are not held on to.
+const (
+	maxPooledBody    = 256 << 10
+	maxPooledMembers = 4 << 10
+)
 
 func (p *parser) release() {
 	p.violations, p.omitted = nil, 0
-	p.body.Reset()
-	p.arena = p.arena[:0]
-	if p.body.Cap() > maxPooledBody {
+	if p.body.Cap() > maxPooledBody || p.buf.Cap() > maxPooledBody || cap(p.arena) > maxPooledMembers {
 		return
 	}
+	p.body.Reset()
+	p.arena = p.arena[:0]
 	parsers.Put(p)
 }
 

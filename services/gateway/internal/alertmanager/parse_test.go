@@ -437,6 +437,46 @@ func TestParseCapsViolations(t *testing.T) {
 	require.Equal(t, alertmanager.FieldViolation{Description: "50 more violations not shown"}, verr.Violations[100])
 }
 
+// Parsers are pooled: what one body leaves behind (violations, members, a
+// large buffer) does not leak into the results of the next, and results
+// hold no bytes of a body whose buffer is reused.
+func TestParseBodiesInTurn(t *testing.T) {
+	t.Parallel()
+	valid := readFixture(t, "firing.json")
+	invalid := edit(t, valid, func(m map[string]any) { m["version"] = "3" })
+	large := edit(t, valid, func(m map[string]any) {
+		alerts := make([]any, 5000)
+		for i := range alerts {
+			alerts[i] = map[string]any{"status": "firing", "labels": map[string]any{"alertname": fmt.Sprint("A", i)}, "startsAt": "2026-11-22T07:00:00Z"}
+		}
+		m["alerts"] = alerts
+	})
+	want, err := alertmanager.Parse(bytes.NewReader(valid))
+	require.NoError(t, err)
+	for range 3 {
+		_, err := alertmanager.Parse(bytes.NewReader(invalid))
+		var verr *alertmanager.ValidationError
+		require.ErrorAs(t, err, &verr)
+		require.Len(t, verr.Violations, 1)
+
+		got, err := alertmanager.Parse(bytes.NewReader(large))
+		require.NoError(t, err)
+		require.Len(t, got.Alerts, 5000)
+		require.Equal(t, "A4999", got.Alerts[4999].Labels["alertname"])
+
+		got, err = alertmanager.Parse(bytes.NewReader(valid))
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	// Scribbling over the buffers of later parses leaves earlier results
+	// as they were.
+	first, err := alertmanager.Parse(bytes.NewReader(valid))
+	require.NoError(t, err)
+	_, err = alertmanager.Parse(bytes.NewReader(bytes.ReplaceAll(valid, []byte("HighLatency"), []byte("XXXXXXXXXXX"))))
+	require.NoError(t, err)
+	require.Equal(t, want, first)
+}
+
 func TestParseReadError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection reset")
