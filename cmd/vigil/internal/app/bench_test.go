@@ -110,7 +110,7 @@ func webhookBody(n int64, alerts int) []byte {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		fmt.Fprintf(&sb, `{"status":"firing","labels":{"alertname":"Bench","namespace":"ns%d","instance":"i-%d-%d","severity":"warning"},"annotations":{"summary":"benchmark alert"},"startsAt":"2026-11-22T07:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom:9090/graph","fingerprint":"%016x"}`, i%10, n, i, n<<8|int64(i))
+		fmt.Fprintf(&sb, `{"status":"firing",%s,"endsAt":"0001-01-01T00:00:00Z","fingerprint":"%016x"}`, benchAlert(n, i), n<<8|int64(i))
 	}
 	sb.WriteString(`]}`)
 	return []byte(sb.String())
@@ -124,8 +124,13 @@ func postableBody(n int64, alerts int) []byte {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		fmt.Fprintf(&sb, `{"labels":{"alertname":"Bench","namespace":"ns%d","instance":"i-%d-%d","severity":"warning"},"annotations":{"summary":"benchmark alert"},"startsAt":"2026-11-22T07:00:00Z","generatorURL":"http://prom:9090/graph"}`, i%10, n, i)
+		sb.WriteString("{" + benchAlert(n, i) + "}")
 	}
 	sb.WriteByte(']')
 	return []byte(sb.String())
+}
+
+// benchAlert is alert i of request n, the members both formats share.
+func benchAlert(n int64, i int) string {
+	return fmt.Sprintf(`"labels":{"alertname":"Bench","namespace":"ns%d","instance":"i-%d-%d","severity":"warning"},"annotations":{"summary":"benchmark alert"},"startsAt":"2026-11-22T07:00:00Z","generatorURL":"http://prom:9090/graph"`, i%10, n, i)
 }

@@ -423,7 +423,11 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 	}
 	kc, err := kube.Inspect(ctx, req.GetKubeconfig(), req.GetContext())
 	if err != nil {
-		return nil, server.InvalidArgument("invalid kubeconfig", server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
+		msg := "invalid kubeconfig"
+		if _, ok := errors.AsType[*kube.UnreachableError](err); ok {
+			msg = "cluster not reachable"
+		}
+		return nil, server.InvalidArgument(msg, server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
 	}
 	c := &deployv1.Cluster{Name: req.GetName(), Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now()}
 	if err := s.store.InsertCluster(ctx, s.pool, c, kc.Kubeconfig); err != nil {

@@ -83,10 +83,23 @@ func Inspect(ctx context.Context, kubeconfig []byte, contextName string) (*Clust
 	defer cancel()
 	version, err := client.Version(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("the API server at %s did not answer /version: %w", server, err)
+		return nil, &UnreachableError{Server: server, Err: err}
 	}
 	return &Cluster{Server: server, Version: version, Kubeconfig: minified}, nil
 }
+
+// UnreachableError is Inspect's answer for a kubeconfig that parses but
+// whose API server did not answer.
+type UnreachableError struct {
+	Server string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("the API server at %s did not answer /version: %v", e.Server, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Minify returns a kubeconfig holding only the chosen context, its cluster
 // and its user.

@@ -122,9 +122,9 @@ func (p *parser) elements(raw json.RawMessage) ([]json.RawMessage, error) {
 // decoder returns the parser's one decoder reset to read raw: members and
 // elements finish with it before they return, so one serves the whole body.
 func (p *parser) decoder(raw json.RawMessage) *jsontext.Decoder {
-	// From a *bytes.Buffer, jsontext parses in place instead of copying.
-	p.buf.Reset()
-	p.buf.Write(raw)
+	// From a *bytes.Buffer, jsontext parses in place instead of copying;
+	// the buffer reads raw itself, not a copy.
+	p.buf = *bytes.NewBuffer(raw)
 	if p.dec == nil {
 		p.dec = jsontext.NewDecoder(&p.buf, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	} else {

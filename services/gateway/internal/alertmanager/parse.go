@@ -68,7 +68,7 @@ type parser struct {
 
 	body  bytes.Buffer
 	dec   *jsontext.Decoder
-	buf   bytes.Buffer // what dec reads: the object or array at hand
+	buf   bytes.Buffer // what dec reads: the object or array at hand, in place
 	arena []member     // the members of every object split so far
 }
 
@@ -83,7 +83,8 @@ const (
 
 func (p *parser) release() {
 	p.violations, p.omitted = nil, 0
-	if p.body.Cap() > maxPooledBody || p.buf.Cap() > maxPooledBody || cap(p.arena) > maxPooledMembers {
+	p.buf = bytes.Buffer{}
+	if p.body.Cap() > maxPooledBody || cap(p.arena) > maxPooledMembers {
 		return
 	}
 	p.body.Reset()
@@ -153,12 +154,13 @@ func (p *parser) message(body []byte) *Message {
 	f := p.fields(nil, ms)
 
 	m := &Message{}
-	if v, ok := p.str(&at{name: "version"}, f.get("version"), maxStringLen); ok {
+	versionPath := &at{name: "version"}
+	if v, ok := p.str(versionPath, f.get("version"), maxStringLen); ok {
 		switch {
 		case v == "":
-			p.add(&at{name: "version"}, "is required and must be %q", version)
+			p.add(versionPath, "is required and must be %q", version)
 		case v != version:
-			p.add(&at{name: "version"}, "must be %q, got %s", version, quote(v))
+			p.add(versionPath, "must be %q, got %s", version, quote(v))
 		}
 		m.Version = v
 	}
