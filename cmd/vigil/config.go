@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -67,6 +69,26 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	streams, err := streamOptions()
+	if err != nil {
+		return app.Options{}, err
+	}
+	updateInterval, err := envDuration("VIGIL_INCIDENT_UPDATE_INTERVAL", 5*time.Second)
+	if err != nil {
+		return app.Options{}, err
+	}
+	chunk, err := envInt("VIGIL_MONITOR_CHUNK", 2000)
+	if err != nil {
+		return app.Options{}, err
+	}
+	retention, err := envDuration("VIGIL_RETENTION", 30*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	notifyMaxAge, err := envDuration("VIGIL_NOTIFY_MAX_EVENT_AGE", time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	return app.Options{
 		Services:    services,
 		GRPCAddr:    f.grpcAddr,
@@ -83,15 +105,43 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Gateway: gateway.Options{WebhookMaxBytes: int64(maxBytes)},
 		Monitor: monitor.Options{
-			GroupBy:     strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
-			DedupWindow: dedup,
+			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
+			DedupWindow:    dedup,
+			Retention:      retention,
+			UpdateInterval: updateInterval,
+			ChunkSize:      chunk,
 		},
-		Notify: notify.Options{Telegram: notify.TelegramOptions{
-			BotToken: os.Getenv("VIGIL_TELEGRAM_BOT_TOKEN"),
-			ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
-			APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
-		}},
+		Notify: notify.Options{
+			Telegram: notify.TelegramOptions{
+				BotToken: os.Getenv("VIGIL_TELEGRAM_BOT_TOKEN"),
+				ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
+				APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
+			},
+			MaxEventAge: notifyMaxAge,
+			Retention:   retention,
+		},
+		Streams: streams,
 	}, nil
+}
+
+// streamOptions are the JetStream stream limits from VIGIL_STREAM_MAX_AGE
+// and VIGIL_STREAM_MAX_BYTES; unset, each stream keeps its own default
+// (see bus.StreamOptions).
+func streamOptions() (bus.StreamOptions, error) {
+	maxAge, err := envDuration("VIGIL_STREAM_MAX_AGE", 0)
+	if err != nil {
+		return bus.StreamOptions{}, err
+	}
+	if maxAge < 0 {
+		return bus.StreamOptions{}, errors.New("VIGIL_STREAM_MAX_AGE: must not be negative")
+	}
+	var maxBytes int64
+	if v := os.Getenv("VIGIL_STREAM_MAX_BYTES"); v != "" {
+		if maxBytes, err = strconv.ParseInt(v, 10, 64); err != nil || maxBytes < 0 {
+			return bus.StreamOptions{}, fmt.Errorf("VIGIL_STREAM_MAX_BYTES: %q is not a number of bytes, like 1073741824", v)
+		}
+	}
+	return bus.StreamOptions{MaxAge: maxAge, MaxBytes: maxBytes}, nil
 }
 
 // encryptionKey is VIGIL_ENCRYPTION_KEY, or the key in

@@ -24,7 +24,8 @@ func run() int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand())
+	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand(), benchCommand(),
+		silencesCommand(), alertsCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1

@@ -32,10 +32,18 @@ func fired(fp string) *eventsv1.AlertFired {
 	}
 }
 
+// runConsumer runs a consumer until the test ends. The durable consumer
+// exists when it returns, so what the test publishes next reaches it; unless
+// cfg says otherwise it starts an hour back, at everything the test stored
+// before on its fresh server.
 func runConsumer(t *testing.T, js jetstream.JetStream, cfg bus.ConsumerConfig, h bus.BatchHandler) {
 	t.Helper()
+	if cfg.StartWithin == 0 {
+		cfg.StartWithin = time.Hour
+	}
 	c, err := bus.NewConsumer(js, cfg, h, testkit.Logger(t), nil)
 	require.NoError(t, err)
+	require.NoError(t, c.Create(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

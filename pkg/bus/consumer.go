@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -43,8 +44,42 @@ func (d *Delivery) Context() context.Context { return d.ctx }
 
 // BatchHandler handles deliveries together (one database transaction for a
 // whole batch, say) and returns one result per delivery, in order.
+//
+// ctx is not cancelled when the consumer stops, so the unit of work in
+// progress finishes; a handler that does several units checks Stopping(ctx)
+// between them and answers ErrStopped for the deliveries it did not start.
 type BatchHandler interface {
 	HandleBatch(ctx context.Context, ds []*Delivery) []error
+}
+
+// ErrStopped is the result, wrapped or not, of a delivery a handler did not
+// start because its consumer is stopping (Stopping): the message goes back
+// at once, for another replica or the next start, without counting as a
+// failure.
+var ErrStopped = errors.New("bus: consumer stopping")
+
+type stoppingKey struct{}
+
+// withStopping returns ctx without its cancellation, so the work in hand can
+// finish, carrying the cancellation as the signal Stopping reads instead.
+func withStopping(ctx context.Context) context.Context {
+	return context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, ctx.Done())
+}
+
+// Stopping reports whether the consumer that handed over ctx (to a
+// BatchHandler, or as a Delivery's context) is shutting down: its Run
+// context was cancelled. For any other ctx it reports whether ctx is done.
+func Stopping(ctx context.Context) bool {
+	done, ok := ctx.Value(stoppingKey{}).(<-chan struct{})
+	if !ok {
+		return ctx.Err() != nil
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // ConsumerConfig describes a durable pull consumer. Replicas of a service
@@ -66,6 +101,24 @@ type ConsumerConfig struct {
 	// MinBackoff and MaxBackoff bound the exponential delay before a
 	// failed delivery is retried (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
+	// MaxBytes, when set, bounds the bytes of messages pulled ahead and of
+	// one batch: for consumers of EventBatch envelopes, where one message
+	// may hold thousands of events, so a batch of BatchSize messages would
+	// hold hundreds of thousands (and their memory).
+	MaxBytes int
+	// StartWithin is where a consumer created for the first time starts:
+	// at the events stored in the last StartWithin, or at new events only
+	// when 0 -- never at the beginning of a stream's history, which a new
+	// service would otherwise replay (and act on) in full. A consumer that
+	// exists keeps its position whatever this says.
+	StartWithin time.Duration
+	// MaxEventAge, when set, skips events older than this (by their
+	// meta.occurred_at, or when JetStream stored them if that is unset):
+	// they are acknowledged without reaching the handler and counted in
+	// vigil_bus_stale_events_total. For consumers that act on the world,
+	// where acting hours late (paging about an incident long over) is
+	// worse than not acting.
+	MaxEventAge time.Duration
 }
 
 func (c *ConsumerConfig) defaults() error {
@@ -102,6 +155,9 @@ type Consumer struct {
 	log     *slog.Logger
 	metrics *metrics
 	tracer  trace.Tracer
+
+	mu   sync.Mutex
+	cons jetstream.Consumer // the durable consumer, once Create made it
 }
 
 // NewConsumer returns a Consumer; Run starts it.
@@ -134,26 +190,91 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, log
 	}, nil
 }
 
+// Create creates the durable consumer on the server, or brings the one that
+// exists up to this configuration. Call it before publishing anything the
+// consumer must see, since a consumer created for the first time starts at
+// new events (see StartWithin); Run calls it when it was not called.
+//
+// An existing consumer keeps its position and the deliver policy it was
+// created with (JetStream refuses to change them): only the fields the
+// configuration owns -- subjects, ack wait, deliveries, ack pending -- are
+// updated.
+func (c *Consumer) Create(ctx context.Context) error {
+	_, err := c.durable(ctx)
+	return err
+}
+
+func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cons != nil {
+		return c.cons, nil
+	}
+	cons, err := c.createOrUpdate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bus: create consumer %s on %s: %w", c.cfg.Name, c.stream, err)
+	}
+	c.cons = cons
+	return cons, nil
+}
+
+func (c *Consumer) createOrUpdate(ctx context.Context) (jetstream.Consumer, error) {
+	start := time.Now().Add(-c.cfg.StartWithin)
+	// A race to create it, lost to another replica, ends at the next
+	// lookup; the rounds are bounded all the same.
+	for range 3 {
+		existing, err := c.js.Consumer(ctx, c.stream, c.cfg.Name)
+		if err == nil {
+			have := existing.CachedInfo().Config
+			want := c.owned(have)
+			if reflect.DeepEqual(have, want) {
+				return existing, nil
+			}
+			return c.js.UpdateConsumer(ctx, c.stream, want)
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+		want := c.owned(jetstream.ConsumerConfig{Durable: c.cfg.Name, DeliverPolicy: jetstream.DeliverNewPolicy})
+		if c.cfg.StartWithin > 0 {
+			want.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+			want.OptStartTime = &start
+		}
+		cons, err := c.js.CreateConsumer(ctx, c.stream, want)
+		if !errors.Is(err, jetstream.ErrConsumerExists) {
+			return cons, err
+		}
+		// Another replica created it meanwhile, with a start time of its
+		// own clock: take that one, as it is.
+	}
+	return nil, errors.New("another process keeps deleting and creating it")
+}
+
+// owned returns cfg with the fields the ConsumerConfig owns set from it.
+func (c *Consumer) owned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	// JetStream refuses both a filter subject and filter subjects.
+	cfg.FilterSubject = ""
+	cfg.FilterSubjects = c.cfg.Subjects
+	cfg.AckPolicy = jetstream.AckExplicitPolicy
+	cfg.AckWait = c.cfg.AckWait
+	// One more than ours: a delivery whose handler died (ack wait
+	// expired) on the last try still reaches us and is dead-lettered,
+	// instead of being dropped by the server.
+	cfg.MaxDeliver = c.cfg.MaxDeliver + 1
+	cfg.MaxAckPending = max(1000, 4*c.cfg.BatchSize)
+	return cfg
+}
+
 // Run consumes until ctx is cancelled. Then it stops pulling, finishes the
-// batch in hand, hands back what it had prefetched, and returns nil.
+// unit of work in hand (see Stopping), hands back what it had prefetched,
+// and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
-		Durable:        c.cfg.Name,
-		FilterSubjects: c.cfg.Subjects,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.cfg.AckWait,
-		// One more than ours: a delivery whose handler died (ack wait
-		// expired) on the last try still reaches us and is dead-lettered,
-		// instead of being dropped by the server.
-		MaxDeliver:    c.cfg.MaxDeliver + 1,
-		MaxAckPending: max(1000, 4*c.cfg.BatchSize),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := c.durable(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil //nolint:nilerr // stopped before it started: not a failure
 		}
-		return fmt.Errorf("bus: create consumer %s on %s: %w", c.cfg.Name, c.stream, err)
+		return err
 	}
 
 	msgs := make(chan jetstream.Msg, c.cfg.BatchSize)
@@ -165,7 +286,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			_ = m.Nak()
 		}
 	},
-		jetstream.PullMaxMessages(c.cfg.BatchSize),
+		c.pullLimit(),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.log.WarnContext(ctx, "pull failed", "error", err)
 		}),
@@ -175,36 +296,47 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.InfoContext(ctx, "consumer started", "stream", c.stream, "subjects", c.cfg.Subjects)
 
+	stop := func() error {
+		cc.Stop()
+		close(stopped)
+		// Give back what was prefetched so another replica (or the
+		// next start) takes it at once instead of after AckWait.
+		for {
+			select {
+			case m := <-msgs:
+				_ = m.Nak()
+			default:
+				<-cc.Closed()
+				return nil
+			}
+		}
+	}
 	for {
+		// Once stopping, no new batch starts, though messages wait.
+		if ctx.Err() != nil {
+			return stop()
+		}
 		select {
 		case <-ctx.Done():
-			cc.Stop()
-			close(stopped)
-			// Give back what was prefetched so another replica (or the
-			// next start) takes it at once instead of after AckWait.
-			for {
-				select {
-				case m := <-msgs:
-					_ = m.Nak()
-				default:
-					<-cc.Closed()
-					return nil
-				}
-			}
+			return stop()
 		case m := <-msgs:
 			batch := []jetstream.Msg{m}
+			size := len(m.Data())
 		fill:
-			for len(batch) < c.cfg.BatchSize {
+			for len(batch) < c.cfg.BatchSize && (c.cfg.MaxBytes <= 0 || size < c.cfg.MaxBytes) {
 				select {
 				case m := <-msgs:
 					batch = append(batch, m)
+					size += len(m.Data())
 				default:
 					break fill
 				}
 			}
-			// The batch in hand is finished even when ctx is cancelled
-			// meanwhile: its work is bounded by AckWait.
-			c.process(context.WithoutCancel(ctx), batch)
+			// The batch's context is not cancelled with ctx, so database
+			// work in progress completes; the handler sees the
+			// cancellation through Stopping and ends between units of
+			// work (ErrStopped), not after the whole batch.
+			c.process(withStopping(ctx), batch)
 		}
 	}
 }
@@ -215,8 +347,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 type inbound struct {
 	msg     jetstream.Msg
 	attempt int
-	ctx     context.Context
-	span    trace.Span
+	// stored is when JetStream stored the message (zero if unknown).
+	stored time.Time
+	ctx    context.Context
+	span   trace.Span
 	// batchID is the EventBatch's id; empty for a single event.
 	batchID string
 	// ds are the events for this consumer; err of one that could not be
@@ -224,18 +358,32 @@ type inbound struct {
 	ds []*Delivery
 }
 
+// process hands a batch's events to the handler and settles each message.
+// Events older than MaxEventAge are not handed over: they count as handled
+// (acknowledged) and are logged once for the batch, not one line each, as a
+// backlog after an outage may hold thousands. Inside an EventBatch the age
+// is each event's own.
 func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
 	start := time.Now()
 	ins := make([]*inbound, 0, len(batch))
-	var ds []*Delivery // what the handler gets: the decoded events
+	var ds []*Delivery // what the handler gets: the decoded, fresh events
+	stale := 0
 	for _, m := range batch {
 		in := c.receive(ctx, m)
 		ins = append(ins, in)
 		for _, d := range in.ds {
-			if d.err == nil {
+			switch {
+			case d.err != nil:
+			case c.isStale(d, start):
+				stale++
+				c.metrics.stale.WithLabelValues(c.cfg.Name, d.Subject).Inc()
+			default:
 				ds = append(ds, d)
 			}
 		}
+	}
+	if stale > 0 {
+		c.log.InfoContext(ctx, "stale events skipped", "count", stale, "max_event_age", c.cfg.MaxEventAge)
 	}
 
 	if len(ds) > 0 {
@@ -287,6 +435,7 @@ func (c *Consumer) receive(ctx context.Context, m jetstream.Msg) *inbound {
 	in := &inbound{msg: m, attempt: 1}
 	if md, err := m.Metadata(); err == nil {
 		in.attempt = int(md.NumDelivered)
+		in.stored = md.Timestamp
 	}
 	mctx := extractTrace(ctx, m.Headers())
 	in.ctx, in.span = c.tracer.Start(mctx, "consume "+m.Subject(),
@@ -334,6 +483,22 @@ func (c *Consumer) receive(ctx context.Context, m jetstream.Msg) *inbound {
 	return in
 }
 
+// isStale reports whether d's event is older than MaxEventAge at now: by
+// when it occurred, or, when its producer did not say, by when JetStream
+// stored the message that carried it. An event whose age cannot be told is
+// fresh: it is handled rather than dropped.
+func (c *Consumer) isStale(d *Delivery, now time.Time) bool {
+	if c.cfg.MaxEventAge <= 0 {
+		return false
+	}
+	at := d.in.stored
+	// A nil or zero timestamp is unset (a nil one would read as 1970).
+	if ts := d.Event.GetMeta().GetOccurredAt(); ts != nil && (ts.GetSeconds() != 0 || ts.GetNanos() != 0) && ts.IsValid() {
+		at = ts.AsTime()
+	}
+	return !at.IsZero() && now.Sub(at) > c.cfg.MaxEventAge
+}
+
 // wants reports whether subject passes the consumer's filter.
 func (c *Consumer) wants(subject string) bool {
 	return slices.ContainsFunc(c.cfg.Subjects, func(p string) bool { return subjectMatches(p, subject) })
@@ -358,7 +523,15 @@ func endSpan(s trace.Span, err error) {
 // settle acknowledges, retries or dead-letters a message according to the
 // results of the events it carries, and returns the error it settled on
 // (for the span):
-//   - every event handled: Ack;
+//   - an event the handler did not start because the consumer is stopping
+//     (ErrStopped): the whole message is Nak'ed at once, without delay,
+//     warning or dead letter whatever its attempt count, so another
+//     replica or the next start takes it; the events of an EventBatch
+//     already handled are skipped then by the handlers' inbox. Only on the
+//     server's last delivery (attempt MaxDeliver+1), where a Nak would drop
+//     the message, does it go the way of a failure below and get
+//     dead-lettered;
+//   - every event handled, or skipped as older than MaxEventAge: Ack;
 //   - an event failed with a transient error and attempts are left: the
 //     whole message is retried with backoff (the events already handled are
 //     skipped then by the handlers' inbox);
@@ -368,6 +541,14 @@ func endSpan(s trace.Span, err error) {
 //     handled). A copy that cannot be stored retries the message instead:
 //     nothing is dropped.
 func (c *Consumer) settle(in *inbound) error {
+	if in.attempt <= c.cfg.MaxDeliver && slices.ContainsFunc(in.ds, func(d *Delivery) bool { return errors.Is(d.err, ErrStopped) }) {
+		if err := in.msg.Nak(); err != nil {
+			// Redelivered after AckWait instead: nothing lost.
+			c.log.WarnContext(in.ctx, "nak failed", "subject", in.msg.Subject(), "error", err)
+		}
+		c.metrics.handled.WithLabelValues(c.cfg.Name, "stopped").Add(float64(len(in.ds)))
+		return ErrStopped
+	}
 	var failed []*Delivery
 	var transient error
 	for _, d := range in.ds {
@@ -502,4 +683,13 @@ func eventID(d *Delivery) string {
 		return ""
 	}
 	return d.Event.GetMeta().GetId()
+}
+
+// pullLimit is how much the consumer asks JetStream for ahead of the
+// handler: BatchSize messages, or MaxBytes when set.
+func (c *Consumer) pullLimit() jetstream.PullConsumeOpt {
+	if c.cfg.MaxBytes > 0 {
+		return jetstream.PullMaxBytes(c.cfg.MaxBytes)
+	}
+	return jetstream.PullMaxMessages(c.cfg.BatchSize)
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	published     *prometheus.CounterVec
 	publishErrors prometheus.Counter
 	handled       *prometheus.CounterVec
+	stale         *prometheus.CounterVec
 	batchSize     *prometheus.HistogramVec
 	handleSeconds *prometheus.HistogramVec
 }
@@ -47,8 +48,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_bus_handled_total",
-			Help: "Deliveries handled by consumers, by consumer and outcome (ack, retry, dead_letter).",
+			Help: "Deliveries handled by consumers, by consumer and outcome (ack, retry, dead_letter, stopped).",
 		}, []string{"consumer", "outcome"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_stale_events_total",
+			Help: "Deliveries acknowledged without handling because their event was older than the consumer's max event age, by consumer and subject.",
+		}, []string{"consumer", "subject"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vigil_bus_batch_size",
 			Help:    "Deliveries handled together in one batch.",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"consumer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishErrors, m.handled, m.batchSize, m.handleSeconds)
+		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds)
 	}
 	return m
 }

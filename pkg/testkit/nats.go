@@ -12,6 +12,10 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 )
 
+// TestStreams are small stream limits for tests: JetStream reserves each
+// stream's MaxBytes on disk, and tests run many servers at once.
+var TestStreams = bus.StreamOptions{MaxBytes: 64 << 20}
+
 // NATS starts an embedded NATS server with JetStream (file storage, sync
 // always, as Vigil runs it) for this test alone, provisions Vigil's streams,
 // and returns its URL. The server stops when the test ends.
@@ -33,7 +37,7 @@ func NATS(t testing.TB) string {
 	_, js := JetStream(t, ns.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bus.Provision(ctx, js, bus.StreamOptions{}); err != nil {
+	if err := bus.Provision(ctx, js, TestStreams); err != nil {
 		t.Fatalf("testkit: provision streams: %v", err)
 	}
 	return ns.ClientURL()

@@ -42,6 +42,8 @@ type Deps struct {
 	// Incidents serves IncidentService: monitor itself in one process, or
 	// a forwarder (NewIncidentForwarder) to a monitor elsewhere.
 	Incidents monitorv1.IncidentServiceServer
+	// Silences serves SilenceService, like Incidents (NewSilenceForwarder).
+	Silences monitorv1.SilenceServiceServer
 	// Apps and Clusters serve the deploy service's API: the service itself
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
@@ -75,6 +77,12 @@ func NewIncidentForwarder(conn grpc.ClientConnInterface) monitorv1.IncidentServi
 	return grpcapi.NewIncidentForwarder(conn)
 }
 
+// NewSilenceForwarder returns a SilenceService that calls monitor over
+// conn as the original caller.
+func NewSilenceForwarder(conn grpc.ClientConnInterface) monitorv1.SilenceServiceServer {
+	return grpcapi.NewSilenceForwarder(conn)
+}
+
 // NewAppForwarder returns an AppService that calls the deploy service over
 // conn as the original caller.
 func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
@@ -94,6 +102,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAlertServiceServer(srv.GRPC, grpcapi.NewAlertServer(s.ingester))
 	if s.deps.Incidents != nil {
 		monitorv1.RegisterIncidentServiceServer(srv.GRPC, s.deps.Incidents)
+	}
+	if s.deps.Silences != nil {
+		monitorv1.RegisterSilenceServiceServer(srv.GRPC, s.deps.Silences)
 	}
 	if s.deps.Apps != nil {
 		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)

@@ -19,6 +19,7 @@ import (
 var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 	gatewayv1.RegisterAlertServiceHandler,
 	monitorv1.RegisterIncidentServiceHandler,
+	monitorv1.RegisterSilenceServiceHandler,
 	deployv1.RegisterAppServiceHandler,
 	deployv1.RegisterClusterServiceHandler,
 	repairv1.RegisterRepairServiceHandler,

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
+	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 )
 
@@ -37,14 +38,39 @@ type Options struct {
 	// DedupWindow: a resolved incident whose alert fires again within it
 	// reopens (default 10m).
 	DedupWindow time.Duration
-	// BatchSize is the most alerts handled in one transaction (default 100).
+	// BatchSize is the most messages (single alerts or envelopes of many)
+	// pulled at once (default 100).
 	BatchSize int
+	// ChunkSize is the most alert events applied in one transaction
+	// (default 2000).
+	ChunkSize int
+	// UpdateInterval is the least time between two incident.updated of one
+	// incident for its alerts' changes; what changes meanwhile is folded
+	// into the next (default 5s, like Alertmanager's group_interval).
+	UpdateInterval time.Duration
+	// Retention: resolved incidents (with their alerts), silenced alerts,
+	// alert resolutions and silences older than this are deleted (default
+	// 30 days).
+	Retention time.Duration
+	// StartWithin is how far back the monitor's consumer starts the first
+	// time it is created, so alerts accepted while it was first starting
+	// are not lost (default 1h); it never replays older history.
+	StartWithin time.Duration
 }
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
 	if o.DedupWindow < 0 {
 		return errors.New("VIGIL_DEDUP_WINDOW: must not be negative")
+	}
+	if o.UpdateInterval < 0 {
+		return errors.New("VIGIL_INCIDENT_UPDATE_INTERVAL: must not be negative")
+	}
+	if o.Retention < 0 {
+		return errors.New("VIGIL_RETENTION: must not be negative")
+	}
+	if o.ChunkSize < 0 || o.ChunkSize > 100_000 {
+		return errors.New("VIGIL_MONITOR_CHUNK: must be between 1 and 100000")
 	}
 	for _, l := range o.GroupBy {
 		if l != incident.GroupAll && !model.UTF8Validation.IsValidLabelName(l) {
@@ -71,6 +97,8 @@ type Service struct {
 	consumer   *bus.Consumer
 	relay      *outbox.Relay
 	api        *grpcapi.IncidentServer
+	silences   *grpcapi.SilenceServer
+	log        *slog.Logger
 }
 
 // New migrates monitor's schema and builds the service.
@@ -85,20 +113,39 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
-	c := incident.NewCorrelator(postgres.Store{}, incident.Options{GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow}, log)
-	router := bus.NewRouter[pgx.Tx]()
-	bus.On(router, c.AlertFired)
-	bus.On(router, c.AlertResolved)
+	if opts.Retention == 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
+	if opts.StartWithin == 0 {
+		opts.StartWithin = time.Hour
+	}
+	c := incident.NewCorrelator(postgres.Store{}, incident.Options{
+		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval,
+		// Read once per transaction: a silence applies from the next chunk
+		// after it is created.
+		Silences: func(ctx context.Context, tx pgx.Tx, now time.Time) (incident.Muter, error) {
+			return postgres.Silences{}.Active(ctx, tx, now)
+		},
+	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
-		Subjects:  router.Subjects(),
+		Subjects:  []string{bus.SubjectAlertFired, bus.SubjectAlertResolved},
 		BatchSize: opts.BatchSize,
-	}, outbox.NewHandler(deps.Pool, "monitor", router), log, deps.Metrics)
+		// The gateway's envelopes hold up to ~2,000 alerts each: bound a
+		// batch (and what is pulled ahead) by bytes, and so by memory.
+		MaxBytes:    8 << 20,
+		StartWithin: opts.StartWithin,
+	}, intake.New(deps.Pool, "monitor", c, opts.ChunkSize, log), log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
+	// The durable consumer exists before anything (the gateway in this
+	// process) accepts alerts: a first start loses none of them.
+	if err := consumer.Create(ctx); err != nil {
+		return nil, err
+	}
 	return &Service{
-		deps: deps, opts: opts, correlator: c, consumer: consumer,
+		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c),
 	}, nil
@@ -107,15 +154,80 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 // Register adds monitor's gRPC API to s.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	monitorv1.RegisterIncidentServiceServer(r, s.api)
+	monitorv1.RegisterSilenceServiceServer(r, s.silences)
 }
 
 // IncidentServer is monitor's API, for a gateway in the same process.
 func (s *Service) IncidentServer() monitorv1.IncidentServiceServer { return s.api }
+
+// SilenceServer is monitor's silence API, for a gateway in the same
+// process.
+func (s *Service) SilenceServer() monitorv1.SilenceServiceServer { return s.silences }
 
 // Run consumes alerts and relays incident events until ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
+	g.Go(func() error { return s.flushDue(ctx) })
+	g.Go(func() error { return s.prune(ctx) })
 	return g.Wait()
+}
+
+// flushDue announces the incident updates whose interval has passed. A
+// change waits at most its interval plus one tick.
+func (s *Service) flushDue(ctx context.Context) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	const limit = 500
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for ctx.Err() == nil {
+			var n int
+			err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) (err error) {
+				n, err = s.correlator.FlushDue(ctx, tx, limit)
+				return err
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "announcing due incident updates failed", "error", err)
+				}
+				break
+			}
+			if n < limit {
+				break
+			}
+		}
+	}
+}
+
+// prune deletes what is past retention, at start and then hourly.
+func (s *Service) prune(ctx context.Context) error {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		before := time.Now().Add(-s.opts.Retention)
+		p, err := postgres.Store{}.Prune(ctx, s.deps.Pool, before)
+		if err == nil {
+			p.Silences, err = postgres.Silences{}.Prune(ctx, s.deps.Pool, before)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.WarnContext(ctx, "pruning failed", "error", err)
+		case p.Incidents+p.SilencedAlerts+p.Resolutions+p.Silences > 0:
+			s.log.InfoContext(ctx, "pruned past retention", "incidents", p.Incidents,
+				"silenced_alerts", p.SilencedAlerts, "resolutions", p.Resolutions, "silences", p.Silences, "before", before)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -41,7 +41,21 @@ type Options struct {
 	// MaxDeliver is how often a message is tried before it is given up and
 	// dead-lettered (default 10).
 	MaxDeliver int
+	// MaxEventAge: an incident event older than this is not sent (default
+	// 1h). Notify acts on the world: after an outage or a long backlog,
+	// paging people about incidents hours old does more harm than good.
+	MaxEventAge time.Duration
+	// Retention: deliveries and their attempts last touched longer ago than
+	// this are deleted, hourly (default 30 days). It is never shorter than
+	// MaxEventAge, so an event whose delivery was deleted is too old to be
+	// sent again.
+	Retention time.Duration
 }
+
+const (
+	defaultMaxEventAge = time.Hour
+	defaultRetention   = 30 * 24 * time.Hour
+)
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
@@ -51,8 +65,26 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_TELEGRAM_CHAT_ID: missing (VIGIL_TELEGRAM_BOT_TOKEN is set)")
 	case t.BotToken == "" && t.ChatID != "":
 		return errors.New("VIGIL_TELEGRAM_BOT_TOKEN: missing (VIGIL_TELEGRAM_CHAT_ID is set)")
+	case o.MaxEventAge < 0:
+		return errors.New("VIGIL_NOTIFY_MAX_EVENT_AGE: must not be negative")
+	case o.Retention < 0:
+		return errors.New("VIGIL_RETENTION: must not be negative")
+	}
+	o = o.withDefaults()
+	if o.Retention < o.MaxEventAge {
+		return fmt.Errorf("VIGIL_RETENTION: %s is shorter than VIGIL_NOTIFY_MAX_EVENT_AGE (%s): a redelivered event could be sent twice", o.Retention, o.MaxEventAge)
 	}
 	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxEventAge == 0 {
+		o.MaxEventAge = defaultMaxEventAge
+	}
+	if o.Retention == 0 {
+		o.Retention = defaultRetention
+	}
+	return o
 }
 
 // Deps are what notify runs on.
@@ -78,6 +110,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	opts = opts.withDefaults()
 	log := deps.Logger.With("service", "notify")
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
@@ -104,24 +137,67 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return s.send(ctx, e.GetMeta().GetId(), bus.SubjectIncidentResolved, message.IncidentResolved(e.GetIncident(), telegram.EscapeHTML))
 	})
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
-		Name:       "notify",
-		Subjects:   router.Subjects(),
-		BatchSize:  10,
-		MaxDeliver: opts.MaxDeliver,
+		Name:        "notify",
+		Subjects:    router.Subjects(),
+		BatchSize:   10,
+		MaxDeliver:  opts.MaxDeliver,
+		MaxEventAge: opts.MaxEventAge,
+		// StartWithin 0: a notify started for the first time sends about
+		// what happens from now on, not about the streams' history.
 	}, bus.Handler(router, struct{}{}), log, deps.Metrics)
 	if err != nil {
+		return nil, err
+	}
+	// Created now, before the other services of the process start
+	// publishing: an incident opened meanwhile is not missed.
+	if err := s.consumer.Create(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Run sends notifications until ctx is cancelled.
+// Run sends notifications until ctx is cancelled, and prunes the delivery
+// log past retention, at start and then hourly.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		s.prune(ctx)
+	}()
+	var err error
 	if s.consumer == nil {
 		<-ctx.Done()
-		return nil
+	} else {
+		err = s.consumer.Run(ctx)
 	}
-	return s.consumer.Run(ctx)
+	cancel()
+	<-pruned
+	return err
+}
+
+// prune deletes deliveries past retention, at start and then hourly, until
+// ctx ends.
+func (s *Service) prune(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		before := time.Now().Add(-s.opts.Retention)
+		n, err := s.deliveries.Prune(ctx, before)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "pruning deliveries failed", "error", err)
+		case n > 0:
+			s.log.InfoContext(ctx, "pruned deliveries past retention", "deliveries", n, "before", before)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // send delivers text for one event once: a redelivered event that already

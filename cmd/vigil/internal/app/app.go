@@ -200,14 +200,14 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		case "gateway":
 			gdeps := gateway.Deps{Auth: authn, Publisher: pub, Logger: deps.Logger}
 			if mon != nil {
-				gdeps.Incidents = mon.IncidentServer()
+				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
 			} else {
 				conn, err := grpc.NewClient(opts.MonitorAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 				if err != nil {
 					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
 				}
 				a.conns = append(a.conns, conn)
-				gdeps.Incidents = gateway.NewIncidentForwarder(conn)
+				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()

@@ -50,6 +50,7 @@ func startVigil(t *testing.T) *vigil {
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{
+		Streams:    testkit.TestStreams,
 		Services:   app.Services,
 		GRPCAddr:   "127.0.0.1:0",
 		HTTPAddr:   "127.0.0.1:0",

@@ -33,6 +33,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = stopTracing(context.Background()) })
 	a, err := app.New(ctx, app.Options{
+		Streams:  testkit.TestStreams,
 		Services: []string{"gateway"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		AdminToken: adminToken, MonitorAddr: "127.0.0.1:1", DeployAddr: "127.0.0.1:1",
 	}, app.Deps{NATS: nc, JetStream: js, Logger: discardLogger()})

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
@@ -29,6 +30,9 @@ import (
 
 func runApp(t *testing.T, opts app.Options, deps app.Deps) *app.App {
 	t.Helper()
+	if opts.Streams == (bus.StreamOptions{}) {
+		opts.Streams = testkit.TestStreams
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, opts, deps)
 	require.NoError(t, err)
@@ -46,7 +50,7 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	natsURL := testkit.NATS(t)
 	ncM, jsM := testkit.JetStream(t, natsURL)
 	ncG, jsG := testkit.JetStream(t, natsURL)
-	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken}
+	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, Streams: testkit.TestStreams}
 
 	monOpts := base
 	monOpts.Services = []string{"monitor"}

@@ -108,3 +108,8 @@ func (f *IncidentForwarder) AcknowledgeIncident(ctx context.Context, r *monitorv
 func (f *IncidentForwarder) ResolveIncident(ctx context.Context, r *monitorv1.ResolveIncidentRequest) (*monitorv1.ResolveIncidentResponse, error) {
 	return f.c.ResolveIncident(auth.ForwardCredentials(ctx), r)
 }
+
+// ListAlerts forwards the RPC.
+func (f *IncidentForwarder) ListAlerts(ctx context.Context, r *monitorv1.ListAlertsRequest) (*monitorv1.ListAlertsResponse, error) {
+	return f.c.ListAlerts(auth.ForwardCredentials(ctx), r)
+}

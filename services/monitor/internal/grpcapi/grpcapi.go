@@ -17,7 +17,9 @@ import (
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
+	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
 const (
@@ -61,11 +63,83 @@ func (s *IncidentServer) GetIncident(ctx context.Context, req *monitorv1.GetInci
 	if err := validID(req.GetId()); err != nil {
 		return nil, err
 	}
-	inc, err := s.store.Get(ctx, s.pool, req.GetId(), 0)
+	size, err := pageSize(req.GetAlertsPageSize(), "alerts_page_size")
+	if err != nil {
+		return nil, err
+	}
+	inc, next, err := s.store.Get(ctx, s.pool, req.GetId(), size)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &monitorv1.GetIncidentResponse{Incident: inc}, nil
+	return &monitorv1.GetIncidentResponse{Incident: inc, AlertsNextPageToken: next}, nil
+}
+
+// ListAlerts implements the RPC.
+func (s *IncidentServer) ListAlerts(ctx context.Context, req *monitorv1.ListAlertsRequest) (*monitorv1.ListAlertsResponse, error) {
+	size, err := pageSize(req.GetPageSize(), "page_size")
+	if err != nil {
+		return nil, err
+	}
+	f := postgres.AlertFilter{IncidentID: req.GetIncidentId()}
+	if f.IncidentID != "" {
+		if err := validIDField(f.IncidentID, "incident_id"); err != nil {
+			return nil, err
+		}
+	}
+	ms, err := matcher.Parse(req.GetFilter())
+	if err != nil {
+		var perr *matcher.Error
+		if errors.As(err, &perr) {
+			return nil, server.InvalidArgument("invalid filter", server.FieldViolation{
+				Field: fmt.Sprintf("filter[%d]", perr.Index), Description: perr.Err.Error(),
+			})
+		}
+		return nil, server.InvalidArgument("invalid filter", server.FieldViolation{Field: "filter", Description: err.Error()})
+	}
+	for _, m := range ms {
+		f.Matchers = append(f.Matchers, postgres.LabelMatch{Name: m.Name, Op: postgres.MatchOp(m.Type.String()), Value: m.Value})
+	}
+	for i, st := range req.GetStates() {
+		switch st {
+		case monitorv1.AlertState_ALERT_STATE_FIRING:
+			f.States = append(f.States, postgres.StateFiring)
+		case monitorv1.AlertState_ALERT_STATE_RESOLVED:
+			f.States = append(f.States, postgres.StateResolved)
+		case monitorv1.AlertState_ALERT_STATE_SILENCED:
+			f.States = append(f.States, postgres.StateSilenced)
+		default:
+			return nil, server.InvalidArgument("invalid state", server.FieldViolation{
+				Field: fmt.Sprintf("states[%d]", i), Description: "want firing, resolved or silenced",
+			})
+		}
+	}
+	if req.GetSince() != nil {
+		f.Since = req.GetSince().AsTime()
+	}
+	if req.GetUntil() != nil {
+		f.Until = req.GetUntil().AsTime()
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return nil, server.InvalidArgument("invalid time range", server.FieldViolation{Field: "until", Description: "must be after since"})
+	}
+	alerts, next, err := s.store.ListAlerts(ctx, s.pool, f, size, req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &monitorv1.ListAlertsResponse{Alerts: alerts, NextPageToken: next}, nil
+}
+
+// pageSize applies the default and the bound of a page size.
+func pageSize(n int32, field string) (int, error) {
+	switch {
+	case n < 0:
+		return 0, server.InvalidArgument("invalid page size", server.FieldViolation{Field: field, Description: "must not be negative"})
+	case n == 0:
+		return defaultPageSize, nil
+	case n > maxPageSize:
+		return maxPageSize, nil
+	}
+	return int(n), nil
 }
 
 // AcknowledgeIncident implements the RPC.
@@ -108,12 +182,14 @@ func actor(ctx context.Context) string {
 }
 
 // validID checks an incident id is a UUID before it reaches the database.
-func validID(id string) error {
+func validID(id string) error { return validIDField(id, "id") }
+
+func validIDField(id, field string) error {
 	if id == "" {
-		return server.InvalidArgument("missing incident id", server.FieldViolation{Field: "id", Description: "is required"})
+		return server.InvalidArgument("missing incident id", server.FieldViolation{Field: field, Description: "is required"})
 	}
 	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-		return server.InvalidArgument("invalid incident id", server.FieldViolation{Field: "id", Description: fmt.Sprintf("%q is not a UUID", id)})
+		return server.InvalidArgument("invalid incident id", server.FieldViolation{Field: field, Description: fmt.Sprintf("%q is not a UUID", id)})
 	}
 	return nil
 }
@@ -126,6 +202,12 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, incident.ErrResolved):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, silence.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, silence.ErrExpired):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, silence.ErrInvalid):
+		return server.InvalidArgument("invalid silence", silenceViolations(err)...)
 	case errors.Is(err, postgres.ErrBadPageToken):
 		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
 	case errors.Is(err, context.Canceled):

@@ -1,10 +1,13 @@
 package incident
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,44 +24,48 @@ import (
 // Producer names monitor in the events it publishes.
 const Producer = "monitor"
 
-// maxEventAlerts bounds the alerts an event carries, so a storm of alerts in
-// one incident does not make events larger than NATS accepts.
-const maxEventAlerts = 50
-
-// Record is an incident as stored: the API shape plus what only monitor
-// needs.
-type Record struct {
-	*typesv1.Incident
-	CorrelationID string
-}
-
-// AlertRecord is an alert of an incident as stored.
-type AlertRecord struct {
-	IncidentID string
-	*typesv1.IncidentAlert
-}
-
-// Store keeps incidents and their alerts; every method runs in the caller's
-// transaction.
+// Store keeps incidents and their alerts. Every method runs in the caller's
+// transaction and does a constant number of statements whatever the number
+// of alerts or groups it is given.
 type Store interface {
-	LockGroup(ctx context.Context, tx pgx.Tx, groupKey string) error
-	// ActiveIncident returns the unresolved incident of a group, or else
-	// its newest one resolved at or after reopenSince (none when
-	// reopenSince is zero); nil when neither.
-	ActiveIncident(ctx context.Context, tx pgx.Tx, groupKey string, reopenSince time.Time) (*Record, error)
-	InsertIncident(ctx context.Context, tx pgx.Tx, r *Record) error
-	UpdateIncident(ctx context.Context, tx pgx.Tx, r *Record) error
+	// LockGroups takes the groups' locks until the transaction ends, in
+	// the order given (ascending: two transactions never wait on each
+	// other in a cycle).
+	LockGroups(ctx context.Context, tx pgx.Tx, ids []int64) error
+	// Incidents returns, per group key, the group's unresolved incident,
+	// or else its newest one resolved at or after reopenSince; each locked
+	// for update. Groups with neither are absent.
+	Incidents(ctx context.Context, tx pgx.Tx, keys []string, reopenSince time.Time) (map[string]*Record, error)
+	// Alerts returns the stored alerts among refs.
+	Alerts(ctx context.Context, tx pgx.Tx, refs []AlertRef) (map[AlertRef]*AlertRecord, error)
+	// KnownResolutions returns the alert instances among is that are
+	// known to have resolved.
+	KnownResolutions(ctx context.Context, tx pgx.Tx, is []Instance) (map[Instance]bool, error)
+	RecordResolutions(ctx context.Context, tx pgx.Tx, rs []Resolution) error
+	// SaveIncidents inserts the new incidents and updates the others.
+	SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*Record) error
+	// UpsertAlerts stores alerts of incidents, at most one per ref.
+	UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*AlertRecord) error
+	// SilenceAlerts stores muted firings (adding to the count of a stored
+	// silenced alert) and resolutions of silenced alerts.
+	SilenceAlerts(ctx context.Context, tx pgx.Tx, fired []*AlertRecord, resolved []Resolution) error
+	// Unsilence removes the silenced copies of alerts now in incidents.
+	Unsilence(ctx context.Context, tx pgx.Tx, fingerprints []string) error
 	LockIncident(ctx context.Context, tx pgx.Tx, id string) (*Record, error)
-	Alert(ctx context.Context, tx pgx.Tx, incidentID, fingerprint string) (*AlertRecord, error)
-	UpsertAlert(ctx context.Context, tx pgx.Tx, a *AlertRecord) error
-	FiringCount(ctx context.Context, tx pgx.Tx, incidentID string) (int, error)
-	RecordResolution(ctx context.Context, tx pgx.Tx, fingerprint string, startsAt, endsAt time.Time) error
-	ResolutionKnown(ctx context.Context, tx pgx.Tx, fingerprint string, startsAt time.Time) (bool, error)
-	// Snapshot returns the incident with counts and its newest alerts.
-	Snapshot(ctx context.Context, tx pgx.Tx, id string, maxAlerts int) (*typesv1.Incident, error)
+	// DueIncidents returns up to limit incidents whose pending update is
+	// due at or before now, locked, skipping those locked by others.
+	DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*Record, error)
 }
 
-// Options tune grouping and deduplication.
+// Muter says which silence, if any, mutes an alert.
+type Muter interface {
+	Muting(labels map[string]string, now time.Time) string
+}
+
+// Silences loads the silences in force, once per transaction.
+type Silences func(ctx context.Context, tx pgx.Tx, now time.Time) (Muter, error)
+
+// Options tune grouping, deduplication and announcement.
 type Options struct {
 	// GroupBy are the labels that make an incident's group key (default
 	// alertname, namespace; "..." groups by all labels).
@@ -67,6 +74,13 @@ type Options struct {
 	// incident resolved reopens that incident instead of opening a new one
 	// (default 10m).
 	DedupWindow time.Duration
+	// UpdateInterval is the least time between two events of an incident
+	// for changes of its alerts (default 5s; negative: every batch).
+	UpdateInterval time.Duration
+	// Silences, when set, mutes alerts.
+	Silences Silences
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
 }
 
 // Correlator applies alert events and people's actions to incidents.
@@ -85,10 +99,34 @@ func NewCorrelator(store Store, opts Options, log *slog.Logger) *Correlator {
 	if opts.DedupWindow == 0 {
 		opts.DedupWindow = 10 * time.Minute
 	}
-	return &Correlator{store: store, opts: opts, log: log.With("component", "correlator"), now: time.Now}
+	switch {
+	case opts.UpdateInterval == 0:
+		opts.UpdateInterval = 5 * time.Second
+	case opts.UpdateInterval < 0:
+		opts.UpdateInterval = 0
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Correlator{store: store, opts: opts, log: log.With("component", "correlator"), now: now}
 }
 
-func validateAlert(a *typesv1.Alert) error {
+// Signal is one alert event to apply: a firing, or a resolution.
+type Signal struct {
+	Alert    *typesv1.Alert
+	Resolved bool
+	// Cause is the meta of the event that carried it.
+	Cause *eventsv1.EventMeta
+
+	key      string
+	labels   map[string]string
+	lockID   int64
+	instance Instance
+}
+
+// ValidateAlert reports an alert no retry can make valid.
+func ValidateAlert(a *typesv1.Alert) error {
 	switch {
 	case a == nil:
 		return bus.Permanent(errors.New("event has no alert"))
@@ -100,171 +138,468 @@ func validateAlert(a *typesv1.Alert) error {
 	return nil
 }
 
-// AlertFired adds a firing alert to its group's incident, opening or
-// reopening the incident as needed.
-func (c *Correlator) AlertFired(ctx context.Context, tx pgx.Tx, e *eventsv1.AlertFired) error {
-	a := e.GetAlert()
-	if err := validateAlert(a); err != nil {
-		return err
+// Plan is signals sorted into the order they are applied: by group lock,
+// and in arrival order within a group.
+type Plan struct {
+	Signals []*Signal
+}
+
+// NewPlan computes each signal's group and orders them. Signals must be
+// valid (ValidateAlert).
+func (c *Correlator) NewPlan(signals []*Signal) Plan {
+	for _, s := range signals {
+		s.key, s.labels = GroupKey(s.Alert.GetLabels(), c.opts.GroupBy)
+		s.lockID = LockID(s.key)
+		s.instance = Instance{Fingerprint: s.Alert.GetFingerprint(), StartsAt: s.Alert.GetStartsAt().AsTime()}
 	}
-	startsAt := a.GetStartsAt().AsTime()
-	if stale, err := c.store.ResolutionKnown(ctx, tx, a.GetFingerprint(), startsAt); err != nil {
-		return err
-	} else if stale {
-		c.log.DebugContext(ctx, "fired after its own resolution, ignored", "fingerprint", a.GetFingerprint())
+	out := slices.Clone(signals)
+	slices.SortStableFunc(out, func(a, b *Signal) int {
+		return cmp.Or(cmp.Compare(a.lockID, b.lockID), cmp.Compare(a.key, b.key))
+	})
+	return Plan{Signals: out}
+}
+
+// Chunks splits the plan into runs of at most max signals, each a separate
+// transaction's work. A group may span chunks; its signals stay in order.
+func (p Plan) Chunks(maxSignals int) [][]*Signal {
+	var out [][]*Signal
+	for s := p.Signals; len(s) > 0; {
+		n := min(maxSignals, len(s))
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return out
+}
+
+// LockID is the advisory lock of a group key (FNV-1a, 64 bits).
+func LockID(key string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int64(h.Sum64()) //nolint:gosec // a lock id: any 64 bits will do
+}
+
+// incState is an incident being changed by a chunk.
+type incState struct {
+	rec    *Record
+	isNew  bool
+	dirty  bool
+	opened bool // opened in this chunk, incident.opened not yet made
+	urgent string
+	change *eventsv1.IncidentChange
+	// alerts by fingerprint as they stand, and the ones to write.
+	alerts  map[string]*AlertRecord
+	touched []*AlertRecord
+	sample  []*typesv1.IncidentAlert
+	events  []bus.Event
+	cause   *eventsv1.EventMeta
+}
+
+// Apply applies signals (one chunk of a Plan, in its order) in tx: one lock
+// per group, a constant number of statements, and at most one event per
+// incident for its alerts' changes.
+func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) error {
+	if len(signals) == 0 {
 		return nil
 	}
-	key, groupLabels := GroupKey(a.GetLabels(), c.opts.GroupBy)
-	if err := c.store.LockGroup(ctx, tx, key); err != nil {
-		return err
-	}
 	now := c.now().UTC()
-	inc, err := c.store.ActiveIncident(ctx, tx, key, now.Add(-c.opts.DedupWindow))
-	if err != nil {
-		return err
-	}
-	opened, reason := false, ""
-	if inc == nil {
-		opened = true
-		inc = &Record{
-			Incident: &typesv1.Incident{
-				Id:          bus.NewID(),
-				GroupKey:    key,
-				GroupLabels: groupLabels,
-				Title:       Title(groupLabels, a.GetLabels()),
-				Severity:    SeverityOf(a.GetLabels()),
-				Status:      typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
-				OpenedAt:    timestamppb.New(now),
-				UpdatedAt:   timestamppb.New(now),
-				App:         alertlabel.App(a.GetLabels()),
-				Namespace:   a.GetLabels()["namespace"],
-			},
-			CorrelationID: e.GetMeta().GetCorrelationId(),
-		}
-		if err := c.store.InsertIncident(ctx, tx, inc); err != nil {
+	var (
+		ids        []int64
+		keys       []string
+		fired      []Instance
+		silenced   []*AlertRecord
+		unmuted    []*Signal
+		resolveAll []Resolution
+	)
+	var muter Muter
+	if c.opts.Silences != nil {
+		var err error
+		if muter, err = c.opts.Silences(ctx, tx, now); err != nil {
 			return err
 		}
-	} else if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
-		reason = "reopened"
-		inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_OPEN
-		inc.ResolvedAt, inc.ResolvedBy = nil, ""
 	}
-
-	existing, err := c.store.Alert(ctx, tx, inc.GetId(), a.GetFingerprint())
+	for _, s := range signals {
+		if len(keys) == 0 || keys[len(keys)-1] != s.key {
+			if len(ids) == 0 || ids[len(ids)-1] != s.lockID {
+				ids = append(ids, s.lockID)
+			}
+			keys = append(keys, s.key)
+		}
+		if s.Resolved {
+			resolveAll = append(resolveAll, Resolution{Instance: s.instance, EndsAt: endsAt(s.Alert, now)})
+			unmuted = append(unmuted, s)
+			continue
+		}
+		if muter != nil {
+			if id := muter.Muting(s.Alert.GetLabels(), now); id != "" {
+				silenced = append(silenced, firingRecord(s.Alert, "", 1, now, id))
+				continue
+			}
+		}
+		fired = append(fired, s.instance)
+		unmuted = append(unmuted, s)
+	}
+	if err := c.store.LockGroups(ctx, tx, ids); err != nil {
+		return err
+	}
+	// Under the groups' locks: a resolution recorded by another replica
+	// is seen here, or that replica sees ours.
+	known, err := c.store.KnownResolutions(ctx, tx, fired)
 	if err != nil {
 		return err
 	}
+	if err := c.store.RecordResolutions(ctx, tx, resolveAll); err != nil {
+		return err
+	}
+	incs, err := c.store.Incidents(ctx, tx, keys, now.Add(-c.opts.DedupWindow))
+	if err != nil {
+		return err
+	}
+	refs := make([]AlertRef, 0, len(unmuted))
+	for _, s := range unmuted {
+		if r := incs[s.key]; r != nil {
+			refs = append(refs, AlertRef{IncidentID: r.GetId(), Fingerprint: s.Alert.GetFingerprint()})
+		}
+	}
+	stored, err := c.store.Alerts(ctx, tx, refs)
+	if err != nil {
+		return err
+	}
+
+	byKey := make(map[string]*incState, len(incs))
+	byID := make(map[string]*incState, len(incs))
+	var states []*incState
+	state := func(r *Record, isNew bool) *incState {
+		st := &incState{rec: r, isNew: isNew, opened: isNew, change: r.Pending, alerts: map[string]*AlertRecord{}}
+		if st.change == nil {
+			st.change = &eventsv1.IncidentChange{}
+		}
+		states = append(states, st)
+		byKey[r.GetGroupKey()] = st
+		byID[r.GetId()] = st
+		return st
+	}
+	for _, r := range incs {
+		state(r, false)
+	}
+	for _, a := range stored {
+		if st := byID[a.IncidentID]; st != nil {
+			st.alerts[a.GetAlert().GetFingerprint()] = a
+		}
+	}
+	var unsilence []string
+	for _, s := range unmuted {
+		if s.Resolved {
+			// A firing of this instance delivered late is stale now.
+			known[s.instance] = true
+			c.resolve(ctx, byKey[s.key], s, now)
+			continue
+		}
+		if known[s.instance] {
+			c.log.DebugContext(ctx, "fired after its own resolution, ignored", "fingerprint", s.Alert.GetFingerprint())
+			continue
+		}
+		st := byKey[s.key]
+		if st == nil || (st.rec.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED &&
+			st.rec.GetResolvedAt().AsTime().Before(now.Add(-c.opts.DedupWindow))) {
+			st = state(c.open(s, now), true)
+			st.cause = s.Cause
+		}
+		c.fire(st, s, now)
+		unsilence = append(unsilence, s.Alert.GetFingerprint())
+	}
+
+	var inserted, updated []*Record
+	var alerts []*AlertRecord
+	var events []bus.Event
+	for _, st := range states {
+		c.finish(st, now)
+		if st.isNew {
+			inserted = append(inserted, st.rec)
+		} else if st.dirty {
+			updated = append(updated, st.rec)
+		}
+		alerts = append(alerts, st.touched...)
+		events = append(events, st.events...)
+	}
+	if err := c.store.SaveIncidents(ctx, tx, inserted, updated); err != nil {
+		return err
+	}
+	if err := c.store.UpsertAlerts(ctx, tx, dedupAlerts(alerts)); err != nil {
+		return err
+	}
+	if err := c.store.SilenceAlerts(ctx, tx, silenced, resolveAll); err != nil {
+		return err
+	}
+	if err := c.store.Unsilence(ctx, tx, unsilence); err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, events...)
+}
+
+func endsAt(a *typesv1.Alert, now time.Time) time.Time {
+	if a.GetEndsAt() != nil {
+		return a.GetEndsAt().AsTime()
+	}
+	return now
+}
+
+// open makes a new incident for s's group.
+func (c *Correlator) open(s *Signal, now time.Time) *Record {
+	a := s.Alert
+	return &Record{
+		Incident: &typesv1.Incident{
+			Id:          bus.NewID(),
+			GroupKey:    s.key,
+			GroupLabels: s.labels,
+			Title:       Title(s.labels, a.GetLabels()),
+			Severity:    SeverityOf(a.GetLabels()),
+			Status:      typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
+			OpenedAt:    timestamppb.New(now),
+			UpdatedAt:   timestamppb.New(now),
+			App:         alertlabel.App(a.GetLabels()),
+			Namespace:   a.GetLabels()["namespace"],
+		},
+		CorrelationID: s.Cause.GetCorrelationId(),
+		LastEventAt:   now,
+	}
+}
+
+func firingRecord(a *typesv1.Alert, incidentID string, count int32, now time.Time, silencedBy string) *AlertRecord {
 	alert := proto.Clone(a).(*typesv1.Alert)
 	alert.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	alert.EndsAt = nil
-	rec := &AlertRecord{IncidentID: inc.GetId(), IncidentAlert: &typesv1.IncidentAlert{
-		Alert: alert, Count: 1, FirstSeenAt: timestamppb.New(now), LastSeenAt: timestamppb.New(now),
+	return &AlertRecord{IncidentID: incidentID, IncidentAlert: &typesv1.IncidentAlert{
+		Alert: alert, Count: count, FirstSeenAt: timestamppb.New(now), LastSeenAt: timestamppb.New(now),
+		IncidentId: incidentID, SilencedBy: silencedBy,
 	}}
-	if existing == nil {
-		if reason == "" && !opened {
-			reason = "alert_added"
-		}
-	} else {
-		rec.Count = existing.GetCount() + 1
-		rec.FirstSeenAt = existing.GetFirstSeenAt()
-		if existing.GetAlert().GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED && reason == "" {
-			reason = "alert_refired"
-		}
-	}
-	if err := c.store.UpsertAlert(ctx, tx, rec); err != nil {
-		return err
-	}
-	if sev := SeverityOf(a.GetLabels()); sev > inc.GetSeverity() {
-		inc.Severity = sev
-		if reason == "" && !opened {
-			reason = "severity_raised"
-		}
-	}
-	if opened {
-		return c.announce(ctx, tx, inc, e.GetMeta(), func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-			return &eventsv1.IncidentOpened{Meta: meta, Incident: snap}
-		})
-	}
-	if reason == "" {
-		// A repeat of an alert we have: counted, nothing to announce.
-		return nil
-	}
-	inc.UpdatedAt = timestamppb.New(now)
-	if err := c.store.UpdateIncident(ctx, tx, inc); err != nil {
-		return err
-	}
-	return c.announce(ctx, tx, inc, e.GetMeta(), func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-		return &eventsv1.IncidentUpdated{Meta: meta, Incident: snap, Reason: reason}
-	})
 }
 
-// AlertResolved marks an alert resolved and resolves its incident once no
-// alert of it fires any more.
-func (c *Correlator) AlertResolved(ctx context.Context, tx pgx.Tx, e *eventsv1.AlertResolved) error {
-	a := e.GetAlert()
-	if err := validateAlert(a); err != nil {
-		return err
+// fire adds a firing alert to st's incident, reopening it if it resolved.
+func (c *Correlator) fire(st *incState, s *Signal, now time.Time) {
+	inc := st.rec
+	if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_OPEN
+		inc.ResolvedAt, inc.ResolvedBy = nil, ""
+		st.note(ReasonReopened, s.Cause)
+		st.urgent = ReasonReopened
+		st.dirty = true
 	}
-	now := c.now().UTC()
-	startsAt := a.GetStartsAt().AsTime()
-	endsAt := now
-	if a.GetEndsAt() != nil {
-		endsAt = a.GetEndsAt().AsTime()
+	a := s.Alert
+	existing := st.alerts[a.GetFingerprint()]
+	rec := firingRecord(a, inc.GetId(), 1, now, "")
+	switch {
+	case existing == nil:
+		inc.AlertCount++
+		inc.FiringCount++
+		st.change.AlertsAdded++
+		st.note(ReasonAlertAdded, s.Cause)
+		sampleAlert(&st.change.Added, rec.GetAlert())
+		if st.opened && len(st.sample) < maxEventAlerts {
+			st.sample = append(st.sample, rec.IncidentAlert)
+		}
+		st.dirty = true
+	case existing.GetAlert().GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED:
+		rec.Count = existing.GetCount() + 1
+		rec.FirstSeenAt = existing.GetFirstSeenAt()
+		inc.FiringCount++
+		st.change.AlertsRefired++
+		st.note(ReasonAlertRefired, s.Cause)
+		sampleAlert(&st.change.Added, rec.GetAlert())
+		st.dirty = true
+	default:
+		// A repeat of an alert that fires: counted, nothing to announce.
+		rec.Count = existing.GetCount() + 1
+		rec.FirstSeenAt = existing.GetFirstSeenAt()
 	}
-	if err := c.store.RecordResolution(ctx, tx, a.GetFingerprint(), startsAt, endsAt); err != nil {
-		return err
+	st.alerts[a.GetFingerprint()] = rec
+	st.touched = append(st.touched, rec)
+	if sev := SeverityOf(a.GetLabels()); sev > inc.GetSeverity() {
+		inc.Severity = sev
+		st.note(ReasonSeverityRaised, s.Cause)
+		st.dirty = true
 	}
-	key, _ := GroupKey(a.GetLabels(), c.opts.GroupBy)
-	if err := c.store.LockGroup(ctx, tx, key); err != nil {
-		return err
-	}
-	inc, err := c.store.ActiveIncident(ctx, tx, key, time.Time{})
-	if err != nil {
-		return err
-	}
-	if inc == nil {
+}
+
+// resolve marks an alert of st's open incident resolved, and resolves the
+// incident once none of its alerts fires.
+func (c *Correlator) resolve(ctx context.Context, st *incState, s *Signal, now time.Time) {
+	a := s.Alert
+	if st == nil || st.rec.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
 		c.log.DebugContext(ctx, "resolved alert has no open incident", "fingerprint", a.GetFingerprint())
-		return nil
+		return
 	}
-	existing, err := c.store.Alert(ctx, tx, inc.GetId(), a.GetFingerprint())
-	if err != nil {
-		return err
-	}
+	existing := st.alerts[a.GetFingerprint()]
 	if existing == nil || existing.GetAlert().GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED {
-		return nil
+		return
 	}
-	if existing.GetAlert().GetStartsAt().AsTime().After(startsAt) {
+	if existing.GetAlert().GetStartsAt().AsTime().After(s.instance.StartsAt) {
 		// Resolves an earlier firing of an alert that has fired again since.
-		return nil
+		return
 	}
-	existing.Alert.Status = typesv1.AlertStatus_ALERT_STATUS_RESOLVED
-	existing.Alert.EndsAt = timestamppb.New(endsAt)
-	existing.LastSeenAt = timestamppb.New(now)
-	if err := c.store.UpsertAlert(ctx, tx, existing); err != nil {
-		return err
+	if st.opened && st.rec.FiringCount == 1 {
+		// Opened in this chunk and about to resolve: announce the opening
+		// first, as it stood.
+		st.flushOpened(now)
 	}
-	firing, err := c.store.FiringCount(ctx, tx, inc.GetId())
-	if err != nil {
-		return err
+	rec := &AlertRecord{IncidentID: existing.IncidentID, IncidentAlert: proto.Clone(existing.IncidentAlert).(*typesv1.IncidentAlert)}
+	rec.Alert.Status = typesv1.AlertStatus_ALERT_STATUS_RESOLVED
+	rec.Alert.EndsAt = timestamppb.New(endsAt(a, now))
+	rec.LastSeenAt = timestamppb.New(now)
+	st.alerts[a.GetFingerprint()] = rec
+	st.touched = append(st.touched, rec)
+	inc := st.rec
+	inc.FiringCount--
+	st.change.AlertsResolved++
+	st.note(ReasonAlertResolved, s.Cause)
+	sampleAlert(&st.change.Resolved, rec.GetAlert())
+	st.dirty = true
+	if inc.FiringCount > 0 {
+		return
 	}
 	inc.UpdatedAt = timestamppb.New(now)
-	if firing > 0 {
-		if err := c.store.UpdateIncident(ctx, tx, inc); err != nil {
-			return err
-		}
-		return c.announce(ctx, tx, inc, e.GetMeta(), func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-			return &eventsv1.IncidentUpdated{Meta: meta, Incident: snap, Reason: "alert_resolved"}
-		})
-	}
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
 	inc.ResolvedAt = timestamppb.New(now)
 	inc.ResolvedBy = sourceName(a.GetSource())
-	if err := c.store.UpdateIncident(ctx, tx, inc); err != nil {
-		return err
-	}
-	return c.announce(ctx, tx, inc, e.GetMeta(), func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-		return &eventsv1.IncidentResolved{Meta: meta, Incident: snap}
+	st.emit(now, s.Cause, func(meta *eventsv1.EventMeta, snap *typesv1.Incident, ch *eventsv1.IncidentChange) bus.Event {
+		return &eventsv1.IncidentResolved{Meta: meta, Incident: snap, Change: ch}
 	})
+}
+
+// finish makes the incident's events for the end of the chunk: opened if it
+// opened, an update if one is due (or urgent), or else leaves the change
+// pending until its interval passes.
+func (c *Correlator) finish(st *incState, now time.Time) {
+	inc := st.rec
+	if st.opened {
+		inc.UpdatedAt = timestamppb.New(now)
+		st.flushOpened(now)
+		return
+	}
+	if len(st.change.GetReasons()) == 0 {
+		return
+	}
+	st.dirty = true
+	inc.UpdatedAt = timestamppb.New(now)
+	due := st.rec.LastEventAt.Add(c.opts.UpdateInterval)
+	if st.urgent == "" && now.Before(due) {
+		inc.Pending = st.change
+		inc.UpdateDueAt = &due
+		return
+	}
+	st.emitUpdate(now, st.urgent, st.cause)
+}
+
+func (st *incState) note(reason string, cause *eventsv1.EventMeta) {
+	if !slices.Contains(st.change.Reasons, reason) {
+		st.change.Reasons = append(st.change.Reasons, reason)
+	}
+	if st.cause == nil {
+		st.cause = cause
+	}
+}
+
+// flushOpened makes incident.opened once, counting every alert of the chunk
+// so far; those alerts are not announced again.
+func (st *incState) flushOpened(now time.Time) {
+	if !st.opened {
+		return
+	}
+	st.opened = false
+	sample := st.sample
+	st.emit(now, st.cause, func(meta *eventsv1.EventMeta, snap *typesv1.Incident, _ *eventsv1.IncidentChange) bus.Event {
+		snap.Alerts = sample
+		return &eventsv1.IncidentOpened{Meta: meta, Incident: snap}
+	})
+}
+
+func (st *incState) emitUpdate(now time.Time, reason string, cause *eventsv1.EventMeta) {
+	if reason == "" && len(st.change.GetReasons()) > 0 {
+		reason = st.change.GetReasons()[0]
+	}
+	st.emit(now, cause, func(meta *eventsv1.EventMeta, snap *typesv1.Incident, ch *eventsv1.IncidentChange) bus.Event {
+		return &eventsv1.IncidentUpdated{Meta: meta, Incident: snap, Reason: reason, Change: ch}
+	})
+}
+
+// emit records an event of the incident as it stands, with the change since
+// its previous event, and starts a new change.
+func (st *incState) emit(now time.Time, cause *eventsv1.EventMeta,
+	build func(*eventsv1.EventMeta, *typesv1.Incident, *eventsv1.IncidentChange) bus.Event,
+) {
+	inc := st.rec
+	ch := st.change
+	if !inc.LastEventAt.IsZero() {
+		ch.Since = timestamppb.New(inc.LastEventAt)
+	}
+	st.events = append(st.events, build(eventMeta(inc, cause), snapshot(inc), ch))
+	st.change = &eventsv1.IncidentChange{}
+	st.urgent, st.cause = "", nil
+	inc.LastEventAt = now
+	inc.Pending, inc.UpdateDueAt = nil, nil
+	st.dirty = true
+}
+
+func eventMeta(inc *Record, cause *eventsv1.EventMeta) *eventsv1.EventMeta {
+	meta := bus.NewMeta(Producer, cause)
+	meta.CorrelationId = inc.CorrelationID
+	meta.App = inc.GetApp()
+	return meta
+}
+
+// snapshot is the incident as events carry it: fields and counters, no
+// alerts.
+func snapshot(inc *Record) *typesv1.Incident {
+	snap := proto.Clone(inc.Incident).(*typesv1.Incident)
+	snap.Alerts = nil
+	return snap
+}
+
+func sampleAlert(to *[]*typesv1.Alert, a *typesv1.Alert) {
+	if len(*to) < maxEventAlerts {
+		*to = append(*to, a)
+	}
+}
+
+// dedupAlerts keeps the last record of each alert: a statement may change a
+// row only once.
+func dedupAlerts(as []*AlertRecord) []*AlertRecord {
+	if len(as) < 2 {
+		return as
+	}
+	last := make(map[AlertRef]int, len(as))
+	for i, a := range as {
+		last[AlertRef{IncidentID: a.IncidentID, Fingerprint: a.GetAlert().GetFingerprint()}] = i
+	}
+	out := make([]*AlertRecord, 0, len(last))
+	for i, a := range as {
+		if last[AlertRef{IncidentID: a.IncidentID, Fingerprint: a.GetAlert().GetFingerprint()}] == i {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// FlushDue announces the pending updates that are due, up to limit, and
+// returns how many.
+func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, error) {
+	now := c.now().UTC()
+	recs, err := c.store.DueIncidents(ctx, tx, now, limit)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	var events []bus.Event
+	for _, r := range recs {
+		st := &incState{rec: r, change: r.Pending}
+		if st.change == nil {
+			st.change = &eventsv1.IncidentChange{}
+		}
+		st.emitUpdate(now, "", nil)
+		events = append(events, st.events...)
+	}
+	if err := c.store.SaveIncidents(ctx, tx, nil, recs); err != nil {
+		return 0, err
+	}
+	return len(recs), outbox.Add(ctx, tx, events...)
 }
 
 // Acknowledge records that by is on the incident.
@@ -277,20 +612,12 @@ func (c *Correlator) Acknowledge(ctx context.Context, tx pgx.Tx, id, by string) 
 	case typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED:
 		return nil, fmt.Errorf("acknowledge %s: %w", id, ErrResolved)
 	case typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED:
-		return c.store.Snapshot(ctx, tx, id, 0)
+		return snapshot(inc), nil
 	}
-	now := timestamppb.New(c.now())
+	now := c.now().UTC()
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
-	inc.AcknowledgedAt, inc.AcknowledgedBy, inc.UpdatedAt = now, by, now
-	if err := c.store.UpdateIncident(ctx, tx, inc); err != nil {
-		return nil, err
-	}
-	if err := c.announce(ctx, tx, inc, nil, func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-		return &eventsv1.IncidentUpdated{Meta: meta, Incident: snap, Reason: "acknowledged"}
-	}); err != nil {
-		return nil, err
-	}
-	return c.store.Snapshot(ctx, tx, id, 0)
+	inc.AcknowledgedAt, inc.AcknowledgedBy, inc.UpdatedAt = timestamppb.New(now), by, timestamppb.New(now)
+	return c.byHand(ctx, tx, inc, now, ReasonAcknowledged)
 }
 
 // Resolve resolves the incident by hand, whatever its alerts say.
@@ -300,35 +627,35 @@ func (c *Correlator) Resolve(ctx context.Context, tx pgx.Tx, id, by string) (*ty
 		return nil, err
 	}
 	if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
-		return c.store.Snapshot(ctx, tx, id, 0)
+		return snapshot(inc), nil
 	}
-	now := timestamppb.New(c.now())
+	now := c.now().UTC()
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
-	inc.ResolvedAt, inc.ResolvedBy, inc.UpdatedAt = now, by, now
-	if err := c.store.UpdateIncident(ctx, tx, inc); err != nil {
-		return nil, err
-	}
-	if err := c.announce(ctx, tx, inc, nil, func(meta *eventsv1.EventMeta, snap *typesv1.Incident) bus.Event {
-		return &eventsv1.IncidentResolved{Meta: meta, Incident: snap}
-	}); err != nil {
-		return nil, err
-	}
-	return c.store.Snapshot(ctx, tx, id, 0)
+	inc.ResolvedAt, inc.ResolvedBy, inc.UpdatedAt = timestamppb.New(now), by, timestamppb.New(now)
+	return c.byHand(ctx, tx, inc, now, "")
 }
 
-// announce writes the event describing inc's new state to the outbox, in
-// the transaction that made the change.
-func (c *Correlator) announce(ctx context.Context, tx pgx.Tx, inc *Record, cause *eventsv1.EventMeta,
-	build func(*eventsv1.EventMeta, *typesv1.Incident) bus.Event,
-) error {
-	snap, err := c.store.Snapshot(ctx, tx, inc.GetId(), maxEventAlerts)
-	if err != nil {
-		return err
+// byHand announces a person's change at once, folding in what was pending.
+func (c *Correlator) byHand(ctx context.Context, tx pgx.Tx, inc *Record, now time.Time, reason string) (*typesv1.Incident, error) {
+	st := &incState{rec: inc, change: inc.Pending}
+	if st.change == nil {
+		st.change = &eventsv1.IncidentChange{}
 	}
-	meta := bus.NewMeta(Producer, cause)
-	meta.CorrelationId = inc.CorrelationID
-	meta.App = inc.GetApp()
-	return outbox.Add(ctx, tx, build(meta, snap))
+	if reason == "" {
+		st.emit(now, nil, func(meta *eventsv1.EventMeta, snap *typesv1.Incident, ch *eventsv1.IncidentChange) bus.Event {
+			return &eventsv1.IncidentResolved{Meta: meta, Incident: snap, Change: ch}
+		})
+	} else {
+		st.change.Reasons = slices.Insert(slices.DeleteFunc(st.change.Reasons, func(r string) bool { return r == reason }), 0, reason)
+		st.emitUpdate(now, reason, nil)
+	}
+	if err := c.store.SaveIncidents(ctx, tx, nil, []*Record{inc}); err != nil {
+		return nil, err
+	}
+	if err := outbox.Add(ctx, tx, st.events...); err != nil {
+		return nil, err
+	}
+	return snapshot(inc), nil
 }
 
 func sourceName(s typesv1.AlertSource) string {

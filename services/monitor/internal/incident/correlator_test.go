@@ -40,8 +40,10 @@ func newFixture(t *testing.T, window time.Duration) *fixture {
 	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
 	return &fixture{
 		pool: pool,
-		c:    incident.NewCorrelator(postgres.Store{}, incident.Options{DedupWindow: window}, testkit.Logger(t)),
-		t0:   time.Now().Add(-time.Hour).UTC().Truncate(time.Second),
+		// Every batch announces its changes (no coalescing interval): these
+		// tests apply one alert per transaction and look at each event.
+		c:  incident.NewCorrelator(postgres.Store{}, incident.Options{DedupWindow: window, UpdateInterval: -1}, testkit.Logger(t)),
+		t0: time.Now().Add(-time.Hour).UTC().Truncate(time.Second),
 	}
 }
 
@@ -109,7 +111,7 @@ func TestRepeatsOfOneAlertAreOneAlert(t *testing.T) {
 	incs := f.incidents(t)
 	require.Len(t, incs, 1)
 	assert.Equal(t, int32(1), incs[0].GetAlertCount())
-	got, err := postgres.Store{}.Get(context.Background(), f.pool, incs[0].GetId(), 0)
+	got, _, err := postgres.Store{}.Get(context.Background(), f.pool, incs[0].GetId(), 50)
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), got.GetAlerts()[0].GetCount())
 	assert.Equal(t, []string{bus.SubjectIncidentOpened}, f.events(t), "repeats announce nothing")

@@ -6,14 +6,18 @@ import (
 	"context"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 )
@@ -32,6 +36,11 @@ var _ incident.Store = Store{}
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Execer runs statements: a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 var statusNames = map[typesv1.IncidentStatus]string{
@@ -57,7 +66,8 @@ func alertStatusName(s typesv1.AlertStatus) string {
 }
 
 const incidentColumns = `id::text, group_key, group_labels, title, severity, status, app, namespace, correlation_id,
-	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by`
+	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
+	alert_count, firing_count, last_event_at, update_due_at, pending`
 
 func scanIncident(row pgx.Row) (*incident.Record, error) {
 	var (
@@ -66,9 +76,12 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		status         string
 		opened, update time.Time
 		acked, solved  *time.Time
+		lastEvent      *time.Time
+		pending        []byte
 	)
 	err := row.Scan(&r.Id, &r.GroupKey, &r.GroupLabels, &r.Title, &severity, &status, &r.App, &r.Namespace,
-		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy)
+		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy,
+		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +89,15 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 	r.Status = statusFromName(status)
 	r.OpenedAt, r.UpdatedAt = timestamppb.New(opened), timestamppb.New(update)
 	r.AcknowledgedAt, r.ResolvedAt = ts(acked), ts(solved)
+	if lastEvent != nil {
+		r.LastEventAt = *lastEvent
+	}
+	if pending != nil {
+		r.Pending = &eventsv1.IncidentChange{}
+		if err := proto.Unmarshal(pending, r.Pending); err != nil {
+			return nil, fmt.Errorf("pending change of %s: %w", r.Id, err)
+		}
+	}
 	return r, nil
 }
 
@@ -94,64 +116,118 @@ func tm(t *timestamppb.Timestamp) *time.Time {
 	return &v
 }
 
-// LockGroup serialises work on one group key until the transaction ends,
-// across replicas.
-func (Store) LockGroup(ctx context.Context, tx pgx.Tx, groupKey string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, groupKey); err != nil {
-		return fmt.Errorf("lock group: %w", err)
+// LockGroups implements incident.Store: advisory locks, taken one after the
+// other in the order given.
+func (Store) LockGroups(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, ids); err != nil {
+		return fmt.Errorf("lock groups: %w", err)
 	}
 	return nil
 }
 
-// ActiveIncident implements incident.Store.
-func (Store) ActiveIncident(ctx context.Context, tx pgx.Tx, groupKey string, reopenSince time.Time) (*incident.Record, error) {
-	r, err := scanIncident(tx.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents
-		WHERE group_key = $1 AND status <> 'resolved'`, groupKey))
-	if err == nil {
-		return r, nil
+// Incidents implements incident.Store.
+func (Store) Incidents(ctx context.Context, tx pgx.Tx, keys []string, reopenSince time.Time) (map[string]*incident.Record, error) {
+	out := make(map[string]*incident.Record, len(keys))
+	if len(keys) == 0 {
+		return out, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("find unresolved incident: %w", err)
+	if err := collectIncidents(ctx, tx, out, `SELECT `+incidentColumns+` FROM incidents
+		WHERE group_key = ANY($1) AND status <> 'resolved' FOR UPDATE`, keys); err != nil {
+		return nil, fmt.Errorf("find unresolved incidents: %w", err)
 	}
-	if reopenSince.IsZero() {
+	if reopenSince.IsZero() || len(out) == len(keys) {
+		return out, nil
+	}
+	rest := make([]string, 0, len(keys)-len(out))
+	for _, k := range keys {
+		if out[k] == nil {
+			rest = append(rest, k)
+		}
+	}
+	if err := collectIncidents(ctx, tx, out, `SELECT `+incidentColumns+` FROM incidents WHERE id IN (
+		SELECT DISTINCT ON (group_key) id FROM incidents
+		WHERE group_key = ANY($1) AND status = 'resolved' AND resolved_at >= $2
+		ORDER BY group_key, resolved_at DESC) FOR UPDATE`, rest, reopenSince); err != nil {
+		return nil, fmt.Errorf("find recently resolved incidents: %w", err)
+	}
+	return out, nil
+}
+
+func collectIncidents(ctx context.Context, tx pgx.Tx, out map[string]*incident.Record, sql string, args ...any) error {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanIncident(rows)
+		if err != nil {
+			return err
+		}
+		out[r.GetGroupKey()] = r
+	}
+	return rows.Err()
+}
+
+const insertIncident = `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
+	namespace, correlation_id, opened_at, updated_at, resolved_at, resolved_by, alert_count, firing_count,
+	last_event_at, update_due_at, pending)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+
+const updateIncident = `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
+	acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8, alert_count = $9,
+	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13 WHERE id = $1`
+
+// SaveIncidents implements incident.Store: one round trip for all of them.
+func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*incident.Record) error {
+	if len(inserted)+len(updated) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, r := range inserted {
+		pending, err := encodePending(r)
+		if err != nil {
+			return err
+		}
+		b.Queue(insertIncident, r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
+			statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
+			r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending)
+	}
+	for _, r := range updated {
+		pending, err := encodePending(r)
+		if err != nil {
+			return err
+		}
+		b.Queue(updateIncident, r.GetId(), int32(r.GetSeverity()), statusNames[r.GetStatus()], r.GetUpdatedAt().AsTime(),
+			tm(r.GetAcknowledgedAt()), r.GetAcknowledgedBy(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("save %d incidents: %w", len(inserted)+len(updated), err)
+	}
+	return nil
+}
+
+func encodePending(r *incident.Record) ([]byte, error) {
+	if r.Pending == nil {
 		return nil, nil
 	}
-	r, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents
-		WHERE group_key = $1 AND status = 'resolved' AND resolved_at >= $2
-		ORDER BY resolved_at DESC LIMIT 1`, groupKey, reopenSince))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+	b, err := proto.Marshal(r.Pending)
 	if err != nil {
-		return nil, fmt.Errorf("find recently resolved incident: %w", err)
+		return nil, fmt.Errorf("encode pending change of %s: %w", r.GetId(), err)
 	}
-	return r, nil
+	return b, nil
 }
 
-// InsertIncident implements incident.Store.
-func (Store) InsertIncident(ctx context.Context, tx pgx.Tx, r *incident.Record) error {
-	_, err := tx.Exec(ctx, `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
-		namespace, correlation_id, opened_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
-		statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
-		r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime())
-	if err != nil {
-		return fmt.Errorf("insert incident: %w", err)
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	return nil
-}
-
-// UpdateIncident implements incident.Store.
-func (Store) UpdateIncident(ctx context.Context, tx pgx.Tx, r *incident.Record) error {
-	_, err := tx.Exec(ctx, `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
-		acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8 WHERE id = $1`,
-		r.GetId(), int32(r.GetSeverity()), statusNames[r.GetStatus()], r.GetUpdatedAt().AsTime(),
-		tm(r.GetAcknowledgedAt()), r.GetAcknowledgedBy(), tm(r.GetResolvedAt()), r.GetResolvedBy())
-	if err != nil {
-		return fmt.Errorf("update incident %s: %w", r.GetId(), err)
-	}
-	return nil
+	return &t
 }
 
 // LockIncident implements incident.Store.
@@ -166,8 +242,27 @@ func (Store) LockIncident(ctx context.Context, tx pgx.Tx, id string) (*incident.
 	return r, nil
 }
 
-const alertColumns = `incident_id::text, fingerprint, status, labels, annotations, source, starts_at, ends_at,
-	generator_url, external_url, count, first_seen_at, last_seen_at`
+// DueIncidents implements incident.Store.
+func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*incident.Record, error) {
+	rows, err := tx.Query(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
+		ORDER BY update_due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find due incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []*incident.Record
+	for rows.Next() {
+		r, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan due incident: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+const alertColumns = `coalesce(incident_id::text, ''), fingerprint, status, labels, annotations, source, starts_at, ends_at,
+	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, '')`
 
 func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	var (
@@ -180,10 +275,11 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 		first, last time.Time
 	)
 	err := row.Scan(&rec.IncidentID, &a.Fingerprint, &status, &a.Labels, &a.Annotations, &source, &starts, &ends,
-		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last)
+		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy)
 	if err != nil {
 		return nil, err
 	}
+	rec.IncidentId = rec.IncidentID
 	a.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	if status == "resolved" {
 		a.Status = typesv1.AlertStatus_ALERT_STATUS_RESOLVED
@@ -194,97 +290,25 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	return rec, nil
 }
 
-// Alert implements incident.Store.
-func (Store) Alert(ctx context.Context, tx pgx.Tx, incidentID, fingerprint string) (*incident.AlertRecord, error) {
-	rec, err := scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE incident_id = $1 AND fingerprint = $2`, incidentID, fingerprint))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+// Alerts implements incident.Store.
+func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (map[incident.AlertRef]*incident.AlertRecord, error) {
+	out := make(map[incident.AlertRef]*incident.AlertRecord, len(refs))
+	if len(refs) == 0 {
+		return out, nil
 	}
+	ids := make([]string, 0, len(refs))
+	fps := make([]string, 0, len(refs))
+	seen := make(map[incident.AlertRef]bool, len(refs))
+	for _, r := range refs {
+		if !seen[r] {
+			seen[r] = true
+			ids, fps = append(ids, r.IncidentID), append(fps, r.Fingerprint)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT `+alertColumns+` FROM alerts
+		WHERE (incident_id, fingerprint) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, ids, fps)
 	if err != nil {
-		return nil, fmt.Errorf("load alert %s: %w", fingerprint, err)
-	}
-	return rec, nil
-}
-
-// UpsertAlert implements incident.Store.
-func (Store) UpsertAlert(ctx context.Context, tx pgx.Tx, r *incident.AlertRecord) error {
-	a := r.GetAlert()
-	labels, annotations := a.GetLabels(), a.GetAnnotations()
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
-		starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (incident_id, fingerprint) DO UPDATE SET status = excluded.status,
-			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
-			ends_at = excluded.ends_at, generator_url = excluded.generator_url,
-			external_url = excluded.external_url, count = excluded.count, last_seen_at = excluded.last_seen_at`,
-		r.IncidentID, a.GetFingerprint(), alertStatusName(a.GetStatus()), labels, annotations, int32(a.GetSource()),
-		a.GetStartsAt().AsTime(), tm(a.GetEndsAt()), a.GetGeneratorUrl(), a.GetExternalUrl(), r.GetCount(),
-		r.GetFirstSeenAt().AsTime(), r.GetLastSeenAt().AsTime())
-	if err != nil {
-		return fmt.Errorf("upsert alert %s: %w", a.GetFingerprint(), err)
-	}
-	return nil
-}
-
-// FiringCount implements incident.Store.
-func (Store) FiringCount(ctx context.Context, tx pgx.Tx, incidentID string) (int, error) {
-	var n int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE incident_id = $1 AND status = 'firing'`, incidentID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count firing alerts: %w", err)
-	}
-	return n, nil
-}
-
-// RecordResolution implements incident.Store.
-func (Store) RecordResolution(ctx context.Context, tx pgx.Tx, fingerprint string, startsAt, endsAt time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO alert_resolutions (fingerprint, starts_at, ends_at) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, fingerprint, startsAt, endsAt)
-	if err != nil {
-		return fmt.Errorf("record resolution: %w", err)
-	}
-	return nil
-}
-
-// ResolutionKnown implements incident.Store.
-func (Store) ResolutionKnown(ctx context.Context, tx pgx.Tx, fingerprint string, startsAt time.Time) (bool, error) {
-	var known bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alert_resolutions WHERE fingerprint = $1 AND starts_at = $2)`,
-		fingerprint, startsAt).Scan(&known)
-	if err != nil {
-		return false, fmt.Errorf("check resolution: %w", err)
-	}
-	return known, nil
-}
-
-// Snapshot implements incident.Store.
-func (s Store) Snapshot(ctx context.Context, tx pgx.Tx, id string, maxAlerts int) (*typesv1.Incident, error) {
-	return s.Get(ctx, tx, id, maxAlerts)
-}
-
-// Get returns an incident with its counts and up to maxAlerts alerts, newest
-// first (all when maxAlerts is 0).
-func (Store) Get(ctx context.Context, q Querier, id string, maxAlerts int) (*typesv1.Incident, error) {
-	r, err := scanIncident(q.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load incident %s: %w", id, err)
-	}
-	inc := r.Incident
-	limit := "ALL"
-	if maxAlerts > 0 {
-		limit = fmt.Sprint(maxAlerts)
-	}
-	rows, err := q.Query(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1
-		ORDER BY last_seen_at DESC, fingerprint LIMIT `+limit, id)
-	if err != nil {
-		return nil, fmt.Errorf("load alerts of %s: %w", id, err)
+		return nil, fmt.Errorf("load alerts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -292,17 +316,240 @@ func (Store) Get(ctx context.Context, q Querier, id string, maxAlerts int) (*typ
 		if err != nil {
 			return nil, fmt.Errorf("scan alert: %w", err)
 		}
-		inc.Alerts = append(inc.Alerts, a.IncidentAlert)
+		out[incident.AlertRef{IncidentID: a.IncidentID, Fingerprint: a.GetAlert().GetFingerprint()}] = a
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	err = q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'firing') FROM alerts WHERE incident_id = $1`, id).
-		Scan(&inc.AlertCount, &inc.FiringCount)
+	return out, rows.Err()
+}
+
+// alertArrays are alerts as column arrays, for one multi-row statement.
+type alertArrays struct {
+	incidents, fingerprints, statuses, labels, annotations []string
+	generators, externals, silencedBy                      []*string
+	sources, counts                                        []int32
+	starts, firsts, lasts                                  []time.Time
+	ends                                                   []*time.Time
+}
+
+func (x *alertArrays) add(r *incident.AlertRecord) error {
+	a := r.GetAlert()
+	labels, err := json.Marshal(a.GetLabels())
 	if err != nil {
-		return nil, fmt.Errorf("count alerts of %s: %w", id, err)
+		return fmt.Errorf("labels of %s: %w", a.GetFingerprint(), err)
 	}
-	return inc, nil
+	annotations := []byte("{}")
+	if len(a.GetAnnotations()) > 0 {
+		if annotations, err = json.Marshal(a.GetAnnotations()); err != nil {
+			return fmt.Errorf("annotations of %s: %w", a.GetFingerprint(), err)
+		}
+	}
+	gen, ext := a.GetGeneratorUrl(), a.GetExternalUrl()
+	var silenced *string
+	if r.GetSilencedBy() != "" {
+		v := r.GetSilencedBy()
+		silenced = &v
+	}
+	x.incidents = append(x.incidents, r.IncidentID)
+	x.fingerprints = append(x.fingerprints, a.GetFingerprint())
+	x.statuses = append(x.statuses, alertStatusName(a.GetStatus()))
+	x.labels = append(x.labels, string(labels))
+	x.annotations = append(x.annotations, string(annotations))
+	x.generators = append(x.generators, &gen)
+	x.externals = append(x.externals, &ext)
+	x.silencedBy = append(x.silencedBy, silenced)
+	x.sources = append(x.sources, int32(a.GetSource()))
+	x.counts = append(x.counts, r.GetCount())
+	x.starts = append(x.starts, a.GetStartsAt().AsTime())
+	x.ends = append(x.ends, tm(a.GetEndsAt()))
+	x.firsts = append(x.firsts, r.GetFirstSeenAt().AsTime())
+	x.lasts = append(x.lasts, r.GetLastSeenAt().AsTime())
+	return nil
+}
+
+func (x *alertArrays) args() []any {
+	return []any{
+		x.incidents, x.fingerprints, x.statuses, x.labels, x.annotations, x.sources, x.starts, x.ends,
+		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy,
+	}
+}
+
+const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::timestamptz[],
+		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[])
+	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb)`
+
+const alertInsert = `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
+	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by) `
+
+// UpsertAlerts implements incident.Store: one statement for all of them.
+func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRecord) error {
+	if len(as) == 0 {
+		return nil
+	}
+	var x alertArrays
+	for _, a := range as {
+		if err := x.add(a); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, alertInsert+alertRows+`
+		ON CONFLICT ON CONSTRAINT alerts_incident_fingerprint DO UPDATE SET status = excluded.status,
+			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
+			ends_at = excluded.ends_at, generator_url = excluded.generator_url,
+			external_url = excluded.external_url, count = excluded.count, last_seen_at = excluded.last_seen_at`,
+		x.args()...)
+	if err != nil {
+		return fmt.Errorf("upsert %d alerts: %w", len(as), err)
+	}
+	return nil
+}
+
+// SilenceAlerts implements incident.Store. Replicas may store the same
+// silenced alert at once: the count is added in the statement, not read
+// before.
+func (Store) SilenceAlerts(ctx context.Context, tx pgx.Tx, fired []*incident.AlertRecord, resolved []incident.Resolution) error {
+	if len(fired) > 0 {
+		byFP := make(map[string]*incident.AlertRecord, len(fired))
+		var x alertArrays
+		order := make([]string, 0, len(fired))
+		for _, a := range fired {
+			fp := a.GetAlert().GetFingerprint()
+			if prev := byFP[fp]; prev != nil {
+				a.Count += prev.GetCount()
+				a.FirstSeenAt = prev.GetFirstSeenAt()
+			} else {
+				order = append(order, fp)
+			}
+			byFP[fp] = a
+		}
+		for _, fp := range order {
+			if err := x.add(byFP[fp]); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, alertInsert+alertRows+`
+			ON CONFLICT ON CONSTRAINT alerts_incident_fingerprint DO UPDATE SET status = 'firing',
+				labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
+				ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
+				count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
+				silenced_by = excluded.silenced_by`, x.args()...)
+		if err != nil {
+			return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
+		}
+	}
+	if len(resolved) == 0 {
+		return nil
+	}
+	if ok, err := anySilenced(ctx, tx); err != nil || !ok {
+		return err
+	}
+	fps := make([]string, len(resolved))
+	starts := make([]time.Time, len(resolved))
+	ends := make([]time.Time, len(resolved))
+	for i, r := range resolved {
+		fps[i], starts[i], ends[i] = r.Fingerprint, r.StartsAt, r.EndsAt
+	}
+	_, err := tx.Exec(ctx, `UPDATE alerts a SET status = 'resolved', ends_at = u.en, last_seen_at = now()
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(f, st, en)
+		WHERE a.incident_id IS NULL AND a.fingerprint = u.f AND a.status = 'firing' AND a.starts_at <= u.st`,
+		fps, starts, ends)
+	if err != nil {
+		return fmt.Errorf("resolve silenced alerts: %w", err)
+	}
+	return nil
+}
+
+// anySilenced reports whether any silenced alert is stored: most of the
+// time none is, and the statements about them are skipped.
+func anySilenced(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var ok bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE incident_id IS NULL)`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for silenced alerts: %w", err)
+	}
+	return ok, nil
+}
+
+// Unsilence implements incident.Store.
+func (Store) Unsilence(ctx context.Context, tx pgx.Tx, fingerprints []string) error {
+	if len(fingerprints) == 0 {
+		return nil
+	}
+	if ok, err := anySilenced(ctx, tx); err != nil || !ok {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE incident_id IS NULL AND fingerprint = ANY($1)`, fingerprints); err != nil {
+		return fmt.Errorf("unsilence alerts: %w", err)
+	}
+	return nil
+}
+
+// RecordResolutions implements incident.Store.
+func (Store) RecordResolutions(ctx context.Context, tx pgx.Tx, rs []incident.Resolution) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	fps := make([]string, len(rs))
+	starts := make([]time.Time, len(rs))
+	ends := make([]time.Time, len(rs))
+	for i, r := range rs {
+		fps[i], starts[i], ends[i] = r.Fingerprint, r.StartsAt, r.EndsAt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO alert_resolutions (fingerprint, starts_at, ends_at)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ON CONFLICT DO NOTHING`, fps, starts, ends)
+	if err != nil {
+		return fmt.Errorf("record %d resolutions: %w", len(rs), err)
+	}
+	return nil
+}
+
+// KnownResolutions implements incident.Store.
+func (Store) KnownResolutions(ctx context.Context, tx pgx.Tx, is []incident.Instance) (map[incident.Instance]bool, error) {
+	out := map[incident.Instance]bool{}
+	if len(is) == 0 {
+		return out, nil
+	}
+	fps := make([]string, len(is))
+	starts := make([]time.Time, len(is))
+	for i, in := range is {
+		fps[i], starts[i] = in.Fingerprint, in.StartsAt
+	}
+	rows, err := tx.Query(ctx, `SELECT r.fingerprint, r.starts_at FROM alert_resolutions r
+		JOIN unnest($1::text[], $2::timestamptz[]) AS u(f, st) ON r.fingerprint = u.f AND r.starts_at = u.st`, fps, starts)
+	if err != nil {
+		return nil, fmt.Errorf("check resolutions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var in incident.Instance
+		if err := rows.Scan(&in.Fingerprint, &in.StartsAt); err != nil {
+			return nil, fmt.Errorf("check resolutions: %w", err)
+		}
+		in.StartsAt = in.StartsAt.UTC()
+		out[in] = true
+	}
+	return out, rows.Err()
+}
+
+// Get returns an incident with its counters and up to pageSize of its
+// alerts, most recently seen first (none when pageSize is 0), and the token
+// of the next page of alerts ("" when there is none).
+func (s Store) Get(ctx context.Context, q Querier, id string, pageSize int) (*typesv1.Incident, string, error) {
+	r, err := scanIncident(q.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("load incident %s: %w", id, err)
+	}
+	inc := r.Incident
+	if pageSize <= 0 {
+		return inc, "", nil
+	}
+	alerts, next, err := s.ListAlerts(ctx, q, AlertFilter{IncidentID: id}, pageSize, "")
+	if err != nil {
+		return nil, "", err
+	}
+	inc.Alerts = alerts
+	return inc, next, nil
 }
 
 // Filter selects incidents to list.
@@ -337,9 +584,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		}
 		where = append(where, fmt.Sprintf("(i.opened_at, i.id) < (%s, %s)", arg(at), arg(id)))
 	}
-	rows, err := q.Query(ctx, `SELECT `+prefixed("i.", incidentColumns)+`,
-		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id),
-		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')
+	rows, err := q.Query(ctx, `SELECT `+prefixed("i.", incidentColumns)+`
 		FROM incidents i WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY i.opened_at DESC, i.id DESC LIMIT `+arg(limit+1), args...)
 	if err != nil {
@@ -348,12 +593,10 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	defer rows.Close()
 	var out []*typesv1.Incident
 	for rows.Next() {
-		var total, firing int32
-		r, err := scanIncident(scanExtra{rows, []any{&total, &firing}})
+		r, err := scanIncident(rows)
 		if err != nil {
 			return nil, "", fmt.Errorf("scan incident: %w", err)
 		}
-		r.AlertCount, r.FiringCount = total, firing
 		out = append(out, r.Incident)
 	}
 	if err := rows.Err(); err != nil {
@@ -367,14 +610,6 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	}
 	return out, next, nil
 }
-
-// scanExtra scans a row's leading incident columns and then extra ones.
-type scanExtra struct {
-	row   pgx.Row
-	extra []any
-}
-
-func (s scanExtra) Scan(dest ...any) error { return s.row.Scan(append(dest, s.extra...)...) }
 
 func prefixed(prefix, columns string) string {
 	parts := strings.Split(columns, ",")

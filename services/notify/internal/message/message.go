@@ -68,7 +68,6 @@ func writeAlerts(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
 	alerts := inc.GetAlerts()
 	for i, a := range alerts {
 		if i == maxAlertsShown {
-			fmt.Fprintf(b, "… and %d more\n", len(alerts)-maxAlertsShown)
 			break
 		}
 		summary := a.GetAlert().GetAnnotations()["summary"]
@@ -86,6 +85,10 @@ func writeAlerts(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
 			line += fmt.Sprintf(` <a href="%s">source</a>`, esc(u))
 		}
 		b.WriteString(line + "\n")
+	}
+	// Events carry a sample of the alerts; the count is the incident's.
+	if more := int(inc.GetAlertCount()) - min(len(alerts), maxAlertsShown); more > 0 {
+		fmt.Fprintf(b, "… and %d more\n", more)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,11 +24,14 @@ const (
 )
 
 // IncidentOpened is published on incident.opened when the first alert of a
-// group arrives.
+// group arrives (or the first after the group's last incident resolved and
+// its dedup window passed).
 type IncidentOpened struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	Incident      *v1.Incident           `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Counters as of the batch that opened it; alerts: up to 10 of the
+	// alerts that opened it.
+	Incident      *v1.Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -76,14 +80,19 @@ func (x *IncidentOpened) GetIncident() *v1.Incident {
 	return nil
 }
 
-// IncidentUpdated is published on incident.updated when an incident gains an
-// alert, an alert resolves, or a person acknowledges it.
+// IncidentUpdated is published on incident.updated when alerts were added
+// to, fired again in, or resolved in an incident that stays open; when its
+// severity rose; when it reopened; or when a person acknowledged it.
 type IncidentUpdated struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Meta     *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	Incident *v1.Incident           `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
-	// Why: "alert_added", "alert_resolved", "acknowledged"...
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Counters as of the event; no alerts.
+	Incident *v1.Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The first reason of change since the previous event: "alert_added",
+	// "alert_refired", "alert_resolved", "severity_raised", "reopened",
+	// "acknowledged". change.reasons has all of them.
+	Reason        string          `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Change        *IncidentChange `protobuf:"bytes,4,opt,name=change,proto3" json:"change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,12 +148,22 @@ func (x *IncidentUpdated) GetReason() string {
 	return ""
 }
 
+func (x *IncidentUpdated) GetChange() *IncidentChange {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
 // IncidentResolved is published on incident.resolved when every alert of the
 // incident has resolved, or a person resolved it.
 type IncidentResolved struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	Incident      *v1.Incident           `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Counters as of the event; no alerts.
+	Incident *v1.Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// What changed since the previous event, this resolution included.
+	Change        *IncidentChange `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +208,13 @@ func (x *IncidentResolved) GetMeta() *EventMeta {
 func (x *IncidentResolved) GetIncident() *v1.Incident {
 	if x != nil {
 		return x.Incident
+	}
+	return nil
+}
+
+func (x *IncidentResolved) GetChange() *IncidentChange {
+	if x != nil {
+		return x.Change
 	}
 	return nil
 }
@@ -255,25 +281,138 @@ func (x *IncidentEscalated) GetLevel() int32 {
 	return 0
 }
 
+// IncidentChange is what changed in an incident since its previous event.
+// It is bounded: counts are exact, samples hold at most 10 alerts each.
+type IncidentChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alerts (fingerprints) new to the incident.
+	AlertsAdded int32 `protobuf:"varint,1,opt,name=alerts_added,json=alertsAdded,proto3" json:"alerts_added,omitempty"`
+	// Alerts of the incident that had resolved and fire again.
+	AlertsRefired int32 `protobuf:"varint,2,opt,name=alerts_refired,json=alertsRefired,proto3" json:"alerts_refired,omitempty"`
+	// Alerts that stopped firing.
+	AlertsResolved int32 `protobuf:"varint,3,opt,name=alerts_resolved,json=alertsResolved,proto3" json:"alerts_resolved,omitempty"`
+	// Every reason of change, in the order they first happened (see
+	// IncidentUpdated.reason).
+	Reasons []string `protobuf:"bytes,4,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// Up to 10 of the alerts added or refired, and of those resolved, in the
+	// order they arrived.
+	Added    []*v1.Alert `protobuf:"bytes,5,rep,name=added,proto3" json:"added,omitempty"`
+	Resolved []*v1.Alert `protobuf:"bytes,6,rep,name=resolved,proto3" json:"resolved,omitempty"`
+	// When the incident's previous event was made; the change covers the
+	// time from then to this event.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentChange) Reset() {
+	*x = IncidentChange{}
+	mi := &file_vigil_events_v1_incident_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentChange) ProtoMessage() {}
+
+func (x *IncidentChange) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_incident_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentChange.ProtoReflect.Descriptor instead.
+func (*IncidentChange) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_incident_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IncidentChange) GetAlertsAdded() int32 {
+	if x != nil {
+		return x.AlertsAdded
+	}
+	return 0
+}
+
+func (x *IncidentChange) GetAlertsRefired() int32 {
+	if x != nil {
+		return x.AlertsRefired
+	}
+	return 0
+}
+
+func (x *IncidentChange) GetAlertsResolved() int32 {
+	if x != nil {
+		return x.AlertsResolved
+	}
+	return 0
+}
+
+func (x *IncidentChange) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *IncidentChange) GetAdded() []*v1.Alert {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *IncidentChange) GetResolved() []*v1.Alert {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *IncidentChange) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 var File_vigil_events_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_incident_proto_rawDesc = "" +
 	"\n" +
-	"\x1evigil/events/v1/incident.proto\x12\x0fvigil.events.v1\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/incident.proto\"v\n" +
+	"\x1evigil/events/v1/incident.proto\x12\x0fvigil.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1dvigil/types/v1/incident.proto\"v\n" +
 	"\x0eIncidentOpened\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
-	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\"\x8f\x01\n" +
+	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\"\xc8\x01\n" +
 	"\x0fIncidentUpdated\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
 	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"x\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x127\n" +
+	"\x06change\x18\x04 \x01(\v2\x1f.vigil.events.v1.IncidentChangeR\x06change\"\xb1\x01\n" +
 	"\x10IncidentResolved\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
-	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\"\x8f\x01\n" +
+	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x127\n" +
+	"\x06change\x18\x03 \x01(\v2\x1f.vigil.events.v1.IncidentChangeR\x06change\"\x8f\x01\n" +
 	"\x11IncidentEscalated\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
 	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x12\x14\n" +
-	"\x05level\x18\x03 \x01(\x05R\x05levelB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\x05level\x18\x03 \x01(\x05R\x05level\"\xaf\x02\n" +
+	"\x0eIncidentChange\x12!\n" +
+	"\falerts_added\x18\x01 \x01(\x05R\valertsAdded\x12%\n" +
+	"\x0ealerts_refired\x18\x02 \x01(\x05R\ralertsRefired\x12'\n" +
+	"\x0falerts_resolved\x18\x03 \x01(\x05R\x0ealertsResolved\x12\x18\n" +
+	"\areasons\x18\x04 \x03(\tR\areasons\x12+\n" +
+	"\x05added\x18\x05 \x03(\v2\x15.vigil.types.v1.AlertR\x05added\x121\n" +
+	"\bresolved\x18\x06 \x03(\v2\x15.vigil.types.v1.AlertR\bresolved\x120\n" +
+	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05sinceB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_incident_proto_rawDescOnce sync.Once
@@ -287,29 +426,37 @@ func file_vigil_events_v1_incident_proto_rawDescGZIP() []byte {
 	return file_vigil_events_v1_incident_proto_rawDescData
 }
 
-var file_vigil_events_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_events_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vigil_events_v1_incident_proto_goTypes = []any{
-	(*IncidentOpened)(nil),    // 0: vigil.events.v1.IncidentOpened
-	(*IncidentUpdated)(nil),   // 1: vigil.events.v1.IncidentUpdated
-	(*IncidentResolved)(nil),  // 2: vigil.events.v1.IncidentResolved
-	(*IncidentEscalated)(nil), // 3: vigil.events.v1.IncidentEscalated
-	(*EventMeta)(nil),         // 4: vigil.events.v1.EventMeta
-	(*v1.Incident)(nil),       // 5: vigil.types.v1.Incident
+	(*IncidentOpened)(nil),        // 0: vigil.events.v1.IncidentOpened
+	(*IncidentUpdated)(nil),       // 1: vigil.events.v1.IncidentUpdated
+	(*IncidentResolved)(nil),      // 2: vigil.events.v1.IncidentResolved
+	(*IncidentEscalated)(nil),     // 3: vigil.events.v1.IncidentEscalated
+	(*IncidentChange)(nil),        // 4: vigil.events.v1.IncidentChange
+	(*EventMeta)(nil),             // 5: vigil.events.v1.EventMeta
+	(*v1.Incident)(nil),           // 6: vigil.types.v1.Incident
+	(*v1.Alert)(nil),              // 7: vigil.types.v1.Alert
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_vigil_events_v1_incident_proto_depIdxs = []int32{
-	4, // 0: vigil.events.v1.IncidentOpened.meta:type_name -> vigil.events.v1.EventMeta
-	5, // 1: vigil.events.v1.IncidentOpened.incident:type_name -> vigil.types.v1.Incident
-	4, // 2: vigil.events.v1.IncidentUpdated.meta:type_name -> vigil.events.v1.EventMeta
-	5, // 3: vigil.events.v1.IncidentUpdated.incident:type_name -> vigil.types.v1.Incident
-	4, // 4: vigil.events.v1.IncidentResolved.meta:type_name -> vigil.events.v1.EventMeta
-	5, // 5: vigil.events.v1.IncidentResolved.incident:type_name -> vigil.types.v1.Incident
-	4, // 6: vigil.events.v1.IncidentEscalated.meta:type_name -> vigil.events.v1.EventMeta
-	5, // 7: vigil.events.v1.IncidentEscalated.incident:type_name -> vigil.types.v1.Incident
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	5,  // 0: vigil.events.v1.IncidentOpened.meta:type_name -> vigil.events.v1.EventMeta
+	6,  // 1: vigil.events.v1.IncidentOpened.incident:type_name -> vigil.types.v1.Incident
+	5,  // 2: vigil.events.v1.IncidentUpdated.meta:type_name -> vigil.events.v1.EventMeta
+	6,  // 3: vigil.events.v1.IncidentUpdated.incident:type_name -> vigil.types.v1.Incident
+	4,  // 4: vigil.events.v1.IncidentUpdated.change:type_name -> vigil.events.v1.IncidentChange
+	5,  // 5: vigil.events.v1.IncidentResolved.meta:type_name -> vigil.events.v1.EventMeta
+	6,  // 6: vigil.events.v1.IncidentResolved.incident:type_name -> vigil.types.v1.Incident
+	4,  // 7: vigil.events.v1.IncidentResolved.change:type_name -> vigil.events.v1.IncidentChange
+	5,  // 8: vigil.events.v1.IncidentEscalated.meta:type_name -> vigil.events.v1.EventMeta
+	6,  // 9: vigil.events.v1.IncidentEscalated.incident:type_name -> vigil.types.v1.Incident
+	7,  // 10: vigil.events.v1.IncidentChange.added:type_name -> vigil.types.v1.Alert
+	7,  // 11: vigil.events.v1.IncidentChange.resolved:type_name -> vigil.types.v1.Alert
+	8,  // 12: vigil.events.v1.IncidentChange.since:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_incident_proto_init() }
@@ -324,7 +471,7 @@ func file_vigil_events_v1_incident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_events_v1_incident_proto_rawDesc), len(file_vigil_events_v1_incident_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// AlertState selects alerts by what became of them.
+type AlertState int32
+
+const (
+	AlertState_ALERT_STATE_UNSPECIFIED AlertState = 0
+	// In an incident and firing.
+	AlertState_ALERT_STATE_FIRING AlertState = 1
+	// In an incident and resolved.
+	AlertState_ALERT_STATE_RESOLVED AlertState = 2
+	// Muted by a silence when it arrived: in no incident.
+	AlertState_ALERT_STATE_SILENCED AlertState = 3
+)
+
+// Enum value maps for AlertState.
+var (
+	AlertState_name = map[int32]string{
+		0: "ALERT_STATE_UNSPECIFIED",
+		1: "ALERT_STATE_FIRING",
+		2: "ALERT_STATE_RESOLVED",
+		3: "ALERT_STATE_SILENCED",
+	}
+	AlertState_value = map[string]int32{
+		"ALERT_STATE_UNSPECIFIED": 0,
+		"ALERT_STATE_FIRING":      1,
+		"ALERT_STATE_RESOLVED":    2,
+		"ALERT_STATE_SILENCED":    3,
+	}
+)
+
+func (x AlertState) Enum() *AlertState {
+	p := new(AlertState)
+	*p = x
+	return p
+}
+
+func (x AlertState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AlertState) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_monitor_v1_incident_service_proto_enumTypes[0].Descriptor()
+}
+
+func (AlertState) Type() protoreflect.EnumType {
+	return &file_vigil_monitor_v1_incident_service_proto_enumTypes[0]
+}
+
+func (x AlertState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AlertState.Descriptor instead.
+func (AlertState) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{0}
+}
 
 type ListIncidentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -148,10 +205,12 @@ func (x *ListIncidentsResponse) GetNextPageToken() string {
 }
 
 type GetIncidentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Alerts returned with the incident: 50 when unset, at most 500.
+	AlertsPageSize int32 `protobuf:"varint,2,opt,name=alerts_page_size,json=alertsPageSize,proto3" json:"alerts_page_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetIncidentRequest) Reset() {
@@ -191,11 +250,23 @@ func (x *GetIncidentRequest) GetId() string {
 	return ""
 }
 
+func (x *GetIncidentRequest) GetAlertsPageSize() int32 {
+	if x != nil {
+		return x.AlertsPageSize
+	}
+	return 0
+}
+
 type GetIncidentResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Incident      *v1.Incident           `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With its counters and the first page of its alerts, most recently
+	// seen first.
+	Incident *v1.Incident `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	// Empty when every alert is in the page; otherwise pass it to
+	// ListAlerts (with incident_id) for the rest.
+	AlertsNextPageToken string `protobuf:"bytes,2,opt,name=alerts_next_page_token,json=alertsNextPageToken,proto3" json:"alerts_next_page_token,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetIncidentResponse) Reset() {
@@ -233,6 +304,13 @@ func (x *GetIncidentResponse) GetIncident() *v1.Incident {
 		return x.Incident
 	}
 	return nil
+}
+
+func (x *GetIncidentResponse) GetAlertsNextPageToken() string {
+	if x != nil {
+		return x.AlertsNextPageToken
+	}
+	return ""
 }
 
 type AcknowledgeIncidentRequest struct {
@@ -411,11 +489,166 @@ func (x *ResolveIncidentResponse) GetIncident() *v1.Incident {
 	return nil
 }
 
+type ListAlertsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alertmanager matchers, each like alertname="X", severity!="info",
+	// instance=~"web-.*" or job!~"test.*" (braces optional, several may be
+	// comma-separated); an alert must match all of them.
+	Filter []string `protobuf:"bytes,1,rep,name=filter,proto3" json:"filter,omitempty"`
+	// Only alerts in one of these states; all when empty.
+	States []AlertState `protobuf:"varint,2,rep,packed,name=states,proto3,enum=vigil.monitor.v1.AlertState" json:"states,omitempty"`
+	// Only the alerts of this incident.
+	IncidentId string `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// Only alerts last seen at or after since and before until.
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	// 50 when unset, at most 500.
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token (or GetIncident's
+	// alerts_next_page_token), with the same filters.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAlertsRequest) GetFilter() []string {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListAlertsRequest) GetStates() []AlertState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *ListAlertsRequest) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *ListAlertsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAlertsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ListAlertsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAlertsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAlertsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently seen first.
+	Alerts []*v1.IncidentAlert `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsResponse) Reset() {
+	*x = ListAlertsResponse{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsResponse) ProtoMessage() {}
+
+func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAlertsResponse) GetAlerts() []*v1.IncidentAlert {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+func (x *ListAlertsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_vigil_monitor_v1_incident_service_proto protoreflect.FileDescriptor
 
 const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\n" +
-	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1dvigil/types/v1/incident.proto\"\xa0\x01\n" +
+	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/incident.proto\"\xa0\x01\n" +
 	"\x14ListIncidentsRequest\x12:\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x1e.vigil.types.v1.IncidentStatusR\bstatuses\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1b\n" +
@@ -424,11 +657,13 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"w\n" +
 	"\x15ListIncidentsResponse\x126\n" +
 	"\tincidents\x18\x01 \x03(\v2\x18.vigil.types.v1.IncidentR\tincidents\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
 	"\x12GetIncidentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
+	"\x10alerts_page_size\x18\x02 \x01(\x05R\x0ealertsPageSize\"\x80\x01\n" +
 	"\x13GetIncidentResponse\x124\n" +
-	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\",\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x123\n" +
+	"\x16alerts_next_page_token\x18\x02 \x01(\tR\x13alertsNextPageToken\",\n" +
 	"\x1aAcknowledgeIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
 	"\x1bAcknowledgeIncidentResponse\x124\n" +
@@ -436,12 +671,33 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\x16ResolveIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"O\n" +
 	"\x17ResolveIncidentResponse\x124\n" +
-	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident2\xab\x03\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\"\xa2\x02\n" +
+	"\x11ListAlertsRequest\x12\x16\n" +
+	"\x06filter\x18\x01 \x03(\tR\x06filter\x124\n" +
+	"\x06states\x18\x02 \x03(\x0e2\x1c.vigil.monitor.v1.AlertStateR\x06states\x12\x1f\n" +
+	"\vincident_id\x18\x03 \x01(\tR\n" +
+	"incidentId\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"s\n" +
+	"\x12ListAlertsResponse\x125\n" +
+	"\x06alerts\x18\x01 \x03(\v2\x1d.vigil.types.v1.IncidentAlertR\x06alerts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*u\n" +
+	"\n" +
+	"AlertState\x12\x1b\n" +
+	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12ALERT_STATE_FIRING\x10\x01\x12\x18\n" +
+	"\x14ALERT_STATE_RESOLVED\x10\x02\x12\x18\n" +
+	"\x14ALERT_STATE_SILENCED\x10\x032\x84\x04\n" +
 	"\x0fIncidentService\x12`\n" +
 	"\rListIncidents\x12&.vigil.monitor.v1.ListIncidentsRequest\x1a'.vigil.monitor.v1.ListIncidentsResponse\x12Z\n" +
 	"\vGetIncident\x12$.vigil.monitor.v1.GetIncidentRequest\x1a%.vigil.monitor.v1.GetIncidentResponse\x12r\n" +
 	"\x13AcknowledgeIncident\x12,.vigil.monitor.v1.AcknowledgeIncidentRequest\x1a-.vigil.monitor.v1.AcknowledgeIncidentResponse\x12f\n" +
-	"\x0fResolveIncident\x12(.vigil.monitor.v1.ResolveIncidentRequest\x1a).vigil.monitor.v1.ResolveIncidentResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1;monitorv1b\x06proto3"
+	"\x0fResolveIncident\x12(.vigil.monitor.v1.ResolveIncidentRequest\x1a).vigil.monitor.v1.ResolveIncidentResponse\x12W\n" +
+	"\n" +
+	"ListAlerts\x12#.vigil.monitor.v1.ListAlertsRequest\x1a$.vigil.monitor.v1.ListAlertsResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1;monitorv1b\x06proto3"
 
 var (
 	file_vigil_monitor_v1_incident_service_proto_rawDescOnce sync.Once
@@ -455,38 +711,50 @@ func file_vigil_monitor_v1_incident_service_proto_rawDescGZIP() []byte {
 	return file_vigil_monitor_v1_incident_service_proto_rawDescData
 }
 
-var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_vigil_monitor_v1_incident_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_vigil_monitor_v1_incident_service_proto_goTypes = []any{
-	(*ListIncidentsRequest)(nil),        // 0: vigil.monitor.v1.ListIncidentsRequest
-	(*ListIncidentsResponse)(nil),       // 1: vigil.monitor.v1.ListIncidentsResponse
-	(*GetIncidentRequest)(nil),          // 2: vigil.monitor.v1.GetIncidentRequest
-	(*GetIncidentResponse)(nil),         // 3: vigil.monitor.v1.GetIncidentResponse
-	(*AcknowledgeIncidentRequest)(nil),  // 4: vigil.monitor.v1.AcknowledgeIncidentRequest
-	(*AcknowledgeIncidentResponse)(nil), // 5: vigil.monitor.v1.AcknowledgeIncidentResponse
-	(*ResolveIncidentRequest)(nil),      // 6: vigil.monitor.v1.ResolveIncidentRequest
-	(*ResolveIncidentResponse)(nil),     // 7: vigil.monitor.v1.ResolveIncidentResponse
-	(v1.IncidentStatus)(0),              // 8: vigil.types.v1.IncidentStatus
-	(*v1.Incident)(nil),                 // 9: vigil.types.v1.Incident
+	(AlertState)(0),                     // 0: vigil.monitor.v1.AlertState
+	(*ListIncidentsRequest)(nil),        // 1: vigil.monitor.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),       // 2: vigil.monitor.v1.ListIncidentsResponse
+	(*GetIncidentRequest)(nil),          // 3: vigil.monitor.v1.GetIncidentRequest
+	(*GetIncidentResponse)(nil),         // 4: vigil.monitor.v1.GetIncidentResponse
+	(*AcknowledgeIncidentRequest)(nil),  // 5: vigil.monitor.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil), // 6: vigil.monitor.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),      // 7: vigil.monitor.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),     // 8: vigil.monitor.v1.ResolveIncidentResponse
+	(*ListAlertsRequest)(nil),           // 9: vigil.monitor.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),          // 10: vigil.monitor.v1.ListAlertsResponse
+	(v1.IncidentStatus)(0),              // 11: vigil.types.v1.IncidentStatus
+	(*v1.Incident)(nil),                 // 12: vigil.types.v1.Incident
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(*v1.IncidentAlert)(nil),            // 14: vigil.types.v1.IncidentAlert
 }
 var file_vigil_monitor_v1_incident_service_proto_depIdxs = []int32{
-	8, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
-	9, // 1: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
-	9, // 2: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	9, // 3: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	9, // 4: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	0, // 5: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
-	2, // 6: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
-	4, // 7: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
-	6, // 8: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
-	1, // 9: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
-	3, // 10: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
-	5, // 11: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
-	7, // 12: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
+	12, // 1: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
+	12, // 2: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	12, // 3: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	12, // 4: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	0,  // 5: vigil.monitor.v1.ListAlertsRequest.states:type_name -> vigil.monitor.v1.AlertState
+	13, // 6: vigil.monitor.v1.ListAlertsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 7: vigil.monitor.v1.ListAlertsRequest.until:type_name -> google.protobuf.Timestamp
+	14, // 8: vigil.monitor.v1.ListAlertsResponse.alerts:type_name -> vigil.types.v1.IncidentAlert
+	1,  // 9: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
+	3,  // 10: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
+	5,  // 11: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
+	7,  // 12: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
+	9,  // 13: vigil.monitor.v1.IncidentService.ListAlerts:input_type -> vigil.monitor.v1.ListAlertsRequest
+	2,  // 14: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
+	4,  // 15: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
+	6,  // 16: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
+	8,  // 17: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
+	10, // 18: vigil.monitor.v1.IncidentService.ListAlerts:output_type -> vigil.monitor.v1.ListAlertsResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_vigil_monitor_v1_incident_service_proto_init() }
@@ -499,13 +767,14 @@ func file_vigil_monitor_v1_incident_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_monitor_v1_incident_service_proto_rawDesc), len(file_vigil_monitor_v1_incident_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_vigil_monitor_v1_incident_service_proto_goTypes,
 		DependencyIndexes: file_vigil_monitor_v1_incident_service_proto_depIdxs,
+		EnumInfos:         file_vigil_monitor_v1_incident_service_proto_enumTypes,
 		MessageInfos:      file_vigil_monitor_v1_incident_service_proto_msgTypes,
 	}.Build()
 	File_vigil_monitor_v1_incident_service_proto = out.File

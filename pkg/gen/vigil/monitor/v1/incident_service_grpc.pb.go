@@ -23,6 +23,7 @@ const (
 	IncidentService_GetIncident_FullMethodName         = "/vigil.monitor.v1.IncidentService/GetIncident"
 	IncidentService_AcknowledgeIncident_FullMethodName = "/vigil.monitor.v1.IncidentService/AcknowledgeIncident"
 	IncidentService_ResolveIncident_FullMethodName     = "/vigil.monitor.v1.IncidentService/ResolveIncident"
+	IncidentService_ListAlerts_FullMethodName          = "/vigil.monitor.v1.IncidentService/ListAlerts"
 )
 
 // IncidentServiceClient is the client API for IncidentService service.
@@ -36,6 +37,8 @@ type IncidentServiceClient interface {
 	GetIncident(ctx context.Context, in *GetIncidentRequest, opts ...grpc.CallOption) (*GetIncidentResponse, error)
 	AcknowledgeIncident(ctx context.Context, in *AcknowledgeIncidentRequest, opts ...grpc.CallOption) (*AcknowledgeIncidentResponse, error)
 	ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error)
+	// ListAlerts searches the alerts monitor keeps, in incidents or silenced.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
 }
 
 type incidentServiceClient struct {
@@ -86,6 +89,16 @@ func (c *incidentServiceClient) ResolveIncident(ctx context.Context, in *Resolve
 	return out, nil
 }
 
+func (c *incidentServiceClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertsResponse)
+	err := c.cc.Invoke(ctx, IncidentService_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IncidentServiceServer is the server API for IncidentService service.
 // All implementations must embed UnimplementedIncidentServiceServer
 // for forward compatibility.
@@ -97,6 +110,8 @@ type IncidentServiceServer interface {
 	GetIncident(context.Context, *GetIncidentRequest) (*GetIncidentResponse, error)
 	AcknowledgeIncident(context.Context, *AcknowledgeIncidentRequest) (*AcknowledgeIncidentResponse, error)
 	ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error)
+	// ListAlerts searches the alerts monitor keeps, in incidents or silenced.
+	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
 	mustEmbedUnimplementedIncidentServiceServer()
 }
 
@@ -118,6 +133,9 @@ func (UnimplementedIncidentServiceServer) AcknowledgeIncident(context.Context, *
 }
 func (UnimplementedIncidentServiceServer) ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveIncident not implemented")
+}
+func (UnimplementedIncidentServiceServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
 }
 func (UnimplementedIncidentServiceServer) mustEmbedUnimplementedIncidentServiceServer() {}
 func (UnimplementedIncidentServiceServer) testEmbeddedByValue()                         {}
@@ -212,6 +230,24 @@ func _IncidentService_ResolveIncident_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IncidentService_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IncidentServiceServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IncidentService_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IncidentServiceServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IncidentService_ServiceDesc is the grpc.ServiceDesc for IncidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -234,6 +270,10 @@ var IncidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveIncident",
 			Handler:    _IncidentService_ResolveIncident_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _IncidentService_ListAlerts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -148,7 +148,8 @@ type Incident struct {
 	// Alerts ever attached to the incident, and how many of them still fire.
 	AlertCount  int32 `protobuf:"varint,13,opt,name=alert_count,json=alertCount,proto3" json:"alert_count,omitempty"`
 	FiringCount int32 `protobuf:"varint,14,opt,name=firing_count,json=firingCount,proto3" json:"firing_count,omitempty"`
-	// The alerts, newest first; events carry at most the first 50.
+	// The alerts, most recently seen first: GetIncident returns the first
+	// page of them; events carry at most 10 (see incident.opened).
 	Alerts        []*IncidentAlert `protobuf:"bytes,15,rep,name=alerts,proto3" json:"alerts,omitempty"`
 	App           string           `protobuf:"bytes,16,opt,name=app,proto3" json:"app,omitempty"`
 	Namespace     string           `protobuf:"bytes,17,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -311,9 +312,14 @@ type IncidentAlert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Alert *Alert                 `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
 	// Deliveries of this alert folded into it by deduplication.
-	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	FirstSeenAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_seen_at,json=firstSeenAt,proto3" json:"first_seen_at,omitempty"`
-	LastSeenAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen_at,json=lastSeenAt,proto3" json:"last_seen_at,omitempty"`
+	Count       int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	FirstSeenAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_seen_at,json=firstSeenAt,proto3" json:"first_seen_at,omitempty"`
+	LastSeenAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen_at,json=lastSeenAt,proto3" json:"last_seen_at,omitempty"`
+	// The incident the alert belongs to; empty for a silenced alert, which
+	// belongs to none.
+	IncidentId string `protobuf:"bytes,5,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// The silence that muted the alert, when it arrived while one matched.
+	SilencedBy    string `protobuf:"bytes,6,opt,name=silenced_by,json=silencedBy,proto3" json:"silenced_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +382,20 @@ func (x *IncidentAlert) GetLastSeenAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *IncidentAlert) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *IncidentAlert) GetSilencedBy() string {
+	if x != nil {
+		return x.SilencedBy
+	}
+	return ""
+}
+
 var File_vigil_types_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_types_v1_incident_proto_rawDesc = "" +
@@ -406,13 +426,17 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
 	"\rIncidentAlert\x12+\n" +
 	"\x05alert\x18\x01 \x01(\v2\x15.vigil.types.v1.AlertR\x05alert\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12>\n" +
 	"\rfirst_seen_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vfirstSeenAt\x12<\n" +
 	"\flast_seen_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastSeenAt*\x8b\x01\n" +
+	"lastSeenAt\x12\x1f\n" +
+	"\vincident_id\x18\x05 \x01(\tR\n" +
+	"incidentId\x12\x1f\n" +
+	"\vsilenced_by\x18\x06 \x01(\tR\n" +
+	"silencedBy*\x8b\x01\n" +
 	"\x0eIncidentStatus\x12\x1f\n" +
 	"\x1bINCIDENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14INCIDENT_STATUS_OPEN\x10\x01\x12 \n" +

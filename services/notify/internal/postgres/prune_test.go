@@ -1,0 +1,50 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// Prune deletes every delivery older than its bound, over as many bounded
+// statements as it takes, with their attempts, and nothing newer.
+func TestPruneDeletesInChunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := db.Open(ctx, testkit.Postgres(t), "notify")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, db.Migrate(ctx, pool, "notify", db.Sub(postgres.Migrations, "migrations")))
+
+	// More old rows than one statement deletes.
+	_, err = pool.Exec(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, updated_at)
+		SELECT 'old-' || i, 'telegram', 'incident.opened', 'chat', 'sent', now() - interval '40 days'
+		FROM generate_series(1, 2500) i`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO delivery_attempts (event_id, channel, attempt, outcome)
+		SELECT event_id, channel, 1, 'sent' FROM deliveries`)
+	require.NoError(t, err)
+	d := postgres.NewDeliveries(pool)
+	require.NoError(t, d.Record(ctx, postgres.Attempt{EventID: "new", Channel: "telegram", Subject: "incident.opened", Target: "chat", Outcome: postgres.OutcomeSent}))
+
+	n, err := d.Prune(ctx, time.Now().Add(-30*24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2500), n)
+	var deliveries, attempts int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&deliveries))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery_attempts`).Scan(&attempts))
+	assert.Equal(t, 1, deliveries)
+	assert.Equal(t, 1, attempts)
+	sent, err := d.Sent(ctx, "new", "telegram")
+	require.NoError(t, err)
+	assert.True(t, sent)
+}
