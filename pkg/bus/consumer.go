@@ -689,7 +689,9 @@ func eventID(d *Delivery) string {
 // handler: BatchSize messages, or MaxBytes when set.
 func (c *Consumer) pullLimit() jetstream.PullConsumeOpt {
 	if c.cfg.MaxBytes > 0 {
-		return jetstream.PullMaxBytes(c.cfg.MaxBytes)
+		// A message larger than the pull's bytes would never be delivered:
+		// leave room for the largest the server accepts.
+		return jetstream.PullMaxBytes(max(c.cfg.MaxBytes, 2*int(c.js.Conn().MaxPayload())))
 	}
 	return jetstream.PullMaxMessages(c.cfg.BatchSize)
 }

@@ -144,6 +144,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A first start begins at new events: the durable consumer must exist
+	// before this service's relay (or another process) asks for a deploy.
+	if err := s.consumer.Create(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

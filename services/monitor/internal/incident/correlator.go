@@ -364,8 +364,10 @@ func (c *Correlator) open(s *Signal, now time.Time) *Record {
 	}
 }
 
+// firingRecord stores a firing as it arrived. The alert is the decoded
+// event's own, used by nothing else once handled: no copy.
 func firingRecord(a *typesv1.Alert, incidentID string, count int32, now time.Time, silencedBy string) *AlertRecord {
-	alert := proto.Clone(a).(*typesv1.Alert)
+	alert := a
 	alert.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	alert.EndsAt = nil
 	return &AlertRecord{IncidentID: incidentID, IncidentAlert: &typesv1.IncidentAlert{

@@ -305,8 +305,10 @@ func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (m
 			ids, fps = append(ids, r.IncidentID), append(fps, r.Fingerprint)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE (incident_id, fingerprint) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, ids, fps)
+	// One index probe per ref: the planner, left to itself, takes a bitmap
+	// scan per row (twice the cost) or a hash join over the whole table.
+	rows, err := tx.Query(ctx, `SELECT a.* FROM unnest($1::uuid[], $2::text[]) AS r(i, f),
+		LATERAL (SELECT `+alertColumns+` FROM alerts WHERE incident_id = r.i AND fingerprint = r.f LIMIT 1) a`, ids, fps)
 	if err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
 	}
@@ -512,8 +514,8 @@ func (Store) KnownResolutions(ctx context.Context, tx pgx.Tx, is []incident.Inst
 	for i, in := range is {
 		fps[i], starts[i] = in.Fingerprint, in.StartsAt
 	}
-	rows, err := tx.Query(ctx, `SELECT r.fingerprint, r.starts_at FROM alert_resolutions r
-		JOIN unnest($1::text[], $2::timestamptz[]) AS u(f, st) ON r.fingerprint = u.f AND r.starts_at = u.st`, fps, starts)
+	rows, err := tx.Query(ctx, `SELECT k.* FROM unnest($1::text[], $2::timestamptz[]) AS u(f, st),
+		LATERAL (SELECT fingerprint, starts_at FROM alert_resolutions WHERE fingerprint = u.f AND starts_at = u.st) k`, fps, starts)
 	if err != nil {
 		return nil, fmt.Errorf("check resolutions: %w", err)
 	}
