@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
@@ -61,6 +62,7 @@ const zeroUUID = "00000000-0000-0000-0000-000000000000"
 func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int, pageToken string) ([]*typesv1.IncidentAlert, string, error) {
 	var where []string
 	var args []any
+	labelIndexed := false
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	for _, m := range f.Matchers {
 		label := "coalesce(labels->>" + arg(m.Name) + ", '')"
@@ -76,6 +78,7 @@ func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int
 			}
 			args = args[:len(args)-1] // the name is in the JSON
 			where = append(where, "labels @> "+arg(string(js))+"::jsonb")
+			labelIndexed = true
 		case MatchNotEqual:
 			where = append(where, label+" <> "+arg(m.Value))
 		case MatchRegexp:
@@ -117,27 +120,92 @@ func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int
 		where = append(where, fmt.Sprintf("(last_seen_at, fingerprint, coalesce(incident_id, '%s')) < (%s, %s, %s::uuid)",
 			zeroUUID, arg(at), arg(fp), arg(inc)))
 	}
-	sql := `SELECT ` + alertColumns + ` FROM alerts`
+	cond := ""
 	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
+		cond = ` WHERE ` + strings.Join(where, " AND ")
 	}
-	sql += fmt.Sprintf(` ORDER BY last_seen_at DESC, fingerprint DESC, coalesce(incident_id, '%s') DESC LIMIT %s`, zeroUUID, arg(limit+1))
+	order := fmt.Sprintf(` ORDER BY last_seen_at DESC, fingerprint DESC, coalesce(incident_id, '%s') DESC LIMIT %s`, zeroUUID, arg(limit+1))
+	var out []*typesv1.IncidentAlert
+	var err error
+	if labelIndexed && f.IncidentID == "" {
+		out, err = listSparse(ctx, q, cond, order, args)
+		if err != nil {
+			return nil, "", err
+		}
+		if out != nil {
+			return page(out, limit)
+		}
+	}
+	out, err = collectAlerts(ctx, q, `SELECT `+alertColumns+` FROM alerts`+cond+order, args)
+	if err != nil {
+		return nil, "", err
+	}
+	return page(out, limit)
+}
+
+// sparseCap is the most matches of the label index sorted by recency in
+// memory; more, and walking the recency index finds a page sooner.
+const sparseCap = 5000
+
+// listSparse answers from the label index (GIN) when the matchers select
+// at most sparseCap alerts, and returns nil otherwise. Postgres cannot
+// estimate how many alerts a label matches (every label set is distinct, so
+// it assumes 1%) and would walk the recency index for a rare label until it
+// found a page: the whole table for a label no alert has. Bitmap scans are
+// forced for this one bounded query, so the label index is used whatever the
+// estimate.
+func listSparse(ctx context.Context, q Querier, cond, order string, args []any) ([]*typesv1.IncidentAlert, error) {
+	b, ok := q.(interface {
+		Begin(context.Context) (pgx.Tx, error)
+	})
+	if !ok {
+		return nil, nil
+	}
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM alerts%s LIMIT %d) m`, cond, sparseCap+1),
+		args[:len(args)-1]...).Scan(&n); err != nil {
+		return nil, fmt.Errorf("count matching alerts: %w", err)
+	}
+	if n > sparseCap {
+		return nil, nil
+	}
+	out, err := collectAlerts(ctx, tx, `SELECT `+alertColumns+` FROM alerts`+cond+order, args)
+	if err == nil && out == nil {
+		out = []*typesv1.IncidentAlert{}
+	}
+	return out, err
+}
+
+func collectAlerts(ctx context.Context, q Querier, sql string, args []any) ([]*typesv1.IncidentAlert, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list alerts: %w", err)
+		return nil, fmt.Errorf("list alerts: %w", err)
 	}
 	defer rows.Close()
 	var out []*typesv1.IncidentAlert
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("scan alert: %w", err)
+			return nil, fmt.Errorf("scan alert: %w", err)
 		}
 		out = append(out, a.IncidentAlert)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list alerts: %w", err)
+		return nil, fmt.Errorf("list alerts: %w", err)
 	}
+	return out, nil
+}
+
+// page cuts a result to limit and makes the next page's token.
+func page(out []*typesv1.IncidentAlert, limit int) ([]*typesv1.IncidentAlert, string, error) {
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
