@@ -12,12 +12,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
-	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
-	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 )
 
 // TestMain is the package's only one: testkit stops the shared Postgres.
@@ -25,11 +24,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 func silenceServer(t *testing.T) *grpcapi.SilenceServer {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "monitor")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	pool, _ := monitortest.Pool(t)
 	return grpcapi.NewSilenceServer(pool)
 }
 

@@ -16,9 +16,9 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 )
 
@@ -32,12 +32,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, window time.Duration) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "monitor")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
-	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	pool, _ := monitortest.Pool(t)
 	return &fixture{
 		pool: pool,
 		// Every batch announces its changes (no coalescing interval): these

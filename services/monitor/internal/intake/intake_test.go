@@ -19,10 +19,10 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
@@ -48,13 +48,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testkit.Postgres(t)
-	pool, err := db.Open(ctx, dsn, "monitor")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
-	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	pool, dsn := monitortest.Pool(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	return &fixture{pool: pool, clock: &clock{t: now}, t0: now.Add(-time.Hour), dsn: dsn}
 }

@@ -11,9 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/pkg/db"
-	"github.com/vigil-ops/vigil/pkg/outbox"
-	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 )
 
@@ -30,13 +28,9 @@ const (
 func loadSearchData(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(b), "monitor")
-	require.NoError(b, err)
-	b.Cleanup(pool.Close)
-	require.NoError(b, outbox.Migrate(ctx, pool, "monitor"))
-	require.NoError(b, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	pool, _ := monitortest.Pool(b)
 	start := time.Now()
-	_, err = pool.Exec(ctx, `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app, namespace,
+	_, err := pool.Exec(ctx, `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app, namespace,
 		correlation_id, opened_at, updated_at, alert_count, firing_count, last_event_at)
 		SELECT gen_random_uuid(), format('{alertname="Alert%s", namespace="ns%s"}', n, ns),
 			jsonb_build_object('alertname', 'Alert' || n, 'namespace', 'ns' || ns),

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
@@ -23,11 +23,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // silenceDB is a migrated monitor schema on a fresh database.
 func silenceDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "monitor")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	pool, _ := monitortest.Pool(t)
 	return pool
 }
 

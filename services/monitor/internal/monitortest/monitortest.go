@@ -1,0 +1,31 @@
+// Package monitortest gives a test a database of its own with monitor's
+// schema migrated: its tables and its outbox.
+package monitortest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+)
+
+// Pool returns a pool on a fresh database whose search_path is the migrated
+// schema "monitor", and the database's URL (for more pools, as replicas
+// have). Both go when the test ends.
+func Pool(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testkit.Postgres(t)
+	pool, err := db.Open(ctx, dsn, "monitor")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
+	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	return pool, dsn
+}
