@@ -118,17 +118,27 @@ func TestListAlertsFiltersAndPages(t *testing.T) {
 		req  *monitorv1.ListAlertsRequest
 		want []string
 	}{
-		{"everything, in pages of 7", &monitorv1.ListAlertsRequest{PageSize: 7},
-			slices.Concat([]string{"w"}, resolvedWeb, db, firingWeb)},
+		{
+			"everything, in pages of 7", &monitorv1.ListAlertsRequest{PageSize: 7},
+			slices.Concat([]string{"w"}, resolvedWeb, db, firingWeb),
+		},
 		{"equal", &monitorv1.ListAlertsRequest{Filter: []string{`alertname="DiskFull"`}, PageSize: 2}, db},
-		{"not equal, several in one filter", &monitorv1.ListAlertsRequest{Filter: []string{`{namespace="shop", alertname!="HighLatency"}`}},
-			slices.Concat([]string{"w"}, db)},
-		{"regexp", &monitorv1.ListAlertsRequest{Filter: []string{`instance=~"web-1[0-2]|db-[34]"`}},
-			[]string{"web-12", "web-10", "db-4", "db-3", "web-11"}},
-		{"not regexp and a missing label", &monitorv1.ListAlertsRequest{Filter: []string{`instance!~"web-.*"`, `team=""`}},
-			slices.Concat([]string{"w"}, db)},
-		{"firing", &monitorv1.ListAlertsRequest{States: []monitorv1.AlertState{monitorv1.AlertState_ALERT_STATE_FIRING}, PageSize: 4},
-			slices.Concat(db, firingWeb)},
+		{
+			"not equal, several in one filter", &monitorv1.ListAlertsRequest{Filter: []string{`{namespace="shop", alertname!="HighLatency"}`}},
+			slices.Concat([]string{"w"}, db),
+		},
+		{
+			"regexp", &monitorv1.ListAlertsRequest{Filter: []string{`instance=~"web-1[0-2]|db-[34]"`}},
+			[]string{"web-12", "web-10", "db-4", "db-3", "web-11"},
+		},
+		{
+			"not regexp and a missing label", &monitorv1.ListAlertsRequest{Filter: []string{`instance!~"web-.*"`, `team=""`}},
+			slices.Concat([]string{"w"}, db),
+		},
+		{
+			"firing", &monitorv1.ListAlertsRequest{States: []monitorv1.AlertState{monitorv1.AlertState_ALERT_STATE_FIRING}, PageSize: 4},
+			slices.Concat(db, firingWeb),
+		},
 		{"resolved", &monitorv1.ListAlertsRequest{States: []monitorv1.AlertState{monitorv1.AlertState_ALERT_STATE_RESOLVED}}, resolvedWeb},
 		{"silenced", &monitorv1.ListAlertsRequest{States: []monitorv1.AlertState{monitorv1.AlertState_ALERT_STATE_SILENCED}}, []string{"w"}},
 		{"firing or silenced, with a matcher", &monitorv1.ListAlertsRequest{
