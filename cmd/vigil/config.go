@@ -81,6 +81,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	startWithin, err := envDuration("VIGIL_MONITOR_START_WITHIN", time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	retention, err := envDuration("VIGIL_RETENTION", 30*24*time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -110,6 +114,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Retention:      retention,
 			UpdateInterval: updateInterval,
 			ChunkSize:      chunk,
+			StartWithin:    startWithin,
 		},
 		Notify: notify.Options{
 			Telegram: notify.TelegramOptions{

@@ -8,4 +8,13 @@
 // error wrapped with Permanent (Term and dead-letter), an error wrapped with
 // RetryAfter (NakWithDelay of that long), or any other error (NakWithDelay
 // with exponential backoff, dead-lettered once MaxDeliver is reached).
+// A handler that works in several units (transactions) checks Stopping
+// between them and answers ErrStopped for what it did not start: the
+// message goes back at once, so shutdown waits for one unit, not a batch.
+//
+// Streams have limits (age and bytes, see StreamOptions); a durable
+// consumer created for the first time starts at new events (or within
+// ConsumerConfig.StartWithin), never at the beginning of history; a
+// consumer that acts on the world skips events older than
+// ConsumerConfig.MaxEventAge.
 package bus

@@ -69,6 +69,9 @@ func (o Options) Validate() error {
 	if o.Retention < 0 {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	}
+	if o.StartWithin < 0 {
+		return errors.New("VIGIL_MONITOR_START_WITHIN: must not be negative")
+	}
 	if o.ChunkSize < 0 || o.ChunkSize > 100_000 {
 		return errors.New("VIGIL_MONITOR_CHUNK: must be between 1 and 100000")
 	}
