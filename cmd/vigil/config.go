@@ -81,6 +81,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	workers, err := envInt("VIGIL_MONITOR_WORKERS", 1)
+	if err != nil {
+		return app.Options{}, err
+	}
 	startWithin, err := envDuration("VIGIL_MONITOR_START_WITHIN", time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -115,6 +119,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			UpdateInterval: updateInterval,
 			ChunkSize:      chunk,
 			StartWithin:    startWithin,
+			Workers:        workers,
 		},
 		Notify: notify.Options{
 			Telegram: notify.TelegramOptions{

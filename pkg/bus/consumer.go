@@ -101,6 +101,8 @@ type ConsumerConfig struct {
 	// MinBackoff and MaxBackoff bound the exponential delay before a
 	// failed delivery is retried (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
+	// Workers is how many batches are handled at once (default 1).
+	Workers int
 	// MaxBytes, when set, bounds the bytes of messages pulled ahead and of
 	// one batch: for consumers of EventBatch envelopes, where one message
 	// may hold thousands of events, so a batch of BatchSize messages would
@@ -311,14 +313,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// Each worker takes the next batch as soon as it is free: with two,
+	// one batch's database round trips overlap the other's decoding and
+	// planning. Batches of one consumer are then handled concurrently, as
+	// they are by replicas.
+	var wg sync.WaitGroup
+	for range max(1, c.cfg.Workers) {
+		wg.Go(func() { c.work(ctx, msgs) })
+	}
+	wg.Wait()
+	return stop()
+}
+
+// work handles batches from msgs until ctx is cancelled.
+func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg) {
 	for {
 		// Once stopping, no new batch starts, though messages wait.
 		if ctx.Err() != nil {
-			return stop()
+			return
 		}
 		select {
 		case <-ctx.Done():
-			return stop()
+			return
 		case m := <-msgs:
 			batch := []jetstream.Msg{m}
 			size := len(m.Data())

@@ -362,3 +362,58 @@ func TestStoppingOutsideAConsumer(t *testing.T) {
 	cancel()
 	assert.True(t, bus.Stopping(ctx))
 }
+
+// With two workers a consumer handles two batches at once: the first batch
+// is held until a second one reaches the handler, which one worker alone
+// could never do.
+func TestWorkersHandleBatchesAtOnce(t *testing.T) {
+	t.Parallel()
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	ctx := context.Background()
+	cfg := bus.ConsumerConfig{Name: "t", Subjects: []string{bus.SubjectAlertFired}, BatchSize: 1, Workers: 2}
+	var (
+		mu      sync.Mutex
+		handled = map[string]bool{}
+		calls   int
+	)
+	second := make(chan struct{})
+	c := newConsumer(t, js, cfg, bus.BatchHandlerFunc(func(_ context.Context, ds []*bus.Delivery) []error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		switch n {
+		case 1:
+			select {
+			case <-second: // the other worker took the next batch meanwhile
+			case <-time.After(30 * time.Second):
+				t.Error("the second batch did not start while the first was in hand")
+			}
+		case 2:
+			close(second)
+		}
+		mu.Lock()
+		for _, d := range ds {
+			handled[d.Event.GetMeta().GetId()] = true
+		}
+		mu.Unlock()
+		return make([]error, len(ds))
+	}), nil)
+	require.NoError(t, c.Create(ctx))
+	pub := bus.NewPublisher(js, nil)
+	var ids []string
+	for i := range 10 {
+		e := fired(fmt.Sprint("w-", i))
+		ids = append(ids, e.GetMeta().GetId())
+		require.NoError(t, pub.Publish(ctx, e))
+	}
+	runUntilStopped(t, c)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == len(ids)
+	}, 30*time.Second, 10*time.Millisecond)
+	for _, id := range ids {
+		assert.True(t, handled[id], id)
+	}
+}

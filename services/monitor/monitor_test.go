@@ -166,9 +166,9 @@ func (e *env) retries(t *testing.T) float64 {
 func TestTwoReplicasShareTheWork(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	opts := monitor.Options{UpdateInterval: time.Second}
-	e.replica(t, opts)
-	e.replica(t, opts)
+	// Two processes, one of them with two workers: three batches at once.
+	e.replica(t, monitor.Options{UpdateInterval: time.Second, Workers: 2})
+	e.replica(t, monitor.Options{UpdateInterval: time.Second})
 
 	const groups, perGroup = 20, 100
 	var events []bus.Event
