@@ -244,25 +244,27 @@ func TestStopMidStormLosesNothing(t *testing.T) {
 //	go test -run '^$' -bench Drain -benchtime 1x .
 func BenchmarkDrain(b *testing.B) {
 	for _, groups := range []int{20, 2000} {
-		b.Run(fmt.Sprintf("groups=%d", groups), func(b *testing.B) {
-			const total = 200_000
-			for b.Loop() {
-				b.StopTimer()
-				e := newEnv(b)
-				events := make([]bus.Event, 0, total)
-				for i := range total / groups {
-					for g := range groups {
-						events = append(events, e.alert(g, i, false))
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("groups=%d/workers=%d", groups, workers), func(b *testing.B) {
+				const total = 200_000
+				for b.Loop() {
+					b.StopTimer()
+					e := newEnv(b)
+					events := make([]bus.Event, 0, total)
+					for i := range total / groups {
+						for g := range groups {
+							events = append(events, e.alert(g, i, false))
+						}
+					}
+					e.send(b, events, 8, 1000)
+					b.StartTimer()
+					e.replica(b, monitor.Options{Workers: workers})
+					for e.tally(b).alerts < total {
+						time.Sleep(20 * time.Millisecond)
 					}
 				}
-				e.send(b, events, 8, 1000)
-				b.StartTimer()
-				e.replica(b, monitor.Options{})
-				for e.tally(b).alerts < total {
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-			b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "alerts/s")
-		})
+				b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "alerts/s")
+			})
+		}
 	}
 }
