@@ -88,14 +88,22 @@ func incidentsCommand() *cobra.Command {
 	list.Flags().StringSliceVar(&statuses, "status", nil, "only these states: open, acknowledged, resolved")
 	list.Flags().Int32Var(&limit, "limit", 50, "how many")
 
+	var alertsLimit int32
 	get := &cobra.Command{
-		Use: "get ID", Short: "Show an incident with its alerts", Args: cobra.ExactArgs(1),
+		Use: "get ID", Short: "Show an incident with its most recently seen alerts", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
-				return cl.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: args[0]})
-			}, func(w io.Writer, m proto.Message) { printIncident(w, m.(*monitorv1.GetIncidentResponse).GetIncident()) })
+				return cl.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: args[0], AlertsPageSize: alertsLimit})
+			}, func(w io.Writer, m proto.Message) {
+				resp := m.(*monitorv1.GetIncidentResponse)
+				printIncident(w, resp.GetIncident())
+				if tok := resp.GetAlertsNextPageToken(); tok != "" {
+					fmt.Fprintf(w, "\nMore: vigil alerts list --incident %s --page-token %s\n", args[0], tok)
+				}
+			})
 		},
 	}
+	get.Flags().Int32Var(&alertsLimit, "alerts", 50, "how many of its alerts to show (at most 500)")
 	ack := &cobra.Command{
 		Use: "ack ID", Aliases: []string{"acknowledge"}, Short: "Acknowledge an incident", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
