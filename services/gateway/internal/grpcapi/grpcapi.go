@@ -68,6 +68,10 @@ func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAle
 		return nil, server.InvalidArgument("invalid alerts", vs...)
 	}
 	if err := s.ingester.Ingest(ctx, req.GetAlerts()); err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up (or its deadline passed): not our failure.
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		return nil, status.Error(codes.Unavailable, "alerts could not be stored; retry")
 	}
 	resp := &gatewayv1.IngestAlertsResponse{}
