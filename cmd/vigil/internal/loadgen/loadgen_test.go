@@ -262,7 +262,8 @@ func TestRunInterrupted(t *testing.T) {
 	require.Less(t, time.Since(start), 30*time.Second, "Ctrl-C stops the run")
 	require.True(t, r.Interrupted)
 	require.Positive(t, r.Accepted)
-	require.LessOrEqual(t, r.Persisted, r.Accepted)
+	// A request cancelled in flight may have been stored all the same.
+	require.LessOrEqual(t, r.Persisted, r.Accepted+r.AlertsNotAccepted)
 }
 
 func TestRunRefusedToken(t *testing.T) {
