@@ -143,28 +143,46 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{
-		logger:      logger,
-		dataDir:     dataDir,
-		sockDir:     sockDir,
-		tempSockDir: tempSockDir,
-		logPath:     filepath.Join(dataDir, logName),
-		done:        make(chan struct{}),
+	newCluster := func() *Cluster {
+		return &Cluster{
+			logger:      logger,
+			dataDir:     dataDir,
+			sockDir:     sockDir,
+			tempSockDir: tempSockDir,
+			logPath:     filepath.Join(dataDir, logName),
+			done:        make(chan struct{}),
+		}
 	}
+	c := newCluster()
 	if err := removeReusedPIDFile(ctx, logger, dataDir, sockDir); err != nil {
 		c.removeSockDir()
 		return nil, err
 	}
-	logOffset, err := c.spawn(binDir, opts.Settings, user)
-	if err != nil {
-		c.removeSockDir()
-		return nil, err
-	}
-	if err := c.waitReady(ctx); err != nil {
+	for attempt := 1; ; attempt++ {
+		logOffset, err := c.spawn(binDir, opts.Settings, user)
+		if err != nil {
+			c.removeSockDir()
+			return nil, err
+		}
+		err = c.waitReady(ctx)
+		if err == nil {
+			break
+		}
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = c.Stop(stopCtx) // the startup error and the log say more than the exit status
-		return nil, fmt.Errorf("pgcluster: start postgres: %w\n%s:\n%s", err, c.logPath, c.logTail(logOffset))
+		_ = c.stop(stopCtx) // the startup error and the log say more than the exit status
+		cancel()
+		tail := c.logTail(logOffset)
+		// After a crash, the killed server's processes may still hold its
+		// shared memory for a moment: postgres refuses to start until they
+		// are gone. Wait for them, a little.
+		if strings.Contains(tail, "pre-existing shared memory block") && attempt < 25 && ctx.Err() == nil {
+			logger.InfoContext(ctx, "waiting for the previous server's processes to exit", "attempt", attempt)
+			time.Sleep(200 * time.Millisecond)
+			c = newCluster()
+			continue
+		}
+		c.removeSockDir()
+		return nil, fmt.Errorf("pgcluster: start postgres: %w\n%s:\n%s", err, c.logPath, tail)
 	}
 	logger.InfoContext(ctx, "postgres ready", "bin_dir", binDir, "socket_dir", sockDir, "pid", c.pid,
 		"initdb", !initialized, "elapsed", time.Since(began))
