@@ -150,7 +150,11 @@ func (c *Correlator) NewPlan(signals []*Signal) Plan {
 	for _, s := range signals {
 		s.key, s.labels = GroupKey(s.Alert.GetLabels(), c.opts.GroupBy)
 		s.lockID = LockID(s.key)
-		s.instance = Instance{Fingerprint: s.Alert.GetFingerprint(), StartsAt: s.Alert.GetStartsAt().AsTime()}
+		// Postgres keeps microseconds: compare instances as stored, or a
+		// firing sent with nanoseconds would never match its resolution.
+		startsAt := s.Alert.GetStartsAt().AsTime().Truncate(time.Microsecond)
+		s.Alert.StartsAt = timestamppb.New(startsAt)
+		s.instance = Instance{Fingerprint: s.Alert.GetFingerprint(), StartsAt: startsAt}
 	}
 	out := slices.Clone(signals)
 	slices.SortStableFunc(out, func(a, b *Signal) int {

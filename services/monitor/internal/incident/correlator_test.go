@@ -213,3 +213,19 @@ func TestAcknowledgeAndResolveByHand(t *testing.T) {
 	require.ErrorIs(t, err, incident.ErrNotFound)
 	assert.Equal(t, []string{bus.SubjectIncidentOpened, "incident.updated:acknowledged", bus.SubjectIncidentResolved}, f.events(t))
 }
+
+// Alertmanager sends times with nanoseconds; Postgres keeps microseconds.
+// A late firing of an instance that resolved is still recognised, and a
+// firing and its resolution compare equal, stored or not.
+func TestNanosecondStartsMatchTheirResolution(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 10*time.Minute)
+	a := alert("a", "shop", f.t0.Add(123456789*time.Nanosecond))
+	f.fire(t, proto.Clone(a).(*typesv1.Alert))
+	f.resolve(t, a)
+	incs := f.incidents(t)
+	require.Len(t, incs, 1)
+	assert.Equal(t, typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED, incs[0].GetStatus(), "the resolution matched the firing")
+	f.fire(t, proto.Clone(a).(*typesv1.Alert)) // the same instance, delivered late
+	assert.Equal(t, typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED, f.incidents(t)[0].GetStatus(), "a late firing of a resolved instance reopens nothing")
+}
