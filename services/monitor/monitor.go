@@ -224,9 +224,6 @@ func (s *Service) prune(ctx context.Context) error {
 	for {
 		before := time.Now().Add(-s.opts.Retention)
 		p, err := postgres.Store{}.Prune(ctx, s.deps.Pool, before)
-		if err == nil {
-			p.Silences, err = postgres.Silences{}.Prune(ctx, s.deps.Pool, before)
-		}
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -20,6 +20,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
@@ -126,16 +127,6 @@ func (e *env) tally(t testing.TB) tally {
 	return x
 }
 
-// recount checks every incident's counters against its alerts.
-func (e *env) recount(t *testing.T) {
-	t.Helper()
-	var wrong int
-	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM incidents i WHERE
-		alert_count <> (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id) OR
-		firing_count <> (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')`).Scan(&wrong))
-	assert.Zero(t, wrong, "incidents whose counters differ from a recount")
-}
-
 // retries counts the monitor's deliveries that failed and were retried.
 func (e *env) retries(t *testing.T) float64 {
 	t.Helper()
@@ -185,7 +176,7 @@ func TestTwoReplicasShareTheWork(t *testing.T) {
 	assert.Equal(t, groups, x.incidents, "one incident per group")
 	assert.Equal(t, int64(groups*perGroup), x.alerts)
 	assert.Equal(t, int64(groups*perGroup), x.stored, "each alert stored once")
-	e.recount(t)
+	monitortest.RequireCountersMatch(t, e.pool)
 
 	// Half the groups resolve entirely while the other half repeat.
 	events = events[:0]
@@ -201,7 +192,7 @@ func TestTwoReplicasShareTheWork(t *testing.T) {
 	}, time.Minute, 50*time.Millisecond)
 	x = e.tally(t)
 	assert.Equal(t, int64(groups/2*perGroup), x.firing)
-	e.recount(t)
+	monitortest.RequireCountersMatch(t, e.pool)
 	assert.Zero(t, e.retries(t), "no batch failed (deadlock, conflict) and was retried")
 }
 
@@ -234,7 +225,7 @@ func TestStopMidStormLosesNothing(t *testing.T) {
 	assert.Equal(t, int64(groups*perGroup), x.stored)
 	assert.Equal(t, int64(groups*perGroup), x.fires, "no alert counted twice")
 	assert.Equal(t, groups, x.incidents)
-	e.recount(t)
+	monitortest.RequireCountersMatch(t, e.pool)
 }
 
 // BenchmarkDrain measures the monitor alone: a storm already stored on

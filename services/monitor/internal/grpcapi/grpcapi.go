@@ -42,14 +42,9 @@ func NewIncidentServer(pool *pgxpool.Pool, c *incident.Correlator) *IncidentServ
 
 // ListIncidents implements the RPC.
 func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListIncidentsRequest) (*monitorv1.ListIncidentsResponse, error) {
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, server.InvalidArgument("invalid page size", server.FieldViolation{Field: "page_size", Description: "must not be negative"})
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
+	size, err := pageSize(req.GetPageSize(), "page_size")
+	if err != nil {
+		return nil, err
 	}
 	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{Statuses: req.GetStatuses(), App: req.GetApp()}, size, req.GetPageToken())
 	if err != nil {

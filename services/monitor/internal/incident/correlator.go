@@ -47,10 +47,9 @@ type Store interface {
 	// UpsertAlerts stores alerts of incidents, at most one per ref.
 	UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*AlertRecord) error
 	// SilenceAlerts stores muted firings (adding to the count of a stored
-	// silenced alert) and resolutions of silenced alerts.
-	SilenceAlerts(ctx context.Context, tx pgx.Tx, fired []*AlertRecord, resolved []Resolution) error
-	// Unsilence removes the silenced copies of alerts now in incidents.
-	Unsilence(ctx context.Context, tx pgx.Tx, fingerprints []string) error
+	// silenced alert), marks silenced alerts resolved, and removes the
+	// silenced copies of alerts that went to incidents (unmuted).
+	SilenceAlerts(ctx context.Context, tx pgx.Tx, muted []*AlertRecord, resolved []Resolution, unmuted []string) error
 	LockIncident(ctx context.Context, tx pgx.Tx, id string) (*Record, error)
 	// DueIncidents returns up to limit incidents whose pending update is
 	// due at or before now, locked, skipping those locked by others.
@@ -198,6 +197,15 @@ type incState struct {
 	cause   *eventsv1.EventMeta
 }
 
+// newState starts changing r, from the change it has waiting.
+func newState(r *Record) *incState {
+	st := &incState{rec: r, change: r.Pending}
+	if st.change == nil {
+		st.change = &eventsv1.IncidentChange{}
+	}
+	return st
+}
+
 // Apply applies signals (one chunk of a Plan, in its order) in tx: one lock
 // per group, a constant number of statements, and at most one event per
 // incident for its alerts' changes.
@@ -273,10 +281,8 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	byID := make(map[string]*incState, len(incs))
 	var states []*incState
 	state := func(r *Record, isNew bool) *incState {
-		st := &incState{rec: r, isNew: isNew, opened: isNew, change: r.Pending, alerts: map[string]*AlertRecord{}}
-		if st.change == nil {
-			st.change = &eventsv1.IncidentChange{}
-		}
+		st := newState(r)
+		st.isNew, st.opened, st.alerts = isNew, isNew, map[string]*AlertRecord{}
 		states = append(states, st)
 		byKey[r.GetGroupKey()] = st
 		byID[r.GetId()] = st
@@ -331,10 +337,7 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err := c.store.UpsertAlerts(ctx, tx, dedupAlerts(alerts)); err != nil {
 		return err
 	}
-	if err := c.store.SilenceAlerts(ctx, tx, silenced, resolveAll); err != nil {
-		return err
-	}
-	if err := c.store.Unsilence(ctx, tx, unsilence); err != nil {
+	if err := c.store.SilenceAlerts(ctx, tx, silenced, resolveAll, unsilence); err != nil {
 		return err
 	}
 	return outbox.Add(ctx, tx, events...)
@@ -595,10 +598,7 @@ func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, e
 	}
 	var events []bus.Event
 	for _, r := range recs {
-		st := &incState{rec: r, change: r.Pending}
-		if st.change == nil {
-			st.change = &eventsv1.IncidentChange{}
-		}
+		st := newState(r)
 		st.emitUpdate(now, "", nil)
 		events = append(events, st.events...)
 	}
@@ -643,10 +643,7 @@ func (c *Correlator) Resolve(ctx context.Context, tx pgx.Tx, id, by string) (*ty
 
 // byHand announces a person's change at once, folding in what was pending.
 func (c *Correlator) byHand(ctx context.Context, tx pgx.Tx, inc *Record, now time.Time, reason string) (*typesv1.Incident, error) {
-	st := &incState{rec: inc, change: inc.Pending}
-	if st.change == nil {
-		st.change = &eventsv1.IncidentChange{}
-	}
+	st := newState(inc)
 	if reason == "" {
 		st.emit(now, nil, func(meta *eventsv1.EventMeta, snap *typesv1.Incident, ch *eventsv1.IncidentChange) bus.Event {
 			return &eventsv1.IncidentResolved{Meta: meta, Incident: snap, Change: ch}

@@ -146,13 +146,13 @@ func (h *Handler) applyTx(ctx context.Context, tx pgx.Tx, items []item) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
-	todo := make([]*incident.Signal, 0, len(fresh))
+	unseen := make([]*incident.Signal, 0, len(fresh))
 	for _, it := range items {
 		// Handled before (a redelivery), or twice in this chunk: once.
 		if fresh[it.id] {
 			delete(fresh, it.id)
-			todo = append(todo, it.sig)
+			unseen = append(unseen, it.sig)
 		}
 	}
-	return h.c.Apply(ctx, tx, todo)
+	return h.c.Apply(ctx, tx, unseen)
 }

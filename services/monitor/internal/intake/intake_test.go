@@ -159,28 +159,6 @@ func sortBySeq[T any](xs []T, seq func(T) int64) []T {
 	return xs
 }
 
-// recount checks every incident's counters against its alerts.
-func (f *fixture) recount(t *testing.T) {
-	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT i.id, i.alert_count, i.firing_count,
-		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id),
-		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')
-		FROM incidents i`)
-	require.NoError(t, err)
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var id string
-		var total, firing int32
-		var realTotal, realFiring int64
-		require.NoError(t, rows.Scan(&id, &total, &firing, &realTotal, &realFiring))
-		assert.Equal(t, realTotal, int64(total), "alert_count of %s", id)
-		assert.Equal(t, realFiring, int64(firing), "firing_count of %s", id)
-		n++
-	}
-	require.NoError(t, rows.Err())
-}
-
 func (f *fixture) incidents(t *testing.T) []*typesv1.Incident {
 	t.Helper()
 	incs, _, err := postgres.Store{}.List(context.Background(), f.pool, postgres.Filter{}, 500, "")
@@ -223,7 +201,7 @@ func TestBatchOfOneGroupIsOneOpenedEvent(t *testing.T) {
 		counts[i.GetGroupLabels()["alertname"]] = i.GetAlertCount()
 	}
 	assert.Equal(t, map[string]int32{"Storm1": 1000, "Storm2": 10}, counts)
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 }
 
 func TestChangesWithinTheIntervalAreFoldedIntoOneUpdate(t *testing.T) {
@@ -273,7 +251,7 @@ func TestChangesWithinTheIntervalAreFoldedIntoOneUpdate(t *testing.T) {
 	assert.Equal(t, bus.SubjectIncidentResolved, events[0].subject)
 	assert.Equal(t, int32(3), events[0].change.GetAlertsResolved())
 	assert.Equal(t, typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED, events[0].incident.GetStatus())
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 }
 
 func TestCountersEqualARecountAfterARandomMix(t *testing.T) {
@@ -306,7 +284,7 @@ func TestCountersEqualARecountAfterARandomMix(t *testing.T) {
 		}
 		f.clock.add(time.Second)
 	}
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 }
 
 // Two replicas share the stream: batches with the same groups, in different
@@ -352,7 +330,7 @@ func TestReplicasRacingOnTheSameGroups(t *testing.T) {
 	require.NoError(t, f.pool.QueryRow(context.Background(),
 		`SELECT count(*) FROM alerts WHERE count <> 2`).Scan(&twice))
 	assert.Zero(t, twice, "every alert fired twice, counted twice")
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 
 	// A firing and its resolution racing on two replicas: whichever comes
 	// first, no incident stays open with the alert firing.
@@ -383,7 +361,7 @@ func TestReplicasRacingOnTheSameGroups(t *testing.T) {
 		JOIN incidents i ON i.id = a.incident_id
 		WHERE a.status = 'firing' AND i.group_key LIKE '%Storm1__"%'`).Scan(&open))
 	assert.Zero(t, open, "an alert resolved on one replica stays resolved whatever the other did")
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 }
 
 func TestStoppingLeavesTheRestForRedelivery(t *testing.T) {
@@ -502,7 +480,7 @@ func TestSilencedAlertsAreStoredButOpenNothing(t *testing.T) {
 	handle(t, h, []*bus.Delivery{fired(f.alert(1, 0))})
 	assert.Equal(t, []string{"incident firing x1"}, f.alertRows(t, "g1/i0"))
 	assert.Equal(t, int32(6), f.incidents(t)[0].GetAlertCount())
-	f.recount(t)
+	monitortest.RequireCountersMatch(t, f.pool)
 }
 
 // A weekly maintenance window on Friday 22:00 to 02:00 in Tokyo mutes the

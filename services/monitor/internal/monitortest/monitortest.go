@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -28,4 +29,25 @@ func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
 	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
 	return pool, dsn
+}
+
+// RequireCountersMatch checks every incident's alert_count and firing_count
+// against a recount of its alerts.
+func RequireCountersMatch(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT i.id, i.alert_count, i.firing_count,
+		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id),
+		(SELECT count(*) FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')
+		FROM incidents i`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var total, firing int32
+		var realTotal, realFiring int64
+		require.NoError(t, rows.Scan(&id, &total, &firing, &realTotal, &realFiring))
+		assert.Equal(t, realTotal, int64(total), "alert_count of %s", id)
+		assert.Equal(t, realFiring, int64(firing), "firing_count of %s", id)
+	}
+	require.NoError(t, rows.Err())
 }

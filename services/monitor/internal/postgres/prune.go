@@ -10,16 +10,23 @@ import (
 // locks long or makes one huge transaction.
 const pruneChunk = 1000
 
+// Pruner runs Prune's statements: a pool or a transaction.
+type Pruner interface {
+	Execer
+	Querier
+}
+
 // Pruned counts what Prune deleted.
 type Pruned struct {
 	Incidents, SilencedAlerts, Resolutions, Silences int64
 }
 
 // Prune deletes what is older than before: incidents resolved before it
-// (their alerts with them), silenced alerts last seen before it, and the
-// resolutions of alert instances that ended before it. Each in statements of
+// (their alerts with them), silenced alerts last seen before it, the
+// resolutions of alert instances that ended before it, and silences that
+// ended before it. Each in statements of
 // bounded size, each its own transaction; it stops early when ctx ends.
-func (Store) Prune(ctx context.Context, q Execer, before time.Time) (Pruned, error) {
+func (Store) Prune(ctx context.Context, q Pruner, before time.Time) (Pruned, error) {
 	var p Pruned
 	steps := []struct {
 		n   *int64
@@ -42,6 +49,12 @@ func (Store) Prune(ctx context.Context, q Execer, before time.Time) (Pruned, err
 			if tag.RowsAffected() < pruneChunk {
 				break
 			}
+		}
+	}
+	if ctx.Err() == nil {
+		var err error
+		if p.Silences, err = (Silences{}).Prune(ctx, q, before); err != nil {
+			return p, err
 		}
 	}
 	return p, nil

@@ -408,80 +408,86 @@ func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRe
 // SilenceAlerts implements incident.Store. Replicas may store the same
 // silenced alert at once: the count is added in the statement, not read
 // before.
-func (Store) SilenceAlerts(ctx context.Context, tx pgx.Tx, fired []*incident.AlertRecord, resolved []incident.Resolution) error {
-	if len(fired) > 0 {
-		byFP := make(map[string]*incident.AlertRecord, len(fired))
-		var x alertArrays
-		order := make([]string, 0, len(fired))
-		for _, a := range fired {
-			fp := a.GetAlert().GetFingerprint()
-			if prev := byFP[fp]; prev != nil {
-				a.Count += prev.GetCount()
-				a.FirstSeenAt = prev.GetFirstSeenAt()
-			} else {
-				order = append(order, fp)
-			}
-			byFP[fp] = a
-		}
-		for _, fp := range order {
-			if err := x.add(byFP[fp]); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, alertInsert+alertRows+`
-			ON CONFLICT ON CONSTRAINT alerts_incident_fingerprint DO UPDATE SET status = 'firing',
-				labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
-				ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
-				count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
-				silenced_by = excluded.silenced_by`, x.args()...)
-		if err != nil {
-			return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
-		}
-	}
-	if len(resolved) == 0 {
-		return nil
-	}
-	if ok, err := anySilenced(ctx, tx); err != nil || !ok {
+func (Store) SilenceAlerts(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord,
+	resolved []incident.Resolution, unmuted []string,
+) error {
+	if err := storeMuted(ctx, tx, muted); err != nil {
 		return err
 	}
-	fps := make([]string, len(resolved))
-	starts := make([]time.Time, len(resolved))
-	ends := make([]time.Time, len(resolved))
-	for i, r := range resolved {
+	if len(resolved)+len(unmuted) == 0 {
+		return nil
+	}
+	// Most of the time no silenced alert is stored, and the statements
+	// about them (an index probe per alert) are skipped.
+	var stored bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE incident_id IS NULL)`).Scan(&stored); err != nil {
+		return fmt.Errorf("look for silenced alerts: %w", err)
+	}
+	if !stored {
+		return nil
+	}
+	if len(resolved) > 0 {
+		fps, starts, ends := resolutionArrays(resolved)
+		_, err := tx.Exec(ctx, `UPDATE alerts a SET status = 'resolved', ends_at = u.en, last_seen_at = now()
+			FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(f, st, en)
+			WHERE a.incident_id IS NULL AND a.fingerprint = u.f AND a.status = 'firing' AND a.starts_at <= u.st`,
+			fps, starts, ends)
+		if err != nil {
+			return fmt.Errorf("resolve silenced alerts: %w", err)
+		}
+	}
+	if len(unmuted) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE incident_id IS NULL AND fingerprint = ANY($1)`, unmuted); err != nil {
+			return fmt.Errorf("unsilence alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// storeMuted upserts muted firings, one row per fingerprint.
+func storeMuted(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord) error {
+	if len(muted) == 0 {
+		return nil
+	}
+	byFP := make(map[string]*incident.AlertRecord, len(muted))
+	order := make([]string, 0, len(muted))
+	for _, a := range muted {
+		fp := a.GetAlert().GetFingerprint()
+		if prev := byFP[fp]; prev != nil {
+			a.Count += prev.GetCount()
+			a.FirstSeenAt = prev.GetFirstSeenAt()
+		} else {
+			order = append(order, fp)
+		}
+		byFP[fp] = a
+	}
+	var x alertArrays
+	for _, fp := range order {
+		if err := x.add(byFP[fp]); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, alertInsert+alertRows+`
+		ON CONFLICT ON CONSTRAINT alerts_incident_fingerprint DO UPDATE SET status = 'firing',
+			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
+			ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
+			count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
+			silenced_by = excluded.silenced_by`, x.args()...)
+	if err != nil {
+		return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
+	}
+	return nil
+}
+
+// resolutionArrays are resolutions as column arrays.
+func resolutionArrays(rs []incident.Resolution) (fps []string, starts, ends []time.Time) {
+	fps = make([]string, len(rs))
+	starts = make([]time.Time, len(rs))
+	ends = make([]time.Time, len(rs))
+	for i, r := range rs {
 		fps[i], starts[i], ends[i] = r.Fingerprint, r.StartsAt, r.EndsAt
 	}
-	_, err := tx.Exec(ctx, `UPDATE alerts a SET status = 'resolved', ends_at = u.en, last_seen_at = now()
-		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(f, st, en)
-		WHERE a.incident_id IS NULL AND a.fingerprint = u.f AND a.status = 'firing' AND a.starts_at <= u.st`,
-		fps, starts, ends)
-	if err != nil {
-		return fmt.Errorf("resolve silenced alerts: %w", err)
-	}
-	return nil
-}
-
-// anySilenced reports whether any silenced alert is stored: most of the
-// time none is, and the statements about them are skipped.
-func anySilenced(ctx context.Context, tx pgx.Tx) (bool, error) {
-	var ok bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE incident_id IS NULL)`).Scan(&ok); err != nil {
-		return false, fmt.Errorf("look for silenced alerts: %w", err)
-	}
-	return ok, nil
-}
-
-// Unsilence implements incident.Store.
-func (Store) Unsilence(ctx context.Context, tx pgx.Tx, fingerprints []string) error {
-	if len(fingerprints) == 0 {
-		return nil
-	}
-	if ok, err := anySilenced(ctx, tx); err != nil || !ok {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM alerts WHERE incident_id IS NULL AND fingerprint = ANY($1)`, fingerprints); err != nil {
-		return fmt.Errorf("unsilence alerts: %w", err)
-	}
-	return nil
+	return fps, starts, ends
 }
 
 // RecordResolutions implements incident.Store.
@@ -489,12 +495,7 @@ func (Store) RecordResolutions(ctx context.Context, tx pgx.Tx, rs []incident.Res
 	if len(rs) == 0 {
 		return nil
 	}
-	fps := make([]string, len(rs))
-	starts := make([]time.Time, len(rs))
-	ends := make([]time.Time, len(rs))
-	for i, r := range rs {
-		fps[i], starts[i], ends[i] = r.Fingerprint, r.StartsAt, r.EndsAt
-	}
+	fps, starts, ends := resolutionArrays(rs)
 	_, err := tx.Exec(ctx, `INSERT INTO alert_resolutions (fingerprint, starts_at, ends_at)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ON CONFLICT DO NOTHING`, fps, starts, ends)
 	if err != nil {
