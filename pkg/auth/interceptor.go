@@ -1,0 +1,311 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// AuditEntry is one audited call.
+type AuditEntry struct {
+	Time    time.Time
+	Actor   string
+	Method  string
+	Target  string
+	Code    codes.Code
+	Message string
+	TraceID string
+	Peer    string
+}
+
+// Guard authenticates and then authorises every gRPC call against a
+// policy table, and hands audited calls to Audit. REST calls reach the
+// gRPC server through the gateway's own connection, so they pass the same
+// Guard.
+type Guard struct {
+	Authn Authenticator
+	// Policy by full method name; Policy (the package's) when nil.
+	Policy map[string]Rule
+	// Audit records an audited call once it has an answer; nil: no audit.
+	Audit func(context.Context, AuditEntry)
+	// Log notes refusals (at debug: a refusal is the caller's business,
+	// and a scan must not flood the log).
+	Log *slog.Logger
+}
+
+// UnaryInterceptor is a Guard with the package's policy and no audit.
+func UnaryInterceptor(a Authenticator) grpc.UnaryServerInterceptor {
+	return (&Guard{Authn: a}).Unary()
+}
+
+// StreamInterceptor is UnaryInterceptor for streams.
+func StreamInterceptor(a Authenticator) grpc.StreamServerInterceptor {
+	return (&Guard{Authn: a}).Stream()
+}
+
+// Unary returns the interceptor for unary calls.
+func (g *Guard) Unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, rule, err := g.admit(ctx, info.FullMethod)
+		if err != nil {
+			g.record(ctx, info.FullMethod, rule, req, err)
+			return nil, err
+		}
+		resp, err := handler(ctx, req)
+		g.record(ctx, info.FullMethod, rule, req, err)
+		return resp, err
+	}
+}
+
+// Stream returns the interceptor for streams. The audit target of a
+// server stream comes from its one request, read by the handler.
+func (g *Guard) Stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, rule, err := g.admit(ss.Context(), info.FullMethod)
+		if err != nil {
+			g.record(ctx, info.FullMethod, rule, nil, err)
+			return err
+		}
+		w := &wrappedStream{ServerStream: ss, ctx: ctx}
+		err = handler(srv, w)
+		g.record(ctx, info.FullMethod, rule, w.first, err)
+		return err
+	}
+}
+
+type wrappedStream struct {
+	grpc.ServerStream
+	ctx   context.Context
+	first any
+}
+
+func (w *wrappedStream) Context() context.Context { return w.ctx }
+
+func (w *wrappedStream) RecvMsg(m any) error {
+	err := w.ServerStream.RecvMsg(m)
+	if err == nil && w.first == nil {
+		w.first = m
+	}
+	return err
+}
+
+// admit authenticates the caller (unless the method is public) and checks
+// the method's permission: 401 comes before anything else, including a
+// method nobody implements yet.
+func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule, error) {
+	policy := g.Policy
+	if policy == nil {
+		policy = Policy
+	}
+	rule, declared := policy[method]
+	if declared && rule.Permission == Public {
+		return ctx, rule, nil
+	}
+	p, err := g.authenticate(ctx)
+	if err != nil {
+		return ctx, rule, err
+	}
+	ctx = WithPrincipal(ctx, p)
+	if !declared {
+		// Fail closed: a method without a policy is nobody's.
+		return ctx, rule, status.Errorf(codes.PermissionDenied, "%s has no access policy: nobody may call it", method)
+	}
+	if !p.Has(rule.Permission) {
+		g.debug(ctx, "permission denied", "method", method, "principal", p.String(), "needs", rule.Permission)
+		return ctx, rule, Denied(p, rule.Permission, strings.TrimPrefix(method, "/"))
+	}
+	return ctx, rule, nil
+}
+
+func (g *Guard) authenticate(ctx context.Context) (Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var secret string
+	if v := md.Get("authorization"); len(v) > 0 {
+		secret = bearer(v[0])
+	}
+	if secret == "" {
+		return Principal{}, status.Error(codes.Unauthenticated, "missing credentials: send \"authorization: Bearer <token>\" (an API key, a session token from `vigil login`, or the bootstrap admin token)")
+	}
+	p, err := g.Authn.Authenticate(ctx, secret)
+	if errors.Is(err, ErrUnauthenticated) {
+		return Principal{}, status.Error(codes.Unauthenticated, "invalid credentials: the token is unknown, expired or revoked")
+	}
+	if err != nil {
+		if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+			return Principal{}, err
+		}
+		return Principal{}, status.Error(codes.Unavailable, "cannot check credentials now; try again")
+	}
+	return p, nil
+}
+
+// Denied is the PermissionDenied error for a principal lacking perm for
+// what: it names the permission, and what the principal holds.
+func Denied(p Principal, perm Permission, what string) error {
+	var holds string
+	switch p.Kind {
+	case KindKey:
+		s := make([]string, len(p.Scopes))
+		for i, sc := range p.Scopes {
+			s[i] = string(sc)
+		}
+		holds = "scopes " + strings.Join(s, ",")
+	default:
+		holds = "role " + string(p.Role)
+	}
+	st := status.New(codes.PermissionDenied, fmt.Sprintf("%s needs the %s permission; %s has %s", what, perm, p, holds))
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{
+		Reason: "PERMISSION_MISSING", Domain: "vigil",
+		Metadata: map[string]string{"permission": string(perm), "principal": p.String()},
+	}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// CheckTeam answers whether the caller of ctx may reach the apps of team
+// (what names the resource, for the message): nil, or PermissionDenied
+// naming the team. Without a principal in ctx (an internal call) it
+// allows.
+func CheckTeam(ctx context.Context, team, what string) error {
+	p, ok := FromContext(ctx)
+	if !ok || p.Reaches(team) {
+		return nil
+	}
+	owner := "team " + team
+	if team == "" {
+		owner = "no team (admins and the default team reach it)"
+	}
+	teams := "no team"
+	if len(p.Teams) > 0 {
+		teams = "teams " + strings.Join(p.Teams, ",")
+	}
+	return status.Errorf(codes.PermissionDenied, "%s belongs to %s; %s reaches %s", what, owner, p, teams)
+}
+
+// Teams returns the teams a list must be filtered by for the caller of
+// ctx, and whether it may see every team's (then teams is nil).
+// unowned is whether it may see what belongs to no team.
+func Teams(ctx context.Context) (teams []string, all, unowned bool) {
+	p, ok := FromContext(ctx)
+	if !ok || p.AllTeams {
+		return nil, true, true
+	}
+	return slices.Clone(p.Teams), false, p.Reaches("")
+}
+
+func (g *Guard) record(ctx context.Context, method string, rule Rule, req any, err error) {
+	if g.Audit == nil || !rule.Audit {
+		return
+	}
+	s, _ := status.FromError(err)
+	if s.Code() == codes.Unauthenticated && rule.Permission != Public {
+		// No one to name: a request without a valid credential is not
+		// an act of anyone's (failed logins are, and are recorded).
+		return
+	}
+	e := AuditEntry{
+		Time:   time.Now(),
+		Actor:  "anonymous",
+		Method: strings.TrimPrefix(method, "/"),
+		Code:   s.Code(),
+	}
+	if err != nil {
+		e.Message = s.Message()
+	}
+	if p, ok := FromContext(ctx); ok {
+		e.Actor = p.String()
+	}
+	if m, ok := req.(proto.Message); ok {
+		e.Target = Target(rule.Target, m)
+	} else {
+		e.Target = Target(rule.Target, nil)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		e.TraceID = sc.TraceID().String()
+	}
+	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
+		e.Peer = pr.Addr.String()
+	}
+	g.Audit(ctx, e)
+}
+
+func (g *Guard) debug(ctx context.Context, msg string, args ...any) {
+	if g.Log != nil {
+		g.Log.DebugContext(ctx, msg, args...)
+	}
+}
+
+// Target expands the request fields in braces in tmpl ("app/{name}",
+// "user/{user.name}") from m; a field that is missing or empty leaves
+// "?".
+func Target(tmpl string, m proto.Message) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(tmpl, '{')
+		if open < 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		end := strings.IndexByte(tmpl[open:], '}')
+		if end < 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		b.WriteString(tmpl[:open])
+		v := ""
+		if m != nil {
+			v = field(m.ProtoReflect(), tmpl[open+1:open+end])
+		}
+		if v == "" {
+			v = "?"
+		}
+		b.WriteString(v)
+		tmpl = tmpl[open+end+1:]
+	}
+}
+
+func field(m protoreflect.Message, path string) string {
+	for {
+		name, rest, nested := strings.Cut(path, ".")
+		fd := m.Descriptor().Fields().ByName(protoreflect.Name(name))
+		if fd == nil || fd.IsList() || fd.IsMap() {
+			return ""
+		}
+		if !nested {
+			if fd.Kind() != protoreflect.StringKind {
+				return ""
+			}
+			return m.Get(fd).String()
+		}
+		if fd.Message() == nil || !m.Has(fd) {
+			return ""
+		}
+		m, path = m.Get(fd).Message(), rest
+	}
+}
+
+// ForwardCredentials copies the caller's authorization metadata onto an
+// outgoing call, so the gateway's calls to a service are authenticated as
+// the original caller.
+func ForwardCredentials(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return metadata.AppendToOutgoingContext(ctx, "authorization", v[0])
+	}
+	return ctx
+}

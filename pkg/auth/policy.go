@@ -1,0 +1,115 @@
+package auth
+
+// Rule is what one RPC needs.
+type Rule struct {
+	// Permission the caller must hold (Principal.Has).
+	Permission Permission
+	// Team: what the call reaches belongs to an app, and the service that
+	// holds it checks the app's team (CheckTeam: PermissionDenied naming
+	// the team) and filters lists by it (Teams).
+	Team bool
+	// Audit: the call changes something (or is a login) and is written to
+	// the audit log with its result.
+	Audit bool
+	// Target names what the call is done to in the audit log: text with
+	// request fields in braces, "app/{name}", "user/{user.name}".
+	Target string
+}
+
+var (
+	read       = Rule{Permission: Read, Team: true}
+	readGlobal = Rule{Permission: Read}
+	adminRead  = Rule{Permission: Admin}
+)
+
+func operate(target string) Rule {
+	return Rule{Permission: Operate, Team: true, Audit: true, Target: target}
+}
+
+func admin(target string) Rule { return Rule{Permission: Admin, Audit: true, Target: target} }
+
+// Policy is the access policy of every RPC Vigil serves, by full method
+// name. It is the one place where access is declared: Interceptor
+// refuses a method it does not list, and TestEveryRPCHasAPolicy fails for
+// a method of the contracts it does not list.
+var Policy = map[string]Rule{
+	// Orchestrators probe health without credentials.
+	"/grpc.health.v1.Health/Check": {Permission: Public},
+	"/grpc.health.v1.Health/Watch": {Permission: Public},
+	"/grpc.health.v1.Health/List":  {Permission: Public},
+	// The API's shape is no secret (the OpenAPI document is public), but
+	// grpcurl and friends need a credential anyway.
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {Permission: Authenticated},
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {Permission: Authenticated},
+
+	// Alerts come from machines with an ingest key (or an admin). The
+	// webhooks follow the same rule (services/gateway/internal/webhook).
+	// Not audited: a storm is millions of calls, and every alert is on the
+	// bus with its source anyway.
+	"/vigil.gateway.v1.AlertService/IngestAlerts": {Permission: Ingest},
+
+	"/vigil.gateway.v1.AuthService/Login":   {Permission: Public, Audit: true, Target: "user/{username}"},
+	"/vigil.gateway.v1.AuthService/Refresh": {Permission: Public},
+	"/vigil.gateway.v1.AuthService/Logout":  {Permission: Authenticated, Audit: true, Target: "session"},
+	"/vigil.gateway.v1.AuthService/WhoAmI":  {Permission: Authenticated},
+
+	"/vigil.gateway.v1.UserService/CreateUser": admin("user/{user.name}"),
+	"/vigil.gateway.v1.UserService/GetUser":    adminRead,
+	"/vigil.gateway.v1.UserService/ListUsers":  adminRead,
+	"/vigil.gateway.v1.UserService/UpdateUser": admin("user/{user.name}"),
+	// Anyone signed in, for their own password; the service lets only an
+	// admin change another's.
+	"/vigil.gateway.v1.UserService/SetPassword": {Permission: Authenticated, Audit: true, Target: "user/{name}"},
+
+	// Operators manage the keys of their teams (the service checks the
+	// team and that the scopes do not exceed the caller's).
+	"/vigil.gateway.v1.KeyService/CreateKey": operate("key/{key.name}"),
+	"/vigil.gateway.v1.KeyService/ListKeys":  {Permission: Operate, Team: true},
+	"/vigil.gateway.v1.KeyService/RevokeKey": operate("key/{id}"),
+
+	"/vigil.gateway.v1.AuditService/ListAuditEvents": adminRead,
+
+	"/vigil.monitor.v1.IncidentService/ListIncidents":       read,
+	"/vigil.monitor.v1.IncidentService/GetIncident":         read,
+	"/vigil.monitor.v1.IncidentService/AcknowledgeIncident": operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/ResolveIncident":     operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/ListAlerts":          read,
+
+	// Silences select alerts by labels, not by app: an operator's silence
+	// mutes what its matchers match, whatever the team.
+	"/vigil.monitor.v1.SilenceService/CreateSilence": {Permission: Operate, Audit: true, Target: "silence"},
+	"/vigil.monitor.v1.SilenceService/GetSilence":    readGlobal,
+	"/vigil.monitor.v1.SilenceService/ListSilences":  readGlobal,
+	"/vigil.monitor.v1.SilenceService/ExpireSilence": {Permission: Operate, Audit: true, Target: "silence/{id}"},
+
+	"/vigil.deploy.v1.AppService/CreateApp":       operate("app/{app.name}"),
+	"/vigil.deploy.v1.AppService/GetApp":          read,
+	"/vigil.deploy.v1.AppService/ListApps":        read,
+	"/vigil.deploy.v1.AppService/UpdateApp":       operate("app/{app.name}"),
+	"/vigil.deploy.v1.AppService/DeleteApp":       operate("app/{name}"),
+	"/vigil.deploy.v1.AppService/DeployApp":       operate("app/{name}"),
+	"/vigil.deploy.v1.AppService/RollbackApp":     operate("app/{name}"),
+	"/vigil.deploy.v1.AppService/WatchDeployment": read,
+	"/vigil.deploy.v1.AppService/GetDeployment":   read,
+	"/vigil.deploy.v1.AppService/ListDeployments": read,
+	"/vigil.deploy.v1.AppService/RenderApp":       read,
+
+	// Clusters hold the keys to production: admins only. Their names and
+	// versions are no secret to a reader.
+	"/vigil.deploy.v1.ClusterService/AddCluster":    admin("cluster/{name}"),
+	"/vigil.deploy.v1.ClusterService/ListClusters":  readGlobal,
+	"/vigil.deploy.v1.ClusterService/RemoveCluster": admin("cluster/{name}"),
+
+	"/vigil.repair.v1.RepairService/ListRepairs":   read,
+	"/vigil.repair.v1.RepairService/GetRepair":     read,
+	"/vigil.repair.v1.RepairService/ApproveRepair": operate("repair/{id}"),
+	"/vigil.repair.v1.RepairService/RejectRepair":  operate("repair/{id}"),
+
+	// Channels hold bot tokens and decide who hears what: admins only.
+	"/vigil.notify.v1.ChannelService/ListChannels":  adminRead,
+	"/vigil.notify.v1.ChannelService/CreateChannel": admin("channel/{channel.name}"),
+	"/vigil.notify.v1.ChannelService/DeleteChannel": admin("channel/{name}"),
+
+	"/vigil.analysis.v1.AnalysisService/GetAnalysis":  read,
+	"/vigil.analysis.v1.AnalysisService/ListAnalyses": read,
+}

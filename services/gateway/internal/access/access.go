@@ -1,0 +1,131 @@
+// Package access holds who may use Vigil: users and their passwords,
+// sessions, API keys, and the authenticator that turns a presented secret
+// into an auth.Principal.
+package access
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+)
+
+// Errors the store and the service answer; grpcapi maps them to codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// User is a person who logs in.
+type User struct {
+	Name         string
+	Email        string
+	Role         auth.Role
+	Teams        []string
+	Disabled     bool
+	PasswordHash string
+	Created      time.Time
+	Updated      time.Time
+	LastLogin    time.Time
+}
+
+// Key is an API key. Only the hash of its secret is kept.
+type Key struct {
+	ID        string
+	Name      string
+	Hash      []byte
+	Prefix    string
+	Scopes    []auth.Scope
+	Team      string
+	CreatedBy string
+	Created   time.Time
+	Expires   time.Time
+	LastUsed  time.Time
+	Revoked   time.Time
+}
+
+// Active reports whether the key may be used at now.
+func (k Key) Active(now time.Time) bool {
+	return k.Revoked.IsZero() && (k.Expires.IsZero() || now.Before(k.Expires))
+}
+
+// Principal is who a call with the key is made as.
+func (k Key) Principal() auth.Principal {
+	p := auth.Principal{Kind: auth.KindKey, Name: k.Name, Scopes: slices.Clone(k.Scopes), KeyID: k.ID}
+	if k.Team == "" {
+		// Only admins create keys without a team.
+		p.AllTeams, p.Unowned = true, true
+	} else {
+		p.Teams = []string{k.Team}
+	}
+	return p
+}
+
+// Session is a user's login: refreshed with a single-use refresh token
+// until it expires or is revoked.
+type Session struct {
+	ID      string
+	User    string
+	Created time.Time
+	Expires time.Time
+	Revoked time.Time
+}
+
+// InvalidError is a bad field of a request.
+type InvalidError struct {
+	Field, Description string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Description }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Description: fmt.Sprintf(format, args...)}
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	teamRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// MinPasswordLength is the shortest password Vigil accepts.
+const MinPasswordLength = 12
+
+// ValidateUser checks a user's fields (prefix names the message in the
+// request, "user").
+func ValidateUser(u User, prefix string) error {
+	var errs []error
+	if !nameRE.MatchString(u.Name) {
+		errs = append(errs, invalid(prefix+".name", "must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"))
+	}
+	if !u.Role.Valid() {
+		errs = append(errs, invalid(prefix+".role", "must be admin, operator or viewer"))
+	}
+	errs = append(errs, validateTeams(u.Teams, prefix+".teams"))
+	if len(u.Email) > 254 {
+		errs = append(errs, invalid(prefix+".email", "is longer than 254 characters"))
+	}
+	return errors.Join(errs...)
+}
+
+func validateTeams(teams []string, field string) error {
+	for i, t := range teams {
+		if !teamRE.MatchString(t) {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), "%q is not a team name (a DNS label: lower-case letters, digits and '-')", t)
+		}
+	}
+	return nil
+}
+
+// ValidatePassword checks a new password.
+func ValidatePassword(pw, field string) error {
+	if len(pw) < MinPasswordLength {
+		return invalid(field, "must be at least %d characters", MinPasswordLength)
+	}
+	if len(pw) > 1024 {
+		return invalid(field, "must be at most 1024 characters")
+	}
+	return nil
+}
