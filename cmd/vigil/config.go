@@ -97,6 +97,18 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	accessTTL, err := envDuration("VIGIL_ACCESS_TOKEN_TTL", 15*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
+	sessionTTL, err := envDuration("VIGIL_SESSION_TTL", 7*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	auditRetention, err := envDuration("VIGIL_AUDIT_RETENTION", 365*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	return app.Options{
 		Services:    services,
 		GRPCAddr:    f.grpcAddr,
@@ -111,7 +123,13 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			IngressClass:   os.Getenv("VIGIL_INGRESS_CLASS"),
 			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
 		},
-		Gateway: gateway.Options{WebhookMaxBytes: int64(maxBytes)},
+		Gateway: gateway.Options{
+			WebhookMaxBytes: int64(maxBytes),
+			AccessTTL:       accessTTL,
+			RefreshTTL:      sessionTTL,
+			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),
+			AuditRetention:  auditRetention,
+		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
 			DedupWindow:    dedup,

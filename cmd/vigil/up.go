@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/pgcluster"
@@ -122,6 +123,10 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	if err != nil {
 		return err
 	}
+	keys, err := localSigningKeys(dataDir)
+	if err != nil {
+		return err
+	}
 	if opts.Deploy.EncryptionKey == nil {
 		if opts.Deploy.EncryptionKey, err = localEncryptionKey(dataDir); err != nil {
 			return err
@@ -143,7 +148,7 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 		opts.Deploy.DevCluster = &deploy.Cluster{Name: "dev", Kubeconfig: b}
 		kubeconfig = kc.Kubeconfig
 	}
-	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry()})
+	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(), Keys: keys})
 	if err != nil {
 		return err
 	}
@@ -174,6 +179,29 @@ func adminToken(dataDir string) (token, file string, err error) {
 		return "", "", fmt.Errorf("write admin token: %w", err)
 	}
 	return token, file, nil
+}
+
+// localSigningKeys signs with DIR/signing-key.pem, created on first start,
+// and also verifies with every key in DIR/verify-keys/: to rotate, move
+// signing-key.pem there and restart; remove it once the sessions it
+// signed have ended (VIGIL_SESSION_TTL).
+func localSigningKeys(dataDir string) (*auth.KeySet, error) {
+	if f := os.Getenv("VIGIL_SIGNING_KEY_FILE"); f != "" {
+		return signingKeys(f, os.Getenv("VIGIL_VERIFY_KEY_FILES"))
+	}
+	file := filepath.Join(dataDir, "signing-key.pem")
+	if err := auth.GenerateKeyFile(file); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dataDir, "verify-keys", "*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.LoadKeySet(file, old...)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return keys, nil
 }
 
 // localEncryptionKey is the key kept in the data dir, created on first

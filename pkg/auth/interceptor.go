@@ -298,14 +298,3 @@ func field(m protoreflect.Message, path string) string {
 		m, path = m.Get(fd).Message(), rest
 	}
 }
-
-// ForwardCredentials copies the caller's authorization metadata onto an
-// outgoing call, so the gateway's calls to a service are authenticated as
-// the original caller.
-func ForwardCredentials(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("authorization"); len(v) > 0 {
-		return metadata.AppendToOutgoingContext(ctx, "authorization", v[0])
-	}
-	return ctx
-}

@@ -6,38 +6,76 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
+	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 	"github.com/vigil-ops/vigil/services/gateway/internal/webhook"
 
 	"google.golang.org/grpc"
 )
 
+// Schema is the gateway's Postgres schema.
+const Schema = "gateway"
+
 // Options configure the gateway.
 type Options struct {
 	// WebhookMaxBytes bounds a webhook body (default 8 MiB).
 	WebhookMaxBytes int64
+	// AdminToken is the bootstrap credential: an admin of everything, to
+	// create the first users and keys, and for recovery.
+	AdminToken string
+	// AccessTTL and RefreshTTL bound a session's access token (15 min)
+	// and the session itself (7 days).
+	AccessTTL, RefreshTTL time.Duration
+	// DefaultTeam's members reach incidents no app claims and apps
+	// without an owner; empty: admins only.
+	DefaultTeam string
+	// AuditRetention is how long the audit log is kept (365 days).
+	AuditRetention time.Duration
 }
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
+	var errs []error
 	if o.WebhookMaxBytes < 0 {
-		return errors.New("VIGIL_WEBHOOK_MAX_BYTES: must not be negative")
+		errs = append(errs, errors.New("VIGIL_WEBHOOK_MAX_BYTES: must not be negative"))
 	}
-	return nil
+	if o.AdminToken != "" && len(o.AdminToken) < 16 {
+		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
+	}
+	if o.AccessTTL < 0 || o.RefreshTTL < 0 || o.AuditRetention < 0 {
+		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL, VIGIL_SESSION_TTL, VIGIL_AUDIT_RETENTION: must not be negative"))
+	}
+	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
+		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))
+	}
+	return errors.Join(errs...)
 }
 
 // Deps are what the gateway runs on.
 type Deps struct {
-	Auth      auth.Authenticator
+	// Pool's search_path is the gateway schema: users, sessions, keys,
+	// the audit log.
+	Pool *pgxpool.Pool
+	// Keys sign session tokens.
+	Keys      *auth.KeySet
 	Publisher *bus.Publisher
 	// Incidents serves IncidentService: monitor itself in one process, or
 	// a forwarder (NewIncidentForwarder) to a monitor elsewhere.
@@ -56,19 +94,54 @@ type Service struct {
 	opts     Options
 	deps     Deps
 	ingester *ingest.Ingester
+	store    *postgres.Store
+	access   *access.Service
 }
 
 // New returns the gateway.
-func New(opts Options, deps Deps) (*Service, error) {
+func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.WebhookMaxBytes == 0 {
 		opts.WebhookMaxBytes = 8 << 20
 	}
+	if opts.AuditRetention == 0 {
+		opts.AuditRetention = 365 * 24 * time.Hour
+	}
+	if deps.Pool == nil || deps.Keys == nil {
+		return nil, errors.New("gateway: a database pool and signing keys are required")
+	}
 	deps.Logger = deps.Logger.With("service", "gateway")
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	store := postgres.New(deps.Pool)
+	// Two argon2id hashes at once: 128 MiB at most, whatever the burst.
+	hasher := access.NewHasher(access.DefaultPasswordParams, 2)
+	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam},
+		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
 	// Concurrent webhooks share one atomic batch, and so one fsync.
-	return &Service{opts: opts, deps: deps, ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer))}, nil
+	return &Service{
+		opts: opts, deps: deps, store: store, access: acc,
+		ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer)),
+	}, nil
+}
+
+// Authenticator authenticates API keys, session tokens and the bootstrap
+// admin token.
+func (s *Service) Authenticator() auth.Authenticator { return s.access }
+
+// Audit writes an audited call to the audit log. A write that fails is
+// logged with the entry (the call itself has already been answered).
+func (s *Service) Audit(ctx context.Context, e auth.AuditEntry) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	e.Time = e.Time.Truncate(time.Microsecond)
+	if err := s.store.Audit(ctx, e); err != nil {
+		s.deps.Logger.ErrorContext(ctx, "audit entry not written", "error", err,
+			"actor", e.Actor, "method", e.Method, "target", e.Target, "code", e.Code.String())
+	}
 }
 
 // NewIncidentForwarder returns an IncidentService that calls monitor over
@@ -100,6 +173,16 @@ func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceS
 // authentication), and the webhooks. Call after srv.Listen.
 func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAlertServiceServer(srv.GRPC, grpcapi.NewAlertServer(s.ingester))
+	acc := grpcapi.NewAccessServer(s.access, s.store, s.deps.Logger)
+	gatewayv1.RegisterAuthServiceServer(srv.GRPC, acc)
+	gatewayv1.RegisterUserServiceServer(srv.GRPC, acc)
+	gatewayv1.RegisterKeyServiceServer(srv.GRPC, acc)
+	gatewayv1.RegisterAuditServiceServer(srv.GRPC, acc)
+	// Services not built yet are registered as unimplemented, so that
+	// their calls pass authentication like any other (401 before 501).
+	repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
+	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	analysisv1.RegisterAnalysisServiceServer(srv.GRPC, analysisv1.UnimplementedAnalysisServiceServer{})
 	if s.deps.Incidents != nil {
 		monitorv1.RegisterIncidentServiceServer(srv.GRPC, s.deps.Incidents)
 	}
@@ -122,14 +205,27 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 		}
 	}
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
-		Auth: s.deps.Auth, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
+		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
 	})
 	return nil
 }
 
-// Run has nothing of its own to run: the gateway is its listeners. It waits
-// for ctx so it composes like the other services.
+// Run prunes the audit log and ended sessions every hour until ctx ends;
+// the rest of the gateway is its listeners.
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if n, err := s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.deps.Logger.WarnContext(ctx, "prune audit log and sessions", "error", err)
+		} else if n > 0 {
+			s.deps.Logger.InfoContext(ctx, "pruned audit log and sessions", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -18,6 +18,10 @@ import (
 // built yet answer 501 (gRPC Unimplemented), never made-up data.
 var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 	gatewayv1.RegisterAlertServiceHandler,
+	gatewayv1.RegisterAuthServiceHandler,
+	gatewayv1.RegisterUserServiceHandler,
+	gatewayv1.RegisterKeyServiceHandler,
+	gatewayv1.RegisterAuditServiceHandler,
 	monitorv1.RegisterIncidentServiceHandler,
 	monitorv1.RegisterSilenceServiceHandler,
 	deployv1.RegisterAppServiceHandler,

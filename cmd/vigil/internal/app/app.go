@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -42,7 +43,7 @@ type Options struct {
 	Services []string
 	GRPCAddr string
 	HTTPAddr string
-	// AdminToken authenticates API calls and webhooks.
+	// AdminToken is the bootstrap credential: an admin of everything.
 	AdminToken string
 	// MonitorAddr is monitor's gRPC address, for a gateway that runs
 	// without monitor in its process.
@@ -69,9 +70,7 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("unknown service %q: want one of %v", s, Services))
 		}
 	}
-	if o.AdminToken == "" {
-		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: missing"))
-	} else if len(o.AdminToken) < 16 {
+	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
 	}
 	if o.runs("gateway") && !o.runs("monitor") && o.MonitorAddr == "" {
@@ -98,6 +97,10 @@ type Deps struct {
 	JetStream   jetstream.JetStream
 	Logger      *slog.Logger
 	Registry    *prometheus.Registry
+	// Keys sign session tokens and the gateway's assertions to the other
+	// services (VIGIL_SIGNING_KEY_FILE); a service without the gateway in
+	// its process needs only the gateway's public key, to verify them.
+	Keys *auth.KeySet
 }
 
 // App is a composed process.
@@ -134,14 +137,27 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	}
 	metrics := bus.NewMetrics(deps.Registry)
 	pub := bus.NewPublisher(deps.JetStream, metrics)
-	authn := auth.AdminToken(opts.AdminToken)
+	if deps.Keys == nil {
+		return nil, errors.New("signing keys: missing (VIGIL_SIGNING_KEY_FILE)")
+	}
+	// Every call is authenticated and authorised by one guard. Until the
+	// gateway is built, and in a process without it, it takes the
+	// gateway's assertions for the services of this process (and the
+	// bootstrap token, for probes and recovery).
+	var bootstrap auth.Authenticator = auth.AdminToken(opts.AdminToken)
+	guard := &auth.Guard{Log: deps.Logger.With("component", "auth")}
+	if len(opts.Services) == 1 && opts.Services[0] != "gateway" {
+		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Fallback: bootstrap}
+	} else {
+		guard.Authn = bootstrap
+	}
 	a.srv = server.New(server.Options{
 		GRPCAddr:           opts.GRPCAddr,
 		HTTPAddr:           opts.HTTPAddr,
 		Logger:             deps.Logger,
 		Gatherer:           deps.Registry,
-		UnaryInterceptors:  []grpc.UnaryServerInterceptor{auth.UnaryInterceptor(authn)},
-		StreamInterceptors: []grpc.StreamServerInterceptor{auth.StreamInterceptor(authn)},
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{guard.Unary()},
+		StreamInterceptors: []grpc.StreamServerInterceptor{guard.Stream()},
 	})
 	if err := a.srv.Listen(); err != nil {
 		return nil, err
@@ -198,31 +214,35 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				dep.Register(a.srv.GRPC)
 			}
 		case "gateway":
-			gdeps := gateway.Deps{Auth: authn, Publisher: pub, Logger: deps.Logger}
+			if !deps.Keys.CanSign() {
+				return nil, errors.New("gateway: VIGIL_SIGNING_KEY_FILE must hold a private key: the gateway signs session tokens")
+			}
+			gdeps := gateway.Deps{Pool: pool, Keys: deps.Keys, Publisher: pub, Logger: deps.Logger}
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
 			} else {
-				conn, err := grpc.NewClient(opts.MonitorAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				conn, err := a.dial(opts.MonitorAddr, "monitor")
 				if err != nil {
 					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
 				}
-				a.conns = append(a.conns, conn)
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
 			} else {
-				conn, err := grpc.NewClient(opts.DeployAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				conn, err := a.dial(opts.DeployAddr, "deploy")
 				if err != nil {
 					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
 				}
-				a.conns = append(a.conns, conn)
 				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
 			}
-			g, err := gateway.New(opts.Gateway, gdeps)
+			gopts := opts.Gateway
+			gopts.AdminToken = opts.AdminToken
+			g, err := gateway.New(ctx, gopts, gdeps)
 			if err != nil {
 				return nil, fmt.Errorf("gateway: %w", err)
 			}
+			guard.Authn, guard.Audit = g.Authenticator(), g.Audit
 			if err := g.Register(ctx, a.srv); err != nil {
 				return nil, fmt.Errorf("gateway: %w", err)
 			}
@@ -232,10 +252,26 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	return a, nil
 }
 
+// dial connects to another process's service as the gateway: each call
+// carries an assertion of its caller signed for that service, and the
+// trace continues across it.
+func (a *App) dial(addr, service string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.ServiceCredentials{Keys: a.deps.Keys, Service: service}),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	a.conns = append(a.conns, conn)
+	return conn, nil
+}
+
 // pool opens a pool whose search_path is the service's own schema; services
 // without tables yet get none.
 func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
-	if service != "monitor" && service != "notify" && service != "deploy" {
+	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" {
 		return nil, nil
 	}
 	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -26,6 +28,14 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 // testKey is a fresh encryption key for the deploy service.
+// testKeys is a fresh signing key for session tokens and assertions.
+func testKeys(t testing.TB) *auth.KeySet {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	return auth.NewKeySet(priv)
+}
+
 func testKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
@@ -60,7 +70,7 @@ func startVigil(t *testing.T) *vigil {
 		Notify: notify.Options{Telegram: notify.TelegramOptions{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
 		}},
-	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Registry: nil})
+	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

@@ -36,7 +36,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 		Streams:  testkit.TestStreams,
 		Services: []string{"gateway"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		AdminToken: adminToken, MonitorAddr: "127.0.0.1:1", DeployAddr: "127.0.0.1:1",
-	}, app.Deps{NATS: nc, JetStream: js, Logger: discardLogger()})
+	}, app.Deps{DatabaseURL: testkit.Postgres(b), NATS: nc, JetStream: js, Logger: discardLogger(), Keys: testKeys(b)})
 	require.NoError(b, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

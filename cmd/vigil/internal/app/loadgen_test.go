@@ -26,7 +26,7 @@ func TestLoadgen(t *testing.T) {
 		Services: []string{"monitor", "gateway"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		AdminToken: adminToken, DeployAddr: "127.0.0.1:1",
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
-	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t)})
+	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Keys: testKeys(t)})
 
 	for _, via := range []string{loadgen.ViaWebhook, loadgen.ViaGRPC} {
 		t.Run(via, func(t *testing.T) {

@@ -50,23 +50,24 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	natsURL := testkit.NATS(t)
 	ncM, jsM := testkit.JetStream(t, natsURL)
 	ncG, jsG := testkit.JetStream(t, natsURL)
+	keys := testKeys(t)
 	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, Streams: testkit.TestStreams}
 
 	monOpts := base
 	monOpts.Services = []string{"monitor"}
-	mon := runApp(t, monOpts, app.Deps{DatabaseURL: dsn, NATS: ncM, JetStream: jsM, Logger: testkit.Logger(t)})
+	mon := runApp(t, monOpts, app.Deps{DatabaseURL: dsn, NATS: ncM, JetStream: jsM, Logger: testkit.Logger(t), Keys: keys.Verifier()})
 
 	ncD, jsD := testkit.JetStream(t, natsURL)
 	depOpts := base
 	depOpts.Services = []string{"deploy"}
 	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}
-	dep := runApp(t, depOpts, app.Deps{DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t)})
+	dep := runApp(t, depOpts, app.Deps{DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t), Keys: keys.Verifier()})
 
 	gwOpts := base
 	gwOpts.Services = []string{"gateway"}
 	gwOpts.MonitorAddr = mon.GRPCAddr()
 	gwOpts.DeployAddr = dep.GRPCAddr()
-	gw := runApp(t, gwOpts, app.Deps{NATS: ncG, JetStream: jsG, Logger: testkit.Logger(t)})
+	gw := runApp(t, gwOpts, app.Deps{DatabaseURL: dsn, NATS: ncG, JetStream: jsG, Logger: testkit.Logger(t), Keys: keys})
 
 	conn, err := grpc.NewClient(gw.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -60,11 +60,34 @@ func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *ku
 	return &Server{pool: pool, store: store, deployer: d, kube: kp, defaultCluster: defaultCluster, log: log}
 }
 
-func actor(ctx context.Context) string {
-	if p, ok := auth.FromContext(ctx); ok {
-		return p.Name
+func actor(ctx context.Context) string { return auth.Actor(ctx) }
+
+// reach answers whether the caller may reach app a: its owner is one of
+// the caller's teams (auth.CheckTeam).
+func reach(ctx context.Context, a *postgres.App) error {
+	return auth.CheckTeam(ctx, a.Owner, "app "+a.Name)
+}
+
+// reachApp loads app name and checks the caller may reach it.
+func (s *Server) reachApp(ctx context.Context, name string) (*postgres.App, error) {
+	a, err := s.store.GetApp(ctx, s.pool, name, false)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
 	}
-	return "unknown"
+	if err := reach(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// reachDeployment checks the caller may reach the app of deployment id.
+func (s *Server) reachDeployment(ctx context.Context, id string) error {
+	d, err := s.store.GetDeployment(ctx, s.pool, id)
+	if err != nil {
+		return s.toStatus(ctx, err)
+	}
+	_, err = s.reachApp(ctx, d.App)
+	return err
 }
 
 // --- apps
@@ -79,6 +102,9 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	validName(&v, "app.name", in.GetName())
 	validApp(&v, "app.", in, req.GetSecrets(), nil)
 	if err := v.err("invalid app"); err != nil {
+		return nil, err
+	}
+	if err := auth.CheckTeam(ctx, in.GetOwner(), "app "+in.GetName()+" (owner)"); err != nil {
 		return nil, err
 	}
 	now := time.Now().Truncate(time.Microsecond) // what Postgres keeps
@@ -138,9 +164,9 @@ func (s *Server) GetApp(ctx context.Context, req *deployv1.GetAppRequest) (*depl
 	if err := nameOnly("name", req.GetName()); err != nil {
 		return nil, err
 	}
-	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	a, err := s.reachApp(ctx, req.GetName())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	return &deployv1.GetAppResponse{App: a.App}, nil
 }
@@ -151,7 +177,8 @@ func (s *Server) ListApps(ctx context.Context, req *deployv1.ListAppsRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	apps, next, err := s.store.ListApps(ctx, s.pool, size, req.GetPageToken())
+	teams, all, unowned := auth.Teams(ctx)
+	apps, next, err := s.store.ListApps(ctx, s.pool, size, req.GetPageToken(), teams, all, unowned)
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -194,6 +221,14 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 		if a, err = s.store.GetApp(ctx, tx, in.GetName(), true); err != nil {
 			return err
 		}
+		if err := reach(ctx, a); err != nil {
+			return err
+		}
+		if paths["owner"] {
+			if err := auth.CheckTeam(ctx, in.GetOwner(), "app "+a.Name+" (new owner)"); err != nil {
+				return err
+			}
+		}
 		set := map[string]func(){
 			"display_name": func() { a.DisplayName = in.GetDisplayName() },
 			"domain":       func() { a.Domain = in.GetDomain() },
@@ -235,9 +270,9 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 	if err := nameOnly("name", req.GetName()); err != nil {
 		return nil, err
 	}
-	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	a, err := s.reachApp(ctx, req.GetName())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	if req.GetDeleteResources() {
 		// The cluster first: an app Vigil forgot while its namespace stayed
@@ -283,6 +318,9 @@ func (s *Server) DeployApp(req *deployv1.DeployAppRequest, stream grpc.ServerStr
 			return err
 		}
 	}
+	if _, err := s.reachApp(ctx, req.GetName()); err != nil {
+		return err
+	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), Image: req.GetImage(), RequestedBy: actor(ctx)})
 	if err != nil {
 		return s.toStatus(ctx, err)
@@ -305,6 +343,9 @@ func (s *Server) RollbackApp(req *deployv1.RollbackAppRequest, stream grpc.Serve
 	case to == 0:
 		to = -1
 	}
+	if _, err := s.reachApp(ctx, req.GetName()); err != nil {
+		return err
+	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), RollbackTo: to, RequestedBy: actor(ctx)})
 	if err != nil {
 		return s.toStatus(ctx, err)
@@ -317,6 +358,9 @@ func (s *Server) RollbackApp(req *deployv1.RollbackAppRequest, stream grpc.Serve
 // WatchDeployment implements the RPC.
 func (s *Server) WatchDeployment(req *deployv1.WatchDeploymentRequest, stream grpc.ServerStreamingServer[deployv1.WatchDeploymentResponse]) error {
 	if err := validID(req.GetId()); err != nil {
+		return err
+	}
+	if err := s.reachDeployment(stream.Context(), req.GetId()); err != nil {
 		return err
 	}
 	return s.watch(stream.Context(), req.GetId(), func(d *deployv1.Deployment) error {
@@ -361,6 +405,9 @@ func (s *Server) GetDeployment(ctx context.Context, req *deployv1.GetDeploymentR
 	if err := validID(req.GetId()); err != nil {
 		return nil, err
 	}
+	if err := s.reachDeployment(ctx, req.GetId()); err != nil {
+		return nil, err
+	}
 	d, err := s.store.GetDeployment(ctx, s.pool, req.GetId())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
@@ -377,8 +424,8 @@ func (s *Server) ListDeployments(ctx context.Context, req *deployv1.ListDeployme
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.GetApp(ctx, s.pool, req.GetApp(), false); err != nil {
-		return nil, s.toStatus(ctx, err)
+	if _, err := s.reachApp(ctx, req.GetApp()); err != nil {
+		return nil, err
 	}
 	ds, next, err := s.store.ListDeployments(ctx, s.pool, req.GetApp(), size, req.GetPageToken())
 	if err != nil {
@@ -396,9 +443,9 @@ func (s *Server) RenderApp(ctx context.Context, req *deployv1.RenderAppRequest) 
 	if err := nameOnly("name", req.GetName()); err != nil {
 		return nil, err
 	}
-	a, err := s.store.GetApp(ctx, s.pool, req.GetName(), false)
+	a, err := s.reachApp(ctx, req.GetName())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	y, err := s.deployer.Render(a)
 	if err != nil {

@@ -247,8 +247,13 @@ func (s *Store) GetApp(ctx context.Context, q Querier, name string, forUpdate bo
 }
 
 // ListApps pages through apps by name.
-func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string) ([]*App, string, error) {
-	rows, err := q.Query(ctx, `SELECT `+appColumns+` FROM apps WHERE name > $1 ORDER BY name LIMIT $2`, after, limit+1)
+//
+// Only apps of owners (every app with all; apps without an owner with
+// unowned) are listed.
+func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string, owners []string, all, unowned bool) ([]*App, string, error) {
+	rows, err := q.Query(ctx, `SELECT `+appColumns+` FROM apps WHERE name > $1
+		AND ($3 OR owner = ANY($4) OR ($5 AND owner = ''))
+		ORDER BY name LIMIT $2`, after, limit+1, all, owners, unowned)
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/vigil-ops/vigil/pkg/auth"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 )
 
@@ -25,47 +24,47 @@ func NewAppForwarder(conn grpc.ClientConnInterface) *AppForwarder {
 
 // CreateApp forwards the RPC.
 func (f *AppForwarder) CreateApp(ctx context.Context, r *deployv1.CreateAppRequest) (*deployv1.CreateAppResponse, error) {
-	return f.c.CreateApp(auth.ForwardCredentials(ctx), r)
+	return f.c.CreateApp(ctx, r)
 }
 
 // GetApp forwards the RPC.
 func (f *AppForwarder) GetApp(ctx context.Context, r *deployv1.GetAppRequest) (*deployv1.GetAppResponse, error) {
-	return f.c.GetApp(auth.ForwardCredentials(ctx), r)
+	return f.c.GetApp(ctx, r)
 }
 
 // ListApps forwards the RPC.
 func (f *AppForwarder) ListApps(ctx context.Context, r *deployv1.ListAppsRequest) (*deployv1.ListAppsResponse, error) {
-	return f.c.ListApps(auth.ForwardCredentials(ctx), r)
+	return f.c.ListApps(ctx, r)
 }
 
 // UpdateApp forwards the RPC.
 func (f *AppForwarder) UpdateApp(ctx context.Context, r *deployv1.UpdateAppRequest) (*deployv1.UpdateAppResponse, error) {
-	return f.c.UpdateApp(auth.ForwardCredentials(ctx), r)
+	return f.c.UpdateApp(ctx, r)
 }
 
 // DeleteApp forwards the RPC.
 func (f *AppForwarder) DeleteApp(ctx context.Context, r *deployv1.DeleteAppRequest) (*deployv1.DeleteAppResponse, error) {
-	return f.c.DeleteApp(auth.ForwardCredentials(ctx), r)
+	return f.c.DeleteApp(ctx, r)
 }
 
 // GetDeployment forwards the RPC.
 func (f *AppForwarder) GetDeployment(ctx context.Context, r *deployv1.GetDeploymentRequest) (*deployv1.GetDeploymentResponse, error) {
-	return f.c.GetDeployment(auth.ForwardCredentials(ctx), r)
+	return f.c.GetDeployment(ctx, r)
 }
 
 // ListDeployments forwards the RPC.
 func (f *AppForwarder) ListDeployments(ctx context.Context, r *deployv1.ListDeploymentsRequest) (*deployv1.ListDeploymentsResponse, error) {
-	return f.c.ListDeployments(auth.ForwardCredentials(ctx), r)
+	return f.c.ListDeployments(ctx, r)
 }
 
 // RenderApp forwards the RPC.
 func (f *AppForwarder) RenderApp(ctx context.Context, r *deployv1.RenderAppRequest) (*deployv1.RenderAppResponse, error) {
-	return f.c.RenderApp(auth.ForwardCredentials(ctx), r)
+	return f.c.RenderApp(ctx, r)
 }
 
 // DeployApp forwards the stream.
 func (f *AppForwarder) DeployApp(r *deployv1.DeployAppRequest, s grpc.ServerStreamingServer[deployv1.DeployAppResponse]) error {
-	in, err := f.c.DeployApp(auth.ForwardCredentials(s.Context()), r)
+	in, err := f.c.DeployApp(s.Context(), r)
 	if err != nil {
 		return err
 	}
@@ -74,7 +73,7 @@ func (f *AppForwarder) DeployApp(r *deployv1.DeployAppRequest, s grpc.ServerStre
 
 // RollbackApp forwards the stream.
 func (f *AppForwarder) RollbackApp(r *deployv1.RollbackAppRequest, s grpc.ServerStreamingServer[deployv1.RollbackAppResponse]) error {
-	in, err := f.c.RollbackApp(auth.ForwardCredentials(s.Context()), r)
+	in, err := f.c.RollbackApp(s.Context(), r)
 	if err != nil {
 		return err
 	}
@@ -83,7 +82,7 @@ func (f *AppForwarder) RollbackApp(r *deployv1.RollbackAppRequest, s grpc.Server
 
 // WatchDeployment forwards the stream.
 func (f *AppForwarder) WatchDeployment(r *deployv1.WatchDeploymentRequest, s grpc.ServerStreamingServer[deployv1.WatchDeploymentResponse]) error {
-	in, err := f.c.WatchDeployment(auth.ForwardCredentials(s.Context()), r)
+	in, err := f.c.WatchDeployment(s.Context(), r)
 	if err != nil {
 		return err
 	}
@@ -120,15 +119,15 @@ func NewClusterForwarder(conn grpc.ClientConnInterface) *ClusterForwarder {
 
 // AddCluster forwards the RPC.
 func (f *ClusterForwarder) AddCluster(ctx context.Context, r *deployv1.AddClusterRequest) (*deployv1.AddClusterResponse, error) {
-	return f.c.AddCluster(auth.ForwardCredentials(ctx), r)
+	return f.c.AddCluster(ctx, r)
 }
 
 // ListClusters forwards the RPC.
 func (f *ClusterForwarder) ListClusters(ctx context.Context, r *deployv1.ListClustersRequest) (*deployv1.ListClustersResponse, error) {
-	return f.c.ListClusters(auth.ForwardCredentials(ctx), r)
+	return f.c.ListClusters(ctx, r)
 }
 
 // RemoveCluster forwards the RPC.
 func (f *ClusterForwarder) RemoveCluster(ctx context.Context, r *deployv1.RemoveClusterRequest) (*deployv1.RemoveClusterResponse, error) {
-	return f.c.RemoveCluster(auth.ForwardCredentials(ctx), r)
+	return f.c.RemoveCluster(ctx, r)
 }

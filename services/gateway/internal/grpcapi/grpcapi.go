@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/vigil-ops/vigil/pkg/auth"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -95,25 +94,25 @@ func NewIncidentForwarder(conn grpc.ClientConnInterface) *IncidentForwarder {
 
 // ListIncidents forwards the RPC.
 func (f *IncidentForwarder) ListIncidents(ctx context.Context, r *monitorv1.ListIncidentsRequest) (*monitorv1.ListIncidentsResponse, error) {
-	return f.c.ListIncidents(auth.ForwardCredentials(ctx), r)
+	return f.c.ListIncidents(ctx, r)
 }
 
 // GetIncident forwards the RPC.
 func (f *IncidentForwarder) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
-	return f.c.GetIncident(auth.ForwardCredentials(ctx), r)
+	return f.c.GetIncident(ctx, r)
 }
 
 // AcknowledgeIncident forwards the RPC.
 func (f *IncidentForwarder) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
-	return f.c.AcknowledgeIncident(auth.ForwardCredentials(ctx), r)
+	return f.c.AcknowledgeIncident(ctx, r)
 }
 
 // ResolveIncident forwards the RPC.
 func (f *IncidentForwarder) ResolveIncident(ctx context.Context, r *monitorv1.ResolveIncidentRequest) (*monitorv1.ResolveIncidentResponse, error) {
-	return f.c.ResolveIncident(auth.ForwardCredentials(ctx), r)
+	return f.c.ResolveIncident(ctx, r)
 }
 
 // ListAlerts forwards the RPC.
 func (f *IncidentForwarder) ListAlerts(ctx context.Context, r *monitorv1.ListAlertsRequest) (*monitorv1.ListAlertsResponse, error) {
-	return f.c.ListAlerts(auth.ForwardCredentials(ctx), r)
+	return f.c.ListAlerts(ctx, r)
 }

@@ -5,7 +5,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/vigil-ops/vigil/pkg/auth"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 )
 
@@ -24,20 +23,20 @@ func NewSilenceForwarder(conn grpc.ClientConnInterface) *SilenceForwarder {
 
 // CreateSilence forwards the RPC.
 func (f *SilenceForwarder) CreateSilence(ctx context.Context, r *monitorv1.CreateSilenceRequest) (*monitorv1.CreateSilenceResponse, error) {
-	return f.c.CreateSilence(auth.ForwardCredentials(ctx), r)
+	return f.c.CreateSilence(ctx, r)
 }
 
 // GetSilence forwards the RPC.
 func (f *SilenceForwarder) GetSilence(ctx context.Context, r *monitorv1.GetSilenceRequest) (*monitorv1.GetSilenceResponse, error) {
-	return f.c.GetSilence(auth.ForwardCredentials(ctx), r)
+	return f.c.GetSilence(ctx, r)
 }
 
 // ListSilences forwards the RPC.
 func (f *SilenceForwarder) ListSilences(ctx context.Context, r *monitorv1.ListSilencesRequest) (*monitorv1.ListSilencesResponse, error) {
-	return f.c.ListSilences(auth.ForwardCredentials(ctx), r)
+	return f.c.ListSilences(ctx, r)
 }
 
 // ExpireSilence forwards the RPC.
 func (f *SilenceForwarder) ExpireSilence(ctx context.Context, r *monitorv1.ExpireSilenceRequest) (*monitorv1.ExpireSilenceResponse, error) {
-	return f.c.ExpireSilence(auth.ForwardCredentials(ctx), r)
+	return f.c.ExpireSilence(ctx, r)
 }

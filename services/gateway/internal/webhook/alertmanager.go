@@ -36,9 +36,20 @@ type Alertmanager struct {
 
 func (h *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if _, err := h.Auth.Authenticate(ctx, auth.HTTPSecret(r)); err != nil {
+	p, err := h.Auth.Authenticate(ctx, auth.HTTPSecret(r))
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
 		h.Log.InfoContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "unauthenticated", "remote", r.RemoteAddr)
-		server.WriteProblem(w, http.StatusUnauthorized, "missing or invalid credentials: configure http_config.authorization (Bearer) or basic_auth with a Vigil key as password")
+		server.WriteProblem(w, http.StatusUnauthorized, "missing or invalid credentials: configure http_config.authorization (Bearer) or basic_auth with a Vigil API key (scope ingest) as password")
+		return
+	case err != nil:
+		h.Log.WarnContext(ctx, "webhook credentials not checked", "source", "alertmanager", "error", err)
+		w.Header().Set("Retry-After", "5")
+		server.WriteProblem(w, http.StatusServiceUnavailable, "credentials could not be checked; Alertmanager will retry")
+		return
+	case !p.Has(auth.Ingest):
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "forbidden", "principal", p.String())
+		server.WriteProblem(w, http.StatusForbidden, "sending alerts needs the ingest permission (an API key with scope ingest); "+p.String()+" does not have it")
 		return
 	}
 	msg, err := alertmanager.Parse(http.MaxBytesReader(w, r.Body, h.MaxBytes))

@@ -1,0 +1,457 @@
+package access
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+)
+
+// Audience is the aud of the session tokens people send to the API.
+const Audience = "vigil-api"
+
+// Store keeps users, sessions and keys (services/gateway/internal/postgres).
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	User(ctx context.Context, name string) (User, error)
+	Users(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, name, keepSession string, fn func(*User) error) (User, error)
+	CreateSession(ctx context.Context, s Session, refreshHash []byte) error
+	SessionPrincipal(ctx context.Context, id string, now time.Time) (User, error)
+	Refresh(ctx context.Context, oldHash, newHash []byte, now time.Time) (Session, User, error)
+	RevokeSession(ctx context.Context, user, id string, refreshHash []byte, now time.Time) error
+	CreateKey(ctx context.Context, k Key) error
+	KeyByHash(ctx context.Context, hash []byte) (Key, error)
+	Key(ctx context.Context, id string) (Key, error)
+	Keys(ctx context.Context, teams []string, all, inactive bool, now time.Time) ([]Key, error)
+	RevokeKey(ctx context.Context, id string, now time.Time) (Key, error)
+	TouchKey(ctx context.Context, id string, now time.Time) error
+}
+
+// Options tune sessions.
+type Options struct {
+	// AccessTTL is how long an access token lives (15 minutes).
+	AccessTTL time.Duration
+	// RefreshTTL is how long a session lives without a new login (7 days).
+	RefreshTTL time.Duration
+	// DefaultTeam's members reach what belongs to no team (incidents no
+	// app claims, apps without an owner); empty: admins only.
+	DefaultTeam string
+	// CacheTTL is how long an authenticated secret is remembered before
+	// it is checked against the database again (5 s): a revocation
+	// counts at once on the replica that made it, within CacheTTL on the
+	// others.
+	CacheTTL time.Duration
+}
+
+// Service authenticates callers and manages users, sessions and keys.
+type Service struct {
+	opts      Options
+	store     Store
+	keys      *auth.KeySet
+	hasher    *Hasher
+	bootstrap auth.AdminToken
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu       sync.Mutex
+	cache    map[[32]byte]cached
+	keyTouch map[string]time.Time
+}
+
+type cached struct {
+	p     auth.Principal
+	until time.Time
+}
+
+// New returns the access service. bootstrap is the admin token ("" for
+// none).
+func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap auth.AdminToken, log *slog.Logger) *Service {
+	if opts.AccessTTL == 0 {
+		opts.AccessTTL = 15 * time.Minute
+	}
+	if opts.RefreshTTL == 0 {
+		opts.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = 5 * time.Second
+	}
+	return &Service{
+		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: time.Now,
+		cache: map[[32]byte]cached{}, keyTouch: map[string]time.Time{},
+	}
+}
+
+// Authenticate implements auth.Authenticator: an API key (vgk_...), a
+// session token (a JWT), or the bootstrap admin token.
+func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Principal, error) {
+	now := s.now()
+	sum := sha256.Sum256([]byte(secret))
+	s.mu.Lock()
+	c, ok := s.cache[sum]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		s.touch(ctx, c.p, now)
+		return c.p, nil
+	}
+	var (
+		p   auth.Principal
+		err error
+	)
+	switch {
+	case len(secret) > len(KeyPrefix) && secret[:len(KeyPrefix)] == KeyPrefix:
+		p, err = s.authKey(ctx, secret, now)
+	case auth.LooksLikeJWT(secret):
+		p, err = s.authSession(ctx, secret, now)
+	default:
+		return s.bootstrap.Authenticate(ctx, secret)
+	}
+	if err != nil {
+		return p, err
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10000 {
+		clear(s.cache)
+	}
+	s.cache[sum] = cached{p: p, until: now.Add(s.opts.CacheTTL)}
+	s.mu.Unlock()
+	s.touch(ctx, p, now)
+	return p, nil
+}
+
+func (s *Service) authKey(ctx context.Context, secret string, now time.Time) (auth.Principal, error) {
+	k, err := s.store.KeyByHash(ctx, HashSecret(secret))
+	if errors.Is(err, ErrNotFound) {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	if err != nil {
+		return auth.Principal{}, fmt.Errorf("look up key: %w", err)
+	}
+	if !k.Active(now) {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	return k.Principal(), nil
+}
+
+func (s *Service) authSession(ctx context.Context, token string, now time.Time) (auth.Principal, error) {
+	c, err := s.keys.Verify(token, Audience, now)
+	if err != nil || c.SessionID == "" {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	u, err := s.store.SessionPrincipal(ctx, c.SessionID, now)
+	if errors.Is(err, ErrNotFound) {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	if err != nil {
+		return auth.Principal{}, fmt.Errorf("look up session: %w", err)
+	}
+	p := s.userPrincipal(u)
+	p.SessionID = c.SessionID
+	return p, nil
+}
+
+func (s *Service) userPrincipal(u User) auth.Principal {
+	admin := u.Role == auth.RoleAdmin
+	return auth.Principal{
+		Kind: auth.KindUser, Name: u.Name, Role: u.Role, Teams: slices.Clone(u.Teams), AllTeams: admin,
+		Unowned: admin || (s.opts.DefaultTeam != "" && slices.Contains(u.Teams, s.opts.DefaultTeam)),
+	}
+}
+
+// touch records a key's use, at most once a minute per key and replica.
+func (s *Service) touch(ctx context.Context, p auth.Principal, now time.Time) {
+	if p.Kind != auth.KindKey {
+		return
+	}
+	s.mu.Lock()
+	last := s.keyTouch[p.KeyID]
+	due := now.Sub(last) >= time.Minute
+	if due {
+		s.keyTouch[p.KeyID] = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.store.TouchKey(context.WithoutCancel(ctx), p.KeyID, now.Truncate(time.Microsecond)); err != nil {
+		s.log.WarnContext(ctx, "record key use", "key_id", p.KeyID, "error", err)
+	}
+}
+
+// forget drops every remembered secret, after a revocation or a change of
+// a user.
+func (s *Service) forget() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
+// Tokens are a session's tokens.
+type Tokens struct {
+	Access, Refresh               string
+	AccessExpires, RefreshExpires time.Time
+}
+
+// Login checks a user's password and starts a session. A wrong name, a
+// wrong password and a disabled user are the same ErrUnauthenticated, in
+// the same time.
+func (s *Service) Login(ctx context.Context, name, password string) (Tokens, User, error) {
+	u, err := s.store.User(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Tokens{}, User{}, err
+	}
+	ok, verr := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if verr != nil {
+		return Tokens{}, User{}, fmt.Errorf("check password: %w", verr)
+	}
+	if !ok || u.Disabled {
+		return Tokens{}, User{}, auth.ErrUnauthenticated
+	}
+	now := s.now().Truncate(time.Microsecond)
+	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), User: u.Name, Created: now, Expires: now.Add(s.opts.RefreshTTL)}
+	refresh, hash := newSecret(RefreshPrefix)
+	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
+		return Tokens{}, User{}, fmt.Errorf("start session: %w", err)
+	}
+	u.LastLogin = now
+	t, err := s.tokens(sess, refresh, now)
+	return t, u, err
+}
+
+func (s *Service) tokens(sess Session, refresh string, now time.Time) (Tokens, error) {
+	exp := now.Add(s.opts.AccessTTL)
+	if exp.After(sess.Expires) {
+		exp = sess.Expires
+	}
+	access, err := s.keys.Sign(auth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject: sess.User, Audience: jwt.ClaimStrings{Audience}, ID: uuid.NewString(),
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		SessionID: sess.ID,
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("sign token: %w", err)
+	}
+	return Tokens{Access: access, AccessExpires: exp, Refresh: refresh, RefreshExpires: sess.Expires}, nil
+}
+
+// Refresh exchanges a refresh token for new tokens. A refresh token works
+// once; presenting a used one again ends its session.
+func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, User, error) {
+	now := s.now().Truncate(time.Microsecond)
+	next, hash := newSecret(RefreshPrefix)
+	sess, u, err := s.store.Refresh(ctx, HashSecret(refresh), hash, now)
+	if errors.Is(err, ErrNotFound) {
+		s.forget()
+		return Tokens{}, User{}, auth.ErrUnauthenticated
+	}
+	if err != nil {
+		return Tokens{}, User{}, err
+	}
+	t, err := s.tokens(sess, next, now)
+	return t, u, err
+}
+
+// Logout ends the caller's session: the one of refresh if given, else the
+// one the caller's token belongs to.
+func (s *Service) Logout(ctx context.Context, p auth.Principal, refresh string) error {
+	if p.Kind != auth.KindUser {
+		return status.Error(codes.FailedPrecondition, "only a user's session can be logged out; revoke an API key with `vigil keys revoke`")
+	}
+	var hash []byte
+	id := p.SessionID
+	if refresh != "" {
+		id, hash = "", HashSecret(refresh)
+	}
+	defer s.forget()
+	return s.store.RevokeSession(ctx, p.Name, id, hash, s.now().Truncate(time.Microsecond))
+}
+
+// CreateUser adds a user with a password.
+func (s *Service) CreateUser(ctx context.Context, u User, password string) (User, error) {
+	if err := errors.Join(ValidateUser(u, "user"), ValidatePassword(password, "password")); err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.now().Truncate(time.Microsecond)
+	u.PasswordHash, u.Created, u.Updated, u.LastLogin = hash, now, now, time.Time{}
+	u.Teams = uniq(u.Teams)
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// UpdateUser changes a user with fn (which must not touch the password).
+func (s *Service) UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error) {
+	defer s.forget()
+	return s.store.UpdateUser(ctx, name, "", func(u *User) error {
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.Teams = uniq(u.Teams)
+		u.Updated = s.now().Truncate(time.Microsecond)
+		return ValidateUser(*u, "user")
+	})
+}
+
+// SetPassword sets name's password: an admin for anyone, a user for
+// themselves with their current password. The user's other sessions end.
+func (s *Service) SetPassword(ctx context.Context, caller auth.Principal, name, password, current string) error {
+	self := caller.Kind == auth.KindUser && caller.Name == name
+	if !self && !caller.Has(auth.Admin) {
+		return auth.Denied(caller, auth.Admin, "setting another user's password")
+	}
+	if err := ValidatePassword(password, "password"); err != nil {
+		return err
+	}
+	if self && !caller.Has(auth.Admin) || self && current != "" {
+		u, err := s.store.User(ctx, name)
+		if err != nil {
+			return err
+		}
+		ok, err := s.hasher.Verify(ctx, u.PasswordHash, current)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return invalid("current_password", "is not the current password")
+		}
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	keep := ""
+	if self {
+		keep = caller.SessionID
+	}
+	defer s.forget()
+	_, err = s.store.UpdateUser(ctx, name, keep, func(u *User) error {
+		u.PasswordHash, u.Updated = hash, s.now().Truncate(time.Microsecond)
+		return nil
+	})
+	return err
+}
+
+// Users lists users.
+func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.Users(ctx) }
+
+// User returns one user.
+func (s *Service) User(ctx context.Context, name string) (User, error) {
+	return s.store.User(ctx, name)
+}
+
+// scopePermission is what a caller must hold to give a key scope.
+func scopeAllowed(p auth.Principal, sc auth.Scope) bool {
+	switch sc {
+	case auth.ScopeIngest:
+		// Sending alerts is the least a key does: an operator sets up
+		// their team's Alertmanager.
+		return p.Has(auth.Ingest) || p.Has(auth.Operate)
+	case auth.ScopeRead:
+		return p.Has(auth.Read)
+	case auth.ScopeOperate:
+		return p.Has(auth.Operate)
+	case auth.ScopeAdmin:
+		return p.Has(auth.Admin)
+	}
+	return false
+}
+
+// CreateKey creates an API key for caller and returns it with its
+// secret, which is not kept.
+func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (Key, string, error) {
+	now := s.now().Truncate(time.Microsecond)
+	var errs []error
+	if k.Name == "" || len(k.Name) > 64 {
+		errs = append(errs, invalid("key.name", "must be 1 to 64 characters"))
+	}
+	if len(k.Scopes) == 0 {
+		errs = append(errs, invalid("key.scopes", "at least one of ingest, read, operate, admin"))
+	}
+	for i, sc := range k.Scopes {
+		if !sc.Valid() {
+			errs = append(errs, invalid(fmt.Sprintf("key.scopes[%d]", i), "must be ingest, read, operate or admin"))
+		}
+	}
+	if k.Team != "" {
+		errs = append(errs, validateTeams([]string{k.Team}, "key.team"))
+	}
+	if !k.Expires.IsZero() && !k.Expires.After(now) {
+		errs = append(errs, invalid("key.expire_time", "is in the past"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Key{}, "", err
+	}
+	k.Scopes = uniq(k.Scopes)
+	for _, sc := range k.Scopes {
+		if !scopeAllowed(caller, sc) {
+			return Key{}, "", status.Errorf(codes.PermissionDenied, "a key with scope %s needs a caller who holds it; %s does not", sc, caller)
+		}
+	}
+	if k.Team == "" && !caller.AllTeams {
+		return Key{}, "", invalid("key.team", "is required: a key reaches one of your teams (%v)", caller.Teams)
+	}
+	if k.Team != "" && !caller.Reaches(k.Team) {
+		return Key{}, "", status.Errorf(codes.PermissionDenied, "%s may not create keys for team %s", caller, k.Team)
+	}
+	secret, hash := newSecret(KeyPrefix)
+	k.ID, k.Hash, k.Prefix, k.CreatedBy, k.Created = uuid.Must(uuid.NewV7()).String(), hash, keyDisplayPrefix(secret), caller.String(), now
+	k.LastUsed, k.Revoked = time.Time{}, time.Time{}
+	if err := s.store.CreateKey(ctx, k); err != nil {
+		return Key{}, "", fmt.Errorf("create key: %w", err)
+	}
+	return k, secret, nil
+}
+
+// Keys lists the keys the caller manages.
+func (s *Service) Keys(ctx context.Context, caller auth.Principal, inactive bool) ([]Key, error) {
+	return s.store.Keys(ctx, caller.Teams, caller.AllTeams, inactive, s.now())
+}
+
+// RevokeKey revokes a key of one of the caller's teams (any key, for an
+// admin).
+func (s *Service) RevokeKey(ctx context.Context, caller auth.Principal, id string) (Key, error) {
+	k, err := s.store.Key(ctx, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if !caller.AllTeams && (k.Team == "" || !caller.Reaches(k.Team)) {
+		return Key{}, status.Errorf(codes.PermissionDenied, "key %s belongs to %s; %s may not revoke it", id, teamName(k.Team), caller)
+	}
+	defer s.forget()
+	return s.store.RevokeKey(ctx, id, s.now().Truncate(time.Microsecond))
+}
+
+func teamName(t string) string {
+	if t == "" {
+		return "every team (admins only)"
+	}
+	return "team " + t
+}
+
+func uniq[T comparable](in []T) []T {
+	out := make([]T, 0, len(in))
+	for _, v := range in {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

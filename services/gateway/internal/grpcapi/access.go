@@ -1,0 +1,356 @@
+package grpcapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
+)
+
+// AccessServer serves AuthService, UserService, KeyService and
+// AuditService.
+type AccessServer struct {
+	gatewayv1.UnimplementedAuthServiceServer
+	gatewayv1.UnimplementedUserServiceServer
+	gatewayv1.UnimplementedKeyServiceServer
+	gatewayv1.UnimplementedAuditServiceServer
+
+	svc   *access.Service
+	store *postgres.Store
+	log   *slog.Logger
+}
+
+// NewAccessServer returns the access API.
+func NewAccessServer(svc *access.Service, store *postgres.Store, log *slog.Logger) *AccessServer {
+	return &AccessServer{svc: svc, store: store, log: log}
+}
+
+// toStatus maps the access package's errors to gRPC codes, in one place.
+func (s *AccessServer) toStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var vs []server.FieldViolation
+	for _, e := range flatten(err) {
+		var ie *access.InvalidError
+		if errors.As(e, &ie) {
+			vs = append(vs, server.FieldViolation{Field: ie.Field, Description: ie.Description})
+		}
+	}
+	switch {
+	case len(vs) > 0:
+		return server.InvalidArgument("invalid request", vs...)
+	case errors.Is(err, access.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, access.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	s.log.ErrorContext(ctx, "access request failed", "error", err)
+	return status.Error(codes.Internal, "internal error")
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func caller(ctx context.Context) auth.Principal {
+	p, _ := auth.FromContext(ctx)
+	return p
+}
+
+func tsOrNil(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tokensPB(t access.Tokens) *gatewayv1.Tokens {
+	return &gatewayv1.Tokens{
+		AccessToken: t.Access, AccessExpireTime: timestamppb.New(t.AccessExpires),
+		RefreshToken: t.Refresh, RefreshExpireTime: timestamppb.New(t.RefreshExpires),
+	}
+}
+
+var roles = map[auth.Role]gatewayv1.Role{
+	auth.RoleAdmin: gatewayv1.Role_ROLE_ADMIN, auth.RoleOperator: gatewayv1.Role_ROLE_OPERATOR, auth.RoleViewer: gatewayv1.Role_ROLE_VIEWER,
+}
+
+var scopes = map[auth.Scope]gatewayv1.Scope{
+	auth.ScopeIngest: gatewayv1.Scope_SCOPE_INGEST, auth.ScopeRead: gatewayv1.Scope_SCOPE_READ,
+	auth.ScopeOperate: gatewayv1.Scope_SCOPE_OPERATE, auth.ScopeAdmin: gatewayv1.Scope_SCOPE_ADMIN,
+}
+
+func roleOf(r gatewayv1.Role) auth.Role {
+	for k, v := range roles {
+		if v == r {
+			return k
+		}
+	}
+	return ""
+}
+
+func scopeOf(s gatewayv1.Scope) auth.Scope {
+	for k, v := range scopes {
+		if v == s {
+			return k
+		}
+	}
+	return auth.Scope(strings.ToLower(s.String()))
+}
+
+func userPB(u access.User) *gatewayv1.User {
+	return &gatewayv1.User{
+		Name: u.Name, Email: u.Email, Role: roles[u.Role], Teams: u.Teams, Disabled: u.Disabled,
+		CreateTime: tsOrNil(u.Created), UpdateTime: tsOrNil(u.Updated), LastLoginTime: tsOrNil(u.LastLogin),
+	}
+}
+
+func keyPB(k access.Key) *gatewayv1.Key {
+	out := &gatewayv1.Key{
+		Id: k.ID, Name: k.Name, Team: k.Team, ExpireTime: tsOrNil(k.Expires), CreateTime: tsOrNil(k.Created),
+		CreatedBy: k.CreatedBy, LastUsedTime: tsOrNil(k.LastUsed), RevokeTime: tsOrNil(k.Revoked), Prefix: k.Prefix,
+	}
+	for _, s := range k.Scopes {
+		out.Scopes = append(out.Scopes, scopes[s])
+	}
+	return out
+}
+
+// --- AuthService
+
+// Login implements the RPC.
+func (s *AccessServer) Login(ctx context.Context, r *gatewayv1.LoginRequest) (*gatewayv1.LoginResponse, error) {
+	if r.GetUsername() == "" || r.GetPassword() == "" {
+		return nil, server.InvalidArgument("missing credentials",
+			server.FieldViolation{Field: "username", Description: "and password are required"})
+	}
+	t, u, err := s.svc.Login(ctx, r.GetUsername(), r.GetPassword())
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return nil, status.Error(codes.Unauthenticated, "wrong user name or password")
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.LoginResponse{Tokens: tokensPB(t), User: userPB(u)}, nil
+}
+
+// Refresh implements the RPC.
+func (s *AccessServer) Refresh(ctx context.Context, r *gatewayv1.RefreshRequest) (*gatewayv1.RefreshResponse, error) {
+	t, u, err := s.svc.Refresh(ctx, r.GetRefreshToken())
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return nil, status.Error(codes.Unauthenticated, "the refresh token is unknown, used, expired or revoked: log in again")
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.RefreshResponse{Tokens: tokensPB(t), User: userPB(u)}, nil
+}
+
+// Logout implements the RPC.
+func (s *AccessServer) Logout(ctx context.Context, r *gatewayv1.LogoutRequest) (*gatewayv1.LogoutResponse, error) {
+	if err := s.svc.Logout(ctx, caller(ctx), r.GetRefreshToken()); err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.LogoutResponse{}, nil
+}
+
+// WhoAmI implements the RPC.
+func (s *AccessServer) WhoAmI(ctx context.Context, _ *gatewayv1.WhoAmIRequest) (*gatewayv1.WhoAmIResponse, error) {
+	p := caller(ctx)
+	out := &gatewayv1.Principal{Kind: string(p.Kind), Name: p.Name, Role: roles[p.Role], Teams: p.Teams, AllTeams: p.AllTeams, KeyId: p.KeyID}
+	for _, sc := range p.Scopes {
+		out.Scopes = append(out.Scopes, scopes[sc])
+	}
+	return &gatewayv1.WhoAmIResponse{Principal: out}, nil
+}
+
+// --- UserService
+
+// CreateUser implements the RPC.
+func (s *AccessServer) CreateUser(ctx context.Context, r *gatewayv1.CreateUserRequest) (*gatewayv1.CreateUserResponse, error) {
+	in := r.GetUser()
+	u, err := s.svc.CreateUser(ctx, access.User{
+		Name: in.GetName(), Email: in.GetEmail(), Role: roleOf(in.GetRole()), Teams: in.GetTeams(), Disabled: in.GetDisabled(),
+	}, r.GetPassword())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.CreateUserResponse{User: userPB(u)}, nil
+}
+
+// GetUser implements the RPC.
+func (s *AccessServer) GetUser(ctx context.Context, r *gatewayv1.GetUserRequest) (*gatewayv1.GetUserResponse, error) {
+	u, err := s.svc.User(ctx, r.GetName())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.GetUserResponse{User: userPB(u)}, nil
+}
+
+// ListUsers implements the RPC.
+func (s *AccessServer) ListUsers(ctx context.Context, _ *gatewayv1.ListUsersRequest) (*gatewayv1.ListUsersResponse, error) {
+	us, err := s.svc.Users(ctx)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	out := &gatewayv1.ListUsersResponse{}
+	for _, u := range us {
+		out.Users = append(out.Users, userPB(u))
+	}
+	return out, nil
+}
+
+// UpdateUser implements the RPC.
+func (s *AccessServer) UpdateUser(ctx context.Context, r *gatewayv1.UpdateUserRequest) (*gatewayv1.UpdateUserResponse, error) {
+	in := r.GetUser()
+	paths := r.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		return nil, server.InvalidArgument("nothing to update",
+			server.FieldViolation{Field: "update_mask", Description: "name at least one of email, role, teams, disabled"})
+	}
+	u, err := s.svc.UpdateUser(ctx, in.GetName(), func(u *access.User) error {
+		for _, p := range paths {
+			switch p {
+			case "email":
+				u.Email = in.GetEmail()
+			case "role":
+				u.Role = roleOf(in.GetRole())
+			case "teams":
+				u.Teams = in.GetTeams()
+			case "disabled":
+				u.Disabled = in.GetDisabled()
+			default:
+				return &access.InvalidError{Field: "update_mask", Description: fmt.Sprintf("%q cannot be updated: email, role, teams, disabled", p)}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.UpdateUserResponse{User: userPB(u)}, nil
+}
+
+// SetPassword implements the RPC.
+func (s *AccessServer) SetPassword(ctx context.Context, r *gatewayv1.SetPasswordRequest) (*gatewayv1.SetPasswordResponse, error) {
+	if err := s.svc.SetPassword(ctx, caller(ctx), r.GetName(), r.GetPassword(), r.GetCurrentPassword()); err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.SetPasswordResponse{}, nil
+}
+
+// --- KeyService
+
+// CreateKey implements the RPC.
+func (s *AccessServer) CreateKey(ctx context.Context, r *gatewayv1.CreateKeyRequest) (*gatewayv1.CreateKeyResponse, error) {
+	in := r.GetKey()
+	k := access.Key{Name: in.GetName(), Team: in.GetTeam()}
+	if in.GetExpireTime() != nil {
+		k.Expires = in.GetExpireTime().AsTime()
+	}
+	for _, sc := range in.GetScopes() {
+		k.Scopes = append(k.Scopes, scopeOf(sc))
+	}
+	out, secret, err := s.svc.CreateKey(ctx, caller(ctx), k)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.CreateKeyResponse{Key: keyPB(out), Secret: secret}, nil
+}
+
+// ListKeys implements the RPC.
+func (s *AccessServer) ListKeys(ctx context.Context, r *gatewayv1.ListKeysRequest) (*gatewayv1.ListKeysResponse, error) {
+	ks, err := s.svc.Keys(ctx, caller(ctx), r.GetIncludeInactive())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	out := &gatewayv1.ListKeysResponse{}
+	for _, k := range ks {
+		out.Keys = append(out.Keys, keyPB(k))
+	}
+	return out, nil
+}
+
+// RevokeKey implements the RPC.
+func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequest) (*gatewayv1.RevokeKeyResponse, error) {
+	k, err := s.svc.RevokeKey(ctx, caller(ctx), r.GetId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.RevokeKeyResponse{Key: keyPB(k)}, nil
+}
+
+// --- AuditService
+
+// ListAuditEvents implements the RPC.
+func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAuditEventsRequest) (*gatewayv1.ListAuditEventsResponse, error) {
+	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: int(r.GetPageSize())}
+	switch {
+	case q.Limit == 0:
+		q.Limit = 50
+	case q.Limit < 0 || q.Limit > 500:
+		return nil, server.InvalidArgument("bad page size", server.FieldViolation{Field: "page_size", Description: "must be 1 to 500"})
+	}
+	if r.GetSince() != nil {
+		q.Since = r.GetSince().AsTime()
+	}
+	if r.GetUntil() != nil {
+		q.Until = r.GetUntil().AsTime()
+	}
+	if tok := r.GetPageToken(); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		at, id, ok := strings.Cut(string(b), "/")
+		var t time.Time
+		if err == nil && ok {
+			err = t.UnmarshalText([]byte(at))
+		}
+		if err != nil || !ok {
+			return nil, server.InvalidArgument("bad page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
+		}
+		q.AfterTime, q.AfterID = t, id
+	}
+	evs, err := s.store.AuditEvents(ctx, q)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	out := &gatewayv1.ListAuditEventsResponse{}
+	if len(evs) > q.Limit {
+		last := evs[q.Limit-1]
+		at, _ := last.Time.MarshalText()
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(string(at) + "/" + last.ID))
+		evs = evs[:q.Limit]
+	}
+	for _, e := range evs {
+		out.Events = append(out.Events, &gatewayv1.AuditEvent{
+			Id: e.ID, Time: timestamppb.New(e.Time), Actor: e.Actor, Method: e.Method, Target: e.Target,
+			Code: e.Code, Message: e.Message, TraceId: e.TraceID, Peer: e.Peer,
+		})
+	}
+	return out, nil
+}
