@@ -47,6 +47,9 @@ func (d *Deployer) checkNamespace(ctx context.Context, client *kube.Client, name
 // a namespace that is not the app's is refused up front. The deployment
 // checks again before it applies anything.
 func (d *Deployer) CheckNamespace(ctx context.Context, a *postgres.App) error {
+	if err := d.opts.Reserved.Foreign(a.Namespace, a.Name); err != nil {
+		return err
+	}
 	client, err := d.clientFor(ctx, a.Cluster)
 	if err != nil {
 		return err
