@@ -28,9 +28,13 @@ func appsCommand() *cobra.Command {
 
 // appFlags are the fields of an app settable from the command line.
 type appFlags struct {
-	app           deployv1.App
-	env, secrets  []string
-	removeSecrets []string
+	app            deployv1.App
+	env, secrets   []string
+	secretsFromEnv []string
+	removeSecrets  []string
+	// in is where secret values not on the command line are read; the
+	// process's stdin, environment and files when nil.
+	in *input
 }
 
 func (f *appFlags) register(cmd *cobra.Command) {
@@ -46,7 +50,9 @@ func (f *appFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.app.Cluster, "cluster", "", "target cluster (default: the only or default cluster)")
 	fl.BoolVar(&f.app.AutoRepair, "auto-repair", false, "let Vigil repair the app without asking, within its guardrails")
 	fl.StringArrayVar(&f.env, "env", nil, "configuration KEY=VALUE (repeatable)")
-	fl.StringArrayVar(&f.secrets, "secret", nil, "secret KEY=VALUE, stored encrypted (repeatable)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret, stored encrypted (repeatable): KEY=@FILE reads FILE (less one trailing newline), "+
+		"KEY=- reads stdin (prompting without echo on a terminal), KEY=VALUE takes VALUE as is, visible in the process list and shell history")
+	fl.StringArrayVar(&f.secretsFromEnv, "secret-from-env", nil, "secret KEY=VARIABLE: the value of environment variable VARIABLE (repeatable)")
 }
 
 // parse returns the app named name as the flags describe it, and its
@@ -56,7 +62,11 @@ func (f *appFlags) parse(name string) (*deployv1.App, map[string]string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	secrets, err := keyValues("secret", f.secrets)
+	in := f.in
+	if in == nil {
+		in = osInput()
+	}
+	secrets, err := in.secrets(f.secrets, f.secretsFromEnv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,7 +113,7 @@ func appsCreate(c *clientFlags) *cobra.Command {
 func appsUpdate(c *clientFlags) *cobra.Command {
 	var f appFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--image IMG] [--plan P] [--env K=V]... [--secret K=V]... [--remove-secret K]...",
+		Use:   "update NAME [--image IMG] [--plan P] [--env K=V]... [--secret K=@FILE|K=-|K=V]... [--secret-from-env K=VAR]... [--remove-secret K]...",
 		Short: "Change an app; the change takes effect with its next deployment",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -170,14 +180,15 @@ func appsGet(c *clientFlags) *cobra.Command {
 func appsDelete(c *clientFlags) *cobra.Command {
 	var resources bool
 	cmd := &cobra.Command{
-		Use: "delete NAME", Short: "Forget an app (--delete-resources: and delete its namespace in the cluster)", Args: cobra.ExactArgs(1),
+		Use: "delete NAME", Short: "Forget an app (--delete-resources: and delete what Vigil made for it in the cluster)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
 				return cl.DeleteApp(ctx, &deployv1.DeleteAppRequest{Name: args[0], DeleteResources: resources})
 			}, func(w io.Writer, _ proto.Message) { fmt.Fprintf(w, "app %s deleted\n", args[0]) })
 		},
 	}
-	cmd.Flags().BoolVar(&resources, "delete-resources", false, "also delete the app's namespace and everything in it")
+	cmd.Flags().BoolVar(&resources, "delete-resources", false, "also delete the app's namespace and everything in it, when Vigil created the namespace for the app; "+
+		"otherwise only the objects labelled as Vigil's for the app, leaving the namespace alone")
 	return cmd
 }
 
@@ -408,7 +419,7 @@ func clustersCommand() *cobra.Command {
 			if kubeconfig == "" {
 				return errors.New("--kubeconfig: required")
 			}
-			b, err := os.ReadFile(kubeconfig)
+			b, err := readKubeconfig(kubeconfig, os.Stdin)
 			if err != nil {
 				return fmt.Errorf("--kubeconfig: %w", err)
 			}
@@ -420,7 +431,7 @@ func clustersCommand() *cobra.Command {
 			})
 		},
 	}
-	add.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; credentials must be embedded")
+	add.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, or - for stdin; credentials must be embedded")
 	add.Flags().StringVar(&kctx, "context", "", "context to use (default: the current one)")
 	list := &cobra.Command{
 		Use: "list", Short: "List clusters", Args: cobra.NoArgs,
@@ -447,4 +458,26 @@ func clustersCommand() *cobra.Command {
 	}
 	cmd.AddCommand(add, list, remove)
 	return cmd
+}
+
+// maxKubeconfig is the deploy API's limit on a kubeconfig.
+const maxKubeconfig = 1 << 20
+
+// readKubeconfig reads the kubeconfig file path, or stdin for "-" (as in
+// `kubectl config view --raw --minify | vigil clusters add NAME
+// --kubeconfig -`, with no copy of the credentials on disk).
+func readKubeconfig(path string, stdin io.Reader) ([]byte, error) {
+	if path != "-" {
+		return os.ReadFile(path)
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, maxKubeconfig+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read stdin: %w", err)
+	case len(b) == 0:
+		return nil, errors.New("empty stdin")
+	case len(b) > maxKubeconfig:
+		return nil, errors.New("larger than 1 MiB")
+	}
+	return b, nil
 }

@@ -79,7 +79,7 @@ was measured.`,
 	f := cmd.Flags()
 	f.StringVar(&o.HTTPURL, "url", "http://127.0.0.1:8080", "gateway HTTP base URL, for webhooks")
 	f.StringVar(&o.GRPCAddr, "addr", env("VIGIL_ADDR", "127.0.0.1:9090"), "gateway gRPC address, for --via grpc and the read-back (VIGIL_ADDR)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the API token (default: VIGIL_TOKEN)")
+	f.StringVar(&tokenFile, "token-file", env("VIGIL_TOKEN_FILE", ""), "file holding the API token (default: VIGIL_TOKEN) (VIGIL_TOKEN_FILE)")
 	f.StringVarP(&output, "output", "o", "table", "table or json")
 	f.StringVar(&o.Via, "via", loadgen.ViaWebhook, "webhook (Alertmanager's, POST /api/v1/webhooks/alertmanager) or grpc (AlertService/IngestAlerts)")
 	f.IntVar(&o.Senders, "senders", 16, "concurrent senders, each one request at a time")

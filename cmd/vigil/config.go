@@ -122,6 +122,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			RolloutTimeout: rollout,
 			IngressClass:   os.Getenv("VIGIL_INGRESS_CLASS"),
 			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
+			// Checked by deploy.Options.Validate, which names the variable.
+			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
 		},
 		Gateway: gateway.Options{
 			WebhookMaxBytes: int64(maxBytes),
@@ -190,6 +192,18 @@ func encryptionKey() ([]byte, error) {
 		return k, nil
 	}
 	return nil, nil
+}
+
+// envList splits a comma-separated variable, leaving out empty entries
+// (a trailing comma) and the spaces around entries.
+func envList(key string) []string {
+	var out []string
+	for v := range strings.SplitSeq(os.Getenv(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func envDuration(key string, def time.Duration) (time.Duration, error) {

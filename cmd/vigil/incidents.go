@@ -27,17 +27,25 @@ import (
 // clientFlags reach the gateway's gRPC API.
 type clientFlags struct {
 	addr, token, output string
+	tokenFile           string
+	// in reads the token; the process's environment and files when nil.
+	in *input
 }
 
 func (c *clientFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&c.addr, "addr", env("VIGIL_ADDR", "127.0.0.1:9090"), "gateway gRPC address (VIGIL_ADDR)")
 	cmd.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "table or json")
+	cmd.PersistentFlags().StringVar(&c.tokenFile, "token-file", env("VIGIL_TOKEN_FILE", ""), "file holding the API token, instead of VIGIL_TOKEN (VIGIL_TOKEN_FILE)")
 }
 
 func (c *clientFlags) dial() (*grpc.ClientConn, error) {
-	c.token = os.Getenv("VIGIL_TOKEN")
-	if c.token == "" {
-		return nil, errors.New("VIGIL_TOKEN: missing (the admin token `vigil up` printed)")
+	in := c.in
+	if in == nil {
+		in = osInput()
+	}
+	var err error
+	if c.token, err = in.token(c.tokenFile); err != nil {
+		return nil, err
 	}
 	if c.output != "table" && c.output != "json" {
 		return nil, fmt.Errorf("--output %q: want table or json", c.output)

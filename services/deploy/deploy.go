@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
+	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
@@ -54,6 +55,11 @@ type Options struct {
 	// Concurrency is how many deployments one replica runs at once
 	// (default 8).
 	Concurrency int
+	// ReservedNamespaces are namespace names no app may have (its name is
+	// its namespace's), on top of Kubernetes' own (default, kube-*) and
+	// the namespaces the apps' NetworkPolicy trusts (ingress-nginx,
+	// monitoring): names, or prefixes ending in "*" such as "team-*".
+	ReservedNamespaces []string
 	// DevCluster, when set, is registered (or its kubeconfig refreshed)
 	// at start: `vigil up --kube-dev`'s control plane.
 	DevCluster *Cluster
@@ -74,7 +80,18 @@ func (o Options) Validate() error {
 	if o.RolloutTimeout < 0 {
 		errs = append(errs, errors.New("VIGIL_ROLLOUT_TIMEOUT: must not be negative"))
 	}
+	if _, err := o.reserved(); err != nil {
+		errs = append(errs, fmt.Errorf("VIGIL_RESERVED_NAMESPACES: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+func (o Options) renderOptions() render.Options {
+	return render.Options{IngressClass: o.IngressClass, ClusterIssuer: o.ClusterIssuer}
+}
+
+func (o Options) reserved() (*ownership.Reserved, error) {
+	return ownership.NewReserved(o.renderOptions().TrustedNamespaces(), o.ReservedNamespaces)
 }
 
 // Deps are what the deploy service runs on.
@@ -125,13 +142,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			opts.DefaultCluster = c.Name
 		}
 	}
+	reserved, err := opts.reserved()
+	if err != nil {
+		return nil, err
+	}
 	d := deployer.New(deps.Pool, store, kp, deployer.Options{
 		RolloutTimeout: opts.RolloutTimeout,
-		Render:         render.Options{IngressClass: opts.IngressClass, ClusterIssuer: opts.ClusterIssuer},
+		Render:         opts.renderOptions(),
+		Reserved:       reserved,
 	}, log)
 	s := &Service{
 		opts: opts, deps: deps, deployer: d,
-		api:   grpcapi.New(deps.Pool, store, d, kp, opts.DefaultCluster, log),
+		api:   grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{

@@ -63,6 +63,12 @@ func (bearer) RequireTransportSecurity() bool { return false }
 // serving its API over real gRPC with the admin token required.
 func newFixture(t *testing.T, rollout time.Duration) *fixture {
 	t.Helper()
+	return newFixtureWith(t, deploy.Options{RolloutTimeout: rollout})
+}
+
+// newFixtureWith is newFixture with opts (a random encryption key).
+func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, testkit.Postgres(t), deploy.Schema)
 	require.NoError(t, err)
@@ -70,7 +76,8 @@ func newFixture(t *testing.T, rollout time.Duration) *fixture {
 	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	svc, err := deploy.New(ctx, deploy.Options{EncryptionKey: key, RolloutTimeout: rollout}, deploy.Deps{
+	opts.EncryptionKey = key
+	svc, err := deploy.New(ctx, opts, deploy.Deps{
 		Pool: pool, JetStream: js, Publisher: bus.NewPublisher(js, nil), Logger: testkit.Logger(t),
 	})
 	require.NoError(t, err)

@@ -25,6 +25,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
+	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	RolloutTimeout time.Duration
 	// Render tunes the manifests (ingress class, cluster issuer...).
 	Render render.Options
+	// Reserved are the namespaces no app may be deployed into (required).
+	Reserved *ownership.Reserved
 }
 
 // Deployer records and runs deployments.
@@ -228,6 +231,19 @@ func (d *Deployer) steps(ctx context.Context, dep *postgres.Deployment) (string,
 		return fail(render.StepCreateNamespace, "ClusterUnavailable: "+err.Error())
 	}
 	client.Refresh() // CRDs may have come or gone since the last deployment
+	// Before anything is applied: a namespace that exists and is not the
+	// app's is someone else's, and forced server-side apply would take it
+	// over (labels, Pod Security, NetworkPolicy).
+	if err := d.checkNamespace(ctx, client, dep.Spec.Namespace, dep.App); err != nil {
+		if fe, ok := errors.AsType[*ownership.ForeignError](err); ok {
+			reason := "ForeignNamespace: "
+			if fe.Reserved != "" {
+				reason = "ReservedNamespace: "
+			}
+			return fail(render.StepCreateNamespace, reason+fe.Error())
+		}
+		return fail(render.StepCreateNamespace, "ClusterUnavailable: "+err.Error())
+	}
 
 	m, err := render.Render(RenderApp(dep.App, dep.Revision, dep.Spec, dep.Secrets), d.opts.Render)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,6 +31,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
+	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
@@ -50,14 +52,27 @@ type Server struct {
 	store    *postgres.Store
 	deployer *deployer.Deployer
 	kube     *kube.Pool
-	// defaultCluster is where apps without a cluster go, if set.
-	defaultCluster string
-	log            *slog.Logger
+	opts     Options
+	log      *slog.Logger
 }
 
+// Options tune the API.
+type Options struct {
+	// DefaultCluster is where apps without a cluster go, if set.
+	DefaultCluster string
+	// Reserved are the names no app may have: an app's name is its
+	// namespace's (required).
+	Reserved *ownership.Reserved
+}
+
+// namespaceCheckTimeout bounds the look at an app's namespace before a
+// deployment is recorded: a cluster slow to answer fails the deployment
+// itself, with the reason, rather than the call.
+const namespaceCheckTimeout = 10 * time.Second
+
 // New returns the deploy API.
-func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *kube.Pool, defaultCluster string, log *slog.Logger) *Server {
-	return &Server{pool: pool, store: store, deployer: d, kube: kp, defaultCluster: defaultCluster, log: log}
+func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *kube.Pool, opts Options, log *slog.Logger) *Server {
+	return &Server{pool: pool, store: store, deployer: d, kube: kp, opts: opts, log: log}
 }
 
 func actor(ctx context.Context) string { return auth.Actor(ctx) }
@@ -100,6 +115,10 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	}
 	var v violations
 	validName(&v, "app.name", in.GetName())
+	if why := s.opts.Reserved.Check(in.GetName()); why != "" && len(v) == 0 {
+		// The name is the namespace's.
+		v.add("app.name", "%q would be the app's namespace, which is %s: choose another name", in.GetName(), why)
+	}
 	validApp(&v, "app.", in, req.GetSecrets(), nil)
 	if err := v.err("invalid app"); err != nil {
 		return nil, err
@@ -137,8 +156,8 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 // pickCluster chooses the cluster of an app created without one: the
 // default cluster, or the only one registered.
 func (s *Server) pickCluster(ctx context.Context, q postgres.Querier) (string, error) {
-	if s.defaultCluster != "" {
-		return s.defaultCluster, nil
+	if s.opts.DefaultCluster != "" {
+		return s.opts.DefaultCluster, nil
 	}
 	cs, err := s.store.ListClusters(ctx, q)
 	if err != nil {
@@ -277,30 +296,27 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 	if req.GetDeleteResources() {
 		// The cluster first: an app Vigil forgot while its namespace stayed
 		// would be running with nobody watching.
-		client, err := s.client(ctx, a.Cluster)
-		if err != nil {
-			return nil, err
-		}
-		if err := client.DeleteNamespace(ctx, a.Namespace); err != nil {
-			return nil, status.Errorf(codes.Unavailable, "delete namespace %s in cluster %s: %v", a.Namespace, a.Cluster, err)
+		r, err := s.deployer.RemoveResources(ctx, a)
+		switch {
+		case errors.Is(err, kube.ErrChanged):
+			return nil, status.Errorf(codes.Aborted, "namespace %s in cluster %s changed while Vigil was deleting it: try again", a.Namespace, a.Cluster)
+		case errors.Is(err, postgres.ErrNotFound):
+			return nil, s.toStatus(ctx, err)
+		case err != nil:
+			return nil, status.Errorf(codes.Unavailable, "delete the resources of app %s in cluster %s: %v", a.Name, a.Cluster, err)
+		case r.Foreign != nil:
+			// Not the app's namespace: only what Vigil labelled for the
+			// app goes; the namespace and the rest of it stay.
+			s.log.InfoContext(ctx, "app namespace left alone", "app", a.Name, "namespace", a.Namespace,
+				"cluster", a.Cluster, "why", r.Foreign.Error(), "deleted", r.Objects)
+		default:
+			s.log.InfoContext(ctx, "app namespace deleted", "app", a.Name, "namespace", a.Namespace, "cluster", a.Cluster)
 		}
 	}
 	if err := s.store.DeleteApp(ctx, s.pool, a.Name); err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.DeleteAppResponse{}, nil
-}
-
-func (s *Server) client(ctx context.Context, cluster string) (*kube.Client, error) {
-	kc, err := s.store.Kubeconfig(ctx, s.pool, cluster)
-	if err != nil {
-		return nil, s.toStatus(ctx, err)
-	}
-	c, err := s.kube.Get(cluster, kc)
-	if err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "cluster %s: %v", cluster, err)
-	}
-	return c, nil
 }
 
 // --- deployments
@@ -318,7 +334,7 @@ func (s *Server) DeployApp(req *deployv1.DeployAppRequest, stream grpc.ServerStr
 			return err
 		}
 	}
-	if _, err := s.reachApp(ctx, req.GetName()); err != nil {
+	if err := s.checkNamespace(ctx, req.GetName()); err != nil {
 		return err
 	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), Image: req.GetImage(), RequestedBy: actor(ctx)})
@@ -328,6 +344,44 @@ func (s *Server) DeployApp(req *deployv1.DeployAppRequest, stream grpc.ServerStr
 	return s.watch(ctx, dep.Id, func(d *deployv1.Deployment) error {
 		return stream.Send(&deployv1.DeployAppResponse{Deployment: d})
 	})
+}
+
+// checkNamespace refuses, before a deployment is recorded, to deploy app
+// name for a caller who may not reach it, or into a namespace that is not
+// the app's (deployer.CheckNamespace). When the cluster cannot be asked,
+// the deployment goes ahead and fails with the reason, recorded; it
+// checks again before applying anything.
+func (s *Server) checkNamespace(ctx context.Context, name string) error {
+	a, err := s.reachApp(ctx, name)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, namespaceCheckTimeout)
+	defer cancel()
+	err = s.deployer.CheckNamespace(cctx, a)
+	if fe, ok := errors.AsType[*ownership.ForeignError](err); ok {
+		return foreignNamespace(a, fe)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.DebugContext(ctx, "namespace check skipped", "app", a.Name, "cluster", a.Cluster, "error", err)
+	}
+	return nil
+}
+
+// foreignNamespace is FailedPrecondition naming the namespace, with a
+// google.rpc.PreconditionFailure detail for programs.
+func foreignNamespace(a *postgres.App, fe *ownership.ForeignError) error {
+	typ, what := "NAMESPACE_NOT_OWNED", "choose another app name (the name is the namespace's): vigil apps delete "+a.Name+", then create it under another name"
+	if fe.Reserved != "" {
+		typ = "NAMESPACE_RESERVED"
+	}
+	st := status.Newf(codes.FailedPrecondition, "app %s cannot be deployed in cluster %s: %s; %s", a.Name, a.Cluster, fe.Error(), what)
+	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+		Type: typ, Subject: "namespace/" + fe.Namespace, Description: fe.Error(),
+	}}}); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 // RollbackApp implements the RPC.
@@ -343,7 +397,7 @@ func (s *Server) RollbackApp(req *deployv1.RollbackAppRequest, stream grpc.Serve
 	case to == 0:
 		to = -1
 	}
-	if _, err := s.reachApp(ctx, req.GetName()); err != nil {
+	if err := s.checkNamespace(ctx, req.GetName()); err != nil {
 		return err
 	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), RollbackTo: to, RequestedBy: actor(ctx)})

@@ -22,11 +22,6 @@ const (
 	maxDisplayName = 200
 )
 
-// reserved names would make the app's namespace one Kubernetes owns.
-func reserved(name string) bool {
-	return name == "default" || strings.HasPrefix(name, "kube-")
-}
-
 type violations []server.FieldViolation
 
 func (v *violations) add(field, format string, args ...any) {
@@ -49,8 +44,6 @@ func validName(v *violations, field, name string) {
 	case len(validation.IsDNS1035Label(name)) > 0:
 		// DNS-1035, not just DNS-1123: the name is also a Service's.
 		v.add(field, "%q must be lowercase letters, digits and '-', starting with a letter and ending with a letter or digit", name)
-	case reserved(name):
-		v.add(field, "%q is reserved for Kubernetes' own namespaces", name)
 	}
 }
 

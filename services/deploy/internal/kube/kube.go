@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -286,12 +287,36 @@ func (c *Client) Served(gvk schema.GroupVersionKind) (bool, error) {
 	return err == nil, err
 }
 
-// DeleteNamespace deletes a namespace and, through it, everything in it.
-// A namespace already gone is not an error.
-func (c *Client) DeleteNamespace(ctx context.Context, name string) error {
-	err := c.Typed.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+// Namespace returns the namespace name, or nil when there is none.
+func (c *Client) Namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+// ErrChanged is DeleteNamespace's answer when the namespace is no longer
+// the one its caller read (deleted and created again, or changed since).
+var ErrChanged = errors.New("the namespace changed since it was read")
+
+// DeleteNamespace deletes ns, as read by Namespace, and, through it,
+// everything in it; only if it is still that version of that namespace,
+// so that what its caller checked (its labels) still holds. A namespace
+// already gone is not an error.
+func (c *Client) DeleteNamespace(ctx context.Context, ns *corev1.Namespace) error {
+	uid, rv := ns.UID, ns.ResourceVersion
+	err := c.Typed.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+	})
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("namespace %s: %w", ns.Name, ErrChanged)
 	}
 	return err
 }

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
@@ -96,6 +97,29 @@ func (o *Options) defaults() {
 	if o.MonitoringNamespace == "" {
 		o.MonitoringNamespace = "monitoring"
 	}
+}
+
+// TrustedNamespaces are the namespaces every app's NetworkPolicy admits
+// traffic from: the ingress controller's and Prometheus's.
+func (o Options) TrustedNamespaces() []string {
+	o.defaults()
+	return []string{o.IngressNamespace, o.MonitoringNamespace}
+}
+
+// Kinds are the namespaced kinds Render produces (the Namespace aside):
+// where to look for what Vigil rendered for an app.
+var Kinds = []schema.GroupVersionKind{
+	{Version: "v1", Kind: "ServiceAccount"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Version: "v1", Kind: "ConfigMap"},
+	{Version: "v1", Kind: "Secret"},
+	{Group: "apps", Version: "v1", Kind: "Deployment"},
+	{Version: "v1", Kind: "Service"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"},
+	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"},
+	{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"},
+	{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"},
 }
 
 // The onboarding steps' names.

@@ -672,3 +672,25 @@ func TestMonitoring(t *testing.T) {
 	// Deep copies work: the objects hold only JSON types.
 	assert.Equal(t, pr.Object, pr.DeepCopy().Object)
 }
+
+// Kinds names every namespaced kind any plan renders, so deleting an
+// app's objects by Kinds misses none.
+func TestKindsCoverEveryPlan(t *testing.T) {
+	t.Parallel()
+	kinds := map[string]bool{}
+	for _, k := range render.Kinds {
+		kinds[k.GroupVersion().String()+"/"+k.Kind] = true
+	}
+	for _, plan := range render.Plans() {
+		app := shop()
+		app.Plan = plan
+		for _, o := range mustRender(t, app, render.Options{}).Objects() {
+			if o.GetKind() == "Namespace" {
+				continue
+			}
+			assert.True(t, kinds[o.GetAPIVersion()+"/"+o.GetKind()], "plan %s renders %s %s, not in render.Kinds", plan, o.GetAPIVersion(), o.GetKind())
+		}
+	}
+	assert.Equal(t, []string{"ingress-nginx", "monitoring"}, render.Options{}.TrustedNamespaces())
+	assert.Equal(t, []string{"nginx", "obs"}, render.Options{IngressNamespace: "nginx", MonitoringNamespace: "obs"}.TrustedNamespaces())
+}
