@@ -36,15 +36,15 @@ func (c *clientFlags) register(cmd *cobra.Command) {
 
 func (c *clientFlags) dial() (*grpc.ClientConn, error) {
 	c.token = os.Getenv("VIGIL_TOKEN")
-	if c.token == "" {
-		return nil, errors.New("VIGIL_TOKEN: missing (the admin token `vigil up` printed)")
+	auth, err := c.credentials(c.token)
+	if err != nil {
+		return nil, err
 	}
 	if c.output != "table" && c.output != "json" {
 		return nil, fmt.Errorf("--output %q: want table or json", c.output)
 	}
 	return grpc.NewClient(c.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(c.token)),
+		append(auth, grpc.WithTransportCredentials(insecure.NewCredentials()))...,
 	)
 }
 
