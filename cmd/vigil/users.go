@@ -196,7 +196,11 @@ it is your own.`,
 			if _, err := gatewayv1.NewUserServiceClient(conn).SetPassword(ctx, req); err != nil {
 				return rpcError(err)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Password of %s changed; their other sessions have ended.\n", req.Name)
+			if own {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Password changed; your other sessions have ended.")
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Password of %s changed; their sessions have ended.\n", req.Name)
+			}
 			return nil
 		},
 	}

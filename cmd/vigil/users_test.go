@@ -96,8 +96,9 @@ func TestUsersPasswd(t *testing.T) {
 	t.Setenv("VIGIL_TOKEN", "test-token")
 
 	// Your own: the current password, then the new one.
-	_, err := runAccess(t, usersCommand, addr, "old password\nnew password\n", "passwd", "--password-stdin")
+	out, err := runAccess(t, usersCommand, addr, "old password\nnew password\n", "passwd", "--password-stdin")
 	require.NoError(t, err)
+	require.Contains(t, out.stderr, "Password changed")
 	calls := f.takeCalls()
 	require.Len(t, calls, 2)
 	require.Equal(t, "WhoAmI", calls[0].method)
@@ -108,8 +109,9 @@ func TestUsersPasswd(t *testing.T) {
 	requireProto(t, &gatewayv1.SetPasswordRequest{Name: "alice", CurrentPassword: "old password", Password: "new password"}, f.last(t, "SetPassword"))
 
 	// Another user's, as an admin: the new one only.
-	_, err = runAccess(t, usersCommand, addr, "new password\n", "passwd", "bob", "--password-stdin")
+	out, err = runAccess(t, usersCommand, addr, "new password\n", "passwd", "bob", "--password-stdin")
 	require.NoError(t, err)
+	require.Contains(t, out.stderr, "Password of bob changed")
 	requireProto(t, &gatewayv1.SetPasswordRequest{Name: "bob", Password: "new password"}, f.last(t, "SetPassword"))
 
 	// Own, but stdin has one password only.
