@@ -43,16 +43,21 @@ func (c *clientFlags) dial() (*grpc.ClientConn, error) {
 	if in == nil {
 		in = osInput()
 	}
-	var err error
-	if c.token, err = in.token(c.tokenFile); err != nil {
+	token, err := in.token(c.tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	// No token given: the session `vigil login` stored for --addr.
+	c.token = token
+	auth, err := c.credentials(c.token)
+	if err != nil {
 		return nil, err
 	}
 	if c.output != "table" && c.output != "json" {
 		return nil, fmt.Errorf("--output %q: want table or json", c.output)
 	}
 	return grpc.NewClient(c.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(c.token)),
+		append(auth, grpc.WithTransportCredentials(insecure.NewCredentials()))...,
 	)
 }
 

@@ -25,7 +25,8 @@ func run() int {
 		SilenceErrors: true,
 	}
 	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand(), benchCommand(),
-		silencesCommand(), alertsCommand(), signingKeyCommand())
+		silencesCommand(), alertsCommand(), loginCommand(), logoutCommand(), whoamiCommand(), usersCommand(), keysCommand(), auditCommand(),
+		signingKeyCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1

@@ -198,10 +198,9 @@ func (in *input) fromStdin(key string) (string, error) {
 // given, otherwise VIGIL_TOKEN.
 func (in *input) token(file string) (string, error) {
 	if file == "" {
-		if t, _ := in.lookupEnv("VIGIL_TOKEN"); t != "" {
-			return t, nil
-		}
-		return "", errors.New("VIGIL_TOKEN: missing (the admin token `vigil up` printed; or give a file holding it with --token-file or VIGIL_TOKEN_FILE)")
+		// Empty without VIGIL_TOKEN: the caller uses the stored session.
+		t, _ := in.lookupEnv("VIGIL_TOKEN")
+		return t, nil
 	}
 	b, err := in.readFile(file)
 	if err != nil {

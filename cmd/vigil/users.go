@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
+)
+
+func usersCommand() *cobra.Command {
+	var c clientFlags
+	cmd := &cobra.Command{Use: "users", Aliases: []string{"user"}, Short: "Manage the people who log in: create, list, show, update, set passwords"}
+	c.register(cmd)
+	cmd.AddCommand(usersCreate(&c), usersList(&c), usersGet(&c), usersUpdate(&c), usersPasswd(&c))
+	return cmd
+}
+
+func parseRole(s string) (gatewayv1.Role, error) {
+	v, ok := gatewayv1.Role_value["ROLE_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("--role %q: want admin, operator or viewer", s)
+	}
+	return gatewayv1.Role(v), nil
+}
+
+func usersCreate(c *clientFlags) *cobra.Command {
+	var (
+		role, email string
+		teamNames   []string
+		fromStdin   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --role admin|operator|viewer",
+		Short: "Create a user; the password is asked twice, or read from stdin",
+		Example: `  vigil users create alice --role operator --team shop --team payments --email alice@example.com
+  printf '%s\n' "$PASSWORD" | vigil users create ci-bot --role viewer --password-stdin`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := parseRole(role)
+			if err != nil {
+				return err
+			}
+			pw, err := newSecrets(cmd.InOrStdin(), cmd.ErrOrStderr(), fromStdin).readNew("Password for " + args[0] + ": ")
+			if err != nil {
+				return err
+			}
+			req := &gatewayv1.CreateUserRequest{
+				User:     &gatewayv1.User{Name: args[0], Email: email, Role: r, Teams: teamNames},
+				Password: pw,
+			}
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.CreateUser(ctx, req)
+			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.CreateUserResponse).GetUser()) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&role, "role", "", "admin, operator or viewer")
+	fl.StringSliceVar(&teamNames, "team", nil, "a team whose apps the user reaches (repeatable or comma-separated)")
+	fl.StringVar(&email, "email", "", "email address")
+	fl.BoolVar(&fromStdin, "password-stdin", false, "read the password from stdin (for scripts)")
+	_ = cmd.MarkFlagRequired("role")
+	return cmd
+}
+
+func usersList(c *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List users", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.ListUsers(ctx, &gatewayv1.ListUsersRequest{})
+			}, func(w io.Writer, m proto.Message) { printUsers(w, m.(*gatewayv1.ListUsersResponse).GetUsers()) })
+		},
+	}
+}
+
+func usersGet(c *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "get NAME", Short: "Show a user", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.GetUser(ctx, &gatewayv1.GetUserRequest{Name: args[0]})
+			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.GetUserResponse).GetUser()) })
+		},
+	}
+}
+
+func usersUpdate(c *clientFlags) *cobra.Command {
+	var (
+		role, email                 string
+		teamNames                   []string
+		clearTeams, disable, enable bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update NAME [--role R] [--team T... | --clear-teams] [--email E] [--disable | --enable]",
+		Short: "Change a user's role, teams, email or whether they may log in; only the flags given change",
+		Example: `  vigil users update alice --role admin
+  vigil users update bob --team shop --team search
+  vigil users update carol --disable`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := &gatewayv1.User{Name: args[0]}
+			var paths []string
+			fl := cmd.Flags()
+			if fl.Changed("role") {
+				r, err := parseRole(role)
+				if err != nil {
+					return err
+				}
+				u.Role, paths = r, append(paths, "role")
+			}
+			if fl.Changed("team") || clearTeams {
+				u.Teams, paths = teamNames, append(paths, "teams")
+			}
+			if fl.Changed("email") {
+				u.Email, paths = email, append(paths, "email")
+			}
+			if disable || enable {
+				u.Disabled, paths = disable, append(paths, "disabled")
+			}
+			if len(paths) == 0 {
+				return errors.New("nothing to change: give --role, --team, --clear-teams, --email, --disable or --enable")
+			}
+			req := &gatewayv1.UpdateUserRequest{User: u, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}}
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.UpdateUser(ctx, req)
+			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.UpdateUserResponse).GetUser()) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&role, "role", "", "admin, operator or viewer")
+	fl.StringSliceVar(&teamNames, "team", nil, "the user's teams, replacing the ones they have (repeatable or comma-separated)")
+	fl.BoolVar(&clearTeams, "clear-teams", false, "remove the user from every team")
+	fl.StringVar(&email, "email", "", "email address (\"\" to remove it)")
+	fl.BoolVar(&disable, "disable", false, "stop the user logging in, and end their sessions")
+	fl.BoolVar(&enable, "enable", false, "let a disabled user log in again")
+	cmd.MarkFlagsMutuallyExclusive("team", "clear-teams")
+	cmd.MarkFlagsMutuallyExclusive("disable", "enable")
+	return cmd
+}
+
+func usersPasswd(c *clientFlags) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "passwd [NAME]",
+		Short: "Change your password (current and new asked), or as an admin another user's (new asked)",
+		Long: `Change your own password: the current one and the new one are asked. An admin
+giving another user's NAME is asked the new password only. With
+--password-stdin, stdin has one password a line: the current one first when
+it is your own.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, err := c.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			who, err := gatewayv1.NewAuthServiceClient(conn).WhoAmI(ctx, &gatewayv1.WhoAmIRequest{})
+			if err != nil {
+				return rpcError(err)
+			}
+			me := who.GetPrincipal()
+			req := &gatewayv1.SetPasswordRequest{}
+			if len(args) > 0 {
+				req.Name = args[0]
+			}
+			own := me.GetKind() == "user" && (req.Name == "" || req.Name == me.GetName())
+			if req.Name == "" && !own {
+				return fmt.Errorf("give the user's NAME: you are calling as %s:%s, not as a user", me.GetKind(), me.GetName())
+			}
+			if own {
+				req.Name = me.GetName()
+			}
+			in := newSecrets(cmd.InOrStdin(), cmd.ErrOrStderr(), fromStdin)
+			if own {
+				if req.CurrentPassword, err = in.read("Current password: "); err != nil {
+					return err
+				}
+			}
+			if req.Password, err = in.readNew("New password for " + req.Name + ": "); err != nil {
+				return err
+			}
+			// Typing the passwords may outlast the first call's timeout.
+			ctx, cancel = context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			if _, err := gatewayv1.NewUserServiceClient(conn).SetPassword(ctx, req); err != nil {
+				return rpcError(err)
+			}
+			if own {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Password changed; your other sessions have ended.")
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Password of %s changed; their sessions have ended.\n", req.Name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the passwords from stdin, one a line (for scripts)")
+	return cmd
+}
+
+func printUsers(w io.Writer, us []*gatewayv1.User) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tTEAMS\tEMAIL\tDISABLED\tLAST LOGIN")
+	for _, u := range us {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.GetName(), short(u.GetRole().String(), "ROLE_"),
+			teams(u.GetTeams(), false), orDash(u.GetEmail()), u.GetDisabled(), when(u.GetLastLoginTime()))
+	}
+	_ = tw.Flush()
+}
+
+func printUser(w io.Writer, u *gatewayv1.User) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", u.GetName())
+	fmt.Fprintf(tw, "Role:\t%s\n", short(u.GetRole().String(), "ROLE_"))
+	fmt.Fprintf(tw, "Teams:\t%s\n", teams(u.GetTeams(), false))
+	fmt.Fprintf(tw, "Email:\t%s\n", orDash(u.GetEmail()))
+	fmt.Fprintf(tw, "Disabled:\t%t\n", u.GetDisabled())
+	fmt.Fprintf(tw, "Created:\t%s\n", when(u.GetCreateTime()))
+	fmt.Fprintf(tw, "Updated:\t%s\n", when(u.GetUpdateTime()))
+	fmt.Fprintf(tw, "Last login:\t%s\n", when(u.GetLastLoginTime()))
+	_ = tw.Flush()
+}
