@@ -199,7 +199,7 @@ func TestSessionEnded(t *testing.T) {
 func TestSessionNotLoggedIn(t *testing.T) {
 	f, addr := startGateway(t)
 	_, err := runAccess(t, keysCommand, addr, "", "list")
-	require.ErrorContains(t, err, "not logged in to "+addr+": run `vigil login`, or set VIGIL_TOKEN (an API key or the bootstrap admin token)")
+	require.ErrorContains(t, err, "not logged in to "+addr+": run `vigil login`, or set VIGIL_TOKEN or VIGIL_TOKEN_FILE (an API key or the bootstrap admin token)")
 	require.Empty(t, f.takeCalls())
 }
 

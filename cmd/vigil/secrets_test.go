@@ -218,10 +218,12 @@ func TestTokenFile(t *testing.T) {
 	require.ErrorContains(t, err, "no such file")
 	err = runCLI(appsCommand, addr, append(create, "--token-file", writeFile(t, "blank", " \n"))...)
 	require.ErrorContains(t, err, "is empty")
+	// Neither: the stored session, and without one, how to get one.
 	t.Setenv("VIGIL_TOKEN", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	err = runCLI(appsCommand, addr, create...)
-	require.ErrorContains(t, err, "VIGIL_TOKEN: missing")
-	require.ErrorContains(t, err, "VIGIL_TOKEN_FILE")
+	require.ErrorContains(t, err, "not logged in")
+	require.ErrorContains(t, err, "VIGIL_TOKEN")
 }
 
 // clusters add --kubeconfig - reads the kubeconfig from stdin.

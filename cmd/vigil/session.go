@@ -155,7 +155,7 @@ func storedSession(addr string, now func() time.Time) (*sessionAuth, error) {
 	}
 	s, err := loadSession(path, addr)
 	if errors.Is(err, errNoSession) {
-		return nil, fmt.Errorf("not logged in to %s: run `vigil login`, or set VIGIL_TOKEN (an API key or the bootstrap admin token)", addr)
+		return nil, fmt.Errorf("not logged in to %s: run `vigil login`, or set VIGIL_TOKEN or VIGIL_TOKEN_FILE (an API key or the bootstrap admin token)", addr)
 	}
 	if err != nil {
 		return nil, err

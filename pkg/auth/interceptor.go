@@ -81,19 +81,41 @@ func (g *Guard) Stream() grpc.StreamServerInterceptor {
 			return err
 		}
 		w := &wrappedStream{ServerStream: ss, ctx: ctx}
+		if rule.Audit {
+			// A stream that answers has been accepted: it is audited
+			// then (a deployment's progress can take minutes; its
+			// outcome is in its own history), or at its end if it
+			// fails before answering.
+			w.accepted = func() { g.record(ctx, info.FullMethod, rule, w.first, nil) }
+		}
 		err = handler(srv, w)
-		g.record(ctx, info.FullMethod, rule, w.first, err)
+		if !w.sent {
+			g.record(ctx, info.FullMethod, rule, w.first, err)
+		}
 		return err
 	}
 }
 
 type wrappedStream struct {
 	grpc.ServerStream
-	ctx   context.Context
-	first any
+	ctx      context.Context
+	first    any
+	sent     bool
+	accepted func()
 }
 
 func (w *wrappedStream) Context() context.Context { return w.ctx }
+
+func (w *wrappedStream) SendMsg(m any) error {
+	err := w.ServerStream.SendMsg(m)
+	if err == nil && !w.sent {
+		w.sent = true
+		if w.accepted != nil {
+			w.accepted()
+		}
+	}
+	return err
+}
 
 func (w *wrappedStream) RecvMsg(m any) error {
 	err := w.ServerStream.RecvMsg(m)
@@ -113,6 +135,11 @@ func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule
 	}
 	rule, declared := policy[method]
 	if declared && rule.Permission == Public {
+		// Credentials are optional here; valid ones name the caller
+		// (logout with a refresh token, the audit log's actor).
+		if p, err := g.authenticate(ctx); err == nil {
+			ctx = WithPrincipal(ctx, p)
+		}
 		return ctx, rule, nil
 	}
 	p, err := g.authenticate(ctx)

@@ -50,8 +50,10 @@ var Policy = map[string]Rule{
 
 	"/vigil.gateway.v1.AuthService/Login":   {Permission: Public, Audit: true, Target: "user/{username}"},
 	"/vigil.gateway.v1.AuthService/Refresh": {Permission: Public},
-	"/vigil.gateway.v1.AuthService/Logout":  {Permission: Authenticated, Audit: true, Target: "session"},
-	"/vigil.gateway.v1.AuthService/WhoAmI":  {Permission: Authenticated},
+	// The refresh token is credential enough to end its own session,
+	// whether or not the access token has expired.
+	"/vigil.gateway.v1.AuthService/Logout": {Permission: Public, Audit: true, Target: "session"},
+	"/vigil.gateway.v1.AuthService/WhoAmI": {Permission: Authenticated},
 
 	"/vigil.gateway.v1.UserService/CreateUser": admin("user/{user.name}"),
 	"/vigil.gateway.v1.UserService/GetUser":    adminRead,

@@ -61,6 +61,8 @@ type Server struct {
 	httpLis  net.Listener
 	httpSrv  *http.Server
 	selfConn *grpc.ClientConn
+	// rest serves /api/v1/: Gateway, behind what WrapREST added.
+	rest http.Handler
 }
 
 // New returns a Server; Listen binds it and Run serves.
@@ -86,7 +88,8 @@ func New(opts Options) *Server {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 	)
-	s.mux.Handle("/api/v1/", s.Gateway)
+	s.rest = s.Gateway
+	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) { s.rest.ServeHTTP(w, r) })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -98,6 +101,10 @@ func New(opts Options) *Server {
 	}
 	return s
 }
+
+// WrapREST puts mw in front of the REST API (not the webhooks and
+// documents registered with Handle). Call before Run.
+func (s *Server) WrapREST(mw func(http.Handler) http.Handler) { s.rest = mw(s.rest) }
 
 // Handle adds an HTTP handler (a webhook, say) next to the REST API.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -204,6 +205,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 			return err
 		}
 	}
+	srv.WrapREST(s.requireCredentials)
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
 		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
 	})
@@ -228,4 +230,36 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// publicREST are the REST routes of the RPCs auth.Policy declares public.
+var publicREST = map[string]bool{
+	"POST /api/v1/auth/login":   true,
+	"POST /api/v1/auth/refresh": true,
+	"POST /api/v1/auth/logout":  true,
+}
+
+// requireCredentials answers 401 to a REST call without valid credentials
+// before grpc-gateway reads its body, so that a stranger learns nothing
+// from a 400. The gRPC guard then authenticates (from the cache) and
+// authorises the call as any other.
+func (s *Service) requireCredentials(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if publicREST[r.Method+" "+r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		_, err := s.access.Authenticate(r.Context(), auth.HTTPSecret(r))
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			server.WriteProblem(w, http.StatusUnauthorized, "missing or invalid credentials: send \"Authorization: Bearer <token>\" (an API key, a session token from `vigil login`, or the bootstrap admin token)")
+			return
+		case err != nil:
+			s.deps.Logger.WarnContext(r.Context(), "credentials not checked", "error", err)
+			w.Header().Set("Retry-After", "5")
+			server.WriteProblem(w, http.StatusServiceUnavailable, "credentials could not be checked; try again")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

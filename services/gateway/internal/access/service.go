@@ -53,6 +53,9 @@ type Options struct {
 	// counts at once on the replica that made it, within CacheTTL on the
 	// others.
 	CacheTTL time.Duration
+	// Now is the clock (time.Now when nil): tests move it to expire
+	// tokens, sessions and keys.
+	Now func() time.Time
 }
 
 // Service authenticates callers and manages users, sessions and keys.
@@ -87,8 +90,11 @@ func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = 5 * time.Second
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Service{
-		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: time.Now,
+		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: opts.Now,
 		cache: map[[32]byte]cached{}, keyTouch: map[string]time.Time{},
 	}
 }
@@ -266,17 +272,21 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, User, er
 
 // Logout ends the caller's session: the one of refresh if given, else the
 // one the caller's token belongs to.
+//
+// The refresh token alone is enough: whoever holds it holds the session.
 func (s *Service) Logout(ctx context.Context, p auth.Principal, refresh string) error {
-	if p.Kind != auth.KindUser {
-		return status.Error(codes.FailedPrecondition, "only a user's session can be logged out; revoke an API key with `vigil keys revoke`")
-	}
-	var hash []byte
-	id := p.SessionID
-	if refresh != "" {
-		id, hash = "", HashSecret(refresh)
-	}
+	now := s.now().Truncate(time.Microsecond)
 	defer s.forget()
-	return s.store.RevokeSession(ctx, p.Name, id, hash, s.now().Truncate(time.Microsecond))
+	if refresh != "" {
+		return s.store.RevokeSession(ctx, "", "", HashSecret(refresh), now)
+	}
+	switch p.Kind {
+	case auth.KindUser:
+		return s.store.RevokeSession(ctx, p.Name, p.SessionID, nil, now)
+	case "":
+		return status.Error(codes.Unauthenticated, "log out with the session's refresh token, or with its access token")
+	}
+	return status.Error(codes.FailedPrecondition, "only a user's session can be logged out; revoke an API key with `vigil keys revoke`")
 }
 
 // CreateUser adds a user with a password.

@@ -168,8 +168,11 @@ func (s *Store) Refresh(ctx context.Context, oldHash, newHash []byte, now time.T
 			RETURNING s.id::text, s.user_name, s.created_at, s.expires_at`, oldHash, newHash, now).
 			Scan(&sess.ID, &sess.User, &sess.Created, &sess.Expires)
 		if errors.Is(err, pgx.ErrNoRows) {
-			// Reuse of a replaced token: end the session it belonged to.
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE previous_hash = $1 AND revoked_at IS NULL`, oldHash, now); err != nil {
+			// Reuse of a replaced token: it was copied, so end the session
+			// it belonged to -- unless it was replaced a moment ago, which
+			// is two clients of one user refreshing at once.
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2
+				WHERE previous_hash = $1 AND revoked_at IS NULL AND refreshed_at < $2::timestamptz - interval '10 seconds'`, oldHash, now); err != nil {
 				return err
 			}
 			return fmt.Errorf("refresh token: %w", access.ErrNotFound)
@@ -183,8 +186,9 @@ func (s *Store) Refresh(ctx context.Context, oldHash, newHash []byte, now time.T
 	return sess, u, err
 }
 
-// RevokeSession ends a session (by id, or by its refresh token's hash when
-// id is empty) of user.
+// RevokeSession ends a session: by id, or by its refresh token's hash
+// when id is empty; of user, unless user is empty (the refresh token is
+// the session's own credential).
 func (s *Store) RevokeSession(ctx context.Context, user, id string, refreshHash []byte, now time.Time) error {
 	var (
 		tag pgconn.CommandTag
@@ -193,7 +197,7 @@ func (s *Store) RevokeSession(ctx context.Context, user, id string, refreshHash 
 	if id != "" {
 		tag, err = s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND user_name = $2`, id, user, now)
 	} else {
-		tag, err = s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $3) WHERE refresh_hash = $1 AND user_name = $2`, refreshHash, user, now)
+		tag, err = s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $3) WHERE refresh_hash = $1 AND ($2 = '' OR user_name = $2)`, refreshHash, user, now)
 	}
 	if err != nil {
 		return err

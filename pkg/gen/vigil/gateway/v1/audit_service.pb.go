@@ -26,8 +26,8 @@ type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	// Who: "user:alice", "key:ci (01a2...)", "bootstrap:admin", or
-	// "anonymous" for a failed login.
+	// Who: "user:alice", "key:ci" (the key's name), "bootstrap:admin", or
+	// "anonymous" (a login).
 	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	// The RPC, e.g. "vigil.deploy.v1.AppService/DeployApp".
 	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`

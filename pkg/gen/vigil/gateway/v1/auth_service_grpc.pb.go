@@ -39,7 +39,8 @@ type AuthServiceClient interface {
 	// refresh token works once.
 	Refresh(ctx context.Context, in *RefreshRequest, opts ...grpc.CallOption) (*RefreshResponse, error)
 	// Revokes the session of the refresh token (or, when empty, of the
-	// access token the call is made with).
+	// access token the call is made with). The refresh token alone is
+	// enough: it works with an expired access token, or none.
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 	// Who the call is made as.
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
@@ -107,7 +108,8 @@ type AuthServiceServer interface {
 	// refresh token works once.
 	Refresh(context.Context, *RefreshRequest) (*RefreshResponse, error)
 	// Revokes the session of the refresh token (or, when empty, of the
-	// access token the call is made with).
+	// access token the call is made with). The refresh token alone is
+	// enough: it works with an expired access token, or none.
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	// Who the call is made as.
 	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
