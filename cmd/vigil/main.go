@@ -25,7 +25,7 @@ func run() int {
 		SilenceErrors: true,
 	}
 	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand(), benchCommand(),
-		silencesCommand(), alertsCommand())
+		silencesCommand(), alertsCommand(), natsCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1
