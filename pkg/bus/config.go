@@ -9,7 +9,7 @@ import (
 // (deploy/nats/nats.conf): one node with JetStream that fsyncs every write,
 // and the users of Roles with their permissions, as the embedded server has
 // them. Each user's password is read from the server's environment
-// (PasswordVar): a password, or its bcrypt hash (nats-server passwd).
+// (PasswordVar): a password, or its bcrypt hash (`nats server passwd`).
 func Config() []byte {
 	var b strings.Builder
 	b.WriteString(`# NATS server for Vigil: a single node with JetStream, locked.
@@ -25,10 +25,10 @@ func Config() []byte {
 # Every client logs in as a user below and may publish and subscribe only
 # what its role allows (README: "The bus"). Each user's password comes from
 # the server's environment, e.g. VIGIL_NATS_GATEWAY_PASSWORD: the password
-# itself, or its bcrypt hash (nats-server passwd) so the server never holds
-# it. nats-server refuses to start when one of them is unset. A password is
-# read the way this file is, so start it with a letter (e.g.
-# pw_$(openssl rand -hex 24)): one of digits alone would be read as a number.
+# itself, or its bcrypt hash (nats server passwd, with the nats CLI) so the
+# server never holds it. nats-server refuses to start when one of them is
+# unset. A password is read the way this file is, so start it with a letter
+# (e.g. pw_$(openssl rand -hex 24)): digits alone would read as a number.
 
 server_name: vigil-nats
 

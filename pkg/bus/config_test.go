@@ -34,7 +34,7 @@ func TestShippedConfig(t *testing.T) {
 		passwords[u] = bus.NewPassword()
 		t.Setenv(bus.PasswordVar(u), passwords[u])
 	}
-	const hash = "$2a$04$0abBRcVcsDoYWKNWOgIPruGTNZIL/HMcM04yAdh95l.s8ZXiozLky" // nats-server passwd
+	const hash = "$2a$04$0abBRcVcsDoYWKNWOgIPruGTNZIL/HMcM04yAdh95l.s8ZXiozLky" // nats server passwd
 	t.Setenv(bus.PasswordVar(bus.UserPublisher), hash)
 	passwords[bus.UserPublisher] = hash
 
