@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -11,6 +12,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
 )
 
 // composeFile is the repository's docker-compose.yml, relative to this package.
@@ -33,13 +36,25 @@ func loadCompose(t *testing.T, env ...string) (*types.Project, error) {
 	return opts.LoadProject(t.Context())
 }
 
+// natsPassword is the test's VIGIL_NATS_<USER>_PASSWORD of user.
+func natsPassword(user string) string { return "pw_test_" + user }
+
+// composeEnv is every variable docker-compose.yml requires.
+func composeEnv() []string {
+	env := []string{"VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0="}
+	for _, u := range bus.Users() {
+		env = append(env, bus.PasswordVar(u)+"="+natsPassword(u))
+	}
+	return env
+}
+
 func TestComposeFile(t *testing.T) {
 	t.Parallel()
 
-	project, err := loadCompose(t, "VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
+	project, err := loadCompose(t, composeEnv()...)
 	require.NoError(t, err)
 
-	want := append([]string{"nats", "postgres"}, vigilServices...)
+	want := append([]string{"nats", "nats-provision", "postgres"}, vigilServices...)
 	require.ElementsMatch(t, want, project.ServiceNames())
 
 	t.Run("vigil services", func(t *testing.T) {
@@ -57,6 +72,11 @@ func TestComposeFile(t *testing.T) {
 				require.Equal(t, types.ServiceConditionHealthy, svc.DependsOn[dep].Condition,
 					"%s: depends_on %s", name, dep)
 			}
+			// The streams exist before any service starts: services may
+			// not create them.
+			require.Contains(t, svc.DependsOn, "nats-provision", "%s: depends_on", name)
+			require.Equal(t, types.ServiceConditionCompletedSuccessfully, svc.DependsOn["nats-provision"].Condition,
+				"%s: depends_on nats-provision", name)
 			require.NotNil(t, svc.HealthCheck, "%s: healthcheck", name)
 			require.Equal(t,
 				types.HealthCheckTest{"CMD", "/vigil", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"},
@@ -66,6 +86,9 @@ func TestComposeFile(t *testing.T) {
 				"VIGIL_ADMIN_TOKEN": "test-token",
 				"VIGIL_HTTP_ADDR":   "0.0.0.0:8080",
 				"VIGIL_GRPC_ADDR":   "0.0.0.0:9090",
+				// Its own NATS user, named after it, with its own password.
+				"VIGIL_NATS_USER":     name,
+				"VIGIL_NATS_PASSWORD": natsPassword(name),
 			}
 			for k, v := range env {
 				require.NotNil(t, svc.Environment[k], "%s: %s", name, k)
@@ -129,16 +152,33 @@ func TestComposeFile(t *testing.T) {
 		require.Contains(t, string(data), "sync_interval: always")
 
 		// And nats-server itself reads it that way.
-		opts, err := server.ProcessConfigFile(conf)
-		require.NoError(t, err)
-		require.True(t, opts.JetStream, "jetstream enabled")
-		require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
-		require.Equal(t, "/data", opts.StoreDir)
-		require.Equal(t, 8222, opts.HTTPPort)
+		// The container gets every user's password (the config reads
+		// them: TestComposeNATSConfig).
+		for _, u := range bus.Users() {
+			v := nats.Environment[bus.PasswordVar(u)]
+			require.NotNil(t, v, "nats: %s", bus.PasswordVar(u))
+			require.Equal(t, natsPassword(u), *v, "nats: %s", bus.PasswordVar(u))
+		}
 
 		require.True(t, slices.ContainsFunc(nats.Volumes, func(v types.ServiceVolumeConfig) bool {
 			return v.Type == types.VolumeTypeVolume && v.Target == "/data"
 		}), "nats: named volume on /data")
+	})
+
+	t.Run("nats-provision", func(t *testing.T) {
+		t.Parallel()
+		p := project.Services["nats-provision"]
+		require.Equal(t, types.ShellCommand{"nats", "provision"}, p.Command)
+		require.Equal(t, project.Services["gateway"].Image, p.Image)
+		for k, v := range map[string]string{
+			"VIGIL_NATS_URL":      "nats://nats:4222",
+			"VIGIL_NATS_USER":     bus.UserAdmin,
+			"VIGIL_NATS_PASSWORD": natsPassword(bus.UserAdmin),
+		} {
+			require.NotNil(t, p.Environment[k], "nats-provision: %s", k)
+			require.Equal(t, v, *p.Environment[k], "nats-provision: %s", k)
+		}
+		require.Equal(t, types.ServiceConditionHealthy, p.DependsOn["nats"].Condition)
 	})
 
 	t.Run("postgres", func(t *testing.T) {
@@ -152,13 +192,47 @@ func TestComposeFile(t *testing.T) {
 	})
 }
 
+// The nats container, with the passwords compose gives it, reads the shipped
+// config to the users the services log in as, each with its role's
+// permissions. Not parallel: nats-server reads the passwords from the
+// process environment.
+func TestComposeNATSConfig(t *testing.T) {
+	project, err := loadCompose(t, composeEnv()...)
+	require.NoError(t, err)
+	for k, v := range project.Services["nats"].Environment {
+		require.NotNil(t, v, k)
+		t.Setenv(k, *v)
+	}
+	opts, err := server.ProcessConfigFile("../../deploy/nats/nats.conf")
+	require.NoError(t, err)
+	require.True(t, opts.JetStream, "jetstream enabled")
+	require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
+	require.Equal(t, "/data", opts.StoreDir)
+	require.Equal(t, 8222, opts.HTTPPort)
+	users := map[string]*server.User{}
+	for _, u := range opts.Users {
+		users[u.Username] = u
+	}
+	login := map[string]string{bus.UserAdmin: *project.Services["nats-provision"].Environment["VIGIL_NATS_PASSWORD"]}
+	for _, name := range vigilServices {
+		login[name] = *project.Services[name].Environment["VIGIL_NATS_PASSWORD"]
+	}
+	for name, pw := range login {
+		u := users[name]
+		require.NotNil(t, u, "nats-server has no user %s", name)
+		require.Equal(t, pw, u.Password, "%s logs in with the password nats-server has", name)
+		want, err := bus.Permissions(name)
+		require.NoError(t, err)
+		require.Equal(t, want, u.Permissions, "%s", name)
+	}
+}
+
 func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ env, missing string }{
-		{"VIGIL_ENCRYPTION_KEY=k", "VIGIL_ADMIN_TOKEN"},
-		{"VIGIL_ADMIN_TOKEN=t", "VIGIL_ENCRYPTION_KEY"},
-	} {
-		_, err := loadCompose(t, tc.env)
+	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
+		env := slices.DeleteFunc(composeEnv(), func(kv string) bool { return strings.HasPrefix(kv, missing+"=") })
+		tc := struct{ missing string }{missing}
+		_, err := loadCompose(t, env...)
 		require.Error(t, err)
 		var missing *template.MissingRequiredError
 		require.ErrorAs(t, err, &missing)

@@ -154,6 +154,26 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	}, nil
 }
 
+// natsCredentials are the NATS login from VIGIL_NATS_USER (default user)
+// and VIGIL_NATS_PASSWORD, or the password in VIGIL_NATS_PASSWORD_FILE.
+func natsCredentials(user string) (bus.Credentials, error) {
+	c := bus.Credentials{User: env("VIGIL_NATS_USER", user), Password: os.Getenv("VIGIL_NATS_PASSWORD")}
+	if file := os.Getenv("VIGIL_NATS_PASSWORD_FILE"); file != "" {
+		if c.Password != "" {
+			return bus.Credentials{}, errors.New("VIGIL_NATS_PASSWORD and VIGIL_NATS_PASSWORD_FILE: set one of them, not both")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return bus.Credentials{}, fmt.Errorf("VIGIL_NATS_PASSWORD_FILE: %w", err)
+		}
+		c.Password = strings.TrimSpace(string(b))
+	}
+	if c.Password == "" {
+		return bus.Credentials{}, fmt.Errorf("VIGIL_NATS_PASSWORD: missing (or VIGIL_NATS_PASSWORD_FILE): the password of NATS user %s", c.User)
+	}
+	return c, nil
+}
+
 // streamOptions are the JetStream stream limits from VIGIL_STREAM_MAX_AGE
 // and VIGIL_STREAM_MAX_BYTES; unset, each stream keeps its own default
 // (see bus.StreamOptions).

@@ -19,7 +19,7 @@ func serveCommand() *cobra.Command {
 	var f serviceFlags
 	cmd := &cobra.Command{
 		Use:       "serve SERVICE",
-		Short:     "Run one service against external NATS (VIGIL_NATS_URL) and Postgres (VIGIL_DATABASE_URL)",
+		Short:     "Run one service against external NATS (VIGIL_NATS_URL, VIGIL_NATS_USER, VIGIL_NATS_PASSWORD[_FILE]) and Postgres (VIGIL_DATABASE_URL)",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: app.Services,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,6 +43,12 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	if dsn == "" {
 		missing = append(missing, errors.New("VIGIL_DATABASE_URL: missing (e.g. postgres://vigil:secret@postgres:5432/vigil)"))
 	}
+	// Each service logs in to NATS as its own user, allowed only its own
+	// subjects (bus.Roles).
+	creds, err := natsCredentials(service)
+	if err != nil {
+		missing = append(missing, err)
+	}
 	if err := errors.Join(missing...); err != nil {
 		return err
 	}
@@ -51,7 +57,7 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return err
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
-	nc, js, err := bus.Connect(ctx, natsURL, "vigil-"+service, log)
+	nc, js, err := bus.Connect(ctx, natsURL, "vigil-"+service, creds, log)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func upCommand() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&dataDir, "data-dir", env("VIGIL_DATA_DIR", "./vigil-data"), "where NATS, Postgres and the admin token live (VIGIL_DATA_DIR)")
-	cmd.Flags().StringVar(&natsAddr, "nats-addr", env("VIGIL_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listener, for direct publishers (VIGIL_NATS_ADDR)")
+	cmd.Flags().StringVar(&natsAddr, "nats-addr", env("VIGIL_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listener, for direct publishers as user publisher (VIGIL_NATS_ADDR)")
 	cmd.Flags().BoolVar(&kubeDev, "kube-dev", false, "also run a local Kubernetes control plane (fake nodes, no containers) under DIR/kube and register it as cluster \"dev\" (binaries: make k8s-bins, or VIGIL_K8S_BIN_DIR)")
 	cmd.Flags().BoolVar(&natsSync, "nats-sync-always", env("VIGIL_NATS_SYNC", "always") == "always", "fsync every JetStream write before acknowledging it (VIGIL_NATS_SYNC=always|interval)")
 	return cmd
@@ -106,18 +106,35 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	if err != nil {
 		return fmt.Errorf("--nats-addr: %w", err)
 	}
+	// The bus is locked: every client logs in, each service as its own
+	// user with its role's permissions (bus.Roles).
+	users, usersDir, err := natsUsers(dataDir)
+	if err != nil {
+		return err
+	}
 	ns, err := bus.RunServer(bus.ServerOptions{
-		Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats"), SyncAlways: syncAlways, Logger: log,
+		Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats"), SyncAlways: syncAlways, Users: users, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, js, err := bus.Connect(ctx, ns.ClientURL(), "vigil-up", log)
-	if err != nil {
-		return err
+	deps := app.Deps{DatabaseURL: dsn, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry()}
+	for _, c := range users {
+		if c.User == bus.UserPublisher {
+			continue
+		}
+		nc, js, err := bus.Connect(ctx, ns.ClientURL(), "vigil-up-"+c.User, c, log)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if c.User == bus.UserAdmin {
+			deps.Admin = js
+			continue
+		}
+		deps.Bus[c.User] = app.Conn{NATS: nc, JetStream: js}
 	}
-	defer nc.Close()
 
 	opts, err := appOptions(f, app.Services, token)
 	if err != nil {
@@ -148,11 +165,12 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 		opts.Deploy.DevCluster = &deploy.Cluster{Name: "dev", Kubeconfig: b}
 		kubeconfig = kc.Kubeconfig
 	}
-	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(), Keys: keys})
+	deps.Keys = keys
+	a, err := app.New(ctx, opts, deps)
 	if err != nil {
 		return err
 	}
-	printBanner(a, ns.ClientURL(), dataDir, tokenFile, kubeconfig, syncAlways, opts.Notify.Telegram.BotToken != "")
+	printBanner(a, ns.ClientURL(), dataDir, tokenFile, usersDir, kubeconfig, syncAlways, opts.Notify.Telegram.BotToken != "")
 	return a.Run(ctx)
 }
 
@@ -202,6 +220,32 @@ func localSigningKeys(dataDir string) (*auth.KeySet, error) {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	return keys, nil
+}
+
+// natsUsers are the embedded NATS server's users (bus.Users), each with
+// the password kept in DIR/nats-users/<user>, created on first start.
+func natsUsers(dataDir string) (users []bus.Credentials, dir string, err error) {
+	dir = filepath.Join(dataDir, "nats-users")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("NATS passwords: %w", err)
+	}
+	for _, u := range bus.Users() {
+		file := filepath.Join(dir, u)
+		b, err := os.ReadFile(file)
+		switch {
+		case err == nil:
+			users = append(users, bus.Credentials{User: u, Password: strings.TrimSpace(string(b))})
+			continue
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, "", fmt.Errorf("NATS password of %s: %w", u, err)
+		}
+		pw := bus.NewPassword()
+		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+			return nil, "", fmt.Errorf("write NATS password of %s: %w", u, err)
+		}
+		users = append(users, bus.Credentials{User: u, Password: pw})
+	}
+	return users, dir, nil
 }
 
 // localEncryptionKey is the key kept in the data dir, created on first
@@ -254,7 +298,7 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-func printBanner(a *app.App, natsURL, dataDir, tokenFile, kubeconfig string, syncAlways, telegram bool) {
+func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconfig string, syncAlways, telegram bool) {
 	token := "$VIGIL_ADMIN_TOKEN"
 	tokenLine := "admin token: from VIGIL_ADMIN_TOKEN"
 	if tokenFile != "" {
@@ -282,7 +326,9 @@ func printBanner(a *app.App, natsURL, dataDir, tokenFile, kubeconfig string, syn
 Vigil is up.
   REST + webhooks  http://%[1]s/api/v1/   (OpenAPI: /api/v1/openapi.json, health: /healthz /readyz, metrics: /metrics)
   gRPC             %[2]s
-  NATS JetStream   %[3]s (%[4]s)
+  NATS JetStream   %[3]s (%[4]s), locked: every client logs in
+                   direct alert publishers: user %[11]s, password in %[12]s (alert.fired and alert.resolved only)
+                   admin (nats CLI): user %[13]s, password in %[14]s
   data             %[5]s
   %[6]s
   %[7]s
@@ -294,5 +340,6 @@ Fire a first alert:
 Then:
   VIGIL_TOKEN=%[8]s vigil incidents list
 %[10]s
-`, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token, kube, onboard)
+`, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token, kube, onboard,
+		bus.UserPublisher, filepath.Join(natsUsersDir, bus.UserPublisher), bus.UserAdmin, filepath.Join(natsUsersDir, bus.UserAdmin))
 }

@@ -467,6 +467,9 @@ func (c *Consumer) receive(ctx context.Context, m jetstream.Msg) *inbound {
 	if !isBatchSubject(m.Subject()) {
 		d := &Delivery{Subject: m.Subject(), Attempt: in.attempt, ctx: in.ctx, in: in}
 		d.Event, d.err = decode(m.Subject(), m.Data())
+		if d.err == nil {
+			d.err = checkProducer(m.Subject(), d.Event)
+		}
 		if d.err != nil {
 			d.err = Permanent(d.err)
 		}
@@ -490,6 +493,9 @@ func (c *Consumer) receive(ctx context.Context, m jetstream.Msg) *inbound {
 			Subject: e.raw.GetSubject(), Event: e.event, Attempt: in.attempt,
 			ctx: extractTrace(in.ctx, nats.Header(headerMap(e.raw.GetHeaders()))),
 			in:  in, raw: e.raw, index: i,
+		}
+		if e.err == nil {
+			e.err = checkProducer(d.Subject, e.event)
 		}
 		if e.err != nil {
 			d.err = Permanent(e.err)
@@ -647,7 +653,11 @@ func (c *Consumer) backoff(attempt int) time.Duration {
 // would have been published on its own.
 func (c *Consumer) deadLetter(d *Delivery, reason string) error {
 	m := d.in.msg
+	// The copy goes to dlq.<subject>, which the consumer may publish for
+	// the subjects of its own stream only: an event smuggled into a batch
+	// from another stream is dead-lettered under the batch's subject.
 	subject, data := m.Subject(), m.Data()
+	dlqSubject := subject
 	h := nats.Header{}
 	var origID string
 	if d.raw == nil {
@@ -667,6 +677,9 @@ func (c *Consumer) deadLetter(d *Delivery, reason string) error {
 		}
 	} else {
 		subject, data = d.raw.GetSubject(), d.raw.GetData()
+		if st, err := streamFor(subject); err == nil && st == c.stream && !isBatchSubject(subject) {
+			dlqSubject = subject
+		}
 		for k, v := range d.raw.GetHeaders() {
 			h.Set(k, v)
 		}
@@ -685,7 +698,7 @@ func (c *Consumer) deadLetter(d *Delivery, reason string) error {
 	h.Set(headerDLQSubject, subject)
 	pctx, cancel := context.WithTimeout(d.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, &nats.Msg{Subject: DLQPrefix + subject, Data: data, Header: h}); err != nil {
+	if _, err := c.js.PublishMsg(pctx, &nats.Msg{Subject: DLQPrefix + dlqSubject, Data: data, Header: h}); err != nil {
 		return err
 	}
 	c.log.ErrorContext(d.Context(), "event dead-lettered",

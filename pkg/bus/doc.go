@@ -17,4 +17,30 @@
 // ConsumerConfig.StartWithin), never at the beginning of history; a
 // consumer that acts on the world skips events older than
 // ConsumerConfig.MaxEventAge.
+//
+// # A locked bus
+//
+// NATS lets in only Vigil's users, each with the permissions of its Role
+// (Roles, permissions.go): a service publishes only its own subjects,
+// dead-letters only what it consumes, and of the JetStream API may only
+// create, look up and pull from its own durable consumers (named after it)
+// and acknowledge their messages; replies come under its own inbox prefix
+// (InboxPrefix), the only one it may subscribe to. Only admin creates,
+// updates, purges or deletes streams (Provision runs as admin: `vigil up`
+// in-process, `vigil nats provision` for an external server). Direct
+// alert publishers log in as publisher, which may publish alert.fired and
+// alert.resolved and nothing else. The one table configures the embedded
+// server (ServerOptions.Users) and renders the configuration of an external
+// one (Config, shipped as deploy/nats/nats.conf; a test fails when the two
+// differ).
+//
+// The publish permission is the guarantee that a subject's events come from
+// its owner. A Consumer checks it again, in case the server runs without
+// the permissions or a service misnames itself: an event whose
+// meta.producer is not a user allowed to publish its subject is not
+// handed to the handler but terminated and dead-lettered with the reason
+// (alert.fired and alert.resolved are exempt: direct publishers name
+// themselves). An event of another stream smuggled into an EventBatch is
+// dead-lettered under the batch's subject, the only one of that stream a
+// consumer may dead-letter besides its own.
 package bus

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,7 +25,11 @@ type ServerOptions struct {
 	// until the next periodic sync (every two minutes by default) and a
 	// power loss can lose it. Vigil turns it on by default.
 	SyncAlways bool
-	Logger     *slog.Logger
+	// Users are the only clients the server lets in, each with its role's
+	// permissions (Roles; admin may do anything). Without them the server
+	// is open to every client: for tests of the bus alone.
+	Users  []Credentials
+	Logger *slog.Logger
 }
 
 // RunServer starts an embedded NATS server and waits until it accepts
@@ -45,6 +50,13 @@ func RunServer(opts ServerOptions) (*server.Server, error) {
 		SyncAlways: opts.SyncAlways,
 		NoSigs:     true,
 		NoLog:      opts.Logger == nil,
+	}
+	if len(opts.Users) > 0 {
+		users, err := serverUsers(opts.Users)
+		if err != nil {
+			return nil, err
+		}
+		so.Users = users
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -83,11 +95,13 @@ func (l *serverLogger) Errorf(format string, v ...any) {
 func (l *serverLogger) Debugf(string, ...any) {}
 func (l *serverLogger) Tracef(string, ...any) {}
 
-// Connect connects to NATS at url and returns the connection and a
-// JetStream context that fails an async publish whose ack does not arrive
-// within 10s. The connection reconnects for ever.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
+// Connect connects to NATS at natsURL as creds (anonymously when creds.User is
+// empty) and returns the connection and a JetStream context that fails an
+// async publish whose ack does not arrive within 10s. The connection
+// reconnects for ever. Replies come under the user's own inbox prefix
+// (InboxPrefix), the only one its permissions let it read.
+func Connect(ctx context.Context, natsURL, name string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -97,9 +111,19 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.InfoContext(ctx, "nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+		// A permission the server refuses (a publish, a subscription)
+		// arrives asynchronously; without a handler it would go unheard.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.WarnContext(ctx, "nats error", "user", creds.User, "subscription", subject, "error", err)
+		}),
+	}, creds.natsOptions()...)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("bus: connect to NATS at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("bus: connect to NATS at %s as %q: %w", redactURL(natsURL), creds.User, err)
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4096),
@@ -111,7 +135,16 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 	}
 	if _, err := js.AccountInfo(ctx); err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("bus: NATS at %s has no JetStream: %w", url, err)
+		return nil, nil, fmt.Errorf("bus: NATS at %s has no JetStream: %w", redactURL(natsURL), err)
 	}
 	return nc, js, nil
+}
+
+// redactURL hides a password given in url's user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }

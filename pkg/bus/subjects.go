@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -74,6 +75,16 @@ func init() {
 		subjectOf[mt.Descriptor().FullName()] = subject
 		typeOf[subject] = mt
 	}
+}
+
+// EventSubjects are the subjects of every event type, sorted.
+func EventSubjects() []string {
+	out := make([]string, 0, len(typeOf))
+	for s := range typeOf {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // SubjectOf returns the subject an event is published on.

@@ -371,7 +371,7 @@ func TestRedeliveredExternalRequestDeploysOnce(t *testing.T) {
 	require.NoError(t, err)
 
 	ctx := t.Context()
-	e := &eventsv1.DeployRequested{Meta: bus.NewMeta("repair", nil), App: name, Image: "registry.example.com/api:2", RequestedBy: "repair"}
+	e := &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), App: name, Image: "registry.example.com/api:2", RequestedBy: "repair"}
 	m, err := bus.Encode(ctx, e)
 	require.NoError(t, err)
 	// Two copies past JetStream's own dedup (a different Nats-Msg-Id).

@@ -50,7 +50,7 @@ func start(t *testing.T, sendTo string) *env {
 }
 
 func opened() *eventsv1.IncidentOpened {
-	return &eventsv1.IncidentOpened{Meta: bus.NewMeta("test", nil), Incident: &typesv1.Incident{
+	return &eventsv1.IncidentOpened{Meta: bus.NewMeta("monitor", nil), Incident: &typesv1.Incident{
 		Id: "01a20236-f568-7af1-9546-d3f52f62c45a", Title: "DiskFull in <prod>", Severity: typesv1.Severity_SEVERITY_CRITICAL,
 		FiringCount: 1, GroupLabels: map[string]string{"alertname": "DiskFull"},
 	}}

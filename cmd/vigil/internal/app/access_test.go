@@ -26,6 +26,7 @@ import (
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
@@ -407,12 +408,18 @@ func TestAccessMatrix(t *testing.T) {
 	kubeconfig, err := os.ReadFile(kube.Kubeconfig)
 	require.NoError(t, err)
 	dsn := testkit.Postgres(t)
-	nc, js := testkit.JetStream(t, testkit.NATS(t))
+	b := testkit.LockedNATS(t)
+	conns := map[string]app.Conn{}
+	for _, s := range app.Services {
+		nc, js := b.Conn(t, s)
+		conns[s] = app.Conn{NATS: nc, JetStream: js}
+	}
+	_, admin := b.Conn(t, bus.UserAdmin)
 	a := runApp(t, app.Options{
 		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
 		Deploy:  deploy.Options{EncryptionKey: testKey(), DevCluster: &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}},
-	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Keys: testKeys(t)})
+	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -55,7 +55,8 @@ type Options struct {
 	Monitor    monitor.Options
 	Notify     notify.Options
 	Deploy     deploy.Options
-	// Streams tune the JetStream streams this process provisions.
+	// Streams tune the JetStream streams this process provisions (with
+	// Deps.Admin).
 	Streams bus.StreamOptions
 }
 
@@ -93,14 +94,49 @@ type Deps struct {
 	// DatabaseURL of the Postgres every service of the process uses, each
 	// in its own schema.
 	DatabaseURL string
-	NATS        *nats.Conn
-	JetStream   jetstream.JetStream
-	Logger      *slog.Logger
-	Registry    *prometheus.Registry
+	// NATS and JetStream are the process's connection: for `vigil serve`,
+	// as its service's own NATS user.
+	NATS      *nats.Conn
+	JetStream jetstream.JetStream
+	// Bus, when set, has a connection per service, each as the service's
+	// own NATS user (`vigil up` runs them all in one process); a service
+	// without one uses NATS and JetStream.
+	Bus map[string]Conn
+	// Admin, when set, is the JetStream of a NATS user allowed to create
+	// and update streams (bus.UserAdmin): New provisions the streams with
+	// it. Without it the streams must exist (`vigil nats provision`).
+	Admin    jetstream.JetStream
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
 	// Keys sign session tokens and the gateway's assertions to the other
 	// services (VIGIL_SIGNING_KEY_FILE); a service without the gateway in
 	// its process needs only the gateway's public key, to verify them.
 	Keys *auth.KeySet
+}
+
+// Conn is a service's connection to NATS.
+type Conn struct {
+	NATS      *nats.Conn
+	JetStream jetstream.JetStream
+}
+
+// conn is service's connection.
+func (d Deps) conn(service string) Conn {
+	if c, ok := d.Bus[service]; ok {
+		return c
+	}
+	return Conn{NATS: d.NATS, JetStream: d.JetStream}
+}
+
+// conns are the process's NATS connections, each once.
+func (d Deps) conns(services []string) []*nats.Conn {
+	var out []*nats.Conn
+	for _, s := range services {
+		if nc := d.conn(s).NATS; nc != nil && !slices.Contains(out, nc) {
+			out = append(out, nc)
+		}
+	}
+	return out
 }
 
 // App is a composed process.
@@ -132,11 +168,12 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			a.close()
 		}
 	}()
-	if err := bus.Provision(ctx, deps.JetStream, opts.Streams); err != nil {
-		return nil, err
+	if deps.Admin != nil {
+		if err := bus.Provision(ctx, deps.Admin, opts.Streams); err != nil {
+			return nil, err
+		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	pub := bus.NewPublisher(deps.JetStream, metrics)
 	if deps.Keys == nil {
 		return nil, errors.New("signing keys: missing (VIGIL_SIGNING_KEY_FILE)")
 	}
@@ -163,8 +200,10 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		return nil, err
 	}
 	a.srv.AddReadinessCheck(func(context.Context) error {
-		if s := deps.NATS.Status(); s != nats.CONNECTED {
-			return fmt.Errorf("NATS is %s", s)
+		for _, nc := range deps.conns(opts.Services) {
+			if s := nc.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("NATS is %s", s)
+			}
 		}
 		return nil
 	})
@@ -178,10 +217,12 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		if err != nil {
 			return nil, err
 		}
+		js := deps.conn(name).JetStream
+		pub := bus.NewPublisher(js, metrics)
 		switch name {
 		case "monitor":
 			mon, err = monitor.New(ctx, opts.Monitor, monitor.Deps{
-				Pool: pool, JetStream: deps.JetStream, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %w", err)
@@ -192,7 +233,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "notify":
 			n, err := notify.New(ctx, opts.Notify, notify.Deps{
-				Pool: pool, JetStream: deps.JetStream, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
@@ -204,7 +245,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			a.runners = append(a.runners, runner{name, repair.New(deps.Logger).Run})
 		case "deploy":
 			dep, err = deploy.New(ctx, opts.Deploy, deploy.Deps{
-				Pool: pool, JetStream: deps.JetStream, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("deploy: %w", err)
@@ -321,13 +362,22 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	// Consumers have stopped pulling and finished their batches: flush
 	// what is in flight to NATS, then stop serving.
-	drained := make(chan struct{})
-	a.deps.NATS.SetClosedHandler(func(*nats.Conn) { close(drained) })
-	if err := a.deps.NATS.Drain(); err == nil {
+	var draining []chan struct{}
+	for _, nc := range a.deps.conns(a.opts.Services) {
+		drained := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(drained) })
+		if err := nc.Drain(); err == nil {
+			draining = append(draining, drained)
+		}
+	}
+	timeout := time.After(10 * time.Second)
+drain:
+	for _, drained := range draining {
 		select {
 		case <-drained:
-		case <-time.After(10 * time.Second):
+		case <-timeout:
 			a.deps.Logger.WarnContext(ctx, "NATS drain timed out")
+			break drain
 		}
 	}
 	stopServer()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -56,7 +57,15 @@ type vigil struct {
 func startVigil(t *testing.T) *vigil {
 	t.Helper()
 	dsn := testkit.Postgres(t)
-	nc, js := testkit.JetStream(t, testkit.NATS(t))
+	// The bus locked as `vigil up` locks it: each service connects as its
+	// own NATS user, and admin provisions the streams.
+	b := testkit.LockedNATS(t)
+	conns := map[string]app.Conn{}
+	for _, s := range app.Services {
+		nc, js := b.Conn(t, s)
+		conns[s] = app.Conn{NATS: nc, JetStream: js}
+	}
+	_, admin := b.Conn(t, bus.UserAdmin)
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{
@@ -70,7 +79,7 @@ func startVigil(t *testing.T) *vigil {
 		Notify: notify.Options{Telegram: notify.TelegramOptions{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
 		}},
-	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Keys: testKeys(t)})
+	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

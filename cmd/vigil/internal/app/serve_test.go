@@ -47,9 +47,10 @@ func runApp(t *testing.T, opts app.Options, deps app.Deps) *app.App {
 // gateway answers incident calls by forwarding them, as the caller.
 func TestServeGatewayAndMonitorApart(t *testing.T) {
 	dsn := testkit.Postgres(t)
-	natsURL := testkit.NATS(t)
-	ncM, jsM := testkit.JetStream(t, natsURL)
-	ncG, jsG := testkit.JetStream(t, natsURL)
+	// Each process logs in to the locked bus as its service's own user.
+	b := testkit.LockedNATS(t)
+	ncM, jsM := b.Conn(t, "monitor")
+	ncG, jsG := b.Conn(t, "gateway")
 	keys := testKeys(t)
 	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, Streams: testkit.TestStreams}
 
@@ -57,7 +58,7 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	monOpts.Services = []string{"monitor"}
 	mon := runApp(t, monOpts, app.Deps{DatabaseURL: dsn, NATS: ncM, JetStream: jsM, Logger: testkit.Logger(t), Keys: keys.Verifier()})
 
-	ncD, jsD := testkit.JetStream(t, natsURL)
+	ncD, jsD := b.Conn(t, "deploy")
 	depOpts := base
 	depOpts.Services = []string{"deploy"}
 	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}

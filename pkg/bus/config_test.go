@@ -1,0 +1,92 @@
+package bus_test
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+)
+
+var update = flag.Bool("update", false, "rewrite deploy/nats/nats.conf from the roles in permissions.go")
+
+// shippedConfig is the repository's deploy/nats/nats.conf.
+const shippedConfig = "../../deploy/nats/nats.conf"
+
+// The shipped configuration of an external NATS is what the roles render,
+// and nats-server reads from it the very permissions the embedded server
+// gets.
+func TestShippedConfig(t *testing.T) {
+	if *update {
+		require.NoError(t, os.WriteFile(shippedConfig, bus.Config(), 0o644))
+	}
+	got, err := os.ReadFile(shippedConfig)
+	require.NoError(t, err)
+	require.Equal(t, string(bus.Config()), string(got),
+		"deploy/nats/nats.conf differs from what pkg/bus/permissions.go renders: run go test ./pkg/bus -run TestShippedConfig -update")
+
+	// Passwords as vigil generates them, and a bcrypt hash.
+	passwords := map[string]string{}
+	for _, u := range bus.Users() {
+		passwords[u] = bus.NewPassword()
+		t.Setenv(bus.PasswordVar(u), passwords[u])
+	}
+	const hash = "$2a$04$0abBRcVcsDoYWKNWOgIPruGTNZIL/HMcM04yAdh95l.s8ZXiozLky" // nats server passwd
+	t.Setenv(bus.PasswordVar(bus.UserPublisher), hash)
+	passwords[bus.UserPublisher] = hash
+
+	opts, err := server.ProcessConfigFile(shippedConfig)
+	require.NoError(t, err)
+	require.True(t, opts.JetStream, "jetstream enabled")
+	require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
+	require.Equal(t, "/data", opts.StoreDir)
+	require.Equal(t, 4222, opts.Port)
+	require.Equal(t, 8222, opts.HTTPPort)
+	users := map[string]*server.User{}
+	for _, u := range opts.Users {
+		users[u.Username] = u
+	}
+	require.Len(t, users, len(bus.Users()))
+	for _, name := range bus.Users() {
+		u := users[name]
+		require.NotNil(t, u, "user %s", name)
+		require.Equal(t, passwords[name], u.Password, "user %s: password from %s", name, bus.PasswordVar(name))
+		want, err := bus.Permissions(name)
+		require.NoError(t, err)
+		require.Equal(t, want, u.Permissions, "user %s", name)
+	}
+
+	// An unset password keeps the server from starting.
+	require.NoError(t, os.Unsetenv(bus.PasswordVar("monitor")))
+	_, err = server.ProcessConfigFile(shippedConfig)
+	require.ErrorContains(t, err, bus.PasswordVar("monitor"))
+}
+
+// Every event subject has one publishing service (alerts have direct
+// publishers besides), and every consumed subject has a publisher.
+func TestRolesCoverEverySubject(t *testing.T) {
+	t.Parallel()
+	publishers := map[string][]string{}
+	for _, r := range bus.Roles {
+		for _, s := range r.Publishes {
+			publishers[s] = append(publishers[s], r.User)
+		}
+	}
+	for _, s := range bus.EventSubjects() {
+		switch s {
+		case bus.SubjectAlertFired, bus.SubjectAlertResolved:
+			require.ElementsMatch(t, []string{"gateway", bus.UserPublisher}, publishers[s], s)
+		default:
+			require.Len(t, publishers[s], 1, "%s: publishers %v", s, publishers[s])
+		}
+	}
+	require.Equal(t, []string{"gateway"}, publishers[bus.SubjectAlertBatched])
+	for _, r := range bus.Roles {
+		for _, s := range r.Consumes {
+			require.NotEmpty(t, publishers[s], "%s consumes %s, which nobody publishes", r.User, s)
+		}
+	}
+}

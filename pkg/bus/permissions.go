@@ -1,0 +1,277 @@
+package bus
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// The NATS users that are not services.
+const (
+	// UserAdmin may do anything: it provisions the streams (vigil up, vigil
+	// nats provision) and is the operator's own identity for the nats CLI.
+	// No service connects as admin.
+	UserAdmin = "admin"
+	// UserPublisher is for direct alert publishers: it may publish
+	// alert.fired and alert.resolved, and read its own publish acks.
+	UserPublisher = "publisher"
+)
+
+// Role is what one NATS user may do with Vigil's events. Everything else is
+// refused by the server, JetStream API calls included.
+type Role struct {
+	// User is the NATS user. For a service it is the service's name, which
+	// is also the meta.producer of the events it publishes and the name of
+	// its durable consumers (one on each stream it consumes from).
+	User string
+	// Publishes are the event subjects it may publish.
+	Publishes []string
+	// Consumes are the event subjects it reads. JetStream grants reading
+	// per stream, not per subject: a user that consumes one subject of a
+	// stream may create its durable consumer on that stream with any filter.
+	// It may dead-letter (dlq.<subject>) exactly these, plus the stream's
+	// batch subject.
+	Consumes []string
+	// External: a publisher outside Vigil, whose meta.producer is its own to
+	// choose, so consumers cannot check it for the subjects it publishes.
+	External bool
+}
+
+// Roles are the bus permissions of every NATS user but admin: the one
+// table the embedded server (RunServer) is configured from and the shipped
+// configuration for an external server (Config, deploy/nats/nats.conf) is
+// rendered from. It follows the services table of DESIGN.md: only monitor
+// publishes incident.*, only repair publishes repair.* but for the
+// approval answers, which come through the gateway.
+var Roles = []Role{
+	{
+		User: "gateway",
+		Publishes: []string{
+			SubjectAlertFired, SubjectAlertResolved, SubjectAlertBatched,
+			SubjectRepairApproved, SubjectRepairRejected,
+		},
+	},
+	{
+		User: "monitor",
+		Publishes: []string{
+			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
+		},
+		Consumes: []string{
+			SubjectAlertFired, SubjectAlertResolved,
+			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
+			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
+			SubjectAppRegistered,
+		},
+	},
+	{
+		User:      "analysis",
+		Publishes: []string{SubjectAnalysisCompleted},
+		Consumes:  []string{SubjectIncidentOpened, SubjectRepairSucceeded, SubjectRepairFailed},
+	},
+	{
+		User: "repair",
+		Publishes: []string{
+			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairSucceeded, SubjectRepairFailed,
+		},
+		Consumes: []string{SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected},
+	},
+	{
+		User: "notify",
+		Consumes: []string{
+			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
+			SubjectAnalysisCompleted,
+			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
+			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
+			SubjectDeployRolledBack, SubjectDeployProgress,
+		},
+	},
+	{
+		User: "deploy",
+		Publishes: []string{
+			SubjectAppRegistered,
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
+			SubjectDeployRolledBack, SubjectDeployProgress,
+		},
+		Consumes: []string{SubjectDeployRequested},
+	},
+	{
+		User:      UserPublisher,
+		Publishes: []string{SubjectAlertFired, SubjectAlertResolved},
+		External:  true,
+	},
+}
+
+// Users are every NATS user of Vigil: admin, then each role's.
+func Users() []string {
+	users := []string{UserAdmin}
+	for _, r := range Roles {
+		users = append(users, r.User)
+	}
+	return users
+}
+
+// InboxPrefix is the prefix of user's reply subjects. Each user reads
+// replies (JetStream API answers, publish acks, pulled messages) only under
+// its own prefix, so no user can read another's.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
+
+// PasswordVar is the environment variable an external nats-server reads
+// user's password from (see Config).
+func PasswordVar(user string) string {
+	return "VIGIL_NATS_" + strings.ToUpper(user) + "_PASSWORD"
+}
+
+// Credentials identify a NATS user.
+type Credentials struct {
+	User     string
+	Password string
+}
+
+// String never shows the password.
+func (c Credentials) String() string { return c.User }
+
+// natsOptions log in as c and keep replies under c's own inbox prefix.
+func (c Credentials) natsOptions() []nats.Option {
+	if c.User == "" {
+		return nil
+	}
+	return []nats.Option{nats.UserInfo(c.User, c.Password), nats.CustomInboxPrefix(InboxPrefix(c.User))}
+}
+
+func role(user string) (Role, bool) {
+	i := slices.IndexFunc(Roles, func(r Role) bool { return r.User == user })
+	if i < 0 {
+		return Role{}, false
+	}
+	return Roles[i], true
+}
+
+// grant is a user's allowed subjects, sorted.
+type grant struct {
+	publish, subscribe []string
+}
+
+// grantOf turns a role into NATS subjects:
+//   - publish: its event subjects; dlq.<subject> for what it consumes (and
+//     for the batch subject of a stream it consumes); for each stream it
+//     consumes, the JetStream API calls of its own durable consumer there
+//     (info, create or update, pull) and its acks; $JS.API.INFO, which
+//     bus.Connect calls to check that JetStream is there (services only);
+//   - subscribe: its own inbox, where every reply comes.
+//
+// Nothing else: no stream is created, updated, listed, purged or deleted,
+// no other consumer is touched, and no event is read but through its own
+// durable consumers.
+func (r Role) grant() grant {
+	var g grant
+	g.publish = append(g.publish, r.Publishes...)
+	var streams []string
+	for _, s := range r.Consumes {
+		g.publish = append(g.publish, DLQPrefix+s)
+		st, err := streamFor(s)
+		if err != nil {
+			panic(fmt.Sprintf("bus: role %s consumes %s: %v", r.User, s, err))
+		}
+		streams = append(streams, st)
+	}
+	slices.Sort(streams)
+	streams = slices.Compact(streams)
+	for _, st := range streams {
+		if bs, ok := batchSubjects[st]; ok {
+			g.publish = append(g.publish, DLQPrefix+bs)
+		}
+		g.publish = append(g.publish,
+			"$JS.API.CONSUMER.INFO."+st+"."+r.User,
+			"$JS.API.CONSUMER.CREATE."+st+"."+r.User,
+			"$JS.API.CONSUMER.MSG.NEXT."+st+"."+r.User,
+			"$JS.ACK."+st+"."+r.User+".>",
+		)
+	}
+	if !r.External {
+		g.publish = append(g.publish, "$JS.API.INFO")
+	}
+	slices.Sort(g.publish)
+	g.publish = slices.Compact(g.publish)
+	g.subscribe = []string{InboxPrefix(r.User) + ".>"}
+	return g
+}
+
+// Permissions returns user's permissions on the server; nil for admin, who
+// may do anything.
+func Permissions(user string) (*server.Permissions, error) {
+	if user == UserAdmin {
+		return nil, nil
+	}
+	r, ok := role(user)
+	if !ok {
+		return nil, fmt.Errorf("bus: no NATS user %q (want one of %v)", user, Users())
+	}
+	g := r.grant()
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: g.publish},
+		Subscribe: &server.SubjectPermission{Allow: g.subscribe},
+	}, nil
+}
+
+// serverUsers are creds as the embedded server's users, each with its
+// role's permissions.
+func serverUsers(creds []Credentials) ([]*server.User, error) {
+	users := make([]*server.User, 0, len(creds))
+	for _, c := range creds {
+		if c.Password == "" {
+			return nil, fmt.Errorf("bus: NATS user %s has no password", c.User)
+		}
+		p, err := Permissions(c.User)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, &server.User{Username: c.User, Password: c.Password, Permissions: p})
+	}
+	return users, nil
+}
+
+// expectedProducers are the meta.producer values an event on subject may
+// carry: the users that may publish it. ok is false when a publisher outside
+// Vigil may publish it too, which names itself as it likes: then any
+// producer goes.
+func expectedProducers(subject string) (producers []string, ok bool) {
+	for _, r := range Roles {
+		if !slices.Contains(r.Publishes, subject) {
+			continue
+		}
+		if r.External {
+			return nil, false
+		}
+		producers = append(producers, r.User)
+	}
+	return producers, true
+}
+
+// checkProducer fails an event whose meta.producer is not a user allowed to
+// publish its subject: a publisher got past the permissions (a server run
+// without them) or a service misnames itself.
+func checkProducer(subject string, e Event) error {
+	want, ok := expectedProducers(subject)
+	if !ok {
+		return nil
+	}
+	if got := e.GetMeta().GetProducer(); !slices.Contains(want, got) {
+		return fmt.Errorf("event %s on %s comes from producer %q, not from %s, the only publisher(s) of %s",
+			e.GetMeta().GetId(), subject, got, strings.Join(want, ", "), subject)
+	}
+	return nil
+}
+
+// NewPassword returns a random password for a NATS user: 192 bits, led by
+// letters so that nats-server reads it as a string from its environment.
+func NewPassword() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "pw_" + hex.EncodeToString(b)
+}

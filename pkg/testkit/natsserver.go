@@ -1,0 +1,186 @@
+package testkit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+)
+
+const natsServerModule = "github.com/nats-io/nats-server/v2"
+
+var natsServerBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// NATSServerBinary returns a nats-server binary of the version Vigil embeds
+// (pkg/go.mod), built once with `go install` from the Go module proxy into
+// the user cache dir ($XDG_CACHE_HOME/vigil/nats-server/<version>, ~/.cache
+// without it) and reused from there. The first build takes a minute.
+func NATSServerBinary(t testing.TB) string {
+	t.Helper()
+	natsServerBin.once.Do(func() { natsServerBin.path, natsServerBin.err = buildNATSServer() })
+	if natsServerBin.err != nil {
+		t.Fatalf("testkit: nats-server binary: %v", natsServerBin.err)
+	}
+	return natsServerBin.path
+}
+
+func buildNATSServer() (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("the go command is not on PATH: install Go (https://go.dev/dl) to build nats-server")
+	}
+	// The version the workspace the test runs in selects: the one linked
+	// into Vigil.
+	out, err := exec.Command(goBin, "list", "-m", "-f", "{{.Version}}", natsServerModule).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", natsServerModule, err)
+	}
+	version := strings.TrimSpace(string(out))
+	if version == "" {
+		return "", fmt.Errorf("go list -m %s: no version", natsServerModule)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = filepath.Join(os.TempDir(), "cache")
+	}
+	dir := filepath.Join(cache, "vigil", "nats-server", version)
+	bin := filepath.Join(dir, "nats-server")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// Built into a directory of its own, then renamed into place: test
+	// binaries building it at once each get a whole binary.
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	cmd := exec.Command(goBin, "install", natsServerModule+"@"+version)
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install %s@%s (needs the Go module proxy or a module cache holding it): %w\n%s", natsServerModule, version, err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "nats-server"), bin); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// ExternalNATS runs nats-server (NATSServerBinary) as a process of its own
+// with Vigil's shipped configuration, deploy/nats/nats.conf, as a cluster
+// node would run it: the users' passwords in its environment; only its
+// store is moved to a temp dir and its ports to random ones on 127.0.0.1. The streams are provisioned by
+// admin. It stops when the test ends.
+func ExternalNATS(t testing.TB) *Bus {
+	t.Helper()
+	bin := NATSServerBinary(t)
+	conf, err := shippedNATSConfig()
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	dir := t.TempDir()
+	// The shipped file but for its store dir, which nats-server does not
+	// let a flag override.
+	shipped, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	const storeDir = "store_dir: /data\n"
+	if strings.Count(string(shipped), storeDir) != 1 {
+		t.Fatalf("testkit: %s: no line %q to point at a temp dir", conf, storeDir)
+	}
+	conf = filepath.Join(dir, "nats.conf")
+	local := strings.Replace(string(shipped), storeDir, fmt.Sprintf("store_dir: %q\n", filepath.Join(dir, "store")), 1)
+	if err := os.WriteFile(conf, []byte(local), 0o600); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	b := &Bus{Passwords: newPasswords()}
+	logFile, err := os.Create(filepath.Join(dir, "nats-server.log"))
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	cmd := exec.Command(bin, "-c", conf, "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
+		"--ports_file_dir", dir)
+	cmd.Env = os.Environ()
+	for user, pw := range b.Passwords {
+		cmd.Env = append(cmd.Env, bus.PasswordVar(user)+"="+pw)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testkit: start nats-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		_ = logFile.Close()
+		if t.Failed() {
+			if out, err := os.ReadFile(logFile.Name()); err == nil {
+				t.Logf("nats-server log:\n%s", out)
+			}
+		}
+	})
+	// The server writes its listening ports to a file once it is ready
+	// for clients.
+	portsFile := filepath.Join(dir, fmt.Sprintf("nats-server_%d.ports", cmd.Process.Pid))
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for b.URL == "" {
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("testkit: nats-server -c %s exited at start:\n%s", conf, out)
+		case <-deadline:
+			t.Fatalf("testkit: nats-server did not write %s in 30s", portsFile)
+		case <-tick.C:
+			data, err := os.ReadFile(portsFile)
+			if err != nil {
+				continue
+			}
+			var ports struct {
+				Nats []string `json:"nats"`
+			}
+			if err := json.Unmarshal(data, &ports); err == nil && len(ports.Nats) > 0 {
+				b.URL = ports.Nats[0]
+			}
+		}
+	}
+	b.provision(t)
+	return b
+}
+
+// shippedNATSConfig is deploy/nats/nats.conf of the repository the test
+// runs in: found above the working directory, next to go.work.
+func shippedNATSConfig() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return filepath.Join(dir, "deploy", "nats", "nats.conf"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.work above the working directory: cannot find deploy/nats/nats.conf")
+		}
+		dir = parent
+	}
+}
