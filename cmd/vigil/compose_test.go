@@ -39,9 +39,18 @@ func loadCompose(t *testing.T, env ...string) (*types.Project, error) {
 // natsPassword is the test's VIGIL_NATS_<USER>_PASSWORD of user.
 func natsPassword(user string) string { return "pw_test_" + user }
 
+// The test signing key pair (base64 seed and public key).
+const (
+	testSigningSeed   = "c2lnbmluZy1rZXktc2lnbmluZy1rZXktc2lnbmluZzA="
+	testSigningPublic = "cHVibGljLWtleS1wdWJsaWMta2V5LXB1YmxpYy1rZXk="
+)
+
 // composeEnv is every variable docker-compose.yml requires.
 func composeEnv() []string {
-	env := []string{"VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0="}
+	env := []string{
+		"VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=",
+		"VIGIL_SIGNING_KEY=" + testSigningSeed, "VIGIL_SIGNING_PUBLIC_KEY=" + testSigningPublic,
+	}
 	for _, u := range bus.Users() {
 		env = append(env, bus.PasswordVar(u)+"="+natsPassword(u))
 	}
@@ -97,6 +106,27 @@ func TestComposeFile(t *testing.T) {
 			require.NotNil(t, svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
 			require.Regexp(t, `^postgres://vigil:[^@]+@postgres:5432/vigil\?sslmode=disable$`,
 				*svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
+		}
+	})
+
+	t.Run("signing key", func(t *testing.T) {
+		t.Parallel()
+		// The gateway signs; monitor and deploy, which it calls, verify
+		// with its public key and cannot sign; the others need neither.
+		for name, svc := range project.Services {
+			seed, pub := svc.Environment["VIGIL_SIGNING_KEY"], svc.Environment["VIGIL_SIGNING_PUBLIC_KEY"]
+			switch name {
+			case "gateway":
+				require.NotNil(t, seed, name)
+				require.Equal(t, testSigningSeed, *seed)
+				require.Nil(t, pub, name)
+			case "monitor", "deploy":
+				require.Nil(t, seed, "%s must not hold the gateway's private key", name)
+				require.NotNil(t, pub, name)
+				require.Equal(t, testSigningPublic, *pub)
+			default:
+				require.Nil(t, seed, name)
+			}
 		}
 	})
 
@@ -229,7 +259,7 @@ func TestComposeNATSConfig(t *testing.T) {
 
 func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
+	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
 		env := slices.DeleteFunc(composeEnv(), func(kv string) bool { return strings.HasPrefix(kv, missing+"=") })
 		tc := struct{ missing string }{missing}
 		_, err := loadCompose(t, env...)

@@ -81,7 +81,10 @@ require github.com/vigil-ops/vigil/services/repair v0.0.0
 
 replace github.com/vigil-ops/vigil/services/repair => ../../services/repair
 
-require github.com/vigil-ops/vigil/services/notify v0.0.0
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/vigil-ops/vigil/services/notify v0.0.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -108,7 +111,6 @@ require (
 	github.com/go-openapi/swag/yamlutils v0.29.2 // indirect
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
-	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/gnostic-models v0.7.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect

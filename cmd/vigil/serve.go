@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -66,11 +69,7 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	if err != nil {
 		return err
 	}
-	keyFile := os.Getenv("VIGIL_SIGNING_KEY_FILE")
-	if keyFile == "" {
-		return errors.New("VIGIL_SIGNING_KEY_FILE: missing (the gateway's private key, PEM: `vigil signing-key generate FILE --public FILE.pub`; the other services need only the public one)")
-	}
-	keys, err := signingKeys(keyFile, os.Getenv("VIGIL_VERIFY_KEY_FILES"))
+	keys, err := serveSigningKeys()
 	if err != nil {
 		return err
 	}
@@ -79,6 +78,56 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
 	}
 	return a.Run(ctx)
+}
+
+// serveSigningKeys are the gateway's signing key (VIGIL_SIGNING_KEY, the
+// base64 Ed25519 seed, or VIGIL_SIGNING_KEY_FILE, PEM) or, for a service
+// that only verifies the gateway's assertions, its public key
+// (VIGIL_SIGNING_PUBLIC_KEY, base64); with the older keys still accepted
+// (VIGIL_VERIFY_KEY_FILES). nil when none is set.
+func serveSigningKeys() (*auth.KeySet, error) {
+	others := os.Getenv("VIGIL_VERIFY_KEY_FILES")
+	switch {
+	case os.Getenv("VIGIL_SIGNING_KEY") != "":
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SIGNING_KEY")))
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, errors.New("VIGIL_SIGNING_KEY: want 32 bytes in base64 (`vigil signing-key generate --env`, or `openssl rand -base64 32`)")
+		}
+		verify, err := verifyKeys(others)
+		if err != nil {
+			return nil, err
+		}
+		return auth.NewKeySet(ed25519.NewKeyFromSeed(seed), verify...), nil
+	case os.Getenv("VIGIL_SIGNING_PUBLIC_KEY") != "":
+		pub, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SIGNING_PUBLIC_KEY")))
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, errors.New("VIGIL_SIGNING_PUBLIC_KEY: want the gateway's 32-byte Ed25519 public key in base64 (`vigil signing-key generate --env` prints it)")
+		}
+		verify, err := verifyKeys(others)
+		if err != nil {
+			return nil, err
+		}
+		return auth.NewVerifier(append(verify, pub)...), nil
+	case os.Getenv("VIGIL_SIGNING_KEY_FILE") != "":
+		return signingKeys(os.Getenv("VIGIL_SIGNING_KEY_FILE"), others)
+	}
+	return nil, nil
+}
+
+func verifyKeys(files string) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for _, f := range strings.Split(files, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pub, _, err := auth.ReadKeyFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_VERIFY_KEY_FILES: %w", err)
+		}
+		p, _ := pub.(ed25519.PublicKey)
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // signingKeys loads the key in file and the verify-only keys in the
@@ -99,12 +148,27 @@ func signingKeys(file, others string) (*auth.KeySet, error) {
 
 func signingKeyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "signing-key", Short: "Make the key the gateway signs session tokens and assertions with"}
-	var public string
+	var (
+		public string
+		envOut bool
+	)
 	gen := &cobra.Command{
-		Use:   "generate FILE",
-		Short: "Write a new Ed25519 private key (PEM, mode 0600) to FILE, and its public key to --public",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		Use:   "generate [FILE]",
+		Short: "Write a new Ed25519 private key (PEM, mode 0600) to FILE and its public key to --public, or print both for an env file (--env)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if envOut {
+				pub, priv, err := ed25519.GenerateKey(rand.Reader)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "VIGIL_SIGNING_KEY=%s\nVIGIL_SIGNING_PUBLIC_KEY=%s\n",
+					base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub))
+				return err
+			}
+			if len(args) != 1 {
+				return errors.New("name the FILE to write, or print the keys with --env")
+			}
 			if err := auth.GenerateKeyFile(args[0]); err != nil {
 				return err
 			}
@@ -115,6 +179,7 @@ func signingKeyCommand() *cobra.Command {
 		},
 	}
 	gen.Flags().StringVar(&public, "public", "", "also write the public key here, for the services that only verify")
+	gen.Flags().BoolVar(&envOut, "env", false, "print VIGIL_SIGNING_KEY (the gateway's) and VIGIL_SIGNING_PUBLIC_KEY (monitor's and deploy's) for an env file")
 	cmd.AddCommand(gen)
 	return cmd
 }

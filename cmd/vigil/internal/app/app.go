@@ -174,8 +174,8 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	if deps.Keys == nil {
-		return nil, errors.New("signing keys: missing (VIGIL_SIGNING_KEY_FILE)")
+	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy")) {
+		return nil, errors.New("signing key: missing (VIGIL_SIGNING_KEY, VIGIL_SIGNING_PUBLIC_KEY or VIGIL_SIGNING_KEY_FILE: the gateway signs with it, monitor and deploy verify its assertions)")
 	}
 	// Every call is authenticated and authorised by one guard. Until the
 	// gateway is built, and in a process without it, it takes the
@@ -183,7 +183,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	// bootstrap token, for probes and recovery).
 	var bootstrap auth.Authenticator = auth.AdminToken(opts.AdminToken)
 	guard := &auth.Guard{Log: deps.Logger.With("component", "auth")}
-	if len(opts.Services) == 1 && opts.Services[0] != "gateway" {
+	if len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil {
 		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Fallback: bootstrap}
 	} else {
 		guard.Authn = bootstrap
@@ -256,7 +256,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "gateway":
 			if !deps.Keys.CanSign() {
-				return nil, errors.New("gateway: VIGIL_SIGNING_KEY_FILE must hold a private key: the gateway signs session tokens")
+				return nil, errors.New("gateway: the signing key must be a private key (VIGIL_SIGNING_KEY or VIGIL_SIGNING_KEY_FILE): the gateway signs session tokens")
 			}
 			gdeps := gateway.Deps{Pool: pool, Keys: deps.Keys, Publisher: pub, Logger: deps.Logger}
 			if mon != nil {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+)
+
+// `vigil signing-key generate --env` prints a pair that `vigil serve`
+// reads back: the gateway's key signs, the public key only verifies what
+// it signed.
+func TestServeSigningKeys(t *testing.T) {
+	var out bytes.Buffer
+	cmd := signingKeyCommand()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"generate", "--env"})
+	require.NoError(t, cmd.Execute())
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		require.True(t, ok, line)
+		env[k] = v
+	}
+	require.Len(t, env, 2)
+
+	t.Setenv("VIGIL_SIGNING_KEY", env["VIGIL_SIGNING_KEY"])
+	t.Setenv("VIGIL_SIGNING_PUBLIC_KEY", "")
+	signer, err := serveSigningKeys()
+	require.NoError(t, err)
+	require.True(t, signer.CanSign())
+	now := time.Now()
+	tok, err := signer.Sign(auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Audience: jwt.ClaimStrings{"x"}, ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+	}})
+	require.NoError(t, err)
+
+	t.Setenv("VIGIL_SIGNING_KEY", "")
+	t.Setenv("VIGIL_SIGNING_PUBLIC_KEY", env["VIGIL_SIGNING_PUBLIC_KEY"])
+	verifier, err := serveSigningKeys()
+	require.NoError(t, err)
+	require.False(t, verifier.CanSign(), "a service given the public key cannot sign")
+	_, err = verifier.Verify(tok, "x", now)
+	require.NoError(t, err)
+
+	// Another key's public half does not verify it.
+	other, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	t.Setenv("VIGIL_SIGNING_PUBLIC_KEY", base64.StdEncoding.EncodeToString(other))
+	verifier, err = serveSigningKeys()
+	require.NoError(t, err)
+	_, err = verifier.Verify(tok, "x", now)
+	require.ErrorIs(t, err, auth.ErrBadToken)
+
+	for _, bad := range []struct{ name, value string }{
+		{"VIGIL_SIGNING_KEY", "not base64!"},
+		{"VIGIL_SIGNING_KEY", base64.StdEncoding.EncodeToString([]byte("short"))},
+		{"VIGIL_SIGNING_PUBLIC_KEY", base64.StdEncoding.EncodeToString([]byte("short"))},
+	} {
+		t.Setenv("VIGIL_SIGNING_KEY", "")
+		t.Setenv("VIGIL_SIGNING_PUBLIC_KEY", "")
+		t.Setenv(bad.name, bad.value)
+		_, err := serveSigningKeys()
+		require.ErrorContains(t, err, bad.name)
+	}
+
+	t.Setenv("VIGIL_SIGNING_KEY", "")
+	t.Setenv("VIGIL_SIGNING_PUBLIC_KEY", "")
+	none, err := serveSigningKeys()
+	require.NoError(t, err)
+	require.Nil(t, none)
+
+	// A PEM file written by `generate FILE --public FILE.pub`.
+	dir := t.TempDir()
+	priv, pub := filepath.Join(dir, "key.pem"), filepath.Join(dir, "key.pub")
+	cmd = signingKeyCommand()
+	cmd.SetArgs([]string{"generate", priv, "--public", pub})
+	require.NoError(t, cmd.Execute())
+	t.Setenv("VIGIL_SIGNING_KEY_FILE", pub)
+	fromFile, err := serveSigningKeys()
+	require.NoError(t, err)
+	require.False(t, fromFile.CanSign())
+	t.Setenv("VIGIL_SIGNING_KEY_FILE", priv)
+	fromFile, err = serveSigningKeys()
+	require.NoError(t, err)
+	require.True(t, fromFile.CanSign())
+}
