@@ -65,7 +65,7 @@ var Roles = []Role{
 			SubjectAlertFired, SubjectAlertResolved,
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
 			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
-			SubjectAppRegistered,
+			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 		},
 	},
 	{
@@ -94,7 +94,7 @@ var Roles = []Role{
 	{
 		User: "deploy",
 		Publishes: []string{
-			SubjectAppRegistered,
+			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
 			SubjectDeployRolledBack, SubjectDeployProgress,
 		},

@@ -33,6 +33,8 @@ const (
 	SubjectRepairSucceeded         = "repair.succeeded"
 	SubjectRepairFailed            = "repair.failed"
 	SubjectAppRegistered           = "app.registered"
+	SubjectAppUpdated              = "app.updated"
+	SubjectAppDeleted              = "app.deleted"
 	SubjectDeployRequested         = "deploy.requested"
 	SubjectDeploySucceeded         = "deploy.succeeded"
 	SubjectDeployFailed            = "deploy.failed"
@@ -65,6 +67,8 @@ func init() {
 		SubjectRepairSucceeded:         &eventsv1.RepairSucceeded{},
 		SubjectRepairFailed:            &eventsv1.RepairFailed{},
 		SubjectAppRegistered:           &eventsv1.AppRegistered{},
+		SubjectAppUpdated:              &eventsv1.AppUpdated{},
+		SubjectAppDeleted:              &eventsv1.AppDeleted{},
 		SubjectDeployRequested:         &eventsv1.DeployRequested{},
 		SubjectDeploySucceeded:         &eventsv1.DeploySucceeded{},
 		SubjectDeployFailed:            &eventsv1.DeployFailed{},

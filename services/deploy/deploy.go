@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -171,7 +172,35 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.consumer.Create(ctx); err != nil {
 		return nil, err
 	}
+	if err := announceApps(ctx, deps.Pool, store); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// announceApps publishes app.updated for every app, through the outbox:
+// whoever keeps a projection of the apps (monitor, for their teams) and
+// missed events -- started after them, or past the stream's retention --
+// catches up. One event per app per start; replicas starting together
+// announce twice, which consumers keep once (newest by occurred_at).
+func announceApps(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store) error {
+	return db.InTx(ctx, pool, func(tx pgx.Tx) error {
+		for after := ""; ; {
+			apps, next, err := store.ListApps(ctx, tx, 500, after, nil, true, true)
+			if err != nil {
+				return fmt.Errorf("announce apps: %w", err)
+			}
+			for _, a := range apps {
+				if err := outbox.Add(ctx, tx, grpcapi.AppUpdated(a)); err != nil {
+					return fmt.Errorf("announce apps: %w", err)
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			after = next
+		}
+	})
 }
 
 // registerDevCluster records the dev control plane, whose certificates

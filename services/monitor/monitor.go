@@ -16,9 +16,11 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
@@ -106,6 +108,7 @@ type Service struct {
 	opts       Options
 	correlator *incident.Correlator
 	consumer   *bus.Consumer
+	apps       *bus.Consumer
 	relay      *outbox.Relay
 	api        *grpcapi.IncidentServer
 	silences   *grpcapi.SilenceServer
@@ -156,11 +159,50 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := consumer.Create(ctx); err != nil {
 		return nil, err
 	}
+	apps, err := appsConsumer(ctx, deps, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
+		apps: apps,
 		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c),
 	}, nil
+}
+
+// appsConsumer keeps app_teams, which team each app belongs to, from the
+// deploy service's app events: an incident belongs to its app's team. It
+// acts on nothing outside monitor's schema, so it reads what the APPS
+// stream still holds when it is first created; the deploy service also
+// announces every app when it starts, which covers what the stream's
+// retention dropped.
+func appsConsumer(ctx context.Context, deps Deps, log *slog.Logger) (*bus.Consumer, error) {
+	router := bus.NewRouter[pgx.Tx]()
+	teams := postgres.Teams{}
+	at := func(m interface{ GetOccurredAt() *timestamppb.Timestamp }) time.Time { return m.GetOccurredAt().AsTime() }
+	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppRegistered) error {
+		return teams.Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+	})
+	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppUpdated) error {
+		return teams.Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+	})
+	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppDeleted) error {
+		return teams.Delete(ctx, tx, e.GetApp(), at(e.GetMeta()))
+	})
+	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name:        "monitor",
+		Subjects:    router.Subjects(),
+		BatchSize:   100,
+		StartWithin: 365 * 24 * time.Hour,
+	}, outbox.NewHandler(deps.Pool, "monitor-apps", router), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Register adds monitor's gRPC API to s.
@@ -180,6 +222,7 @@ func (s *Service) SilenceServer() monitorv1.SilenceServiceServer { return s.sile
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(ctx) })
+	g.Go(func() error { return s.apps.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
 	g.Go(func() error { return s.prune(ctx) })

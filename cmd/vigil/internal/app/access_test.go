@@ -86,6 +86,8 @@ type clients struct {
 	channels notifyv1.ChannelServiceClient
 	analyses analysisv1.AnalysisServiceClient
 	admin    context.Context // as the bootstrap admin, for fixtures
+	// shopIncident is an incident of app shop (team payments).
+	shopIncident string
 }
 
 func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
@@ -199,34 +201,33 @@ var matrix = []matrixCase{
 			return err
 		}, rest: "GET /api/v1/audit"},
 
-	// Incidents: the team an incident belongs to comes with the next step
-	// of issue 10 (monitor learns the apps' teams); until then any
-	// reader reads them and any operator acts on them.
+	// Incidents belong to their app's team: shopIncident is app shop's.
 	{method: "vigil.monitor.v1.IncidentService/ListIncidents", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
 			return err
 		}, rest: "GET /api/v1/incidents"},
-	{method: "vigil.monitor.v1.IncidentService/GetIncident", perm: auth.Read, ok: []codes.Code{codes.NotFound},
+	{method: "vigil.monitor.v1.IncidentService/GetIncident", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.inc.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: noSuchID})
+			_, err := c.inc.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: c.shopIncident})
 			return err
-		}, rest: "GET /api/v1/incidents/" + noSuchID},
-	{method: "vigil.monitor.v1.IncidentService/AcknowledgeIncident", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		}, rest: "GET /api/v1/incidents/{shopIncident}"},
+	// Acknowledged once, then FailedPrecondition or OK again.
+	{method: "vigil.monitor.v1.IncidentService/AcknowledgeIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.inc.AcknowledgeIncident(ctx, &monitorv1.AcknowledgeIncidentRequest{Id: noSuchID})
-			return err
-		}, rest: "POST /api/v1/incidents/" + noSuchID + ":acknowledge", body: `{}`},
-	{method: "vigil.monitor.v1.IncidentService/ResolveIncident", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
-		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.inc.ResolveIncident(ctx, &monitorv1.ResolveIncidentRequest{Id: noSuchID})
+			_, err := c.inc.AcknowledgeIncident(ctx, &monitorv1.AcknowledgeIncidentRequest{Id: c.shopIncident})
 			return err
 		}},
-	{method: "vigil.monitor.v1.IncidentService/ListAlerts", perm: auth.Read, ok: []codes.Code{codes.OK},
+	{method: "vigil.monitor.v1.IncidentService/ResolveIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.inc.ListAlerts(ctx, &monitorv1.ListAlertsRequest{})
+			_, err := c.inc.ResolveIncident(ctx, &monitorv1.ResolveIncidentRequest{Id: c.shopIncident})
 			return err
-		}, rest: "GET /api/v1/alerts"},
+		}},
+	{method: "vigil.monitor.v1.IncidentService/ListAlerts", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.ListAlerts(ctx, &monitorv1.ListAlertsRequest{IncidentId: c.shopIncident})
+			return err
+		}, rest: "GET /api/v1/alerts?incident_id={shopIncident}"},
 
 	{method: "vigil.monitor.v1.SilenceService/CreateSilence", perm: auth.Operate, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
@@ -475,11 +476,32 @@ func TestAccessMatrix(t *testing.T) {
 	}})
 	require.NoError(t, err)
 
+	alice := login("alice", gatewayv1.Role_ROLE_ADMIN)
+	olga := login("olga", gatewayv1.Role_ROLE_OPERATOR, "payments")
+	oscar := login("oscar", gatewayv1.Role_ROLE_OPERATOR, "web")
+	vera := login("vera", gatewayv1.Role_ROLE_VIEWER, "payments")
+
+	// An incident of app shop: its alert names the app, and monitor
+	// learns from deploy's app.registered that shop is payments'.
+	_, err = c.alerts.IngestAlerts(c.admin, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
+		Labels: map[string]string{"alertname": "ShopDown", "namespace": "shop", "app": "shop"}, StartsAt: timestamppb.Now(),
+	}}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		r, err := c.inc.ListIncidents(c.admin, &monitorv1.ListIncidentsRequest{App: "shop"})
+		if err != nil || len(r.GetIncidents()) == 0 {
+			return false
+		}
+		c.shopIncident = r.GetIncidents()[0].GetId()
+		_, err = c.inc.GetIncident(as(olga), &monitorv1.GetIncidentRequest{Id: c.shopIncident})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "an incident of app shop, reachable by team payments")
+
 	callers := []who{
-		{name: "admin", token: login("alice", gatewayv1.Role_ROLE_ADMIN), holds: []auth.Permission{auth.Authenticated, auth.Admin}, all: true, actor: "user:alice"},
-		{name: "operator", token: login("olga", gatewayv1.Role_ROLE_OPERATOR, "payments"), holds: []auth.Permission{auth.Authenticated, auth.Read, auth.Operate}, teams: []string{"payments"}, actor: "user:olga"},
-		{name: "other-operator", token: login("oscar", gatewayv1.Role_ROLE_OPERATOR, "web"), holds: []auth.Permission{auth.Authenticated, auth.Read, auth.Operate}, teams: []string{"web"}, actor: "user:oscar"},
-		{name: "viewer", token: login("vera", gatewayv1.Role_ROLE_VIEWER, "payments"), holds: []auth.Permission{auth.Authenticated, auth.Read}, teams: []string{"payments"}, actor: "user:vera"},
+		{name: "admin", token: alice, holds: []auth.Permission{auth.Authenticated, auth.Admin}, all: true, actor: "user:alice"},
+		{name: "operator", token: olga, holds: []auth.Permission{auth.Authenticated, auth.Read, auth.Operate}, teams: []string{"payments"}, actor: "user:olga"},
+		{name: "other-operator", token: oscar, holds: []auth.Permission{auth.Authenticated, auth.Read, auth.Operate}, teams: []string{"web"}, actor: "user:oscar"},
+		{name: "viewer", token: vera, holds: []auth.Permission{auth.Authenticated, auth.Read}, teams: []string{"payments"}, actor: "user:vera"},
 		{name: "ingest-key", token: ingestKey, holds: []auth.Permission{auth.Authenticated, auth.Ingest}, teams: []string{"payments"}, actor: "key:alertmanager"},
 		{name: "read-key", token: readKey, holds: []auth.Permission{auth.Authenticated, auth.Read}, teams: []string{"payments"}, actor: "key:dashboards"},
 		{name: "expired-key", token: expiredKey},
@@ -513,7 +535,7 @@ func TestAccessMatrix(t *testing.T) {
 			if m.rest == "" {
 				continue
 			}
-			verb, path, _ := strings.Cut(m.rest, " ")
+			verb, path, _ := strings.Cut(strings.ReplaceAll(m.rest, "{shopIncident}", c.shopIncident), " ")
 			httpCode := restCall(t, a, verb, path, m.body, w.token)
 			switch m.expect(w)[0] {
 			case codes.Unauthenticated:
@@ -541,6 +563,25 @@ func TestAccessMatrix(t *testing.T) {
 			assert.Contains(t, appNames(r.GetApps()), "blog")
 		}
 	}
+	for _, w := range callers[:4] {
+		r, err := c.inc.ListIncidents(as(w.token), &monitorv1.ListIncidentsRequest{})
+		require.NoError(t, err)
+		var ids []string
+		for _, inc := range r.GetIncidents() {
+			ids = append(ids, inc.GetId())
+		}
+		if w.all || slices.Contains(w.teams, "payments") {
+			assert.Contains(t, ids, c.shopIncident, "%s lists shop's incident", w.name)
+		} else {
+			assert.NotContains(t, ids, c.shopIncident, "%s lists another team's incident", w.name)
+		}
+	}
+	// Searching every alert is for those who reach every team.
+	_, err = c.inc.ListAlerts(as(olga), &monitorv1.ListAlertsRequest{})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+	_, err = c.inc.ListAlerts(as(alice), &monitorv1.ListAlertsRequest{})
+	require.NoError(t, err)
+
 	keys, err := c.keys.ListKeys(as(callers[2].token), &gatewayv1.ListKeysRequest{IncludeInactive: true})
 	require.NoError(t, err)
 	for _, k := range keys.GetKeys() {

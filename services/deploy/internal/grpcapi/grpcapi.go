@@ -77,6 +77,14 @@ func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *ku
 
 func actor(ctx context.Context) string { return auth.Actor(ctx) }
 
+// AppUpdated is the event announcing what a is now (its team, for
+// monitor's projection).
+func AppUpdated(a *postgres.App) *eventsv1.AppUpdated {
+	return &eventsv1.AppUpdated{
+		Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
+	}
+}
+
 // reach answers whether the caller may reach app a: its owner is one of
 // the caller's teams (auth.CheckTeam).
 func reach(ctx context.Context, a *postgres.App) error {
@@ -276,7 +284,10 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 			}
 		}
 		a.UpdateTime = timestamppb.New(time.Now().Truncate(time.Microsecond))
-		return s.store.UpdateApp(ctx, tx, a)
+		if err := s.store.UpdateApp(ctx, tx, a); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, AppUpdated(a))
 	})
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
@@ -313,7 +324,13 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 			s.log.InfoContext(ctx, "app namespace deleted", "app", a.Name, "namespace", a.Namespace, "cluster", a.Cluster)
 		}
 	}
-	if err := s.store.DeleteApp(ctx, s.pool, a.Name); err != nil {
+	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.store.DeleteApp(ctx, tx, a.Name); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.AppDeleted{Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name})
+	})
+	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.DeleteAppResponse{}, nil

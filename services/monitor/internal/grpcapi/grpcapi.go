@@ -46,7 +46,10 @@ func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListI
 	if err != nil {
 		return nil, err
 	}
-	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{Statuses: req.GetStatuses(), App: req.GetApp()}, size, req.GetPageToken())
+	teams, all, unowned := auth.Teams(ctx)
+	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{
+		Statuses: req.GetStatuses(), App: req.GetApp(), Teams: teams, AllTeams: all, Unowned: unowned,
+	}, size, req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -60,6 +63,9 @@ func (s *IncidentServer) GetIncident(ctx context.Context, req *monitorv1.GetInci
 	}
 	size, err := pageSize(req.GetAlertsPageSize(), "alerts_page_size")
 	if err != nil {
+		return nil, err
+	}
+	if err := s.reach(ctx, req.GetId()); err != nil {
 		return nil, err
 	}
 	inc, next, err := s.store.Get(ctx, s.pool, req.GetId(), size)
@@ -80,6 +86,15 @@ func (s *IncidentServer) ListAlerts(ctx context.Context, req *monitorv1.ListAler
 		if err := validIDField(f.IncidentID, "incident_id"); err != nil {
 			return nil, err
 		}
+		if err := s.reach(ctx, f.IncidentID); err != nil {
+			return nil, err
+		}
+	} else if _, all, _ := auth.Teams(ctx); !all {
+		// Searching every alert (silenced ones belong to no incident, so
+		// to no team) is for those who reach every team; others search
+		// within an incident of theirs.
+		return nil, status.Error(codes.PermissionDenied,
+			"searching every alert needs every team (an admin); search an incident's alerts with incident_id (vigil alerts list --incident ID)")
 	}
 	ms, err := matcher.Parse(req.GetFilter())
 	if err != nil {
@@ -142,6 +157,9 @@ func (s *IncidentServer) AcknowledgeIncident(ctx context.Context, req *monitorv1
 	if err := validID(req.GetId()); err != nil {
 		return nil, err
 	}
+	if err := s.reach(ctx, req.GetId()); err != nil {
+		return nil, err
+	}
 	resp := &monitorv1.AcknowledgeIncidentResponse{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
 		resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx))
@@ -158,6 +176,9 @@ func (s *IncidentServer) ResolveIncident(ctx context.Context, req *monitorv1.Res
 	if err := validID(req.GetId()); err != nil {
 		return nil, err
 	}
+	if err := s.reach(ctx, req.GetId()); err != nil {
+		return nil, err
+	}
 	resp := &monitorv1.ResolveIncidentResponse{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
 		resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx))
@@ -167,6 +188,19 @@ func (s *IncidentServer) ResolveIncident(ctx context.Context, req *monitorv1.Res
 		return nil, toStatus(err)
 	}
 	return resp, nil
+}
+
+// reach checks that the caller may reach incident id: its app's team is
+// one of the caller's (auth.CheckTeam).
+func (s *IncidentServer) reach(ctx context.Context, id string) error {
+	if _, all, _ := auth.Teams(ctx); all {
+		return nil
+	}
+	team, err := postgres.Teams{}.IncidentTeam(ctx, s.pool, id)
+	if err != nil {
+		return toStatus(err)
+	}
+	return auth.CheckTeam(ctx, team, "incident "+id)
 }
 
 func actor(ctx context.Context) string {

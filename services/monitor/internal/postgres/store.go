@@ -559,6 +559,11 @@ func (s Store) Get(ctx context.Context, q Querier, id string, pageSize int) (*ty
 type Filter struct {
 	Statuses []typesv1.IncidentStatus
 	App      string
+	// Teams, unless AllTeams: only incidents of these teams' apps, and
+	// (with Unowned) of apps that belong to no team.
+	Teams    []string
+	AllTeams bool
+	Unowned  bool
 }
 
 // ErrBadPageToken means a page token was not one List returned.
@@ -579,6 +584,12 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	}
 	if f.App != "" {
 		where = append(where, "i.app = "+arg(f.App))
+	}
+	if !f.AllTeams {
+		// The team of an incident is its app's (app_teams); an app no
+		// team claims is nobody's, reached only with Unowned.
+		where = append(where, `coalesce((SELECT t.team FROM app_teams t WHERE t.app = i.app AND NOT t.deleted), '') = ANY(`+
+			arg(teamsWithUnowned(f.Teams, f.Unowned))+`)`)
 	}
 	if pageToken != "" {
 		at, id, err := decodePageToken(pageToken)
@@ -640,4 +651,13 @@ func decodePageToken(tok string) (time.Time, string, error) {
 		return time.Time{}, "", ErrBadPageToken
 	}
 	return t, id, nil
+}
+
+// teamsWithUnowned is teams, and "" (no team) with unowned.
+func teamsWithUnowned(teams []string, unowned bool) []string {
+	out := append([]string{}, teams...)
+	if unowned {
+		out = append(out, "")
+	}
+	return out
 }

@@ -122,6 +122,140 @@ func (x *AppRegistered) GetOwner() string {
 	return ""
 }
 
+// AppUpdated is published on app.updated when an app changes, and by the
+// deploy service for every app when it starts, so that a projection that
+// missed events (a new consumer, the stream's retention) catches up.
+// Consumers keep the newest by meta.occurred_at.
+type AppUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	App   string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	// The team the app belongs to.
+	Owner         string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	Namespace     string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Cluster       string `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppUpdated) Reset() {
+	*x = AppUpdated{}
+	mi := &file_vigil_events_v1_app_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppUpdated) ProtoMessage() {}
+
+func (x *AppUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_app_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppUpdated.ProtoReflect.Descriptor instead.
+func (*AppUpdated) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_app_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AppUpdated) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *AppUpdated) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *AppUpdated) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *AppUpdated) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *AppUpdated) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+// AppDeleted is published on app.deleted when Vigil forgets an app.
+type AppDeleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	App           string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppDeleted) Reset() {
+	*x = AppDeleted{}
+	mi := &file_vigil_events_v1_app_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppDeleted) ProtoMessage() {}
+
+func (x *AppDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_app_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppDeleted.ProtoReflect.Descriptor instead.
+func (*AppDeleted) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_app_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AppDeleted) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *AppDeleted) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
 var File_vigil_events_v1_app_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_app_proto_rawDesc = "" +
@@ -135,7 +269,18 @@ const file_vigil_events_v1_app_proto_rawDesc = "" +
 	"\tframework\x18\x05 \x01(\tR\tframework\x12\x12\n" +
 	"\x04plan\x18\x06 \x01(\tR\x04plan\x12\x14\n" +
 	"\x05image\x18\a \x01(\tR\x05image\x12\x14\n" +
-	"\x05owner\x18\b \x01(\tR\x05ownerB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\x05owner\x18\b \x01(\tR\x05owner\"\x9c\x01\n" +
+	"\n" +
+	"AppUpdated\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +
+	"\x03app\x18\x02 \x01(\tR\x03app\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1c\n" +
+	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\x18\n" +
+	"\acluster\x18\x05 \x01(\tR\acluster\"N\n" +
+	"\n" +
+	"AppDeleted\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +
+	"\x03app\x18\x02 \x01(\tR\x03appB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_app_proto_rawDescOnce sync.Once
@@ -149,18 +294,22 @@ func file_vigil_events_v1_app_proto_rawDescGZIP() []byte {
 	return file_vigil_events_v1_app_proto_rawDescData
 }
 
-var file_vigil_events_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_vigil_events_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vigil_events_v1_app_proto_goTypes = []any{
 	(*AppRegistered)(nil), // 0: vigil.events.v1.AppRegistered
-	(*EventMeta)(nil),     // 1: vigil.events.v1.EventMeta
+	(*AppUpdated)(nil),    // 1: vigil.events.v1.AppUpdated
+	(*AppDeleted)(nil),    // 2: vigil.events.v1.AppDeleted
+	(*EventMeta)(nil),     // 3: vigil.events.v1.EventMeta
 }
 var file_vigil_events_v1_app_proto_depIdxs = []int32{
-	1, // 0: vigil.events.v1.AppRegistered.meta:type_name -> vigil.events.v1.EventMeta
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: vigil.events.v1.AppRegistered.meta:type_name -> vigil.events.v1.EventMeta
+	3, // 1: vigil.events.v1.AppUpdated.meta:type_name -> vigil.events.v1.EventMeta
+	3, // 2: vigil.events.v1.AppDeleted.meta:type_name -> vigil.events.v1.EventMeta
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_app_proto_init() }
@@ -175,7 +324,7 @@ func file_vigil_events_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_events_v1_app_proto_rawDesc), len(file_vigil_events_v1_app_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

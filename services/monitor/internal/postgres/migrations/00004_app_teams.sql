@@ -1,0 +1,15 @@
+-- +goose Up
+-- Which team each app belongs to, from the deploy service's app.* events:
+-- an incident belongs to the team of its app. A deleted app keeps a row
+-- (deleted) so that a late, older event does not bring it back; occurred_at
+-- is the newest event applied.
+CREATE TABLE app_teams (
+    app          text        PRIMARY KEY,
+    team         text        NOT NULL,
+    deleted      boolean     NOT NULL DEFAULT false,
+    occurred_at  timestamptz NOT NULL
+);
+CREATE INDEX app_teams_team ON app_teams (team) WHERE NOT deleted;
+
+-- +goose Down
+DROP TABLE app_teams;
