@@ -152,7 +152,9 @@ func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule
 		return ctx, rule, status.Errorf(codes.PermissionDenied, "%s has no access policy: nobody may call it", method)
 	}
 	if !p.Has(rule.Permission) {
-		g.debug(ctx, "permission denied", "method", method, "principal", p.String(), "needs", rule.Permission)
+		if g.Log != nil {
+			g.Log.DebugContext(ctx, "permission denied", "method", method, "principal", p.String(), "needs", rule.Permission)
+		}
 		return ctx, rule, Denied(p, rule.Permission, strings.TrimPrefix(method, "/"))
 	}
 	return ctx, rule, nil
@@ -269,12 +271,6 @@ func (g *Guard) record(ctx context.Context, method string, rule Rule, req any, e
 		e.Peer = pr.Addr.String()
 	}
 	g.Audit(ctx, e)
-}
-
-func (g *Guard) debug(ctx context.Context, msg string, args ...any) {
-	if g.Log != nil {
-		g.Log.DebugContext(ctx, msg, args...)
-	}
 }
 
 // Target expands the request fields in braces in tmpl ("app/{name}",

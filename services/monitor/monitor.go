@@ -180,7 +180,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 func appsConsumer(ctx context.Context, deps Deps, log *slog.Logger) (*bus.Consumer, error) {
 	router := bus.NewRouter[pgx.Tx]()
 	teams := postgres.Teams{}
-	at := func(m interface{ GetOccurredAt() *timestamppb.Timestamp }) time.Time { return m.GetOccurredAt().AsTime() }
+	at := func(m interface{ GetOccurredAt() *timestamppb.Timestamp }) time.Time {
+		return m.GetOccurredAt().AsTime()
+	}
 	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppRegistered) error {
 		return teams.Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
 	})

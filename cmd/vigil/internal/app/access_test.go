@@ -108,82 +108,107 @@ func shopApp(name string) *deployv1.App {
 }
 
 var matrix = []matrixCase{
-	{method: "vigil.gateway.v1.AlertService/IngestAlerts", perm: auth.Ingest, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.AlertService/IngestAlerts", perm: auth.Ingest, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.alerts.IngestAlerts(ctx, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
 				Labels: map[string]string{"alertname": "Matrix", "namespace": "shop", "who": w.name}, StartsAt: timestamppb.Now(),
 			}}})
 			return err
-		}, rest: "POST /api/v1/alerts", body: `{"alerts":[{"labels":{"alertname":"MatrixREST","namespace":"shop"}}]}`},
+		}, rest: "POST /api/v1/alerts", body: `{"alerts":[{"labels":{"alertname":"MatrixREST","namespace":"shop"}}]}`,
+	},
 
-	{method: "vigil.gateway.v1.AuthService/Login", perm: auth.Public, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.AuthService/Login", perm: auth.Public, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.authn.Login(ctx, &gatewayv1.LoginRequest{Username: "vera", Password: password("vera")})
 			return err
-		}, rest: "POST /api/v1/auth/login", body: `{"username":"vera","password":"correct horse vera battery"}`},
-	{method: "vigil.gateway.v1.AuthService/Refresh", perm: auth.Public, ok: []codes.Code{codes.Unauthenticated},
+		}, rest: "POST /api/v1/auth/login", body: `{"username":"vera","password":"correct horse vera battery"}`,
+	},
+	{
+		method: "vigil.gateway.v1.AuthService/Refresh", perm: auth.Public, ok: []codes.Code{codes.Unauthenticated},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.authn.Refresh(ctx, &gatewayv1.RefreshRequest{RefreshToken: "vgr_not-a-token"})
 			return err
-		}},
+		},
+	},
 	// The refresh token is the credential: an unknown one is NotFound.
-	{method: "vigil.gateway.v1.AuthService/Logout", perm: auth.Public, ok: []codes.Code{codes.NotFound},
+	{
+		method: "vigil.gateway.v1.AuthService/Logout", perm: auth.Public, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.authn.Logout(ctx, &gatewayv1.LogoutRequest{RefreshToken: "vgr_not-a-token"})
 			return err
-		}},
-	{method: "vigil.gateway.v1.AuthService/WhoAmI", perm: auth.Authenticated, ok: []codes.Code{codes.OK},
+		},
+	},
+	{
+		method: "vigil.gateway.v1.AuthService/WhoAmI", perm: auth.Authenticated, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.authn.WhoAmI(ctx, &gatewayv1.WhoAmIRequest{})
 			return err
-		}, rest: "GET /api/v1/auth/whoami"},
+		}, rest: "GET /api/v1/auth/whoami",
+	},
 
-	{method: "vigil.gateway.v1.UserService/CreateUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.UserService/CreateUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.users.CreateUser(ctx, &gatewayv1.CreateUserRequest{
 				User: &gatewayv1.User{Name: "made-by-" + w.name, Role: gatewayv1.Role_ROLE_VIEWER}, Password: password(w.name),
 			})
 			return err
-		}, rest: "GET /api/v1/users"},
-	{method: "vigil.gateway.v1.UserService/GetUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/users",
+	},
+	{
+		method: "vigil.gateway.v1.UserService/GetUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.users.GetUser(ctx, &gatewayv1.GetUserRequest{Name: "vera"})
 			return err
-		}, rest: "GET /api/v1/users/vera"},
-	{method: "vigil.gateway.v1.UserService/ListUsers", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/users/vera",
+	},
+	{
+		method: "vigil.gateway.v1.UserService/ListUsers", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.users.ListUsers(ctx, &gatewayv1.ListUsersRequest{})
 			return err
-		}, rest: "GET /api/v1/users"},
-	{method: "vigil.gateway.v1.UserService/UpdateUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/users",
+	},
+	{
+		method: "vigil.gateway.v1.UserService/UpdateUser", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.users.UpdateUser(ctx, &gatewayv1.UpdateUserRequest{
 				User: &gatewayv1.User{Name: "vera", Email: w.name + "@example.com"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"email"}},
 			})
 			return err
-		}, rest: "PATCH /api/v1/users/vera", body: `{"user":{"email":"x@example.com"},"update_mask":"email"}`},
+		}, rest: "PATCH /api/v1/users/vera", body: `{"user":{"email":"x@example.com"},"update_mask":"email"}`,
+	},
 	// Anyone may call it for themselves; another user's password is an
 	// admin's business.
-	{method: "vigil.gateway.v1.UserService/SetPassword", perm: auth.Admin, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.UserService/SetPassword", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.users.SetPassword(ctx, &gatewayv1.SetPasswordRequest{Name: "bob", Password: password("bob")})
 			return err
-		}},
+		},
+	},
 
-	{method: "vigil.gateway.v1.KeyService/CreateKey", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.KeyService/CreateKey", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.keys.CreateKey(ctx, &gatewayv1.CreateKeyRequest{Key: &gatewayv1.Key{
 				Name: "by-" + w.name, Scopes: []gatewayv1.Scope{gatewayv1.Scope_SCOPE_READ}, Team: "payments",
 			}})
 			return err
-		}, rest: "POST /api/v1/keys", body: `{"key":{"name":"rest","scopes":["SCOPE_READ"],"team":"payments"}}`},
+		}, rest: "POST /api/v1/keys", body: `{"key":{"name":"rest","scopes":["SCOPE_READ"],"team":"payments"}}`,
+	},
 	// Lists the caller's teams' keys: allowed to every operator.
-	{method: "vigil.gateway.v1.KeyService/ListKeys", perm: auth.Operate, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.KeyService/ListKeys", perm: auth.Operate, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.keys.ListKeys(ctx, &gatewayv1.ListKeysRequest{})
 			return err
-		}, rest: "GET /api/v1/keys"},
-	{method: "vigil.gateway.v1.KeyService/RevokeKey", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/keys",
+	},
+	{
+		method: "vigil.gateway.v1.KeyService/RevokeKey", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			k, err := c.keys.CreateKey(c.admin, &gatewayv1.CreateKeyRequest{Key: &gatewayv1.Key{
 				Name: "to-revoke-" + w.name, Scopes: []gatewayv1.Scope{gatewayv1.Scope_SCOPE_INGEST}, Team: "payments",
@@ -193,89 +218,119 @@ var matrix = []matrixCase{
 			}
 			_, err = c.keys.RevokeKey(ctx, &gatewayv1.RevokeKeyRequest{Id: k.GetKey().GetId()})
 			return err
-		}},
+		},
+	},
 
-	{method: "vigil.gateway.v1.AuditService/ListAuditEvents", perm: auth.Admin, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.gateway.v1.AuditService/ListAuditEvents", perm: auth.Admin, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.audit.ListAuditEvents(ctx, &gatewayv1.ListAuditEventsRequest{})
 			return err
-		}, rest: "GET /api/v1/audit"},
+		}, rest: "GET /api/v1/audit",
+	},
 
 	// Incidents belong to their app's team: shopIncident is app shop's.
-	{method: "vigil.monitor.v1.IncidentService/ListIncidents", perm: auth.Read, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.monitor.v1.IncidentService/ListIncidents", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
 			return err
-		}, rest: "GET /api/v1/incidents"},
-	{method: "vigil.monitor.v1.IncidentService/GetIncident", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/incidents",
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/GetIncident", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: c.shopIncident})
 			return err
-		}, rest: "GET /api/v1/incidents/{shopIncident}"},
+		}, rest: "GET /api/v1/incidents/{shopIncident}",
+	},
 	// Acknowledged once, then FailedPrecondition or OK again.
-	{method: "vigil.monitor.v1.IncidentService/AcknowledgeIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+	{
+		method: "vigil.monitor.v1.IncidentService/AcknowledgeIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.AcknowledgeIncident(ctx, &monitorv1.AcknowledgeIncidentRequest{Id: c.shopIncident})
 			return err
-		}},
-	{method: "vigil.monitor.v1.IncidentService/ResolveIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/ResolveIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.ResolveIncident(ctx, &monitorv1.ResolveIncidentRequest{Id: c.shopIncident})
 			return err
-		}},
-	{method: "vigil.monitor.v1.IncidentService/ListAlerts", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/ListAlerts", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.inc.ListAlerts(ctx, &monitorv1.ListAlertsRequest{IncidentId: c.shopIncident})
 			return err
-		}, rest: "GET /api/v1/alerts?incident_id={shopIncident}"},
+		}, rest: "GET /api/v1/alerts?incident_id={shopIncident}",
+	},
 
-	{method: "vigil.monitor.v1.SilenceService/CreateSilence", perm: auth.Operate, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.monitor.v1.SilenceService/CreateSilence", perm: auth.Operate, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.sil.CreateSilence(ctx, &monitorv1.CreateSilenceRequest{
 				Matchers: []string{`alertname="Matrix"`, `who="` + w.name + `"`}, Duration: durationpb.New(time.Minute),
 			})
 			return err
-		}, rest: "POST /api/v1/silences", body: `{"matchers":["alertname=\"MatrixREST\""],"duration":"60s"}`},
-	{method: "vigil.monitor.v1.SilenceService/GetSilence", perm: auth.Read, ok: []codes.Code{codes.NotFound},
+		}, rest: "POST /api/v1/silences", body: `{"matchers":["alertname=\"MatrixREST\""],"duration":"60s"}`,
+	},
+	{
+		method: "vigil.monitor.v1.SilenceService/GetSilence", perm: auth.Read, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.sil.GetSilence(ctx, &monitorv1.GetSilenceRequest{Id: noSuchID})
 			return err
-		}, rest: "GET /api/v1/silences/" + noSuchID},
-	{method: "vigil.monitor.v1.SilenceService/ListSilences", perm: auth.Read, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/silences/" + noSuchID,
+	},
+	{
+		method: "vigil.monitor.v1.SilenceService/ListSilences", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.sil.ListSilences(ctx, &monitorv1.ListSilencesRequest{})
 			return err
-		}, rest: "GET /api/v1/silences"},
-	{method: "vigil.monitor.v1.SilenceService/ExpireSilence", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		}, rest: "GET /api/v1/silences",
+	},
+	{
+		method: "vigil.monitor.v1.SilenceService/ExpireSilence", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.sil.ExpireSilence(ctx, &monitorv1.ExpireSilenceRequest{Id: noSuchID})
 			return err
-		}},
+		},
+	},
 
-	{method: "vigil.deploy.v1.AppService/CreateApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.deploy.v1.AppService/CreateApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.apps.CreateApp(ctx, &deployv1.CreateAppRequest{App: shopApp("made-by-" + w.name)})
 			return err
-		}, rest: "POST /api/v1/apps", body: `{"app":{"name":"rest-app","framework":"flask","plan":"basic","image":"registry.example.com/a:1","owner":"payments"}}`},
-	{method: "vigil.deploy.v1.AppService/GetApp", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "POST /api/v1/apps", body: `{"app":{"name":"rest-app","framework":"flask","plan":"basic","image":"registry.example.com/a:1","owner":"payments"}}`,
+	},
+	{
+		method: "vigil.deploy.v1.AppService/GetApp", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.apps.GetApp(ctx, &deployv1.GetAppRequest{Name: "shop"})
 			return err
-		}, rest: "GET /api/v1/apps/shop"},
+		}, rest: "GET /api/v1/apps/shop",
+	},
 	// Lists only the caller's teams' apps (checked below).
-	{method: "vigil.deploy.v1.AppService/ListApps", perm: auth.Read, ok: []codes.Code{codes.OK},
+	{
+		method: "vigil.deploy.v1.AppService/ListApps", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.apps.ListApps(ctx, &deployv1.ListAppsRequest{})
 			return err
-		}, rest: "GET /api/v1/apps"},
-	{method: "vigil.deploy.v1.AppService/UpdateApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/apps",
+	},
+	{
+		method: "vigil.deploy.v1.AppService/UpdateApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.apps.UpdateApp(ctx, &deployv1.UpdateAppRequest{
 				App: &deployv1.App{Name: "shop", DisplayName: "Shop (" + w.name + ")"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
 			})
 			return err
-		}, rest: "PATCH /api/v1/apps/shop", body: `{"app":{"display_name":"Shop"},"update_mask":"displayName"}`},
-	{method: "vigil.deploy.v1.AppService/DeleteApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "PATCH /api/v1/apps/shop", body: `{"app":{"display_name":"Shop"},"update_mask":"displayName"}`,
+	},
+	{
+		method: "vigil.deploy.v1.AppService/DeleteApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			name := "gone-" + w.name
 			if _, err := c.apps.CreateApp(c.admin, &deployv1.CreateAppRequest{App: shopApp(name)}); err != nil {
@@ -283,99 +338,136 @@ var matrix = []matrixCase{
 			}
 			_, err := c.apps.DeleteApp(ctx, &deployv1.DeleteAppRequest{Name: name})
 			return err
-		}},
+		},
+	},
 	// One deployment at a time: the second caller finds the first's.
-	{method: "vigil.deploy.v1.AppService/DeployApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+	{
+		method: "vigil.deploy.v1.AppService/DeployApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			return streamErr(c.apps.DeployApp(ctx, &deployv1.DeployAppRequest{Name: "shop"}))
-		}},
-	{method: "vigil.deploy.v1.AppService/RollbackApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		},
+	},
+	{
+		method: "vigil.deploy.v1.AppService/RollbackApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			return streamErr(c.apps.RollbackApp(ctx, &deployv1.RollbackAppRequest{Name: "shop"}))
-		}},
+		},
+	},
 	// The deployment's app is looked up first: an unknown id is NotFound.
-	{method: "vigil.deploy.v1.AppService/WatchDeployment", perm: auth.Read, ok: []codes.Code{codes.NotFound},
+	{
+		method: "vigil.deploy.v1.AppService/WatchDeployment", perm: auth.Read, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			return streamErr(c.apps.WatchDeployment(ctx, &deployv1.WatchDeploymentRequest{Id: noSuchID}))
-		}},
-	{method: "vigil.deploy.v1.AppService/GetDeployment", perm: auth.Read, ok: []codes.Code{codes.NotFound},
+		},
+	},
+	{
+		method: "vigil.deploy.v1.AppService/GetDeployment", perm: auth.Read, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.apps.GetDeployment(ctx, &deployv1.GetDeploymentRequest{Id: noSuchID})
 			return err
-		}, rest: "GET /api/v1/deployments/" + noSuchID},
-	{method: "vigil.deploy.v1.AppService/ListDeployments", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/deployments/" + noSuchID,
+	},
+	{
+		method: "vigil.deploy.v1.AppService/ListDeployments", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.apps.ListDeployments(ctx, &deployv1.ListDeploymentsRequest{App: "shop"})
 			return err
-		}, rest: "GET /api/v1/apps/shop/deployments"},
-	{method: "vigil.deploy.v1.AppService/RenderApp", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		}, rest: "GET /api/v1/apps/shop/deployments",
+	},
+	{
+		method: "vigil.deploy.v1.AppService/RenderApp", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.apps.RenderApp(ctx, &deployv1.RenderAppRequest{Name: "shop"})
 			return err
-		}, rest: "GET /api/v1/apps/shop:render"},
+		}, rest: "GET /api/v1/apps/shop:render",
+	},
 
-	{method: "vigil.deploy.v1.ClusterService/AddCluster", perm: auth.Admin, ok: []codes.Code{codes.InvalidArgument},
+	{
+		method: "vigil.deploy.v1.ClusterService/AddCluster", perm: auth.Admin, ok: []codes.Code{codes.InvalidArgument},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.clusters.AddCluster(ctx, &deployv1.AddClusterRequest{Name: "other", Kubeconfig: []byte("not a kubeconfig")})
 			return err
-		}, rest: "POST /api/v1/clusters", body: `{"name":"other"}`},
-	{method: "vigil.deploy.v1.ClusterService/ListClusters", perm: auth.Read, ok: []codes.Code{codes.OK},
+		}, rest: "POST /api/v1/clusters", body: `{"name":"other"}`,
+	},
+	{
+		method: "vigil.deploy.v1.ClusterService/ListClusters", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.clusters.ListClusters(ctx, &deployv1.ListClustersRequest{})
 			return err
-		}, rest: "GET /api/v1/clusters"},
-	{method: "vigil.deploy.v1.ClusterService/RemoveCluster", perm: auth.Admin, ok: []codes.Code{codes.NotFound},
+		}, rest: "GET /api/v1/clusters",
+	},
+	{
+		method: "vigil.deploy.v1.ClusterService/RemoveCluster", perm: auth.Admin, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.clusters.RemoveCluster(ctx, &deployv1.RemoveClusterRequest{Name: "nope"})
 			return err
-		}, rest: "DELETE /api/v1/clusters/nope"},
+		}, rest: "DELETE /api/v1/clusters/nope",
+	},
 
 	// Not built yet: an allowed call is Unimplemented, after the checks.
-	{method: "vigil.repair.v1.RepairService/ListRepairs", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+	{
+		method: "vigil.repair.v1.RepairService/ListRepairs", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.ListRepairs(ctx, &repairv1.ListRepairsRequest{})
 			return err
-		}, rest: "GET /api/v1/repairs"},
-	{method: "vigil.repair.v1.RepairService/GetRepair", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		}, rest: "GET /api/v1/repairs",
+	},
+	{
+		method: "vigil.repair.v1.RepairService/GetRepair", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.GetRepair(ctx, &repairv1.GetRepairRequest{Id: noSuchID})
 			return err
-		}},
-	{method: "vigil.repair.v1.RepairService/ApproveRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.repair.v1.RepairService/ApproveRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.ApproveRepair(ctx, &repairv1.ApproveRepairRequest{Id: noSuchID})
 			return err
-		}, rest: "POST /api/v1/repairs/" + noSuchID + ":approve", body: `{}`},
-	{method: "vigil.repair.v1.RepairService/RejectRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
+		}, rest: "POST /api/v1/repairs/" + noSuchID + ":approve", body: `{}`,
+	},
+	{
+		method: "vigil.repair.v1.RepairService/RejectRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.RejectRepair(ctx, &repairv1.RejectRepairRequest{Id: noSuchID})
 			return err
-		}},
-	{method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.channels.ListChannels(ctx, &notifyv1.ListChannelsRequest{})
 			return err
-		}},
-	{method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.channels.CreateChannel(ctx, &notifyv1.CreateChannelRequest{})
 			return err
-		}},
-	{method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.channels.DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{})
 			return err
-		}},
-	{method: "vigil.analysis.v1.AnalysisService/GetAnalysis", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.analysis.v1.AnalysisService/GetAnalysis", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.analyses.GetAnalysis(ctx, &analysisv1.GetAnalysisRequest{Id: noSuchID})
 			return err
-		}},
-	{method: "vigil.analysis.v1.AnalysisService/ListAnalyses", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		},
+	},
+	{
+		method: "vigil.analysis.v1.AnalysisService/ListAnalyses", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.analyses.ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{})
 			return err
-		}},
+		},
+	},
 }
 
 // password is a fixture user's password.

@@ -112,9 +112,16 @@ func ValidateUser(u User, prefix string) error {
 
 func validateTeams(teams []string, field string) error {
 	for i, t := range teams {
-		if !teamRE.MatchString(t) {
-			return invalid(fmt.Sprintf("%s[%d]", field, i), "%q is not a team name (a DNS label: lower-case letters, digits and '-')", t)
+		if err := validateTeam(t, fmt.Sprintf("%s[%d]", field, i)); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+func validateTeam(team, field string) error {
+	if !teamRE.MatchString(team) {
+		return invalid(field, "%q is not a team name (a DNS label: lower-case letters, digits and '-')", team)
 	}
 	return nil
 }

@@ -401,7 +401,7 @@ func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (
 		}
 	}
 	if k.Team != "" {
-		errs = append(errs, validateTeams([]string{k.Team}, "key.team"))
+		errs = append(errs, validateTeam(k.Team, "key.team"))
 	}
 	if !k.Expires.IsZero() && !k.Expires.After(now) {
 		errs = append(errs, invalid("key.expire_time", "is in the past"))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -329,6 +330,11 @@ func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAud
 		var t time.Time
 		if err == nil && ok {
 			err = t.UnmarshalText([]byte(at))
+		}
+		if err == nil && ok {
+			// The id goes to Postgres as a uuid: a bad one is the
+			// caller's mistake, not an internal error.
+			_, err = uuid.Parse(id)
 		}
 		if err != nil || !ok {
 			return nil, server.InvalidArgument("bad page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})

@@ -155,14 +155,16 @@ func (s *Store) SessionPrincipal(ctx context.Context, id string, now time.Time) 
 
 // Refresh replaces the refresh token oldHash of an active session by
 // newHash and returns the session and its user. A token that was already
-// replaced revokes its session (it was copied) and answers ErrNotFound.
+// replaced, however many refreshes ago, revokes its session (it was
+// copied) and answers ErrNotFound.
 func (s *Store) Refresh(ctx context.Context, oldHash, newHash []byte, now time.Time) (access.Session, access.User, error) {
 	var (
-		sess access.Session
-		u    access.User
+		sess  access.Session
+		u     access.User
+		spent bool
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `UPDATE sessions s SET previous_hash = refresh_hash, refresh_hash = $2, refreshed_at = $3
+		err := tx.QueryRow(ctx, `UPDATE sessions s SET refresh_hash = $2, refreshed_at = $3
 			FROM users u WHERE u.name = s.user_name AND s.refresh_hash = $1
 			AND s.revoked_at IS NULL AND s.expires_at > $3 AND NOT u.disabled
 			RETURNING s.id::text, s.user_name, s.created_at, s.expires_at`, oldHash, newHash, now).
@@ -170,19 +172,28 @@ func (s *Store) Refresh(ctx context.Context, oldHash, newHash []byte, now time.T
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Reuse of a replaced token: it was copied, so end the session
 			// it belonged to -- unless it was replaced a moment ago, which
-			// is two clients of one user refreshing at once.
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2
-				WHERE previous_hash = $1 AND revoked_at IS NULL AND refreshed_at < $2::timestamptz - interval '10 seconds'`, oldHash, now); err != nil {
-				return err
-			}
-			return fmt.Errorf("refresh token: %w", access.ErrNotFound)
+			// is two clients of one user refreshing at once. The
+			// revocation must commit: answer ErrNotFound after the
+			// transaction, not by rolling it back.
+			spent = true
+			_, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2
+				WHERE revoked_at IS NULL AND id = (SELECT session_id FROM used_refresh_tokens
+					WHERE hash = $1 AND used_at < $2::timestamptz - interval '10 seconds')`, oldHash, now)
+			return err
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO used_refresh_tokens (hash, session_id, used_at) VALUES ($1, $2, $3)`,
+			oldHash, sess.ID, now); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE name = $1`, sess.User))
 		return err
 	})
+	if err == nil && spent {
+		err = fmt.Errorf("refresh token: %w", access.ErrNotFound)
+	}
 	return sess, u, err
 }
 
@@ -318,7 +329,8 @@ type AuditQuery struct {
 }
 
 // AuditEvents returns events newest first, at most q.Limit+1 (the extra
-// one says there is a next page).
+// one says there is a next page). Method matches a suffix, literally
+// (not a LIKE pattern: "_" and "%" are themselves).
 func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 	after := ""
 	args := []any{q.Actor, q.Method, q.Target, ts(q.Since), ts(q.Until), q.Limit + 1}
@@ -327,7 +339,7 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 		args = append(args, q.AfterTime, q.AfterID)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, at, actor, method, target, code, message, trace_id, peer FROM audit_log
-		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR method LIKE '%' || $2) AND ($3 = '' OR target = $3)
+		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR right(method, length($2)) = $2) AND ($3 = '' OR target = $3)
 		AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)`+after+`
 		ORDER BY at DESC, id DESC LIMIT $6`, args...)
 	if err != nil {

@@ -48,7 +48,7 @@ func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListI
 	}
 	teams, all, unowned := auth.Teams(ctx)
 	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{
-		Statuses: req.GetStatuses(), App: req.GetApp(), Teams: teams, AllTeams: all, Unowned: unowned,
+		Statuses: req.GetStatuses(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
 	}, size, req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)

@@ -559,11 +559,11 @@ func (s Store) Get(ctx context.Context, q Querier, id string, pageSize int) (*ty
 type Filter struct {
 	Statuses []typesv1.IncidentStatus
 	App      string
-	// Teams, unless AllTeams: only incidents of these teams' apps, and
-	// (with Unowned) of apps that belong to no team.
-	Teams    []string
-	AllTeams bool
-	Unowned  bool
+	// Scoped: only incidents of Teams' apps, and (with Unowned) of apps
+	// that belong to no team. Unscoped (the zero Filter), every incident.
+	Scoped  bool
+	Teams   []string
+	Unowned bool
 }
 
 // ErrBadPageToken means a page token was not one List returned.
@@ -585,7 +585,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	if f.App != "" {
 		where = append(where, "i.app = "+arg(f.App))
 	}
-	if !f.AllTeams {
+	if f.Scoped {
 		// The team of an incident is its app's (app_teams); an app no
 		// team claims is nobody's, reached only with Unowned.
 		where = append(where, `coalesce((SELECT t.team FROM app_teams t WHERE t.app = i.app AND NOT t.deleted), '') = ANY(`+

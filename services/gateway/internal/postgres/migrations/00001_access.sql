@@ -13,21 +13,28 @@ CREATE TABLE users (
 );
 
 -- A login. The refresh token is single use: refresh_hash is the current
--- one, previous_hash the one it replaced (presented again, it means the
--- token was copied, and the session is revoked).
+-- one; used_refresh_tokens holds those it replaced.
 CREATE TABLE sessions (
     id             uuid        PRIMARY KEY,
     user_name      text        NOT NULL REFERENCES users (name) ON DELETE CASCADE,
     refresh_hash   bytea       NOT NULL UNIQUE,
-    previous_hash  bytea,
     created_at     timestamptz NOT NULL,
     refreshed_at   timestamptz NOT NULL,
     expires_at     timestamptz NOT NULL,
     revoked_at     timestamptz
 );
 CREATE INDEX sessions_user ON sessions (user_name);
-CREATE INDEX sessions_previous ON sessions (previous_hash) WHERE previous_hash IS NOT NULL;
 CREATE INDEX sessions_expires ON sessions (expires_at);
+
+-- Every refresh token a session has replaced. Presented again, one was
+-- copied, and its session is revoked, however many refreshes ago it was
+-- replaced. They go with their session.
+CREATE TABLE used_refresh_tokens (
+    hash        bytea       PRIMARY KEY,
+    session_id  uuid        NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    used_at     timestamptz NOT NULL
+);
+CREATE INDEX used_refresh_tokens_session ON used_refresh_tokens (session_id);
 
 -- API keys: the SHA-256 of the secret, never the secret.
 CREATE TABLE api_keys (
@@ -62,5 +69,6 @@ CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
 -- +goose Down
 DROP TABLE audit_log;
 DROP TABLE api_keys;
+DROP TABLE used_refresh_tokens;
 DROP TABLE sessions;
 DROP TABLE users;

@@ -1,0 +1,264 @@
+package access_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+)
+
+var (
+	operator = auth.Principal{Kind: auth.KindUser, Name: "olga", Role: auth.RoleOperator, Teams: []string{"payments", "search"}}
+	viewer   = auth.Principal{Kind: auth.KindUser, Name: "vic", Role: auth.RoleViewer, Teams: []string{"payments"}}
+	adminU   = auth.Principal{Kind: auth.KindUser, Name: "ada", Role: auth.RoleAdmin, AllTeams: true, Unowned: true}
+)
+
+// TestCreateKeyKeepsOnlyTheHash: the secret is handed out once and kept
+// nowhere; the row holds its SHA-256 and a short prefix to recognise it.
+func TestCreateKeyKeepsOnlyTheHash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{})
+	ctx := context.Background()
+	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "alertmanager", Scopes: []auth.Scope{auth.ScopeIngest}, Team: "payments"})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(secret, access.KeyPrefix), secret)
+	require.GreaterOrEqual(t, len(secret), len(access.KeyPrefix)+43, "256 random bits")
+	require.Equal(t, secret[:len(access.KeyPrefix)+6], k.Prefix)
+	require.NotEmpty(t, k.ID)
+	require.Equal(t, "user:olga", k.CreatedBy)
+	require.True(t, k.Created.Equal(t0))
+
+	var (
+		hash []byte
+		row  string
+	)
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT hash, row_to_json(k)::text FROM api_keys k WHERE id = $1`, k.ID).Scan(&hash, &row))
+	sum := sha256.Sum256([]byte(secret))
+	require.Equal(t, sum[:], hash)
+	require.NotContains(t, row, secret)
+	require.NotContains(t, row, secret[len(k.Prefix):], "not even the part after the display prefix")
+
+	// Two keys, two secrets.
+	_, secret2, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "alertmanager", Scopes: []auth.Scope{auth.ScopeIngest}, Team: "payments"})
+	require.NoError(t, err)
+	require.NotEqual(t, secret, secret2)
+
+	keys, err := e.svc.Keys(ctx, operator, true)
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	for _, listed := range keys {
+		require.NotContains(t, fmt.Sprintf("%+v", listed), secret)
+		require.NotContains(t, fmt.Sprintf("%+v", listed), secret2)
+	}
+}
+
+func TestKeyAuthenticates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{})
+	ctx := context.Background()
+	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeOperate, auth.ScopeRead}, Team: "search"})
+	require.NoError(t, err)
+	require.Equal(t, []auth.Scope{auth.ScopeRead, auth.ScopeOperate}, k.Scopes, "scopes are kept once")
+
+	var used *time.Time
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT last_used_at FROM api_keys WHERE id = $1`, k.ID).Scan(&used))
+	require.Nil(t, used)
+
+	e.clock.Advance(time.Minute)
+	p := e.principal(t, secret)
+	require.Equal(t, auth.Principal{
+		Kind: auth.KindKey, Name: "ci", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeOperate}, Teams: []string{"search"}, KeyID: k.ID,
+	}, p)
+	require.True(t, p.Has(auth.Operate))
+	require.False(t, p.Has(auth.Ingest))
+	require.False(t, p.Reaches("payments"))
+	require.False(t, p.Reaches(""))
+
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT last_used_at FROM api_keys WHERE id = $1`, k.ID).Scan(&used))
+	require.NotNil(t, used)
+	require.True(t, used.Equal(t0.Add(time.Minute)), "last used %v", used)
+	listed, err := e.svc.Keys(ctx, operator, false)
+	require.NoError(t, err)
+	require.Len(t, listed, 1)
+	require.True(t, listed[0].LastUsed.Equal(t0.Add(time.Minute)))
+
+	// Uses are recorded at most once a minute per key.
+	e.clock.Advance(30 * time.Second)
+	e.principal(t, secret)
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT last_used_at FROM api_keys WHERE id = $1`, k.ID).Scan(&used))
+	require.True(t, used.Equal(t0.Add(time.Minute)))
+	e.clock.Advance(time.Minute)
+	e.principal(t, secret)
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT last_used_at FROM api_keys WHERE id = $1`, k.ID).Scan(&used))
+	require.True(t, used.Equal(t0.Add(150*time.Second)))
+
+	// An admin's key without a team reaches every team.
+	_, all, err := e.svc.CreateKey(ctx, adminU, access.Key{Name: "ops", Scopes: []auth.Scope{auth.ScopeAdmin}})
+	require.NoError(t, err)
+	pa := e.principal(t, all)
+	require.True(t, pa.AllTeams)
+	require.True(t, pa.Unowned)
+	require.True(t, pa.Has(auth.Admin))
+
+	e.refused(t, secret[:len(secret)-1], "a key with a character missing")
+	e.refused(t, secret+"x", "a key with a character more")
+}
+
+func TestRevokeKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{})
+	ctx := context.Background()
+	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments"})
+	require.NoError(t, err)
+	_, adminSecret, err := e.svc.CreateKey(ctx, adminU, access.Key{Name: "ops", Scopes: []auth.Scope{auth.ScopeRead}})
+	require.NoError(t, err)
+	adminKey := e.principal(t, adminSecret)
+	e.principal(t, secret) // remembered now
+
+	other := auth.Principal{Kind: auth.KindUser, Name: "sam", Role: auth.RoleOperator, Teams: []string{"search"}}
+	_, err = e.svc.RevokeKey(ctx, other, k.ID)
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "another team's key")
+	_, err = e.svc.RevokeKey(ctx, operator, adminKey.KeyID)
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "a key of every team")
+	_, err = e.svc.RevokeKey(ctx, operator, "not-a-uuid")
+	require.ErrorIs(t, err, access.ErrNotFound)
+	_, err = e.svc.RevokeKey(ctx, operator, "01900000-0000-7000-8000-000000000000")
+	require.ErrorIs(t, err, access.ErrNotFound)
+	e.principal(t, secret)
+
+	e.clock.Advance(time.Second)
+	revoked, err := e.svc.RevokeKey(ctx, operator, k.ID)
+	require.NoError(t, err)
+	require.True(t, revoked.Revoked.Equal(t0.Add(time.Second)))
+	e.refused(t, secret, "a revoked key, at once")
+
+	e.clock.Advance(time.Second)
+	again, err := e.svc.RevokeKey(ctx, adminU, k.ID)
+	require.NoError(t, err)
+	require.True(t, again.Revoked.Equal(t0.Add(time.Second)), "revoking again keeps the first time")
+
+	active, err := e.svc.Keys(ctx, operator, false)
+	require.NoError(t, err)
+	require.Empty(t, active)
+	all, err := e.svc.Keys(ctx, operator, true)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.Equal(t, k.ID, all[0].ID)
+}
+
+func TestExpiredKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{CacheTTL: 5 * time.Second})
+	ctx := context.Background()
+	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments", Expires: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	require.True(t, k.Expires.Equal(t0.Add(time.Hour)))
+	e.principal(t, secret)
+
+	// Expired behind the service's back (another replica, an operator
+	// with psql): refused once the cache has forgotten the key.
+	_, err = e.pool.Exec(ctx, `UPDATE api_keys SET expires_at = $2 WHERE id = $1`, k.ID, t0.Add(-time.Second))
+	require.NoError(t, err)
+	e.clock.Advance(10 * time.Second)
+	e.refused(t, secret, "a key past its expiry")
+	listed, err := e.svc.Keys(ctx, operator, false)
+	require.NoError(t, err)
+	require.Empty(t, listed, "an expired key is not active")
+
+	// And by the clock alone.
+	_, secret2, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "short", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments", Expires: e.clock.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	e.principal(t, secret2)
+	e.clock.Advance(2 * time.Minute)
+	e.refused(t, secret2, "a key past its expiry")
+}
+
+func TestCreateKeyRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{})
+	ctx := context.Background()
+	scopes := func(s ...auth.Scope) []auth.Scope { return s }
+	tests := []struct {
+		name   string
+		caller auth.Principal
+		key    access.Key
+		code   codes.Code // of a refusal; OK when allowed
+		fields []string   // of an invalid request
+	}{
+		{name: "operator, own team", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead, auth.ScopeOperate), Team: "payments"}},
+		{name: "operator, ingest", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeIngest), Team: "search"}},
+		{name: "operator, admin scope", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeAdmin), Team: "payments"}, code: codes.PermissionDenied},
+		{name: "operator, admin among others", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead, auth.ScopeAdmin), Team: "payments"}, code: codes.PermissionDenied},
+		{name: "operator, another team", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead), Team: "billing"}, code: codes.PermissionDenied},
+		{name: "operator, no team", caller: operator, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead)}, fields: []string{"key.team"}},
+		{name: "viewer, read", caller: viewer, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead), Team: "payments"}},
+		{name: "viewer, operate", caller: viewer, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeOperate), Team: "payments"}, code: codes.PermissionDenied},
+		{name: "viewer, ingest", caller: viewer, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeIngest), Team: "payments"}, code: codes.PermissionDenied},
+		{name: "read key makes no keys", caller: auth.Principal{Kind: auth.KindKey, Name: "k", Scopes: scopes(auth.ScopeRead), Teams: []string{"payments"}}, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeOperate), Team: "payments"}, code: codes.PermissionDenied},
+		{name: "admin, no team", caller: adminU, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeAdmin)}},
+		{name: "admin, any team", caller: adminU, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeIngest), Team: "billing"}},
+		{name: "bootstrap, no team", caller: bootstrap(t), key: access.Key{Name: "a", Scopes: scopes(auth.ScopeOperate)}},
+		{name: "no name, no scopes", caller: adminU, key: access.Key{}, fields: []string{"key.name", "key.scopes"}},
+		{name: "long name", caller: adminU, key: access.Key{Name: strings.Repeat("n", 65), Scopes: scopes(auth.ScopeRead)}, fields: []string{"key.name"}},
+		{name: "unknown scope", caller: adminU, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead, "root")}, fields: []string{"key.scopes[1]"}},
+		{name: "bad team", caller: adminU, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead), Team: "Pay_ments"}, fields: []string{"key.team"}},
+		{name: "expired already", caller: adminU, key: access.Key{Name: "a", Scopes: scopes(auth.ScopeRead), Expires: t0}, fields: []string{"key.expire_time"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			k, secret, err := e.svc.CreateKey(ctx, tt.caller, tt.key)
+			switch {
+			case tt.fields != nil:
+				require.Equal(t, tt.fields, invalidFields(err), "error: %v", err)
+			case tt.code != codes.OK:
+				require.Equal(t, tt.code, status.Code(err), "error: %v", err)
+			default:
+				require.NoError(t, err)
+				require.NotEmpty(t, secret)
+				require.Equal(t, tt.key.Team, k.Team)
+				return
+			}
+			require.Empty(t, secret)
+		})
+	}
+}
+
+// TestKeysList: a caller lists the keys of their teams; an admin, all.
+func TestKeysList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{})
+	ctx := context.Background()
+	mk := func(caller auth.Principal, name, team string) {
+		t.Helper()
+		e.clock.Advance(time.Second)
+		_, _, err := e.svc.CreateKey(ctx, caller, access.Key{Name: name, Scopes: []auth.Scope{auth.ScopeRead}, Team: team})
+		require.NoError(t, err)
+	}
+	mk(operator, "p1", "payments")
+	mk(operator, "s1", "search")
+	mk(adminU, "b1", "billing")
+	mk(adminU, "all", "")
+	names := func(caller auth.Principal) []string {
+		t.Helper()
+		ks, err := e.svc.Keys(ctx, caller, false)
+		require.NoError(t, err)
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.Name)
+		}
+		return out
+	}
+	require.Equal(t, []string{"s1", "p1"}, names(operator), "newest first, own teams only")
+	require.Equal(t, []string{"p1"}, names(viewer))
+	require.Equal(t, []string{"all", "b1", "s1", "p1"}, names(adminU))
+}
