@@ -46,7 +46,7 @@ func (f *appFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.app.DisplayName, "display-name", "", "human-readable name")
 	fl.Int32Var(&f.app.Replicas, "replicas", 0, "replicas (0: the plan's default)")
 	fl.Int32Var(&f.app.Port, "port", 0, "container port (0: the framework's default)")
-	fl.StringVar(&f.app.Owner, "owner", "", "owning team or person")
+	fl.StringVar(&f.app.Owner, "owner", "", "the team that owns the app: its operators act on it, its viewers read it (your team, unless you are an admin)")
 	fl.StringVar(&f.app.Cluster, "cluster", "", "target cluster (default: the only or default cluster)")
 	fl.BoolVar(&f.app.AutoRepair, "auto-repair", false, "let Vigil repair the app without asking, within its guardrails")
 	fl.StringArrayVar(&f.env, "env", nil, "configuration KEY=VALUE (repeatable)")

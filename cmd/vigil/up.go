@@ -300,10 +300,12 @@ func splitHostPort(addr string) (string, int, error) {
 
 func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconfig string, syncAlways, telegram bool) {
 	token := "$VIGIL_ADMIN_TOKEN"
-	tokenLine := "admin token: from VIGIL_ADMIN_TOKEN"
+	tokenLine := "bootstrap admin token: from VIGIL_ADMIN_TOKEN"
+	tokenEnv := "VIGIL_TOKEN=$VIGIL_ADMIN_TOKEN"
 	if tokenFile != "" {
 		token = "$(cat " + tokenFile + ")"
-		tokenLine = "admin token: " + tokenFile
+		tokenLine = "bootstrap admin token: " + tokenFile + " (for the first users and keys, and recovery)"
+		tokenEnv = "VIGIL_TOKEN_FILE=" + tokenFile
 	}
 	sync := "fsync on every write"
 	if !syncAlways {
@@ -318,9 +320,9 @@ func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconf
 	if kubeconfig != "" {
 		kube = "Kubernetes       dev control plane, cluster \"dev\": kubectl --kubeconfig " + kubeconfig + " get pods -A"
 		onboard = fmt.Sprintf(`Onboard an app on it:
-  VIGIL_TOKEN=%[1]s vigil apps create shop --framework flask --plan standard --image registry.example.com/shop:1.0.0 --domain shop.example.com
-  VIGIL_TOKEN=%[1]s vigil apps deploy shop --wait
-`, token)
+  %[1]s vigil apps create shop --owner TEAM --framework flask --plan standard --image registry.example.com/shop:1.0.0 --domain shop.example.com
+  %[1]s vigil apps deploy shop --wait
+`, tokenEnv)
 	}
 	fmt.Fprintf(os.Stderr, `
 Vigil is up.
@@ -338,8 +340,12 @@ Fire a first alert:
   curl -sS -H "Authorization: Bearer %[8]s" -H 'Content-Type: application/json' \
     http://%[1]s/api/v1/webhooks/alertmanager -d '{"version":"4","status":"firing","receiver":"vigil","groupKey":"{}:{alertname=\"HighLatency\"}","alerts":[{"status":"firing","labels":{"alertname":"HighLatency","namespace":"shop","severity":"critical"},"annotations":{"summary":"p99 above 500ms"},"startsAt":"2026-01-01T00:00:00Z"}]}'
 Then:
-  VIGIL_TOKEN=%[8]s vigil incidents list
+  %[15]s vigil incidents list
+Give people their own logins, and Alertmanager a key that can only send alerts:
+  %[15]s vigil users create alice --role admin
+  vigil login --user alice
+  vigil keys create alertmanager --scope ingest --team TEAM
 %[10]s
 `, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token, kube, onboard,
-		bus.UserPublisher, filepath.Join(natsUsersDir, bus.UserPublisher), bus.UserAdmin, filepath.Join(natsUsersDir, bus.UserAdmin))
+		bus.UserPublisher, filepath.Join(natsUsersDir, bus.UserPublisher), bus.UserAdmin, filepath.Join(natsUsersDir, bus.UserAdmin), tokenEnv)
 }

@@ -134,6 +134,9 @@ func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule
 		policy = Policy
 	}
 	rule, declared := policy[method]
+	if rule.Audit {
+		ctx = context.WithValue(ctx, actorKey{}, &actorHolder{})
+	}
 	if declared && rule.Permission == Public {
 		// Credentials are optional here; valid ones name the caller
 		// (logout with a refresh token, the audit log's actor).
@@ -259,6 +262,9 @@ func (g *Guard) record(ctx context.Context, method string, rule Rule, req any, e
 	if p, ok := FromContext(ctx); ok {
 		e.Actor = p.String()
 	}
+	if h, ok := ctx.Value(actorKey{}).(*actorHolder); ok && h.p != nil {
+		e.Actor = h.p.String()
+	}
 	if m, ok := req.(proto.Message); ok {
 		e.Target = Target(rule.Target, m)
 	} else {
@@ -319,5 +325,18 @@ func field(m protoreflect.Message, path string) string {
 			return ""
 		}
 		m, path = m.Get(fd).Message(), rest
+	}
+}
+
+type (
+	actorKey    struct{}
+	actorHolder struct{ p *Principal }
+)
+
+// NameActor tells the audit log who an audited public call turned out to
+// be made by: a login names the user it logged in.
+func NameActor(ctx context.Context, p Principal) {
+	if h, ok := ctx.Value(actorKey{}).(*actorHolder); ok {
+		h.p = &p
 	}
 }

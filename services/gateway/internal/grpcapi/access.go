@@ -158,6 +158,7 @@ func (s *AccessServer) Login(ctx context.Context, r *gatewayv1.LoginRequest) (*g
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
+	auth.NameActor(ctx, auth.Principal{Kind: auth.KindUser, Name: u.Name})
 	return &gatewayv1.LoginResponse{Tokens: tokensPB(t), User: userPB(u)}, nil
 }
 

@@ -288,7 +288,7 @@ func TestAccessAPI(t *testing.T) {
 		{"user:olga", createKey, "key/am", "OK"},
 		{"user:olga", createKey, "key/am", "InvalidArgument"},
 		{"user:olga", createKey, "key/root", "PermissionDenied"},
-		{"anonymous", loginRPC, "user/olga", "OK"},
+		{"user:olga", loginRPC, "user/olga", "OK"},
 		{"anonymous", loginRPC, "user/olga", "Unauthenticated"},
 		{"bootstrap:admin", createUser, "user/Bad Name", "InvalidArgument"},
 		{"bootstrap:admin", createUser, "user/olga", "AlreadyExists"},
