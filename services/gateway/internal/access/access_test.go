@@ -60,12 +60,12 @@ type env struct {
 
 // newEnv returns an access service over a fresh, migrated gateway
 // schema, on a clock at t0.
-func newEnv(t *testing.T, opts access.Options) *env {
+func newEnv(t testing.TB, opts access.Options) *env {
 	t.Helper()
 	return newEnvWithHasher(t, opts, access.NewHasher(fastParams, 4))
 }
 
-func newEnvWithHasher(t *testing.T, opts access.Options, h *access.Hasher) *env {
+func newEnvWithHasher(t testing.TB, opts access.Options, h *access.Hasher) *env {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := db.Open(ctx, testkit.Postgres(t), "gateway")
