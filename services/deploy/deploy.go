@@ -185,21 +185,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 // announce twice, which consumers keep once (newest by occurred_at).
 func announceApps(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store) error {
 	return db.InTx(ctx, pool, func(tx pgx.Tx) error {
-		for after := ""; ; {
-			apps, next, err := store.ListApps(ctx, tx, 500, after, nil, true, true)
-			if err != nil {
+		apps, err := store.AppRefs(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("announce apps: %w", err)
+		}
+		for _, a := range apps {
+			if err := outbox.Add(ctx, tx, &eventsv1.AppUpdated{
+				Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
+			}); err != nil {
 				return fmt.Errorf("announce apps: %w", err)
 			}
-			for _, a := range apps {
-				if err := outbox.Add(ctx, tx, grpcapi.AppUpdated(a)); err != nil {
-					return fmt.Errorf("announce apps: %w", err)
-				}
-			}
-			if next == "" {
-				return nil
-			}
-			after = next
 		}
+		return nil
 	})
 }
 

@@ -120,7 +120,7 @@ func TestForeignNamespaceIsLeftAlone(t *testing.T) {
 	requireUntouched(t, k, ns, before.Labels)
 
 	// Another service asks for a deploy over the bus.
-	e := &eventsv1.DeployRequested{Meta: bus.NewMeta("repair", nil), App: ns, RequestedBy: "repair"}
+	e := &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), App: ns, RequestedBy: "repair"}
 	m, err := bus.Encode(ctx, e)
 	require.NoError(t, err)
 	require.NoError(t, bus.NewPublisher(f.js, nil).PublishMessages(ctx, m))

@@ -269,6 +269,25 @@ func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string
 	return out, next, nil
 }
 
+// AppRef is who owns an app and where it runs: what other services keep
+// of it.
+type AppRef struct {
+	Name, Owner, Namespace, Cluster string
+}
+
+// AppRefs returns every app's AppRef, by name, without opening secrets.
+func (s *Store) AppRefs(ctx context.Context, q Querier) ([]AppRef, error) {
+	rows, err := q.Query(ctx, `SELECT name, owner, namespace, cluster FROM apps ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AppRef, error) {
+		var a AppRef
+		err := r.Scan(&a.Name, &a.Owner, &a.Namespace, &a.Cluster)
+		return a, err
+	})
+}
+
 // UpdateApp writes an app's changeable fields.
 func (s *Store) UpdateApp(ctx context.Context, q Querier, a *App) error {
 	sealed, err := s.sealMap(a.Secrets, appSecretsOwner(a.Name))
