@@ -26,7 +26,6 @@ import (
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/auth"
-	"github.com/vigil-ops/vigil/pkg/bus"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
@@ -501,13 +500,7 @@ func TestAccessMatrix(t *testing.T) {
 	kubeconfig, err := os.ReadFile(kube.Kubeconfig)
 	require.NoError(t, err)
 	dsn := testkit.Postgres(t)
-	b := testkit.LockedNATS(t)
-	conns := map[string]app.Conn{}
-	for _, s := range app.Services {
-		nc, js := b.Conn(t, s)
-		conns[s] = app.Conn{NATS: nc, JetStream: js}
-	}
-	_, admin := b.Conn(t, bus.UserAdmin)
+	conns, admin := lockedBus(t)
 	a := runApp(t, app.Options{
 		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,11 +55,11 @@ type vigil struct {
 	telegram *faketelegram.Server
 }
 
-func startVigil(t *testing.T) *vigil {
+// lockedBus is the bus locked as `vigil up` locks it: a connection per
+// service, each as its own NATS user, and admin's, which provisions the
+// streams.
+func lockedBus(t *testing.T) (map[string]app.Conn, jetstream.JetStream) {
 	t.Helper()
-	dsn := testkit.Postgres(t)
-	// The bus locked as `vigil up` locks it: each service connects as its
-	// own NATS user, and admin provisions the streams.
 	b := testkit.LockedNATS(t)
 	conns := map[string]app.Conn{}
 	for _, s := range app.Services {
@@ -66,6 +67,13 @@ func startVigil(t *testing.T) *vigil {
 		conns[s] = app.Conn{NATS: nc, JetStream: js}
 	}
 	_, admin := b.Conn(t, bus.UserAdmin)
+	return conns, admin
+}
+
+func startVigil(t *testing.T) *vigil {
+	t.Helper()
+	dsn := testkit.Postgres(t)
+	conns, admin := lockedBus(t)
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, app.Options{
