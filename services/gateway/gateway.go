@@ -245,7 +245,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.
 	linker := &chat.Linker{Redeemer: s.access, Audit: s.Audit, Log: s.deps.Logger.With("component", "chat")}
-	var tg, sl http.Handler = notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET"), notConfigured("Slack", "VIGIL_SLACK_SIGNING_SECRET")
+	tg, sl := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET"), notConfigured("Slack", "VIGIL_SLACK_SIGNING_SECRET")
 	if s.opts.TelegramWebhookSecret != "" {
 		tg = &telegram.Webhook{Secret: s.opts.TelegramWebhookSecret, Linker: linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
 	}

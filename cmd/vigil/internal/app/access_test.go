@@ -719,7 +719,7 @@ func TestAccessMatrix(t *testing.T) {
 		assert.Equal(t, "web", k.GetTeam(), "an operator of web lists only web's keys")
 	}
 
-	checkChatWebhooks(t, a, c, as(olga))
+	checkChatWebhooks(as(olga), t, a, c)
 
 	// Every audited call made by an authenticated caller (and every
 	// login) is in the audit log, with its result.
@@ -761,7 +761,7 @@ const telegramSecret = "matrix_telegram-secret"
 
 // checkChatWebhooks: the chat webhooks take no API credentials but their
 // senders' own; a user's link code, sent to the bot, links their account.
-func checkChatWebhooks(t *testing.T, a *app.App, c *clients, user context.Context) {
+func checkChatWebhooks(user context.Context, t *testing.T, a *app.App, c *clients) {
 	t.Helper()
 	r, err := c.users.CreateChatLinkCode(user, &gatewayv1.CreateChatLinkCodeRequest{Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM})
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package access_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +44,7 @@ func TestChatLinkCode(t *testing.T) {
 	e.createUser(t, "bob", auth.RoleViewer)
 
 	c := e.linkCode(t, "alice", access.Telegram)
-	require.Regexp(t, regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{8}$`), c.Code, "8 characters of Crockford's base32")
+	require.Regexp(t, `^[0-9A-HJKMNP-TV-Z]{8}$`, c.Code, "8 characters of Crockford's base32")
 	require.True(t, c.Expires.Equal(t0.Add(access.ChatLinkCodeTTL)), "expires %v", c.Expires)
 	require.Contains(t, c.Instruction(), "/link "+c.Code)
 	require.Contains(t, access.ChatLinkCode{Code: "ABCD2345", Provider: access.Slack}.Instruction(), "/vigil link ABCD2345")
