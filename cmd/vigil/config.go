@@ -131,6 +131,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			RefreshTTL:      sessionTTL,
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),
 			AuditRetention:  auditRetention,
+			// Secrets: checked by gateway.Options.Validate, never logged.
+			TelegramWebhookSecret: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_SECRET"),
+			SlackSigningSecret:    os.Getenv("VIGIL_SLACK_SIGNING_SECRET"),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),

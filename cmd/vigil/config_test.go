@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,4 +20,28 @@ func TestReservedNamespacesFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	opts.Deploy.EncryptionKey = make([]byte, 32)
 	require.ErrorContains(t, opts.Deploy.Validate(), `VIGIL_RESERVED_NAMESPACES: "Team_A" is not a namespace name`)
+}
+
+// The chat webhooks' secrets reach the gateway's options, which check
+// them and name the variable.
+func TestChatSecretsFromEnv(t *testing.T) {
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01")
+	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "tg_secret-01", opts.Gateway.TelegramWebhookSecret)
+	require.Equal(t, "8f742231b10e8888abcd99yyyzzz85a5", opts.Gateway.SlackSigningSecret)
+	require.NoError(t, opts.Gateway.Validate())
+
+	for _, bad := range []string{"has space", "dots.are.not.allowed", strings.Repeat("a", 257)} {
+		t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", bad)
+		opts, err = appOptions(&serviceFlags{}, nil, "")
+		require.NoError(t, err)
+		require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters", bad)
+	}
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "")
+	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", " 8f742231b10e8888abcd99yyyzzz85a5\n")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_SLACK_SIGNING_SECRET")
 }

@@ -183,6 +183,23 @@ func (f *fakeGateway) SetPassword(context.Context, *gatewayv1.SetPasswordRequest
 	return &gatewayv1.SetPasswordResponse{}, nil
 }
 
+func (f *fakeGateway) LinkChatIdentity(_ context.Context, r *gatewayv1.LinkChatIdentityRequest) (*gatewayv1.LinkChatIdentityResponse, error) {
+	return &gatewayv1.LinkChatIdentityResponse{User: &gatewayv1.User{Name: r.GetName(), ChatIdentities: []*gatewayv1.ChatIdentity{{
+		Provider: r.GetProvider(), ExternalId: r.GetExternalId(), LinkTime: timestamppb.Now(),
+	}}}}, nil
+}
+
+func (f *fakeGateway) UnlinkChatIdentity(_ context.Context, r *gatewayv1.UnlinkChatIdentityRequest) (*gatewayv1.UnlinkChatIdentityResponse, error) {
+	return &gatewayv1.UnlinkChatIdentityResponse{User: &gatewayv1.User{Name: r.GetName()}}, nil
+}
+
+func (f *fakeGateway) CreateChatLinkCode(_ context.Context, r *gatewayv1.CreateChatLinkCodeRequest) (*gatewayv1.CreateChatLinkCodeResponse, error) {
+	return &gatewayv1.CreateChatLinkCodeResponse{
+		Code: "ABCD2345", ExpireTime: timestamppb.New(time.Now().Add(10 * time.Minute)),
+		Instruction: "send /link ABCD2345 (" + r.GetProvider().String() + ")",
+	}, nil
+}
+
 // testSecret is the secret of every key fakeGateway creates.
 const testSecret = "vk_4f2a.9c1d7e0b3a5f4e2d8c6b"
 

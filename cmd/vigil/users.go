@@ -18,9 +18,10 @@ import (
 
 func usersCommand() *cobra.Command {
 	var c clientFlags
-	cmd := &cobra.Command{Use: "users", Aliases: []string{"user"}, Short: "Manage the people who log in: create, list, show, update, set passwords"}
+	cmd := &cobra.Command{Use: "users", Aliases: []string{"user"}, Short: "Manage the people who log in: create, list, show, update, set passwords, link chat accounts"}
 	c.register(cmd)
-	cmd.AddCommand(usersCreate(&c), usersList(&c), usersGet(&c), usersUpdate(&c), usersPasswd(&c))
+	cmd.AddCommand(usersCreate(&c), usersList(&c), usersGet(&c), usersUpdate(&c), usersPasswd(&c),
+		usersLink(&c), usersUnlink(&c), usersLinkCode(&c))
 	return cmd
 }
 
@@ -208,6 +209,98 @@ it is your own.`,
 	return cmd
 }
 
+func parseChatProvider(s string) (gatewayv1.ChatProvider, error) {
+	v, ok := gatewayv1.ChatProvider_value["CHAT_PROVIDER_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("--provider %q: want telegram or slack", s)
+	}
+	return gatewayv1.ChatProvider(v), nil
+}
+
+func usersLink(c *clientFlags) *cobra.Command {
+	var telegram, slack string
+	cmd := &cobra.Command{
+		Use:   "link NAME --telegram ID | --slack TEAM_ID:USER_ID",
+		Short: "Link a chat account to a user (admins); it replaces the user's previous one, and the account's previous user",
+		Long: `Link a chat account to a user, so that what the account does in a chat
+(pressing an approval button) is done as the user, with their role and teams.
+Admins only; a user links their own with ` + "`vigil users link-code`" + `.
+
+A Telegram account is the user's numeric id (ask @userinfobot). A Slack
+account is the workspace's id and the member's id (in Slack: the member's
+profile, "Copy member ID"; the workspace's in the browser's address bar).`,
+		Example: `  vigil users link alice --telegram 123456789
+  vigil users link alice --slack T0123ABCD:U0456EFGH`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &gatewayv1.LinkChatIdentityRequest{Name: args[0], Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: telegram}
+			if slack != "" {
+				req.Provider, req.ExternalId = gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK, slack
+			}
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.LinkChatIdentity(ctx, req)
+			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.LinkChatIdentityResponse).GetUser()) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&telegram, "telegram", "", "the Telegram user id (numeric)")
+	fl.StringVar(&slack, "slack", "", "the Slack account, TEAM_ID:USER_ID")
+	cmd.MarkFlagsMutuallyExclusive("telegram", "slack")
+	cmd.MarkFlagsOneRequired("telegram", "slack")
+	return cmd
+}
+
+func usersUnlink(c *clientFlags) *cobra.Command {
+	var provider string
+	cmd := &cobra.Command{
+		Use:     "unlink NAME --provider telegram|slack",
+		Short:   "Unlink a user's chat account (admins: anyone's; a user: their own)",
+		Example: `  vigil users unlink alice --provider telegram`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parseChatProvider(provider)
+			if err != nil {
+				return err
+			}
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.UnlinkChatIdentity(ctx, &gatewayv1.UnlinkChatIdentityRequest{Name: args[0], Provider: p})
+			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.UnlinkChatIdentityResponse).GetUser()) })
+		},
+	}
+	cmd.Flags().StringVar(&provider, "provider", "", "telegram or slack")
+	_ = cmd.MarkFlagRequired("provider")
+	return cmd
+}
+
+func usersLinkCode(c *clientFlags) *cobra.Command {
+	var provider string
+	cmd := &cobra.Command{
+		Use:   "link-code --provider telegram|slack",
+		Short: "Get a one-time code that links your chat account when you send it to Vigil's bot",
+		Long: `Get a one-time code for yourself (signed in with ` + "`vigil login`" + `): send it to
+Vigil's bot from your chat account, as the instruction says, and that account
+is linked to you. It works once, for 10 minutes, and is shown only now.`,
+		Example: `  vigil users link-code --provider telegram
+  vigil users link-code --provider slack`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := parseChatProvider(provider)
+			if err != nil {
+				return err
+			}
+			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
+				return cl.CreateChatLinkCode(ctx, &gatewayv1.CreateChatLinkCodeRequest{Provider: p})
+			}, func(w io.Writer, m proto.Message) {
+				r := m.(*gatewayv1.CreateChatLinkCodeResponse)
+				fmt.Fprintf(w, "Code:     %s\nExpires:  %s\n\n%s\n", r.GetCode(), when(r.GetExpireTime()), r.GetInstruction())
+			})
+		},
+	}
+	cmd.Flags().StringVar(&provider, "provider", "", "telegram or slack")
+	_ = cmd.MarkFlagRequired("provider")
+	return cmd
+}
+
 func printUsers(w io.Writer, us []*gatewayv1.User) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tTEAMS\tEMAIL\tDISABLED\tLAST LOGIN")
@@ -228,5 +321,15 @@ func printUser(w io.Writer, u *gatewayv1.User) {
 	fmt.Fprintf(tw, "Created:\t%s\n", when(u.GetCreateTime()))
 	fmt.Fprintf(tw, "Updated:\t%s\n", when(u.GetUpdateTime()))
 	fmt.Fprintf(tw, "Last login:\t%s\n", when(u.GetLastLoginTime()))
+	if len(u.GetChatIdentities()) == 0 {
+		fmt.Fprintf(tw, "Chat accounts:\t-\n")
+	}
+	for i, id := range u.GetChatIdentities() {
+		label := ""
+		if i == 0 {
+			label = "Chat accounts:"
+		}
+		fmt.Fprintf(tw, "%s\t%s %s (linked %s)\n", label, short(id.GetProvider().String(), "CHAT_PROVIDER_"), id.GetExternalId(), when(id.GetLinkTime()))
+	}
 	_ = tw.Flush()
 }

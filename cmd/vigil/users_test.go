@@ -128,3 +128,44 @@ func TestUsersPasswd(t *testing.T) {
 	require.NoError(t, err)
 	requireProto(t, &gatewayv1.SetPasswordRequest{Name: "alice", Password: "new password"}, f.last(t, "SetPassword"))
 }
+
+func TestUsersChatAccounts(t *testing.T) {
+	f, addr := startGateway(t)
+	t.Setenv("VIGIL_TOKEN", "test-token")
+
+	out, err := runAccess(t, usersCommand, addr, "", "link", "alice", "--telegram", "123456789")
+	require.NoError(t, err)
+	requireProto(t, &gatewayv1.LinkChatIdentityRequest{Name: "alice", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: "123456789"},
+		f.last(t, "LinkChatIdentity"))
+	require.Regexp(t, `Chat accounts:\s+telegram 123456789 \(linked `, out.stdout)
+
+	_, err = runAccess(t, usersCommand, addr, "", "link", "alice", "--slack", "T0123ABCD:U0456EFGH")
+	require.NoError(t, err)
+	requireProto(t, &gatewayv1.LinkChatIdentityRequest{Name: "alice", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK, ExternalId: "T0123ABCD:U0456EFGH"},
+		f.last(t, "LinkChatIdentity"))
+
+	out, err = runAccess(t, usersCommand, addr, "", "unlink", "alice", "--provider", "slack")
+	require.NoError(t, err)
+	requireProto(t, &gatewayv1.UnlinkChatIdentityRequest{Name: "alice", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK}, f.last(t, "UnlinkChatIdentity"))
+	require.Regexp(t, `Chat accounts:\s+-\n`, out.stdout)
+
+	out, err = runAccess(t, usersCommand, addr, "", "link-code", "--provider", "telegram")
+	require.NoError(t, err)
+	requireProto(t, &gatewayv1.CreateChatLinkCodeRequest{Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM}, f.last(t, "CreateChatLinkCode"))
+	require.Regexp(t, `Code:\s+ABCD2345\n`, out.stdout)
+	require.Contains(t, out.stdout, "send /link ABCD2345 (CHAT_PROVIDER_TELEGRAM)")
+
+	for _, bad := range [][]string{
+		{"link", "alice"},
+		{"link", "alice", "--telegram", "1", "--slack", "T1:U1"},
+		{"link", "--telegram", "1"},
+		{"unlink", "alice"},
+		{"unlink", "alice", "--provider", "irc"},
+		{"link-code"},
+		{"link-code", "--provider", "unspecified"},
+	} {
+		_, err := runAccess(t, usersCommand, addr, "", bad...)
+		require.Error(t, err, bad)
+		require.Empty(t, f.takeCalls(), "%v: nothing is sent", bad)
+	}
+}

@@ -62,6 +62,13 @@ var Policy = map[string]Rule{
 	// Anyone signed in, for their own password; the service lets only an
 	// admin change another's.
 	"/vigil.gateway.v1.UserService/SetPassword": {Permission: Authenticated, Audit: true, Target: "user/{name}"},
+	// Chat accounts: an admin maps anyone's; a user unlinks their own
+	// (the service lets only an admin unlink another's) and links their
+	// own with a code they send to the bot (the service refuses keys and
+	// the bootstrap token: they have no chat account).
+	"/vigil.gateway.v1.UserService/LinkChatIdentity":   admin("user/{name}"),
+	"/vigil.gateway.v1.UserService/UnlinkChatIdentity": {Permission: Authenticated, Audit: true, Target: "user/{name}"},
+	"/vigil.gateway.v1.UserService/CreateChatLinkCode": {Permission: Authenticated, Audit: true, Target: "chat-link-code"},
 
 	// Operators manage the keys of their teams (the service checks the
 	// team and that the scopes do not exceed the caller's).

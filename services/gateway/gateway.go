@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +26,9 @@ import (
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
@@ -50,7 +55,22 @@ type Options struct {
 	DefaultTeam string
 	// AuditRetention is how long the audit log is kept (365 days).
 	AuditRetention time.Duration
+	// TelegramWebhookSecret is the secret_token given to the Telegram
+	// bot's setWebhook: POST /api/v1/webhooks/telegram answers only
+	// updates that carry it. Empty: the route answers 404.
+	TelegramWebhookSecret string
+	// SlackSigningSecret is the Slack app's signing secret: POST
+	// /api/v1/webhooks/slack/commands answers only requests it signed.
+	// Empty: the route answers 404.
+	SlackSigningSecret string
 }
+
+// telegramSecretRE is what setWebhook accepts as secret_token.
+var telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// chatMaxBytes bounds a chat webhook's body: an update or a slash command
+// is a few kilobytes.
+const chatMaxBytes = 1 << 20
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
@@ -66,6 +86,12 @@ func (o Options) Validate() error {
 	}
 	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))
+	}
+	if o.TelegramWebhookSecret != "" && !telegramSecretRE.MatchString(o.TelegramWebhookSecret) {
+		errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what Telegram's setWebhook accepts as secret_token)"))
+	}
+	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
+		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
 	return errors.Join(errs...)
 }
@@ -120,7 +146,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	store := postgres.New(deps.Pool)
 	// Two argon2id hashes at once: 128 MiB at most, whatever the burst.
 	hasher := access.NewHasher(access.DefaultPasswordParams, 2)
-	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam},
+	var chats []access.ChatProvider
+	if opts.TelegramWebhookSecret != "" {
+		chats = append(chats, access.Telegram)
+	}
+	if opts.SlackSigningSecret != "" {
+		chats = append(chats, access.Slack)
+	}
+	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
 	// Concurrent webhooks share one atomic batch, and so one fsync.
 	return &Service{
@@ -209,7 +242,26 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
 		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
 	})
+	// The chat webhooks are verified by their senders' own mechanisms, not
+	// by API credentials.
+	linker := &chat.Linker{Redeemer: s.access, Audit: s.Audit, Log: s.deps.Logger.With("component", "chat")}
+	tg, sl := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET"), notConfigured("Slack", "VIGIL_SLACK_SIGNING_SECRET")
+	if s.opts.TelegramWebhookSecret != "" {
+		tg = &telegram.Webhook{Secret: s.opts.TelegramWebhookSecret, Linker: linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
+	}
+	if s.opts.SlackSigningSecret != "" {
+		sl = &slack.Commands{SigningSecret: s.opts.SlackSigningSecret, Linker: linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
+	}
+	srv.Handle("POST /api/v1/webhooks/telegram", tg)
+	srv.Handle("POST /api/v1/webhooks/slack/commands", sl)
 	return nil
+}
+
+// notConfigured answers a chat webhook that is not set up.
+func notConfigured(what, setting string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		server.WriteProblem(w, http.StatusNotFound, what+" is not set up on this Vigil: set "+setting)
+	})
 }
 
 // Run prunes the audit log and ended sessions every hour until ctx ends;

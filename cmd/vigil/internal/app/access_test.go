@@ -35,6 +35,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/deploy"
+	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 )
 
@@ -187,6 +188,42 @@ var matrix = []matrixCase{
 			_, err := c.users.SetPassword(ctx, &gatewayv1.SetPasswordRequest{Name: "bob", Password: password("bob")})
 			return err
 		},
+	},
+
+	{
+		method: "vigil.gateway.v1.UserService/LinkChatIdentity", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.users.LinkChatIdentity(ctx, &gatewayv1.LinkChatIdentityRequest{
+				Name: "bob", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: "1001",
+			})
+			return err
+		}, rest: "POST /api/v1/users/bob:linkChatIdentity", body: `{"provider":"CHAT_PROVIDER_SLACK","external_id":"T01:U01"}`,
+	},
+	// Anyone may unlink their own; another user's is an admin's business.
+	{
+		method: "vigil.gateway.v1.UserService/UnlinkChatIdentity", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if _, err := c.users.LinkChatIdentity(c.admin, &gatewayv1.LinkChatIdentityRequest{
+				Name: "bob", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: "1002",
+			}); err != nil {
+				return fmt.Errorf("fixture: %w", err)
+			}
+			_, err := c.users.UnlinkChatIdentity(ctx, &gatewayv1.UnlinkChatIdentityRequest{Name: "bob", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM})
+			return err
+		}, rest: "POST /api/v1/users/bob:unlinkChatIdentity", body: `{"provider":"CHAT_PROVIDER_SLACK"}`,
+	},
+	// Any user, for themselves: a key (any scope) is nobody to link, and
+	// is refused by the service (FailedPrecondition), not the guard.
+	{
+		method: "vigil.gateway.v1.UserService/CreateChatLinkCode", perm: auth.Authenticated, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.users.CreateChatLinkCode(ctx, &gatewayv1.CreateChatLinkCodeRequest{Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM})
+			code := status.Code(err)
+			if strings.HasPrefix(w.actor, "key:") && code == codes.OK || strings.HasPrefix(w.actor, "user:") && code != codes.OK {
+				return status.Errorf(codes.Internal, "%s got %s: %v", w.actor, code, err)
+			}
+			return err
+		}, rest: "POST /api/v1/chatLinkCodes", body: `{"provider":"CHAT_PROVIDER_TELEGRAM"}`,
 	},
 
 	{
@@ -505,6 +542,8 @@ func TestAccessMatrix(t *testing.T) {
 		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
 		Deploy:  deploy.Options{EncryptionKey: testKey(), DevCluster: &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}},
+		// Telegram is set up, Slack is not.
+		Gateway: gateway.Options{TelegramWebhookSecret: telegramSecret},
 	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -673,6 +712,8 @@ func TestAccessMatrix(t *testing.T) {
 		assert.Equal(t, "web", k.GetTeam(), "an operator of web lists only web's keys")
 	}
 
+	checkChatWebhooks(as(olga), t, a, c)
+
 	// Every audited call made by an authenticated caller (and every
 	// login) is in the audit log, with its result.
 	var events []*gatewayv1.AuditEvent
@@ -709,6 +750,47 @@ func TestAccessMatrix(t *testing.T) {
 			assert.True(t, seen[m.method+" "+actor+" "+code.String()], "audit: %s by %s (%s) missing", m.method, actor, code)
 		}
 	}
+}
+
+// telegramSecret is the matrix's VIGIL_TELEGRAM_WEBHOOK_SECRET.
+const telegramSecret = "matrix_telegram-secret"
+
+// checkChatWebhooks: the chat webhooks take no API credentials but their
+// senders' own; a user's link code, sent to the bot, links their account.
+func checkChatWebhooks(user context.Context, t *testing.T, a *app.App, c *clients) {
+	t.Helper()
+	r, err := c.users.CreateChatLinkCode(user, &gatewayv1.CreateChatLinkCodeRequest{Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM})
+	require.NoError(t, err)
+	require.Contains(t, r.GetInstruction(), "/link "+r.GetCode())
+	_, err = c.users.CreateChatLinkCode(user, &gatewayv1.CreateChatLinkCodeRequest{Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "Slack is not set up: %v", err)
+
+	post := func(path, secret, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, "http://"+a.HTTPAddr()+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if secret != "" {
+			req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	update := `{"update_id":1,"message":{"message_id":1,"date":1,"from":{"id":5551234,"is_bot":false,"first_name":"O"},` +
+		`"chat":{"id":5551234,"type":"private"},"text":"/link ` + r.GetCode() + `"}}`
+	code, _ := post("/api/v1/webhooks/telegram", "", update)
+	require.Equal(t, http.StatusUnauthorized, code, "no secret token")
+	code, body := post("/api/v1/webhooks/telegram", telegramSecret, update)
+	require.Equal(t, http.StatusOK, code, body)
+	require.JSONEq(t, `{"method":"sendMessage","chat_id":5551234,"text":"Linked to Vigil user olga."}`, body)
+	u, err := c.users.GetUser(c.admin, &gatewayv1.GetUserRequest{Name: "olga"})
+	require.NoError(t, err)
+	require.Len(t, u.GetUser().GetChatIdentities(), 1)
+	require.Equal(t, "5551234", u.GetUser().GetChatIdentities()[0].GetExternalId())
+	code, body = post("/api/v1/webhooks/slack/commands", "", "command=%2Fvigil&text=link+X")
+	require.Equal(t, http.StatusNotFound, code, "Slack is not set up: %s", body)
 }
 
 func appNames(apps []*deployv1.App) []string {

@@ -30,6 +30,8 @@ type User struct {
 	Created      time.Time
 	Updated      time.Time
 	LastLogin    time.Time
+	// ChatIdentities are the user's linked chat accounts, by provider.
+	ChatIdentities []ChatIdentity
 }
 
 // Key is an API key. Only the hash of its secret is kept.

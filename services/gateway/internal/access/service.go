@@ -37,6 +37,11 @@ type Store interface {
 	Keys(ctx context.Context, teams []string, all, inactive bool, now time.Time) ([]Key, error)
 	RevokeKey(ctx context.Context, id string, now time.Time) (Key, error)
 	TouchKey(ctx context.Context, id string, now time.Time) error
+	LinkChatIdentity(ctx context.Context, id ChatIdentity) error
+	UnlinkChatIdentity(ctx context.Context, user string, p ChatProvider) error
+	CreateChatLinkCode(ctx context.Context, hash []byte, user string, p ChatProvider, now, expires time.Time, keep int) error
+	RedeemChatLinkCode(ctx context.Context, hash []byte, id ChatIdentity) (string, error)
+	ChatUser(ctx context.Context, p ChatProvider, externalID string) (User, error)
 }
 
 // Options tune sessions.
@@ -53,6 +58,9 @@ type Options struct {
 	// counts at once on the replica that made it, within CacheTTL on the
 	// others.
 	CacheTTL time.Duration
+	// ChatProviders are the chat providers whose webhook is configured:
+	// link codes are issued for these only.
+	ChatProviders []ChatProvider
 	// Now is the clock (time.Now when nil): tests move it to expire
 	// tokens, sessions and keys.
 	Now func() time.Time

@@ -125,11 +125,30 @@ func scopeOf(s gatewayv1.Scope) auth.Scope {
 	return auth.Scope(strings.ToLower(s.String()))
 }
 
+var chatProviders = map[access.ChatProvider]gatewayv1.ChatProvider{
+	access.Telegram: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, access.Slack: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK,
+}
+
+func chatProviderOf(p gatewayv1.ChatProvider) access.ChatProvider {
+	for k, v := range chatProviders {
+		if v == p {
+			return k
+		}
+	}
+	return ""
+}
+
 func userPB(u access.User) *gatewayv1.User {
-	return &gatewayv1.User{
+	out := &gatewayv1.User{
 		Name: u.Name, Email: u.Email, Role: roles[u.Role], Teams: u.Teams, Disabled: u.Disabled,
 		CreateTime: tsOrNil(u.Created), UpdateTime: tsOrNil(u.Updated), LastLoginTime: tsOrNil(u.LastLogin),
 	}
+	for _, id := range u.ChatIdentities {
+		out.ChatIdentities = append(out.ChatIdentities, &gatewayv1.ChatIdentity{
+			Provider: chatProviders[id.Provider], ExternalId: id.ExternalID, LinkTime: tsOrNil(id.Linked),
+		})
+	}
+	return out
 }
 
 func keyPB(k access.Key) *gatewayv1.Key {
@@ -265,6 +284,33 @@ func (s *AccessServer) SetPassword(ctx context.Context, r *gatewayv1.SetPassword
 		return nil, s.toStatus(ctx, err)
 	}
 	return &gatewayv1.SetPasswordResponse{}, nil
+}
+
+// LinkChatIdentity implements the RPC.
+func (s *AccessServer) LinkChatIdentity(ctx context.Context, r *gatewayv1.LinkChatIdentityRequest) (*gatewayv1.LinkChatIdentityResponse, error) {
+	u, err := s.svc.LinkChatIdentity(ctx, caller(ctx), r.GetName(), chatProviderOf(r.GetProvider()), r.GetExternalId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.LinkChatIdentityResponse{User: userPB(u)}, nil
+}
+
+// UnlinkChatIdentity implements the RPC.
+func (s *AccessServer) UnlinkChatIdentity(ctx context.Context, r *gatewayv1.UnlinkChatIdentityRequest) (*gatewayv1.UnlinkChatIdentityResponse, error) {
+	u, err := s.svc.UnlinkChatIdentity(ctx, caller(ctx), r.GetName(), chatProviderOf(r.GetProvider()))
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.UnlinkChatIdentityResponse{User: userPB(u)}, nil
+}
+
+// CreateChatLinkCode implements the RPC.
+func (s *AccessServer) CreateChatLinkCode(ctx context.Context, r *gatewayv1.CreateChatLinkCodeRequest) (*gatewayv1.CreateChatLinkCodeResponse, error) {
+	c, err := s.svc.CreateChatLinkCode(ctx, caller(ctx), chatProviderOf(r.GetProvider()))
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &gatewayv1.CreateChatLinkCodeResponse{Code: c.Code, ExpireTime: timestamppb.New(c.Expires), Instruction: c.Instruction()}, nil
 }
 
 // --- KeyService

@@ -1,5 +1,5 @@
-// Package postgres keeps the gateway's schema: users, sessions, API keys
-// and the audit log.
+// Package postgres keeps the gateway's schema: users, their chat accounts,
+// sessions, API keys and the audit log.
 package postgres
 
 import (
@@ -85,7 +85,11 @@ func (s *Store) User(ctx context.Context, name string) (access.User, error) {
 	if err != nil {
 		return u, fmt.Errorf("user %s: %w", name, err)
 	}
-	return u, nil
+	us := []access.User{u}
+	if err := s.withChatIdentities(ctx, us); err != nil {
+		return u, fmt.Errorf("chat accounts of user %s: %w", name, err)
+	}
+	return us[0], nil
 }
 
 // Users returns every user by name.
@@ -94,7 +98,14 @@ func (s *Store) Users(ctx context.Context) ([]access.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.User, error) { return scanUser(r) })
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (access.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, err
+	}
+	if err := s.withChatIdentities(ctx, us); err != nil {
+		return nil, fmt.Errorf("chat accounts: %w", err)
+	}
+	return us, nil
 }
 
 // UpdateUser changes a user with fn inside one transaction; when fn
@@ -124,7 +135,14 @@ func (s *Store) UpdateUser(ctx context.Context, name, keep string, fn func(*acce
 		out = u
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	us := []access.User{out}
+	if err := s.withChatIdentities(ctx, us); err != nil {
+		return out, fmt.Errorf("chat accounts of user %s: %w", name, err)
+	}
+	return us[0], nil
 }
 
 // --- sessions

@@ -140,6 +140,59 @@ func (Scope) EnumDescriptor() ([]byte, []int) {
 	return file_vigil_gateway_v1_access_proto_rawDescGZIP(), []int{1}
 }
 
+// ChatProvider is a chat service whose accounts can be linked to users.
+type ChatProvider int32
+
+const (
+	ChatProvider_CHAT_PROVIDER_UNSPECIFIED ChatProvider = 0
+	// Telegram: the account is the user's numeric id (from.id).
+	ChatProvider_CHAT_PROVIDER_TELEGRAM ChatProvider = 1
+	// Slack: the account is "TEAM_ID:USER_ID" (the workspace and the member,
+	// as in T0123ABCD:U0456EFGH).
+	ChatProvider_CHAT_PROVIDER_SLACK ChatProvider = 2
+)
+
+// Enum value maps for ChatProvider.
+var (
+	ChatProvider_name = map[int32]string{
+		0: "CHAT_PROVIDER_UNSPECIFIED",
+		1: "CHAT_PROVIDER_TELEGRAM",
+		2: "CHAT_PROVIDER_SLACK",
+	}
+	ChatProvider_value = map[string]int32{
+		"CHAT_PROVIDER_UNSPECIFIED": 0,
+		"CHAT_PROVIDER_TELEGRAM":    1,
+		"CHAT_PROVIDER_SLACK":       2,
+	}
+)
+
+func (x ChatProvider) Enum() *ChatProvider {
+	p := new(ChatProvider)
+	*p = x
+	return p
+}
+
+func (x ChatProvider) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChatProvider) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_gateway_v1_access_proto_enumTypes[2].Descriptor()
+}
+
+func (ChatProvider) Type() protoreflect.EnumType {
+	return &file_vigil_gateway_v1_access_proto_enumTypes[2]
+}
+
+func (x ChatProvider) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChatProvider.Descriptor instead.
+func (ChatProvider) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_access_proto_rawDescGZIP(), []int{2}
+}
+
 // User is a person who logs in. The password is write-only.
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -156,8 +209,11 @@ type User struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only.
 	LastLoginTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_login_time,json=lastLoginTime,proto3" json:"last_login_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Output only: the chat accounts linked to the user (at most one per
+	// provider), whose button presses act as the user.
+	ChatIdentities []*ChatIdentity `protobuf:"bytes,9,rep,name=chat_identities,json=chatIdentities,proto3" json:"chat_identities,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -246,6 +302,75 @@ func (x *User) GetLastLoginTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *User) GetChatIdentities() []*ChatIdentity {
+	if x != nil {
+		return x.ChatIdentities
+	}
+	return nil
+}
+
+// ChatIdentity is a chat account linked to a user.
+type ChatIdentity struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Provider ChatProvider           `protobuf:"varint,1,opt,name=provider,proto3,enum=vigil.gateway.v1.ChatProvider" json:"provider,omitempty"`
+	// The account's id at the provider (see ChatProvider).
+	ExternalId    string                 `protobuf:"bytes,2,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	LinkTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=link_time,json=linkTime,proto3" json:"link_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatIdentity) Reset() {
+	*x = ChatIdentity{}
+	mi := &file_vigil_gateway_v1_access_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatIdentity) ProtoMessage() {}
+
+func (x *ChatIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_access_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatIdentity.ProtoReflect.Descriptor instead.
+func (*ChatIdentity) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_access_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChatIdentity) GetProvider() ChatProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return ChatProvider_CHAT_PROVIDER_UNSPECIFIED
+}
+
+func (x *ChatIdentity) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *ChatIdentity) GetLinkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LinkTime
+	}
+	return nil
+}
+
 // Principal is who a call was made as.
 type Principal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -268,7 +393,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_vigil_gateway_v1_access_proto_msgTypes[1]
+	mi := &file_vigil_gateway_v1_access_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +405,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_gateway_v1_access_proto_msgTypes[1]
+	mi := &file_vigil_gateway_v1_access_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +418,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_vigil_gateway_v1_access_proto_rawDescGZIP(), []int{1}
+	return file_vigil_gateway_v1_access_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Principal) GetKind() string {
@@ -349,7 +474,7 @@ var File_vigil_gateway_v1_access_proto protoreflect.FileDescriptor
 
 const file_vigil_gateway_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvigil/gateway/v1/access.proto\x12\x10vigil.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x02\n" +
+	"\x1dvigil/gateway/v1/access.proto\x12\x10vigil.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x03\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12*\n" +
@@ -360,7 +485,13 @@ const file_vigil_gateway_v1_access_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12B\n" +
-	"\x0flast_login_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastLoginTime\"\xda\x01\n" +
+	"\x0flast_login_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastLoginTime\x12G\n" +
+	"\x0fchat_identities\x18\t \x03(\v2\x1e.vigil.gateway.v1.ChatIdentityR\x0echatIdentities\"\xa4\x01\n" +
+	"\fChatIdentity\x12:\n" +
+	"\bprovider\x18\x01 \x01(\x0e2\x1e.vigil.gateway.v1.ChatProviderR\bprovider\x12\x1f\n" +
+	"\vexternal_id\x18\x02 \x01(\tR\n" +
+	"externalId\x127\n" +
+	"\tlink_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blinkTime\"\xda\x01\n" +
 	"\tPrincipal\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12*\n" +
@@ -381,7 +512,11 @@ const file_vigil_gateway_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x11\n" +
 	"\rSCOPE_OPERATE\x10\x03\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x04B?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
+	"\vSCOPE_ADMIN\x10\x04*b\n" +
+	"\fChatProvider\x12\x1d\n" +
+	"\x19CHAT_PROVIDER_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CHAT_PROVIDER_TELEGRAM\x10\x01\x12\x17\n" +
+	"\x13CHAT_PROVIDER_SLACK\x10\x02B?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_vigil_gateway_v1_access_proto_rawDescOnce sync.Once
@@ -395,27 +530,32 @@ func file_vigil_gateway_v1_access_proto_rawDescGZIP() []byte {
 	return file_vigil_gateway_v1_access_proto_rawDescData
 }
 
-var file_vigil_gateway_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vigil_gateway_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_vigil_gateway_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vigil_gateway_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vigil_gateway_v1_access_proto_goTypes = []any{
 	(Role)(0),                     // 0: vigil.gateway.v1.Role
 	(Scope)(0),                    // 1: vigil.gateway.v1.Scope
-	(*User)(nil),                  // 2: vigil.gateway.v1.User
-	(*Principal)(nil),             // 3: vigil.gateway.v1.Principal
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(ChatProvider)(0),             // 2: vigil.gateway.v1.ChatProvider
+	(*User)(nil),                  // 3: vigil.gateway.v1.User
+	(*ChatIdentity)(nil),          // 4: vigil.gateway.v1.ChatIdentity
+	(*Principal)(nil),             // 5: vigil.gateway.v1.Principal
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_vigil_gateway_v1_access_proto_depIdxs = []int32{
 	0, // 0: vigil.gateway.v1.User.role:type_name -> vigil.gateway.v1.Role
-	4, // 1: vigil.gateway.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	4, // 2: vigil.gateway.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	4, // 3: vigil.gateway.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	0, // 4: vigil.gateway.v1.Principal.role:type_name -> vigil.gateway.v1.Role
-	1, // 5: vigil.gateway.v1.Principal.scopes:type_name -> vigil.gateway.v1.Scope
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 1: vigil.gateway.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	6, // 2: vigil.gateway.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	6, // 3: vigil.gateway.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	4, // 4: vigil.gateway.v1.User.chat_identities:type_name -> vigil.gateway.v1.ChatIdentity
+	2, // 5: vigil.gateway.v1.ChatIdentity.provider:type_name -> vigil.gateway.v1.ChatProvider
+	6, // 6: vigil.gateway.v1.ChatIdentity.link_time:type_name -> google.protobuf.Timestamp
+	0, // 7: vigil.gateway.v1.Principal.role:type_name -> vigil.gateway.v1.Role
+	1, // 8: vigil.gateway.v1.Principal.scopes:type_name -> vigil.gateway.v1.Scope
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_vigil_gateway_v1_access_proto_init() }
@@ -428,8 +568,8 @@ func file_vigil_gateway_v1_access_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_gateway_v1_access_proto_rawDesc), len(file_vigil_gateway_v1_access_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   2,
+			NumEnums:      3,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -480,11 +481,320 @@ func (*SetPasswordResponse) Descriptor() ([]byte, []int) {
 	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{9}
 }
 
+type LinkChatIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	Name     string       `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Provider ChatProvider `protobuf:"varint,2,opt,name=provider,proto3,enum=vigil.gateway.v1.ChatProvider" json:"provider,omitempty"`
+	// Telegram: the numeric user id; Slack: "TEAM_ID:USER_ID".
+	ExternalId    string `protobuf:"bytes,3,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkChatIdentityRequest) Reset() {
+	*x = LinkChatIdentityRequest{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkChatIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkChatIdentityRequest) ProtoMessage() {}
+
+func (x *LinkChatIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkChatIdentityRequest.ProtoReflect.Descriptor instead.
+func (*LinkChatIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LinkChatIdentityRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LinkChatIdentityRequest) GetProvider() ChatProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return ChatProvider_CHAT_PROVIDER_UNSPECIFIED
+}
+
+func (x *LinkChatIdentityRequest) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+type LinkChatIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkChatIdentityResponse) Reset() {
+	*x = LinkChatIdentityResponse{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkChatIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkChatIdentityResponse) ProtoMessage() {}
+
+func (x *LinkChatIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkChatIdentityResponse.ProtoReflect.Descriptor instead.
+func (*LinkChatIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LinkChatIdentityResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type UnlinkChatIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	Name          string       `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Provider      ChatProvider `protobuf:"varint,2,opt,name=provider,proto3,enum=vigil.gateway.v1.ChatProvider" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkChatIdentityRequest) Reset() {
+	*x = UnlinkChatIdentityRequest{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkChatIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkChatIdentityRequest) ProtoMessage() {}
+
+func (x *UnlinkChatIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkChatIdentityRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkChatIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnlinkChatIdentityRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnlinkChatIdentityRequest) GetProvider() ChatProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return ChatProvider_CHAT_PROVIDER_UNSPECIFIED
+}
+
+type UnlinkChatIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkChatIdentityResponse) Reset() {
+	*x = UnlinkChatIdentityResponse{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkChatIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkChatIdentityResponse) ProtoMessage() {}
+
+func (x *UnlinkChatIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkChatIdentityResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkChatIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UnlinkChatIdentityResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type CreateChatLinkCodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Provider      ChatProvider           `protobuf:"varint,1,opt,name=provider,proto3,enum=vigil.gateway.v1.ChatProvider" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChatLinkCodeRequest) Reset() {
+	*x = CreateChatLinkCodeRequest{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChatLinkCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChatLinkCodeRequest) ProtoMessage() {}
+
+func (x *CreateChatLinkCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChatLinkCodeRequest.ProtoReflect.Descriptor instead.
+func (*CreateChatLinkCodeRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateChatLinkCodeRequest) GetProvider() ChatProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return ChatProvider_CHAT_PROVIDER_UNSPECIFIED
+}
+
+type CreateChatLinkCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 8 characters; case, spaces and dashes do not matter.
+	Code       string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// What to do with the code, for a person ("send /link CODE to the bot").
+	Instruction   string `protobuf:"bytes,3,opt,name=instruction,proto3" json:"instruction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChatLinkCodeResponse) Reset() {
+	*x = CreateChatLinkCodeResponse{}
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChatLinkCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChatLinkCodeResponse) ProtoMessage() {}
+
+func (x *CreateChatLinkCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_gateway_v1_user_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChatLinkCodeResponse.ProtoReflect.Descriptor instead.
+func (*CreateChatLinkCodeResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_gateway_v1_user_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateChatLinkCodeResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CreateChatLinkCodeResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *CreateChatLinkCodeResponse) GetInstruction() string {
+	if x != nil {
+		return x.Instruction
+	}
+	return ""
+}
+
 var File_vigil_gateway_v1_user_service_proto protoreflect.FileDescriptor
 
 const file_vigil_gateway_v1_user_service_proto_rawDesc = "" +
 	"\n" +
-	"#vigil/gateway/v1/user_service.proto\x12\x10vigil.gateway.v1\x1a google/protobuf/field_mask.proto\x1a\x1dvigil/gateway/v1/access.proto\"[\n" +
+	"#vigil/gateway/v1/user_service.proto\x12\x10vigil.gateway.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/gateway/v1/access.proto\"[\n" +
 	"\x11CreateUserRequest\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.vigil.gateway.v1.UserR\x04user\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"@\n" +
@@ -507,7 +817,26 @@ const file_vigil_gateway_v1_user_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12)\n" +
 	"\x10current_password\x18\x03 \x01(\tR\x0fcurrentPassword\"\x15\n" +
-	"\x13SetPasswordResponse2\xc1\x03\n" +
+	"\x13SetPasswordResponse\"\x8a\x01\n" +
+	"\x17LinkChatIdentityRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
+	"\bprovider\x18\x02 \x01(\x0e2\x1e.vigil.gateway.v1.ChatProviderR\bprovider\x12\x1f\n" +
+	"\vexternal_id\x18\x03 \x01(\tR\n" +
+	"externalId\"F\n" +
+	"\x18LinkChatIdentityResponse\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.vigil.gateway.v1.UserR\x04user\"k\n" +
+	"\x19UnlinkChatIdentityRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
+	"\bprovider\x18\x02 \x01(\x0e2\x1e.vigil.gateway.v1.ChatProviderR\bprovider\"H\n" +
+	"\x1aUnlinkChatIdentityResponse\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.vigil.gateway.v1.UserR\x04user\"W\n" +
+	"\x19CreateChatLinkCodeRequest\x12:\n" +
+	"\bprovider\x18\x01 \x01(\x0e2\x1e.vigil.gateway.v1.ChatProviderR\bprovider\"\x8f\x01\n" +
+	"\x1aCreateChatLinkCodeResponse\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12 \n" +
+	"\vinstruction\x18\x03 \x01(\tR\vinstruction2\x8e\x06\n" +
 	"\vUserService\x12W\n" +
 	"\n" +
 	"CreateUser\x12#.vigil.gateway.v1.CreateUserRequest\x1a$.vigil.gateway.v1.CreateUserResponse\x12N\n" +
@@ -515,7 +844,10 @@ const file_vigil_gateway_v1_user_service_proto_rawDesc = "" +
 	"\tListUsers\x12\".vigil.gateway.v1.ListUsersRequest\x1a#.vigil.gateway.v1.ListUsersResponse\x12W\n" +
 	"\n" +
 	"UpdateUser\x12#.vigil.gateway.v1.UpdateUserRequest\x1a$.vigil.gateway.v1.UpdateUserResponse\x12Z\n" +
-	"\vSetPassword\x12$.vigil.gateway.v1.SetPasswordRequest\x1a%.vigil.gateway.v1.SetPasswordResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
+	"\vSetPassword\x12$.vigil.gateway.v1.SetPasswordRequest\x1a%.vigil.gateway.v1.SetPasswordResponse\x12i\n" +
+	"\x10LinkChatIdentity\x12).vigil.gateway.v1.LinkChatIdentityRequest\x1a*.vigil.gateway.v1.LinkChatIdentityResponse\x12o\n" +
+	"\x12UnlinkChatIdentity\x12+.vigil.gateway.v1.UnlinkChatIdentityRequest\x1a,.vigil.gateway.v1.UnlinkChatIdentityResponse\x12o\n" +
+	"\x12CreateChatLinkCode\x12+.vigil.gateway.v1.CreateChatLinkCodeRequest\x1a,.vigil.gateway.v1.CreateChatLinkCodeResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_vigil_gateway_v1_user_service_proto_rawDescOnce sync.Once
@@ -529,44 +861,64 @@ func file_vigil_gateway_v1_user_service_proto_rawDescGZIP() []byte {
 	return file_vigil_gateway_v1_user_service_proto_rawDescData
 }
 
-var file_vigil_gateway_v1_user_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_vigil_gateway_v1_user_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_vigil_gateway_v1_user_service_proto_goTypes = []any{
-	(*CreateUserRequest)(nil),     // 0: vigil.gateway.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),    // 1: vigil.gateway.v1.CreateUserResponse
-	(*GetUserRequest)(nil),        // 2: vigil.gateway.v1.GetUserRequest
-	(*GetUserResponse)(nil),       // 3: vigil.gateway.v1.GetUserResponse
-	(*ListUsersRequest)(nil),      // 4: vigil.gateway.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),     // 5: vigil.gateway.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),     // 6: vigil.gateway.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),    // 7: vigil.gateway.v1.UpdateUserResponse
-	(*SetPasswordRequest)(nil),    // 8: vigil.gateway.v1.SetPasswordRequest
-	(*SetPasswordResponse)(nil),   // 9: vigil.gateway.v1.SetPasswordResponse
-	(*User)(nil),                  // 10: vigil.gateway.v1.User
-	(*fieldmaskpb.FieldMask)(nil), // 11: google.protobuf.FieldMask
+	(*CreateUserRequest)(nil),          // 0: vigil.gateway.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),         // 1: vigil.gateway.v1.CreateUserResponse
+	(*GetUserRequest)(nil),             // 2: vigil.gateway.v1.GetUserRequest
+	(*GetUserResponse)(nil),            // 3: vigil.gateway.v1.GetUserResponse
+	(*ListUsersRequest)(nil),           // 4: vigil.gateway.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),          // 5: vigil.gateway.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),          // 6: vigil.gateway.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),         // 7: vigil.gateway.v1.UpdateUserResponse
+	(*SetPasswordRequest)(nil),         // 8: vigil.gateway.v1.SetPasswordRequest
+	(*SetPasswordResponse)(nil),        // 9: vigil.gateway.v1.SetPasswordResponse
+	(*LinkChatIdentityRequest)(nil),    // 10: vigil.gateway.v1.LinkChatIdentityRequest
+	(*LinkChatIdentityResponse)(nil),   // 11: vigil.gateway.v1.LinkChatIdentityResponse
+	(*UnlinkChatIdentityRequest)(nil),  // 12: vigil.gateway.v1.UnlinkChatIdentityRequest
+	(*UnlinkChatIdentityResponse)(nil), // 13: vigil.gateway.v1.UnlinkChatIdentityResponse
+	(*CreateChatLinkCodeRequest)(nil),  // 14: vigil.gateway.v1.CreateChatLinkCodeRequest
+	(*CreateChatLinkCodeResponse)(nil), // 15: vigil.gateway.v1.CreateChatLinkCodeResponse
+	(*User)(nil),                       // 16: vigil.gateway.v1.User
+	(*fieldmaskpb.FieldMask)(nil),      // 17: google.protobuf.FieldMask
+	(ChatProvider)(0),                  // 18: vigil.gateway.v1.ChatProvider
+	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
 }
 var file_vigil_gateway_v1_user_service_proto_depIdxs = []int32{
-	10, // 0: vigil.gateway.v1.CreateUserRequest.user:type_name -> vigil.gateway.v1.User
-	10, // 1: vigil.gateway.v1.CreateUserResponse.user:type_name -> vigil.gateway.v1.User
-	10, // 2: vigil.gateway.v1.GetUserResponse.user:type_name -> vigil.gateway.v1.User
-	10, // 3: vigil.gateway.v1.ListUsersResponse.users:type_name -> vigil.gateway.v1.User
-	10, // 4: vigil.gateway.v1.UpdateUserRequest.user:type_name -> vigil.gateway.v1.User
-	11, // 5: vigil.gateway.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 6: vigil.gateway.v1.UpdateUserResponse.user:type_name -> vigil.gateway.v1.User
-	0,  // 7: vigil.gateway.v1.UserService.CreateUser:input_type -> vigil.gateway.v1.CreateUserRequest
-	2,  // 8: vigil.gateway.v1.UserService.GetUser:input_type -> vigil.gateway.v1.GetUserRequest
-	4,  // 9: vigil.gateway.v1.UserService.ListUsers:input_type -> vigil.gateway.v1.ListUsersRequest
-	6,  // 10: vigil.gateway.v1.UserService.UpdateUser:input_type -> vigil.gateway.v1.UpdateUserRequest
-	8,  // 11: vigil.gateway.v1.UserService.SetPassword:input_type -> vigil.gateway.v1.SetPasswordRequest
-	1,  // 12: vigil.gateway.v1.UserService.CreateUser:output_type -> vigil.gateway.v1.CreateUserResponse
-	3,  // 13: vigil.gateway.v1.UserService.GetUser:output_type -> vigil.gateway.v1.GetUserResponse
-	5,  // 14: vigil.gateway.v1.UserService.ListUsers:output_type -> vigil.gateway.v1.ListUsersResponse
-	7,  // 15: vigil.gateway.v1.UserService.UpdateUser:output_type -> vigil.gateway.v1.UpdateUserResponse
-	9,  // 16: vigil.gateway.v1.UserService.SetPassword:output_type -> vigil.gateway.v1.SetPasswordResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	16, // 0: vigil.gateway.v1.CreateUserRequest.user:type_name -> vigil.gateway.v1.User
+	16, // 1: vigil.gateway.v1.CreateUserResponse.user:type_name -> vigil.gateway.v1.User
+	16, // 2: vigil.gateway.v1.GetUserResponse.user:type_name -> vigil.gateway.v1.User
+	16, // 3: vigil.gateway.v1.ListUsersResponse.users:type_name -> vigil.gateway.v1.User
+	16, // 4: vigil.gateway.v1.UpdateUserRequest.user:type_name -> vigil.gateway.v1.User
+	17, // 5: vigil.gateway.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 6: vigil.gateway.v1.UpdateUserResponse.user:type_name -> vigil.gateway.v1.User
+	18, // 7: vigil.gateway.v1.LinkChatIdentityRequest.provider:type_name -> vigil.gateway.v1.ChatProvider
+	16, // 8: vigil.gateway.v1.LinkChatIdentityResponse.user:type_name -> vigil.gateway.v1.User
+	18, // 9: vigil.gateway.v1.UnlinkChatIdentityRequest.provider:type_name -> vigil.gateway.v1.ChatProvider
+	16, // 10: vigil.gateway.v1.UnlinkChatIdentityResponse.user:type_name -> vigil.gateway.v1.User
+	18, // 11: vigil.gateway.v1.CreateChatLinkCodeRequest.provider:type_name -> vigil.gateway.v1.ChatProvider
+	19, // 12: vigil.gateway.v1.CreateChatLinkCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 13: vigil.gateway.v1.UserService.CreateUser:input_type -> vigil.gateway.v1.CreateUserRequest
+	2,  // 14: vigil.gateway.v1.UserService.GetUser:input_type -> vigil.gateway.v1.GetUserRequest
+	4,  // 15: vigil.gateway.v1.UserService.ListUsers:input_type -> vigil.gateway.v1.ListUsersRequest
+	6,  // 16: vigil.gateway.v1.UserService.UpdateUser:input_type -> vigil.gateway.v1.UpdateUserRequest
+	8,  // 17: vigil.gateway.v1.UserService.SetPassword:input_type -> vigil.gateway.v1.SetPasswordRequest
+	10, // 18: vigil.gateway.v1.UserService.LinkChatIdentity:input_type -> vigil.gateway.v1.LinkChatIdentityRequest
+	12, // 19: vigil.gateway.v1.UserService.UnlinkChatIdentity:input_type -> vigil.gateway.v1.UnlinkChatIdentityRequest
+	14, // 20: vigil.gateway.v1.UserService.CreateChatLinkCode:input_type -> vigil.gateway.v1.CreateChatLinkCodeRequest
+	1,  // 21: vigil.gateway.v1.UserService.CreateUser:output_type -> vigil.gateway.v1.CreateUserResponse
+	3,  // 22: vigil.gateway.v1.UserService.GetUser:output_type -> vigil.gateway.v1.GetUserResponse
+	5,  // 23: vigil.gateway.v1.UserService.ListUsers:output_type -> vigil.gateway.v1.ListUsersResponse
+	7,  // 24: vigil.gateway.v1.UserService.UpdateUser:output_type -> vigil.gateway.v1.UpdateUserResponse
+	9,  // 25: vigil.gateway.v1.UserService.SetPassword:output_type -> vigil.gateway.v1.SetPasswordResponse
+	11, // 26: vigil.gateway.v1.UserService.LinkChatIdentity:output_type -> vigil.gateway.v1.LinkChatIdentityResponse
+	13, // 27: vigil.gateway.v1.UserService.UnlinkChatIdentity:output_type -> vigil.gateway.v1.UnlinkChatIdentityResponse
+	15, // 28: vigil.gateway.v1.UserService.CreateChatLinkCode:output_type -> vigil.gateway.v1.CreateChatLinkCodeResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_gateway_v1_user_service_proto_init() }
@@ -581,7 +933,7 @@ func file_vigil_gateway_v1_user_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_gateway_v1_user_service_proto_rawDesc), len(file_vigil_gateway_v1_user_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

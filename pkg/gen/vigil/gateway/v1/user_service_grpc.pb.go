@@ -19,11 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UserService_CreateUser_FullMethodName  = "/vigil.gateway.v1.UserService/CreateUser"
-	UserService_GetUser_FullMethodName     = "/vigil.gateway.v1.UserService/GetUser"
-	UserService_ListUsers_FullMethodName   = "/vigil.gateway.v1.UserService/ListUsers"
-	UserService_UpdateUser_FullMethodName  = "/vigil.gateway.v1.UserService/UpdateUser"
-	UserService_SetPassword_FullMethodName = "/vigil.gateway.v1.UserService/SetPassword"
+	UserService_CreateUser_FullMethodName         = "/vigil.gateway.v1.UserService/CreateUser"
+	UserService_GetUser_FullMethodName            = "/vigil.gateway.v1.UserService/GetUser"
+	UserService_ListUsers_FullMethodName          = "/vigil.gateway.v1.UserService/ListUsers"
+	UserService_UpdateUser_FullMethodName         = "/vigil.gateway.v1.UserService/UpdateUser"
+	UserService_SetPassword_FullMethodName        = "/vigil.gateway.v1.UserService/SetPassword"
+	UserService_LinkChatIdentity_FullMethodName   = "/vigil.gateway.v1.UserService/LinkChatIdentity"
+	UserService_UnlinkChatIdentity_FullMethodName = "/vigil.gateway.v1.UserService/UnlinkChatIdentity"
+	UserService_CreateChatLinkCode_FullMethodName = "/vigil.gateway.v1.UserService/CreateChatLinkCode"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -42,6 +45,16 @@ type UserServiceClient interface {
 	// An admin for anyone, a user for themselves (with the current
 	// password). Revokes the user's other sessions.
 	SetPassword(ctx context.Context, in *SetPasswordRequest, opts ...grpc.CallOption) (*SetPasswordResponse, error)
+	// Links a chat account to a user (admins: the admin mapping). A link
+	// replaces the user's previous account of the provider, and the
+	// account's previous user.
+	LinkChatIdentity(ctx context.Context, in *LinkChatIdentityRequest, opts ...grpc.CallOption) (*LinkChatIdentityResponse, error)
+	// An admin for anyone, a user for themselves.
+	UnlinkChatIdentity(ctx context.Context, in *UnlinkChatIdentityRequest, opts ...grpc.CallOption) (*UnlinkChatIdentityResponse, error)
+	// A one-time code that links the chat account that sends it to the bot
+	// to the calling user (a user signed in, not an API key). It works once,
+	// for 10 minutes, and is shown only here.
+	CreateChatLinkCode(ctx context.Context, in *CreateChatLinkCodeRequest, opts ...grpc.CallOption) (*CreateChatLinkCodeResponse, error)
 }
 
 type userServiceClient struct {
@@ -102,6 +115,36 @@ func (c *userServiceClient) SetPassword(ctx context.Context, in *SetPasswordRequ
 	return out, nil
 }
 
+func (c *userServiceClient) LinkChatIdentity(ctx context.Context, in *LinkChatIdentityRequest, opts ...grpc.CallOption) (*LinkChatIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LinkChatIdentityResponse)
+	err := c.cc.Invoke(ctx, UserService_LinkChatIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) UnlinkChatIdentity(ctx context.Context, in *UnlinkChatIdentityRequest, opts ...grpc.CallOption) (*UnlinkChatIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkChatIdentityResponse)
+	err := c.cc.Invoke(ctx, UserService_UnlinkChatIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) CreateChatLinkCode(ctx context.Context, in *CreateChatLinkCodeRequest, opts ...grpc.CallOption) (*CreateChatLinkCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateChatLinkCodeResponse)
+	err := c.cc.Invoke(ctx, UserService_CreateChatLinkCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -118,6 +161,16 @@ type UserServiceServer interface {
 	// An admin for anyone, a user for themselves (with the current
 	// password). Revokes the user's other sessions.
 	SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error)
+	// Links a chat account to a user (admins: the admin mapping). A link
+	// replaces the user's previous account of the provider, and the
+	// account's previous user.
+	LinkChatIdentity(context.Context, *LinkChatIdentityRequest) (*LinkChatIdentityResponse, error)
+	// An admin for anyone, a user for themselves.
+	UnlinkChatIdentity(context.Context, *UnlinkChatIdentityRequest) (*UnlinkChatIdentityResponse, error)
+	// A one-time code that links the chat account that sends it to the bot
+	// to the calling user (a user signed in, not an API key). It works once,
+	// for 10 minutes, and is shown only here.
+	CreateChatLinkCode(context.Context, *CreateChatLinkCodeRequest) (*CreateChatLinkCodeResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -142,6 +195,15 @@ func (UnimplementedUserServiceServer) UpdateUser(context.Context, *UpdateUserReq
 }
 func (UnimplementedUserServiceServer) SetPassword(context.Context, *SetPasswordRequest) (*SetPasswordResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetPassword not implemented")
+}
+func (UnimplementedUserServiceServer) LinkChatIdentity(context.Context, *LinkChatIdentityRequest) (*LinkChatIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LinkChatIdentity not implemented")
+}
+func (UnimplementedUserServiceServer) UnlinkChatIdentity(context.Context, *UnlinkChatIdentityRequest) (*UnlinkChatIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkChatIdentity not implemented")
+}
+func (UnimplementedUserServiceServer) CreateChatLinkCode(context.Context, *CreateChatLinkCodeRequest) (*CreateChatLinkCodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateChatLinkCode not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -254,6 +316,60 @@ func _UserService_SetPassword_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_LinkChatIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkChatIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).LinkChatIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_LinkChatIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).LinkChatIdentity(ctx, req.(*LinkChatIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_UnlinkChatIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkChatIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).UnlinkChatIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_UnlinkChatIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).UnlinkChatIdentity(ctx, req.(*UnlinkChatIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_CreateChatLinkCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateChatLinkCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).CreateChatLinkCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_CreateChatLinkCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).CreateChatLinkCode(ctx, req.(*CreateChatLinkCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +396,18 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetPassword",
 			Handler:    _UserService_SetPassword_Handler,
+		},
+		{
+			MethodName: "LinkChatIdentity",
+			Handler:    _UserService_LinkChatIdentity_Handler,
+		},
+		{
+			MethodName: "UnlinkChatIdentity",
+			Handler:    _UserService_UnlinkChatIdentity_Handler,
+		},
+		{
+			MethodName: "CreateChatLinkCode",
+			Handler:    _UserService_CreateChatLinkCode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,145 @@
+// Package slack receives the slash command of Vigil's Slack app
+// ("/vigil"), verified the way Slack signs its requests: X-Slack-Signature
+// is v0= and the hex HMAC-SHA256, keyed with the app's signing secret, of
+// "v0:" + X-Slack-Request-Timestamp + ":" + the raw body, and the
+// timestamp must be within 5 minutes of now (no replays). It understands
+// "/vigil link CODE", and answers ephemerally (only the sender sees it).
+//
+// A Slack account is "TEAM_ID:USER_ID": member ids are qualified by their
+// workspace, so that an app installed in several workspaces cannot mix up
+// their people.
+package slack
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+)
+
+// Headers of a signed request.
+const (
+	SignatureHeader = "X-Slack-Signature"
+	TimestampHeader = "X-Slack-Request-Timestamp"
+)
+
+// MaxSkew is how far a request's timestamp may be from now, either way.
+const MaxSkew = 5 * time.Minute
+
+// Linker links the sender's account with a code (chat.Linker).
+type Linker interface {
+	Link(ctx context.Context, p access.ChatProvider, externalID, code string) string
+}
+
+// Commands handles POST /api/v1/webhooks/slack/commands.
+type Commands struct {
+	// SigningSecret is the Slack app's signing secret.
+	SigningSecret string
+	Linker        Linker
+	MaxBytes      int64
+	Log           *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Sign returns the X-Slack-Signature of body sent at timestamp ts (Unix
+// seconds, as in X-Slack-Request-Timestamp).
+func Sign(secret, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// answer is a slash command's immediate response.
+type answer struct {
+	ResponseType string `json:"response_type"`
+	Text         string `json:"text"`
+}
+
+func (h *Commands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "too large", "limit", h.MaxBytes)
+		server.WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", h.MaxBytes))
+		return
+	case err != nil:
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "unreadable", "error", err)
+		server.WriteProblem(w, http.StatusBadRequest, "the body could not be read")
+		return
+	}
+	if reason := h.verify(r.Header, body); reason != "" {
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", reason, "remote", r.RemoteAddr)
+		server.WriteProblem(w, http.StatusUnauthorized, "missing, wrong or stale "+SignatureHeader+": sign with the app's signing secret (VIGIL_SLACK_SIGNING_SECRET), within 5 minutes")
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "invalid", "error", err)
+		server.WriteProblem(w, http.StatusBadRequest, "not a slash command: the body is not form-encoded")
+		return
+	}
+	if form.Get("ssl_check") == "1" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	command := form.Get("command")
+	if command == "" {
+		command = "/vigil"
+	}
+	text := "Usage: " + command + " link CODE, with the code `vigil users link-code --provider slack` gives you."
+	if code, ok := linkCommand(form.Get("text")); ok && code != "" {
+		text = h.Linker.Link(ctx, access.Slack, form.Get("team_id")+":"+form.Get("user_id"), code)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(answer{ResponseType: "ephemeral", Text: text})
+}
+
+// verify returns why a request is not Slack's, or "".
+func (h *Commands) verify(hdr http.Header, body []byte) string {
+	ts, sig := hdr.Get(TimestampHeader), hdr.Get(SignatureHeader)
+	if ts == "" || sig == "" {
+		return "unsigned"
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "bad timestamp"
+	}
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	if d := now().Sub(time.Unix(sec, 0)); d > MaxSkew || d < -MaxSkew {
+		return "stale"
+	}
+	if !hmac.Equal([]byte(sig), []byte(Sign(h.SigningSecret, ts, body))) {
+		return "bad signature"
+	}
+	return ""
+}
+
+// linkCommand reads "link CODE": ok, and the code ("" when none). Any
+// other text is not a command for Vigil.
+func linkCommand(text string) (code string, ok bool) {
+	verb, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
+	if !strings.EqualFold(verb, "link") {
+		return "", false
+	}
+	return strings.TrimSpace(arg), true
+}
