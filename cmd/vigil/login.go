@@ -175,7 +175,13 @@ func whoamiCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd.Context(), &c, gatewayv1.NewAuthServiceClient, func(ctx context.Context, cl gatewayv1.AuthServiceClient) (proto.Message, error) {
 				return cl.WhoAmI(ctx, &gatewayv1.WhoAmIRequest{})
-			}, func(w io.Writer, m proto.Message) { printPrincipal(w, m.(*gatewayv1.WhoAmIResponse).GetPrincipal()) })
+			}, func(w io.Writer, m proto.Message) {
+				resp := m.(*gatewayv1.WhoAmIResponse)
+				printPrincipal(w, resp.GetPrincipal())
+				if u := resp.GetUser(); u != nil {
+					printChatAccounts(w, u)
+				}
+			})
 		},
 	}
 	c.register(cmd)

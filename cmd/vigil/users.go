@@ -321,6 +321,13 @@ func printUser(w io.Writer, u *gatewayv1.User) {
 	fmt.Fprintf(tw, "Created:\t%s\n", when(u.GetCreateTime()))
 	fmt.Fprintf(tw, "Updated:\t%s\n", when(u.GetUpdateTime()))
 	fmt.Fprintf(tw, "Last login:\t%s\n", when(u.GetLastLoginTime()))
+	_ = tw.Flush()
+	printChatAccounts(w, u)
+}
+
+// printChatAccounts lists the Telegram and Slack accounts linked to u.
+func printChatAccounts(w io.Writer, u *gatewayv1.User) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(u.GetChatIdentities()) == 0 {
 		fmt.Fprintf(tw, "Chat accounts:\t-\n")
 	}

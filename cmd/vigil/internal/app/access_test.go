@@ -789,6 +789,10 @@ func checkChatWebhooks(user context.Context, t *testing.T, a *app.App, c *client
 	require.NoError(t, err)
 	require.Len(t, u.GetUser().GetChatIdentities(), 1)
 	require.Equal(t, "5551234", u.GetUser().GetChatIdentities()[0].GetExternalId())
+	// And the user sees it themselves, without being an admin.
+	me, err := c.authn.WhoAmI(user, &gatewayv1.WhoAmIRequest{})
+	require.NoError(t, err)
+	require.Len(t, me.GetUser().GetChatIdentities(), 1)
 	code, body = post("/api/v1/webhooks/slack/commands", "", "command=%2Fvigil&text=link+X")
 	require.Equal(t, http.StatusNotFound, code, "Slack is not set up: %s", body)
 }

@@ -208,7 +208,15 @@ func (s *AccessServer) WhoAmI(ctx context.Context, _ *gatewayv1.WhoAmIRequest) (
 	for _, sc := range p.Scopes {
 		out.Scopes = append(out.Scopes, scopes[sc])
 	}
-	return &gatewayv1.WhoAmIResponse{Principal: out}, nil
+	resp := &gatewayv1.WhoAmIResponse{Principal: out}
+	if p.Kind == auth.KindUser {
+		u, err := s.svc.User(ctx, p.Name)
+		if err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+		resp.User = userPB(u)
+	}
+	return resp, nil
 }
 
 // --- UserService

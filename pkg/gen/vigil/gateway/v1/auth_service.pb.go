@@ -410,8 +410,10 @@ func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
 }
 
 type WhoAmIResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Principal *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// For a user: their record, with the chat accounts linked to it.
+	User          *User `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,6 +455,13 @@ func (x *WhoAmIResponse) GetPrincipal() *Principal {
 	return nil
 }
 
+func (x *WhoAmIResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 var File_vigil_gateway_v1_auth_service_proto protoreflect.FileDescriptor
 
 const file_vigil_gateway_v1_auth_service_proto_rawDesc = "" +
@@ -477,9 +486,10 @@ const file_vigil_gateway_v1_auth_service_proto_rawDesc = "" +
 	"\rLogoutRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"\x0f\n" +
-	"\rWhoAmIRequest\"K\n" +
+	"\rWhoAmIRequest\"w\n" +
 	"\x0eWhoAmIResponse\x129\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x1b.vigil.gateway.v1.PrincipalR\tprincipal2\xc1\x02\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1b.vigil.gateway.v1.PrincipalR\tprincipal\x12*\n" +
+	"\x04user\x18\x02 \x01(\v2\x16.vigil.gateway.v1.UserR\x04user2\xc1\x02\n" +
 	"\vAuthService\x12H\n" +
 	"\x05Login\x12\x1e.vigil.gateway.v1.LoginRequest\x1a\x1f.vigil.gateway.v1.LoginResponse\x12N\n" +
 	"\aRefresh\x12 .vigil.gateway.v1.RefreshRequest\x1a!.vigil.gateway.v1.RefreshResponse\x12K\n" +
@@ -521,19 +531,20 @@ var file_vigil_gateway_v1_auth_service_proto_depIdxs = []int32{
 	1,  // 4: vigil.gateway.v1.RefreshResponse.tokens:type_name -> vigil.gateway.v1.Tokens
 	10, // 5: vigil.gateway.v1.RefreshResponse.user:type_name -> vigil.gateway.v1.User
 	11, // 6: vigil.gateway.v1.WhoAmIResponse.principal:type_name -> vigil.gateway.v1.Principal
-	0,  // 7: vigil.gateway.v1.AuthService.Login:input_type -> vigil.gateway.v1.LoginRequest
-	4,  // 8: vigil.gateway.v1.AuthService.Refresh:input_type -> vigil.gateway.v1.RefreshRequest
-	5,  // 9: vigil.gateway.v1.AuthService.Logout:input_type -> vigil.gateway.v1.LogoutRequest
-	7,  // 10: vigil.gateway.v1.AuthService.WhoAmI:input_type -> vigil.gateway.v1.WhoAmIRequest
-	2,  // 11: vigil.gateway.v1.AuthService.Login:output_type -> vigil.gateway.v1.LoginResponse
-	3,  // 12: vigil.gateway.v1.AuthService.Refresh:output_type -> vigil.gateway.v1.RefreshResponse
-	6,  // 13: vigil.gateway.v1.AuthService.Logout:output_type -> vigil.gateway.v1.LogoutResponse
-	8,  // 14: vigil.gateway.v1.AuthService.WhoAmI:output_type -> vigil.gateway.v1.WhoAmIResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 7: vigil.gateway.v1.WhoAmIResponse.user:type_name -> vigil.gateway.v1.User
+	0,  // 8: vigil.gateway.v1.AuthService.Login:input_type -> vigil.gateway.v1.LoginRequest
+	4,  // 9: vigil.gateway.v1.AuthService.Refresh:input_type -> vigil.gateway.v1.RefreshRequest
+	5,  // 10: vigil.gateway.v1.AuthService.Logout:input_type -> vigil.gateway.v1.LogoutRequest
+	7,  // 11: vigil.gateway.v1.AuthService.WhoAmI:input_type -> vigil.gateway.v1.WhoAmIRequest
+	2,  // 12: vigil.gateway.v1.AuthService.Login:output_type -> vigil.gateway.v1.LoginResponse
+	3,  // 13: vigil.gateway.v1.AuthService.Refresh:output_type -> vigil.gateway.v1.RefreshResponse
+	6,  // 14: vigil.gateway.v1.AuthService.Logout:output_type -> vigil.gateway.v1.LogoutResponse
+	8,  // 15: vigil.gateway.v1.AuthService.WhoAmI:output_type -> vigil.gateway.v1.WhoAmIResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vigil_gateway_v1_auth_service_proto_init() }
