@@ -93,8 +93,8 @@ was measured.`,
 	f.DurationVar(&o.WaitTimeout, "wait-timeout", loadgen.DefaultWaitTimeout, "how long to read back after sending stopped before reporting alerts missing")
 	f.DurationVar(&o.PollInterval, "poll-interval", loadgen.DefaultPollInterval, "how often to list incidents: the lag's resolution")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", loadgen.DefaultRequestTimeout, "bound on each request and each read-back")
-	f.StringVar(&o.NATSURL, "nats-url", "", "also measure JetStream storage per alert (vigil up: nats://127.0.0.1:4222)")
-	f.StringVar(&o.DatabaseURL, "database-url", "", "also measure Postgres bytes per alert (pg_database_size)")
+	f.StringVar(&o.NATSURL, "nats-url", env("VIGIL_BENCH_NATS_URL", ""), "also measure JetStream storage per alert, as NATS admin: nats://admin:PASSWORD@127.0.0.1:4222 (VIGIL_BENCH_NATS_URL: keeps the password out of the process list)")
+	f.StringVar(&o.DatabaseURL, "database-url", env("VIGIL_BENCH_DATABASE_URL", ""), "also measure Postgres bytes per alert (pg_database_size) (VIGIL_BENCH_DATABASE_URL: keeps the password out of the process list)")
 	f.IntVar(&o.PID, "pid", 0, "also sample this process's memory (VmRSS every 500ms, VmHWM)")
 	f.StringVar(&o.RunID, "run-id", "", "names the run's alerts (default: random)")
 	return cmd
