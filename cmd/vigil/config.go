@@ -53,6 +53,14 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // appOptions reads the service options from the environment; errors name
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
+	secrets := map[string]string{}
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN"} {
+		v, err := secretEnv(k)
+		if err != nil {
+			return app.Options{}, err
+		}
+		secrets[k] = v
+	}
 	dedup, err := envDuration("VIGIL_DEDUP_WINDOW", 10*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -132,8 +140,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),
 			AuditRetention:  auditRetention,
 			// Secrets: checked by gateway.Options.Validate, never logged.
-			TelegramWebhookSecret: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_SECRET"),
-			SlackSigningSecret:    os.Getenv("VIGIL_SLACK_SIGNING_SECRET"),
+			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
+			SlackSigningSecret:    secrets["VIGIL_SLACK_SIGNING_SECRET"],
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
@@ -146,7 +154,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Notify: notify.Options{
 			Telegram: notify.TelegramOptions{
-				BotToken: os.Getenv("VIGIL_TELEGRAM_BOT_TOKEN"),
+				BotToken: secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
 				ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
 				APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
 			},
@@ -158,23 +166,35 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 }
 
 // natsCredentials are the NATS login from VIGIL_NATS_USER (default user)
-// and VIGIL_NATS_PASSWORD, or the password in VIGIL_NATS_PASSWORD_FILE.
+// and VIGIL_NATS_PASSWORD (or VIGIL_NATS_PASSWORD_FILE).
 func natsCredentials(user string) (bus.Credentials, error) {
-	c := bus.Credentials{User: env("VIGIL_NATS_USER", user), Password: os.Getenv("VIGIL_NATS_PASSWORD")}
-	if file := os.Getenv("VIGIL_NATS_PASSWORD_FILE"); file != "" {
-		if c.Password != "" {
-			return bus.Credentials{}, errors.New("VIGIL_NATS_PASSWORD and VIGIL_NATS_PASSWORD_FILE: set one of them, not both")
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return bus.Credentials{}, fmt.Errorf("VIGIL_NATS_PASSWORD_FILE: %w", err)
-		}
-		c.Password = strings.TrimSpace(string(b))
+	pw, err := secretEnv("VIGIL_NATS_PASSWORD")
+	if err != nil {
+		return bus.Credentials{}, err
 	}
+	c := bus.Credentials{User: env("VIGIL_NATS_USER", user), Password: pw}
 	if c.Password == "" {
 		return bus.Credentials{}, fmt.Errorf("VIGIL_NATS_PASSWORD: missing (or VIGIL_NATS_PASSWORD_FILE): the password of NATS user %s", c.User)
 	}
 	return c, nil
+}
+
+// secretEnv is the secret in the variable key, or in the file named by
+// key_FILE (a Kubernetes or Docker secret mounted as a file), trimmed of
+// white space; "" when neither is set. Both set is an error.
+func secretEnv(key string) (string, error) {
+	v, file := os.Getenv(key), os.Getenv(key+"_FILE")
+	if file == "" {
+		return strings.TrimSpace(v), nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("%s and %s_FILE: set one of them, not both", key, key)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // streamOptions are the JetStream stream limits from VIGIL_STREAM_MAX_AGE

@@ -39,9 +39,11 @@ func TestChatSecretsFromEnv(t *testing.T) {
 		require.NoError(t, err)
 		require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters", bad)
 	}
+	// White space around a secret (a file's last newline) is not part of it.
 	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "")
 	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", " 8f742231b10e8888abcd99yyyzzz85a5\n")
 	opts, err = appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_SLACK_SIGNING_SECRET")
+	require.Equal(t, "8f742231b10e8888abcd99yyyzzz85a5", opts.Gateway.SlackSigningSecret)
+	require.NoError(t, opts.Gateway.Validate())
 }

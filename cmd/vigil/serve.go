@@ -65,7 +65,11 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return err
 	}
 	defer nc.Close()
-	opts, err := appOptions(f, []string{service}, os.Getenv("VIGIL_ADMIN_TOKEN"))
+	adminToken, err := secretEnv("VIGIL_ADMIN_TOKEN")
+	if err != nil {
+		return err
+	}
+	opts, err := appOptions(f, []string{service}, adminToken)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -92,4 +93,40 @@ func TestServeSigningKeys(t *testing.T) {
 	fromFile, err = serveSigningKeys()
 	require.NoError(t, err)
 	require.True(t, fromFile.CanSign())
+}
+
+// Server secrets come from the variable or from a file it names (a
+// mounted Kubernetes or Docker secret), never both.
+func TestSecretEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte("from-file-token-123\n"), 0o600))
+
+	t.Setenv("VIGIL_ADMIN_TOKEN", "")
+	t.Setenv("VIGIL_ADMIN_TOKEN_FILE", file)
+	v, err := secretEnv("VIGIL_ADMIN_TOKEN")
+	require.NoError(t, err)
+	require.Equal(t, "from-file-token-123", v)
+
+	t.Setenv("VIGIL_ADMIN_TOKEN", "from-env")
+	_, err = secretEnv("VIGIL_ADMIN_TOKEN")
+	require.ErrorContains(t, err, "set one of them, not both")
+
+	t.Setenv("VIGIL_ADMIN_TOKEN_FILE", "")
+	v, err = secretEnv("VIGIL_ADMIN_TOKEN")
+	require.NoError(t, err)
+	require.Equal(t, "from-env", v)
+
+	t.Setenv("VIGIL_ADMIN_TOKEN", "")
+	t.Setenv("VIGIL_ADMIN_TOKEN_FILE", filepath.Join(t.TempDir(), "missing"))
+	_, err = secretEnv("VIGIL_ADMIN_TOKEN")
+	require.ErrorContains(t, err, "VIGIL_ADMIN_TOKEN_FILE")
+
+	// The Telegram bot token reaches notify from a file too.
+	t.Setenv("VIGIL_ADMIN_TOKEN_FILE", "")
+	t.Setenv("VIGIL_TELEGRAM_BOT_TOKEN", "")
+	t.Setenv("VIGIL_TELEGRAM_BOT_TOKEN_FILE", file)
+	var f serviceFlags
+	opts, err := appOptions(&f, []string{"notify"}, "")
+	require.NoError(t, err)
+	require.Equal(t, "from-file-token-123", opts.Notify.Telegram.BotToken)
 }

@@ -177,7 +177,11 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 // adminToken is VIGIL_ADMIN_TOKEN, or the token kept in the data dir,
 // created on first start.
 func adminToken(dataDir string) (token, file string, err error) {
-	if t := os.Getenv("VIGIL_ADMIN_TOKEN"); t != "" {
+	t, err := secretEnv("VIGIL_ADMIN_TOKEN")
+	if err != nil {
+		return "", "", err
+	}
+	if t != "" {
 		return t, "", nil
 	}
 	file = filepath.Join(dataDir, "admin-token")
