@@ -71,7 +71,12 @@ var Roles = []Role{
 	{
 		User:      "analysis",
 		Publishes: []string{SubjectAnalysisCompleted},
-		Consumes:  []string{SubjectIncidentOpened, SubjectRepairSucceeded, SubjectRepairFailed},
+		Consumes: []string{
+			SubjectIncidentOpened, SubjectRepairSucceeded, SubjectRepairFailed,
+			// Its read model of recent deployments: a deploy shortly
+			// before an incident is evidence.
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
+		},
 	},
 	{
 		User: "repair",

@@ -1,21 +1,455 @@
-// Package analysis is the analysis service. Its work arrives with a later issue; until
-// then it runs and stops with the others but consumes nothing, and its API
-// answers Unimplemented through the gateway.
+// Package analysis is the analysis service: on incident.opened it ties
+// the incident to a workload, gathers evidence from its cluster (read
+// only), asks its engines what is wrong and what would fix it (rules by
+// default, LLM providers with fallback), checks the answer, stores it and
+// announces analysis.completed through its outbox. It keeps a read model
+// of recent deployments from deploy's events; it reads no other service's
+// schema.
 package analysis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
+	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
+	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
+	"github.com/vigil-ops/vigil/services/analysis/internal/grpcapi"
+	"github.com/vigil-ops/vigil/services/analysis/internal/postgres"
 )
 
-// Service is the analysis service.
-type Service struct{ log *slog.Logger }
+// Schema is the analysis service's Postgres schema.
+const Schema = "analysis"
 
-// New returns the service.
-func New(log *slog.Logger) *Service { return &Service{log: log.With("service", "analysis")} }
+// Producer names the service in the events it publishes.
+const Producer = "analysis"
 
-// Run waits for ctx: nothing to consume yet.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
+// Options tune the service.
+type Options struct {
+	// MaxEventAge: an incident.opened older than this is not analysed
+	// (1 h): nobody needs a repair proposed for an incident hours old.
+	MaxEventAge time.Duration
+	// Retention of incidents, analyses and deployments (30 days).
+	Retention time.Duration
+	// Gather bounds each gatherer.
+	Gather gather.Limits
+	// DeployWindow is how far back deployments count as evidence (2 h).
+	DeployWindow time.Duration
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 {
+		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
+	}
 	return nil
+}
+
+// Clusters gives read-only clients of the registered clusters (the deploy
+// service's Readers in one process).
+type Clusters interface {
+	Reader(ctx context.Context, cluster string) (kubernetes.Interface, error)
+	DefaultCluster(ctx context.Context) (string, error)
+}
+
+// Analyzer decides: the engines in their order, the answer checked.
+type Analyzer interface {
+	Analyze(ctx context.Context, b *evidence.Bundle, first string) (engine.Result, []*analysisv1.Attempt, error)
+}
+
+// Deps are what the service runs on.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	JetStream jetstream.JetStream
+	Publisher *bus.Publisher
+	Metrics   *bus.Metrics
+	Logger    *slog.Logger
+	// Clusters, when nil, leaves every analysis without cluster evidence
+	// (said in its gaps).
+	Clusters Clusters
+	Analyzer Analyzer
+}
+
+// Service is the running analysis service.
+type Service struct {
+	opts      Options
+	deps      Deps
+	store     *postgres.Store
+	incidents *bus.Consumer
+	deploys   *bus.Consumer
+	relay     *outbox.Relay
+	api       *grpcapi.Server
+	log       *slog.Logger
+	wake      chan struct{}
+	now       func() time.Time
+}
+
+// New migrates the schema and builds the service.
+func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxEventAge == 0 {
+		opts.MaxEventAge = time.Hour
+	}
+	if opts.Retention == 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
+	if opts.DeployWindow == 0 {
+		opts.DeployWindow = 2 * time.Hour
+	}
+	if deps.Analyzer == nil {
+		return nil, errors.New("analysis: an analyzer is required")
+	}
+	log := deps.Logger.With("service", "analysis")
+	if err := outbox.Migrate(ctx, deps.Pool, Schema); err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		opts: opts, deps: deps, store: postgres.New(deps.Pool), log: log, wake: make(chan struct{}, 1), now: time.Now,
+		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
+	}
+	s.api = grpcapi.New(s.store, s.analyzeNow, log)
+
+	incidents := bus.NewRouter[pgx.Tx]()
+	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
+		if err := s.store.AddIncident(ctx, tx, e.GetIncident(), s.now()); err != nil {
+			return err
+		}
+		s.poke()
+		return nil
+	})
+	var err error
+	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "analysis", Subjects: incidents.Subjects(), BatchSize: 20,
+		// It acts on nothing itself, but proposes repairs: an incident
+		// older than this is left alone.
+		MaxEventAge: opts.MaxEventAge,
+	}, outbox.NewHandler(deps.Pool, "analysis-incidents", incidents), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	deploys := bus.NewRouter[pgx.Tx]()
+	at := func(m *eventsv1.EventMeta) time.Time { return m.GetOccurredAt().AsTime() }
+	bus.On(deploys, func(ctx context.Context, tx pgx.Tx, e *eventsv1.DeployRequested) error {
+		return s.store.AddDeploy(ctx, tx, evidence.Deploy{ID: deployID(e.GetDeploymentId(), e.GetMeta()), Revision: e.GetRevision(), Image: e.GetImage(), Status: "requested", At: at(e.GetMeta())}, e.GetApp())
+	})
+	bus.On(deploys, func(ctx context.Context, tx pgx.Tx, e *eventsv1.DeploySucceeded) error {
+		return s.store.AddDeploy(ctx, tx, evidence.Deploy{ID: e.GetDeploymentId(), Revision: e.GetRevision(), Image: e.GetImage(), Status: "succeeded", At: at(e.GetMeta())}, e.GetApp())
+	})
+	bus.On(deploys, func(ctx context.Context, tx pgx.Tx, e *eventsv1.DeployFailed) error {
+		return s.store.AddDeploy(ctx, tx, evidence.Deploy{ID: e.GetDeploymentId(), Revision: e.GetRevision(), Status: "failed", At: at(e.GetMeta())}, e.GetApp())
+	})
+	bus.On(deploys, func(ctx context.Context, tx pgx.Tx, e *eventsv1.DeployRolledBack) error {
+		return s.store.AddDeploy(ctx, tx, evidence.Deploy{ID: e.GetDeploymentId(), Revision: e.GetRevision(), Status: "rolled_back", At: at(e.GetMeta())}, e.GetApp())
+	})
+	s.deploys, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "analysis", Subjects: deploys.Subjects(), BatchSize: 50,
+		// A read model: the last day is what the deploy window needs.
+		StartWithin: 24 * time.Hour,
+	}, outbox.NewHandler(deps.Pool, "analysis-deploys", deploys), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []*bus.Consumer{s.incidents, s.deploys} {
+		if err := c.Create(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func deployID(id string, m *eventsv1.EventMeta) string {
+	if id != "" {
+		return id
+	}
+	return m.GetId()
+}
+
+// Register adds the service's gRPC API to r.
+func (s *Service) Register(r grpc.ServiceRegistrar) { analysisv1.RegisterAnalysisServiceServer(r, s.api) }
+
+// Server is the API, for a gateway in the same process.
+func (s *Service) Server() analysisv1.AnalysisServiceServer { return s.api }
+
+// Run consumes, analyses queued incidents and relays events until ctx is
+// cancelled. An analysis in progress at a stop is taken again once its
+// lease runs out.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.incidents.Run(ctx) })
+	g.Go(func() error { return s.deploys.Run(ctx) })
+	g.Go(func() error { return s.relay.Run(ctx) })
+	g.Go(func() error { return s.work(ctx) })
+	g.Go(func() error { return s.prune(ctx) })
+	return g.Wait()
+}
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// jobLease bounds one analysis (gathering and every engine); a worker
+// that stops in the middle leaves it to be taken again after it.
+const jobLease = 3 * time.Minute
+
+// maxAttempts: an incident whose analysis failed this often is dropped
+// (logged), not retried forever.
+const maxAttempts = 3
+
+func (s *Service) work(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for ctx.Err() == nil {
+			job, ok, err := s.store.Lease(ctx, s.now(), jobLease)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "lease analysis job failed", "error", err)
+				}
+				break
+			}
+			if !ok {
+				break
+			}
+			s.run(ctx, job)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-s.wake:
+		}
+	}
+}
+
+func (s *Service) run(ctx context.Context, job postgres.Job) {
+	log := s.log.With("incident_id", job.IncidentID)
+	if age := s.now().Sub(job.RequestedAt); age > s.opts.MaxEventAge {
+		log.InfoContext(ctx, "stale analysis dropped", "age", age.String())
+		_ = s.store.Drop(ctx, job.IncidentID)
+		return
+	}
+	a, err := s.analyze(ctx, job.IncidentID, job.Engine)
+	if err == nil {
+		err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+			if err := s.record(ctx, tx, a); err != nil {
+				return err
+			}
+			return s.store.Done(ctx, tx, job.IncidentID)
+		})
+	}
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "incident analysed", "analysis_id", a.GetId(), "engine", a.GetEngine(),
+			"action", a.GetProposal().GetAction().String(), "confidence", a.GetConfidence(), "duration", a.GetDuration().AsDuration().String())
+	case ctx.Err() != nil:
+		// Stopping: the lease runs out and the job is taken again.
+	case job.Attempts >= maxAttempts:
+		log.ErrorContext(ctx, "analysis failed, giving up", "attempts", job.Attempts, "error", err)
+		_ = s.store.Drop(ctx, job.IncidentID)
+	default:
+		log.WarnContext(ctx, "analysis failed, will retry", "attempts", job.Attempts, "error", err)
+	}
+}
+
+// record stores a and announces it, in tx.
+func (s *Service) record(ctx context.Context, tx pgx.Tx, a *analysisv1.Analysis) error {
+	if err := s.store.AddAnalysis(ctx, tx, a); err != nil {
+		return err
+	}
+	inc, err := s.store.Incident(ctx, a.GetIncidentId())
+	if err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, &eventsv1.AnalysisCompleted{
+		Meta: bus.NewMeta(Producer, nil), AnalysisId: a.GetId(), IncidentId: a.GetIncidentId(),
+		Summary: a.GetSummary(), RootCause: a.GetRootCause(), Confidence: a.GetConfidence(), Risk: a.GetRisk(),
+		BlastRadius: a.GetBlastRadius().GetNote(), Engine: a.GetEngine(), Proposal: a.GetProposal(), App: inc.GetApp(),
+		BlastRadiusPods: a.GetBlastRadius().GetPods(), ExpectedDowntime: a.GetBlastRadius().GetExpectedDowntime(),
+		Signature: signature(inc, a.GetTarget()),
+	})
+}
+
+// analyzeNow analyses an incident on request and records the result.
+func (s *Service) analyzeNow(ctx context.Context, incidentID, first string) (*analysisv1.Analysis, error) {
+	a, err := s.analyze(ctx, incidentID, first)
+	if err != nil {
+		return nil, err
+	}
+	if err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error { return s.record(ctx, tx, a) }); err != nil {
+		return nil, fmt.Errorf("record analysis: %w", err)
+	}
+	return a, nil
+}
+
+// analyze gathers and decides; it writes nothing.
+func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analysisv1.Analysis, error) {
+	start := s.now()
+	inc, err := s.store.Incident(ctx, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	b := &evidence.Bundle{Incident: incidentOf(inc)}
+	s.gather(ctx, b, start)
+	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
+	if err != nil {
+		return nil, fmt.Errorf("analyze incident %s: %w", incidentID, err)
+	}
+	return toProto(uuid.Must(uuid.NewV7()).String(), incidentID, b, res, attempts, start, s.now()), nil
+}
+
+func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time) {
+	if s.deps.Clusters == nil {
+		b.Gaps = append(b.Gaps, "cluster: no cluster access in this process")
+		return
+	}
+	cluster := b.Incident.Labels["cluster"]
+	if cluster == "" {
+		var err error
+		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
+			b.Gaps = append(b.Gaps, "cluster: "+err.Error())
+			return
+		}
+	}
+	kc, err := s.deps.Clusters.Reader(ctx, cluster)
+	if err != nil {
+		b.Gaps = append(b.Gaps, "cluster: "+err.Error())
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.opts.Gather.Timeout+5*time.Second)
+	defer cancel()
+	ref, why, err := gather.Resolve(rctx, kc, cluster, b.Incident.Labels)
+	switch {
+	case err != nil:
+		b.Gaps = append(b.Gaps, "target: "+err.Error())
+		return
+	case ref == nil:
+		b.Gaps = append(b.Gaps, "target: "+why)
+		return
+	}
+	b.Target = ref
+	gather.Gather(ctx, kc, ref, s.opts.Gather, b, now)
+	deploys, err := s.store.Deploys(ctx, ref.GetName(), now.Add(-s.opts.DeployWindow))
+	if err != nil {
+		b.Gaps = append(b.Gaps, "deploys: "+err.Error())
+		return
+	}
+	for i, d := range deploys {
+		b.Deploys = append(b.Deploys, d)
+		b.Items = append(b.Items, evidence.Item{
+			ID: fmt.Sprintf("deploy/%d", i), Source: "deploy:events", At: d.At,
+			Summary: fmt.Sprintf("Deployment %s of %s: revision %d, image %s, %s", d.ID, ref.GetName(), d.Revision, d.Image, d.Status),
+		})
+	}
+}
+
+func incidentOf(inc *typesv1.Incident) evidence.Incident {
+	e := evidence.Incident{
+		ID: inc.GetId(), Title: inc.GetTitle(), Severity: inc.GetSeverity().String(), OpenedAt: inc.GetOpenedAt().AsTime(),
+		Labels: maps.Clone(inc.GetGroupLabels()), Annotations: map[string]string{},
+	}
+	if e.Labels == nil {
+		e.Labels = map[string]string{}
+	}
+	for _, a := range inc.GetAlerts() {
+		for k, v := range a.GetAlert().GetLabels() {
+			if _, ok := e.Labels[k]; !ok {
+				e.Labels[k] = v
+			}
+		}
+		for k, v := range a.GetAlert().GetAnnotations() {
+			if _, ok := e.Annotations[k]; !ok {
+				e.Annotations[k] = v
+			}
+		}
+	}
+	if inc.GetNamespace() != "" && e.Labels["namespace"] == "" {
+		e.Labels["namespace"] = inc.GetNamespace()
+	}
+	if inc.GetApp() != "" && e.Labels["app"] == "" {
+		e.Labels["app"] = inc.GetApp()
+	}
+	return e
+}
+
+// signature is what playbooks learn by: the alert's name and the
+// target's kind.
+func signature(inc *typesv1.Incident, target *typesv1.ResourceRef) string {
+	name := inc.GetGroupLabels()["alertname"]
+	if name == "" && len(inc.GetAlerts()) > 0 {
+		name = inc.GetAlerts()[0].GetAlert().GetLabels()["alertname"]
+	}
+	kind := target.GetKind()
+	if kind == "" {
+		kind = "-"
+	}
+	return name + "/" + kind
+}
+
+func toProto(id, incidentID string, b *evidence.Bundle, r engine.Result, attempts []*analysisv1.Attempt, start, end time.Time) *analysisv1.Analysis {
+	a := &analysisv1.Analysis{
+		Id: id, IncidentId: incidentID, Summary: r.Summary, RootCause: r.RootCause, Confidence: r.Confidence, Risk: r.Risk,
+		Engine: r.Engine, Proposal: r.Proposal, CreateTime: timestamppb.New(end), Target: b.Target,
+		RuledOut: r.RuledOut, Reasoning: r.Reasoning, Model: r.Model, Rule: r.Rule, Attempts: attempts, Gaps: b.Gaps,
+		Duration: durationpb.New(end.Sub(start)), Sent: r.Usage.Sent,
+		BlastRadius: &analysisv1.BlastRadius{
+			Pods: int32(r.BlastRadius.Pods), ExpectedDowntime: durationpb.New(r.BlastRadius.ExpectedDowntime), Note: r.BlastRadius.Note, //nolint:gosec // a pod count
+		},
+		Usage: &analysisv1.Usage{InputTokens: int32(r.Usage.InputTokens), OutputTokens: int32(r.Usage.OutputTokens), CostUsd: r.Usage.Cost}, //nolint:gosec // token counts
+	}
+	items := map[string]evidence.Item{}
+	for _, it := range b.Items {
+		items[it.ID] = it
+	}
+	for _, id := range r.Evidence {
+		if it, ok := items[id]; ok {
+			a.Evidence = append(a.Evidence, &analysisv1.Evidence{Id: it.ID, Source: it.Source, Summary: it.Summary, Time: timestamppb.New(it.At)})
+		}
+	}
+	return a
+}
+
+// prune deletes what is past retention, hourly.
+func (s *Service) prune(ctx context.Context) error {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := s.store.Prune(ctx, s.now().Add(-s.opts.Retention)); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "pruning failed", "error", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "pruned past retention", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -112,6 +112,7 @@ type Service struct {
 	api      *grpcapi.Server
 	consumer *bus.Consumer
 	relay    *outbox.Relay
+	readers  *Readers
 }
 
 // New migrates the schema and builds the service.
@@ -154,8 +155,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}, log)
 	s := &Service{
 		opts: opts, deps: deps, deployer: d,
-		api:   grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
+		api:     grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
+		readers: &Readers{pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, tokens: map[string]reader{}},
+		relay:   outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",

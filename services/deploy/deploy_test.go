@@ -50,6 +50,7 @@ type fixture struct {
 	pool     *pgxpool.Pool
 	js       jetstream.JetStream
 	key      []byte
+	svc      *deploy.Service
 }
 
 type bearer string
@@ -100,7 +101,7 @@ func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
 		require.NoError(t, <-done)
 		pool.Close()
 	})
-	return &fixture{apps: deployv1.NewAppServiceClient(conn), clusters: deployv1.NewClusterServiceClient(conn), pool: pool, js: js, key: key}
+	return &fixture{apps: deployv1.NewAppServiceClient(conn), clusters: deployv1.NewClusterServiceClient(conn), pool: pool, js: js, key: key, svc: svc}
 }
 
 func (f *fixture) addCluster(t *testing.T, name string, k *testkit.Kube) {

@@ -504,6 +504,20 @@ var matrix = []matrixCase{
 			return err
 		},
 	},
+	{
+		method: "vigil.analysis.v1.AnalysisService/AnalyzeIncident", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.analyses.AnalyzeIncident(ctx, &analysisv1.AnalyzeIncidentRequest{IncidentId: noSuchID})
+			return err
+		},
+	},
+	{
+		method: "vigil.analysis.v1.AnalysisService/ListPlaybooks", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.analyses.ListPlaybooks(ctx, &analysisv1.ListPlaybooksRequest{})
+			return err
+		},
+	},
 }
 
 // password is a fixture user's password.

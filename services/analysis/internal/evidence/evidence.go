@@ -67,7 +67,7 @@ type Item struct {
 
 // Workload is a Deployment (or StatefulSet, ...) as it is.
 type Workload struct {
-	Ref               typesv1.ResourceRef
+	Ref               *typesv1.ResourceRef
 	Replicas          int32 // desired
 	ReadyReplicas     int32
 	AvailableReplicas int32

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -24,16 +25,42 @@ const (
 )
 
 type Analysis struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	IncidentId    string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
-	Summary       string                 `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
-	RootCause     string                 `protobuf:"bytes,4,opt,name=root_cause,json=rootCause,proto3" json:"root_cause,omitempty"`
-	Confidence    float64                `protobuf:"fixed64,5,opt,name=confidence,proto3" json:"confidence,omitempty"`
-	Risk          v1.Risk                `protobuf:"varint,6,opt,name=risk,proto3,enum=vigil.types.v1.Risk" json:"risk,omitempty"`
-	Engine        string                 `protobuf:"bytes,7,opt,name=engine,proto3" json:"engine,omitempty"`
-	Proposal      *v1.RepairProposal     `protobuf:"bytes,8,opt,name=proposal,proto3" json:"proposal,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	IncidentId string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Summary    string                 `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	RootCause  string                 `protobuf:"bytes,4,opt,name=root_cause,json=rootCause,proto3" json:"root_cause,omitempty"`
+	// 0..1, after the checks (never above what the evidence supports).
+	Confidence float64 `protobuf:"fixed64,5,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	// From a table of (action, target state), never from a model.
+	Risk v1.Risk `protobuf:"varint,6,opt,name=risk,proto3,enum=vigil.types.v1.Risk" json:"risk,omitempty"`
+	// "rules", or the LLM provider that answered.
+	Engine string `protobuf:"bytes,7,opt,name=engine,proto3" json:"engine,omitempty"`
+	// Action NONE when nothing should be repaired, or a person must decide.
+	Proposal   *v1.RepairProposal     `protobuf:"bytes,8,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The workload the incident was tied to; unset when it could not be.
+	Target *v1.ResourceRef `protobuf:"bytes,10,opt,name=target,proto3" json:"target,omitempty"`
+	// What the conclusion rests on, each with its source.
+	Evidence []*Evidence `protobuf:"bytes,11,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	// Hypotheses the evidence rejected, and why.
+	RuledOut    []string     `protobuf:"bytes,12,rep,name=ruled_out,json=ruledOut,proto3" json:"ruled_out,omitempty"`
+	BlastRadius *BlastRadius `protobuf:"bytes,13,opt,name=blast_radius,json=blastRadius,proto3" json:"blast_radius,omitempty"`
+	Reasoning   string       `protobuf:"bytes,14,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	// The model, for an LLM engine.
+	Model string `protobuf:"bytes,15,opt,name=model,proto3" json:"model,omitempty"`
+	// The rule that matched, for the rules engine.
+	Rule  string `protobuf:"bytes,16,opt,name=rule,proto3" json:"rule,omitempty"`
+	Usage *Usage `protobuf:"bytes,17,opt,name=usage,proto3" json:"usage,omitempty"`
+	// How long the analysis took, gathering included.
+	Duration *durationpb.Duration `protobuf:"bytes,18,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Engines that were tried before the one that answered, and why they
+	// did not.
+	Attempts []*Attempt `protobuf:"bytes,19,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// Gatherers that failed or were cut short.
+	Gaps []string `protobuf:"bytes,20,rep,name=gaps,proto3" json:"gaps,omitempty"`
+	// What was sent to an LLM (after redaction): admins only.
+	Sent          string `protobuf:"bytes,21,opt,name=sent,proto3" json:"sent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +158,333 @@ func (x *Analysis) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Analysis) GetTarget() *v1.ResourceRef {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *Analysis) GetEvidence() []*Evidence {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
+func (x *Analysis) GetRuledOut() []string {
+	if x != nil {
+		return x.RuledOut
+	}
+	return nil
+}
+
+func (x *Analysis) GetBlastRadius() *BlastRadius {
+	if x != nil {
+		return x.BlastRadius
+	}
+	return nil
+}
+
+func (x *Analysis) GetReasoning() string {
+	if x != nil {
+		return x.Reasoning
+	}
+	return ""
+}
+
+func (x *Analysis) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Analysis) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Analysis) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *Analysis) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *Analysis) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *Analysis) GetGaps() []string {
+	if x != nil {
+		return x.Gaps
+	}
+	return nil
+}
+
+func (x *Analysis) GetSent() string {
+	if x != nil {
+		return x.Sent
+	}
+	return ""
+}
+
+// Evidence is one piece of what was gathered.
+type Evidence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "kubernetes:pod", "kubernetes:event", "kubernetes:logs",
+	// "deploy:events", "prometheus", "history".
+	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Summary       string                 `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Evidence) Reset() {
+	*x = Evidence{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Evidence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Evidence) ProtoMessage() {}
+
+func (x *Evidence) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
+func (*Evidence) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Evidence) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Evidence) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Evidence) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Evidence) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+type BlastRadius struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Pods             int32                  `protobuf:"varint,1,opt,name=pods,proto3" json:"pods,omitempty"`
+	ExpectedDowntime *durationpb.Duration   `protobuf:"bytes,2,opt,name=expected_downtime,json=expectedDowntime,proto3" json:"expected_downtime,omitempty"`
+	Note             string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *BlastRadius) Reset() {
+	*x = BlastRadius{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlastRadius) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlastRadius) ProtoMessage() {}
+
+func (x *BlastRadius) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlastRadius.ProtoReflect.Descriptor instead.
+func (*BlastRadius) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BlastRadius) GetPods() int32 {
+	if x != nil {
+		return x.Pods
+	}
+	return 0
+}
+
+func (x *BlastRadius) GetExpectedDowntime() *durationpb.Duration {
+	if x != nil {
+		return x.ExpectedDowntime
+	}
+	return nil
+}
+
+func (x *BlastRadius) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type Usage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InputTokens   int32                  `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens  int32                  `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CostUsd       float64                `protobuf:"fixed64,3,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Usage) GetInputTokens() int32 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetOutputTokens() int32 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
+type Attempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Engine        string                 `protobuf:"bytes,1,opt,name=engine,proto3" json:"engine,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Attempt) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *Attempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type GetAnalysisRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -140,7 +494,7 @@ type GetAnalysisRequest struct {
 
 func (x *GetAnalysisRequest) Reset() {
 	*x = GetAnalysisRequest{}
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[1]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +506,7 @@ func (x *GetAnalysisRequest) String() string {
 func (*GetAnalysisRequest) ProtoMessage() {}
 
 func (x *GetAnalysisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[1]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +519,7 @@ func (x *GetAnalysisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnalysisRequest.ProtoReflect.Descriptor instead.
 func (*GetAnalysisRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetAnalysisRequest) GetId() string {
@@ -184,7 +538,7 @@ type GetAnalysisResponse struct {
 
 func (x *GetAnalysisResponse) Reset() {
 	*x = GetAnalysisResponse{}
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[2]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +550,7 @@ func (x *GetAnalysisResponse) String() string {
 func (*GetAnalysisResponse) ProtoMessage() {}
 
 func (x *GetAnalysisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[2]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +563,7 @@ func (x *GetAnalysisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnalysisResponse.ProtoReflect.Descriptor instead.
 func (*GetAnalysisResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAnalysisResponse) GetAnalysis() *Analysis {
@@ -230,7 +584,7 @@ type ListAnalysesRequest struct {
 
 func (x *ListAnalysesRequest) Reset() {
 	*x = ListAnalysesRequest{}
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[3]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +596,7 @@ func (x *ListAnalysesRequest) String() string {
 func (*ListAnalysesRequest) ProtoMessage() {}
 
 func (x *ListAnalysesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[3]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +609,7 @@ func (x *ListAnalysesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAnalysesRequest.ProtoReflect.Descriptor instead.
 func (*ListAnalysesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListAnalysesRequest) GetIncidentId() string {
@@ -280,16 +634,17 @@ func (x *ListAnalysesRequest) GetPageToken() string {
 }
 
 type ListAnalysesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Analyses      []*Analysis            `protobuf:"bytes,1,rep,name=analyses,proto3" json:"analyses,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Analyses      []*Analysis `protobuf:"bytes,1,rep,name=analyses,proto3" json:"analyses,omitempty"`
+	NextPageToken string      `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAnalysesResponse) Reset() {
 	*x = ListAnalysesResponse{}
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[4]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +656,7 @@ func (x *ListAnalysesResponse) String() string {
 func (*ListAnalysesResponse) ProtoMessage() {}
 
 func (x *ListAnalysesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[4]
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +669,7 @@ func (x *ListAnalysesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAnalysesResponse.ProtoReflect.Descriptor instead.
 func (*ListAnalysesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListAnalysesResponse) GetAnalyses() []*Analysis {
@@ -331,11 +686,278 @@ func (x *ListAnalysesResponse) GetNextPageToken() string {
 	return ""
 }
 
+type AnalyzeIncidentRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IncidentId string                 `protobuf:"bytes,1,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// Try this engine first ("rules", "ollama", "openai", "anthropic",
+	// "gemini"); the configured order when empty. Rules always ends the
+	// chain.
+	Engine        string `protobuf:"bytes,2,opt,name=engine,proto3" json:"engine,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalyzeIncidentRequest) Reset() {
+	*x = AnalyzeIncidentRequest{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeIncidentRequest) ProtoMessage() {}
+
+func (x *AnalyzeIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeIncidentRequest.ProtoReflect.Descriptor instead.
+func (*AnalyzeIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AnalyzeIncidentRequest) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *AnalyzeIncidentRequest) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+type AnalyzeIncidentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Analysis      *Analysis              `protobuf:"bytes,1,opt,name=analysis,proto3" json:"analysis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalyzeIncidentResponse) Reset() {
+	*x = AnalyzeIncidentResponse{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeIncidentResponse) ProtoMessage() {}
+
+func (x *AnalyzeIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeIncidentResponse.ProtoReflect.Descriptor instead.
+func (*AnalyzeIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AnalyzeIncidentResponse) GetAnalysis() *Analysis {
+	if x != nil {
+		return x.Analysis
+	}
+	return nil
+}
+
+type Playbook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What kind of incident: alert name and the workload's kind, e.g.
+	// "KubePodCrashLooping/Deployment".
+	Signature string          `protobuf:"bytes,1,opt,name=signature,proto3" json:"signature,omitempty"`
+	Action    v1.RepairAction `protobuf:"varint,2,opt,name=action,proto3,enum=vigil.types.v1.RepairAction" json:"action,omitempty"`
+	Successes int32           `protobuf:"varint,3,opt,name=successes,proto3" json:"successes,omitempty"`
+	Failures  int32           `protobuf:"varint,4,opt,name=failures,proto3" json:"failures,omitempty"`
+	// The confidence the record supports for this action on this kind of
+	// incident.
+	Confidence      float64                `protobuf:"fixed64,5,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	LastOutcomeTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_outcome_time,json=lastOutcomeTime,proto3" json:"last_outcome_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Playbook) Reset() {
+	*x = Playbook{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Playbook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Playbook) ProtoMessage() {}
+
+func (x *Playbook) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Playbook.ProtoReflect.Descriptor instead.
+func (*Playbook) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Playbook) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *Playbook) GetAction() v1.RepairAction {
+	if x != nil {
+		return x.Action
+	}
+	return v1.RepairAction(0)
+}
+
+func (x *Playbook) GetSuccesses() int32 {
+	if x != nil {
+		return x.Successes
+	}
+	return 0
+}
+
+func (x *Playbook) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *Playbook) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+func (x *Playbook) GetLastOutcomeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastOutcomeTime
+	}
+	return nil
+}
+
+type ListPlaybooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlaybooksRequest) Reset() {
+	*x = ListPlaybooksRequest{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlaybooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlaybooksRequest) ProtoMessage() {}
+
+func (x *ListPlaybooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlaybooksRequest.ProtoReflect.Descriptor instead.
+func (*ListPlaybooksRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{12}
+}
+
+type ListPlaybooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Playbooks     []*Playbook            `protobuf:"bytes,1,rep,name=playbooks,proto3" json:"playbooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlaybooksResponse) Reset() {
+	*x = ListPlaybooksResponse{}
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlaybooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlaybooksResponse) ProtoMessage() {}
+
+func (x *ListPlaybooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_analysis_v1_analysis_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlaybooksResponse.ProtoReflect.Descriptor instead.
+func (*ListPlaybooksResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListPlaybooksResponse) GetPlaybooks() []*Playbook {
+	if x != nil {
+		return x.Playbooks
+	}
+	return nil
+}
+
 var File_vigil_analysis_v1_analysis_service_proto protoreflect.FileDescriptor
 
 const file_vigil_analysis_v1_analysis_service_proto_rawDesc = "" +
 	"\n" +
-	"(vigil/analysis/v1/analysis_service.proto\x12\x11vigil.analysis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\"\xcf\x02\n" +
+	"(vigil/analysis/v1/analysis_service.proto\x12\x11vigil.analysis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\"\xac\x06\n" +
 	"\bAnalysis\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
@@ -350,7 +972,36 @@ const file_vigil_analysis_v1_analysis_service_proto_rawDesc = "" +
 	"\x06engine\x18\a \x01(\tR\x06engine\x12:\n" +
 	"\bproposal\x18\b \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"$\n" +
+	"createTime\x123\n" +
+	"\x06target\x18\n" +
+	" \x01(\v2\x1b.vigil.types.v1.ResourceRefR\x06target\x127\n" +
+	"\bevidence\x18\v \x03(\v2\x1b.vigil.analysis.v1.EvidenceR\bevidence\x12\x1b\n" +
+	"\truled_out\x18\f \x03(\tR\bruledOut\x12A\n" +
+	"\fblast_radius\x18\r \x01(\v2\x1e.vigil.analysis.v1.BlastRadiusR\vblastRadius\x12\x1c\n" +
+	"\treasoning\x18\x0e \x01(\tR\treasoning\x12\x14\n" +
+	"\x05model\x18\x0f \x01(\tR\x05model\x12\x12\n" +
+	"\x04rule\x18\x10 \x01(\tR\x04rule\x12.\n" +
+	"\x05usage\x18\x11 \x01(\v2\x18.vigil.analysis.v1.UsageR\x05usage\x125\n" +
+	"\bduration\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\bduration\x126\n" +
+	"\battempts\x18\x13 \x03(\v2\x1a.vigil.analysis.v1.AttemptR\battempts\x12\x12\n" +
+	"\x04gaps\x18\x14 \x03(\tR\x04gaps\x12\x12\n" +
+	"\x04sent\x18\x15 \x01(\tR\x04sent\"|\n" +
+	"\bEvidence\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x18\n" +
+	"\asummary\x18\x03 \x01(\tR\asummary\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"}\n" +
+	"\vBlastRadius\x12\x12\n" +
+	"\x04pods\x18\x01 \x01(\x05R\x04pods\x12F\n" +
+	"\x11expected_downtime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x10expectedDowntime\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"j\n" +
+	"\x05Usage\x12!\n" +
+	"\finput_tokens\x18\x01 \x01(\x05R\vinputTokens\x12#\n" +
+	"\routput_tokens\x18\x02 \x01(\x05R\foutputTokens\x12\x19\n" +
+	"\bcost_usd\x18\x03 \x01(\x01R\acostUsd\"7\n" +
+	"\aAttempt\x12\x16\n" +
+	"\x06engine\x18\x01 \x01(\tR\x06engine\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"$\n" +
 	"\x12GetAnalysisRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"N\n" +
 	"\x13GetAnalysisResponse\x127\n" +
@@ -363,10 +1014,30 @@ const file_vigil_analysis_v1_analysis_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"w\n" +
 	"\x14ListAnalysesResponse\x127\n" +
 	"\banalyses\x18\x01 \x03(\v2\x1b.vigil.analysis.v1.AnalysisR\banalyses\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xd0\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
+	"\x16AnalyzeIncidentRequest\x12\x1f\n" +
+	"\vincident_id\x18\x01 \x01(\tR\n" +
+	"incidentId\x12\x16\n" +
+	"\x06engine\x18\x02 \x01(\tR\x06engine\"R\n" +
+	"\x17AnalyzeIncidentResponse\x127\n" +
+	"\banalysis\x18\x01 \x01(\v2\x1b.vigil.analysis.v1.AnalysisR\banalysis\"\x80\x02\n" +
+	"\bPlaybook\x12\x1c\n" +
+	"\tsignature\x18\x01 \x01(\tR\tsignature\x124\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x1c.vigil.types.v1.RepairActionR\x06action\x12\x1c\n" +
+	"\tsuccesses\x18\x03 \x01(\x05R\tsuccesses\x12\x1a\n" +
+	"\bfailures\x18\x04 \x01(\x05R\bfailures\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x05 \x01(\x01R\n" +
+	"confidence\x12F\n" +
+	"\x11last_outcome_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastOutcomeTime\"\x16\n" +
+	"\x14ListPlaybooksRequest\"R\n" +
+	"\x15ListPlaybooksResponse\x129\n" +
+	"\tplaybooks\x18\x01 \x03(\v2\x1b.vigil.analysis.v1.PlaybookR\tplaybooks2\x9e\x03\n" +
 	"\x0fAnalysisService\x12\\\n" +
 	"\vGetAnalysis\x12%.vigil.analysis.v1.GetAnalysisRequest\x1a&.vigil.analysis.v1.GetAnalysisResponse\x12_\n" +
-	"\fListAnalyses\x12&.vigil.analysis.v1.ListAnalysesRequest\x1a'.vigil.analysis.v1.ListAnalysesResponseBAZ?github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1;analysisv1b\x06proto3"
+	"\fListAnalyses\x12&.vigil.analysis.v1.ListAnalysesRequest\x1a'.vigil.analysis.v1.ListAnalysesResponse\x12h\n" +
+	"\x0fAnalyzeIncident\x12).vigil.analysis.v1.AnalyzeIncidentRequest\x1a*.vigil.analysis.v1.AnalyzeIncidentResponse\x12b\n" +
+	"\rListPlaybooks\x12'.vigil.analysis.v1.ListPlaybooksRequest\x1a(.vigil.analysis.v1.ListPlaybooksResponseBAZ?github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1;analysisv1b\x06proto3"
 
 var (
 	file_vigil_analysis_v1_analysis_service_proto_rawDescOnce sync.Once
@@ -380,32 +1051,60 @@ func file_vigil_analysis_v1_analysis_service_proto_rawDescGZIP() []byte {
 	return file_vigil_analysis_v1_analysis_service_proto_rawDescData
 }
 
-var file_vigil_analysis_v1_analysis_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vigil_analysis_v1_analysis_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vigil_analysis_v1_analysis_service_proto_goTypes = []any{
-	(*Analysis)(nil),              // 0: vigil.analysis.v1.Analysis
-	(*GetAnalysisRequest)(nil),    // 1: vigil.analysis.v1.GetAnalysisRequest
-	(*GetAnalysisResponse)(nil),   // 2: vigil.analysis.v1.GetAnalysisResponse
-	(*ListAnalysesRequest)(nil),   // 3: vigil.analysis.v1.ListAnalysesRequest
-	(*ListAnalysesResponse)(nil),  // 4: vigil.analysis.v1.ListAnalysesResponse
-	(v1.Risk)(0),                  // 5: vigil.types.v1.Risk
-	(*v1.RepairProposal)(nil),     // 6: vigil.types.v1.RepairProposal
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Analysis)(nil),                // 0: vigil.analysis.v1.Analysis
+	(*Evidence)(nil),                // 1: vigil.analysis.v1.Evidence
+	(*BlastRadius)(nil),             // 2: vigil.analysis.v1.BlastRadius
+	(*Usage)(nil),                   // 3: vigil.analysis.v1.Usage
+	(*Attempt)(nil),                 // 4: vigil.analysis.v1.Attempt
+	(*GetAnalysisRequest)(nil),      // 5: vigil.analysis.v1.GetAnalysisRequest
+	(*GetAnalysisResponse)(nil),     // 6: vigil.analysis.v1.GetAnalysisResponse
+	(*ListAnalysesRequest)(nil),     // 7: vigil.analysis.v1.ListAnalysesRequest
+	(*ListAnalysesResponse)(nil),    // 8: vigil.analysis.v1.ListAnalysesResponse
+	(*AnalyzeIncidentRequest)(nil),  // 9: vigil.analysis.v1.AnalyzeIncidentRequest
+	(*AnalyzeIncidentResponse)(nil), // 10: vigil.analysis.v1.AnalyzeIncidentResponse
+	(*Playbook)(nil),                // 11: vigil.analysis.v1.Playbook
+	(*ListPlaybooksRequest)(nil),    // 12: vigil.analysis.v1.ListPlaybooksRequest
+	(*ListPlaybooksResponse)(nil),   // 13: vigil.analysis.v1.ListPlaybooksResponse
+	(v1.Risk)(0),                    // 14: vigil.types.v1.Risk
+	(*v1.RepairProposal)(nil),       // 15: vigil.types.v1.RepairProposal
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(*v1.ResourceRef)(nil),          // 17: vigil.types.v1.ResourceRef
+	(*durationpb.Duration)(nil),     // 18: google.protobuf.Duration
+	(v1.RepairAction)(0),            // 19: vigil.types.v1.RepairAction
 }
 var file_vigil_analysis_v1_analysis_service_proto_depIdxs = []int32{
-	5, // 0: vigil.analysis.v1.Analysis.risk:type_name -> vigil.types.v1.Risk
-	6, // 1: vigil.analysis.v1.Analysis.proposal:type_name -> vigil.types.v1.RepairProposal
-	7, // 2: vigil.analysis.v1.Analysis.create_time:type_name -> google.protobuf.Timestamp
-	0, // 3: vigil.analysis.v1.GetAnalysisResponse.analysis:type_name -> vigil.analysis.v1.Analysis
-	0, // 4: vigil.analysis.v1.ListAnalysesResponse.analyses:type_name -> vigil.analysis.v1.Analysis
-	1, // 5: vigil.analysis.v1.AnalysisService.GetAnalysis:input_type -> vigil.analysis.v1.GetAnalysisRequest
-	3, // 6: vigil.analysis.v1.AnalysisService.ListAnalyses:input_type -> vigil.analysis.v1.ListAnalysesRequest
-	2, // 7: vigil.analysis.v1.AnalysisService.GetAnalysis:output_type -> vigil.analysis.v1.GetAnalysisResponse
-	4, // 8: vigil.analysis.v1.AnalysisService.ListAnalyses:output_type -> vigil.analysis.v1.ListAnalysesResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	14, // 0: vigil.analysis.v1.Analysis.risk:type_name -> vigil.types.v1.Risk
+	15, // 1: vigil.analysis.v1.Analysis.proposal:type_name -> vigil.types.v1.RepairProposal
+	16, // 2: vigil.analysis.v1.Analysis.create_time:type_name -> google.protobuf.Timestamp
+	17, // 3: vigil.analysis.v1.Analysis.target:type_name -> vigil.types.v1.ResourceRef
+	1,  // 4: vigil.analysis.v1.Analysis.evidence:type_name -> vigil.analysis.v1.Evidence
+	2,  // 5: vigil.analysis.v1.Analysis.blast_radius:type_name -> vigil.analysis.v1.BlastRadius
+	3,  // 6: vigil.analysis.v1.Analysis.usage:type_name -> vigil.analysis.v1.Usage
+	18, // 7: vigil.analysis.v1.Analysis.duration:type_name -> google.protobuf.Duration
+	4,  // 8: vigil.analysis.v1.Analysis.attempts:type_name -> vigil.analysis.v1.Attempt
+	16, // 9: vigil.analysis.v1.Evidence.time:type_name -> google.protobuf.Timestamp
+	18, // 10: vigil.analysis.v1.BlastRadius.expected_downtime:type_name -> google.protobuf.Duration
+	0,  // 11: vigil.analysis.v1.GetAnalysisResponse.analysis:type_name -> vigil.analysis.v1.Analysis
+	0,  // 12: vigil.analysis.v1.ListAnalysesResponse.analyses:type_name -> vigil.analysis.v1.Analysis
+	0,  // 13: vigil.analysis.v1.AnalyzeIncidentResponse.analysis:type_name -> vigil.analysis.v1.Analysis
+	19, // 14: vigil.analysis.v1.Playbook.action:type_name -> vigil.types.v1.RepairAction
+	16, // 15: vigil.analysis.v1.Playbook.last_outcome_time:type_name -> google.protobuf.Timestamp
+	11, // 16: vigil.analysis.v1.ListPlaybooksResponse.playbooks:type_name -> vigil.analysis.v1.Playbook
+	5,  // 17: vigil.analysis.v1.AnalysisService.GetAnalysis:input_type -> vigil.analysis.v1.GetAnalysisRequest
+	7,  // 18: vigil.analysis.v1.AnalysisService.ListAnalyses:input_type -> vigil.analysis.v1.ListAnalysesRequest
+	9,  // 19: vigil.analysis.v1.AnalysisService.AnalyzeIncident:input_type -> vigil.analysis.v1.AnalyzeIncidentRequest
+	12, // 20: vigil.analysis.v1.AnalysisService.ListPlaybooks:input_type -> vigil.analysis.v1.ListPlaybooksRequest
+	6,  // 21: vigil.analysis.v1.AnalysisService.GetAnalysis:output_type -> vigil.analysis.v1.GetAnalysisResponse
+	8,  // 22: vigil.analysis.v1.AnalysisService.ListAnalyses:output_type -> vigil.analysis.v1.ListAnalysesResponse
+	10, // 23: vigil.analysis.v1.AnalysisService.AnalyzeIncident:output_type -> vigil.analysis.v1.AnalyzeIncidentResponse
+	13, // 24: vigil.analysis.v1.AnalysisService.ListPlaybooks:output_type -> vigil.analysis.v1.ListPlaybooksResponse
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_vigil_analysis_v1_analysis_service_proto_init() }
@@ -419,7 +1118,7 @@ func file_vigil_analysis_v1_analysis_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_analysis_v1_analysis_service_proto_rawDesc), len(file_vigil_analysis_v1_analysis_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AnalysisService_GetAnalysis_FullMethodName  = "/vigil.analysis.v1.AnalysisService/GetAnalysis"
-	AnalysisService_ListAnalyses_FullMethodName = "/vigil.analysis.v1.AnalysisService/ListAnalyses"
+	AnalysisService_GetAnalysis_FullMethodName     = "/vigil.analysis.v1.AnalysisService/GetAnalysis"
+	AnalysisService_ListAnalyses_FullMethodName    = "/vigil.analysis.v1.AnalysisService/ListAnalyses"
+	AnalysisService_AnalyzeIncident_FullMethodName = "/vigil.analysis.v1.AnalysisService/AnalyzeIncident"
+	AnalysisService_ListPlaybooks_FullMethodName   = "/vigil.analysis.v1.AnalysisService/ListPlaybooks"
 )
 
 // AnalysisServiceClient is the client API for AnalysisService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AnalysisService shows what Vigil concluded about incidents.
+// AnalysisService shows what Vigil concluded about incidents, and analyses
+// one again on request.
 type AnalysisServiceClient interface {
 	GetAnalysis(ctx context.Context, in *GetAnalysisRequest, opts ...grpc.CallOption) (*GetAnalysisResponse, error)
 	ListAnalyses(ctx context.Context, in *ListAnalysesRequest, opts ...grpc.CallOption) (*ListAnalysesResponse, error)
+	// Analyses an incident now (again), optionally with one engine first.
+	AnalyzeIncident(ctx context.Context, in *AnalyzeIncidentRequest, opts ...grpc.CallOption) (*AnalyzeIncidentResponse, error)
+	// What repairs did for each kind of incident: the record playbooks'
+	// confidence follows.
+	ListPlaybooks(ctx context.Context, in *ListPlaybooksRequest, opts ...grpc.CallOption) (*ListPlaybooksResponse, error)
 }
 
 type analysisServiceClient struct {
@@ -61,14 +69,40 @@ func (c *analysisServiceClient) ListAnalyses(ctx context.Context, in *ListAnalys
 	return out, nil
 }
 
+func (c *analysisServiceClient) AnalyzeIncident(ctx context.Context, in *AnalyzeIncidentRequest, opts ...grpc.CallOption) (*AnalyzeIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnalyzeIncidentResponse)
+	err := c.cc.Invoke(ctx, AnalysisService_AnalyzeIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analysisServiceClient) ListPlaybooks(ctx context.Context, in *ListPlaybooksRequest, opts ...grpc.CallOption) (*ListPlaybooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPlaybooksResponse)
+	err := c.cc.Invoke(ctx, AnalysisService_ListPlaybooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AnalysisServiceServer is the server API for AnalysisService service.
 // All implementations must embed UnimplementedAnalysisServiceServer
 // for forward compatibility.
 //
-// AnalysisService shows what Vigil concluded about incidents.
+// AnalysisService shows what Vigil concluded about incidents, and analyses
+// one again on request.
 type AnalysisServiceServer interface {
 	GetAnalysis(context.Context, *GetAnalysisRequest) (*GetAnalysisResponse, error)
 	ListAnalyses(context.Context, *ListAnalysesRequest) (*ListAnalysesResponse, error)
+	// Analyses an incident now (again), optionally with one engine first.
+	AnalyzeIncident(context.Context, *AnalyzeIncidentRequest) (*AnalyzeIncidentResponse, error)
+	// What repairs did for each kind of incident: the record playbooks'
+	// confidence follows.
+	ListPlaybooks(context.Context, *ListPlaybooksRequest) (*ListPlaybooksResponse, error)
 	mustEmbedUnimplementedAnalysisServiceServer()
 }
 
@@ -84,6 +118,12 @@ func (UnimplementedAnalysisServiceServer) GetAnalysis(context.Context, *GetAnaly
 }
 func (UnimplementedAnalysisServiceServer) ListAnalyses(context.Context, *ListAnalysesRequest) (*ListAnalysesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAnalyses not implemented")
+}
+func (UnimplementedAnalysisServiceServer) AnalyzeIncident(context.Context, *AnalyzeIncidentRequest) (*AnalyzeIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AnalyzeIncident not implemented")
+}
+func (UnimplementedAnalysisServiceServer) ListPlaybooks(context.Context, *ListPlaybooksRequest) (*ListPlaybooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPlaybooks not implemented")
 }
 func (UnimplementedAnalysisServiceServer) mustEmbedUnimplementedAnalysisServiceServer() {}
 func (UnimplementedAnalysisServiceServer) testEmbeddedByValue()                         {}
@@ -142,6 +182,42 @@ func _AnalysisService_ListAnalyses_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalysisService_AnalyzeIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnalyzeIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalysisServiceServer).AnalyzeIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalysisService_AnalyzeIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalysisServiceServer).AnalyzeIncident(ctx, req.(*AnalyzeIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AnalysisService_ListPlaybooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPlaybooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalysisServiceServer).ListPlaybooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalysisService_ListPlaybooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalysisServiceServer).ListPlaybooks(ctx, req.(*ListPlaybooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalysisService_ServiceDesc is the grpc.ServiceDesc for AnalysisService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -156,6 +232,14 @@ var AnalysisService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAnalyses",
 			Handler:    _AnalysisService_ListAnalyses_Handler,
+		},
+		{
+			MethodName: "AnalyzeIncident",
+			Handler:    _AnalysisService_AnalyzeIncident_Handler,
+		},
+		{
+			MethodName: "ListPlaybooks",
+			Handler:    _AnalysisService_ListPlaybooks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

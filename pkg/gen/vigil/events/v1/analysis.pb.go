@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -39,7 +40,14 @@ type AnalysisCompleted struct {
 	// "rules", or "llm:<provider>".
 	Engine string `protobuf:"bytes,9,opt,name=engine,proto3" json:"engine,omitempty"`
 	// Unset when nothing should be repaired.
-	Proposal      *v1.RepairProposal `protobuf:"bytes,10,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	Proposal *v1.RepairProposal `protobuf:"bytes,10,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	// The app the incident concerns (its team owns the analysis).
+	App string `protobuf:"bytes,11,opt,name=app,proto3" json:"app,omitempty"`
+	// Pods the repair would touch, and the downtime it may cause.
+	BlastRadiusPods  int32                `protobuf:"varint,12,opt,name=blast_radius_pods,json=blastRadiusPods,proto3" json:"blast_radius_pods,omitempty"`
+	ExpectedDowntime *durationpb.Duration `protobuf:"bytes,13,opt,name=expected_downtime,json=expectedDowntime,proto3" json:"expected_downtime,omitempty"`
+	// The incident's kind ("alertname/Kind"): what playbooks learn by.
+	Signature     string `protobuf:"bytes,14,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,11 +152,39 @@ func (x *AnalysisCompleted) GetProposal() *v1.RepairProposal {
 	return nil
 }
 
+func (x *AnalysisCompleted) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *AnalysisCompleted) GetBlastRadiusPods() int32 {
+	if x != nil {
+		return x.BlastRadiusPods
+	}
+	return 0
+}
+
+func (x *AnalysisCompleted) GetExpectedDowntime() *durationpb.Duration {
+	if x != nil {
+		return x.ExpectedDowntime
+	}
+	return nil
+}
+
+func (x *AnalysisCompleted) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
 var File_vigil_events_v1_analysis_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\n" +
-	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xff\x02\n" +
+	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xa3\x04\n" +
 	"\x11AnalysisCompleted\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vanalysis_id\x18\x02 \x01(\tR\n" +
@@ -165,7 +201,11 @@ const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\fblast_radius\x18\b \x01(\tR\vblastRadius\x12\x16\n" +
 	"\x06engine\x18\t \x01(\tR\x06engine\x12:\n" +
 	"\bproposal\x18\n" +
-	" \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposalB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	" \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\x10\n" +
+	"\x03app\x18\v \x01(\tR\x03app\x12*\n" +
+	"\x11blast_radius_pods\x18\f \x01(\x05R\x0fblastRadiusPods\x12F\n" +
+	"\x11expected_downtime\x18\r \x01(\v2\x19.google.protobuf.DurationR\x10expectedDowntime\x12\x1c\n" +
+	"\tsignature\x18\x0e \x01(\tR\tsignatureB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_analysis_proto_rawDescOnce sync.Once
@@ -181,20 +221,22 @@ func file_vigil_events_v1_analysis_proto_rawDescGZIP() []byte {
 
 var file_vigil_events_v1_analysis_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_vigil_events_v1_analysis_proto_goTypes = []any{
-	(*AnalysisCompleted)(nil), // 0: vigil.events.v1.AnalysisCompleted
-	(*EventMeta)(nil),         // 1: vigil.events.v1.EventMeta
-	(v1.Risk)(0),              // 2: vigil.types.v1.Risk
-	(*v1.RepairProposal)(nil), // 3: vigil.types.v1.RepairProposal
+	(*AnalysisCompleted)(nil),   // 0: vigil.events.v1.AnalysisCompleted
+	(*EventMeta)(nil),           // 1: vigil.events.v1.EventMeta
+	(v1.Risk)(0),                // 2: vigil.types.v1.Risk
+	(*v1.RepairProposal)(nil),   // 3: vigil.types.v1.RepairProposal
+	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
 }
 var file_vigil_events_v1_analysis_proto_depIdxs = []int32{
 	1, // 0: vigil.events.v1.AnalysisCompleted.meta:type_name -> vigil.events.v1.EventMeta
 	2, // 1: vigil.events.v1.AnalysisCompleted.risk:type_name -> vigil.types.v1.Risk
 	3, // 2: vigil.events.v1.AnalysisCompleted.proposal:type_name -> vigil.types.v1.RepairProposal
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 3: vigil.events.v1.AnalysisCompleted.expected_downtime:type_name -> google.protobuf.Duration
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_analysis_proto_init() }

@@ -1,0 +1,342 @@
+package gather
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
+)
+
+// Limits bound what one analysis gathers.
+type Limits struct {
+	// Each gatherer's time (5 s).
+	Timeout time.Duration
+	// Pods read (20), events kept (50), containers whose logs are read
+	// (5), lines (40) and bytes (8 KiB) per log.
+	Pods, Events, Logs, LogLines int
+	LogBytes                     int64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Timeout == 0 {
+		l.Timeout = 5 * time.Second
+	}
+	if l.Pods == 0 {
+		l.Pods = 20
+	}
+	if l.Events == 0 {
+		l.Events = 50
+	}
+	if l.Logs == 0 {
+		l.Logs = 5
+	}
+	if l.LogLines == 0 {
+		l.LogLines = 40
+	}
+	if l.LogBytes == 0 {
+		l.LogBytes = 8 << 10
+	}
+	return l
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// Gather reads ref's workload, pods, events and log tails into b. A
+// gatherer that fails or runs out of time is recorded in b.Gaps; the
+// others still run.
+func Gather(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, lim Limits, b *evidence.Bundle, now time.Time) {
+	lim = lim.withDefaults()
+	step := func(name string, fn func(ctx context.Context) error) {
+		cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+		defer cancel()
+		if err := fn(cctx); err != nil {
+			b.Gaps = append(b.Gaps, name+": "+err.Error())
+		}
+	}
+	var selector labels.Selector
+	step("workload", func(ctx context.Context) error {
+		var err error
+		selector, err = workload(ctx, kc, ref, b, now)
+		return err
+	})
+	if selector == nil {
+		return
+	}
+	step("pods", func(ctx context.Context) error { return pods(ctx, kc, ref.GetNamespace(), selector, lim, b, now) })
+	step("events", func(ctx context.Context) error { return events(ctx, kc, ref, lim, b) })
+	step("logs", func(ctx context.Context) error { return logs(ctx, kc, ref.GetNamespace(), lim, b, now) })
+}
+
+func add(b *evidence.Bundle, id, source, summary string, at time.Time) {
+	b.Items = append(b.Items, evidence.Item{ID: id, Source: source, Summary: summary, At: at})
+}
+
+func condition(conds []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType) evidence.Condition {
+	for _, c := range conds {
+		if c.Type == t {
+			return evidence.Condition{Status: string(c.Status), Reason: c.Reason, Message: c.Message, Since: c.LastTransitionTime.Time}
+		}
+	}
+	return evidence.Condition{}
+}
+
+func containerSpecs(cs []corev1.Container) []evidence.ContainerSpec {
+	out := make([]evidence.ContainerSpec, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, evidence.ContainerSpec{
+			Name: c.Name, Image: c.Image,
+			MemoryLimit: c.Resources.Limits.Memory().Value(), MemoryRequest: c.Resources.Requests.Memory().Value(),
+			CPULimit: c.Resources.Limits.Cpu().MilliValue(), CPURequest: c.Resources.Requests.Cpu().MilliValue(),
+		})
+	}
+	return out
+}
+
+func images(cs []corev1.Container) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Image)
+	}
+	return out
+}
+
+// workload reads the target and returns the selector of its pods.
+func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, b *evidence.Bundle, now time.Time) (labels.Selector, error) {
+	ns, name := ref.GetNamespace(), ref.GetName()
+	id := strings.ToLower(ref.GetKind()) + "/" + name
+	switch ref.GetKind() {
+	case "Deployment":
+		d, err := kc.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
+		}
+		w := &evidence.Workload{
+			Ref: ref, Replicas: ptrOr(d.Spec.Replicas, 1), ReadyReplicas: d.Status.ReadyReplicas,
+			AvailableReplicas: d.Status.AvailableReplicas, UpdatedReplicas: d.Status.UpdatedReplicas,
+			Progressing: condition(d.Status.Conditions, appsv1.DeploymentProgressing),
+			Available:   condition(d.Status.Conditions, appsv1.DeploymentAvailable),
+			Containers:  containerSpecs(d.Spec.Template.Spec.Containers),
+			Paused:      d.Spec.Paused, Annotations: d.Annotations,
+		}
+		w.Revision, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil {
+			return nil, err
+		}
+		rss, err := kc.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return nil, fmt.Errorf("list replica sets of %s/%s: %w", ns, name, err)
+		}
+		for _, rs := range rss.Items {
+			if !ownedBy(rs.OwnerReferences, d.UID) {
+				continue
+			}
+			rev, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+			w.Revisions = append(w.Revisions, evidence.Revision{
+				Number: rev, Images: images(rs.Spec.Template.Spec.Containers), CreatedAt: rs.CreationTimestamp.Time,
+				// A revision is known good when its pods were available:
+				// still (its ReplicaSet has available replicas), or once
+				// (it was replaced by a newer revision only after that one
+				// rolled out; approximated by having been scaled down
+				// while the deployment was available).
+				Healthy: rs.Status.AvailableReplicas > 0 || (rev < w.Revision && rs.Status.ObservedGeneration > 1),
+			})
+		}
+		sort.Slice(w.Revisions, func(i, j int) bool { return w.Revisions[i].Number > w.Revisions[j].Number })
+		b.Workload = w
+		add(b, id, "kubernetes:deployment", fmt.Sprintf("Deployment %s/%s: %d/%d ready, revision %d, progressing %s (%s), available %s (%s)",
+			ns, name, w.ReadyReplicas, w.Replicas, w.Revision, w.Progressing.Status, w.Progressing.Reason, w.Available.Status, w.Available.Reason), now)
+		return sel, nil
+	case "StatefulSet":
+		s, err := kc.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get statefulset %s/%s: %w", ns, name, err)
+		}
+		b.Workload = &evidence.Workload{
+			Ref: ref, Replicas: ptrOr(s.Spec.Replicas, 1), ReadyReplicas: s.Status.ReadyReplicas,
+			AvailableReplicas: s.Status.AvailableReplicas, UpdatedReplicas: s.Status.UpdatedReplicas,
+			Containers: containerSpecs(s.Spec.Template.Spec.Containers), Annotations: s.Annotations,
+		}
+		add(b, id, "kubernetes:statefulset", fmt.Sprintf("StatefulSet %s/%s: %d/%d ready", ns, name, s.Status.ReadyReplicas, ptrOr(s.Spec.Replicas, 1)), now)
+		return metav1.LabelSelectorAsSelector(s.Spec.Selector)
+	case "DaemonSet":
+		d, err := kc.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get daemonset %s/%s: %w", ns, name, err)
+		}
+		b.Workload = &evidence.Workload{
+			Ref: ref, Replicas: d.Status.DesiredNumberScheduled, ReadyReplicas: d.Status.NumberReady,
+			AvailableReplicas: d.Status.NumberAvailable, UpdatedReplicas: d.Status.UpdatedNumberScheduled,
+			Containers: containerSpecs(d.Spec.Template.Spec.Containers), Annotations: d.Annotations,
+		}
+		add(b, id, "kubernetes:daemonset", fmt.Sprintf("DaemonSet %s/%s: %d/%d ready", ns, name, d.Status.NumberReady, d.Status.DesiredNumberScheduled), now)
+		return metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	case "Job":
+		j, err := kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get job %s/%s: %w", ns, name, err)
+		}
+		b.Workload = &evidence.Workload{Ref: ref, Containers: containerSpecs(j.Spec.Template.Spec.Containers), Annotations: j.Annotations}
+		add(b, id, "kubernetes:job", fmt.Sprintf("Job %s/%s: %d active, %d succeeded, %d failed", ns, name, j.Status.Active, j.Status.Succeeded, j.Status.Failed), now)
+		return metav1.LabelSelectorAsSelector(j.Spec.Selector)
+	}
+	return nil, fmt.Errorf("kind %s is not gathered", ref.GetKind())
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func ownedBy(refs []metav1.OwnerReference, uid any) bool {
+	for _, r := range refs {
+		if any(r.UID) == uid {
+			return true
+		}
+	}
+	return false
+}
+
+func pods(ctx context.Context, kc kubernetes.Interface, ns string, sel labels.Selector, lim Limits, b *evidence.Bundle, now time.Time) error {
+	list, err := kc.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String(), Limit: int64(lim.Pods)})
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	for _, p := range list.Items {
+		ep := evidence.Pod{
+			Name: p.Name, Phase: string(p.Status.Phase), Node: p.Spec.NodeName, CreatedAt: p.CreationTimestamp.Time,
+			Conditions: map[string]evidence.Condition{},
+		}
+		if p.DeletionTimestamp != nil {
+			ep.DeletingSince = p.DeletionTimestamp.Time
+		}
+		for _, c := range p.Status.Conditions {
+			ep.Conditions[string(c.Type)] = evidence.Condition{Status: string(c.Status), Reason: c.Reason, Message: c.Message, Since: c.LastTransitionTime.Time}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			c := evidence.Container{Name: cs.Name, Image: cs.Image, Ready: cs.Ready, RestartCount: cs.RestartCount}
+			switch {
+			case cs.State.Waiting != nil:
+				c.State, c.Reason, c.Message = "waiting", cs.State.Waiting.Reason, cs.State.Waiting.Message
+			case cs.State.Terminated != nil:
+				c.State, c.Reason, c.Message, c.ExitCode = "terminated", cs.State.Terminated.Reason, cs.State.Terminated.Message, cs.State.Terminated.ExitCode
+			case cs.State.Running != nil:
+				c.State = "running"
+			}
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				c.LastReason, c.LastExitCode, c.LastFinished = t.Reason, t.ExitCode, t.FinishedAt.Time
+			}
+			ep.Containers = append(ep.Containers, c)
+			summary := fmt.Sprintf("Pod %s container %s: %s", p.Name, c.Name, c.State)
+			if c.Reason != "" {
+				summary += " (" + c.Reason + ")"
+			}
+			if c.RestartCount > 0 {
+				summary += fmt.Sprintf(", %d restarts", c.RestartCount)
+			}
+			if c.LastReason != "" {
+				summary += fmt.Sprintf(", last terminated %s exit %d", c.LastReason, c.LastExitCode)
+			}
+			add(b, "pod/"+p.Name+"/container/"+c.Name, "kubernetes:pod", summary, now)
+		}
+		if sc, ok := ep.Conditions["PodScheduled"]; ok && sc.Status == "False" {
+			add(b, "pod/"+p.Name+"/scheduled", "kubernetes:pod", fmt.Sprintf("Pod %s not scheduled: %s %s", p.Name, sc.Reason, sc.Message), now)
+		}
+		b.Pods = append(b.Pods, ep)
+	}
+	return nil
+}
+
+func events(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, lim Limits, b *evidence.Bundle) error {
+	names := map[string]bool{ref.GetName(): true}
+	for _, p := range b.Pods {
+		names[p.Name] = true
+	}
+	list, err := kc.CoreV1().Events(ref.GetNamespace()).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	var evs []evidence.Event
+	for _, e := range list.Items {
+		obj := e.InvolvedObject
+		if !names[obj.Name] && !strings.HasPrefix(obj.Name, ref.GetName()+"-") {
+			continue
+		}
+		last := e.LastTimestamp.Time
+		if last.IsZero() {
+			last = e.EventTime.Time
+		}
+		if last.IsZero() {
+			last = e.CreationTimestamp.Time
+		}
+		evs = append(evs, evidence.Event{
+			Object: obj.Kind + "/" + obj.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Count: e.Count, Last: last,
+		})
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Last.After(evs[j].Last) })
+	if len(evs) > lim.Events {
+		b.Gaps = append(b.Gaps, fmt.Sprintf("events: %d more not kept", len(evs)-lim.Events))
+		evs = evs[:lim.Events]
+	}
+	for i, e := range evs {
+		b.Events = append(b.Events, e)
+		add(b, fmt.Sprintf("event/%d", i), "kubernetes:event", fmt.Sprintf("%s %s %s: %s (x%d)", e.Type, e.Object, e.Reason, e.Message, max(e.Count, 1)), e.Last)
+	}
+	return nil
+}
+
+// logs reads the tail of the logs of the containers that restarted or are
+// not ready (the previous run's, for one that restarted).
+func logs(ctx context.Context, kc kubernetes.Interface, ns string, lim Limits, b *evidence.Bundle, now time.Time) error {
+	n := 0
+	var errs []error
+	for _, p := range b.Pods {
+		for _, c := range p.Containers {
+			if c.Ready && c.RestartCount == 0 {
+				continue
+			}
+			if n >= lim.Logs {
+				return errors.Join(errs...)
+			}
+			n++
+			previous := c.RestartCount > 0
+			lines := int64(lim.LogLines)
+			raw, err := kc.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{
+				Container: c.Name, Previous: previous, TailLines: &lines, LimitBytes: &lim.LogBytes,
+			}).DoRaw(ctx)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", p.Name, c.Name, err))
+				continue
+			}
+			l := evidence.Log{Pod: p.Name, Container: c.Name, Previous: previous, Truncated: int64(len(raw)) >= lim.LogBytes}
+			sc := bufio.NewScanner(bytes.NewReader(raw))
+			for sc.Scan() {
+				l.Lines = append(l.Lines, sc.Text())
+			}
+			b.Logs = append(b.Logs, l)
+			last := ""
+			if len(l.Lines) > 0 {
+				last = l.Lines[len(l.Lines)-1]
+			}
+			add(b, "logs/"+p.Name+"/"+c.Name, "kubernetes:logs", fmt.Sprintf("Logs of %s/%s (%d lines): %s", p.Name, c.Name, len(l.Lines), last), now)
+		}
+	}
+	return errors.Join(errs...)
+}

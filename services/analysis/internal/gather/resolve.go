@@ -1,0 +1,148 @@
+// Package gather reads, from a cluster, what an incident is about: it
+// resolves the incident's target (Pod → ReplicaSet → Deployment, ...)
+// from its alert labels, and gathers the target's state, pods, events and
+// log tails into an evidence bundle, each gatherer bounded in time and
+// size and recorded with its source. It only reads.
+package gather
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+)
+
+// Labels that name a workload, most specific first, as kube-state-metrics
+// and Prometheus' Kubernetes rules put them on alerts.
+var workloadLabels = []struct{ label, kind string }{
+	{"deployment", "Deployment"},
+	{"statefulset", "StatefulSet"},
+	{"daemonset", "DaemonSet"},
+	{"job_name", "Job"},
+	{"job", "Job"}, // only when it names a Job in the namespace (often it is the scrape job)
+}
+
+// appLabels name an app: a Deployment (or StatefulSet) of that name, or
+// labelled app.kubernetes.io/name with it.
+var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
+
+// Resolve ties an incident's labels to a workload of cluster: nil (and
+// why) when they name none that exists. Pods lead to their owner.
+func Resolve(ctx context.Context, kc kubernetes.Interface, cluster string, labels map[string]string) (*typesv1.ResourceRef, string, error) {
+	ns := labels["namespace"]
+	if ns == "" {
+		return nil, "the alerts name no namespace", nil
+	}
+	ref := func(kind, name string) *typesv1.ResourceRef {
+		return &typesv1.ResourceRef{Cluster: cluster, Namespace: ns, Kind: kind, Name: name}
+	}
+	if pod := labels["pod"]; pod != "" {
+		r, err := owner(ctx, kc, ns, "Pod", pod)
+		if err == nil && r != nil {
+			r.Cluster = cluster
+			return r, "", nil
+		}
+	}
+	for _, wl := range workloadLabels {
+		name := labels[wl.label]
+		if name == "" {
+			continue
+		}
+		if ok, err := exists(ctx, kc, ns, wl.kind, name); err != nil {
+			return nil, "", err
+		} else if ok {
+			return ref(wl.kind, name), "", nil
+		}
+	}
+	for _, l := range appLabels {
+		name := labels[l]
+		if name == "" {
+			continue
+		}
+		for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+			if ok, err := exists(ctx, kc, ns, kind, name); err != nil {
+				return nil, "", err
+			} else if ok {
+				return ref(kind, name), "", nil
+			}
+		}
+		deps, err := kc.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name, Limit: 2})
+		if err != nil {
+			return nil, "", fmt.Errorf("list deployments of %s/%s: %w", ns, name, err)
+		}
+		if len(deps.Items) == 1 {
+			return ref("Deployment", deps.Items[0].Name), "", nil
+		}
+	}
+	return nil, "no workload in namespace " + ns + " matches the alerts' labels (pod, deployment, statefulset, daemonset, job, app, service)", nil
+}
+
+func exists(ctx context.Context, kc kubernetes.Interface, ns, kind, name string) (bool, error) {
+	var err error
+	switch kind {
+	case "Deployment":
+		_, err = kc.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	case "StatefulSet":
+		_, err = kc.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+	case "DaemonSet":
+		_, err = kc.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+	case "Job":
+		_, err = kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+	default:
+		return false, nil
+	}
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("get %s %s/%s: %w", kind, ns, name, err)
+}
+
+// owner follows owner references from kind/name up to the workload that
+// controls it: Pod → ReplicaSet → Deployment; Pod → StatefulSet, ...
+func owner(ctx context.Context, kc kubernetes.Interface, ns, kind, name string) (*typesv1.ResourceRef, error) {
+	for range 4 {
+		var refs []metav1.OwnerReference
+		switch kind {
+		case "Pod":
+			p, err := kc.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			refs = p.OwnerReferences
+		case "ReplicaSet":
+			rs, err := kc.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			refs = rs.OwnerReferences
+		case "Job":
+			j, err := kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			refs = j.OwnerReferences
+		default:
+			return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
+		}
+		var ctrl *metav1.OwnerReference
+		for i := range refs {
+			if refs[i].Controller != nil && *refs[i].Controller {
+				ctrl = &refs[i]
+			}
+		}
+		if ctrl == nil {
+			if kind == "Pod" {
+				return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
+			}
+			return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
+		}
+		kind, name = ctrl.Kind, ctrl.Name
+	}
+	return nil, fmt.Errorf("owner chain of %s/%s too deep", ns, name)
+}
