@@ -190,7 +190,9 @@ func deployID(id string, m *eventsv1.EventMeta) string {
 }
 
 // Register adds the service's gRPC API to r.
-func (s *Service) Register(r grpc.ServiceRegistrar) { analysisv1.RegisterAnalysisServiceServer(r, s.api) }
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	analysisv1.RegisterAnalysisServiceServer(r, s.api)
+}
 
 // Server is the API, for a gateway in the same process.
 func (s *Service) Server() analysisv1.AnalysisServiceServer { return s.api }
