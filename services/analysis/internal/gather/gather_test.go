@@ -1,0 +1,155 @@
+package gather_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/kubedev"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
+	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app.kubernetes.io/name": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+			},
+		},
+	}
+}
+
+// Alerts name a workload in many ways; each leads to the Deployment,
+// through a pod's owner references when they name a pod; labels that name
+// nothing that exists resolve to nothing, with why.
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	ctx := t.Context()
+	_, err := k.Clientset.AppsV1().Deployments(ns).Create(ctx, deployment(ns, "checkout", "registry.example.com/checkout:1", 1), metav1.CreateOptions{})
+	require.NoError(t, err)
+	var pod string
+	require.Eventually(t, func() bool {
+		pods, err := k.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=checkout"})
+		if err != nil || len(pods.Items) == 0 {
+			return false
+		}
+		pod = pods.Items[0].Name
+		return true
+	}, 30*time.Second, 100*time.Millisecond)
+
+	want := &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: "checkout"}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   *typesv1.ResourceRef
+	}{
+		{"pod, through ReplicaSet", map[string]string{"namespace": ns, "pod": pod}, want},
+		{"deployment label", map[string]string{"namespace": ns, "deployment": "checkout"}, want},
+		{"app label, by name", map[string]string{"namespace": ns, "app": "checkout"}, want},
+		{"service label", map[string]string{"namespace": ns, "service": "checkout"}, want},
+		{"a pod that is gone, then the app", map[string]string{"namespace": ns, "pod": "checkout-gone", "app": "checkout"}, want},
+		{"nothing by that name", map[string]string{"namespace": ns, "app": "ghost"}, nil},
+		{"no namespace", map[string]string{"app": "checkout"}, nil},
+		{"the scrape job is not a Job", map[string]string{"namespace": ns, "job": "kubernetes-pods"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why, err := gather.Resolve(ctx, k.Clientset, "main", tc.labels)
+			require.NoError(t, err)
+			if tc.want == nil {
+				require.Nil(t, got)
+				require.NotEmpty(t, why)
+				return
+			}
+			require.Equal(t, tc.want.String(), got.String())
+		})
+	}
+}
+
+// A Deployment whose image cannot be pulled: the bundle has the workload,
+// its pods' waiting reason and the events, each an item with its source;
+// a container that never ran has no logs to read, said as a gap.
+func TestGatherAFailingDeployment(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	ctx := t.Context()
+	_, err := k.Clientset.AppsV1().Deployments(ns).Create(ctx,
+		deployment(ns, "shop", kubedev.PullFailImageHost+"/shop:2", 2), metav1.CreateOptions{})
+	require.NoError(t, err)
+	ref := &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: "shop"}
+
+	var b *evidence.Bundle
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		b = &evidence.Bundle{}
+		gather.Gather(context.Background(), k.Clientset, ref, gather.Limits{}, b, time.Now())
+		require.NotNil(c, b.Workload)
+		// The deployment controller records the revision a moment after
+		// it creates the ReplicaSet.
+		require.NotZero(c, b.Workload.Revision)
+		require.Len(c, b.Pods, 2)
+		for _, p := range b.Pods {
+			require.Len(c, p.Containers, 1)
+			assert.Equal(c, "waiting", p.Containers[0].State)
+			assert.Contains(c, []string{"ImagePullBackOff", "ErrImagePull"}, p.Containers[0].Reason)
+		}
+	}, 30*time.Second, 200*time.Millisecond)
+
+	assert.Equal(t, int32(2), b.Workload.Replicas)
+	assert.Equal(t, int32(0), b.Workload.ReadyReplicas)
+	assert.Equal(t, kubedev.PullFailImageHost+"/shop:2", b.Workload.Containers[0].Image)
+	assert.Equal(t, int64(1), b.Workload.Revision)
+	require.NotEmpty(t, b.Workload.Revisions)
+	sources := map[string]int{}
+	for _, it := range b.Items {
+		sources[it.Source]++
+		assert.NotEmpty(t, it.ID)
+		assert.NotEmpty(t, it.Summary)
+	}
+	assert.Equal(t, 1, sources["kubernetes:deployment"])
+	assert.Equal(t, 2, sources["kubernetes:pod"])
+	var found bool
+	for _, it := range b.Items {
+		if strings.HasPrefix(it.ID, "pod/") && strings.Contains(it.Summary, "ImagePullBackOff") || strings.Contains(it.Summary, "ErrImagePull") {
+			found = true
+		}
+	}
+	assert.True(t, found, "a pod item says why it waits: %v", b.Items)
+}
+
+// Gathering is bounded: with a limit of one pod, one pod is read.
+func TestGatherIsBounded(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	ctx := t.Context()
+	_, err := k.Clientset.AppsV1().Deployments(ns).Create(ctx, deployment(ns, "many", "registry.example.com/many:1", 3), metav1.CreateOptions{})
+	require.NoError(t, err)
+	ref := &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: "many"}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		pods, err := k.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(c, err)
+		require.Len(c, pods.Items, 3)
+	}, 30*time.Second, 100*time.Millisecond)
+	b := &evidence.Bundle{}
+	gather.Gather(ctx, k.Clientset, ref, gather.Limits{Pods: 1}, b, time.Now())
+	require.Len(t, b.Pods, 1)
+}
