@@ -137,7 +137,7 @@ func incidentsCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, get, ack, resolve)
+	cmd.AddCommand(list, get, ack, resolve, analyzeCommand(&c))
 	return cmd
 }
 
