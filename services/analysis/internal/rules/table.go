@@ -159,7 +159,7 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary: fmt.Sprintf("Container %s was OOMKilled without a memory limit: the node ran out of memory. Needs a person to set a limit or move it; there is no limit to raise", refs[0].c.Name),
+				summary:   fmt.Sprintf("Container %s was OOMKilled without a memory limit: the node ran out of memory. Needs a person to set a limit or move it; there is no limit to raise", refs[0].c.Name),
 				rootCause: fmt.Sprintf("container %s OOMKilled (exit %d) with no memory limit", refs[0].c.Name, exitCode(refs[0])),
 				evidence:  append(containerIDs(refs), workloadID(f.b)),
 			}, true
