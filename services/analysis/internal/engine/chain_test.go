@@ -46,7 +46,9 @@ func hangs(name string, release <-chan struct{}) *stub {
 	}}
 }
 
-func rulesEngine() engine.Engine { return rules.New(rules.Options{Now: func() time.Time { return now }}) }
+func rulesEngine() engine.Engine {
+	return rules.New(rules.Options{Now: func() time.Time { return now }})
+}
 
 func chain(timeout time.Duration, engines ...engine.Engine) *engine.Chain {
 	return engine.NewChain(rulesEngine(), engines, timeout, engine.DefaultLimits())

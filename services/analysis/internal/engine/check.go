@@ -172,6 +172,9 @@ func checkScale(w *evidence.Workload, p *typesv1.RepairProposal, verdict Result,
 		return unusable("scale without replicas")
 	}
 	to, from := sp.GetReplicas(), w.Replicas
+	// The one exception to the step is the rules' own restore of a
+	// known previous count (a workload scaled to zero by mistake).
+	restore := sameAction(p, verdict) && verdict.Proposal.GetScale().GetReplicas() == to
 	switch {
 	case to < 1 || to > lim.MaxReplicas:
 		return unusable("scale to %d replicas: outside 1..%d", to, lim.MaxReplicas)
@@ -179,9 +182,7 @@ func checkScale(w *evidence.Workload, p *typesv1.RepairProposal, verdict Result,
 		return unusable("scale to %d replicas: it already has %d", to, from)
 	case to < from && 2*to < from:
 		return unusable("scale from %d down to %d replicas: more than halves it", from, to)
-	case to > lim.MaxScale(from) && !(sameAction(p, verdict) && verdict.Proposal.GetScale().GetReplicas() == to):
-		// The one exception is the rules' own restore of a known
-		// previous count (a workload scaled to zero by mistake).
+	case to > lim.MaxScale(from) && !restore:
 		return unusable("scale from %d up to %d replicas: more than %d", from, to, lim.MaxScale(from))
 	}
 	return nil

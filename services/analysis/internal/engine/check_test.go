@@ -129,50 +129,78 @@ func TestCheckAccepts(t *testing.T) {
 		answer engine.Result
 		want   want
 	}{
-		{"restart the rules agree with: capped at the rules' confidence", checkout(unreadyAll),
+		{
+			"restart the rules agree with: capped at the rules' confidence", checkout(unreadyAll),
 			engine.Result{Proposal: proposal(restart, own), Confidence: 0.9},
-			want{typesv1.Risk_RISK_MEDIUM, 0.6, 3, 30 * time.Second, nil}},
-		{"restart the rules do not support: capped at 0.5", checkout(),
+			want{typesv1.Risk_RISK_MEDIUM, 0.6, 3, 30 * time.Second, nil},
+		},
+		{
+			"restart the rules do not support: capped at 0.5", checkout(),
 			engine.Result{Proposal: proposal(restart, own), Confidence: 0.9},
-			want{typesv1.Risk_RISK_LOW, 0.5, 3, 0, nil}},
-		{"restart of a single replica: HIGH", checkout(replicas(1)),
+			want{typesv1.Risk_RISK_LOW, 0.5, 3, 0, nil},
+		},
+		{
+			"restart of a single replica: HIGH", checkout(replicas(1)),
 			engine.Result{Proposal: proposal(restart, own), Confidence: 0.4},
-			want{typesv1.Risk_RISK_HIGH, 0.4, 1, 20 * time.Second, nil}},
-		{"rollback to the previous revision, resolved", checkout(crashAfterDeploy),
+			want{typesv1.Risk_RISK_HIGH, 0.4, 1, 20 * time.Second, nil},
+		},
+		{
+			"rollback to the previous revision, resolved", checkout(crashAfterDeploy),
 			engine.Result{Proposal: rollbackTo(0), Confidence: 0.99},
-			want{typesv1.Risk_RISK_MEDIUM, 0.8, 3, 30 * time.Second, &typesv1.RollbackParams{Revision: 2}}},
-		{"delete a pod while others serve: LOW", checkout(),
+			want{typesv1.Risk_RISK_MEDIUM, 0.8, 3, 30 * time.Second, &typesv1.RollbackParams{Revision: 2}},
+		},
+		{
+			"delete a pod while others serve: LOW", checkout(),
 			engine.Result{Proposal: proposal(deletePo, ref("shop", "Pod", podName(1))), Confidence: 0.7},
-			want{typesv1.Risk_RISK_LOW, 0.5, 1, 0, nil}},
-		{"delete the only pod: MEDIUM", checkout(replicas(1)),
+			want{typesv1.Risk_RISK_LOW, 0.5, 1, 0, nil},
+		},
+		{
+			"delete the only pod: MEDIUM", checkout(replicas(1)),
 			engine.Result{Proposal: proposal(deletePo, ref("shop", "pod", podName(0))), Confidence: 0.3},
-			want{typesv1.Risk_RISK_MEDIUM, 0.3, 1, 20 * time.Second, nil}},
-		{"delete a StatefulSet's pod: HIGH", checkout(kind("StatefulSet")),
+			want{typesv1.Risk_RISK_MEDIUM, 0.3, 1, 20 * time.Second, nil},
+		},
+		{
+			"delete a StatefulSet's pod: HIGH", checkout(kind("StatefulSet")),
 			engine.Result{Proposal: proposal(deletePo, ref("shop", "Pod", podName(2))), Confidence: 0.3},
-			want{typesv1.Risk_RISK_HIGH, 0.3, 1, 0, nil}},
-		{"scale up: LOW", checkout(),
+			want{typesv1.Risk_RISK_HIGH, 0.3, 1, 0, nil},
+		},
+		{
+			"scale up: LOW", checkout(),
 			engine.Result{Proposal: scaleTo(5, own), Confidence: 0.6},
-			want{typesv1.Risk_RISK_LOW, 0.5, 2, 0, &typesv1.ScaleParams{Replicas: 5}}},
-		{"scale down by half: HIGH", checkout(replicas(3), func(b *evidence.Bundle) { b.Workload.Replicas = 4 }),
+			want{typesv1.Risk_RISK_LOW, 0.5, 2, 0, &typesv1.ScaleParams{Replicas: 5}},
+		},
+		{
+			"scale down by half: HIGH", checkout(replicas(3), func(b *evidence.Bundle) { b.Workload.Replicas = 4 }),
 			engine.Result{Proposal: scaleTo(2, own), Confidence: 0.6},
-			want{typesv1.Risk_RISK_HIGH, 0.5, 2, 0, &typesv1.ScaleParams{Replicas: 2}}},
-		{"memory doubled: MEDIUM", checkout(),
+			want{typesv1.Risk_RISK_HIGH, 0.5, 2, 0, &typesv1.ScaleParams{Replicas: 2}},
+		},
+		{
+			"memory doubled: MEDIUM", checkout(),
 			engine.Result{Proposal: memoryTo("app", 1024*mi), Confidence: 0.6},
-			want{typesv1.Risk_RISK_MEDIUM, 0.5, 3, 0, &typesv1.MemoryLimitParams{Container: "app", LimitBytes: 1024 * mi}}},
-		{"the incident is about kube-system: CRITICAL", checkout(func(b *evidence.Bundle) {
-			b.Target.Namespace, b.Workload.Ref.Namespace = "kube-system", "kube-system"
-		}),
+			want{typesv1.Risk_RISK_MEDIUM, 0.5, 3, 0, &typesv1.MemoryLimitParams{Container: "app", LimitBytes: 1024 * mi}},
+		},
+		{
+			"the incident is about kube-system: CRITICAL", checkout(func(b *evidence.Bundle) {
+				b.Target.Namespace, b.Workload.Ref.Namespace = "kube-system", "kube-system"
+			}),
 			engine.Result{Proposal: proposal(restart, ref("kube-system", "Deployment", "checkout")), Confidence: 0.4},
-			want{typesv1.Risk_RISK_CRITICAL, 0.4, 3, 0, nil}},
-		{"NONE against the rules' action: accepted, capped", checkout(crashAfterDeploy),
+			want{typesv1.Risk_RISK_CRITICAL, 0.4, 3, 0, nil},
+		},
+		{
+			"NONE against the rules' action: accepted, capped", checkout(crashAfterDeploy),
 			engine.Result{Proposal: proposal(none, nil), Confidence: 0.9},
-			want{typesv1.Risk_RISK_LOW, 0.5, 0, 0, nil}},
-		{"NONE where a person is needed: agrees", checkout(missingSecret),
+			want{typesv1.Risk_RISK_LOW, 0.5, 0, 0, nil},
+		},
+		{
+			"NONE where a person is needed: agrees", checkout(missingSecret),
 			engine.Result{Proposal: proposal(none, own), Confidence: 0.99},
-			want{typesv1.Risk_RISK_LOW, 0.9, 0, 0, nil}},
-		{"NONE without a workload", checkout(noTarget),
+			want{typesv1.Risk_RISK_LOW, 0.9, 0, 0, nil},
+		},
+		{
+			"NONE without a workload", checkout(noTarget),
 			engine.Result{Proposal: proposal(none, nil), Confidence: 1},
-			want{typesv1.Risk_RISK_LOW, 0.9, 0, 0, nil}},
+			want{typesv1.Risk_RISK_LOW, 0.9, 0, 0, nil},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
