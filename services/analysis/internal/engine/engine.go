@@ -34,6 +34,10 @@ type Result struct {
 	Proposal *typesv1.RepairProposal
 	// Confidence 0..1, as the engine claims it (Check caps it).
 	Confidence float64
+	// NeedsPerson is a finding no automatic repair can fix (unschedulable,
+	// missing Secret, unbound PVC, a bad image with nothing to return
+	// to...): set by rules only; Check refuses a model's action against it.
+	NeedsPerson bool
 	// Risk is set by Check from the (action, target state) table, never by
 	// a model.
 	Risk        typesv1.Risk

@@ -92,6 +92,9 @@ const (
 	Risk_RISK_LOW         Risk = 1
 	Risk_RISK_MEDIUM      Risk = 2
 	Risk_RISK_HIGH        Risk = 3
+	// CRITICAL: the repair touches the cluster's own machinery (kube-system)
+	// or could take a whole service down; never automatic.
+	Risk_RISK_CRITICAL Risk = 4
 )
 
 // Enum value maps for Risk.
@@ -101,12 +104,14 @@ var (
 		1: "RISK_LOW",
 		2: "RISK_MEDIUM",
 		3: "RISK_HIGH",
+		4: "RISK_CRITICAL",
 	}
 	Risk_value = map[string]int32{
 		"RISK_UNSPECIFIED": 0,
 		"RISK_LOW":         1,
 		"RISK_MEDIUM":      2,
 		"RISK_HIGH":        3,
+		"RISK_CRITICAL":    4,
 	}
 )
 
@@ -500,12 +505,13 @@ const file_vigil_types_v1_resource_proto_rawDesc = "" +
 	"\x18REPAIR_ACTION_DELETE_POD\x10\x03\x12\"\n" +
 	"\x1eREPAIR_ACTION_SCALE_DEPLOYMENT\x10\x04\x12%\n" +
 	"!REPAIR_ACTION_ROLLBACK_DEPLOYMENT\x10\x05\x12'\n" +
-	"#REPAIR_ACTION_INCREASE_MEMORY_LIMIT\x10\x06*J\n" +
+	"#REPAIR_ACTION_INCREASE_MEMORY_LIMIT\x10\x06*]\n" +
 	"\x04Risk\x12\x14\n" +
 	"\x10RISK_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bRISK_LOW\x10\x01\x12\x0f\n" +
 	"\vRISK_MEDIUM\x10\x02\x12\r\n" +
-	"\tRISK_HIGH\x10\x03B;Z9github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1;typesv1b\x06proto3"
+	"\tRISK_HIGH\x10\x03\x12\x11\n" +
+	"\rRISK_CRITICAL\x10\x04B;Z9github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1;typesv1b\x06proto3"
 
 var (
 	file_vigil_types_v1_resource_proto_rawDescOnce sync.Once
