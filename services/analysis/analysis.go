@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -319,6 +321,7 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 		return nil, err
 	}
 	b := &evidence.Bundle{Incident: incidentOf(inc)}
+	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: "Alert labels: " + labelString(b.Incident.Labels), At: b.Incident.OpenedAt})
 	s.gather(ctx, b, start)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
 	if err != nil {
@@ -363,10 +366,10 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 		b.Gaps = append(b.Gaps, "deploys: "+err.Error())
 		return
 	}
-	for i, d := range deploys {
+	for _, d := range deploys {
 		b.Deploys = append(b.Deploys, d)
 		b.Items = append(b.Items, evidence.Item{
-			ID: fmt.Sprintf("deploy/%d", i), Source: "deploy:events", At: d.At,
+			ID: "deploy/" + d.ID, Source: "deploy:events", At: d.At,
 			Summary: fmt.Sprintf("Deployment %s of %s: revision %d, image %s, %s", d.ID, ref.GetName(), d.Revision, d.Image, d.Status),
 		})
 	}
@@ -454,4 +457,13 @@ func (s *Service) prune(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+func labelString(ls map[string]string) string {
+	keys := slices.Sorted(maps.Keys(ls))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + ls[k]
+	}
+	return strings.Join(parts, ",")
 }

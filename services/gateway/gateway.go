@@ -113,6 +113,10 @@ type Deps struct {
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
 	Clusters deployv1.ClusterServiceServer
+	// Analyses serves AnalysisService: the analysis service in one
+	// process, or a forwarder (NewAnalysisForwarder); Unimplemented when
+	// nil.
+	Analyses analysisv1.AnalysisServiceServer
 	Logger   *slog.Logger
 }
 
@@ -196,6 +200,12 @@ func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
 	return grpcapi.NewAppForwarder(conn)
 }
 
+// NewAnalysisForwarder returns an AnalysisService that calls the analysis
+// service over conn as the original caller.
+func NewAnalysisForwarder(conn grpc.ClientConnInterface) analysisv1.AnalysisServiceServer {
+	return grpcapi.NewAnalysisForwarder(conn)
+}
+
 // NewClusterForwarder returns a ClusterService that calls the deploy
 // service over conn as the original caller.
 func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceServer {
@@ -216,7 +226,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	// their calls pass authentication like any other (401 before 501).
 	repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
 	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
-	analysisv1.RegisterAnalysisServiceServer(srv.GRPC, analysisv1.UnimplementedAnalysisServiceServer{})
+	if s.deps.Analyses != nil {
+		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)
+	} else {
+		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, analysisv1.UnimplementedAnalysisServiceServer{})
+	}
 	if s.deps.Incidents != nil {
 		monitorv1.RegisterIncidentServiceServer(srv.GRPC, s.deps.Incidents)
 	}

@@ -35,7 +35,7 @@ import (
 )
 
 // Services are the services a process can run, in start order.
-var Services = []string{"monitor", "analysis", "repair", "notify", "deploy", "gateway"}
+var Services = []string{"monitor", "deploy", "analysis", "repair", "notify", "gateway"}
 
 // Options configure a process.
 type Options struct {
@@ -55,6 +55,10 @@ type Options struct {
 	Monitor    monitor.Options
 	Notify     notify.Options
 	Deploy     deploy.Options
+	Analysis   analysis.Options
+	// Engines decide what is wrong (rules, unless LLM providers are
+	// configured).
+	Engines analysis.Engines
 	// Streams tune the JetStream streams this process provisions (with
 	// Deps.Admin).
 	Streams bus.StreamOptions
@@ -211,6 +215,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	var (
 		mon *monitor.Service
 		dep *deploy.Service
+		anl *analysis.Service
 	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
@@ -240,7 +245,24 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 			a.runners = append(a.runners, runner{name, n.Run})
 		case "analysis":
-			a.runners = append(a.runners, runner{name, analysis.New(deps.Logger).Run})
+			adeps := analysis.Deps{
+				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger, Analyzer: opts.Engines,
+			}
+			if dep != nil {
+				// Read-only clients of the clusters deploy registered
+				// (ADR 8); without deploy in this process, analyses say
+				// they had no cluster access.
+				adeps.Clusters = dep.Readers()
+			}
+			an, err := analysis.New(ctx, opts.Analysis, adeps)
+			if err != nil {
+				return nil, fmt.Errorf("analysis: %w", err)
+			}
+			anl = an
+			a.runners = append(a.runners, runner{name, an.Run})
+			if !opts.runs("gateway") {
+				an.Register(a.srv.GRPC)
+			}
 		case "repair":
 			a.runners = append(a.runners, runner{name, repair.New(deps.Logger).Run})
 		case "deploy":
@@ -312,7 +334,7 @@ func (a *App) dial(addr, service string) (*grpc.ClientConn, error) {
 // pool opens a pool whose search_path is the service's own schema; services
 // without tables yet get none.
 func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
-	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" {
+	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" && service != "analysis" {
 		return nil, nil
 	}
 	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)

@@ -33,7 +33,7 @@ func checkout(changes ...func(b *evidence.Bundle)) *evidence.Bundle {
 		Incident: evidence.Incident{ID: "inc-1", OpenedAt: opened, Labels: map[string]string{"namespace": "shop", "deployment": "checkout"}},
 		Target:   ref("shop", "Deployment", "checkout"),
 		Workload: &evidence.Workload{
-			Ref: *ref("shop", "Deployment", "checkout"), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, Revision: 2,
+			Ref: ref("shop", "Deployment", "checkout"), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, Revision: 2,
 			Revisions: []evidence.Revision{
 				{Number: 2, Images: []string{"checkout:1.2"}, CreatedAt: opened.Add(-72 * time.Hour), Healthy: true},
 				{Number: 1, Images: []string{"checkout:1.1"}, CreatedAt: opened.Add(-240 * time.Hour), Healthy: true},

@@ -158,6 +158,14 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 			})
 		}
 		sort.Slice(w.Revisions, func(i, j int) bool { return w.Revisions[i].Number > w.Revisions[j].Number })
+		for _, r := range w.Revisions {
+			health := "never available"
+			if r.Healthy {
+				health = "was available"
+			}
+			add(b, fmt.Sprintf("%s/revision/%d", id, r.Number), "kubernetes:replicaset",
+				fmt.Sprintf("Revision %d of %s/%s (%s, created %s): %s", r.Number, ns, name, strings.Join(r.Images, ", "), r.CreatedAt.UTC().Format(time.RFC3339), health), r.CreatedAt)
+		}
 		b.Workload = w
 		add(b, id, "kubernetes:deployment", fmt.Sprintf("Deployment %s/%s: %d/%d ready, revision %d, progressing %s (%s), available %s (%s)",
 			ns, name, w.ReadyReplicas, w.Replicas, w.Revision, w.Progressing.Status, w.Progressing.Reason, w.Available.Status, w.Available.Reason), now)
@@ -256,9 +264,17 @@ func pods(ctx context.Context, kc kubernetes.Interface, ns string, sel labels.Se
 			}
 			add(b, "pod/"+p.Name+"/container/"+c.Name, "kubernetes:pod", summary, now)
 		}
+		summary := fmt.Sprintf("Pod %s: %s on node %s", p.Name, ep.Phase, orNone(ep.Node))
 		if sc, ok := ep.Conditions["PodScheduled"]; ok && sc.Status == "False" {
-			add(b, "pod/"+p.Name+"/scheduled", "kubernetes:pod", fmt.Sprintf("Pod %s not scheduled: %s %s", p.Name, sc.Reason, sc.Message), now)
+			summary += fmt.Sprintf(", not scheduled: %s %s", sc.Reason, sc.Message)
 		}
+		if rc, ok := ep.Conditions["Ready"]; ok && rc.Status != "True" {
+			summary += ", not ready since " + rc.Since.UTC().Format(time.RFC3339)
+		}
+		if !ep.DeletingSince.IsZero() {
+			summary += ", terminating since " + ep.DeletingSince.UTC().Format(time.RFC3339)
+		}
+		add(b, "pod/"+p.Name, "kubernetes:pod", summary, now)
 		b.Pods = append(b.Pods, ep)
 	}
 	return nil
@@ -295,9 +311,16 @@ func events(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceR
 		b.Gaps = append(b.Gaps, fmt.Sprintf("events: %d more not kept", len(evs)-lim.Events))
 		evs = evs[:lim.Events]
 	}
-	for i, e := range evs {
+	seen := map[string]bool{}
+	for _, e := range evs {
 		b.Events = append(b.Events, e)
-		add(b, fmt.Sprintf("event/%d", i), "kubernetes:event", fmt.Sprintf("%s %s %s: %s (x%d)", e.Type, e.Object, e.Reason, e.Message, max(e.Count, 1)), e.Last)
+		// One item per object and reason: the newest says it.
+		id := "event/" + e.Object + "/" + e.Reason
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		add(b, id, "kubernetes:event", fmt.Sprintf("%s %s %s: %s (x%d)", e.Type, e.Object, e.Reason, e.Message, max(e.Count, 1)), e.Last)
 	}
 	return nil
 }
@@ -339,4 +362,11 @@ func logs(ctx context.Context, kc kubernetes.Interface, ns string, lim Limits, b
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

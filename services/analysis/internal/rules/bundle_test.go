@@ -36,7 +36,7 @@ func healthy() *evidence.Bundle {
 		},
 		Target: checkoutRef(),
 		Workload: &evidence.Workload{
-			Ref: *checkoutRef(), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, UpdatedReplicas: 3,
+			Ref: checkoutRef(), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, UpdatedReplicas: 3,
 			Revision: 2,
 			Revisions: []evidence.Revision{
 				{Number: 2, Images: []string{"registry.example/checkout:1.2"}, CreatedAt: opened.Add(-72 * time.Hour), Healthy: true},
