@@ -48,6 +48,12 @@ const (
 	UnreadyImageHost = "unready.kwok.invalid"
 	// PullFailImageHost: the pod stays Pending in ImagePullBackOff.
 	PullFailImageHost = "pull-fail.kwok.invalid"
+	// CrashImageHost: the container runs for a second and exits with code
+	// 1 (reason Error), then restarts in CrashLoopBackOff, over and over.
+	CrashImageHost = "crash.kwok.invalid"
+	// OOMKillImageHost: the container runs for a second and is OOMKilled
+	// (exit code 137), then restarts in CrashLoopBackOff, over and over.
+	OOMKillImageHost = "oomkill.kwok.invalid"
 )
 
 // FakeNodeAnnotation marks the nodes kwok manages.

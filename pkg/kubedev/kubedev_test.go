@@ -133,6 +133,158 @@ func TestPullFailImageBacksOff(t *testing.T) {
 	}, time.Minute, 100*time.Millisecond)
 }
 
+// containerStep is what a watcher sees of a container in one pod update.
+type containerStep struct {
+	State    string // running, terminated or waiting
+	Reason   string
+	ExitCode int32
+	Restarts int32
+}
+
+func stepOf(s corev1.ContainerStatus) containerStep {
+	switch {
+	case s.State.Terminated != nil:
+		return containerStep{"terminated", s.State.Terminated.Reason, s.State.Terminated.ExitCode, s.RestartCount}
+	case s.State.Waiting != nil:
+		return containerStep{"waiting", s.State.Waiting.Reason, 0, s.RestartCount}
+	case s.State.Running != nil:
+		return containerStep{"running", "", 0, s.RestartCount}
+	}
+	return containerStep{State: "unknown", Restarts: s.RestartCount}
+}
+
+// Images on CrashImageHost and OOMKillImageHost crash-loop the way the
+// kubelet reports it: the container runs, terminates with the reason and
+// exit code, restarts at once the first time and after a CrashLoopBackOff
+// from then on, with the termination in lastState and a growing restart
+// count. The pods never become Ready and get Warning BackOff events.
+func TestFailingImagesCrashLoop(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		host     string
+		reason   string
+		exitCode int32
+	}{
+		{name: "crash", host: kubedev.CrashImageHost, reason: "Error", exitCode: 1},
+		{name: "oomkill", host: kubedev.OOMKillImageHost, reason: "OOMKilled", exitCode: 137},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := testkit.SharedKube(t)
+			ns := k.Namespace(t)
+			cs := k.Clientset
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + tc.name})
+			require.NoError(t, err)
+			defer w.Stop()
+			_, err = cs.AppsV1().Deployments(ns).Create(t.Context(), deployment(tc.name, tc.host+"/web:1"), metav1.CreateOptions{})
+			require.NoError(t, err)
+
+			terminated := containerStep{"terminated", tc.reason, tc.exitCode, 0}
+			want := []containerStep{{State: "running"}, terminated}
+			for restarts := int32(1); restarts <= 3; restarts++ {
+				terminated.Restarts = restarts
+				want = append(want, containerStep{State: "running", Restarts: restarts})
+				if restarts < 3 {
+					want = append(want, terminated, containerStep{"waiting", "CrashLoopBackOff", 0, restarts})
+				}
+			}
+			// Every update of the pods, in order, until one of them has
+			// restarted three times.
+			seen := map[string][]containerStep{}
+			var name string
+			for name == "" {
+				ev, ok := <-w.ResultChan()
+				require.True(t, ok, "watch ended before a pod restarted 3 times: %v", seen)
+				p, ok := ev.Object.(*corev1.Pod)
+				require.True(t, ok, "watch event %s: %v", ev.Type, ev.Object)
+				if len(p.Status.ContainerStatuses) == 0 {
+					continue
+				}
+				require.Len(t, p.Status.ContainerStatuses, 1)
+				step := stepOf(p.Status.ContainerStatuses[0])
+				if steps := seen[p.Name]; len(steps) == 0 || steps[len(steps)-1] != step {
+					seen[p.Name] = append(steps, step)
+				}
+				if len(seen[p.Name]) == len(want) {
+					name = p.Name
+				}
+			}
+			require.Equal(t, want, seen[name], "container states of pod %s", name)
+
+			p, err := cs.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, corev1.PodRunning, p.Status.Phase)
+			assert.False(t, ready(*p))
+			s := p.Status.ContainerStatuses[0]
+			assert.False(t, s.Ready)
+			assert.GreaterOrEqual(t, s.RestartCount, int32(3))
+			last := s.LastTerminationState.Terminated
+			require.NotNil(t, last, "lastState of %+v", s)
+			assert.Equal(t, tc.reason, last.Reason)
+			assert.Equal(t, tc.exitCode, last.ExitCode)
+			assert.False(t, last.StartedAt.After(last.FinishedAt.Time), "started %s, finished %s", last.StartedAt, last.FinishedAt)
+
+			// The back-off announced in the state, as the kubelet words it.
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				p, err := cs.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+				require.NoError(c, err)
+				w := p.Status.ContainerStatuses[0].State.Waiting
+				require.NotNil(c, w)
+				assert.Equal(c, "CrashLoopBackOff", w.Reason)
+				assert.Regexp(c, `^back-off \S+ restarting failed container=app pod=`+name+"_"+ns+`\(`+string(p.UID)+`\)$`, w.Message)
+			}, time.Minute, 50*time.Millisecond)
+
+			events, err := cs.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+			require.NoError(t, err)
+			var backOff []string
+			for _, e := range events.Items {
+				if e.Type == corev1.EventTypeWarning && e.Reason == "BackOff" {
+					backOff = append(backOff, e.Message)
+				}
+			}
+			require.NotEmpty(t, backOff, "Warning BackOff events on %s: %v", name, events.Items)
+			assert.Contains(t, backOff[0], "Back-off restarting failed container")
+
+			d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), tc.name, metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Zero(t, d.Status.AvailableReplicas)
+		})
+	}
+}
+
+// With restartPolicy Never a crashing container is not restarted: the pod
+// fails, as a Job's pod does.
+func TestCrashImageWithoutRestartFails(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	cs := k.Clientset
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "once"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "app", Image: kubedev.CrashImageHost + "/job:1"}},
+		},
+	}
+	_, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		p, err := cs.CoreV1().Pods(ns).Get(context.Background(), "once", metav1.GetOptions{})
+		require.NoError(c, err)
+		assert.Equal(c, corev1.PodFailed, p.Status.Phase)
+		require.Len(c, p.Status.ContainerStatuses, 1)
+		s := p.Status.ContainerStatuses[0]
+		assert.Zero(c, s.RestartCount)
+		require.NotNil(c, s.State.Terminated)
+		assert.Equal(c, "Error", s.State.Terminated.Reason)
+		assert.Equal(c, int32(1), s.State.Terminated.ExitCode)
+	}, time.Minute, 100*time.Millisecond)
+}
+
 // Missing binaries are an error that says how to get them.
 func TestCheckBinariesSaysHowToBuild(t *testing.T) {
 	t.Parallel()
