@@ -2,6 +2,7 @@ package kubedev_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,19 @@ func TestDeploymentRollsOut(t *testing.T) {
 		assert.True(t, ready(p))
 		assert.NotEmpty(t, p.Status.PodIP)
 	}
+	// kwok serves container logs through the API server's pods/log.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, []string{"starting", "listening on :8080"}, podLogs(c, cs, ns, ps[0].Name, false))
+	}, time.Minute, 100*time.Millisecond)
+}
+
+// podLogs reads the lines container app of pod name logged.
+func podLogs(c require.TestingT, cs kubernetes.Interface, ns, name string, previous bool) []string {
+	b, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{Container: "app", Previous: previous}).DoRaw(context.Background())
+	require.NoError(c, err)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	require.NotEmpty(c, lines)
+	return lines
 }
 
 // An image on UnreadyImageHost runs and never becomes Ready, so the
@@ -165,9 +179,10 @@ func TestFailingImagesCrashLoop(t *testing.T) {
 		host     string
 		reason   string
 		exitCode int32
+		lastLog  string
 	}{
-		{name: "crash", host: kubedev.CrashImageHost, reason: "Error", exitCode: 1},
-		{name: "oomkill", host: kubedev.OOMKillImageHost, reason: "OOMKilled", exitCode: 137},
+		{name: "crash", host: kubedev.CrashImageHost, reason: "Error", exitCode: 1, lastLog: "error: load config: required variable DATABASE_URL is not set"},
+		{name: "oomkill", host: kubedev.OOMKillImageHost, reason: "OOMKilled", exitCode: 137, lastLog: "fatal error: runtime: out of memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -247,6 +262,16 @@ func TestFailingImagesCrashLoop(t *testing.T) {
 			}
 			require.NotEmpty(t, backOff, "Warning BackOff events on %s: %v", name, events.Items)
 			assert.Contains(t, backOff[0], "Back-off restarting failed container")
+
+			// What the container printed before it died, through the API
+			// server's pods/log (kwok serves it), now and for the previous
+			// container, as `kubectl logs [--previous]` reads it.
+			for _, previous := range []bool{false, true} {
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					logs := podLogs(c, cs, ns, name, previous)
+					assert.Equal(c, tc.lastLog, logs[len(logs)-1], "previous=%t: %q", previous, logs)
+				}, time.Minute, 100*time.Millisecond)
+			}
 
 			d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), tc.name, metav1.GetOptions{})
 			require.NoError(t, err)
