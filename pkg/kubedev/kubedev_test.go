@@ -280,6 +280,52 @@ func TestFailingImagesCrashLoop(t *testing.T) {
 	}
 }
 
+// Only the containers on a failing host crash: a sidecar keeps running,
+// Ready, and logs like any container.
+func TestCrashImageSparesOtherContainers(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	cs := k.Clientset
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "pair"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "proxy", Image: "registry.example/proxy:1"},
+			{Name: "app", Image: kubedev.OOMKillImageHost + "/web:1"},
+		}},
+	}
+	_, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		p, err := cs.CoreV1().Pods(ns).Get(context.Background(), "pair", metav1.GetOptions{})
+		require.NoError(c, err)
+		require.Len(c, p.Status.ContainerStatuses, 2)
+		statuses := map[string]corev1.ContainerStatus{}
+		for _, s := range p.Status.ContainerStatuses {
+			statuses[s.Name] = s
+		}
+		app := statuses["app"]
+		assert.GreaterOrEqual(c, app.RestartCount, int32(2))
+		require.NotNil(c, app.LastTerminationState.Terminated)
+		assert.Equal(c, "OOMKilled", app.LastTerminationState.Terminated.Reason)
+		proxy := statuses["proxy"]
+		assert.True(c, proxy.Ready)
+		assert.Zero(c, proxy.RestartCount)
+		assert.NotNil(c, proxy.State.Running)
+		assert.False(c, ready(*p))
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				assert.Equal(c, "containers with unready status: [app]", cond.Message)
+			}
+		}
+	}, time.Minute, 100*time.Millisecond)
+
+	b, err := cs.CoreV1().Pods(ns).GetLogs("pair", &corev1.PodLogOptions{Container: "proxy"}).DoRaw(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "starting\nlistening on :8080\n", string(b))
+}
+
 // With restartPolicy Never a crashing container is not restarted: the pod
 // fails, as a Job's pod does.
 func TestCrashImageWithoutRestartFails(t *testing.T) {
