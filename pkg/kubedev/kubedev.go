@@ -2,8 +2,9 @@
 // tests and for trying Vigil without a cluster (`vigil up --kube-dev`):
 // etcd, kube-apiserver (RBAC), kube-controller-manager, kube-scheduler, and
 // kwok playing the kubelet of fake nodes, so Deployments roll out, pods
-// become Running and Ready, and rollouts can be made to fail on purpose
-// (see stages.yaml). No containers run.
+// become Running and Ready, and rollouts and containers can be made to fail
+// on purpose (see stages.yaml). No containers run; kwok serves made-up
+// container logs through the API server's pods/log (see logs.go).
 //
 // The binaries are built once by `make k8s-bins` (tools/k8s/build) into a
 // version-keyed cache directory; Start fails with that instruction when
@@ -48,6 +49,12 @@ const (
 	UnreadyImageHost = "unready.kwok.invalid"
 	// PullFailImageHost: the pod stays Pending in ImagePullBackOff.
 	PullFailImageHost = "pull-fail.kwok.invalid"
+	// CrashImageHost: the container runs for a second and exits with code
+	// 1 (reason Error), then restarts in CrashLoopBackOff, over and over.
+	CrashImageHost = "crash.kwok.invalid"
+	// OOMKillImageHost: the container runs for a second and is OOMKilled
+	// (exit code 137), then restarts in CrashLoopBackOff, over and over.
+	OOMKillImageHost = "oomkill.kwok.invalid"
 )
 
 // FakeNodeAnnotation marks the nodes kwok manages.
@@ -131,11 +138,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}()
 
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return nil, err
 	}
-	etcdClient, etcdPeer, apiPort, cmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	etcdClient, etcdPeer, apiPort, cmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	server := "https://127.0.0.1:" + strconv.Itoa(apiPort)
 
 	// A fresh CA per start: kubeconfigs from an earlier start stop working,
@@ -151,6 +158,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc.cluster.local",
 	}); err != nil {
+		return nil, err
+	}
+	// kwok serves the kubelet API of every fake node (container logs) on
+	// one port of 127.0.0.1.
+	if _, _, err := p.issue("kwok", "kwok", nil, []string{"127.0.0.1", "localhost"}); err != nil {
 		return nil, err
 	}
 	kubeconfig := func(name, user string, groups []string) (string, *rest.Config, error) {
@@ -185,6 +197,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	c.Config, c.Kubeconfig = admin, adminPath
 	stagesPath := filepath.Join(dir, "kwok-stages.yaml")
 	if err := os.WriteFile(stagesPath, stages, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeContainerLogs(dir, time.Now()); err != nil {
 		return nil, err
 	}
 
@@ -223,6 +238,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		// 127.0.0.1 cannot be the endpoint of the kubernetes service.
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
+		// The kubelet API (logs) is kwok's, on the nodes' InternalIP; the
+		// Hostname addresses do not resolve.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority="+pkiFile("ca.crt"),
 		"--profiling=false",
 		"--v=0",
 	); err != nil {
@@ -260,6 +279,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	); err != nil {
 		return nil, err
 	}
+	if err := c.installLogsCRD(ctx, admin); err != nil {
+		return nil, err
+	}
 	if err := c.run("kwok", bin("kwok"),
 		"--kubeconfig="+adminPath,
 		"--config="+stagesPath,
@@ -268,6 +290,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--node-lease-duration-seconds=40",
 		"--cidr=10.244.0.0/16",
 		"--node-ip=127.0.0.1",
+		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
+		"--tls-cert-file="+pkiFile("kwok.crt"), "--tls-private-key-file="+pkiFile("kwok.key"),
+		"--enable-crds=Logs",
 	); err != nil {
 		return nil, err
 	}
@@ -297,6 +322,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return ready >= opts.Nodes, nil
 	}); err != nil {
 		return nil, err
+	}
+	if err := setKubeletPort(ctx, cs, kwokPort); err != nil {
+		return nil, c.withLogs(err)
 	}
 	if err := WaitForServiceAccount(ctx, cs, metav1.NamespaceDefault); err != nil {
 		return nil, c.withLogs(err)
@@ -330,6 +358,26 @@ func WaitForServiceAccount(ctx context.Context, cs kubernetes.Interface, namespa
 		}
 		return err == nil, err
 	}, "default service account in "+namespace)
+}
+
+// setKubeletPort points the fake nodes' kubelet endpoint at kwok's server.
+// Done here rather than in a node stage: the port changes with every
+// Start, and the nodes of a reused Dir are Ready already.
+func setKubeletPort(ctx context.Context, cs kubernetes.Interface, port int) error {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("kubedev: list nodes: %w", err)
+	}
+	patch := fmt.Appendf(nil, `{"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, port)
+	for _, n := range nodes.Items {
+		if n.Annotations[FakeNodeAnnotation] != "fake" {
+			continue
+		}
+		if _, err := cs.CoreV1().Nodes().PatchStatus(ctx, n.Name, patch); err != nil {
+			return fmt.Errorf("kubedev: set kubelet port of node %s: %w", n.Name, err)
+		}
+	}
+	return nil
 }
 
 func createNode(ctx context.Context, cs kubernetes.Interface, name string) error {
