@@ -44,7 +44,9 @@ func analysesCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd.Context(), &c, analysisv1.NewAnalysisServiceClient, func(ctx context.Context, cl analysisv1.AnalysisServiceClient) (proto.Message, error) {
 				return cl.GetAnalysis(ctx, &analysisv1.GetAnalysisRequest{Id: args[0]})
-			}, func(w io.Writer, m proto.Message) { printAnalysis(w, m.(*analysisv1.GetAnalysisResponse).GetAnalysis()) })
+			}, func(w io.Writer, m proto.Message) {
+				printAnalysis(w, m.(*analysisv1.GetAnalysisResponse).GetAnalysis())
+			})
 		},
 	}
 	cmd.AddCommand(list, get)
@@ -61,7 +63,9 @@ func analyzeCommand(c *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd.Context(), c, analysisv1.NewAnalysisServiceClient, func(ctx context.Context, cl analysisv1.AnalysisServiceClient) (proto.Message, error) {
 				return cl.AnalyzeIncident(ctx, &analysisv1.AnalyzeIncidentRequest{IncidentId: args[0], Engine: engine})
-			}, func(w io.Writer, m proto.Message) { printAnalysis(w, m.(*analysisv1.AnalyzeIncidentResponse).GetAnalysis()) })
+			}, func(w io.Writer, m proto.Message) {
+				printAnalysis(w, m.(*analysisv1.AnalyzeIncidentResponse).GetAnalysis())
+			})
 		},
 	}
 	cmd.Flags().StringVar(&engine, "engine", "", "try this engine first: rules, ollama, openai, anthropic, gemini (rules always ends the chain)")

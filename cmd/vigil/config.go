@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
+	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
@@ -105,6 +106,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	analysisMaxAge, err := envDuration("VIGIL_ANALYSIS_MAX_EVENT_AGE", time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	accessTTL, err := envDuration("VIGIL_ACCESS_TOKEN_TTL", 15*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -124,6 +129,14 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		AdminToken:  adminToken,
 		MonitorAddr: os.Getenv("VIGIL_MONITOR_ADDR"),
 		DeployAddr:  os.Getenv("VIGIL_DEPLOY_ADDR"),
+		// VIGIL_ANALYSIS_ADDR: the analysis service, for a gateway without
+		// it in its process.
+		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
+		Analysis: analysis.Options{
+			MaxEventAge: analysisMaxAge,
+			Retention:   retention,
+		},
+		Engines: analysis.RulesOnly(),
 		Deploy: deploy.Options{
 			EncryptionKey:  key,
 			DefaultCluster: os.Getenv("VIGIL_DEFAULT_CLUSTER"),

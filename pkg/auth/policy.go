@@ -121,4 +121,9 @@ var Policy = map[string]Rule{
 
 	"/vigil.analysis.v1.AnalysisService/GetAnalysis":  read,
 	"/vigil.analysis.v1.AnalysisService/ListAnalyses": read,
+	// Analysing again reads the cluster and may spend LLM budget: an
+	// operator's act, on their team's incident.
+	"/vigil.analysis.v1.AnalysisService/AnalyzeIncident": operate("incident/{incident_id}"),
+	// What repairs did, by kind of incident: no app's data.
+	"/vigil.analysis.v1.AnalysisService/ListPlaybooks": readGlobal,
 }

@@ -51,11 +51,14 @@ type Options struct {
 	// DeployAddr is the deploy service's gRPC address, for a gateway that
 	// runs without it in its process.
 	DeployAddr string
-	Gateway    gateway.Options
-	Monitor    monitor.Options
-	Notify     notify.Options
-	Deploy     deploy.Options
-	Analysis   analysis.Options
+	// AnalysisAddr is the analysis service's gRPC address, for a gateway
+	// that runs without it; its API answers Unimplemented without either.
+	AnalysisAddr string
+	Gateway      gateway.Options
+	Monitor      monitor.Options
+	Notify       notify.Options
+	Deploy       deploy.Options
+	Analysis     analysis.Options
 	// Engines decide what is wrong (rules, unless LLM providers are
 	// configured).
 	Engines analysis.Engines
@@ -178,7 +181,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy")) {
+	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis")) {
 		return nil, errors.New("signing key: missing (VIGIL_SIGNING_KEY, VIGIL_SIGNING_PUBLIC_KEY or VIGIL_SIGNING_KEY_FILE: the gateway signs with it, monitor and deploy verify its assertions)")
 	}
 	// Every call is authenticated and authorised by one guard. Until the
@@ -298,6 +301,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
 				}
 				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
+			}
+			switch {
+			case anl != nil:
+				gdeps.Analyses = anl.Server()
+			case opts.AnalysisAddr != "":
+				conn, err := a.dial(opts.AnalysisAddr, "analysis")
+				if err != nil {
+					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
+				}
+				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
 			}
 			gopts := opts.Gateway
 			gopts.AdminToken = opts.AdminToken

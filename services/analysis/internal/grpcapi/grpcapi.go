@@ -55,7 +55,8 @@ func everyTeam(ctx context.Context) error {
 	if _, all, _ := auth.Teams(ctx); all {
 		return nil
 	}
-	return status.Error(codes.PermissionDenied, "analyses are readable by admins only until they are scoped to teams")
+	p, _ := auth.FromContext(ctx)
+	return status.Errorf(codes.PermissionDenied, "analyses are for callers who reach every team until they are scoped to teams; %s does not", p)
 }
 
 // forCaller hides what only admins see: what was sent to an LLM.
