@@ -91,7 +91,7 @@ type Request struct {
 	// messages' text as the API carried them; Schema the answer's schema
 	// where that API takes it.
 	Model, System, User string
-	Schema               json.RawMessage
+	Schema              json.RawMessage
 	// Status is what the fake answered.
 	Status int
 }

@@ -113,4 +113,3 @@ func errorMessage(raw []byte) string {
 	}
 	return e.Error
 }
-
