@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/pkg/testkit/fakellm"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakellm"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/llm"
@@ -90,7 +90,7 @@ func bundle() *evidence.Bundle {
 		Target: &typesv1.ResourceRef{Cluster: "prod-eu", Namespace: "payments", Kind: "Deployment", Name: "shop"},
 		Workload: &evidence.Workload{
 			Ref: typesv1.ResourceRef{Namespace: "payments", Kind: "Deployment", Name: "shop"}, Replicas: 3, ReadyReplicas: 1,
-			Containers: []evidence.ContainerSpec{{Name: "app", Image: "registry.example/shop:1.4.2", MemoryLimit: 256 << 20}},
+			Containers:  []evidence.ContainerSpec{{Name: "app", Image: "registry.example/shop:1.4.2", MemoryLimit: 256 << 20}},
 			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"env":[{"name":"DB","value":"x"}]}`},
 		},
 		Pods: []evidence.Pod{{
