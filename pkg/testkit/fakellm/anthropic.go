@@ -96,8 +96,10 @@ func (s *Server) anthropic(_ http.ResponseWriter, r *http.Request, req *Request,
 			"id": "msg_fake", "type": "message", "role": "assistant", "model": s.model,
 			"content":     []any{map[string]any{"type": "tool_use", "id": "toolu_fake", "name": toolName, "input": input}},
 			"stop_reason": stop, "stop_sequence": nil,
-			"usage": map[string]any{"input_tokens": rep.InputTokens, "output_tokens": rep.OutputTokens,
-				"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+			"usage": map[string]any{
+				"input_tokens": rep.InputTokens, "output_tokens": rep.OutputTokens,
+				"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+			},
 		}
 	}, nil
 }

@@ -45,8 +45,10 @@ func (s *Server) gemini(_ http.ResponseWriter, r *http.Request, req *Request, bo
 	}
 	if key != s.apiKey {
 		return nil, geminiError(http.StatusBadRequest, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-			map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-				"metadata": map[string]any{"service": "generativelanguage.googleapis.com"}})
+			map[string]any{
+				"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+				"metadata": map[string]any{"service": "generativelanguage.googleapis.com"},
+			})
 	}
 	req.Model = model
 	if model != s.model {
@@ -81,8 +83,8 @@ func (s *Server) gemini(_ http.ResponseWriter, r *http.Request, req *Request, bo
 		return nil, geminiError(http.StatusBadRequest, "INVALID_ARGUMENT",
 			"* GenerateContentRequest.generation_config.response_mime_type: only application/json is supported with response_schema")
 	}
-	if err := geminiSchema(schema, "generation_config.response_schema"); err != nil {
-		return nil, geminiError(http.StatusBadRequest, "INVALID_ARGUMENT", err.Error())
+	if msg := geminiSchema(schema, "generation_config.response_schema"); msg != "" {
+		return nil, geminiError(http.StatusBadRequest, "INVALID_ARGUMENT", msg)
 	}
 	req.Schema, _ = json.Marshal(schema)
 	return func(rep Reply) (int, any) {
@@ -93,8 +95,10 @@ func (s *Server) gemini(_ http.ResponseWriter, r *http.Request, req *Request, bo
 			case http.StatusTooManyRequests:
 				grpc = "RESOURCE_EXHAUSTED"
 				if rep.RetryAfter > 0 {
-					details = append(details, map[string]any{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-						"retryDelay": fmt.Sprintf("%ds", int(rep.RetryAfter.Seconds()+0.999))})
+					details = append(details, map[string]any{
+						"@type":      "type.googleapis.com/google.rpc.RetryInfo",
+						"retryDelay": fmt.Sprintf("%ds", int(rep.RetryAfter.Seconds()+0.999)),
+					})
 				}
 			case http.StatusServiceUnavailable:
 				grpc = "UNAVAILABLE"
@@ -119,8 +123,9 @@ func (s *Server) gemini(_ http.ResponseWriter, r *http.Request, req *Request, bo
 	}, nil
 }
 
-// geminiSchema checks a responseSchema against Gemini's Schema object.
-func geminiSchema(s map[string]any, at string) error {
+// geminiSchema checks a responseSchema against Gemini's Schema object;
+// it returns the API's message, or "".
+func geminiSchema(s map[string]any, at string) string {
 	keys := make([]string, 0, len(s))
 	for k := range s {
 		keys = append(keys, k)
@@ -128,25 +133,25 @@ func geminiSchema(s map[string]any, at string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !schemaFields[k] {
-			return fmt.Errorf("Invalid JSON payload received. Unknown name %q at '%s': Cannot find field.", k, at)
+			return fmt.Sprintf("Invalid JSON payload received. Unknown name %q at '%s': Cannot find field.", k, at)
 		}
 	}
 	t, ok := s["type"].(string)
 	if !ok || !schemaTypes[t] {
-		return fmt.Errorf("Invalid JSON payload received. Invalid value at '%s.type' (type.googleapis.com/google.ai.generativelanguage.v1beta.Type), %s", at, mustJSON(s["type"]))
+		return fmt.Sprintf("Invalid JSON payload received. Invalid value at '%s.type' (type.googleapis.com/google.ai.generativelanguage.v1beta.Type), %s", at, mustJSON(s["type"]))
 	}
 	if props, ok := s["properties"].(map[string]any); ok {
 		for name, p := range props {
 			pm, _ := p.(map[string]any)
-			if err := geminiSchema(pm, at+".properties["+name+"].value"); err != nil {
-				return err
+			if msg := geminiSchema(pm, at+".properties["+name+"].value"); msg != "" {
+				return msg
 			}
 		}
 	}
 	if items, ok := s["items"].(map[string]any); ok {
 		return geminiSchema(items, at+".items")
 	}
-	return nil
+	return ""
 }
 
 func mustJSON(v any) string {

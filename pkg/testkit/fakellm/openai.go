@@ -66,9 +66,9 @@ func (s *Server) openai(_ http.ResponseWriter, r *http.Request, req *Request, bo
 	if schema == nil {
 		return nil, openaiError(http.StatusBadRequest, "invalid_request_error", "", "Missing required parameter: 'response_format.json_schema.schema'.")
 	}
-	if err := strictSchema(schema, "()"); err != nil {
+	if msg := strictSchema(schema, "()"); msg != "" {
 		return nil, openaiError(http.StatusBadRequest, "invalid_request_error", "invalid_value",
-			fmt.Sprintf("Invalid schema for response_format '%s': %s", name, err))
+			fmt.Sprintf("Invalid schema for response_format '%s': %s", name, msg))
 	}
 	req.Schema, _ = json.Marshal(schema)
 	return func(rep Reply) (int, any) {
@@ -103,30 +103,30 @@ func (s *Server) openai(_ http.ResponseWriter, r *http.Request, req *Request, bo
 
 // strictSchema applies the rules of OpenAI's strict mode that a schema
 // most often breaks: every object sets additionalProperties to false and
-// lists every property as required.
-func strictSchema(s map[string]any, ctx string) error {
+// lists every property as required. It returns OpenAI's message, or "".
+func strictSchema(s map[string]any, ctx string) string {
 	if isType(s["type"], "object") {
 		if ap, ok := s["additionalProperties"].(bool); !ok || ap {
-			return fmt.Errorf("In context=%s, 'additionalProperties' is required to be supplied and to be false.", ctx)
+			return fmt.Sprintf("In context=%s, 'additionalProperties' is required to be supplied and to be false.", ctx)
 		}
 		props, _ := s["properties"].(map[string]any)
 		req, _ := s["required"].([]any)
 		for name := range props {
 			if !slices.Contains(req, any(name)) {
-				return fmt.Errorf("In context=%s, 'required' is required to be supplied and to be an array including every key in properties. Missing '%s'.", ctx, name)
+				return fmt.Sprintf("In context=%s, 'required' is required to be supplied and to be an array including every key in properties. Missing '%s'.", ctx, name)
 			}
 		}
 		for name, p := range props {
 			pm, _ := p.(map[string]any)
-			if err := strictSchema(pm, fmt.Sprintf("('properties', '%s')", name)); err != nil {
-				return err
+			if msg := strictSchema(pm, fmt.Sprintf("('properties', '%s')", name)); msg != "" {
+				return msg
 			}
 		}
 	}
 	if items, ok := s["items"].(map[string]any); ok {
 		return strictSchema(items, ctx+", 'items'")
 	}
-	return nil
+	return ""
 }
 
 func isType(t any, want string) bool {

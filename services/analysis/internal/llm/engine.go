@@ -165,11 +165,11 @@ func (e *Engine) complete(ctx context.Context, req Request) (Response, error) {
 // the model is never asked for) from the bundle.
 func (e *Engine) restore(res *engine.Result, b *evidence.Bundle, r *redact.Redactor, p prompt) error {
 	for i, id := range res.Evidence {
-		real, ok := p.itemIDs[id]
+		itemID, ok := p.itemIDs[id]
 		if !ok {
 			return fmt.Errorf("evidence %q is not an item of the bundle", id)
 		}
-		res.Evidence[i] = real
+		res.Evidence[i] = itemID
 	}
 	res.Summary = r.Restore(res.Summary)
 	res.RootCause = r.Restore(res.RootCause)

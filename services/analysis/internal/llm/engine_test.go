@@ -35,14 +35,14 @@ type provider struct {
 	name string
 	new  func(t *testing.T, s *fakellm.Server, key string) llm.Provider
 	path string
-	// auth is the header carrying the key, and its expected value.
-	authHeader, authValue func(key string) (string, string)
+	// authHeader is the header carrying the key, and its expected value.
+	authHeader func(key string) (string, string)
 }
 
 var providers = []provider{
 	{
 		name: "ollama", path: "/api/chat",
-		new: func(t *testing.T, s *fakellm.Server, key string) llm.Provider {
+		new: func(_ *testing.T, s *fakellm.Server, key string) llm.Provider {
 			return ollama.New(ollama.Options{URL: s.URL(), APIKey: key})
 		},
 		authHeader: func(key string) (string, string) { return "Authorization", "Bearer " + key },

@@ -94,7 +94,7 @@ func NewStatusError(provider string, status int, header http.Header, message str
 	default:
 		e.Kind = ErrRejected
 	}
-	if e.Kind == ErrRateLimited || e.Kind == ErrUnavailable {
+	if status == http.StatusTooManyRequests || status >= 500 {
 		e.RetryAfter = RetryAfter(header, time.Now())
 	}
 	return e

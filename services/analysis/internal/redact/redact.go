@@ -137,10 +137,8 @@ func (r *Redactor) Restore(s string) string {
 		return s
 	}
 	return pseudonymRE.ReplaceAllStringFunc(s, func(m string) string {
-		// The match may have swallowed a neighbouring character class
-		// boundary; check it is a whole token.
-		if real, ok := r.reverse[m]; ok {
-			return real
+		if name, ok := r.reverse[m]; ok {
+			return name
 		}
 		return m
 	})
@@ -150,8 +148,8 @@ func (r *Redactor) Restore(s string) string {
 // not a pseudonym of this analysis is returned unchanged (and a check
 // downstream refuses a target that is not the incident's).
 func (r *Redactor) RestoreName(s string) string {
-	if real, ok := r.reverse[s]; ok {
-		return real
+	if name, ok := r.reverse[s]; ok {
+		return name
 	}
 	return s
 }
