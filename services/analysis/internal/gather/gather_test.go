@@ -125,7 +125,8 @@ func TestGatherAFailingDeployment(t *testing.T) {
 		assert.NotEmpty(t, it.Summary)
 	}
 	assert.Equal(t, 1, sources["kubernetes:deployment"])
-	assert.Equal(t, 2, sources["kubernetes:pod"])
+	assert.Equal(t, 4, sources["kubernetes:pod"], "each pod, and its container")
+	assert.Equal(t, 1, sources["kubernetes:replicaset"], "the one revision")
 	var found bool
 	for _, it := range b.Items {
 		if strings.HasPrefix(it.ID, "pod/") && strings.Contains(it.Summary, "ImagePullBackOff") || strings.Contains(it.Summary, "ErrImagePull") {

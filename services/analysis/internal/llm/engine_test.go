@@ -89,7 +89,7 @@ func bundle() *evidence.Bundle {
 		},
 		Target: &typesv1.ResourceRef{Cluster: "prod-eu", Namespace: "payments", Kind: "Deployment", Name: "shop"},
 		Workload: &evidence.Workload{
-			Ref: typesv1.ResourceRef{Namespace: "payments", Kind: "Deployment", Name: "shop"}, Replicas: 3, ReadyReplicas: 1,
+			Ref: &typesv1.ResourceRef{Namespace: "payments", Kind: "Deployment", Name: "shop"}, Replicas: 3, ReadyReplicas: 1,
 			Containers:  []evidence.ContainerSpec{{Name: "app", Image: "registry.example/shop:1.4.2", MemoryLimit: 256 << 20}},
 			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"env":[{"name":"DB","value":"x"}]}`},
 		},
