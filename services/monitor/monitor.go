@@ -16,11 +16,10 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
@@ -127,6 +126,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
+	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
+		return nil, err
+	}
 	if opts.Retention == 0 {
 		opts.Retention = 30 * 24 * time.Hour
 	}
@@ -179,19 +181,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 // retention dropped.
 func appsConsumer(ctx context.Context, deps Deps, log *slog.Logger) (*bus.Consumer, error) {
 	router := bus.NewRouter[pgx.Tx]()
-	teams := postgres.Teams{}
-	at := func(m interface{ GetOccurredAt() *timestamppb.Timestamp }) time.Time {
-		return m.GetOccurredAt().AsTime()
-	}
-	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppRegistered) error {
-		return teams.Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
-	})
-	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppUpdated) error {
-		return teams.Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
-	})
-	bus.On(router, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppDeleted) error {
-		return teams.Delete(ctx, tx, e.GetApp(), at(e.GetMeta()))
-	})
+	appteam.Handle(router)
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "monitor",
 		Subjects:    router.Subjects(),

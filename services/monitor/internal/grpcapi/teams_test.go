@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -34,12 +35,11 @@ func TestIncidentsBelongToTheirAppsTeam(t *testing.T) {
 	ctx := context.Background()
 	c := incident.NewCorrelator(postgres.Store{}, incident.Options{UpdateInterval: -1}, testkit.Logger(t))
 	api := grpcapi.NewIncidentServer(pool, c)
-	teams := postgres.Teams{}
 	t0 := time.Now()
-	require.NoError(t, teams.Set(ctx, pool, "shop", "payments", t0))
-	require.NoError(t, teams.Set(ctx, pool, "blog", "web", t0))
+	require.NoError(t, appteam.Set(ctx, pool, "shop", "payments", t0))
+	require.NoError(t, appteam.Set(ctx, pool, "blog", "web", t0))
 	// An older event arriving late changes nothing.
-	require.NoError(t, teams.Set(ctx, pool, "shop", "web", t0.Add(-time.Minute)))
+	require.NoError(t, appteam.Set(ctx, pool, "shop", "web", t0.Add(-time.Minute)))
 
 	fire := func(app string) string {
 		a := &typesv1.Alert{
@@ -99,11 +99,11 @@ func TestIncidentsBelongToTheirAppsTeam(t *testing.T) {
 	// The app moves to web: its incident with it. Then it is deleted: its
 	// incident belongs to no team, and a late older event does not bring
 	// the app back.
-	require.NoError(t, teams.Set(ctx, pool, "shop", "web", t0.Add(time.Minute)))
+	require.NoError(t, appteam.Set(ctx, pool, "shop", "web", t0.Add(time.Minute)))
 	require.ElementsMatch(t, []string{shop, blog}, listed(web))
 	require.Empty(t, listed(payments))
-	require.NoError(t, teams.Delete(ctx, pool, "shop", t0.Add(2*time.Minute)))
-	require.NoError(t, teams.Set(ctx, pool, "shop", "payments", t0.Add(90*time.Second)))
+	require.NoError(t, appteam.Delete(ctx, pool, "shop", t0.Add(2*time.Minute)))
+	require.NoError(t, appteam.Set(ctx, pool, "shop", "payments", t0.Add(90*time.Second)))
 	require.ElementsMatch(t, []string{blog}, listed(web))
 	require.ElementsMatch(t, []string{shop, stray}, listed(defaultTeam))
 }

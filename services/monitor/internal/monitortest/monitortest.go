@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 )
@@ -28,6 +29,7 @@ func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Cleanup(pool.Close)
 	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
 	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
+	require.NoError(t, appteam.Migrate(ctx, pool, "monitor"))
 	return pool, dsn
 }
 

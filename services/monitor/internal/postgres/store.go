@@ -19,6 +19,7 @@ import (
 
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 )
 
@@ -588,8 +589,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	if f.Scoped {
 		// The team of an incident is its app's (app_teams); an app no
 		// team claims is nobody's, reached only with Unowned.
-		where = append(where, `coalesce((SELECT t.team FROM app_teams t WHERE t.app = i.app AND NOT t.deleted), '') = ANY(`+
-			arg(teamsWithUnowned(f.Teams, f.Unowned))+`)`)
+		where = append(where, appteam.TeamOf("i.app")+` = ANY(`+arg(appteam.WithUnowned(f.Teams, f.Unowned))+`)`)
 	}
 	if pageToken != "" {
 		at, id, err := decodePageToken(pageToken)
@@ -651,13 +651,4 @@ func decodePageToken(tok string) (time.Time, string, error) {
 		return time.Time{}, "", ErrBadPageToken
 	}
 	return t, id, nil
-}
-
-// teamsWithUnowned is teams, and "" (no team) with unowned.
-func teamsWithUnowned(teams []string, unowned bool) []string {
-	out := append([]string{}, teams...)
-	if unowned {
-		out = append(out, "")
-	}
-	return out
 }

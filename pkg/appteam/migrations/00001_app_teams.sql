@@ -1,8 +1,8 @@
 -- +goose Up
 -- Which team each app belongs to, from the deploy service's app.* events:
--- an incident belongs to the team of its app. A deleted app keeps a row
--- (deleted) so that a late, older event does not bring it back; occurred_at
--- is the newest event applied.
+-- what an app's incidents, analyses and repairs belong to. A deleted app
+-- keeps a row (deleted) so that a late, older event does not bring it
+-- back; occurred_at is the newest event applied.
 CREATE TABLE app_teams (
     app          text        PRIMARY KEY,
     team         text        NOT NULL,

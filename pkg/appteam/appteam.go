@@ -1,0 +1,113 @@
+// Package appteam keeps, in a service's own schema, which team each app
+// belongs to: a projection of the deploy service's app.registered,
+// app.updated and app.deleted events, for the services whose data belongs
+// to an app's team (monitor's incidents, analysis' analyses). The newest
+// event wins, whatever order events arrive in.
+package appteam
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+)
+
+// Migrations create the app_teams table.
+//
+//go:embed migrations/*.sql
+var Migrations embed.FS
+
+// Migrate creates app_teams in schema; its version is kept apart from the
+// service's own migrations.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return db.Migrate(ctx, pool, schema, db.Sub(Migrations, "migrations"), db.VersionTable("goose_appteam_version"))
+}
+
+// Execer runs statements: a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Querier reads: a pool or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Set records that app belongs to team as of at, unless a newer event
+// was applied already.
+func Set(ctx context.Context, q Execer, app, team string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO app_teams (app, team, deleted, occurred_at) VALUES ($1, $2, false, $3)
+		ON CONFLICT (app) DO UPDATE SET team = EXCLUDED.team, deleted = false, occurred_at = EXCLUDED.occurred_at
+		WHERE app_teams.occurred_at <= EXCLUDED.occurred_at`, app, team, at)
+	if err != nil {
+		return fmt.Errorf("set team of app %s: %w", app, err)
+	}
+	return nil
+}
+
+// Delete records that app was deleted as of at.
+func Delete(ctx context.Context, q Execer, app string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO app_teams (app, team, deleted, occurred_at) VALUES ($1, '', true, $2)
+		ON CONFLICT (app) DO UPDATE SET team = '', deleted = true, occurred_at = EXCLUDED.occurred_at
+		WHERE app_teams.occurred_at <= EXCLUDED.occurred_at`, app, at)
+	if err != nil {
+		return fmt.Errorf("delete app %s: %w", app, err)
+	}
+	return nil
+}
+
+// Of returns the team of app: "" when the app is unknown or deleted (it
+// belongs to no team).
+func Of(ctx context.Context, q Querier, app string) (string, error) {
+	if app == "" {
+		return "", nil
+	}
+	var team string
+	err := q.QueryRow(ctx, `SELECT team FROM app_teams WHERE app = $1 AND NOT deleted`, app).Scan(&team)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("team of app %s: %w", app, err)
+	}
+	return team, nil
+}
+
+// TeamOf is the SQL expression of the team of the app in column appColumn
+// ("" when it belongs to none), for filters.
+func TeamOf(appColumn string) string {
+	return `coalesce((SELECT t.team FROM app_teams t WHERE t.app = ` + appColumn + ` AND NOT t.deleted), '')`
+}
+
+// WithUnowned is teams, and "" (no team) with unowned: what TeamOf must
+// be one of.
+func WithUnowned(teams []string, unowned bool) []string {
+	out := append([]string{}, teams...)
+	if unowned {
+		out = append(out, "")
+	}
+	return out
+}
+
+// Handle keeps the projection from the app events on r.
+func Handle(r *bus.Router[pgx.Tx]) {
+	at := func(m *eventsv1.EventMeta) time.Time { return m.GetOccurredAt().AsTime() }
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppRegistered) error {
+		return Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+	})
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppUpdated) error {
+		return Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+	})
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppDeleted) error {
+		return Delete(ctx, tx, e.GetApp(), at(e.GetMeta()))
+	})
+}
