@@ -76,6 +76,8 @@ var Roles = []Role{
 			// Its read model of recent deployments: a deploy shortly
 			// before an incident is evidence.
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
+			// Which team each app belongs to: whose analyses they are.
+			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 		},
 	},
 	{

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
@@ -99,6 +100,7 @@ type Service struct {
 	store     *postgres.Store
 	incidents *bus.Consumer
 	deploys   *bus.Consumer
+	apps      *bus.Consumer
 	relay     *outbox.Relay
 	api       *grpcapi.Server
 	log       *slog.Logger
@@ -128,6 +130,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+		return nil, err
+	}
+	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
 		return nil, err
 	}
 	s := &Service{
@@ -176,7 +181,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range []*bus.Consumer{s.incidents, s.deploys} {
+	// Which team each app belongs to (whose analyses they are): a
+	// projection of what the APPS stream holds, and deploy announces
+	// every app when it starts.
+	apps := bus.NewRouter[pgx.Tx]()
+	appteam.Handle(apps)
+	s.apps, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "analysis", Subjects: apps.Subjects(), BatchSize: 100, StartWithin: 365 * 24 * time.Hour,
+	}, outbox.NewHandler(deps.Pool, "analysis-apps", apps), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []*bus.Consumer{s.incidents, s.deploys, s.apps} {
 		if err := c.Create(ctx); err != nil {
 			return nil, err
 		}
@@ -206,6 +222,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.incidents.Run(ctx) })
 	g.Go(func() error { return s.deploys.Run(ctx) })
+	g.Go(func() error { return s.apps.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.work(ctx) })
 	g.Go(func() error { return s.prune(ctx) })

@@ -48,15 +48,17 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-// everyTeam admits callers who reach every team. Analyses belong to their
-// incident's app's team; until this service keeps which team that is
-// (the next step of issue 11), only they read them.
-func everyTeam(ctx context.Context) error {
+// reach checks the caller may reach incidentID's analyses: they belong to
+// the team of the incident's app.
+func (s *Server) reach(ctx context.Context, incidentID string) error {
 	if _, all, _ := auth.Teams(ctx); all {
 		return nil
 	}
-	p, _ := auth.FromContext(ctx)
-	return status.Errorf(codes.PermissionDenied, "analyses are for callers who reach every team until they are scoped to teams; %s does not", p)
+	team, err := s.store.IncidentTeam(ctx, incidentID)
+	if err != nil {
+		return s.toStatus(ctx, err)
+	}
+	return auth.CheckTeam(ctx, team, "incident "+incidentID)
 }
 
 // forCaller hides what only admins see: what was sent to an LLM.
@@ -81,12 +83,12 @@ func (s *Server) GetAnalysis(ctx context.Context, r *analysisv1.GetAnalysisReque
 	if err := validID(r.GetId(), "id"); err != nil {
 		return nil, err
 	}
-	if err := everyTeam(ctx); err != nil {
-		return nil, err
-	}
 	a, err := s.store.Analysis(ctx, r.GetId())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
+	}
+	if err := s.reach(ctx, a.GetIncidentId()); err != nil {
+		return nil, err
 	}
 	return &analysisv1.GetAnalysisResponse{Analysis: forCaller(ctx, a)}, nil
 }
@@ -97,10 +99,11 @@ func (s *Server) ListAnalyses(ctx context.Context, r *analysisv1.ListAnalysesReq
 		if err := validID(r.GetIncidentId(), "incident_id"); err != nil {
 			return nil, err
 		}
+		if err := s.reach(ctx, r.GetIncidentId()); err != nil {
+			return nil, err
+		}
 	}
-	if err := everyTeam(ctx); err != nil {
-		return nil, err
-	}
+	teams, all, unowned := auth.Teams(ctx)
 	size := int(r.GetPageSize())
 	switch {
 	case size == 0:
@@ -125,7 +128,7 @@ func (s *Server) ListAnalyses(ctx context.Context, r *analysisv1.ListAnalysesReq
 		}
 		afterID = id
 	}
-	as, err := s.store.Analyses(ctx, r.GetIncidentId(), size, afterAt, afterID)
+	as, err := s.store.Analyses(ctx, r.GetIncidentId(), postgres.Teams{Scoped: !all, Teams: teams, Unowned: unowned}, size, afterAt, afterID)
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -153,7 +156,7 @@ func (s *Server) AnalyzeIncident(ctx context.Context, r *analysisv1.AnalyzeIncid
 	if !engines[r.GetEngine()] {
 		return nil, server.InvalidArgument("unknown engine", server.FieldViolation{Field: "engine", Description: "must be rules, ollama, openai, anthropic or gemini"})
 	}
-	if err := everyTeam(ctx); err != nil {
+	if err := s.reach(ctx, r.GetIncidentId()); err != nil {
 		return nil, err
 	}
 	a, err := s.analyze(ctx, r.GetIncidentId(), r.GetEngine())

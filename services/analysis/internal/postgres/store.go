@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
@@ -127,12 +128,21 @@ func (s *Store) Analysis(ctx context.Context, id string) (*analysisv1.Analysis, 
 	return a, proto.Unmarshal(b, a)
 }
 
+// Teams scopes a list to the analyses of these teams' apps (and, with
+// Unowned, of apps of no team); the zero value lists every analysis.
+type Teams struct {
+	Scoped  bool
+	Teams   []string
+	Unowned bool
+}
+
 // Analyses returns results newest first (of one incident when incidentID
 // is set), at most limit+1, after (createdAt, id).
-func (s *Store) Analyses(ctx context.Context, incidentID string, limit int, afterAt time.Time, afterID string) ([]*analysisv1.Analysis, error) {
-	rows, err := s.pool.Query(ctx, `SELECT analysis FROM analyses
-		WHERE ($1 = '' OR incident_id::text = $1) AND ($3 = '' OR (created_at, id::text) < ($2, $3))
-		ORDER BY created_at DESC, id DESC LIMIT $4`, incidentID, afterAt, afterID, limit+1)
+func (s *Store) Analyses(ctx context.Context, incidentID string, t Teams, limit int, afterAt time.Time, afterID string) ([]*analysisv1.Analysis, error) {
+	rows, err := s.pool.Query(ctx, `SELECT a.analysis FROM analyses a
+		WHERE ($1 = '' OR a.incident_id::text = $1) AND ($3 = '' OR (a.created_at, a.id::text) < ($2, $3))
+		AND (NOT $5 OR `+appteam.TeamOf(`(SELECT i.app FROM incidents i WHERE i.id = a.incident_id)`)+` = ANY($6))
+		ORDER BY a.created_at DESC, a.id DESC LIMIT $4`, incidentID, afterAt, afterID, limit+1, t.Scoped, appteam.WithUnowned(t.Teams, t.Unowned))
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +154,16 @@ func (s *Store) Analyses(ctx context.Context, incidentID string, limit int, afte
 		a := &analysisv1.Analysis{}
 		return a, proto.Unmarshal(b, a)
 	})
+}
+
+// IncidentTeam returns the team of an incident's app ("" for none).
+func (s *Store) IncidentTeam(ctx context.Context, incidentID string) (string, error) {
+	var team string
+	err := s.pool.QueryRow(ctx, `SELECT `+appteam.TeamOf("i.app")+` FROM incidents i WHERE i.id = $1`, incidentID).Scan(&team)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("incident %s: %w", incidentID, ErrNotFound)
+	}
+	return team, err
 }
 
 // AddDeploy records (or updates) a deployment seen on deploy's events.
