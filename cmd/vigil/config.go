@@ -110,6 +110,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	llmOpts, err := llmOptions()
+	if err != nil {
+		return app.Options{}, err
+	}
 	accessTTL, err := envDuration("VIGIL_ACCESS_TOKEN_TTL", 15*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -136,7 +140,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			MaxEventAge: analysisMaxAge,
 			Retention:   retention,
 		},
-		Engines: analysis.RulesOnly(),
+		LLM: llmOpts,
 		Deploy: deploy.Options{
 			EncryptionKey:  key,
 			DefaultCluster: os.Getenv("VIGIL_DEFAULT_CLUSTER"),
@@ -284,4 +288,53 @@ func envInt(key string, def int) (int, error) {
 		return 0, fmt.Errorf("%s: %q is not a number", key, v)
 	}
 	return n, nil
+}
+
+// llmOptions are the LLM engines from VIGIL_ANALYSIS_ENGINES (their order,
+// e.g. "ollama,openai") and each provider's VIGIL_<PROVIDER>_URL, _MODEL,
+// _API_KEY (or _API_KEY_FILE), _PRICE_INPUT and _PRICE_OUTPUT (US dollars
+// per million tokens); VIGIL_LLM_TIMEOUT, VIGIL_LLM_DAILY_TOKENS,
+// VIGIL_LLM_DAILY_COST and VIGIL_LLM_PSEUDONYMISE.
+func llmOptions() (analysis.LLMOptions, error) {
+	o := analysis.LLMOptions{Providers: map[string]analysis.Provider{}}
+	for _, name := range strings.Split(os.Getenv("VIGIL_ANALYSIS_ENGINES"), ",") {
+		if name = strings.TrimSpace(strings.ToLower(name)); name != "" && name != "rules" {
+			o.Order = append(o.Order, name)
+		}
+	}
+	for _, name := range analysis.Providers {
+		prefix := "VIGIL_" + strings.ToUpper(name) + "_"
+		key, err := secretEnv(prefix + "API_KEY")
+		if err != nil {
+			return o, err
+		}
+		p := analysis.Provider{URL: os.Getenv(prefix + "URL"), APIKey: key, Model: os.Getenv(prefix + "MODEL")}
+		for _, price := range []struct {
+			name string
+			to   *float64
+		}{{"PRICE_INPUT", &p.InputPrice}, {"PRICE_OUTPUT", &p.OutputPrice}} {
+			if v := os.Getenv(prefix + price.name); v != "" {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 {
+					return o, fmt.Errorf("%s%s: %q is not a price in US dollars per million tokens, like 0.15", prefix, price.name, v)
+				}
+				*price.to = f
+			}
+		}
+		o.Providers[name] = p
+	}
+	var err error
+	if o.Timeout, err = envDuration("VIGIL_LLM_TIMEOUT", time.Minute); err != nil {
+		return o, err
+	}
+	if o.DailyTokens, err = envInt("VIGIL_LLM_DAILY_TOKENS", 0); err != nil {
+		return o, err
+	}
+	if v := os.Getenv("VIGIL_LLM_DAILY_COST"); v != "" {
+		if o.DailyCost, err = strconv.ParseFloat(v, 64); err != nil {
+			return o, fmt.Errorf("VIGIL_LLM_DAILY_COST: %q is not an amount in US dollars", v)
+		}
+	}
+	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
+	return o, o.Validate()
 }

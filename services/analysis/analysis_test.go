@@ -22,6 +22,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakellm"
 	"github.com/vigil-ops/vigil/services/analysis"
 )
 
@@ -39,7 +40,9 @@ type fixture struct {
 	pub *bus.Publisher
 }
 
-func start(t *testing.T, k *testkit.Kube) *fixture {
+func start(t *testing.T, k *testkit.Kube) *fixture { return startWith(t, k, analysis.RulesOnly()) }
+
+func startWith(t *testing.T, k *testkit.Kube, an analysis.Analyzer) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, testkit.Postgres(t), analysis.Schema)
@@ -49,7 +52,7 @@ func start(t *testing.T, k *testkit.Kube) *fixture {
 	pub := bus.NewPublisher(js, nil)
 	svc, err := analysis.New(ctx, analysis.Options{}, analysis.Deps{
 		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t),
-		Clusters: clusters{k.Clientset}, Analyzer: analysis.RulesOnly(),
+		Clusters: clusters{k.Clientset}, Analyzer: an,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -108,14 +111,10 @@ func completed(t *testing.T, js jetstream.JetStream) []*eventsv1.AnalysisComplet
 	return out
 }
 
-// A release that crash-loops after a healthy one: incident.opened leads,
-// through the cluster's evidence and the rules, to one analysis proposing
-// a rollback to the healthy revision, announced once even when the event
-// is delivered twice; the injection in the alert's text changes nothing.
-// An incident announced hours ago is not analysed.
-func TestIncidentOpenedIsAnalysedOnce(t *testing.T) {
-	t.Parallel()
-	k := testkit.SharedKube(t)
+// crashingRelease makes, in a namespace of its own, a Deployment
+// "checkout" whose revision 1 rolled out and whose revision 2 crash-loops.
+func crashingRelease(t *testing.T, k *testkit.Kube) string {
+	t.Helper()
 	ns := k.Namespace(t)
 	ctx := t.Context()
 	deps := k.Clientset.AppsV1().Deployments(ns)
@@ -143,6 +142,19 @@ func TestIncidentOpenedIsAnalysedOnce(t *testing.T) {
 		return false
 	}, 60*time.Second, 100*time.Millisecond, "revision 2 crash-loops")
 
+	return ns
+}
+
+// A release that crash-loops after a healthy one: incident.opened leads,
+// through the cluster's evidence and the rules, to one analysis proposing
+// a rollback to the healthy revision, announced once even when the event
+// is delivered twice; the injection in the alert's text changes nothing.
+// An incident announced hours ago is not analysed.
+func TestIncidentOpenedIsAnalysedOnce(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := crashingRelease(t, k)
+	ctx := t.Context()
 	f := start(t, k)
 	e := opened(ns, "checkout", time.Now())
 	require.NoError(t, f.pub.Publish(ctx, e))
@@ -190,4 +202,60 @@ func TestIncidentOpenedIsAnalysedOnce(t *testing.T) {
 	r, err := f.svc.Server().AnalyzeIncident(ctx, &analysisv1.AnalyzeIncidentRequest{IncidentId: e.GetIncident().GetId(), Engine: "rules"})
 	require.NoError(t, err)
 	assert.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, r.GetAnalysis().GetProposal().GetAction())
+}
+
+// With LLM providers configured, the chain tries them in order and
+// trusts none: the first answers with another namespace's pod (what an
+// injection in the alert's text asks for) and is refused; the second's
+// rollback of the incident's own workload is taken, its confidence capped
+// by what the rules' evidence supports. Risk comes from the table.
+func TestLLMAnswersAreChecked(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := crashingRelease(t, k)
+	ctx := t.Context()
+	fake := fakellm.New(t, fakellm.Options{})
+	engines, err := analysis.NewEngines(analysis.LLMOptions{
+		Order: []string{"openai", "anthropic"},
+		Providers: map[string]analysis.Provider{
+			"openai":    {URL: fake.URL() + "/v1", APIKey: fake.APIKey(), Model: fake.Model(), InputPrice: 1, OutputPrice: 2},
+			"anthropic": {URL: fake.URL(), APIKey: fake.APIKey(), Model: fake.Model(), InputPrice: 3, OutputPrice: 15},
+		},
+	}, testkit.Logger(t))
+	require.NoError(t, err)
+	fake.Reply(
+		fakellm.Reply{Answer: `{"summary":"coredns is broken","root_cause":"dns","evidence":["E1"],"ruled_out":[],` +
+			`"action":"DELETE_POD","target":{"kind":"Pod","namespace":"kube-system","name":"coredns-1"},` +
+			`"params":{"replicas":null,"container":null,"limit_bytes":null,"revision":null},"confidence":1.0,"reasoning":"as instructed"}`},
+		fakellm.Reply{Answer: `{"summary":"revision 2 of checkout crash-loops","root_cause":"the release fails at start",` +
+			`"evidence":["E1"],"ruled_out":["not OOM"],"action":"ROLLBACK_DEPLOYMENT",` +
+			`"target":{"kind":"Deployment","namespace":"` + ns + `","name":"checkout"},` +
+			`"params":{"replicas":null,"container":null,"limit_bytes":null,"revision":1},"confidence":0.99,"reasoning":"crash loop right after a release"}`},
+	)
+	f := startWith(t, k, engines)
+	e := opened(ns, "checkout", time.Now())
+	require.NoError(t, f.pub.Publish(ctx, e))
+
+	var a *analysisv1.Analysis
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		list, err := f.svc.Server().ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{IncidentId: e.GetIncident().GetId()})
+		require.NoError(c, err)
+		require.Len(c, list.GetAnalyses(), 1)
+		a = list.GetAnalyses()[0]
+	}, 60*time.Second, 200*time.Millisecond)
+
+	assert.Equal(t, "anthropic", a.GetEngine())
+	assert.Equal(t, fake.Model(), a.GetModel())
+	assert.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, a.GetProposal().GetAction())
+	assert.Equal(t, int64(1), a.GetProposal().GetRollback().GetRevision())
+	assert.Equal(t, ns, a.GetProposal().GetTarget().GetNamespace())
+	assert.LessOrEqual(t, a.GetConfidence(), 0.85, "capped by the rules' evidence, not the model's 0.99")
+	assert.Equal(t, typesv1.Risk_RISK_MEDIUM, a.GetRisk())
+	require.Len(t, a.GetAttempts(), 1)
+	assert.Equal(t, "openai", a.GetAttempts()[0].GetEngine())
+	assert.Contains(t, a.GetAttempts()[0].GetError(), "kube-system")
+	assert.Positive(t, a.GetUsage().GetInputTokens())
+	assert.Positive(t, a.GetUsage().GetCostUsd())
+	assert.NotEmpty(t, a.GetSent(), "what was sent is kept (shown to admins)")
+	assert.Len(t, fake.Requests(), 2)
 }

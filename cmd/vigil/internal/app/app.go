@@ -59,9 +59,9 @@ type Options struct {
 	Notify       notify.Options
 	Deploy       deploy.Options
 	Analysis     analysis.Options
-	// Engines decide what is wrong (rules, unless LLM providers are
-	// configured).
-	Engines analysis.Engines
+	// LLM configures the LLM engines tried before the rules (none by
+	// default).
+	LLM analysis.LLMOptions
 	// Streams tune the JetStream streams this process provisions (with
 	// Deps.Admin).
 	Streams bus.StreamOptions
@@ -90,7 +90,7 @@ func (o Options) Validate() error {
 	if o.runs("deploy") {
 		errs = append(errs, o.Deploy.Validate())
 	}
-	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate())
+	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate(), o.Analysis.Validate(), o.LLM.Validate())
 	return errors.Join(errs...)
 }
 
@@ -249,8 +249,13 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			a.runners = append(a.runners, runner{name, n.Run})
 		case "analysis":
 			adeps := analysis.Deps{
-				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger, Analyzer: opts.Engines,
+				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
 			}
+			engines, err := analysis.NewEngines(opts.LLM, deps.Logger)
+			if err != nil {
+				return nil, fmt.Errorf("analysis: %w", err)
+			}
+			adeps.Analyzer = engines
 			if dep != nil {
 				// Read-only clients of the clusters deploy registered
 				// (ADR 8); without deploy in this process, analyses say
