@@ -40,9 +40,9 @@ type fixture struct {
 	pub *bus.Publisher
 }
 
-func start(t *testing.T, k *testkit.Kube) *fixture { return startWith(t, k, analysis.RulesOnly()) }
+func start(t testing.TB, k *testkit.Kube) *fixture { return startWith(t, k, analysis.RulesOnly(), k.Clientset) }
 
-func startWith(t *testing.T, k *testkit.Kube, an analysis.Analyzer) *fixture {
+func startWith(t testing.TB, _ *testkit.Kube, an analysis.Analyzer, kc kubernetes.Interface) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, testkit.Postgres(t), analysis.Schema)
@@ -52,7 +52,7 @@ func startWith(t *testing.T, k *testkit.Kube, an analysis.Analyzer) *fixture {
 	pub := bus.NewPublisher(js, nil)
 	svc, err := analysis.New(ctx, analysis.Options{}, analysis.Deps{
 		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t),
-		Clusters: clusters{k.Clientset}, Analyzer: an,
+		Clusters: clusters{kc}, Analyzer: an,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -113,7 +113,7 @@ func completed(t *testing.T, js jetstream.JetStream) []*eventsv1.AnalysisComplet
 
 // crashingRelease makes, in a namespace of its own, a Deployment
 // "checkout" whose revision 1 rolled out and whose revision 2 crash-loops.
-func crashingRelease(t *testing.T, k *testkit.Kube) string {
+func crashingRelease(t testing.TB, k *testkit.Kube) string {
 	t.Helper()
 	ns := k.Namespace(t)
 	ctx := t.Context()
@@ -232,7 +232,7 @@ func TestLLMAnswersAreChecked(t *testing.T) {
 			`"target":{"kind":"Deployment","namespace":"` + ns + `","name":"checkout"},` +
 			`"params":{"replicas":null,"container":null,"limit_bytes":null,"revision":1},"confidence":0.99,"reasoning":"crash loop right after a release"}`},
 	)
-	f := startWith(t, k, engines)
+	f := startWith(t, k, engines, k.Clientset)
 	e := opened(ns, "checkout", time.Now())
 	require.NoError(t, f.pub.Publish(ctx, e))
 

@@ -90,6 +90,8 @@ type Workload struct {
 
 // Revision is one kept revision of a workload.
 type Revision struct {
+	// Name of the object that keeps it (the ReplicaSet).
+	Name      string
 	Number    int64
 	Images    []string
 	CreatedAt time.Time

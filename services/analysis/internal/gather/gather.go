@@ -148,7 +148,7 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 			}
 			rev, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
 			w.Revisions = append(w.Revisions, evidence.Revision{
-				Number: rev, Images: images(rs.Spec.Template.Spec.Containers), CreatedAt: rs.CreationTimestamp.Time,
+				Name: rs.Name, Number: rev, Images: images(rs.Spec.Template.Spec.Containers), CreatedAt: rs.CreationTimestamp.Time,
 				// A revision is known good when its pods were available:
 				// still (its ReplicaSet has available replicas), or once
 				// (it was replaced by a newer revision only after that one
@@ -281,30 +281,41 @@ func pods(ctx context.Context, kc kubernetes.Interface, ns string, sel labels.Se
 }
 
 func events(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, lim Limits, b *evidence.Bundle) error {
-	names := map[string]bool{ref.GetName(): true}
-	for _, p := range b.Pods {
-		names[p.Name] = true
+	// The events of the workload, its newest ReplicaSets (FailedCreate:
+	// quota) and its pods, asked object by object: a namespace's events
+	// can be thousands (a crash loop writes one per restart).
+	names := []string{ref.GetName()}
+	if b.Workload != nil {
+		for i, r := range b.Workload.Revisions {
+			if i < 3 && r.Name != "" {
+				names = append(names, r.Name)
+			}
+		}
 	}
-	list, err := kc.CoreV1().Events(ref.GetNamespace()).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("list events: %w", err)
+	for _, p := range b.Pods {
+		names = append(names, p.Name)
 	}
 	var evs []evidence.Event
-	for _, e := range list.Items {
-		obj := e.InvolvedObject
-		if !names[obj.Name] && !strings.HasPrefix(obj.Name, ref.GetName()+"-") {
-			continue
-		}
-		last := e.LastTimestamp.Time
-		if last.IsZero() {
-			last = e.EventTime.Time
-		}
-		if last.IsZero() {
-			last = e.CreationTimestamp.Time
-		}
-		evs = append(evs, evidence.Event{
-			Object: obj.Kind + "/" + obj.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Count: e.Count, Last: last,
+	for _, name := range names {
+		list, err := kc.CoreV1().Events(ref.GetNamespace()).List(ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.name=" + name, Limit: int64(lim.Events),
 		})
+		if err != nil {
+			return fmt.Errorf("list events of %s: %w", name, err)
+		}
+		for _, e := range list.Items {
+			obj := e.InvolvedObject
+			last := e.LastTimestamp.Time
+			if last.IsZero() {
+				last = e.EventTime.Time
+			}
+			if last.IsZero() {
+				last = e.CreationTimestamp.Time
+			}
+			evs = append(evs, evidence.Event{
+				Object: obj.Kind + "/" + obj.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Count: e.Count, Last: last,
+			})
+		}
 	}
 	sort.Slice(evs, func(i, j int) bool { return evs[i].Last.After(evs[j].Last) })
 	if len(evs) > lim.Events {

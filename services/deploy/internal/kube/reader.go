@@ -62,6 +62,6 @@ func ReaderConfig(ctx context.Context, c *Client, base *rest.Config, ttl time.Du
 	}
 	rc := rest.AnonymousClientConfig(base)
 	rc.BearerToken = tr.Status.Token
-	rc.QPS, rc.Burst = 20, 40
+	rc.QPS, rc.Burst = 50, 100
 	return rc, tr.Status.ExpirationTimestamp.Time, nil
 }
