@@ -24,6 +24,8 @@ package playbook
 import (
 	"fmt"
 	"math"
+
+	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 )
 
 // Record is how often an action, proposed for a kind of incident, was
@@ -53,9 +55,9 @@ type Policy struct {
 // DefaultPolicy: a record counts from 3 outcomes; the engine's confidence
 // weighs as much as 4 of them, so 3 successes raise 0.80 to 0.89 and 3
 // failures lower it to 0.46, while 20 of 20 reach the 0.95 cap and 2 of
-// 10 bring it to 0.37; the cap is engine.DefaultLimits' 0.95.
+// 10 bring it to 0.37; the cap is engine.DefaultLimits' (0.95).
 func DefaultPolicy() Policy {
-	return Policy{MinOutcomes: 3, PriorWeight: 4, MaxConfidence: 0.95}
+	return Policy{MinOutcomes: 3, PriorWeight: 4, MaxConfidence: engine.DefaultLimits().MaxConfidence}
 }
 
 // Counts says whether r is enough evidence to move a confidence.
