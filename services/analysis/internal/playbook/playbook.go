@@ -52,10 +52,11 @@ type Policy struct {
 	MaxConfidence float64
 }
 
-// DefaultPolicy: a record counts from 3 outcomes; the engine's confidence
-// weighs as much as 4 of them, so 3 successes raise 0.80 to 0.89 and 3
-// failures lower it to 0.46, while 20 of 20 reach the 0.95 cap and 2 of
-// 10 bring it to 0.37; the cap is engine.DefaultLimits' (0.95).
+// DefaultPolicy is the policy without configuration: a record counts from
+// 3 outcomes; the engine's confidence weighs as much as 4 of them, so 3
+// successes raise 0.80 to 0.89 and 3 failures lower it to 0.46, while 20
+// of 20 reach the 0.95 cap and 2 of 10 bring it to 0.37; the cap is
+// engine.DefaultLimits' (0.95).
 func DefaultPolicy() Policy {
 	return Policy{MinOutcomes: 3, PriorWeight: 4, MaxConfidence: engine.DefaultLimits().MaxConfidence}
 }
