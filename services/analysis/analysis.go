@@ -3,8 +3,8 @@
 // only), asks its engines what is wrong and what would fix it (rules by
 // default, LLM providers with fallback), checks the answer, stores it and
 // announces analysis.completed through its outbox. It keeps a read model
-// of recent deployments from deploy's events; it reads no other service's
-// schema.
+// of recent deployments from deploy's events, and learns playbooks from
+// repair's outcomes; it reads no other service's schema.
 package analysis
 
 import (
@@ -101,6 +101,7 @@ type Service struct {
 	incidents *bus.Consumer
 	deploys   *bus.Consumer
 	apps      *bus.Consumer
+	repairs   *bus.Consumer
 	relay     *outbox.Relay
 	api       *grpcapi.Server
 	log       *slog.Logger
@@ -192,7 +193,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range []*bus.Consumer{s.incidents, s.deploys, s.apps} {
+	if s.repairs, err = s.repairConsumer(); err != nil {
+		return nil, err
+	}
+	for _, c := range []*bus.Consumer{s.incidents, s.deploys, s.apps, s.repairs} {
 		if err := c.Create(ctx); err != nil {
 			return nil, err
 		}
@@ -223,6 +227,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.incidents.Run(ctx) })
 	g.Go(func() error { return s.deploys.Run(ctx) })
 	g.Go(func() error { return s.apps.Run(ctx) })
+	g.Go(func() error { return s.repairs.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.work(ctx) })
 	g.Go(func() error { return s.prune(ctx) })
@@ -309,12 +314,16 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, a *analysisv1.Analysis)
 	if err != nil {
 		return err
 	}
+	sig := signature(inc, a.GetTarget())
+	if err := s.store.SetSignature(ctx, tx, a.GetId(), sig); err != nil {
+		return err
+	}
 	return outbox.Add(ctx, tx, &eventsv1.AnalysisCompleted{
 		Meta: bus.NewMeta(Producer, nil), AnalysisId: a.GetId(), IncidentId: a.GetIncidentId(),
 		Summary: a.GetSummary(), RootCause: a.GetRootCause(), Confidence: a.GetConfidence(), Risk: a.GetRisk(),
 		BlastRadius: a.GetBlastRadius().GetNote(), Engine: a.GetEngine(), Proposal: a.GetProposal(), App: inc.GetApp(),
 		BlastRadiusPods: a.GetBlastRadius().GetPods(), ExpectedDowntime: a.GetBlastRadius().GetExpectedDowntime(),
-		Signature: signature(inc, a.GetTarget()),
+		Signature: sig,
 	})
 }
 
@@ -342,6 +351,9 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	s.gather(ctx, b, start)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
 	if err != nil {
+		return nil, fmt.Errorf("analyze incident %s: %w", incidentID, err)
+	}
+	if res, err = s.playbook(ctx, inc, b.Target, res); err != nil {
 		return nil, fmt.Errorf("analyze incident %s: %w", incidentID, err)
 	}
 	return toProto(uuid.Must(uuid.NewV7()).String(), incidentID, b, res, attempts, start, s.now()), nil

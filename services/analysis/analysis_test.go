@@ -40,7 +40,9 @@ type fixture struct {
 	pub *bus.Publisher
 }
 
-func start(t testing.TB, k *testkit.Kube) *fixture { return startWith(t, k, analysis.RulesOnly(), k.Clientset) }
+func start(t testing.TB, k *testkit.Kube) *fixture {
+	return startWith(t, k, analysis.RulesOnly(), k.Clientset)
+}
 
 func startWith(t testing.TB, _ *testkit.Kube, an analysis.Analyzer, kc kubernetes.Interface) *fixture {
 	t.Helper()
