@@ -324,6 +324,8 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, a *analysisv1.Analysis)
 		BlastRadius: a.GetBlastRadius().GetNote(), Engine: a.GetEngine(), Proposal: a.GetProposal(), App: inc.GetApp(),
 		BlastRadiusPods: a.GetBlastRadius().GetPods(), ExpectedDowntime: a.GetBlastRadius().GetExpectedDowntime(),
 		Signature: sig,
+		Model:     a.GetModel(), InputTokens: a.GetUsage().GetInputTokens(), OutputTokens: a.GetUsage().GetOutputTokens(),
+		CostUsd: a.GetUsage().GetCostUsd(),
 	})
 }
 

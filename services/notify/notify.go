@@ -1,6 +1,7 @@
 // Package notify is the service that tells people: it consumes incident
-// events and sends them to chat (Telegram for now), recording every attempt
-// in its schema "notify".
+// events and analyses and sends them to chat (Telegram for now), an
+// analysis as a reply to its incident's message, recording every attempt in
+// its schema "notify".
 package notify
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -41,8 +43,8 @@ type Options struct {
 	// MaxDeliver is how often a message is tried before it is given up and
 	// dead-lettered (default 10).
 	MaxDeliver int
-	// MaxEventAge: an incident event older than this is not sent (default
-	// 1h). Notify acts on the world: after an outage or a long backlog,
+	// MaxEventAge: an incident event or analysis older than this is not
+	// sent (default 1h). Notify acts on the world: after an outage or a long backlog,
 	// paging people about incidents hours old does more harm than good.
 	MaxEventAge time.Duration
 	// Retention: deliveries and their attempts last touched longer ago than
@@ -103,6 +105,9 @@ type Service struct {
 	deliveries *postgres.Deliveries
 	telegram   *telegram.Client
 	consumer   *bus.Consumer
+	// analyses consumes analysis.completed, which lives in another stream
+	// than the incident events (a JetStream consumer reads one stream).
+	analyses *bus.Consumer
 }
 
 // New migrates notify's schema and builds the service.
@@ -131,49 +136,75 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	s.telegram = tg
 	router := bus.NewRouter[struct{}]()
 	bus.On(router, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentOpened) error {
-		return s.send(ctx, e.GetMeta().GetId(), bus.SubjectIncidentOpened, message.IncidentOpened(e.GetIncident(), telegram.EscapeHTML))
+		return s.send(ctx, delivery{
+			eventID: e.GetMeta().GetId(), subject: bus.SubjectIncidentOpened, incidentID: e.GetIncident().GetId(),
+			text: message.IncidentOpened(e.GetIncident(), telegram.EscapeHTML),
+		})
 	})
 	bus.On(router, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentResolved) error {
-		return s.send(ctx, e.GetMeta().GetId(), bus.SubjectIncidentResolved, message.IncidentResolved(e.GetIncident(), telegram.EscapeHTML))
+		return s.send(ctx, delivery{
+			eventID: e.GetMeta().GetId(), subject: bus.SubjectIncidentResolved, incidentID: e.GetIncident().GetId(),
+			text: message.IncidentResolved(e.GetIncident(), telegram.EscapeHTML),
+		})
 	})
-	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+	if s.consumer, err = s.newConsumer(ctx, deps, router.Subjects(), bus.Handler(router, struct{}{})); err != nil {
+		return nil, err
+	}
+	// Handlers of analyses know which delivery of the event they handle:
+	// an analysis waits a little for its incident's message to reply to.
+	analyses := bus.NewRouter[int]()
+	bus.On(analyses, s.analysisCompleted)
+	if s.analyses, err = s.newConsumer(ctx, deps, analyses.Subjects(), bus.BatchHandlerFunc(func(_ context.Context, ds []*bus.Delivery) []error {
+		errs := make([]error, len(ds))
+		for i, d := range ds {
+			errs[i] = analyses.Dispatch(d.Attempt, d)
+		}
+		return errs
+	})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newConsumer makes notify's durable consumer of subjects (of one stream).
+func (s *Service) newConsumer(ctx context.Context, deps Deps, subjects []string, h bus.BatchHandler) (*bus.Consumer, error) {
+	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
-		Subjects:    router.Subjects(),
+		Subjects:    subjects,
 		BatchSize:   10,
-		MaxDeliver:  opts.MaxDeliver,
-		MaxEventAge: opts.MaxEventAge,
+		MaxDeliver:  s.opts.MaxDeliver,
+		MaxEventAge: s.opts.MaxEventAge,
 		// StartWithin 0: a notify started for the first time sends about
 		// what happens from now on, not about the streams' history.
-	}, bus.Handler(router, struct{}{}), log, deps.Metrics)
+	}, h, s.log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	// Created now, before the other services of the process start
 	// publishing: an incident opened meanwhile is not missed.
-	if err := s.consumer.Create(ctx); err != nil {
+	if err := c.Create(ctx); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return c, nil
 }
 
 // Run sends notifications until ctx is cancelled, and prunes the delivery
 // log past retention, at start and then hourly.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	pruned := make(chan struct{})
-	go func() {
-		defer close(pruned)
-		s.prune(ctx)
-	}()
-	var err error
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		s.prune(gctx)
+		return nil
+	})
 	if s.consumer == nil {
-		<-ctx.Done()
+		<-gctx.Done()
 	} else {
-		err = s.consumer.Run(ctx)
+		g.Go(func() error { return s.consumer.Run(gctx) })
+		g.Go(func() error { return s.analyses.Run(gctx) })
 	}
-	cancel()
-	<-pruned
-	return err
+	return g.Wait()
 }
 
 // prune deletes deliveries past retention, at start and then hourly, until
@@ -200,10 +231,57 @@ func (s *Service) prune(ctx context.Context) {
 	}
 }
 
+// openingWaits is how many deliveries of an analysis wait for its
+// incident's message (in flight, or being retried) to reply to, openingWait
+// apart, before the analysis goes out on its own: analysis.completed can
+// overtake incident.opened, which another consumer sends.
+const (
+	openingWaits = 3
+	openingWait  = 2 * time.Second
+)
+
+var errOpeningPending = errors.New("the incident's message is not sent yet")
+
+// analysisCompleted sends an analysis as a reply to the message that
+// announced its incident, or on its own when there is none.
+func (s *Service) analysisCompleted(ctx context.Context, attempt int, e *eventsv1.AnalysisCompleted) error {
+	d := delivery{
+		eventID: e.GetMeta().GetId(), subject: bus.SubjectAnalysisCompleted, incidentID: e.GetIncidentId(),
+		text: message.Analysis(e, telegram.EscapeHTML),
+	}
+	sent, err := s.deliveries.Sent(ctx, d.eventID, channelTelegram)
+	if err != nil || sent {
+		return err
+	}
+	opening, err := s.deliveries.Opening(ctx, e.GetIncidentId(), bus.SubjectIncidentOpened, channelTelegram, s.opts.Telegram.ChatID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case opening.Status == "sent":
+		d.replyTo = opening.MessageID
+	case opening.Status != "failed" && attempt < openingWaits:
+		return bus.RetryAfter(errOpeningPending, openingWait)
+	default:
+		// Never sent (notify was off, the event too old, its record
+		// pruned) or given up: the text names the incident.
+		s.log.InfoContext(ctx, "analysis sent without its incident's message", "incident_id", e.GetIncidentId(), "opening", opening.Status)
+	}
+	return s.send(ctx, d)
+}
+
+// delivery is a message to send about one event.
+type delivery struct {
+	eventID, subject, incidentID, text string
+	// replyTo, if not 0, is the message of the chat this one answers.
+	replyTo int64
+}
+
 // send delivers text for one event once: a redelivered event that already
 // reached the chat is not sent again. Each attempt is recorded; a rate
 // limit is honoured through the bus's redelivery delay.
-func (s *Service) send(ctx context.Context, eventID, subject, text string) error {
+func (s *Service) send(ctx context.Context, d delivery) error {
+	eventID, subject, text := d.eventID, d.subject, d.text
 	sent, err := s.deliveries.Sent(ctx, eventID, channelTelegram)
 	if err != nil {
 		return err
@@ -219,8 +297,12 @@ func (s *Service) send(ctx context.Context, eventID, subject, text string) error
 	}
 	res, sendErr := s.telegram.SendMessage(ctx, telegram.Message{
 		ChatID: s.opts.Telegram.ChatID, Text: text, ParseMode: telegram.ParseModeHTML, DisablePreview: true,
+		// A message people deleted is no reason to keep the news from them.
+		ReplyTo: d.replyTo, SendWithoutReply: true,
 	})
-	attempt := postgres.Attempt{EventID: eventID, Channel: channelTelegram, Subject: subject, Target: s.opts.Telegram.ChatID}
+	attempt := postgres.Attempt{
+		EventID: eventID, Channel: channelTelegram, Subject: subject, Target: s.opts.Telegram.ChatID, IncidentID: d.incidentID,
+	}
 	var apiErr *telegram.APIError
 	if errors.As(sendErr, &apiErr) {
 		attempt.HTTPStatus = apiErr.StatusCode

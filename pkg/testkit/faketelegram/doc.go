@@ -6,7 +6,10 @@
 // accept. Its HTML parser is a port of the one in tdlib (which the Bot API
 // server runs), and its text checks follow tdlib's: text is cleaned and
 // trimmed after entity parsing and must then hold 1-4096 Unicode code
-// points.
+// points. A reply (reply_parameters, or the older reply_to_message_id)
+// must name a message the fake accepted in that chat, or the message is
+// refused with "message to be replied not found" unless
+// allow_sending_without_reply is set; Message.ReplyToMessageID records it.
 //
 // Only the methods Vigil uses are served (sendMessage, getMe); others get
 // 404 Not Found as they would with a typo in the method name. Markdown and

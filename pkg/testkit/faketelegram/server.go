@@ -39,6 +39,13 @@ type Message struct {
 	DisablePreview bool
 	// ReplyMarkup is the inline keyboard, nil when there is none.
 	ReplyMarkup [][]Button
+	// ReplyToMessageID is the message this one answers, 0 when it answers
+	// none (none was asked, or it was not found and the client allowed
+	// sending without it).
+	ReplyToMessageID int64
+	// ReplyToChatID is the replied message's chat as the client wrote it,
+	// when that is not this message's own chat.
+	ReplyToChatID string
 }
 
 // Request is one HTTP request the fake answered, successful or not.
@@ -274,6 +281,10 @@ func (s *Server) sendMessage(r *http.Request) reply {
 	if err != nil {
 		return fail(err)
 	}
+	replyArgs, err := parseReplyParameters(args)
+	if err != nil {
+		return fail(err)
+	}
 	chatID := args["chat_id"]
 	if chatID == "" {
 		return fail(badRequest("chat_id is empty"))
@@ -290,6 +301,11 @@ func (s *Server) sendMessage(r *http.Request) reply {
 	}
 
 	s.mu.Lock()
+	replyChat, replyID, replied, err := s.resolveReply(replyArgs, c)
+	if err != nil {
+		s.mu.Unlock()
+		return fail(err)
+	}
 	s.lastID[c.ID]++
 	msg := Message{
 		MessageID:      s.lastID[c.ID],
@@ -300,12 +316,24 @@ func (s *Server) sendMessage(r *http.Request) reply {
 		DisablePreview: disablePreview,
 		ReplyMarkup:    keyboard,
 	}
+	var repliedTo *Message
+	if replied {
+		msg.ReplyToMessageID = replyID
+		if replyChat.ID != c.ID {
+			msg.ReplyToChatID = replyArgs.chatID
+		}
+		repliedTo = s.findLocked(replyChat, replyID)
+	}
 	s.messages = append(s.messages, msg)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 
-	return reply{status: http.StatusOK, result: s.messageResult(msg, c)}
+	result := s.messageResult(msg, c)
+	if repliedTo != nil {
+		result["reply_to_message"] = s.messageResult(*repliedTo, replyChat)
+	}
+	return reply{status: http.StatusOK, result: result}
 }
 
 // previewDisabled reads link_preview_options, or the older
@@ -321,6 +349,19 @@ func previewDisabled(args map[string]string) (bool, error) {
 		return opts.IsDisabled, nil
 	}
 	return boolArg(args["disable_web_page_preview"]), nil
+}
+
+// findLocked returns a copy of message id of chat c, nil if there is none.
+// Called with s.mu held.
+func (s *Server) findLocked(c chat, id int64) *Message {
+	for i := range s.messages {
+		m := &s.messages[i]
+		if m.MessageID == id && s.chats[chatKey(m.ChatID)].ID == c.ID {
+			found := *m
+			return &found
+		}
+	}
+	return nil
 }
 
 func (s *Server) messageResult(m Message, c chat) map[string]any {

@@ -341,3 +341,72 @@ func TestMessagesAreCopies(t *testing.T) {
 	s.Messages()[0].ReplyMarkup[0][0].Text = "changed"
 	require.Equal(t, "a", s.Messages()[0].ReplyMarkup[0][0].Text)
 }
+
+// A reply must name a message of the chat (its own, or the one
+// reply_parameters.chat_id names) that was sent; else the message is refused,
+// unless allow_sending_without_reply makes it a plain message.
+func TestSendMessageReplies(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	for _, text := range []string{"first", "second"} {
+		status, body := sendJSON(t, s, map[string]any{"chat_id": chatID, "text": text})
+		require.Equal(t, 200, status, "%v", body)
+	}
+	status, body := sendJSON(t, s, map[string]any{"chat_id": "42", "text": "in another chat"})
+	require.Equal(t, 200, status, "%v", body)
+
+	tests := []struct {
+		name     string
+		fields   map[string]any
+		wantErr  string // description of a 400; empty for success
+		wantTo   int64  // the message replied to
+		wantChat string // ReplyToChatID
+	}{
+		{name: "reply parameters", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 2}}, wantTo: 2},
+		{name: "reply parameters as a string", fields: map[string]any{"reply_parameters": `{"message_id":"1"}`}, wantTo: 1},
+		{name: "reply to a message not sent", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 99}}, wantErr: "message to be replied not found"},
+		{name: "reply to message 0", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 0}}, wantErr: "message to be replied not found"},
+		{name: "allowed without reply", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 99, "allow_sending_without_reply": true}}},
+		{name: "reply to another chat's message", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 1, "chat_id": 42}}, wantTo: 1, wantChat: "42"},
+		{name: "reply to a message another chat lacks", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 2, "chat_id": "42"}}, wantErr: "message to be replied not found"},
+		{name: "reply in an unknown chat", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 1, "chat_id": "-100999"}}, wantErr: "chat not found"},
+		{name: "legacy reply_to_message_id", fields: map[string]any{"reply_to_message_id": 2}, wantTo: 2},
+		{name: "legacy reply to a message not sent", fields: map[string]any{"reply_to_message_id": 99}, wantErr: "message to be replied not found"},
+		{name: "legacy allowed without reply", fields: map[string]any{"reply_to_message_id": 99, "allow_sending_without_reply": true}},
+		{name: "legacy 0 is no reply", fields: map[string]any{"reply_to_message_id": 0}},
+		{name: "reply parameters win over legacy", fields: map[string]any{"reply_parameters": map[string]any{"message_id": 1}, "reply_to_message_id": 99}, wantTo: 1},
+		{name: "empty reply parameters", fields: map[string]any{"reply_parameters": "", "reply_to_message_id": 99}},
+		{name: "not JSON", fields: map[string]any{"reply_parameters": "{"}, wantErr: "can't parse reply parameters JSON object"},
+		{name: "not an object", fields: map[string]any{"reply_parameters": 5}, wantErr: "object expected as reply parameters"},
+		{name: "null", fields: map[string]any{"reply_parameters": nil}, wantErr: "object expected as reply parameters"},
+		{name: "no message id", fields: map[string]any{"reply_parameters": map[string]any{}}, wantErr: `can't find field "message_id"`},
+		{name: "message id not a number", fields: map[string]any{"reply_parameters": map[string]any{"message_id": true}}, wantErr: `field "message_id" must be a Number`},
+		{name: "text checked first", fields: map[string]any{"text": "", "reply_parameters": map[string]any{"message_id": 99}}, wantErr: "message text is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := map[string]any{"chat_id": chatID, "text": tt.name}
+			for k, v := range tt.fields {
+				fields[k] = v
+			}
+			before := len(s.Messages())
+			status, body := sendJSON(t, s, fields)
+			if tt.wantErr != "" {
+				require.Equal(t, 400, status)
+				require.Equal(t, errorBody(400, "Bad Request: "+tt.wantErr), body)
+				require.Len(t, s.Messages(), before, "a refused message is not recorded")
+				return
+			}
+			require.Equal(t, 200, status, "%v", body)
+			msgs := s.Messages()
+			last := msgs[len(msgs)-1]
+			require.Equal(t, tt.wantTo, last.ReplyToMessageID)
+			require.Equal(t, tt.wantChat, last.ReplyToChatID)
+			replied, hasReply := body["result"].(map[string]any)["reply_to_message"].(map[string]any)
+			require.Equal(t, tt.wantTo != 0, hasReply, "result.reply_to_message: %v", body)
+			if hasReply {
+				require.Equal(t, json.Number(strconv.FormatInt(tt.wantTo, 10)), replied["message_id"])
+			}
+		})
+	}
+}

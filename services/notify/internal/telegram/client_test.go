@@ -77,6 +77,33 @@ func TestSendMessage(t *testing.T) {
 	require.Nil(t, last.ReplyMarkup)
 }
 
+// A reply is sent as reply_parameters: Telegram threads it under the
+// message it names, refuses it when that message is gone, and sends it
+// plain then if SendWithoutReply says so.
+func TestSendMessageReply(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	c := newClient(t, fake.URL(), fake.Token())
+	first, err := c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: "incident"})
+	require.NoError(t, err)
+
+	_, err = c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: "analysis", ReplyTo: first.MessageID})
+	require.NoError(t, err)
+	_, err = c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: "gone", ReplyTo: 99})
+	var apiErr *telegram.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, "Bad Request: message to be replied not found", apiErr.Description)
+	require.True(t, telegram.IsPermanent(err))
+	_, err = c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: "plain", ReplyTo: 99, SendWithoutReply: true})
+	require.NoError(t, err)
+
+	msgs := fake.Messages()
+	require.Len(t, msgs, 3)
+	require.Equal(t, first.MessageID, msgs[1].ReplyToMessageID)
+	require.Equal(t, "plain", msgs[2].Text)
+	require.Zero(t, msgs[2].ReplyToMessageID)
+}
+
 func TestSendMessageAPIErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -200,6 +227,7 @@ func TestSendMessageInvalid(t *testing.T) {
 		{name: "button without text", msg: telegram.Message{ChatID: chatID, Text: "x", ReplyMarkup: button("", "a")}, wantErr: "button [1][0]: text: missing"},
 		{name: "empty callback data", msg: telegram.Message{ChatID: chatID, Text: "x", ReplyMarkup: button("a", "")}, wantErr: "button [1][0]: callback data is 0 bytes, want 1-64"},
 		{name: "callback data over 64 bytes", msg: telegram.Message{ChatID: chatID, Text: "x", ReplyMarkup: button("a", strings.Repeat("é", 32)+"x")}, wantErr: "button [1][0]: callback data is 65 bytes, want 1-64"},
+		{name: "negative reply", msg: telegram.Message{ChatID: chatID, Text: "x", ReplyTo: -1}, wantErr: "reply to message -1: want a message id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,12 @@ type Message struct {
 	DisablePreview bool
 	// ReplyMarkup, if not nil, is shown under the message.
 	ReplyMarkup InlineKeyboard
+	// ReplyTo, if not 0, is the message of the same chat this one answers.
+	ReplyTo int64
+	// SendWithoutReply sends the message as a plain one when ReplyTo is
+	// not found (deleted), instead of failing with "message to be replied
+	// not found".
+	SendWithoutReply bool
 }
 
 // InlineKeyboard is rows of buttons attached to a message.
@@ -58,6 +64,9 @@ func (m Message) validate() error {
 	default:
 		return fmt.Errorf("%w: parse mode %q: want %q, \"MarkdownV2\", \"Markdown\" or empty", ErrInvalidMessage, m.ParseMode, ParseModeHTML)
 	}
+	if m.ReplyTo < 0 {
+		return fmt.Errorf("%w: reply to message %d: want a message id", ErrInvalidMessage, m.ReplyTo)
+	}
 	for i, row := range m.ReplyMarkup {
 		for j, b := range row {
 			if b.Text == "" {
@@ -80,6 +89,12 @@ type sendMessageRequest struct {
 	ParseMode          string              `json:"parse_mode,omitempty"`
 	LinkPreviewOptions *linkPreviewOptions `json:"link_preview_options,omitempty"`
 	ReplyMarkup        *replyMarkup        `json:"reply_markup,omitempty"`
+	ReplyParameters    *replyParameters    `json:"reply_parameters,omitempty"`
+}
+
+type replyParameters struct {
+	MessageID                int64 `json:"message_id"`
+	AllowSendingWithoutReply bool  `json:"allow_sending_without_reply,omitempty"`
 }
 
 type linkPreviewOptions struct {
@@ -99,6 +114,9 @@ func newSendMessageRequest(m Message) sendMessageRequest {
 	req := sendMessageRequest{ChatID: m.ChatID, Text: m.Text, ParseMode: m.ParseMode}
 	if m.DisablePreview {
 		req.LinkPreviewOptions = &linkPreviewOptions{IsDisabled: true}
+	}
+	if m.ReplyTo != 0 {
+		req.ReplyParameters = &replyParameters{MessageID: m.ReplyTo, AllowSendingWithoutReply: m.SendWithoutReply}
 	}
 	if m.ReplyMarkup != nil {
 		rows := make([][]inlineButton, 0, len(m.ReplyMarkup))

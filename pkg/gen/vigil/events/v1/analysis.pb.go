@@ -47,7 +47,13 @@ type AnalysisCompleted struct {
 	BlastRadiusPods  int32                `protobuf:"varint,12,opt,name=blast_radius_pods,json=blastRadiusPods,proto3" json:"blast_radius_pods,omitempty"`
 	ExpectedDowntime *durationpb.Duration `protobuf:"bytes,13,opt,name=expected_downtime,json=expectedDowntime,proto3" json:"expected_downtime,omitempty"`
 	// The incident's kind ("alertname/Kind"): what playbooks learn by.
-	Signature     string `protobuf:"bytes,14,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature string `protobuf:"bytes,14,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The model that answered, for an LLM engine; empty for the rules.
+	Model string `protobuf:"bytes,15,opt,name=model,proto3" json:"model,omitempty"`
+	// What the LLM calls cost; zero for the rules engine.
+	InputTokens   int32   `protobuf:"varint,16,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens  int32   `protobuf:"varint,17,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CostUsd       float64 `protobuf:"fixed64,18,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,11 +186,39 @@ func (x *AnalysisCompleted) GetSignature() string {
 	return ""
 }
 
+func (x *AnalysisCompleted) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *AnalysisCompleted) GetInputTokens() int32 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *AnalysisCompleted) GetOutputTokens() int32 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *AnalysisCompleted) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
 var File_vigil_events_v1_analysis_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\n" +
-	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xa3\x04\n" +
+	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\x9c\x05\n" +
 	"\x11AnalysisCompleted\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vanalysis_id\x18\x02 \x01(\tR\n" +
@@ -205,7 +239,11 @@ const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\x03app\x18\v \x01(\tR\x03app\x12*\n" +
 	"\x11blast_radius_pods\x18\f \x01(\x05R\x0fblastRadiusPods\x12F\n" +
 	"\x11expected_downtime\x18\r \x01(\v2\x19.google.protobuf.DurationR\x10expectedDowntime\x12\x1c\n" +
-	"\tsignature\x18\x0e \x01(\tR\tsignatureB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\tsignature\x18\x0e \x01(\tR\tsignature\x12\x14\n" +
+	"\x05model\x18\x0f \x01(\tR\x05model\x12!\n" +
+	"\finput_tokens\x18\x10 \x01(\x05R\vinputTokens\x12#\n" +
+	"\routput_tokens\x18\x11 \x01(\x05R\foutputTokens\x12\x19\n" +
+	"\bcost_usd\x18\x12 \x01(\x01R\acostUsdB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_analysis_proto_rawDescOnce sync.Once
