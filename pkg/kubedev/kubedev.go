@@ -49,6 +49,11 @@ const (
 	UnreadyImageHost = "unready.kwok.invalid"
 	// PullFailImageHost: the pod stays Pending in ImagePullBackOff.
 	PullFailImageHost = "pull-fail.kwok.invalid"
+	// ConfigErrorImageHost: the pod stays Pending, its container waiting
+	// in CreateContainerConfigError on the first Secret or ConfigMap it
+	// references (kwok cannot look the object up: the image stands in for
+	// the kubelet finding it missing).
+	ConfigErrorImageHost = "config-error.kwok.invalid"
 	// CrashImageHost: the container runs for a second and exits with code
 	// 1 (reason Error), then restarts in CrashLoopBackOff, over and over.
 	CrashImageHost = "crash.kwok.invalid"

@@ -365,3 +365,51 @@ func TestCheckBinariesSaysHowToBuild(t *testing.T) {
 	assert.Contains(t, err.Error(), "kube-apiserver")
 	require.NoError(t, kubedev.CheckBinaries(testkit.KubeBinDir()))
 }
+
+// An image on ConfigErrorImageHost stays Pending with its container in
+// CreateContainerConfigError, naming the Secret or ConfigMap it references
+// as the kubelet does when that is missing; other containers of the pod
+// wait to be created.
+func TestConfigErrorImageNamesTheMissingReference(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	cs := k.Clientset
+	for _, tc := range []struct {
+		name string
+		ref  func(*corev1.Container)
+		want string
+	}{
+		{"secret-env", func(c *corev1.Container) {
+			c.Env = []corev1.EnvVar{{Name: "PLAIN", Value: "x"}, {Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "db-credentials"}, Key: "password"},
+			}}}
+		}, `secret "db-credentials" not found`},
+		{"configmap-envfrom", func(c *corev1.Container) {
+			c.EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}
+		}, `configmap "settings" not found`},
+	} {
+		d := deployment(tc.name, kubedev.ConfigErrorImageHost+"/web:1")
+		d.Spec.Replicas = ptr.To[int32](1)
+		c := &d.Spec.Template.Spec.Containers[0]
+		tc.ref(c)
+		d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, corev1.Container{Name: "sidecar", Image: "registry.example/proxy:1"})
+		_, err := cs.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			ps := pods(t, cs, ns, tc.name)
+			require.Len(c, ps, 1)
+			assert.Equal(c, corev1.PodPending, ps[0].Status.Phase)
+			require.Len(c, ps[0].Status.ContainerStatuses, 2)
+			for _, s := range ps[0].Status.ContainerStatuses {
+				require.NotNil(c, s.State.Waiting, s.Name)
+				if s.Name == "app" {
+					assert.Equal(c, "CreateContainerConfigError", s.State.Waiting.Reason)
+					assert.Equal(c, tc.want, s.State.Waiting.Message)
+				} else {
+					assert.Equal(c, "ContainerCreating", s.State.Waiting.Reason)
+				}
+			}
+		}, time.Minute, 100*time.Millisecond, tc.name)
+	}
+}

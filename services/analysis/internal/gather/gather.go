@@ -175,25 +175,44 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 		if err != nil {
 			return nil, fmt.Errorf("get statefulset %s/%s: %w", ns, name, err)
 		}
-		b.Workload = &evidence.Workload{
+		w := &evidence.Workload{
 			Ref: ref, Replicas: ptrOr(s.Spec.Replicas, 1), ReadyReplicas: s.Status.ReadyReplicas,
 			AvailableReplicas: s.Status.AvailableReplicas, UpdatedReplicas: s.Status.UpdatedReplicas,
 			Containers: containerSpecs(s.Spec.Template.Spec.Containers), Annotations: s.Annotations,
 		}
-		add(b, id, "kubernetes:statefulset", fmt.Sprintf("StatefulSet %s/%s: %d/%d ready", ns, name, s.Status.ReadyReplicas, ptrOr(s.Spec.Replicas, 1)), now)
-		return metav1.LabelSelectorAsSelector(s.Spec.Selector)
+		sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
+		if err != nil {
+			return nil, err
+		}
+		// Settled: every replica ready at the revision being rolled out.
+		settled := s.Status.UpdateRevision == s.Status.CurrentRevision && s.Status.ReadyReplicas == w.Replicas && s.Status.UpdatedReplicas == w.Replicas
+		if err := controllerRevisions(ctx, kc, b, w, id, sel, s.UID, s.Status.UpdateRevision, settled); err != nil {
+			return nil, err
+		}
+		b.Workload = w
+		add(b, id, "kubernetes:statefulset", fmt.Sprintf("StatefulSet %s/%s: %d/%d ready, revision %d", ns, name, s.Status.ReadyReplicas, w.Replicas, w.Revision), now)
+		return sel, nil
 	case "DaemonSet":
 		d, err := kc.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("get daemonset %s/%s: %w", ns, name, err)
 		}
-		b.Workload = &evidence.Workload{
+		w := &evidence.Workload{
 			Ref: ref, Replicas: d.Status.DesiredNumberScheduled, ReadyReplicas: d.Status.NumberReady,
 			AvailableReplicas: d.Status.NumberAvailable, UpdatedReplicas: d.Status.UpdatedNumberScheduled,
 			Containers: containerSpecs(d.Spec.Template.Spec.Containers), Annotations: d.Annotations,
 		}
-		add(b, id, "kubernetes:daemonset", fmt.Sprintf("DaemonSet %s/%s: %d/%d ready", ns, name, d.Status.NumberReady, d.Status.DesiredNumberScheduled), now)
-		return metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil {
+			return nil, err
+		}
+		settled := d.Status.DesiredNumberScheduled > 0 && d.Status.NumberAvailable == d.Status.DesiredNumberScheduled && d.Status.UpdatedNumberScheduled == d.Status.DesiredNumberScheduled
+		if err := controllerRevisions(ctx, kc, b, w, id, sel, d.UID, "", settled); err != nil {
+			return nil, err
+		}
+		b.Workload = w
+		add(b, id, "kubernetes:daemonset", fmt.Sprintf("DaemonSet %s/%s: %d/%d ready, revision %d", ns, name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, w.Revision), now)
+		return sel, nil
 	case "Job":
 		j, err := kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -204,6 +223,51 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 		return metav1.LabelSelectorAsSelector(j.Spec.Selector)
 	}
 	return nil, fmt.Errorf("kind %s is not gathered", ref.GetKind())
+}
+
+// controllerRevisions records the kept revisions of a StatefulSet or
+// DaemonSet (its ControllerRevisions) in w and b, so that a release of one
+// is a change the rules see, as a Deployment's new ReplicaSet is. current
+// names the revision being rolled out (a StatefulSet's updateRevision);
+// empty, the newest. Only the current revision is known healthy, and only
+// when settled: unlike a ReplicaSet, an older ControllerRevision does not
+// say whether its pods were ever available.
+func controllerRevisions(ctx context.Context, kc kubernetes.Interface, b *evidence.Bundle, w *evidence.Workload, id string, sel labels.Selector, owner any, current string, settled bool) error {
+	crs, err := kc.AppsV1().ControllerRevisions(w.Ref.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return fmt.Errorf("list controller revisions of %s: %w", id, err)
+	}
+	var newest int64
+	for _, cr := range crs.Items {
+		if !ownedBy(cr.OwnerReferences, owner) {
+			continue
+		}
+		newest = max(newest, cr.Revision)
+		if cr.Name == current {
+			w.Revision = cr.Revision
+		}
+		w.Revisions = append(w.Revisions, evidence.Revision{Number: cr.Revision, CreatedAt: cr.CreationTimestamp.Time})
+	}
+	if w.Revision == 0 {
+		w.Revision = newest
+	}
+	sort.Slice(w.Revisions, func(i, j int) bool { return w.Revisions[i].Number > w.Revisions[j].Number })
+	for i := range w.Revisions {
+		r := &w.Revisions[i]
+		r.Healthy = settled && r.Number == w.Revision
+		if r.Number == w.Revision {
+			for _, c := range w.Containers {
+				r.Images = append(r.Images, c.Image)
+			}
+		}
+		health := "not known to have been available"
+		if r.Healthy {
+			health = "available"
+		}
+		add(b, fmt.Sprintf("%s/revision/%d", id, r.Number), "kubernetes:controllerrevision",
+			fmt.Sprintf("Revision %d of %s (created %s): %s", r.Number, id, r.CreatedAt.UTC().Format(time.RFC3339), health), r.CreatedAt)
+	}
+	return nil
 }
 
 func ptrOr(p *int32, def int32) int32 {

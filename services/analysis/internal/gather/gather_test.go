@@ -154,3 +154,80 @@ func TestGatherIsBounded(t *testing.T) {
 	gather.Gather(ctx, k.Clientset, ref, gather.Limits{Pods: 1}, b, time.Now())
 	require.Len(t, b.Pods, 1)
 }
+
+// A StatefulSet's and a DaemonSet's releases are revisions too (their
+// ControllerRevisions), so a release shortly before an incident is a change
+// the rules see; only the settled current revision is known healthy.
+func TestGatherRevisionsOfStatefulSetsAndDaemonSets(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	ctx := t.Context()
+	labels := map[string]string{"app": "db"}
+	template := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/db:1"}}},
+	}
+	replicas := int32(1)
+	sts, err := k.Clientset.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec:       appsv1.StatefulSetSpec{Replicas: &replicas, ServiceName: "db", Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = k.Clientset.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: kubedev.CrashImageHost + "/agent:1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	gatherOf := func(c *assert.CollectT, kind, name string) *evidence.Bundle {
+		b := &evidence.Bundle{}
+		gather.Gather(context.Background(), k.Clientset, &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: kind, Name: name}, gather.Limits{}, b, time.Now())
+		require.NotNil(c, b.Workload)
+		return b
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		b := gatherOf(c, "StatefulSet", "db")
+		require.Equal(c, int64(1), b.Workload.Revision)
+		require.Len(c, b.Workload.Revisions, 1)
+		assert.True(c, b.Workload.Revisions[0].Healthy, "settled at revision 1")
+		assert.Equal(c, []string{"registry.example.com/db:1"}, b.Workload.Revisions[0].Images)
+		assert.WithinDuration(c, time.Now(), b.Workload.Revisions[0].CreatedAt, time.Minute)
+	}, 30*time.Second, 200*time.Millisecond)
+
+	// A new release that crash-loops: revision 2, current, not healthy.
+	sts, err = k.Clientset.AppsV1().StatefulSets(ns).Get(ctx, sts.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	sts.Spec.Template.Spec.Containers[0].Image = kubedev.CrashImageHost + "/db:2"
+	_, err = k.Clientset.AppsV1().StatefulSets(ns).Update(ctx, sts, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		b := gatherOf(c, "StatefulSet", "db")
+		require.Equal(c, int64(2), b.Workload.Revision)
+		require.Len(c, b.Workload.Revisions, 2)
+		assert.Equal(c, int64(2), b.Workload.Revisions[0].Number, "newest first")
+		assert.False(c, b.Workload.Revisions[0].Healthy)
+		assert.False(c, b.Workload.Revisions[1].Healthy, "an older ControllerRevision does not say it was available")
+		var ids []string
+		for _, it := range b.Items {
+			if it.Source == "kubernetes:controllerrevision" {
+				ids = append(ids, it.ID)
+			}
+		}
+		assert.Equal(c, []string{"statefulset/db/revision/2", "statefulset/db/revision/1"}, ids)
+	}, 30*time.Second, 200*time.Millisecond)
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		b := gatherOf(c, "DaemonSet", "agent")
+		require.Equal(c, int64(1), b.Workload.Revision)
+		require.Len(c, b.Workload.Revisions, 1)
+		assert.False(c, b.Workload.Revisions[0].Healthy, "it crash-loops")
+		assert.Equal(c, int32(2), b.Workload.Replicas, "one pod per node")
+	}, 30*time.Second, 200*time.Millisecond)
+}

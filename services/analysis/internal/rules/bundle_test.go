@@ -125,6 +125,17 @@ func setReady(b *evidence.Bundle, pod int, ready bool, since time.Time) {
 	b.Workload.AvailableReplicas = b.Workload.ReadyReplicas
 }
 
+// asJob: the target is a Job, as gather reads one: no revisions and no
+// replica count (Replicas 0), whatever its pods do.
+func asJob(b *evidence.Bundle) {
+	b.Target.Kind, b.Workload.Ref.Kind = "Job", "Job"
+	b.Workload.Replicas, b.Workload.ReadyReplicas, b.Workload.AvailableReplicas, b.Workload.UpdatedReplicas = 0, 0, 0, 0
+	b.Workload.Revision, b.Workload.Revisions = 0, nil
+	for i := range b.Pods {
+		b.Pods[i].Revision = 0
+	}
+}
+
 // crashLoop: the pods' app crashes with exit 1 and backs off.
 func crashLoop(pods ...int) change {
 	return func(b *evidence.Bundle) {

@@ -47,7 +47,7 @@ var hypotheses = []func(f *facts) (string, bool){
 		return fmt.Sprintf("not a stuck pod: no pod terminating for more than %s", stuckAfter), len(f.b.Pods) > 0
 	},
 	func(f *facts) (string, bool) {
-		if f.w == nil {
+		if f.w == nil || !f.scalable() {
 			return "", false
 		}
 		return fmt.Sprintf("not scaled to zero: %d replicas desired", f.w.Replicas), f.w.Replicas > 0

@@ -204,9 +204,7 @@ func ruleCases() []ruleCase {
 			rule: "saturated-at-max", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.7, 0.7},
 			evidence: []string{"metric/cpu_utilization"},
 		}},
-		{"none: a Job is not restarted", build(crashLoop(0), func(b *evidence.Bundle) {
-			b.Target.Kind, b.Workload.Ref.Kind = "Job", "Job"
-		}), want{
+		{"none: a Job is not restarted", build(crashLoop(0), asJob), want{
 			rule: "restart-unhealthy", action: none, target: "Job/checkout", needsPerson: true, conf: [2]float64{0.45, 0.45},
 			says: "does not apply to a Job",
 		}},
@@ -215,6 +213,14 @@ func ruleCases() []ruleCase {
 		}), want{
 			rule: "rollback-after-deploy", action: none, target: "StatefulSet/checkout", needsPerson: true, conf: [2]float64{0.8, 0.8},
 			says: "does not apply to a StatefulSet",
+		}},
+		{"none: a finished Job is not scaled to zero", build(asJob, func(b *evidence.Bundle) {
+			for i := range b.Pods {
+				b.Pods[i].Phase, b.Pods[i].Conditions["Ready"] = "Succeeded", evidence.Condition{Status: "False", Reason: "PodCompleted"}
+				b.Pods[i].Containers[0].State, b.Pods[i].Containers[0].Reason, b.Pods[i].Containers[0].Ready = "terminated", "Completed", false
+			}
+		}), want{
+			rule: "no-finding", action: none, target: "Job/checkout", conf: [2]float64{0.3, 0.3},
 		}},
 		{"none: nothing found", build(), want{
 			rule: "no-finding", action: none, target: deployment, conf: [2]float64{0.3, 0.3},

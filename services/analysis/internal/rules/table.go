@@ -286,9 +286,9 @@ var table = []rule{
 	},
 	{
 		name: "scaled-to-zero", action: scale, confidence: 0.75,
-		when: "no replicas are desired while the incident is open: scale back to the last count seen (the replicas series), else 1",
+		when: "a Deployment or StatefulSet has no replicas desired while the incident is open: scale back to the last count seen (the replicas series), else 1",
 		match: func(f *facts) (finding, bool) {
-			if f.w == nil || f.w.Replicas != 0 {
+			if f.w == nil || f.w.Replicas != 0 || !f.scalable() {
 				return finding{}, false
 			}
 			d := finding{
@@ -448,6 +448,14 @@ func (f *facts) oom() ([]ref, evidence.ContainerSpec, bool) {
 	refs = slices.DeleteFunc(refs, func(r ref) bool { return r.c.Name != name })
 	spec, _ := f.spec(name)
 	return refs, spec, true
+}
+
+// scalable: the target has a replica count of its own to scale. A Job's
+// or DaemonSet's count of pods is not one: a finished Job has none and is
+// not "scaled to zero".
+func (f *facts) scalable() bool {
+	k := f.b.Target.GetKind()
+	return k == "Deployment" || k == "StatefulSet"
 }
 
 // saturation is the cpu series, when sustained saturation holds and the
