@@ -57,7 +57,10 @@ func TestLockedBus(t *testing.T) {
 			}
 			t.Run("producer check", func(t *testing.T) {
 				t.Parallel()
-				testProducerCheck(t, b)
+				// A server of its own: its "notify" consumer would
+				// otherwise share the durable of the notify role's
+				// subtest, and take its events.
+				testProducerCheck(t, server.start(t))
 			})
 		})
 	}

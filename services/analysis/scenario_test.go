@@ -167,8 +167,8 @@ func loadScenarios(t *testing.T) []*scenario {
 	return out
 }
 
-// outcome is what the engine answered on a scenario.
-type outcome struct {
+// scenarioOutcome is what the engine answered on a scenario.
+type scenarioOutcome struct {
 	got     expectation
 	summary string
 	err     error
@@ -195,7 +195,7 @@ func TestScenarios(t *testing.T) {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kc.Discovery()))
 	r := &runner{kc: kc, dyn: dyn, mapper: mapper}
 
-	outcomes := make([]outcome, len(scenarios))
+	outcomes := make([]scenarioOutcome, len(scenarios))
 	var g errgroup.Group
 	g.SetLimit(scenarioParallelism)
 	var mu sync.Mutex
@@ -287,36 +287,36 @@ func (r *runner) namespace(ctx context.Context, name string) (string, func(), er
 // run creates the scenario's state in ns, raises its alert and analyses
 // it as the service does: resolve the target, gather, the rules engine
 // through the chain that checks it and sets the risk.
-func (r *runner) run(ctx context.Context, ns string, sc *scenario) outcome {
+func (r *runner) run(ctx context.Context, ns string, sc *scenario) scenarioOutcome {
 	var deploys []evidence.Deploy
 	var pod string
 	for i, s := range sc.Steps {
 		objs, err := r.apply(ctx, ns, s.Manifests)
 		if err != nil {
-			return outcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+			return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 		}
 		if s.DeletePod || s.MarkUnready {
 			if pod, err = r.firstPod(ctx, ns); err != nil {
-				return outcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+				return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 			}
 		}
 		if s.DeletePod {
 			if err := r.kc.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
-				return outcome{err: fmt.Errorf("step %d: delete pod %s: %w", i+1, pod, err)}
+				return scenarioOutcome{err: fmt.Errorf("step %d: delete pod %s: %w", i+1, pod, err)}
 			}
 		}
 		if s.MarkUnready {
 			if err := r.markUnready(ctx, ns, pod); err != nil {
-				return outcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+				return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 			}
 		}
 		if err := r.wait(ctx, ns, s.Until); err != nil {
-			return outcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+			return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 		}
 		if s.Deploy {
 			ds, err := r.deploys(ctx, ns, objs, i)
 			if err != nil {
-				return outcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+				return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 			}
 			deploys = append(ds, deploys...) // newest first
 		}
@@ -324,7 +324,7 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) outcome {
 	if pod == "" {
 		var err error
 		if pod, err = r.podInQuestion(ctx, ns); err != nil {
-			return outcome{err: err}
+			return scenarioOutcome{err: err}
 		}
 	}
 
@@ -356,7 +356,7 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) outcome {
 	chain := engine.NewChain(rules.New(rules.Options{Limits: lim, Now: func() time.Time { return time.Now().Add(sc.Elapsed.Duration) }}), nil, 0, lim)
 	res, _, err := chain.Analyze(ctx, b)
 	if err != nil {
-		return outcome{err: err}
+		return scenarioOutcome{err: err}
 	}
 	p := res.Proposal
 	got := expectation{
@@ -382,7 +382,7 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) outcome {
 			got.Memory = sc.Expect.Memory
 		}
 	}
-	return outcome{got: got, summary: res.Summary + " [" + strings.Join(b.Gaps, "; ") + "]"}
+	return scenarioOutcome{got: got, summary: res.Summary + " [" + strings.Join(b.Gaps, "; ") + "]"}
 }
 
 // apply server-side applies the documents of manifests into ns.
