@@ -10,15 +10,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
 )
 
 // Migrations create the app_teams table.
@@ -96,6 +99,26 @@ func WithUnowned(teams []string, unowned bool) []string {
 		out = append(out, "")
 	}
 	return out
+}
+
+// NewConsumer is service's durable consumer of the app events that
+// keeps the projection (each event once, through the service's inbox),
+// created now: it reads what the APPS stream holds (a projection acts on
+// nothing, so history is safe to read), and the deploy service announces
+// every app when it starts.
+func NewConsumer(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, service string, log *slog.Logger, m *bus.Metrics) (*bus.Consumer, error) {
+	router := bus.NewRouter[pgx.Tx]()
+	Handle(router)
+	c, err := bus.NewConsumer(js, bus.ConsumerConfig{
+		Name: service, Subjects: router.Subjects(), BatchSize: 100, StartWithin: 365 * 24 * time.Hour,
+	}, outbox.NewHandler(pool, service+"-apps", router), log, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Handle keeps the projection from the app events on r.

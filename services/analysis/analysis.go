@@ -182,21 +182,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Which team each app belongs to (whose analyses they are): a
-	// projection of what the APPS stream holds, and deploy announces
-	// every app when it starts.
-	apps := bus.NewRouter[pgx.Tx]()
-	appteam.Handle(apps)
-	s.apps, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
-		Name: "analysis", Subjects: apps.Subjects(), BatchSize: 100, StartWithin: 365 * 24 * time.Hour,
-	}, outbox.NewHandler(deps.Pool, "analysis-apps", apps), log, deps.Metrics)
-	if err != nil {
+	// Which team each app belongs to: whose analyses they are.
+	if s.apps, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "analysis", log, deps.Metrics); err != nil {
 		return nil, err
 	}
 	if s.repairs, err = s.repairConsumer(); err != nil {
 		return nil, err
 	}
-	for _, c := range []*bus.Consumer{s.incidents, s.deploys, s.apps, s.repairs} {
+	for _, c := range []*bus.Consumer{s.incidents, s.deploys, s.repairs} {
 		if err := c.Create(ctx); err != nil {
 			return nil, err
 		}

@@ -161,7 +161,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := consumer.Create(ctx); err != nil {
 		return nil, err
 	}
-	apps, err := appsConsumer(ctx, deps, log)
+	// Which team each app belongs to: whose incidents they are.
+	apps, err := appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "monitor", log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -171,30 +172,6 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c),
 	}, nil
-}
-
-// appsConsumer keeps app_teams, which team each app belongs to, from the
-// deploy service's app events: an incident belongs to its app's team. It
-// acts on nothing outside monitor's schema, so it reads what the APPS
-// stream still holds when it is first created; the deploy service also
-// announces every app when it starts, which covers what the stream's
-// retention dropped.
-func appsConsumer(ctx context.Context, deps Deps, log *slog.Logger) (*bus.Consumer, error) {
-	router := bus.NewRouter[pgx.Tx]()
-	appteam.Handle(router)
-	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
-		Name:        "monitor",
-		Subjects:    router.Subjects(),
-		BatchSize:   100,
-		StartWithin: 365 * 24 * time.Hour,
-	}, outbox.NewHandler(deps.Pool, "monitor-apps", router), log, deps.Metrics)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Create(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 // Register adds monitor's gRPC API to s.
