@@ -110,6 +110,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	reanalyze, err := envDuration("VIGIL_ANALYSIS_REANALYZE_INTERVAL", 10*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	llmOpts, err := llmOptions()
 	if err != nil {
 		return app.Options{}, err
@@ -137,8 +141,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		Analysis: analysis.Options{
-			MaxEventAge: analysisMaxAge,
-			Retention:   retention,
+			MaxEventAge:       analysisMaxAge,
+			Retention:         retention,
+			ReanalyzeInterval: reanalyze,
 		},
 		LLM: llmOpts,
 		Deploy: deploy.Options{

@@ -72,7 +72,9 @@ var Roles = []Role{
 		User:      "analysis",
 		Publishes: []string{SubjectAnalysisCompleted},
 		Consumes: []string{
-			SubjectIncidentOpened, SubjectRepairSucceeded, SubjectRepairFailed,
+			// incident.updated: a reopened incident, or one whose severity
+			// rose, is analysed again.
+			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectRepairSucceeded, SubjectRepairFailed,
 			// Its read model of recent deployments: a deploy shortly
 			// before an incident is evidence.
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,

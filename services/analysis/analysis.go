@@ -58,11 +58,14 @@ type Options struct {
 	Gather gather.Limits
 	// DeployWindow is how far back deployments count as evidence (2 h).
 	DeployWindow time.Duration
+	// ReanalyzeInterval: an incident that reopens or whose severity rises
+	// is analysed again, at most this often (10 min; -1: every time).
+	ReanalyzeInterval time.Duration
 }
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
-	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 {
+	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 {
 		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
 	}
 	return nil
@@ -123,6 +126,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.DeployWindow == 0 {
 		opts.DeployWindow = 2 * time.Hour
 	}
+	if opts.ReanalyzeInterval == 0 {
+		opts.ReanalyzeInterval = 10 * time.Minute
+	}
 	if deps.Analyzer == nil {
 		return nil, errors.New("analysis: an analyzer is required")
 	}
@@ -149,6 +155,16 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		s.poke()
 		return nil
+	})
+	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentUpdated) error {
+		if !significant(e) {
+			return nil
+		}
+		queued, err := s.store.Requeue(ctx, tx, e.GetIncident().GetId(), s.now(), max(opts.ReanalyzeInterval, 0))
+		if queued {
+			s.poke()
+		}
+		return err
 	})
 	var err error
 	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
@@ -195,6 +211,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// significant is an update worth a new analysis: the incident reopened, or
+// its severity rose. New alerts of the same kind, resolutions and
+// acknowledgements are not (bounded: at most one analysis per interval).
+func significant(e *eventsv1.IncidentUpdated) bool {
+	for _, r := range append([]string{e.GetReason()}, e.GetChange().GetReasons()...) {
+		if r == "reopened" || r == "severity_raised" {
+			return true
+		}
+	}
+	return false
 }
 
 func deployID(id string, m *eventsv1.EventMeta) string {

@@ -46,15 +46,20 @@ func start(t testing.TB, k *testkit.Kube) *fixture {
 
 func startWith(t testing.TB, _ *testkit.Kube, an analysis.Analyzer, kc kubernetes.Interface) *fixture {
 	t.Helper()
+	return startOpts(t, analysis.Options{}, an, clusters{kc})
+}
+
+func startOpts(t testing.TB, opts analysis.Options, an analysis.Analyzer, cl analysis.Clusters) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, testkit.Postgres(t), analysis.Schema)
 	require.NoError(t, err)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	require.NoError(t, bus.Provision(ctx, js, testkit.TestStreams))
 	pub := bus.NewPublisher(js, nil)
-	svc, err := analysis.New(ctx, analysis.Options{}, analysis.Deps{
+	svc, err := analysis.New(ctx, opts, analysis.Deps{
 		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t),
-		Clusters: clusters{kc}, Analyzer: an,
+		Clusters: cl, Analyzer: an,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -260,4 +265,52 @@ func TestLLMAnswersAreChecked(t *testing.T) {
 	assert.Positive(t, a.GetUsage().GetCostUsd())
 	assert.NotEmpty(t, a.GetSent(), "what was sent is kept (shown to admins)")
 	assert.Len(t, fake.Requests(), 2)
+}
+
+// An incident that reopens or whose severity rises is analysed again,
+// at most once per interval; other updates (more alerts of the same kind,
+// resolutions, acknowledgements) are not.
+func TestSignificantUpdatesAreAnalysedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	count := func(f *fixture, id string) int {
+		list, err := f.svc.Server().ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{IncidentId: id})
+		require.NoError(t, err)
+		return len(list.GetAnalyses())
+	}
+	updated := func(inc *typesv1.Incident, reasons ...string) *eventsv1.IncidentUpdated {
+		return &eventsv1.IncidentUpdated{
+			Meta: bus.NewMeta("monitor", nil), Incident: inc, Reason: reasons[0],
+			Change: &eventsv1.IncidentChange{Reasons: reasons},
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		reasons  []string
+		want     int
+	}{
+		{"reopened", -1, []string{"reopened"}, 2},
+		{"severity raised, among others", -1, []string{"alert_added", "severity_raised"}, 2},
+		{"more of the same", -1, []string{"alert_added", "alert_resolved", "acknowledged"}, 1},
+		{"reopened within the interval", time.Hour, []string{"reopened"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// No cluster: each analysis says so, and the rules answer.
+			f := startOpts(t, analysis.Options{ReanalyzeInterval: tc.interval}, analysis.RulesOnly(), nil)
+			e := opened("shop", "checkout", time.Now())
+			id := e.GetIncident().GetId()
+			require.NoError(t, f.pub.Publish(ctx, e))
+			require.Eventually(t, func() bool { return count(f, id) == 1 }, 30*time.Second, 50*time.Millisecond)
+			require.NoError(t, f.pub.Publish(ctx, updated(e.GetIncident(), tc.reasons...)))
+			if tc.want > 1 {
+				require.Eventually(t, func() bool { return count(f, id) == tc.want }, 30*time.Second, 50*time.Millisecond)
+			}
+			// The update is handled (its inbox row) before this settles.
+			require.Never(t, func() bool { return count(f, id) > tc.want }, 2*time.Second, 100*time.Millisecond)
+			// An update about an incident never announced queues nothing.
+			require.NoError(t, f.pub.Publish(ctx, updated(&typesv1.Incident{Id: bus.NewID()}, "reopened")))
+		})
+	}
 }

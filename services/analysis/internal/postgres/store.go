@@ -51,6 +51,20 @@ func (s *Store) AddIncident(ctx context.Context, tx pgx.Tx, inc *typesv1.Inciden
 	return nil
 }
 
+// Requeue asks for incidentID to be analysed again, in tx, unless it is
+// unknown, already queued, or was analysed less than interval ago; it
+// reports whether it did.
+func (s *Store) Requeue(ctx context.Context, tx pgx.Tx, incidentID string, now time.Time, interval time.Duration) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO jobs (incident_id, requested_at)
+		SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1)
+		AND NOT EXISTS (SELECT 1 FROM analyses WHERE incident_id = $1 AND created_at > $3)
+		ON CONFLICT DO NOTHING`, incidentID, now, now.Add(-interval))
+	if err != nil {
+		return false, fmt.Errorf("queue analysis of %s again: %w", incidentID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // Incident returns an incident as it was announced.
 func (s *Store) Incident(ctx context.Context, id string) (*typesv1.Incident, error) {
 	var b []byte
