@@ -331,10 +331,12 @@ func TestStoppedDeliveriesAreHandledByTheNextRun(t *testing.T) {
 		mu.Unlock()
 		return h.HandleBatch(ctx, ds)
 	}), nil))
+	// Bounded generously: on a loaded CI machine (the race detector, two
+	// cores) the second run's first pull can take a while.
 	require.Eventually(t, func() bool {
 		seen, _ := rec.snapshot()
 		return len(seen) >= 6
-	}, 20*time.Second, 10*time.Millisecond)
+	}, time.Minute, 10*time.Millisecond)
 	waitSettled(t, js, "t")
 
 	seen, _ := rec.snapshot()
