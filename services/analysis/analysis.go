@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -58,12 +59,22 @@ type Options struct {
 	Gather gather.Limits
 	// DeployWindow is how far back deployments count as evidence (2 h).
 	DeployWindow time.Duration
+	// PrometheusURL, when set, is the Prometheus whose cAdvisor and
+	// kube-state-metrics series around an incident are evidence (see
+	// gather.Prometheus); PrometheusToken its bearer token, if it wants one.
+	PrometheusURL, PrometheusToken string
 }
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
 	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 {
 		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
+	}
+	if o.PrometheusURL != "" {
+		u, err := url.Parse(o.PrometheusURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("VIGIL_PROMETHEUS_URL: %q is not an http(s) URL", o.PrometheusURL)
+		}
 	}
 	return nil
 }
@@ -98,6 +109,7 @@ type Service struct {
 	opts      Options
 	deps      Deps
 	store     *postgres.Store
+	prom      *gather.Prometheus // nil: no Prometheus configured
 	incidents *bus.Consumer
 	deploys   *bus.Consumer
 	apps      *bus.Consumer
@@ -141,6 +153,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.api = grpcapi.New(s.store, s.analyzeNow, log)
+	if opts.PrometheusURL != "" {
+		p, err := gather.NewPrometheus(opts.PrometheusURL, opts.PrometheusToken, opts.Gather.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_PROMETHEUS_URL: %w", err)
+		}
+		s.prom = p
+	}
 
 	incidents := bus.NewRouter[pgx.Tx]()
 	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
@@ -385,6 +404,13 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 	}
 	b.Target = ref
 	gather.Gather(ctx, kc, ref, s.opts.Gather, b, now)
+	if s.prom != nil {
+		at := b.Incident.OpenedAt
+		if at.IsZero() {
+			at = now
+		}
+		s.prom.Gather(ctx, ref, at, now, b)
+	}
 	deploys, err := s.store.Deploys(ctx, ref.GetName(), now.Add(-s.opts.DeployWindow))
 	if err != nil {
 		b.Gaps = append(b.Gaps, "deploys: "+err.Error())
