@@ -363,6 +363,7 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	b := &evidence.Bundle{Incident: incidentOf(inc)}
 	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: "Alert labels: " + labelString(b.Incident.Labels), At: b.Incident.OpenedAt})
 	s.gather(ctx, b, start)
+	s.history(ctx, inc, b)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
 	if err != nil {
 		return nil, fmt.Errorf("analyze incident %s: %w", incidentID, err)
@@ -421,6 +422,35 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 		b.Items = append(b.Items, evidence.Item{
 			ID: "deploy/" + d.ID, Source: "deploy:events", At: d.At,
 			Summary: fmt.Sprintf("Deployment %s of %s: revision %d, image %s, %s", d.ID, ref.GetName(), d.Revision, d.Image, d.Status),
+		})
+	}
+}
+
+// similarLimit is how many past incidents of the same kind are evidence.
+const similarLimit = 5
+
+// history adds the latest other incidents of inc's kind (its signature,
+// once the target is known), with the outcomes of their repairs, to b.
+func (s *Service) history(ctx context.Context, inc *typesv1.Incident, b *evidence.Bundle) {
+	sig := signature(inc, b.Target)
+	past, err := s.store.Similar(ctx, sig, inc.GetId(), similarLimit)
+	if err != nil {
+		b.Gaps = append(b.Gaps, "history: "+err.Error())
+		return
+	}
+	for _, p := range past {
+		b.Similar = append(b.Similar, p)
+		outcome := "no repair outcome known"
+		if p.Action != typesv1.RepairAction_REPAIR_ACTION_UNSPECIFIED {
+			verdict := "failed"
+			if p.Succeeded {
+				verdict = "succeeded"
+			}
+			outcome = fmt.Sprintf("repair %s %s", strings.ToLower(strings.TrimPrefix(p.Action.String(), "REPAIR_ACTION_")), verdict)
+		}
+		b.Items = append(b.Items, evidence.Item{
+			ID: "history/" + p.IncidentID, Source: "history", At: p.At,
+			Summary: fmt.Sprintf("Past incident %s of the same kind (%s), %s: %s", p.IncidentID, sig, p.At.UTC().Format(time.RFC3339), outcome),
 		})
 	}
 }
