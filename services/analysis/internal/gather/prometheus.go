@@ -61,7 +61,7 @@ func NewPrometheus(url, token string, timeout time.Duration) (*Prometheus, error
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	var rt http.RoundTripper = api.DefaultRoundTripper
+	rt := api.DefaultRoundTripper
 	if token != "" {
 		rt = bearer{token: token, next: rt}
 	}

@@ -194,8 +194,8 @@ func TestPrometheus(t *testing.T) {
 
 	reps, _ := series(b, gather.SignalReplicas)
 	require.Equal(t, "shop", reps.Labels["deployment"])
-	require.Equal(t, 2.0, reps.Points[0].Value)
-	require.Equal(t, 3.0, reps.Points[len(reps.Points)-1].Value)
+	require.InDelta(t, 2.0, reps.Points[0].Value, 0)
+	require.InDelta(t, 3.0, reps.Points[len(reps.Points)-1].Value, 0)
 
 	it, ok := item(b, "metric/cpu_utilization")
 	require.True(t, ok, b.Items)
