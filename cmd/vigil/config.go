@@ -118,6 +118,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	promToken, err := secretEnv("VIGIL_PROMETHEUS_TOKEN")
+	if err != nil {
+		return app.Options{}, err
+	}
 	accessTTL, err := envDuration("VIGIL_ACCESS_TOKEN_TTL", 15*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -144,6 +148,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			MaxEventAge:       analysisMaxAge,
 			Retention:         retention,
 			ReanalyzeInterval: reanalyze,
+			// VIGIL_PROMETHEUS_URL: checked by analysis.Options.Validate.
+			PrometheusURL:   os.Getenv("VIGIL_PROMETHEUS_URL"),
+			PrometheusToken: promToken,
 		},
 		LLM: llmOpts,
 		Deploy: deploy.Options{

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,4 +48,23 @@ func TestChatSecretsFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "8f742231b10e8888abcd99yyyzzz85a5", opts.Gateway.SlackSigningSecret)
 	require.NoError(t, opts.Gateway.Validate())
+}
+
+// VIGIL_PROMETHEUS_URL and its token (or a file holding it) reach the
+// analysis options, which check the URL and name the variable.
+func TestPrometheusFromEnv(t *testing.T) {
+	t.Setenv("VIGIL_PROMETHEUS_URL", "http://prometheus.monitoring:9090")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600))
+	t.Setenv("VIGIL_PROMETHEUS_TOKEN_FILE", tokenFile)
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "http://prometheus.monitoring:9090", opts.Analysis.PrometheusURL)
+	require.Equal(t, "s3cret", opts.Analysis.PrometheusToken)
+	require.NoError(t, opts.Analysis.Validate())
+
+	t.Setenv("VIGIL_PROMETHEUS_URL", "prometheus:9090")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Analysis.Validate(), `VIGIL_PROMETHEUS_URL: "prometheus:9090" is not an http(s) URL`)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -61,12 +62,22 @@ type Options struct {
 	// ReanalyzeInterval: an incident that reopens or whose severity rises
 	// is analysed again, at most this often (10 min; -1: every time).
 	ReanalyzeInterval time.Duration
+	// PrometheusURL, when set, is the Prometheus whose cAdvisor and
+	// kube-state-metrics series around an incident are evidence (see
+	// gather.Prometheus); PrometheusToken its bearer token, if it wants one.
+	PrometheusURL, PrometheusToken string
 }
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
 	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 {
 		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
+	}
+	if o.PrometheusURL != "" {
+		u, err := url.Parse(o.PrometheusURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("VIGIL_PROMETHEUS_URL: %q is not an http(s) URL", o.PrometheusURL)
+		}
 	}
 	return nil
 }
@@ -101,6 +112,7 @@ type Service struct {
 	opts      Options
 	deps      Deps
 	store     *postgres.Store
+	prom      *gather.Prometheus // nil: no Prometheus configured
 	incidents *bus.Consumer
 	deploys   *bus.Consumer
 	apps      *bus.Consumer
@@ -147,6 +159,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.api = grpcapi.New(s.store, s.analyzeNow, log)
+	if opts.PrometheusURL != "" {
+		p, err := gather.NewPrometheus(opts.PrometheusURL, opts.PrometheusToken, opts.Gather.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_PROMETHEUS_URL: %w", err)
+		}
+		s.prom = p
+	}
 
 	incidents := bus.NewRouter[pgx.Tx]()
 	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
@@ -372,6 +391,7 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	b := &evidence.Bundle{Incident: incidentOf(inc)}
 	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: "Alert labels: " + labelString(b.Incident.Labels), At: b.Incident.OpenedAt})
 	s.gather(ctx, b, start)
+	s.history(ctx, inc, b)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
 	if err != nil {
 		return nil, fmt.Errorf("analyze incident %s: %w", incidentID, err)
@@ -413,6 +433,13 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 	}
 	b.Target = ref
 	gather.Gather(ctx, kc, ref, s.opts.Gather, b, now)
+	if s.prom != nil {
+		at := b.Incident.OpenedAt
+		if at.IsZero() {
+			at = now
+		}
+		s.prom.Gather(ctx, ref, at, now, b)
+	}
 	deploys, err := s.store.Deploys(ctx, ref.GetName(), now.Add(-s.opts.DeployWindow))
 	if err != nil {
 		b.Gaps = append(b.Gaps, "deploys: "+err.Error())
@@ -423,6 +450,35 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 		b.Items = append(b.Items, evidence.Item{
 			ID: "deploy/" + d.ID, Source: "deploy:events", At: d.At,
 			Summary: fmt.Sprintf("Deployment %s of %s: revision %d, image %s, %s", d.ID, ref.GetName(), d.Revision, d.Image, d.Status),
+		})
+	}
+}
+
+// similarLimit is how many past incidents of the same kind are evidence.
+const similarLimit = 5
+
+// history adds the latest other incidents of inc's kind (its signature,
+// once the target is known), with the outcomes of their repairs, to b.
+func (s *Service) history(ctx context.Context, inc *typesv1.Incident, b *evidence.Bundle) {
+	sig := signature(inc, b.Target)
+	past, err := s.store.Similar(ctx, sig, inc.GetId(), similarLimit)
+	if err != nil {
+		b.Gaps = append(b.Gaps, "history: "+err.Error())
+		return
+	}
+	for _, p := range past {
+		b.Similar = append(b.Similar, p)
+		outcome := "no repair outcome known"
+		if p.Action != typesv1.RepairAction_REPAIR_ACTION_UNSPECIFIED {
+			verdict := "failed"
+			if p.Succeeded {
+				verdict = "succeeded"
+			}
+			outcome = fmt.Sprintf("repair %s %s", strings.ToLower(strings.TrimPrefix(p.Action.String(), "REPAIR_ACTION_")), verdict)
+		}
+		b.Items = append(b.Items, evidence.Item{
+			ID: "history/" + p.IncidentID, Source: "history", At: p.At,
+			Summary: fmt.Sprintf("Past incident %s of the same kind (%s), %s: %s", p.IncidentID, sig, p.At.UTC().Format(time.RFC3339), outcome),
 		})
 	}
 }

@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,12 +26,19 @@ import (
 
 // fixedAnalyzer proposes a rollback of the incident's workload at a fixed
 // confidence, whatever the evidence: what the record does to it is what
-// is measured.
+// is measured. It cites the past incidents it was given.
 type fixedAnalyzer struct{ confidence float64 }
 
 func (f fixedAnalyzer) Analyze(_ context.Context, b *evidence.Bundle, _ string) (engine.Result, []*analysisv1.Attempt, error) {
+	var cited []string
+	for _, it := range b.Items {
+		if strings.HasPrefix(it.ID, "history/") {
+			cited = append(cited, it.ID)
+		}
+	}
 	return engine.Result{
-		Summary: "rolled out a crashing release", Engine: "rules", Confidence: f.confidence, Risk: typesv1.Risk_RISK_MEDIUM,
+		Evidence: cited,
+		Summary:  "rolled out a crashing release", Engine: "rules", Confidence: f.confidence, Risk: typesv1.Risk_RISK_MEDIUM,
 		Proposal:  &typesv1.RepairProposal{Action: typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, Target: b.Target},
 		Reasoning: "fixed",
 	}, nil, nil
@@ -162,6 +170,22 @@ func TestRepairOutcomesTeachPlaybooks(t *testing.T) {
 	require.InDelta(t, want, a.GetConfidence(), 1e-9)
 	require.Greater(t, a.GetConfidence(), 0.6)
 	require.Contains(t, a.GetReasoning(), "playbook: 3/4 succeeded: confidence 0.60 -> ")
+	// Its evidence has the past incidents of its kind, with their
+	// outcomes; the other kind's is not among them.
+	history := map[string]string{}
+	for _, e := range a.GetEvidence() {
+		require.Equal(t, "history", e.GetSource())
+		history[strings.TrimPrefix(e.GetId(), "history/")] = e.GetSummary()
+	}
+	require.Len(t, history, 4)
+	for i, id := range crashing {
+		require.Contains(t, history[id], "of the same kind (KubePodCrashLooping/Deployment)")
+		verdict := "repair rollback_deployment succeeded"
+		if i == 3 {
+			verdict = "repair rollback_deployment failed"
+		}
+		require.Contains(t, history[id], verdict)
+	}
 	var announced *eventsv1.AnalysisCompleted
 	for _, e := range completed(t, f.js) {
 		if e.GetAnalysisId() == a.GetId() {

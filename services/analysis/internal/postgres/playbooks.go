@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/playbook"
 )
 
@@ -33,8 +34,9 @@ func (s *Store) SetSignature(ctx context.Context, tx pgx.Tx, analysisID, signatu
 // analysis of the incident is kept (past retention, or never analysed
 // here): there is nothing to learn it by.
 func (s *Store) AddOutcome(ctx context.Context, tx pgx.Tx, incidentID string, action typesv1.RepairAction, succeeded bool, at time.Time) (signature string, found bool, err error) {
-	err = tx.QueryRow(ctx, `SELECT signature FROM analyses WHERE incident_id = $1 AND signature <> ''
-		ORDER BY created_at DESC LIMIT 1`, incidentID).Scan(&signature)
+	var analysisID string
+	err = tx.QueryRow(ctx, `SELECT id, signature FROM analyses WHERE incident_id = $1 AND signature <> ''
+		ORDER BY created_at DESC LIMIT 1`, incidentID).Scan(&analysisID, &signature)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -57,7 +59,47 @@ func (s *Store) AddOutcome(ctx context.Context, tx pgx.Tx, incidentID string, ac
 		signature, action.String(), success, failure, outcome, at); err != nil {
 		return "", false, fmt.Errorf("count outcome for %s %s: %w", signature, action, err)
 	}
+	// The incident's own outcome, for its history (Similar): the latest by
+	// when it happened here too.
+	if _, err := tx.Exec(ctx, `UPDATE analyses SET outcome_action = $2, outcome_succeeded = $3, outcome_at = $4
+		WHERE id = $1 AND (outcome_at IS NULL OR outcome_at <= $4)`, analysisID, action.String(), succeeded, at); err != nil {
+		return "", false, fmt.Errorf("record outcome of incident %s: %w", incidentID, err)
+	}
 	return signature, true, nil
+}
+
+// Similar returns the latest incidents, other than incidentID, whose
+// analyses had signature, newest first, at most limit, each with its
+// repair's latest outcome when one is known (Action unspecified when it is
+// not; At is then when it was last analysed).
+func (s *Store) Similar(ctx context.Context, signature, incidentID string, limit int) ([]evidence.Past, error) {
+	rows, err := s.pool.Query(ctx, `SELECT incident_id::text, max(created_at),
+			(array_agg(outcome_action ORDER BY outcome_at DESC NULLS LAST))[1],
+			(array_agg(outcome_succeeded ORDER BY outcome_at DESC NULLS LAST))[1],
+			max(outcome_at)
+		FROM analyses WHERE signature = $1 AND incident_id::text <> $2
+		GROUP BY incident_id ORDER BY max(created_at) DESC, incident_id LIMIT $3`, signature, incidentID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("incidents like %s: %w", signature, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (evidence.Past, error) {
+		var (
+			p         = evidence.Past{Signature: signature}
+			analysed  time.Time
+			action    string
+			succeeded *bool
+			at        *time.Time
+		)
+		if err := r.Scan(&p.IncidentID, &analysed, &action, &succeeded, &at); err != nil {
+			return evidence.Past{}, err
+		}
+		p.At = analysed
+		if at != nil && succeeded != nil {
+			p.Action = typesv1.RepairAction(typesv1.RepairAction_value[action])
+			p.Succeeded, p.At = *succeeded, *at
+		}
+		return p, nil
+	})
 }
 
 // Record returns the record of action on signature (empty when there is

@@ -17,6 +17,7 @@ import (
 //	logs/checkout-7d9c-x/app          a container's log tail
 //	deploy/<id>                       a deployment seen on deploy's events
 //	metric/cpu_utilization            a Prometheus series, by its signal label
+//	history/<incident id>             a past incident of the same kind and its outcome
 //	alert/labels                      the incident's labels
 
 func workloadID(b *evidence.Bundle) string {
