@@ -59,6 +59,10 @@ type Options struct {
 	Gather gather.Limits
 	// DeployWindow is how far back deployments count as evidence (2 h).
 	DeployWindow time.Duration
+	// Workers analyse that many incidents at once (2). More do not make a
+	// burst faster: its bound is the cluster client's rate limit (50
+	// requests/s, ~12 requests an analysis; docs/benchmarks.md).
+	Workers int
 	// ReanalyzeInterval: an incident that reopens or whose severity rises
 	// is analysed again, at most this often (10 min; -1: every time).
 	ReanalyzeInterval time.Duration
@@ -70,7 +74,7 @@ type Options struct {
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
-	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 {
+	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 || o.Workers < 0 {
 		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
 	}
 	if o.PrometheusURL != "" {
@@ -138,6 +142,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.DeployWindow == 0 {
 		opts.DeployWindow = 2 * time.Hour
 	}
+	if opts.Workers == 0 {
+		opts.Workers = 2
+	}
 	if opts.ReanalyzeInterval == 0 {
 		opts.ReanalyzeInterval = 10 * time.Minute
 	}
@@ -155,7 +162,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		opts: opts, deps: deps, store: postgres.New(deps.Pool), log: log, wake: make(chan struct{}, 1), now: time.Now,
+		opts: opts, deps: deps, store: postgres.New(deps.Pool), log: log, wake: make(chan struct{}, opts.Workers), now: time.Now,
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.api = grpcapi.New(s.store, s.analyzeNow, log)
@@ -169,29 +176,32 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 
 	incidents := bus.NewRouter[pgx.Tx]()
 	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
-		if err := s.store.AddIncident(ctx, tx, e.GetIncident(), s.now()); err != nil {
-			return err
-		}
-		s.poke()
-		return nil
+		return s.store.AddIncident(ctx, tx, e.GetIncident(), s.now())
 	})
 	bus.On(incidents, func(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentUpdated) error {
 		if !significant(e) {
 			return nil
 		}
-		queued, err := s.store.Requeue(ctx, tx, e.GetIncident().GetId(), s.now(), max(opts.ReanalyzeInterval, 0))
-		if queued {
-			s.poke()
-		}
+		_, err := s.store.Requeue(ctx, tx, e.GetIncident().GetId(), s.now(), max(opts.ReanalyzeInterval, 0))
 		return err
 	})
+	intake := outbox.NewHandler(deps.Pool, "analysis-incidents", incidents)
 	var err error
 	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "analysis", Subjects: incidents.Subjects(), BatchSize: 20,
 		// It acts on nothing itself, but proposes repairs: an incident
 		// older than this is left alone.
 		MaxEventAge: opts.MaxEventAge,
-	}, outbox.NewHandler(deps.Pool, "analysis-incidents", incidents), log, deps.Metrics)
+	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
+		errs := intake.HandleBatch(ctx, ds)
+		// The jobs are committed now: wake the workers (a poke before
+		// the commit would find nothing, and the job would wait for the
+		// next tick).
+		for range len(ds) {
+			s.poke()
+		}
+		return errs
+	}), log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +279,11 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.apps.Run(ctx) })
 	g.Go(func() error { return s.repairs.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
-	g.Go(func() error { return s.work(ctx) })
+	// Workers lease different jobs (SKIP LOCKED); each queued incident
+	// wakes one (wake holds a token per worker).
+	for range s.opts.Workers {
+		g.Go(func() error { return s.work(ctx) })
+	}
 	g.Go(func() error { return s.prune(ctx) })
 	return g.Wait()
 }
@@ -350,7 +364,7 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, a *analysisv1.Analysis)
 	if err := s.store.AddAnalysis(ctx, tx, a); err != nil {
 		return err
 	}
-	inc, err := s.store.Incident(ctx, a.GetIncidentId())
+	inc, err := s.store.IncidentTx(ctx, tx, a.GetIncidentId())
 	if err != nil {
 		return err
 	}

@@ -67,8 +67,22 @@ func (s *Store) Requeue(ctx context.Context, tx pgx.Tx, incidentID string, now t
 
 // Incident returns an incident as it was announced.
 func (s *Store) Incident(ctx context.Context, id string) (*typesv1.Incident, error) {
+	return incident(ctx, s.pool, id)
+}
+
+// IncidentTx is Incident inside tx: a transaction must not wait for a
+// second connection of the pool (with every connection in a transaction,
+// that waits forever).
+func (s *Store) IncidentTx(ctx context.Context, tx pgx.Tx, id string) (*typesv1.Incident, error) {
+	return incident(ctx, tx, id)
+}
+
+func incident(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, id string,
+) (*typesv1.Incident, error) {
 	var b []byte
-	err := s.pool.QueryRow(ctx, `SELECT event FROM incidents WHERE id = $1`, id).Scan(&b)
+	err := q.QueryRow(ctx, `SELECT event FROM incidents WHERE id = $1`, id).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
