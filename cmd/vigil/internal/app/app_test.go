@@ -233,9 +233,24 @@ receivers:
 		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_RESOLVED" && incs[0].FiringCount == 0
 	}, 30*time.Second, 200*time.Millisecond, "the incident resolves when its alerts do")
 
-	msgs = v.telegram.WaitForMessages(t, 2, 30*time.Second)
-	assert.True(t, strings.HasPrefix(msgs[1].PlainText, "✅ Incident resolved: HighLatency in shop"), msgs[1].PlainText)
-	assert.Len(t, v.telegram.Messages(), 2, "one message per incident event, no duplicates")
+	// The incident's messages: opened, its analysis (a reply to it), and
+	// resolved; the analysis may come before or after the resolution.
+	msgs = v.telegram.WaitForMessages(t, 3, 30*time.Second)
+	var resolvedMsg, analysisMsg *faketelegram.Message
+	for i := range msgs[1:] {
+		m := &msgs[1+i]
+		switch {
+		case strings.HasPrefix(m.PlainText, "✅ Incident resolved: HighLatency in shop"):
+			resolvedMsg = m
+		case strings.HasPrefix(m.PlainText, "🔎 Analysis:"):
+			analysisMsg = m
+		}
+	}
+	require.NotNil(t, resolvedMsg, "the resolution is told")
+	require.NotNil(t, analysisMsg, "the analysis is told")
+	assert.Equal(t, msgs[0].MessageID, analysisMsg.ReplyToMessageID, "the analysis replies to the incident's message")
+	assert.Contains(t, analysisMsg.PlainText, inc.ID)
+	assert.Len(t, v.telegram.Messages(), 3, "one message per incident event, no duplicates")
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
