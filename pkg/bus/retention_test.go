@@ -127,6 +127,12 @@ func TestNewConsumerStartsAtNewEvents(t *testing.T) {
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, pub.Publish(ctx, fired("after")))
+	// Handled, then settled (waitSettled alone can look before the
+	// consumer has counted the new event as pending).
+	require.Eventually(t, func() bool {
+		seen, _ := rec.snapshot()
+		return len(seen) > 0
+	}, 30*time.Second, 10*time.Millisecond)
 	waitSettled(t, js, "t")
 
 	// "before" is earlier in the stream: had the consumer started there, it

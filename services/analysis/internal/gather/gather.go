@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -232,7 +233,7 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 // empty, the newest. Only the current revision is known healthy, and only
 // when settled: unlike a ReplicaSet, an older ControllerRevision does not
 // say whether its pods were ever available.
-func controllerRevisions(ctx context.Context, kc kubernetes.Interface, b *evidence.Bundle, w *evidence.Workload, id string, sel labels.Selector, owner any, current string, settled bool) error {
+func controllerRevisions(ctx context.Context, kc kubernetes.Interface, b *evidence.Bundle, w *evidence.Workload, id string, sel labels.Selector, owner types.UID, current string, settled bool) error {
 	crs, err := kc.AppsV1().ControllerRevisions(w.Ref.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return fmt.Errorf("list controller revisions of %s: %w", id, err)
@@ -277,9 +278,9 @@ func ptrOr(p *int32, def int32) int32 {
 	return *p
 }
 
-func ownedBy(refs []metav1.OwnerReference, uid any) bool {
+func ownedBy(refs []metav1.OwnerReference, uid types.UID) bool {
 	for _, r := range refs {
-		if any(r.UID) == uid {
+		if r.UID == uid {
 			return true
 		}
 	}

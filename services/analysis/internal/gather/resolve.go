@@ -137,9 +137,6 @@ func owner(ctx context.Context, kc kubernetes.Interface, ns, kind, name string) 
 			}
 		}
 		if ctrl == nil {
-			if kind == "Pod" {
-				return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
-			}
 			return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
 		}
 		kind, name = ctrl.Kind, ctrl.Name

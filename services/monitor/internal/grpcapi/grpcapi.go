@@ -203,12 +203,7 @@ func (s *IncidentServer) reach(ctx context.Context, id string) error {
 	return auth.CheckTeam(ctx, team, "incident "+id)
 }
 
-func actor(ctx context.Context) string {
-	if p, ok := auth.FromContext(ctx); ok {
-		return p.Name
-	}
-	return "unknown"
-}
+func actor(ctx context.Context) string { return auth.Actor(ctx) }
 
 // validID checks an incident id is a UUID before it reaches the database.
 func validID(id string) error { return validIDField(id, "id") }
