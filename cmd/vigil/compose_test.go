@@ -43,6 +43,9 @@ func natsPassword(user string) string { return "pw_test_" + user }
 const (
 	testSigningSeed   = "c2lnbmluZy1rZXktc2lnbmluZy1rZXktc2lnbmluZzA="
 	testSigningPublic = "cHVibGljLWtleS1wdWJsaWMta2V5LXB1YmxpYy1rZXk="
+	// The analysis service's own pair.
+	testAnalysisSeed   = "YW5hbHlzaXMta2V5LWFuYWx5c2lzLWtleS1hbmFseXM="
+	testAnalysisPublic = "YW5hbHlzaXMtcHViLWFuYWx5c2lzLXB1Yi1hbmFseXM="
 )
 
 // composeEnv is every variable docker-compose.yml requires.
@@ -50,6 +53,7 @@ func composeEnv() []string {
 	env := []string{
 		"VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=",
 		"VIGIL_SIGNING_KEY=" + testSigningSeed, "VIGIL_SIGNING_PUBLIC_KEY=" + testSigningPublic,
+		"VIGIL_ANALYSIS_SERVICE_KEY=" + testAnalysisSeed, "VIGIL_ANALYSIS_PUBLIC_KEY=" + testAnalysisPublic,
 	}
 	for _, u := range bus.Users() {
 		env = append(env, bus.PasswordVar(u)+"="+natsPassword(u))
@@ -120,12 +124,36 @@ func TestComposeFile(t *testing.T) {
 				require.NotNil(t, seed, name)
 				require.Equal(t, testSigningSeed, *seed)
 				require.Nil(t, pub, name)
-			case "monitor", "deploy":
+			case "monitor", "deploy", "analysis":
 				require.Nil(t, seed, "%s must not hold the gateway's private key", name)
 				require.NotNil(t, pub, name)
 				require.Equal(t, testSigningPublic, *pub)
 			default:
 				require.Nil(t, seed, name)
+			}
+		}
+	})
+
+	t.Run("service identities", func(t *testing.T) {
+		t.Parallel()
+		// Analysis asks deploy for cluster credentials with its own key;
+		// deploy holds only its public key; no one else holds either.
+		for name, svc := range project.Services {
+			key, pub := svc.Environment["VIGIL_SERVICE_KEY"], svc.Environment["VIGIL_ANALYSIS_PUBLIC_KEY"]
+			switch name {
+			case "analysis":
+				require.NotNil(t, key, name)
+				require.Equal(t, testAnalysisSeed, *key)
+				require.NotNil(t, svc.Environment["VIGIL_DEPLOY_ADDR"], name)
+				require.Equal(t, "deploy:9090", *svc.Environment["VIGIL_DEPLOY_ADDR"])
+				require.Nil(t, pub, name)
+			case "deploy":
+				require.Nil(t, key, name)
+				require.NotNil(t, pub, name)
+				require.Equal(t, testAnalysisPublic, *pub)
+			default:
+				require.Nil(t, key, name)
+				require.Nil(t, pub, name)
 			}
 		}
 	})
@@ -137,6 +165,8 @@ func TestComposeFile(t *testing.T) {
 		require.Equal(t, "monitor:9090", *gw.Environment["VIGIL_MONITOR_ADDR"])
 		require.NotNil(t, gw.Environment["VIGIL_DEPLOY_ADDR"])
 		require.Equal(t, "deploy:9090", *gw.Environment["VIGIL_DEPLOY_ADDR"])
+		require.NotNil(t, gw.Environment["VIGIL_ANALYSIS_ADDR"])
+		require.Equal(t, "analysis:9090", *gw.Environment["VIGIL_ANALYSIS_ADDR"])
 		var published []string
 		for _, p := range gw.Ports {
 			published = append(published, p.Published)
@@ -259,7 +289,7 @@ func TestComposeNATSConfig(t *testing.T) {
 
 func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
+	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_ANALYSIS_SERVICE_KEY", "VIGIL_ANALYSIS_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
 		env := slices.DeleteFunc(composeEnv(), func(kv string) bool { return strings.HasPrefix(kv, missing+"=") })
 		tc := struct{ missing string }{missing}
 		_, err := loadCompose(t, env...)

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -77,7 +79,14 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(), Keys: keys})
+	serviceKey, peers, err := serviceIdentity(service)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, opts, app.Deps{
+		DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(),
+		Keys: keys, ServiceKey: serviceKey, Peers: peers,
+	})
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
 	}
@@ -118,6 +127,50 @@ func serveSigningKeys() (*auth.KeySet, error) {
 	return nil, nil
 }
 
+// peerServices are the services that call another on their own behalf,
+// by the service they call: what `serve <called>` needs their public key
+// for (VIGIL_<PEER>_PUBLIC_KEY).
+var peerServices = map[string][]string{"deploy": {"analysis"}}
+
+// serviceIdentity is service's own key (VIGIL_SERVICE_KEY, the base64
+// Ed25519 seed, or VIGIL_SERVICE_KEY_FILE, PEM), for the calls it makes
+// on its own behalf, and the public keys of the peers that may call it so
+// (VIGIL_ANALYSIS_PUBLIC_KEY for deploy).
+func serviceIdentity(service string) (ed25519.PrivateKey, map[string]ed25519.PublicKey, error) {
+	var key ed25519.PrivateKey
+	switch {
+	case os.Getenv("VIGIL_SERVICE_KEY") != "":
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SERVICE_KEY")))
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, nil, errors.New("VIGIL_SERVICE_KEY: want 32 bytes in base64 (`vigil signing-key generate --env --service " + service + "`)")
+		}
+		key = ed25519.NewKeyFromSeed(seed)
+	case os.Getenv("VIGIL_SERVICE_KEY_FILE") != "":
+		_, priv, err := auth.ReadKeyFile(os.Getenv("VIGIL_SERVICE_KEY_FILE"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("VIGIL_SERVICE_KEY_FILE: %w", err)
+		}
+		if priv == nil {
+			return nil, nil, errors.New("VIGIL_SERVICE_KEY_FILE: want a private key (the service's own), not a public one")
+		}
+		key = priv
+	}
+	peers := map[string]ed25519.PublicKey{}
+	for _, peer := range peerServices[service] {
+		name := "VIGIL_" + strings.ToUpper(peer) + "_PUBLIC_KEY"
+		v := strings.TrimSpace(os.Getenv(name))
+		if v == "" {
+			continue
+		}
+		pub, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, nil, fmt.Errorf("%s: want the %s service's 32-byte Ed25519 public key in base64 (`vigil signing-key generate --env --service %s` prints it)", name, peer, peer)
+		}
+		peers[peer] = pub
+	}
+	return key, peers, nil
+}
+
 func verifyKeys(files string) ([]ed25519.PublicKey, error) {
 	var out []ed25519.PublicKey
 	for _, f := range strings.Split(files, ",") {
@@ -153,21 +206,32 @@ func signingKeys(file, others string) (*auth.KeySet, error) {
 func signingKeyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "signing-key", Short: "Make the key the gateway signs session tokens and assertions with"}
 	var (
-		public string
-		envOut bool
+		public  string
+		envOut  bool
+		service string
 	)
 	gen := &cobra.Command{
 		Use:   "generate [FILE]",
 		Short: "Write a new Ed25519 private key (PEM, mode 0600) to FILE and its public key to --public, or print both for an env file (--env)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if service != "" && (!envOut || !slices.ContainsFunc(slices.Collect(maps.Values(peerServices)), func(p []string) bool { return slices.Contains(p, service) })) {
+				return fmt.Errorf("--service %q: want --env and a service that calls another on its own behalf (analysis)", service)
+			}
 			if envOut {
 				pub, priv, err := ed25519.GenerateKey(rand.Reader)
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "VIGIL_SIGNING_KEY=%s\nVIGIL_SIGNING_PUBLIC_KEY=%s\n",
-					base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub))
+				seed, public := base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub)
+				if service != "" {
+					// A service's own identity: its key for its env,
+					// the public key for the service it calls.
+					u := strings.ToUpper(service)
+					_, err = fmt.Fprintf(cmd.OutOrStdout(), "VIGIL_%s_SERVICE_KEY=%s\nVIGIL_%s_PUBLIC_KEY=%s\n", u, seed, u, public)
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "VIGIL_SIGNING_KEY=%s\nVIGIL_SIGNING_PUBLIC_KEY=%s\n", seed, public)
 				return err
 			}
 			if len(args) != 1 {
@@ -184,6 +248,7 @@ func signingKeyCommand() *cobra.Command {
 	}
 	gen.Flags().StringVar(&public, "public", "", "also write the public key here, for the services that only verify")
 	gen.Flags().BoolVar(&envOut, "env", false, "print VIGIL_SIGNING_KEY (the gateway's) and VIGIL_SIGNING_PUBLIC_KEY (monitor's and deploy's) for an env file")
+	gen.Flags().StringVar(&service, "service", "", "with --env: a service's own identity instead (analysis): VIGIL_<SERVICE>_SERVICE_KEY for its VIGIL_SERVICE_KEY, VIGIL_<SERVICE>_PUBLIC_KEY for the service it calls (deploy)")
 	cmd.AddCommand(gen)
 	return cmd
 }

@@ -130,3 +130,66 @@ func TestSecretEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "from-file-token-123", opts.Notify.Telegram.BotToken)
 }
+
+// `vigil signing-key generate --env --service analysis` prints the
+// analysis service's own key and its public key, which `serve analysis`
+// and `serve deploy` read back: deploy authenticates analysis by it.
+func TestServeServiceIdentity(t *testing.T) {
+	var out bytes.Buffer
+	cmd := signingKeyCommand()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"generate", "--env", "--service", "analysis"})
+	require.NoError(t, cmd.Execute())
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		require.True(t, ok, line)
+		env[k] = v
+	}
+	require.Len(t, env, 2)
+
+	t.Setenv("VIGIL_SERVICE_KEY", env["VIGIL_ANALYSIS_SERVICE_KEY"])
+	key, _, err := serviceIdentity("analysis")
+	require.NoError(t, err)
+	t.Setenv("VIGIL_SERVICE_KEY", "")
+	t.Setenv("VIGIL_ANALYSIS_PUBLIC_KEY", env["VIGIL_ANALYSIS_PUBLIC_KEY"])
+	_, peers, err := serviceIdentity("deploy")
+	require.NoError(t, err)
+	require.Contains(t, peers, "analysis")
+
+	md, err := auth.ServiceIdentity{Name: "analysis", Key: key, Audience: "deploy"}.GetRequestMetadata(t.Context())
+	require.NoError(t, err)
+	p, err := auth.ServiceAuthenticator{Service: "deploy", Peers: peers}.Authenticate(t.Context(), strings.TrimPrefix(md["authorization"], "Bearer "))
+	require.NoError(t, err)
+	require.Equal(t, "service:analysis", p.String())
+
+	// A service's own key from a PEM file works the same.
+	file := filepath.Join(t.TempDir(), "analysis.pem")
+	require.NoError(t, auth.GenerateKeyFile(file))
+	t.Setenv("VIGIL_SERVICE_KEY_FILE", file)
+	key, _, err = serviceIdentity("analysis")
+	require.NoError(t, err)
+	require.Len(t, key, ed25519.PrivateKeySize)
+	public := filepath.Join(t.TempDir(), "analysis.pub")
+	require.NoError(t, auth.WritePublicKeyFile(file, public))
+	t.Setenv("VIGIL_SERVICE_KEY_FILE", public)
+	_, _, err = serviceIdentity("analysis")
+	require.ErrorContains(t, err, "want a private key")
+	t.Setenv("VIGIL_SERVICE_KEY_FILE", "")
+
+	for _, bad := range []struct{ name, value string }{
+		{"VIGIL_SERVICE_KEY", "not base64!"},
+		{"VIGIL_ANALYSIS_PUBLIC_KEY", base64.StdEncoding.EncodeToString([]byte("short"))},
+	} {
+		t.Setenv("VIGIL_SERVICE_KEY", "")
+		t.Setenv("VIGIL_ANALYSIS_PUBLIC_KEY", "")
+		t.Setenv(bad.name, bad.value)
+		_, _, err := serviceIdentity("deploy")
+		require.ErrorContains(t, err, bad.name)
+	}
+
+	cmd = signingKeyCommand()
+	cmd.SetArgs([]string{"generate", "--env", "--service", "notify"})
+	cmd.SetOut(&out)
+	require.ErrorContains(t, cmd.Execute(), "calls another on its own behalf")
+}

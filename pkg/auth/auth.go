@@ -63,6 +63,10 @@ const (
 	Operate Permission = "operate"
 	// Admin manages users, clusters, channels and everything else.
 	Admin Permission = "admin"
+	// Internal is for Vigil's own services only, those the rule names
+	// (Rule.Callers), each authenticated by its own key: no user or key
+	// holds it, not even an admin.
+	Internal Permission = "internal"
 )
 
 // Kind is what sort of credential a principal presented.

@@ -154,6 +154,12 @@ func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule
 		// Fail closed: a method without a policy is nobody's.
 		return ctx, rule, status.Errorf(codes.PermissionDenied, "%s has no access policy: nobody may call it", method)
 	}
+	if rule.Permission == Internal {
+		if p.Kind != KindService || !slices.Contains(rule.Callers, p.Name) {
+			return ctx, rule, Denied(p, rule.Permission, strings.TrimPrefix(method, "/"))
+		}
+		return ctx, rule, nil
+	}
 	if !p.Has(rule.Permission) {
 		if g.Log != nil {
 			g.Log.DebugContext(ctx, "permission denied", "method", method, "principal", p.String(), "needs", rule.Permission)
@@ -196,6 +202,8 @@ func Denied(p Principal, perm Permission, what string) error {
 			s[i] = string(sc)
 		}
 		holds = "scopes " + strings.Join(s, ",")
+	case KindService:
+		holds = "only the internal calls made for it"
 	default:
 		holds = "role " + string(p.Role)
 	}

@@ -76,7 +76,11 @@ var (
 	alice    = auth.Principal{Kind: auth.KindUser, Name: "alice", Role: auth.RoleAdmin, AllTeams: true}
 	victor   = auth.Principal{Kind: auth.KindUser, Name: "victor", Role: auth.RoleViewer, Teams: []string{"payments"}}
 	ingester = auth.Principal{Kind: auth.KindKey, Name: "am", Scopes: []auth.Scope{auth.ScopeIngest}, Teams: []string{"payments"}}
-	testAuth = secrets{"alice-token": alice, "victor-token": victor, "ingest-token": ingester}
+	testAuth = secrets{
+		"alice-token": alice, "victor-token": victor, "ingest-token": ingester,
+		"analysis-service": {Kind: auth.KindService, Name: "analysis"},
+		"notify-service":   {Kind: auth.KindService, Name: "notify"},
+	}
 )
 
 // auditLog collects what a Guard audits.
@@ -116,6 +120,7 @@ func TestGuardUnary(t *testing.T) {
 		login      = "/vigil.gateway.v1.AuthService/Login"
 		setPw      = "/vigil.gateway.v1.UserService/SetPassword"
 		ingest     = "/vigil.gateway.v1.AlertService/IngestAlerts"
+		credential = "/vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential"
 	)
 	createBob := &gatewayv1.CreateUserRequest{User: &gatewayv1.User{Name: "bob"}}
 	tests := []struct {
@@ -204,6 +209,22 @@ func TestGuardUnary(t *testing.T) {
 			name: "authenticated and audited", method: setPw, token: "victor-token", req: &gatewayv1.SetPasswordRequest{Name: "victor"},
 			code: codes.OK, called: true,
 			audit: &auth.AuditEntry{Actor: "user:victor", Method: setPw[1:], Target: "user/victor", Code: codes.OK},
+		},
+		{
+			name: "an internal RPC admits the service its rule names", method: credential, token: "analysis-service",
+			code: codes.OK, called: true,
+		},
+		{
+			name: "an internal RPC refuses an admin", method: credential, token: "alice-token",
+			code: codes.PermissionDenied, msg: "needs the internal permission; user:alice has role admin",
+		},
+		{
+			name: "an internal RPC refuses another service", method: credential, token: "notify-service",
+			code: codes.PermissionDenied, msg: "service:notify has only the internal calls made for it",
+		},
+		{
+			name: "a service holds nothing else", method: getUser, token: "analysis-service",
+			code: codes.PermissionDenied, msg: "needs the admin permission; service:analysis",
 		},
 		{
 			name: "unauthenticated call of an audited method is not audited", method: setPw, token: "guessed",

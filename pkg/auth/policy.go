@@ -14,6 +14,8 @@ type Rule struct {
 	// Target names what the call is done to in the audit log: text with
 	// request fields in braces, "app/{name}", "user/{user.name}".
 	Target string
+	// Callers are the services an Internal RPC admits.
+	Callers []string
 }
 
 var (
@@ -108,6 +110,11 @@ var Policy = map[string]Rule{
 	"/vigil.deploy.v1.ClusterService/AddCluster":    admin("cluster/{name}"),
 	"/vigil.deploy.v1.ClusterService/ListClusters":  readGlobal,
 	"/vigil.deploy.v1.ClusterService/RemoveCluster": admin("cluster/{name}"),
+	// Short-lived credentials of Vigil's own accounts in a cluster, for
+	// the services in other processes that need them (ADR 8): never a
+	// person's, not even an admin's. The deploy service hands each caller
+	// only its own account (analysis: read).
+	"/vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential": {Permission: Internal, Callers: []string{"analysis"}},
 
 	"/vigil.repair.v1.RepairService/ListRepairs":   read,
 	"/vigil.repair.v1.RepairService/GetRepair":     read,

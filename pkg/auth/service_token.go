@@ -81,11 +81,16 @@ func (c ServiceCredentials) GetRequestMetadata(ctx context.Context, _ ...string)
 // services' network behind TLS (a mesh) where it is shared.
 func (ServiceCredentials) RequireTransportSecurity() bool { return false }
 
-// ServiceAuthenticator accepts the gateway's assertions for Service, and
-// hands any other secret to Fallback (the bootstrap admin token), if set.
+// ServiceAuthenticator accepts the gateway's assertions for Service, the
+// assertions of the Peers (services calling on their own behalf, each
+// verified with its own key), and hands any other secret to Fallback
+// (the bootstrap admin token), if set.
 type ServiceAuthenticator struct {
-	Keys     *KeySet
-	Service  string
+	Keys    *KeySet
+	Service string
+	// Peers are the public keys of the services that may call Service on
+	// their own behalf, by name.
+	Peers    map[string]ed25519.PublicKey
 	Fallback Authenticator
 }
 
@@ -98,7 +103,15 @@ func (a ServiceAuthenticator) Authenticate(ctx context.Context, secret string) (
 		return a.Fallback.Authenticate(ctx, secret)
 	}
 	var c assertion
-	if err := a.Keys.parse(secret, &c, ServiceAudience(a.Service), time.Now()); err != nil || c.Kind == "" {
+	if a.Keys == nil || a.Keys.parse(secret, &c, ServiceAudience(a.Service), time.Now()) != nil {
+		if p, ok := a.peer(secret); ok {
+			return p, nil
+		}
+		return Principal{}, ErrUnauthenticated
+	}
+	if c.Kind == "" || c.Kind == KindService {
+		// The gateway asserts its callers; a service is only what its
+		// own key says it is.
 		return Principal{}, ErrUnauthenticated
 	}
 	return Principal{

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,55 @@ func TestServiceCredentialsNeedACallerAndAKey(t *testing.T) {
 	_, err = auth.ServiceCredentials{Service: "monitor"}.GetRequestMetadata(ctx)
 	require.ErrorContains(t, err, "no signing key")
 	require.False(t, auth.ServiceCredentials{}.RequireTransportSecurity())
+}
+
+// identity returns the secret ServiceIdentity sends as name to audience.
+func identity(t *testing.T, name string, key ed25519.PrivateKey, audience string) string {
+	t.Helper()
+	md, err := auth.ServiceIdentity{Name: name, Key: key, Audience: audience}.GetRequestMetadata(context.Background())
+	require.NoError(t, err)
+	return strings.TrimPrefix(md["authorization"], "Bearer ")
+}
+
+// TestServiceIdentity: a service calling on its own behalf is who its own
+// key says, and nobody else can be.
+func TestServiceIdentity(t *testing.T) {
+	t.Parallel()
+	_, gatewayKey := newKey(t)
+	gateway := auth.NewKeySet(gatewayKey)
+	analysisPub, analysisKey := newKey(t)
+	repairPub, repairKey := newKey(t)
+	deploy := auth.ServiceAuthenticator{
+		Keys: gateway.Verifier(), Service: "deploy",
+		Peers: map[string]ed25519.PublicKey{"analysis": analysisPub, "repair": repairPub},
+	}
+
+	p, err := deploy.Authenticate(context.Background(), identity(t, "analysis", analysisKey, "deploy"))
+	require.NoError(t, err)
+	require.Equal(t, auth.Principal{Kind: auth.KindService, Name: "analysis"}, p)
+	p, err = deploy.Authenticate(context.Background(), identity(t, "repair", repairKey, "deploy"))
+	require.NoError(t, err)
+	require.Equal(t, "service:repair", p.String())
+
+	// The gateway's assertions still work beside the peers'.
+	p, err = deploy.Authenticate(context.Background(), assert(t, gateway, "deploy", auth.Principal{Kind: auth.KindUser, Name: "alice", Role: auth.RoleViewer}))
+	require.NoError(t, err)
+	require.Equal(t, "user:alice", p.String())
+
+	_, strangerKey := newKey(t)
+	for name, secret := range map[string]string{
+		"analysis's key claiming repair": identity(t, "repair", analysisKey, "deploy"),
+		"an unknown key":                 identity(t, "analysis", strangerKey, "deploy"),
+		"for another service":            identity(t, "analysis", analysisKey, "monitor"),
+		// The gateway vouches for its callers, never for a service.
+		"the gateway asserting a service": assert(t, gateway, "deploy", auth.Principal{Kind: auth.KindService, Name: "analysis"}),
+		// A peer's key makes service identities, not users.
+		"a peer's key asserting a user": assert(t, auth.NewKeySet(analysisKey), "deploy", auth.Principal{Kind: auth.KindUser, Name: "analysis", Role: auth.RoleAdmin}),
+	} {
+		_, err := deploy.Authenticate(context.Background(), secret)
+		require.ErrorIs(t, err, auth.ErrUnauthenticated, name)
+	}
+
+	_, err = auth.ServiceIdentity{Name: "analysis", Audience: "deploy"}.GetRequestMetadata(context.Background())
+	require.ErrorContains(t, err, "no service identity key")
 }

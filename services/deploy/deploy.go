@@ -156,7 +156,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	s := &Service{
 		opts: opts, deps: deps, deployer: d,
 		api:     grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		readers: &Readers{pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, tokens: map[string]reader{}},
+		readers: &Readers{pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
 		relay:   outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
@@ -255,6 +255,13 @@ func (s *Service) handleBatch(_ context.Context, ds []*bus.Delivery) []error {
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	deployv1.RegisterAppServiceServer(r, s.api)
 	deployv1.RegisterClusterServiceServer(r, s.api)
+	s.RegisterInternal(r)
+}
+
+// RegisterInternal registers the API only Vigil's services call
+// (ClusterCredentialService), in whichever process deploy runs.
+func (s *Service) RegisterInternal(r grpc.ServiceRegistrar) {
+	deployv1.RegisterClusterCredentialServiceServer(r, credentialServer{readers: s.readers})
 }
 
 // AppServer and ClusterServer are the API, for a gateway in the same

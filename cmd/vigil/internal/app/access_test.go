@@ -82,10 +82,12 @@ type clients struct {
 	sil      monitorv1.SilenceServiceClient
 	apps     deployv1.AppServiceClient
 	clusters deployv1.ClusterServiceClient
-	repairs  repairv1.RepairServiceClient
-	channels notifyv1.ChannelServiceClient
-	analyses analysisv1.AnalysisServiceClient
-	admin    context.Context // as the bootstrap admin, for fixtures
+	// credentials: the internal API, served in this process too.
+	credentials deployv1.ClusterCredentialServiceClient
+	repairs     repairv1.RepairServiceClient
+	channels    notifyv1.ChannelServiceClient
+	analyses    analysisv1.AnalysisServiceClient
+	admin       context.Context // as the bootstrap admin, for fixtures
 	// shopIncident is an incident of app shop (team payments), and
 	// shopAnalysis the analysis of it.
 	shopIncident, shopAnalysis string
@@ -494,6 +496,13 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential", perm: auth.Internal, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.credentials.IssueClusterCredential(ctx, &deployv1.IssueClusterCredentialRequest{Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ})
+			return err
+		},
+	},
+	{
 		method: "vigil.analysis.v1.AnalysisService/GetAnalysis", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.analyses.GetAnalysis(ctx, &analysisv1.GetAnalysisRequest{Id: c.shopAnalysis})
@@ -537,6 +546,10 @@ func (m matrixCase) expect(w who) []codes.Code {
 		return m.ok
 	case !w.authenticated():
 		return []codes.Code{codes.Unauthenticated}
+	case m.perm == auth.Internal:
+		// Only Vigil's services, by their own keys: no person, no key
+		// (TestServeAnalysisApartReadsClusters calls it as one).
+		return []codes.Code{codes.PermissionDenied}
 	case !slices.Contains(w.holds, m.perm) && !slices.Contains(w.holds, auth.Admin):
 		return []codes.Code{codes.PermissionDenied}
 	case m.team && !w.all && !slices.Contains(w.teams, "payments"):
@@ -581,7 +594,8 @@ func TestAccessMatrix(t *testing.T) {
 		sil: monitorv1.NewSilenceServiceClient(conn), apps: deployv1.NewAppServiceClient(conn),
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
-		admin: as(adminToken),
+		credentials: deployv1.NewClusterCredentialServiceClient(conn),
+		admin:       as(adminToken),
 	}
 
 	// Fixtures, as the bootstrap admin: four people, four keys, an app.

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,6 +120,13 @@ type Deps struct {
 	// services (VIGIL_SIGNING_KEY_FILE); a service without the gateway in
 	// its process needs only the gateway's public key, to verify them.
 	Keys *auth.KeySet
+	// ServiceKey is this process's service's own identity key, for calls
+	// it makes on its own behalf (`serve analysis` asking deploy for a
+	// read-only cluster credential).
+	ServiceKey ed25519.PrivateKey
+	// Peers are the public keys of the services that may call this
+	// process's service on their own behalf (`serve deploy`: analysis).
+	Peers map[string]ed25519.PublicKey
 }
 
 // Conn is a service's connection to NATS.
@@ -191,7 +199,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	var bootstrap auth.Authenticator = auth.AdminToken(opts.AdminToken)
 	guard := &auth.Guard{Log: deps.Logger.With("component", "auth")}
 	if len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil {
-		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Fallback: bootstrap}
+		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Peers: deps.Peers, Fallback: bootstrap}
 	} else {
 		guard.Authn = bootstrap
 	}
@@ -256,11 +264,21 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				return nil, fmt.Errorf("analysis: %w", err)
 			}
 			adeps.Analyzer = engines
-			if dep != nil {
+			switch {
+			case dep != nil:
 				// Read-only clients of the clusters deploy registered
-				// (ADR 8); without deploy in this process, analyses say
-				// they had no cluster access.
+				// (ADR 8).
 				adeps.Clusters = dep.Readers()
+			case opts.DeployAddr != "":
+				// The same, from deploy in its own process, asked as
+				// the analysis service.
+				conn, err := a.dialAs(opts.DeployAddr, "analysis", "deploy")
+				if err != nil {
+					return nil, fmt.Errorf("analysis: deploy at %s: %w", opts.DeployAddr, err)
+				}
+				adeps.Clusters = analysis.NewRemoteClusters(conn)
+			default:
+				deps.Logger.WarnContext(ctx, "analysis has no cluster access: run deploy in this process, or set VIGIL_DEPLOY_ADDR and VIGIL_SERVICE_KEY; analyses will say so and ask a person")
 			}
 			an, err := analysis.New(ctx, opts.Analysis, adeps)
 			if err != nil {
@@ -300,6 +318,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
+				dep.RegisterInternal(a.srv.GRPC)
 			} else {
 				conn, err := a.dial(opts.DeployAddr, "deploy")
 				if err != nil {
@@ -340,6 +359,25 @@ func (a *App) dial(addr, service string) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(auth.ServiceCredentials{Keys: a.deps.Keys, Service: service}),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	a.conns = append(a.conns, conn)
+	return conn, nil
+}
+
+// dialAs connects to another process's service as the service name
+// itself (its own key, deps.ServiceKey), for calls made on its own
+// behalf.
+func (a *App) dialAs(addr, name, service string) (*grpc.ClientConn, error) {
+	if a.deps.ServiceKey == nil {
+		return nil, fmt.Errorf("VIGIL_SERVICE_KEY: missing: the %s service's own key, to call %s with", name, service)
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.ServiceIdentity{Name: name, Key: a.deps.ServiceKey, Audience: service}),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 	)
 	if err != nil {

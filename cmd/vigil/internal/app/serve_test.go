@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"io"
 	"os"
@@ -13,13 +15,22 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
@@ -144,4 +155,155 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	require.NotNil(t, last)
 	assert.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, last.GetStatus(), last.GetReason())
 	assert.Greater(t, updates, 1, "the steps streamed as they happened")
+}
+
+// `vigil serve analysis` in its own process reads the clusters deploy (in
+// another) registered: it asks deploy, as the analysis service by its own
+// key, for a short-lived token of Vigil's read-only account; nobody else
+// may ask, and the token reads but cannot touch Secrets (ADR 8).
+func TestServeAnalysisApartReadsClusters(t *testing.T) {
+	dsn := testkit.Postgres(t)
+	b := testkit.LockedNATS(t)
+	keys := testKeys(t)
+	analysisPub, analysisKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, Streams: testkit.TestStreams}
+
+	ncD, jsD := b.Conn(t, "deploy")
+	depOpts := base
+	depOpts.Services = []string{"deploy"}
+	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}
+	dep := runApp(t, depOpts, app.Deps{
+		DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t), Keys: keys.Verifier(),
+		Peers: map[string]ed25519.PublicKey{"analysis": analysisPub},
+	})
+
+	ncA, jsA := b.Conn(t, "analysis")
+	anOpts := base
+	anOpts.Services = []string{"analysis"}
+	anOpts.DeployAddr = dep.GRPCAddr()
+	an := runApp(t, anOpts, app.Deps{
+		DatabaseURL: dsn, NATS: ncA, JetStream: jsA, Logger: testkit.Logger(t), Keys: keys.Verifier(), ServiceKey: analysisKey,
+	})
+
+	ncM, jsM := b.Conn(t, "monitor")
+	ncG, jsG := b.Conn(t, "gateway")
+	gwOpts := base
+	gwOpts.Services = []string{"monitor", "gateway"}
+	gwOpts.DeployAddr, gwOpts.AnalysisAddr = dep.GRPCAddr(), an.GRPCAddr()
+	gw := runApp(t, gwOpts, app.Deps{
+		DatabaseURL: dsn, Logger: testkit.Logger(t), Keys: keys,
+		Bus: map[string]app.Conn{"monitor": {NATS: ncM, JetStream: jsM}, "gateway": {NATS: ncG, JetStream: jsG}},
+	})
+
+	conn, err := grpc.NewClient(gw.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
+
+	k := testkit.SharedKube(t)
+	kubeconfig, err := os.ReadFile(k.Kubeconfig)
+	require.NoError(t, err)
+	_, err = deployv1.NewClusterServiceClient(conn).AddCluster(ctx, &deployv1.AddClusterRequest{Name: "main", Kubeconfig: kubeconfig})
+	require.NoError(t, err)
+
+	// A workload Vigil did not deploy, crash-looping.
+	ns := k.Namespace(t)
+	replicas := int32(1)
+	labels := map[string]string{"app": "mailer"}
+	_, err = k.Clientset.AppsV1().Deployments(ns).Create(context.Background(), &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "mailer"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "crash.kwok.invalid/mailer:1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		pods, err := k.Clientset.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=mailer"})
+		require.NoError(t, err)
+		for _, p := range pods.Items {
+			for _, c := range p.Status.ContainerStatuses {
+				if c.RestartCount > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}, time.Minute, 200*time.Millisecond, "the pod crashes")
+
+	_, err = gatewayv1.NewAlertServiceClient(conn).IngestAlerts(ctx, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
+		Labels:   map[string]string{"alertname": "KubeDeploymentReplicasMismatch", "namespace": ns, "deployment": "mailer"},
+		StartsAt: timestamppb.Now(),
+	}}})
+	require.NoError(t, err)
+
+	analyses := analysisv1.NewAnalysisServiceClient(conn)
+	var got *analysisv1.Analysis
+	require.Eventually(t, func() bool {
+		resp, err := analyses.ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{})
+		require.NoError(t, err)
+		if len(resp.GetAnalyses()) == 0 {
+			return false
+		}
+		got = resp.GetAnalyses()[0]
+		return true
+	}, time.Minute, 200*time.Millisecond)
+	assert.NotContains(t, got.GetGaps(), "cluster: no cluster access in this process")
+	var sources []string
+	for _, e := range got.GetEvidence() {
+		sources = append(sources, e.GetSource())
+	}
+	assert.Contains(t, sources, "kubernetes:pod", "the analysis read the workload's pods: %v (gaps %v)", sources, got.GetGaps())
+	assert.Equal(t, "Deployment", got.GetProposal().GetTarget().GetKind(), "resolved to the workload: %v", got.GetProposal())
+	assert.Equal(t, "mailer", got.GetProposal().GetTarget().GetName())
+
+	// Deploy's internal API: nobody but the analysis service, by its key.
+	depConn, err := grpc.NewClient(dep.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = depConn.Close() })
+	creds := deployv1.NewClusterCredentialServiceClient(depConn)
+	read := &deployv1.IssueClusterCredentialRequest{Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ}
+	_, err = creds.IssueClusterCredential(ctx, read)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the bootstrap admin: %v", err)
+	_, err = creds.IssueClusterCredential(context.Background(), read)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err))
+	_, strangerKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	stranger := metadataFor(t, auth.ServiceIdentity{Name: "analysis", Key: strangerKey, Audience: "deploy"})
+	_, err = creds.IssueClusterCredential(stranger, read)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "a key deploy does not know: %v", err)
+
+	asAnalysis := metadataFor(t, auth.ServiceIdentity{Name: "analysis", Key: analysisKey, Audience: "deploy"})
+	_, err = creds.IssueClusterCredential(asAnalysis, &deployv1.IssueClusterCredentialRequest{Access: deployv1.ClusterAccess_CLUSTER_ACCESS_UNSPECIFIED})
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis gets its own account only: %v", err)
+	_, err = creds.IssueClusterCredential(asAnalysis, &deployv1.IssueClusterCredentialRequest{Cluster: "nope", Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ})
+	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+	cred, err := creds.IssueClusterCredential(asAnalysis, read)
+	require.NoError(t, err)
+	assert.Equal(t, "main", cred.GetCluster())
+	assert.WithinDuration(t, time.Now().Add(15*time.Minute), cred.GetExpireTime().AsTime(), 2*time.Minute)
+	reader, err := kubernetes.NewForConfig(&rest.Config{
+		Host: cred.GetServer(), BearerToken: cred.GetToken(),
+		TLSClientConfig: rest.TLSClientConfig{CAData: cred.GetCertificateAuthorityData(), ServerName: cred.GetTlsServerName()},
+	})
+	require.NoError(t, err)
+	_, err = reader.AppsV1().Deployments(ns).Get(context.Background(), "mailer", metav1.GetOptions{})
+	require.NoError(t, err, "the token reads workloads")
+	_, err = reader.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "no Secrets: %v", err)
+	err = reader.AppsV1().Deployments(ns).Delete(context.Background(), "mailer", metav1.DeleteOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "nothing writable: %v", err)
+}
+
+// metadataFor is a context carrying what creds send.
+func metadataFor(t *testing.T, creds credentials.PerRPCCredentials) context.Context {
+	t.Helper()
+	md, err := creds.GetRequestMetadata(context.Background())
+	require.NoError(t, err)
+	return metadata.NewOutgoingContext(context.Background(), metadata.New(md))
 }

@@ -1,0 +1,95 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+)
+
+// RemoteClusters are the clusters as the deploy service in another
+// process hands them out (ClusterCredentialService, ADR 8): a short-lived
+// token of Vigil's read-only account per cluster, renewed when a fifth of
+// its life is left. The cluster's kubeconfig stays with deploy.
+type RemoteClusters struct {
+	client deployv1.ClusterCredentialServiceClient
+
+	mu       sync.Mutex
+	clusters map[string]remoteCluster
+	// dflt is the default cluster's name, as deploy last said.
+	dflt      string
+	dfltUntil time.Time
+}
+
+type remoteCluster struct {
+	client  kubernetes.Interface
+	renewAt time.Time
+}
+
+// NewRemoteClusters asks deploy at conn; the connection must authenticate
+// as the analysis service (auth.ServiceIdentity).
+func NewRemoteClusters(conn grpc.ClientConnInterface) *RemoteClusters {
+	return &RemoteClusters{client: deployv1.NewClusterCredentialServiceClient(conn), clusters: map[string]remoteCluster{}}
+}
+
+// Reader implements Clusters.
+func (r *RemoteClusters) Reader(ctx context.Context, cluster string) (kubernetes.Interface, error) {
+	r.mu.Lock()
+	c, ok := r.clusters[cluster]
+	r.mu.Unlock()
+	if ok && time.Now().Before(c.renewAt) {
+		return c.client, nil
+	}
+	_, client, err := r.issue(ctx, cluster)
+	return client, err
+}
+
+// DefaultCluster implements Clusters.
+func (r *RemoteClusters) DefaultCluster(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	name, until := r.dflt, r.dfltUntil
+	r.mu.Unlock()
+	if name != "" && time.Now().Before(until) {
+		return name, nil
+	}
+	name, _, err := r.issue(ctx, "")
+	return name, err
+}
+
+// issue asks deploy for a credential of cluster ("": the default one).
+func (r *RemoteClusters) issue(ctx context.Context, cluster string) (string, kubernetes.Interface, error) {
+	resp, err := r.client.IssueClusterCredential(ctx, &deployv1.IssueClusterCredentialRequest{
+		Cluster: cluster, Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ,
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("read credential from the deploy service: %w", err)
+	}
+	rc := &rest.Config{
+		Host:        resp.GetServer(),
+		BearerToken: resp.GetToken(),
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData: resp.GetCertificateAuthorityData(), ServerName: resp.GetTlsServerName(), Insecure: resp.GetInsecureSkipTlsVerify(),
+		},
+		// As deploy's in-process readers: ~12 requests an analysis.
+		QPS: 50, Burst: 100,
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return "", nil, err
+	}
+	expires := resp.GetExpireTime().AsTime()
+	renewAt := expires.Add(-time.Until(expires) / 5)
+	r.mu.Lock()
+	r.clusters[resp.GetCluster()] = remoteCluster{client: client, renewAt: renewAt}
+	if cluster == "" {
+		r.dflt, r.dfltUntil = resp.GetCluster(), renewAt
+	}
+	r.mu.Unlock()
+	return resp.GetCluster(), client, nil
+}
