@@ -120,6 +120,10 @@ var Policy = map[string]Rule{
 	"/vigil.repair.v1.RepairService/GetRepair":     read,
 	"/vigil.repair.v1.RepairService/ApproveRepair": operate("repair/{id}"),
 	"/vigil.repair.v1.RepairService/RejectRepair":  operate("repair/{id}"),
+	// Guardrails decide what runs without a person: reading them is no
+	// app's data; changing them is an admin's.
+	"/vigil.repair.v1.RepairService/GetGuardrails": readGlobal,
+	"/vigil.repair.v1.RepairService/SetGuardrails": admin("guardrails/{guardrails.scope}"),
 
 	// Channels hold bot tokens and decide who hears what: admins only.
 	"/vigil.notify.v1.ChannelService/ListChannels":  adminRead,

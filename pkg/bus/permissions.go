@@ -86,6 +86,7 @@ var Roles = []Role{
 		User: "repair",
 		Publishes: []string{
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairSucceeded, SubjectRepairFailed,
+			SubjectRepairDecided, SubjectRepairBlocked,
 		},
 		Consumes: []string{SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected},
 	},
@@ -94,8 +95,8 @@ var Roles = []Role{
 		Consumes: []string{
 			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
 			SubjectAnalysisCompleted,
-			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
-			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
+			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairDecided,
+			SubjectRepairBlocked, SubjectRepairSucceeded, SubjectRepairFailed,
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
 			SubjectDeployRolledBack, SubjectDeployProgress,
 		},

@@ -32,6 +32,8 @@ const (
 	SubjectRepairRejected          = "repair.rejected"
 	SubjectRepairSucceeded         = "repair.succeeded"
 	SubjectRepairFailed            = "repair.failed"
+	SubjectRepairDecided           = "repair.decided"
+	SubjectRepairBlocked           = "repair.blocked"
 	SubjectAppRegistered           = "app.registered"
 	SubjectAppUpdated              = "app.updated"
 	SubjectAppDeleted              = "app.deleted"
@@ -66,6 +68,8 @@ func init() {
 		SubjectRepairRejected:          &eventsv1.RepairRejected{},
 		SubjectRepairSucceeded:         &eventsv1.RepairSucceeded{},
 		SubjectRepairFailed:            &eventsv1.RepairFailed{},
+		SubjectRepairDecided:           &eventsv1.RepairDecided{},
+		SubjectRepairBlocked:           &eventsv1.RepairBlocked{},
 		SubjectAppRegistered:           &eventsv1.AppRegistered{},
 		SubjectAppUpdated:              &eventsv1.AppUpdated{},
 		SubjectAppDeleted:              &eventsv1.AppDeleted{},

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,15 +24,20 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// RepairRequested is published on repair.requested when the guardrails let a
-// repair run.
+// RepairRequested is published on repair.requested when a repair starts to
+// run: automatically (the guardrails let it) or approved by a person.
 type RepairRequested struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	RepairId      string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
-	IncidentId    string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
-	AnalysisId    string                 `protobuf:"bytes,4,opt,name=analysis_id,json=analysisId,proto3" json:"analysis_id,omitempty"`
-	Proposal      *v1.RepairProposal     `protobuf:"bytes,5,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Meta       *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	RepairId   string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	IncidentId string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	AnalysisId string                 `protobuf:"bytes,4,opt,name=analysis_id,json=analysisId,proto3" json:"analysis_id,omitempty"`
+	Proposal   *v1.RepairProposal     `protobuf:"bytes,5,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	// Who let it run: "guardrails" for an automatic repair, else the person.
+	ApprovedBy string `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	Channel    string `protobuf:"bytes,7,opt,name=channel,proto3" json:"channel,omitempty"`
+	// A server-side dry run: nothing will change.
+	DryRun        bool `protobuf:"varint,8,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -101,6 +107,27 @@ func (x *RepairRequested) GetProposal() *v1.RepairProposal {
 	return nil
 }
 
+func (x *RepairRequested) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *RepairRequested) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *RepairRequested) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 // RepairApprovalRequested is published on repair.approval_requested when a
 // person must approve a repair first.
 type RepairApprovalRequested struct {
@@ -110,8 +137,25 @@ type RepairApprovalRequested struct {
 	IncidentId string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
 	Proposal   *v1.RepairProposal     `protobuf:"bytes,4,opt,name=proposal,proto3" json:"proposal,omitempty"`
 	// Why the guardrails asked.
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Reason    string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// What the approval card shows.
+	AnalysisId    string `protobuf:"bytes,7,opt,name=analysis_id,json=analysisId,proto3" json:"analysis_id,omitempty"`
+	App           string `protobuf:"bytes,8,opt,name=app,proto3" json:"app,omitempty"`
+	IncidentTitle string `protobuf:"bytes,9,opt,name=incident_title,json=incidentTitle,proto3" json:"incident_title,omitempty"`
+	// The analysis' cause.
+	Summary          string               `protobuf:"bytes,10,opt,name=summary,proto3" json:"summary,omitempty"`
+	Confidence       float64              `protobuf:"fixed64,11,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	Risk             v1.Risk              `protobuf:"varint,12,opt,name=risk,proto3,enum=vigil.types.v1.Risk" json:"risk,omitempty"`
+	PodsAffected     int32                `protobuf:"varint,13,opt,name=pods_affected,json=podsAffected,proto3" json:"pods_affected,omitempty"`
+	ExpectedDowntime *durationpb.Duration `protobuf:"bytes,14,opt,name=expected_downtime,json=expectedDowntime,proto3" json:"expected_downtime,omitempty"`
+	Engine           string               `protobuf:"bytes,15,opt,name=engine,proto3" json:"engine,omitempty"`
+	Model            string               `protobuf:"bytes,16,opt,name=model,proto3" json:"model,omitempty"`
+	InputTokens      int32                `protobuf:"varint,17,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens     int32                `protobuf:"varint,18,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CostUsd          float64              `protobuf:"fixed64,19,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// Every reason the guardrails asked, one each.
+	Reasons       []string `protobuf:"bytes,20,rep,name=reasons,proto3" json:"reasons,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,7 +232,307 @@ func (x *RepairApprovalRequested) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// RepairApproved is published on repair.approved when a person approved.
+func (x *RepairApprovalRequested) GetAnalysisId() string {
+	if x != nil {
+		return x.AnalysisId
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetIncidentTitle() string {
+	if x != nil {
+		return x.IncidentTitle
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+func (x *RepairApprovalRequested) GetRisk() v1.Risk {
+	if x != nil {
+		return x.Risk
+	}
+	return v1.Risk(0)
+}
+
+func (x *RepairApprovalRequested) GetPodsAffected() int32 {
+	if x != nil {
+		return x.PodsAffected
+	}
+	return 0
+}
+
+func (x *RepairApprovalRequested) GetExpectedDowntime() *durationpb.Duration {
+	if x != nil {
+		return x.ExpectedDowntime
+	}
+	return nil
+}
+
+func (x *RepairApprovalRequested) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *RepairApprovalRequested) GetInputTokens() int32 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *RepairApprovalRequested) GetOutputTokens() int32 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *RepairApprovalRequested) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *RepairApprovalRequested) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+// RepairDecided is published on repair.decided by the repair service when
+// a repair waiting for a person got its answer (or none in time): what
+// the approval card shows in place of its buttons.
+type RepairDecided struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Meta       *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	RepairId   string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	IncidentId string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// "approved", "rejected" or "expired".
+	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Who answered ("" when it expired) and where.
+	DecidedBy     string                 `protobuf:"bytes,5,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	Channel       string                 `protobuf:"bytes,6,opt,name=channel,proto3" json:"channel,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairDecided) Reset() {
+	*x = RepairDecided{}
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairDecided) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairDecided) ProtoMessage() {}
+
+func (x *RepairDecided) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairDecided.ProtoReflect.Descriptor instead.
+func (*RepairDecided) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RepairDecided) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *RepairDecided) GetRepairId() string {
+	if x != nil {
+		return x.RepairId
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RepairDecided) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+// RepairBlocked is published on repair.blocked when the guardrails refuse
+// a proposal: a person should look.
+type RepairBlocked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	RepairId      string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	IncidentId    string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Proposal      *v1.RepairProposal     `protobuf:"bytes,4,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	Reasons       []string               `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	App           string                 `protobuf:"bytes,6,opt,name=app,proto3" json:"app,omitempty"`
+	Summary       string                 `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairBlocked) Reset() {
+	*x = RepairBlocked{}
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairBlocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairBlocked) ProtoMessage() {}
+
+func (x *RepairBlocked) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairBlocked.ProtoReflect.Descriptor instead.
+func (*RepairBlocked) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RepairBlocked) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *RepairBlocked) GetRepairId() string {
+	if x != nil {
+		return x.RepairId
+	}
+	return ""
+}
+
+func (x *RepairBlocked) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *RepairBlocked) GetProposal() *v1.RepairProposal {
+	if x != nil {
+		return x.Proposal
+	}
+	return nil
+}
+
+func (x *RepairBlocked) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *RepairBlocked) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *RepairBlocked) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+// RepairApproved is published on repair.approved by the gateway when a
+// person approved in a chat (authenticated by the chat's own mechanism,
+// linked to a Vigil user allowed to operate the app); the repair service
+// applies it if the repair still waits, and says so on repair.decided.
 type RepairApproved struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Meta       *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -202,7 +546,7 @@ type RepairApproved struct {
 
 func (x *RepairApproved) Reset() {
 	*x = RepairApproved{}
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[2]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +558,7 @@ func (x *RepairApproved) String() string {
 func (*RepairApproved) ProtoMessage() {}
 
 func (x *RepairApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[2]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +571,7 @@ func (x *RepairApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairApproved.ProtoReflect.Descriptor instead.
 func (*RepairApproved) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{2}
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RepairApproved) GetMeta() *EventMeta {
@@ -258,7 +602,8 @@ func (x *RepairApproved) GetChannel() string {
 	return ""
 }
 
-// RepairRejected is published on repair.rejected when a person rejected.
+// RepairRejected is published on repair.rejected by the gateway when a
+// person rejected (see RepairApproved).
 type RepairRejected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -272,7 +617,7 @@ type RepairRejected struct {
 
 func (x *RepairRejected) Reset() {
 	*x = RepairRejected{}
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[3]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +629,7 @@ func (x *RepairRejected) String() string {
 func (*RepairRejected) ProtoMessage() {}
 
 func (x *RepairRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[3]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +642,7 @@ func (x *RepairRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRejected.ProtoReflect.Descriptor instead.
 func (*RepairRejected) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{3}
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RepairRejected) GetMeta() *EventMeta {
@@ -350,7 +695,7 @@ type RepairSucceeded struct {
 
 func (x *RepairSucceeded) Reset() {
 	*x = RepairSucceeded{}
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[4]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +707,7 @@ func (x *RepairSucceeded) String() string {
 func (*RepairSucceeded) ProtoMessage() {}
 
 func (x *RepairSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[4]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +720,7 @@ func (x *RepairSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairSucceeded.ProtoReflect.Descriptor instead.
 func (*RepairSucceeded) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{4}
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RepairSucceeded) GetMeta() *EventMeta {
@@ -416,19 +761,23 @@ func (x *RepairSucceeded) GetVerification() string {
 // RepairFailed is published on repair.failed when a repair could not run or
 // did not fix the problem.
 type RepairFailed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	RepairId      string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
-	IncidentId    string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
-	Proposal      *v1.RepairProposal     `protobuf:"bytes,4,opt,name=proposal,proto3" json:"proposal,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Meta       *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	RepairId   string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	IncidentId string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Proposal   *v1.RepairProposal     `protobuf:"bytes,4,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	Reason     string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The repair was undone (its own step in the timeline).
+	Undone bool `protobuf:"varint,6,opt,name=undone,proto3" json:"undone,omitempty"`
+	// The resource rests until then: no automatic repair of it.
+	CooldownUntil *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=cooldown_until,json=cooldownUntil,proto3" json:"cooldown_until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RepairFailed) Reset() {
 	*x = RepairFailed{}
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[5]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +789,7 @@ func (x *RepairFailed) String() string {
 func (*RepairFailed) ProtoMessage() {}
 
 func (x *RepairFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_events_v1_repair_proto_msgTypes[5]
+	mi := &file_vigil_events_v1_repair_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +802,7 @@ func (x *RepairFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairFailed.ProtoReflect.Descriptor instead.
 func (*RepairFailed) Descriptor() ([]byte, []int) {
-	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{5}
+	return file_vigil_events_v1_repair_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RepairFailed) GetMeta() *EventMeta {
@@ -491,11 +840,25 @@ func (x *RepairFailed) GetReason() string {
 	return ""
 }
 
+func (x *RepairFailed) GetUndone() bool {
+	if x != nil {
+		return x.Undone
+	}
+	return false
+}
+
+func (x *RepairFailed) GetCooldownUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CooldownUntil
+	}
+	return nil
+}
+
 var File_vigil_events_v1_repair_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvigil/events/v1/repair.proto\x12\x0fvigil.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xdc\x01\n" +
+	"\x1cvigil/events/v1/repair.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xb0\x02\n" +
 	"\x0fRepairRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -503,7 +866,11 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"incidentId\x12\x1f\n" +
 	"\vanalysis_id\x18\x04 \x01(\tR\n" +
 	"analysisId\x12:\n" +
-	"\bproposal\x18\x05 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\"\x96\x02\n" +
+	"\bproposal\x18\x05 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\x1f\n" +
+	"\vapproved_by\x18\x06 \x01(\tR\n" +
+	"approvedBy\x12\x18\n" +
+	"\achannel\x18\a \x01(\tR\achannel\x12\x17\n" +
+	"\adry_run\x18\b \x01(\bR\x06dryRun\"\xec\x05\n" +
 	"\x17RepairApprovalRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -512,7 +879,46 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\bproposal\x18\x04 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x98\x01\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1f\n" +
+	"\vanalysis_id\x18\a \x01(\tR\n" +
+	"analysisId\x12\x10\n" +
+	"\x03app\x18\b \x01(\tR\x03app\x12%\n" +
+	"\x0eincident_title\x18\t \x01(\tR\rincidentTitle\x12\x18\n" +
+	"\asummary\x18\n" +
+	" \x01(\tR\asummary\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\v \x01(\x01R\n" +
+	"confidence\x12(\n" +
+	"\x04risk\x18\f \x01(\x0e2\x14.vigil.types.v1.RiskR\x04risk\x12#\n" +
+	"\rpods_affected\x18\r \x01(\x05R\fpodsAffected\x12F\n" +
+	"\x11expected_downtime\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x10expectedDowntime\x12\x16\n" +
+	"\x06engine\x18\x0f \x01(\tR\x06engine\x12\x14\n" +
+	"\x05model\x18\x10 \x01(\tR\x05model\x12!\n" +
+	"\finput_tokens\x18\x11 \x01(\x05R\vinputTokens\x12#\n" +
+	"\routput_tokens\x18\x12 \x01(\x05R\foutputTokens\x12\x19\n" +
+	"\bcost_usd\x18\x13 \x01(\x01R\acostUsd\x12\x18\n" +
+	"\areasons\x18\x14 \x03(\tR\areasons\"\xa3\x02\n" +
+	"\rRepairDecided\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
+	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
+	"\vincident_id\x18\x03 \x01(\tR\n" +
+	"incidentId\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x05 \x01(\tR\tdecidedBy\x12\x18\n" +
+	"\achannel\x18\x06 \x01(\tR\achannel\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"decided_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xff\x01\n" +
+	"\rRepairBlocked\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
+	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
+	"\vincident_id\x18\x03 \x01(\tR\n" +
+	"incidentId\x12:\n" +
+	"\bproposal\x18\x04 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\x18\n" +
+	"\areasons\x18\x05 \x03(\tR\areasons\x12\x10\n" +
+	"\x03app\x18\x06 \x01(\tR\x03app\x12\x18\n" +
+	"\asummary\x18\a \x01(\tR\asummary\"\x98\x01\n" +
 	"\x0eRepairApproved\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -532,14 +938,16 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\vincident_id\x18\x03 \x01(\tR\n" +
 	"incidentId\x12:\n" +
 	"\bproposal\x18\x04 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\"\n" +
-	"\fverification\x18\x05 \x01(\tR\fverification\"\xd0\x01\n" +
+	"\fverification\x18\x05 \x01(\tR\fverification\"\xab\x02\n" +
 	"\fRepairFailed\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
 	"\vincident_id\x18\x03 \x01(\tR\n" +
 	"incidentId\x12:\n" +
 	"\bproposal\x18\x04 \x01(\v2\x1e.vigil.types.v1.RepairProposalR\bproposal\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reasonB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06undone\x18\x06 \x01(\bR\x06undone\x12A\n" +
+	"\x0ecooldown_until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rcooldownUntilB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_repair_proto_rawDescOnce sync.Once
@@ -553,35 +961,46 @@ func file_vigil_events_v1_repair_proto_rawDescGZIP() []byte {
 	return file_vigil_events_v1_repair_proto_rawDescData
 }
 
-var file_vigil_events_v1_repair_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_vigil_events_v1_repair_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_vigil_events_v1_repair_proto_goTypes = []any{
 	(*RepairRequested)(nil),         // 0: vigil.events.v1.RepairRequested
 	(*RepairApprovalRequested)(nil), // 1: vigil.events.v1.RepairApprovalRequested
-	(*RepairApproved)(nil),          // 2: vigil.events.v1.RepairApproved
-	(*RepairRejected)(nil),          // 3: vigil.events.v1.RepairRejected
-	(*RepairSucceeded)(nil),         // 4: vigil.events.v1.RepairSucceeded
-	(*RepairFailed)(nil),            // 5: vigil.events.v1.RepairFailed
-	(*EventMeta)(nil),               // 6: vigil.events.v1.EventMeta
-	(*v1.RepairProposal)(nil),       // 7: vigil.types.v1.RepairProposal
-	(*timestamppb.Timestamp)(nil),   // 8: google.protobuf.Timestamp
+	(*RepairDecided)(nil),           // 2: vigil.events.v1.RepairDecided
+	(*RepairBlocked)(nil),           // 3: vigil.events.v1.RepairBlocked
+	(*RepairApproved)(nil),          // 4: vigil.events.v1.RepairApproved
+	(*RepairRejected)(nil),          // 5: vigil.events.v1.RepairRejected
+	(*RepairSucceeded)(nil),         // 6: vigil.events.v1.RepairSucceeded
+	(*RepairFailed)(nil),            // 7: vigil.events.v1.RepairFailed
+	(*EventMeta)(nil),               // 8: vigil.events.v1.EventMeta
+	(*v1.RepairProposal)(nil),       // 9: vigil.types.v1.RepairProposal
+	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
+	(v1.Risk)(0),                    // 11: vigil.types.v1.Risk
+	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
 }
 var file_vigil_events_v1_repair_proto_depIdxs = []int32{
-	6,  // 0: vigil.events.v1.RepairRequested.meta:type_name -> vigil.events.v1.EventMeta
-	7,  // 1: vigil.events.v1.RepairRequested.proposal:type_name -> vigil.types.v1.RepairProposal
-	6,  // 2: vigil.events.v1.RepairApprovalRequested.meta:type_name -> vigil.events.v1.EventMeta
-	7,  // 3: vigil.events.v1.RepairApprovalRequested.proposal:type_name -> vigil.types.v1.RepairProposal
-	8,  // 4: vigil.events.v1.RepairApprovalRequested.expires_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
-	6,  // 6: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
-	6,  // 7: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
-	7,  // 8: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
-	6,  // 9: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
-	7,  // 10: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	8,  // 0: vigil.events.v1.RepairRequested.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 1: vigil.events.v1.RepairRequested.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 2: vigil.events.v1.RepairApprovalRequested.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 3: vigil.events.v1.RepairApprovalRequested.proposal:type_name -> vigil.types.v1.RepairProposal
+	10, // 4: vigil.events.v1.RepairApprovalRequested.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 5: vigil.events.v1.RepairApprovalRequested.risk:type_name -> vigil.types.v1.Risk
+	12, // 6: vigil.events.v1.RepairApprovalRequested.expected_downtime:type_name -> google.protobuf.Duration
+	8,  // 7: vigil.events.v1.RepairDecided.meta:type_name -> vigil.events.v1.EventMeta
+	10, // 8: vigil.events.v1.RepairDecided.decided_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: vigil.events.v1.RepairBlocked.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 10: vigil.events.v1.RepairBlocked.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 11: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 12: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 13: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 14: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 15: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 16: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
+	10, // 17: vigil.events.v1.RepairFailed.cooldown_until:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_repair_proto_init() }
@@ -596,7 +1015,7 @@ func file_vigil_events_v1_repair_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_events_v1_repair_proto_rawDesc), len(file_vigil_events_v1_repair_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -27,25 +28,44 @@ const (
 type RepairStatus int32
 
 const (
-	RepairStatus_REPAIR_STATUS_UNSPECIFIED      RepairStatus = 0
+	RepairStatus_REPAIR_STATUS_UNSPECIFIED RepairStatus = 0
+	// Waiting for a person (Telegram, Slack, `vigil repairs approve`).
 	RepairStatus_REPAIR_STATUS_PENDING_APPROVAL RepairStatus = 1
-	RepairStatus_REPAIR_STATUS_RUNNING          RepairStatus = 2
-	RepairStatus_REPAIR_STATUS_SUCCEEDED        RepairStatus = 3
-	RepairStatus_REPAIR_STATUS_FAILED           RepairStatus = 4
-	RepairStatus_REPAIR_STATUS_REJECTED         RepairStatus = 5
-	RepairStatus_REPAIR_STATUS_BLOCKED          RepairStatus = 6
+	// Being executed.
+	RepairStatus_REPAIR_STATUS_RUNNING RepairStatus = 2
+	// Executed and verified.
+	RepairStatus_REPAIR_STATUS_SUCCEEDED RepairStatus = 3
+	// Could not run, or did not fix the problem (undone when the
+	// guardrails say so).
+	RepairStatus_REPAIR_STATUS_FAILED   RepairStatus = 4
+	RepairStatus_REPAIR_STATUS_REJECTED RepairStatus = 5
+	// The guardrails refused it; a person was told.
+	RepairStatus_REPAIR_STATUS_BLOCKED RepairStatus = 6
+	// Nobody answered in time.
+	RepairStatus_REPAIR_STATUS_EXPIRED RepairStatus = 7
+	// Approved (or automatic), waiting for a worker.
+	RepairStatus_REPAIR_STATUS_QUEUED RepairStatus = 8
+	// Executed; waiting for the workload to be healthy.
+	RepairStatus_REPAIR_STATUS_VERIFYING RepairStatus = 9
+	// Executed as a server-side dry run: nothing changed; the server's
+	// answer is in dry_run_result.
+	RepairStatus_REPAIR_STATUS_DRY_RUN RepairStatus = 10
 )
 
 // Enum value maps for RepairStatus.
 var (
 	RepairStatus_name = map[int32]string{
-		0: "REPAIR_STATUS_UNSPECIFIED",
-		1: "REPAIR_STATUS_PENDING_APPROVAL",
-		2: "REPAIR_STATUS_RUNNING",
-		3: "REPAIR_STATUS_SUCCEEDED",
-		4: "REPAIR_STATUS_FAILED",
-		5: "REPAIR_STATUS_REJECTED",
-		6: "REPAIR_STATUS_BLOCKED",
+		0:  "REPAIR_STATUS_UNSPECIFIED",
+		1:  "REPAIR_STATUS_PENDING_APPROVAL",
+		2:  "REPAIR_STATUS_RUNNING",
+		3:  "REPAIR_STATUS_SUCCEEDED",
+		4:  "REPAIR_STATUS_FAILED",
+		5:  "REPAIR_STATUS_REJECTED",
+		6:  "REPAIR_STATUS_BLOCKED",
+		7:  "REPAIR_STATUS_EXPIRED",
+		8:  "REPAIR_STATUS_QUEUED",
+		9:  "REPAIR_STATUS_VERIFYING",
+		10: "REPAIR_STATUS_DRY_RUN",
 	}
 	RepairStatus_value = map[string]int32{
 		"REPAIR_STATUS_UNSPECIFIED":      0,
@@ -55,6 +75,10 @@ var (
 		"REPAIR_STATUS_FAILED":           4,
 		"REPAIR_STATUS_REJECTED":         5,
 		"REPAIR_STATUS_BLOCKED":          6,
+		"REPAIR_STATUS_EXPIRED":          7,
+		"REPAIR_STATUS_QUEUED":           8,
+		"REPAIR_STATUS_VERIFYING":        9,
+		"REPAIR_STATUS_DRY_RUN":          10,
 	}
 )
 
@@ -85,22 +109,272 @@ func (RepairStatus) EnumDescriptor() ([]byte, []int) {
 	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{0}
 }
 
+// Decision is what the guardrails decided for a proposal.
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED    Decision = 0
+	Decision_DECISION_AUTO           Decision = 1
+	Decision_DECISION_NEEDS_APPROVAL Decision = 2
+	Decision_DECISION_BLOCKED        Decision = 3
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "DECISION_AUTO",
+		2: "DECISION_NEEDS_APPROVAL",
+		3: "DECISION_BLOCKED",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED":    0,
+		"DECISION_AUTO":           1,
+		"DECISION_NEEDS_APPROVAL": 2,
+		"DECISION_BLOCKED":        3,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_repair_v1_repair_service_proto_enumTypes[1].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_vigil_repair_v1_repair_service_proto_enumTypes[1]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{1}
+}
+
+// StepKind is one entry of a repair's timeline.
+type StepKind int32
+
+const (
+	StepKind_STEP_KIND_UNSPECIFIED StepKind = 0
+	StepKind_STEP_KIND_PROPOSED    StepKind = 1
+	StepKind_STEP_KIND_DECIDED     StepKind = 2
+	StepKind_STEP_KIND_APPROVED    StepKind = 3
+	StepKind_STEP_KIND_REJECTED    StepKind = 4
+	StepKind_STEP_KIND_EXPIRED     StepKind = 5
+	// An answer that did not count (already decided, not allowed...).
+	StepKind_STEP_KIND_REFUSED             StepKind = 6
+	StepKind_STEP_KIND_EXECUTION_STARTED   StepKind = 7
+	StepKind_STEP_KIND_EXECUTED            StepKind = 8
+	StepKind_STEP_KIND_EXECUTION_FAILED    StepKind = 9
+	StepKind_STEP_KIND_VERIFIED            StepKind = 10
+	StepKind_STEP_KIND_VERIFICATION_FAILED StepKind = 11
+	StepKind_STEP_KIND_UNDONE              StepKind = 12
+	StepKind_STEP_KIND_UNDO_FAILED         StepKind = 13
+	StepKind_STEP_KIND_ESCALATED           StepKind = 14
+	StepKind_STEP_KIND_DRY_RUN             StepKind = 15
+)
+
+// Enum value maps for StepKind.
+var (
+	StepKind_name = map[int32]string{
+		0:  "STEP_KIND_UNSPECIFIED",
+		1:  "STEP_KIND_PROPOSED",
+		2:  "STEP_KIND_DECIDED",
+		3:  "STEP_KIND_APPROVED",
+		4:  "STEP_KIND_REJECTED",
+		5:  "STEP_KIND_EXPIRED",
+		6:  "STEP_KIND_REFUSED",
+		7:  "STEP_KIND_EXECUTION_STARTED",
+		8:  "STEP_KIND_EXECUTED",
+		9:  "STEP_KIND_EXECUTION_FAILED",
+		10: "STEP_KIND_VERIFIED",
+		11: "STEP_KIND_VERIFICATION_FAILED",
+		12: "STEP_KIND_UNDONE",
+		13: "STEP_KIND_UNDO_FAILED",
+		14: "STEP_KIND_ESCALATED",
+		15: "STEP_KIND_DRY_RUN",
+	}
+	StepKind_value = map[string]int32{
+		"STEP_KIND_UNSPECIFIED":         0,
+		"STEP_KIND_PROPOSED":            1,
+		"STEP_KIND_DECIDED":             2,
+		"STEP_KIND_APPROVED":            3,
+		"STEP_KIND_REJECTED":            4,
+		"STEP_KIND_EXPIRED":             5,
+		"STEP_KIND_REFUSED":             6,
+		"STEP_KIND_EXECUTION_STARTED":   7,
+		"STEP_KIND_EXECUTED":            8,
+		"STEP_KIND_EXECUTION_FAILED":    9,
+		"STEP_KIND_VERIFIED":            10,
+		"STEP_KIND_VERIFICATION_FAILED": 11,
+		"STEP_KIND_UNDONE":              12,
+		"STEP_KIND_UNDO_FAILED":         13,
+		"STEP_KIND_ESCALATED":           14,
+		"STEP_KIND_DRY_RUN":             15,
+	}
+)
+
+func (x StepKind) Enum() *StepKind {
+	p := new(StepKind)
+	*p = x
+	return p
+}
+
+func (x StepKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StepKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_repair_v1_repair_service_proto_enumTypes[2].Descriptor()
+}
+
+func (StepKind) Type() protoreflect.EnumType {
+	return &file_vigil_repair_v1_repair_service_proto_enumTypes[2]
+}
+
+func (x StepKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StepKind.Descriptor instead.
+func (StepKind) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{2}
+}
+
+type RepairStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind  StepKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=vigil.repair.v1.StepKind" json:"kind,omitempty"`
+	// Who: "repair" (the service), "user:alice"...
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Where a person acted: "telegram", "slack", "api".
+	Channel       string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairStep) Reset() {
+	*x = RepairStep{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairStep) ProtoMessage() {}
+
+func (x *RepairStep) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairStep.ProtoReflect.Descriptor instead.
+func (*RepairStep) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RepairStep) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *RepairStep) GetKind() StepKind {
+	if x != nil {
+		return x.Kind
+	}
+	return StepKind_STEP_KIND_UNSPECIFIED
+}
+
+func (x *RepairStep) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *RepairStep) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *RepairStep) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type Repair struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	IncidentId string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
 	Proposal   *v1.RepairProposal     `protobuf:"bytes,3,opt,name=proposal,proto3" json:"proposal,omitempty"`
 	Status     RepairStatus           `protobuf:"varint,4,opt,name=status,proto3,enum=vigil.repair.v1.RepairStatus" json:"status,omitempty"`
-	// Why the guardrails decided as they did.
+	// Why the guardrails decided as they did: every reason, joined.
 	DecisionReason string                 `protobuf:"bytes,5,opt,name=decision_reason,json=decisionReason,proto3" json:"decision_reason,omitempty"`
 	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	AnalysisId     string                 `protobuf:"bytes,7,opt,name=analysis_id,json=analysisId,proto3" json:"analysis_id,omitempty"`
+	Decision       Decision               `protobuf:"varint,8,opt,name=decision,proto3,enum=vigil.repair.v1.Decision" json:"decision,omitempty"`
+	// Every reason that led to the decision, one per guardrail.
+	Reasons []string `protobuf:"bytes,9,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// The analysis' confidence (0..1) and the risk of the action on this
+	// target.
+	Confidence float64 `protobuf:"fixed64,10,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	Risk       v1.Risk `protobuf:"varint,11,opt,name=risk,proto3,enum=vigil.types.v1.Risk" json:"risk,omitempty"`
+	// The app the target belongs to, and its team ("" for none).
+	App  string `protobuf:"bytes,12,opt,name=app,proto3" json:"app,omitempty"`
+	Team string `protobuf:"bytes,13,opt,name=team,proto3" json:"team,omitempty"`
+	// Pods the repair touches, and the downtime it may cause.
+	PodsAffected     int32                `protobuf:"varint,14,opt,name=pods_affected,json=podsAffected,proto3" json:"pods_affected,omitempty"`
+	ExpectedDowntime *durationpb.Duration `protobuf:"bytes,15,opt,name=expected_downtime,json=expectedDowntime,proto3" json:"expected_downtime,omitempty"`
+	// Until when a person may approve it.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Who approved or rejected it, and where.
+	DecidedBy  string `protobuf:"bytes,17,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedVia string `protobuf:"bytes,18,opt,name=decided_via,json=decidedVia,proto3" json:"decided_via,omitempty"`
+	DryRun     bool   `protobuf:"varint,19,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The server's answer to a dry run (the object as it would be).
+	DryRunResult string                 `protobuf:"bytes,20,opt,name=dry_run_result,json=dryRunResult,proto3" json:"dry_run_result,omitempty"`
+	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The timeline, oldest first (GetRepair only).
+	Steps []*RepairStep `protobuf:"bytes,22,rep,name=steps,proto3" json:"steps,omitempty"`
+	// The analysis' cause, in words.
+	Summary string `protobuf:"bytes,23,opt,name=summary,proto3" json:"summary,omitempty"`
+	// "rules", or "llm:<provider>".
+	Engine        string `protobuf:"bytes,24,opt,name=engine,proto3" json:"engine,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Repair) Reset() {
 	*x = Repair{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[0]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +386,7 @@ func (x *Repair) String() string {
 func (*Repair) ProtoMessage() {}
 
 func (x *Repair) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[0]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +399,7 @@ func (x *Repair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Repair.ProtoReflect.Descriptor instead.
 func (*Repair) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{0}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Repair) GetId() string {
@@ -170,17 +444,147 @@ func (x *Repair) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Repair) GetAnalysisId() string {
+	if x != nil {
+		return x.AnalysisId
+	}
+	return ""
+}
+
+func (x *Repair) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *Repair) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *Repair) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+func (x *Repair) GetRisk() v1.Risk {
+	if x != nil {
+		return x.Risk
+	}
+	return v1.Risk(0)
+}
+
+func (x *Repair) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *Repair) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Repair) GetPodsAffected() int32 {
+	if x != nil {
+		return x.PodsAffected
+	}
+	return 0
+}
+
+func (x *Repair) GetExpectedDowntime() *durationpb.Duration {
+	if x != nil {
+		return x.ExpectedDowntime
+	}
+	return nil
+}
+
+func (x *Repair) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Repair) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *Repair) GetDecidedVia() string {
+	if x != nil {
+		return x.DecidedVia
+	}
+	return ""
+}
+
+func (x *Repair) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *Repair) GetDryRunResult() string {
+	if x != nil {
+		return x.DryRunResult
+	}
+	return ""
+}
+
+func (x *Repair) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Repair) GetSteps() []*RepairStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Repair) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Repair) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
 type ListRepairsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the repairs of this incident.
+	IncidentId string `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// Only repairs in this status.
+	Status        RepairStatus `protobuf:"varint,4,opt,name=status,proto3,enum=vigil.repair.v1.RepairStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRepairsRequest) Reset() {
 	*x = ListRepairsRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[1]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +596,7 @@ func (x *ListRepairsRequest) String() string {
 func (*ListRepairsRequest) ProtoMessage() {}
 
 func (x *ListRepairsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[1]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +609,7 @@ func (x *ListRepairsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRepairsRequest.ProtoReflect.Descriptor instead.
 func (*ListRepairsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListRepairsRequest) GetPageSize() int32 {
@@ -222,6 +626,20 @@ func (x *ListRepairsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListRepairsRequest) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *ListRepairsRequest) GetStatus() RepairStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RepairStatus_REPAIR_STATUS_UNSPECIFIED
+}
+
 type ListRepairsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Repairs       []*Repair              `protobuf:"bytes,1,rep,name=repairs,proto3" json:"repairs,omitempty"`
@@ -232,7 +650,7 @@ type ListRepairsResponse struct {
 
 func (x *ListRepairsResponse) Reset() {
 	*x = ListRepairsResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[2]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +662,7 @@ func (x *ListRepairsResponse) String() string {
 func (*ListRepairsResponse) ProtoMessage() {}
 
 func (x *ListRepairsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[2]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +675,7 @@ func (x *ListRepairsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRepairsResponse.ProtoReflect.Descriptor instead.
 func (*ListRepairsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListRepairsResponse) GetRepairs() []*Repair {
@@ -283,7 +701,7 @@ type GetRepairRequest struct {
 
 func (x *GetRepairRequest) Reset() {
 	*x = GetRepairRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[3]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +713,7 @@ func (x *GetRepairRequest) String() string {
 func (*GetRepairRequest) ProtoMessage() {}
 
 func (x *GetRepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[3]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +726,7 @@ func (x *GetRepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRepairRequest.ProtoReflect.Descriptor instead.
 func (*GetRepairRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetRepairRequest) GetId() string {
@@ -327,7 +745,7 @@ type GetRepairResponse struct {
 
 func (x *GetRepairResponse) Reset() {
 	*x = GetRepairResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[4]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +757,7 @@ func (x *GetRepairResponse) String() string {
 func (*GetRepairResponse) ProtoMessage() {}
 
 func (x *GetRepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[4]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +770,7 @@ func (x *GetRepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRepairResponse.ProtoReflect.Descriptor instead.
 func (*GetRepairResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRepairResponse) GetRepair() *Repair {
@@ -371,7 +789,7 @@ type ApproveRepairRequest struct {
 
 func (x *ApproveRepairRequest) Reset() {
 	*x = ApproveRepairRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[5]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +801,7 @@ func (x *ApproveRepairRequest) String() string {
 func (*ApproveRepairRequest) ProtoMessage() {}
 
 func (x *ApproveRepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[5]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +814,7 @@ func (x *ApproveRepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRepairRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRepairRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApproveRepairRequest) GetId() string {
@@ -415,7 +833,7 @@ type ApproveRepairResponse struct {
 
 func (x *ApproveRepairResponse) Reset() {
 	*x = ApproveRepairResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[6]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +845,7 @@ func (x *ApproveRepairResponse) String() string {
 func (*ApproveRepairResponse) ProtoMessage() {}
 
 func (x *ApproveRepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[6]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +858,7 @@ func (x *ApproveRepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRepairResponse.ProtoReflect.Descriptor instead.
 func (*ApproveRepairResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApproveRepairResponse) GetRepair() *Repair {
@@ -460,7 +878,7 @@ type RejectRepairRequest struct {
 
 func (x *RejectRepairRequest) Reset() {
 	*x = RejectRepairRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[7]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +890,7 @@ func (x *RejectRepairRequest) String() string {
 func (*RejectRepairRequest) ProtoMessage() {}
 
 func (x *RejectRepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[7]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +903,7 @@ func (x *RejectRepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRepairRequest.ProtoReflect.Descriptor instead.
 func (*RejectRepairRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RejectRepairRequest) GetId() string {
@@ -511,7 +929,7 @@ type RejectRepairResponse struct {
 
 func (x *RejectRepairResponse) Reset() {
 	*x = RejectRepairResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[8]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +941,7 @@ func (x *RejectRepairResponse) String() string {
 func (*RejectRepairResponse) ProtoMessage() {}
 
 func (x *RejectRepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[8]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +954,7 @@ func (x *RejectRepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRepairResponse.ProtoReflect.Descriptor instead.
 func (*RejectRepairResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RejectRepairResponse) GetRepair() *Repair {
@@ -546,11 +964,429 @@ func (x *RejectRepairResponse) GetRepair() *Repair {
 	return nil
 }
 
+// Guardrails limit what runs without a person. Each field left unset
+// inherits: an app's from its namespace's, a namespace's from the
+// global ones, the global ones from the configuration file and the
+// defaults.
+type Guardrails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "global", "app/<name>" or "namespace/<cluster>/<namespace>".
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Automatic repairs allowed per hour, overall (global only; 5).
+	MaxAutoPerHour *int32 `protobuf:"varint,2,opt,name=max_auto_per_hour,json=maxAutoPerHour,proto3,oneof" json:"max_auto_per_hour,omitempty"`
+	// Automatic repairs allowed per hour on one resource (3).
+	MaxAutoPerResource *int32 `protobuf:"varint,3,opt,name=max_auto_per_resource,json=maxAutoPerResource,proto3,oneof" json:"max_auto_per_resource,omitempty"`
+	// A resource rests this long after a failed repair (10 m).
+	Cooldown *durationpb.Duration `protobuf:"bytes,4,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
+	// Automatic only at or above this confidence (0.85)...
+	MinConfidence *float64 `protobuf:"fixed64,5,opt,name=min_confidence,json=minConfidence,proto3,oneof" json:"min_confidence,omitempty"`
+	// ...and at or below this risk (LOW).
+	MaxAutoRisk v1.Risk `protobuf:"varint,6,opt,name=max_auto_risk,json=maxAutoRisk,proto3,enum=vigil.types.v1.Risk" json:"max_auto_risk,omitempty"`
+	// Pods one repair may touch (3).
+	MaxPodsAffected *int32 `protobuf:"varint,7,opt,name=max_pods_affected,json=maxPodsAffected,proto3,oneof" json:"max_pods_affected,omitempty"`
+	// Healthy replicas a repair must leave (1).
+	MinHealthyReplicas *int32 `protobuf:"varint,8,opt,name=min_healthy_replicas,json=minHealthyReplicas,proto3,oneof" json:"min_healthy_replicas,omitempty"`
+	// Actions never executed, even when approved; added to the built-in
+	// ones (delete namespace, delete PVC, delete secret, drop database).
+	Deny []v1.RepairAction `protobuf:"varint,9,rep,packed,name=deny,proto3,enum=vigil.types.v1.RepairAction" json:"deny,omitempty"`
+	// Namespaces repairs may touch (global only); empty: every namespace
+	// but the cluster's own (kube-*).
+	AllowedNamespaces []string `protobuf:"bytes,10,rep,name=allowed_namespaces,json=allowedNamespaces,proto3" json:"allowed_namespaces,omitempty"`
+	// Execute as a Kubernetes server-side dry run only.
+	DryRun *bool `protobuf:"varint,11,opt,name=dry_run,json=dryRun,proto3,oneof" json:"dry_run,omitempty"`
+	// The kill switch (global only): no automatic repair runs; people are
+	// asked instead.
+	Paused *bool `protobuf:"varint,12,opt,name=paused,proto3,oneof" json:"paused,omitempty"`
+	// How long a person has to answer (30 m).
+	ApprovalTtl *durationpb.Duration `protobuf:"bytes,13,opt,name=approval_ttl,json=approvalTtl,proto3" json:"approval_ttl,omitempty"`
+	// Undo a repair whose verification failed (true).
+	UndoOnFailure *bool `protobuf:"varint,14,opt,name=undo_on_failure,json=undoOnFailure,proto3,oneof" json:"undo_on_failure,omitempty"`
+	// How long verification waits for the workload to be healthy (5 m).
+	VerifyWindow *durationpb.Duration `protobuf:"bytes,15,opt,name=verify_window,json=verifyWindow,proto3" json:"verify_window,omitempty"`
+	// Bounds of SCALE_DEPLOYMENT and INCREASE_MEMORY_LIMIT (10 replicas,
+	// 4 GiB).
+	MaxReplicas    *int32 `protobuf:"varint,16,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	MaxMemoryBytes *int64 `protobuf:"varint,17,opt,name=max_memory_bytes,json=maxMemoryBytes,proto3,oneof" json:"max_memory_bytes,omitempty"`
+	// Automatic repairs for this app at all (an app's --auto-repair;
+	// false by default for apps, true for workloads Vigil did not deploy
+	// only when set globally).
+	Auto          *bool `protobuf:"varint,18,opt,name=auto,proto3,oneof" json:"auto,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Guardrails) Reset() {
+	*x = Guardrails{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Guardrails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Guardrails) ProtoMessage() {}
+
+func (x *Guardrails) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Guardrails.ProtoReflect.Descriptor instead.
+func (*Guardrails) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Guardrails) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *Guardrails) GetMaxAutoPerHour() int32 {
+	if x != nil && x.MaxAutoPerHour != nil {
+		return *x.MaxAutoPerHour
+	}
+	return 0
+}
+
+func (x *Guardrails) GetMaxAutoPerResource() int32 {
+	if x != nil && x.MaxAutoPerResource != nil {
+		return *x.MaxAutoPerResource
+	}
+	return 0
+}
+
+func (x *Guardrails) GetCooldown() *durationpb.Duration {
+	if x != nil {
+		return x.Cooldown
+	}
+	return nil
+}
+
+func (x *Guardrails) GetMinConfidence() float64 {
+	if x != nil && x.MinConfidence != nil {
+		return *x.MinConfidence
+	}
+	return 0
+}
+
+func (x *Guardrails) GetMaxAutoRisk() v1.Risk {
+	if x != nil {
+		return x.MaxAutoRisk
+	}
+	return v1.Risk(0)
+}
+
+func (x *Guardrails) GetMaxPodsAffected() int32 {
+	if x != nil && x.MaxPodsAffected != nil {
+		return *x.MaxPodsAffected
+	}
+	return 0
+}
+
+func (x *Guardrails) GetMinHealthyReplicas() int32 {
+	if x != nil && x.MinHealthyReplicas != nil {
+		return *x.MinHealthyReplicas
+	}
+	return 0
+}
+
+func (x *Guardrails) GetDeny() []v1.RepairAction {
+	if x != nil {
+		return x.Deny
+	}
+	return nil
+}
+
+func (x *Guardrails) GetAllowedNamespaces() []string {
+	if x != nil {
+		return x.AllowedNamespaces
+	}
+	return nil
+}
+
+func (x *Guardrails) GetDryRun() bool {
+	if x != nil && x.DryRun != nil {
+		return *x.DryRun
+	}
+	return false
+}
+
+func (x *Guardrails) GetPaused() bool {
+	if x != nil && x.Paused != nil {
+		return *x.Paused
+	}
+	return false
+}
+
+func (x *Guardrails) GetApprovalTtl() *durationpb.Duration {
+	if x != nil {
+		return x.ApprovalTtl
+	}
+	return nil
+}
+
+func (x *Guardrails) GetUndoOnFailure() bool {
+	if x != nil && x.UndoOnFailure != nil {
+		return *x.UndoOnFailure
+	}
+	return false
+}
+
+func (x *Guardrails) GetVerifyWindow() *durationpb.Duration {
+	if x != nil {
+		return x.VerifyWindow
+	}
+	return nil
+}
+
+func (x *Guardrails) GetMaxReplicas() int32 {
+	if x != nil && x.MaxReplicas != nil {
+		return *x.MaxReplicas
+	}
+	return 0
+}
+
+func (x *Guardrails) GetMaxMemoryBytes() int64 {
+	if x != nil && x.MaxMemoryBytes != nil {
+		return *x.MaxMemoryBytes
+	}
+	return 0
+}
+
+func (x *Guardrails) GetAuto() bool {
+	if x != nil && x.Auto != nil {
+		return *x.Auto
+	}
+	return false
+}
+
+type GetGuardrailsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "global" when empty.
+	Scope         string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGuardrailsRequest) Reset() {
+	*x = GetGuardrailsRequest{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGuardrailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGuardrailsRequest) ProtoMessage() {}
+
+func (x *GetGuardrailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGuardrailsRequest.ProtoReflect.Descriptor instead.
+func (*GetGuardrailsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetGuardrailsRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+type GetGuardrailsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As set for the scope (unset fields inherit).
+	Set *Guardrails `protobuf:"bytes,1,opt,name=set,proto3" json:"set,omitempty"`
+	// As they apply to the scope.
+	Effective     *Guardrails `protobuf:"bytes,2,opt,name=effective,proto3" json:"effective,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGuardrailsResponse) Reset() {
+	*x = GetGuardrailsResponse{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGuardrailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGuardrailsResponse) ProtoMessage() {}
+
+func (x *GetGuardrailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGuardrailsResponse.ProtoReflect.Descriptor instead.
+func (*GetGuardrailsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetGuardrailsResponse) GetSet() *Guardrails {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *GetGuardrailsResponse) GetEffective() *Guardrails {
+	if x != nil {
+		return x.Effective
+	}
+	return nil
+}
+
+type SetGuardrailsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Guardrails *Guardrails            `protobuf:"bytes,1,opt,name=guardrails,proto3" json:"guardrails,omitempty"`
+	// Fields to clear (inherit again), by name.
+	Clear         []string `protobuf:"bytes,2,rep,name=clear,proto3" json:"clear,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGuardrailsRequest) Reset() {
+	*x = SetGuardrailsRequest{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGuardrailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGuardrailsRequest) ProtoMessage() {}
+
+func (x *SetGuardrailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGuardrailsRequest.ProtoReflect.Descriptor instead.
+func (*SetGuardrailsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetGuardrailsRequest) GetGuardrails() *Guardrails {
+	if x != nil {
+		return x.Guardrails
+	}
+	return nil
+}
+
+func (x *SetGuardrailsRequest) GetClear() []string {
+	if x != nil {
+		return x.Clear
+	}
+	return nil
+}
+
+type SetGuardrailsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           *Guardrails            `protobuf:"bytes,1,opt,name=set,proto3" json:"set,omitempty"`
+	Effective     *Guardrails            `protobuf:"bytes,2,opt,name=effective,proto3" json:"effective,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGuardrailsResponse) Reset() {
+	*x = SetGuardrailsResponse{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGuardrailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGuardrailsResponse) ProtoMessage() {}
+
+func (x *SetGuardrailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGuardrailsResponse.ProtoReflect.Descriptor instead.
+func (*SetGuardrailsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetGuardrailsResponse) GetSet() *Guardrails {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *SetGuardrailsResponse) GetEffective() *Guardrails {
+	if x != nil {
+		return x.Effective
+	}
+	return nil
+}
+
 var File_vigil_repair_v1_repair_service_proto protoreflect.FileDescriptor
 
 const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\n" +
-	"$vigil/repair/v1/repair_service.proto\x12\x0fvigil.repair.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\"\x92\x02\n" +
+	"$vigil/repair/v1/repair_service.proto\x12\x0fvigil.repair.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\"\xb5\x01\n" +
+	"\n" +
+	"RepairStep\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x19.vigil.repair.v1.StepKindR\x04kind\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xbf\a\n" +
 	"\x06Repair\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
@@ -559,11 +1395,40 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\x1d.vigil.repair.v1.RepairStatusR\x06status\x12'\n" +
 	"\x0fdecision_reason\x18\x05 \x01(\tR\x0edecisionReason\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"P\n" +
+	"createTime\x12\x1f\n" +
+	"\vanalysis_id\x18\a \x01(\tR\n" +
+	"analysisId\x125\n" +
+	"\bdecision\x18\b \x01(\x0e2\x19.vigil.repair.v1.DecisionR\bdecision\x12\x18\n" +
+	"\areasons\x18\t \x03(\tR\areasons\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\n" +
+	" \x01(\x01R\n" +
+	"confidence\x12(\n" +
+	"\x04risk\x18\v \x01(\x0e2\x14.vigil.types.v1.RiskR\x04risk\x12\x10\n" +
+	"\x03app\x18\f \x01(\tR\x03app\x12\x12\n" +
+	"\x04team\x18\r \x01(\tR\x04team\x12#\n" +
+	"\rpods_affected\x18\x0e \x01(\x05R\fpodsAffected\x12F\n" +
+	"\x11expected_downtime\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\x10expectedDowntime\x12;\n" +
+	"\vexpire_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x11 \x01(\tR\tdecidedBy\x12\x1f\n" +
+	"\vdecided_via\x18\x12 \x01(\tR\n" +
+	"decidedVia\x12\x17\n" +
+	"\adry_run\x18\x13 \x01(\bR\x06dryRun\x12$\n" +
+	"\x0edry_run_result\x18\x14 \x01(\tR\fdryRunResult\x12;\n" +
+	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x121\n" +
+	"\x05steps\x18\x16 \x03(\v2\x1b.vigil.repair.v1.RepairStepR\x05steps\x12\x18\n" +
+	"\asummary\x18\x17 \x01(\tR\asummary\x12\x16\n" +
+	"\x06engine\x18\x18 \x01(\tR\x06engine\"\xa8\x01\n" +
 	"\x12ListRepairsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"p\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1f\n" +
+	"\vincident_id\x18\x03 \x01(\tR\n" +
+	"incidentId\x125\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1d.vigil.repair.v1.RepairStatusR\x06status\"p\n" +
 	"\x13ListRepairsResponse\x121\n" +
 	"\arepairs\x18\x01 \x03(\v2\x17.vigil.repair.v1.RepairR\arepairs\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
@@ -579,7 +1444,54 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
 	"\x14RejectRepairResponse\x12/\n" +
-	"\x06repair\x18\x01 \x01(\v2\x17.vigil.repair.v1.RepairR\x06repair*\xda\x01\n" +
+	"\x06repair\x18\x01 \x01(\v2\x17.vigil.repair.v1.RepairR\x06repair\"\x92\b\n" +
+	"\n" +
+	"Guardrails\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\tR\x05scope\x12.\n" +
+	"\x11max_auto_per_hour\x18\x02 \x01(\x05H\x00R\x0emaxAutoPerHour\x88\x01\x01\x126\n" +
+	"\x15max_auto_per_resource\x18\x03 \x01(\x05H\x01R\x12maxAutoPerResource\x88\x01\x01\x125\n" +
+	"\bcooldown\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcooldown\x12*\n" +
+	"\x0emin_confidence\x18\x05 \x01(\x01H\x02R\rminConfidence\x88\x01\x01\x128\n" +
+	"\rmax_auto_risk\x18\x06 \x01(\x0e2\x14.vigil.types.v1.RiskR\vmaxAutoRisk\x12/\n" +
+	"\x11max_pods_affected\x18\a \x01(\x05H\x03R\x0fmaxPodsAffected\x88\x01\x01\x125\n" +
+	"\x14min_healthy_replicas\x18\b \x01(\x05H\x04R\x12minHealthyReplicas\x88\x01\x01\x120\n" +
+	"\x04deny\x18\t \x03(\x0e2\x1c.vigil.types.v1.RepairActionR\x04deny\x12-\n" +
+	"\x12allowed_namespaces\x18\n" +
+	" \x03(\tR\x11allowedNamespaces\x12\x1c\n" +
+	"\adry_run\x18\v \x01(\bH\x05R\x06dryRun\x88\x01\x01\x12\x1b\n" +
+	"\x06paused\x18\f \x01(\bH\x06R\x06paused\x88\x01\x01\x12<\n" +
+	"\fapproval_ttl\x18\r \x01(\v2\x19.google.protobuf.DurationR\vapprovalTtl\x12+\n" +
+	"\x0fundo_on_failure\x18\x0e \x01(\bH\aR\rundoOnFailure\x88\x01\x01\x12>\n" +
+	"\rverify_window\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\fverifyWindow\x12&\n" +
+	"\fmax_replicas\x18\x10 \x01(\x05H\bR\vmaxReplicas\x88\x01\x01\x12-\n" +
+	"\x10max_memory_bytes\x18\x11 \x01(\x03H\tR\x0emaxMemoryBytes\x88\x01\x01\x12\x17\n" +
+	"\x04auto\x18\x12 \x01(\bH\n" +
+	"R\x04auto\x88\x01\x01B\x14\n" +
+	"\x12_max_auto_per_hourB\x18\n" +
+	"\x16_max_auto_per_resourceB\x11\n" +
+	"\x0f_min_confidenceB\x14\n" +
+	"\x12_max_pods_affectedB\x17\n" +
+	"\x15_min_healthy_replicasB\n" +
+	"\n" +
+	"\b_dry_runB\t\n" +
+	"\a_pausedB\x12\n" +
+	"\x10_undo_on_failureB\x0f\n" +
+	"\r_max_replicasB\x13\n" +
+	"\x11_max_memory_bytesB\a\n" +
+	"\x05_auto\",\n" +
+	"\x14GetGuardrailsRequest\x12\x14\n" +
+	"\x05scope\x18\x01 \x01(\tR\x05scope\"\x81\x01\n" +
+	"\x15GetGuardrailsResponse\x12-\n" +
+	"\x03set\x18\x01 \x01(\v2\x1b.vigil.repair.v1.GuardrailsR\x03set\x129\n" +
+	"\teffective\x18\x02 \x01(\v2\x1b.vigil.repair.v1.GuardrailsR\teffective\"i\n" +
+	"\x14SetGuardrailsRequest\x12;\n" +
+	"\n" +
+	"guardrails\x18\x01 \x01(\v2\x1b.vigil.repair.v1.GuardrailsR\n" +
+	"guardrails\x12\x14\n" +
+	"\x05clear\x18\x02 \x03(\tR\x05clear\"\x81\x01\n" +
+	"\x15SetGuardrailsResponse\x12-\n" +
+	"\x03set\x18\x01 \x01(\v2\x1b.vigil.repair.v1.GuardrailsR\x03set\x129\n" +
+	"\teffective\x18\x02 \x01(\v2\x1b.vigil.repair.v1.GuardrailsR\teffective*\xc7\x02\n" +
 	"\fRepairStatus\x12\x1d\n" +
 	"\x19REPAIR_STATUS_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eREPAIR_STATUS_PENDING_APPROVAL\x10\x01\x12\x19\n" +
@@ -587,12 +1499,42 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x17REPAIR_STATUS_SUCCEEDED\x10\x03\x12\x18\n" +
 	"\x14REPAIR_STATUS_FAILED\x10\x04\x12\x1a\n" +
 	"\x16REPAIR_STATUS_REJECTED\x10\x05\x12\x19\n" +
-	"\x15REPAIR_STATUS_BLOCKED\x10\x062\xfa\x02\n" +
+	"\x15REPAIR_STATUS_BLOCKED\x10\x06\x12\x19\n" +
+	"\x15REPAIR_STATUS_EXPIRED\x10\a\x12\x18\n" +
+	"\x14REPAIR_STATUS_QUEUED\x10\b\x12\x1b\n" +
+	"\x17REPAIR_STATUS_VERIFYING\x10\t\x12\x19\n" +
+	"\x15REPAIR_STATUS_DRY_RUN\x10\n" +
+	"*j\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rDECISION_AUTO\x10\x01\x12\x1b\n" +
+	"\x17DECISION_NEEDS_APPROVAL\x10\x02\x12\x14\n" +
+	"\x10DECISION_BLOCKED\x10\x03*\xa7\x03\n" +
+	"\bStepKind\x12\x19\n" +
+	"\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12STEP_KIND_PROPOSED\x10\x01\x12\x15\n" +
+	"\x11STEP_KIND_DECIDED\x10\x02\x12\x16\n" +
+	"\x12STEP_KIND_APPROVED\x10\x03\x12\x16\n" +
+	"\x12STEP_KIND_REJECTED\x10\x04\x12\x15\n" +
+	"\x11STEP_KIND_EXPIRED\x10\x05\x12\x15\n" +
+	"\x11STEP_KIND_REFUSED\x10\x06\x12\x1f\n" +
+	"\x1bSTEP_KIND_EXECUTION_STARTED\x10\a\x12\x16\n" +
+	"\x12STEP_KIND_EXECUTED\x10\b\x12\x1e\n" +
+	"\x1aSTEP_KIND_EXECUTION_FAILED\x10\t\x12\x16\n" +
+	"\x12STEP_KIND_VERIFIED\x10\n" +
+	"\x12!\n" +
+	"\x1dSTEP_KIND_VERIFICATION_FAILED\x10\v\x12\x14\n" +
+	"\x10STEP_KIND_UNDONE\x10\f\x12\x19\n" +
+	"\x15STEP_KIND_UNDO_FAILED\x10\r\x12\x17\n" +
+	"\x13STEP_KIND_ESCALATED\x10\x0e\x12\x15\n" +
+	"\x11STEP_KIND_DRY_RUN\x10\x0f2\xba\x04\n" +
 	"\rRepairService\x12X\n" +
 	"\vListRepairs\x12#.vigil.repair.v1.ListRepairsRequest\x1a$.vigil.repair.v1.ListRepairsResponse\x12R\n" +
 	"\tGetRepair\x12!.vigil.repair.v1.GetRepairRequest\x1a\".vigil.repair.v1.GetRepairResponse\x12^\n" +
 	"\rApproveRepair\x12%.vigil.repair.v1.ApproveRepairRequest\x1a&.vigil.repair.v1.ApproveRepairResponse\x12[\n" +
-	"\fRejectRepair\x12$.vigil.repair.v1.RejectRepairRequest\x1a%.vigil.repair.v1.RejectRepairResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1;repairv1b\x06proto3"
+	"\fRejectRepair\x12$.vigil.repair.v1.RejectRepairRequest\x1a%.vigil.repair.v1.RejectRepairResponse\x12^\n" +
+	"\rGetGuardrails\x12%.vigil.repair.v1.GetGuardrailsRequest\x1a&.vigil.repair.v1.GetGuardrailsResponse\x12^\n" +
+	"\rSetGuardrails\x12%.vigil.repair.v1.SetGuardrailsRequest\x1a&.vigil.repair.v1.SetGuardrailsResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1;repairv1b\x06proto3"
 
 var (
 	file_vigil_repair_v1_repair_service_proto_rawDescOnce sync.Once
@@ -606,43 +1548,77 @@ func file_vigil_repair_v1_repair_service_proto_rawDescGZIP() []byte {
 	return file_vigil_repair_v1_repair_service_proto_rawDescData
 }
 
-var file_vigil_repair_v1_repair_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_repair_v1_repair_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_vigil_repair_v1_repair_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vigil_repair_v1_repair_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_vigil_repair_v1_repair_service_proto_goTypes = []any{
 	(RepairStatus)(0),             // 0: vigil.repair.v1.RepairStatus
-	(*Repair)(nil),                // 1: vigil.repair.v1.Repair
-	(*ListRepairsRequest)(nil),    // 2: vigil.repair.v1.ListRepairsRequest
-	(*ListRepairsResponse)(nil),   // 3: vigil.repair.v1.ListRepairsResponse
-	(*GetRepairRequest)(nil),      // 4: vigil.repair.v1.GetRepairRequest
-	(*GetRepairResponse)(nil),     // 5: vigil.repair.v1.GetRepairResponse
-	(*ApproveRepairRequest)(nil),  // 6: vigil.repair.v1.ApproveRepairRequest
-	(*ApproveRepairResponse)(nil), // 7: vigil.repair.v1.ApproveRepairResponse
-	(*RejectRepairRequest)(nil),   // 8: vigil.repair.v1.RejectRepairRequest
-	(*RejectRepairResponse)(nil),  // 9: vigil.repair.v1.RejectRepairResponse
-	(*v1.RepairProposal)(nil),     // 10: vigil.types.v1.RepairProposal
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(Decision)(0),                 // 1: vigil.repair.v1.Decision
+	(StepKind)(0),                 // 2: vigil.repair.v1.StepKind
+	(*RepairStep)(nil),            // 3: vigil.repair.v1.RepairStep
+	(*Repair)(nil),                // 4: vigil.repair.v1.Repair
+	(*ListRepairsRequest)(nil),    // 5: vigil.repair.v1.ListRepairsRequest
+	(*ListRepairsResponse)(nil),   // 6: vigil.repair.v1.ListRepairsResponse
+	(*GetRepairRequest)(nil),      // 7: vigil.repair.v1.GetRepairRequest
+	(*GetRepairResponse)(nil),     // 8: vigil.repair.v1.GetRepairResponse
+	(*ApproveRepairRequest)(nil),  // 9: vigil.repair.v1.ApproveRepairRequest
+	(*ApproveRepairResponse)(nil), // 10: vigil.repair.v1.ApproveRepairResponse
+	(*RejectRepairRequest)(nil),   // 11: vigil.repair.v1.RejectRepairRequest
+	(*RejectRepairResponse)(nil),  // 12: vigil.repair.v1.RejectRepairResponse
+	(*Guardrails)(nil),            // 13: vigil.repair.v1.Guardrails
+	(*GetGuardrailsRequest)(nil),  // 14: vigil.repair.v1.GetGuardrailsRequest
+	(*GetGuardrailsResponse)(nil), // 15: vigil.repair.v1.GetGuardrailsResponse
+	(*SetGuardrailsRequest)(nil),  // 16: vigil.repair.v1.SetGuardrailsRequest
+	(*SetGuardrailsResponse)(nil), // 17: vigil.repair.v1.SetGuardrailsResponse
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*v1.RepairProposal)(nil),     // 19: vigil.types.v1.RepairProposal
+	(v1.Risk)(0),                  // 20: vigil.types.v1.Risk
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(v1.RepairAction)(0),          // 22: vigil.types.v1.RepairAction
 }
 var file_vigil_repair_v1_repair_service_proto_depIdxs = []int32{
-	10, // 0: vigil.repair.v1.Repair.proposal:type_name -> vigil.types.v1.RepairProposal
-	0,  // 1: vigil.repair.v1.Repair.status:type_name -> vigil.repair.v1.RepairStatus
-	11, // 2: vigil.repair.v1.Repair.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
-	1,  // 4: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	1,  // 5: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	1,  // 6: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	2,  // 7: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
-	4,  // 8: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
-	6,  // 9: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
-	8,  // 10: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
-	3,  // 11: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
-	5,  // 12: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
-	7,  // 13: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
-	9,  // 14: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	18, // 0: vigil.repair.v1.RepairStep.time:type_name -> google.protobuf.Timestamp
+	2,  // 1: vigil.repair.v1.RepairStep.kind:type_name -> vigil.repair.v1.StepKind
+	19, // 2: vigil.repair.v1.Repair.proposal:type_name -> vigil.types.v1.RepairProposal
+	0,  // 3: vigil.repair.v1.Repair.status:type_name -> vigil.repair.v1.RepairStatus
+	18, // 4: vigil.repair.v1.Repair.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: vigil.repair.v1.Repair.decision:type_name -> vigil.repair.v1.Decision
+	20, // 6: vigil.repair.v1.Repair.risk:type_name -> vigil.types.v1.Risk
+	21, // 7: vigil.repair.v1.Repair.expected_downtime:type_name -> google.protobuf.Duration
+	18, // 8: vigil.repair.v1.Repair.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 9: vigil.repair.v1.Repair.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 10: vigil.repair.v1.Repair.steps:type_name -> vigil.repair.v1.RepairStep
+	0,  // 11: vigil.repair.v1.ListRepairsRequest.status:type_name -> vigil.repair.v1.RepairStatus
+	4,  // 12: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
+	4,  // 13: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 14: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 15: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	21, // 16: vigil.repair.v1.Guardrails.cooldown:type_name -> google.protobuf.Duration
+	20, // 17: vigil.repair.v1.Guardrails.max_auto_risk:type_name -> vigil.types.v1.Risk
+	22, // 18: vigil.repair.v1.Guardrails.deny:type_name -> vigil.types.v1.RepairAction
+	21, // 19: vigil.repair.v1.Guardrails.approval_ttl:type_name -> google.protobuf.Duration
+	21, // 20: vigil.repair.v1.Guardrails.verify_window:type_name -> google.protobuf.Duration
+	13, // 21: vigil.repair.v1.GetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	13, // 22: vigil.repair.v1.GetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	13, // 23: vigil.repair.v1.SetGuardrailsRequest.guardrails:type_name -> vigil.repair.v1.Guardrails
+	13, // 24: vigil.repair.v1.SetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	13, // 25: vigil.repair.v1.SetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	5,  // 26: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
+	7,  // 27: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
+	9,  // 28: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
+	11, // 29: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
+	14, // 30: vigil.repair.v1.RepairService.GetGuardrails:input_type -> vigil.repair.v1.GetGuardrailsRequest
+	16, // 31: vigil.repair.v1.RepairService.SetGuardrails:input_type -> vigil.repair.v1.SetGuardrailsRequest
+	6,  // 32: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
+	8,  // 33: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
+	10, // 34: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
+	12, // 35: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
+	15, // 36: vigil.repair.v1.RepairService.GetGuardrails:output_type -> vigil.repair.v1.GetGuardrailsResponse
+	17, // 37: vigil.repair.v1.RepairService.SetGuardrails:output_type -> vigil.repair.v1.SetGuardrailsResponse
+	32, // [32:38] is the sub-list for method output_type
+	26, // [26:32] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_vigil_repair_v1_repair_service_proto_init() }
@@ -650,13 +1626,14 @@ func file_vigil_repair_v1_repair_service_proto_init() {
 	if File_vigil_repair_v1_repair_service_proto != nil {
 		return
 	}
+	file_vigil_repair_v1_repair_service_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_repair_v1_repair_service_proto_rawDesc), len(file_vigil_repair_v1_repair_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,18 +23,28 @@ const (
 	RepairService_GetRepair_FullMethodName     = "/vigil.repair.v1.RepairService/GetRepair"
 	RepairService_ApproveRepair_FullMethodName = "/vigil.repair.v1.RepairService/ApproveRepair"
 	RepairService_RejectRepair_FullMethodName  = "/vigil.repair.v1.RepairService/RejectRepair"
+	RepairService_GetGuardrails_FullMethodName = "/vigil.repair.v1.RepairService/GetGuardrails"
+	RepairService_SetGuardrails_FullMethodName = "/vigil.repair.v1.RepairService/SetGuardrails"
 )
 
 // RepairServiceClient is the client API for RepairService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// RepairService lists repairs and takes people's approvals.
+// RepairService lists repairs with their timelines, takes people's
+// approvals, and holds the guardrails every repair passes.
 type RepairServiceClient interface {
 	ListRepairs(ctx context.Context, in *ListRepairsRequest, opts ...grpc.CallOption) (*ListRepairsResponse, error)
 	GetRepair(ctx context.Context, in *GetRepairRequest, opts ...grpc.CallOption) (*GetRepairResponse, error)
+	// Approve a repair waiting for a person: refused (FailedPrecondition)
+	// once it is decided or expired, and for a deny-listed action.
 	ApproveRepair(ctx context.Context, in *ApproveRepairRequest, opts ...grpc.CallOption) (*ApproveRepairResponse, error)
 	RejectRepair(ctx context.Context, in *RejectRepairRequest, opts ...grpc.CallOption) (*RejectRepairResponse, error)
+	// The guardrails of a scope as set, and as they apply (merged with the
+	// scopes above it and the defaults).
+	GetGuardrails(ctx context.Context, in *GetGuardrailsRequest, opts ...grpc.CallOption) (*GetGuardrailsResponse, error)
+	// Set the guardrails of a scope: only the fields present change.
+	SetGuardrails(ctx context.Context, in *SetGuardrailsRequest, opts ...grpc.CallOption) (*SetGuardrailsResponse, error)
 }
 
 type repairServiceClient struct {
@@ -85,16 +95,44 @@ func (c *repairServiceClient) RejectRepair(ctx context.Context, in *RejectRepair
 	return out, nil
 }
 
+func (c *repairServiceClient) GetGuardrails(ctx context.Context, in *GetGuardrailsRequest, opts ...grpc.CallOption) (*GetGuardrailsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetGuardrailsResponse)
+	err := c.cc.Invoke(ctx, RepairService_GetGuardrails_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *repairServiceClient) SetGuardrails(ctx context.Context, in *SetGuardrailsRequest, opts ...grpc.CallOption) (*SetGuardrailsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetGuardrailsResponse)
+	err := c.cc.Invoke(ctx, RepairService_SetGuardrails_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RepairServiceServer is the server API for RepairService service.
 // All implementations must embed UnimplementedRepairServiceServer
 // for forward compatibility.
 //
-// RepairService lists repairs and takes people's approvals.
+// RepairService lists repairs with their timelines, takes people's
+// approvals, and holds the guardrails every repair passes.
 type RepairServiceServer interface {
 	ListRepairs(context.Context, *ListRepairsRequest) (*ListRepairsResponse, error)
 	GetRepair(context.Context, *GetRepairRequest) (*GetRepairResponse, error)
+	// Approve a repair waiting for a person: refused (FailedPrecondition)
+	// once it is decided or expired, and for a deny-listed action.
 	ApproveRepair(context.Context, *ApproveRepairRequest) (*ApproveRepairResponse, error)
 	RejectRepair(context.Context, *RejectRepairRequest) (*RejectRepairResponse, error)
+	// The guardrails of a scope as set, and as they apply (merged with the
+	// scopes above it and the defaults).
+	GetGuardrails(context.Context, *GetGuardrailsRequest) (*GetGuardrailsResponse, error)
+	// Set the guardrails of a scope: only the fields present change.
+	SetGuardrails(context.Context, *SetGuardrailsRequest) (*SetGuardrailsResponse, error)
 	mustEmbedUnimplementedRepairServiceServer()
 }
 
@@ -116,6 +154,12 @@ func (UnimplementedRepairServiceServer) ApproveRepair(context.Context, *ApproveR
 }
 func (UnimplementedRepairServiceServer) RejectRepair(context.Context, *RejectRepairRequest) (*RejectRepairResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RejectRepair not implemented")
+}
+func (UnimplementedRepairServiceServer) GetGuardrails(context.Context, *GetGuardrailsRequest) (*GetGuardrailsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetGuardrails not implemented")
+}
+func (UnimplementedRepairServiceServer) SetGuardrails(context.Context, *SetGuardrailsRequest) (*SetGuardrailsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetGuardrails not implemented")
 }
 func (UnimplementedRepairServiceServer) mustEmbedUnimplementedRepairServiceServer() {}
 func (UnimplementedRepairServiceServer) testEmbeddedByValue()                       {}
@@ -210,6 +254,42 @@ func _RepairService_RejectRepair_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RepairService_GetGuardrails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetGuardrailsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairServiceServer).GetGuardrails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairService_GetGuardrails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairServiceServer).GetGuardrails(ctx, req.(*GetGuardrailsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RepairService_SetGuardrails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetGuardrailsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairServiceServer).SetGuardrails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairService_SetGuardrails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairServiceServer).SetGuardrails(ctx, req.(*SetGuardrailsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RepairService_ServiceDesc is the grpc.ServiceDesc for RepairService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -232,6 +312,14 @@ var RepairService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RejectRepair",
 			Handler:    _RepairService_RejectRepair_Handler,
+		},
+		{
+			MethodName: "GetGuardrails",
+			Handler:    _RepairService_GetGuardrails_Handler,
+		},
+		{
+			MethodName: "SetGuardrails",
+			Handler:    _RepairService_SetGuardrails_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

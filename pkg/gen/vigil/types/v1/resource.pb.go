@@ -33,18 +33,39 @@ const (
 	RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT      RepairAction = 4
 	RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT   RepairAction = 5
 	RepairAction_REPAIR_ACTION_INCREASE_MEMORY_LIMIT RepairAction = 6
+	// Repairs of the seeds that are not Kubernetes operations: declared, so
+	// a proposal naming them is recorded, and refused with "not supported
+	// on this target" (no executor).
+	RepairAction_REPAIR_ACTION_CLEAR_CACHE       RepairAction = 7
+	RepairAction_REPAIR_ACTION_VACUUM_DATABASE   RepairAction = 8
+	RepairAction_REPAIR_ACTION_RENEW_CERTIFICATE RepairAction = 9
+	RepairAction_REPAIR_ACTION_CLEAN_LOGS        RepairAction = 10
+	// On the built-in deny list: never executed, even when approved. The
+	// analysis never proposes them; they are named so a guardrail can.
+	RepairAction_REPAIR_ACTION_DELETE_NAMESPACE RepairAction = 11
+	RepairAction_REPAIR_ACTION_DELETE_PVC       RepairAction = 12
+	RepairAction_REPAIR_ACTION_DELETE_SECRET    RepairAction = 13
+	RepairAction_REPAIR_ACTION_DROP_DATABASE    RepairAction = 14
 )
 
 // Enum value maps for RepairAction.
 var (
 	RepairAction_name = map[int32]string{
-		0: "REPAIR_ACTION_UNSPECIFIED",
-		1: "REPAIR_ACTION_NONE",
-		2: "REPAIR_ACTION_RESTART_DEPLOYMENT",
-		3: "REPAIR_ACTION_DELETE_POD",
-		4: "REPAIR_ACTION_SCALE_DEPLOYMENT",
-		5: "REPAIR_ACTION_ROLLBACK_DEPLOYMENT",
-		6: "REPAIR_ACTION_INCREASE_MEMORY_LIMIT",
+		0:  "REPAIR_ACTION_UNSPECIFIED",
+		1:  "REPAIR_ACTION_NONE",
+		2:  "REPAIR_ACTION_RESTART_DEPLOYMENT",
+		3:  "REPAIR_ACTION_DELETE_POD",
+		4:  "REPAIR_ACTION_SCALE_DEPLOYMENT",
+		5:  "REPAIR_ACTION_ROLLBACK_DEPLOYMENT",
+		6:  "REPAIR_ACTION_INCREASE_MEMORY_LIMIT",
+		7:  "REPAIR_ACTION_CLEAR_CACHE",
+		8:  "REPAIR_ACTION_VACUUM_DATABASE",
+		9:  "REPAIR_ACTION_RENEW_CERTIFICATE",
+		10: "REPAIR_ACTION_CLEAN_LOGS",
+		11: "REPAIR_ACTION_DELETE_NAMESPACE",
+		12: "REPAIR_ACTION_DELETE_PVC",
+		13: "REPAIR_ACTION_DELETE_SECRET",
+		14: "REPAIR_ACTION_DROP_DATABASE",
 	}
 	RepairAction_value = map[string]int32{
 		"REPAIR_ACTION_UNSPECIFIED":           0,
@@ -54,6 +75,14 @@ var (
 		"REPAIR_ACTION_SCALE_DEPLOYMENT":      4,
 		"REPAIR_ACTION_ROLLBACK_DEPLOYMENT":   5,
 		"REPAIR_ACTION_INCREASE_MEMORY_LIMIT": 6,
+		"REPAIR_ACTION_CLEAR_CACHE":           7,
+		"REPAIR_ACTION_VACUUM_DATABASE":       8,
+		"REPAIR_ACTION_RENEW_CERTIFICATE":     9,
+		"REPAIR_ACTION_CLEAN_LOGS":            10,
+		"REPAIR_ACTION_DELETE_NAMESPACE":      11,
+		"REPAIR_ACTION_DELETE_PVC":            12,
+		"REPAIR_ACTION_DELETE_SECRET":         13,
+		"REPAIR_ACTION_DROP_DATABASE":         14,
 	}
 )
 
@@ -497,7 +526,7 @@ const file_vigil_types_v1_resource_proto_rawDesc = "" +
 	"\vlimit_bytes\x18\x02 \x01(\x03R\n" +
 	"limitBytes\",\n" +
 	"\x0eRollbackParams\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision*\xfd\x01\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision*\x86\x04\n" +
 	"\fRepairAction\x12\x1d\n" +
 	"\x19REPAIR_ACTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12REPAIR_ACTION_NONE\x10\x01\x12$\n" +
@@ -505,7 +534,16 @@ const file_vigil_types_v1_resource_proto_rawDesc = "" +
 	"\x18REPAIR_ACTION_DELETE_POD\x10\x03\x12\"\n" +
 	"\x1eREPAIR_ACTION_SCALE_DEPLOYMENT\x10\x04\x12%\n" +
 	"!REPAIR_ACTION_ROLLBACK_DEPLOYMENT\x10\x05\x12'\n" +
-	"#REPAIR_ACTION_INCREASE_MEMORY_LIMIT\x10\x06*]\n" +
+	"#REPAIR_ACTION_INCREASE_MEMORY_LIMIT\x10\x06\x12\x1d\n" +
+	"\x19REPAIR_ACTION_CLEAR_CACHE\x10\a\x12!\n" +
+	"\x1dREPAIR_ACTION_VACUUM_DATABASE\x10\b\x12#\n" +
+	"\x1fREPAIR_ACTION_RENEW_CERTIFICATE\x10\t\x12\x1c\n" +
+	"\x18REPAIR_ACTION_CLEAN_LOGS\x10\n" +
+	"\x12\"\n" +
+	"\x1eREPAIR_ACTION_DELETE_NAMESPACE\x10\v\x12\x1c\n" +
+	"\x18REPAIR_ACTION_DELETE_PVC\x10\f\x12\x1f\n" +
+	"\x1bREPAIR_ACTION_DELETE_SECRET\x10\r\x12\x1f\n" +
+	"\x1bREPAIR_ACTION_DROP_DATABASE\x10\x0e*]\n" +
 	"\x04Risk\x12\x14\n" +
 	"\x10RISK_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bRISK_LOW\x10\x01\x12\x0f\n" +
