@@ -10,6 +10,7 @@ import (
 // are in UTF-16 code units, as Telegram reports them.
 type entity struct {
 	tag    string
+	arg    string // href, language, custom emoji id; "" when the tag has none
 	offset int
 	length int
 }
@@ -197,7 +198,7 @@ func parseHTML(s string) (string, []entity, error) {
 			if top.tag == "tg-emoji" && !validCustomEmojiID(top.arg) {
 				return "", nil, wireError("Invalid custom emoji identifier specified")
 			}
-			entities = append(entities, entity{tag: top.tag, offset: top.offset, length: utf16 - top.offset})
+			entities = append(entities, entity{tag: top.tag, arg: top.arg, offset: top.offset, length: utf16 - top.offset})
 		}
 		stack = stack[:len(stack)-1]
 	}

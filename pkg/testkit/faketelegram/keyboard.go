@@ -119,14 +119,53 @@ func stringField(fields map[string]any, name string, required bool) (string, err
 	}
 }
 
-// checkInlineKeyboard applies the limits Telegram's servers enforce.
+// checkInlineKeyboard applies the limits Telegram's servers, rather than
+// the Bot API, enforce: callback_data of 1-64 bytes (an empty one never
+// gets here, the Bot API takes it as absent) and a button text that is not
+// empty.
 func checkInlineKeyboard(rows [][]Button) error {
 	for _, row := range rows {
 		for _, b := range row {
 			if len(b.CallbackData) > maxCallbackData {
 				return badRequest("BUTTON_DATA_INVALID")
 			}
+			if strings.TrimSpace(b.Text) == "" {
+				return badRequest("BUTTON_TEXT_INVALID")
+			}
 		}
 	}
 	return nil
+}
+
+// keyboardJSON is an inline keyboard as the Bot API returns it.
+func keyboardJSON(rows [][]Button) map[string]any {
+	out := make([][]map[string]string, 0, len(rows))
+	for _, row := range rows {
+		buttons := make([]map[string]string, 0, len(row))
+		for _, b := range row {
+			button := map[string]string{"text": b.Text}
+			if b.CallbackData != "" {
+				button["callback_data"] = b.CallbackData
+			}
+			if b.URL != "" {
+				button["url"] = b.URL
+			}
+			buttons = append(buttons, button)
+		}
+		out = append(out, buttons)
+	}
+	return map[string]any{"inline_keyboard": out}
+}
+
+// hasCallbackButton reports whether the keyboard has a button that sends
+// data when pressed.
+func hasCallbackButton(rows [][]Button, data string) bool {
+	for _, row := range rows {
+		for _, b := range row {
+			if b.CallbackData != "" && b.CallbackData == data {
+				return true
+			}
+		}
+	}
+	return false
 }

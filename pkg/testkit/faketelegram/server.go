@@ -24,7 +24,29 @@ type Options struct {
 	// or channel usernames ("@vigil_alerts"). Any other chat_id gets
 	// "Bad Request: chat not found".
 	ChatIDs []string
+	// CallbackQueryTimeout is how long after a press answerCallbackQuery is
+	// still accepted; DefaultCallbackQueryTimeout if zero. Tests of the
+	// expiry set it tiny rather than wait.
+	CallbackQueryTimeout time.Duration
+	// StrictWebhookURL refuses webhook URLs on loopback hosts that are not
+	// HTTPS on port 443, 80, 88 or 8443, as Telegram does for every URL.
+	// By default a loopback URL (127.0.0.0/8, ::1, localhost) is exempt, so
+	// that an httptest server can receive updates; Webhook.Exempt records
+	// that the exemption was used.
+	StrictWebhookURL bool
+	// WebhookClient posts updates to the webhook; a client with a 10 s
+	// timeout if nil. Pass an httptest TLS server's Client() for an HTTPS
+	// webhook.
+	WebhookClient *http.Client
+	// WebhookAttempts is how many times one update is posted before the
+	// fake gives up on it for now (Telegram retries non-2xx answers);
+	// 3 if zero.
+	WebhookAttempts int
 }
+
+// DefaultCallbackQueryTimeout is how long a callback query can be answered,
+// as observed with Telegram: later answers get "query is too old".
+const DefaultCallbackQueryTimeout = 15 * time.Second
 
 // Message is a message the fake accepted.
 type Message struct {
@@ -46,6 +68,10 @@ type Message struct {
 	// ReplyToChatID is the replied message's chat as the client wrote it,
 	// when that is not this message's own chat.
 	ReplyToChatID string
+	// Edits are the edits accepted for this message, oldest first; Text,
+	// PlainText, ParseMode and ReplyMarkup above are the message as the
+	// last one left it.
+	Edits []Edit
 }
 
 // Request is one HTTP request the fake answered, successful or not.
@@ -61,15 +87,38 @@ type Request struct {
 type Server struct {
 	srv   *httptest.Server
 	token string
-	bot   user
+	bot   User
 	chats map[string]chat
+	opts  Options
+	done  chan struct{} // closed when the test ends, to release long polls
 
-	mu       sync.Mutex
-	faults   []fault
-	messages []Message
-	requests []Request
-	lastID   map[int64]int64
-	changed  chan struct{} // closed and replaced when a message is accepted
+	mu        sync.Mutex
+	faults    []fault
+	messages  []Message
+	requests  []Request
+	lastID    map[int64]int64
+	editDates map[msgKey]int64
+	changed   chan struct{} // closed and replaced whenever the state changes
+
+	queries   []CallbackQuery
+	pressedAt map[string]time.Time // by query id
+	lastQuery int64
+
+	updates      []update // pending: neither confirmed nor delivered
+	nextUpdateID int64
+	allowed      map[string]bool // nil: Telegram's default update types
+	poll         *longPoll       // the getUpdates request being held, if any
+
+	webhook    *Webhook
+	webhookErr webhookError
+	deliveries []Delivery
+	deliverMu  sync.Mutex // one webhook delivery at a time, in update order
+}
+
+// msgKey names a message: Telegram message ids count per chat.
+type msgKey struct {
+	chat int64
+	id   int64
 }
 
 type fault struct {
@@ -85,11 +134,14 @@ type chat struct {
 	FirstName string `json:"first_name,omitempty"`
 }
 
-type user struct {
-	ID        int64  `json:"id"`
-	IsBot     bool   `json:"is_bot"`
-	FirstName string `json:"first_name"`
-	Username  string `json:"username"`
+// User is a Telegram user: the bot itself, or a person pressing buttons.
+type User struct {
+	ID           int64  `json:"id"`
+	IsBot        bool   `json:"is_bot"`
+	FirstName    string `json:"first_name"`
+	LastName     string `json:"last_name,omitempty"`
+	Username     string `json:"username,omitempty"`
+	LanguageCode string `json:"language_code,omitempty"`
 }
 
 // New starts a Server that is closed when the test ends.
@@ -101,12 +153,26 @@ func New(t testing.TB, opts Options) *Server {
 	if strings.ContainsAny(opts.Token, "/?# ") {
 		t.Fatal("faketelegram: Token: must not contain '/', '?', '#' or spaces")
 	}
+	if opts.CallbackQueryTimeout <= 0 {
+		opts.CallbackQueryTimeout = DefaultCallbackQueryTimeout
+	}
+	if opts.WebhookClient == nil {
+		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opts.WebhookAttempts <= 0 {
+		opts.WebhookAttempts = 3
+	}
 	s := &Server{
-		token:   opts.Token,
-		bot:     user{ID: botID(opts.Token), IsBot: true, FirstName: "Vigil Test Bot", Username: "vigil_test_bot"},
-		chats:   make(map[string]chat),
-		lastID:  make(map[int64]int64),
-		changed: make(chan struct{}),
+		token:        opts.Token,
+		bot:          User{ID: botID(opts.Token), IsBot: true, FirstName: "Vigil Test Bot", Username: "vigil_test_bot"},
+		chats:        make(map[string]chat),
+		opts:         opts,
+		done:         make(chan struct{}),
+		lastID:       make(map[int64]int64),
+		editDates:    make(map[msgKey]int64),
+		changed:      make(chan struct{}),
+		pressedAt:    make(map[string]time.Time),
+		nextUpdateID: firstUpdateID,
 	}
 	for i, id := range opts.ChatIDs {
 		c, err := newChat(id, i)
@@ -116,7 +182,10 @@ func New(t testing.TB, opts Options) *Server {
 		s.chats[chatKey(id)] = c
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() {
+		close(s.done) // a held getUpdates would keep Close waiting
+		s.srv.Close()
+	})
 	return s
 }
 
@@ -156,6 +225,22 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return cloneMessages(s.messages)
+}
+
+// Message returns the current state of message id of chatID (as the
+// message was sent), with its edits, and false if there is no such message.
+func (s *Server) Message(chatID string, id int64) (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.chats[chatKey(chatID)]
+	if !ok {
+		return Message{}, false
+	}
+	m := s.messageLocked(c, id)
+	if m == nil {
+		return Message{}, false
+	}
+	return cloneMessage(*m), true
 }
 
 // WaitForMessages waits until at least n messages were accepted and returns
@@ -243,11 +328,43 @@ func (s *Server) route(r *http.Request) reply {
 	switch strings.ToLower(method) {
 	case "sendmessage":
 		return s.sendMessage(r)
+	case "editmessagetext":
+		return s.editMessageText(r)
+	case "editmessagereplymarkup":
+		return s.editMessageReplyMarkup(r)
+	case "answercallbackquery":
+		return s.answerCallbackQuery(r)
+	case "getupdates":
+		return s.getUpdates(r)
+	case "setwebhook":
+		return s.setWebhook(r, false)
+	case "deletewebhook":
+		return s.setWebhook(r, true)
+	case "getwebhookinfo":
+		return s.getWebhookInfo()
 	case "getme":
 		return reply{status: http.StatusOK, result: s.bot}
 	default:
 		return notFound()
 	}
+}
+
+// notifyLocked wakes everyone waiting for a change (WaitForMessages,
+// WaitForAnswer, held getUpdates requests). Called with s.mu held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// checkUTF8 refuses arguments that are not UTF-8, as the Bot API does
+// before it looks at any of them.
+func checkUTF8(args map[string]string) error {
+	for _, v := range args {
+		if !utf8.ValidString(v) {
+			return badRequest("strings must be encoded in UTF-8")
+		}
+	}
+	return nil
 }
 
 func notFound() reply { return reply{status: http.StatusNotFound, description: "Not Found"} }
@@ -263,10 +380,8 @@ func (s *Server) sendMessage(r *http.Request) reply {
 	if err != nil {
 		return fail(err)
 	}
-	for _, v := range args {
-		if !utf8.ValidString(v) {
-			return fail(badRequest("strings must be encoded in UTF-8"))
-		}
+	if err := checkUTF8(args); err != nil {
+		return fail(err)
 	}
 	text, parseMode := args["text"], args["parse_mode"]
 	plain, entities, err := parseText(text, parseMode)
@@ -325,14 +440,12 @@ func (s *Server) sendMessage(r *http.Request) reply {
 		repliedTo = s.findLocked(replyChat, replyID)
 	}
 	s.messages = append(s.messages, msg)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-
+	s.notifyLocked()
 	result := s.messageResult(msg, c)
 	if repliedTo != nil {
 		result["reply_to_message"] = s.messageResult(*repliedTo, replyChat)
 	}
+	s.mu.Unlock()
 	return reply{status: http.StatusOK, result: result}
 }
 
@@ -354,16 +467,26 @@ func previewDisabled(args map[string]string) (bool, error) {
 // findLocked returns a copy of message id of chat c, nil if there is none.
 // Called with s.mu held.
 func (s *Server) findLocked(c chat, id int64) *Message {
+	if m := s.messageLocked(c, id); m != nil {
+		found := *m
+		return &found
+	}
+	return nil
+}
+
+// messageLocked returns message id of chat c in place, nil if there is
+// none. The pointer is only good while s.mu is held.
+func (s *Server) messageLocked(c chat, id int64) *Message {
 	for i := range s.messages {
 		m := &s.messages[i]
 		if m.MessageID == id && s.chats[chatKey(m.ChatID)].ID == c.ID {
-			found := *m
-			return &found
+			return m
 		}
 	}
 	return nil
 }
 
+// messageResult is m as the Bot API returns it. Called with s.mu held.
 func (s *Server) messageResult(m Message, c chat) map[string]any {
 	result := map[string]any{
 		"message_id": m.MessageID,
@@ -376,23 +499,11 @@ func (s *Server) messageResult(m Message, c chat) map[string]any {
 	} else {
 		result["from"] = s.bot
 	}
+	if date := s.editDates[msgKey{c.ID, m.MessageID}]; date != 0 {
+		result["edit_date"] = date
+	}
 	if m.ReplyMarkup != nil {
-		rows := make([][]map[string]string, 0, len(m.ReplyMarkup))
-		for _, row := range m.ReplyMarkup {
-			buttons := make([]map[string]string, 0, len(row))
-			for _, b := range row {
-				button := map[string]string{"text": b.Text}
-				if b.CallbackData != "" {
-					button["callback_data"] = b.CallbackData
-				}
-				if b.URL != "" {
-					button["url"] = b.URL
-				}
-				buttons = append(buttons, button)
-			}
-			rows = append(rows, buttons)
-		}
-		result["reply_markup"] = map[string]any{"inline_keyboard": rows}
+		result["reply_markup"] = keyboardJSON(m.ReplyMarkup)
 	}
 	return result
 }
@@ -401,6 +512,9 @@ func (s *Server) write(w http.ResponseWriter, rep reply) {
 	body := map[string]any{"ok": rep.status == http.StatusOK}
 	if rep.status == http.StatusOK {
 		body["result"] = rep.result
+		if rep.description != "" { // "Webhook was set" and the like
+			body["description"] = rep.description
+		}
 	} else {
 		body["error_code"] = rep.status
 		body["description"] = rep.description
@@ -486,14 +600,31 @@ func botID(token string) int64 {
 func cloneMessages(in []Message) []Message {
 	out := make([]Message, len(in))
 	for i, m := range in {
-		if m.ReplyMarkup != nil {
-			rows := make([][]Button, len(m.ReplyMarkup))
-			for j, row := range m.ReplyMarkup {
-				rows[j] = append([]Button(nil), row...)
-			}
-			m.ReplyMarkup = rows
+		out[i] = cloneMessage(m)
+	}
+	return out
+}
+
+func cloneMessage(m Message) Message {
+	m.ReplyMarkup = cloneKeyboard(m.ReplyMarkup)
+	if m.Edits != nil {
+		edits := make([]Edit, len(m.Edits))
+		for i, e := range m.Edits {
+			e.ReplyMarkup = cloneKeyboard(e.ReplyMarkup)
+			edits[i] = e
 		}
-		out[i] = m
+		m.Edits = edits
+	}
+	return m
+}
+
+func cloneKeyboard(rows [][]Button) [][]Button {
+	if rows == nil {
+		return nil
+	}
+	out := make([][]Button, len(rows))
+	for i, row := range rows {
+		out[i] = append([]Button(nil), row...)
 	}
 	return out
 }
