@@ -129,13 +129,14 @@ func decodeAnswer(text string) (*answer, error) {
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &keys); err != nil {
-		return nil, fmt.Errorf("answer is not a JSON object: %w", err)
+		return nil, fmt.Errorf("answer is not a JSON object: %s", Excerpt(err.Error()))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var a answer
 	if err := dec.Decode(&a); err != nil {
-		return nil, fmt.Errorf("answer does not match the schema: %w", err)
+		// Not %w: encoding/json quotes a number it cannot store whole.
+		return nil, fmt.Errorf("answer does not match the schema: %s", Excerpt(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("answer has data after the JSON object")
@@ -161,7 +162,7 @@ func checkKeys(raw json.RawMessage, name string, want ...string) error {
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &keys); err != nil {
-		return fmt.Errorf("%s is not an object: %w", name, err)
+		return fmt.Errorf("%s is not an object: %s", name, Excerpt(err.Error()))
 	}
 	for _, k := range want {
 		if _, ok := keys[k]; !ok {
@@ -201,7 +202,7 @@ func (a *answer) result() (engine.Result, error) {
 	}
 	action, ok := actions[*a.Action]
 	if !ok {
-		return engine.Result{}, fmt.Errorf("action %q is not one of the repair actions", *a.Action)
+		return engine.Result{}, fmt.Errorf("action %q is not one of the repair actions", Excerpt(*a.Action))
 	}
 	t := a.Target
 	if t.Kind == nil || t.Namespace == nil || t.Name == nil {

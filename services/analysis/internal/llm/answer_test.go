@@ -10,11 +10,12 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/llm"
+	"github.com/vigil-ops/vigil/services/analysis/internal/llm/llmtest"
 )
 
 // with returns the answer about shop with fields replaced (a nil value
 // deletes the field).
-func with(t *testing.T, changes map[string]any) string {
+func with(t testing.TB, changes map[string]any) string {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(answer("payments", "shop", "app")), &m))
@@ -105,32 +106,26 @@ func TestParseAnswer(t *testing.T) {
 }
 
 // FuzzParseAnswer: whatever a model says, the parser returns a result or
-// ErrUnusable, never panics, and a result it accepts is in shape.
+// ErrUnusable with a message fit to log, never panics, and a result it
+// accepts is in shape.
 func FuzzParseAnswer(f *testing.F) {
 	f.Add(answer("payments", "shop", "app"))
 	f.Add(`{"summary":"s","root_cause":"","evidence":[],"ruled_out":[],"action":"NONE","target":{"kind":"","namespace":"","name":""},"params":{"replicas":null,"container":null,"limit_bytes":null,"revision":null},"confidence":0,"reasoning":""}`)
 	f.Add(`{"summary":"s","root_cause":"","evidence":[],"ruled_out":[],"action":"SCALE_DEPLOYMENT","target":{"kind":"Deployment","namespace":"a","name":"b"},"params":{"replicas":3,"container":null,"limit_bytes":null,"revision":null},"confidence":1,"reasoning":""}`)
 	f.Add(`{"action": "DELETE_NAMESPACE"}`)
 	f.Add(`null`)
+	f.Add(with(f, map[string]any{"action": "DELETE_NAMESPACE " + strings.Repeat("x", 10000)}))
+	f.Add(strings.Replace(answer("payments", "shop", "app"), "402653184", strings.Repeat("9", 10000), 1))
+	f.Add(strings.Replace(answer("payments", "shop", "app"), "0.8", "1e999", 1))
+	f.Add(with(f, map[string]any{"action": "ROLLBACK_DEPLOYMENT", "params": params(nil, nil, nil, -3)}))
+	f.Add(with(f, map[string]any{"action": "SCALE_DEPLOYMENT", "params": params(2147483648, nil, nil, nil)}))
+	f.Add("{\"summary\":\"\u00e9\xc3\"}")
 	f.Fuzz(func(t *testing.T, in string) {
 		r, err := llm.ParseAnswer(in)
 		if err != nil {
-			if !strings.Contains(err.Error(), engine.ErrUnusable.Error()) {
-				t.Fatalf("error does not wrap ErrUnusable: %v", err)
-			}
+			llmtest.CheckError(t, err, engine.ErrUnusable)
 			return
 		}
-		if r.Confidence < 0 || r.Confidence > 1 {
-			t.Fatalf("confidence %v accepted", r.Confidence)
-		}
-		if r.Proposal == nil || r.Proposal.GetAction() == typesv1.RepairAction_REPAIR_ACTION_UNSPECIFIED {
-			t.Fatalf("accepted without an action: %+v", r)
-		}
-		if r.Proposal.GetAction() != typesv1.RepairAction_REPAIR_ACTION_NONE && r.Proposal.GetTarget().GetName() == "" {
-			t.Fatalf("accepted %s without a target", r.Proposal.GetAction())
-		}
-		if r.Summary == "" {
-			t.Fatal("accepted an empty summary")
-		}
+		llmtest.CheckResult(t, r)
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 )
@@ -71,7 +72,8 @@ var (
 type StatusError struct {
 	Provider string
 	Status   int
-	// Message is the provider's own explanation, from its error body.
+	// Message is the provider's own explanation, from its error body (its
+	// start: see Excerpt).
 	Message string
 	// RetryAfter is how long the provider asked to wait (429, 503, 529),
 	// zero when it did not say or when waiting will not help.
@@ -83,7 +85,7 @@ type StatusError struct {
 // NewStatusError classifies a non-2xx answer by its status; a provider
 // may correct Kind (Gemini answers 400 to a bad key) or RetryAfter.
 func NewStatusError(provider string, status int, header http.Header, message string) *StatusError {
-	e := &StatusError{Provider: provider, Status: status, Message: message}
+	e := &StatusError{Provider: provider, Status: status, Message: Excerpt(message)}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		e.Kind = ErrAuth
@@ -177,18 +179,21 @@ func Post(ctx context.Context, c *http.Client, provider, url string, header http
 		// The connection broke mid-answer: a truncated body.
 		return nil, fmt.Errorf("%s: read answer: %w: %w", provider, engine.ErrUnusable, err)
 	}
-	if len(raw) > MaxResponseBytes {
-		return nil, fmt.Errorf("%s: answer larger than %d bytes: %w", provider, MaxResponseBytes, engine.ErrUnusable)
-	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// A refusal is a refusal however long its page: the status says
+		// what to do, the start of the body why.
+		raw = raw[:min(len(raw), MaxResponseBytes)]
 		msg := ""
 		if errorMessage != nil {
 			msg = errorMessage(raw)
 		}
 		if msg == "" {
-			msg = snippet(raw)
+			msg = string(raw)
 		}
 		return nil, NewStatusError(provider, resp.StatusCode, resp.Header, msg)
+	}
+	if len(raw) > MaxResponseBytes {
+		return nil, fmt.Errorf("%s: answer larger than %d bytes: %w", provider, MaxResponseBytes, engine.ErrUnusable)
 	}
 	return raw, nil
 }
@@ -197,17 +202,70 @@ func Post(ctx context.Context, c *http.Client, provider, url string, header http
 // the API promises (truncated, an HTML page from a proxy) is unusable.
 func Decode(provider string, raw []byte, v any) error {
 	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%s: answer is not the API's JSON (%s): %w: %w", provider, snippet(raw), engine.ErrUnusable, err)
+		// Not %w: encoding/json quotes a number it cannot store whole,
+		// and a body of digits is megabytes.
+		return fmt.Errorf("%s: answer is not the API's JSON (%s): %w: %s", provider, Excerpt(string(raw)), engine.ErrUnusable, Excerpt(err.Error()))
 	}
 	return nil
 }
 
-// snippet is the start of a body, for an error message.
-func snippet(raw []byte) string {
-	const n = 200
-	s := strings.ToValidUTF8(string(raw), "?")
-	if len(s) > n {
-		s = s[:n] + "..."
+// Bounds of what a provider reports about a call besides the answer.
+const (
+	// maxTokens is a thousand times the largest context window, and
+	// small enough that no sum of counts overflows.
+	maxTokens = 1 << 30
+	maxModel  = 256
+)
+
+// Reported is the Response to a call as its provider reported it, without
+// the answer: the model, and the tokens of each side as the sum of its
+// parts (input and cached input; answer and thinking). A negative or
+// absurd count, or a model's name longer than any, is not an API's: the
+// error wraps engine.ErrUnusable and the Response is empty, so that
+// nothing absurd is recorded or charged to the budget.
+func Reported(provider, model string, input, output []int) (Response, error) {
+	if len(model) > maxModel {
+		return Response{}, fmt.Errorf("%s: model name of %d bytes: %w", provider, len(model), engine.ErrUnusable)
 	}
-	return strings.TrimSpace(s)
+	in, err := sumTokens(input)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s: input %w: %w", provider, err, engine.ErrUnusable)
+	}
+	out, err := sumTokens(output)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s: output %w: %w", provider, err, engine.ErrUnusable)
+	}
+	return Response{Model: model, InputTokens: in, OutputTokens: out}, nil
+}
+
+func sumTokens(counts []int) (int, error) {
+	sum := 0
+	for _, n := range counts {
+		if n < 0 || n > maxTokens-sum {
+			return 0, fmt.Errorf("token count %d is not between 0 and %d", n, maxTokens-sum)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// maxExcerpt bounds an Excerpt.
+const maxExcerpt = 512
+
+// Excerpt is the start of what a provider or a model wrote, fit for an
+// error message: errors are logged and kept with the analysis (a proto
+// string: valid UTF-8), and what is quoted in them may be megabytes of
+// anything.
+func Excerpt(s string) string {
+	suffix := ""
+	if len(s) > maxExcerpt {
+		cut := maxExcerpt
+		// Not inside a character (at most UTFMax-1 bytes back: invalid
+		// bytes are ToValidUTF8's).
+		for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+			cut--
+		}
+		s, suffix = s[:cut], "..."
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "?")) + suffix
 }

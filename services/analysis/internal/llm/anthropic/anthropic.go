@@ -113,28 +113,39 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, err
 	}
+	return decode(raw, req.SchemaName)
+}
+
+// decode reads a Messages API answer: the input of the tool_use block
+// that calls tool is the answer.
+func decode(raw []byte, tool string) (llm.Response, error) {
 	var resp messagesResponse
 	if err := llm.Decode(name, raw, &resp); err != nil {
 		return llm.Response{}, err
 	}
 	u := resp.Usage
-	out := llm.Response{
-		Model: resp.Model,
-		// Cached input is input too (billed differently; the price table
-		// is per provider, so it is counted at the input price).
-		InputTokens:  u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens,
-		OutputTokens: u.OutputTokens,
+	// Cached input is input too (billed differently; the price table is
+	// per provider, so it is counted at the input price).
+	out, err := llm.Reported(name, resp.Model,
+		[]int{u.InputTokens, u.CacheCreationInputTokens, u.CacheReadInputTokens}, []int{u.OutputTokens})
+	if err != nil {
+		return out, err
 	}
-	if resp.StopReason == "max_tokens" {
+	switch resp.StopReason {
+	case "max_tokens":
 		return out, fmt.Errorf("%s: answer cut at the token limit: %w", name, engine.ErrUnusable)
+	case "refusal":
+		// The safety classifiers stopped the answer, whatever of it
+		// was written.
+		return out, fmt.Errorf("%s: the model refused: %w", name, engine.ErrUnusable)
 	}
 	for _, block := range resp.Content {
-		if block.Type == "tool_use" && block.Name == req.SchemaName {
+		if block.Type == "tool_use" && block.Name == tool {
 			out.Text = string(block.Input)
 			return out, nil
 		}
 	}
-	return out, fmt.Errorf("%s: no %s tool call in the answer (stop reason %q): %w", name, req.SchemaName, resp.StopReason, engine.ErrUnusable)
+	return out, fmt.Errorf("%s: no %s tool call in the answer (stop reason %q): %w", name, tool, llm.Excerpt(resp.StopReason), engine.ErrUnusable)
 }
 
 func errorMessage(raw []byte) string {

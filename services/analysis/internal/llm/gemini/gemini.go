@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/llm"
@@ -112,23 +113,29 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, classify(err)
 	}
+	return decode(raw)
+}
+
+// decode reads a generateContent answer: the first candidate's text parts
+// are the answer, if the model stopped of its own accord.
+func decode(raw []byte) (llm.Response, error) {
 	var resp generateResponse
 	if err := llm.Decode(name, raw, &resp); err != nil {
 		return llm.Response{}, err
 	}
 	u := resp.UsageMetadata
-	out := llm.Response{
-		Model:       resp.ModelVersion,
-		InputTokens: u.PromptTokenCount,
-		// Thinking is billed as output.
-		OutputTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
+	// Thinking is billed as output.
+	out, err := llm.Reported(name, resp.ModelVersion,
+		[]int{u.PromptTokenCount}, []int{u.CandidatesTokenCount, u.ThoughtsTokenCount})
+	if err != nil {
+		return out, err
 	}
 	if len(resp.Candidates) == 0 {
-		return out, fmt.Errorf("%s: no candidates (blocked: %q): %w", name, resp.PromptFeedback.BlockReason, engine.ErrUnusable)
+		return out, fmt.Errorf("%s: no candidates (blocked: %q): %w", name, llm.Excerpt(resp.PromptFeedback.BlockReason), engine.ErrUnusable)
 	}
 	cand := resp.Candidates[0]
 	if cand.FinishReason != "STOP" {
-		return out, fmt.Errorf("%s: answer finished with %s: %w", name, cand.FinishReason, engine.ErrUnusable)
+		return out, fmt.Errorf("%s: answer finished with %s: %w", name, llm.Excerpt(cand.FinishReason), engine.ErrUnusable)
 	}
 	var text strings.Builder
 	for _, p := range cand.Content.Parts {
@@ -212,15 +219,21 @@ func classify(err error) error {
 		se.Kind = llm.ErrAuth
 	}
 	if i := strings.Index(se.Message, "retry_delay="); i >= 0 && se.RetryAfter == 0 {
-		if d, perr := time.ParseDuration(strings.Fields(se.Message[i+len("retry_delay="):])[0]); perr == nil && d > 0 {
-			se.RetryAfter = d
+		// The delay ends at a space or the colon before the message, and
+		// may be blank.
+		end := func(r rune) bool { return unicode.IsSpace(r) || r == ':' }
+		if f := strings.FieldsFunc(se.Message[i+len("retry_delay="):], end); len(f) > 0 {
+			if d, perr := time.ParseDuration(f[0]); perr == nil && d > 0 {
+				se.RetryAfter = d
+			}
 		}
 	}
 	return err
 }
 
 // errorMessage is Gemini's message with the reasons and retry delay of
-// its details, which classify reads.
+// its details, which classify reads; they come first, so that a long
+// message cut short (llm.Excerpt) keeps them.
 func errorMessage(raw []byte) string {
 	var e struct {
 		Error struct {
@@ -236,7 +249,7 @@ func errorMessage(raw []byte) string {
 	if json.Unmarshal(raw, &e) != nil || e.Error.Message == "" {
 		return ""
 	}
-	msg := e.Error.Status + ": " + e.Error.Message
+	msg := e.Error.Status
 	for _, d := range e.Error.Details {
 		if d.Reason != "" {
 			msg += " [" + d.Reason + "]"
@@ -245,5 +258,5 @@ func errorMessage(raw []byte) string {
 			msg += " retry_delay=" + d.RetryDelay
 		}
 	}
-	return msg
+	return msg + ": " + e.Error.Message
 }

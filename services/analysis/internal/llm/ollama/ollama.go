@@ -90,17 +90,27 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, err
 	}
+	return decode(raw)
+}
+
+// decode reads a /api/chat answer: the message's content is the answer,
+// if the model finished it.
+func decode(raw []byte) (llm.Response, error) {
 	var resp chatResponse
 	if err := llm.Decode(name, raw, &resp); err != nil {
 		return llm.Response{}, err
 	}
-	out := llm.Response{Text: resp.Message.Content, Model: resp.Model, InputTokens: resp.PromptEvalCount, OutputTokens: resp.EvalCount}
+	out, err := llm.Reported(name, resp.Model, []int{resp.PromptEvalCount}, []int{resp.EvalCount})
+	if err != nil {
+		return out, err
+	}
 	switch {
 	case !resp.Done:
 		return out, fmt.Errorf("%s: answer not done: %w", name, engine.ErrUnusable)
 	case resp.DoneReason == "length":
 		return out, fmt.Errorf("%s: answer cut at the token limit: %w", name, engine.ErrUnusable)
 	}
+	out.Text = resp.Message.Content
 	return out, nil
 }
 

@@ -110,18 +110,27 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, quotaIsNotRetryable(err)
 	}
+	return decode(raw)
+}
+
+// decode reads a chat completion: the first choice's content is the
+// answer, unless the model refused or was stopped.
+func decode(raw []byte) (llm.Response, error) {
 	var resp chatResponse
 	if err := llm.Decode(name, raw, &resp); err != nil {
 		return llm.Response{}, err
 	}
-	out := llm.Response{Model: resp.Model, InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens}
+	out, err := llm.Reported(name, resp.Model, []int{resp.Usage.PromptTokens}, []int{resp.Usage.CompletionTokens})
+	if err != nil {
+		return out, err
+	}
 	if len(resp.Choices) == 0 {
 		return out, fmt.Errorf("%s: no choices in the answer: %w", name, engine.ErrUnusable)
 	}
 	ch := resp.Choices[0]
 	switch {
 	case ch.Message.Refusal != nil && *ch.Message.Refusal != "":
-		return out, fmt.Errorf("%s: the model refused: %q: %w", name, *ch.Message.Refusal, engine.ErrUnusable)
+		return out, fmt.Errorf("%s: the model refused: %q: %w", name, llm.Excerpt(*ch.Message.Refusal), engine.ErrUnusable)
 	case ch.FinishReason == "length":
 		return out, fmt.Errorf("%s: answer cut at the token limit: %w", name, engine.ErrUnusable)
 	case ch.FinishReason == "content_filter":
