@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
+	"github.com/vigil-ops/vigil/services/repair"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
@@ -134,6 +135,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	repairMaxAge, err := envDuration("VIGIL_REPAIR_MAX_EVENT_AGE", 10*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	return app.Options{
 		Services:    services,
 		GRPCAddr:    f.grpcAddr,
@@ -144,6 +149,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// VIGIL_ANALYSIS_ADDR: the analysis service, for a gateway without
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
+		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
+		Repair: repair.Options{
+			MaxEventAge: repairMaxAge,
+			// Read and checked by repair.New, which names the file.
+			GuardrailsFile: os.Getenv("VIGIL_REPAIR_GUARDRAILS_FILE"),
+		},
 		Analysis: analysis.Options{
 			MaxEventAge:       analysisMaxAge,
 			Retention:         retention,

@@ -1,5 +1,6 @@
 // Package appteam keeps, in a service's own schema, which team each app
-// belongs to: a projection of the deploy service's app.registered,
+// belongs to (and where it runs, and whether its repairs may run without
+// a person): a projection of the deploy service's app.registered,
 // app.updated and app.deleted events, for the services whose data belongs
 // to an app's team (monitor's incidents, analysis' analyses). The newest
 // event wins, whatever order events arrive in.
@@ -48,13 +49,46 @@ type Querier interface {
 // Set records that app belongs to team as of at, unless a newer event
 // was applied already.
 func Set(ctx context.Context, q Execer, app, team string, at time.Time) error {
-	_, err := q.Exec(ctx, `INSERT INTO app_teams (app, team, deleted, occurred_at) VALUES ($1, $2, false, $3)
-		ON CONFLICT (app) DO UPDATE SET team = EXCLUDED.team, deleted = false, occurred_at = EXCLUDED.occurred_at
-		WHERE app_teams.occurred_at <= EXCLUDED.occurred_at`, app, team, at)
+	return SetApp(ctx, q, App{Name: app, Team: team}, at)
+}
+
+// App is what the projection keeps of an app.
+type App struct {
+	Name, Team         string
+	Cluster, Namespace string
+	// AutoRepair: its repairs may run without a person (--auto-repair).
+	AutoRepair bool
+}
+
+// SetApp records a as of at, unless a newer event was applied already.
+func SetApp(ctx context.Context, q Execer, a App, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO app_teams (app, team, deleted, occurred_at, auto_repair, cluster, namespace)
+		VALUES ($1, $2, false, $3, $4, $5, $6)
+		ON CONFLICT (app) DO UPDATE SET team = EXCLUDED.team, deleted = false, occurred_at = EXCLUDED.occurred_at,
+			auto_repair = EXCLUDED.auto_repair, cluster = EXCLUDED.cluster, namespace = EXCLUDED.namespace
+		WHERE app_teams.occurred_at <= EXCLUDED.occurred_at`, a.Name, a.Team, at, a.AutoRepair, a.Cluster, a.Namespace)
 	if err != nil {
-		return fmt.Errorf("set team of app %s: %w", app, err)
+		return fmt.Errorf("set app %s: %w", a.Name, err)
 	}
 	return nil
+}
+
+// Get returns what the projection knows of app; ok false when it is
+// unknown or deleted.
+func Get(ctx context.Context, q Querier, app string) (a App, ok bool, err error) {
+	if app == "" {
+		return App{}, false, nil
+	}
+	a.Name = app
+	err = q.QueryRow(ctx, `SELECT team, cluster, namespace, auto_repair FROM app_teams WHERE app = $1 AND NOT deleted`, app).
+		Scan(&a.Team, &a.Cluster, &a.Namespace, &a.AutoRepair)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return App{}, false, nil
+	}
+	if err != nil {
+		return App{}, false, fmt.Errorf("app %s: %w", app, err)
+	}
+	return a, true, nil
 }
 
 // Delete records that app was deleted as of at.
@@ -125,10 +159,14 @@ func NewConsumer(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 func Handle(r *bus.Router[pgx.Tx]) {
 	at := func(m *eventsv1.EventMeta) time.Time { return m.GetOccurredAt().AsTime() }
 	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppRegistered) error {
-		return Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+		return SetApp(ctx, tx, App{
+			Name: e.GetApp(), Team: e.GetOwner(), Cluster: e.GetCluster(), Namespace: e.GetNamespace(), AutoRepair: e.GetAutoRepair(),
+		}, at(e.GetMeta()))
 	})
 	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppUpdated) error {
-		return Set(ctx, tx, e.GetApp(), e.GetOwner(), at(e.GetMeta()))
+		return SetApp(ctx, tx, App{
+			Name: e.GetApp(), Team: e.GetOwner(), Cluster: e.GetCluster(), Namespace: e.GetNamespace(), AutoRepair: e.GetAutoRepair(),
+		}, at(e.GetMeta()))
 	})
 	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppDeleted) error {
 		return Delete(ctx, tx, e.GetApp(), at(e.GetMeta()))

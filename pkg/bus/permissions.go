@@ -88,7 +88,12 @@ var Roles = []Role{
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairSucceeded, SubjectRepairFailed,
 			SubjectRepairDecided, SubjectRepairBlocked,
 		},
-		Consumes: []string{SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected},
+		Consumes: []string{
+			SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected,
+			// Which team each app belongs to, where it runs, and whether
+			// its repairs may run without a person.
+			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+		},
 	},
 	{
 		User: "notify",

@@ -113,6 +113,8 @@ type Service struct {
 	consumer *bus.Consumer
 	relay    *outbox.Relay
 	readers  *Readers
+	// repairers hand out the repair identity's clients.
+	repairers *Readers
 }
 
 // New migrates the schema and builds the service.
@@ -156,7 +158,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	s := &Service{
 		opts: opts, deps: deps, deployer: d,
 		api:     grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		readers: &Readers{pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
+		readers: &Readers{account: kube.Reader, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
+		repairers: &Readers{account: kube.Repairer, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
 		relay:   outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
@@ -194,6 +197,7 @@ func announceApps(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store
 		for _, a := range apps {
 			if err := outbox.Add(ctx, tx, &eventsv1.AppUpdated{
 				Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
+				AutoRepair: a.AutoRepair,
 			}); err != nil {
 				return fmt.Errorf("announce apps: %w", err)
 			}

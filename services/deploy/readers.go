@@ -31,6 +31,9 @@ const readerTTL = 15 * time.Minute
 // never leaves the deploy service (ADR 8). In one process analysis uses
 // it directly; in its own, through ClusterCredentialService.
 type Readers struct {
+	// account is the identity handed out: kube.Reader, or kube.Repairer
+	// for Repairers.
+	account        kube.Account
 	pool           *pgxpool.Pool
 	store          *postgres.Store
 	kube           *kube.Pool
@@ -50,6 +53,21 @@ type reader struct {
 
 // Readers is the deploy service's source of read-only cluster clients.
 func (s *Service) Readers() *Readers { return s.readers }
+
+// Repairers are like Readers, as Vigil's repair identity (ADR 8): patch
+// Deployments, delete Pods, nothing else.
+type Repairers struct{ r *Readers }
+
+// Repairers is the deploy service's source of repair clients.
+func (s *Service) Repairers() Repairers { return Repairers{s.repairers} }
+
+// Repairer returns a client of cluster acting as the repair identity.
+func (r Repairers) Repairer(ctx context.Context, cluster string) (kubernetes.Interface, error) {
+	return r.r.Reader(ctx, cluster)
+}
+
+// DefaultCluster is Readers.DefaultCluster.
+func (r Repairers) DefaultCluster(ctx context.Context) (string, error) { return r.r.DefaultCluster(ctx) }
 
 // Reader returns a read-only client of cluster.
 func (r *Readers) Reader(ctx context.Context, cluster string) (kubernetes.Interface, error) {
@@ -79,7 +97,7 @@ func (r *Readers) reader(ctx context.Context, cluster string) (reader, error) {
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	rc, expires, err := kube.ReaderConfig(ctx, admin, base, readerTTL)
+	rc, expires, err := kube.AccountConfig(ctx, admin, base, r.account, readerTTL)
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
 	}

@@ -117,6 +117,9 @@ type Deps struct {
 	// process, or a forwarder (NewAnalysisForwarder); Unimplemented when
 	// nil.
 	Analyses analysisv1.AnalysisServiceServer
+	// Repairs serves RepairService: the repair service in one process,
+	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
+	Repairs repairv1.RepairServiceServer
 	Logger   *slog.Logger
 }
 
@@ -206,6 +209,12 @@ func NewAnalysisForwarder(conn grpc.ClientConnInterface) analysisv1.AnalysisServ
 	return grpcapi.NewAnalysisForwarder(conn)
 }
 
+// NewRepairForwarder returns a RepairService that calls the repair
+// service over conn as the original caller.
+func NewRepairForwarder(conn grpc.ClientConnInterface) repairv1.RepairServiceServer {
+	return grpcapi.NewRepairForwarder(conn)
+}
+
 // NewClusterForwarder returns a ClusterService that calls the deploy
 // service over conn as the original caller.
 func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceServer {
@@ -224,7 +233,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAuditServiceServer(srv.GRPC, acc)
 	// Services not built yet are registered as unimplemented, so that
 	// their calls pass authentication like any other (401 before 501).
-	repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
+	if s.deps.Repairs != nil {
+		repairv1.RegisterRepairServiceServer(srv.GRPC, s.deps.Repairs)
+	} else {
+		repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
+	}
 	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
 	if s.deps.Analyses != nil {
 		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)

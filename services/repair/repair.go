@@ -1,21 +1,255 @@
-// Package repair is the repair service. Its work arrives with a later issue; until
-// then it runs and stops with the others but consumes nothing, and its API
-// answers Unimplemented through the gateway.
+// Package repair is the repair service: on analysis.completed it records
+// a repair of the proposal, plans it against the live cluster, and lets
+// its guardrails decide — run it (auto), ask a person (needs approval) or
+// refuse it (blocked) — with every reason. It executes through one
+// executor per action (internal/action), as Vigil's repair identity in
+// the cluster, verifies that the workload became healthy, undoes and
+// escalates what did not work, and keeps every step in the repair's
+// timeline. It acts only on fresh analyses, never on history.
 package repair
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/repair/internal/action"
+	"github.com/vigil-ops/vigil/services/repair/internal/action/deletepod"
+	"github.com/vigil-ops/vigil/services/repair/internal/action/memory"
+	"github.com/vigil-ops/vigil/services/repair/internal/action/restart"
+	"github.com/vigil-ops/vigil/services/repair/internal/action/rollback"
+	"github.com/vigil-ops/vigil/services/repair/internal/action/scale"
+	"github.com/vigil-ops/vigil/services/repair/internal/grpcapi"
+	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
-// Service is the repair service.
-type Service struct{ log *slog.Logger }
+// Schema is the repair service's Postgres schema.
+const Schema = "repair"
 
-// New returns the service.
-func New(log *slog.Logger) *Service { return &Service{log: log.With("service", "repair")} }
+// Producer names the service in the events it publishes.
+const Producer = "repair"
 
-// Run waits for ctx: nothing to consume yet.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
+// Options tune the service.
+type Options struct {
+	// MaxEventAge: an analysis older than this is not acted on (10 min):
+	// a repair decided on stale evidence could hurt.
+	MaxEventAge time.Duration
+	// Workers plan, execute and verify that many repairs at once (2).
+	Workers int
+	// GuardrailsFile, when set, holds the base guardrails (YAML or JSON,
+	// the API's field names); the API's settings apply over them.
+	GuardrailsFile string
+	// Retention: finished repairs older than this are deleted (90 days).
+	Retention time.Duration
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	if o.MaxEventAge < 0 || o.Workers < 0 || o.Retention < 0 {
+		return errors.New("VIGIL_REPAIR_*: values must not be negative")
+	}
 	return nil
+}
+
+// Clusters gives clients of the registered clusters acting as Vigil's
+// repair identity (ADR 8: least privilege, short-lived tokens; the
+// deploy service's Repairers in one process).
+type Clusters interface {
+	Repairer(ctx context.Context, cluster string) (kubernetes.Interface, error)
+	DefaultCluster(ctx context.Context) (string, error)
+}
+
+// Deps are what the service runs on.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	JetStream jetstream.JetStream
+	Publisher *bus.Publisher
+	Metrics   *bus.Metrics
+	Logger    *slog.Logger
+	// Clusters, when nil, leaves every repair blocked: there is nothing
+	// to act with (said in its reasons).
+	Clusters Clusters
+}
+
+// Service is the running repair service.
+type Service struct {
+	opts     Options
+	deps     Deps
+	store    *postgres.Store
+	base     guard.Settings
+	// fileScopes are the file's namespace and app scopes, each layered
+	// under the same scope set through the API.
+	fileScopes map[string]*repairv1.Guardrails
+	actions  *action.Registry
+	analyses *bus.Consumer
+	answers  *bus.Consumer
+	apps     *bus.Consumer
+	relay    *outbox.Relay
+	api      *grpcapi.Server
+	log      *slog.Logger
+	wake     chan struct{}
+	now      func() time.Time
+}
+
+// Executors are the actions the service can carry out.
+func Executors() *action.Registry {
+	return action.NewRegistry(restart.New(), deletepod.New(), scale.New(), rollback.New(), memory.New())
+}
+
+// New migrates the schema and builds the service.
+func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxEventAge == 0 {
+		opts.MaxEventAge = 10 * time.Minute
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 2
+	}
+	if opts.Retention == 0 {
+		opts.Retention = 90 * 24 * time.Hour
+	}
+	log := deps.Logger.With("service", "repair")
+	base, fileScopes := guard.Defaults(), map[string]*repairv1.Guardrails{}
+	if opts.GuardrailsFile != "" {
+		f, err := guard.LoadFile(opts.GuardrailsFile)
+		if err != nil {
+			return nil, err
+		}
+		base, fileScopes = f.Base(), f.Scopes
+	}
+	for _, m := range []func() error{
+		func() error { return outbox.Migrate(ctx, deps.Pool, Schema) },
+		func() error { return db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")) },
+		func() error { return appteam.Migrate(ctx, deps.Pool, Schema) },
+	} {
+		if err := m(); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{
+		opts: opts, deps: deps, store: postgres.New(deps.Pool), base: base, fileScopes: fileScopes, actions: Executors(), log: log,
+		wake: make(chan struct{}, opts.Workers), now: time.Now,
+		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
+	}
+	s.api = grpcapi.New(s.store, s, log)
+
+	analyses := bus.NewRouter[pgx.Tx]()
+	bus.On(analyses, s.propose)
+	intake := outbox.NewHandler(deps.Pool, "repair-analyses", analyses)
+	var err error
+	s.analyses, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "repair", Subjects: analyses.Subjects(), BatchSize: 20,
+		// Nothing replays history into a service that acts on the world:
+		// a new consumer starts at new analyses, and one older than
+		// MaxEventAge (a backlog after an outage) is not acted on.
+		MaxEventAge: opts.MaxEventAge,
+	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
+		errs := intake.HandleBatch(ctx, ds)
+		for range len(ds) {
+			s.poke()
+		}
+		return errs
+	}), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	answers := bus.NewRouter[pgx.Tx]()
+	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairApproved) error {
+		return s.answerEvent(ctx, tx, e.GetMeta(), e.GetRepairId(), true, e.GetApprovedBy(), e.GetChannel(), "")
+	})
+	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairRejected) error {
+		return s.answerEvent(ctx, tx, e.GetMeta(), e.GetRepairId(), false, e.GetRejectedBy(), e.GetChannel(), e.GetReason())
+	})
+	answerHandler := outbox.NewHandler(deps.Pool, "repair-answers", answers)
+	s.answers, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "repair", Subjects: answers.Subjects(), BatchSize: 20,
+		// An answer is for a repair waiting now; an old one would find
+		// it expired anyway.
+		MaxEventAge: time.Hour,
+	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
+		errs := answerHandler.HandleBatch(ctx, ds)
+		s.poke()
+		return errs
+	}), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	if s.apps, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "repair", log, deps.Metrics); err != nil {
+		return nil, err
+	}
+	for _, c := range []*bus.Consumer{s.analyses, s.answers} {
+		if err := c.Create(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Register adds the service's gRPC API to r.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	repairv1.RegisterRepairServiceServer(r, s.api)
+}
+
+// Server is the API, for a gateway in the same process.
+func (s *Service) Server() repairv1.RepairServiceServer { return s.api }
+
+// Run consumes, works on repairs and relays events until ctx is
+// cancelled. A repair in progress at a stop is taken again once its
+// lease runs out; executors make a second execution a no-op.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.analyses.Run(ctx) })
+	g.Go(func() error { return s.answers.Run(ctx) })
+	g.Go(func() error { return s.apps.Run(ctx) })
+	g.Go(func() error { return s.relay.Run(ctx) })
+	for range s.opts.Workers {
+		g.Go(func() error { return s.work(ctx) })
+	}
+	g.Go(func() error { return s.expire(ctx) })
+	g.Go(func() error { return s.prune(ctx) })
+	return g.Wait()
+}
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// prune deletes finished repairs past retention, hourly.
+func (s *Service) prune(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.store.Prune(ctx, s.now().Add(-s.opts.Retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "prune repairs failed", "error", err)
+		case n > 0:
+			s.log.InfoContext(ctx, "old repairs deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

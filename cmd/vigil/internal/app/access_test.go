@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -447,32 +448,46 @@ var matrix = []matrixCase{
 	// after the checks. Playbooks are about kinds of incident: any
 	// reader's.
 	{
-		method: "vigil.repair.v1.RepairService/ListRepairs", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.repair.v1.RepairService/ListRepairs", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.ListRepairs(ctx, &repairv1.ListRepairsRequest{})
 			return err
 		}, rest: "GET /api/v1/repairs",
 	},
 	{
-		method: "vigil.repair.v1.RepairService/GetRepair", perm: auth.Read, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.repair.v1.RepairService/GetRepair", perm: auth.Read, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.GetRepair(ctx, &repairv1.GetRepairRequest{Id: noSuchID})
 			return err
 		},
 	},
 	{
-		method: "vigil.repair.v1.RepairService/ApproveRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.repair.v1.RepairService/ApproveRepair", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.ApproveRepair(ctx, &repairv1.ApproveRepairRequest{Id: noSuchID})
 			return err
 		}, rest: "POST /api/v1/repairs/" + noSuchID + ":approve", body: `{}`,
 	},
 	{
-		method: "vigil.repair.v1.RepairService/RejectRepair", perm: auth.Operate, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.repair.v1.RepairService/RejectRepair", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.RejectRepair(ctx, &repairv1.RejectRepairRequest{Id: noSuchID})
 			return err
 		},
+	},
+	{
+		method: "vigil.repair.v1.RepairService/GetGuardrails", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.repairs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{})
+			return err
+		}, rest: "GET /api/v1/guardrails?scope=global",
+	},
+	{
+		method: "vigil.repair.v1.RepairService/SetGuardrails", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.repairs.SetGuardrails(ctx, &repairv1.SetGuardrailsRequest{Guardrails: &repairv1.Guardrails{Scope: "global", MinConfidence: proto.Float64(0.85)}})
+			return err
+		}, rest: "PUT /api/v1/guardrails", body: `{"guardrails":{"scope":"global","min_confidence":0.85}}`,
 	},
 	{
 		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},

@@ -55,11 +55,15 @@ type Options struct {
 	// AnalysisAddr is the analysis service's gRPC address, for a gateway
 	// that runs without it; its API answers Unimplemented without either.
 	AnalysisAddr string
-	Gateway      gateway.Options
+	// RepairAddr is the repair service's gRPC address, for a gateway
+	// that runs without it.
+	RepairAddr string
+	Gateway    gateway.Options
 	Monitor      monitor.Options
 	Notify       notify.Options
 	Deploy       deploy.Options
 	Analysis     analysis.Options
+	Repair       repair.Options
 	// LLM configures the LLM engines tried before the rules (none by
 	// default).
 	LLM analysis.LLMOptions
@@ -91,7 +95,7 @@ func (o Options) Validate() error {
 	if o.runs("deploy") {
 		errs = append(errs, o.Deploy.Validate())
 	}
-	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate(), o.Analysis.Validate(), o.LLM.Validate())
+	errs = append(errs, o.Gateway.Validate(), o.Monitor.Validate(), o.Notify.Validate(), o.Analysis.Validate(), o.Repair.Validate(), o.LLM.Validate())
 	return errors.Join(errs...)
 }
 
@@ -178,9 +182,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	a = &App{opts: opts, deps: deps}
+	built := a
 	defer func() {
 		if err != nil {
-			a.close()
+			// a is nil by now (return nil, err): close what was built.
+			built.close()
 		}
 	}()
 	if deps.Admin != nil {
@@ -189,7 +195,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis")) {
+	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis") || opts.runs("repair")) {
 		return nil, errors.New("signing key: missing (VIGIL_SIGNING_KEY, VIGIL_SIGNING_PUBLIC_KEY or VIGIL_SIGNING_KEY_FILE: the gateway signs with it, monitor and deploy verify its assertions)")
 	}
 	// Every call is authenticated and authorised by one guard. Until the
@@ -227,6 +233,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		mon *monitor.Service
 		dep *deploy.Service
 		anl *analysis.Service
+		rep *repair.Service
 	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
@@ -290,7 +297,21 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				an.Register(a.srv.GRPC)
 			}
 		case "repair":
-			a.runners = append(a.runners, runner{name, repair.New(deps.Logger).Run})
+			rdeps := repair.Deps{Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger}
+			if dep != nil {
+				// Clients acting as Vigil's repair identity (ADR 8).
+				rdeps.Clusters = dep.Repairers()
+			} else {
+				deps.Logger.WarnContext(ctx, "repair has no cluster access: run deploy in this process; repairs will be blocked, and say so")
+			}
+			rep, err = repair.New(ctx, opts.Repair, rdeps)
+			if err != nil {
+				return nil, fmt.Errorf("repair: %w", err)
+			}
+			a.runners = append(a.runners, runner{name, rep.Run})
+			if !opts.runs("gateway") {
+				rep.Register(a.srv.GRPC)
+			}
 		case "deploy":
 			dep, err = deploy.New(ctx, opts.Deploy, deploy.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
@@ -325,6 +346,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
 				}
 				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
+			}
+			switch {
+			case rep != nil:
+				gdeps.Repairs = rep.Server()
+			case opts.RepairAddr != "":
+				conn, err := a.dial(opts.RepairAddr, "repair")
+				if err != nil {
+					return nil, fmt.Errorf("gateway: repair at %s: %w", opts.RepairAddr, err)
+				}
+				gdeps.Repairs = gateway.NewRepairForwarder(conn)
 			}
 			switch {
 			case anl != nil:
@@ -390,7 +421,7 @@ func (a *App) dialAs(addr, name, service string) (*grpc.ClientConn, error) {
 // pool opens a pool whose search_path is the service's own schema; services
 // without tables yet get none.
 func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
-	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" && service != "analysis" {
+	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" && service != "analysis" && service != "repair" {
 		return nil, nil
 	}
 	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)

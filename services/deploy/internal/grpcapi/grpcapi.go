@@ -82,6 +82,7 @@ func actor(ctx context.Context) string { return auth.Actor(ctx) }
 func AppUpdated(a *postgres.App) *eventsv1.AppUpdated {
 	return &eventsv1.AppUpdated{
 		Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
+		AutoRepair: a.AutoRepair,
 	}
 }
 
@@ -152,7 +153,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 		}
 		return outbox.Add(ctx, tx, &eventsv1.AppRegistered{
 			Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Namespace: a.Namespace, Cluster: a.Cluster,
-			Framework: a.Framework, Plan: a.Plan, Image: a.Image, Owner: a.Owner,
+			Framework: a.Framework, Plan: a.Plan, Image: a.Image, Owner: a.Owner, AutoRepair: a.AutoRepair,
 		})
 	})
 	if err != nil {

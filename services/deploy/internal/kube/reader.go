@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 )
 
 // The read-only identity Vigil's analysis uses in a cluster: a service
@@ -22,12 +24,43 @@ const (
 	readerBinding        = "vigil-analysis-view"
 )
 
-// ReaderConfig returns a rest.Config for the read-only identity, with a
-// short-lived token (TokenRequest, ttl) and no other credential, and when
-// the token expires. It creates the namespace, service account and
-// binding when missing (with c, the cluster's admin client). base is the
-// cluster's own config (server, CA), whose credentials are dropped.
+// The repair identity: a service account bound to a ClusterRole of
+// pkg/kubeaccess.RepairRules (patch Deployments, delete Pods, read what
+// those need; no Secrets), in the same namespace (ADR 8).
+const (
+	RepairServiceAccount = "vigil-repair"
+	repairRole           = "vigil-repair"
+	repairBinding        = "vigil-repair"
+)
+
+// Account is one of Vigil's identities in a cluster.
+type Account struct {
+	ServiceAccount, Binding string
+	// Role is the ClusterRole bound; Rules, when set, are its rules,
+	// created (and kept current) by Vigil.
+	Role  string
+	Rules []rbacv1.PolicyRule
+}
+
+// Reader is the read-only identity of analysis.
+var Reader = Account{ServiceAccount: ReaderServiceAccount, Binding: readerBinding, Role: "view"}
+
+// Repairer is the identity of repair.
+var Repairer = Account{ServiceAccount: RepairServiceAccount, Binding: repairBinding, Role: repairRole, Rules: kubeaccess.RepairRules}
+
+// ReaderConfig returns a rest.Config for the read-only identity (see
+// AccountConfig).
 func ReaderConfig(ctx context.Context, c *Client, base *rest.Config, ttl time.Duration) (*rest.Config, time.Time, error) {
+	return AccountConfig(ctx, c, base, Reader, ttl)
+}
+
+// AccountConfig returns a rest.Config for account a, with a short-lived
+// token (TokenRequest, ttl) and no other credential, and when the token
+// expires. It creates the namespace, service account, role and binding
+// when missing (with c, the cluster's admin client) and keeps a role of
+// Vigil's own at its rules. base is the cluster's own config (server,
+// CA), whose credentials are dropped.
+func AccountConfig(ctx context.Context, c *Client, base *rest.Config, a Account, ttl time.Duration) (*rest.Config, time.Time, error) {
 	labels := map[string]string{"app.kubernetes.io/managed-by": "vigil"}
 	create := func(what string, err error) error {
 		if err == nil || apierrors.IsAlreadyExists(err) {
@@ -40,25 +73,40 @@ func ReaderConfig(ctx context.Context, c *Client, base *rest.Config, ttl time.Du
 		return nil, time.Time{}, err
 	}
 	_, err = c.Typed.CoreV1().ServiceAccounts(ReaderNamespace).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: ReaderServiceAccount, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: a.ServiceAccount, Labels: labels},
 	}, metav1.CreateOptions{})
-	if err := create("service account "+ReaderServiceAccount, err); err != nil {
+	if err := create("service account "+a.ServiceAccount, err); err != nil {
 		return nil, time.Time{}, err
 	}
+	if a.Rules != nil {
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: a.Role, Labels: labels}, Rules: a.Rules}
+		_, err = c.Typed.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Keep it at the rules this version needs, no more.
+			var cur *rbacv1.ClusterRole
+			if cur, err = c.Typed.RbacV1().ClusterRoles().Get(ctx, a.Role, metav1.GetOptions{}); err == nil {
+				cur.Rules = a.Rules
+				_, err = c.Typed.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{})
+			}
+		}
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("cluster role %s: %w", a.Role, err)
+		}
+	}
 	_, err = c.Typed.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: readerBinding, Labels: labels},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ReaderServiceAccount, Namespace: ReaderNamespace}},
+		ObjectMeta: metav1.ObjectMeta{Name: a.Binding, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: a.Role},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: a.ServiceAccount, Namespace: ReaderNamespace}},
 	}, metav1.CreateOptions{})
-	if err := create("cluster role binding "+readerBinding, err); err != nil {
+	if err := create("cluster role binding "+a.Binding, err); err != nil {
 		return nil, time.Time{}, err
 	}
 	secs := int64(ttl / time.Second)
-	tr, err := c.Typed.CoreV1().ServiceAccounts(ReaderNamespace).CreateToken(ctx, ReaderServiceAccount, &authenticationv1.TokenRequest{
+	tr, err := c.Typed.CoreV1().ServiceAccounts(ReaderNamespace).CreateToken(ctx, a.ServiceAccount, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("request a token for %s/%s: %w", ReaderNamespace, ReaderServiceAccount, err)
+		return nil, time.Time{}, fmt.Errorf("request a token for %s/%s: %w", ReaderNamespace, a.ServiceAccount, err)
 	}
 	rc := rest.AnonymousClientConfig(base)
 	rc.BearerToken = tr.Status.Token

@@ -273,17 +273,18 @@ func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string
 // of it.
 type AppRef struct {
 	Name, Owner, Namespace, Cluster string
+	AutoRepair                      bool
 }
 
 // AppRefs returns every app's AppRef, by name, without opening secrets.
 func (s *Store) AppRefs(ctx context.Context, q Querier) ([]AppRef, error) {
-	rows, err := q.Query(ctx, `SELECT name, owner, namespace, cluster FROM apps ORDER BY name`)
+	rows, err := q.Query(ctx, `SELECT name, owner, namespace, cluster, auto_repair FROM apps ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AppRef, error) {
 		var a AppRef
-		err := r.Scan(&a.Name, &a.Owner, &a.Namespace, &a.Cluster)
+		err := r.Scan(&a.Name, &a.Owner, &a.Namespace, &a.Cluster, &a.AutoRepair)
 		return a, err
 	})
 }

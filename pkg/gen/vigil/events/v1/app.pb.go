@@ -23,15 +23,17 @@ const (
 
 // AppRegistered is published on app.registered when an app is onboarded.
 type AppRegistered struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	App           string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
-	Namespace     string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Cluster       string                 `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Framework     string                 `protobuf:"bytes,5,opt,name=framework,proto3" json:"framework,omitempty"`
-	Plan          string                 `protobuf:"bytes,6,opt,name=plan,proto3" json:"plan,omitempty"`
-	Image         string                 `protobuf:"bytes,7,opt,name=image,proto3" json:"image,omitempty"`
-	Owner         string                 `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Meta      *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	App       string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	Namespace string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Cluster   string                 `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Framework string                 `protobuf:"bytes,5,opt,name=framework,proto3" json:"framework,omitempty"`
+	Plan      string                 `protobuf:"bytes,6,opt,name=plan,proto3" json:"plan,omitempty"`
+	Image     string                 `protobuf:"bytes,7,opt,name=image,proto3" json:"image,omitempty"`
+	Owner     string                 `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Repairs of it may run without a person (within the guardrails).
+	AutoRepair    bool `protobuf:"varint,9,opt,name=auto_repair,json=autoRepair,proto3" json:"auto_repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +124,13 @@ func (x *AppRegistered) GetOwner() string {
 	return ""
 }
 
+func (x *AppRegistered) GetAutoRepair() bool {
+	if x != nil {
+		return x.AutoRepair
+	}
+	return false
+}
+
 // AppUpdated is published on app.updated when an app changes, and by the
 // deploy service for every app when it starts, so that a projection that
 // missed events (a new consumer, the stream's retention) catches up.
@@ -134,6 +143,7 @@ type AppUpdated struct {
 	Owner         string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	Namespace     string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Cluster       string `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	AutoRepair    bool   `protobuf:"varint,6,opt,name=auto_repair,json=autoRepair,proto3" json:"auto_repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +213,13 @@ func (x *AppUpdated) GetCluster() string {
 	return ""
 }
 
+func (x *AppUpdated) GetAutoRepair() bool {
+	if x != nil {
+		return x.AutoRepair
+	}
+	return false
+}
+
 // AppDeleted is published on app.deleted when Vigil forgets an app.
 type AppDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -260,7 +277,7 @@ var File_vigil_events_v1_app_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_app_proto_rawDesc = "" +
 	"\n" +
-	"\x19vigil/events/v1/app.proto\x12\x0fvigil.events.v1\x1a\x1avigil/events/v1/meta.proto\"\xe7\x01\n" +
+	"\x19vigil/events/v1/app.proto\x12\x0fvigil.events.v1\x1a\x1avigil/events/v1/meta.proto\"\x88\x02\n" +
 	"\rAppRegistered\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1c\n" +
@@ -269,14 +286,18 @@ const file_vigil_events_v1_app_proto_rawDesc = "" +
 	"\tframework\x18\x05 \x01(\tR\tframework\x12\x12\n" +
 	"\x04plan\x18\x06 \x01(\tR\x04plan\x12\x14\n" +
 	"\x05image\x18\a \x01(\tR\x05image\x12\x14\n" +
-	"\x05owner\x18\b \x01(\tR\x05owner\"\x9c\x01\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\x12\x1f\n" +
+	"\vauto_repair\x18\t \x01(\bR\n" +
+	"autoRepair\"\xbd\x01\n" +
 	"\n" +
 	"AppUpdated\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x14\n" +
 	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1c\n" +
 	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\x18\n" +
-	"\acluster\x18\x05 \x01(\tR\acluster\"N\n" +
+	"\acluster\x18\x05 \x01(\tR\acluster\x12\x1f\n" +
+	"\vauto_repair\x18\x06 \x01(\bR\n" +
+	"autoRepair\"N\n" +
 	"\n" +
 	"AppDeleted\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +

@@ -1,0 +1,189 @@
+package repair
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/repair/internal/action"
+	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+// maxDryRunResult bounds the server's answer kept for a dry run.
+const maxDryRunResult = 16 << 10
+
+// execute runs a queued repair (or one whose worker stopped mid-way:
+// executors make the second execution a no-op).
+func (s *Service) execute(ctx context.Context, row postgres.Row) error {
+	r := row.Repair
+	set, err := s.settings(ctx, s.deps.Pool, r)
+	if err != nil {
+		return err
+	}
+	// What no one can override is checked again now: the deny list and
+	// the namespaces may have changed since the decision.
+	if err := guard.Approvable(set, guard.Facts{
+		Proposal: r.GetProposal(), Supported: true, Now: s.now(), HealthyAfter: -1,
+	}); err != nil {
+		return s.block(ctx, row, err.Error())
+	}
+	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED && row.Automatic && r.GetDecidedBy() == "" && set.Paused {
+		// The kill switch stops automatic repairs at once, those queued
+		// included: a person is asked instead.
+		return s.askInstead(ctx, row, set, "kill switch on: automatic repairs paused")
+	}
+	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED {
+		r.Status, r.DryRun = repairv1.RepairStatus_REPAIR_STATUS_RUNNING, set.DryRun
+		by, via := r.GetDecidedBy(), r.GetDecidedVia()
+		if row.Automatic {
+			by = "guardrails"
+		}
+		err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+			if err := s.store.Save(ctx, tx, r, postgres.Update{}, s.now()); err != nil {
+				return err
+			}
+			msg := fmt.Sprintf("%s of %s", actionName(r.GetProposal().GetAction()), targetName(r.GetProposal().GetTarget()))
+			if set.DryRun {
+				msg += " (server-side dry run: nothing will change)"
+			}
+			if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTION_STARTED, "repair", "", msg); err != nil {
+				return err
+			}
+			return outbox.Add(ctx, tx, &eventsv1.RepairRequested{
+				Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), AnalysisId: r.GetAnalysisId(),
+				Proposal: r.GetProposal(), ApprovedBy: by, Channel: via, DryRun: set.DryRun,
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	c, err := s.client(ctx, r)
+	if errors.Is(err, errNoClusters) {
+		s.fail(ctx, row, err.Error(), false)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st := loadState(row)
+	res, err := s.actions.Execute(ctx, c, r.GetProposal(), action.Run{
+		RepairID: r.GetId(), DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
+	})
+	var refused *action.RefusedError
+	if errors.As(err, &refused) {
+		// The cluster is not as planned, or the policy forbids it now:
+		// nothing was changed.
+		s.fail(ctx, row, "refused: "+err.Error(), false)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if res.DryRun {
+		b, _ := json.Marshal(res.Object)
+		if len(b) > maxDryRunResult {
+			b = b[:maxDryRunResult]
+		}
+		r.Status, r.DryRunResult, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_DRY_RUN, string(b), timestamppb.New(now)
+		return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+			if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
+				return err
+			}
+			return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DRY_RUN, "repair", "", "the API server admitted it: "+res.Summary)
+		})
+	}
+	st.Verify, st.Undo, st.VerifyStarted = &res.Verify, &res.Undo, now
+	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
+			return err
+		}
+		s.poke()
+		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", res.Summary)
+	})
+}
+
+// askInstead turns a queued automatic repair into a question for a person.
+func (s *Service) askInstead(ctx context.Context, row postgres.Row, set guard.Settings, reason string) error {
+	r := row.Repair
+	now := s.now()
+	r.Status, r.Decision = repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.Decision_DECISION_NEEDS_APPROVAL
+	r.Reasons = append(r.Reasons, reason)
+	r.DecisionReason, r.UpdateTime = strings.Join(r.Reasons, "; "), timestamppb.New(now)
+	expires := now.Add(set.ApprovalTTL)
+	r.ExpireTime = timestamppb.New(expires)
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{ExpiresAt: expires, Release: true}, now); err != nil {
+			return err
+		}
+		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DECIDED, "guardrails", "", "needs approval: "+reason); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, s.approvalRequested(r))
+	})
+}
+
+// block refuses a repair that the guardrails no longer allow, even
+// approved.
+func (s *Service) block(ctx context.Context, row postgres.Row, reason string) error {
+	r := row.Repair
+	now := s.now()
+	r.Status, r.Decision = repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.Decision_DECISION_BLOCKED
+	r.Reasons = append(r.Reasons, reason)
+	r.DecisionReason, r.UpdateTime = reason, timestamppb.New(now)
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
+			return err
+		}
+		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_REFUSED, "guardrails", "", "not executed: "+reason); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.RepairBlocked{
+			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(),
+			Proposal: r.GetProposal(), Reasons: []string{reason}, App: r.GetApp(), Summary: r.GetSummary(),
+		})
+	})
+}
+
+// fail ends a repair that did not work: cooldown for its resource (when
+// it changed something), escalation to people, repair.failed.
+func (s *Service) fail(ctx context.Context, row postgres.Row, reason string, undone bool) {
+	r := row.Repair
+	set, err := s.settings(ctx, s.deps.Pool, r)
+	if err != nil {
+		set = s.base
+	}
+	now := s.now()
+	until := now.Add(set.Cooldown)
+	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_FAILED, timestamppb.New(now)
+	err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{CooldownUntil: until, Release: true}, now); err != nil {
+			return err
+		}
+		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_ESCALATED, "repair", "", fmt.Sprintf(
+			"failed: %s; %s rests until %s; a person must look", reason, targetName(r.GetProposal().GetTarget()), until.UTC().Format("15:04:05 MST"))); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.RepairFailed{
+			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
+			Reason: reason, Undone: undone, CooldownUntil: timestamppb.New(until),
+		})
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "record a failed repair", "repair_id", r.GetId(), "error", err)
+		return
+	}
+	s.log.WarnContext(ctx, "repair failed", "repair_id", r.GetId(), "reason", reason, "undone", undone)
+}

@@ -1,0 +1,198 @@
+// Package grpcapi is the repair service's gRPC port, with its errors
+// mapped to status codes in one place.
+package grpcapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+// Service is what the API asks the repair service to do. Its refusals
+// carry their gRPC status (FailedPrecondition).
+type Service interface {
+	Answer(ctx context.Context, id string, approve bool, actor, channel, reason string) (*repairv1.Repair, error)
+	Guardrails(ctx context.Context, scope string) (set, effective *repairv1.Guardrails, err error)
+	SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clear []string, by string) (set, effective *repairv1.Guardrails, err error)
+}
+
+// Server implements repairv1.RepairServiceServer.
+type Server struct {
+	repairv1.UnimplementedRepairServiceServer
+	store *postgres.Store
+	svc   Service
+	log   *slog.Logger
+}
+
+// New returns the API.
+func New(store *postgres.Store, svc Service, log *slog.Logger) *Server {
+	return &Server{store: store, svc: svc, log: log}
+}
+
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var v *guard.ValidationError
+	switch {
+	case errors.Is(err, postgres.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.As(err, &v):
+		fv := make([]server.FieldViolation, 0, len(v.Violations))
+		for _, x := range v.Violations {
+			fv = append(fv, server.FieldViolation{Field: "guardrails." + x.Field, Description: x.Description})
+		}
+		return server.InvalidArgument("invalid guardrails", fv...)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	s.log.ErrorContext(ctx, "repair request failed", "error", err)
+	return status.Error(codes.Internal, "internal error")
+}
+
+func validID(id, field string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return server.InvalidArgument("invalid "+field, server.FieldViolation{Field: field, Description: "must be a UUID"})
+	}
+	return nil
+}
+
+// GetRepair implements the RPC.
+func (s *Server) GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error) {
+	if err := validID(r.GetId(), "id"); err != nil {
+		return nil, err
+	}
+	row, err := s.store.Get(ctx, nil, r.GetId(), true)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	if err := auth.CheckTeam(ctx, row.Repair.GetTeam(), "repair "+r.GetId()); err != nil {
+		return nil, err
+	}
+	return &repairv1.GetRepairResponse{Repair: row.Repair}, nil
+}
+
+// ListRepairs implements the RPC.
+func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest) (*repairv1.ListRepairsResponse, error) {
+	var fv []server.FieldViolation
+	if r.GetIncidentId() != "" && uuid.Validate(r.GetIncidentId()) != nil {
+		fv = append(fv, server.FieldViolation{Field: "incident_id", Description: "must be a UUID"})
+	}
+	if _, ok := repairv1.RepairStatus_name[int32(r.GetStatus())]; !ok {
+		fv = append(fv, server.FieldViolation{Field: "status", Description: "unknown status"})
+	}
+	size := int(r.GetPageSize())
+	switch {
+	case size == 0:
+		size = 50
+	case size < 0:
+		fv = append(fv, server.FieldViolation{Field: "page_size", Description: "must not be negative"})
+	case size > 500:
+		size = 500
+	}
+	var (
+		afterAt time.Time
+		afterID string
+	)
+	if tok := r.GetPageToken(); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		at, id, ok := strings.Cut(string(raw), "/")
+		if err == nil && ok {
+			err = afterAt.UnmarshalText([]byte(at))
+		}
+		if err != nil || !ok || uuid.Validate(id) != nil {
+			fv = append(fv, server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
+		}
+		afterID = id
+	}
+	if len(fv) > 0 {
+		return nil, server.InvalidArgument("invalid request", fv...)
+	}
+	teams, all, unowned := auth.Teams(ctx)
+	f := postgres.Filter{IncidentID: r.GetIncidentId(), Scoped: !all, Teams: teams, Unowned: unowned}
+	if r.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED {
+		f.Status = postgres.Status(r.GetStatus())
+	}
+	rs, err := s.store.List(ctx, f, size, afterAt, afterID)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	out := &repairv1.ListRepairsResponse{}
+	if len(rs) > size {
+		last := rs[size-1]
+		at, _ := last.GetCreateTime().AsTime().MarshalText()
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(string(at) + "/" + last.GetId()))
+		rs = rs[:size]
+	}
+	out.Repairs = rs
+	return out, nil
+}
+
+// ApproveRepair implements the RPC.
+func (s *Server) ApproveRepair(ctx context.Context, r *repairv1.ApproveRepairRequest) (*repairv1.ApproveRepairResponse, error) {
+	if err := validID(r.GetId(), "id"); err != nil {
+		return nil, err
+	}
+	rp, err := s.svc.Answer(ctx, r.GetId(), true, caller(ctx), "api", "")
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &repairv1.ApproveRepairResponse{Repair: rp}, nil
+}
+
+// RejectRepair implements the RPC.
+func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairRequest) (*repairv1.RejectRepairResponse, error) {
+	if err := validID(r.GetId(), "id"); err != nil {
+		return nil, err
+	}
+	if len(r.GetReason()) > 1000 {
+		return nil, server.InvalidArgument("invalid reason", server.FieldViolation{Field: "reason", Description: "at most 1000 bytes"})
+	}
+	rp, err := s.svc.Answer(ctx, r.GetId(), false, caller(ctx), "api", r.GetReason())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &repairv1.RejectRepairResponse{Repair: rp}, nil
+}
+
+// GetGuardrails implements the RPC.
+func (s *Server) GetGuardrails(ctx context.Context, r *repairv1.GetGuardrailsRequest) (*repairv1.GetGuardrailsResponse, error) {
+	set, eff, err := s.svc.Guardrails(ctx, r.GetScope())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &repairv1.GetGuardrailsResponse{Set: set, Effective: eff}, nil
+}
+
+// SetGuardrails implements the RPC.
+func (s *Server) SetGuardrails(ctx context.Context, r *repairv1.SetGuardrailsRequest) (*repairv1.SetGuardrailsResponse, error) {
+	if r.GetGuardrails() == nil {
+		return nil, server.InvalidArgument("missing guardrails", server.FieldViolation{Field: "guardrails", Description: "required"})
+	}
+	set, eff, err := s.svc.SetGuardrails(ctx, r.GetGuardrails(), r.GetClear(), caller(ctx))
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &repairv1.SetGuardrailsResponse{Set: set, Effective: eff}, nil
+}
+
+// caller names who answered, as the audit log does ("user:alice").
+func caller(ctx context.Context) string {
+	if p, ok := auth.FromContext(ctx); ok {
+		return p.String()
+	}
+	return "unknown"
+}

@@ -1,0 +1,352 @@
+package repair_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/kubedev"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/repair"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// clusters gives the test control plane as the one cluster.
+type clusters struct{ kc kubernetes.Interface }
+
+func (c clusters) Repairer(context.Context, string) (kubernetes.Interface, error) { return c.kc, nil }
+func (clusters) DefaultCluster(context.Context) (string, error)                   { return "main", nil }
+
+type fixture struct {
+	svc *repair.Service
+	api repairv1.RepairServiceServer
+	js  jetstream.JetStream
+	pub *bus.Publisher
+}
+
+func start(t testing.TB, k *testkit.Kube, opts repair.Options) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool, err := db.Open(ctx, testkit.Postgres(t), repair.Schema)
+	require.NoError(t, err)
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	require.NoError(t, bus.Provision(ctx, js, testkit.TestStreams))
+	pub := bus.NewPublisher(js, nil)
+	svc, err := repair.New(ctx, opts, repair.Deps{
+		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: clusters{k.Clientset},
+	})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done); pool.Close() })
+	return &fixture{svc: svc, api: svc.Server(), js: js, pub: pub}
+}
+
+// as is a context of an authenticated caller.
+func as(p auth.Principal) context.Context { return auth.WithPrincipal(context.Background(), p) }
+
+var (
+	admin    = auth.Principal{Kind: auth.KindUser, Name: "alice", Role: auth.RoleAdmin, AllTeams: true, Unowned: true}
+	operator = auth.Principal{Kind: auth.KindUser, Name: "olga", Role: auth.RoleOperator, Teams: []string{"payments"}}
+	stranger = auth.Principal{Kind: auth.KindUser, Name: "walt", Role: auth.RoleOperator, Teams: []string{"web"}}
+)
+
+func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app.kubernetes.io/name": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+			},
+		},
+	}
+}
+
+// healthy makes a Deployment and waits until it is available.
+func healthy(t *testing.T, k *testkit.Kube, ns, name string, replicas int32) *appsv1.Deployment {
+	t.Helper()
+	deps := k.Clientset.AppsV1().Deployments(ns)
+	d, err := deps.Create(t.Context(), deployment(ns, name, "registry.example.com/"+name+":1", replicas), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		d, err = deps.Get(t.Context(), name, metav1.GetOptions{})
+		return err == nil && d.Status.AvailableReplicas == replicas && d.Status.UpdatedReplicas == replicas
+	}, time.Minute, 100*time.Millisecond, "%s rolls out", name)
+	return d
+}
+
+// badRelease rolls a healthy Deployment out to a crash-looping revision 2.
+func badRelease(t *testing.T, k *testkit.Kube, ns, name string) {
+	t.Helper()
+	deps := k.Clientset.AppsV1().Deployments(ns)
+	d := healthy(t, k, ns, name, 2)
+	d.Spec.Template.Spec.Containers[0].Image = kubedev.CrashImageHost + "/" + name + ":2"
+	_, err := deps.Update(t.Context(), d, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		pods, err := k.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, p := range pods.Items {
+			for _, c := range p.Status.ContainerStatuses {
+				if c.Image == kubedev.CrashImageHost+"/"+name+":2" && c.RestartCount > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}, time.Minute, 100*time.Millisecond, "revision 2 crash-loops")
+}
+
+// proposal is an analysis.completed proposing a on Deployment ns/name.
+func proposal(ns, name, app string, a typesv1.RepairAction, risk typesv1.Risk, confidence float64) *eventsv1.AnalysisCompleted {
+	p := &typesv1.RepairProposal{Action: a, Target: &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: name}}
+	if a == typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+		p.Params = &typesv1.RepairProposal_Rollback{Rollback: &typesv1.RollbackParams{}}
+	}
+	return &eventsv1.AnalysisCompleted{
+		Meta: bus.NewMeta("analysis", nil), AnalysisId: bus.NewID(), IncidentId: bus.NewID(),
+		Summary: name + " is unhealthy", Confidence: confidence, Risk: risk, Engine: "rules", App: app, Proposal: p,
+	}
+}
+
+// repairOf waits for the repair of analysis e to reach a status in want.
+func (f *fixture) repairOf(t *testing.T, e *eventsv1.AnalysisCompleted, want ...repairv1.RepairStatus) *repairv1.Repair {
+	t.Helper()
+	var got *repairv1.Repair
+	require.Eventually(t, func() bool {
+		resp, err := f.api.ListRepairs(as(admin), &repairv1.ListRepairsRequest{IncidentId: e.GetIncidentId()})
+		require.NoError(t, err)
+		if len(resp.GetRepairs()) == 0 {
+			return false
+		}
+		got = resp.GetRepairs()[0]
+		for _, w := range want {
+			if got.GetStatus() == w {
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, 100*time.Millisecond, "repair of %s reaches %v", e.GetIncidentId(), want)
+	g, err := f.api.GetRepair(as(admin), &repairv1.GetRepairRequest{Id: got.GetId()})
+	require.NoError(t, err)
+	return g.GetRepair()
+}
+
+// events reads every event of subject on the REPAIRS stream.
+func events[T proto.Message](t *testing.T, js jetstream.JetStream, subject string, newT func() T) []T {
+	t.Helper()
+	s, err := js.Stream(t.Context(), "REPAIRS")
+	require.NoError(t, err)
+	c, err := s.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	require.NoError(t, err)
+	var out []T
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return out
+		}
+		e := newT()
+		require.NoError(t, proto.Unmarshal(m.Data(), e))
+		out = append(out, e)
+	}
+}
+
+func steps(r *repairv1.Repair) []repairv1.StepKind {
+	var out []repairv1.StepKind
+	for _, s := range r.GetSteps() {
+		out = append(out, s.GetKind())
+	}
+	return out
+}
+
+// A bad release: the analysis proposes a rollback (MEDIUM risk), so a
+// person is asked; approved, it rolls back, the rollout is verified, and
+// the repair succeeds. A second answer is refused; so is one from
+// another team.
+func TestRollbackApprovedAndVerified(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	badRelease(t, k, ns, "checkout")
+	f.app(t, "checkout", "payments", ns, false)
+
+	e := proposal(ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	require.NoError(t, f.pub.Publish(t.Context(), e), "a redelivery")
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
+	assert.Equal(t, repairv1.Decision_DECISION_NEEDS_APPROVAL, r.GetDecision())
+	assert.Contains(t, r.GetDecisionReason(), "MEDIUM")
+	require.NotNil(t, r.GetExpireTime())
+	asks := events(t, f.js, bus.SubjectRepairApprovalRequested, func() *eventsv1.RepairApprovalRequested { return &eventsv1.RepairApprovalRequested{} })
+	require.Len(t, asks, 1, "one repair for a redelivered analysis, one question")
+	assert.Equal(t, r.GetId(), asks[0].GetRepairId())
+	assert.Equal(t, "checkout is unhealthy", asks[0].GetSummary())
+
+	require.Eventually(t, func() bool {
+		_, err := f.api.GetRepair(as(operator), &repairv1.GetRepairRequest{Id: r.GetId()})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "the repair belongs to checkout's team")
+	_, err := f.api.ApproveRepair(as(stranger), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "another team: %v", err)
+
+	_, err = f.api.ApproveRepair(as(operator), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	require.NoError(t, err)
+	_, err = f.api.RejectRepair(as(operator), &repairv1.RejectRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "a second answer: %v", err)
+
+	r = f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, repairv1.RepairStatus_REPAIR_STATUS_FAILED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, r.GetStatus(), "timeline: %v", r.GetSteps())
+	assert.Equal(t, "user:olga", r.GetDecidedBy())
+	assert.Equal(t, "api", r.GetDecidedVia())
+	assert.Equal(t, []repairv1.StepKind{
+		repairv1.StepKind_STEP_KIND_PROPOSED, repairv1.StepKind_STEP_KIND_DECIDED, repairv1.StepKind_STEP_KIND_APPROVED,
+		repairv1.StepKind_STEP_KIND_REFUSED, repairv1.StepKind_STEP_KIND_EXECUTION_STARTED,
+		repairv1.StepKind_STEP_KIND_EXECUTED, repairv1.StepKind_STEP_KIND_VERIFIED,
+	}, steps(r))
+
+	d, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "checkout", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "registry.example.com/checkout:1", d.Spec.Template.Spec.Containers[0].Image, "rolled back to revision 1")
+	ok := events(t, f.js, bus.SubjectRepairSucceeded, func() *eventsv1.RepairSucceeded { return &eventsv1.RepairSucceeded{} })
+	require.Len(t, ok, 1)
+	decided := events(t, f.js, bus.SubjectRepairDecided, func() *eventsv1.RepairDecided { return &eventsv1.RepairDecided{} })
+	require.Len(t, decided, 1)
+	assert.Equal(t, "approved", decided[0].GetOutcome())
+	assert.Equal(t, "user:olga", decided[0].GetDecidedBy())
+}
+
+// app announces app (of team, in ns) as the deploy service does.
+func (f *fixture) app(t *testing.T, name, team, ns string, auto bool) {
+	t.Helper()
+	require.NoError(t, f.pub.Publish(t.Context(), &eventsv1.AppRegistered{
+		Meta: bus.NewMeta("deploy", nil), App: name, Owner: team, Namespace: ns, Cluster: "main", AutoRepair: auto,
+	}))
+}
+
+// setGuardrails sets g as an admin.
+func (f *fixture) setGuardrails(t *testing.T, g *repairv1.Guardrails) {
+	t.Helper()
+	_, err := f.api.SetGuardrails(as(admin), &repairv1.SetGuardrailsRequest{Guardrails: g})
+	require.NoError(t, err)
+}
+
+// A LOW-risk restart of an app whose repairs may run alone runs without
+// asking and is verified; the 4th on one resource in the hour asks a
+// person instead; with the kill switch on, a person is asked.
+func TestAutomaticRestartAndItsLimits(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "api", 2)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "namespace/main/" + ns, Auto: proto.Bool(true)})
+
+	restart := func() *eventsv1.AnalysisCompleted {
+		e := proposal(ns, "api", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+		require.NoError(t, f.pub.Publish(t.Context(), e))
+		return e
+	}
+	for i := range 3 {
+		r := f.repairOf(t, restart(), repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, repairv1.RepairStatus_REPAIR_STATUS_FAILED,
+			repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
+		require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, r.GetStatus(), "restart %d: %s %v", i+1, r.GetDecisionReason(), r.GetSteps())
+		assert.Equal(t, repairv1.Decision_DECISION_AUTO, r.GetDecision())
+	}
+	r := f.repairOf(t, restart(), repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus(), "the 4th in the hour asks: %v", r.GetSteps())
+	assert.Contains(t, r.GetDecisionReason(), "(limit 3)")
+
+	healthy(t, k, ns, "worker", 2)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Paused: proto.Bool(true)})
+	e := proposal(ns, "worker", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	r = f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus())
+	assert.Contains(t, r.GetDecisionReason(), "paused")
+}
+
+// A deny-listed action is never executed, even approved; a proposal out
+// of date (stale) is not acted on.
+func TestDeniedNeverRuns(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "shop", 1)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Deny: []typesv1.RepairAction{typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT}})
+	e := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	e.Proposal.Params = &typesv1.RepairProposal_Scale{Scale: &typesv1.ScaleParams{Replicas: 2}}
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
+	assert.Equal(t, repairv1.Decision_DECISION_BLOCKED, r.GetDecision())
+	_, err := f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	blocked := events(t, f.js, bus.SubjectRepairBlocked, func() *eventsv1.RepairBlocked { return &eventsv1.RepairBlocked{} })
+	require.Len(t, blocked, 1)
+	d, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), *d.Spec.Replicas, "nothing scaled")
+
+	stale := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	stale.Meta.OccurredAt = timestamppb.New(time.Now().Add(-time.Hour))
+	require.NoError(t, f.pub.Publish(t.Context(), stale))
+	fresh := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.5)
+	require.NoError(t, f.pub.Publish(t.Context(), fresh))
+	f.repairOf(t, fresh, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
+	resp, err := f.api.ListRepairs(as(admin), &repairv1.ListRepairsRequest{IncidentId: stale.GetIncidentId()})
+	require.NoError(t, err)
+	assert.Empty(t, resp.GetRepairs(), "a stale analysis is not acted on")
+}
+
+// A repair whose verification fails is undone, escalated, and its
+// resource cools down: the next proposal for it is blocked.
+func TestFailedVerificationUndoneAndCooled(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "cart", 1)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Auto: proto.Bool(true)})
+	// A memory limit raised on a Deployment whose new pods crash: the
+	// verification sees the new pods restart.
+	deps := k.Clientset.AppsV1().Deployments(ns)
+	d, err := deps.Get(t.Context(), "cart", metav1.GetOptions{})
+	require.NoError(t, err)
+	d.Spec.Template.Spec.Containers[0].Image = kubedev.CrashImageHost + "/cart:2"
+	_, err = deps.Update(t.Context(), d, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	e := proposal(ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_FAILED, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_FAILED, r.GetStatus(), "%v", r.GetSteps())
+	assert.Contains(t, steps(r), repairv1.StepKind_STEP_KIND_UNDONE)
+	assert.Contains(t, steps(r), repairv1.StepKind_STEP_KIND_ESCALATED)
+	failed := events(t, f.js, bus.SubjectRepairFailed, func() *eventsv1.RepairFailed { return &eventsv1.RepairFailed{} })
+	require.Len(t, failed, 1)
+	assert.True(t, failed[0].GetUndone())
+
+	again := proposal(ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), again))
+	r = f.repairOf(t, again, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
+	assert.Contains(t, r.GetDecisionReason(), "cooling down after a failed repair")
+}

@@ -1,0 +1,200 @@
+package repair
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/repair/internal/action"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+// verifyEvery is how often a repair being verified is looked at again;
+// the worker is free in between.
+const verifyEvery = time.Second
+
+// verify looks once at the repaired workload: healthy → succeeded;
+// broken beyond doubt, or not healthy within the window → failed (undone
+// when the guardrails say so); otherwise it is looked at again shortly.
+func (s *Service) verify(ctx context.Context, row postgres.Row) error {
+	r := row.Repair
+	st := loadState(row)
+	set, err := s.settings(ctx, s.deps.Pool, r)
+	if err != nil {
+		return err
+	}
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return err
+	}
+	healthy, broken, what := check(ctx, c, r.GetProposal(), st.Verify)
+	now := s.now()
+	switch {
+	case healthy:
+		return s.succeed(ctx, row, what)
+	case broken != "" || now.Sub(st.VerifyStarted) > set.VerifyWindow:
+		reason := broken
+		if reason == "" {
+			reason = fmt.Sprintf("not healthy within %s: %s", set.VerifyWindow, what)
+		}
+		undone := false
+		if set.UndoOnFailure {
+			undone = s.undo(ctx, c, row, st, reason)
+		}
+		s.fail(ctx, row, "verification: "+reason, undone)
+		return nil
+	}
+	return s.store.Extend(ctx, r.GetId(), now.Add(verifyEvery))
+}
+
+// check says whether the target is healthy after the repair, or broken
+// beyond waiting (a new pod restarting, a rollout past its deadline), and
+// what it saw.
+func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposal, v *action.Verify) (healthy bool, broken, what string) {
+	t := p.GetTarget()
+	if v == nil {
+		v = &action.Verify{}
+	}
+	if t.GetKind() == "Pod" {
+		pod, err := c.CoreV1().Pods(t.GetNamespace()).Get(ctx, t.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, "", "pod deleted"
+		case err != nil:
+			return false, "", err.Error()
+		case pod.UID == v.PodUID:
+			return false, "", "pod still terminating"
+		}
+		return podReady(pod), "", "pod " + pod.Name + " recreated, ready: " + fmt.Sprint(podReady(pod))
+	}
+	d, err := c.AppsV1().Deployments(t.GetNamespace()).Get(ctx, t.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return false, "", err.Error()
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	for _, cond := range d.Status.Conditions {
+		if cond.Type == appsv1.DeploymentProgressing && cond.Status == corev1.ConditionFalse && cond.Reason == "ProgressDeadlineExceeded" {
+			return false, "the rollout exceeded its progress deadline", ""
+		}
+	}
+	what = fmt.Sprintf("%d/%d replicas updated, %d available", d.Status.UpdatedReplicas, want, d.Status.AvailableReplicas)
+	if d.Status.ObservedGeneration < v.Generation {
+		return false, "", "waiting for the controller: " + what
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return false, "", err.Error()
+	}
+	if v.PodTemplateHash != "" {
+		req, _ := labels.NewRequirement("pod-template-hash", "=", []string{v.PodTemplateHash})
+		sel = sel.Add(*req)
+	}
+	pods, err := c.CoreV1().Pods(t.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return false, "", err.Error()
+	}
+	for _, pod := range pods.Items {
+		for _, cs := range pod.Status.ContainerStatuses {
+			if cs.RestartCount > 0 {
+				return false, fmt.Sprintf("container %s of new pod %s restarted %d times (%s)", cs.Name, pod.Name, cs.RestartCount, lastReason(cs)), what
+			}
+		}
+	}
+	done := d.Status.UpdatedReplicas >= want && d.Status.AvailableReplicas >= want && d.Status.UnavailableReplicas == 0 &&
+		d.Status.Replicas == d.Status.UpdatedReplicas
+	return done, "", what
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func lastReason(cs corev1.ContainerStatus) string {
+	if t := cs.LastTerminationState.Terminated; t != nil {
+		return fmt.Sprintf("%s, exit %d", t.Reason, t.ExitCode)
+	}
+	if w := cs.State.Waiting; w != nil {
+		return w.Reason
+	}
+	return "no reason given"
+}
+
+// succeed records a verified repair and announces it.
+func (s *Service) succeed(ctx context.Context, row postgres.Row, what string) error {
+	r := row.Repair
+	now := s.now()
+	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, timestamppb.New(now)
+	err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
+			return err
+		}
+		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_VERIFIED, "repair", "", "healthy: "+what); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.RepairSucceeded{
+			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
+			Verification: what,
+		})
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "repair verified", "repair_id", r.GetId(), "verification", what)
+	}
+	return err
+}
+
+// undo puts back what the repair changed (its own step in the timeline),
+// and says whether it did.
+func (s *Service) undo(ctx context.Context, c kubernetes.Interface, row postgres.Row, st state, reason string) bool {
+	r := row.Repair
+	p := r.GetProposal()
+	var back *typesv1.RepairProposal
+	switch {
+	case st.Undo == nil:
+	case p.GetAction() == typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT && st.Undo.Replicas > 0:
+		back = &typesv1.RepairProposal{Action: p.GetAction(), Target: p.GetTarget(), Params: &typesv1.RepairProposal_Scale{
+			Scale: &typesv1.ScaleParams{Replicas: st.Undo.Replicas},
+		}}
+	case st.Undo.Revision > 0 && p.GetTarget().GetKind() == "Deployment":
+		back = &typesv1.RepairProposal{Action: typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, Target: p.GetTarget(), Params: &typesv1.RepairProposal_Rollback{
+			Rollback: &typesv1.RollbackParams{Revision: st.Undo.Revision},
+		}}
+	}
+	if back == nil {
+		return false
+	}
+	res, err := s.actions.Execute(ctx, c, back, action.Run{
+		RepairID: "undo-" + r.GetId(), Limits: action.Limits{MaxReplicas: max(st.Undo.Replicas, 1)},
+	})
+	kind, msg := repairv1.StepKind_STEP_KIND_UNDONE, "undone after "+reason+": "+res.Summary
+	if err != nil {
+		kind, msg = repairv1.StepKind_STEP_KIND_UNDO_FAILED, "undo failed: "+err.Error()
+	}
+	if terr := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		return s.step(ctx, tx, r.GetId(), kind, "repair", "", msg)
+	}); terr != nil {
+		s.log.WarnContext(ctx, "record undo", "repair_id", r.GetId(), "error", terr)
+	}
+	return err == nil
+}

@@ -1,0 +1,263 @@
+package repair
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/services/repair/internal/action"
+	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+// maxAttempts: a repair whose step failed this often (the cluster out of
+// reach) fails, and people are told; it is not retried forever.
+const maxAttempts = 5
+
+// lease bounds a step without verification; verification holds the
+// repair for its window and renews as it goes.
+const lease = 2 * time.Minute
+
+// work is one worker: it leases repairs with work to do and moves each
+// one step on (decide, execute, verify).
+func (s *Service) work(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for ctx.Err() == nil {
+			row, ok, err := s.store.Lease(ctx, s.now(), lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "lease a repair failed", "error", err)
+				}
+				break
+			}
+			if !ok {
+				break
+			}
+			s.advance(ctx, row)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// state is what a repair carries between its steps (the result column).
+type state struct {
+	Plan          *action.Plan   `json:"plan,omitempty"`
+	Verify        *action.Verify `json:"verify,omitempty"`
+	Undo          *action.Undo   `json:"undo,omitempty"`
+	VerifyStarted time.Time      `json:"verify_started,omitzero"`
+}
+
+func loadState(row postgres.Row) state {
+	var st state
+	if len(row.Result) > 0 {
+		_ = json.Unmarshal(row.Result, &st)
+	}
+	return st
+}
+
+func (st state) json() json.RawMessage {
+	b, _ := json.Marshal(st)
+	return b
+}
+
+// advance moves a leased repair one step on.
+func (s *Service) advance(ctx context.Context, row postgres.Row) {
+	r := row.Repair
+	log := s.log.With("repair_id", r.GetId(), "incident_id", r.GetIncidentId())
+	var err error
+	switch r.GetStatus() {
+	case repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED:
+		err = s.decide(ctx, row)
+	case repairv1.RepairStatus_REPAIR_STATUS_QUEUED, repairv1.RepairStatus_REPAIR_STATUS_RUNNING:
+		err = s.execute(ctx, row)
+	case repairv1.RepairStatus_REPAIR_STATUS_VERIFYING:
+		err = s.verify(ctx, row)
+	}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		// Stopping: the lease runs out and the step is taken again.
+	case row.Attempts >= maxAttempts:
+		log.ErrorContext(ctx, "repair step failed, giving up", "attempts", row.Attempts, "error", err)
+		s.fail(ctx, row, fmt.Sprintf("gave up after %d attempts: %v", row.Attempts, err), false)
+	default:
+		log.WarnContext(ctx, "repair step failed, will retry", "attempts", row.Attempts, "error", err)
+	}
+}
+
+// settings are the guardrails that apply to r: the base (defaults and
+// the configuration file), then the global, namespace and app scopes set
+// through the API; a Vigil app's --auto-repair counts as its app scope's
+// "auto" unless the API set one.
+func (s *Service) settings(ctx context.Context, q postgres.Querier, r *repairv1.Repair) (guard.Settings, error) {
+	t := r.GetProposal().GetTarget()
+	scopes := []*repairv1.Guardrails{}
+	for _, scope := range []string{"global", "namespace/" + t.GetCluster() + "/" + t.GetNamespace()} {
+		g, err := s.store.Guardrails(ctx, q, scope)
+		if err != nil {
+			return guard.Settings{}, err
+		}
+		scopes = append(scopes, s.fileScopes[scope], g)
+	}
+	if r.GetApp() != "" {
+		app, ok, err := appteam.Get(ctx, q, r.GetApp())
+		if err != nil {
+			return guard.Settings{}, err
+		}
+		if ok {
+			scopes = append(scopes, &repairv1.Guardrails{Scope: "app/" + r.GetApp(), Auto: proto.Bool(app.AutoRepair)})
+		}
+		g, err := s.store.Guardrails(ctx, q, "app/"+r.GetApp())
+		if err != nil {
+			return guard.Settings{}, err
+		}
+		scopes = append(scopes, s.fileScopes["app/"+r.GetApp()], g)
+	}
+	return guard.Effective(s.base, scopes...), nil
+}
+
+func limits(set guard.Settings) action.Limits {
+	return action.Limits{
+		MinReplicas: int32(set.MinHealthyReplicas), MaxReplicas: int32(set.MaxReplicas), MaxMemoryBytes: set.MaxMemoryBytes,
+	}
+}
+
+// client is the repair identity's client of the target's cluster.
+func (s *Service) client(ctx context.Context, r *repairv1.Repair) (kubernetes.Interface, error) {
+	if s.deps.Clusters == nil {
+		return nil, errNoClusters
+	}
+	cluster := r.GetProposal().GetTarget().GetCluster()
+	if cluster == "" {
+		var err error
+		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s.deps.Clusters.Repairer(ctx, cluster)
+}
+
+var errNoClusters = errors.New("no cluster access in this process (run deploy with repair, or give repair its own identity)")
+
+// decide plans the repair against the cluster as it is and lets the
+// guardrails decide: queue it (auto), ask a person, or block it.
+func (s *Service) decide(ctx context.Context, row postgres.Row) error {
+	r := row.Repair
+	set, err := s.settings(ctx, s.deps.Pool, r)
+	if err != nil {
+		return err
+	}
+	facts := guard.Facts{
+		Proposal: r.GetProposal(), Confidence: r.GetConfidence(), Risk: r.GetRisk(), Supported: true,
+		PodsAffected: int(r.GetPodsAffected()), HealthyAfter: -1,
+	}
+	var (
+		plan    *action.Plan
+		refusal string
+	)
+	c, err := s.client(ctx, r)
+	switch {
+	case errors.Is(err, errNoClusters):
+		refusal = err.Error()
+	case err != nil:
+		return err
+	default:
+		p, err := s.actions.Plan(ctx, c, r.GetProposal(), limits(set))
+		var refused *action.RefusedError
+		switch {
+		case errors.As(err, &refused):
+			if errors.Is(err, action.ErrNotSupported) {
+				facts.Supported = false
+			} else {
+				refusal = err.Error()
+			}
+		case err != nil:
+			return err
+		default:
+			plan = &p
+			facts.PodsAffected, facts.HealthyAfter = p.PodsAffected, int(p.HealthyDuring)
+			r.PodsAffected = int32(p.PodsAffected)
+			if p.Downtime > 0 || r.GetExpectedDowntime() == nil {
+				r.ExpectedDowntime = durationpb.New(p.Downtime)
+			}
+		}
+	}
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		now := s.now()
+		counts, err := s.store.CountAutomatic(ctx, tx, row.Resource, now)
+		if err != nil {
+			return err
+		}
+		facts.Now, facts.AutoLastHour, facts.AutoOnResourceLastHour, facts.CooldownUntil = now, counts.Overall, counts.OnResource, counts.CooldownUntil
+		decision, reasons := guard.Decide(set, facts)
+		if refusal != "" {
+			decision, reasons = repairv1.Decision_DECISION_BLOCKED, append([]string{refusal}, reasons...)
+		}
+		r.Decision, r.Reasons, r.DecisionReason = decision, reasons, strings.Join(reasons, "; ")
+		r.DryRun = set.DryRun
+		r.UpdateTime = timestamppb.New(now)
+		u := postgres.Update{DecidedAt: now, Release: true, Result: state{Plan: plan}.json()}
+		var ev bus.Event
+		switch decision {
+		case repairv1.Decision_DECISION_AUTO:
+			r.Status, u.Automatic = repairv1.RepairStatus_REPAIR_STATUS_QUEUED, true
+		case repairv1.Decision_DECISION_NEEDS_APPROVAL:
+			r.Status = repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL
+			u.ExpiresAt = now.Add(set.ApprovalTTL)
+			r.ExpireTime = timestamppb.New(u.ExpiresAt)
+			ev = s.approvalRequested(r)
+		default:
+			r.Status = repairv1.RepairStatus_REPAIR_STATUS_BLOCKED
+			ev = &eventsv1.RepairBlocked{
+				Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(),
+				Proposal: r.GetProposal(), Reasons: reasons, App: r.GetApp(), Summary: r.GetSummary(),
+			}
+		}
+		if err := s.store.Save(ctx, tx, r, u, now); err != nil {
+			return err
+		}
+		msg := strings.TrimPrefix(decision.String(), "DECISION_")
+		if len(reasons) > 0 {
+			msg += ": " + r.GetDecisionReason()
+		}
+		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DECIDED, "guardrails", "", strings.ToLower(msg)); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "repair decided", "repair_id", r.GetId(), "decision", decision.String(), "reasons", r.GetDecisionReason())
+		if ev == nil {
+			s.poke()
+			return nil
+		}
+		return outbox.Add(ctx, tx, ev)
+	})
+}
+
+func (s *Service) approvalRequested(r *repairv1.Repair) *eventsv1.RepairApprovalRequested {
+	return &eventsv1.RepairApprovalRequested{
+		Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
+		Reason: r.GetDecisionReason(), Reasons: r.GetReasons(), ExpiresAt: r.GetExpireTime(), AnalysisId: r.GetAnalysisId(),
+		App: r.GetApp(), Summary: r.GetSummary(), Confidence: r.GetConfidence(), Risk: r.GetRisk(),
+		PodsAffected: r.GetPodsAffected(), ExpectedDowntime: r.GetExpectedDowntime(), Engine: r.GetEngine(),
+	}
+}
