@@ -1,0 +1,47 @@
+// Package kubeaccess is what Vigil's own identities may do in a cluster,
+// as RBAC rules: the deploy service, which holds a cluster's admin
+// credential, makes a ClusterRole of them and binds a service account to
+// it (see docs/adr/0008-cluster-access-for-analysis.md).
+package kubeaccess
+
+import rbacv1 "k8s.io/api/rbac/v1"
+
+// RepairRules are what the repair identity (service account
+// `vigil-repair`) needs to carry out the closed set of repair actions
+// (typesv1.RepairAction), and nothing else:
+//
+//   - Deployments: read them, and patch them to restart (a pod template
+//     annotation), scale (spec.replicas), roll back (the pod template of
+//     an earlier revision) and raise a memory limit. Patches are sent as
+//     server-side dry runs too, which RBAC checks as the patch itself.
+//   - ReplicaSets: read them, to find a Deployment's revisions and pods.
+//   - Pods: read them, to count healthy replicas, and delete one for its
+//     controller to replace.
+//
+// Watch is for verifying a repair; the scale subresource is not needed
+// (replicas are patched on the Deployment). No Secrets, ConfigMaps,
+// namespaces, nodes, RBAC, pods/exec or pods/log; nothing created.
+//
+// RBAC cannot say which fields a patch may change: with these rules a
+// Deployment's image could be patched too. What limits the repair
+// identity to its actions is the executors' code
+// (services/repair/internal/action) and, where Vigil may touch only some
+// namespaces, binding the ClusterRole with a RoleBinding in each of them
+// rather than with a ClusterRoleBinding.
+var RepairRules = []rbacv1.PolicyRule{
+	{
+		APIGroups: []string{"apps"},
+		Resources: []string{"deployments"},
+		Verbs:     []string{"get", "list", "watch", "patch"},
+	},
+	{
+		APIGroups: []string{"apps"},
+		Resources: []string{"replicasets"},
+		Verbs:     []string{"get", "list", "watch"},
+	},
+	{
+		APIGroups: []string{""},
+		Resources: []string{"pods"},
+		Verbs:     []string{"get", "list", "watch", "delete"},
+	},
+}
