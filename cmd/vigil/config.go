@@ -17,10 +17,10 @@ import (
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
-	"github.com/vigil-ops/vigil/services/repair"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/repair"
 )
 
 // env returns the environment variable key, or def when unset or empty.

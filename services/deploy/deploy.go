@@ -157,10 +157,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}, log)
 	s := &Service{
 		opts: opts, deps: deps, deployer: d,
-		api:     grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		readers: &Readers{account: kube.Reader, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
+		api:       grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
+		readers:   &Readers{account: kube.Reader, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
 		repairers: &Readers{account: kube.Repairer, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
-		relay:   outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
+		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",

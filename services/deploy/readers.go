@@ -67,7 +67,9 @@ func (r Repairers) Repairer(ctx context.Context, cluster string) (kubernetes.Int
 }
 
 // DefaultCluster is Readers.DefaultCluster.
-func (r Repairers) DefaultCluster(ctx context.Context) (string, error) { return r.r.DefaultCluster(ctx) }
+func (r Repairers) DefaultCluster(ctx context.Context) (string, error) {
+	return r.r.DefaultCluster(ctx)
+}
 
 // Reader returns a read-only client of cluster.
 func (r *Readers) Reader(ctx context.Context, cluster string) (kubernetes.Interface, error) {

@@ -120,7 +120,7 @@ type Deps struct {
 	// Repairs serves RepairService: the repair service in one process,
 	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
 	Repairs repairv1.RepairServiceServer
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Service is the gateway.

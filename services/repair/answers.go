@@ -58,7 +58,7 @@ func (s *Service) Answer(ctx context.Context, id string, approve bool, actor, ch
 
 // answerEvent applies an answer the gateway published (a chat button),
 // in the inbox's transaction. A refusal is recorded, not retried.
-func (s *Service) answerEvent(ctx context.Context, tx pgx.Tx, meta *eventsv1.EventMeta, id string, approve bool, actor, channel, reason string) error {
+func (s *Service) answerEvent(ctx context.Context, tx pgx.Tx, id string, approve bool, actor, channel, reason string) error {
 	row, err := s.store.Lock(ctx, tx, id)
 	if errors.Is(err, postgres.ErrNotFound) {
 		return bus.Permanent(err)
@@ -79,7 +79,9 @@ func (s *Service) answerEvent(ctx context.Context, tx pgx.Tx, meta *eventsv1.Eve
 	return nil
 }
 
-func refused(err error) bool { return errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotApprovable) }
+func refused(err error) bool {
+	return errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotApprovable)
+}
 
 // refusal is an answer that does not count: FailedPrecondition to an API
 // caller.
@@ -132,7 +134,7 @@ func (s *Service) answer(ctx context.Context, tx pgx.Tx, row postgres.Row, appro
 	if err := s.step(ctx, tx, r.GetId(), kind, actor, channel, msg); err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "repair "+outcome, "repair_id", r.GetId(), "actor", actor, "channel", channel)
+	s.log.InfoContext(ctx, "repair answered", "outcome", outcome, "repair_id", r.GetId(), "actor", actor, "channel", channel)
 	return r, outbox.Add(ctx, tx, &eventsv1.RepairDecided{
 		Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Outcome: outcome,
 		DecidedBy: actor, Channel: channel, Reason: reason, DecidedAt: timestamppb.New(now),

@@ -59,7 +59,7 @@ func (s *Service) guardrails(ctx context.Context, q postgres.Querier, scope stri
 
 // SetGuardrails changes the fields of g present (and clears those named)
 // for g's scope, as by.
-func (s *Service) SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clear []string, by string) (set, effective *repairv1.Guardrails, err error) {
+func (s *Service) SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clearFields []string, by string) (set, effective *repairv1.Guardrails, err error) {
 	if g.GetScope() == "" {
 		g = proto.Clone(g).(*repairv1.Guardrails)
 		g.Scope = "global"
@@ -72,7 +72,7 @@ func (s *Service) SetGuardrails(ctx context.Context, g *repairv1.Guardrails, cle
 		if err != nil {
 			return err
 		}
-		next, err := guard.Apply(cur, g, clear)
+		next, err := guard.Apply(cur, g, clearFields)
 		if err != nil {
 			return err
 		}

@@ -88,22 +88,22 @@ type Deps struct {
 
 // Service is the running repair service.
 type Service struct {
-	opts     Options
-	deps     Deps
-	store    *postgres.Store
-	base     guard.Settings
+	opts  Options
+	deps  Deps
+	store *postgres.Store
+	base  guard.Settings
 	// fileScopes are the file's namespace and app scopes, each layered
 	// under the same scope set through the API.
 	fileScopes map[string]*repairv1.Guardrails
-	actions  *action.Registry
-	analyses *bus.Consumer
-	answers  *bus.Consumer
-	apps     *bus.Consumer
-	relay    *outbox.Relay
-	api      *grpcapi.Server
-	log      *slog.Logger
-	wake     chan struct{}
-	now      func() time.Time
+	actions    *action.Registry
+	analyses   *bus.Consumer
+	answers    *bus.Consumer
+	apps       *bus.Consumer
+	relay      *outbox.Relay
+	api        *grpcapi.Server
+	log        *slog.Logger
+	wake       chan struct{}
+	now        func() time.Time
 }
 
 // Executors are the actions the service can carry out.
@@ -172,10 +172,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	answers := bus.NewRouter[pgx.Tx]()
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairApproved) error {
-		return s.answerEvent(ctx, tx, e.GetMeta(), e.GetRepairId(), true, e.GetApprovedBy(), e.GetChannel(), "")
+		return s.answerEvent(ctx, tx, e.GetRepairId(), true, e.GetApprovedBy(), e.GetChannel(), "")
 	})
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairRejected) error {
-		return s.answerEvent(ctx, tx, e.GetMeta(), e.GetRepairId(), false, e.GetRejectedBy(), e.GetChannel(), e.GetReason())
+		return s.answerEvent(ctx, tx, e.GetRepairId(), false, e.GetRejectedBy(), e.GetChannel(), e.GetReason())
 	})
 	answerHandler := outbox.NewHandler(deps.Pool, "repair-answers", answers)
 	s.answers, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{

@@ -34,7 +34,8 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 type clusters struct{ kc kubernetes.Interface }
 
 func (c clusters) Repairer(context.Context, string) (kubernetes.Interface, error) { return c.kc, nil }
-func (clusters) DefaultCluster(context.Context) (string, error)                   { return "main", nil }
+
+func (clusters) DefaultCluster(context.Context) (string, error) { return "main", nil }
 
 type fixture struct {
 	svc *repair.Service

@@ -16,9 +16,9 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"

@@ -59,11 +59,11 @@ type Options struct {
 	// that runs without it.
 	RepairAddr string
 	Gateway    gateway.Options
-	Monitor      monitor.Options
-	Notify       notify.Options
-	Deploy       deploy.Options
-	Analysis     analysis.Options
-	Repair       repair.Options
+	Monitor    monitor.Options
+	Notify     notify.Options
+	Deploy     deploy.Options
+	Analysis   analysis.Options
+	Repair     repair.Options
 	// LLM configures the LLM engines tried before the rules (none by
 	// default).
 	LLM analysis.LLMOptions

@@ -27,8 +27,9 @@ func requireRefused(t *testing.T, err, reason error) {
 	require.ErrorIs(t, err, reason)
 }
 
-// Every action of the enum has an executor; NONE, UNSPECIFIED and values
-// the enum does not have are refused as not supported, before any call to
+// Every Kubernetes action of the enum has an executor; NONE, UNSPECIFIED,
+// the declared actions that are not Kubernetes operations or are denied,
+// and values the enum does not have are refused as not supported, before any call to
 // a cluster (the client here is nil).
 func TestRegistry(t *testing.T) {
 	t.Parallel()
@@ -39,7 +40,13 @@ func TestRegistry(t *testing.T) {
 			t.Parallel()
 			e, err := r.Executor(a)
 			switch a {
-			case typesv1.RepairAction_REPAIR_ACTION_UNSPECIFIED, typesv1.RepairAction_REPAIR_ACTION_NONE:
+			case typesv1.RepairAction_REPAIR_ACTION_UNSPECIFIED, typesv1.RepairAction_REPAIR_ACTION_NONE,
+				// Declared so proposals naming them are recorded, and
+				// refused: not Kubernetes operations, or on the deny list.
+				typesv1.RepairAction_REPAIR_ACTION_CLEAR_CACHE, typesv1.RepairAction_REPAIR_ACTION_VACUUM_DATABASE,
+				typesv1.RepairAction_REPAIR_ACTION_RENEW_CERTIFICATE, typesv1.RepairAction_REPAIR_ACTION_CLEAN_LOGS,
+				typesv1.RepairAction_REPAIR_ACTION_DELETE_NAMESPACE, typesv1.RepairAction_REPAIR_ACTION_DELETE_PVC,
+				typesv1.RepairAction_REPAIR_ACTION_DELETE_SECRET, typesv1.RepairAction_REPAIR_ACTION_DROP_DATABASE:
 				requireRefused(t, err, action.ErrNotSupported)
 				_, err = r.Plan(t.Context(), nil, &typesv1.RepairProposal{Action: a}, action.Limits{})
 				requireRefused(t, err, action.ErrNotSupported)

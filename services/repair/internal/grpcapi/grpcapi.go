@@ -26,7 +26,7 @@ import (
 type Service interface {
 	Answer(ctx context.Context, id string, approve bool, actor, channel, reason string) (*repairv1.Repair, error)
 	Guardrails(ctx context.Context, scope string) (set, effective *repairv1.Guardrails, err error)
-	SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clear []string, by string) (set, effective *repairv1.Guardrails, err error)
+	SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clearFields []string, by string) (set, effective *repairv1.Guardrails, err error)
 }
 
 // Server implements repairv1.RepairServiceServer.
