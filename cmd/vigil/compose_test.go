@@ -46,6 +46,9 @@ const (
 	// The analysis service's own pair.
 	testAnalysisSeed   = "YW5hbHlzaXMta2V5LWFuYWx5c2lzLWtleS1hbmFseXM="
 	testAnalysisPublic = "YW5hbHlzaXMtcHViLWFuYWx5c2lzLXB1Yi1hbmFseXM="
+	// The repair service's own pair.
+	testRepairSeed   = "cmVwYWlyLWtleS1yZXBhaXIta2V5LXJlcGFpci1rZXk="
+	testRepairPublic = "cmVwYWlyLXB1Yi1yZXBhaXItcHViLXJlcGFpci1wdWI="
 )
 
 // composeEnv is every variable docker-compose.yml requires.
@@ -54,6 +57,7 @@ func composeEnv() []string {
 		"VIGIL_ADMIN_TOKEN=test-token", "VIGIL_ENCRYPTION_KEY=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=",
 		"VIGIL_SIGNING_KEY=" + testSigningSeed, "VIGIL_SIGNING_PUBLIC_KEY=" + testSigningPublic,
 		"VIGIL_ANALYSIS_SERVICE_KEY=" + testAnalysisSeed, "VIGIL_ANALYSIS_PUBLIC_KEY=" + testAnalysisPublic,
+		"VIGIL_REPAIR_SERVICE_KEY=" + testRepairSeed, "VIGIL_REPAIR_PUBLIC_KEY=" + testRepairPublic,
 	}
 	for _, u := range bus.Users() {
 		env = append(env, bus.PasswordVar(u)+"="+natsPassword(u))
@@ -124,7 +128,7 @@ func TestComposeFile(t *testing.T) {
 				require.NotNil(t, seed, name)
 				require.Equal(t, testSigningSeed, *seed)
 				require.Nil(t, pub, name)
-			case "monitor", "deploy", "analysis":
+			case "monitor", "deploy", "analysis", "repair":
 				require.Nil(t, seed, "%s must not hold the gateway's private key", name)
 				require.NotNil(t, pub, name)
 				require.Equal(t, testSigningPublic, *pub)
@@ -136,24 +140,31 @@ func TestComposeFile(t *testing.T) {
 
 	t.Run("service identities", func(t *testing.T) {
 		t.Parallel()
-		// Analysis asks deploy for cluster credentials with its own key;
-		// deploy holds only its public key; no one else holds either.
+		// Analysis and repair ask deploy for cluster credentials, each
+		// with its own key; deploy holds only their public keys; no one
+		// else holds any.
+		seeds := map[string]string{"analysis": testAnalysisSeed, "repair": testRepairSeed}
 		for name, svc := range project.Services {
-			key, pub := svc.Environment["VIGIL_SERVICE_KEY"], svc.Environment["VIGIL_ANALYSIS_PUBLIC_KEY"]
+			key := svc.Environment["VIGIL_SERVICE_KEY"]
+			apub, rpub := svc.Environment["VIGIL_ANALYSIS_PUBLIC_KEY"], svc.Environment["VIGIL_REPAIR_PUBLIC_KEY"]
 			switch name {
-			case "analysis":
+			case "analysis", "repair":
 				require.NotNil(t, key, name)
-				require.Equal(t, testAnalysisSeed, *key)
+				require.Equal(t, seeds[name], *key)
 				require.NotNil(t, svc.Environment["VIGIL_DEPLOY_ADDR"], name)
 				require.Equal(t, "deploy:9090", *svc.Environment["VIGIL_DEPLOY_ADDR"])
-				require.Nil(t, pub, name)
+				require.Nil(t, apub, name)
+				require.Nil(t, rpub, name)
 			case "deploy":
 				require.Nil(t, key, name)
-				require.NotNil(t, pub, name)
-				require.Equal(t, testAnalysisPublic, *pub)
+				require.NotNil(t, apub, name)
+				require.Equal(t, testAnalysisPublic, *apub)
+				require.NotNil(t, rpub, name)
+				require.Equal(t, testRepairPublic, *rpub)
 			default:
 				require.Nil(t, key, name)
-				require.Nil(t, pub, name)
+				require.Nil(t, apub, name)
+				require.Nil(t, rpub, name)
 			}
 		}
 	})
@@ -167,6 +178,8 @@ func TestComposeFile(t *testing.T) {
 		require.Equal(t, "deploy:9090", *gw.Environment["VIGIL_DEPLOY_ADDR"])
 		require.NotNil(t, gw.Environment["VIGIL_ANALYSIS_ADDR"])
 		require.Equal(t, "analysis:9090", *gw.Environment["VIGIL_ANALYSIS_ADDR"])
+		require.NotNil(t, gw.Environment["VIGIL_REPAIR_ADDR"])
+		require.Equal(t, "repair:9090", *gw.Environment["VIGIL_REPAIR_ADDR"])
 		var published []string
 		for _, p := range gw.Ports {
 			published = append(published, p.Published)
@@ -289,7 +302,7 @@ func TestComposeNATSConfig(t *testing.T) {
 
 func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_ANALYSIS_SERVICE_KEY", "VIGIL_ANALYSIS_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
+	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_ANALYSIS_SERVICE_KEY", "VIGIL_ANALYSIS_PUBLIC_KEY", "VIGIL_REPAIR_SERVICE_KEY", "VIGIL_REPAIR_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
 		env := slices.DeleteFunc(composeEnv(), func(kv string) bool { return strings.HasPrefix(kv, missing+"=") })
 		tc := struct{ missing string }{missing}
 		_, err := loadCompose(t, env...)

@@ -130,12 +130,12 @@ func serveSigningKeys() (*auth.KeySet, error) {
 // peerServices are the services that call another on their own behalf,
 // by the service they call: what `serve <called>` needs their public key
 // for (VIGIL_<PEER>_PUBLIC_KEY).
-var peerServices = map[string][]string{"deploy": {"analysis"}}
+var peerServices = map[string][]string{"deploy": {"analysis", "repair"}}
 
 // serviceIdentity is service's own key (VIGIL_SERVICE_KEY, the base64
 // Ed25519 seed, or VIGIL_SERVICE_KEY_FILE, PEM), for the calls it makes
 // on its own behalf, and the public keys of the peers that may call it so
-// (VIGIL_ANALYSIS_PUBLIC_KEY for deploy).
+// (VIGIL_ANALYSIS_PUBLIC_KEY, VIGIL_REPAIR_PUBLIC_KEY for deploy).
 func serviceIdentity(service string) (ed25519.PrivateKey, map[string]ed25519.PublicKey, error) {
 	var key ed25519.PrivateKey
 	switch {
@@ -216,7 +216,7 @@ func signingKeyCommand() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service != "" && (!envOut || !slices.ContainsFunc(slices.Collect(maps.Values(peerServices)), func(p []string) bool { return slices.Contains(p, service) })) {
-				return fmt.Errorf("--service %q: want --env and a service that calls another on its own behalf (analysis)", service)
+				return fmt.Errorf("--service %q: want --env and a service that calls another on its own behalf (analysis, repair)", service)
 			}
 			if envOut {
 				pub, priv, err := ed25519.GenerateKey(rand.Reader)

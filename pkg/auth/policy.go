@@ -113,8 +113,8 @@ var Policy = map[string]Rule{
 	// Short-lived credentials of Vigil's own accounts in a cluster, for
 	// the services in other processes that need them (ADR 8): never a
 	// person's, not even an admin's. The deploy service hands each caller
-	// only its own account (analysis: read).
-	"/vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential": {Permission: Internal, Callers: []string{"analysis"}},
+	// only its own account (analysis: read; repair: repair).
+	"/vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential": {Permission: Internal, Callers: []string{"analysis", "repair"}},
 
 	"/vigil.repair.v1.RepairService/ListRepairs":   read,
 	"/vigil.repair.v1.RepairService/GetRepair":     read,

@@ -132,15 +132,16 @@ func (r *Readers) DefaultCluster(ctx context.Context) (string, error) {
 
 // credentialServer serves ClusterCredentialService: a service in another
 // process gets the token of its own account (analysis: the read-only
-// one), never the cluster's kubeconfig.
+// one; repair: the repair one), never the cluster's kubeconfig.
 type credentialServer struct {
 	deployv1.UnimplementedClusterCredentialServiceServer
-	readers *Readers
+	readers, repairers *Readers
 }
 
 // access is which account each internal caller acts as.
 var access = map[string]deployv1.ClusterAccess{
 	"analysis": deployv1.ClusterAccess_CLUSTER_ACCESS_READ,
+	"repair":   deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR,
 }
 
 // IssueClusterCredential implements ClusterCredentialService.
@@ -158,7 +159,11 @@ func (s credentialServer) IssueClusterCredential(ctx context.Context, req *deplo
 			return nil, status.Error(codes.FailedPrecondition, err.Error())
 		}
 	}
-	c, err := s.readers.reader(ctx, cluster)
+	accounts := s.readers
+	if want == deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR {
+		accounts = s.repairers
+	}
+	c, err := accounts.reader(ctx, cluster)
 	switch {
 	case errors.Is(err, postgres.ErrNotFound):
 		return nil, status.Errorf(codes.NotFound, "cluster %q is not registered", cluster)

@@ -22,8 +22,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/clustercred"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/server"
@@ -283,7 +286,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				if err != nil {
 					return nil, fmt.Errorf("analysis: deploy at %s: %w", opts.DeployAddr, err)
 				}
-				adeps.Clusters = analysis.NewRemoteClusters(conn)
+				adeps.Clusters = readers{clustercred.New(conn, deployv1.ClusterAccess_CLUSTER_ACCESS_READ)}
 			default:
 				deps.Logger.WarnContext(ctx, "analysis has no cluster access: run deploy in this process, or set VIGIL_DEPLOY_ADDR and VIGIL_SERVICE_KEY; analyses will say so and ask a person")
 			}
@@ -298,11 +301,20 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "repair":
 			rdeps := repair.Deps{Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger}
-			if dep != nil {
+			switch {
+			case dep != nil:
 				// Clients acting as Vigil's repair identity (ADR 8).
 				rdeps.Clusters = dep.Repairers()
-			} else {
-				deps.Logger.WarnContext(ctx, "repair has no cluster access: run deploy in this process; repairs will be blocked, and say so")
+			case opts.DeployAddr != "":
+				// The same, from deploy in its own process, asked as the
+				// repair service.
+				conn, err := a.dialAs(opts.DeployAddr, "repair", "deploy")
+				if err != nil {
+					return nil, fmt.Errorf("repair: deploy at %s: %w", opts.DeployAddr, err)
+				}
+				rdeps.Clusters = repairers{clustercred.New(conn, deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR)}
+			default:
+				deps.Logger.WarnContext(ctx, "repair has no cluster access: run deploy in this process, or set VIGIL_DEPLOY_ADDR and VIGIL_SERVICE_KEY; repairs will be blocked, and say so")
 			}
 			rep, err = repair.New(ctx, opts.Repair, rdeps)
 			if err != nil {
@@ -397,6 +409,21 @@ func (a *App) dial(addr, service string) (*grpc.ClientConn, error) {
 	}
 	a.conns = append(a.conns, conn)
 	return conn, nil
+}
+
+// readers and repairers are deploy's credentials in another process, as
+// analysis and repair ask for them.
+type (
+	readers   struct{ *clustercred.Clusters }
+	repairers struct{ *clustercred.Clusters }
+)
+
+func (r readers) Reader(ctx context.Context, cluster string) (kubernetes.Interface, error) {
+	return r.Client(ctx, cluster)
+}
+
+func (r repairers) Repairer(ctx context.Context, cluster string) (kubernetes.Interface, error) {
+	return r.Client(ctx, cluster)
 }
 
 // dialAs connects to another process's service as the service name

@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -167,6 +168,8 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	keys := testKeys(t)
 	analysisPub, analysisKey, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
+	repairPub, repairKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
 	base := app.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, Streams: testkit.TestStreams}
 
 	ncD, jsD := b.Conn(t, "deploy")
@@ -175,7 +178,7 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}
 	dep := runApp(t, depOpts, app.Deps{
 		DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t), Keys: keys.Verifier(),
-		Peers: map[string]ed25519.PublicKey{"analysis": analysisPub},
+		Peers: map[string]ed25519.PublicKey{"analysis": analysisPub, "repair": repairPub},
 	})
 
 	ncA, jsA := b.Conn(t, "analysis")
@@ -298,6 +301,27 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "no Secrets: %v", err)
 	err = reader.AppsV1().Deployments(ns).Delete(context.Background(), "mailer", metav1.DeleteOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "nothing writable: %v", err)
+
+	// The repair service gets the repair account: it may patch a
+	// Deployment, still no Secrets; analysis may not ask for it.
+	repairAccess := &deployv1.IssueClusterCredentialRequest{Access: deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR}
+	_, err = creds.IssueClusterCredential(asAnalysis, repairAccess)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis asking for the repair account: %v", err)
+	asRepair := metadataFor(t, auth.ServiceIdentity{Name: "repair", Key: repairKey, Audience: "deploy"})
+	_, err = creds.IssueClusterCredential(asRepair, read)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "repair asking for the read account: %v", err)
+	cred, err = creds.IssueClusterCredential(asRepair, repairAccess)
+	require.NoError(t, err)
+	repairer, err := kubernetes.NewForConfig(&rest.Config{
+		Host: cred.GetServer(), BearerToken: cred.GetToken(),
+		TLSClientConfig: rest.TLSClientConfig{CAData: cred.GetCertificateAuthorityData(), ServerName: cred.GetTlsServerName()},
+	})
+	require.NoError(t, err)
+	_, err = repairer.AppsV1().Deployments(ns).Patch(context.Background(), "mailer", types.MergePatchType,
+		[]byte(`{"spec":{"template":{"metadata":{"annotations":{"vigil.dev/test":"1"}}}}}`), metav1.PatchOptions{})
+	require.NoError(t, err, "the repair account patches Deployments")
+	_, err = repairer.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "no Secrets: %v", err)
 }
 
 // metadataFor is a context carrying what creds send.

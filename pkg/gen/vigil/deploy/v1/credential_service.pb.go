@@ -29,6 +29,9 @@ const (
 	ClusterAccess_CLUSTER_ACCESS_UNSPECIFIED ClusterAccess = 0
 	// READ: the analysis account, bound to the built-in `view` role.
 	ClusterAccess_CLUSTER_ACCESS_READ ClusterAccess = 1
+	// REPAIR: the repair account, bound to Vigil's `vigil-repair` role
+	// (pkg/kubeaccess.RepairRules: patch Deployments, delete Pods).
+	ClusterAccess_CLUSTER_ACCESS_REPAIR ClusterAccess = 2
 )
 
 // Enum value maps for ClusterAccess.
@@ -36,10 +39,12 @@ var (
 	ClusterAccess_name = map[int32]string{
 		0: "CLUSTER_ACCESS_UNSPECIFIED",
 		1: "CLUSTER_ACCESS_READ",
+		2: "CLUSTER_ACCESS_REPAIR",
 	}
 	ClusterAccess_value = map[string]int32{
 		"CLUSTER_ACCESS_UNSPECIFIED": 0,
 		"CLUSTER_ACCESS_READ":        1,
+		"CLUSTER_ACCESS_REPAIR":      2,
 	}
 )
 
@@ -242,10 +247,11 @@ const file_vigil_deploy_v1_credential_service_proto_rawDesc = "" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x127\n" +
-	"\x18insecure_skip_tls_verify\x18\a \x01(\bR\x15insecureSkipTlsVerify*H\n" +
+	"\x18insecure_skip_tls_verify\x18\a \x01(\bR\x15insecureSkipTlsVerify*c\n" +
 	"\rClusterAccess\x12\x1e\n" +
 	"\x1aCLUSTER_ACCESS_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13CLUSTER_ACCESS_READ\x10\x012\x95\x01\n" +
+	"\x13CLUSTER_ACCESS_READ\x10\x01\x12\x19\n" +
+	"\x15CLUSTER_ACCESS_REPAIR\x10\x022\x95\x01\n" +
 	"\x18ClusterCredentialService\x12y\n" +
 	"\x16IssueClusterCredential\x12..vigil.deploy.v1.IssueClusterCredentialRequest\x1a/.vigil.deploy.v1.IssueClusterCredentialResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
 

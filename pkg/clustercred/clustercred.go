@@ -1,4 +1,9 @@
-package analysis
+// Package clustercred gives a Vigil service in its own process clients of
+// the registered clusters, as the deploy service hands them out
+// (ClusterCredentialService, ADR 8): a short-lived token of the service's
+// own account per cluster, renewed when a fifth of its life is left. The
+// cluster's kubeconfig stays with deploy.
+package clustercred
 
 import (
 	"context"
@@ -13,12 +18,10 @@ import (
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 )
 
-// RemoteClusters are the clusters as the deploy service in another
-// process hands them out (ClusterCredentialService, ADR 8): a short-lived
-// token of Vigil's read-only account per cluster, renewed when a fifth of
-// its life is left. The cluster's kubeconfig stays with deploy.
-type RemoteClusters struct {
+// Clusters asks deploy for credentials of one account.
+type Clusters struct {
 	client deployv1.ClusterCredentialServiceClient
+	access deployv1.ClusterAccess
 
 	mu       sync.Mutex
 	clusters map[string]remoteCluster
@@ -32,14 +35,14 @@ type remoteCluster struct {
 	renewAt time.Time
 }
 
-// NewRemoteClusters asks deploy at conn; the connection must authenticate
-// as the analysis service (auth.ServiceIdentity).
-func NewRemoteClusters(conn grpc.ClientConnInterface) *RemoteClusters {
-	return &RemoteClusters{client: deployv1.NewClusterCredentialServiceClient(conn), clusters: map[string]remoteCluster{}}
+// New asks deploy at conn for access; the connection must authenticate
+// as the service whose account that is (auth.ServiceIdentity).
+func New(conn grpc.ClientConnInterface, access deployv1.ClusterAccess) *Clusters {
+	return &Clusters{client: deployv1.NewClusterCredentialServiceClient(conn), access: access, clusters: map[string]remoteCluster{}}
 }
 
-// Reader implements Clusters.
-func (r *RemoteClusters) Reader(ctx context.Context, cluster string) (kubernetes.Interface, error) {
+// Client returns a client of cluster acting as the account.
+func (r *Clusters) Client(ctx context.Context, cluster string) (kubernetes.Interface, error) {
 	r.mu.Lock()
 	c, ok := r.clusters[cluster]
 	r.mu.Unlock()
@@ -50,8 +53,9 @@ func (r *RemoteClusters) Reader(ctx context.Context, cluster string) (kubernetes
 	return client, err
 }
 
-// DefaultCluster implements Clusters.
-func (r *RemoteClusters) DefaultCluster(ctx context.Context) (string, error) {
+// DefaultCluster is the cluster an alert that names none is about, as
+// deploy says.
+func (r *Clusters) DefaultCluster(ctx context.Context) (string, error) {
 	r.mu.Lock()
 	name, until := r.dflt, r.dfltUntil
 	r.mu.Unlock()
@@ -63,12 +67,12 @@ func (r *RemoteClusters) DefaultCluster(ctx context.Context) (string, error) {
 }
 
 // issue asks deploy for a credential of cluster ("": the default one).
-func (r *RemoteClusters) issue(ctx context.Context, cluster string) (string, kubernetes.Interface, error) {
+func (r *Clusters) issue(ctx context.Context, cluster string) (string, kubernetes.Interface, error) {
 	resp, err := r.client.IssueClusterCredential(ctx, &deployv1.IssueClusterCredentialRequest{
-		Cluster: cluster, Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ,
+		Cluster: cluster, Access: r.access,
 	})
 	if err != nil {
-		return "", nil, fmt.Errorf("read credential from the deploy service: %w", err)
+		return "", nil, fmt.Errorf("cluster credential from the deploy service: %w", err)
 	}
 	rc := &rest.Config{
 		Host:        resp.GetServer(),
@@ -76,7 +80,7 @@ func (r *RemoteClusters) issue(ctx context.Context, cluster string) (string, kub
 		TLSClientConfig: rest.TLSClientConfig{
 			CAData: resp.GetCertificateAuthorityData(), ServerName: resp.GetTlsServerName(), Insecure: resp.GetInsecureSkipTlsVerify(),
 		},
-		// As deploy's in-process readers: ~12 requests an analysis.
+		// As deploy's in-process clients.
 		QPS: 50, Burst: 100,
 	}
 	client, err := kubernetes.NewForConfig(rc)
