@@ -108,10 +108,12 @@ type Service struct {
 	correlator *incident.Correlator
 	consumer   *bus.Consumer
 	apps       *bus.Consumer
-	relay      *outbox.Relay
-	api        *grpcapi.IncidentServer
-	silences   *grpcapi.SilenceServer
-	log        *slog.Logger
+	// repairs resolves the incidents verified repairs fixed.
+	repairs  *bus.Consumer
+	relay    *outbox.Relay
+	api      *grpcapi.IncidentServer
+	silences *grpcapi.SilenceServer
+	log      *slog.Logger
 }
 
 // New migrates monitor's schema and builds the service.
@@ -166,12 +168,19 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
+	s := &Service{
 		apps: apps,
 		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c),
-	}, nil
+	}
+	if s.repairs, err = s.repairConsumer(log); err != nil {
+		return nil, err
+	}
+	if err := s.repairs.Create(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Register adds monitor's gRPC API to s.
@@ -192,6 +201,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error { return s.apps.Run(ctx) })
+	g.Go(func() error { return s.repairs.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
 	g.Go(func() error { return s.prune(ctx) })

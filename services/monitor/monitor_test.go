@@ -259,3 +259,32 @@ func BenchmarkDrain(b *testing.B) {
 		}
 	}
 }
+
+// A verified repair resolves the incident it fixed, once, however often
+// repair.succeeded is delivered; one for an incident monitor does not
+// hold is let go.
+func TestVerifiedRepairResolvesItsIncident(t *testing.T) {
+	e := newEnv(t)
+	e.replica(t, monitor.Options{})
+	e.send(t, []bus.Event{e.alert(1, 1, false)}, 1, 1)
+	var id string
+	require.Eventually(t, func() bool {
+		return e.pool.QueryRow(context.Background(), `SELECT id::text FROM incidents`).Scan(&id) == nil
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1, e.tally(t).unresolved)
+
+	repaired := &eventsv1.RepairSucceeded{Meta: bus.NewMeta("repair", nil), RepairId: bus.NewID(), IncidentId: id}
+	unknown := &eventsv1.RepairSucceeded{Meta: bus.NewMeta("repair", nil), RepairId: bus.NewID(), IncidentId: bus.NewID()}
+	require.NoError(t, e.pub.Publish(context.Background(), unknown, repaired, repaired))
+	require.Eventually(t, func() bool { return e.tally(t).unresolved == 0 }, 30*time.Second, 50*time.Millisecond)
+	var resolved int
+	require.Eventually(t, func() bool {
+		s, err := e.js.Stream(context.Background(), "INCIDENTS")
+		require.NoError(t, err)
+		info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(bus.SubjectIncidentResolved))
+		require.NoError(t, err)
+		resolved = int(info.State.Subjects[bus.SubjectIncidentResolved])
+		return resolved > 0
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1, resolved, "one incident.resolved")
+}
