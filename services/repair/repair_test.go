@@ -46,11 +46,17 @@ type fixture struct {
 
 func start(t testing.TB, k *testkit.Kube, opts repair.Options) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := db.Open(ctx, testkit.Postgres(t), repair.Schema)
-	require.NoError(t, err)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
-	require.NoError(t, bus.Provision(ctx, js, testkit.TestStreams))
+	require.NoError(t, bus.Provision(context.Background(), js, testkit.TestStreams))
+	return replica(t, k, opts, testkit.Postgres(t), js)
+}
+
+// replica starts one repair service on dsn and js, with its own pool.
+func replica(t testing.TB, k *testkit.Kube, opts repair.Options, dsn string, js jetstream.JetStream) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool, err := db.Open(ctx, dsn, repair.Schema)
+	require.NoError(t, err)
 	pub := bus.NewPublisher(js, nil)
 	svc, err := repair.New(ctx, opts, repair.Deps{
 		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: clusters{k.Clientset},
@@ -350,4 +356,81 @@ func TestFailedVerificationUndoneAndCooled(t *testing.T) {
 	require.NoError(t, f.pub.Publish(t.Context(), again))
 	r = f.repairOf(t, again, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
 	assert.Contains(t, r.GetDecisionReason(), "cooling down after a failed repair")
+}
+
+// Two replicas on one stream and one database: each repair is executed
+// once, and they share the counters: of four automatic restarts of one
+// Deployment in an hour, three run and the fourth asks a person.
+func TestTwoReplicasShareRepairsAndCounters(t *testing.T) {
+	k := testkit.SharedKube(t)
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	require.NoError(t, bus.Provision(context.Background(), js, testkit.TestStreams))
+	dsn := testkit.Postgres(t)
+	a := replica(t, k, repair.Options{Workers: 2}, dsn, js)
+	replica(t, k, repair.Options{Workers: 2}, dsn, js)
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "search", 1)
+	a.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Auto: proto.Bool(true)})
+
+	var es []*eventsv1.AnalysisCompleted
+	for range 4 {
+		e := proposal(ns, "search", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+		es = append(es, e)
+	}
+	// All four at once: both replicas decide concurrently.
+	require.NoError(t, a.pub.Publish(t.Context(), es[0], es[1], es[2], es[3]))
+	var auto, asked int
+	for _, e := range es {
+		r := a.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, repairv1.RepairStatus_REPAIR_STATUS_FAILED,
+			repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
+		switch r.GetDecision() {
+		case repairv1.Decision_DECISION_AUTO:
+			auto++
+			n := 0
+			for _, k := range steps(r) {
+				if k == repairv1.StepKind_STEP_KIND_EXECUTION_STARTED {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "executed once: %v", r.GetSteps())
+		case repairv1.Decision_DECISION_NEEDS_APPROVAL:
+			asked++
+		}
+	}
+	assert.Equal(t, 3, auto, "the per-resource limit, shared by both replicas")
+	assert.Equal(t, 1, asked)
+	started := events(t, js, bus.SubjectRepairRequested, func() *eventsv1.RepairRequested { return &eventsv1.RepairRequested{} })
+	assert.Len(t, started, 3, "one repair.requested per executed repair")
+}
+
+// Scaling never goes below the minimum of healthy replicas (blocked, even
+// approved); a dry run changes nothing and keeps the server's answer.
+func TestScaleFloorAndDryRun(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "web", 2)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Auto: proto.Bool(true), MinHealthyReplicas: proto.Int32(2)})
+
+	down := proposal(ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	down.Proposal.Params = &typesv1.RepairProposal_Scale{Scale: &typesv1.ScaleParams{Replicas: 1}}
+	require.NoError(t, f.pub.Publish(t.Context(), down))
+	r := f.repairOf(t, down, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, r.GetStatus(), "%v", r.GetSteps())
+	_, err := f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err))
+
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "namespace/main/" + ns, DryRun: proto.Bool(true)})
+	restart := proposal(ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	before, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NoError(t, f.pub.Publish(t.Context(), restart))
+	r = f.repairOf(t, restart, repairv1.RepairStatus_REPAIR_STATUS_DRY_RUN, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_DRY_RUN, r.GetStatus(), "%v", r.GetSteps())
+	assert.True(t, r.GetDryRun())
+	assert.Contains(t, r.GetDryRunResult(), "kubectl.kubernetes.io/restartedAt", "the server's answer, as it would be")
+	after, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, before.Generation, after.Generation, "nothing changed")
+	assert.NotContains(t, after.Spec.Template.Annotations, "kubectl.kubernetes.io/restartedAt")
 }
