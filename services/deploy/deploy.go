@@ -113,6 +113,7 @@ type Service struct {
 	consumer *bus.Consumer
 	relay    *outbox.Relay
 	readers  *Readers
+	store    *postgres.Store
 	// repairers hand out the repair identity's clients.
 	repairers *Readers
 }
@@ -156,7 +157,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Reserved:       reserved,
 	}, log)
 	s := &Service{
-		opts: opts, deps: deps, deployer: d,
+		opts: opts, deps: deps, deployer: d, store: store,
 		api:       grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
 		readers:   &Readers{account: kube.Reader, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
 		repairers: &Readers{account: kube.Repairer, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"strings"
 
+	"time"
+
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
@@ -77,6 +81,9 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 		return err
 	}
 	st := loadState(row)
+	if app, ok := s.vigilApp(ctx, r, set); ok {
+		return s.rollbackApp(ctx, row, app, st)
+	}
 	res, err := s.actions.Execute(ctx, c, r.GetProposal(), action.Run{
 		RepairID: r.GetId(), DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
 	})
@@ -112,6 +119,53 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 		}
 		s.poke()
 		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", res.Summary)
+	})
+}
+
+// vigilApp says whether r rolls back one of Vigil's own apps (its
+// Deployment, in its namespace), which goes through the deploy service.
+func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Settings) (string, bool) {
+	p := r.GetProposal()
+	// The revision the analysis named is the Deployment's; the app's own
+	// history is the deploy service's, which returns to the app's
+	// revision before the current one.
+	if s.deps.Apps == nil || set.DryRun || r.GetApp() == "" || p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+		return "", false
+	}
+	a, ok, err := appteam.Get(ctx, s.deps.Pool, r.GetApp())
+	if err != nil || !ok {
+		return "", false
+	}
+	t := p.GetTarget()
+	return a.Name, t.GetKind() == "Deployment" && t.GetName() == a.Name && t.GetNamespace() == a.Namespace
+}
+
+// rollbackApp rolls a Vigil app back through the deploy service and
+// waits for its rollout, then verifies as any repair.
+func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string, st state) error {
+	r := row.Repair
+	// Deploy waits for the rollout: hold the repair meanwhile.
+	if err := s.store.Extend(ctx, r.GetId(), s.now().Add(15*time.Minute)); err != nil {
+		return err
+	}
+	d, err := s.deps.Apps.RollbackForRepair(ctx, app, r.GetId())
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		s.fail(ctx, row, "the deploy service's rollback failed: "+err.Error(), false)
+		return nil
+	}
+	now := s.now()
+	st.Verify, st.Undo, st.VerifyStarted = &action.Verify{}, nil, now
+	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
+	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
+			return err
+		}
+		s.poke()
+		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", fmt.Sprintf(
+			"app %s rolled back through the deploy service to revision %d (deployment %s)", app, d.GetRevision(), d.GetId()))
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
@@ -74,6 +75,14 @@ type Clusters interface {
 	DefaultCluster(ctx context.Context) (string, error)
 }
 
+// Apps rolls Vigil's own apps back through the deploy service, so that
+// their revision history stays true (the deploy service in one process).
+type Apps interface {
+	// RollbackForRepair rolls app back to its previous revision and
+	// waits for the rollout; idempotent by repairID.
+	RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error)
+}
+
 // Deps are what the service runs on.
 type Deps struct {
 	Pool      *pgxpool.Pool
@@ -84,6 +93,10 @@ type Deps struct {
 	// Clusters, when nil, leaves every repair blocked: there is nothing
 	// to act with (said in its reasons).
 	Clusters Clusters
+	// Apps, when set, rolls back the apps Vigil deploys; without it (or
+	// for any other workload) the rollback executor acts on the
+	// Deployment itself.
+	Apps Apps
 }
 
 // Service is the running repair service.

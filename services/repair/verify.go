@@ -102,10 +102,16 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 	if err != nil {
 		return false, "", err.Error()
 	}
-	if v.PodTemplateHash != "" {
-		req, _ := labels.NewRequirement("pod-template-hash", "=", []string{v.PodTemplateHash})
-		sel = sel.Add(*req)
+	hash := v.PodTemplateHash
+	if hash == "" {
+		// Not known when the change was made (a rollout by the deploy
+		// service): the ReplicaSet of the Deployment's current revision.
+		if hash, err = currentHash(ctx, c, d); err != nil || hash == "" {
+			return false, "", "waiting for the new ReplicaSet"
+		}
 	}
+	req, _ := labels.NewRequirement("pod-template-hash", "=", []string{hash})
+	sel = sel.Add(*req)
 	pods, err := c.CoreV1().Pods(t.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return false, "", err.Error()
@@ -120,6 +126,22 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 	done := d.Status.UpdatedReplicas >= want && d.Status.AvailableReplicas >= want && d.Status.UnavailableReplicas == 0 &&
 		d.Status.Replicas == d.Status.UpdatedReplicas
 	return done, "", what
+}
+
+// currentHash is the pod-template-hash of d's ReplicaSet of its current
+// revision ("" when the controller has not made it yet).
+func currentHash(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) (string, error) {
+	rev := d.Annotations["deployment.kubernetes.io/revision"]
+	rss, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	if err != nil {
+		return "", err
+	}
+	for _, rs := range rss.Items {
+		if metav1.IsControlledBy(&rs, d) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
+			return rs.Labels["pod-template-hash"], nil
+		}
+	}
+	return "", nil
 }
 
 func podReady(p *corev1.Pod) bool {

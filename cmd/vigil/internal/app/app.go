@@ -303,8 +303,9 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			rdeps := repair.Deps{Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger}
 			switch {
 			case dep != nil:
-				// Clients acting as Vigil's repair identity (ADR 8).
-				rdeps.Clusters = dep.Repairers()
+				// Clients acting as Vigil's repair identity (ADR 8);
+				// Vigil's own apps roll back through deploy.
+				rdeps.Clusters, rdeps.Apps = dep.Repairers(), dep
 			case opts.DeployAddr != "":
 				// The same, from deploy in its own process, asked as the
 				// repair service.
