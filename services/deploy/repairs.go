@@ -27,7 +27,7 @@ var ErrNotAnApp = errors.New("not an app Vigil deploys")
 // succeeded. It is idempotent by repairID.
 func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
 	id := uuid.NewSHA1(repairNamespace, []byte(repairID)).String()
-	d, err := s.store.GetDeployment(ctx, s.deps.Pool, id)
+	_, err := s.store.GetDeployment(ctx, s.deps.Pool, id)
 	if errors.Is(err, postgres.ErrNotFound) {
 		a, err := s.store.GetApp(ctx, s.deps.Pool, app, false)
 		if errors.Is(err, postgres.ErrNotFound) {
@@ -55,7 +55,8 @@ func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if d, err = s.store.GetDeployment(ctx, s.deps.Pool, id); err != nil {
+		d, err := s.store.GetDeployment(ctx, s.deps.Pool, id)
+		if err != nil {
 			return nil, err
 		}
 		switch d.GetStatus() {

@@ -29,7 +29,7 @@ import (
 )
 
 // deployed runs a deployment of app to its end.
-func deployed(t *testing.T, ctx context.Context, apps deployv1.AppServiceClient, name, image string) *deployv1.Deployment {
+func deployed(ctx context.Context, t *testing.T, apps deployv1.AppServiceClient, name, image string) *deployv1.Deployment {
 	t.Helper()
 	stream, err := apps.DeployApp(ctx, &deployv1.DeployAppRequest{Name: name, Image: image})
 	require.NoError(t, err)
@@ -76,9 +76,9 @@ func TestBadReleaseRolledBackOnApproval(t *testing.T) {
 		Name: name, Framework: "go", Plan: "basic", Image: "registry.example.com/cart:1", Owner: "payments",
 	}})
 	require.NoError(t, err)
-	d := deployed(t, ctx, apps, name, "")
+	d := deployed(ctx, t, apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
-	d = deployed(t, ctx, apps, name, kubedev.CrashImageHost+"/cart:2")
+	d = deployed(ctx, t, apps, name, kubedev.CrashImageHost+"/cart:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 
 	_, err = gatewayv1.NewAlertServiceClient(conn).IngestAlerts(ctx, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
