@@ -8,9 +8,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -433,4 +435,36 @@ func TestScaleFloorAndDryRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Generation, after.Generation, "nothing changed")
 	assert.NotContains(t, after.Spec.Template.Annotations, "kubectl.kubernetes.io/restartedAt")
+}
+
+// fields are the field violations of an InvalidArgument.
+func fields(t *testing.T, err error) []string {
+	t.Helper()
+	st := status.Convert(err)
+	require.Equal(t, codes.InvalidArgument, st.Code(), "%v", err)
+	var out []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out = append(out, v.GetField())
+			}
+		}
+	}
+	return out
+}
+
+// Bad guardrails are refused naming the request's fields.
+func TestGuardrailsRefusedByField(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	_, err := f.api.SetGuardrails(as(admin), &repairv1.SetGuardrailsRequest{Guardrails: &repairv1.Guardrails{
+		Scope: "global", MinConfidence: proto.Float64(2), Cooldown: durationpb.New(-time.Minute),
+	}})
+	assert.ElementsMatch(t, []string{"guardrails.min_confidence", "guardrails.cooldown"}, fields(t, err))
+	_, err = f.api.SetGuardrails(as(admin), &repairv1.SetGuardrailsRequest{
+		Guardrails: &repairv1.Guardrails{Scope: "global"}, Clear: []string{"no_such_field"},
+	})
+	assert.Equal(t, []string{"clear[0]"}, fields(t, err))
+	_, err = f.api.GetGuardrails(as(admin), &repairv1.GetGuardrailsRequest{Scope: "cluster/x"})
+	assert.Equal(t, []string{"scope"}, fields(t, err))
 }

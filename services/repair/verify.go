@@ -25,7 +25,7 @@ import (
 
 // verifyEvery is how often a repair being verified is looked at again;
 // the worker is free in between.
-const verifyEvery = time.Second
+const verifyEvery = 250 * time.Millisecond
 
 // verify looks once at the repaired workload: healthy → succeeded;
 // broken beyond doubt, or not healthy within the window → failed (undone
@@ -58,7 +58,12 @@ func (s *Service) verify(ctx context.Context, row postgres.Row) error {
 		s.fail(ctx, row, "verification: "+reason, undone)
 		return nil
 	}
-	return s.store.Extend(ctx, r.GetId(), now.Add(verifyEvery))
+	if err := s.store.Extend(ctx, r.GetId(), now.Add(verifyEvery)); err != nil {
+		return err
+	}
+	// A worker looks again then, not at its next idle tick.
+	time.AfterFunc(verifyEvery, s.poke)
+	return nil
 }
 
 // check says whether the target is healthy after the repair, or broken

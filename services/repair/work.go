@@ -197,6 +197,14 @@ func (s *Service) decide(ctx context.Context, row postgres.Row) error {
 		default:
 			plan = &p
 			facts.PodsAffected, facts.HealthyAfter = p.PodsAffected, int(p.HealthyDuring)
+			if p.HealthyDuring >= p.HealthyBefore {
+				// The floor forbids a repair taking a workload below it,
+				// as the executors read it (action.Limits.CheckHealthy);
+				// one already below it (all pods crashing, scaled to
+				// zero) can be repaired by a change that does not take
+				// it lower.
+				facts.HealthyAfter = max(facts.HealthyAfter, set.MinHealthyReplicas)
+			}
 			r.PodsAffected = int32(p.PodsAffected)
 			if p.Downtime > 0 || r.GetExpectedDowntime() == nil {
 				r.ExpectedDowntime = durationpb.New(p.Downtime)

@@ -40,7 +40,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy"
 )
 
-func runApp(t *testing.T, opts app.Options, deps app.Deps) *app.App {
+func runApp(t testing.TB, opts app.Options, deps app.Deps) *app.App {
 	t.Helper()
 	if opts.Streams == (bus.StreamOptions{}) {
 		opts.Streams = testkit.TestStreams

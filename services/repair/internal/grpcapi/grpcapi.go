@@ -53,7 +53,7 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	case errors.As(err, &v):
 		fv := make([]server.FieldViolation, 0, len(v.Violations))
 		for _, x := range v.Violations {
-			fv = append(fv, server.FieldViolation{Field: "guardrails." + x.Field, Description: x.Description})
+			fv = append(fv, server.FieldViolation{Field: x.Field, Description: x.Description})
 		}
 		return server.InvalidArgument("invalid guardrails", fv...)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -183,6 +183,16 @@ func (s *Server) SetGuardrails(ctx context.Context, r *repairv1.SetGuardrailsReq
 		return nil, server.InvalidArgument("missing guardrails", server.FieldViolation{Field: "guardrails", Description: "required"})
 	}
 	set, eff, err := s.svc.SetGuardrails(ctx, r.GetGuardrails(), r.GetClear(), caller(ctx))
+	var v *guard.ValidationError
+	if errors.As(err, &v) {
+		// Validate names the message's fields; Apply names the
+		// request's already (guardrails.cooldown, clear[1]).
+		for i, x := range v.Violations {
+			if x.Field != "" && !strings.HasPrefix(x.Field, "guardrails.") && !strings.HasPrefix(x.Field, "clear") {
+				v.Violations[i].Field = "guardrails." + x.Field
+			}
+		}
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
