@@ -84,6 +84,7 @@ replace github.com/vigil-ops/vigil/services/repair => ../../services/repair
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/vigil-ops/vigil/services/notify v0.0.0
+	k8s.io/apimachinery v0.34.10
 )
 
 require (
@@ -134,7 +135,6 @@ require (
 	gopkg.in/evanphx/json-patch.v4 v4.12.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	k8s.io/api v0.34.10 // indirect
-	k8s.io/apimachinery v0.34.10 // indirect
 	k8s.io/client-go v0.34.10 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b // indirect
