@@ -83,9 +83,11 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	if app, ok := s.vigilApp(ctx, r, set); ok {
 		return s.rollbackApp(ctx, row, app, st)
 	}
-	res, err := s.actions.Execute(ctx, c, r.GetProposal(), action.Run{
+	execCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	res, err := s.actions.Execute(execCtx, c, r.GetProposal(), action.Run{
 		RepairID: r.GetId(), DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
 	})
+	cancel()
 	var refused *action.RefusedError
 	if errors.As(err, &refused) {
 		// The cluster is not as planned, or the policy forbids it now:

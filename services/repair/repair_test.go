@@ -468,3 +468,23 @@ func TestGuardrailsRefusedByField(t *testing.T) {
 	_, err = f.api.GetGuardrails(as(admin), &repairv1.GetGuardrailsRequest{Scope: "cluster/x"})
 	assert.Equal(t, []string{"scope"}, fields(t, err))
 }
+
+// An approval nobody gives in time expires: the repair never runs, a
+// late answer is refused, and the card can say so (repair.decided).
+func TestApprovalExpires(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "mail", 1)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", ApprovalTtl: durationpb.New(time.Second)})
+	e := proposal(ns, "mail", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_EXPIRED)
+	assert.Contains(t, steps(r), repairv1.StepKind_STEP_KIND_EXPIRED)
+	_, err := f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	decided := events(t, f.js, bus.SubjectRepairDecided, func() *eventsv1.RepairDecided { return &eventsv1.RepairDecided{} })
+	require.Len(t, decided, 1)
+	assert.Equal(t, "expired", decided[0].GetOutcome())
+	assert.NotContains(t, steps(r), repairv1.StepKind_STEP_KIND_EXECUTION_STARTED)
+}

@@ -211,9 +211,11 @@ func (s *Service) undo(ctx context.Context, c kubernetes.Interface, row postgres
 	if back == nil {
 		return false
 	}
-	res, err := s.actions.Execute(ctx, c, back, action.Run{
+	undoCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	res, err := s.actions.Execute(undoCtx, c, back, action.Run{
 		RepairID: "undo-" + r.GetId(), Limits: action.Limits{MaxReplicas: max(st.Undo.Replicas, 1)},
 	})
+	cancel()
 	kind, msg := repairv1.StepKind_STEP_KIND_UNDONE, "undone after "+reason+": "+res.Summary
 	if err != nil {
 		kind, msg = repairv1.StepKind_STEP_KIND_UNDO_FAILED, "undo failed: "+err.Error()

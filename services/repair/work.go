@@ -28,6 +28,11 @@ import (
 // reach) fails, and people are told; it is not retried forever.
 const maxAttempts = 5
 
+// callTimeout bounds one plan or execution against a cluster (the
+// executors' own waits included): a cluster that does not answer fails
+// the step, which is retried.
+const callTimeout = time.Minute
+
 // lease bounds a step without verification; verification holds the
 // repair for its window and renews as it goes.
 const lease = 2 * time.Minute
@@ -183,7 +188,9 @@ func (s *Service) decide(ctx context.Context, row postgres.Row) error {
 	case err != nil:
 		return err
 	default:
-		p, err := s.actions.Plan(ctx, c, r.GetProposal(), limits(set))
+		planCtx, cancel := context.WithTimeout(ctx, callTimeout)
+		p, err := s.actions.Plan(planCtx, c, r.GetProposal(), limits(set))
+		cancel()
 		var refused *action.RefusedError
 		switch {
 		case errors.As(err, &refused):
