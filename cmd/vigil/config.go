@@ -56,7 +56,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -197,6 +197,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 				BotToken: secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
 				ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
 				APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
+			},
+			Slack: notify.SlackOptions{
+				BotToken: secrets["VIGIL_SLACK_BOT_TOKEN"],
+				Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
+				APIURL:   env("VIGIL_SLACK_API_URL", "https://slack.com/api"),
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,

@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/notify"
 )
@@ -23,13 +24,25 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 const chatID = "-1001234567890"
 
+// channel is the Slack channel the fake knows.
+const channel = "C0ALERTS1"
+
 type env struct {
 	pool *pgxpool.Pool
 	js   jetstream.JetStream
 	tg   *faketelegram.Server
+	sl   *fakeslack.Server
 }
 
+// start runs notify sending to Telegram chat sendTo.
 func start(t *testing.T, sendTo string) *env {
+	t.Helper()
+	return startChats(t, sendTo, "")
+}
+
+// startChats runs notify sending to Telegram chat tgChat and Slack
+// channel slChannel; "" leaves a chat off.
+func startChats(t *testing.T, tgChat, slChannel string) *env {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := db.Open(ctx, testkit.Postgres(t), notify.Schema)
@@ -37,16 +50,21 @@ func start(t *testing.T, sendTo string) *env {
 	t.Cleanup(pool.Close)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
-	s, err := notify.New(ctx, notify.Options{
-		Telegram:   notify.TelegramOptions{BotToken: tg.Token(), ChatID: sendTo, APIURL: tg.URL()},
-		MaxDeliver: 5,
-	}, notify.Deps{Pool: pool, JetStream: js, Logger: testkit.Logger(t)})
+	sl := fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: channel, Name: "alerts"}}})
+	opts := notify.Options{MaxDeliver: 5}
+	if tgChat != "" {
+		opts.Telegram = notify.TelegramOptions{BotToken: tg.Token(), ChatID: tgChat, APIURL: tg.URL()}
+	}
+	if slChannel != "" {
+		opts.Slack = notify.SlackOptions{BotToken: sl.BotToken(), Channel: slChannel, APIURL: sl.APIURL()}
+	}
+	s, err := notify.New(ctx, opts, notify.Deps{Pool: pool, JetStream: js, Logger: testkit.Logger(t)})
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(rctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return &env{pool: pool, js: js, tg: tg}
+	return &env{pool: pool, js: js, tg: tg, sl: sl}
 }
 
 func opened() *eventsv1.IncidentOpened {
@@ -58,8 +76,14 @@ func opened() *eventsv1.IncidentOpened {
 
 func (e *env) attempts(t *testing.T, eventID string) []string {
 	t.Helper()
+	return e.attemptsOn(t, eventID, "telegram")
+}
+
+// attemptsOn are the attempts at an event on one chat, as outcome:status.
+func (e *env) attemptsOn(t *testing.T, eventID, chat string) []string {
+	t.Helper()
 	rows, err := e.pool.Query(context.Background(),
-		`SELECT outcome || ':' || http_status FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt`, eventID)
+		`SELECT outcome || ':' || http_status FROM delivery_attempts WHERE event_id = $1 AND channel = $2 ORDER BY attempt`, eventID, chat)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []string

@@ -21,21 +21,22 @@ const (
 	maxShort       = 100 // names: target, container, engine, model, app
 )
 
-// Analysis renders an incident's analysis in Telegram HTML.
-func Analysis(e *eventsv1.AnalysisCompleted, esc Escaper) string {
+// Analysis renders an incident's analysis.
+func Analysis(e *eventsv1.AnalysisCompleted, m Markup) string {
+	esc := m.Escape
 	short := func(s string) string { return esc(clip(s, maxShort)) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "🔎 <b>Analysis: %s</b>\n", esc(clip(oneOf(e.GetSummary(), "no summary"), maxSummary)))
+	fmt.Fprintf(&b, "🔎 %s\n", m.Bold("Analysis: "+esc(clip(oneOf(e.GetSummary(), "no summary"), maxSummary))))
 	if rc := e.GetRootCause(); rc != "" && rc != e.GetSummary() {
 		fmt.Fprintf(&b, "Cause: %s\n", esc(clip(rc, maxRootCause)))
 	}
-	fmt.Fprintf(&b, "\n<b>Proposed action:</b> %s\n", esc(Action(e.GetProposal())))
+	fmt.Fprintf(&b, "\n%s %s\n", m.Bold("Proposed action:"), esc(Action(e.GetProposal())))
 	fmt.Fprintf(&b, "Confidence: %s · Risk: %s\n", percent(e.GetConfidence()), riskName(e.GetRisk()))
 	if br := blastRadius(e); br != "" {
 		fmt.Fprintf(&b, "Blast radius: %s\n", br)
 	}
 	if note := e.GetBlastRadius(); note != "" {
-		fmt.Fprintf(&b, "<i>%s</i>\n", esc(clip(note, maxBlastRadius)))
+		fmt.Fprintf(&b, "%s\n", m.Italic(esc(clip(note, maxBlastRadius))))
 	}
 	b.WriteString("\nEngine: " + short(oneOf(e.GetEngine(), "unknown")))
 	if m := e.GetModel(); m != "" {
@@ -51,8 +52,8 @@ func Analysis(e *eventsv1.AnalysisCompleted, esc Escaper) string {
 	if app := e.GetApp(); app != "" {
 		fmt.Fprintf(&b, "App: %s\n", short(app))
 	}
-	fmt.Fprintf(&b, "Incident: <code>%s</code>\n", short(e.GetIncidentId()))
-	fmt.Fprintf(&b, "Analysis: <code>%s</code>", short(e.GetAnalysisId()))
+	fmt.Fprintf(&b, "Incident: %s\n", m.Code(short(e.GetIncidentId())))
+	fmt.Fprintf(&b, "Analysis: %s", m.Code(short(e.GetAnalysisId())))
 	return b.String()
 }
 

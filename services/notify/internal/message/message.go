@@ -11,9 +11,6 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
-// Escaper escapes text for a chat's markup (Telegram HTML...).
-type Escaper func(string) string
-
 var severityIcon = map[typesv1.Severity]string{
 	typesv1.Severity_SEVERITY_CRITICAL: "🔴",
 	typesv1.Severity_SEVERITY_WARNING:  "🟠",
@@ -23,48 +20,52 @@ var severityIcon = map[typesv1.Severity]string{
 // maxAlertsShown keeps a message readable; the rest are counted.
 const maxAlertsShown = 5
 
-// IncidentOpened renders a new incident in Telegram HTML.
-func IncidentOpened(inc *typesv1.Incident, esc Escaper) string {
+// IncidentOpened renders a new incident.
+func IncidentOpened(inc *typesv1.Incident, m Markup) string {
+	esc := m.Escape
 	var b strings.Builder
 	icon := severityIcon[inc.GetSeverity()]
 	if icon == "" {
 		icon = "⚪"
 	}
-	fmt.Fprintf(&b, "%s <b>Incident opened: %s</b>\n", icon, esc(inc.GetTitle()))
+	fmt.Fprintf(&b, "%s %s\n", icon, m.Bold("Incident opened: "+esc(inc.GetTitle())))
 	fmt.Fprintf(&b, "Severity: %s · Alerts: %d firing\n", severityName(inc.GetSeverity()), inc.GetFiringCount())
-	writeGroup(&b, inc, esc)
-	writeAlerts(&b, inc, esc)
-	fmt.Fprintf(&b, "\nID: <code>%s</code>", esc(inc.GetId()))
+	writeGroup(&b, inc, m)
+	writeAlerts(&b, inc, m)
+	fmt.Fprintf(&b, "\nID: %s", m.Code(esc(inc.GetId())))
 	return b.String()
 }
 
-// IncidentResolved renders a resolved incident in Telegram HTML.
-func IncidentResolved(inc *typesv1.Incident, esc Escaper) string {
+// IncidentResolved renders a resolved incident.
+func IncidentResolved(inc *typesv1.Incident, m Markup) string {
+	esc := m.Escape
 	var b strings.Builder
-	fmt.Fprintf(&b, "✅ <b>Incident resolved: %s</b>\n", esc(inc.GetTitle()))
+	fmt.Fprintf(&b, "✅ %s\n", m.Bold("Incident resolved: "+esc(inc.GetTitle())))
 	if by := inc.GetResolvedBy(); by != "" {
 		fmt.Fprintf(&b, "Resolved by: %s\n", esc(by))
 	}
 	if o, r := inc.GetOpenedAt(), inc.GetResolvedAt(); o != nil && r != nil {
 		fmt.Fprintf(&b, "Duration: %s\n", r.AsTime().Sub(o.AsTime()).Round(1e9))
 	}
-	writeGroup(&b, inc, esc)
-	fmt.Fprintf(&b, "\nID: <code>%s</code>", esc(inc.GetId()))
+	writeGroup(&b, inc, m)
+	fmt.Fprintf(&b, "\nID: %s", m.Code(esc(inc.GetId())))
 	return b.String()
 }
 
-func writeGroup(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
+func writeGroup(b *strings.Builder, inc *typesv1.Incident, m Markup) {
+	esc := m.Escape
 	keys := make([]string, 0, len(inc.GetGroupLabels()))
 	for k := range inc.GetGroupLabels() {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(b, "%s: <code>%s</code>\n", esc(k), esc(inc.GetGroupLabels()[k]))
+		fmt.Fprintf(b, "%s: %s\n", esc(k), m.Code(esc(inc.GetGroupLabels()[k])))
 	}
 }
 
-func writeAlerts(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
+func writeAlerts(b *strings.Builder, inc *typesv1.Incident, m Markup) {
+	esc := m.Escape
 	alerts := inc.GetAlerts()
 	for i, a := range alerts {
 		if i == maxAlertsShown {
@@ -82,7 +83,7 @@ func writeAlerts(b *strings.Builder, inc *typesv1.Incident, esc Escaper) {
 			line += " (" + esc(inst) + ")"
 		}
 		if u := a.GetAlert().GetGeneratorUrl(); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-			line += fmt.Sprintf(` <a href="%s">source</a>`, esc(u))
+			line += " " + m.Link(esc(u), "source")
 		}
 		b.WriteString(line + "\n")
 	}

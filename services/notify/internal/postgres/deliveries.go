@@ -1,5 +1,5 @@
-// Package postgres records notify's deliveries and every attempt at them
-// in its schema, "notify".
+// Package postgres records notify's deliveries and every attempt at them,
+// and what its approval cards show, in its schema, "notify".
 package postgres
 
 import (
@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,13 +31,14 @@ const (
 // Attempt is one try at delivering an event to a channel.
 type Attempt struct {
 	EventID, Channel, Subject, Target string
-	// IncidentID is the incident the event is about, if any.
-	IncidentID string
-	Outcome    Outcome
-	HTTPStatus int
-	Error      string
-	RetryAfter time.Duration
-	MessageID  string
+	// IncidentID and RepairID are the incident and the repair the event
+	// is about, if any.
+	IncidentID, RepairID string
+	Outcome              Outcome
+	HTTPStatus           int
+	Error                string
+	RetryAfter           time.Duration
+	MessageID            string
 }
 
 // Deliveries is the delivery log.
@@ -61,39 +61,63 @@ func (d *Deliveries) Sent(ctx context.Context, eventID, channel string) (bool, e
 	return status == "sent", nil
 }
 
-// Opening is what became of the message that announced an incident in a
-// chat.
-type Opening struct {
+// Status is what became of the event on the channel: "sent", "retrying"
+// or "failed" (given up for good), and "" when it was never tried.
+func (d *Deliveries) Status(ctx context.Context, eventID, channel string) (string, error) {
+	var status string
+	err := d.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE event_id = $1 AND channel = $2`, eventID, channel).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load delivery: %w", err)
+	}
+	return status, nil
+}
+
+// Posted is what became of a message that later ones refer to: the
+// message that announced an incident (its thread), an approval card.
+type Posted struct {
 	// Status is "sent", "retrying" or "failed"; empty when it was never
 	// tried (notify was off, the event too old, the record pruned).
 	Status string
-	// MessageID is the chat's id for the message, once sent.
-	MessageID int64
+	// MessageID is the chat's id for the message, once sent: a Telegram
+	// message id, a Slack ts.
+	MessageID string
 }
 
 // Opening looks up the delivery of the event, of subject opened, that
 // announced incidentID on channel to target.
-func (d *Deliveries) Opening(ctx context.Context, incidentID, opened, channel, target string) (Opening, error) {
-	var (
-		o  Opening
-		id string
-	)
+func (d *Deliveries) Opening(ctx context.Context, incidentID, opened, channel, target string) (Posted, error) {
 	// One incident is opened once; the newest row wins should it not be.
-	err := d.pool.QueryRow(ctx, `SELECT status, message_id FROM deliveries
+	return d.posted(ctx, `SELECT status, message_id FROM deliveries
 		WHERE incident_id = $1 AND channel = $2 AND target = $3 AND subject = $4
-		ORDER BY created_at DESC LIMIT 1`, incidentID, channel, target, opened).Scan(&o.Status, &id)
+		ORDER BY created_at DESC LIMIT 1`, "opening of incident "+incidentID, incidentID, channel, target, opened)
+}
+
+// Card looks up the delivery of the event, of subject requested, that
+// put repairID's approval card on channel to target.
+func (d *Deliveries) Card(ctx context.Context, repairID, requested, channel, target string) (Posted, error) {
+	// A repair asks once (a second request, after a kill switch, is a new
+	// card); the newest row wins.
+	return d.posted(ctx, `SELECT status, message_id FROM deliveries
+		WHERE repair_id = $1 AND channel = $2 AND target = $3 AND subject = $4
+		ORDER BY created_at DESC LIMIT 1`, "approval card of repair "+repairID, repairID, channel, target, requested)
+}
+
+func (d *Deliveries) posted(ctx context.Context, query, what string, args ...any) (Posted, error) {
+	var p Posted
+	err := d.pool.QueryRow(ctx, query, args...).Scan(&p.Status, &p.MessageID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Opening{}, nil
+		return Posted{}, nil
 	}
 	if err != nil {
-		return Opening{}, fmt.Errorf("load opening of incident %s: %w", incidentID, err)
+		return Posted{}, fmt.Errorf("load %s: %w", what, err)
 	}
-	if o.Status == "sent" {
-		if o.MessageID, err = strconv.ParseInt(id, 10, 64); err != nil {
-			return Opening{}, fmt.Errorf("opening of incident %s: message id %q: %w", incidentID, id, err)
-		}
+	if p.Status != "sent" {
+		p.MessageID = ""
 	}
-	return o, nil
+	return p, nil
 }
 
 // Record stores an attempt and the delivery's new state in one transaction.
@@ -101,13 +125,13 @@ func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
 	status := map[Outcome]string{OutcomeSent: "sent", OutcomeRetry: "retrying", OutcomeFailed: "failed"}[a.Outcome]
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		var n int
-		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id)
-			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8)
+		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id, repair_id)
+			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
 			ON CONFLICT (event_id, channel) DO UPDATE SET status = excluded.status,
 				attempts = deliveries.attempts + 1, last_error = excluded.last_error,
 				message_id = excluded.message_id, updated_at = now()
 			RETURNING attempts`,
-			a.EventID, a.Channel, a.Subject, a.Target, status, a.Error, a.MessageID, a.IncidentID).Scan(&n)
+			a.EventID, a.Channel, a.Subject, a.Target, status, a.Error, a.MessageID, a.IncidentID, a.RepairID).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("record delivery: %w", err)
 		}

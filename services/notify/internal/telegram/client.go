@@ -108,6 +108,23 @@ func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
 	return Sent{MessageID: msg.MessageID, ChatID: msg.Chat.ID, Date: time.Unix(msg.Date, 0)}, nil
 }
 
+// EditMessageText replaces the text of a message the bot sent, and its
+// inline keyboard: e.ReplyMarkup nil removes the keyboard. An edit that
+// changes nothing fails with an error IsNotModified reports.
+func (c *Client) EditMessageText(ctx context.Context, e Edit) error {
+	const method = "editMessageText"
+	if err := e.validate(); err != nil {
+		return fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	body, err := json.Marshal(newEditMessageTextRequest(e))
+	if err != nil {
+		return fmt.Errorf("telegram: %s: encode request: %w", method, err)
+	}
+	// The result is the edited message, or true for inline messages.
+	var result json.RawMessage
+	return c.call(ctx, method, body, &result)
+}
+
 // envelope is the Bot API's answer to every method.
 type envelope struct {
 	OK          bool            `json:"ok"`

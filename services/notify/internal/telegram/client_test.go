@@ -402,3 +402,38 @@ func TestSendTruncatedMessage(t *testing.T) {
 	msgs := fake.WaitForMessages(t, 1, time.Second)
 	require.Len(t, []rune(msgs[0].PlainText), telegram.MaxMessageLength)
 }
+
+// An edit replaces the text and, without a keyboard, takes the buttons
+// away; an edit that changes nothing, or of a message that is gone, is
+// told apart.
+func TestEditMessageText(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	c := newClient(t, fake.URL(), fake.Token())
+	sent, err := c.SendMessage(t.Context(), telegram.Message{
+		ChatID: chatID, Text: "<b>Approve?</b>", ParseMode: telegram.ParseModeHTML,
+		ReplyMarkup: telegram.InlineKeyboard{{{Text: "Approve", CallbackData: "v1:a:1"}}},
+	})
+	require.NoError(t, err)
+
+	edit := telegram.Edit{ChatID: chatID, MessageID: sent.MessageID, Text: "<b>Approved</b> by " + telegram.EscapeHTML("<alice>"), ParseMode: telegram.ParseModeHTML, DisablePreview: true}
+	require.NoError(t, c.EditMessageText(t.Context(), edit))
+	m, ok := fake.Message(chatID, sent.MessageID)
+	require.True(t, ok)
+	require.Equal(t, "Approved by <alice>", m.PlainText)
+	require.Nil(t, m.ReplyMarkup)
+	require.Len(t, m.Edits, 1)
+
+	err = c.EditMessageText(t.Context(), edit)
+	require.True(t, telegram.IsNotModified(err), "%v", err)
+	require.True(t, telegram.IsPermanent(err))
+	require.False(t, telegram.IsMessageNotFound(err))
+
+	edit.MessageID = 99
+	err = c.EditMessageText(t.Context(), edit)
+	require.True(t, telegram.IsMessageNotFound(err), "%v", err)
+	require.False(t, telegram.IsNotModified(err))
+
+	edit.MessageID = 0
+	require.ErrorIs(t, c.EditMessageText(t.Context(), edit), telegram.ErrInvalidMessage)
+}

@@ -1,5 +1,6 @@
-// Package telegram is a client for the Telegram Bot API's sendMessage,
-// which is how Vigil puts incidents in front of people.
+// Package telegram is a client for the Telegram Bot API's sendMessage and
+// editMessageText, which is how Vigil puts incidents and approval cards in
+// front of people (and a decided card's buttons away).
 //
 // Errors say what to do next: IsPermanent (the request will never succeed
 // as it is), IsRetryable (try again, after RetryAfter when Telegram asked

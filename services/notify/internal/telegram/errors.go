@@ -70,6 +70,21 @@ func IsPermanent(err error) bool {
 	return false
 }
 
+// IsNotModified reports whether Telegram refused an edit because the
+// message already is as asked: an edit made before (and not recorded)
+// did the work.
+func IsNotModified(err error) bool {
+	apiErr, ok := errors.AsType[*APIError](err)
+	return ok && apiErr.code() == http.StatusBadRequest && strings.Contains(apiErr.Description, "message is not modified")
+}
+
+// IsMessageNotFound reports whether Telegram refused an edit because the
+// message is gone (people deleted it).
+func IsMessageNotFound(err error) bool {
+	apiErr, ok := errors.AsType[*APIError](err)
+	return ok && apiErr.code() == http.StatusBadRequest && strings.Contains(apiErr.Description, "message to edit not found")
+}
+
 // RetryAfter is the wait Telegram asked for before the next request, or 0.
 func RetryAfter(err error) time.Duration {
 	if apiErr, ok := errors.AsType[*APIError](err); ok {

@@ -52,22 +52,45 @@ type Sent struct {
 	Date      time.Time
 }
 
+// Edit is a new text, and keyboard, for a message the bot sent.
+type Edit struct {
+	ChatID    string
+	MessageID int64
+	Text      string
+	// ParseMode is as for Message.
+	ParseMode      string
+	DisablePreview bool
+	// ReplyMarkup is the message's keyboard after the edit; nil removes it.
+	ReplyMarkup InlineKeyboard
+}
+
+func (e Edit) validate() error {
+	if e.MessageID <= 0 {
+		return fmt.Errorf("%w: message id %d: want a message id", ErrInvalidMessage, e.MessageID)
+	}
+	return validateContent(e.ChatID, e.Text, e.ParseMode, e.ReplyMarkup)
+}
+
 func (m Message) validate() error {
-	if m.ChatID == "" {
-		return fmt.Errorf("%w: chat id: missing", ErrInvalidMessage)
-	}
-	if m.Text == "" {
-		return fmt.Errorf("%w: text: missing", ErrInvalidMessage)
-	}
-	switch m.ParseMode {
-	case "", ParseModeHTML, "MarkdownV2", "Markdown":
-	default:
-		return fmt.Errorf("%w: parse mode %q: want %q, \"MarkdownV2\", \"Markdown\" or empty", ErrInvalidMessage, m.ParseMode, ParseModeHTML)
-	}
 	if m.ReplyTo < 0 {
 		return fmt.Errorf("%w: reply to message %d: want a message id", ErrInvalidMessage, m.ReplyTo)
 	}
-	for i, row := range m.ReplyMarkup {
+	return validateContent(m.ChatID, m.Text, m.ParseMode, m.ReplyMarkup)
+}
+
+func validateContent(chatID, text, parseMode string, keyboard InlineKeyboard) error {
+	if chatID == "" {
+		return fmt.Errorf("%w: chat id: missing", ErrInvalidMessage)
+	}
+	if text == "" {
+		return fmt.Errorf("%w: text: missing", ErrInvalidMessage)
+	}
+	switch parseMode {
+	case "", ParseModeHTML, "MarkdownV2", "Markdown":
+	default:
+		return fmt.Errorf("%w: parse mode %q: want %q, \"MarkdownV2\", \"Markdown\" or empty", ErrInvalidMessage, parseMode, ParseModeHTML)
+	}
+	for i, row := range keyboard {
 		for j, b := range row {
 			if b.Text == "" {
 				return fmt.Errorf("%w: button [%d][%d]: text: missing", ErrInvalidMessage, i, j)
@@ -111,25 +134,48 @@ type inlineButton struct {
 }
 
 func newSendMessageRequest(m Message) sendMessageRequest {
-	req := sendMessageRequest{ChatID: m.ChatID, Text: m.Text, ParseMode: m.ParseMode}
+	req := sendMessageRequest{ChatID: m.ChatID, Text: m.Text, ParseMode: m.ParseMode, ReplyMarkup: newReplyMarkup(m.ReplyMarkup)}
 	if m.DisablePreview {
 		req.LinkPreviewOptions = &linkPreviewOptions{IsDisabled: true}
 	}
 	if m.ReplyTo != 0 {
 		req.ReplyParameters = &replyParameters{MessageID: m.ReplyTo, AllowSendingWithoutReply: m.SendWithoutReply}
 	}
-	if m.ReplyMarkup != nil {
-		rows := make([][]inlineButton, 0, len(m.ReplyMarkup))
-		for _, row := range m.ReplyMarkup {
-			buttons := make([]inlineButton, 0, len(row))
-			for _, b := range row {
-				buttons = append(buttons, inlineButton(b))
-			}
-			rows = append(rows, buttons)
-		}
-		req.ReplyMarkup = &replyMarkup{InlineKeyboard: rows}
+	return req
+}
+
+// editMessageTextRequest is the JSON body of editMessageText; without
+// reply_markup, Telegram removes the message's keyboard.
+type editMessageTextRequest struct {
+	ChatID             string              `json:"chat_id"`
+	MessageID          int64               `json:"message_id"`
+	Text               string              `json:"text"`
+	ParseMode          string              `json:"parse_mode,omitempty"`
+	LinkPreviewOptions *linkPreviewOptions `json:"link_preview_options,omitempty"`
+	ReplyMarkup        *replyMarkup        `json:"reply_markup,omitempty"`
+}
+
+func newEditMessageTextRequest(e Edit) editMessageTextRequest {
+	req := editMessageTextRequest{ChatID: e.ChatID, MessageID: e.MessageID, Text: e.Text, ParseMode: e.ParseMode, ReplyMarkup: newReplyMarkup(e.ReplyMarkup)}
+	if e.DisablePreview {
+		req.LinkPreviewOptions = &linkPreviewOptions{IsDisabled: true}
 	}
 	return req
+}
+
+func newReplyMarkup(k InlineKeyboard) *replyMarkup {
+	if k == nil {
+		return nil
+	}
+	rows := make([][]inlineButton, 0, len(k))
+	for _, row := range k {
+		buttons := make([]inlineButton, 0, len(row))
+		for _, b := range row {
+			buttons = append(buttons, inlineButton(b))
+		}
+		rows = append(rows, buttons)
+	}
+	return &replyMarkup{InlineKeyboard: rows}
 }
 
 // sentMessage is the part of Telegram's Message object Vigil reads.
