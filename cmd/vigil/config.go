@@ -182,6 +182,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			// Secrets: checked by gateway.Options.Validate, never logged.
 			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
 			SlackSigningSecret:    secrets["VIGIL_SLACK_SIGNING_SECRET"],
+			// The bot notify sends with: the gateway answers its buttons,
+			// by webhook when VIGIL_TELEGRAM_WEBHOOK_URL is set, else by
+			// polling getUpdates.
+			TelegramBotToken:   secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
+			TelegramAPIURL:     env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
+			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),

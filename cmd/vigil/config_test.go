@@ -68,3 +68,31 @@ func TestPrometheusFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, opts.Analysis.Validate(), `VIGIL_PROMETHEUS_URL: "prometheus:9090" is not an http(s) URL`)
 }
+
+// The bot's token reaches the gateway as well as notify, and the webhook
+// URL chooses the gateway's way of receiving updates.
+func TestTelegramUpdatesFromEnv(t *testing.T) {
+	t.Setenv("VIGIL_TELEGRAM_BOT_TOKEN", "123456789:AAFakeTokenForVigilTests_0123456789")
+	t.Setenv("VIGIL_TELEGRAM_API_URL", "http://127.0.0.1:8081")
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "123456789:AAFakeTokenForVigilTests_0123456789", opts.Gateway.TelegramBotToken)
+	require.Equal(t, "http://127.0.0.1:8081", opts.Gateway.TelegramAPIURL)
+	require.Empty(t, opts.Gateway.TelegramWebhookURL, "polling by default")
+	require.NoError(t, opts.Gateway.Validate())
+
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_URL", "https://vigil.example.com/api/v1/webhooks/telegram")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook) and VIGIL_TELEGRAM_WEBHOOK_SECRET")
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.NoError(t, opts.Gateway.Validate())
+
+	t.Setenv("VIGIL_TELEGRAM_BOT_TOKEN", "not-a-token")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_BOT_TOKEN: not a bot token")
+	require.NotContains(t, opts.Gateway.Validate().Error(), "not-a-token")
+}

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
@@ -31,6 +33,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
+	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 	"github.com/vigil-ops/vigil/services/gateway/internal/webhook"
 
@@ -59,11 +62,29 @@ type Options struct {
 	// bot's setWebhook: POST /api/v1/webhooks/telegram answers only
 	// updates that carry it. Empty: the route answers 404.
 	TelegramWebhookSecret string
+	// TelegramBotToken is the token of Vigil's bot (the one notify sends
+	// with): the gateway answers button presses with it, and receives
+	// the bot's updates by webhook (TelegramWebhookURL) or, without one,
+	// by long polling getUpdates, on one replica at a time. Empty: only
+	// the webhook, if its secret is set, and no buttons.
+	TelegramBotToken string
+	// TelegramAPIURL is the Bot API (https://api.telegram.org).
+	TelegramAPIURL string
+	// TelegramWebhookURL is the public URL of POST
+	// /api/v1/webhooks/telegram: the gateway registers it (setWebhook,
+	// with TelegramWebhookSecret) at start. Empty: it polls.
+	TelegramWebhookURL string
+	// TelegramPollRetry is how often a replica that does not poll checks
+	// whether the one that does is gone (5 s).
+	TelegramPollRetry time.Duration
 	// SlackSigningSecret is the Slack app's signing secret: POST
-	// /api/v1/webhooks/slack/commands answers only requests it signed.
-	// Empty: the route answers 404.
+	// /api/v1/webhooks/slack/commands and /interactions answer only
+	// requests it signed. Empty: the routes answer 404.
 	SlackSigningSecret string
 }
+
+// telegramTokenRE is what a bot token looks like (123456:ABC-DEF...).
+var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$`)
 
 // telegramSecretRE is what setWebhook accepts as secret_token.
 var telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -90,10 +111,32 @@ func (o Options) Validate() error {
 	if o.TelegramWebhookSecret != "" && !telegramSecretRE.MatchString(o.TelegramWebhookSecret) {
 		errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what Telegram's setWebhook accepts as secret_token)"))
 	}
+	if o.TelegramBotToken != "" && !telegramTokenRE.MatchString(o.TelegramBotToken) {
+		errs = append(errs, errors.New("VIGIL_TELEGRAM_BOT_TOKEN: not a bot token (the digits, a colon and the rest, as @BotFather gives it)"))
+	}
+	if o.TelegramAPIURL != "" && !httpURL(o.TelegramAPIURL) {
+		errs = append(errs, errors.New("VIGIL_TELEGRAM_API_URL: must be an http(s) URL, like https://api.telegram.org"))
+	}
+	if o.TelegramWebhookURL != "" {
+		if !httpURL(o.TelegramWebhookURL) {
+			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: must be the https URL Telegram reaches the gateway's /api/v1/webhooks/telegram at"))
+		}
+		if o.TelegramBotToken == "" || o.TelegramWebhookSecret == "" {
+			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook) and VIGIL_TELEGRAM_WEBHOOK_SECRET (to verify the updates)"))
+		}
+	}
+	if o.TelegramPollRetry < 0 {
+		errs = append(errs, errors.New("TelegramPollRetry: must not be negative"))
+	}
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
 	return errors.Join(errs...)
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // Deps are what the gateway runs on.
@@ -130,7 +173,17 @@ type Service struct {
 	ingester *ingest.Ingester
 	store    *postgres.Store
 	access   *access.Service
+	// bot handles the Telegram bot's updates; background runs Slack
+	// interactions after their acknowledgement.
+	bot        *telegram.Bot
+	background *chat.Background
 }
+
+// Slack interactions being decided at once, and how long each may take.
+const (
+	interactionsAtOnce = 32
+	interactionTimeout = 30 * time.Second
+)
 
 // New returns the gateway.
 func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
@@ -153,8 +206,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	store := postgres.New(deps.Pool)
 	// Two argon2id hashes at once: 128 MiB at most, whatever the burst.
 	hasher := access.NewHasher(access.DefaultPasswordParams, 2)
+	if opts.TelegramAPIURL == "" {
+		opts.TelegramAPIURL = "https://api.telegram.org"
+	}
 	var chats []access.ChatProvider
-	if opts.TelegramWebhookSecret != "" {
+	if opts.TelegramWebhookSecret != "" || opts.TelegramBotToken != "" {
 		chats = append(chats, access.Telegram)
 	}
 	if opts.SlackSigningSecret != "" {
@@ -162,11 +218,25 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
-	// Concurrent webhooks share one atomic batch, and so one fsync.
-	return &Service{
+	s := &Service{
 		opts: opts, deps: deps, store: store, access: acc,
-		ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer)),
-	}, nil
+		// Concurrent webhooks share one atomic batch, and so one fsync.
+		ingester:   ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer)),
+		background: chat.NewBackground(interactionsAtOnce, interactionTimeout),
+	}
+	log := deps.Logger.With("component", "chat")
+	approvals := &chat.Approvals{
+		Principals: acc, Repairs: deps.Repairs, Incidents: deps.Incidents, Silences: deps.Silences,
+		Publisher: deps.Publisher, Audit: s.Audit, Log: log,
+	}
+	s.bot = &telegram.Bot{
+		Linker:    &chat.Linker{Redeemer: acc, Audit: s.Audit, Log: log},
+		Approvals: approvals, Log: log,
+	}
+	if opts.TelegramBotToken != "" {
+		s.bot.API = &telegram.Client{BaseURL: opts.TelegramAPIURL, Token: opts.TelegramBotToken, HTTP: &http.Client{}}
+	}
+	return s, nil
 }
 
 // Authenticator authenticates API keys, session tokens and the bootstrap
@@ -271,16 +341,22 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	})
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.
-	linker := &chat.Linker{Redeemer: s.access, Audit: s.Audit, Log: s.deps.Logger.With("component", "chat")}
-	tg, sl := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET"), notConfigured("Slack", "VIGIL_SLACK_SIGNING_SECRET")
+	tg := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET")
+	slCommands := notConfigured("Slack", "VIGIL_SLACK_SIGNING_SECRET")
+	slInteractions := slCommands
 	if s.opts.TelegramWebhookSecret != "" {
-		tg = &telegram.Webhook{Secret: s.opts.TelegramWebhookSecret, Linker: linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
+		tg = &telegram.Webhook{Secret: s.opts.TelegramWebhookSecret, Bot: s.bot, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
 	}
 	if s.opts.SlackSigningSecret != "" {
-		sl = &slack.Commands{SigningSecret: s.opts.SlackSigningSecret, Linker: linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
+		slCommands = &slack.Commands{SigningSecret: s.opts.SlackSigningSecret, Linker: s.bot.Linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
+		slInteractions = &slack.Interactions{
+			SigningSecret: s.opts.SlackSigningSecret, Approvals: s.bot.Approvals, Runner: s.background,
+			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
+		}
 	}
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
-	srv.Handle("POST /api/v1/webhooks/slack/commands", sl)
+	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
+	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
 	return nil
 }
 
@@ -291,9 +367,57 @@ func notConfigured(what, setting string) http.Handler {
 	})
 }
 
-// Run prunes the audit log and ended sessions every hour until ctx ends;
-// the rest of the gateway is its listeners.
+// Run prunes the audit log and ended sessions every hour and receives
+// the Telegram bot's updates (registers its webhook, or polls) until ctx
+// ends, then waits for the Slack interactions being decided; the rest of
+// the gateway is its listeners.
 func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.prune(gctx) })
+	if s.bot.API != nil {
+		g.Go(func() error { return s.telegramUpdates(gctx) })
+	}
+	err := g.Wait()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s.background.Stop(sctx)
+	return err
+}
+
+// telegramUpdates brings the bot's updates in: it registers the webhook
+// (retrying until Telegram takes it), or polls under a lease so that one
+// replica at a time does.
+func (s *Service) telegramUpdates(ctx context.Context) error {
+	log := s.deps.Logger.With("component", "telegram")
+	if s.opts.TelegramWebhookURL != "" {
+		backoff := time.Second
+		for ctx.Err() == nil {
+			err := s.bot.API.SetWebhook(ctx, s.opts.TelegramWebhookURL, s.opts.TelegramWebhookSecret)
+			if err == nil {
+				log.InfoContext(ctx, "telegram webhook set", "url", s.opts.TelegramWebhookURL)
+				return nil
+			}
+			if ctx.Err() == nil {
+				log.ErrorContext(ctx, "telegram webhook not set", "url", s.opts.TelegramWebhookURL, "error", err, "retry_in", backoff)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Minute)
+		}
+		return nil
+	}
+	botID, _, _ := strings.Cut(s.opts.TelegramBotToken, ":")
+	l := &lease.Lease{
+		Pool: s.deps.Pool, Key: lease.Key("vigil/gateway/telegram-getUpdates/" + botID),
+		Retry: s.opts.TelegramPollRetry, Log: log,
+	}
+	p := &telegram.Poller{API: s.bot.API, Bot: s.bot, Log: log}
+	return l.Run(ctx, p.Run)
+}
+
+func (s *Service) prune(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

@@ -864,6 +864,8 @@ func checkChatWebhooks(user context.Context, t *testing.T, a *app.App, c *client
 	require.Len(t, me.GetUser().GetChatIdentities(), 1)
 	code, body = post("/api/v1/webhooks/slack/commands", "", "command=%2Fvigil&text=link+X")
 	require.Equal(t, http.StatusNotFound, code, "Slack is not set up: %s", body)
+	code, body = post("/api/v1/webhooks/slack/interactions", "", "payload=%7B%7D")
+	require.Equal(t, http.StatusNotFound, code, "Slack is not set up: %s", body)
 }
 
 func appNames(apps []*deployv1.App) []string {

@@ -189,7 +189,7 @@ func chatSetting(p ChatProvider) string {
 	if p == Slack {
 		return "VIGIL_SLACK_SIGNING_SECRET"
 	}
-	return "VIGIL_TELEGRAM_WEBHOOK_SECRET"
+	return "VIGIL_TELEGRAM_BOT_TOKEN (or VIGIL_TELEGRAM_WEBHOOK_SECRET)"
 }
 
 // ErrLinkCode means a link code is unknown, used, expired, of another

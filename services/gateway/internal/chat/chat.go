@@ -1,12 +1,13 @@
-// Package chat is what Vigil's chat bots understand from people. For now
-// that is one verb, "link CODE": it links the chat account that sends it
-// to the Vigil user who made the code (`vigil users link-code`), so that a
-// button pressed in a chat can be traced to that user, their role and
-// their teams. Everything else people write is data, never a command.
+// Package chat is what Vigil's chat bots understand from people: the verb
+// "link CODE", which links the chat account that sends it to the Vigil
+// user who made the code (`vigil users link-code`), so that a button
+// pressed in a chat can be traced to that user, their role and their
+// teams (Linker); and the buttons of repair approval cards (Approvals).
+// Everything else people write is data, never a command.
 //
 // Each chat service has a package of its own (chat/telegram, chat/slack)
 // that verifies its webhooks, reads what arrived and words the answer the
-// way the service wants it; Linker is what they share.
+// way the service wants it; what they share is here.
 package chat
 
 import (

@@ -1,9 +1,10 @@
 // Package slack receives the slash command of Vigil's Slack app
-// ("/vigil"), verified the way Slack signs its requests: X-Slack-Signature
-// is v0= and the hex HMAC-SHA256, keyed with the app's signing secret, of
-// "v0:" + X-Slack-Request-Timestamp + ":" + the raw body, and the
-// timestamp must be within 5 minutes of now (no replays). It understands
-// "/vigil link CODE", and answers ephemerally (only the sender sees it).
+// ("/vigil") and its interactions (the buttons of repair approval cards),
+// verified the way Slack signs its requests: X-Slack-Signature is v0= and
+// the hex HMAC-SHA256, keyed with the app's signing secret, of "v0:" +
+// X-Slack-Request-Timestamp + ":" + the raw body, and the timestamp must
+// be within 5 minutes of now (no replays). It understands "/vigil link
+// CODE", and answers ephemerally (only the sender sees it).
 //
 // A Slack account is "TEAM_ID:USER_ID": member ids are qualified by their
 // workspace, so that an app installed in several workspaces cannot mix up
@@ -72,21 +73,8 @@ type answer struct {
 
 func (h *Commands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "too large", "limit", h.MaxBytes)
-		server.WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", h.MaxBytes))
-		return
-	case err != nil:
-		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "unreadable", "error", err)
-		server.WriteProblem(w, http.StatusBadRequest, "the body could not be read")
-		return
-	}
-	if reason := h.verify(r.Header, body); reason != "" {
-		h.Log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", reason, "remote", r.RemoteAddr)
-		server.WriteProblem(w, http.StatusUnauthorized, "missing, wrong or stale "+SignatureHeader+": sign with the app's signing secret (VIGIL_SLACK_SIGNING_SECRET), within 5 minutes")
+	body, ok := readSigned(w, r, h.SigningSecret, h.Now, h.MaxBytes, h.Log)
+	if !ok {
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -111,8 +99,33 @@ func (h *Commands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(answer{ResponseType: "ephemeral", Text: text})
 }
 
-// verify returns why a request is not Slack's, or "".
-func (h *Commands) verify(hdr http.Header, body []byte) string {
+// readSigned reads a request's body and checks Slack signed it; when
+// not, it answers the request and reports false.
+func readSigned(w http.ResponseWriter, r *http.Request, secret string, now func() time.Time, maxBytes int64, log *slog.Logger) ([]byte, bool) {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "too large", "limit", maxBytes)
+		server.WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", maxBytes))
+		return nil, false
+	case err != nil:
+		log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", "unreadable", "error", err)
+		server.WriteProblem(w, http.StatusBadRequest, "the body could not be read")
+		return nil, false
+	}
+	if reason := verify(secret, now, r.Header, body); reason != "" {
+		log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", reason, "remote", r.RemoteAddr)
+		server.WriteProblem(w, http.StatusUnauthorized, "missing, wrong or stale "+SignatureHeader+": sign with the app's signing secret (VIGIL_SLACK_SIGNING_SECRET), within 5 minutes")
+		return nil, false
+	}
+	return body, true
+}
+
+// verify returns why a request is not signed by secret within MaxSkew of
+// now (time.Now when nil), or "".
+func verify(secret string, now func() time.Time, hdr http.Header, body []byte) string {
 	ts, sig := hdr.Get(TimestampHeader), hdr.Get(SignatureHeader)
 	if ts == "" || sig == "" {
 		return "unsigned"
@@ -121,14 +134,13 @@ func (h *Commands) verify(hdr http.Header, body []byte) string {
 	if err != nil {
 		return "bad timestamp"
 	}
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
+	if now == nil {
+		now = time.Now
 	}
 	if d := now().Sub(time.Unix(sec, 0)); d > MaxSkew || d < -MaxSkew {
 		return "stale"
 	}
-	if !hmac.Equal([]byte(sig), []byte(Sign(h.SigningSecret, ts, body))) {
+	if !hmac.Equal([]byte(sig), []byte(Sign(secret, ts, body))) {
 		return "bad signature"
 	}
 	return ""

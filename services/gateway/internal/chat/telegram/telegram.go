@@ -1,67 +1,34 @@
-// Package telegram receives the updates of Vigil's Telegram bot: its
-// webhook (setWebhook with a secret_token), verified by the
-// X-Telegram-Bot-Api-Secret-Token header Telegram sends with each update.
-// It understands "/link CODE" (and "/start CODE", what a t.me/<bot>?start=CODE
-// link sends) in a private chat, and answers in the webhook's response,
-// which Telegram runs as a Bot API call (sendMessage).
+// Package telegram receives the updates of Vigil's Telegram bot, by
+// webhook (setWebhook with a secret_token, verified by the
+// X-Telegram-Bot-Api-Secret-Token header Telegram sends with each update)
+// or by long polling getUpdates (Poller), and handles both the same way
+// (Bot). It understands "/link CODE" (and "/start CODE", what a
+// t.me/<bot>?start=CODE link sends) in a private chat, and the buttons of
+// repair approval cards (callback queries).
 package telegram
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-ops/vigil/pkg/server"
-	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
 // SecretHeader carries the secret_token given to setWebhook.
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
-// Linker links the sender's account with a code (chat.Linker).
-type Linker interface {
-	Link(ctx context.Context, p access.ChatProvider, externalID, code string) string
-}
-
 // Webhook handles POST /api/v1/webhooks/telegram.
 type Webhook struct {
 	// Secret is the secret_token of setWebhook; every update carries it.
 	Secret   string
-	Linker   Linker
+	Bot      *Bot
 	MaxBytes int64
 	Log      *slog.Logger
-}
-
-// Update is the part of a Bot API Update Vigil reads.
-type Update struct {
-	UpdateID int64    `json:"update_id"`
-	Message  *Message `json:"message"`
-}
-
-// Message is the part of a Bot API Message Vigil reads.
-type Message struct {
-	From *struct {
-		ID    int64 `json:"id"`
-		IsBot bool  `json:"is_bot"`
-	} `json:"from"`
-	Chat struct {
-		ID   int64  `json:"id"`
-		Type string `json:"type"`
-	} `json:"chat"`
-	Text string `json:"text"`
-}
-
-// reply is a Bot API call made by answering the webhook.
-type reply struct {
-	Method string `json:"method"`
-	ChatID int64  `json:"chat_id"`
-	Text   string `json:"text"`
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -85,23 +52,15 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		server.WriteProblem(w, http.StatusBadRequest, "not a Telegram update: "+err.Error())
 		return
 	}
-	m := u.Message
-	if m == nil || m.From == nil || m.From.IsBot || m.Chat.Type != "private" {
-		// Not for Vigil (yet): acknowledged, so Telegram moves on.
+	call := h.Bot.Handle(ctx, u)
+	if call == nil {
+		// Nothing to answer: acknowledged, so Telegram moves on.
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	code, ok := linkCommand(m.Text)
-	if !ok {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	text := "Send /link CODE here, with the code `vigil users link-code --provider telegram` gives you."
-	if code != "" {
-		text = h.Linker.Link(ctx, access.Telegram, strconv.FormatInt(m.From.ID, 10), code)
-	}
+	// Telegram makes the call the answer holds.
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(reply{Method: "sendMessage", ChatID: m.Chat.ID, Text: text})
+	_ = json.NewEncoder(w).Encode(call)
 }
 
 // linkCommand reads "/link CODE" or "/start CODE" (either may name the

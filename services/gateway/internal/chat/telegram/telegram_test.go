@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 	linker := &chat.Linker{Redeemer: e.svc, Audit: func(ctx context.Context, a auth.AuditEntry) {
 		require.NoError(t, e.store.Audit(ctx, a))
 	}, Log: testkit.Logger(t)}
-	e.h = &telegram.Webhook{Secret: secret, Linker: linker, MaxBytes: 4096, Log: testkit.Logger(t)}
+	e.h = &telegram.Webhook{Secret: secret, Bot: &telegram.Bot{Linker: linker, Log: testkit.Logger(t)}, MaxBytes: 4096, Log: testkit.Logger(t)}
 	return e
 }
 
@@ -215,7 +215,6 @@ func TestTelegramIgnoresWhatIsNotALinkInAPrivateChat(t *testing.T) {
 		"supergroup":      update(42, -1001234, "supergroup", "/link@VigilBot "+code),
 		"other text":      update(42, 42, "private", "hello /link "+code),
 		"another command": update(42, 42, "private", "/restart "+code),
-		"callback query":  `{"update_id":1,"callback_query":{"id":"1","from":{"id":42,"is_bot":false,"first_name":"A"},"data":"approve"}}`,
 		"edited message":  `{"update_id":2,"edited_message":{"message_id":1,"date":1,"chat":{"id":42,"type":"private"},"from":{"id":42,"is_bot":false,"first_name":"A"},"text":"/link ` + code + `"}}`,
 		"channel post":    `{"update_id":3,"channel_post":{"message_id":1,"date":1,"chat":{"id":-100,"type":"channel"},"text":"/link ` + code + `"}}`,
 		"from a bot":      strings.Replace(update(42, 42, "private", "/link "+code), `"is_bot":false`, `"is_bot":true`, 1),
@@ -226,6 +225,22 @@ func TestTelegramIgnoresWhatIsNotALinkInAPrivateChat(t *testing.T) {
 	}
 	require.Empty(t, e.linkedTo(t, "42"))
 	require.Equal(t, "Linked to Vigil user alice.", reply(t, e.post(t, update(42, 42, "private", "/link "+code), secret)).Text, "the code was not used up")
+}
+
+// Without the bot's token a button cannot be answered before Vigil acts:
+// it is refused in the webhook's answer, and nothing else happens.
+func TestTelegramButtonsNeedTheBotToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := e.post(t, `{"update_id":1,"callback_query":{"id":"77","from":{"id":42,"is_bot":false,"first_name":"A"},`+
+		`"chat_instance":"1","data":"v1:a:0190a0a0-0000-7000-8000-000000000001"}}`, secret)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	require.Equal(t, "answerCallbackQuery", got["method"])
+	require.Equal(t, "77", got["callback_query_id"])
+	require.Equal(t, true, got["show_alert"])
+	require.Contains(t, got["text"], "bot's token")
 }
 
 func TestTelegramRejectsMalformedUpdates(t *testing.T) {

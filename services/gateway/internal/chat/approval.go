@@ -1,0 +1,370 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/vigil-ops/vigil/pkg/approval"
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+)
+
+// Press is a button of an approval card pressed in a chat.
+type Press struct {
+	Provider access.ChatProvider
+	// Account is who pressed, as the chat service vouches for them (a
+	// Telegram user id, a Slack TEAM_ID:USER_ID): never anything the
+	// button carries.
+	Account string
+	// Verb and RepairID are what the button carries; Verb is "" for a
+	// button that is not Vigil's.
+	Verb     approval.Verb
+	RepairID string
+}
+
+// Responder tells the person who pressed, the chat's way.
+type Responder interface {
+	// Answer is the answer to the press, given before Vigil acts on it:
+	// a refusal (refused) is shown so it cannot be missed.
+	Answer(ctx context.Context, text string, refused bool) error
+	// FollowUp tells what went wrong after the answer.
+	FollowUp(ctx context.Context, text string) error
+}
+
+// Principals says who a chat account acts as (access.Service).
+type Principals interface {
+	ChatPrincipal(ctx context.Context, p access.ChatProvider, externalID string) (auth.Principal, error)
+}
+
+// Repairs reads a repair as its caller may see it (RepairService: the
+// repair service answers PermissionDenied outside the app's team).
+type Repairs interface {
+	GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error)
+}
+
+// Incidents reads an incident (monitor's IncidentService).
+type Incidents interface {
+	GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error)
+}
+
+// Silences creates silences (monitor's SilenceService).
+type Silences interface {
+	CreateSilence(ctx context.Context, r *monitorv1.CreateSilenceRequest) (*monitorv1.CreateSilenceResponse, error)
+}
+
+// Publisher stores events on the bus (bus.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, events ...bus.Event) error
+}
+
+// Approvals decides on the buttons of approval cards: who pressed (a
+// linked account whose user is an operator of the repair's team), whether
+// the repair still waits for an answer, and then what the button asks:
+// Approve and Reject are published (repair.approved, repair.rejected) for
+// the repair service, which applies them and refuses what it must (a
+// second answer, an expired repair, a deny-listed action); Later does
+// nothing; Silence silences the incident's alerts. Every press is in the
+// audit log, refused or not.
+type Approvals struct {
+	Principals Principals
+	// Repairs, Incidents and Silences are called as the presser
+	// (auth.WithPrincipal), so the services check the team themselves.
+	// Repairs nil: repairs are not available here.
+	Repairs   Repairs
+	Incidents Incidents
+	Silences  Silences
+	Publisher Publisher
+	// Audit records a press (gateway.Service.Audit); nil: none.
+	Audit func(context.Context, auth.AuditEntry)
+	Log   *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// SilenceFor is how long the Silence button silences an incident.
+const SilenceFor = 2 * time.Hour
+
+// producer names the gateway in the events it publishes.
+const producer = "gateway"
+
+// outcome is what a press comes to: the answer, and what to do after it.
+type outcome struct {
+	text    string
+	refused bool
+	// act runs after the answer; failed is told when it fails.
+	act    func(context.Context) error
+	failed string
+}
+
+// Handle answers a press through r, then acts on it: the answer comes
+// first, so that the person is not left waiting on Vigil's work (and
+// Telegram's 15 s for an answer are not spent on it).
+func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
+	e := auth.AuditEntry{
+		Time: a.now(), Actor: string(p.Provider) + ":" + p.Account,
+		Method: "chat." + string(p.Provider) + "/" + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
+	}
+	if p.Verb == "" {
+		e.Target = ""
+	}
+	o := a.decide(ctx, p, &e)
+	if err := r.Answer(ctx, o.text, o.refused); err != nil {
+		a.Log.WarnContext(ctx, "press not answered", "provider", string(p.Provider), "repair_id", p.RepairID, "error", err)
+	}
+	if o.act != nil {
+		if err := o.act(ctx); err != nil {
+			a.Log.ErrorContext(ctx, "press not acted on", "provider", string(p.Provider), "repair_id", p.RepairID, "verb", string(p.Verb), "error", err)
+			e.Code, e.Message = codes.Unavailable, "not passed on: "+err.Error()
+			if err := r.FollowUp(ctx, o.failed); err != nil {
+				a.Log.WarnContext(ctx, "press failure not told", "provider", string(p.Provider), "repair_id", p.RepairID, "error", err)
+			}
+		}
+	}
+	a.Log.InfoContext(ctx, "approval button pressed", "provider", string(p.Provider), "actor", e.Actor,
+		"verb", string(p.Verb), "repair_id", p.RepairID, "code", e.Code.String())
+	if a.Audit != nil {
+		a.Audit(ctx, e)
+	}
+}
+
+// auditMethod names a press in the audit log: chat.<provider>/<this>.
+func auditMethod(v approval.Verb) string {
+	switch v {
+	case approval.Approve:
+		return "ApproveRepair"
+	case approval.Reject:
+		return "RejectRepair"
+	case approval.Later:
+		return "PostponeRepair"
+	case approval.Silence:
+		return "SilenceRepair"
+	}
+	return "PressButton"
+}
+
+// refuse records a refusal in e and words it for the presser.
+func refuse(e *auth.AuditEntry, code codes.Code, message, text string) outcome {
+	e.Code, e.Message = code, message
+	return outcome{text: text, refused: true}
+}
+
+const tryAgain = "Vigil could not check this just now; try again in a minute."
+
+func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) outcome {
+	if p.Verb == "" {
+		return refuse(e, codes.InvalidArgument, "not an approval button", "This button is not Vigil's, so it does nothing.")
+	}
+	who, err := a.Principals.ChatPrincipal(ctx, p.Provider, p.Account)
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return refuse(e, codes.Unauthenticated, "chat account linked to no user", unlinkedText(p.Provider))
+	case err != nil:
+		a.Log.ErrorContext(ctx, "chat account not looked up", "provider", string(p.Provider), "error", err)
+		return refuse(e, codes.Unavailable, "account not looked up", tryAgain)
+	}
+	e.Actor = who.String()
+	if !who.Has(auth.Operate) {
+		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
+			fmt.Sprintf("Only an operator of the app's team may decide on repairs; %s is a %s.", who, who.Role))
+	}
+	if a.Repairs == nil {
+		return refuse(e, codes.Unimplemented, "repairs are not available", "Repairs are not available on this Vigil.")
+	}
+	as := auth.WithPrincipal(ctx, who)
+	res, err := a.Repairs.GetRepair(as, &repairv1.GetRepairRequest{Id: p.RepairID})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(),
+			fmt.Sprintf("Only an operator of the app's team may decide on this repair; %s is not in it.", who))
+	case codes.NotFound, codes.InvalidArgument:
+		return refuse(e, codes.NotFound, "repair not found", "Vigil knows no such repair.")
+	default:
+		a.Log.ErrorContext(ctx, "repair not read", "repair_id", p.RepairID, "error", err)
+		return refuse(e, codes.Unavailable, "repair not read", tryAgain)
+	}
+	rp := res.GetRepair()
+	if text := a.notWaiting(rp); text != "" {
+		return refuse(e, codes.FailedPrecondition, "repair "+strings.ToLower(strings.TrimPrefix(rp.GetStatus().String(), "REPAIR_STATUS_")), text)
+	}
+	channel := string(p.Provider)
+	switch p.Verb {
+	case approval.Approve:
+		ev := &eventsv1.RepairApproved{Meta: meta(rp), RepairId: rp.GetId(), ApprovedBy: who.String(), Channel: channel}
+		return outcome{
+			text:   "Approved: Vigil runs the repair and shows how it went on the card.",
+			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
+			failed: "Vigil could not pass your approval on: press Approve again.",
+		}
+	case approval.Reject:
+		ev := &eventsv1.RepairRejected{
+			Meta: meta(rp), RepairId: rp.GetId(), RejectedBy: who.String(), Channel: channel,
+			Reason: "rejected in " + providerName(p.Provider),
+		}
+		return outcome{
+			text:   "Rejected: the repair will not run.",
+			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
+			failed: "Vigil could not pass your rejection on: press Reject again.",
+		}
+	case approval.Later:
+		text := "Left for later."
+		if exp := rp.GetExpireTime(); exp != nil {
+			text = "Left for later; it expires at " + a.clock(exp.AsTime()) + "."
+		}
+		return outcome{text: text}
+	case approval.Silence:
+		return a.silence(as, p, rp, who, e)
+	}
+	return refuse(e, codes.InvalidArgument, "unknown verb", "This button is not Vigil's, so it does nothing.")
+}
+
+// notWaiting says why a repair takes no answer, "" when it takes one.
+func (a *Approvals) notWaiting(rp *repairv1.Repair) string {
+	by := rp.GetDecidedBy()
+	switch st := rp.GetStatus(); st {
+	case repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL:
+		if exp := rp.GetExpireTime(); exp != nil && !a.now().Before(exp.AsTime()) {
+			return "This approval expired at " + a.clock(exp.AsTime()) + ": the repair will not run."
+		}
+		return ""
+	case repairv1.RepairStatus_REPAIR_STATUS_EXPIRED:
+		if exp := rp.GetExpireTime(); exp != nil {
+			return "This approval expired at " + a.clock(exp.AsTime()) + ": the repair will not run."
+		}
+		return "This approval expired: the repair will not run."
+	case repairv1.RepairStatus_REPAIR_STATUS_REJECTED:
+		if by != "" {
+			return "Already rejected by " + by + "."
+		}
+		return "Already rejected."
+	case repairv1.RepairStatus_REPAIR_STATUS_BLOCKED:
+		return "The guardrails blocked this repair: it cannot be approved."
+	default:
+		if by != "" {
+			return "Already approved by " + by + "."
+		}
+		return "Already decided: the repair is " + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(st.String(), "REPAIR_STATUS_")), "_", " ") + "."
+	}
+}
+
+// silence silences the incident's alerts (by its group labels) for
+// SilenceFor, as the presser, and leaves the repair waiting. The answer
+// names the silence, so it is made before the answer.
+func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, who auth.Principal, e *auth.AuditEntry) outcome {
+	if a.Incidents == nil || a.Silences == nil {
+		return refuse(e, codes.Unimplemented, "silences are not available", "Silences are not available on this Vigil.")
+	}
+	inc, err := a.Incidents.GetIncident(as, &monitorv1.GetIncidentRequest{Id: rp.GetIncidentId(), AlertsPageSize: 1})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(),
+			fmt.Sprintf("Only an operator of the app's team may silence its incident; %s is not in it.", who))
+	case codes.NotFound:
+		return refuse(e, codes.FailedPrecondition, "incident not found", "The repair's incident is gone: there is nothing to silence.")
+	default:
+		a.Log.ErrorContext(as, "incident not read", "incident_id", rp.GetIncidentId(), "error", err)
+		return refuse(e, codes.Unavailable, "incident not read", tryAgain)
+	}
+	matchers := Matchers(inc.GetIncident().GetGroupLabels())
+	if len(matchers) == 0 {
+		return refuse(e, codes.FailedPrecondition, "incident has no group labels",
+			"The incident has no labels to silence it by: create a silence with `vigil silences create`.")
+	}
+	s, err := a.Silences.CreateSilence(as, &monitorv1.CreateSilenceRequest{
+		Matchers: matchers, Duration: durationpb.New(SilenceFor),
+		Comment: fmt.Sprintf("Silenced from %s by %s while repair %s waits for an answer.", providerName(p.Provider), who, rp.GetId()),
+	})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(), "You may not create silences.")
+	default:
+		a.Log.ErrorContext(as, "silence not created", "incident_id", rp.GetIncidentId(), "error", err)
+		return refuse(e, codes.Unavailable, "silence not created", "Vigil could not create the silence just now; try again in a minute.")
+	}
+	id := s.GetSilence().GetId()
+	e.Message = "silence " + id
+	return outcome{text: fmt.Sprintf("Silenced the incident's alerts for %s (silence %s); the repair still waits for an answer.", hours(SilenceFor), id)}
+}
+
+// plainLabel is a label name that needs no quotes in a matcher.
+var plainLabel = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Matchers are the matchers (name="value", sorted by name) that select
+// exactly the alerts with labels.
+func Matchers(labels map[string]string) []string {
+	names := make([]string, 0, len(labels))
+	for n := range labels {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		name := n
+		if !plainLabel.MatchString(n) {
+			name = strconv.Quote(n)
+		}
+		out = append(out, name+"="+strconv.Quote(labels[n]))
+	}
+	return out
+}
+
+func meta(rp *repairv1.Repair) *eventsv1.EventMeta {
+	m := bus.NewMeta(producer, nil)
+	m.App = rp.GetApp()
+	return m
+}
+
+func (a *Approvals) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// clock words t for a chat: "14:05 UTC" today, "Mar 4 14:05 UTC" on
+// another day.
+func (a *Approvals) clock(t time.Time) string {
+	t = t.UTC()
+	if y, m, d := a.now().UTC().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
+		return t.Format("15:04") + " UTC"
+	}
+	return t.Format("Jan 2 15:04") + " UTC"
+}
+
+func hours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d/time.Hour)) + " h"
+	}
+	return d.String()
+}
+
+func providerName(p access.ChatProvider) string {
+	if p == access.Slack {
+		return "Slack"
+	}
+	return "Telegram"
+}
+
+func unlinkedText(p access.ChatProvider) string {
+	if p == access.Slack {
+		return "Vigil does not know your Slack account. Link it first: run `vigil users link-code --provider slack`, then type /vigil link CODE here."
+	}
+	return "Vigil does not know your Telegram account. Link it first: run `vigil users link-code --provider telegram`, then send /link CODE to the bot."
+}

@@ -1,0 +1,168 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/vigil-ops/vigil/pkg/approval"
+	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
+)
+
+// Linker links the sender's account with a code (chat.Linker).
+type Linker interface {
+	Link(ctx context.Context, p access.ChatProvider, externalID, code string) string
+}
+
+// Approvals decides on a pressed approval button (chat.Approvals).
+type Approvals interface {
+	Handle(ctx context.Context, p chat.Press, r chat.Responder)
+}
+
+// Bot handles the updates of Vigil's bot, wherever they come from.
+type Bot struct {
+	Linker    Linker
+	Approvals Approvals
+	// API calls the Bot API; nil without a bot token, when a button
+	// cannot be answered before Vigil acts and so is refused.
+	API *Client
+	Log *slog.Logger
+}
+
+// Update is the part of a Bot API Update Vigil reads.
+type Update struct {
+	UpdateID      int64          `json:"update_id"`
+	Message       *Message       `json:"message"`
+	CallbackQuery *CallbackQuery `json:"callback_query"`
+}
+
+// Message is the part of a Bot API Message Vigil reads.
+type Message struct {
+	MessageID int64 `json:"message_id"`
+	From      *User `json:"from"`
+	Chat      struct {
+		ID   int64  `json:"id"`
+		Type string `json:"type"`
+	} `json:"chat"`
+	Text string `json:"text"`
+}
+
+// User is the part of a Bot API User Vigil reads.
+type User struct {
+	ID    int64 `json:"id"`
+	IsBot bool  `json:"is_bot"`
+}
+
+// CallbackQuery is a press of an inline button.
+type CallbackQuery struct {
+	ID   string `json:"id"`
+	From User   `json:"from"`
+	// Message is the message with the button; nil when it is too old
+	// for Telegram to send.
+	Message *Message `json:"message"`
+	Data    string   `json:"data"`
+}
+
+// pressTimeout bounds the work a press is: the checks, the answer, the
+// event. It does not end with the request or the poll that brought it,
+// so a shutdown finishes the press in hand.
+const pressTimeout = 20 * time.Second
+
+// Handle handles an update and returns the Bot API call that answers it,
+// nil for none: the webhook puts it in its response, the poller makes it.
+func (b *Bot) Handle(ctx context.Context, u Update) *Call {
+	switch {
+	case u.CallbackQuery != nil:
+		return b.press(ctx, u.CallbackQuery)
+	case u.Message != nil:
+		return b.message(ctx, u.Message)
+	}
+	// Not for Vigil: acknowledged, so Telegram moves on.
+	return nil
+}
+
+// sendMessage is the Bot API call.
+type sendMessage struct {
+	ChatID          int64            `json:"chat_id"`
+	Text            string           `json:"text"`
+	ReplyParameters *replyParameters `json:"reply_parameters,omitempty"`
+}
+
+type replyParameters struct {
+	MessageID                int64 `json:"message_id"`
+	AllowSendingWithoutReply bool  `json:"allow_sending_without_reply"`
+}
+
+func (b *Bot) message(ctx context.Context, m *Message) *Call {
+	if m.From == nil || m.From.IsBot || m.Chat.Type != "private" {
+		return nil
+	}
+	code, ok := linkCommand(m.Text)
+	if !ok {
+		return nil
+	}
+	text := "Send /link CODE here, with the code `vigil users link-code --provider telegram` gives you."
+	if code != "" {
+		text = b.Linker.Link(ctx, access.Telegram, strconv.FormatInt(m.From.ID, 10), code)
+	}
+	return &Call{Method: "sendMessage", Params: sendMessage{ChatID: m.Chat.ID, Text: text}}
+}
+
+// answerCallbackQuery is the Bot API call.
+type answerCallbackQuery struct {
+	CallbackQueryID string `json:"callback_query_id"`
+	Text            string `json:"text,omitempty"`
+	ShowAlert       bool   `json:"show_alert,omitempty"`
+}
+
+func (b *Bot) press(ctx context.Context, q *CallbackQuery) *Call {
+	if q.From.IsBot || q.From.ID <= 0 {
+		return nil
+	}
+	if b.API == nil || b.Approvals == nil {
+		// Without a token there is no answering before acting: refuse.
+		b.Log.WarnContext(ctx, "approval button refused: the gateway has no Telegram bot token (VIGIL_TELEGRAM_BOT_TOKEN)")
+		return &Call{Method: "answerCallbackQuery", Params: answerCallbackQuery{
+			CallbackQueryID: q.ID, ShowAlert: true,
+			Text: "Vigil cannot take answers in Telegram yet: ask your Vigil admin to give the gateway the bot's token.",
+		}}
+	}
+	p := chat.Press{Provider: access.Telegram, Account: strconv.FormatInt(q.From.ID, 10)}
+	if v, id, err := approval.ParseCallbackData(q.Data); err == nil {
+		p.Verb, p.RepairID = v, id
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pressTimeout)
+	defer cancel()
+	b.Approvals.Handle(ctx, p, &responder{api: b.API, query: q})
+	return nil
+}
+
+// responder answers a callback query, and follows up in its chat.
+type responder struct {
+	api   *Client
+	query *CallbackQuery
+}
+
+// maxAnswer is the most characters answerCallbackQuery shows.
+const maxAnswer = 200
+
+func (r *responder) Answer(ctx context.Context, text string, refused bool) error {
+	if n := []rune(text); len(n) > maxAnswer {
+		text = string(n[:maxAnswer-1]) + "…"
+	}
+	return r.api.Call(ctx, "answerCallbackQuery", answerCallbackQuery{CallbackQueryID: r.query.ID, Text: text, ShowAlert: refused}, nil)
+}
+
+func (r *responder) FollowUp(ctx context.Context, text string) error {
+	m := r.query.Message
+	if m == nil {
+		return errors.New("the pressed message is not known")
+	}
+	return r.api.Call(ctx, "sendMessage", sendMessage{
+		ChatID: m.Chat.ID, Text: text,
+		ReplyParameters: &replyParameters{MessageID: m.MessageID, AllowSendingWithoutReply: true},
+	}, nil)
+}

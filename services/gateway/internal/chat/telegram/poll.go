@@ -1,0 +1,157 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Poller long-polls getUpdates for a bot that has no public URL, and
+// hands each update to Bot, as the webhook does. Only one poller per bot
+// may run at a time (Telegram ends the other's poll with 409): run it
+// under a lease.
+type Poller struct {
+	API *Client
+	Bot *Bot
+	Log *slog.Logger
+	// Timeout is how long getUpdates holds a poll with nothing to say
+	// (30 s).
+	Timeout time.Duration
+}
+
+// Backoff after a failed poll: doubling from minBackoff to maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+// confirmTimeout bounds confirming the updates handled, on the way out.
+const confirmTimeout = 3 * time.Second
+
+type getUpdates struct {
+	Offset         int64    `json:"offset,omitempty"`
+	Limit          int      `json:"limit,omitempty"`
+	Timeout        int      `json:"timeout"`
+	AllowedUpdates []string `json:"allowed_updates,omitempty"`
+}
+
+// Run removes the bot's webhook (getUpdates is refused while one is set)
+// and polls until ctx ends. An update is confirmed (the next poll's
+// offset) once handled, so that one the process dies handling comes
+// again, to the next poller. Ending ctx ends the poll at once.
+func (p *Poller) Run(ctx context.Context) error {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	backoff := minBackoff
+	for {
+		err := p.deleteWebhook(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.Log.WarnContext(ctx, "telegram webhook not deleted", "error", err)
+		if !sleep(ctx, wait(err, &backoff)) {
+			return nil
+		}
+	}
+	p.Log.InfoContext(ctx, "polling telegram for updates")
+	backoff = minBackoff
+	var offset int64
+	for ctx.Err() == nil {
+		var updates []json.RawMessage
+		pctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+		err := p.API.Call(pctx, "getUpdates", getUpdates{
+			Offset: offset, Timeout: int(timeout / time.Second), AllowedUpdates: updateTypes,
+		}, &updates)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			d := wait(err, &backoff)
+			p.Log.WarnContext(ctx, "telegram getUpdates failed", "error", err, "retry_in", d)
+			if !sleep(ctx, d) {
+				break
+			}
+			continue
+		}
+		backoff = minBackoff
+		for _, raw := range updates {
+			if ctx.Err() != nil {
+				// Not confirmed: the next poller handles it.
+				break
+			}
+			var u Update
+			if err := json.Unmarshal(raw, &u); err != nil {
+				var id struct {
+					UpdateID int64 `json:"update_id"`
+				}
+				_ = json.Unmarshal(raw, &id)
+				p.Log.WarnContext(ctx, "telegram update not understood", "update_id", id.UpdateID, "error", err)
+				offset = max(offset, id.UpdateID+1)
+				continue
+			}
+			if call := p.Bot.Handle(ctx, u); call != nil {
+				if err := p.API.Do(ctx, call); err != nil {
+					p.Log.WarnContext(ctx, "telegram reply not sent", "update_id", u.UpdateID, "method", call.Method, "error", err)
+				}
+			}
+			offset = max(offset, u.UpdateID+1)
+		}
+	}
+	if offset > 0 {
+		// Confirm what was handled, or the next poller handles it again.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+		defer cancel()
+		if err := p.API.Call(cctx, "getUpdates", getUpdates{Offset: offset, Limit: 1}, nil); err != nil {
+			p.Log.WarnContext(ctx, "telegram updates not confirmed", "offset", offset, "error", err)
+		}
+	}
+	p.Log.InfoContext(ctx, "stopped polling telegram")
+	return nil
+}
+
+func (p *Poller) deleteWebhook(ctx context.Context) error {
+	var info struct {
+		URL string `json:"url"`
+	}
+	if err := p.API.Call(ctx, "getWebhookInfo", struct{}{}, &info); err != nil {
+		return err
+	}
+	if info.URL == "" {
+		return nil
+	}
+	p.Log.WarnContext(ctx, "deleting the telegram bot's webhook to poll instead: set VIGIL_TELEGRAM_WEBHOOK_URL to keep a webhook", "url", info.URL)
+	return p.API.Call(ctx, "deleteWebhook", struct{}{}, nil)
+}
+
+// wait is how long to wait after err: what a 429 asks for, else the
+// backoff, which doubles.
+func wait(err error, backoff *time.Duration) time.Duration {
+	var api *APIError
+	if errors.As(err, &api) && api.Code == http.StatusTooManyRequests && api.RetryAfter > 0 {
+		return api.RetryAfter
+	}
+	d := *backoff
+	*backoff = min(2**backoff, maxBackoff)
+	return d
+}
+
+// sleep waits d, and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
