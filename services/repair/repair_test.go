@@ -2,6 +2,7 @@ package repair_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -229,11 +230,14 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, r.GetStatus(), "timeline: %v", r.GetSteps())
 	assert.Equal(t, "user:olga", r.GetDecidedBy())
 	assert.Equal(t, "api", r.GetDecidedVia())
+	// The refused second answer lands wherever it came, execution goes
+	// on regardless.
+	got := steps(r)
+	assert.Contains(t, got, repairv1.StepKind_STEP_KIND_REFUSED)
 	assert.Equal(t, []repairv1.StepKind{
 		repairv1.StepKind_STEP_KIND_PROPOSED, repairv1.StepKind_STEP_KIND_DECIDED, repairv1.StepKind_STEP_KIND_APPROVED,
-		repairv1.StepKind_STEP_KIND_REFUSED, repairv1.StepKind_STEP_KIND_EXECUTION_STARTED,
-		repairv1.StepKind_STEP_KIND_EXECUTED, repairv1.StepKind_STEP_KIND_VERIFIED,
-	}, steps(r))
+		repairv1.StepKind_STEP_KIND_EXECUTION_STARTED, repairv1.StepKind_STEP_KIND_EXECUTED, repairv1.StepKind_STEP_KIND_VERIFIED,
+	}, slices.DeleteFunc(got, func(k repairv1.StepKind) bool { return k == repairv1.StepKind_STEP_KIND_REFUSED }))
 
 	d, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "checkout", metav1.GetOptions{})
 	require.NoError(t, err)
