@@ -33,7 +33,8 @@ func (s *Service) propose(ctx context.Context, tx pgx.Tx, e *eventsv1.AnalysisCo
 		Id: uuid.Must(uuid.NewV7()).String(), IncidentId: e.GetIncidentId(), AnalysisId: e.GetAnalysisId(),
 		Proposal: p, Confidence: e.GetConfidence(), Risk: e.GetRisk(), App: e.GetApp(),
 		PodsAffected: e.GetBlastRadiusPods(), ExpectedDowntime: e.GetExpectedDowntime(),
-		Summary: e.GetSummary(), Engine: e.GetEngine(),
+		Summary: e.GetSummary(), Engine: e.GetEngine(), Model: e.GetModel(),
+		InputTokens: e.GetInputTokens(), OutputTokens: e.GetOutputTokens(), CostUsd: e.GetCostUsd(),
 		CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 	}
 	created, err := s.store.Insert(ctx, tx, r, resource(p.GetTarget()), now)

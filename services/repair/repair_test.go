@@ -203,6 +203,7 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	f.app(t, "checkout", "payments", ns, false)
 
 	e := proposal(ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	e.Engine, e.Model, e.InputTokens, e.OutputTokens, e.CostUsd = "llm:anthropic", "claude-test", 1200, 300, 0.0042
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	require.NoError(t, f.pub.Publish(t.Context(), e), "a redelivery")
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
@@ -213,6 +214,9 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	require.Len(t, asks, 1, "one repair for a redelivered analysis, one question")
 	assert.Equal(t, r.GetId(), asks[0].GetRepairId())
 	assert.Equal(t, "checkout is unhealthy", asks[0].GetSummary())
+	assert.Equal(t, "claude-test", asks[0].GetModel(), "what the card shows of the analysis' cost")
+	assert.Equal(t, int32(1200), asks[0].GetInputTokens())
+	assert.InDelta(t, 0.0042, asks[0].GetCostUsd(), 1e-9)
 
 	require.Eventually(t, func() bool {
 		_, err := f.api.GetRepair(as(operator), &repairv1.GetRepairRequest{Id: r.GetId()})

@@ -274,5 +274,6 @@ func (s *Service) approvalRequested(r *repairv1.Repair) *eventsv1.RepairApproval
 		Reason: r.GetDecisionReason(), Reasons: r.GetReasons(), ExpiresAt: r.GetExpireTime(), AnalysisId: r.GetAnalysisId(),
 		App: r.GetApp(), Summary: r.GetSummary(), Confidence: r.GetConfidence(), Risk: r.GetRisk(),
 		PodsAffected: r.GetPodsAffected(), ExpectedDowntime: r.GetExpectedDowntime(), Engine: r.GetEngine(),
+		Model: r.GetModel(), InputTokens: r.GetInputTokens(), OutputTokens: r.GetOutputTokens(), CostUsd: r.GetCostUsd(),
 	}
 }
