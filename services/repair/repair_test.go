@@ -277,10 +277,16 @@ func TestAutomaticRestartAndItsLimits(t *testing.T) {
 	f := start(t, k, repair.Options{})
 	ns := k.Namespace(t)
 	healthy(t, k, ns, "api", 2)
-	f.setGuardrails(t, &repairv1.Guardrails{Scope: "namespace/main/" + ns, Auto: proto.Bool(true)})
+	// An app Vigil deploys, with --auto-repair: its repairs may run alone.
+	f.app(t, "api", "payments", ns, true)
+	require.Eventually(t, func() bool {
+		g, err := f.api.GetGuardrails(as(admin), &repairv1.GetGuardrailsRequest{Scope: "app/api"})
+		require.NoError(t, err)
+		return g.GetEffective().GetAuto()
+	}, 30*time.Second, 50*time.Millisecond, "the app's --auto-repair, from deploy's events")
 
 	restart := func() *eventsv1.AnalysisCompleted {
-		e := proposal(ns, "api", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+		e := proposal(ns, "api", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 		require.NoError(t, f.pub.Publish(t.Context(), e))
 		return e
 	}
@@ -296,11 +302,13 @@ func TestAutomaticRestartAndItsLimits(t *testing.T) {
 
 	healthy(t, k, ns, "worker", 2)
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Paused: proto.Bool(true)})
-	e := proposal(ns, "worker", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	// Of the same app: automatic but for the kill switch.
+	e := proposal(ns, "worker", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r = f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus())
 	assert.Contains(t, r.GetDecisionReason(), "paused")
+	assert.NotContains(t, r.GetDecisionReason(), "auto-repair not enabled", "only the kill switch stopped it")
 }
 
 // A deny-listed action is never executed, even approved; a proposal out
