@@ -58,7 +58,7 @@ type vigil struct {
 // lockedBus is the bus locked as `vigil up` locks it: a connection per
 // service, each as its own NATS user, and admin's, which provisions the
 // streams.
-func lockedBus(t *testing.T) (map[string]app.Conn, jetstream.JetStream) {
+func lockedBus(t testing.TB) (map[string]app.Conn, jetstream.JetStream) {
 	t.Helper()
 	b := testkit.LockedNATS(t)
 	conns := map[string]app.Conn{}

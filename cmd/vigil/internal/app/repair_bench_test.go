@@ -1,16 +1,11 @@
 package app_test
 
 import (
-	"context"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,13 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/approval"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
-	"github.com/vigil-ops/vigil/services/deploy"
-	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 )
 
 // BenchmarkAlertToVerifiedRepair measures the closed loop on the dev
@@ -39,30 +33,16 @@ import (
 // Deployment from 0 to 1 until it is available, asked directly.
 //
 // A second measure, approval → execution started, runs the same with a
-// person asked (automatic repairs off): the time from the approval (the
-// API call, as a chat button press ends in the same call) to the
-// EXECUTION_STARTED step.
+// person asked (automatic repairs off): from a linked operator's press of
+// Approve on the card in (fake) Telegram, delivered by webhook, to the
+// EXECUTION_STARTED step: the gateway's checks, answerCallbackQuery, the
+// answer on the bus, the repair service applying it and a worker starting.
 func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 	k := testkit.SharedKube(b)
-	kubeconfig, err := os.ReadFile(k.Kubeconfig)
-	require.NoError(b, err)
-	dsn := testkit.Postgres(b)
-	bb := testkit.LockedNATS(b)
-	conns := map[string]app.Conn{}
-	for _, s := range app.Services {
-		nc, js := bb.Conn(b, s)
-		conns[s] = app.Conn{NATS: nc, JetStream: js}
-	}
-	_, admin := bb.Conn(b, "admin")
-	a := runApp(b, app.Options{
-		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
-		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
-		Deploy:  deploy.Options{EncryptionKey: testKey(), DevCluster: &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}},
-	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: discardLogger(), Keys: testKeys(b)})
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = conn.Close() })
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
+	// Telegram by webhook, as a person's press arrives.
+	l := startLoop(b, true)
+	ctx := l.ctx
+	conn := l.conn
 	repairs := repairv1.NewRepairServiceClient(conn)
 	alerts := gatewayv1.NewAlertServiceClient(conn)
 	guardrails := func(auto bool) {
@@ -87,11 +67,17 @@ func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 	}
 	// repairIn waits for the repair of ns's Deployment to reach one of want.
 	repairIn := func(ns string, want ...repairv1.RepairStatus) *repairv1.Repair {
-		var r *repairv1.Repair
+		var (
+			r    *repairv1.Repair
+			seen []string
+		)
 		require.Eventually(b, func() bool {
 			resp, err := repairs.ListRepairs(ctx, &repairv1.ListRepairsRequest{PageSize: 20})
 			require.NoError(b, err)
 			for _, x := range resp.GetRepairs() {
+				if x.GetProposal().GetTarget().GetNamespace() == ns {
+					seen = append(seen[:0], x.GetStatus().String()+": "+x.GetDecisionReason())
+				}
 				if x.GetProposal().GetTarget().GetNamespace() == ns && slices.Contains(want, x.GetStatus()) {
 					g, err := repairs.GetRepair(ctx, &repairv1.GetRepairRequest{Id: x.GetId()})
 					require.NoError(b, err)
@@ -100,7 +86,7 @@ func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 				}
 			}
 			return false
-		}, 2*time.Minute, 10*time.Millisecond, "the repair in %s", ns)
+		}, 2*time.Minute, 10*time.Millisecond, "the repair in %s: %v", ns, &seen)
 		return r
 	}
 	alert := func(ns string) time.Time {
@@ -122,7 +108,7 @@ func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 		return time.Time{}
 	}
 
-	var loop, floor, approval []time.Duration
+	var loop, floor, toStart []time.Duration
 	guardrails(true)
 	b.ResetTimer()
 	for range b.N {
@@ -156,16 +142,18 @@ func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 	}
 	b.StopTimer()
 
-	// Approval → execution started.
+	// Approval → execution started: the press of Approve in Telegram (the
+	// operator's, linked) to the EXECUTION_STARTED step.
 	guardrails(false)
 	for range b.N {
 		ns := scaledToZero()
 		alert(ns)
 		r := repairIn(ns, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
-		_, err := repairs.ApproveRepair(ctx, &repairv1.ApproveRepairRequest{Id: r.GetId()})
-		require.NoError(b, err)
+		card := l.telegramCard(b, r.GetId())
+		pressed := time.Now()
+		l.telegram.Press(b, card, approval.CallbackData(approval.Approve, r.GetId()), faketelegram.User{ID: olgaTelegram, FirstName: "Olga"})
 		r = repairIn(ns, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, repairv1.RepairStatus_REPAIR_STATUS_FAILED)
-		approval = append(approval, stepAt(r, repairv1.StepKind_STEP_KIND_EXECUTION_STARTED).Sub(stepAt(r, repairv1.StepKind_STEP_KIND_APPROVED)))
+		toStart = append(toStart, stepAt(r, repairv1.StepKind_STEP_KIND_EXECUTION_STARTED).Sub(pressed))
 	}
 	report := func(name string, ds []time.Duration) {
 		slices.Sort(ds)
@@ -174,8 +162,8 @@ func BenchmarkAlertToVerifiedRepair(b *testing.B) {
 	}
 	report("loop", loop)
 	report("floor", floor)
-	report("approval", approval)
-	b.Logf("alert → verified %v; control plane alone %v; approval → started %v", loop, floor, approval)
+	report("approval", toStart)
+	b.Logf("alert → verified %v; control plane alone %v; press → started %v", loop, floor, toStart)
 }
 
 // deployment0 is a Deployment "web" scaled to zero.

@@ -116,7 +116,7 @@ func TestBadReleaseRolledBackOnApproval(t *testing.T) {
 }
 
 // freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func startLoop(t *testing.T, webhook bool) *loop {
+func startLoop(t testing.TB, webhook bool) *loop {
 	t.Helper()
 	k := testkit.SharedKube(t)
 	kubeconfig, err := os.ReadFile(k.Kubeconfig)
@@ -136,6 +136,9 @@ func startLoop(t *testing.T, webhook bool) *loop {
 	gw := gateway.Options{
 		TelegramBotToken: tg.Token(), TelegramAPIURL: tg.URL(), TelegramWebhookSecret: telegramSecret,
 		SlackSigningSecret: sl.SigningSecret(),
+		// Workloads Vigil did not deploy belong to no team: payments
+		// answers for them too.
+		DefaultTeam: "payments",
 	}
 	if webhook {
 		gw.TelegramWebhookURL = "http://" + httpAddr + "/api/v1/webhooks/telegram"
@@ -175,7 +178,7 @@ func startLoop(t *testing.T, webhook bool) *loop {
 }
 
 // telegramCard waits for the approval card of repair id in Telegram.
-func (l *loop) telegramCard(t *testing.T, id string) faketelegram.Message {
+func (l *loop) telegramCard(t testing.TB, id string) faketelegram.Message {
 	t.Helper()
 	var card faketelegram.Message
 	require.Eventually(t, func() bool {
