@@ -264,9 +264,11 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 }
 
 // RegisterInternal registers the API only Vigil's services call
-// (ClusterCredentialService), in whichever process deploy runs.
+// (ClusterCredentialService, RepairRollbackService), in whichever process
+// deploy runs.
 func (s *Service) RegisterInternal(r grpc.ServiceRegistrar) {
 	deployv1.RegisterClusterCredentialServiceServer(r, credentialServer{readers: s.readers, repairers: s.repairers})
+	deployv1.RegisterRepairRollbackServiceServer(r, rollbackServer{svc: s})
 }
 
 // AppServer and ClusterServer are the API, for a gateway in the same

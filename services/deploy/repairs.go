@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 )
@@ -71,4 +74,41 @@ func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (
 		case <-t.C:
 		}
 	}
+}
+
+// rollbackServer serves RepairRollbackService to the repair service in
+// another process (the policy admits only it).
+type rollbackServer struct {
+	deployv1.UnimplementedRepairRollbackServiceServer
+	svc *Service
+}
+
+// RollbackForRepair implements RepairRollbackService.
+func (s rollbackServer) RollbackForRepair(ctx context.Context, req *deployv1.RollbackForRepairRequest) (*deployv1.RollbackForRepairResponse, error) {
+	var fv []server.FieldViolation
+	if req.GetApp() == "" {
+		fv = append(fv, server.FieldViolation{Field: "app", Description: "required"})
+	}
+	if uuid.Validate(req.GetRepairId()) != nil {
+		fv = append(fv, server.FieldViolation{Field: "repair_id", Description: "must be a UUID"})
+	}
+	if len(fv) > 0 {
+		return nil, server.InvalidArgument("invalid request", fv...)
+	}
+	d, err := s.svc.RollbackForRepair(ctx, req.GetApp(), req.GetRepairId())
+	switch {
+	case errors.Is(err, ErrNotAnApp):
+		return nil, status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, deployer.ErrNoRevision):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case err != nil && d != nil:
+		// The rollout failed: the deployment says why.
+		return nil, status.Error(codes.Aborted, err.Error())
+	case err != nil:
+		s.svc.readers.log.ErrorContext(ctx, "rollback for a repair failed", "app", req.GetApp(), "repair_id", req.GetRepairId(), "error", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	return &deployv1.RollbackForRepairResponse{Deployment: d}, nil
 }

@@ -83,8 +83,10 @@ type clients struct {
 	sil      monitorv1.SilenceServiceClient
 	apps     deployv1.AppServiceClient
 	clusters deployv1.ClusterServiceClient
-	// credentials: the internal API, served in this process too.
+	// credentials and rollbacks: the internal API, served in this
+	// process too.
 	credentials deployv1.ClusterCredentialServiceClient
+	rollbacks   deployv1.RepairRollbackServiceClient
 	repairs     repairv1.RepairServiceClient
 	channels    notifyv1.ChannelServiceClient
 	analyses    analysisv1.AnalysisServiceClient
@@ -518,6 +520,13 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.deploy.v1.RepairRollbackService/RollbackForRepair", perm: auth.Internal, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.rollbacks.RollbackForRepair(ctx, &deployv1.RollbackForRepairRequest{App: "shop", RepairId: noSuchID})
+			return err
+		},
+	},
+	{
 		method: "vigil.analysis.v1.AnalysisService/GetAnalysis", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.analyses.GetAnalysis(ctx, &analysisv1.GetAnalysisRequest{Id: c.shopAnalysis})
@@ -610,6 +619,7 @@ func TestAccessMatrix(t *testing.T) {
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
+		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),
 	}
 

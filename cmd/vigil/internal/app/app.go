@@ -314,6 +314,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("repair: deploy at %s: %w", opts.DeployAddr, err)
 				}
 				rdeps.Clusters = repairers{clustercred.New(conn, deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR)}
+				rdeps.Apps = appRollbacks{deployv1.NewRepairRollbackServiceClient(conn)}
 			default:
 				deps.Logger.WarnContext(ctx, "repair has no cluster access: run deploy in this process, or set VIGIL_DEPLOY_ADDR and VIGIL_SERVICE_KEY; repairs will be blocked, and say so")
 			}
@@ -425,6 +426,19 @@ func (r readers) Reader(ctx context.Context, cluster string) (kubernetes.Interfa
 
 func (r repairers) Repairer(ctx context.Context, cluster string) (kubernetes.Interface, error) {
 	return r.Client(ctx, cluster)
+}
+
+// appRollbacks rolls Vigil's apps back through deploy in another process.
+type appRollbacks struct {
+	c deployv1.RepairRollbackServiceClient
+}
+
+func (a appRollbacks) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
+	resp, err := a.c.RollbackForRepair(ctx, &deployv1.RollbackForRepairRequest{App: app, RepairId: repairID})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDeployment(), nil
 }
 
 // dialAs connects to another process's service as the service name

@@ -322,6 +322,18 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	require.NoError(t, err, "the repair account patches Deployments")
 	_, err = repairer.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "no Secrets: %v", err)
+
+	// Vigil's apps roll back through deploy, for the repair service only.
+	rollbacks := deployv1.NewRepairRollbackServiceClient(depConn)
+	req := &deployv1.RollbackForRepairRequest{App: "no-such-app", RepairId: bus.NewID()}
+	_, err = rollbacks.RollbackForRepair(asAnalysis, req)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis: %v", err)
+	_, err = rollbacks.RollbackForRepair(ctx, req)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the bootstrap admin: %v", err)
+	_, err = rollbacks.RollbackForRepair(asRepair, req)
+	assert.Equal(t, codes.NotFound, status.Code(err), "repair, for an app Vigil does not deploy: %v", err)
+	_, err = rollbacks.RollbackForRepair(asRepair, &deployv1.RollbackForRepairRequest{})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
 }
 
 // metadataFor is a context carrying what creds send.

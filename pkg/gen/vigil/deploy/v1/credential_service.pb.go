@@ -231,11 +231,108 @@ func (x *IssueClusterCredentialResponse) GetInsecureSkipTlsVerify() bool {
 	return false
 }
 
+type RollbackForRepairRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	RepairId      string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackForRepairRequest) Reset() {
+	*x = RollbackForRepairRequest{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackForRepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackForRepairRequest) ProtoMessage() {}
+
+func (x *RollbackForRepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackForRepairRequest.ProtoReflect.Descriptor instead.
+func (*RollbackForRepairRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RollbackForRepairRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *RollbackForRepairRequest) GetRepairId() string {
+	if x != nil {
+		return x.RepairId
+	}
+	return ""
+}
+
+type RollbackForRepairResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rollback's deployment, ended.
+	Deployment    *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackForRepairResponse) Reset() {
+	*x = RollbackForRepairResponse{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackForRepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackForRepairResponse) ProtoMessage() {}
+
+func (x *RollbackForRepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackForRepairResponse.ProtoReflect.Descriptor instead.
+func (*RollbackForRepairResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RollbackForRepairResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
 var File_vigil_deploy_v1_credential_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_credential_service_proto_rawDesc = "" +
 	"\n" +
-	"(vigil/deploy/v1/credential_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n" +
+	"(vigil/deploy/v1/credential_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!vigil/deploy/v1/app_service.proto\"q\n" +
 	"\x1dIssueClusterCredentialRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x126\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x1e.vigil.deploy.v1.ClusterAccessR\x06access\"\xc4\x02\n" +
@@ -247,13 +344,22 @@ const file_vigil_deploy_v1_credential_service_proto_rawDesc = "" +
 	"\x05token\x18\x05 \x01(\tR\x05token\x12;\n" +
 	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x127\n" +
-	"\x18insecure_skip_tls_verify\x18\a \x01(\bR\x15insecureSkipTlsVerify*c\n" +
+	"\x18insecure_skip_tls_verify\x18\a \x01(\bR\x15insecureSkipTlsVerify\"I\n" +
+	"\x18RollbackForRepairRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1b\n" +
+	"\trepair_id\x18\x02 \x01(\tR\brepairId\"X\n" +
+	"\x19RollbackForRepairResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment*c\n" +
 	"\rClusterAccess\x12\x1e\n" +
 	"\x1aCLUSTER_ACCESS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLUSTER_ACCESS_READ\x10\x01\x12\x19\n" +
 	"\x15CLUSTER_ACCESS_REPAIR\x10\x022\x95\x01\n" +
 	"\x18ClusterCredentialService\x12y\n" +
-	"\x16IssueClusterCredential\x12..vigil.deploy.v1.IssueClusterCredentialRequest\x1a/.vigil.deploy.v1.IssueClusterCredentialResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
+	"\x16IssueClusterCredential\x12..vigil.deploy.v1.IssueClusterCredentialRequest\x1a/.vigil.deploy.v1.IssueClusterCredentialResponse2\x83\x01\n" +
+	"\x15RepairRollbackService\x12j\n" +
+	"\x11RollbackForRepair\x12).vigil.deploy.v1.RollbackForRepairRequest\x1a*.vigil.deploy.v1.RollbackForRepairResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
 
 var (
 	file_vigil_deploy_v1_credential_service_proto_rawDescOnce sync.Once
@@ -268,23 +374,29 @@ func file_vigil_deploy_v1_credential_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_deploy_v1_credential_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_deploy_v1_credential_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_vigil_deploy_v1_credential_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_vigil_deploy_v1_credential_service_proto_goTypes = []any{
 	(ClusterAccess)(0),                     // 0: vigil.deploy.v1.ClusterAccess
 	(*IssueClusterCredentialRequest)(nil),  // 1: vigil.deploy.v1.IssueClusterCredentialRequest
 	(*IssueClusterCredentialResponse)(nil), // 2: vigil.deploy.v1.IssueClusterCredentialResponse
-	(*timestamppb.Timestamp)(nil),          // 3: google.protobuf.Timestamp
+	(*RollbackForRepairRequest)(nil),       // 3: vigil.deploy.v1.RollbackForRepairRequest
+	(*RollbackForRepairResponse)(nil),      // 4: vigil.deploy.v1.RollbackForRepairResponse
+	(*timestamppb.Timestamp)(nil),          // 5: google.protobuf.Timestamp
+	(*Deployment)(nil),                     // 6: vigil.deploy.v1.Deployment
 }
 var file_vigil_deploy_v1_credential_service_proto_depIdxs = []int32{
 	0, // 0: vigil.deploy.v1.IssueClusterCredentialRequest.access:type_name -> vigil.deploy.v1.ClusterAccess
-	3, // 1: vigil.deploy.v1.IssueClusterCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1, // 2: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:input_type -> vigil.deploy.v1.IssueClusterCredentialRequest
-	2, // 3: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:output_type -> vigil.deploy.v1.IssueClusterCredentialResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 1: vigil.deploy.v1.IssueClusterCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
+	6, // 2: vigil.deploy.v1.RollbackForRepairResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	1, // 3: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:input_type -> vigil.deploy.v1.IssueClusterCredentialRequest
+	3, // 4: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:input_type -> vigil.deploy.v1.RollbackForRepairRequest
+	2, // 5: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:output_type -> vigil.deploy.v1.IssueClusterCredentialResponse
+	4, // 6: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:output_type -> vigil.deploy.v1.RollbackForRepairResponse
+	5, // [5:7] is the sub-list for method output_type
+	3, // [3:5] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_vigil_deploy_v1_credential_service_proto_init() }
@@ -292,15 +404,16 @@ func file_vigil_deploy_v1_credential_service_proto_init() {
 	if File_vigil_deploy_v1_credential_service_proto != nil {
 		return
 	}
+	file_vigil_deploy_v1_app_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_deploy_v1_credential_service_proto_rawDesc), len(file_vigil_deploy_v1_credential_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_vigil_deploy_v1_credential_service_proto_goTypes,
 		DependencyIndexes: file_vigil_deploy_v1_credential_service_proto_depIdxs,

@@ -134,3 +134,121 @@ var ClusterCredentialService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "vigil/deploy/v1/credential_service.proto",
 }
+
+const (
+	RepairRollbackService_RollbackForRepair_FullMethodName = "/vigil.deploy.v1.RepairRollbackService/RollbackForRepair"
+)
+
+// RepairRollbackServiceClient is the client API for RepairRollbackService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// RepairRollbackService rolls Vigil's own apps back for the repair
+// service in another process, through the deployer, so that the app's
+// revision history stays true. Internal, like ClusterCredentialService:
+// only the repair service, by its own key.
+type RepairRollbackServiceClient interface {
+	// Roll the app back to its last good revision and wait for the
+	// rollout; idempotent by repair_id (asking again finds the deployment
+	// it made). NotFound: not an app Vigil deploys.
+	RollbackForRepair(ctx context.Context, in *RollbackForRepairRequest, opts ...grpc.CallOption) (*RollbackForRepairResponse, error)
+}
+
+type repairRollbackServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewRepairRollbackServiceClient(cc grpc.ClientConnInterface) RepairRollbackServiceClient {
+	return &repairRollbackServiceClient{cc}
+}
+
+func (c *repairRollbackServiceClient) RollbackForRepair(ctx context.Context, in *RollbackForRepairRequest, opts ...grpc.CallOption) (*RollbackForRepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackForRepairResponse)
+	err := c.cc.Invoke(ctx, RepairRollbackService_RollbackForRepair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RepairRollbackServiceServer is the server API for RepairRollbackService service.
+// All implementations must embed UnimplementedRepairRollbackServiceServer
+// for forward compatibility.
+//
+// RepairRollbackService rolls Vigil's own apps back for the repair
+// service in another process, through the deployer, so that the app's
+// revision history stays true. Internal, like ClusterCredentialService:
+// only the repair service, by its own key.
+type RepairRollbackServiceServer interface {
+	// Roll the app back to its last good revision and wait for the
+	// rollout; idempotent by repair_id (asking again finds the deployment
+	// it made). NotFound: not an app Vigil deploys.
+	RollbackForRepair(context.Context, *RollbackForRepairRequest) (*RollbackForRepairResponse, error)
+	mustEmbedUnimplementedRepairRollbackServiceServer()
+}
+
+// UnimplementedRepairRollbackServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedRepairRollbackServiceServer struct{}
+
+func (UnimplementedRepairRollbackServiceServer) RollbackForRepair(context.Context, *RollbackForRepairRequest) (*RollbackForRepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackForRepair not implemented")
+}
+func (UnimplementedRepairRollbackServiceServer) mustEmbedUnimplementedRepairRollbackServiceServer() {}
+func (UnimplementedRepairRollbackServiceServer) testEmbeddedByValue()                               {}
+
+// UnsafeRepairRollbackServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to RepairRollbackServiceServer will
+// result in compilation errors.
+type UnsafeRepairRollbackServiceServer interface {
+	mustEmbedUnimplementedRepairRollbackServiceServer()
+}
+
+func RegisterRepairRollbackServiceServer(s grpc.ServiceRegistrar, srv RepairRollbackServiceServer) {
+	// If the following call panics, it indicates UnimplementedRepairRollbackServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&RepairRollbackService_ServiceDesc, srv)
+}
+
+func _RepairRollbackService_RollbackForRepair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackForRepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairRollbackServiceServer).RollbackForRepair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairRollbackService_RollbackForRepair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairRollbackServiceServer).RollbackForRepair(ctx, req.(*RollbackForRepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// RepairRollbackService_ServiceDesc is the grpc.ServiceDesc for RepairRollbackService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var RepairRollbackService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "vigil.deploy.v1.RepairRollbackService",
+	HandlerType: (*RepairRollbackServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RollbackForRepair",
+			Handler:    _RepairRollbackService_RollbackForRepair_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "vigil/deploy/v1/credential_service.proto",
+}
