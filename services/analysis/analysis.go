@@ -379,7 +379,7 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, a *analysisv1.Analysis)
 		BlastRadiusPods: a.GetBlastRadius().GetPods(), ExpectedDowntime: a.GetBlastRadius().GetExpectedDowntime(),
 		Signature: sig,
 		Model:     a.GetModel(), InputTokens: a.GetUsage().GetInputTokens(), OutputTokens: a.GetUsage().GetOutputTokens(),
-		CostUsd: a.GetUsage().GetCostUsd(),
+		CostUsd: a.GetUsage().GetCostUsd(), IncidentTitle: inc.GetTitle(),
 	})
 }
 

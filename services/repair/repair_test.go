@@ -204,6 +204,7 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 
 	e := proposal(ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
 	e.Engine, e.Model, e.InputTokens, e.OutputTokens, e.CostUsd = "llm:anthropic", "claude-test", 1200, 300, 0.0042
+	e.IncidentTitle = "KubePodCrashLooping in " + ns
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	require.NoError(t, f.pub.Publish(t.Context(), e), "a redelivery")
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
@@ -217,6 +218,7 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	assert.Equal(t, "claude-test", asks[0].GetModel(), "what the card shows of the analysis' cost")
 	assert.Equal(t, int32(1200), asks[0].GetInputTokens())
 	assert.InDelta(t, 0.0042, asks[0].GetCostUsd(), 1e-9)
+	assert.Equal(t, "KubePodCrashLooping in "+ns, asks[0].GetIncidentTitle())
 
 	require.Eventually(t, func() bool {
 		_, err := f.api.GetRepair(as(operator), &repairv1.GetRepairRequest{Id: r.GetId()})

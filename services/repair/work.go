@@ -275,5 +275,6 @@ func (s *Service) approvalRequested(r *repairv1.Repair) *eventsv1.RepairApproval
 		App: r.GetApp(), Summary: r.GetSummary(), Confidence: r.GetConfidence(), Risk: r.GetRisk(),
 		PodsAffected: r.GetPodsAffected(), ExpectedDowntime: r.GetExpectedDowntime(), Engine: r.GetEngine(),
 		Model: r.GetModel(), InputTokens: r.GetInputTokens(), OutputTokens: r.GetOutputTokens(), CostUsd: r.GetCostUsd(),
+		IncidentTitle: r.GetIncidentTitle(),
 	}
 }

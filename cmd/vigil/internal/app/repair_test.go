@@ -300,6 +300,7 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 	}, 30*time.Second, 100*time.Millisecond, "the card decided and the success in the incident's Telegram thread")
 	c, _ := l.telegram.Message(chatID, card.MessageID)
 	assert.Contains(t, c.PlainText, "Approved by "+by)
+	assert.Contains(t, c.PlainText, "KubePodCrashLooping in "+name, "the card names the incident")
 	assert.Equal(t, by, r.GetDecidedBy())
 	require.NotEmpty(t, slackCard.ThreadTS, "the card is in the incident's Slack thread")
 	require.Eventually(t, func() bool {

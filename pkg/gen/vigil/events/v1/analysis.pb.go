@@ -51,9 +51,12 @@ type AnalysisCompleted struct {
 	// The model that answered, for an LLM engine; empty for the rules.
 	Model string `protobuf:"bytes,15,opt,name=model,proto3" json:"model,omitempty"`
 	// What the LLM calls cost; zero for the rules engine.
-	InputTokens   int32   `protobuf:"varint,16,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
-	OutputTokens  int32   `protobuf:"varint,17,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
-	CostUsd       float64 `protobuf:"fixed64,18,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	InputTokens  int32   `protobuf:"varint,16,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens int32   `protobuf:"varint,17,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CostUsd      float64 `protobuf:"fixed64,18,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// The incident's title, for what is shown to people with the proposal
+	// (the approval card).
+	IncidentTitle string `protobuf:"bytes,19,opt,name=incident_title,json=incidentTitle,proto3" json:"incident_title,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,11 +217,18 @@ func (x *AnalysisCompleted) GetCostUsd() float64 {
 	return 0
 }
 
+func (x *AnalysisCompleted) GetIncidentTitle() string {
+	if x != nil {
+		return x.IncidentTitle
+	}
+	return ""
+}
+
 var File_vigil_events_v1_analysis_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\n" +
-	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\x9c\x05\n" +
+	"\x1evigil/events/v1/analysis.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xc3\x05\n" +
 	"\x11AnalysisCompleted\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vanalysis_id\x18\x02 \x01(\tR\n" +
@@ -243,7 +253,8 @@ const file_vigil_events_v1_analysis_proto_rawDesc = "" +
 	"\x05model\x18\x0f \x01(\tR\x05model\x12!\n" +
 	"\finput_tokens\x18\x10 \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x11 \x01(\x05R\foutputTokens\x12\x19\n" +
-	"\bcost_usd\x18\x12 \x01(\x01R\acostUsdB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\bcost_usd\x18\x12 \x01(\x01R\acostUsd\x12%\n" +
+	"\x0eincident_title\x18\x13 \x01(\tR\rincidentTitleB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_analysis_proto_rawDescOnce sync.Once

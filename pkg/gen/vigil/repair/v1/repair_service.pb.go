@@ -369,10 +369,12 @@ type Repair struct {
 	// "rules", or "llm:<provider>".
 	Engine string `protobuf:"bytes,24,opt,name=engine,proto3" json:"engine,omitempty"`
 	// The model that answered (LLM engines), and what the analysis cost.
-	Model         string  `protobuf:"bytes,25,opt,name=model,proto3" json:"model,omitempty"`
-	InputTokens   int32   `protobuf:"varint,26,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
-	OutputTokens  int32   `protobuf:"varint,27,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
-	CostUsd       float64 `protobuf:"fixed64,28,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	Model        string  `protobuf:"bytes,25,opt,name=model,proto3" json:"model,omitempty"`
+	InputTokens  int32   `protobuf:"varint,26,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens int32   `protobuf:"varint,27,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CostUsd      float64 `protobuf:"fixed64,28,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// The incident's title, as the analysis saw it.
+	IncidentTitle string `protobuf:"bytes,29,opt,name=incident_title,json=incidentTitle,proto3" json:"incident_title,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +603,13 @@ func (x *Repair) GetCostUsd() float64 {
 		return x.CostUsd
 	}
 	return 0
+}
+
+func (x *Repair) GetIncidentTitle() string {
+	if x != nil {
+		return x.IncidentTitle
+	}
+	return ""
 }
 
 type ListRepairsRequest struct {
@@ -1419,7 +1428,7 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.vigil.repair.v1.StepKindR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xb8\b\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xdf\b\n" +
 	"\x06Repair\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
@@ -1458,7 +1467,8 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x05model\x18\x19 \x01(\tR\x05model\x12!\n" +
 	"\finput_tokens\x18\x1a \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x1b \x01(\x05R\foutputTokens\x12\x19\n" +
-	"\bcost_usd\x18\x1c \x01(\x01R\acostUsd\"\xa8\x01\n" +
+	"\bcost_usd\x18\x1c \x01(\x01R\acostUsd\x12%\n" +
+	"\x0eincident_title\x18\x1d \x01(\tR\rincidentTitle\"\xa8\x01\n" +
 	"\x12ListRepairsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
