@@ -36,7 +36,7 @@ func (s *Service) propose(ctx context.Context, tx pgx.Tx, e *eventsv1.AnalysisCo
 		Summary: e.GetSummary(), Engine: e.GetEngine(), Model: e.GetModel(),
 		InputTokens: e.GetInputTokens(), OutputTokens: e.GetOutputTokens(), CostUsd: e.GetCostUsd(),
 		IncidentTitle: e.GetIncidentTitle(),
-		CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
+		CreateTime:    timestamppb.New(now), UpdateTime: timestamppb.New(now),
 	}
 	created, err := s.store.Insert(ctx, tx, r, resource(p.GetTarget()), now)
 	if err != nil || !created {
