@@ -102,8 +102,8 @@ func serveSigningKeys() (*auth.KeySet, error) {
 	others := os.Getenv("VIGIL_VERIFY_KEY_FILES")
 	switch {
 	case os.Getenv("VIGIL_SIGNING_KEY") != "":
-		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SIGNING_KEY")))
-		if err != nil || len(seed) != ed25519.SeedSize {
+		seed, ok := base64Key(os.Getenv("VIGIL_SIGNING_KEY"), ed25519.SeedSize)
+		if !ok {
 			return nil, errors.New("VIGIL_SIGNING_KEY: want 32 bytes in base64 (`vigil signing-key generate --env`, or `openssl rand -base64 32`)")
 		}
 		verify, err := verifyKeys(others)
@@ -112,8 +112,8 @@ func serveSigningKeys() (*auth.KeySet, error) {
 		}
 		return auth.NewKeySet(ed25519.NewKeyFromSeed(seed), verify...), nil
 	case os.Getenv("VIGIL_SIGNING_PUBLIC_KEY") != "":
-		pub, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SIGNING_PUBLIC_KEY")))
-		if err != nil || len(pub) != ed25519.PublicKeySize {
+		pub, ok := base64Key(os.Getenv("VIGIL_SIGNING_PUBLIC_KEY"), ed25519.PublicKeySize)
+		if !ok {
 			return nil, errors.New("VIGIL_SIGNING_PUBLIC_KEY: want the gateway's 32-byte Ed25519 public key in base64 (`vigil signing-key generate --env` prints it)")
 		}
 		verify, err := verifyKeys(others)
@@ -140,8 +140,8 @@ func serviceIdentity(service string) (ed25519.PrivateKey, map[string]ed25519.Pub
 	var key ed25519.PrivateKey
 	switch {
 	case os.Getenv("VIGIL_SERVICE_KEY") != "":
-		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(os.Getenv("VIGIL_SERVICE_KEY")))
-		if err != nil || len(seed) != ed25519.SeedSize {
+		seed, ok := base64Key(os.Getenv("VIGIL_SERVICE_KEY"), ed25519.SeedSize)
+		if !ok {
 			return nil, nil, errors.New("VIGIL_SERVICE_KEY: want 32 bytes in base64 (`vigil signing-key generate --env --service " + service + "`)")
 		}
 		key = ed25519.NewKeyFromSeed(seed)
@@ -162,13 +162,20 @@ func serviceIdentity(service string) (ed25519.PrivateKey, map[string]ed25519.Pub
 		if v == "" {
 			continue
 		}
-		pub, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(pub) != ed25519.PublicKeySize {
+		pub, ok := base64Key(v, ed25519.PublicKeySize)
+		if !ok {
 			return nil, nil, fmt.Errorf("%s: want the %s service's 32-byte Ed25519 public key in base64 (`vigil signing-key generate --env --service %s` prints it)", name, peer, peer)
 		}
 		peers[peer] = pub
 	}
 	return key, peers, nil
+}
+
+// base64Key decodes an Ed25519 seed or public key given in base64; ok
+// false unless it is size bytes.
+func base64Key(v string, size int) ([]byte, bool) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	return b, err == nil && len(b) == size
 }
 
 func verifyKeys(files string) ([]ed25519.PublicKey, error) {

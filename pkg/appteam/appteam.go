@@ -105,18 +105,8 @@ func Delete(ctx context.Context, q Execer, app string, at time.Time) error {
 // Of returns the team of app: "" when the app is unknown or deleted (it
 // belongs to no team).
 func Of(ctx context.Context, q Querier, app string) (string, error) {
-	if app == "" {
-		return "", nil
-	}
-	var team string
-	err := q.QueryRow(ctx, `SELECT team FROM app_teams WHERE app = $1 AND NOT deleted`, app).Scan(&team)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("team of app %s: %w", app, err)
-	}
-	return team, nil
+	a, _, err := Get(ctx, q, app)
+	return a.Team, err
 }
 
 // TeamOf is the SQL expression of the team of the app in column appColumn

@@ -5,9 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 )
 
 // A Vigil service that calls another on its own behalf, not for a caller
@@ -37,21 +34,8 @@ func (c ServiceIdentity) GetRequestMetadata(context.Context, ...string) (map[str
 	if c.Name == "" || len(c.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("no service identity key to call " + c.Audience + " with")
 	}
-	now := time.Now()
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, assertion{
-		Claims: Claims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: Issuer, Subject: c.Name, Audience: jwt.ClaimStrings{ServiceAudience(c.Audience)}, ID: uuid.NewString(),
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(assertionTTL)),
-		}},
-		Kind: KindService,
-	})
 	pub, _ := c.Key.Public().(ed25519.PublicKey)
-	t.Header["kid"] = KID(pub)
-	s, err := t.SignedString(c.Key)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"authorization": "Bearer " + s}, nil
+	return bearerAssertion(c.Key, KID(pub), c.Audience, c.Name, assertion{Kind: KindService})
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials (see

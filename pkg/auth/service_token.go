@@ -60,16 +60,23 @@ func (c ServiceCredentials) GetRequestMetadata(ctx context.Context, _ ...string)
 	if c.Keys == nil || c.Keys.signer == nil {
 		return nil, errors.New("no signing key to assert the caller to " + c.Service)
 	}
-	now := time.Now()
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, assertion{
-		Claims: Claims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: Issuer, Subject: p.Name, Audience: jwt.ClaimStrings{ServiceAudience(c.Service)}, ID: uuid.NewString(),
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(assertionTTL)),
-		}, SessionID: p.SessionID},
-		Kind: p.Kind, Role: p.Role, Scopes: p.Scopes, Teams: p.Teams, AllTeams: p.AllTeams, Unowned: p.Unowned, KeyID: p.KeyID,
+	return bearerAssertion(c.Keys.signer, c.Keys.signerKID, c.Service, p.Name, assertion{
+		Claims: Claims{SessionID: p.SessionID},
+		Kind:   p.Kind, Role: p.Role, Scopes: p.Scopes, Teams: p.Teams, AllTeams: p.AllTeams, Unowned: p.Unowned, KeyID: p.KeyID,
 	})
-	t.Header["kid"] = c.Keys.signerKID
-	s, err := t.SignedString(c.Keys.signer)
+}
+
+// bearerAssertion signs a, for subject, valid a minute for service, with
+// key (its id kid), as an authorization header.
+func bearerAssertion(key ed25519.PrivateKey, kid, service, subject string, a assertion) (map[string]string, error) {
+	now := time.Now()
+	a.RegisteredClaims = jwt.RegisteredClaims{
+		Issuer: Issuer, Subject: subject, Audience: jwt.ClaimStrings{ServiceAudience(service)}, ID: uuid.NewString(),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(assertionTTL)),
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, a)
+	t.Header["kid"] = kid
+	s, err := t.SignedString(key)
 	if err != nil {
 		return nil, err
 	}

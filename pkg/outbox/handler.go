@@ -19,12 +19,21 @@ type Handler struct {
 	pool     *pgxpool.Pool
 	consumer string
 	router   *bus.Router[pgx.Tx]
+	onCommit func(n int)
 }
 
 // NewHandler returns a Handler running router's handlers for the named
 // consumer.
 func NewHandler(pool *pgxpool.Pool, consumer string, router *bus.Router[pgx.Tx]) *Handler {
 	return &Handler{pool: pool, consumer: consumer, router: router}
+}
+
+// OnCommit has f called once a batch of n deliveries has committed: what
+// the handlers queued is visible then (wake the workers that take it; a
+// wake-up from inside the transaction would find nothing yet).
+func (h *Handler) OnCommit(f func(n int)) *Handler {
+	h.onCommit = f
+	return h
 }
 
 // HandleBatch implements bus.BatchHandler.
@@ -46,6 +55,9 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fail(fmt.Errorf("commit batch: %w", err))
+	}
+	if h.onCommit != nil {
+		h.onCommit(len(ds))
 	}
 	return results
 }

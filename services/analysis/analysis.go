@@ -185,23 +185,19 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		_, err := s.store.Requeue(ctx, tx, e.GetIncident().GetId(), s.now(), max(opts.ReanalyzeInterval, 0))
 		return err
 	})
-	intake := outbox.NewHandler(deps.Pool, "analysis-incidents", incidents)
+	// The jobs are queued: wake the workers once they are committed.
+	intake := outbox.NewHandler(deps.Pool, "analysis-incidents", incidents).OnCommit(func(n int) {
+		for range n {
+			s.poke()
+		}
+	})
 	var err error
 	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "analysis", Subjects: incidents.Subjects(), BatchSize: 20,
 		// It acts on nothing itself, but proposes repairs: an incident
 		// older than this is left alone.
 		MaxEventAge: opts.MaxEventAge,
-	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
-		errs := intake.HandleBatch(ctx, ds)
-		// The jobs are committed now: wake the workers (a poke before
-		// the commit would find nothing, and the job would wait for the
-		// next tick).
-		for range len(ds) {
-			s.poke()
-		}
-		return errs
-	}), log, deps.Metrics)
+	}, intake, log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}

@@ -156,11 +156,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Render:         opts.renderOptions(),
 		Reserved:       reserved,
 	}, log)
+	accounts := func(a kube.Account) *Readers {
+		return &Readers{account: a, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}}
+	}
 	s := &Service{
 		opts: opts, deps: deps, deployer: d, store: store,
 		api:       grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		readers:   &Readers{account: kube.Reader, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
-		repairers: &Readers{account: kube.Repairer, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}},
+		readers:   accounts(kube.Reader),
+		repairers: accounts(kube.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{

@@ -72,11 +72,7 @@ func (s *Service) answerEvent(ctx context.Context, tx pgx.Tx, id string, approve
 		s.log.InfoContext(ctx, "answer refused", "repair_id", id, "actor", actor, "channel", channel, "reason", err)
 		return s.step(ctx, tx, id, repairv1.StepKind_STEP_KIND_REFUSED, actor, channel, err.Error())
 	}
-	if err != nil {
-		return err
-	}
-	s.poke()
-	return nil
+	return err
 }
 
 func refused(err error) bool {

@@ -81,7 +81,7 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	}
 	st := loadState(row)
 	if app, ok := s.vigilApp(ctx, r, set); ok {
-		return s.rollbackApp(ctx, row, app, st)
+		return s.rollbackApp(ctx, row, app, st, set)
 	}
 	execCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	res, err := s.actions.Execute(execCtx, c, r.GetProposal(), action.Run{
@@ -112,13 +112,13 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 			return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DRY_RUN, "repair", "", "the API server admitted it: "+res.Summary)
 		})
 	}
-	st.Verify, st.Undo, st.VerifyStarted = &res.Verify, &res.Undo, now
+	st = st.verifying(&res.Verify, &res.Undo, now, set)
 	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
 	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
 			return err
 		}
-		s.poke()
+		// This worker leases it again at once: no wake-up needed.
 		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", res.Summary)
 	})
 }
@@ -143,7 +143,7 @@ func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Se
 
 // rollbackApp rolls a Vigil app back through the deploy service and
 // waits for its rollout, then verifies as any repair.
-func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string, st state) error {
+func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string, st state, set guard.Settings) error {
 	r := row.Repair
 	// Deploy waits for the rollout: hold the repair meanwhile.
 	if err := s.store.Extend(ctx, r.GetId(), s.now().Add(15*time.Minute)); err != nil {
@@ -158,13 +158,13 @@ func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string,
 		return nil
 	}
 	now := s.now()
-	st.Verify, st.Undo, st.VerifyStarted = &action.Verify{}, nil, now
+	st = st.verifying(&action.Verify{}, nil, now, set)
 	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
 	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
 			return err
 		}
-		s.poke()
+		// This worker leases it again at once: no wake-up needed.
 		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", fmt.Sprintf(
 			"app %s rolled back through the deploy service to revision %d (deployment %s)", app, d.GetRevision(), d.GetId()))
 	})

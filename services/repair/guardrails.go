@@ -2,12 +2,10 @@ package repair
 
 import (
 	"context"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
@@ -26,35 +24,18 @@ func (s *Service) Guardrails(ctx context.Context, scope string) (set, effective 
 }
 
 func (s *Service) guardrails(ctx context.Context, q postgres.Querier, scope string) (set, effective *repairv1.Guardrails, err error) {
-	set, err = s.store.Guardrails(ctx, q, scope)
+	sc, err := guard.ParseScope(scope)
 	if err != nil {
 		return nil, nil, err
 	}
-	if set == nil {
-		set = &repairv1.Guardrails{Scope: scope}
-	}
-	global, err := s.store.Guardrails(ctx, q, "global")
+	layers, own, err := s.layers(ctx, q, guard.Scope{Cluster: sc.Cluster, Namespace: sc.Namespace}, sc.App)
 	if err != nil {
 		return nil, nil, err
 	}
-	scopes := []*repairv1.Guardrails{global}
-	if app, ok := strings.CutPrefix(scope, "app/"); ok {
-		a, found, err := appteam.Get(ctx, q, app)
-		if err != nil {
-			return nil, nil, err
-		}
-		if found {
-			ns, err := s.store.Guardrails(ctx, q, "namespace/"+a.Cluster+"/"+a.Namespace)
-			if err != nil {
-				return nil, nil, err
-			}
-			scopes = append(scopes, ns, &repairv1.Guardrails{Scope: scope, Auto: proto.Bool(a.AutoRepair)})
-		}
+	if own == nil {
+		own = &repairv1.Guardrails{Scope: scope}
 	}
-	if scope != "global" {
-		scopes = append(scopes, set)
-	}
-	return set, guard.ToProto(guard.Effective(s.base, scopes...), scope), nil
+	return own, guard.ToProto(guard.Effective(s.base, layers...), scope), nil
 }
 
 // SetGuardrails changes the fields of g present (and clears those named)

@@ -165,7 +165,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 
 	analyses := bus.NewRouter[pgx.Tx]()
 	bus.On(analyses, s.propose)
-	intake := outbox.NewHandler(deps.Pool, "repair-analyses", analyses)
+	// A proposal is queued: wake the workers once it is committed.
+	intake := outbox.NewHandler(deps.Pool, "repair-analyses", analyses).OnCommit(s.pokeN)
 	var err error
 	s.analyses, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "repair", Subjects: analyses.Subjects(), BatchSize: 20,
@@ -173,13 +174,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		// a new consumer starts at new analyses, and one older than
 		// MaxEventAge (a backlog after an outage) is not acted on.
 		MaxEventAge: opts.MaxEventAge,
-	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
-		errs := intake.HandleBatch(ctx, ds)
-		for range len(ds) {
-			s.poke()
-		}
-		return errs
-	}), log, deps.Metrics)
+	}, intake, log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -190,17 +185,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairRejected) error {
 		return s.answerEvent(ctx, tx, e.GetRepairId(), false, e.GetRejectedBy(), e.GetChannel(), e.GetReason())
 	})
-	answerHandler := outbox.NewHandler(deps.Pool, "repair-answers", answers)
+	answerHandler := outbox.NewHandler(deps.Pool, "repair-answers", answers).OnCommit(s.pokeN)
 	s.answers, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "repair", Subjects: answers.Subjects(), BatchSize: 20,
 		// An answer is for a repair waiting now; an old one would find
 		// it expired anyway.
 		MaxEventAge: time.Hour,
-	}, bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
-		errs := answerHandler.HandleBatch(ctx, ds)
-		s.poke()
-		return errs
-	}), log, deps.Metrics)
+	}, answerHandler, log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +229,13 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.expire(ctx) })
 	g.Go(func() error { return s.prune(ctx) })
 	return g.Wait()
+}
+
+// pokeN wakes up to n workers.
+func (s *Service) pokeN(n int) {
+	for range n {
+		s.poke()
+	}
 }
 
 func (s *Service) poke() {

@@ -33,10 +33,6 @@ const verifyEvery = 250 * time.Millisecond
 func (s *Service) verify(ctx context.Context, row postgres.Row) error {
 	r := row.Repair
 	st := loadState(row)
-	set, err := s.settings(ctx, s.deps.Pool, r)
-	if err != nil {
-		return err
-	}
 	c, err := s.client(ctx, r)
 	if err != nil {
 		return err
@@ -46,13 +42,13 @@ func (s *Service) verify(ctx context.Context, row postgres.Row) error {
 	switch {
 	case healthy:
 		return s.succeed(ctx, row, what)
-	case broken != "" || now.Sub(st.VerifyStarted) > set.VerifyWindow:
+	case broken != "" || now.After(st.VerifyUntil):
 		reason := broken
 		if reason == "" {
-			reason = fmt.Sprintf("not healthy within %s: %s", set.VerifyWindow, what)
+			reason = fmt.Sprintf("not healthy within %s: %s", st.VerifyUntil.Sub(st.VerifyStarted), what)
 		}
 		undone := false
-		if set.UndoOnFailure {
+		if st.UndoOnFailure {
 			undone = s.undo(ctx, c, row, st, reason)
 		}
 		s.fail(ctx, row, "verification: "+reason, undone)

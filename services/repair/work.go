@@ -71,6 +71,17 @@ type state struct {
 	Verify        *action.Verify `json:"verify,omitempty"`
 	Undo          *action.Undo   `json:"undo,omitempty"`
 	VerifyStarted time.Time      `json:"verify_started,omitzero"`
+	// VerifyUntil and UndoOnFailure are the guardrails' as the change
+	// was made: verification does not read them again on every look.
+	VerifyUntil   time.Time `json:"verify_until,omitzero"`
+	UndoOnFailure bool      `json:"undo_on_failure,omitempty"`
+}
+
+// verifying is st once a change was made at now, under set.
+func (st state) verifying(v *action.Verify, u *action.Undo, now time.Time, set guard.Settings) state {
+	st.Verify, st.Undo, st.VerifyStarted = v, u, now
+	st.VerifyUntil, st.UndoOnFailure = now.Add(set.VerifyWindow), set.UndoOnFailure
+	return st
 }
 
 func loadState(row postgres.Row) state {
@@ -111,35 +122,55 @@ func (s *Service) advance(ctx context.Context, row postgres.Row) {
 	}
 }
 
-// settings are the guardrails that apply to r: the base (defaults and
-// the configuration file), then the global, namespace and app scopes set
-// through the API; a Vigil app's --auto-repair counts as its app scope's
-// "auto" unless the API set one.
+// settings are the guardrails that apply to r (see layers).
 func (s *Service) settings(ctx context.Context, q postgres.Querier, r *repairv1.Repair) (guard.Settings, error) {
 	t := r.GetProposal().GetTarget()
-	scopes := []*repairv1.Guardrails{}
-	for _, scope := range []string{"global", "namespace/" + t.GetCluster() + "/" + t.GetNamespace()} {
-		g, err := s.store.Guardrails(ctx, q, scope)
-		if err != nil {
-			return guard.Settings{}, err
-		}
-		scopes = append(scopes, s.fileScopes[scope], g)
+	layers, _, err := s.layers(ctx, q, guard.Scope{Cluster: t.GetCluster(), Namespace: t.GetNamespace()}, r.GetApp())
+	if err != nil {
+		return guard.Settings{}, err
 	}
-	if r.GetApp() != "" {
-		app, ok, err := appteam.Get(ctx, q, r.GetApp())
+	return guard.Effective(s.base, layers...), nil
+}
+
+// layers are the guardrails set where a repair acts, least specific
+// first, for guard.Effective over the base (the defaults and the file's
+// global ones): for the global scope, the namespace (ns; the app's own
+// when ns is empty) and the app, each the file's, then — for an app Vigil
+// deploys — its --auto-repair, then what the API set. own is what the API
+// set for the most specific of them (nil: nothing).
+func (s *Service) layers(ctx context.Context, q postgres.Querier, ns guard.Scope, app string) (layers []*repairv1.Guardrails, own *repairv1.Guardrails, err error) {
+	var deployed *appteam.App
+	if app != "" {
+		a, ok, err := appteam.Get(ctx, q, app)
 		if err != nil {
-			return guard.Settings{}, err
+			return nil, nil, err
 		}
 		if ok {
-			scopes = append(scopes, &repairv1.Guardrails{Scope: "app/" + r.GetApp(), Auto: proto.Bool(app.AutoRepair)})
+			deployed = &a
+			if ns.Namespace == "" {
+				ns = guard.Scope{Cluster: a.Cluster, Namespace: a.Namespace}
+			}
 		}
-		g, err := s.store.Guardrails(ctx, q, "app/"+r.GetApp())
-		if err != nil {
-			return guard.Settings{}, err
-		}
-		scopes = append(scopes, s.fileScopes["app/"+r.GetApp()], g)
 	}
-	return guard.Effective(s.base, scopes...), nil
+	scopes := []guard.Scope{{}}
+	if ns.Namespace != "" {
+		scopes = append(scopes, ns)
+	}
+	if app != "" {
+		scopes = append(scopes, guard.Scope{App: app})
+	}
+	for _, sc := range scopes {
+		name := sc.String()
+		layers = append(layers, s.fileScopes[name])
+		if sc.App != "" && deployed != nil {
+			layers = append(layers, &repairv1.Guardrails{Scope: name, Auto: proto.Bool(deployed.AutoRepair)})
+		}
+		if own, err = s.store.Guardrails(ctx, q, name); err != nil {
+			return nil, nil, err
+		}
+		layers = append(layers, own)
+	}
+	return layers, own, nil
 }
 
 func limits(set guard.Settings) action.Limits {
@@ -261,7 +292,7 @@ func (s *Service) decide(ctx context.Context, row postgres.Row) error {
 		}
 		s.log.InfoContext(ctx, "repair decided", "repair_id", r.GetId(), "decision", decision.String(), "reasons", r.GetDecisionReason())
 		if ev == nil {
-			s.poke()
+			// Queued: this worker leases it again at once.
 			return nil
 		}
 		return outbox.Add(ctx, tx, ev)

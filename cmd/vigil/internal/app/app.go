@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/kubernetes"
 
@@ -401,16 +402,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 // carries an assertion of its caller signed for that service, and the
 // trace continues across it.
 func (a *App) dial(addr, service string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.ServiceCredentials{Keys: a.deps.Keys, Service: service}),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-	)
-	if err != nil {
-		return nil, err
-	}
-	a.conns = append(a.conns, conn)
-	return conn, nil
+	return a.dialWith(addr, auth.ServiceCredentials{Keys: a.deps.Keys, Service: service})
 }
 
 // readers and repairers are deploy's credentials in another process, as
@@ -448,9 +440,13 @@ func (a *App) dialAs(addr, name, service string) (*grpc.ClientConn, error) {
 	if a.deps.ServiceKey == nil {
 		return nil, fmt.Errorf("VIGIL_SERVICE_KEY: missing: the %s service's own key, to call %s with", name, service)
 	}
+	return a.dialWith(addr, auth.ServiceIdentity{Name: name, Key: a.deps.ServiceKey, Audience: service})
+}
+
+func (a *App) dialWith(addr string, creds credentials.PerRPCCredentials) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.ServiceIdentity{Name: name, Key: a.deps.ServiceKey, Audience: service}),
+		grpc.WithPerRPCCredentials(creds),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 	)
 	if err != nil {
