@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
@@ -156,14 +157,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Render:         opts.renderOptions(),
 		Reserved:       reserved,
 	}, log)
-	accounts := func(a kube.Account) *Readers {
+	accounts := func(a kubeaccess.Account) *Readers {
 		return &Readers{account: a, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}}
 	}
 	s := &Service{
 		opts: opts, deps: deps, deployer: d, store: store,
 		api:       grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
-		readers:   accounts(kube.Reader),
-		repairers: accounts(kube.Repairer),
+		readers:   accounts(kubeaccess.Reader),
+		repairers: accounts(kubeaccess.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 )
@@ -31,9 +32,9 @@ const readerTTL = 15 * time.Minute
 // never leaves the deploy service (ADR 8). In one process analysis uses
 // it directly; in its own, through ClusterCredentialService.
 type Readers struct {
-	// account is the identity handed out: kube.Reader, or kube.Repairer
-	// for Repairers.
-	account        kube.Account
+	// account is the identity handed out: kubeaccess.Reader, or
+	// kubeaccess.Repairer for Repairers.
+	account        kubeaccess.Account
 	pool           *pgxpool.Pool
 	store          *postgres.Store
 	kube           *kube.Pool
@@ -99,7 +100,7 @@ func (r *Readers) reader(ctx context.Context, cluster string) (reader, error) {
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	rc, expires, err := kube.AccountConfig(ctx, admin, base, r.account, readerTTL)
+	rc, expires, err := kubeaccess.AccountConfig(ctx, admin.Typed, base, r.account, readerTTL)
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
 	}

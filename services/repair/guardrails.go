@@ -45,9 +45,7 @@ func (s *Service) SetGuardrails(ctx context.Context, g *repairv1.Guardrails, cle
 		g = proto.Clone(g).(*repairv1.Guardrails)
 		g.Scope = "global"
 	}
-	if err := guard.Validate(g); err != nil {
-		return nil, nil, err
-	}
+	// guard.Apply checks g, naming the request's fields.
 	err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		cur, err := s.store.Guardrails(ctx, tx, g.GetScope())
 		if err != nil {

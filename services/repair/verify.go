@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+	"github.com/vigil-ops/vigil/services/repair/internal/workload"
 )
 
 // verifyEvery is how often a repair being verified is looked at again;
@@ -80,16 +81,13 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 		case pod.UID == v.PodUID:
 			return false, "", "pod still terminating"
 		}
-		return podReady(pod), "", "pod " + pod.Name + " recreated, ready: " + fmt.Sprint(podReady(pod))
+		return workload.Ready(pod), "", "pod " + pod.Name + " recreated, ready: " + fmt.Sprint(workload.Ready(pod))
 	}
 	d, err := c.AppsV1().Deployments(t.GetNamespace()).Get(ctx, t.GetName(), metav1.GetOptions{})
 	if err != nil {
 		return false, "", err.Error()
 	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := workload.Replicas(d)
 	for _, cond := range d.Status.Conditions {
 		if cond.Type == appsv1.DeploymentProgressing && cond.Status == corev1.ConditionFalse && cond.Reason == "ProgressDeadlineExceeded" {
 			return false, "the rollout exceeded its progress deadline", ""
@@ -107,7 +105,7 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 	if hash == "" {
 		// Not known when the change was made (a rollout by the deploy
 		// service): the ReplicaSet of the Deployment's current revision.
-		if hash, err = currentHash(ctx, c, d); err != nil || hash == "" {
+		if hash = workload.TemplateHash(ctx, c, d); hash == "" {
 			return false, "", "waiting for the new ReplicaSet"
 		}
 	}
@@ -127,31 +125,6 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 	done := d.Status.UpdatedReplicas >= want && d.Status.AvailableReplicas >= want && d.Status.UnavailableReplicas == 0 &&
 		d.Status.Replicas == d.Status.UpdatedReplicas
 	return done, "", what
-}
-
-// currentHash is the pod-template-hash of d's ReplicaSet of its current
-// revision ("" when the controller has not made it yet).
-func currentHash(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) (string, error) {
-	rev := d.Annotations["deployment.kubernetes.io/revision"]
-	rss, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
-	if err != nil {
-		return "", err
-	}
-	for _, rs := range rss.Items {
-		if metav1.IsControlledBy(&rs, d) && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
-			return rs.Labels["pod-template-hash"], nil
-		}
-	}
-	return "", nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func lastReason(cs corev1.ContainerStatus) string {

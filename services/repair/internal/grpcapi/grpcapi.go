@@ -183,16 +183,6 @@ func (s *Server) SetGuardrails(ctx context.Context, r *repairv1.SetGuardrailsReq
 		return nil, server.InvalidArgument("missing guardrails", server.FieldViolation{Field: "guardrails", Description: "required"})
 	}
 	set, eff, err := s.svc.SetGuardrails(ctx, r.GetGuardrails(), r.GetClear(), caller(ctx))
-	var v *guard.ValidationError
-	if errors.As(err, &v) {
-		// Validate names the message's fields; Apply names the
-		// request's already (guardrails.cooldown, clear[1]).
-		for i, x := range v.Violations {
-			if x.Field != "" && !strings.HasPrefix(x.Field, "guardrails.") && !strings.HasPrefix(x.Field, "clear") {
-				v.Violations[i].Field = "guardrails." + x.Field
-			}
-		}
-	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}

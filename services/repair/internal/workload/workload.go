@@ -77,7 +77,7 @@ func ReplicaSets(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployme
 	}
 	var out []appsv1.ReplicaSet
 	for _, rs := range list.Items {
-		if controlledBy(rs.OwnerReferences, d.UID) {
+		if metav1.IsControlledBy(&rs, d) {
 			out = append(out, rs)
 		}
 	}
@@ -119,7 +119,7 @@ func Pods(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rss
 	var out []corev1.Pod
 	for _, p := range list.Items {
 		for _, rs := range rss {
-			if controlledBy(p.OwnerReferences, rs.UID) {
+			if metav1.IsControlledBy(&p, &rs) {
 				out = append(out, p)
 				break
 			}
@@ -127,15 +127,6 @@ func Pods(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rss
 	}
 	slices.SortFunc(out, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func controlledBy(refs []metav1.OwnerReference, uid types.UID) bool {
-	for _, r := range refs {
-		if r.Controller != nil && *r.Controller && r.UID == uid {
-			return true
-		}
-	}
-	return false
 }
 
 // Ready reports whether a pod is serving: Ready and not being deleted.

@@ -14,14 +14,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -30,23 +27,16 @@ import (
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 )
 
-// The repair identity, named as ADR 0008 names it.
-const (
-	Namespace      = "vigil-system"
-	ServiceAccount = "vigil-repair"
-	clusterRole    = "vigil-repair"
-)
-
 var repairers struct {
 	mu      sync.Mutex
 	clients map[*testkit.Kube]kubernetes.Interface
 }
 
-// Repairer returns a client acting as Vigil's repair identity on k: a
-// service account bound to a ClusterRole of kubeaccess.RepairRules, made
-// with k's admin client, and a token for it from the TokenRequest API (as
-// services/deploy/internal/kube.ReaderConfig does for the read-only
-// identity), with no other credential. Made once per cluster.
+// Repairer returns a client acting as Vigil's repair identity on k,
+// provisioned with k's admin client as the deploy service provisions it
+// (kubeaccess.AccountConfig: a service account bound to a ClusterRole of
+// kubeaccess.RepairRules, a TokenRequest token, no other credential).
+// Made once per cluster.
 func Repairer(t testing.TB, k *testkit.Kube) kubernetes.Interface {
 	t.Helper()
 	repairers.mu.Lock()
@@ -66,47 +56,11 @@ func Repairer(t testing.TB, k *testkit.Kube) kubernetes.Interface {
 }
 
 func repairer(ctx context.Context, k *testkit.Kube) (kubernetes.Interface, error) {
-	admin := k.Clientset
-	labels := map[string]string{"app.kubernetes.io/managed-by": "vigil"}
-	create := func(what string, err error) error {
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			return nil
-		}
-		return fmt.Errorf("create %s: %w", what, err)
-	}
-	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: labels}}, metav1.CreateOptions{})
-	if err := create("namespace", err); err != nil {
-		return nil, err
-	}
-	_, err = admin.CoreV1().ServiceAccounts(Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: ServiceAccount, Labels: labels}}, metav1.CreateOptions{})
-	if err := create("service account", err); err != nil {
-		return nil, err
-	}
-	_, err = admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: clusterRole, Labels: labels},
-		Rules:      kubeaccess.RepairRules,
-	}, metav1.CreateOptions{})
-	if err := create("cluster role", err); err != nil {
-		return nil, err
-	}
-	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: clusterRole, Labels: labels},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ServiceAccount, Namespace: Namespace}},
-	}, metav1.CreateOptions{})
-	if err := create("cluster role binding", err); err != nil {
-		return nil, err
-	}
-	secs := int64(time.Hour / time.Second)
-	tr, err := admin.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, ServiceAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs},
-	}, metav1.CreateOptions{})
+	// The identity the deploy service provisions, as it provisions it.
+	rc, _, err := kubeaccess.AccountConfig(ctx, k.Clientset, k.Config, kubeaccess.Repairer, time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("request a token: %w", err)
+		return nil, err
 	}
-	rc := rest.AnonymousClientConfig(k.Config)
-	rc.BearerToken = tr.Status.Token
-	rc.QPS, rc.Burst = 50, 100
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err

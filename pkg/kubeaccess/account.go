@@ -1,4 +1,4 @@
-package kube
+package kubeaccess
 
 import (
 	"context"
@@ -10,22 +10,21 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-
-	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 )
 
 // The read-only identity Vigil's analysis uses in a cluster: a service
 // account bound to the built-in `view` ClusterRole (workloads, pods and
 // their logs, events; not Secrets), in a namespace of Vigil's own.
 const (
-	ReaderNamespace      = "vigil-system"
+	Namespace            = "vigil-system"
 	ReaderServiceAccount = "vigil-analysis"
 	readerBinding        = "vigil-analysis-view"
 )
 
 // The repair identity: a service account bound to a ClusterRole of
-// pkg/kubeaccess.RepairRules (patch Deployments, delete Pods, read what
+// RepairRules (patch Deployments, delete Pods, read what
 // those need; no Secrets), in the same namespace (ADR 8).
 const (
 	RepairServiceAccount = "vigil-repair"
@@ -46,13 +45,7 @@ type Account struct {
 var Reader = Account{ServiceAccount: ReaderServiceAccount, Binding: readerBinding, Role: "view"}
 
 // Repairer is the identity of repair.
-var Repairer = Account{ServiceAccount: RepairServiceAccount, Binding: repairBinding, Role: repairRole, Rules: kubeaccess.RepairRules}
-
-// ReaderConfig returns a rest.Config for the read-only identity (see
-// AccountConfig).
-func ReaderConfig(ctx context.Context, c *Client, base *rest.Config, ttl time.Duration) (*rest.Config, time.Time, error) {
-	return AccountConfig(ctx, c, base, Reader, ttl)
-}
+var Repairer = Account{ServiceAccount: RepairServiceAccount, Binding: repairBinding, Role: repairRole, Rules: RepairRules}
 
 // AccountConfig returns a rest.Config for account a, with a short-lived
 // token (TokenRequest, ttl) and no other credential, and when the token
@@ -60,7 +53,7 @@ func ReaderConfig(ctx context.Context, c *Client, base *rest.Config, ttl time.Du
 // when missing (with c, the cluster's admin client) and keeps a role of
 // Vigil's own at its rules. base is the cluster's own config (server,
 // CA), whose credentials are dropped.
-func AccountConfig(ctx context.Context, c *Client, base *rest.Config, a Account, ttl time.Duration) (*rest.Config, time.Time, error) {
+func AccountConfig(ctx context.Context, admin kubernetes.Interface, base *rest.Config, a Account, ttl time.Duration) (*rest.Config, time.Time, error) {
 	labels := map[string]string{"app.kubernetes.io/managed-by": "vigil"}
 	create := func(what string, err error) error {
 		if err == nil || apierrors.IsAlreadyExists(err) {
@@ -68,11 +61,11 @@ func AccountConfig(ctx context.Context, c *Client, base *rest.Config, a Account,
 		}
 		return fmt.Errorf("create %s: %w", what, err)
 	}
-	_, err := c.Typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ReaderNamespace, Labels: labels}}, metav1.CreateOptions{})
-	if err := create("namespace "+ReaderNamespace, err); err != nil {
+	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: labels}}, metav1.CreateOptions{})
+	if err := create("namespace "+Namespace, err); err != nil {
 		return nil, time.Time{}, err
 	}
-	_, err = c.Typed.CoreV1().ServiceAccounts(ReaderNamespace).Create(ctx, &corev1.ServiceAccount{
+	_, err = admin.CoreV1().ServiceAccounts(Namespace).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: a.ServiceAccount, Labels: labels},
 	}, metav1.CreateOptions{})
 	if err := create("service account "+a.ServiceAccount, err); err != nil {
@@ -80,33 +73,33 @@ func AccountConfig(ctx context.Context, c *Client, base *rest.Config, a Account,
 	}
 	if a.Rules != nil {
 		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: a.Role, Labels: labels}, Rules: a.Rules}
-		_, err = c.Typed.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+		_, err = admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			// Keep it at the rules this version needs, no more.
 			var cur *rbacv1.ClusterRole
-			if cur, err = c.Typed.RbacV1().ClusterRoles().Get(ctx, a.Role, metav1.GetOptions{}); err == nil {
+			if cur, err = admin.RbacV1().ClusterRoles().Get(ctx, a.Role, metav1.GetOptions{}); err == nil {
 				cur.Rules = a.Rules
-				_, err = c.Typed.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{})
+				_, err = admin.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{})
 			}
 		}
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("cluster role %s: %w", a.Role, err)
 		}
 	}
-	_, err = c.Typed.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: a.Binding, Labels: labels},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: a.Role},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: a.ServiceAccount, Namespace: ReaderNamespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: a.ServiceAccount, Namespace: Namespace}},
 	}, metav1.CreateOptions{})
 	if err := create("cluster role binding "+a.Binding, err); err != nil {
 		return nil, time.Time{}, err
 	}
 	secs := int64(ttl / time.Second)
-	tr, err := c.Typed.CoreV1().ServiceAccounts(ReaderNamespace).CreateToken(ctx, a.ServiceAccount, &authenticationv1.TokenRequest{
+	tr, err := admin.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, a.ServiceAccount, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("request a token for %s/%s: %w", ReaderNamespace, a.ServiceAccount, err)
+		return nil, time.Time{}, fmt.Errorf("request a token for %s/%s: %w", Namespace, a.ServiceAccount, err)
 	}
 	rc := rest.AnonymousClientConfig(base)
 	rc.BearerToken = tr.Status.Token
