@@ -390,21 +390,13 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) telegramUpdates(ctx context.Context) error {
 	log := s.deps.Logger.With("component", "telegram")
 	if s.opts.TelegramWebhookURL != "" {
-		backoff := time.Second
-		for ctx.Err() == nil {
-			err := s.bot.API.SetWebhook(ctx, s.opts.TelegramWebhookURL, s.opts.TelegramWebhookSecret)
-			if err == nil {
-				log.InfoContext(ctx, "telegram webhook set", "url", s.opts.TelegramWebhookURL)
-				return nil
-			}
-			if ctx.Err() == nil {
-				log.ErrorContext(ctx, "telegram webhook not set", "url", s.opts.TelegramWebhookURL, "error", err, "retry_in", backoff)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Minute)
+		url := s.opts.TelegramWebhookURL
+		if telegram.Persist(ctx, func(ctx context.Context) error {
+			return s.bot.API.SetWebhook(ctx, url, s.opts.TelegramWebhookSecret)
+		}, func(err error, retryIn time.Duration) {
+			log.ErrorContext(ctx, "telegram webhook not set", "url", url, "error", err, "retry_in", retryIn)
+		}) {
+			log.InfoContext(ctx, "telegram webhook set", "url", url)
 		}
 		return nil
 	}

@@ -99,6 +99,12 @@ func (s *Service) deliverTo(ctx context.Context, attempt int, c chat, n note) er
 	if done, err := s.done(ctx, c, n.eventID); done || err != nil {
 		return err
 	}
+	return s.send(ctx, attempt, c, n)
+}
+
+// send posts n on c (in its incident's thread when n.thread) and records
+// it; the caller has found it not done yet.
+func (s *Service) send(ctx context.Context, attempt int, c chat, n note) error {
 	var thread string
 	if n.thread {
 		var err error

@@ -84,7 +84,8 @@ func (s *Service) decide(ctx context.Context, attempt int, c chat, n note, known
 	case card.Status != "failed" && card.Status != "sent" && attempt < min(cardWaits, s.opts.MaxDeliver):
 		return retryIn(fmt.Errorf("repair %s: %w", n.repairID, errCardPending), cardWait)
 	}
-	return s.deliverTo(ctx, attempt, c, n)
+	// Not done: checked above.
+	return s.send(ctx, attempt, c, n)
 }
 
 // repairRequested says a repair starts: approved, or automatic and why

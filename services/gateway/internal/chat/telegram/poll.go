@@ -47,22 +47,13 @@ func (p *Poller) Run(ctx context.Context) error {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	backoff := minBackoff
-	for {
-		err := p.deleteWebhook(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	if !Persist(ctx, p.deleteWebhook, func(err error, _ time.Duration) {
 		p.Log.WarnContext(ctx, "telegram webhook not deleted", "error", err)
-		if !sleep(ctx, wait(err, &backoff)) {
-			return nil
-		}
+	}) {
+		return nil
 	}
 	p.Log.InfoContext(ctx, "polling telegram for updates")
-	backoff = minBackoff
+	backoff := minBackoff
 	var offset int64
 	for ctx.Err() == nil {
 		var updates []json.RawMessage
@@ -130,6 +121,27 @@ func (p *Poller) deleteWebhook(ctx context.Context) error {
 	}
 	p.Log.WarnContext(ctx, "deleting the telegram bot's webhook to poll instead: set VIGIL_TELEGRAM_WEBHOOK_URL to keep a webhook", "url", info.URL)
 	return p.API.Call(ctx, "deleteWebhook", struct{}{}, nil)
+}
+
+// Persist calls f until it succeeds (true) or ctx ends (false), waiting
+// between tries what a 429 asks for, else a backoff that doubles; failed
+// hears of each failure and the wait before the next try.
+func Persist(ctx context.Context, f func(context.Context) error, failed func(err error, retryIn time.Duration)) bool {
+	backoff := minBackoff
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d := wait(err, &backoff)
+		failed(err, d)
+		if !sleep(ctx, d) {
+			return false
+		}
+	}
 }
 
 // wait is how long to wait after err: what a 429 asks for, else the
