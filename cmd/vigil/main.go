@@ -24,7 +24,7 @@ func run() int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), healthcheckCommand(), benchCommand(),
+	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), namespacesCommand(), healthcheckCommand(), benchCommand(),
 		silencesCommand(), alertsCommand(), loginCommand(), logoutCommand(), whoamiCommand(), usersCommand(), keysCommand(), auditCommand(),
 		signingKeyCommand(), natsCommand(), analysesCommand(), playbooksCommand(), repairsCommand(), guardrailsCommand())
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -2,8 +2,10 @@
 // belongs to (and where it runs, and whether its repairs may run without
 // a person): a projection of the deploy service's app.registered,
 // app.updated and app.deleted events, for the services whose data belongs
-// to an app's team (monitor's incidents, analysis' analyses). The newest
-// event wins, whatever order events arrive in.
+// to an app's team (monitor's incidents, analysis' analyses), and which
+// team each namespace an admin mapped belongs to (namespace.mapped,
+// namespace.unmapped): together, what subjects are resolved against
+// (pkg/subject). The newest event wins, whatever order events arrive in.
 package appteam
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/subject"
 )
 
 // Migrations create the app_teams table.
@@ -161,4 +164,120 @@ func Handle(r *bus.Router[pgx.Tx]) {
 	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.AppDeleted) error {
 		return Delete(ctx, tx, e.GetApp(), at(e.GetMeta()))
 	})
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.NamespaceMapped) error {
+		return SetNamespace(ctx, tx, subject.Mapping{Cluster: e.GetCluster(), Namespace: e.GetNamespace(), Team: e.GetTeam()}, at(e.GetMeta()))
+	})
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e *eventsv1.NamespaceUnmapped) error {
+		return UnsetNamespace(ctx, tx, e.GetCluster(), e.GetNamespace(), at(e.GetMeta()))
+	})
+}
+
+// SetNamespace records an admin's mapping of a namespace to a team as of
+// at, unless a newer event was applied already.
+func SetNamespace(ctx context.Context, q Execer, m subject.Mapping, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO namespace_teams (cluster, namespace, team, deleted, occurred_at) VALUES ($1, $2, $3, false, $4)
+		ON CONFLICT (namespace, cluster) DO UPDATE SET team = EXCLUDED.team, deleted = false, occurred_at = EXCLUDED.occurred_at
+		WHERE namespace_teams.occurred_at <= EXCLUDED.occurred_at`, m.Cluster, m.Namespace, m.Team, at)
+	if err != nil {
+		return fmt.Errorf("map namespace %s: %w", m.Namespace, err)
+	}
+	return nil
+}
+
+// UnsetNamespace records that the mapping of namespace in cluster was
+// removed as of at.
+func UnsetNamespace(ctx context.Context, q Execer, cluster, namespace string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO namespace_teams (cluster, namespace, team, deleted, occurred_at) VALUES ($1, $2, '', true, $3)
+		ON CONFLICT (namespace, cluster) DO UPDATE SET team = '', deleted = true, occurred_at = EXCLUDED.occurred_at
+		WHERE namespace_teams.occurred_at <= EXCLUDED.occurred_at`, cluster, namespace, at)
+	if err != nil {
+		return fmt.Errorf("unmap namespace %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// Rows reads: a pool or a transaction.
+type Rows interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Index is what the projection knows of the given namespaces and app
+// names (see subject.Names), to resolve subjects against: the apps
+// named or living there, and the mappings of those namespaces.
+func Index(ctx context.Context, q Rows, namespaces, apps []string) (*subject.Index, error) {
+	var known []subject.App
+	rows, err := q.Query(ctx, `SELECT app, team, cluster, namespace FROM app_teams
+		WHERE NOT deleted AND (namespace = ANY($1) OR app = ANY($2))`, namespaces, apps)
+	if err != nil {
+		return nil, fmt.Errorf("apps of namespaces: %w", err)
+	}
+	for rows.Next() {
+		var a subject.App
+		if err := rows.Scan(&a.Name, &a.Team, &a.Cluster, &a.Namespace); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("apps of namespaces: %w", err)
+		}
+		known = append(known, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("apps of namespaces: %w", err)
+	}
+	var mappings []subject.Mapping
+	rows, err = q.Query(ctx, `SELECT cluster, namespace, team FROM namespace_teams WHERE NOT deleted AND namespace = ANY($1)`, namespaces)
+	if err != nil {
+		return nil, fmt.Errorf("namespace mappings: %w", err)
+	}
+	for rows.Next() {
+		var m subject.Mapping
+		if err := rows.Scan(&m.Cluster, &m.Namespace, &m.Team); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("namespace mappings: %w", err)
+		}
+		mappings = append(mappings, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("namespace mappings: %w", err)
+	}
+	return subject.NewIndex(known, mappings), nil
+}
+
+// IndexFor is Index for every namespace and app name the label sets
+// mention.
+func IndexFor(ctx context.Context, q Rows, labelSets ...map[string]string) (*subject.Index, error) {
+	var namespaces, apps []string
+	seenNS, seenApp := map[string]bool{}, map[string]bool{}
+	for _, ls := range labelSets {
+		ns, names := subject.Names(ls)
+		if ns != "" && !seenNS[ns] {
+			seenNS[ns] = true
+			namespaces = append(namespaces, ns)
+		}
+		for _, n := range names {
+			if !seenApp[n] {
+				seenApp[n] = true
+				apps = append(apps, n)
+			}
+		}
+	}
+	return Index(ctx, q, namespaces, apps)
+}
+
+// Namespaces are the namespaces that belong to team: its apps' and those
+// mapped to it, with their clusters ("" for a mapping of any cluster).
+func Namespaces(ctx context.Context, q Rows, team string) ([]subject.Mapping, error) {
+	rows, err := q.Query(ctx, `SELECT cluster, namespace FROM app_teams WHERE NOT deleted AND team = $1 AND namespace <> ''
+		UNION SELECT cluster, namespace FROM namespace_teams WHERE NOT deleted AND team = $1`, team)
+	if err != nil {
+		return nil, fmt.Errorf("namespaces of team %s: %w", team, err)
+	}
+	defer rows.Close()
+	var out []subject.Mapping
+	for rows.Next() {
+		m := subject.Mapping{Team: team}
+		if err := rows.Scan(&m.Cluster, &m.Namespace); err != nil {
+			return nil, fmt.Errorf("namespaces of team %s: %w", team, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }

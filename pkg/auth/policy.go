@@ -110,6 +110,11 @@ var Policy = map[string]Rule{
 	"/vigil.deploy.v1.ClusterService/AddCluster":    admin("cluster/{name}"),
 	"/vigil.deploy.v1.ClusterService/ListClusters":  readGlobal,
 	"/vigil.deploy.v1.ClusterService/RemoveCluster": admin("cluster/{name}"),
+	// Who owns a namespace decides whose its incidents are: admins only.
+	// Every reader may see the mappings (whose is this namespace?).
+	"/vigil.deploy.v1.ClusterService/MapNamespace":          admin("namespace/{mapping.namespace}"),
+	"/vigil.deploy.v1.ClusterService/UnmapNamespace":        admin("namespace/{namespace}"),
+	"/vigil.deploy.v1.ClusterService/ListNamespaceMappings": readGlobal,
 	// Short-lived credentials of Vigil's own accounts in a cluster, for
 	// the services in other processes that need them (ADR 8): never a
 	// person's, not even an admin's. The deploy service hands each caller

@@ -55,6 +55,12 @@ var Roles = []Role{
 			SubjectAlertFired, SubjectAlertResolved, SubjectAlertBatched,
 			SubjectRepairApproved, SubjectRepairRejected,
 		},
+		// Who owns what, so that a team's ingest key opens and resolves
+		// only its team's (or nobody's) alerts.
+		Consumes: []string{
+			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
+		},
 	},
 	{
 		User: "monitor",
@@ -66,6 +72,7 @@ var Roles = []Role{
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
 			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
 	},
 	{
@@ -80,6 +87,7 @@ var Roles = []Role{
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
 			// Which team each app belongs to: whose analyses they are.
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
 	},
 	{
@@ -90,9 +98,13 @@ var Roles = []Role{
 		},
 		Consumes: []string{
 			SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected,
+			// Each incident's subject, as the monitor resolved it: what its
+			// repairs may touch, checked again whatever an analysis says.
+			SubjectIncidentOpened,
 			// Which team each app belongs to, where it runs, and whether
 			// its repairs may run without a person.
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
 	},
 	{
@@ -110,6 +122,7 @@ var Roles = []Role{
 		User: "deploy",
 		Publishes: []string{
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
+			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
 			SubjectDeployRolledBack, SubjectDeployProgress,
 		},

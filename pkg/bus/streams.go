@@ -23,7 +23,9 @@ var Streams = []Stream{
 	{Name: "INCIDENTS", Subjects: []string{"incident.>"}},
 	{Name: "ANALYSES", Subjects: []string{"analysis.>"}},
 	{Name: "REPAIRS", Subjects: []string{"repair.>"}},
-	{Name: "APPS", Subjects: []string{"app.>"}},
+	// What Vigil knows of who owns what: apps, and namespaces mapped to
+	// teams.
+	{Name: "APPS", Subjects: []string{"app.>", "namespace.>"}},
 	{Name: "DEPLOYS", Subjects: []string{"deploy.>"}},
 	{Name: "DLQ", Subjects: []string{DLQPrefix + ">"}},
 }

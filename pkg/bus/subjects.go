@@ -37,6 +37,8 @@ const (
 	SubjectAppRegistered           = "app.registered"
 	SubjectAppUpdated              = "app.updated"
 	SubjectAppDeleted              = "app.deleted"
+	SubjectNamespaceMapped         = "namespace.mapped"
+	SubjectNamespaceUnmapped       = "namespace.unmapped"
 	SubjectDeployRequested         = "deploy.requested"
 	SubjectDeploySucceeded         = "deploy.succeeded"
 	SubjectDeployFailed            = "deploy.failed"
@@ -73,6 +75,8 @@ func init() {
 		SubjectAppRegistered:           &eventsv1.AppRegistered{},
 		SubjectAppUpdated:              &eventsv1.AppUpdated{},
 		SubjectAppDeleted:              &eventsv1.AppDeleted{},
+		SubjectNamespaceMapped:         &eventsv1.NamespaceMapped{},
+		SubjectNamespaceUnmapped:       &eventsv1.NamespaceUnmapped{},
 		SubjectDeployRequested:         &eventsv1.DeployRequested{},
 		SubjectDeploySucceeded:         &eventsv1.DeploySucceeded{},
 		SubjectDeployFailed:            &eventsv1.DeployFailed{},

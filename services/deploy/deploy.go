@@ -188,7 +188,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// announceApps publishes app.updated for every app, through the outbox:
+// announceApps publishes app.updated for every app and namespace.mapped
+// for every namespace mapping, through the outbox:
 // whoever keeps a projection of the apps (monitor, for their teams) and
 // missed events -- started after them, or past the stream's retention --
 // catches up. One event per app per start; replicas starting together
@@ -205,6 +206,17 @@ func announceApps(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store
 				AutoRepair: a.AutoRepair,
 			}); err != nil {
 				return fmt.Errorf("announce apps: %w", err)
+			}
+		}
+		mappings, err := store.Mappings(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("announce namespace mappings: %w", err)
+		}
+		for _, m := range mappings {
+			if err := outbox.Add(ctx, tx, &eventsv1.NamespaceMapped{
+				Meta: bus.NewMeta(deployer.Producer, nil), Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
+			}); err != nil {
+				return fmt.Errorf("announce namespace mappings: %w", err)
 			}
 		}
 		return nil

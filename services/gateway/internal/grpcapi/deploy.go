@@ -131,3 +131,18 @@ func (f *ClusterForwarder) ListClusters(ctx context.Context, r *deployv1.ListClu
 func (f *ClusterForwarder) RemoveCluster(ctx context.Context, r *deployv1.RemoveClusterRequest) (*deployv1.RemoveClusterResponse, error) {
 	return f.c.RemoveCluster(ctx, r)
 }
+
+// MapNamespace forwards the RPC.
+func (f *ClusterForwarder) MapNamespace(ctx context.Context, r *deployv1.MapNamespaceRequest) (*deployv1.MapNamespaceResponse, error) {
+	return f.c.MapNamespace(ctx, r)
+}
+
+// UnmapNamespace forwards the RPC.
+func (f *ClusterForwarder) UnmapNamespace(ctx context.Context, r *deployv1.UnmapNamespaceRequest) (*deployv1.UnmapNamespaceResponse, error) {
+	return f.c.UnmapNamespace(ctx, r)
+}
+
+// ListNamespaceMappings forwards the RPC.
+func (f *ClusterForwarder) ListNamespaceMappings(ctx context.Context, r *deployv1.ListNamespaceMappingsRequest) (*deployv1.ListNamespaceMappingsResponse, error) {
+	return f.c.ListNamespaceMappings(ctx, r)
+}

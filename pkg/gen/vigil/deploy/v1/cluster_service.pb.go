@@ -22,6 +22,344 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// NamespaceMapping says which team owns a namespace of a cluster.
+type NamespaceMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A registered cluster; empty: the namespace of that name in any
+	// cluster that has no mapping of its own for it.
+	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// DNS-1123 label.
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Team      string `protobuf:"bytes,3,opt,name=team,proto3" json:"team,omitempty"`
+	// Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Output only: who mapped it.
+	UpdatedBy     string `protobuf:"bytes,5,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamespaceMapping) Reset() {
+	*x = NamespaceMapping{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamespaceMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamespaceMapping) ProtoMessage() {}
+
+func (x *NamespaceMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamespaceMapping.ProtoReflect.Descriptor instead.
+func (*NamespaceMapping) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *NamespaceMapping) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *NamespaceMapping) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NamespaceMapping) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *NamespaceMapping) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *NamespaceMapping) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+type MapNamespaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mapping       *NamespaceMapping      `protobuf:"bytes,1,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MapNamespaceRequest) Reset() {
+	*x = MapNamespaceRequest{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MapNamespaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MapNamespaceRequest) ProtoMessage() {}
+
+func (x *MapNamespaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MapNamespaceRequest.ProtoReflect.Descriptor instead.
+func (*MapNamespaceRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MapNamespaceRequest) GetMapping() *NamespaceMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+type MapNamespaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mapping       *NamespaceMapping      `protobuf:"bytes,1,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MapNamespaceResponse) Reset() {
+	*x = MapNamespaceResponse{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MapNamespaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MapNamespaceResponse) ProtoMessage() {}
+
+func (x *MapNamespaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MapNamespaceResponse.ProtoReflect.Descriptor instead.
+func (*MapNamespaceResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MapNamespaceResponse) GetMapping() *NamespaceMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+type UnmapNamespaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmapNamespaceRequest) Reset() {
+	*x = UnmapNamespaceRequest{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmapNamespaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmapNamespaceRequest) ProtoMessage() {}
+
+func (x *UnmapNamespaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmapNamespaceRequest.ProtoReflect.Descriptor instead.
+func (*UnmapNamespaceRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UnmapNamespaceRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *UnmapNamespaceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type UnmapNamespaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmapNamespaceResponse) Reset() {
+	*x = UnmapNamespaceResponse{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmapNamespaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmapNamespaceResponse) ProtoMessage() {}
+
+func (x *UnmapNamespaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmapNamespaceResponse.ProtoReflect.Descriptor instead.
+func (*UnmapNamespaceResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{4}
+}
+
+type ListNamespaceMappingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamespaceMappingsRequest) Reset() {
+	*x = ListNamespaceMappingsRequest{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamespaceMappingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamespaceMappingsRequest) ProtoMessage() {}
+
+func (x *ListNamespaceMappingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamespaceMappingsRequest.ProtoReflect.Descriptor instead.
+func (*ListNamespaceMappingsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{5}
+}
+
+type ListNamespaceMappingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mappings      []*NamespaceMapping    `protobuf:"bytes,1,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamespaceMappingsResponse) Reset() {
+	*x = ListNamespaceMappingsResponse{}
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamespaceMappingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamespaceMappingsResponse) ProtoMessage() {}
+
+func (x *ListNamespaceMappingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamespaceMappingsResponse.ProtoReflect.Descriptor instead.
+func (*ListNamespaceMappingsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListNamespaceMappingsResponse) GetMappings() []*NamespaceMapping {
+	if x != nil {
+		return x.Mappings
+	}
+	return nil
+}
+
 type Cluster struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// DNS-1123 label.
@@ -39,7 +377,7 @@ type Cluster struct {
 
 func (x *Cluster) Reset() {
 	*x = Cluster{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[0]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +389,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[0]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +402,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{0}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Cluster) GetName() string {
@@ -116,7 +454,7 @@ type AddClusterRequest struct {
 
 func (x *AddClusterRequest) Reset() {
 	*x = AddClusterRequest{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[1]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -128,7 +466,7 @@ func (x *AddClusterRequest) String() string {
 func (*AddClusterRequest) ProtoMessage() {}
 
 func (x *AddClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[1]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -141,7 +479,7 @@ func (x *AddClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClusterRequest.ProtoReflect.Descriptor instead.
 func (*AddClusterRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddClusterRequest) GetName() string {
@@ -174,7 +512,7 @@ type AddClusterResponse struct {
 
 func (x *AddClusterResponse) Reset() {
 	*x = AddClusterResponse{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[2]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +524,7 @@ func (x *AddClusterResponse) String() string {
 func (*AddClusterResponse) ProtoMessage() {}
 
 func (x *AddClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[2]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +537,7 @@ func (x *AddClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClusterResponse.ProtoReflect.Descriptor instead.
 func (*AddClusterResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddClusterResponse) GetCluster() *Cluster {
@@ -217,7 +555,7 @@ type ListClustersRequest struct {
 
 func (x *ListClustersRequest) Reset() {
 	*x = ListClustersRequest{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[3]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +567,7 @@ func (x *ListClustersRequest) String() string {
 func (*ListClustersRequest) ProtoMessage() {}
 
 func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[3]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +580,7 @@ func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersRequest.ProtoReflect.Descriptor instead.
 func (*ListClustersRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{10}
 }
 
 type ListClustersResponse struct {
@@ -254,7 +592,7 @@ type ListClustersResponse struct {
 
 func (x *ListClustersResponse) Reset() {
 	*x = ListClustersResponse{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[4]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +604,7 @@ func (x *ListClustersResponse) String() string {
 func (*ListClustersResponse) ProtoMessage() {}
 
 func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[4]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +617,7 @@ func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersResponse.ProtoReflect.Descriptor instead.
 func (*ListClustersResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListClustersResponse) GetClusters() []*Cluster {
@@ -298,7 +636,7 @@ type RemoveClusterRequest struct {
 
 func (x *RemoveClusterRequest) Reset() {
 	*x = RemoveClusterRequest{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[5]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +648,7 @@ func (x *RemoveClusterRequest) String() string {
 func (*RemoveClusterRequest) ProtoMessage() {}
 
 func (x *RemoveClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[5]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +661,7 @@ func (x *RemoveClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClusterRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClusterRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RemoveClusterRequest) GetName() string {
@@ -341,7 +679,7 @@ type RemoveClusterResponse struct {
 
 func (x *RemoveClusterResponse) Reset() {
 	*x = RemoveClusterResponse{}
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[6]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +691,7 @@ func (x *RemoveClusterResponse) String() string {
 func (*RemoveClusterResponse) ProtoMessage() {}
 
 func (x *RemoveClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[6]
+	mi := &file_vigil_deploy_v1_cluster_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,14 +704,33 @@ func (x *RemoveClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClusterResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClusterResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP(), []int{13}
 }
 
 var File_vigil_deploy_v1_cluster_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/deploy/v1/cluster_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n" +
+	"%vigil/deploy/v1/cluster_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n" +
+	"\x10NamespaceMapping\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04team\x18\x03 \x01(\tR\x04team\x12;\n" +
+	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x05 \x01(\tR\tupdatedBy\"R\n" +
+	"\x13MapNamespaceRequest\x12;\n" +
+	"\amapping\x18\x01 \x01(\v2!.vigil.deploy.v1.NamespaceMappingR\amapping\"S\n" +
+	"\x14MapNamespaceResponse\x12;\n" +
+	"\amapping\x18\x01 \x01(\v2!.vigil.deploy.v1.NamespaceMappingR\amapping\"O\n" +
+	"\x15UnmapNamespaceRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\x18\n" +
+	"\x16UnmapNamespaceResponse\"\x1e\n" +
+	"\x1cListNamespaceMappingsRequest\"^\n" +
+	"\x1dListNamespaceMappingsResponse\x12=\n" +
+	"\bmappings\x18\x01 \x03(\v2!.vigil.deploy.v1.NamespaceMappingR\bmappings\"\xa0\x01\n" +
 	"\aCluster\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x18\n" +
@@ -394,12 +751,15 @@ const file_vigil_deploy_v1_cluster_service_proto_rawDesc = "" +
 	"\bclusters\x18\x01 \x03(\v2\x18.vigil.deploy.v1.ClusterR\bclusters\"*\n" +
 	"\x14RemoveClusterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
-	"\x15RemoveClusterResponse2\xa4\x02\n" +
+	"\x15RemoveClusterResponse2\xdc\x04\n" +
 	"\x0eClusterService\x12U\n" +
 	"\n" +
 	"AddCluster\x12\".vigil.deploy.v1.AddClusterRequest\x1a#.vigil.deploy.v1.AddClusterResponse\x12[\n" +
 	"\fListClusters\x12$.vigil.deploy.v1.ListClustersRequest\x1a%.vigil.deploy.v1.ListClustersResponse\x12^\n" +
-	"\rRemoveCluster\x12%.vigil.deploy.v1.RemoveClusterRequest\x1a&.vigil.deploy.v1.RemoveClusterResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
+	"\rRemoveCluster\x12%.vigil.deploy.v1.RemoveClusterRequest\x1a&.vigil.deploy.v1.RemoveClusterResponse\x12[\n" +
+	"\fMapNamespace\x12$.vigil.deploy.v1.MapNamespaceRequest\x1a%.vigil.deploy.v1.MapNamespaceResponse\x12a\n" +
+	"\x0eUnmapNamespace\x12&.vigil.deploy.v1.UnmapNamespaceRequest\x1a'.vigil.deploy.v1.UnmapNamespaceResponse\x12v\n" +
+	"\x15ListNamespaceMappings\x12-.vigil.deploy.v1.ListNamespaceMappingsRequest\x1a..vigil.deploy.v1.ListNamespaceMappingsResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
 
 var (
 	file_vigil_deploy_v1_cluster_service_proto_rawDescOnce sync.Once
@@ -413,32 +773,49 @@ func file_vigil_deploy_v1_cluster_service_proto_rawDescGZIP() []byte {
 	return file_vigil_deploy_v1_cluster_service_proto_rawDescData
 }
 
-var file_vigil_deploy_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_vigil_deploy_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vigil_deploy_v1_cluster_service_proto_goTypes = []any{
-	(*Cluster)(nil),               // 0: vigil.deploy.v1.Cluster
-	(*AddClusterRequest)(nil),     // 1: vigil.deploy.v1.AddClusterRequest
-	(*AddClusterResponse)(nil),    // 2: vigil.deploy.v1.AddClusterResponse
-	(*ListClustersRequest)(nil),   // 3: vigil.deploy.v1.ListClustersRequest
-	(*ListClustersResponse)(nil),  // 4: vigil.deploy.v1.ListClustersResponse
-	(*RemoveClusterRequest)(nil),  // 5: vigil.deploy.v1.RemoveClusterRequest
-	(*RemoveClusterResponse)(nil), // 6: vigil.deploy.v1.RemoveClusterResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*NamespaceMapping)(nil),              // 0: vigil.deploy.v1.NamespaceMapping
+	(*MapNamespaceRequest)(nil),           // 1: vigil.deploy.v1.MapNamespaceRequest
+	(*MapNamespaceResponse)(nil),          // 2: vigil.deploy.v1.MapNamespaceResponse
+	(*UnmapNamespaceRequest)(nil),         // 3: vigil.deploy.v1.UnmapNamespaceRequest
+	(*UnmapNamespaceResponse)(nil),        // 4: vigil.deploy.v1.UnmapNamespaceResponse
+	(*ListNamespaceMappingsRequest)(nil),  // 5: vigil.deploy.v1.ListNamespaceMappingsRequest
+	(*ListNamespaceMappingsResponse)(nil), // 6: vigil.deploy.v1.ListNamespaceMappingsResponse
+	(*Cluster)(nil),                       // 7: vigil.deploy.v1.Cluster
+	(*AddClusterRequest)(nil),             // 8: vigil.deploy.v1.AddClusterRequest
+	(*AddClusterResponse)(nil),            // 9: vigil.deploy.v1.AddClusterResponse
+	(*ListClustersRequest)(nil),           // 10: vigil.deploy.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),          // 11: vigil.deploy.v1.ListClustersResponse
+	(*RemoveClusterRequest)(nil),          // 12: vigil.deploy.v1.RemoveClusterRequest
+	(*RemoveClusterResponse)(nil),         // 13: vigil.deploy.v1.RemoveClusterResponse
+	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
 }
 var file_vigil_deploy_v1_cluster_service_proto_depIdxs = []int32{
-	7, // 0: vigil.deploy.v1.Cluster.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: vigil.deploy.v1.AddClusterResponse.cluster:type_name -> vigil.deploy.v1.Cluster
-	0, // 2: vigil.deploy.v1.ListClustersResponse.clusters:type_name -> vigil.deploy.v1.Cluster
-	1, // 3: vigil.deploy.v1.ClusterService.AddCluster:input_type -> vigil.deploy.v1.AddClusterRequest
-	3, // 4: vigil.deploy.v1.ClusterService.ListClusters:input_type -> vigil.deploy.v1.ListClustersRequest
-	5, // 5: vigil.deploy.v1.ClusterService.RemoveCluster:input_type -> vigil.deploy.v1.RemoveClusterRequest
-	2, // 6: vigil.deploy.v1.ClusterService.AddCluster:output_type -> vigil.deploy.v1.AddClusterResponse
-	4, // 7: vigil.deploy.v1.ClusterService.ListClusters:output_type -> vigil.deploy.v1.ListClustersResponse
-	6, // 8: vigil.deploy.v1.ClusterService.RemoveCluster:output_type -> vigil.deploy.v1.RemoveClusterResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	14, // 0: vigil.deploy.v1.NamespaceMapping.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: vigil.deploy.v1.MapNamespaceRequest.mapping:type_name -> vigil.deploy.v1.NamespaceMapping
+	0,  // 2: vigil.deploy.v1.MapNamespaceResponse.mapping:type_name -> vigil.deploy.v1.NamespaceMapping
+	0,  // 3: vigil.deploy.v1.ListNamespaceMappingsResponse.mappings:type_name -> vigil.deploy.v1.NamespaceMapping
+	14, // 4: vigil.deploy.v1.Cluster.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: vigil.deploy.v1.AddClusterResponse.cluster:type_name -> vigil.deploy.v1.Cluster
+	7,  // 6: vigil.deploy.v1.ListClustersResponse.clusters:type_name -> vigil.deploy.v1.Cluster
+	8,  // 7: vigil.deploy.v1.ClusterService.AddCluster:input_type -> vigil.deploy.v1.AddClusterRequest
+	10, // 8: vigil.deploy.v1.ClusterService.ListClusters:input_type -> vigil.deploy.v1.ListClustersRequest
+	12, // 9: vigil.deploy.v1.ClusterService.RemoveCluster:input_type -> vigil.deploy.v1.RemoveClusterRequest
+	1,  // 10: vigil.deploy.v1.ClusterService.MapNamespace:input_type -> vigil.deploy.v1.MapNamespaceRequest
+	3,  // 11: vigil.deploy.v1.ClusterService.UnmapNamespace:input_type -> vigil.deploy.v1.UnmapNamespaceRequest
+	5,  // 12: vigil.deploy.v1.ClusterService.ListNamespaceMappings:input_type -> vigil.deploy.v1.ListNamespaceMappingsRequest
+	9,  // 13: vigil.deploy.v1.ClusterService.AddCluster:output_type -> vigil.deploy.v1.AddClusterResponse
+	11, // 14: vigil.deploy.v1.ClusterService.ListClusters:output_type -> vigil.deploy.v1.ListClustersResponse
+	13, // 15: vigil.deploy.v1.ClusterService.RemoveCluster:output_type -> vigil.deploy.v1.RemoveClusterResponse
+	2,  // 16: vigil.deploy.v1.ClusterService.MapNamespace:output_type -> vigil.deploy.v1.MapNamespaceResponse
+	4,  // 17: vigil.deploy.v1.ClusterService.UnmapNamespace:output_type -> vigil.deploy.v1.UnmapNamespaceResponse
+	6,  // 18: vigil.deploy.v1.ClusterService.ListNamespaceMappings:output_type -> vigil.deploy.v1.ListNamespaceMappingsResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vigil_deploy_v1_cluster_service_proto_init() }
@@ -452,7 +829,7 @@ func file_vigil_deploy_v1_cluster_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_deploy_v1_cluster_service_proto_rawDesc), len(file_vigil_deploy_v1_cluster_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

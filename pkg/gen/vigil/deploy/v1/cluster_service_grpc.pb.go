@@ -19,9 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_AddCluster_FullMethodName    = "/vigil.deploy.v1.ClusterService/AddCluster"
-	ClusterService_ListClusters_FullMethodName  = "/vigil.deploy.v1.ClusterService/ListClusters"
-	ClusterService_RemoveCluster_FullMethodName = "/vigil.deploy.v1.ClusterService/RemoveCluster"
+	ClusterService_AddCluster_FullMethodName            = "/vigil.deploy.v1.ClusterService/AddCluster"
+	ClusterService_ListClusters_FullMethodName          = "/vigil.deploy.v1.ClusterService/ListClusters"
+	ClusterService_RemoveCluster_FullMethodName         = "/vigil.deploy.v1.ClusterService/RemoveCluster"
+	ClusterService_MapNamespace_FullMethodName          = "/vigil.deploy.v1.ClusterService/MapNamespace"
+	ClusterService_UnmapNamespace_FullMethodName        = "/vigil.deploy.v1.ClusterService/UnmapNamespace"
+	ClusterService_ListNamespaceMappings_FullMethodName = "/vigil.deploy.v1.ClusterService/ListNamespaceMappings"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -36,6 +39,13 @@ type ClusterServiceClient interface {
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
 	// Refused (FailedPrecondition) while apps target the cluster.
 	RemoveCluster(ctx context.Context, in *RemoveClusterRequest, opts ...grpc.CallOption) (*RemoveClusterResponse, error)
+	// Namespaces an admin maps to teams: incidents about workloads Vigil did
+	// not deploy belong to the team their namespace is mapped to. A
+	// namespace Vigil made for an app belongs to the app's team and cannot
+	// be mapped (FailedPrecondition).
+	MapNamespace(ctx context.Context, in *MapNamespaceRequest, opts ...grpc.CallOption) (*MapNamespaceResponse, error)
+	UnmapNamespace(ctx context.Context, in *UnmapNamespaceRequest, opts ...grpc.CallOption) (*UnmapNamespaceResponse, error)
+	ListNamespaceMappings(ctx context.Context, in *ListNamespaceMappingsRequest, opts ...grpc.CallOption) (*ListNamespaceMappingsResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -76,6 +86,36 @@ func (c *clusterServiceClient) RemoveCluster(ctx context.Context, in *RemoveClus
 	return out, nil
 }
 
+func (c *clusterServiceClient) MapNamespace(ctx context.Context, in *MapNamespaceRequest, opts ...grpc.CallOption) (*MapNamespaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MapNamespaceResponse)
+	err := c.cc.Invoke(ctx, ClusterService_MapNamespace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) UnmapNamespace(ctx context.Context, in *UnmapNamespaceRequest, opts ...grpc.CallOption) (*UnmapNamespaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnmapNamespaceResponse)
+	err := c.cc.Invoke(ctx, ClusterService_UnmapNamespace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) ListNamespaceMappings(ctx context.Context, in *ListNamespaceMappingsRequest, opts ...grpc.CallOption) (*ListNamespaceMappingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNamespaceMappingsResponse)
+	err := c.cc.Invoke(ctx, ClusterService_ListNamespaceMappings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -88,6 +128,13 @@ type ClusterServiceServer interface {
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
 	// Refused (FailedPrecondition) while apps target the cluster.
 	RemoveCluster(context.Context, *RemoveClusterRequest) (*RemoveClusterResponse, error)
+	// Namespaces an admin maps to teams: incidents about workloads Vigil did
+	// not deploy belong to the team their namespace is mapped to. A
+	// namespace Vigil made for an app belongs to the app's team and cannot
+	// be mapped (FailedPrecondition).
+	MapNamespace(context.Context, *MapNamespaceRequest) (*MapNamespaceResponse, error)
+	UnmapNamespace(context.Context, *UnmapNamespaceRequest) (*UnmapNamespaceResponse, error)
+	ListNamespaceMappings(context.Context, *ListNamespaceMappingsRequest) (*ListNamespaceMappingsResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -106,6 +153,15 @@ func (UnimplementedClusterServiceServer) ListClusters(context.Context, *ListClus
 }
 func (UnimplementedClusterServiceServer) RemoveCluster(context.Context, *RemoveClusterRequest) (*RemoveClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveCluster not implemented")
+}
+func (UnimplementedClusterServiceServer) MapNamespace(context.Context, *MapNamespaceRequest) (*MapNamespaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MapNamespace not implemented")
+}
+func (UnimplementedClusterServiceServer) UnmapNamespace(context.Context, *UnmapNamespaceRequest) (*UnmapNamespaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnmapNamespace not implemented")
+}
+func (UnimplementedClusterServiceServer) ListNamespaceMappings(context.Context, *ListNamespaceMappingsRequest) (*ListNamespaceMappingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNamespaceMappings not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -182,6 +238,60 @@ func _ClusterService_RemoveCluster_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_MapNamespace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MapNamespaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).MapNamespace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_MapNamespace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).MapNamespace(ctx, req.(*MapNamespaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_UnmapNamespace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnmapNamespaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).UnmapNamespace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_UnmapNamespace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).UnmapNamespace(ctx, req.(*UnmapNamespaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_ListNamespaceMappings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNamespaceMappingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).ListNamespaceMappings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_ListNamespaceMappings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).ListNamespaceMappings(ctx, req.(*ListNamespaceMappingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +310,18 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveCluster",
 			Handler:    _ClusterService_RemoveCluster_Handler,
+		},
+		{
+			MethodName: "MapNamespace",
+			Handler:    _ClusterService_MapNamespace_Handler,
+		},
+		{
+			MethodName: "UnmapNamespace",
+			Handler:    _ClusterService_UnmapNamespace_Handler,
+		},
+		{
+			MethodName: "ListNamespaceMappings",
+			Handler:    _ClusterService_ListNamespaceMappings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

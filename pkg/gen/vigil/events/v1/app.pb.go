@@ -273,6 +273,140 @@ func (x *AppDeleted) GetApp() string {
 	return ""
 }
 
+// NamespaceMapped is published on namespace.mapped when an admin maps a
+// namespace to a team, and by the deploy service for every mapping when it
+// starts (as app.updated). Consumers keep the newest by meta.occurred_at.
+type NamespaceMapped struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Empty: any cluster without a mapping of its own for the namespace.
+	Cluster       string `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Namespace     string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Team          string `protobuf:"bytes,4,opt,name=team,proto3" json:"team,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamespaceMapped) Reset() {
+	*x = NamespaceMapped{}
+	mi := &file_vigil_events_v1_app_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamespaceMapped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamespaceMapped) ProtoMessage() {}
+
+func (x *NamespaceMapped) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_app_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamespaceMapped.ProtoReflect.Descriptor instead.
+func (*NamespaceMapped) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_app_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NamespaceMapped) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *NamespaceMapped) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *NamespaceMapped) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NamespaceMapped) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+// NamespaceUnmapped is published on namespace.unmapped when a mapping is
+// removed.
+type NamespaceUnmapped struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	Cluster       string                 `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Namespace     string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamespaceUnmapped) Reset() {
+	*x = NamespaceUnmapped{}
+	mi := &file_vigil_events_v1_app_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamespaceUnmapped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamespaceUnmapped) ProtoMessage() {}
+
+func (x *NamespaceUnmapped) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_events_v1_app_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamespaceUnmapped.ProtoReflect.Descriptor instead.
+func (*NamespaceUnmapped) Descriptor() ([]byte, []int) {
+	return file_vigil_events_v1_app_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NamespaceUnmapped) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *NamespaceUnmapped) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *NamespaceUnmapped) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 var File_vigil_events_v1_app_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_app_proto_rawDesc = "" +
@@ -301,7 +435,16 @@ const file_vigil_events_v1_app_proto_rawDesc = "" +
 	"\n" +
 	"AppDeleted\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x10\n" +
-	"\x03app\x18\x02 \x01(\tR\x03appB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\x03app\x18\x02 \x01(\tR\x03app\"\x8d\x01\n" +
+	"\x0fNamespaceMapped\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x18\n" +
+	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04team\x18\x04 \x01(\tR\x04team\"{\n" +
+	"\x11NamespaceUnmapped\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x18\n" +
+	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespaceB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_app_proto_rawDescOnce sync.Once
@@ -315,22 +458,26 @@ func file_vigil_events_v1_app_proto_rawDescGZIP() []byte {
 	return file_vigil_events_v1_app_proto_rawDescData
 }
 
-var file_vigil_events_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vigil_events_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vigil_events_v1_app_proto_goTypes = []any{
-	(*AppRegistered)(nil), // 0: vigil.events.v1.AppRegistered
-	(*AppUpdated)(nil),    // 1: vigil.events.v1.AppUpdated
-	(*AppDeleted)(nil),    // 2: vigil.events.v1.AppDeleted
-	(*EventMeta)(nil),     // 3: vigil.events.v1.EventMeta
+	(*AppRegistered)(nil),     // 0: vigil.events.v1.AppRegistered
+	(*AppUpdated)(nil),        // 1: vigil.events.v1.AppUpdated
+	(*AppDeleted)(nil),        // 2: vigil.events.v1.AppDeleted
+	(*NamespaceMapped)(nil),   // 3: vigil.events.v1.NamespaceMapped
+	(*NamespaceUnmapped)(nil), // 4: vigil.events.v1.NamespaceUnmapped
+	(*EventMeta)(nil),         // 5: vigil.events.v1.EventMeta
 }
 var file_vigil_events_v1_app_proto_depIdxs = []int32{
-	3, // 0: vigil.events.v1.AppRegistered.meta:type_name -> vigil.events.v1.EventMeta
-	3, // 1: vigil.events.v1.AppUpdated.meta:type_name -> vigil.events.v1.EventMeta
-	3, // 2: vigil.events.v1.AppDeleted.meta:type_name -> vigil.events.v1.EventMeta
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5, // 0: vigil.events.v1.AppRegistered.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 1: vigil.events.v1.AppUpdated.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 2: vigil.events.v1.AppDeleted.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 3: vigil.events.v1.NamespaceMapped.meta:type_name -> vigil.events.v1.EventMeta
+	5, // 4: vigil.events.v1.NamespaceUnmapped.meta:type_name -> vigil.events.v1.EventMeta
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_app_proto_init() }
@@ -345,7 +492,7 @@ func file_vigil_events_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_events_v1_app_proto_rawDesc), len(file_vigil_events_v1_app_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

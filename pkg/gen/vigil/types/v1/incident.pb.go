@@ -150,9 +150,16 @@ type Incident struct {
 	FiringCount int32 `protobuf:"varint,14,opt,name=firing_count,json=firingCount,proto3" json:"firing_count,omitempty"`
 	// The alerts, most recently seen first: GetIncident returns the first
 	// page of them; events carry at most 10 (see incident.opened).
-	Alerts        []*IncidentAlert `protobuf:"bytes,15,rep,name=alerts,proto3" json:"alerts,omitempty"`
-	App           string           `protobuf:"bytes,16,opt,name=app,proto3" json:"app,omitempty"`
-	Namespace     string           `protobuf:"bytes,17,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Alerts []*IncidentAlert `protobuf:"bytes,15,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	// The subject's app and namespace (see subject).
+	App       string `protobuf:"bytes,16,opt,name=app,proto3" json:"app,omitempty"`
+	Namespace string `protobuf:"bytes,17,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The team that owns the incident: its subject's ("": none; admins and
+	// the default team reach it).
+	Team string `protobuf:"bytes,18,opt,name=team,proto3" json:"team,omitempty"`
+	// What the incident is about (see Subject): set when it opens, from its
+	// first alert and what Vigil knows then.
+	Subject       *Subject `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +313,20 @@ func (x *Incident) GetNamespace() string {
 	return ""
 }
 
+func (x *Incident) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Incident) GetSubject() *Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
 // IncidentAlert is an alert as the incident knows it: deduplicated by
 // fingerprint, with how often and when it was seen.
 type IncidentAlert struct {
@@ -400,7 +421,7 @@ var File_vigil_types_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\"\xb4\x06\n" +
+	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\xfb\x06\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12L\n" +
@@ -423,7 +444,9 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\ffiring_count\x18\x0e \x01(\x05R\vfiringCount\x125\n" +
 	"\x06alerts\x18\x0f \x03(\v2\x1d.vigil.types.v1.IncidentAlertR\x06alerts\x12\x10\n" +
 	"\x03app\x18\x10 \x01(\tR\x03app\x12\x1c\n" +
-	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x1a>\n" +
+	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04team\x18\x12 \x01(\tR\x04team\x121\n" +
+	"\asubject\x18\x13 \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
@@ -469,7 +492,8 @@ var file_vigil_types_v1_incident_proto_goTypes = []any{
 	(*IncidentAlert)(nil),         // 3: vigil.types.v1.IncidentAlert
 	nil,                           // 4: vigil.types.v1.Incident.GroupLabelsEntry
 	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Alert)(nil),                 // 6: vigil.types.v1.Alert
+	(*Subject)(nil),               // 6: vigil.types.v1.Subject
+	(*Alert)(nil),                 // 7: vigil.types.v1.Alert
 }
 var file_vigil_types_v1_incident_proto_depIdxs = []int32{
 	4,  // 0: vigil.types.v1.Incident.group_labels:type_name -> vigil.types.v1.Incident.GroupLabelsEntry
@@ -480,14 +504,15 @@ var file_vigil_types_v1_incident_proto_depIdxs = []int32{
 	5,  // 5: vigil.types.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
 	5,  // 6: vigil.types.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
 	3,  // 7: vigil.types.v1.Incident.alerts:type_name -> vigil.types.v1.IncidentAlert
-	6,  // 8: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
-	5,  // 9: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
-	5,  // 10: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
+	7,  // 9: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
+	5,  // 10: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
+	5,  // 11: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_vigil_types_v1_incident_proto_init() }
@@ -496,6 +521,7 @@ func file_vigil_types_v1_incident_proto_init() {
 		return
 	}
 	file_vigil_types_v1_alert_proto_init()
+	file_vigil_types_v1_subject_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

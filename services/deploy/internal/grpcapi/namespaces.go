@@ -1,0 +1,123 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
+	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+)
+
+// maxTeamLen bounds a team's name, as the gateway's users' teams.
+const maxTeamLen = 63
+
+func validNamespace(v *violations, field, ns string) {
+	switch {
+	case ns == "":
+		v.add(field, "is required")
+	case len(validation.IsDNS1123Label(ns)) > 0:
+		v.add(field, "%q is not a namespace name (lowercase letters, digits and '-', at most 63)", ns)
+	}
+}
+
+// MapNamespace implements the RPC: the namespace's incidents belong to
+// the team from now on (those already open keep their owner).
+func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceRequest) (*deployv1.MapNamespaceResponse, error) {
+	m := req.GetMapping()
+	var v violations
+	validNamespace(&v, "mapping.namespace", m.GetNamespace())
+	switch {
+	case m.GetTeam() == "":
+		v.add("mapping.team", "is required")
+	case len(m.GetTeam()) > maxTeamLen:
+		v.add("mapping.team", "must be at most %d characters", maxTeamLen)
+	}
+	if m.GetCluster() != "" {
+		validName(&v, "mapping.cluster", m.GetCluster())
+	}
+	if err := v.err("invalid namespace mapping"); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	out := &deployv1.NamespaceMapping{
+		Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
+		UpdateTime: timestamppb.Now(), UpdatedBy: p.String(),
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.clusterExists(ctx, tx, out.GetCluster()); err != nil {
+			return err
+		}
+		if app, ok, err := s.store.AppOfNamespace(ctx, tx, out.GetCluster(), out.GetNamespace()); err != nil {
+			return err
+		} else if ok {
+			return status.Errorf(codes.FailedPrecondition,
+				"namespace %s is app %s's: it belongs to the app's team (change the app's owner instead: vigil apps update %s --owner TEAM)",
+				out.GetNamespace(), app, app)
+		}
+		if err := s.store.PutMapping(ctx, tx, out); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.NamespaceMapped{
+			Meta: bus.NewMeta(deployer.Producer, nil), Cluster: out.GetCluster(), Namespace: out.GetNamespace(), Team: out.GetTeam(),
+		})
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.MapNamespaceResponse{Mapping: out}, nil
+}
+
+// UnmapNamespace implements the RPC.
+func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespaceRequest) (*deployv1.UnmapNamespaceResponse, error) {
+	var v violations
+	validNamespace(&v, "namespace", req.GetNamespace())
+	if err := v.err("invalid namespace"); err != nil {
+		return nil, err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.store.DeleteMapping(ctx, tx, req.GetCluster(), req.GetNamespace()); err != nil {
+			return err
+		}
+		return outbox.Add(ctx, tx, &eventsv1.NamespaceUnmapped{
+			Meta: bus.NewMeta(deployer.Producer, nil), Cluster: req.GetCluster(), Namespace: req.GetNamespace(),
+		})
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.UnmapNamespaceResponse{}, nil
+}
+
+// ListNamespaceMappings implements the RPC.
+func (s *Server) ListNamespaceMappings(ctx context.Context, _ *deployv1.ListNamespaceMappingsRequest) (*deployv1.ListNamespaceMappingsResponse, error) {
+	ms, err := s.store.Mappings(ctx, s.pool)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &deployv1.ListNamespaceMappingsResponse{Mappings: ms}, nil
+}
+
+// clusterExists: "" (any cluster) or a registered one.
+func (s *Server) clusterExists(ctx context.Context, q postgres.Querier, name string) error {
+	if name == "" {
+		return nil
+	}
+	if _, err := s.store.Kubeconfig(ctx, q, name); err != nil {
+		if errors.Is(err, postgres.ErrNotFound) {
+			return status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", name)
+		}
+		return err
+	}
+	return nil
+}
