@@ -118,6 +118,15 @@ func TeamOf(appColumn string) string {
 	return `coalesce((SELECT t.team FROM app_teams t WHERE t.app = ` + appColumn + ` AND NOT t.deleted), '')`
 }
 
+// OwnerOf is the SQL expression of the team that owns an incident whose
+// subject's app is in column appColumn and whose team, as decided when it
+// opened, is in teamColumn: an app's incidents follow the app's owner
+// (moved, or nobody's once the app is deleted); others keep the team
+// their namespace was mapped to when they opened.
+func OwnerOf(appColumn, teamColumn string) string {
+	return `(CASE WHEN ` + appColumn + ` <> '' THEN ` + TeamOf(appColumn) + ` ELSE ` + teamColumn + ` END)`
+}
+
 // WithUnowned is teams, and "" (no team) with unowned: what TeamOf must
 // be one of.
 func WithUnowned(teams []string, unowned bool) []string {

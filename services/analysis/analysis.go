@@ -35,6 +35,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
@@ -155,10 +156,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := outbox.Migrate(ctx, deps.Pool, Schema); err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+	// app_teams first: incidents' owners are backfilled from it.
+	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
 		return nil, err
 	}
-	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
 	s := &Service{
@@ -400,7 +402,7 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	}
 	b := &evidence.Bundle{Incident: incidentOf(inc)}
 	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: "Alert labels: " + labelString(b.Incident.Labels), At: b.Incident.OpenedAt})
-	s.gather(ctx, b, start)
+	s.gather(ctx, b, subjectOf(inc), start)
 	s.history(ctx, inc, b)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
 	if err != nil {
@@ -412,12 +414,48 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	return toProto(uuid.Must(uuid.NewV7()).String(), incidentID, b, res, attempts, start, s.now()), nil
 }
 
-func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time) {
+// subjectOf is what inc is about, as the monitor resolved it; for an
+// incident announced before subjects, resolved again from its labels
+// alone (owned by nobody, confined to its own namespace all the same).
+func subjectOf(inc *typesv1.Incident) *typesv1.Subject {
+	if inc.GetSubject() != nil {
+		return inc.GetSubject()
+	}
+	return subject.NewIndex(nil, nil).Resolve(incidentOf(inc).Labels)
+}
+
+// subjectLabels are the labels that name subj's workload, for Resolve:
+// nothing else of the alerts' labels is believed.
+func subjectLabels(subj *typesv1.Subject) map[string]string {
+	ls := map[string]string{"namespace": subj.GetNamespace()}
+	if subj.GetPod() != "" {
+		ls["pod"] = subj.GetPod()
+	}
+	switch subj.GetKind() {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		ls[strings.ToLower(subj.GetKind())] = subj.GetName()
+	case "Job":
+		ls["job_name"] = subj.GetName()
+	case "":
+		if subj.GetName() != "" {
+			ls["app"] = subj.GetName()
+		}
+	}
+	return ls
+}
+
+// gather reads the cluster for b: only subj's cluster and namespace, and
+// only its workload (or its pod's controller) as the target.
+func (s *Service) gather(ctx context.Context, b *evidence.Bundle, subj *typesv1.Subject, now time.Time) {
 	if s.deps.Clusters == nil {
 		b.Gaps = append(b.Gaps, "cluster: no cluster access in this process")
 		return
 	}
-	cluster := b.Incident.Labels["cluster"]
+	if subj.GetNamespace() == "" {
+		b.Gaps = append(b.Gaps, "target: the incident's subject names no namespace (the alerts name none, and no app of Vigil's): nothing in a cluster is read")
+		return
+	}
+	cluster := subj.GetCluster()
 	if cluster == "" {
 		var err error
 		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
@@ -432,13 +470,19 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.opts.Gather.Timeout+5*time.Second)
 	defer cancel()
-	ref, why, err := gather.Resolve(rctx, kc, cluster, b.Incident.Labels)
+	ref, why, err := gather.Resolve(rctx, kc, cluster, subjectLabels(subj))
 	switch {
 	case err != nil:
 		b.Gaps = append(b.Gaps, "target: "+err.Error())
 		return
 	case ref == nil:
 		b.Gaps = append(b.Gaps, "target: "+why)
+		return
+	}
+	// The resolver stays in the subject's namespace; this says so where
+	// it is decided, for any resolver.
+	if v := subject.Check(subj, ref, typesv1.RepairAction_REPAIR_ACTION_NONE, cluster); !v.OK {
+		b.Gaps = append(b.Gaps, "target: "+v.Reason)
 		return
 	}
 	b.Target = ref
@@ -450,7 +494,12 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, now time.Time)
 		}
 		s.prom.Gather(ctx, ref, at, now, b)
 	}
-	deploys, err := s.store.Deploys(ctx, ref.GetName(), now.Add(-s.opts.DeployWindow))
+	if subj.GetApp() == "" {
+		// Deploy history is an app's: a workload Vigil did not deploy has
+		// none (and must not read another app's of the same name).
+		return
+	}
+	deploys, err := s.store.Deploys(ctx, subj.GetApp(), now.Add(-s.opts.DeployWindow))
 	if err != nil {
 		b.Gaps = append(b.Gaps, "deploys: "+err.Error())
 		return

@@ -125,10 +125,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := outbox.Migrate(ctx, deps.Pool, Schema); err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+	// app_teams first: the incidents' owners are backfilled from it.
+	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
 		return nil, err
 	}
-	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
+	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
 	if opts.Retention == 0 {

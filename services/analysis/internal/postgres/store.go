@@ -40,8 +40,8 @@ func (s *Store) AddIncident(ctx context.Context, tx pgx.Tx, inc *typesv1.Inciden
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO incidents (id, app, event, opened_at, received_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO NOTHING`, inc.GetId(), inc.GetApp(), b, inc.GetOpenedAt().AsTime(), now); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO incidents (id, app, event, opened_at, received_at, team) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO NOTHING`, inc.GetId(), inc.GetApp(), b, inc.GetOpenedAt().AsTime(), now, inc.GetTeam()); err != nil {
 		return fmt.Errorf("add incident %s: %w", inc.GetId(), err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO jobs (incident_id, requested_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
@@ -169,7 +169,7 @@ type Teams struct {
 func (s *Store) Analyses(ctx context.Context, incidentID string, t Teams, limit int, afterAt time.Time, afterID string) ([]*analysisv1.Analysis, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.analysis FROM analyses a
 		WHERE ($1 = '' OR a.incident_id::text = $1) AND ($3 = '' OR (a.created_at, a.id::text) < ($2, $3))
-		AND (NOT $5 OR `+appteam.TeamOf(`(SELECT i.app FROM incidents i WHERE i.id = a.incident_id)`)+` = ANY($6))
+		AND (NOT $5 OR (SELECT `+appteam.OwnerOf("i.app", "i.team")+` FROM incidents i WHERE i.id = a.incident_id) = ANY($6))
 		ORDER BY a.created_at DESC, a.id DESC LIMIT $4`, incidentID, afterAt, afterID, limit+1, t.Scoped, appteam.WithUnowned(t.Teams, t.Unowned))
 	if err != nil {
 		return nil, err
@@ -184,10 +184,10 @@ func (s *Store) Analyses(ctx context.Context, incidentID string, t Teams, limit 
 	})
 }
 
-// IncidentTeam returns the team of an incident's app ("" for none).
+// IncidentTeam returns the team that owns an incident ("" for none).
 func (s *Store) IncidentTeam(ctx context.Context, incidentID string) (string, error) {
 	var team string
-	err := s.pool.QueryRow(ctx, `SELECT `+appteam.TeamOf("i.app")+` FROM incidents i WHERE i.id = $1`, incidentID).Scan(&team)
+	err := s.pool.QueryRow(ctx, `SELECT `+appteam.OwnerOf("i.app", "i.team")+` FROM incidents i WHERE i.id = $1`, incidentID).Scan(&team)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("incident %s: %w", incidentID, ErrNotFound)
 	}

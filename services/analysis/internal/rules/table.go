@@ -384,7 +384,9 @@ var table = []rule{
 		},
 	},
 	{
-		name: "no-finding", action: none, confidence: 0.3,
+		// Nothing found is not "healthy, act anyway": it needs a person,
+		// so no engine may propose an action against it (engine.Check).
+		name: "no-finding", action: none, confidence: 0.3, needsPerson: true,
 		when: "no rule matched",
 		match: func(f *facts) (finding, bool) {
 			state := "no pods"

@@ -14,11 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/subject"
 )
 
 // Producer names monitor in the events it publishes.
@@ -88,6 +88,8 @@ type Correlator struct {
 	opts  Options
 	log   *slog.Logger
 	now   func() time.Time
+	// by and byNoNamespace are GroupBy with the subject's labels.
+	by, byNoNamespace []string
 }
 
 // NewCorrelator returns a Correlator over store.
@@ -108,7 +110,11 @@ func NewCorrelator(store Store, opts Options, log *slog.Logger) *Correlator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Correlator{store: store, opts: opts, log: log.With("component", "correlator"), now: now}
+	by := append(slices.Clone(opts.GroupBy), subjectLabels...)
+	return &Correlator{
+		store: store, opts: opts, log: log.With("component", "correlator"), now: now,
+		by: by, byNoNamespace: append(slices.Clone(by), appLabels...),
+	}
 }
 
 // Signal is one alert event to apply: a firing, or a resolution.
@@ -122,6 +128,7 @@ type Signal struct {
 	labels   map[string]string
 	lockID   int64
 	instance Instance
+	subject  *typesv1.Subject
 }
 
 // ValidateAlert reports an alert no retry can make valid.
@@ -143,11 +150,33 @@ type Plan struct {
 	Signals []*Signal
 }
 
-// NewPlan computes each signal's group and orders them. Signals must be
-// valid (ValidateAlert).
-func (c *Correlator) NewPlan(signals []*Signal) Plan {
+// subjectLabels are grouped by whatever the configured group_by: the
+// labels a subject is resolved from, so that the alerts of one incident
+// always share their subject's owner (an incident never mixes teams),
+// whatever Vigil learns between a firing and its resolution.
+var subjectLabels = []string{"cluster", "namespace"}
+
+// appLabels place a subject when the alert names no namespace.
+var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
+
+// groupBy is what an alert with labels is grouped by.
+func (c *Correlator) groupBy(labels map[string]string) []string {
+	if labels["namespace"] == "" {
+		return c.byNoNamespace
+	}
+	return c.by
+}
+
+// NewPlan computes each signal's group and subject (against ix, what
+// Vigil knows of the signals' namespaces and apps; nil: nothing) and
+// orders them. Signals must be valid (ValidateAlert).
+func (c *Correlator) NewPlan(signals []*Signal, ix *subject.Index) Plan {
+	if ix == nil {
+		ix = subject.NewIndex(nil, nil)
+	}
 	for _, s := range signals {
-		s.key, s.labels = GroupKey(s.Alert.GetLabels(), c.opts.GroupBy)
+		s.key, s.labels = GroupKey(s.Alert.GetLabels(), c.groupBy(s.Alert.GetLabels()))
+		s.subject = ix.Resolve(s.Alert.GetLabels())
 		s.lockID = LockID(s.key)
 		// Postgres keeps microseconds: compare instances as stored, or a
 		// firing sent with nanoseconds would never match its resolution.
@@ -363,8 +392,10 @@ func (c *Correlator) open(s *Signal, now time.Time) *Record {
 			Status:      typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
 			OpenedAt:    timestamppb.New(now),
 			UpdatedAt:   timestamppb.New(now),
-			App:         alertlabel.App(a.GetLabels()),
-			Namespace:   a.GetLabels()["namespace"],
+			App:         s.subject.GetApp(),
+			Namespace:   s.subject.GetNamespace(),
+			Team:        s.subject.GetTeam(),
+			Subject:     s.subject,
 		},
 		CorrelationID: s.Cause.GetCorrelationId(),
 		LastEventAt:   now,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 )
 
@@ -13,7 +14,11 @@ func (c *Correlator) AlertFired(ctx context.Context, tx pgx.Tx, e *eventsv1.Aler
 	if err := ValidateAlert(e.GetAlert()); err != nil {
 		return err
 	}
-	return c.Apply(ctx, tx, c.NewPlan([]*Signal{{Alert: e.GetAlert(), Cause: e.GetMeta()}}).Signals)
+	ix, err := appteam.IndexFor(ctx, tx, e.GetAlert().GetLabels())
+	if err != nil {
+		return err
+	}
+	return c.Apply(ctx, tx, c.NewPlan([]*Signal{{Alert: e.GetAlert(), Cause: e.GetMeta()}}, ix).Signals)
 }
 
 // AlertResolved applies one alert.resolved on its own, as a batch of one.
@@ -21,5 +26,9 @@ func (c *Correlator) AlertResolved(ctx context.Context, tx pgx.Tx, e *eventsv1.A
 	if err := ValidateAlert(e.GetAlert()); err != nil {
 		return err
 	}
-	return c.Apply(ctx, tx, c.NewPlan([]*Signal{{Alert: e.GetAlert(), Resolved: true, Cause: e.GetMeta()}}).Signals)
+	ix, err := appteam.IndexFor(ctx, tx, e.GetAlert().GetLabels())
+	if err != nil {
+		return err
+	}
+	return c.Apply(ctx, tx, c.NewPlan([]*Signal{{Alert: e.GetAlert(), Resolved: true, Cause: e.GetMeta()}}, ix).Signals)
 }

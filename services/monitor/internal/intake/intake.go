@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
@@ -73,7 +74,24 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 		owner[s] = i
 		signals = append(signals, s)
 	}
-	plan := h.c.NewPlan(signals)
+	// Whose each alert is: what Vigil knows of the batch's namespaces
+	// and apps, read once for the batch.
+	labels := make([]map[string]string, len(signals))
+	for i, s := range signals {
+		labels[i] = s.Alert.GetLabels()
+	}
+	ix, err := appteam.IndexFor(ctx, h.pool, labels...)
+	if err != nil {
+		if bus.Stopping(ctx) {
+			// Left for redelivery, as between chunks.
+			err = bus.ErrStopped
+		}
+		for _, s := range signals {
+			results[owner[s]] = err
+		}
+		return results
+	}
+	plan := h.c.NewPlan(signals, ix)
 	chunks := plan.Chunks(h.chunk)
 	for n, chunk := range chunks {
 		items := make([]item, len(chunk))

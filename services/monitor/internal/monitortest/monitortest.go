@@ -28,8 +28,8 @@ func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
-	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
 	require.NoError(t, appteam.Migrate(ctx, pool, "monitor"))
+	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
 	return pool, dsn
 }
 

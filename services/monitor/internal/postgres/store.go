@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -68,7 +69,7 @@ func alertStatusName(s typesv1.AlertStatus) string {
 
 const incidentColumns = `id::text, group_key, group_labels, title, severity, status, app, namespace, correlation_id,
 	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-	alert_count, firing_count, last_event_at, update_due_at, pending`
+	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject`
 
 func scanIncident(row pgx.Row) (*incident.Record, error) {
 	var (
@@ -79,12 +80,19 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		acked, solved  *time.Time
 		lastEvent      *time.Time
 		pending        []byte
+		subj           []byte
 	)
 	err := row.Scan(&r.Id, &r.GroupKey, &r.GroupLabels, &r.Title, &severity, &status, &r.App, &r.Namespace,
 		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy,
-		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending)
+		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj)
 	if err != nil {
 		return nil, err
+	}
+	if subj != nil {
+		r.Subject = &typesv1.Subject{}
+		if err := protojson.Unmarshal(subj, r.Subject); err != nil {
+			return nil, fmt.Errorf("subject of %s: %w", r.Id, err)
+		}
 	}
 	r.Severity = typesv1.Severity(severity)
 	r.Status = statusFromName(status)
@@ -175,8 +183,8 @@ func collectIncidents(ctx context.Context, tx pgx.Tx, out map[string]*incident.R
 
 const insertIncident = `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
 	namespace, correlation_id, opened_at, updated_at, resolved_at, resolved_by, alert_count, firing_count,
-	last_event_at, update_due_at, pending)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	last_event_at, update_due_at, pending, team, subject)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`
 
 const updateIncident = `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
 	acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8, alert_count = $9,
@@ -193,10 +201,16 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		if err != nil {
 			return err
 		}
+		var subj []byte
+		if r.GetSubject() != nil {
+			if subj, err = protojson.Marshal(r.GetSubject()); err != nil {
+				return fmt.Errorf("subject of %s: %w", r.GetId(), err)
+			}
+		}
 		b.Queue(insertIncident, r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
 			statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
 			r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
-			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending)
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj)
 	}
 	for _, r := range updated {
 		pending, err := encodePending(r)
@@ -589,7 +603,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	if f.Scoped {
 		// The team of an incident is its app's (app_teams); an app no
 		// team claims is nobody's, reached only with Unowned.
-		where = append(where, appteam.TeamOf("i.app")+` = ANY(`+arg(appteam.WithUnowned(f.Teams, f.Unowned))+`)`)
+		where = append(where, appteam.OwnerOf("i.app", "i.team")+` = ANY(`+arg(appteam.WithUnowned(f.Teams, f.Unowned))+`)`)
 	}
 	if pageToken != "" {
 		at, id, err := decodePageToken(pageToken)

@@ -7,17 +7,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 )
 
-// Teams reads which team an incident belongs to: its app's, from
-// app_teams (pkg/appteam).
+// Teams reads which team an incident belongs to: its subject's
+// (pkg/subject; appteam.OwnerOf).
 type Teams struct{}
 
-// IncidentTeam returns the team of incident id's app.
+// IncidentTeam returns the team of incident id.
 func (Teams) IncidentTeam(ctx context.Context, q Querier, id string) (team string, err error) {
-	err = q.QueryRow(ctx, `SELECT coalesce(t.team, '') FROM incidents i
-		LEFT JOIN app_teams t ON t.app = i.app AND NOT t.deleted WHERE i.id = $1`, id).Scan(&team)
+	err = q.QueryRow(ctx, `SELECT `+appteam.OwnerOf("i.app", "i.team")+` FROM incidents i WHERE i.id = $1`, id).Scan(&team)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
 	}
