@@ -67,6 +67,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	silenceMax, err := envDuration("VIGIL_SILENCE_MAX_DURATION", 30*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	maxBytes, err := envInt("VIGIL_WEBHOOK_MAX_BYTES", 8<<20)
 	if err != nil {
 		return app.Options{}, err
@@ -197,6 +201,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			ChunkSize:      chunk,
 			StartWithin:    startWithin,
 			Workers:        workers,
+			// One-off silences end (maintenance windows may span a year).
+			SilenceMaxDuration: silenceMax,
 		},
 		Notify: notify.Options{
 			Telegram: notify.TelegramOptions{

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -26,7 +29,9 @@ import (
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
@@ -163,7 +168,15 @@ type Deps struct {
 	// Repairs serves RepairService: the repair service in one process,
 	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
 	Repairs repairv1.RepairServiceServer
-	Logger  *slog.Logger
+	// JetStream, when set, keeps the gateway's projection of who owns
+	// what (apps and namespace mappings, pkg/appteam), by which a team's
+	// ingest key is refused another team's alerts. Without it, no alert
+	// belongs to a team (tests of other concerns).
+	JetStream jetstream.JetStream
+	Metrics   *bus.Metrics
+	// Registry, when set, gets the gateway's own metrics.
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // Service is the gateway.
@@ -171,7 +184,9 @@ type Service struct {
 	opts     Options
 	deps     Deps
 	ingester *ingest.Ingester
-	store    *postgres.Store
+	// owners keeps who owns what (apps, namespaces) for the ingester.
+	owners *bus.Consumer
+	store  *postgres.Store
 	access   *access.Service
 	// bot handles the Telegram bot's updates; background runs Slack
 	// interactions after their acknowledgement.
@@ -203,6 +218,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	// Who owns what (apps, namespace mappings), kept from deploy's events
+	// through the inbox.
+	if err := outbox.Migrate(ctx, deps.Pool, Schema); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := appteam.Migrate(ctx, deps.Pool, Schema); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
 	store := postgres.New(deps.Pool)
 	// Two argon2id hashes at once: 128 MiB at most, whatever the burst.
 	hasher := access.NewHasher(access.DefaultPasswordParams, 2)
@@ -221,13 +244,21 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	s := &Service{
 		opts: opts, deps: deps, store: store, access: acc,
 		// Concurrent webhooks share one atomic batch, and so one fsync.
-		ingester:   ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer)),
+		ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer), func(ctx context.Context, ls ...map[string]string) (*subject.Index, error) {
+			return appteam.IndexFor(ctx, deps.Pool, ls...)
+		}, deps.Registry),
 		background: chat.NewBackground(interactionsAtOnce, interactionTimeout),
 	}
 	log := deps.Logger.With("component", "chat")
 	approvals := &chat.Approvals{
 		Principals: acc, Repairs: deps.Repairs, Incidents: deps.Incidents, Silences: deps.Silences,
 		Publisher: deps.Publisher, Audit: s.Audit, Log: log,
+	}
+	if deps.JetStream != nil {
+		var err error
+		if s.owners, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "gateway", deps.Logger, deps.Metrics); err != nil {
+			return nil, err
+		}
 	}
 	s.bot = &telegram.Bot{
 		Linker:    &chat.Linker{Redeemer: acc, Audit: s.Audit, Log: log},
@@ -374,6 +405,9 @@ func notConfigured(what, setting string) http.Handler {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.prune(gctx) })
+	if s.owners != nil {
+		g.Go(func() error { return s.owners.Run(gctx) })
+	}
 	if s.bot.API != nil {
 		g.Go(func() error { return s.telegramUpdates(gctx) })
 	}

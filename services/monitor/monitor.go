@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
 // Schema is monitor's Postgres schema.
@@ -62,6 +63,9 @@ type Options struct {
 	// time it is created, so alerts accepted while it was first starting
 	// are not lost (default 1h); it never replays older history.
 	StartWithin time.Duration
+	// SilenceMaxDuration bounds a one-off silence (default 30 days,
+	// VIGIL_SILENCE_MAX_DURATION); maintenance windows may span a year.
+	SilenceMaxDuration time.Duration
 }
 
 // Validate reports options a user must fix.
@@ -171,7 +175,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		apps: apps,
-		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool),
+		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool, silence.Limits{MaxDuration: opts.SilenceMaxDuration}),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c),
 	}

@@ -105,6 +105,13 @@ func (s *Service) answer(ctx context.Context, tx pgx.Tx, row postgres.Row, appro
 		return nil, refusal{fmt.Errorf("repair %s expired at %s: %w", r.GetId(), r.GetExpireTime().AsTime().UTC().Format(time.RFC3339), ErrNotPending)}
 	}
 	if approve {
+		// Checked again at each step: an approval never reaches past the
+		// incident's subject (the cluster is asked at execution).
+		if why, err := s.offSubject(ctx, nil, r); err != nil {
+			return nil, err
+		} else if why != "" {
+			return nil, refusal{fmt.Errorf("repair %s: %w: %s", r.GetId(), ErrNotApprovable, why)}
+		}
 		set, err := s.settings(ctx, tx, r)
 		if err != nil {
 			return nil, err

@@ -40,6 +40,11 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	}); err != nil {
 		return s.block(ctx, row, err.Error())
 	}
+	if why, err := s.offSubject(ctx, nil, r); err != nil {
+		return err
+	} else if why != "" {
+		return s.block(ctx, row, why)
+	}
 	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED && row.Automatic && r.GetDecidedBy() == "" && set.Paused {
 		// The kill switch stops automatic repairs at once, those queued
 		// included: a person is asked instead.
@@ -78,6 +83,13 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	}
 	if err != nil {
 		return err
+	}
+	if r.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_VERIFYING {
+		if why, err := s.offSubject(ctx, c, r); err != nil {
+			return err
+		} else if why != "" {
+			return s.block(ctx, row, why)
+		}
 	}
 	st := loadState(row)
 	if app, ok := s.vigilApp(ctx, r, set); ok {

@@ -28,10 +28,16 @@ func (s *Service) propose(ctx context.Context, tx pgx.Tx, e *eventsv1.AnalysisCo
 	if uuid.Validate(e.GetAnalysisId()) != nil || uuid.Validate(e.GetIncidentId()) != nil {
 		return bus.Permanent(fmt.Errorf("analysis %q of incident %q: ids must be UUIDs", e.GetAnalysisId(), e.GetIncidentId()))
 	}
+	// What the repair may touch, and whose it is, come from the incident's
+	// subject as this service recorded it, not from the analysis.
+	subj, err := s.subjectOf(ctx, tx, e.GetIncidentId(), e.GetMeta().GetOccurredAt().AsTime())
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	r := &repairv1.Repair{
 		Id: uuid.Must(uuid.NewV7()).String(), IncidentId: e.GetIncidentId(), AnalysisId: e.GetAnalysisId(),
-		Proposal: p, Confidence: e.GetConfidence(), Risk: e.GetRisk(), App: e.GetApp(),
+		Proposal: p, Confidence: e.GetConfidence(), Risk: e.GetRisk(), App: subj.GetApp(), Team: subj.GetTeam(), Subject: subj,
 		PodsAffected: e.GetBlastRadiusPods(), ExpectedDowntime: e.GetExpectedDowntime(),
 		Summary: e.GetSummary(), Engine: e.GetEngine(), Model: e.GetModel(),
 		InputTokens: e.GetInputTokens(), OutputTokens: e.GetOutputTokens(), CostUsd: e.GetCostUsd(),

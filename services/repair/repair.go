@@ -109,6 +109,7 @@ type Service struct {
 	// under the same scope set through the API.
 	fileScopes map[string]*repairv1.Guardrails
 	actions    *action.Registry
+	incidents  *bus.Consumer
 	analyses   *bus.Consumer
 	answers    *bus.Consumer
 	apps       *bus.Consumer
@@ -178,6 +179,17 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	incidents := bus.NewRouter[pgx.Tx]()
+	bus.On(incidents, s.incidentOpened)
+	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
+		Name: "repair", Subjects: incidents.Subjects(), BatchSize: 100,
+		// A record, acting on nothing: the last day's incidents are those
+		// an analysis may still complete for.
+		StartWithin: 24 * time.Hour,
+	}, outbox.NewHandler(deps.Pool, "repair-incidents", incidents), log, deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
 	answers := bus.NewRouter[pgx.Tx]()
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairApproved) error {
 		return s.answerEvent(ctx, tx, e.GetRepairId(), true, e.GetApprovedBy(), e.GetChannel(), "")
@@ -198,7 +210,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if s.apps, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "repair", log, deps.Metrics); err != nil {
 		return nil, err
 	}
-	for _, c := range []*bus.Consumer{s.analyses, s.answers} {
+	for _, c := range []*bus.Consumer{s.incidents, s.analyses, s.answers} {
 		if err := c.Create(ctx); err != nil {
 			return nil, err
 		}
@@ -219,6 +231,7 @@ func (s *Service) Server() repairv1.RepairServiceServer { return s.api }
 // lease runs out; executors make a second execution a no-op.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.incidents.Run(ctx) })
 	g.Go(func() error { return s.analyses.Run(ctx) })
 	g.Go(func() error { return s.answers.Run(ctx) })
 	g.Go(func() error { return s.apps.Run(ctx) })

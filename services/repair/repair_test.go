@@ -129,7 +129,24 @@ func badRelease(t *testing.T, k *testkit.Kube, ns, name string) {
 	}, time.Minute, 100*time.Millisecond, "revision 2 crash-loops")
 }
 
-// proposal is an analysis.completed proposing a on Deployment ns/name.
+// proposal is an analysis.completed proposing a on Deployment ns/name,
+// for an incident about that Deployment (of app, when set) that the
+// monitor announced first, as it does.
+func (f *fixture) proposal(t testing.TB, ns, name, app string, a typesv1.RepairAction, risk typesv1.Risk, confidence float64) *eventsv1.AnalysisCompleted {
+	t.Helper()
+	e := proposal(ns, name, app, a, risk, confidence)
+	f.opened(t, e.GetIncidentId(), &typesv1.Subject{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: name, App: app})
+	return e
+}
+
+// opened announces incident id about subj, as the monitor does.
+func (f *fixture) opened(t testing.TB, id string, subj *typesv1.Subject) {
+	t.Helper()
+	require.NoError(t, f.pub.Publish(context.Background(), &eventsv1.IncidentOpened{
+		Meta: bus.NewMeta("monitor", nil), Incident: &typesv1.Incident{Id: id, App: subj.GetApp(), Namespace: subj.GetNamespace(), Team: subj.GetTeam(), Subject: subj},
+	}))
+}
+
 func proposal(ns, name, app string, a typesv1.RepairAction, risk typesv1.Risk, confidence float64) *eventsv1.AnalysisCompleted {
 	p := &typesv1.RepairProposal{Action: a, Target: &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: name}}
 	if a == typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
@@ -202,7 +219,7 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	badRelease(t, k, ns, "checkout")
 	f.app(t, "checkout", "payments", ns, false)
 
-	e := proposal(ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	e := f.proposal(t, ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
 	e.Engine, e.Model, e.InputTokens, e.OutputTokens, e.CostUsd = "llm:anthropic", "claude-test", 1200, 300, 0.0042
 	e.IncidentTitle = "KubePodCrashLooping in " + ns
 	require.NoError(t, f.pub.Publish(t.Context(), e))
@@ -288,7 +305,7 @@ func TestAutomaticRestartAndItsLimits(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "the app's --auto-repair, from deploy's events")
 
 	restart := func() *eventsv1.AnalysisCompleted {
-		e := proposal(ns, "api", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+		e := f.proposal(t, ns, "api", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 		require.NoError(t, f.pub.Publish(t.Context(), e))
 		return e
 	}
@@ -305,7 +322,7 @@ func TestAutomaticRestartAndItsLimits(t *testing.T) {
 	healthy(t, k, ns, "worker", 2)
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Paused: proto.Bool(true)})
 	// Of the same app: automatic but for the kill switch.
-	e := proposal(ns, "worker", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	e := f.proposal(t, ns, "worker", "api", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r = f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus())
@@ -321,7 +338,7 @@ func TestDeniedNeverRuns(t *testing.T) {
 	ns := k.Namespace(t)
 	healthy(t, k, ns, "shop", 1)
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Deny: []typesv1.RepairAction{typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT}})
-	e := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	e := f.proposal(t, ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
 	e.Proposal.Params = &typesv1.RepairProposal_Scale{Scale: &typesv1.ScaleParams{Replicas: 2}}
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
@@ -334,10 +351,10 @@ func TestDeniedNeverRuns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), *d.Spec.Replicas, "nothing scaled")
 
-	stale := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	stale := f.proposal(t, ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
 	stale.Meta.OccurredAt = timestamppb.New(time.Now().Add(-time.Hour))
 	require.NoError(t, f.pub.Publish(t.Context(), stale))
-	fresh := proposal(ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.5)
+	fresh := f.proposal(t, ns, "shop", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.5)
 	require.NoError(t, f.pub.Publish(t.Context(), fresh))
 	f.repairOf(t, fresh, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
 	resp, err := f.api.ListRepairs(as(admin), &repairv1.ListRepairsRequest{IncidentId: stale.GetIncidentId()})
@@ -362,7 +379,7 @@ func TestFailedVerificationUndoneAndCooled(t *testing.T) {
 	_, err = deps.Update(t.Context(), d, metav1.UpdateOptions{})
 	require.NoError(t, err)
 
-	e := proposal(ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	e := f.proposal(t, ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_FAILED, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_FAILED, r.GetStatus(), "%v", r.GetSteps())
@@ -372,7 +389,7 @@ func TestFailedVerificationUndoneAndCooled(t *testing.T) {
 	require.Len(t, failed, 1)
 	assert.True(t, failed[0].GetUndone())
 
-	again := proposal(ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	again := f.proposal(t, ns, "cart", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 	require.NoError(t, f.pub.Publish(t.Context(), again))
 	r = f.repairOf(t, again, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
 	assert.Contains(t, r.GetDecisionReason(), "cooling down after a failed repair")
@@ -394,7 +411,7 @@ func TestTwoReplicasShareRepairsAndCounters(t *testing.T) {
 
 	var es []*eventsv1.AnalysisCompleted
 	for range 4 {
-		e := proposal(ns, "search", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+		e := a.proposal(t, ns, "search", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
 		es = append(es, e)
 	}
 	// All four at once: both replicas decide concurrently.
@@ -432,7 +449,7 @@ func TestScaleFloorAndDryRun(t *testing.T) {
 	healthy(t, k, ns, "web", 2)
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Auto: proto.Bool(true), MinHealthyReplicas: proto.Int32(2)})
 
-	down := proposal(ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	down := f.proposal(t, ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
 	down.Proposal.Params = &typesv1.RepairProposal_Scale{Scale: &typesv1.ScaleParams{Replicas: 1}}
 	require.NoError(t, f.pub.Publish(t.Context(), down))
 	r := f.repairOf(t, down, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
@@ -441,7 +458,7 @@ func TestScaleFloorAndDryRun(t *testing.T) {
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err))
 
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "namespace/main/" + ns, DryRun: proto.Bool(true)})
-	restart := proposal(ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
+	restart := f.proposal(t, ns, "web", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.95)
 	before, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.NoError(t, f.pub.Publish(t.Context(), restart))
@@ -495,7 +512,7 @@ func TestApprovalExpires(t *testing.T) {
 	ns := k.Namespace(t)
 	healthy(t, k, ns, "mail", 1)
 	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", ApprovalTtl: durationpb.New(time.Second)})
-	e := proposal(ns, "mail", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	e := f.proposal(t, ns, "mail", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_EXPIRED)
 	assert.Contains(t, steps(r), repairv1.StepKind_STEP_KIND_EXPIRED)
@@ -505,4 +522,66 @@ func TestApprovalExpires(t *testing.T) {
 	require.Len(t, decided, 1)
 	assert.Equal(t, "expired", decided[0].GetOutcome())
 	assert.NotContains(t, steps(r), repairv1.StepKind_STEP_KIND_EXECUTION_STARTED)
+}
+
+// A repair acts only on its incident's subject, as the repair service
+// recorded it from the monitor, whatever the analysis says: a forged
+// analysis.completed naming another team's namespace, or another workload
+// of the subject's namespace, is blocked and changes nothing; the repair
+// belongs to the subject's team, not to the app the analysis named, and
+// another team cannot approve it.
+func TestRepairOnlyOnItsSubject(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	payments, shop := k.Namespace(t), k.Namespace(t)
+	healthy(t, k, payments, "payments", 1)
+	healthy(t, k, payments, "ledger", 1)
+	healthy(t, k, shop, "shop", 1)
+	f.app(t, "payments", "payments", payments, false)
+	f.app(t, "shop", "web", shop, false)
+	subj := &typesv1.Subject{Cluster: "main", Namespace: payments, Kind: "Deployment", Name: "payments", App: "payments", Team: "payments"}
+	generation := func(ns, name string) int64 {
+		d, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		return d.Generation
+	}
+	before := map[string]int64{"shop": generation(shop, "shop"), "ledger": generation(payments, "ledger")}
+
+	// Another namespace, with the other team's app named as the app.
+	forged := proposal(shop, "shop", "shop", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.99)
+	f.opened(t, forged.GetIncidentId(), subj)
+	require.NoError(t, f.pub.Publish(t.Context(), forged))
+	r := f.repairOf(t, forged, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL,
+		repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, r.GetStatus())
+	assert.Contains(t, r.GetDecisionReason(), "not the incident's subject")
+	assert.Contains(t, r.GetDecisionReason(), shop)
+	assert.Equal(t, "payments", r.GetApp(), "the subject's app, not the analysis' word")
+	assert.Equal(t, "payments", r.GetTeam())
+	_, err := f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "not even an admin: %v", err)
+
+	// Another workload of the subject's namespace.
+	other := proposal(payments, "ledger", "payments", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.99)
+	f.opened(t, other.GetIncidentId(), subj)
+	require.NoError(t, f.pub.Publish(t.Context(), other))
+	r = f.repairOf(t, other, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, r.GetStatus())
+	assert.Contains(t, r.GetDecisionReason(), "Deployment "+payments+"/ledger is not the incident's subject")
+
+	// The subject itself: pending, for its team only.
+	own := proposal(payments, "payments", "shop", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	f.opened(t, own.GetIncidentId(), subj)
+	require.NoError(t, f.pub.Publish(t.Context(), own))
+	r = f.repairOf(t, own, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.RepairStatus_REPAIR_STATUS_BLOCKED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus(), r.GetDecisionReason())
+	assert.Equal(t, "payments", r.GetApp(), "the analysis named shop: not believed")
+	_, err = f.api.ApproveRepair(as(stranger), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "team web may not approve payments' repair: %v", err)
+	g, err := f.api.GetRepair(as(operator), &repairv1.GetRepairRequest{Id: r.GetId()})
+	require.NoError(t, err, "team payments sees its own repair")
+	assert.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, g.GetRepair().GetStatus(), "the refused approval changed nothing")
+
+	assert.Equal(t, before["shop"], generation(shop, "shop"), "the other team's Deployment is untouched")
+	assert.Equal(t, before["ledger"], generation(payments, "ledger"), "the other workload is untouched")
 }

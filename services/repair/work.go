@@ -212,13 +212,19 @@ func (s *Service) decide(ctx context.Context, row postgres.Row) error {
 		plan    *action.Plan
 		refusal string
 	)
-	c, err := s.client(ctx, r)
-	switch {
-	case errors.Is(err, errNoClusters):
-		refusal = err.Error()
-	case err != nil:
+	c, noCluster := s.client(ctx, r)
+	if noCluster != nil && !errors.Is(noCluster, errNoClusters) {
+		return noCluster
+	}
+	// Only the incident's subject, whatever the analysis proposed; the
+	// cluster tells whether the target controls the subject's pod.
+	if refusal, err = s.offSubject(ctx, c, r); err != nil {
 		return err
-	default:
+	}
+	if refusal == "" && noCluster != nil {
+		refusal = noCluster.Error()
+	}
+	if refusal == "" {
 		planCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		p, err := s.actions.Plan(planCtx, c, r.GetProposal(), limits(set))
 		cancel()

@@ -445,6 +445,27 @@ var matrix = []matrixCase{
 			return err
 		}, rest: "DELETE /api/v1/clusters/nope",
 	},
+	{
+		method: "vigil.deploy.v1.ClusterService/MapNamespace", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{Namespace: "matrix-" + w.name, Team: "web"}})
+			return err
+		}, rest: "POST /api/v1/namespaces", body: `{"namespace":"matrix-rest","team":"web"}`,
+	},
+	{
+		method: "vigil.deploy.v1.ClusterService/UnmapNamespace", perm: auth.Admin, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.clusters.UnmapNamespace(ctx, &deployv1.UnmapNamespaceRequest{Namespace: "never-mapped"})
+			return err
+		}, rest: "DELETE /api/v1/namespaces/never-mapped",
+	},
+	{
+		method: "vigil.deploy.v1.ClusterService/ListNamespaceMappings", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.clusters.ListNamespaceMappings(ctx, &deployv1.ListNamespaceMappingsRequest{})
+			return err
+		}, rest: "GET /api/v1/namespaces",
+	},
 
 	// Not built yet (repair, notify): an allowed call is Unimplemented,
 	// after the checks. Playbooks are about kinds of incident: any

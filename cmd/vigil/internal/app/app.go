@@ -342,7 +342,10 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			if !deps.Keys.CanSign() {
 				return nil, errors.New("gateway: the signing key must be a private key (VIGIL_SIGNING_KEY or VIGIL_SIGNING_KEY_FILE): the gateway signs session tokens")
 			}
-			gdeps := gateway.Deps{Pool: pool, Keys: deps.Keys, Publisher: pub, Logger: deps.Logger}
+			gdeps := gateway.Deps{
+				Pool: pool, Keys: deps.Keys, Publisher: pub, Logger: deps.Logger,
+				JetStream: js, Metrics: metrics, Registry: deps.Registry,
+			}
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
 			} else {

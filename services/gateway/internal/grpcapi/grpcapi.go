@@ -5,17 +5,22 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/prometheus/common/model"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 )
 
 // maxAlerts per IngestAlerts call.
@@ -61,12 +66,20 @@ func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAle
 		if a.GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED && a.GetEndsAt() == nil {
 			bad(path+".ends_at", "is required when status is resolved")
 		}
+		// The fingerprint is the labels' (Alertmanager's hash), or the
+		// sender could fire or resolve another alert by its fingerprint.
+		if fp := a.GetFingerprint(); fp != "" && len(a.GetLabels()) > 0 && fp != alertlabel.Fingerprint(a.GetLabels()) {
+			bad(path+".fingerprint", fmt.Sprintf("%q is not the fingerprint of the labels (%s); leave it empty and Vigil computes it", fp, alertlabel.Fingerprint(a.GetLabels())))
+		}
 		a.Source = typesv1.AlertSource_ALERT_SOURCE_GRPC
 	}
 	if len(vs) > 0 {
 		return nil, server.InvalidArgument("invalid alerts", vs...)
 	}
 	if err := s.ingester.Ingest(ctx, req.GetAlerts()); err != nil {
+		if fe, ok := errors.AsType[*ingest.ForeignError](err); ok {
+			return nil, foreign(fe)
+		}
 		if ctx.Err() != nil {
 			// The caller gave up (or its deadline passed): not our failure.
 			return nil, status.FromContextError(ctx.Err()).Err()
@@ -115,4 +128,19 @@ func (f *IncidentForwarder) ResolveIncident(ctx context.Context, r *monitorv1.Re
 // ListAlerts forwards the RPC.
 func (f *IncidentForwarder) ListAlerts(ctx context.Context, r *monitorv1.ListAlertsRequest) (*monitorv1.ListAlertsResponse, error) {
 	return f.c.ListAlerts(ctx, r)
+}
+
+// foreign is the refusal of alerts of another team's subject: nothing of
+// the call was stored.
+func foreign(fe *ingest.ForeignError) error {
+	st := status.New(codes.PermissionDenied, fe.Error())
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{
+		Reason: "SUBJECT_OF_ANOTHER_TEAM", Domain: "vigil",
+		Metadata: map[string]string{
+			"alert": strconv.Itoa(fe.Index), "team": fe.Subject.GetTeam(), "namespace": fe.Subject.GetNamespace(), "principal": fe.Sender,
+		},
+	}); err == nil {
+		st = d
+	}
+	return st.Err()
 }

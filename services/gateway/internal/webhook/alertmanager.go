@@ -16,6 +16,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 )
 
 // Ingester stores alerts durably.
@@ -77,7 +78,13 @@ func (h *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i, a := range msg.Alerts {
 		alerts[i] = convert(msg, a)
 	}
-	if err := h.Ingester.Ingest(ctx, alerts); err != nil {
+	if err := h.Ingester.Ingest(auth.WithPrincipal(ctx, p), alerts); err != nil {
+		if fe, ok := errors.AsType[*ingest.ForeignError](err); ok {
+			h.Log.WarnContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "subject of another team",
+				"principal", p.String(), "team", fe.Subject.GetTeam(), "namespace", fe.Subject.GetNamespace())
+			server.WriteProblem(w, http.StatusForbidden, fe.Error())
+			return
+		}
 		h.Log.ErrorContext(ctx, "webhook not stored", "source", "alertmanager", "alerts", len(alerts), "error", err)
 		w.Header().Set("Retry-After", "5")
 		server.WriteProblem(w, http.StatusServiceUnavailable, "alerts could not be stored; Alertmanager will retry")

@@ -30,7 +30,7 @@ func handler(t *testing.T, js jetstream.JetStream, maxBytes int64) http.Handler 
 	t.Helper()
 	return &webhook.Alertmanager{
 		Auth:     auth.AdminToken(token),
-		Ingester: ingest.New(bus.NewPublisher(js, nil)),
+		Ingester: ingest.New(bus.NewPublisher(js, nil), nil, nil),
 		MaxBytes: maxBytes,
 		Log:      testkit.Logger(t),
 	}

@@ -222,6 +222,8 @@ func validIDField(id, field string) error {
 // and its text is not shown to the caller.
 func toStatus(err error) error {
 	switch {
+	case status.Code(err) != codes.Unknown:
+		return err // already a status (a refusal)
 	case errors.Is(err, incident.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, incident.ErrResolved):

@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/auth"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
@@ -20,13 +27,65 @@ import (
 // SilenceServer implements monitorv1.SilenceServiceServer.
 type SilenceServer struct {
 	monitorv1.UnimplementedSilenceServiceServer
-	pool  *pgxpool.Pool
-	store postgres.Silences
+	pool   *pgxpool.Pool
+	store  postgres.Silences
+	limits silence.Limits
 }
 
-// NewSilenceServer returns the silence API.
-func NewSilenceServer(pool *pgxpool.Pool) *SilenceServer {
-	return &SilenceServer{pool: pool}
+// NewSilenceServer returns the silence API; limits bound each silence
+// (zero: silence.DefaultLimits).
+func NewSilenceServer(pool *pgxpool.Pool, limits silence.Limits) *SilenceServer {
+	return &SilenceServer{pool: pool, limits: limits}
+}
+
+// owner is the team a new silence with matchers belongs to. A caller of
+// every team may silence anything (the team of its namespace matcher, if
+// any, owns it); anyone else must confine it with namespace="NS" to a
+// namespace of one of their teams (or of no team, for the default team),
+// as pkg/subject decides whose a namespace is: a matcher on an alert's
+// app label confines nothing (the sender chooses labels).
+func (s *SilenceServer) owner(ctx context.Context, matchers []string) (string, error) {
+	p, ok := auth.FromContext(ctx)
+	namespaces := silence.Namespaces(matchers)
+	var ix *subject.Index
+	if len(namespaces) > 0 {
+		var err error
+		if ix, err = appteam.Index(ctx, s.pool, namespaces, nil); err != nil {
+			return "", toStatus(err)
+		}
+	}
+	if !ok || p.AllTeams {
+		if len(namespaces) == 0 {
+			return "", nil
+		}
+		return ix.Resolve(map[string]string{"namespace": namespaces[0]}).GetTeam(), nil
+	}
+	var others []string
+	for _, ns := range namespaces {
+		team := ix.Resolve(map[string]string{"namespace": ns}).GetTeam()
+		if p.Reaches(team) {
+			return team, nil
+		}
+		others = append(others, fmt.Sprintf("%s (%s)", ns, teamName(team)))
+	}
+	msg := "an operator's silence must be confined to a namespace of their team's: add a matcher namespace=\"NS\" for a namespace of " + strings.Join(p.Teams, ", ")
+	if len(others) > 0 {
+		msg += "; " + strings.Join(others, ", ") + " is not"
+	}
+	st := status.New(codes.PermissionDenied, msg)
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+		Field: "matchers", Description: "needs namespace=\"NS\" with NS of team " + strings.Join(p.Teams, " or "),
+	}}}); err == nil {
+		st = d
+	}
+	return "", st.Err()
+}
+
+func teamName(team string) string {
+	if team == "" {
+		return "no team's"
+	}
+	return "team " + team + "'s"
 }
 
 // CreateSilence implements the RPC. The creator is the caller.
@@ -73,6 +132,11 @@ func (s *SilenceServer) CreateSilence(ctx context.Context, req *monitorv1.Create
 	if len(vs) > 0 {
 		return nil, server.InvalidArgument("invalid silence", vs...)
 	}
+	team, err := s.owner(ctx, req.GetMatchers())
+	if err != nil {
+		return nil, err
+	}
+	p.Team, p.Limits = team, s.limits
 	sil, err := silence.New(p, now)
 	if err != nil {
 		return nil, toStatus(err)
@@ -132,6 +196,13 @@ func (s *SilenceServer) ExpireSilence(ctx context.Context, req *monitorv1.Expire
 	now := time.Now()
 	var sil *silence.Silence
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		had, err := s.store.Get(ctx, tx, req.GetId())
+		if err != nil {
+			return err
+		}
+		if err := auth.CheckTeam(ctx, had.Team(), "silence "+req.GetId()); err != nil {
+			return err
+		}
 		sil, err = s.store.Expire(ctx, tx, req.GetId(), actor(ctx), now)
 		return err
 	})
@@ -162,7 +233,7 @@ func silenceProto(sil *silence.Silence, now time.Time) *monitorv1.Silence {
 	out := &monitorv1.Silence{
 		Id: r.ID, Matchers: r.Matchers, StartsAt: timestamppb.New(r.StartsAt), EndsAt: timestamppb.New(r.EndsAt),
 		CreatedBy: r.CreatedBy, Comment: r.Comment, CreatedAt: timestamppb.New(r.CreatedAt),
-		ExpiredBy: r.ExpiredBy, State: silenceStateProto(sil.State(now)),
+		ExpiredBy: r.ExpiredBy, State: silenceStateProto(sil.State(now)), Team: r.Team,
 	}
 	if !r.ExpiredAt.IsZero() {
 		out.ExpiredAt = timestamppb.New(r.ExpiredAt)

@@ -2,6 +2,8 @@ package grpcapi_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,12 +13,15 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
+	silencepkg "github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
 // TestMain is the package's only one: testkit stops the shared Postgres.
@@ -25,12 +30,13 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 func silenceServer(t *testing.T) *grpcapi.SilenceServer {
 	t.Helper()
 	pool, _ := monitortest.Pool(t)
-	return grpcapi.NewSilenceServer(pool)
+	return grpcapi.NewSilenceServer(pool, silencepkg.Limits{})
 }
 
-// as is a request context authenticated as name.
+// as is a request context authenticated as name, of every team (what a
+// silence may select is TestSilencesBelongToTeams').
 func as(name string) context.Context {
-	return auth.WithPrincipal(context.Background(), auth.Principal{Name: name, Role: auth.RoleOperator})
+	return auth.WithPrincipal(context.Background(), auth.Principal{Name: name, Role: auth.RoleOperator, AllTeams: true, Unowned: true})
 }
 
 // requireInvalid checks err is InvalidArgument naming exactly fields.
@@ -229,4 +235,79 @@ func TestSilenceNotFound(t *testing.T) {
 	requireInvalid(t, err, "id")
 	_, err = s.ExpireSilence(as("bob"), &monitorv1.ExpireSilenceRequest{})
 	requireInvalid(t, err, "id")
+}
+
+// An operator's silence is confined to a namespace of their team's: one
+// for another team's namespace, or with no namespace at all, or selecting
+// by an app label (a sender's choice), is refused and nothing is stored;
+// only the owning team (or an admin) expires it. Silences are bounded in
+// duration, matchers and size.
+func TestSilencesBelongToTeams(t *testing.T) {
+	t.Parallel()
+	pool, _ := monitortest.Pool(t)
+	ctx := context.Background()
+	s := grpcapi.NewSilenceServer(pool, silencepkg.Limits{})
+	t0 := time.Now()
+	require.NoError(t, appteam.SetApp(ctx, pool, appteam.App{Name: "shop", Team: "team-a", Cluster: "kind", Namespace: "shop"}, t0))
+	require.NoError(t, appteam.SetApp(ctx, pool, appteam.App{Name: "payments", Team: "team-b", Cluster: "kind", Namespace: "payments"}, t0))
+	require.NoError(t, appteam.SetNamespace(ctx, pool, subject.Mapping{Namespace: "logging", Team: "team-a"}, t0))
+	operator := func(team string) context.Context {
+		return auth.WithPrincipal(ctx, auth.Principal{Kind: auth.KindUser, Name: "op-" + team, Role: auth.RoleOperator, Teams: []string{team}})
+	}
+	admin := auth.WithPrincipal(ctx, auth.Principal{Kind: auth.KindUser, Name: "root", Role: auth.RoleAdmin, AllTeams: true, Unowned: true})
+	count := func() int {
+		r, err := s.ListSilences(admin, &monitorv1.ListSilencesRequest{})
+		require.NoError(t, err)
+		return len(r.GetSilences())
+	}
+	hour := durationpb.New(time.Hour)
+
+	for name, matchers := range map[string][]string{
+		"another team's namespace": {`namespace="payments"`, `alertname="KubePodCrashLooping"`},
+		"no namespace at all":      {`alertname="KubePodCrashLooping"`},
+		"by the app label only":    {`app="shop"`},
+		"a namespace regex":        {`namespace=~"shop|payments"`},
+		"nobody's namespace":       {`namespace="ingress-nginx"`},
+	} {
+		_, err := s.CreateSilence(operator("team-a"), &monitorv1.CreateSilenceRequest{Matchers: matchers, Duration: hour})
+		require.Equal(t, codes.PermissionDenied, status.Code(err), "%s: %v", name, err)
+	}
+	require.Zero(t, count(), "nothing refused was stored")
+
+	own, err := s.CreateSilence(operator("team-a"), &monitorv1.CreateSilenceRequest{
+		Matchers: []string{`namespace="shop"`, `alertname="ShopSlow"`}, Duration: hour,
+	})
+	require.NoError(t, err)
+	require.Equal(t, "team-a", own.GetSilence().GetTeam())
+	mapped, err := s.CreateSilence(operator("team-a"), &monitorv1.CreateSilenceRequest{Matchers: []string{`namespace="logging"`}, Duration: hour})
+	require.NoError(t, err)
+	require.Equal(t, "team-a", mapped.GetSilence().GetTeam(), "a namespace mapped to the team")
+	global, err := s.CreateSilence(admin, &monitorv1.CreateSilenceRequest{Matchers: []string{`alertname="Watchdog"`}, Duration: hour})
+	require.NoError(t, err)
+	require.Empty(t, global.GetSilence().GetTeam())
+
+	_, err = s.ExpireSilence(operator("team-b"), &monitorv1.ExpireSilenceRequest{Id: own.GetSilence().GetId()})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+	_, err = s.ExpireSilence(operator("team-a"), &monitorv1.ExpireSilenceRequest{Id: global.GetSilence().GetId()})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "an admin's silence of no team: %v", err)
+	got, err := s.GetSilence(admin, &monitorv1.GetSilenceRequest{Id: own.GetSilence().GetId()})
+	require.NoError(t, err)
+	require.Equal(t, monitorv1.SilenceState_SILENCE_STATE_ACTIVE, got.GetSilence().GetState(), "the refused expiry changed nothing")
+	_, err = s.ExpireSilence(operator("team-a"), &monitorv1.ExpireSilenceRequest{Id: own.GetSilence().GetId()})
+	require.NoError(t, err)
+
+	// Bounds, for everyone.
+	_, err = s.CreateSilence(admin, &monitorv1.CreateSilenceRequest{Matchers: []string{`namespace="shop"`}, Duration: durationpb.New(10 * 365 * 24 * time.Hour)})
+	requireInvalid(t, err, "ends_at")
+	many := make([]string, 17)
+	for i := range many {
+		many[i] = fmt.Sprintf(`label%d="x"`, i)
+	}
+	_, err = s.CreateSilence(admin, &monitorv1.CreateSilenceRequest{Matchers: many, Duration: hour})
+	requireInvalid(t, err, "matchers")
+	_, err = s.CreateSilence(admin, &monitorv1.CreateSilenceRequest{
+		Matchers: []string{`namespace="shop"`}, Duration: hour, Comment: strings.Repeat("x", 5000),
+	})
+	requireInvalid(t, err, "comment")
+	require.Equal(t, 3, count())
 }

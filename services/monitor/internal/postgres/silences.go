@@ -30,7 +30,7 @@ type SilenceFilter struct {
 const silencePruneChunk = 500
 
 const silenceColumns = `id::text, matchers, starts_at, ends_at, created_by, comment, created_at,
-	expired_at, expired_by, schedule`
+	expired_at, expired_by, schedule, team`
 
 // scheduleJSON is the stored form of a schedule, named like the API's.
 type scheduleJSON struct {
@@ -77,7 +77,7 @@ func scanSilence(row pgx.Row) (*silence.Silence, error) {
 		sched   []byte
 	)
 	err := row.Scan(&r.ID, &r.Matchers, &r.StartsAt, &r.EndsAt, &r.CreatedBy, &r.Comment, &r.CreatedAt,
-		&expired, &r.ExpiredBy, &sched)
+		&expired, &r.ExpiredBy, &sched, &r.Team)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +114,9 @@ func (Silences) Create(ctx context.Context, q Querier, s *silence.Silence) error
 		return fmt.Errorf("insert silence %s: %w", r.ID, err)
 	}
 	err = silenceExec(ctx, q, `INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at,
-		expired_at, expired_by, schedule) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		expired_at, expired_by, schedule, team) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		r.ID, r.Matchers, r.StartsAt, r.EndsAt, r.CreatedBy, r.Comment, r.CreatedAt,
-		expiredAt(r.ExpiredAt), r.ExpiredBy, sched)
+		expiredAt(r.ExpiredAt), r.ExpiredBy, sched, r.Team)
 	if err != nil {
 		return fmt.Errorf("insert silence %s: %w", r.ID, err)
 	}

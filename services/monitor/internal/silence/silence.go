@@ -88,6 +88,73 @@ type Params struct {
 	Comment          string
 	// Schedule, when set, restricts muting to its weekly windows.
 	Schedule *Schedule
+	// Team owns the silence ("": none; only admins and the default team
+	// may expire it): the team of the namespace its matchers confine it
+	// to (the API decides, see Namespaces).
+	Team string
+	// Limits bound it (the zero value: DefaultLimits).
+	Limits Limits
+}
+
+// Limits bound what one silence may be: a silence is a person's decision
+// to hear nothing, and must end.
+type Limits struct {
+	// MaxDuration of a one-off silence (30 days) and of a maintenance
+	// window's whole range (366 days).
+	MaxDuration, MaxScheduled time.Duration
+	// MaxMatchers (16), MaxMatcherLen bytes per matcher (1 KiB) and
+	// MaxComment bytes (4 KiB).
+	MaxMatchers, MaxMatcherLen, MaxComment int
+}
+
+// DefaultLimits are the bounds when none are set.
+var DefaultLimits = Limits{
+	MaxDuration: 30 * 24 * time.Hour, MaxScheduled: 366 * 24 * time.Hour,
+	MaxMatchers: 16, MaxMatcherLen: 1 << 10, MaxComment: 4 << 10,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxDuration > 0 {
+		d.MaxDuration = l.MaxDuration
+	}
+	if l.MaxScheduled > 0 {
+		d.MaxScheduled = l.MaxScheduled
+	}
+	if l.MaxMatchers > 0 {
+		d.MaxMatchers = l.MaxMatchers
+	}
+	if l.MaxMatcherLen > 0 {
+		d.MaxMatcherLen = l.MaxMatcherLen
+	}
+	if l.MaxComment > 0 {
+		d.MaxComment = l.MaxComment
+	}
+	return d
+}
+
+// check adds what p breaks of l to vs.
+func (l Limits) check(p Params, vs []Violation) []Violation {
+	l = l.withDefaults()
+	if len(p.Matchers) > l.MaxMatchers {
+		vs = append(vs, Violation{"matchers", fmt.Sprintf("at most %d matchers, got %d", l.MaxMatchers, len(p.Matchers))})
+	}
+	for i, m := range p.Matchers {
+		if len(m) > l.MaxMatcherLen {
+			vs = append(vs, Violation{fmt.Sprintf("matchers[%d]", i), fmt.Sprintf("at most %d bytes, got %d", l.MaxMatcherLen, len(m))})
+		}
+	}
+	if len(p.Comment) > l.MaxComment {
+		vs = append(vs, Violation{"comment", fmt.Sprintf("at most %d bytes, got %d", l.MaxComment, len(p.Comment))})
+	}
+	maxD, what := l.MaxDuration, "a silence"
+	if p.Schedule != nil {
+		maxD, what = l.MaxScheduled, "a maintenance window"
+	}
+	if d := p.EndsAt.Sub(p.StartsAt); d > maxD {
+		vs = append(vs, Violation{"ends_at", fmt.Sprintf("%s may last at most %s, this one %s: make a new one when it ends", what, maxD, d.Round(time.Minute))})
+	}
+	return vs
 }
 
 // Record is a silence as stored: Params, its identity and its expiry.
@@ -102,6 +169,7 @@ type Record struct {
 	ExpiredAt time.Time
 	ExpiredBy string
 	Schedule  *Schedule
+	Team      string
 }
 
 // Silence mutes the alerts its matchers select while it is active and,
@@ -118,6 +186,7 @@ type Silence struct {
 	expiredAt time.Time
 	expiredBy string
 	schedule  *schedule
+	team      string
 }
 
 // New validates p and returns a new silence created at now, with a fresh
@@ -129,12 +198,13 @@ func New(p Params, now time.Time) (*Silence, error) {
 	}
 	r := Record{
 		ID: uuid.Must(uuid.NewV7()).String(), Matchers: p.Matchers, StartsAt: p.StartsAt, EndsAt: p.EndsAt,
-		CreatedBy: p.CreatedBy, Comment: p.Comment, CreatedAt: now, Schedule: p.Schedule,
+		CreatedBy: p.CreatedBy, Comment: p.Comment, CreatedAt: now, Schedule: p.Schedule, Team: p.Team,
 	}
 	var vs []Violation
 	if p.EndsAt.After(p.StartsAt) && !p.EndsAt.After(now) {
 		vs = append(vs, Violation{"ends_at", "must be in the future"})
 	}
+	vs = p.Limits.check(p, vs)
 	return build(r, vs)
 }
 
@@ -151,7 +221,7 @@ func FromRecord(r Record) (*Silence, error) {
 func build(r Record, vs []Violation) (*Silence, error) {
 	s := &Silence{
 		id: r.ID, startsAt: dbTime(r.StartsAt), endsAt: dbTime(r.EndsAt), createdBy: r.CreatedBy,
-		comment: r.Comment, createdAt: dbTime(r.CreatedAt), expiredBy: r.ExpiredBy,
+		comment: r.Comment, createdAt: dbTime(r.CreatedAt), expiredBy: r.ExpiredBy, team: r.Team,
 	}
 	if !r.ExpiredAt.IsZero() {
 		s.expiredAt = dbTime(r.ExpiredAt)
@@ -229,11 +299,31 @@ func dbTime(t time.Time) time.Time {
 // ID is the silence's id, a UUID.
 func (s *Silence) ID() string { return s.id }
 
+// Team is the team that owns the silence ("": none).
+func (s *Silence) Team() string { return s.team }
+
+// Namespaces are the namespaces the silence is confined to: the values
+// of its equality matchers on the namespace label (an alert must match
+// every matcher, so it mutes nothing outside them).
+func Namespaces(matchers []string) []string {
+	ms, err := matcher.Parse(matchers)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range ms {
+		if m.Name == "namespace" && m.Type == labels.MatchEqual && m.Value != "" {
+			out = append(out, m.Value)
+		}
+	}
+	return out
+}
+
 // Record returns the silence as stored, its matchers in canonical form.
 func (s *Silence) Record() Record {
 	r := Record{
 		ID: s.id, StartsAt: s.startsAt, EndsAt: s.endsAt, CreatedBy: s.createdBy, Comment: s.comment,
-		CreatedAt: s.createdAt, ExpiredAt: s.expiredAt, ExpiredBy: s.expiredBy,
+		CreatedAt: s.createdAt, ExpiredAt: s.expiredAt, ExpiredBy: s.expiredBy, Team: s.team,
 	}
 	r.Matchers = make([]string, len(s.matchers))
 	for i, m := range s.matchers {

@@ -13,11 +13,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
 // Migrations create the schema.
@@ -58,9 +60,9 @@ func (s *Store) Insert(ctx context.Context, tx pgx.Tx, r *repairv1.Repair, resou
 	if err != nil {
 		return false, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO repairs (id, analysis_id, incident_id, app, resource, action, status, created_at, updated_at, repair)
-		VALUES ($1, $2, $3, $4, $5, $6, 'PROPOSED', $7, $7, $8) ON CONFLICT (analysis_id) DO NOTHING`,
-		r.GetId(), r.GetAnalysisId(), r.GetIncidentId(), r.GetApp(), resource, r.GetProposal().GetAction().String(), now, b)
+	tag, err := tx.Exec(ctx, `INSERT INTO repairs (id, analysis_id, incident_id, app, resource, action, status, created_at, updated_at, repair, team)
+		VALUES ($1, $2, $3, $4, $5, $6, 'PROPOSED', $7, $7, $8, $9) ON CONFLICT (analysis_id) DO NOTHING`,
+		r.GetId(), r.GetAnalysisId(), r.GetIncidentId(), r.GetApp(), resource, r.GetProposal().GetAction().String(), now, b, r.GetTeam())
 	if err != nil {
 		return false, fmt.Errorf("insert repair: %w", err)
 	}
@@ -121,7 +123,7 @@ func (s *Store) get(ctx context.Context, q Querier, id string, steps bool, lock 
 		cooldown *time.Time
 		team     string
 	)
-	err := q.QueryRow(ctx, `SELECT r.repair, r.resource, r.automatic, r.attempts, r.cooldown_until, r.result, `+appteam.TeamOf("r.app")+`
+	err := q.QueryRow(ctx, `SELECT r.repair, r.resource, r.automatic, r.attempts, r.cooldown_until, r.result, `+appteam.OwnerOf("r.app", "r.team")+`
 		FROM repairs r WHERE r.id = $1`+lock, id).Scan(&b, &row.Resource, &row.Automatic, &row.Attempts, &cooldown, &row.Result, &team)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Row{}, fmt.Errorf("repair %s: %w", id, ErrNotFound)
@@ -287,10 +289,10 @@ type Filter struct {
 
 // List returns repairs newest first, at most limit+1, after (createdAt, id).
 func (s *Store) List(ctx context.Context, f Filter, limit int, afterAt time.Time, afterID string) ([]*repairv1.Repair, error) {
-	rows, err := s.pool.Query(ctx, `SELECT r.repair, `+appteam.TeamOf("r.app")+` FROM repairs r
+	rows, err := s.pool.Query(ctx, `SELECT r.repair, `+appteam.OwnerOf("r.app", "r.team")+` FROM repairs r
 		WHERE ($1 = '' OR r.incident_id::text = $1) AND ($2 = '' OR r.status = $2)
 		AND ($4 = '' OR (r.created_at, r.id::text) < ($3, $4))
-		AND (NOT $6 OR `+appteam.TeamOf("r.app")+` = ANY($7))
+		AND (NOT $6 OR `+appteam.OwnerOf("r.app", "r.team")+` = ANY($7))
 		ORDER BY r.created_at DESC, r.id DESC LIMIT $5`,
 		f.IncidentID, f.Status, afterAt, afterID, limit+1, f.Scoped, appteam.WithUnowned(f.Teams, f.Unowned))
 	if err != nil {
@@ -346,5 +348,43 @@ func (s *Store) SetGuardrails(ctx context.Context, tx pgx.Tx, g *repairv1.Guardr
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM repairs WHERE created_at < $1
 		AND status NOT IN ('PROPOSED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'VERIFYING')`, before)
-	return tag.RowsAffected(), err
+	if err != nil {
+		return 0, err
+	}
+	subjects, err := s.pool.Exec(ctx, `DELETE FROM incident_subjects s WHERE received_at < $1
+		AND NOT EXISTS (SELECT 1 FROM repairs r WHERE r.incident_id = s.incident_id)`, before)
+	return tag.RowsAffected() + subjects.RowsAffected(), err
+}
+
+// AddSubject records an incident's subject as the monitor announced it;
+// the first announcement stands (an incident's subject never changes).
+func (s *Store) AddSubject(ctx context.Context, tx pgx.Tx, incidentID string, subj *typesv1.Subject, now time.Time) error {
+	b, err := protojson.Marshal(subj)
+	if err != nil {
+		return fmt.Errorf("subject of incident %s: %w", incidentID, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO incident_subjects (incident_id, subject, team, received_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (incident_id) DO NOTHING`, incidentID, b, subj.GetTeam(), now)
+	if err != nil {
+		return fmt.Errorf("subject of incident %s: %w", incidentID, err)
+	}
+	return nil
+}
+
+// Subject is the subject of an incident as the monitor announced it;
+// ErrNotFound when no announcement reached this service.
+func (s *Store) Subject(ctx context.Context, q Querier, incidentID string) (*typesv1.Subject, error) {
+	var b []byte
+	err := q.QueryRow(ctx, `SELECT subject FROM incident_subjects WHERE incident_id = $1`, incidentID).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("subject of incident %s: %w", incidentID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subject of incident %s: %w", incidentID, err)
+	}
+	subj := &typesv1.Subject{}
+	if err := protojson.Unmarshal(b, subj); err != nil {
+		return nil, fmt.Errorf("subject of incident %s: %w", incidentID, err)
+	}
+	return subj, nil
 }

@@ -98,7 +98,12 @@ type Silence struct {
 	ExpiredBy string                 `protobuf:"bytes,9,opt,name=expired_by,json=expiredBy,proto3" json:"expired_by,omitempty"`
 	State     SilenceState           `protobuf:"varint,10,opt,name=state,proto3,enum=vigil.monitor.v1.SilenceState" json:"state,omitempty"`
 	// Unset for a one-off silence; a maintenance window otherwise.
-	Schedule      *Schedule `protobuf:"bytes,11,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Schedule *Schedule `protobuf:"bytes,11,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// The team the silence belongs to: the owner of the namespace its
+	// matchers confine it to (namespace="..."); empty for an admin's
+	// silence of no namespace. An operator's silence must be confined to a
+	// namespace of their team's; only that team (or an admin) expires it.
+	Team          string `protobuf:"bytes,12,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +213,13 @@ func (x *Silence) GetSchedule() *Schedule {
 		return x.Schedule
 	}
 	return nil
+}
+
+func (x *Silence) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
 }
 
 // Schedule is a recurring weekly maintenance window in a named time zone.
@@ -753,7 +765,7 @@ var File_vigil_monitor_v1_silence_service_proto protoreflect.FileDescriptor
 
 const file_vigil_monitor_v1_silence_service_proto_rawDesc = "" +
 	"\n" +
-	"&vigil/monitor/v1/silence_service.proto\x12\x10vigil.monitor.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x03\n" +
+	"&vigil/monitor/v1/silence_service.proto\x12\x10vigil.monitor.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x03\n" +
 	"\aSilence\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bmatchers\x18\x02 \x03(\tR\bmatchers\x127\n" +
@@ -770,7 +782,8 @@ const file_vigil_monitor_v1_silence_service_proto_rawDesc = "" +
 	"expired_by\x18\t \x01(\tR\texpiredBy\x124\n" +
 	"\x05state\x18\n" +
 	" \x01(\x0e2\x1e.vigil.monitor.v1.SilenceStateR\x05state\x126\n" +
-	"\bschedule\x18\v \x01(\v2\x1a.vigil.monitor.v1.ScheduleR\bschedule\"[\n" +
+	"\bschedule\x18\v \x01(\v2\x1a.vigil.monitor.v1.ScheduleR\bschedule\x12\x12\n" +
+	"\x04team\x18\f \x01(\tR\x04team\"[\n" +
 	"\bSchedule\x12\x1b\n" +
 	"\ttime_zone\x18\x01 \x01(\tR\btimeZone\x122\n" +
 	"\awindows\x18\x02 \x03(\v2\x18.vigil.monitor.v1.WindowR\awindows\"D\n" +

@@ -375,6 +375,11 @@ type Repair struct {
 	CostUsd      float64 `protobuf:"fixed64,28,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
 	// The incident's title, as the analysis saw it.
 	IncidentTitle string `protobuf:"bytes,29,opt,name=incident_title,json=incidentTitle,proto3" json:"incident_title,omitempty"`
+	// What the incident is about, as the monitor resolved it when it
+	// opened (the repair service's own record of incident.opened, never the
+	// analysis' word): the repair may act only on its workload. Its app and
+	// team are the repair's.
+	Subject       *v1.Subject `protobuf:"bytes,30,opt,name=subject,proto3" json:"subject,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -610,6 +615,13 @@ func (x *Repair) GetIncidentTitle() string {
 		return x.IncidentTitle
 	}
 	return ""
+}
+
+func (x *Repair) GetSubject() *v1.Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
 }
 
 type ListRepairsRequest struct {
@@ -1421,14 +1433,14 @@ var File_vigil_repair_v1_repair_service_proto protoreflect.FileDescriptor
 
 const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\n" +
-	"$vigil/repair/v1/repair_service.proto\x12\x0fvigil.repair.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\"\xb5\x01\n" +
+	"$vigil/repair/v1/repair_service.proto\x12\x0fvigil.repair.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/resource.proto\x1a\x1cvigil/types/v1/subject.proto\"\xb5\x01\n" +
 	"\n" +
 	"RepairStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.vigil.repair.v1.StepKindR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xdf\b\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\x92\t\n" +
 	"\x06Repair\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
@@ -1468,7 +1480,8 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\finput_tokens\x18\x1a \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x1b \x01(\x05R\foutputTokens\x12\x19\n" +
 	"\bcost_usd\x18\x1c \x01(\x01R\acostUsd\x12%\n" +
-	"\x0eincident_title\x18\x1d \x01(\tR\rincidentTitle\"\xa8\x01\n" +
+	"\x0eincident_title\x18\x1d \x01(\tR\rincidentTitle\x121\n" +
+	"\asubject\x18\x1e \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\"\xa8\x01\n" +
 	"\x12ListRepairsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1620,7 +1633,8 @@ var file_vigil_repair_v1_repair_service_proto_goTypes = []any{
 	(*v1.RepairProposal)(nil),     // 19: vigil.types.v1.RepairProposal
 	(v1.Risk)(0),                  // 20: vigil.types.v1.Risk
 	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(v1.RepairAction)(0),          // 22: vigil.types.v1.RepairAction
+	(*v1.Subject)(nil),            // 22: vigil.types.v1.Subject
+	(v1.RepairAction)(0),          // 23: vigil.types.v1.RepairAction
 }
 var file_vigil_repair_v1_repair_service_proto_depIdxs = []int32{
 	18, // 0: vigil.repair.v1.RepairStep.time:type_name -> google.protobuf.Timestamp
@@ -1634,38 +1648,39 @@ var file_vigil_repair_v1_repair_service_proto_depIdxs = []int32{
 	18, // 8: vigil.repair.v1.Repair.expire_time:type_name -> google.protobuf.Timestamp
 	18, // 9: vigil.repair.v1.Repair.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 10: vigil.repair.v1.Repair.steps:type_name -> vigil.repair.v1.RepairStep
-	0,  // 11: vigil.repair.v1.ListRepairsRequest.status:type_name -> vigil.repair.v1.RepairStatus
-	4,  // 12: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
-	4,  // 13: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	4,  // 14: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	4,  // 15: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	21, // 16: vigil.repair.v1.Guardrails.cooldown:type_name -> google.protobuf.Duration
-	20, // 17: vigil.repair.v1.Guardrails.max_auto_risk:type_name -> vigil.types.v1.Risk
-	22, // 18: vigil.repair.v1.Guardrails.deny:type_name -> vigil.types.v1.RepairAction
-	21, // 19: vigil.repair.v1.Guardrails.approval_ttl:type_name -> google.protobuf.Duration
-	21, // 20: vigil.repair.v1.Guardrails.verify_window:type_name -> google.protobuf.Duration
-	13, // 21: vigil.repair.v1.GetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
-	13, // 22: vigil.repair.v1.GetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
-	13, // 23: vigil.repair.v1.SetGuardrailsRequest.guardrails:type_name -> vigil.repair.v1.Guardrails
-	13, // 24: vigil.repair.v1.SetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
-	13, // 25: vigil.repair.v1.SetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
-	5,  // 26: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
-	7,  // 27: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
-	9,  // 28: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
-	11, // 29: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
-	14, // 30: vigil.repair.v1.RepairService.GetGuardrails:input_type -> vigil.repair.v1.GetGuardrailsRequest
-	16, // 31: vigil.repair.v1.RepairService.SetGuardrails:input_type -> vigil.repair.v1.SetGuardrailsRequest
-	6,  // 32: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
-	8,  // 33: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
-	10, // 34: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
-	12, // 35: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
-	15, // 36: vigil.repair.v1.RepairService.GetGuardrails:output_type -> vigil.repair.v1.GetGuardrailsResponse
-	17, // 37: vigil.repair.v1.RepairService.SetGuardrails:output_type -> vigil.repair.v1.SetGuardrailsResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 11: vigil.repair.v1.Repair.subject:type_name -> vigil.types.v1.Subject
+	0,  // 12: vigil.repair.v1.ListRepairsRequest.status:type_name -> vigil.repair.v1.RepairStatus
+	4,  // 13: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
+	4,  // 14: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 15: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 16: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	21, // 17: vigil.repair.v1.Guardrails.cooldown:type_name -> google.protobuf.Duration
+	20, // 18: vigil.repair.v1.Guardrails.max_auto_risk:type_name -> vigil.types.v1.Risk
+	23, // 19: vigil.repair.v1.Guardrails.deny:type_name -> vigil.types.v1.RepairAction
+	21, // 20: vigil.repair.v1.Guardrails.approval_ttl:type_name -> google.protobuf.Duration
+	21, // 21: vigil.repair.v1.Guardrails.verify_window:type_name -> google.protobuf.Duration
+	13, // 22: vigil.repair.v1.GetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	13, // 23: vigil.repair.v1.GetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	13, // 24: vigil.repair.v1.SetGuardrailsRequest.guardrails:type_name -> vigil.repair.v1.Guardrails
+	13, // 25: vigil.repair.v1.SetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	13, // 26: vigil.repair.v1.SetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	5,  // 27: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
+	7,  // 28: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
+	9,  // 29: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
+	11, // 30: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
+	14, // 31: vigil.repair.v1.RepairService.GetGuardrails:input_type -> vigil.repair.v1.GetGuardrailsRequest
+	16, // 32: vigil.repair.v1.RepairService.SetGuardrails:input_type -> vigil.repair.v1.SetGuardrailsRequest
+	6,  // 33: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
+	8,  // 34: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
+	10, // 35: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
+	12, // 36: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
+	15, // 37: vigil.repair.v1.RepairService.GetGuardrails:output_type -> vigil.repair.v1.GetGuardrailsResponse
+	17, // 38: vigil.repair.v1.RepairService.SetGuardrails:output_type -> vigil.repair.v1.SetGuardrailsResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_vigil_repair_v1_repair_service_proto_init() }

@@ -1,0 +1,119 @@
+package repair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/subject"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+// subjectGrace is how long an analysis waits for its incident's
+// incident.opened to reach this service (the two travel on different
+// streams); past it, a repair with no known subject is blocked.
+const subjectGrace = 2 * time.Minute
+
+// errSubjectPending: the incident's subject has not arrived yet; the
+// analysis is redelivered.
+var errSubjectPending = errors.New("the incident's subject has not reached the repair service yet")
+
+// incidentOpened records what an incident is about: its subject as the
+// monitor resolved it, the only thing its repairs may touch.
+func (s *Service) incidentOpened(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
+	inc := e.GetIncident()
+	if inc.GetId() == "" {
+		return nil
+	}
+	subj := inc.GetSubject()
+	if subj == nil {
+		// Announced by a monitor older than subjects: confined to the
+		// namespace its labels name, owned by nobody.
+		subj = subject.NewIndex(nil, nil).Resolve(inc.GetGroupLabels())
+	}
+	return s.store.AddSubject(ctx, tx, inc.GetId(), subj, s.now())
+}
+
+// subjectOf is the subject of r's incident as this service recorded it,
+// with r's app and team taken from it (never from the analysis); nil when
+// it is not known, after the grace period since occurred.
+func (s *Service) subjectOf(ctx context.Context, tx pgx.Tx, incidentID string, occurred time.Time) (*typesv1.Subject, error) {
+	subj, err := s.store.Subject(ctx, tx, incidentID)
+	switch {
+	case errors.Is(err, postgres.ErrNotFound) && s.now().Sub(occurred) < subjectGrace:
+		return nil, fmt.Errorf("incident %s: %w", incidentID, errSubjectPending)
+	case errors.Is(err, postgres.ErrNotFound):
+		return nil, nil
+	}
+	return subj, err
+}
+
+// offSubject says why r may not act on its target: "" when it may. It
+// checks the target against the incident's subject, as this service
+// recorded it; with kc, it also asks the cluster whether the target
+// controls the subject's pod.
+func (s *Service) offSubject(ctx context.Context, kc kubernetes.Interface, r *repairv1.Repair) (string, error) {
+	subj := r.GetSubject()
+	if subj == nil {
+		return "the incident's subject never reached the repair service: a person must act", nil
+	}
+	var cluster string
+	if s.deps.Clusters != nil && (subj.GetCluster() == "" || r.GetProposal().GetTarget().GetCluster() == "") {
+		c, err := s.deps.Clusters.DefaultCluster(ctx)
+		if err != nil {
+			return "", err
+		}
+		cluster = c
+	}
+	v := subject.Check(subj, r.GetProposal().GetTarget(), r.GetProposal().GetAction(), cluster)
+	switch {
+	case !v.OK:
+		return "not the incident's subject: " + v.Reason, nil
+	case v.PodOwner == "" || kc == nil:
+		return "", nil
+	}
+	ok, err := controls(ctx, kc, subj.GetNamespace(), v.PodOwner, r.GetProposal().GetTarget())
+	if err != nil || ok {
+		return "", err
+	}
+	t := r.GetProposal().GetTarget()
+	return fmt.Sprintf("not the incident's subject: %s %s/%s does not control pod %s", t.GetKind(), t.GetNamespace(), t.GetName(), v.PodOwner), nil
+}
+
+// controls says whether target controls pod (through a ReplicaSet for a
+// Deployment), asking the cluster; a pod that is gone (a crash-looping
+// pod is replaced) is judged by its name, which its controller made.
+func controls(ctx context.Context, kc kubernetes.Interface, ns, pod string, target *typesv1.ResourceRef) (bool, error) {
+	if target.GetKind() == "Pod" {
+		return target.GetName() == pod, nil
+	}
+	p, err := kc.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return strings.HasPrefix(pod, target.GetName()+"-"), nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
+	}
+	ref := metav1.GetControllerOf(p)
+	if ref != nil && ref.Kind == "ReplicaSet" && target.GetKind() == "Deployment" {
+		rs, err := kc.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return strings.HasPrefix(ref.Name, target.GetName()+"-"), nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("get replicaset %s/%s: %w", ns, ref.Name, err)
+		}
+		ref = metav1.GetControllerOf(rs)
+	}
+	return ref != nil && ref.Kind == target.GetKind() && ref.Name == target.GetName(), nil
+}
