@@ -187,7 +187,7 @@ type Service struct {
 	// owners keeps who owns what (apps, namespaces) for the ingester.
 	owners *bus.Consumer
 	store  *postgres.Store
-	access   *access.Service
+	access *access.Service
 	// bot handles the Telegram bot's updates; background runs Slack
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
