@@ -21,6 +21,7 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -203,6 +204,7 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 	fmt.Fprintf(tw, "Status:\t%s\n", short(i.GetStatus().String(), "INCIDENT_STATUS_"))
 	fmt.Fprintf(tw, "Severity:\t%s\n", short(i.GetSeverity().String(), "SEVERITY_"))
 	fmt.Fprintf(tw, "Group:\t%s\n", i.GetGroupKey())
+	printSubject(tw, i.GetSubject(), i.GetTeam())
 	fmt.Fprintf(tw, "Opened:\t%s\n", when(i.GetOpenedAt()))
 	if i.GetAcknowledgedAt() != nil {
 		fmt.Fprintf(tw, "Acknowledged:\t%s by %s\n", when(i.GetAcknowledgedAt()), i.GetAcknowledgedBy())
@@ -223,6 +225,25 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 			a.GetCount(), when(a.GetLastSeenAt()), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// printSubject says what an incident is about and whose it is, and why
+// (tw's rows "Subject:", "Owner:", "Labels disagree:").
+func printSubject(tw io.Writer, s *typesv1.Subject, team string) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(tw, "Subject:\t%s\n", subject.Describe(s))
+	why := map[typesv1.Ownership]string{
+		typesv1.Ownership_OWNERSHIP_APP_NAMESPACE:     "the namespace Vigil made for app " + s.GetApp(),
+		typesv1.Ownership_OWNERSHIP_APP_LABEL:         "the alerts name no namespace; their app label names app " + s.GetApp(),
+		typesv1.Ownership_OWNERSHIP_NAMESPACE_MAPPING: "an admin mapped the namespace (vigil namespaces list)",
+		typesv1.Ownership_OWNERSHIP_NONE:              "nothing Vigil knows claims it: admins and the default team answer for it",
+	}[s.GetOwnership()]
+	fmt.Fprintf(tw, "Owner:\tteam %s (%s)\n", orDash(team), why)
+	if s.GetMismatch() != "" {
+		fmt.Fprintf(tw, "Labels disagree:\t%s (not believed)\n", s.GetMismatch())
+	}
 }
 
 func short(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }

@@ -18,6 +18,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/subject"
 )
 
 func repairsCommand() *cobra.Command {
@@ -278,6 +279,9 @@ func printRepair(w io.Writer, r *repairv1.Repair) {
 	fmt.Fprintf(tw, "Pods affected:\t%d\n", r.GetPodsAffected())
 	fmt.Fprintf(tw, "Expected downtime:\t%s\n", duration(r.GetExpectedDowntime()))
 	fmt.Fprintf(tw, "App:\t%s (team %s)\n", orDash(r.GetApp()), orDash(r.GetTeam()))
+	if s := r.GetSubject(); s != nil {
+		fmt.Fprintf(tw, "Incident about:\t%s\n", subject.Describe(s))
+	}
 	if r.GetDecidedBy() != "" {
 		fmt.Fprintf(tw, "Decided by:\t%s via %s\n", r.GetDecidedBy(), orDash(r.GetDecidedVia()))
 	}
