@@ -23,6 +23,8 @@ func benchIngestCommand() *cobra.Command {
 	var (
 		o         loadgen.Options
 		tokenFile string
+		// ingestTokenFile holds a key that sends the webhooks (a team's).
+		ingestTokenFile string
 		output    string
 	)
 	cmd := &cobra.Command{
@@ -52,6 +54,11 @@ was measured.`,
 				return err
 			}
 			o.Token = token
+			if ingestTokenFile != "" {
+				if o.IngestToken, err = benchToken(ingestTokenFile); err != nil {
+					return fmt.Errorf("--ingest-token-file: %w", err)
+				}
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			g, err := loadgen.New(o, loadgen.Deps{Logger: log})
 			if err != nil {
@@ -80,6 +87,7 @@ was measured.`,
 	f.StringVar(&o.HTTPURL, "url", "http://127.0.0.1:8080", "gateway HTTP base URL, for webhooks")
 	f.StringVar(&o.GRPCAddr, "addr", env("VIGIL_ADDR", "127.0.0.1:9090"), "gateway gRPC address, for --via grpc and the read-back (VIGIL_ADDR)")
 	f.StringVar(&tokenFile, "token-file", env("VIGIL_TOKEN_FILE", ""), "file holding the API token (default: VIGIL_TOKEN) (VIGIL_TOKEN_FILE)")
+	f.StringVar(&ingestTokenFile, "ingest-token-file", "", "file holding the key that sends the webhooks, e.g. a team's ingest key (default: the API token)")
 	f.StringVarP(&output, "output", "o", "table", "table or json")
 	f.StringVar(&o.Via, "via", loadgen.ViaWebhook, "webhook (Alertmanager's, POST /api/v1/webhooks/alertmanager) or grpc (AlertService/IngestAlerts)")
 	f.IntVar(&o.Senders, "senders", 16, "concurrent senders, each one request at a time")

@@ -212,40 +212,34 @@ type Rows interface {
 
 // Index is what the projection knows of the given namespaces and app
 // names (see subject.Names), to resolve subjects against: the apps
-// named or living there, and the mappings of those namespaces.
+// named or living there, and the mappings of those namespaces. One round
+// trip, each part by an index.
 func Index(ctx context.Context, q Rows, namespaces, apps []string) (*subject.Index, error) {
-	var known []subject.App
-	rows, err := q.Query(ctx, `SELECT app, team, cluster, namespace FROM app_teams
-		WHERE NOT deleted AND (namespace = ANY($1) OR app = ANY($2))`, namespaces, apps)
+	rows, err := q.Query(ctx, `SELECT 'a', app, team, cluster, namespace FROM app_teams WHERE NOT deleted AND namespace = ANY($1)
+		UNION SELECT 'a', app, team, cluster, namespace FROM app_teams WHERE NOT deleted AND app = ANY($2)
+		UNION ALL SELECT 'm', '', team, cluster, namespace FROM namespace_teams WHERE NOT deleted AND namespace = ANY($1)`, namespaces, apps)
 	if err != nil {
-		return nil, fmt.Errorf("apps of namespaces: %w", err)
+		return nil, fmt.Errorf("owners of namespaces: %w", err)
 	}
+	defer rows.Close()
+	var (
+		known    []subject.App
+		mappings []subject.Mapping
+	)
 	for rows.Next() {
+		var kind string
 		var a subject.App
-		if err := rows.Scan(&a.Name, &a.Team, &a.Cluster, &a.Namespace); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("apps of namespaces: %w", err)
+		if err := rows.Scan(&kind, &a.Name, &a.Team, &a.Cluster, &a.Namespace); err != nil {
+			return nil, fmt.Errorf("owners of namespaces: %w", err)
 		}
-		known = append(known, a)
+		if kind == "m" {
+			mappings = append(mappings, subject.Mapping{Cluster: a.Cluster, Namespace: a.Namespace, Team: a.Team})
+		} else {
+			known = append(known, a)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("apps of namespaces: %w", err)
-	}
-	var mappings []subject.Mapping
-	rows, err = q.Query(ctx, `SELECT cluster, namespace, team FROM namespace_teams WHERE NOT deleted AND namespace = ANY($1)`, namespaces)
-	if err != nil {
-		return nil, fmt.Errorf("namespace mappings: %w", err)
-	}
-	for rows.Next() {
-		var m subject.Mapping
-		if err := rows.Scan(&m.Cluster, &m.Namespace, &m.Team); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("namespace mappings: %w", err)
-		}
-		mappings = append(mappings, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("namespace mappings: %w", err)
+		return nil, fmt.Errorf("owners of namespaces: %w", err)
 	}
 	return subject.NewIndex(known, mappings), nil
 }

@@ -27,7 +27,6 @@ package subject
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -103,7 +102,6 @@ func appLabel(labels map[string]string) (label, value string) {
 
 // Resolve is the subject of an alert with labels.
 func (ix *Index) Resolve(labels map[string]string) *typesv1.Subject {
-	labels = maps.Clone(labels)
 	s := &typesv1.Subject{Cluster: labels["cluster"], Namespace: labels["namespace"], Pod: labels["pod"]}
 	label, named := appLabel(labels)
 	var mismatch []string
@@ -123,10 +121,10 @@ func (ix *Index) Resolve(labels map[string]string) *typesv1.Subject {
 			s.Ownership = typesv1.Ownership_OWNERSHIP_NONE
 		}
 		if a, ok := ix.byName[named]; ok && named != "" && a.Name != s.App && (a.Namespace != s.Namespace || (s.Cluster != "" && a.Cluster != s.Cluster)) {
-			// Not believed, not even as a workload's name.
-			delete(labels, label)
 			mismatch = append(mismatch, fmt.Sprintf("label %s=%s names app %s (team %s) in namespace %s, but the alert is about namespace %s (%s)",
 				label, named, a.Name, orNone(a.Team), a.Namespace, s.Namespace, ownerPhrase(s)))
+			// Not believed, not even as a workload's name.
+			named = ""
 		}
 	case named != "":
 		a, ok := ix.byName[named]
@@ -142,22 +140,22 @@ func (ix *Index) Resolve(labels map[string]string) *typesv1.Subject {
 	if s.Namespace == "" {
 		s.Pod = ""
 	} else {
-		s.Kind, s.Name = workload(labels, s)
+		s.Kind, s.Name = workload(labels, named, s)
 	}
 	s.Mismatch = strings.Join(mismatch, "; ")
 	return s
 }
 
-// workload is the subject's workload: a workload label, else the app
-// label's name, else the app whose namespace it is.
-func workload(labels map[string]string, s *typesv1.Subject) (kind, name string) {
+// workload is the subject's workload: a workload label, else named (the
+// app label's name, when believed), else the app whose namespace it is.
+func workload(labels map[string]string, named string, s *typesv1.Subject) (kind, name string) {
 	for _, wl := range workloadLabels {
 		if v := labels[wl.label]; v != "" {
 			return wl.kind, v
 		}
 	}
-	if _, v := appLabel(labels); v != "" {
-		return "", v
+	if named != "" {
+		return "", named
 	}
 	if s.Pod == "" && s.App != "" {
 		return "", s.App

@@ -66,6 +66,10 @@ type Options struct {
 	GRPCAddr string
 	// Token is the Bearer token for both.
 	Token string
+	// IngestToken, when set, sends the webhooks instead of Token (a team's
+	// ingest key, so the gateway resolves each alert's subject); Token
+	// still reads back.
+	IngestToken string
 	// Via is ViaWebhook or ViaGRPC.
 	Via              string
 	Senders          int
@@ -250,7 +254,11 @@ func New(opts Options, deps Deps) (*Generator, error) {
 	if opts.Via == ViaGRPC {
 		g.sender = &grpcSender{spec: s, client: gatewayv1.NewAlertServiceClient(conn)}
 	} else {
-		g.sender = newWebhookSender(s, opts.HTTPURL, opts.Token, opts.Senders)
+		token := opts.Token
+		if opts.IngestToken != "" {
+			token = opts.IngestToken
+		}
+		g.sender = newWebhookSender(s, opts.HTTPURL, token, opts.Senders)
 	}
 	return g, nil
 }
