@@ -25,7 +25,7 @@ func benchIngestCommand() *cobra.Command {
 		tokenFile string
 		// ingestTokenFile holds a key that sends the webhooks (a team's).
 		ingestTokenFile string
-		output    string
+		output          string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",

@@ -21,8 +21,8 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/subject"
 )
 
 // clientFlags reach the gateway's gRPC API.
