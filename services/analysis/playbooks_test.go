@@ -186,13 +186,17 @@ func TestRepairOutcomesTeachPlaybooks(t *testing.T) {
 		}
 		require.Contains(t, history[id], verdict)
 	}
+	// Announced through the outbox: the relay publishes it after the
+	// commit that made the analysis listable.
 	var announced *eventsv1.AnalysisCompleted
-	for _, e := range completed(t, f.js) {
-		if e.GetAnalysisId() == a.GetId() {
-			announced = e
+	require.Eventually(t, func() bool {
+		for _, e := range completed(t, f.js) {
+			if e.GetAnalysisId() == a.GetId() {
+				announced = e
+			}
 		}
-	}
-	require.NotNil(t, announced)
+		return announced != nil
+	}, 30*time.Second, 100*time.Millisecond, "analysis.completed of %s", a.GetId())
 	require.InDelta(t, want, announced.GetConfidence(), 1e-9)
 
 	// Below the floor: the engine's confidence stands, and the reasoning

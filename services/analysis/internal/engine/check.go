@@ -121,7 +121,20 @@ func Check(b *evidence.Bundle, r Result, verdict Result, lim Limits) (Result, er
 	return r, nil
 }
 
+// checkAction checks an action's shape (target, kind, parameters) and
+// then that the verdict does not need a person: nothing found wrong
+// (no-finding) needs one too, so no engine acts on a healthy workload.
 func checkAction(b *evidence.Bundle, p *typesv1.RepairProposal, verdict Result, lim Limits) error {
+	if err := checkShape(b, p, verdict, lim); err != nil {
+		return err
+	}
+	if verdict.NeedsPerson {
+		return unusable("the evidence shows what a person must fix (%s): %s is refused", verdict.Summary, p.GetAction())
+	}
+	return nil
+}
+
+func checkShape(b *evidence.Bundle, p *typesv1.RepairProposal, verdict Result, lim Limits) error {
 	a := p.GetAction()
 	if b.Target == nil {
 		return unusable("the incident is not tied to a workload: only NONE can be proposed")
@@ -132,9 +145,6 @@ func checkAction(b *evidence.Bundle, p *typesv1.RepairProposal, verdict Result, 
 	}
 	if !Supports(a, b.Target.GetKind()) {
 		return unusable("%s does not apply to a %s", a, b.Target.GetKind())
-	}
-	if verdict.NeedsPerson {
-		return unusable("the evidence shows what a person must fix (%s): %s is refused", verdict.Summary, a)
 	}
 	t := p.GetTarget()
 	if t == nil {

@@ -205,6 +205,12 @@ func TestCheckAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := verdict(tc.bundle)
+			if v.Rule == "no-finding" {
+				// Measured against a finding that proposes no action of
+				// its own; what no-finding itself allows is
+				// TestNothingFoundAllowsNoAction's.
+				v.NeedsPerson, v.Rule = false, "a-finding"
+			}
 			// What the engine claims for risk and blast radius is ignored.
 			tc.answer.Risk = typesv1.Risk_RISK_LOW
 			tc.answer.BlastRadius = engine.BlastRadius{Pods: 0, Note: "harmless"}
@@ -307,4 +313,28 @@ func TestSupports(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, engine.Supports(tc.action, tc.kind), "%s on %s", tc.action, tc.kind)
 	}
+}
+
+// Nothing found wrong is no licence to act: against the rules' no-finding
+// (a healthy workload), every action any engine proposes is refused, and
+// only NONE is accepted.
+func TestNothingFoundAllowsNoAction(t *testing.T) {
+	t.Parallel()
+	own := ref("shop", "Deployment", "checkout")
+	b := checkout()
+	v := verdict(b)
+	require.Equal(t, "no-finding", v.Rule)
+	require.True(t, v.NeedsPerson)
+	for _, p := range []*typesv1.RepairProposal{
+		proposal(typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, own),
+		proposal(typesv1.RepairAction_REPAIR_ACTION_DELETE_POD, ref("shop", "Pod", podName(1))),
+		scaleTo(5, own),
+		memoryTo("app", 1024*mi),
+	} {
+		_, err := engine.Check(b, engine.Result{Proposal: p, Confidence: 0.99}, v, engine.DefaultLimits())
+		require.ErrorIs(t, err, engine.ErrUnusable, "%s", p.GetAction())
+		require.ErrorContains(t, err, "a person must fix")
+	}
+	_, err := engine.Check(b, engine.Result{Proposal: proposal(typesv1.RepairAction_REPAIR_ACTION_NONE, own), Confidence: 0.5}, v, engine.DefaultLimits())
+	require.NoError(t, err)
 }

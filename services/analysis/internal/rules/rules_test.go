@@ -220,10 +220,10 @@ func ruleCases() []ruleCase {
 				b.Pods[i].Containers[0].State, b.Pods[i].Containers[0].Reason, b.Pods[i].Containers[0].Ready = "terminated", "Completed", false
 			}
 		}), want{
-			rule: "no-finding", action: none, target: "Job/checkout", conf: [2]float64{0.3, 0.3},
+			rule: "no-finding", action: none, needsPerson: true, target: "Job/checkout", conf: [2]float64{0.3, 0.3},
 		}},
 		{"none: nothing found", build(), want{
-			rule: "no-finding", action: none, target: deployment, conf: [2]float64{0.3, 0.3},
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
 			ruledOut: []string{
 				"not OOM: no container was OOMKilled", "not unschedulable: no pod is pending unscheduled",
 				"not a crash loop: no container crashing or in CrashLoopBackOff", "not scaled to zero: 3 replicas desired",
@@ -251,7 +251,7 @@ func ruleCases() []ruleCase {
 			rule: "unbound-pvc", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.85, 0.85},
 		}},
 		{"precedence: an old FailedScheduling with every pod scheduled is not unschedulable", build(event(podA, "FailedScheduling", "0/3 nodes are available: 3 Insufficient memory.")), want{
-			rule: "no-finding", action: none, target: deployment, conf: [2]float64{0.3, 0.3},
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
 			ruledOut: []string{"not unschedulable: no pod is pending unscheduled"},
 		}},
 		{"precedence: a deploy an hour ago is not recent", build(deployed(time.Hour, "1.3", true), crashLoop(0, 1, 2)), want{
