@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -186,24 +188,50 @@ func repository(image string) string {
 // that limits the repair identity's changes, and its binding, with the
 // cluster's admin client. Without it the deploy service hands out no
 // repair credential: it needs admissionregistration.k8s.io/v1
-// (Kubernetes 1.30 or later).
+// (Kubernetes 1.30 or later). When it changed anything it waits for the
+// API server to enforce it (policyRefresh).
 func ApplyRepairPolicy(ctx context.Context, admin kubernetes.Interface) error {
+	vap := admin.AdmissionregistrationV1().ValidatingAdmissionPolicies()
+	vapb := admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
+	var before []string
+	if p, err := vap.Get(ctx, RepairPolicy, metav1.GetOptions{}); err == nil {
+		before = append(before, p.ResourceVersion)
+	}
+	if b, err := vapb.Get(ctx, RepairPolicy, metav1.GetOptions{}); err == nil {
+		before = append(before, b.ResourceVersion)
+	}
 	p, err := json.Marshal(repairPolicy())
 	if err != nil {
 		return err
 	}
-	if _, err := admin.AdmissionregistrationV1().ValidatingAdmissionPolicies().Patch(ctx, RepairPolicy, types.ApplyPatchType, p, applyOptions()); err != nil {
+	applied, err := vap.Patch(ctx, RepairPolicy, types.ApplyPatchType, p, applyOptions())
+	if err != nil {
 		return fmt.Errorf("admission policy %s (needs Kubernetes 1.30 or later): %w", RepairPolicy, err)
 	}
 	b, err := json.Marshal(repairPolicyBinding())
 	if err != nil {
 		return err
 	}
-	if _, err := admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Patch(ctx, RepairPolicy, types.ApplyPatchType, b, applyOptions()); err != nil {
+	bound, err := vapb.Patch(ctx, RepairPolicy, types.ApplyPatchType, b, applyOptions())
+	if err != nil {
 		return fmt.Errorf("admission policy binding %s: %w", RepairPolicy, err)
 	}
-	return nil
+	if slices.Equal(before, []string{applied.ResourceVersion, bound.ResourceVersion}) {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(policyRefresh):
+		return nil
+	}
 }
+
+// policyRefresh is how long the API server may take to enforce a new or
+// changed policy: it recompiles policies at most once a second
+// (k8s.io/apiserver's policy source), so a credential handed out at once
+// could write before the policy holds.
+const policyRefresh = 2 * time.Second
 
 // FieldManager owns what Vigil applies for its identities.
 const FieldManager = "vigil-access"
