@@ -65,6 +65,9 @@ const (
 // are rolled back by the deploy service, which this policy does not bind.
 func repairPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 	update := func(cond string) string { return "request.operation != 'UPDATE' || " + cond }
+	// A scale leaves the template alone: one comparison, not a walk of
+	// every field of every container.
+	template := func(cond string) string { return update("variables.sameTemplate || " + cond) }
 	tplAnn := "variables.template.metadata.?annotations.orValue({})"
 	oldTplAnn := "variables.oldTemplate.metadata.?annotations.orValue({})"
 	// pairs applies cond to every container of the new template and the
@@ -98,26 +101,26 @@ func repairPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 			Message:    "Vigil's repair identity may change only spec.replicas and the pod template of a Deployment (not its selector, strategy or other settings)",
 		},
 		{
-			Expression: update(sameExcept("variables.template.metadata", "variables.oldTemplate.metadata", "annotations") + " && " +
+			Expression: template(sameExcept("variables.template.metadata", "variables.oldTemplate.metadata", "annotations") + " && " +
 				sameExcept(tplAnn, oldTplAnn, restartedAt, repairID)),
 			Message: "Vigil's repair identity may change only the pod template annotations " + restartedAt + " and " + repairID + " (not labels or other annotations)",
 		},
 		{
-			Expression: update(sameExcept("variables.template.spec", "variables.oldTemplate.spec", "containers", "initContainers")),
+			Expression: template(sameExcept("variables.template.spec", "variables.oldTemplate.spec", "containers", "initContainers")),
 			Message:    "Vigil's repair identity may not change the pod's service account, volumes, security context or any other pod field",
 		},
 		{
-			Expression: update(pairs(sameExcept("c", "o", "image", "resources"))),
+			Expression: template(pairs(sameExcept("c", "o", "image", "resources"))),
 			Message:    "Vigil's repair identity may not add, remove or rename containers, or change their command, args, env, ports, probes, volume mounts, security context or any field but memory and (rolling back) the image tag",
 		},
 		{
-			Expression: update(pairs(sameExcept("c.?resources.orValue({})", "o.?resources.orValue({})", "limits", "requests") + " && " +
+			Expression: template(pairs(sameExcept("c.?resources.orValue({})", "o.?resources.orValue({})", "limits", "requests") + " && " +
 				sameExcept(res("c", "limits"), res("o", "limits"), "memory") + " && " +
 				sameExcept(res("c", "requests"), res("o", "requests"), "memory"))),
 			Message: "Vigil's repair identity may change a container's memory request and limit, no other resource",
 		},
 		{
-			Expression: update(pairs("(c.image == o.image || " + repository("c.image") + " == " + repository("o.image") + ")")),
+			Expression: template(pairs("(c.image == o.image || " + repository("c.image") + " == " + repository("o.image") + ")")),
 			Message:    "Vigil's repair identity may change an image only to another tag or digest of the same repository (a rollback)",
 		},
 	}
@@ -147,6 +150,7 @@ func repairPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 			Variables: []admissionregistrationv1.Variable{
 				{Name: "template", Expression: "object.spec.template"},
 				{Name: "oldTemplate", Expression: "oldObject.spec.template"},
+				{Name: "sameTemplate", Expression: "object.spec.template == oldObject.spec.template"},
 			},
 			Validations: validations,
 		},

@@ -302,32 +302,52 @@ func TestRepairerOnlyWhereGranted(t *testing.T) {
 	}
 }
 
-// BenchmarkAdmission measures a patch of spec.replicas as the repair
-// identity, with the admission policy bound and without it. The
-// difference is the policy's cost on each of the repair identity's
-// writes (other users' requests do not match it).
+// BenchmarkAdmission measures patches as the repair identity, with the
+// admission policy bound and without it: a scale (spec.replicas; the pod
+// template unchanged, which the policy checks with one comparison) and a
+// raised memory limit (a template change: every field of every container
+// compared). The difference is the policy's cost on each of the repair
+// identity's writes; other users' requests do not match it. Dry runs: the
+// API server admits each patch but stores nothing.
 func BenchmarkAdmission(b *testing.B) {
 	k := testkit.SharedKube(b)
 	ns := actiontest.Namespace(b, k)
 	actiontest.Create(b, k, app(ns, "bench", "registry.example.com/web:1"))
-	c := actiontest.Repairer(b, k)
 	ctx := b.Context()
-	bench := func(b *testing.B) {
-		n := int32(0)
-		for b.Loop() {
-			n = 1 + (n+1)%3
-			// A dry run: the API server admits the patch but stores
-			// nothing, so the Deployment controller stays out of it.
-			_, err := c.AppsV1().Deployments(ns).Patch(ctx, "bench", types.MergePatchType,
-				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
-			if err != nil {
-				b.Fatal(err)
-			}
+	// A client of its own without client-go's rate limit (the account's
+	// 50/s would be what is measured).
+	rc, _, err := kubeaccess.AccountConfig(ctx, k.Clientset, k.Config, kubeaccess.Repairer, time.Hour)
+	require.NoError(b, err)
+	rc.QPS = -1
+	c, err := kubernetes.NewForConfig(rc)
+	require.NoError(b, err)
+	patches := []struct {
+		name  string
+		pt    types.PatchType
+		patch func(i int) []byte
+	}{
+		{"replicas", types.MergePatchType, func(i int) []byte { return fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, 1+i%3) }},
+		{"memory", types.StrategicMergePatchType, func(i int) []byte {
+			return fmt.Appendf(nil, `{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"%dMi"}}}]}}}}`, 300+i%3)
+		}},
+	}
+	run := func(b *testing.B) {
+		for _, p := range patches {
+			b.Run(p.name, func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					i++
+					_, err := c.AppsV1().Deployments(ns).Patch(ctx, "bench", p.pt, p.patch(i), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 	b.Run("policy bound", func(b *testing.B) {
 		withPolicy(b, k, c, ns, "bench")
-		bench(b)
+		run(b)
 	})
 	b.Run("no policy", func(b *testing.B) {
 		err := k.Clientset.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, kubeaccess.RepairPolicy, metav1.DeleteOptions{})
@@ -335,6 +355,6 @@ func BenchmarkAdmission(b *testing.B) {
 			b.Fatal(err)
 		}
 		waitEnforced(b, c, ns, "bench", false)
-		bench(b)
+		run(b)
 	})
 }
