@@ -152,4 +152,3 @@ func (s *Service) clusterAdded(ctx context.Context, cluster string) {
 		s.log.WarnContext(ctx, "repair identity not fully provisioned", "cluster", cluster, "error", err)
 	}
 }
-

@@ -122,7 +122,9 @@ func TestAppNamespaceIsGrantedToRepairs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, corev1.NamespaceActive, ns.Status.Phase, "the namespace stays (no --delete-resources)")
 	eventuallyCanPatch(t, k, name, false)
-	t.Cleanup(func() { _ = k.Clientset.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = k.Clientset.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 }
 
 // The operator's list (VIGIL_REPAIR_NAMESPACES) is granted in every
