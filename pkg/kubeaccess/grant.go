@@ -22,12 +22,13 @@ import (
 type Source string
 
 const (
-	// SourceApp: the namespace of one of Vigil's apps, granted when the
+	// SourceApp is the namespace of one of Vigil's apps, granted when the
 	// deploy service creates it and revoked when the app is deleted.
 	SourceApp Source = "app"
-	// SourceAllowed: listed by the operator (VIGIL_REPAIR_NAMESPACES).
+	// SourceAllowed is a namespace the operator listed
+	// (VIGIL_REPAIR_NAMESPACES).
 	SourceAllowed Source = "allowed"
-	// SourceTeam: an admin mapped the namespace to a team and allowed
+	// SourceTeam is a namespace an admin mapped to a team, allowing
 	// repairs there.
 	SourceTeam Source = "team"
 )

@@ -59,8 +59,8 @@ func TestNewRefusesBadEntries(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"*", "Team", "a*b*", "-x", "a_b*", ""} {
 		_, err := reserved.New("", []string{bad})
-		assert.ErrorContains(t, err, "VIGIL_RESERVED_NAMESPACES", "%q", bad)
+		require.ErrorContains(t, err, "VIGIL_RESERVED_NAMESPACES", "%q", bad)
 	}
 	_, err := reserved.New("Vigil", nil)
-	assert.ErrorContains(t, err, "VIGIL_NAMESPACE")
+	require.ErrorContains(t, err, "VIGIL_NAMESPACE")
 }

@@ -30,7 +30,7 @@ import (
 // Vigil's own, ingress-nginx, monitoring, VIGIL_RESERVED_NAMESPACES) is
 // never granted, whoever asks.
 
-// ErrUnknownCluster: the cluster is not registered.
+// ErrUnknownCluster is the error of a cluster that is not registered.
 var ErrUnknownCluster = postgres.ErrNotFound
 
 // provisionTimeout bounds the provisioning of one cluster.
