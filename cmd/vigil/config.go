@@ -156,6 +156,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
 		Repair: repair.Options{
 			MaxEventAge: repairMaxAge,
+			// Checked by repair.Options.Validate, which names the variable.
+			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
+			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
 			// Read and checked by repair.New, which names the file.
 			GuardrailsFile: os.Getenv("VIGIL_REPAIR_GUARDRAILS_FILE"),
 		},
@@ -176,6 +179,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
 			// Checked by deploy.Options.Validate, which names the variable.
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
+			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
+			RepairNamespaces:   envList("VIGIL_REPAIR_NAMESPACES"),
 		},
 		Gateway: gateway.Options{
 			WebhookMaxBytes: int64(maxBytes),

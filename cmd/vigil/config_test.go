@@ -24,6 +24,44 @@ func TestReservedNamespacesFromEnv(t *testing.T) {
 	require.ErrorContains(t, opts.Deploy.Validate(), `VIGIL_RESERVED_NAMESPACES: "Team_A" is not a namespace name`)
 }
 
+// VIGIL_REPAIR_NAMESPACES lists where the repair identity may act besides
+// the apps' namespaces; a reserved one (built in, Vigil's own
+// VIGIL_NAMESPACE, or the operator's) is refused, naming the variable and
+// why. Repair's guardrails get the same reserved namespaces.
+func TestRepairNamespacesFromEnv(t *testing.T) {
+	t.Setenv("VIGIL_REPAIR_NAMESPACES", "legacy, batch,")
+	t.Setenv("VIGIL_NAMESPACE", "ops")
+	t.Setenv("VIGIL_RESERVED_NAMESPACES", "team-*")
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	opts.Deploy.EncryptionKey = make([]byte, 32)
+	require.Equal(t, []string{"legacy", "batch"}, opts.Deploy.RepairNamespaces)
+	require.Equal(t, "ops", opts.Deploy.Namespace)
+	require.NoError(t, opts.Deploy.Validate())
+	require.Equal(t, "ops", opts.Repair.Namespace)
+	require.Equal(t, []string{"team-*"}, opts.Repair.ReservedNamespaces)
+	require.NoError(t, opts.Repair.Validate())
+
+	for bad, why := range map[string]string{
+		"kube-system":  "namespace kube-system is the cluster's own (kube-*): Vigil never repairs there",
+		"vigil-system": "namespace vigil-system is Vigil's own",
+		"ops":          "namespace ops is the namespace Vigil runs in (VIGIL_NAMESPACE)",
+		"team-a":       "namespace team-a is reserved by this Vigil's operator",
+		"monitoring":   "namespace monitoring is trusted by every app's NetworkPolicy",
+		"Bad_Name":     `"Bad_Name" is not a namespace name`,
+	} {
+		t.Setenv("VIGIL_REPAIR_NAMESPACES", "legacy,"+bad)
+		opts, err = appOptions(&serviceFlags{}, nil, "")
+		require.NoError(t, err)
+		opts.Deploy.EncryptionKey = make([]byte, 32)
+		require.ErrorContains(t, opts.Deploy.Validate(), "VIGIL_REPAIR_NAMESPACES: "+why, bad)
+	}
+	t.Setenv("VIGIL_NAMESPACE", "Ops")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Repair.Validate(), "VIGIL_NAMESPACE")
+}
+
 // The chat webhooks' secrets reach the gateway's options, which check
 // them and name the variable.
 func TestChatSecretsFromEnv(t *testing.T) {

@@ -1,7 +1,9 @@
 // Package kubeaccess is what Vigil's own identities may do in a cluster,
 // as RBAC rules: the deploy service, which holds a cluster's admin
 // credential, makes a ClusterRole of them and binds a service account to
-// it (see docs/adr/0008-cluster-access-for-analysis.md).
+// it (see docs/adr/0008-cluster-access-for-analysis.md): the read-only
+// identity cluster-wide, the repair identity per namespace (Grants) and
+// under an admission policy (ApplyRepairPolicy).
 package kubeaccess
 
 import rbacv1 "k8s.io/api/rbac/v1"
@@ -22,12 +24,12 @@ import rbacv1 "k8s.io/api/rbac/v1"
 // (replicas are patched on the Deployment). No Secrets, ConfigMaps,
 // namespaces, nodes, RBAC, pods/exec or pods/log; nothing created.
 //
-// RBAC cannot say which fields a patch may change: with these rules a
-// Deployment's image could be patched too. What limits the repair
-// identity to its actions is the executors' code
-// (services/repair/internal/action) and, where Vigil may touch only some
-// namespaces, binding the ClusterRole with a RoleBinding in each of them
-// rather than with a ClusterRoleBinding.
+// The ClusterRole is bound with a RoleBinding in each namespace the
+// identity may act in (Grants), never cluster-wide. RBAC cannot say which
+// fields a patch may change: with these rules a Deployment's image could
+// be patched too. The admission policy ApplyRepairPolicy installs does:
+// replicas, the restart annotation, memory, and an image tag in a
+// rollback, nothing else.
 var RepairRules = []rbacv1.PolicyRule{
 	{
 		APIGroups: []string{"apps"},

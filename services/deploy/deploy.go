@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -28,6 +29,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/grpcapi"
@@ -62,6 +64,14 @@ type Options struct {
 	// the namespaces the apps' NetworkPolicy trusts (ingress-nginx,
 	// monitoring): names, or prefixes ending in "*" such as "team-*".
 	ReservedNamespaces []string
+	// Namespace is the namespace Vigil runs in, if it runs in a cluster
+	// (VIGIL_NAMESPACE): never granted to the repair identity.
+	Namespace string
+	// RepairNamespaces are namespaces, besides the apps', where the repair
+	// identity may act in every registered cluster
+	// (VIGIL_REPAIR_NAMESPACES); none may be reserved (see
+	// pkg/reserved).
+	RepairNamespaces []string
 	// DevCluster, when set, is registered (or its kubeconfig refreshed)
 	// at start: `vigil up --kube-dev`'s control plane.
 	DevCluster *Cluster
@@ -84,12 +94,28 @@ func (o Options) Validate() error {
 	}
 	if _, err := o.reserved(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_RESERVED_NAMESPACES: %w", err))
+	} else if res, err := reserved.New(o.Namespace, o.ReservedNamespaces); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, ns := range o.RepairNamespaces {
+			if bad := validation.IsDNS1123Label(ns); len(bad) > 0 {
+				errs = append(errs, fmt.Errorf("VIGIL_REPAIR_NAMESPACES: %q is not a namespace name", ns))
+			} else if err := res.Refuse(ns); err != nil {
+				errs = append(errs, fmt.Errorf("VIGIL_REPAIR_NAMESPACES: %w", err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
 
 func (o Options) renderOptions() render.Options {
 	return render.Options{IngressClass: o.IngressClass, ClusterIssuer: o.ClusterIssuer}
+}
+
+// repairReserved are the namespaces never granted to the repair
+// identity.
+func (o Options) repairReserved() (*reserved.Namespaces, error) {
+	return reserved.New(o.Namespace, o.ReservedNamespaces)
 }
 
 func (o Options) reserved() (*ownership.Reserved, error) {
@@ -117,6 +143,10 @@ type Service struct {
 	store    *postgres.Store
 	// repairers hand out the repair identity's clients.
 	repairers *Readers
+	// repairReserved are never granted to the repair identity.
+	repairReserved *reserved.Namespaces
+	kube           *kube.Pool
+	log            *slog.Logger
 }
 
 // New migrates the schema and builds the service.
@@ -148,25 +178,32 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			opts.DefaultCluster = c.Name
 		}
 	}
-	reserved, err := opts.reserved()
+	appReserved, err := opts.reserved()
+	if err != nil {
+		return nil, err
+	}
+	repairReserved, err := opts.repairReserved()
 	if err != nil {
 		return nil, err
 	}
 	d := deployer.New(deps.Pool, store, kp, deployer.Options{
 		RolloutTimeout: opts.RolloutTimeout,
 		Render:         opts.renderOptions(),
-		Reserved:       reserved,
+		Reserved:       appReserved,
+		RepairReserved: repairReserved,
 	}, log)
 	accounts := func(a kubeaccess.Account) *Readers {
 		return &Readers{account: a, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}}
 	}
 	s := &Service{
-		opts: opts, deps: deps, deployer: d, store: store,
-		api:       grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{DefaultCluster: opts.DefaultCluster, Reserved: reserved}, log),
+		opts: opts, deps: deps, deployer: d, store: store, repairReserved: repairReserved, kube: kp, log: log,
 		readers:   accounts(kubeaccess.Reader),
 		repairers: accounts(kubeaccess.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
+	s.api = grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{
+		DefaultCluster: opts.DefaultCluster, Reserved: appReserved, ClusterAdded: s.clusterAdded,
+	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",
 		Subjects:  []string{bus.SubjectDeployRequested},
@@ -298,6 +335,7 @@ func (s *Service) ClusterServer() deployv1.ClusterServiceServer { return s.api }
 // is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.provisionAll(ctx); return nil })
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	return g.Wait()

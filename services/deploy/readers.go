@@ -100,6 +100,13 @@ func (r *Readers) reader(ctx context.Context, cluster string) (reader, error) {
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
+	if !r.account.ClusterWide {
+		// No credential of an identity that writes without the policy
+		// that limits its writes: kept current at every renewal.
+		if err := kubeaccess.ApplyRepairPolicy(ctx, admin.Typed); err != nil {
+			return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)
+		}
+	}
 	rc, expires, err := kubeaccess.AccountConfig(ctx, admin.Typed, base, r.account, readerTTL)
 	if err != nil {
 		return reader{}, fmt.Errorf("cluster %s: %w", cluster, err)

@@ -28,6 +28,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/deletepod"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/memory"
@@ -57,6 +58,13 @@ type Options struct {
 	GuardrailsFile string
 	// Retention: finished repairs older than this are deleted (90 days).
 	Retention time.Duration
+	// Namespace is the namespace Vigil runs in (VIGIL_NAMESPACE), and
+	// ReservedNamespaces the operator's reserved namespaces
+	// (VIGIL_RESERVED_NAMESPACES): with the built-in ones (kube-*,
+	// vigil-system, ingress-nginx, monitoring) no repair touches them,
+	// whatever the guardrails allow (pkg/reserved).
+	Namespace          string
+	ReservedNamespaces []string
 }
 
 // Validate reports options a user must fix.
@@ -64,7 +72,8 @@ func (o Options) Validate() error {
 	if o.MaxEventAge < 0 || o.Workers < 0 || o.Retention < 0 {
 		return errors.New("VIGIL_REPAIR_*: values must not be negative")
 	}
-	return nil
+	_, err := reserved.New(o.Namespace, o.ReservedNamespaces)
+	return err
 }
 
 // Clusters gives clients of the registered clusters acting as Vigil's
@@ -148,6 +157,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		base, fileScopes = f.Base(), f.Scopes
 	}
+	res, err := reserved.New(opts.Namespace, opts.ReservedNamespaces)
+	if err != nil {
+		return nil, err
+	}
+	base.Reserved = res
 	for _, m := range []func() error{
 		func() error { return outbox.Migrate(ctx, deps.Pool, Schema) },
 		func() error { return db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")) },
@@ -168,7 +182,6 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	bus.On(analyses, s.propose)
 	// A proposal is queued: wake the workers once it is committed.
 	intake := outbox.NewHandler(deps.Pool, "repair-analyses", analyses).OnCommit(s.pokeN)
-	var err error
 	s.analyses, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "repair", Subjects: analyses.Subjects(), BatchSize: 20,
 		// Nothing replays history into a service that acts on the world:

@@ -36,6 +36,7 @@ import (
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/deploy"
 )
@@ -317,9 +318,23 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 		TLSClientConfig: rest.TLSClientConfig{CAData: cred.GetCertificateAuthorityData(), ServerName: cred.GetTlsServerName()},
 	})
 	require.NoError(t, err)
+	scaleUp := []byte(`{"spec":{"replicas":2}}`)
+	_, err = repairer.AppsV1().Deployments(ns).Patch(context.Background(), "mailer", types.MergePatchType, scaleUp, metav1.PatchOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "not in a namespace never granted to repairs: %v", err)
+	// Granted as an admin's namespace mapping grants it: the repair
+	// account patches the Deployment, within the admission policy.
+	require.NoError(t, kubeaccess.Grants{Admin: k.Clientset}.Grant(context.Background(), ns, kubeaccess.SourceTeam))
+	require.Eventually(t, func() bool {
+		_, err = repairer.AppsV1().Deployments(ns).Patch(context.Background(), "mailer", types.MergePatchType, scaleUp, metav1.PatchOptions{})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "the repair account patches Deployments where granted: %v", err)
 	_, err = repairer.AppsV1().Deployments(ns).Patch(context.Background(), "mailer", types.MergePatchType,
 		[]byte(`{"spec":{"template":{"metadata":{"annotations":{"vigil.dev/test":"1"}}}}}`), metav1.PatchOptions{})
-	require.NoError(t, err, "the repair account patches Deployments")
+	assert.True(t, apierrors.IsForbidden(err), "the admission policy: only the fields repairs change: %v", err)
+	mailer, err := k.Clientset.AppsV1().Deployments(ns).Get(context.Background(), "mailer", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, mailer.Spec.Template.Annotations, "vigil.dev/test", "refused, not applied")
+	assert.Equal(t, int32(2), *mailer.Spec.Replicas)
 	_, err = repairer.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "no Secrets: %v", err)
 

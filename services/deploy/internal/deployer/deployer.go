@@ -23,7 +23,9 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
@@ -48,6 +50,9 @@ type Options struct {
 	Render render.Options
 	// Reserved are the namespaces no app may be deployed into (required).
 	Reserved *ownership.Reserved
+	// RepairReserved are the namespaces the repair identity is never
+	// granted, even an app's (nil: reserved.Default()).
+	RepairReserved *reserved.Namespaces
 }
 
 // Deployer records and runs deployments.
@@ -297,10 +302,20 @@ var prunable = map[string][]schema.GroupVersionKind{
 // so a redeploy never takes away for a moment what the later step adds.
 func (d *Deployer) runStep(ctx context.Context, client *kube.Client, dep *postgres.Deployment, final map[string]*unstructured.Unstructured, st render.Step) (deployv1.StepStatus, string) {
 	if st.Name == render.StepEnableAutoRepair {
+		status, msg := deployv1.StepStatus_STEP_STATUS_SKIPPED, "auto-repair off: repairs are proposed for approval"
 		if dep.Spec.AutoRepair {
-			return deployv1.StepStatus_STEP_STATUS_DONE, "auto-repair on: Vigil repairs the app within its guardrails without asking"
+			status, msg = deployv1.StepStatus_STEP_STATUS_DONE, "auto-repair on: Vigil repairs the app within its guardrails without asking"
 		}
-		return deployv1.StepStatus_STEP_STATUS_SKIPPED, "auto-repair off: repairs are proposed for approval"
+		// Approved or automatic, a repair acts as the repair identity,
+		// which may act only where it is granted.
+		err := d.repairGrants(client).Grant(ctx, dep.Spec.Namespace, kubeaccess.SourceApp)
+		if re, ok := errors.AsType[*reserved.Error](err); ok {
+			return status, msg + "; " + re.Error()
+		}
+		if err != nil {
+			return deployv1.StepStatus_STEP_STATUS_FAILED, "RepairAccessFailed: " + err.Error()
+		}
+		return status, msg + "; Vigil's repair identity may act in namespace " + dep.Spec.Namespace
 	}
 	pruned, err := d.prune(ctx, client, dep, st)
 	if err != nil {

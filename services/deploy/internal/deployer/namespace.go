@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vigil-ops/vigil/pkg/kubeaccess"
+
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
@@ -114,4 +116,20 @@ func (d *Deployer) RemoveResources(ctx context.Context, a *postgres.App) (Remova
 		}
 	}
 	return r, nil
+}
+
+func (d *Deployer) repairGrants(client *kube.Client) kubeaccess.Grants {
+	return kubeaccess.Grants{Admin: client.Typed, Reserved: d.opts.RepairReserved}
+}
+
+// RevokeRepair takes away the repair identity's grant in app a's
+// namespace (made by the enable_auto_repair step): the app is gone, and
+// the namespace, if it stays, is no longer Vigil's to repair in. Other
+// grants there (an admin's) stay.
+func (d *Deployer) RevokeRepair(ctx context.Context, a *postgres.App) error {
+	client, err := d.clientFor(ctx, a.Cluster)
+	if err != nil {
+		return err
+	}
+	return d.repairGrants(client).Revoke(ctx, a.Namespace, kubeaccess.SourceApp)
 }

@@ -63,6 +63,9 @@ type Options struct {
 	// Reserved are the names no app may have: an app's name is its
 	// namespace's (required).
 	Reserved *ownership.Reserved
+	// ClusterAdded, when set, is called once a cluster is registered:
+	// the deploy service provisions Vigil's identities in it.
+	ClusterAdded func(ctx context.Context, cluster string)
 }
 
 // namespaceCheckTimeout bounds the look at an app's namespace before a
@@ -334,6 +337,11 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
+	// After the app is gone, so that a failure here cannot keep it; a
+	// grant left behind is revoked with its namespace, or by hand.
+	if err := s.deployer.RevokeRepair(ctx, a); err != nil {
+		s.log.WarnContext(ctx, "repair grant of a deleted app left in its namespace", "app", a.Name, "namespace", a.Namespace, "cluster", a.Cluster, "error", err)
+	}
 	return &deployv1.DeleteAppResponse{}, nil
 }
 
@@ -551,6 +559,9 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 	c := &deployv1.Cluster{Name: req.GetName(), Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now()}
 	if err := s.store.InsertCluster(ctx, s.pool, c, kc.Kubeconfig); err != nil {
 		return nil, s.toStatus(ctx, err)
+	}
+	if s.opts.ClusterAdded != nil {
+		s.opts.ClusterAdded(ctx, c.GetName())
 	}
 	return &deployv1.AddClusterResponse{Cluster: c}, nil
 }

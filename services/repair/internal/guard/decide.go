@@ -148,10 +148,12 @@ func hard(s Settings, f Facts, cooldown bool) []string {
 		r = append(r, "the proposal names no target")
 	case ns == "":
 		r = append(r, "the target "+resourceName(target)+" names no namespace")
+	case s.reservedOf(ns) != "":
+		// Whatever allowed_namespaces says: the repair identity is never
+		// granted there either (pkg/reserved).
+		r = append(r, fmt.Sprintf("namespace %s is %s: reserved, Vigil never repairs there", ns, s.reservedOf(ns)))
 	case len(s.AllowedNamespaces) > 0 && !slices.Contains(s.AllowedNamespaces, ns):
 		r = append(r, fmt.Sprintf("namespace %s is not among the allowed namespaces (%s)", ns, listed(s.AllowedNamespaces)))
-	case len(s.AllowedNamespaces) == 0 && strings.HasPrefix(ns, "kube-"):
-		r = append(r, fmt.Sprintf("namespace %s is the cluster's own (kube-*): repairs stay out unless it is listed in allowed_namespaces", ns))
 	}
 
 	healthyChecked := false

@@ -10,6 +10,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 )
 
@@ -53,6 +54,17 @@ func okFacts() guard.Facts {
 		Now:          now,
 		PodsAffected: 2,
 		HealthyAfter: 2,
+	}
+}
+
+// withReserved reserves own and extra as the service's options would.
+func withReserved(own string, extra []string) func(*guard.Settings, *guard.Facts) {
+	return func(s *guard.Settings, _ *guard.Facts) {
+		r, err := reserved.New(own, extra)
+		if err != nil {
+			panic(err)
+		}
+		s.Reserved = r
 	}
 }
 
@@ -153,12 +165,49 @@ func TestDecide(t *testing.T) {
 			"kube-system without an allow list",
 			[]change{withNamespace("kube-system")},
 			blocked,
-			[]string{"namespace kube-system is the cluster's own (kube-*): repairs stay out unless it is listed in allowed_namespaces"},
+			[]string{"namespace kube-system is the cluster's own (kube-*): reserved, Vigil never repairs there"},
 		},
-		{"kube-system allowed by name", []change{
-			withNamespace("kube-system"),
-			func(s *guard.Settings, _ *guard.Facts) { s.AllowedNamespaces = []string{"kube-system"} },
-		}, auto, nil},
+		{
+			"kube-system listed in allowed_namespaces is still reserved",
+			[]change{
+				withNamespace("kube-system"),
+				func(s *guard.Settings, _ *guard.Facts) { s.AllowedNamespaces = []string{"kube-system"} },
+			},
+			blocked,
+			[]string{"namespace kube-system is the cluster's own (kube-*): reserved, Vigil never repairs there"},
+		},
+		{
+			"vigil-system, Vigil's own",
+			[]change{withNamespace("vigil-system")},
+			blocked,
+			[]string{"namespace vigil-system is Vigil's own: reserved, Vigil never repairs there"},
+		},
+		{
+			"ingress-nginx, trusted by every app",
+			[]change{withNamespace("ingress-nginx")},
+			blocked,
+			[]string{"namespace ingress-nginx is trusted by every app's NetworkPolicy (the ingress controller's or Prometheus's): reserved, Vigil never repairs there"},
+		},
+		{
+			"monitoring, trusted by every app",
+			[]change{withNamespace("monitoring")},
+			blocked,
+			[]string{"namespace monitoring is trusted by every app's NetworkPolicy (the ingress controller's or Prometheus's): reserved, Vigil never repairs there"},
+		},
+		{
+			"the namespace Vigil runs in",
+			[]change{withNamespace("ops"), withReserved("ops", nil)},
+			blocked,
+			[]string{"namespace ops is the namespace Vigil runs in (VIGIL_NAMESPACE): reserved, Vigil never repairs there"},
+		},
+		{
+			"reserved by the operator",
+			[]change{withNamespace("team-x"), withReserved("", []string{"team-*"})},
+			blocked,
+			[]string{"namespace team-x is reserved by this Vigil's operator (VIGIL_RESERVED_NAMESPACES): reserved, Vigil never repairs there"},
+		},
+		{"default is not reserved", []change{withNamespace("default")}, auto, nil},
+		{"a namespace the operator did not reserve", []change{withNamespace("shop"), withReserved("ops", []string{"team-*"})}, auto, nil},
 		{"long allow list is shortened", []change{func(s *guard.Settings, _ *guard.Facts) {
 			s.AllowedNamespaces = []string{"a", "b", "c", "d", "e", "f", "g"}
 		}}, blocked, []string{"namespace shop is not among the allowed namespaces (a, b, c, d, e and 2 more)"}},
@@ -363,7 +412,7 @@ func TestDecide(t *testing.T) {
 		}, blocked, []string{
 			"DELETE_NAMESPACE is on the built-in deny list",
 			"DELETE_NAMESPACE is not supported on this target",
-			"namespace kube-public is the cluster's own (kube-*): repairs stay out unless it is listed in allowed_namespaces",
+			"namespace kube-public is the cluster's own (kube-*): reserved, Vigil never repairs there",
 			"would leave 0 healthy replicas (at least 1 required)",
 			"Deployment/kube-public/api is cooling down after a failed repair (10m left)",
 			"kill switch on: automatic repairs paused",
@@ -456,7 +505,7 @@ func TestApprovable(t *testing.T) {
 		}, []string{"VACUUM_DATABASE is not supported on this target"}},
 		{"no action", []change{withAction(typesv1.RepairAction_REPAIR_ACTION_NONE)}, []string{"the analysis proposes no repair (NONE)"}},
 		{"namespace", []change{withNamespace("kube-system")}, []string{
-			"namespace kube-system is the cluster's own (kube-*): repairs stay out unless it is listed in allowed_namespaces",
+			"namespace kube-system is the cluster's own (kube-*): reserved, Vigil never repairs there",
 		}},
 		{"bounds", []change{withMemory(5 << 30)}, []string{"memory limit 5Gi is above the limit of 4Gi"}},
 		{"healthy replicas", []change{func(_ *guard.Settings, f *guard.Facts) { f.HealthyAfter = 0 }}, []string{
@@ -469,7 +518,7 @@ func TestApprovable(t *testing.T) {
 		}, []string{
 			"DELETE_PVC is on the built-in deny list",
 			"DELETE_PVC is not supported on this target",
-			"namespace kube-system is the cluster's own (kube-*): repairs stay out unless it is listed in allowed_namespaces",
+			"namespace kube-system is the cluster's own (kube-*): reserved, Vigil never repairs there",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -498,7 +547,7 @@ func TestApprovableImpliesBlocked(t *testing.T) {
 	t.Parallel()
 	actions := typesv1.RepairAction(0).Descriptor().Values()
 	for i := range actions.Len() {
-		for _, ns := range []string{"shop", "kube-system", ""} {
+		for _, ns := range []string{"shop", "kube-system", "vigil-system", ""} {
 			for _, healthy := range []int{-1, 0, 1, 3} {
 				for _, supported := range []bool{true, false} {
 					s, f := autoSettings(), okFacts()

@@ -12,7 +12,9 @@
 //
 // Choices beyond the API's comments, each explained where it is made:
 //   - what a person cannot override (Approvable) is a deny-listed,
-//     missing or unsupported action, a namespace not allowed, a parameter
+//     missing or unsupported action, a namespace not allowed or reserved
+//     (kube-*, vigil-system, Vigil's own, ingress and monitoring, the
+//     operator's list: pkg/reserved), a parameter
 //     beyond max_replicas or max_memory_bytes, and too few healthy
 //     replicas left; the cooldown, like the hourly limits, only holds
 //     Vigil back (Decide blocks during it, a person may still approve);
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 )
 
 // Settings are guardrails as they apply: every field has a value. They are
@@ -58,8 +61,12 @@ type Settings struct {
 	// built-in ones and those of every scope, sorted, each once.
 	Deny []typesv1.RepairAction
 	// AllowedNamespaces are the namespaces repairs may touch; empty means
-	// every namespace except the cluster's own (kube-*).
+	// every namespace but the reserved ones.
 	AllowedNamespaces []string
+	// Reserved are the namespaces no repair touches, even when
+	// AllowedNamespaces lists them; nil means reserved.Default(). The
+	// deploy service never grants them to the repair identity either.
+	Reserved *reserved.Namespaces
 	// DryRun executes repairs as Kubernetes server-side dry runs only.
 	DryRun bool
 	// Paused is the kill switch: nothing automatic runs, people are asked.
@@ -107,6 +114,17 @@ func Defaults() Settings {
 		MaxReplicas:        10,
 		MaxMemoryBytes:     4 << 30,
 	}
+}
+
+// defaultReserved are the reserved namespaces of Settings that name none.
+var defaultReserved = reserved.Default()
+
+// reservedOf returns why namespace is reserved under s, "" if it is not.
+func (s Settings) reservedOf(namespace string) string {
+	if s.Reserved == nil {
+		return defaultReserved.Check(namespace)
+	}
+	return s.Reserved.Check(namespace)
 }
 
 // denyList returns the union of the built-in deny list and lists, sorted,

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 func TestPatchIsGuardedByResourceVersion(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	c := actiontest.Repairer(t, k)
 	read := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))

@@ -1044,7 +1044,9 @@ type Guardrails struct {
 	// ones (delete namespace, delete PVC, delete secret, drop database).
 	Deny []v1.RepairAction `protobuf:"varint,9,rep,packed,name=deny,proto3,enum=vigil.types.v1.RepairAction" json:"deny,omitempty"`
 	// Namespaces repairs may touch (global only); empty: every namespace
-	// but the cluster's own (kube-*).
+	// but the reserved ones. Reserved namespaces (kube-*, vigil-system,
+	// Vigil's own, ingress-nginx, monitoring, VIGIL_RESERVED_NAMESPACES)
+	// are never repaired, even when listed.
 	AllowedNamespaces []string `protobuf:"bytes,10,rep,name=allowed_namespaces,json=allowedNamespaces,proto3" json:"allowed_namespaces,omitempty"`
 	// Execute as a Kubernetes server-side dry run only.
 	DryRun *bool `protobuf:"varint,11,opt,name=dry_run,json=dryRun,proto3,oneof" json:"dry_run,omitempty"`

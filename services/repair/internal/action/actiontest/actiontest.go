@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -34,9 +34,10 @@ var repairers struct {
 
 // Repairer returns a client acting as Vigil's repair identity on k,
 // provisioned with k's admin client as the deploy service provisions it
-// (kubeaccess.AccountConfig: a service account bound to a ClusterRole of
-// kubeaccess.RepairRules, a TokenRequest token, no other credential).
-// Made once per cluster.
+// (kubeaccess.AccountConfig: a service account whose ClusterRole of
+// kubeaccess.RepairRules is bound only where it is granted, a
+// TokenRequest token, no other credential). Made once per cluster. It may
+// act only in namespaces made with Namespace.
 func Repairer(t testing.TB, k *testkit.Kube) kubernetes.Interface {
 	t.Helper()
 	repairers.mu.Lock()
@@ -46,8 +47,11 @@ func Repairer(t testing.TB, k *testkit.Kube) kubernetes.Interface {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := repairer(ctx, k)
+	// The identity the deploy service provisions, as it provisions it.
+	rc, _, err := kubeaccess.AccountConfig(ctx, k.Clientset, k.Config, kubeaccess.Repairer, time.Hour)
 	require.NoError(t, err, "repair identity")
+	c, err := kubernetes.NewForConfig(rc)
+	require.NoError(t, err)
 	if repairers.clients == nil {
 		repairers.clients = map[*testkit.Kube]kubernetes.Interface{}
 	}
@@ -55,29 +59,58 @@ func Repairer(t testing.TB, k *testkit.Kube) kubernetes.Interface {
 	return c
 }
 
-func repairer(ctx context.Context, k *testkit.Kube) (kubernetes.Interface, error) {
-	// The identity the deploy service provisions, as it provisions it.
-	rc, _, err := kubeaccess.AccountConfig(ctx, k.Clientset, k.Config, kubeaccess.Repairer, time.Hour)
-	if err != nil {
-		return nil, err
+// Namespace is a namespace for the test (testkit's Kube.Namespace) where
+// the repair identity is granted as in an app's namespace
+// (kubeaccess.Grants, SourceApp), once the grant has taken effect.
+func Namespace(t testing.TB, k *testkit.Kube) string {
+	t.Helper()
+	Repairer(t, k) // the role the grant binds
+	ns := k.Namespace(t)
+	require.NoError(t, Grant(t.Context(), k, ns))
+	return ns
+}
+
+// Grant grants the repair identity namespace ns of k and waits until the
+// authorizer, which learns of bindings from a watch, has seen it.
+func Grant(ctx context.Context, k *testkit.Kube, ns string) error {
+	if err := (kubeaccess.Grants{Admin: k.Clientset}).Grant(ctx, ns, kubeaccess.SourceApp); err != nil {
+		return err
 	}
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, err
-	}
-	// The authorizer learns of the binding from a watch: wait until it
-	// has.
-	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		_, err := c.AppsV1().Deployments(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{Limit: 1})
-		if apierrors.IsForbidden(err) {
-			return false, nil
-		}
-		return err == nil, err
+	return WaitAllowed(ctx, k, ns, true)
+}
+
+// WaitAllowed waits until the repair identity may (allowed) or may not
+// patch Deployments in ns, as a SubjectAccessReview answers.
+func WaitAllowed(ctx context.Context, k *testkit.Kube, ns string, allowed bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, err := CanPatchDeployments(ctx, k, ns)
+		return ok == allowed, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("the binding did not take effect: %w", err)
+		return fmt.Errorf("repairs in namespace %s allowed=%v did not take effect: %w", ns, allowed, err)
 	}
-	return c, nil
+	return nil
+}
+
+// CanPatchDeployments asks the API server (SubjectAccessReview, as
+// `kubectl auth can-i patch deployments --as` does) whether the repair
+// identity may patch Deployments in ns.
+func CanPatchDeployments(ctx context.Context, k *testkit.Kube, ns string) (bool, error) {
+	sar, err := k.Clientset.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   kubeaccess.RepairUser,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + kubeaccess.Namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: "patch", Group: "apps", Resource: "deployments",
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return sar.Status.Allowed, nil
 }
 
 // Deployment is a Deployment of one container "app" running image.

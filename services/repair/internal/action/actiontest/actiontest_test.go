@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 func TestRepairerIsLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
 	_, err := k.Clientset.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{

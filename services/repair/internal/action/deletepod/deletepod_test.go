@@ -39,7 +39,7 @@ func pods(t *testing.T, k *testkit.Kube, ns, app string) []corev1.Pod {
 func TestDeletePod(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	victim := pods(t, k, ns, "web")[0]
@@ -92,7 +92,7 @@ func TestDeletePod(t *testing.T) {
 func TestDeletePodDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	victim := pods(t, k, ns, "web")[0]
@@ -119,7 +119,7 @@ func TestDeletePodDryRun(t *testing.T) {
 func TestDeletePodLeavesItsSuccessorAlone(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	labels := map[string]string{"app.kubernetes.io/name": "db"}
 	_, err := k.Clientset.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
@@ -178,7 +178,7 @@ func TestDeletePodLeavesItsSuccessorAlone(t *testing.T) {
 func TestDeletePodRefusals(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "single", "registry.example.com/web:1", 1))
 	single := pods(t, k, ns, "single")[0]
@@ -234,7 +234,7 @@ func TestDeletePodRefusals(t *testing.T) {
 func TestDeleteAnUnreadyPodBelowTheMinimum(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	_, err := k.Clientset.AppsV1().Deployments(ns).Create(ctx,
 		actiontest.Deployment(ns, "stuck", kubedev.UnreadyImageHost+"/stuck:1", 1), metav1.CreateOptions{})

@@ -47,7 +47,7 @@ func memoryOf(c corev1.Container) (request, limit string) {
 func TestIncreaseMemoryLimit(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, limited(ns, "web", 2, "256Mi", "256Mi"))
 	c := actiontest.Repairer(t, k)
@@ -112,7 +112,7 @@ func TestIncreaseMemoryLimit(t *testing.T) {
 func TestIncreaseMemoryLimitDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, limited(ns, "web", 1, "64Mi", "128Mi"))
 	c := actiontest.Repairer(t, k)
@@ -137,7 +137,7 @@ func TestIncreaseMemoryLimitDryRun(t *testing.T) {
 func TestIncreaseMemoryLimitRefusals(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, limited(ns, "web", 1, "128Mi", "256Mi"))
 	actiontest.Create(t, k, actiontest.Deployment(ns, "unlimited", "registry.example.com/web:1", 1))

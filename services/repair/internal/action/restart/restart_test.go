@@ -37,7 +37,7 @@ func podNames(t *testing.T, k *testkit.Kube, ns string) []string {
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 3))
 	oldPods := podNames(t, k, ns)
@@ -113,7 +113,7 @@ func TestRestart(t *testing.T) {
 func TestRestartDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	c := actiontest.Repairer(t, k)
@@ -149,7 +149,7 @@ func TestRestartDryRun(t *testing.T) {
 func TestRestartRefusals(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	paused := actiontest.Deployment(ns, "paused", "registry.example.com/web:1", 1)

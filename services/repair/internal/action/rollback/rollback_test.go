@@ -65,7 +65,7 @@ func revisionOf(rss []appsv1.ReplicaSet, image string) (int, string) {
 func TestRollbackACrashingRelease(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	good, bad := "registry.example.com/web:1", kubedev.CrashImageHost+"/web:2"
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", good, 2))
@@ -122,7 +122,7 @@ func TestRollbackACrashingRelease(t *testing.T) {
 func TestRollbackToARevision(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
 	release(t, k, ns, "web", "registry.example.com/web:2", 2)
@@ -155,7 +155,7 @@ func TestRollbackToARevision(t *testing.T) {
 func TestRollbackDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
 	release(t, k, ns, "web", "registry.example.com/web:2", 2)
@@ -182,7 +182,7 @@ func TestRollbackDryRun(t *testing.T) {
 func TestRollbackRefusals(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "fresh", "registry.example.com/web:1", 1))
 	actiontest.Create(t, k, actiontest.Deployment(ns, "paused", "registry.example.com/web:1", 1))

@@ -28,7 +28,7 @@ func proposal(ns, name string, replicas int32) *typesv1.RepairProposal {
 func TestScale(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	c := actiontest.Repairer(t, k)
@@ -88,7 +88,7 @@ func TestScale(t *testing.T) {
 func TestScaleDryRun(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	d := actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	c := actiontest.Repairer(t, k)
@@ -110,7 +110,7 @@ func TestScaleDryRun(t *testing.T) {
 func TestScaleRefusals(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	ns := k.Namespace(t)
+	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 3))
 	c := actiontest.Repairer(t, k)
