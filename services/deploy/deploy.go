@@ -203,6 +203,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s.api = grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{
 		DefaultCluster: opts.DefaultCluster, Reserved: appReserved, ClusterAdded: s.clusterAdded,
+		Repairs: s, RepairReserved: repairReserved.Check,
 	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",

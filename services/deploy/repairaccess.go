@@ -123,6 +123,18 @@ func (s *Service) provisionRepair(ctx context.Context, cluster string) error {
 		}
 	}
 	errs = append(errs, g.Reconcile(ctx, kubeaccess.SourceAllowed, s.opts.RepairNamespaces))
+	// The admins' namespace mappings with allow_repairs in this cluster.
+	mappings, err := s.store.Mappings(ctx, s.deps.Pool)
+	if err != nil {
+		return err
+	}
+	var allowed []string
+	for _, m := range mappings {
+		if m.GetAllowRepairs() && m.GetCluster() == cluster && s.repairReserved.Check(m.GetNamespace()) == "" {
+			allowed = append(allowed, m.GetNamespace())
+		}
+	}
+	errs = append(errs, g.Reconcile(ctx, kubeaccess.SourceTeam, allowed))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cluster %s: %w", cluster, err)
 	}

@@ -15,7 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -184,10 +190,96 @@ func TestRepairNamespacesAndAdminGrants(t *testing.T) {
 	})
 	require.Eventually(t, func() bool { return len(grantedBy(t, k, "batch")) == 0 }, 30*time.Second, 100*time.Millisecond, "batch's grant revoked")
 	assert.Equal(t, []string{"allowed"}, grantedBy(t, k, "legacy"))
-	assert.Equal(t, []string{"team"}, grantedBy(t, k, "team-x"), "the admin's grants are the mapping's to reconcile")
+	// The admins' grants follow their namespace mappings (allow_repairs,
+	// TestNamespaceMappings): this deploy has none, so team-x's goes.
+	require.Eventually(t, func() bool { return len(grantedBy(t, k, "team-x")) == 0 }, 30*time.Second, 100*time.Millisecond,
+		"the admin's grant without a mapping is revoked")
 	eventuallyCanPatch(t, k, "batch", false)
 
 	require.NoError(t, f.svc.RevokeRepair(ctx, "main", "team-x"))
 	assert.Empty(t, grantedBy(t, k, "team-x"))
 	eventuallyCanPatch(t, k, "team-x", false)
+}
+
+// An admin maps a namespace Vigil did not create to a team: the mapping
+// is listed and announced (namespace.mapped, namespace.unmapped, for every
+// service's projection); with allow_repairs the repair identity may act
+// there, until it is unmapped. A namespace Vigil made for an app cannot be
+// mapped, a reserved one gets no repairs, and a refusal changes nothing.
+func TestNamespaceMappings(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	ctx := t.Context()
+	ns := k.Namespace(t)
+
+	m, err := f.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{
+		Cluster: "main", Namespace: ns, Team: "sre", AllowRepairs: true,
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, "sre", m.GetMapping().GetTeam())
+	assert.NotEmpty(t, m.GetMapping().GetUpdatedBy())
+	eventuallyCanPatch(t, k, ns, true)
+	assert.Equal(t, []string{"team"}, grantedBy(t, k, ns))
+
+	_, err = f.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{
+		Cluster: "main", Namespace: "kube-system", Team: "sre", AllowRepairs: true,
+	}})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	assert.False(t, canPatch(t, k, "kube-system"))
+	_, err = f.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{Namespace: "Not_A_Namespace", Team: "sre"}})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+
+	name := uniqueName("mapped-")
+	_, err = f.apps.CreateApp(ctx, &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: name, Framework: "static", Plan: "basic", Image: "registry.example.com/site:1", Owner: "web",
+	}})
+	require.NoError(t, err)
+	_, err = f.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{Namespace: name, Team: "sre"}})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "an app's namespace is its team's: %v", err)
+
+	list, err := f.clusters.ListNamespaceMappings(ctx, &deployv1.ListNamespaceMappingsRequest{})
+	require.NoError(t, err)
+	require.Len(t, list.GetMappings(), 1, "the refused mappings are not recorded")
+	assert.Equal(t, ns, list.GetMappings()[0].GetNamespace())
+	assert.True(t, list.GetMappings()[0].GetAllowRepairs())
+
+	_, err = f.clusters.UnmapNamespace(ctx, &deployv1.UnmapNamespaceRequest{Cluster: "main", Namespace: ns})
+	require.NoError(t, err)
+	eventuallyCanPatch(t, k, ns, false)
+	_, err = f.clusters.UnmapNamespace(ctx, &deployv1.UnmapNamespaceRequest{Cluster: "main", Namespace: ns})
+	assert.Equal(t, codes.NotFound, status.Code(err))
+
+	// Announced, in order, for the projections.
+	var got []string
+	require.Eventually(t, func() bool {
+		got = nil
+		s, err := f.js.Stream(ctx, "APPS")
+		require.NoError(t, err)
+		c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"namespace.>"}})
+		require.NoError(t, err)
+		for {
+			msg, err := c.Next(jetstream.FetchMaxWait(200 * time.Millisecond))
+			if err != nil {
+				break
+			}
+			es, err := bus.Decode(msg.Subject(), msg.Data())
+			require.NoError(t, err)
+			for _, e := range es {
+				switch e := e.(type) {
+				case *eventsv1.NamespaceMapped:
+					if e.GetNamespace() == ns {
+						got = append(got, "mapped "+e.GetTeam())
+					}
+				case *eventsv1.NamespaceUnmapped:
+					if e.GetNamespace() == ns {
+						got = append(got, "unmapped")
+					}
+				}
+			}
+		}
+		return len(got) >= 2
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, []string{"mapped sre", "unmapped"}, got)
 }

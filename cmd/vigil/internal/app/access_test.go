@@ -310,13 +310,14 @@ var matrix = []matrixCase{
 	},
 
 	{
-		method: "vigil.monitor.v1.SilenceService/CreateSilence", perm: auth.Operate, ok: []codes.Code{codes.OK},
+		// A silence of namespace shop, payments' app's (ADR 10).
+		method: "vigil.monitor.v1.SilenceService/CreateSilence", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
 			_, err := c.sil.CreateSilence(ctx, &monitorv1.CreateSilenceRequest{
-				Matchers: []string{`alertname="Matrix"`, `who="` + w.name + `"`}, Duration: durationpb.New(time.Minute),
+				Matchers: []string{`namespace="shop"`, `alertname="Matrix"`, `who="` + w.name + `"`}, Duration: durationpb.New(time.Minute),
 			})
 			return err
-		}, rest: "POST /api/v1/silences", body: `{"matchers":["alertname=\"MatrixREST\""],"duration":"60s"}`,
+		}, rest: "POST /api/v1/silences", body: `{"matchers":["namespace=\"shop\"","alertname=\"MatrixREST\""],"duration":"60s"}`,
 	},
 	{
 		method: "vigil.monitor.v1.SilenceService/GetSilence", perm: auth.Read, ok: []codes.Code{codes.NotFound},

@@ -63,6 +63,11 @@ type Options struct {
 	// Reserved are the names no app may have: an app's name is its
 	// namespace's (required).
 	Reserved *ownership.Reserved
+	// Repairs, when set, grants and revokes the repair identity's access
+	// to the namespaces admins map with allow_repairs; RepairReserved
+	// says why a namespace may never be (reserved.Namespaces.Check).
+	Repairs        RepairGrants
+	RepairReserved func(namespace string) string
 	// ClusterAdded, when set, is called once a cluster is registered:
 	// the deploy service provisions Vigil's identities in it.
 	ClusterAdded func(ctx context.Context, cluster string)

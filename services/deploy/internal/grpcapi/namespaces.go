@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
@@ -18,6 +19,13 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 )
+
+// RepairGrants are the repair identity's grants in admins' namespaces
+// (deploy's GrantRepair and RevokeRepair).
+type RepairGrants interface {
+	GrantRepair(ctx context.Context, cluster, namespace string) error
+	RevokeRepair(ctx context.Context, cluster, namespace string) error
+}
 
 // maxTeamLen bounds a team's name, as the gateway's users' teams.
 const maxTeamLen = 63
@@ -49,10 +57,21 @@ func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceReq
 	if err := v.err("invalid namespace mapping"); err != nil {
 		return nil, err
 	}
+	if m.GetAllowRepairs() {
+		if m.GetCluster() == "" {
+			v.add("mapping.cluster", "is required with allow_repairs: repairs are granted in one cluster's namespace")
+		}
+		if why := s.repairReserved(m.GetNamespace()); why != "" {
+			return nil, status.Errorf(codes.FailedPrecondition, "namespace %s: %s", m.GetNamespace(), why)
+		}
+	}
+	if err := v.err("invalid namespace mapping"); err != nil {
+		return nil, err
+	}
 	p, _ := auth.FromContext(ctx)
 	out := &deployv1.NamespaceMapping{
 		Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
-		UpdateTime: timestamppb.Now(), UpdatedBy: p.String(),
+		UpdateTime: timestamppb.Now(), UpdatedBy: p.String(), AllowRepairs: m.GetAllowRepairs(),
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := s.clusterExists(ctx, tx, out.GetCluster()); err != nil {
@@ -75,6 +94,9 @@ func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceReq
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
+	if err := s.applyRepairGrant(ctx, out.GetCluster(), out.GetNamespace(), out.GetAllowRepairs()); err != nil {
+		return nil, err
+	}
 	return &deployv1.MapNamespaceResponse{Mapping: out}, nil
 }
 
@@ -95,6 +117,11 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 	})
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
+	}
+	if req.GetCluster() != "" {
+		if err := s.applyRepairGrant(ctx, req.GetCluster(), req.GetNamespace(), false); err != nil {
+			return nil, err
+		}
 	}
 	return &deployv1.UnmapNamespaceResponse{}, nil
 }
@@ -120,4 +147,36 @@ func (s *Server) clusterExists(ctx context.Context, q postgres.Querier, name str
 		return err
 	}
 	return nil
+}
+
+// applyRepairGrant grants (allow) or revokes the repair identity's access
+// to namespace of cluster, after the mapping is recorded: a cluster that
+// cannot be reached now is answered Unavailable, and mapping again
+// (idempotent) finishes it; deploy reconciles the grants when it starts.
+func (s *Server) applyRepairGrant(ctx context.Context, cluster, namespace string, allow bool) error {
+	if s.opts.Repairs == nil || cluster == "" {
+		return nil
+	}
+	var err error
+	if allow {
+		err = s.opts.Repairs.GrantRepair(ctx, cluster, namespace)
+	} else {
+		err = s.opts.Repairs.RevokeRepair(ctx, cluster, namespace)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err):
+		return status.Errorf(codes.FailedPrecondition, "namespace %s does not exist in cluster %s: the mapping is recorded, repairs are not granted (map it again once it exists)", namespace, cluster)
+	}
+	s.log.WarnContext(ctx, "repair grant not applied", "cluster", cluster, "namespace", namespace, "allow", allow, "error", err)
+	return status.Errorf(codes.Unavailable, "the mapping is recorded, but the repair grant in cluster %s could not be applied (%v): map it again", cluster, err)
+}
+
+// repairReserved says why Vigil never repairs in ns ("" when it may).
+func (s *Server) repairReserved(ns string) string {
+	if s.opts.RepairReserved == nil {
+		return ""
+	}
+	return s.opts.RepairReserved(ns)
 }

@@ -16,9 +16,10 @@ import (
 // PutMapping records (or replaces) an admin's mapping of a namespace to a
 // team.
 func (s *Store) PutMapping(ctx context.Context, q Querier, m *deployv1.NamespaceMapping) error {
-	_, err := q.Exec(ctx, `INSERT INTO namespace_mappings (cluster, namespace, team, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (namespace, cluster) DO UPDATE SET team = EXCLUDED.team, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
-		m.GetCluster(), m.GetNamespace(), m.GetTeam(), m.GetUpdatedBy(), m.GetUpdateTime().AsTime())
+	_, err := q.Exec(ctx, `INSERT INTO namespace_mappings (cluster, namespace, team, updated_by, updated_at, allow_repairs) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (namespace, cluster) DO UPDATE SET team = EXCLUDED.team, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at,
+			allow_repairs = EXCLUDED.allow_repairs`,
+		m.GetCluster(), m.GetNamespace(), m.GetTeam(), m.GetUpdatedBy(), m.GetUpdateTime().AsTime(), m.GetAllowRepairs())
 	if err != nil {
 		return fmt.Errorf("map namespace %s: %w", m.GetNamespace(), err)
 	}
@@ -39,7 +40,7 @@ func (s *Store) DeleteMapping(ctx context.Context, q Querier, cluster, namespace
 
 // Mappings are every mapping, by namespace and cluster.
 func (s *Store) Mappings(ctx context.Context, q Querier) ([]*deployv1.NamespaceMapping, error) {
-	rows, err := q.Query(ctx, `SELECT cluster, namespace, team, updated_by, updated_at FROM namespace_mappings ORDER BY namespace, cluster`)
+	rows, err := q.Query(ctx, `SELECT cluster, namespace, team, updated_by, updated_at, allow_repairs FROM namespace_mappings ORDER BY namespace, cluster`)
 	if err != nil {
 		return nil, fmt.Errorf("list namespace mappings: %w", err)
 	}
@@ -48,7 +49,7 @@ func (s *Store) Mappings(ctx context.Context, q Querier) ([]*deployv1.NamespaceM
 	for rows.Next() {
 		m := &deployv1.NamespaceMapping{}
 		var at time.Time
-		if err := rows.Scan(&m.Cluster, &m.Namespace, &m.Team, &m.UpdatedBy, &at); err != nil {
+		if err := rows.Scan(&m.Cluster, &m.Namespace, &m.Team, &m.UpdatedBy, &at, &m.AllowRepairs); err != nil {
 			return nil, fmt.Errorf("list namespace mappings: %w", err)
 		}
 		m.UpdateTime = timestamppb.New(at)

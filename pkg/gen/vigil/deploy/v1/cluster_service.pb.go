@@ -34,7 +34,12 @@ type NamespaceMapping struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only: who mapped it.
-	UpdatedBy     string `protobuf:"bytes,5,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	UpdatedBy string `protobuf:"bytes,5,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// Vigil's repair identity may act in the namespace (a RoleBinding in
+	// it, within the admission policy's limits). Reserved namespaces
+	// (kube-*, vigil-system, Vigil's own, ingress-nginx, monitoring,
+	// VIGIL_RESERVED_NAMESPACES) are refused (FailedPrecondition).
+	AllowRepairs  bool `protobuf:"varint,6,opt,name=allow_repairs,json=allowRepairs,proto3" json:"allow_repairs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -102,6 +107,13 @@ func (x *NamespaceMapping) GetUpdatedBy() string {
 		return x.UpdatedBy
 	}
 	return ""
+}
+
+func (x *NamespaceMapping) GetAllowRepairs() bool {
+	if x != nil {
+		return x.AllowRepairs
+	}
+	return false
 }
 
 type MapNamespaceRequest struct {
@@ -711,7 +723,7 @@ var File_vigil_deploy_v1_cluster_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/deploy/v1/cluster_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n" +
+	"%vigil/deploy/v1/cluster_service.proto\x12\x0fvigil.deploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n" +
 	"\x10NamespaceMapping\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
@@ -719,7 +731,8 @@ const file_vigil_deploy_v1_cluster_service_proto_rawDesc = "" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x05 \x01(\tR\tupdatedBy\"R\n" +
+	"updated_by\x18\x05 \x01(\tR\tupdatedBy\x12#\n" +
+	"\rallow_repairs\x18\x06 \x01(\bR\fallowRepairs\"R\n" +
 	"\x13MapNamespaceRequest\x12;\n" +
 	"\amapping\x18\x01 \x01(\v2!.vigil.deploy.v1.NamespaceMappingR\amapping\"S\n" +
 	"\x14MapNamespaceResponse\x12;\n" +
