@@ -71,6 +71,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	restMaxBytes, err := envInt("VIGIL_REST_MAX_BYTES", 1<<20)
+	if err != nil {
+		return app.Options{}, err
+	}
 	rollout, err := envDuration("VIGIL_ROLLOUT_TIMEOUT", 5*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -175,6 +179,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Gateway: gateway.Options{
 			WebhookMaxBytes: int64(maxBytes),
+			RESTMaxBytes:    int64(restMaxBytes),
 			AccessTTL:       accessTTL,
 			RefreshTTL:      sessionTTL,
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),

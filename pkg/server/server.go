@@ -63,6 +63,10 @@ type Server struct {
 	selfConn *grpc.ClientConn
 	// rest serves /api/v1/: Gateway, behind what WrapREST added.
 	rest http.Handler
+	// authorize and restMaxBytes guard the REST routes before their
+	// bodies are read (AuthorizeREST, LimitREST).
+	authorize    Authorizer
+	restMaxBytes int64
 }
 
 // New returns a Server; Listen binds it and Run serves.
@@ -70,7 +74,7 @@ func New(opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer(), restMaxBytes: DefaultRESTMaxBytes}
 	s.GRPC = grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.logUnary}, opts.UnaryInterceptors...)...),
@@ -87,9 +91,14 @@ func New(opts Options) *Server {
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
+		runtime.WithMiddlewares(s.restMiddleware),
+		// Both would read a form body before the route, and so before
+		// the caller's permission, is known; no client of Vigil uses them.
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
 	)
 	s.rest = s.Gateway
-	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) { s.rest.ServeHTTP(w, r) })
+	s.mux.HandleFunc("/api/v1/", s.capREST)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -244,8 +253,18 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 }
 
 // problemErrorHandler writes gRPC errors of REST calls as problem JSON with
-// the matching HTTP status and the field violations.
-func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+// the matching HTTP status and the field violations. A body cut at the
+// limit is 413, whatever its decoder made of it.
+func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*cappedBody); ok && b.tooLarge {
+		tooLarge(w, r, b.limit)
+		return
+	}
+	if he, ok := errors.AsType[*runtime.HTTPStatusError](err); ok {
+		// A malformed path (grpc-gateway's own check).
+		WriteProblem(w, he.HTTPStatus, he.Error())
+		return
+	}
 	st := status.Convert(err)
 	WriteProblem(w, runtime.HTTPStatusFromCode(st.Code()), st.Message(), Violations(st)...)
 }

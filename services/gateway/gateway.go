@@ -47,6 +47,9 @@ const Schema = "gateway"
 type Options struct {
 	// WebhookMaxBytes bounds a webhook body (default 8 MiB).
 	WebhookMaxBytes int64
+	// RESTMaxBytes bounds a REST request's body (default 1 MiB,
+	// server.DefaultRESTMaxBytes); the webhooks keep their own limits.
+	RESTMaxBytes int64
 	// AdminToken is the bootstrap credential: an admin of everything, to
 	// create the first users and keys, and for recovery.
 	AdminToken string
@@ -98,6 +101,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.WebhookMaxBytes < 0 {
 		errs = append(errs, errors.New("VIGIL_WEBHOOK_MAX_BYTES: must not be negative"))
+	}
+	if o.RESTMaxBytes < 0 {
+		errs = append(errs, errors.New("VIGIL_REST_MAX_BYTES: must not be negative"))
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
@@ -336,6 +342,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 		}
 	}
 	srv.WrapREST(s.requireCredentials)
+	srv.LimitREST(s.opts.RESTMaxBytes)
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
 		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
 	})
