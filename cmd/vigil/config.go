@@ -176,6 +176,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
 			// Checked by deploy.Options.Validate, which names the variable.
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
+			// Checked by deploy.Options.Validate too.
+			Namespace: os.Getenv("VIGIL_NAMESPACE"),
 		},
 		Gateway: gateway.Options{
 			WebhookMaxBytes: int64(maxBytes),

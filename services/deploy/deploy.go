@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -62,6 +63,11 @@ type Options struct {
 	// the namespaces the apps' NetworkPolicy trusts (ingress-nginx,
 	// monitoring): names, or prefixes ending in "*" such as "team-*".
 	ReservedNamespaces []string
+	// Namespace is the namespace Vigil itself runs in (VIGIL_NAMESPACE),
+	// when it runs in a cluster it deploys to: reserved, like
+	// kubeaccess.Namespace (vigil-system, where Vigil's cluster accounts
+	// live), so that no app is created next to Vigil.
+	Namespace string
 	// DevCluster, when set, is registered (or its kubeconfig refreshed)
 	// at start: `vigil up --kube-dev`'s control plane.
 	DevCluster *Cluster
@@ -82,7 +88,9 @@ func (o Options) Validate() error {
 	if o.RolloutTimeout < 0 {
 		errs = append(errs, errors.New("VIGIL_ROLLOUT_TIMEOUT: must not be negative"))
 	}
-	if _, err := o.reserved(); err != nil {
+	if o.Namespace != "" && len(validation.IsDNS1123Label(o.Namespace)) > 0 {
+		errs = append(errs, fmt.Errorf("VIGIL_NAMESPACE: %q is not a namespace name", o.Namespace))
+	} else if _, err := o.reserved(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_RESERVED_NAMESPACES: %w", err))
 	}
 	return errors.Join(errs...)
@@ -93,7 +101,11 @@ func (o Options) renderOptions() render.Options {
 }
 
 func (o Options) reserved() (*ownership.Reserved, error) {
-	return ownership.NewReserved(o.renderOptions().TrustedNamespaces(), o.ReservedNamespaces)
+	own := []string{kubeaccess.Namespace}
+	if o.Namespace != "" {
+		own = append(own, o.Namespace)
+	}
+	return ownership.NewReserved(own, o.renderOptions().TrustedNamespaces(), o.ReservedNamespaces)
 }
 
 // Deps are what the deploy service runs on.

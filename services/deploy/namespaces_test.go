@@ -221,11 +221,12 @@ func TestOwnNamespaceIsDeletedWithTheApp(t *testing.T) {
 
 // Reserved names (the app's name is its namespace's) are refused at
 // creation, naming the field: Kubernetes' own, the namespaces the apps'
-// NetworkPolicy trusts, and the operator's list.
+// NetworkPolicy trusts, Vigil's own (vigil-system, where its cluster
+// accounts live, and VIGIL_NAMESPACE) and the operator's list.
 func TestReservedNamespacesAreRefused(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	f := newFixtureWith(t, deploy.Options{ReservedNamespaces: []string{"vigil", "team-*"}})
+	f := newFixtureWith(t, deploy.Options{ReservedNamespaces: []string{"vigil", "team-*"}, Namespace: "platform"})
 	f.addCluster(t, "main", k)
 	for _, tc := range []struct{ name, why string }{
 		{"default", "Kubernetes"},
@@ -235,6 +236,8 @@ func TestReservedNamespacesAreRefused(t *testing.T) {
 		{"monitoring", "NetworkPolicy"},
 		{"vigil", "VIGIL_RESERVED_NAMESPACES"},
 		{"team-payments", "VIGIL_RESERVED_NAMESPACES"},
+		{"vigil-system", "Vigil's own"},
+		{"platform", "Vigil's own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
@@ -266,4 +269,7 @@ func TestReservedNamespacesOption(t *testing.T) {
 		require.ErrorContains(t, err, bad)
 	}
 	require.NoError(t, deploy.Options{EncryptionKey: key, ReservedNamespaces: []string{"vigil", "team-*"}}.Validate())
+	err := deploy.Options{EncryptionKey: key, Namespace: "Vigil"}.Validate()
+	require.ErrorContains(t, err, "VIGIL_NAMESPACE")
+	require.NoError(t, deploy.Options{EncryptionKey: key, Namespace: "vigil"}.Validate())
 }
