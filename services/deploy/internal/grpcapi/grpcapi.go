@@ -122,6 +122,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	if in == nil {
 		in = &deployv1.App{}
 	}
+	in = normalized(in)
 	var v violations
 	validName(&v, "app.name", in.GetName())
 	if why := s.opts.Reserved.Check(in.GetName()); why != "" && len(v) == 0 {
@@ -160,6 +161,17 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.CreateAppResponse{App: a.App}, nil
+}
+
+// normalized is app with its domain as a host is compared: without case
+// or the trailing dot of a fully qualified name.
+func normalized(app *deployv1.App) *deployv1.App {
+	if app.GetDomain() == "" {
+		return app
+	}
+	app = proto.Clone(app).(*deployv1.App)
+	app.Domain = postgres.NormalizeDomain(app.Domain)
+	return app
 }
 
 // pickCluster chooses the cluster of an app created without one: the
@@ -224,7 +236,7 @@ var updatable = map[string]bool{
 
 // UpdateApp implements the RPC.
 func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) (*deployv1.UpdateAppResponse, error) {
-	in := req.GetApp()
+	in := normalized(req.GetApp())
 	var v violations
 	if err := nameOnly("app.name", in.GetName()); err != nil {
 		return nil, err
@@ -397,6 +409,25 @@ func foreignNamespace(a *postgres.App, fe *ownership.ForeignError) error {
 	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 		Type: typ, Subject: "namespace/" + fe.Namespace, Description: fe.Error(),
 	}}}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// domainTaken is AlreadyExists (409 over REST) for a domain another app
+// serves, with a field violation on app.domain naming that app (within
+// one organisation, knowing whose it is helps) and an ErrorInfo for
+// programs.
+func domainTaken(e *postgres.DomainTakenError) error {
+	desc := fmt.Sprintf("%s is served by another app: choose another host, or free it there first", e.Domain)
+	if e.App != "" {
+		desc = fmt.Sprintf("%s is served by app %s: choose another host, or remove it from app %s first", e.Domain, e.App, e.App)
+	}
+	st := status.New(codes.AlreadyExists, "domain "+e.Domain+" is taken: "+desc)
+	if d, err := st.WithDetails(
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "app.domain", Description: desc}}},
+		&errdetails.ErrorInfo{Reason: "DOMAIN_TAKEN", Domain: "vigil", Metadata: map[string]string{"domain": e.Domain, "app": e.App}},
+	); err == nil {
 		st = d
 	}
 	return st.Err()
@@ -610,7 +641,10 @@ func pageSize(n int32) (int, error) {
 // toStatus maps domain errors to gRPC codes. Unknown errors are Internal,
 // logged here with their text, which the caller does not see.
 func (s *Server) toStatus(ctx context.Context, err error) error {
-	var fe *render.FieldError
+	var (
+		fe    *render.FieldError
+		taken *postgres.DomainTakenError
+	)
 	switch {
 	case status.Code(err) != codes.Unknown:
 		return err // already a status
@@ -626,6 +660,8 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
 	case errors.As(err, &fe):
 		return server.InvalidArgument("invalid app", server.FieldViolation{Field: "app." + fe.Field, Description: fe.Description})
+	case errors.As(err, &taken):
+		return domainTaken(taken)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
