@@ -136,6 +136,9 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	if err := auth.CheckTeam(ctx, in.GetOwner(), "app "+in.GetName()+" (owner)"); err != nil {
 		return nil, err
 	}
+	if p, ok := auth.FromContext(ctx); ok && req.GetAdoptNamespace() && !p.Has(auth.Admin) {
+		return nil, auth.Denied(p, auth.Admin, "adopt_namespace (handing a deleted app's namespace to another team)")
+	}
 	now := time.Now().Truncate(time.Microsecond) // what Postgres keeps
 	a := &postgres.App{App: proto.Clone(in).(*deployv1.App), Secrets: maps.Clone(req.GetSecrets())}
 	a.Namespace = a.Name
@@ -149,6 +152,9 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 			}
 			a.Cluster = c
 		}
+		if err := s.adoptNamespace(ctx, tx, a, req.GetAdoptNamespace()); err != nil {
+			return err
+		}
 		if err := s.store.InsertApp(ctx, tx, a); err != nil {
 			return err
 		}
@@ -161,6 +167,43 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.CreateAppResponse{App: a.App}, nil
+}
+
+// adoptNamespace decides whether new app a may have the namespace a
+// deleted app left behind in a's cluster (postgres.Tombstone): the team
+// that left it may take it back, another team only when an admin says so
+// (adopt). Either way the record goes: the namespace is a's from now on.
+func (s *Server) adoptNamespace(ctx context.Context, tx pgx.Tx, a *postgres.App, adopt bool) error {
+	t, err := s.store.TakeTombstone(ctx, tx, a.Cluster, a.Namespace)
+	if err != nil || t == nil {
+		return err
+	}
+	if t.Owner != a.Owner && !adopt {
+		return leftBehind(t)
+	}
+	if t.Owner != a.Owner {
+		s.log.InfoContext(ctx, "namespace handed over", "namespace", t.Namespace, "cluster", t.Cluster,
+			"from_team", t.Owner, "to_team", a.Owner, "app", a.Name, "by", actor(ctx))
+	}
+	return s.store.DeleteTombstone(ctx, tx, t.Cluster, t.Namespace)
+}
+
+// leftBehind is FailedPrecondition for a name whose namespace another
+// team's deleted app left behind, with a google.rpc.PreconditionFailure.
+func leftBehind(t *postgres.Tombstone) error {
+	owner := "team " + t.Owner
+	if t.Owner == "" {
+		owner = "no team"
+	}
+	desc := fmt.Sprintf("namespace %s in cluster %s belonged to the deleted app %s of %s (deleted by %s at %s without its resources, so it still holds what was left there)",
+		t.Namespace, t.Cluster, t.App, owner, t.DeletedBy, t.DeletedAt.UTC().Format(time.RFC3339))
+	st := status.Newf(codes.FailedPrecondition, "app %s cannot be created: %s; choose another name, or ask an admin to hand the namespace over (vigil apps create --adopt-namespace)", t.Namespace, desc)
+	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+		Type: "NAMESPACE_OF_DELETED_APP", Subject: "namespace/" + t.Namespace, Description: desc,
+	}}}); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 // normalized is app with its domain as a host is compared: without case
@@ -340,6 +383,16 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := s.store.DeleteApp(ctx, tx, a.Name); err != nil {
 			return err
+		}
+		if !req.GetDeleteResources() {
+			// The namespace stays, labelled as the app's: a new app of
+			// the same name would inherit it and what is in it.
+			if err := s.store.PutTombstone(ctx, tx, postgres.Tombstone{
+				Cluster: a.Cluster, Namespace: a.Namespace, App: a.Name, Owner: a.Owner,
+				DeletedBy: auth.Actor(ctx), DeletedAt: time.Now(),
+			}); err != nil {
+				return err
+			}
 		}
 		return outbox.Add(ctx, tx, &eventsv1.AppDeleted{Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name})
 	})

@@ -371,6 +371,44 @@ func (s *Store) DeleteApp(ctx context.Context, q Querier, name string) error {
 	return err
 }
 
+// Tombstone is the namespace a deleted app left behind in a cluster, and
+// the team it was left by.
+type Tombstone struct {
+	Cluster, Namespace, App, Owner, DeletedBy string
+	DeletedAt                                 time.Time
+}
+
+// PutTombstone records the namespace a deleted app left behind,
+// replacing an older record of the same namespace.
+func (s *Store) PutTombstone(ctx context.Context, q Querier, t Tombstone) error {
+	_, err := q.Exec(ctx, `INSERT INTO namespace_tombstones (cluster, namespace, app, owner, deleted_by, deleted_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (cluster, namespace) DO UPDATE SET app = excluded.app, owner = excluded.owner,
+		deleted_by = excluded.deleted_by, deleted_at = excluded.deleted_at`,
+		t.Cluster, t.Namespace, t.App, t.Owner, t.DeletedBy, t.DeletedAt)
+	return err
+}
+
+// TakeTombstone returns the record of the namespace left behind in
+// cluster, locked until the transaction ends, or nil when there is none.
+func (s *Store) TakeTombstone(ctx context.Context, q Querier, cluster, namespace string) (*Tombstone, error) {
+	t := &Tombstone{}
+	err := q.QueryRow(ctx, `SELECT cluster, namespace, app, owner, deleted_by, deleted_at FROM namespace_tombstones
+		WHERE cluster = $1 AND namespace = $2 FOR UPDATE`, cluster, namespace).
+		Scan(&t.Cluster, &t.Namespace, &t.App, &t.Owner, &t.DeletedBy, &t.DeletedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// DeleteTombstone forgets the record of a namespace left behind: an app
+// has it again.
+func (s *Store) DeleteTombstone(ctx context.Context, q Querier, cluster, namespace string) error {
+	_, err := q.Exec(ctx, `DELETE FROM namespace_tombstones WHERE cluster = $1 AND namespace = $2`, cluster, namespace)
+	return err
+}
+
 // --- deployments
 
 // Spec is what a revision deploys, besides its secrets: enough to render
