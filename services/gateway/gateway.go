@@ -442,9 +442,10 @@ var publicREST = map[string]bool{
 }
 
 // requireCredentials answers 401 to a REST call without valid credentials
-// before grpc-gateway reads its body, so that a stranger learns nothing
-// from a 400. The gRPC guard then authenticates (from the cache) and
-// authorises the call as any other.
+// before grpc-gateway routes it or reads its body, so that a stranger
+// learns nothing from a 404 or a 400. The guard then checks the route's
+// RPC permission before the body is read (server.AuthorizeREST), and
+// the gRPC call as any other (both authenticate from the cache).
 func (s *Service) requireCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if publicREST[r.Method+" "+r.URL.Path] {
