@@ -34,8 +34,11 @@ func TestUniqueDomainsMigration(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Now()
 	for i, a := range []struct{ name, domain string }{
-		{"first", "Shop.Example.com."}, {"second", "shop.example.com"}, {"third", "SHOP.EXAMPLE.COM"},
-		{"alone", "blog.example.com."}, {"none", ""},
+		{"first", "Shop.Example.com."},
+		{"second", "shop.example.com"},
+		{"third", "SHOP.EXAMPLE.COM"},
+		{"alone", "blog.example.com."},
+		{"none", ""},
 	} {
 		_, err = pool.Exec(ctx, `INSERT INTO apps (name, domain, framework, plan, image, cluster, namespace, created_at, updated_at)
 			VALUES ($1, $2, 'go', 'basic', 'x:1', 'main', $1, $3, $3)`, a.name, a.domain, t0.Add(time.Duration(i)*time.Second))
