@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -70,14 +71,14 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 // tooLarge answers 413 for a request whose body is over the limit:
 // declared so (Content-Length), or found so while it was read.
-func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) bool {
+func tooLarge(w http.ResponseWriter, r *http.Request) bool {
 	b, ok := r.Body.(*cappedBody)
 	if !ok || (!b.tooLarge && r.ContentLength <= b.limit) {
 		return false
 	}
 	// The rest of the body is not read: the connection cannot be reused.
 	w.Header().Set("Connection", "close")
-	WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over %d bytes, the largest this API takes (VIGIL_REST_MAX_BYTES)", limit))
+	WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over %d bytes, the largest this API takes (VIGIL_REST_MAX_BYTES)", b.limit))
 	return true
 }
 
@@ -96,11 +97,15 @@ func (s *Server) restMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 				return
 			}
 			if err := s.authorize(r, method, params); err != nil {
+				// Logged once, here: the call never reaches the gRPC
+				// server, whose interceptor logs the others.
+				s.opts.Logger.InfoContext(r.Context(), "rpc refused", "method", method, "code", status.Code(err).String(), "error", status.Convert(err).Message())
 				problemErrorHandler(r.Context(), nil, nil, w, r, err)
 				return
 			}
 		}
-		if tooLarge(w, r, s.restMaxBytes) {
+		if tooLarge(w, r) {
+			s.opts.Logger.InfoContext(r.Context(), "request body too large", "method", r.Method, "path", r.URL.Path, "content_length", r.ContentLength)
 			return
 		}
 		next(w, r, params)

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -85,7 +86,7 @@ func New(opts Options) *Server {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	s.Gateway = runtime.NewServeMux(
-		runtime.WithErrorHandler(problemErrorHandler),
+		runtime.WithErrorHandler(s.problemErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
@@ -252,14 +253,20 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return resp, err
 }
 
-// problemErrorHandler writes gRPC errors of REST calls as problem JSON with
-// the matching HTTP status and the field violations. A body cut at the
-// limit is 413, whatever its decoder made of it.
-func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if b, ok := r.Body.(*cappedBody); ok && b.tooLarge {
-		tooLarge(w, r, b.limit)
+// problemErrorHandler is problemErrorHandler, but a body that could not
+// be decoded because it was cut at the limit is 413, logged here (the
+// RPC, which would log the failure, is never called).
+func (s *Server) problemErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.InvalidArgument && tooLarge(w, r) {
+		s.opts.Logger.InfoContext(ctx, "request body too large", "method", r.Method, "path", r.URL.Path, "content_length", r.ContentLength)
 		return
 	}
+	problemErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// problemErrorHandler writes gRPC errors of REST calls as problem JSON with
+// the matching HTTP status and the field violations.
+func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if he, ok := errors.AsType[*runtime.HTTPStatusError](err); ok {
 		// A malformed path (grpc-gateway's own check).
 		WriteProblem(w, he.HTTPStatus, he.Error())
