@@ -266,12 +266,7 @@ func (s *Server) problemErrorHandler(ctx context.Context, mux *runtime.ServeMux,
 
 // problemErrorHandler writes gRPC errors of REST calls as problem JSON with
 // the matching HTTP status and the field violations.
-func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if he, ok := errors.AsType[*runtime.HTTPStatusError](err); ok {
-		// A malformed path (grpc-gateway's own check).
-		WriteProblem(w, he.HTTPStatus, he.Error())
-		return
-	}
+func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	st := status.Convert(err)
 	WriteProblem(w, runtime.HTTPStatusFromCode(st.Code()), st.Message(), Violations(st)...)
 }
