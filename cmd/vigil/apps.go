@@ -91,7 +91,10 @@ func keyValues(flag string, kvs []string) (map[string]string, error) {
 }
 
 func appsCreate(c *clientFlags) *cobra.Command {
-	var f appFlags
+	var (
+		f     appFlags
+		adopt bool
+	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --framework F --plan P --image IMG [--domain D]",
 		Short: "Register an app (deploy it with `vigil apps deploy`)",
@@ -102,11 +105,12 @@ func appsCreate(c *clientFlags) *cobra.Command {
 				return err
 			}
 			return call(cmd.Context(), c, deployv1.NewAppServiceClient, func(ctx context.Context, cl deployv1.AppServiceClient) (proto.Message, error) {
-				return cl.CreateApp(ctx, &deployv1.CreateAppRequest{App: app, Secrets: secrets})
+				return cl.CreateApp(ctx, &deployv1.CreateAppRequest{App: app, Secrets: secrets, AdoptNamespace: adopt})
 			}, func(w io.Writer, m proto.Message) { printApp(w, m.(*deployv1.CreateAppResponse).GetApp()) })
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&adopt, "adopt-namespace", false, "admins only: give the app the namespace another team's deleted app of the same name left behind (deleted without --delete-resources)")
 	return cmd
 }
 
@@ -188,7 +192,8 @@ func appsDelete(c *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&resources, "delete-resources", false, "also delete the app's namespace and everything in it, when Vigil created the namespace for the app; "+
-		"otherwise only the objects labelled as Vigil's for the app, leaving the namespace alone")
+		"otherwise only the objects labelled as Vigil's for the app, leaving the namespace alone. Without it the namespace stays as it is, "+
+		"and another team's new app of the same name gets it only with an admin's --adopt-namespace")
 	return cmd
 }
 

@@ -75,6 +75,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	restMaxBytes, err := envInt("VIGIL_REST_MAX_BYTES", 1<<20)
+	if err != nil {
+		return app.Options{}, err
+	}
 	rollout, err := envDuration("VIGIL_ROLLOUT_TIMEOUT", 5*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -179,11 +183,13 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			ClusterIssuer:  env("VIGIL_CLUSTER_ISSUER", "letsencrypt"),
 			// Checked by deploy.Options.Validate, which names the variable.
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
-			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
-			RepairNamespaces:   envList("VIGIL_REPAIR_NAMESPACES"),
+			// Checked by deploy.Options.Validate too.
+			Namespace:        os.Getenv("VIGIL_NAMESPACE"),
+			RepairNamespaces: envList("VIGIL_REPAIR_NAMESPACES"),
 		},
 		Gateway: gateway.Options{
 			WebhookMaxBytes: int64(maxBytes),
+			RESTMaxBytes:    int64(restMaxBytes),
 			AccessTTL:       accessTTL,
 			RefreshTTL:      sessionTTL,
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),

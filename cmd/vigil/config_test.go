@@ -134,3 +134,27 @@ func TestTelegramUpdatesFromEnv(t *testing.T) {
 	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_BOT_TOKEN: not a bot token")
 	require.NotContains(t, opts.Gateway.Validate().Error(), "not-a-token")
 }
+
+// VIGIL_NAMESPACE reaches the deploy service (a reserved app name);
+// VIGIL_REST_MAX_BYTES the gateway, 1 MiB unless set.
+func TestBoundsFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Empty(t, opts.Deploy.Namespace)
+	require.EqualValues(t, 1<<20, opts.Gateway.RESTMaxBytes)
+
+	t.Setenv("VIGIL_NAMESPACE", "platform")
+	t.Setenv("VIGIL_REST_MAX_BYTES", "65536")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "platform", opts.Deploy.Namespace)
+	require.EqualValues(t, 65536, opts.Gateway.RESTMaxBytes)
+
+	t.Setenv("VIGIL_REST_MAX_BYTES", "-1")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_REST_MAX_BYTES")
+	t.Setenv("VIGIL_REST_MAX_BYTES", "lots")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, "VIGIL_REST_MAX_BYTES")
+}

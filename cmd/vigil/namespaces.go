@@ -27,7 +27,10 @@ the team an admin maps it to here, or to no team (admins and the default
 team reach those).`,
 	}
 	c.register(cmd)
-	var cluster, team string
+	var (
+		cluster, team string
+		allowRepairs  bool
+	)
 	mapCmd := &cobra.Command{
 		Use: "map NAMESPACE --team TEAM [--cluster CLUSTER]", Short: "Say which team owns a namespace", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -35,15 +38,21 @@ team reach those).`,
 				return errors.New("--team: required")
 			}
 			return call(cmd.Context(), &c, deployv1.NewClusterServiceClient, func(ctx context.Context, cl deployv1.ClusterServiceClient) (proto.Message, error) {
-				return cl.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{Cluster: cluster, Namespace: args[0], Team: team}})
+				return cl.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{
+					Cluster: cluster, Namespace: args[0], Team: team, AllowRepairs: allowRepairs,
+				}})
 			}, func(w io.Writer, m proto.Message) {
 				mp := m.(*deployv1.MapNamespaceResponse).GetMapping()
 				fmt.Fprintf(w, "namespace %s (%s) belongs to team %s\n", mp.GetNamespace(), clusterOrAny(mp.GetCluster()), mp.GetTeam())
+				if mp.GetAllowRepairs() {
+					fmt.Fprintln(w, "Vigil's repair identity may act in it (within the admission policy's limits)")
+				}
 			})
 		},
 	}
 	mapCmd.Flags().StringVar(&team, "team", "", "the team that owns the namespace")
 	mapCmd.Flags().StringVar(&cluster, "cluster", "", "the cluster (default: any cluster without a mapping of its own)")
+	mapCmd.Flags().BoolVar(&allowRepairs, "allow-repairs", false, "let Vigil's repair identity act in the namespace (needs --cluster; never in a reserved namespace)")
 	unmap := &cobra.Command{
 		Use: "unmap NAMESPACE [--cluster CLUSTER]", Short: "Forget a namespace's team", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,9 +71,13 @@ team reach those).`,
 				return cl.ListNamespaceMappings(ctx, &deployv1.ListNamespaceMappingsRequest{})
 			}, func(w io.Writer, m proto.Message) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAMESPACE\tCLUSTER\tTEAM\tBY\tUPDATED")
+				fmt.Fprintln(tw, "NAMESPACE\tCLUSTER\tTEAM\tREPAIRS\tBY\tUPDATED")
 				for _, mp := range m.(*deployv1.ListNamespaceMappingsResponse).GetMappings() {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mp.GetNamespace(), clusterOrAny(mp.GetCluster()), mp.GetTeam(), mp.GetUpdatedBy(), when(mp.GetUpdateTime()))
+					repairs := "-"
+					if mp.GetAllowRepairs() {
+						repairs = "allowed"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mp.GetNamespace(), clusterOrAny(mp.GetCluster()), mp.GetTeam(), repairs, mp.GetUpdatedBy(), when(mp.GetUpdateTime()))
 				}
 				_ = tw.Flush()
 			})

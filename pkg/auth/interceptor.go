@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -124,6 +127,28 @@ func (w *wrappedStream) RecvMsg(m any) error {
 	}
 	return err
 }
+
+// AdmitHTTP authenticates and authorises a REST call of method with the
+// credentials of r before grpc-gateway reads its body (it is a
+// server.Authorizer): 401 and 403 come before anything the body could
+// earn. A refusal is audited here, its target filled from the path
+// parameters; an admitted call then passes the interceptor as a gRPC
+// call, which audits it with its result.
+func (g *Guard) AdmitHTTP(r *http.Request, method string, params map[string]string) error {
+	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ctx = peer.NewContext(ctx, &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
+	}
+	ctx, rule, err := g.admit(ctx, method)
+	if err != nil {
+		g.record(ctx, method, rule, pathParams(params), err)
+	}
+	return err
+}
+
+// pathParams are a REST route's path parameters, by request field path
+// ("name", "app.name").
+type pathParams map[string]string
 
 // admit authenticates the caller (unless the method is public) and checks
 // the method's permission: 401 comes before anything else, including a
@@ -273,9 +298,12 @@ func (g *Guard) record(ctx context.Context, method string, rule Rule, req any, e
 	if h, ok := ctx.Value(actorKey{}).(*actorHolder); ok && h.p != nil {
 		e.Actor = h.p.String()
 	}
-	if m, ok := req.(proto.Message); ok {
-		e.Target = Target(rule.Target, m)
-	} else {
+	switch req := req.(type) {
+	case proto.Message:
+		e.Target = Target(rule.Target, req)
+	case pathParams:
+		e.Target = target(rule.Target, func(path string) string { return req[path] })
+	default:
 		e.Target = Target(rule.Target, nil)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
@@ -291,6 +319,16 @@ func (g *Guard) record(ctx context.Context, method string, rule Rule, req any, e
 // "user/{user.name}") from m; a field that is missing or empty leaves
 // "?".
 func Target(tmpl string, m proto.Message) string {
+	return target(tmpl, func(path string) string {
+		if m == nil {
+			return ""
+		}
+		return field(m.ProtoReflect(), path)
+	})
+}
+
+// target expands tmpl with the values value finds.
+func target(tmpl string, value func(path string) string) string {
 	var b strings.Builder
 	for {
 		open := strings.IndexByte(tmpl, '{')
@@ -304,10 +342,7 @@ func Target(tmpl string, m proto.Message) string {
 			return b.String()
 		}
 		b.WriteString(tmpl[:open])
-		v := ""
-		if m != nil {
-			v = field(m.ProtoReflect(), tmpl[open+1:open+end])
-		}
+		v := value(tmpl[open+1 : open+end])
 		if v == "" {
 			v = "?"
 		}

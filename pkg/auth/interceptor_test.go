@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -446,4 +449,42 @@ func TestGuardOnAServer(t *testing.T) {
 		// Audited once, when accepted (its first answer).
 		{"user:alice", deployApp, "app/flaky", codes.OK},
 	}, got)
+}
+
+// TestAdmitHTTP: a REST call is refused as its gRPC call would be, by
+// the same guard, before anything reads its body; refusals are audited
+// with their target from the path, admitted calls are left to the
+// interceptor to audit.
+func TestAdmitHTTP(t *testing.T) {
+	t.Parallel()
+	log := &auditLog{}
+	g := &auth.Guard{Authn: testAuth, Audit: log.record}
+	req := func(token string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/apps/shop:deploy", strings.NewReader(`{not json`))
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return r
+	}
+	params := map[string]string{"name": "shop"}
+	const deployApp = "/vigil.deploy.v1.AppService/DeployApp"
+
+	err := g.AdmitHTTP(req(""), deployApp, params)
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	err = g.AdmitHTTP(req("victor-token"), deployApp, params)
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+	require.Contains(t, status.Convert(err).Message(), "user:victor")
+	err = g.AdmitHTTP(req("victor-token"), "/vigil.deploy.v1.AppService/Nope", nil)
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "a method without a policy is nobody's: %v", err)
+	require.NoError(t, g.AdmitHTTP(req("alice-token"), deployApp, params))
+	require.NoError(t, g.AdmitHTTP(req(""), "/vigil.gateway.v1.AuthService/Login", nil))
+
+	entries := log.all()
+	require.Len(t, entries, 1, "the refusal, not the anonymous call nor the admitted ones: %+v", entries)
+	e := entries[0]
+	require.Equal(t, "user:victor", e.Actor)
+	require.Equal(t, "vigil.deploy.v1.AppService/DeployApp", e.Method)
+	require.Equal(t, "app/shop", e.Target)
+	require.Equal(t, codes.PermissionDenied, e.Code)
+	require.Equal(t, "192.0.2.1:1234", e.Peer, "httptest's client address")
 }

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -63,6 +64,10 @@ type Server struct {
 	selfConn *grpc.ClientConn
 	// rest serves /api/v1/: Gateway, behind what WrapREST added.
 	rest http.Handler
+	// authorize and restMaxBytes guard the REST routes before their
+	// bodies are read (AuthorizeREST, LimitREST).
+	authorize    Authorizer
+	restMaxBytes int64
 }
 
 // New returns a Server; Listen binds it and Run serves.
@@ -70,7 +75,7 @@ func New(opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer(), restMaxBytes: DefaultRESTMaxBytes}
 	s.GRPC = grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.logUnary}, opts.UnaryInterceptors...)...),
@@ -81,15 +86,20 @@ func New(opts Options) *Server {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	s.Gateway = runtime.NewServeMux(
-		runtime.WithErrorHandler(problemErrorHandler),
+		runtime.WithErrorHandler(s.problemErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
+		runtime.WithMiddlewares(s.restMiddleware),
+		// Both would read a form body before the route, and so before
+		// the caller's permission, is known; no client of Vigil uses them.
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
 	)
 	s.rest = s.Gateway
-	s.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) { s.rest.ServeHTTP(w, r) })
+	s.mux.HandleFunc("/api/v1/", s.capREST)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -241,6 +251,17 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		s.opts.Logger.Log(ctx, level, "rpc failed", "method", info.FullMethod, "code", st.Code().String(), "error", st.Message())
 	}
 	return resp, err
+}
+
+// problemErrorHandler is problemErrorHandler, but a body that could not
+// be decoded because it was cut at the limit is 413, logged here (the
+// RPC, which would log the failure, is never called).
+func (s *Server) problemErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.InvalidArgument && tooLarge(w, r) {
+		s.opts.Logger.InfoContext(ctx, "request body too large", "method", r.Method, "path", r.URL.Path, "content_length", r.ContentLength)
+		return
+	}
+	problemErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // problemErrorHandler writes gRPC errors of REST calls as problem JSON with

@@ -64,8 +64,11 @@ type Options struct {
 	// the namespaces the apps' NetworkPolicy trusts (ingress-nginx,
 	// monitoring): names, or prefixes ending in "*" such as "team-*".
 	ReservedNamespaces []string
-	// Namespace is the namespace Vigil runs in, if it runs in a cluster
-	// (VIGIL_NAMESPACE): never granted to the repair identity.
+	// Namespace is the namespace Vigil itself runs in (VIGIL_NAMESPACE),
+	// when it runs in a cluster it deploys to: reserved, like
+	// kubeaccess.Namespace (vigil-system, where Vigil's cluster accounts
+	// live), so that no app is created next to Vigil, and never granted
+	// to the repair identity.
 	Namespace string
 	// RepairNamespaces are namespaces, besides the apps', where the repair
 	// identity may act in every registered cluster
@@ -92,7 +95,9 @@ func (o Options) Validate() error {
 	if o.RolloutTimeout < 0 {
 		errs = append(errs, errors.New("VIGIL_ROLLOUT_TIMEOUT: must not be negative"))
 	}
-	if _, err := o.reserved(); err != nil {
+	if o.Namespace != "" && len(validation.IsDNS1123Label(o.Namespace)) > 0 {
+		errs = append(errs, fmt.Errorf("VIGIL_NAMESPACE: %q is not a namespace name", o.Namespace))
+	} else if _, err := o.reserved(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_RESERVED_NAMESPACES: %w", err))
 	} else if res, err := reserved.New(o.Namespace, o.ReservedNamespaces); err != nil {
 		errs = append(errs, err)
@@ -119,7 +124,11 @@ func (o Options) repairReserved() (*reserved.Namespaces, error) {
 }
 
 func (o Options) reserved() (*ownership.Reserved, error) {
-	return ownership.NewReserved(o.renderOptions().TrustedNamespaces(), o.ReservedNamespaces)
+	own := []string{kubeaccess.Namespace}
+	if o.Namespace != "" {
+		own = append(own, o.Namespace)
+	}
+	return ownership.NewReserved(own, o.renderOptions().TrustedNamespaces(), o.ReservedNamespaces)
 }
 
 // Deps are what the deploy service runs on.

@@ -51,6 +51,7 @@ type fixture struct {
 	js       jetstream.JetStream
 	key      []byte
 	svc      *deploy.Service
+	addr     string
 }
 
 type bearer string
@@ -85,7 +86,7 @@ func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 
-	authn := auth.AdminToken(token)
+	authn := people
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(auth.UnaryInterceptor(authn)), grpc.ChainStreamInterceptor(auth.StreamInterceptor(authn)))
 	svc.Register(gs)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,7 +102,33 @@ func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
 		require.NoError(t, <-done)
 		pool.Close()
 	})
-	return &fixture{apps: deployv1.NewAppServiceClient(conn), clusters: deployv1.NewClusterServiceClient(conn), pool: pool, js: js, key: key, svc: svc}
+	return &fixture{apps: deployv1.NewAppServiceClient(conn), clusters: deployv1.NewClusterServiceClient(conn), pool: pool, js: js, key: key, svc: svc, addr: lis.Addr().String()}
+}
+
+// people are the fixture's callers: the bootstrap admin (token), and an
+// operator of each of teams a and b.
+var people = peopleAuth{
+	token:      {Kind: auth.KindBootstrap, Name: "admin", Role: auth.RoleAdmin, AllTeams: true, Unowned: true},
+	"ann-of-a": {Kind: auth.KindUser, Name: "ann", Role: auth.RoleOperator, Teams: []string{"team-a"}},
+	"bob-of-b": {Kind: auth.KindUser, Name: "bob", Role: auth.RoleOperator, Teams: []string{"team-b"}},
+}
+
+type peopleAuth map[string]auth.Principal
+
+func (p peopleAuth) Authenticate(_ context.Context, secret string) (auth.Principal, error) {
+	if who, ok := p[secret]; ok {
+		return who, nil
+	}
+	return auth.Principal{}, auth.ErrUnauthenticated
+}
+
+// appsAs is the fixture's AppService as the caller of secret.
+func (f *fixture) appsAs(t *testing.T, secret string) deployv1.AppServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(secret)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return deployv1.NewAppServiceClient(conn)
 }
 
 func (f *fixture) addCluster(t *testing.T, name string, k *testkit.Kube) {

@@ -221,11 +221,12 @@ func TestOwnNamespaceIsDeletedWithTheApp(t *testing.T) {
 
 // Reserved names (the app's name is its namespace's) are refused at
 // creation, naming the field: Kubernetes' own, the namespaces the apps'
-// NetworkPolicy trusts, and the operator's list.
+// NetworkPolicy trusts, Vigil's own (vigil-system, where its cluster
+// accounts live, and VIGIL_NAMESPACE) and the operator's list.
 func TestReservedNamespacesAreRefused(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
-	f := newFixtureWith(t, deploy.Options{ReservedNamespaces: []string{"vigil", "team-*"}})
+	f := newFixtureWith(t, deploy.Options{ReservedNamespaces: []string{"vigil", "team-*"}, Namespace: "platform"})
 	f.addCluster(t, "main", k)
 	for _, tc := range []struct{ name, why string }{
 		{"default", "Kubernetes"},
@@ -235,6 +236,8 @@ func TestReservedNamespacesAreRefused(t *testing.T) {
 		{"monitoring", "NetworkPolicy"},
 		{"vigil", "VIGIL_RESERVED_NAMESPACES"},
 		{"team-payments", "VIGIL_RESERVED_NAMESPACES"},
+		{"vigil-system", "Vigil's own"},
+		{"platform", "Vigil's own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
@@ -266,4 +269,97 @@ func TestReservedNamespacesOption(t *testing.T) {
 		require.ErrorContains(t, err, bad)
 	}
 	require.NoError(t, deploy.Options{EncryptionKey: key, ReservedNamespaces: []string{"vigil", "team-*"}}.Validate())
+	err := deploy.Options{EncryptionKey: key, Namespace: "Vigil"}.Validate()
+	require.ErrorContains(t, err, "VIGIL_NAMESPACE")
+	require.NoError(t, deploy.Options{EncryptionKey: key, Namespace: "vigil"}.Validate())
+}
+
+// snapshot is what a namespace and the app's Deployment in it are, by
+// resource version: equal snapshots mean nothing was written to either.
+func snapshot(t *testing.T, k *testkit.Kube, ns string) [2]string {
+	t.Helper()
+	n, err := k.Clientset.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
+	require.NoError(t, err)
+	d, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), ns, metav1.GetOptions{})
+	require.NoError(t, err)
+	return [2]string{n.ResourceVersion, d.ResourceVersion}
+}
+
+// A namespace an app left behind (deleted without --delete-resources) is
+// not inherited by another team's new app of the same name: refused,
+// naming the team that left it, nothing created and the namespace
+// untouched; neither the other team's operator nor an admin who does not
+// say so explicitly get it. An admin's adopt_namespace hands it over; the
+// team that left it takes it back without one.
+func TestDeletedAppsNamespaceIsNotInheritedByAnotherTeam(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	ann, bob := f.appsAs(t, "ann-of-a"), f.appsAs(t, "bob-of-b")
+	name := uniqueName("left-")
+	app := func(owner string) *deployv1.App {
+		return &deployv1.App{Name: name, Framework: "static", Plan: "basic", Image: "nginx:1.27", Owner: owner}
+	}
+	_, err := ann.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: app("team-a")})
+	require.NoError(t, err)
+	d := f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	t.Cleanup(func() {
+		_ = k.Clientset.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	_, err = ann.DeleteApp(t.Context(), &deployv1.DeleteAppRequest{Name: name})
+	require.NoError(t, err)
+	before := snapshot(t, k, name)
+
+	for _, c := range []struct {
+		who   string
+		apps  deployv1.AppServiceClient
+		adopt bool
+		code  codes.Code
+	}{
+		{"team b's operator", bob, false, codes.FailedPrecondition},
+		{"team b's operator, adopting", bob, true, codes.PermissionDenied},
+		{"an admin, not saying so", f.apps, false, codes.FailedPrecondition},
+	} {
+		_, err := c.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: app("team-b"), AdoptNamespace: c.adopt})
+		st := status.Convert(err)
+		require.Equal(t, c.code, st.Code(), "%s: %v", c.who, err)
+		if c.code == codes.FailedPrecondition {
+			assert.Equal(t, map[string]string{"namespace/" + name: "NAMESPACE_OF_DELETED_APP"}, preconditionSubjects(st))
+			assert.Contains(t, st.Message(), "team team-a", "%s: names the team that left it", c.who)
+			assert.Contains(t, st.Message(), "--adopt-namespace", "%s: says how", c.who)
+		}
+		_, err = f.apps.GetApp(t.Context(), &deployv1.GetAppRequest{Name: name})
+		require.Equal(t, codes.NotFound, status.Code(err), "%s: nothing created", c.who)
+		require.Equal(t, before, snapshot(t, k, name), "%s: the namespace is untouched", c.who)
+	}
+
+	// The admin hands it over; team b deploys into it.
+	_, err = f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: app("team-b"), AdoptNamespace: true})
+	require.NoError(t, err)
+	s, err := bob.DeployApp(t.Context(), &deployv1.DeployAppRequest{Name: name, Image: "nginx:1.28"})
+	d = last(t, s, err)
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	assert.Equal(t, "nginx:1.28", liveImage(t, k.Clientset, name, name))
+
+	// The team that left a namespace takes it back without an admin.
+	again := uniqueName("back-")
+	_, err = ann.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: again, Framework: "static", Plan: "basic", Image: "nginx:1.27", Owner: "team-a",
+	}})
+	require.NoError(t, err)
+	_, err = ann.DeleteApp(t.Context(), &deployv1.DeleteAppRequest{Name: again})
+	require.NoError(t, err)
+	_, err = ann.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: again, Framework: "static", Plan: "basic", Image: "nginx:1.27", Owner: "team-a",
+	}})
+	require.NoError(t, err)
+	// Deleted with its resources, nothing is left behind to refuse.
+	_, err = ann.DeleteApp(t.Context(), &deployv1.DeleteAppRequest{Name: again, DeleteResources: true})
+	require.NoError(t, err)
+	_, err = bob.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: again, Framework: "static", Plan: "basic", Image: "nginx:1.27", Owner: "team-b",
+	}})
+	require.NoError(t, err)
 }

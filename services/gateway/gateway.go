@@ -52,6 +52,9 @@ const Schema = "gateway"
 type Options struct {
 	// WebhookMaxBytes bounds a webhook body (default 8 MiB).
 	WebhookMaxBytes int64
+	// RESTMaxBytes bounds a REST request's body (default 1 MiB,
+	// server.DefaultRESTMaxBytes); the webhooks keep their own limits.
+	RESTMaxBytes int64
 	// AdminToken is the bootstrap credential: an admin of everything, to
 	// create the first users and keys, and for recovery.
 	AdminToken string
@@ -103,6 +106,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.WebhookMaxBytes < 0 {
 		errs = append(errs, errors.New("VIGIL_WEBHOOK_MAX_BYTES: must not be negative"))
+	}
+	if o.RESTMaxBytes < 0 {
+		errs = append(errs, errors.New("VIGIL_REST_MAX_BYTES: must not be negative"))
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
@@ -367,6 +373,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 		}
 	}
 	srv.WrapREST(s.requireCredentials)
+	srv.LimitREST(s.opts.RESTMaxBytes)
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
 		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
 	})
@@ -469,9 +476,10 @@ var publicREST = map[string]bool{
 }
 
 // requireCredentials answers 401 to a REST call without valid credentials
-// before grpc-gateway reads its body, so that a stranger learns nothing
-// from a 400. The gRPC guard then authenticates (from the cache) and
-// authorises the call as any other.
+// before grpc-gateway routes it or reads its body, so that a stranger
+// learns nothing from a 404 or a 400. The guard then checks the route's
+// RPC permission before the body is read (server.AuthorizeREST), and
+// the gRPC call as any other (both authenticate from the cache).
 func (s *Service) requireCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if publicREST[r.Method+" "+r.URL.Path] {

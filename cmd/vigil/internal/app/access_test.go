@@ -607,7 +607,7 @@ func (m matrixCase) expect(w who) []codes.Code {
 // TestAccessMatrix calls every RPC, over gRPC and (where mapped) REST, as
 // every kind of caller on a `vigil up`-shaped process, and checks the
 // answer: who may do what, 401 before anything else, 403 naming what is
-// missing, lists filtered by team, and an audit entry for every mutating
+// missing (over REST, before the body is read), lists filtered by team, and an audit entry for every mutating
 // call with its result. It fails when an RPC of the policy has no case
 // here.
 func TestAccessMatrix(t *testing.T) {
@@ -758,6 +758,15 @@ func TestAccessMatrix(t *testing.T) {
 				assert.Equal(t, http.StatusForbidden, httpCode, "%s as %s", m.rest, w.name)
 			default:
 				assert.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, httpCode, "%s as %s", m.rest, w.name)
+			}
+			// The policy's permission is checked before the body is read:
+			// a malformed body earns no 400 from who may not call the RPC
+			// at all. (Checks that need the body, such as teams, come
+			// after it is decoded.)
+			if need := auth.Policy["/"+m.method].Permission; m.body != "" && w.authenticated() && need != auth.Public &&
+				!slices.Contains(w.holds, need) && !slices.Contains(w.holds, auth.Admin) {
+				assert.Equal(t, http.StatusForbidden, restCall(t, a, verb, path, `{"malformed":`, w.token),
+					"%s as %s with a malformed body", m.rest, w.name)
 			}
 		}
 	}

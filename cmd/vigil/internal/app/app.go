@@ -221,6 +221,8 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{guard.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{guard.Stream()},
 	})
+	// REST calls meet the same guard before their bodies are read.
+	a.srv.AuthorizeREST(guard.AdmitHTTP)
 	if err := a.srv.Listen(); err != nil {
 		return nil, err
 	}

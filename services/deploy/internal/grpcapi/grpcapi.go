@@ -130,6 +130,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	if in == nil {
 		in = &deployv1.App{}
 	}
+	in = normalized(in)
 	var v violations
 	validName(&v, "app.name", in.GetName())
 	if why := s.opts.Reserved.Check(in.GetName()); why != "" && len(v) == 0 {
@@ -142,6 +143,9 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	}
 	if err := auth.CheckTeam(ctx, in.GetOwner(), "app "+in.GetName()+" (owner)"); err != nil {
 		return nil, err
+	}
+	if p, ok := auth.FromContext(ctx); ok && req.GetAdoptNamespace() && !p.Has(auth.Admin) {
+		return nil, auth.Denied(p, auth.Admin, "adopt_namespace (handing a deleted app's namespace to another team)")
 	}
 	now := time.Now().Truncate(time.Microsecond) // what Postgres keeps
 	a := &postgres.App{App: proto.Clone(in).(*deployv1.App), Secrets: maps.Clone(req.GetSecrets())}
@@ -156,6 +160,9 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 			}
 			a.Cluster = c
 		}
+		if err := s.adoptNamespace(ctx, tx, a, req.GetAdoptNamespace()); err != nil {
+			return err
+		}
 		if err := s.store.InsertApp(ctx, tx, a); err != nil {
 			return err
 		}
@@ -168,6 +175,54 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.CreateAppResponse{App: a.App}, nil
+}
+
+// adoptNamespace decides whether new app a may have the namespace a
+// deleted app left behind in a's cluster (postgres.Tombstone): the team
+// that left it may take it back, another team only when an admin says so
+// (adopt). Either way the record goes: the namespace is a's from now on.
+func (s *Server) adoptNamespace(ctx context.Context, tx pgx.Tx, a *postgres.App, adopt bool) error {
+	t, err := s.store.TakeTombstone(ctx, tx, a.Cluster, a.Namespace)
+	if err != nil || t == nil {
+		return err
+	}
+	if t.Owner != a.Owner && !adopt {
+		return leftBehind(t)
+	}
+	if t.Owner != a.Owner {
+		s.log.InfoContext(ctx, "namespace handed over", "namespace", t.Namespace, "cluster", t.Cluster,
+			"from_team", t.Owner, "to_team", a.Owner, "app", a.Name, "by", actor(ctx))
+	}
+	return s.store.DeleteTombstone(ctx, tx, t.Cluster, t.Namespace)
+}
+
+// leftBehind is FailedPrecondition for a name whose namespace another
+// team's deleted app left behind, with a google.rpc.PreconditionFailure.
+func leftBehind(t *postgres.Tombstone) error {
+	owner := "team " + t.Owner
+	if t.Owner == "" {
+		owner = "no team"
+	}
+	desc := fmt.Sprintf("namespace %s in cluster %s belonged to the deleted app %s of %s (deleted by %s at %s without its resources, so it still holds what was left there)",
+		t.Namespace, t.Cluster, t.App, owner, t.DeletedBy, t.DeletedAt.UTC().Format(time.RFC3339))
+	st := status.Newf(codes.FailedPrecondition, "app %s cannot be created: %s; choose another name, or ask an admin to hand the namespace over (vigil apps create --adopt-namespace)", t.Namespace, desc)
+	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+		Type: "NAMESPACE_OF_DELETED_APP", Subject: "namespace/" + t.Namespace, Description: desc,
+	}}}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// normalized is app with its domain as a host is compared: without case
+// or the trailing dot of a fully qualified name.
+func normalized(app *deployv1.App) *deployv1.App {
+	if app.GetDomain() == "" {
+		return app
+	}
+	app = proto.Clone(app).(*deployv1.App)
+	app.Domain = postgres.NormalizeDomain(app.Domain)
+	return app
 }
 
 // pickCluster chooses the cluster of an app created without one: the
@@ -232,7 +287,7 @@ var updatable = map[string]bool{
 
 // UpdateApp implements the RPC.
 func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) (*deployv1.UpdateAppResponse, error) {
-	in := req.GetApp()
+	in := normalized(req.GetApp())
 	var v violations
 	if err := nameOnly("app.name", in.GetName()); err != nil {
 		return nil, err
@@ -337,6 +392,16 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 		if err := s.store.DeleteApp(ctx, tx, a.Name); err != nil {
 			return err
 		}
+		if !req.GetDeleteResources() {
+			// The namespace stays, labelled as the app's: a new app of
+			// the same name would inherit it and what is in it.
+			if err := s.store.PutTombstone(ctx, tx, postgres.Tombstone{
+				Cluster: a.Cluster, Namespace: a.Namespace, App: a.Name, Owner: a.Owner,
+				DeletedBy: auth.Actor(ctx), DeletedAt: time.Now(),
+			}); err != nil {
+				return err
+			}
+		}
 		return outbox.Add(ctx, tx, &eventsv1.AppDeleted{Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name})
 	})
 	if err != nil {
@@ -410,6 +475,25 @@ func foreignNamespace(a *postgres.App, fe *ownership.ForeignError) error {
 	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
 		Type: typ, Subject: "namespace/" + fe.Namespace, Description: fe.Error(),
 	}}}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// domainTaken is AlreadyExists (409 over REST) for a domain another app
+// serves, with a field violation on app.domain naming that app (within
+// one organisation, knowing whose it is helps) and an ErrorInfo for
+// programs.
+func domainTaken(e *postgres.DomainTakenError) error {
+	desc := fmt.Sprintf("%s is served by another app: choose another host, or free it there first", e.Domain)
+	if e.App != "" {
+		desc = fmt.Sprintf("%s is served by app %s: choose another host, or remove it from app %s first", e.Domain, e.App, e.App)
+	}
+	st := status.New(codes.AlreadyExists, "domain "+e.Domain+" is taken: "+desc)
+	if d, err := st.WithDetails(
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "app.domain", Description: desc}}},
+		&errdetails.ErrorInfo{Reason: "DOMAIN_TAKEN", Domain: "vigil", Metadata: map[string]string{"domain": e.Domain, "app": e.App}},
+	); err == nil {
 		st = d
 	}
 	return st.Err()
@@ -626,7 +710,10 @@ func pageSize(n int32) (int, error) {
 // toStatus maps domain errors to gRPC codes. Unknown errors are Internal,
 // logged here with their text, which the caller does not see.
 func (s *Server) toStatus(ctx context.Context, err error) error {
-	var fe *render.FieldError
+	var (
+		fe    *render.FieldError
+		taken *postgres.DomainTakenError
+	)
 	switch {
 	case status.Code(err) != codes.Unknown:
 		return err // already a status
@@ -642,6 +729,8 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
 	case errors.As(err, &fe):
 		return server.InvalidArgument("invalid app", server.FieldViolation{Field: "app." + fe.Field, Description: fe.Description})
+	case errors.As(err, &taken):
+		return domainTaken(taken)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -49,7 +49,7 @@ func TestSelector(t *testing.T) {
 
 func TestReserved(t *testing.T) {
 	t.Parallel()
-	r, err := ownership.NewReserved([]string{"ingress-nginx", "monitoring"}, []string{"vigil", " team-* ", "default"})
+	r, err := ownership.NewReserved([]string{"vigil-system", "platform"}, []string{"ingress-nginx", "monitoring"}, []string{"vigil", " team-* ", "default"})
 	require.NoError(t, err)
 	for ns, want := range map[string]string{
 		"default":       "Kubernetes",
@@ -58,6 +58,8 @@ func TestReserved(t *testing.T) {
 		"monitoring":    "NetworkPolicy",
 		"ingress-nginx": "NetworkPolicy",
 		"vigil":         "VIGIL_RESERVED_NAMESPACES",
+		"vigil-system":  "Vigil's own",
+		"platform":      "Vigil's own",
 		"team-a":        "VIGIL_RESERVED_NAMESPACES",
 		"shop":          "",
 		"kube":          "",
@@ -71,7 +73,7 @@ func TestReserved(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"*", "Team", "a*b*", "-x", "a_b*", ""} {
-		_, err := ownership.NewReserved(nil, []string{bad})
+		_, err := ownership.NewReserved(nil, nil, []string{bad})
 		assert.Error(t, err, "%q", bad)
 	}
 }

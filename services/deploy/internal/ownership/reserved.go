@@ -22,17 +22,20 @@ type prefix struct{ prefix, why string }
 // Builtin are the reserved names every Reserved has.
 var Builtin = []string{"default", "kube-*"}
 
-// NewReserved returns the built-in reserved names plus trusted (the
-// namespaces the apps' NetworkPolicy admits traffic from: an app there
-// could reach every other app) plus extra, the operator's list. Each entry
-// is a namespace name or a prefix ending in "*".
-func NewReserved(trusted, extra []string) (*Reserved, error) {
+// NewReserved returns the built-in reserved names plus own (the
+// namespaces Vigil itself runs in: an app there would sit next to Vigil's
+// credentials) plus trusted (the namespaces the apps' NetworkPolicy
+// admits traffic from: an app there could reach every other app) plus
+// extra, the operator's list. Each entry is a namespace name or a prefix
+// ending in "*".
+func NewReserved(own, trusted, extra []string) (*Reserved, error) {
 	r := &Reserved{names: map[string]string{}}
 	for _, group := range []struct {
 		entries []string
 		why     string
 	}{
 		{Builtin, "reserved for Kubernetes"},
+		{own, "Vigil's own (where Vigil's cluster accounts or Vigil itself live)"},
 		{trusted, "trusted by every app's NetworkPolicy (the ingress controller's or Prometheus's)"},
 		{extra, "reserved by this Vigil's operator (VIGIL_RESERVED_NAMESPACES)"},
 	} {

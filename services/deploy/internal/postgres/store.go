@@ -42,6 +42,48 @@ var (
 	ErrBusy = errors.New("a deployment of the app is under way")
 )
 
+// DomainTakenError says that another app serves an app's domain.
+type DomainTakenError struct {
+	Domain string
+	// App is the app that serves it; empty when the database caught the
+	// conflict (two writes at once) before the store could name it.
+	App string
+}
+
+func (e *DomainTakenError) Error() string {
+	if e.App == "" {
+		return "domain " + e.Domain + " is another app's"
+	}
+	return "domain " + e.Domain + " is app " + e.App + "'s"
+}
+
+// domainIndex is the unique index of the apps' normalised hosts.
+const domainIndex = "apps_domain_unique"
+
+// NormalizeDomain is the host an app's domain names: lowercase, without
+// the trailing dot of a fully qualified name. Domains are unique across
+// apps in this form.
+func NormalizeDomain(d string) string { return strings.ToLower(strings.TrimSuffix(d, ".")) }
+
+// checkDomain returns a *DomainTakenError when an app other than a
+// serves a's domain. The unique index decides at commit; this names the
+// app for the caller.
+func checkDomain(ctx context.Context, q Querier, a *App) error {
+	if a.Domain == "" {
+		return nil
+	}
+	var holder string
+	err := q.QueryRow(ctx, `SELECT name FROM apps WHERE lower(rtrim(domain, '.')) = lower(rtrim($1, '.')) AND domain <> '' AND name <> $2`,
+		a.Domain, a.Name).Scan(&holder)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return &DomainTakenError{Domain: NormalizeDomain(a.Domain), App: holder}
+}
+
 // Querier is what Store needs of a pool or a transaction.
 type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -208,12 +250,17 @@ func (s *Store) InsertApp(ctx context.Context, q Querier, a *App) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDomain(ctx, q, a); err != nil {
+		return err
+	}
 	_, err = q.Exec(ctx, `INSERT INTO apps (name, display_name, domain, framework, plan, image, replicas, port, env,
 		secrets_sealed, secret_names, owner, cluster, namespace, auto_repair, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
 		a.Name, a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image, a.Replicas, a.Port, nonNil(a.Env),
 		sealed, names(a.Secrets), a.Owner, a.Cluster, a.Namespace, a.AutoRepair, a.CreateTime.AsTime())
 	switch {
+	case isUnique(err, domainIndex):
+		return &DomainTakenError{Domain: NormalizeDomain(a.Domain)}
 	case isUnique(err, ""):
 		return ErrExists
 	case isForeignKey(err):
@@ -295,12 +342,17 @@ func (s *Store) UpdateApp(ctx context.Context, q Querier, a *App) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDomain(ctx, q, a); err != nil {
+		return err
+	}
 	tag, err := q.Exec(ctx, `UPDATE apps SET display_name = $2, domain = $3, framework = $4, plan = $5, image = $6,
 		replicas = $7, port = $8, env = $9, secrets_sealed = $10, secret_names = $11, owner = $12, auto_repair = $13,
 		updated_at = $14 WHERE name = $1`,
 		a.Name, a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image, a.Replicas, a.Port, nonNil(a.Env), sealed,
 		names(a.Secrets), a.Owner, a.AutoRepair, a.UpdateTime.AsTime())
 	switch {
+	case isUnique(err, domainIndex):
+		return &DomainTakenError{Domain: NormalizeDomain(a.Domain)}
 	case err != nil:
 		return err
 	case tag.RowsAffected() == 0:
@@ -316,6 +368,44 @@ func (s *Store) DeleteApp(ctx context.Context, q Querier, name string) error {
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
+	return err
+}
+
+// Tombstone is the namespace a deleted app left behind in a cluster, and
+// the team it was left by.
+type Tombstone struct {
+	Cluster, Namespace, App, Owner, DeletedBy string
+	DeletedAt                                 time.Time
+}
+
+// PutTombstone records the namespace a deleted app left behind,
+// replacing an older record of the same namespace.
+func (s *Store) PutTombstone(ctx context.Context, q Querier, t Tombstone) error {
+	_, err := q.Exec(ctx, `INSERT INTO namespace_tombstones (cluster, namespace, app, owner, deleted_by, deleted_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (cluster, namespace) DO UPDATE SET app = excluded.app, owner = excluded.owner,
+		deleted_by = excluded.deleted_by, deleted_at = excluded.deleted_at`,
+		t.Cluster, t.Namespace, t.App, t.Owner, t.DeletedBy, t.DeletedAt)
+	return err
+}
+
+// TakeTombstone returns the record of the namespace left behind in
+// cluster, locked until the transaction ends, or nil when there is none.
+func (s *Store) TakeTombstone(ctx context.Context, q Querier, cluster, namespace string) (*Tombstone, error) {
+	t := &Tombstone{}
+	err := q.QueryRow(ctx, `SELECT cluster, namespace, app, owner, deleted_by, deleted_at FROM namespace_tombstones
+		WHERE cluster = $1 AND namespace = $2 FOR UPDATE`, cluster, namespace).
+		Scan(&t.Cluster, &t.Namespace, &t.App, &t.Owner, &t.DeletedBy, &t.DeletedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// DeleteTombstone forgets the record of a namespace left behind: an app
+// has it again.
+func (s *Store) DeleteTombstone(ctx context.Context, q Querier, cluster, namespace string) error {
+	_, err := q.Exec(ctx, `DELETE FROM namespace_tombstones WHERE cluster = $1 AND namespace = $2`, cluster, namespace)
 	return err
 }
 

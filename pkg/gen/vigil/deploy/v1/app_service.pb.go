@@ -389,9 +389,13 @@ type CreateAppRequest struct {
 	App   *App                   `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
 	// Secret values, passed to the app as environment variables; stored
 	// encrypted, never returned.
-	Secrets       map[string]string `protobuf:"bytes,2,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Secrets map[string]string `protobuf:"bytes,2,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Hand the namespace of a deleted app of another team (deleted without
+	// its resources, so the namespace and what is in it stayed) over to
+	// this app. Admins only: without it such a name is refused.
+	AdoptNamespace bool `protobuf:"varint,3,opt,name=adopt_namespace,json=adoptNamespace,proto3" json:"adopt_namespace,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateAppRequest) Reset() {
@@ -436,6 +440,13 @@ func (x *CreateAppRequest) GetSecrets() map[string]string {
 		return x.Secrets
 	}
 	return nil
+}
+
+func (x *CreateAppRequest) GetAdoptNamespace() bool {
+	if x != nil {
+		return x.AdoptNamespace
+	}
+	return false
 }
 
 type CreateAppResponse struct {
@@ -1730,10 +1741,11 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\x10current_revision\x18\x11 \x01(\x03R\x0fcurrentRevision\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x01\n" +
 	"\x10CreateAppRequest\x12&\n" +
 	"\x03app\x18\x01 \x01(\v2\x14.vigil.deploy.v1.AppR\x03app\x12H\n" +
-	"\asecrets\x18\x02 \x03(\v2..vigil.deploy.v1.CreateAppRequest.SecretsEntryR\asecrets\x1a:\n" +
+	"\asecrets\x18\x02 \x03(\v2..vigil.deploy.v1.CreateAppRequest.SecretsEntryR\asecrets\x12'\n" +
+	"\x0fadopt_namespace\x18\x03 \x01(\bR\x0eadoptNamespace\x1a:\n" +
 	"\fSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
