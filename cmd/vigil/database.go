@@ -104,7 +104,7 @@ func upDatabaseLogins(ctx context.Context, log *slog.Logger, dsn, dataDir string
 		return nil, fmt.Sprintf("Postgres         every service as role %s (VIGIL_DATABASE_URL's; it may not create a role per service)", user), nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("Postgres roles: %w", err)
+		return nil, "", fmt.Errorf("database roles: %w", err)
 	}
 	roles := make([]string, 0, len(app.Services))
 	for _, s := range app.Services {
@@ -117,7 +117,7 @@ func upDatabaseLogins(ctx context.Context, log *slog.Logger, dsn, dataDir string
 // file per service, created on first use.
 func rolePasswords(dir string) (map[string]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("Postgres passwords: %w", err)
+		return nil, fmt.Errorf("database passwords: %w", err)
 	}
 	out := map[string]string{}
 	for _, s := range app.Services {
@@ -128,13 +128,13 @@ func rolePasswords(dir string) (map[string]string, error) {
 			out[s] = strings.TrimSpace(string(b))
 			continue
 		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("Postgres password of %s: %w", s, err)
+			return nil, fmt.Errorf("database password of %s: %w", s, err)
 		}
 		raw := make([]byte, 24)
 		_, _ = rand.Read(raw) // never fails (crypto/rand)
 		pw := hex.EncodeToString(raw)
 		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("write Postgres password of %s: %w", s, err)
+			return nil, fmt.Errorf("write database password of %s: %w", s, err)
 		}
 		out[s] = pw
 	}
