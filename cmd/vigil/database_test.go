@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -115,5 +116,29 @@ func TestDBBootstrapCommand(t *testing.T) {
 		var owner string
 		require.NoError(t, admin.QueryRow(t.Context(), "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $1", s).Scan(&owner))
 		require.Equal(t, role, owner)
+	}
+}
+
+// VIGIL_DB_STATEMENT_TIMEOUT and VIGIL_ACCEPT_ADMIN_TOKEN reach the
+// options; a bad value names the variable.
+func TestDatabaseAndAdminTokenOptionsFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, db.DefaultStatementTimeout, opts.StatementTimeout)
+	require.False(t, opts.AcceptAdminToken, "only the gateway, by default")
+
+	t.Setenv("VIGIL_DB_STATEMENT_TIMEOUT", "2m")
+	t.Setenv("VIGIL_ACCEPT_ADMIN_TOKEN", "true")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, opts.StatementTimeout)
+	require.True(t, opts.AcceptAdminToken)
+
+	for k, v := range map[string]string{"VIGIL_DB_STATEMENT_TIMEOUT": "0s", "VIGIL_ACCEPT_ADMIN_TOKEN": "yes please"} {
+		t.Run(k, func(t *testing.T) {
+			t.Setenv(k, v)
+			_, err := appOptions(&serviceFlags{}, nil, "")
+			require.ErrorContains(t, err, k+":")
+		})
 	}
 }
