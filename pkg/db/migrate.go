@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -122,6 +123,9 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string, lockID
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+				if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42501" { // insufficient_privilege
+					return fmt.Errorf("create schema: %w (a service's own role may not create schemas: make its schema and role first with `vigil db bootstrap`)", err)
+				}
 				return fmt.Errorf("create schema: %w", err)
 			}
 		case err != nil:
