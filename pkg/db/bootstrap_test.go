@@ -125,6 +125,12 @@ func TestMigrateNamesTheOwnerItCannotWriteAs(t *testing.T) {
 	err = db.Migrate(ctx, beta, "alpha", itemsV1)
 	require.ErrorContains(t, err, "may not create tables in schema alpha")
 	require.ErrorContains(t, err, "vigil db bootstrap")
+
+	// Nor may it create a schema of its own.
+	stray := openAs(t, dsn, "gamma", logins["beta"])
+	err = db.Migrate(ctx, stray, "gamma", itemsV1)
+	requireSQLState(t, err, insufficientPrivilege)
+	require.ErrorContains(t, err, "vigil db bootstrap")
 }
 
 func TestBootstrapNeedsARoleThatMayCreateRoles(t *testing.T) {
