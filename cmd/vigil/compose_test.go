@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // composeFile is the repository's docker-compose.yml, relative to this package.
@@ -51,6 +53,9 @@ const (
 	testRepairPublic = "cmVwYWlyLXB1Yi1yZXBhaXItcHViLXJlcGFpci1wdWI="
 )
 
+// dbPassword is the test's VIGIL_DB_<SERVICE>_PASSWORD of service.
+func dbPassword(service string) string { return "db_test_" + service }
+
 // composeEnv is every variable docker-compose.yml requires.
 func composeEnv() []string {
 	env := []string{
@@ -62,6 +67,9 @@ func composeEnv() []string {
 	for _, u := range bus.Users() {
 		env = append(env, bus.PasswordVar(u)+"="+natsPassword(u))
 	}
+	for _, s := range vigilServices {
+		env = append(env, dbPasswordVar(s)+"="+dbPassword(s))
+	}
 	return env
 }
 
@@ -71,7 +79,7 @@ func TestComposeFile(t *testing.T) {
 	project, err := loadCompose(t, composeEnv()...)
 	require.NoError(t, err)
 
-	want := append([]string{"nats", "nats-provision", "postgres"}, vigilServices...)
+	want := append([]string{"nats", "nats-provision", "postgres", "db-bootstrap"}, vigilServices...)
 	require.ElementsMatch(t, want, project.ServiceNames())
 
 	t.Run("vigil services", func(t *testing.T) {
@@ -94,15 +102,18 @@ func TestComposeFile(t *testing.T) {
 			require.Contains(t, svc.DependsOn, "nats-provision", "%s: depends_on", name)
 			require.Equal(t, types.ServiceConditionCompletedSuccessfully, svc.DependsOn["nats-provision"].Condition,
 				"%s: depends_on nats-provision", name)
+			// And the services' database roles.
+			require.Contains(t, svc.DependsOn, "db-bootstrap", "%s: depends_on", name)
+			require.Equal(t, types.ServiceConditionCompletedSuccessfully, svc.DependsOn["db-bootstrap"].Condition,
+				"%s: depends_on db-bootstrap", name)
 			require.NotNil(t, svc.HealthCheck, "%s: healthcheck", name)
 			require.Equal(t,
 				types.HealthCheckTest{"CMD", "/vigil", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"},
 				svc.HealthCheck.Test, "%s: healthcheck", name)
 			env := map[string]string{
-				"VIGIL_NATS_URL":    "nats://nats:4222",
-				"VIGIL_ADMIN_TOKEN": "test-token",
-				"VIGIL_HTTP_ADDR":   "0.0.0.0:8080",
-				"VIGIL_GRPC_ADDR":   "0.0.0.0:9090",
+				"VIGIL_NATS_URL":  "nats://nats:4222",
+				"VIGIL_HTTP_ADDR": "0.0.0.0:8080",
+				"VIGIL_GRPC_ADDR": "0.0.0.0:9090",
 				// Its own NATS user, named after it, with its own password.
 				"VIGIL_NATS_USER":     name,
 				"VIGIL_NATS_PASSWORD": natsPassword(name),
@@ -111,9 +122,64 @@ func TestComposeFile(t *testing.T) {
 				require.NotNil(t, svc.Environment[k], "%s: %s", name, k)
 				require.Equal(t, v, *svc.Environment[k], "%s: %s", name, k)
 			}
+			// Its own Postgres role, the one db-bootstrap makes, with its
+			// own password; never the superuser.
 			require.NotNil(t, svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
-			require.Regexp(t, `^postgres://vigil:[^@]+@postgres:5432/vigil\?sslmode=disable$`,
-				*svc.Environment["VIGIL_DATABASE_URL"], "%s: VIGIL_DATABASE_URL", name)
+			u, err := url.Parse(*svc.Environment["VIGIL_DATABASE_URL"])
+			require.NoError(t, err, name)
+			require.Equal(t, db.RoleName("vigil", name), u.User.Username(), "%s: VIGIL_DATABASE_URL's role", name)
+			pw, _ := u.User.Password()
+			require.Equal(t, dbPassword(name), pw, "%s: VIGIL_DATABASE_URL's password", name)
+			require.Equal(t, "postgres:5432", u.Host, name)
+			require.Equal(t, "/vigil", u.Path, name)
+			require.Equal(t, "sslmode=disable", u.RawQuery, name)
+		}
+	})
+
+	t.Run("admin token", func(t *testing.T) {
+		t.Parallel()
+		// The gateway's alone: no other container holds it, nor may
+		// accept it.
+		for name, svc := range project.Services {
+			if name == "gateway" {
+				require.NotNil(t, svc.Environment["VIGIL_ADMIN_TOKEN"])
+				require.Equal(t, "test-token", *svc.Environment["VIGIL_ADMIN_TOKEN"])
+				continue
+			}
+			for _, k := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ADMIN_TOKEN_FILE", "VIGIL_ACCEPT_ADMIN_TOKEN"} {
+				require.NotContains(t, svc.Environment, k, "%s: %s", name, k)
+			}
+		}
+	})
+
+	t.Run("db-bootstrap", func(t *testing.T) {
+		t.Parallel()
+		// The only container that logs in as the superuser: it makes
+		// each service's role with the password that service logs in with.
+		b := project.Services["db-bootstrap"]
+		require.Equal(t, types.ShellCommand{"db", "bootstrap"}, b.Command)
+		require.Equal(t, project.Services["gateway"].Image, b.Image)
+		require.Equal(t, types.ServiceConditionHealthy, b.DependsOn["postgres"].Condition)
+		pg := project.Services["postgres"]
+		require.NotNil(t, b.Environment["VIGIL_DATABASE_URL"])
+		u, err := url.Parse(*b.Environment["VIGIL_DATABASE_URL"])
+		require.NoError(t, err)
+		require.Equal(t, *pg.Environment["POSTGRES_USER"], u.User.Username())
+		pw, _ := u.User.Password()
+		require.Equal(t, *pg.Environment["POSTGRES_PASSWORD"], pw)
+		require.Equal(t, "/"+*pg.Environment["POSTGRES_DB"], u.Path)
+		for _, name := range vigilServices {
+			v := b.Environment[dbPasswordVar(name)]
+			require.NotNil(t, v, dbPasswordVar(name))
+			require.Equal(t, dbPassword(name), *v)
+		}
+		for name, svc := range project.Services {
+			if name == "db-bootstrap" || svc.Environment["VIGIL_DATABASE_URL"] == nil {
+				continue
+			}
+			u, err := url.Parse(*svc.Environment["VIGIL_DATABASE_URL"])
+			require.NoError(t, err)
+			require.NotEqual(t, *pg.Environment["POSTGRES_USER"], u.User.Username(), "%s logs in as the superuser", name)
 		}
 	})
 
@@ -302,7 +368,7 @@ func TestComposeNATSConfig(t *testing.T) {
 
 func TestComposeFileRequiresSecrets(t *testing.T) {
 	t.Parallel()
-	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_ANALYSIS_SERVICE_KEY", "VIGIL_ANALYSIS_PUBLIC_KEY", "VIGIL_REPAIR_SERVICE_KEY", "VIGIL_REPAIR_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
+	for _, missing := range []string{"VIGIL_ADMIN_TOKEN", "VIGIL_DB_GATEWAY_PASSWORD", "VIGIL_DB_ANALYSIS_PASSWORD", "VIGIL_ENCRYPTION_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_ANALYSIS_SERVICE_KEY", "VIGIL_ANALYSIS_PUBLIC_KEY", "VIGIL_REPAIR_SERVICE_KEY", "VIGIL_REPAIR_PUBLIC_KEY", bus.PasswordVar("gateway"), bus.PasswordVar(bus.UserAdmin)} {
 		env := slices.DeleteFunc(composeEnv(), func(kv string) bool { return strings.HasPrefix(kv, missing+"=") })
 		tc := struct{ missing string }{missing}
 		_, err := loadCompose(t, env...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/analysis"
@@ -147,13 +148,26 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	statementTimeout, err := envDuration("VIGIL_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout)
+	if err != nil {
+		return app.Options{}, err
+	}
+	if statementTimeout <= 0 {
+		return app.Options{}, fmt.Errorf("VIGIL_DB_STATEMENT_TIMEOUT: %s: must be positive (default %s)", statementTimeout, db.DefaultStatementTimeout)
+	}
+	acceptAdminToken, err := envBool("VIGIL_ACCEPT_ADMIN_TOKEN")
+	if err != nil {
+		return app.Options{}, err
+	}
 	return app.Options{
-		Services:    services,
-		GRPCAddr:    f.grpcAddr,
-		HTTPAddr:    f.httpAddr,
-		AdminToken:  adminToken,
-		MonitorAddr: os.Getenv("VIGIL_MONITOR_ADDR"),
-		DeployAddr:  os.Getenv("VIGIL_DEPLOY_ADDR"),
+		Services:         services,
+		GRPCAddr:         f.grpcAddr,
+		HTTPAddr:         f.httpAddr,
+		AdminToken:       adminToken,
+		AcceptAdminToken: acceptAdminToken,
+		StatementTimeout: statementTimeout,
+		MonitorAddr:      os.Getenv("VIGIL_MONITOR_ADDR"),
+		DeployAddr:       os.Getenv("VIGIL_DEPLOY_ADDR"),
 		// VIGIL_ANALYSIS_ADDR: the analysis service, for a gateway without
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
@@ -327,6 +341,19 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a duration like 10m", key, v)
 	}
 	return d, nil
+}
+
+// envBool is a true/false variable, false when unset.
+func envBool(key string) (bool, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", key, v)
+	}
+	return b, nil
 }
 
 func envInt(key string, def int) (int, error) {

@@ -85,7 +85,8 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
 	dsn := os.Getenv("VIGIL_DATABASE_URL")
-	if dsn == "" {
+	local := dsn == ""
+	if local {
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: log})
 		if err != nil {
 			return fmt.Errorf("local Postgres (set VIGIL_DATABASE_URL to use your own): %w", err)
@@ -100,6 +101,11 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 		if dsn, err = ensureDatabase(ctx, cluster, "vigil"); err != nil {
 			return err
 		}
+	}
+
+	logins, dbLine, err := upDatabaseLogins(ctx, log, dsn, dataDir, local)
+	if err != nil {
+		return err
 	}
 
 	host, port, err := splitHostPort(natsAddr)
@@ -119,7 +125,7 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 		return err
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	deps := app.Deps{DatabaseURL: dsn, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry()}
+	deps := app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry()}
 	for _, c := range users {
 		if c.User == bus.UserPublisher {
 			continue
@@ -170,7 +176,7 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	if err != nil {
 		return err
 	}
-	printBanner(a, ns.ClientURL(), dataDir, tokenFile, usersDir, kubeconfig, syncAlways, opts.Notify.Telegram.BotToken != "")
+	printBanner(a, ns.ClientURL(), dataDir, tokenFile, usersDir, kubeconfig, dbLine, syncAlways, opts.Notify.Telegram.BotToken != "")
 	return a.Run(ctx)
 }
 
@@ -302,7 +308,7 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconfig string, syncAlways, telegram bool) {
+func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconfig, database string, syncAlways, telegram bool) {
 	token := "$VIGIL_ADMIN_TOKEN"
 	tokenLine := "bootstrap admin token: from VIGIL_ADMIN_TOKEN"
 	tokenEnv := "VIGIL_TOKEN=$VIGIL_ADMIN_TOKEN"
@@ -335,6 +341,7 @@ Vigil is up.
   NATS JetStream   %[3]s (%[4]s), locked: every client logs in
                    direct alert publishers: user %[11]s, password in %[12]s (alert.fired and alert.resolved only)
                    admin (nats CLI): user %[13]s, password in %[14]s
+  %[16]s
   data             %[5]s
   %[6]s
   %[7]s
@@ -351,5 +358,5 @@ Give people their own logins, and Alertmanager a key that can only send alerts:
   vigil keys create alertmanager --scope ingest --team TEAM
 %[10]s
 `, a.HTTPAddr(), a.GRPCAddr(), natsURL, sync, dataDir, tokenLine, tg, token, kube, onboard,
-		bus.UserPublisher, filepath.Join(natsUsersDir, bus.UserPublisher), bus.UserAdmin, filepath.Join(natsUsersDir, bus.UserAdmin), tokenEnv)
+		bus.UserPublisher, filepath.Join(natsUsersDir, bus.UserPublisher), bus.UserAdmin, filepath.Join(natsUsersDir, bus.UserAdmin), tokenEnv, database)
 }

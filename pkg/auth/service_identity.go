@@ -42,8 +42,9 @@ func (c ServiceIdentity) GetRequestMetadata(context.Context, ...string) (map[str
 // ServiceCredentials).
 func (ServiceIdentity) RequireTransportSecurity() bool { return false }
 
-// peer authenticates a service calling on its own behalf with its key.
-func (a ServiceAuthenticator) peer(secret string) (Principal, bool) {
+// peer authenticates a service calling on its own behalf with its key,
+// and returns its assertion.
+func (a ServiceAuthenticator) peer(secret string) (Principal, assertion, bool) {
 	now := time.Now()
 	for name, pub := range a.Peers {
 		var c assertion
@@ -51,9 +52,9 @@ func (a ServiceAuthenticator) peer(secret string) (Principal, bool) {
 			continue
 		}
 		if c.Kind != KindService || c.Subject != name {
-			return Principal{}, false
+			return Principal{}, assertion{}, false
 		}
-		return Principal{Kind: KindService, Name: name}, true
+		return Principal{Kind: KindService, Name: name}, c, true
 	}
-	return Principal{}, false
+	return Principal{}, assertion{}, false
 }

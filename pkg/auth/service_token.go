@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -91,7 +92,8 @@ func (ServiceCredentials) RequireTransportSecurity() bool { return false }
 // ServiceAuthenticator accepts the gateway's assertions for Service, the
 // assertions of the Peers (services calling on their own behalf, each
 // verified with its own key), and hands any other secret to Fallback
-// (the bootstrap admin token), if set.
+// (the bootstrap admin token, when the service was told to accept it), if
+// set.
 type ServiceAuthenticator struct {
 	Keys    *KeySet
 	Service string
@@ -99,6 +101,36 @@ type ServiceAuthenticator struct {
 	// their own behalf, by name.
 	Peers    map[string]ed25519.PublicKey
 	Fallback Authenticator
+	// Spent, when set, accepts each assertion once (by its jti): one
+	// captured on the way cannot be played again within its minute.
+	Spent Spender
+}
+
+// Spender remembers the ids of one-use assertions for every replica of a
+// service (pkg/replay keeps them in the service's schema).
+type Spender interface {
+	// Spend records id as used until until, and says whether it was new.
+	Spend(ctx context.Context, id string, until time.Time) (fresh bool, err error)
+}
+
+// spend accepts the assertion c once, when a Spender is set.
+func (a ServiceAuthenticator) spend(ctx context.Context, c assertion) error {
+	if a.Spent == nil {
+		return nil
+	}
+	if c.ID == "" || len(c.ID) > 64 || c.ExpiresAt == nil {
+		return ErrUnauthenticated
+	}
+	// Kept as long as the assertion would verify: until exp, plus the
+	// clock skew parse allows.
+	fresh, err := a.Spent.Spend(ctx, c.ID, c.ExpiresAt.Add(clockSkew))
+	if err != nil {
+		return fmt.Errorf("record assertion %s: %w", c.ID, err)
+	}
+	if !fresh {
+		return fmt.Errorf("%w: assertion %s was used already", ErrUnauthenticated, c.ID)
+	}
+	return nil
 }
 
 // Authenticate implements Authenticator.
@@ -111,15 +143,22 @@ func (a ServiceAuthenticator) Authenticate(ctx context.Context, secret string) (
 	}
 	var c assertion
 	if a.Keys == nil || a.Keys.parse(secret, &c, ServiceAudience(a.Service), time.Now()) != nil {
-		if p, ok := a.peer(secret); ok {
-			return p, nil
+		p, pc, ok := a.peer(secret)
+		if !ok {
+			return Principal{}, ErrUnauthenticated
 		}
-		return Principal{}, ErrUnauthenticated
+		if err := a.spend(ctx, pc); err != nil {
+			return Principal{}, err
+		}
+		return p, nil
 	}
 	if c.Kind == "" || c.Kind == KindService {
 		// The gateway asserts its callers; a service is only what its
 		// own key says it is.
 		return Principal{}, ErrUnauthenticated
+	}
+	if err := a.spend(ctx, c); err != nil {
+		return Principal{}, err
 	}
 	return Principal{
 		Kind: c.Kind, Name: c.Subject, Role: c.Role, Scopes: c.Scopes, Teams: c.Teams, AllTeams: c.AllTeams,

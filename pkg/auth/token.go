@@ -69,6 +69,10 @@ func (k *KeySet) Sign(c Claims) (string, error) {
 	return t.SignedString(k.signer)
 }
 
+// clockSkew is how far the clocks of a token's signer and verifier may
+// disagree: a token is accepted this long after its exp.
+const clockSkew = 30 * time.Second
+
 // ErrBadToken is a token that is not Vigil's, not for this audience,
 // tampered with or expired.
 var ErrBadToken = errors.New("invalid token")
@@ -97,7 +101,7 @@ func (k *KeySet) parse(token string, c jwt.Claims, audience string, now time.Tim
 		jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(clockSkew),
 	)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadToken, err)

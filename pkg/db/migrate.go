@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -29,6 +31,12 @@ import (
 // A schema can hold several independent sets of migrations (a service's own
 // and the shared outbox tables, say): give each extra set its own version
 // table with VersionTable.
+//
+// Migrations run on connections of their own, as the pool's role, without
+// the pool's statement_timeout (rewriting a big table may take minutes)
+// but with migrationLockTimeout: a migration queued behind a long
+// transaction would otherwise queue every query of the service behind its
+// own lock; it fails instead, and the next start tries again.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS, opts ...MigrateOption) error {
 	cfg := migrateConfig{table: "goose_db_version"}
 	for _, o := range opts {
@@ -42,6 +50,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 		return fmt.Errorf("db: version table %q: must be a lowercase identifier (a-z, 0-9, _)", cfg.table)
 	}
 	lockID := migrationLockID(schema)
+	mcfg := pool.Config()
+	mcfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	mcfg.ConnConfig.RuntimeParams["lock_timeout"] = milliseconds(migrationLockTimeout)
+	// One for goose's session lock, one for the migrations, one spare.
+	mcfg.MinConns, mcfg.MaxConns = 0, 3
+	mpool, err := pgxpool.NewWithConfig(ctx, mcfg)
+	if err != nil {
+		return fmt.Errorf("db: migrate %s: %w", schema, err)
+	}
+	defer mpool.Close()
+	pool = mpool
 	if err := createSchema(ctx, pool, schema, lockID); err != nil {
 		return fmt.Errorf("db: migrate %s: %w", schema, err)
 	}
@@ -67,8 +86,14 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 	return nil
 }
 
+// migrationLockTimeout bounds how long a migration waits for a table's
+// lock.
+const migrationLockTimeout = time.Minute
+
 // createSchema creates schema, refusing names that would need quoting, and
-// checks that pool's connections resolve names in it.
+// checks that pool's connections resolve names in it and may create
+// objects there. An existing schema is not created again: a service's
+// role owns its schema but may not create schemas (Bootstrap).
 func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string, lockID int64) error {
 	return InTx(ctx, pool, func(tx pgx.Tx) error {
 		// goose writes the version table's name unquoted, so a keyword such
@@ -83,11 +108,30 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string, lockID
 		}
 		// Concurrent CREATE SCHEMA IF NOT EXISTS can still fail with a
 		// unique violation; the migration lock serialises it.
+		// Another replica may hold the lock for its whole migration:
+		// wait for it, not for migrationLockTimeout.
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+			return fmt.Errorf("lock schema: %w", err)
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockID); err != nil {
 			return fmt.Errorf("lock schema: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-			return fmt.Errorf("create schema: %w", err)
+		var owner, role string
+		var mayCreate bool
+		err = tx.QueryRow(ctx, `SELECT pg_get_userbyid(nspowner), current_user, has_schema_privilege(oid, 'CREATE')
+			FROM pg_namespace WHERE nspname = $1`, schema).Scan(&owner, &role, &mayCreate)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+				if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42501" { // insufficient_privilege
+					return fmt.Errorf("create schema: %w (a service's own role may not create schemas: make its schema and role first with `vigil db bootstrap`)", err)
+				}
+				return fmt.Errorf("create schema: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("check schema: %w", err)
+		case !mayCreate:
+			return fmt.Errorf("role %s may not create tables in schema %s (owned by %s): log in as the schema's owner, or give it to this role (`vigil db bootstrap`)", role, schema, owner)
 		}
 		var current *string
 		if err := tx.QueryRow(ctx, "SELECT current_schema()").Scan(&current); err != nil {

@@ -179,15 +179,28 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	}
 }
 
+// pruneBatch bounds each prune statement, so that a backlog (after a
+// storm, or downtime) is cleared batch by batch, each well inside the
+// pool's statement_timeout, instead of one statement that never finishes.
+const pruneBatch = 10000
+
 func (r *Relay) prune(ctx context.Context) {
-	tag, err := r.pool.Exec(ctx, `DELETE FROM processed_events WHERE processed_at < now() - $1::interval`,
-		r.opts.Retention.String())
-	if err != nil {
-		r.log.WarnContext(ctx, "prune processed events failed", "error", err)
-		return
+	var rows int64
+	for {
+		tag, err := r.pool.Exec(ctx, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
+			SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1::interval LIMIT $2)`,
+			r.opts.Retention.String(), pruneBatch)
+		if err != nil {
+			r.log.WarnContext(ctx, "prune processed events failed", "error", err, "rows", rows)
+			return
+		}
+		rows += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			break
+		}
 	}
-	if tag.RowsAffected() > 0 {
-		r.log.InfoContext(ctx, "pruned processed events", "rows", tag.RowsAffected())
+	if rows > 0 {
+		r.log.InfoContext(ctx, "pruned processed events", "rows", rows)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/clustercred"
 	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/replay"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -48,8 +49,17 @@ type Options struct {
 	Services []string
 	GRPCAddr string
 	HTTPAddr string
-	// AdminToken is the bootstrap credential: an admin of everything.
+	// AdminToken is the bootstrap credential: an admin of everything. The
+	// gateway accepts it; another service only with AcceptAdminToken.
 	AdminToken string
+	// AcceptAdminToken lets a process without the gateway accept
+	// AdminToken too (for recovery, when the gateway is down). Off by
+	// default: a service that reads untrusted input (analysis) must not
+	// hold the key to everything.
+	AcceptAdminToken bool
+	// StatementTimeout bounds every statement of every pool
+	// (db.DefaultStatementTimeout when zero).
+	StatementTimeout time.Duration
 	// MonitorAddr is monitor's gRPC address, for a gateway that runs
 	// without monitor in its process.
 	MonitorAddr string
@@ -87,6 +97,9 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("unknown service %q: want one of %v", s, Services))
 		}
 	}
+	if o.StatementTimeout < 0 {
+		errs = append(errs, errors.New("VIGIL_DB_STATEMENT_TIMEOUT: must be positive"))
+	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
 	}
@@ -110,6 +123,10 @@ type Deps struct {
 	// DatabaseURL of the Postgres every service of the process uses, each
 	// in its own schema.
 	DatabaseURL string
+	// DatabaseLogins, when set, are the roles the services log in as, by
+	// service (db.Bootstrap), to DatabaseURL's database; a service without
+	// one logs in as DatabaseURL's user.
+	DatabaseLogins map[string]db.Login
 	// NATS and JetStream are the process's connection: for `vigil serve`,
 	// as its service's own NATS user.
 	NATS      *nats.Conn
@@ -204,11 +221,21 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	}
 	// Every call is authenticated and authorised by one guard. Until the
 	// gateway is built, and in a process without it, it takes the
-	// gateway's assertions for the services of this process (and the
-	// bootstrap token, for probes and recovery).
-	var bootstrap auth.Authenticator = auth.AdminToken(opts.AdminToken)
+	// gateway's assertions for the services of this process, each once
+	// (the replay table is added with the service's pool), and the
+	// bootstrap token only where it belongs: the gateway's process, or
+	// one told to (AcceptAdminToken).
+	bootstrap := auth.AdminToken("") // accepts nothing
+	switch {
+	case opts.runs("gateway") || opts.AcceptAdminToken:
+		bootstrap = auth.AdminToken(opts.AdminToken)
+	case opts.AdminToken != "":
+		deps.Logger.WarnContext(ctx, "VIGIL_ADMIN_TOKEN is ignored: only the gateway accepts it (VIGIL_ACCEPT_ADMIN_TOKEN=true to accept it here too)",
+			"services", opts.Services)
+	}
 	guard := &auth.Guard{Log: deps.Logger.With("component", "auth")}
-	if len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil {
+	serviceAuthn := len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil
+	if serviceAuthn {
 		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Peers: deps.Peers, Fallback: bootstrap}
 	} else {
 		guard.Authn = bootstrap
@@ -245,6 +272,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		pool, err := a.pool(ctx, name)
 		if err != nil {
 			return nil, err
+		}
+		if serviceAuthn {
+			if err := replay.Migrate(ctx, pool, name); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			spent := replay.New(pool, deps.Logger)
+			guard.Authn = auth.ServiceAuthenticator{
+				Keys: deps.Keys, Service: name, Peers: deps.Peers, Fallback: bootstrap, Spent: spent,
+			}
+			a.runners = append(a.runners, runner{name + " replay", spent.Run})
 		}
 		js := deps.conn(name).JetStream
 		pub := bus.NewPublisher(js, metrics)
@@ -461,17 +498,31 @@ func (a *App) dialWith(addr string, creds credentials.PerRPCCredentials) (*grpc.
 	return conn, nil
 }
 
-// pool opens a pool whose search_path is the service's own schema; services
-// without tables yet get none.
+// pool opens a pool whose search_path is the service's own schema, as the
+// service's own role when it has one.
 func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
-	if service != "monitor" && service != "notify" && service != "deploy" && service != "gateway" && service != "analysis" && service != "repair" {
-		return nil, nil
+	opts := []db.OpenOption{}
+	if a.opts.StatementTimeout > 0 {
+		opts = append(opts, db.StatementTimeout(a.opts.StatementTimeout))
 	}
-	pool, err := db.Open(ctx, a.deps.DatabaseURL, service)
+	if l, ok := a.deps.DatabaseLogins[service]; ok {
+		opts = append(opts, db.As(l))
+	}
+	pool, err := db.Open(ctx, a.deps.DatabaseURL, service, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
 	a.pools = append(a.pools, pool)
+	var role string
+	var super bool
+	if err := pool.QueryRow(ctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &super); err != nil {
+		return nil, fmt.Errorf("%s: database role: %w", service, err)
+	}
+	if super {
+		// It works, but a flaw in one service then reaches every schema.
+		a.deps.Logger.WarnContext(ctx, "service logs in to Postgres as a superuser: give each service its own role (vigil db bootstrap)",
+			"service", service, "role", role)
+	}
 	a.srv.AddReadinessCheck(func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("%s database: %w", service, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -53,6 +54,10 @@ const (
 type vigil struct {
 	*app.App
 	telegram *faketelegram.Server
+	// dsn is the database's, as its superuser; logins are the services'
+	// own roles, which they log in as.
+	dsn    string
+	logins map[string]db.Login
 }
 
 // lockedBus is the bus locked as `vigil up` locks it: a connection per
@@ -73,6 +78,9 @@ func lockedBus(t testing.TB) (map[string]app.Conn, jetstream.JetStream) {
 func startVigil(t *testing.T) *vigil {
 	t.Helper()
 	dsn := testkit.Postgres(t)
+	// As `vigil up` does: each service logs in as its own role.
+	logins, err := db.Bootstrap(context.Background(), dsn, app.Services, nil)
+	require.NoError(t, err)
 	conns, admin := lockedBus(t)
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,7 +95,7 @@ func startVigil(t *testing.T) *vigil {
 		Notify: notify.Options{Telegram: notify.TelegramOptions{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
 		}},
-	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
+	}, app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -100,7 +108,7 @@ func startVigil(t *testing.T) *vigil {
 			t.Error("vigil did not shut down within 30s")
 		}
 	})
-	return &vigil{App: a, telegram: tg}
+	return &vigil{App: a, telegram: tg, dsn: dsn, logins: logins}
 }
 
 type incidentJSON struct {
