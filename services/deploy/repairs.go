@@ -43,11 +43,19 @@ func (e *InvalidRepairError) Error() string {
 // or a new replica count, or a new memory limit.
 type repairChange struct {
 	app, repairID string
-	rollback      bool
+	kind          changeKind
 	replicas      int32
 	container     string
 	memoryLimit   int64
 }
+
+type changeKind int
+
+const (
+	rollback changeKind = iota
+	scale
+	memoryLimit
+)
 
 func (c repairChange) check() error {
 	var fv []server.FieldViolation
@@ -57,16 +65,16 @@ func (c repairChange) check() error {
 	if uuid.Validate(c.repairID) != nil {
 		fv = append(fv, server.FieldViolation{Field: "repair_id", Description: "must be a UUID"})
 	}
-	switch {
-	case c.rollback:
-	case c.memoryLimit != 0 || c.container != "":
+	switch c.kind {
+	case rollback:
+	case memoryLimit:
 		if c.container != "" && c.container != render.ContainerName {
 			fv = append(fv, server.FieldViolation{Field: "container", Description: fmt.Sprintf("an app has one container, %q; got %q", render.ContainerName, c.container)})
 		}
 		if c.memoryLimit <= 0 || c.memoryLimit > grpcapi.MaxMemoryLimit {
 			fv = append(fv, server.FieldViolation{Field: "limit_bytes", Description: fmt.Sprintf("must be between 1 and %d (256 GiB), got %d", int64(grpcapi.MaxMemoryLimit), c.memoryLimit)})
 		}
-	default:
+	case scale:
 		// 0 is the plan's default in an app's spec, not "no pods": an app
 		// Vigil deploys is stopped by a person, not by a repair.
 		if c.replicas < 1 || c.replicas > grpcapi.MaxReplicas {
@@ -84,14 +92,14 @@ func (c repairChange) check() error {
 // stays true), and waits until the deployment ends: nil once it has
 // succeeded. It is idempotent by repairID.
 func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
-	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, rollback: true})
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: rollback})
 }
 
 // ScaleForRepair sets app's replica count (with autoscaling, its
 // minimum) as repairID asked and deploys it, as RollbackForRepair does:
 // the app keeps the count for its next deployments.
 func (s *Service) ScaleForRepair(ctx context.Context, app, repairID string, replicas int32) (*deployv1.Deployment, error) {
-	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, replicas: replicas})
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: scale, replicas: replicas})
 }
 
 // SetMemoryLimitForRepair sets the memory limit of app's container
@@ -99,7 +107,7 @@ func (s *Service) ScaleForRepair(ctx context.Context, app, repairID string, repl
 // RollbackForRepair does: the app keeps the limit for its next
 // deployments.
 func (s *Service) SetMemoryLimitForRepair(ctx context.Context, app, repairID, container string, limitBytes int64) (*deployv1.Deployment, error) {
-	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, container: container, memoryLimit: limitBytes})
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: memoryLimit, container: container, memoryLimit: limitBytes})
 }
 
 func (s *Service) forRepair(ctx context.Context, c repairChange) (*deployv1.Deployment, error) {
@@ -150,7 +158,7 @@ func (s *Service) forRepair(ctx context.Context, c repairChange) (*deployv1.Depl
 // rollbackTarget is the revision a rollback returns to (0: not a
 // rollback).
 func (s *Service) rollbackTarget(ctx context.Context, c repairChange) (int64, error) {
-	if !c.rollback {
+	if c.kind != rollback {
 		return 0, nil
 	}
 	a, err := s.store.GetApp(ctx, s.deps.Pool, c.app, false)
