@@ -132,7 +132,10 @@ func TestRepairChangeRefused(t *testing.T) {
 			_, err := f.svc.SetMemoryLimitForRepair(t.Context(), name, bus.NewID(), "sidecar", 1<<30)
 			return err
 		}, "container"},
-		{"no limit", func() error { _, err := f.svc.SetMemoryLimitForRepair(t.Context(), name, bus.NewID(), "", 0); return err }, "limit_bytes"},
+		{"no limit", func() error {
+			_, err := f.svc.SetMemoryLimitForRepair(t.Context(), name, bus.NewID(), "", 0)
+			return err
+		}, "limit_bytes"},
 		{"no repair id", func() error { _, err := f.svc.ScaleForRepair(t.Context(), name, "", 2); return err }, "repair_id"},
 	} {
 		err := tc.call()
