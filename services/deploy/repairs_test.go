@@ -156,3 +156,40 @@ func TestRepairChangeRefused(t *testing.T) {
 	assert.Zero(t, got.GetApp().GetReplicas())
 	assert.Zero(t, got.GetApp().GetMemoryLimitBytes())
 }
+
+// An app whose plan autoscales: a repair's replica count is the
+// autoscaler's minimum (its maximum follows the plan's factor), kept by
+// the next deployment.
+func TestRepairScaleOfAutoscaledApp(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	name := uniqueName("hpa-")
+	_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: name, Framework: "go", Plan: "advanced", Image: "registry.example.com/hpa:1",
+	}})
+	require.NoError(t, err)
+	d := f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+
+	bounds := func() (int32, int32) {
+		t.Helper()
+		h, err := k.Clientset.AutoscalingV2().HorizontalPodAutoscalers(name).Get(t.Context(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		return *h.Spec.MinReplicas, h.Spec.MaxReplicas
+	}
+	lo, hi := bounds()
+	require.Equal(t, []int32{3, 6}, []int32{lo, hi}, "the advanced plan's")
+
+	scaled, err := f.svc.ScaleForRepair(t.Context(), name, bus.NewID(), 4)
+	require.NoError(t, err)
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, scaled.GetStatus(), scaled.GetReason())
+	lo, hi = bounds()
+	assert.Equal(t, []int32{4, 8}, []int32{lo, hi})
+
+	d = f.deploy(t, name, "registry.example.com/hpa:2")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	lo, hi = bounds()
+	assert.Equal(t, []int32{4, 8}, []int32{lo, hi}, "kept by the next deploy")
+}
