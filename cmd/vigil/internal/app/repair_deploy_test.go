@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
@@ -29,12 +31,13 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy"
 )
 
-// repairRig is Vigil with deploy and repair — in one process as `vigil
-// up` runs them, or each in its own as `vigil serve` does — and the
-// analysis service's place on the bus, where the test proposes repairs
-// as an analysis would.
+// repairRig is Vigil with monitor, analysis, deploy and repair — in one
+// process as `vigil up` runs them, or repair and deploy each in its own
+// as `vigil serve` does — and the analysis service's place on the bus,
+// where the test proposes repairs the rules would need a real outage for.
 type repairRig struct {
 	ctx     context.Context // the bootstrap admin's
+	alerts  gatewayv1.AlertServiceClient
 	apps    deployv1.AppServiceClient
 	repairs repairv1.RepairServiceClient
 	analyst *bus.Publisher
@@ -63,7 +66,7 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 	var gw *app.App
 	if !apart {
 		opts := base
-		opts.Services = []string{"monitor", "deploy", "repair", "gateway"}
+		opts.Services = []string{"monitor", "deploy", "analysis", "repair", "gateway"}
 		opts.Deploy = depOpts
 		conns := map[string]app.Conn{}
 		for _, s := range opts.Services {
@@ -74,12 +77,14 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 	} else {
 		repairPub, repairKey, err := ed25519.GenerateKey(rand.Reader)
 		require.NoError(t, err)
+		analysisPub, analysisKey, err := ed25519.GenerateKey(rand.Reader)
+		require.NoError(t, err)
 		opts := base
 		opts.Services, opts.Deploy = []string{"deploy"}, depOpts
 		c := conn("deploy")
 		dep := runApp(t, opts, app.Deps{
 			DatabaseURL: dsn, NATS: c.NATS, JetStream: c.JetStream, Logger: testkit.Logger(t), Keys: keys.Verifier(),
-			Peers: map[string]ed25519.PublicKey{"repair": repairPub},
+			Peers: map[string]ed25519.PublicKey{"repair": repairPub, "analysis": analysisPub},
 		})
 		opts = base
 		opts.Services, opts.DeployAddr = []string{"repair"}, dep.GRPCAddr()
@@ -88,10 +93,10 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 			DatabaseURL: dsn, NATS: c.NATS, JetStream: c.JetStream, Logger: testkit.Logger(t), Keys: keys.Verifier(), ServiceKey: repairKey,
 		})
 		opts = base
-		opts.Services, opts.DeployAddr, opts.RepairAddr = []string{"monitor", "gateway"}, dep.GRPCAddr(), rep.GRPCAddr()
+		opts.Services, opts.DeployAddr, opts.RepairAddr = []string{"monitor", "analysis", "gateway"}, dep.GRPCAddr(), rep.GRPCAddr()
 		gw = runApp(t, opts, app.Deps{
-			DatabaseURL: dsn, Logger: testkit.Logger(t), Keys: keys,
-			Bus: map[string]app.Conn{"monitor": conn("monitor"), "gateway": conn("gateway")},
+			DatabaseURL: dsn, Logger: testkit.Logger(t), Keys: keys, ServiceKey: analysisKey,
+			Bus: map[string]app.Conn{"monitor": conn("monitor"), "analysis": conn("analysis"), "gateway": conn("gateway")},
 		})
 	}
 	cc, err := grpc.NewClient(gw.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -100,7 +105,7 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 	_, analysisJS := b.Conn(t, "analysis")
 	return &repairRig{
 		ctx:  metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
-		apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
+		alerts: gatewayv1.NewAlertServiceClient(cc), apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
 		analyst: bus.NewPublisher(analysisJS, nil), kube: k,
 	}
 }
@@ -133,21 +138,30 @@ func (r *repairRig) repair(t *testing.T, p *typesv1.RepairProposal) *repairv1.Re
 		Proposal: p,
 	}
 	require.NoError(t, r.analyst.Publish(t.Context(), e))
+	return r.approved(t, func(x *repairv1.Repair) bool { return x.GetIncidentId() == e.GetIncidentId() })
+}
+
+// approved waits for the repair that matches, asking a person, approves
+// it as the admin, and returns it ended.
+func (r *repairRig) approved(t *testing.T, match func(*repairv1.Repair) bool) *repairv1.Repair {
+	t.Helper()
 	get := func() *repairv1.Repair {
-		resp, err := r.repairs.ListRepairs(r.ctx, &repairv1.ListRepairsRequest{IncidentId: e.GetIncidentId()})
+		resp, err := r.repairs.ListRepairs(r.ctx, &repairv1.ListRepairsRequest{})
 		require.NoError(t, err)
-		if len(resp.GetRepairs()) == 0 {
-			return nil
+		for _, x := range resp.GetRepairs() {
+			if match(x) {
+				g, err := r.repairs.GetRepair(r.ctx, &repairv1.GetRepairRequest{Id: x.GetId()})
+				require.NoError(t, err)
+				return g.GetRepair()
+			}
 		}
-		g, err := r.repairs.GetRepair(r.ctx, &repairv1.GetRepairRequest{Id: resp.GetRepairs()[0].GetId()})
-		require.NoError(t, err)
-		return g.GetRepair()
+		return nil
 	}
 	var got *repairv1.Repair
 	require.Eventually(t, func() bool {
 		got = get()
 		return got != nil && got.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED
-	}, time.Minute, 100*time.Millisecond, "the repair is decided")
+	}, 2*time.Minute, 100*time.Millisecond, "a repair is proposed and decided")
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, got.GetStatus(), got.GetDecisionReason())
 	_, err := r.repairs.ApproveRepair(r.ctx, &repairv1.ApproveRepairRequest{Id: got.GetId()})
 	require.NoError(t, err)
@@ -197,8 +211,9 @@ func target(cluster, ns, name string) *typesv1.ResourceRef {
 }
 
 // TestVigilAppsRepairedThroughDeploy: approved repairs of one of Vigil's
-// apps — a rollback whose analysis names no app, a scale, a raised memory
-// limit — go through the deploy service: the cluster changes, the app's
+// apps — a rollback for an alert that names no app (the loop from the
+// alert on), a scale, a raised memory limit — go through the deploy
+// service: the cluster changes, the app's
 // history has a revision by repair/<id>, and the next deployment of the
 // app keeps what the repair did. A Deployment Vigil did not deploy is
 // still patched directly. In one process (`vigil up`) and with repair in
@@ -211,18 +226,20 @@ func TestVigilAppsRepairedThroughDeploy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRepairRig(t, tc.apart)
 
-			t.Run("rollback naming no app", func(t *testing.T) {
+			t.Run("rollback of an alert naming no app", func(t *testing.T) {
 				name := appName("till-")
 				r.onboard(t, name, "registry.example.com/till:1")
 				d := deployed(r.ctx, t, r.apps, name, kubedev.CrashImageHost+"/till:2")
 				require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 
-				// The default cluster's: the analysis left it out.
-				rep := r.repair(t, &typesv1.RepairProposal{
-					Action: typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, Target: target("", name, name),
-					Params: &typesv1.RepairProposal_Rollback{Rollback: &typesv1.RollbackParams{}},
-				})
-				assert.Empty(t, rep.GetApp(), "no app came with the analysis")
+				// As kube-prometheus sends it: no app label.
+				_, err := r.alerts.IngestAlerts(r.ctx, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
+					Labels:   map[string]string{"alertname": "KubePodCrashLooping", "namespace": name, "deployment": name, "severity": "critical"},
+					StartsAt: timestamppb.Now(),
+				}}})
+				require.NoError(t, err)
+				rep := r.approved(t, func(x *repairv1.Repair) bool { return x.GetProposal().GetTarget().GetNamespace() == name })
+				require.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, rep.GetProposal().GetAction(), rep.GetSummary())
 				last := r.newest(t, name)
 				assert.Equal(t, "repair/"+rep.GetId(), last.GetRequestedBy())
 				assert.Equal(t, deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK, last.GetKind())
