@@ -104,7 +104,7 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 	t.Cleanup(func() { _ = cc.Close() })
 	_, analysisJS := b.Conn(t, "analysis")
 	return &repairRig{
-		ctx:  metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
+		ctx:    metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
 		alerts: gatewayv1.NewAlertServiceClient(cc), apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
 		analyst: bus.NewPublisher(analysisJS, nil), kube: k,
 	}
