@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 )
@@ -29,6 +30,7 @@ func appsCommand() *cobra.Command {
 // appFlags are the fields of an app settable from the command line.
 type appFlags struct {
 	app            deployv1.App
+	memoryLimit    string
 	env, secrets   []string
 	secretsFromEnv []string
 	removeSecrets  []string
@@ -46,6 +48,7 @@ func (f *appFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.app.DisplayName, "display-name", "", "human-readable name")
 	fl.Int32Var(&f.app.Replicas, "replicas", 0, "replicas (0: the plan's default)")
 	fl.Int32Var(&f.app.Port, "port", 0, "container port (0: the framework's default)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "the container's memory limit, e.g. 768Mi, when above the plan's (0: the plan's; a repair that raises it sets it)")
 	fl.StringVar(&f.app.Owner, "owner", "", "the team that owns the app: its operators act on it, its viewers read it (your team, unless you are an admin)")
 	fl.StringVar(&f.app.Cluster, "cluster", "", "target cluster (default: the only or default cluster)")
 	fl.BoolVar(&f.app.AutoRepair, "auto-repair", false, "let Vigil repair the app without asking, within its guardrails")
@@ -72,6 +75,13 @@ func (f *appFlags) parse(name string) (*deployv1.App, map[string]string, error) 
 	}
 	app := proto.Clone(&f.app).(*deployv1.App)
 	app.Name, app.Env = name, env
+	if f.memoryLimit != "" {
+		q, err := resource.ParseQuantity(f.memoryLimit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--memory-limit %q: want a quantity such as 768Mi or 2Gi", f.memoryLimit)
+		}
+		app.MemoryLimitBytes = q.Value()
+	}
 	return app, secrets, nil
 }
 
@@ -129,7 +139,7 @@ func appsUpdate(c *clientFlags) *cobra.Command {
 			for flag, path := range map[string]string{
 				"framework": "framework", "plan": "plan", "image": "image", "domain": "domain",
 				"display-name": "display_name", "replicas": "replicas", "port": "port", "owner": "owner",
-				"auto-repair": "auto_repair", "env": "env",
+				"auto-repair": "auto_repair", "env": "env", "memory-limit": "memory_limit_bytes",
 			} {
 				if cmd.Flags().Changed(flag) {
 					mask.Paths = append(mask.Paths, path)
@@ -389,6 +399,11 @@ func printApp(w io.Writer, a *deployv1.App) {
 	fmt.Fprintf(tw, "Domain:\t%s\n", dash(a.GetDomain()))
 	fmt.Fprintf(tw, "Cluster:\t%s (namespace %s)\n", a.GetCluster(), a.GetNamespace())
 	fmt.Fprintf(tw, "Replicas:\t%s\n", orDefault(a.GetReplicas(), "plan default"))
+	memory := "plan's"
+	if b := a.GetMemoryLimitBytes(); b > 0 {
+		memory = resource.NewQuantity(b, resource.BinarySI).String() + " (when above the plan's)"
+	}
+	fmt.Fprintf(tw, "Memory limit:\t%s\n", memory)
 	fmt.Fprintf(tw, "Port:\t%s\n", orDefault(a.GetPort(), "framework default"))
 	fmt.Fprintf(tw, "Owner:\t%s\n", dash(a.GetOwner()))
 	fmt.Fprintf(tw, "Auto-repair:\t%t\n", a.GetAutoRepair())

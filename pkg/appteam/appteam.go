@@ -94,6 +94,27 @@ func Get(ctx context.Context, q Querier, app string) (a App, ok bool, err error)
 	return a, true, nil
 }
 
+// At returns the app Vigil deploys as the workload name in namespace of
+// cluster (an app's workloads are named after it), from what the deploy
+// service announced, never from what an alert says; ok false when no
+// app of Vigil's is there.
+func At(ctx context.Context, q Querier, cluster, namespace, name string) (a App, ok bool, err error) {
+	if cluster == "" || namespace == "" || name == "" {
+		return App{}, false, nil
+	}
+	a = App{Name: name, Cluster: cluster, Namespace: namespace}
+	err = q.QueryRow(ctx, `SELECT team, auto_repair FROM app_teams
+		WHERE app = $1 AND cluster = $2 AND namespace = $3 AND NOT deleted`, name, cluster, namespace).
+		Scan(&a.Team, &a.AutoRepair)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return App{}, false, nil
+	}
+	if err != nil {
+		return App{}, false, fmt.Errorf("app at %s/%s/%s: %w", cluster, namespace, name, err)
+	}
+	return a, true, nil
+}
+
 // Delete records that app was deleted as of at.
 func Delete(ctx context.Context, q Execer, app string, at time.Time) error {
 	_, err := q.Exec(ctx, `INSERT INTO app_teams (app, team, deleted, occurred_at) VALUES ($1, '', true, $2)

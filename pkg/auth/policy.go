@@ -120,9 +120,11 @@ var Policy = map[string]Rule{
 	// person's, not even an admin's. The deploy service hands each caller
 	// only its own account (analysis: read; repair: repair).
 	"/vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential": {Permission: Internal, Callers: []string{"analysis", "repair"}},
-	// Vigil's own apps roll back through the deployer, for the repair
-	// service in another process.
-	"/vigil.deploy.v1.RepairRollbackService/RollbackForRepair": {Permission: Internal, Callers: []string{"repair"}},
+	// Vigil's own apps are rolled back, scaled and given memory through
+	// the deployer, for the repair service in another process.
+	"/vigil.deploy.v1.RepairRollbackService/RollbackForRepair":       {Permission: Internal, Callers: []string{"repair"}},
+	"/vigil.deploy.v1.RepairRollbackService/ScaleForRepair":          {Permission: Internal, Callers: []string{"repair"}},
+	"/vigil.deploy.v1.RepairRollbackService/SetMemoryLimitForRepair": {Permission: Internal, Callers: []string{"repair"}},
 
 	"/vigil.repair.v1.RepairService/ListRepairs":   read,
 	"/vigil.repair.v1.RepairService/GetRepair":     read,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,43 +14,121 @@ import (
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
+	"github.com/vigil-ops/vigil/services/deploy/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
 
-// repairNamespace derives a rollback's deployment id from its repair's:
+// repairNamespace derives a repair's deployment id from its repair's:
 // the repair service asking again (a redelivery, a worker that stopped)
-// finds the deployment it made instead of rolling back twice.
+// finds the deployment it made instead of changing the app twice.
 var repairNamespace = uuid.MustParse("5f0c1d9e-7a4b-4c61-9d0e-3a2f6b8c1e47")
 
 // ErrNotAnApp means the name is not an app Vigil deploys.
 var ErrNotAnApp = errors.New("not an app Vigil deploys")
+
+// InvalidRepairError is a repair's request outside what the app may be
+// given; nothing was changed.
+type InvalidRepairError struct{ Violations []server.FieldViolation }
+
+func (e *InvalidRepairError) Error() string {
+	var parts []string
+	for _, v := range e.Violations {
+		parts = append(parts, v.Field+": "+v.Description)
+	}
+	return "invalid repair request: " + strings.Join(parts, "; ")
+}
+
+// repairChange is what a repair asks of one of Vigil's apps: a rollback,
+// or a new replica count, or a new memory limit.
+type repairChange struct {
+	app, repairID string
+	kind          changeKind
+	replicas      int32
+	container     string
+	memoryLimit   int64
+}
+
+type changeKind int
+
+const (
+	rollback changeKind = iota
+	scale
+	memoryLimit
+)
+
+func (c repairChange) check() error {
+	var fv []server.FieldViolation
+	if c.app == "" {
+		fv = append(fv, server.FieldViolation{Field: "app", Description: "required"})
+	}
+	if uuid.Validate(c.repairID) != nil {
+		fv = append(fv, server.FieldViolation{Field: "repair_id", Description: "must be a UUID"})
+	}
+	switch c.kind {
+	case rollback:
+	case memoryLimit:
+		if c.container != "" && c.container != render.ContainerName {
+			fv = append(fv, server.FieldViolation{Field: "container", Description: fmt.Sprintf("an app has one container, %q; got %q", render.ContainerName, c.container)})
+		}
+		if c.memoryLimit <= 0 || c.memoryLimit > grpcapi.MaxMemoryLimit {
+			fv = append(fv, server.FieldViolation{Field: "limit_bytes", Description: fmt.Sprintf("must be between 1 and %d (256 GiB), got %d", int64(grpcapi.MaxMemoryLimit), c.memoryLimit)})
+		}
+	case scale:
+		// 0 is the plan's default in an app's spec, not "no pods": an app
+		// Vigil deploys is stopped by a person, not by a repair.
+		if c.replicas < 1 || c.replicas > grpcapi.MaxReplicas {
+			fv = append(fv, server.FieldViolation{Field: "replicas", Description: fmt.Sprintf("must be between 1 and %d, got %d", grpcapi.MaxReplicas, c.replicas)})
+		}
+	}
+	if len(fv) > 0 {
+		return &InvalidRepairError{Violations: fv}
+	}
+	return nil
+}
 
 // RollbackForRepair rolls app back to its last good revision, as
 // repairID asked, through the deployer (so the app's revision history
 // stays true), and waits until the deployment ends: nil once it has
 // succeeded. It is idempotent by repairID.
 func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
-	id := uuid.NewSHA1(repairNamespace, []byte(repairID)).String()
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: rollback})
+}
+
+// ScaleForRepair sets app's replica count (with autoscaling, its
+// minimum) as repairID asked and deploys it, as RollbackForRepair does:
+// the app keeps the count for its next deployments.
+func (s *Service) ScaleForRepair(ctx context.Context, app, repairID string, replicas int32) (*deployv1.Deployment, error) {
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: scale, replicas: replicas})
+}
+
+// SetMemoryLimitForRepair sets the memory limit of app's container
+// (container: "" or the app's one) as repairID asked and deploys it, as
+// RollbackForRepair does: the app keeps the limit for its next
+// deployments.
+func (s *Service) SetMemoryLimitForRepair(ctx context.Context, app, repairID, container string, limitBytes int64) (*deployv1.Deployment, error) {
+	return s.forRepair(ctx, repairChange{app: app, repairID: repairID, kind: memoryLimit, container: container, memoryLimit: limitBytes})
+}
+
+func (s *Service) forRepair(ctx context.Context, c repairChange) (*deployv1.Deployment, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	id := uuid.NewSHA1(repairNamespace, []byte(c.repairID)).String()
 	_, err := s.store.GetDeployment(ctx, s.deps.Pool, id)
 	if errors.Is(err, postgres.ErrNotFound) {
-		a, err := s.store.GetApp(ctx, s.deps.Pool, app, false)
-		if errors.Is(err, postgres.ErrNotFound) {
-			return nil, fmt.Errorf("%s: %w", app, ErrNotAnApp)
-		} else if err != nil {
+		req := deployer.Request{App: c.app, RequestedBy: "repair/" + c.repairID, ID: id, Replicas: c.replicas, MemoryLimitBytes: c.memoryLimit}
+		if req.RollbackTo, err = s.rollbackTarget(ctx, c); err != nil {
 			return nil, err
 		}
-		// What runs is the newest deployment's: when it failed, return to
-		// the app's current (last good) revision; when it succeeded and
-		// broke since, to the one before it.
-		to := int64(-1)
-		latest, _, err := s.store.ListDeployments(ctx, s.deps.Pool, app, 1, "")
-		if err != nil {
-			return nil, err
-		}
-		if len(latest) == 1 && latest[0].GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED && a.CurrentRevision > 0 {
-			to = a.CurrentRevision
-		}
-		if _, err = s.deployer.Request(ctx, deployer.Request{App: app, RollbackTo: to, RequestedBy: "repair/" + repairID, ID: id}); err != nil {
+		_, err = s.deployer.Request(ctx, req)
+		switch {
+		case errors.Is(err, postgres.ErrNotFound):
+			return nil, fmt.Errorf("%s: %w", c.app, ErrNotAnApp)
+		case errors.Is(err, postgres.ErrExists):
+			// The same repair asked at the same moment: wait for its
+			// deployment.
+		case err != nil:
 			return nil, err
 		}
 	} else if err != nil {
@@ -66,7 +145,7 @@ func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (
 		case deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED:
 			return d.Deployment, nil
 		case deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED:
-			return d.Deployment, fmt.Errorf("rollback of %s (revision %d): %s", app, d.GetRevision(), d.GetReason())
+			return d.Deployment, fmt.Errorf("deployment of %s for repair %s (revision %d): %s", c.app, c.repairID, d.GetRevision(), d.GetReason())
 		}
 		select {
 		case <-ctx.Done():
@@ -74,6 +153,31 @@ func (s *Service) RollbackForRepair(ctx context.Context, app, repairID string) (
 		case <-t.C:
 		}
 	}
+}
+
+// rollbackTarget is the revision a rollback returns to (0: not a
+// rollback).
+func (s *Service) rollbackTarget(ctx context.Context, c repairChange) (int64, error) {
+	if c.kind != rollback {
+		return 0, nil
+	}
+	a, err := s.store.GetApp(ctx, s.deps.Pool, c.app, false)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return 0, fmt.Errorf("%s: %w", c.app, ErrNotAnApp)
+	} else if err != nil {
+		return 0, err
+	}
+	// What runs is the newest deployment's: when it failed, return to
+	// the app's current (last good) revision; when it succeeded and
+	// broke since, to the one before it.
+	latest, _, err := s.store.ListDeployments(ctx, s.deps.Pool, c.app, 1, "")
+	if err != nil {
+		return 0, err
+	}
+	if len(latest) == 1 && latest[0].GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED && a.CurrentRevision > 0 {
+		return a.CurrentRevision, nil
+	}
+	return -1, nil
 }
 
 // rollbackServer serves RepairRollbackService to the repair service in
@@ -85,30 +189,48 @@ type rollbackServer struct {
 
 // RollbackForRepair implements RepairRollbackService.
 func (s rollbackServer) RollbackForRepair(ctx context.Context, req *deployv1.RollbackForRepairRequest) (*deployv1.RollbackForRepairResponse, error) {
-	var fv []server.FieldViolation
-	if req.GetApp() == "" {
-		fv = append(fv, server.FieldViolation{Field: "app", Description: "required"})
-	}
-	if uuid.Validate(req.GetRepairId()) != nil {
-		fv = append(fv, server.FieldViolation{Field: "repair_id", Description: "must be a UUID"})
-	}
-	if len(fv) > 0 {
-		return nil, server.InvalidArgument("invalid request", fv...)
-	}
 	d, err := s.svc.RollbackForRepair(ctx, req.GetApp(), req.GetRepairId())
-	switch {
-	case errors.Is(err, ErrNotAnApp):
-		return nil, status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, deployer.ErrNoRevision):
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	case ctx.Err() != nil:
-		return nil, status.FromContextError(ctx.Err()).Err()
-	case err != nil && d != nil:
-		// The rollout failed: the deployment says why.
-		return nil, status.Error(codes.Aborted, err.Error())
-	case err != nil:
-		s.svc.readers.log.ErrorContext(ctx, "rollback for a repair failed", "app", req.GetApp(), "repair_id", req.GetRepairId(), "error", err)
-		return nil, status.Error(codes.Internal, "internal error")
+	if err != nil {
+		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
 	}
 	return &deployv1.RollbackForRepairResponse{Deployment: d}, nil
+}
+
+// ScaleForRepair implements RepairRollbackService.
+func (s rollbackServer) ScaleForRepair(ctx context.Context, req *deployv1.ScaleForRepairRequest) (*deployv1.ScaleForRepairResponse, error) {
+	d, err := s.svc.ScaleForRepair(ctx, req.GetApp(), req.GetRepairId(), req.GetReplicas())
+	if err != nil {
+		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
+	}
+	return &deployv1.ScaleForRepairResponse{Deployment: d}, nil
+}
+
+// SetMemoryLimitForRepair implements RepairRollbackService.
+func (s rollbackServer) SetMemoryLimitForRepair(ctx context.Context, req *deployv1.SetMemoryLimitForRepairRequest) (*deployv1.SetMemoryLimitForRepairResponse, error) {
+	d, err := s.svc.SetMemoryLimitForRepair(ctx, req.GetApp(), req.GetRepairId(), req.GetContainer(), req.GetLimitBytes())
+	if err != nil {
+		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
+	}
+	return &deployv1.SetMemoryLimitForRepairResponse{Deployment: d}, nil
+}
+
+// toStatus maps what a change for a repair returned (d: the deployment,
+// when one ended) to the caller's status.
+func (s rollbackServer) toStatus(ctx context.Context, err error, d *deployv1.Deployment, app, repairID string) error {
+	var invalid *InvalidRepairError
+	switch {
+	case errors.As(err, &invalid):
+		return server.InvalidArgument("invalid request", invalid.Violations...)
+	case errors.Is(err, ErrNotAnApp):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, deployer.ErrNoRevision), errors.Is(err, postgres.ErrBusy):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	case d != nil:
+		// The rollout failed: the deployment says why.
+		return status.Error(codes.Aborted, err.Error())
+	}
+	s.svc.readers.log.ErrorContext(ctx, "change for a repair failed", "app", app, "repair_id", repairID, "error", err)
+	return status.Error(codes.Internal, "internal error")
 }

@@ -10,9 +10,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	kresource "k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -92,8 +95,12 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 		}
 	}
 	st := loadState(row)
-	if app, ok := s.vigilApp(ctx, r, set); ok {
-		return s.rollbackApp(ctx, row, app, st, set)
+	app, ok, err := s.vigilApp(ctx, r, set)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return s.throughDeploy(ctx, row, c, app, st, set)
 	}
 	execCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	res, err := s.actions.Execute(execCtx, c, r.GetProposal(), action.Run{
@@ -135,41 +142,110 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	})
 }
 
-// vigilApp says whether r rolls back one of Vigil's own apps (its
-// Deployment, in its namespace), which goes through the deploy service.
-func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Settings) (string, bool) {
+// vigilApp is the app of Vigil's whose Deployment r changes, when it is
+// one: decided from what the deploy service announced (pkg/appteam: the
+// app's cluster, namespace and name), never from the repair's app, which
+// came from an alert's labels. Its rollback, scale and memory limit go
+// through the deploy service. A dry run stays the executor's: the API
+// server's dry run changes nothing anywhere.
+func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Settings) (appteam.App, bool, error) {
 	p := r.GetProposal()
-	// The revision the analysis named is the Deployment's; the app's own
-	// history is the deploy service's, which returns to the app's
-	// revision before the current one.
-	if s.deps.Apps == nil || set.DryRun || r.GetApp() == "" || p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
-		return "", false
-	}
-	a, ok, err := appteam.Get(ctx, s.deps.Pool, r.GetApp())
-	if err != nil || !ok {
-		return "", false
+	switch p.GetAction() {
+	case typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT,
+		typesv1.RepairAction_REPAIR_ACTION_INCREASE_MEMORY_LIMIT:
+	default:
+		return appteam.App{}, false, nil
 	}
 	t := p.GetTarget()
-	return a.Name, t.GetKind() == "Deployment" && t.GetName() == a.Name && t.GetNamespace() == a.Namespace
+	// An app's workload is the Deployment the deploy service renders,
+	// named after the app.
+	if set.DryRun || t.GetKind() != "Deployment" {
+		return appteam.App{}, false, nil
+	}
+	cluster := t.GetCluster()
+	if cluster == "" {
+		var err error
+		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
+			return appteam.App{}, false, err
+		}
+	}
+	return appteam.At(ctx, s.deps.Pool, cluster, t.GetNamespace(), t.GetName())
 }
 
-// rollbackApp rolls a Vigil app back through the deploy service and
-// waits for its rollout, then verifies as any repair.
-func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string, st state, set guard.Settings) error {
+// deployChange is what a repair asked the deploy service for, kept in its
+// state before asking: asked again (a worker that stopped midway), the
+// repair sends the same change, which the deploy service finds made,
+// rather than planning again against a Deployment it already changed.
+type deployChange struct {
+	Replicas         int32  `json:"replicas,omitempty"`
+	Container        string `json:"container,omitempty"`
+	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`
+}
+
+// throughDeploy makes the change of a repair of one of Vigil's apps
+// through the deploy service — a revision of the app requested by
+// repair/<id>, which the next deployment keeps — waits for its rollout,
+// then verifies as any repair. It is checked first against the cluster
+// and the guardrails as an executor would check it.
+func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kubernetes.Interface, app appteam.App, st state, set guard.Settings) error {
 	r := row.Repair
+	p := r.GetProposal()
+	if s.deps.Apps == nil {
+		s.fail(ctx, row, fmt.Sprintf("%s is app %s of Vigil's, changed only through the deploy service, which this process cannot reach", targetName(p.GetTarget()), app.Name), false)
+		return nil
+	}
+	if st.Deploy == nil && p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+		planCtx, cancel := context.WithTimeout(ctx, callTimeout)
+		pl, err := s.actions.Plan(planCtx, c, p, limits(set))
+		cancel()
+		if err == nil {
+			err = action.Run{Planned: st.Plan}.CheckPlanned(pl.UID, pl.Generation)
+		}
+		if _, ok := errors.AsType[*action.RefusedError](err); ok {
+			s.fail(ctx, row, "refused: "+err.Error(), false)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st.Deploy = &deployChange{Replicas: pl.Replicas, Container: pl.Container, MemoryLimitBytes: pl.MemoryLimitBytes}
+		err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+			return s.store.Save(ctx, tx, r, postgres.Update{Result: st.json()}, s.now())
+		})
+		if err != nil {
+			return err
+		}
+	}
 	// Deploy waits for the rollout: hold the repair meanwhile.
 	if err := s.store.Extend(ctx, r.GetId(), s.now().Add(15*time.Minute)); err != nil {
 		return err
 	}
-	d, err := s.deps.Apps.RollbackForRepair(ctx, app, r.GetId())
+	var (
+		d    *deployv1.Deployment
+		err  error
+		what string
+	)
+	switch ch := st.Deploy; {
+	case ch == nil:
+		what = fmt.Sprintf("app %s rolled back", app.Name)
+		d, err = s.deps.Apps.RollbackForRepair(ctx, app.Name, r.GetId())
+	case ch.MemoryLimitBytes > 0:
+		what = fmt.Sprintf("memory limit of app %s (container %q) set to %s", app.Name, ch.Container, quantity(ch.MemoryLimitBytes))
+		d, err = s.deps.Apps.SetMemoryLimitForRepair(ctx, app.Name, r.GetId(), ch.Container, ch.MemoryLimitBytes)
+	default:
+		what = fmt.Sprintf("app %s scaled to %d replicas", app.Name, ch.Replicas)
+		d, err = s.deps.Apps.ScaleForRepair(ctx, app.Name, r.GetId(), ch.Replicas)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
-		s.fail(ctx, row, "the deploy service's rollback failed: "+err.Error(), false)
+		s.fail(ctx, row, "the deploy service did not make the change: "+err.Error(), false)
 		return nil
 	}
 	now := s.now()
+	// No undo behind the deploy service's back: a change that does not
+	// verify is escalated to a person, and the app's history has it.
 	st = st.verifying(&action.Verify{}, nil, now, set)
 	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
 	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
@@ -178,9 +254,11 @@ func (s *Service) rollbackApp(ctx context.Context, row postgres.Row, app string,
 		}
 		// This worker leases it again at once: no wake-up needed.
 		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", fmt.Sprintf(
-			"app %s rolled back through the deploy service to revision %d (deployment %s)", app, d.GetRevision(), d.GetId()))
+			"%s through the deploy service: revision %d (deployment %s)", what, d.GetRevision(), d.GetId()))
 	})
 }
+
+func quantity(b int64) string { return kresource.NewQuantity(b, kresource.BinarySI).String() }
 
 // askInstead turns a queued automatic repair into a question for a person.
 func (s *Service) askInstead(ctx context.Context, row postgres.Row, set guard.Settings, reason string) error {

@@ -84,12 +84,17 @@ type Clusters interface {
 	DefaultCluster(ctx context.Context) (string, error)
 }
 
-// Apps rolls Vigil's own apps back through the deploy service, so that
-// their revision history stays true (the deploy service in one process).
+// Apps changes Vigil's own apps through the deploy service, so that
+// their spec, their history and the cluster agree and the next
+// deployment keeps the repair (the deploy service in one process). Each
+// waits for the rollout and is idempotent by repairID.
 type Apps interface {
-	// RollbackForRepair rolls app back to its previous revision and
-	// waits for the rollout; idempotent by repairID.
+	// RollbackForRepair rolls app back to its previous revision.
 	RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error)
+	// ScaleForRepair sets app's replica count.
+	ScaleForRepair(ctx context.Context, app, repairID string, replicas int32) (*deployv1.Deployment, error)
+	// SetMemoryLimitForRepair sets the memory limit of app's container.
+	SetMemoryLimitForRepair(ctx context.Context, app, repairID, container string, limitBytes int64) (*deployv1.Deployment, error)
 }
 
 // Deps are what the service runs on.
@@ -102,9 +107,10 @@ type Deps struct {
 	// Clusters, when nil, leaves every repair blocked: there is nothing
 	// to act with (said in its reasons).
 	Clusters Clusters
-	// Apps, when set, rolls back the apps Vigil deploys; without it (or
-	// for any other workload) the rollback executor acts on the
-	// Deployment itself.
+	// Apps rolls back, scales and sets the memory of the apps Vigil
+	// deploys; without it their repairs fail (they are changed only
+	// through the deploy service). Any other workload is changed by the
+	// executors themselves.
 	Apps Apps
 }
 

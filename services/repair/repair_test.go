@@ -217,7 +217,9 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 	f := start(t, k, repair.Options{})
 	ns := k.Namespace(t)
 	badRelease(t, k, ns, "checkout")
-	f.app(t, "checkout", "payments", ns, false)
+	// Its team answers for it; the app runs on another cluster, so this
+	// Deployment is no app of Vigil's and the executor rolls it back.
+	f.appOn(t, "elsewhere", "checkout", "payments", ns, false)
 
 	e := f.proposal(t, ns, "checkout", "checkout", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
 	e.Engine, e.Model, e.InputTokens, e.OutputTokens, e.CostUsd = "llm:anthropic", "claude-test", 1200, 300, 0.0042
@@ -276,9 +278,46 @@ func TestRollbackApprovedAndVerified(t *testing.T) {
 // app announces app (of team, in ns) as the deploy service does.
 func (f *fixture) app(t *testing.T, name, team, ns string, auto bool) {
 	t.Helper()
+	f.appOn(t, "main", name, team, ns, auto)
+}
+
+// appOn is app on cluster.
+func (f *fixture) appOn(t *testing.T, cluster, name, team, ns string, auto bool) {
+	t.Helper()
 	require.NoError(t, f.pub.Publish(t.Context(), &eventsv1.AppRegistered{
-		Meta: bus.NewMeta("deploy", nil), App: name, Owner: team, Namespace: ns, Cluster: "main", AutoRepair: auto,
+		Meta: bus.NewMeta("deploy", nil), App: name, Owner: team, Namespace: ns, Cluster: cluster, AutoRepair: auto,
 	}))
+}
+
+// One of Vigil's apps — known from deploy's events by its cluster,
+// namespace and name, though the analysis names no app — is changed only
+// through the deploy service: a process that cannot reach it fails the
+// approved rollback and leaves the Deployment alone.
+func TestVigilAppNotPatchedBehindDeploy(t *testing.T) {
+	k := testkit.SharedKube(t)
+	f := start(t, k, repair.Options{})
+	ns := k.Namespace(t)
+	badRelease(t, k, ns, "ledger")
+	f.app(t, "ledger", "payments", ns, false)
+	before, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "ledger", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	e := proposal(ns, "ledger", "", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
+	e.Proposal.Target.Cluster = "" // the default cluster, main
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
+	_, err = f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})
+	require.NoError(t, err)
+	r = f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, repairv1.RepairStatus_REPAIR_STATUS_FAILED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_FAILED, r.GetStatus(), "timeline: %v", r.GetSteps())
+	last := r.GetSteps()[len(r.GetSteps())-1]
+	assert.Contains(t, last.GetMessage(), "app ledger of Vigil's, changed only through the deploy service")
+	assert.NotContains(t, steps(r), repairv1.StepKind_STEP_KIND_EXECUTED)
+
+	after, err := k.Clientset.AppsV1().Deployments(ns).Get(t.Context(), "ledger", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, before.Generation, after.Generation, "the Deployment was not changed")
+	assert.Equal(t, before.Spec.Template.Spec.Containers[0].Image, after.Spec.Template.Spec.Containers[0].Image)
 }
 
 // setGuardrails sets g as an admin.

@@ -75,6 +75,8 @@ type state struct {
 	// was made: verification does not read them again on every look.
 	VerifyUntil   time.Time `json:"verify_until,omitzero"`
 	UndoOnFailure bool      `json:"undo_on_failure,omitempty"`
+	// Deploy is the change asked of the deploy service (Vigil's apps).
+	Deploy *deployChange `json:"deploy,omitempty"`
 }
 
 // verifying is st once a change was made at now, under set.

@@ -549,6 +549,20 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.deploy.v1.RepairRollbackService/ScaleForRepair", perm: auth.Internal, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.rollbacks.ScaleForRepair(ctx, &deployv1.ScaleForRepairRequest{App: "shop", RepairId: noSuchID, Replicas: 2})
+			return err
+		},
+	},
+	{
+		method: "vigil.deploy.v1.RepairRollbackService/SetMemoryLimitForRepair", perm: auth.Internal, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.rollbacks.SetMemoryLimitForRepair(ctx, &deployv1.SetMemoryLimitForRepairRequest{App: "shop", RepairId: noSuchID, LimitBytes: 1 << 30})
+			return err
+		},
+	},
+	{
 		method: "vigil.analysis.v1.AnalysisService/GetAnalysis", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.analyses.GetAnalysis(ctx, &analysisv1.GetAnalysisRequest{Id: c.shopAnalysis})

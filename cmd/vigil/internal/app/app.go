@@ -344,7 +344,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			switch {
 			case dep != nil:
 				// Clients acting as Vigil's repair identity (ADR 8);
-				// Vigil's own apps roll back through deploy.
+				// Vigil's own apps are changed through deploy.
 				rdeps.Clusters, rdeps.Apps = dep.Repairers(), dep
 			case opts.DeployAddr != "":
 				// The same, from deploy in its own process, asked as the
@@ -354,7 +354,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("repair: deploy at %s: %w", opts.DeployAddr, err)
 				}
 				rdeps.Clusters = repairers{clustercred.New(conn, deployv1.ClusterAccess_CLUSTER_ACCESS_REPAIR)}
-				rdeps.Apps = appRollbacks{deployv1.NewRepairRollbackServiceClient(conn)}
+				rdeps.Apps = appRepairs{deployv1.NewRepairRollbackServiceClient(conn)}
 			default:
 				deps.Logger.WarnContext(ctx, "repair has no cluster access: run deploy in this process, or set VIGIL_DEPLOY_ADDR and VIGIL_SERVICE_KEY; repairs will be blocked, and say so")
 			}
@@ -462,17 +462,27 @@ func (r repairers) Repairer(ctx context.Context, cluster string) (kubernetes.Int
 	return r.Client(ctx, cluster)
 }
 
-// appRollbacks rolls Vigil's apps back through deploy in another process.
-type appRollbacks struct {
+// appRepairs rolls back, scales and sets the memory of Vigil's apps
+// through deploy in another process.
+type appRepairs struct {
 	c deployv1.RepairRollbackServiceClient
 }
 
-func (a appRollbacks) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
+func (a appRepairs) RollbackForRepair(ctx context.Context, app, repairID string) (*deployv1.Deployment, error) {
 	resp, err := a.c.RollbackForRepair(ctx, &deployv1.RollbackForRepairRequest{App: app, RepairId: repairID})
-	if err != nil {
-		return nil, err
-	}
-	return resp.GetDeployment(), nil
+	return resp.GetDeployment(), err
+}
+
+func (a appRepairs) ScaleForRepair(ctx context.Context, app, repairID string, replicas int32) (*deployv1.Deployment, error) {
+	resp, err := a.c.ScaleForRepair(ctx, &deployv1.ScaleForRepairRequest{App: app, RepairId: repairID, Replicas: replicas})
+	return resp.GetDeployment(), err
+}
+
+func (a appRepairs) SetMemoryLimitForRepair(ctx context.Context, app, repairID, container string, limitBytes int64) (*deployv1.Deployment, error) {
+	resp, err := a.c.SetMemoryLimitForRepair(ctx, &deployv1.SetMemoryLimitForRepairRequest{
+		App: app, RepairId: repairID, Container: container, LimitBytes: limitBytes,
+	})
+	return resp.GetDeployment(), err
 }
 
 // dialAs connects to another process's service as the service name

@@ -354,6 +354,41 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	assert.Equal(t, codes.NotFound, status.Code(err), "repair, for an app Vigil does not deploy: %v", err)
 	_, err = rollbacks.RollbackForRepair(asRepair(), &deployv1.RollbackForRepairRequest{})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+
+	// So are they scaled and given memory; a value outside the app's
+	// bounds names its field.
+	scale := &deployv1.ScaleForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), Replicas: 2}
+	_, err = rollbacks.ScaleForRepair(asAnalysis, scale)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis: %v", err)
+	_, err = rollbacks.ScaleForRepair(ctx, scale)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the bootstrap admin: %v", err)
+	_, err = rollbacks.ScaleForRepair(asRepair, scale)
+	assert.Equal(t, codes.NotFound, status.Code(err), "repair, for an app Vigil does not deploy: %v", err)
+	_, err = rollbacks.ScaleForRepair(asRepair, &deployv1.ScaleForRepairRequest{App: "no-such-app", RepairId: bus.NewID()})
+	assert.Equal(t, []string{"replicas"}, violations(err), "%v", err)
+	memory := &deployv1.SetMemoryLimitForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), LimitBytes: 1 << 30}
+	_, err = rollbacks.SetMemoryLimitForRepair(asAnalysis, memory)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis: %v", err)
+	_, err = rollbacks.SetMemoryLimitForRepair(asRepair, memory)
+	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+	_, err = rollbacks.SetMemoryLimitForRepair(asRepair, &deployv1.SetMemoryLimitForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), Container: "sidecar", LimitBytes: 1 << 30})
+	assert.Equal(t, []string{"container"}, violations(err), "%v", err)
+}
+
+// violations are the fields an InvalidArgument names.
+func violations(err error) []string {
+	if status.Code(err) != codes.InvalidArgument {
+		return nil
+	}
+	var out []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out = append(out, v.GetField())
+			}
+		}
+	}
+	return out
 }
 
 // metadataFor is a context carrying what creds send.

@@ -77,7 +77,7 @@ func RenderApp(name string, revision int64, spec postgres.Spec, secrets map[stri
 	return render.App{
 		Name: name, Namespace: spec.Namespace, DisplayName: spec.DisplayName, Domain: spec.Domain,
 		Framework: spec.Framework, Plan: spec.Plan, Image: spec.Image, Replicas: spec.Replicas, Port: spec.Port,
-		Env: spec.Env, Secrets: secrets, Owner: spec.Owner, Revision: revision,
+		Env: spec.Env, Secrets: secrets, Owner: spec.Owner, Revision: revision, MemoryLimitBytes: spec.MemoryLimitBytes,
 	}
 }
 
@@ -105,6 +105,11 @@ type Request struct {
 	// ID for the deployment; a new one when empty. A request event's id
 	// makes a redelivered request find the deployment it already made.
 	ID string
+	// Replicas and MemoryLimitBytes, when not zero, become the app's
+	// before it is deployed (a repair's scale or memory limit), so that
+	// later deployments keep them.
+	Replicas         int32
+	MemoryLimitBytes int64
 }
 
 // Errors a caller maps to status codes.
@@ -155,14 +160,27 @@ func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment
 			s := src.Spec
 			a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image = s.DisplayName, s.Domain, s.Framework, s.Plan, s.Image
 			a.Replicas, a.Port, a.Env, a.Owner, a.AutoRepair = s.Replicas, s.Port, s.Env, s.Owner, s.AutoRepair
-			a.Secrets = src.Secrets
+			a.MemoryLimitBytes, a.Secrets = s.MemoryLimitBytes, src.Secrets
 			a.UpdateTime = timestamppb.New(now)
 			if err := d.store.UpdateApp(ctx, tx, a); err != nil {
 				return err
 			}
 		default:
-			if r.Image != "" && r.Image != a.Image {
-				a.Image = r.Image
+			changed := false
+			for _, c := range []struct {
+				set  bool
+				edit func()
+			}{
+				{r.Image != "" && r.Image != a.Image, func() { a.Image = r.Image }},
+				{r.Replicas != 0 && r.Replicas != a.Replicas, func() { a.Replicas = r.Replicas }},
+				{r.MemoryLimitBytes != 0 && r.MemoryLimitBytes != a.MemoryLimitBytes, func() { a.MemoryLimitBytes = r.MemoryLimitBytes }},
+			} {
+				if c.set {
+					c.edit()
+					changed = true
+				}
+			}
+			if changed {
 				a.UpdateTime = timestamppb.New(now)
 				if err := d.store.UpdateApp(ctx, tx, a); err != nil {
 					return err

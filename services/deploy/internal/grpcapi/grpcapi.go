@@ -282,7 +282,7 @@ func (s *Server) ListApps(ctx context.Context, req *deployv1.ListAppsRequest) (*
 
 var updatable = map[string]bool{
 	"display_name": true, "domain": true, "framework": true, "plan": true, "image": true,
-	"replicas": true, "port": true, "env": true, "owner": true, "auto_repair": true,
+	"replicas": true, "port": true, "env": true, "owner": true, "auto_repair": true, "memory_limit_bytes": true,
 }
 
 // UpdateApp implements the RPC.
@@ -321,16 +321,17 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 			}
 		}
 		set := map[string]func(){
-			"display_name": func() { a.DisplayName = in.GetDisplayName() },
-			"domain":       func() { a.Domain = in.GetDomain() },
-			"framework":    func() { a.Framework = in.GetFramework() },
-			"plan":         func() { a.Plan = in.GetPlan() },
-			"image":        func() { a.Image = in.GetImage() },
-			"replicas":     func() { a.Replicas = in.GetReplicas() },
-			"port":         func() { a.Port = in.GetPort() },
-			"env":          func() { a.Env = in.GetEnv() },
-			"owner":        func() { a.Owner = in.GetOwner() },
-			"auto_repair":  func() { a.AutoRepair = in.GetAutoRepair() },
+			"display_name":       func() { a.DisplayName = in.GetDisplayName() },
+			"domain":             func() { a.Domain = in.GetDomain() },
+			"framework":          func() { a.Framework = in.GetFramework() },
+			"plan":               func() { a.Plan = in.GetPlan() },
+			"image":              func() { a.Image = in.GetImage() },
+			"replicas":           func() { a.Replicas = in.GetReplicas() },
+			"port":               func() { a.Port = in.GetPort() },
+			"env":                func() { a.Env = in.GetEnv() },
+			"owner":              func() { a.Owner = in.GetOwner() },
+			"auto_repair":        func() { a.AutoRepair = in.GetAutoRepair() },
+			"memory_limit_bytes": func() { a.MemoryLimitBytes = in.GetMemoryLimitBytes() },
 		}
 		for p := range paths {
 			set[p]()

@@ -20,6 +20,12 @@ const (
 	maxValueLen    = 32 << 10
 	maxImageLen    = 512
 	maxDisplayName = 200
+	// MaxMemoryLimit bounds an app's memory limit, a person's or a
+	// repair's.
+	MaxMemoryLimit = 256 << 30
+	// MaxReplicas bounds an app's replica count, a person's or a
+	// repair's.
+	MaxReplicas = maxReplicas
 )
 
 type violations []server.FieldViolation
@@ -72,6 +78,9 @@ func validApp(v *violations, prefix string, app *deployv1.App, secrets map[strin
 	}
 	if want("replicas") && (app.GetReplicas() < 0 || app.GetReplicas() > maxReplicas) {
 		v.add(f("replicas"), "must be between 0 (the plan's default) and %d, got %d", maxReplicas, app.GetReplicas())
+	}
+	if want("memory_limit_bytes") && (app.GetMemoryLimitBytes() < 0 || app.GetMemoryLimitBytes() > MaxMemoryLimit) {
+		v.add(f("memory_limit_bytes"), "must be between 0 (the plan's limit) and %d (256 GiB), got %d", int64(MaxMemoryLimit), app.GetMemoryLimitBytes())
 	}
 	if want("port") && app.GetPort() != 0 && (app.GetPort() < 1024 || app.GetPort() > 65535) {
 		v.add(f("port"), "must be between 1024 and 65535 (the app runs as a non-root user), or 0 for the framework's default; got %d", app.GetPort())

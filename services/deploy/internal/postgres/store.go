@@ -219,7 +219,7 @@ type App struct {
 }
 
 const appColumns = `name, display_name, domain, framework, plan, image, replicas, port, env, secrets_sealed, owner,
-	cluster, namespace, auto_repair, created_at, updated_at,
+	cluster, namespace, auto_repair, created_at, updated_at, memory_limit_bytes,
 	COALESCE((SELECT max(d.revision) FROM deployments d WHERE d.app = apps.name AND d.status = 'succeeded'), 0)`
 
 func (s *Store) scanApp(row pgx.Row) (*App, error) {
@@ -229,7 +229,7 @@ func (s *Store) scanApp(row pgx.Row) (*App, error) {
 		created, updated time.Time
 	)
 	err := row.Scan(&a.Name, &a.DisplayName, &a.Domain, &a.Framework, &a.Plan, &a.Image, &a.Replicas, &a.Port, &a.Env,
-		&sealed, &a.Owner, &a.Cluster, &a.Namespace, &a.AutoRepair, &created, &updated, &a.CurrentRevision)
+		&sealed, &a.Owner, &a.Cluster, &a.Namespace, &a.AutoRepair, &created, &updated, &a.MemoryLimitBytes, &a.CurrentRevision)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -254,10 +254,10 @@ func (s *Store) InsertApp(ctx context.Context, q Querier, a *App) error {
 		return err
 	}
 	_, err = q.Exec(ctx, `INSERT INTO apps (name, display_name, domain, framework, plan, image, replicas, port, env,
-		secrets_sealed, secret_names, owner, cluster, namespace, auto_repair, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+		secrets_sealed, secret_names, owner, cluster, namespace, auto_repair, created_at, updated_at, memory_limit_bytes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)`,
 		a.Name, a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image, a.Replicas, a.Port, nonNil(a.Env),
-		sealed, names(a.Secrets), a.Owner, a.Cluster, a.Namespace, a.AutoRepair, a.CreateTime.AsTime())
+		sealed, names(a.Secrets), a.Owner, a.Cluster, a.Namespace, a.AutoRepair, a.CreateTime.AsTime(), a.MemoryLimitBytes)
 	switch {
 	case isUnique(err, domainIndex):
 		return &DomainTakenError{Domain: NormalizeDomain(a.Domain)}
@@ -347,9 +347,9 @@ func (s *Store) UpdateApp(ctx context.Context, q Querier, a *App) error {
 	}
 	tag, err := q.Exec(ctx, `UPDATE apps SET display_name = $2, domain = $3, framework = $4, plan = $5, image = $6,
 		replicas = $7, port = $8, env = $9, secrets_sealed = $10, secret_names = $11, owner = $12, auto_repair = $13,
-		updated_at = $14 WHERE name = $1`,
+		updated_at = $14, memory_limit_bytes = $15 WHERE name = $1`,
 		a.Name, a.DisplayName, a.Domain, a.Framework, a.Plan, a.Image, a.Replicas, a.Port, nonNil(a.Env), sealed,
-		names(a.Secrets), a.Owner, a.AutoRepair, a.UpdateTime.AsTime())
+		names(a.Secrets), a.Owner, a.AutoRepair, a.UpdateTime.AsTime(), a.MemoryLimitBytes)
 	switch {
 	case isUnique(err, domainIndex):
 		return &DomainTakenError{Domain: NormalizeDomain(a.Domain)}
@@ -425,6 +425,9 @@ type Spec struct {
 	Owner       string            `json:"owner,omitempty"`
 	Namespace   string            `json:"namespace"`
 	AutoRepair  bool              `json:"auto_repair,omitempty"`
+	// MemoryLimitBytes: the container's memory limit when above the
+	// plan's (a repair raised it); 0: the plan's.
+	MemoryLimitBytes int64 `json:"memory_limit_bytes,omitempty"`
 }
 
 // SpecOf is the spec an app deploys now.
@@ -432,6 +435,7 @@ func SpecOf(a *App) Spec {
 	return Spec{
 		DisplayName: a.DisplayName, Domain: a.Domain, Framework: a.Framework, Plan: a.Plan, Image: a.Image,
 		Replicas: a.Replicas, Port: a.Port, Env: a.Env, Owner: a.Owner, Namespace: a.Namespace, AutoRepair: a.AutoRepair,
+		MemoryLimitBytes: a.MemoryLimitBytes,
 	}
 }
 
@@ -536,6 +540,7 @@ func (s *Store) scanDeployment(row pgx.Row) (*Deployment, error) {
 	}
 	d.Kind = lookup(kindNames, kind)
 	d.Status = lookup(deploymentStatusNames, status)
+	d.Replicas, d.MemoryLimitBytes = d.Spec.Replicas, d.Spec.MemoryLimitBytes
 	d.CreateTime = timestamppb.New(created)
 	if ended != nil {
 		d.EndTime = timestamppb.New(*ended)

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -323,11 +324,11 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 				}},
 			}},
 			Containers: []corev1.Container{{
-				Name:      "app",
+				Name:      ContainerName,
 				Image:     r.app.Image,
 				Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: r.port, Protocol: corev1.ProtocolTCP}},
 				EnvFrom:   envFrom,
-				Resources: corev1.ResourceRequirements{Requests: r.plan.Requests.DeepCopy(), Limits: r.plan.Limits.DeepCopy()},
+				Resources: r.resources(),
 				// A slow first start (migrations, cold caches) gets two
 				// minutes before liveness counts; after that, 30 seconds
 				// of failed checks restart the container and 15 take it
@@ -347,6 +348,20 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 			Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 		},
 	}
+}
+
+// ContainerName is the app's one container.
+const ContainerName = "app"
+
+// resources are the plan's requests and limits, with the app's memory
+// limit when it is above the plan's; the request stays the plan's (below
+// either limit).
+func (r *renderer) resources() corev1.ResourceRequirements {
+	res := corev1.ResourceRequirements{Requests: r.plan.Requests.DeepCopy(), Limits: r.plan.Limits.DeepCopy()}
+	if lim := res.Limits[corev1.ResourceMemory]; r.app.MemoryLimitBytes > lim.Value() {
+		res.Limits[corev1.ResourceMemory] = *resource.NewQuantity(r.app.MemoryLimitBytes, resource.BinarySI)
+	}
+	return res
 }
 
 func (r *renderer) service() *corev1.Service {

@@ -64,6 +64,11 @@ type App struct {
 	// Revision is recorded on the Deployment, not on its pod template: a
 	// revision that changes nothing the pods see rolls nothing.
 	Revision int64
+	// MemoryLimitBytes raises the container's memory limit above the
+	// plan's (a repair of an app killed for running out of memory); 0 or
+	// a value at or below the plan's limit leaves the plan's, so a later
+	// move to a bigger plan is never held back by an old repair.
+	MemoryLimitBytes int64
 }
 
 // Options tune what is rendered for every app of a cluster.
@@ -215,6 +220,8 @@ func newRenderer(app App, opts Options) (*renderer, error) {
 		return nil, fieldError("image", "%q contains white space", app.Image)
 	case app.Replicas < 0:
 		return nil, fieldError("replicas", "must not be negative (0 is the plan's default), got %d", app.Replicas)
+	case app.MemoryLimitBytes < 0:
+		return nil, fieldError("memory_limit_bytes", "must not be negative (0 is the plan's limit), got %d", app.MemoryLimitBytes)
 	case app.Port < 0 || app.Port > 65535:
 		return nil, fieldError("port", "must be between 1 and 65535 (0 is the framework's default), got %d", app.Port)
 	}

@@ -293,6 +293,42 @@ func TestPlans(t *testing.T) {
 	assert.Equal(t, "250m", again.Requests.Cpu().String())
 }
 
+// An app's memory limit (a repair raised it) replaces the plan's only
+// when above it: a move to a bigger plan is never held back by an old
+// repair. The request stays the plan's.
+func TestMemoryLimit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		plan        string
+		memoryLimit int64
+		want        string
+	}{
+		{"the plan's", "basic", 0, "512Mi"},
+		{"raised", "basic", 768 << 20, "768Mi"},
+		{"below the plan's", "standard", 768 << 20, "1Gi"},
+		{"at the plan's", "standard", 1 << 30, "1Gi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app := shop()
+			app.Plan, app.MemoryLimitBytes = tc.plan, tc.memoryLimit
+			c := deployment(t, mustRender(t, app, render.Options{})).Spec.Template.Spec.Containers[0]
+			assert.Equal(t, render.ContainerName, c.Name)
+			assert.Equal(t, tc.want, c.Resources.Limits.Memory().String())
+			plan, _ := render.PlanResources(tc.plan)
+			assert.Equal(t, plan.Requests.Memory().String(), c.Resources.Requests.Memory().String())
+			assert.Equal(t, plan.Limits.Cpu().String(), c.Resources.Limits.Cpu().String())
+		})
+	}
+	app := shop()
+	app.MemoryLimitBytes = -1
+	_, err := render.Render(app, render.Options{})
+	var fe *render.FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "memory_limit_bytes", fe.Field)
+}
+
 func TestFrameworks(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -103,6 +103,14 @@ type Plan struct {
 	// minReadySeconds. Image pulls and slow starts add to it; 0 when a
 	// healthy replica is kept throughout.
 	Downtime time.Duration
+	// Replicas is the count a scale leaves the workload with; Container
+	// and MemoryLimitBytes the container a memory raise changes and its
+	// limit after it (the current one when there is nothing to raise):
+	// what another party (the deploy service, for Vigil's apps) is asked
+	// to set in place of the executor.
+	Replicas         int32  `json:",omitempty"`
+	Container        string `json:",omitempty"`
+	MemoryLimitBytes int64  `json:",omitempty"`
 }
 
 // Run is how to execute a repair.

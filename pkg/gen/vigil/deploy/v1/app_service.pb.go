@@ -231,8 +231,12 @@ type App struct {
 	// Output only: the revision running (the last that succeeded), 0 before
 	// the first.
 	CurrentRevision int64 `protobuf:"varint,17,opt,name=current_revision,json=currentRevision,proto3" json:"current_revision,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The app container's memory limit in bytes; 0: the plan's. Never
+	// below the plan's limit (the plan's is used then). A repair that
+	// raises the memory limit sets it.
+	MemoryLimitBytes int64 `protobuf:"varint,18,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -380,6 +384,13 @@ func (x *App) GetUpdateTime() *timestamppb.Timestamp {
 func (x *App) GetCurrentRevision() int64 {
 	if x != nil {
 		return x.CurrentRevision
+	}
+	return 0
+}
+
+func (x *App) GetMemoryLimitBytes() int64 {
+	if x != nil {
+		return x.MemoryLimitBytes
 	}
 	return 0
 }
@@ -693,7 +704,7 @@ type UpdateAppRequest struct {
 	// app.name names the app; the other fields are read as update_mask says.
 	App *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
 	// Paths among display_name, domain, framework, plan, image, replicas,
-	// port, env, owner, auto_repair. Required.
+	// port, env, owner, auto_repair, memory_limit_bytes. Required.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Secrets to set (added or replaced).
 	SetSecrets map[string]string `protobuf:"bytes,3,rep,name=set_secrets,json=setSecrets,proto3" json:"set_secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -998,9 +1009,13 @@ type Deployment struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	EndTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// From start to end.
-	Duration      *durationpb.Duration `protobuf:"bytes,15,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Duration *durationpb.Duration `protobuf:"bytes,15,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The replica count deployed (0: the plan's default).
+	Replicas int32 `protobuf:"varint,16,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// The memory limit deployed (0: the plan's).
+	MemoryLimitBytes int64 `protobuf:"varint,17,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
@@ -1136,6 +1151,20 @@ func (x *Deployment) GetDuration() *durationpb.Duration {
 		return x.Duration
 	}
 	return nil
+}
+
+func (x *Deployment) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *Deployment) GetMemoryLimitBytes() int64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
 }
 
 type DeployAppRequest struct {
@@ -1716,7 +1745,7 @@ var File_vigil_deploy_v1_app_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\n" +
-	"!vigil/deploy/v1/app_service.proto\x12\x0fvigil.deploy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x04\n" +
+	"!vigil/deploy/v1/app_service.proto\x12\x0fvigil.deploy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x05\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -1738,7 +1767,8 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\tnamespace\x18\x0f \x01(\tR\tnamespace\x12;\n" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12)\n" +
-	"\x10current_revision\x18\x11 \x01(\x03R\x0fcurrentRevision\x1a6\n" +
+	"\x10current_revision\x18\x11 \x01(\x03R\x0fcurrentRevision\x12,\n" +
+	"\x12memory_limit_bytes\x18\x12 \x01(\x03R\x10memoryLimitBytes\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x01\n" +
@@ -1784,7 +1814,7 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x129\n" +
 	"\n" +
 	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbf\x04\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x89\x05\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
@@ -1805,7 +1835,9 @@ const file_vigil_deploy_v1_app_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x125\n" +
 	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x125\n" +
-	"\bduration\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\bduration\"<\n" +
+	"\bduration\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1a\n" +
+	"\breplicas\x18\x10 \x01(\x05R\breplicas\x12,\n" +
+	"\x12memory_limit_bytes\x18\x11 \x01(\x03R\x10memoryLimitBytes\"<\n" +
 	"\x10DeployAppRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\"P\n" +

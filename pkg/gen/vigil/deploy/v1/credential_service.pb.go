@@ -328,6 +328,227 @@ func (x *RollbackForRepairResponse) GetDeployment() *Deployment {
 	return nil
 }
 
+type ScaleForRepairRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	App      string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	RepairId string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	// 1 to 100 (the most an app may ask for).
+	Replicas      int32 `protobuf:"varint,3,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScaleForRepairRequest) Reset() {
+	*x = ScaleForRepairRequest{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScaleForRepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScaleForRepairRequest) ProtoMessage() {}
+
+func (x *ScaleForRepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScaleForRepairRequest.ProtoReflect.Descriptor instead.
+func (*ScaleForRepairRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScaleForRepairRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *ScaleForRepairRequest) GetRepairId() string {
+	if x != nil {
+		return x.RepairId
+	}
+	return ""
+}
+
+func (x *ScaleForRepairRequest) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+type ScaleForRepairResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deployment that scaled the app, ended.
+	Deployment    *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScaleForRepairResponse) Reset() {
+	*x = ScaleForRepairResponse{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScaleForRepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScaleForRepairResponse) ProtoMessage() {}
+
+func (x *ScaleForRepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScaleForRepairResponse.ProtoReflect.Descriptor instead.
+func (*ScaleForRepairResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ScaleForRepairResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+type SetMemoryLimitForRepairRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	App      string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	RepairId string                 `protobuf:"bytes,2,opt,name=repair_id,json=repairId,proto3" json:"repair_id,omitempty"`
+	// The app's container ("app"); empty: the only one.
+	Container string `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	// The new limit, in bytes: above 0, at most 256 GiB.
+	LimitBytes    int64 `protobuf:"varint,4,opt,name=limit_bytes,json=limitBytes,proto3" json:"limit_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMemoryLimitForRepairRequest) Reset() {
+	*x = SetMemoryLimitForRepairRequest{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMemoryLimitForRepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMemoryLimitForRepairRequest) ProtoMessage() {}
+
+func (x *SetMemoryLimitForRepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMemoryLimitForRepairRequest.ProtoReflect.Descriptor instead.
+func (*SetMemoryLimitForRepairRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetMemoryLimitForRepairRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *SetMemoryLimitForRepairRequest) GetRepairId() string {
+	if x != nil {
+		return x.RepairId
+	}
+	return ""
+}
+
+func (x *SetMemoryLimitForRepairRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *SetMemoryLimitForRepairRequest) GetLimitBytes() int64 {
+	if x != nil {
+		return x.LimitBytes
+	}
+	return 0
+}
+
+type SetMemoryLimitForRepairResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deployment that set the limit, ended.
+	Deployment    *Deployment `protobuf:"bytes,1,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMemoryLimitForRepairResponse) Reset() {
+	*x = SetMemoryLimitForRepairResponse{}
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMemoryLimitForRepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMemoryLimitForRepairResponse) ProtoMessage() {}
+
+func (x *SetMemoryLimitForRepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_deploy_v1_credential_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMemoryLimitForRepairResponse.ProtoReflect.Descriptor instead.
+func (*SetMemoryLimitForRepairResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_deploy_v1_credential_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetMemoryLimitForRepairResponse) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
 var File_vigil_deploy_v1_credential_service_proto protoreflect.FileDescriptor
 
 const file_vigil_deploy_v1_credential_service_proto_rawDesc = "" +
@@ -351,15 +572,35 @@ const file_vigil_deploy_v1_credential_service_proto_rawDesc = "" +
 	"\x19RollbackForRepairResponse\x12;\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"b\n" +
+	"\x15ScaleForRepairRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1b\n" +
+	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1a\n" +
+	"\breplicas\x18\x03 \x01(\x05R\breplicas\"U\n" +
+	"\x16ScaleForRepairResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
+	"deployment\"\x8e\x01\n" +
+	"\x1eSetMemoryLimitForRepairRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1b\n" +
+	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x1f\n" +
+	"\vlimit_bytes\x18\x04 \x01(\x03R\n" +
+	"limitBytes\"^\n" +
+	"\x1fSetMemoryLimitForRepairResponse\x12;\n" +
+	"\n" +
+	"deployment\x18\x01 \x01(\v2\x1b.vigil.deploy.v1.DeploymentR\n" +
 	"deployment*c\n" +
 	"\rClusterAccess\x12\x1e\n" +
 	"\x1aCLUSTER_ACCESS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLUSTER_ACCESS_READ\x10\x01\x12\x19\n" +
 	"\x15CLUSTER_ACCESS_REPAIR\x10\x022\x95\x01\n" +
 	"\x18ClusterCredentialService\x12y\n" +
-	"\x16IssueClusterCredential\x12..vigil.deploy.v1.IssueClusterCredentialRequest\x1a/.vigil.deploy.v1.IssueClusterCredentialResponse2\x83\x01\n" +
+	"\x16IssueClusterCredential\x12..vigil.deploy.v1.IssueClusterCredentialRequest\x1a/.vigil.deploy.v1.IssueClusterCredentialResponse2\xe4\x02\n" +
 	"\x15RepairRollbackService\x12j\n" +
-	"\x11RollbackForRepair\x12).vigil.deploy.v1.RollbackForRepairRequest\x1a*.vigil.deploy.v1.RollbackForRepairResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
+	"\x11RollbackForRepair\x12).vigil.deploy.v1.RollbackForRepairRequest\x1a*.vigil.deploy.v1.RollbackForRepairResponse\x12a\n" +
+	"\x0eScaleForRepair\x12&.vigil.deploy.v1.ScaleForRepairRequest\x1a'.vigil.deploy.v1.ScaleForRepairResponse\x12|\n" +
+	"\x17SetMemoryLimitForRepair\x12/.vigil.deploy.v1.SetMemoryLimitForRepairRequest\x1a0.vigil.deploy.v1.SetMemoryLimitForRepairResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1;deployv1b\x06proto3"
 
 var (
 	file_vigil_deploy_v1_credential_service_proto_rawDescOnce sync.Once
@@ -374,29 +615,39 @@ func file_vigil_deploy_v1_credential_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_deploy_v1_credential_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_deploy_v1_credential_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_deploy_v1_credential_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_vigil_deploy_v1_credential_service_proto_goTypes = []any{
-	(ClusterAccess)(0),                     // 0: vigil.deploy.v1.ClusterAccess
-	(*IssueClusterCredentialRequest)(nil),  // 1: vigil.deploy.v1.IssueClusterCredentialRequest
-	(*IssueClusterCredentialResponse)(nil), // 2: vigil.deploy.v1.IssueClusterCredentialResponse
-	(*RollbackForRepairRequest)(nil),       // 3: vigil.deploy.v1.RollbackForRepairRequest
-	(*RollbackForRepairResponse)(nil),      // 4: vigil.deploy.v1.RollbackForRepairResponse
-	(*timestamppb.Timestamp)(nil),          // 5: google.protobuf.Timestamp
-	(*Deployment)(nil),                     // 6: vigil.deploy.v1.Deployment
+	(ClusterAccess)(0),                      // 0: vigil.deploy.v1.ClusterAccess
+	(*IssueClusterCredentialRequest)(nil),   // 1: vigil.deploy.v1.IssueClusterCredentialRequest
+	(*IssueClusterCredentialResponse)(nil),  // 2: vigil.deploy.v1.IssueClusterCredentialResponse
+	(*RollbackForRepairRequest)(nil),        // 3: vigil.deploy.v1.RollbackForRepairRequest
+	(*RollbackForRepairResponse)(nil),       // 4: vigil.deploy.v1.RollbackForRepairResponse
+	(*ScaleForRepairRequest)(nil),           // 5: vigil.deploy.v1.ScaleForRepairRequest
+	(*ScaleForRepairResponse)(nil),          // 6: vigil.deploy.v1.ScaleForRepairResponse
+	(*SetMemoryLimitForRepairRequest)(nil),  // 7: vigil.deploy.v1.SetMemoryLimitForRepairRequest
+	(*SetMemoryLimitForRepairResponse)(nil), // 8: vigil.deploy.v1.SetMemoryLimitForRepairResponse
+	(*timestamppb.Timestamp)(nil),           // 9: google.protobuf.Timestamp
+	(*Deployment)(nil),                      // 10: vigil.deploy.v1.Deployment
 }
 var file_vigil_deploy_v1_credential_service_proto_depIdxs = []int32{
-	0, // 0: vigil.deploy.v1.IssueClusterCredentialRequest.access:type_name -> vigil.deploy.v1.ClusterAccess
-	5, // 1: vigil.deploy.v1.IssueClusterCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
-	6, // 2: vigil.deploy.v1.RollbackForRepairResponse.deployment:type_name -> vigil.deploy.v1.Deployment
-	1, // 3: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:input_type -> vigil.deploy.v1.IssueClusterCredentialRequest
-	3, // 4: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:input_type -> vigil.deploy.v1.RollbackForRepairRequest
-	2, // 5: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:output_type -> vigil.deploy.v1.IssueClusterCredentialResponse
-	4, // 6: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:output_type -> vigil.deploy.v1.RollbackForRepairResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: vigil.deploy.v1.IssueClusterCredentialRequest.access:type_name -> vigil.deploy.v1.ClusterAccess
+	9,  // 1: vigil.deploy.v1.IssueClusterCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 2: vigil.deploy.v1.RollbackForRepairResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	10, // 3: vigil.deploy.v1.ScaleForRepairResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	10, // 4: vigil.deploy.v1.SetMemoryLimitForRepairResponse.deployment:type_name -> vigil.deploy.v1.Deployment
+	1,  // 5: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:input_type -> vigil.deploy.v1.IssueClusterCredentialRequest
+	3,  // 6: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:input_type -> vigil.deploy.v1.RollbackForRepairRequest
+	5,  // 7: vigil.deploy.v1.RepairRollbackService.ScaleForRepair:input_type -> vigil.deploy.v1.ScaleForRepairRequest
+	7,  // 8: vigil.deploy.v1.RepairRollbackService.SetMemoryLimitForRepair:input_type -> vigil.deploy.v1.SetMemoryLimitForRepairRequest
+	2,  // 9: vigil.deploy.v1.ClusterCredentialService.IssueClusterCredential:output_type -> vigil.deploy.v1.IssueClusterCredentialResponse
+	4,  // 10: vigil.deploy.v1.RepairRollbackService.RollbackForRepair:output_type -> vigil.deploy.v1.RollbackForRepairResponse
+	6,  // 11: vigil.deploy.v1.RepairRollbackService.ScaleForRepair:output_type -> vigil.deploy.v1.ScaleForRepairResponse
+	8,  // 12: vigil.deploy.v1.RepairRollbackService.SetMemoryLimitForRepair:output_type -> vigil.deploy.v1.SetMemoryLimitForRepairResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vigil_deploy_v1_credential_service_proto_init() }
@@ -411,7 +662,7 @@ func file_vigil_deploy_v1_credential_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_deploy_v1_credential_service_proto_rawDesc), len(file_vigil_deploy_v1_credential_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -136,22 +136,36 @@ var ClusterCredentialService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	RepairRollbackService_RollbackForRepair_FullMethodName = "/vigil.deploy.v1.RepairRollbackService/RollbackForRepair"
+	RepairRollbackService_RollbackForRepair_FullMethodName       = "/vigil.deploy.v1.RepairRollbackService/RollbackForRepair"
+	RepairRollbackService_ScaleForRepair_FullMethodName          = "/vigil.deploy.v1.RepairRollbackService/ScaleForRepair"
+	RepairRollbackService_SetMemoryLimitForRepair_FullMethodName = "/vigil.deploy.v1.RepairRollbackService/SetMemoryLimitForRepair"
 )
 
 // RepairRollbackServiceClient is the client API for RepairRollbackService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// RepairRollbackService rolls Vigil's own apps back for the repair
-// service in another process, through the deployer, so that the app's
-// revision history stays true. Internal, like ClusterCredentialService:
+// RepairRollbackService changes Vigil's own apps for the repair service
+// in another process — rollbacks, scaling, memory limits — through the
+// deployer, as a revision of the app requested by `repair/<repair id>`,
+// so that the app's spec, its history and the cluster agree and the next
+// deployment keeps the repair. Internal, like ClusterCredentialService:
 // only the repair service, by its own key.
+//
+// Each call waits for the rollout and is idempotent by repair_id (asking
+// again finds the deployment it made, whatever else the request says).
+// NotFound: not an app Vigil deploys; InvalidArgument: a value outside
+// the app's bounds; Aborted: the rollout failed (the deployment says
+// why); FailedPrecondition: another deployment of the app is under way,
+// or nothing to roll back to.
 type RepairRollbackServiceClient interface {
-	// Roll the app back to its last good revision and wait for the
-	// rollout; idempotent by repair_id (asking again finds the deployment
-	// it made). NotFound: not an app Vigil deploys.
+	// Roll the app back to its last good revision.
 	RollbackForRepair(ctx context.Context, in *RollbackForRepairRequest, opts ...grpc.CallOption) (*RollbackForRepairResponse, error)
+	// Set the app's replica count (with autoscaling, its minimum) and
+	// deploy it.
+	ScaleForRepair(ctx context.Context, in *ScaleForRepairRequest, opts ...grpc.CallOption) (*ScaleForRepairResponse, error)
+	// Set the memory limit of the app's container and deploy it.
+	SetMemoryLimitForRepair(ctx context.Context, in *SetMemoryLimitForRepairRequest, opts ...grpc.CallOption) (*SetMemoryLimitForRepairResponse, error)
 }
 
 type repairRollbackServiceClient struct {
@@ -172,19 +186,51 @@ func (c *repairRollbackServiceClient) RollbackForRepair(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *repairRollbackServiceClient) ScaleForRepair(ctx context.Context, in *ScaleForRepairRequest, opts ...grpc.CallOption) (*ScaleForRepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScaleForRepairResponse)
+	err := c.cc.Invoke(ctx, RepairRollbackService_ScaleForRepair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *repairRollbackServiceClient) SetMemoryLimitForRepair(ctx context.Context, in *SetMemoryLimitForRepairRequest, opts ...grpc.CallOption) (*SetMemoryLimitForRepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMemoryLimitForRepairResponse)
+	err := c.cc.Invoke(ctx, RepairRollbackService_SetMemoryLimitForRepair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RepairRollbackServiceServer is the server API for RepairRollbackService service.
 // All implementations must embed UnimplementedRepairRollbackServiceServer
 // for forward compatibility.
 //
-// RepairRollbackService rolls Vigil's own apps back for the repair
-// service in another process, through the deployer, so that the app's
-// revision history stays true. Internal, like ClusterCredentialService:
+// RepairRollbackService changes Vigil's own apps for the repair service
+// in another process — rollbacks, scaling, memory limits — through the
+// deployer, as a revision of the app requested by `repair/<repair id>`,
+// so that the app's spec, its history and the cluster agree and the next
+// deployment keeps the repair. Internal, like ClusterCredentialService:
 // only the repair service, by its own key.
+//
+// Each call waits for the rollout and is idempotent by repair_id (asking
+// again finds the deployment it made, whatever else the request says).
+// NotFound: not an app Vigil deploys; InvalidArgument: a value outside
+// the app's bounds; Aborted: the rollout failed (the deployment says
+// why); FailedPrecondition: another deployment of the app is under way,
+// or nothing to roll back to.
 type RepairRollbackServiceServer interface {
-	// Roll the app back to its last good revision and wait for the
-	// rollout; idempotent by repair_id (asking again finds the deployment
-	// it made). NotFound: not an app Vigil deploys.
+	// Roll the app back to its last good revision.
 	RollbackForRepair(context.Context, *RollbackForRepairRequest) (*RollbackForRepairResponse, error)
+	// Set the app's replica count (with autoscaling, its minimum) and
+	// deploy it.
+	ScaleForRepair(context.Context, *ScaleForRepairRequest) (*ScaleForRepairResponse, error)
+	// Set the memory limit of the app's container and deploy it.
+	SetMemoryLimitForRepair(context.Context, *SetMemoryLimitForRepairRequest) (*SetMemoryLimitForRepairResponse, error)
 	mustEmbedUnimplementedRepairRollbackServiceServer()
 }
 
@@ -197,6 +243,12 @@ type UnimplementedRepairRollbackServiceServer struct{}
 
 func (UnimplementedRepairRollbackServiceServer) RollbackForRepair(context.Context, *RollbackForRepairRequest) (*RollbackForRepairResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RollbackForRepair not implemented")
+}
+func (UnimplementedRepairRollbackServiceServer) ScaleForRepair(context.Context, *ScaleForRepairRequest) (*ScaleForRepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScaleForRepair not implemented")
+}
+func (UnimplementedRepairRollbackServiceServer) SetMemoryLimitForRepair(context.Context, *SetMemoryLimitForRepairRequest) (*SetMemoryLimitForRepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMemoryLimitForRepair not implemented")
 }
 func (UnimplementedRepairRollbackServiceServer) mustEmbedUnimplementedRepairRollbackServiceServer() {}
 func (UnimplementedRepairRollbackServiceServer) testEmbeddedByValue()                               {}
@@ -237,6 +289,42 @@ func _RepairRollbackService_RollbackForRepair_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RepairRollbackService_ScaleForRepair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScaleForRepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairRollbackServiceServer).ScaleForRepair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairRollbackService_ScaleForRepair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairRollbackServiceServer).ScaleForRepair(ctx, req.(*ScaleForRepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RepairRollbackService_SetMemoryLimitForRepair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMemoryLimitForRepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairRollbackServiceServer).SetMemoryLimitForRepair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairRollbackService_SetMemoryLimitForRepair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairRollbackServiceServer).SetMemoryLimitForRepair(ctx, req.(*SetMemoryLimitForRepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RepairRollbackService_ServiceDesc is the grpc.ServiceDesc for RepairRollbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -247,6 +335,14 @@ var RepairRollbackService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RollbackForRepair",
 			Handler:    _RepairRollbackService_RollbackForRepair_Handler,
+		},
+		{
+			MethodName: "ScaleForRepair",
+			Handler:    _RepairRollbackService_ScaleForRepair_Handler,
+		},
+		{
+			MethodName: "SetMemoryLimitForRepair",
+			Handler:    _RepairRollbackService_SetMemoryLimitForRepair_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

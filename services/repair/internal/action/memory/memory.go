@@ -100,6 +100,7 @@ func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, mp 
 		return action.Plan{
 			UID: d.UID, Generation: d.Generation, NoOp: true,
 			HealthyBefore: d.Status.AvailableReplicas, HealthyDuring: d.Status.AvailableReplicas, HealthyAfter: d.Status.AvailableReplicas,
+			Container: r.container, MemoryLimitBytes: r.from,
 			Change: fmt.Sprintf("nothing: the memory limit of container %q of Deployment %s is %s, at or above %s", r.container, name, quantity(r.from), quantity(r.to)),
 		}, r, nil
 	}
@@ -124,6 +125,7 @@ func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, mp 
 	if r.capped {
 		capped = " (the policy's maximum)"
 	}
+	p.Container, p.MemoryLimitBytes = r.container, r.to
 	p.Change = fmt.Sprintf("raise the memory limit of container %q of Deployment %s from %s to %s%s: %s",
 		r.container, name, quantity(r.from), quantity(r.to), capped, workload.Replacing(d, p))
 	return p, r, lim.CheckHealthy(p)

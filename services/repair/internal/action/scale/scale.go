@@ -70,6 +70,7 @@ func plan(d *appsv1.Deployment, want int32, lim action.Limits) (action.Plan, err
 		HealthyBefore: d.Status.AvailableReplicas,
 		HealthyDuring: d.Status.AvailableReplicas,
 		HealthyAfter:  want,
+		Replicas:      want,
 	}
 	name := d.Namespace + "/" + d.Name
 	switch {
