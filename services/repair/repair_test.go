@@ -304,6 +304,8 @@ func TestVigilAppNotPatchedBehindDeploy(t *testing.T) {
 
 	e := proposal(ns, "ledger", "", typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, typesv1.Risk_RISK_MEDIUM, 0.9)
 	e.Proposal.Target.Cluster = "" // the default cluster, main
+	// The incident as the monitor placed it: in the app's namespace.
+	f.opened(t, e.GetIncidentId(), &typesv1.Subject{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: "ledger", App: "ledger", Team: "payments"})
 	require.NoError(t, f.pub.Publish(t.Context(), e))
 	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL)
 	_, err = f.api.ApproveRepair(as(admin), &repairv1.ApproveRepairRequest{Id: r.GetId()})

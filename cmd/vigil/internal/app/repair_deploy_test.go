@@ -41,6 +41,8 @@ type repairRig struct {
 	apps    deployv1.AppServiceClient
 	repairs repairv1.RepairServiceClient
 	analyst *bus.Publisher
+	// monitor announces incidents, as the monitor service does.
+	monitor *bus.Publisher
 	kube    *testkit.Kube
 }
 
@@ -103,9 +105,11 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 	_, analysisJS := b.Conn(t, "analysis")
+	_, monitorJS := b.Conn(t, "monitor")
 	return &repairRig{
-		ctx:    metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
-		alerts: gatewayv1.NewAlertServiceClient(cc), apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
+		monitor: bus.NewPublisher(monitorJS, nil),
+		ctx:     metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
+		alerts:  gatewayv1.NewAlertServiceClient(cc), apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
 		analyst: bus.NewPublisher(analysisJS, nil), kube: k,
 	}
 }
@@ -137,6 +141,15 @@ func (r *repairRig) repair(t *testing.T, p *typesv1.RepairProposal) *repairv1.Re
 		Summary: p.GetTarget().GetName() + " is unhealthy", Confidence: 0.9, Risk: typesv1.Risk_RISK_MEDIUM, Engine: "rules",
 		Proposal: p,
 	}
+	// The incident first, about the target, as the monitor announces it:
+	// the repair service checks the proposal against it.
+	tgt := p.GetTarget()
+	require.NoError(t, r.monitor.Publish(t.Context(), &eventsv1.IncidentOpened{
+		Meta: bus.NewMeta("monitor", nil), Incident: &typesv1.Incident{
+			Id: e.GetIncidentId(), Namespace: tgt.GetNamespace(),
+			Subject: &typesv1.Subject{Cluster: tgt.GetCluster(), Namespace: tgt.GetNamespace(), Kind: tgt.GetKind(), Name: tgt.GetName()},
+		},
+	}))
 	require.NoError(t, r.analyst.Publish(t.Context(), e))
 	return r.approved(t, func(x *repairv1.Repair) bool { return x.GetIncidentId() == e.GetIncidentId() })
 }

@@ -358,20 +358,20 @@ func TestServeAnalysisApartReadsClusters(t *testing.T) {
 	// So are they scaled and given memory; a value outside the app's
 	// bounds names its field.
 	scale := &deployv1.ScaleForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), Replicas: 2}
-	_, err = rollbacks.ScaleForRepair(asAnalysis, scale)
+	_, err = rollbacks.ScaleForRepair(asAnalysis(), scale)
 	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis: %v", err)
 	_, err = rollbacks.ScaleForRepair(ctx, scale)
-	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the bootstrap admin: %v", err)
-	_, err = rollbacks.ScaleForRepair(asRepair, scale)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "the bootstrap admin token is the gateway's: %v", err)
+	_, err = rollbacks.ScaleForRepair(asRepair(), scale)
 	assert.Equal(t, codes.NotFound, status.Code(err), "repair, for an app Vigil does not deploy: %v", err)
-	_, err = rollbacks.ScaleForRepair(asRepair, &deployv1.ScaleForRepairRequest{App: "no-such-app", RepairId: bus.NewID()})
+	_, err = rollbacks.ScaleForRepair(asRepair(), &deployv1.ScaleForRepairRequest{App: "no-such-app", RepairId: bus.NewID()})
 	assert.Equal(t, []string{"replicas"}, violations(err), "%v", err)
 	memory := &deployv1.SetMemoryLimitForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), LimitBytes: 1 << 30}
-	_, err = rollbacks.SetMemoryLimitForRepair(asAnalysis, memory)
+	_, err = rollbacks.SetMemoryLimitForRepair(asAnalysis(), memory)
 	assert.Equal(t, codes.PermissionDenied, status.Code(err), "analysis: %v", err)
-	_, err = rollbacks.SetMemoryLimitForRepair(asRepair, memory)
+	_, err = rollbacks.SetMemoryLimitForRepair(asRepair(), memory)
 	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
-	_, err = rollbacks.SetMemoryLimitForRepair(asRepair, &deployv1.SetMemoryLimitForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), Container: "sidecar", LimitBytes: 1 << 30})
+	_, err = rollbacks.SetMemoryLimitForRepair(asRepair(), &deployv1.SetMemoryLimitForRepairRequest{App: "no-such-app", RepairId: bus.NewID(), Container: "sidecar", LimitBytes: 1 << 30})
 	assert.Equal(t, []string{"container"}, violations(err), "%v", err)
 }
 

@@ -66,11 +66,12 @@ func (s *SilenceServer) owner(ctx context.Context, matchers []string) (string, e
 		if p.Reaches(team) {
 			return team, nil
 		}
-		others = append(others, fmt.Sprintf("%s (%s)", ns, teamName(team)))
+		others = append(others, fmt.Sprintf("namespace %s is %s", ns, teamName(team)))
 	}
-	msg := "an operator's silence must be confined to a namespace of their team's: add a matcher namespace=\"NS\" for a namespace of " + strings.Join(p.Teams, ", ")
+	msg := fmt.Sprintf("a silence of %s must be confined to a namespace of its teams' (%s): add a matcher namespace=\"NS\" for one of them",
+		p, strings.Join(p.Teams, ", "))
 	if len(others) > 0 {
-		msg += "; " + strings.Join(others, ", ") + " is not"
+		msg += "; " + strings.Join(others, ", ")
 	}
 	st := status.New(codes.PermissionDenied, msg)
 	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
