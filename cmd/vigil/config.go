@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -188,6 +189,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			TelegramBotToken:   secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
 			TelegramAPIURL:     env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
 			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
+			SlackResponseURLBase: env("VIGIL_SLACK_RESPONSE_URL_BASE",
+				slackResponseURLBase(env("VIGIL_SLACK_API_URL", "https://slack.com/api"))),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
@@ -214,6 +217,17 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Streams: streams,
 	}, nil
+}
+
+// slackResponseURLBase is where response_urls come from for the Slack
+// Web API at apiURL: Slack's own hooks host for slack.com, otherwise the
+// API's own origin (a Slack stand-in such as a test fake serves both).
+func slackResponseURLBase(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" || strings.EqualFold(u.Hostname(), "slack.com") {
+		return "https://hooks.slack.com/"
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }
 
 // natsCredentials are the NATS login from VIGIL_NATS_USER (default user)

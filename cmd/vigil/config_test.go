@@ -27,11 +27,12 @@ func TestReservedNamespacesFromEnv(t *testing.T) {
 // The chat webhooks' secrets reach the gateway's options, which check
 // them and name the variable.
 func TestChatSecretsFromEnv(t *testing.T) {
-	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01")
+	const tgSecret = "tg_secret-01_0123456789abcdefghij"
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", tgSecret)
 	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
 	opts, err := appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.Equal(t, "tg_secret-01", opts.Gateway.TelegramWebhookSecret)
+	require.Equal(t, tgSecret, opts.Gateway.TelegramWebhookSecret)
 	require.Equal(t, "8f742231b10e8888abcd99yyyzzz85a5", opts.Gateway.SlackSigningSecret)
 	require.NoError(t, opts.Gateway.Validate())
 
@@ -41,6 +42,11 @@ func TestChatSecretsFromEnv(t *testing.T) {
 		require.NoError(t, err)
 		require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters", bad)
 	}
+	// A secret that could be guessed is refused at start.
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "x")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: is 1 characters, must be at least 32")
 	// White space around a secret (a file's last newline) is not part of it.
 	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "")
 	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", " 8f742231b10e8888abcd99yyyzzz85a5\n")
@@ -95,4 +101,22 @@ func TestTelegramUpdatesFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_BOT_TOKEN: not a bot token")
 	require.NotContains(t, opts.Gateway.Validate().Error(), "not-a-token")
+}
+
+// Slack's response_urls are on hooks.slack.com, unless the Web API is
+// elsewhere (a stand-in), or VIGIL_SLACK_RESPONSE_URL_BASE says.
+func TestSlackResponseURLBaseFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "https://hooks.slack.com/", opts.Gateway.SlackResponseURLBase)
+
+	t.Setenv("VIGIL_SLACK_API_URL", "http://127.0.0.1:4000/api/")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:4000/", opts.Gateway.SlackResponseURLBase)
+
+	t.Setenv("VIGIL_SLACK_RESPONSE_URL_BASE", "https://hooks.slack-gov.com/")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "https://hooks.slack-gov.com/", opts.Gateway.SlackResponseURLBase)
 }

@@ -5,6 +5,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,8 +61,10 @@ type Options struct {
 	// AuditRetention is how long the audit log is kept (365 days).
 	AuditRetention time.Duration
 	// TelegramWebhookSecret is the secret_token given to the Telegram
-	// bot's setWebhook: POST /api/v1/webhooks/telegram answers only
-	// updates that carry it. Empty: the route answers 404.
+	// bot's setWebhook (at least MinTelegramSecret characters): POST
+	// /api/v1/webhooks/telegram answers only updates that carry it.
+	// Empty: generated (and kept in the database, for every replica)
+	// when TelegramWebhookURL is set; otherwise the route answers 404.
 	TelegramWebhookSecret string
 	// TelegramBotToken is the token of Vigil's bot (the one notify sends
 	// with): the gateway answers button presses with it, and receives
@@ -81,6 +85,10 @@ type Options struct {
 	// /api/v1/webhooks/slack/commands and /interactions answer only
 	// requests it signed. Empty: the routes answer 404.
 	SlackSigningSecret string
+	// SlackResponseURLBase is where Slack's response_urls are
+	// (https://hooks.slack.com/): the gateway answers a press only
+	// through a response_url under it, and refuses the press otherwise.
+	SlackResponseURLBase string
 }
 
 // telegramTokenRE is what a bot token looks like (123456:ABC-DEF...).
@@ -88,6 +96,11 @@ var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$`)
 
 // telegramSecretRE is what setWebhook accepts as secret_token.
 var telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// MinTelegramSecret is the shortest webhook secret the gateway takes: the
+// secret is all that tells Telegram's updates from anyone's, so it must
+// not be guessable (32 characters of base64url are 192 bits).
+const MinTelegramSecret = 32
 
 // chatMaxBytes bounds a chat webhook's body: an update or a slash command
 // is a few kilobytes.
@@ -108,8 +121,13 @@ func (o Options) Validate() error {
 	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))
 	}
-	if o.TelegramWebhookSecret != "" && !telegramSecretRE.MatchString(o.TelegramWebhookSecret) {
+	switch {
+	case o.TelegramWebhookSecret == "":
+	case !telegramSecretRE.MatchString(o.TelegramWebhookSecret):
 		errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what Telegram's setWebhook accepts as secret_token)"))
+	case len(o.TelegramWebhookSecret) < MinTelegramSecret:
+		errs = append(errs, fmt.Errorf("VIGIL_TELEGRAM_WEBHOOK_SECRET: is %d characters, must be at least %d (`openssl rand -hex 32` makes one), or unset it and the gateway generates one",
+			len(o.TelegramWebhookSecret), MinTelegramSecret))
 	}
 	if o.TelegramBotToken != "" && !telegramTokenRE.MatchString(o.TelegramBotToken) {
 		errs = append(errs, errors.New("VIGIL_TELEGRAM_BOT_TOKEN: not a bot token (the digits, a colon and the rest, as @BotFather gives it)"))
@@ -121,17 +139,28 @@ func (o Options) Validate() error {
 		if !httpURL(o.TelegramWebhookURL) {
 			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: must be the https URL Telegram reaches the gateway's /api/v1/webhooks/telegram at"))
 		}
-		if o.TelegramBotToken == "" || o.TelegramWebhookSecret == "" {
-			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook) and VIGIL_TELEGRAM_WEBHOOK_SECRET (to verify the updates)"))
+		if o.TelegramBotToken == "" {
+			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook)"))
 		}
 	}
 	if o.TelegramPollRetry < 0 {
 		errs = append(errs, errors.New("TelegramPollRetry: must not be negative"))
 	}
+	if o.SlackResponseURLBase != "" && !httpURL(o.SlackResponseURLBase) {
+		errs = append(errs, errors.New("VIGIL_SLACK_RESPONSE_URL_BASE: must be an http(s) URL, like https://hooks.slack.com/"))
+	}
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
 	return errors.Join(errs...)
+}
+
+// newTelegramSecret is a webhook secret of 256 random bits, in the
+// characters setWebhook takes (base64url: A-Z a-z 0-9 - _).
+func newTelegramSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func httpURL(s string) bool {
@@ -209,6 +238,15 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.TelegramAPIURL == "" {
 		opts.TelegramAPIURL = "https://api.telegram.org"
 	}
+	botID, _, _ := strings.Cut(opts.TelegramBotToken, ":")
+	if opts.TelegramWebhookURL != "" && opts.TelegramWebhookSecret == "" {
+		// The same for every replica: the first one's, from the database.
+		secret, err := store.TelegramWebhookSecret(ctx, botID, newTelegramSecret(), time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("telegram webhook secret: %w", err)
+		}
+		opts.TelegramWebhookSecret = secret
+	}
 	var chats []access.ChatProvider
 	if opts.TelegramWebhookSecret != "" || opts.TelegramBotToken != "" {
 		chats = append(chats, access.Telegram)
@@ -230,6 +268,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Publisher: deps.Publisher, Audit: s.Audit, Log: log,
 	}
 	s.bot = &telegram.Bot{
+		ID: botID, Updates: store,
 		Linker:    &chat.Linker{Redeemer: acc, Audit: s.Audit, Log: log},
 		Approvals: approvals, Log: log,
 	}
@@ -350,7 +389,8 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	if s.opts.SlackSigningSecret != "" {
 		slCommands = &slack.Commands{SigningSecret: s.opts.SlackSigningSecret, Linker: s.bot.Linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
 		slInteractions = &slack.Interactions{
-			SigningSecret: s.opts.SlackSigningSecret, Approvals: s.bot.Approvals, Runner: s.background,
+			SigningSecret: s.opts.SlackSigningSecret, ResponseURLBase: s.opts.SlackResponseURLBase,
+			Approvals: s.bot.Approvals, Runner: s.background,
 			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
 		}
 	}

@@ -370,8 +370,9 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 	})
 }
 
-// Prune deletes audit events before auditBefore and sessions that ended
-// before sessionsBefore, in chunks.
+// Prune deletes audit events before auditBefore (in chunks), sessions
+// that ended before sessionsBefore, and Telegram update ids older than
+// TelegramUpdateRetention.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
 	var n int64
 	for {
@@ -385,6 +386,11 @@ func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time
 		}
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, sessionsBefore)
+	if err != nil {
+		return n, err
+	}
+	n += tag.RowsAffected()
+	tag, err = s.pool.Exec(ctx, `DELETE FROM telegram_updates WHERE received_at < $1`, time.Now().Add(-TelegramUpdateRetention))
 	if err != nil {
 		return n, err
 	}
