@@ -136,6 +136,14 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	keyDefaultTTL, err := envDuration("VIGIL_KEY_DEFAULT_TTL", 90*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	keyMaxTTL, err := envDuration("VIGIL_KEY_MAX_TTL", 365*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
 	repairMaxAge, err := envDuration("VIGIL_REPAIR_MAX_EVENT_AGE", 10*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -180,6 +188,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			RefreshTTL:      sessionTTL,
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),
 			AuditRetention:  auditRetention,
+			KeyDefaultTTL:   keyDefaultTTL,
+			KeyMaxTTL:       keyMaxTTL,
 			// Secrets: checked by gateway.Options.Validate, never logged.
 			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
 			SlackSigningSecret:    secrets["VIGIL_SLACK_SIGNING_SECRET"],

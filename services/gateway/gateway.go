@@ -60,6 +60,10 @@ type Options struct {
 	DefaultTeam string
 	// AuditRetention is how long the audit log is kept (365 days).
 	AuditRetention time.Duration
+	// KeyDefaultTTL is the lifetime of an API key made by anyone but an
+	// admin without an expiry (90 days); KeyMaxTTL is the longest such a
+	// key may ask for (365 days). Admins' keys are not bound.
+	KeyDefaultTTL, KeyMaxTTL time.Duration
 	// TelegramWebhookSecret is the secret_token given to the Telegram
 	// bot's setWebhook (at least MinTelegramSecret characters): POST
 	// /api/v1/webhooks/telegram answers only updates that carry it.
@@ -117,6 +121,16 @@ func (o Options) Validate() error {
 	}
 	if o.AccessTTL < 0 || o.RefreshTTL < 0 || o.AuditRetention < 0 {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL, VIGIL_SESSION_TTL, VIGIL_AUDIT_RETENTION: must not be negative"))
+	}
+	if o.KeyDefaultTTL < 0 || o.KeyMaxTTL < 0 {
+		errs = append(errs, errors.New("VIGIL_KEY_DEFAULT_TTL, VIGIL_KEY_MAX_TTL: must not be negative"))
+	}
+	keyMax := o.KeyMaxTTL
+	if keyMax == 0 {
+		keyMax = access.MaxKeyTTL
+	}
+	if o.KeyDefaultTTL > keyMax {
+		errs = append(errs, fmt.Errorf("VIGIL_KEY_DEFAULT_TTL: must not be longer than VIGIL_KEY_MAX_TTL (%s)", keyMax))
 	}
 	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))
@@ -254,7 +268,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.SlackSigningSecret != "" {
 		chats = append(chats, access.Slack)
 	}
-	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats},
+	acc := access.New(access.Options{
+		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
+		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL,
+	},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
 	s := &Service{
 		opts: opts, deps: deps, store: store, access: acc,

@@ -61,10 +61,22 @@ type Options struct {
 	// ChatProviders are the chat providers whose webhook is configured:
 	// link codes are issued for these only.
 	ChatProviders []ChatProvider
+	// KeyDefaultTTL is the lifetime of a key made by anyone but an admin
+	// without an expiry (DefaultKeyTTL); KeyMaxTTL the longest such a key
+	// may ask for (MaxKeyTTL). Admins' keys may live longer, or forever:
+	// they stand in for Vigil's own set-up (Alertmanager, CI), and an
+	// admin may revoke any key.
+	KeyDefaultTTL, KeyMaxTTL time.Duration
 	// Now is the clock (time.Now when nil): tests move it to expire
 	// tokens, sessions and keys.
 	Now func() time.Time
 }
+
+// Lifetimes of keys made by anyone but an admin, by default.
+const (
+	DefaultKeyTTL = 90 * 24 * time.Hour
+	MaxKeyTTL     = 365 * 24 * time.Hour
+)
 
 // Service authenticates callers and manages users, sessions and keys.
 type Service struct {
@@ -100,6 +112,12 @@ func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.KeyMaxTTL == 0 {
+		opts.KeyMaxTTL = MaxKeyTTL
+	}
+	if opts.KeyDefaultTTL == 0 {
+		opts.KeyDefaultTTL = min(DefaultKeyTTL, opts.KeyMaxTTL)
 	}
 	return &Service{
 		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: opts.Now,
@@ -411,8 +429,15 @@ func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (
 	if k.Team != "" {
 		errs = append(errs, validateTeam(k.Team, "key.team"))
 	}
-	if !k.Expires.IsZero() && !k.Expires.After(now) {
+	switch {
+	case !k.Expires.IsZero() && !k.Expires.After(now):
 		errs = append(errs, invalid("key.expire_time", "is in the past"))
+	case caller.Has(auth.Admin):
+	case k.Expires.IsZero():
+		k.Expires = now.Add(s.opts.KeyDefaultTTL)
+	case k.Expires.After(now.Add(s.opts.KeyMaxTTL)):
+		errs = append(errs, invalid("key.expire_time", "is %s away; only an admin's keys may live longer than %s",
+			k.Expires.Sub(now).Round(time.Hour), s.opts.KeyMaxTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Key{}, "", err
@@ -429,13 +454,33 @@ func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (
 	if k.Team != "" && !caller.Reaches(k.Team) {
 		return Key{}, "", status.Errorf(codes.PermissionDenied, "%s may not create keys for team %s", caller, k.Team)
 	}
+	owner, err := s.owner(ctx, caller)
+	if err != nil {
+		return Key{}, "", err
+	}
 	secret, hash := newSecret(KeyPrefix)
-	k.ID, k.Hash, k.Prefix, k.CreatedBy, k.Created = uuid.Must(uuid.NewV7()).String(), hash, keyDisplayPrefix(secret), caller.String(), now
+	k.ID, k.Hash, k.Prefix, k.CreatedBy, k.Owner, k.Created = uuid.Must(uuid.NewV7()).String(), hash, keyDisplayPrefix(secret), caller.String(), owner, now
 	k.LastUsed, k.Revoked = time.Time{}, time.Time{}
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return Key{}, "", fmt.Errorf("create key: %w", err)
 	}
 	return k, secret, nil
+}
+
+// owner is the user a key made by caller acts for: the user, or the user
+// behind the calling key; "" for the bootstrap token.
+func (s *Service) owner(ctx context.Context, caller auth.Principal) (string, error) {
+	switch caller.Kind {
+	case auth.KindUser:
+		return caller.Name, nil
+	case auth.KindKey:
+		k, err := s.store.Key(ctx, caller.KeyID)
+		if err != nil {
+			return "", fmt.Errorf("the calling key: %w", err)
+		}
+		return k.Owner, nil
+	}
+	return "", nil
 }
 
 // Keys lists the keys the caller manages.
