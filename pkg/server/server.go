@@ -244,9 +244,13 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 }
 
 // problemErrorHandler writes gRPC errors of REST calls as problem JSON with
-// the matching HTTP status and the field violations.
+// the matching HTTP status and the field violations, and a Retry-After
+// from the status's RetryInfo.
 func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	st := status.Convert(err)
+	if ra := RetryAfter(st); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
 	WriteProblem(w, runtime.HTTPStatusFromCode(st.Code()), st.Message(), Violations(st)...)
 }
 

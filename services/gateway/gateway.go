@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -93,6 +94,13 @@ type Options struct {
 	// (https://hooks.slack.com/): the gateway answers a press only
 	// through a response_url under it, and refuses the press otherwise.
 	SlackResponseURLBase string
+	// Login bounds failed logins per user and per client address
+	// (access.DefaultLoginLimits where zero).
+	Login access.LoginLimits
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (a load balancer, an ingress); empty: the client is the
+	// address a request comes from.
+	TrustedProxies []netip.Prefix
 }
 
 // telegramTokenRE is what a bot token looks like (123456:ABC-DEF...).
@@ -170,7 +178,8 @@ func (o Options) Validate() error {
 }
 
 // newTelegramSecret is a webhook secret of 256 random bits, in the
-// characters setWebhook takes (base64url: A-Z a-z 0-9 - _).
+// characters setWebhook takes (base64url: A-Z a-z 0-9 - _); the REST
+// client address's nonce too.
 func newTelegramSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
@@ -220,6 +229,9 @@ type Service struct {
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
 	background *chat.Background
+	// restNonce vouches for the client address REST calls carry (see
+	// clientHeader).
+	restNonce string
 }
 
 // Slack interactions being decided at once, and how long each may take.
@@ -270,7 +282,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	acc := access.New(access.Options{
 		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
-		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL,
+		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login,
 	},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
 	s := &Service{
@@ -278,6 +290,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		// Concurrent webhooks share one atomic batch, and so one fsync.
 		ingester:   ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer)),
 		background: chat.NewBackground(interactionsAtOnce, interactionTimeout),
+		restNonce:  newTelegramSecret(),
 	}
 	log := deps.Logger.With("component", "chat")
 	approvals := &chat.Approvals{
@@ -353,6 +366,7 @@ func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceS
 func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAlertServiceServer(srv.GRPC, grpcapi.NewAlertServer(s.ingester))
 	acc := grpcapi.NewAccessServer(s.access, s.store, s.deps.Logger)
+	acc.ClientAddr = s.clientAddr
 	gatewayv1.RegisterAuthServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterUserServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterKeyServiceServer(srv.GRPC, acc)
@@ -497,6 +511,7 @@ var publicREST = map[string]bool{
 // authorises the call as any other.
 func (s *Service) requireCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.withClientAddr(r)
 		if publicREST[r.Method+" "+r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return

@@ -42,6 +42,7 @@ type Store interface {
 	CreateChatLinkCode(ctx context.Context, hash []byte, user string, p ChatProvider, now, expires time.Time, keep int) error
 	RedeemChatLinkCode(ctx context.Context, hash []byte, id ChatIdentity) (string, error)
 	ChatUser(ctx context.Context, p ChatProvider, externalID string) (User, error)
+	LoginFailures
 }
 
 // Options tune sessions.
@@ -67,6 +68,8 @@ type Options struct {
 	// they stand in for Vigil's own set-up (Alertmanager, CI), and an
 	// admin may revoke any key.
 	KeyDefaultTTL, KeyMaxTTL time.Duration
+	// Login bounds failed logins (DefaultLoginLimits where zero).
+	Login LoginLimits
 	// Now is the clock (time.Now when nil): tests move it to expire
 	// tokens, sessions and keys.
 	Now func() time.Time
@@ -87,6 +90,9 @@ type Service struct {
 	bootstrap auth.AdminToken
 	log       *slog.Logger
 	now       func() time.Time
+
+	// addrs limits logins per client address, in this replica.
+	addrs *addresses
 
 	mu       sync.Mutex
 	cache    map[[32]byte]cached
@@ -119,8 +125,10 @@ func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap
 	if opts.KeyDefaultTTL == 0 {
 		opts.KeyDefaultTTL = min(DefaultKeyTTL, opts.KeyMaxTTL)
 	}
+	opts.Login = opts.Login.withDefaults()
 	return &Service{
 		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: opts.Now,
+		addrs: newAddresses(opts.Login.AddressFailures),
 		cache: map[[32]byte]cached{}, keyTouch: map[string]time.Time{},
 	}
 }
@@ -237,8 +245,28 @@ type Tokens struct {
 
 // Login checks a user's password and starts a session. A wrong name, a
 // wrong password and a disabled user are the same ErrUnauthenticated, in
-// the same time.
-func (s *Service) Login(ctx context.Context, name, password string) (Tokens, User, error) {
+// the same time. from is the client's address ("": not known, as for a
+// call from inside the process). Before the password is checked, a login
+// from an address or for a name that failed too often is refused with a
+// *ThrottledError (see LoginLimits), without taking a hash slot.
+func (s *Service) Login(ctx context.Context, name, password, from string) (Tokens, User, error) {
+	now := s.now()
+	if from != "" {
+		if wait, ok := s.addrs.take(from, now); !ok {
+			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins from " + from, RetryAfter: wait}
+		}
+	}
+	// A name no user can have is never locked: it would only fill the table.
+	counted := nameRE.MatchString(name)
+	if counted {
+		until, err := s.store.LoginLockedUntil(ctx, name)
+		if err != nil {
+			return Tokens{}, User{}, fmt.Errorf("check login failures: %w", err)
+		}
+		if until.After(now) {
+			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins for " + name, RetryAfter: until.Sub(now)}
+		}
+	}
 	u, err := s.store.User(ctx, name)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Tokens{}, User{}, err
@@ -248,9 +276,18 @@ func (s *Service) Login(ctx context.Context, name, password string) (Tokens, Use
 		return Tokens{}, User{}, fmt.Errorf("check password: %w", verr)
 	}
 	if !ok || u.Disabled {
+		if counted {
+			s.loginFailed(ctx, name, now)
+		}
 		return Tokens{}, User{}, auth.ErrUnauthenticated
 	}
-	now := s.now().Truncate(time.Microsecond)
+	if from != "" {
+		s.addrs.give(from)
+	}
+	if err := s.store.LoginSucceeded(ctx, name); err != nil {
+		s.log.WarnContext(ctx, "login failures not reset", "user", name, "error", err)
+	}
+	now = now.Truncate(time.Microsecond)
 	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), User: u.Name, Created: now, Expires: now.Add(s.opts.RefreshTTL)}
 	refresh, hash := newSecret(RefreshPrefix)
 	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
@@ -259,6 +296,21 @@ func (s *Service) Login(ctx context.Context, name, password string) (Tokens, Use
 	u.LastLogin = now
 	t, err := s.tokens(sess, refresh, now)
 	return t, u, err
+}
+
+// loginFailed counts a failed login of name, and locks the name when it
+// has failed too often. The login is answered either way.
+func (s *Service) loginFailed(ctx context.Context, name string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	n, err := s.store.LoginFailed(ctx, name, now, s.opts.Login.UserWindow)
+	if err == nil {
+		if d := s.opts.Login.lock(n); d > 0 {
+			err = s.store.LockLogin(ctx, name, now.Add(d))
+		}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "failed login not counted", "user", name, "error", err)
+	}
 }
 
 func (s *Service) tokens(sess Session, refresh string, now time.Time) (Tokens, error) {

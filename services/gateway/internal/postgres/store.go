@@ -373,8 +373,8 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 }
 
 // Prune deletes audit events before auditBefore (in chunks), sessions
-// that ended before sessionsBefore, and Telegram update ids older than
-// TelegramUpdateRetention.
+// that ended before sessionsBefore, Telegram update ids older than
+// TelegramUpdateRetention, and failed logins a day old.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
 	var n int64
 	for {
@@ -393,6 +393,12 @@ func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time
 	}
 	n += tag.RowsAffected()
 	tag, err = s.pool.Exec(ctx, `DELETE FROM telegram_updates WHERE received_at < $1`, time.Now().Add(-TelegramUpdateRetention))
+	if err != nil {
+		return n, err
+	}
+	n += tag.RowsAffected()
+	// A day is longer than any login window and lock.
+	tag, err = s.pool.Exec(ctx, `DELETE FROM login_failures WHERE greatest(last_failure_at, locked_until) < $1`, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		return n, err
 	}
