@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -144,6 +145,18 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	loginPerUser, err := envInt("VIGIL_LOGIN_FAILURES_PER_USER", gateway.DefaultLoginLimits.UserFailures)
+	if err != nil {
+		return app.Options{}, err
+	}
+	loginPerAddress, err := envInt("VIGIL_LOGIN_FAILURES_PER_ADDRESS", gateway.DefaultLoginLimits.AddressFailures)
+	if err != nil {
+		return app.Options{}, err
+	}
+	proxies, err := trustedProxies()
+	if err != nil {
+		return app.Options{}, err
+	}
 	repairMaxAge, err := envDuration("VIGIL_REPAIR_MAX_EVENT_AGE", 10*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -190,6 +203,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			AuditRetention:  auditRetention,
 			KeyDefaultTTL:   keyDefaultTTL,
 			KeyMaxTTL:       keyMaxTTL,
+			Login: gateway.LoginLimits{
+				UserFailures: loginPerUser, AddressFailures: loginPerAddress,
+				UserWindow: gateway.DefaultLoginLimits.UserWindow, LockBase: gateway.DefaultLoginLimits.LockBase, LockMax: gateway.DefaultLoginLimits.LockMax,
+			},
+			TrustedProxies: proxies,
 			// Secrets: checked by gateway.Options.Validate, never logged.
 			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
 			SlackSigningSecret:    secrets["VIGIL_SLACK_SIGNING_SECRET"],
@@ -227,6 +245,25 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Streams: streams,
 	}, nil
+}
+
+// trustedProxies are VIGIL_TRUSTED_PROXIES: addresses or CIDR prefixes,
+// comma-separated, of the proxies whose X-Forwarded-For the gateway
+// believes.
+func trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range envList("VIGIL_TRUSTED_PROXIES") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("VIGIL_TRUSTED_PROXIES: %q is not an address or a CIDR prefix like 10.0.0.0/8", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // slackResponseURLBase is where response_urls come from for the Slack

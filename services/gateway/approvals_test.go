@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -273,7 +274,12 @@ func (e *env) start(t *testing.T, opts gateway.Options) *gw {
 	ctx := context.Background()
 	pool, err := db.Open(ctx, e.dsn, gateway.Schema)
 	require.NoError(t, err)
-	srv := server.New(server.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: testkit.Logger(t)})
+	// Every call authenticated, authorised and audited, as in vigil.
+	guard := &auth.Guard{Log: testkit.Logger(t)}
+	srv := server.New(server.Options{
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: testkit.Logger(t),
+		UnaryInterceptors: []grpc.UnaryServerInterceptor{guard.Unary()}, StreamInterceptors: []grpc.StreamServerInterceptor{guard.Stream()},
+	})
 	require.NoError(t, srv.Listen())
 	if opts.TelegramWebhookURL == webhookURL {
 		opts.TelegramWebhookURL = "http://" + srv.HTTPAddr() + "/api/v1/webhooks/telegram"
@@ -283,6 +289,7 @@ func (e *env) start(t *testing.T, opts gateway.Options) *gw {
 		Incidents: e.incidents, Silences: e.silences, Repairs: e.repairs,
 	})
 	require.NoError(t, err)
+	guard.Authn, guard.Audit = g.Authenticator(), g.Audit
 	require.NoError(t, g.Register(ctx, srv))
 	rctx, cancel := context.WithCancel(ctx)
 	srvDone, runDone := make(chan error, 1), make(chan error, 1)

@@ -96,12 +96,20 @@ type Options struct {
 	SlackResponseURLBase string
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
-	Login access.LoginLimits
+	Login LoginLimits
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client (a load balancer, an ingress); empty: the client is the
 	// address a request comes from.
 	TrustedProxies []netip.Prefix
 }
+
+// LoginLimits bound failed logins per user and per client address; see
+// access.LoginLimits.
+type LoginLimits = access.LoginLimits
+
+// DefaultLoginLimits: 5 failures in a row per user, then locks of 1
+// minute doubling to 15; 20 failures a minute per address and replica.
+var DefaultLoginLimits = access.DefaultLoginLimits
 
 // telegramTokenRE is what a bot token looks like (123456:ABC-DEF...).
 var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$`)
@@ -139,6 +147,9 @@ func (o Options) Validate() error {
 	}
 	if o.KeyDefaultTTL > keyMax {
 		errs = append(errs, fmt.Errorf("VIGIL_KEY_DEFAULT_TTL: must not be longer than VIGIL_KEY_MAX_TTL (%s)", keyMax))
+	}
+	if o.Login.UserFailures < 0 || o.Login.AddressFailures < 0 {
+		errs = append(errs, errors.New("VIGIL_LOGIN_FAILURES_PER_USER, VIGIL_LOGIN_FAILURES_PER_ADDRESS: must not be negative"))
 	}
 	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))

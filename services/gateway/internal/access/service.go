@@ -148,12 +148,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	var (
 		p   auth.Principal
 		err error
+		// ends is when the secret stops working by itself (zero: never).
+		ends time.Time
 	)
 	switch {
 	case len(secret) > len(KeyPrefix) && secret[:len(KeyPrefix)] == KeyPrefix:
-		p, err = s.authKey(ctx, secret, now)
+		p, ends, err = s.authKey(ctx, secret, now)
 	case auth.LooksLikeJWT(secret):
-		p, err = s.authSession(ctx, secret, now)
+		p, ends, err = s.authSession(ctx, secret, now)
 	default:
 		return s.bootstrap.Authenticate(ctx, secret)
 	}
@@ -164,41 +166,50 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	if len(s.cache) > 10000 {
 		clear(s.cache)
 	}
-	s.cache[sum] = cached{p: p, until: now.Add(s.opts.CacheTTL)}
+	until := now.Add(s.opts.CacheTTL)
+	if !ends.IsZero() && ends.Before(until) {
+		// An expiry counts to the instant, not the cache's bound.
+		until = ends
+	}
+	s.cache[sum] = cached{p: p, until: until}
 	s.mu.Unlock()
 	s.touch(ctx, p, now)
 	return p, nil
 }
 
-func (s *Service) authKey(ctx context.Context, secret string, now time.Time) (auth.Principal, error) {
+func (s *Service) authKey(ctx context.Context, secret string, now time.Time) (auth.Principal, time.Time, error) {
 	k, err := s.store.KeyByHash(ctx, HashSecret(secret))
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	if err != nil {
-		return auth.Principal{}, fmt.Errorf("look up key: %w", err)
+		return auth.Principal{}, time.Time{}, fmt.Errorf("look up key: %w", err)
 	}
 	if !k.Active(now) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
-	return k.Principal(), nil
+	return k.Principal(), k.Expires, nil
 }
 
-func (s *Service) authSession(ctx context.Context, token string, now time.Time) (auth.Principal, error) {
+func (s *Service) authSession(ctx context.Context, token string, now time.Time) (auth.Principal, time.Time, error) {
 	c, err := s.keys.Verify(token, Audience, now)
 	if err != nil || c.SessionID == "" {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	u, err := s.store.SessionPrincipal(ctx, c.SessionID, now)
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	if err != nil {
-		return auth.Principal{}, fmt.Errorf("look up session: %w", err)
+		return auth.Principal{}, time.Time{}, fmt.Errorf("look up session: %w", err)
 	}
 	p := s.userPrincipal(u)
 	p.SessionID = c.SessionID
-	return p, nil
+	var ends time.Time
+	if c.ExpiresAt != nil {
+		ends = c.ExpiresAt.Time
+	}
+	return p, ends, nil
 }
 
 func (s *Service) userPrincipal(u User) auth.Principal {
@@ -256,14 +267,16 @@ func (s *Service) Login(ctx context.Context, name, password, from string) (Token
 			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins from " + from, RetryAfter: wait}
 		}
 	}
-	// A name no user can have is never locked: it would only fill the table.
-	counted := nameRE.MatchString(name)
-	if counted {
-		until, err := s.store.LoginLockedUntil(ctx, name)
+	// A name no user can have is never locked: it would only fill the
+	// table. Others count the attempt, and lock the name when it is one
+	// too many, before the check: attempts in flight at once are
+	// bounded too, across replicas.
+	if nameRE.MatchString(name) {
+		until, err := s.store.LoginAttempt(ctx, name, now, s.opts.Login)
 		if err != nil {
-			return Tokens{}, User{}, fmt.Errorf("check login failures: %w", err)
+			return Tokens{}, User{}, fmt.Errorf("count login attempt: %w", err)
 		}
-		if until.After(now) {
+		if !until.IsZero() {
 			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins for " + name, RetryAfter: until.Sub(now)}
 		}
 	}
@@ -276,9 +289,6 @@ func (s *Service) Login(ctx context.Context, name, password, from string) (Token
 		return Tokens{}, User{}, fmt.Errorf("check password: %w", verr)
 	}
 	if !ok || u.Disabled {
-		if counted {
-			s.loginFailed(ctx, name, now)
-		}
 		return Tokens{}, User{}, auth.ErrUnauthenticated
 	}
 	if from != "" {
@@ -296,21 +306,6 @@ func (s *Service) Login(ctx context.Context, name, password, from string) (Token
 	u.LastLogin = now
 	t, err := s.tokens(sess, refresh, now)
 	return t, u, err
-}
-
-// loginFailed counts a failed login of name, and locks the name when it
-// has failed too often. The login is answered either way.
-func (s *Service) loginFailed(ctx context.Context, name string, now time.Time) {
-	ctx = context.WithoutCancel(ctx)
-	n, err := s.store.LoginFailed(ctx, name, now, s.opts.Login.UserWindow)
-	if err == nil {
-		if d := s.opts.Login.lock(n); d > 0 {
-			err = s.store.LockLogin(ctx, name, now.Add(d))
-		}
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "failed login not counted", "user", name, "error", err)
-	}
 }
 
 func (s *Service) tokens(sess Session, refresh string, now time.Time) (Tokens, error) {

@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -59,17 +58,6 @@ func (l LoginLimits) withDefaults() LoginLimits {
 	return l
 }
 
-// lock is how long the failures-th failure in a row locks a name: none up
-// to UserFailures, then LockBase doubling up to LockMax.
-func (l LoginLimits) lock(failures int) time.Duration {
-	over := failures - l.UserFailures
-	if over < 0 {
-		return 0
-	}
-	d := float64(l.LockBase) * math.Pow(2, float64(min(over, 32)))
-	return time.Duration(min(d, float64(l.LockMax)))
-}
-
 // ThrottledError is a login refused before its password was checked.
 type ThrottledError struct {
 	// Reason words it for the person ("too many failed logins for
@@ -84,14 +72,11 @@ func (e *ThrottledError) Error() string {
 
 // LoginFailures are the failed logins per name (postgres.Store).
 type LoginFailures interface {
-	// LoginLockedUntil is when name's lock ends (zero: not locked).
-	LoginLockedUntil(ctx context.Context, name string) (time.Time, error)
-	// LoginFailed counts a failure of name at now (starting again after
-	// window without one) and returns the count.
-	LoginFailed(ctx context.Context, name string, now time.Time, window time.Duration) (int, error)
-	// LockLogin locks name until until.
-	LockLogin(ctx context.Context, name string, until time.Time) error
-	// LoginSucceeded forgets name's failures.
+	// LoginAttempt counts an attempt before its password is checked, and
+	// locks name when it is one too many (see LoginLimits); while name is
+	// locked it returns the lock's end, and zero otherwise.
+	LoginAttempt(ctx context.Context, name string, now time.Time, l LoginLimits) (time.Time, error)
+	// LoginSucceeded forgets name's attempts, and its lock.
 	LoginSucceeded(ctx context.Context, name string) error
 }
 
