@@ -107,7 +107,7 @@ type Options struct {
 // access.LoginLimits.
 type LoginLimits = access.LoginLimits
 
-// DefaultLoginLimits: 5 failures in a row per user, then locks of 1
+// DefaultLoginLimits are 5 attempts in a row per user, then locks of 1
 // minute doubling to 15; 20 failures a minute per address and replica.
 var DefaultLoginLimits = access.DefaultLoginLimits
 

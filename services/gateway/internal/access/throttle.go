@@ -31,8 +31,9 @@ type LoginLimits struct {
 	AddressFailures   int
 }
 
-// DefaultLoginLimits: 5 failures per name, then 1, 2, 4, 8, 15 minutes;
-// counted until 15 minutes pass without one; 20 a minute per address.
+// DefaultLoginLimits are 5 attempts per name, then locks of 1, 2, 4, 8,
+// 15 minutes, counted until 15 minutes pass without one; 20 failures a
+// minute per address.
 var DefaultLoginLimits = LoginLimits{
 	UserFailures: 5, UserWindow: 15 * time.Minute, LockBase: time.Minute, LockMax: 15 * time.Minute,
 	AddressFailures: 20,

@@ -2,7 +2,6 @@ package access_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ func (e *env) throttled(t *testing.T, h *access.Hasher, name, pw, from, reason s
 	defer cancel()
 	_, _, err := e.svc.Login(ctx, name, pw, from)
 	var th *access.ThrottledError
-	require.True(t, errors.As(err, &th), "want a refusal before the password check, got %v", err)
+	require.ErrorAs(t, err, &th, "want a refusal before the password check")
 	require.Contains(t, th.Reason, reason)
 	return th.RetryAfter
 }
