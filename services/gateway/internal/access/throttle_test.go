@@ -2,12 +2,18 @@ package access_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -102,4 +108,46 @@ func TestLoginThrottledPerAddress(t *testing.T) {
 	e.clock.Advance(15 * time.Second)
 	_, _, err = e.svc.Login(context.Background(), "alice", password, "203.0.113.9")
 	require.NoError(t, err, "the address may try again once a token is back")
+}
+
+// The per-user bound holds across replicas and for attempts in flight at
+// once: of a burst of wrong passwords for one name, spread over two
+// replicas and many addresses, no more are checked than may fail.
+func TestLoginThrottledAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{Login: access.LoginLimits{UserFailures: 4}})
+	e.createUser(t, "alice", auth.RoleOperator, "payments")
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	other := access.New(access.Options{Login: access.LoginLimits{UserFailures: 4}, Now: e.clock.Now}, e.store, auth.NewKeySet(priv),
+		access.NewHasher(fastParams, 2), "", testkit.Logger(t))
+	replicas := []*access.Service{e.svc, other}
+
+	const burst = 30
+	errs := make(chan error, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := replicas[i%2].Login(context.Background(), "alice", "not the password", fmt.Sprintf("198.51.100.%d", i))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	checked, throttled := 0, 0
+	for err := range errs {
+		var th *access.ThrottledError
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			checked++
+		case errors.As(err, &th):
+			throttled++
+		default:
+			t.Fatalf("unexpected answer: %v", err)
+		}
+	}
+	require.LessOrEqual(t, checked, 4)
+	require.Equal(t, burst, checked+throttled)
 }
