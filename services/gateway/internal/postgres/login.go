@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
@@ -38,7 +41,20 @@ func (s *Store) LoginAttempt(ctx context.Context, name string, now time.Time, l 
 	if err != nil || counted {
 		return time.Time{}, err
 	}
-	return val(until), nil
+	if val(until).After(now) {
+		return *until, nil
+	}
+	// Not counted, so locked when the attempt met the row; but this
+	// statement's snapshot predates the lock (set by an attempt that
+	// committed while this one waited for the row): read it afresh.
+	if err := s.pool.QueryRow(ctx, `SELECT locked_until FROM login_failures WHERE name = $1`, name).Scan(&until); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, err
+	}
+	if val(until).After(now) {
+		return *until, nil
+	}
+	// Unlocked since, by a login: refused all the same, briefly.
+	return now.Add(time.Second), nil
 }
 
 // LoginSucceeded forgets name's failed logins.
