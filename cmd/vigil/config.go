@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -144,6 +146,26 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	keyDefaultTTL, err := envDuration("VIGIL_KEY_DEFAULT_TTL", 90*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	keyMaxTTL, err := envDuration("VIGIL_KEY_MAX_TTL", 365*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	loginPerUser, err := envInt("VIGIL_LOGIN_FAILURES_PER_USER", gateway.DefaultLoginLimits.UserFailures)
+	if err != nil {
+		return app.Options{}, err
+	}
+	loginPerAddress, err := envInt("VIGIL_LOGIN_FAILURES_PER_ADDRESS", gateway.DefaultLoginLimits.AddressFailures)
+	if err != nil {
+		return app.Options{}, err
+	}
+	proxies, err := trustedProxies()
+	if err != nil {
+		return app.Options{}, err
+	}
 	repairMaxAge, err := envDuration("VIGIL_REPAIR_MAX_EVENT_AGE", 10*time.Minute)
 	if err != nil {
 		return app.Options{}, err
@@ -208,6 +230,13 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			RefreshTTL:      sessionTTL,
 			DefaultTeam:     os.Getenv("VIGIL_DEFAULT_TEAM"),
 			AuditRetention:  auditRetention,
+			KeyDefaultTTL:   keyDefaultTTL,
+			KeyMaxTTL:       keyMaxTTL,
+			Login: gateway.LoginLimits{
+				UserFailures: loginPerUser, AddressFailures: loginPerAddress,
+				UserWindow: gateway.DefaultLoginLimits.UserWindow, LockBase: gateway.DefaultLoginLimits.LockBase, LockMax: gateway.DefaultLoginLimits.LockMax,
+			},
+			TrustedProxies: proxies,
 			// Secrets: checked by gateway.Options.Validate, never logged.
 			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
 			SlackSigningSecret:    secrets["VIGIL_SLACK_SIGNING_SECRET"],
@@ -217,6 +246,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			TelegramBotToken:   secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
 			TelegramAPIURL:     env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
 			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
+			SlackResponseURLBase: env("VIGIL_SLACK_RESPONSE_URL_BASE",
+				slackResponseURLBase(env("VIGIL_SLACK_API_URL", "https://slack.com/api"))),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
@@ -245,6 +276,36 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		},
 		Streams: streams,
 	}, nil
+}
+
+// trustedProxies are VIGIL_TRUSTED_PROXIES: addresses or CIDR prefixes,
+// comma-separated, of the proxies whose X-Forwarded-For the gateway
+// believes.
+func trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range envList("VIGIL_TRUSTED_PROXIES") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("VIGIL_TRUSTED_PROXIES: %q is not an address or a CIDR prefix like 10.0.0.0/8", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// slackResponseURLBase is where response_urls come from for the Slack
+// Web API at apiURL: Slack's own hooks host for slack.com, otherwise the
+// API's own origin (a Slack stand-in such as a test fake serves both).
+func slackResponseURLBase(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" || strings.EqualFold(u.Hostname(), "slack.com") {
+		return "https://hooks.slack.com/"
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }
 
 // natsCredentials are the NATS login from VIGIL_NATS_USER (default user)

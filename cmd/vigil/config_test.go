@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -65,11 +67,12 @@ func TestRepairNamespacesFromEnv(t *testing.T) {
 // The chat webhooks' secrets reach the gateway's options, which check
 // them and name the variable.
 func TestChatSecretsFromEnv(t *testing.T) {
-	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01")
+	const tgSecret = "tg_secret-01_0123456789abcdefghij"
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", tgSecret)
 	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
 	opts, err := appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.Equal(t, "tg_secret-01", opts.Gateway.TelegramWebhookSecret)
+	require.Equal(t, tgSecret, opts.Gateway.TelegramWebhookSecret)
 	require.Equal(t, "8f742231b10e8888abcd99yyyzzz85a5", opts.Gateway.SlackSigningSecret)
 	require.NoError(t, opts.Gateway.Validate())
 
@@ -79,6 +82,11 @@ func TestChatSecretsFromEnv(t *testing.T) {
 		require.NoError(t, err)
 		require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters", bad)
 	}
+	// A secret that could be guessed is refused at start.
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "x")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_SECRET: is 1 characters, must be at least 32")
 	// White space around a secret (a file's last newline) is not part of it.
 	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "")
 	t.Setenv("VIGIL_SLACK_SIGNING_SECRET", " 8f742231b10e8888abcd99yyyzzz85a5\n")
@@ -119,11 +127,12 @@ func TestTelegramUpdatesFromEnv(t *testing.T) {
 	require.Empty(t, opts.Gateway.TelegramWebhookURL, "polling by default")
 	require.NoError(t, opts.Gateway.Validate())
 
+	// A webhook without a secret: the gateway generates one.
 	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_URL", "https://vigil.example.com/api/v1/webhooks/telegram")
 	opts, err = appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook) and VIGIL_TELEGRAM_WEBHOOK_SECRET")
-	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01")
+	require.NoError(t, opts.Gateway.Validate())
+	t.Setenv("VIGIL_TELEGRAM_WEBHOOK_SECRET", "tg_secret-01_0123456789abcdefghij")
 	opts, err = appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
 	require.NoError(t, opts.Gateway.Validate())
@@ -157,4 +166,50 @@ func TestBoundsFromEnv(t *testing.T) {
 	t.Setenv("VIGIL_REST_MAX_BYTES", "lots")
 	_, err = appOptions(&serviceFlags{}, nil, "")
 	require.ErrorContains(t, err, "VIGIL_REST_MAX_BYTES")
+}
+
+// Slack's response_urls are on hooks.slack.com, unless the Web API is
+// elsewhere (a stand-in), or VIGIL_SLACK_RESPONSE_URL_BASE says.
+func TestSlackResponseURLBaseFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "https://hooks.slack.com/", opts.Gateway.SlackResponseURLBase)
+
+	t.Setenv("VIGIL_SLACK_API_URL", "http://127.0.0.1:4000/api/")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:4000/", opts.Gateway.SlackResponseURLBase)
+
+	t.Setenv("VIGIL_SLACK_RESPONSE_URL_BASE", "https://hooks.slack-gov.com/")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, "https://hooks.slack-gov.com/", opts.Gateway.SlackResponseURLBase)
+}
+
+// Login limits, key lifetimes and trusted proxies reach the gateway's
+// options; a bad proxy entry names the variable.
+func TestAccessLimitsFromEnv(t *testing.T) {
+	t.Setenv("VIGIL_LOGIN_FAILURES_PER_USER", "3")
+	t.Setenv("VIGIL_LOGIN_FAILURES_PER_ADDRESS", "50")
+	t.Setenv("VIGIL_KEY_DEFAULT_TTL", "720h")
+	t.Setenv("VIGIL_KEY_MAX_TTL", "2160h")
+	t.Setenv("VIGIL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 ,fd00::/8")
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	g := opts.Gateway
+	require.Equal(t, 3, g.Login.UserFailures)
+	require.Equal(t, 50, g.Login.AddressFailures)
+	require.Equal(t, 720*time.Hour, g.KeyDefaultTTL)
+	require.Equal(t, 2160*time.Hour, g.KeyMaxTTL)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("fd00::/8")}, g.TrustedProxies)
+	require.NoError(t, g.Validate())
+
+	t.Setenv("VIGIL_KEY_DEFAULT_TTL", "4000h")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_KEY_DEFAULT_TTL: must not be longer than VIGIL_KEY_MAX_TTL")
+
+	t.Setenv("VIGIL_TRUSTED_PROXIES", "10.0.0.0/8,load-balancer")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, `VIGIL_TRUSTED_PROXIES: "load-balancer" is not an address`)
 }

@@ -64,7 +64,7 @@ func keysCreate(c *clientFlags) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&scopeNames, "scope", nil, "what the key may do: ingest, read, operate, admin (repeatable or comma-separated)")
 	fl.StringVar(&team, "team", "", "the team whose apps the key reaches (default: every team; admins only)")
-	fl.StringVar(&expiresAt, "expires", "", "when the key stops working: RFC 3339, or a duration from now such as 720h or 90d (default: never)")
+	fl.StringVar(&expiresAt, "expires", "", "when the key stops working: RFC 3339, or a duration from now such as 720h or 90d (default: never for an admin's key, VIGIL_KEY_DEFAULT_TTL for others, at most VIGIL_KEY_MAX_TTL)")
 	_ = cmd.MarkFlagRequired("scope")
 	return cmd
 }

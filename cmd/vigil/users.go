@@ -141,8 +141,8 @@ func usersUpdate(c *clientFlags) *cobra.Command {
 	fl.StringSliceVar(&teamNames, "team", nil, "the user's teams, replacing the ones they have (repeatable or comma-separated)")
 	fl.BoolVar(&clearTeams, "clear-teams", false, "remove the user from every team")
 	fl.StringVar(&email, "email", "", "email address (\"\" to remove it)")
-	fl.BoolVar(&disable, "disable", false, "stop the user logging in, and end their sessions")
-	fl.BoolVar(&enable, "enable", false, "let a disabled user log in again")
+	fl.BoolVar(&disable, "disable", false, "stop the user logging in, end their sessions, and stop the API keys they made")
+	fl.BoolVar(&enable, "enable", false, "let a disabled user log in again (their API keys work again)")
 	cmd.MarkFlagsMutuallyExclusive("team", "clear-teams")
 	cmd.MarkFlagsMutuallyExclusive("disable", "enable")
 	return cmd

@@ -3,10 +3,13 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // FieldViolation says what is wrong with one field of a request.
@@ -64,4 +67,27 @@ func Violations(st *status.Status) []FieldViolation {
 		}
 	}
 	return out
+}
+
+// ResourceExhausted returns a gRPC ResourceExhausted status that says when
+// to try again (google.rpc.RetryInfo); REST answers it with 429 and a
+// Retry-After header.
+func ResourceExhausted(msg string, retryAfter time.Duration) error {
+	st := status.New(codes.ResourceExhausted, msg)
+	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// RetryAfter is the Retry-After of a gRPC status that carries RetryInfo:
+// whole seconds, rounded up; "" when it carries none.
+func RetryAfter(st *status.Status) string {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			secs := (ri.GetRetryDelay().AsDuration() + time.Second - 1) / time.Second
+			return strconv.FormatInt(int64(max(secs, 1)), 10)
+		}
+	}
+	return ""
 }

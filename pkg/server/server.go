@@ -265,9 +265,13 @@ func (s *Server) problemErrorHandler(ctx context.Context, mux *runtime.ServeMux,
 }
 
 // problemErrorHandler writes gRPC errors of REST calls as problem JSON with
-// the matching HTTP status and the field violations.
+// the matching HTTP status and the field violations, and a Retry-After
+// from the status's RetryInfo.
 func problemErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	st := status.Convert(err)
+	if ra := RetryAfter(st); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
 	WriteProblem(w, runtime.HTTPStatusFromCode(st.Code()), st.Message(), Violations(st)...)
 }
 

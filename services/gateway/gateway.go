@@ -5,10 +5,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -66,9 +69,15 @@ type Options struct {
 	DefaultTeam string
 	// AuditRetention is how long the audit log is kept (365 days).
 	AuditRetention time.Duration
+	// KeyDefaultTTL is the lifetime of an API key made by anyone but an
+	// admin without an expiry (90 days); KeyMaxTTL is the longest such a
+	// key may ask for (365 days). Admins' keys are not bound.
+	KeyDefaultTTL, KeyMaxTTL time.Duration
 	// TelegramWebhookSecret is the secret_token given to the Telegram
-	// bot's setWebhook: POST /api/v1/webhooks/telegram answers only
-	// updates that carry it. Empty: the route answers 404.
+	// bot's setWebhook (at least MinTelegramSecret characters): POST
+	// /api/v1/webhooks/telegram answers only updates that carry it.
+	// Empty: generated (and kept in the database, for every replica)
+	// when TelegramWebhookURL is set; otherwise the route answers 404.
 	TelegramWebhookSecret string
 	// TelegramBotToken is the token of Vigil's bot (the one notify sends
 	// with): the gateway answers button presses with it, and receives
@@ -89,13 +98,37 @@ type Options struct {
 	// /api/v1/webhooks/slack/commands and /interactions answer only
 	// requests it signed. Empty: the routes answer 404.
 	SlackSigningSecret string
+	// SlackResponseURLBase is where Slack's response_urls are
+	// (https://hooks.slack.com/): the gateway answers a press only
+	// through a response_url under it, and refuses the press otherwise.
+	SlackResponseURLBase string
+	// Login bounds failed logins per user and per client address
+	// (access.DefaultLoginLimits where zero).
+	Login LoginLimits
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (a load balancer, an ingress); empty: the client is the
+	// address a request comes from.
+	TrustedProxies []netip.Prefix
 }
+
+// LoginLimits bound failed logins per user and per client address; see
+// access.LoginLimits.
+type LoginLimits = access.LoginLimits
+
+// DefaultLoginLimits are 5 attempts in a row per user, then locks of 1
+// minute doubling to 15; 20 failures a minute per address and replica.
+var DefaultLoginLimits = access.DefaultLoginLimits
 
 // telegramTokenRE is what a bot token looks like (123456:ABC-DEF...).
 var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$`)
 
 // telegramSecretRE is what setWebhook accepts as secret_token.
 var telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// MinTelegramSecret is the shortest webhook secret the gateway takes: the
+// secret is all that tells Telegram's updates from anyone's, so it must
+// not be guessable (32 characters of base64url are 192 bits).
+const MinTelegramSecret = 32
 
 // chatMaxBytes bounds a chat webhook's body: an update or a slash command
 // is a few kilobytes.
@@ -116,11 +149,29 @@ func (o Options) Validate() error {
 	if o.AccessTTL < 0 || o.RefreshTTL < 0 || o.AuditRetention < 0 {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL, VIGIL_SESSION_TTL, VIGIL_AUDIT_RETENTION: must not be negative"))
 	}
+	if o.KeyDefaultTTL < 0 || o.KeyMaxTTL < 0 {
+		errs = append(errs, errors.New("VIGIL_KEY_DEFAULT_TTL, VIGIL_KEY_MAX_TTL: must not be negative"))
+	}
+	keyMax := o.KeyMaxTTL
+	if keyMax == 0 {
+		keyMax = access.MaxKeyTTL
+	}
+	if o.KeyDefaultTTL > keyMax {
+		errs = append(errs, fmt.Errorf("VIGIL_KEY_DEFAULT_TTL: must not be longer than VIGIL_KEY_MAX_TTL (%s)", keyMax))
+	}
+	if o.Login.UserFailures < 0 || o.Login.AddressFailures < 0 {
+		errs = append(errs, errors.New("VIGIL_LOGIN_FAILURES_PER_USER, VIGIL_LOGIN_FAILURES_PER_ADDRESS: must not be negative"))
+	}
 	if o.AccessTTL > 0 && o.RefreshTTL > 0 && o.AccessTTL > o.RefreshTTL {
 		errs = append(errs, errors.New("VIGIL_ACCESS_TOKEN_TTL: must not be longer than VIGIL_SESSION_TTL"))
 	}
-	if o.TelegramWebhookSecret != "" && !telegramSecretRE.MatchString(o.TelegramWebhookSecret) {
+	switch {
+	case o.TelegramWebhookSecret == "":
+	case !telegramSecretRE.MatchString(o.TelegramWebhookSecret):
 		errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_SECRET: must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what Telegram's setWebhook accepts as secret_token)"))
+	case len(o.TelegramWebhookSecret) < MinTelegramSecret:
+		errs = append(errs, fmt.Errorf("VIGIL_TELEGRAM_WEBHOOK_SECRET: is %d characters, must be at least %d (`openssl rand -hex 32` makes one), or unset it and the gateway generates one",
+			len(o.TelegramWebhookSecret), MinTelegramSecret))
 	}
 	if o.TelegramBotToken != "" && !telegramTokenRE.MatchString(o.TelegramBotToken) {
 		errs = append(errs, errors.New("VIGIL_TELEGRAM_BOT_TOKEN: not a bot token (the digits, a colon and the rest, as @BotFather gives it)"))
@@ -132,17 +183,29 @@ func (o Options) Validate() error {
 		if !httpURL(o.TelegramWebhookURL) {
 			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: must be the https URL Telegram reaches the gateway's /api/v1/webhooks/telegram at"))
 		}
-		if o.TelegramBotToken == "" || o.TelegramWebhookSecret == "" {
-			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook) and VIGIL_TELEGRAM_WEBHOOK_SECRET (to verify the updates)"))
+		if o.TelegramBotToken == "" {
+			errs = append(errs, errors.New("VIGIL_TELEGRAM_WEBHOOK_URL: needs VIGIL_TELEGRAM_BOT_TOKEN (to call setWebhook)"))
 		}
 	}
 	if o.TelegramPollRetry < 0 {
 		errs = append(errs, errors.New("TelegramPollRetry: must not be negative"))
 	}
+	if o.SlackResponseURLBase != "" && !httpURL(o.SlackResponseURLBase) {
+		errs = append(errs, errors.New("VIGIL_SLACK_RESPONSE_URL_BASE: must be an http(s) URL, like https://hooks.slack.com/"))
+	}
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
 	return errors.Join(errs...)
+}
+
+// newTelegramSecret is a webhook secret of 256 random bits, in the
+// characters setWebhook takes (base64url: A-Z a-z 0-9 - _); the REST
+// client address's nonce too.
+func newTelegramSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func httpURL(s string) bool {
@@ -198,6 +261,9 @@ type Service struct {
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
 	background *chat.Background
+	// restNonce vouches for the client address REST calls carry (see
+	// clientHeader).
+	restNonce string
 }
 
 // Slack interactions being decided at once, and how long each may take.
@@ -238,6 +304,15 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.TelegramAPIURL == "" {
 		opts.TelegramAPIURL = "https://api.telegram.org"
 	}
+	botID, _, _ := strings.Cut(opts.TelegramBotToken, ":")
+	if opts.TelegramWebhookURL != "" && opts.TelegramWebhookSecret == "" {
+		// The same for every replica: the first one's, from the database.
+		secret, err := store.TelegramWebhookSecret(ctx, botID, newTelegramSecret(), time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("telegram webhook secret: %w", err)
+		}
+		opts.TelegramWebhookSecret = secret
+	}
 	var chats []access.ChatProvider
 	if opts.TelegramWebhookSecret != "" || opts.TelegramBotToken != "" {
 		chats = append(chats, access.Telegram)
@@ -245,7 +320,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.SlackSigningSecret != "" {
 		chats = append(chats, access.Slack)
 	}
-	acc := access.New(access.Options{AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats},
+	acc := access.New(access.Options{
+		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
+		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login,
+	},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
 	s := &Service{
 		opts: opts, deps: deps, store: store, access: acc,
@@ -254,6 +332,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return appteam.IndexFor(ctx, deps.Pool, ls...)
 		}, deps.Registry),
 		background: chat.NewBackground(interactionsAtOnce, interactionTimeout),
+		restNonce:  newTelegramSecret(),
 	}
 	log := deps.Logger.With("component", "chat")
 	approvals := &chat.Approvals{
@@ -267,6 +346,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 	}
 	s.bot = &telegram.Bot{
+		ID: botID, Updates: store,
 		Linker:    &chat.Linker{Redeemer: acc, Audit: s.Audit, Log: log},
 		Approvals: approvals, Log: log,
 	}
@@ -334,6 +414,7 @@ func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceS
 func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterAlertServiceServer(srv.GRPC, grpcapi.NewAlertServer(s.ingester))
 	acc := grpcapi.NewAccessServer(s.access, s.store, s.deps.Logger)
+	acc.ClientAddr = s.clientAddr
 	gatewayv1.RegisterAuthServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterUserServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterKeyServiceServer(srv.GRPC, acc)
@@ -388,7 +469,8 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	if s.opts.SlackSigningSecret != "" {
 		slCommands = &slack.Commands{SigningSecret: s.opts.SlackSigningSecret, Linker: s.bot.Linker, MaxBytes: chatMaxBytes, Log: s.deps.Logger}
 		slInteractions = &slack.Interactions{
-			SigningSecret: s.opts.SlackSigningSecret, Approvals: s.bot.Approvals, Runner: s.background,
+			SigningSecret: s.opts.SlackSigningSecret, ResponseURLBase: s.opts.SlackResponseURLBase,
+			Approvals: s.bot.Approvals, Runner: s.background,
 			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
 		}
 	}
@@ -482,6 +564,7 @@ var publicREST = map[string]bool{
 // the gRPC call as any other (both authenticate from the cache).
 func (s *Service) requireCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.withClientAddr(r)
 		if publicREST[r.Method+" "+r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return

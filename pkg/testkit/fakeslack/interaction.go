@@ -70,9 +70,18 @@ func (i Interaction) Acknowledged() bool { return i.Err == "" && i.StatusCode ==
 type PressOption func(*pressConfig)
 
 type pressConfig struct {
-	secret   string
-	signedAt time.Time
-	unsigned bool
+	secret      string
+	signedAt    time.Time
+	unsigned    bool
+	responseURL string
+}
+
+// ResponseURLAt gives the interaction a response_url of base (a URL
+// prefix such as "https://attacker.example/") instead of the fake's own,
+// in a payload signed as any other: what an app sees when its signing
+// secret leaked, and which it must not post to.
+func ResponseURLAt(base string) PressOption {
+	return func(c *pressConfig) { c.responseURL = base }
 }
 
 // SignWith signs with secret instead of the server's signing secret: a
@@ -111,6 +120,10 @@ func (s *Server) Press(t testing.TB, msg Message, actionID string, user User, op
 	if problem != "" {
 		t.Fatalf("fakeslack: Press: %s", problem)
 		return Interaction{}
+	}
+	if cfg.responseURL != "" {
+		in.ResponseURL = strings.TrimSuffix(cfg.responseURL, "/") + "/actions/" + s.opts.TeamID + "/1/" + randomToken()
+		payload["response_url"] = in.ResponseURL
 	}
 	raw, err := json.Marshal(payload)
 	if err != nil {

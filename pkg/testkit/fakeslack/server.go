@@ -138,6 +138,10 @@ func New(t testing.TB, opts Options) *Server {
 // URL is the server's base URL, in place of https://slack.com.
 func (s *Server) URL() string { return s.srv.URL }
 
+// ResponseURLBase is where the fake's response_urls are, in place of
+// https://hooks.slack.com/.
+func (s *Server) ResponseURLBase() string { return s.srv.URL + "/" }
+
 // APIURL is the Web API's base URL, in place of https://slack.com/api/
 // (slack-go's OptionAPIURL takes it as is).
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }

@@ -106,8 +106,9 @@ type Server struct {
 
 	updates      []update // pending: neither confirmed nor delivered
 	nextUpdateID int64
-	allowed      map[string]bool // nil: Telegram's default update types
-	poll         *longPoll       // the getUpdates request being held, if any
+	sent         map[int64]update // every update made, by id, for Redeliver
+	allowed      map[string]bool  // nil: Telegram's default update types
+	poll         *longPoll        // the getUpdates request being held, if any
 
 	webhook    *Webhook
 	webhookErr webhookError
@@ -173,6 +174,7 @@ func New(t testing.TB, opts Options) *Server {
 		changed:      make(chan struct{}),
 		pressedAt:    make(map[string]time.Time),
 		nextUpdateID: firstUpdateID,
+		sent:         make(map[int64]update),
 	}
 	for i, id := range opts.ChatIDs {
 		c, err := newChat(id, i)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -106,9 +107,35 @@ func (s *Server) allowedListLocked() []string {
 func (s *Server) enqueueLocked(kind string, payload map[string]any) int64 {
 	id := s.nextUpdateID
 	s.nextUpdateID++
-	s.updates = append(s.updates, update{id: id, kind: kind, payload: payload})
+	u := update{id: id, kind: kind, payload: payload}
+	s.updates = append(s.updates, u)
+	s.sent[id] = u
 	s.notifyLocked()
 	return id
+}
+
+// Redeliver delivers the update id once more, as Telegram does when it did
+// not see the bot take it: a webhook's answer lost on the way, or a poller
+// gone before its next getUpdates confirmed it. It goes first to the
+// webhook if one is set (before Redeliver returns), otherwise to the next
+// getUpdates whose offset does not confirm it. It fails the test for an
+// update the fake never made.
+func (s *Server) Redeliver(t testing.TB, id int64) {
+	t.Helper()
+	s.mu.Lock()
+	u, ok := s.sent[id]
+	if !ok {
+		s.mu.Unlock()
+		t.Fatalf("faketelegram: Redeliver: no update %d", id)
+		return
+	}
+	s.updates = append([]update{u}, s.updates...)
+	s.notifyLocked()
+	webhook := s.webhook != nil
+	s.mu.Unlock()
+	if webhook {
+		s.deliver(t.Context())
+	}
 }
 
 // getUpdates answers with pending updates from offset on, holding the

@@ -251,3 +251,22 @@ func nextQueryID(t *testing.T, id string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// Redeliver sends an update once more, as Telegram does when it did not
+// see the bot take it: the same update_id and payload.
+func TestRedeliver(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	a := newApp(t)
+	card := sendCard(t, s, chatID)
+	setWebhook(t, s, map[string]any{"url": a.URL + "/telegram", "secret_token": "s3cret"})
+	q := s.Press(t, card, "approve:7", alice)
+	s.Redeliver(t, q.UpdateID)
+	got := a.received()
+	require.Len(t, got, 2)
+	require.Equal(t, got[0].update, got[1].update)
+	require.Equal(t, json.Number(jsonInt(q.UpdateID)), got[1].update["update_id"])
+	ds := s.Deliveries()
+	require.Len(t, ds, 2)
+	require.Equal(t, q.UpdateID, ds[1].UpdateID)
+}

@@ -877,7 +877,7 @@ func TestAccessMatrix(t *testing.T) {
 }
 
 // telegramSecret is the matrix's VIGIL_TELEGRAM_WEBHOOK_SECRET.
-const telegramSecret = "matrix_telegram-secret"
+const telegramSecret = "matrix_telegram-secret_0123456789abcdef"
 
 // checkChatWebhooks: the chat webhooks take no API credentials but their
 // senders' own; a user's link code, sent to the bot, links their account.

@@ -135,7 +135,7 @@ func startLoop(t testing.TB, webhook bool) *loop {
 	httpAddr := freeAddr(t)
 	gw := gateway.Options{
 		TelegramBotToken: tg.Token(), TelegramAPIURL: tg.URL(), TelegramWebhookSecret: telegramSecret,
-		SlackSigningSecret: sl.SigningSecret(),
+		SlackSigningSecret: sl.SigningSecret(), SlackResponseURLBase: sl.ResponseURLBase(),
 		// Workloads Vigil did not deploy belong to no team: payments
 		// answers for them too.
 		DefaultTeam: "payments",

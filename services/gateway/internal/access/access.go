@@ -43,10 +43,14 @@ type Key struct {
 	Scopes    []auth.Scope
 	Team      string
 	CreatedBy string
-	Created   time.Time
-	Expires   time.Time
-	LastUsed  time.Time
-	Revoked   time.Time
+	// Owner is the user the key acts for (its maker, or the user behind
+	// the key that made it; "" for the bootstrap token's keys): the key
+	// works only while the owner is not disabled.
+	Owner    string
+	Created  time.Time
+	Expires  time.Time
+	LastUsed time.Time
+	Revoked  time.Time
 }
 
 // Active reports whether the key may be used at now.

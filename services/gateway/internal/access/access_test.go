@@ -90,7 +90,7 @@ func (e *env) createUser(t *testing.T, name string, role auth.Role, teams ...str
 
 func (e *env) login(t *testing.T, name string) access.Tokens {
 	t.Helper()
-	tok, _, err := e.svc.Login(context.Background(), name, password)
+	tok, _, err := e.svc.Login(context.Background(), name, password, "")
 	require.NoError(t, err)
 	return tok
 }

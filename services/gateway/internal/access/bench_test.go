@@ -23,7 +23,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	require.NoError(b, err)
 	_, err = e.svc.CreateUser(ctx, access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"payments"}}, password)
 	require.NoError(b, err)
-	tokens, _, err := e.svc.Login(ctx, "olga", password)
+	tokens, _, err := e.svc.Login(ctx, "olga", password, "")
 	require.NoError(b, err)
 	for _, bc := range []struct{ name, secret string }{
 		{"bootstrap-token", adminToken},

@@ -2,6 +2,8 @@ package access_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -65,6 +68,9 @@ func TestKeyAuthenticates(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, access.Options{})
 	ctx := context.Background()
+	// The user the keys act for.
+	e.createUser(t, "olga", auth.RoleOperator, "payments", "search")
+	e.createUser(t, "ada", auth.RoleAdmin)
 	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeOperate, auth.ScopeRead}, Team: "search"})
 	require.NoError(t, err)
 	require.Equal(t, []auth.Scope{auth.ScopeRead, auth.ScopeOperate}, k.Scopes, "scopes are kept once")
@@ -117,6 +123,9 @@ func TestRevokeKey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, access.Options{})
 	ctx := context.Background()
+	// The user the keys act for.
+	e.createUser(t, "olga", auth.RoleOperator, "payments", "search")
+	e.createUser(t, "ada", auth.RoleAdmin)
 	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments"})
 	require.NoError(t, err)
 	_, adminSecret, err := e.svc.CreateKey(ctx, adminU, access.Key{Name: "ops", Scopes: []auth.Scope{auth.ScopeRead}})
@@ -159,6 +168,9 @@ func TestExpiredKey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, access.Options{CacheTTL: 5 * time.Second})
 	ctx := context.Background()
+	// The user the keys act for.
+	e.createUser(t, "olga", auth.RoleOperator, "payments", "search")
+	e.createUser(t, "ada", auth.RoleAdmin)
 	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments", Expires: t0.Add(time.Hour)})
 	require.NoError(t, err)
 	require.True(t, k.Expires.Equal(t0.Add(time.Hour)))
@@ -261,4 +273,95 @@ func TestKeysList(t *testing.T) {
 	require.Equal(t, []string{"s1", "p1"}, names(operator), "newest first, own teams only")
 	require.Equal(t, []string{"p1"}, names(viewer))
 	require.Equal(t, []string{"all", "b1", "s1", "p1"}, names(adminU))
+}
+
+// A key works only while the user it acts for does: disabling its maker
+// stops it at once on the replica that disabled, within the cache's
+// bound on the others; a key made by that key stops with it. The keys
+// are not revoked: enabling the user again brings them back.
+func TestDisabledCreatorsKeyRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{CacheTTL: 5 * time.Second})
+	ctx := context.Background()
+	e.createUser(t, "olga", auth.RoleOperator, "payments", "search")
+	e.createUser(t, "ada", auth.RoleAdmin)
+	k, secret, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "ci", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeOperate}, Team: "payments"})
+	require.NoError(t, err)
+	require.Equal(t, "olga", k.Owner)
+	byKey := e.principal(t, secret)
+	_, secret2, err := e.svc.CreateKey(ctx, byKey, access.Key{Name: "child", Scopes: []auth.Scope{auth.ScopeRead}, Team: "payments"})
+	require.NoError(t, err)
+	e.principal(t, secret2)
+
+	// Another replica, which has both keys in its cache.
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	other := access.New(access.Options{CacheTTL: 5 * time.Second, Now: e.clock.Now}, e.store, auth.NewKeySet(priv),
+		access.NewHasher(fastParams, 1), "", testkit.Logger(t))
+	for _, s := range []string{secret, secret2} {
+		_, err := other.Authenticate(ctx, s)
+		require.NoError(t, err)
+	}
+
+	_, err = e.svc.UpdateUser(ctx, "olga", func(u *access.User) error { u.Disabled = true; return nil })
+	require.NoError(t, err)
+	e.refused(t, secret, "at once on the replica that disabled olga")
+	e.refused(t, secret2, "a key made by olga's key")
+	e.clock.Advance(6 * time.Second)
+	for _, s := range []string{secret, secret2} {
+		_, err := other.Authenticate(ctx, s)
+		require.ErrorIs(t, err, auth.ErrUnauthenticated, "on another replica once its cache has forgotten")
+	}
+
+	// Nothing else changed: the keys are listed, not revoked.
+	keys, err := e.svc.Keys(ctx, adminU, true)
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		require.True(t, k.Revoked.IsZero(), k.Name)
+	}
+	_, err = e.svc.UpdateUser(ctx, "olga", func(u *access.User) error { u.Disabled = false; return nil })
+	require.NoError(t, err)
+	e.principal(t, secret)
+	e.principal(t, secret2)
+
+	// The bootstrap token's keys act for nobody, and keep working.
+	k3, secret3, err := e.svc.CreateKey(ctx, bootstrap(t), access.Key{Name: "am", Scopes: []auth.Scope{auth.ScopeIngest}})
+	require.NoError(t, err)
+	require.Empty(t, k3.Owner)
+	e.principal(t, secret3)
+}
+
+// Keys of anyone but an admin expire: by default after KeyDefaultTTL, and
+// never later than KeyMaxTTL; asking for longer is refused, and no key is
+// made. An admin's key may live longer, or forever.
+func TestOperatorKeyLifetime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, access.Options{KeyDefaultTTL: 30 * 24 * time.Hour, KeyMaxTTL: 90 * 24 * time.Hour})
+	ctx := context.Background()
+	read := []auth.Scope{auth.ScopeRead}
+
+	k, _, err := e.svc.CreateKey(ctx, operator, access.Key{Name: "default", Scopes: read, Team: "payments"})
+	require.NoError(t, err)
+	require.True(t, k.Expires.Equal(t0.Add(30*24*time.Hour)), "%s", k.Expires)
+	k, _, err = e.svc.CreateKey(ctx, operator, access.Key{Name: "max", Scopes: read, Team: "payments", Expires: t0.Add(90 * 24 * time.Hour)})
+	require.NoError(t, err)
+	require.True(t, k.Expires.Equal(t0.Add(90*24*time.Hour)))
+
+	for _, caller := range []auth.Principal{operator, viewer, {Kind: auth.KindKey, Name: "k", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeOperate}, Teams: []string{"payments"}}} {
+		_, secret, err := e.svc.CreateKey(ctx, caller, access.Key{Name: "long", Scopes: read, Team: "payments", Expires: t0.Add(91 * 24 * time.Hour)})
+		require.Equal(t, []string{"key.expire_time"}, invalidFields(err), "%s: %v", caller, err)
+		require.ErrorContains(t, err, "only an admin's keys may live longer than 2160h0m0s")
+		require.Empty(t, secret)
+	}
+	keys, err := e.svc.Keys(ctx, adminU, true)
+	require.NoError(t, err)
+	require.Len(t, keys, 2, "no key was made for the refusals")
+
+	k, _, err = e.svc.CreateKey(ctx, adminU, access.Key{Name: "am", Scopes: []auth.Scope{auth.ScopeIngest}, Team: "payments"})
+	require.NoError(t, err)
+	require.True(t, k.Expires.IsZero(), "an admin's key may never expire")
+	k, _, err = e.svc.CreateKey(ctx, bootstrap(t), access.Key{Name: "ci", Scopes: read, Expires: t0.Add(5 * 365 * 24 * time.Hour)})
+	require.NoError(t, err)
+	require.True(t, k.Expires.Equal(t0.Add(5*365*24*time.Hour)))
 }

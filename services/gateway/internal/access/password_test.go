@@ -91,7 +91,7 @@ func TestCreateUserUsesDefaultParams(t *testing.T) {
 	require.Len(t, key, 32)
 	require.NotContains(t, stored, password)
 
-	_, u, err := e.svc.Login(ctx, "alice", password)
+	_, u, err := e.svc.Login(ctx, "alice", password, "")
 	require.NoError(t, err)
 	require.Equal(t, "alice", u.Name)
 }

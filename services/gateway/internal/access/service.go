@@ -42,6 +42,7 @@ type Store interface {
 	CreateChatLinkCode(ctx context.Context, hash []byte, user string, p ChatProvider, now, expires time.Time, keep int) error
 	RedeemChatLinkCode(ctx context.Context, hash []byte, id ChatIdentity) (string, error)
 	ChatUser(ctx context.Context, p ChatProvider, externalID string) (User, error)
+	LoginFailures
 }
 
 // Options tune sessions.
@@ -61,10 +62,24 @@ type Options struct {
 	// ChatProviders are the chat providers whose webhook is configured:
 	// link codes are issued for these only.
 	ChatProviders []ChatProvider
+	// KeyDefaultTTL is the lifetime of a key made by anyone but an admin
+	// without an expiry (DefaultKeyTTL); KeyMaxTTL the longest such a key
+	// may ask for (MaxKeyTTL). Admins' keys may live longer, or forever:
+	// they stand in for Vigil's own set-up (Alertmanager, CI), and an
+	// admin may revoke any key.
+	KeyDefaultTTL, KeyMaxTTL time.Duration
+	// Login bounds failed logins (DefaultLoginLimits where zero).
+	Login LoginLimits
 	// Now is the clock (time.Now when nil): tests move it to expire
 	// tokens, sessions and keys.
 	Now func() time.Time
 }
+
+// Lifetimes of keys made by anyone but an admin, by default.
+const (
+	DefaultKeyTTL = 90 * 24 * time.Hour
+	MaxKeyTTL     = 365 * 24 * time.Hour
+)
 
 // Service authenticates callers and manages users, sessions and keys.
 type Service struct {
@@ -75,6 +90,9 @@ type Service struct {
 	bootstrap auth.AdminToken
 	log       *slog.Logger
 	now       func() time.Time
+
+	// addrs limits logins per client address, in this replica.
+	addrs *addresses
 
 	mu       sync.Mutex
 	cache    map[[32]byte]cached
@@ -101,8 +119,16 @@ func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.KeyMaxTTL == 0 {
+		opts.KeyMaxTTL = MaxKeyTTL
+	}
+	if opts.KeyDefaultTTL == 0 {
+		opts.KeyDefaultTTL = min(DefaultKeyTTL, opts.KeyMaxTTL)
+	}
+	opts.Login = opts.Login.withDefaults()
 	return &Service{
 		opts: opts, store: store, keys: keys, hasher: hasher, bootstrap: bootstrap, log: log, now: opts.Now,
+		addrs: newAddresses(opts.Login.AddressFailures),
 		cache: map[[32]byte]cached{}, keyTouch: map[string]time.Time{},
 	}
 }
@@ -122,12 +148,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	var (
 		p   auth.Principal
 		err error
+		// ends is when the secret stops working by itself (zero: never).
+		ends time.Time
 	)
 	switch {
 	case len(secret) > len(KeyPrefix) && secret[:len(KeyPrefix)] == KeyPrefix:
-		p, err = s.authKey(ctx, secret, now)
+		p, ends, err = s.authKey(ctx, secret, now)
 	case auth.LooksLikeJWT(secret):
-		p, err = s.authSession(ctx, secret, now)
+		p, ends, err = s.authSession(ctx, secret, now)
 	default:
 		return s.bootstrap.Authenticate(ctx, secret)
 	}
@@ -138,41 +166,50 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	if len(s.cache) > 10000 {
 		clear(s.cache)
 	}
-	s.cache[sum] = cached{p: p, until: now.Add(s.opts.CacheTTL)}
+	until := now.Add(s.opts.CacheTTL)
+	if !ends.IsZero() && ends.Before(until) {
+		// An expiry counts to the instant, not the cache's bound.
+		until = ends
+	}
+	s.cache[sum] = cached{p: p, until: until}
 	s.mu.Unlock()
 	s.touch(ctx, p, now)
 	return p, nil
 }
 
-func (s *Service) authKey(ctx context.Context, secret string, now time.Time) (auth.Principal, error) {
+func (s *Service) authKey(ctx context.Context, secret string, now time.Time) (auth.Principal, time.Time, error) {
 	k, err := s.store.KeyByHash(ctx, HashSecret(secret))
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	if err != nil {
-		return auth.Principal{}, fmt.Errorf("look up key: %w", err)
+		return auth.Principal{}, time.Time{}, fmt.Errorf("look up key: %w", err)
 	}
 	if !k.Active(now) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
-	return k.Principal(), nil
+	return k.Principal(), k.Expires, nil
 }
 
-func (s *Service) authSession(ctx context.Context, token string, now time.Time) (auth.Principal, error) {
+func (s *Service) authSession(ctx context.Context, token string, now time.Time) (auth.Principal, time.Time, error) {
 	c, err := s.keys.Verify(token, Audience, now)
 	if err != nil || c.SessionID == "" {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	u, err := s.store.SessionPrincipal(ctx, c.SessionID, now)
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, auth.ErrUnauthenticated
+		return auth.Principal{}, time.Time{}, auth.ErrUnauthenticated
 	}
 	if err != nil {
-		return auth.Principal{}, fmt.Errorf("look up session: %w", err)
+		return auth.Principal{}, time.Time{}, fmt.Errorf("look up session: %w", err)
 	}
 	p := s.userPrincipal(u)
 	p.SessionID = c.SessionID
-	return p, nil
+	var ends time.Time
+	if c.ExpiresAt != nil {
+		ends = c.ExpiresAt.Time
+	}
+	return p, ends, nil
 }
 
 func (s *Service) userPrincipal(u User) auth.Principal {
@@ -219,8 +256,30 @@ type Tokens struct {
 
 // Login checks a user's password and starts a session. A wrong name, a
 // wrong password and a disabled user are the same ErrUnauthenticated, in
-// the same time.
-func (s *Service) Login(ctx context.Context, name, password string) (Tokens, User, error) {
+// the same time. from is the client's address ("": not known, as for a
+// call from inside the process). Before the password is checked, a login
+// from an address or for a name that failed too often is refused with a
+// *ThrottledError (see LoginLimits), without taking a hash slot.
+func (s *Service) Login(ctx context.Context, name, password, from string) (Tokens, User, error) {
+	now := s.now()
+	if from != "" {
+		if wait, ok := s.addrs.take(from, now); !ok {
+			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins from " + from, RetryAfter: wait}
+		}
+	}
+	// A name no user can have is never locked: it would only fill the
+	// table. Others count the attempt, and lock the name when it is one
+	// too many, before the check: attempts in flight at once are
+	// bounded too, across replicas.
+	if nameRE.MatchString(name) {
+		until, err := s.store.LoginAttempt(ctx, name, now, s.opts.Login)
+		if err != nil {
+			return Tokens{}, User{}, fmt.Errorf("count login attempt: %w", err)
+		}
+		if !until.IsZero() {
+			return Tokens{}, User{}, &ThrottledError{Reason: "too many failed logins for " + name, RetryAfter: until.Sub(now)}
+		}
+	}
 	u, err := s.store.User(ctx, name)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Tokens{}, User{}, err
@@ -232,7 +291,13 @@ func (s *Service) Login(ctx context.Context, name, password string) (Tokens, Use
 	if !ok || u.Disabled {
 		return Tokens{}, User{}, auth.ErrUnauthenticated
 	}
-	now := s.now().Truncate(time.Microsecond)
+	if from != "" {
+		s.addrs.give(from)
+	}
+	if err := s.store.LoginSucceeded(ctx, name); err != nil {
+		s.log.WarnContext(ctx, "login failures not reset", "user", name, "error", err)
+	}
+	now = now.Truncate(time.Microsecond)
 	sess := Session{ID: uuid.Must(uuid.NewV7()).String(), User: u.Name, Created: now, Expires: now.Add(s.opts.RefreshTTL)}
 	refresh, hash := newSecret(RefreshPrefix)
 	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
@@ -411,8 +476,15 @@ func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (
 	if k.Team != "" {
 		errs = append(errs, validateTeam(k.Team, "key.team"))
 	}
-	if !k.Expires.IsZero() && !k.Expires.After(now) {
+	switch {
+	case !k.Expires.IsZero() && !k.Expires.After(now):
 		errs = append(errs, invalid("key.expire_time", "is in the past"))
+	case caller.Has(auth.Admin):
+	case k.Expires.IsZero():
+		k.Expires = now.Add(s.opts.KeyDefaultTTL)
+	case k.Expires.After(now.Add(s.opts.KeyMaxTTL)):
+		errs = append(errs, invalid("key.expire_time", "is %s away; only an admin's keys may live longer than %s",
+			k.Expires.Sub(now).Round(time.Hour), s.opts.KeyMaxTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Key{}, "", err
@@ -429,13 +501,33 @@ func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (
 	if k.Team != "" && !caller.Reaches(k.Team) {
 		return Key{}, "", status.Errorf(codes.PermissionDenied, "%s may not create keys for team %s", caller, k.Team)
 	}
+	owner, err := s.owner(ctx, caller)
+	if err != nil {
+		return Key{}, "", err
+	}
 	secret, hash := newSecret(KeyPrefix)
-	k.ID, k.Hash, k.Prefix, k.CreatedBy, k.Created = uuid.Must(uuid.NewV7()).String(), hash, keyDisplayPrefix(secret), caller.String(), now
+	k.ID, k.Hash, k.Prefix, k.CreatedBy, k.Owner, k.Created = uuid.Must(uuid.NewV7()).String(), hash, keyDisplayPrefix(secret), caller.String(), owner, now
 	k.LastUsed, k.Revoked = time.Time{}, time.Time{}
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return Key{}, "", fmt.Errorf("create key: %w", err)
 	}
 	return k, secret, nil
+}
+
+// owner is the user a key made by caller acts for: the user, or the user
+// behind the calling key; "" for the bootstrap token.
+func (s *Service) owner(ctx context.Context, caller auth.Principal) (string, error) {
+	switch caller.Kind {
+	case auth.KindUser:
+		return caller.Name, nil
+	case auth.KindKey:
+		k, err := s.store.Key(ctx, caller.KeyID)
+		if err != nil {
+			return "", fmt.Errorf("the calling key: %w", err)
+		}
+		return k.Owner, nil
+	}
+	return "", nil
 }
 
 // Keys lists the keys the caller manages.

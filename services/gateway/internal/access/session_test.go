@@ -32,14 +32,14 @@ func TestLogin(t *testing.T) {
 			{"disabled user", "dora", password},
 			{"name in another case", "Olga", password},
 		} {
-			_, _, err := e.svc.Login(ctx, tt.user, tt.pw)
+			_, _, err := e.svc.Login(ctx, tt.user, tt.pw, "")
 			require.ErrorIs(t, err, auth.ErrUnauthenticated, tt.name)
 		}
 	})
 
 	e.clock.Advance(time.Hour)
 	now := e.clock.Now()
-	tok, u, err := e.svc.Login(ctx, "olga", password)
+	tok, u, err := e.svc.Login(ctx, "olga", password, "")
 	require.NoError(t, err)
 	require.Equal(t, "olga", u.Name)
 	require.True(t, u.LastLogin.Equal(now))
@@ -251,7 +251,7 @@ func TestDisableUser(t *testing.T) {
 		_, _, err = e.svc.Refresh(ctx, tok.Refresh)
 		require.ErrorIs(t, err, auth.ErrUnauthenticated)
 	}
-	_, _, err = e.svc.Login(ctx, "olga", password)
+	_, _, err = e.svc.Login(ctx, "olga", password, "")
 	require.ErrorIs(t, err, auth.ErrUnauthenticated)
 
 	// Enabled again, the user logs in anew: the old sessions stay ended.
@@ -314,9 +314,9 @@ func TestSetPassword(t *testing.T) {
 	require.ErrorIs(t, err, auth.ErrUnauthenticated)
 	_, _, err = e.svc.Refresh(ctx, mine.Refresh)
 	require.NoError(t, err, "the caller's own session lives on")
-	_, _, err = e.svc.Login(ctx, "olga", password)
+	_, _, err = e.svc.Login(ctx, "olga", password, "")
 	require.ErrorIs(t, err, auth.ErrUnauthenticated, "the old password")
-	_, _, err = e.svc.Login(ctx, "olga", newPassword)
+	_, _, err = e.svc.Login(ctx, "olga", newPassword, "")
 	require.NoError(t, err)
 
 	// An admin sets anyone's, without theirs, and every session of the
@@ -324,7 +324,7 @@ func TestSetPassword(t *testing.T) {
 	otto := e.login(t, "otto")
 	require.NoError(t, e.svc.SetPassword(ctx, bootstrap(t), "otto", newPassword, ""))
 	e.refused(t, otto.Access, "an admin's reset ends every session")
-	_, _, err = e.svc.Login(ctx, "otto", newPassword)
+	_, _, err = e.svc.Login(ctx, "otto", newPassword, "")
 	require.NoError(t, err)
 	require.ErrorIs(t, e.svc.SetPassword(ctx, bootstrap(t), "nobody", newPassword, ""), access.ErrNotFound)
 }

@@ -106,14 +106,20 @@ const producer = "gateway"
 type outcome struct {
 	text    string
 	refused bool
-	// act runs after the answer; failed is told when it fails.
-	act    func(context.Context) error
+	// act runs after the answer, and only when the answer was given
+	// (it may note what it did in the audit entry); failed is told when
+	// it fails.
+	act    func(context.Context, *auth.AuditEntry) error
 	failed string
 }
 
 // Handle answers a press through r, then acts on it: the answer comes
 // first, so that the person is not left waiting on Vigil's work (and
-// Telegram's 15 s for an answer are not spent on it).
+// Telegram's 15 s for an answer are not spent on it). A press whose
+// answer fails is not acted on: Telegram answers only a callback query it
+// issued, in time, once, so a failed answerCallbackQuery is the one sign
+// of a forged or replayed press; a person whose press was real sees no
+// answer and presses again.
 func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 	e := auth.AuditEntry{
 		Time: a.now(), Actor: string(p.Provider) + ":" + p.Account,
@@ -123,20 +129,25 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 		e.Target = ""
 	}
 	o := a.decide(ctx, p, &e)
+	level, attrs := slog.LevelInfo, []any{"provider", string(p.Provider), "actor", e.Actor, "verb", string(p.Verb), "repair_id", p.RepairID}
 	if err := r.Answer(ctx, o.text, o.refused); err != nil {
-		a.Log.WarnContext(ctx, "press not answered", "provider", string(p.Provider), "repair_id", p.RepairID, "error", err)
-	}
-	if o.act != nil {
-		if err := o.act(ctx); err != nil {
-			a.Log.ErrorContext(ctx, "press not acted on", "provider", string(p.Provider), "repair_id", p.RepairID, "verb", string(p.Verb), "error", err)
+		level, attrs = slog.LevelWarn, append(attrs, "error", err)
+		if o.act != nil {
+			e.Code, e.Message = codes.Aborted, "not answered, so not acted on: "+err.Error()
+		}
+	} else if o.act != nil {
+		if err := o.act(ctx, &e); err != nil {
+			level, attrs = slog.LevelError, append(attrs, "error", err)
 			e.Code, e.Message = codes.Unavailable, "not passed on: "+err.Error()
+			if c := status.Code(err); c == codes.PermissionDenied || c == codes.InvalidArgument || c == codes.FailedPrecondition {
+				e.Code = c
+			}
 			if err := r.FollowUp(ctx, o.failed); err != nil {
-				a.Log.WarnContext(ctx, "press failure not told", "provider", string(p.Provider), "repair_id", p.RepairID, "error", err)
+				attrs = append(attrs, "follow_up_error", err)
 			}
 		}
 	}
-	a.Log.InfoContext(ctx, "approval button pressed", "provider", string(p.Provider), "actor", e.Actor,
-		"verb", string(p.Verb), "repair_id", p.RepairID, "code", e.Code.String())
+	a.Log.Log(ctx, level, "approval button pressed", append(attrs, "code", e.Code.String(), "message", e.Message)...)
 	if a.Audit != nil {
 		a.Audit(ctx, e)
 	}
@@ -208,7 +219,7 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 		ev := &eventsv1.RepairApproved{Meta: meta(rp), RepairId: rp.GetId(), ApprovedBy: who.String(), Channel: channel}
 		return outcome{
 			text:   "Approved: Vigil runs the repair and shows how it went on the card.",
-			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
+			act:    func(ctx context.Context, _ *auth.AuditEntry) error { return a.Publisher.Publish(ctx, ev) },
 			failed: "Vigil could not pass your approval on: press Approve again.",
 		}
 	case approval.Reject:
@@ -218,7 +229,7 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 		}
 		return outcome{
 			text:   "Rejected: the repair will not run.",
-			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
+			act:    func(ctx context.Context, _ *auth.AuditEntry) error { return a.Publisher.Publish(ctx, ev) },
 			failed: "Vigil could not pass your rejection on: press Reject again.",
 		}
 	case approval.Later:
@@ -263,8 +274,9 @@ func (a *Approvals) notWaiting(rp *repairv1.Repair) string {
 }
 
 // silence silences the incident's alerts (by its group labels) for
-// SilenceFor, as the presser, and leaves the repair waiting. The answer
-// names the silence, so it is made before the answer.
+// SilenceFor, as the presser, and leaves the repair waiting. What can be
+// checked is checked before the answer; the silence is made after it, as
+// any other action.
 func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, who auth.Principal, e *auth.AuditEntry) outcome {
 	if a.Incidents == nil || a.Silences == nil {
 		return refuse(e, codes.Unimplemented, "silences are not available", "Silences are not available on this Vigil.")
@@ -286,21 +298,23 @@ func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, wh
 		return refuse(e, codes.FailedPrecondition, "incident has no group labels",
 			"The incident has no labels to silence it by: create a silence with `vigil silences create`.")
 	}
-	s, err := a.Silences.CreateSilence(as, &monitorv1.CreateSilenceRequest{
+	req := &monitorv1.CreateSilenceRequest{
 		Matchers: matchers, Duration: durationpb.New(SilenceFor),
 		Comment: fmt.Sprintf("Silenced from %s by %s while repair %s waits for an answer.", providerName(p.Provider), who, rp.GetId()),
-	})
-	switch status.Code(err) {
-	case codes.OK:
-	case codes.PermissionDenied:
-		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(), "You may not create silences.")
-	default:
-		a.Log.ErrorContext(as, "silence not created", "incident_id", rp.GetIncidentId(), "error", err)
-		return refuse(e, codes.Unavailable, "silence not created", "Vigil could not create the silence just now; try again in a minute.")
 	}
-	id := s.GetSilence().GetId()
-	e.Message = "silence " + id
-	return outcome{text: fmt.Sprintf("Silenced the incident's alerts for %s (silence %s); the repair still waits for an answer.", hours(SilenceFor), id)}
+	return outcome{
+		text: fmt.Sprintf("Silencing the incident's alerts for %s (`vigil silences list` shows it); the repair still waits for an answer.", hours(SilenceFor)),
+		act: func(ctx context.Context, e *auth.AuditEntry) error {
+			// The presser's identity, on the work's own context.
+			s, err := a.Silences.CreateSilence(auth.WithPrincipal(ctx, who), req)
+			if err != nil {
+				return err
+			}
+			e.Message = "silence " + s.GetSilence().GetId()
+			return nil
+		},
+		failed: "Vigil could not create the silence: press Silence again, or create one with `vigil silences create`.",
+	}
 }
 
 // plainLabel is a label name that needs no quotes in a matcher.

@@ -32,6 +32,9 @@ type AccessServer struct {
 	svc   *access.Service
 	store *postgres.Store
 	log   *slog.Logger
+	// ClientAddr is the address a call comes from, as the gateway sees
+	// it ("" when not known): logins are limited per address.
+	ClientAddr func(context.Context) string
 }
 
 // NewAccessServer returns the access API.
@@ -170,9 +173,17 @@ func (s *AccessServer) Login(ctx context.Context, r *gatewayv1.LoginRequest) (*g
 		return nil, server.InvalidArgument("missing credentials",
 			server.FieldViolation{Field: "username", Description: "and password are required"})
 	}
-	t, u, err := s.svc.Login(ctx, r.GetUsername(), r.GetPassword())
-	if errors.Is(err, auth.ErrUnauthenticated) {
+	from := ""
+	if s.ClientAddr != nil {
+		from = s.ClientAddr(ctx)
+	}
+	t, u, err := s.svc.Login(ctx, r.GetUsername(), r.GetPassword(), from)
+	var throttled *access.ThrottledError
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
 		return nil, status.Error(codes.Unauthenticated, "wrong user name or password")
+	case errors.As(err, &throttled):
+		return nil, server.ResourceExhausted(throttled.Error(), throttled.RetryAfter)
 	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)

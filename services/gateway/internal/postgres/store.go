@@ -239,7 +239,7 @@ func (s *Store) RevokeSession(ctx context.Context, user, id string, refreshHash 
 
 // --- keys
 
-const keyCols = `id::text, name, hash, prefix, scopes, team, created_by, created_at, expires_at, last_used_at, revoked_at`
+const keyCols = `id::text, name, hash, prefix, scopes, team, created_by, owner, created_at, expires_at, last_used_at, revoked_at`
 
 func scanKey(row pgx.Row) (access.Key, error) {
 	var (
@@ -247,7 +247,7 @@ func scanKey(row pgx.Row) (access.Key, error) {
 		scopes                 []string
 		expires, used, revoked *time.Time
 	)
-	err := row.Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &scopes, &k.Team, &k.CreatedBy, &k.Created, &expires, &used, &revoked)
+	err := row.Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &scopes, &k.Team, &k.CreatedBy, &k.Owner, &k.Created, &expires, &used, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, access.ErrNotFound
 	}
@@ -268,15 +268,17 @@ func scopeStrings(s []auth.Scope) []string {
 
 // CreateKey stores a new key.
 func (s *Store) CreateKey(ctx context.Context, k access.Key) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, hash, prefix, scopes, team, created_by, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		k.ID, k.Name, k.Hash, k.Prefix, scopeStrings(k.Scopes), k.Team, k.CreatedBy, k.Created, ts(k.Expires))
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, hash, prefix, scopes, team, created_by, owner, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		k.ID, k.Name, k.Hash, k.Prefix, scopeStrings(k.Scopes), k.Team, k.CreatedBy, k.Owner, k.Created, ts(k.Expires))
 	return err
 }
 
-// KeyByHash returns the key whose secret hashes to hash.
+// KeyByHash returns the key whose secret hashes to hash, ErrNotFound when
+// there is none or its owner is disabled (or gone).
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (access.Key, error) {
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = $1`, hash))
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+prefixed("k.", keyCols)+` FROM api_keys k LEFT JOIN users u ON u.name = k.owner
+		WHERE k.hash = $1 AND (k.owner = '' OR u.disabled = false)`, hash))
 }
 
 // Key returns a key by id.
@@ -370,8 +372,9 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 	})
 }
 
-// Prune deletes audit events before auditBefore and sessions that ended
-// before sessionsBefore, in chunks.
+// Prune deletes audit events before auditBefore (in chunks), sessions
+// that ended before sessionsBefore, Telegram update ids older than
+// TelegramUpdateRetention, and failed logins a day old.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
 	var n int64
 	for {
@@ -385,6 +388,17 @@ func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time
 		}
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, sessionsBefore)
+	if err != nil {
+		return n, err
+	}
+	n += tag.RowsAffected()
+	tag, err = s.pool.Exec(ctx, `DELETE FROM telegram_updates WHERE received_at < $1`, time.Now().Add(-TelegramUpdateRetention))
+	if err != nil {
+		return n, err
+	}
+	n += tag.RowsAffected()
+	// A day is longer than any login window and lock.
+	tag, err = s.pool.Exec(ctx, `DELETE FROM login_failures WHERE greatest(last_failure_at, locked_until) < $1`, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		return n, err
 	}

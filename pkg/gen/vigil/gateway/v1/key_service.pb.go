@@ -31,7 +31,9 @@ type Key struct {
 	Scopes []Scope `protobuf:"varint,3,rep,packed,name=scopes,proto3,enum=vigil.gateway.v1.Scope" json:"scopes,omitempty"`
 	// The team whose apps the key reaches; empty: every team (admins only).
 	Team string `protobuf:"bytes,4,opt,name=team,proto3" json:"team,omitempty"`
-	// Never when unset.
+	// Unset: never for a key an admin makes; for anyone else the gateway's
+	// default lifetime (VIGIL_KEY_DEFAULT_TTL, 90 days), and no later than
+	// its maximum (VIGIL_KEY_MAX_TTL, 365 days).
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`

@@ -40,7 +40,8 @@ type UserServiceClient interface {
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Changes the fields named in update_mask (email, role, teams, disabled).
-	// Disabling a user revokes their sessions.
+	// Disabling a user revokes their sessions, and stops the API keys they
+	// made until they are enabled again.
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
 	// An admin for anyone, a user for themselves (with the current
 	// password). Revokes the user's other sessions.
@@ -156,7 +157,8 @@ type UserServiceServer interface {
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Changes the fields named in update_mask (email, role, teams, disabled).
-	// Disabling a user revokes their sessions.
+	// Disabling a user revokes their sessions, and stops the API keys they
+	// made until they are enabled again.
 	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
 	// An admin for anyone, a user for themselves (with the current
 	// password). Revokes the user's other sessions.

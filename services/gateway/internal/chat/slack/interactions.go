@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
@@ -39,6 +40,11 @@ type Interactions struct {
 	SigningSecret string
 	Approvals     Approvals
 	Runner        Runner
+	// ResponseURLBase is where Slack's response_urls are
+	// (https://hooks.slack.com/, DefaultResponseURLBase): an interaction
+	// whose response_url is elsewhere is refused, so that Vigil never
+	// posts where a payload points it, even a signed one.
+	ResponseURLBase string
 	// HTTP posts to response_urls; each post is bounded by its context.
 	HTTP     *http.Client
 	MaxBytes int64
@@ -85,6 +91,12 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	if !Slacks(in.ResponseURL, h.ResponseURLBase) {
+		h.Log.WarnContext(ctx, "webhook rejected", "source", "slack", "reason", "response_url is not Slack's",
+			"response_url_host", hostOf(in.ResponseURL), "allowed", h.responseURLBase())
+		server.WriteProblem(w, http.StatusBadRequest, "response_url is not Slack's: want one under "+h.responseURLBase())
+		return
+	}
 	team := in.User.TeamID
 	if in.Team != nil && in.Team.ID != "" {
 		// The workspace it happened in, as a slash command's team_id.
@@ -103,6 +115,54 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// DefaultResponseURLBase is where Slack's response_urls are: Slack gives
+// https://hooks.slack.com/actions/... with an interaction, and
+// https://hooks.slack.com/commands/... with a slash command.
+const DefaultResponseURLBase = "https://hooks.slack.com/"
+
+func (h *Interactions) responseURLBase() string {
+	if h.ResponseURLBase == "" {
+		return DefaultResponseURLBase
+	}
+	return h.ResponseURLBase
+}
+
+// Slacks reports whether raw is under base ("" is DefaultResponseURLBase):
+// the same scheme and host, a path below base's, and no user info, port
+// or host other than base's.
+func Slacks(raw, base string) bool {
+	if base == "" {
+		base = DefaultResponseURLBase
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	// A path with dot segments could climb out of base's path.
+	if strings.Contains(u.EscapedPath(), "/..") || strings.Contains(u.EscapedPath(), "/.") {
+		return false
+	}
+	prefix := b.EscapedPath()
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return u.Scheme == b.Scheme && strings.EqualFold(u.Host, b.Host) && strings.HasPrefix(u.EscapedPath(), prefix)
+}
+
+// hostOf is raw's host, for a log line (the rest of a response_url is a
+// capability).
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // responder answers through an interaction's response_url: a message only

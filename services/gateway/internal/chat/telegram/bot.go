@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -22,8 +23,23 @@ type Approvals interface {
 	Handle(ctx context.Context, p chat.Press, r chat.Responder)
 }
 
-// Bot handles the updates of Vigil's bot, wherever they come from.
+// Updates records the updates handled (postgres.Store).
+type Updates interface {
+	FirstTelegramUpdate(ctx context.Context, bot string, id int64, now time.Time) (bool, error)
+}
+
+// Bot handles the updates of Vigil's bot, wherever they come from, each
+// once.
 type Bot struct {
+	// ID is the bot's id (the token's digits; "" without a token): update
+	// ids count per bot.
+	ID string
+	// Updates drops an update that was handled already: Telegram sends
+	// one again when it did not see it acknowledged, to whichever
+	// replica, by webhook or to getUpdates. It is the database, not the
+	// process, so that a replica's restart or a switch between webhook
+	// and polling does not forget.
+	Updates   Updates
 	Linker    Linker
 	Approvals Approvals
 	// API calls the Bot API; nil without a bot token, when a button
@@ -71,9 +87,30 @@ type CallbackQuery struct {
 // so a shutdown finishes the press in hand.
 const pressTimeout = 20 * time.Second
 
+// ErrUpdateID is an update without a positive update_id.
+var ErrUpdateID = errors.New("no update_id")
+
 // Handle handles an update and returns the Bot API call that answers it,
 // nil for none: the webhook puts it in its response, the poller makes it.
-func (b *Bot) Handle(ctx context.Context, u Update) *Call {
+// An update seen before is not handled again (nil). An error means the
+// update could not be recorded, and was not handled: Telegram should
+// bring it again.
+func (b *Bot) Handle(ctx context.Context, u Update) (*Call, error) {
+	if u.UpdateID <= 0 {
+		return nil, ErrUpdateID
+	}
+	first, err := b.Updates.FirstTelegramUpdate(ctx, b.ID, u.UpdateID, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("record telegram update %d: %w", u.UpdateID, err)
+	}
+	if !first {
+		b.Log.InfoContext(ctx, "telegram update dropped: handled already", "update_id", u.UpdateID)
+		return nil, nil
+	}
+	return b.handle(ctx, u), nil
+}
+
+func (b *Bot) handle(ctx context.Context, u Update) *Call {
 	switch {
 	case u.CallbackQuery != nil:
 		return b.press(ctx, u.CallbackQuery)

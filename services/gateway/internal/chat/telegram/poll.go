@@ -73,7 +73,7 @@ func (p *Poller) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		backoff = minBackoff
+		var failed error
 		for _, raw := range updates {
 			if ctx.Err() != nil {
 				// Not confirmed: the next poller handles it.
@@ -89,12 +89,27 @@ func (p *Poller) Run(ctx context.Context) error {
 				offset = max(offset, id.UpdateID+1)
 				continue
 			}
-			if call := p.Bot.Handle(ctx, u); call != nil {
+			call, err := p.Bot.Handle(ctx, u)
+			if err != nil && !errors.Is(err, ErrUpdateID) {
+				// Not handled, nor confirmed: the next poll brings it again.
+				failed = err
+				break
+			}
+			if call != nil {
 				if err := p.API.Do(ctx, call); err != nil {
 					p.Log.WarnContext(ctx, "telegram reply not sent", "update_id", u.UpdateID, "method", call.Method, "error", err)
 				}
 			}
 			offset = max(offset, u.UpdateID+1)
+		}
+		if failed == nil {
+			backoff = minBackoff
+		} else {
+			d := wait(failed, &backoff)
+			p.Log.ErrorContext(ctx, "telegram update not handled", "error", failed, "retry_in", d)
+			if !sleep(ctx, d) {
+				break
+			}
 		}
 	}
 	if offset > 0 {

@@ -67,7 +67,7 @@ func TestPoller(t *testing.T) {
 	require.NoError(t, api.SetWebhook(context.Background(), "https://vigil.example.com/api/v1/webhooks/telegram", "s3cret"))
 	approvals := &answering{}
 	p := &telegram.Poller{
-		API: api, Bot: &telegram.Bot{Approvals: approvals, API: api, Log: testkit.Logger(t)},
+		API: api, Bot: &telegram.Bot{ID: "123456789", Updates: newStore(t), Approvals: approvals, API: api, Log: testkit.Logger(t)},
 		Log: testkit.Logger(t), Timeout: 5 * time.Second,
 	}
 	tg.RateLimitNext(1, 1)

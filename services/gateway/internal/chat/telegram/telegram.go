@@ -52,7 +52,19 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		server.WriteProblem(w, http.StatusBadRequest, "not a Telegram update: "+err.Error())
 		return
 	}
-	call := h.Bot.Handle(ctx, u)
+	call, err := h.Bot.Handle(ctx, u)
+	switch {
+	case errors.Is(err, ErrUpdateID):
+		h.Log.InfoContext(ctx, "webhook rejected", "source", "telegram", "reason", "invalid", "error", err)
+		server.WriteProblem(w, http.StatusBadRequest, "not a Telegram update: no update_id")
+		return
+	case err != nil:
+		// Not handled: Telegram brings it again.
+		h.Log.ErrorContext(ctx, "telegram update not handled", "update_id", u.UpdateID, "error", err)
+		w.Header().Set("Retry-After", "5")
+		server.WriteProblem(w, http.StatusServiceUnavailable, "the update could not be recorded; send it again")
+		return
+	}
 	if call == nil {
 		// Nothing to answer: acknowledged, so Telegram moves on.
 		w.WriteHeader(http.StatusOK)

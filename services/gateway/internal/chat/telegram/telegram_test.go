@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,13 +56,9 @@ func (e *env) advance(d time.Duration) {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "gateway")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, db.Migrate(ctx, pool, "gateway", db.Sub(postgres.Migrations, "migrations")))
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	e := &env{store: postgres.New(pool), now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}
+	e := &env{store: newStore(t), now: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}
 	hasher := access.NewHasher(access.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	e.svc = access.New(access.Options{ChatProviders: []access.ChatProvider{access.Telegram}, Now: e.Now},
 		e.store, auth.NewKeySet(priv), hasher, "", testkit.Logger(t))
@@ -72,8 +69,19 @@ func newEnv(t *testing.T) *env {
 	linker := &chat.Linker{Redeemer: e.svc, Audit: func(ctx context.Context, a auth.AuditEntry) {
 		require.NoError(t, e.store.Audit(ctx, a))
 	}, Log: testkit.Logger(t)}
-	e.h = &telegram.Webhook{Secret: secret, Bot: &telegram.Bot{Linker: linker, Log: testkit.Logger(t)}, MaxBytes: 4096, Log: testkit.Logger(t)}
+	e.h = &telegram.Webhook{Secret: secret, Bot: &telegram.Bot{ID: "42", Updates: e.store, Linker: linker, Log: testkit.Logger(t)}, MaxBytes: 4096, Log: testkit.Logger(t)}
 	return e
+}
+
+// newStore is a fresh gateway schema.
+func newStore(t *testing.T) *postgres.Store {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := db.Open(ctx, testkit.Postgres(t), "gateway")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, db.Migrate(ctx, pool, "gateway", db.Sub(postgres.Migrations, "migrations")))
+	return postgres.New(pool)
 }
 
 func (e *env) code(t *testing.T, user string) string {
@@ -83,10 +91,14 @@ func (e *env) code(t *testing.T, user string) string {
 	return c.Code
 }
 
-// update is a Bot API update of a text message from user from in chat.
+// lastUpdateID numbers the updates of the tests.
+var lastUpdateID atomic.Int64
+
+// update is a Bot API update of a text message from user from in chat,
+// with an update_id of its own.
 func update(from, chat int64, chatType, text string) string {
 	b, _ := json.Marshal(map[string]any{
-		"update_id": 1000,
+		"update_id": 1000 + lastUpdateID.Add(1),
 		"message": map[string]any{
 			"message_id": 7, "date": 1900000000, "text": text,
 			"from": map[string]any{"id": from, "is_bot": false, "first_name": "Alice"},

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// clientHeader carries a REST call's client address to the gRPC handler
+// through grpc-gateway (which forwards Grpc-Metadata-* headers as
+// metadata): "<nonce> <address>". The nonce is the process's own, so a
+// caller cannot set the header, or the metadata on a direct gRPC call,
+// and be believed.
+const (
+	clientHeader = "Grpc-Metadata-Vigil-Client-Addr"
+	clientMD     = "vigil-client-addr"
+)
+
+// clientAddr is the address of a gRPC call's client as the gateway sees
+// it: the REST client's (see clientHeader), or the gRPC peer's, or, when
+// the peer is a trusted proxy, the address it forwards (x-forwarded-for).
+// IPv6 addresses are their /64, which one client usually holds whole.
+func (s *Service) clientAddr(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(clientMD); len(v) == 1 {
+		if nonce, addr, ok := strings.Cut(v[0], " "); ok && subtle.ConstantTimeCompare([]byte(nonce), []byte(s.restNonce)) == 1 {
+			return addr
+		}
+	}
+	pr, ok := peer.FromContext(ctx)
+	if !ok || pr.Addr == nil {
+		return ""
+	}
+	return s.forwardedFor(pr.Addr.String(), md.Get("x-forwarded-for"))
+}
+
+// withClientAddr passes a REST call's client address on to the gRPC
+// handler, replacing whatever the caller sent under that name.
+func (s *Service) withClientAddr(r *http.Request) {
+	for k := range r.Header {
+		if strings.EqualFold(k, clientHeader) {
+			delete(r.Header, k)
+		}
+	}
+	if addr := s.forwardedFor(r.RemoteAddr, r.Header.Values("X-Forwarded-For")); addr != "" {
+		r.Header.Set(clientHeader, s.restNonce+" "+addr)
+	}
+}
+
+// forwardedFor is the client behind remote (host:port): remote itself,
+// unless it is a trusted proxy (Options.TrustedProxies), when it is the
+// last address in X-Forwarded-For that is not a trusted proxy.
+func (s *Service) forwardedFor(remote string, xff []string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	ip = ip.Unmap()
+	if s.trusted(ip) {
+		var hops []string
+		for _, v := range xff {
+			hops = append(hops, strings.Split(v, ",")...)
+		}
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				// What a trusted proxy forwards is an address; anything
+				// else was added before it, by the client.
+				break
+			}
+			ip = hop.Unmap()
+			if !s.trusted(ip) {
+				break
+			}
+		}
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+func (s *Service) trusted(ip netip.Addr) bool {
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
