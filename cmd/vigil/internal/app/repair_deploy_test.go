@@ -36,11 +36,12 @@ import (
 // as `vigil serve` does — and the analysis service's place on the bus,
 // where the test proposes repairs the rules would need a real outage for.
 type repairRig struct {
-	ctx     context.Context // the bootstrap admin's
-	alerts  gatewayv1.AlertServiceClient
-	apps    deployv1.AppServiceClient
-	repairs repairv1.RepairServiceClient
-	analyst *bus.Publisher
+	ctx      context.Context // the bootstrap admin's
+	alerts   gatewayv1.AlertServiceClient
+	apps     deployv1.AppServiceClient
+	repairs  repairv1.RepairServiceClient
+	clusters deployv1.ClusterServiceClient
+	analyst  *bus.Publisher
 	// monitor announces incidents, as the monitor service does.
 	monitor *bus.Publisher
 	kube    *testkit.Kube
@@ -110,7 +111,7 @@ func startRepairRig(t *testing.T, apart bool) *repairRig {
 		monitor: bus.NewPublisher(monitorJS, nil),
 		ctx:     metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
 		alerts:  gatewayv1.NewAlertServiceClient(cc), apps: deployv1.NewAppServiceClient(cc), repairs: repairv1.NewRepairServiceClient(cc),
-		analyst: bus.NewPublisher(analysisJS, nil), kube: k,
+		analyst: bus.NewPublisher(analysisJS, nil), kube: k, clusters: deployv1.NewClusterServiceClient(cc),
 	}
 }
 
@@ -331,6 +332,12 @@ func TestVigilAppsRepairedThroughDeploy(t *testing.T) {
 				require.Eventually(t, func() bool {
 					return r.live(t, ns, "mailer").Status.AvailableReplicas == 1
 				}, time.Minute, 100*time.Millisecond, "mailer is available")
+				// Not an app's namespace: an admin maps it to its team and
+				// lets repairs act there (least privilege, ADR 10).
+				_, err = r.clusters.MapNamespace(r.ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{
+					Cluster: "dev", Namespace: ns, Team: "payments", AllowRepairs: true,
+				}})
+				require.NoError(t, err)
 
 				rep := r.repair(t, &typesv1.RepairProposal{
 					Action: typesv1.RepairAction_REPAIR_ACTION_SCALE_DEPLOYMENT, Target: target("dev", ns, "mailer"),
