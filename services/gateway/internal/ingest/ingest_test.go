@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,7 +57,7 @@ func TestIngestKeysStayInTheirTeam(t *testing.T) {
 	spoofed.Fingerprint = "0123456789abcdef"
 	err := in.Ingest(teamA, []*typesv1.Alert{alert(map[string]string{"alertname": "X", "namespace": "shop"}), spoofed})
 	var fe *ingest.ForeignError
-	require.True(t, errors.As(err, &fe), "%v", err)
+	require.ErrorAs(t, err, &fe)
 	require.Equal(t, 1, fe.Index)
 	require.Equal(t, "team-b", fe.Subject.GetTeam())
 	require.Contains(t, err.Error(), "key:a-alerts may send only its own team's alerts")
