@@ -551,7 +551,7 @@ func (Store) KnownResolutions(ctx context.Context, tx pgx.Tx, is []incident.Inst
 // alerts, most recently seen first (none when pageSize is 0), and the token
 // of the next page of alerts ("" when there is none).
 func (s Store) Get(ctx context.Context, q Querier, id string, pageSize int) (*typesv1.Incident, string, error) {
-	r, err := scanIncident(q.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
+	r, err := scanIncident(q.QueryRow(ctx, `SELECT `+ownedColumns()+` FROM incidents i WHERE i.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
 	}
@@ -612,7 +612,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		}
 		where = append(where, fmt.Sprintf("(i.opened_at, i.id) < (%s, %s)", arg(at), arg(id)))
 	}
-	rows, err := q.Query(ctx, `SELECT `+prefixed("i.", incidentColumns)+`
+	rows, err := q.Query(ctx, `SELECT `+ownedColumns()+`
 		FROM incidents i WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY i.opened_at DESC, i.id DESC LIMIT `+arg(limit+1), args...)
 	if err != nil {
@@ -637,6 +637,14 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		next = encodePageToken(last.GetOpenedAt().AsTime(), last.GetId())
 	}
 	return out, next, nil
+}
+
+// ownedColumns are incidentColumns of incidents i, with the team that
+// owns each now (appteam.OwnerOf: an app's incidents follow the app) in
+// place of the team stored when it opened: what people are shown and
+// checked against.
+func ownedColumns() string {
+	return strings.Replace(prefixed("i.", incidentColumns), "i.team", appteam.OwnerOf("i.app", "i.team"), 1)
 }
 
 func prefixed(prefix, columns string) string {
