@@ -15,13 +15,13 @@ func Fingerprint(labels map[string]string) string {
 	return ls.Fingerprint().String()
 }
 
-// appLabels name the app an alert concerns, most specific first.
-var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
+// AppLabels name the app an alert concerns, most specific first.
+var AppLabels = []string{"app", "app_kubernetes_io_name", "service"}
 
 // App is the app an alert concerns: its "app" label, or the Kubernetes
 // recommended one, or "service"; empty when none is set.
 func App(labels map[string]string) string {
-	for _, k := range appLabels {
+	for _, k := range AppLabels {
 		if v := labels[k]; v != "" {
 			return v
 		}

@@ -49,12 +49,6 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Set records that app belongs to team as of at, unless a newer event
-// was applied already.
-func Set(ctx context.Context, q Execer, app, team string, at time.Time) error {
-	return SetApp(ctx, q, App{Name: app, Team: team}, at)
-}
-
 // App is what the projection keeps of an app.
 type App struct {
 	Name, Team         string
@@ -126,16 +120,9 @@ func Delete(ctx context.Context, q Execer, app string, at time.Time) error {
 	return nil
 }
 
-// Of returns the team of app: "" when the app is unknown or deleted (it
-// belongs to no team).
-func Of(ctx context.Context, q Querier, app string) (string, error) {
-	a, _, err := Get(ctx, q, app)
-	return a.Team, err
-}
-
-// TeamOf is the SQL expression of the team of the app in column appColumn
-// ("" when it belongs to none), for filters.
-func TeamOf(appColumn string) string {
+// teamOf is the SQL expression of the team of the app in column appColumn
+// ("" when it belongs to none).
+func teamOf(appColumn string) string {
 	return `coalesce((SELECT t.team FROM app_teams t WHERE t.app = ` + appColumn + ` AND NOT t.deleted), '')`
 }
 
@@ -145,10 +132,10 @@ func TeamOf(appColumn string) string {
 // (moved, or nobody's once the app is deleted); others keep the team
 // their namespace was mapped to when they opened.
 func OwnerOf(appColumn, teamColumn string) string {
-	return `(CASE WHEN ` + appColumn + ` <> '' THEN ` + TeamOf(appColumn) + ` ELSE ` + teamColumn + ` END)`
+	return `(CASE WHEN ` + appColumn + ` <> '' THEN ` + teamOf(appColumn) + ` ELSE ` + teamColumn + ` END)`
 }
 
-// WithUnowned is teams, and "" (no team) with unowned: what TeamOf must
+// WithUnowned is teams, and "" (no team) with unowned: what OwnerOf must
 // be one of.
 func WithUnowned(teams []string, unowned bool) []string {
 	out := append([]string{}, teams...)
@@ -284,24 +271,4 @@ func IndexFor(ctx context.Context, q Rows, labelSets ...map[string]string) (*sub
 		}
 	}
 	return Index(ctx, q, namespaces, apps)
-}
-
-// Namespaces are the namespaces that belong to team: its apps' and those
-// mapped to it, with their clusters ("" for a mapping of any cluster).
-func Namespaces(ctx context.Context, q Rows, team string) ([]subject.Mapping, error) {
-	rows, err := q.Query(ctx, `SELECT cluster, namespace FROM app_teams WHERE NOT deleted AND team = $1 AND namespace <> ''
-		UNION SELECT cluster, namespace FROM namespace_teams WHERE NOT deleted AND team = $1`, team)
-	if err != nil {
-		return nil, fmt.Errorf("namespaces of team %s: %w", team, err)
-	}
-	defer rows.Close()
-	var out []subject.Mapping
-	for rows.Next() {
-		m := subject.Mapping{Team: team}
-		if err := rows.Scan(&m.Cluster, &m.Namespace); err != nil {
-			return nil, fmt.Errorf("namespaces of team %s: %w", team, err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }

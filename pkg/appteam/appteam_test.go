@@ -30,8 +30,7 @@ func pool(t testing.TB) *pgxpool.Pool {
 
 // What the projection holds is what subjects are resolved against: the
 // newest event wins whatever order they arrive in, a deleted app or a
-// removed mapping places nothing, and a team's namespaces are its apps'
-// and those mapped to it.
+// removed mapping places nothing.
 func TestIndexFollowsTheEvents(t *testing.T) {
 	t.Parallel()
 	p := pool(t)
@@ -56,10 +55,6 @@ func TestIndexFollowsTheEvents(t *testing.T) {
 	require.Equal(t, typesv1.Ownership_OWNERSHIP_NAMESPACE_MAPPING, ix.Resolve(labels[1]).GetOwnership())
 	require.Equal(t, "sre", ix.Resolve(labels[1]).GetTeam())
 	require.Empty(t, ix.Resolve(labels[2]).GetTeam(), "an unmapped namespace is nobody's")
-
-	ns, err := appteam.Namespaces(ctx, p, "sre")
-	require.NoError(t, err)
-	require.Equal(t, []subject.Mapping{{Namespace: "logging", Team: "sre"}}, ns)
 
 	require.NoError(t, appteam.Delete(ctx, p, "payments", t0.Add(time.Minute)))
 	ix, err = appteam.IndexFor(ctx, p, labels...)

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
@@ -76,13 +77,15 @@ var workloadLabels = []struct{ label, kind string }{
 	{"job_name", "Job"},
 }
 
-// appLabels name an app or a workload, most specific first.
-var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
+// Placing are the labels that place a subject, and so its owner; without
+// a namespace, the app labels (alertlabel.AppLabels) do. An incident
+// groups its alerts by them too, so that it never mixes owners.
+var Placing = []string{"cluster", "namespace"}
 
 // Names are the namespaces and app names labels mention: what an Index
 // for them must hold.
 func Names(labels map[string]string) (namespace string, apps []string) {
-	for _, l := range appLabels {
+	for _, l := range alertlabel.AppLabels {
 		if v := labels[l]; v != "" {
 			apps = append(apps, v)
 		}
@@ -92,7 +95,7 @@ func Names(labels map[string]string) (namespace string, apps []string) {
 
 // appLabel is the first app label set, and its name.
 func appLabel(labels map[string]string) (label, value string) {
-	for _, l := range appLabels {
+	for _, l := range alertlabel.AppLabels {
 		if v := labels[l]; v != "" {
 			return l, v
 		}

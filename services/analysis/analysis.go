@@ -424,26 +424,6 @@ func subjectOf(inc *typesv1.Incident) *typesv1.Subject {
 	return subject.NewIndex(nil, nil).Resolve(incidentOf(inc).Labels)
 }
 
-// subjectLabels are the labels that name subj's workload, for Resolve:
-// nothing else of the alerts' labels is believed.
-func subjectLabels(subj *typesv1.Subject) map[string]string {
-	ls := map[string]string{"namespace": subj.GetNamespace()}
-	if subj.GetPod() != "" {
-		ls["pod"] = subj.GetPod()
-	}
-	switch subj.GetKind() {
-	case "Deployment", "StatefulSet", "DaemonSet":
-		ls[strings.ToLower(subj.GetKind())] = subj.GetName()
-	case "Job":
-		ls["job_name"] = subj.GetName()
-	case "":
-		if subj.GetName() != "" {
-			ls["app"] = subj.GetName()
-		}
-	}
-	return ls
-}
-
 // gather reads the cluster for b: only subj's cluster and namespace, and
 // only its workload (or its pod's controller) as the target.
 func (s *Service) gather(ctx context.Context, b *evidence.Bundle, subj *typesv1.Subject, now time.Time) {
@@ -470,7 +450,7 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, subj *typesv1.
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.opts.Gather.Timeout+5*time.Second)
 	defer cancel()
-	ref, why, err := gather.Resolve(rctx, kc, cluster, subjectLabels(subj))
+	ref, why, err := gather.Resolve(rctx, kc, cluster, subj)
 	switch {
 	case err != nil:
 		b.Gaps = append(b.Gaps, "target: "+err.Error())

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
@@ -66,7 +67,7 @@ func BenchmarkOpenedToCompleted(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		ref, _, err := gather.Resolve(ctx, kc, "main", map[string]string{"namespace": ns, "deployment": "checkout"})
+		ref, _, err := gather.Resolve(ctx, kc, "main", &typesv1.Subject{Namespace: ns, Kind: "Deployment", Name: "checkout"})
 		require.NoError(b, err)
 		gather.Gather(ctx, kc, ref, gather.Limits{}, &evidence.Bundle{}, time.Now())
 		gathering = append(gathering, time.Since(t0))

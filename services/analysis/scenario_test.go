@@ -34,6 +34,7 @@ import (
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
@@ -338,7 +339,7 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) scenarioOutco
 		Labels: labels, Annotations: map[string]string{"description": sc.Description},
 	}}
 	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: fmt.Sprint(labels), At: opened})
-	ref, why, err := gather.Resolve(ctx, r.kc, "main", labels)
+	ref, why, err := gather.Resolve(ctx, r.kc, "main", subject.NewIndex(nil, nil).Resolve(labels))
 	switch {
 	case err != nil:
 		b.Gaps = append(b.Gaps, "target: "+err.Error())

@@ -14,6 +14,7 @@ import (
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
@@ -72,7 +73,7 @@ func TestResolve(t *testing.T) {
 		{"the scrape job is not a Job", map[string]string{"namespace": ns, "job": "kubernetes-pods"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, why, err := gather.Resolve(ctx, k.Clientset, "main", tc.labels)
+			got, why, err := gather.Resolve(ctx, k.Clientset, "main", subject.NewIndex(nil, nil).Resolve(tc.labels))
 			require.NoError(t, err)
 			if tc.want == nil {
 				require.Nil(t, got)

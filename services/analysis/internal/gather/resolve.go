@@ -15,60 +15,40 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
-// Labels that name a workload, most specific first, as kube-state-metrics
-// and Prometheus' Kubernetes rules put them on alerts.
-var workloadLabels = []struct{ label, kind string }{
-	{"deployment", "Deployment"},
-	{"statefulset", "StatefulSet"},
-	{"daemonset", "DaemonSet"},
-	{"job_name", "Job"},
-	{"job", "Job"}, // only when it names a Job in the namespace (often it is the scrape job)
-}
-
-// appLabels name an app: a Deployment (or StatefulSet) of that name, or
-// labelled app.kubernetes.io/name with it.
-var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
-
-// Resolve ties an incident's labels to a workload of cluster: nil (and
-// why) when they name none that exists. Pods lead to their owner.
-func Resolve(ctx context.Context, kc kubernetes.Interface, cluster string, labels map[string]string) (*typesv1.ResourceRef, string, error) {
-	ns := labels["namespace"]
+// Resolve finds the workload of subject s in cluster: nil (and why) when
+// it names none that exists. A pod leads to its controller; a name
+// without a kind is a Deployment, StatefulSet or DaemonSet of that name,
+// or the one Deployment labelled app.kubernetes.io/name with it. It looks
+// only in the subject's namespace.
+func Resolve(ctx context.Context, kc kubernetes.Interface, cluster string, s *typesv1.Subject) (*typesv1.ResourceRef, string, error) {
+	ns, name := s.GetNamespace(), s.GetName()
 	if ns == "" {
-		return nil, "the alerts name no namespace", nil
+		return nil, "the incident's subject names no namespace", nil
 	}
 	ref := func(kind, name string) *typesv1.ResourceRef {
 		return &typesv1.ResourceRef{Cluster: cluster, Namespace: ns, Kind: kind, Name: name}
 	}
-	if pod := labels["pod"]; pod != "" {
+	if pod := s.GetPod(); pod != "" {
 		r, err := owner(ctx, kc, ns, "Pod", pod)
 		if err == nil && r != nil {
 			r.Cluster = cluster
 			return r, "", nil
 		}
 	}
-	for _, wl := range workloadLabels {
-		name := labels[wl.label]
-		if name == "" {
-			continue
-		}
-		if ok, err := exists(ctx, kc, ns, wl.kind, name); err != nil {
-			return nil, "", err
-		} else if ok {
-			return ref(wl.kind, name), "", nil
-		}
+	kinds := []string{s.GetKind()}
+	if s.GetKind() == "" {
+		kinds = []string{"Deployment", "StatefulSet", "DaemonSet"}
 	}
-	for _, l := range appLabels {
-		name := labels[l]
-		if name == "" {
-			continue
-		}
-		for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet"} {
+	if name != "" {
+		for _, kind := range kinds {
 			if ok, err := exists(ctx, kc, ns, kind, name); err != nil {
 				return nil, "", err
 			} else if ok {
 				return ref(kind, name), "", nil
 			}
 		}
+	}
+	if name != "" && s.GetKind() == "" {
 		deps, err := kc.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name, Limit: 2})
 		if err != nil {
 			return nil, "", fmt.Errorf("list deployments of %s/%s: %w", ns, name, err)
@@ -77,7 +57,7 @@ func Resolve(ctx context.Context, kc kubernetes.Interface, cluster string, label
 			return ref("Deployment", deps.Items[0].Name), "", nil
 		}
 	}
-	return nil, "no workload in namespace " + ns + " matches the alerts' labels (pod, deployment, statefulset, daemonset, job, app, service)", nil
+	return nil, "no workload in namespace " + ns + " matches the incident's subject (pod, workload or app name)", nil
 }
 
 func exists(ctx context.Context, kc kubernetes.Interface, ns, kind, name string) (bool, error) {

@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
@@ -140,11 +139,12 @@ func (s *Server) clusterExists(ctx context.Context, q postgres.Querier, name str
 	if name == "" {
 		return nil
 	}
-	if _, err := s.store.Kubeconfig(ctx, q, name); err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
-			return status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", name)
-		}
+	ok, err := s.store.ClusterExists(ctx, q, name)
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", name)
 	}
 	return nil
 }

@@ -71,3 +71,13 @@ func (s *Store) AppOfNamespace(ctx context.Context, q Querier, cluster, ns strin
 	}
 	return name, true, nil
 }
+
+// ClusterExists says whether a cluster is registered, without opening
+// its kubeconfig.
+func (s *Store) ClusterExists(ctx context.Context, q Querier, name string) (bool, error) {
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clusters WHERE name = $1)`, name).Scan(&ok); err != nil {
+		return false, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return ok, nil
+}

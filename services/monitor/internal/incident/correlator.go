@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -110,10 +111,13 @@ func NewCorrelator(store Store, opts Options, log *slog.Logger) *Correlator {
 	if now == nil {
 		now = time.Now
 	}
-	by := append(slices.Clone(opts.GroupBy), subjectLabels...)
+	// Whatever group_by says, alerts are grouped by what places their
+	// subject too, so that an incident never mixes owners, whatever Vigil
+	// learns between a firing and its resolution.
+	by := append(slices.Clone(opts.GroupBy), subject.Placing...)
 	return &Correlator{
 		store: store, opts: opts, log: log.With("component", "correlator"), now: now,
-		by: by, byNoNamespace: append(slices.Clone(by), appLabels...),
+		by: by, byNoNamespace: append(slices.Clone(by), alertlabel.AppLabels...),
 	}
 }
 
@@ -149,15 +153,6 @@ func ValidateAlert(a *typesv1.Alert) error {
 type Plan struct {
 	Signals []*Signal
 }
-
-// subjectLabels are grouped by whatever the configured group_by: the
-// labels a subject is resolved from, so that the alerts of one incident
-// always share their subject's owner (an incident never mixes teams),
-// whatever Vigil learns between a firing and its resolution.
-var subjectLabels = []string{"cluster", "namespace"}
-
-// appLabels place a subject when the alert names no namespace.
-var appLabels = []string{"app", "app_kubernetes_io_name", "service"}
 
 // groupBy is what an alert with labels is grouped by.
 func (c *Correlator) groupBy(labels map[string]string) []string {
