@@ -96,15 +96,9 @@ func At(ctx context.Context, q Querier, cluster, namespace, name string) (a App,
 	if cluster == "" || namespace == "" || name == "" {
 		return App{}, false, nil
 	}
-	a = App{Name: name, Cluster: cluster, Namespace: namespace}
-	err = q.QueryRow(ctx, `SELECT team, auto_repair FROM app_teams
-		WHERE app = $1 AND cluster = $2 AND namespace = $3 AND NOT deleted`, name, cluster, namespace).
-		Scan(&a.Team, &a.AutoRepair)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return App{}, false, nil
-	}
-	if err != nil {
-		return App{}, false, fmt.Errorf("app at %s/%s/%s: %w", cluster, namespace, name, err)
+	a, ok, err = Get(ctx, q, name)
+	if err != nil || !ok || a.Cluster != cluster || a.Namespace != namespace {
+		return App{}, false, err
 	}
 	return a, true, nil
 }

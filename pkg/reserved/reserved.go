@@ -9,6 +9,7 @@ package reserved
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -83,14 +84,15 @@ func New(own string, extra []string) (*Namespaces, error) {
 	return n, nil
 }
 
-// Default is New with nothing configured.
-func Default() *Namespaces {
+// Default is New with nothing configured, built once (a Namespaces is
+// never changed after New).
+var Default = sync.OnceValue(func() *Namespaces {
 	n, err := New("", nil)
 	if err != nil {
 		panic(err) // Builtin are valid
 	}
 	return n
-}
+})
 
 // Check returns why namespace is reserved, or "" when it is not.
 func (n *Namespaces) Check(namespace string) string {

@@ -154,7 +154,6 @@ type Service struct {
 	repairers *Readers
 	// repairReserved are never granted to the repair identity.
 	repairReserved *reserved.Namespaces
-	kube           *kube.Pool
 	log            *slog.Logger
 }
 
@@ -205,7 +204,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return &Readers{account: a, pool: deps.Pool, store: store, kube: kp, defaultCluster: opts.DefaultCluster, log: log, tokens: map[string]reader{}}
 	}
 	s := &Service{
-		opts: opts, deps: deps, deployer: d, store: store, repairReserved: repairReserved, kube: kp, log: log,
+		opts: opts, deps: deps, deployer: d, store: store, repairReserved: repairReserved, log: log,
 		readers:   accounts(kubeaccess.Reader),
 		repairers: accounts(kubeaccess.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),

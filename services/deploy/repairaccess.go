@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 )
@@ -36,20 +37,6 @@ var ErrUnknownCluster = postgres.ErrNotFound
 // provisionTimeout bounds the provisioning of one cluster.
 const provisionTimeout = time.Minute
 
-// grants returns the repair grants of a registered cluster, acting with
-// its admin credential.
-func (s *Service) grants(ctx context.Context, cluster string) (kubeaccess.Grants, error) {
-	kc, err := s.store.Kubeconfig(ctx, s.deps.Pool, cluster)
-	if err != nil {
-		return kubeaccess.Grants{}, fmt.Errorf("cluster %s: %w", cluster, err)
-	}
-	admin, err := s.kube.Get(cluster, kc)
-	if err != nil {
-		return kubeaccess.Grants{}, fmt.Errorf("cluster %s: %w", cluster, err)
-	}
-	return kubeaccess.Grants{Admin: admin.Typed, Reserved: s.repairReserved}, nil
-}
-
 // GrantRepair lets Vigil's repair identity act in namespace of cluster,
 // because an admin allowed repairs there (the namespace → team mapping):
 // a RoleBinding labelled as Vigil's, applied server-side, so granting
@@ -62,7 +49,7 @@ func (s *Service) GrantRepair(ctx context.Context, cluster, namespace string) er
 	if err := s.repairReserved.Refuse(namespace); err != nil {
 		return err
 	}
-	g, err := s.grants(ctx, cluster)
+	g, err := s.deployer.RepairGrants(ctx, cluster)
 	if err != nil {
 		return err
 	}
@@ -72,21 +59,30 @@ func (s *Service) GrantRepair(ctx context.Context, cluster, namespace string) er
 // RevokeRepair takes back what GrantRepair granted in namespace of
 // cluster; revoking what is not granted is nothing to do.
 func (s *Service) RevokeRepair(ctx context.Context, cluster, namespace string) error {
-	g, err := s.grants(ctx, cluster)
+	g, err := s.deployer.RepairGrants(ctx, cluster)
 	if err != nil {
 		return err
 	}
 	return g.Revoke(ctx, namespace, kubeaccess.SourceTeam)
 }
 
-// ReconcileRepairs makes the admin's grants (GrantRepair) in cluster
-// exactly namespaces: for the mapping to call at start.
-func (s *Service) ReconcileRepairs(ctx context.Context, cluster string, namespaces []string) error {
-	g, err := s.grants(ctx, cluster)
+// known is what provisioning grants: the apps (where they run) and the
+// admins' namespace mappings, read once for every cluster.
+type known struct {
+	apps     []postgres.AppRef
+	mappings []*deployv1.NamespaceMapping
+}
+
+func (s *Service) known(ctx context.Context) (known, error) {
+	apps, err := s.store.AppRefs(ctx, s.deps.Pool)
 	if err != nil {
-		return err
+		return known{}, err
 	}
-	return g.Reconcile(ctx, kubeaccess.SourceTeam, namespaces)
+	mappings, err := s.store.Mappings(ctx, s.deps.Pool)
+	if err != nil {
+		return known{}, err
+	}
+	return known{apps: apps, mappings: mappings}, nil
 }
 
 // provisionRepair sets up the repair identity in cluster: its account,
@@ -95,10 +91,10 @@ func (s *Service) ReconcileRepairs(ctx context.Context, cluster string, namespac
 // list (reconciled: what left the list is revoked). Grants of apps
 // deleted meanwhile are not looked for here: other Vigils' apps may share
 // the cluster, and deleting an app revokes its grant.
-func (s *Service) provisionRepair(ctx context.Context, cluster string) error {
+func (s *Service) provisionRepair(ctx context.Context, cluster string, k known) error {
 	ctx, cancel := context.WithTimeout(ctx, provisionTimeout)
 	defer cancel()
-	g, err := s.grants(ctx, cluster)
+	g, err := s.deployer.RepairGrants(ctx, cluster)
 	if err != nil {
 		return err
 	}
@@ -108,12 +104,8 @@ func (s *Service) provisionRepair(ctx context.Context, cluster string) error {
 	if err := kubeaccess.ApplyRepairPolicy(ctx, g.Admin); err != nil {
 		return fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	apps, err := s.store.AppRefs(ctx, s.deps.Pool)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, a := range apps {
+	for _, a := range k.apps {
 		if a.Cluster != cluster {
 			continue
 		}
@@ -124,12 +116,8 @@ func (s *Service) provisionRepair(ctx context.Context, cluster string) error {
 	}
 	errs = append(errs, g.Reconcile(ctx, kubeaccess.SourceAllowed, s.opts.RepairNamespaces))
 	// The admins' namespace mappings with allow_repairs in this cluster.
-	mappings, err := s.store.Mappings(ctx, s.deps.Pool)
-	if err != nil {
-		return err
-	}
 	var allowed []string
-	for _, m := range mappings {
+	for _, m := range k.mappings {
 		if m.GetAllowRepairs() && m.GetCluster() == cluster && s.repairReserved.Check(m.GetNamespace()) == "" {
 			allowed = append(allowed, m.GetNamespace())
 		}
@@ -151,8 +139,13 @@ func (s *Service) provisionAll(ctx context.Context) {
 		s.log.WarnContext(ctx, "cannot list clusters to provision the repair identity", "error", err)
 		return
 	}
+	k, err := s.known(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "cannot read the apps and mappings to provision the repair identity", "error", err)
+		return
+	}
 	for _, c := range cs {
-		if err := s.provisionRepair(ctx, c.GetName()); err != nil {
+		if err := s.provisionRepair(ctx, c.GetName(), k); err != nil {
 			s.log.WarnContext(ctx, "repair identity not fully provisioned", "cluster", c.GetName(), "error", err)
 		}
 	}
@@ -160,7 +153,12 @@ func (s *Service) provisionAll(ctx context.Context) {
 
 // clusterAdded provisions a cluster registered through the API.
 func (s *Service) clusterAdded(ctx context.Context, cluster string) {
-	if err := s.provisionRepair(context.WithoutCancel(ctx), cluster); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	k, err := s.known(ctx)
+	if err == nil {
+		err = s.provisionRepair(ctx, cluster, k)
+	}
+	if err != nil {
 		s.log.WarnContext(ctx, "repair identity not fully provisioned", "cluster", cluster, "error", err)
 	}
 }

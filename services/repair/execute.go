@@ -43,10 +43,14 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	}); err != nil {
 		return s.block(ctx, row, err.Error())
 	}
-	if why, err := s.offSubject(ctx, nil, r); err != nil {
+	// The subject, checked again (the pod's controller once the cluster
+	// is at hand, below).
+	verdict, err := s.subjectVerdict(ctx, r)
+	if err != nil {
 		return err
-	} else if why != "" {
-		return s.block(ctx, row, why)
+	}
+	if !verdict.OK {
+		return s.block(ctx, row, verdict.Reason)
 	}
 	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED && row.Automatic && r.GetDecidedBy() == "" && set.Paused {
 		// The kill switch stops automatic repairs at once, those queued
@@ -87,12 +91,10 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	if err != nil {
 		return err
 	}
-	if r.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_VERIFYING {
-		if why, err := s.offSubject(ctx, c, r); err != nil {
-			return err
-		} else if why != "" {
-			return s.block(ctx, row, why)
-		}
+	if why, err := s.ownsPod(ctx, c, r, verdict); err != nil {
+		return err
+	} else if why != "" {
+		return s.block(ctx, row, why)
 	}
 	st := loadState(row)
 	app, ok, err := s.vigilApp(ctx, r, set)
@@ -162,12 +164,9 @@ func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Se
 	if set.DryRun || t.GetKind() != "Deployment" {
 		return appteam.App{}, false, nil
 	}
-	cluster := t.GetCluster()
-	if cluster == "" {
-		var err error
-		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
-			return appteam.App{}, false, err
-		}
+	cluster, err := s.targetCluster(ctx, r)
+	if err != nil {
+		return appteam.App{}, false, err
 	}
 	return appteam.At(ctx, s.deps.Pool, cluster, t.GetNamespace(), t.GetName())
 }

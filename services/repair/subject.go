@@ -60,33 +60,50 @@ func (s *Service) subjectOf(ctx context.Context, tx pgx.Tx, incidentID string, o
 
 // offSubject says why r may not act on its target: "" when it may. It
 // checks the target against the incident's subject, as this service
-// recorded it; with kc, it also asks the cluster whether the target
-// controls the subject's pod.
+// recorded it (subjectVerdict); with kc, it also asks the cluster whether
+// the target controls the subject's pod (ownsPod).
 func (s *Service) offSubject(ctx context.Context, kc kubernetes.Interface, r *repairv1.Repair) (string, error) {
+	v, err := s.subjectVerdict(ctx, r)
+	if err != nil || !v.OK {
+		return v.Reason, err
+	}
+	return s.ownsPod(ctx, kc, r, v)
+}
+
+// subjectVerdict is subject.Check of r's target against the incident's
+// subject, without asking the cluster; Reason says why not, for people.
+func (s *Service) subjectVerdict(ctx context.Context, r *repairv1.Repair) (subject.Verdict, error) {
 	subj := r.GetSubject()
 	if subj == nil {
-		return "the incident's subject never reached the repair service: a person must act", nil
+		return subject.Verdict{Reason: "the incident's subject never reached the repair service: a person must act"}, nil
 	}
 	var cluster string
 	if s.deps.Clusters != nil && (subj.GetCluster() == "" || r.GetProposal().GetTarget().GetCluster() == "") {
 		c, err := s.deps.Clusters.DefaultCluster(ctx)
 		if err != nil {
-			return "", err
+			return subject.Verdict{}, err
 		}
 		cluster = c
 	}
 	v := subject.Check(subj, r.GetProposal().GetTarget(), r.GetProposal().GetAction(), cluster)
-	switch {
-	case !v.OK:
-		return "not the incident's subject: " + v.Reason, nil
-	case v.PodOwner == "" || kc == nil:
+	if !v.OK {
+		v.Reason = "not the incident's subject: " + v.Reason
+	}
+	return v, nil
+}
+
+// ownsPod says why r's target may not act for the subject's pod of v
+// ("" when it may, or when v names no pod or kc is nil): the cluster
+// tells whether the target controls it.
+func (s *Service) ownsPod(ctx context.Context, kc kubernetes.Interface, r *repairv1.Repair, v subject.Verdict) (string, error) {
+	if v.PodOwner == "" || kc == nil {
 		return "", nil
 	}
-	ok, err := controls(ctx, kc, subj.GetNamespace(), v.PodOwner, r.GetProposal().GetTarget())
+	t := r.GetProposal().GetTarget()
+	ok, err := controls(ctx, kc, r.GetSubject().GetNamespace(), v.PodOwner, t)
 	if err != nil || ok {
 		return "", err
 	}
-	t := r.GetProposal().GetTarget()
 	return fmt.Sprintf("not the incident's subject: %s %s/%s does not control pod %s", t.GetKind(), t.GetNamespace(), t.GetName(), v.PodOwner), nil
 }
 

@@ -183,17 +183,23 @@ func limits(set guard.Settings) action.Limits {
 
 // client is the repair identity's client of the target's cluster.
 func (s *Service) client(ctx context.Context, r *repairv1.Repair) (kubernetes.Interface, error) {
-	if s.deps.Clusters == nil {
-		return nil, errNoClusters
-	}
-	cluster := r.GetProposal().GetTarget().GetCluster()
-	if cluster == "" {
-		var err error
-		if cluster, err = s.deps.Clusters.DefaultCluster(ctx); err != nil {
-			return nil, err
-		}
+	cluster, err := s.targetCluster(ctx, r)
+	if err != nil {
+		return nil, err
 	}
 	return s.deps.Clusters.Repairer(ctx, cluster)
+}
+
+// targetCluster is the cluster of r's target: the one it names, else the
+// default.
+func (s *Service) targetCluster(ctx context.Context, r *repairv1.Repair) (string, error) {
+	if s.deps.Clusters == nil {
+		return "", errNoClusters
+	}
+	if c := r.GetProposal().GetTarget().GetCluster(); c != "" {
+		return c, nil
+	}
+	return s.deps.Clusters.DefaultCluster(ctx)
 }
 
 var errNoClusters = errors.New("no cluster access in this process (run deploy with repair, or give repair its own identity)")

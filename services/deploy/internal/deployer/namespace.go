@@ -122,14 +122,24 @@ func (d *Deployer) repairGrants(client *kube.Client) kubeaccess.Grants {
 	return kubeaccess.Grants{Admin: client.Typed, Reserved: d.opts.RepairReserved}
 }
 
+// RepairGrants are the repair identity's grants in a registered cluster,
+// made with deploy's own credential there.
+func (d *Deployer) RepairGrants(ctx context.Context, cluster string) (kubeaccess.Grants, error) {
+	client, err := d.clientFor(ctx, cluster)
+	if err != nil {
+		return kubeaccess.Grants{}, fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	return d.repairGrants(client), nil
+}
+
 // RevokeRepair takes away the repair identity's grant in app a's
 // namespace (made by the enable_auto_repair step): the app is gone, and
 // the namespace, if it stays, is no longer Vigil's to repair in. Other
 // grants there (an admin's) stay.
 func (d *Deployer) RevokeRepair(ctx context.Context, a *postgres.App) error {
-	client, err := d.clientFor(ctx, a.Cluster)
+	g, err := d.RepairGrants(ctx, a.Cluster)
 	if err != nil {
 		return err
 	}
-	return d.repairGrants(client).Revoke(ctx, a.Namespace, kubeaccess.SourceApp)
+	return g.Revoke(ctx, a.Namespace, kubeaccess.SourceApp)
 }

@@ -116,13 +116,10 @@ func Defaults() Settings {
 	}
 }
 
-// defaultReserved are the reserved namespaces of Settings that name none.
-var defaultReserved = reserved.Default()
-
 // reservedOf returns why namespace is reserved under s, "" if it is not.
 func (s Settings) reservedOf(namespace string) string {
 	if s.Reserved == nil {
-		return defaultReserved.Check(namespace)
+		return reserved.Default().Check(namespace)
 	}
 	return s.Reserved.Check(namespace)
 }
