@@ -401,7 +401,7 @@ func printApp(w io.Writer, a *deployv1.App) {
 	fmt.Fprintf(tw, "Replicas:\t%s\n", orDefault(a.GetReplicas(), "plan default"))
 	memory := "plan's"
 	if b := a.GetMemoryLimitBytes(); b > 0 {
-		memory = resource.NewQuantity(b, resource.BinarySI).String() + " (when above the plan's)"
+		memory = quantity(b) + " (when above the plan's)"
 	}
 	fmt.Fprintf(tw, "Memory limit:\t%s\n", memory)
 	fmt.Fprintf(tw, "Port:\t%s\n", orDefault(a.GetPort(), "framework default"))

@@ -70,6 +70,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	slackAPI := env("VIGIL_SLACK_API_URL", "https://slack.com/api")
 	silenceMax, err := envDuration("VIGIL_SILENCE_MAX_DURATION", 30*24*time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -232,10 +233,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			AuditRetention:  auditRetention,
 			KeyDefaultTTL:   keyDefaultTTL,
 			KeyMaxTTL:       keyMaxTTL,
-			Login: gateway.LoginLimits{
-				UserFailures: loginPerUser, AddressFailures: loginPerAddress,
-				UserWindow: gateway.DefaultLoginLimits.UserWindow, LockBase: gateway.DefaultLoginLimits.LockBase, LockMax: gateway.DefaultLoginLimits.LockMax,
-			},
+			// The rest of the limits are the gateway's defaults.
+			Login:          gateway.LoginLimits{UserFailures: loginPerUser, AddressFailures: loginPerAddress},
 			TrustedProxies: proxies,
 			// Secrets: checked by gateway.Options.Validate, never logged.
 			TelegramWebhookSecret: secrets["VIGIL_TELEGRAM_WEBHOOK_SECRET"],
@@ -247,7 +246,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			TelegramAPIURL:     env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
 			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
 			SlackResponseURLBase: env("VIGIL_SLACK_RESPONSE_URL_BASE",
-				slackResponseURLBase(env("VIGIL_SLACK_API_URL", "https://slack.com/api"))),
+				slackResponseURLBase(slackAPI)),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
@@ -269,7 +268,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Slack: notify.SlackOptions{
 				BotToken: secrets["VIGIL_SLACK_BOT_TOKEN"],
 				Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
-				APIURL:   env("VIGIL_SLACK_API_URL", "https://slack.com/api"),
+				APIURL:   slackAPI,
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,

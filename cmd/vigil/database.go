@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -116,27 +115,9 @@ func upDatabaseLogins(ctx context.Context, log *slog.Logger, dsn, dataDir string
 // rolePasswords are the services' Postgres passwords kept in dir, one
 // file per service, created on first use.
 func rolePasswords(dir string) (map[string]string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("database passwords: %w", err)
-	}
-	out := map[string]string{}
-	for _, s := range app.Services {
-		file := filepath.Join(dir, s)
-		b, err := os.ReadFile(file)
-		switch {
-		case err == nil:
-			out[s] = strings.TrimSpace(string(b))
-			continue
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("database password of %s: %w", s, err)
-		}
+	return filePasswords(dir, "database", app.Services, func() string {
 		raw := make([]byte, 24)
 		_, _ = rand.Read(raw) // never fails (crypto/rand)
-		pw := hex.EncodeToString(raw)
-		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("write database password of %s: %w", s, err)
-		}
-		out[s] = pw
-	}
-	return out, nil
+		return hex.EncodeToString(raw)
+	})
 }

@@ -236,26 +236,41 @@ func localSigningKeys(dataDir string) (*auth.KeySet, error) {
 // the password kept in DIR/nats-users/<user>, created on first start.
 func natsUsers(dataDir string) (users []bus.Credentials, dir string, err error) {
 	dir = filepath.Join(dataDir, "nats-users")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("NATS passwords: %w", err)
+	pws, err := filePasswords(dir, "NATS", bus.Users(), bus.NewPassword)
+	if err != nil {
+		return nil, "", err
 	}
 	for _, u := range bus.Users() {
-		file := filepath.Join(dir, u)
+		users = append(users, bus.Credentials{User: u, Password: pws[u]})
+	}
+	return users, dir, nil
+}
+
+// filePasswords are the passwords of names (what, in errors: "NATS"),
+// one file each in dir (mode 600), made with newPassword on first use
+// and read back after.
+func filePasswords(dir, what string, names []string, newPassword func() string) (map[string]string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s passwords: %w", what, err)
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		file := filepath.Join(dir, n)
 		b, err := os.ReadFile(file)
 		switch {
 		case err == nil:
-			users = append(users, bus.Credentials{User: u, Password: strings.TrimSpace(string(b))})
+			out[n] = strings.TrimSpace(string(b))
 			continue
 		case !errors.Is(err, fs.ErrNotExist):
-			return nil, "", fmt.Errorf("NATS password of %s: %w", u, err)
+			return nil, fmt.Errorf("%s password of %s: %w", what, n, err)
 		}
-		pw := bus.NewPassword()
+		pw := newPassword()
 		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
-			return nil, "", fmt.Errorf("write NATS password of %s: %w", u, err)
+			return nil, fmt.Errorf("write %s password of %s: %w", what, n, err)
 		}
-		users = append(users, bus.Credentials{User: u, Password: pw})
+		out[n] = pw
 	}
-	return users, dir, nil
+	return out, nil
 }
 
 // localEncryptionKey is the key kept in the data dir, created on first

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // RelayOptions tune a Relay.
@@ -179,25 +180,16 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	}
 }
 
-// pruneBatch bounds each prune statement, so that a backlog (after a
-// storm, or downtime) is cleared batch by batch, each well inside the
-// pool's statement_timeout, instead of one statement that never finishes.
+// pruneBatch bounds each prune statement (db.DeleteInBatches).
 const pruneBatch = 10000
 
 func (r *Relay) prune(ctx context.Context) {
-	var rows int64
-	for {
-		tag, err := r.pool.Exec(ctx, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
-			SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1::interval LIMIT $2)`,
-			r.opts.Retention.String(), pruneBatch)
-		if err != nil {
-			r.log.WarnContext(ctx, "prune processed events failed", "error", err, "rows", rows)
-			return
-		}
-		rows += tag.RowsAffected()
-		if tag.RowsAffected() < pruneBatch {
-			break
-		}
+	rows, err := db.DeleteInBatches(ctx, r.pool, pruneBatch, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
+		SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1::interval LIMIT $2)`,
+		r.opts.Retention.String())
+	if err != nil {
+		r.log.WarnContext(ctx, "prune processed events failed", "error", err, "rows", rows)
+		return
 	}
 	if rows > 0 {
 		r.log.InfoContext(ctx, "pruned processed events", "rows", rows)

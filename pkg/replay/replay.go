@@ -57,20 +57,12 @@ func (s *Store) Spend(ctx context.Context, id string, until time.Time) (fresh bo
 
 // Prune deletes the ids that expired before now.
 func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
-	// Bounded batches: a backlog after downtime is cleared a batch per
-	// statement, each well inside the pool's statement_timeout.
-	var total int64
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM spent_assertions WHERE jti IN (
-			SELECT jti FROM spent_assertions WHERE expires_at < $1 LIMIT 10000)`, now)
-		if err != nil {
-			return total, fmt.Errorf("replay: prune: %w", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < 10000 {
-			return total, nil
-		}
+	n, err := db.DeleteInBatches(ctx, s.pool, 10000, `DELETE FROM spent_assertions WHERE jti IN (
+		SELECT jti FROM spent_assertions WHERE expires_at < $1 LIMIT $2)`, now)
+	if err != nil {
+		return n, fmt.Errorf("replay: prune: %w", err)
 	}
+	return n, nil
 }
 
 // Run prunes expired ids every minute until ctx ends.

@@ -123,12 +123,27 @@ func restMethod(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := r.Method + " " + placeholder.ReplaceAllString(pat.String(), "*")
+	key := r.Method + " " + routeKey(pat.String())
 	method, ok := routes[key]
 	if !ok {
 		return "", fmt.Errorf("%s (%s %s): not in the OpenAPI document", key, r.Method, r.URL.Path)
 	}
 	return method, nil
+}
+
+// routeKeys remembers routeKey per pattern: the patterns are the few
+// grpc-gateway registered, and every REST call (alerts in a storm
+// included) asks.
+var routeKeys sync.Map
+
+// routeKey is a route pattern with its path variables as "*".
+func routeKey(pattern string) string {
+	if k, ok := routeKeys.Load(pattern); ok {
+		return k.(string)
+	}
+	k := placeholder.ReplaceAllString(pattern, "*")
+	routeKeys.Store(pattern, k)
+	return k
 }
 
 // placeholder is a path variable, as a route pattern ("{name=*}") or the

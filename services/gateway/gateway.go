@@ -523,9 +523,8 @@ func (s *Service) telegramUpdates(ctx context.Context) error {
 		}
 		return nil
 	}
-	botID, _, _ := strings.Cut(s.opts.TelegramBotToken, ":")
 	l := &lease.Lease{
-		Pool: s.deps.Pool, Key: lease.Key("vigil/gateway/telegram-getUpdates/" + botID),
+		Pool: s.deps.Pool, Key: lease.Key("vigil/gateway/telegram-getUpdates/" + s.bot.ID),
 		Retry: s.opts.TelegramPollRetry, Log: log,
 	}
 	p := &telegram.Poller{API: s.bot.API, Bot: s.bot, Log: log}
@@ -564,8 +563,9 @@ var publicREST = map[string]bool{
 // the gRPC call as any other (both authenticate from the cache).
 func (s *Service) requireCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.withClientAddr(r)
 		if publicREST[r.Method+" "+r.URL.Path] {
+			// Login throttles by the client's address: only these read it.
+			s.withClientAddr(r)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -233,13 +233,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		deps.Logger.WarnContext(ctx, "VIGIL_ADMIN_TOKEN is ignored: only the gateway accepts it (VIGIL_ACCEPT_ADMIN_TOKEN=true to accept it here too)",
 			"services", opts.Services)
 	}
-	guard := &auth.Guard{Log: deps.Logger.With("component", "auth")}
+	// A service alone in its process takes service assertions, accepted
+	// once: its authenticator is set below, with the service's pool,
+	// before anything is served (Listen only binds).
+	guard := &auth.Guard{Log: deps.Logger.With("component", "auth"), Authn: bootstrap}
 	serviceAuthn := len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil
-	if serviceAuthn {
-		guard.Authn = auth.ServiceAuthenticator{Keys: deps.Keys, Service: opts.Services[0], Peers: deps.Peers, Fallback: bootstrap}
-	} else {
-		guard.Authn = bootstrap
-	}
 	a.srv = server.New(server.Options{
 		GRPCAddr:           opts.GRPCAddr,
 		HTTPAddr:           opts.HTTPAddr,

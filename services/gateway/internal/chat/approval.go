@@ -109,7 +109,7 @@ type outcome struct {
 	// act runs after the answer, and only when the answer was given
 	// (it may note what it did in the audit entry); failed is told when
 	// it fails.
-	act    func(context.Context, *auth.AuditEntry) error
+	act    func(context.Context) error
 	failed string
 }
 
@@ -136,7 +136,7 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 			e.Code, e.Message = codes.Aborted, "not answered, so not acted on: "+err.Error()
 		}
 	} else if o.act != nil {
-		if err := o.act(ctx, &e); err != nil {
+		if err := o.act(ctx); err != nil {
 			level, attrs = slog.LevelError, append(attrs, "error", err)
 			e.Code, e.Message = codes.Unavailable, "not passed on: "+err.Error()
 			if c := status.Code(err); c == codes.PermissionDenied || c == codes.InvalidArgument || c == codes.FailedPrecondition {
@@ -219,7 +219,7 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 		ev := &eventsv1.RepairApproved{Meta: meta(rp), RepairId: rp.GetId(), ApprovedBy: who.String(), Channel: channel}
 		return outcome{
 			text:   "Approved: Vigil runs the repair and shows how it went on the card.",
-			act:    func(ctx context.Context, _ *auth.AuditEntry) error { return a.Publisher.Publish(ctx, ev) },
+			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
 			failed: "Vigil could not pass your approval on: press Approve again.",
 		}
 	case approval.Reject:
@@ -229,7 +229,7 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 		}
 		return outcome{
 			text:   "Rejected: the repair will not run.",
-			act:    func(ctx context.Context, _ *auth.AuditEntry) error { return a.Publisher.Publish(ctx, ev) },
+			act:    func(ctx context.Context) error { return a.Publisher.Publish(ctx, ev) },
 			failed: "Vigil could not pass your rejection on: press Reject again.",
 		}
 	case approval.Later:
@@ -304,7 +304,8 @@ func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, wh
 	}
 	return outcome{
 		text: fmt.Sprintf("Silencing the incident's alerts for %s (`vigil silences list` shows it); the repair still waits for an answer.", hours(SilenceFor)),
-		act: func(ctx context.Context, e *auth.AuditEntry) error {
+		// e is the press's own audit entry: the silence's id goes in it.
+		act: func(ctx context.Context) error {
 			// The presser's identity, on the work's own context.
 			s, err := a.Silences.CreateSilence(auth.WithPrincipal(ctx, who), req)
 			if err != nil {

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TelegramUpdateRetention is how long a handled update's id is kept:
@@ -28,16 +25,10 @@ func (s *Store) FirstTelegramUpdate(ctx context.Context, bot string, id int64, n
 // candidate, stored now, when there is none; replicas that start at once
 // all get the same.
 func (s *Store) TelegramWebhookSecret(ctx context.Context, bot, candidate string, now time.Time) (string, error) {
-	// A replica storing its own at the same moment leaves this
-	// statement's snapshot without either row: the next one sees it.
-	for {
-		var secret string
-		err := s.pool.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO telegram_webhook_secrets (bot_id, secret, created_at) VALUES ($1, $2, $3)
-				ON CONFLICT DO NOTHING RETURNING secret)
-			SELECT secret FROM ins UNION ALL SELECT secret FROM telegram_webhook_secrets WHERE bot_id = $1`, bot, candidate, now).Scan(&secret)
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return secret, err
-		}
-	}
+	// A replica storing its own at the same moment waits for it, and the
+	// update (which changes nothing) returns the secret that is stored.
+	var secret string
+	err := s.pool.QueryRow(ctx, `INSERT INTO telegram_webhook_secrets (bot_id, secret, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (bot_id) DO UPDATE SET bot_id = EXCLUDED.bot_id RETURNING secret`, bot, candidate, now).Scan(&secret)
+	return secret, err
 }
