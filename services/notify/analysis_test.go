@@ -45,8 +45,7 @@ func TestAnalysisRepliesToIncidentMessage(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	incMsg := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	incMsg := e.openIncident(t, inc)
 
 	a := completed(inc.GetIncident().GetId())
 	a.BlastRadius = strings.Repeat("every pod of shop & more <b> ", 400) // an LLM that runs on
@@ -112,8 +111,7 @@ func TestStaleAnalysisIsNotSent(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	e.tg.WaitForMessages(t, 1, 30*time.Second)
+	e.openIncident(t, inc)
 
 	stale := completed(inc.GetIncident().GetId())
 	stale.Summary = "stale analysis"

@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +73,19 @@ func opened() *eventsv1.IncidentOpened {
 		Id: "01a20236-f568-7af1-9546-d3f52f62c45a", Title: "DiskFull in <prod>", Severity: typesv1.Severity_SEVERITY_CRITICAL,
 		FiringCount: 1, GroupLabels: map[string]string{"alertname": "DiskFull"},
 	}}
+}
+
+// openIncident publishes an incident and waits until its Telegram message
+// is sent and recorded: what follows it is threaded under it in the order
+// published, not after a retry that waited for the record.
+func (e *env) openIncident(t *testing.T, inc *eventsv1.IncidentOpened) faketelegram.Message {
+	t.Helper()
+	e.publish(t, inc)
+	msg := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	require.Eventually(t, func() bool {
+		return slices.Equal(e.attempts(t, inc.GetMeta().GetId()), []string{"sent:200"})
+	}, 10*time.Second, 20*time.Millisecond)
+	return msg
 }
 
 func (e *env) attempts(t *testing.T, eventID string) []string {

@@ -77,8 +77,7 @@ func TestApprovalCardTelegram(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	incMsg := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	incMsg := e.openIncident(t, inc)
 
 	req := approvalRequested(inc.GetIncident().GetId())
 	e.publish(t, req)
@@ -151,8 +150,7 @@ func TestAutomaticRepairTelegram(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	incMsg := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	incMsg := e.openIncident(t, inc)
 	incID := inc.GetIncident().GetId()
 
 	restart := &typesv1.RepairProposal{Action: typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, Target: rollback().GetTarget()}
@@ -186,8 +184,7 @@ func TestDecisionWaitsForRateLimitedCard(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	e.tg.WaitForMessages(t, 1, 30*time.Second)
+	e.openIncident(t, inc)
 
 	e.tg.RateLimitNext(1, 1)
 	req := approvalRequested(inc.GetIncident().GetId())
@@ -211,8 +208,7 @@ func TestDecisionWithoutCard(t *testing.T) {
 	t.Parallel()
 	e := start(t, chatID)
 	inc := opened()
-	e.publish(t, inc)
-	incMsg := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	incMsg := e.openIncident(t, inc)
 
 	req := approvalRequested(inc.GetIncident().GetId())
 	dec := decidedEvent(req, "rejected", "user:<bob>", "slack")
