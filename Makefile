@@ -19,7 +19,7 @@ PACKAGES := $(foreach m,$(MODULES),./$(m)/...)
 # Tools in .bin/ come first, so the pinned versions are the ones used.
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help deps tools k8s-bins generate check-generated buf-breaking lint build test bench run fmt
+.PHONY: help deps tools k8s-bins generate check-generated buf-breaking versions lint build test bench run fmt
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -125,8 +125,27 @@ buf-breaking: tools ## Check proto/ for breaking changes against main (or HEAD~1
 	echo "buf-breaking: against $$what"; \
 	buf breaking --against ".git#ref=$$base"
 
+# The workspace builds every module with one version of each dependency
+# (the highest any go.mod asks for); go.mod files that name others mislead a
+# reader and a module built alone. Fix with `go get DEP@VERSION` in the
+# modules listed, then `go mod tidy`.
+versions: ## Fail if two modules' go.mod require different versions of one dependency
+	@awk '/^require \(/ { block = 1; next } \
+		block && /^\)/ { block = 0; next } \
+		/^require [^(]/ { dep = $$2; ver = $$3 } \
+		block && NF >= 2 && $$1 !~ /^\/\// { dep = $$1; ver = $$2 } \
+		dep != "" && dep !~ /^github.com\/vigil-ops\// { \
+			if (!((dep, ver) in where)) { n[dep]++; vers[dep] = vers[dep] " " ver } \
+			where[dep, ver] = where[dep, ver] " " FILENAME } \
+		{ dep = "" } \
+		END { bad = 0; for (d in n) if (n[d] > 1) { bad = 1; split(substr(vers[d], 2), vs, " "); \
+				for (i in vs) printf "%s %s in%s\n", d, vs[i], where[d, vs[i]] } \
+			if (bad) { print "versions: one version per dependency across the workspace, please (see the Makefile)"; exit 1 } }' \
+		$(foreach m,$(MODULES),$(m)/go.mod)
+	@echo "versions: every module requires the same version of each dependency"
+
 # Once per module (see the note at the top), all modules even after a failure.
-lint: tools ## Run golangci-lint (.golangci.yml) over every module
+lint: tools versions ## Run golangci-lint (.golangci.yml) over every module
 	@status=0; \
 	for m in $(MODULES); do \
 		if [ -z "$$(find $$m -name '*.go' -print -quit)" ]; then echo "==> $$m: no Go files yet, skipped"; continue; fi; \
@@ -140,7 +159,7 @@ build: ## Build the vigil binary into bin/vigil
 
 # Integration tests start real PostgreSQL, Alertmanager and Kubernetes
 # binaries, hence deps and k8s-bins.
-test: deps k8s-bins ## Run every module's tests with the race detector
+test: versions deps k8s-bins ## Run every module's tests with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PACKAGES)
 
 bench: ## Run every module's benchmarks (no tests)
