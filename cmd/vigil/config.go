@@ -441,20 +441,19 @@ func llmOptions() (analysis.LLMOptions, error) {
 		}
 	}
 	for _, name := range analysis.Providers {
-		prefix := "VIGIL_" + strings.ToUpper(name) + "_"
-		key, err := secretEnv(prefix + "API_KEY")
+		key, err := secretEnv(providerVar(name, "API_KEY"))
 		if err != nil {
 			return o, err
 		}
-		p := analysis.Provider{URL: os.Getenv(prefix + "URL"), APIKey: key, Model: os.Getenv(prefix + "MODEL")}
+		p := analysis.Provider{URL: os.Getenv(providerVar(name, "URL")), APIKey: key, Model: os.Getenv(providerVar(name, "MODEL"))}
 		for _, price := range []struct {
 			name string
 			to   *float64
 		}{{"PRICE_INPUT", &p.InputPrice}, {"PRICE_OUTPUT", &p.OutputPrice}} {
-			if v := os.Getenv(prefix + price.name); v != "" {
+			if v := os.Getenv(providerVar(name, price.name)); v != "" {
 				f, err := strconv.ParseFloat(v, 64)
 				if err != nil || f < 0 {
-					return o, fmt.Errorf("%s%s: %q is not a price in US dollars per million tokens, like 0.15", prefix, price.name, v)
+					return o, fmt.Errorf("%s: %q is not a price in US dollars per million tokens, like 0.15", providerVar(name, price.name), v)
 				}
 				*price.to = f
 			}
@@ -475,4 +474,10 @@ func llmOptions() (analysis.LLMOptions, error) {
 	}
 	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
 	return o, o.Validate()
+}
+
+// providerVar is the variable holding an LLM provider's setting:
+// VIGIL_<PROVIDER>_<SETTING>.
+func providerVar(provider, setting string) string {
+	return "VIGIL_" + strings.ToUpper(provider) + "_" + setting
 }

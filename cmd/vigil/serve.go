@@ -132,6 +132,9 @@ func serveSigningKeys() (*auth.KeySet, error) {
 // for (VIGIL_<PEER>_PUBLIC_KEY).
 var peerServices = map[string][]string{"deploy": {"analysis", "repair"}}
 
+// publicKeyVar is the variable holding peer's public key.
+func publicKeyVar(peer string) string { return "VIGIL_" + strings.ToUpper(peer) + "_PUBLIC_KEY" }
+
 // serviceIdentity is service's own key (VIGIL_SERVICE_KEY, the base64
 // Ed25519 seed, or VIGIL_SERVICE_KEY_FILE, PEM), for the calls it makes
 // on its own behalf, and the public keys of the peers that may call it so
@@ -157,7 +160,7 @@ func serviceIdentity(service string) (ed25519.PrivateKey, map[string]ed25519.Pub
 	}
 	peers := map[string]ed25519.PublicKey{}
 	for _, peer := range peerServices[service] {
-		name := "VIGIL_" + strings.ToUpper(peer) + "_PUBLIC_KEY"
+		name := publicKeyVar(peer)
 		v := strings.TrimSpace(os.Getenv(name))
 		if v == "" {
 			continue
