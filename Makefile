@@ -24,7 +24,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 help: ## List the targets
 	@echo "Usage: make <target>"
 	@echo
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 # PostgreSQL server binaries (initdb, postgres) back `vigil up` and the
 # integration tests; Alertmanager is the real peer of the gateway's webhook
