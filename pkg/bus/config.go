@@ -23,7 +23,7 @@ func Config() []byte {
 # acknowledged event must survive a host crash.
 #
 # Every client logs in as a user below and may publish and subscribe only
-# what its role allows (README: "The bus"). Each user's password comes from
+# what its role allows (docs/bus.md). Each user's password comes from
 # the server's environment, e.g. VIGIL_NATS_GATEWAY_PASSWORD: the password
 # itself, or its bcrypt hash (nats server passwd, with the nats CLI) so the
 # server never holds it. nats-server refuses to start when one of them is
