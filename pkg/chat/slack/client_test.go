@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
 )
 
 const channel = "C0ALERTS1"
