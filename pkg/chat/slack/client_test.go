@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/chat/slack"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 )
 
 const channel = "C0ALERTS1"

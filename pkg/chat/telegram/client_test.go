@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/pkg/chat/telegram"
+	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 )
 
 const chatID = "-1001234567890"
