@@ -74,3 +74,25 @@ func TestVerify(t *testing.T) {
 		require.ErrorIs(t, err, tt.want, tt.name)
 	}
 }
+
+// FuzzVerify: whatever the headers and body, Verify accepts only Slack's
+// signature of that body, made with the secret, within the window.
+func FuzzVerify(f *testing.F) {
+	f.Add(exampleTimestamp, exampleSignature, exampleBody, int64(0))
+	f.Add(exampleTimestamp, exampleSignature, exampleBody, int64(301))
+	f.Add("+1531420618", exampleSignature, exampleBody, int64(0))
+	f.Add("", "v0=", "", int64(0))
+	f.Fuzz(func(t *testing.T, ts, sig, body string, skew int64) {
+		now := time.Unix(1531420618+skew, 0)
+		err := slack.Verify(exampleSecret, headers(ts, sig), []byte(body), now)
+		if err != nil {
+			return
+		}
+		require.Equal(t, slack.Sign(exampleSecret, ts, []byte(body)), sig)
+		sec, perr := strconv.ParseInt(ts, 10, 64)
+		require.NoError(t, perr)
+		d := now.Sub(time.Unix(sec, 0))
+		require.LessOrEqual(t, d, slack.MaxSkew)
+		require.GreaterOrEqual(t, d, -slack.MaxSkew)
+	})
+}
