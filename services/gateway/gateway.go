@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
@@ -124,6 +125,11 @@ var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$`)
 
 // telegramSecretRE is what setWebhook accepts as secret_token.
 var telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// telegramCallTimeout bounds a Bot API call the gateway makes without a
+// deadline of its own: setting or reading the webhook. A long poll has its
+// own, longer one.
+const telegramCallTimeout = 10 * time.Second
 
 // MinTelegramSecret is the shortest webhook secret the gateway takes: the
 // secret is all that tells Telegram's updates from anyone's, so it must
@@ -301,9 +307,6 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	store := postgres.New(deps.Pool)
 	// Two argon2id hashes at once: 128 MiB at most, whatever the burst.
 	hasher := access.NewHasher(access.DefaultPasswordParams, 2)
-	if opts.TelegramAPIURL == "" {
-		opts.TelegramAPIURL = "https://api.telegram.org"
-	}
 	botID, _, _ := strings.Cut(opts.TelegramBotToken, ":")
 	if opts.TelegramWebhookURL != "" && opts.TelegramWebhookSecret == "" {
 		// The same for every replica: the first one's, from the database.
@@ -351,7 +354,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Approvals: approvals, Log: log,
 	}
 	if opts.TelegramBotToken != "" {
-		s.bot.API = &telegram.Client{BaseURL: opts.TelegramAPIURL, Token: opts.TelegramBotToken, HTTP: &http.Client{}}
+		api, err := botapi.New(botapi.Options{
+			BaseURL: opts.TelegramAPIURL, Token: opts.TelegramBotToken,
+			Timeout: telegramCallTimeout, Logger: deps.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_TELEGRAM_BOT_TOKEN or VIGIL_TELEGRAM_API_URL: %w", err)
+		}
+		s.bot.API = api
 	}
 	return s, nil
 }
@@ -515,7 +525,7 @@ func (s *Service) telegramUpdates(ctx context.Context) error {
 	if s.opts.TelegramWebhookURL != "" {
 		url := s.opts.TelegramWebhookURL
 		if telegram.Persist(ctx, func(ctx context.Context) error {
-			return s.bot.API.SetWebhook(ctx, url, s.opts.TelegramWebhookSecret)
+			return s.bot.SetWebhook(ctx, url, s.opts.TelegramWebhookSecret)
 		}, func(err error, retryIn time.Duration) {
 			log.ErrorContext(ctx, "telegram webhook not set", "url", url, "error", err, "retry_in", retryIn)
 		}) {

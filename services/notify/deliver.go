@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 // chat is one conversation notify writes to: a Telegram chat, a Slack

@@ -21,10 +21,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 // Schema is notify's Postgres schema.

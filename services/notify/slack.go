@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
 )
 
 // slackChat writes to one Slack channel in mrkdwn, and draws approval

@@ -7,8 +7,8 @@ import (
 	"strconv"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 // telegramChat writes to one Telegram chat in Telegram's HTML; a thread

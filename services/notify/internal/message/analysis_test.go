@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 func TestAction(t *testing.T) {

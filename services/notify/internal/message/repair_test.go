@@ -10,11 +10,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 var (

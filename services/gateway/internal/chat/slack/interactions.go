@@ -1,19 +1,15 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	slackapi "github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
@@ -41,7 +37,7 @@ type Interactions struct {
 	Approvals     Approvals
 	Runner        Runner
 	// ResponseURLBase is where Slack's response_urls are
-	// (https://hooks.slack.com/, DefaultResponseURLBase): an interaction
+	// (https://hooks.slack.com/, slackapi.DefaultResponseURLBase): an interaction
 	// whose response_url is elsewhere is refused, so that Vigil never
 	// posts where a payload points it, even a signed one.
 	ResponseURLBase string
@@ -91,7 +87,7 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if !Slacks(in.ResponseURL, h.ResponseURLBase) {
+	if !slackapi.IsResponseURL(in.ResponseURL, h.ResponseURLBase) {
 		h.Log.WarnContext(ctx, "webhook rejected", "source", "slack", "reason", "response_url is not Slack's",
 			"response_url_host", hostOf(in.ResponseURL), "allowed", h.responseURLBase())
 		server.WriteProblem(w, http.StatusBadRequest, "response_url is not Slack's: want one under "+h.responseURLBase())
@@ -117,42 +113,11 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// DefaultResponseURLBase is where Slack's response_urls are: Slack gives
-// https://hooks.slack.com/actions/... with an interaction, and
-// https://hooks.slack.com/commands/... with a slash command.
-const DefaultResponseURLBase = "https://hooks.slack.com/"
-
 func (h *Interactions) responseURLBase() string {
 	if h.ResponseURLBase == "" {
-		return DefaultResponseURLBase
+		return slackapi.DefaultResponseURLBase
 	}
 	return h.ResponseURLBase
-}
-
-// Slacks reports whether raw is under base ("" is DefaultResponseURLBase):
-// the same scheme and host, a path below base's, and no user info, port
-// or host other than base's.
-func Slacks(raw, base string) bool {
-	if base == "" {
-		base = DefaultResponseURLBase
-	}
-	b, err := url.Parse(base)
-	if err != nil {
-		return false
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Opaque != "" {
-		return false
-	}
-	// A path with dot segments could climb out of base's path.
-	if strings.Contains(u.EscapedPath(), "/..") || strings.Contains(u.EscapedPath(), "/.") {
-		return false
-	}
-	prefix := b.EscapedPath()
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	return u.Scheme == b.Scheme && strings.EqualFold(u.Host, b.Host) && strings.HasPrefix(u.EscapedPath(), prefix)
 }
 
 // hostOf is raw's host, for a log line (the rest of a response_url is a
@@ -172,43 +137,10 @@ type responder struct {
 	url    string
 }
 
-type ephemeral struct {
-	ResponseType    string `json:"response_type"`
-	ReplaceOriginal bool   `json:"replace_original"`
-	Text            string `json:"text"`
+func (r *responder) Answer(ctx context.Context, text string, _ bool) error {
+	return slackapi.Respond(ctx, r.client, r.url, text)
 }
 
-func (r *responder) Answer(ctx context.Context, text string, _ bool) error { return r.post(ctx, text) }
-
-func (r *responder) FollowUp(ctx context.Context, text string) error { return r.post(ctx, text) }
-
-func (r *responder) post(ctx context.Context, text string) error {
-	u, err := url.Parse(r.url)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("the interaction has no response_url to answer through")
-	}
-	body, err := json.Marshal(ephemeral{ResponseType: "ephemeral", Text: text})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.client.Do(req)
-	if err != nil {
-		// The URL is a capability: keep it out of the logs.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("post to response_url: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("post to response_url: %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
+func (r *responder) FollowUp(ctx context.Context, text string) error {
+	return slackapi.Respond(ctx, r.client, r.url, text)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	slackapi "github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
@@ -48,8 +49,8 @@ func postSigned(h http.Handler, body string) *httptest.ResponseRecorder {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/slack/interactions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(slack.TimestampHeader, ts)
-	req.Header.Set(slack.SignatureHeader, slack.Sign(signingSecret, ts, []byte(body)))
+	req.Header.Set(slackapi.TimestampHeader, ts)
+	req.Header.Set(slackapi.SignatureHeader, slackapi.Sign(signingSecret, ts, []byte(body)))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -122,31 +123,4 @@ func FuzzInteractions(f *testing.F) {
 			}
 		}
 	})
-}
-
-// Only a response_url under Slack's base is Slack's: same scheme and
-// host, below its path, no user info or look-alike host.
-func TestSlacks(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		url, base string
-		ok        bool
-	}{
-		{"https://hooks.slack.com/actions/T0WORK/1/x", "", true},
-		{"https://HOOKS.slack.com/commands/T0WORK/1/x", "", true},
-		{"http://hooks.slack.com/actions/T0WORK/1/x", "", false},
-		{"https://hooks.slack.com.evil.example/actions/T/1/x", "", false},
-		{"https://evil.example/hooks.slack.com/actions/T/1/x", "", false},
-		{"https://user@hooks.slack.com/actions/T/1/x", "", false},
-		{"https://hooks.slack.com:8443/actions/T/1/x", "", false},
-		{"", "", false},
-		{"not a url", "", false},
-		{"http://127.0.0.1:4000/actions/T/1/x", "http://127.0.0.1:4000/", true},
-		{"http://127.0.0.1:4001/actions/T/1/x", "http://127.0.0.1:4000/", false},
-		{"https://hooks.example/actions/T/1/x", "https://hooks.example/actions", true},
-		{"https://hooks.example/actionsx/T", "https://hooks.example/actions", false},
-		{"https://hooks.example/actions/../api/x", "https://hooks.example/actions/", false},
-	} {
-		require.Equal(t, tt.ok, slack.Slacks(tt.url, tt.base), "%s under %q", tt.url, tt.base)
-	}
 }

@@ -13,9 +13,6 @@ package slack
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,22 +20,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	slackapi "github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
-
-// Headers of a signed request.
-const (
-	SignatureHeader = "X-Slack-Signature"
-	TimestampHeader = "X-Slack-Request-Timestamp"
-)
-
-// MaxSkew is how far a request's timestamp may be from now, either way.
-const MaxSkew = 5 * time.Minute
 
 // Linker links the sender's account with a code (chat.Linker).
 type Linker interface {
@@ -54,15 +42,6 @@ type Commands struct {
 	Log           *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-}
-
-// Sign returns the X-Slack-Signature of body sent at timestamp ts (Unix
-// seconds, as in X-Slack-Request-Timestamp).
-func Sign(secret, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v0:" + ts + ":"))
-	mac.Write(body)
-	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // answer is a slash command's immediate response.
@@ -115,35 +94,15 @@ func readSigned(w http.ResponseWriter, r *http.Request, secret string, now func(
 		server.WriteProblem(w, http.StatusBadRequest, "the body could not be read")
 		return nil, false
 	}
-	if reason := verify(secret, now, r.Header, body); reason != "" {
-		log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", reason, "remote", r.RemoteAddr)
-		server.WriteProblem(w, http.StatusUnauthorized, "missing, wrong or stale "+SignatureHeader+": sign with the app's signing secret (VIGIL_SLACK_SIGNING_SECRET), within 5 minutes")
-		return nil, false
-	}
-	return body, true
-}
-
-// verify returns why a request is not signed by secret within MaxSkew of
-// now (time.Now when nil), or "".
-func verify(secret string, now func() time.Time, hdr http.Header, body []byte) string {
-	ts, sig := hdr.Get(TimestampHeader), hdr.Get(SignatureHeader)
-	if ts == "" || sig == "" {
-		return "unsigned"
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return "bad timestamp"
-	}
 	if now == nil {
 		now = time.Now
 	}
-	if d := now().Sub(time.Unix(sec, 0)); d > MaxSkew || d < -MaxSkew {
-		return "stale"
+	if err := slackapi.Verify(secret, r.Header, body, now()); err != nil {
+		log.InfoContext(ctx, "webhook rejected", "source", "slack", "reason", err.Error(), "remote", r.RemoteAddr)
+		server.WriteProblem(w, http.StatusUnauthorized, "missing, wrong or stale "+slackapi.SignatureHeader+": sign with the app's signing secret (VIGIL_SLACK_SIGNING_SECRET), within 5 minutes")
+		return nil, false
 	}
-	if !hmac.Equal([]byte(sig), []byte(Sign(secret, ts, body))) {
-		return "bad signature"
-	}
-	return ""
+	return body, true
 }
 
 // linkCommand reads "link CODE": ok, and the code ("" when none). Any

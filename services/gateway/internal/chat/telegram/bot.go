@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 )
@@ -44,7 +45,7 @@ type Bot struct {
 	Approvals Approvals
 	// API calls the Bot API; nil without a bot token, when a button
 	// cannot be answered before Vigil acts and so is refused.
-	API *Client
+	API *botapi.Client
 	Log *slog.Logger
 }
 
@@ -95,7 +96,7 @@ var ErrUpdateID = errors.New("no update_id")
 // An update seen before is not handled again (nil). An error means the
 // update could not be recorded, and was not handled: Telegram should
 // bring it again.
-func (b *Bot) Handle(ctx context.Context, u Update) (*Call, error) {
+func (b *Bot) Handle(ctx context.Context, u Update) (*botapi.Call, error) {
 	if u.UpdateID <= 0 {
 		return nil, ErrUpdateID
 	}
@@ -110,7 +111,7 @@ func (b *Bot) Handle(ctx context.Context, u Update) (*Call, error) {
 	return b.handle(ctx, u), nil
 }
 
-func (b *Bot) handle(ctx context.Context, u Update) *Call {
+func (b *Bot) handle(ctx context.Context, u Update) *botapi.Call {
 	switch {
 	case u.CallbackQuery != nil:
 		return b.press(ctx, u.CallbackQuery)
@@ -121,19 +122,16 @@ func (b *Bot) handle(ctx context.Context, u Update) *Call {
 	return nil
 }
 
-// sendMessage is the Bot API call.
-type sendMessage struct {
-	ChatID          int64            `json:"chat_id"`
-	Text            string           `json:"text"`
-	ReplyParameters *replyParameters `json:"reply_parameters,omitempty"`
+// updateTypes are the updates Vigil's bot asks for.
+var updateTypes = []string{"message", "callback_query"}
+
+// SetWebhook has Telegram post the bot's updates to url, each with secret
+// in botapi.SecretHeader.
+func (b *Bot) SetWebhook(ctx context.Context, url, secret string) error {
+	return b.API.SetWebhook(ctx, url, secret, updateTypes)
 }
 
-type replyParameters struct {
-	MessageID                int64 `json:"message_id"`
-	AllowSendingWithoutReply bool  `json:"allow_sending_without_reply"`
-}
-
-func (b *Bot) message(ctx context.Context, m *Message) *Call {
+func (b *Bot) message(ctx context.Context, m *Message) *botapi.Call {
 	if m.From == nil || m.From.IsBot || m.Chat.Type != "private" {
 		return nil
 	}
@@ -145,27 +143,25 @@ func (b *Bot) message(ctx context.Context, m *Message) *Call {
 	if code != "" {
 		text = b.Linker.Link(ctx, access.Telegram, strconv.FormatInt(m.From.ID, 10), code)
 	}
-	return &Call{Method: "sendMessage", Params: sendMessage{ChatID: m.Chat.ID, Text: text}}
+	call, err := botapi.Message{ChatID: strconv.FormatInt(m.Chat.ID, 10), Text: text}.Call()
+	if err != nil {
+		b.Log.ErrorContext(ctx, "telegram reply not made", "update", "message", "error", err)
+		return nil
+	}
+	return call
 }
 
-// answerCallbackQuery is the Bot API call.
-type answerCallbackQuery struct {
-	CallbackQueryID string `json:"callback_query_id"`
-	Text            string `json:"text,omitempty"`
-	ShowAlert       bool   `json:"show_alert,omitempty"`
-}
-
-func (b *Bot) press(ctx context.Context, q *CallbackQuery) *Call {
+func (b *Bot) press(ctx context.Context, q *CallbackQuery) *botapi.Call {
 	if q.From.IsBot || q.From.ID <= 0 {
 		return nil
 	}
 	if b.API == nil || b.Approvals == nil {
 		// Without a token there is no answering before acting: refuse.
 		b.Log.WarnContext(ctx, "approval button refused: the gateway has no Telegram bot token (VIGIL_TELEGRAM_BOT_TOKEN)")
-		return &Call{Method: "answerCallbackQuery", Params: answerCallbackQuery{
-			CallbackQueryID: q.ID, ShowAlert: true,
+		return botapi.Answer{
+			QueryID: q.ID, ShowAlert: true,
 			Text: "Vigil cannot take answers in Telegram yet: ask your Vigil admin to give the gateway the bot's token.",
-		}}
+		}.Call()
 	}
 	p := chat.Press{Provider: access.Telegram, Account: strconv.FormatInt(q.From.ID, 10)}
 	if v, id, err := approval.ParseCallbackData(q.Data); err == nil {
@@ -179,18 +175,12 @@ func (b *Bot) press(ctx context.Context, q *CallbackQuery) *Call {
 
 // responder answers a callback query, and follows up in its chat.
 type responder struct {
-	api   *Client
+	api   *botapi.Client
 	query *CallbackQuery
 }
 
-// maxAnswer is the most characters answerCallbackQuery shows.
-const maxAnswer = 200
-
 func (r *responder) Answer(ctx context.Context, text string, refused bool) error {
-	if n := []rune(text); len(n) > maxAnswer {
-		text = string(n[:maxAnswer-1]) + "…"
-	}
-	return r.api.Call(ctx, "answerCallbackQuery", answerCallbackQuery{CallbackQueryID: r.query.ID, Text: text, ShowAlert: refused}, nil)
+	return r.api.AnswerCallbackQuery(ctx, botapi.Answer{QueryID: r.query.ID, Text: text, ShowAlert: refused})
 }
 
 func (r *responder) FollowUp(ctx context.Context, text string) error {
@@ -198,8 +188,8 @@ func (r *responder) FollowUp(ctx context.Context, text string) error {
 	if m == nil {
 		return errors.New("the pressed message is not known")
 	}
-	return r.api.Call(ctx, "sendMessage", sendMessage{
-		ChatID: m.Chat.ID, Text: text,
-		ReplyParameters: &replyParameters{MessageID: m.MessageID, AllowSendingWithoutReply: true},
-	}, nil)
+	_, err := r.api.SendMessage(ctx, botapi.Message{
+		ChatID: strconv.FormatInt(m.Chat.ID, 10), Text: text, ReplyTo: m.MessageID, SendWithoutReply: true,
+	})
+	return err
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
+
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 )
 
 // Poller long-polls getUpdates for a bot that has no public URL, and
@@ -14,7 +15,7 @@ import (
 // may run at a time (Telegram ends the other's poll with 409): run it
 // under a lease.
 type Poller struct {
-	API *Client
+	API *botapi.Client
 	Bot *Bot
 	Log *slog.Logger
 	// Timeout is how long getUpdates holds a poll with nothing to say
@@ -30,13 +31,6 @@ const (
 
 // confirmTimeout bounds confirming the updates handled, on the way out.
 const confirmTimeout = 3 * time.Second
-
-type getUpdates struct {
-	Offset         int64    `json:"offset,omitempty"`
-	Limit          int      `json:"limit,omitempty"`
-	Timeout        int      `json:"timeout"`
-	AllowedUpdates []string `json:"allowed_updates,omitempty"`
-}
 
 // Run removes the bot's webhook (getUpdates is refused while one is set)
 // and polls until ctx ends. An update is confirmed (the next poll's
@@ -56,11 +50,8 @@ func (p *Poller) Run(ctx context.Context) error {
 	backoff := minBackoff
 	var offset int64
 	for ctx.Err() == nil {
-		var updates []json.RawMessage
 		pctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
-		err := p.API.Call(pctx, "getUpdates", getUpdates{
-			Offset: offset, Timeout: int(timeout / time.Second), AllowedUpdates: updateTypes,
-		}, &updates)
+		updates, err := p.API.GetUpdates(pctx, botapi.Poll{Offset: offset, Timeout: timeout, AllowedUpdates: updateTypes})
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -96,7 +87,7 @@ func (p *Poller) Run(ctx context.Context) error {
 				break
 			}
 			if call != nil {
-				if err := p.API.Do(ctx, call); err != nil {
+				if err := p.API.Do(ctx, call, nil); err != nil {
 					p.Log.WarnContext(ctx, "telegram reply not sent", "update_id", u.UpdateID, "method", call.Method, "error", err)
 				}
 			}
@@ -116,7 +107,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		// Confirm what was handled, or the next poller handles it again.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 		defer cancel()
-		if err := p.API.Call(cctx, "getUpdates", getUpdates{Offset: offset, Limit: 1}, nil); err != nil {
+		if _, err := p.API.GetUpdates(cctx, botapi.Poll{Offset: offset, Limit: 1}); err != nil {
 			p.Log.WarnContext(ctx, "telegram updates not confirmed", "offset", offset, "error", err)
 		}
 	}
@@ -125,17 +116,15 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 func (p *Poller) deleteWebhook(ctx context.Context) error {
-	var info struct {
-		URL string `json:"url"`
-	}
-	if err := p.API.Call(ctx, "getWebhookInfo", struct{}{}, &info); err != nil {
+	info, err := p.API.WebhookInfo(ctx)
+	if err != nil {
 		return err
 	}
 	if info.URL == "" {
 		return nil
 	}
 	p.Log.WarnContext(ctx, "deleting the telegram bot's webhook to poll instead: set VIGIL_TELEGRAM_WEBHOOK_URL to keep a webhook", "url", info.URL)
-	return p.API.Call(ctx, "deleteWebhook", struct{}{}, nil)
+	return p.API.DeleteWebhook(ctx)
 }
 
 // Persist calls f until it succeeds (true) or ctx ends (false), waiting
@@ -162,9 +151,8 @@ func Persist(ctx context.Context, f func(context.Context) error, failed func(err
 // wait is how long to wait after err: what a 429 asks for, else the
 // backoff, which doubles.
 func wait(err error, backoff *time.Duration) time.Duration {
-	var api *APIError
-	if errors.As(err, &api) && api.Code == http.StatusTooManyRequests && api.RetryAfter > 0 {
-		return api.RetryAfter
+	if d := botapi.RetryAfter(err); d > 0 {
+		return d
 	}
 	d := *backoff
 	*backoff = min(2**backoff, maxBackoff)

@@ -2,9 +2,7 @@ package telegram_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
@@ -39,18 +38,16 @@ func (a *answering) presses() []chat.Press {
 }
 
 // card sends a message with the four buttons of repair id.
-func card(t *testing.T, tg *faketelegram.Server, api *telegram.Client, chatID, id string) faketelegram.Message {
+func card(t *testing.T, tg *faketelegram.Server, api *botapi.Client, chatID, id string) faketelegram.Message {
 	t.Helper()
-	var row []map[string]string
+	var row []botapi.Button
 	for _, v := range approval.Verbs {
-		row = append(row, map[string]string{"text": string(v), "callback_data": approval.CallbackData(v, id)})
+		row = append(row, botapi.Button{Text: string(v), CallbackData: approval.CallbackData(v, id)})
 	}
-	var sent struct {
-		MessageID int64 `json:"message_id"`
-	}
-	require.NoError(t, api.Call(context.Background(), "sendMessage", map[string]any{
-		"chat_id": chatID, "text": "Repair " + id, "reply_markup": map[string]any{"inline_keyboard": [][]map[string]string{row}},
-	}, &sent))
+	sent, err := api.SendMessage(context.Background(), botapi.Message{
+		ChatID: chatID, Text: "Repair " + id, ReplyMarkup: botapi.InlineKeyboard{row},
+	})
+	require.NoError(t, err)
 	m, ok := tg.Message(chatID, sent.MessageID)
 	require.True(t, ok)
 	return m
@@ -61,10 +58,11 @@ func card(t *testing.T, tg *faketelegram.Server, api *telegram.Client, chatID, i
 func TestPoller(t *testing.T) {
 	t.Parallel()
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{"-1001234567890"}})
-	api := &telegram.Client{BaseURL: tg.URL(), Token: tg.Token(), HTTP: http.DefaultClient}
+	api, err := botapi.New(botapi.Options{BaseURL: tg.URL(), Token: tg.Token()})
+	require.NoError(t, err)
 	id := uuid.NewString()
 	m := card(t, tg, api, "-1001234567890", id)
-	require.NoError(t, api.SetWebhook(context.Background(), "https://vigil.example.com/api/v1/webhooks/telegram", "s3cret"))
+	require.NoError(t, api.SetWebhook(context.Background(), "https://vigil.example.com/api/v1/webhooks/telegram", "s3cret", nil))
 	approvals := &answering{}
 	p := &telegram.Poller{
 		API: api, Bot: &telegram.Bot{ID: "123456789", Updates: newStore(t), Approvals: approvals, API: api, Log: testkit.Logger(t)},
@@ -94,11 +92,9 @@ func TestPoller(t *testing.T) {
 	require.Less(t, time.Since(start), time.Second)
 	done <- nil // for the cleanup
 
-	var info struct {
-		Pending int `json:"pending_update_count"`
-	}
-	require.NoError(t, api.Call(context.Background(), "getWebhookInfo", struct{}{}, &info))
-	require.Zero(t, info.Pending, "the update handled is confirmed")
+	info, err := api.WebhookInfo(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, info.PendingUpdateCount, "the update handled is confirmed")
 	var sawRateLimit bool
 	for _, r := range tg.Requests() {
 		if r.StatusCode == http.StatusTooManyRequests {
@@ -108,22 +104,4 @@ func TestPoller(t *testing.T) {
 		}
 	}
 	require.True(t, sawRateLimit)
-}
-
-// The bot's token is in every URL: it never shows in an error.
-func TestClientErrorsHideTheToken(t *testing.T) {
-	t.Parallel()
-	api := &telegram.Client{BaseURL: "http://127.0.0.1:1", Token: faketelegram.DefaultToken, HTTP: http.DefaultClient}
-	err := api.Call(context.Background(), "getMe", struct{}{}, nil)
-	require.Error(t, err)
-	require.NotContains(t, err.Error(), faketelegram.DefaultToken)
-	require.NotContains(t, err.Error(), strings.SplitN(faketelegram.DefaultToken, ":", 2)[1])
-}
-
-// A call in a webhook's answer is its parameters and "method".
-func TestCallAsWebhookAnswer(t *testing.T) {
-	t.Parallel()
-	b, err := json.Marshal(&telegram.Call{Method: "sendMessage", Params: map[string]any{"chat_id": 42, "text": "hi"}})
-	require.NoError(t, err)
-	require.JSONEq(t, `{"method":"sendMessage","chat_id":42,"text":"hi"}`, string(b))
 }

@@ -8,7 +8,6 @@
 package telegram
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +15,9 @@ import (
 	"net/http"
 	"strings"
 
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
-
-// SecretHeader carries the secret_token given to setWebhook.
-const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
 // Webhook handles POST /api/v1/webhooks/telegram.
 type Webhook struct {
@@ -33,10 +30,9 @@ type Webhook struct {
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	got := r.Header.Get(SecretHeader)
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(h.Secret)) != 1 {
+	if !botapi.VerifySecret(r.Header, h.Secret) {
 		h.Log.InfoContext(ctx, "webhook rejected", "source", "telegram", "reason", "unauthenticated", "remote", r.RemoteAddr)
-		server.WriteProblem(w, http.StatusUnauthorized, "missing or wrong "+SecretHeader+": give setWebhook the secret_token of VIGIL_TELEGRAM_WEBHOOK_SECRET")
+		server.WriteProblem(w, http.StatusUnauthorized, "missing or wrong "+botapi.SecretHeader+": give setWebhook the secret_token of VIGIL_TELEGRAM_WEBHOOK_SECRET")
 		return
 	}
 	var u Update

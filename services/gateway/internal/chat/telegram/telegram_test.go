@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -113,7 +114,7 @@ func (e *env) post(t *testing.T, body, token string) *httptest.ResponseRecorder 
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/telegram", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
-		req.Header.Set(telegram.SecretHeader, token)
+		req.Header.Set(botapi.SecretHeader, token)
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
@@ -158,7 +159,7 @@ func TestTelegramRefusesWithoutTheSecret(t *testing.T) {
 		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"), name)
 		var p server.Problem
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p), name)
-		require.Contains(t, p.Detail, telegram.SecretHeader, name)
+		require.Contains(t, p.Detail, botapi.SecretHeader, name)
 	}
 	require.Empty(t, e.linkedTo(t, "42"))
 	// The code is still good.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 const chatID = "-1001234567890"
@@ -436,4 +436,76 @@ func TestEditMessageText(t *testing.T) {
 
 	edit.MessageID = 0
 	require.ErrorIs(t, c.EditMessageText(t.Context(), edit), telegram.ErrInvalidMessage)
+}
+
+// Every method's errors, and the client's log lines, leave the token out:
+// Telegram unreachable, a transport that quotes the URL, an error answer,
+// a rate limit (whose retry_after is read whatever the method).
+func TestEveryMethodHidesTheToken(t *testing.T) {
+	t.Parallel()
+	const token = "123456789:AASecretTokenThatMustNotLeak_xyz"
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	limited := newFake(t)
+	quoting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, errors.New("proxy refused " + r.URL.String())
+	})}
+	methods := map[string]func(context.Context, *telegram.Client) error{
+		"sendMessage": func(ctx context.Context, c *telegram.Client) error {
+			_, err := c.SendMessage(ctx, telegram.Message{ChatID: chatID, Text: "x"})
+			return err
+		},
+		"editMessageText": func(ctx context.Context, c *telegram.Client) error {
+			return c.EditMessageText(ctx, telegram.Edit{ChatID: chatID, MessageID: 1, Text: "x"})
+		},
+		"answerCallbackQuery": func(ctx context.Context, c *telegram.Client) error {
+			return c.AnswerCallbackQuery(ctx, telegram.Answer{QueryID: "1", Text: "x"})
+		},
+		"getUpdates": func(ctx context.Context, c *telegram.Client) error {
+			_, err := c.GetUpdates(ctx, telegram.Poll{})
+			return err
+		},
+		"setWebhook": func(ctx context.Context, c *telegram.Client) error {
+			return c.SetWebhook(ctx, "https://vigil.example.com/hook", "s", nil)
+		},
+		"getWebhookInfo": func(ctx context.Context, c *telegram.Client) error {
+			_, err := c.WebhookInfo(ctx)
+			return err
+		},
+		"deleteWebhook": func(ctx context.Context, c *telegram.Client) error { return c.DeleteWebhook(ctx) },
+	}
+	for method, call := range methods {
+		for _, tt := range []struct {
+			name    string
+			baseURL string
+			client  *http.Client
+			token   string
+			setup   func()
+			retry   time.Duration
+		}{
+			{name: "unreachable", baseURL: closed.URL, token: token},
+			{name: "transport quoting the URL", baseURL: "https://api.telegram.test", client: quoting, token: token},
+			{name: "wrong token", baseURL: limited.URL(), token: token},
+			{name: "rate limited", baseURL: limited.URL(), token: limited.Token(), setup: func() { limited.RateLimitNext(1, 3) }, retry: 3 * time.Second},
+		} {
+			var logs bytes.Buffer
+			c := newClient(t, tt.baseURL, tt.token, func(o *telegram.Options) {
+				o.HTTPClient = tt.client
+				o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			if tt.setup != nil {
+				tt.setup()
+			}
+			err := call(t.Context(), c)
+			require.Error(t, err, "%s: %s", method, tt.name)
+			require.Contains(t, err.Error(), method, tt.name)
+			require.NotContains(t, err.Error(), tt.token, "%s: %s", method, tt.name)
+			require.NotContains(t, err.Error(), strings.SplitN(tt.token, ":", 2)[1], "%s: %s", method, tt.name)
+			require.NotContains(t, logs.String(), strings.SplitN(tt.token, ":", 2)[1], "%s: %s", method, tt.name)
+			require.Equal(t, tt.retry, telegram.RetryAfter(err), "%s: %s", method, tt.name)
+			if tt.retry > 0 {
+				require.True(t, telegram.IsRetryable(err), "%s: %s", method, tt.name)
+			}
+		}
+	}
 }

@@ -1,8 +1,10 @@
 package telegram
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -64,6 +66,55 @@ type Edit struct {
 	ReplyMarkup InlineKeyboard
 }
 
+// Call is the sendMessage call of m, for Client.Do or a webhook's answer.
+// A message that can be seen to be invalid has none: the error wraps
+// ErrInvalidMessage.
+func (m Message) Call() (*Call, error) {
+	const method = "sendMessage"
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	return &Call{Method: method, Params: newSendMessageRequest(m)}, nil
+}
+
+// Call is the editMessageText call of e; see Message.Call.
+func (e Edit) Call() (*Call, error) {
+	const method = "editMessageText"
+	if err := e.validate(); err != nil {
+		return nil, fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	return &Call{Method: method, Params: newEditMessageTextRequest(e)}, nil
+}
+
+// MaxAnswerLength is the most characters an answer to a callback query
+// shows.
+const MaxAnswerLength = 200
+
+// Answer answers a callback query (a press of an inline button): Telegram
+// stops the button's spinner and shows Text, as a notification at the top
+// of the chat or, with ShowAlert, as an alert to dismiss.
+type Answer struct {
+	QueryID string
+	// Text is cut to MaxAnswerLength.
+	Text      string
+	ShowAlert bool
+}
+
+type answerCallbackQueryRequest struct {
+	CallbackQueryID string `json:"callback_query_id"`
+	Text            string `json:"text,omitempty"`
+	ShowAlert       bool   `json:"show_alert,omitempty"`
+}
+
+// Call is the answerCallbackQuery call of a.
+func (a Answer) Call() *Call {
+	text := a.Text
+	if r := []rune(text); len(r) > MaxAnswerLength {
+		text = string(r[:MaxAnswerLength-1]) + ellipsis
+	}
+	return &Call{Method: "answerCallbackQuery", Params: answerCallbackQueryRequest{CallbackQueryID: a.QueryID, Text: text, ShowAlert: a.ShowAlert}}
+}
+
 func (e Edit) validate() error {
 	if e.MessageID <= 0 {
 		return fmt.Errorf("%w: message id %d: want a message id", ErrInvalidMessage, e.MessageID)
@@ -107,12 +158,24 @@ func validateContent(chatID, text, parseMode string, keyboard InlineKeyboard) er
 // left out rather than sent as null: Telegram reads a null parse_mode as
 // the mode "null" and refuses it.
 type sendMessageRequest struct {
-	ChatID             string              `json:"chat_id"`
+	ChatID             chatID              `json:"chat_id"`
 	Text               string              `json:"text"`
 	ParseMode          string              `json:"parse_mode,omitempty"`
 	LinkPreviewOptions *linkPreviewOptions `json:"link_preview_options,omitempty"`
 	ReplyMarkup        *replyMarkup        `json:"reply_markup,omitempty"`
 	ReplyParameters    *replyParameters    `json:"reply_parameters,omitempty"`
+}
+
+// chatID is a chat_id: a chat's number, sent as a JSON number (which is
+// what Telegram sends in updates, and what a webhook's answer is read
+// against), or a channel's @username, sent as a string.
+type chatID string
+
+func (id chatID) MarshalJSON() ([]byte, error) {
+	if n, err := strconv.ParseInt(string(id), 10, 64); err == nil && strconv.FormatInt(n, 10) == string(id) {
+		return []byte(string(id)), nil
+	}
+	return json.Marshal(string(id))
 }
 
 type replyParameters struct {
@@ -134,7 +197,7 @@ type inlineButton struct {
 }
 
 func newSendMessageRequest(m Message) sendMessageRequest {
-	req := sendMessageRequest{ChatID: m.ChatID, Text: m.Text, ParseMode: m.ParseMode, ReplyMarkup: newReplyMarkup(m.ReplyMarkup)}
+	req := sendMessageRequest{ChatID: chatID(m.ChatID), Text: m.Text, ParseMode: m.ParseMode, ReplyMarkup: newReplyMarkup(m.ReplyMarkup)}
 	if m.DisablePreview {
 		req.LinkPreviewOptions = &linkPreviewOptions{IsDisabled: true}
 	}
@@ -147,7 +210,7 @@ func newSendMessageRequest(m Message) sendMessageRequest {
 // editMessageTextRequest is the JSON body of editMessageText; without
 // reply_markup, Telegram removes the message's keyboard.
 type editMessageTextRequest struct {
-	ChatID             string              `json:"chat_id"`
+	ChatID             chatID              `json:"chat_id"`
 	MessageID          int64               `json:"message_id"`
 	Text               string              `json:"text"`
 	ParseMode          string              `json:"parse_mode,omitempty"`
@@ -156,7 +219,7 @@ type editMessageTextRequest struct {
 }
 
 func newEditMessageTextRequest(e Edit) editMessageTextRequest {
-	req := editMessageTextRequest{ChatID: e.ChatID, MessageID: e.MessageID, Text: e.Text, ParseMode: e.ParseMode, ReplyMarkup: newReplyMarkup(e.ReplyMarkup)}
+	req := editMessageTextRequest{ChatID: chatID(e.ChatID), MessageID: e.MessageID, Text: e.Text, ParseMode: e.ParseMode, ReplyMarkup: newReplyMarkup(e.ReplyMarkup)}
 	if e.DisablePreview {
 		req.LinkPreviewOptions = &linkPreviewOptions{IsDisabled: true}
 	}

@@ -1,10 +1,12 @@
 package slack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
 )
 
 const channel = "C0ALERTS1"
@@ -308,5 +310,53 @@ func TestOptionsValidate(t *testing.T) {
 		}
 		require.ErrorContains(t, err, tt.want, name)
 		assert.NotContains(t, err.Error(), "abc", name)
+	}
+}
+
+// No error of either method, nor the client's log lines, quote the bot
+// token, whatever went wrong; a rate limit's Retry-After is read for both.
+func TestErrorsHideTheToken(t *testing.T) {
+	t.Parallel()
+	const token = "xoxb-1-2-SecretTokenThatMustNotLeak"
+	fake := newFake(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	methods := map[string]func(*slack.Client) error{
+		"chat.postMessage": func(c *slack.Client) error {
+			_, err := c.PostMessage(t.Context(), slack.Message{Channel: channel, Text: "x"})
+			return err
+		},
+		"chat.update": func(c *slack.Client) error {
+			return c.Update(t.Context(), channel, "1700000000.000100", "x", nil)
+		},
+	}
+	for method, call := range methods {
+		for _, tt := range []struct {
+			name, baseURL, token string
+			setup                func()
+			retryAfter           time.Duration
+		}{
+			{name: "unreachable", baseURL: down.URL, token: token},
+			{name: "wrong token", baseURL: fake.APIURL(), token: token},
+			{name: "proxy error", baseURL: fake.APIURL(), token: fake.BotToken(), setup: func() { fake.FailNext(1, http.StatusBadGateway) }},
+			{name: "rate limited", baseURL: fake.APIURL(), token: fake.BotToken(), setup: func() { fake.RateLimitNext(1, 30) }, retryAfter: 30 * time.Second},
+		} {
+			var logs bytes.Buffer
+			c, err := slack.New(slack.Options{
+				BaseURL: tt.baseURL, Token: tt.token,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			})
+			require.NoError(t, err)
+			if tt.setup != nil {
+				tt.setup()
+			}
+			err = call(c)
+			require.Error(t, err, "%s: %s", method, tt.name)
+			require.Contains(t, err.Error(), method, tt.name)
+			require.NotContains(t, err.Error(), "SecretTokenThatMustNotLeak", "%s: %s", method, tt.name)
+			require.NotContains(t, err.Error(), tt.token, "%s: %s", method, tt.name)
+			require.NotContains(t, logs.String(), tt.token, "%s: %s", method, tt.name)
+			require.Equal(t, tt.retryAfter, slack.RetryAfter(err), "%s: %s", method, tt.name)
+		}
 	}
 }

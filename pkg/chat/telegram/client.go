@@ -17,9 +17,9 @@ import (
 const (
 	defaultBaseURL = "https://api.telegram.org"
 	defaultTimeout = 30 * time.Second
-	// maxResponse bounds what is read of an answer; sendMessage answers are
-	// a few kilobytes.
-	maxResponse = 1 << 20
+	// maxResponse bounds what is read of an answer: a getUpdates answer
+	// holds up to 100 updates, each a few kilobytes.
+	maxResponse = 8 << 20
 )
 
 // Options configures a Client.
@@ -28,8 +28,12 @@ type Options struct {
 	BaseURL string
 	// Token is the bot token from @BotFather.
 	Token string
-	// HTTPClient sends the requests; if nil, one with a 30s timeout.
+	// HTTPClient sends the requests; if nil, one without a timeout of its
+	// own: each call is bounded by its context (or Timeout), and a long
+	// poll of getUpdates is held longer than a client-wide timeout allows.
 	HTTPClient *http.Client
+	// Timeout bounds a call whose context has no deadline; 30s if zero.
+	Timeout time.Duration
 	// Logger gets debug lines about requests; none if nil.
 	Logger *slog.Logger
 }
@@ -63,6 +67,7 @@ type Client struct {
 	baseURL string
 	token   string
 	http    *http.Client
+	timeout time.Duration
 	logger  *slog.Logger
 }
 
@@ -75,13 +80,17 @@ func New(opts Options) (*Client, error) {
 		baseURL: strings.TrimRight(opts.BaseURL, "/"),
 		token:   opts.Token,
 		http:    opts.HTTPClient,
+		timeout: opts.Timeout,
 		logger:  opts.Logger,
 	}
 	if c.baseURL == "" {
 		c.baseURL = defaultBaseURL
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: defaultTimeout}
+		c.http = &http.Client{}
+	}
+	if c.timeout <= 0 {
+		c.timeout = defaultTimeout
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -93,16 +102,12 @@ func New(opts Options) (*Client, error) {
 // SendMessage sends m. A message that can be seen to be invalid is not
 // sent and the error wraps ErrInvalidMessage.
 func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
-	const method = "sendMessage"
-	if err := m.validate(); err != nil {
-		return Sent{}, fmt.Errorf("telegram: %s: %w", method, err)
-	}
-	body, err := json.Marshal(newSendMessageRequest(m))
+	call, err := m.Call()
 	if err != nil {
-		return Sent{}, fmt.Errorf("telegram: %s: encode request: %w", method, err)
+		return Sent{}, err
 	}
 	var msg sentMessage
-	if err := c.call(ctx, method, body, &msg); err != nil {
+	if err := c.Do(ctx, call, &msg); err != nil {
 		return Sent{}, err
 	}
 	return Sent{MessageID: msg.MessageID, ChatID: msg.Chat.ID, Date: time.Unix(msg.Date, 0)}, nil
@@ -112,17 +117,70 @@ func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
 // inline keyboard: e.ReplyMarkup nil removes the keyboard. An edit that
 // changes nothing fails with an error IsNotModified reports.
 func (c *Client) EditMessageText(ctx context.Context, e Edit) error {
-	const method = "editMessageText"
-	if err := e.validate(); err != nil {
-		return fmt.Errorf("telegram: %s: %w", method, err)
-	}
-	body, err := json.Marshal(newEditMessageTextRequest(e))
+	call, err := e.Call()
 	if err != nil {
-		return fmt.Errorf("telegram: %s: encode request: %w", method, err)
+		return err
 	}
 	// The result is the edited message, or true for inline messages.
 	var result json.RawMessage
-	return c.call(ctx, method, body, &result)
+	return c.Do(ctx, call, &result)
+}
+
+// AnswerCallbackQuery answers a press of an inline button.
+func (c *Client) AnswerCallbackQuery(ctx context.Context, a Answer) error {
+	return c.Do(ctx, a.Call(), nil)
+}
+
+// Call is a Bot API method call: made with Client.Do, or handed to
+// Telegram as the answer to the update a webhook received, which saves a
+// request.
+type Call struct {
+	Method string
+	// Params marshal to a JSON object; nil is none.
+	Params any
+}
+
+// MarshalJSON is the call as a webhook's answer: the parameters, and
+// "method".
+func (c *Call) MarshalJSON() ([]byte, error) {
+	fields, err := c.params()
+	if err != nil {
+		return nil, err
+	}
+	m, _ := json.Marshal(c.Method)
+	fields["method"] = m
+	return json.Marshal(fields)
+}
+
+func (c *Call) params() (map[string]json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	if c.Params == nil {
+		return fields, nil
+	}
+	raw, err := json.Marshal(c.Params)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("parameters: want a JSON object: %w", err)
+	}
+	if fields == nil {
+		fields = map[string]json.RawMessage{}
+	}
+	return fields, nil
+}
+
+// Do makes call and decodes its result into out (nil: the result is not
+// read).
+func (c *Client) Do(ctx context.Context, call *Call, out any) error {
+	body := []byte("{}")
+	if call.Params != nil {
+		var err error
+		if body, err = json.Marshal(call.Params); err != nil {
+			return fmt.Errorf("telegram: %s: encode request: %w", call.Method, err)
+		}
+	}
+	return c.call(ctx, call.Method, body, out)
 }
 
 // envelope is the Bot API's answer to every method.
@@ -139,6 +197,11 @@ type envelope struct {
 
 // call posts body to method and decodes the result into out.
 func (c *Client) call(ctx context.Context, method string, body []byte, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/bot"+c.token+"/"+method, bytes.NewReader(body))
 	if err != nil {
 		// Not a network failure, so not retryable; the message may quote the URL.
@@ -178,6 +241,9 @@ func (c *Client) call(ctx context.Context, method string, body []byte, out any) 
 			RetryAfter:      time.Duration(env.Parameters.RetryAfter) * time.Second,
 			MigrateToChatID: env.Parameters.MigrateToChatID,
 		}
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(env.Result, out); err != nil {
 		return fmt.Errorf("telegram: %s: decode result: %w", method, err)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
-	"github.com/vigil-ops/vigil/services/notify/internal/telegram"
 )
 
 func TestEscapeHTML(t *testing.T) {

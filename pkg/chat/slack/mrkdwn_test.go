@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/services/notify/internal/slack"
+	"github.com/vigil-ops/vigil/pkg/chat/slack"
 )
 
 func TestEscape(t *testing.T) {
