@@ -120,12 +120,13 @@ func (s *Service) notApprovable(ctx context.Context, q postgres.Querier, r *repa
 	if err != nil {
 		return "", err
 	}
-	if err := guard.Approvable(set, guard.Facts{
+	var why string
+	if refused := guard.Approvable(set, guard.Facts{
 		Proposal: r.GetProposal(), Supported: true, Now: s.now(), HealthyAfter: -1,
-	}); err != nil {
-		return err.Error(), nil
+	}); refused != nil {
+		why = refused.Error()
 	}
-	return "", nil
+	return why, nil
 }
 
 // expire ends the approvals nobody answered in time, every few seconds.

@@ -50,7 +50,9 @@ func in(s repairv1.RepairStatus) change { return func(x *stored) { x.r.Status = 
 
 func automatic() change { return func(x *stored) { x.st.Automatic = true } }
 
-func decidedBy(who string) change { return func(x *stored) { x.r.DecidedBy, x.r.DecidedVia = who, "telegram" } }
+func decidedBy(who string) change {
+	return func(x *stored) { x.r.DecidedBy, x.r.DecidedVia = who, "telegram" }
+}
 
 func expiresAt(t time.Time) change { return func(x *stored) { x.r.ExpireTime = timestamppb.New(t) } }
 
@@ -218,8 +220,11 @@ func TestDecide(t *testing.T) {
 	}{
 		{"auto", repairv1.Decision_DECISION_AUTO, []string{"within the guardrails"}, queued, true, false, nil, "auto: within the guardrails"},
 		{
-			"needs approval", repairv1.Decision_DECISION_NEEDS_APPROVAL, []string{"risk MEDIUM", "not automatic"}, pending, false, true,
-			[]string{bus.SubjectRepairApprovalRequested}, "needs_approval: risk medium; not automatic",
+			"needs approval", repairv1.Decision_DECISION_NEEDS_APPROVAL,
+			[]string{"risk MEDIUM", "not automatic"},
+			pending, false, true,
+			[]string{bus.SubjectRepairApprovalRequested},
+			"needs_approval: risk medium; not automatic",
 		},
 		{"blocked", repairv1.Decision_DECISION_BLOCKED, []string{"denied"}, blocked, false, false, []string{bus.SubjectRepairBlocked}, "blocked: denied"},
 	} {

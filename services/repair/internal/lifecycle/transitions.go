@@ -329,11 +329,11 @@ func (r *Repair) Undone(why, summary string, err error, now time.Time) error {
 	if e := r.in(undo, verifying); e != nil {
 		return e
 	}
+	kind, msg := repairv1.StepKind_STEP_KIND_UNDONE, "undone after "+why+": "+summary
 	if err != nil {
-		r.step(repairv1.StepKind_STEP_KIND_UNDO_FAILED, "repair", "", "undo failed: "+err.Error(), now)
-		return nil
+		kind, msg = repairv1.StepKind_STEP_KIND_UNDO_FAILED, "undo failed: "+err.Error()
 	}
-	r.step(repairv1.StepKind_STEP_KIND_UNDONE, "repair", "", "undone after "+why+": "+summary, now)
+	r.step(kind, "repair", "", msg, now)
 	return nil
 }
 
