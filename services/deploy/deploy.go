@@ -36,6 +36,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/registry"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
 
@@ -209,9 +210,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		repairers: accounts(kubeaccess.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
-	s.api = grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{
-		DefaultCluster: opts.DefaultCluster, Reserved: appReserved, ClusterAdded: s.clusterAdded,
-		Repairs: s, RepairReserved: repairReserved.Check,
+	reg := registry.New(deps.Pool, store, kp, registry.Options{DefaultCluster: opts.DefaultCluster, ClusterAdded: s.clusterAdded}, log)
+	s.api = grpcapi.New(deps.Pool, store, reg, d, grpcapi.Options{
+		Reserved: appReserved, Repairs: s, RepairReserved: repairReserved.Check,
 	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",
