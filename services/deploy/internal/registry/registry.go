@@ -200,7 +200,7 @@ func (g *Registry) Update(ctx context.Context, name string, fn func(*postgres.Ap
 		if err := g.store.UpdateApp(ctx, tx, a); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, AppUpdated(a))
+		return outbox.Add(ctx, tx, appUpdated(a))
 	})
 	if err != nil {
 		return nil, err
@@ -208,9 +208,9 @@ func (g *Registry) Update(ctx context.Context, name string, fn func(*postgres.Ap
 	return a, nil
 }
 
-// AppUpdated is the event announcing what a is now (its team, for
+// appUpdated is the event announcing what a is now (its team, for
 // monitor's projection).
-func AppUpdated(a *postgres.App) *eventsv1.AppUpdated {
+func appUpdated(a *postgres.App) *eventsv1.AppUpdated {
 	return &eventsv1.AppUpdated{
 		Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
 		AutoRepair: a.AutoRepair,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -57,13 +58,8 @@ func (f *fixture) events(t *testing.T) []string {
 	t.Helper()
 	rows, err := f.pool.Query(t.Context(), `SELECT subject FROM outbox ORDER BY seq`)
 	require.NoError(t, err)
-	var out []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
-	}
-	require.NoError(t, rows.Err())
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
 	return out
 }
 
@@ -77,6 +73,17 @@ func app(name, owner string) *postgres.App {
 
 func cluster(name string) *deployv1.Cluster {
 	return &deployv1.Cluster{Name: name, Server: "https://" + name, CreateTime: timestamppb.Now()}
+}
+
+// withShop is a registry whose default cluster, main, has app shop of
+// team web.
+func withShop(t *testing.T) (*fixture, *registry.Registry) {
+	t.Helper()
+	f := start(t)
+	reg := f.registry(t, "main")
+	require.NoError(t, reg.AddCluster(t.Context(), cluster("main"), []byte("kubeconfig")))
+	require.NoError(t, reg.Create(t.Context(), app("shop", "web"), false, "user:alice"))
+	return f, reg
 }
 
 // An app without a cluster goes to the default, or the only one
@@ -137,11 +144,8 @@ func TestDeletedAppsNamespace(t *testing.T) {
 // An update is the app's changes and its announcement, or nothing.
 func TestUpdate(t *testing.T) {
 	t.Parallel()
-	f := start(t)
+	f, reg := withShop(t)
 	ctx := t.Context()
-	reg := f.registry(t, "main")
-	require.NoError(t, reg.AddCluster(ctx, cluster("main"), []byte("kubeconfig")))
-	require.NoError(t, reg.Create(ctx, app("shop", "web"), false, "user:alice"))
 
 	_, err := reg.Update(ctx, "shop", func(a *postgres.App) error {
 		a.Image = "registry.example.com/shop:2"
@@ -176,11 +180,8 @@ func TestUpdate(t *testing.T) {
 // has it; a refused mapping records and announces nothing.
 func TestMapNamespace(t *testing.T) {
 	t.Parallel()
-	f := start(t)
+	f, reg := withShop(t)
 	ctx := t.Context()
-	reg := f.registry(t, "main")
-	require.NoError(t, reg.AddCluster(ctx, cluster("main"), []byte("kubeconfig")))
-	require.NoError(t, reg.Create(ctx, app("shop", "web"), false, "user:alice"))
 	mapping := func(cluster, ns string) *deployv1.NamespaceMapping {
 		return &deployv1.NamespaceMapping{Cluster: cluster, Namespace: ns, Team: "payments", UpdateTime: timestamppb.Now(), UpdatedBy: "user:alice"}
 	}
