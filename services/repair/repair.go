@@ -44,9 +44,6 @@ import (
 // Schema is the repair service's Postgres schema.
 const Schema = "repair"
 
-// Producer names the service in the events it publishes.
-const Producer = lifecycle.Producer
-
 // Options tune the service.
 type Options struct {
 	// MaxEventAge: an analysis older than this is not acted on (10 min):
