@@ -1,8 +1,8 @@
-// Package registry is the deploy service's registry of apps and of the
-// namespaces admins map to teams: every change to them, and the event
-// that announces it (app.registered, app.updated, app.deleted,
-// namespace.mapped, namespace.unmapped), in one transaction through the
-// store (internal/postgres) and the outbox. Deployments are the
+// Package registry is the deploy service's registry of apps, of the
+// clusters they run on and of the namespaces admins map to teams: every
+// change to them, and the event that announces it (app.registered,
+// app.updated, app.deleted, namespace.mapped, namespace.unmapped), in one
+// transaction through the store (internal/postgres) and the outbox. Deployments are the
 // deployer's. Callers (the gRPC port) check who asks and what they send;
 // this package keeps what holds whoever asks — an app's namespace is not
 // another team's leftover, a name is configuration or a secret, a
@@ -208,6 +208,39 @@ func (g *Registry) Update(ctx context.Context, name string, fn func(*postgres.Ap
 	return a, nil
 }
 
+// Announce publishes app.updated for every app and namespace.mapped for
+// every namespace mapping, through the outbox: whoever keeps a
+// projection of the apps (monitor, for their teams) and missed events --
+// started after them, or past the stream's retention -- catches up. The
+// deploy service announces once per start; replicas starting together
+// announce twice, which consumers keep once (newest by occurred_at).
+func (g *Registry) Announce(ctx context.Context) error {
+	return db.InTx(ctx, g.pool, func(tx pgx.Tx) error {
+		apps, err := g.store.AppRefs(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("announce apps: %w", err)
+		}
+		for _, a := range apps {
+			if err := outbox.Add(ctx, tx, &eventsv1.AppUpdated{
+				Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
+				AutoRepair: a.AutoRepair,
+			}); err != nil {
+				return fmt.Errorf("announce apps: %w", err)
+			}
+		}
+		mappings, err := g.store.Mappings(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("announce namespace mappings: %w", err)
+		}
+		for _, m := range mappings {
+			if err := outbox.Add(ctx, tx, mapped(m)); err != nil {
+				return fmt.Errorf("announce namespace mappings: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
 // appUpdated is the event announcing what a is now (its team, for
 // monitor's projection).
 func appUpdated(a *postgres.App) *eventsv1.AppUpdated {
@@ -262,10 +295,14 @@ func (g *Registry) MapNamespace(ctx context.Context, m *deployv1.NamespaceMappin
 		if err := g.store.PutMapping(ctx, tx, m); err != nil {
 			return err
 		}
-		return outbox.Add(ctx, tx, &eventsv1.NamespaceMapped{
-			Meta: bus.NewMeta(deployer.Producer, nil), Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
-		})
+		return outbox.Add(ctx, tx, mapped(m))
 	})
+}
+
+func mapped(m *deployv1.NamespaceMapping) *eventsv1.NamespaceMapped {
+	return &eventsv1.NamespaceMapped{
+		Meta: bus.NewMeta(deployer.Producer, nil), Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
+	}
 }
 
 // UnmapNamespace removes the mapping of namespace in cluster

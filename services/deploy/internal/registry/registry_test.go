@@ -196,7 +196,12 @@ func TestMapNamespace(t *testing.T) {
 	require.Equal(t, []string{bus.SubjectAppRegistered}, f.events(t))
 
 	require.NoError(t, reg.MapNamespace(ctx, mapping("main", "ledger")))
+	require.NoError(t, reg.Announce(ctx))
 	require.NoError(t, reg.UnmapNamespace(ctx, "main", "ledger"))
 	require.ErrorIs(t, reg.UnmapNamespace(ctx, "main", "ledger"), postgres.ErrNotFound)
-	require.Equal(t, []string{bus.SubjectAppRegistered, bus.SubjectNamespaceMapped, bus.SubjectNamespaceUnmapped}, f.events(t))
+	require.Equal(t, []string{
+		bus.SubjectAppRegistered, bus.SubjectNamespaceMapped,
+		bus.SubjectAppUpdated, bus.SubjectNamespaceMapped, // announced again, for whoever missed them
+		bus.SubjectNamespaceUnmapped,
+	}, f.events(t))
 }
