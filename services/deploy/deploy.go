@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -36,6 +35,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/registry"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
 
@@ -209,9 +209,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		repairers: accounts(kubeaccess.Repairer),
 		relay:     outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
-	s.api = grpcapi.New(deps.Pool, store, d, kp, grpcapi.Options{
-		DefaultCluster: opts.DefaultCluster, Reserved: appReserved, ClusterAdded: s.clusterAdded,
-		Repairs: s, RepairReserved: repairReserved.Check,
+	reg := registry.New(deps.Pool, store, kp, registry.Options{DefaultCluster: opts.DefaultCluster, ClusterAdded: s.clusterAdded}, log)
+	s.api = grpcapi.New(deps.Pool, store, reg, d, grpcapi.Options{
+		Reserved: appReserved, Repairs: s, RepairReserved: repairReserved.Check,
 	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "deploy",
@@ -228,45 +228,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.consumer.Create(ctx); err != nil {
 		return nil, err
 	}
-	if err := announceApps(ctx, deps.Pool, store); err != nil {
+	if err := reg.Announce(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// announceApps publishes app.updated for every app and namespace.mapped
-// for every namespace mapping, through the outbox:
-// whoever keeps a projection of the apps (monitor, for their teams) and
-// missed events -- started after them, or past the stream's retention --
-// catches up. One event per app per start; replicas starting together
-// announce twice, which consumers keep once (newest by occurred_at).
-func announceApps(ctx context.Context, pool *pgxpool.Pool, store *postgres.Store) error {
-	return db.InTx(ctx, pool, func(tx pgx.Tx) error {
-		apps, err := store.AppRefs(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("announce apps: %w", err)
-		}
-		for _, a := range apps {
-			if err := outbox.Add(ctx, tx, &eventsv1.AppUpdated{
-				Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
-				AutoRepair: a.AutoRepair,
-			}); err != nil {
-				return fmt.Errorf("announce apps: %w", err)
-			}
-		}
-		mappings, err := store.Mappings(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("announce namespace mappings: %w", err)
-		}
-		for _, m := range mappings {
-			if err := outbox.Add(ctx, tx, &eventsv1.NamespaceMapped{
-				Meta: bus.NewMeta(deployer.Producer, nil), Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
-			}); err != nil {
-				return fmt.Errorf("announce namespace mappings: %w", err)
-			}
-		}
-		return nil
-	})
 }
 
 // registerDevCluster records the dev control plane, whose certificates

@@ -5,33 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
-	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
-	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
 )
-
-// maxDryRunResult bounds the server's answer kept for a dry run.
-const maxDryRunResult = 16 << 10
 
 // execute runs a queued repair (or one whose worker stopped mid-way:
 // executors make the second execution a no-op).
-func (s *Service) execute(ctx context.Context, row postgres.Row) error {
-	r := row.Repair
+func (s *Service) execute(ctx context.Context, rp *lifecycle.Repair) error {
+	r := rp.Proto()
+	id := rp.ID()
 	set, err := s.settings(ctx, s.deps.Pool, r)
 	if err != nil {
 		return err
@@ -41,7 +33,7 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	if err := guard.Approvable(set, guard.Facts{
 		Proposal: r.GetProposal(), Supported: true, Now: s.now(), HealthyAfter: -1,
 	}); err != nil {
-		return s.block(ctx, row, err.Error())
+		return s.block(ctx, id, err.Error())
 	}
 	// The subject, checked again (the pod's controller once the cluster
 	// is at hand, below).
@@ -50,42 +42,24 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 		return err
 	}
 	if !verdict.OK {
-		return s.block(ctx, row, verdict.Reason)
+		return s.block(ctx, id, verdict.Reason)
 	}
-	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED && row.Automatic && r.GetDecidedBy() == "" && set.Paused {
+	queued := rp.Status() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED
+	if queued && rp.Automatic() && r.GetDecidedBy() == "" && set.Paused {
 		// The kill switch stops automatic repairs at once, those queued
 		// included: a person is asked instead.
-		return s.askInstead(ctx, row, set, "kill switch on: automatic repairs paused")
-	}
-	if r.GetStatus() == repairv1.RepairStatus_REPAIR_STATUS_QUEUED {
-		r.Status, r.DryRun = repairv1.RepairStatus_REPAIR_STATUS_RUNNING, set.DryRun
-		by, via := r.GetDecidedBy(), r.GetDecidedVia()
-		if row.Automatic {
-			by = "guardrails"
-		}
-		err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-			if err := s.store.Save(ctx, tx, r, postgres.Update{}, s.now()); err != nil {
-				return err
-			}
-			msg := fmt.Sprintf("%s of %s", actionName(r.GetProposal().GetAction()), targetName(r.GetProposal().GetTarget()))
-			if set.DryRun {
-				msg += " (server-side dry run: nothing will change)"
-			}
-			if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTION_STARTED, "repair", "", msg); err != nil {
-				return err
-			}
-			return outbox.Add(ctx, tx, &eventsv1.RepairRequested{
-				Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), AnalysisId: r.GetAnalysisId(),
-				Proposal: r.GetProposal(), ApprovedBy: by, Channel: via, DryRun: set.DryRun,
-			})
+		return s.repairs.Update(ctx, id, func(rp *lifecycle.Repair) error {
+			return rp.AskInstead("kill switch on: automatic repairs paused", set.ApprovalTTL, s.now())
 		})
-		if err != nil {
+	}
+	if queued {
+		if err := s.repairs.Update(ctx, id, func(rp *lifecycle.Repair) error { return rp.Start(set.DryRun, s.now()) }); err != nil {
 			return err
 		}
 	}
 	c, err := s.client(ctx, r)
 	if errors.Is(err, errNoClusters) {
-		s.fail(ctx, row, err.Error(), false)
+		s.fail(ctx, r, err.Error(), nil)
 		return nil
 	}
 	if err != nil {
@@ -94,53 +68,39 @@ func (s *Service) execute(ctx context.Context, row postgres.Row) error {
 	if why, err := s.ownsPod(ctx, c, r, verdict); err != nil {
 		return err
 	} else if why != "" {
-		return s.block(ctx, row, why)
+		return s.block(ctx, id, why)
 	}
-	st := loadState(row)
+	st := rp.State()
 	app, ok, err := s.vigilApp(ctx, r, set)
 	if err != nil {
 		return err
 	}
 	if ok {
-		return s.throughDeploy(ctx, row, c, app, st, set)
+		return s.throughDeploy(ctx, r, c, app, st, set)
 	}
 	execCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	res, err := s.actions.Execute(execCtx, c, r.GetProposal(), action.Run{
-		RepairID: r.GetId(), DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
+		RepairID: id, DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
 	})
 	cancel()
 	var refused *action.RefusedError
 	if errors.As(err, &refused) {
 		// The cluster is not as planned, or the policy forbids it now:
 		// nothing was changed.
-		s.fail(ctx, row, "refused: "+err.Error(), false)
+		s.fail(ctx, r, "refused: "+err.Error(), nil)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	if res.DryRun {
 		b, _ := json.Marshal(res.Object)
-		if len(b) > maxDryRunResult {
-			b = b[:maxDryRunResult]
-		}
-		r.Status, r.DryRunResult, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_DRY_RUN, string(b), timestamppb.New(now)
-		return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-			if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
-				return err
-			}
-			return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DRY_RUN, "repair", "", "the API server admitted it: "+res.Summary)
-		})
+		return s.repairs.Update(ctx, id, func(rp *lifecycle.Repair) error { return rp.DryRun(b, res.Summary, s.now()) })
 	}
-	st = st.verifying(&res.Verify, &res.Undo, now, set)
-	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
-			return err
-		}
-		// This worker leases it again at once: no wake-up needed.
-		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", res.Summary)
+	return s.repairs.Update(ctx, id, func(rp *lifecycle.Repair) error {
+		return rp.Executed(lifecycle.Change{
+			Summary: res.Summary, Verify: res.Verify, Undo: &res.Undo, Window: set.VerifyWindow, UndoOnFailure: set.UndoOnFailure,
+		}, s.now())
 	})
 }
 
@@ -171,26 +131,15 @@ func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Se
 	return appteam.At(ctx, s.deps.Pool, cluster, t.GetNamespace(), t.GetName())
 }
 
-// deployChange is what a repair asked the deploy service for, kept in its
-// state before asking: asked again (a worker that stopped midway), the
-// repair sends the same change, which the deploy service finds made,
-// rather than planning again against a Deployment it already changed.
-type deployChange struct {
-	Replicas         int32  `json:"replicas,omitempty"`
-	Container        string `json:"container,omitempty"`
-	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`
-}
-
 // throughDeploy makes the change of a repair of one of Vigil's apps
 // through the deploy service — a revision of the app requested by
 // repair/<id>, which the next deployment keeps — waits for its rollout,
 // then verifies as any repair. It is checked first against the cluster
 // and the guardrails as an executor would check it.
-func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kubernetes.Interface, app appteam.App, st state, set guard.Settings) error {
-	r := row.Repair
+func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kubernetes.Interface, app appteam.App, st lifecycle.State, set guard.Settings) error {
 	p := r.GetProposal()
 	if s.deps.Apps == nil {
-		s.fail(ctx, row, fmt.Sprintf("%s is app %s of Vigil's, changed only through the deploy service, which this process cannot reach", targetName(p.GetTarget()), app.Name), false)
+		s.fail(ctx, r, fmt.Sprintf("%s is app %s of Vigil's, changed only through the deploy service, which this process cannot reach", lifecycle.TargetName(p.GetTarget()), app.Name), nil)
 		return nil
 	}
 	if st.Deploy == nil && p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
@@ -201,19 +150,17 @@ func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kuberne
 			err = action.Run{Planned: st.Plan}.CheckPlanned(pl.UID, pl.Generation)
 		}
 		if _, ok := errors.AsType[*action.RefusedError](err); ok {
-			s.fail(ctx, row, "refused: "+err.Error(), false)
+			s.fail(ctx, r, "refused: "+err.Error(), nil)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		st.Deploy = &deployChange{Replicas: pl.Replicas, Container: pl.Container, MemoryLimitBytes: pl.MemoryLimitBytes}
-		err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-			return s.store.Save(ctx, tx, r, postgres.Update{Result: st.json()}, s.now())
-		})
-		if err != nil {
+		ch := lifecycle.DeployChange{Replicas: pl.Replicas, Container: pl.Container, MemoryLimitBytes: pl.MemoryLimitBytes}
+		if err := s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error { return rp.AskDeploy(ch, s.now()) }); err != nil {
 			return err
 		}
+		st.Deploy = &ch
 	}
 	// Deploy waits for the rollout: hold the repair meanwhile.
 	if err := s.store.Extend(ctx, r.GetId(), s.now().Add(15*time.Minute)); err != nil {
@@ -239,95 +186,52 @@ func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kuberne
 		if ctx.Err() != nil {
 			return err
 		}
-		s.fail(ctx, row, "the deploy service did not make the change: "+err.Error(), false)
+		s.fail(ctx, r, "the deploy service did not make the change: "+err.Error(), nil)
 		return nil
 	}
-	now := s.now()
 	// No undo behind the deploy service's back: a change that does not
 	// verify is escalated to a person, and the app's history has it.
-	st = st.verifying(&action.Verify{}, nil, now, set)
-	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_VERIFYING, timestamppb.New(now)
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{Result: st.json(), Release: true}, now); err != nil {
-			return err
-		}
-		// This worker leases it again at once: no wake-up needed.
-		return s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_EXECUTED, "repair", "", fmt.Sprintf(
-			"%s through the deploy service: revision %d (deployment %s)", what, d.GetRevision(), d.GetId()))
+	return s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error {
+		return rp.Executed(lifecycle.Change{
+			Summary: fmt.Sprintf("%s through the deploy service: revision %d (deployment %s)", what, d.GetRevision(), d.GetId()),
+			Window:  set.VerifyWindow, UndoOnFailure: set.UndoOnFailure,
+		}, s.now())
 	})
 }
 
 func quantity(b int64) string { return kresource.NewQuantity(b, kresource.BinarySI).String() }
 
-// askInstead turns a queued automatic repair into a question for a person.
-func (s *Service) askInstead(ctx context.Context, row postgres.Row, set guard.Settings, reason string) error {
-	r := row.Repair
-	now := s.now()
-	r.Status, r.Decision = repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, repairv1.Decision_DECISION_NEEDS_APPROVAL
-	r.Reasons = append(r.Reasons, reason)
-	r.DecisionReason, r.UpdateTime = strings.Join(r.Reasons, "; "), timestamppb.New(now)
-	expires := now.Add(set.ApprovalTTL)
-	r.ExpireTime = timestamppb.New(expires)
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{ExpiresAt: expires, Release: true}, now); err != nil {
-			return err
-		}
-		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DECIDED, "guardrails", "", "needs approval: "+reason); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, s.approvalRequested(r))
-	})
+// block refuses a repair that the guardrails, or its subject, no
+// longer allow, even approved.
+func (s *Service) block(ctx context.Context, id, reason string) error {
+	return s.repairs.Update(ctx, id, func(rp *lifecycle.Repair) error { return rp.Block(reason, s.now()) })
 }
 
-// block refuses a repair that the guardrails no longer allow, even
-// approved.
-func (s *Service) block(ctx context.Context, row postgres.Row, reason string) error {
-	r := row.Repair
-	now := s.now()
-	r.Status, r.Decision = repairv1.RepairStatus_REPAIR_STATUS_BLOCKED, repairv1.Decision_DECISION_BLOCKED
-	r.Reasons = append(r.Reasons, reason)
-	r.DecisionReason, r.UpdateTime = reason, timestamppb.New(now)
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
-			return err
-		}
-		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_REFUSED, "guardrails", "", "not executed: "+reason); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.RepairBlocked{
-			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(),
-			Proposal: r.GetProposal(), Reasons: []string{reason}, App: r.GetApp(), Summary: r.GetSummary(),
-		})
-	})
+// undone is what putting back a change that did not verify did.
+type undone struct {
+	why, summary string
+	err          error
 }
 
-// fail ends a repair that did not work: cooldown for its resource (when
-// it changed something), escalation to people, repair.failed.
-func (s *Service) fail(ctx context.Context, row postgres.Row, reason string, undone bool) {
-	r := row.Repair
+// fail ends a repair that did not work (after its undo, when u is not
+// nil): cooldown for its resource, escalation to people, repair.failed.
+func (s *Service) fail(ctx context.Context, r *repairv1.Repair, reason string, u *undone) {
 	set, err := s.settings(ctx, s.deps.Pool, r)
 	if err != nil {
 		set = s.base
 	}
-	now := s.now()
-	until := now.Add(set.Cooldown)
-	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_FAILED, timestamppb.New(now)
-	err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{CooldownUntil: until, Release: true}, now); err != nil {
-			return err
+	err = s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error {
+		now := s.now()
+		if u != nil {
+			if err := rp.Undone(u.why, u.summary, u.err, now); err != nil {
+				return err
+			}
 		}
-		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_ESCALATED, "repair", "", fmt.Sprintf(
-			"failed: %s; %s rests until %s; a person must look", reason, targetName(r.GetProposal().GetTarget()), until.UTC().Format("15:04:05 MST"))); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.RepairFailed{
-			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
-			Reason: reason, Undone: undone, CooldownUntil: timestamppb.New(until),
-		})
+		return rp.Fail(reason, u != nil && u.err == nil, set.Cooldown, now)
 	})
 	if err != nil && ctx.Err() == nil {
 		s.log.ErrorContext(ctx, "record a failed repair", "repair_id", r.GetId(), "error", err)
 		return
 	}
-	s.log.WarnContext(ctx, "repair failed", "repair_id", r.GetId(), "reason", reason, "undone", undone)
+	s.log.WarnContext(ctx, "repair failed", "repair_id", r.GetId(), "reason", reason, "undone", u != nil && u.err == nil)
 }

@@ -37,14 +37,12 @@ import (
 	"github.com/vigil-ops/vigil/services/repair/internal/action/scale"
 	"github.com/vigil-ops/vigil/services/repair/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
 // Schema is the repair service's Postgres schema.
 const Schema = "repair"
-
-// Producer names the service in the events it publishes.
-const Producer = "repair"
 
 // Options tune the service.
 type Options struct {
@@ -119,7 +117,9 @@ type Service struct {
 	opts  Options
 	deps  Deps
 	store *postgres.Store
-	base  guard.Settings
+	// repairs is the repository of repairs on the pool.
+	repairs *postgres.Repairs
+	base    guard.Settings
 	// fileScopes are the file's namespace and app scopes, each layered
 	// under the same scope set through the API.
 	fileScopes map[string]*repairv1.Guardrails
@@ -182,6 +182,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		wake: make(chan struct{}, opts.Workers), now: time.Now,
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
+	s.repairs = s.store.Repairs(deps.Pool)
 	s.api = grpcapi.New(s.store, s, log)
 
 	analyses := bus.NewRouter[pgx.Tx]()
@@ -211,10 +212,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	answers := bus.NewRouter[pgx.Tx]()
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairApproved) error {
-		return s.answerEvent(ctx, tx, e.GetRepairId(), true, e.GetApprovedBy(), e.GetChannel(), "")
+		return s.answerEvent(ctx, tx, e.GetRepairId(), lifecycle.Answer{Approve: true, By: e.GetApprovedBy(), Via: e.GetChannel()})
 	})
 	bus.On(answers, func(ctx context.Context, tx pgx.Tx, e *eventsv1.RepairRejected) error {
-		return s.answerEvent(ctx, tx, e.GetRepairId(), false, e.GetRejectedBy(), e.GetChannel(), e.GetReason())
+		return s.answerEvent(ctx, tx, e.GetRepairId(), lifecycle.Answer{By: e.GetRejectedBy(), Via: e.GetChannel(), Reason: e.GetReason()})
 	})
 	answerHandler := outbox.NewHandler(deps.Pool, "repair-answers", answers).OnCommit(s.pokeN)
 	s.answers, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{

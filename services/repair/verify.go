@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,13 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/vigil-ops/vigil/pkg/bus"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
 	"github.com/vigil-ops/vigil/services/repair/internal/workload"
 )
 
@@ -31,9 +26,9 @@ const verifyEvery = 250 * time.Millisecond
 // verify looks once at the repaired workload: healthy → succeeded;
 // broken beyond doubt, or not healthy within the window → failed (undone
 // when the guardrails say so); otherwise it is looked at again shortly.
-func (s *Service) verify(ctx context.Context, row postgres.Row) error {
-	r := row.Repair
-	st := loadState(row)
+func (s *Service) verify(ctx context.Context, rp *lifecycle.Repair) error {
+	r := rp.Proto()
+	st := rp.State()
 	c, err := s.client(ctx, r)
 	if err != nil {
 		return err
@@ -42,17 +37,21 @@ func (s *Service) verify(ctx context.Context, row postgres.Row) error {
 	now := s.now()
 	switch {
 	case healthy:
-		return s.succeed(ctx, row, what)
+		err := s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error { return rp.Succeed(what, s.now()) })
+		if err == nil {
+			s.log.InfoContext(ctx, "repair verified", "repair_id", r.GetId(), "verification", what)
+		}
+		return err
 	case broken != "" || now.After(st.VerifyUntil):
 		reason := broken
 		if reason == "" {
 			reason = fmt.Sprintf("not healthy within %s: %s", st.VerifyUntil.Sub(st.VerifyStarted), what)
 		}
-		undone := false
+		var u *undone
 		if st.UndoOnFailure {
-			undone = s.undo(ctx, c, row, st, reason)
+			u = s.undo(ctx, c, r, st, reason)
 		}
-		s.fail(ctx, row, "verification: "+reason, undone)
+		s.fail(ctx, r, "verification: "+reason, u)
 		return nil
 	}
 	if err := s.store.Extend(ctx, r.GetId(), now.Add(verifyEvery)); err != nil {
@@ -137,33 +136,9 @@ func lastReason(cs corev1.ContainerStatus) string {
 	return "no reason given"
 }
 
-// succeed records a verified repair and announces it.
-func (s *Service) succeed(ctx context.Context, row postgres.Row, what string) error {
-	r := row.Repair
-	now := s.now()
-	r.Status, r.UpdateTime = repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED, timestamppb.New(now)
-	err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		if err := s.store.Save(ctx, tx, r, postgres.Update{Release: true}, now); err != nil {
-			return err
-		}
-		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_VERIFIED, "repair", "", "healthy: "+what); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.RepairSucceeded{
-			Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
-			Verification: what,
-		})
-	})
-	if err == nil {
-		s.log.InfoContext(ctx, "repair verified", "repair_id", r.GetId(), "verification", what)
-	}
-	return err
-}
-
-// undo puts back what the repair changed (its own step in the timeline),
-// and says whether it did.
-func (s *Service) undo(ctx context.Context, c kubernetes.Interface, row postgres.Row, st state, reason string) bool {
-	r := row.Repair
+// undo puts back what the repair changed, after why, and says what it
+// did (nil: nothing to undo); the repair's failure records it.
+func (s *Service) undo(ctx context.Context, c kubernetes.Interface, r *repairv1.Repair, st lifecycle.State, why string) *undone {
 	p := r.GetProposal()
 	var back *typesv1.RepairProposal
 	switch {
@@ -178,21 +153,12 @@ func (s *Service) undo(ctx context.Context, c kubernetes.Interface, row postgres
 		}}
 	}
 	if back == nil {
-		return false
+		return nil
 	}
 	undoCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	res, err := s.actions.Execute(undoCtx, c, back, action.Run{
 		RepairID: "undo-" + r.GetId(), Limits: action.Limits{MaxReplicas: max(st.Undo.Replicas, 1)},
 	})
 	cancel()
-	kind, msg := repairv1.StepKind_STEP_KIND_UNDONE, "undone after "+reason+": "+res.Summary
-	if err != nil {
-		kind, msg = repairv1.StepKind_STEP_KIND_UNDO_FAILED, "undo failed: "+err.Error()
-	}
-	if terr := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		return s.step(ctx, tx, r.GetId(), kind, "repair", "", msg)
-	}); terr != nil {
-		s.log.WarnContext(ctx, "record undo", "repair_id", r.GetId(), "error", terr)
-	}
-	return err == nil
+	return &undone{why: why, summary: res.Summary, err: err}
 }

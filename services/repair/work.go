@@ -2,25 +2,18 @@ package repair
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
-	"github.com/vigil-ops/vigil/pkg/bus"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
@@ -44,7 +37,7 @@ func (s *Service) work(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		for ctx.Err() == nil {
-			row, ok, err := s.store.Lease(ctx, s.now(), lease)
+			r, ok, err := s.store.Lease(ctx, s.now(), lease)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.WarnContext(ctx, "lease a repair failed", "error", err)
@@ -54,7 +47,7 @@ func (s *Service) work(ctx context.Context) error {
 			if !ok {
 				break
 			}
-			s.advance(ctx, row)
+			s.advance(ctx, r)
 		}
 		select {
 		case <-ctx.Done():
@@ -65,62 +58,28 @@ func (s *Service) work(ctx context.Context) error {
 	}
 }
 
-// state is what a repair carries between its steps (the result column).
-type state struct {
-	Plan          *action.Plan   `json:"plan,omitempty"`
-	Verify        *action.Verify `json:"verify,omitempty"`
-	Undo          *action.Undo   `json:"undo,omitempty"`
-	VerifyStarted time.Time      `json:"verify_started,omitzero"`
-	// VerifyUntil and UndoOnFailure are the guardrails' as the change
-	// was made: verification does not read them again on every look.
-	VerifyUntil   time.Time `json:"verify_until,omitzero"`
-	UndoOnFailure bool      `json:"undo_on_failure,omitempty"`
-	// Deploy is the change asked of the deploy service (Vigil's apps).
-	Deploy *deployChange `json:"deploy,omitempty"`
-}
-
-// verifying is st once a change was made at now, under set.
-func (st state) verifying(v *action.Verify, u *action.Undo, now time.Time, set guard.Settings) state {
-	st.Verify, st.Undo, st.VerifyStarted = v, u, now
-	st.VerifyUntil, st.UndoOnFailure = now.Add(set.VerifyWindow), set.UndoOnFailure
-	return st
-}
-
-func loadState(row postgres.Row) state {
-	var st state
-	if len(row.Result) > 0 {
-		_ = json.Unmarshal(row.Result, &st)
-	}
-	return st
-}
-
-func (st state) json() json.RawMessage {
-	b, _ := json.Marshal(st)
-	return b
-}
-
 // advance moves a leased repair one step on.
-func (s *Service) advance(ctx context.Context, row postgres.Row) {
-	r := row.Repair
+func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
+	r := rp.Proto()
 	log := s.log.With("repair_id", r.GetId(), "incident_id", r.GetIncidentId())
 	var err error
-	switch r.GetStatus() {
+	switch rp.Status() {
 	case repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED:
-		err = s.decide(ctx, row)
+		err = s.decide(ctx, rp)
 	case repairv1.RepairStatus_REPAIR_STATUS_QUEUED, repairv1.RepairStatus_REPAIR_STATUS_RUNNING:
-		err = s.execute(ctx, row)
+		err = s.execute(ctx, rp)
 	case repairv1.RepairStatus_REPAIR_STATUS_VERIFYING:
-		err = s.verify(ctx, row)
+		err = s.verify(ctx, rp)
 	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
 		// Stopping: the lease runs out and the step is taken again.
-	case row.Attempts >= maxAttempts:
-		log.ErrorContext(ctx, "repair step failed, giving up", "attempts", row.Attempts, "error", err)
-		s.fail(ctx, row, fmt.Sprintf("gave up after %d attempts: %v", row.Attempts, err), false)
+	case rp.Attempts() >= maxAttempts:
+		log.ErrorContext(ctx, "repair step failed, giving up", "attempts", rp.Attempts(), "error", err)
+		s.fail(ctx, r, fmt.Sprintf("gave up after %d attempts: %v", rp.Attempts(), err), nil)
 	default:
-		log.WarnContext(ctx, "repair step failed, will retry", "attempts", row.Attempts, "error", err)
+		log.WarnContext(ctx, "repair step failed, will retry", "attempts", rp.Attempts(), "error", err)
 	}
 }
 
@@ -206,8 +165,8 @@ var errNoClusters = errors.New("no cluster access in this process (run deploy wi
 
 // decide plans the repair against the cluster as it is and lets the
 // guardrails decide: queue it (auto), ask a person, or block it.
-func (s *Service) decide(ctx context.Context, row postgres.Row) error {
-	r := row.Repair
+func (s *Service) decide(ctx context.Context, rp *lifecycle.Repair) error {
+	r := rp.Proto()
 	set, err := s.settings(ctx, s.deps.Pool, r)
 	if err != nil {
 		return err
@@ -257,69 +216,24 @@ func (s *Service) decide(ctx context.Context, row postgres.Row) error {
 				// it lower.
 				facts.HealthyAfter = max(facts.HealthyAfter, set.MinHealthyReplicas)
 			}
-			r.PodsAffected = int32(p.PodsAffected)
-			if p.Downtime > 0 || r.GetExpectedDowntime() == nil {
-				r.ExpectedDowntime = durationpb.New(p.Downtime)
-			}
 		}
 	}
-	return pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+	// The hourly limits and the cooldown are counted under the
+	// repository's lock (lifecycle.Repair.Recent).
+	return s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error {
 		now := s.now()
-		counts, err := s.store.CountAutomatic(ctx, tx, row.Resource, now)
-		if err != nil {
-			return err
-		}
+		counts := rp.Recent()
 		facts.Now, facts.AutoLastHour, facts.AutoOnResourceLastHour, facts.CooldownUntil = now, counts.Overall, counts.OnResource, counts.CooldownUntil
 		decision, reasons := guard.Decide(set, facts)
 		if refusal != "" {
 			decision, reasons = repairv1.Decision_DECISION_BLOCKED, append([]string{refusal}, reasons...)
 		}
-		r.Decision, r.Reasons, r.DecisionReason = decision, reasons, strings.Join(reasons, "; ")
-		r.DryRun = set.DryRun
-		r.UpdateTime = timestamppb.New(now)
-		u := postgres.Update{DecidedAt: now, Release: true, Result: state{Plan: plan}.json()}
-		var ev bus.Event
-		switch decision {
-		case repairv1.Decision_DECISION_AUTO:
-			r.Status, u.Automatic = repairv1.RepairStatus_REPAIR_STATUS_QUEUED, true
-		case repairv1.Decision_DECISION_NEEDS_APPROVAL:
-			r.Status = repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL
-			u.ExpiresAt = now.Add(set.ApprovalTTL)
-			r.ExpireTime = timestamppb.New(u.ExpiresAt)
-			ev = s.approvalRequested(r)
-		default:
-			r.Status = repairv1.RepairStatus_REPAIR_STATUS_BLOCKED
-			ev = &eventsv1.RepairBlocked{
-				Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(),
-				Proposal: r.GetProposal(), Reasons: reasons, App: r.GetApp(), Summary: r.GetSummary(),
-			}
-		}
-		if err := s.store.Save(ctx, tx, r, u, now); err != nil {
+		if err := rp.Decide(lifecycle.Decision{
+			Decision: decision, Reasons: reasons, Plan: plan, DryRun: set.DryRun, ApprovalTTL: set.ApprovalTTL,
+		}, now); err != nil {
 			return err
 		}
-		msg := strings.TrimPrefix(decision.String(), "DECISION_")
-		if len(reasons) > 0 {
-			msg += ": " + r.GetDecisionReason()
-		}
-		if err := s.step(ctx, tx, r.GetId(), repairv1.StepKind_STEP_KIND_DECIDED, "guardrails", "", strings.ToLower(msg)); err != nil {
-			return err
-		}
-		s.log.InfoContext(ctx, "repair decided", "repair_id", r.GetId(), "decision", decision.String(), "reasons", r.GetDecisionReason())
-		if ev == nil {
-			// Queued: this worker leases it again at once.
-			return nil
-		}
-		return outbox.Add(ctx, tx, ev)
+		s.log.InfoContext(ctx, "repair decided", "repair_id", rp.ID(), "decision", decision.String(), "reasons", rp.Proto().GetDecisionReason())
+		return nil
 	})
-}
-
-func (s *Service) approvalRequested(r *repairv1.Repair) *eventsv1.RepairApprovalRequested {
-	return &eventsv1.RepairApprovalRequested{
-		Meta: bus.NewMeta(Producer, nil), RepairId: r.GetId(), IncidentId: r.GetIncidentId(), Proposal: r.GetProposal(),
-		Reason: r.GetDecisionReason(), Reasons: r.GetReasons(), ExpiresAt: r.GetExpireTime(), AnalysisId: r.GetAnalysisId(),
-		App: r.GetApp(), Summary: r.GetSummary(), Confidence: r.GetConfidence(), Risk: r.GetRisk(),
-		PodsAffected: r.GetPodsAffected(), ExpectedDowntime: r.GetExpectedDowntime(), Engine: r.GetEngine(),
-		Model: r.GetModel(), InputTokens: r.GetInputTokens(), OutputTokens: r.GetOutputTokens(), CostUsd: r.GetCostUsd(),
-		IncidentTitle: r.GetIncidentTitle(),
-	}
 }

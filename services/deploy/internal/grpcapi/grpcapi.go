@@ -1,7 +1,9 @@
 // Package grpcapi is the deploy service's gRPC port: AppService and
-// ClusterService over the store, the deployer and the cluster pool, with
-// input checked before anything is written and errors mapped to status
-// codes in one place.
+// ClusterService. It checks the caller and the input before anything is
+// written, reads through the store, makes every change through the
+// domain — the registry (apps, clusters, namespace mappings) and the
+// deployer (deployments), which hold the transactions and the events —
+// and maps errors to status codes in one place.
 package grpcapi
 
 import (
@@ -13,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -23,16 +24,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
-	"github.com/vigil-ops/vigil/pkg/bus"
-	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/registry"
 	"github.com/vigil-ops/vigil/services/deploy/internal/render"
 )
 
@@ -50,16 +48,14 @@ type Server struct {
 	deployv1.UnimplementedClusterServiceServer
 	pool     *pgxpool.Pool
 	store    *postgres.Store
+	registry *registry.Registry
 	deployer *deployer.Deployer
-	kube     *kube.Pool
 	opts     Options
 	log      *slog.Logger
 }
 
 // Options tune the API.
 type Options struct {
-	// DefaultCluster is where apps without a cluster go, if set.
-	DefaultCluster string
 	// Reserved are the names no app may have: an app's name is its
 	// namespace's (required).
 	Reserved *ownership.Reserved
@@ -68,9 +64,6 @@ type Options struct {
 	// says why a namespace may never be (reserved.Namespaces.Check).
 	Repairs        RepairGrants
 	RepairReserved func(namespace string) string
-	// ClusterAdded, when set, is called once a cluster is registered:
-	// the deploy service provisions Vigil's identities in it.
-	ClusterAdded func(ctx context.Context, cluster string)
 }
 
 // namespaceCheckTimeout bounds the look at an app's namespace before a
@@ -79,20 +72,11 @@ type Options struct {
 const namespaceCheckTimeout = 10 * time.Second
 
 // New returns the deploy API.
-func New(pool *pgxpool.Pool, store *postgres.Store, d *deployer.Deployer, kp *kube.Pool, opts Options, log *slog.Logger) *Server {
-	return &Server{pool: pool, store: store, deployer: d, kube: kp, opts: opts, log: log}
+func New(pool *pgxpool.Pool, store *postgres.Store, reg *registry.Registry, d *deployer.Deployer, opts Options, log *slog.Logger) *Server {
+	return &Server{pool: pool, store: store, registry: reg, deployer: d, opts: opts, log: log}
 }
 
 func actor(ctx context.Context) string { return auth.Actor(ctx) }
-
-// AppUpdated is the event announcing what a is now (its team, for
-// monitor's projection).
-func AppUpdated(a *postgres.App) *eventsv1.AppUpdated {
-	return &eventsv1.AppUpdated{
-		Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Owner: a.Owner, Namespace: a.Namespace, Cluster: a.Cluster,
-		AutoRepair: a.AutoRepair,
-	}
-}
 
 // reach answers whether the caller may reach app a: its owner is one of
 // the caller's teams (auth.CheckTeam).
@@ -152,48 +136,22 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	a.Namespace = a.Name
 	a.CreateTime, a.UpdateTime = timestamppb.New(now), timestamppb.New(now)
 	a.SecretNames, a.CurrentRevision = nil, 0
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if a.Cluster == "" {
-			c, err := s.pickCluster(ctx, tx)
-			if err != nil {
-				return err
-			}
-			a.Cluster = c
-		}
-		if err := s.adoptNamespace(ctx, tx, a, req.GetAdoptNamespace()); err != nil {
-			return err
-		}
-		if err := s.store.InsertApp(ctx, tx, a); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.AppRegistered{
-			Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name, Namespace: a.Namespace, Cluster: a.Cluster,
-			Framework: a.Framework, Plan: a.Plan, Image: a.Image, Owner: a.Owner, AutoRepair: a.AutoRepair,
-		})
-	})
-	if err != nil {
+	err := s.registry.Create(ctx, a, req.GetAdoptNamespace(), actor(ctx))
+	var (
+		cluster *registry.ClusterError
+		left    *registry.LeftBehindError
+	)
+	switch {
+	case errors.As(err, &cluster) && cluster.Registered == 0:
+		return nil, server.InvalidArgument("no cluster", server.FieldViolation{Field: "app.cluster", Description: cluster.Error()})
+	case errors.As(err, &cluster):
+		return nil, server.InvalidArgument("which cluster?", server.FieldViolation{Field: "app.cluster", Description: cluster.Error()})
+	case errors.As(err, &left):
+		return nil, leftBehind(left.Tombstone)
+	case err != nil:
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.CreateAppResponse{App: a.App}, nil
-}
-
-// adoptNamespace decides whether new app a may have the namespace a
-// deleted app left behind in a's cluster (postgres.Tombstone): the team
-// that left it may take it back, another team only when an admin says so
-// (adopt). Either way the record goes: the namespace is a's from now on.
-func (s *Server) adoptNamespace(ctx context.Context, tx pgx.Tx, a *postgres.App, adopt bool) error {
-	t, err := s.store.TakeTombstone(ctx, tx, a.Cluster, a.Namespace)
-	if err != nil || t == nil {
-		return err
-	}
-	if t.Owner != a.Owner && !adopt {
-		return leftBehind(t)
-	}
-	if t.Owner != a.Owner {
-		s.log.InfoContext(ctx, "namespace handed over", "namespace", t.Namespace, "cluster", t.Cluster,
-			"from_team", t.Owner, "to_team", a.Owner, "app", a.Name, "by", actor(ctx))
-	}
-	return s.store.DeleteTombstone(ctx, tx, t.Cluster, t.Namespace)
 }
 
 // leftBehind is FailedPrecondition for a name whose namespace another
@@ -223,31 +181,6 @@ func normalized(app *deployv1.App) *deployv1.App {
 	app = proto.Clone(app).(*deployv1.App)
 	app.Domain = postgres.NormalizeDomain(app.Domain)
 	return app
-}
-
-// pickCluster chooses the cluster of an app created without one: the
-// default cluster, or the only one registered.
-func (s *Server) pickCluster(ctx context.Context, q postgres.Querier) (string, error) {
-	if s.opts.DefaultCluster != "" {
-		return s.opts.DefaultCluster, nil
-	}
-	cs, err := s.store.ListClusters(ctx, q)
-	if err != nil {
-		return "", err
-	}
-	switch len(cs) {
-	case 1:
-		return cs[0].GetName(), nil
-	case 0:
-		return "", server.InvalidArgument("no cluster", server.FieldViolation{
-			Field:       "app.cluster",
-			Description: "no cluster is registered: add one first (vigil clusters add NAME --kubeconfig FILE)",
-		})
-	}
-	return "", server.InvalidArgument("which cluster?", server.FieldViolation{
-		Field:       "app.cluster",
-		Description: fmt.Sprintf("is required: %d clusters are registered", len(cs)),
-	})
 }
 
 // GetApp implements the RPC.
@@ -306,12 +239,7 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 	if err := v.err("invalid update"); err != nil {
 		return nil, err
 	}
-	var a *postgres.App
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		if a, err = s.store.GetApp(ctx, tx, in.GetName(), true); err != nil {
-			return err
-		}
+	a, err := s.registry.Update(ctx, in.GetName(), func(a *postgres.App) error {
 		if err := reach(ctx, a); err != nil {
 			return err
 		}
@@ -340,20 +268,14 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 		for _, k := range req.GetRemoveSecrets() {
 			delete(a.Secrets, k)
 		}
-		for k := range a.Secrets {
-			if _, ok := a.Env[k]; ok {
-				return server.InvalidArgument("invalid update", server.FieldViolation{
-					Field:       "app.env[" + k + "]",
-					Description: "is also a secret: a name is either configuration or a secret",
-				})
-			}
-		}
-		a.UpdateTime = timestamppb.New(time.Now().Truncate(time.Microsecond))
-		if err := s.store.UpdateApp(ctx, tx, a); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, AppUpdated(a))
+		return nil
 	})
+	if both, ok := errors.AsType[*registry.SecretInEnvError](err); ok {
+		return nil, server.InvalidArgument("invalid update", server.FieldViolation{
+			Field:       "app.env[" + both.Name + "]",
+			Description: "is also a secret: a name is either configuration or a secret",
+		})
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -389,23 +311,7 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 			s.log.InfoContext(ctx, "app namespace deleted", "app", a.Name, "namespace", a.Namespace, "cluster", a.Cluster)
 		}
 	}
-	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.store.DeleteApp(ctx, tx, a.Name); err != nil {
-			return err
-		}
-		if !req.GetDeleteResources() {
-			// The namespace stays, labelled as the app's: a new app of
-			// the same name would inherit it and what is in it.
-			if err := s.store.PutTombstone(ctx, tx, postgres.Tombstone{
-				Cluster: a.Cluster, Namespace: a.Namespace, App: a.Name, Owner: a.Owner,
-				DeletedBy: auth.Actor(ctx), DeletedAt: time.Now(),
-			}); err != nil {
-				return err
-			}
-		}
-		return outbox.Add(ctx, tx, &eventsv1.AppDeleted{Meta: bus.NewMeta(deployer.Producer, nil), App: a.Name})
-	})
-	if err != nil {
+	if err := s.registry.Delete(ctx, a, !req.GetDeleteResources(), actor(ctx)); err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
 	// After the app is gone, so that a failure here cannot keep it; a
@@ -647,11 +553,8 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 		return nil, server.InvalidArgument(msg, server.FieldViolation{Field: "kubeconfig", Description: err.Error()})
 	}
 	c := &deployv1.Cluster{Name: req.GetName(), Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now()}
-	if err := s.store.InsertCluster(ctx, s.pool, c, kc.Kubeconfig); err != nil {
+	if err := s.registry.AddCluster(ctx, c, kc.Kubeconfig); err != nil {
 		return nil, s.toStatus(ctx, err)
-	}
-	if s.opts.ClusterAdded != nil {
-		s.opts.ClusterAdded(ctx, c.GetName())
 	}
 	return &deployv1.AddClusterResponse{Cluster: c}, nil
 }
@@ -670,13 +573,12 @@ func (s *Server) RemoveCluster(ctx context.Context, req *deployv1.RemoveClusterR
 	if err := nameOnly("name", req.GetName()); err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteCluster(ctx, s.pool, req.GetName()); err != nil {
+	if err := s.registry.RemoveCluster(ctx, req.GetName()); err != nil {
 		if errors.Is(err, postgres.ErrInUse) {
 			return nil, status.Errorf(codes.FailedPrecondition, "cluster %s: apps still target it: delete them first", req.GetName())
 		}
 		return nil, s.toStatus(ctx, err)
 	}
-	s.kube.Forget(req.GetName())
 	return &deployv1.RemoveClusterResponse{}, nil
 }
 

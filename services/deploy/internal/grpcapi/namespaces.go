@@ -2,8 +2,8 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -11,12 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
-	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
-	"github.com/vigil-ops/vigil/pkg/outbox"
-	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
-	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
+	"github.com/vigil-ops/vigil/services/deploy/internal/registry"
 )
 
 // RepairGrants are the repair identity's grants in admins' namespaces
@@ -72,24 +68,13 @@ func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceReq
 		Cluster: m.GetCluster(), Namespace: m.GetNamespace(), Team: m.GetTeam(),
 		UpdateTime: timestamppb.Now(), UpdatedBy: p.String(), AllowRepairs: m.GetAllowRepairs(),
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.clusterExists(ctx, tx, out.GetCluster()); err != nil {
-			return err
-		}
-		if app, ok, err := s.store.AppOfNamespace(ctx, tx, out.GetCluster(), out.GetNamespace()); err != nil {
-			return err
-		} else if ok {
-			return status.Errorf(codes.FailedPrecondition,
-				"namespace %s is app %s's: it belongs to the app's team (change the app's owner instead: vigil apps update %s --owner TEAM)",
-				out.GetNamespace(), app, app)
-		}
-		if err := s.store.PutMapping(ctx, tx, out); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.NamespaceMapped{
-			Meta: bus.NewMeta(deployer.Producer, nil), Cluster: out.GetCluster(), Namespace: out.GetNamespace(), Team: out.GetTeam(),
-		})
-	})
+	err := s.registry.MapNamespace(ctx, out)
+	if taken, ok := errors.AsType[*registry.AppNamespaceError](err); ok {
+		return nil, status.Error(codes.FailedPrecondition, taken.Error())
+	}
+	if errors.Is(err, registry.ErrUnknownCluster) {
+		return nil, status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", out.GetCluster())
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -106,15 +91,7 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 	if err := v.err("invalid namespace"); err != nil {
 		return nil, err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.store.DeleteMapping(ctx, tx, req.GetCluster(), req.GetNamespace()); err != nil {
-			return err
-		}
-		return outbox.Add(ctx, tx, &eventsv1.NamespaceUnmapped{
-			Meta: bus.NewMeta(deployer.Producer, nil), Cluster: req.GetCluster(), Namespace: req.GetNamespace(),
-		})
-	})
-	if err != nil {
+	if err := s.registry.UnmapNamespace(ctx, req.GetCluster(), req.GetNamespace()); err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
 	if req.GetCluster() != "" {
@@ -132,21 +109,6 @@ func (s *Server) ListNamespaceMappings(ctx context.Context, _ *deployv1.ListName
 		return nil, s.toStatus(ctx, err)
 	}
 	return &deployv1.ListNamespaceMappingsResponse{Mappings: ms}, nil
-}
-
-// clusterExists: "" (any cluster) or a registered one.
-func (s *Server) clusterExists(ctx context.Context, q postgres.Querier, name string) error {
-	if name == "" {
-		return nil
-	}
-	ok, err := s.store.ClusterExists(ctx, q, name)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", name)
-	}
-	return nil
 }
 
 // applyRepairGrant grants (allow) or revokes the repair identity's access

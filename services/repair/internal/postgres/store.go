@@ -1,12 +1,13 @@
 // Package postgres is the repair service's store, in its own schema
 // "repair": repairs (and their work queue), their timelines, and the
-// guardrails set through the API.
+// guardrails set through the API. A repair changes only through its
+// repository, Repairs.Update, which writes the row, its timeline and its
+// outbox rows in one transaction.
 package postgres
 
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
 )
 
 // Migrations create the schema.
@@ -42,31 +44,9 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// Row is a repair with what the queue and the counters keep beside it.
+// Row is a repair as the API shows it.
 type Row struct {
-	Repair        *repairv1.Repair
-	Resource      string
-	Automatic     bool
-	Attempts      int
-	CooldownUntil time.Time
-	// Result is what the executor returned (JSON), nil before.
-	Result json.RawMessage
-}
-
-// Insert records a new repair in status PROPOSED, in tx; created is false
-// when its analysis already has one (a redelivery).
-func (s *Store) Insert(ctx context.Context, tx pgx.Tx, r *repairv1.Repair, resource string, now time.Time) (created bool, err error) {
-	b, err := proto.Marshal(r)
-	if err != nil {
-		return false, err
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO repairs (id, analysis_id, incident_id, app, resource, action, status, created_at, updated_at, repair, team)
-		VALUES ($1, $2, $3, $4, $5, $6, 'PROPOSED', $7, $7, $8, $9) ON CONFLICT (analysis_id) DO NOTHING`,
-		r.GetId(), r.GetAnalysisId(), r.GetIncidentId(), r.GetApp(), resource, r.GetProposal().GetAction().String(), now, b, r.GetTeam())
-	if err != nil {
-		return false, fmt.Errorf("insert repair: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
+	Repair *repairv1.Repair
 }
 
 // Status is a repair's status as the store names it.
@@ -78,21 +58,23 @@ func Status(s repairv1.RepairStatus) string {
 }
 
 // Lease takes the oldest repair with work to do that nobody holds (being
-// decided, queued, running, verifying), for lease.
-func (s *Store) Lease(ctx context.Context, now time.Time, lease time.Duration) (Row, bool, error) {
+// decided, queued, running, verifying), for lease. It changes it only
+// through Repairs.Update: the lease keeps other workers away, the row
+// lock of Update the answers and the expiry.
+func (s *Store) Lease(ctx context.Context, now time.Time, lease time.Duration) (*lifecycle.Repair, bool, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `UPDATE repairs SET locked_until = $1, attempts = attempts + 1
 		WHERE id = (SELECT id FROM repairs WHERE status IN ('PROPOSED', 'QUEUED', 'RUNNING', 'VERIFYING')
 			AND (locked_until IS NULL OR locked_until < $2) ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text`, now.Add(lease), now).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Row{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return Row{}, false, fmt.Errorf("lease a repair: %w", err)
+		return nil, false, fmt.Errorf("lease a repair: %w", err)
 	}
-	row, err := s.Get(ctx, s.pool, id, false)
-	return row, err == nil, err
+	r, err := load(ctx, s.pool, id, "")
+	return r, err == nil, err
 }
 
 // Extend keeps holding a leased repair for lease more.
@@ -101,53 +83,58 @@ func (s *Store) Extend(ctx context.Context, id string, until time.Time) error {
 	return err
 }
 
-// Get returns a repair (with its timeline when steps), read with q (the
-// pool when nil).
-func (s *Store) Get(ctx context.Context, q Querier, id string, steps bool) (Row, error) {
-	return s.get(ctx, q, id, steps, "")
-}
-
-// Lock returns a repair, locked until tx ends: an answer and a worker
-// cannot both move it.
-func (s *Store) Lock(ctx context.Context, tx pgx.Tx, id string) (Row, error) {
-	return s.get(ctx, tx, id, false, " FOR UPDATE OF r")
-}
-
-func (s *Store) get(ctx context.Context, q Querier, id string, steps bool, lock string) (Row, error) {
+// Get returns a repair (with its timeline when withSteps), read with q
+// (the pool when nil), for the API.
+func (s *Store) Get(ctx context.Context, q Querier, id string, withSteps bool) (Row, error) {
 	if q == nil {
 		q = s.pool
 	}
-	var (
-		row      Row
-		b        []byte
-		cooldown *time.Time
-		team     string
-	)
-	err := q.QueryRow(ctx, `SELECT r.repair, r.resource, r.automatic, r.attempts, r.cooldown_until, r.result, `+appteam.OwnerOf("r.app", "r.team")+`
-		FROM repairs r WHERE r.id = $1`+lock, id).Scan(&b, &row.Resource, &row.Automatic, &row.Attempts, &cooldown, &row.Result, &team)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Row{}, fmt.Errorf("repair %s: %w", id, ErrNotFound)
-	}
+	r, err := load(ctx, q, id, "")
 	if err != nil {
-		return Row{}, fmt.Errorf("repair %s: %w", id, err)
-	}
-	row.Repair = &repairv1.Repair{}
-	if err := proto.Unmarshal(b, row.Repair); err != nil {
 		return Row{}, err
 	}
-	row.Repair.Team = team
-	if cooldown != nil {
-		row.CooldownUntil = *cooldown
-	}
-	if steps {
-		if row.Repair.Steps, err = s.steps(ctx, q, id); err != nil {
+	pb := r.Proto()
+	if withSteps {
+		if pb.Steps, err = steps(ctx, q, id); err != nil {
 			return Row{}, err
 		}
 	}
-	return row, nil
+	return Row{Repair: pb}, nil
 }
 
-func (s *Store) steps(ctx context.Context, q Querier, id string) ([]*repairv1.RepairStep, error) {
+// load reads a repair.
+func load(ctx context.Context, q Querier, id, lock string) (*lifecycle.Repair, error) {
+	p, st, err := read(ctx, q, id, lock)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.Restore(p, st), nil
+}
+
+// read reads a repair's row (lock: "" or a locking clause).
+func read(ctx context.Context, q Querier, id, lock string) (*repairv1.Repair, lifecycle.Stored, error) {
+	var (
+		st   lifecycle.Stored
+		b    []byte
+		team string
+	)
+	err := q.QueryRow(ctx, `SELECT r.repair, r.automatic, r.attempts, r.result, `+appteam.OwnerOf("r.app", "r.team")+`
+		FROM repairs r WHERE r.id = $1`+lock, id).Scan(&b, &st.Automatic, &st.Attempts, &st.State, &team)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, st, fmt.Errorf("repair %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, st, fmt.Errorf("repair %s: %w", id, err)
+	}
+	p := &repairv1.Repair{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, st, fmt.Errorf("repair %s: %w", id, err)
+	}
+	p.Team = team
+	return p, st, nil
+}
+
+func steps(ctx context.Context, q Querier, id string) ([]*repairv1.RepairStep, error) {
 	rows, err := q.Query(ctx, `SELECT at, kind, actor, channel, message FROM repair_steps WHERE repair_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, err
@@ -165,106 +152,6 @@ func (s *Store) steps(ctx context.Context, q Querier, id string) ([]*repairv1.Re
 		st.Kind = repairv1.StepKind(repairv1.StepKind_value["STEP_KIND_"+kind])
 		return &st, nil
 	})
-}
-
-// Update is a change to a repair.
-type Update struct {
-	// Automatic marks it executed without a person (counted by the
-	// hourly limits from DecidedAt).
-	Automatic bool
-	DecidedAt time.Time
-	// ExpiresAt: the approval's deadline.
-	ExpiresAt     time.Time
-	CooldownUntil time.Time
-	Result        json.RawMessage
-	// Release lets workers take it again at once (its lease ends).
-	Release bool
-}
-
-// Save writes r (its status, fields) and u, in tx.
-func (s *Store) Save(ctx context.Context, tx pgx.Tx, r *repairv1.Repair, u Update, now time.Time) error {
-	steps := r.Steps
-	r.Steps = nil
-	b, err := proto.Marshal(r)
-	r.Steps = steps
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE repairs SET status = $2, repair = $3, updated_at = $4,
-		automatic = automatic OR $5,
-		decided_at = coalesce($6, decided_at),
-		expires_at = coalesce($7, expires_at),
-		cooldown_until = coalesce($8, cooldown_until),
-		result = coalesce($9, result),
-		locked_until = CASE WHEN $10 THEN NULL ELSE locked_until END
-		WHERE id = $1`,
-		r.GetId(), Status(r.GetStatus()), b, now, u.Automatic, nullTime(u.DecidedAt), nullTime(u.ExpiresAt), nullTime(u.CooldownUntil), nullJSON(u.Result), u.Release)
-	if err != nil {
-		return fmt.Errorf("save repair %s: %w", r.GetId(), err)
-	}
-	return nil
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func nullJSON(b json.RawMessage) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
-}
-
-// AddStep appends to a repair's timeline, in tx.
-func (s *Store) AddStep(ctx context.Context, tx pgx.Tx, id string, st *repairv1.RepairStep) error {
-	kind := st.GetKind().String()[len("STEP_KIND_"):]
-	_, err := tx.Exec(ctx, `INSERT INTO repair_steps (repair_id, at, kind, actor, channel, message) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, st.GetTime().AsTime(), kind, st.GetActor(), st.GetChannel(), st.GetMessage())
-	if err != nil {
-		return fmt.Errorf("add step to repair %s: %w", id, err)
-	}
-	return nil
-}
-
-// automaticLock serialises the decisions that count automatic repairs:
-// with several replicas, two cannot both take the last one of the hour.
-const automaticLock = 0x7669_6769_6c72_7072 // "vigilrpr"
-
-// Counts are what the limits and the cooldown are checked against.
-type Counts struct {
-	// Automatic repairs decided in the last hour: overall, of the
-	// resource.
-	Overall, OnResource int
-	// The resource rests until then (after a failed repair).
-	CooldownUntil time.Time
-}
-
-// CountAutomatic takes the lock that serialises automatic decisions (held
-// until tx ends) and counts, as of now.
-func (s *Store) CountAutomatic(ctx context.Context, tx pgx.Tx, resource string, now time.Time) (Counts, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(automaticLock)); err != nil {
-		return Counts{}, err
-	}
-	var (
-		c        Counts
-		cooldown *time.Time
-	)
-	err := tx.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM repairs WHERE automatic AND decided_at > $2),
-		(SELECT count(*) FROM repairs WHERE automatic AND resource = $1 AND decided_at > $2),
-		(SELECT max(cooldown_until) FROM repairs WHERE resource = $1)`, resource, now.Add(-time.Hour)).
-		Scan(&c.Overall, &c.OnResource, &cooldown)
-	if err != nil {
-		return Counts{}, fmt.Errorf("count repairs: %w", err)
-	}
-	if cooldown != nil {
-		c.CooldownUntil = *cooldown
-	}
-	return c, nil
 }
 
 // Expired returns the repairs waiting for a person past their deadline.

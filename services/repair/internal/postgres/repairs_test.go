@@ -1,0 +1,188 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
+	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
+	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+func open(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := t.Context()
+	pool, err := db.Open(ctx, testkit.Postgres(t), "repair")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, outbox.Migrate(ctx, pool, "repair"))
+	require.NoError(t, db.Migrate(ctx, pool, "repair", db.Sub(postgres.Migrations, "migrations")))
+	require.NoError(t, appteam.Migrate(ctx, pool, "repair"))
+	return pool
+}
+
+// proposed is a new repair of a restart of Deployment shop/api.
+func proposed(now time.Time) *lifecycle.Repair {
+	return lifecycle.Propose(&repairv1.Repair{
+		Id: uuid.Must(uuid.NewV7()).String(), IncidentId: uuid.Must(uuid.NewV7()).String(), AnalysisId: uuid.Must(uuid.NewV7()).String(),
+		Proposal: &typesv1.RepairProposal{
+			Action: typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT,
+			Target: &typesv1.ResourceRef{Cluster: "prod", Namespace: "shop", Kind: "Deployment", Name: "api"},
+		},
+		Confidence: 0.9, Engine: "rules",
+	}, now)
+}
+
+// outboxed are the subjects of the events waiting in the outbox.
+func outboxed(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), `SELECT subject FROM outbox ORDER BY seq`)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+func timeline(t *testing.T, s *postgres.Store, id string) []repairv1.StepKind {
+	t.Helper()
+	row, err := s.Get(t.Context(), nil, id, true)
+	require.NoError(t, err)
+	var out []repairv1.StepKind
+	for _, st := range row.Repair.GetSteps() {
+		out = append(out, st.GetKind())
+	}
+	return out
+}
+
+// What a transition records — the row, its steps, its events — is
+// written in one transaction; when the update fails, or the transition is
+// refused, nothing is.
+func TestUpdateWritesTheRowStepsAndEventsTogether(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := t.Context()
+	store := postgres.New(pool)
+	repairs := store.Repairs(pool)
+	now := time.Now().Truncate(time.Microsecond)
+
+	r := proposed(now)
+	created, err := repairs.Add(ctx, r)
+	require.NoError(t, err)
+	require.True(t, created)
+	again := lifecycle.Propose(r.Proto(), now)
+	created, err = repairs.Add(ctx, again)
+	require.NoError(t, err)
+	require.False(t, created, "one repair per analysis")
+	require.Equal(t, []repairv1.StepKind{repairv1.StepKind_STEP_KIND_PROPOSED}, timeline(t, store, r.ID()))
+
+	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		return r.Decide(lifecycle.Decision{
+			Decision: repairv1.Decision_DECISION_NEEDS_APPROVAL, Reasons: []string{"risk MEDIUM"}, ApprovalTTL: time.Hour,
+		}, now)
+	}))
+	got, err := repairs.Get(ctx, r.ID())
+	require.NoError(t, err)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, got.Status())
+	require.Equal(t, "risk MEDIUM", got.Proto().GetDecisionReason())
+	require.Equal(t, []repairv1.StepKind{repairv1.StepKind_STEP_KIND_PROPOSED, repairv1.StepKind_STEP_KIND_DECIDED}, timeline(t, store, r.ID()))
+	require.Equal(t, []string{bus.SubjectRepairApprovalRequested}, outboxed(t, pool))
+	expiring, err := store.Expired(ctx, now.Add(2*time.Hour), 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{r.ID()}, expiring, "the deadline column is written with the row")
+
+	errLater := errors.New("the guardrails could not be read")
+	err = repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		if err := r.Answer(lifecycle.Answer{Approve: true, By: "user:olga", Via: "api", At: now}, func() (string, error) { return "", nil }); err != nil {
+			return err
+		}
+		return errLater
+	})
+	require.ErrorIs(t, err, errLater)
+	err = repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error { return r.Start(false, now) })
+	var illegal *lifecycle.TransitionError
+	require.ErrorAs(t, err, &illegal, "a pending repair does not start")
+
+	got, err = repairs.Get(ctx, r.ID())
+	require.NoError(t, err)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, got.Status(), "nothing changed")
+	require.Empty(t, got.Proto().GetDecidedBy())
+	require.Equal(t, []repairv1.StepKind{repairv1.StepKind_STEP_KIND_PROPOSED, repairv1.StepKind_STEP_KIND_DECIDED}, timeline(t, store, r.ID()))
+	require.Equal(t, []string{bus.SubjectRepairApprovalRequested}, outboxed(t, pool), "no event")
+}
+
+// A repair being decided comes with the counts its decision is checked
+// against: the automatic repairs of the hour, on its resource too, and
+// the resource's cooldown.
+func TestUpdateCountsForADecision(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := t.Context()
+	repairs := postgres.New(pool).Repairs(pool)
+	now := time.Now().Truncate(time.Microsecond)
+
+	done := proposed(now)
+	_, err := repairs.Add(ctx, done)
+	require.NoError(t, err)
+	require.NoError(t, repairs.Update(ctx, done.ID(), func(r *lifecycle.Repair) error {
+		require.Equal(t, lifecycle.Counts{}, r.Recent())
+		return r.Decide(lifecycle.Decision{Decision: repairv1.Decision_DECISION_AUTO}, now)
+	}))
+	require.NoError(t, repairs.Update(ctx, done.ID(), func(r *lifecycle.Repair) error {
+		if err := r.Start(false, now); err != nil {
+			return err
+		}
+		return r.Fail("refused", false, time.Hour, now)
+	}))
+
+	next := proposed(now)
+	_, err = repairs.Add(ctx, next)
+	require.NoError(t, err)
+	var recent lifecycle.Counts
+	require.NoError(t, repairs.Update(ctx, next.ID(), func(r *lifecycle.Repair) error {
+		recent = r.Recent()
+		return nil
+	}))
+	require.Equal(t, 1, recent.Overall)
+	require.Equal(t, 1, recent.OnResource)
+	require.True(t, recent.CooldownUntil.Equal(now.Add(time.Hour)), "%v", recent.CooldownUntil)
+}
+
+// In a transaction of its caller (an inbox handler's), an update is a
+// savepoint: it commits or rolls back with the caller's.
+func TestUpdateInTheCallersTransaction(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := context.Background()
+	store := postgres.New(pool)
+	now := time.Now().Truncate(time.Microsecond)
+	r := proposed(now)
+	_, err := store.Repairs(pool).Add(ctx, r)
+	require.NoError(t, err)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, store.Repairs(tx).Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		return r.Decide(lifecycle.Decision{Decision: repairv1.Decision_DECISION_BLOCKED, Reasons: []string{"denied"}}, now)
+	}))
+	require.NoError(t, tx.Rollback(ctx))
+
+	got, err := store.Repairs(pool).Get(ctx, r.ID())
+	require.NoError(t, err)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED, got.Status(), "rolled back with the caller")
+	require.Empty(t, outboxed(t, pool))
+}
