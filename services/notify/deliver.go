@@ -35,7 +35,7 @@ type note struct {
 
 // incidentRef and cardRef name the messages others refer to; "" for no
 // id, which nothing refers to.
-func incidentRef(id string) string { return ref("incident/", id) }
+func incidentRef(id string) string   { return ref("incident/", id) }
 func cardRef(repairID string) string { return ref("card/", repairID) }
 
 func ref(kind, id string) string {

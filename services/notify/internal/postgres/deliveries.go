@@ -39,10 +39,10 @@ type Attempt struct {
 	// Park.
 	Ref        string
 	Outcome    Outcome
-	HTTPStatus           int
-	Error                string
-	RetryAfter           time.Duration
-	MessageID            string
+	HTTPStatus int
+	Error      string
+	RetryAfter time.Duration
+	MessageID  string
 }
 
 // Deliveries is the delivery log.
