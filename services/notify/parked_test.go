@@ -9,7 +9,36 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 )
+
+// newParkingEnv is notify's test environment with a reply wait no test
+// outlasts: a reply that goes out went because its parent was recorded.
+func newParkingEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, chatID, "")
+	e.opts.ReplyWait = 10 * time.Minute
+	return e
+}
+
+// publishParked publishes evt and waits until it is parked.
+func (e *env) publishParked(t *testing.T, evt bus.Event) {
+	t.Helper()
+	e.publish(t, evt)
+	require.Eventually(t, func() bool { return e.parked(t, evt.GetMeta().GetId()) }, 10*time.Second, 20*time.Millisecond)
+}
+
+// startParkedAnalysis runs notify, and parks an analysis of an incident
+// whose message is not sent.
+func startParkedAnalysis(t *testing.T) (*env, *eventsv1.IncidentOpened, *eventsv1.AnalysisCompleted) {
+	t.Helper()
+	e := newParkingEnv(t)
+	e.run(t)
+	inc := opened()
+	a := completed(inc.GetIncident().GetId())
+	e.publishParked(t, a)
+	return e, inc, a
+}
 
 // parked reports whether an event waits, parked, on the Telegram chat.
 func (e *env) parked(t *testing.T, eventID string) bool {
@@ -45,13 +74,7 @@ func (e *env) handledOnce(t *testing.T, stream string) {
 // that message as soon as it is recorded, long before the reply wait.
 func TestReplyIsParkedUntilItsParentIsSent(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, chatID, "")
-	e.opts.ReplyWait = 10 * time.Minute
-	e.run(t)
-	inc := opened()
-	a := completed(inc.GetIncident().GetId())
-	e.publish(t, a)
-	require.Eventually(t, func() bool { return e.parked(t, a.GetMeta().GetId()) }, 10*time.Second, 20*time.Millisecond)
+	e, inc, a := startParkedAnalysis(t)
 	e.handledOnce(t, "ANALYSES")
 	assert.Empty(t, e.tg.Messages())
 	assert.Empty(t, e.attempts(t, a.GetMeta().GetId()))
@@ -71,13 +94,11 @@ func TestReplyIsParkedUntilItsParentIsSent(t *testing.T) {
 // again, notify sends it under its parent once that is sent.
 func TestParkedReplySurvivesRestart(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, chatID, "")
-	e.opts.ReplyWait = 10 * time.Minute
+	e := newParkingEnv(t)
 	stop := e.run(t)
 	inc := opened()
 	req := approvalRequested(inc.GetIncident().GetId())
-	e.publish(t, req)
-	require.Eventually(t, func() bool { return e.parked(t, req.GetMeta().GetId()) }, 10*time.Second, 20*time.Millisecond)
+	e.publishParked(t, req)
 	e.handledOnce(t, "REPAIRS")
 	stop()
 
@@ -98,14 +119,7 @@ func TestParkedReplySurvivesRestart(t *testing.T) {
 // goes out in the incident's thread when the card fails.
 func TestParentFailingForGoodReleasesReplies(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, chatID, "")
-	e.opts.ReplyWait = 10 * time.Minute
-	e.run(t)
-
-	inc := opened()
-	a := completed(inc.GetIncident().GetId())
-	e.publish(t, a)
-	require.Eventually(t, func() bool { return e.parked(t, a.GetMeta().GetId()) }, 10*time.Second, 20*time.Millisecond)
+	e, inc, a := startParkedAnalysis(t)
 	e.tg.FailNext(1, 400)
 	e.publish(t, inc)
 	got := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
@@ -125,8 +139,7 @@ func TestParentFailingForGoodReleasesReplies(t *testing.T) {
 	require.Eventually(t, func() bool { return len(e.attempts(t, inc2.GetMeta().GetId())) == 1 }, 10*time.Second, 20*time.Millisecond)
 	req := approvalRequested(inc2.GetIncident().GetId())
 	dec := decidedEvent(req, "approved", "user:alice", "telegram")
-	e.publish(t, dec)
-	require.Eventually(t, func() bool { return e.parked(t, dec.GetMeta().GetId()) }, 10*time.Second, 20*time.Millisecond)
+	e.publishParked(t, dec)
 	e.tg.FailNext(1, 400)
 	e.publish(t, req)
 	decMsg := e.tg.WaitForMessages(t, 3, 30*time.Second)[2]
