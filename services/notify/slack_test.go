@@ -166,6 +166,9 @@ func TestSlackRateLimitIsRetried(t *testing.T) {
 	inc := opened()
 	e.publish(t, inc)
 	e.sl.WaitForMessages(t, 1, 30*time.Second)
+	// The fake logs a request once it has answered it: after the message
+	// is there.
+	require.Eventually(t, func() bool { return len(e.sl.Requests()) >= 2 }, 10*time.Second, 20*time.Millisecond)
 	reqs := e.sl.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, http.StatusTooManyRequests, reqs[0].StatusCode)
