@@ -23,6 +23,9 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 	"github.com/vigil-ops/vigil/services/repair"
 )
 
@@ -260,21 +263,37 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			SilenceMaxDuration: silenceMax,
 		},
 		Notify: notify.Options{
-			Telegram: notify.TelegramOptions{
-				BotToken: secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
-				ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
-				APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
-			},
-			Slack: notify.SlackOptions{
-				BotToken: secrets["VIGIL_SLACK_BOT_TOKEN"],
-				Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
-				APIURL:   slackAPI,
+			// One line per channel; each checks its own options, naming
+			// the variables.
+			Channels: []channel.Config{
+				telegram.Options{
+					BotToken: secrets["VIGIL_TELEGRAM_BOT_TOKEN"],
+					ChatID:   os.Getenv("VIGIL_TELEGRAM_CHAT_ID"),
+					APIURL:   env("VIGIL_TELEGRAM_API_URL", "https://api.telegram.org"),
+				},
+				slack.Options{
+					BotToken: secrets["VIGIL_SLACK_BOT_TOKEN"],
+					Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
+					APIURL:   slackAPI,
+				},
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
 		},
 		Streams: streams,
 	}, nil
+}
+
+// notifyChannel is notify's channel configured by options of type O, if
+// it has one.
+func notifyChannel[O channel.Config](opts notify.Options) (O, bool) {
+	for _, c := range opts.Channels {
+		if o, ok := c.(O); ok {
+			return o, true
+		}
+	}
+	var zero O
+	return zero, false
 }
 
 // trustedProxies are VIGIL_TRUSTED_PROXIES: addresses or CIDR prefixes,

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 )
 
 // Slack's bot token (or a file holding it), channel and API URL reach
@@ -17,16 +19,19 @@ func TestSlackNotifyFromEnv(t *testing.T) {
 	t.Setenv("VIGIL_SLACK_CHANNEL", "C0ALERTS1")
 	opts, err := appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.Equal(t, "xoxb-1-2-abc", opts.Notify.Slack.BotToken)
-	require.Equal(t, "C0ALERTS1", opts.Notify.Slack.Channel)
-	require.Equal(t, "https://slack.com/api", opts.Notify.Slack.APIURL)
+	sl, ok := notifyChannel[slack.Options](opts.Notify)
+	require.True(t, ok)
+	require.Equal(t, "xoxb-1-2-abc", sl.BotToken)
+	require.Equal(t, "C0ALERTS1", sl.Channel)
+	require.Equal(t, "https://slack.com/api", sl.APIURL)
 	require.NoError(t, opts.Notify.Validate())
 
 	t.Setenv("VIGIL_SLACK_API_URL", "http://127.0.0.1:9999/api")
 	t.Setenv("VIGIL_SLACK_CHANNEL", "#alerts")
 	opts, err = appOptions(&serviceFlags{}, nil, "")
 	require.NoError(t, err)
-	require.Equal(t, "http://127.0.0.1:9999/api", opts.Notify.Slack.APIURL)
+	sl, _ = notifyChannel[slack.Options](opts.Notify)
+	require.Equal(t, "http://127.0.0.1:9999/api", sl.APIURL)
 	require.ErrorContains(t, opts.Notify.Validate(), `VIGIL_SLACK_CHANNEL: "#alerts" is not a channel id`)
 
 	t.Setenv("VIGIL_SLACK_BOT_TOKEN", "xoxb-1-2-abc")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 )
 
 // `vigil signing-key generate --env` prints a pair that `vigil serve`
@@ -128,7 +129,8 @@ func TestSecretEnv(t *testing.T) {
 	var f serviceFlags
 	opts, err := appOptions(&f, []string{"notify"}, "")
 	require.NoError(t, err)
-	require.Equal(t, "from-file-token-123", opts.Notify.Telegram.BotToken)
+	tg, _ := notifyChannel[telegram.Options](opts.Notify)
+	require.Equal(t, "from-file-token-123", tg.BotToken)
 }
 
 // `vigil signing-key generate --env --service analysis` prints the

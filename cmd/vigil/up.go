@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/deploy"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 )
 
 func upCommand() *cobra.Command {
@@ -176,7 +177,8 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	if err != nil {
 		return err
 	}
-	printBanner(a, ns.ClientURL(), dataDir, tokenFile, usersDir, kubeconfig, dbLine, syncAlways, opts.Notify.Telegram.BotToken != "")
+	tg, _ := notifyChannel[telegram.Options](opts.Notify)
+	printBanner(a, ns.ClientURL(), dataDir, tokenFile, usersDir, kubeconfig, dbLine, syncAlways, tg.BotToken != "")
 	return a.Run(ctx)
 }
 

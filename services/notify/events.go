@@ -2,37 +2,75 @@ package notify
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 )
 
-// incidentOpened starts the incident's conversation: a message of its own
-// in every chat, which what follows replies to.
-func (s *Service) incidentOpened(ctx context.Context, attempt int, e *eventsv1.IncidentOpened) error {
-	return s.deliver(ctx, attempt, note{
-		eventID: e.GetMeta().GetId(), subject: bus.SubjectIncidentOpened, incidentID: e.GetIncident().GetId(),
-		render: text(func(m message.Markup) string { return message.IncidentOpened(e.GetIncident(), m) }),
-	})
-}
-
-// incidentResolved ends the conversation: a reply that the channel sees
-// too.
-func (s *Service) incidentResolved(ctx context.Context, attempt int, e *eventsv1.IncidentResolved) error {
-	return s.deliver(ctx, attempt, note{
-		eventID: e.GetMeta().GetId(), subject: bus.SubjectIncidentResolved, incidentID: e.GetIncident().GetId(),
-		thread: true, broadcast: true,
-		render: text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) }),
-	})
-}
-
-// analysisCompleted sends an analysis as a reply to the message that
-// announced its incident, or on its own when there is none.
-func (s *Service) analysisCompleted(ctx context.Context, attempt int, e *eventsv1.AnalysisCompleted) error {
-	return s.deliver(ctx, attempt, note{
-		eventID: e.GetMeta().GetId(), subject: bus.SubjectAnalysisCompleted, incidentID: e.GetIncidentId(),
-		thread: true,
-		render: text(func(m message.Markup) string { return message.Analysis(e, m) }),
-	})
+// noteOf is what notify says about e, and where: for e's handler, and for
+// a reply that was parked and is drawn anew from its event.
+//
+// The incident's message starts its conversation; the rest are replies
+// in its thread. The resolution, a failed repair and a blocked one ask
+// everyone to look: the channel sees them too. An approval card goes out
+// with its buttons, or decided when the decision came first; a decision
+// edits the card, or is told on its own when the card is not there.
+func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
+	subject, err := bus.SubjectOf(e)
+	if err != nil {
+		return note{}, bus.Permanent(err)
+	}
+	n := note{event: e, eventID: e.GetMeta().GetId(), subject: subject}
+	switch e := e.(type) {
+	case *eventsv1.IncidentOpened:
+		inc := e.GetIncident()
+		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
+		n.msg = message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
+	case *eventsv1.IncidentResolved:
+		n.reply(e.GetIncident().GetId(), "")
+		n.msg = message.Text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) })
+		n.msg.Broadcast = true
+	case *eventsv1.AnalysisCompleted:
+		n.reply(e.GetIncidentId(), "")
+		n.msg = message.Text(func(m message.Markup) string { return message.Analysis(e, m) })
+	case *eventsv1.RepairApprovalRequested:
+		dec, err := s.cards.SaveRequest(ctx, e)
+		if err != nil {
+			return note{}, err
+		}
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.ref = cardRef(e.GetRepairId())
+		n.msg = message.ApprovalCard(e, dec)
+	case *eventsv1.RepairDecided:
+		req, err := s.cards.SaveDecision(ctx, e)
+		if err != nil {
+			return note{}, err
+		}
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.after, n.edit = cardRef(e.GetRepairId()), req != nil
+		if req != nil {
+			n.msg = message.ApprovalCard(req, e)
+		} else {
+			n.msg = message.Text(func(m message.Markup) string { return message.Decided(e, m) })
+		}
+	case *eventsv1.RepairRequested:
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.msg = message.Text(func(m message.Markup) string { return message.RepairRequested(e, m) })
+	case *eventsv1.RepairSucceeded:
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.msg = message.Text(func(m message.Markup) string { return message.RepairSucceeded(e, m) })
+	case *eventsv1.RepairFailed:
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.msg = message.Text(func(m message.Markup) string { return message.RepairFailed(e, m) })
+		n.msg.Broadcast = true
+	case *eventsv1.RepairBlocked:
+		n.reply(e.GetIncidentId(), e.GetRepairId())
+		n.msg = message.Text(func(m message.Markup) string { return message.RepairBlocked(e, m) })
+		n.msg.Broadcast = true
+	default:
+		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
+	}
+	return n, nil
 }

@@ -1,9 +1,11 @@
 // Package notify is the service that tells people: it consumes incident,
-// analysis and repair events and sends them to chat (Telegram, Slack), one
+// analysis and repair events and sends them to its channels (Telegram,
+// Slack: package channel and one package under it per channel), one
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
 // repair's progress as replies in its thread -- recording every attempt in
-// its schema "notify".
+// its schema "notify". A reply whose parent is not sent yet is parked in
+// that schema and sent when the parent's delivery is recorded.
 package notify
 
 import (
@@ -12,8 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,39 +22,21 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
-	"github.com/vigil-ops/vigil/pkg/chat/slack"
-	"github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 )
 
 // Schema is notify's Postgres schema.
 const Schema = "notify"
 
-// TelegramOptions configure the Telegram channel; it is off without a token.
-type TelegramOptions struct {
-	BotToken string
-	ChatID   string
-	// APIURL is the Bot API's base URL (default https://api.telegram.org).
-	APIURL string
-}
-
-// SlackOptions configure the Slack channel; it is off without a token.
-type SlackOptions struct {
-	// BotToken is the Slack app's bot token (xoxb-...), with the
-	// chat:write scope.
-	BotToken string
-	// Channel is the id of the channel to post to (C0123ABCD); the bot
-	// must be a member.
-	Channel string
-	// APIURL is the Web API's base URL (default https://slack.com/api).
-	APIURL string
-}
-
 // Options configure notify.
 type Options struct {
-	Telegram TelegramOptions
-	Slack    SlackOptions
+	// Channels are where notify writes, each configured by its own
+	// package (channel/telegram, channel/slack, ...); one left empty is
+	// off.
+	Channels []channel.Config
 	// MaxDeliver is how often a message is tried before it is given up and
 	// dead-lettered (default 10).
 	MaxDeliver int
@@ -66,38 +49,38 @@ type Options struct {
 	// MaxEventAge, so an event whose delivery was deleted is too old to be
 	// sent again.
 	Retention time.Duration
+	// ReplyWait is how long a reply waits, parked, for the message it
+	// answers (the incident's, an approval card) when that is not sent
+	// yet, before it goes out on its own (default 2m). Most replies go as
+	// soon as their parent is recorded; this bounds the wait for a parent
+	// that never comes (notify was off when the incident opened, its
+	// event was too old) or keeps being retried.
+	ReplyWait time.Duration
 }
 
 const (
 	defaultMaxDeliver  = 10
 	defaultMaxEventAge = time.Hour
 	defaultRetention   = 30 * 24 * time.Hour
+	defaultReplyWait   = 2 * time.Minute
 )
-
-var slackChannelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
-	t, sl := o.Telegram, o.Slack
+	for _, c := range o.Channels {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+	}
 	switch {
-	case t.BotToken != "" && t.ChatID == "":
-		return errors.New("VIGIL_TELEGRAM_CHAT_ID: missing (VIGIL_TELEGRAM_BOT_TOKEN is set)")
-	case t.BotToken == "" && t.ChatID != "":
-		return errors.New("VIGIL_TELEGRAM_BOT_TOKEN: missing (VIGIL_TELEGRAM_CHAT_ID is set)")
-	case sl.BotToken != "" && sl.Channel == "":
-		return errors.New("VIGIL_SLACK_CHANNEL: missing (VIGIL_SLACK_BOT_TOKEN is set)")
-	case sl.BotToken == "" && sl.Channel != "":
-		return errors.New("VIGIL_SLACK_BOT_TOKEN: missing (VIGIL_SLACK_CHANNEL is set)")
-	case sl.BotToken != "" && !strings.HasPrefix(sl.BotToken, "xoxb-"):
-		return errors.New("VIGIL_SLACK_BOT_TOKEN: want the Slack app's bot token (xoxb-...; OAuth & Permissions → Bot User OAuth Token)")
-	case sl.Channel != "" && !slackChannelID.MatchString(sl.Channel):
-		return fmt.Errorf("VIGIL_SLACK_CHANNEL: %q is not a channel id: want its id (C0123ABCD; in Slack, at the bottom of the channel's details), not its name", sl.Channel)
 	case o.MaxDeliver < 0:
 		return errors.New("notify: MaxDeliver: must not be negative")
 	case o.MaxEventAge < 0:
 		return errors.New("VIGIL_NOTIFY_MAX_EVENT_AGE: must not be negative")
 	case o.Retention < 0:
 		return errors.New("VIGIL_RETENTION: must not be negative")
+	case o.ReplyWait < 0:
+		return errors.New("notify: ReplyWait: must not be negative")
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -115,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Retention == 0 {
 		o.Retention = defaultRetention
+	}
+	if o.ReplyWait == 0 {
+		o.ReplyWait = defaultReplyWait
 	}
 	return o
 }
@@ -134,11 +120,14 @@ type Service struct {
 	log        *slog.Logger
 	deliveries *postgres.Deliveries
 	cards      *postgres.Cards
-	// chats are where notify writes, each in its own markup.
-	chats []chat
+	// endpoints are where notify writes, each drawing messages its own
+	// way.
+	endpoints []*channel.Endpoint
 	// consumers read one stream each (a JetStream consumer reads one
 	// stream): incidents, analyses, repairs.
 	consumers []*bus.Consumer
+	// due wakes the sending of parked replies: a parent was recorded.
+	due chan struct{}
 }
 
 // New migrates notify's schema and builds the service.
@@ -151,45 +140,45 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool)}
+	s := &Service{
+		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
+		due: make(chan struct{}, 1),
+	}
 	client := deps.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	if t := opts.Telegram; t.BotToken != "" {
-		tg, err := telegram.New(telegram.Options{BaseURL: t.APIURL, Token: t.BotToken, HTTPClient: client, Logger: log})
+	for _, c := range opts.Channels {
+		ep, err := c.Open(channel.Deps{HTTPClient: client, Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("telegram: %w", err)
+			return nil, err
 		}
-		s.chats = append(s.chats, &telegramChat{client: tg, chatID: t.ChatID})
-	}
-	if sl := opts.Slack; sl.BotToken != "" {
-		c, err := slack.New(slack.Options{BaseURL: sl.APIURL, Token: sl.BotToken, HTTPClient: client, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_API_URL: %w", err)
+		if ep == nil {
+			continue
 		}
-		s.chats = append(s.chats, &slackChat{client: c, channel: sl.Channel})
+		if slices.ContainsFunc(s.endpoints, func(o *channel.Endpoint) bool { return o.Name == ep.Name }) {
+			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
+		}
+		s.endpoints = append(s.endpoints, ep)
 	}
-	if len(s.chats) == 0 {
+	if len(s.endpoints) == 0 {
 		log.WarnContext(ctx, "no notification channel configured: set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID, or VIGIL_SLACK_BOT_TOKEN and VIGIL_SLACK_CHANNEL")
 		return s, nil
 	}
 
-	incidents := bus.NewRouter[int]()
-	bus.On(incidents, s.incidentOpened)
-	bus.On(incidents, s.incidentResolved)
-	// Handlers of analyses and repairs know which delivery of the event
-	// they handle: a message waits a little for the one it replies to.
-	analyses := bus.NewRouter[int]()
-	bus.On(analyses, s.analysisCompleted)
-	repairs := bus.NewRouter[int]()
-	bus.On(repairs, s.approvalRequested)
-	bus.On(repairs, s.repairDecided)
-	bus.On(repairs, s.repairRequested)
-	bus.On(repairs, s.repairSucceeded)
-	bus.On(repairs, s.repairFailed)
-	bus.On(repairs, s.repairBlocked)
-	for _, r := range []*bus.Router[int]{incidents, analyses, repairs} {
+	incidents := bus.NewRouter[struct{}]()
+	on[*eventsv1.IncidentOpened](incidents, s)
+	on[*eventsv1.IncidentResolved](incidents, s)
+	analyses := bus.NewRouter[struct{}]()
+	on[*eventsv1.AnalysisCompleted](analyses, s)
+	repairs := bus.NewRouter[struct{}]()
+	on[*eventsv1.RepairApprovalRequested](repairs, s)
+	on[*eventsv1.RepairDecided](repairs, s)
+	on[*eventsv1.RepairRequested](repairs, s)
+	on[*eventsv1.RepairSucceeded](repairs, s)
+	on[*eventsv1.RepairFailed](repairs, s)
+	on[*eventsv1.RepairBlocked](repairs, s)
+	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err
@@ -199,9 +188,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	return s, nil
 }
 
+// on routes events of type E to notify's one handler.
+func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
+	bus.On(r, func(ctx context.Context, _ struct{}, e E) error { return s.handle(ctx, e) })
+}
+
 // newConsumer makes notify's durable consumer of the subjects of r (of
-// one stream); handlers get the delivery's attempt.
-func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[int]) (*bus.Consumer, error) {
+// one stream).
+func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[struct{}]) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
 		Subjects:    r.Subjects(),
@@ -210,13 +204,7 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[int]
 		MaxEventAge: s.opts.MaxEventAge,
 		// StartWithin 0: a notify started for the first time sends about
 		// what happens from now on, not about the streams' history.
-	}, bus.BatchHandlerFunc(func(_ context.Context, ds []*bus.Delivery) []error {
-		errs := make([]error, len(ds))
-		for i, d := range ds {
-			errs[i] = r.Dispatch(d.Attempt, d)
-		}
-		return errs
-	}), s.log, deps.Metrics)
+	}, bus.Handler(r, struct{}{}), s.log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +216,10 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[int]
 	return c, nil
 }
 
-// Run sends notifications until ctx is cancelled, and prunes the delivery
-// log past retention, at start and then hourly.
+// Run sends notifications until ctx is cancelled, sends the replies that
+// waited for their parent once it is recorded (or they waited long
+// enough), and prunes the delivery log past retention, at start and then
+// hourly.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -238,6 +228,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.prune(gctx)
 		return nil
 	})
+	if len(s.endpoints) > 0 {
+		g.Go(func() error {
+			s.sendParked(gctx)
+			return nil
+		})
+	}
 	for _, c := range s.consumers {
 		g.Go(func() error { return c.Run(gctx) })
 	}
@@ -252,17 +248,20 @@ func (s *Service) prune(ctx context.Context) {
 	for {
 		before := time.Now().Add(-s.opts.Retention)
 		n, err := s.deliveries.Prune(ctx, before)
-		var cards int64
+		var cards, parked int64
 		if err == nil {
 			cards, err = s.cards.Prune(ctx, before)
+		}
+		if err == nil {
+			parked, err = s.deliveries.PruneParked(ctx, before)
 		}
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			s.log.WarnContext(ctx, "pruning deliveries failed", "error", err)
-		case n > 0 || cards > 0:
-			s.log.InfoContext(ctx, "pruned deliveries past retention", "deliveries", n, "approval_cards", cards, "before", before)
+		case n > 0 || cards > 0 || parked > 0:
+			s.log.InfoContext(ctx, "pruned deliveries past retention", "deliveries", n, "approval_cards", cards, "parked_replies", parked, "before", before)
 		}
 		select {
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
@@ -33,6 +36,7 @@ type env struct {
 	js   jetstream.JetStream
 	tg   *faketelegram.Server
 	sl   *fakeslack.Server
+	opts notify.Options
 }
 
 // start runs notify sending to Telegram chat sendTo.
@@ -45,27 +49,46 @@ func start(t *testing.T, sendTo string) *env {
 // channel slChannel; "" leaves a chat off.
 func startChats(t *testing.T, tgChat, slChannel string) *env {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), notify.Schema)
+	e := newEnv(t, tgChat, slChannel)
+	e.run(t)
+	return e
+}
+
+// newEnv is notify's database, bus and chats, with notify not running
+// yet. A reply waits ten seconds for its parent: long enough for the
+// parent's retries here, short enough for a test to see it go on its own.
+func newEnv(t *testing.T, tgChat, slChannel string) *env {
+	t.Helper()
+	pool, err := db.Open(context.Background(), testkit.Postgres(t), notify.Schema)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	sl := fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: channel, Name: "alerts"}}})
-	opts := notify.Options{MaxDeliver: 5}
+	opts := notify.Options{MaxDeliver: 5, ReplyWait: 10 * time.Second}
 	if tgChat != "" {
-		opts.Telegram = notify.TelegramOptions{BotToken: tg.Token(), ChatID: tgChat, APIURL: tg.URL()}
+		opts.Channels = append(opts.Channels, telegram.Options{BotToken: tg.Token(), ChatID: tgChat, APIURL: tg.URL()})
 	}
 	if slChannel != "" {
-		opts.Slack = notify.SlackOptions{BotToken: sl.BotToken(), Channel: slChannel, APIURL: sl.APIURL()}
+		opts.Channels = append(opts.Channels, slack.Options{BotToken: sl.BotToken(), Channel: slChannel, APIURL: sl.APIURL()})
 	}
-	s, err := notify.New(ctx, opts, notify.Deps{Pool: pool, JetStream: js, Logger: testkit.Logger(t)})
+	return &env{pool: pool, js: js, tg: tg, sl: sl, opts: opts}
+}
+
+// run starts a notify, and returns what stops it (at the end of the test
+// if not before).
+func (e *env) run(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := notify.New(ctx, e.opts, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(rctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return &env{pool: pool, js: js, tg: tg, sl: sl}
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); require.NoError(t, <-done) }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func opened() *eventsv1.IncidentOpened {

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 )
 
 // blockTexts are the texts of a Slack message's blocks, in order,
@@ -165,6 +166,9 @@ func TestSlackRateLimitIsRetried(t *testing.T) {
 	inc := opened()
 	e.publish(t, inc)
 	e.sl.WaitForMessages(t, 1, 30*time.Second)
+	// The fake logs a request once it has answered it: after the message
+	// is there.
+	require.Eventually(t, func() bool { return len(e.sl.Requests()) >= 2 }, 10*time.Second, 20*time.Millisecond)
 	reqs := e.sl.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, http.StatusTooManyRequests, reqs[0].StatusCode)
@@ -190,16 +194,18 @@ func TestOneChatFailingForGood(t *testing.T) {
 func TestSlackOptionsValidate(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		opts notify.SlackOptions
+		opts slack.Options
 		want string
 	}{
-		{opts: notify.SlackOptions{BotToken: "xoxb-1", Channel: "C0ALERTS1"}},
-		{opts: notify.SlackOptions{BotToken: "xoxb-1"}, want: "VIGIL_SLACK_CHANNEL: missing"},
-		{opts: notify.SlackOptions{Channel: "C0ALERTS1"}, want: "VIGIL_SLACK_BOT_TOKEN: missing"},
-		{opts: notify.SlackOptions{BotToken: "xoxp-secret", Channel: "C0ALERTS1"}, want: "VIGIL_SLACK_BOT_TOKEN: want the Slack app's bot token"},
-		{opts: notify.SlackOptions{BotToken: "xoxb-1", Channel: "#alerts"}, want: `VIGIL_SLACK_CHANNEL: "#alerts" is not a channel id`},
+		{opts: slack.Options{BotToken: "xoxb-1", Channel: "C0ALERTS1"}},
+		{opts: slack.Options{BotToken: "xoxb-1"}, want: "VIGIL_SLACK_CHANNEL: missing"},
+		{opts: slack.Options{Channel: "C0ALERTS1"}, want: "VIGIL_SLACK_BOT_TOKEN: missing"},
+		{opts: slack.Options{BotToken: "xoxp-secret", Channel: "C0ALERTS1"}, want: "VIGIL_SLACK_BOT_TOKEN: want the Slack app's bot token"},
+		{opts: slack.Options{BotToken: "xoxb-1", Channel: "#alerts"}, want: `VIGIL_SLACK_CHANNEL: "#alerts" is not a channel id`},
 	} {
-		err := notify.Options{Slack: tt.opts}.Validate()
+		var opts notify.Options
+		opts.Channels = append(opts.Channels, tt.opts)
+		err := opts.Validate()
 		if tt.want == "" {
 			require.NoError(t, err)
 			continue

@@ -26,6 +26,8 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
@@ -92,9 +94,9 @@ func startVigil(t *testing.T) *vigil {
 		AdminToken: adminToken,
 		Monitor:    monitor.Options{GroupBy: []string{"alertname", "namespace"}},
 		Deploy:     deploy.Options{EncryptionKey: testKey()},
-		Notify: notify.Options{Telegram: notify.TelegramOptions{
+		Notify: notify.Options{Channels: []channel.Config{telegram.Options{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
-		}},
+		}}},
 	}, app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -34,6 +34,9 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 )
 
 // deployed runs a deployment of app to its end.
@@ -153,10 +156,10 @@ func startLoop(t testing.TB, webhook bool) *loop {
 			RolloutTimeout: 15 * time.Second,
 		},
 		Gateway: gw,
-		Notify: notify.Options{
-			Telegram: notify.TelegramOptions{BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL()},
-			Slack:    notify.SlackOptions{BotToken: sl.BotToken(), Channel: slackChannel, APIURL: sl.APIURL()},
-		},
+		Notify: notify.Options{Channels: []channel.Config{
+			telegram.Options{BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL()},
+			slack.Options{BotToken: sl.BotToken(), Channel: slackChannel, APIURL: sl.APIURL()},
+		}},
 	}, app.Deps{DatabaseURL: testkit.Postgres(t), Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	sl.SetInteractivityURL("http://" + a.HTTPAddr() + "/api/v1/webhooks/slack/interactions")
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))

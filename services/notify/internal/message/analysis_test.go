@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/vigil-ops/vigil/pkg/chat/telegram"
+	tgapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -106,7 +106,7 @@ func analysis() *eventsv1.AnalysisCompleted {
 
 func TestAnalysis(t *testing.T) {
 	t.Parallel()
-	got := message.Analysis(analysis(), message.HTML(telegram.EscapeHTML))
+	got := message.Analysis(analysis(), html)
 	require.Equal(t, `🔎 <b>Analysis: checkout crash-loops since revision 4 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</b>
 Cause: revision 4's image exits 1 at start; revision 3 was healthy
 
@@ -138,7 +138,7 @@ Blast radius: no downtime expected
 
 Engine: rules
 Incident: <code>i1</code>
-Analysis: <code>a1</code>`, message.Analysis(e, message.HTML(telegram.EscapeHTML)))
+Analysis: <code>a1</code>`, message.Analysis(e, html))
 }
 
 // Long free text (an LLM's) is cut, before escaping, so the message stays
@@ -150,9 +150,9 @@ func TestAnalysisIsBounded(t *testing.T) {
 	long := strings.Repeat("a&<b> ", 2000)
 	e.Summary, e.RootCause, e.BlastRadius, e.Model = long, long, long, long
 	e.Proposal.Target.Name = strings.Repeat("x", 500)
-	got := message.Analysis(e, message.HTML(telegram.EscapeHTML))
+	got := message.Analysis(e, html)
 
-	truncated, err := telegram.TruncateHTML(got, telegram.MaxMessageLength)
+	truncated, err := tgapi.TruncateHTML(got, tgapi.MaxMessageLength)
 	require.NoError(t, err, "Telegram would refuse the markup")
 	require.Equal(t, got, truncated, "the message fits without truncation")
 	require.Contains(t, got, "Roll back shop/"+strings.Repeat("x", 99)+"… to revision 3")

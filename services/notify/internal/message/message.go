@@ -1,4 +1,5 @@
-// Package message renders events as the messages people read in chat.
+// Package message is Vigil's message model: what notify tells people
+// about each event, rendered in whatever Markup a channel gives it.
 // Everything that came from an alert is data: it is escaped, never
 // interpreted as markup.
 package message
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
@@ -103,4 +105,46 @@ func severityName(s typesv1.Severity) string {
 		return "info"
 	}
 	return "unknown"
+}
+
+// Message is what notify tells people about one event, before a channel
+// draws it in its own format: a text, or an approval card, which a channel
+// with layout and buttons places part by part.
+type Message struct {
+	text func(Markup) string
+	card *cardEvents
+	// Broadcast: a reply that the whole conversation sees too (a failed
+	// repair, a resolution), where the channel can show it there (Slack);
+	// the others ignore it.
+	Broadcast bool
+}
+
+type cardEvents struct {
+	req *eventsv1.RepairApprovalRequested
+	dec *eventsv1.RepairDecided
+}
+
+// Text is a message drawn by draw.
+func Text(draw func(Markup) string) Message { return Message{text: draw} }
+
+// ApprovalCard is the approval card of req, decided by dec (nil while it
+// waits).
+func ApprovalCard(req *eventsv1.RepairApprovalRequested, dec *eventsv1.RepairDecided) Message {
+	return Message{card: &cardEvents{req: req, dec: dec}}
+}
+
+// Text is the message as one text in m: a card's parts one after another.
+func (msg Message) Text(m Markup) string {
+	if msg.card != nil {
+		return NewCard(msg.card.req, msg.card.dec, m).Text(m)
+	}
+	return msg.text(m)
+}
+
+// Card is the approval card in m, and whether the message is one.
+func (msg Message) Card(m Markup) (Card, bool) {
+	if msg.card == nil {
+		return Card{}, false
+	}
+	return NewCard(msg.card.req, msg.card.dec, m), true
 }

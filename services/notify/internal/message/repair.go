@@ -51,6 +51,8 @@ type Card struct {
 	// Action is what approving does, plain text, not escaped: for a
 	// confirmation dialog.
 	Action string
+	// RepairID is the repair's id as it is, for the buttons to carry.
+	RepairID string
 }
 
 // NewCard is the approval card of req, decided by dec (nil while it
@@ -60,7 +62,7 @@ func NewCard(req *eventsv1.RepairApprovalRequested, dec *eventsv1.RepairDecided,
 	short := func(s string) string { return esc(clip(s, maxShort)) }
 	id := req.GetRepairId()
 	action := Action(req.GetProposal())
-	c := Card{Icon: "🛠", Title: clip("Approval needed: "+action, maxTitle), Action: action, Repair: m.Code(short(id))}
+	c := Card{Icon: "🛠", Title: clip("Approval needed: "+action, maxTitle), Action: action, Repair: m.Code(short(id)), RepairID: id}
 	if dec != nil {
 		c.Icon, c.Title = outcomeIcon(dec.GetOutcome()), clip(outcomeWord(dec.GetOutcome())+": "+action, maxTitle)
 		c.Outcome = Outcome(dec, m)

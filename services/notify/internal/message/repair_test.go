@@ -10,16 +10,17 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vigil-ops/vigil/pkg/chat/slack"
-	"github.com/vigil-ops/vigil/pkg/chat/telegram"
+	tgapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/services/notify/channel/slack"
+	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 )
 
 var (
-	html   = message.HTML(telegram.EscapeHTML)
-	mrkdwn = message.Mrkdwn(slack.Escape)
+	html   = telegram.HTML
+	mrkdwn = slack.Mrkdwn
 )
 
 const repairID = "01a23898-f34e-77f2-88f0-5551a310d725"
@@ -63,7 +64,7 @@ Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0
 • auto-repair is off for app shop
 Decide by: 2026-05-01 12:30:00 UTC
 Repair: <code>01a23898-f34e-77f2-88f0-5551a310d725</code>`, got)
-	_, err := telegram.TruncateHTML(got, telegram.MaxMessageLength)
+	_, err := tgapi.TruncateHTML(got, tgapi.MaxMessageLength)
 	require.NoError(t, err, "HTML Telegram takes")
 }
 
@@ -131,7 +132,7 @@ func TestCardIsBounded(t *testing.T) {
 		req.Reasons[i] = long
 	}
 	got := message.NewCard(req, decided("rejected", long, "slack"), html).Text(html)
-	truncated, err := telegram.TruncateHTML(got, telegram.MaxMessageLength)
+	truncated, err := tgapi.TruncateHTML(got, tgapi.MaxMessageLength)
 	require.NoError(t, err)
 	require.Len(t, truncated, len(got), "fits without truncation")
 	require.Contains(t, got, "• … and 25 more")

@@ -1,5 +1,6 @@
 // Package postgres records notify's deliveries and every attempt at them,
-// and what its approval cards show, in its schema, "notify".
+// the replies parked until their parent is sent, and what its approval
+// cards show, in its schema, "notify".
 package postgres
 
 import (
@@ -34,11 +35,14 @@ type Attempt struct {
 	// IncidentID and RepairID are the incident and the repair the event
 	// is about, if any.
 	IncidentID, RepairID string
-	Outcome              Outcome
-	HTTPStatus           int
-	Error                string
-	RetryAfter           time.Duration
-	MessageID            string
+	// Ref is what later messages call this one ("" for nothing): see
+	// Park.
+	Ref        string
+	Outcome    Outcome
+	HTTPStatus int
+	Error      string
+	RetryAfter time.Duration
+	MessageID  string
 }
 
 // Deliveries is the delivery log.
@@ -61,18 +65,17 @@ func (d *Deliveries) Sent(ctx context.Context, eventID, channel string) (bool, e
 	return status == "sent", nil
 }
 
-// Status is what became of the event on the channel: "sent", "retrying"
-// or "failed" (given up for good), and "" when it was never tried.
-func (d *Deliveries) Status(ctx context.Context, eventID, channel string) (string, error) {
-	var status string
-	err := d.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE event_id = $1 AND channel = $2`, eventID, channel).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
+// Done reports whether the event needs nothing more on the channel: sent,
+// given up for good, or parked until its parent is sent.
+func (d *Deliveries) Done(ctx context.Context, eventID, channel string) (bool, error) {
+	var done bool
+	err := d.pool.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2 AND status IN ('sent', 'failed'))
+		OR EXISTS (SELECT 1 FROM parked_replies WHERE event_id = $1 AND channel = $2)`, eventID, channel).Scan(&done)
 	if err != nil {
-		return "", fmt.Errorf("load delivery: %w", err)
+		return false, fmt.Errorf("load delivery: %w", err)
 	}
-	return status, nil
+	return done, nil
 }
 
 // Posted is what became of a message that later ones refer to: the
@@ -86,33 +89,29 @@ type Posted struct {
 	MessageID string
 }
 
-// Opening looks up the delivery of the event, of subject opened, that
-// announced incidentID on channel to target.
-func (d *Deliveries) Opening(ctx context.Context, incidentID, opened, channel, target string) (Posted, error) {
-	// One incident is opened once; the newest row wins should it not be.
-	return d.posted(ctx, `SELECT status, message_id FROM deliveries
-		WHERE incident_id = $1 AND channel = $2 AND target = $3 AND subject = $4
-		ORDER BY created_at DESC LIMIT 1`, "opening of incident "+incidentID, incidentID, channel, target, opened)
+// querier runs a query: the pool, or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Card looks up the delivery of the event, of subject requested, that
-// put repairID's approval card on channel to target.
-func (d *Deliveries) Card(ctx context.Context, repairID, requested, channel, target string) (Posted, error) {
-	// A repair asks once (a second request, after a kill switch, is a new
-	// card); the newest row wins.
-	return d.posted(ctx, `SELECT status, message_id FROM deliveries
-		WHERE repair_id = $1 AND channel = $2 AND target = $3 AND subject = $4
-		ORDER BY created_at DESC LIMIT 1`, "approval card of repair "+repairID, repairID, channel, target, requested)
+// Posted looks up the message called ref on channel to target.
+func (d *Deliveries) Posted(ctx context.Context, ref, channel, target string) (Posted, error) {
+	return d.posted(ctx, d.pool, ref, channel, target)
 }
 
-func (d *Deliveries) posted(ctx context.Context, query, what string, args ...any) (Posted, error) {
+func (*Deliveries) posted(ctx context.Context, q querier, ref, channel, target string) (Posted, error) {
 	var p Posted
-	err := d.pool.QueryRow(ctx, query, args...).Scan(&p.Status, &p.MessageID)
+	// An incident is opened once, a repair asks once (a second request,
+	// after a kill switch, is a new card): the newest row wins should
+	// there be two.
+	err := q.QueryRow(ctx, `SELECT status, message_id FROM deliveries
+		WHERE ref = $1 AND channel = $2 AND target = $3
+		ORDER BY created_at DESC LIMIT 1`, ref, channel, target).Scan(&p.Status, &p.MessageID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Posted{}, nil
 	}
 	if err != nil {
-		return Posted{}, fmt.Errorf("load %s: %w", what, err)
+		return Posted{}, fmt.Errorf("load %s: %w", ref, err)
 	}
 	if p.Status != "sent" {
 		p.MessageID = ""
@@ -120,18 +119,28 @@ func (d *Deliveries) posted(ctx context.Context, query, what string, args ...any
 	return p, nil
 }
 
-// Record stores an attempt and the delivery's new state in one transaction.
+// Record stores an attempt and the delivery's new state in one
+// transaction. When the delivery is final (sent, or failed for good), the
+// reply it was parked as, if any, is gone; and when others refer to it
+// (a.Ref), the replies parked for it on its channel become due: in the
+// same transaction, under the lock Park takes, so that no reply parks
+// after its parent was recorded and waits for nothing.
 func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
 	status := map[Outcome]string{OutcomeSent: "sent", OutcomeRetry: "retrying", OutcomeFailed: "failed"}[a.Outcome]
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if a.Ref != "" {
+			if err := lockParent(ctx, tx, a.Ref, a.Channel, a.Target); err != nil {
+				return err
+			}
+		}
 		var n int
-		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id, repair_id)
-			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
+		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id, repair_id, ref)
+			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10)
 			ON CONFLICT (event_id, channel) DO UPDATE SET status = excluded.status,
 				attempts = deliveries.attempts + 1, last_error = excluded.last_error,
 				message_id = excluded.message_id, updated_at = now()
 			RETURNING attempts`,
-			a.EventID, a.Channel, a.Subject, a.Target, status, a.Error, a.MessageID, a.IncidentID, a.RepairID).Scan(&n)
+			a.EventID, a.Channel, a.Subject, a.Target, status, a.Error, a.MessageID, a.IncidentID, a.RepairID, a.Ref).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("record delivery: %w", err)
 		}
@@ -143,6 +152,20 @@ func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.EventID, a.Channel, n, string(a.Outcome), a.HTTPStatus, a.Error, retryAfter)
 		if err != nil {
 			return fmt.Errorf("record attempt: %w", err)
+		}
+		if a.Outcome == OutcomeRetry {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM parked_replies WHERE event_id = $1 AND channel = $2`, a.EventID, a.Channel); err != nil {
+			return fmt.Errorf("unpark delivery: %w", err)
+		}
+		if a.Ref == "" {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE parked_replies SET due_at = now()
+			WHERE parent = $1 AND channel = $2 AND target = $3 AND due_at IS NULL`, a.Ref, a.Channel, a.Target)
+		if err != nil {
+			return fmt.Errorf("release replies to %s: %w", a.Ref, err)
 		}
 		return nil
 	})

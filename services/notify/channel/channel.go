@@ -1,0 +1,94 @@
+// Package channel is notify's seam to the places it writes to: a Telegram
+// chat, a Slack channel, and whatever comes next. A channel is one
+// package under this one (as Alertmanager's notifiers are): it draws
+// Vigil's messages (services/notify/internal/message) in its own format,
+// sends and edits them, and says what its errors mean. Notify decides
+// what to send, in which order, and records every attempt; a channel
+// knows nothing of events, threads-to-be or retries.
+//
+// Adding a channel is a package with an Options type that implements
+// Config, and one line in cmd/vigil that fills it from the environment and
+// adds it to notify.Options.Channels.
+package channel
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
+)
+
+// Channel is one conversation notify writes to.
+type Channel interface {
+	// Send posts m and returns the new message's id. With parent set (the
+	// id of an earlier message of this conversation, the incident's), m is
+	// a reply in its thread; a channel without threads may say so in the
+	// text or ignore it. A parent people deleted is no reason to keep the
+	// news from them: m then goes out on its own.
+	Send(ctx context.Context, m message.Message, parent string) (string, error)
+	// Edit redraws message id as m (an approval card, once decided). An
+	// edit that changes nothing is no error; a message that is gone is an
+	// *Error with Gone set.
+	Edit(ctx context.Context, id string, m message.Message) error
+}
+
+// Endpoint is an opened channel as notify's delivery log knows it.
+type Endpoint struct {
+	// Name is the channel's kind ("telegram", "slack"): the delivery
+	// log's channel, which says what was already sent where. It must not
+	// change, or redelivered events would be sent again.
+	Name string
+	// Target is the conversation it writes to (a chat id, a channel id):
+	// a reply is threaded only under a message of the same target.
+	Target string
+	Channel
+}
+
+// Config is a channel's options, from its own package: cmd/vigil fills
+// them from the environment, notify validates and opens them.
+type Config interface {
+	// Validate reports what a user must fix, naming the variable. An
+	// empty config is valid: the channel is off.
+	Validate() error
+	// Open builds the channel; nil when the config leaves it off.
+	Open(Deps) (*Endpoint, error)
+}
+
+// Deps are what a channel runs on.
+type Deps struct {
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Error is a failed Send or Edit as its channel judged it. A channel's
+// errors are all *Error; anything else is taken as permanent.
+type Error struct {
+	Err error
+	// Status is the HTTP status, for the attempt log (0: none).
+	Status int
+	// Retry: trying again may succeed, after RetryAfter when it is set
+	// (the channel's rate limit).
+	Retry      bool
+	RetryAfter time.Duration
+	// Gone: the message to edit is not there any more (people deleted
+	// it).
+	Gone bool
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Judge is what err, from Send or Edit, means: the zero Error for nil, a
+// permanent one for an error no channel judged.
+func Judge(err error) Error {
+	if err == nil {
+		return Error{}
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return *e
+	}
+	return Error{Err: err}
+}

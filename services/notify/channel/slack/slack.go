@@ -1,0 +1,100 @@
+// Package slack is notify's Slack channel: one channel, written in
+// mrkdwn, where a thread is the replies to the incident's message and an
+// approval card is laid out in Block Kit.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	slackapi "github.com/vigil-ops/vigil/pkg/chat/slack"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
+)
+
+// Name is the channel's name in the delivery log.
+const Name = "slack"
+
+// Options configure the Slack channel; it is off without a token.
+type Options struct {
+	// BotToken is the Slack app's bot token (xoxb-...), with the
+	// chat:write scope.
+	BotToken string
+	// Channel is the id of the channel to post to (C0123ABCD); the bot
+	// must be a member.
+	Channel string
+	// APIURL is the Web API's base URL (default https://slack.com/api).
+	APIURL string
+}
+
+var channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	switch {
+	case o.BotToken != "" && o.Channel == "":
+		return errors.New("VIGIL_SLACK_CHANNEL: missing (VIGIL_SLACK_BOT_TOKEN is set)")
+	case o.BotToken == "" && o.Channel != "":
+		return errors.New("VIGIL_SLACK_BOT_TOKEN: missing (VIGIL_SLACK_CHANNEL is set)")
+	case o.BotToken != "" && !strings.HasPrefix(o.BotToken, "xoxb-"):
+		return errors.New("VIGIL_SLACK_BOT_TOKEN: want the Slack app's bot token (xoxb-...; OAuth & Permissions → Bot User OAuth Token)")
+	case o.Channel != "" && !channelID.MatchString(o.Channel):
+		return fmt.Errorf("VIGIL_SLACK_CHANNEL: %q is not a channel id: want its id (C0123ABCD; in Slack, at the bottom of the channel's details), not its name", o.Channel)
+	}
+	return nil
+}
+
+// Open builds the channel; nil without a token.
+func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
+	if o.BotToken == "" {
+		return nil, nil
+	}
+	c, err := slackapi.New(slackapi.Options{BaseURL: o.APIURL, Token: o.BotToken, HTTPClient: deps.HTTPClient, Logger: deps.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_API_URL: %w", err)
+	}
+	return &channel.Endpoint{Name: Name, Target: o.Channel, Channel: &Channel{client: c, channel: o.Channel}}, nil
+}
+
+// Channel writes to one Slack channel.
+type Channel struct {
+	client  *slackapi.Client
+	channel string
+}
+
+// Send posts m, as a reply in the thread of message parent when that is
+// set (and then in the channel too when m is a broadcast).
+func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
+	text, blocks := draw(m)
+	msg := slackapi.Message{Channel: c.channel, Text: text, Blocks: blocks, ThreadTS: parent, Broadcast: m.Broadcast && parent != ""}
+	ts, err := c.client.PostMessage(ctx, msg)
+	if parent != "" && slackapi.IsNotFound(err) {
+		// The incident's message was deleted: the news goes out on its own.
+		msg.ThreadTS, msg.Broadcast = "", false
+		ts, err = c.client.PostMessage(ctx, msg)
+	}
+	if err != nil {
+		return "", judge(err)
+	}
+	return ts, nil
+}
+
+// Edit redraws message ts as m.
+func (c *Channel) Edit(ctx context.Context, ts string, m message.Message) error {
+	text, blocks := draw(m)
+	if err := c.client.Update(ctx, c.channel, ts, text, blocks); err != nil {
+		return judge(err)
+	}
+	return nil
+}
+
+func judge(err error) error {
+	e := &channel.Error{Err: err, Retry: slackapi.IsRetryable(err), RetryAfter: slackapi.RetryAfter(err), Gone: slackapi.IsNotFound(err)}
+	if apiErr, ok := errors.AsType[*slackapi.APIError](err); ok {
+		e.Status = apiErr.StatusCode
+	}
+	return e
+}

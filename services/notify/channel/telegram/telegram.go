@@ -1,0 +1,157 @@
+// Package telegram is notify's Telegram channel: one chat, written in
+// Telegram's HTML, where a thread is the chain of replies to the
+// incident's message and an approval card carries its buttons as an
+// inline keyboard.
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/vigil-ops/vigil/pkg/approval"
+	tgapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
+)
+
+// Name is the channel's name in the delivery log.
+const Name = "telegram"
+
+// Options configure the Telegram channel; it is off without a token.
+type Options struct {
+	BotToken string
+	ChatID   string
+	// APIURL is the Bot API's base URL (default https://api.telegram.org).
+	APIURL string
+}
+
+// Validate reports options a user must fix.
+func (o Options) Validate() error {
+	switch {
+	case o.BotToken != "" && o.ChatID == "":
+		return errors.New("VIGIL_TELEGRAM_CHAT_ID: missing (VIGIL_TELEGRAM_BOT_TOKEN is set)")
+	case o.BotToken == "" && o.ChatID != "":
+		return errors.New("VIGIL_TELEGRAM_BOT_TOKEN: missing (VIGIL_TELEGRAM_CHAT_ID is set)")
+	}
+	return nil
+}
+
+// Open builds the channel; nil without a token.
+func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
+	if o.BotToken == "" {
+		return nil, nil
+	}
+	c, err := tgapi.New(tgapi.Options{BaseURL: o.APIURL, Token: o.BotToken, HTTPClient: deps.HTTPClient, Logger: deps.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	return &channel.Endpoint{Name: Name, Target: o.ChatID, Channel: &Channel{client: c, chatID: o.ChatID}}, nil
+}
+
+// Channel writes to one Telegram chat.
+type Channel struct {
+	client *tgapi.Client
+	chatID string
+}
+
+// Send posts m, as a reply to message parent when that is set.
+func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
+	text, keyboard, err := draw(m)
+	if err != nil {
+		return "", err
+	}
+	var replyTo int64
+	if parent != "" {
+		if replyTo, err = strconv.ParseInt(parent, 10, 64); err != nil {
+			return "", fmt.Errorf("telegram: parent %q: not a message id", parent)
+		}
+	}
+	sent, err := c.client.SendMessage(ctx, tgapi.Message{
+		ChatID: c.chatID, Text: text, ParseMode: tgapi.ParseModeHTML, DisablePreview: true, ReplyMarkup: keyboard,
+		// A message people deleted is no reason to keep the news from them.
+		ReplyTo: replyTo, SendWithoutReply: true,
+	})
+	if err != nil {
+		return "", judge(err)
+	}
+	return strconv.FormatInt(sent.MessageID, 10), nil
+}
+
+// Edit redraws message id as m; its keyboard goes when m has none.
+func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error {
+	text, keyboard, err := draw(m)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("telegram: message %q: not a message id", id)
+	}
+	err = c.client.EditMessageText(ctx, tgapi.Edit{
+		ChatID: c.chatID, MessageID: n, Text: text, ParseMode: tgapi.ParseModeHTML, DisablePreview: true, ReplyMarkup: keyboard,
+	})
+	if tgapi.IsNotModified(err) {
+		return nil // an edit before this one did it, unrecorded
+	}
+	if err != nil {
+		return judge(err)
+	}
+	return nil
+}
+
+// draw is m as Telegram shows it: HTML within Telegram's length, and an
+// approval card's buttons while it waits.
+func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
+	var (
+		text     string
+		keyboard tgapi.InlineKeyboard
+	)
+	if card, ok := m.Card(HTML); ok {
+		text = card.Text(HTML)
+		if card.Outcome == "" {
+			keyboard = buttons(card.RepairID)
+		}
+	} else {
+		text = m.Text(HTML)
+	}
+	text, err := tgapi.TruncateHTML(text, tgapi.MaxMessageLength)
+	if err != nil {
+		// Our own rendering made markup Telegram would refuse: a bug no
+		// retry fixes.
+		return "", nil, fmt.Errorf("telegram: render message: %w", err)
+	}
+	return text, keyboard, nil
+}
+
+// cardButtons are an approval card's buttons, two by two.
+var cardButtons = [][]struct {
+	label string
+	verb  approval.Verb
+}{
+	{{"✅ Approve", approval.Approve}, {"❌ Reject", approval.Reject}},
+	{{"⏰ Later", approval.Later}, {"🔕 Silence", approval.Silence}},
+}
+
+func buttons(repairID string) tgapi.InlineKeyboard {
+	var k tgapi.InlineKeyboard
+	for _, row := range cardButtons {
+		var bs []tgapi.Button
+		for _, b := range row {
+			bs = append(bs, tgapi.Button{Text: b.label, CallbackData: approval.CallbackData(b.verb, repairID)})
+		}
+		k = append(k, bs)
+	}
+	return k
+}
+
+func judge(err error) error {
+	e := &channel.Error{
+		Err: err, Retry: tgapi.IsRetryable(err), RetryAfter: tgapi.RetryAfter(err), Gone: tgapi.IsMessageNotFound(err),
+	}
+	if apiErr, ok := errors.AsType[*tgapi.APIError](err); ok {
+		e.Status = apiErr.StatusCode
+	}
+	return e
+}
