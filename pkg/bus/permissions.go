@@ -65,12 +65,14 @@ var Roles = []Role{
 	{
 		User: "monitor",
 		Publishes: []string{
+			// incident.escalated is monitor's to publish when escalation
+			// is built; nobody consumes it yet.
 			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
 		},
 		Consumes: []string{
 			SubjectAlertFired, SubjectAlertResolved,
-			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairApproved,
-			SubjectRepairRejected, SubjectRepairSucceeded, SubjectRepairFailed,
+			// A verified repair resolves its incident.
+			SubjectRepairSucceeded,
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
@@ -109,13 +111,13 @@ var Roles = []Role{
 	},
 	{
 		User: "notify",
+		// What it tells people about, and no more: a permission is added
+		// with the handler that needs it.
 		Consumes: []string{
-			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
+			SubjectIncidentOpened, SubjectIncidentResolved,
 			SubjectAnalysisCompleted,
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairDecided,
 			SubjectRepairBlocked, SubjectRepairSucceeded, SubjectRepairFailed,
-			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed,
-			SubjectDeployRolledBack, SubjectDeployProgress,
 		},
 	},
 	{
