@@ -1,0 +1,130 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// FieldViolation says what is wrong with one field of a request.
+type FieldViolation struct {
+	// Field is the path of the offending value with the API's field
+	// names: "page_token", "alerts[2].labels", "guardrails.cooldown".
+	// Empty for the request as a whole.
+	Field string `json:"field"`
+	// Description says what is wrong: "must not be negative".
+	Description string `json:"description"`
+}
+
+// MaxViolations is how many violations a BadRequest keeps; a last one
+// then says how many more were found, so that a body with thousands of
+// mistakes gets a bounded answer.
+const MaxViolations = 100
+
+// BadRequest is a request refused for what its fields hold, with every
+// violation found, so that one answer tells the caller all there is to
+// fix. Domain packages return it, wrapped or not, for input they refuse;
+// it is a gRPC status (InvalidArgument with google.rpc.BadRequest
+// details), which REST answers 400 with problem JSON listing the fields.
+// The zero value is an empty list: Add to it, then return Err.
+type BadRequest struct {
+	// Message sums the refusal up: "invalid silence".
+	Message    string
+	Violations []FieldViolation
+	omitted    int
+}
+
+// InvalidArgument returns a BadRequest of msg and the violations.
+func InvalidArgument(msg string, violations ...FieldViolation) error {
+	return &BadRequest{Message: msg, Violations: violations}
+}
+
+// Add records that field is wrong as description says.
+func (b *BadRequest) Add(field, description string) {
+	if len(b.Violations) >= MaxViolations {
+		b.omitted++
+		return
+	}
+	b.Violations = append(b.Violations, FieldViolation{Field: field, Description: description})
+}
+
+// Addf is Add with a formatted description.
+func (b *BadRequest) Addf(field, format string, args ...any) {
+	b.Add(field, fmt.Sprintf(format, args...))
+}
+
+// Err returns the BadRequest with msg as its message, or nil when
+// nothing was added.
+func (b *BadRequest) Err(msg string) error {
+	if len(b.Violations) == 0 {
+		return nil
+	}
+	out := &BadRequest{Message: msg, Violations: b.Violations}
+	if b.omitted > 0 {
+		out.Violations = append(out.Violations[:len(out.Violations):len(out.Violations)],
+			FieldViolation{Description: fmt.Sprintf("%d more violations not shown", b.omitted)})
+	}
+	return out
+}
+
+// Error is the message and every violation: "invalid silence:
+// matchers[0]: must not be empty; ends_at: must be after starts_at".
+func (b *BadRequest) Error() string {
+	var s strings.Builder
+	s.WriteString(b.message())
+	for i, v := range b.Violations {
+		if i == 0 {
+			s.WriteString(": ")
+		} else {
+			s.WriteString("; ")
+		}
+		if v.Field != "" {
+			s.WriteString(v.Field)
+			s.WriteString(": ")
+		}
+		s.WriteString(v.Description)
+	}
+	return s.String()
+}
+
+// GRPCStatus is InvalidArgument with the message and the violations as
+// google.rpc.BadRequest details: what gRPC sends for it, and what
+// status.FromError, status.Code and the error interceptor read.
+func (b *BadRequest) GRPCStatus() *status.Status {
+	st := status.New(codes.InvalidArgument, b.message())
+	if len(b.Violations) == 0 {
+		return st
+	}
+	br := &errdetails.BadRequest{}
+	for _, v := range b.Violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+	}
+	if d, err := st.WithDetails(br); err == nil {
+		st = d
+	}
+	return st
+}
+
+func (b *BadRequest) message() string {
+	if b.Message == "" {
+		return "invalid request"
+	}
+	return b.Message
+}
+
+// Violations returns the field violations carried by a gRPC status: what
+// a client reads back, and what REST lists in its problem JSON.
+func Violations(st *status.Status) []FieldViolation {
+	var out []FieldViolation
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out = append(out, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	return out
+}
