@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // A list call's page size when the request names none, and the most it
@@ -107,4 +110,11 @@ func NextPage[T, K any](list string, items []T, size int, key func(T) K) ([]T, s
 	}
 	items = items[:size]
 	return items, PageToken(list, key(items[size-1]))
+}
+
+// TimeID is the sort key of a list ordered by a time, then by id (a
+// UUID), as most of Vigil's lists are.
+type TimeID struct {
+	Time time.Time `json:"t"`
+	ID   uuid.UUID `json:"id"`
 }
