@@ -56,6 +56,10 @@ func (b *BadRequest) Addf(field, format string, args ...any) {
 	b.Add(field, fmt.Sprintf(format, args...))
 }
 
+// Len is how many violations were added, those MaxViolations left out
+// included.
+func (b *BadRequest) Len() int { return len(b.Violations) + b.omitted }
+
 // Err returns the BadRequest with msg as its message, or nil when
 // nothing was added.
 func (b *BadRequest) Err(msg string) error {
@@ -94,16 +98,24 @@ func (b *BadRequest) Error() string {
 // google.rpc.BadRequest details: what gRPC sends for it, and what
 // status.FromError, status.Code and the error interceptor read.
 func (b *BadRequest) GRPCStatus() *status.Status {
-	st := status.New(codes.InvalidArgument, b.message())
-	if len(b.Violations) == 0 {
+	return WithViolations(status.New(codes.InvalidArgument, b.message()), b.Violations...)
+}
+
+// WithViolations is st with the violations as google.rpc.BadRequest
+// details, for a refusal of another code that names the fields at fault
+// (PermissionDenied for a silence outside the caller's namespaces,
+// AlreadyExists for a domain another app serves); REST lists them as
+// for a BadRequest.
+func WithViolations(st *status.Status, violations ...FieldViolation) *status.Status {
+	if len(violations) == 0 {
 		return st
 	}
 	br := &errdetails.BadRequest{}
-	for _, v := range b.Violations {
+	for _, v := range violations {
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
 	}
 	if d, err := st.WithDetails(br); err == nil {
-		st = d
+		return d
 	}
 	return st
 }

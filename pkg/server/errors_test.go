@@ -225,6 +225,7 @@ func TestBadRequest(t *testing.T) {
 	for i := range server.MaxViolations + 3 {
 		many.Addf(fmt.Sprintf("alerts[%d]", i), "must have labels")
 	}
+	require.Equal(t, server.MaxViolations+3, many.Len())
 	err := many.Err("invalid alerts")
 	var br *server.BadRequest
 	require.ErrorAs(t, err, &br)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
@@ -148,7 +149,9 @@ func TestSilenceList(t *testing.T) {
 	notUUID := base64.RawURLEncoding.EncodeToString([]byte(now.Format(time.RFC3339Nano) + "|not-a-uuid"))
 	for _, bad := range []string{"garbage!", notUUID} {
 		_, _, err = postgres.Silences{}.List(ctx, pool, postgres.SilenceFilter{}, now, 2, bad)
-		require.ErrorIs(t, err, postgres.ErrBadPageToken, "token %q", bad)
+		var br *server.BadRequest
+		require.ErrorAs(t, err, &br, "token %q", bad)
+		require.Equal(t, []server.FieldViolation{{Field: "page_token", Description: "is not a token this API returned"}}, br.Violations)
 	}
 }
 
