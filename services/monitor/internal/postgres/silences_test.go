@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
@@ -49,7 +50,7 @@ func newSilence(t *testing.T, q postgres.Querier, createdAt, start, end time.Dur
 func expire(t *testing.T, pool *pgxpool.Pool, id string, at time.Time) (*silence.Silence, error) {
 	t.Helper()
 	var s *silence.Silence
-	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) (err error) {
+	err := db.InTx(context.Background(), pool, func(tx pgx.Tx) (err error) {
 		s, err = postgres.Silences{}.Expire(context.Background(), tx, id, "bob", at)
 		return err
 	})
@@ -204,7 +205,7 @@ func TestSilenceActive(t *testing.T) {
 	require.Empty(t, set.Muting(map[string]string{"alertname": "Expired"}, now))
 
 	// Works in a transaction too, as the correlator calls it.
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error {
 		set, err := postgres.Silences{}.Active(ctx, tx, now)
 		require.NoError(t, err)
 		require.Equal(t, 2, set.Len())
@@ -218,7 +219,7 @@ func TestSilencePrune(t *testing.T) {
 	ctx := context.Background()
 	// More than two chunks of silences that ended a day ago.
 	const old = 1100
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error {
 		for i := range old {
 			newSilence(t, tx, -48*time.Hour, -48*time.Hour, -24*time.Hour, fmt.Sprintf(`alertname="Old%d"`, i))
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // Migrations are notify's schema migrations.
@@ -123,7 +125,7 @@ func (d *Deliveries) posted(ctx context.Context, query, what string, args ...any
 // Record stores an attempt and the delivery's new state in one transaction.
 func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
 	status := map[Outcome]string{OutcomeSent: "sent", OutcomeRetry: "retrying", OutcomeFailed: "failed"}[a.Outcome]
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	return db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
 		var n int
 		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id, repair_id)
 			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
