@@ -91,7 +91,7 @@ func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceReq
 		})
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if err := s.applyRepairGrant(ctx, out.GetCluster(), out.GetNamespace(), out.GetAllowRepairs()); err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 		})
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if req.GetCluster() != "" {
 		if err := s.applyRepairGrant(ctx, req.GetCluster(), req.GetNamespace(), false); err != nil {
@@ -129,7 +129,7 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 func (s *Server) ListNamespaceMappings(ctx context.Context, _ *deployv1.ListNamespaceMappingsRequest) (*deployv1.ListNamespaceMappingsResponse, error) {
 	ms, err := s.store.Mappings(ctx, s.pool)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.ListNamespaceMappingsResponse{Mappings: ms}, nil
 }
