@@ -19,31 +19,31 @@ type FieldViolation struct {
 	Description string `json:"description"`
 }
 
-// MaxViolations is how many violations a BadRequest keeps; a last one
+// MaxViolations is how many violations a BadRequestError keeps; a last one
 // then says how many more were found, so that a body with thousands of
 // mistakes gets a bounded answer.
 const MaxViolations = 100
 
-// BadRequest is a request refused for what its fields hold, with every
+// BadRequestError is a request refused for what its fields hold, with every
 // violation found, so that one answer tells the caller all there is to
 // fix. Domain packages return it, wrapped or not, for input they refuse;
 // it is a gRPC status (InvalidArgument with google.rpc.BadRequest
 // details), which REST answers 400 with problem JSON listing the fields.
 // The zero value is an empty list: Add to it, then return Err.
-type BadRequest struct {
+type BadRequestError struct {
 	// Message sums the refusal up: "invalid silence".
 	Message    string
 	Violations []FieldViolation
 	omitted    int
 }
 
-// InvalidArgument returns a BadRequest of msg and the violations.
+// InvalidArgument returns a BadRequestError of msg and the violations.
 func InvalidArgument(msg string, violations ...FieldViolation) error {
-	return &BadRequest{Message: msg, Violations: violations}
+	return &BadRequestError{Message: msg, Violations: violations}
 }
 
 // Add records that field is wrong as description says.
-func (b *BadRequest) Add(field, description string) {
+func (b *BadRequestError) Add(field, description string) {
 	if len(b.Violations) >= MaxViolations {
 		b.omitted++
 		return
@@ -52,21 +52,21 @@ func (b *BadRequest) Add(field, description string) {
 }
 
 // Addf is Add with a formatted description.
-func (b *BadRequest) Addf(field, format string, args ...any) {
+func (b *BadRequestError) Addf(field, format string, args ...any) {
 	b.Add(field, fmt.Sprintf(format, args...))
 }
 
 // Len is how many violations were added, those MaxViolations left out
 // included.
-func (b *BadRequest) Len() int { return len(b.Violations) + b.omitted }
+func (b *BadRequestError) Len() int { return len(b.Violations) + b.omitted }
 
-// Err returns the BadRequest with msg as its message, or nil when
+// Err returns the BadRequestError with msg as its message, or nil when
 // nothing was added.
-func (b *BadRequest) Err(msg string) error {
+func (b *BadRequestError) Err(msg string) error {
 	if len(b.Violations) == 0 {
 		return nil
 	}
-	out := &BadRequest{Message: msg, Violations: b.Violations}
+	out := &BadRequestError{Message: msg, Violations: b.Violations}
 	if b.omitted > 0 {
 		out.Violations = append(out.Violations[:len(out.Violations):len(out.Violations)],
 			FieldViolation{Description: fmt.Sprintf("%d more violations not shown", b.omitted)})
@@ -76,7 +76,7 @@ func (b *BadRequest) Err(msg string) error {
 
 // Error is the message and every violation: "invalid silence:
 // matchers[0]: must not be empty; ends_at: must be after starts_at".
-func (b *BadRequest) Error() string {
+func (b *BadRequestError) Error() string {
 	var s strings.Builder
 	s.WriteString(b.message())
 	for i, v := range b.Violations {
@@ -97,7 +97,7 @@ func (b *BadRequest) Error() string {
 // GRPCStatus is InvalidArgument with the message and the violations as
 // google.rpc.BadRequest details: what gRPC sends for it, and what
 // status.FromError, status.Code and the error interceptor read.
-func (b *BadRequest) GRPCStatus() *status.Status {
+func (b *BadRequestError) GRPCStatus() *status.Status {
 	return WithViolations(status.New(codes.InvalidArgument, b.message()), b.Violations...)
 }
 
@@ -105,7 +105,7 @@ func (b *BadRequest) GRPCStatus() *status.Status {
 // details, for a refusal of another code that names the fields at fault
 // (PermissionDenied for a silence outside the caller's namespaces,
 // AlreadyExists for a domain another app serves); REST lists them as
-// for a BadRequest.
+// for a BadRequestError.
 func WithViolations(st *status.Status, violations ...FieldViolation) *status.Status {
 	if len(violations) == 0 {
 		return st
@@ -120,7 +120,7 @@ func WithViolations(st *status.Status, violations ...FieldViolation) *status.Sta
 	return st
 }
 
-func (b *BadRequest) message() string {
+func (b *BadRequestError) message() string {
 	if b.Message == "" {
 		return "invalid request"
 	}

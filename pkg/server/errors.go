@@ -14,7 +14,7 @@ import (
 
 // UnaryErrors returns the interceptor that answers every failed call
 // with a gRPC status and logs it once: a status the handler chose (its
-// sentinels, a BadRequest, a refusal) goes back as it is; a context
+// sentinels, a BadRequestError, a refusal) goes back as it is; a context
 // error becomes Canceled or DeadlineExceeded; anything else is Vigil's
 // own failure, logged with its cause and answered Internal with a
 // generic message, so that no detail of it reaches the caller. A

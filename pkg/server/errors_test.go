@@ -97,8 +97,6 @@ func failingServer(t *testing.T, f *failing) (*grpc.ClientConn, string, *logLine
 	return conn, "http://" + srv.HTTPAddr(), logs
 }
 
-var errNotFound = errors.New("no such analysis")
-
 // TestErrorsAnswerAndLogOnce: whatever a handler fails with, the caller
 // gets a status (over gRPC, and the same as problem JSON over REST) and
 // the log one line per call; an internal error's cause is in that line
@@ -190,12 +188,12 @@ func TestStreamErrors(t *testing.T) {
 	require.Equal(t, "kube: connection refused", lines[0]["error"])
 }
 
-// TestBadRequestEverywhere: the violations of a BadRequest reach a gRPC
+// TestBadRequestEverywhere: the violations of a BadRequestError reach a gRPC
 // client as google.rpc.BadRequest details and a REST client as the
 // problem's errors, also when the handler wrapped it.
 func TestBadRequestEverywhere(t *testing.T) {
 	t.Parallel()
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	bad.Add("id", "must be a UUID")
 	bad.Addf("page_size", "must not be negative, got %d", -1)
 	conn, base, _ := failingServer(t, &failing{err: fmt.Errorf("get analysis: %w", bad.Err("invalid request"))})
@@ -218,20 +216,20 @@ func TestBadRequestEverywhere(t *testing.T) {
 
 func TestBadRequest(t *testing.T) {
 	t.Parallel()
-	var none server.BadRequest
+	var none server.BadRequestError
 	require.NoError(t, none.Err("invalid request"), "nothing added, nothing refused")
 
-	var many server.BadRequest
+	var many server.BadRequestError
 	for i := range server.MaxViolations + 3 {
 		many.Addf(fmt.Sprintf("alerts[%d]", i), "must have labels")
 	}
 	require.Equal(t, server.MaxViolations+3, many.Len())
 	err := many.Err("invalid alerts")
-	var br *server.BadRequest
+	var br *server.BadRequestError
 	require.ErrorAs(t, err, &br)
 	require.Len(t, br.Violations, server.MaxViolations+1)
 	require.Equal(t, server.FieldViolation{Description: "3 more violations not shown"}, br.Violations[server.MaxViolations])
-	require.Equal(t, server.MaxViolations+1, len(server.Violations(status.Convert(err))))
+	require.Len(t, server.Violations(status.Convert(err)), server.MaxViolations+1)
 
 	two := server.InvalidArgument("invalid guardrails",
 		server.FieldViolation{Field: "cooldown", Description: "must be positive"}, server.FieldViolation{Description: "scopes overlap"})

@@ -34,7 +34,7 @@ type pageToken struct {
 // PageSize is a request's page size n: DefaultPageSize for 0, at most
 // MaxPageSize. A negative one is added to b as a violation of field
 // ("page_size"), and DefaultPageSize returned.
-func PageSize(b *BadRequest, field string, n int32) int {
+func PageSize(b *BadRequestError, field string, n int32) int {
 	switch {
 	case n < 0:
 		b.Add(field, "must not be negative")
@@ -64,7 +64,7 @@ func PageToken[K any](list string, after K) string {
 // (the first page). A token that PageToken did not make for list (of
 // another list or version, edited, garbage) is added to b as a violation
 // of page_token, and nil returned.
-func ParsePageToken[K any](b *BadRequest, list, token string) *K {
+func ParsePageToken[K any](b *BadRequestError, list, token string) *K {
 	if token == "" {
 		return nil
 	}

@@ -23,11 +23,11 @@ type revisionKey struct {
 func TestPageSize(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[int32]int{0: server.DefaultPageSize, 1: 1, 500: 500, 501: server.MaxPageSize, 1 << 30: server.MaxPageSize} {
-		var bad server.BadRequest
+		var bad server.BadRequestError
 		require.Equal(t, want, server.PageSize(&bad, "page_size", n), "%d", n)
 		require.NoError(t, bad.Err("invalid request"), "%d", n)
 	}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	server.PageSize(&bad, "alerts_page_size", -1)
 	require.Equal(t, []server.FieldViolation{{Field: "alerts_page_size", Description: "must not be negative"}}, bad.Violations)
 }
@@ -35,7 +35,7 @@ func TestPageSize(t *testing.T) {
 func TestPageTokenRoundTrip(t *testing.T) {
 	t.Parallel()
 	key := incidentKey{OpenedAt: time.Date(2031, 1, 2, 3, 4, 5, 678901234, time.UTC), ID: uuid.New()}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	got := server.ParsePageToken[incidentKey](&bad, "incidents", server.PageToken("incidents", key))
 	require.NoError(t, bad.Err("invalid request"))
 	require.Equal(t, &key, got)
@@ -64,7 +64,7 @@ func TestPageTokenRefusals(t *testing.T) {
 		"another key's shape":   server.PageToken("incidents", revisionKey{Revision: 3}),
 		"trailing data":         raw(`{"v":1,"l":"incidents","k":{"id":"` + id + `"}}{}`),
 	} {
-		var bad server.BadRequest
+		var bad server.BadRequestError
 		require.Nil(t, server.ParsePageToken[incidentKey](&bad, "incidents", token), name)
 		require.Equal(t, []server.FieldViolation{{Field: "page_token", Description: "is not a token this API returned"}}, bad.Violations, name)
 	}
@@ -77,7 +77,7 @@ func TestNextPage(t *testing.T) {
 
 	page, next := server.NextPage("deployments", revisions, 3, key)
 	require.Equal(t, []int64{9, 8, 7}, page)
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	require.Equal(t, &revisionKey{Revision: 7}, server.ParsePageToken[revisionKey](&bad, "deployments", next), "the next page starts after the last kept")
 
 	page, next = server.NextPage("deployments", revisions[3:], 3, key)

@@ -45,7 +45,7 @@ const (
 )
 
 func (c repairChange) check() error {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if c.app == "" {
 		bad.Add("app", "required")
 	}
@@ -203,7 +203,7 @@ func (s rollbackServer) SetMemoryLimitForRepair(ctx context.Context, req *deploy
 // changeStatus maps what a change for a repair returned (d: the deployment,
 // when one ended) to the caller's status.
 func changeStatus(ctx context.Context, err error, d *deployv1.Deployment, app, repairID string) error {
-	var invalid *server.BadRequest
+	var invalid *server.BadRequestError
 	switch {
 	case errors.As(err, &invalid):
 		return invalid
@@ -212,7 +212,7 @@ func changeStatus(ctx context.Context, err error, d *deployv1.Deployment, app, r
 	case errors.Is(err, deployer.ErrNoRevision), errors.Is(err, postgres.ErrBusy):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case ctx.Err() != nil:
-		return status.FromContextError(ctx.Err()).Err()
+		return ctx.Err() // the caller's: the error interceptor answers it
 	case d != nil:
 		// The rollout failed: the deployment says why.
 		return status.Error(codes.Aborted, err.Error())

@@ -253,4 +253,3 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	return g.Wait()
 }
-

@@ -281,4 +281,3 @@ func (s *Service) poke() {
 	default:
 	}
 }
-

@@ -95,7 +95,7 @@ func (s *Server) ListAnalyses(ctx context.Context, r *analysisv1.ListAnalysesReq
 		}
 	}
 	teams, all, unowned := auth.Teams(ctx)
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	size := server.PageSize(&bad, "page_size", r.GetPageSize())
 	after := server.ParsePageToken[server.TimeID](&bad, "analyses", r.GetPageToken())
 	if err := bad.Err("invalid request"); err != nil {

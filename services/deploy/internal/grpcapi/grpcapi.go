@@ -557,7 +557,7 @@ func (s *Server) watch(ctx context.Context, id string, send func(*deployv1.Deplo
 		}
 		select {
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -696,7 +696,7 @@ func validID(id string) error {
 
 // pageSize is a request's page size (server.PageSize).
 func pageSize(n int32) (int, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	size := server.PageSize(&bad, "page_size", n)
 	return size, bad.Err("invalid page size")
 }

@@ -28,7 +28,7 @@ const (
 )
 
 // violations collects what is wrong with a request's fields.
-type violations struct{ server.BadRequest }
+type violations struct{ server.BadRequestError }
 
 func (v *violations) add(field, format string, args ...any) { v.Addf(field, format, args...) }
 

@@ -300,12 +300,12 @@ type appKey struct {
 
 // ListApps pages through apps by name, after the page token; it returns
 // the token of the next page ("" on the last). A token it did not return
-// is a *server.BadRequest.
+// is a *server.BadRequestError.
 //
 // Only apps of owners (every app with all; apps without an owner with
 // unowned) are listed.
 func (s *Store) ListApps(ctx context.Context, q Querier, limit int, pageToken string, owners []string, all, unowned bool) ([]*App, string, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	after := server.ParsePageToken[appKey](&bad, "apps", pageToken)
 	if err := bad.Err("invalid page token"); err != nil {
 		return nil, "", err
@@ -627,10 +627,10 @@ type deploymentKey struct {
 
 // ListDeployments pages through an app's deployments, newest first,
 // without steps, after the page token (a token it did not return is a
-// *server.BadRequest); it returns the token of the next page ("" on the
+// *server.BadRequestError); it returns the token of the next page ("" on the
 // last).
 func (s *Store) ListDeployments(ctx context.Context, q Querier, app string, limit int, pageToken string) ([]*Deployment, string, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	before := int64(1 << 62)
 	if after := server.ParsePageToken[deploymentKey](&bad, "deployments", pageToken); after != nil {
 		before = after.Revision

@@ -83,7 +83,7 @@ type Session struct {
 
 // invalid is the refusal of a request for one bad field.
 func invalid(field, format string, args ...any) error {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	bad.Addf(field, format, args...)
 	return bad.Err(invalidRequest)
 }
@@ -102,7 +102,7 @@ const MinPasswordLength = 12
 
 // validateUser adds to bad what is wrong with a user's fields (prefix
 // names the message in the request, "user").
-func validateUser(bad *server.BadRequest, u User, prefix string) {
+func validateUser(bad *server.BadRequestError, u User, prefix string) {
 	if !nameRE.MatchString(u.Name) {
 		bad.Add(prefix+".name", "must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
@@ -116,7 +116,7 @@ func validateUser(bad *server.BadRequest, u User, prefix string) {
 }
 
 // validateTeams adds the first bad team name of teams to bad.
-func validateTeams(bad *server.BadRequest, teams []string, field string) {
+func validateTeams(bad *server.BadRequestError, teams []string, field string) {
 	for i, t := range teams {
 		if !validTeam(bad, t, fmt.Sprintf("%s[%d]", field, i)) {
 			return
@@ -124,7 +124,7 @@ func validateTeams(bad *server.BadRequest, teams []string, field string) {
 	}
 }
 
-func validTeam(bad *server.BadRequest, team, field string) bool {
+func validTeam(bad *server.BadRequestError, team, field string) bool {
 	if !teamRE.MatchString(team) {
 		bad.Addf(field, "%q is not a team name (a DNS label: lower-case letters, digits and '-')", team)
 		return false
@@ -133,7 +133,7 @@ func validTeam(bad *server.BadRequest, team, field string) bool {
 }
 
 // validatePassword adds to bad what is wrong with a new password.
-func validatePassword(bad *server.BadRequest, pw, field string) {
+func validatePassword(bad *server.BadRequestError, pw, field string) {
 	if len(pw) < MinPasswordLength {
 		bad.Addf(field, "must be at least %d characters", MinPasswordLength)
 	}

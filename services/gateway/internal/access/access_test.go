@@ -121,7 +121,7 @@ func bootstrap(t *testing.T) auth.Principal {
 // invalidFields returns the fields of the violations in err.
 func invalidFields(err error) []string {
 	var out []string
-	var bad *server.BadRequest
+	var bad *server.BadRequestError
 	if errors.As(err, &bad) {
 		for _, v := range bad.Violations {
 			out = append(out, v.Field)

@@ -365,7 +365,7 @@ func (s *Service) Logout(ctx context.Context, p auth.Principal, refresh string) 
 
 // CreateUser adds a user with a password.
 func (s *Service) CreateUser(ctx context.Context, u User, password string) (User, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	validateUser(&bad, u, "user")
 	validatePassword(&bad, password, "password")
 	if err := bad.Err(invalidRequest); err != nil {
@@ -393,7 +393,7 @@ func (s *Service) UpdateUser(ctx context.Context, name string, fn func(*User) er
 		}
 		u.Teams = uniq(u.Teams)
 		u.Updated = s.now().Truncate(time.Microsecond)
-		var bad server.BadRequest
+		var bad server.BadRequestError
 		validateUser(&bad, *u, "user")
 		return bad.Err(invalidRequest)
 	})
@@ -406,7 +406,7 @@ func (s *Service) SetPassword(ctx context.Context, caller auth.Principal, name, 
 	if !self && !caller.Has(auth.Admin) {
 		return auth.Denied(caller, auth.Admin, "setting another user's password")
 	}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	validatePassword(&bad, password, "password")
 	if err := bad.Err(invalidRequest); err != nil {
 		return err
@@ -469,7 +469,7 @@ func scopeAllowed(p auth.Principal, sc auth.Scope) bool {
 // secret, which is not kept.
 func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (Key, string, error) {
 	now := s.now().Truncate(time.Microsecond)
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if k.Name == "" || len(k.Name) > 64 {
 		bad.Add("key.name", "must be 1 to 64 characters")
 	}

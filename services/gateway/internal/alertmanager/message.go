@@ -2,7 +2,7 @@
 // Alertmanager webhook notification (a webhook_configs receiver, payload
 // version "4"). It is the gateway's only door for Alertmanager input, so it
 // is strict about what it relies on and precise about what it rejects: every
-// rejection is a *server.BadRequest naming each offending field in the
+// rejection is a *server.BadRequestError naming each offending field in the
 // JSON spelling (at most server.MaxViolations of them), which the caller
 // answers with a 400 problem document or a gRPC InvalidArgument with field
 // violations.

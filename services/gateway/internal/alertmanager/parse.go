@@ -58,7 +58,7 @@ func Parse(r io.Reader) (*Message, error) {
 // parser collects the violations of one body. Parsers are pooled with their
 // buffers: what Parse returns holds copies, never the body's bytes.
 type parser struct {
-	bad server.BadRequest
+	bad server.BadRequestError
 
 	body  bytes.Buffer
 	dec   *jsontext.Decoder
@@ -76,7 +76,7 @@ const (
 )
 
 func (p *parser) release() {
-	p.bad = server.BadRequest{}
+	p.bad = server.BadRequestError{}
 	p.buf = bytes.Buffer{}
 	if p.body.Cap() > maxPooledBody || cap(p.arena) > maxPooledMembers {
 		return

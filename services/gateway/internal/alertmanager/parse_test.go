@@ -399,7 +399,7 @@ func TestParseRejects(t *testing.T) {
 			t.Parallel()
 			msg, err := alertmanager.Parse(bytes.NewReader(tt.body))
 			require.Nil(t, msg)
-			var verr *server.BadRequest
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.Len(t, verr.Violations, 1, "exactly one violation: %v", verr)
 			require.Equal(t, tt.field, verr.Violations[0].Field)
@@ -416,7 +416,7 @@ func TestParseReportsAllViolations(t *testing.T) {
 		alertAt(m, 1)["status"] = "resolved"
 	})
 	_, err := alertmanager.Parse(bytes.NewReader(body))
-	var verr *server.BadRequest
+	var verr *server.BadRequestError
 	require.ErrorAs(t, err, &verr)
 	require.Equal(t, []server.FieldViolation{
 		{Field: "version", Description: `must be "4", got "3"`},
@@ -431,7 +431,7 @@ func TestParseCapsViolations(t *testing.T) {
 	t.Parallel()
 	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) { m["alerts"] = make([]any, 150) })
 	_, err := alertmanager.Parse(bytes.NewReader(body))
-	var verr *server.BadRequest
+	var verr *server.BadRequestError
 	require.ErrorAs(t, err, &verr)
 	require.Len(t, verr.Violations, 101)
 	require.Equal(t, "alerts[99]", verr.Violations[99].Field)
@@ -456,7 +456,7 @@ func TestParseBodiesInTurn(t *testing.T) {
 	require.NoError(t, err)
 	for range 3 {
 		_, err := alertmanager.Parse(bytes.NewReader(invalid))
-		var verr *server.BadRequest
+		var verr *server.BadRequestError
 		require.ErrorAs(t, err, &verr)
 		require.Len(t, verr.Violations, 1)
 
@@ -483,7 +483,7 @@ func TestParseReadError(t *testing.T) {
 	boom := errors.New("connection reset")
 	_, err := alertmanager.Parse(iotest.ErrReader(boom))
 	require.ErrorIs(t, err, boom)
-	var verr *server.BadRequest
+	var verr *server.BadRequestError
 	require.NotErrorAs(t, err, &verr)
 
 	// The caller's body limit stays recognisable, for a 413.
@@ -506,7 +506,7 @@ func FuzzParse(f *testing.F) {
 		msg, err := alertmanager.Parse(bytes.NewReader(body))
 		if err != nil {
 			require.Nil(t, msg)
-			var verr *server.BadRequest
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.NotEmpty(t, verr.Violations)
 			for _, v := range verr.Violations {

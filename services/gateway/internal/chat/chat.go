@@ -47,7 +47,7 @@ func (l *Linker) Link(ctx context.Context, p access.ChatProvider, externalID, co
 	}
 	var (
 		answer string
-		bad    *server.BadRequest
+		bad    *server.BadRequestError
 	)
 	switch {
 	case err == nil:

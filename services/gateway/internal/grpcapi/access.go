@@ -42,7 +42,7 @@ func NewAccessServer(svc *access.Service, store *postgres.Store, log *slog.Logge
 }
 
 // toStatus maps the access package's sentinels to their codes; its
-// refusals of fields are statuses already (*server.BadRequest), and the
+// refusals of fields are statuses already (*server.BadRequestError), and the
 // error interceptor (pkg/server) answers the rest.
 func toStatus(err error) error {
 	switch {
@@ -351,7 +351,7 @@ func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequ
 
 // ListAuditEvents implements the RPC.
 func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAuditEventsRequest) (*gatewayv1.ListAuditEventsResponse, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: server.PageSize(&bad, "page_size", r.GetPageSize())}
 	if after := server.ParsePageToken[server.TimeID](&bad, "audit events", r.GetPageToken()); after != nil {
 		q.AfterTime, q.AfterID = after.Time, after.ID.String()

@@ -42,7 +42,7 @@ func NewAlertServer(i Ingester) *AlertServer { return &AlertServer{ingester: i} 
 
 // IngestAlerts implements the RPC.
 func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAlertsRequest) (*gatewayv1.IngestAlertsResponse, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	switch n := len(req.GetAlerts()); {
 	case n == 0:
 		bad.Add("alerts", "must not be empty")
@@ -80,8 +80,9 @@ func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAle
 			return nil, foreign(fe)
 		}
 		if ctx.Err() != nil {
-			// The caller gave up (or its deadline passed): not our failure.
-			return nil, status.FromContextError(ctx.Err()).Err()
+			// The caller gave up (or its deadline passed): not our failure,
+			// and the error interceptor answers it so.
+			return nil, ctx.Err()
 		}
 		return nil, status.Error(codes.Unavailable, "alerts could not be stored; retry")
 	}

@@ -55,7 +55,7 @@ func (h *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := alertmanager.Parse(http.MaxBytesReader(w, r.Body, h.MaxBytes))
 	var tooBig *http.MaxBytesError
-	var invalid *server.BadRequest
+	var invalid *server.BadRequestError
 	switch {
 	case errors.As(err, &tooBig):
 		h.Log.InfoContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "too large", "limit", h.MaxBytes)

@@ -137,7 +137,7 @@ func (s *IncidentServer) ListAlerts(ctx context.Context, req *monitorv1.ListAler
 
 // pageSize is a request's page size (server.PageSize) of field.
 func pageSize(n int32, field string) (int, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	size := server.PageSize(&bad, field, n)
 	return size, bad.Err("invalid page size")
 }
@@ -209,7 +209,7 @@ func validIDField(id, field string) error {
 }
 
 // toStatus maps monitor's sentinels to their codes; invalid silences and
-// page tokens are statuses already (*server.BadRequest), and the error
+// page tokens are statuses already (*server.BadRequestError), and the error
 // interceptor (pkg/server) answers the rest.
 func toStatus(err error) error {
 	switch {

@@ -87,7 +87,7 @@ func teamName(team string) string {
 // CreateSilence implements the RPC. The creator is the caller.
 func (s *SilenceServer) CreateSilence(ctx context.Context, req *monitorv1.CreateSilenceRequest) (*monitorv1.CreateSilenceResponse, error) {
 	now := time.Now()
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	p := silence.Params{Matchers: req.GetMatchers(), CreatedBy: actor(ctx), Comment: req.GetComment()}
 	if ts := req.GetStartsAt(); ts != nil {
 		if err := ts.CheckValid(); err != nil {

@@ -113,7 +113,7 @@ func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int
 	if !f.Until.IsZero() {
 		where = append(where, "last_seen_at < "+arg(f.Until))
 	}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if after := server.ParsePageToken[alertKey](&bad, "alerts", pageToken); after != nil {
 		where = append(where, fmt.Sprintf("(last_seen_at, fingerprint, coalesce(incident_id, '%s')) < (%s, %s, %s::uuid)",
 			zeroUUID, arg(after.LastSeen), arg(after.Fingerprint), arg(after.Incident.String())))

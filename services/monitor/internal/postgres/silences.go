@@ -91,7 +91,7 @@ func scanSilence(row pgx.Row) (*silence.Silence, error) {
 	s, err := silence.FromRecord(r)
 	if err != nil {
 		// A stored silence that no longer validates is our fault, not the
-		// caller's: not wrapped, so it does not read as a *server.BadRequest.
+		// caller's: not wrapped, so it does not read as a *server.BadRequestError.
 		return nil, fmt.Errorf("stored silence %s: %s", r.ID, err.Error())
 	}
 	return s, nil
@@ -153,7 +153,7 @@ func getSilence(ctx context.Context, q Querier, id, lock string) (*silence.Silen
 
 // List returns up to limit silences, newest first, after the page token,
 // in the states of f as of now; and the token of the next page ("" on the
-// last). A token List did not return is a *server.BadRequest.
+// last). A token List did not return is a *server.BadRequestError.
 func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.Time, limit int, pageToken string) ([]*silence.Silence, string, error) {
 	var (
 		where []string
@@ -177,7 +177,7 @@ func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.T
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if after := server.ParsePageToken[server.TimeID](&bad, "silences", pageToken); after != nil {
 		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s::uuid)", arg(after.Time), arg(after.ID.String())))
 	}

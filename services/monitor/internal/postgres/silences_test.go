@@ -150,7 +150,7 @@ func TestSilenceList(t *testing.T) {
 	notUUID := base64.RawURLEncoding.EncodeToString([]byte(now.Format(time.RFC3339Nano) + "|not-a-uuid"))
 	for _, bad := range []string{"garbage!", notUUID} {
 		_, _, err = postgres.Silences{}.List(ctx, pool, postgres.SilenceFilter{}, now, 2, bad)
-		var br *server.BadRequest
+		var br *server.BadRequestError
 		require.ErrorAs(t, err, &br, "token %q", bad)
 		require.Equal(t, []server.FieldViolation{{Field: "page_token", Description: "is not a token this API returned"}}, br.Violations)
 	}

@@ -604,7 +604,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		// team claims is nobody's, reached only with Unowned.
 		where = append(where, appteam.OwnerOf("i.app", "i.team")+` = ANY(`+arg(appteam.WithUnowned(f.Teams, f.Unowned))+`)`)
 	}
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if after := server.ParsePageToken[server.TimeID](&bad, "incidents", pageToken); after != nil {
 		where = append(where, fmt.Sprintf("(i.opened_at, i.id) < (%s, %s)", arg(after.Time), arg(after.ID.String())))
 	}

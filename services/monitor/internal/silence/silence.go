@@ -166,7 +166,7 @@ type Silence struct {
 }
 
 // New validates p and returns a new silence created at now, with a fresh
-// id. A failed validation is a *server.BadRequest listing every problem,
+// id. A failed validation is a *server.BadRequestError listing every problem,
 // each named after the API field that carries it ("matchers[1]",
 // "schedule.windows[0].start").
 func New(p Params, now time.Time) (*Silence, error) {

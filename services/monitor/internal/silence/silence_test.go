@@ -26,7 +26,7 @@ func mustNew(t *testing.T, p silence.Params) *silence.Silence {
 
 func violations(t *testing.T, err error) []string {
 	t.Helper()
-	var inv *server.BadRequest
+	var inv *server.BadRequestError
 	require.ErrorAs(t, err, &inv)
 	require.Equal(t, "invalid silence", inv.Message)
 	var fields []string

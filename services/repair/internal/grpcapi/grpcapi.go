@@ -71,7 +71,7 @@ func (s *Server) GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*
 
 // ListRepairs implements the RPC.
 func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest) (*repairv1.ListRepairsResponse, error) {
-	var bad server.BadRequest
+	var bad server.BadRequestError
 	if r.GetIncidentId() != "" && uuid.Validate(r.GetIncidentId()) != nil {
 		bad.Add("incident_id", "must be a UUID")
 	}

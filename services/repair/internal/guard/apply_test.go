@@ -136,7 +136,7 @@ func TestApplyRefuses(t *testing.T) {
 			t.Parallel()
 			got, err := guard.Apply(tc.current, tc.update, tc.clear)
 			require.Nil(t, got)
-			var verr *server.BadRequest
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.Equal(t, tc.want, fvs(verr.Violations))
 		})

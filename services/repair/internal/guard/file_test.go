@@ -147,7 +147,7 @@ func TestLoadFileRefuses(t *testing.T) {
 			f, err := guard.LoadFile(path)
 			require.Nil(t, f)
 			require.ErrorContains(t, err, "guardrails file "+path+": invalid guardrails: ")
-			var verr *server.BadRequest
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.Equal(t, tc.want, fvs(verr.Violations))
 		})

@@ -17,33 +17,33 @@ import (
 // any sensible setting and catch typos (a cooldown of "10h" meant as 10
 // minutes still passes; 10 days does not).
 const (
-	maxHourly         = 1000
-	maxPods           = 10_000
-	maxHealthy        = 1000
-	maxReplicasBound  = 1000
-	maxMemoryBound    = 1 << 40 // 1 TiB
-	maxCooldown       = 24 * time.Hour
-	maxApprovalTTL    = 24 * time.Hour
-	maxVerifyWindow   = time.Hour
-	maxDenyLen        = 64
-	maxNamespacesLen  = 1000
+	maxHourly        = 1000
+	maxPods          = 10_000
+	maxHealthy       = 1000
+	maxReplicasBound = 1000
+	maxMemoryBound   = 1 << 40 // 1 TiB
+	maxCooldown      = 24 * time.Hour
+	maxApprovalTTL   = 24 * time.Hour
+	maxVerifyWindow  = time.Hour
+	maxDenyLen       = 64
+	maxNamespacesLen = 1000
 )
 
 // violations collects the field violations of guardrails, every one of
 // them, so that one answer tells a person everything to fix: a
-// *server.BadRequest, which the gRPC port answers InvalidArgument with
+// *server.BadRequestError, which the gRPC port answers InvalidArgument with
 // google.rpc.BadRequest field violations. Fields are named with the
 // proto field names: "cooldown", "deny[2]", "scopes[0].max_auto_per_hour"
 // in a file, "guardrails.cooldown" and "clear[1]" for Apply.
-type violations struct{ server.BadRequest }
+type violations struct{ server.BadRequestError }
 
 func (v *violations) add(field, format string, args ...any) { v.Addf(field, format, args...) }
 
-// err returns the violations as a *server.BadRequest, or nil for none.
+// err returns the violations as a *server.BadRequestError, or nil for none.
 func (v *violations) err() error { return v.Err("invalid guardrails") }
 
 // Validate checks guardrails as set for a scope (through the API or in the
-// configuration file) and returns a *server.BadRequest listing every
+// configuration file) and returns a *server.BadRequestError listing every
 // violation, with fields named as in the proto. Unset fields are fine: they
 // inherit. A nil g is an empty global scope.
 func Validate(g *repairv1.Guardrails) error {

@@ -155,7 +155,7 @@ func TestValidate(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var verr *server.BadRequest
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.Equal(t, tc.want, fvs(verr.Violations))
 		})
@@ -174,7 +174,7 @@ func TestValidateCapsViolations(t *testing.T) {
 	for i := range bad {
 		bad[i] = "Bad"
 	}
-	var verr *server.BadRequest
+	var verr *server.BadRequestError
 	require.ErrorAs(t, guard.Validate(&repairv1.Guardrails{AllowedNamespaces: bad}), &verr)
 	require.Len(t, verr.Violations, 101)
 	require.Equal(t, "allowed_namespaces[99]", verr.Violations[99].Field)
