@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,6 +42,16 @@ type BadRequestError struct {
 // InvalidArgument returns a BadRequestError of msg and the violations.
 func InvalidArgument(msg string, violations ...FieldViolation) error {
 	return &BadRequestError{Message: msg, Violations: violations}
+}
+
+// ValidUUID refuses id, the value of field, unless it is a UUID: an id
+// checked before it reaches the database, where a malformed one would
+// be an internal error.
+func ValidUUID(field, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return InvalidArgument("invalid "+field, FieldViolation{Field: field, Description: "must be a UUID"})
+	}
+	return nil
 }
 
 // Add records that field is wrong as description says.

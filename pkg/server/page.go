@@ -118,3 +118,19 @@ type TimeID struct {
 	Time time.Time `json:"t"`
 	ID   uuid.UUID `json:"id"`
 }
+
+// TimeIDOf is the key of an item listed by t and id, a UUID the database
+// gave it (one that is not reads as the zero UUID).
+func TimeIDOf(t time.Time, id string) TimeID {
+	u, _ := uuid.Parse(id)
+	return TimeID{Time: t, ID: u}
+}
+
+// Parts are the key's time and id as a query takes them: zero ones for
+// nil, the first page.
+func (k *TimeID) Parts() (time.Time, string) {
+	if k == nil {
+		return time.Time{}, ""
+	}
+	return k.Time, k.ID.String()
+}

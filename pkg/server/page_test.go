@@ -87,3 +87,30 @@ func TestNextPage(t *testing.T) {
 	require.Equal(t, []int64{8, 7, 6}, page)
 	require.Empty(t, next, "exactly a page: the last")
 }
+
+func TestTimeID(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	id := uuid.NewString()
+	k := server.TimeIDOf(at, id)
+	gotAt, gotID := k.Parts()
+	require.Equal(t, at, gotAt)
+	require.Equal(t, id, gotID)
+
+	var first *server.TimeID
+	gotAt, gotID = first.Parts()
+	require.True(t, gotAt.IsZero(), "no token: no key")
+	require.Empty(t, gotID)
+}
+
+func TestValidUUID(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, server.ValidUUID("id", uuid.NewString()))
+	for _, bad := range []string{"", "42", "not-a-uuid"} {
+		err := server.ValidUUID("incident_id", bad)
+		var br *server.BadRequestError
+		require.ErrorAs(t, err, &br, "%q", bad)
+		require.Equal(t, "invalid incident_id", br.Message)
+		require.Equal(t, []server.FieldViolation{{Field: "incident_id", Description: "must be a UUID"}}, br.Violations)
+	}
+}

@@ -5,9 +5,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
-	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -62,16 +60,9 @@ func forCaller(ctx context.Context, a *analysisv1.Analysis) *analysisv1.Analysis
 	return a
 }
 
-func validID(id, field string) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return server.InvalidArgument("invalid "+field, server.FieldViolation{Field: field, Description: "must be a UUID"})
-	}
-	return nil
-}
-
 // GetAnalysis implements the RPC.
 func (s *Server) GetAnalysis(ctx context.Context, r *analysisv1.GetAnalysisRequest) (*analysisv1.GetAnalysisResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	a, err := s.store.Analysis(ctx, r.GetId())
@@ -87,7 +78,7 @@ func (s *Server) GetAnalysis(ctx context.Context, r *analysisv1.GetAnalysisReque
 // ListAnalyses implements the RPC.
 func (s *Server) ListAnalyses(ctx context.Context, r *analysisv1.ListAnalysesRequest) (*analysisv1.ListAnalysesResponse, error) {
 	if r.GetIncidentId() != "" {
-		if err := validID(r.GetIncidentId(), "incident_id"); err != nil {
+		if err := server.ValidUUID("incident_id", r.GetIncidentId()); err != nil {
 			return nil, err
 		}
 		if err := s.reach(ctx, r.GetIncidentId()); err != nil {
@@ -101,21 +92,14 @@ func (s *Server) ListAnalyses(ctx context.Context, r *analysisv1.ListAnalysesReq
 	if err := bad.Err("invalid request"); err != nil {
 		return nil, err
 	}
-	var (
-		afterAt time.Time
-		afterID string
-	)
-	if after != nil {
-		afterAt, afterID = after.Time, after.ID.String()
-	}
+	afterAt, afterID := after.Parts()
 	as, err := s.store.Analyses(ctx, r.GetIncidentId(), postgres.Teams{Scoped: !all, Teams: teams, Unowned: unowned}, size, afterAt, afterID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &analysisv1.ListAnalysesResponse{}
 	as, out.NextPageToken = server.NextPage("analyses", as, size, func(a *analysisv1.Analysis) server.TimeID {
-		id, _ := uuid.Parse(a.GetId()) // the database's uuid
-		return server.TimeID{Time: a.GetCreateTime().AsTime(), ID: id}
+		return server.TimeIDOf(a.GetCreateTime().AsTime(), a.GetId())
 	})
 	for _, a := range as {
 		out.Analyses = append(out.Analyses, forCaller(ctx, a))
@@ -128,7 +112,7 @@ var engines = map[string]bool{"": true, "rules": true, "ollama": true, "openai":
 
 // AnalyzeIncident implements the RPC.
 func (s *Server) AnalyzeIncident(ctx context.Context, r *analysisv1.AnalyzeIncidentRequest) (*analysisv1.AnalyzeIncidentResponse, error) {
-	if err := validID(r.GetIncidentId(), "incident_id"); err != nil {
+	if err := server.ValidUUID("incident_id", r.GetIncidentId()); err != nil {
 		return nil, err
 	}
 	if !engines[r.GetEngine()] {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -353,9 +352,7 @@ func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequ
 func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAuditEventsRequest) (*gatewayv1.ListAuditEventsResponse, error) {
 	var bad server.BadRequestError
 	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: server.PageSize(&bad, "page_size", r.GetPageSize())}
-	if after := server.ParsePageToken[server.TimeID](&bad, "audit events", r.GetPageToken()); after != nil {
-		q.AfterTime, q.AfterID = after.Time, after.ID.String()
-	}
+	q.AfterTime, q.AfterID = server.ParsePageToken[server.TimeID](&bad, "audit events", r.GetPageToken()).Parts()
 	if err := bad.Err("invalid request"); err != nil {
 		return nil, err
 	}
@@ -371,8 +368,7 @@ func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAud
 	}
 	out := &gatewayv1.ListAuditEventsResponse{}
 	evs, out.NextPageToken = server.NextPage("audit events", evs, q.Limit, func(e postgres.AuditEvent) server.TimeID {
-		id, _ := uuid.Parse(e.ID) // the database's uuid
-		return server.TimeID{Time: e.Time, ID: id}
+		return server.TimeIDOf(e.Time, e.ID)
 	})
 	for _, e := range evs {
 		out.Events = append(out.Events, &gatewayv1.AuditEvent{

@@ -195,8 +195,7 @@ func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.T
 	}
 	out, next := server.NextPage("silences", out, limit, func(s *silence.Silence) server.TimeID {
 		r := s.Record()
-		id, _ := uuid.Parse(r.ID) // the database's uuid
-		return server.TimeID{Time: r.CreatedAt, ID: id}
+		return server.TimeIDOf(r.CreatedAt, r.ID)
 	})
 	return out, next, nil
 }

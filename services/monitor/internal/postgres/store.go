@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -630,8 +629,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		return nil, "", fmt.Errorf("list incidents: %w", err)
 	}
 	out, next := server.NextPage("incidents", out, limit, func(i *typesv1.Incident) server.TimeID {
-		id, _ := uuid.Parse(i.GetId()) // the database's uuid
-		return server.TimeID{Time: i.GetOpenedAt().AsTime(), ID: id}
+		return server.TimeIDOf(i.GetOpenedAt().AsTime(), i.GetId())
 	})
 	return out, next, nil
 }

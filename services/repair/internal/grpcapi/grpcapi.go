@@ -5,7 +5,6 @@ package grpcapi
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -47,16 +46,9 @@ func toStatus(err error) error {
 	return err
 }
 
-func validID(id, field string) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return server.InvalidArgument("invalid "+field, server.FieldViolation{Field: field, Description: "must be a UUID"})
-	}
-	return nil
-}
-
 // GetRepair implements the RPC.
 func (s *Server) GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	row, err := s.store.Get(ctx, nil, r.GetId(), true)
@@ -83,13 +75,7 @@ func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest
 	if err := bad.Err("invalid request"); err != nil {
 		return nil, err
 	}
-	var (
-		afterAt time.Time
-		afterID string
-	)
-	if after != nil {
-		afterAt, afterID = after.Time, after.ID.String()
-	}
+	afterAt, afterID := after.Parts()
 	teams, all, unowned := auth.Teams(ctx)
 	f := postgres.Filter{IncidentID: r.GetIncidentId(), Scoped: !all, Teams: teams, Unowned: unowned}
 	if r.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED {
@@ -101,15 +87,14 @@ func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest
 	}
 	out := &repairv1.ListRepairsResponse{}
 	out.Repairs, out.NextPageToken = server.NextPage("repairs", rs, size, func(r *repairv1.Repair) server.TimeID {
-		id, _ := uuid.Parse(r.GetId()) // the database's uuid
-		return server.TimeID{Time: r.GetCreateTime().AsTime(), ID: id}
+		return server.TimeIDOf(r.GetCreateTime().AsTime(), r.GetId())
 	})
 	return out, nil
 }
 
 // ApproveRepair implements the RPC.
 func (s *Server) ApproveRepair(ctx context.Context, r *repairv1.ApproveRepairRequest) (*repairv1.ApproveRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	rp, err := s.svc.Answer(ctx, r.GetId(), true, caller(ctx), "api", "")
@@ -121,7 +106,7 @@ func (s *Server) ApproveRepair(ctx context.Context, r *repairv1.ApproveRepairReq
 
 // RejectRepair implements the RPC.
 func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairRequest) (*repairv1.RejectRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	if len(r.GetReason()) > 1000 {
