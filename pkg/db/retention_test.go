@@ -1,37 +1,16 @@
 package db_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
-
-// syncBuffer is a log written by the loop and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
 
 // TestRetentionPasses: a pass at start and one every interval; a failed
 // pass is logged once and the next runs all the same; a pass over its
@@ -39,13 +18,13 @@ func (s *syncBuffer) lines() []string {
 // returns nil without logging the pass it cut.
 func TestRetentionPasses(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.Logs{}
 	passes := make(chan int, 10)
 	n, unbounded := 0, 0
 	ctx, cancel := context.WithCancel(t.Context())
 	r := db.Retention{
 		What: "things", Every: time.Millisecond, PassTimeout: time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(logs, nil)),
+		Log: logs.Logger(),
 		Prune: func(pctx context.Context) (int64, error) {
 			n++
 			defer func() { passes <- n }()
@@ -80,9 +59,15 @@ func TestRetentionPasses(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3, 4, 5}, got)
 	require.Zero(t, unbounded, "every pass has a deadline")
 
-	lines := logs.lines()
-	require.Len(t, lines, 3, "%q", lines)
-	require.Contains(t, lines[0], `msg="pruned past retention" what=things rows=3`)
-	require.Contains(t, lines[1], `msg="pruning failed" what=things rows=1 error="relation does not exist"`)
-	require.Contains(t, lines[2], `msg="pruning cut short, the rest waits for the next pass" what=things rows=2`)
+	lines := logs.Take(t)
+	require.Len(t, lines, 3, "%v", lines)
+	for i, want := range []map[string]any{
+		{"level": "INFO", "msg": "pruned past retention", "what": "things", "rows": 3.0},
+		{"level": "WARN", "msg": "pruning failed", "what": "things", "rows": 1.0, "error": "relation does not exist"},
+		{"level": "WARN", "msg": "pruning cut short, the rest waits for the next pass", "what": "things", "rows": 2.0},
+	} {
+		for k, v := range want {
+			require.Equal(t, v, lines[i][k], "line %d: %s", i, k)
+		}
+	}
 }

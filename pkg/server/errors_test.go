@@ -1,16 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,37 +19,19 @@ import (
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
-// logLines is a JSON log, line by line.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) take(t *testing.T) []map[string]any {
+// take returns what the server logged since the last take, but its
+// "listening" line.
+func take(t *testing.T, logs *testkit.Logs) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.buf.String()), "\n") {
-		if line == "" {
-			continue
+	for _, l := range logs.Take(t) {
+		if l["msg"] != "listening" {
+			out = append(out, l)
 		}
-		m := map[string]any{}
-		require.NoError(t, json.Unmarshal([]byte(line), &m))
-		if m["msg"] == "listening" {
-			continue
-		}
-		out = append(out, m)
 	}
-	l.buf.Reset()
 	return out
 }
 
@@ -74,10 +52,10 @@ func (f *failing) WatchDeployment(*deployv1.WatchDeploymentRequest, grpc.ServerS
 
 // failingServer serves f over gRPC and REST, logging to the returned
 // lines.
-func failingServer(t *testing.T, f *failing) (*grpc.ClientConn, string, *logLines) {
+func failingServer(t *testing.T, f *failing) (*grpc.ClientConn, string, *testkit.Logs) {
 	t.Helper()
-	logs := &logLines{}
-	srv := server.New(server.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	logs := &testkit.Logs{}
+	srv := server.New(server.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: logs.Logger()})
 	require.NoError(t, srv.Listen())
 	analysisv1.RegisterAnalysisServiceServer(srv.GRPC, f)
 	deployv1.RegisterAppServiceServer(srv.GRPC, f)
@@ -146,7 +124,7 @@ func TestErrorsAnswerAndLogOnce(t *testing.T) {
 			require.Equal(t, tc.code, st.Code())
 			require.Equal(t, tc.message, st.Message())
 			require.NotContains(t, err.Error(), secret)
-			lines := logs.take(t)
+			lines := take(t, logs)
 			require.Len(t, lines, 1, "one line per failed call: %v", lines)
 			require.Equal(t, "rpc failed", lines[0]["msg"])
 			require.Equal(t, tc.level, lines[0]["level"])
@@ -167,7 +145,7 @@ func TestErrorsAnswerAndLogOnce(t *testing.T) {
 			require.NoError(t, json.Unmarshal(body, &p))
 			require.Equal(t, tc.message, p.Detail)
 			require.NotContains(t, string(body), secret)
-			require.Len(t, logs.take(t), 1)
+			require.Len(t, take(t, logs), 1)
 		})
 	}
 }
@@ -182,7 +160,7 @@ func TestStreamErrors(t *testing.T) {
 	_, err = stream.Recv()
 	require.Equal(t, codes.Internal, status.Code(err))
 	require.Equal(t, "internal error", status.Convert(err).Message())
-	lines := logs.take(t)
+	lines := take(t, logs)
 	require.Len(t, lines, 1)
 	require.Equal(t, "/vigil.deploy.v1.AppService/WatchDeployment", lines[0]["method"])
 	require.Equal(t, "kube: connection refused", lines[0]["error"])
