@@ -2,6 +2,11 @@
 // health and reflection) and one HTTP listener that serves the same API as
 // REST through grpc-gateway, webhooks, /healthz, /readyz, /metrics and the
 // OpenAPI document. Failed REST calls answer RFC 9457 problem JSON.
+//
+// It is also where the API's plumbing lives, once: the error interceptors
+// that answer and log every failed call (UnaryErrors, StreamErrors), the
+// field-violation error (BadRequestError), and the page-size and
+// page-token helpers (PageSize, PageToken, ParsePageToken, NextPage).
 package server
 
 import (
