@@ -35,7 +35,7 @@ const (
 const version = "4"
 
 // Parse reads an Alertmanager webhook body from r and validates it. A body
-// that breaks a rule yields a *ValidationError listing every violation found;
+// that breaks a rule yields a *server.BadRequestError listing every violation found;
 // a failure to read r is returned wrapped, so that, for instance, an
 // *http.MaxBytesError stays visible to errors.As.
 //
