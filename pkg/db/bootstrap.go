@@ -72,7 +72,7 @@ func Bootstrap(ctx context.Context, dsn string, schemas []string, passwords map[
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	logins := map[string]Login{}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err = InTx(ctx, conn, func(tx pgx.Tx) error {
 		var (
 			database, self              string
 			super, createRole, createDB bool

@@ -7,14 +7,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// InTx runs fn in a transaction: it commits when fn returns nil and rolls
-// back otherwise, also when fn panics. fn's error is returned as it is, so
-// callers can match their own sentinels.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err error) {
-	tx, err := pool.Begin(ctx)
+// Beginner begins a transaction: a pool, a connection, or a transaction
+// (whose Begin is a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// InTx runs fn in a transaction, Vigil's one way to run one: it commits
+// when fn returns nil and rolls back otherwise, also when fn panics or
+// ctx is done (the rollback outlives ctx, so the connection goes back to
+// the pool clean). fn's error is returned as it is, so callers can match
+// their own sentinels. On a transaction, fn runs in a savepoint.
+func InTx(ctx context.Context, b Beginner, fn func(pgx.Tx) error) (err error) {
+	tx, err := b.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("db: begin transaction: %w", err)
 	}

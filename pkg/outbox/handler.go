@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // Handler is a bus.BatchHandler that handles a whole batch in one
@@ -45,16 +46,16 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 		}
 		return results
 	}
-	tx, err := h.pool.Begin(ctx)
+	// A delivery's failure is its own result: the batch commits the
+	// others (each delivery is a savepoint).
+	err := db.InTx(ctx, h.pool, func(tx pgx.Tx) error {
+		for i, d := range ds {
+			results[i] = h.handleOne(ctx, tx, d)
+		}
+		return nil
+	})
 	if err != nil {
-		return fail(fmt.Errorf("begin: %w", err))
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	for i, d := range ds {
-		results[i] = h.handleOne(ctx, tx, d)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fail(fmt.Errorf("commit batch: %w", err))
+		return fail(fmt.Errorf("batch: %w", err))
 	}
 	if h.onCommit != nil {
 		h.onCommit(len(ds))
@@ -63,27 +64,16 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 }
 
 func (h *Handler) handleOne(ctx context.Context, tx pgx.Tx, d *bus.Delivery) error {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	tag, err := sp.Exec(ctx, `
-		INSERT INTO processed_events (consumer, event_id, subject) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, h.consumer, d.Event.GetMeta().GetId(), d.Subject)
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return fmt.Errorf("inbox: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		// Handled before: a redelivery changes nothing.
-		return sp.Commit(ctx)
-	}
-	if err := h.router.Dispatch(sp, d); err != nil {
-		_ = sp.Rollback(ctx)
-		return err
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
-	}
-	return nil
+	return db.InTx(ctx, tx, func(sp pgx.Tx) error {
+		tag, err := sp.Exec(ctx, `
+			INSERT INTO processed_events (consumer, event_id, subject) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, h.consumer, d.Event.GetMeta().GetId(), d.Subject)
+		if err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // handled before: a redelivery changes nothing
+		}
+		return h.router.Dispatch(sp, d)
+	})
 }

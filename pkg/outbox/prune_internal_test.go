@@ -28,7 +28,9 @@ func TestPruneClearsABacklogInBatches(t *testing.T) {
 		SELECT 'c', 'new-' || i, 'alert.fired' FROM generate_series(1, 5) i`)
 	require.NoError(t, err)
 
-	NewRelay(pool, nil, RelayOptions{Schema: "monitor", Retention: time.Hour}, testkit.Logger(t)).prune(ctx)
+	n, err := NewRelay(pool, nil, RelayOptions{Schema: "monitor", Retention: time.Hour}, testkit.Logger(t)).prune(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2*pruneBatch+3, n)
 	var left []string
 	rows, err := pool.Query(ctx, "SELECT event_id FROM processed_events ORDER BY event_id")
 	require.NoError(t, err)

@@ -58,8 +58,12 @@ func NewRelay(pool *pgxpool.Pool, pub *bus.Publisher, opts RelayOptions, log *sl
 func (r *Relay) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	go r.listen(ctx, wake)
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		_ = db.Retention{What: "processed events", Prune: r.prune, Log: r.log}.Run(ctx)
+	}()
+	defer func() { <-pruned }()
 	failures := 0
 	for {
 		n, err := r.Flush(ctx)
@@ -84,19 +88,23 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-time.After(r.opts.PollInterval):
-		case <-prune.C:
-			r.prune(ctx)
 		}
 	}
 }
 
 // Flush publishes one batch of pending events and returns how many.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var n int
+	err := db.InTx(ctx, r.pool, func(tx pgx.Tx) (err error) {
+		n, err = r.flush(ctx, tx)
+		return err
+	})
+	return n, err
+}
+
+// flush publishes the batch of pending events tx locks, and deletes them
+// from the outbox.
+func (r *Relay) flush(ctx context.Context, tx pgx.Tx) (int, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT seq, event_id, subject, data, headers FROM outbox
 		ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, r.opts.BatchSize)
@@ -134,9 +142,6 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE seq = ANY($1)`, seqs); err != nil {
 		return 0, fmt.Errorf("outbox: delete published: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("outbox: commit: %w", err)
 	}
 	return len(msgs), nil
 }
@@ -183,17 +188,11 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 // pruneBatch bounds each prune statement (db.DeleteInBatches).
 const pruneBatch = 10000
 
-func (r *Relay) prune(ctx context.Context) {
-	rows, err := db.DeleteInBatches(ctx, r.pool, pruneBatch, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
+// prune deletes the inbox's processed events past retention.
+func (r *Relay) prune(ctx context.Context) (int64, error) {
+	return db.DeleteInBatches(ctx, r.pool, pruneBatch, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
 		SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1::interval LIMIT $2)`,
 		r.opts.Retention.String())
-	if err != nil {
-		r.log.WarnContext(ctx, "prune processed events failed", "error", err, "rows", rows)
-		return
-	}
-	if rows > 0 {
-		r.log.InfoContext(ctx, "pruned processed events", "rows", rows)
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -67,16 +67,8 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 
 // Run prunes expired ids every minute until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
-	t := time.NewTicker(pruneEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			if _, err := s.Prune(ctx, now); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "prune spent assertions failed", "error", err)
-			}
-		}
-	}
+	return db.Retention{
+		What: "spent assertions", Every: pruneEvery, Log: s.log,
+		Prune: func(ctx context.Context) (int64, error) { return s.Prune(ctx, time.Now()) },
+	}.Run(ctx)
 }

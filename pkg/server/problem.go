@@ -12,12 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// FieldViolation says what is wrong with one field of a request.
-type FieldViolation struct {
-	Field       string `json:"field"`
-	Description string `json:"description"`
-}
-
 // Problem is an RFC 9457 problem document, Vigil's answer to every failed
 // REST request.
 type Problem struct {
@@ -37,36 +31,6 @@ func WriteProblem(w http.ResponseWriter, code int, detail string, violations ...
 	}
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(p)
-}
-
-// InvalidArgument returns a gRPC InvalidArgument status carrying each field
-// violation as google.rpc.BadRequest details.
-func InvalidArgument(msg string, violations ...FieldViolation) error {
-	st := status.New(codes.InvalidArgument, msg)
-	if len(violations) == 0 {
-		return st.Err()
-	}
-	br := &errdetails.BadRequest{}
-	for _, v := range violations {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
-	}
-	if d, err := st.WithDetails(br); err == nil {
-		st = d
-	}
-	return st.Err()
-}
-
-// Violations returns the field violations carried by a gRPC status.
-func Violations(st *status.Status) []FieldViolation {
-	var out []FieldViolation
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out = append(out, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
-			}
-		}
-	}
-	return out
 }
 
 // ResourceExhausted returns a gRPC ResourceExhausted status that says when

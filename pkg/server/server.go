@@ -2,6 +2,11 @@
 // health and reflection) and one HTTP listener that serves the same API as
 // REST through grpc-gateway, webhooks, /healthz, /readyz, /metrics and the
 // OpenAPI document. Failed REST calls answer RFC 9457 problem JSON.
+//
+// It is also where the API's plumbing lives, once: the error interceptors
+// that answer and log every failed call (UnaryErrors, StreamErrors), the
+// field-violation error (BadRequestError), and the page-size and
+// page-token helpers (PageSize, PageToken, ParsePageToken, NextPage).
 package server
 
 import (
@@ -39,7 +44,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
-	// Interceptors run on every gRPC call, in order (authentication...).
+	// Interceptors run on every gRPC call, in order (authentication...),
+	// inside UnaryErrors and StreamErrors, which answer and log their
+	// failures too.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
 	// ShutdownTimeout bounds the graceful stop (default 10s).
@@ -78,8 +85,8 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer(), restMaxBytes: DefaultRESTMaxBytes}
 	s.GRPC = grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.logUnary}, opts.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(opts.StreamInterceptors...),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{UnaryErrors(opts.Logger)}, opts.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{StreamErrors(opts.Logger)}, opts.StreamInterceptors...)...),
 	)
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
 	reflection.Register(s.GRPC)
@@ -238,19 +245,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, _ = w.Write([]byte("ok\n"))
-}
-
-func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	if err != nil {
-		st := status.Convert(err)
-		level := slog.LevelInfo
-		if runtime.HTTPStatusFromCode(st.Code()) >= 500 {
-			level = slog.LevelError
-		}
-		s.opts.Logger.Log(ctx, level, "rpc failed", "method", info.FullMethod, "code", st.Code().String(), "error", st.Message())
-	}
-	return resp, err
 }
 
 // problemErrorHandler is problemErrorHandler, but a body that could not

@@ -1,7 +1,10 @@
 package testkit
 
 import (
+	"bytes"
+	"encoding/json"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -32,4 +35,41 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.t.Log(string(p[:len(p)-1]))
 	}
 	return len(p), nil
+}
+
+// Logs records what a logger writes, for a test that asserts what was
+// logged (once, at which level, with which attributes).
+type Logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Logger returns a logger writing JSON lines to l.
+func (l *Logs) Logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// Take returns the lines logged since the last Take, each as its JSON
+// object ("msg", "level" and the attributes).
+func (l *Logs) Take(t testing.TB) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(l.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	l.buf.Reset()
+	return out
 }

@@ -167,7 +167,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		opts: opts, deps: deps, store: postgres.New(deps.Pool), log: log, wake: make(chan struct{}, opts.Workers), now: time.Now,
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
-	s.api = grpcapi.New(s.store, s.analyzeNow, log)
+	s.api = grpcapi.New(s.store, s.analyzeNow)
 	if opts.PrometheusURL != "" {
 		p, err := gather.NewPrometheus(opts.PrometheusURL, opts.PrometheusToken, opts.Gather.Timeout)
 		if err != nil {
@@ -282,7 +282,12 @@ func (s *Service) Run(ctx context.Context) error {
 	for range s.opts.Workers {
 		g.Go(func() error { return s.work(ctx) })
 	}
-	g.Go(func() error { return s.prune(ctx) })
+	retention := db.Retention{
+		What:  "analyses, incidents and deploys",
+		Prune: func(ctx context.Context) (int64, error) { return s.store.Prune(ctx, s.now().Add(-s.opts.Retention)) },
+		Log:   s.log,
+	}
+	g.Go(func() error { return retention.Run(ctx) })
 	return g.Wait()
 }
 
@@ -336,7 +341,7 @@ func (s *Service) run(ctx context.Context, job postgres.Job) {
 	}
 	a, err := s.analyze(ctx, job.IncidentID, job.Engine)
 	if err == nil {
-		err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		err = db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 			if err := s.record(ctx, tx, a); err != nil {
 				return err
 			}
@@ -387,7 +392,7 @@ func (s *Service) analyzeNow(ctx context.Context, incidentID, first string) (*an
 	if err != nil {
 		return nil, err
 	}
-	if err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error { return s.record(ctx, tx, a) }); err != nil {
+	if err := db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error { return s.record(ctx, tx, a) }); err != nil {
 		return nil, fmt.Errorf("record analysis: %w", err)
 	}
 	return a, nil
@@ -586,24 +591,6 @@ func toProto(id, incidentID string, b *evidence.Bundle, r engine.Result, attempt
 		}
 	}
 	return a
-}
-
-// prune deletes what is past retention, hourly.
-func (s *Service) prune(ctx context.Context) error {
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
-		if n, err := s.store.Prune(ctx, s.now().Add(-s.opts.Retention)); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "pruning failed", "error", err)
-		} else if n > 0 {
-			s.log.InfoContext(ctx, "pruned past retention", "rows", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
 }
 
 func labelString(ls map[string]string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,18 +26,6 @@ var repairNamespace = uuid.MustParse("5f0c1d9e-7a4b-4c61-9d0e-3a2f6b8c1e47")
 // ErrNotAnApp means the name is not an app Vigil deploys.
 var ErrNotAnApp = errors.New("not an app Vigil deploys")
 
-// InvalidRepairError is a repair's request outside what the app may be
-// given; nothing was changed.
-type InvalidRepairError struct{ Violations []server.FieldViolation }
-
-func (e *InvalidRepairError) Error() string {
-	var parts []string
-	for _, v := range e.Violations {
-		parts = append(parts, v.Field+": "+v.Description)
-	}
-	return "invalid repair request: " + strings.Join(parts, "; ")
-}
-
 // repairChange is what a repair asks of one of Vigil's apps: a rollback,
 // or a new replica count, or a new memory limit.
 type repairChange struct {
@@ -58,33 +45,32 @@ const (
 )
 
 func (c repairChange) check() error {
-	var fv []server.FieldViolation
+	var bad server.BadRequestError
 	if c.app == "" {
-		fv = append(fv, server.FieldViolation{Field: "app", Description: "required"})
+		bad.Add("app", "required")
 	}
 	if uuid.Validate(c.repairID) != nil {
-		fv = append(fv, server.FieldViolation{Field: "repair_id", Description: "must be a UUID"})
+		bad.Add("repair_id", "must be a UUID")
 	}
 	switch c.kind {
 	case rollback:
 	case memoryLimit:
 		if c.container != "" && c.container != render.ContainerName {
-			fv = append(fv, server.FieldViolation{Field: "container", Description: fmt.Sprintf("an app has one container, %q; got %q", render.ContainerName, c.container)})
+			bad.Addf("container", "an app has one container, %q; got %q", render.ContainerName, c.container)
 		}
 		if c.memoryLimit <= 0 || c.memoryLimit > grpcapi.MaxMemoryLimit {
-			fv = append(fv, server.FieldViolation{Field: "limit_bytes", Description: fmt.Sprintf("must be between 1 and %d (256 GiB), got %d", int64(grpcapi.MaxMemoryLimit), c.memoryLimit)})
+			bad.Addf("limit_bytes", "must be between 1 and %d (256 GiB), got %d", int64(grpcapi.MaxMemoryLimit), c.memoryLimit)
 		}
 	case scale:
 		// 0 is the plan's default in an app's spec, not "no pods": an app
 		// Vigil deploys is stopped by a person, not by a repair.
 		if c.replicas < 1 || c.replicas > grpcapi.MaxReplicas {
-			fv = append(fv, server.FieldViolation{Field: "replicas", Description: fmt.Sprintf("must be between 1 and %d, got %d", grpcapi.MaxReplicas, c.replicas)})
+			bad.Addf("replicas", "must be between 1 and %d, got %d", grpcapi.MaxReplicas, c.replicas)
 		}
 	}
-	if len(fv) > 0 {
-		return &InvalidRepairError{Violations: fv}
-	}
-	return nil
+	// A repair's request outside what the app may be given: nothing
+	// is changed.
+	return bad.Err("invalid request")
 }
 
 // RollbackForRepair rolls app back to its last good revision, as
@@ -191,7 +177,7 @@ type rollbackServer struct {
 func (s rollbackServer) RollbackForRepair(ctx context.Context, req *deployv1.RollbackForRepairRequest) (*deployv1.RollbackForRepairResponse, error) {
 	d, err := s.svc.RollbackForRepair(ctx, req.GetApp(), req.GetRepairId())
 	if err != nil {
-		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
+		return nil, changeStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
 	}
 	return &deployv1.RollbackForRepairResponse{Deployment: d}, nil
 }
@@ -200,7 +186,7 @@ func (s rollbackServer) RollbackForRepair(ctx context.Context, req *deployv1.Rol
 func (s rollbackServer) ScaleForRepair(ctx context.Context, req *deployv1.ScaleForRepairRequest) (*deployv1.ScaleForRepairResponse, error) {
 	d, err := s.svc.ScaleForRepair(ctx, req.GetApp(), req.GetRepairId(), req.GetReplicas())
 	if err != nil {
-		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
+		return nil, changeStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
 	}
 	return &deployv1.ScaleForRepairResponse{Deployment: d}, nil
 }
@@ -209,28 +195,28 @@ func (s rollbackServer) ScaleForRepair(ctx context.Context, req *deployv1.ScaleF
 func (s rollbackServer) SetMemoryLimitForRepair(ctx context.Context, req *deployv1.SetMemoryLimitForRepairRequest) (*deployv1.SetMemoryLimitForRepairResponse, error) {
 	d, err := s.svc.SetMemoryLimitForRepair(ctx, req.GetApp(), req.GetRepairId(), req.GetContainer(), req.GetLimitBytes())
 	if err != nil {
-		return nil, s.toStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
+		return nil, changeStatus(ctx, err, d, req.GetApp(), req.GetRepairId())
 	}
 	return &deployv1.SetMemoryLimitForRepairResponse{Deployment: d}, nil
 }
 
-// toStatus maps what a change for a repair returned (d: the deployment,
+// changeStatus maps what a change for a repair returned (d: the deployment,
 // when one ended) to the caller's status.
-func (s rollbackServer) toStatus(ctx context.Context, err error, d *deployv1.Deployment, app, repairID string) error {
-	var invalid *InvalidRepairError
+func changeStatus(ctx context.Context, err error, d *deployv1.Deployment, app, repairID string) error {
+	var invalid *server.BadRequestError
 	switch {
 	case errors.As(err, &invalid):
-		return server.InvalidArgument("invalid request", invalid.Violations...)
+		return invalid
 	case errors.Is(err, ErrNotAnApp):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, deployer.ErrNoRevision), errors.Is(err, postgres.ErrBusy):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case ctx.Err() != nil:
-		return status.FromContextError(ctx.Err()).Err()
+		return ctx.Err() // the caller's: the error interceptor answers it
 	case d != nil:
 		// The rollout failed: the deployment says why.
 		return status.Error(codes.Aborted, err.Error())
 	}
-	s.svc.readers.log.ErrorContext(ctx, "change for a repair failed", "app", app, "repair_id", repairID, "error", err)
-	return status.Error(codes.Internal, "internal error")
+	// The error interceptor (pkg/server) logs it and answers Internal.
+	return fmt.Errorf("change of app %s for repair %s: %w", app, repairID, err)
 }

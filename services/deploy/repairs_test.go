@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/deploy"
 )
@@ -139,7 +140,7 @@ func TestRepairChangeRefused(t *testing.T) {
 		{"no repair id", func() error { _, err := f.svc.ScaleForRepair(t.Context(), name, "", 2); return err }, "repair_id"},
 	} {
 		err := tc.call()
-		var invalid *deploy.InvalidRepairError
+		var invalid *server.BadRequestError
 		require.ErrorAs(t, err, &invalid, tc.name)
 		require.Len(t, invalid.Violations, 1, tc.name)
 		assert.Equal(t, tc.field, invalid.Violations[0].Field, tc.name)

@@ -503,7 +503,15 @@ func notConfigured(what, setting string) http.Handler {
 // the gateway is its listeners.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.prune(gctx) })
+	retention := db.Retention{
+		What: "audit log, sessions, Telegram updates and login failures",
+		Prune: func(ctx context.Context) (int64, error) {
+			now := time.Now()
+			return s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour))
+		},
+		Log: s.deps.Logger,
+	}
+	g.Go(func() error { return retention.Run(gctx) })
 	if s.owners != nil {
 		g.Go(func() error { return s.owners.Run(gctx) })
 	}
@@ -539,24 +547,6 @@ func (s *Service) telegramUpdates(ctx context.Context) error {
 	}
 	p := &telegram.Poller{API: s.bot.API, Bot: s.bot, Log: log}
 	return l.Run(ctx, p.Run)
-}
-
-func (s *Service) prune(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		if n, err := s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			s.deps.Logger.WarnContext(ctx, "prune audit log and sessions", "error", err)
-		} else if n > 0 {
-			s.deps.Logger.InfoContext(ctx, "pruned audit log and sessions", "rows", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }
 
 // publicREST are the REST routes of the RPCs auth.Policy declares public.

@@ -209,7 +209,15 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.repairs.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
-	g.Go(func() error { return s.prune(ctx) })
+	retention := db.Retention{
+		What: "incidents, silenced alerts, resolutions and silences",
+		Prune: func(ctx context.Context) (int64, error) {
+			p, err := postgres.Store{}.Prune(ctx, s.deps.Pool, time.Now().Add(-s.opts.Retention))
+			return p.Incidents + p.SilencedAlerts + p.Resolutions + p.Silences, err
+		},
+		Log: s.log,
+	}
+	g.Go(func() error { return retention.Run(ctx) })
 	return g.Wait()
 }
 
@@ -227,7 +235,7 @@ func (s *Service) flushDue(ctx context.Context) error {
 		}
 		for ctx.Err() == nil {
 			var n int
-			err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) (err error) {
+			err := db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) (err error) {
 				n, err = s.correlator.FlushDue(ctx, tx, limit)
 				return err
 			})
@@ -240,30 +248,6 @@ func (s *Service) flushDue(ctx context.Context) error {
 			if n < limit {
 				break
 			}
-		}
-	}
-}
-
-// prune deletes what is past retention, at start and then hourly.
-func (s *Service) prune(ctx context.Context) error {
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
-		before := time.Now().Add(-s.opts.Retention)
-		p, err := postgres.Store{}.Prune(ctx, s.deps.Pool, before)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			s.log.WarnContext(ctx, "pruning failed", "error", err)
-		case p.Incidents+p.SilencedAlerts+p.Resolutions+p.Silences > 0:
-			s.log.InfoContext(ctx, "pruned past retention", "incidents", p.Incidents,
-				"silenced_alerts", p.SilencedAlerts, "resolutions", p.Resolutions, "silences", p.Silences, "before", before)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
 		}
 	}
 }

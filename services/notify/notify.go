@@ -224,10 +224,24 @@ func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		s.prune(gctx)
-		return nil
-	})
+	retention := db.Retention{
+		What: "deliveries, approval cards and parked replies",
+		Prune: func(ctx context.Context) (int64, error) {
+			before := time.Now().Add(-s.opts.Retention)
+			n, err := s.deliveries.Prune(ctx, before)
+			if err != nil {
+				return n, err
+			}
+			cards, err := s.cards.Prune(ctx, before)
+			if err != nil {
+				return n + cards, err
+			}
+			parked, err := s.deliveries.PruneParked(ctx, before)
+			return n + cards + parked, err
+		},
+		Log: s.log,
+	}
+	g.Go(func() error { return retention.Run(gctx) })
 	if len(s.endpoints) > 0 {
 		g.Go(func() error {
 			s.sendParked(gctx)
@@ -238,35 +252,4 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return c.Run(gctx) })
 	}
 	return g.Wait()
-}
-
-// prune deletes deliveries past retention, at start and then hourly, until
-// ctx ends.
-func (s *Service) prune(ctx context.Context) {
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
-		before := time.Now().Add(-s.opts.Retention)
-		n, err := s.deliveries.Prune(ctx, before)
-		var cards, parked int64
-		if err == nil {
-			cards, err = s.cards.Prune(ctx, before)
-		}
-		if err == nil {
-			parked, err = s.deliveries.PruneParked(ctx, before)
-		}
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.WarnContext(ctx, "pruning deliveries failed", "error", err)
-		case n > 0 || cards > 0 || parked > 0:
-			s.log.InfoContext(ctx, "pruned deliveries past retention", "deliveries", n, "approval_cards", cards, "parked_replies", parked, "before", before)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
@@ -46,7 +47,7 @@ func (s *Service) SetGuardrails(ctx context.Context, g *repairv1.Guardrails, cle
 		g.Scope = "global"
 	}
 	// guard.Apply checks g, naming the request's fields.
-	err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		cur, err := s.store.Guardrails(ctx, tx, g.GetScope())
 		if err != nil {
 			return err

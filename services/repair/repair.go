@@ -183,7 +183,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.repairs = s.store.Repairs(deps.Pool)
-	s.api = grpcapi.New(s.store, s, log)
+	s.api = grpcapi.New(s.store, s)
 
 	analyses := bus.NewRouter[pgx.Tx]()
 	bus.On(analyses, s.propose)
@@ -260,7 +260,12 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.work(ctx) })
 	}
 	g.Go(func() error { return s.expire(ctx) })
-	g.Go(func() error { return s.prune(ctx) })
+	retention := db.Retention{
+		What:  "finished repairs",
+		Prune: func(ctx context.Context) (int64, error) { return s.store.Prune(ctx, s.now().Add(-s.opts.Retention)) },
+		Log:   s.log,
+	}
+	g.Go(func() error { return retention.Run(ctx) })
 	return g.Wait()
 }
 
@@ -275,25 +280,5 @@ func (s *Service) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// prune deletes finished repairs past retention, hourly.
-func (s *Service) prune(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		n, err := s.store.Prune(ctx, s.now().Add(-s.opts.Retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.WarnContext(ctx, "prune repairs failed", "error", err)
-		case n > 0:
-			s.log.InfoContext(ctx, "old repairs deleted", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 func (s *Server) ListPlaybooks(ctx context.Context, _ *analysisv1.ListPlaybooksRequest) (*analysisv1.ListPlaybooksResponse, error) {
 	ps, err := s.store.Playbooks(ctx)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	policy := playbook.DefaultPolicy()
 	out := &analysisv1.ListPlaybooksResponse{}

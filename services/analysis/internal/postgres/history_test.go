@@ -35,7 +35,7 @@ func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 func analysed(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, incident, signature string, at time.Time) {
 	t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
-	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		if err := s.AddAnalysis(t.Context(), tx, &analysisv1.Analysis{Id: id, IncidentId: incident, Engine: "rules", CreateTime: timestamppb.New(at)}); err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func analysed(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, incident, sig
 
 func outcome(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, incident string, action typesv1.RepairAction, succeeded bool, at time.Time) {
 	t.Helper()
-	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		_, found, err := s.AddOutcome(t.Context(), tx, incident, action, succeeded, at)
 		require.True(t, found)
 		return err

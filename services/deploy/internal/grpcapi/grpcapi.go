@@ -35,8 +35,6 @@ import (
 )
 
 const (
-	defaultPageSize = 50
-	maxPageSize     = 500
 	// watchInterval is how often a streamed deployment is re-read: the
 	// state is in Postgres, so any replica can stream any deployment.
 	watchInterval = 250 * time.Millisecond
@@ -88,7 +86,7 @@ func reach(ctx context.Context, a *postgres.App) error {
 func (s *Server) reachApp(ctx context.Context, name string) (*postgres.App, error) {
 	a, err := s.store.GetApp(ctx, s.pool, name, false)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if err := reach(ctx, a); err != nil {
 		return nil, err
@@ -100,7 +98,7 @@ func (s *Server) reachApp(ctx context.Context, name string) (*postgres.App, erro
 func (s *Server) reachDeployment(ctx context.Context, id string) error {
 	d, err := s.store.GetDeployment(ctx, s.pool, id)
 	if err != nil {
-		return s.toStatus(ctx, err)
+		return toStatus(err)
 	}
 	_, err = s.reachApp(ctx, d.App)
 	return err
@@ -117,7 +115,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	in = normalized(in)
 	var v violations
 	validName(&v, "app.name", in.GetName())
-	if why := s.opts.Reserved.Check(in.GetName()); why != "" && len(v) == 0 {
+	if why := s.opts.Reserved.Check(in.GetName()); why != "" && v.Len() == 0 {
 		// The name is the namespace's.
 		v.add("app.name", "%q would be the app's namespace, which is %s: choose another name", in.GetName(), why)
 	}
@@ -149,7 +147,7 @@ func (s *Server) CreateApp(ctx context.Context, req *deployv1.CreateAppRequest) 
 	case errors.As(err, &left):
 		return nil, leftBehind(left.Tombstone)
 	case err != nil:
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.CreateAppResponse{App: a.App}, nil
 }
@@ -204,7 +202,7 @@ func (s *Server) ListApps(ctx context.Context, req *deployv1.ListAppsRequest) (*
 	teams, all, unowned := auth.Teams(ctx)
 	apps, next, err := s.store.ListApps(ctx, s.pool, size, req.GetPageToken(), teams, all, unowned)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	resp := &deployv1.ListAppsResponse{NextPageToken: next}
 	for _, a := range apps {
@@ -277,7 +275,7 @@ func (s *Server) UpdateApp(ctx context.Context, req *deployv1.UpdateAppRequest) 
 		})
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.UpdateAppResponse{App: a.App}, nil
 }
@@ -299,7 +297,7 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 		case errors.Is(err, kube.ErrChanged):
 			return nil, status.Errorf(codes.Aborted, "namespace %s in cluster %s changed while Vigil was deleting it: try again", a.Namespace, a.Cluster)
 		case errors.Is(err, postgres.ErrNotFound):
-			return nil, s.toStatus(ctx, err)
+			return nil, toStatus(err)
 		case err != nil:
 			return nil, status.Errorf(codes.Unavailable, "delete the resources of app %s in cluster %s: %v", a.Name, a.Cluster, err)
 		case r.Foreign != nil:
@@ -312,7 +310,7 @@ func (s *Server) DeleteApp(ctx context.Context, req *deployv1.DeleteAppRequest) 
 		}
 	}
 	if err := s.registry.Delete(ctx, a, !req.GetDeleteResources(), actor(ctx)); err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	// After the app is gone, so that a failure here cannot keep it; a
 	// grant left behind is revoked with its namespace, or by hand.
@@ -342,7 +340,7 @@ func (s *Server) DeployApp(req *deployv1.DeployAppRequest, stream grpc.ServerStr
 	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), Image: req.GetImage(), RequestedBy: actor(ctx)})
 	if err != nil {
-		return s.toStatus(ctx, err)
+		return toStatus(err)
 	}
 	return s.watch(ctx, dep.Id, func(d *deployv1.Deployment) error {
 		return stream.Send(&deployv1.DeployAppResponse{Deployment: d})
@@ -396,9 +394,9 @@ func domainTaken(e *postgres.DomainTakenError) error {
 	if e.App != "" {
 		desc = fmt.Sprintf("%s is served by app %s: choose another host, or remove it from app %s first", e.Domain, e.App, e.App)
 	}
-	st := status.New(codes.AlreadyExists, "domain "+e.Domain+" is taken: "+desc)
+	st := server.WithViolations(status.New(codes.AlreadyExists, "domain "+e.Domain+" is taken: "+desc),
+		server.FieldViolation{Field: "app.domain", Description: desc})
 	if d, err := st.WithDetails(
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "app.domain", Description: desc}}},
 		&errdetails.ErrorInfo{Reason: "DOMAIN_TAKEN", Domain: "vigil", Metadata: map[string]string{"domain": e.Domain, "app": e.App}},
 	); err == nil {
 		st = d
@@ -424,7 +422,7 @@ func (s *Server) RollbackApp(req *deployv1.RollbackAppRequest, stream grpc.Serve
 	}
 	dep, err := s.deployer.Request(ctx, deployer.Request{App: req.GetName(), RollbackTo: to, RequestedBy: actor(ctx)})
 	if err != nil {
-		return s.toStatus(ctx, err)
+		return toStatus(err)
 	}
 	return s.watch(ctx, dep.Id, func(d *deployv1.Deployment) error {
 		return stream.Send(&deployv1.RollbackAppResponse{Deployment: d})
@@ -452,7 +450,7 @@ func (s *Server) watch(ctx context.Context, id string, send func(*deployv1.Deplo
 	for {
 		d, err := s.store.GetDeployment(ctx, s.pool, id)
 		if err != nil {
-			return s.toStatus(ctx, err)
+			return toStatus(err)
 		}
 		if !proto.Equal(d.Deployment, last) {
 			if err := send(d.Deployment); err != nil {
@@ -465,7 +463,7 @@ func (s *Server) watch(ctx context.Context, id string, send func(*deployv1.Deplo
 		}
 		select {
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -486,7 +484,7 @@ func (s *Server) GetDeployment(ctx context.Context, req *deployv1.GetDeploymentR
 	}
 	d, err := s.store.GetDeployment(ctx, s.pool, req.GetId())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.GetDeploymentResponse{Deployment: d.Deployment}, nil
 }
@@ -505,7 +503,7 @@ func (s *Server) ListDeployments(ctx context.Context, req *deployv1.ListDeployme
 	}
 	ds, next, err := s.store.ListDeployments(ctx, s.pool, req.GetApp(), size, req.GetPageToken())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	resp := &deployv1.ListDeploymentsResponse{NextPageToken: next}
 	for _, d := range ds {
@@ -525,7 +523,7 @@ func (s *Server) RenderApp(ctx context.Context, req *deployv1.RenderAppRequest) 
 	}
 	y, err := s.deployer.Render(a)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.RenderAppResponse{Yaml: string(y)}, nil
 }
@@ -554,7 +552,7 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 	}
 	c := &deployv1.Cluster{Name: req.GetName(), Server: kc.Server, Version: kc.Version, CreateTime: timestamppb.Now()}
 	if err := s.registry.AddCluster(ctx, c, kc.Kubeconfig); err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.AddClusterResponse{Cluster: c}, nil
 }
@@ -563,7 +561,7 @@ func (s *Server) AddCluster(ctx context.Context, req *deployv1.AddClusterRequest
 func (s *Server) ListClusters(ctx context.Context, _ *deployv1.ListClustersRequest) (*deployv1.ListClustersResponse, error) {
 	cs, err := s.store.ListClusters(ctx, s.pool)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.ListClustersResponse{Clusters: cs}, nil
 }
@@ -577,7 +575,7 @@ func (s *Server) RemoveCluster(ctx context.Context, req *deployv1.RemoveClusterR
 		if errors.Is(err, postgres.ErrInUse) {
 			return nil, status.Errorf(codes.FailedPrecondition, "cluster %s: apps still target it: delete them first", req.GetName())
 		}
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.RemoveClusterResponse{}, nil
 }
@@ -598,28 +596,21 @@ func validID(id string) error {
 	return nil
 }
 
+// pageSize is a request's page size (server.PageSize).
 func pageSize(n int32) (int, error) {
-	switch {
-	case n < 0:
-		return 0, server.InvalidArgument("invalid page size", server.FieldViolation{Field: "page_size", Description: "must not be negative"})
-	case n == 0:
-		return defaultPageSize, nil
-	case n > maxPageSize:
-		return maxPageSize, nil
-	}
-	return int(n), nil
+	var bad server.BadRequestError
+	size := server.PageSize(&bad, "page_size", n)
+	return size, bad.Err("invalid page size")
 }
 
-// toStatus maps domain errors to gRPC codes. Unknown errors are Internal,
-// logged here with their text, which the caller does not see.
-func (s *Server) toStatus(ctx context.Context, err error) error {
+// toStatus maps deploy's sentinels to their codes; the error interceptor
+// (pkg/server) answers the rest.
+func toStatus(err error) error {
 	var (
 		fe    *render.FieldError
 		taken *postgres.DomainTakenError
 	)
 	switch {
-	case status.Code(err) != codes.Unknown:
-		return err // already a status
 	case errors.Is(err, postgres.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, postgres.ErrExists):
@@ -628,17 +619,10 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.FailedPrecondition, "a deployment of the app is under way: wait for it (vigil apps history)")
 	case errors.Is(err, deployer.ErrNoRevision):
 		return status.Error(codes.FailedPrecondition, "no such revision to roll back to (vigil apps history lists them)")
-	case errors.Is(err, postgres.ErrBadToken):
-		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
 	case errors.As(err, &fe):
 		return server.InvalidArgument("invalid app", server.FieldViolation{Field: "app." + fe.Field, Description: fe.Description})
 	case errors.As(err, &taken):
 		return domainTaken(taken)
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
-	s.log.ErrorContext(ctx, "deploy API failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
+	return err
 }

@@ -76,7 +76,7 @@ func (s *Server) MapNamespace(ctx context.Context, req *deployv1.MapNamespaceReq
 		return nil, status.Errorf(codes.NotFound, "cluster %s is not registered (vigil clusters list)", out.GetCluster())
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if err := s.applyRepairGrant(ctx, out.GetCluster(), out.GetNamespace(), out.GetAllowRepairs()); err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 		return nil, err
 	}
 	if err := s.registry.UnmapNamespace(ctx, req.GetCluster(), req.GetNamespace()); err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if req.GetCluster() != "" {
 		if err := s.applyRepairGrant(ctx, req.GetCluster(), req.GetNamespace(), false); err != nil {
@@ -106,7 +106,7 @@ func (s *Server) UnmapNamespace(ctx context.Context, req *deployv1.UnmapNamespac
 func (s *Server) ListNamespaceMappings(ctx context.Context, _ *deployv1.ListNamespaceMappingsRequest) (*deployv1.ListNamespaceMappingsResponse, error) {
 	ms, err := s.store.Mappings(ctx, s.pool)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &deployv1.ListNamespaceMappingsResponse{Mappings: ms}, nil
 }

@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -28,18 +27,12 @@ const (
 	MaxReplicas = maxReplicas
 )
 
-type violations []server.FieldViolation
+// violations collects what is wrong with a request's fields.
+type violations struct{ server.BadRequestError }
 
-func (v *violations) add(field, format string, args ...any) {
-	*v = append(*v, server.FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-}
+func (v *violations) add(field, format string, args ...any) { v.Addf(field, format, args...) }
 
-func (v violations) err(msg string) error {
-	if len(v) == 0 {
-		return nil
-	}
-	return server.InvalidArgument(msg, v...)
-}
+func (v *violations) err(msg string) error { return v.Err(msg) }
 
 func validName(v *violations, field, name string) {
 	switch {

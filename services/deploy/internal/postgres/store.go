@@ -7,7 +7,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/seal"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Migrations are the deploy schema's migrations.
@@ -293,14 +293,29 @@ func (s *Store) GetApp(ctx context.Context, q Querier, name string, forUpdate bo
 	return s.scanApp(q.QueryRow(ctx, sql, name))
 }
 
-// ListApps pages through apps by name.
+// appKey is where a page of apps ends: they are listed by name.
+type appKey struct {
+	Name string `json:"n"`
+}
+
+// ListApps pages through apps by name, after the page token; it returns
+// the token of the next page ("" on the last). A token it did not return
+// is a *server.BadRequestError.
 //
 // Only apps of owners (every app with all; apps without an owner with
 // unowned) are listed.
-func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string, owners []string, all, unowned bool) ([]*App, string, error) {
+func (s *Store) ListApps(ctx context.Context, q Querier, limit int, pageToken string, owners []string, all, unowned bool) ([]*App, string, error) {
+	var bad server.BadRequestError
+	after := server.ParsePageToken[appKey](&bad, "apps", pageToken)
+	if err := bad.Err("invalid page token"); err != nil {
+		return nil, "", err
+	}
+	if after == nil {
+		after = &appKey{}
+	}
 	rows, err := q.Query(ctx, `SELECT `+appColumns+` FROM apps WHERE name > $1
 		AND ($3 OR owner = ANY($4) OR ($5 AND owner = ''))
-		ORDER BY name LIMIT $2`, after, limit+1, all, owners, unowned)
+		ORDER BY name LIMIT $2`, after.Name, limit+1, all, owners, unowned)
 	if err != nil {
 		return nil, "", err
 	}
@@ -308,11 +323,7 @@ func (s *Store) ListApps(ctx context.Context, q Querier, limit int, after string
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Name
-	}
+	out, next := server.NextPage("apps", out, limit, func(a *App) appKey { return appKey{Name: a.Name} })
 	return out, next, nil
 }
 
@@ -608,17 +619,24 @@ func (s *Store) loadSteps(ctx context.Context, q Querier, d *Deployment) error {
 	return err
 }
 
+// deploymentKey is where a page of an app's deployments ends: they are
+// listed by revision, newest first.
+type deploymentKey struct {
+	Revision int64 `json:"r"`
+}
+
 // ListDeployments pages through an app's deployments, newest first,
-// without steps.
+// without steps, after the page token (a token it did not return is a
+// *server.BadRequestError); it returns the token of the next page ("" on the
+// last).
 func (s *Store) ListDeployments(ctx context.Context, q Querier, app string, limit int, pageToken string) ([]*Deployment, string, error) {
+	var bad server.BadRequestError
 	before := int64(1 << 62)
-	if pageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		n, perr := strconv.ParseInt(string(b), 10, 64)
-		if err != nil || perr != nil {
-			return nil, "", fmt.Errorf("page_token: %w", ErrBadToken)
-		}
-		before = n
+	if after := server.ParsePageToken[deploymentKey](&bad, "deployments", pageToken); after != nil {
+		before = after.Revision
+	}
+	if err := bad.Err("invalid page token"); err != nil {
+		return nil, "", err
 	}
 	rows, err := q.Query(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE app = $1 AND revision < $2
 		ORDER BY revision DESC LIMIT $3`, app, before, limit+1)
@@ -629,16 +647,9 @@ func (s *Store) ListDeployments(ctx context.Context, q Querier, app string, limi
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(out[limit-1].Revision, 10)))
-	}
+	out, next := server.NextPage("deployments", out, limit, func(d *Deployment) deploymentKey { return deploymentKey{Revision: d.Revision} })
 	return out, next, nil
 }
-
-// ErrBadToken is a page token this store did not issue.
-var ErrBadToken = errors.New("invalid page token")
 
 // Claim marks a pending deployment running and reports whether this caller
 // got it; a redelivered request for a deployment that is running (its

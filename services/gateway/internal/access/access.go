@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Errors the store and the service answer; grpcapi maps them to codes.
@@ -80,16 +81,16 @@ type Session struct {
 	Revoked time.Time
 }
 
-// InvalidError is a bad field of a request.
-type InvalidError struct {
-	Field, Description string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Description }
-
+// invalid is the refusal of a request for one bad field.
 func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Description: fmt.Sprintf(format, args...)}
+	var bad server.BadRequestError
+	bad.Addf(field, format, args...)
+	return bad.Err(invalidRequest)
 }
+
+// invalidRequest is the message of every refusal of the access API's
+// fields; the violations say what is wrong.
+const invalidRequest = "invalid request"
 
 var (
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -99,46 +100,44 @@ var (
 // MinPasswordLength is the shortest password Vigil accepts.
 const MinPasswordLength = 12
 
-// ValidateUser checks a user's fields (prefix names the message in the
-// request, "user").
-func ValidateUser(u User, prefix string) error {
-	var errs []error
+// validateUser adds to bad what is wrong with a user's fields (prefix
+// names the message in the request, "user").
+func validateUser(bad *server.BadRequestError, u User, prefix string) {
 	if !nameRE.MatchString(u.Name) {
-		errs = append(errs, invalid(prefix+".name", "must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"))
+		bad.Add(prefix+".name", "must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	if !u.Role.Valid() {
-		errs = append(errs, invalid(prefix+".role", "must be admin, operator or viewer"))
+		bad.Add(prefix+".role", "must be admin, operator or viewer")
 	}
-	errs = append(errs, validateTeams(u.Teams, prefix+".teams"))
+	validateTeams(bad, u.Teams, prefix+".teams")
 	if len(u.Email) > 254 {
-		errs = append(errs, invalid(prefix+".email", "is longer than 254 characters"))
+		bad.Add(prefix+".email", "is longer than 254 characters")
 	}
-	return errors.Join(errs...)
 }
 
-func validateTeams(teams []string, field string) error {
+// validateTeams adds the first bad team name of teams to bad.
+func validateTeams(bad *server.BadRequestError, teams []string, field string) {
 	for i, t := range teams {
-		if err := validateTeam(t, fmt.Sprintf("%s[%d]", field, i)); err != nil {
-			return err
+		if !validTeam(bad, t, fmt.Sprintf("%s[%d]", field, i)) {
+			return
 		}
 	}
-	return nil
 }
 
-func validateTeam(team, field string) error {
+func validTeam(bad *server.BadRequestError, team, field string) bool {
 	if !teamRE.MatchString(team) {
-		return invalid(field, "%q is not a team name (a DNS label: lower-case letters, digits and '-')", team)
+		bad.Addf(field, "%q is not a team name (a DNS label: lower-case letters, digits and '-')", team)
+		return false
 	}
-	return nil
+	return true
 }
 
-// ValidatePassword checks a new password.
-func ValidatePassword(pw, field string) error {
+// validatePassword adds to bad what is wrong with a new password.
+func validatePassword(bad *server.BadRequestError, pw, field string) {
 	if len(pw) < MinPasswordLength {
-		return invalid(field, "must be at least %d characters", MinPasswordLength)
+		bad.Addf(field, "must be at least %d characters", MinPasswordLength)
 	}
 	if len(pw) > 1024 {
-		return invalid(field, "must be at most 1024 characters")
+		bad.Add(field, "must be at most 1024 characters")
 	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
@@ -117,23 +118,15 @@ func bootstrap(t *testing.T) auth.Principal {
 	return p
 }
 
-// invalidFields returns the fields of the InvalidErrors in err.
+// invalidFields returns the fields of the violations in err.
 func invalidFields(err error) []string {
 	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ie *access.InvalidError
-		if errors.As(err, &ie) {
-			out = append(out, ie.Field)
+	var bad *server.BadRequestError
+	if errors.As(err, &bad) {
+		for _, v := range bad.Violations {
+			out = append(out, v.Field)
 		}
 	}
-	walk(err)
 	return out
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Audience is the aud of the session tokens people send to the API.
@@ -364,7 +365,10 @@ func (s *Service) Logout(ctx context.Context, p auth.Principal, refresh string) 
 
 // CreateUser adds a user with a password.
 func (s *Service) CreateUser(ctx context.Context, u User, password string) (User, error) {
-	if err := errors.Join(ValidateUser(u, "user"), ValidatePassword(password, "password")); err != nil {
+	var bad server.BadRequestError
+	validateUser(&bad, u, "user")
+	validatePassword(&bad, password, "password")
+	if err := bad.Err(invalidRequest); err != nil {
 		return User{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
@@ -389,7 +393,9 @@ func (s *Service) UpdateUser(ctx context.Context, name string, fn func(*User) er
 		}
 		u.Teams = uniq(u.Teams)
 		u.Updated = s.now().Truncate(time.Microsecond)
-		return ValidateUser(*u, "user")
+		var bad server.BadRequestError
+		validateUser(&bad, *u, "user")
+		return bad.Err(invalidRequest)
 	})
 }
 
@@ -400,7 +406,9 @@ func (s *Service) SetPassword(ctx context.Context, caller auth.Principal, name, 
 	if !self && !caller.Has(auth.Admin) {
 		return auth.Denied(caller, auth.Admin, "setting another user's password")
 	}
-	if err := ValidatePassword(password, "password"); err != nil {
+	var bad server.BadRequestError
+	validatePassword(&bad, password, "password")
+	if err := bad.Err(invalidRequest); err != nil {
 		return err
 	}
 	if self && !caller.Has(auth.Admin) || self && current != "" {
@@ -461,32 +469,32 @@ func scopeAllowed(p auth.Principal, sc auth.Scope) bool {
 // secret, which is not kept.
 func (s *Service) CreateKey(ctx context.Context, caller auth.Principal, k Key) (Key, string, error) {
 	now := s.now().Truncate(time.Microsecond)
-	var errs []error
+	var bad server.BadRequestError
 	if k.Name == "" || len(k.Name) > 64 {
-		errs = append(errs, invalid("key.name", "must be 1 to 64 characters"))
+		bad.Add("key.name", "must be 1 to 64 characters")
 	}
 	if len(k.Scopes) == 0 {
-		errs = append(errs, invalid("key.scopes", "at least one of ingest, read, operate, admin"))
+		bad.Add("key.scopes", "at least one of ingest, read, operate, admin")
 	}
 	for i, sc := range k.Scopes {
 		if !sc.Valid() {
-			errs = append(errs, invalid(fmt.Sprintf("key.scopes[%d]", i), "must be ingest, read, operate or admin"))
+			bad.Add(fmt.Sprintf("key.scopes[%d]", i), "must be ingest, read, operate or admin")
 		}
 	}
 	if k.Team != "" {
-		errs = append(errs, validateTeam(k.Team, "key.team"))
+		validTeam(&bad, k.Team, "key.team")
 	}
 	switch {
 	case !k.Expires.IsZero() && !k.Expires.After(now):
-		errs = append(errs, invalid("key.expire_time", "is in the past"))
+		bad.Add("key.expire_time", "is in the past")
 	case caller.Has(auth.Admin):
 	case k.Expires.IsZero():
 		k.Expires = now.Add(s.opts.KeyDefaultTTL)
 	case k.Expires.After(now.Add(s.opts.KeyMaxTTL)):
-		errs = append(errs, invalid("key.expire_time", "is %s away; only an admin's keys may live longer than %s",
-			k.Expires.Sub(now).Round(time.Hour), s.opts.KeyMaxTTL))
+		bad.Addf("key.expire_time", "is %s away; only an admin's keys may live longer than %s",
+			k.Expires.Sub(now).Round(time.Hour), s.opts.KeyMaxTTL)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := bad.Err(invalidRequest); err != nil {
 		return Key{}, "", err
 	}
 	k.Scopes = uniq(k.Scopes)

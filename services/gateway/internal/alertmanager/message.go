@@ -2,9 +2,10 @@
 // Alertmanager webhook notification (a webhook_configs receiver, payload
 // version "4"). It is the gateway's only door for Alertmanager input, so it
 // is strict about what it relies on and precise about what it rejects: every
-// rejection is a *ValidationError naming the offending field in the JSON
-// spelling, which the caller maps to a 400 problem document or a gRPC
-// InvalidArgument with field violations.
+// rejection is a *server.BadRequestError naming each offending field in the
+// JSON spelling (at most server.MaxViolations of them), which the caller
+// answers with a 400 problem document or a gRPC InvalidArgument with field
+// violations.
 package alertmanager
 
 import "time"

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vigil-ops/vigil/pkg/alertlabel"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Limits on single fields. They are far above what Alertmanager produces for
@@ -27,7 +28,6 @@ const (
 	maxAnnotationValueLen = 64 << 10 // descriptions and runbooks run long
 	maxGroupKeyLen        = 64 << 10 // holds the route's matchers and the group labels
 	maxStringLen          = 16 << 10 // receiver, URLs and other strings
-	maxViolations         = 100
 )
 
 // version is the webhook payload version Alertmanager sends (still "4" in
@@ -35,7 +35,7 @@ const (
 const version = "4"
 
 // Parse reads an Alertmanager webhook body from r and validates it. A body
-// that breaks a rule yields a *ValidationError listing every violation found;
+// that breaks a rule yields a *server.BadRequestError listing every violation found;
 // a failure to read r is returned wrapped, so that, for instance, an
 // *http.MaxBytesError stays visible to errors.As.
 //
@@ -49,13 +49,8 @@ func Parse(r io.Reader) (*Message, error) {
 		return nil, fmt.Errorf("read alertmanager webhook: %w", err)
 	}
 	msg := p.message(p.body.Bytes())
-	if len(p.violations) > 0 {
-		if p.omitted > 0 {
-			p.violations = append(p.violations, FieldViolation{
-				Description: fmt.Sprintf("%d more violations not shown", p.omitted),
-			})
-		}
-		return nil, &ValidationError{Violations: p.violations}
+	if err := p.bad.Err("invalid alertmanager webhook"); err != nil {
+		return nil, err
 	}
 	return msg, nil
 }
@@ -63,8 +58,7 @@ func Parse(r io.Reader) (*Message, error) {
 // parser collects the violations of one body. Parsers are pooled with their
 // buffers: what Parse returns holds copies, never the body's bytes.
 type parser struct {
-	violations []FieldViolation
-	omitted    int
+	bad server.BadRequestError
 
 	body  bytes.Buffer
 	dec   *jsontext.Decoder
@@ -82,7 +76,7 @@ const (
 )
 
 func (p *parser) release() {
-	p.violations, p.omitted = nil, 0
+	p.bad = server.BadRequestError{}
 	p.buf = bytes.Buffer{}
 	if p.body.Cap() > maxPooledBody || cap(p.arena) > maxPooledMembers {
 		return
@@ -93,11 +87,7 @@ func (p *parser) release() {
 }
 
 func (p *parser) add(field *at, format string, args ...any) {
-	if len(p.violations) >= maxViolations {
-		p.omitted++
-		return
-	}
-	p.violations = append(p.violations, FieldViolation{Field: field.String(), Description: fmt.Sprintf(format, args...)})
+	p.bad.Addf(field.String(), format, args...)
 }
 
 // document checks that body is exactly one JSON object and returns it.
@@ -265,7 +255,7 @@ func (p *parser) alert(path *at, raw json.RawMessage) Alert {
 }
 
 // numViolations counts the violations found so far.
-func (p *parser) numViolations() int { return len(p.violations) + p.omitted }
+func (p *parser) numViolations() int { return p.bad.Len() }
 
 // labelSet decodes a label or annotation set: an object of string values
 // whose names are valid label names. dropEmpty drops empty values, which

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/alertmanager"
 )
 
@@ -398,7 +399,7 @@ func TestParseRejects(t *testing.T) {
 			t.Parallel()
 			msg, err := alertmanager.Parse(bytes.NewReader(tt.body))
 			require.Nil(t, msg)
-			var verr *alertmanager.ValidationError
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.Len(t, verr.Violations, 1, "exactly one violation: %v", verr)
 			require.Equal(t, tt.field, verr.Violations[0].Field)
@@ -415,9 +416,9 @@ func TestParseReportsAllViolations(t *testing.T) {
 		alertAt(m, 1)["status"] = "resolved"
 	})
 	_, err := alertmanager.Parse(bytes.NewReader(body))
-	var verr *alertmanager.ValidationError
+	var verr *server.BadRequestError
 	require.ErrorAs(t, err, &verr)
-	require.Equal(t, []alertmanager.FieldViolation{
+	require.Equal(t, []server.FieldViolation{
 		{Field: "version", Description: `must be "4", got "3"`},
 		{Field: "alerts[0].labels", Description: "must not be empty"},
 		{Field: "alerts[1].endsAt", Description: "is required for a resolved alert"},
@@ -430,11 +431,11 @@ func TestParseCapsViolations(t *testing.T) {
 	t.Parallel()
 	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) { m["alerts"] = make([]any, 150) })
 	_, err := alertmanager.Parse(bytes.NewReader(body))
-	var verr *alertmanager.ValidationError
+	var verr *server.BadRequestError
 	require.ErrorAs(t, err, &verr)
 	require.Len(t, verr.Violations, 101)
 	require.Equal(t, "alerts[99]", verr.Violations[99].Field)
-	require.Equal(t, alertmanager.FieldViolation{Description: "50 more violations not shown"}, verr.Violations[100])
+	require.Equal(t, server.FieldViolation{Description: "50 more violations not shown"}, verr.Violations[100])
 }
 
 // Parsers are pooled: what one body leaves behind (violations, members, a
@@ -455,7 +456,7 @@ func TestParseBodiesInTurn(t *testing.T) {
 	require.NoError(t, err)
 	for range 3 {
 		_, err := alertmanager.Parse(bytes.NewReader(invalid))
-		var verr *alertmanager.ValidationError
+		var verr *server.BadRequestError
 		require.ErrorAs(t, err, &verr)
 		require.Len(t, verr.Violations, 1)
 
@@ -482,7 +483,7 @@ func TestParseReadError(t *testing.T) {
 	boom := errors.New("connection reset")
 	_, err := alertmanager.Parse(iotest.ErrReader(boom))
 	require.ErrorIs(t, err, boom)
-	var verr *alertmanager.ValidationError
+	var verr *server.BadRequestError
 	require.NotErrorAs(t, err, &verr)
 
 	// The caller's body limit stays recognisable, for a 413.
@@ -505,7 +506,7 @@ func FuzzParse(f *testing.F) {
 		msg, err := alertmanager.Parse(bytes.NewReader(body))
 		if err != nil {
 			require.Nil(t, msg)
-			var verr *alertmanager.ValidationError
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
 			require.NotEmpty(t, verr.Violations)
 			for _, v := range verr.Violations {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -46,7 +47,7 @@ func (l *Linker) Link(ctx context.Context, p access.ChatProvider, externalID, co
 	}
 	var (
 		answer string
-		bad    *access.InvalidError
+		bad    *server.BadRequestError
 	)
 	switch {
 	case err == nil:
@@ -57,7 +58,7 @@ func (l *Linker) Link(ctx context.Context, p access.ChatProvider, externalID, co
 		answer = "That code is unknown or expired: run `vigil users link-code --provider " + string(p) + "` for a new one."
 	case errors.As(err, &bad):
 		e.Code, e.Message = codes.InvalidArgument, err.Error()
-		answer = "Vigil cannot link this account: " + bad.Description + "."
+		answer = "Vigil cannot link this account: " + bad.Violations[0].Description + "."
 	default:
 		l.Log.ErrorContext(ctx, "chat account not linked", "provider", string(p), "external_id", externalID, "error", err)
 		e.Code, e.Message = codes.Unavailable, "link failed"

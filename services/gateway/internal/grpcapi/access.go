@@ -2,14 +2,12 @@ package grpcapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -42,44 +40,17 @@ func NewAccessServer(svc *access.Service, store *postgres.Store, log *slog.Logge
 	return &AccessServer{svc: svc, store: store, log: log}
 }
 
-// toStatus maps the access package's errors to gRPC codes, in one place.
-func (s *AccessServer) toStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	var vs []server.FieldViolation
-	for _, e := range flatten(err) {
-		var ie *access.InvalidError
-		if errors.As(e, &ie) {
-			vs = append(vs, server.FieldViolation{Field: ie.Field, Description: ie.Description})
-		}
-	}
+// toStatus maps the access package's sentinels to their codes; its
+// refusals of fields are statuses already (*server.BadRequestError), and the
+// error interceptor (pkg/server) answers the rest.
+func toStatus(err error) error {
 	switch {
-	case len(vs) > 0:
-		return server.InvalidArgument("invalid request", vs...)
 	case errors.Is(err, access.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, access.ErrExists):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
-	s.log.ErrorContext(ctx, "access request failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	return err
 }
 
 func caller(ctx context.Context) auth.Principal {
@@ -186,7 +157,7 @@ func (s *AccessServer) Login(ctx context.Context, r *gatewayv1.LoginRequest) (*g
 		return nil, server.ResourceExhausted(throttled.Error(), throttled.RetryAfter)
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	auth.NameActor(ctx, auth.Principal{Kind: auth.KindUser, Name: u.Name})
 	return &gatewayv1.LoginResponse{Tokens: tokensPB(t), User: userPB(u)}, nil
@@ -199,7 +170,7 @@ func (s *AccessServer) Refresh(ctx context.Context, r *gatewayv1.RefreshRequest)
 		return nil, status.Error(codes.Unauthenticated, "the refresh token is unknown, used, expired or revoked: log in again")
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.RefreshResponse{Tokens: tokensPB(t), User: userPB(u)}, nil
 }
@@ -207,7 +178,7 @@ func (s *AccessServer) Refresh(ctx context.Context, r *gatewayv1.RefreshRequest)
 // Logout implements the RPC.
 func (s *AccessServer) Logout(ctx context.Context, r *gatewayv1.LogoutRequest) (*gatewayv1.LogoutResponse, error) {
 	if err := s.svc.Logout(ctx, caller(ctx), r.GetRefreshToken()); err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.LogoutResponse{}, nil
 }
@@ -223,7 +194,7 @@ func (s *AccessServer) WhoAmI(ctx context.Context, _ *gatewayv1.WhoAmIRequest) (
 	if p.Kind == auth.KindUser {
 		u, err := s.svc.User(ctx, p.Name)
 		if err != nil {
-			return nil, s.toStatus(ctx, err)
+			return nil, toStatus(err)
 		}
 		resp.User = userPB(u)
 	}
@@ -239,7 +210,7 @@ func (s *AccessServer) CreateUser(ctx context.Context, r *gatewayv1.CreateUserRe
 		Name: in.GetName(), Email: in.GetEmail(), Role: roleOf(in.GetRole()), Teams: in.GetTeams(), Disabled: in.GetDisabled(),
 	}, r.GetPassword())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.CreateUserResponse{User: userPB(u)}, nil
 }
@@ -248,7 +219,7 @@ func (s *AccessServer) CreateUser(ctx context.Context, r *gatewayv1.CreateUserRe
 func (s *AccessServer) GetUser(ctx context.Context, r *gatewayv1.GetUserRequest) (*gatewayv1.GetUserResponse, error) {
 	u, err := s.svc.User(ctx, r.GetName())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.GetUserResponse{User: userPB(u)}, nil
 }
@@ -257,7 +228,7 @@ func (s *AccessServer) GetUser(ctx context.Context, r *gatewayv1.GetUserRequest)
 func (s *AccessServer) ListUsers(ctx context.Context, _ *gatewayv1.ListUsersRequest) (*gatewayv1.ListUsersResponse, error) {
 	us, err := s.svc.Users(ctx)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	out := &gatewayv1.ListUsersResponse{}
 	for _, u := range us {
@@ -286,13 +257,15 @@ func (s *AccessServer) UpdateUser(ctx context.Context, r *gatewayv1.UpdateUserRe
 			case "disabled":
 				u.Disabled = in.GetDisabled()
 			default:
-				return &access.InvalidError{Field: "update_mask", Description: fmt.Sprintf("%q cannot be updated: email, role, teams, disabled", p)}
+				return server.InvalidArgument("invalid request", server.FieldViolation{
+					Field: "update_mask", Description: fmt.Sprintf("%q cannot be updated: email, role, teams, disabled", p),
+				})
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.UpdateUserResponse{User: userPB(u)}, nil
 }
@@ -300,7 +273,7 @@ func (s *AccessServer) UpdateUser(ctx context.Context, r *gatewayv1.UpdateUserRe
 // SetPassword implements the RPC.
 func (s *AccessServer) SetPassword(ctx context.Context, r *gatewayv1.SetPasswordRequest) (*gatewayv1.SetPasswordResponse, error) {
 	if err := s.svc.SetPassword(ctx, caller(ctx), r.GetName(), r.GetPassword(), r.GetCurrentPassword()); err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.SetPasswordResponse{}, nil
 }
@@ -309,7 +282,7 @@ func (s *AccessServer) SetPassword(ctx context.Context, r *gatewayv1.SetPassword
 func (s *AccessServer) LinkChatIdentity(ctx context.Context, r *gatewayv1.LinkChatIdentityRequest) (*gatewayv1.LinkChatIdentityResponse, error) {
 	u, err := s.svc.LinkChatIdentity(ctx, caller(ctx), r.GetName(), chatProviderOf(r.GetProvider()), r.GetExternalId())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.LinkChatIdentityResponse{User: userPB(u)}, nil
 }
@@ -318,7 +291,7 @@ func (s *AccessServer) LinkChatIdentity(ctx context.Context, r *gatewayv1.LinkCh
 func (s *AccessServer) UnlinkChatIdentity(ctx context.Context, r *gatewayv1.UnlinkChatIdentityRequest) (*gatewayv1.UnlinkChatIdentityResponse, error) {
 	u, err := s.svc.UnlinkChatIdentity(ctx, caller(ctx), r.GetName(), chatProviderOf(r.GetProvider()))
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.UnlinkChatIdentityResponse{User: userPB(u)}, nil
 }
@@ -327,7 +300,7 @@ func (s *AccessServer) UnlinkChatIdentity(ctx context.Context, r *gatewayv1.Unli
 func (s *AccessServer) CreateChatLinkCode(ctx context.Context, r *gatewayv1.CreateChatLinkCodeRequest) (*gatewayv1.CreateChatLinkCodeResponse, error) {
 	c, err := s.svc.CreateChatLinkCode(ctx, caller(ctx), chatProviderOf(r.GetProvider()))
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.CreateChatLinkCodeResponse{Code: c.Code, ExpireTime: timestamppb.New(c.Expires), Instruction: c.Instruction()}, nil
 }
@@ -346,7 +319,7 @@ func (s *AccessServer) CreateKey(ctx context.Context, r *gatewayv1.CreateKeyRequ
 	}
 	out, secret, err := s.svc.CreateKey(ctx, caller(ctx), k)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.CreateKeyResponse{Key: keyPB(out), Secret: secret}, nil
 }
@@ -355,7 +328,7 @@ func (s *AccessServer) CreateKey(ctx context.Context, r *gatewayv1.CreateKeyRequ
 func (s *AccessServer) ListKeys(ctx context.Context, r *gatewayv1.ListKeysRequest) (*gatewayv1.ListKeysResponse, error) {
 	ks, err := s.svc.Keys(ctx, caller(ctx), r.GetIncludeInactive())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	out := &gatewayv1.ListKeysResponse{}
 	for _, k := range ks {
@@ -368,7 +341,7 @@ func (s *AccessServer) ListKeys(ctx context.Context, r *gatewayv1.ListKeysReques
 func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequest) (*gatewayv1.RevokeKeyResponse, error) {
 	k, err := s.svc.RevokeKey(ctx, caller(ctx), r.GetId())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &gatewayv1.RevokeKeyResponse{Key: keyPB(k)}, nil
 }
@@ -377,12 +350,11 @@ func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequ
 
 // ListAuditEvents implements the RPC.
 func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAuditEventsRequest) (*gatewayv1.ListAuditEventsResponse, error) {
-	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: int(r.GetPageSize())}
-	switch {
-	case q.Limit == 0:
-		q.Limit = 50
-	case q.Limit < 0 || q.Limit > 500:
-		return nil, server.InvalidArgument("bad page size", server.FieldViolation{Field: "page_size", Description: "must be 1 to 500"})
+	var bad server.BadRequestError
+	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: server.PageSize(&bad, "page_size", r.GetPageSize())}
+	q.AfterTime, q.AfterID = server.ParsePageToken[server.TimeID](&bad, "audit events", r.GetPageToken()).Parts()
+	if err := bad.Err("invalid request"); err != nil {
+		return nil, err
 	}
 	if r.GetSince() != nil {
 		q.Since = r.GetSince().AsTime()
@@ -390,34 +362,14 @@ func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAud
 	if r.GetUntil() != nil {
 		q.Until = r.GetUntil().AsTime()
 	}
-	if tok := r.GetPageToken(); tok != "" {
-		b, err := base64.RawURLEncoding.DecodeString(tok)
-		at, id, ok := strings.Cut(string(b), "/")
-		var t time.Time
-		if err == nil && ok {
-			err = t.UnmarshalText([]byte(at))
-		}
-		if err == nil && ok {
-			// The id goes to Postgres as a uuid: a bad one is the
-			// caller's mistake, not an internal error.
-			_, err = uuid.Parse(id)
-		}
-		if err != nil || !ok {
-			return nil, server.InvalidArgument("bad page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
-		}
-		q.AfterTime, q.AfterID = t, id
-	}
 	evs, err := s.store.AuditEvents(ctx, q)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	out := &gatewayv1.ListAuditEventsResponse{}
-	if len(evs) > q.Limit {
-		last := evs[q.Limit-1]
-		at, _ := last.Time.MarshalText()
-		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(string(at) + "/" + last.ID))
-		evs = evs[:q.Limit]
-	}
+	evs, out.NextPageToken = server.NextPage("audit events", evs, q.Limit, func(e postgres.AuditEvent) server.TimeID {
+		return server.TimeIDOf(e.Time, e.ID)
+	})
 	for _, e := range evs {
 		out.Events = append(out.Events, &gatewayv1.AuditEvent{
 			Id: e.ID, Time: timestamppb.New(e.Time), Actor: e.Actor, Method: e.Method, Target: e.Target,

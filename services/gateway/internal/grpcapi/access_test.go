@@ -155,7 +155,6 @@ func TestListAuditEventsPages(t *testing.T) {
 		t.Parallel()
 		token := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 		for name, req := range map[string]*gatewayv1.ListAuditEventsRequest{
-			"page too large":       {PageSize: 501},
 			"negative page":        {PageSize: -1},
 			"token not base64":     {PageToken: "!!!"},
 			"token without id":     {PageToken: token("2031-01-01T00:00:00Z")},
@@ -168,9 +167,13 @@ func TestListAuditEventsPages(t *testing.T) {
 			require.Equal(t, codes.InvalidArgument, status.Code(err), "%s: %v", name, err)
 			require.Len(t, violations(err), 1, name)
 		}
-		resp, err := srv.ListAuditEvents(ctx, &gatewayv1.ListAuditEventsRequest{PageSize: 500})
-		require.NoError(t, err)
-		require.Len(t, resp.GetEvents(), 7)
+		// A size over the most is lowered to it, as every list does
+		// (server.PageSize).
+		for _, size := range []int32{500, 501} {
+			resp, err := srv.ListAuditEvents(ctx, &gatewayv1.ListAuditEventsRequest{PageSize: size})
+			require.NoError(t, err)
+			require.Len(t, resp.GetEvents(), 7)
+		}
 	})
 }
 

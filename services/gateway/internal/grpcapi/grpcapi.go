@@ -42,47 +42,47 @@ func NewAlertServer(i Ingester) *AlertServer { return &AlertServer{ingester: i} 
 
 // IngestAlerts implements the RPC.
 func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAlertsRequest) (*gatewayv1.IngestAlertsResponse, error) {
-	var vs []server.FieldViolation
-	bad := func(field, desc string) { vs = append(vs, server.FieldViolation{Field: field, Description: desc}) }
+	var bad server.BadRequestError
 	switch n := len(req.GetAlerts()); {
 	case n == 0:
-		bad("alerts", "must not be empty")
+		bad.Add("alerts", "must not be empty")
 	case n > maxAlerts:
-		bad("alerts", fmt.Sprintf("at most %d alerts per call, got %d", maxAlerts, n))
+		bad.Addf("alerts", "at most %d alerts per call, got %d", maxAlerts, n)
 	}
 	for i, a := range req.GetAlerts() {
 		path := fmt.Sprintf("alerts[%d]", i)
 		if len(a.GetLabels()) == 0 {
-			bad(path+".labels", "must not be empty")
+			bad.Add(path+".labels", "must not be empty")
 		}
 		for k := range a.GetLabels() {
 			if !model.UTF8Validation.IsValidLabelName(k) {
-				bad(path+".labels", fmt.Sprintf("%q is not a valid label name", k))
+				bad.Addf(path+".labels", "%q is not a valid label name", k)
 			}
 		}
 		if a.GetStartsAt() == nil {
-			bad(path+".starts_at", "is required")
+			bad.Add(path+".starts_at", "is required")
 		}
 		if a.GetStatus() == typesv1.AlertStatus_ALERT_STATUS_RESOLVED && a.GetEndsAt() == nil {
-			bad(path+".ends_at", "is required when status is resolved")
+			bad.Add(path+".ends_at", "is required when status is resolved")
 		}
 		// The fingerprint is the labels' (Alertmanager's hash), or the
 		// sender could fire or resolve another alert by its fingerprint.
 		if fp := a.GetFingerprint(); fp != "" && len(a.GetLabels()) > 0 && fp != alertlabel.Fingerprint(a.GetLabels()) {
-			bad(path+".fingerprint", fmt.Sprintf("%q is not the fingerprint of the labels (%s); leave it empty and Vigil computes it", fp, alertlabel.Fingerprint(a.GetLabels())))
+			bad.Addf(path+".fingerprint", "%q is not the fingerprint of the labels (%s); leave it empty and Vigil computes it", fp, alertlabel.Fingerprint(a.GetLabels()))
 		}
 		a.Source = typesv1.AlertSource_ALERT_SOURCE_GRPC
 	}
-	if len(vs) > 0 {
-		return nil, server.InvalidArgument("invalid alerts", vs...)
+	if err := bad.Err("invalid alerts"); err != nil {
+		return nil, err
 	}
 	if err := s.ingester.Ingest(ctx, req.GetAlerts()); err != nil {
 		if fe, ok := errors.AsType[*ingest.ForeignError](err); ok {
 			return nil, foreign(fe)
 		}
 		if ctx.Err() != nil {
-			// The caller gave up (or its deadline passed): not our failure.
-			return nil, status.FromContextError(ctx.Err()).Err()
+			// The caller gave up (or its deadline passed): not our failure,
+			// and the error interceptor answers it so.
+			return nil, ctx.Err()
 		}
 		return nil, status.Error(codes.Unavailable, "alerts could not be stored; retry")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -35,7 +36,7 @@ func linkChat(ctx context.Context, tx pgx.Tx, id access.ChatIdentity) error {
 // LinkChatIdentity links a chat account to a user (ErrNotFound for an
 // unknown user).
 func (s *Store) LinkChatIdentity(ctx context.Context, id access.ChatIdentity) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return linkChat(ctx, tx, id) })
+	return db.InTx(ctx, s.pool, func(tx pgx.Tx) error { return linkChat(ctx, tx, id) })
 }
 
 // UnlinkChatIdentity removes a user's account of provider p (ErrNotFound
@@ -54,7 +55,7 @@ func (s *Store) UnlinkChatIdentity(ctx context.Context, user string, p access.Ch
 // CreateChatLinkCode stores the hash of a new link code of user, keeping
 // at most keep codes per user (the newest), and drops every expired code.
 func (s *Store) CreateChatLinkCode(ctx context.Context, hash []byte, user string, p access.ChatProvider, now, expires time.Time, keep int) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM chat_link_codes WHERE expires_at <= $1`, now); err != nil {
 			return err
 		}
@@ -77,7 +78,7 @@ func (s *Store) CreateChatLinkCode(ctx context.Context, hash []byte, user string
 // another provider is left for its own.
 func (s *Store) RedeemChatLinkCode(ctx context.Context, hash []byte, id access.ChatIdentity) (string, error) {
 	var name string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var expires time.Time
 		err := tx.QueryRow(ctx, `DELETE FROM chat_link_codes WHERE hash = $1 AND provider = $2 RETURNING user_name, expires_at`,
 			hash, string(id.Provider)).Scan(&name, &expires)

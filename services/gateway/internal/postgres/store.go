@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -113,7 +114,7 @@ func (s *Store) Users(ctx context.Context) ([]access.User, error) {
 // in it too (keep names the session to spare).
 func (s *Store) UpdateUser(ctx context.Context, name, keep string, fn func(*access.User) error) (access.User, error) {
 	var out access.User
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE name = $1 FOR UPDATE`, name))
 		if err != nil {
 			return fmt.Errorf("user %s: %w", name, err)
@@ -150,7 +151,7 @@ func (s *Store) UpdateUser(ctx context.Context, name, keep string, fn func(*acce
 // CreateSession starts a session for user with refresh token hash, and
 // records the login.
 func (s *Store) CreateSession(ctx context.Context, sess access.Session, refreshHash []byte) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_name, refresh_hash, created_at, refreshed_at, expires_at)
 			VALUES ($1, $2, $3, $4, $4, $5)`, sess.ID, sess.User, refreshHash, sess.Created, sess.Expires); err != nil {
 			return err
@@ -181,7 +182,7 @@ func (s *Store) Refresh(ctx context.Context, oldHash, newHash []byte, now time.T
 		u     access.User
 		spent bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE sessions s SET refresh_hash = $2, refreshed_at = $3
 			FROM users u WHERE u.name = s.user_name AND s.refresh_hash = $1
 			AND s.revoked_at IS NULL AND s.expires_at > $3 AND NOT u.disabled
@@ -376,16 +377,9 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 // that ended before sessionsBefore, Telegram update ids older than
 // TelegramUpdateRetention, and failed logins a day old.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
-	var n int64
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT 5000)`, auditBefore)
-		if err != nil {
-			return n, err
-		}
-		n += tag.RowsAffected()
-		if tag.RowsAffected() < 5000 {
-			break
-		}
+	n, err := db.DeleteInBatches(ctx, s.pool, 5000, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)`, auditBefore)
+	if err != nil {
+		return n, err
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, sessionsBefore)
 	if err != nil {

@@ -55,19 +55,15 @@ func (h *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := alertmanager.Parse(http.MaxBytesReader(w, r.Body, h.MaxBytes))
 	var tooBig *http.MaxBytesError
-	var invalid *alertmanager.ValidationError
+	var invalid *server.BadRequestError
 	switch {
 	case errors.As(err, &tooBig):
 		h.Log.InfoContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "too large", "limit", h.MaxBytes)
 		server.WriteProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", h.MaxBytes))
 		return
 	case errors.As(err, &invalid):
-		vs := make([]server.FieldViolation, len(invalid.Violations))
-		for i, v := range invalid.Violations {
-			vs[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-		}
 		h.Log.InfoContext(ctx, "webhook rejected", "source", "alertmanager", "reason", "invalid", "error", err)
-		server.WriteProblem(w, http.StatusBadRequest, "invalid Alertmanager webhook payload", vs...)
+		server.WriteProblem(w, http.StatusBadRequest, "invalid Alertmanager webhook payload", invalid.Violations...)
 		return
 	case err != nil:
 		h.Log.WarnContext(ctx, "webhook read failed", "source", "alertmanager", "error", err)

@@ -14,17 +14,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
-)
-
-const (
-	defaultPageSize = 50
-	maxPageSize     = 500
 )
 
 // IncidentServer implements monitorv1.IncidentServiceServer.
@@ -139,17 +135,11 @@ func (s *IncidentServer) ListAlerts(ctx context.Context, req *monitorv1.ListAler
 	return &monitorv1.ListAlertsResponse{Alerts: alerts, NextPageToken: next}, nil
 }
 
-// pageSize applies the default and the bound of a page size.
+// pageSize is a request's page size (server.PageSize) of field.
 func pageSize(n int32, field string) (int, error) {
-	switch {
-	case n < 0:
-		return 0, server.InvalidArgument("invalid page size", server.FieldViolation{Field: field, Description: "must not be negative"})
-	case n == 0:
-		return defaultPageSize, nil
-	case n > maxPageSize:
-		return maxPageSize, nil
-	}
-	return int(n), nil
+	var bad server.BadRequestError
+	size := server.PageSize(&bad, field, n)
+	return size, bad.Err("invalid page size")
 }
 
 // AcknowledgeIncident implements the RPC.
@@ -161,7 +151,7 @@ func (s *IncidentServer) AcknowledgeIncident(ctx context.Context, req *monitorv1
 		return nil, err
 	}
 	resp := &monitorv1.AcknowledgeIncidentResponse{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
 		resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx))
 		return err
 	})
@@ -180,7 +170,7 @@ func (s *IncidentServer) ResolveIncident(ctx context.Context, req *monitorv1.Res
 		return nil, err
 	}
 	resp := &monitorv1.ResolveIncidentResponse{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
 		resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx))
 		return err
 	})
@@ -218,28 +208,15 @@ func validIDField(id, field string) error {
 	return nil
 }
 
-// toStatus maps domain errors to gRPC codes; anything unknown is Internal,
-// and its text is not shown to the caller.
+// toStatus maps monitor's sentinels to their codes; invalid silences and
+// page tokens are statuses already (*server.BadRequestError), and the error
+// interceptor (pkg/server) answers the rest.
 func toStatus(err error) error {
 	switch {
-	case status.Code(err) != codes.Unknown:
-		return err // already a status (a refusal)
-	case errors.Is(err, incident.ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, incident.ErrResolved):
+	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, silence.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, silence.ErrExpired):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, silence.ErrInvalid):
-		return server.InvalidArgument("invalid silence", silenceViolations(err)...)
-	case errors.Is(err, postgres.ErrBadPageToken):
-		return server.InvalidArgument("invalid page token", server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
-	return status.Error(codes.Internal, "internal error")
+	return err
 }

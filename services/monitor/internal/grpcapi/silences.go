@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,13 +9,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
@@ -73,13 +72,9 @@ func (s *SilenceServer) owner(ctx context.Context, matchers []string) (string, e
 	if len(others) > 0 {
 		msg += "; " + strings.Join(others, ", ")
 	}
-	st := status.New(codes.PermissionDenied, msg)
-	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+	return "", server.WithViolations(status.New(codes.PermissionDenied, msg), server.FieldViolation{
 		Field: "matchers", Description: "needs namespace=\"NS\" with NS of team " + strings.Join(p.Teams, " or "),
-	}}}); err == nil {
-		st = d
-	}
-	return "", st.Err()
+	}).Err()
 }
 
 func teamName(team string) string {
@@ -92,12 +87,11 @@ func teamName(team string) string {
 // CreateSilence implements the RPC. The creator is the caller.
 func (s *SilenceServer) CreateSilence(ctx context.Context, req *monitorv1.CreateSilenceRequest) (*monitorv1.CreateSilenceResponse, error) {
 	now := time.Now()
-	var vs []server.FieldViolation
-	bad := func(field, desc string) { vs = append(vs, server.FieldViolation{Field: field, Description: desc}) }
+	var bad server.BadRequestError
 	p := silence.Params{Matchers: req.GetMatchers(), CreatedBy: actor(ctx), Comment: req.GetComment()}
 	if ts := req.GetStartsAt(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
-			bad("starts_at", "is not a valid timestamp")
+			bad.Add("starts_at", "is not a valid timestamp")
 		} else {
 			p.StartsAt = ts.AsTime()
 		}
@@ -108,21 +102,21 @@ func (s *SilenceServer) CreateSilence(ctx context.Context, req *monitorv1.Create
 	}
 	switch ends, d := req.GetEndsAt(), req.GetDuration(); {
 	case ends != nil && d != nil:
-		bad("duration", "set ends_at or duration, not both")
+		bad.Add("duration", "set ends_at or duration, not both")
 	case ends != nil:
 		if err := ends.CheckValid(); err != nil {
-			bad("ends_at", "is not a valid timestamp")
+			bad.Add("ends_at", "is not a valid timestamp")
 		} else {
 			p.EndsAt = ends.AsTime()
 		}
 	case d != nil:
 		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
-			bad("duration", "must be positive")
+			bad.Add("duration", "must be positive")
 		} else {
 			p.EndsAt = start.Add(d.AsDuration())
 		}
 	default:
-		bad("ends_at", "ends_at or duration is required")
+		bad.Add("ends_at", "ends_at or duration is required")
 	}
 	if sc := req.GetSchedule(); sc != nil {
 		p.Schedule = &silence.Schedule{TimeZone: sc.GetTimeZone()}
@@ -130,8 +124,8 @@ func (s *SilenceServer) CreateSilence(ctx context.Context, req *monitorv1.Create
 			p.Schedule.Windows = append(p.Schedule.Windows, silence.Window{Days: w.GetDays(), Start: w.GetStart(), End: w.GetEnd()})
 		}
 	}
-	if len(vs) > 0 {
-		return nil, server.InvalidArgument("invalid silence", vs...)
+	if err := bad.Err("invalid silence"); err != nil {
+		return nil, err
 	}
 	team, err := s.owner(ctx, req.GetMatchers())
 	if err != nil {
@@ -196,7 +190,7 @@ func (s *SilenceServer) ExpireSilence(ctx context.Context, req *monitorv1.Expire
 	}
 	now := time.Now()
 	var sil *silence.Silence
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
 		had, err := s.store.Get(ctx, tx, req.GetId())
 		if err != nil {
 			return err
@@ -258,18 +252,4 @@ func validSilenceID(id string) error {
 		return server.InvalidArgument("invalid silence id", server.FieldViolation{Field: "id", Description: fmt.Sprintf("%q is not a UUID", id)})
 	}
 	return nil
-}
-
-// silenceViolations are the field violations of an invalid silence, for
-// toStatus.
-func silenceViolations(err error) []server.FieldViolation {
-	var inv *silence.InvalidError
-	if !errors.As(err, &inv) {
-		return nil
-	}
-	out := make([]server.FieldViolation, len(inv.Violations))
-	for i, v := range inv.Violations {
-		out[i] = server.FieldViolation{Field: v.Field, Description: v.Description}
-	}
-	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 )
@@ -119,7 +120,7 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 // halves and each tried again, so one event that can never be applied
 // fails alone instead of taking its chunk with it.
 func (h *Handler) apply(ctx context.Context, items []item, results []error) {
-	err := pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error { return h.applyTx(ctx, tx, items) })
+	err := db.InTx(ctx, h.pool, func(tx pgx.Tx) error { return h.applyTx(ctx, tx, items) })
 	if err == nil {
 		return
 	}

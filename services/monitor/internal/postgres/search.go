@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,7 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // MatchOp is a label matcher's operator, as Alertmanager writes it.
@@ -112,13 +113,13 @@ func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int
 	if !f.Until.IsZero() {
 		where = append(where, "last_seen_at < "+arg(f.Until))
 	}
-	if pageToken != "" {
-		at, fp, inc, err := decodeAlertToken(pageToken)
-		if err != nil {
-			return nil, "", err
-		}
+	var bad server.BadRequestError
+	if after := server.ParsePageToken[alertKey](&bad, "alerts", pageToken); after != nil {
 		where = append(where, fmt.Sprintf("(last_seen_at, fingerprint, coalesce(incident_id, '%s')) < (%s, %s, %s::uuid)",
-			zeroUUID, arg(at), arg(fp), arg(inc)))
+			zeroUUID, arg(after.LastSeen), arg(after.Fingerprint), arg(after.Incident.String())))
+	}
+	if err := bad.Err("invalid page token"); err != nil {
+		return nil, "", err
 	}
 	cond := ""
 	if len(where) > 0 {
@@ -155,32 +156,29 @@ const sparseCap = 5000
 // forced for this one bounded query, so the label index is used whatever the
 // estimate.
 func listSparse(ctx context.Context, q Querier, cond, order string, args []any) ([]*typesv1.IncidentAlert, error) {
-	b, ok := q.(interface {
-		Begin(context.Context) (pgx.Tx, error)
-	})
+	b, ok := q.(db.Beginner)
 	if !ok {
 		return nil, nil
 	}
-	tx, err := b.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	var n int
-	if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM alerts%s LIMIT %d) m`, cond, sparseCap+1),
-		args[:len(args)-1]...).Scan(&n); err != nil {
-		return nil, fmt.Errorf("count matching alerts: %w", err)
-	}
-	if n > sparseCap {
-		return nil, nil
-	}
-	out, err := collectAlerts(ctx, tx, `SELECT `+alertColumns+` FROM alerts`+cond+order, args)
-	if err == nil && out == nil {
-		out = []*typesv1.IncidentAlert{}
-	}
+	var out []*typesv1.IncidentAlert
+	err := db.InTx(ctx, b, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
+			return fmt.Errorf("list alerts: %w", err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM alerts%s LIMIT %d) m`, cond, sparseCap+1),
+			args[:len(args)-1]...).Scan(&n); err != nil {
+			return fmt.Errorf("count matching alerts: %w", err)
+		}
+		if n > sparseCap {
+			return nil
+		}
+		var err error
+		if out, err = collectAlerts(ctx, tx, `SELECT `+alertColumns+` FROM alerts`+cond+order, args); err == nil && out == nil {
+			out = []*typesv1.IncidentAlert{}
+		}
+		return err
+	})
 	return out, err
 }
 
@@ -204,40 +202,18 @@ func collectAlerts(ctx context.Context, q Querier, sql string, args []any) ([]*t
 	return out, nil
 }
 
+// alertKey is where a page of alerts ends: the order of ListAlerts.
+type alertKey struct {
+	LastSeen    time.Time `json:"t"`
+	Incident    uuid.UUID `json:"i"`
+	Fingerprint string    `json:"f"`
+}
+
 // page cuts a result to limit and makes the next page's token.
 func page(out []*typesv1.IncidentAlert, limit int) ([]*typesv1.IncidentAlert, string, error) {
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[len(out)-1]
-		inc := last.GetIncidentId()
-		if inc == "" {
-			inc = zeroUUID
-		}
-		next = encodeAlertToken(last.GetLastSeenAt().AsTime(), last.GetAlert().GetFingerprint(), inc)
-	}
+	out, next := server.NextPage("alerts", out, limit, func(a *typesv1.IncidentAlert) alertKey {
+		inc, _ := uuid.Parse(a.GetIncidentId()) // the database's uuid, or none (the zero UUID)
+		return alertKey{LastSeen: a.GetLastSeenAt().AsTime(), Incident: inc, Fingerprint: a.GetAlert().GetFingerprint()}
+	})
 	return out, next, nil
-}
-
-func encodeAlertToken(at time.Time, fingerprint, incidentID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a|" + at.UTC().Format(time.RFC3339Nano) + "|" + incidentID + "|" + fingerprint))
-}
-
-func decodeAlertToken(tok string) (time.Time, string, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return time.Time{}, "", "", ErrBadPageToken
-	}
-	parts := strings.SplitN(string(raw), "|", 4)
-	if len(parts) != 4 || parts[0] != "a" {
-		return time.Time{}, "", "", ErrBadPageToken
-	}
-	if _, err := uuid.Parse(parts[2]); err != nil {
-		return time.Time{}, "", "", ErrBadPageToken
-	}
-	at, err := time.Parse(time.RFC3339Nano, parts[1])
-	if err != nil {
-		return time.Time{}, "", "", ErrBadPageToken
-	}
-	return at, parts[3], parts[2], nil
 }

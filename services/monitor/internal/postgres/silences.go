@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -90,7 +91,7 @@ func scanSilence(row pgx.Row) (*silence.Silence, error) {
 	s, err := silence.FromRecord(r)
 	if err != nil {
 		// A stored silence that no longer validates is our fault, not the
-		// caller's: not wrapped, so it does not read as silence.ErrInvalid.
+		// caller's: not wrapped, so it does not read as a *server.BadRequestError.
 		return nil, fmt.Errorf("stored silence %s: %s", r.ID, err.Error())
 	}
 	return s, nil
@@ -152,7 +153,7 @@ func getSilence(ctx context.Context, q Querier, id, lock string) (*silence.Silen
 
 // List returns up to limit silences, newest first, after the page token,
 // in the states of f as of now; and the token of the next page ("" on the
-// last). A token List did not return is ErrBadPageToken.
+// last). A token List did not return is a *server.BadRequestError.
 func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.Time, limit int, pageToken string) ([]*silence.Silence, string, error) {
 	var (
 		where []string
@@ -176,15 +177,12 @@ func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.T
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
-	if pageToken != "" {
-		at, id, err := decodePageToken(pageToken)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := uuid.Parse(id); err != nil {
-			return nil, "", ErrBadPageToken
-		}
-		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s::uuid)", arg(at), arg(id)))
+	var bad server.BadRequestError
+	if after := server.ParsePageToken[server.TimeID](&bad, "silences", pageToken); after != nil {
+		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s::uuid)", arg(after.Time), arg(after.ID.String())))
+	}
+	if err := bad.Err("invalid page token"); err != nil {
+		return nil, "", err
 	}
 	sql := `SELECT ` + silenceColumns + ` FROM silences`
 	if len(where) > 0 {
@@ -195,12 +193,10 @@ func (Silences) List(ctx context.Context, q Querier, f SilenceFilter, now time.T
 	if err != nil {
 		return nil, "", fmt.Errorf("list silences: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[len(out)-1].Record()
-		next = encodePageToken(last.CreatedAt, last.ID)
-	}
+	out, next := server.NextPage("silences", out, limit, func(s *silence.Silence) server.TimeID {
+		r := s.Record()
+		return server.TimeIDOf(r.CreatedAt, r.ID)
+	})
 	return out, next, nil
 }
 

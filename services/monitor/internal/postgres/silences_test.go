@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
@@ -48,7 +50,7 @@ func newSilence(t *testing.T, q postgres.Querier, createdAt, start, end time.Dur
 func expire(t *testing.T, pool *pgxpool.Pool, id string, at time.Time) (*silence.Silence, error) {
 	t.Helper()
 	var s *silence.Silence
-	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) (err error) {
+	err := db.InTx(context.Background(), pool, func(tx pgx.Tx) (err error) {
 		s, err = postgres.Silences{}.Expire(context.Background(), tx, id, "bob", at)
 		return err
 	})
@@ -148,7 +150,9 @@ func TestSilenceList(t *testing.T) {
 	notUUID := base64.RawURLEncoding.EncodeToString([]byte(now.Format(time.RFC3339Nano) + "|not-a-uuid"))
 	for _, bad := range []string{"garbage!", notUUID} {
 		_, _, err = postgres.Silences{}.List(ctx, pool, postgres.SilenceFilter{}, now, 2, bad)
-		require.ErrorIs(t, err, postgres.ErrBadPageToken, "token %q", bad)
+		var br *server.BadRequestError
+		require.ErrorAs(t, err, &br, "token %q", bad)
+		require.Equal(t, []server.FieldViolation{{Field: "page_token", Description: "is not a token this API returned"}}, br.Violations)
 	}
 }
 
@@ -201,7 +205,7 @@ func TestSilenceActive(t *testing.T) {
 	require.Empty(t, set.Muting(map[string]string{"alertname": "Expired"}, now))
 
 	// Works in a transaction too, as the correlator calls it.
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error {
 		set, err := postgres.Silences{}.Active(ctx, tx, now)
 		require.NoError(t, err)
 		require.Equal(t, 2, set.Len())
@@ -215,7 +219,7 @@ func TestSilencePrune(t *testing.T) {
 	ctx := context.Background()
 	// More than two chunks of silences that ended a day ago.
 	const old = 1100
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error {
 		for i := range old {
 			newSilence(t, tx, -48*time.Hour, -48*time.Hour, -24*time.Hour, fmt.Sprintf(`alertname="Old%d"`, i))
 		}

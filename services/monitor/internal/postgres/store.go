@@ -5,12 +5,12 @@ package postgres
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 )
 
@@ -581,9 +582,6 @@ type Filter struct {
 	Unowned bool
 }
 
-// ErrBadPageToken means a page token was not one List returned.
-var ErrBadPageToken = errors.New("invalid page token")
-
 // List returns up to limit incidents, newest first, after the page token;
 // and the token of the next page ("" on the last).
 func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken string) ([]*typesv1.Incident, string, error) {
@@ -605,12 +603,12 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 		// team claims is nobody's, reached only with Unowned.
 		where = append(where, appteam.OwnerOf("i.app", "i.team")+` = ANY(`+arg(appteam.WithUnowned(f.Teams, f.Unowned))+`)`)
 	}
-	if pageToken != "" {
-		at, id, err := decodePageToken(pageToken)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, fmt.Sprintf("(i.opened_at, i.id) < (%s, %s)", arg(at), arg(id)))
+	var bad server.BadRequestError
+	if after := server.ParsePageToken[server.TimeID](&bad, "incidents", pageToken); after != nil {
+		where = append(where, fmt.Sprintf("(i.opened_at, i.id) < (%s, %s)", arg(after.Time), arg(after.ID.String())))
+	}
+	if err := bad.Err("invalid page token"); err != nil {
+		return nil, "", err
 	}
 	rows, err := q.Query(ctx, `SELECT `+ownedColumns()+`
 		FROM incidents i WHERE `+strings.Join(where, " AND ")+`
@@ -630,12 +628,9 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list incidents: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[len(out)-1]
-		next = encodePageToken(last.GetOpenedAt().AsTime(), last.GetId())
-	}
+	out, next := server.NextPage("incidents", out, limit, func(i *typesv1.Incident) server.TimeID {
+		return server.TimeIDOf(i.GetOpenedAt().AsTime(), i.GetId())
+	})
 	return out, next, nil
 }
 
@@ -653,24 +648,4 @@ func prefixed(prefix, columns string) string {
 		parts[i] = prefix + strings.TrimSpace(p)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func encodePageToken(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
-}
-
-func decodePageToken(tok string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return time.Time{}, "", ErrBadPageToken
-	}
-	at, id, ok := strings.Cut(string(raw), "|")
-	if !ok {
-		return time.Time{}, "", ErrBadPageToken
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return time.Time{}, "", ErrBadPageToken
-	}
-	return t, id, nil
 }

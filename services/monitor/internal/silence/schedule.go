@@ -9,6 +9,8 @@ import (
 	// /usr/share/zoneinfo (a scratch image): the embedded database is the
 	// fallback of time.LoadLocation.
 	_ "time/tzdata"
+
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Schedule restricts a silence to weekly windows of local time: a
@@ -46,7 +48,7 @@ type window struct {
 	crosses        bool // ends on the day after it starts
 }
 
-func compileSchedule(in Schedule, vs []Violation) (*schedule, []Violation) {
+func compileSchedule(in Schedule, vs []server.FieldViolation) (*schedule, []server.FieldViolation) {
 	sc := &schedule{spec: Schedule{TimeZone: in.TimeZone}}
 	var err error
 	switch in.TimeZone {
@@ -54,14 +56,14 @@ func compileSchedule(in Schedule, vs []Violation) (*schedule, []Violation) {
 		sc.loc = time.UTC
 	case "Local":
 		// LoadLocation would take the server's own zone: ambiguous.
-		vs = append(vs, Violation{"schedule.time_zone", `"Local" is not an IANA time zone: name one, such as Europe/Berlin`})
+		vs = append(vs, server.FieldViolation{Field: "schedule.time_zone", Description: `"Local" is not an IANA time zone: name one, such as Europe/Berlin`})
 	default:
 		if sc.loc, err = time.LoadLocation(in.TimeZone); err != nil {
-			vs = append(vs, Violation{"schedule.time_zone", fmt.Sprintf("%q is not a known IANA time zone, such as Europe/Berlin", in.TimeZone)})
+			vs = append(vs, server.FieldViolation{Field: "schedule.time_zone", Description: fmt.Sprintf("%q is not a known IANA time zone, such as Europe/Berlin", in.TimeZone)})
 		}
 	}
 	if len(in.Windows) == 0 {
-		vs = append(vs, Violation{"schedule.windows", "at least one window is required"})
+		vs = append(vs, server.FieldViolation{Field: "schedule.windows", Description: "at least one window is required"})
 	}
 	for i, w := range in.Windows {
 		field := fmt.Sprintf("schedule.windows[%d]", i)
@@ -71,7 +73,7 @@ func compileSchedule(in Schedule, vs []Violation) (*schedule, []Violation) {
 			d = strings.ToLower(strings.TrimSpace(d))
 			n := indexOf(dayNames, d)
 			if n < 0 {
-				vs = append(vs, Violation{fmt.Sprintf("%s.days[%d]", field, j), fmt.Sprintf("%q is not a day: want mon, tue, wed, thu, fri, sat or sun", w.Days[j])})
+				vs = append(vs, server.FieldViolation{Field: fmt.Sprintf("%s.days[%d]", field, j), Description: fmt.Sprintf("%q is not a day: want mon, tue, wed, thu, fri, sat or sun", w.Days[j])})
 				continue
 			}
 			cw.days |= 1 << n
@@ -82,10 +84,10 @@ func compileSchedule(in Schedule, vs []Violation) (*schedule, []Violation) {
 		}
 		var ok bool
 		if cw.startH, cw.startM, ok = clock(w.Start); !ok {
-			vs = append(vs, Violation{field + ".start", fmt.Sprintf("%q is not a time of day: want HH:MM, 24-hour", w.Start)})
+			vs = append(vs, server.FieldViolation{Field: field + ".start", Description: fmt.Sprintf("%q is not a time of day: want HH:MM, 24-hour", w.Start)})
 		}
 		if cw.endH, cw.endM, ok = clock(w.End); !ok {
-			vs = append(vs, Violation{field + ".end", fmt.Sprintf("%q is not a time of day: want HH:MM, 24-hour", w.End)})
+			vs = append(vs, server.FieldViolation{Field: field + ".end", Description: fmt.Sprintf("%q is not a time of day: want HH:MM, 24-hour", w.End)})
 		}
 		cw.crosses = cw.endH*60+cw.endM <= cw.startH*60+cw.startM
 		sc.windows = append(sc.windows, cw)

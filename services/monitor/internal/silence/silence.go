@@ -8,46 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/alertmanager/pkg/labels"
 
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 )
 
 // Errors callers map to API codes.
 var (
 	ErrNotFound = errors.New("silence not found")
-	// ErrInvalid is wrapped by every *InvalidError.
-	ErrInvalid = errors.New("invalid silence")
 	// ErrExpired means the silence has ended or was expired by hand, and
 	// cannot be expired again.
 	ErrExpired = errors.New("silence is expired")
 )
-
-// Violation is one thing wrong with a silence, named after the API field
-// that carries it ("matchers[1]", "schedule.windows[0].start").
-type Violation struct {
-	Field       string
-	Description string
-}
-
-// InvalidError lists everything wrong with a silence; it wraps ErrInvalid.
-type InvalidError struct {
-	Violations []Violation
-}
-
-func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.Field + ": " + v.Description
-	}
-	return ErrInvalid.Error() + ": " + strings.Join(parts, "; ")
-}
-
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
 
 // State is where a silence is in its life at some instant.
 type State int
@@ -134,25 +110,25 @@ func (l Limits) withDefaults() Limits {
 }
 
 // check adds what p breaks of l to vs.
-func (l Limits) check(p Params, vs []Violation) []Violation {
+func (l Limits) check(p Params, vs []server.FieldViolation) []server.FieldViolation {
 	l = l.withDefaults()
 	if len(p.Matchers) > l.MaxMatchers {
-		vs = append(vs, Violation{"matchers", fmt.Sprintf("at most %d matchers, got %d", l.MaxMatchers, len(p.Matchers))})
+		vs = append(vs, server.FieldViolation{Field: "matchers", Description: fmt.Sprintf("at most %d matchers, got %d", l.MaxMatchers, len(p.Matchers))})
 	}
 	for i, m := range p.Matchers {
 		if len(m) > l.MaxMatcherLen {
-			vs = append(vs, Violation{fmt.Sprintf("matchers[%d]", i), fmt.Sprintf("at most %d bytes, got %d", l.MaxMatcherLen, len(m))})
+			vs = append(vs, server.FieldViolation{Field: fmt.Sprintf("matchers[%d]", i), Description: fmt.Sprintf("at most %d bytes, got %d", l.MaxMatcherLen, len(m))})
 		}
 	}
 	if len(p.Comment) > l.MaxComment {
-		vs = append(vs, Violation{"comment", fmt.Sprintf("at most %d bytes, got %d", l.MaxComment, len(p.Comment))})
+		vs = append(vs, server.FieldViolation{Field: "comment", Description: fmt.Sprintf("at most %d bytes, got %d", l.MaxComment, len(p.Comment))})
 	}
 	maxD, what := l.MaxDuration, "a silence"
 	if p.Schedule != nil {
 		maxD, what = l.MaxScheduled, "a maintenance window"
 	}
 	if d := p.EndsAt.Sub(p.StartsAt); d > maxD {
-		vs = append(vs, Violation{"ends_at", fmt.Sprintf("%s may last at most %s, this one %s: make a new one when it ends", what, maxD, d.Round(time.Minute))})
+		vs = append(vs, server.FieldViolation{Field: "ends_at", Description: fmt.Sprintf("%s may last at most %s, this one %s: make a new one when it ends", what, maxD, d.Round(time.Minute))})
 	}
 	return vs
 }
@@ -190,7 +166,9 @@ type Silence struct {
 }
 
 // New validates p and returns a new silence created at now, with a fresh
-// id. A failed validation is an *InvalidError listing every problem.
+// id. A failed validation is a *server.BadRequestError listing every problem,
+// each named after the API field that carries it ("matchers[1]",
+// "schedule.windows[0].start").
 func New(p Params, now time.Time) (*Silence, error) {
 	now = dbTime(now)
 	if p.StartsAt.IsZero() {
@@ -200,9 +178,9 @@ func New(p Params, now time.Time) (*Silence, error) {
 		ID: uuid.Must(uuid.NewV7()).String(), Matchers: p.Matchers, StartsAt: p.StartsAt, EndsAt: p.EndsAt,
 		CreatedBy: p.CreatedBy, Comment: p.Comment, CreatedAt: now, Schedule: p.Schedule, Team: p.Team,
 	}
-	var vs []Violation
+	var vs []server.FieldViolation
 	if p.EndsAt.After(p.StartsAt) && !p.EndsAt.After(now) {
-		vs = append(vs, Violation{"ends_at", "must be in the future"})
+		vs = append(vs, server.FieldViolation{Field: "ends_at", Description: "must be in the future"})
 	}
 	vs = p.Limits.check(p, vs)
 	return build(r, vs)
@@ -211,14 +189,14 @@ func New(p Params, now time.Time) (*Silence, error) {
 // FromRecord rebuilds a stored silence, checking again what must always
 // hold of one.
 func FromRecord(r Record) (*Silence, error) {
-	var vs []Violation
+	var vs []server.FieldViolation
 	if r.ID == "" {
-		vs = append(vs, Violation{"id", "is required"})
+		vs = append(vs, server.FieldViolation{Field: "id", Description: "is required"})
 	}
 	return build(r, vs)
 }
 
-func build(r Record, vs []Violation) (*Silence, error) {
+func build(r Record, vs []server.FieldViolation) (*Silence, error) {
 	s := &Silence{
 		id: r.ID, startsAt: dbTime(r.StartsAt), endsAt: dbTime(r.EndsAt), createdBy: r.CreatedBy,
 		comment: r.Comment, createdAt: dbTime(r.CreatedAt), expiredBy: r.ExpiredBy, team: r.Team,
@@ -229,17 +207,17 @@ func build(r Record, vs []Violation) (*Silence, error) {
 	s.matchers, vs = parseMatchers(r.Matchers, vs)
 	switch {
 	case s.startsAt.IsZero():
-		vs = append(vs, Violation{"starts_at", "is required"})
+		vs = append(vs, server.FieldViolation{Field: "starts_at", Description: "is required"})
 	case s.endsAt.IsZero():
-		vs = append(vs, Violation{"ends_at", "is required"})
+		vs = append(vs, server.FieldViolation{Field: "ends_at", Description: "is required"})
 	case !s.endsAt.After(s.startsAt):
-		vs = append(vs, Violation{"ends_at", "must be after starts_at"})
+		vs = append(vs, server.FieldViolation{Field: "ends_at", Description: "must be after starts_at"})
 	}
 	if r.Schedule != nil {
 		s.schedule, vs = compileSchedule(*r.Schedule, vs)
 	}
 	if len(vs) > 0 {
-		return nil, &InvalidError{Violations: vs}
+		return nil, server.InvalidArgument("invalid silence", vs...)
 	}
 	return s, nil
 }
@@ -247,9 +225,9 @@ func build(r Record, vs []Violation) (*Silence, error) {
 // parseMatchers parses each element on its own, so every bad one is
 // reported, and refuses a set of matchers that would match an alert with
 // no labels at all: Alertmanager's rule against silencing everything.
-func parseMatchers(in []string, vs []Violation) ([]*labels.Matcher, []Violation) {
+func parseMatchers(in []string, vs []server.FieldViolation) ([]*labels.Matcher, []server.FieldViolation) {
 	if len(in) == 0 {
-		return nil, append(vs, Violation{"matchers", "at least one matcher is required"})
+		return nil, append(vs, server.FieldViolation{Field: "matchers", Description: "at least one matcher is required"})
 	}
 	var out []*labels.Matcher
 	bad := false
@@ -259,7 +237,7 @@ func parseMatchers(in []string, vs []Violation) ([]*labels.Matcher, []Violation)
 			err = perr.Err
 		}
 		if err != nil {
-			vs = append(vs, Violation{fmt.Sprintf("matchers[%d]", i), fmt.Sprintf("%q: %v", s, err)})
+			vs = append(vs, server.FieldViolation{Field: fmt.Sprintf("matchers[%d]", i), Description: fmt.Sprintf("%q: %v", s, err)})
 			bad = true
 			continue
 		}
@@ -273,7 +251,7 @@ func parseMatchers(in []string, vs []Violation) ([]*labels.Matcher, []Violation)
 			return out, vs
 		}
 	}
-	return nil, append(vs, Violation{"matchers", "at least one matcher must not match the empty string: these would silence every alert"})
+	return nil, append(vs, server.FieldViolation{Field: "matchers", Description: "at least one matcher must not match the empty string: these would silence every alert"})
 }
 
 // matchesEmpty is Alertmanager's own test (silence/validation.go): only

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -25,9 +26,9 @@ func mustNew(t *testing.T, p silence.Params) *silence.Silence {
 
 func violations(t *testing.T, err error) []string {
 	t.Helper()
-	require.ErrorIs(t, err, silence.ErrInvalid)
-	var inv *silence.InvalidError
+	var inv *server.BadRequestError
 	require.ErrorAs(t, err, &inv)
+	require.Equal(t, "invalid silence", inv.Message)
 	var fields []string
 	for _, v := range inv.Violations {
 		require.NotEmpty(t, v.Description)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 )
 
@@ -72,19 +73,12 @@ func decode[M proto.Message](data []byte, m M, repairID string) (M, error) {
 // age is not handled, so before must lie further back than that (as for
 // deliveries).
 func (c *Cards) Prune(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	for ctx.Err() == nil {
-		tag, err := c.pool.Exec(ctx, `DELETE FROM approval_cards a USING (
-				SELECT repair_id FROM approval_cards WHERE updated_at < $1
-				LIMIT $2 FOR UPDATE SKIP LOCKED
-			) old WHERE a.repair_id = old.repair_id`, before, pruneChunk)
-		if err != nil {
-			return n, fmt.Errorf("prune approval cards: %w", err)
-		}
-		n += tag.RowsAffected()
-		if tag.RowsAffected() < pruneChunk {
-			break
-		}
+	n, err := db.DeleteInBatches(ctx, c.pool, pruneChunk, `DELETE FROM approval_cards a USING (
+			SELECT repair_id FROM approval_cards WHERE updated_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED
+		) old WHERE a.repair_id = old.repair_id`, before)
+	if err != nil {
+		return n, fmt.Errorf("prune approval cards: %w", err)
 	}
 	return n, nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // Migrations are notify's schema migrations.
@@ -127,7 +129,7 @@ func (*Deliveries) posted(ctx context.Context, q querier, ref, channel, target s
 // after its parent was recorded and waits for nothing.
 func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
 	status := map[Outcome]string{OutcomeSent: "sent", OutcomeRetry: "retrying", OutcomeFailed: "failed"}[a.Outcome]
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	return db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
 		if a.Ref != "" {
 			if err := lockParent(ctx, tx, a.Ref, a.Channel, a.Target); err != nil {
 				return err

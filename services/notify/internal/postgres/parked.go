@@ -33,7 +33,7 @@ func (d *Deliveries) Park(ctx context.Context, r Reply) (Posted, bool, error) {
 		p      Posted
 		parked bool
 	)
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
 		if err := lockParent(ctx, tx, r.Parent, r.Channel, r.Target); err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vigil-ops/vigil/pkg/db"
 )
 
 // pruneChunk bounds the deliveries one statement deletes (their attempts go
@@ -20,19 +22,12 @@ const pruneChunk = 1000
 // before must lie further back than an event is still handled (notify's
 // max event age).
 func (d *Deliveries) Prune(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	for ctx.Err() == nil {
-		tag, err := d.pool.Exec(ctx, `DELETE FROM deliveries d USING (
-				SELECT event_id, channel FROM deliveries WHERE updated_at < $1
-				LIMIT $2 FOR UPDATE SKIP LOCKED
-			) old WHERE d.event_id = old.event_id AND d.channel = old.channel`, before, pruneChunk)
-		if err != nil {
-			return n, fmt.Errorf("prune deliveries: %w", err)
-		}
-		n += tag.RowsAffected()
-		if tag.RowsAffected() < pruneChunk {
-			break
-		}
+	n, err := db.DeleteInBatches(ctx, d.pool, pruneChunk, `DELETE FROM deliveries d USING (
+			SELECT event_id, channel FROM deliveries WHERE updated_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED
+		) old WHERE d.event_id = old.event_id AND d.channel = old.channel`, before)
+	if err != nil {
+		return n, fmt.Errorf("prune deliveries: %w", err)
 	}
 	return n, nil
 }

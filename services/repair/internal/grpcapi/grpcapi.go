@@ -4,11 +4,7 @@ package grpcapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -17,7 +13,6 @@ import (
 	"github.com/vigil-ops/vigil/pkg/auth"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
-	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
@@ -34,50 +29,31 @@ type Server struct {
 	repairv1.UnimplementedRepairServiceServer
 	store *postgres.Store
 	svc   Service
-	log   *slog.Logger
 }
 
 // New returns the API.
-func New(store *postgres.Store, svc Service, log *slog.Logger) *Server {
-	return &Server{store: store, svc: svc, log: log}
+func New(store *postgres.Store, svc Service) *Server {
+	return &Server{store: store, svc: svc}
 }
 
-func (s *Server) toStatus(ctx context.Context, err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	var v *guard.ValidationError
-	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+// toStatus maps the repair service's sentinels to their codes; its
+// refusals and guardrail violations are statuses already, and the error
+// interceptor (pkg/server) answers the rest.
+func toStatus(err error) error {
+	if errors.Is(err, postgres.ErrNotFound) {
 		return status.Error(codes.NotFound, err.Error())
-	case errors.As(err, &v):
-		fv := make([]server.FieldViolation, 0, len(v.Violations))
-		for _, x := range v.Violations {
-			fv = append(fv, server.FieldViolation{Field: x.Field, Description: x.Description})
-		}
-		return server.InvalidArgument("invalid guardrails", fv...)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
-	s.log.ErrorContext(ctx, "repair request failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
-}
-
-func validID(id, field string) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return server.InvalidArgument("invalid "+field, server.FieldViolation{Field: field, Description: "must be a UUID"})
-	}
-	return nil
+	return err
 }
 
 // GetRepair implements the RPC.
 func (s *Server) GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	row, err := s.store.Get(ctx, nil, r.GetId(), true)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	if err := auth.CheckTeam(ctx, row.Repair.GetTeam(), "repair "+r.GetId()); err != nil {
 		return nil, err
@@ -87,40 +63,19 @@ func (s *Server) GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*
 
 // ListRepairs implements the RPC.
 func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest) (*repairv1.ListRepairsResponse, error) {
-	var fv []server.FieldViolation
+	var bad server.BadRequestError
 	if r.GetIncidentId() != "" && uuid.Validate(r.GetIncidentId()) != nil {
-		fv = append(fv, server.FieldViolation{Field: "incident_id", Description: "must be a UUID"})
+		bad.Add("incident_id", "must be a UUID")
 	}
 	if _, ok := repairv1.RepairStatus_name[int32(r.GetStatus())]; !ok {
-		fv = append(fv, server.FieldViolation{Field: "status", Description: "unknown status"})
+		bad.Add("status", "unknown status")
 	}
-	size := int(r.GetPageSize())
-	switch {
-	case size == 0:
-		size = 50
-	case size < 0:
-		fv = append(fv, server.FieldViolation{Field: "page_size", Description: "must not be negative"})
-	case size > 500:
-		size = 500
+	size := server.PageSize(&bad, "page_size", r.GetPageSize())
+	after := server.ParsePageToken[server.TimeID](&bad, "repairs", r.GetPageToken())
+	if err := bad.Err("invalid request"); err != nil {
+		return nil, err
 	}
-	var (
-		afterAt time.Time
-		afterID string
-	)
-	if tok := r.GetPageToken(); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		at, id, ok := strings.Cut(string(raw), "/")
-		if err == nil && ok {
-			err = afterAt.UnmarshalText([]byte(at))
-		}
-		if err != nil || !ok || uuid.Validate(id) != nil {
-			fv = append(fv, server.FieldViolation{Field: "page_token", Description: "is not a token this API returned"})
-		}
-		afterID = id
-	}
-	if len(fv) > 0 {
-		return nil, server.InvalidArgument("invalid request", fv...)
-	}
+	afterAt, afterID := after.Parts()
 	teams, all, unowned := auth.Teams(ctx)
 	f := postgres.Filter{IncidentID: r.GetIncidentId(), Scoped: !all, Teams: teams, Unowned: unowned}
 	if r.GetStatus() != repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED {
@@ -128,34 +83,30 @@ func (s *Server) ListRepairs(ctx context.Context, r *repairv1.ListRepairsRequest
 	}
 	rs, err := s.store.List(ctx, f, size, afterAt, afterID)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	out := &repairv1.ListRepairsResponse{}
-	if len(rs) > size {
-		last := rs[size-1]
-		at, _ := last.GetCreateTime().AsTime().MarshalText()
-		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(string(at) + "/" + last.GetId()))
-		rs = rs[:size]
-	}
-	out.Repairs = rs
+	out.Repairs, out.NextPageToken = server.NextPage("repairs", rs, size, func(r *repairv1.Repair) server.TimeID {
+		return server.TimeIDOf(r.GetCreateTime().AsTime(), r.GetId())
+	})
 	return out, nil
 }
 
 // ApproveRepair implements the RPC.
 func (s *Server) ApproveRepair(ctx context.Context, r *repairv1.ApproveRepairRequest) (*repairv1.ApproveRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	rp, err := s.svc.Answer(ctx, r.GetId(), true, caller(ctx), "api", "")
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &repairv1.ApproveRepairResponse{Repair: rp}, nil
 }
 
 // RejectRepair implements the RPC.
 func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairRequest) (*repairv1.RejectRepairResponse, error) {
-	if err := validID(r.GetId(), "id"); err != nil {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
 		return nil, err
 	}
 	if len(r.GetReason()) > 1000 {
@@ -163,7 +114,7 @@ func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairReque
 	}
 	rp, err := s.svc.Answer(ctx, r.GetId(), false, caller(ctx), "api", r.GetReason())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &repairv1.RejectRepairResponse{Repair: rp}, nil
 }
@@ -172,7 +123,7 @@ func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairReque
 func (s *Server) GetGuardrails(ctx context.Context, r *repairv1.GetGuardrailsRequest) (*repairv1.GetGuardrailsResponse, error) {
 	set, eff, err := s.svc.Guardrails(ctx, r.GetScope())
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &repairv1.GetGuardrailsResponse{Set: set, Effective: eff}, nil
 }
@@ -184,7 +135,7 @@ func (s *Server) SetGuardrails(ctx context.Context, r *repairv1.SetGuardrailsReq
 	}
 	set, eff, err := s.svc.SetGuardrails(ctx, r.GetGuardrails(), r.GetClear(), caller(ctx))
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, toStatus(err)
 	}
 	return &repairv1.SetGuardrailsResponse{Set: set, Effective: eff}, nil
 }

@@ -23,7 +23,7 @@ import (
 // the same scope. Deny and allowed_namespaces come out sorted, each entry
 // once.
 //
-// A bad request returns a *ValidationError whose fields are named as in
+// A bad request returns a *server.BadRequestError whose fields are named as in
 // SetGuardrailsRequest: "guardrails.cooldown", "clear[1]". Unknown names in
 // clearFields are refused, and so is a field both set and cleared. Neither
 // current nor update is modified.

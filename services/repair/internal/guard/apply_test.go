@@ -10,6 +10,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 )
 
@@ -135,9 +136,9 @@ func TestApplyRefuses(t *testing.T) {
 			t.Parallel()
 			got, err := guard.Apply(tc.current, tc.update, tc.clear)
 			require.Nil(t, got)
-			var verr *guard.ValidationError
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
-			require.Equal(t, tc.want, verr.Violations)
+			require.Equal(t, tc.want, fvs(verr.Violations))
 		})
 	}
 }

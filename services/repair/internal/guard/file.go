@@ -59,7 +59,7 @@ type File struct {
 func (f *File) Base() Settings { return Effective(Defaults(), f.Global) }
 
 // LoadFile reads and checks a guardrails file. Every problem found is
-// reported at once, in a *ValidationError (fields named as in the file:
+// reported at once, in a *server.BadRequestError (fields named as in the file:
 // "cooldown", "scopes[1].min_confidence") wrapped in an error that names
 // the file.
 func LoadFile(path string) (*File, error) {

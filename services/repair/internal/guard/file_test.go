@@ -12,6 +12,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 )
 
@@ -146,9 +147,9 @@ func TestLoadFileRefuses(t *testing.T) {
 			f, err := guard.LoadFile(path)
 			require.Nil(t, f)
 			require.ErrorContains(t, err, "guardrails file "+path+": invalid guardrails: ")
-			var verr *guard.ValidationError
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
-			require.Equal(t, tc.want, verr.Violations)
+			require.Equal(t, tc.want, fvs(verr.Violations))
 		})
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 )
 
 // Bounds of what a scope may set. The lower ones follow from meaning (a
@@ -16,82 +17,33 @@ import (
 // any sensible setting and catch typos (a cooldown of "10h" meant as 10
 // minutes still passes; 10 days does not).
 const (
-	maxHourly         = 1000
-	maxPods           = 10_000
-	maxHealthy        = 1000
-	maxReplicasBound  = 1000
-	maxMemoryBound    = 1 << 40 // 1 TiB
-	maxCooldown       = 24 * time.Hour
-	maxApprovalTTL    = 24 * time.Hour
-	maxVerifyWindow   = time.Hour
-	maxDenyLen        = 64
-	maxNamespacesLen  = 1000
-	maxViolationsKept = 100
+	maxHourly        = 1000
+	maxPods          = 10_000
+	maxHealthy       = 1000
+	maxReplicasBound = 1000
+	maxMemoryBound   = 1 << 40 // 1 TiB
+	maxCooldown      = 24 * time.Hour
+	maxApprovalTTL   = 24 * time.Hour
+	maxVerifyWindow  = time.Hour
+	maxDenyLen       = 64
+	maxNamespacesLen = 1000
 )
 
-// ValidationError lists every violation found in guardrails, so that one
-// answer tells a person everything to fix. The gRPC port turns it into
-// InvalidArgument with google.rpc.BadRequest field violations.
-type ValidationError struct {
-	// Violations in field order. At most a hundred are kept; a last one,
-	// with no field, then says how many were left out.
-	Violations []FieldViolation
-}
+// violations collects the field violations of guardrails, every one of
+// them, so that one answer tells a person everything to fix: a
+// *server.BadRequestError, which the gRPC port answers InvalidArgument with
+// google.rpc.BadRequest field violations. Fields are named with the
+// proto field names: "cooldown", "deny[2]", "scopes[0].max_auto_per_hour"
+// in a file, "guardrails.cooldown" and "clear[1]" for Apply.
+type violations struct{ server.BadRequestError }
 
-// FieldViolation is one broken rule.
-type FieldViolation struct {
-	// Field is the path of the offending value with the proto field names:
-	// "cooldown", "deny[2]", "scopes[0].max_auto_per_hour" in a file,
-	// "guardrails.cooldown" and "clear[1]" for Apply. Empty for the whole.
-	Field string
-	// Description says what is wrong, e.g. "must be positive, got -1m".
-	Description string
-}
+func (v *violations) add(field, format string, args ...any) { v.Addf(field, format, args...) }
 
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid guardrails: ")
-	for i, v := range e.Violations {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		if v.Field != "" {
-			b.WriteString(v.Field)
-			b.WriteString(": ")
-		}
-		b.WriteString(v.Description)
-	}
-	return b.String()
-}
-
-// violations collects field violations.
-type violations struct {
-	list    []FieldViolation
-	omitted int
-}
-
-func (v *violations) add(field, format string, args ...any) {
-	if len(v.list) >= maxViolationsKept {
-		v.omitted++
-		return
-	}
-	v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-}
-
-// err returns the violations as a *ValidationError, or nil for none.
-func (v *violations) err() error {
-	if len(v.list) == 0 {
-		return nil
-	}
-	list := v.list
-	if v.omitted > 0 {
-		list = append(list, FieldViolation{Description: fmt.Sprintf("%d more violations not shown", v.omitted)})
-	}
-	return &ValidationError{Violations: list}
-}
+// err returns the violations as a *server.BadRequestError, or nil for none.
+func (v *violations) err() error { return v.Err("invalid guardrails") }
 
 // Validate checks guardrails as set for a scope (through the API or in the
-// configuration file) and returns a *ValidationError listing every
+// configuration file) and returns a *server.BadRequestError listing every
 // violation, with fields named as in the proto. Unset fields are fine: they
 // inherit. A nil g is an empty global scope.
 func Validate(g *repairv1.Guardrails) error {

@@ -12,10 +12,20 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 )
 
-type fv = guard.FieldViolation
+// fv is a server.FieldViolation, short for the tables.
+type fv struct{ Field, Description string }
+
+func fvs(vs []server.FieldViolation) []fv {
+	out := make([]fv, len(vs))
+	for i, v := range vs {
+		out[i] = fv(v)
+	}
+	return out
+}
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
@@ -145,9 +155,9 @@ func TestValidate(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var verr *guard.ValidationError
+			var verr *server.BadRequestError
 			require.ErrorAs(t, err, &verr)
-			require.Equal(t, tc.want, verr.Violations)
+			require.Equal(t, tc.want, fvs(verr.Violations))
 		})
 	}
 }
@@ -164,9 +174,9 @@ func TestValidateCapsViolations(t *testing.T) {
 	for i := range bad {
 		bad[i] = "Bad"
 	}
-	var verr *guard.ValidationError
+	var verr *server.BadRequestError
 	require.ErrorAs(t, guard.Validate(&repairv1.Guardrails{AllowedNamespaces: bad}), &verr)
 	require.Len(t, verr.Violations, 101)
 	require.Equal(t, "allowed_namespaces[99]", verr.Violations[99].Field)
-	require.Equal(t, fv{Description: "50 more violations not shown"}, verr.Violations[100])
+	require.Equal(t, server.FieldViolation{Description: "50 more violations not shown"}, verr.Violations[100])
 }

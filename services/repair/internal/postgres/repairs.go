@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigil-ops/vigil/pkg/db"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
@@ -36,7 +37,7 @@ func (r *Repairs) Get(ctx context.Context, id string) (*lifecycle.Repair, error)
 // far; created is false when its analysis already has one (a
 // redelivery), and nothing is written then.
 func (r *Repairs) Add(ctx context.Context, rp *lifecycle.Repair) (created bool, err error) {
-	err = pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, r.db, func(tx pgx.Tx) error {
 		p := rp.Proto()
 		b, err := marshal(p)
 		if err != nil {
@@ -66,7 +67,7 @@ func (r *Repairs) Add(ctx context.Context, rp *lifecycle.Repair) (created bool, 
 // serialises those decisions: with several replicas, two cannot both
 // take the last automatic repair of the hour.
 func (r *Repairs) Update(ctx context.Context, id string, fn func(*lifecycle.Repair) error) error {
-	return pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
+	return db.InTx(ctx, r.db, func(tx pgx.Tx) error {
 		p, st, err := read(ctx, tx, id, " FOR UPDATE OF r")
 		if err != nil {
 			return err
