@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -32,16 +33,14 @@ func (a *Autoscaler) Allows(want int32) string {
 	return fmt.Sprintf("HorizontalPodAutoscaler %s owns the replica count, between %d and %d: %d would be undone", a.Name, a.Min, a.Max, want)
 }
 
-// ReadAutoscaler finds the HorizontalPodAutoscaler that targets w's
-// Deployment and sets w.Autoscaler (nil when none does).
-func ReadAutoscaler(ctx context.Context, c kubernetes.Interface, w *Deployment) error {
-	d := w.Object
+// ReadAutoscaler returns the HorizontalPodAutoscaler that targets d, nil
+// when none does.
+func ReadAutoscaler(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) (*Autoscaler, error) {
 	list, err := c.AutoscalingV2().HorizontalPodAutoscalers(d.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("list horizontal pod autoscalers of deployment %s/%s: %w", d.Namespace, d.Name, err)
+		return nil, fmt.Errorf("list horizontal pod autoscalers of deployment %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	w.Autoscaler = autoscalerOf(list.Items, d.Name)
-	return nil
+	return autoscalerOf(list.Items, d.Name), nil
 }
 
 func autoscalerOf(hpas []autoscalingv2.HorizontalPodAutoscaler, deployment string) *Autoscaler {

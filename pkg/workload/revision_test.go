@@ -196,3 +196,19 @@ func TestAutoscaler(t *testing.T) {
 	assert.Empty(t, none.Allows(100))
 	assert.False(t, none.AtMax(100))
 }
+
+// Two templates are the same apart from the hash label the Deployment
+// controller adds to its ReplicaSets' copies.
+func TestSameTemplate(t *testing.T) {
+	t.Parallel()
+	a := corev1.PodTemplateSpec{}
+	a.Labels = map[string]string{"app": "web"}
+	a.Spec.Containers = []corev1.Container{{Name: "app", Image: "web:1"}}
+	b := *a.DeepCopy()
+	b.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = "abc123"
+	assert.True(t, SameTemplate(&a, &b), "the hash label aside")
+	_, hasHash := b.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	assert.True(t, hasHash, "the arguments are left alone")
+	b.Spec.Containers[0].Image = "web:2"
+	assert.False(t, SameTemplate(&a, &b))
+}

@@ -42,9 +42,6 @@ type Deployment struct {
 	// Current is the revision running its pod template; nil until the
 	// Deployment controller has made its ReplicaSet.
 	Current *Revision
-	// Autoscaler is the HorizontalPodAutoscaler that owns its replica
-	// count, when one does and it was asked for (ReadAutoscaler).
-	Autoscaler *Autoscaler
 }
 
 // Read reads Deployment namespace/name and its revisions; the error

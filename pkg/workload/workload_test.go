@@ -134,12 +134,13 @@ func TestAutoscalerAtItsMaximum(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	w, err := workload.Read(ctx, c, ns, "web", time.Now())
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	require.NoError(t, workload.ReadAutoscaler(ctx, c, w))
-	require.Equal(t, &workload.Autoscaler{Name: "web", Min: 1, Max: 3}, w.Autoscaler)
-	assert.True(t, w.Autoscaler.AtMax(workload.Replicas(w.Object)))
-	assert.Contains(t, w.Autoscaler.Allows(5), "HorizontalPodAutoscaler web owns the replica count")
+	a, err := workload.ReadAutoscaler(ctx, c, d)
+	require.NoError(t, err)
+	require.Equal(t, &workload.Autoscaler{Name: "web", Min: 1, Max: 3}, a)
+	assert.True(t, a.AtMax(workload.Replicas(d)))
+	assert.Contains(t, a.Allows(5), "HorizontalPodAutoscaler web owns the replica count")
 }
 
 // A pod leads to its Deployment through its ReplicaSet; a pod that is gone
