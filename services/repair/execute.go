@@ -176,6 +176,9 @@ func (s *Service) vigilApp(ctx context.Context, r *repairv1.Repair, set guard.Se
 // repair sends the same change, which the deploy service finds made,
 // rather than planning again against a Deployment it already changed.
 type deployChange struct {
+	// Rollback: to the last good revision, which the deploy service
+	// finds as the executor did (pkg/workload).
+	Rollback         bool   `json:"rollback,omitempty"`
 	Replicas         int32  `json:"replicas,omitempty"`
 	Container        string `json:"container,omitempty"`
 	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`
@@ -193,7 +196,7 @@ func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kuberne
 		s.fail(ctx, row, fmt.Sprintf("%s is app %s of Vigil's, changed only through the deploy service, which this process cannot reach", targetName(p.GetTarget()), app.Name), false)
 		return nil
 	}
-	if st.Deploy == nil && p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+	if st.Deploy == nil {
 		planCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		pl, err := s.actions.Plan(planCtx, c, p, limits(set))
 		cancel()
@@ -208,6 +211,9 @@ func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kuberne
 			return err
 		}
 		st.Deploy = &deployChange{Replicas: pl.Replicas, Container: pl.Container, MemoryLimitBytes: pl.MemoryLimitBytes}
+		if p.GetAction() == typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+			st.Deploy = &deployChange{Rollback: true}
+		}
 		err = pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 			return s.store.Save(ctx, tx, r, postgres.Update{Result: st.json()}, s.now())
 		})
@@ -225,7 +231,7 @@ func (s *Service) throughDeploy(ctx context.Context, row postgres.Row, c kuberne
 		what string
 	)
 	switch ch := st.Deploy; {
-	case ch == nil:
+	case ch.Rollback:
 		what = fmt.Sprintf("app %s rolled back", app.Name)
 		d, err = s.deps.Apps.RollbackForRepair(ctx, app.Name, r.GetId())
 	case ch.MemoryLimitBytes > 0:
