@@ -724,6 +724,8 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.AlreadyExists, "already exists")
 	case errors.Is(err, postgres.ErrBusy):
 		return status.Error(codes.FailedPrecondition, "a deployment of the app is under way: wait for it (vigil apps history)")
+	case errors.Is(err, deployer.ErrNoGoodRevision):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, deployer.ErrNoRevision):
 		return status.Error(codes.FailedPrecondition, "no such revision to roll back to (vigil apps history lists them)")
 	case errors.Is(err, postgres.ErrBadToken):
