@@ -28,6 +28,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/deploy"
@@ -226,6 +227,8 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 	require.NoError(t, err)
 	d := deployed(ctx, t, apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	// Serving long enough to be the last good revision.
+	workloadtest.Settled(t, k.Clientset, name, name, 1, 1)
 	d = deployed(ctx, t, apps, name, kubedev.CrashImageHost+"/cart:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 
