@@ -36,17 +36,12 @@ func TestABadRevisionBetweenTwoGoodOnes(t *testing.T) {
 	require.NoError(t, err)
 	workloadtest.WaitRevision(t, c, ns, "web", 1)
 	workloadtest.Settled(t, c, ns, "web", 1, 2)
-	record := func() {
-		w, err := workload.Read(ctx, c, ns, "web", time.Now())
-		require.NoError(t, err)
-		require.NoError(t, workload.Record(ctx, c, w, time.Now()))
-	}
-	record()
+	workloadtest.Record(t, c, ns, "web")
 	workloadtest.Release(t, c, ns, "web", bad2, 2)
 	workloadtest.Failing(t, c, ns, "web", 2, 1)
 	workloadtest.Release(t, c, ns, "web", good3, 3)
 	workloadtest.Settled(t, c, ns, "web", 3, 2)
-	record()
+	workloadtest.Record(t, c, ns, "web")
 	workloadtest.Release(t, c, ns, "web", bad4, 4)
 	workloadtest.Failing(t, c, ns, "web", 4, 1)
 

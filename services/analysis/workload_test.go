@@ -44,15 +44,6 @@ func lastGood(t *testing.T, k *testkit.Kube, ns, name string) int64 {
 	return 0
 }
 
-// record notes the revisions that have been good, as the deploy service
-// does before it replaces one.
-func record(t *testing.T, k *testkit.Kube, ns, name string) {
-	t.Helper()
-	w, err := workload.Read(t.Context(), k.Clientset, ns, name, time.Now())
-	require.NoError(t, err)
-	require.NoError(t, workload.Record(t.Context(), k.Clientset, w, time.Now()))
-}
-
 // Two bad releases in a row after a good one: the analysis proposes the
 // revision before both, the model's last good one, not the one below the
 // current (which crashes too).
@@ -84,12 +75,12 @@ func TestABadRevisionBetweenTwoGoodOnes(t *testing.T) {
 	_, err := c.AppsV1().Deployments(ns).Create(t.Context(), deployment(ns, "checkout", "registry.example.com/checkout:1", 2), metav1.CreateOptions{})
 	require.NoError(t, err)
 	workloadtest.Settled(t, c, ns, "checkout", 1, 2)
-	record(t, k, ns, "checkout")
+	workloadtest.Record(t, c, ns, "checkout")
 	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:2", 2)
 	workloadtest.Failing(t, c, ns, "checkout", 2, 1)
 	workloadtest.Release(t, c, ns, "checkout", "registry.example.com/checkout:3", 3)
 	workloadtest.Settled(t, c, ns, "checkout", 3, 2)
-	record(t, k, ns, "checkout")
+	workloadtest.Record(t, c, ns, "checkout")
 	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:4", 4)
 	workloadtest.Failing(t, c, ns, "checkout", 4, 1)
 
@@ -109,7 +100,7 @@ func TestOneBadReplicaOfThreeIsNotARollback(t *testing.T) {
 	_, err := c.AppsV1().Deployments(ns).Create(t.Context(), deployment(ns, "checkout", "registry.example.com/checkout:1", 3), metav1.CreateOptions{})
 	require.NoError(t, err)
 	workloadtest.Settled(t, c, ns, "checkout", 1, 3)
-	record(t, k, ns, "checkout")
+	workloadtest.Record(t, c, ns, "checkout")
 	workloadtest.Release(t, c, ns, "checkout", "registry.example.com/checkout:2", 2)
 	workloadtest.Settled(t, c, ns, "checkout", 2, 3)
 	w, err := workload.Read(t.Context(), c, ns, "checkout", time.Now())

@@ -93,6 +93,16 @@ func Settled(t testing.TB, c kubernetes.Interface, ns, name string, revision int
 	}
 }
 
+// Record records the revisions of Deployment ns/name good now on their
+// ReplicaSets (workload.Record), as the deploy service does before it
+// rolls out a new revision.
+func Record(t testing.TB, c kubernetes.Interface, ns, name string) {
+	t.Helper()
+	w, err := workload.Read(t.Context(), c, ns, name, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, workload.Record(t.Context(), c, w, time.Now()))
+}
+
 // Crash makes pod ns/name crash-loop as a kubelet reports it: not ready,
 // its container waiting in CrashLoopBackOff after restarts.
 func Crash(t testing.TB, c kubernetes.Interface, ns, name string) {

@@ -25,20 +25,7 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app.kubernetes.io/name": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
-			},
-		},
-	}
-}
+var deployment = workloadtest.Deployment
 
 // Alerts name a workload in many ways; each leads to the Deployment,
 // through a pod's owner references when they name a pod; labels that name

@@ -16,7 +16,6 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
-	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/actiontest"
@@ -121,15 +120,6 @@ func TestRollbackACrashingRelease(t *testing.T) {
 	assert.Equal(t, res.Verify.Generation, now.Generation)
 }
 
-// record notes the revisions of Deployment ns/name that have been good
-// since, as the deploy service does before it replaces one.
-func record(t *testing.T, k *testkit.Kube, ns, name string) {
-	t.Helper()
-	w, err := workload.Read(t.Context(), k.Clientset, ns, name, time.Now())
-	require.NoError(t, err)
-	require.NoError(t, workload.Record(t.Context(), k.Clientset, w, time.Now()))
-}
-
 // Revisions 1 (good), 2 (crashes), 3 (good) and 4 (crashes): a rollback
 // returns to 3, the last good revision, and to no other: not to 2, the
 // one below the current, nor to 1, which was good but is not the last.
@@ -141,12 +131,12 @@ func TestRollbackOnlyToTheLastGoodRevision(t *testing.T) {
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
 	workloadtest.Settled(t, k.Clientset, ns, "web", 1, 2)
-	record(t, k, ns, "web")
+	workloadtest.Record(t, k.Clientset, ns, "web")
 	release(t, k, ns, "web", kubedev.CrashImageHost+"/web:2", 2)
 	workloadtest.Failing(t, k.Clientset, ns, "web", 2, 1)
 	release(t, k, ns, "web", "registry.example.com/web:3", 3)
 	workloadtest.Settled(t, k.Clientset, ns, "web", 3, 2)
-	record(t, k, ns, "web")
+	workloadtest.Record(t, k.Clientset, ns, "web")
 	release(t, k, ns, "web", kubedev.CrashImageHost+"/web:4", 4)
 	workloadtest.Failing(t, k.Clientset, ns, "web", 4, 1)
 	c := actiontest.Repairer(t, k)
@@ -207,7 +197,7 @@ func TestRollbackDryRun(t *testing.T) {
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
 	workloadtest.Settled(t, k.Clientset, ns, "web", 1, 1)
-	record(t, k, ns, "web")
+	workloadtest.Record(t, k.Clientset, ns, "web")
 	release(t, k, ns, "web", "registry.example.com/web:2", 2)
 	d := actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
 	c := actiontest.Repairer(t, k)
