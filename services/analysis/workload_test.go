@@ -52,13 +52,7 @@ func TestTwoBadReleasesRollBackPastBoth(t *testing.T) {
 	k := testkit.SharedKube(t)
 	ns := k.Namespace(t)
 	c := k.Clientset
-	_, err := c.AppsV1().Deployments(ns).Create(t.Context(), deployment(ns, "checkout", "registry.example.com/checkout:1", 2), metav1.CreateOptions{})
-	require.NoError(t, err)
-	workloadtest.Settled(t, c, ns, "checkout", 1, 2)
-	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:2", 2)
-	workloadtest.Failing(t, c, ns, "checkout", 2, 1)
-	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:3", 3)
-	workloadtest.Failing(t, c, ns, "checkout", 3, 1)
+	workloadtest.History(t, c, ns, "checkout", 2, false, "registry.example.com/checkout:1", kubedev.CrashImageHost+"/checkout:2", kubedev.CrashImageHost+"/checkout:3")
 
 	a := analyse(t, k, ns, "checkout")
 	require.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, a.GetProposal().GetAction(), "%s: %s", a.GetSummary(), a.GetRootCause())
@@ -72,17 +66,8 @@ func TestABadRevisionBetweenTwoGoodOnes(t *testing.T) {
 	k := testkit.SharedKube(t)
 	ns := k.Namespace(t)
 	c := k.Clientset
-	_, err := c.AppsV1().Deployments(ns).Create(t.Context(), deployment(ns, "checkout", "registry.example.com/checkout:1", 2), metav1.CreateOptions{})
-	require.NoError(t, err)
-	workloadtest.Settled(t, c, ns, "checkout", 1, 2)
-	workloadtest.Record(t, c, ns, "checkout")
-	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:2", 2)
-	workloadtest.Failing(t, c, ns, "checkout", 2, 1)
-	workloadtest.Release(t, c, ns, "checkout", "registry.example.com/checkout:3", 3)
-	workloadtest.Settled(t, c, ns, "checkout", 3, 2)
-	workloadtest.Record(t, c, ns, "checkout")
-	workloadtest.Release(t, c, ns, "checkout", kubedev.CrashImageHost+"/checkout:4", 4)
-	workloadtest.Failing(t, c, ns, "checkout", 4, 1)
+	workloadtest.History(t, c, ns, "checkout", 2, true, "registry.example.com/checkout:1", kubedev.CrashImageHost+"/checkout:2",
+		"registry.example.com/checkout:3", kubedev.CrashImageHost+"/checkout:4")
 
 	a := analyse(t, k, ns, "checkout")
 	require.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, a.GetProposal().GetAction(), "%s: %s", a.GetSummary(), a.GetRootCause())

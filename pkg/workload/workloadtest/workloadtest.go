@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,34 @@ func Deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
 			},
 		},
+	}
+}
+
+// History creates Deployment ns/name with replicas of images[0] and
+// releases the others in turn, one revision each. An image on one of
+// kubedev's failing hosts (*.kwok.invalid) is a bad release: it is waited
+// for until its first pod fails. Any other is a good one: its pods are
+// waited for and settled, and, with record, recorded (Record) as the
+// deploy service does before the next release.
+func History(t testing.TB, c kubernetes.Interface, ns, name string, replicas int32, record bool, images ...string) {
+	t.Helper()
+	_, err := c.AppsV1().Deployments(ns).Create(t.Context(), Deployment(ns, name, images[0], replicas), metav1.CreateOptions{})
+	require.NoError(t, err)
+	for i, image := range images {
+		rev := int64(i + 1)
+		if i == 0 {
+			WaitRevision(t, c, ns, name, rev)
+		} else {
+			Release(t, c, ns, name, image, rev)
+		}
+		if strings.Contains(image, ".kwok.invalid/") {
+			Failing(t, c, ns, name, rev, 1)
+			continue
+		}
+		Settled(t, c, ns, name, rev, int(replicas))
+		if record {
+			Record(t, c, ns, name)
+		}
 	}
 }
 

@@ -129,16 +129,8 @@ func TestRollbackOnlyToTheLastGoodRevision(t *testing.T) {
 	k := testkit.SharedKube(t)
 	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
-	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 2))
-	workloadtest.Settled(t, k.Clientset, ns, "web", 1, 2)
-	workloadtest.Record(t, k.Clientset, ns, "web")
-	release(t, k, ns, "web", kubedev.CrashImageHost+"/web:2", 2)
-	workloadtest.Failing(t, k.Clientset, ns, "web", 2, 1)
-	release(t, k, ns, "web", "registry.example.com/web:3", 3)
-	workloadtest.Settled(t, k.Clientset, ns, "web", 3, 2)
-	workloadtest.Record(t, k.Clientset, ns, "web")
-	release(t, k, ns, "web", kubedev.CrashImageHost+"/web:4", 4)
-	workloadtest.Failing(t, k.Clientset, ns, "web", 4, 1)
+	workloadtest.History(t, k.Clientset, ns, "web", 2, true, "registry.example.com/web:1", kubedev.CrashImageHost+"/web:2",
+		"registry.example.com/web:3", kubedev.CrashImageHost+"/web:4")
 	c := actiontest.Repairer(t, k)
 	e := rollback.New()
 	lim := action.Limits{MinReplicas: 1}
