@@ -6,10 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -74,10 +72,7 @@ func TestOneBadReplicaOfThree(t *testing.T) {
 	ns := k.Namespace(t)
 	ctx := t.Context()
 	c := k.Clientset
-	_, err := c.AppsV1().Deployments(ns).Create(ctx, workloadtest.Deployment(ns, "web", good1, 3), metav1.CreateOptions{})
-	require.NoError(t, err)
-	workloadtest.WaitRevision(t, c, ns, "web", 1)
-	workloadtest.Settled(t, c, ns, "web", 1, 3)
+	workloadtest.History(t, c, ns, "web", 3, false, good1)
 	w, err := workload.Read(ctx, c, ns, "web", time.Now())
 	require.NoError(t, err)
 	assert.True(t, w.Current.Good, w.Current.Why)
@@ -102,14 +97,7 @@ func TestAutoscalerAtItsMaximum(t *testing.T) {
 	c := k.Clientset
 	_, err := c.AppsV1().Deployments(ns).Create(ctx, workloadtest.Deployment(ns, "web", good1, 3), metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
-			MinReplicas:    ptr.To(int32(1)), MaxReplicas: 3,
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	workloadtest.Autoscaler(t, c, ns, "web", 1, 3)
 
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -128,10 +116,7 @@ func TestController(t *testing.T) {
 	ns := k.Namespace(t)
 	ctx := t.Context()
 	c := k.Clientset
-	_, err := c.AppsV1().Deployments(ns).Create(ctx, workloadtest.Deployment(ns, "web", good1, 1), metav1.CreateOptions{})
-	require.NoError(t, err)
-	workloadtest.WaitRevision(t, c, ns, "web", 1)
-	workloadtest.Settled(t, c, ns, "web", 1, 1)
+	workloadtest.History(t, c, ns, "web", 1, false, good1)
 	w, err := workload.Read(ctx, c, ns, "web", time.Now())
 	require.NoError(t, err)
 

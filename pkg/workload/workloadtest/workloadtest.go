@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -67,6 +68,21 @@ func History(t testing.TB, c kubernetes.Interface, ns, name string, replicas int
 			Record(t, c, ns, name)
 		}
 	}
+}
+
+// Autoscaler creates HorizontalPodAutoscaler ns/name targeting Deployment
+// ns/name, between lo and hi replicas. The control plane has no metrics:
+// it never scales, it only owns the count.
+func Autoscaler(t testing.TB, c kubernetes.Interface, ns, name string, lo, hi int32) {
+	t.Helper()
+	_, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    &lo, MaxReplicas: hi,
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
 }
 
 // Release sets the image of Deployment ns/name as a deploy would and

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -235,14 +234,7 @@ func TestGatherTheWorkloadModel(t *testing.T) {
 	_, err := c.AppsV1().Deployments(ns).Create(ctx, deployment(ns, "shop", "registry.example.com/shop:1", 3), metav1.CreateOptions{})
 	require.NoError(t, err)
 	workloadtest.Settled(t, c, ns, "shop", 1, 3)
-	_, err = c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"},
-			MaxReplicas:    3,
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	workloadtest.Autoscaler(t, c, ns, "shop", 1, 3)
 	w, err := workload.Read(ctx, c, ns, "shop", time.Now())
 	require.NoError(t, err)
 	bad := w.Current.Pods[0].Name

@@ -6,12 +6,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/actiontest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/scale"
@@ -161,14 +160,7 @@ func TestScaleWithinTheAutoscaler(t *testing.T) {
 	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 3))
-	_, err := k.Clientset.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
-			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 3,
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	workloadtest.Autoscaler(t, k.Clientset, ns, "web", 2, 3)
 	c := actiontest.Repairer(t, k)
 	e := scale.New()
 	lim := action.Limits{MinReplicas: 1, MaxReplicas: 10}
