@@ -76,8 +76,9 @@ func Supports(a typesv1.RepairAction, kind string) bool {
 //   - the target must be the incident's own workload (bundle.Target), or
 //     for DELETE_POD one of its pods in the bundle;
 //   - the action must be in the enum and apply to the workload's kind,
-//     with parameters in bounds (Limits) and a rollback only to the last
-//     good revision (pkg/workload; revision 0 is resolved to it);
+//     with parameters in bounds (Limits; a scale within the bounds of the
+//     HorizontalPodAutoscaler that owns the count) and a rollback only to
+//     the last good revision (pkg/workload; revision 0 is resolved to it);
 //   - an action against a verdict that needs a person is refused;
 //   - confidence is capped: at the verdict's own confidence when the
 //     verdict proposes the same action, at Limits.UnsupportedCap when it
@@ -194,6 +195,8 @@ func checkScale(w *evidence.Workload, p *typesv1.RepairProposal, verdict Result,
 		return unusable("scale from %d down to %d replicas: more than halves it", from, to)
 	case to > lim.MaxScale(from) && !restore:
 		return unusable("scale from %d up to %d replicas: more than %d", from, to, lim.MaxScale(from))
+	case w.Autoscaler != nil && (to < w.Autoscaler.Min || to > w.Autoscaler.Max):
+		return unusable("scale to %d replicas: HorizontalPodAutoscaler %s owns the count, between %d and %d", to, w.Autoscaler.Name, w.Autoscaler.Min, w.Autoscaler.Max)
 	}
 	return nil
 }

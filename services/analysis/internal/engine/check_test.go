@@ -53,6 +53,9 @@ func TestCheckRejects(t *testing.T) {
 		{"scale past the maximum", checkout(replicas(3)), engine.Result{Proposal: scaleTo(21, own)}, "outside 1..20"},
 		{"scale more than doubling", checkout(), engine.Result{Proposal: scaleTo(7, own)}, "more than 6"},
 		{"scale to the same", checkout(), engine.Result{Proposal: scaleTo(3, own)}, "already has 3"},
+		{"scale past the autoscaler's maximum", checkout(func(b *evidence.Bundle) {
+			b.Workload.Autoscaler = &evidence.Autoscaler{Name: "checkout", Min: 2, Max: 4}
+		}), engine.Result{Proposal: scaleTo(5, own)}, "HorizontalPodAutoscaler checkout owns the count, between 2 and 4"},
 		{"scale down more than half", checkout(), engine.Result{Proposal: scaleTo(1, own)}, "more than halves"},
 		{"scale from zero past +3, not the rules' count", checkout(replicas(0)), engine.Result{Proposal: scaleTo(5, own)}, "more than 3"},
 		{"memory of an unknown container", checkout(), engine.Result{Proposal: memoryTo("sidecar", 768*mi)}, `no container "sidecar"`},
