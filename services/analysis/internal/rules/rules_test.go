@@ -114,6 +114,10 @@ func ruleCases() []ruleCase {
 			params: &typesv1.ScaleParams{Replicas: 4}, conf: [2]float64{0.75, 0.75},
 			evidence: []string{"deployment/checkout", "metric/replicas", "event/Deployment/checkout/ScalingReplicaSet"},
 		}},
+		{"scaled to zero: back within the autoscaler's bounds", build(scaledToZero(4), autoscaler(1, 3)), want{
+			rule: "scaled-to-zero", action: scale, target: deployment,
+			params: &typesv1.ScaleParams{Replicas: 3}, conf: [2]float64{0.75, 0.75},
+		}},
 		{"scaled to zero: count unknown, 1", build(scaledToZero(0)), want{
 			rule: "scaled-to-zero", action: scale, target: deployment,
 			params: &typesv1.ScaleParams{Replicas: 1}, conf: [2]float64{0.5, 0.5},

@@ -324,6 +324,10 @@ var table = []rule{
 				prev = 1
 				d.adjust, d.adjustWhy = -0.25, "confidence lowered: the count before the scale-down is unknown, 1 restores service"
 			}
+			if a := f.w.Autoscaler; a != nil {
+				// Within the bounds of the autoscaler it re-enables.
+				prev = min(max(prev, a.Min), a.Max)
+			}
 			d.summary = fmt.Sprintf("%s is scaled to 0 replicas while its alert fires: scale it back to %d", workloadID(f.b), prev)
 			d.params = &typesv1.ScaleParams{Replicas: prev}
 			return d, true
