@@ -107,16 +107,19 @@ func WaitRevision(t testing.TB, c kubernetes.Interface, ns, name string, revisio
 	}, 30*time.Second, 100*time.Millisecond)
 }
 
-// Settled waits until revision of Deployment ns/name has ready pods, as
-// many as want, and then dates their readiness back past the settle
-// time, as if they had been serving for a while.
+// Settled waits until revision of Deployment ns/name (0: its current
+// one) has ready pods, as many as want, and then dates their readiness
+// back past the settle time, as if they had been serving for a while.
 func Settled(t testing.TB, c kubernetes.Interface, ns, name string, revision int64, want int) {
 	t.Helper()
 	var pods []corev1.Pod
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		w, err := workload.Read(context.Background(), c, ns, name, time.Now())
 		require.NoError(ct, err)
-		r := w.Revision(revision)
+		r := w.Current
+		if revision != 0 {
+			r = w.Revision(revision)
+		}
 		require.NotNil(ct, r)
 		pods = nil
 		for _, p := range r.Pods {

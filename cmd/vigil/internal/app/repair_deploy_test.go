@@ -133,7 +133,7 @@ func (r *repairRig) onboard(t *testing.T, name, image string) {
 	d := deployed(r.ctx, t, r.apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
 	// Serving long enough to be the last good revision.
-	workloadtest.Settled(t, r.kube.Clientset, name, name, 1, 1)
+	workloadtest.Settled(t, r.kube.Clientset, name, name, 0, 1)
 }
 
 // repair proposes p as an analysis naming no app would (MEDIUM risk: a

@@ -228,7 +228,7 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 	d := deployed(ctx, t, apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
 	// Serving long enough to be the last good revision.
-	workloadtest.Settled(t, k.Clientset, name, name, 1, 1)
+	workloadtest.Settled(t, k.Clientset, name, name, 0, 1)
 	d = deployed(ctx, t, apps, name, kubedev.CrashImageHost+"/cart:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 

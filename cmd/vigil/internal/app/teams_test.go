@@ -45,7 +45,7 @@ func TestTwoTeamsOneCluster(t *testing.T) {
 		d := deployed(ctx, t, apps, name, "")
 		require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
 		// Serving long enough to be the last good revision.
-		workloadtest.Settled(t, k.Clientset, name, name, 1, 1)
+		workloadtest.Settled(t, k.Clientset, name, name, 0, 1)
 	}
 	d := deployed(ctx, t, apps, "pay", kubedev.CrashImageHost+"/pay:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
