@@ -99,7 +99,7 @@ func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rev
 		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no revision %d (it has %s)", name, rev, revisions(w))
 	case rev != 0 && to == cur:
 		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "revision %d is Deployment %s's current template", rev, name)
-	case restore:
+	case restore && rev != 0:
 	case good == nil:
 		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no good revision to return to (%s): a person must decide", name, revisions(w))
 	case rev == 0:
