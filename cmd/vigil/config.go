@@ -213,6 +213,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			// VIGIL_PROMETHEUS_URL: checked by analysis.Options.Validate.
 			PrometheusURL:   os.Getenv("VIGIL_PROMETHEUS_URL"),
 			PrometheusToken: promToken,
+			// Checked by analysis.Options.Validate, which names the variable.
+			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
+			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
 		},
 		LLM: llmOpts,
 		Deploy: deploy.Options{

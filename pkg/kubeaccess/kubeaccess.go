@@ -19,6 +19,8 @@ import rbacv1 "k8s.io/api/rbac/v1"
 //   - ReplicaSets: read them, to find a Deployment's revisions and pods.
 //   - Pods: read them, to count healthy replicas, and delete one for its
 //     controller to replace.
+//   - HorizontalPodAutoscalers: read them, to scale a Deployment only
+//     within the bounds of the one that owns its replica count.
 //
 // Watch is for verifying a repair; the scale subresource is not needed
 // (replicas are patched on the Deployment). No Secrets, ConfigMaps,
@@ -45,5 +47,10 @@ var RepairRules = []rbacv1.PolicyRule{
 		APIGroups: []string{""},
 		Resources: []string{"pods"},
 		Verbs:     []string{"get", "list", "watch", "delete"},
+	},
+	{
+		APIGroups: []string{"autoscaling"},
+		Resources: []string{"horizontalpodautoscalers"},
+		Verbs:     []string{"get", "list"},
 	},
 }

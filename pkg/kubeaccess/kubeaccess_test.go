@@ -14,9 +14,10 @@ import (
 func TestRepairRulesAreExplicit(t *testing.T) {
 	t.Parallel()
 	allowed := map[string][]string{
-		"apps/deployments": {"get", "list", "watch", "patch"},
-		"apps/replicasets": {"get", "list", "watch"},
-		"/pods":            {"get", "list", "watch", "delete"},
+		"apps/deployments":                     {"get", "list", "watch", "patch"},
+		"apps/replicasets":                     {"get", "list", "watch"},
+		"/pods":                                {"get", "list", "watch", "delete"},
+		"autoscaling/horizontalpodautoscalers": {"get", "list"},
 	}
 	seen := map[string]bool{}
 	for _, r := range kubeaccess.RepairRules {

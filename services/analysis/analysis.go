@@ -35,6 +35,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/reserved"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
@@ -71,6 +72,12 @@ type Options struct {
 	// kube-state-metrics series around an incident are evidence (see
 	// gather.Prometheus); PrometheusToken its bearer token, if it wants one.
 	PrometheusURL, PrometheusToken string
+	// Namespace Vigil runs in and ReservedNamespaces the operator's
+	// (VIGIL_NAMESPACE, VIGIL_RESERVED_NAMESPACES): with the builtin
+	// ones (pkg/reserved), where an analysis proposes no repair but says
+	// it needs a person, as the repair guardrails would refuse one.
+	Namespace          string
+	ReservedNamespaces []string
 }
 
 // Validate reports options a user must fix.
@@ -84,7 +91,8 @@ func (o Options) Validate() error {
 			return fmt.Errorf("VIGIL_PROMETHEUS_URL: %q is not an http(s) URL", o.PrometheusURL)
 		}
 	}
-	return nil
+	_, err := reserved.New(o.Namespace, o.ReservedNamespaces)
+	return err
 }
 
 // Clusters gives read-only clients of the registered clusters (the deploy
@@ -118,6 +126,7 @@ type Service struct {
 	deps      Deps
 	store     *postgres.Store
 	prom      *gather.Prometheus // nil: no Prometheus configured
+	reserved  *reserved.Namespaces
 	incidents *bus.Consumer
 	deploys   *bus.Consumer
 	apps      *bus.Consumer
@@ -168,6 +177,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 	}
 	s.api = grpcapi.New(s.store, s.analyzeNow)
+	res, err := reserved.New(opts.Namespace, opts.ReservedNamespaces)
+	if err != nil {
+		return nil, err
+	}
+	s.reserved = res
 	if opts.PrometheusURL != "" {
 		p, err := gather.NewPrometheus(opts.PrometheusURL, opts.PrometheusToken, opts.Gather.Timeout)
 		if err != nil {
@@ -193,7 +207,6 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			s.poke()
 		}
 	})
-	var err error
 	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "analysis", Subjects: incidents.Subjects(), BatchSize: 20,
 		// It acts on nothing itself, but proposes repairs: an incident
@@ -471,6 +484,7 @@ func (s *Service) gather(ctx context.Context, b *evidence.Bundle, subj *typesv1.
 		return
 	}
 	b.Target = ref
+	b.Reserved = s.reserved.Check(ref.GetNamespace())
 	gather.Gather(ctx, kc, ref, s.opts.Gather, b, now)
 	if s.prom != nil {
 		at := b.Incident.OpenedAt

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakellm"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/analysis"
 )
 
@@ -131,6 +132,10 @@ func crashingRelease(t testing.TB, k *testkit.Kube) string {
 		d, err = deps.Get(ctx, "checkout", metav1.GetOptions{})
 		return err == nil && d.Status.AvailableReplicas == 2
 	}, 60*time.Second, 100*time.Millisecond, "revision 1 rolls out")
+	// Serving long enough to be the last good revision.
+	workloadtest.Settled(t, k.Clientset, ns, "checkout", 1, 2)
+	d, err = deps.Get(ctx, "checkout", metav1.GetOptions{})
+	require.NoError(t, err)
 	d.Spec.Template.Spec.Containers[0].Image = kubedev.CrashImageHost + "/checkout:2"
 	_, err = deps.Update(ctx, d, metav1.UpdateOptions{})
 	require.NoError(t, err)

@@ -36,6 +36,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/analysis/internal/engine"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
@@ -314,6 +315,11 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) scenarioOutco
 		if err := r.wait(ctx, ns, s.Until); err != nil {
 			return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
 		}
+		if s.Until.Available {
+			if err := r.settle(ctx, ns); err != nil {
+				return scenarioOutcome{err: fmt.Errorf("step %d: %w", i+1, err)}
+			}
+		}
 		if s.Deploy {
 			ds, err := r.deploys(ctx, ns, objs, i)
 			if err != nil {
@@ -384,6 +390,32 @@ func (r *runner) run(ctx context.Context, ns string, sc *scenario) scenarioOutco
 		}
 	}
 	return scenarioOutcome{got: got, summary: res.Summary + " [" + strings.Join(b.Gaps, "; ") + "]"}
+}
+
+// settle dates the readiness of the ready pods of ns back past the settle
+// time (pkg/workload): a state a step waited for as available is one that
+// held, as a release serves for a while before the next. kwok makes pods
+// ready at once and writes nothing later, as a kubelet would not either.
+func (r *runner) settle(ctx context.Context, ns string) error {
+	pods, err := r.kc.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	past := metav1.NewTime(time.Now().Add(-workload.Settle - time.Minute))
+	for _, p := range pods.Items {
+		if !podReady(p) {
+			continue
+		}
+		for i := range p.Status.Conditions {
+			if p.Status.Conditions[i].Type == corev1.PodReady {
+				p.Status.Conditions[i].LastTransitionTime = past
+			}
+		}
+		if _, err := r.kc.CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("settle pod %s: %w", p.Name, err)
+		}
+	}
+	return nil
 }
 
 // apply server-side applies the documents of manifests into ns.

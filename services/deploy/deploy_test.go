@@ -37,6 +37,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/deploy"
 )
 
@@ -285,7 +286,10 @@ func TestOnboardDeployAndRollBack(t *testing.T) {
 	_, err = cs.CoreV1().ServiceAccounts(name).Get(ctx, name, metav1.GetOptions{})
 	require.NoError(t, err)
 
-	// Revision 2: a new image.
+	// Revision 2: a new image, after revision 1 has served a while (what
+	// a rollback returns to is a revision all of whose replicas were
+	// ready for the settle time; the deployment records it).
+	workloadtest.Settled(t, cs, name, name, 1, 2)
 	d2 := f.deploy(t, name, "registry.example.com/shop:2.0.0")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d2.GetStatus(), d2.GetReason())
 	assert.Equal(t, int64(2), d2.GetRevision())

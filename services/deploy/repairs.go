@@ -104,8 +104,10 @@ func (s *Service) forRepair(ctx context.Context, c repairChange) (*deployv1.Depl
 	_, err := s.store.GetDeployment(ctx, s.deps.Pool, id)
 	if errors.Is(err, postgres.ErrNotFound) {
 		req := deployer.Request{App: c.app, RequestedBy: "repair/" + c.repairID, ID: id, Replicas: c.replicas, MemoryLimitBytes: c.memoryLimit}
-		if req.RollbackTo, err = s.rollbackTarget(ctx, c); err != nil {
-			return nil, err
+		if c.kind == rollback {
+			// The last good revision, as the repair service's executor
+			// found it (pkg/workload).
+			req.RollbackTo = -1
 		}
 		_, err = s.deployer.Request(ctx, req)
 		switch {
@@ -139,31 +141,6 @@ func (s *Service) forRepair(ctx context.Context, c repairChange) (*deployv1.Depl
 		case <-t.C:
 		}
 	}
-}
-
-// rollbackTarget is the revision a rollback returns to (0: not a
-// rollback).
-func (s *Service) rollbackTarget(ctx context.Context, c repairChange) (int64, error) {
-	if c.kind != rollback {
-		return 0, nil
-	}
-	a, err := s.store.GetApp(ctx, s.deps.Pool, c.app, false)
-	if errors.Is(err, postgres.ErrNotFound) {
-		return 0, fmt.Errorf("%s: %w", c.app, ErrNotAnApp)
-	} else if err != nil {
-		return 0, err
-	}
-	// What runs is the newest deployment's: when it failed, return to
-	// the app's current (last good) revision; when it succeeded and
-	// broke since, to the one before it.
-	latest, _, err := s.store.ListDeployments(ctx, s.deps.Pool, c.app, 1, "")
-	if err != nil {
-		return 0, err
-	}
-	if len(latest) == 1 && latest[0].GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED && a.CurrentRevision > 0 {
-		return a.CurrentRevision, nil
-	}
-	return -1, nil
 }
 
 // rollbackServer serves RepairRollbackService to the repair service in
@@ -209,7 +186,7 @@ func changeStatus(ctx context.Context, err error, d *deployv1.Deployment, app, r
 		return invalid
 	case errors.Is(err, ErrNotAnApp):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, deployer.ErrNoRevision), errors.Is(err, postgres.ErrBusy):
+	case errors.Is(err, deployer.ErrNoRevision), errors.Is(err, deployer.ErrNoGoodRevision), errors.Is(err, postgres.ErrBusy):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case ctx.Err() != nil:
 		return ctx.Err() // the caller's: the error interceptor answers it

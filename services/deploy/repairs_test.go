@@ -13,8 +13,12 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/deploy"
+	"github.com/vigil-ops/vigil/services/deploy/internal/deployer"
 )
 
 // live is the app's Deployment's replica count and memory limit.
@@ -193,4 +197,64 @@ func TestRepairScaleOfAutoscaledApp(t *testing.T) {
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
 	lo, hi = bounds()
 	assert.Equal(t, []int32{4, 8}, []int32{lo, hi}, "kept by the next deploy")
+}
+
+// Revision 1 served, then two releases crash-looped: a repair's rollback
+// returns the app to revision 1, the revision its Deployment's last good
+// ReplicaSet ran (pkg/workload), which is what the analysis proposes and
+// the repair executor checks; not to revision 2, the one before the
+// current, which crashes too. A person's rollback returns to the same.
+func TestRepairRollbackToTheLastGoodRevision(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	name := uniqueName("ledger-")
+	_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: name, Framework: "go", Plan: "basic", Image: "registry.example.com/ledger:1",
+	}})
+	require.NoError(t, err)
+	d := f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	workloadtest.Settled(t, k.Clientset, name, name, 1, 1)
+	for _, image := range []string{kubedev.CrashImageHost + "/ledger:2", kubedev.CrashImageHost + "/ledger:3"} {
+		d = f.deploy(t, name, image)
+		require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "%s crash-loops", image)
+	}
+
+	w, err := workload.Read(t.Context(), k.Clientset, name, name, time.Now())
+	require.NoError(t, err)
+	require.NotNil(t, w.LastGood())
+	assert.Equal(t, int64(1), w.LastGood().Number, "the model's last good revision")
+	assert.Equal(t, "1", w.LastGood().ReplicaSet.Annotations["vigil.dev/revision"], "ran the app's revision 1")
+
+	back, err := f.svc.RollbackForRepair(t.Context(), name, bus.NewID())
+	require.NoError(t, err)
+	assert.Equal(t, deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK, back.GetKind())
+	assert.Equal(t, int64(1), back.GetRollbackTo(), "past both bad releases")
+	assert.Equal(t, "registry.example.com/ledger:1", back.GetImage())
+	assert.Equal(t, "registry.example.com/ledger:1", liveImage(t, k.Clientset, name, name))
+}
+
+// Nothing known good: a rollback is refused, and nothing is recorded.
+func TestRepairRollbackWithNothingGood(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	f := newFixture(t, 2*time.Minute)
+	f.addCluster(t, "main", k)
+	name := uniqueName("abacus-")
+	_, err := f.apps.CreateApp(t.Context(), &deployv1.CreateAppRequest{App: &deployv1.App{
+		Name: name, Framework: "go", Plan: "basic", Image: "registry.example.com/abacus:1",
+	}})
+	require.NoError(t, err)
+	d := f.deploy(t, name, "")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	// Replaced before it served the settle time: not known good.
+	d = f.deploy(t, name, kubedev.CrashImageHost+"/abacus:2")
+	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus())
+
+	_, err = f.svc.RollbackForRepair(t.Context(), name, bus.NewID())
+	require.ErrorIs(t, err, deployer.ErrNoGoodRevision)
+	assert.Len(t, f.history(t, name), 2, "nothing recorded")
+	assert.Equal(t, kubedev.CrashImageHost+"/abacus:2", liveImage(t, k.Clientset, name, name), "nothing changed")
 }

@@ -142,7 +142,7 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 		s.fail(ctx, r, fmt.Sprintf("%s is app %s of Vigil's, changed only through the deploy service, which this process cannot reach", lifecycle.TargetName(p.GetTarget()), app.Name), nil)
 		return nil
 	}
-	if st.Deploy == nil && p.GetAction() != typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+	if st.Deploy == nil {
 		planCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		pl, err := s.actions.Plan(planCtx, c, p, limits(set))
 		cancel()
@@ -157,6 +157,9 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 			return err
 		}
 		ch := lifecycle.DeployChange{Replicas: pl.Replicas, Container: pl.Container, MemoryLimitBytes: pl.MemoryLimitBytes}
+		if p.GetAction() == typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT {
+			ch = lifecycle.DeployChange{Rollback: true}
+		}
 		if err := s.repairs.Update(ctx, r.GetId(), func(rp *lifecycle.Repair) error { return rp.AskDeploy(ch, s.now()) }); err != nil {
 			return err
 		}
@@ -172,7 +175,7 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 		what string
 	)
 	switch ch := st.Deploy; {
-	case ch == nil:
+	case ch.Rollback:
 		what = fmt.Sprintf("app %s rolled back", app.Name)
 		d, err = s.deps.Apps.RollbackForRepair(ctx, app.Name, r.GetId())
 	case ch.MemoryLimitBytes > 0:

@@ -28,6 +28,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair"
 )
 
@@ -112,6 +113,8 @@ func badRelease(t *testing.T, k *testkit.Kube, ns, name string) {
 	t.Helper()
 	deps := k.Clientset.AppsV1().Deployments(ns)
 	d := healthy(t, k, ns, name, 2)
+	// Serving long enough to be its last good revision.
+	workloadtest.Settled(t, k.Clientset, ns, name, 1, 2)
 	d.Spec.Template.Spec.Containers[0].Image = kubedev.CrashImageHost + "/" + name + ":2"
 	_, err := deps.Update(t.Context(), d, metav1.UpdateOptions{})
 	require.NoError(t, err)

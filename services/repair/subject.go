@@ -9,13 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/subject"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
@@ -108,29 +108,19 @@ func (s *Service) ownsPod(ctx context.Context, kc kubernetes.Interface, r *repai
 }
 
 // controls says whether target controls pod (through a ReplicaSet for a
-// Deployment), asking the cluster; a pod that is gone (a crash-looping
-// pod is replaced) is judged by its name, which its controller made.
+// Deployment), asking the cluster (workload.Controller); a pod or
+// ReplicaSet that is gone (a crash-looping pod is replaced) is judged by
+// its name, which its controller made.
 func controls(ctx context.Context, kc kubernetes.Interface, ns, pod string, target *typesv1.ResourceRef) (bool, error) {
 	if target.GetKind() == "Pod" {
 		return target.GetName() == pod, nil
 	}
-	p, err := kc.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	ref, err := workload.Controller(ctx, kc, ns, "Pod", pod)
 	if apierrors.IsNotFound(err) {
-		return strings.HasPrefix(pod, target.GetName()+"-"), nil
+		return strings.HasPrefix(ref.Name, target.GetName()+"-"), nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
+		return false, err
 	}
-	ref := metav1.GetControllerOf(p)
-	if ref != nil && ref.Kind == "ReplicaSet" && target.GetKind() == "Deployment" {
-		rs, err := kc.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return strings.HasPrefix(ref.Name, target.GetName()+"-"), nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("get replicaset %s/%s: %w", ns, ref.Name, err)
-		}
-		ref = metav1.GetControllerOf(rs)
-	}
-	return ref != nil && ref.Kind == target.GetKind() && ref.Name == target.GetName(), nil
+	return ref.Kind == target.GetKind() && ref.Name == target.GetName(), nil
 }

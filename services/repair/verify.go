@@ -14,9 +14,10 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
 )
 
 // verifyEvery is how often a repair being verified is looked at again;
@@ -104,7 +105,7 @@ func check(ctx context.Context, c kubernetes.Interface, p *typesv1.RepairProposa
 	if hash == "" {
 		// Not known when the change was made (a rollout by the deploy
 		// service): the ReplicaSet of the Deployment's current revision.
-		if hash = workload.TemplateHash(ctx, c, d); hash == "" {
+		if hash = change.TemplateHash(ctx, c, d); hash == "" {
 			return false, "", "waiting for the new ReplicaSet"
 		}
 	}
@@ -157,7 +158,7 @@ func (s *Service) undo(ctx context.Context, c kubernetes.Interface, r *repairv1.
 	}
 	undoCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	res, err := s.actions.Execute(undoCtx, c, back, action.Run{
-		RepairID: "undo-" + r.GetId(), Limits: action.Limits{MaxReplicas: max(st.Undo.Replicas, 1)},
+		RepairID: "undo-" + r.GetId(), Limits: action.Limits{MaxReplicas: max(st.Undo.Replicas, 1)}, Restore: true,
 	})
 	cancel()
 	return &undone{why: why, summary: res.Summary, err: err}

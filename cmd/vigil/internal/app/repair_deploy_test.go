@@ -28,6 +28,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/deploy"
 )
 
@@ -131,6 +132,8 @@ func (r *repairRig) onboard(t *testing.T, name, image string) {
 	require.NoError(t, err)
 	d := deployed(r.ctx, t, r.apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	// Serving long enough to be the last good revision.
+	workloadtest.Settled(t, r.kube.Clientset, name, name, 0, 1)
 }
 
 // repair proposes p as an analysis naming no app would (MEDIUM risk: a

@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
@@ -229,6 +230,8 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 	require.NoError(t, err)
 	d := deployed(ctx, t, apps, name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+	// Serving long enough to be the last good revision.
+	workloadtest.Settled(t, k.Clientset, name, name, 0, 1)
 	d = deployed(ctx, t, apps, name, kubedev.CrashImageHost+"/cart:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 

@@ -21,6 +21,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 )
 
 // TestTwoTeamsOneCluster is issue 17's scenario on `vigil up --kube-dev`:
@@ -43,6 +44,8 @@ func TestTwoTeamsOneCluster(t *testing.T) {
 		require.NoError(t, err)
 		d := deployed(ctx, t, apps, name, "")
 		require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
+		// Serving long enough to be the last good revision.
+		workloadtest.Settled(t, k.Clientset, name, name, 0, 1)
 	}
 	d := deployed(ctx, t, apps, "pay", kubedev.CrashImageHost+"/pay:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")

@@ -33,7 +33,7 @@ func checkout(changes ...func(b *evidence.Bundle)) *evidence.Bundle {
 		Incident: evidence.Incident{ID: "inc-1", OpenedAt: opened, Labels: map[string]string{"namespace": "shop", "deployment": "checkout"}},
 		Target:   ref("shop", "Deployment", "checkout"),
 		Workload: &evidence.Workload{
-			Ref: ref("shop", "Deployment", "checkout"), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, Revision: 2,
+			Ref: ref("shop", "Deployment", "checkout"), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, Revision: 2, LastGood: 1,
 			Revisions: []evidence.Revision{
 				{Number: 2, Images: []string{"checkout:1.2"}, CreatedAt: opened.Add(-72 * time.Hour), Healthy: true},
 				{Number: 1, Images: []string{"checkout:1.1"}, CreatedAt: opened.Add(-240 * time.Hour), Healthy: true},
@@ -84,6 +84,7 @@ func crashAfterDeploy(b *evidence.Bundle) {
 	w := b.Workload
 	w.Revision = 3
 	w.Revisions = append([]evidence.Revision{{Number: 3, Images: []string{"checkout:1.3"}, CreatedAt: opened.Add(-10 * time.Minute)}}, w.Revisions...)
+	w.LastGood = 2
 	w.ReadyReplicas = 0
 	for i := range b.Pods {
 		p := &b.Pods[i]

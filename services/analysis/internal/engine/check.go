@@ -76,8 +76,9 @@ func Supports(a typesv1.RepairAction, kind string) bool {
 //   - the target must be the incident's own workload (bundle.Target), or
 //     for DELETE_POD one of its pods in the bundle;
 //   - the action must be in the enum and apply to the workload's kind,
-//     with parameters in bounds (Limits) and a rollback to a kept, healthy
-//     revision (revision 0 is resolved to the previous one);
+//     with parameters in bounds (Limits; a scale within the bounds of the
+//     HorizontalPodAutoscaler that owns the count) and a rollback only to
+//     the last good revision (pkg/workload; revision 0 is resolved to it);
 //   - an action against a verdict that needs a person is refused;
 //   - confidence is capped: at the verdict's own confidence when the
 //     verdict proposes the same action, at Limits.UnsupportedCap when it
@@ -194,6 +195,8 @@ func checkScale(w *evidence.Workload, p *typesv1.RepairProposal, verdict Result,
 		return unusable("scale from %d down to %d replicas: more than halves it", from, to)
 	case to > lim.MaxScale(from) && !restore:
 		return unusable("scale from %d up to %d replicas: more than %d", from, to, lim.MaxScale(from))
+	case w.Autoscaler != nil && (to < w.Autoscaler.Min || to > w.Autoscaler.Max):
+		return unusable("scale to %d replicas: HorizontalPodAutoscaler %s owns the count, between %d and %d", to, w.Autoscaler.Name, w.Autoscaler.Min, w.Autoscaler.Max)
 	}
 	return nil
 }
@@ -223,37 +226,21 @@ func checkMemory(w *evidence.Workload, p *typesv1.RepairProposal, lim Limits) er
 
 func checkRollback(w *evidence.Workload, p *typesv1.RepairProposal) error {
 	rev := p.GetRollback().GetRevision()
-	if rev == 0 {
-		rev = PreviousRevision(w)
-		if rev == 0 {
-			return unusable("rollback to the previous revision: none is kept")
-		}
-	}
-	i := slices.IndexFunc(w.Revisions, func(r evidence.Revision) bool { return r.Number == rev })
 	switch {
+	case w.LastGood == 0:
+		return unusable("rollback: no kept revision is known good")
+	case rev == 0:
+		rev = w.LastGood
 	case rev == w.Revision:
 		return unusable("rollback to revision %d: it is the current one", rev)
-	case i < 0:
-		return unusable("rollback to revision %d: not among the kept revisions", rev)
-	case !w.Revisions[i].Healthy:
-		return unusable("rollback to revision %d: it was never healthy", rev)
+	case rev != w.LastGood:
+		return unusable("rollback to revision %d: the last good revision is %d", rev, w.LastGood)
 	}
 	// What repair executes is what was checked, not "the previous one"
-	// at the time it runs.
+	// at the time it runs; repair refuses it if the last good revision
+	// is another by then.
 	p.Params = &typesv1.RepairProposal_Rollback{Rollback: &typesv1.RollbackParams{Revision: rev}}
 	return nil
-}
-
-// PreviousRevision is the newest kept revision before the current one, 0
-// when there is none.
-func PreviousRevision(w *evidence.Workload) int64 {
-	var prev int64
-	for _, r := range w.Revisions {
-		if r.Number < w.Revision && r.Number > prev {
-			prev = r.Number
-		}
-	}
-	return prev
 }
 
 // confidenceCap is how sure an answer may be, given the rules' verdict.

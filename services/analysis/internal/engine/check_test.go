@@ -53,6 +53,9 @@ func TestCheckRejects(t *testing.T) {
 		{"scale past the maximum", checkout(replicas(3)), engine.Result{Proposal: scaleTo(21, own)}, "outside 1..20"},
 		{"scale more than doubling", checkout(), engine.Result{Proposal: scaleTo(7, own)}, "more than 6"},
 		{"scale to the same", checkout(), engine.Result{Proposal: scaleTo(3, own)}, "already has 3"},
+		{"scale past the autoscaler's maximum", checkout(func(b *evidence.Bundle) {
+			b.Workload.Autoscaler = &evidence.Autoscaler{Name: "checkout", Min: 2, Max: 4}
+		}), engine.Result{Proposal: scaleTo(5, own)}, "HorizontalPodAutoscaler checkout owns the count, between 2 and 4"},
 		{"scale down more than half", checkout(), engine.Result{Proposal: scaleTo(1, own)}, "more than halves"},
 		{"scale from zero past +3, not the rules' count", checkout(replicas(0)), engine.Result{Proposal: scaleTo(5, own)}, "more than 3"},
 		{"memory of an unknown container", checkout(), engine.Result{Proposal: memoryTo("sidecar", 768*mi)}, `no container "sidecar"`},
@@ -60,10 +63,13 @@ func TestCheckRejects(t *testing.T) {
 		{"memory more than doubled", checkout(), engine.Result{Proposal: memoryTo("app", 1025*mi)}, "more than doubles"},
 		{"memory above the ceiling", checkout(func(b *evidence.Bundle) { b.Workload.Containers[0].MemoryLimit = 6 << 30 }), engine.Result{Proposal: memoryTo("app", 9<<30)}, "above the ceiling"},
 		{"memory without a limit to raise", checkout(func(b *evidence.Bundle) { b.Workload.Containers[0].MemoryLimit = 0 }), engine.Result{Proposal: memoryTo("app", 512*mi)}, "no memory limit to raise"},
-		{"rollback to a revision not kept", checkout(), engine.Result{Proposal: rollbackTo(7)}, "not among the kept revisions"},
+		{"rollback to a revision not kept", checkout(), engine.Result{Proposal: rollbackTo(7)}, "the last good revision is 1"},
 		{"rollback to the current revision", checkout(), engine.Result{Proposal: rollbackTo(2)}, "it is the current one"},
-		{"rollback to an unhealthy revision", checkout(func(b *evidence.Bundle) { b.Workload.Revisions[1].Healthy = false }), engine.Result{Proposal: rollbackTo(1)}, "never healthy"},
-		{"rollback to the previous when none is kept", checkout(func(b *evidence.Bundle) { b.Workload.Revisions = b.Workload.Revisions[:1] }), engine.Result{Proposal: rollbackTo(0)}, "none is kept"},
+		{"rollback past the last good revision", checkout(crashAfterDeploy), engine.Result{Proposal: rollbackTo(1)}, "the last good revision is 2"},
+		{"rollback when none is known good", checkout(func(b *evidence.Bundle) {
+			b.Workload.Revisions[1].Healthy, b.Workload.LastGood = false, 0
+		}), engine.Result{Proposal: rollbackTo(1)}, "no kept revision is known good"},
+		{"rollback to the last good when none is", checkout(func(b *evidence.Bundle) { b.Workload.Revisions, b.Workload.LastGood = b.Workload.Revisions[:1], 0 }), engine.Result{Proposal: rollbackTo(0)}, "no kept revision is known good"},
 		{"rollback of a StatefulSet", checkout(kind("StatefulSet")), engine.Result{Proposal: func() *typesv1.RepairProposal {
 			p := rollbackTo(1)
 			p.Target.Kind = "StatefulSet"

@@ -36,6 +36,9 @@ type Bundle struct {
 	Pods     []Pod
 	Events   []Event
 	Logs     []Log
+	// Reserved says why the target's namespace is one Vigil never
+	// repairs in (pkg/reserved); "" when it is not.
+	Reserved string
 	// Deploys are the target's recent deployments (from deploy's events),
 	// newest first.
 	Deploys []Deploy
@@ -76,6 +79,16 @@ type Workload struct {
 	// cluster still keeps (ReplicaSets), newest first.
 	Revision  int64
 	Revisions []Revision
+	// LastGood is the revision a rollback returns to (pkg/workload: the
+	// newest good one but the current), 0 when none is known good.
+	LastGood int64
+	// FailingPods are the current revision's pods that fail while others
+	// of it have been ready for the settle time: the release is partly
+	// healthy, and a rollback is not the fix. Empty otherwise.
+	FailingPods []string
+	// Autoscaler is the HorizontalPodAutoscaler that owns the replica
+	// count, when one does.
+	Autoscaler *Autoscaler
 	// Progressing and Available are the rollout's conditions, with their
 	// reasons ("ProgressDeadlineExceeded", "MinimumReplicasUnavailable").
 	Progressing, Available Condition
@@ -95,9 +108,16 @@ type Revision struct {
 	Number    int64
 	Images    []string
 	CreatedAt time.Time
-	// Healthy: pods of this revision were available before (its
-	// ReplicaSet reached its replicas).
+	// Healthy: the revision is good (pkg/workload): all of its replicas
+	// were ready for the settle time. Why says how that was judged.
 	Healthy bool
+	Why     string
+}
+
+// Autoscaler is a HorizontalPodAutoscaler and its bounds.
+type Autoscaler struct {
+	Name     string
+	Min, Max int32
 }
 
 // Condition is a status condition.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 )
 
@@ -72,7 +72,7 @@ func Gather(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceR
 	var selector labels.Selector
 	step("workload", func(ctx context.Context) error {
 		var err error
-		selector, err = workload(ctx, kc, ref, b, now)
+		selector, err = readWorkload(ctx, kc, ref, b, now)
 		return err
 	})
 	if selector == nil {
@@ -108,16 +108,8 @@ func containerSpecs(cs []corev1.Container) []evidence.ContainerSpec {
 	return out
 }
 
-func images(cs []corev1.Container) []string {
-	out := make([]string, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, c.Image)
-	}
-	return out
-}
-
-// workload reads the target and returns the selector of its pods.
-func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, b *evidence.Bundle, now time.Time) (labels.Selector, error) {
+// readWorkload reads the target and returns the selector of its pods.
+func readWorkload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.ResourceRef, b *evidence.Bundle, now time.Time) (labels.Selector, error) {
 	ns, name := ref.GetNamespace(), ref.GetName()
 	id := strings.ToLower(ref.GetKind()) + "/" + name
 	switch ref.GetKind() {
@@ -134,38 +126,41 @@ func workload(ctx context.Context, kc kubernetes.Interface, ref *typesv1.Resourc
 			Containers:  containerSpecs(d.Spec.Template.Spec.Containers),
 			Paused:      d.Spec.Paused, Annotations: d.Annotations,
 		}
-		w.Revision, _ = strconv.ParseInt(d.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+		w.Revision = workload.RevisionOf(d)
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil {
 			return nil, err
 		}
-		rss, err := kc.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		model, err := workload.Of(ctx, kc, d, now)
 		if err != nil {
-			return nil, fmt.Errorf("list replica sets of %s/%s: %w", ns, name, err)
+			return nil, err
 		}
-		for _, rs := range rss.Items {
-			if !ownedBy(rs.OwnerReferences, d.UID) {
-				continue
-			}
-			rev, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
+		for _, r := range model.Revisions {
 			w.Revisions = append(w.Revisions, evidence.Revision{
-				Name: rs.Name, Number: rev, Images: images(rs.Spec.Template.Spec.Containers), CreatedAt: rs.CreationTimestamp.Time,
-				// A revision is known good when its pods were available:
-				// still (its ReplicaSet has available replicas), or once
-				// (it was replaced by a newer revision only after that one
-				// rolled out; approximated by having been scaled down
-				// while the deployment was available).
-				Healthy: rs.Status.AvailableReplicas > 0 || (rev < w.Revision && rs.Status.ObservedGeneration > 1),
+				Name: r.ReplicaSet.Name, Number: r.Number, Images: r.Images(), CreatedAt: r.ReplicaSet.CreationTimestamp.Time,
+				Healthy: r.Good, Why: r.Why,
 			})
-		}
-		sort.Slice(w.Revisions, func(i, j int) bool { return w.Revisions[i].Number > w.Revisions[j].Number })
-		for _, r := range w.Revisions {
-			health := "never available"
-			if r.Healthy {
-				health = "was available"
+			health := "not good: " + r.Why
+			if r.Good {
+				health = "good: " + r.Why
 			}
 			add(b, fmt.Sprintf("%s/revision/%d", id, r.Number), "kubernetes:replicaset",
-				fmt.Sprintf("Revision %d of %s/%s (%s, created %s): %s", r.Number, ns, name, strings.Join(r.Images, ", "), r.CreatedAt.UTC().Format(time.RFC3339), health), r.CreatedAt)
+				fmt.Sprintf("Revision %d of %s/%s (%s, created %s): %s", r.Number, ns, name, strings.Join(r.Images(), ", "), r.ReplicaSet.CreationTimestamp.UTC().Format(time.RFC3339), health), r.ReplicaSet.CreationTimestamp.Time)
+		}
+		if g := model.LastGood(); g != nil {
+			w.LastGood = g.Number
+		}
+		if model.PartlyHealthy() {
+			w.FailingPods = model.Current.Failing
+		}
+		// Who owns the replica count: without it, a scale is not
+		// proposed blind, but the rest of the evidence stands.
+		if a, err := workload.ReadAutoscaler(ctx, kc, d); err != nil {
+			b.Gaps = append(b.Gaps, "autoscaler: "+err.Error())
+		} else if a != nil {
+			w.Autoscaler = &evidence.Autoscaler{Name: a.Name, Min: a.Min, Max: a.Max}
+			add(b, id+"/autoscaler", "kubernetes:horizontalpodautoscaler",
+				fmt.Sprintf("HorizontalPodAutoscaler %s owns the replica count of %s/%s: between %d and %d", a.Name, ns, name, a.Min, a.Max), now)
 		}
 		b.Workload = w
 		add(b, id, "kubernetes:deployment", fmt.Sprintf("Deployment %s/%s: %d/%d ready, revision %d, progressing %s (%s), available %s (%s)",

@@ -16,26 +16,15 @@ import (
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/analysis/internal/evidence"
 	"github.com/vigil-ops/vigil/services/analysis/internal/gather"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app.kubernetes.io/name": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
-			},
-		},
-	}
-}
+var deployment = workloadtest.Deployment
 
 // Alerts name a workload in many ways; each leads to the Deployment,
 // through a pod's owner references when they name a pod; labels that name
@@ -231,4 +220,39 @@ func TestGatherRevisionsOfStatefulSetsAndDaemonSets(t *testing.T) {
 		assert.False(c, b.Workload.Revisions[0].Healthy, "it crash-loops")
 		assert.Equal(c, int32(2), b.Workload.Replicas, "one pod per node")
 	}, 30*time.Second, 200*time.Millisecond)
+}
+
+// The Deployment's revisions are judged by the workload model: its last
+// good revision, a release partly healthy, and the autoscaler that owns
+// its count (at its maximum here), each in the bundle and its items.
+func TestGatherTheWorkloadModel(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := k.Namespace(t)
+	ctx := t.Context()
+	c := k.Clientset
+	_, err := c.AppsV1().Deployments(ns).Create(ctx, deployment(ns, "shop", "registry.example.com/shop:1", 3), metav1.CreateOptions{})
+	require.NoError(t, err)
+	workloadtest.Settled(t, c, ns, "shop", 1, 3)
+	workloadtest.Autoscaler(t, c, ns, "shop", 1, 3)
+	w, err := workload.Read(ctx, c, ns, "shop", time.Now())
+	require.NoError(t, err)
+	bad := w.Current.Pods[0].Name
+	workloadtest.Crash(t, c, ns, bad)
+
+	b := &evidence.Bundle{}
+	gather.Gather(ctx, c, &typesv1.ResourceRef{Cluster: "main", Namespace: ns, Kind: "Deployment", Name: "shop"}, gather.Limits{}, b, time.Now())
+	require.NotNil(t, b.Workload, "gaps: %v", b.Gaps)
+	assert.Equal(t, []string{bad}, b.Workload.FailingPods)
+	assert.Zero(t, b.Workload.LastGood, "the current revision is the only one")
+	require.Len(t, b.Workload.Revisions, 1)
+	assert.False(t, b.Workload.Revisions[0].Healthy)
+	assert.Equal(t, "2 of 3 replicas ready for 2m0s", b.Workload.Revisions[0].Why)
+	assert.Equal(t, &evidence.Autoscaler{Name: "shop", Min: 1, Max: 3}, b.Workload.Autoscaler)
+	var ids []string
+	for _, it := range b.Items {
+		ids = append(ids, it.ID)
+	}
+	assert.Contains(t, ids, "deployment/shop/autoscaler")
+	assert.Contains(t, ids, "deployment/shop/revision/1")
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 )
 
 // Resolve finds the workload of subject s in cluster: nil (and why) when
@@ -29,10 +30,8 @@ func Resolve(ctx context.Context, kc kubernetes.Interface, cluster string, s *ty
 		return &typesv1.ResourceRef{Cluster: cluster, Namespace: ns, Kind: kind, Name: name}
 	}
 	if pod := s.GetPod(); pod != "" {
-		r, err := owner(ctx, kc, ns, "Pod", pod)
-		if err == nil && r != nil {
-			r.Cluster = cluster
-			return r, "", nil
+		if r, err := workload.Controller(ctx, kc, ns, "Pod", pod); err == nil {
+			return ref(r.Kind, r.Name), "", nil
 		}
 	}
 	kinds := []string{s.GetKind()}
@@ -81,45 +80,4 @@ func exists(ctx context.Context, kc kubernetes.Interface, ns, kind, name string)
 		return false, nil
 	}
 	return false, fmt.Errorf("get %s %s/%s: %w", kind, ns, name, err)
-}
-
-// owner follows owner references from kind/name up to the workload that
-// controls it: Pod → ReplicaSet → Deployment; Pod → StatefulSet, ...
-func owner(ctx context.Context, kc kubernetes.Interface, ns, kind, name string) (*typesv1.ResourceRef, error) {
-	for range 4 {
-		var refs []metav1.OwnerReference
-		switch kind {
-		case "Pod":
-			p, err := kc.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			refs = p.OwnerReferences
-		case "ReplicaSet":
-			rs, err := kc.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			refs = rs.OwnerReferences
-		case "Job":
-			j, err := kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			refs = j.OwnerReferences
-		default:
-			return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
-		}
-		var ctrl *metav1.OwnerReference
-		for i := range refs {
-			if refs[i].Controller != nil && *refs[i].Controller {
-				ctrl = &refs[i]
-			}
-		}
-		if ctrl == nil {
-			return &typesv1.ResourceRef{Namespace: ns, Kind: kind, Name: name}, nil
-		}
-		kind, name = ctrl.Kind, ctrl.Name
-	}
-	return nil, fmt.Errorf("owner chain of %s/%s too deep", ns, name)
 }

@@ -48,7 +48,7 @@ var Schema = json.RawMessage(`{
         "replicas": {"type": ["integer", "null"], "description": "SCALE_DEPLOYMENT: the replicas wanted."},
         "container": {"type": ["string", "null"], "description": "INCREASE_MEMORY_LIMIT: the container."},
         "limit_bytes": {"type": ["integer", "null"], "description": "INCREASE_MEMORY_LIMIT: the new limit in bytes."},
-        "revision": {"type": ["integer", "null"], "description": "ROLLBACK_DEPLOYMENT: the revision to return to, 0 or null for the previous one."}
+        "revision": {"type": ["integer", "null"], "description": "ROLLBACK_DEPLOYMENT: the revision to return to, 0 or null for the last good one (workload.last_good_revision)."}
       }
     },
     "confidence": {"type": "number", "minimum": 0, "maximum": 1},

@@ -23,7 +23,7 @@ Rules for the answer:
 - action is one of NONE, RESTART_DEPLOYMENT, DELETE_POD, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, INCREASE_MEMORY_LIMIT. Nothing else can be executed.
 - target is the incident's own workload from the document's "target" (for DELETE_POD: one of its pods, kind "Pod"). Never another resource.
 - Choose NONE, with what you found in summary and root_cause, when no listed action would fix the cause: unschedulable pods, a missing Secret or ConfigMap, an unbound volume, a bad image with no healthy revision to return to, or evidence too thin to decide. Restarting what a restart cannot fix is a wrong answer.
-- params: replicas for SCALE_DEPLOYMENT; container and limit_bytes for INCREASE_MEMORY_LIMIT; revision for ROLLBACK_DEPLOYMENT (0 or null = the previous revision). Every other parameter is null.
+- params: replicas for SCALE_DEPLOYMENT; container and limit_bytes for INCREASE_MEMORY_LIMIT; revision for ROLLBACK_DEPLOYMENT (0 or null = workload.last_good_revision, the only revision a rollback may return to: all its replicas were ready for a while; none means a person must decide). Every other parameter is null.
 - evidence lists the ids ("E1", "E2", ...) of the evidence items your conclusion rests on; only ids that appear in the document.
 - confidence (0 to 1) is how strongly the evidence supports the action. It will be checked against the evidence and lowered if unsupported.
 - Names in the evidence may be pseudonyms (ns-1, workload-1, pod-1, ...); use them exactly as given.`
@@ -70,6 +70,9 @@ type (
 		UpdatedReplicas   int32             `json:"updated_replicas"`
 		Revision          int64             `json:"revision"`
 		Revisions         []docRevision     `json:"revisions,omitempty"`
+		LastGood          int64             `json:"last_good_revision,omitempty"`
+		FailingPods       []string          `json:"partly_healthy_failing_pods,omitempty"`
+		Autoscaler        *docAutoscaler    `json:"autoscaler,omitempty"`
 		Progressing       *docCondition     `json:"progressing,omitempty"`
 		Available         *docCondition     `json:"available,omitempty"`
 		Containers        []docContainerRef `json:"containers,omitempty"`
@@ -81,6 +84,10 @@ type (
 		Images    []string  `json:"images"`
 		CreatedAt time.Time `json:"created_at"`
 		Healthy   bool      `json:"healthy"`
+	}
+	docAutoscaler struct {
+		Min int32 `json:"min_replicas"`
+		Max int32 `json:"max_replicas"`
 	}
 	docCondition struct {
 		Status  string    `json:"status"`
@@ -200,8 +207,14 @@ func buildPrompt(b *evidence.Bundle, r *redact.Redactor) (prompt, error) {
 	if w := b.Workload; w != nil {
 		dw := &docWorkload{
 			Replicas: w.Replicas, ReadyReplicas: w.ReadyReplicas, AvailableReplicas: w.AvailableReplicas,
-			UpdatedReplicas: w.UpdatedReplicas, Revision: w.Revision, Paused: w.Paused,
+			UpdatedReplicas: w.UpdatedReplicas, Revision: w.Revision, Paused: w.Paused, LastGood: w.LastGood,
 			Progressing: condition(w.Progressing, r), Available: condition(w.Available, r),
+		}
+		for _, p := range w.FailingPods {
+			dw.FailingPods = append(dw.FailingPods, r.Name(redact.Pod, p))
+		}
+		if a := w.Autoscaler; a != nil {
+			dw.Autoscaler = &docAutoscaler{Min: a.Min, Max: a.Max}
 		}
 		for _, rev := range w.Revisions {
 			dw.Revisions = append(dw.Revisions, docRevision{Number: rev.Number, Images: textList(rev.Images, r), CreatedAt: rev.CreatedAt.UTC(), Healthy: rev.Healthy})

@@ -37,7 +37,7 @@ func healthy() *evidence.Bundle {
 		Target: checkoutRef(),
 		Workload: &evidence.Workload{
 			Ref: checkoutRef(), Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, UpdatedReplicas: 3,
-			Revision: 2,
+			Revision: 2, LastGood: 1,
 			Revisions: []evidence.Revision{
 				{Number: 2, Images: []string{"registry.example/checkout:1.2"}, CreatedAt: opened.Add(-72 * time.Hour), Healthy: true},
 				{Number: 1, Images: []string{"registry.example/checkout:1.1"}, CreatedAt: opened.Add(-240 * time.Hour), Healthy: true},
@@ -73,6 +73,9 @@ func finish(b *evidence.Bundle) *evidence.Bundle {
 		for _, r := range b.Workload.Revisions {
 			add(revisionID(b, r.Number), "kubernetes:replicaset", "revision")
 		}
+	}
+	if b.Workload != nil && b.Workload.Autoscaler != nil {
+		add(autoscalerID(b), "kubernetes:horizontalpodautoscaler", "bounds")
 	}
 	for _, p := range b.Pods {
 		add(podID(p.Name), "kubernetes:pod", p.Phase)
@@ -195,7 +198,9 @@ func deployed(ago time.Duration, tag string, keepHealthy bool) change {
 		img := "registry.example/checkout:" + tag
 		w.Revision = 3
 		w.Revisions = append([]evidence.Revision{{Number: 3, Images: []string{img}, CreatedAt: opened.Add(-ago)}}, w.Revisions...)
+		w.LastGood = 2
 		if !keepHealthy {
+			w.LastGood = 0
 			for i := range w.Revisions {
 				w.Revisions[i].Healthy = false
 			}
@@ -244,6 +249,14 @@ func cpu(value float64) change {
 			s.Points = append(s.Points, evidence.Point{At: opened.Add(-time.Duration(m) * time.Minute), Value: value})
 		}
 		b.Metrics = append(b.Metrics, s)
+	}
+}
+
+// autoscaler: HorizontalPodAutoscaler checkout owns the count, between
+// lo and hi.
+func autoscaler(lo, hi int32) change {
+	return func(b *evidence.Bundle) {
+		b.Workload.Autoscaler = &evidence.Autoscaler{Name: "checkout", Min: lo, Max: hi}
 	}
 }
 

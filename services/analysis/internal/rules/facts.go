@@ -180,19 +180,17 @@ func (f *facts) recentChange() (ids []string, what string, ok bool) {
 	return ids, what, len(ids) > 0
 }
 
-// healthyPrevious is the newest kept revision before the current one
-// that was healthy.
-func (f *facts) healthyPrevious() (evidence.Revision, bool) {
-	var best evidence.Revision
-	if f.w == nil {
-		return best, false
+// lastGood is the revision a rollback returns to: the workload model's
+// last good revision (pkg/workload), skipping bad ones in between.
+func (f *facts) lastGood() (evidence.Revision, bool) {
+	if f.w == nil || f.w.LastGood == 0 {
+		return evidence.Revision{}, false
 	}
-	for _, r := range f.w.Revisions {
-		if r.Number < f.w.Revision && r.Healthy && r.Number > best.Number {
-			best = r
-		}
+	i := slices.IndexFunc(f.w.Revisions, func(r evidence.Revision) bool { return r.Number == f.w.LastGood })
+	if i < 0 {
+		return evidence.Revision{}, false
 	}
-	return best, best.Number > 0
+	return f.w.Revisions[i], true
 }
 
 // spec is the pod template's container by name.

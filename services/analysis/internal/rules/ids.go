@@ -11,6 +11,7 @@ import (
 //
 //	deployment/checkout               the workload's state (lowercase kind)
 //	deployment/checkout/revision/3    a kept revision
+//	deployment/checkout/autoscaler    the HorizontalPodAutoscaler that owns its count
 //	pod/checkout-7d9c-x               a pod's phase, conditions, deletion
 //	pod/checkout-7d9c-x/container/app a container's state and last termination
 //	event/Pod/checkout-7d9c-x/BackOff an event, by object and reason
@@ -27,6 +28,8 @@ func workloadID(b *evidence.Bundle) string {
 func revisionID(b *evidence.Bundle, n int64) string {
 	return fmt.Sprintf("%s/revision/%d", workloadID(b), n)
 }
+
+func autoscalerID(b *evidence.Bundle) string { return workloadID(b) + "/autoscaler" }
 
 func podID(pod string) string { return "pod/" + pod }
 

@@ -84,6 +84,13 @@ func (f *facts) result(r rule, d finding) engine.Result {
 		action, needsPerson = typesv1.RepairAction_REPAIR_ACTION_NONE, true
 		d.pod, d.params = "", nil
 	}
+	if action != typesv1.RepairAction_REPAIR_ACTION_NONE && b.Reserved != "" {
+		// Said here, not refused later by the guardrails: the cause
+		// stands, the repair is a person's.
+		summary = fmt.Sprintf("%s; namespace %s is %s, where Vigil never repairs: needs a person", summary, b.Target.GetNamespace(), b.Reserved)
+		action, needsPerson = typesv1.RepairAction_REPAIR_ACTION_NONE, true
+		d.pod, d.params = "", nil
+	}
 	if action != typesv1.RepairAction_REPAIR_ACTION_NONE && len(b.Gaps) > 0 {
 		conf -= 0.1
 		reasoning = append(reasoning, "confidence lowered: part of the evidence is missing")

@@ -83,12 +83,25 @@ func ruleCases() []ruleCase {
 			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.8, 0.8},
 			evidence: []string{"deploy/dep-7"}, says: "progress deadline",
 		}},
-		{"rollback: past an unhealthy revision to the last healthy one", build(deployed(10*time.Minute, "1.3", true), crashLoop(0, 1, 2), func(b *evidence.Bundle) {
+		{"rollback: two bad releases in a row, past both to the last good one", build(deployed(10*time.Minute, "1.3", true), crashLoop(0, 1, 2), func(b *evidence.Bundle) {
 			b.Workload.Revisions[1].Healthy = false // revision 2
+			b.Workload.LastGood = 1
 		}), want{
 			rule: "rollback-after-deploy", action: rollback, target: deployment,
 			params: &typesv1.RollbackParams{Revision: 1}, conf: [2]float64{0.8, 0.8},
 			evidence: []string{"deployment/checkout/revision/1"},
+		}},
+		{"bad replica: one of three fails on a release whose others serve, delete it", build(deployed(10*time.Minute, "1.3", true), crashLoop(2), func(b *evidence.Bundle) {
+			b.Workload.FailingPods = []string{podName(2)}
+		}), want{
+			rule: "bad-replica", action: deletePo, target: "Pod/" + podName(2), conf: [2]float64{0.6, 0.6},
+			evidence: []string{"pod/" + podName(2), containerID(podName(2), "app"), "deployment/checkout/revision/3"},
+			says:     "a rollback is not the fix",
+		}},
+		{"saturation: within the autoscaler's maximum", build(cpu(0.93), autoscaler(2, 4)), want{
+			rule: "saturation", action: scale, target: deployment,
+			params: &typesv1.ScaleParams{Replicas: 4}, conf: [2]float64{0.7, 0.7},
+			evidence: []string{"metric/cpu_utilization", "deployment/checkout/autoscaler"}, says: "the maximum of HorizontalPodAutoscaler checkout",
 		}},
 		{"stuck terminating: delete the pod", build(func(b *evidence.Bundle) {
 			b.Pods[1].DeletingSince = now.Add(-25 * time.Minute)
@@ -100,6 +113,10 @@ func ruleCases() []ruleCase {
 			rule: "scaled-to-zero", action: scale, target: deployment,
 			params: &typesv1.ScaleParams{Replicas: 4}, conf: [2]float64{0.75, 0.75},
 			evidence: []string{"deployment/checkout", "metric/replicas", "event/Deployment/checkout/ScalingReplicaSet"},
+		}},
+		{"scaled to zero: back within the autoscaler's bounds", build(scaledToZero(4), autoscaler(1, 3)), want{
+			rule: "scaled-to-zero", action: scale, target: deployment,
+			params: &typesv1.ScaleParams{Replicas: 3}, conf: [2]float64{0.75, 0.75},
 		}},
 		{"scaled to zero: count unknown, 1", build(scaledToZero(0)), want{
 			rule: "scaled-to-zero", action: scale, target: deployment,
@@ -203,6 +220,16 @@ func ruleCases() []ruleCase {
 		}), want{
 			rule: "saturated-at-max", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.7, 0.7},
 			evidence: []string{"metric/cpu_utilization"},
+		}},
+		{"none: saturated at the autoscaler's maximum", build(cpu(0.95), autoscaler(1, 3)), want{
+			rule: "saturated-at-max", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.7, 0.7},
+			evidence: []string{"metric/cpu_utilization", "deployment/checkout/autoscaler"}, says: "the maximum of HorizontalPodAutoscaler checkout",
+		}},
+		{"none: a crash after an image change in a reserved namespace", build(deployed(10*time.Minute, "1.3", true), crashLoop(0, 1, 2), func(b *evidence.Bundle) {
+			b.Reserved = "the cluster's own (kube-*)"
+		}), want{
+			rule: "rollback-after-deploy", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.8, 0.8},
+			says: "namespace shop is the cluster's own (kube-*), where Vigil never repairs: needs a person",
 		}},
 		{"none: a Job is not restarted", build(crashLoop(0), asJob), want{
 			rule: "restart-unhealthy", action: none, target: "Job/checkout", needsPerson: true, conf: [2]float64{0.45, 0.45},

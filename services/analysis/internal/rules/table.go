@@ -206,18 +206,42 @@ var table = []rule{
 		},
 	},
 	{
+		name: "bad-replica", action: deletePo, confidence: 0.6,
+		when: "within 30 min of a deploy, a pod of the current revision fails while its other replicas have been ready for the settle time: the release works, that pod does not; delete it so it is replaced, rather than roll the release back",
+		match: func(f *facts) (finding, bool) {
+			if f.w == nil || len(f.w.FailingPods) == 0 || !slices.ContainsFunc(f.b.Pods, func(p evidence.Pod) bool { return p.Name == f.w.FailingPods[0] }) {
+				return finding{}, false
+			}
+			ids, what, recent := f.recentChange()
+			if !recent {
+				// No release to blame or to clear: the rules for a pod
+				// gone bad on its own answer (wedged-pod, restart).
+				return finding{}, false
+			}
+			pod := f.w.FailingPods[0]
+			refs := f.containers(func(p *evidence.Pod, _ *evidence.Container) bool { return p.Name == pod })
+			return finding{
+				summary: fmt.Sprintf("Pod %s fails while the other replicas of revision %d have been serving: the release works, this pod does not. Delete it so it is replaced (a rollback is not the fix)",
+					pod, f.w.Revision),
+				rootCause: fmt.Sprintf("pod %s of revision %d fails on its own (its node, a volume or its state); %d of its %d replicas fail, though %s", pod, f.w.Revision, len(f.w.FailingPods), f.w.Replicas, what),
+				evidence:  slices.Concat([]string{podID(pod)}, refIDs(refs), []string{workloadID(f.b), revisionID(f.b, f.w.Revision)}, ids),
+				pod:       pod,
+			}, true
+		},
+	},
+	{
 		name: "rollback-after-deploy", action: rollback, confidence: 0.8,
-		when: "pods of the current revision crash, fail to pull or fail readiness (or the rollout passed its deadline) within 30 min of a deploy, and an older revision was healthy",
+		when: "pods of the current revision crash, fail to pull or fail readiness (or the rollout passed its deadline) within 30 min of a deploy: roll back to the last good revision (all its replicas were ready for the settle time), skipping bad ones",
 		match: func(f *facts) (finding, bool) {
 			refs, pods := f.failing()
 			stalled := f.w != nil && f.w.Progressing.Reason == "ProgressDeadlineExceeded"
 			ids, what, recent := f.recentChange()
-			prev, healthy := f.healthyPrevious()
+			prev, healthy := f.lastGood()
 			if (len(refs) == 0 && len(pods) == 0 && !stalled) || !recent || !healthy {
 				return finding{}, false
 			}
 			d := finding{
-				summary: fmt.Sprintf("%s; %s. Roll back to revision %d (%s), which was healthy",
+				summary: fmt.Sprintf("%s; %s. Roll back to revision %d (%s), the last good one",
 					failure(refs, pods, stalled), what, prev.Number, strings.Join(prev.Images, ", ")),
 				rootCause: fmt.Sprintf("revision %d fails: %s", f.w.Revision, failure(refs, pods, stalled)),
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), ids, []string{revisionID(f.b, prev.Number), workloadID(f.b)}, eventIDs(f.events(eventsWith("Unhealthy")))),
@@ -248,7 +272,7 @@ var table = []rule{
 	},
 	{
 		name: "broken-release", action: none, needsPerson: true, confidence: 0.7,
-		when: "the current revision fails within 30 min of a deploy and no older revision was healthy",
+		when: "the current revision fails within 30 min of a deploy and no kept revision is known good",
 		match: func(f *facts) (finding, bool) {
 			refs, pods := f.failing()
 			ids, what, recent := f.recentChange()
@@ -256,7 +280,7 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("%s; %s, and no kept revision was healthy to return to. Needs a person: a restart would run the same release", failure(refs, pods, false), what),
+				summary:   fmt.Sprintf("%s; %s, and no kept revision is known good to return to. Needs a person: a restart would run the same release", failure(refs, pods, false), what),
 				rootCause: fmt.Sprintf("revision %d fails: %s", f.w.Revision, failure(refs, pods, false)),
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), ids),
 			}, true
@@ -300,6 +324,10 @@ var table = []rule{
 				prev = 1
 				d.adjust, d.adjustWhy = -0.25, "confidence lowered: the count before the scale-down is unknown, 1 restores service"
 			}
+			if a := f.w.Autoscaler; a != nil {
+				// Within the bounds of the autoscaler it re-enables.
+				prev = min(max(prev, a.Min), a.Max)
+			}
 			d.summary = fmt.Sprintf("%s is scaled to 0 replicas while its alert fires: scale it back to %d", workloadID(f.b), prev)
 			d.params = &typesv1.ScaleParams{Replicas: prev}
 			return d, true
@@ -333,10 +361,21 @@ var table = []rule{
 	},
 	{
 		name: "saturated-at-max", action: none, needsPerson: true, confidence: 0.7,
-		when: "cpu is saturated (≥ 80 % for 5 min) and the workload already runs the most replicas Vigil scales to",
+		when: "cpu is saturated (≥ 80 % for 5 min) and the workload already runs the most replicas Vigil scales to, or its HorizontalPodAutoscaler's maximum",
 		match: func(f *facts) (finding, bool) {
 			s, lowest, ok := f.saturation()
-			if !ok || f.w.Replicas < f.lim.MaxReplicas {
+			if !ok {
+				return finding{}, false
+			}
+			if a := f.w.Autoscaler; a != nil && f.w.Replicas >= a.Max {
+				return finding{
+					summary: fmt.Sprintf("CPU is saturated (at least %.0f %%) at %d replicas, the maximum of HorizontalPodAutoscaler %s: a capacity decision. Needs a person (its bounds are not Vigil's to change)",
+						lowest*100, f.w.Replicas, a.Name),
+					rootCause: "sustained cpu saturation at the autoscaler's maximum",
+					evidence:  []string{metricID(s.Labels["signal"]), workloadID(f.b), autoscalerID(f.b)},
+				}, true
+			}
+			if f.w.Replicas < f.lim.MaxReplicas {
 				return finding{}, false
 			}
 			return finding{
@@ -348,7 +387,7 @@ var table = []rule{
 	},
 	{
 		name: "saturation", action: scale, confidence: 0.7,
-		when: "cpu is saturated (≥ 80 % for 5 min) with ready pods and room below the replica limit: scale +50 % (at least +1)",
+		when: "cpu is saturated (≥ 80 % for 5 min) with ready pods and room below the replica limit (and the HorizontalPodAutoscaler's maximum): scale +50 % (at least +1), within both",
 		match: func(f *facts) (finding, bool) {
 			s, lowest, ok := f.saturation()
 			if !ok {
@@ -356,12 +395,19 @@ var table = []rule{
 			}
 			from := f.w.Replicas
 			to := min(max(int32(math.Ceil(float64(from)*1.5)), from+1), f.lim.MaxScale(from))
-			return finding{
+			d := finding{
 				summary:   fmt.Sprintf("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d", lowest*100, from, to),
 				rootCause: "sustained cpu saturation: more load than the replicas serve",
 				evidence:  []string{metricID(s.Labels["signal"]), workloadID(f.b)},
-				params:    &typesv1.ScaleParams{Replicas: to},
-			}, true
+			}
+			if a := f.w.Autoscaler; a != nil && to > a.Max {
+				// Past its maximum the autoscaler would scale it back.
+				to = a.Max
+				d.summary = fmt.Sprintf("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d, the maximum of HorizontalPodAutoscaler %s", lowest*100, from, to, a.Name)
+				d.evidence = append(d.evidence, autoscalerID(f.b))
+			}
+			d.params = &typesv1.ScaleParams{Replicas: to}
+			return d, true
 		},
 	},
 	{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/reserved"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/deploy/internal/kube"
 	"github.com/vigil-ops/vigil/services/deploy/internal/ownership"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
@@ -99,7 +102,8 @@ type Request struct {
 	// Image to deploy and keep as the app's; the app's own when empty.
 	Image string
 	// RollbackTo, when not zero, restores that revision; -1 restores the
-	// revision before the current one.
+	// app's last good revision: the one its Deployment's last good
+	// ReplicaSet ran (pkg/workload), as a repair's rollback would.
 	RollbackTo  int64
 	RequestedBy string
 	// ID for the deployment; a new one when empty. A request event's id
@@ -116,6 +120,8 @@ type Request struct {
 var (
 	// ErrNoRevision: nothing to roll back to.
 	ErrNoRevision = errors.New("no such revision to roll back to")
+	// ErrNoGoodRevision: no revision of the app is known good.
+	ErrNoGoodRevision = errors.New("no revision of the app is known good to roll back to")
 )
 
 // Request records a pending deployment, the next revision of the app, and
@@ -125,6 +131,15 @@ var (
 func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment, error) {
 	if r.ID == "" {
 		r.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if r.RollbackTo < 0 {
+		a, err := d.store.GetApp(ctx, d.pool, r.App, false)
+		if err != nil {
+			return nil, err
+		}
+		if r.RollbackTo, err = d.lastGood(ctx, a); err != nil {
+			return nil, err
+		}
 	}
 	var out *postgres.Deployment
 	err := db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
@@ -140,12 +155,7 @@ func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment
 		}}
 		switch {
 		case r.RollbackTo != 0:
-			var src *postgres.Deployment
-			if r.RollbackTo < 0 {
-				src, err = d.store.LastSucceeded(ctx, tx, a.Name, a.CurrentRevision)
-			} else {
-				src, err = d.store.Revision(ctx, tx, a.Name, r.RollbackTo)
-			}
+			src, err := d.store.Revision(ctx, tx, a.Name, r.RollbackTo)
 			if errors.Is(err, postgres.ErrNotFound) {
 				return ErrNoRevision
 			}
@@ -212,6 +222,57 @@ func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment
 	return out, err
 }
 
+// lastGood is the revision of app a that its Deployment's last good
+// ReplicaSet ran (pkg/workload: all its replicas were ready for the
+// settle time, skipping bad ones), read from the ReplicaSet's
+// AnnotationRevision.
+func (d *Deployer) lastGood(ctx context.Context, a *postgres.App) (int64, error) {
+	client, err := d.client(ctx, a.Cluster)
+	if err != nil {
+		return 0, err
+	}
+	w, err := workload.Read(ctx, client.Typed, a.Namespace, a.Name, time.Now())
+	if apierrors.IsNotFound(err) {
+		return 0, fmt.Errorf("%w: app %s has no Deployment in cluster %s", ErrNoGoodRevision, a.Name, a.Cluster)
+	}
+	if err != nil {
+		return 0, err
+	}
+	g := w.LastGood()
+	if g == nil {
+		return 0, fmt.Errorf("%w: none of the revisions of app %s kept in the cluster had all its replicas ready for %s", ErrNoGoodRevision, a.Name, workload.Settle)
+	}
+	rev, err := strconv.ParseInt(g.ReplicaSet.Annotations[render.AnnotationRevision], 10, 64)
+	if err != nil || rev <= 0 {
+		return 0, fmt.Errorf("%w: the last good ReplicaSet of app %s, %s, names no revision of the app", ErrNoGoodRevision, a.Name, g.ReplicaSet.Name)
+	}
+	return rev, nil
+}
+
+// client is the cluster's client.
+func (d *Deployer) client(ctx context.Context, cluster string) (*kube.Client, error) {
+	kubeconfig, err := d.store.Kubeconfig(ctx, d.pool, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return d.kube.Get(cluster, kubeconfig)
+}
+
+// recordSettled records, on the app's ReplicaSets, the revisions good
+// now (workload.Record), before a new one replaces them: scaled to zero,
+// a ReplicaSet no longer says it was good. A failure costs only that
+// record: it is logged, and the deployment goes on.
+func (d *Deployer) recordSettled(ctx context.Context, client *kube.Client, dep *postgres.Deployment) {
+	now := time.Now()
+	w, err := workload.Read(ctx, client.Typed, dep.Spec.Namespace, dep.App, now)
+	if err == nil {
+		err = workload.Record(ctx, client.Typed, w, now)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		d.log.WarnContext(ctx, "record the app's good revisions", "deployment_id", dep.Id, "app", dep.App, "error", err)
+	}
+}
+
 // Run carries out deployment id: claims it (a deployment already ended,
 // or running elsewhere while this is its first delivery, is left alone),
 // runs its steps and the rollout wait, and records the outcome. A failed
@@ -268,6 +329,7 @@ func (d *Deployer) steps(ctx context.Context, dep *postgres.Deployment) (string,
 		return fail(render.StepCreateNamespace, "ClusterUnavailable: "+err.Error())
 	}
 
+	d.recordSettled(ctx, client, dep)
 	m, err := render.Render(RenderApp(dep.App, dep.Revision, dep.Spec, dep.Secrets), d.opts.Render)
 	if err != nil {
 		return fail(render.StepCreateNamespace, "RenderFailed: "+err.Error())

@@ -617,6 +617,8 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, "already exists")
 	case errors.Is(err, postgres.ErrBusy):
 		return status.Error(codes.FailedPrecondition, "a deployment of the app is under way: wait for it (vigil apps history)")
+	case errors.Is(err, deployer.ErrNoGoodRevision):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, deployer.ErrNoRevision):
 		return status.Error(codes.FailedPrecondition, "no such revision to roll back to (vigil apps history lists them)")
 	case errors.As(err, &fe):

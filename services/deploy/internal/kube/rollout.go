@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vigil-ops/vigil/pkg/workload"
 )
 
 // RolloutError is a rollout that did not become available; Reason is the
@@ -33,10 +35,6 @@ var waitingFailures = map[string]bool{
 	"CreateContainerConfigError": true,
 	"CreateContainerError":       true,
 }
-
-// revisionAnnotation is where the Deployment controller numbers its
-// ReplicaSets.
-const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // WaitRollout waits until Deployment namespace/name is fully rolled out:
 // observed, every replica updated and available, no old replica left, and
@@ -97,10 +95,7 @@ func (c *Client) rolloutStatus(ctx context.Context, namespace, name string) (boo
 	if err != nil {
 		return false, "", fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
 	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := workload.Replicas(d)
 	st := d.Status
 	if d.Generation > st.ObservedGeneration {
 		return false, "the Deployment controller has not seen the change yet", nil
@@ -145,31 +140,12 @@ type podProblem struct {
 // newPodProblems lists what keeps the pods of the Deployment's current
 // ReplicaSet from being ready.
 func (c *Client) newPodProblems(ctx context.Context, d *appsv1.Deployment) ([]podProblem, error) {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil, err
-	}
-	rss, err := c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, err
-	}
-	var hash string
-	for _, rs := range rss.Items {
-		if metav1.IsControlledBy(&rs, d) && rs.Annotations[revisionAnnotation] == d.Annotations[revisionAnnotation] {
-			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-		}
-	}
-	if hash == "" {
-		return nil, nil
-	}
-	pods, err := c.Typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: sel.String() + "," + appsv1.DefaultDeploymentUniqueLabelKey + "=" + hash,
-	})
-	if err != nil {
+	w, err := workload.Of(ctx, c.Typed, d, time.Now())
+	if err != nil || w.Current == nil {
 		return nil, err
 	}
 	var out []podProblem
-	for _, p := range pods.Items {
+	for _, p := range w.Current.Pods {
 		if pr, ok := podProblemOf(&p); ok {
 			out = append(out, pr)
 		}

@@ -25,6 +25,12 @@ const (
 	LabelApp       = "vigil.dev/app"
 )
 
+// AnnotationRevision on an app's Deployment is the app's revision; the
+// Deployment controller copies it onto the ReplicaSet that runs it, so a
+// ReplicaSet says which revision of the app it was (what a rollback to
+// the last good one restores).
+const AnnotationRevision = "vigil.dev/revision"
+
 // Labels and annotations Vigil puts on what it renders.
 const (
 	labelName             = "app.kubernetes.io/name"
@@ -33,7 +39,6 @@ const (
 	labelApp              = LabelApp
 	annotationDisplayName = "vigil.dev/display-name"
 	annotationOwner       = "vigil.dev/owner"
-	annotationRevision    = "vigil.dev/revision"
 	annotationConfigHash  = "vigil.dev/config-hash"
 	annotationRedacted    = "vigil.dev/secret-values"
 )
@@ -232,7 +237,7 @@ func (r *renderer) workload() []runtime.Object {
 
 func (r *renderer) deployment() *appsv1.Deployment {
 	m := r.meta(r.app.Name)
-	m.Annotations = map[string]string{annotationRevision: strconv.FormatInt(r.app.Revision, 10)}
+	m.Annotations = map[string]string{AnnotationRevision: strconv.FormatInt(r.app.Revision, 10)}
 	if r.app.Owner != "" {
 		m.Annotations[annotationOwner] = r.app.Owner
 	}

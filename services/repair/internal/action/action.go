@@ -132,6 +132,10 @@ type Run struct {
 	Planned *Plan
 	// GracePeriod is how long a deleted pod gets to stop (default 30s).
 	GracePeriod time.Duration
+	// Restore marks an undo: a rollback returns to the revision the
+	// repair replaced, whether or not it was good, rather than only to
+	// the last good one.
+	Restore bool
 }
 
 // Result is what Execute did.

@@ -25,9 +25,11 @@ type State struct {
 // DeployChange is what a repair asked the deploy service for, kept in
 // its state before asking: asked again (a worker that stopped midway),
 // the repair sends the same change, which the deploy service finds made,
-// rather than planning again against a Deployment it already changed. A
-// rollback is the change of a repair without one.
+// rather than planning again against a Deployment it already changed.
 type DeployChange struct {
+	// Rollback: to the last good revision, which the deploy service
+	// finds as the executor did (pkg/workload).
+	Rollback         bool   `json:"rollback,omitempty"`
 	Replicas         int32  `json:"replicas,omitempty"`
 	Container        string `json:"container,omitempty"`
 	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`

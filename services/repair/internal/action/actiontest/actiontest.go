@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +23,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 )
 
@@ -113,24 +113,13 @@ func CanPatchDeployments(ctx context.Context, k *testkit.Kube, ns string) (bool,
 	return sar.Status.Allowed, nil
 }
 
-// Deployment is a Deployment of one container "app" running image.
+// Deployment is a Deployment of one container "app" running image
+// (workloadtest.Deployment) whose pods stop within 5 s.
 func Deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app.kubernetes.io/name": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{Name: "app", Image: image}},
-					// kwok deletes pods at once; a real kubelet would wait.
-					TerminationGracePeriodSeconds: ptr.To[int64](5),
-				},
-			},
-		},
-	}
+	d := workloadtest.Deployment(ns, name, image, replicas)
+	// kwok deletes pods at once; a real kubelet would wait.
+	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](5)
+	return d
 }
 
 // Create creates d with k's admin client and waits for it to roll out.

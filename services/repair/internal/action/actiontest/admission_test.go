@@ -198,7 +198,7 @@ func TestAdmissionPolicyAdmitsRepairs(t *testing.T) {
 	require.Equal(t, "4", rev, "create, restart, memory, release")
 	p = proposal(typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT)
 	p.Params = &typesv1.RepairProposal_Rollback{Rollback: &typesv1.RollbackParams{Revision: 1}}
-	res, err = rollback.New().Execute(ctx, c, p, action.Run{RepairID: "rollback-1", Limits: lim})
+	res, err = rollback.New().Execute(ctx, c, p, action.Run{RepairID: "rollback-1", Limits: lim, Restore: true})
 	require.NoError(t, err, "rollback to revision 1")
 	require.True(t, res.Changed)
 	d = actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
@@ -244,7 +244,7 @@ func TestAdmissionPolicyRefusesAWiderRollback(t *testing.T) {
 	for rev, why := range map[int64]string{1: "env", 2: "same repository"} {
 		p := actiontest.Proposal(typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, "Deployment", ns, "web")
 		p.Params = &typesv1.RepairProposal_Rollback{Rollback: &typesv1.RollbackParams{Revision: rev}}
-		_, err = rollback.New().Execute(ctx, c, p, action.Run{RepairID: fmt.Sprint("rollback-", rev), Limits: action.Limits{MinReplicas: 1}})
+		_, err = rollback.New().Execute(ctx, c, p, action.Run{RepairID: fmt.Sprint("rollback-", rev), Limits: action.Limits{MinReplicas: 1}, Restore: true})
 		require.True(t, apierrors.IsForbidden(err), "revision %d: want Forbidden, got %v", rev, err)
 		assert.Contains(t, err.Error(), why)
 	}

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
 )
 
 const kind = "Pod"

@@ -20,8 +20,9 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 )
 
 const kind = "Deployment"
@@ -73,7 +74,7 @@ func (e *Executor) Plan(ctx context.Context, c kubernetes.Interface, p *typesv1.
 	if err != nil {
 		return action.Plan{}, err
 	}
-	d, err := workload.Deployment(ctx, c, t)
+	d, err := change.Deployment(ctx, c, t)
 	if err != nil {
 		return action.Plan{}, err
 	}
@@ -110,14 +111,14 @@ func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, mp 
 		}
 		r.to, r.capped = lim.MaxMemoryBytes, true
 	}
-	if err := workload.CheckRollable(d); err != nil {
+	if err := change.CheckRollable(d); err != nil {
 		return action.Plan{}, raise{}, err
 	}
 	rss, err := workload.ReplicaSets(ctx, c, d)
 	if err != nil {
 		return action.Plan{}, raise{}, err
 	}
-	p, err := workload.Rollout(ctx, c, d, rss, "")
+	p, err := change.Rollout(ctx, c, d, rss, "")
 	if err != nil {
 		return action.Plan{}, raise{}, err
 	}
@@ -127,7 +128,7 @@ func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, mp 
 	}
 	p.Container, p.MemoryLimitBytes = r.container, r.to
 	p.Change = fmt.Sprintf("raise the memory limit of container %q of Deployment %s from %s to %s%s: %s",
-		r.container, name, quantity(r.from), quantity(r.to), capped, workload.Replacing(d, p))
+		r.container, name, quantity(r.from), quantity(r.to), capped, change.Replacing(d, p))
 	return p, r, lim.CheckHealthy(p)
 }
 
@@ -161,7 +162,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	var res action.Result
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := workload.Deployment(ctx, c, t)
+		d, err := change.Deployment(ctx, c, t)
 		if err != nil {
 			return err
 		}
@@ -169,7 +170,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 			Object: d,
 			Verify: action.Verify{
 				Generation:      d.Generation,
-				PodTemplateHash: workload.TemplateHash(ctx, c, d),
+				PodTemplateHash: change.TemplateHash(ctx, c, d),
 				Replicas:        workload.Replicas(d),
 			},
 		}
@@ -191,7 +192,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 			return nil
 		}
 		before := d.Spec.Template.Spec.Containers[r.index].Resources.DeepCopy()
-		patch := workload.SpecPatch(d, nil, map[string]any{
+		patch := change.SpecPatch(d, nil, map[string]any{
 			"template": map[string]any{
 				"metadata": map[string]any{"annotations": map[string]string{action.RepairIDAnnotation: run.RepairID}},
 				"spec": map[string]any{"containers": []map[string]any{{
@@ -200,7 +201,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 				}}},
 			},
 		})
-		out, err := workload.Patch(ctx, c, d, types.StrategicMergePatchType, patch, run.DryRun)
+		out, err := change.Patch(ctx, c, d, types.StrategicMergePatchType, patch, run.DryRun)
 		if err != nil {
 			return err
 		}
@@ -211,7 +212,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 			Object:  out,
 			Verify:  action.Verify{Generation: out.Generation, Replicas: workload.Replicas(out)},
 			Undo: action.Undo{
-				Revision:            workload.Revision(d),
+				Revision:            workload.RevisionOf(d),
 				Replicas:            workload.Replicas(d),
 				TemplateAnnotations: map[string]string{action.RepairIDAnnotation: d.Spec.Template.Annotations[action.RepairIDAnnotation]},
 				Container:           r.container,
@@ -225,7 +226,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	if res.Changed && !res.DryRun {
 		if d, ok := res.Object.(*appsv1.Deployment); ok {
-			res.Verify.PodTemplateHash = workload.WaitNewReplicaSet(ctx, c, d)
+			res.Verify.PodTemplateHash = change.WaitNewReplicaSet(ctx, c, d)
 		}
 	}
 	if res.DryRun {

@@ -16,8 +16,9 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 )
 
 // RestartedAtAnnotation is the pod template annotation kubectl sets to
@@ -49,7 +50,7 @@ func (e *Executor) Plan(ctx context.Context, c kubernetes.Interface, p *typesv1.
 	if err != nil {
 		return action.Plan{}, err
 	}
-	d, err := workload.Deployment(ctx, c, t)
+	d, err := change.Deployment(ctx, c, t)
 	if err != nil {
 		return action.Plan{}, err
 	}
@@ -57,18 +58,18 @@ func (e *Executor) Plan(ctx context.Context, c kubernetes.Interface, p *typesv1.
 }
 
 func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, lim action.Limits) (action.Plan, error) {
-	if err := workload.CheckRollable(d); err != nil {
+	if err := change.CheckRollable(d); err != nil {
 		return action.Plan{}, err
 	}
 	rss, err := workload.ReplicaSets(ctx, c, d)
 	if err != nil {
 		return action.Plan{}, err
 	}
-	p, err := workload.Rollout(ctx, c, d, rss, "")
+	p, err := change.Rollout(ctx, c, d, rss, "")
 	if err != nil {
 		return action.Plan{}, err
 	}
-	p.Change = fmt.Sprintf("restart Deployment %s/%s: %s", d.Namespace, d.Name, workload.Replacing(d, p))
+	p.Change = fmt.Sprintf("restart Deployment %s/%s: %s", d.Namespace, d.Name, change.Replacing(d, p))
 	return p, lim.CheckHealthy(p)
 }
 
@@ -84,7 +85,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	var res action.Result
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := workload.Deployment(ctx, c, t)
+		d, err := change.Deployment(ctx, c, t)
 		if err != nil {
 			return err
 		}
@@ -94,7 +95,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 				Object:  d,
 				Verify: action.Verify{
 					Generation:      d.Generation,
-					PodTemplateHash: workload.TemplateHash(ctx, c, d),
+					PodTemplateHash: change.TemplateHash(ctx, c, d),
 					Replicas:        workload.Replicas(d),
 				},
 			}
@@ -114,10 +115,10 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 		for k := range set {
 			before[k] = d.Spec.Template.Annotations[k]
 		}
-		patch := workload.SpecPatch(d, nil, map[string]any{
+		patch := change.SpecPatch(d, nil, map[string]any{
 			"template": map[string]any{"metadata": map[string]any{"annotations": set}},
 		})
-		out, err := workload.Patch(ctx, c, d, types.MergePatchType, patch, run.DryRun)
+		out, err := change.Patch(ctx, c, d, types.MergePatchType, patch, run.DryRun)
 		if err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 			Object:  out,
 			Verify:  action.Verify{Generation: out.Generation, Replicas: workload.Replicas(out)},
 			Undo: action.Undo{
-				Revision:            workload.Revision(d),
+				Revision:            workload.RevisionOf(d),
 				Replicas:            workload.Replicas(d),
 				TemplateAnnotations: before,
 			},
@@ -140,7 +141,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	if res.Changed && !res.DryRun {
 		if d, ok := res.Object.(*appsv1.Deployment); ok {
-			res.Verify.PodTemplateHash = workload.WaitNewReplicaSet(ctx, c, d)
+			res.Verify.PodTemplateHash = change.WaitNewReplicaSet(ctx, c, d)
 		}
 	}
 	if res.DryRun {

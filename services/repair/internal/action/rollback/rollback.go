@@ -3,11 +3,14 @@
 // revision goes back into the Deployment, whose controller then scales
 // that ReplicaSet up again (and numbers it as the newest revision).
 //
-// The revision is the proposal's, or the one before the current. The
-// repair's id is recorded on the Deployment (not its template, which must
-// equal the old one for the old ReplicaSet to be reused), so that running
-// the repair again does not roll "back" once more, from the restored
-// revision to the one it replaced.
+// The revision is the Deployment's last good one (pkg/workload), as the
+// analysis that proposed it saw it: a proposal naming another (the
+// Deployment changed since, or a revision was judged otherwise) is
+// refused. Only an undo (Run.Restore) returns to any kept revision: the
+// one its repair replaced. The repair's id is recorded on the Deployment
+// (not its template, which must equal the old one for the old ReplicaSet
+// to be reused), so that running the repair again does not roll "back"
+// once more, from the restored revision to the one it replaced.
 package rollback
 
 import (
@@ -17,6 +20,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -25,8 +29,9 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 )
 
 const kind = "Deployment"
@@ -63,60 +68,74 @@ func (e *Executor) Plan(ctx context.Context, c kubernetes.Interface, p *typesv1.
 	if err != nil {
 		return action.Plan{}, err
 	}
-	d, err := workload.Deployment(ctx, c, t)
+	d, err := change.Deployment(ctx, c, t)
 	if err != nil {
 		return action.Plan{}, err
 	}
-	pl, _, err := plan(ctx, c, d, rev, lim)
+	pl, _, err := plan(ctx, c, d, rev, false, lim)
 	return pl, err
 }
 
-// plan returns the plan and the ReplicaSet of the revision to return to.
-func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rev int64, lim action.Limits) (action.Plan, *appsv1.ReplicaSet, error) {
+// plan returns the plan and the revision to return to: rev when it is
+// the last good one (0: whichever that is), or, restoring, any kept
+// revision but the current.
+func plan(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rev int64, restore bool, lim action.Limits) (action.Plan, *workload.Revision, error) {
 	name := d.Namespace + "/" + d.Name
-	if err := workload.CheckRollable(d); err != nil {
+	if err := change.CheckRollable(d); err != nil {
 		return action.Plan{}, nil, err
 	}
-	rss, err := workload.ReplicaSets(ctx, c, d)
+	w, err := workload.Of(ctx, c, d, time.Now())
 	if err != nil {
 		return action.Plan{}, nil, err
 	}
-	cur := workload.Current(d, rss)
+	cur := w.Current
 	if cur == nil {
 		// Not a refusal: the controller makes it in a moment.
 		return action.Plan{}, nil, fmt.Errorf("deployment %s: the Deployment controller has not made the ReplicaSet of its template yet", name)
 	}
-	curRev := workload.Revision(cur)
-	var to *appsv1.ReplicaSet
-	for i := range rss {
-		r := workload.Revision(&rss[i])
-		if rev == 0 && r < curRev || rev != 0 && r == rev {
-			to = &rss[i] // ascending: the last below the current is the previous
-		}
-	}
+	to, good := w.Revision(rev), w.LastGood()
 	switch {
-	case to == nil && rev == 0:
-		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no revision before its current one (%d)", name, curRev)
-	case to == nil:
-		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no revision %d (it has %s)", name, rev, revisions(rss))
-	case workload.SameTemplate(&to.Spec.Template, &d.Spec.Template):
-		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "revision %d is Deployment %s's current template", workload.Revision(to), name)
+	case rev != 0 && to == nil:
+		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no revision %d (it has %s)", name, rev, revisions(w))
+	case rev != 0 && to == cur:
+		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "revision %d is Deployment %s's current template", rev, name)
+	case restore && rev != 0:
+	case good == nil:
+		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "Deployment %s has no good revision to return to (%s): a person must decide", name, revisions(w))
+	case rev == 0:
+		to = good
+	case to != good:
+		return action.Plan{}, nil, action.Refuse(action.ErrNotApplicable, "revision %d is not Deployment %s's last good revision, %d (%s)", rev, name, good.Number, revisions(w))
 	}
-	p, err := workload.Rollout(ctx, c, d, rss, to.UID)
+	p, err := change.Rollout(ctx, c, d, rss(w), to.ReplicaSet.UID)
 	if err != nil {
 		return action.Plan{}, nil, err
 	}
 	p.Change = fmt.Sprintf("roll Deployment %s back from revision %d (%s) to revision %d (%s): %s", name,
-		curRev, images(&d.Spec.Template), workload.Revision(to), images(&to.Spec.Template), workload.Replacing(d, p))
+		cur.Number, images(&d.Spec.Template), to.Number, images(&to.ReplicaSet.Spec.Template), change.Replacing(d, p))
 	return p, to, lim.CheckHealthy(p)
 }
 
-func revisions(rss []appsv1.ReplicaSet) string {
-	var rs []string
-	for i := range rss {
-		rs = append(rs, strconv.FormatInt(workload.Revision(&rss[i]), 10))
+func rss(w *workload.Deployment) []appsv1.ReplicaSet {
+	var out []appsv1.ReplicaSet
+	for _, r := range w.Revisions {
+		out = append(out, *r.ReplicaSet)
 	}
-	return strings.Join(rs, ", ")
+	return out
+}
+
+// revisions says, for people, the kept revisions and how each was judged.
+func revisions(w *workload.Deployment) string {
+	var rs []string
+	for i := len(w.Revisions) - 1; i >= 0; i-- {
+		r := &w.Revisions[i]
+		s := strconv.FormatInt(r.Number, 10)
+		if r == w.Current {
+			s += " (current)"
+		}
+		rs = append(rs, s+": "+r.Why)
+	}
+	return strings.Join(rs, "; ")
 }
 
 func images(t *corev1.PodTemplateSpec) string {
@@ -141,7 +160,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	var res action.Result
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := workload.Deployment(ctx, c, t)
+		d, err := change.Deployment(ctx, c, t)
 		if err != nil {
 			return err
 		}
@@ -151,7 +170,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 				Object:  d,
 				Verify: action.Verify{
 					Generation:      d.Generation,
-					PodTemplateHash: workload.TemplateHash(ctx, c, d),
+					PodTemplateHash: change.TemplateHash(ctx, c, d),
 					Replicas:        workload.Replicas(d),
 				},
 			}
@@ -160,11 +179,11 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 		if err := run.CheckPlanned(d.UID, d.Generation); err != nil {
 			return err
 		}
-		_, to, err := plan(ctx, c, d, rev, run.Limits)
+		_, to, err := plan(ctx, c, d, rev, run.Restore, run.Limits)
 		if err != nil {
 			return err
 		}
-		template := to.Spec.Template.DeepCopy()
+		template := to.ReplicaSet.Spec.Template.DeepCopy()
 		delete(template.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
 		annotations := maps.Clone(d.Annotations)
 		if annotations == nil {
@@ -179,19 +198,19 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 		if err != nil {
 			return err
 		}
-		out, err := workload.Patch(ctx, c, d, types.JSONPatchType, patch, run.DryRun)
+		out, err := change.Patch(ctx, c, d, types.JSONPatchType, patch, run.DryRun)
 		if err != nil {
 			return err
 		}
-		from := workload.Revision(d)
+		from := workload.RevisionOf(d)
 		res = action.Result{
 			Changed: true,
 			DryRun:  run.DryRun,
-			Summary: fmt.Sprintf("rolled Deployment %s/%s back from revision %d to revision %d", d.Namespace, d.Name, from, workload.Revision(to)),
+			Summary: fmt.Sprintf("rolled Deployment %s/%s back from revision %d to revision %d", d.Namespace, d.Name, from, to.Number),
 			Object:  out,
 			Verify: action.Verify{
 				Generation:      out.Generation,
-				PodTemplateHash: to.Labels[appsv1.DefaultDeploymentUniqueLabelKey],
+				PodTemplateHash: to.Hash(),
 				Replicas:        workload.Replicas(out),
 			},
 			Undo: action.Undo{Revision: from, Replicas: workload.Replicas(d)},

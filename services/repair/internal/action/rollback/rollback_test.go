@@ -16,6 +16,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/actiontest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/rollback"
@@ -69,6 +70,7 @@ func TestRollbackACrashingRelease(t *testing.T) {
 	ctx := t.Context()
 	good, bad := "registry.example.com/web:1", kubedev.CrashImageHost+"/web:2"
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", good, 2))
+	workloadtest.Settled(t, k.Clientset, ns, "web", 1, 2)
 	d := release(t, k, ns, "web", bad, 2)
 	_, goodHash := revisionOf(actiontest.ReplicaSets(t, k.Clientset, ns), good)
 	require.NotEmpty(t, goodHash)
@@ -118,38 +120,66 @@ func TestRollbackACrashingRelease(t *testing.T) {
 	assert.Equal(t, res.Verify.Generation, now.Generation)
 }
 
-// A rollback to a named revision, past the previous one.
-func TestRollbackToARevision(t *testing.T) {
+// Revisions 1 (good), 2 (crashes), 3 (good) and 4 (crashes): a rollback
+// returns to 3, the last good revision, and to no other: not to 2, the
+// one below the current, nor to 1, which was good but is not the last.
+// An undo (Restore) returns to the revision its repair replaced.
+func TestRollbackOnlyToTheLastGoodRevision(t *testing.T) {
 	t.Parallel()
 	k := testkit.SharedKube(t)
 	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
-	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
-	release(t, k, ns, "web", "registry.example.com/web:2", 2)
-	actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
-	release(t, k, ns, "web", "registry.example.com/web:3", 3)
-	actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
+	workloadtest.History(t, k.Clientset, ns, "web", 2, true, "registry.example.com/web:1", kubedev.CrashImageHost+"/web:2",
+		"registry.example.com/web:3", kubedev.CrashImageHost+"/web:4")
 	c := actiontest.Repairer(t, k)
 	e := rollback.New()
+	lim := action.Limits{MinReplicas: 1}
 
-	_, err := e.Plan(ctx, c, proposal(ns, "web", 3), action.Limits{})
-	actiontest.RequireRefused(t, err, action.ErrNotApplicable) // the current one
-	_, err = e.Plan(ctx, c, proposal(ns, "web", 9), action.Limits{})
-	actiontest.RequireRefused(t, err, action.ErrNotApplicable)
-	require.ErrorContains(t, err, "it has 1, 2, 3")
-
-	plan, err := e.Plan(ctx, c, proposal(ns, "web", 1), action.Limits{MinReplicas: 1})
+	for _, tc := range []struct {
+		name     string
+		revision int64
+		why      string
+	}{
+		{"the current one", 4, "current template"},
+		{"the one below the current, bad", 2, "not Deployment " + ns + "/web's last good revision, 3"},
+		{"good once, not the last", 1, "not Deployment " + ns + "/web's last good revision, 3"},
+		{"not kept", 9, "it has 1: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Plan(ctx, c, proposal(ns, "web", tc.revision), lim)
+			actiontest.RequireRefused(t, err, action.ErrNotApplicable)
+			require.ErrorContains(t, err, tc.why)
+			_, err = e.Execute(ctx, c, proposal(ns, "web", tc.revision), action.Run{RepairID: "repair-1", Limits: lim})
+			actiontest.RequireRefused(t, err, action.ErrNotApplicable)
+		})
+	}
+	now, err := k.Clientset.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Contains(t, plan.Change, "from revision 3 (registry.example.com/web:3) to revision 1 (registry.example.com/web:1)")
-	assert.Equal(t, 1, plan.PodsAffected)
-	assert.Equal(t, int32(1), plan.HealthyDuring, "maxSurge 1: the new pod is ready before the old goes")
-	res, err := e.Execute(ctx, c, proposal(ns, "web", 1), action.Run{RepairID: "repair-1", Limits: action.Limits{MinReplicas: 1}, Planned: &plan})
+	assert.Equal(t, kubedev.CrashImageHost+"/web:4", now.Spec.Template.Spec.Containers[0].Image, "nothing changed")
+	assert.NotContains(t, now.Annotations, action.RepairIDAnnotation)
+
+	for _, rev := range []int64{0, 3} {
+		plan, err := e.Plan(ctx, c, proposal(ns, "web", rev), lim)
+		require.NoError(t, err)
+		assert.Contains(t, plan.Change, "from revision 4 ("+kubedev.CrashImageHost+"/web:4) to revision 3 (registry.example.com/web:3)")
+	}
+	plan, err := e.Plan(ctx, c, proposal(ns, "web", 3), lim)
+	require.NoError(t, err)
+	res, err := e.Execute(ctx, c, proposal(ns, "web", 3), action.Run{RepairID: "repair-1", Limits: lim, Planned: &plan})
 	require.NoError(t, err)
 	assert.True(t, res.Changed)
-	assert.Equal(t, int64(3), res.Undo.Revision)
+	assert.Equal(t, int64(4), res.Undo.Revision)
 	d := actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
-	assert.Equal(t, "registry.example.com/web:1", d.Spec.Template.Spec.Containers[0].Image)
-	assert.Equal(t, "4", d.Annotations[revisionAnnotation])
+	assert.Equal(t, "registry.example.com/web:3", d.Spec.Template.Spec.Containers[0].Image)
+	assert.Equal(t, "5", d.Annotations[revisionAnnotation])
+
+	// Undone, it goes back to what it replaced, bad as that was.
+	res, err = e.Execute(ctx, c, proposal(ns, "web", 4), action.Run{RepairID: "undo-repair-1", Limits: lim, Restore: true})
+	require.NoError(t, err)
+	assert.True(t, res.Changed)
+	out, ok := res.Object.(*appsv1.Deployment)
+	require.True(t, ok)
+	assert.Equal(t, kubedev.CrashImageHost+"/web:4", out.Spec.Template.Spec.Containers[0].Image)
 }
 
 func TestRollbackDryRun(t *testing.T) {
@@ -158,6 +188,8 @@ func TestRollbackDryRun(t *testing.T) {
 	ns := actiontest.Namespace(t, k)
 	ctx := t.Context()
 	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 1))
+	workloadtest.Settled(t, k.Clientset, ns, "web", 1, 1)
+	workloadtest.Record(t, k.Clientset, ns, "web")
 	release(t, k, ns, "web", "registry.example.com/web:2", 2)
 	d := actiontest.WaitRolledOut(t, k.Clientset, ns, "web")
 	c := actiontest.Repairer(t, k)

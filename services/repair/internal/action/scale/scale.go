@@ -1,5 +1,7 @@
 // Package scale sets a Deployment's replicas within the policy's bounds:
-// up to Limits.MaxReplicas, down to no fewer than Limits.MinReplicas.
+// up to Limits.MaxReplicas, down to no fewer than Limits.MinReplicas, and
+// within those of the HorizontalPodAutoscaler that owns the count, if one
+// does (past them, it would undo the scale at its next sync).
 // Scaling to the replicas it already has is a repair done, which is also
 // what makes executing it again harmless.
 package scale
@@ -14,8 +16,9 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 )
 
 const kind = "Deployment"
@@ -55,14 +58,18 @@ func (e *Executor) Plan(ctx context.Context, c kubernetes.Interface, p *typesv1.
 	if err != nil {
 		return action.Plan{}, err
 	}
-	d, err := workload.Deployment(ctx, c, t)
+	d, err := change.Deployment(ctx, c, t)
 	if err != nil {
 		return action.Plan{}, err
 	}
-	return plan(d, want, lim)
+	hpa, err := workload.ReadAutoscaler(ctx, c, d)
+	if err != nil {
+		return action.Plan{}, err
+	}
+	return plan(d, hpa, want, lim)
 }
 
-func plan(d *appsv1.Deployment, want int32, lim action.Limits) (action.Plan, error) {
+func plan(d *appsv1.Deployment, hpa *workload.Autoscaler, want int32, lim action.Limits) (action.Plan, error) {
 	have := workload.Replicas(d)
 	p := action.Plan{
 		UID:           d.UID,
@@ -78,6 +85,8 @@ func plan(d *appsv1.Deployment, want int32, lim action.Limits) (action.Plan, err
 		p.NoOp, p.HealthyAfter = true, d.Status.AvailableReplicas
 		p.Change = fmt.Sprintf("nothing: Deployment %s already has %d replicas", name, have)
 		return p, nil
+	case hpa.Allows(want) != "":
+		return action.Plan{}, action.Refuse(action.ErrNotApplicable, "scaling Deployment %s to %d replicas: %s", name, want, hpa.Allows(want))
 	case want > have && want > lim.MaxReplicas:
 		return action.Plan{}, action.Refuse(action.ErrLimit, "scaling Deployment %s up to %d replicas: the most allowed is %d", name, want, lim.MaxReplicas)
 	case want < have && want < lim.MinReplicas:
@@ -107,7 +116,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	}
 	var res action.Result
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := workload.Deployment(ctx, c, t)
+		d, err := change.Deployment(ctx, c, t)
 		if err != nil {
 			return err
 		}
@@ -123,11 +132,15 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 		if err := run.CheckPlanned(d.UID, d.Generation); err != nil {
 			return err
 		}
-		if _, err := plan(d, want, run.Limits); err != nil {
+		hpa, err := workload.ReadAutoscaler(ctx, c, d)
+		if err != nil {
 			return err
 		}
-		patch := workload.SpecPatch(d, nil, map[string]any{"replicas": want})
-		out, err := workload.Patch(ctx, c, d, types.MergePatchType, patch, run.DryRun)
+		if _, err := plan(d, hpa, want, run.Limits); err != nil {
+			return err
+		}
+		patch := change.SpecPatch(d, nil, map[string]any{"replicas": want})
+		out, err := change.Patch(ctx, c, d, types.MergePatchType, patch, run.DryRun)
 		if err != nil {
 			return err
 		}
@@ -137,7 +150,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 			Summary: fmt.Sprintf("scaled Deployment %s/%s from %d to %d replicas", d.Namespace, d.Name, have, want),
 			Object:  out,
 			Verify:  action.Verify{Generation: out.Generation, Replicas: want},
-			Undo:    action.Undo{Revision: workload.Revision(d), Replicas: have},
+			Undo:    action.Undo{Revision: workload.RevisionOf(d), Replicas: have},
 		}
 		return nil
 	})
@@ -147,7 +160,7 @@ func (e *Executor) Execute(ctx context.Context, c kubernetes.Interface, p *types
 	// A scale keeps the pod template: the new pods, if any, are the
 	// current ReplicaSet's.
 	if d, ok := res.Object.(*appsv1.Deployment); ok {
-		res.Verify.PodTemplateHash = workload.TemplateHash(ctx, c, d)
+		res.Verify.PodTemplateHash = change.TemplateHash(ctx, c, d)
 	}
 	if res.DryRun {
 		res.Summary = "dry run: " + res.Summary

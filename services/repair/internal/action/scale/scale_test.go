@@ -10,6 +10,7 @@ import (
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/actiontest"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/scale"
@@ -148,4 +149,35 @@ func TestScaleRefusals(t *testing.T) {
 	// only stops a change that moves past it.
 	_, err = e.Plan(ctx, c, proposal(ns, "web", 2), action.Limits{MinReplicas: 1, MaxReplicas: 1})
 	require.NoError(t, err)
+}
+
+// A HorizontalPodAutoscaler owns the count of the Deployment it targets:
+// a scale past its bounds, which it would undo, is refused and nothing
+// changes; within them, it is planned.
+func TestScaleWithinTheAutoscaler(t *testing.T) {
+	t.Parallel()
+	k := testkit.SharedKube(t)
+	ns := actiontest.Namespace(t, k)
+	ctx := t.Context()
+	actiontest.Create(t, k, actiontest.Deployment(ns, "web", "registry.example.com/web:1", 3))
+	workloadtest.Autoscaler(t, k.Clientset, ns, "web", 2, 3)
+	c := actiontest.Repairer(t, k)
+	e := scale.New()
+	lim := action.Limits{MinReplicas: 1, MaxReplicas: 10}
+
+	for _, want := range []int32{4, 1} {
+		_, err := e.Plan(ctx, c, proposal(ns, "web", want), lim)
+		actiontest.RequireRefused(t, err, action.ErrNotApplicable)
+		require.ErrorContains(t, err, "HorizontalPodAutoscaler web owns the replica count, between 2 and 3")
+		_, err = e.Execute(ctx, c, proposal(ns, "web", want), action.Run{RepairID: "repair-1", Limits: lim})
+		actiontest.RequireRefused(t, err, action.ErrNotApplicable)
+	}
+	d, err := k.Clientset.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(3), *d.Spec.Replicas)
+	assert.Equal(t, int64(1), d.Generation)
+
+	plan, err := e.Plan(ctx, c, proposal(ns, "web", 2), lim)
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), plan.Replicas)
 }

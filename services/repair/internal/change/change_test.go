@@ -1,4 +1,4 @@
-package workload_test
+package change_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/repair/internal/action/actiontest"
-	"github.com/vigil-ops/vigil/services/repair/internal/workload"
+	"github.com/vigil-ops/vigil/services/repair/internal/change"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
@@ -29,19 +29,19 @@ func TestPatchIsGuardedByResourceVersion(t *testing.T) {
 	_, err := k.Clientset.AppsV1().Deployments(ns).Patch(ctx, "web", types.MergePatchType, []byte(`{"metadata":{"labels":{"team":"shop"}}}`), metav1.PatchOptions{})
 	require.NoError(t, err, "someone else changes it")
 
-	_, err = workload.Patch(ctx, c, read, types.MergePatchType, workload.SpecPatch(read, nil, map[string]any{"replicas": 2}), false)
+	_, err = change.Patch(ctx, c, read, types.MergePatchType, change.SpecPatch(read, nil, map[string]any{"replicas": 2}), false)
 	require.True(t, apierrors.IsConflict(err), "merge patch: %v", err)
 	jsonPatch, err := json.Marshal([]map[string]any{
 		{"op": "replace", "path": "/metadata/resourceVersion", "value": read.ResourceVersion},
 		{"op": "replace", "path": "/spec/replicas", "value": 2},
 	})
 	require.NoError(t, err)
-	_, err = workload.Patch(ctx, c, read, types.JSONPatchType, jsonPatch, false)
+	_, err = change.Patch(ctx, c, read, types.JSONPatchType, jsonPatch, false)
 	require.True(t, apierrors.IsConflict(err), "JSON patch: %v", err)
 
-	fresh, err := workload.Deployment(ctx, c, actiontest.Proposal(0, "Deployment", ns, "web").Target)
+	fresh, err := change.Deployment(ctx, c, actiontest.Proposal(0, "Deployment", ns, "web").Target)
 	require.NoError(t, err)
-	out, err := workload.Patch(ctx, c, fresh, types.MergePatchType, workload.SpecPatch(fresh, map[string]string{"note": "x"}, map[string]any{"replicas": 2}), false)
+	out, err := change.Patch(ctx, c, fresh, types.MergePatchType, change.SpecPatch(fresh, map[string]string{"note": "x"}, map[string]any{"replicas": 2}), false)
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), *out.Spec.Replicas)
 	assert.Equal(t, "x", out.Annotations["note"])

@@ -1,22 +1,17 @@
-// Package workload is what the repair executors read of a Deployment and
-// share in changing it: its ReplicaSets and their revisions, its pods, what
-// a rollout does to its healthy replicas, and a patch that only applies to
-// the object as it was read.
-package workload
+// Package change is what the repair executors share in changing a
+// Deployment (read through pkg/workload): what a rollout does to its
+// healthy replicas, and a patch that only applies to the object as it was
+// read.
+package change
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,12 +20,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 )
-
-// RevisionAnnotation is where the Deployment controller numbers a
-// Deployment's ReplicaSets, and the Deployment's current one.
-const RevisionAnnotation = "deployment.kubernetes.io/revision"
 
 // Deployment returns the Deployment t names, refusing with
 // action.ErrNotFound when there is none.
@@ -45,103 +37,6 @@ func Deployment(ctx context.Context, c kubernetes.Interface, t *typesv1.Resource
 	return d, nil
 }
 
-// Replicas is d's spec.replicas, 1 when unset (the API's default).
-func Replicas(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas == nil {
-		return 1
-	}
-	return *d.Spec.Replicas
-}
-
-// Revision is the revision annotation of a Deployment or ReplicaSet, 0
-// when it has none.
-func Revision(o metav1.Object) int64 {
-	v, err := strconv.ParseInt(o.GetAnnotations()[RevisionAnnotation], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return v
-}
-
-// ReplicaSets returns the ReplicaSets d controls (by owner UID, not by
-// labels alone: another workload's may match the selector), lowest
-// revision first.
-func ReplicaSets(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil, fmt.Errorf("deployment %s/%s: selector: %w", d.Namespace, d.Name, err)
-	}
-	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, fmt.Errorf("list replica sets of deployment %s/%s: %w", d.Namespace, d.Name, err)
-	}
-	var out []appsv1.ReplicaSet
-	for _, rs := range list.Items {
-		if metav1.IsControlledBy(&rs, d) {
-			out = append(out, rs)
-		}
-	}
-	slices.SortFunc(out, func(a, b appsv1.ReplicaSet) int { return cmp.Compare(Revision(&a), Revision(&b)) })
-	return out, nil
-}
-
-// Current is the ReplicaSet running d's pod template, nil when the
-// Deployment controller has not made it yet.
-func Current(d *appsv1.Deployment, rss []appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	for i := range rss {
-		if SameTemplate(&rss[i].Spec.Template, &d.Spec.Template) {
-			return &rss[i]
-		}
-	}
-	return nil
-}
-
-// SameTemplate reports whether two pod templates are the same apart from
-// the pod-template-hash label, which the Deployment controller adds to its
-// ReplicaSets' copies.
-func SameTemplate(a, b *corev1.PodTemplateSpec) bool {
-	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	return apiequality.Semantic.DeepEqual(a, b)
-}
-
-// Pods returns the pods the ReplicaSets rss control, by name.
-func Pods(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil, fmt.Errorf("deployment %s/%s: selector: %w", d.Namespace, d.Name, err)
-	}
-	list, err := c.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, fmt.Errorf("list pods of deployment %s/%s: %w", d.Namespace, d.Name, err)
-	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		for _, rs := range rss {
-			if metav1.IsControlledBy(&p, &rs) {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-// Ready reports whether a pod is serving: Ready and not being deleted.
-func Ready(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // Rollout plans a change that replaces the pods of d (a new pod
 // template) from its ReplicaSets rss, but those of the ReplicaSet keep
 // (the one a rollback returns to, when it still has pods): which pods, and
@@ -153,7 +48,7 @@ func Rollout(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, 
 			replaced = append(replaced, rs)
 		}
 	}
-	pods, err := Pods(ctx, c, d, replaced)
+	pods, err := workload.Pods(ctx, c, d, replaced)
 	if err != nil {
 		return action.Plan{}, err
 	}
@@ -162,7 +57,7 @@ func Rollout(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, 
 		Generation:    d.Generation,
 		PodsAffected:  len(pods),
 		HealthyBefore: d.Status.AvailableReplicas,
-		HealthyAfter:  Replicas(d),
+		HealthyAfter:  workload.Replicas(d),
 	}
 	for _, pod := range pods {
 		p.Pods = append(p.Pods, pod.Name)
@@ -179,7 +74,7 @@ func Rollout(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment, 
 // to 0, as the Deployment controller resolves them), or what is available
 // now if that is fewer; Recreate stops every old pod first.
 func during(d *appsv1.Deployment) (int32, time.Duration) {
-	replicas := Replicas(d)
+	replicas := workload.Replicas(d)
 	before := d.Status.AvailableReplicas
 	var keep int32
 	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
@@ -282,11 +177,11 @@ const hashWait = 10 * time.Second
 func WaitNewReplicaSet(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) string {
 	var hash string
 	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, hashWait, true, func(ctx context.Context) (bool, error) {
-		rss, err := ReplicaSets(ctx, c, d)
+		rss, err := workload.ReplicaSets(ctx, c, d)
 		if err != nil {
 			return false, nil //nolint:nilerr // a blip: poll again until the bound
 		}
-		if rs := Current(d, rss); rs != nil {
+		if rs := workload.Current(d, rss); rs != nil {
 			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 			return true, nil
 		}
@@ -298,11 +193,11 @@ func WaitNewReplicaSet(ctx context.Context, c kubernetes.Interface, d *appsv1.De
 // TemplateHash is the pod-template-hash of the ReplicaSet running d's
 // template now, "" when there is none yet.
 func TemplateHash(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) string {
-	rss, err := ReplicaSets(ctx, c, d)
+	rss, err := workload.ReplicaSets(ctx, c, d)
 	if err != nil {
 		return ""
 	}
-	if rs := Current(d, rss); rs != nil {
+	if rs := workload.Current(d, rss); rs != nil {
 		return rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 	}
 	return ""

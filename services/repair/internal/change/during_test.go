@@ -1,4 +1,4 @@
-package workload
+package change
 
 import (
 	"testing"
@@ -59,18 +59,4 @@ func TestDuring(t *testing.T) {
 			assert.Equal(t, tc.downtime, downtime)
 		})
 	}
-}
-
-func TestSameTemplate(t *testing.T) {
-	t.Parallel()
-	a := corev1.PodTemplateSpec{}
-	a.Labels = map[string]string{"app": "web"}
-	a.Spec.Containers = []corev1.Container{{Name: "app", Image: "web:1"}}
-	b := *a.DeepCopy()
-	b.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = "abc123"
-	assert.True(t, SameTemplate(&a, &b), "the hash label aside")
-	_, hasHash := b.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-	assert.True(t, hasHash, "the arguments are left alone")
-	b.Spec.Containers[0].Image = "web:2"
-	assert.False(t, SameTemplate(&a, &b))
 }
