@@ -208,7 +208,10 @@ func TestRepairNamespacesAndAdminGrants(t *testing.T) {
 // mapped, a reserved one gets no repairs, and a refusal changes nothing.
 func TestNamespaceMappings(t *testing.T) {
 	t.Parallel()
-	k := testkit.SharedKube(t)
+	// Its own: registering a cluster reconciles the admins' grants in it
+	// with that deploy's mappings, so another test's fixture registering
+	// a shared cluster would revoke this one's.
+	k := testkit.NewKube(t)
 	f := newFixture(t, 2*time.Minute)
 	f.addCluster(t, "main", k)
 	ctx := t.Context()
