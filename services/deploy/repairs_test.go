@@ -12,8 +12,8 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
-	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/kubedev"
+	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/pkg/workload"
 	"github.com/vigil-ops/vigil/pkg/workload/workloadtest"
