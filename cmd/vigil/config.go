@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/channel/line"
 	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
 	"github.com/vigil-ops/vigil/services/repair"
@@ -62,7 +63,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -278,6 +279,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 					BotToken: secrets["VIGIL_SLACK_BOT_TOKEN"],
 					Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
 					APIURL:   slackAPI,
+				},
+				line.Options{
+					ChannelToken: secrets["VIGIL_LINE_CHANNEL_TOKEN"],
+					To:           os.Getenv("VIGIL_LINE_TO"),
+					APIURL:       env("VIGIL_LINE_API_URL", "https://api.line.me"),
 				},
 			},
 			MaxEventAge: notifyMaxAge,
