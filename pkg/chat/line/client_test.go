@@ -2,6 +2,7 @@ package line_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestPush(t *testing.T) {
 	require.Equal(t, "flex", msgs[1].Type)
 	require.Equal(t, "🔥 Incident opened: DiskFull", msgs[1].AltText)
 	require.Contains(t, string(msgs[1].Contents), `"text":" "`, "an empty text is a space")
-	require.Equal(t, sent.MessageIDs, []string{msgs[0].ID, msgs[1].ID})
+	require.Equal(t, []string{msgs[0].ID, msgs[1].ID}, sent.MessageIDs)
 }
 
 // The cut to LINE's limits counts as LINE does, in UTF-16: a message at
@@ -105,7 +106,7 @@ func TestPushErrors(t *testing.T) {
 		}
 		_, err := tc.client.Push(ctx, tc.push)
 		require.Error(t, err, tc.name)
-		apiErr, ok := err.(*line.APIError)
+		apiErr, ok := errors.AsType[*line.APIError](err)
 		require.True(t, ok, tc.name)
 		require.Equal(t, tc.status, apiErr.StatusCode, tc.name)
 		require.Equal(t, tc.retryable, line.IsRetryable(err), tc.name)

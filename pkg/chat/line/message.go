@@ -81,11 +81,12 @@ type Component struct {
 // own but the bubble's 30 KB, which a few long fields would take.
 const maxComponentText = 2000
 
-// VBox and HBox are boxes laying cs out vertically and side by side.
+// VBox is a box laying cs out vertically.
 func VBox(cs ...Component) *Box {
 	return &Box{Type: "box", Layout: "vertical", Contents: cs, Spacing: "sm"}
 }
 
+// HBox is a box laying cs out side by side.
 func HBox(cs ...Component) *Box {
 	return &Box{Type: "box", Layout: "horizontal", Contents: cs, Spacing: "sm"}
 }

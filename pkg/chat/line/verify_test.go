@@ -50,14 +50,14 @@ func TestVerifyFakeWebhook(t *testing.T) {
 		bodies = append(bodies, string(body))
 	})
 	resp := fake.Send(t, h, "Udeadbeef", map[string]any{"type": "postback", "postback": map[string]any{"data": "a:1"}})
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, resp.Code)
 	require.Len(t, bodies, 1)
 	require.Contains(t, bodies[0], `"data":"a:1"`)
 
 	signed := []byte(`{"destination":"U1","events":[]}`)
 	resp = fake.SendRaw(h, []byte(`{"destination":"U2","events":[]}`), fakeline.Sign(fake.ChannelSecret(), signed))
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Equal(t, http.StatusUnauthorized, resp.Code)
 	resp = fake.SendRaw(h, signed, "")
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Equal(t, http.StatusUnauthorized, resp.Code)
 	require.Len(t, bodies, 1, "nothing more was taken")
 }

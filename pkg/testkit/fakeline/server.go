@@ -248,8 +248,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, key string) (sta
 		return http.StatusBadRequest, apiError{Message: "The property, 'to', in the request body is invalid (line: -, column: -)"}, false
 	}
 	if len(req.Messages) < 1 || len(req.Messages) > 5 {
-		return http.StatusBadRequest, apiError{Message: "The request body has 1 error(s)",
-			Details: []detail{{Message: "Size must be between 1 and 5", Property: "messages"}}}, false
+		return http.StatusBadRequest, apiError{
+			Message: "The request body has 1 error(s)",
+			Details: []detail{{Message: "Size must be between 1 and 5", Property: "messages"}},
+		}, false
 	}
 	msgs := make([]Message, 0, len(req.Messages))
 	var details []detail

@@ -14,7 +14,7 @@ import (
 // Send posts events to handler as LINE posts a webhook: {"destination",
 // "events"} signed with X-Line-Signature, the channel secret's
 // HMAC-SHA256 of the body in base64. It returns the handler's answer.
-func (s *Server) Send(t testing.TB, handler http.Handler, destination string, events ...map[string]any) *http.Response {
+func (s *Server) Send(t testing.TB, handler http.Handler, destination string, events ...map[string]any) *httptest.ResponseRecorder {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"destination": destination, "events": events})
 	if err != nil {
@@ -26,7 +26,7 @@ func (s *Server) Send(t testing.TB, handler http.Handler, destination string, ev
 
 // SendRaw posts body to handler with signature as X-Line-Signature (""
 // for none): for tests of bad and tampered signatures.
-func (s *Server) SendRaw(handler http.Handler, body []byte, signature string) *http.Response {
+func (s *Server) SendRaw(handler http.Handler, body []byte, signature string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	if signature != "" {
@@ -34,7 +34,7 @@ func (s *Server) SendRaw(handler http.Handler, body []byte, signature string) *h
 	}
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req)
-	return rec.Result()
+	return rec
 }
 
 // Sign is LINE's signature of body with secret.
