@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
+	"github.com/vigil-ops/vigil/services/notify/channel/webhook"
 	"github.com/vigil-ops/vigil/services/repair"
 )
 
@@ -62,7 +63,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_WEBHOOK_SECRET"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -279,6 +280,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 					Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
 					APIURL:   slackAPI,
 				},
+				webhook.Options{URL: os.Getenv("VIGIL_WEBHOOK_URL"), Secret: secrets["VIGIL_WEBHOOK_SECRET"]},
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,

@@ -182,10 +182,14 @@ func fields(fs []message.Fact) []hook.Field {
 // no answer may pass on a retry; anything else (a 4xx, a redirect) will
 // not.
 func (c *Channel) post(ctx context.Context, b hook.Body) error {
-	payload, err := json.Marshal(b)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// "<" stays "<": the body is data for a program, not HTML.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(b); err != nil {
 		return fmt.Errorf("webhook: encode: %w", err)
 	}
+	payload := buf.Bytes()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("webhook: request to %s: %w", c.host, err)
