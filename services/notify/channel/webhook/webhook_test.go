@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	hook "github.com/vigil-ops/vigil/pkg/chat/webhook"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	hook "github.com/vigil-ops/vigil/pkg/chat/webhook"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakewebhook"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/channel/webhook"
