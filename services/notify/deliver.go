@@ -103,6 +103,7 @@ func (s *Service) deliverTo(ctx context.Context, ep *channel.Endpoint, n note) e
 // was not ("") -- and records the attempt. last: no retry follows, so a
 // failure that could be retried is given up.
 func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, after string, last bool) error {
+	ctx = channel.WithDeliveryKey(ctx, n.eventID+"/"+ep.Name+"/"+ep.Target)
 	if n.after != "" && after == "" {
 		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
 	}

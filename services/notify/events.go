@@ -81,6 +81,6 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 	default:
 		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
 	}
-	n.msg.About.EventID, n.msg.About.IncidentID, n.msg.About.RepairID = n.eventID, n.incidentID, n.repairID
+	n.msg.About.IncidentID, n.msg.About.RepairID = n.incidentID, n.repairID
 	return n, nil
 }

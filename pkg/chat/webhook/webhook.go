@@ -45,8 +45,8 @@ const Version = 1
 type Body struct {
 	Version int `json:"version"`
 	// ID is the message's id, the same on every attempt to deliver it
-	// (the key of notify's delivery log): a receiver that saw it already
-	// drops the request.
+	// (derived from notify's delivery key): a receiver that saw it
+	// already drops the request.
 	ID string `json:"id"`
 	// Kind is what the message is about: incident.opened,
 	// incident.resolved, analysis.completed, repair.approval,

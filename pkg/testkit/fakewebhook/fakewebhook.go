@@ -40,6 +40,8 @@ type Sink struct {
 	accepted []Request
 	refused  int
 	attempts int
+	// deliveries are the X-Vigil-Delivery of every verified request.
+	deliveries []string
 	// fail answers the next requests with status (and Retry-After).
 	fail       []failure
 	hang       chan struct{}
@@ -115,6 +117,7 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.deliveries = append(s.deliveries, b.ID)
 	if len(s.fail) > 0 {
 		f := s.fail[0]
 		s.fail = s.fail[1:]
@@ -184,6 +187,14 @@ func (s *Sink) Refused() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.refused
+}
+
+// Deliveries are the ids of the verified requests so far, oldest first,
+// answered with a failure or not: a retry shows as a repeat.
+func (s *Sink) Deliveries() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.deliveries...)
 }
 
 // Attempts is how many requests arrived, whatever their answer.

@@ -63,6 +63,23 @@ type Deps struct {
 	Logger     *slog.Logger
 }
 
+type deliveryKey struct{}
+
+// WithDeliveryKey gives Send and Edit the key of the delivery they make:
+// the same for every attempt at one event on one conversation, for a
+// provider that makes requests idempotent by a key (LINE's
+// X-Line-Retry-Key), so that a retry after a lost answer sends nothing
+// twice.
+func WithDeliveryKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, key)
+}
+
+// DeliveryKey is the key WithDeliveryKey set on ctx, "" for none.
+func DeliveryKey(ctx context.Context) string {
+	k, _ := ctx.Value(deliveryKey{}).(string)
+	return k
+}
+
 // Error is a failed Send or Edit as its channel judged it. A channel's
 // errors are all *Error; anything else is taken as permanent.
 type Error struct {

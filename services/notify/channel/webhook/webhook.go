@@ -124,7 +124,7 @@ type Channel struct {
 // Send posts m, naming parent when it is a reply, and returns the id it
 // carried.
 func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
-	b, err := body(m)
+	b, err := body(ctx, m)
 	if err != nil {
 		return "", err
 	}
@@ -134,7 +134,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 
 // Edit posts m as the redrawing of message id.
 func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error {
-	b, err := body(m)
+	b, err := body(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -142,21 +142,16 @@ func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error 
 	return c.post(ctx, b)
 }
 
-// body is m as the webhook's JSON says it. Its id is the event's, so a
-// retried delivery carries the same one and receivers can drop repeats;
-// a message about no event gets a new one.
-func body(m message.Message) (hook.Body, error) {
+// body is m as the webhook's JSON says it, under the id of its delivery.
+func body(ctx context.Context, m message.Message) (hook.Body, error) {
 	a := m.About
-	b := hook.Body{
-		Version: hook.Version, ID: a.EventID, Kind: string(a.Kind), IncidentID: a.IncidentID, RepairID: a.RepairID,
-		Severity: a.Severity, Title: a.Title, Text: m.Text(Plain), Broadcast: m.Broadcast,
+	id, err := messageID(ctx)
+	if err != nil {
+		return hook.Body{}, err
 	}
-	if b.ID == "" {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return hook.Body{}, fmt.Errorf("webhook: message id: %w", err)
-		}
-		b.ID = id.String()
+	b := hook.Body{
+		Version: hook.Version, ID: id, Kind: string(a.Kind), IncidentID: a.IncidentID, RepairID: a.RepairID,
+		Severity: a.Severity, Title: a.Title, Text: m.Text(Plain), Broadcast: m.Broadcast,
 	}
 	if card, ok := m.Card(Plain); ok {
 		b.Card = &hook.Card{
@@ -168,6 +163,24 @@ func body(m message.Message) (hook.Body, error) {
 		}
 	}
 	return b, nil
+}
+
+// idSpace is the namespace of the ids derived from delivery keys.
+var idSpace = uuid.MustParse("0196f0c4-3a51-7d2e-9b1a-5f3c8e2d4a70")
+
+// messageID is the id of the message ctx's delivery sends: derived from
+// the delivery's key, the same on every attempt at it, so a receiver
+// drops a repeat (one whose answer was lost); a message sent outside a
+// delivery gets a new one.
+func messageID(ctx context.Context) (string, error) {
+	if key := channel.DeliveryKey(ctx); key != "" {
+		return uuid.NewSHA1(idSpace, []byte(key)).String(), nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("webhook: message id: %w", err)
+	}
+	return id.String(), nil
 }
 
 func fields(fs []message.Fact) []hook.Field {

@@ -35,21 +35,22 @@ func incident() message.Message {
 	inc := &typesv1.Incident{Id: "inc-1", Title: "DiskFull in <prod>", Severity: typesv1.Severity_SEVERITY_CRITICAL, FiringCount: 1}
 	m := message.Text(func(mk message.Markup) string { return message.IncidentOpened(inc, mk) })
 	m.About = message.IncidentAbout(message.KindIncidentOpened, inc)
-	m.About.EventID = "01a20236-f568-7af1-9546-d3f52f62c45a"
 	return m
 }
 
 // A message arrives signed, as plain text with what it is about, under
-// the id of its event: the id Send returns.
+// an id derived from its delivery's key: the id Send returns, the same on
+// a retry of that delivery.
 func TestSend(t *testing.T) {
 	t.Parallel()
 	sink := fakewebhook.New(t, secret)
-	id, err := open(t, sink.URL, 0).Send(context.Background(), incident(), "")
+	ch := open(t, sink.URL, 0)
+	ctx := channel.WithDeliveryKey(context.Background(), "ev-1/webhook/target")
+	id, err := ch.Send(ctx, incident(), "")
 	require.NoError(t, err)
 	got := sink.WaitFor(t, 1, 5*time.Second)
 	require.Len(t, got, 1)
 	b := got[0].Body
-	assert.Equal(t, "01a20236-f568-7af1-9546-d3f52f62c45a", id)
 	assert.Equal(t, id, b.ID)
 	assert.Equal(t, id, got[0].Delivery)
 	assert.Equal(t, hook.Version, b.Version)
@@ -58,17 +59,22 @@ func TestSend(t *testing.T) {
 	assert.Equal(t, "critical", b.Severity)
 	assert.Equal(t, "DiskFull in <prod>", b.Title)
 	assert.Contains(t, b.Text, "Incident opened: DiskFull in <prod>", "plain text, not escaped")
+	assert.Contains(t, string(got[0].Raw), `"title":"DiskFull in <prod>"`, "no HTML escapes in the JSON")
 	assert.Empty(t, b.Parent)
 	assert.Nil(t, b.Card)
 	assert.Zero(t, sink.Refused())
 
-	reply := message.Text(func(message.Markup) string { return "a reply" })
-	rid, err := open(t, sink.URL, 0).Send(context.Background(), reply, id)
+	again, err := ch.Send(ctx, incident(), "")
 	require.NoError(t, err)
-	got = sink.WaitFor(t, 2, 5*time.Second)
-	assert.Equal(t, id, got[1].Body.Parent)
-	assert.NotEqual(t, id, rid, "a message about no event has an id of its own")
-	assert.Equal(t, rid, got[1].Body.ID)
+	assert.Equal(t, id, again, "a retry of the delivery carries its id")
+
+	reply := message.Text(func(message.Markup) string { return "a reply" })
+	rid, err := ch.Send(channel.WithDeliveryKey(context.Background(), "ev-2/webhook/target"), reply, id)
+	require.NoError(t, err)
+	got = sink.WaitFor(t, 3, 5*time.Second)
+	assert.Equal(t, id, got[2].Body.Parent)
+	assert.NotEqual(t, id, rid, "another delivery, another id")
+	assert.Equal(t, rid, got[2].Body.ID)
 }
 
 // An approval card carries its parts; its redrawing names the message it
@@ -84,12 +90,12 @@ func TestCardAndEdit(t *testing.T) {
 		},
 	}
 	card := message.ApprovalCard(req, nil)
-	card.About = message.About{Kind: message.KindApprovalCard, EventID: "ev-card", IncidentID: "inc-1", RepairID: "rep-1"}
+	card.About = message.About{Kind: message.KindApprovalCard, IncidentID: "inc-1", RepairID: "rep-1"}
 	id, err := ch.Send(context.Background(), card, "ev-incident")
 	require.NoError(t, err)
 	dec := &eventsv1.RepairDecided{RepairId: "rep-1", IncidentId: "inc-1", Outcome: "approved", DecidedBy: "user:alice", Channel: "slack"}
 	decided := message.ApprovalCard(req, dec)
-	decided.About = message.About{Kind: message.KindDecided, EventID: "ev-dec", IncidentID: "inc-1", RepairID: "rep-1"}
+	decided.About = message.About{Kind: message.KindDecided, IncidentID: "inc-1", RepairID: "rep-1"}
 	require.NoError(t, ch.Edit(context.Background(), id, decided))
 
 	got := sink.WaitFor(t, 2, 5*time.Second)
@@ -105,7 +111,7 @@ func TestCardAndEdit(t *testing.T) {
 
 	d := got[1].Body
 	assert.Equal(t, "repair.decided", d.Kind)
-	assert.Equal(t, "ev-dec", d.ID)
+	assert.NotEqual(t, id, d.ID)
 	assert.Equal(t, id, d.Edits)
 	assert.Empty(t, d.Parent)
 	require.NotNil(t, d.Card)

@@ -124,10 +124,7 @@ type Message struct {
 
 // About is what a message is about.
 type About struct {
-	Kind Kind
-	// EventID is the id of the event the message tells: the key of the
-	// delivery log, the same on every attempt.
-	EventID    string
+	Kind       Kind
 	IncidentID string
 	RepairID   string
 	// Severity and Title are the incident's, on its own messages.
