@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-ops/vigil/services/notify/channel/line"
 	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
+	"github.com/vigil-ops/vigil/services/notify/channel/webhook"
 	"github.com/vigil-ops/vigil/services/repair"
 )
 
@@ -63,7 +64,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -285,6 +286,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 					To:           os.Getenv("VIGIL_LINE_TO"),
 					APIURL:       env("VIGIL_LINE_API_URL", "https://api.line.me"),
 				},
+				webhook.Options{URL: os.Getenv("VIGIL_WEBHOOK_URL"), Secret: secrets["VIGIL_WEBHOOK_SECRET"]},
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -53,17 +54,21 @@ func (n *note) reply(incidentID, repairID string) {
 	n.thread = n.after
 }
 
-// handle sends e's message to every channel, each once: a channel that
+// handle sends e's message to every channel at once, each once: a channel that
 // already has it (a redelivered event) is skipped.
 func (s *Service) handle(ctx context.Context, e bus.Event) error {
 	n, err := s.noteOf(ctx, e)
 	if err != nil {
 		return err
 	}
-	errs := make([]error, 0, len(s.endpoints))
-	for _, ep := range s.endpoints {
-		errs = append(errs, s.deliverTo(ctx, ep, n))
+	// Each channel on its own: one that hangs until its timeout (a dead
+	// webhook) does not hold back the others' message.
+	errs := make([]error, len(s.endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range s.endpoints {
+		wg.Go(func() { errs[i] = s.deliverTo(ctx, ep, n) })
 	}
+	wg.Wait()
 	return combine(errs)
 }
 

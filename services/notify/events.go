@@ -28,13 +28,16 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		inc := e.GetIncident()
 		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
+		n.msg.About = message.IncidentAbout(message.KindIncidentOpened, inc)
 	case *eventsv1.IncidentResolved:
 		n.reply(e.GetIncident().GetId(), "")
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) })
 		n.msg.Broadcast = true
+		n.msg.About = message.IncidentAbout(message.KindIncidentResolved, e.GetIncident())
 	case *eventsv1.AnalysisCompleted:
 		n.reply(e.GetIncidentId(), "")
 		n.msg = message.Text(func(m message.Markup) string { return message.Analysis(e, m) })
+		n.msg.About.Kind = message.KindAnalysis
 	case *eventsv1.RepairApprovalRequested:
 		dec, err := s.cards.SaveRequest(ctx, e)
 		if err != nil {
@@ -43,6 +46,7 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		n.reply(e.GetIncidentId(), e.GetRepairId())
 		n.ref = cardRef(e.GetRepairId())
 		n.msg = message.ApprovalCard(e, dec)
+		n.msg.About.Kind = message.KindApprovalCard
 	case *eventsv1.RepairDecided:
 		req, err := s.cards.SaveDecision(ctx, e)
 		if err != nil {
@@ -55,22 +59,28 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		} else {
 			n.msg = message.Text(func(m message.Markup) string { return message.Decided(e, m) })
 		}
+		n.msg.About.Kind = message.KindDecided
 	case *eventsv1.RepairRequested:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
 		n.msg = message.Text(func(m message.Markup) string { return message.RepairRequested(e, m) })
+		n.msg.About.Kind = message.KindRepairRequested
 	case *eventsv1.RepairSucceeded:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
 		n.msg = message.Text(func(m message.Markup) string { return message.RepairSucceeded(e, m) })
+		n.msg.About.Kind = message.KindRepairSucceeded
 	case *eventsv1.RepairFailed:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
 		n.msg = message.Text(func(m message.Markup) string { return message.RepairFailed(e, m) })
 		n.msg.Broadcast = true
+		n.msg.About.Kind = message.KindRepairFailed
 	case *eventsv1.RepairBlocked:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
 		n.msg = message.Text(func(m message.Markup) string { return message.RepairBlocked(e, m) })
 		n.msg.Broadcast = true
+		n.msg.About.Kind = message.KindRepairBlocked
 	default:
 		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
 	}
+	n.msg.About.IncidentID, n.msg.About.RepairID = n.incidentID, n.repairID
 	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
@@ -39,9 +40,13 @@ func (s *Service) sendParked(ctx context.Context) {
 	tick := time.NewTicker(min(max(s.opts.ReplyWait/4, time.Second), 15*time.Second))
 	defer tick.Stop()
 	for {
+		// Each channel on its own, as in handle: a hanging one holds back
+		// no other's replies.
+		var wg sync.WaitGroup
 		for _, ep := range s.endpoints {
-			s.sendDue(ctx, ep)
+			wg.Go(func() { s.sendDue(ctx, ep) })
 		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return

@@ -117,6 +117,40 @@ type Message struct {
 	// repair, a resolution), where the channel can show it there (Slack);
 	// the others ignore it.
 	Broadcast bool
+	// About is what the message is about, for a channel that passes it on
+	// as data (a webhook) besides drawing it.
+	About About
+}
+
+// About is what a message is about.
+type About struct {
+	Kind       Kind
+	IncidentID string
+	RepairID   string
+	// Severity and Title are the incident's, on its own messages.
+	Severity string
+	Title    string
+}
+
+// Kind is what kind of event a message tells.
+type Kind string
+
+// The kinds of message.
+const (
+	KindIncidentOpened   Kind = "incident.opened"
+	KindIncidentResolved Kind = "incident.resolved"
+	KindAnalysis         Kind = "analysis.completed"
+	KindApprovalCard     Kind = "repair.approval"
+	KindDecided          Kind = "repair.decided"
+	KindRepairRequested  Kind = "repair.requested"
+	KindRepairSucceeded  Kind = "repair.succeeded"
+	KindRepairFailed     Kind = "repair.failed"
+	KindRepairBlocked    Kind = "repair.blocked"
+)
+
+// IncidentAbout is about inc, as a message of kind k tells it.
+func IncidentAbout(k Kind, inc *typesv1.Incident) About {
+	return About{Kind: k, IncidentID: inc.GetId(), Severity: severityName(inc.GetSeverity()), Title: inc.GetTitle()}
 }
 
 type cardEvents struct {
