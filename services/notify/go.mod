@@ -8,7 +8,7 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/google/uuid v1.6.0 // indirect
+	github.com/google/uuid v1.6.0
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.13.0
@@ -39,7 +39,10 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/vigil-ops/vigil/pkg v0.0.0
+require (
+	github.com/vigil-ops/vigil/pkg v0.0.0
+	github.com/wneessen/go-mail v0.8.1
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
