@@ -164,6 +164,23 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.msgs...)
 }
 
+// WaitForMessages waits until n messages were accepted, failing the test
+// after timeout, and returns them.
+func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Message {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msgs := s.Messages()
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fakesmtp: %d messages after %s, want %d", len(msgs), timeout, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Auths is how many clients authenticated.
 func (s *Server) Auths() int {
 	s.mu.Lock()
