@@ -131,6 +131,9 @@ func Start(t testing.TB, opts Options) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close closes only the listeners Serve registered: one whose
+		// goroutine had not started yet would accept forever.
+		_ = l.Close()
 		<-done
 	})
 	return s

@@ -63,9 +63,10 @@ type Options struct {
 	From string
 	// To are the recipients.
 	To []string
-	// Timeout bounds one send, connection to QUIT (30s when 0).
-	Timeout time.Duration
 }
+
+// timeout bounds one send, connection to QUIT.
+const timeout = 30 * time.Second
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
@@ -155,10 +156,6 @@ func (o Options) Open(_ channel.Deps) (*channel.Endpoint, error) {
 			return nil, fmt.Errorf("VIGIL_SMTP_CA_FILE: %s: no PEM certificate", o.CAFile)
 		}
 		tlsConf.RootCAs = pool
-	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
 	}
 	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithTLSConfig(tlsConf)}
 	port := o.Port

@@ -94,6 +94,18 @@ func TestHTMLEscapesAlertText(t *testing.T) {
 	require.Equal(t, "[Vigil] 🔴 Incident opened: "+hostile, m.Subject)
 }
 
+// A title cannot add headers: a CR in it is no line break in the subject.
+func TestSubjectInjection(t *testing.T) {
+	t.Parallel()
+	s := fakesmtp.Start(t, fakesmtp.Options{})
+	c := open(t, options(t, s))
+	_, err := c.Send(t.Context(), incident("DiskFull\rBcc: evil@example.net"), "")
+	require.NoError(t, err)
+	m := s.Messages()[0]
+	require.Equal(t, "[Vigil] 🔴 Incident opened: DiskFull Bcc: evil@example.net", m.Subject)
+	require.Equal(t, []string{"oncall@example.com", "sre@example.com"}, m.RcptTo)
+}
+
 // A reply names its parent in In-Reply-To and References and takes its
 // subject with "Re:"; an edit is a reply too, as a sent email stays as
 // it is.

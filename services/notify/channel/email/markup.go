@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -75,7 +76,15 @@ const maxSubject = 120
 // subjectOf is a message's subject: its first line, Vigil's tag before it.
 func subjectOf(text string) string {
 	line, _, _ := strings.Cut(text, "\n")
-	line = strings.TrimSpace(strings.ToValidUTF8(line, "\uFFFD"))
+	// A CR or another control character from an alert's title would
+	// otherwise end the header, or hide in it.
+	line = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(line, "\uFFFD"))
+	line = strings.TrimSpace(line)
 	if utf8.RuneCountInString(line) > maxSubject {
 		line = strings.TrimSpace(string([]rune(line)[:maxSubject-1])) + "…"
 	}
