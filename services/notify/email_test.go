@@ -38,6 +38,9 @@ func TestEmailThread(t *testing.T) {
 
 	a := completed(inc.GetIncident().GetId())
 	e.publish(t, a)
+	// Analyses and repairs come on streams of their own: the outcome is
+	// published once the analysis is out, to know the order.
+	smtp.WaitForMessages(t, 2, 30*time.Second)
 	ok := &eventsv1.RepairSucceeded{
 		Meta: bus.NewMeta("repair", nil), RepairId: "repair-1", IncidentId: inc.GetIncident().GetId(), Proposal: rollback(),
 		Verification: "3/3 replicas updated & available",
