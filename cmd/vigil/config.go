@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/notify"
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/channel/email"
 	"github.com/vigil-ops/vigil/services/notify/channel/line"
 	"github.com/vigil-ops/vigil/services/notify/channel/slack"
 	"github.com/vigil-ops/vigil/services/notify/channel/telegram"
@@ -121,6 +122,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		return app.Options{}, err
 	}
 	notifyMaxAge, err := envDuration("VIGIL_NOTIFY_MAX_EVENT_AGE", time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	mail, err := emailOptions()
 	if err != nil {
 		return app.Options{}, err
 	}
@@ -281,6 +286,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 					Channel:  os.Getenv("VIGIL_SLACK_CHANNEL"),
 					APIURL:   slackAPI,
 				},
+				mail,
 				line.Options{
 					ChannelToken: secrets["VIGIL_LINE_CHANNEL_TOKEN"],
 					To:           os.Getenv("VIGIL_LINE_TO"),
@@ -292,6 +298,24 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Retention:   retention,
 		},
 		Streams: streams,
+	}, nil
+}
+
+// emailOptions are the email channel's, from VIGIL_SMTP_* and
+// VIGIL_EMAIL_*; off without VIGIL_SMTP_HOST.
+func emailOptions() (email.Options, error) {
+	port, err := envInt("VIGIL_SMTP_PORT", 0)
+	if err != nil {
+		return email.Options{}, err
+	}
+	password, err := secretEnv("VIGIL_SMTP_PASSWORD")
+	if err != nil {
+		return email.Options{}, err
+	}
+	return email.Options{
+		Host: os.Getenv("VIGIL_SMTP_HOST"), Port: port, TLS: env("VIGIL_SMTP_TLS", email.TLSStartTLS),
+		Username: os.Getenv("VIGIL_SMTP_USERNAME"), Password: password, CAFile: os.Getenv("VIGIL_SMTP_CA_FILE"),
+		From: os.Getenv("VIGIL_EMAIL_FROM"), To: envList("VIGIL_EMAIL_TO"),
 	}, nil
 }
 

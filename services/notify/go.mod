@@ -39,11 +39,16 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/vigil-ops/vigil/pkg v0.0.0
+require (
+	github.com/vigil-ops/vigil/pkg v0.0.0
+	github.com/wneessen/go-mail v0.8.1
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/emersion/go-smtp v0.26.0 // indirect
 	github.com/emicklei/go-restful/v3 v3.12.2 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.0 // indirect
 	github.com/go-openapi/jsonpointer v1.0.2 // indirect
