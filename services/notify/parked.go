@@ -59,6 +59,7 @@ func (s *Service) sendParked(ctx context.Context) {
 // sendDue sends ep's due parked replies, in the order they were parked.
 func (s *Service) sendDue(ctx context.Context, ep *channel.Endpoint) {
 	for ctx.Err() == nil {
+		taken := time.Now()
 		due, err := s.deliveries.TakeDue(ctx, ep.Name, ep.Target, s.opts.ReplyWait, parkedLease, parkedBatch)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -69,6 +70,13 @@ func (s *Service) sendDue(ctx context.Context, ep *channel.Endpoint) {
 		for _, p := range due {
 			if ctx.Err() != nil {
 				return // the rest are taken again once their lease is over
+			}
+			// A reply is sent only while its lease outlasts the send: after
+			// that another replica may take it (a channel that answers
+			// slowly makes a batch outlive its lease), and it would go out
+			// twice. The rest are taken again once their lease is over.
+			if time.Since(taken) > parkedLease-parkedSendTimeout {
+				return
 			}
 			s.sendOne(ctx, ep, p)
 		}
