@@ -21,15 +21,6 @@ func local(t testing.TB, zone, s string) time.Time {
 	return at
 }
 
-// utc is an instant written in UTC, for hand-offs the zone's clock cannot
-// name alone.
-func utc(t testing.TB, s string) time.Time {
-	t.Helper()
-	at, err := time.Parse("2006-01-02 15:04", s)
-	require.NoError(t, err)
-	return at
-}
-
 // taipei is a daily rotation of three from 09:00 on 1 March 2026, in a
 // zone without daylight saving: the common case.
 func taipei() oncall.Schedule {
@@ -120,13 +111,13 @@ func render(sh []oncall.Shift) []string {
 func TestDaylightSaving(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name          string
-		zone          string
-		days          int
-		handoff       string
-		start         string
-		from, to      string // wall clock in zone
-		want          []string
+		name     string
+		zone     string
+		days     int
+		handoff  string
+		start    string
+		from, to string // wall clock in zone
+		want     []string
 	}{
 		{"New York spring, daily 09:00: a 23-hour shift", "America/New_York", 1, "09:00", "2026-03-06", "2026-03-07 09:00", "2026-03-10 09:00", []string{
 			"b 03-07 14:00Z 23h0m0s", // 09:00 EST → 09:00 EDT
@@ -219,8 +210,8 @@ func TestShifts(t *testing.T) {
 	require.Equal(t, []string{
 		"bob 03-07 11:00Z 3h0m0s", // cut to the range: from 06:00 EST
 		"alice 03-07 14:00Z 15h0m0s",
-		"erin 03-08 05:00Z 4h0m0s",   // 00:00 EST to 05:00 EDT: four hours
-		"alice 03-08 09:00Z 4h0m0s",  // until the 09:00 EDT hand-off
+		"erin 03-08 05:00Z 4h0m0s",  // 00:00 EST to 05:00 EDT: four hours
+		"alice 03-08 09:00Z 4h0m0s", // until the 09:00 EDT hand-off
 		"bob 03-08 13:00Z 24h0m0s",
 		"alice 03-09 13:00Z 3h0m0s",
 		"frank 03-09 16:00Z 18h0m0s", // the override and the layer, joined
