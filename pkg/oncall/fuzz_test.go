@@ -23,7 +23,10 @@ func FuzzAtAgreesWithShifts(f *testing.F) {
 			Zone: "America/New_York",
 			Layers: []oncall.Layer{
 				{Participants: []string{"a", "b", "c"}, RotationDays: int(days%14) + 1, Handoff: time.Date(0, 1, 1, int(hour%24), int(mins%60), 0, 0, time.UTC).Format("15:04"), Start: "2026-03-01"},
-				{Participants: []string{"d", "e"}, RotationDays: 7, Handoff: "02:30", Start: "2026-06-01"},
+				{Participants: []string{"d", "e"}, RotationDays: 7, Handoff: "02:30", Start: "2026-06-01", Restrictions: []oncall.Window{
+					{Weekdays: []time.Weekday{time.Sunday, time.Monday}, From: "01:30", To: "02:30"}, // over both changes of the clocks
+					{Weekdays: []time.Weekday{time.Friday}, From: "18:00", To: "09:00"},
+				}},
 			},
 			Overrides: []oncall.Override{{Who: "o", Start: base.Add(250 * 24 * time.Hour), End: base.Add(251 * 24 * time.Hour)}},
 		}

@@ -17,11 +17,12 @@
 //     occurs twice (01:30 on a fall-back day in New York) happens at the
 //     first of them. Go's time.Date picks either side for both cases
 //     depending on the zone, so the package settles it.
+//   - A layer may be restricted to windows of the week (Monday to Friday
+//     09:00–18:00; or 18:00–09:00 for nights, a window that ends the next
+//     day): outside them it has nobody. Its rotation does not pause, so
+//     the windows pick who is on call from it, they do not shift hand-offs.
 //   - Later layers win over earlier ones wherever they have someone; an
 //     Override, a person for [Start, End), wins over every layer.
-//
-// Layers cannot yet be restricted to windows of the day or week (office
-// hours Monday to Friday): a layer covers the whole day.
 package oncall
 
 import (
@@ -53,6 +54,17 @@ type Layer struct {
 	// Start is the date of the first hand-off, "YYYY-MM-DD", when the first
 	// participant goes on call.
 	Start string
+	// Restrictions are the windows the layer is on call in; none for all
+	// the time.
+	Restrictions []Window
+}
+
+// Window is a time of the week: from From until To on each of Weekdays
+// (every day when empty), wall-clock time in the schedule's zone. A To at
+// or before From ends on the next day.
+type Window struct {
+	Weekdays []time.Weekday
+	From, To string // "HH:MM"
 }
 
 // Override puts Who on call for [Start, End).
@@ -95,14 +107,19 @@ func (s Schedule) Shifts(from, to time.Time) []Shift {
 			cuts = append(cuts, end)
 			end = l.handoff(k + 2)
 		}
-	}
-	for _, o := range s.Overrides {
-		for _, c := range []time.Time{o.Start, o.End} {
-			if c.After(from) && c.Before(to) {
-				cuts = append(cuts, c)
+		// A window that starts the day before from may still be open.
+		for d := l.date(from).AddDate(0, 0, -1); !d.After(l.date(to)); d = d.AddDate(0, 0, 1) {
+			for _, w := range l.windows {
+				if start, end, ok := w.on(d, l.loc); ok {
+					cuts = append(cuts, start, end)
+				}
 			}
 		}
 	}
+	for _, o := range s.Overrides {
+		cuts = append(cuts, o.Start, o.End)
+	}
+	cuts = slices.DeleteFunc(cuts, func(c time.Time) bool { return c.Before(from) || !c.Before(to) })
 	slices.SortFunc(cuts, func(a, b time.Time) int { return a.Compare(b) })
 	cuts = slices.CompactFunc(cuts, time.Time.Equal)
 	cuts = append(cuts, to)
@@ -135,6 +152,52 @@ type layer struct {
 	// arithmetic on it is free of the zone's changes.
 	start      time.Time
 	hour, mins int
+	windows    []window
+}
+
+// window is a parsed Window.
+type window struct {
+	weekdays         []time.Weekday
+	fromH, fromM     int
+	toH, toM         int
+	endsOnTheNextDay bool
+}
+
+// on returns the window's bounds when it opens on date (midnight UTC),
+// and false when it does not open that weekday.
+func (w window) on(date time.Time, loc *time.Location) (time.Time, time.Time, bool) {
+	if len(w.weekdays) > 0 && !slices.Contains(w.weekdays, date.Weekday()) {
+		return time.Time{}, time.Time{}, false
+	}
+	end := date
+	if w.endsOnTheNextDay {
+		end = date.AddDate(0, 0, 1)
+	}
+	return wallClock(date.Year(), date.Month(), date.Day(), w.fromH, w.fromM, loc),
+		wallClock(end.Year(), end.Month(), end.Day(), w.toH, w.toM, loc), true
+}
+
+// open reports whether t is in one of the layer's windows, or the layer
+// has none.
+func (l layer) open(t time.Time) bool {
+	if len(l.windows) == 0 {
+		return true
+	}
+	today := l.date(t)
+	for _, d := range []time.Time{today, today.AddDate(0, 0, -1)} {
+		for _, w := range l.windows {
+			if start, end, ok := w.on(d, l.loc); ok && !t.Before(start) && t.Before(end) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// date is t's date in the layer's zone, at midnight UTC.
+func (l layer) date(t time.Time) time.Time {
+	lt := t.In(l.loc)
+	return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 func (p plan) at(t time.Time) (string, bool) {
@@ -145,7 +208,7 @@ func (p plan) at(t time.Time) (string, bool) {
 	}
 	for i := len(p.layers) - 1; i >= 0; i-- {
 		l := p.layers[i]
-		if k, _, _ := l.shift(t); k >= 0 {
+		if k, _, _ := l.shift(t); k >= 0 && l.open(t) {
 			return l.participants[k%len(l.participants)], true
 		}
 	}
@@ -161,9 +224,7 @@ func (l layer) handoff(k int) time.Time {
 // shift returns the number of the shift t is in and its bounds; a
 // negative number for a t before the first hand-off.
 func (l layer) shift(t time.Time) (int, time.Time, time.Time) {
-	lt := t.In(l.loc)
-	today := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, time.UTC)
-	days := int(today.Sub(l.start).Hours()) / 24
+	days := int(l.date(t).Sub(l.start).Hours()) / 24
 	k := days / l.days
 	if days < 0 && days%l.days != 0 {
 		k-- // floor, not truncation, before the start

@@ -44,6 +44,23 @@ func TestAt(t *testing.T) {
 	secondLayer := func(s *oncall.Schedule) {
 		s.Layers = append(s.Layers, oncall.Layer{Participants: []string{"dave"}, RotationDays: 7, Handoff: "18:00", Start: "2026-03-03"})
 	}
+	// dave covers office hours over the rotation, from the 2nd (a Monday);
+	// nights of the weekend are nora's, from Friday 18:00 to Monday 09:00.
+	officeHours := func(s *oncall.Schedule) {
+		s.Layers = append(s.Layers, oncall.Layer{
+			Participants: []string{"dave"}, RotationDays: 7, Handoff: "09:00", Start: "2026-03-02",
+			Restrictions: []oncall.Window{{Weekdays: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, From: "09:00", To: "18:00"}},
+		})
+	}
+	weekendNights := func(s *oncall.Schedule) {
+		s.Layers = append(s.Layers, oncall.Layer{
+			Participants: []string{"nora"}, RotationDays: 7, Handoff: "09:00", Start: "2026-03-02",
+			Restrictions: []oncall.Window{
+				{Weekdays: []time.Weekday{time.Friday, time.Saturday, time.Sunday}, From: "18:00", To: "09:00"},
+				{Weekdays: []time.Weekday{time.Saturday, time.Sunday}, From: "09:00", To: "18:00"},
+			},
+		})
+	}
 	override := func(s *oncall.Schedule) {
 		s.Overrides = []oncall.Override{{Who: "erin", Start: tp("2026-03-02 12:00"), End: tp("2026-03-02 14:00")}}
 	}
@@ -67,6 +84,17 @@ func TestAt(t *testing.T) {
 		{"a later layer before it starts", secondLayer, "2026-03-03 17:59", "carol"},
 		{"a later layer wins", secondLayer, "2026-03-03 18:00", "dave"},
 		{"a later layer keeps winning", secondLayer, "2026-03-20 10:00", "dave"},
+		{"office hours", officeHours, "2026-03-03 09:00", "dave"},
+		{"after office hours, the rotation below", officeHours, "2026-03-03 18:00", "carol"},
+		{"before office hours", officeHours, "2026-03-03 08:59", "bob"},
+		{"office hours on a Saturday", officeHours, "2026-03-07 12:00", "alice"},
+		{"office hours before the layer starts", officeHours, "2026-03-01 12:00", "alice"},
+		{"a window over midnight, before it", weekendNights, "2026-03-06 17:59", "carol"},
+		{"a window over midnight, opening on Friday", weekendNights, "2026-03-06 18:00", "nora"},
+		{"a window over midnight, past it", weekendNights, "2026-03-07 03:00", "nora"},
+		{"two windows meet", weekendNights, "2026-03-07 09:00", "nora"},
+		{"the last window closes on Monday", weekendNights, "2026-03-09 09:00", "carol"},
+		{"a window's Thursday is not listed", weekendNights, "2026-03-05 20:00", "bob"},
 		{"before an override", override, "2026-03-02 11:59", "bob"},
 		{"an override wins", override, "2026-03-02 12:00", "erin"},
 		{"an override ends", override, "2026-03-02 14:00", "bob"},
@@ -222,6 +250,39 @@ func TestShifts(t *testing.T) {
 		require.Equal(t, shifts[i-1].End, shifts[i].Start, "shift %d starts where %d ends", i, i-1)
 	}
 
+	t.Run("office hours over a rotation, across the change of the clocks", func(t *testing.T) {
+		t.Parallel()
+		s := oncall.Schedule{
+			Zone: "America/New_York",
+			Layers: []oncall.Layer{
+				{Participants: []string{"alice", "bob"}, RotationDays: 7, Handoff: "09:00", Start: "2026-03-02"},
+				{
+					Participants: []string{"dave"}, RotationDays: 1, Handoff: "00:00", Start: "2026-01-01",
+					// Saturday 01:00 to 03:00, over the hour New York skips
+					// on Sunday 8 March; and Monday office hours.
+					Restrictions: []oncall.Window{
+						{Weekdays: []time.Weekday{time.Sunday}, From: "01:00", To: "03:00"},
+						{Weekdays: []time.Weekday{time.Monday}, From: "09:00", To: "18:00"},
+					},
+				},
+			},
+		}
+		require.NoError(t, s.Validate())
+		from, to := ny("2026-03-07 00:00"), ny("2026-03-10 00:00")
+		shifts := s.Shifts(from, to)
+		require.Equal(t, []string{
+			"alice 03-07 05:00Z 25h0m0s",
+			"dave 03-08 06:00Z 1h0m0s",   // 01:00 EST to 03:00 EDT: one hour
+			"alice 03-08 07:00Z 30h0m0s", // until Monday 09:00 EDT
+			"dave 03-09 13:00Z 9h0m0s",   // over the weekly hand-off to bob
+			"bob 03-09 22:00Z 6h0m0s",    // 18:00 to midnight EDT
+		}, render(shifts))
+		require.Equal(t, from, shifts[0].Start)
+		require.Equal(t, to, shifts[len(shifts)-1].End)
+		for i := 1; i < len(shifts); i++ {
+			require.Equal(t, shifts[i-1].End, shifts[i].Start, "shift %d starts where %d ends", i, i-1)
+		}
+	})
 	t.Run("nobody before the start", func(t *testing.T) {
 		t.Parallel()
 		got := s.Shifts(ny("2026-02-27 00:00"), ny("2026-03-01 10:00"))

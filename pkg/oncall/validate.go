@@ -2,6 +2,7 @@ package oncall
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/server"
@@ -21,7 +22,7 @@ func (s Schedule) Validate() error {
 
 // compile parses a schedule, or returns every violation of it.
 func (s Schedule) compile() (plan, error) {
-	var v server.BadRequestError
+	var v violations
 	var loc *time.Location
 	switch s.Zone {
 	case "", "Local":
@@ -48,15 +49,29 @@ func (s Schedule) compile() (plan, error) {
 		if l.RotationDays < 1 || l.RotationDays > maxRotationDays {
 			v.Addf(f("rotation_days"), "must be 1 to %d (1 daily, 7 weekly), got %d", maxRotationDays, l.RotationDays)
 		}
-		if h, err := time.Parse("15:04", l.Handoff); err != nil || len(l.Handoff) != len("15:04") {
-			v.Addf(f("handoff"), "must be a time of day HH:MM such as 09:00, got %q", l.Handoff)
-		} else {
-			c.hour, c.mins = h.Hour(), h.Minute()
-		}
+		c.hour, c.mins = v.clock(f("handoff"), l.Handoff)
 		if d, err := time.Parse(time.DateOnly, l.Start); err != nil {
 			v.Addf(f("start"), "must be a date YYYY-MM-DD, got %q", l.Start)
 		} else {
 			c.start = d
+		}
+		for j, w := range l.Restrictions {
+			f := func(name string) string { return fmt.Sprintf("layers[%d].restrictions[%d].%s", i, j, name) }
+			cw := window{weekdays: w.Weekdays}
+			for k, d := range w.Weekdays {
+				if d < time.Sunday || d > time.Saturday {
+					v.Addf(f(fmt.Sprintf("weekdays[%d]", k)), "must be a day of the week, 0 (Sunday) to 6, got %d", d)
+				} else if slices.Contains(w.Weekdays[:k], d) {
+					v.Addf(f(fmt.Sprintf("weekdays[%d]", k)), "%s is listed twice", d)
+				}
+			}
+			cw.fromH, cw.fromM = v.clock(f("from"), w.From)
+			cw.toH, cw.toM = v.clock(f("to"), w.To)
+			if w.From == w.To {
+				v.Addf(f("to"), "must differ from from (%s); leave restrictions out for all day", w.From)
+			}
+			cw.endsOnTheNextDay = w.To <= w.From // HH:MM strings order as times
+			c.windows = append(c.windows, cw)
 		}
 		p.layers = append(p.layers, c)
 	}
@@ -81,4 +96,17 @@ func (s Schedule) compile() (plan, error) {
 		return plan{}, err
 	}
 	return p, nil
+}
+
+// violations collects every violation of a schedule.
+type violations struct{ server.BadRequestError }
+
+// clock parses s, the value of field, as a time of day "HH:MM".
+func (v *violations) clock(field, s string) (int, int) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != len("15:04") {
+		v.Addf(field, "must be a time of day HH:MM such as 09:00, got %q", s)
+		return 0, 0
+	}
+	return t.Hour(), t.Minute()
 }

@@ -32,6 +32,9 @@ func TestValidate(t *testing.T) {
 		{"weekly, midnight hand-off, UTC", func(s *oncall.Schedule) {
 			s.Zone, s.Layers[0].RotationDays, s.Layers[0].Handoff = "UTC", 7, "00:00"
 		}, nil},
+		{"restrictions, every day and over midnight", func(s *oncall.Schedule) {
+			s.Layers[0].Restrictions = []oncall.Window{{From: "18:00", To: "09:00"}, {Weekdays: []time.Weekday{time.Sunday, time.Saturday}, From: "00:00", To: "23:59"}}
+		}, nil},
 		{"overrides back to back", func(s *oncall.Schedule) {
 			s.Overrides = []oncall.Override{
 				override("erin", "2026-03-02 12:00", "2026-03-02 14:00"),
@@ -57,6 +60,17 @@ func TestValidate(t *testing.T) {
 			{"layers[1].rotation_days", "must be 1 to 366 (1 daily, 7 weekly), got -1"},
 			{"layers[1].handoff", `must be a time of day HH:MM such as 09:00, got ""`},
 			{"layers[1].start", `must be a date YYYY-MM-DD, got ""`},
+		}},
+		{"restrictions", func(s *oncall.Schedule) {
+			s.Layers[0].Restrictions = []oncall.Window{
+				{Weekdays: []time.Weekday{time.Monday, 7, time.Monday}, From: "18:00", To: "9:00"},
+				{From: "09:00", To: "09:00"},
+			}
+		}, []fv{
+			{"layers[0].restrictions[0].weekdays[1]", "must be a day of the week, 0 (Sunday) to 6, got 7"},
+			{"layers[0].restrictions[0].weekdays[2]", "Monday is listed twice"},
+			{"layers[0].restrictions[0].to", `must be a time of day HH:MM such as 09:00, got "9:00"`},
+			{"layers[0].restrictions[1].to", "must differ from from (09:00); leave restrictions out for all day"},
 		}},
 		{"override ends at its start", func(s *oncall.Schedule) {
 			s.Overrides = []oncall.Override{override("erin", "2026-03-02 12:00", "2026-03-02 12:00")}
