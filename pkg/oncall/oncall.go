@@ -98,8 +98,9 @@ func (s Schedule) Shifts(from, to time.Time) []Shift {
 	if err != nil || !from.Before(to) {
 		return nil
 	}
-	// Who is on call changes only at a hand-off or an override's ends, so
-	// asking at each of them in the range finds every shift.
+	// Who is on call changes only at a hand-off or at either end of a
+	// window or an override, so asking at each of them in the range finds
+	// every shift.
 	cuts := []time.Time{from}
 	for _, l := range p.layers {
 		k, _, end := l.shift(from)
