@@ -43,8 +43,13 @@ func Key(name string) int64 {
 	return int64(h.Sum64())
 }
 
-// releaseTimeout bounds giving the lock back on the way out.
-const releaseTimeout = 5 * time.Second
+const (
+	// releaseTimeout bounds giving the lock back on the way out.
+	releaseTimeout = 5 * time.Second
+	// pingTimeout is the least time the lock's connection gets to answer
+	// a check before it is taken for broken.
+	pingTimeout = 2 * time.Second
+)
 
 // Run runs work whenever this replica holds the lock, until ctx ends.
 // work's context ends when ctx does or the lock is lost (its connection
@@ -111,7 +116,9 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			pctx, cancel := context.WithTimeout(ctx, check)
+			// A slow answer is not a broken connection: however often it
+			// checks, a busy database gets pingTimeout to answer.
+			pctx, cancel := context.WithTimeout(ctx, max(check, pingTimeout))
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil && ctx.Err() == nil {
