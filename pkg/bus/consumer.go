@@ -281,11 +281,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	msgs := make(chan jetstream.Msg, c.cfg.BatchSize)
 	stopped := make(chan struct{})
+	// What arrives once stopping is given back (Nak) only after the pull
+	// subscription is closed: given back while it still stood, a message
+	// would be redelivered into it and lost with it, an attempt burnt (the
+	// last one, with a small MaxDeliver), until AckWait.
+	var (
+		backMu sync.Mutex
+		back   []jetstream.Msg
+		closed bool
+	)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
 		case <-stopped:
-			_ = m.Nak()
+			backMu.Lock()
+			defer backMu.Unlock()
+			if closed {
+				_ = m.Nak()
+				return
+			}
+			back = append(back, m)
 		}
 	},
 		c.pullLimit(),
@@ -301,14 +316,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	stop := func() error {
 		cc.Stop()
 		close(stopped)
+		<-cc.Closed()
 		// Give back what was prefetched so another replica (or the
 		// next start) takes it at once instead of after AckWait.
+		backMu.Lock()
+		defer backMu.Unlock()
+		closed = true
+		for _, m := range back {
+			_ = m.Nak()
+		}
 		for {
 			select {
 			case m := <-msgs:
 				_ = m.Nak()
 			default:
-				<-cc.Closed()
 				return nil
 			}
 		}
