@@ -14,7 +14,7 @@ import (
 var HTML message.Markup = htmlMarkup{}
 
 // Plain is the markup of an email's text/plain part: text as it is.
-var Plain message.Markup = plain{}
+var Plain message.Markup = plain{message.Plain}
 
 type htmlMarkup struct{}
 
@@ -33,12 +33,9 @@ func tag(name, s string) string {
 	return "<" + name + ">" + s + "</" + name + ">"
 }
 
-type plain struct{}
-
-func (plain) Escape(s string) string { return s }
-func (plain) Bold(s string) string   { return s }
-func (plain) Italic(s string) string { return s }
-func (plain) Code(s string) string   { return s }
+// plain is message.Plain but for links, written as plain-text mail writes
+// them.
+type plain struct{ message.Markup }
 
 // Link: a plain-text reader sees where it goes.
 func (plain) Link(url, text string) string { return text + " <" + url + ">" }

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -193,21 +192,5 @@ func judge(err error) error {
 	return e
 }
 
-// Plain is the markup of LINE's text, which has none: outside text is
-// shown as it is, and Vigil's own formatting is left out.
-var Plain message.Markup = plain{}
-
-type plain struct{}
-
-func (plain) Escape(s string) string { return s }
-func (plain) Bold(s string) string   { return s }
-func (plain) Italic(s string) string { return s }
-func (plain) Code(s string) string   { return s }
-
-// Link shows the URL after its text, as a chat makes it tappable.
-func (plain) Link(url, text string) string {
-	if text == "" || strings.Contains(text, url) {
-		return url
-	}
-	return text + " (" + url + ")"
-}
+// Plain is the markup of LINE's text, which has none.
+var Plain = message.Plain
