@@ -54,18 +54,34 @@ func (n *note) reply(incidentID, repairID string) {
 	n.thread = n.after
 }
 
-// handle sends e's message to every channel at once, each once: a channel that
-// already has it (a redelivered event) is skipped.
+// handle sends e's message to the channels that hear about it, each once:
+// a channel that already has it (a redelivered event) is skipped.
 func (s *Service) handle(ctx context.Context, e bus.Event) error {
 	n, err := s.noteOf(ctx, e)
 	if err != nil {
 		return err
 	}
+	eps, err := s.targets(ctx, n)
+	if err != nil {
+		return err
+	}
+	return s.deliver(ctx, n, eps)
+}
+
+// targets are the channels that hear about n, each with the locale its
+// message is drawn in. This is where routes decide; for now every
+// channel hears about everything.
+func (s *Service) targets(_ context.Context, _ note) ([]*channel.Endpoint, error) {
+	return s.endpoints, nil
+}
+
+// deliver sends n on each of eps at once, each once.
+func (s *Service) deliver(ctx context.Context, n note, eps []*channel.Endpoint) error {
 	// Each channel on its own: one that hangs until its timeout (a dead
 	// webhook) does not hold back the others' message.
-	errs := make([]error, len(s.endpoints))
+	errs := make([]error, len(eps))
 	var wg sync.WaitGroup
-	for i, ep := range s.endpoints {
+	for i, ep := range eps {
 		wg.Go(func() { errs[i] = s.deliverTo(ctx, ep, n) })
 	}
 	wg.Wait()
@@ -108,7 +124,9 @@ func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, after 
 		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
 	}
 	if n.edit && after != "" {
-		err := ep.Edit(ctx, after, n.msg)
+		msg := n.msg
+		msg.Locale = ep.Locale
+		err := ep.Edit(ctx, after, msg)
 		if !channel.Judge(err).Gone {
 			return s.record(ctx, ep, n, after, err, last)
 		}
@@ -124,7 +142,9 @@ func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, after 
 		}
 		parent = p.MessageID
 	}
-	id, err := ep.Send(ctx, n.msg, parent)
+	msg := n.msg
+	msg.Locale = ep.Locale
+	id, err := ep.Send(ctx, msg, parent)
 	return s.record(ctx, ep, n, id, err, last)
 }
 

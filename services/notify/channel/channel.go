@@ -44,6 +44,8 @@ type Endpoint struct {
 	// Target is the conversation it writes to (a chat id, a channel id):
 	// a reply is threaded only under a message of the same target.
 	Target string
+	// Locale is the language and time zone its messages are drawn in.
+	Locale message.Locale
 	Channel
 }
 

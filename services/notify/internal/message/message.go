@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -120,6 +121,17 @@ type Message struct {
 	// About is what the message is about, for a channel that passes it on
 	// as data (a webhook) besides drawing it.
 	About About
+	// Locale is the language and time zone the message is drawn in for
+	// its recipient; notify sets it per channel before sending.
+	Locale Locale
+}
+
+// Locale is a recipient's language and time zone.
+type Locale struct {
+	// Language is a BCP 47 tag: "en" or "zh-TW" ("": English).
+	Language string
+	// Zone is where times are shown (nil: UTC).
+	Zone *time.Location
 }
 
 // About is what a message is about.

@@ -219,13 +219,30 @@ func (x *IncidentResolved) GetChange() *IncidentChange {
 	return nil
 }
 
-// IncidentEscalated is published on incident.escalated when nobody
-// acknowledged an incident in time.
+// IncidentEscalated is published on incident.escalated on every step of
+// an incident's escalation policy (nobody acknowledged it in time), and
+// when a person escalates it by hand.
 type IncidentEscalated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	Incident      *v1.Incident           `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
-	Level         int32                  `protobuf:"varint,3,opt,name=level,proto3" json:"level,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Counters as of the event; no alerts.
+	Incident *v1.Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The step of the policy, from 1; repeats of the policy keep counting.
+	Level int32 `protobuf:"varint,3,opt,name=level,proto3" json:"level,omitempty"`
+	// The escalation policy whose step this is ("" when a person escalated
+	// by hand).
+	Policy string `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Who is asked to respond: users by name, resolved by monitor from the
+	// step's targets (on-call schedules at the time, users, a team's
+	// on-call). Notify reaches each through their personal channels.
+	Users []string `protobuf:"bytes,5,rep,name=users,proto3" json:"users,omitempty"`
+	// Channels (by name) the step also tells, e.g. the team's channel.
+	Channels []string `protobuf:"bytes,6,rep,name=channels,proto3" json:"channels,omitempty"`
+	// Why: "unacknowledged" (the step's delay passed), "manual" (a person
+	// escalated), "repeat" (the policy started over).
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The person who escalated by hand ("" otherwise).
+	By            string `protobuf:"bytes,8,opt,name=by,proto3" json:"by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +296,41 @@ func (x *IncidentEscalated) GetLevel() int32 {
 		return x.Level
 	}
 	return 0
+}
+
+func (x *IncidentEscalated) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *IncidentEscalated) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *IncidentEscalated) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *IncidentEscalated) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *IncidentEscalated) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
 }
 
 // IncidentChange is what changed in an incident since its previous event.
@@ -400,11 +452,16 @@ const file_vigil_events_v1_incident_proto_rawDesc = "" +
 	"\x10IncidentResolved\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
 	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x127\n" +
-	"\x06change\x18\x03 \x01(\v2\x1f.vigil.events.v1.IncidentChangeR\x06change\"\x8f\x01\n" +
+	"\x06change\x18\x03 \x01(\v2\x1f.vigil.events.v1.IncidentChangeR\x06change\"\x81\x02\n" +
 	"\x11IncidentEscalated\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x124\n" +
 	"\bincident\x18\x02 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x12\x14\n" +
-	"\x05level\x18\x03 \x01(\x05R\x05level\"\xaf\x02\n" +
+	"\x05level\x18\x03 \x01(\x05R\x05level\x12\x16\n" +
+	"\x06policy\x18\x04 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05users\x18\x05 \x03(\tR\x05users\x12\x1a\n" +
+	"\bchannels\x18\x06 \x03(\tR\bchannels\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x0e\n" +
+	"\x02by\x18\b \x01(\tR\x02by\"\xaf\x02\n" +
 	"\x0eIncidentChange\x12!\n" +
 	"\falerts_added\x18\x01 \x01(\x05R\valertsAdded\x12%\n" +
 	"\x0ealerts_refired\x18\x02 \x01(\x05R\ralertsRefired\x12'\n" +

@@ -129,6 +129,64 @@ func (Severity) EnumDescriptor() ([]byte, []int) {
 	return file_vigil_types_v1_incident_proto_rawDescGZIP(), []int{1}
 }
 
+// Priority is how urgently an incident needs a person: P0 (everything
+// else stops) to P3 (working hours). Monitor sets it from the severity
+// and its priority rules; each has a response target (docs/escalation.md).
+type Priority int32
+
+const (
+	Priority_PRIORITY_UNSPECIFIED Priority = 0
+	Priority_PRIORITY_P0          Priority = 1
+	Priority_PRIORITY_P1          Priority = 2
+	Priority_PRIORITY_P2          Priority = 3
+	Priority_PRIORITY_P3          Priority = 4
+)
+
+// Enum value maps for Priority.
+var (
+	Priority_name = map[int32]string{
+		0: "PRIORITY_UNSPECIFIED",
+		1: "PRIORITY_P0",
+		2: "PRIORITY_P1",
+		3: "PRIORITY_P2",
+		4: "PRIORITY_P3",
+	}
+	Priority_value = map[string]int32{
+		"PRIORITY_UNSPECIFIED": 0,
+		"PRIORITY_P0":          1,
+		"PRIORITY_P1":          2,
+		"PRIORITY_P2":          3,
+		"PRIORITY_P3":          4,
+	}
+)
+
+func (x Priority) Enum() *Priority {
+	p := new(Priority)
+	*p = x
+	return p
+}
+
+func (x Priority) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Priority) Descriptor() protoreflect.EnumDescriptor {
+	return file_vigil_types_v1_incident_proto_enumTypes[2].Descriptor()
+}
+
+func (Priority) Type() protoreflect.EnumType {
+	return &file_vigil_types_v1_incident_proto_enumTypes[2]
+}
+
+func (x Priority) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Priority.Descriptor instead.
+func (Priority) EnumDescriptor() ([]byte, []int) {
+	return file_vigil_types_v1_incident_proto_rawDescGZIP(), []int{2}
+}
+
 // Incident groups alerts that share a group key (by default the labels
 // alertname and namespace, like Alertmanager's group_by).
 type Incident struct {
@@ -159,7 +217,9 @@ type Incident struct {
 	Team string `protobuf:"bytes,18,opt,name=team,proto3" json:"team,omitempty"`
 	// What the incident is about (see Subject): set when it opens, from its
 	// first alert and what Vigil knows then.
-	Subject       *Subject `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject *Subject `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
+	// How urgent it is (see Priority).
+	Priority      Priority `protobuf:"varint,20,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +387,13 @@ func (x *Incident) GetSubject() *Subject {
 	return nil
 }
 
+func (x *Incident) GetPriority() Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Priority_PRIORITY_UNSPECIFIED
+}
+
 // IncidentAlert is an alert as the incident knows it: deduplicated by
 // fingerprint, with how often and when it was seen.
 type IncidentAlert struct {
@@ -421,7 +488,7 @@ var File_vigil_types_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\xfb\x06\n" +
+	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\xb1\a\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12L\n" +
@@ -446,7 +513,8 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\x03app\x18\x10 \x01(\tR\x03app\x12\x1c\n" +
 	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04team\x18\x12 \x01(\tR\x04team\x121\n" +
-	"\asubject\x18\x13 \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x1a>\n" +
+	"\asubject\x18\x13 \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x124\n" +
+	"\bpriority\x18\x14 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
@@ -469,7 +537,13 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x14\n" +
 	"\x10SEVERITY_WARNING\x10\x02\x12\x15\n" +
-	"\x11SEVERITY_CRITICAL\x10\x03B;Z9github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1;typesv1b\x06proto3"
+	"\x11SEVERITY_CRITICAL\x10\x03*h\n" +
+	"\bPriority\x12\x18\n" +
+	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vPRIORITY_P0\x10\x01\x12\x0f\n" +
+	"\vPRIORITY_P1\x10\x02\x12\x0f\n" +
+	"\vPRIORITY_P2\x10\x03\x12\x0f\n" +
+	"\vPRIORITY_P3\x10\x04B;Z9github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1;typesv1b\x06proto3"
 
 var (
 	file_vigil_types_v1_incident_proto_rawDescOnce sync.Once
@@ -483,36 +557,38 @@ func file_vigil_types_v1_incident_proto_rawDescGZIP() []byte {
 	return file_vigil_types_v1_incident_proto_rawDescData
 }
 
-var file_vigil_types_v1_incident_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_vigil_types_v1_incident_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_vigil_types_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vigil_types_v1_incident_proto_goTypes = []any{
 	(IncidentStatus)(0),           // 0: vigil.types.v1.IncidentStatus
 	(Severity)(0),                 // 1: vigil.types.v1.Severity
-	(*Incident)(nil),              // 2: vigil.types.v1.Incident
-	(*IncidentAlert)(nil),         // 3: vigil.types.v1.IncidentAlert
-	nil,                           // 4: vigil.types.v1.Incident.GroupLabelsEntry
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Subject)(nil),               // 6: vigil.types.v1.Subject
-	(*Alert)(nil),                 // 7: vigil.types.v1.Alert
+	(Priority)(0),                 // 2: vigil.types.v1.Priority
+	(*Incident)(nil),              // 3: vigil.types.v1.Incident
+	(*IncidentAlert)(nil),         // 4: vigil.types.v1.IncidentAlert
+	nil,                           // 5: vigil.types.v1.Incident.GroupLabelsEntry
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*Subject)(nil),               // 7: vigil.types.v1.Subject
+	(*Alert)(nil),                 // 8: vigil.types.v1.Alert
 }
 var file_vigil_types_v1_incident_proto_depIdxs = []int32{
-	4,  // 0: vigil.types.v1.Incident.group_labels:type_name -> vigil.types.v1.Incident.GroupLabelsEntry
+	5,  // 0: vigil.types.v1.Incident.group_labels:type_name -> vigil.types.v1.Incident.GroupLabelsEntry
 	1,  // 1: vigil.types.v1.Incident.severity:type_name -> vigil.types.v1.Severity
 	0,  // 2: vigil.types.v1.Incident.status:type_name -> vigil.types.v1.IncidentStatus
-	5,  // 3: vigil.types.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: vigil.types.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: vigil.types.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: vigil.types.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
-	3,  // 7: vigil.types.v1.Incident.alerts:type_name -> vigil.types.v1.IncidentAlert
-	6,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
-	7,  // 9: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
-	5,  // 10: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 3: vigil.types.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: vigil.types.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 5: vigil.types.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: vigil.types.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
+	4,  // 7: vigil.types.v1.Incident.alerts:type_name -> vigil.types.v1.IncidentAlert
+	7,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
+	2,  // 9: vigil.types.v1.Incident.priority:type_name -> vigil.types.v1.Priority
+	8,  // 10: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
+	6,  // 11: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
+	6,  // 12: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_types_v1_incident_proto_init() }
@@ -527,7 +603,7 @@ func file_vigil_types_v1_incident_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_types_v1_incident_proto_rawDesc), len(file_vigil_types_v1_incident_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
