@@ -205,6 +205,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
+		// VIGIL_NOTIFY_ADDR: notify, for a gateway without it in its
+		// process (ChannelService).
+		NotifyAddr: os.Getenv("VIGIL_NOTIFY_ADDR"),
 		Repair: repair.Options{
 			MaxEventAge: repairMaxAge,
 			// Checked by repair.Options.Validate, which names the variable.
@@ -296,6 +299,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
+			// Seals the credentials of channels managed through the API.
+			EncryptionKey: key,
 		},
 		Streams: streams,
 	}, nil

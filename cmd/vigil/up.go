@@ -156,6 +156,9 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 			return err
 		}
 	}
+	// One key for the process: deploy's secrets and notify's channel
+	// credentials.
+	opts.Notify.EncryptionKey = opts.Deploy.EncryptionKey
 	kubeconfig := ""
 	if kubeDev {
 		binDir := env("VIGIL_K8S_BIN_DIR", kubedev.DefaultBinDir())

@@ -135,10 +135,16 @@ var Policy = map[string]Rule{
 	"/vigil.repair.v1.RepairService/GetGuardrails": readGlobal,
 	"/vigil.repair.v1.RepairService/SetGuardrails": admin("guardrails/{guardrails.scope}"),
 
-	// Channels hold bot tokens and decide who hears what: admins only.
-	"/vigil.notify.v1.ChannelService/ListChannels":  adminRead,
-	"/vigil.notify.v1.ChannelService/CreateChannel": admin("channel/{channel.name}"),
-	"/vigil.notify.v1.ChannelService/DeleteChannel": admin("channel/{name}"),
+	// Channels: admins manage every channel; an operator the channels of
+	// their teams and their own personal channels (notify checks which,
+	// and lists only those). Vigil-wide channels and the environment's are
+	// admins' alone.
+	"/vigil.notify.v1.ChannelService/ListChannels":  {Permission: Operate},
+	"/vigil.notify.v1.ChannelService/GetChannel":    {Permission: Operate, Team: true},
+	"/vigil.notify.v1.ChannelService/CreateChannel": operate("channel/{channel.name}"),
+	"/vigil.notify.v1.ChannelService/UpdateChannel": operate("channel/{channel.name}"),
+	"/vigil.notify.v1.ChannelService/DeleteChannel": operate("channel/{name}"),
+	"/vigil.notify.v1.ChannelService/TestChannel":   operate("channel/{name}"),
 
 	"/vigil.analysis.v1.AnalysisService/GetAnalysis":  read,
 	"/vigil.analysis.v1.AnalysisService/ListAnalyses": read,

@@ -243,6 +243,9 @@ type Deps struct {
 	// Repairs serves RepairService: the repair service in one process,
 	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
 	Repairs repairv1.RepairServiceServer
+	// Channels serves ChannelService: notify in one process, or a
+	// forwarder (NewChannelForwarder); Unimplemented when nil.
+	Channels notifyv1.ChannelServiceServer
 	// JetStream, when set, keeps the gateway's projection of who owns
 	// what (apps and namespace mappings, pkg/appteam), by which a team's
 	// ingest key is refused another team's alerts. Without it, no alert
@@ -406,6 +409,12 @@ func NewAnalysisForwarder(conn grpc.ClientConnInterface) analysisv1.AnalysisServ
 	return grpcapi.NewAnalysisForwarder(conn)
 }
 
+// NewChannelForwarder returns a ChannelService that calls notify over
+// conn.
+func NewChannelForwarder(conn grpc.ClientConnInterface) notifyv1.ChannelServiceServer {
+	return grpcapi.NewChannelForwarder(conn)
+}
+
 // NewRepairForwarder returns a RepairService that calls the repair
 // service over conn as the original caller.
 func NewRepairForwarder(conn grpc.ClientConnInterface) repairv1.RepairServiceServer {
@@ -436,7 +445,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	} else {
 		repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
 	}
-	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	if s.deps.Channels != nil {
+		notifyv1.RegisterChannelServiceServer(srv.GRPC, s.deps.Channels)
+	} else {
+		notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	}
 	if s.deps.Analyses != nil {
 		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)
 	} else {

@@ -70,9 +70,10 @@ func (s *Service) handle(ctx context.Context, e bus.Event) error {
 
 // targets are the channels that hear about n, each with the locale its
 // message is drawn in. This is where routes decide; for now every
-// channel hears about everything.
+// channel but the personal ones hears about everything
+// (s.channels.ByName and Personal find the others).
 func (s *Service) targets(_ context.Context, _ note) ([]*channel.Endpoint, error) {
-	return s.endpoints, nil
+	return s.channels.All(), nil
 }
 
 // deliver sends n on each of eps at once, each once.

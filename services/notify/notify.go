@@ -14,18 +14,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+	"github.com/vigil-ops/vigil/services/notify/internal/registry"
 )
 
 // Schema is notify's Postgres schema.
@@ -33,10 +37,18 @@ const Schema = "notify"
 
 // Options configure notify.
 type Options struct {
-	// Channels are where notify writes, each configured by its own
-	// package (channel/telegram, channel/slack, ...); one left empty is
-	// off.
+	// Channels are the environment's channels, each configured by its
+	// own package (channel/telegram, channel/slack, ...); one left empty
+	// is off. Each is named after its kind; the channels managed through
+	// ChannelService come on top.
 	Channels []channel.Config
+	// EncryptionKey seals the credentials of the channels managed through
+	// ChannelService (VIGIL_ENCRYPTION_KEY, 32 bytes); without it only
+	// channels without a credential can be stored.
+	EncryptionKey []byte
+	// ChannelRefresh is how often a replica checks whether the stored
+	// channels changed (default 2s).
+	ChannelRefresh time.Duration
 	// MaxDeliver is how often a message is tried before it is given up and
 	// dead-lettered (default 10).
 	MaxDeliver int
@@ -81,6 +93,8 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	case o.ReplyWait < 0:
 		return errors.New("notify: ReplyWait: must not be negative")
+	case len(o.EncryptionKey) != 0 && len(o.EncryptionKey) != seal.KeySize:
+		return fmt.Errorf("VIGIL_ENCRYPTION_KEY: not %d bytes (generate one with `openssl rand -base64 32`)", seal.KeySize)
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -120,9 +134,10 @@ type Service struct {
 	log        *slog.Logger
 	deliveries *postgres.Deliveries
 	cards      *postgres.Cards
-	// endpoints are where notify writes, each drawing messages its own
-	// way.
-	endpoints []*channel.Endpoint
+	// channels are where notify writes, each drawing messages its own
+	// way: the environment's and the stored ones.
+	channels *registry.Registry
+	api      *grpcapi.Server
 	// consumers read one stream each (a JetStream consumer reads one
 	// stream): incidents, analyses, repairs.
 	consumers []*bus.Consumer
@@ -137,7 +152,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	opts = opts.withDefaults()
 	log := deps.Logger.With("service", "notify")
-	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+	err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations"))
+	if err != nil {
 		return nil, err
 	}
 	s := &Service{
@@ -148,22 +164,24 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	for _, c := range opts.Channels {
-		ep, err := c.Open(channel.Deps{HTTPClient: client, Logger: log})
-		if err != nil {
+	var box *seal.Box
+	if len(opts.EncryptionKey) > 0 {
+		if box, err = seal.New(opts.EncryptionKey); err != nil {
 			return nil, err
 		}
-		if ep == nil {
-			continue
-		}
-		if slices.ContainsFunc(s.endpoints, func(o *channel.Endpoint) bool { return o.Name == ep.Name }) {
-			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
-		}
-		s.endpoints = append(s.endpoints, ep)
 	}
-	if len(s.endpoints) == 0 {
-		log.WarnContext(ctx, "no notification channel configured: set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID, or VIGIL_SLACK_BOT_TOKEN and VIGIL_SLACK_CHANNEL")
-		return s, nil
+	store := postgres.NewChannels(deps.Pool, box)
+	cdeps := channel.Deps{HTTPClient: client, Logger: log}
+	if s.channels, err = registry.New(store, opts.Channels, cdeps, opts.ChannelRefresh); err != nil {
+		return nil, err
+	}
+	if err := s.channels.Load(ctx); err != nil {
+		return nil, err
+	}
+	s.api = grpcapi.New(store, s.channels, cdeps)
+	if len(s.channels.Endpoints()) == 0 {
+		// Consumers run anyway: a channel created later hears from then on.
+		log.WarnContext(ctx, "no notification channel yet: add one with `vigil channels create`, or set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID (or another kind's variables)")
 	}
 
 	incidents := bus.NewRouter[struct{}]()
@@ -187,6 +205,15 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	return s, nil
 }
+
+// Register adds ChannelService to srv, for a process without the
+// gateway (which serves it through Server otherwise).
+func (s *Service) Register(srv grpc.ServiceRegistrar) {
+	notifyv1.RegisterChannelServiceServer(srv, s.api)
+}
+
+// Server is ChannelService, for the gateway of the same process.
+func (s *Service) Server() notifyv1.ChannelServiceServer { return s.api }
 
 // on routes events of type E to notify's one handler.
 func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
@@ -242,12 +269,11 @@ func (s *Service) Run(ctx context.Context) error {
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
-	if len(s.endpoints) > 0 {
-		g.Go(func() error {
-			s.sendParked(gctx)
-			return nil
-		})
-	}
+	g.Go(func() error { return s.channels.Run(gctx) })
+	g.Go(func() error {
+		s.sendParked(gctx)
+		return nil
+	})
 	for _, c := range s.consumers {
 		g.Go(func() error { return c.Run(gctx) })
 	}

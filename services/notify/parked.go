@@ -43,7 +43,7 @@ func (s *Service) sendParked(ctx context.Context) {
 		// Each channel on its own, as in handle: a hanging one holds back
 		// no other's replies.
 		var wg sync.WaitGroup
-		for _, ep := range s.endpoints {
+		for _, ep := range s.channels.Endpoints() {
 			wg.Go(func() { s.sendDue(ctx, ep) })
 		}
 		wg.Wait()

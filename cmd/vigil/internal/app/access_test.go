@@ -38,6 +38,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/notify"
 )
 
 // who is one caller of the matrix, and what the issue says it may do.
@@ -513,24 +514,63 @@ var matrix = []matrixCase{
 			return err
 		}, rest: "PUT /api/v1/guardrails", body: `{"guardrails":{"scope":"global","min_confidence":0.85}}`,
 	},
+	// Channels: an operator manages their teams' channels (payments'
+	// here) and their own; the service lists only those.
 	{
-		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Operate, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.channels.ListChannels(ctx, &notifyv1.ListChannelsRequest{})
 			return err
-		},
+		}, rest: "GET /api/v1/channels",
 	},
 	{
-		method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/GetChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.channels.CreateChannel(ctx, &notifyv1.CreateChannelRequest{})
+			if err := c.paymentsChannel("pay-get"); err != nil {
+				return err
+			}
+			_, err := c.channels.GetChannel(ctx, &notifyv1.GetChannelRequest{Name: "pay-get"})
 			return err
 		},
 	},
 	{
-		method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.channels.CreateChannel(ctx, paymentsChannel("pay-by-"+w.name))
+			return err
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/UpdateChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.channels.DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{})
+			if err := c.paymentsChannel("pay-update"); err != nil {
+				return err
+			}
+			_, err := c.channels.UpdateChannel(ctx, &notifyv1.UpdateChannelRequest{
+				Channel: &notifyv1.Channel{Name: "pay-update", Language: "zh-TW"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"language"}}, NoTest: true,
+			})
+			return err
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			if err := c.paymentsChannel("pay-delete-" + w.name); err != nil {
+				return err
+			}
+			_, err := c.channels.DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{Name: "pay-delete-" + w.name})
+			return err
+		},
+	},
+	{
+		// Answered OK whether or not the test message arrived (nothing
+		// listens at its URL): the response says.
+		method: "vigil.notify.v1.ChannelService/TestChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if err := c.paymentsChannel("pay-test"); err != nil {
+				return err
+			}
+			_, err := c.channels.TestChannel(ctx, &notifyv1.TestChannelRequest{Name: "pay-test"})
 			return err
 		},
 	},
@@ -594,6 +634,24 @@ var matrix = []matrixCase{
 	},
 }
 
+// paymentsChannel asks for a webhook channel of team payments, stored
+// without a test (nothing listens at its URL).
+func paymentsChannel(name string) *notifyv1.CreateChannelRequest {
+	return &notifyv1.CreateChannelRequest{Channel: &notifyv1.Channel{
+		Name: name, Kind: "webhook", Target: "http://127.0.0.1:1/hook", Team: "payments",
+	}, Credential: "matrix-webhook-secret", NoTest: true}
+}
+
+// paymentsChannel makes channel name of team payments, as the admin,
+// unless it exists.
+func (c *clients) paymentsChannel(name string) error {
+	_, err := c.channels.CreateChannel(c.admin, paymentsChannel(name))
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	return err
+}
+
 // password is a fixture user's password.
 func password(user string) string { return "correct horse " + user + " battery" }
 
@@ -634,6 +692,7 @@ func TestAccessMatrix(t *testing.T) {
 		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
 		Deploy:  deploy.Options{EncryptionKey: testKey(), DevCluster: &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}},
+		Notify:  notify.Options{EncryptionKey: testKey()},
 		// Telegram is set up, Slack is not.
 		Gateway: gateway.Options{TelegramWebhookSecret: telegramSecret},
 	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})

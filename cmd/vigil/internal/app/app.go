@@ -72,6 +72,9 @@ type Options struct {
 	// RepairAddr is the repair service's gRPC address, for a gateway
 	// that runs without it.
 	RepairAddr string
+	// NotifyAddr is notify's gRPC address, for a gateway that runs
+	// without it; ChannelService answers Unimplemented without either.
+	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
 	Notify     notify.Options
@@ -216,7 +219,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis") || opts.runs("repair")) {
+	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis") || opts.runs("repair") || opts.runs("notify")) {
 		return nil, errors.New("signing key: missing (VIGIL_SIGNING_KEY, VIGIL_SIGNING_PUBLIC_KEY or VIGIL_SIGNING_KEY_FILE: the gateway signs with it, monitor and deploy verify its assertions)")
 	}
 	// Every call is authenticated and authorised by one guard. Until the
@@ -261,6 +264,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	})
 
 	var (
+		ntf *notify.Service
 		mon *monitor.Service
 		dep *deploy.Service
 		anl *analysis.Service
@@ -302,7 +306,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
 			}
+			ntf = n
 			a.runners = append(a.runners, runner{name, n.Run})
+			if !opts.runs("gateway") {
+				n.Register(a.srv.GRPC)
+			}
 		case "analysis":
 			adeps := analysis.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
@@ -421,6 +429,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
 				}
 				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
+			}
+			switch {
+			case ntf != nil:
+				gdeps.Channels = ntf.Server()
+			case opts.NotifyAddr != "":
+				conn, err := a.dial(opts.NotifyAddr, "notify")
+				if err != nil {
+					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
+				}
+				gdeps.Channels = gateway.NewChannelForwarder(conn)
 			}
 			gopts := opts.Gateway
 			gopts.AdminToken = opts.AdminToken
