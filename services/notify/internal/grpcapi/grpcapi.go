@@ -322,7 +322,7 @@ func fromProto(c *notifyv1.Channel) postgres.Channel {
 		Language: c.GetLanguage(), TimeZone: c.GetTimeZone(), Team: c.GetTeam(), User: c.GetUser(),
 		Settings: postgres.Settings{
 			APIURL: c.GetApiUrl(), SMTPHost: e.GetSmtpHost(), SMTPPort: int(e.GetSmtpPort()), TLS: e.GetTls(),
-			Username: e.GetUsername(), From: e.GetFrom(),
+			Username: e.GetUsername(), From: e.GetFrom(), CAFile: e.GetCaFile(),
 		},
 	}
 }
@@ -337,7 +337,7 @@ func toProto(rec postgres.Channel) *notifyv1.Channel {
 	}
 	if rec.Kind == "email" {
 		s := rec.Settings
-		c.Email = &notifyv1.EmailSettings{SmtpHost: s.SMTPHost, SmtpPort: int32(s.SMTPPort), Tls: s.TLS, Username: s.Username, From: s.From} //nolint:gosec // a port
+		c.Email = &notifyv1.EmailSettings{SmtpHost: s.SMTPHost, SmtpPort: int32(s.SMTPPort), Tls: s.TLS, Username: s.Username, From: s.From, CaFile: s.CAFile} //nolint:gosec // a port
 	}
 	return c
 }

@@ -51,14 +51,14 @@ func validate(c postgres.Channel, prefix string) error {
 	if c.Target == "" {
 		v.Add(f("target"), "is required: "+targetHelp[c.Kind])
 	}
-	if c.Settings.APIURL != "" {
+	if c.Settings.APIURL != "" && slices.Contains(registry.Kinds, c.Kind) {
 		if c.Kind != "telegram" && c.Kind != "slack" && c.Kind != "line" {
 			v.Add(f("api_url"), "only for telegram, slack and line channels")
 		} else if u, err := url.Parse(c.Settings.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u))) {
 			v.Add(f("api_url"), "must be an absolute https URL (http only to localhost)")
 		}
 	}
-	if c.Kind != "email" && (c.Settings != postgres.Settings{APIURL: c.Settings.APIURL}) {
+	if c.Kind != "email" && slices.Contains(registry.Kinds, c.Kind) && (c.Settings != postgres.Settings{APIURL: c.Settings.APIURL}) {
 		v.Add(f("email"), "only for email channels")
 	}
 	validKind(&v, c, f)

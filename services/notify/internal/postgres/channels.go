@@ -48,6 +48,7 @@ type Settings struct {
 	TLS      string `json:"tls,omitempty"`
 	Username string `json:"username,omitempty"`
 	From     string `json:"from,omitempty"`
+	CAFile   string `json:"ca_file,omitempty"`
 }
 
 // Channels stores channels, their credentials sealed with box (nil: no

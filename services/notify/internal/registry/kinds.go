@@ -38,7 +38,7 @@ func Config(c postgres.Channel) (channel.Config, error) {
 	case email.Name:
 		return email.Options{
 			Host: s.SMTPHost, Port: s.SMTPPort, TLS: s.TLS, Username: s.Username, Password: c.Credential,
-			From: s.From, To: Addresses(c.Target),
+			From: s.From, To: Addresses(c.Target), CAFile: s.CAFile,
 		}, nil
 	}
 	return nil, fmt.Errorf("channel %s: unknown kind %q", c.Name, c.Kind)

@@ -191,4 +191,3 @@ func (r *Registry) Personal(user string) []*channel.Endpoint {
 
 // Env are the channels of the environment.
 func (r *Registry) Env() []*channel.Endpoint { return slices.Clone(r.env) }
-

@@ -208,7 +208,10 @@ type EmailSettings struct {
 	// Authenticates with the credential as password; none when empty.
 	Username string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
 	// The sender ("Vigil <vigil@example.com>").
-	From          string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// A PEM file of CA certificates, on notify's host, to trust instead of
+	// the system's (a relay with a private CA).
+	CaFile        string `protobuf:"bytes,6,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +277,13 @@ func (x *EmailSettings) GetUsername() string {
 func (x *EmailSettings) GetFrom() string {
 	if x != nil {
 		return x.From
+	}
+	return ""
+}
+
+func (x *EmailSettings) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
 	}
 	return ""
 }
@@ -892,13 +902,14 @@ const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"\n" +
 	"created_by\x18\x0e \x01(\tR\tcreatedBy\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"\x8b\x01\n" +
+	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"\xa4\x01\n" +
 	"\rEmailSettings\x12\x1b\n" +
 	"\tsmtp_host\x18\x01 \x01(\tR\bsmtpHost\x12\x1b\n" +
 	"\tsmtp_port\x18\x02 \x01(\x05R\bsmtpPort\x12\x10\n" +
 	"\x03tls\x18\x03 \x01(\tR\x03tls\x12\x1a\n" +
 	"\busername\x18\x04 \x01(\tR\busername\x12\x12\n" +
-	"\x04from\x18\x05 \x01(\tR\x04from\"\x15\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x17\n" +
+	"\aca_file\x18\x06 \x01(\tR\x06caFile\"\x15\n" +
 	"\x13ListChannelsRequest\"L\n" +
 	"\x14ListChannelsResponse\x124\n" +
 	"\bchannels\x18\x01 \x03(\v2\x18.vigil.notify.v1.ChannelR\bchannels\"\x83\x01\n" +
