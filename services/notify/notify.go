@@ -5,7 +5,9 @@
 // its repair's approval card (with buttons, edited once decided) and the
 // repair's progress as replies in its thread -- recording every attempt in
 // its schema "notify". A reply whose parent is not sent yet is parked in
-// that schema and sent when the parent's delivery is recorded.
+// that schema and sent when the parent's delivery is recorded. Its
+// channels are the environment's and those managed through its
+// ChannelService (internal/grpcapi), stored in that schema too.
 package notify
 
 import (

@@ -7,8 +7,10 @@
 // knows nothing of events, threads-to-be or retries.
 //
 // Adding a channel is a package with an Options type that implements
-// Config, and one line in cmd/vigil that fills it from the environment and
-// adds it to notify.Options.Channels.
+// Config, one line in cmd/vigil that fills it from the environment and
+// adds it to notify.Options.Channels, and its kind in
+// notify/internal/registry (Config: the Options of a stored channel) and
+// notify/internal/grpcapi (what its target and credential must be).
 package channel
 
 import (
