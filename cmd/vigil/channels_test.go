@@ -82,8 +82,10 @@ func TestChannelsCommands(t *testing.T) {
 	create := fake.last().(*notifyv1.CreateChannelRequest)
 	require.Equal(t, "123456:bot-token", create.GetCredential(), "one trailing newline dropped")
 	require.Equal(t, []string{"payments-tg", "telegram", "-100999", "payments", "zh-TW", "Asia/Taipei"},
-		[]string{create.GetChannel().GetName(), create.GetChannel().GetKind(), create.GetChannel().GetTarget(), create.GetChannel().GetTeam(),
-			create.GetChannel().GetLanguage(), create.GetChannel().GetTimeZone()})
+		[]string{
+			create.GetChannel().GetName(), create.GetChannel().GetKind(), create.GetChannel().GetTarget(), create.GetChannel().GetTeam(),
+			create.GetChannel().GetLanguage(), create.GetChannel().GetTimeZone(),
+		})
 	require.False(t, create.GetNoTest())
 	require.Nil(t, create.GetChannel().GetEmail())
 	require.Contains(t, out.stdout, "set (never shown)")

@@ -403,7 +403,17 @@ func TestCreateChannelBadInput(t *testing.T) {
 		}, []string{"channel.target"}},
 		{"email without server", func(r *notifyv1.CreateChannelRequest) {
 			r.Channel.Kind, r.Channel.Target, r.Channel.ApiUrl, r.Credential = "email", "not an address", "", ""
-		}, []string{"channel.email.smtp_host", "channel.email.from", "channel.target"}},
+		}, []string{"channel.email.smtp_host", "channel.email.from"}},
+		{"email to no address", func(r *notifyv1.CreateChannelRequest) {
+			r.Channel.Kind, r.Channel.Target, r.Channel.ApiUrl, r.Credential = "email", "not an address", "", ""
+			r.Channel.Email = &notifyv1.EmailSettings{SmtpHost: "smtp.example.com", From: "vigil@example.com"}
+		}, []string{"channel.target"}},
+		{"slack token of a user", func(r *notifyv1.CreateChannelRequest) {
+			r.Channel.Kind, r.Channel.Target, r.Credential = "slack", "C0123ABCD", "xoxp-1"
+		}, []string{"credential"}},
+		{"telegram settings on a webhook", func(r *notifyv1.CreateChannelRequest) {
+			r.Channel.Kind, r.Channel.Target = "webhook", "https://hooks.example.com/x"
+		}, []string{"channel.api_url"}},
 	} {
 		r := ok()
 		tc.change(r)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -396,10 +395,4 @@ func merge(old, c postgres.Channel, paths map[string]bool) postgres.Channel {
 		out.Settings.APIURL = api
 	}
 	return out
-}
-
-// isLoopback: a host of this machine, where plain http is no risk.
-func isLoopback(u *url.URL) bool {
-	h := u.Hostname()
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }

@@ -90,9 +90,12 @@ func (s *Channels) Get(ctx context.Context, name string) (Channel, error) {
 	return s.get(ctx, s.pool, name, "")
 }
 
-func (s *Channels) get(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, name, lock string) (Channel, error) {
+// rowQuerier is the pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Channels) get(ctx context.Context, q rowQuerier, name, lock string) (Channel, error) {
 	c, err := s.scan(q.QueryRow(ctx, `SELECT `+channelColumns+` FROM channels WHERE name = $1`+lock, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Channel{}, fmt.Errorf("channel %s: %w", name, ErrChannelNotFound)
