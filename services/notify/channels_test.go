@@ -40,8 +40,14 @@ func as(p auth.Principal) context.Context { return auth.WithPrincipal(context.Ba
 // events too) and returns its ChannelService.
 func (e *env) replica(t *testing.T, run bool) notifyv1.ChannelServiceServer {
 	t.Helper()
+	return e.replicaWith(t, run, keyFor())
+}
+
+// replicaWith is a replica sealing with key (nil: none).
+func (e *env) replicaWith(t *testing.T, run bool, key []byte) notifyv1.ChannelServiceServer {
+	t.Helper()
 	opts := e.opts
-	opts.EncryptionKey, opts.ChannelRefresh = keyFor(), 100*time.Millisecond
+	opts.EncryptionKey, opts.ChannelRefresh = key, 100*time.Millisecond
 	s, err := notify.New(context.Background(), opts, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
 	require.NoError(t, err)
 	if run {
@@ -374,6 +380,37 @@ func TestUpdateChannel(t *testing.T) {
 	last := e.tg.Messages()[len(e.tg.Messages())-1]
 	assert.Equal(t, secondChat, last.ChatID)
 	assert.Contains(t, last.PlainText, "測試訊息")
+}
+
+// A replica whose key does not open a channel's credential (another key,
+// or none) still starts and serves the others; it does not use the
+// channel, cannot test it, and a change of it needs the credential anew.
+func TestChannelSealedUnderAnotherKey(t *testing.T) {
+	t.Parallel()
+	e := newTwoChatEnv(t, "")
+	_, err := e.replica(t, false).CreateChannel(as(admin), e.telegramChannel("ops", chatID))
+	require.NoError(t, err)
+
+	noKey := e.replicaWith(t, false, nil)
+	_, err = noKey.CreateChannel(as(admin), e.telegramChannel("other", secondChat))
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "VIGIL_ENCRYPTION_KEY")
+
+	other := e.replicaWith(t, false, bytes.Repeat([]byte{9}, 32))
+	got, err := other.GetChannel(as(admin), &notifyv1.GetChannelRequest{Name: "ops"})
+	require.NoError(t, err)
+	assert.True(t, got.GetChannel().GetHasCredential())
+	_, err = other.TestChannel(as(admin), &notifyv1.TestChannelRequest{Name: "ops"})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	_, err = other.UpdateChannel(as(admin), &notifyv1.UpdateChannelRequest{
+		Channel: &notifyv1.Channel{Name: "ops", Language: "zh-TW"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"language"}},
+	})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	_, err = other.UpdateChannel(as(admin), &notifyv1.UpdateChannelRequest{Channel: &notifyv1.Channel{Name: "ops"}, Credential: e.tg.Token()})
+	require.NoError(t, err, "sealed anew under this replica's key")
+	res, err := other.TestChannel(as(admin), &notifyv1.TestChannelRequest{Name: "ops"})
+	require.NoError(t, err)
+	assert.True(t, res.GetDelivered())
 }
 
 // Bad input is refused with the fields to fix, and nothing is stored.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
@@ -58,7 +59,7 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, postgres.ErrChannelExists):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, postgres.ErrNoKey), errors.Is(err, errTestFailed), errors.Is(err, errReadOnly):
+	case errors.Is(err, postgres.ErrNoKey), errors.Is(err, seal.ErrOpen), errors.Is(err, errTestFailed), errors.Is(err, errReadOnly):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return err
@@ -148,6 +149,9 @@ func (s *Server) UpdateChannel(ctx context.Context, r *notifyv1.UpdateChannelReq
 		if err := manage(ctx, old); err != nil {
 			return old, err
 		}
+		if old.Unsealed != nil && r.GetCredential() == "" {
+			return old, old.Unsealed
+		}
 		c := merge(old, fromProto(r.GetChannel()), paths)
 		if r.GetCredential() != "" {
 			c.Credential = r.GetCredential()
@@ -210,6 +214,9 @@ func (s *Server) TestChannel(ctx context.Context, r *notifyv1.TestChannelRequest
 	}
 	if err := manage(ctx, rec); err != nil {
 		return nil, err
+	}
+	if rec.Unsealed != nil {
+		return nil, toStatus(rec.Unsealed)
 	}
 	ep, err := registry.Open(rec, s.deps)
 	if err != nil {
@@ -330,7 +337,7 @@ func fromProto(c *notifyv1.Channel) postgres.Channel {
 func toProto(rec postgres.Channel) *notifyv1.Channel {
 	c := &notifyv1.Channel{
 		Name: rec.Name, Kind: rec.Kind, Target: rec.Target, Language: rec.Language, TimeZone: rec.TimeZone,
-		Team: rec.Team, User: rec.User, ApiUrl: rec.Settings.APIURL, Source: "api", HasCredential: rec.Credential != "",
+		Team: rec.Team, User: rec.User, ApiUrl: rec.Settings.APIURL, Source: "api", HasCredential: rec.Sealed,
 		CreateTime: timestamppb.New(rec.CreatedAt), UpdateTime: timestamppb.New(rec.UpdatedAt),
 		CreatedBy: rec.CreatedBy, UpdatedBy: rec.UpdatedBy,
 	}

@@ -31,6 +31,11 @@ type Channel struct {
 	// Credential is the channel's secret in the clear: sealed in the
 	// database, never returned by the API.
 	Credential string
+	// Sealed: a credential is stored. Unsealed is why it could not be
+	// opened (no key, another key): such a channel cannot be used, and
+	// keeps its sealed credential until one is given anew.
+	Sealed   bool
+	Unsealed error
 	// Language and TimeZone are what its messages are drawn in.
 	Language, TimeZone string
 	// Team owns it ("" for none); User is the person it reaches (a
@@ -116,13 +121,16 @@ func (s *Channels) scan(row pgx.Row) (Channel, error) {
 	if err := json.Unmarshal(settings, &c.Settings); err != nil {
 		return Channel{}, fmt.Errorf("channel %s: settings: %w", c.Name, err)
 	}
-	if len(sealed) > 0 {
-		if s.box == nil {
-			return Channel{}, fmt.Errorf("channel %s: %w", c.Name, ErrNoKey)
-		}
+	c.Sealed = len(sealed) > 0
+	switch {
+	case !c.Sealed:
+	case s.box == nil:
+		c.Unsealed = fmt.Errorf("channel %s: %w", c.Name, ErrNoKey)
+	default:
 		pt, err := s.box.Open(sealed, credentialOwner(c.Name))
 		if err != nil {
-			return Channel{}, fmt.Errorf("channel %s: %w (is VIGIL_ENCRYPTION_KEY the key it was stored with?)", c.Name, err)
+			c.Unsealed = fmt.Errorf("channel %s: %w (is VIGIL_ENCRYPTION_KEY the key it was stored with?)", c.Name, err)
+			break
 		}
 		c.Credential = string(pt)
 	}
@@ -182,6 +190,11 @@ func (s *Channels) Update(ctx context.Context, name, by string, change func(Chan
 			return err
 		}
 		c.Name = old.Name
+		if old.Unsealed != nil && c.Credential == "" {
+			// Its credential cannot be read, so not sealed again: the
+			// change needs a new one.
+			return old.Unsealed
+		}
 		sealed, err := s.seal(c)
 		if err != nil {
 			return err

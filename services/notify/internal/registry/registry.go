@@ -98,6 +98,10 @@ func (r *Registry) Load(ctx context.Context) error {
 	}
 	stored := make([]entry, 0, len(recs))
 	for _, rec := range recs {
+		if rec.Unsealed != nil {
+			r.log.ErrorContext(ctx, "channel credential cannot be opened: channel not used", "channel", rec.Name, "error", rec.Unsealed)
+			continue
+		}
 		ep, err := Open(rec, r.deps)
 		if err != nil {
 			// One broken record (a credential sealed under another key)
