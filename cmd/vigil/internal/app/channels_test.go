@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +68,36 @@ func TestServeNotifyApartServesChannels(t *testing.T) {
 	require.Len(t, list.GetChannels(), 1)
 	assert.Equal(t, "tickets", list.GetChannels()[0].GetName())
 	assert.NotContains(t, list.String(), "serve-apart-secret")
+
+	// Over REST: a change, a test, and bad input answered 400 with the
+	// fields to fix, nothing stored.
+	rest := func(verb, path, body string) (int, map[string]any) {
+		req, err := http.NewRequest(verb, "http://"+gw.HTTPAddr()+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	code, out := rest(http.MethodPatch, "/api/v1/channels/tickets", `{"channel":{"language":"zh-TW","time_zone":"Asia/Taipei"},"update_mask":"language,timeZone","no_test":true}`)
+	require.Equal(t, http.StatusOK, code, "%v", out)
+	assert.Equal(t, "zh-TW", out["channel"].(map[string]any)["language"])
+	code, out = rest(http.MethodPost, "/api/v1/channels/tickets:test", `{}`)
+	require.Equal(t, http.StatusOK, code, "%v", out)
+	assert.Equal(t, true, out["delivered"])
+	assert.Contains(t, sink.WaitFor(t, 2, 10*time.Second)[1].Body.Text, "測試訊息")
+	code, out = rest(http.MethodPost, "/api/v1/channels", `{"channel":{"name":"Bad Name","kind":"pager","time_zone":"Mars/Base"}}`)
+	require.Equal(t, http.StatusBadRequest, code, "%v", out)
+	var fields []string
+	for _, e := range out["errors"].([]any) {
+		fields = append(fields, e.(map[string]any)["field"].(string))
+	}
+	assert.ElementsMatch(t, []string{"channel.name", "channel.kind", "channel.time_zone", "channel.target"}, fields)
+	list, err = channels.ListChannels(ctx, &notifyv1.ListChannelsRequest{})
+	require.NoError(t, err)
+	assert.Len(t, list.GetChannels(), 1)
 }
