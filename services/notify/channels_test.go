@@ -133,6 +133,7 @@ func TestFailedTestRefusesCreate(t *testing.T) {
 	_, err := api.CreateChannel(as(admin), e.telegramChannel("nowhere", "-1005555555555"))
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
 	assert.Contains(t, status.Convert(err).Message(), "chat not found")
+	assert.NotContains(t, status.Convert(err).Message(), e.tg.Token(), "the provider's answer without the credential")
 	assert.Zero(t, e.storedChannels(t))
 	assert.Empty(t, e.tg.Messages())
 
@@ -362,6 +363,7 @@ func TestUpdateChannel(t *testing.T) {
 		Channel: &notifyv1.Channel{Name: "ops"}, Credential: "123456:not-the-bots-token",
 	})
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	assert.NotContains(t, status.Convert(err).Message(), "not-the-bots-token")
 	res, err := api.TestChannel(as(admin), &notifyv1.TestChannelRequest{Name: "ops"})
 	require.NoError(t, err)
 	require.True(t, res.GetDelivered(), "the old credential is still the channel's: %s", res.GetError())
