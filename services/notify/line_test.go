@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeline"
 	"github.com/vigil-ops/vigil/services/notify"
 	"github.com/vigil-ops/vigil/services/notify/channel/line"
@@ -58,7 +59,7 @@ func flexTexts(t *testing.T, raw json.RawMessage) (texts, types []string) {
 
 // The incident's conversation in a LINE group: the incident and the
 // analysis as text (outside text shown as it is: LINE has no markup),
-// the approval card as a Flex bubble without buttons, the decision as a
+// the approval card as a Flex bubble with postback buttons, the decision as a
 // message of its own (LINE edits nothing); redelivered, nothing is
 // pushed twice.
 func TestLineConversation(t *testing.T) {
@@ -82,7 +83,10 @@ func TestLineConversation(t *testing.T) {
 	require.Equal(t, "flex", card.Type)
 	assert.Equal(t, "🛠 Approval needed: Roll back shop/checkout to revision 3", card.AltText)
 	texts, types := flexTexts(t, card.Contents)
-	assert.NotContains(t, types, "button", "no buttons until LINE's postbacks are answered")
+	assert.Contains(t, types, "button")
+	for _, v := range []approval.Verb{approval.Approve, approval.Reject, approval.Later} {
+		assert.Contains(t, string(card.Contents), `"data":"`+approval.CallbackData(v, id)+`"`, "the %s button posts back", v)
+	}
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{
 		"🛠 Approval needed: Roll back shop/checkout to revision 3",

@@ -371,15 +371,21 @@ func hours(d time.Duration) string {
 }
 
 func providerName(p access.ChatProvider) string {
-	if p == access.Slack {
+	switch p {
+	case access.Slack:
 		return "Slack"
+	case access.Line:
+		return "LINE"
 	}
 	return "Telegram"
 }
 
 func unlinkedText(p access.ChatProvider) string {
-	if p == access.Slack {
+	switch p {
+	case access.Slack:
 		return "Vigil does not know your Slack account. Link it first: run `vigil users link-code --provider slack`, then type /vigil link CODE here."
+	case access.Line:
+		return "Vigil does not know your LINE account. Link it first: run `vigil users link-code --provider line`, then send /link CODE to the bot in a 1:1 chat."
 	}
 	return "Vigil does not know your Telegram account. Link it first: run `vigil users link-code --provider telegram`, then send /link CODE to the bot."
 }

@@ -7,10 +7,11 @@
 // about: the analysis, the repair, the resolution, each naming the
 // incident or its repair), and Edit -- an approval card decided --
 // pushes the outcome as a short message of its own, which a chat reads
-// below the card as the next thing that happened. The card carries no
-// buttons yet: a LINE postback is answered only through a verified LINE
-// webhook, which the gateway does not serve yet, and buttons that do
-// nothing are worse than none; the card says where to decide instead.
+// below the card as the next thing that happened. The card's buttons
+// (Approve, Reject, Later) are postbacks, which LINE brings to the
+// gateway's verified webhook (/api/v1/webhooks/line) as the LINE account
+// that pressed them; their data is the same as a Telegram button's
+// (approval.CallbackData), far under LINE's 300 characters.
 package line
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -155,13 +157,20 @@ func bubble(c message.Card) lineapi.Bubble {
 	small = append(small, note("Repair "+c.Repair))
 	body = append(body, lineapi.Separator(), *lineapi.VBox(small...))
 
-	footer := lineapi.Text(c.Outcome)
+	footer := lineapi.VBox(lineapi.Text(c.Outcome))
 	if c.Outcome == "" {
-		footer = note("Decide in Telegram, Slack, the API or the CLI: vigil repairs approve " + c.RepairID + " (or reject)")
+		footer = lineapi.VBox(
+			*lineapi.HBox(
+				lineapi.Button("Approve", approval.CallbackData(approval.Approve, c.RepairID), "primary"),
+				lineapi.Button("Reject", approval.CallbackData(approval.Reject, c.RepairID), "secondary"),
+				lineapi.Button("Later", approval.CallbackData(approval.Later, c.RepairID), "secondary"),
+			),
+			note("Or: vigil repairs approve "+c.RepairID+" (or reject)"),
+		)
 	}
 	header := bold(c.Icon + " " + c.Title)
 	header.Size = "lg"
-	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: lineapi.VBox(footer)}
+	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: footer}
 }
 
 // field is a label and its value side by side.

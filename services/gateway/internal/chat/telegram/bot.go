@@ -135,7 +135,7 @@ func (b *Bot) message(ctx context.Context, m *Message) *botapi.Call {
 	if m.From == nil || m.From.IsBot || m.Chat.Type != "private" {
 		return nil
 	}
-	code, ok := linkCommand(m.Text)
+	code, ok := chat.LinkCommand(m.Text)
 	if !ok {
 		return nil
 	}
