@@ -35,6 +35,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakeline"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -62,6 +63,11 @@ var (
 	slVera     = fakeslack.User{ID: "UVERA01", Username: "vera"}
 	slOlga     = fakeslack.User{ID: "UOLGA01", Username: "olga"}
 	slStranger = fakeslack.User{ID: "USAM01", Username: "sam"}
+
+	lnAlice    = "U" + strings.Repeat("a1", 16)
+	lnVera     = "U" + strings.Repeat("b2", 16)
+	lnOlga     = "U" + strings.Repeat("c3", 16)
+	lnStranger = "U" + strings.Repeat("d4", 16)
 )
 
 // fakeRepairs is the repair service's API as the gateway sees it: it
@@ -146,6 +152,8 @@ type published struct {
 	answeredQueries map[string]bool
 	// responsePosts is how many posts Slack's response_urls had taken.
 	responsePosts int
+	// lineReplies is how many replies LINE had carried.
+	lineReplies int
 }
 
 type env struct {
@@ -157,6 +165,7 @@ type env struct {
 	silences  *fakeSilences
 	tg        *faketelegram.Server
 	sl        *fakeslack.Server
+	ln        *fakeline.Server
 	store     *postgres.Store
 
 	mu        sync.Mutex
@@ -191,6 +200,7 @@ func newEnv(t *testing.T) *env {
 		silences: &fakeSilences{},
 		tg:       faketelegram.New(t, faketelegram.Options{ChatIDs: []string{tgChat}}),
 		sl:       fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: slackChannel, Name: "ops"}}}),
+		ln:       fakeline.New(t, fakeline.Options{To: []string{lnAlice, lnVera, lnOlga, lnStranger}}),
 	}
 	_, err = nc.Subscribe("repair.*", func(m *nats.Msg) {
 		evs, err := bus.Decode(m.Subject, m.Data)
@@ -198,7 +208,7 @@ func newEnv(t *testing.T) *env {
 			t.Errorf("undecodable %s: %v", m.Subject, err)
 			return
 		}
-		p := published{subject: m.Subject, event: evs[0], answeredQueries: map[string]bool{}, responsePosts: len(e.sl.ResponsePosts())}
+		p := published{subject: m.Subject, event: evs[0], answeredQueries: map[string]bool{}, responsePosts: len(e.sl.ResponsePosts()), lineReplies: len(e.ln.Replies())}
 		for _, q := range e.tg.CallbackQueries() {
 			if q.Answer != nil {
 				p.answeredQueries[q.ID] = true
@@ -243,16 +253,19 @@ func newEnv(t *testing.T) *env {
 		user     access.User
 		telegram string
 		slack    string
+		line     string
 	}{
-		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01"},
-		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01"},
-		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01"},
+		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01", lnAlice},
+		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01", lnVera},
+		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01", lnOlga},
 	} {
 		_, err := acc.CreateUser(ctx, u.user, "correct horse battery")
 		require.NoError(t, err)
 		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Telegram, u.telegram)
 		require.NoError(t, err)
 		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Slack, fakeslack.DefaultTeamID+":"+u.slack)
+		require.NoError(t, err)
+		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Line, u.line)
 		require.NoError(t, err)
 	}
 	return e
