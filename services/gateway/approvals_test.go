@@ -98,9 +98,11 @@ func (f *fakeRepairs) GetRepair(ctx context.Context, r *repairv1.GetRepairReques
 	return &repairv1.GetRepairResponse{Repair: proto.CloneOf(rp)}, nil
 }
 
-// fakeIncidents is monitor's IncidentService: one incident of payments.
+// fakeIncidents is monitor's IncidentService: one incident of payments,
+// which can be acknowledged, by someone of its team, as monitor does.
 type fakeIncidents struct {
 	monitorv1.UnimplementedIncidentServiceServer
+	mu       sync.Mutex
 	incident *typesv1.Incident
 }
 
@@ -111,7 +113,26 @@ func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetInciden
 	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
 		return nil, err
 	}
-	return &monitorv1.GetIncidentResponse{Incident: f.incident}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
+}
+
+func (f *fakeIncidents) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
+	if r.GetId() != f.incident.GetId() {
+		return nil, status.Error(codes.NotFound, "incident not found")
+	}
+	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.incident.GetStatus() != typesv1.IncidentStatus_INCIDENT_STATUS_OPEN {
+		return nil, status.Error(codes.FailedPrecondition, "incident is not open")
+	}
+	f.incident.Status, f.incident.AcknowledgedBy = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED, p.String()
+	return &monitorv1.AcknowledgeIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
 }
 
 // fakeSilences is monitor's SilenceService: it records what it was asked
@@ -196,6 +217,7 @@ func newEnv(t *testing.T) *env {
 		repairs: &fakeRepairs{byID: map[string]*repairv1.Repair{}},
 		incidents: &fakeIncidents{incident: &typesv1.Incident{
 			Id: incidentID, GroupLabels: map[string]string{"alertname": "HighLatency", "namespace": "shop"},
+			Status: typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
 		}},
 		silences: &fakeSilences{},
 		tg:       faketelegram.New(t, faketelegram.Options{ChatIDs: []string{tgChat}}),
@@ -620,7 +642,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 func (e *env) slCard(t *testing.T, id string) fakeslack.Message {
 	t.Helper()
 	var buttons []map[string]any
-	for _, v := range approval.Verbs {
+	for _, v := range slices.Concat(approval.Verbs, []approval.Verb{approval.Acknowledge}) {
 		buttons = append(buttons, map[string]any{
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": string(v)},
 			"action_id": approval.SlackActionID(v), "value": id,

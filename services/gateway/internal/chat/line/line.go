@@ -202,7 +202,7 @@ func (h *Webhook) press(ctx context.Context, e Event) {
 	}
 	p := chat.Press{Provider: access.Line, Account: e.Source.UserID}
 	if v, id, err := approval.ParseCallbackData(e.Postback.Data); err == nil {
-		p.Verb, p.RepairID = v, id
+		p.Aim(v, id)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pressTimeout)
 	defer cancel()

@@ -165,7 +165,7 @@ func (b *Bot) press(ctx context.Context, q *CallbackQuery) *botapi.Call {
 	}
 	p := chat.Press{Provider: access.Telegram, Account: strconv.FormatInt(q.From.ID, 10)}
 	if v, id, err := approval.ParseCallbackData(q.Data); err == nil {
-		p.Verb, p.RepairID = v, id
+		p.Aim(v, id)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pressTimeout)
 	defer cancel()
