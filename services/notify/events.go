@@ -29,6 +29,7 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
 		n.msg.About = message.IncidentAbout(message.KindIncidentOpened, inc)
+		n.msg.Actions = message.IncidentActions(inc)
 	case *eventsv1.IncidentResolved:
 		n.reply(e.GetIncident().GetId(), "")
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) })

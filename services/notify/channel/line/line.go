@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -116,12 +117,23 @@ func (c *Channel) push(ctx context.Context, msg lineapi.Message) (string, error)
 }
 
 // draw is m as LINE shows it: an approval card as a Flex bubble, with
-// its whole text as the alternative (notifications, the chat list);
-// anything else as text.
+// its whole text as the alternative (notifications, the chat list); a
+// message with buttons (an incident's Acknowledge) as a bubble of its
+// text and the buttons; anything else as text.
 func draw(m message.Message) lineapi.Message {
 	card, ok := m.Card(Plain)
 	if !ok {
-		return lineapi.NewText(m.Text(Plain))
+		text := m.Text(Plain)
+		if len(m.Actions) == 0 {
+			return lineapi.NewText(text)
+		}
+		// A text message has no buttons: a bubble of the text has.
+		buttons := make([]lineapi.Component, 0, len(m.Actions))
+		for _, a := range m.Actions {
+			buttons = append(buttons, lineapi.Button(a.Label, approval.CallbackData(a.Verb, a.ID), "primary"))
+		}
+		first, _, _ := strings.Cut(text, "\n")
+		return lineapi.NewFlex(first, lineapi.Bubble{Body: lineapi.VBox(lineapi.Text(text)), Footer: lineapi.VBox(buttons...)})
 	}
 	return lineapi.NewFlex(card.Icon+" "+card.Title, bubble(card))
 }
