@@ -98,6 +98,31 @@ func (f *fakeRepairs) GetRepair(ctx context.Context, r *repairv1.GetRepairReques
 	return &repairv1.GetRepairResponse{Repair: proto.CloneOf(rp)}, nil
 }
 
+// PostponeRepair snoozes a waiting repair, as the repair service does:
+// for its team only, cut to its expiry.
+func (f *fakeRepairs) PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rp, ok := f.byID[r.GetId()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "repair %s not found", r.GetId())
+	}
+	if err := auth.CheckTeam(ctx, rp.GetTeam(), "repair "+r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	rp = proto.CloneOf(rp)
+	rp.SnoozedUntil, rp.SnoozedBy = rp.GetExpireTime(), p.String()
+	f.byID[rp.GetId()] = rp
+	return &repairv1.PostponeRepairResponse{Repair: proto.CloneOf(rp)}, nil
+}
+
+func (f *fakeRepairs) snoozedBy(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byID[id].GetSnoozedBy()
+}
+
 // fakeIncidents is monitor's IncidentService: one incident of payments,
 // which can be acknowledged, by someone of its team, as monitor does.
 type fakeIncidents struct {
@@ -473,8 +498,10 @@ func TestTelegramApprovalsByWebhook(t *testing.T) {
 	exp := e.repairs.byID[rLater].GetExpireTime().AsTime().UTC()
 	_, a = e.tgPress(t, e.tgCard(t, rLater), approval.CallbackData(approval.Later, rLater), tgAlice)
 	require.False(t, a.ShowAlert)
-	require.Contains(t, a.Text, "Left for later; it expires at ")
+	require.Contains(t, a.Text, "Snoozed: Vigil asks again later, before it expires at ")
 	require.Contains(t, a.Text, exp.Format("15:04")+" UTC")
+	require.Eventually(t, func() bool { return e.repairs.snoozedBy(rLater) == "user:alice" }, 10*time.Second, 10*time.Millisecond,
+		"snoozed in the repair service as the presser")
 
 	_, a = e.tgPress(t, e.tgCard(t, rSilence), approval.CallbackData(approval.Silence, rSilence), tgAlice)
 	require.Contains(t, a.Text, "Silencing the incident's alerts for 2 h")
@@ -621,7 +648,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "stopping ends the long poll at once")
 	q := e.tg.Press(t, e.tgCard(t, rLater), approval.CallbackData(approval.Later, rLater), tgAlice)
 	a := e.tg.WaitForAnswer(t, q.ID, 10*time.Second)
-	require.Contains(t, a.Text, "Left for later")
+	require.Contains(t, a.Text, "Snoozed")
 	require.Positive(t, proxies[waiting].count("getUpdates"))
 	q = e.tg.Press(t, e.tgCard(t, rApprove), approval.CallbackData(approval.Approve, rApprove), tgAlice)
 	e.tg.WaitForAnswer(t, q.ID, 10*time.Second)
@@ -742,7 +769,8 @@ func TestSlackApprovals(t *testing.T) {
 	require.Equal(t, "rejected in Slack", rj.GetReason())
 	require.Equal(t, "slack", rj.GetChannel())
 
-	require.Contains(t, e.slPress(t, rLater, approval.Later, slAlice).Text, "Left for later; it expires at ")
+	require.Contains(t, e.slPress(t, rLater, approval.Later, slAlice).Text, "Snoozed: Vigil asks again later, before it expires at ")
+	require.Eventually(t, func() bool { return e.repairs.snoozedBy(rLater) == "user:alice" }, 10*time.Second, 10*time.Millisecond)
 	post = e.slPress(t, rSilence, approval.Silence, slAlice)
 	require.Contains(t, post.Text, "Silencing the incident's alerts")
 	require.Eventually(t, func() bool { return len(e.silences.all()) > 0 }, 10*time.Second, 10*time.Millisecond)

@@ -83,7 +83,7 @@ func TestLineWebhookIsVerified(t *testing.T) {
 // LINE account's user, answered by the reply token before anything is
 // done; a redelivered event is acted on once; whoever may not decide is
 // told so and nothing changes; a press whose reply token no longer works
-// is not acted on.
+// is not acted on; Later snoozes.
 func TestLineApprovals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -119,6 +119,12 @@ func TestLineApprovals(t *testing.T) {
 	status, _ = e.ln.Post(t, url, press.Redelivered())
 	require.Equal(t, http.StatusOK, status)
 
+	// Later snoozes the approval in the repair service, as the presser.
+	status, _ = e.ln.Post(t, url, e.ln.Postback(lnAlice, approval.CallbackData(approval.Later, rLater)))
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, e.lnReply(t, 5), "Snoozed: Vigil asks again later")
+	require.Eventually(t, func() bool { return e.repairs.snoozedBy(rLater) == "user:alice" }, 10*time.Second, 10*time.Millisecond)
+
 	// A reply token past its minute: the press cannot be answered, so it
 	// is not acted on.
 	late := e.ln.Postback(lnAlice, approval.CallbackData(approval.Reject, rReject))
@@ -128,7 +134,7 @@ func TestLineApprovals(t *testing.T) {
 	require.Eventually(t, func() bool { return len(e.audit(t, "chat.line/RejectRepair")) == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, []string{"user:alice repair/" + rReject + " Aborted"}, e.audit(t, "chat.line/RejectRepair"))
 
-	require.Len(t, e.ln.Replies(), 4)
+	require.Len(t, e.ln.Replies(), 5)
 	require.Len(t, e.events(), 1, "acted on once")
 	require.ElementsMatch(t, []string{
 		"line:" + lnStranger + " repair/" + rApprove + " Unauthenticated",

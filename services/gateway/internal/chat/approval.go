@@ -64,10 +64,11 @@ type Principals interface {
 	ChatPrincipal(ctx context.Context, p access.ChatProvider, externalID string) (auth.Principal, error)
 }
 
-// Repairs reads a repair as its caller may see it (RepairService: the
-// repair service answers PermissionDenied outside the app's team).
+// Repairs reads and snoozes a repair as its caller may (RepairService:
+// the repair service answers PermissionDenied outside the app's team).
 type Repairs interface {
 	GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error)
+	PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error)
 }
 
 // Incidents reads and acknowledges incidents (monitor's IncidentService).
@@ -91,8 +92,10 @@ type Publisher interface {
 // the repair still waits for an answer, and then what the button asks:
 // Approve and Reject are published (repair.approved, repair.rejected) for
 // the repair service, which applies them and refuses what it must (a
-// second answer, an expired repair, a deny-listed action); Later does
-// nothing; Silence silences the incident's alerts. Every press is in the
+// second answer, an expired repair, a deny-listed action); Later snoozes
+// the approval (the repair service's PostponeRepair, as the presser);
+// Silence silences the incident's alerts; Acknowledge acknowledges an
+// incident (monitor's AcknowledgeIncident, as the presser). Every press is in the
 // audit log, refused or not.
 type Approvals struct {
 	Principals Principals
@@ -255,11 +258,18 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 			failed: "Vigil could not pass your rejection on: press Reject again.",
 		}
 	case approval.Later:
-		text := "Left for later."
+		text := "Snoozed: Vigil asks again later."
 		if exp := rp.GetExpireTime(); exp != nil {
-			text = "Left for later; it expires at " + a.clock(exp.AsTime()) + "."
+			text = "Snoozed: Vigil asks again later, before it expires at " + a.clock(exp.AsTime()) + "."
 		}
-		return outcome{text: text}
+		return outcome{
+			text: text,
+			act: func(ctx context.Context) error {
+				_, err := a.Repairs.PostponeRepair(auth.WithPrincipal(ctx, who), &repairv1.PostponeRepairRequest{Id: rp.GetId()})
+				return err
+			},
+			failed: "Vigil could not snooze the approval: press Later again, or run `vigil repairs later " + rp.GetId() + "`.",
+		}
 	case approval.Silence:
 		return a.silence(as, p, rp, who, e)
 	}
