@@ -84,12 +84,17 @@ func (c *Channel) Send(ctx context.Context, m message.Message, _ string) (string
 }
 
 // Edit pushes m anew, as LINE cannot change a message sent: for an
-// approval card decided, its outcome alone, the card above it standing
-// as it was.
+// approval card decided or snoozed, its outcome or snooze alone, the card
+// above it standing as it was.
 func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
 	msg := draw(m)
-	if card, ok := m.Card(Plain); ok && card.Outcome != "" {
-		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+	if card, ok := m.Card(Plain); ok {
+		switch {
+		case card.Outcome != "":
+			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+		case card.Snoozed != "":
+			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\nRepair " + card.Repair)
+		}
 	}
 	_, err := c.push(ctx, msg)
 	return err
@@ -161,6 +166,9 @@ func bubble(c message.Card) lineapi.Bubble {
 	}
 	if c.Until != "" {
 		body = append(body, field("Decide by", c.Until))
+	}
+	if c.Snoozed != "" {
+		body = append(body, lineapi.Text(c.Snoozed))
 	}
 	var small []lineapi.Component
 	if c.Engine != "" {

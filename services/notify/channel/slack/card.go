@@ -61,6 +61,9 @@ func cardBlocks(c message.Card) []slackapi.Block {
 	if c.Outcome != "" {
 		return append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Outcome)))
 	}
+	if c.Snoozed != "" {
+		blocks = append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Snoozed)))
+	}
 	id := c.RepairID
 	return append(blocks, slackapi.Actions(
 		slackapi.Button{
