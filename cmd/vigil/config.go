@@ -181,6 +181,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	approvalSnooze, err := envDuration("VIGIL_APPROVAL_SNOOZE", 30*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	statementTimeout, err := envDuration("VIGIL_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout)
 	if err != nil {
 		return app.Options{}, err
@@ -206,7 +210,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
 		Repair: repair.Options{
-			MaxEventAge: repairMaxAge,
+			MaxEventAge:    repairMaxAge,
+			ApprovalSnooze: approvalSnooze,
 			// Checked by repair.Options.Validate, which names the variable.
 			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
