@@ -512,7 +512,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
 		}
 	}
-	var ln http.Handler = notConfigured("LINE", "VIGIL_LINE_CHANNEL_SECRET")
+	ln := notConfigured("LINE", "VIGIL_LINE_CHANNEL_SECRET")
 	if s.line != nil {
 		ln = s.line
 	}
