@@ -193,19 +193,26 @@ func (s *Server) Requests() []Request {
 // them all; the test fails after timeout.
 func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
+	return waitFor(t, s, n, timeout, "messages", func() []Message { return s.messages })
+}
+
+// waitFor waits until what got (read under s.mu) holds at least n
+// things, and returns a copy of them; the test fails after timeout.
+func waitFor[T any](t testing.TB, s *Server, n int, timeout time.Duration, what string, got func() []T) []T {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		msgs, changed := slices.Clone(s.messages), s.changed
+		all, changed := slices.Clone(got()), s.changed
 		s.mu.Unlock()
-		if len(msgs) >= n {
-			return msgs
+		if len(all) >= n {
+			return all
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("fakeline: %d messages after %s, want %d", len(msgs), timeout, n)
+			t.Fatalf("fakeline: %d %s after %s, want %d", len(all), what, timeout, n)
 			return nil
 		}
 	}
@@ -222,22 +229,7 @@ func (s *Server) Replies() []Reply {
 // them all; the test fails after timeout.
 func (s *Server) WaitForReplies(t testing.TB, n int, timeout time.Duration) []Reply {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		rs, changed := slices.Clone(s.replies), s.changed
-		s.mu.Unlock()
-		if len(rs) >= n {
-			return rs
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("fakeline: %d replies after %s, want %d", len(rs), timeout, n)
-			return nil
-		}
-	}
+	return waitFor(t, s, n, timeout, "replies", func() []Reply { return s.replies })
 }
 
 // AgeReplyTokens moves the reply tokens' clock d ahead: a token older
