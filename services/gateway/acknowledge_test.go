@@ -64,14 +64,24 @@ func TestAcknowledgeFromChat(t *testing.T) {
 				TelegramWebhookURL: webhookURL, TelegramWebhookSecret: telegramSecret,
 				SlackSigningSecret: e.sl.SigningSecret(), SlackResponseURLBase: e.sl.ResponseURLBase(),
 				LineChannelSecret: e.ln.ChannelSecret(), LineChannelToken: e.ln.Token(), LineAPIURL: e.ln.URL(),
+				AdminToken: restAdminToken,
 			})
 			e.sl.SetInteractivityURL("http://" + g.addr + "/api/v1/webhooks/slack/interactions")
 			require.Eventually(t, func() bool { _, ok := e.tg.Webhook(); return ok }, 10*time.Second, 10*time.Millisecond, "setWebhook")
 			url := "http://" + g.addr + "/api/v1/webhooks/line"
+			// The incident as the API shows it.
 			incident := func() *typesv1.Incident {
-				e.incidents.mu.Lock()
-				defer e.incidents.mu.Unlock()
-				return e.incidents.incident
+				var got struct {
+					Incident struct {
+						Status         string `json:"status"`
+						AcknowledgedBy string `json:"acknowledged_by"`
+					} `json:"incident"`
+				}
+				require.Equal(t, http.StatusOK, rest(t, g.addr, http.MethodGet, "/api/v1/incidents/"+incidentID, restAdminToken, "", nil, &got).StatusCode)
+				return &typesv1.Incident{
+					Status:         typesv1.IncidentStatus(typesv1.IncidentStatus_value[got.Incident.Status]),
+					AcknowledgedBy: got.Incident.AcknowledgedBy,
+				}
 			}
 
 			require.Contains(t, tc.press(t, e, url, olga), "Only an operator of the incident's team may acknowledge it; user:olga is not in it.")
