@@ -65,7 +65,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET", "VIGIL_LINE_CHANNEL_SECRET"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -181,6 +181,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	approvalSnooze, err := envDuration("VIGIL_APPROVAL_SNOOZE", 30*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	statementTimeout, err := envDuration("VIGIL_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout)
 	if err != nil {
 		return app.Options{}, err
@@ -209,7 +213,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// process (ChannelService).
 		NotifyAddr: os.Getenv("VIGIL_NOTIFY_ADDR"),
 		Repair: repair.Options{
-			MaxEventAge: repairMaxAge,
+			MaxEventAge:    repairMaxAge,
+			ApprovalSnooze: approvalSnooze,
 			// Checked by repair.Options.Validate, which names the variable.
 			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
@@ -263,6 +268,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
 			SlackResponseURLBase: env("VIGIL_SLACK_RESPONSE_URL_BASE",
 				slackResponseURLBase(slackAPI)),
+			// The LINE channel notify pushes with: the gateway takes its
+			// webhook (links, button presses) when the secret is set.
+			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
+			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
+			LineAPIURL:        env("VIGIL_LINE_API_URL", "https://api.line.me"),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),

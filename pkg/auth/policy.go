@@ -130,6 +130,8 @@ var Policy = map[string]Rule{
 	"/vigil.repair.v1.RepairService/GetRepair":     read,
 	"/vigil.repair.v1.RepairService/ApproveRepair": operate("repair/{id}"),
 	"/vigil.repair.v1.RepairService/RejectRepair":  operate("repair/{id}"),
+	// Later on an approval card: snooze it.
+	"/vigil.repair.v1.RepairService/PostponeRepair": operate("repair/{id}"),
 	// Guardrails decide what runs without a person: reading them is no
 	// app's data; changing them is an admin's.
 	"/vigil.repair.v1.RepairService/GetGuardrails": readGlobal,

@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
 	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
@@ -38,6 +39,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
@@ -103,6 +105,14 @@ type Options struct {
 	// (https://hooks.slack.com/): the gateway answers a press only
 	// through a response_url under it, and refuses the press otherwise.
 	SlackResponseURLBase string
+	// LineChannelSecret is the LINE channel's secret: POST
+	// /api/v1/webhooks/line answers only requests signed with it (and
+	// LINE accounts can be linked). Empty: the route answers 404.
+	LineChannelSecret string
+	// LineChannelToken is the channel's access token, to reply to what
+	// LINE brings; LineAPIURL the Messaging API (https://api.line.me).
+	LineChannelToken string
+	LineAPIURL       string
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -202,6 +212,9 @@ func (o Options) Validate() error {
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
+	if o.LineChannelSecret != "" && o.LineChannelToken == "" {
+		errs = append(errs, errors.New("VIGIL_LINE_CHANNEL_SECRET: needs VIGIL_LINE_CHANNEL_TOKEN too (to answer what LINE brings)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -270,6 +283,8 @@ type Service struct {
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
 	background *chat.Background
+	// line handles the LINE webhook; nil without a channel secret.
+	line *line.Webhook
 	// restNonce vouches for the client address REST calls carry (see
 	// clientHeader).
 	restNonce string
@@ -326,6 +341,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.SlackSigningSecret != "" {
 		chats = append(chats, access.Slack)
 	}
+	if opts.LineChannelSecret != "" {
+		chats = append(chats, access.Line)
+	}
 	acc := access.New(access.Options{
 		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
 		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login,
@@ -365,6 +383,16 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("VIGIL_TELEGRAM_BOT_TOKEN or VIGIL_TELEGRAM_API_URL: %w", err)
 		}
 		s.bot.API = api
+	}
+	if opts.LineChannelSecret != "" {
+		api, err := lineapi.New(lineapi.Options{BaseURL: opts.LineAPIURL, Token: opts.LineChannelToken, Logger: deps.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_LINE_CHANNEL_TOKEN or VIGIL_LINE_API_URL: %w", err)
+		}
+		s.line = &line.Webhook{
+			Secret: opts.LineChannelSecret, API: api, Events: store, Linker: s.bot.Linker, Approvals: approvals,
+			MaxBytes: chatMaxBytes, Log: log,
+		}
 	}
 	return s, nil
 }
@@ -497,6 +525,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
 		}
 	}
+	ln := notConfigured("LINE", "VIGIL_LINE_CHANNEL_SECRET")
+	if s.line != nil {
+		ln = s.line
+	}
+	srv.Handle("POST /api/v1/webhooks/line", ln)
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
 	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
 	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
@@ -517,7 +550,7 @@ func notConfigured(what, setting string) http.Handler {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "audit log, sessions, Telegram updates and login failures",
+		What: "audit log, sessions, Telegram updates, LINE events and login failures",
 		Prune: func(ctx context.Context) (int64, error) {
 			now := time.Now()
 			return s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour))

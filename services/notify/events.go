@@ -29,6 +29,7 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
 		n.msg.About = message.IncidentAbout(message.KindIncidentOpened, inc)
+		n.msg.Actions = message.IncidentActions(inc)
 	case *eventsv1.IncidentResolved:
 		n.reply(e.GetIncident().GetId(), "")
 		n.msg = message.Text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) })
@@ -44,7 +45,16 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 			return note{}, err
 		}
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.ref = cardRef(e.GetRepairId())
+		switch {
+		case e.GetReminder():
+			// Asked again after a snooze: a card of its own in the
+			// thread; a decision edits the first one.
+		case e.GetSnoozedUntil() != nil:
+			// Snoozed: the card says so, where it can be edited.
+			n.after, n.edit = cardRef(e.GetRepairId()), true
+		default:
+			n.ref = cardRef(e.GetRepairId())
+		}
 		n.msg = message.ApprovalCard(e, dec)
 		n.msg.About.Kind = message.KindApprovalCard
 	case *eventsv1.RepairDecided:

@@ -501,6 +501,13 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.repair.v1.RepairService/PostponeRepair", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.repairs.PostponeRepair(ctx, &repairv1.PostponeRepairRequest{Id: noSuchID})
+			return err
+		}, rest: "POST /api/v1/repairs/" + noSuchID + ":later", body: `{}`,
+	},
+	{
 		method: "vigil.repair.v1.RepairService/GetGuardrails", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{})

@@ -7,10 +7,11 @@
 // about: the analysis, the repair, the resolution, each naming the
 // incident or its repair), and Edit -- an approval card decided --
 // pushes the outcome as a short message of its own, which a chat reads
-// below the card as the next thing that happened. The card carries no
-// buttons yet: a LINE postback is answered only through a verified LINE
-// webhook, which the gateway does not serve yet, and buttons that do
-// nothing are worse than none; the card says where to decide instead.
+// below the card as the next thing that happened. The card's buttons
+// (Approve, Reject, Later) are postbacks, which LINE brings to the
+// gateway's verified webhook (/api/v1/webhooks/line) as the LINE account
+// that pressed them; their data is the same as a Telegram button's
+// (approval.CallbackData), far under LINE's 300 characters.
 package line
 
 import (
@@ -18,9 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -81,12 +84,17 @@ func (c *Channel) Send(ctx context.Context, m message.Message, _ string) (string
 }
 
 // Edit pushes m anew, as LINE cannot change a message sent: for an
-// approval card decided, its outcome alone, the card above it standing
-// as it was.
+// approval card decided or snoozed, its outcome or snooze alone, the card
+// above it standing as it was.
 func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
 	msg := draw(m)
-	if card, ok := m.Card(Plain); ok && card.Outcome != "" {
-		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+	if card, ok := m.Card(Plain); ok {
+		switch {
+		case card.Outcome != "":
+			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+		case card.Snoozed != "":
+			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\nRepair " + card.Repair)
+		}
 	}
 	_, err := c.push(ctx, msg)
 	return err
@@ -114,12 +122,23 @@ func (c *Channel) push(ctx context.Context, msg lineapi.Message) (string, error)
 }
 
 // draw is m as LINE shows it: an approval card as a Flex bubble, with
-// its whole text as the alternative (notifications, the chat list);
-// anything else as text.
+// its whole text as the alternative (notifications, the chat list); a
+// message with buttons (an incident's Acknowledge) as a bubble of its
+// text and the buttons; anything else as text.
 func draw(m message.Message) lineapi.Message {
 	card, ok := m.Card(Plain)
 	if !ok {
-		return lineapi.NewText(m.Text(Plain))
+		text := m.Text(Plain)
+		if len(m.Actions) == 0 {
+			return lineapi.NewText(text)
+		}
+		// A text message has no buttons: a bubble of the text has.
+		buttons := make([]lineapi.Component, 0, len(m.Actions))
+		for _, a := range m.Actions {
+			buttons = append(buttons, lineapi.Button(a.Label, approval.CallbackData(a.Verb, a.ID), "primary"))
+		}
+		first, _, _ := strings.Cut(text, "\n")
+		return lineapi.NewFlex(first, lineapi.Bubble{Body: lineapi.VBox(lineapi.Text(text)), Footer: lineapi.VBox(buttons...)})
 	}
 	return lineapi.NewFlex(card.Icon+" "+card.Title, bubble(card))
 }
@@ -148,6 +167,9 @@ func bubble(c message.Card) lineapi.Bubble {
 	if c.Until != "" {
 		body = append(body, field("Decide by", c.Until))
 	}
+	if c.Snoozed != "" {
+		body = append(body, lineapi.Text(c.Snoozed))
+	}
 	var small []lineapi.Component
 	if c.Engine != "" {
 		small = append(small, note(c.Engine))
@@ -155,13 +177,20 @@ func bubble(c message.Card) lineapi.Bubble {
 	small = append(small, note("Repair "+c.Repair))
 	body = append(body, lineapi.Separator(), *lineapi.VBox(small...))
 
-	footer := lineapi.Text(c.Outcome)
+	footer := lineapi.VBox(lineapi.Text(c.Outcome))
 	if c.Outcome == "" {
-		footer = note("Decide in Telegram, Slack, the API or the CLI: vigil repairs approve " + c.RepairID + " (or reject)")
+		footer = lineapi.VBox(
+			*lineapi.HBox(
+				lineapi.Button("Approve", approval.CallbackData(approval.Approve, c.RepairID), "primary"),
+				lineapi.Button("Reject", approval.CallbackData(approval.Reject, c.RepairID), "secondary"),
+				lineapi.Button("Later", approval.CallbackData(approval.Later, c.RepairID), "secondary"),
+			),
+			note("Or: vigil repairs approve "+c.RepairID+" (or reject)"),
+		)
 	}
 	header := bold(c.Icon + " " + c.Title)
 	header.Size = "lg"
-	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: lineapi.VBox(footer)}
+	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: footer}
 }
 
 // field is a label and its value side by side.

@@ -115,6 +115,9 @@ func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
 		}
 	} else {
 		text = m.Text(HTML)
+		if len(m.Actions) > 0 {
+			keyboard = actionButtons(m.Actions)
+		}
 	}
 	text, err := tgapi.TruncateHTML(text, tgapi.MaxMessageLength)
 	if err != nil {
@@ -144,6 +147,15 @@ func buttons(repairID string) tgapi.InlineKeyboard {
 		k = append(k, bs)
 	}
 	return k
+}
+
+// actionButtons are a message's buttons, in one row.
+func actionButtons(as []message.Button) tgapi.InlineKeyboard {
+	row := make([]tgapi.Button, 0, len(as))
+	for _, a := range as {
+		row = append(row, tgapi.Button{Text: a.Label, CallbackData: approval.CallbackData(a.Verb, a.ID)})
+	}
+	return tgapi.InlineKeyboard{row}
 }
 
 func judge(err error) error {

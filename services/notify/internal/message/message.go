@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
@@ -124,6 +125,24 @@ type Message struct {
 	// Locale is the language and time zone the message is drawn in for
 	// its recipient; notify sets it per channel before sending.
 	Locale Locale
+	// Actions are the buttons of a message that is not a card (an
+	// incident's Acknowledge), for a channel that has buttons; the others
+	// leave them out.
+	Actions []Button
+}
+
+// Button is a button of a message: what it asks for (Verb) of what (ID,
+// an incident's id for a verb OnIncident), labelled Label. The gateway
+// answers it (services/gateway/internal/chat).
+type Button struct {
+	Verb  approval.Verb
+	ID    string
+	Label string
+}
+
+// IncidentActions are the buttons of an incident's opening message.
+func IncidentActions(inc *typesv1.Incident) []Button {
+	return []Button{{Verb: approval.Acknowledge, ID: inc.GetId(), Label: "Acknowledge"}}
 }
 
 // Locale is a recipient's language and time zone.

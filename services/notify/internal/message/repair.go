@@ -41,6 +41,9 @@ type Card struct {
 	Why []string
 	// Until is when the approval expires.
 	Until string
+	// Snoozed says who snoozed the approval ("Later") until when; empty
+	// when it is not snoozed or is decided.
+	Snoozed string
 	// Engine is who proposed it: engine, model, tokens, cost.
 	Engine string
 	// Repair is the repair's id, formatted as code.
@@ -107,6 +110,12 @@ func NewCard(req *eventsv1.RepairApprovalRequested, dec *eventsv1.RepairDecided,
 	if t := req.GetExpiresAt(); t != nil {
 		c.Until = utc(t.AsTime())
 	}
+	if t := req.GetSnoozedUntil(); t != nil && dec == nil {
+		c.Snoozed = "⏰ Snoozed until " + utc(t.AsTime()) + " by " + esc(clip(req.GetSnoozedBy(), maxShort))
+		if req.GetReminder() {
+			c.Icon, c.Title = "⏰", clip("Reminder: approval needed: "+action, maxTitle)
+		}
+	}
 	c.Engine = engine(req, m)
 	return c
 }
@@ -136,6 +145,9 @@ func (c Card) Text(m Markup) string {
 	}
 	if c.Until != "" {
 		fmt.Fprintf(&b, "Decide by: %s\n", c.Until)
+	}
+	if c.Snoozed != "" {
+		b.WriteString(c.Snoozed + "\n")
 	}
 	fmt.Fprintf(&b, "Repair: %s", c.Repair)
 	if c.Outcome != "" {
