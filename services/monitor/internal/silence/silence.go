@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 
 	"github.com/vigil-ops/vigil/pkg/server"
-	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
+	"github.com/vigil-ops/vigil/pkg/matcher"
 )
 
 // Errors callers map to API codes.
