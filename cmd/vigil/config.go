@@ -205,6 +205,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
+		NotifyAddr:   os.Getenv("VIGIL_NOTIFY_ADDR"),
 		Repair: repair.Options{
 			MaxEventAge: repairMaxAge,
 			// Checked by repair.Options.Validate, which names the variable.
@@ -296,6 +297,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
+			// Read and checked by notify.New, which names the file.
+			RoutesFile: os.Getenv("VIGIL_ROUTES_FILE"),
 		},
 		Streams: streams,
 	}, nil

@@ -243,6 +243,9 @@ type Deps struct {
 	// Repairs serves RepairService: the repair service in one process,
 	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
 	Repairs repairv1.RepairServiceServer
+	// Routes serves RouteService: notify in one process, or a forwarder
+	// (NewRouteForwarder); Unimplemented when nil.
+	Routes notifyv1.RouteServiceServer
 	// JetStream, when set, keeps the gateway's projection of who owns
 	// what (apps and namespace mappings, pkg/appteam), by which a team's
 	// ingest key is refused another team's alerts. Without it, no alert
@@ -412,6 +415,12 @@ func NewRepairForwarder(conn grpc.ClientConnInterface) repairv1.RepairServiceSer
 	return grpcapi.NewRepairForwarder(conn)
 }
 
+// NewRouteForwarder returns a RouteService that calls notify over conn
+// as the original caller.
+func NewRouteForwarder(conn grpc.ClientConnInterface) notifyv1.RouteServiceServer {
+	return grpcapi.NewRouteForwarder(conn)
+}
+
 // NewClusterForwarder returns a ClusterService that calls the deploy
 // service over conn as the original caller.
 func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceServer {
@@ -437,6 +446,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 		repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
 	}
 	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	if s.deps.Routes != nil {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, s.deps.Routes)
+	} else {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, notifyv1.UnimplementedRouteServiceServer{})
+	}
 	if s.deps.Analyses != nil {
 		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)
 	} else {

@@ -56,6 +56,16 @@ type Options struct {
 	// that never comes (notify was off when the incident opened, its
 	// event was too old) or keeps being retried.
 	ReplyWait time.Duration
+	// RoutesFile, when set, is the routing document (YAML or JSON, the
+	// API's shape), applied at start: the file is in charge and applying
+	// routes through the API is refused.
+	RoutesFile string
+	// RoutesRefresh is how often a replica looks for routes applied
+	// through another (default 10s).
+	RoutesRefresh time.Duration
+	// RepeatCheck is how often incidents still firing are checked for a
+	// re-announcement due on their routes (default 30s).
+	RepeatCheck time.Duration
 }
 
 const (
@@ -63,6 +73,10 @@ const (
 	defaultMaxEventAge = time.Hour
 	defaultRetention   = 30 * 24 * time.Hour
 	defaultReplyWait   = 2 * time.Minute
+	// Polling one indexed max() is cheap, and works through any pooler,
+	// where LISTEN needs a session of its own.
+	defaultRoutesRefresh = 10 * time.Second
+	defaultRepeatCheck   = 30 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -81,6 +95,8 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	case o.ReplyWait < 0:
 		return errors.New("notify: ReplyWait: must not be negative")
+	case o.RoutesRefresh < 0 || o.RepeatCheck < 0:
+		return errors.New("notify: RoutesRefresh, RepeatCheck: must not be negative")
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -102,6 +118,12 @@ func (o Options) withDefaults() Options {
 	if o.ReplyWait == 0 {
 		o.ReplyWait = defaultReplyWait
 	}
+	if o.RoutesRefresh == 0 {
+		o.RoutesRefresh = defaultRoutesRefresh
+	}
+	if o.RepeatCheck == 0 {
+		o.RepeatCheck = defaultRepeatCheck
+	}
 	return o
 }
 
@@ -112,6 +134,9 @@ type Deps struct {
 	Metrics    *bus.Metrics
 	Logger     *slog.Logger
 	HTTPClient *http.Client
+	// Directory finds channels by name and a user's own (nil: the
+	// configured channels, none of them anyone's own).
+	Directory Directory
 }
 
 // Service is a running notify.
@@ -128,6 +153,11 @@ type Service struct {
 	consumers []*bus.Consumer
 	// due wakes the sending of parked replies: a parent was recorded.
 	due chan struct{}
+	// dir finds channels by name; routes and incidents are what routing
+	// needs (routing.go).
+	dir       Directory
+	routes    routes
+	incidents *postgres.Incidents
 }
 
 // New migrates notify's schema and builds the service.
@@ -142,8 +172,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1),
+		due: make(chan struct{}, 1), incidents: postgres.NewIncidents(deps.Pool),
 	}
+	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
@@ -161,6 +192,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		s.endpoints = append(s.endpoints, ep)
 	}
+	s.dir = deps.Directory
+	if s.dir == nil {
+		s.dir = endpoints(s.endpoints)
+	}
+	if opts.RoutesFile != "" {
+		if err := s.applyFile(ctx, opts.RoutesFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.loadRoutes(ctx); err != nil {
+		return nil, err
+	}
 	if len(s.endpoints) == 0 {
 		log.WarnContext(ctx, "no notification channel configured: set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID, or VIGIL_SLACK_BOT_TOKEN and VIGIL_SLACK_CHANNEL")
 		return s, nil
@@ -169,6 +212,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	incidents := bus.NewRouter[struct{}]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
+	bus.On(incidents, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentUpdated) error {
+		return s.handleUpdate(ctx, e)
+	})
 	analyses := bus.NewRouter[struct{}]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
 	repairs := bus.NewRouter[struct{}]()
@@ -225,7 +271,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "deliveries, approval cards and parked replies",
+		What: "deliveries, approval cards, parked replies and routed incidents",
 		Prune: func(ctx context.Context) (int64, error) {
 			before := time.Now().Add(-s.opts.Retention)
 			n, err := s.deliveries.Prune(ctx, before)
@@ -237,14 +283,26 @@ func (s *Service) Run(ctx context.Context) error {
 				return n + cards, err
 			}
 			parked, err := s.deliveries.PruneParked(ctx, before)
-			return n + cards + parked, err
+			if err != nil {
+				return n + cards + parked, err
+			}
+			incidents, err := s.incidents.Prune(ctx, before)
+			return n + cards + parked + incidents, err
 		},
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
+	g.Go(func() error {
+		s.refreshRoutes(gctx)
+		return nil
+	})
 	if len(s.endpoints) > 0 {
 		g.Go(func() error {
 			s.sendParked(gctx)
+			return nil
+		})
+		g.Go(func() error {
+			s.repeat(gctx)
 			return nil
 		})
 	}

@@ -16,9 +16,10 @@ import (
 // Languages are the languages a route may ask its messages in.
 var Languages = []string{"en", "zh-TW"}
 
+// Priorities and Severities are the values routes match on.
 var (
-	priorities = []string{"P0", "P1", "P2", "P3"}
-	severities = []string{"critical", "warning", "info"}
+	Priorities = []string{"P0", "P1", "P2", "P3"}
+	Severities = []string{"critical", "warning", "info"}
 )
 
 // maxDepth bounds the tree: a document nested deeper is a mistake, and
@@ -84,8 +85,8 @@ func compile(bad *server.BadRequestError, r *notifyv1.Route, path string, parent
 	nonEmpty(bad, path+".teams", n.teams)
 	nonEmpty(bad, path+".apps", n.apps)
 	nonEmpty(bad, path+".namespaces", n.namespaces)
-	n.priorities = oneOf(bad, path+".priorities", r.GetPriorities(), priorities)
-	n.severities = oneOf(bad, path+".severities", r.GetSeverities(), severities)
+	n.priorities = oneOf(bad, path+".priorities", r.GetPriorities(), Priorities)
+	n.severities = oneOf(bad, path+".severities", r.GetSeverities(), Severities)
 	for i, k := range r.GetKinds() {
 		kind := Kind(k)
 		if !slices.Contains(Kinds, kind) && !slices.ContainsFunc(Kinds, func(o Kind) bool { return k == o.family()+".*" }) {

@@ -13,6 +13,7 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,8 +89,8 @@ type Tree struct {
 
 // node is a route of the tree, with what it inherits already resolved.
 type node struct {
-	path, name string
-	receivers  []string
+	path, name                                      string
+	receivers                                       []string
 	teams, apps, namespaces, priorities, severities []string
 	kinds                                           []Kind
 	matchers                                        []*labels.Matcher
@@ -214,3 +215,7 @@ func (n *node) matches(e Event) ([]string, bool) {
 	}
 	return why, true
 }
+
+// ErrFileInCharge refuses an apply through the API while the routing
+// file is in charge: the file wins, the GitOps way.
+var ErrFileInCharge = errors.New("routes come from VIGIL_ROUTES_FILE: change the file and restart notify (or send it SIGHUP), or unset VIGIL_ROUTES_FILE to apply routes through the API")

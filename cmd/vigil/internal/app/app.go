@@ -72,6 +72,9 @@ type Options struct {
 	// RepairAddr is the repair service's gRPC address, for a gateway
 	// that runs without it.
 	RepairAddr string
+	// NotifyAddr is notify's gRPC address, for a gateway that runs
+	// without it; its API (routes) answers Unimplemented without either.
+	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
 	Notify     notify.Options
@@ -265,6 +268,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		dep *deploy.Service
 		anl *analysis.Service
 		rep *repair.Service
+		nfy *notify.Service
 	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
@@ -302,7 +306,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
 			}
+			nfy = n
 			a.runners = append(a.runners, runner{name, n.Run})
+			if !opts.runs("gateway") {
+				n.Register(a.srv.GRPC)
+			}
 		case "analysis":
 			adeps := analysis.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
@@ -421,6 +429,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
 				}
 				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
+			}
+			switch {
+			case nfy != nil:
+				gdeps.Routes = nfy.RouteServer()
+			case opts.NotifyAddr != "":
+				conn, err := a.dial(opts.NotifyAddr, "notify")
+				if err != nil {
+					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
+				}
+				gdeps.Routes = gateway.NewRouteForwarder(conn)
 			}
 			gopts := opts.Gateway
 			gopts.AdminToken = opts.AdminToken

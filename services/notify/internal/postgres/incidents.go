@@ -22,13 +22,13 @@ func NewIncidents(pool *pgxpool.Pool) *Incidents { return &Incidents{pool: pool}
 
 // Incident is an incident as routes see it.
 type Incident struct {
-	ID, Title                                  string
+	ID, Title                                string
 	Team, App, Namespace, Priority, Severity string
-	Labels                                     map[string]string
-	OpenedAt                                   time.Time
-	Firing, Alerts                             int
-	Acknowledged                               bool
-	Resolved                                   bool
+	Labels                                   map[string]string
+	OpenedAt                                 time.Time
+	Firing, Alerts                           int
+	Acknowledged                             bool
+	Resolved                                 bool
 }
 
 // routeFields are the columns' route document.
