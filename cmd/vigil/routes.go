@@ -139,7 +139,7 @@ func badRequest(file string, err error) error {
 }
 
 type routeTestFlags struct {
-	labels                                             string
+	labels                                         string
 	team, app, namespace, priority, severity, kind string
 }
 

@@ -684,7 +684,7 @@ func TestAccessMatrix(t *testing.T) {
 		sil: monitorv1.NewSilenceServiceClient(conn), apps: deployv1.NewAppServiceClient(conn),
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
-		routes:   notifyv1.NewRouteServiceClient(conn),
+		routes:      notifyv1.NewRouteServiceClient(conn),
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),
