@@ -75,14 +75,14 @@ func (r *routed) run(t *testing.T) *Service {
 
 func (r *routed) apply(t *testing.T, s *Service, doc string) {
 	t.Helper()
-	cfg := parse(t, doc)
+	cfg := parseDoc(t, doc)
 	cur, err := s.RouteServer().GetRoutes(context.Background(), &notifyv1.GetRoutesRequest{})
 	require.NoError(t, err)
 	_, err = s.RouteServer().ApplyRoutes(context.Background(), &notifyv1.ApplyRoutesRequest{Config: cfg, Version: cur.GetCurrent().GetVersion()})
 	require.NoError(t, err)
 }
 
-func parse(t *testing.T, doc string) *notifyv1.RoutingConfig {
+func parseDoc(t *testing.T, doc string) *notifyv1.RoutingConfig {
 	t.Helper()
 	cfg, err := route.Parse([]byte(doc))
 	require.NoError(t, err)
@@ -280,7 +280,7 @@ func TestRoutesFileRefusesAPI(t *testing.T) {
 	require.Equal(t, r.opts.RoutesFile, got.GetFile())
 
 	_, err = s.RouteServer().ApplyRoutes(context.Background(), &notifyv1.ApplyRoutesRequest{
-		Config: parse(t, "route:\n  receivers: [slack]\n"), Version: 1,
+		Config: parseDoc(t, "route:\n  receivers: [slack]\n"), Version: 1,
 	})
 	require.Equal(t, codes.FailedPrecondition, status.Code(err))
 	require.Contains(t, status.Convert(err).Message(), "VIGIL_ROUTES_FILE")
@@ -307,7 +307,7 @@ func TestRouteService(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"telegram", "slack"}, test.GetChannels(), "no routes: every channel")
 
-	_, err = api.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: parse(t, "route:\n  receivers: [pagerduty]\n")})
+	_, err = api.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: parseDoc(t, "route:\n  receivers: [pagerduty]\n")})
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
 	require.Contains(t, err.Error(), "no channel named pagerduty")
 	got, err := api.GetRoutes(ctx, &notifyv1.GetRoutesRequest{})
@@ -315,7 +315,7 @@ func TestRouteService(t *testing.T) {
 	require.Nil(t, got.GetCurrent())
 
 	r.apply(t, s, twoTeams)
-	_, err = api.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: parse(t, "route:\n  receivers: [slack]\n"), Version: 0})
+	_, err = api.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: parseDoc(t, "route:\n  receivers: [slack]\n"), Version: 0})
 	require.Equal(t, codes.Aborted, status.Code(err))
 	got, err = api.GetRoutes(ctx, &notifyv1.GetRoutesRequest{})
 	require.NoError(t, err)
