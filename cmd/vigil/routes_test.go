@@ -124,9 +124,9 @@ func TestRoutesApplyAndGet(t *testing.T) {
 	require.Equal(t, int64(7), got[0].(*notifyv1.ApplyRoutesRequest).GetVersion())
 
 	// A bad document is refused before anything is sent, field by field.
-	require.NoError(t, os.WriteFile(file, []byte("route:\n  reciever: telegram\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("route:\n  receiver: telegram\n"), 0o600))
 	_, err = runAccess(t, routesCommand, addr, "", "apply", "-f", file)
-	require.ErrorContains(t, err, "invalid routes\n  route.reciever: unknown field")
+	require.ErrorContains(t, err, "invalid routes\n  route.receiver: unknown field")
 	require.Empty(t, f.take())
 
 	// get prints YAML that apply takes back.

@@ -42,9 +42,14 @@ func Compile(cfg *notifyv1.RoutingConfig, channel func(name string) bool) (*Tree
 		name string
 		set  bool
 	}{
-		{"teams", len(r.GetTeams()) > 0}, {"apps", len(r.GetApps()) > 0}, {"namespaces", len(r.GetNamespaces()) > 0},
-		{"priorities", len(r.GetPriorities()) > 0}, {"severities", len(r.GetSeverities()) > 0},
-		{"kinds", len(r.GetKinds()) > 0}, {"matchers", len(r.GetMatchers()) > 0}, {"continue", r.GetContinue()},
+		{"teams", len(r.GetTeams()) > 0},
+		{"apps", len(r.GetApps()) > 0},
+		{"namespaces", len(r.GetNamespaces()) > 0},
+		{"priorities", len(r.GetPriorities()) > 0},
+		{"severities", len(r.GetSeverities()) > 0},
+		{"kinds", len(r.GetKinds()) > 0},
+		{"matchers", len(r.GetMatchers()) > 0},
+		{"continue", r.GetContinue()},
 	} {
 		if f.set {
 			bad.Add("route."+f.name, "the root route matches everything: put conditions on its routes")

@@ -1,7 +1,6 @@
 package route_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -21,7 +20,7 @@ func violations(t *testing.T, err error) []fv {
 		return nil
 	}
 	var bad *server.BadRequestError
-	require.True(t, errors.As(err, &bad), "%v is not a BadRequestError", err)
+	require.ErrorAs(t, err, &bad)
 	out := make([]fv, len(bad.Violations))
 	for i, v := range bad.Violations {
 		out[i] = fv(v)
