@@ -17,16 +17,7 @@ const subjectRepeated = "incident.repeated"
 // (neither resolved nor acknowledged) on each of their routes' repeat
 // interval, every RepeatCheck until ctx ends.
 func (s *Service) repeat(ctx context.Context) {
-	tick := time.NewTicker(s.opts.RepeatCheck)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		s.repeatDue(ctx, time.Now())
-	}
+	every(ctx, s.opts.RepeatCheck, func() { s.repeatDue(ctx, time.Now()) })
 }
 
 // repeatDue sends the re-announcements due at now. The n-th interval of

@@ -307,7 +307,16 @@ func (s *Service) loadRoutes(ctx context.Context) error {
 // refreshRoutes polls the routing version, so that every replica routes
 // by a document applied through any of them within RoutesRefresh.
 func (s *Service) refreshRoutes(ctx context.Context) {
-	tick := time.NewTicker(s.opts.RoutesRefresh)
+	every(ctx, s.opts.RoutesRefresh, func() {
+		if err := s.loadRoutes(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "refreshing routes failed", "error", err)
+		}
+	})
+}
+
+// every runs do every d until ctx ends.
+func every(ctx context.Context, d time.Duration, do func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
@@ -315,9 +324,7 @@ func (s *Service) refreshRoutes(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := s.loadRoutes(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "refreshing routes failed", "error", err)
-		}
+		do()
 	}
 }
 

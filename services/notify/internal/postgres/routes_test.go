@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -15,14 +16,15 @@ import (
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 )
 
-func migrated(t *testing.T) *postgres.Routes {
+// migrated is a database with notify's schema.
+func migrated(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := db.Open(ctx, testkit.Postgres(t), "notify")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, db.Migrate(ctx, pool, "notify", db.Sub(postgres.Migrations, "migrations")))
-	return postgres.NewRoutes(pool)
+	return pool
 }
 
 func doc(receiver string) *notifyv1.RoutingConfig {
@@ -36,7 +38,7 @@ func doc(receiver string) *notifyv1.RoutingConfig {
 func TestRoutesApply(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	routes := migrated(t)
+	routes := postgres.NewRoutes(migrated(t))
 
 	v, err := routes.Version(ctx)
 	require.NoError(t, err)
@@ -70,7 +72,7 @@ func TestRoutesApply(t *testing.T) {
 func TestRoutesApplyRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	routes := migrated(t)
+	routes := postgres.NewRoutes(migrated(t))
 	errs := make([]error, 8)
 	var wg sync.WaitGroup
 	for i := range errs {
@@ -97,10 +99,7 @@ func TestRoutesApplyRace(t *testing.T) {
 func TestIncidents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testkit.Postgres(t), "notify")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, db.Migrate(ctx, pool, "notify", db.Sub(postgres.Migrations, "migrations")))
+	pool := migrated(t)
 	incs := postgres.NewIncidents(pool)
 
 	opened := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
