@@ -137,6 +137,9 @@ type Deps struct {
 	// Directory finds channels by name and a user's own (nil: the
 	// configured channels, none of them anyone's own).
 	Directory Directory
+	// Reload, when set, asks for RoutesFile to be read and applied again
+	// (cmd/vigil: on SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Service is a running notify.
@@ -158,6 +161,7 @@ type Service struct {
 	dir       Directory
 	routes    routes
 	incidents *postgres.Incidents
+	reload    <-chan struct{}
 }
 
 // New migrates notify's schema and builds the service.
@@ -172,7 +176,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1), incidents: postgres.NewIncidents(deps.Pool),
+		due: make(chan struct{}, 1), incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 	}
 	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
@@ -296,6 +300,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.refreshRoutes(gctx)
 		return nil
 	})
+	if s.opts.RoutesFile != "" && s.reload != nil {
+		g.Go(func() error {
+			s.reloadFile(gctx)
+			return nil
+		})
+	}
 	if len(s.endpoints) > 0 {
 		g.Go(func() error {
 			s.sendParked(gctx)

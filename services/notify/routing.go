@@ -363,6 +363,27 @@ func (s *Service) applyFile(ctx context.Context, file string) error {
 	}
 }
 
+// reloadFile applies RoutesFile again on each reload asked for; a file
+// with a mistake is logged and the routes in force stay.
+func (s *Service) reloadFile(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.reload:
+		}
+		err := s.applyFile(ctx, s.opts.RoutesFile)
+		if err == nil {
+			err = s.loadRoutes(ctx)
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "routes file not reloaded, the routes in force stay", "file", s.opts.RoutesFile, "error", err)
+			continue
+		}
+		s.log.InfoContext(ctx, "routes file reloaded", "file", s.opts.RoutesFile)
+	}
+}
+
 func (s *Service) channelExists(name string) bool {
 	_, ok := s.dir.Channel(name)
 	return ok

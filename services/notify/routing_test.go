@@ -43,6 +43,8 @@ type routed struct {
 	tg   *faketelegram.Server
 	sl   *fakeslack.Server
 	opts Options
+	// reload is the replicas' SIGHUP.
+	reload chan struct{}
 }
 
 func newRouted(t *testing.T) *routed {
@@ -58,13 +60,13 @@ func newRouted(t *testing.T) *routed {
 		telegram.Options{BotToken: tg.Token(), ChatID: routeChat, APIURL: tg.URL()},
 		slack.Options{BotToken: sl.BotToken(), Channel: routeSlack, APIURL: sl.APIURL()},
 	}}
-	return &routed{pool: pool, js: js, tg: tg, sl: sl, opts: opts}
+	return &routed{pool: pool, js: js, tg: tg, sl: sl, opts: opts, reload: make(chan struct{})}
 }
 
 // run starts a notify replica over r's database and bus.
 func (r *routed) run(t *testing.T) *Service {
 	t.Helper()
-	s, err := New(context.Background(), r.opts, Deps{Pool: r.pool, JetStream: r.js, Logger: testkit.Logger(t)})
+	s, err := New(context.Background(), r.opts, Deps{Pool: r.pool, JetStream: r.js, Logger: testkit.Logger(t), Reload: r.reload})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -269,7 +271,10 @@ func TestRoutesFileRefusesAPI(t *testing.T) {
 	r.opts.RoutesFile = filepath.Join(t.TempDir(), "routes.yaml")
 	require.NoError(t, os.WriteFile(r.opts.RoutesFile, []byte(twoTeams), 0o600))
 	s := r.run(t)
-	// A second replica with the same file applies nothing more.
+	// A second replica with the same file applies nothing more. Only the
+	// first hears reloads: each is handled before the next is taken.
+	reload := r.reload
+	r.reload = nil
 	r.run(t)
 
 	got, err := s.RouteServer().GetRoutes(context.Background(), &notifyv1.GetRoutesRequest{History: 5})
@@ -291,6 +296,24 @@ func TestRoutesFileRefusesAPI(t *testing.T) {
 	a := incident("team-a", "A down", nil)
 	r.publish(t, a)
 	require.Equal(t, []string{"telegram"}, r.sentOn(t, a.GetMeta().GetId(), "telegram"))
+
+	// SIGHUP: a file with a mistake changes nothing; a good one is
+	// applied as the next version.
+	require.NoError(t, os.WriteFile(r.opts.RoutesFile, []byte("route:\n  receivers: [pagerduty]\n"), 0o600))
+	reload <- struct{}{}
+	reload <- struct{}{} // taken once the first was handled
+	require.NoError(t, os.WriteFile(r.opts.RoutesFile, []byte("route:\n  receivers: [slack]\n"), 0o600))
+	reload <- struct{}{}
+	reload <- struct{}{} // the same file again: nothing new
+	require.Eventually(t, func() bool {
+		got, err := s.RouteServer().GetRoutes(context.Background(), &notifyv1.GetRoutesRequest{History: 5})
+		require.NoError(t, err)
+		return got.GetCurrent().GetVersion() == 2
+	}, 30*time.Second, 20*time.Millisecond)
+	got, err = s.RouteServer().GetRoutes(context.Background(), &notifyv1.GetRoutesRequest{History: 5})
+	require.NoError(t, err)
+	require.Equal(t, []string{"slack"}, got.GetCurrent().GetConfig().GetRoute().GetReceivers())
+	require.Len(t, got.GetHistory(), 1, "the bad file and the same one applied nothing")
 }
 
 // RouteService refuses a tree naming a channel that does not exist, or

@@ -218,4 +218,4 @@ func (n *node) matches(e Event) ([]string, bool) {
 
 // ErrFileInCharge refuses an apply through the API while the routing
 // file is in charge: the file wins, the GitOps way.
-var ErrFileInCharge = errors.New("routes come from VIGIL_ROUTES_FILE: change the file and restart notify, or unset VIGIL_ROUTES_FILE to apply routes through the API")
+var ErrFileInCharge = errors.New("routes come from VIGIL_ROUTES_FILE: change the file and send notify SIGHUP (or restart it), or unset VIGIL_ROUTES_FILE to apply routes through the API")

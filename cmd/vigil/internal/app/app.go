@@ -155,6 +155,8 @@ type Deps struct {
 	// Peers are the public keys of the services that may call this
 	// process's service on their own behalf (`serve deploy`: analysis).
 	Peers map[string]ed25519.PublicKey
+	// Reload asks notify to read its routes file again (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Conn is a service's connection to NATS.
@@ -301,7 +303,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "notify":
 			n, err := notify.New(ctx, opts.Notify, notify.Deps{
-				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger, Reload: deps.Reload,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
