@@ -115,8 +115,8 @@ func severityName(s typesv1.Severity) string {
 // incident's opening and a deploy go where routes send them. A reply (an
 // update, the resolution, an analysis, a card, a repair's progress) goes
 // where routes send its kind AND the incident's opening was sent: it is
-// threaded only where the incident was announced, so a route for
-// repair.* alone never hears of repairs.
+// threaded only where the incident was announced, so a channel that only
+// a repair.* route names never hears of repairs.
 func (s *Service) targets(ctx context.Context, n note) ([]*channel.Endpoint, error) {
 	if err := s.track(ctx, n); err != nil {
 		return nil, err
