@@ -210,7 +210,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
 		// VIGIL_NOTIFY_ADDR: notify, for a gateway without it in its
-		// process (ChannelService).
+		// process (ChannelService, RouteService).
 		NotifyAddr: os.Getenv("VIGIL_NOTIFY_ADDR"),
 		Repair: repair.Options{
 			MaxEventAge:    repairMaxAge,
@@ -311,6 +311,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Retention:   retention,
 			// Seals the credentials of channels managed through the API.
 			EncryptionKey: key,
+			// Read and checked by notify.New, which names the file.
+			RoutesFile: os.Getenv("VIGIL_ROUTES_FILE"),
 		},
 		Streams: streams,
 	}, nil

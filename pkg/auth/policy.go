@@ -147,6 +147,11 @@ var Policy = map[string]Rule{
 	"/vigil.notify.v1.ChannelService/UpdateChannel": operate("channel/{channel.name}"),
 	"/vigil.notify.v1.ChannelService/DeleteChannel": operate("channel/{name}"),
 	"/vigil.notify.v1.ChannelService/TestChannel":   operate("channel/{name}"),
+	// Who hears what is no secret to those who hear it; changing it is an
+	// admin's.
+	"/vigil.notify.v1.RouteService/GetRoutes":   readGlobal,
+	"/vigil.notify.v1.RouteService/TestRoutes":  readGlobal,
+	"/vigil.notify.v1.RouteService/ApplyRoutes": admin("routes"),
 
 	"/vigil.analysis.v1.AnalysisService/GetAnalysis":  read,
 	"/vigil.analysis.v1.AnalysisService/ListAnalyses": read,

@@ -259,6 +259,9 @@ type Deps struct {
 	// Channels serves ChannelService: notify in one process, or a
 	// forwarder (NewChannelForwarder); Unimplemented when nil.
 	Channels notifyv1.ChannelServiceServer
+	// Routes serves RouteService: notify in one process, or a forwarder
+	// (NewRouteForwarder); Unimplemented when nil.
+	Routes notifyv1.RouteServiceServer
 	// JetStream, when set, keeps the gateway's projection of who owns
 	// what (apps and namespace mappings, pkg/appteam), by which a team's
 	// ingest key is refused another team's alerts. Without it, no alert
@@ -449,6 +452,12 @@ func NewRepairForwarder(conn grpc.ClientConnInterface) repairv1.RepairServiceSer
 	return grpcapi.NewRepairForwarder(conn)
 }
 
+// NewRouteForwarder returns a RouteService that calls notify over conn
+// as the original caller.
+func NewRouteForwarder(conn grpc.ClientConnInterface) notifyv1.RouteServiceServer {
+	return grpcapi.NewRouteForwarder(conn)
+}
+
 // NewClusterForwarder returns a ClusterService that calls the deploy
 // service over conn as the original caller.
 func NewClusterForwarder(conn grpc.ClientConnInterface) deployv1.ClusterServiceServer {
@@ -477,6 +486,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 		notifyv1.RegisterChannelServiceServer(srv.GRPC, s.deps.Channels)
 	} else {
 		notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	}
+	if s.deps.Routes != nil {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, s.deps.Routes)
+	} else {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, notifyv1.UnimplementedRouteServiceServer{})
 	}
 	if s.deps.Analyses != nil {
 		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)

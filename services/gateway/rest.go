@@ -28,5 +28,6 @@ var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) 
 	deployv1.RegisterClusterServiceHandler,
 	repairv1.RegisterRepairServiceHandler,
 	notifyv1.RegisterChannelServiceHandler,
+	notifyv1.RegisterRouteServiceHandler,
 	analysisv1.RegisterAnalysisServiceHandler,
 }

@@ -56,7 +56,7 @@ func (e *env) replicaWith(t *testing.T, run bool, key []byte) notifyv1.ChannelSe
 		wg.Go(func() { assert.NoError(t, s.Run(ctx)) })
 		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
-	return s.Server()
+	return s.ChannelServer()
 }
 
 // newTwoChatEnv is an env whose bot knows two chats, and no channel of

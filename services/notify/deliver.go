@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+	"github.com/vigil-ops/vigil/services/notify/route"
 )
 
 // note is one message about an event, for every channel.
@@ -32,6 +33,8 @@ type note struct {
 	// ("" for a top-level message).
 	thread string
 	msg    message.Message
+	// route is what routes look at (routing.go).
+	route route.Event
 }
 
 // incidentRef and cardRef name the messages others refer to; "" for no
@@ -66,14 +69,6 @@ func (s *Service) handle(ctx context.Context, e bus.Event) error {
 		return err
 	}
 	return s.deliver(ctx, n, eps)
-}
-
-// targets are the channels that hear about n, each with the locale its
-// message is drawn in. This is where routes decide; for now every
-// channel but the personal ones hears about everything
-// (s.channels.ByName and Personal find the others).
-func (s *Service) targets(_ context.Context, _ note) ([]*channel.Endpoint, error) {
-	return s.channels.All(), nil
 }
 
 // deliver sends n on each of eps at once, each once.

@@ -92,5 +92,6 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
 	}
 	n.msg.About.IncidentID, n.msg.About.RepairID = n.incidentID, n.repairID
+	n.route = routeOf(subject, e)
 	return n, nil
 }

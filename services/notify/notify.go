@@ -70,6 +70,16 @@ type Options struct {
 	// that never comes (notify was off when the incident opened, its
 	// event was too old) or keeps being retried.
 	ReplyWait time.Duration
+	// RoutesFile, when set, is the routing document (YAML or JSON, the
+	// API's shape), applied at start: the file is in charge and applying
+	// routes through the API is refused.
+	RoutesFile string
+	// RoutesRefresh is how often a replica looks for routes applied
+	// through another (default 10s).
+	RoutesRefresh time.Duration
+	// RepeatCheck is how often incidents still firing are checked for a
+	// re-announcement due on their routes (default 30s).
+	RepeatCheck time.Duration
 }
 
 const (
@@ -77,6 +87,10 @@ const (
 	defaultMaxEventAge = time.Hour
 	defaultRetention   = 30 * 24 * time.Hour
 	defaultReplyWait   = 2 * time.Minute
+	// Polling one indexed max() is cheap, and works through any pooler,
+	// where LISTEN needs a session of its own.
+	defaultRoutesRefresh = 10 * time.Second
+	defaultRepeatCheck   = 30 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -97,6 +111,8 @@ func (o Options) Validate() error {
 		return errors.New("notify: ReplyWait: must not be negative")
 	case len(o.EncryptionKey) != 0 && len(o.EncryptionKey) != seal.KeySize:
 		return fmt.Errorf("VIGIL_ENCRYPTION_KEY: not %d bytes (generate one with `openssl rand -base64 32`)", seal.KeySize)
+	case o.RoutesRefresh < 0 || o.RepeatCheck < 0:
+		return errors.New("notify: RoutesRefresh, RepeatCheck: must not be negative")
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -118,6 +134,12 @@ func (o Options) withDefaults() Options {
 	if o.ReplyWait == 0 {
 		o.ReplyWait = defaultReplyWait
 	}
+	if o.RoutesRefresh == 0 {
+		o.RoutesRefresh = defaultRoutesRefresh
+	}
+	if o.RepeatCheck == 0 {
+		o.RepeatCheck = defaultRepeatCheck
+	}
 	return o
 }
 
@@ -128,6 +150,9 @@ type Deps struct {
 	Metrics    *bus.Metrics
 	Logger     *slog.Logger
 	HTTPClient *http.Client
+	// Reload, when set, asks for RoutesFile to be read and applied again
+	// (cmd/vigil: on SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Service is a running notify.
@@ -145,6 +170,12 @@ type Service struct {
 	consumers []*bus.Consumer
 	// due wakes the sending of parked replies: a parent was recorded.
 	due chan struct{}
+	// dir finds channels by name; routes and incidents are what routing
+	// needs (routing.go).
+	dir       Directory
+	routes    routes
+	incidents *postgres.Incidents
+	reload    <-chan struct{}
 }
 
 // New migrates notify's schema and builds the service.
@@ -160,8 +191,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1),
+		due: make(chan struct{}, 1), incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 	}
+	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
@@ -185,10 +217,22 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		// Consumers run anyway: a channel created later hears from then on.
 		log.WarnContext(ctx, "no notification channel yet: add one with `vigil channels create`, or set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID (or another kind's variables)")
 	}
+	s.dir = s.channels
+	if opts.RoutesFile != "" {
+		if err := s.applyFile(ctx, opts.RoutesFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.loadRoutes(ctx); err != nil {
+		return nil, err
+	}
 
 	incidents := bus.NewRouter[struct{}]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
+	bus.On(incidents, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentUpdated) error {
+		return s.handleUpdate(ctx, e)
+	})
 	analyses := bus.NewRouter[struct{}]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
 	repairs := bus.NewRouter[struct{}]()
@@ -208,14 +252,16 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Register adds ChannelService to srv, for a process without the
-// gateway (which serves it through Server otherwise).
+// Register adds ChannelService and RouteService to srv, for a process
+// without the gateway (which serves them through ChannelServer and
+// RouteServer otherwise).
 func (s *Service) Register(srv grpc.ServiceRegistrar) {
 	notifyv1.RegisterChannelServiceServer(srv, s.api)
+	notifyv1.RegisterRouteServiceServer(srv, s.RouteServer())
 }
 
-// Server is ChannelService, for the gateway of the same process.
-func (s *Service) Server() notifyv1.ChannelServiceServer { return s.api }
+// ChannelServer is ChannelService, for the gateway of the same process.
+func (s *Service) ChannelServer() notifyv1.ChannelServiceServer { return s.api }
 
 // on routes events of type E to notify's one handler.
 func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
@@ -254,7 +300,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "deliveries, approval cards and parked replies",
+		What: "deliveries, approval cards, parked replies and routed incidents",
 		Prune: func(ctx context.Context) (int64, error) {
 			before := time.Now().Add(-s.opts.Retention)
 			n, err := s.deliveries.Prune(ctx, before)
@@ -266,7 +312,11 @@ func (s *Service) Run(ctx context.Context) error {
 				return n + cards, err
 			}
 			parked, err := s.deliveries.PruneParked(ctx, before)
-			return n + cards + parked, err
+			if err != nil {
+				return n + cards + parked, err
+			}
+			incidents, err := s.incidents.Prune(ctx, before)
+			return n + cards + parked + incidents, err
 		},
 		Log: s.log,
 	}
@@ -274,6 +324,20 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.channels.Run(gctx) })
 	g.Go(func() error {
 		s.sendParked(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		s.refreshRoutes(gctx)
+		return nil
+	})
+	if s.opts.RoutesFile != "" && s.reload != nil {
+		g.Go(func() error {
+			s.reloadFile(gctx)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		s.repeat(gctx)
 		return nil
 	})
 	for _, c := range s.consumers {

@@ -90,6 +90,7 @@ type clients struct {
 	rollbacks   deployv1.RepairRollbackServiceClient
 	repairs     repairv1.RepairServiceClient
 	channels    notifyv1.ChannelServiceClient
+	routes      notifyv1.RouteServiceClient
 	analyses    analysisv1.AnalysisServiceClient
 	admin       context.Context // as the bootstrap admin, for fixtures
 	// shopIncident is an incident of app shop (team payments), and
@@ -582,6 +583,35 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.notify.v1.RouteService/GetRoutes", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.routes.GetRoutes(ctx, &notifyv1.GetRoutesRequest{})
+			return err
+		}, rest: "GET /api/v1/routes",
+	},
+	{
+		method: "vigil.notify.v1.RouteService/TestRoutes", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.routes.TestRoutes(ctx, &notifyv1.TestRoutesRequest{Labels: map[string]string{"alertname": "X"}})
+			return err
+		}, rest: "POST /api/v1/routes:test", body: `{"labels":{"alertname":"X"}}`,
+	},
+	{
+		method: "vigil.notify.v1.RouteService/ApplyRoutes", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			// Over whichever version is in force: the matrix applies
+			// more than once.
+			cur, err := c.routes.GetRoutes(c.admin, &notifyv1.GetRoutesRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = c.routes.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{
+				Config: &notifyv1.RoutingConfig{Route: &notifyv1.Route{}}, Version: cur.GetCurrent().GetVersion(),
+			})
+			return err
+		},
+	},
+	{
 		method: "vigil.deploy.v1.ClusterCredentialService/IssueClusterCredential", perm: auth.Internal, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.credentials.IssueClusterCredential(ctx, &deployv1.IssueClusterCredentialRequest{Access: deployv1.ClusterAccess_CLUSTER_ACCESS_READ})
@@ -720,6 +750,7 @@ func TestAccessMatrix(t *testing.T) {
 		sil: monitorv1.NewSilenceServiceClient(conn), apps: deployv1.NewAppServiceClient(conn),
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
+		routes:      notifyv1.NewRouteServiceClient(conn),
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),

@@ -73,7 +73,7 @@ type Options struct {
 	// that runs without it.
 	RepairAddr string
 	// NotifyAddr is notify's gRPC address, for a gateway that runs
-	// without it; ChannelService answers Unimplemented without either.
+	// without it; its API (channels, routes) answers Unimplemented without either.
 	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
@@ -155,6 +155,8 @@ type Deps struct {
 	// Peers are the public keys of the services that may call this
 	// process's service on their own behalf (`serve deploy`: analysis).
 	Peers map[string]ed25519.PublicKey
+	// Reload asks notify to read its routes file again (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Conn is a service's connection to NATS.
@@ -264,11 +266,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	})
 
 	var (
-		ntf *notify.Service
 		mon *monitor.Service
 		dep *deploy.Service
 		anl *analysis.Service
 		rep *repair.Service
+		ntf *notify.Service
 	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
@@ -301,7 +303,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "notify":
 			n, err := notify.New(ctx, opts.Notify, notify.Deps{
-				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger, Reload: deps.Reload,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
@@ -432,13 +434,13 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 			switch {
 			case ntf != nil:
-				gdeps.Channels = ntf.Server()
+				gdeps.Channels, gdeps.Routes = ntf.ChannelServer(), ntf.RouteServer()
 			case opts.NotifyAddr != "":
 				conn, err := a.dial(opts.NotifyAddr, "notify")
 				if err != nil {
 					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
 				}
-				gdeps.Channels = gateway.NewChannelForwarder(conn)
+				gdeps.Channels, gdeps.Routes = gateway.NewChannelForwarder(conn), gateway.NewRouteForwarder(conn)
 			}
 			gopts := opts.Gateway
 			gopts.AdminToken = opts.AdminToken

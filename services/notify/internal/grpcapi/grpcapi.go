@@ -1,5 +1,5 @@
-// Package grpcapi is notify's gRPC port, ChannelService, with its errors
-// mapped to status codes in one place.
+// Package grpcapi is notify's gRPC port, ChannelService and
+// RouteService, with its errors mapped to status codes in one place.
 package grpcapi
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 	"github.com/vigil-ops/vigil/services/notify/internal/registry"
+	"github.com/vigil-ops/vigil/services/notify/route"
 )
 
 // Server implements notifyv1.ChannelServiceServer.
@@ -59,8 +60,11 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, postgres.ErrChannelExists):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, postgres.ErrNoKey), errors.Is(err, seal.ErrOpen), errors.Is(err, errTestFailed), errors.Is(err, errReadOnly):
+	case errors.Is(err, postgres.ErrNoKey), errors.Is(err, seal.ErrOpen), errors.Is(err, errTestFailed), errors.Is(err, errReadOnly),
+		errors.Is(err, route.ErrFileInCharge):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, postgres.ErrStaleVersion):
+		return status.Error(codes.Aborted, "routes were applied since the version given: get them again, and apply your change over the new version")
 	}
 	return err
 }

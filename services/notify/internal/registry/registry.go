@@ -165,8 +165,8 @@ func (r *Registry) Endpoints() []*channel.Endpoint {
 	return out
 }
 
-// ByName is the channel named name.
-func (r *Registry) ByName(name string) (*channel.Endpoint, bool) {
+// Channel is the channel named name.
+func (r *Registry) Channel(name string) (*channel.Endpoint, bool) {
 	if ep := r.envNamed(name); ep != nil {
 		return ep, true
 	}
