@@ -4,8 +4,14 @@
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
 // repair's progress as replies in its thread -- recording every attempt in
-// its schema "notify". A reply whose parent is not sent yet is parked in
-// that schema and sent when the parent's delivery is recorded.
+// its schema "notify".
+//
+// Exactly one message per event per channel: the consumer turns each
+// event into one queued delivery per channel, in the transaction that
+// precedes its acknowledgement (a redelivered event finds them); a
+// sender per channel claims a delivery -- committed -- before it calls the
+// provider, so no replica sends it again. A reply waits in the queue until
+// its parent's message id is known.
 package notify
 
 import (
@@ -17,7 +23,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -37,11 +45,13 @@ type Options struct {
 	// package (channel/telegram, channel/slack, ...); one left empty is
 	// off.
 	Channels []channel.Config
-	// MaxDeliver is how often a message is tried before it is given up and
-	// dead-lettered (default 10).
+	// MaxDeliver is how often a message is tried on a channel before it
+	// is given up, its delivery recorded as failed (default 10); and how
+	// often the bus hands notify an event it cannot queue before it is
+	// dead-lettered.
 	MaxDeliver int
 	// MaxEventAge: an incident event or analysis older than this is not
-	// sent (default 1h). Notify acts on the world: after an outage or a long backlog,
+	// sent, nor a delivery queued for longer (default 1h). Notify acts on the world: after an outage or a long backlog,
 	// paging people about incidents hours old does more harm than good.
 	MaxEventAge time.Duration
 	// Retention: deliveries and their attempts last touched longer ago than
@@ -49,13 +59,21 @@ type Options struct {
 	// MaxEventAge, so an event whose delivery was deleted is too old to be
 	// sent again.
 	Retention time.Duration
-	// ReplyWait is how long a reply waits, parked, for the message it
+	// ReplyWait is how long a reply waits, queued, for the message it
 	// answers (the incident's, an approval card) when that is not sent
 	// yet, before it goes out on its own (default 2m). Most replies go as
 	// soon as their parent is recorded; this bounds the wait for a parent
 	// that never comes (notify was off when the incident opened, its
 	// event was too old) or keeps being retried.
 	ReplyWait time.Duration
+	// Lease is how long a claimed delivery stays its sender's without
+	// word from it (default 10s): the sender renews it while it sends, and
+	// a delivery whose sender died is taken over once it ends.
+	Lease time.Duration
+	// StopGrace is how long a send in flight when notify stops may still
+	// take (default 3s); one that takes longer is abandoned, its outcome
+	// unknown.
+	StopGrace time.Duration
 }
 
 const (
@@ -63,6 +81,8 @@ const (
 	defaultMaxEventAge = time.Hour
 	defaultRetention   = 30 * 24 * time.Hour
 	defaultReplyWait   = 2 * time.Minute
+	defaultLease       = 10 * time.Second
+	defaultStopGrace   = 3 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -81,6 +101,10 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	case o.ReplyWait < 0:
 		return errors.New("notify: ReplyWait: must not be negative")
+	case o.Lease < 0:
+		return errors.New("notify: Lease: must not be negative")
+	case o.StopGrace < 0:
+		return errors.New("notify: StopGrace: must not be negative")
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -102,6 +126,12 @@ func (o Options) withDefaults() Options {
 	if o.ReplyWait == 0 {
 		o.ReplyWait = defaultReplyWait
 	}
+	if o.Lease == 0 {
+		o.Lease = defaultLease
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = defaultStopGrace
+	}
 	return o
 }
 
@@ -112,12 +142,15 @@ type Deps struct {
 	Metrics    *bus.Metrics
 	Logger     *slog.Logger
 	HTTPClient *http.Client
+	// Registry, when set, gets notify's metrics.
+	Registry prometheus.Registerer
 }
 
 // Service is a running notify.
 type Service struct {
 	opts       Options
 	log        *slog.Logger
+	pool       *pgxpool.Pool
 	deliveries *postgres.Deliveries
 	cards      *postgres.Cards
 	// endpoints are where notify writes, each drawing messages its own
@@ -126,8 +159,10 @@ type Service struct {
 	// consumers read one stream each (a JetStream consumer reads one
 	// stream): incidents, analyses, repairs.
 	consumers []*bus.Consumer
-	// due wakes the sending of parked replies: a parent was recorded.
-	due chan struct{}
+	// replica names this notify in the claims it makes.
+	replica  string
+	senders  senders
+	outcomes *prometheus.CounterVec
 }
 
 // New migrates notify's schema and builds the service.
@@ -141,8 +176,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1),
+		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
+		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
 	}
 	client := deps.HTTPClient
 	if client == nil {
@@ -166,19 +201,19 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return s, nil
 	}
 
-	incidents := bus.NewRouter[struct{}]()
+	incidents := bus.NewRouter[pgx.Tx]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
-	analyses := bus.NewRouter[struct{}]()
+	analyses := bus.NewRouter[pgx.Tx]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
-	repairs := bus.NewRouter[struct{}]()
+	repairs := bus.NewRouter[pgx.Tx]()
 	on[*eventsv1.RepairApprovalRequested](repairs, s)
 	on[*eventsv1.RepairDecided](repairs, s)
 	on[*eventsv1.RepairRequested](repairs, s)
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs} {
+	for _, r := range []*bus.Router[pgx.Tx]{incidents, analyses, repairs} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err
@@ -188,14 +223,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// on routes events of type E to notify's one handler.
-func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
-	bus.On(r, func(ctx context.Context, _ struct{}, e E) error { return s.handle(ctx, e) })
+// on routes events of type E to notify's one handler, which queues them.
+func on[E bus.Event](r *bus.Router[pgx.Tx], s *Service) {
+	bus.On(r, func(ctx context.Context, tx pgx.Tx, e E) error { return s.queue(ctx, tx, e) })
 }
 
 // newConsumer makes notify's durable consumer of the subjects of r (of
 // one stream).
-func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[struct{}]) (*bus.Consumer, error) {
+func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[pgx.Tx]) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
 		Subjects:    r.Subjects(),
@@ -204,7 +239,7 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 		MaxEventAge: s.opts.MaxEventAge,
 		// StartWithin 0: a notify started for the first time sends about
 		// what happens from now on, not about the streams' history.
-	}, bus.Handler(r, struct{}{}), s.log, deps.Metrics)
+	}, s.queueBatch(r), s.log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -216,16 +251,16 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 	return c, nil
 }
 
-// Run sends notifications until ctx is cancelled, sends the replies that
-// waited for their parent once it is recorded (or they waited long
-// enough), and prunes the delivery log past retention, at start and then
-// hourly.
+// Run queues notifications and sends them, a sender per channel, until
+// ctx is cancelled, and prunes the delivery log past retention, at start
+// and then hourly. A send in flight when ctx ends gets StopGrace to
+// finish.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "deliveries, approval cards and parked replies",
+		What: "deliveries and approval cards",
 		Prune: func(ctx context.Context) (int64, error) {
 			before := time.Now().Add(-s.opts.Retention)
 			n, err := s.deliveries.Prune(ctx, before)
@@ -233,18 +268,15 @@ func (s *Service) Run(ctx context.Context) error {
 				return n, err
 			}
 			cards, err := s.cards.Prune(ctx, before)
-			if err != nil {
-				return n + cards, err
-			}
-			parked, err := s.deliveries.PruneParked(ctx, before)
-			return n + cards + parked, err
+			return n + cards, err
 		},
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
-	if len(s.endpoints) > 0 {
+	for _, ep := range s.endpoints {
+		wake := s.senders.add(ep.Name)
 		g.Go(func() error {
-			s.sendParked(gctx)
+			s.send(gctx, ep.Name, wake)
 			return nil
 		})
 	}
