@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
@@ -101,10 +102,15 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, e bus.Event) error {
 	if err != nil {
 		return bus.Permanent(fmt.Errorf("encode %s: %w", n.subject, err))
 	}
+	at := time.Now()
+	if t := e.GetMeta().GetOccurredAt(); t != nil {
+		at = t.AsTime()
+	}
 	for _, ep := range eps {
 		err := s.deliveries.Enqueue(ctx, tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: n.after, Payload: payload,
+			OccurredAt: at,
 		})
 		if err != nil {
 			return err

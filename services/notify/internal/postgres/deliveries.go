@@ -55,8 +55,7 @@ func NewDeliveries(pool *pgxpool.Pool) *Deliveries { return &Deliveries{pool: po
 type Delivery struct {
 	EventID, Channel, Subject, Target string
 	// IncidentID and RepairID are the incident and the repair the event
-	// is about, if any: one incident's messages on a channel go out in
-	// the order they were queued.
+	// is about, if any.
 	IncidentID, RepairID string
 	// Ref is what later messages call this one ("" for nothing): the
 	// incident's message ("incident/<id>"), an approval card
@@ -68,6 +67,9 @@ type Delivery struct {
 	// Payload is the event, as the bus carried it, to draw the message
 	// when it is sent.
 	Payload []byte
+	// OccurredAt is when the event happened: one incident's messages on
+	// a channel go out in this order, whichever replica queued them when.
+	OccurredAt time.Time
 }
 
 // Enqueue queues d in tx, unless the channel has the event already (a
@@ -76,12 +78,12 @@ type Delivery struct {
 // payload, waiting for the bus's redelivery) is queued anew.
 func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, d Delivery) error {
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries
-			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, due_at)
-		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, now())
+			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now())
 		ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
 			payload = excluded.payload, due_at = now(), updated_at = now()
 		WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
-		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload)
+		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt)
 	if err != nil {
 		return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
 	}
@@ -109,7 +111,8 @@ const ready = `(%[1]s.parent = '' OR %[1]s.created_at <= now() - $4::float8 * in
 	OR EXISTS (SELECT 1 FROM deliveries p WHERE p.ref = %[1]s.parent AND p.channel = %[1]s.channel
 		AND p.status IN ('sent', 'failed', 'unknown')))`
 
-// claimSQL claims the channel's first due delivery in queue order that no
+// claimSQL claims the channel's first due delivery, by when its event
+// happened (then queue order), that no
 // earlier message of its incident on the channel holds back: one that is
 // being sent, or waits its turn (a retry's delay, a rate limit), or is
 // ready. A reply still waiting for its parent holds nothing back, or the
@@ -120,9 +123,10 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 		WHERE q.channel = $1 AND q.status IN ('queued', 'retrying') AND q.due_at <= now() AND `+ready+`
 			AND NOT EXISTS (SELECT 1 FROM channel_pauses x WHERE x.channel = $1 AND x.until > now())
 			AND NOT EXISTS (SELECT 1 FROM deliveries b
-				WHERE q.incident_id <> '' AND b.incident_id = q.incident_id AND b.channel = q.channel AND b.seq < q.seq
+				WHERE q.incident_id <> '' AND b.incident_id = q.incident_id AND b.channel = q.channel
+					AND (b.occurred_at, b.seq) < (q.occurred_at, q.seq)
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND `+fmt.Sprintf(ready, "b")+`)))
-		ORDER BY q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
+		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
 	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`, "q")
 

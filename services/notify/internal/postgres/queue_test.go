@@ -40,6 +40,9 @@ func enqueue(t *testing.T, d *postgres.Deliveries, pool *pgxpool.Pool, ds ...pos
 				x.Channel = "telegram"
 			}
 			x.Subject, x.Target, x.Payload = "incident.opened", "chat", []byte("event")
+			if x.OccurredAt.IsZero() {
+				x.OccurredAt = time.Now()
+			}
 			if err := d.Enqueue(context.Background(), tx, x); err != nil {
 				return err
 			}
@@ -140,7 +143,7 @@ func TestReplyWaitsForItsParent(t *testing.T) {
 	assert.Equal(t, "a3", c.EventID)
 }
 
-// One incident's messages go out in the order queued: a retry waiting
+// One incident's messages go out in the order their events happened: a retry waiting
 // for its delay holds back the next of its incident, and no other's.
 func TestOrderWithinAnIncident(t *testing.T) {
 	t.Parallel()
@@ -160,6 +163,13 @@ func TestOrderWithinAnIncident(t *testing.T) {
 	require.NoError(t, d.Release(context.Background(), "b", "i2-first", "telegram"))
 	assert.Equal(t, "queued", status(t, pool, "i2-first"), "released unsent")
 	assert.Equal(t, "i2-first", claim(t, d, "a"))
+
+	// Queued late (another replica's batch committed first), an event
+	// that happened earlier still goes first.
+	enqueue(t, d, pool, postgres.Delivery{EventID: "i3-second", IncidentID: "i3"})
+	enqueue(t, d, pool, postgres.Delivery{EventID: "i3-first", IncidentID: "i3", OccurredAt: time.Now().Add(-time.Minute)})
+	assert.Equal(t, "i3-first", claim(t, d, "a"))
+	assert.Empty(t, claim(t, d, "a"))
 }
 
 // A paused channel gives nothing out until the pause ends; other
