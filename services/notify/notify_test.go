@@ -81,8 +81,14 @@ func newEnv(t *testing.T, tgChat, slChannel string) *env {
 // if not before).
 func (e *env) run(t *testing.T) (stop func()) {
 	t.Helper()
+	return e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
+}
+
+// runWith starts a notify on deps.
+func (e *env) runWith(t *testing.T, deps notify.Deps) (stop func()) {
+	t.Helper()
 	ctx := context.Background()
-	s, err := notify.New(ctx, e.opts, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
+	s, err := notify.New(ctx, e.opts, deps)
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

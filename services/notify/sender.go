@@ -82,7 +82,8 @@ func (s *Service) sendDue(ctx context.Context, name string) time.Duration {
 	for ctx.Err() == nil {
 		paused, err := s.deliveries.PausedFor(ctx, name)
 		if err == nil && paused > 0 {
-			return paused
+			// Looked at again within a minute: an operator may end it.
+			return min(paused, time.Minute)
 		}
 		var c *postgres.Claimed
 		if err == nil {
