@@ -182,8 +182,9 @@ type Attempt struct {
 	DueIn time.Duration
 }
 
-// ErrClaimLost: the delivery is no longer the replica's (its lease ran
-// out and another took it over), so its attempt is not recorded.
+// ErrClaimLost is Record's answer when the delivery is no longer the
+// replica's (its lease ran out and another took it over): its attempt is
+// not recorded.
 var ErrClaimLost = errors.New("claim lost")
 
 // Record stores an attempt at a delivery replica claimed, and the
