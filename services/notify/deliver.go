@@ -60,9 +60,9 @@ func (n *note) reply(incidentID, repairID string) {
 // only its own queue, never the stream.
 func (s *Service) queueBatch(r *bus.Router[pgx.Tx]) bus.BatchHandler {
 	return bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
-		var errs []error
+		errs := make([]error, len(ds))
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			errs = make([]error, len(ds))
+			clear(errs)
 			for i, d := range ds {
 				errs[i] = r.Dispatch(tx, d)
 				if errs[i] != nil && !bus.IsPermanent(errs[i]) {

@@ -116,7 +116,9 @@ const ready = `(%[1]s.parent = '' OR %[1]s.created_at <= now() - $4::float8 * in
 // earlier message of its incident on the channel holds back: one that is
 // being sent, or waits its turn (a retry's delay, a rate limit), or is
 // ready. A reply still waiting for its parent holds nothing back, or the
-// parent, queued after it, would wait for it.
+// parent, queued after it, would wait for it; nor does a delivery an
+// older notify left retrying (no due time, no event: the bus redelivers
+// its event, which queues it anew).
 var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_by = $2,
 		lease_until = now() + $3::float8 * interval '1 second', updated_at = now()
 	FROM (SELECT q.event_id, q.channel FROM deliveries q
@@ -125,7 +127,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 			AND NOT EXISTS (SELECT 1 FROM deliveries b
 				WHERE q.incident_id <> '' AND b.incident_id = q.incident_id AND b.channel = q.channel
 					AND (b.occurred_at, b.seq) < (q.occurred_at, q.seq)
-					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND `+fmt.Sprintf(ready, "b")+`)))
+					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
 	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`, "q")
