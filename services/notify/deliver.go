@@ -58,13 +58,15 @@ func (n *note) reply(incidentID, repairID string) {
 // senders. The bus acknowledges an event only once this transaction is
 // committed, and nothing is sent here: a channel that hangs holds back
 // only its own queue, never the stream.
-func (s *Service) queueBatch(r *bus.Router[pgx.Tx]) bus.BatchHandler {
+func (s *Service) queueBatch(r *bus.Router[queueing]) bus.BatchHandler {
 	return bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
 		errs := make([]error, len(ds))
+		var queued []string
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			clear(errs)
+			queued = queued[:0]
 			for i, d := range ds {
-				errs[i] = r.Dispatch(tx, d)
+				errs[i] = r.Dispatch(queueing{tx, &queued}, d)
 				if errs[i] != nil && !bus.IsPermanent(errs[i]) {
 					return errs[i] // the transaction is of no use now
 				}
@@ -79,14 +81,24 @@ func (s *Service) queueBatch(r *bus.Router[pgx.Tx]) bus.BatchHandler {
 			}
 			return errs
 		}
+		for _, name := range queued {
+			s.senders.start(name)
+		}
 		s.senders.wakeAll()
 		return errs
 	})
 }
 
-// queue queues e's message, in tx, for each channel that hears about it
-// and does not have it yet (a redelivered event finds its deliveries).
-func (s *Service) queue(ctx context.Context, tx pgx.Tx, e bus.Event) error {
+// queueing is a batch's transaction, and the channels it queued for.
+type queueing struct {
+	tx       pgx.Tx
+	channels *[]string
+}
+
+// queue queues e's message, in q's transaction, for each channel that
+// hears about it and does not have it yet (a redelivered event finds its
+// deliveries).
+func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 	n, err := s.noteOf(ctx, e)
 	if err != nil {
 		return err
@@ -107,7 +119,7 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, e bus.Event) error {
 		at = t.AsTime()
 	}
 	for _, ep := range eps {
-		err := s.deliveries.Enqueue(ctx, tx, postgres.Delivery{
+		err := s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: n.after, Payload: payload,
 			OccurredAt: at,
@@ -115,6 +127,7 @@ func (s *Service) queue(ctx context.Context, tx pgx.Tx, e bus.Event) error {
 		if err != nil {
 			return err
 		}
+		*q.channels = append(*q.channels, ep.Name)
 	}
 	return nil
 }

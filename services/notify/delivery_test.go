@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
@@ -343,4 +344,30 @@ func TestRestartSendsWhatWasQueued(t *testing.T) {
 	msgs := e.tg.WaitForMessages(t, 2, 30*time.Second)
 	assert.Contains(t, msgs[0].PlainText, "Incident opened")
 	assert.Equal(t, msgs[0].MessageID, msgs[1].ReplyToMessageID)
+}
+
+// A delivery queued for a channel notify no longer has (its
+// configuration changed while the message waited) is taken by a sender
+// started for it, and fails saying so; the channels notify has go on.
+func TestDeliveryToAChannelGoneFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, chatID, "")
+	stop := e.run(t)
+	stop() // the schema is there
+	inc := opened()
+	payload, err := proto.Marshal(inc)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(context.Background(), `INSERT INTO deliveries (event_id, channel, subject, target, status, payload, due_at)
+		VALUES ($1, 'pager', 'incident.opened', 'x', 'queued', $2, now())`, inc.GetMeta().GetId(), payload)
+	require.NoError(t, err)
+
+	e.run(t)
+	require.Eventually(t, func() bool { return e.status(t, inc.GetMeta().GetId(), "pager") == "failed" }, 30*time.Second, 20*time.Millisecond)
+	var lastError string
+	require.NoError(t, e.pool.QueryRow(context.Background(),
+		`SELECT last_error FROM deliveries WHERE event_id = $1 AND channel = 'pager'`, inc.GetMeta().GetId()).Scan(&lastError))
+	assert.Equal(t, "channel pager is gone", lastError)
+	assert.Equal(t, []string{"failed:0"}, e.attemptsOn(t, inc.GetMeta().GetId(), "pager"))
+	assert.Empty(t, e.tg.Messages(), "nothing else sent it")
+	e.openIncident(t, opened())
 }

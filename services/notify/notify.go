@@ -23,7 +23,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,19 +200,19 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return s, nil
 	}
 
-	incidents := bus.NewRouter[pgx.Tx]()
+	incidents := bus.NewRouter[queueing]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
-	analyses := bus.NewRouter[pgx.Tx]()
+	analyses := bus.NewRouter[queueing]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
-	repairs := bus.NewRouter[pgx.Tx]()
+	repairs := bus.NewRouter[queueing]()
 	on[*eventsv1.RepairApprovalRequested](repairs, s)
 	on[*eventsv1.RepairDecided](repairs, s)
 	on[*eventsv1.RepairRequested](repairs, s)
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	for _, r := range []*bus.Router[pgx.Tx]{incidents, analyses, repairs} {
+	for _, r := range []*bus.Router[queueing]{incidents, analyses, repairs} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err
@@ -224,13 +223,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 }
 
 // on routes events of type E to notify's one handler, which queues them.
-func on[E bus.Event](r *bus.Router[pgx.Tx], s *Service) {
-	bus.On(r, func(ctx context.Context, tx pgx.Tx, e E) error { return s.queue(ctx, tx, e) })
+func on[E bus.Event](r *bus.Router[queueing], s *Service) {
+	bus.On(r, func(ctx context.Context, q queueing, e E) error { return s.queue(ctx, q, e) })
 }
 
 // newConsumer makes notify's durable consumer of the subjects of r (of
 // one stream).
-func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[pgx.Tx]) (*bus.Consumer, error) {
+func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[queueing]) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
 		Subjects:    r.Subjects(),
@@ -273,10 +272,14 @@ func (s *Service) Run(ctx context.Context) error {
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
+	s.senders.begin(gctx, s.send)
+	defer s.senders.wg.Wait()
 	for _, ep := range s.endpoints {
-		wake := s.senders.add(ep.Name)
+		s.senders.start(ep.Name)
+	}
+	if len(s.endpoints) > 0 {
 		g.Go(func() error {
-			s.send(gctx, ep.Name, wake)
+			s.superviseSenders(gctx)
 			return nil
 		})
 	}

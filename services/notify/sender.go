@@ -26,27 +26,41 @@ const (
 	// recordTimeout bounds recording what became of a send: the database
 	// may be away, and then the claim's lease decides.
 	recordTimeout = 5 * time.Second
+	// superviseEvery is how often notify looks for channels with
+	// deliveries and no sender here.
+	superviseEvery = 10 * time.Second
 	// maxBackoff bounds the wait before a delivery is retried.
 	maxBackoff = 5 * time.Minute
 )
 
-// senders are this replica's senders, one per channel, to wake when
-// there is work for them.
+// senders are this replica's senders, one per channel that has
+// deliveries (a channel configured, or one whose deliveries wait in the
+// queue), started as they are needed while notify runs.
 type senders struct {
 	mu   sync.Mutex
+	ctx  context.Context // the run's; nil when notify does not run
+	wg   sync.WaitGroup
+	send func(ctx context.Context, name string, wake <-chan struct{})
 	wake map[string]chan struct{}
 }
 
-// add registers the sender of channel name and returns what wakes it.
-func (ss *senders) add(name string) <-chan struct{} {
+// begin lets senders start, each running send under ctx.
+func (ss *senders) begin(ctx context.Context, send func(context.Context, string, <-chan struct{})) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.wake == nil {
-		ss.wake = map[string]chan struct{}{}
+	ss.ctx, ss.send, ss.wake = ctx, send, map[string]chan struct{}{}
+}
+
+// start starts the sender of channel name unless it runs.
+func (ss *senders) start(name string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ctx == nil || ss.wake[name] != nil {
+		return
 	}
 	c := make(chan struct{}, 1)
 	ss.wake[name] = c
-	return c
+	ss.wg.Go(func() { ss.send(ss.ctx, name, c) })
 }
 
 // wakeAll has every sender look at its queue now.
@@ -57,6 +71,29 @@ func (ss *senders) wakeAll() {
 		select {
 		case c <- struct{}{}:
 		default: // already woken
+		}
+	}
+}
+
+// superviseSenders starts a sender for every channel with deliveries in
+// the queue, at start and every little while: one queued by another
+// replica, or left by a channel no longer configured (whose deliveries
+// then fail, saying so).
+func (s *Service) superviseSenders(ctx context.Context) {
+	t := time.NewTicker(superviseEvery)
+	defer t.Stop()
+	for {
+		names, err := s.deliveries.PendingChannels(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "listing the channels with deliveries failed", "error", err)
+		}
+		for _, name := range names {
+			s.senders.start(name)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -50,6 +50,8 @@ func TestWebhookConversation(t *testing.T) {
 
 	incID := inc.GetIncident().GetId()
 	e.publish(t, completed(incID))
+	// Another stream: published at once, the card could be queued first.
+	sink.WaitFor(t, 2, 30*time.Second)
 	req := approvalRequested(incID)
 	e.publish(t, req)
 	sink.WaitFor(t, 3, 30*time.Second)

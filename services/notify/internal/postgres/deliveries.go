@@ -298,3 +298,16 @@ func (d *Deliveries) Renew(ctx context.Context, replica, eventID, channel string
 	}
 	return nil
 }
+
+// PendingChannels are the channels with deliveries not final yet.
+func (d *Deliveries) PendingChannels(ctx context.Context) ([]string, error) {
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT channel FROM deliveries WHERE status IN ('queued', 'sending', 'retrying')`)
+	if err != nil {
+		return nil, fmt.Errorf("list channels with deliveries: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list channels with deliveries: %w", err)
+	}
+	return names, nil
+}
