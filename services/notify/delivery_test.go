@@ -371,3 +371,20 @@ func TestDeliveryToAChannelGoneFails(t *testing.T) {
 	assert.Empty(t, e.tg.Messages(), "nothing else sent it")
 	e.openIncident(t, opened())
 }
+
+// A send that times out waiting for Telegram's answer may have reached
+// it: it is not repeated (unknown), and Telegram, answering late, shows
+// the message once.
+func TestTimedOutSendIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, chatID, "")
+	e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}})
+	e.tg.Hold()
+	inc := opened()
+	e.publish(t, inc)
+	require.Eventually(t, func() bool { return e.status(t, inc.GetMeta().GetId(), "telegram") == "unknown" }, 30*time.Second, 20*time.Millisecond)
+	e.tg.Release()
+	e.tg.WaitForMessages(t, 1, 30*time.Second)
+	require.Never(t, func() bool { return len(e.tg.Messages()) > 1 }, time.Second, 50*time.Millisecond)
+	assert.Equal(t, []string{"unknown:0"}, e.attempts(t, inc.GetMeta().GetId()))
+}

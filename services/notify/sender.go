@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -201,7 +202,9 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	// in which a death leaves the outcome unknown is the send itself.
 	sendCtx, cancel := s.sendContext(ctx, c.EventID, name)
 	id, sendErr := s.post(sendCtx, ep, n, threads)
-	abandoned := sendErr != nil && sendCtx.Err() != nil
+	// Abandoned, or timed out waiting for the answer: the provider may
+	// have the message.
+	abandoned := sendErr != nil && (sendCtx.Err() != nil || awaitedInVain(sendErr))
 	cancel()
 	v := channel.Judge(sendErr)
 	a.HTTPStatus, a.RetryAfter = v.Status, v.RetryAfter
@@ -225,6 +228,16 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 		a.Outcome, a.Error = postgres.OutcomeFailed, sendErr.Error()
 	}
 	s.record(ctx, log, a)
+}
+
+// awaitedInVain reports whether err is a request that timed out after it
+// may have reached the provider: not a connection that could not be made.
+func awaitedInVain(err error) bool {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return false
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return errors.Is(err, context.DeadlineExceeded) || ok && ne.Timeout()
 }
 
 // sendContext is the context of one send: it outlives ctx by the stop
