@@ -4,10 +4,17 @@
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
 // repair's progress as replies in its thread -- recording every attempt in
-// its schema "notify". A reply whose parent is not sent yet is parked in
-// that schema and sent when the parent's delivery is recorded. Its
-// channels are the environment's and those managed through its
-// ChannelService (internal/grpcapi), stored in that schema too.
+// its schema "notify".
+//
+// Exactly one message per event per channel: the consumer turns each
+// event into one queued delivery per channel, in the transaction that
+// precedes its acknowledgement (a redelivered event finds them); a
+// sender per channel claims a delivery -- committed -- before it calls the
+// provider, so no replica sends it again. A reply waits in the queue until
+// its parent's message id is known.
+// Its channels are the environment's and those managed through its
+// ChannelService (internal/grpcapi), stored in that schema too; which of
+// them hear about an event is its routes' (RouteService, routing.go).
 package notify
 
 import (
@@ -20,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -51,11 +59,13 @@ type Options struct {
 	// ChannelRefresh is how often a replica checks whether the stored
 	// channels changed (default 2s).
 	ChannelRefresh time.Duration
-	// MaxDeliver is how often a message is tried before it is given up and
-	// dead-lettered (default 10).
+	// MaxDeliver is how often a message is tried on a channel before it
+	// is given up, its delivery recorded as failed (default 10); and how
+	// often the bus hands notify an event it cannot queue before it is
+	// dead-lettered.
 	MaxDeliver int
 	// MaxEventAge: an incident event or analysis older than this is not
-	// sent (default 1h). Notify acts on the world: after an outage or a long backlog,
+	// sent, nor a delivery queued for longer (default 1h). Notify acts on the world: after an outage or a long backlog,
 	// paging people about incidents hours old does more harm than good.
 	MaxEventAge time.Duration
 	// Retention: deliveries and their attempts last touched longer ago than
@@ -63,7 +73,7 @@ type Options struct {
 	// MaxEventAge, so an event whose delivery was deleted is too old to be
 	// sent again.
 	Retention time.Duration
-	// ReplyWait is how long a reply waits, parked, for the message it
+	// ReplyWait is how long a reply waits, queued, for the message it
 	// answers (the incident's, an approval card) when that is not sent
 	// yet, before it goes out on its own (default 2m). Most replies go as
 	// soon as their parent is recorded; this bounds the wait for a parent
@@ -80,6 +90,14 @@ type Options struct {
 	// RepeatCheck is how often incidents still firing are checked for a
 	// re-announcement due on their routes (default 30s).
 	RepeatCheck time.Duration
+	// Lease is how long a claimed delivery stays its sender's without
+	// word from it (default 10s): the sender renews it while it sends, and
+	// a delivery whose sender died is taken over once it ends.
+	Lease time.Duration
+	// StopGrace is how long a send in flight when notify stops may still
+	// take (default 3s); one that takes longer is abandoned, its outcome
+	// unknown.
+	StopGrace time.Duration
 }
 
 const (
@@ -91,6 +109,8 @@ const (
 	// where LISTEN needs a session of its own.
 	defaultRoutesRefresh = 10 * time.Second
 	defaultRepeatCheck   = 30 * time.Second
+	defaultLease         = 10 * time.Second
+	defaultStopGrace     = 3 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -113,6 +133,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("VIGIL_ENCRYPTION_KEY: not %d bytes (generate one with `openssl rand -base64 32`)", seal.KeySize)
 	case o.RoutesRefresh < 0 || o.RepeatCheck < 0:
 		return errors.New("notify: RoutesRefresh, RepeatCheck: must not be negative")
+	case o.Lease < 0:
+		return errors.New("notify: Lease: must not be negative")
+	case o.StopGrace < 0:
+		return errors.New("notify: StopGrace: must not be negative")
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -140,6 +164,12 @@ func (o Options) withDefaults() Options {
 	if o.RepeatCheck == 0 {
 		o.RepeatCheck = defaultRepeatCheck
 	}
+	if o.Lease == 0 {
+		o.Lease = defaultLease
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = defaultStopGrace
+	}
 	return o
 }
 
@@ -153,12 +183,15 @@ type Deps struct {
 	// Reload, when set, asks for RoutesFile to be read and applied again
 	// (cmd/vigil: on SIGHUP).
 	Reload <-chan struct{}
+	// Registry, when set, gets notify's metrics.
+	Registry prometheus.Registerer
 }
 
 // Service is a running notify.
 type Service struct {
 	opts       Options
 	log        *slog.Logger
+	pool       *pgxpool.Pool
 	deliveries *postgres.Deliveries
 	cards      *postgres.Cards
 	// channels are where notify writes, each drawing messages its own
@@ -168,14 +201,16 @@ type Service struct {
 	// consumers read one stream each (a JetStream consumer reads one
 	// stream): incidents, analyses, repairs.
 	consumers []*bus.Consumer
-	// due wakes the sending of parked replies: a parent was recorded.
-	due chan struct{}
 	// dir finds channels by name; routes and incidents are what routing
 	// needs (routing.go).
 	dir       Directory
 	routes    routes
 	incidents *postgres.Incidents
 	reload    <-chan struct{}
+	// replica names this notify in the claims it makes.
+	replica  string
+	senders  senders
+	outcomes *prometheus.CounterVec
 }
 
 // New migrates notify's schema and builds the service.
@@ -190,8 +225,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1), incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
+		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
+		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
+		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 	}
 	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
@@ -227,22 +263,22 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 
-	incidents := bus.NewRouter[struct{}]()
+	incidents := bus.NewRouter[queueing]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
-	bus.On(incidents, func(ctx context.Context, _ struct{}, e *eventsv1.IncidentUpdated) error {
+	bus.On(incidents, func(ctx context.Context, _ queueing, e *eventsv1.IncidentUpdated) error {
 		return s.handleUpdate(ctx, e)
 	})
-	analyses := bus.NewRouter[struct{}]()
+	analyses := bus.NewRouter[queueing]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
-	repairs := bus.NewRouter[struct{}]()
+	repairs := bus.NewRouter[queueing]()
 	on[*eventsv1.RepairApprovalRequested](repairs, s)
 	on[*eventsv1.RepairDecided](repairs, s)
 	on[*eventsv1.RepairRequested](repairs, s)
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs} {
+	for _, r := range []*bus.Router[queueing]{incidents, analyses, repairs} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err
@@ -263,14 +299,14 @@ func (s *Service) Register(srv grpc.ServiceRegistrar) {
 // ChannelServer is ChannelService, for the gateway of the same process.
 func (s *Service) ChannelServer() notifyv1.ChannelServiceServer { return s.api }
 
-// on routes events of type E to notify's one handler.
-func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
-	bus.On(r, func(ctx context.Context, _ struct{}, e E) error { return s.handle(ctx, e) })
+// on routes events of type E to notify's one handler, which queues them.
+func on[E bus.Event](r *bus.Router[queueing], s *Service) {
+	bus.On(r, func(ctx context.Context, q queueing, e E) error { return s.queue(ctx, q, e) })
 }
 
 // newConsumer makes notify's durable consumer of the subjects of r (of
 // one stream).
-func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[struct{}]) (*bus.Consumer, error) {
+func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[queueing]) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
 		Subjects:    r.Subjects(),
@@ -279,7 +315,7 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 		MaxEventAge: s.opts.MaxEventAge,
 		// StartWithin 0: a notify started for the first time sends about
 		// what happens from now on, not about the streams' history.
-	}, bus.Handler(r, struct{}{}), s.log, deps.Metrics)
+	}, s.queueBatch(r), s.log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -291,10 +327,10 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 	return c, nil
 }
 
-// Run sends notifications until ctx is cancelled, sends the replies that
-// waited for their parent once it is recorded (or they waited long
-// enough), and prunes the delivery log past retention, at start and then
-// hourly.
+// Run queues notifications and sends them, a sender per channel, until
+// ctx is cancelled, and prunes the delivery log past retention, at start
+// and then hourly. A send in flight when ctx ends gets StopGrace to
+// finish.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -311,21 +347,13 @@ func (s *Service) Run(ctx context.Context) error {
 			if err != nil {
 				return n + cards, err
 			}
-			parked, err := s.deliveries.PruneParked(ctx, before)
-			if err != nil {
-				return n + cards + parked, err
-			}
 			incidents, err := s.incidents.Prune(ctx, before)
-			return n + cards + parked + incidents, err
+			return n + cards + incidents, err
 		},
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
 	g.Go(func() error { return s.channels.Run(gctx) })
-	g.Go(func() error {
-		s.sendParked(gctx)
-		return nil
-	})
 	g.Go(func() error {
 		s.refreshRoutes(gctx)
 		return nil
@@ -336,6 +364,15 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	s.senders.begin(gctx, s.send)
+	defer s.senders.wg.Wait()
+	for _, ep := range s.channels.Endpoints() {
+		s.senders.start(ep.Name)
+	}
+	g.Go(func() error {
+		s.superviseSenders(gctx)
+		return nil
+	})
 	g.Go(func() error {
 		s.repeat(gctx)
 		return nil

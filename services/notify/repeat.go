@@ -85,7 +85,9 @@ func (s *Service) repeatOn(ctx context.Context, ep *channel.Endpoint, inc postgr
 		incidentID: inc.ID, msg: stillFiring(inc, now),
 	}
 	nt.after, nt.thread = incidentRef(inc.ID), incidentRef(inc.ID)
-	if err := s.post(ctx, ep, nt, parent.MessageID, true); err != nil {
+	// Sent here, not through the channel's queue: the claim above makes it
+	// at most once, and the next interval's replaces one that failed.
+	if _, err := s.post(ctx, ep, nt, threads{after: parent.MessageID, parent: parent.MessageID}); err != nil {
 		s.log.WarnContext(ctx, "re-announcing an incident failed", "incident_id", inc.ID, "channel", ep.Name, "error", err)
 	}
 }

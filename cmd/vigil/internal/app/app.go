@@ -303,7 +303,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "notify":
 			n, err := notify.New(ctx, opts.Notify, notify.Deps{
-				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger, Reload: deps.Reload,
+				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger, Reload: deps.Reload, Registry: deps.Registry,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)

@@ -69,7 +69,8 @@ func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VIGIL_LINE_CHANNEL_TOKEN or VIGIL_LINE_API_URL: %w", err)
 	}
-	return &channel.Endpoint{Name: Name, Target: o.To, Channel: &Channel{client: c, to: o.To}}, nil
+	// LINE drops a push that repeats an X-Line-Retry-Key it accepted.
+	return &channel.Endpoint{Name: Name, Target: o.To, Idempotent: true, Channel: &Channel{client: c, to: o.To}}, nil
 }
 
 // Channel pushes to one LINE user, group or room.
