@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -42,9 +43,16 @@ func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListI
 	if err != nil {
 		return nil, err
 	}
+	for i, p := range req.GetPriorities() {
+		if !priority.Valid(p) {
+			return nil, server.InvalidArgument("invalid priority", server.FieldViolation{
+				Field: fmt.Sprintf("priorities[%d]", i), Description: "want P0, P1, P2 or P3",
+			})
+		}
+	}
 	teams, all, unowned := auth.Teams(ctx)
 	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{
-		Statuses: req.GetStatuses(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
+		Statuses: req.GetStatuses(), Priorities: req.GetPriorities(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
 	}, size, req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
