@@ -23,13 +23,16 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Stored is a named document kept as its API message: on-call schedules
-// and escalation policies.
-type Stored[T interface {
+// document is a named, team-owned API message.
+type document interface {
 	proto.Message
 	GetName() string
 	GetTeam() string
-}] struct {
+}
+
+// Stored is a named document kept as its API message: on-call schedules
+// and escalation policies.
+type Stored[T document] struct {
 	table string
 	kind  string
 	new   func() T

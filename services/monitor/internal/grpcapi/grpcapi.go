@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/monitor/internal/escalation"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
@@ -30,11 +31,19 @@ type IncidentServer struct {
 	pool       *pgxpool.Pool
 	store      postgres.Store
 	correlator *incident.Correlator
+	engine     *escalation.Engine
 }
 
-// NewIncidentServer returns the incident API.
+// NewIncidentServer returns the incident API; escalating and snoozing
+// need an engine (WithEngine).
 func NewIncidentServer(pool *pgxpool.Pool, c *incident.Correlator) *IncidentServer {
 	return &IncidentServer{pool: pool, correlator: c}
+}
+
+// WithEngine lets s escalate and snooze incidents through e.
+func (s *IncidentServer) WithEngine(e *escalation.Engine) *IncidentServer {
+	s.engine = e
+	return s
 }
 
 // ListIncidents implements the RPC.
@@ -221,10 +230,13 @@ func validIDField(id, field string) error {
 // interceptor (pkg/server) answers the rest.
 func toStatus(err error) error {
 	switch {
-	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound), errors.Is(err, escalation.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired):
+	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired), errors.Is(err, escalation.ErrFromFile),
+		errors.Is(err, escalation.ErrTeamChange), errors.Is(err, escalation.ErrNoPolicy), errors.Is(err, escalation.ErrExhausted):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, escalation.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
 	}
 	return err
 }
