@@ -12,7 +12,8 @@
 //     without a target (P3 by default), or a team without a policy, does
 //     not escalate.
 //   - Every later step is due its delay after the step before was taken;
-//     after the last, the policy starts over while repeats remain.
+//     after the last, the policy starts over while repeats remain, its
+//     step 1 again the response target (plus its delay) after the last.
 //   - A step is taken only while the incident is open: acknowledged or
 //     resolved, its escalation stops for good (an acknowledgement cannot
 //     be taken back; a reopened incident is announced, not escalated
@@ -376,10 +377,9 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 		return err
 	}
 	level := st.level + 1
-	var next *time.Time
-	if nl := level; nl/steps <= p.GetRepeat() {
-		t := now.Add(p.GetSteps()[nl%steps].GetDelay().AsDuration())
-		next = &t
+	next, err := c.next(p, inc.GetPriority(), level, now)
+	if err != nil {
+		return err
 	}
 	why := ""
 	if next == nil {
@@ -401,6 +401,31 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 	e.log.InfoContext(ctx, "incident escalated", "incident", st.incidentID, "policy", p.GetName(), "level", level,
 		"reason", reason, "users", users, "channels", s.GetChannels())
 	return outbox.Add(ctx, tx, ev)
+}
+
+// next is when the step after level is due: its delay after now; a new
+// round of the policy waits the response target first, as the incident
+// did. Nil when the policy is done (or a round would start for a priority
+// without a target).
+func (c *config) next(p *monitorv1.EscalationPolicy, prio typesv1.Priority, level int32, now time.Time) (*time.Time, error) {
+	steps := int32(len(p.GetSteps()))
+	if level/steps > p.GetRepeat() {
+		return nil, nil
+	}
+	d := p.GetSteps()[level%steps].GetDelay().AsDuration()
+	if level%steps == 0 {
+		set, err := CompileRules(c.rules, "")
+		if err != nil {
+			return nil, fmt.Errorf("stored priority rules: %w", err)
+		}
+		target, ok := set.Target(prio)
+		if !ok {
+			return nil, nil
+		}
+		d += target
+	}
+	t := now.Add(d)
+	return &t, nil
 }
 
 // resolve names the users a step asks at now: its users, whoever is on

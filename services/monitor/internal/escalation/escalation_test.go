@@ -323,3 +323,94 @@ func TestReplicasTakeEachStepOnce(t *testing.T) {
 		require.Equal(t, []int32{1, 2}, levels, id)
 	}
 }
+
+// A repeated policy starts over the response target after its last step,
+// and stops after its repeats.
+func TestRepeat(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		p, err := escalation.Policies.Get(ctx, tx, "team-a")
+		if err != nil {
+			return err
+		}
+		p.Repeat = 1
+		_, err = escalation.Policies.Put(ctx, tx, p, false, false, "test", t0)
+		return err
+	}))
+	id := f.open(t, "Repeated")
+	for _, at := range []time.Duration{15, 25, 45} {
+		require.Equal(t, 1, f.tick(t, t0.Add(at*time.Minute)))
+	}
+	require.Zero(t, f.tick(t, t0.Add(60*time.Minute-time.Second)))
+	for _, at := range []time.Duration{60, 70, 90} {
+		require.Equal(t, 1, f.tick(t, t0.Add(at*time.Minute)))
+	}
+	require.Zero(t, f.tick(t, t0.Add(48*time.Hour)))
+	var reasons []string
+	for _, s := range steps(f.escalated(t)) {
+		require.Equal(t, id, s.Incident)
+		reasons = append(reasons, s.Reason)
+	}
+	require.Equal(t, []string{"unacknowledged", "unacknowledged", "unacknowledged", "repeat", "unacknowledged", "unacknowledged"}, reasons)
+}
+
+func TestPriorityFromRulesAndSeverity(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		return escalation.SetRules(ctx, tx, &monitorv1.PriorityRules{Rules: []*monitorv1.PriorityRule{
+			{Matchers: []string{`alertname="Pay"`}, Team: "team-a", Priority: typesv1.Priority_PRIORITY_P0},
+		}}, false, "test", t0)
+	}))
+	fire := func(name, fp, severity string) {
+		require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+			return f.c.AlertFired(ctx, tx, &eventsv1.AlertFired{Meta: bus.NewMeta("test", nil), Alert: &typesv1.Alert{
+				Fingerprint: fp, StartsAt: timestamppb.New(f.clock.Now()),
+				Labels: map[string]string{"alertname": name, "namespace": "shop", "severity": severity, "fp": fp},
+			}})
+		}))
+	}
+	prio := func(name string) (string, typesv1.Priority) {
+		var id string
+		var p int32
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT id::text, priority FROM incidents WHERE group_labels->>'alertname' = $1`, name).Scan(&id, &p))
+		return id, typesv1.Priority(p)
+	}
+	fire("Pay", "p1", "info")
+	_, p := prio("Pay")
+	require.Equal(t, typesv1.Priority_PRIORITY_P0, p, "a rule")
+	fire("Slow", "s1", "warning")
+	id, p := prio("Slow")
+	require.Equal(t, typesv1.Priority_PRIORITY_P2, p, "warning")
+	fire("Slow", "s2", "critical")
+	_, p = prio("Slow")
+	require.Equal(t, typesv1.Priority_PRIORITY_P1, p, "raised with the severity")
+	fire("Slow", "s3", "info")
+	_, p = prio("Slow")
+	require.Equal(t, typesv1.Priority_PRIORITY_P1, p, "never lowered by an alert")
+
+	// A person's priority stays.
+	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		_, err := f.c.SetPriority(ctx, tx, id, typesv1.Priority_PRIORITY_P3, "erin")
+		return err
+	}))
+	fire("Slow", "s4", "critical")
+	_, p = prio("Slow")
+	require.Equal(t, typesv1.Priority_PRIORITY_P3, p)
+	var reasons []string
+	rows, err := f.pool.Query(ctx, `SELECT data FROM outbox WHERE subject = 'incident.updated' ORDER BY seq`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var data []byte
+		require.NoError(t, rows.Scan(&data))
+		evs, err := bus.Decode(bus.SubjectIncidentUpdated, data)
+		require.NoError(t, err)
+		reasons = append(reasons, evs[0].(*eventsv1.IncidentUpdated).GetChange().GetReasons()...)
+	}
+	require.NoError(t, rows.Err())
+	require.Contains(t, reasons, "priority_raised")
+	require.Contains(t, reasons, "priority_set")
+}
