@@ -200,8 +200,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	engine := escalation.NewEngine(deps.Pool, deps.Clock, escalation.Options{Interval: opts.EscalationInterval}, log)
 	s := &Service{
 		apps: apps, engine: engine,
-		oncall:   grpcapi.NewOnCallServer(deps.Pool, deps.Clock),
-		policies: grpcapi.NewEscalationServer(deps.Pool, deps.Clock),
+		oncall: grpcapi.NewOnCallServer(deps.Pool, deps.Clock), policies: grpcapi.NewEscalationServer(deps.Pool, deps.Clock),
 		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool, silence.Limits{MaxDuration: opts.SilenceMaxDuration}),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
 		api:   grpcapi.NewIncidentServer(deps.Pool, c).WithEngine(engine),

@@ -81,9 +81,6 @@ type clients struct {
 	audit    gatewayv1.AuditServiceClient
 	inc      monitorv1.IncidentServiceClient
 	sil      monitorv1.SilenceServiceClient
-	// oncall and escalation: payments' schedule and policy "payments".
-	oncall     monitorv1.OnCallServiceClient
-	escalation monitorv1.EscalationServiceClient
 	apps     deployv1.AppServiceClient
 	clusters deployv1.ClusterServiceClient
 	// credentials and rollbacks: the internal API, served in this
@@ -97,6 +94,10 @@ type clients struct {
 	// shopIncident is an incident of app shop (team payments), and
 	// shopAnalysis the analysis of it.
 	shopIncident, shopAnalysis string
+
+	// oncall and escalation: payments' schedule and policy "payments".
+	oncall     monitorv1.OnCallServiceClient
+	escalation monitorv1.EscalationServiceClient
 }
 
 func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {

@@ -398,7 +398,7 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 		Incident: snap, Level: level, Policy: p.GetName(), Users: users,
 		Channels: slices.Clone(s.GetChannels()), Reason: reason, By: by,
 	}
-	e.log.InfoContext(ctx, "incident escalated", "incident", st.incidentID, "policy", p.GetName(), "level", level,
+	e.log.InfoContext(ctx, "incident escalated", "incident", st.incidentID, "policy", p.GetName(), "step", level,
 		"reason", reason, "users", users, "channels", s.GetChannels())
 	return outbox.Add(ctx, tx, ev)
 }

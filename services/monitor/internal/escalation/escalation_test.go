@@ -215,8 +215,11 @@ func TestAcknowledgeAndResolveStopEscalation(t *testing.T) {
 		levels = append(levels, step{Incident: s.Incident, Level: s.Level})
 	}
 	require.ElementsMatch(t, []step{
-		{Incident: acked, Level: 1}, {Incident: resolved, Level: 1}, {Incident: walked, Level: 1},
-		{Incident: walked, Level: 2}, {Incident: walked, Level: 3},
+		{Incident: acked, Level: 1},
+		{Incident: resolved, Level: 1},
+		{Incident: walked, Level: 1},
+		{Incident: walked, Level: 2},
+		{Incident: walked, Level: 3},
 	}, levels)
 }
 

@@ -49,10 +49,10 @@ type FileRule struct {
 
 // FileSchedule is an on-call schedule of the file.
 type FileSchedule struct {
-	Name      string `json:"name"`
-	Team      string `json:"team"`
-	Zone      string `json:"zone"`
-	Layers    []struct {
+	Name   string `json:"name"`
+	Team   string `json:"team"`
+	Zone   string `json:"zone"`
+	Layers []struct {
 		Participants []string `json:"participants"`
 		RotationDays int32    `json:"rotation_days"`
 		Handoff      string   `json:"handoff"`

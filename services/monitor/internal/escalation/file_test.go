@@ -76,14 +76,22 @@ func TestParseFileRefuses(t *testing.T) {
 		name, file string
 		fields     []string
 	}{
-		{"bad matcher and priority", `priority_rules: [{matchers: ['a=~'], priority: P7}]`,
-			[]string{"priority_rules[0].priority", "priority_rules[0].matchers[0]"}},
-		{"bad targets", `response_targets: {P1: soon, P9: 1m, P2: 900h}`,
-			[]string{"response_targets.P1", "response_targets.P9", "response_targets.P2"}},
-		{"bad schedule", `schedules: [{name: Pay, team: payments, zone: Mars/Olympus, layers: [{participants: [a], rotation_days: 0, handoff: "9", start: "2026-01-05"}]}]`,
-			[]string{"schedules[0].name", "schedules[0].zone", "schedules[0].layers[0].rotation_days", "schedules[0].layers[0].handoff"}},
-		{"bad policy", `policies: [{name: p, steps: [{delay: 5x}, {users: [a]}], priorities: [P5]}, {name: p, steps: [{users: [b], delay: 1m}]}]`,
-			[]string{"policies[0].priorities[0]", "policies[0].steps[0].delay", "policies[0].steps[0].schedules", "policies[0].steps[1].delay", "policies[1].name"}},
+		{
+			"bad matcher and priority", `priority_rules: [{matchers: ['a=~'], priority: P7}]`,
+			[]string{"priority_rules[0].priority", "priority_rules[0].matchers[0]"},
+		},
+		{
+			"bad targets", `response_targets: {P1: soon, P9: 1m, P2: 900h}`,
+			[]string{"response_targets.P1", "response_targets.P9", "response_targets.P2"},
+		},
+		{
+			"bad schedule", `schedules: [{name: Pay, team: payments, zone: Mars/Olympus, layers: [{participants: [a], rotation_days: 0, handoff: "9", start: "2026-01-05"}]}]`,
+			[]string{"schedules[0].name", "schedules[0].zone", "schedules[0].layers[0].rotation_days", "schedules[0].layers[0].handoff"},
+		},
+		{
+			"bad policy", `policies: [{name: p, steps: [{delay: 5x}, {users: [a]}], priorities: [P5]}, {name: p, steps: [{users: [b], delay: 1m}]}]`,
+			[]string{"policies[0].priorities[0]", "policies[0].steps[0].delay", "policies[0].steps[0].schedules", "policies[0].steps[1].delay", "policies[1].name"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -19,8 +19,8 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
-	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 	"github.com/vigil-ops/vigil/pkg/subject"
+	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 )
 
 // Producer names monitor in the events it publishes.
