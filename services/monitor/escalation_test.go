@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -20,6 +19,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 )
 
 // fakeClock is escalation's clock in these tests: now plus what the test
@@ -52,35 +52,6 @@ func (e *env) service(t *testing.T, clock *fakeClock) *monitor.Service {
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 	return s
-}
-
-// escalated returns every incident.escalated on the bus so far.
-func (e *env) escalated(t *testing.T) []*eventsv1.IncidentEscalated {
-	t.Helper()
-	ctx := context.Background()
-	s, err := e.js.Stream(ctx, "INCIDENTS")
-	require.NoError(t, err)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentEscalated))
-	require.NoError(t, err)
-	want := int(info.State.Subjects[bus.SubjectIncidentEscalated])
-	if want == 0 {
-		return nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentEscalated}})
-	require.NoError(t, err)
-	var out []*eventsv1.IncidentEscalated
-	for len(out) < want {
-		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		for m := range msgs.Messages() {
-			evs, err := bus.Decode(m.Subject(), m.Data())
-			require.NoError(t, err)
-			for _, ev := range evs {
-				out = append(out, ev.(*eventsv1.IncidentEscalated))
-			}
-		}
-	}
-	return out
 }
 
 // An alert of team-a's app opens a P1 incident nobody acknowledges: two
@@ -141,9 +112,9 @@ func TestEscalationUntilAcknowledged(t *testing.T) {
 			stopped == "acknowledged"
 	}, 30*time.Second, 20*time.Millisecond, "stopped by the acknowledgement")
 
-	require.Eventually(t, func() bool { return len(e.escalated(t)) >= 2 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(monitortest.Escalated(t, e.js)) >= 2 }, 30*time.Second, 20*time.Millisecond)
 	var got []string
-	for _, ev := range e.escalated(t) {
+	for _, ev := range monitortest.Escalated(t, e.js) {
 		require.Equal(t, id, ev.GetIncident().GetId())
 		got = append(got, ev.GetReason()+" "+ev.GetPolicy())
 		switch ev.GetLevel() {

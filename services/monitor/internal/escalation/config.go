@@ -23,8 +23,8 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// document is a named, team-owned API message.
-type document interface {
+// Document is a named, team-owned API message.
+type Document interface {
 	proto.Message
 	GetName() string
 	GetTeam() string
@@ -32,7 +32,7 @@ type document interface {
 
 // Stored is a named document kept as its API message: on-call schedules
 // and escalation policies.
-type Stored[T document] struct {
+type Stored[T Document] struct {
 	table string
 	kind  string
 	new   func() T

@@ -122,27 +122,7 @@ func (f *fixture) escalated(t *testing.T) []*eventsv1.IncidentEscalated {
 	ctx := context.Background()
 	_, err := f.relay.Flush(ctx)
 	require.NoError(t, err)
-	s, err := f.js.Stream(ctx, "INCIDENTS")
-	require.NoError(t, err)
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentEscalated}})
-	require.NoError(t, err)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentEscalated))
-	require.NoError(t, err)
-	want := int(info.State.Subjects[bus.SubjectIncidentEscalated])
-	var out []*eventsv1.IncidentEscalated
-	for len(out) < want {
-		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		for m := range msgs.Messages() {
-			evs, err := bus.Decode(m.Subject(), m.Data())
-			require.NoError(t, err)
-			for _, e := range evs {
-				out = append(out, e.(*eventsv1.IncidentEscalated))
-			}
-		}
-		require.NoError(t, msgs.Error())
-	}
-	return out
+	return monitortest.Escalated(t, f.js)
 }
 
 type step struct {

@@ -302,7 +302,7 @@ func (c *Config) apply(ctx context.Context, tx pgx.Tx, now time.Time) error {
 
 // putFromFile creates or replaces a document as the file's, whoever
 // defined it before; its team may change.
-func putFromFile[T document](ctx context.Context, tx pgx.Tx, s Stored[T], v T, now time.Time) error {
+func putFromFile[T Document](ctx context.Context, tx pgx.Tx, s Stored[T], v T, now time.Time) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE name = $1`, v.GetName()); err != nil {
 		return fmt.Errorf("replace %s %q: %w", s.kind, v.GetName(), err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -22,18 +21,21 @@ import (
 // default team), the priority rules by admins (pkg/auth policy).
 type EscalationServer struct {
 	monitorv1.UnimplementedEscalationServiceServer
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool     *pgxpool.Pool
+	now      func() time.Time
+	policies documents[*monitorv1.EscalationPolicy]
 }
 
 // NewEscalationServer returns the escalation API.
 func NewEscalationServer(pool *pgxpool.Pool, clock escalation.Clock) *EscalationServer {
-	return &EscalationServer{pool: pool, now: clock.Now}
+	return &EscalationServer{pool: pool, now: clock.Now, policies: documents[*monitorv1.EscalationPolicy]{
+		pool: pool, now: clock.Now, store: escalation.Policies, kind: "escalation policy", field: "policy.", validate: escalation.ValidatePolicy,
+	}}
 }
 
 // CreatePolicy implements the RPC.
 func (s *EscalationServer) CreatePolicy(ctx context.Context, req *monitorv1.CreatePolicyRequest) (*monitorv1.CreatePolicyResponse, error) {
-	p, err := s.put(ctx, req.GetPolicy(), true)
+	p, err := s.policies.put(ctx, req.GetPolicy(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -42,80 +44,35 @@ func (s *EscalationServer) CreatePolicy(ctx context.Context, req *monitorv1.Crea
 
 // UpdatePolicy implements the RPC.
 func (s *EscalationServer) UpdatePolicy(ctx context.Context, req *monitorv1.UpdatePolicyRequest) (*monitorv1.UpdatePolicyResponse, error) {
-	p, err := s.put(ctx, req.GetPolicy(), false)
+	p, err := s.policies.put(ctx, req.GetPolicy(), false)
 	if err != nil {
 		return nil, err
 	}
 	return &monitorv1.UpdatePolicyResponse{Policy: p}, nil
 }
 
-func (s *EscalationServer) put(ctx context.Context, p *monitorv1.EscalationPolicy, create bool) (*monitorv1.EscalationPolicy, error) {
-	if err := escalation.ValidatePolicy(p, "policy."); err != nil {
-		return nil, err
-	}
-	if err := auth.CheckTeam(ctx, p.GetTeam(), "escalation policy "+p.GetName()); err != nil {
-		return nil, err
-	}
-	var out *monitorv1.EscalationPolicy
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if !create {
-			if err := s.reach(ctx, tx, p.GetName()); err != nil {
-				return err
-			}
-		}
-		var err error
-		out, err = escalation.Policies.Put(ctx, tx, p, create, false, actor(ctx), s.now())
-		return err
-	})
-	return out, toStatus(err)
-}
-
-func (s *EscalationServer) reach(ctx context.Context, q escalation.Querier, name string) error {
-	team, err := escalation.Policies.Team(ctx, q, name)
-	if err != nil {
-		return err
-	}
-	return auth.CheckTeam(ctx, team, "escalation policy "+name)
-}
-
 // GetPolicy implements the RPC.
 func (s *EscalationServer) GetPolicy(ctx context.Context, req *monitorv1.GetPolicyRequest) (*monitorv1.GetPolicyResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
-		return nil, err
-	}
-	p, err := escalation.Policies.Get(ctx, s.pool, req.GetName())
+	p, err := s.policies.get(ctx, req.GetName())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &monitorv1.GetPolicyResponse{Policy: p}, nil
 }
 
 // ListPolicies implements the RPC.
 func (s *EscalationServer) ListPolicies(ctx context.Context, req *monitorv1.ListPoliciesRequest) (*monitorv1.ListPoliciesResponse, error) {
-	team := req.GetTeam()
-	if team == "" {
-		team = "*"
-	}
-	ps, err := escalation.Policies.List(ctx, s.pool, team)
+	ps, err := s.policies.list(ctx, req.GetTeam())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &monitorv1.ListPoliciesResponse{Policies: ps}, nil
 }
 
 // DeletePolicy implements the RPC.
 func (s *EscalationServer) DeletePolicy(ctx context.Context, req *monitorv1.DeletePolicyRequest) (*monitorv1.DeletePolicyResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := s.policies.delete(ctx, req.GetName()); err != nil {
 		return nil, err
-	}
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.reach(ctx, tx, req.GetName()); err != nil {
-			return err
-		}
-		return escalation.Policies.Delete(ctx, tx, req.GetName())
-	})
-	if err != nil {
-		return nil, toStatus(err)
 	}
 	return &monitorv1.DeletePolicyResponse{}, nil
 }

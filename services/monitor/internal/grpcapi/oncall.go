@@ -22,18 +22,21 @@ import (
 // schedules, an admin every one; everyone authenticated reads them.
 type OnCallServer struct {
 	monitorv1.UnimplementedOnCallServiceServer
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool      *pgxpool.Pool
+	now       func() time.Time
+	schedules documents[*monitorv1.OnCallSchedule]
 }
 
 // NewOnCallServer returns the on-call API.
 func NewOnCallServer(pool *pgxpool.Pool, clock escalation.Clock) *OnCallServer {
-	return &OnCallServer{pool: pool, now: clock.Now}
+	return &OnCallServer{pool: pool, now: clock.Now, schedules: documents[*monitorv1.OnCallSchedule]{
+		pool: pool, now: clock.Now, store: escalation.Schedules, kind: "schedule", field: "schedule.", validate: escalation.ValidateSchedule,
+	}}
 }
 
 // CreateSchedule implements the RPC.
 func (s *OnCallServer) CreateSchedule(ctx context.Context, req *monitorv1.CreateScheduleRequest) (*monitorv1.CreateScheduleResponse, error) {
-	sch, err := s.put(ctx, req.GetSchedule(), true)
+	sch, err := s.schedules.put(ctx, req.GetSchedule(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -42,83 +45,35 @@ func (s *OnCallServer) CreateSchedule(ctx context.Context, req *monitorv1.Create
 
 // UpdateSchedule implements the RPC.
 func (s *OnCallServer) UpdateSchedule(ctx context.Context, req *monitorv1.UpdateScheduleRequest) (*monitorv1.UpdateScheduleResponse, error) {
-	sch, err := s.put(ctx, req.GetSchedule(), false)
+	sch, err := s.schedules.put(ctx, req.GetSchedule(), false)
 	if err != nil {
 		return nil, err
 	}
 	return &monitorv1.UpdateScheduleResponse{Schedule: sch}, nil
 }
 
-func (s *OnCallServer) put(ctx context.Context, sch *monitorv1.OnCallSchedule, create bool) (*monitorv1.OnCallSchedule, error) {
-	if err := escalation.ValidateSchedule(sch, "schedule."); err != nil {
-		return nil, err
-	}
-	if err := auth.CheckTeam(ctx, sch.GetTeam(), "schedule "+sch.GetName()); err != nil {
-		return nil, err
-	}
-	var out *monitorv1.OnCallSchedule
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if !create {
-			// The stored team is the one that must be reached: a team
-			// cannot take over another's schedule by naming itself.
-			if err := s.reach(ctx, tx, sch.GetName()); err != nil {
-				return err
-			}
-		}
-		var err error
-		out, err = escalation.Schedules.Put(ctx, tx, sch, create, false, actor(ctx), s.now())
-		return err
-	})
-	return out, toStatus(err)
-}
-
-// reach checks the caller may change schedule name (of its stored team).
-func (s *OnCallServer) reach(ctx context.Context, q escalation.Querier, name string) error {
-	team, err := escalation.Schedules.Team(ctx, q, name)
-	if err != nil {
-		return err
-	}
-	return auth.CheckTeam(ctx, team, "schedule "+name)
-}
-
 // GetSchedule implements the RPC.
 func (s *OnCallServer) GetSchedule(ctx context.Context, req *monitorv1.GetScheduleRequest) (*monitorv1.GetScheduleResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
-		return nil, err
-	}
-	sch, err := escalation.Schedules.Get(ctx, s.pool, req.GetName())
+	sch, err := s.schedules.get(ctx, req.GetName())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &monitorv1.GetScheduleResponse{Schedule: sch}, nil
 }
 
 // ListSchedules implements the RPC.
 func (s *OnCallServer) ListSchedules(ctx context.Context, req *monitorv1.ListSchedulesRequest) (*monitorv1.ListSchedulesResponse, error) {
-	team := req.GetTeam()
-	if team == "" {
-		team = "*"
-	}
-	ss, err := escalation.Schedules.List(ctx, s.pool, team)
+	ss, err := s.schedules.list(ctx, req.GetTeam())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &monitorv1.ListSchedulesResponse{Schedules: ss}, nil
 }
 
 // DeleteSchedule implements the RPC.
 func (s *OnCallServer) DeleteSchedule(ctx context.Context, req *monitorv1.DeleteScheduleRequest) (*monitorv1.DeleteScheduleResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := s.schedules.delete(ctx, req.GetName()); err != nil {
 		return nil, err
-	}
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.reach(ctx, tx, req.GetName()); err != nil {
-			return err
-		}
-		return escalation.Schedules.Delete(ctx, tx, req.GetName())
-	})
-	if err != nil {
-		return nil, toStatus(err)
 	}
 	return &monitorv1.DeleteScheduleResponse{}, nil
 }
