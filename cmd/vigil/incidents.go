@@ -119,6 +119,7 @@ func incidentsCommand() *cobra.Command {
 			}, func(w io.Writer, m proto.Message) {
 				resp := m.(*monitorv1.GetIncidentResponse)
 				printIncident(w, resp.GetIncident())
+				printEscalation(w, resp.GetEscalation())
 				if tok := resp.GetAlertsNextPageToken(); tok != "" {
 					fmt.Fprintf(w, "\nMore: vigil alerts list --incident %s --page-token %s\n", args[0], tok)
 				}

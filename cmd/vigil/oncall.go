@@ -331,6 +331,24 @@ func incidentEscalationCommands(c *clientFlags) []*cobra.Command {
 	return []*cobra.Command{escalate, snooze, prio}
 }
 
+// printEscalation says where an incident's escalation is.
+func printEscalation(w io.Writer, e *monitorv1.IncidentEscalation) {
+	if e == nil {
+		return
+	}
+	switch {
+	case e.GetPolicy() == "":
+		fmt.Fprintf(w, "Escalation: none (%s)\n", e.GetStopped())
+	case e.GetNextStepAt() == nil:
+		fmt.Fprintf(w, "Escalation: policy %s, %d steps taken, stopped (%s)\n", e.GetPolicy(), e.GetLevel(), e.GetStopped())
+	default:
+		fmt.Fprintf(w, "Escalation: policy %s, %d steps taken, next at %s\n", e.GetPolicy(), e.GetLevel(), when(e.GetNextStepAt()))
+	}
+	if e.GetSnoozedUntil() != nil {
+		fmt.Fprintf(w, "Snoozed: until %s by %s\n", when(e.GetSnoozedUntil()), e.GetSnoozedBy())
+	}
+}
+
 func parsePriority(s string) (typesv1.Priority, error) {
 	v, ok := typesv1.Priority_value["PRIORITY_"+strings.ToUpper(s)]
 	if !ok || v == 0 {

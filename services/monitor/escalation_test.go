@@ -103,6 +103,12 @@ func TestEscalationUntilAcknowledged(t *testing.T) {
 	clock.Advance(10 * time.Minute)
 	level(2)
 
+	state, err := b.IncidentServer().GetIncident(admin, &monitorv1.GetIncidentRequest{Id: id})
+	require.NoError(t, err)
+	require.Equal(t, "team-a", state.GetEscalation().GetPolicy())
+	require.Equal(t, int32(2), state.GetEscalation().GetLevel())
+	require.NotNil(t, state.GetEscalation().GetNextStepAt(), "the policy's repeat is due")
+
 	_, err = a.IncidentServer().AcknowledgeIncident(admin, &monitorv1.AcknowledgeIncidentRequest{Id: id})
 	require.NoError(t, err)
 	clock.Advance(time.Hour)

@@ -37,6 +37,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -571,4 +572,33 @@ func (e *Engine) Snooze(ctx context.Context, tx pgx.Tx, id string, d time.Durati
 func Replan(ctx context.Context, tx pgx.Tx, id string) error {
 	_, err := tx.Exec(ctx, `DELETE FROM escalations WHERE incident_id = $1 AND level = 0 AND snoozed_until IS NULL`, id)
 	return err
+}
+
+// StateOf returns where incident id's escalation is; nil before it is
+// planned.
+func StateOf(ctx context.Context, q Querier, id string) (*monitorv1.IncidentEscalation, error) {
+	rows, err := q.Query(ctx, `SELECT incident_id::text, policy, level, due_at, snoozed_until, stopped, snoozed_by FROM escalations
+		WHERE incident_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load the escalation of %s: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*monitorv1.IncidentEscalation, error) {
+		var s state
+		var by string
+		if err := r.Scan(&s.incidentID, &s.policy, &s.level, &s.due, &s.snoozed, &s.stopped, &by); err != nil {
+			return nil, err
+		}
+		e := &monitorv1.IncidentEscalation{Policy: s.policy, Level: s.level, Stopped: s.stopped, SnoozedBy: by}
+		if s.due != nil {
+			e.NextStepAt = timestamppb.New(*s.due)
+		}
+		if s.snoozed != nil {
+			e.SnoozedUntil = timestamppb.New(*s.snoozed)
+		}
+		return e, nil
+	})
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return out[0], nil
 }

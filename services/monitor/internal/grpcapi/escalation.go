@@ -168,12 +168,14 @@ func (s *IncidentServer) SetIncidentPriority(ctx context.Context, req *monitorv1
 	}
 	resp := &monitorv1.SetIncidentPriorityResponse{}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		if resp.Incident, err = s.correlator.SetPriority(ctx, tx, req.GetId(), req.GetPriority(), actor(ctx)); err != nil {
+		// Not escalated yet: planned again for the new priority's target
+		// and policy. The escalation row first, then the incident: the
+		// engine locks them in that order too.
+		if err := escalation.Replan(ctx, tx, req.GetId()); err != nil {
 			return err
 		}
-		// Not escalated yet: planned again for the new priority's target
-		// and policy.
-		return escalation.Replan(ctx, tx, req.GetId())
+		resp.Incident, err = s.correlator.SetPriority(ctx, tx, req.GetId(), req.GetPriority(), actor(ctx))
+		return err
 	})
 	if err != nil {
 		return nil, toStatus(err)

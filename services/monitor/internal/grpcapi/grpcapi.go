@@ -85,7 +85,11 @@ func (s *IncidentServer) GetIncident(ctx context.Context, req *monitorv1.GetInci
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &monitorv1.GetIncidentResponse{Incident: inc, AlertsNextPageToken: next}, nil
+	esc, err := escalation.StateOf(ctx, s.pool, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &monitorv1.GetIncidentResponse{Incident: inc, AlertsNextPageToken: next, Escalation: esc}, nil
 }
 
 // ListAlerts implements the RPC.

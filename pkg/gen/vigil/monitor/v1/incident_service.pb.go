@@ -275,8 +275,10 @@ type GetIncidentResponse struct {
 	// Empty when every alert is in the page; otherwise pass it to
 	// ListAlerts (with incident_id) for the rest.
 	AlertsNextPageToken string `protobuf:"bytes,2,opt,name=alerts_next_page_token,json=alertsNextPageToken,proto3" json:"alerts_next_page_token,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Where its escalation is; unset before it is planned.
+	Escalation    *IncidentEscalation `protobuf:"bytes,3,opt,name=escalation,proto3" json:"escalation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetIncidentResponse) Reset() {
@@ -323,6 +325,103 @@ func (x *GetIncidentResponse) GetAlertsNextPageToken() string {
 	return ""
 }
 
+func (x *GetIncidentResponse) GetEscalation() *IncidentEscalation {
+	if x != nil {
+		return x.Escalation
+	}
+	return nil
+}
+
+// IncidentEscalation is where an incident's escalation policy is.
+type IncidentEscalation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "" when no policy applied.
+	Policy string `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Steps taken so far.
+	Level int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	// When the next step is due; unset when there is none.
+	NextStepAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=next_step_at,json=nextStepAt,proto3" json:"next_step_at,omitempty"`
+	SnoozedUntil *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	SnoozedBy    string                 `protobuf:"bytes,5,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
+	// Why there is no next step: "acknowledged", "resolved", "done", "no
+	// policy", "no response target", "policy deleted".
+	Stopped       string `protobuf:"bytes,6,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentEscalation) Reset() {
+	*x = IncidentEscalation{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentEscalation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentEscalation) ProtoMessage() {}
+
+func (x *IncidentEscalation) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentEscalation.ProtoReflect.Descriptor instead.
+func (*IncidentEscalation) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IncidentEscalation) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *IncidentEscalation) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *IncidentEscalation) GetNextStepAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextStepAt
+	}
+	return nil
+}
+
+func (x *IncidentEscalation) GetSnoozedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnoozedUntil
+	}
+	return nil
+}
+
+func (x *IncidentEscalation) GetSnoozedBy() string {
+	if x != nil {
+		return x.SnoozedBy
+	}
+	return ""
+}
+
+func (x *IncidentEscalation) GetStopped() string {
+	if x != nil {
+		return x.Stopped
+	}
+	return ""
+}
+
 type AcknowledgeIncidentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -332,7 +431,7 @@ type AcknowledgeIncidentRequest struct {
 
 func (x *AcknowledgeIncidentRequest) Reset() {
 	*x = AcknowledgeIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +443,7 @@ func (x *AcknowledgeIncidentRequest) String() string {
 func (*AcknowledgeIncidentRequest) ProtoMessage() {}
 
 func (x *AcknowledgeIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +456,7 @@ func (x *AcknowledgeIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeIncidentRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcknowledgeIncidentRequest) GetId() string {
@@ -376,7 +475,7 @@ type AcknowledgeIncidentResponse struct {
 
 func (x *AcknowledgeIncidentResponse) Reset() {
 	*x = AcknowledgeIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +487,7 @@ func (x *AcknowledgeIncidentResponse) String() string {
 func (*AcknowledgeIncidentResponse) ProtoMessage() {}
 
 func (x *AcknowledgeIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +500,7 @@ func (x *AcknowledgeIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeIncidentResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AcknowledgeIncidentResponse) GetIncident() *v1.Incident {
@@ -420,7 +519,7 @@ type ResolveIncidentRequest struct {
 
 func (x *ResolveIncidentRequest) Reset() {
 	*x = ResolveIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +531,7 @@ func (x *ResolveIncidentRequest) String() string {
 func (*ResolveIncidentRequest) ProtoMessage() {}
 
 func (x *ResolveIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +544,7 @@ func (x *ResolveIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIncidentRequest.ProtoReflect.Descriptor instead.
 func (*ResolveIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResolveIncidentRequest) GetId() string {
@@ -464,7 +563,7 @@ type ResolveIncidentResponse struct {
 
 func (x *ResolveIncidentResponse) Reset() {
 	*x = ResolveIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +575,7 @@ func (x *ResolveIncidentResponse) String() string {
 func (*ResolveIncidentResponse) ProtoMessage() {}
 
 func (x *ResolveIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +588,7 @@ func (x *ResolveIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIncidentResponse.ProtoReflect.Descriptor instead.
 func (*ResolveIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResolveIncidentResponse) GetIncident() *v1.Incident {
@@ -523,7 +622,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +634,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +647,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAlertsRequest) GetFilter() []string {
@@ -612,7 +711,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +723,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +736,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{9}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*v1.IncidentAlert {
@@ -663,7 +762,7 @@ type EscalateIncidentRequest struct {
 
 func (x *EscalateIncidentRequest) Reset() {
 	*x = EscalateIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +774,7 @@ func (x *EscalateIncidentRequest) String() string {
 func (*EscalateIncidentRequest) ProtoMessage() {}
 
 func (x *EscalateIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +787,7 @@ func (x *EscalateIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscalateIncidentRequest.ProtoReflect.Descriptor instead.
 func (*EscalateIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{10}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EscalateIncidentRequest) GetId() string {
@@ -709,7 +808,7 @@ type EscalateIncidentResponse struct {
 
 func (x *EscalateIncidentResponse) Reset() {
 	*x = EscalateIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +820,7 @@ func (x *EscalateIncidentResponse) String() string {
 func (*EscalateIncidentResponse) ProtoMessage() {}
 
 func (x *EscalateIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +833,7 @@ func (x *EscalateIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscalateIncidentResponse.ProtoReflect.Descriptor instead.
 func (*EscalateIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{11}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EscalateIncidentResponse) GetIncident() *v1.Incident {
@@ -762,7 +861,7 @@ type SnoozeIncidentRequest struct {
 
 func (x *SnoozeIncidentRequest) Reset() {
 	*x = SnoozeIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +873,7 @@ func (x *SnoozeIncidentRequest) String() string {
 func (*SnoozeIncidentRequest) ProtoMessage() {}
 
 func (x *SnoozeIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +886,7 @@ func (x *SnoozeIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnoozeIncidentRequest.ProtoReflect.Descriptor instead.
 func (*SnoozeIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{12}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SnoozeIncidentRequest) GetId() string {
@@ -814,7 +913,7 @@ type SnoozeIncidentResponse struct {
 
 func (x *SnoozeIncidentResponse) Reset() {
 	*x = SnoozeIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +925,7 @@ func (x *SnoozeIncidentResponse) String() string {
 func (*SnoozeIncidentResponse) ProtoMessage() {}
 
 func (x *SnoozeIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +938,7 @@ func (x *SnoozeIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnoozeIncidentResponse.ProtoReflect.Descriptor instead.
 func (*SnoozeIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{13}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnoozeIncidentResponse) GetIncident() *v1.Incident {
@@ -866,7 +965,7 @@ type SetIncidentPriorityRequest struct {
 
 func (x *SetIncidentPriorityRequest) Reset() {
 	*x = SetIncidentPriorityRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +977,7 @@ func (x *SetIncidentPriorityRequest) String() string {
 func (*SetIncidentPriorityRequest) ProtoMessage() {}
 
 func (x *SetIncidentPriorityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +990,7 @@ func (x *SetIncidentPriorityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetIncidentPriorityRequest.ProtoReflect.Descriptor instead.
 func (*SetIncidentPriorityRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{14}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetIncidentPriorityRequest) GetId() string {
@@ -917,7 +1016,7 @@ type SetIncidentPriorityResponse struct {
 
 func (x *SetIncidentPriorityResponse) Reset() {
 	*x = SetIncidentPriorityResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1028,7 @@ func (x *SetIncidentPriorityResponse) String() string {
 func (*SetIncidentPriorityResponse) ProtoMessage() {}
 
 func (x *SetIncidentPriorityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1041,7 @@ func (x *SetIncidentPriorityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetIncidentPriorityResponse.ProtoReflect.Descriptor instead.
 func (*SetIncidentPriorityResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{15}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetIncidentPriorityResponse) GetIncident() *v1.Incident {
@@ -971,10 +1070,22 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
 	"\x12GetIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
-	"\x10alerts_page_size\x18\x02 \x01(\x05R\x0ealertsPageSize\"\x80\x01\n" +
+	"\x10alerts_page_size\x18\x02 \x01(\x05R\x0ealertsPageSize\"\xc6\x01\n" +
 	"\x13GetIncidentResponse\x124\n" +
 	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x123\n" +
-	"\x16alerts_next_page_token\x18\x02 \x01(\tR\x13alertsNextPageToken\",\n" +
+	"\x16alerts_next_page_token\x18\x02 \x01(\tR\x13alertsNextPageToken\x12D\n" +
+	"\n" +
+	"escalation\x18\x03 \x01(\v2$.vigil.monitor.v1.IncidentEscalationR\n" +
+	"escalation\"\xfa\x01\n" +
+	"\x12IncidentEscalation\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\x05R\x05level\x12<\n" +
+	"\fnext_step_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextStepAt\x12?\n" +
+	"\rsnoozed_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\x12\x1d\n" +
+	"\n" +
+	"snoozed_by\x18\x05 \x01(\tR\tsnoozedBy\x12\x18\n" +
+	"\astopped\x18\x06 \x01(\tR\astopped\",\n" +
 	"\x1aAcknowledgeIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
 	"\x1bAcknowledgeIncidentResponse\x124\n" +
@@ -1042,70 +1153,74 @@ func file_vigil_monitor_v1_incident_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_monitor_v1_incident_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_monitor_v1_incident_service_proto_goTypes = []any{
 	(AlertState)(0),                     // 0: vigil.monitor.v1.AlertState
 	(*ListIncidentsRequest)(nil),        // 1: vigil.monitor.v1.ListIncidentsRequest
 	(*ListIncidentsResponse)(nil),       // 2: vigil.monitor.v1.ListIncidentsResponse
 	(*GetIncidentRequest)(nil),          // 3: vigil.monitor.v1.GetIncidentRequest
 	(*GetIncidentResponse)(nil),         // 4: vigil.monitor.v1.GetIncidentResponse
-	(*AcknowledgeIncidentRequest)(nil),  // 5: vigil.monitor.v1.AcknowledgeIncidentRequest
-	(*AcknowledgeIncidentResponse)(nil), // 6: vigil.monitor.v1.AcknowledgeIncidentResponse
-	(*ResolveIncidentRequest)(nil),      // 7: vigil.monitor.v1.ResolveIncidentRequest
-	(*ResolveIncidentResponse)(nil),     // 8: vigil.monitor.v1.ResolveIncidentResponse
-	(*ListAlertsRequest)(nil),           // 9: vigil.monitor.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),          // 10: vigil.monitor.v1.ListAlertsResponse
-	(*EscalateIncidentRequest)(nil),     // 11: vigil.monitor.v1.EscalateIncidentRequest
-	(*EscalateIncidentResponse)(nil),    // 12: vigil.monitor.v1.EscalateIncidentResponse
-	(*SnoozeIncidentRequest)(nil),       // 13: vigil.monitor.v1.SnoozeIncidentRequest
-	(*SnoozeIncidentResponse)(nil),      // 14: vigil.monitor.v1.SnoozeIncidentResponse
-	(*SetIncidentPriorityRequest)(nil),  // 15: vigil.monitor.v1.SetIncidentPriorityRequest
-	(*SetIncidentPriorityResponse)(nil), // 16: vigil.monitor.v1.SetIncidentPriorityResponse
-	(v1.IncidentStatus)(0),              // 17: vigil.types.v1.IncidentStatus
-	(v1.Priority)(0),                    // 18: vigil.types.v1.Priority
-	(*v1.Incident)(nil),                 // 19: vigil.types.v1.Incident
-	(*timestamppb.Timestamp)(nil),       // 20: google.protobuf.Timestamp
-	(*v1.IncidentAlert)(nil),            // 21: vigil.types.v1.IncidentAlert
-	(*durationpb.Duration)(nil),         // 22: google.protobuf.Duration
+	(*IncidentEscalation)(nil),          // 5: vigil.monitor.v1.IncidentEscalation
+	(*AcknowledgeIncidentRequest)(nil),  // 6: vigil.monitor.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil), // 7: vigil.monitor.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),      // 8: vigil.monitor.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),     // 9: vigil.monitor.v1.ResolveIncidentResponse
+	(*ListAlertsRequest)(nil),           // 10: vigil.monitor.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),          // 11: vigil.monitor.v1.ListAlertsResponse
+	(*EscalateIncidentRequest)(nil),     // 12: vigil.monitor.v1.EscalateIncidentRequest
+	(*EscalateIncidentResponse)(nil),    // 13: vigil.monitor.v1.EscalateIncidentResponse
+	(*SnoozeIncidentRequest)(nil),       // 14: vigil.monitor.v1.SnoozeIncidentRequest
+	(*SnoozeIncidentResponse)(nil),      // 15: vigil.monitor.v1.SnoozeIncidentResponse
+	(*SetIncidentPriorityRequest)(nil),  // 16: vigil.monitor.v1.SetIncidentPriorityRequest
+	(*SetIncidentPriorityResponse)(nil), // 17: vigil.monitor.v1.SetIncidentPriorityResponse
+	(v1.IncidentStatus)(0),              // 18: vigil.types.v1.IncidentStatus
+	(v1.Priority)(0),                    // 19: vigil.types.v1.Priority
+	(*v1.Incident)(nil),                 // 20: vigil.types.v1.Incident
+	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
+	(*v1.IncidentAlert)(nil),            // 22: vigil.types.v1.IncidentAlert
+	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
 }
 var file_vigil_monitor_v1_incident_service_proto_depIdxs = []int32{
-	17, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
-	18, // 1: vigil.monitor.v1.ListIncidentsRequest.priorities:type_name -> vigil.types.v1.Priority
-	19, // 2: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
-	19, // 3: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	19, // 4: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	19, // 5: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	0,  // 6: vigil.monitor.v1.ListAlertsRequest.states:type_name -> vigil.monitor.v1.AlertState
-	20, // 7: vigil.monitor.v1.ListAlertsRequest.since:type_name -> google.protobuf.Timestamp
-	20, // 8: vigil.monitor.v1.ListAlertsRequest.until:type_name -> google.protobuf.Timestamp
-	21, // 9: vigil.monitor.v1.ListAlertsResponse.alerts:type_name -> vigil.types.v1.IncidentAlert
-	19, // 10: vigil.monitor.v1.EscalateIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	22, // 11: vigil.monitor.v1.SnoozeIncidentRequest.duration:type_name -> google.protobuf.Duration
-	19, // 12: vigil.monitor.v1.SnoozeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	20, // 13: vigil.monitor.v1.SnoozeIncidentResponse.snoozed_until:type_name -> google.protobuf.Timestamp
-	18, // 14: vigil.monitor.v1.SetIncidentPriorityRequest.priority:type_name -> vigil.types.v1.Priority
-	19, // 15: vigil.monitor.v1.SetIncidentPriorityResponse.incident:type_name -> vigil.types.v1.Incident
-	1,  // 16: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
-	3,  // 17: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
-	5,  // 18: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
-	7,  // 19: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
-	9,  // 20: vigil.monitor.v1.IncidentService.ListAlerts:input_type -> vigil.monitor.v1.ListAlertsRequest
-	11, // 21: vigil.monitor.v1.IncidentService.EscalateIncident:input_type -> vigil.monitor.v1.EscalateIncidentRequest
-	13, // 22: vigil.monitor.v1.IncidentService.SnoozeIncident:input_type -> vigil.monitor.v1.SnoozeIncidentRequest
-	15, // 23: vigil.monitor.v1.IncidentService.SetIncidentPriority:input_type -> vigil.monitor.v1.SetIncidentPriorityRequest
-	2,  // 24: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
-	4,  // 25: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
-	6,  // 26: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
-	8,  // 27: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
-	10, // 28: vigil.monitor.v1.IncidentService.ListAlerts:output_type -> vigil.monitor.v1.ListAlertsResponse
-	12, // 29: vigil.monitor.v1.IncidentService.EscalateIncident:output_type -> vigil.monitor.v1.EscalateIncidentResponse
-	14, // 30: vigil.monitor.v1.IncidentService.SnoozeIncident:output_type -> vigil.monitor.v1.SnoozeIncidentResponse
-	16, // 31: vigil.monitor.v1.IncidentService.SetIncidentPriority:output_type -> vigil.monitor.v1.SetIncidentPriorityResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	18, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
+	19, // 1: vigil.monitor.v1.ListIncidentsRequest.priorities:type_name -> vigil.types.v1.Priority
+	20, // 2: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
+	20, // 3: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	5,  // 4: vigil.monitor.v1.GetIncidentResponse.escalation:type_name -> vigil.monitor.v1.IncidentEscalation
+	21, // 5: vigil.monitor.v1.IncidentEscalation.next_step_at:type_name -> google.protobuf.Timestamp
+	21, // 6: vigil.monitor.v1.IncidentEscalation.snoozed_until:type_name -> google.protobuf.Timestamp
+	20, // 7: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	20, // 8: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	0,  // 9: vigil.monitor.v1.ListAlertsRequest.states:type_name -> vigil.monitor.v1.AlertState
+	21, // 10: vigil.monitor.v1.ListAlertsRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 11: vigil.monitor.v1.ListAlertsRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 12: vigil.monitor.v1.ListAlertsResponse.alerts:type_name -> vigil.types.v1.IncidentAlert
+	20, // 13: vigil.monitor.v1.EscalateIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	23, // 14: vigil.monitor.v1.SnoozeIncidentRequest.duration:type_name -> google.protobuf.Duration
+	20, // 15: vigil.monitor.v1.SnoozeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	21, // 16: vigil.monitor.v1.SnoozeIncidentResponse.snoozed_until:type_name -> google.protobuf.Timestamp
+	19, // 17: vigil.monitor.v1.SetIncidentPriorityRequest.priority:type_name -> vigil.types.v1.Priority
+	20, // 18: vigil.monitor.v1.SetIncidentPriorityResponse.incident:type_name -> vigil.types.v1.Incident
+	1,  // 19: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
+	3,  // 20: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
+	6,  // 21: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
+	8,  // 22: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
+	10, // 23: vigil.monitor.v1.IncidentService.ListAlerts:input_type -> vigil.monitor.v1.ListAlertsRequest
+	12, // 24: vigil.monitor.v1.IncidentService.EscalateIncident:input_type -> vigil.monitor.v1.EscalateIncidentRequest
+	14, // 25: vigil.monitor.v1.IncidentService.SnoozeIncident:input_type -> vigil.monitor.v1.SnoozeIncidentRequest
+	16, // 26: vigil.monitor.v1.IncidentService.SetIncidentPriority:input_type -> vigil.monitor.v1.SetIncidentPriorityRequest
+	2,  // 27: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
+	4,  // 28: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
+	7,  // 29: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
+	9,  // 30: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
+	11, // 31: vigil.monitor.v1.IncidentService.ListAlerts:output_type -> vigil.monitor.v1.ListAlertsResponse
+	13, // 32: vigil.monitor.v1.IncidentService.EscalateIncident:output_type -> vigil.monitor.v1.EscalateIncidentResponse
+	15, // 33: vigil.monitor.v1.IncidentService.SnoozeIncident:output_type -> vigil.monitor.v1.SnoozeIncidentResponse
+	17, // 34: vigil.monitor.v1.IncidentService.SetIncidentPriority:output_type -> vigil.monitor.v1.SetIncidentPriorityResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vigil_monitor_v1_incident_service_proto_init() }
@@ -1119,7 +1234,7 @@ func file_vigil_monitor_v1_incident_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_monitor_v1_incident_service_proto_rawDesc), len(file_vigil_monitor_v1_incident_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
