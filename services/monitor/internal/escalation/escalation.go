@@ -602,3 +602,27 @@ func StateOf(ctx context.Context, q Querier, id string) (*monitorv1.IncidentEsca
 	}
 	return out[0], nil
 }
+
+// Lock locks incident id's escalation row, if it has one, before a person
+// changes the incident: the engine locks the row, then the incident, and
+// so must they.
+func Lock(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM escalations WHERE incident_id = $1 FOR UPDATE`, id); err != nil {
+		return fmt.Errorf("lock the escalation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Stop ends incident id's escalation at once, as a person acknowledged or
+// resolved it (the engine would at the next due step; GetIncident says so
+// now).
+func Stop(ctx context.Context, tx pgx.Tx, id string, status typesv1.IncidentStatus) error {
+	why := stopAcknowledged
+	if status == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		why = stopResolved
+	}
+	if _, err := tx.Exec(ctx, `UPDATE escalations SET due_at = NULL, stopped = $2 WHERE incident_id = $1 AND due_at IS NOT NULL`, id, why); err != nil {
+		return fmt.Errorf("stop the escalation of %s: %w", id, err)
+	}
+	return nil
+}

@@ -173,8 +173,13 @@ func (s *IncidentServer) AcknowledgeIncident(ctx context.Context, req *monitorv1
 	}
 	resp := &monitorv1.AcknowledgeIncidentResponse{}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx))
-		return err
+		if err := escalation.Lock(ctx, tx, req.GetId()); err != nil {
+			return err
+		}
+		if resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx)); err != nil {
+			return err
+		}
+		return escalation.Stop(ctx, tx, req.GetId(), resp.GetIncident().GetStatus())
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -192,8 +197,13 @@ func (s *IncidentServer) ResolveIncident(ctx context.Context, req *monitorv1.Res
 	}
 	resp := &monitorv1.ResolveIncidentResponse{}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx))
-		return err
+		if err := escalation.Lock(ctx, tx, req.GetId()); err != nil {
+			return err
+		}
+		if resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx)); err != nil {
+			return err
+		}
+		return escalation.Stop(ctx, tx, req.GetId(), resp.GetIncident().GetStatus())
 	})
 	if err != nil {
 		return nil, toStatus(err)
