@@ -178,7 +178,15 @@ func TestAcknowledgeAndResolveStopEscalation(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	acked, resolved, walked := f.open(t, "Acked"), f.open(t, "Resolved"), f.open(t, "Walked")
-	require.Equal(t, 3, f.tick(t, t0.Add(15*time.Minute)))
+	cleared := f.open(t, "Cleared")
+	require.Equal(t, 4, f.tick(t, t0.Add(15*time.Minute)))
+	// Its alert resolves: the incident resolves, and so stops.
+	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		return f.c.AlertResolved(ctx, tx, &eventsv1.AlertResolved{Meta: bus.NewMeta("test", nil), Alert: &typesv1.Alert{
+			Fingerprint: "Cleared", StartsAt: timestamppb.New(t0), EndsAt: timestamppb.New(f.clock.Now()), Status: typesv1.AlertStatus_ALERT_STATUS_RESOLVED,
+			Labels: map[string]string{"alertname": "Cleared", "namespace": "shop", "severity": "critical"},
+		}})
+	}))
 	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
 		if _, err := f.c.Acknowledge(ctx, tx, acked, "alice"); err != nil {
 			return err
@@ -187,7 +195,7 @@ func TestAcknowledgeAndResolveStopEscalation(t *testing.T) {
 		return err
 	}))
 	// Due again at 09:15: the stopped ones take no step, then or later.
-	require.Equal(t, 3, f.tick(t, t0.Add(25*time.Minute)), "every due row is looked at")
+	require.Equal(t, 4, f.tick(t, t0.Add(25*time.Minute)), "every due row is looked at")
 	require.Equal(t, 1, f.tick(t, t0.Add(45*time.Minute)), "only the incident nobody acknowledged goes on")
 	require.Zero(t, f.tick(t, t0.Add(48*time.Hour)))
 	var levels []step
@@ -197,6 +205,7 @@ func TestAcknowledgeAndResolveStopEscalation(t *testing.T) {
 	require.ElementsMatch(t, []step{
 		{Incident: acked, Level: 1},
 		{Incident: resolved, Level: 1},
+		{Incident: cleared, Level: 1},
 		{Incident: walked, Level: 1},
 		{Incident: walked, Level: 2},
 		{Incident: walked, Level: 3},
@@ -396,4 +405,33 @@ func TestPriorityFromRulesAndSeverity(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Contains(t, reasons, "priority_raised")
 	require.Contains(t, reasons, "priority_set")
+}
+
+func TestChoose(t *testing.T) {
+	t.Parallel()
+	step := []*monitorv1.EscalationStep{{Users: []string{"x"}}}
+	p0 := []typesv1.Priority{typesv1.Priority_PRIORITY_P0}
+	policies := []*monitorv1.EscalationPolicy{
+		{Name: "global", Steps: step},
+		{Name: "global-p0", Priorities: p0, Steps: step},
+		{Name: "web", Team: "web", Steps: step},
+		{Name: "web-p0-b", Team: "web", Priorities: p0, Steps: step},
+		{Name: "web-p0-a", Team: "web", Priorities: p0, Steps: step},
+		{Name: "data-p1", Team: "data", Priorities: []typesv1.Priority{typesv1.Priority_PRIORITY_P1}, Steps: step},
+	}
+	for _, tc := range []struct {
+		team string
+		prio typesv1.Priority
+		want string
+	}{
+		{"web", typesv1.Priority_PRIORITY_P0, "web-p0-a"},
+		{"web", typesv1.Priority_PRIORITY_P1, "web"},
+		{"data", typesv1.Priority_PRIORITY_P1, "data-p1"},
+		{"data", typesv1.Priority_PRIORITY_P2, "global"},
+		{"data", typesv1.Priority_PRIORITY_P0, "global-p0"},
+		{"", typesv1.Priority_PRIORITY_P2, "global"},
+	} {
+		require.Equal(t, tc.want, escalation.Choose(policies, tc.team, tc.prio).GetName(), "%s %s", tc.team, tc.prio)
+	}
+	require.Nil(t, escalation.Choose(policies[2:4], "data", typesv1.Priority_PRIORITY_P2), "no policy applies")
 }
