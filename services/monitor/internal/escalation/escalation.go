@@ -47,6 +47,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 )
 
 // Errors callers map to API codes.
@@ -206,7 +207,7 @@ func (e *Engine) plan(ctx context.Context, tx pgx.Tx) (int, error) {
 // config is what planning and steps read: the policies, the rules.
 type config struct {
 	policies []*monitorv1.EscalationPolicy
-	rules    *monitorv1.PriorityRules
+	rules    *priority.Set
 }
 
 func loadConfig(ctx context.Context, q Querier) (*config, error) {
@@ -218,7 +219,11 @@ func loadConfig(ctx context.Context, q Querier) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &config{policies: ps, rules: rs}, nil
+	set, err := CompileRules(rs, "")
+	if err != nil {
+		return nil, fmt.Errorf("stored priority rules: %w", err)
+	}
+	return &config{policies: ps, rules: set}, nil
 }
 
 // plan inserts incident id's escalation row (none when one exists).
@@ -229,11 +234,7 @@ func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio type
 		stopped string
 	)
 	p := Choose(c.policies, team, prio)
-	set, err := CompileRules(c.rules, "")
-	if err != nil {
-		return fmt.Errorf("stored priority rules: %w", err)
-	}
-	target, hasTarget := set.Target(prio)
+	target, hasTarget := c.rules.Target(prio)
 	switch {
 	case p == nil:
 		stopped = stopNoPolicy
@@ -244,7 +245,7 @@ func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio type
 		t := opened.Add(target + p.GetSteps()[0].GetDelay().AsDuration())
 		due = &t
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
+	_, err := tx.Exec(ctx, `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (incident_id) DO NOTHING`, id, policy, due, stopped)
 	if err != nil {
 		return fmt.Errorf("plan the escalation of %s: %w", id, err)
@@ -378,10 +379,7 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 		return err
 	}
 	level := st.level + 1
-	next, err := c.next(p, inc.GetPriority(), level, now)
-	if err != nil {
-		return err
-	}
+	next := c.next(p, inc.GetPriority(), level, now)
 	why := ""
 	if next == nil {
 		why = stopDone
@@ -408,25 +406,21 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 // round of the policy waits the response target first, as the incident
 // did. Nil when the policy is done (or a round would start for a priority
 // without a target).
-func (c *config) next(p *monitorv1.EscalationPolicy, prio typesv1.Priority, level int32, now time.Time) (*time.Time, error) {
+func (c *config) next(p *monitorv1.EscalationPolicy, prio typesv1.Priority, level int32, now time.Time) *time.Time {
 	steps := int32(len(p.GetSteps()))
 	if level/steps > p.GetRepeat() {
-		return nil, nil
+		return nil
 	}
 	d := p.GetSteps()[level%steps].GetDelay().AsDuration()
 	if level%steps == 0 {
-		set, err := CompileRules(c.rules, "")
-		if err != nil {
-			return nil, fmt.Errorf("stored priority rules: %w", err)
-		}
-		target, ok := set.Target(prio)
+		target, ok := c.rules.Target(prio)
 		if !ok {
-			return nil, nil
+			return nil
 		}
 		d += target
 	}
 	t := now.Add(d)
-	return &t, nil
+	return &t
 }
 
 // resolve names the users a step asks at now: its users, whoever is on
