@@ -199,10 +199,11 @@ func rpcError(err error) error {
 
 func printIncidents(w io.Writer, incs []*typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
+	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
 	for _, i := range incs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
-			short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(), orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
+			orDash(priorityName(i.GetPriority())), short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(),
+			orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
 	}
 	_ = tw.Flush()
 }

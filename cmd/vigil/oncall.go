@@ -283,8 +283,67 @@ func escalationCommand() *cobra.Command {
 		},
 	}
 	policies.AddCommand(list, get, apply, del)
-	cmd.AddCommand(policies)
+
+	rules := &cobra.Command{Use: "priority-rules", Short: "The priority rules and response targets (admins set them)"}
+	getRules := &cobra.Command{
+		Use: "get", Short: "Show the priority rules and the response targets", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return esc(cmd.Context(), func(ctx context.Context, cl monitorv1.EscalationServiceClient) (proto.Message, error) {
+				return cl.GetPriorityRules(ctx, &monitorv1.GetPriorityRulesRequest{})
+			}, func(w io.Writer, m proto.Message) { printRules(w, m.(*monitorv1.GetPriorityRulesResponse).GetRules()) })
+		},
+	}
+	var rulesFile string
+	applyRules := &cobra.Command{
+		Use: "apply -f FILE", Short: "Replace the priority rules and targets from a YAML or JSON file",
+		Example: `  # rules.yaml
+  rules:
+    - matchers: ['alertname="PaymentsDown"']
+      priority: P0
+    - app: shop
+      namespace: prod
+      priority: P1
+  targets:
+    - {priority: P0, target: 5m}
+    - {priority: P1, target: 15m}
+    - {priority: P2, target: 1h}
+
+  vigil escalation priority-rules apply -f rules.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r := &monitorv1.PriorityRules{}
+			if err := readDocument(rulesFile, r); err != nil {
+				return err
+			}
+			return esc(cmd.Context(), func(ctx context.Context, cl monitorv1.EscalationServiceClient) (proto.Message, error) {
+				return cl.SetPriorityRules(ctx, &monitorv1.SetPriorityRulesRequest{Rules: r})
+			}, func(w io.Writer, m proto.Message) { printRules(w, m.(*monitorv1.SetPriorityRulesResponse).GetRules()) })
+		},
+	}
+	applyRules.Flags().StringVarP(&rulesFile, "file", "f", "", "the rules (- for stdin)")
+	_ = applyRules.MarkFlagRequired("file")
+	rules.AddCommand(getRules, applyRules)
+	cmd.AddCommand(policies, rules)
 	return cmd
+}
+
+func printRules(w io.Writer, r *monitorv1.PriorityRules) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tMATCHERS\tAPP\tTEAM\tNAMESPACE\tPRIORITY")
+	for i, rule := range r.GetRules() {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, orDash(strings.Join(rule.GetMatchers(), ", ")), orDash(rule.GetApp()),
+			orDash(rule.GetTeam()), orDash(rule.GetNamespace()), priorityName(rule.GetPriority()))
+	}
+	_ = tw.Flush()
+	if len(r.GetTargets()) == 0 {
+		fmt.Fprintln(w, "Response targets: the defaults (P0 5m, P1 15m, P2 1h, P3 none)")
+		return
+	}
+	var ts []string
+	for _, t := range r.GetTargets() {
+		ts = append(ts, priorityName(t.GetPriority())+" "+t.GetTarget().AsDuration().String())
+	}
+	fmt.Fprintf(w, "Response targets: %s (others none)\n", strings.Join(ts, ", "))
 }
 
 // incidentEscalationCommands are `vigil incidents escalate|snooze|priority`.
@@ -357,7 +416,13 @@ func parsePriority(s string) (typesv1.Priority, error) {
 	return typesv1.Priority(v), nil
 }
 
-func priorityName(p typesv1.Priority) string { return strings.TrimPrefix(p.String(), "PRIORITY_") }
+// priorityName is "P0" to "P3" ("" when unset).
+func priorityName(p typesv1.Priority) string {
+	if p == typesv1.Priority_PRIORITY_UNSPECIFIED {
+		return ""
+	}
+	return strings.TrimPrefix(p.String(), "PRIORITY_")
+}
 
 // parseWhen reads an RFC 3339 time, or a duration from now (2h, -30m).
 func parseWhen(s string, now time.Time) (time.Time, error) {
@@ -424,7 +489,7 @@ func friendly(v any, key string) any {
 		}
 	case string:
 		switch key {
-		case "delay":
+		case "delay", "target":
 			if d, err := time.ParseDuration(x); err == nil {
 				return fmt.Sprintf("%gs", d.Seconds())
 			}
