@@ -403,7 +403,7 @@ func printEscalation(w io.Writer, e *monitorv1.IncidentEscalation) {
 	default:
 		fmt.Fprintf(w, "Escalation: policy %s, %d steps taken, next at %s\n", e.GetPolicy(), e.GetLevel(), when(e.GetNextStepAt()))
 	}
-	if e.GetSnoozedUntil() != nil {
+	if e.GetSnoozedUntil() != nil && e.GetSnoozedUntil().AsTime().After(time.Now()) {
 		fmt.Fprintf(w, "Snoozed: until %s by %s\n", when(e.GetSnoozedUntil()), e.GetSnoozedBy())
 	}
 }
