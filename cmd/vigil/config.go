@@ -284,6 +284,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Workers:        workers,
 			// One-off silences end (maintenance windows may span a year).
 			SilenceMaxDuration: silenceMax,
+			// Priority rules, policies, schedules kept in Git.
+			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming

@@ -93,6 +93,28 @@ var Policy = map[string]Rule{
 	"/vigil.monitor.v1.SilenceService/ListSilences":  readGlobal,
 	"/vigil.monitor.v1.SilenceService/ExpireSilence": {Permission: Operate, Audit: true, Target: "silence/{id}"},
 
+	// Escalation (docs/escalation.md): schedules and policies belong to a
+	// team, whose operators change them (monitor checks the stored team);
+	// everyone reads who is on call; the priority rules are the admins'.
+	"/vigil.monitor.v1.IncidentService/EscalateIncident":    operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/SnoozeIncident":      operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/SetIncidentPriority": operate("incident/{id}"),
+	"/vigil.monitor.v1.OnCallService/CreateSchedule":        operate("schedule/{schedule.name}"),
+	"/vigil.monitor.v1.OnCallService/GetSchedule":           readGlobal,
+	"/vigil.monitor.v1.OnCallService/ListSchedules":         readGlobal,
+	"/vigil.monitor.v1.OnCallService/UpdateSchedule":        operate("schedule/{schedule.name}"),
+	"/vigil.monitor.v1.OnCallService/DeleteSchedule":        operate("schedule/{name}"),
+	"/vigil.monitor.v1.OnCallService/AddOverride":           operate("schedule/{schedule}{team}"),
+	"/vigil.monitor.v1.OnCallService/WhoIsOnCall":           readGlobal,
+	"/vigil.monitor.v1.OnCallService/ListShifts":            readGlobal,
+	"/vigil.monitor.v1.EscalationService/CreatePolicy":      operate("escalation-policy/{policy.name}"),
+	"/vigil.monitor.v1.EscalationService/GetPolicy":         readGlobal,
+	"/vigil.monitor.v1.EscalationService/ListPolicies":      readGlobal,
+	"/vigil.monitor.v1.EscalationService/UpdatePolicy":      operate("escalation-policy/{policy.name}"),
+	"/vigil.monitor.v1.EscalationService/DeletePolicy":      operate("escalation-policy/{name}"),
+	"/vigil.monitor.v1.EscalationService/GetPriorityRules":  readGlobal,
+	"/vigil.monitor.v1.EscalationService/SetPriorityRules":  admin("priority-rules"),
+
 	"/vigil.deploy.v1.AppService/CreateApp":       operate("app/{app.name}"),
 	"/vigil.deploy.v1.AppService/GetApp":          read,
 	"/vigil.deploy.v1.AppService/ListApps":        read,

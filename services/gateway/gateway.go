@@ -245,6 +245,11 @@ type Deps struct {
 	Incidents monitorv1.IncidentServiceServer
 	// Silences serves SilenceService, like Incidents (NewSilenceForwarder).
 	Silences monitorv1.SilenceServiceServer
+	// OnCall and Escalation serve monitor's OnCallService and
+	// EscalationService, like Incidents (NewOnCallForwarder,
+	// NewEscalationForwarder).
+	OnCall     monitorv1.OnCallServiceServer
+	Escalation monitorv1.EscalationServiceServer
 	// Apps and Clusters serve the deploy service's API: the service itself
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
@@ -428,6 +433,18 @@ func NewSilenceForwarder(conn grpc.ClientConnInterface) monitorv1.SilenceService
 	return grpcapi.NewSilenceForwarder(conn)
 }
 
+// NewOnCallForwarder returns an OnCallService that calls monitor over
+// conn as the original caller.
+func NewOnCallForwarder(conn grpc.ClientConnInterface) monitorv1.OnCallServiceServer {
+	return grpcapi.NewOnCallForwarder(conn)
+}
+
+// NewEscalationForwarder returns an EscalationService that calls monitor
+// over conn as the original caller.
+func NewEscalationForwarder(conn grpc.ClientConnInterface) monitorv1.EscalationServiceServer {
+	return grpcapi.NewEscalationForwarder(conn)
+}
+
 // NewAppForwarder returns an AppService that calls the deploy service over
 // conn as the original caller.
 func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
@@ -502,6 +519,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	if s.deps.Silences != nil {
 		monitorv1.RegisterSilenceServiceServer(srv.GRPC, s.deps.Silences)
+	}
+	if s.deps.OnCall != nil {
+		monitorv1.RegisterOnCallServiceServer(srv.GRPC, s.deps.OnCall)
+	}
+	if s.deps.Escalation != nil {
+		monitorv1.RegisterEscalationServiceServer(srv.GRPC, s.deps.Escalation)
 	}
 	if s.deps.Apps != nil {
 		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)

@@ -50,6 +50,7 @@ require (
 require (
 	github.com/prometheus/alertmanager v0.35.0
 	github.com/vigil-ops/vigil/pkg v0.0.0
+	sigs.k8s.io/yaml v1.6.0
 )
 
 require (
@@ -99,7 +100,6 @@ require (
 	sigs.k8s.io/json v0.0.0-20241014173422-cfa47c3a1cc8 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.0 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 replace github.com/vigil-ops/vigil/pkg => ../../pkg

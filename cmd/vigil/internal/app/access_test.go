@@ -96,6 +96,10 @@ type clients struct {
 	// shopIncident is an incident of app shop (team payments), and
 	// shopAnalysis the analysis of it.
 	shopIncident, shopAnalysis string
+
+	// oncall and escalation: payments' schedule and policy "payments".
+	oncall     monitorv1.OnCallServiceClient
+	escalation monitorv1.EscalationServiceClient
 }
 
 func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
@@ -110,6 +114,16 @@ func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
 }
 
 const noSuchID = "01a20236-f568-7af1-9546-d3f52f62c45a"
+
+func matrixSchedule(name string) *monitorv1.OnCallSchedule {
+	return &monitorv1.OnCallSchedule{Name: name, Team: "payments", Zone: "Asia/Taipei", Layers: []*monitorv1.ScheduleLayer{
+		{Participants: []string{"olga"}, RotationDays: 7, Handoff: "09:00", Start: "2026-01-05"},
+	}}
+}
+
+func matrixPolicy(name string) *monitorv1.EscalationPolicy {
+	return &monitorv1.EscalationPolicy{Name: name, Team: "payments", Steps: []*monitorv1.EscalationStep{{Teams: []string{"payments"}}}}
+}
 
 func shopApp(name string) *deployv1.App {
 	return &deployv1.App{Name: name, Framework: "flask", Plan: "basic", Image: "registry.example.com/shop:1.0.0", Owner: "payments"}
@@ -339,6 +353,141 @@ var matrix = []matrixCase{
 		method: "vigil.monitor.v1.SilenceService/ExpireSilence", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.sil.ExpireSilence(ctx, &monitorv1.ExpireSilenceRequest{Id: noSuchID})
+			return err
+		},
+	},
+
+	// Escalation: incidents by their team; schedules and policies by the
+	// team that owns them (payments' schedule "payments"); reading for all.
+	{
+		method: "vigil.monitor.v1.IncidentService/EscalateIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.EscalateIncident(ctx, &monitorv1.EscalateIncidentRequest{Id: c.shopIncident})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/SnoozeIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.SnoozeIncident(ctx, &monitorv1.SnoozeIncidentRequest{Id: c.shopIncident, Duration: durationpb.New(time.Minute)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/SetIncidentPriority", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.SetIncidentPriority(ctx, &monitorv1.SetIncidentPriorityRequest{Id: c.shopIncident, Priority: typesv1.Priority_PRIORITY_P1})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/CreateSchedule", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.oncall.CreateSchedule(ctx, &monitorv1.CreateScheduleRequest{Schedule: matrixSchedule("payments-" + w.name)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/GetSchedule", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.GetSchedule(ctx, &monitorv1.GetScheduleRequest{Name: "payments"})
+			return err
+		}, rest: "GET /api/v1/oncall/schedules/payments",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/ListSchedules", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.ListSchedules(ctx, &monitorv1.ListSchedulesRequest{})
+			return err
+		}, rest: "GET /api/v1/oncall/schedules",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/UpdateSchedule", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.UpdateSchedule(ctx, &monitorv1.UpdateScheduleRequest{Schedule: matrixSchedule("payments")})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/DeleteSchedule", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.DeleteSchedule(ctx, &monitorv1.DeleteScheduleRequest{Name: "no-such-schedule"})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/AddOverride", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			// A day of its own for each caller: overrides must not overlap.
+			start := time.Date(2030, 1, len(w.name), 0, 0, 0, 0, time.UTC)
+			_, err := c.oncall.AddOverride(ctx, &monitorv1.AddOverrideRequest{Team: "payments", Override: &monitorv1.ScheduleOverride{
+				Who: "olga", Start: timestamppb.New(start), End: timestamppb.New(start.Add(12 * time.Hour)),
+			}})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/WhoIsOnCall", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.WhoIsOnCall(ctx, &monitorv1.WhoIsOnCallRequest{Team: "payments"})
+			return err
+		}, rest: "GET /api/v1/oncall/who?team=payments",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/ListShifts", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.ListShifts(ctx, &monitorv1.ListShiftsRequest{
+				Schedule: "payments", From: timestamppb.Now(), To: timestamppb.New(time.Now().Add(24 * time.Hour)),
+			})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/CreatePolicy", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.escalation.CreatePolicy(ctx, &monitorv1.CreatePolicyRequest{Policy: matrixPolicy("payments-" + w.name)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/GetPolicy", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.GetPolicy(ctx, &monitorv1.GetPolicyRequest{Name: "payments"})
+			return err
+		}, rest: "GET /api/v1/escalation/policies/payments",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/ListPolicies", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.ListPolicies(ctx, &monitorv1.ListPoliciesRequest{})
+			return err
+		}, rest: "GET /api/v1/escalation/policies",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/UpdatePolicy", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.UpdatePolicy(ctx, &monitorv1.UpdatePolicyRequest{Policy: matrixPolicy("payments")})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/DeletePolicy", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.DeletePolicy(ctx, &monitorv1.DeletePolicyRequest{Name: "no-such-policy"})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/GetPriorityRules", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.GetPriorityRules(ctx, &monitorv1.GetPriorityRulesRequest{})
+			return err
+		}, rest: "GET /api/v1/escalation/priority-rules",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/SetPriorityRules", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.SetPriorityRules(ctx, &monitorv1.SetPriorityRulesRequest{Rules: &monitorv1.PriorityRules{}})
 			return err
 		},
 	},
@@ -754,6 +903,7 @@ func TestAccessMatrix(t *testing.T) {
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),
+		oncall:      monitorv1.NewOnCallServiceClient(conn), escalation: monitorv1.NewEscalationServiceClient(conn),
 	}
 
 	// Fixtures, as the bootstrap admin: four people, four keys, an app.
@@ -819,6 +969,11 @@ func TestAccessMatrix(t *testing.T) {
 		c.shopAnalysis = r.GetAnalyses()[0].GetId()
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "the analysis of shop's incident, reachable by team payments")
+
+	_, err = c.oncall.CreateSchedule(c.admin, &monitorv1.CreateScheduleRequest{Schedule: matrixSchedule("payments")})
+	require.NoError(t, err)
+	_, err = c.escalation.CreatePolicy(c.admin, &monitorv1.CreatePolicyRequest{Policy: matrixPolicy("payments")})
+	require.NoError(t, err)
 
 	callers := []who{
 		{name: "admin", token: alice, holds: []auth.Permission{auth.Authenticated, auth.Admin}, all: true, actor: "user:alice"},

@@ -395,12 +395,14 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
+				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
 			} else {
 				conn, err := a.dial(opts.MonitorAddr, "monitor")
 				if err != nil {
 					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
+				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
