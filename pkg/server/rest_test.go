@@ -85,10 +85,13 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 	gatewayv1.RegisterAuditServiceServer(srv.GRPC, gatewayv1.UnimplementedAuditServiceServer{})
 	monitorv1.RegisterIncidentServiceServer(srv.GRPC, monitorv1.UnimplementedIncidentServiceServer{})
 	monitorv1.RegisterSilenceServiceServer(srv.GRPC, monitorv1.UnimplementedSilenceServiceServer{})
+	monitorv1.RegisterOnCallServiceServer(srv.GRPC, monitorv1.UnimplementedOnCallServiceServer{})
+	monitorv1.RegisterEscalationServiceServer(srv.GRPC, monitorv1.UnimplementedEscalationServiceServer{})
 	deployv1.RegisterAppServiceServer(srv.GRPC, deployv1.UnimplementedAppServiceServer{})
 	deployv1.RegisterClusterServiceServer(srv.GRPC, deployv1.UnimplementedClusterServiceServer{})
 	repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
 	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	notifyv1.RegisterRouteServiceServer(srv.GRPC, notifyv1.UnimplementedRouteServiceServer{})
 	analysisv1.RegisterAnalysisServiceServer(srv.GRPC, analysisv1.UnimplementedAnalysisServiceServer{})
 	conn, err := srv.SelfConn()
 	require.NoError(t, err)
@@ -97,6 +100,7 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 		gatewayv1.RegisterKeyServiceHandler, gatewayv1.RegisterAuditServiceHandler, monitorv1.RegisterIncidentServiceHandler,
 		monitorv1.RegisterSilenceServiceHandler, deployv1.RegisterAppServiceHandler, deployv1.RegisterClusterServiceHandler,
 		repairv1.RegisterRepairServiceHandler, notifyv1.RegisterChannelServiceHandler, analysisv1.RegisterAnalysisServiceHandler,
+		monitorv1.RegisterOnCallServiceHandler, monitorv1.RegisterEscalationServiceHandler, notifyv1.RegisterRouteServiceHandler,
 	} {
 		require.NoError(t, register(t.Context(), srv.Gateway, conn))
 	}
