@@ -124,11 +124,54 @@ func (f *fakeRepairs) snoozedBy(id string) string {
 }
 
 // fakeIncidents is monitor's IncidentService: one incident of payments,
-// which can be acknowledged, by someone of its team, as monitor does.
+// which can be acknowledged, escalated and snoozed, by someone of its
+// team, as monitor does.
 type fakeIncidents struct {
 	monitorv1.UnimplementedIncidentServiceServer
-	mu       sync.Mutex
-	incident *typesv1.Incident
+	mu         sync.Mutex
+	incident   *typesv1.Incident
+	escalation monitorv1.IncidentEscalation
+}
+
+// EscalateIncident takes the next step, as monitor does: for its team,
+// not once resolved.
+func (f *fakeIncidents) EscalateIncident(ctx context.Context, r *monitorv1.EscalateIncidentRequest) (*monitorv1.EscalateIncidentResponse, error) {
+	if r.GetId() != f.incident.GetId() {
+		return nil, status.Error(codes.NotFound, "incident not found")
+	}
+	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		return nil, status.Error(codes.FailedPrecondition, "incident is resolved")
+	}
+	f.escalation.Level++
+	return &monitorv1.EscalateIncidentResponse{Incident: proto.CloneOf(f.incident), Level: f.escalation.GetLevel()}, nil
+}
+
+// SnoozeIncident snoozes the escalation, as monitor does: for its team,
+// at most 24 h, not once resolved.
+func (f *fakeIncidents) SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeIncidentRequest) (*monitorv1.SnoozeIncidentResponse, error) {
+	if r.GetId() != f.incident.GetId() {
+		return nil, status.Error(codes.NotFound, "incident not found")
+	}
+	if d := r.GetDuration().AsDuration(); d <= 0 || d > 24*time.Hour {
+		return nil, status.Error(codes.InvalidArgument, "invalid snooze")
+	}
+	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		return nil, status.Error(codes.FailedPrecondition, "incident is resolved")
+	}
+	f.escalation.SnoozedUntil = timestamppb.New(time.Now().Add(r.GetDuration().AsDuration()))
+	f.escalation.SnoozedBy = p.String()
+	return &monitorv1.SnoozeIncidentResponse{Incident: proto.CloneOf(f.incident), SnoozedUntil: f.escalation.GetSnoozedUntil()}, nil
 }
 
 func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
@@ -140,7 +183,7 @@ func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetInciden
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
+	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident), Escalation: proto.CloneOf(&f.escalation)}, nil
 }
 
 func (f *fakeIncidents) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
@@ -669,7 +712,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 func (e *env) slCard(t *testing.T, id string) fakeslack.Message {
 	t.Helper()
 	var buttons []map[string]any
-	for _, v := range slices.Concat(approval.Verbs, []approval.Verb{approval.Acknowledge}) {
+	for _, v := range slices.Concat(approval.Verbs, approval.IncidentVerbs()) {
 		buttons = append(buttons, map[string]any{
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": string(v)},
 			"action_id": approval.SlackActionID(v), "value": id,

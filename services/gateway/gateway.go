@@ -54,6 +54,10 @@ import (
 // Schema is the gateway's Postgres schema.
 const Schema = "gateway"
 
+// DefaultChatSnooze is how long an incident's Snooze button snoozes it
+// unless Options.ChatSnooze says otherwise.
+const DefaultChatSnooze = chat.DefaultSnooze
+
 // Options configure the gateway.
 type Options struct {
 	// WebhookMaxBytes bounds a webhook body (default 8 MiB).
@@ -113,6 +117,9 @@ type Options struct {
 	// LINE brings; LineAPIURL the Messaging API (https://api.line.me).
 	LineChannelToken string
 	LineAPIURL       string
+	// ChatSnooze is how long an incident's Snooze button snoozes it
+	// (chat.DefaultSnooze when 0; at most monitor's 24 h).
+	ChatSnooze time.Duration
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -214,6 +221,9 @@ func (o Options) Validate() error {
 	}
 	if o.LineChannelSecret != "" && o.LineChannelToken == "" {
 		errs = append(errs, errors.New("VIGIL_LINE_CHANNEL_SECRET: needs VIGIL_LINE_CHANNEL_TOKEN too (to answer what LINE brings)"))
+	}
+	if o.ChatSnooze < 0 || o.ChatSnooze > chat.MaxSnooze {
+		errs = append(errs, fmt.Errorf("VIGIL_CHAT_SNOOZE: must not be negative, and at most %s (for longer, silence the alerts)", chat.MaxSnooze))
 	}
 	return errors.Join(errs...)
 }
@@ -369,7 +379,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	log := deps.Logger.With("component", "chat")
 	approvals := &chat.Approvals{
 		Principals: acc, Repairs: deps.Repairs, Incidents: deps.Incidents, Silences: deps.Silences,
-		Publisher: deps.Publisher, Audit: s.Audit, Log: log,
+		Publisher: deps.Publisher, Audit: s.Audit, Log: log, SnoozeFor: opts.ChatSnooze,
 	}
 	if deps.JetStream != nil {
 		var err error
