@@ -277,8 +277,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
 			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
 			LineAPIURL:        env("VIGIL_LINE_API_URL", "https://api.line.me"),
-			// An incident's Snooze button in a chat.
-			ChatSnooze: chatSnooze,
+			// An incident's Snooze button in a chat; the email action
+			// links' signing key is derived from the encryption key.
+			ChatSnooze: chatSnooze, EncryptionKey: key,
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),

@@ -345,9 +345,9 @@ func newEnv(t *testing.T) *env {
 		slack    string
 		line     string
 	}{
-		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01", lnAlice},
-		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01", lnVera},
-		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01", lnOlga},
+		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}, Email: "alice@example.com"}, "1001", "UALICE01", lnAlice},
+		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}, Email: "vera@example.com"}, "1002", "UVERA01", lnVera},
+		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}, Email: "olga@example.com"}, "1003", "UOLGA01", lnOlga},
 	} {
 		_, err := acc.CreateUser(ctx, u.user, "correct horse battery")
 		require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/actionlink"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
@@ -39,6 +40,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
+	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
@@ -120,6 +122,10 @@ type Options struct {
 	// ChatSnooze is how long an incident's Snooze button snoozes it
 	// (chat.DefaultSnooze when 0; at most monitor's 24 h).
 	ChatSnooze time.Duration
+	// EncryptionKey (VIGIL_ENCRYPTION_KEY) is what the email action links
+	// are signed under (a key derived from it, pkg/actionlink); nil: the
+	// links' routes answer 404.
+	EncryptionKey []byte
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -306,6 +312,8 @@ type Service struct {
 	// restNonce vouches for the client address REST calls carry (see
 	// clientHeader).
 	restNonce string
+	// actions answers email action links; nil without an encryption key.
+	actions *emailaction.Handler
 }
 
 // Slack interactions being decided at once, and how long each may take.
@@ -401,6 +409,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("VIGIL_TELEGRAM_BOT_TOKEN or VIGIL_TELEGRAM_API_URL: %w", err)
 		}
 		s.bot.API = api
+	}
+	if opts.EncryptionKey != nil {
+		key, err := actionlink.Key(opts.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY: %w", err)
+		}
+		s.actions = &emailaction.Handler{Key: key, Links: store, Approvals: approvals, Log: deps.Logger.With("component", "email-actions")}
 	}
 	if opts.LineChannelSecret != "" {
 		api, err := lineapi.New(lineapi.Options{BaseURL: opts.LineAPIURL, Token: opts.LineChannelToken, Logger: deps.Logger})
@@ -580,6 +595,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
 	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
 	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
+	var actions http.Handler = notConfigured("Email action links", "VIGIL_ENCRYPTION_KEY")
+	if s.actions != nil {
+		actions = s.actions
+	}
+	srv.Handle("GET /api/v1/actions/{token}", actions)
+	srv.Handle("POST /api/v1/actions/{token}", actions)
 	return nil
 }
 

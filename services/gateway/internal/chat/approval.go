@@ -161,7 +161,7 @@ type outcome struct {
 func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 	e := auth.AuditEntry{
 		Time: a.now(), Actor: string(p.Provider) + ":" + p.Account,
-		Method: "chat." + string(p.Provider) + "/" + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
+		Method: auditPrefix(p.Provider) + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
 	}
 	switch {
 	case p.Verb == "":
@@ -192,6 +192,14 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 	if a.Audit != nil {
 		a.Audit(ctx, e)
 	}
+}
+
+// auditPrefix is chat.<provider>/, or email/ for an email's link.
+func auditPrefix(p access.ChatProvider) string {
+	if p == access.Email {
+		return "email/"
+	}
+	return "chat." + string(p) + "/"
 }
 
 // auditMethod names a press in the audit log: chat.<provider>/<this>.
@@ -515,6 +523,8 @@ func providerName(p access.ChatProvider) string {
 		return "Slack"
 	case access.Line:
 		return "LINE"
+	case access.Email:
+		return "email"
 	}
 	return "Telegram"
 }
@@ -523,6 +533,8 @@ func unlinkedText(p access.ChatProvider) string {
 	switch p {
 	case access.Slack:
 		return "Vigil does not know your Slack account. Link it first: run `vigil users link-code --provider slack`, then type /vigil link CODE here."
+	case access.Email:
+		return "Vigil knows no single user with this email address, so the link cannot act: ask an admin to set it on your user (`vigil users update NAME --email ADDRESS`)."
 	case access.Line:
 		return "Vigil does not know your LINE account. Link it first: run `vigil users link-code --provider line`, then send /link CODE to the bot in a 1:1 chat."
 	}
