@@ -105,6 +105,9 @@ func TestEmailActionLinks(t *testing.T) {
 	require.Equal(t, "INCIDENT_STATUS_ACKNOWLEDGED", got.Status)
 	require.Equal(t, "user:alice", got.AcknowledgedBy)
 	require.Equal(t, http.StatusConflict, actionPage(t, g, http.MethodPost, ack, confirm(approval.Acknowledge)).code, "once")
+	p = actionPage(t, g, http.MethodGet, ack, nil)
+	require.Equal(t, http.StatusConflict, p.code)
+	require.NotContains(t, p.body, "<form", "a used link offers no button")
 
 	// Two POSTs of one link at once: one acts.
 	esc := mint(t, approval.Escalate, incidentID, "alice@example.com", time.Hour)

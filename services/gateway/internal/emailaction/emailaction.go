@@ -31,6 +31,7 @@ import (
 // Links records a link as used while it acts (postgres.Store).
 type Links interface {
 	UseActionLink(ctx context.Context, l actionlink.Link, now time.Time, act func(context.Context) (keep bool)) (used bool, err error)
+	ActionLinkUsed(ctx context.Context, id string) (bool, error)
 }
 
 // Handler serves GET and POST /api/v1/actions/{token}.
@@ -58,6 +59,8 @@ var tmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Confirm}}<form method="post"><input type="hidden" name="confirm" value="{{.Confirm}}"><button type="submit">{{.Title}}</button></form>{{end}}
 </body></html>
 `))
+
+var usedPage = page{Title: "This link was used already", Text: "Each link acts once: see the incident or repair in Vigil for what happened."}
 
 // what words an action for the page.
 func what(l actionlink.Link) (title, text string) {
@@ -97,6 +100,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	title, text := what(l)
 	if r.Method != http.MethodPost {
+		// Only read: a used link says so rather than offer a button that
+		// would be refused.
+		if used, err := h.Links.ActionLinkUsed(r.Context(), l.ID); err == nil && used {
+			h.write(w, http.StatusConflict, usedPage)
+			return
+		}
 		h.write(w, http.StatusOK, page{Title: title, Text: text + " (for " + l.Recipient + ")", Confirm: string(l.Action)})
 		return
 	}
@@ -117,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Log.ErrorContext(r.Context(), "action link not recorded", "link", l.ID, "error", err)
 		h.write(w, http.StatusServiceUnavailable, page{Title: title, Text: "Vigil could not do this just now; try again in a minute."})
 	case used:
-		h.write(w, http.StatusConflict, page{Title: "This link was used already", Text: "Each link acts once: see the incident or repair in Vigil for what happened."})
+		h.write(w, http.StatusConflict, usedPage)
 	case res.refused:
 		h.write(w, http.StatusForbidden, page{Title: title, Text: res.text})
 	case res.failed != "":

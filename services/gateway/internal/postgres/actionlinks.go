@@ -55,3 +55,10 @@ func (s *Store) UseActionLink(ctx context.Context, l actionlink.Link, now time.T
 	}
 	return false, tx.Commit(ctx)
 }
+
+// ActionLinkUsed reports whether link id was used.
+func (s *Store) ActionLinkUsed(ctx context.Context, id string) (bool, error) {
+	var used bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM action_links_used WHERE id = $1)`, id).Scan(&used)
+	return used, err
+}
