@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/actionlink"
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
@@ -40,10 +40,10 @@ import (
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
-	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
+	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
@@ -595,7 +595,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
 	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
 	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
-	var actions http.Handler = notConfigured("Email action links", "VIGIL_ENCRYPTION_KEY")
+	actions := notConfigured("Email action links", "VIGIL_ENCRYPTION_KEY")
 	if s.actions != nil {
 		actions = s.actions
 	}

@@ -242,7 +242,9 @@ func (s *Service) RedeemChatLinkCode(ctx context.Context, p ChatProvider, code, 
 func (s *Service) ChatPrincipal(ctx context.Context, p ChatProvider, externalID string) (auth.Principal, error) {
 	lookup := s.store.ChatUser
 	if p == Email {
-		lookup = func(ctx context.Context, _ ChatProvider, address string) (User, error) { return s.store.UserByEmail(ctx, address) }
+		lookup = func(ctx context.Context, _ ChatProvider, address string) (User, error) {
+			return s.store.UserByEmail(ctx, address)
+		}
 	}
 	u, err := lookup(ctx, p, externalID)
 	if errors.Is(err, ErrNotFound) {
