@@ -133,19 +133,33 @@ type fakeIncidents struct {
 	escalation monitorv1.IncidentEscalation
 }
 
+// reach refuses an unknown incident, and a caller outside its team, as
+// monitor does.
+func (f *fakeIncidents) reach(ctx context.Context, id string) error {
+	if id != f.incident.GetId() {
+		return status.Error(codes.NotFound, "incident not found")
+	}
+	return auth.CheckTeam(ctx, "payments", "incident "+id)
+}
+
+// unresolved refuses to act on a resolved incident (f.mu held).
+func (f *fakeIncidents) unresolved() error {
+	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		return status.Error(codes.FailedPrecondition, "incident is resolved")
+	}
+	return nil
+}
+
 // EscalateIncident takes the next step, as monitor does: for its team,
 // not once resolved.
 func (f *fakeIncidents) EscalateIncident(ctx context.Context, r *monitorv1.EscalateIncidentRequest) (*monitorv1.EscalateIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
-	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
-		return nil, status.Error(codes.FailedPrecondition, "incident is resolved")
+	if err := f.unresolved(); err != nil {
+		return nil, err
 	}
 	f.escalation.Level++
 	return &monitorv1.EscalateIncidentResponse{Incident: proto.CloneOf(f.incident), Level: f.escalation.GetLevel()}, nil
@@ -154,20 +168,17 @@ func (f *fakeIncidents) EscalateIncident(ctx context.Context, r *monitorv1.Escal
 // SnoozeIncident snoozes the escalation, as monitor does: for its team,
 // at most 24 h, not once resolved.
 func (f *fakeIncidents) SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeIncidentRequest) (*monitorv1.SnoozeIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
-	}
 	if d := r.GetDuration().AsDuration(); d <= 0 || d > 24*time.Hour {
 		return nil, status.Error(codes.InvalidArgument, "invalid snooze")
 	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	p, _ := auth.FromContext(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
-		return nil, status.Error(codes.FailedPrecondition, "incident is resolved")
+	if err := f.unresolved(); err != nil {
+		return nil, err
 	}
 	f.escalation.SnoozedUntil = timestamppb.New(time.Now().Add(r.GetDuration().AsDuration()))
 	f.escalation.SnoozedBy = p.String()
@@ -175,10 +186,7 @@ func (f *fakeIncidents) SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeI
 }
 
 func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
-	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -187,10 +195,7 @@ func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetInciden
 }
 
 func (f *fakeIncidents) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
-	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	p, _ := auth.FromContext(ctx)
