@@ -157,6 +157,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	chatSnooze, err := envDuration("VIGIL_CHAT_SNOOZE", gateway.DefaultChatSnooze)
+	if err != nil {
+		return app.Options{}, err
+	}
 	keyDefaultTTL, err := envDuration("VIGIL_KEY_DEFAULT_TTL", 90*24*time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -273,6 +277,9 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
 			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
 			LineAPIURL:        env("VIGIL_LINE_API_URL", "https://api.line.me"),
+			// An incident's Snooze button in a chat; the email action
+			// links' signing key is derived from the encryption key.
+			ChatSnooze: chatSnooze, EncryptionKey: key,
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),

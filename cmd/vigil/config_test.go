@@ -96,6 +96,26 @@ func TestChatSecretsFromEnv(t *testing.T) {
 	require.NoError(t, opts.Gateway.Validate())
 }
 
+// VIGIL_CHAT_SNOOZE reaches the gateway (1h unset), which refuses longer
+// than monitor snoozes (24h); the encryption key reaches it too, for the
+// email action links.
+func TestChatSnoozeFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, opts.Gateway.ChatSnooze)
+	t.Setenv("VIGIL_CHAT_SNOOZE", "30m")
+	t.Setenv("VIGIL_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Minute, opts.Gateway.ChatSnooze)
+	require.Equal(t, []byte("0123456789abcdef0123456789abcdef"), opts.Gateway.EncryptionKey)
+	require.NoError(t, opts.Gateway.Validate())
+	t.Setenv("VIGIL_CHAT_SNOOZE", "25h")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Gateway.Validate(), "VIGIL_CHAT_SNOOZE: must not be negative, and at most 24h0m0s")
+}
+
 // VIGIL_PROMETHEUS_URL and its token (or a file holding it) reach the
 // analysis options, which check the URL and name the variable.
 func TestPrometheusFromEnv(t *testing.T) {

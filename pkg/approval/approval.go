@@ -32,23 +32,29 @@ const (
 )
 
 // The buttons of an incident's message; they carry the incident's id.
-// (Escalate and snooze join them once monitor serves them.)
 const (
 	// Acknowledge acknowledges the incident.
 	Acknowledge Verb = "acknowledge"
+	// Escalate takes the incident's escalation to its next step now.
+	Escalate Verb = "escalate"
+	// Snooze pauses the incident's escalation for a while.
+	Snooze Verb = "snooze"
 )
 
 // Verbs are the card's buttons, in order.
 var Verbs = []Verb{Approve, Reject, Later, Silence}
 
 // incidentVerbs are the incident message's buttons.
-var incidentVerbs = []Verb{Acknowledge}
+var incidentVerbs = []Verb{Acknowledge, Escalate, Snooze}
+
+// IncidentVerbs are the incident message's buttons, in order.
+func IncidentVerbs() []Verb { return slices.Clone(incidentVerbs) }
 
 // OnIncident reports whether v's button is on an incident's message, and
 // carries the incident's id (not a repair's).
 func (v Verb) OnIncident() bool { return slices.Contains(incidentVerbs, v) }
 
-var short = map[Verb]string{Approve: "a", Reject: "r", Later: "l", Silence: "s", Acknowledge: "k"}
+var short = map[Verb]string{Approve: "a", Reject: "r", Later: "l", Silence: "s", Acknowledge: "k", Escalate: "e", Snooze: "z"}
 
 // prefix versions the format: a card sent by an older Vigil still parses
 // or is refused clearly.

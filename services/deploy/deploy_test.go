@@ -326,6 +326,12 @@ func TestOnboardDeployAndRollBack(t *testing.T) {
 	assert.Equal(t, 1, subjects[bus.SubjectDeployRolledBack])
 	assert.Equal(t, 3*2*8, subjects[bus.SubjectDeployProgress], "running and an outcome for each of 8 steps of 3 deployments")
 	assert.Equal(t, 1, streamSubjects(t, f.js, "APPS")[bus.SubjectAppRegistered])
+	// Each names the app's team, by which notify routes deploy.*.
+	teams := map[string]int{}
+	for _, ev := range streamEvents(t, f.js, "DEPLOYS") {
+		teams[ev.(interface{ GetTeam() string }).GetTeam()]++
+	}
+	assert.Equal(t, map[string]int{"team-a": 3 + 2 + 1 + 3*2*8}, teams)
 
 	rendered, err := f.apps.RenderApp(ctx, &deployv1.RenderAppRequest{Name: name})
 	require.NoError(t, err)
@@ -349,6 +355,25 @@ func streamSubjects(t *testing.T, js jetstream.JetStream, stream string) map[str
 		// The outbox relay publishes shortly after each commit.
 		assert.NotZero(c, out[bus.SubjectDeployRequested]+out[bus.SubjectAppRegistered])
 	}, 10*time.Second, 100*time.Millisecond)
+	return out
+}
+
+// streamEvents are the events stored in stream, decoded.
+func streamEvents(t *testing.T, js jetstream.JetStream, stream string) []bus.Event {
+	t.Helper()
+	ctx := t.Context()
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	info, err := c.Info(ctx)
+	require.NoError(t, err)
+	var out []bus.Event
+	for range info.NumPending {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		require.NoError(t, err)
+		evs, err := bus.Decode(m.Subject(), m.Data())
+		require.NoError(t, err)
+		out = append(out, evs...)
+	}
 	return out
 }
 

@@ -124,30 +124,78 @@ func (f *fakeRepairs) snoozedBy(id string) string {
 }
 
 // fakeIncidents is monitor's IncidentService: one incident of payments,
-// which can be acknowledged, by someone of its team, as monitor does.
+// which can be acknowledged, escalated and snoozed, by someone of its
+// team, as monitor does.
 type fakeIncidents struct {
 	monitorv1.UnimplementedIncidentServiceServer
-	mu       sync.Mutex
-	incident *typesv1.Incident
+	mu         sync.Mutex
+	incident   *typesv1.Incident
+	escalation monitorv1.IncidentEscalation
 }
 
-func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
+// reach refuses an unknown incident, and a caller outside its team, as
+// monitor does.
+func (f *fakeIncidents) reach(ctx context.Context, id string) error {
+	if id != f.incident.GetId() {
+		return status.Error(codes.NotFound, "incident not found")
 	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	return auth.CheckTeam(ctx, "payments", "incident "+id)
+}
+
+// unresolved refuses to act on a resolved incident (f.mu held).
+func (f *fakeIncidents) unresolved() error {
+	if f.incident.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		return status.Error(codes.FailedPrecondition, "incident is resolved")
+	}
+	return nil
+}
+
+// EscalateIncident takes the next step, as monitor does: for its team,
+// not once resolved.
+func (f *fakeIncidents) EscalateIncident(ctx context.Context, r *monitorv1.EscalateIncidentRequest) (*monitorv1.EscalateIncidentResponse, error) {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
+	if err := f.unresolved(); err != nil {
+		return nil, err
+	}
+	f.escalation.Level++
+	return &monitorv1.EscalateIncidentResponse{Incident: proto.CloneOf(f.incident), Level: f.escalation.GetLevel()}, nil
+}
+
+// SnoozeIncident snoozes the escalation, as monitor does: for its team,
+// at most 24 h, not once resolved.
+func (f *fakeIncidents) SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeIncidentRequest) (*monitorv1.SnoozeIncidentResponse, error) {
+	if d := r.GetDuration().AsDuration(); d <= 0 || d > 24*time.Hour {
+		return nil, status.Error(codes.InvalidArgument, "invalid snooze")
+	}
+	if err := f.reach(ctx, r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.unresolved(); err != nil {
+		return nil, err
+	}
+	f.escalation.SnoozedUntil = timestamppb.New(time.Now().Add(r.GetDuration().AsDuration()))
+	f.escalation.SnoozedBy = p.String()
+	return &monitorv1.SnoozeIncidentResponse{Incident: proto.CloneOf(f.incident), SnoozedUntil: f.escalation.GetSnoozedUntil()}, nil
+}
+
+func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {
+	if err := f.reach(ctx, r.GetId()); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident), Escalation: proto.CloneOf(&f.escalation)}, nil
 }
 
 func (f *fakeIncidents) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
-	if r.GetId() != f.incident.GetId() {
-		return nil, status.Error(codes.NotFound, "incident not found")
-	}
-	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+	if err := f.reach(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	p, _ := auth.FromContext(ctx)
@@ -302,9 +350,9 @@ func newEnv(t *testing.T) *env {
 		slack    string
 		line     string
 	}{
-		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01", lnAlice},
-		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01", lnVera},
-		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01", lnOlga},
+		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}, Email: "alice@example.com"}, "1001", "UALICE01", lnAlice},
+		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}, Email: "vera@example.com"}, "1002", "UVERA01", lnVera},
+		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}, Email: "olga@example.com"}, "1003", "UOLGA01", lnOlga},
 	} {
 		_, err := acc.CreateUser(ctx, u.user, "correct horse battery")
 		require.NoError(t, err)
@@ -669,7 +717,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 func (e *env) slCard(t *testing.T, id string) fakeslack.Message {
 	t.Helper()
 	var buttons []map[string]any
-	for _, v := range slices.Concat(approval.Verbs, []approval.Verb{approval.Acknowledge}) {
+	for _, v := range slices.Concat(approval.Verbs, approval.IncidentVerbs()) {
 		buttons = append(buttons, map[string]any{
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": string(v)},
 			"action_id": approval.SlackActionID(v), "value": id,

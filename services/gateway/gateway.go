@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigil-ops/vigil/pkg/actionlink"
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
@@ -42,6 +43,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
+	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
@@ -53,6 +55,10 @@ import (
 
 // Schema is the gateway's Postgres schema.
 const Schema = "gateway"
+
+// DefaultChatSnooze is how long an incident's Snooze button snoozes it
+// unless Options.ChatSnooze says otherwise.
+const DefaultChatSnooze = chat.DefaultSnooze
 
 // Options configure the gateway.
 type Options struct {
@@ -113,6 +119,13 @@ type Options struct {
 	// LINE brings; LineAPIURL the Messaging API (https://api.line.me).
 	LineChannelToken string
 	LineAPIURL       string
+	// ChatSnooze is how long an incident's Snooze button snoozes it
+	// (chat.DefaultSnooze when 0; at most monitor's 24 h).
+	ChatSnooze time.Duration
+	// EncryptionKey (VIGIL_ENCRYPTION_KEY) is what the email action links
+	// are signed under (a key derived from it, pkg/actionlink); nil: the
+	// links' routes answer 404.
+	EncryptionKey []byte
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -215,6 +228,9 @@ func (o Options) Validate() error {
 	if o.LineChannelSecret != "" && o.LineChannelToken == "" {
 		errs = append(errs, errors.New("VIGIL_LINE_CHANNEL_SECRET: needs VIGIL_LINE_CHANNEL_TOKEN too (to answer what LINE brings)"))
 	}
+	if o.ChatSnooze < 0 || o.ChatSnooze > chat.MaxSnooze {
+		errs = append(errs, fmt.Errorf("VIGIL_CHAT_SNOOZE: must not be negative, and at most %s (for longer, silence the alerts)", chat.MaxSnooze))
+	}
 	return errors.Join(errs...)
 }
 
@@ -296,6 +312,8 @@ type Service struct {
 	// restNonce vouches for the client address REST calls carry (see
 	// clientHeader).
 	restNonce string
+	// actions answers email action links; nil without an encryption key.
+	actions *emailaction.Handler
 }
 
 // Slack interactions being decided at once, and how long each may take.
@@ -369,7 +387,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	log := deps.Logger.With("component", "chat")
 	approvals := &chat.Approvals{
 		Principals: acc, Repairs: deps.Repairs, Incidents: deps.Incidents, Silences: deps.Silences,
-		Publisher: deps.Publisher, Audit: s.Audit, Log: log,
+		Publisher: deps.Publisher, Audit: s.Audit, Log: log, SnoozeFor: opts.ChatSnooze,
 	}
 	if deps.JetStream != nil {
 		var err error
@@ -391,6 +409,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("VIGIL_TELEGRAM_BOT_TOKEN or VIGIL_TELEGRAM_API_URL: %w", err)
 		}
 		s.bot.API = api
+	}
+	if opts.EncryptionKey != nil {
+		key, err := actionlink.Key(opts.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY: %w", err)
+		}
+		s.actions = &emailaction.Handler{Key: key, Links: store, Approvals: approvals, Log: deps.Logger.With("component", "email-actions")}
 	}
 	if opts.LineChannelSecret != "" {
 		api, err := lineapi.New(lineapi.Options{BaseURL: opts.LineAPIURL, Token: opts.LineChannelToken, Logger: deps.Logger})
@@ -570,6 +595,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
 	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
 	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
+	actions := notConfigured("Email action links", "VIGIL_ENCRYPTION_KEY")
+	if s.actions != nil {
+		actions = s.actions
+	}
+	srv.Handle("GET /api/v1/actions/{token}", actions)
+	srv.Handle("POST /api/v1/actions/{token}", actions)
 	return nil
 }
 

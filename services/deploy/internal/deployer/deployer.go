@@ -216,7 +216,7 @@ func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment
 		return outbox.Add(ctx, tx, &eventsv1.DeployRequested{
 			Meta:         bus.NewMeta(Producer, nil),
 			DeploymentId: dep.Id, App: dep.App, Image: dep.Image, RequestedBy: dep.RequestedBy,
-			Revision: dep.Revision, RollbackTo: dep.RollbackTo,
+			Revision: dep.Revision, RollbackTo: dep.RollbackTo, Team: dep.Spec.Owner,
 		})
 	})
 	return out, err
@@ -493,7 +493,7 @@ func (d *Deployer) setStep(ctx context.Context, dep *postgres.Deployment, step s
 		return outbox.Add(ctx, tx, &eventsv1.DeployProgress{
 			Meta:         bus.NewMeta(Producer, nil),
 			DeploymentId: dep.Id, App: dep.App, Revision: dep.Revision,
-			Step: step, Status: postgres.StepStatusName(st), Message: msg,
+			Step: step, Status: postgres.StepStatusName(st), Message: msg, Team: dep.Spec.Owner,
 		})
 	})
 }
@@ -510,6 +510,7 @@ func (d *Deployer) finish(ctx context.Context, log *slog.Logger, dep *postgres.D
 			status = deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED
 			ev = &eventsv1.DeployFailed{
 				Meta: bus.NewMeta(Producer, nil), DeploymentId: dep.Id, App: dep.App, Revision: dep.Revision, Reason: reason,
+				Team: dep.Spec.Owner,
 			}
 			log.WarnContext(ctx, "deployment failed", "reason", reason)
 		case dep.Kind == deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK:
@@ -520,14 +521,14 @@ func (d *Deployer) finish(ctx context.Context, log *slog.Logger, dep *postgres.D
 			}
 			ev = &eventsv1.DeployRolledBack{
 				Meta: bus.NewMeta(Producer, nil), DeploymentId: dep.Id, App: dep.App,
-				FromRevision: fromRev, ToRevision: dep.RollbackTo, Revision: dep.Revision,
+				FromRevision: fromRev, ToRevision: dep.RollbackTo, Revision: dep.Revision, Team: dep.Spec.Owner,
 			}
 			log.InfoContext(ctx, "rollback succeeded", "to_revision", dep.RollbackTo)
 		default:
 			started := dep.CreateTime.AsTime()
 			ev = &eventsv1.DeploySucceeded{
 				Meta: bus.NewMeta(Producer, nil), DeploymentId: dep.Id, App: dep.App, Revision: dep.Revision,
-				Image: dep.Image, Duration: durationpb.New(now.Sub(started)),
+				Image: dep.Image, Duration: durationpb.New(now.Sub(started)), Team: dep.Spec.Owner,
 			}
 			log.InfoContext(ctx, "deployment succeeded")
 		}

@@ -29,6 +29,9 @@ const (
 	// LINE accounts are the user's id: U and 32 hex digits (source.userId
 	// of a webhook event), the same for every chat with Vigil's channel.
 	Line ChatProvider = "line"
+	// Email is not a chat: an email action link's recipient, which acts
+	// as the one user whose email it is (never linked with a code).
+	Email ChatProvider = "email"
 )
 
 // Valid reports whether p is one of the providers.
@@ -233,10 +236,17 @@ func (s *Service) RedeemChatLinkCode(ctx context.Context, p ChatProvider, code, 
 }
 
 // ChatPrincipal is who a chat account acts as: its user, with the user's
-// role and teams. It answers auth.ErrUnauthenticated when the account is
-// linked to nobody or its user is disabled.
+// role and teams; for Email, the one user whose email the address is. It
+// answers auth.ErrUnauthenticated when the account is linked to nobody
+// (the address is no single user's) or its user is disabled.
 func (s *Service) ChatPrincipal(ctx context.Context, p ChatProvider, externalID string) (auth.Principal, error) {
-	u, err := s.store.ChatUser(ctx, p, externalID)
+	lookup := s.store.ChatUser
+	if p == Email {
+		lookup = func(ctx context.Context, _ ChatProvider, address string) (User, error) {
+			return s.store.UserByEmail(ctx, address)
+		}
+	}
+	u, err := lookup(ctx, p, externalID)
 	if errors.Is(err, ErrNotFound) {
 		return auth.Principal{}, auth.ErrUnauthenticated
 	}

@@ -43,6 +43,9 @@ type Store interface {
 	CreateChatLinkCode(ctx context.Context, hash []byte, user string, p ChatProvider, now, expires time.Time, keep int) error
 	RedeemChatLinkCode(ctx context.Context, hash []byte, id ChatIdentity) (string, error)
 	ChatUser(ctx context.Context, p ChatProvider, externalID string) (User, error)
+	// UserByEmail is the one user with the address (ErrNotFound when none
+	// or several).
+	UserByEmail(ctx context.Context, address string) (User, error)
 	LoginFailures
 }
 

@@ -71,10 +71,13 @@ type Repairs interface {
 	PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error)
 }
 
-// Incidents reads and acknowledges incidents (monitor's IncidentService).
+// Incidents reads, acknowledges, escalates and snoozes incidents
+// (monitor's IncidentService).
 type Incidents interface {
 	GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error)
 	AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error)
+	EscalateIncident(ctx context.Context, r *monitorv1.EscalateIncidentRequest) (*monitorv1.EscalateIncidentResponse, error)
+	SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeIncidentRequest) (*monitorv1.SnoozeIncidentResponse, error)
 }
 
 // Silences creates silences (monitor's SilenceService).
@@ -94,9 +97,10 @@ type Publisher interface {
 // the repair service, which applies them and refuses what it must (a
 // second answer, an expired repair, a deny-listed action); Later snoozes
 // the approval (the repair service's PostponeRepair, as the presser);
-// Silence silences the incident's alerts; Acknowledge acknowledges an
-// incident (monitor's AcknowledgeIncident, as the presser). Every press is in the
-// audit log, refused or not.
+// Silence silences the incident's alerts; Acknowledge, Escalate and
+// Snooze act on an incident (monitor's AcknowledgeIncident,
+// EscalateIncident, SnoozeIncident, as the presser). Every press is in
+// the audit log, refused or not.
 type Approvals struct {
 	Principals Principals
 	// Repairs, Incidents and Silences are called as the presser
@@ -111,6 +115,23 @@ type Approvals struct {
 	Log   *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// SnoozeFor is how long the Snooze button snoozes an incident
+	// (DefaultSnooze when 0); at most monitor's 24 h.
+	SnoozeFor time.Duration
+}
+
+// DefaultSnooze is how long the Snooze button snoozes an incident unless
+// told otherwise (VIGIL_CHAT_SNOOZE).
+const DefaultSnooze = time.Hour
+
+// MaxSnooze is monitor's bound on a snooze (longer is a silence).
+const MaxSnooze = 24 * time.Hour
+
+func (a *Approvals) snoozeFor() time.Duration {
+	if a.SnoozeFor > 0 {
+		return a.SnoozeFor
+	}
+	return DefaultSnooze
 }
 
 // SilenceFor is how long the Silence button silences an incident.
@@ -140,7 +161,7 @@ type outcome struct {
 func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 	e := auth.AuditEntry{
 		Time: a.now(), Actor: string(p.Provider) + ":" + p.Account,
-		Method: "chat." + string(p.Provider) + "/" + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
+		Method: auditPrefix(p.Provider) + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
 	}
 	switch {
 	case p.Verb == "":
@@ -173,6 +194,14 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 	}
 }
 
+// auditPrefix is chat.<provider>/, or email/ for an email's link.
+func auditPrefix(p access.ChatProvider) string {
+	if p == access.Email {
+		return "email/"
+	}
+	return "chat." + string(p) + "/"
+}
+
 // auditMethod names a press in the audit log: chat.<provider>/<this>.
 func auditMethod(v approval.Verb) string {
 	switch v {
@@ -186,6 +215,10 @@ func auditMethod(v approval.Verb) string {
 		return "SilenceRepair"
 	case approval.Acknowledge:
 		return "AcknowledgeIncident"
+	case approval.Escalate:
+		return "EscalateIncident"
+	case approval.Snooze:
+		return "SnoozeIncident"
 	}
 	return "PressButton"
 }
@@ -212,7 +245,7 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 	}
 	e.Actor = who.String()
 	if p.Verb.OnIncident() {
-		return a.acknowledge(ctx, p, who, e)
+		return a.incident(ctx, p, who, e)
 	}
 	if !who.Has(auth.Operate) {
 		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
@@ -350,13 +383,15 @@ func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, wh
 	}
 }
 
-// acknowledge acknowledges the press's incident as the presser, through
-// monitor (which checks the team again and records who): checked before
-// the answer, done after it. Incidents nil: not available here.
-func (a *Approvals) acknowledge(ctx context.Context, p Press, who auth.Principal, e *auth.AuditEntry) outcome {
+// incident acts on the press's incident as the presser, through monitor
+// (which checks the team again and records who): Acknowledge,
+// Escalate or Snooze, checked before the answer, done after it.
+// Incidents nil: not available here.
+func (a *Approvals) incident(ctx context.Context, p Press, who auth.Principal, e *auth.AuditEntry) outcome {
+	what := map[approval.Verb]string{approval.Acknowledge: "acknowledge", approval.Escalate: "escalate", approval.Snooze: "snooze"}[p.Verb]
 	if !who.Has(auth.Operate) {
 		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
-			fmt.Sprintf("Only an operator of the incident's team may acknowledge it; %s is a %s.", who, who.Role))
+			fmt.Sprintf("Only an operator of the incident's team may %s it; %s is a %s.", what, who, who.Role))
 	}
 	if a.Incidents == nil {
 		return refuse(e, codes.Unimplemented, "incidents are not available", "Incidents are not available on this Vigil.")
@@ -367,7 +402,7 @@ func (a *Approvals) acknowledge(ctx context.Context, p Press, who auth.Principal
 	case codes.OK:
 	case codes.PermissionDenied:
 		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(),
-			fmt.Sprintf("Only an operator of the incident's team may acknowledge it; %s is not in it.", who))
+			fmt.Sprintf("Only an operator of the incident's team may %s it; %s is not in it.", what, who))
 	case codes.NotFound, codes.InvalidArgument:
 		return refuse(e, codes.NotFound, "incident not found", "Vigil knows no such incident.")
 	default:
@@ -375,23 +410,58 @@ func (a *Approvals) acknowledge(ctx context.Context, p Press, who auth.Principal
 		return refuse(e, codes.Unavailable, "incident not read", tryAgain)
 	}
 	inc := res.GetIncident()
-	switch inc.GetStatus() {
-	case typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED:
+	if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
 		return refuse(e, codes.FailedPrecondition, "incident resolved", "The incident is resolved already.")
-	case typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED:
-		text := "Already acknowledged."
-		if by := inc.GetAcknowledgedBy(); by != "" {
-			text = "Already acknowledged by " + by + "."
+	}
+	acked := inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
+	ackedBy := "Already acknowledged"
+	if by := inc.GetAcknowledgedBy(); by != "" {
+		ackedBy += " by " + by
+	}
+	id := p.IncidentID
+	switch p.Verb {
+	case approval.Escalate:
+		// Asking for help stays possible once someone has acknowledged.
+		return outcome{
+			text: "Escalating: Vigil takes the incident's next escalation step now, as asked by " + who.String() + ".",
+			act: func(ctx context.Context) error {
+				r, err := a.Incidents.EscalateIncident(auth.WithPrincipal(ctx, who), &monitorv1.EscalateIncidentRequest{Id: id})
+				if err == nil {
+					e.Message = fmt.Sprintf("level %d", r.GetLevel())
+				}
+				return err
+			},
+			failed: "Vigil could not escalate the incident: press Escalate again, or run `vigil incidents escalate " + id + "`.",
 		}
-		return refuse(e, codes.FailedPrecondition, "incident acknowledged", text)
+	case approval.Snooze:
+		if acked {
+			// An acknowledgement has stopped the escalation: a snooze
+			// would hold nothing.
+			return refuse(e, codes.FailedPrecondition, "incident acknowledged", ackedBy+": its escalation has stopped, there is nothing to snooze.")
+		}
+		d := a.snoozeFor()
+		return outcome{
+			text: fmt.Sprintf("Snoozed for %s by %s: no escalation step until %s; acknowledging still stops it.", hours(d), who, a.clock(a.now().Add(d))),
+			act: func(ctx context.Context) error {
+				r, err := a.Incidents.SnoozeIncident(auth.WithPrincipal(ctx, who), &monitorv1.SnoozeIncidentRequest{Id: id, Duration: durationpb.New(d)})
+				if err == nil {
+					e.Message = "snoozed until " + r.GetSnoozedUntil().AsTime().UTC().Format(time.RFC3339)
+				}
+				return err
+			},
+			failed: "Vigil could not snooze the incident: press Snooze again, or run `vigil incidents snooze " + id + " --for " + d.String() + "`.",
+		}
+	}
+	if acked {
+		return refuse(e, codes.FailedPrecondition, "incident acknowledged", ackedBy+".")
 	}
 	return outcome{
 		text: "Acknowledged by " + who.String() + ": the incident is yours.",
 		act: func(ctx context.Context) error {
-			_, err := a.Incidents.AcknowledgeIncident(auth.WithPrincipal(ctx, who), &monitorv1.AcknowledgeIncidentRequest{Id: p.IncidentID})
+			_, err := a.Incidents.AcknowledgeIncident(auth.WithPrincipal(ctx, who), &monitorv1.AcknowledgeIncidentRequest{Id: id})
 			return err
 		},
-		failed: "Vigil could not acknowledge the incident: press Acknowledge again, or run `vigil incidents ack " + p.IncidentID + "`.",
+		failed: "Vigil could not acknowledge the incident: press Acknowledge again, or run `vigil incidents ack " + id + "`.",
 	}
 }
 
@@ -453,6 +523,8 @@ func providerName(p access.ChatProvider) string {
 		return "Slack"
 	case access.Line:
 		return "LINE"
+	case access.Email:
+		return "email"
 	}
 	return "Telegram"
 }
@@ -461,6 +533,8 @@ func unlinkedText(p access.ChatProvider) string {
 	switch p {
 	case access.Slack:
 		return "Vigil does not know your Slack account. Link it first: run `vigil users link-code --provider slack`, then type /vigil link CODE here."
+	case access.Email:
+		return "Vigil knows no single user with this email address, so the link cannot act: ask an admin to set it on your user (`vigil users update NAME --email ADDRESS`)."
 	case access.Line:
 		return "Vigil does not know your LINE account. Link it first: run `vigil users link-code --provider line`, then send /link CODE to the bot in a 1:1 chat."
 	}

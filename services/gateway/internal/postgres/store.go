@@ -402,6 +402,12 @@ func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time
 	if err != nil {
 		return n, err
 	}
+	n += tag.RowsAffected()
+	// An expired link is refused without its row.
+	tag, err = s.pool.Exec(ctx, `DELETE FROM action_links_used WHERE expires_at < $1`, time.Now())
+	if err != nil {
+		return n, err
+	}
 	return n + tag.RowsAffected(), nil
 }
 

@@ -37,7 +37,10 @@ type DeployRequested struct {
 	// The revision recorded for it (when deployment_id is set).
 	Revision int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Non-zero: roll back to this revision instead of deploying.
-	RollbackTo    int64 `protobuf:"varint,7,opt,name=rollback_to,json=rollbackTo,proto3" json:"rollback_to,omitempty"`
+	RollbackTo int64 `protobuf:"varint,7,opt,name=rollback_to,json=rollbackTo,proto3" json:"rollback_to,omitempty"`
+	// The team that owns the app (its owner) in the deployed revision:
+	// what notify routes deploy.* by.
+	Team          string `protobuf:"bytes,8,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -121,6 +124,13 @@ func (x *DeployRequested) GetRollbackTo() int64 {
 	return 0
 }
 
+func (x *DeployRequested) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
 // DeployProgress is published on deploy.progress when a step of a
 // deployment changes state.
 type DeployProgress struct {
@@ -133,8 +143,11 @@ type DeployProgress struct {
 	// setup_tls, configure_monitoring, enable_auto_repair, wait_rollout.
 	Step string `protobuf:"bytes,5,opt,name=step,proto3" json:"step,omitempty"`
 	// running, done, skipped, failed.
-	Status        string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
-	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	Status  string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// The team that owns the app (its owner) in the deployed revision:
+	// what notify routes deploy.* by.
+	Team          string `protobuf:"bytes,8,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,16 +231,26 @@ func (x *DeployProgress) GetMessage() string {
 	return ""
 }
 
+func (x *DeployProgress) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
 // DeploySucceeded is published on deploy.succeeded when the rollout is
 // available.
 type DeploySucceeded struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	DeploymentId  string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	App           string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
-	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	Image         string                 `protobuf:"bytes,5,opt,name=image,proto3" json:"image,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Meta         *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	DeploymentId string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	App          string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
+	Revision     int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	Image        string                 `protobuf:"bytes,5,opt,name=image,proto3" json:"image,omitempty"`
+	Duration     *durationpb.Duration   `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The team that owns the app (its owner) in the deployed revision:
+	// what notify routes deploy.* by.
+	Team          string `protobuf:"bytes,7,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,15 +327,25 @@ func (x *DeploySucceeded) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *DeploySucceeded) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
 // DeployFailed is published on deploy.failed with the reason the rollout did
 // not become available.
 type DeployFailed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	DeploymentId  string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	App           string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
-	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Meta         *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	DeploymentId string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	App          string                 `protobuf:"bytes,3,opt,name=app,proto3" json:"app,omitempty"`
+	Revision     int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	Reason       string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The team that owns the app (its owner) in the deployed revision:
+	// what notify routes deploy.* by.
+	Team          string `protobuf:"bytes,6,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +415,13 @@ func (x *DeployFailed) GetReason() string {
 	return ""
 }
 
+func (x *DeployFailed) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
 // DeployRolledBack is published on deploy.rolled_back when an app returned to
 // an earlier revision.
 type DeployRolledBack struct {
@@ -392,7 +432,10 @@ type DeployRolledBack struct {
 	FromRevision int64                  `protobuf:"varint,4,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
 	ToRevision   int64                  `protobuf:"varint,5,opt,name=to_revision,json=toRevision,proto3" json:"to_revision,omitempty"`
 	// The revision the rollback itself was recorded as.
-	Revision      int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The team that owns the app (its owner) in the deployed revision:
+	// what notify routes deploy.* by.
+	Team          string `protobuf:"bytes,7,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,11 +512,18 @@ func (x *DeployRolledBack) GetRevision() int64 {
 	return 0
 }
 
+func (x *DeployRolledBack) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
 var File_vigil_events_v1_deploy_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_deploy_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvigil/events/v1/deploy.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\"\xee\x01\n" +
+	"\x1cvigil/events/v1/deploy.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1avigil/events/v1/meta.proto\"\x82\x02\n" +
 	"\x0fDeployRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
@@ -482,7 +532,8 @@ const file_vigil_events_v1_deploy_proto_rawDesc = "" +
 	"\frequested_by\x18\x05 \x01(\tR\vrequestedBy\x12\x1a\n" +
 	"\brevision\x18\x06 \x01(\x03R\brevision\x12\x1f\n" +
 	"\vrollback_to\x18\a \x01(\x03R\n" +
-	"rollbackTo\"\xd9\x01\n" +
+	"rollbackTo\x12\x12\n" +
+	"\x04team\x18\b \x01(\tR\x04team\"\xed\x01\n" +
 	"\x0eDeployProgress\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
@@ -490,20 +541,23 @@ const file_vigil_events_v1_deploy_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x12\n" +
 	"\x04step\x18\x05 \x01(\tR\x04step\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\"\xe1\x01\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12\x12\n" +
+	"\x04team\x18\b \x01(\tR\x04team\"\xf5\x01\n" +
 	"\x0fDeploySucceeded\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
 	"\x03app\x18\x03 \x01(\tR\x03app\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05image\x18\x05 \x01(\tR\x05image\x125\n" +
-	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xa9\x01\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x12\n" +
+	"\x04team\x18\a \x01(\tR\x04team\"\xbd\x01\n" +
 	"\fDeployFailed\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
 	"\x03app\x18\x03 \x01(\tR\x03app\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xdb\x01\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04team\x18\x06 \x01(\tR\x04team\"\xef\x01\n" +
 	"\x10DeployRolledBack\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x10\n" +
@@ -511,7 +565,8 @@ const file_vigil_events_v1_deploy_proto_rawDesc = "" +
 	"\rfrom_revision\x18\x04 \x01(\x03R\ffromRevision\x12\x1f\n" +
 	"\vto_revision\x18\x05 \x01(\x03R\n" +
 	"toRevision\x12\x1a\n" +
-	"\brevision\x18\x06 \x01(\x03R\brevisionB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
+	"\brevision\x18\x06 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04team\x18\a \x01(\tR\x04teamB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_vigil_events_v1_deploy_proto_rawDescOnce sync.Once
