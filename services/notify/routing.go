@@ -53,7 +53,7 @@ const routeHistory = 20
 // routeOf is what routes look at in e, published on subject: an
 // incident's team, app and namespace from its subject as monitor resolved
 // it, never from a label, and its labels (its group's over its first
-// alert's); a deploy's app. A reply's incident is looked up by targets.
+// alert's); a deploy's app and team. A reply's incident is looked up by targets.
 func routeOf(subject string, e bus.Event) route.Event {
 	ev := route.Event{Kind: route.KindOf(subject)}
 	switch e := e.(type) {
@@ -70,8 +70,12 @@ func routeOf(subject string, e bus.Event) route.Event {
 		for k, v := range inc.GetGroupLabels() {
 			ev.Labels[k] = v
 		}
-	case interface{ GetApp() string }:
-		ev.App = e.GetApp()
+	case interface {
+		GetApp() string
+		GetTeam() string
+	}:
+		// A deploy: its app, and the team that owns the revision deployed.
+		ev.Team, ev.App = e.GetTeam(), e.GetApp()
 	}
 	return ev
 }

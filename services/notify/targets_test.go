@@ -115,7 +115,7 @@ func TestRouteOf(t *testing.T) {
 		Kind: route.IncidentOpened, Team: "payments", App: "shop", Namespace: "prod", Priority: "P1", Severity: "warning",
 		Labels: map[string]string{"alertname": "X", "namespace": "prod", "pod": "p-1"},
 	}, routeOf(bus.SubjectIncidentOpened, e))
-	require.Equal(t, route.Event{Kind: route.DeployStarted, App: "shop"},
-		routeOf("deploy.requested", &eventsv1.DeployRequested{App: "shop"}))
+	require.Equal(t, route.Event{Kind: route.DeployStarted, App: "shop", Team: "payments"},
+		routeOf("deploy.requested", &eventsv1.DeployRequested{App: "shop", Team: "payments"}))
 	require.Equal(t, route.Event{Kind: route.Analysis}, routeOf(bus.SubjectAnalysisCompleted, &eventsv1.AnalysisCompleted{IncidentId: "i"}))
 }
