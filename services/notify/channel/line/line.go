@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -86,7 +87,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, _ string) (string
 func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
 	msg := draw(m)
 	if card, ok := m.Card(Plain); ok && card.Outcome != "" {
-		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
 	}
 	_, err := c.push(ctx, msg)
 	return err
@@ -140,24 +141,27 @@ func bubble(c message.Card) lineapi.Bubble {
 		}
 	}
 	if len(c.Why) > 0 {
-		body = append(body, lineapi.Separator(), bold("Why a person is asked:"))
+		body = append(body, lineapi.Separator(), bold(c.Words.Why))
 		for _, w := range c.Why {
 			body = append(body, lineapi.Text("• "+w))
 		}
 	}
 	if c.Until != "" {
-		body = append(body, field("Decide by", c.Until))
+		body = append(body, field(strings.TrimRight(c.Words.Until, ":："), c.Until))
 	}
 	var small []lineapi.Component
 	if c.Engine != "" {
 		small = append(small, note(c.Engine))
 	}
-	small = append(small, note("Repair "+c.Repair))
+	small = append(small, note(c.Words.Repair+" "+c.Repair))
+	if c.URL != "" {
+		small = append(small, note(c.URL))
+	}
 	body = append(body, lineapi.Separator(), *lineapi.VBox(small...))
 
 	footer := lineapi.Text(c.Outcome)
 	if c.Outcome == "" {
-		footer = note("Decide in Telegram, Slack, the API or the CLI: vigil repairs approve " + c.RepairID + " (or reject)")
+		footer = note(c.Words.DecideElsewhere)
 	}
 	header := bold(c.Icon + " " + c.Title)
 	header.Size = "lg"

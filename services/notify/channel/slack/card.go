@@ -39,13 +39,16 @@ func cardBlocks(c message.Card) []slackapi.Block {
 		blocks = append(blocks, slackapi.Fields(fields...))
 	}
 	if len(c.Why) > 0 {
-		why := m.Bold("Why a person is asked:") + "\n• " + strings.Join(c.Why, "\n• ")
+		why := m.Bold(c.Words.Why) + "\n• " + strings.Join(c.Why, "\n• ")
 		if c.Until != "" {
-			why += "\n" + m.Bold("Decide by:") + " " + c.Until
+			why += "\n" + m.Bold(c.Words.Until) + " " + c.Until
 		}
 		blocks = append(blocks, slackapi.Section(slackapi.Mrkdwn(why)))
 	}
-	small := []slackapi.Text{slackapi.Mrkdwn("Repair " + c.Repair)}
+	small := []slackapi.Text{slackapi.Mrkdwn(c.Words.Repair + " " + c.Repair)}
+	if c.URL != "" {
+		small = append(small, slackapi.Mrkdwn(m.Link(c.URL, c.Words.Link)))
+	}
 	if c.Engine != "" {
 		small = append([]slackapi.Text{slackapi.Mrkdwn(c.Engine)}, small...)
 	}
@@ -53,14 +56,14 @@ func cardBlocks(c message.Card) []slackapi.Block {
 	if c.Outcome != "" {
 		return append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Outcome)))
 	}
-	id := c.RepairID
+	id, w := c.RepairID, c.Words
 	return append(blocks, slackapi.Actions(
 		slackapi.Button{
-			ActionID: approval.SlackActionID(approval.Approve), Text: "Approve", Value: id, Style: "primary",
-			Confirm: &slackapi.Confirm{Title: "Approve this repair?", Text: c.Action, Confirm: "Approve", Deny: "Cancel", Style: "primary"},
+			ActionID: approval.SlackActionID(approval.Approve), Text: w.Approve, Value: id, Style: "primary",
+			Confirm: &slackapi.Confirm{Title: w.ConfirmTitle, Text: c.Action, Confirm: w.Approve, Deny: w.Cancel, Style: "primary"},
 		},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Reject), Text: "Reject", Value: id, Style: "danger"},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Later), Text: "Later", Value: id},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Silence), Text: "Silence", Value: id},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Reject), Text: w.Reject, Value: id, Style: "danger"},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Later), Text: w.Later, Value: id},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Silence), Text: w.Silence, Value: id},
 	))
 }

@@ -108,13 +108,9 @@ func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
 		text     string
 		keyboard tgapi.InlineKeyboard
 	)
-	if card, ok := m.Card(HTML); ok {
-		text = card.Text(HTML)
-		if card.Outcome == "" {
-			keyboard = buttons(card.RepairID)
-		}
-	} else {
-		text = m.Text(HTML)
+	text = m.Text(HTML)
+	if card, ok := m.Card(HTML); ok && card.Outcome == "" {
+		keyboard = buttons(card)
 	}
 	text, err := tgapi.TruncateHTML(text, tgapi.MaxMessageLength)
 	if err != nil {
@@ -125,21 +121,21 @@ func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
 	return text, keyboard, nil
 }
 
-// cardButtons are an approval card's buttons, two by two.
-var cardButtons = [][]struct {
-	label string
-	verb  approval.Verb
-}{
-	{{"✅ Approve", approval.Approve}, {"❌ Reject", approval.Reject}},
-	{{"⏰ Later", approval.Later}, {"🔕 Silence", approval.Silence}},
-}
-
-func buttons(repairID string) tgapi.InlineKeyboard {
+// buttons are an approval card's buttons, two by two, in its language.
+func buttons(c message.Card) tgapi.InlineKeyboard {
+	w := c.Words
+	rows := [][]struct {
+		label string
+		verb  approval.Verb
+	}{
+		{{"✅ " + w.Approve, approval.Approve}, {"❌ " + w.Reject, approval.Reject}},
+		{{"⏰ " + w.Later, approval.Later}, {"🔕 " + w.Silence, approval.Silence}},
+	}
 	var k tgapi.InlineKeyboard
-	for _, row := range cardButtons {
+	for _, row := range rows {
 		var bs []tgapi.Button
 		for _, b := range row {
-			bs = append(bs, tgapi.Button{Text: b.label, CallbackData: approval.CallbackData(b.verb, repairID)})
+			bs = append(bs, tgapi.Button{Text: b.label, CallbackData: approval.CallbackData(b.verb, c.RepairID)})
 		}
 		k = append(k, bs)
 	}
