@@ -125,6 +125,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	zone, err := time.LoadLocation(env("VIGIL_TIME_ZONE", "UTC"))
+	if err != nil {
+		return app.Options{}, fmt.Errorf("VIGIL_TIME_ZONE: %w (want an IANA zone like Asia/Taipei)", err)
+	}
 	mail, err := emailOptions()
 	if err != nil {
 		return app.Options{}, err
@@ -296,6 +300,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
+			// The env channels' language and zone; checked by notify.
+			Language:     env("VIGIL_LANGUAGE", "en"),
+			TimeZone:     zone,
+			TemplatesDir: os.Getenv("VIGIL_NOTIFY_TEMPLATES_DIR"),
+			PublicURL:    os.Getenv("VIGIL_PUBLIC_URL"),
 		},
 		Streams: streams,
 	}, nil

@@ -89,7 +89,7 @@ func TestLineConversation(t *testing.T) {
 		"Incident", inc.GetIncident().GetId(),
 		"Target", "Deployment shop/checkout",
 		`revision 4 exits 1 </b><script>alert("x")</script> & <!channel>`,
-		"Confidence", "80%", "Expected downtime", "30s",
+		"Confidence", "80%", "Expected downtime", "30 seconds",
 		"• risk MEDIUM is above max_auto_risk LOW",
 		"2026-05-01 12:30:00 UTC",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",

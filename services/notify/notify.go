@@ -1,5 +1,5 @@
 // Package notify is the service that tells people: it consumes incident,
-// analysis and repair events and sends them to its channels (Telegram,
+// analysis, repair and deploy events and sends them to its channels (Telegram,
 // Slack: package channel and one package under it per channel), one
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 )
 
@@ -56,6 +58,18 @@ type Options struct {
 	// that never comes (notify was off when the incident opened, its
 	// event was too old) or keeps being retried.
 	ReplyWait time.Duration
+	// Language and TimeZone are what a channel that says nothing of its
+	// own is written in (VIGIL_LANGUAGE, default en; VIGIL_TIME_ZONE,
+	// default UTC).
+	Language string
+	TimeZone *time.Location
+	// TemplatesDir holds templates over Vigil's own
+	// (VIGIL_NOTIFY_TEMPLATES_DIR, <kind>.<language>.tmpl), checked at
+	// start.
+	TemplatesDir string
+	// PublicURL is where people reach Vigil's API (VIGIL_PUBLIC_URL):
+	// messages link an incident there ("": no links).
+	PublicURL string
 }
 
 const (
@@ -81,6 +95,11 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	case o.ReplyWait < 0:
 		return errors.New("notify: ReplyWait: must not be negative")
+	}
+	if o.PublicURL != "" {
+		if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("VIGIL_PUBLIC_URL: %q is not an http(s) URL like https://vigil.example.com", o.PublicURL)
+		}
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -124,10 +143,13 @@ type Service struct {
 	// way.
 	endpoints []*channel.Endpoint
 	// consumers read one stream each (a JetStream consumer reads one
-	// stream): incidents, analyses, repairs.
+	// stream): incidents, analyses, repairs, deploys.
 	consumers []*bus.Consumer
 	// due wakes the sending of parked replies: a parent was recorded.
 	due chan struct{}
+	// templates draw every message; links are where they link to.
+	templates *message.Templates
+	links     message.Links
 }
 
 // New migrates notify's schema and builds the service.
@@ -140,9 +162,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
 		return nil, err
 	}
+	templates, err := message.NewTemplates(opts.TemplatesDir, log)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
 		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1),
+		due: make(chan struct{}, 1), templates: templates, links: message.Links{Base: opts.PublicURL},
 	}
 	client := deps.HTTPClient
 	if client == nil {
@@ -155,6 +181,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		if ep == nil {
 			continue
+		}
+		// A channel that names no language or zone of its own speaks
+		// the default.
+		if ep.Locale.Language == "" {
+			ep.Locale.Language = opts.Language
+		}
+		if ep.Locale.Zone == nil {
+			ep.Locale.Zone = opts.TimeZone
 		}
 		if slices.ContainsFunc(s.endpoints, func(o *channel.Endpoint) bool { return o.Name == ep.Name }) {
 			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
@@ -169,6 +203,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	incidents := bus.NewRouter[struct{}]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
+	on[*eventsv1.IncidentEscalated](incidents, s)
 	analyses := bus.NewRouter[struct{}]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
 	repairs := bus.NewRouter[struct{}]()
@@ -178,7 +213,12 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs} {
+	deploys := bus.NewRouter[struct{}]()
+	on[*eventsv1.DeployRequested](deploys, s)
+	on[*eventsv1.DeploySucceeded](deploys, s)
+	on[*eventsv1.DeployFailed](deploys, s)
+	on[*eventsv1.DeployRolledBack](deploys, s)
+	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs, deploys} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err

@@ -103,7 +103,7 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 		"*Target:* Deployment shop/checkout",
 		"*Cause:* revision 4 exits 1 &lt;/b&gt;&lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; &lt;!channel&gt;",
 		"*Proposed action:* *Roll back shop/checkout to revision 3*",
-		"*Confidence*\n80%", "*Risk*\nmedium", "*Pods affected*\n3", "*Expected downtime*\n30s",
+		"*Confidence*\n80%", "*Risk*\nmedium", "*Pods affected*\n3", "*Expected downtime*\n30 seconds",
 		"• risk MEDIUM is above max_auto_risk LOW",
 		"*Decide by:* 2026-05-01 12:30:00 UTC",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",

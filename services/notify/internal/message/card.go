@@ -55,8 +55,8 @@ type Card struct {
 // CardWords are a card's labels and buttons in the recipient's language,
 // from the shared templates (card.* and button.*), not escaped.
 type CardWords struct {
-	Why, Until, Repair, Link                                  string
-	Approve, Reject, Later, Silence, ConfirmTitle, Cancel      string
+	Why, Until, Repair, Link                              string
+	Approve, Reject, Later, Silence, ConfirmTitle, Cancel string
 	// DecideElsewhere says where to decide, for a chat without buttons;
 	// ApproveWith and RejectWith are the commands to answer by mail.
 	DecideElsewhere, ApproveWith, RejectWith string

@@ -48,7 +48,7 @@ type Incident struct {
 	// template "severity" says it in words); Icon is its emoji.
 	Severity, Icon string
 	// Priority is P0..P3, "" when monitor set none.
-	Priority string
+	Priority             string
 	App, Team, Namespace string
 	// Subject is the workload ("Deployment shop/checkout"), Pod the pod
 	// the alerts name; "" when unknown.
@@ -262,8 +262,8 @@ type AnalysisData struct {
 	BlastRadiusPods  int
 	Downtime         Downtime
 	// BlastRadius is the analysis' own words about what a repair touches.
-	BlastRadius                       string
-	Engine                            Engine
+	BlastRadius                      string
+	Engine                           Engine
 	App, IncidentID, AnalysisID, URL string
 }
 
@@ -481,7 +481,7 @@ func DeploySucceeded(e *eventsv1.DeploySucceeded) Message {
 
 // DeployFailed says a rollout did not become available.
 func DeployFailed(e *eventsv1.DeployFailed) Message {
-	return Message{About: About{Kind: KindDeployFailed, App: e.GetApp()}, Broadcast: true, data: func(f *format) any {
+	return Message{About: About{Kind: KindDeployFailed, App: e.GetApp()}, data: func(f *format) any {
 		d := f.deploy(e.GetDeploymentId(), e.GetApp())
 		d.Revision, d.Reason = e.GetRevision(), f.esc(e.GetReason(), maxCause)
 		return DeployData{Deploy: d}
