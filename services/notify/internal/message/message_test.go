@@ -260,3 +260,16 @@ func TestCardIsBounded(t *testing.T) {
 	require.Equal(t, got, truncated)
 	require.Contains(t, got, "Restart shop/"+strings.Repeat("x", 99)+"…")
 }
+
+// The resolution, an escalation and a failed or blocked repair ask the
+// whole conversation to look; the rest stay in the thread.
+func TestBroadcast(t *testing.T) {
+	t.Parallel()
+	want := map[message.Kind]bool{
+		message.KindIncidentResolved: true, message.KindIncidentEscalated: true,
+		message.KindRepairFailed: true, message.KindRepairBlocked: true,
+	}
+	for _, k := range message.Kinds {
+		assert.Equal(t, want[k], message.Sample(k).Broadcast, k)
+	}
+}
