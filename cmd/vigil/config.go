@@ -536,6 +536,7 @@ func llmOptions() (analysis.LLMOptions, error) {
 		}
 	}
 	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
+	o.Language = env("VIGIL_LANGUAGE", "en")
 	return o, o.Validate()
 }
 
