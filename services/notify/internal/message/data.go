@@ -522,18 +522,12 @@ func severityName(s typesv1.Severity) string {
 	return "unknown"
 }
 
+// priorityName is P0..P3, "" for none.
 func priorityName(p typesv1.Priority) string {
-	switch p {
-	case typesv1.Priority_PRIORITY_P0:
-		return "P0"
-	case typesv1.Priority_PRIORITY_P1:
-		return "P1"
-	case typesv1.Priority_PRIORITY_P2:
-		return "P2"
-	case typesv1.Priority_PRIORITY_P3:
-		return "P3"
+	if p < typesv1.Priority_PRIORITY_P0 || p > typesv1.Priority_PRIORITY_P3 {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf("P%d", p-typesv1.Priority_PRIORITY_P0)
 }
 
 func riskName(r typesv1.Risk) string {
