@@ -50,7 +50,9 @@ type LLMOptions struct {
 	// (secrets, emails and addresses are always redacted).
 	Pseudonymise bool
 	// Language is what the analyses are written in for people
-	// (VIGIL_LANGUAGE: en or zh-TW): the LLM is asked to answer in it.
+	// (VIGIL_LANGUAGE: en or zh-TW): the LLM is asked to answer in it,
+	// and the rules say their findings in it. One for the whole
+	// installation: neither apps nor teams carry a language.
 	Language string
 }
 
@@ -89,7 +91,7 @@ func NewEngines(o LLMOptions, log *slog.Logger) (Engines, error) {
 		return Engines{}, err
 	}
 	budget := &llm.DailyBudget{MaxTokens: o.DailyTokens, MaxCost: o.DailyCost}
-	e := Engines{Timeout: o.Timeout}
+	e := Engines{Timeout: o.Timeout, Language: o.Language}
 	for _, name := range o.Order {
 		p := o.Providers[name]
 		var (
