@@ -72,5 +72,5 @@ func TestZhTWArrivesIntactEverywhere(t *testing.T) {
 	assert.Equal(t, "核准", slCard.Buttons[0].Text)
 	flex := ln.WaitForMessages(t, 2, 30*time.Second)[1]
 	assert.Equal(t, "flex", flex.Type)
-	assert.Contains(t, flex.AltText, "需要核准：將 shop/checkout 回滾到版本 3")
+	assert.Equal(t, "🛠 shop · 需要核准：將 shop/checkout 回滾到版本 3", flex.AltText)
 }

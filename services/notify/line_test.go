@@ -80,12 +80,12 @@ func TestLineConversation(t *testing.T) {
 	e.publish(t, req)
 	card := ln.WaitForMessages(t, 3, 30*time.Second)[2]
 	require.Equal(t, "flex", card.Type)
-	assert.Equal(t, "🛠 Approval needed: Roll back shop/checkout to revision 3", card.AltText)
+	assert.Equal(t, "🛠 shop · Approval needed: Roll back shop/checkout to revision 3", card.AltText)
 	texts, types := flexTexts(t, card.Contents)
 	assert.NotContains(t, types, "button", "no buttons until LINE's postbacks are answered")
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{
-		"🛠 Approval needed: Roll back shop/checkout to revision 3",
+		"🛠 shop · Approval needed: Roll back shop/checkout to revision 3",
 		"Incident", inc.GetIncident().GetId(),
 		"Target", "Deployment shop/checkout",
 		`revision 4 exits 1 </b><script>alert("x")</script> & <!channel>`,

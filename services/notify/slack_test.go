@@ -98,7 +98,7 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	assert.Contains(t, string(card.Blocks), `"confirm":{`, "approving asks first")
 	texts := strings.Join(blockTexts(t, card), "\n")
 	for _, want := range []string{
-		"🛠 Approval needed: Roll back shop/checkout to revision 3",
+		"🛠 shop · Approval needed: Roll back shop/checkout to revision 3",
 		"*Incident:* `" + inc.GetIncident().GetId() + "`",
 		"*Target:* Deployment shop/checkout",
 		"*Cause:* revision 4 exits 1 &lt;/b&gt;&lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; &lt;!channel&gt;",
@@ -123,7 +123,7 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	assert.Empty(t, got.Buttons, "no actions block")
 	assert.Equal(t, "chat.update", got.Edits[0].Via)
 	texts = strings.Join(blockTexts(t, got), "\n")
-	assert.Contains(t, texts, "❌ Rejected: Roll back shop/checkout to revision 3")
+	assert.Contains(t, texts, "❌ shop · Rejected: Roll back shop/checkout to revision 3")
 	assert.Contains(t, texts, "❌ *Rejected by user:bob* in Slack at 2026-05-01 12:05:03 UTC: not during the &lt;sale&gt;")
 	assert.Contains(t, texts, "*Target:* Deployment shop/checkout", "the same fields")
 	tg := e.waitTelegram(t, tgCard.MessageID, func(m faketelegram.Message) bool { return len(m.Edits) > 0 })

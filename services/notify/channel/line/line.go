@@ -122,7 +122,7 @@ func draw(m message.Message) lineapi.Message {
 	if !ok {
 		return lineapi.NewText(m.Text(Plain))
 	}
-	return lineapi.NewFlex(card.Icon+" "+card.Title, bubble(card))
+	return lineapi.NewFlex(card.Heading(), bubble(card))
 }
 
 // bubble lays a card out: the title in the header, the facts, the
@@ -163,7 +163,7 @@ func bubble(c message.Card) lineapi.Bubble {
 	if c.Outcome == "" {
 		footer = note(c.Words.DecideElsewhere)
 	}
-	header := bold(c.Icon + " " + c.Title)
+	header := bold(c.Heading())
 	header.Size = "lg"
 	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: lineapi.VBox(footer)}
 }

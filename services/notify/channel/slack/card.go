@@ -15,7 +15,7 @@ func draw(m message.Message) (string, []slackapi.Block) {
 	if !ok {
 		return m.Text(Mrkdwn), nil
 	}
-	return Mrkdwn.Escape(c.Title), cardBlocks(c)
+	return Mrkdwn.Escape(c.Heading()), cardBlocks(c)
 }
 
 // cardBlocks lay a card out: a header, the facts, the figures side by
@@ -28,7 +28,7 @@ func cardBlocks(c message.Card) []slackapi.Block {
 		facts = append(facts, m.Bold(f.Label+":")+" "+f.Value)
 	}
 	blocks := []slackapi.Block{
-		slackapi.Header(c.Icon + " " + c.Title),
+		slackapi.Header(c.Heading()),
 		slackapi.Section(slackapi.Mrkdwn(strings.Join(facts, "\n"))),
 	}
 	if len(c.Figures) > 0 {

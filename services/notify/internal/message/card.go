@@ -18,8 +18,8 @@ type Fact struct{ Label, Value string }
 type Card struct {
 	// Icon goes before the title where the chat shows text.
 	Icon string
-	// Header is the priority and app ("P1 · shop"), "" when neither is
-	// known.
+	// Header is the app ("shop"), plain text like Title; "" when not
+	// known. (The repair's events do not carry the incident's priority.)
 	Header string
 	// Title is plain text, not escaped: "Approval needed: Restart
 	// shop/checkout" while it waits, "Approved: ..." once decided.
@@ -62,6 +62,17 @@ type CardWords struct {
 	DecideElsewhere, ApproveWith, RejectWith string
 }
 
+// Heading is the card's first line as plain text: its icon, header and
+// title ("🛠 shop · Approval needed: Restart shop/checkout"), for a
+// chat's header or a notification.
+func (c Card) Heading() string {
+	h := c.Icon + " "
+	if c.Header != "" {
+		h += c.Header + " · "
+	}
+	return h + c.Title
+}
+
 // ApprovalCard is the approval card of req, decided by dec (nil while it
 // waits).
 func ApprovalCard(req *eventsv1.RepairApprovalRequested, dec *eventsv1.RepairDecided) Message {
@@ -81,7 +92,7 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 	if err != nil {
 		return Card{}, err
 	}
-	c := Card{Icon: "🛠", Action: action, Repair: m.Code(short(id)), RepairID: id, URL: f.incidentURL(req.GetIncidentId()), Header: short(req.GetApp())}
+	c := Card{Icon: "🛠", Action: action, Repair: m.Code(short(id)), RepairID: id, URL: f.incidentURL(req.GetIncidentId()), Header: clip(req.GetApp(), maxShort)}
 	title := cardTitle{Action: action}
 	if dec != nil {
 		d := f.decision(dec)

@@ -96,7 +96,7 @@ func TestHostileTextStaysData(t *testing.T) {
 		message.IncidentOpened(inc),
 		message.IncidentEscalated(&eventsv1.IncidentEscalated{Incident: inc, Level: 1, Users: []string{hostile}, Reason: hostile}),
 		message.Analysis(&eventsv1.AnalysisCompleted{Summary: hostile, RootCause: hostile + "!", BlastRadius: hostile, Model: hostile, Proposal: proposal}),
-		message.ApprovalCard(&eventsv1.RepairApprovalRequested{Summary: hostile, IncidentTitle: hostile, Reasons: []string{hostile}, Proposal: proposal},
+		message.ApprovalCard(&eventsv1.RepairApprovalRequested{Summary: hostile, IncidentTitle: hostile, App: hostile, Reasons: []string{hostile}, Proposal: proposal},
 			&eventsv1.RepairDecided{Outcome: hostile, DecidedBy: hostile, Reason: hostile, Channel: hostile}),
 		message.RepairBlocked(&eventsv1.RepairBlocked{Reasons: []string{hostile}, Summary: hostile, Proposal: proposal}),
 		message.DeployFailed(&eventsv1.DeployFailed{App: hostile, Reason: hostile}),
