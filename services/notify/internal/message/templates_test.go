@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/template/parse"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,4 +88,58 @@ func TestUnknownLanguageIsEnglishLoggedOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, strings.Count(logs.String(), "no templates for this language"), logs.String())
 	assert.Contains(t, logs.String(), "language=fr")
+}
+
+// Vigil's own templates write none of a markup's special characters as
+// text (they would break Telegram's HTML or format in Slack): formatting
+// goes through bold, code, italic and link.
+func TestTemplatesTextHasNoMarkup(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("templates/*.tmpl")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		trees, err := parse.Parse(name, string(b), "{{", "}}", funcsForParse)
+		require.NoError(t, err, name)
+		for _, tree := range trees {
+			walkText(tree.Root, func(text string) {
+				assert.False(t, strings.ContainsAny(text, "<>&*_`"), "%s: %q", name, text)
+			})
+		}
+	}
+}
+
+// funcsForParse names the functions templates may call (Vigil's and
+// text/template's), for parsing alone: parse only checks the names.
+var funcsForParse = func() map[string]any {
+	m := map[string]any{}
+	for _, name := range strings.Fields("bold italic code esc link word join print printf println or and not eq ne lt le gt ge len index slice call html js urlquery") {
+		m[name] = true
+	}
+	return m
+}()
+
+func walkText(n parse.Node, see func(string)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walkText(c, see)
+		}
+	case *parse.TextNode:
+		see(string(n.Text))
+	case *parse.IfNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	case *parse.RangeNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	case *parse.WithNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	}
 }
