@@ -510,16 +510,13 @@ func targetName(r *typesv1.ResourceRef) string {
 	return name
 }
 
-func severityName(s typesv1.Severity) string {
-	switch s {
-	case typesv1.Severity_SEVERITY_CRITICAL:
-		return "critical"
-	case typesv1.Severity_SEVERITY_WARNING:
-		return "warning"
-	case typesv1.Severity_SEVERITY_INFO:
-		return "info"
-	}
-	return "unknown"
+// severityName is a severity's key for templates.
+func severityName(s typesv1.Severity) string { return nameOr(severityNames, s) }
+
+var severityNames = map[typesv1.Severity]string{
+	typesv1.Severity_SEVERITY_CRITICAL: "critical",
+	typesv1.Severity_SEVERITY_WARNING:  "warning",
+	typesv1.Severity_SEVERITY_INFO:     "info",
 }
 
 // priorityName is P0..P3, "" for none.
@@ -530,16 +527,20 @@ func priorityName(p typesv1.Priority) string {
 	return fmt.Sprintf("P%d", p-typesv1.Priority_PRIORITY_P0)
 }
 
-func riskName(r typesv1.Risk) string {
-	switch r {
-	case typesv1.Risk_RISK_LOW:
-		return "low"
-	case typesv1.Risk_RISK_MEDIUM:
-		return "medium"
-	case typesv1.Risk_RISK_HIGH:
-		return "high"
-	case typesv1.Risk_RISK_CRITICAL:
-		return "critical"
+// riskName is a risk's key for templates.
+func riskName(r typesv1.Risk) string { return nameOr(riskNames, r) }
+
+var riskNames = map[typesv1.Risk]string{
+	typesv1.Risk_RISK_LOW:      "low",
+	typesv1.Risk_RISK_MEDIUM:   "medium",
+	typesv1.Risk_RISK_HIGH:     "high",
+	typesv1.Risk_RISK_CRITICAL: "critical",
+}
+
+// nameOr is k's name in names, "unknown" for one it lacks.
+func nameOr[K comparable](names map[K]string, k K) string {
+	if n, ok := names[k]; ok {
+		return n
 	}
 	return "unknown"
 }
