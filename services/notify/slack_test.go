@@ -78,6 +78,9 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	analysis := e.sl.WaitForMessages(t, 2, 30*time.Second)[1]
 	assert.Equal(t, parent.TS, analysis.ThreadTS)
 	assert.Contains(t, analysis.Text, "🔎 *Analysis: checkout crash-loops &lt;script&gt;alert(1)&lt;/script&gt; &amp; restarts*")
+	// The card comes on another stream: published once the analysis is
+	// out on both chats, to know the order.
+	e.tg.WaitForMessages(t, 2, 30*time.Second)
 
 	req := approvalRequested(inc.GetIncident().GetId())
 	id := req.GetRepairId()

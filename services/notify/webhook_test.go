@@ -49,6 +49,9 @@ func TestWebhookConversation(t *testing.T) {
 
 	incID := inc.GetIncident().GetId()
 	e.publish(t, completed(incID))
+	// The analysis and the card come on different streams: the card is
+	// published once the analysis is out, to know the order.
+	sink.WaitFor(t, 2, 30*time.Second)
 	req := approvalRequested(incID)
 	e.publish(t, req)
 	sink.WaitFor(t, 3, 30*time.Second)

@@ -161,16 +161,12 @@ type format struct {
 }
 
 func (msg Message) format(m Markup) *format {
-	lang, set := msg.templates().set(msg.Locale.Language)
-	set, err := set.Clone()
-	if err != nil {
-		panic(err) // only a template already executed by html/template fails to clone
-	}
+	lang, set := msg.templates().in(msg.Locale.Language, m)
 	zone := msg.Locale.Zone
 	if zone == nil {
 		zone = time.UTC
 	}
-	return &format{m: m, lang: lang, zone: zone, set: set.Funcs(markupFuncs(m, set)), base: strings.TrimRight(msg.Links.Base, "/")}
+	return &format{m: m, lang: lang, zone: zone, set: set, base: strings.TrimRight(msg.Links.Base, "/")}
 }
 
 func (msg Message) draw(m Markup) (string, error) {

@@ -38,6 +38,29 @@ type Templates struct {
 	log  *slog.Logger
 	// warned are the unknown languages already logged.
 	warned sync.Map
+	// bound are the sets with their functions bound to a markup, by
+	// boundKey: made once, as cloning a set for every message costs.
+	bound sync.Map
+}
+
+type boundKey struct {
+	lang string
+	m    Markup
+}
+
+// in is the templates of lang with their functions in markup m.
+func (t *Templates) in(lang string, m Markup) (string, *template.Template) {
+	lang, set := t.set(lang)
+	key := boundKey{lang, m}
+	if b, ok := t.bound.Load(key); ok {
+		return lang, b.(*template.Template)
+	}
+	clone, err := set.Clone()
+	if err != nil {
+		panic(err) // only a template already executed by html/template fails to clone
+	}
+	b, _ := t.bound.LoadOrStore(key, clone.Funcs(markupFuncs(m, clone)))
+	return lang, b.(*template.Template)
 }
 
 var (
