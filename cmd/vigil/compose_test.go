@@ -246,6 +246,8 @@ func TestComposeFile(t *testing.T) {
 		require.Equal(t, "analysis:9090", *gw.Environment["VIGIL_ANALYSIS_ADDR"])
 		require.NotNil(t, gw.Environment["VIGIL_REPAIR_ADDR"])
 		require.Equal(t, "repair:9090", *gw.Environment["VIGIL_REPAIR_ADDR"])
+		require.NotNil(t, gw.Environment["VIGIL_NOTIFY_ADDR"])
+		require.Equal(t, "notify:9090", *gw.Environment["VIGIL_NOTIFY_ADDR"])
 		var published []string
 		for _, p := range gw.Ports {
 			published = append(published, p.Published)

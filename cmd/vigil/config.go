@@ -65,7 +65,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET", "VIGIL_LINE_CHANNEL_SECRET"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -185,6 +185,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	approvalSnooze, err := envDuration("VIGIL_APPROVAL_SNOOZE", 30*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	statementTimeout, err := envDuration("VIGIL_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout)
 	if err != nil {
 		return app.Options{}, err
@@ -209,8 +213,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		// it in its process.
 		AnalysisAddr: os.Getenv("VIGIL_ANALYSIS_ADDR"),
 		RepairAddr:   os.Getenv("VIGIL_REPAIR_ADDR"),
+		// VIGIL_NOTIFY_ADDR: notify, for a gateway without it in its
+		// process (ChannelService, RouteService).
+		NotifyAddr: os.Getenv("VIGIL_NOTIFY_ADDR"),
 		Repair: repair.Options{
-			MaxEventAge: repairMaxAge,
+			MaxEventAge:    repairMaxAge,
+			ApprovalSnooze: approvalSnooze,
 			// Checked by repair.Options.Validate, which names the variable.
 			Namespace:          os.Getenv("VIGIL_NAMESPACE"),
 			ReservedNamespaces: envList("VIGIL_RESERVED_NAMESPACES"),
@@ -264,6 +272,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			TelegramWebhookURL: os.Getenv("VIGIL_TELEGRAM_WEBHOOK_URL"),
 			SlackResponseURLBase: env("VIGIL_SLACK_RESPONSE_URL_BASE",
 				slackResponseURLBase(slackAPI)),
+			// The LINE channel notify pushes with: the gateway takes its
+			// webhook (links, button presses) when the secret is set.
+			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
+			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
+			LineAPIURL:        env("VIGIL_LINE_API_URL", "https://api.line.me"),
 		},
 		Monitor: monitor.Options{
 			GroupBy:        strings.Split(env("VIGIL_GROUP_BY", "alertname,namespace"), ","),
@@ -275,6 +288,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			Workers:        workers,
 			// One-off silences end (maintenance windows may span a year).
 			SilenceMaxDuration: silenceMax,
+			// Priority rules, policies, schedules kept in Git.
+			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming
@@ -300,11 +315,16 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
-			// The env channels' language and zone; checked by notify.
+			// The language and zone of channels that name none; checked by
+			// notify.
 			Language:     env("VIGIL_LANGUAGE", "en"),
 			TimeZone:     zone,
 			TemplatesDir: os.Getenv("VIGIL_NOTIFY_TEMPLATES_DIR"),
 			PublicURL:    os.Getenv("VIGIL_PUBLIC_URL"),
+			// Seals the credentials of channels managed through the API.
+			EncryptionKey: key,
+			// Read and checked by notify.New, which names the file.
+			RoutesFile: os.Getenv("VIGIL_ROUTES_FILE"),
 		},
 		Streams: streams,
 	}, nil

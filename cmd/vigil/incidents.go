@@ -77,7 +77,7 @@ func incidentsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "incidents", Aliases: []string{"incident"}, Short: "List, show, acknowledge and resolve incidents"}
 	c.register(cmd)
 
-	var statuses []string
+	var statuses, priorities []string
 	var limit int32
 	list := &cobra.Command{
 		Use:   "list",
@@ -92,6 +92,13 @@ func incidentsCommand() *cobra.Command {
 				}
 				req.Statuses = append(req.Statuses, typesv1.IncidentStatus(v))
 			}
+			for _, s := range priorities {
+				p, err := parsePriority(s)
+				if err != nil {
+					return fmt.Errorf("--priority: %w", err)
+				}
+				req.Priorities = append(req.Priorities, p)
+			}
 			return call(cmd.Context(), &c, monitorv1.NewIncidentServiceClient, func(ctx context.Context, cl monitorv1.IncidentServiceClient) (proto.Message, error) {
 				return cl.ListIncidents(ctx, req)
 			}, func(w io.Writer, m proto.Message) {
@@ -101,6 +108,7 @@ func incidentsCommand() *cobra.Command {
 	}
 	list.Flags().StringSliceVar(&statuses, "status", nil, "only these states: open, acknowledged, resolved")
 	list.Flags().Int32Var(&limit, "limit", 50, "how many")
+	list.Flags().StringSliceVar(&priorities, "priority", nil, "only these priorities: P0, P1, P2, P3")
 
 	var alertsLimit int32
 	get := &cobra.Command{
@@ -111,6 +119,7 @@ func incidentsCommand() *cobra.Command {
 			}, func(w io.Writer, m proto.Message) {
 				resp := m.(*monitorv1.GetIncidentResponse)
 				printIncident(w, resp.GetIncident())
+				printEscalation(w, resp.GetEscalation())
 				if tok := resp.GetAlertsNextPageToken(); tok != "" {
 					fmt.Fprintf(w, "\nMore: vigil alerts list --incident %s --page-token %s\n", args[0], tok)
 				}
@@ -139,6 +148,7 @@ func incidentsCommand() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list, get, ack, resolve, analyzeCommand(&c))
+	cmd.AddCommand(incidentEscalationCommands(&c)...)
 	return cmd
 }
 
@@ -189,10 +199,11 @@ func rpcError(err error) error {
 
 func printIncidents(w io.Writer, incs []*typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
+	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
 	for _, i := range incs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
-			short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(), orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
+			orDash(priorityName(i.GetPriority())), short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(),
+			orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
 	}
 	_ = tw.Flush()
 }
@@ -203,6 +214,9 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 	fmt.Fprintf(tw, "Title:\t%s\n", i.GetTitle())
 	fmt.Fprintf(tw, "Status:\t%s\n", short(i.GetStatus().String(), "INCIDENT_STATUS_"))
 	fmt.Fprintf(tw, "Severity:\t%s\n", short(i.GetSeverity().String(), "SEVERITY_"))
+	if i.GetPriority() != typesv1.Priority_PRIORITY_UNSPECIFIED {
+		fmt.Fprintf(tw, "Priority:\t%s\n", priorityName(i.GetPriority()))
+	}
 	fmt.Fprintf(tw, "Group:\t%s\n", i.GetGroupKey())
 	printSubject(tw, i.GetSubject(), i.GetTeam())
 	fmt.Fprintf(tw, "Opened:\t%s\n", when(i.GetOpenedAt()))

@@ -23,9 +23,9 @@ import (
 
 func repairsCommand() *cobra.Command {
 	var c clientFlags
-	cmd := &cobra.Command{Use: "repairs", Aliases: []string{"repair"}, Short: "What Vigil repairs and why: list, show, approve, reject"}
+	cmd := &cobra.Command{Use: "repairs", Aliases: []string{"repair"}, Short: "What Vigil repairs and why: list, show, approve, reject, later"}
 	c.register(cmd)
-	cmd.AddCommand(repairsList(&c), repairsGet(&c), repairsAnswer(&c, true), repairsAnswer(&c, false))
+	cmd.AddCommand(repairsList(&c), repairsGet(&c), repairsAnswer(&c, true), repairsAnswer(&c, false), repairsLater(&c))
 	return cmd
 }
 
@@ -174,6 +174,36 @@ func repairsAnswer(c *clientFlags, approve bool) *cobra.Command {
 		}
 		return err
 	}
+	return cmd
+}
+
+// repairsLater is `repairs later ID [--for 30m]`.
+func repairsLater(c *clientFlags) *cobra.Command {
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:   "later ID [--for DURATION]",
+		Short: "Snooze a repair waiting for a person: it keeps waiting, and is asked for again when the snooze ends",
+		Long: `Snooze a repair waiting for a person, as "Later" on its card does: it keeps
+waiting, the card says who snoozed it until when, and a reminder is sent when
+the snooze ends (VIGIL_APPROVAL_SNOOZE, 30 min, unless --for) -- unless the
+approval expires first: a snooze never outlives it.`,
+		Example: `  vigil repairs later 0198a0a0-0000-7000-8000-000000000001
+  vigil repairs later 0198a0a0-0000-7000-8000-000000000001 --for 10m`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &repairv1.PostponeRepairRequest{Id: args[0]}
+			if d != 0 {
+				req.For = durationpb.New(d)
+			}
+			return call(cmd.Context(), c, repairv1.NewRepairServiceClient, func(ctx context.Context, cl repairv1.RepairServiceClient) (proto.Message, error) {
+				return cl.PostponeRepair(ctx, req)
+			}, func(w io.Writer, m proto.Message) {
+				r := m.(*repairv1.PostponeRepairResponse).GetRepair()
+				fmt.Fprintf(w, "Repair %s snoozed until %s by %s.\n", r.GetId(), when(r.GetSnoozedUntil()), r.GetSnoozedBy())
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&d, "for", 0, "how long (1m to 24h; default: the service's VIGIL_APPROVAL_SNOOZE)")
 	return cmd
 }
 

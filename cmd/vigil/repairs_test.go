@@ -96,6 +96,15 @@ func (f *fakeRepair) RejectRepair(ctx context.Context, r *repairv1.RejectRepairR
 	return &repairv1.RejectRepairResponse{Repair: rp}, nil
 }
 
+func (f *fakeRepair) PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	if err := f.record(ctx, r); err != nil {
+		return nil, err
+	}
+	rp := proto.CloneOf(f.repair)
+	rp.SnoozedUntil, rp.SnoozedBy, rp.Steps = timestamppb.New(time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC)), "user:alice", nil
+	return &repairv1.PostponeRepairResponse{Repair: rp}, nil
+}
+
 func (f *fakeRepair) GetGuardrails(ctx context.Context, r *repairv1.GetGuardrailsRequest) (*repairv1.GetGuardrailsResponse, error) {
 	if err := f.record(ctx, r); err != nil {
 		return nil, err
@@ -332,6 +341,22 @@ func TestRepairsApproveReject(t *testing.T) {
 	require.ErrorContains(t, err, "unknown flag: --reason", "only a rejection has a reason")
 	_, err = runAccess(t, repairsCommand, addr, "", "approve")
 	require.ErrorContains(t, err, "arg")
+	require.Nil(t, f.take())
+}
+
+func TestRepairsLater(t *testing.T) {
+	f, addr := startRepair(t)
+	out, err := runAccess(t, repairsCommand, addr, "", "later", testRepairID)
+	require.NoError(t, err)
+	requireProto(t, &repairv1.PostponeRepairRequest{Id: testRepairID}, f.take())
+	require.Contains(t, out.stdout, "Repair "+testRepairID+" snoozed until ")
+	require.Contains(t, out.stdout, " by user:alice.")
+
+	_, err = runAccess(t, repairsCommand, addr, "", "later", testRepairID, "--for", "10m")
+	require.NoError(t, err)
+	requireProto(t, &repairv1.PostponeRepairRequest{Id: testRepairID, For: durationpb.New(10 * time.Minute)}, f.take())
+	_, err = runAccess(t, repairsCommand, addr, "", "later", testRepairID, "--for", "soon")
+	require.ErrorContains(t, err, "--for")
 	require.Nil(t, f.take())
 }
 

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -85,7 +87,7 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	}
 	a, err := app.New(ctx, opts, app.Deps{
 		DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(),
-		Keys: keys, ServiceKey: serviceKey, Peers: peers,
+		Keys: keys, ServiceKey: serviceKey, Peers: peers, Reload: hangups(ctx),
 	})
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
@@ -261,4 +263,28 @@ func signingKeyCommand() *cobra.Command {
 	gen.Flags().StringVar(&service, "service", "", "with --env: a service's own identity instead (analysis): VIGIL_<SERVICE>_SERVICE_KEY for its VIGIL_SERVICE_KEY, VIGIL_<SERVICE>_PUBLIC_KEY for the service it calls (deploy)")
 	cmd.AddCommand(gen)
 	return cmd
+}
+
+// hangups delivers each SIGHUP until ctx ends: notify reads its routes
+// file again (VIGIL_ROUTES_FILE). One that comes while the last is being
+// handled is merged with it.
+func hangups(ctx context.Context) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }

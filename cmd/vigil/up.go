@@ -126,7 +126,10 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 		return err
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	deps := app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry()}
+	deps := app.Deps{
+		DatabaseURL: dsn, DatabaseLogins: logins, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry(),
+		Reload: hangups(ctx),
+	}
 	for _, c := range users {
 		if c.User == bus.UserPublisher {
 			continue
@@ -156,6 +159,9 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 			return err
 		}
 	}
+	// One key for the process: deploy's secrets and notify's channel
+	// credentials.
+	opts.Notify.EncryptionKey = opts.Deploy.EncryptionKey
 	kubeconfig := ""
 	if kubeDev {
 		binDir := env("VIGIL_K8S_BIN_DIR", kubedev.DefaultBinDir())

@@ -212,15 +212,15 @@ it is your own.`,
 func parseChatProvider(s string) (gatewayv1.ChatProvider, error) {
 	v, ok := gatewayv1.ChatProvider_value["CHAT_PROVIDER_"+strings.ToUpper(s)]
 	if !ok || v == 0 {
-		return 0, fmt.Errorf("--provider %q: want telegram or slack", s)
+		return 0, fmt.Errorf("--provider %q: want telegram, slack or line", s)
 	}
 	return gatewayv1.ChatProvider(v), nil
 }
 
 func usersLink(c *clientFlags) *cobra.Command {
-	var telegram, slack string
+	var telegram, slack, line string
 	cmd := &cobra.Command{
-		Use:   "link NAME --telegram ID | --slack TEAM_ID:USER_ID",
+		Use:   "link NAME --telegram ID | --slack TEAM_ID:USER_ID | --line USER_ID",
 		Short: "Link a chat account to a user (admins); it replaces the user's previous one, and the account's previous user",
 		Long: `Link a chat account to a user, so that what the account does in a chat
 (pressing an approval button) is done as the user, with their role and teams.
@@ -228,14 +228,20 @@ Admins only; a user links their own with ` + "`vigil users link-code`" + `.
 
 A Telegram account is the user's numeric id (ask @userinfobot). A Slack
 account is the workspace's id and the member's id (in Slack: the member's
-profile, "Copy member ID"; the workspace's in the browser's address bar).`,
+profile, "Copy member ID"; the workspace's in the browser's address bar). A
+LINE account is the user's id, U and 32 hex digits (a webhook event's
+source.userId; LINE shows it nowhere in the app).`,
 		Example: `  vigil users link alice --telegram 123456789
-  vigil users link alice --slack T0123ABCD:U0456EFGH`,
+  vigil users link alice --slack T0123ABCD:U0456EFGH
+  vigil users link alice --line U4af4980629d0b6b1a5f2e2c8e1f6a3b2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := &gatewayv1.LinkChatIdentityRequest{Name: args[0], Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: telegram}
 			if slack != "" {
 				req.Provider, req.ExternalId = gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK, slack
+			}
+			if line != "" {
+				req.Provider, req.ExternalId = gatewayv1.ChatProvider_CHAT_PROVIDER_LINE, line
 			}
 			return call(cmd.Context(), c, gatewayv1.NewUserServiceClient, func(ctx context.Context, cl gatewayv1.UserServiceClient) (proto.Message, error) {
 				return cl.LinkChatIdentity(ctx, req)
@@ -245,15 +251,16 @@ profile, "Copy member ID"; the workspace's in the browser's address bar).`,
 	fl := cmd.Flags()
 	fl.StringVar(&telegram, "telegram", "", "the Telegram user id (numeric)")
 	fl.StringVar(&slack, "slack", "", "the Slack account, TEAM_ID:USER_ID")
-	cmd.MarkFlagsMutuallyExclusive("telegram", "slack")
-	cmd.MarkFlagsOneRequired("telegram", "slack")
+	fl.StringVar(&line, "line", "", "the LINE user id (U and 32 hex digits)")
+	cmd.MarkFlagsMutuallyExclusive("telegram", "slack", "line")
+	cmd.MarkFlagsOneRequired("telegram", "slack", "line")
 	return cmd
 }
 
 func usersUnlink(c *clientFlags) *cobra.Command {
 	var provider string
 	cmd := &cobra.Command{
-		Use:     "unlink NAME --provider telegram|slack",
+		Use:     "unlink NAME --provider telegram|slack|line",
 		Short:   "Unlink a user's chat account (admins: anyone's; a user: their own)",
 		Example: `  vigil users unlink alice --provider telegram`,
 		Args:    cobra.ExactArgs(1),
@@ -267,7 +274,7 @@ func usersUnlink(c *clientFlags) *cobra.Command {
 			}, func(w io.Writer, m proto.Message) { printUser(w, m.(*gatewayv1.UnlinkChatIdentityResponse).GetUser()) })
 		},
 	}
-	cmd.Flags().StringVar(&provider, "provider", "", "telegram or slack")
+	cmd.Flags().StringVar(&provider, "provider", "", "telegram, slack or line")
 	_ = cmd.MarkFlagRequired("provider")
 	return cmd
 }
@@ -275,13 +282,14 @@ func usersUnlink(c *clientFlags) *cobra.Command {
 func usersLinkCode(c *clientFlags) *cobra.Command {
 	var provider string
 	cmd := &cobra.Command{
-		Use:   "link-code --provider telegram|slack",
+		Use:   "link-code --provider telegram|slack|line",
 		Short: "Get a one-time code that links your chat account when you send it to Vigil's bot",
 		Long: `Get a one-time code for yourself (signed in with ` + "`vigil login`" + `): send it to
 Vigil's bot from your chat account, as the instruction says, and that account
 is linked to you. It works once, for 10 minutes, and is shown only now.`,
 		Example: `  vigil users link-code --provider telegram
-  vigil users link-code --provider slack`,
+  vigil users link-code --provider slack
+  vigil users link-code --provider line`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := parseChatProvider(provider)
@@ -296,7 +304,7 @@ is linked to you. It works once, for 10 minutes, and is shown only now.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&provider, "provider", "", "telegram or slack")
+	cmd.Flags().StringVar(&provider, "provider", "", "telegram, slack or line")
 	_ = cmd.MarkFlagRequired("provider")
 	return cmd
 }

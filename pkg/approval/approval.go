@@ -1,6 +1,7 @@
-// Package approval is the contract between the approval cards notify
-// sends (Telegram inline keyboards, Slack buttons) and the answers the
-// gateway receives when a person presses one: what a button carries.
+// Package approval is the contract between the buttons notify sends
+// (Telegram inline keyboards, Slack buttons, LINE postbacks) on approval
+// cards and incident messages, and the answers the gateway receives when
+// a person presses one: what a button carries.
 // Telegram's callback_data is at most 64 bytes and comes back from the
 // chat unauthenticated, so it carries an opaque verb and the repair's id,
 // never JSON and never anything the gateway trusts beyond "which button":
@@ -10,6 +11,7 @@ package approval
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -29,10 +31,24 @@ const (
 	Silence Verb = "silence"
 )
 
+// The buttons of an incident's message; they carry the incident's id.
+// (Escalate and snooze join them once monitor serves them.)
+const (
+	// Acknowledge acknowledges the incident.
+	Acknowledge Verb = "acknowledge"
+)
+
 // Verbs are the card's buttons, in order.
 var Verbs = []Verb{Approve, Reject, Later, Silence}
 
-var short = map[Verb]string{Approve: "a", Reject: "r", Later: "l", Silence: "s"}
+// incidentVerbs are the incident message's buttons.
+var incidentVerbs = []Verb{Acknowledge}
+
+// OnIncident reports whether v's button is on an incident's message, and
+// carries the incident's id (not a repair's).
+func (v Verb) OnIncident() bool { return slices.Contains(incidentVerbs, v) }
+
+var short = map[Verb]string{Approve: "a", Reject: "r", Later: "l", Silence: "s", Acknowledge: "k"}
 
 // prefix versions the format: a card sent by an older Vigil still parses
 // or is refused clearly.
@@ -66,7 +82,7 @@ func ParseCallbackData(s string) (Verb, string, error) {
 }
 
 // SlackActionID is a Slack button's action_id ("vigil_repair_approve");
-// its value is the repair's id.
+// its value is the repair's id, or the incident's for a verb OnIncident.
 func SlackActionID(v Verb) string { return "vigil_repair_" + string(v) }
 
 // ParseSlackAction reads a pressed Slack button: its action_id and value.
@@ -75,7 +91,7 @@ func ParseSlackAction(actionID, value string) (Verb, string, error) {
 	if !ok || uuid.Validate(value) != nil {
 		return "", "", fmt.Errorf("%w: %q", ErrInvalid, actionID)
 	}
-	for _, v := range Verbs {
+	for _, v := range slices.Concat(Verbs, incidentVerbs) {
 		if string(v) == name {
 			return v, value, nil
 		}

@@ -12,7 +12,8 @@ const id = "01a23898-f34e-77f2-88f0-5551a310d725"
 
 func TestCallbackDataRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, v := range approval.Verbs {
+	for _, v := range append([]approval.Verb{approval.Acknowledge}, approval.Verbs...) {
+		require.Equal(t, v == approval.Acknowledge, v.OnIncident(), v)
 		d := approval.CallbackData(v, id)
 		require.LessOrEqual(t, len(d), 64, "Telegram's limit")
 		got, gotID, err := approval.ParseCallbackData(d)

@@ -93,6 +93,28 @@ var Policy = map[string]Rule{
 	"/vigil.monitor.v1.SilenceService/ListSilences":  readGlobal,
 	"/vigil.monitor.v1.SilenceService/ExpireSilence": {Permission: Operate, Audit: true, Target: "silence/{id}"},
 
+	// Escalation (docs/escalation.md): schedules and policies belong to a
+	// team, whose operators change them (monitor checks the stored team);
+	// everyone reads who is on call; the priority rules are the admins'.
+	"/vigil.monitor.v1.IncidentService/EscalateIncident":    operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/SnoozeIncident":      operate("incident/{id}"),
+	"/vigil.monitor.v1.IncidentService/SetIncidentPriority": operate("incident/{id}"),
+	"/vigil.monitor.v1.OnCallService/CreateSchedule":        operate("schedule/{schedule.name}"),
+	"/vigil.monitor.v1.OnCallService/GetSchedule":           readGlobal,
+	"/vigil.monitor.v1.OnCallService/ListSchedules":         readGlobal,
+	"/vigil.monitor.v1.OnCallService/UpdateSchedule":        operate("schedule/{schedule.name}"),
+	"/vigil.monitor.v1.OnCallService/DeleteSchedule":        operate("schedule/{name}"),
+	"/vigil.monitor.v1.OnCallService/AddOverride":           operate("schedule/{schedule}{team}"),
+	"/vigil.monitor.v1.OnCallService/WhoIsOnCall":           readGlobal,
+	"/vigil.monitor.v1.OnCallService/ListShifts":            readGlobal,
+	"/vigil.monitor.v1.EscalationService/CreatePolicy":      operate("escalation-policy/{policy.name}"),
+	"/vigil.monitor.v1.EscalationService/GetPolicy":         readGlobal,
+	"/vigil.monitor.v1.EscalationService/ListPolicies":      readGlobal,
+	"/vigil.monitor.v1.EscalationService/UpdatePolicy":      operate("escalation-policy/{policy.name}"),
+	"/vigil.monitor.v1.EscalationService/DeletePolicy":      operate("escalation-policy/{name}"),
+	"/vigil.monitor.v1.EscalationService/GetPriorityRules":  readGlobal,
+	"/vigil.monitor.v1.EscalationService/SetPriorityRules":  admin("priority-rules"),
+
 	"/vigil.deploy.v1.AppService/CreateApp":       operate("app/{app.name}"),
 	"/vigil.deploy.v1.AppService/GetApp":          read,
 	"/vigil.deploy.v1.AppService/ListApps":        read,
@@ -130,15 +152,28 @@ var Policy = map[string]Rule{
 	"/vigil.repair.v1.RepairService/GetRepair":     read,
 	"/vigil.repair.v1.RepairService/ApproveRepair": operate("repair/{id}"),
 	"/vigil.repair.v1.RepairService/RejectRepair":  operate("repair/{id}"),
+	// Later on an approval card: snooze it.
+	"/vigil.repair.v1.RepairService/PostponeRepair": operate("repair/{id}"),
 	// Guardrails decide what runs without a person: reading them is no
 	// app's data; changing them is an admin's.
 	"/vigil.repair.v1.RepairService/GetGuardrails": readGlobal,
 	"/vigil.repair.v1.RepairService/SetGuardrails": admin("guardrails/{guardrails.scope}"),
 
-	// Channels hold bot tokens and decide who hears what: admins only.
-	"/vigil.notify.v1.ChannelService/ListChannels":  adminRead,
-	"/vigil.notify.v1.ChannelService/CreateChannel": admin("channel/{channel.name}"),
-	"/vigil.notify.v1.ChannelService/DeleteChannel": admin("channel/{name}"),
+	// Channels: admins manage every channel; an operator the channels of
+	// their teams and their own personal channels (notify checks which,
+	// and lists only those). Vigil-wide channels and the environment's are
+	// admins' alone.
+	"/vigil.notify.v1.ChannelService/ListChannels":  {Permission: Operate},
+	"/vigil.notify.v1.ChannelService/GetChannel":    {Permission: Operate, Team: true},
+	"/vigil.notify.v1.ChannelService/CreateChannel": operate("channel/{channel.name}"),
+	"/vigil.notify.v1.ChannelService/UpdateChannel": operate("channel/{channel.name}"),
+	"/vigil.notify.v1.ChannelService/DeleteChannel": operate("channel/{name}"),
+	"/vigil.notify.v1.ChannelService/TestChannel":   operate("channel/{name}"),
+	// Who hears what is no secret to those who hear it; changing it is an
+	// admin's.
+	"/vigil.notify.v1.RouteService/GetRoutes":   readGlobal,
+	"/vigil.notify.v1.RouteService/TestRoutes":  readGlobal,
+	"/vigil.notify.v1.RouteService/ApplyRoutes": admin("routes"),
 
 	"/vigil.analysis.v1.AnalysisService/GetAnalysis":  read,
 	"/vigil.analysis.v1.AnalysisService/ListAnalyses": read,

@@ -114,6 +114,7 @@ var Roles = []Role{
 		// with the handler that needs it.
 		Consumes: []string{
 			SubjectIncidentOpened, SubjectIncidentResolved,
+			SubjectIncidentUpdated, // routes: counts and acknowledgements of incidents repeated
 			SubjectAnalysisCompleted,
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairDecided,
 			SubjectRepairBlocked, SubjectRepairSucceeded, SubjectRepairFailed,

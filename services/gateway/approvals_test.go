@@ -35,6 +35,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakeline"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeslack"
 	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -62,6 +63,11 @@ var (
 	slVera     = fakeslack.User{ID: "UVERA01", Username: "vera"}
 	slOlga     = fakeslack.User{ID: "UOLGA01", Username: "olga"}
 	slStranger = fakeslack.User{ID: "USAM01", Username: "sam"}
+
+	lnAlice    = "U" + strings.Repeat("a1", 16)
+	lnVera     = "U" + strings.Repeat("b2", 16)
+	lnOlga     = "U" + strings.Repeat("c3", 16)
+	lnStranger = "U" + strings.Repeat("d4", 16)
 )
 
 // fakeRepairs is the repair service's API as the gateway sees it: it
@@ -92,9 +98,36 @@ func (f *fakeRepairs) GetRepair(ctx context.Context, r *repairv1.GetRepairReques
 	return &repairv1.GetRepairResponse{Repair: proto.CloneOf(rp)}, nil
 }
 
-// fakeIncidents is monitor's IncidentService: one incident of payments.
+// PostponeRepair snoozes a waiting repair, as the repair service does:
+// for its team only, cut to its expiry.
+func (f *fakeRepairs) PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rp, ok := f.byID[r.GetId()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "repair %s not found", r.GetId())
+	}
+	if err := auth.CheckTeam(ctx, rp.GetTeam(), "repair "+r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	rp = proto.CloneOf(rp)
+	rp.SnoozedUntil, rp.SnoozedBy = rp.GetExpireTime(), p.String()
+	f.byID[rp.GetId()] = rp
+	return &repairv1.PostponeRepairResponse{Repair: proto.CloneOf(rp)}, nil
+}
+
+func (f *fakeRepairs) snoozedBy(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byID[id].GetSnoozedBy()
+}
+
+// fakeIncidents is monitor's IncidentService: one incident of payments,
+// which can be acknowledged, by someone of its team, as monitor does.
 type fakeIncidents struct {
 	monitorv1.UnimplementedIncidentServiceServer
+	mu       sync.Mutex
 	incident *typesv1.Incident
 }
 
@@ -105,7 +138,26 @@ func (f *fakeIncidents) GetIncident(ctx context.Context, r *monitorv1.GetInciden
 	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
 		return nil, err
 	}
-	return &monitorv1.GetIncidentResponse{Incident: f.incident}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &monitorv1.GetIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
+}
+
+func (f *fakeIncidents) AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error) {
+	if r.GetId() != f.incident.GetId() {
+		return nil, status.Error(codes.NotFound, "incident not found")
+	}
+	if err := auth.CheckTeam(ctx, "payments", "incident "+r.GetId()); err != nil {
+		return nil, err
+	}
+	p, _ := auth.FromContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.incident.GetStatus() != typesv1.IncidentStatus_INCIDENT_STATUS_OPEN {
+		return nil, status.Error(codes.FailedPrecondition, "incident is not open")
+	}
+	f.incident.Status, f.incident.AcknowledgedBy = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED, p.String()
+	return &monitorv1.AcknowledgeIncidentResponse{Incident: proto.CloneOf(f.incident)}, nil
 }
 
 // fakeSilences is monitor's SilenceService: it records what it was asked
@@ -146,6 +198,8 @@ type published struct {
 	answeredQueries map[string]bool
 	// responsePosts is how many posts Slack's response_urls had taken.
 	responsePosts int
+	// lineReplies is how many replies LINE had carried.
+	lineReplies int
 }
 
 type env struct {
@@ -157,6 +211,7 @@ type env struct {
 	silences  *fakeSilences
 	tg        *faketelegram.Server
 	sl        *fakeslack.Server
+	ln        *fakeline.Server
 	store     *postgres.Store
 
 	mu        sync.Mutex
@@ -187,10 +242,12 @@ func newEnv(t *testing.T) *env {
 		repairs: &fakeRepairs{byID: map[string]*repairv1.Repair{}},
 		incidents: &fakeIncidents{incident: &typesv1.Incident{
 			Id: incidentID, GroupLabels: map[string]string{"alertname": "HighLatency", "namespace": "shop"},
+			Status: typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
 		}},
 		silences: &fakeSilences{},
 		tg:       faketelegram.New(t, faketelegram.Options{ChatIDs: []string{tgChat}}),
 		sl:       fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: slackChannel, Name: "ops"}}}),
+		ln:       fakeline.New(t, fakeline.Options{To: []string{lnAlice, lnVera, lnOlga, lnStranger}}),
 	}
 	_, err = nc.Subscribe("repair.*", func(m *nats.Msg) {
 		evs, err := bus.Decode(m.Subject, m.Data)
@@ -198,7 +255,7 @@ func newEnv(t *testing.T) *env {
 			t.Errorf("undecodable %s: %v", m.Subject, err)
 			return
 		}
-		p := published{subject: m.Subject, event: evs[0], answeredQueries: map[string]bool{}, responsePosts: len(e.sl.ResponsePosts())}
+		p := published{subject: m.Subject, event: evs[0], answeredQueries: map[string]bool{}, responsePosts: len(e.sl.ResponsePosts()), lineReplies: len(e.ln.Replies())}
 		for _, q := range e.tg.CallbackQueries() {
 			if q.Answer != nil {
 				p.answeredQueries[q.ID] = true
@@ -243,16 +300,19 @@ func newEnv(t *testing.T) *env {
 		user     access.User
 		telegram string
 		slack    string
+		line     string
 	}{
-		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01"},
-		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01"},
-		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01"},
+		{access.User{Name: "alice", Role: auth.RoleOperator, Teams: []string{"payments"}}, "1001", "UALICE01", lnAlice},
+		{access.User{Name: "vera", Role: auth.RoleViewer, Teams: []string{"payments"}}, "1002", "UVERA01", lnVera},
+		{access.User{Name: "olga", Role: auth.RoleOperator, Teams: []string{"web"}}, "1003", "UOLGA01", lnOlga},
 	} {
 		_, err := acc.CreateUser(ctx, u.user, "correct horse battery")
 		require.NoError(t, err)
 		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Telegram, u.telegram)
 		require.NoError(t, err)
 		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Slack, fakeslack.DefaultTeamID+":"+u.slack)
+		require.NoError(t, err)
+		_, err = acc.LinkChatIdentity(ctx, admin, u.user.Name, access.Line, u.line)
 		require.NoError(t, err)
 	}
 	return e
@@ -438,8 +498,10 @@ func TestTelegramApprovalsByWebhook(t *testing.T) {
 	exp := e.repairs.byID[rLater].GetExpireTime().AsTime().UTC()
 	_, a = e.tgPress(t, e.tgCard(t, rLater), approval.CallbackData(approval.Later, rLater), tgAlice)
 	require.False(t, a.ShowAlert)
-	require.Contains(t, a.Text, "Left for later; it expires at ")
+	require.Contains(t, a.Text, "Snoozed: Vigil asks again later, before it expires at ")
 	require.Contains(t, a.Text, exp.Format("15:04")+" UTC")
+	require.Eventually(t, func() bool { return e.repairs.snoozedBy(rLater) == "user:alice" }, 10*time.Second, 10*time.Millisecond,
+		"snoozed in the repair service as the presser")
 
 	_, a = e.tgPress(t, e.tgCard(t, rSilence), approval.CallbackData(approval.Silence, rSilence), tgAlice)
 	require.Contains(t, a.Text, "Silencing the incident's alerts for 2 h")
@@ -586,7 +648,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "stopping ends the long poll at once")
 	q := e.tg.Press(t, e.tgCard(t, rLater), approval.CallbackData(approval.Later, rLater), tgAlice)
 	a := e.tg.WaitForAnswer(t, q.ID, 10*time.Second)
-	require.Contains(t, a.Text, "Left for later")
+	require.Contains(t, a.Text, "Snoozed")
 	require.Positive(t, proxies[waiting].count("getUpdates"))
 	q = e.tg.Press(t, e.tgCard(t, rApprove), approval.CallbackData(approval.Approve, rApprove), tgAlice)
 	e.tg.WaitForAnswer(t, q.ID, 10*time.Second)
@@ -607,7 +669,7 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 func (e *env) slCard(t *testing.T, id string) fakeslack.Message {
 	t.Helper()
 	var buttons []map[string]any
-	for _, v := range approval.Verbs {
+	for _, v := range slices.Concat(approval.Verbs, []approval.Verb{approval.Acknowledge}) {
 		buttons = append(buttons, map[string]any{
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": string(v)},
 			"action_id": approval.SlackActionID(v), "value": id,
@@ -707,7 +769,8 @@ func TestSlackApprovals(t *testing.T) {
 	require.Equal(t, "rejected in Slack", rj.GetReason())
 	require.Equal(t, "slack", rj.GetChannel())
 
-	require.Contains(t, e.slPress(t, rLater, approval.Later, slAlice).Text, "Left for later; it expires at ")
+	require.Contains(t, e.slPress(t, rLater, approval.Later, slAlice).Text, "Snoozed: Vigil asks again later, before it expires at ")
+	require.Eventually(t, func() bool { return e.repairs.snoozedBy(rLater) == "user:alice" }, 10*time.Second, 10*time.Millisecond)
 	post = e.slPress(t, rSilence, approval.Silence, slAlice)
 	require.Contains(t, post.Text, "Silencing the incident's alerts")
 	require.Eventually(t, func() bool { return len(e.silences.all()) > 0 }, 10*time.Second, 10*time.Millisecond)

@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
 	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/db"
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
@@ -38,6 +39,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
@@ -103,6 +105,14 @@ type Options struct {
 	// (https://hooks.slack.com/): the gateway answers a press only
 	// through a response_url under it, and refuses the press otherwise.
 	SlackResponseURLBase string
+	// LineChannelSecret is the LINE channel's secret: POST
+	// /api/v1/webhooks/line answers only requests signed with it (and
+	// LINE accounts can be linked). Empty: the route answers 404.
+	LineChannelSecret string
+	// LineChannelToken is the channel's access token, to reply to what
+	// LINE brings; LineAPIURL the Messaging API (https://api.line.me).
+	LineChannelToken string
+	LineAPIURL       string
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -202,6 +212,9 @@ func (o Options) Validate() error {
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
 	}
+	if o.LineChannelSecret != "" && o.LineChannelToken == "" {
+		errs = append(errs, errors.New("VIGIL_LINE_CHANNEL_SECRET: needs VIGIL_LINE_CHANNEL_TOKEN too (to answer what LINE brings)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -232,6 +245,11 @@ type Deps struct {
 	Incidents monitorv1.IncidentServiceServer
 	// Silences serves SilenceService, like Incidents (NewSilenceForwarder).
 	Silences monitorv1.SilenceServiceServer
+	// OnCall and Escalation serve monitor's OnCallService and
+	// EscalationService, like Incidents (NewOnCallForwarder,
+	// NewEscalationForwarder).
+	OnCall     monitorv1.OnCallServiceServer
+	Escalation monitorv1.EscalationServiceServer
 	// Apps and Clusters serve the deploy service's API: the service itself
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
@@ -243,6 +261,12 @@ type Deps struct {
 	// Repairs serves RepairService: the repair service in one process,
 	// or a forwarder (NewRepairForwarder); Unimplemented when nil.
 	Repairs repairv1.RepairServiceServer
+	// Channels serves ChannelService: notify in one process, or a
+	// forwarder (NewChannelForwarder); Unimplemented when nil.
+	Channels notifyv1.ChannelServiceServer
+	// Routes serves RouteService: notify in one process, or a forwarder
+	// (NewRouteForwarder); Unimplemented when nil.
+	Routes notifyv1.RouteServiceServer
 	// JetStream, when set, keeps the gateway's projection of who owns
 	// what (apps and namespace mappings, pkg/appteam), by which a team's
 	// ingest key is refused another team's alerts. Without it, no alert
@@ -267,6 +291,8 @@ type Service struct {
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
 	background *chat.Background
+	// line handles the LINE webhook; nil without a channel secret.
+	line *line.Webhook
 	// restNonce vouches for the client address REST calls carry (see
 	// clientHeader).
 	restNonce string
@@ -323,6 +349,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.SlackSigningSecret != "" {
 		chats = append(chats, access.Slack)
 	}
+	if opts.LineChannelSecret != "" {
+		chats = append(chats, access.Line)
+	}
 	acc := access.New(access.Options{
 		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
 		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login,
@@ -363,6 +392,16 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		s.bot.API = api
 	}
+	if opts.LineChannelSecret != "" {
+		api, err := lineapi.New(lineapi.Options{BaseURL: opts.LineAPIURL, Token: opts.LineChannelToken, Logger: deps.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_LINE_CHANNEL_TOKEN or VIGIL_LINE_API_URL: %w", err)
+		}
+		s.line = &line.Webhook{
+			Secret: opts.LineChannelSecret, API: api, Events: store, Linker: s.bot.Linker, Approvals: approvals,
+			MaxBytes: chatMaxBytes, Log: log,
+		}
+	}
 	return s, nil
 }
 
@@ -394,6 +433,18 @@ func NewSilenceForwarder(conn grpc.ClientConnInterface) monitorv1.SilenceService
 	return grpcapi.NewSilenceForwarder(conn)
 }
 
+// NewOnCallForwarder returns an OnCallService that calls monitor over
+// conn as the original caller.
+func NewOnCallForwarder(conn grpc.ClientConnInterface) monitorv1.OnCallServiceServer {
+	return grpcapi.NewOnCallForwarder(conn)
+}
+
+// NewEscalationForwarder returns an EscalationService that calls monitor
+// over conn as the original caller.
+func NewEscalationForwarder(conn grpc.ClientConnInterface) monitorv1.EscalationServiceServer {
+	return grpcapi.NewEscalationForwarder(conn)
+}
+
 // NewAppForwarder returns an AppService that calls the deploy service over
 // conn as the original caller.
 func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
@@ -406,10 +457,22 @@ func NewAnalysisForwarder(conn grpc.ClientConnInterface) analysisv1.AnalysisServ
 	return grpcapi.NewAnalysisForwarder(conn)
 }
 
+// NewChannelForwarder returns a ChannelService that calls notify over
+// conn.
+func NewChannelForwarder(conn grpc.ClientConnInterface) notifyv1.ChannelServiceServer {
+	return grpcapi.NewChannelForwarder(conn)
+}
+
 // NewRepairForwarder returns a RepairService that calls the repair
 // service over conn as the original caller.
 func NewRepairForwarder(conn grpc.ClientConnInterface) repairv1.RepairServiceServer {
 	return grpcapi.NewRepairForwarder(conn)
+}
+
+// NewRouteForwarder returns a RouteService that calls notify over conn
+// as the original caller.
+func NewRouteForwarder(conn grpc.ClientConnInterface) notifyv1.RouteServiceServer {
+	return grpcapi.NewRouteForwarder(conn)
 }
 
 // NewClusterForwarder returns a ClusterService that calls the deploy
@@ -436,7 +499,16 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	} else {
 		repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
 	}
-	notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	if s.deps.Channels != nil {
+		notifyv1.RegisterChannelServiceServer(srv.GRPC, s.deps.Channels)
+	} else {
+		notifyv1.RegisterChannelServiceServer(srv.GRPC, notifyv1.UnimplementedChannelServiceServer{})
+	}
+	if s.deps.Routes != nil {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, s.deps.Routes)
+	} else {
+		notifyv1.RegisterRouteServiceServer(srv.GRPC, notifyv1.UnimplementedRouteServiceServer{})
+	}
 	if s.deps.Analyses != nil {
 		analysisv1.RegisterAnalysisServiceServer(srv.GRPC, s.deps.Analyses)
 	} else {
@@ -447,6 +519,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	if s.deps.Silences != nil {
 		monitorv1.RegisterSilenceServiceServer(srv.GRPC, s.deps.Silences)
+	}
+	if s.deps.OnCall != nil {
+		monitorv1.RegisterOnCallServiceServer(srv.GRPC, s.deps.OnCall)
+	}
+	if s.deps.Escalation != nil {
+		monitorv1.RegisterEscalationServiceServer(srv.GRPC, s.deps.Escalation)
 	}
 	if s.deps.Apps != nil {
 		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)
@@ -484,6 +562,11 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 			HTTP: &http.Client{}, MaxBytes: chatMaxBytes, Log: s.deps.Logger,
 		}
 	}
+	ln := notConfigured("LINE", "VIGIL_LINE_CHANNEL_SECRET")
+	if s.line != nil {
+		ln = s.line
+	}
+	srv.Handle("POST /api/v1/webhooks/line", ln)
 	srv.Handle("POST /api/v1/webhooks/telegram", tg)
 	srv.Handle("POST /api/v1/webhooks/slack/commands", slCommands)
 	srv.Handle("POST /api/v1/webhooks/slack/interactions", slInteractions)
@@ -504,7 +587,7 @@ func notConfigured(what, setting string) http.Handler {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "audit log, sessions, Telegram updates and login failures",
+		What: "audit log, sessions, Telegram updates, LINE events and login failures",
 		Prune: func(ctx context.Context) (int64, error) {
 			now := time.Now()
 			return s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour))

@@ -24,9 +24,12 @@ var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) 
 	gatewayv1.RegisterAuditServiceHandler,
 	monitorv1.RegisterIncidentServiceHandler,
 	monitorv1.RegisterSilenceServiceHandler,
+	monitorv1.RegisterOnCallServiceHandler,
+	monitorv1.RegisterEscalationServiceHandler,
 	deployv1.RegisterAppServiceHandler,
 	deployv1.RegisterClusterServiceHandler,
 	repairv1.RegisterRepairServiceHandler,
 	notifyv1.RegisterChannelServiceHandler,
+	notifyv1.RegisterRouteServiceHandler,
 	analysisv1.RegisterAnalysisServiceHandler,
 }

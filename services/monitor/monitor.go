@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/services/monitor/internal/escalation"
 	"github.com/vigil-ops/vigil/services/monitor/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
@@ -66,6 +67,14 @@ type Options struct {
 	// SilenceMaxDuration bounds a one-off silence (default 30 days,
 	// VIGIL_SILENCE_MAX_DURATION); maintenance windows may span a year.
 	SilenceMaxDuration time.Duration
+	// EscalationFile, when set, is a YAML file of priority rules, response
+	// targets, escalation policies and on-call schedules applied at start
+	// (VIGIL_ESCALATION_FILE); the API then refuses to change what it
+	// defines.
+	EscalationFile string
+	// EscalationInterval is how often due escalation steps are looked for
+	// (default 1s).
+	EscalationInterval time.Duration
 }
 
 // Validate reports options a user must fix.
@@ -103,6 +112,8 @@ type Deps struct {
 	Publisher *bus.Publisher
 	Metrics   *bus.Metrics
 	Logger    *slog.Logger
+	// Clock is escalation's clock (default the system's); tests move it.
+	Clock escalation.Clock
 }
 
 // Service is a running monitor.
@@ -117,6 +128,9 @@ type Service struct {
 	relay    *outbox.Relay
 	api      *grpcapi.IncidentServer
 	silences *grpcapi.SilenceServer
+	oncall   *grpcapi.OnCallServer
+	policies *grpcapi.EscalationServer
+	engine   *escalation.Engine
 	log      *slog.Logger
 }
 
@@ -142,6 +156,15 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if opts.StartWithin == 0 {
 		opts.StartWithin = time.Hour
 	}
+	if deps.Clock == nil {
+		deps.Clock = escalation.SystemClock{}
+	}
+	if opts.EscalationFile != "" {
+		if err := escalation.ApplyFile(ctx, deps.Pool, opts.EscalationFile, deps.Clock.Now()); err != nil {
+			return nil, err
+		}
+		log.InfoContext(ctx, "escalation file applied", "file", opts.EscalationFile)
+	}
 	c := incident.NewCorrelator(postgres.Store{}, incident.Options{
 		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval,
 		// Read once per transaction: a silence applies from the next chunk
@@ -149,6 +172,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Silences: func(ctx context.Context, tx pgx.Tx, now time.Time) (incident.Muter, error) {
 			return postgres.Silences{}.Active(ctx, tx, now)
 		},
+		Priorities: escalation.LoadPriorities,
 	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
@@ -173,11 +197,13 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	engine := escalation.NewEngine(deps.Pool, deps.Clock, escalation.Options{Interval: opts.EscalationInterval}, log)
 	s := &Service{
-		apps: apps,
+		apps: apps, engine: engine,
+		oncall: grpcapi.NewOnCallServer(deps.Pool, deps.Clock), policies: grpcapi.NewEscalationServer(deps.Pool, deps.Clock),
 		deps: deps, opts: opts, correlator: c, consumer: consumer, log: log, silences: grpcapi.NewSilenceServer(deps.Pool, silence.Limits{MaxDuration: opts.SilenceMaxDuration}),
 		relay: outbox.NewRelay(deps.Pool, deps.Publisher, outbox.RelayOptions{Schema: Schema}, log),
-		api:   grpcapi.NewIncidentServer(deps.Pool, c),
+		api:   grpcapi.NewIncidentServer(deps.Pool, c).WithEngine(engine),
 	}
 	if s.repairs, err = s.repairConsumer(log); err != nil {
 		return nil, err
@@ -192,7 +218,17 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	monitorv1.RegisterIncidentServiceServer(r, s.api)
 	monitorv1.RegisterSilenceServiceServer(r, s.silences)
+	monitorv1.RegisterOnCallServiceServer(r, s.oncall)
+	monitorv1.RegisterEscalationServiceServer(r, s.policies)
 }
+
+// OnCallServer is monitor's on-call API, for a gateway in the same
+// process.
+func (s *Service) OnCallServer() monitorv1.OnCallServiceServer { return s.oncall }
+
+// EscalationServer is monitor's escalation API, for a gateway in the same
+// process.
+func (s *Service) EscalationServer() monitorv1.EscalationServiceServer { return s.policies }
 
 // IncidentServer is monitor's API, for a gateway in the same process.
 func (s *Service) IncidentServer() monitorv1.IncidentServiceServer { return s.api }
@@ -209,6 +245,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.repairs.Run(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
+	g.Go(func() error { return s.engine.Run(ctx) })
 	retention := db.Retention{
 		What: "incidents, silenced alerts, resolutions and silences",
 		Prune: func(ctx context.Context) (int64, error) {

@@ -2,18 +2,18 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+	"github.com/vigil-ops/vigil/services/notify/route"
 )
 
 // note is one message about an event, for every channel.
@@ -32,6 +32,8 @@ type note struct {
 	// ("" for a top-level message).
 	thread string
 	msg    message.Message
+	// route is what routes look at (routing.go).
+	route route.Event
 }
 
 // incidentRef and cardRef name the messages others refer to; "" for no
@@ -54,9 +56,52 @@ func (n *note) reply(incidentID, repairID string) {
 	n.thread = n.after
 }
 
-// handle sends e's message to the channels that hear about it, each once:
-// a channel that already has it (a redelivered event) is skipped.
-func (s *Service) handle(ctx context.Context, e bus.Event) error {
+// queueBatch is notify's consumer: it queues every event of a batch for
+// the channels that hear about it, in one transaction, and wakes the
+// senders. The bus acknowledges an event only once this transaction is
+// committed, and nothing is sent here: a channel that hangs holds back
+// only its own queue, never the stream.
+func (s *Service) queueBatch(r *bus.Router[queueing]) bus.BatchHandler {
+	return bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
+		errs := make([]error, len(ds))
+		var queued []string
+		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			clear(errs)
+			queued = queued[:0]
+			for i, d := range ds {
+				errs[i] = r.Dispatch(queueing{tx, &queued}, d)
+				if errs[i] != nil && !bus.IsPermanent(errs[i]) {
+					return errs[i] // the transaction is of no use now
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			for i := range errs {
+				if errs[i] == nil || !bus.IsPermanent(errs[i]) {
+					errs[i] = err
+				}
+			}
+			return errs
+		}
+		for _, name := range queued {
+			s.senders.start(name)
+		}
+		s.senders.wakeAll()
+		return errs
+	})
+}
+
+// queueing is a batch's transaction, and the channels it queued for.
+type queueing struct {
+	tx       pgx.Tx
+	channels *[]string
+}
+
+// queue queues e's message, in q's transaction, for each channel that
+// hears about it and does not have it yet (a redelivered event finds its
+// deliveries).
+func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 	n, err := s.noteOf(ctx, e)
 	if err != nil {
 		return err
@@ -65,167 +110,98 @@ func (s *Service) handle(ctx context.Context, e bus.Event) error {
 	if err != nil {
 		return err
 	}
-	return s.deliver(ctx, n, eps)
-}
-
-// targets are the channels that hear about n, each with the locale its
-// message is drawn in. This is where routes decide; for now every
-// channel hears about everything.
-func (s *Service) targets(_ context.Context, _ note) ([]*channel.Endpoint, error) {
-	return s.endpoints, nil
-}
-
-// deliver sends n on each of eps at once, each once.
-func (s *Service) deliver(ctx context.Context, n note, eps []*channel.Endpoint) error {
-	// Each channel on its own: one that hangs until its timeout (a dead
-	// webhook) does not hold back the others' message.
-	errs := make([]error, len(eps))
-	var wg sync.WaitGroup
-	for i, ep := range eps {
-		wg.Go(func() { errs[i] = s.deliverTo(ctx, ep, n) })
+	if len(eps) == 0 {
+		return nil
 	}
-	wg.Wait()
-	return combine(errs)
-}
-
-// deliverTo sends n on ep, unless ep has it; a reply whose parent is not
-// sent on ep yet is parked until it is, and the event needs nothing more.
-func (s *Service) deliverTo(ctx context.Context, ep *channel.Endpoint, n note) error {
-	if done, err := s.deliveries.Done(ctx, n.eventID, ep.Name); done || err != nil {
-		return err
+	payload, err := proto.Marshal(n.event)
+	if err != nil {
+		return bus.Permanent(fmt.Errorf("encode %s: %w", n.subject, err))
 	}
-	var after string
-	if n.after != "" {
-		payload, err := proto.Marshal(n.event)
-		if err != nil {
-			return bus.Permanent(fmt.Errorf("encode %s: %w", n.subject, err))
-		}
-		p, parked, err := s.deliveries.Park(ctx, postgres.Reply{
-			EventID: n.eventID, Channel: ep.Name, Target: ep.Target, Parent: n.after, Subject: n.subject, Payload: payload,
+	at := time.Now()
+	if t := e.GetMeta().GetOccurredAt(); t != nil {
+		at = t.AsTime()
+	}
+	for _, ep := range eps {
+		err := s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
+			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
+			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: n.after, Payload: payload,
+			OccurredAt: at,
 		})
 		if err != nil {
 			return err
 		}
-		if parked {
-			s.log.InfoContext(ctx, "reply parked until its parent is sent", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
-			return nil
-		}
-		after = p.MessageID
+		*q.channels = append(*q.channels, ep.Name)
 	}
-	return s.post(ctx, ep, n, after, false)
+	return nil
 }
 
-// post sends n on ep -- the message it waits for was sent as after, or
-// was not ("") -- and records the attempt. last: no retry follows, so a
-// failure that could be retried is given up.
-func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, after string, last bool) error {
-	ctx = channel.WithDeliveryKey(ctx, n.eventID+"/"+ep.Name+"/"+ep.Target)
-	if n.after != "" && after == "" {
-		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
+// endpoint is the channel called name as it is now, nil when there is
+// none any more: the queue keeps channels by name, not by the endpoint
+// they had when the event came.
+func (s *Service) endpoint(name string) *channel.Endpoint {
+	if ep, ok := s.channels.Channel(name); ok {
+		return ep
 	}
-	if n.edit && after != "" {
-		msg := n.msg
-		msg.Locale = ep.Locale
-		err := ep.Edit(ctx, after, msg)
-		if !channel.Judge(err).Gone {
-			return s.record(ctx, ep, n, after, err, last)
+	return nil
+}
+
+// queuedNote is the message of a claimed delivery's event, drawn anew: an
+// approval card that waited shows the decision that came meanwhile.
+func (s *Service) queuedNote(ctx context.Context, c *postgres.Claimed) (note, error) {
+	events, err := bus.Decode(c.Subject, c.Payload)
+	if err == nil && len(events) != 1 {
+		err = fmt.Errorf("%d events, want one", len(events))
+	}
+	if err != nil {
+		return note{}, bus.Permanent(fmt.Errorf("decode queued %s: %w", c.Subject, err))
+	}
+	return s.noteOf(ctx, events[0])
+}
+
+// threads are the messages on a channel a note goes with, by their ids
+// there ("" for none): after, the message it answers (a card it edits),
+// sent or not; parent, the message whose thread it goes to.
+type threads struct{ after, parent string }
+
+// threadsOf looks up the messages n goes with on ep.
+func (s *Service) threadsOf(ctx context.Context, ep *channel.Endpoint, n note) (threads, error) {
+	var t threads
+	if n.after != "" {
+		p, err := s.deliveries.Posted(ctx, n.after, ep.Name, ep.Target)
+		if err != nil {
+			return t, err
 		}
-		s.log.InfoContext(ctx, "approval card gone, decision sent on its own", "channel", ep.Name, "repair_id", n.repairID)
-		after = ""
+		t.after = p.MessageID
 	}
-	parent := after
+	t.parent = t.after
 	if n.thread != n.after && n.thread != "" {
 		// A decision goes to the incident's thread, not under its card.
 		p, err := s.deliveries.Posted(ctx, n.thread, ep.Name, ep.Target)
 		if err != nil {
-			return err
+			return t, err
 		}
-		parent = p.MessageID
+		t.parent = p.MessageID
 	}
-	msg := n.msg
-	msg.Locale = ep.Locale
-	id, err := ep.Send(ctx, msg, parent)
-	return s.record(ctx, ep, n, id, err, last)
+	return t, nil
 }
 
-// record logs an attempt at n on ep, and says what the bus should do: a
-// rate limit is honoured through the bus's redelivery delay.
-func (s *Service) record(ctx context.Context, ep *channel.Endpoint, n note, id string, sendErr error, last bool) error {
-	a := postgres.Attempt{
-		EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
-		IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref,
+// post sends n on ep, with the messages it goes with, and returns the
+// message's id: a reply whose parent was not sent (it failed for good,
+// or the reply waited long enough) goes out on its own.
+func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t threads) (string, error) {
+	ctx = channel.WithDeliveryKey(ctx, n.eventID+"/"+ep.Name+"/"+ep.Target)
+	if n.after != "" && t.after == "" {
+		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
 	}
-	v := channel.Judge(sendErr)
-	a.HTTPStatus, a.RetryAfter = v.Status, v.RetryAfter
-	switch {
-	case sendErr == nil:
-		a.Outcome, a.MessageID, a.HTTPStatus = postgres.OutcomeSent, id, http.StatusOK
-	case v.Retry && !last:
-		a.Outcome, a.Error = postgres.OutcomeRetry, sendErr.Error()
-	default:
-		a.Outcome, a.Error = postgres.OutcomeFailed, sendErr.Error()
-	}
-	if err := s.deliveries.Record(ctx, a); err != nil {
-		if sendErr == nil {
-			// Sent but not recorded: a redelivery would send it again, which
-			// beats losing the record of what people were told.
-			s.log.ErrorContext(ctx, "sent but not recorded", "channel", ep.Name, "event_id", n.eventID, "error", err)
+	// Drawn now, in the channel's locale (a route's over the channel's,
+	// notify's default where both leave it unset).
+	msg := s.look.For(n.msg, ep.Locale)
+	if n.edit && t.after != "" {
+		err := ep.Edit(ctx, t.after, msg)
+		if !channel.Judge(err).Gone {
+			return t.after, err
 		}
-		return err
+		s.log.InfoContext(ctx, "approval card gone, decision sent on its own", "channel", ep.Name, "repair_id", n.repairID)
 	}
-	if a.Outcome != postgres.OutcomeRetry && n.ref != "" {
-		s.wake() // its replies are due
-	}
-	switch a.Outcome {
-	case postgres.OutcomeSent:
-		s.log.InfoContext(ctx, "notification sent", "channel", ep.Name, "event_id", n.eventID, "subject", n.subject)
-		return nil
-	case postgres.OutcomeRetry:
-		return retryIn(sendErr, a.RetryAfter)
-	}
-	return bus.Permanent(fmt.Errorf("%s: %w", ep.Name, sendErr))
-}
-
-// retryError asks for the event again, after delay if it is set.
-type retryError struct {
-	err   error
-	delay time.Duration
-}
-
-func (e *retryError) Error() string { return e.err.Error() }
-func (e *retryError) Unwrap() error { return e.err }
-
-func retryIn(err error, delay time.Duration) error { return &retryError{err: err, delay: delay} }
-
-// combine is what the bus should do with an event after every channel
-// had its go: redeliver it while any channel may still take it (after the
-// longest delay a channel asked for), give it up when every channel that
-// failed failed for good (the channels that have it are not sent it
-// again).
-func combine(errs []error) error {
-	var (
-		retry, permanent []error
-		delay            time.Duration
-	)
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case bus.IsPermanent(err):
-			permanent = append(permanent, err)
-		default:
-			retry = append(retry, err)
-			if r, ok := errors.AsType[*retryError](err); ok {
-				delay = max(delay, r.delay)
-			}
-		}
-	}
-	switch {
-	case len(retry) > 0 && delay > 0:
-		return bus.RetryAfter(errors.Join(retry...), delay)
-	case len(retry) > 0:
-		return errors.Join(retry...)
-	case len(permanent) > 0:
-		return errors.Join(permanent...)
-	}
-	return nil
+	return ep.Send(ctx, msg, t.parent)
 }

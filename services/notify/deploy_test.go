@@ -43,7 +43,8 @@ func TestDeployMessagesStandAlone(t *testing.T) {
 	assert.Contains(t, msgs[3].PlainText, "❌ Deploy failed: shop")
 }
 
-// An escalation step is a reply in the incident's thread, naming the
+// An escalation step goes to the channels it names (here the ones that
+// announced the incident) as a reply in the incident's thread, naming the
 // step, who is asked and why.
 func TestEscalationRepliesInThread(t *testing.T) {
 	t.Parallel()
@@ -55,11 +56,11 @@ func TestEscalationRepliesInThread(t *testing.T) {
 
 	e.publish(t, &eventsv1.IncidentEscalated{
 		Meta: bus.NewMeta("monitor", nil), Incident: inc.GetIncident(), Level: 2, Policy: "payments-critical",
-		Users: []string{"alice", "bob"}, Channels: []string{"payments-oncall"}, Reason: "unacknowledged",
+		Users: []string{"alice", "bob"}, Channels: []string{"telegram", "slack"}, Reason: "unacknowledged",
 	})
 	tg := e.tg.WaitForMessages(t, 2, 30*time.Second)[1]
 	assert.Equal(t, root.MessageID, tg.ReplyToMessageID)
-	assert.Contains(t, tg.PlainText, "🚨 Incident escalated: DiskFull in <prod>\nStep 2 of policy payments-critical: nobody acknowledged it in time\nAsked to respond: alice, bob\nAlso told: payments-oncall")
+	assert.Contains(t, tg.PlainText, "🚨 Incident escalated: DiskFull in <prod>\nStep 2 of policy payments-critical: nobody acknowledged it in time\nAsked to respond: alice, bob\nAlso told: telegram, slack")
 	sl := e.sl.WaitForMessages(t, 2, 30*time.Second)[1]
 	assert.Equal(t, parent.TS, sl.ThreadTS)
 }

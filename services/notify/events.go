@@ -10,14 +10,16 @@ import (
 )
 
 // noteOf is what notify says about e, and where: for e's handler, and for
-// a reply that was parked and is drawn anew from its event.
+// a queued delivery, drawn anew from its event when it is sent.
 //
 // The incident's message starts its conversation; the rest are replies
 // in its thread. The resolution, an escalation, a failed repair and a
 // blocked one ask everyone to look: the channel sees them too. A deploy's
-// messages are about an app, not an incident: each stands on its own. An approval card goes out
-// with its buttons, or decided when the decision came first; a decision
-// edits the card, or is told on its own when the card is not there.
+// messages are about an app, not an incident: each stands on its own. An
+// approval card goes out with its buttons, or decided when the decision
+// came first; a snooze edits the card, and its reminder is a card of its
+// own; a decision edits the card, or is told on its own when the card is
+// not there.
 func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 	subject, err := bus.SubjectOf(e)
 	if err != nil {
@@ -29,6 +31,7 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		inc := e.GetIncident()
 		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
 		n.msg = message.IncidentOpened(inc)
+		n.msg.Actions = message.IncidentActions(inc)
 	case *eventsv1.IncidentResolved:
 		n.reply(e.GetIncident().GetId(), "")
 		n.msg = message.IncidentResolved(e.GetIncident())
@@ -44,7 +47,16 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 			return note{}, err
 		}
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.ref = cardRef(e.GetRepairId())
+		switch {
+		case e.GetReminder():
+			// Asked again after a snooze: a card of its own in the
+			// thread; a decision edits the first one.
+		case e.GetSnoozedUntil() != nil:
+			// Snoozed: the card says so, where it can be edited.
+			n.after, n.edit = cardRef(e.GetRepairId()), true
+		default:
+			n.ref = cardRef(e.GetRepairId())
+		}
 		n.msg = message.ApprovalCard(e, dec)
 	case *eventsv1.RepairDecided:
 		req, err := s.cards.SaveDecision(ctx, e)
@@ -83,6 +95,6 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
 	}
 	n.msg.About.IncidentID, n.msg.About.RepairID = n.incidentID, n.repairID
-	n.msg.Templates, n.msg.Links = s.templates, s.links
+	n.route = routeOf(subject, e)
 	return n, nil
 }

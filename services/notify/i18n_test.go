@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeline"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakesmtp"
+	"github.com/vigil-ops/vigil/pkg/testkit/faketelegram"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakewebhook"
 	"github.com/vigil-ops/vigil/services/notify/channel/email"
 	"github.com/vigil-ops/vigil/services/notify/channel/line"
@@ -49,9 +51,13 @@ func TestZhTWArrivesIntactEverywhere(t *testing.T) {
 	assert.Contains(t, tg.PlainText, "嚴重度：嚴重")
 	sl := e.sl.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Contains(t, sl.Text, "*事件發生：磁碟已滿：&lt;prod&gt; 的 shop*")
+	assert.Equal(t, [][]faketelegram.Button{{{Text: "確認", CallbackData: approval.CallbackData(approval.Acknowledge, inc.GetIncident().GetId())}}}, tg.ReplyMarkup,
+		"the Acknowledge button in the channel's language")
 	lm := ln.WaitForMessages(t, 1, 30*time.Second)[0]
-	assert.True(t, strings.HasPrefix(lm.Text, first), lm.Text)
-	assert.True(t, utf8.ValidString(lm.Text))
+	assert.Equal(t, "flex", lm.Type, "a bubble, for its Acknowledge button")
+	assert.Equal(t, first, lm.AltText)
+	assert.True(t, utf8.Valid(lm.Contents))
+	assert.Contains(t, string(lm.Contents), `"label":"確認"`)
 	mail := smtp.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Equal(t, "[Vigil] "+first, mail.Subject, "the subject, encoded and decoded")
 	assert.Contains(t, mail.Text, first)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	"github.com/vigil-ops/vigil/pkg/testkit/fakeline"
 	"github.com/vigil-ops/vigil/services/notify"
 	"github.com/vigil-ops/vigil/services/notify/channel/line"
@@ -51,14 +52,16 @@ func flexTexts(t *testing.T, raw json.RawMessage) (texts, types []string) {
 	var b struct{ Header, Body, Footer json.RawMessage }
 	require.NoError(t, json.Unmarshal(raw, &b))
 	for _, part := range []json.RawMessage{b.Header, b.Body, b.Footer} {
-		walk(part)
+		if part != nil {
+			walk(part)
+		}
 	}
 	return texts, types
 }
 
-// The incident's conversation in a LINE group: the incident and the
-// analysis as text (outside text shown as it is: LINE has no markup),
-// the approval card as a Flex bubble without buttons, the decision as a
+// The incident's conversation in a LINE group: the incident as a bubble
+// with its Acknowledge button, the analysis as text (outside text shown as it is: LINE has no markup),
+// the approval card as a Flex bubble with postback buttons, the decision as a
 // message of its own (LINE edits nothing); redelivered, nothing is
 // pushed twice.
 func TestLineConversation(t *testing.T) {
@@ -67,9 +70,12 @@ func TestLineConversation(t *testing.T) {
 	inc := opened()
 	e.publish(t, inc)
 	first := ln.WaitForMessages(t, 1, 30*time.Second)[0]
-	assert.Equal(t, "text", first.Type)
+	assert.Equal(t, "flex", first.Type, "a bubble, for its Acknowledge button")
 	assert.Equal(t, lineTo, first.To)
-	assert.Contains(t, first.Text, "Incident opened: DiskFull in <prod>")
+	assert.Contains(t, first.AltText, "Incident opened: DiskFull in <prod>")
+	texts, _ := flexTexts(t, first.Contents)
+	assert.Contains(t, strings.Join(texts, "\n"), "Incident opened: DiskFull in <prod>")
+	assert.Contains(t, string(first.Contents), `"data":"`+approval.CallbackData(approval.Acknowledge, inc.GetIncident().GetId())+`"`)
 
 	e.publish(t, completed(inc.GetIncident().GetId()))
 	analysis := ln.WaitForMessages(t, 2, 30*time.Second)[1]
@@ -82,7 +88,10 @@ func TestLineConversation(t *testing.T) {
 	require.Equal(t, "flex", card.Type)
 	assert.Equal(t, "🛠 shop · Approval needed: Roll back shop/checkout to revision 3", card.AltText)
 	texts, types := flexTexts(t, card.Contents)
-	assert.NotContains(t, types, "button", "no buttons until LINE's postbacks are answered")
+	assert.Contains(t, types, "button")
+	for _, v := range []approval.Verb{approval.Approve, approval.Reject, approval.Later} {
+		assert.Contains(t, string(card.Contents), `"data":"`+approval.CallbackData(v, id)+`"`, "the %s button posts back", v)
+	}
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{
 		"🛠 shop · Approval needed: Roll back shop/checkout to revision 3",

@@ -4,8 +4,17 @@
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
 // repair's progress as replies in its thread -- recording every attempt in
-// its schema "notify". A reply whose parent is not sent yet is parked in
-// that schema and sent when the parent's delivery is recorded.
+// its schema "notify".
+//
+// Exactly one message per event per channel: the consumer turns each
+// event into one queued delivery per channel, in the transaction that
+// precedes its acknowledgement (a redelivered event finds them); a
+// sender per channel claims a delivery -- committed -- before it calls the
+// provider, so no replica sends it again. A reply waits in the queue until
+// its parent's message id is known.
+// Its channels are the environment's and those managed through its
+// ChannelService (internal/grpcapi), stored in that schema too; which of
+// them hear about an event is its routes' (RouteService, routing.go).
 package notify
 
 import (
@@ -15,19 +24,24 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+	"github.com/vigil-ops/vigil/services/notify/internal/registry"
 )
 
 // Schema is notify's Postgres schema.
@@ -35,15 +49,25 @@ const Schema = "notify"
 
 // Options configure notify.
 type Options struct {
-	// Channels are where notify writes, each configured by its own
-	// package (channel/telegram, channel/slack, ...); one left empty is
-	// off.
+	// Channels are the environment's channels, each configured by its
+	// own package (channel/telegram, channel/slack, ...); one left empty
+	// is off. Each is named after its kind; the channels managed through
+	// ChannelService come on top.
 	Channels []channel.Config
-	// MaxDeliver is how often a message is tried before it is given up and
-	// dead-lettered (default 10).
+	// EncryptionKey seals the credentials of the channels managed through
+	// ChannelService (VIGIL_ENCRYPTION_KEY, 32 bytes); without it only
+	// channels without a credential can be stored.
+	EncryptionKey []byte
+	// ChannelRefresh is how often a replica checks whether the stored
+	// channels changed (default 2s).
+	ChannelRefresh time.Duration
+	// MaxDeliver is how often a message is tried on a channel before it
+	// is given up, its delivery recorded as failed (default 10); and how
+	// often the bus hands notify an event it cannot queue before it is
+	// dead-lettered.
 	MaxDeliver int
 	// MaxEventAge: an incident event or analysis older than this is not
-	// sent (default 1h). Notify acts on the world: after an outage or a long backlog,
+	// sent, nor a delivery queued for longer (default 1h). Notify acts on the world: after an outage or a long backlog,
 	// paging people about incidents hours old does more harm than good.
 	MaxEventAge time.Duration
 	// Retention: deliveries and their attempts last touched longer ago than
@@ -51,7 +75,7 @@ type Options struct {
 	// MaxEventAge, so an event whose delivery was deleted is too old to be
 	// sent again.
 	Retention time.Duration
-	// ReplyWait is how long a reply waits, parked, for the message it
+	// ReplyWait is how long a reply waits, queued, for the message it
 	// answers (the incident's, an approval card) when that is not sent
 	// yet, before it goes out on its own (default 2m). Most replies go as
 	// soon as their parent is recorded; this bounds the wait for a parent
@@ -70,6 +94,24 @@ type Options struct {
 	// PublicURL is where people reach Vigil's API (VIGIL_PUBLIC_URL):
 	// messages link an incident there ("": no links).
 	PublicURL string
+	// RoutesFile, when set, is the routing document (YAML or JSON, the
+	// API's shape), applied at start: the file is in charge and applying
+	// routes through the API is refused.
+	RoutesFile string
+	// RoutesRefresh is how often a replica looks for routes applied
+	// through another (default 10s).
+	RoutesRefresh time.Duration
+	// RepeatCheck is how often incidents still firing are checked for a
+	// re-announcement due on their routes (default 30s).
+	RepeatCheck time.Duration
+	// Lease is how long a claimed delivery stays its sender's without
+	// word from it (default 10s): the sender renews it while it sends, and
+	// a delivery whose sender died is taken over once it ends.
+	Lease time.Duration
+	// StopGrace is how long a send in flight when notify stops may still
+	// take (default 3s); one that takes longer is abandoned, its outcome
+	// unknown.
+	StopGrace time.Duration
 }
 
 const (
@@ -77,6 +119,12 @@ const (
 	defaultMaxEventAge = time.Hour
 	defaultRetention   = 30 * 24 * time.Hour
 	defaultReplyWait   = 2 * time.Minute
+	// Polling one indexed max() is cheap, and works through any pooler,
+	// where LISTEN needs a session of its own.
+	defaultRoutesRefresh = 10 * time.Second
+	defaultRepeatCheck   = 30 * time.Second
+	defaultLease         = 10 * time.Second
+	defaultStopGrace     = 3 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -95,6 +143,14 @@ func (o Options) Validate() error {
 		return errors.New("VIGIL_RETENTION: must not be negative")
 	case o.ReplyWait < 0:
 		return errors.New("notify: ReplyWait: must not be negative")
+	case len(o.EncryptionKey) != 0 && len(o.EncryptionKey) != seal.KeySize:
+		return fmt.Errorf("VIGIL_ENCRYPTION_KEY: not %d bytes (generate one with `openssl rand -base64 32`)", seal.KeySize)
+	case o.RoutesRefresh < 0 || o.RepeatCheck < 0:
+		return errors.New("notify: RoutesRefresh, RepeatCheck: must not be negative")
+	case o.Lease < 0:
+		return errors.New("notify: Lease: must not be negative")
+	case o.StopGrace < 0:
+		return errors.New("notify: StopGrace: must not be negative")
 	}
 	if o.PublicURL != "" {
 		if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -121,6 +177,18 @@ func (o Options) withDefaults() Options {
 	if o.ReplyWait == 0 {
 		o.ReplyWait = defaultReplyWait
 	}
+	if o.RoutesRefresh == 0 {
+		o.RoutesRefresh = defaultRoutesRefresh
+	}
+	if o.RepeatCheck == 0 {
+		o.RepeatCheck = defaultRepeatCheck
+	}
+	if o.Lease == 0 {
+		o.Lease = defaultLease
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = defaultStopGrace
+	}
 	return o
 }
 
@@ -131,25 +199,40 @@ type Deps struct {
 	Metrics    *bus.Metrics
 	Logger     *slog.Logger
 	HTTPClient *http.Client
+	// Reload, when set, asks for RoutesFile to be read and applied again
+	// (cmd/vigil: on SIGHUP).
+	Reload <-chan struct{}
+	// Registry, when set, gets notify's metrics.
+	Registry prometheus.Registerer
 }
 
 // Service is a running notify.
 type Service struct {
 	opts       Options
 	log        *slog.Logger
+	pool       *pgxpool.Pool
 	deliveries *postgres.Deliveries
 	cards      *postgres.Cards
-	// endpoints are where notify writes, each drawing messages its own
-	// way.
-	endpoints []*channel.Endpoint
+	// channels are where notify writes, each drawing messages its own
+	// way: the environment's and the stored ones.
+	channels *registry.Registry
+	api      *grpcapi.Server
 	// consumers read one stream each (a JetStream consumer reads one
 	// stream): incidents, analyses, repairs, deploys.
 	consumers []*bus.Consumer
-	// due wakes the sending of parked replies: a parent was recorded.
-	due chan struct{}
-	// templates draw every message; links are where they link to.
-	templates *message.Templates
-	links     message.Links
+	// dir finds channels by name; routes and incidents are what routing
+	// needs (routing.go).
+	dir       Directory
+	routes    routes
+	incidents *postgres.Incidents
+	reload    <-chan struct{}
+	// replica names this notify in the claims it makes.
+	replica  string
+	senders  senders
+	outcomes *prometheus.CounterVec
+	// look draws every message: notify's templates, links and default
+	// locale.
+	look message.Defaults
 }
 
 // New migrates notify's schema and builds the service.
@@ -159,7 +242,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	opts = opts.withDefaults()
 	log := deps.Logger.With("service", "notify")
-	if err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations")); err != nil {
+	err := db.Migrate(ctx, deps.Pool, Schema, db.Sub(postgres.Migrations, "migrations"))
+	if err != nil {
 		return nil, err
 	}
 	templates, err := message.NewTemplates(opts.TemplatesDir, log)
@@ -167,58 +251,70 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		opts: opts, log: log, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		due: make(chan struct{}, 1), templates: templates, links: message.Links{Base: opts.PublicURL},
+		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
+		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
+		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
+		look: message.Defaults{
+			Templates: templates, Links: message.Links{Base: opts.PublicURL},
+			Locale: message.Locale{Language: opts.Language, Zone: opts.TimeZone},
+		},
 	}
+	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	for _, c := range opts.Channels {
-		ep, err := c.Open(channel.Deps{HTTPClient: client, Logger: log})
-		if err != nil {
+	var box *seal.Box
+	if len(opts.EncryptionKey) > 0 {
+		if box, err = seal.New(opts.EncryptionKey); err != nil {
 			return nil, err
 		}
-		if ep == nil {
-			continue
-		}
-		// A channel that names no language or zone of its own speaks
-		// the default.
-		if ep.Locale.Language == "" {
-			ep.Locale.Language = opts.Language
-		}
-		if ep.Locale.Zone == nil {
-			ep.Locale.Zone = opts.TimeZone
-		}
-		if slices.ContainsFunc(s.endpoints, func(o *channel.Endpoint) bool { return o.Name == ep.Name }) {
-			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
-		}
-		s.endpoints = append(s.endpoints, ep)
 	}
-	if len(s.endpoints) == 0 {
-		log.WarnContext(ctx, "no notification channel configured: set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID, or VIGIL_SLACK_BOT_TOKEN and VIGIL_SLACK_CHANNEL")
-		return s, nil
+	store := postgres.NewChannels(deps.Pool, box)
+	cdeps := channel.Deps{HTTPClient: client, Logger: log}
+	if s.channels, err = registry.New(store, opts.Channels, cdeps, opts.ChannelRefresh); err != nil {
+		return nil, err
+	}
+	if err := s.channels.Load(ctx); err != nil {
+		return nil, err
+	}
+	s.api = grpcapi.New(store, s.channels, cdeps, s.look)
+	if len(s.channels.Endpoints()) == 0 {
+		// Consumers run anyway: a channel created later hears from then on.
+		log.WarnContext(ctx, "no notification channel yet: add one with `vigil channels create`, or set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID (or another kind's variables)")
+	}
+	s.dir = s.channels
+	if opts.RoutesFile != "" {
+		if err := s.applyFile(ctx, opts.RoutesFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.loadRoutes(ctx); err != nil {
+		return nil, err
 	}
 
-	incidents := bus.NewRouter[struct{}]()
+	incidents := bus.NewRouter[queueing]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
 	on[*eventsv1.IncidentEscalated](incidents, s)
-	analyses := bus.NewRouter[struct{}]()
+	bus.On(incidents, func(ctx context.Context, _ queueing, e *eventsv1.IncidentUpdated) error {
+		return s.handleUpdate(ctx, e)
+	})
+	analyses := bus.NewRouter[queueing]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)
-	repairs := bus.NewRouter[struct{}]()
+	repairs := bus.NewRouter[queueing]()
 	on[*eventsv1.RepairApprovalRequested](repairs, s)
 	on[*eventsv1.RepairDecided](repairs, s)
 	on[*eventsv1.RepairRequested](repairs, s)
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	deploys := bus.NewRouter[struct{}]()
+	deploys := bus.NewRouter[queueing]()
 	on[*eventsv1.DeployRequested](deploys, s)
 	on[*eventsv1.DeploySucceeded](deploys, s)
 	on[*eventsv1.DeployFailed](deploys, s)
 	on[*eventsv1.DeployRolledBack](deploys, s)
-	for _, r := range []*bus.Router[struct{}]{incidents, analyses, repairs, deploys} {
+	for _, r := range []*bus.Router[queueing]{incidents, analyses, repairs, deploys} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err
@@ -228,14 +324,25 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// on routes events of type E to notify's one handler.
-func on[E bus.Event](r *bus.Router[struct{}], s *Service) {
-	bus.On(r, func(ctx context.Context, _ struct{}, e E) error { return s.handle(ctx, e) })
+// Register adds ChannelService and RouteService to srv, for a process
+// without the gateway (which serves them through ChannelServer and
+// RouteServer otherwise).
+func (s *Service) Register(srv grpc.ServiceRegistrar) {
+	notifyv1.RegisterChannelServiceServer(srv, s.api)
+	notifyv1.RegisterRouteServiceServer(srv, s.RouteServer())
+}
+
+// ChannelServer is ChannelService, for the gateway of the same process.
+func (s *Service) ChannelServer() notifyv1.ChannelServiceServer { return s.api }
+
+// on routes events of type E to notify's one handler, which queues them.
+func on[E bus.Event](r *bus.Router[queueing], s *Service) {
+	bus.On(r, func(ctx context.Context, q queueing, e E) error { return s.queue(ctx, q, e) })
 }
 
 // newConsumer makes notify's durable consumer of the subjects of r (of
 // one stream).
-func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[struct{}]) (*bus.Consumer, error) {
+func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[queueing]) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:        "notify",
 		Subjects:    r.Subjects(),
@@ -244,7 +351,7 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 		MaxEventAge: s.opts.MaxEventAge,
 		// StartWithin 0: a notify started for the first time sends about
 		// what happens from now on, not about the streams' history.
-	}, bus.Handler(r, struct{}{}), s.log, deps.Metrics)
+	}, s.queueBatch(r), s.log, deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -256,16 +363,16 @@ func (s *Service) newConsumer(ctx context.Context, deps Deps, r *bus.Router[stru
 	return c, nil
 }
 
-// Run sends notifications until ctx is cancelled, sends the replies that
-// waited for their parent once it is recorded (or they waited long
-// enough), and prunes the delivery log past retention, at start and then
-// hourly.
+// Run queues notifications and sends them, a sender per channel, until
+// ctx is cancelled, and prunes the delivery log past retention, at start
+// and then hourly. A send in flight when ctx ends gets StopGrace to
+// finish.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "deliveries, approval cards and parked replies",
+		What: "deliveries, approval cards, parked replies and routed incidents",
 		Prune: func(ctx context.Context) (int64, error) {
 			before := time.Now().Add(-s.opts.Retention)
 			n, err := s.deliveries.Prune(ctx, before)
@@ -276,18 +383,36 @@ func (s *Service) Run(ctx context.Context) error {
 			if err != nil {
 				return n + cards, err
 			}
-			parked, err := s.deliveries.PruneParked(ctx, before)
-			return n + cards + parked, err
+			incidents, err := s.incidents.Prune(ctx, before)
+			return n + cards + incidents, err
 		},
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
-	if len(s.endpoints) > 0 {
+	g.Go(func() error { return s.channels.Run(gctx) })
+	g.Go(func() error {
+		s.refreshRoutes(gctx)
+		return nil
+	})
+	if s.opts.RoutesFile != "" && s.reload != nil {
 		g.Go(func() error {
-			s.sendParked(gctx)
+			s.reloadFile(gctx)
 			return nil
 		})
 	}
+	s.senders.begin(gctx, s.send)
+	defer s.senders.wg.Wait()
+	for _, ep := range s.channels.Endpoints() {
+		s.senders.start(ep.Name)
+	}
+	g.Go(func() error {
+		s.superviseSenders(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		s.repeat(gctx)
+		return nil
+	})
 	for _, c := range s.consumers {
 		g.Go(func() error { return c.Run(gctx) })
 	}

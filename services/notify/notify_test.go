@@ -2,11 +2,13 @@ package notify_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -79,8 +81,14 @@ func newEnv(t *testing.T, tgChat, slChannel string) *env {
 // if not before).
 func (e *env) run(t *testing.T) (stop func()) {
 	t.Helper()
+	return e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
+}
+
+// runWith starts a notify on deps.
+func (e *env) runWith(t *testing.T, deps notify.Deps) (stop func()) {
+	t.Helper()
 	ctx := context.Background()
-	s, err := notify.New(ctx, e.opts, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t)})
+	s, err := notify.New(ctx, e.opts, deps)
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -154,22 +162,35 @@ func TestRetriesServerErrorsAndRecordsAttempts(t *testing.T) {
 	require.Never(t, func() bool { return len(e.tg.Messages()) > 1 }, 2*time.Second, 100*time.Millisecond)
 }
 
-// A chat Telegram does not know is a permanent failure: recorded once and
-// dead-lettered, not retried.
-func TestPermanentFailureIsDeadLettered(t *testing.T) {
+// A chat Telegram does not know is a permanent failure: recorded once as
+// failed, not retried; the event itself was handled (queued), so it is
+// not dead-lettered.
+func TestPermanentFailureIsRecordedAndNotRetried(t *testing.T) {
 	t.Parallel()
 	e := start(t, "-1009999999999")
 	evt := opened()
 	require.NoError(t, bus.NewPublisher(e.js, nil).Publish(context.Background(), evt))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := e.js.OrderedConsumer(ctx, "DLQ", jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	msg, err := c.Next(jetstream.FetchMaxWait(20 * time.Second))
-	require.NoError(t, err)
-	assert.Equal(t, "dlq.incident.opened", msg.Subject())
-	assert.Contains(t, msg.Headers().Get("Vigil-Dlq-Reason"), "chat not found")
+	require.Eventually(t, func() bool { return e.status(t, evt.GetMeta().GetId(), "telegram") == "failed" }, 20*time.Second, 20*time.Millisecond)
+	var lastError string
+	require.NoError(t, e.pool.QueryRow(context.Background(),
+		`SELECT last_error FROM deliveries WHERE event_id = $1`, evt.GetMeta().GetId()).Scan(&lastError))
+	assert.Contains(t, lastError, "chat not found")
+	require.Never(t, func() bool { return len(e.attempts(t, evt.GetMeta().GetId())) > 1 }, 2*time.Second, 100*time.Millisecond)
 	assert.Equal(t, []string{"failed:400"}, e.attempts(t, evt.GetMeta().GetId()))
 	assert.Empty(t, e.tg.Messages())
+	e.handledOnce(t, "INCIDENTS")
+}
+
+// status is the state of an event's delivery on a channel, "" for none.
+func (e *env) status(t *testing.T, eventID, channel string) string {
+	t.Helper()
+	var s string
+	err := e.pool.QueryRow(context.Background(),
+		`SELECT status FROM deliveries WHERE event_id = $1 AND channel = $2`, eventID, channel).Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ""
+	}
+	require.NoError(t, err)
+	return s
 }

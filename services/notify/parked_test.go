@@ -40,12 +40,13 @@ func startParkedAnalysis(t *testing.T) (*env, *eventsv1.IncidentOpened, *eventsv
 	return e, inc, a
 }
 
-// parked reports whether an event waits, parked, on the Telegram chat.
+// parked reports whether an event waits, queued, for its parent on the
+// Telegram chat.
 func (e *env) parked(t *testing.T, eventID string) bool {
 	t.Helper()
 	var n int
 	require.NoError(t, e.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM parked_replies WHERE event_id = $1 AND channel = 'telegram'`, eventID).Scan(&n))
+		`SELECT count(*) FROM deliveries WHERE event_id = $1 AND channel = 'telegram' AND parent <> '' AND status = 'queued'`, eventID).Scan(&n))
 	return n == 1
 }
 

@@ -72,7 +72,12 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	parent := e.sl.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Empty(t, parent.ThreadTS, "a top-level message")
 	assert.Contains(t, parent.Text, "*Incident opened: DiskFull in &lt;prod&gt;*")
-	e.tg.WaitForMessages(t, 1, 30*time.Second)
+	incID := inc.GetIncident().GetId()
+	ack, ok := parent.Button(approval.SlackActionID(approval.Acknowledge))
+	require.True(t, ok, "the incident's message has Acknowledge")
+	assert.Equal(t, incID, ack.Value)
+	tgParent := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
+	assert.Equal(t, [][]faketelegram.Button{{{Text: "Acknowledge", CallbackData: approval.CallbackData(approval.Acknowledge, incID)}}}, tgParent.ReplyMarkup)
 
 	e.publish(t, completed(inc.GetIncident().GetId()))
 	analysis := e.sl.WaitForMessages(t, 2, 30*time.Second)[1]

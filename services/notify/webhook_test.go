@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -103,10 +104,10 @@ func TestWebhookConversation(t *testing.T) {
 	assert.Zero(t, sink.Refused())
 }
 
-// A webhook that hangs does not hold back Telegram: the incident's
-// Telegram message is sent while the webhook's request is held (for up to
-// a minute, listed first), and the webhook's message goes once it
-// answers.
+// A webhook that hangs does not hold back Telegram: several incidents in
+// a row reach Telegram while the webhook's first request is held (for up
+// to a minute, listed first), and the webhook's messages go, in order,
+// once it answers.
 func TestHangingWebhookDoesNotDelayTelegram(t *testing.T) {
 	t.Parallel()
 	sink := fakewebhook.New(t, webhookSecret)
@@ -115,14 +116,22 @@ func TestHangingWebhookDoesNotDelayTelegram(t *testing.T) {
 	e.withWebhook(sink, time.Minute)
 	e.run(t)
 
-	inc := opened()
-	e.publish(t, inc)
-	e.tg.WaitForMessages(t, 1, 30*time.Second)
-	require.Eventually(t, func() bool { return sink.Hanging() == 1 }, 10*time.Second, 10*time.Millisecond, "the webhook's request is held")
+	const incidents = 3
+	for i := range incidents {
+		inc := opened()
+		inc.Incident.Id = bus.NewID()
+		inc.Incident.Title = fmt.Sprintf("DiskFull %d", i)
+		e.publish(t, inc)
+	}
+	e.tg.WaitForMessages(t, incidents, 30*time.Second)
+	assert.Equal(t, 1, sink.Hanging(), "the webhook's first request is held, the rest wait their turn")
 	assert.Empty(t, sink.Accepted())
 
 	sink.Release()
-	got := sink.WaitFor(t, 1, 30*time.Second)
-	assert.Equal(t, "incident.opened", got[0].Body.Kind)
-	assert.Len(t, e.tg.Messages(), 1, "Telegram's message is not sent again")
+	got := sink.WaitFor(t, incidents, 30*time.Second)
+	for i, r := range got {
+		assert.Equal(t, "incident.opened", r.Body.Kind)
+		assert.Equal(t, fmt.Sprintf("DiskFull %d", i), r.Body.Title)
+	}
+	assert.Len(t, e.tg.Messages(), incidents, "Telegram's messages are not sent again")
 }

@@ -129,7 +129,56 @@ func (s *Service) notApprovable(ctx context.Context, q postgres.Querier, r *repa
 	return why, nil
 }
 
-// expire ends the approvals nobody answered in time, every few seconds.
+// Postpone snoozes the approval of repair id ("Later") for d (the
+// default snooze when 0), as actor from channel: it keeps waiting, and
+// is asked again when the snooze ends, unless it expires first. The
+// caller may operate; the repair's team is checked here. A repair not
+// waiting is FailedPrecondition.
+func (s *Service) Postpone(ctx context.Context, id string, d time.Duration, actor, channel string) (*repairv1.Repair, error) {
+	if d == 0 {
+		d = s.opts.ApprovalSnooze
+	}
+	var out *repairv1.Repair
+	err := s.repairs.Update(ctx, id, func(r *lifecycle.Repair) error {
+		if err := auth.CheckTeam(ctx, r.Proto().GetTeam(), "repair "+id); err != nil {
+			return err
+		}
+		now := s.now()
+		if err := r.Postpone(now.Add(d), actor, channel, now); err != nil {
+			return err
+		}
+		out = r.Proto()
+		return nil
+	})
+	if lifecycle.Refused(err) {
+		return nil, refusal{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "approval snoozed", "repair_id", id, "actor", actor, "channel", channel, "until", out.GetSnoozedUntil().AsTime())
+	return out, nil
+}
+
+// remind asks again for the snoozed approvals whose snooze ended.
+func (s *Service) remind(ctx context.Context) {
+	ids, err := s.store.Reminders(ctx, s.now(), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "find snoozed approvals", "error", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		err := s.repairs.Update(ctx, id, func(r *lifecycle.Repair) error { r.Remind(s.now()); return nil })
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "remind of a snoozed approval", "repair_id", id, "error", err)
+		}
+	}
+}
+
+// expire ends the approvals nobody answered in time, and asks again for
+// the snoozed ones whose snooze ended, every few seconds.
 func (s *Service) expire(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -139,6 +188,7 @@ func (s *Service) expire(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		s.remind(ctx)
 		ids, err := s.store.Expired(ctx, s.now(), 100)
 		if err != nil {
 			if ctx.Err() == nil {

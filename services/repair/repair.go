@@ -56,6 +56,9 @@ type Options struct {
 	GuardrailsFile string
 	// Retention: finished repairs older than this are deleted (90 days).
 	Retention time.Duration
+	// ApprovalSnooze is how long "Later" snoozes an approval before it is
+	// asked again (30 min; never past the approval's expiry).
+	ApprovalSnooze time.Duration
 	// Namespace is the namespace Vigil runs in (VIGIL_NAMESPACE), and
 	// ReservedNamespaces the operator's reserved namespaces
 	// (VIGIL_RESERVED_NAMESPACES): with the built-in ones (kube-*,
@@ -69,6 +72,9 @@ type Options struct {
 func (o Options) Validate() error {
 	if o.MaxEventAge < 0 || o.Workers < 0 || o.Retention < 0 {
 		return errors.New("VIGIL_REPAIR_*: values must not be negative")
+	}
+	if o.ApprovalSnooze != 0 && (o.ApprovalSnooze < time.Second || o.ApprovalSnooze > 24*time.Hour) {
+		return errors.New("VIGIL_APPROVAL_SNOOZE: must be from 1s to 24h, like 30m")
 	}
 	_, err := reserved.New(o.Namespace, o.ReservedNamespaces)
 	return err
@@ -150,6 +156,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	if opts.Workers == 0 {
 		opts.Workers = 2
+	}
+	if opts.ApprovalSnooze == 0 {
+		opts.ApprovalSnooze = 30 * time.Minute
 	}
 	if opts.Retention == 0 {
 		opts.Retention = 90 * 24 * time.Hour

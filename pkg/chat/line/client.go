@@ -150,18 +150,48 @@ func (c *Client) Push(ctx context.Context, p Push) (Sent, error) {
 	if err := p.validate(); err != nil {
 		return Sent{}, fmt.Errorf("line: %s: %w", method, err)
 	}
-	body, err := json.Marshal(pushRequest{To: p.To, Messages: p.Messages})
+	return c.send(ctx, method, "/v2/bot/message/push", pushRequest{To: p.To, Messages: p.Messages}, p.RetryKey)
+}
+
+// Reply answers a webhook event with messages, through the event's reply
+// token: free of the month's quota, but a token works once and within a
+// minute of the event.
+func (c *Client) Reply(ctx context.Context, replyToken string, messages ...Message) error {
+	const method = "reply"
+	if replyToken == "" {
+		return fmt.Errorf("line: %s: %w: replyToken: missing", method, ErrInvalidMessage)
+	}
+	if len(messages) == 0 || len(messages) > MaxMessages {
+		return fmt.Errorf("line: %s: %w: messages: %d, want 1 to %d", method, ErrInvalidMessage, len(messages), MaxMessages)
+	}
+	for i, m := range messages {
+		if err := m.validate(); err != nil {
+			return fmt.Errorf("line: %s: messages[%d]: %w", method, i, err)
+		}
+	}
+	_, err := c.send(ctx, method, "/v2/bot/message/reply", replyRequest{ReplyToken: replyToken, Messages: messages}, "")
+	return err
+}
+
+type replyRequest struct {
+	ReplyToken string    `json:"replyToken"`
+	Messages   []Message `json:"messages"`
+}
+
+// send posts a request of messages to path.
+func (c *Client) send(ctx context.Context, method, path string, request any, retryKey string) (Sent, error) {
+	body, err := json.Marshal(request)
 	if err != nil {
 		return Sent{}, fmt.Errorf("line: %s: encode request: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/v2/bot/message/push", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return Sent{}, fmt.Errorf("line: %s: build request: %w", method, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if p.RetryKey != "" {
-		req.Header.Set(RetryKeyHeader, p.RetryKey)
+	if retryKey != "" {
+		req.Header.Set(RetryKeyHeader, retryKey)
 	}
 
 	start := time.Now()
@@ -178,7 +208,7 @@ func (c *Client) Push(ctx context.Context, p Push) (Sent, error) {
 	c.logger.DebugContext(ctx, "line request done", "method", method, "status", resp.StatusCode,
 		"request_id", resp.Header.Get(RequestIDHeader), "duration", time.Since(start))
 
-	if resp.StatusCode == http.StatusConflict && p.RetryKey != "" {
+	if resp.StatusCode == http.StatusConflict && retryKey != "" {
 		if accepted := resp.Header.Get(AcceptedRequestHeader); accepted != "" {
 			return Sent{RequestID: accepted, Repeat: true}, nil
 		}

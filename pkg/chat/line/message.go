@@ -75,6 +75,42 @@ type Component struct {
 	Color           string      `json:"color,omitempty"`
 	Flex            *int        `json:"flex,omitempty"`
 	Margin          string      `json:"margin,omitempty"`
+	Style           string      `json:"style,omitempty"`
+	Height          string      `json:"height,omitempty"`
+	Action          *Action     `json:"action,omitempty"`
+}
+
+// Action is what a button does: a postback, which LINE sends back to the
+// bot's webhook as a postback event carrying Data, on behalf of whoever
+// pressed it.
+type Action struct {
+	Type  string `json:"type"`
+	Label string `json:"label"`
+	Data  string `json:"data"`
+	// DisplayText is said in the chat as the presser when pressed.
+	DisplayText string `json:"displayText,omitempty"`
+}
+
+// LINE's limits on a postback action.
+const (
+	// MaxPostbackData is the most characters of a postback's data.
+	MaxPostbackData = 300
+	// MaxActionLabel is the most characters of a button's label.
+	MaxActionLabel = 40
+)
+
+// Button is a button that posts data back to the bot's webhook, labelled
+// label; style is "primary", "secondary" or "link". Data longer than
+// MaxPostbackData is refused by LINE: Button panics on it, as it is
+// always Vigil's own.
+func Button(label, data, style string) Component {
+	if Length(data) > MaxPostbackData {
+		panic(fmt.Sprintf("line: postback data of %d characters, at most %d", Length(data), MaxPostbackData))
+	}
+	return Component{
+		Type: "button", Style: style, Height: "sm",
+		Action: &Action{Type: "postback", Label: Truncate(label, MaxActionLabel), Data: data, DisplayText: Truncate(label, MaxActionLabel)},
+	}
 }
 
 // maxComponentText bounds one text component: LINE sets no limit of its

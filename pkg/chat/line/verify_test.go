@@ -3,6 +3,7 @@ package line_test
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,7 +50,7 @@ func TestVerifyFakeWebhook(t *testing.T) {
 		}
 		bodies = append(bodies, string(body))
 	})
-	resp := fake.Send(t, h, "Udeadbeef", map[string]any{"type": "postback", "postback": map[string]any{"data": "a:1"}})
+	resp := fake.Send(t, h, fake.Postback("U"+strings.Repeat("de", 16), "a:1"))
 	require.Equal(t, http.StatusOK, resp.Code)
 	require.Len(t, bodies, 1)
 	require.Contains(t, bodies[0], `"data":"a:1"`)

@@ -22,8 +22,12 @@
 //     later."} without Retry-After, when injected with RateLimitNext
 //     (FailNext injects other statuses).
 //
-// Send posts webhook events to a handler, signed with X-Line-Signature as
-// LINE does.
+// It also serves POST /v2/bot/message/reply: a reply token is one of an
+// event the fake made (Text, Postback), works once and within
+// ReplyTokenTTL (AgeReplyTokens moves its clock), else 400 "Invalid reply
+// token". Send (to a handler) and Post (to a URL) deliver webhook events
+// signed with X-Line-Signature as LINE does; Redelivered is an event
+// sent again with its webhookEventId.
 //
 // Some of LINE's behaviour is simpler here: every recipient id in
 // Options is a friend who has not blocked the bot, the monthly quota is

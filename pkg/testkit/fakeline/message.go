@@ -70,7 +70,11 @@ type component struct {
 	Layout   string            `json:"layout"`
 	Contents []json.RawMessage `json:"contents"`
 	Text     *string           `json:"text"`
-	Action   json.RawMessage   `json:"action"`
+	Action   *struct {
+		Type  string `json:"type"`
+		Label string `json:"label"`
+		Data  string `json:"data"`
+	} `json:"action"`
 }
 
 func checkBubble(raw json.RawMessage, path string) []detail {
@@ -130,8 +134,15 @@ func checkComponent(raw json.RawMessage, path string) []detail {
 		}
 	case "separator":
 	case "button":
-		if len(c.Action) == 0 {
+		switch {
+		case c.Action == nil:
 			return []detail{{Message: "Must not be null", Property: path + ".action"}}
+		case c.Action.Type != "postback":
+			return []detail{{Message: "Must be one of the following values: [postback]", Property: path + ".action.type"}}
+		case c.Action.Label == "" || length(c.Action.Label) > 40:
+			return []detail{{Message: "Length must be between 1 and 40", Property: path + ".action.label"}}
+		case c.Action.Data == "" || length(c.Action.Data) > 300:
+			return []detail{{Message: "Length must be between 1 and 300", Property: path + ".action.data"}}
 		}
 	default:
 		return []detail{{Message: "Must be one of the following values: [box, text, separator, button]", Property: path + ".type"}}

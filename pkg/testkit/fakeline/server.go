@@ -70,6 +70,25 @@ type Server struct {
 	keys     map[string]string // retry key -> the request id that accepted it
 	lastID   int64
 	changed  chan struct{} // closed and replaced whenever a message is sent
+	// replyTokens are the tokens of the events made, by token.
+	replyTokens map[string]*replyToken
+	replies     []Reply
+	// age is how far the reply tokens' clock is ahead (AgeReplyTokens).
+	age time.Duration
+}
+
+type replyToken struct {
+	issued time.Time
+	to     string
+	used   bool
+}
+
+// Reply is a reply the bot made to an event.
+type Reply struct {
+	Token string
+	// To is who the event was from.
+	To       string
+	Messages []Message
 }
 
 type fault struct {
@@ -93,9 +112,13 @@ func New(t testing.TB, opts Options) *Server {
 		}
 	}
 	opts.To = slices.Clone(opts.To)
-	s := &Server{opts: opts, keys: map[string]string{}, lastID: 500000000000000000, changed: make(chan struct{})}
+	s := &Server{
+		opts: opts, keys: map[string]string{}, lastID: 500000000000000000, changed: make(chan struct{}),
+		replyTokens: map[string]*replyToken{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/bot/message/push", s.push)
+	mux.HandleFunc("POST /v2/bot/message/reply", s.reply)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -170,22 +193,107 @@ func (s *Server) Requests() []Request {
 // them all; the test fails after timeout.
 func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
+	return waitFor(t, s, n, timeout, "messages", func() []Message { return s.messages })
+}
+
+// waitFor waits until what got (read under s.mu) holds at least n
+// things, and returns a copy of them; the test fails after timeout.
+func waitFor[T any](t testing.TB, s *Server, n int, timeout time.Duration, what string, got func() []T) []T {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		msgs, changed := slices.Clone(s.messages), s.changed
+		all, changed := slices.Clone(got()), s.changed
 		s.mu.Unlock()
-		if len(msgs) >= n {
-			return msgs
+		if len(all) >= n {
+			return all
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("fakeline: %d messages after %s, want %d", len(msgs), timeout, n)
+			t.Fatalf("fakeline: %d %s after %s, want %d", len(all), what, timeout, n)
 			return nil
 		}
 	}
+}
+
+// Replies returns every reply made so far, oldest first.
+func (s *Server) Replies() []Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.replies)
+}
+
+// WaitForReplies waits until at least n replies were made and returns
+// them all; the test fails after timeout.
+func (s *Server) WaitForReplies(t testing.TB, n int, timeout time.Duration) []Reply {
+	t.Helper()
+	return waitFor(t, s, n, timeout, "replies", func() []Reply { return s.replies })
+}
+
+// AgeReplyTokens moves the reply tokens' clock d ahead: a token older
+// than ReplyTokenTTL is refused.
+func (s *Server) AgeReplyTokens(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.age += d
+}
+
+// now is the reply tokens' clock; s.mu held or not needed.
+func (s *Server) now() time.Time { return time.Now().Add(s.age) }
+
+// reply answers POST /v2/bot/message/reply: a reply token works once,
+// within ReplyTokenTTL of its event, and LINE says no more than "Invalid
+// reply token" about one that does not.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+s.opts.Token {
+		writeJSON(w, http.StatusUnauthorized, apiError{Message: "Authentication failed. Confirm that the access token in the authorization header is valid."})
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, apiError{Message: "The request body must be JSON (Content-Type: application/json)"})
+		return
+	}
+	var req struct {
+		ReplyToken string            `json:"replyToken"`
+		Messages   []json.RawMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 2<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Message: "The request body has 1 error(s)", Details: []detail{{Message: "Invalid JSON"}}})
+		return
+	}
+	if len(req.Messages) < 1 || len(req.Messages) > 5 {
+		writeJSON(w, http.StatusBadRequest, apiError{Message: "The request body has 1 error(s)", Details: []detail{{Message: "Size must be between 1 and 5", Property: "messages"}}})
+		return
+	}
+	msgs := make([]Message, 0, len(req.Messages))
+	var details []detail
+	for i, raw := range req.Messages {
+		m, ds := parseMessage(raw, "messages["+strconv.Itoa(i)+"]")
+		details = append(details, ds...)
+		msgs = append(msgs, m)
+	}
+	if len(details) > 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{Message: fmt.Sprintf("The request body has %d error(s)", len(details)), Details: details})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok, ok := s.replyTokens[req.ReplyToken]
+	if !ok || tok.used || s.now().Sub(tok.issued) > ReplyTokenTTL {
+		writeJSON(w, http.StatusBadRequest, apiError{Message: "Invalid reply token"})
+		return
+	}
+	tok.used = true
+	for i := range msgs {
+		s.lastID++
+		msgs[i].ID, msgs[i].To = strconv.FormatInt(s.lastID, 10), tok.to
+	}
+	s.replies = append(s.replies, Reply{Token: req.ReplyToken, To: tok.to, Messages: msgs})
+	close(s.changed)
+	s.changed = make(chan struct{})
+	writeJSON(w, http.StatusOK, map[string]any{"sentMessages": []any{}})
 }
 
 // apiError is LINE's error body.

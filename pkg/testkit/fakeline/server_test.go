@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -59,4 +60,41 @@ func TestPushRules(t *testing.T) {
 	status, _ := post(t, s, `{"to":"`+user+`","messages":[{"type":"flex","altText":"a","contents":`+bubble+`}]}`)
 	require.Equal(t, http.StatusOK, status)
 	require.Len(t, s.Messages(), 1)
+}
+
+// A reply token is one of an event the fake made, works once, and only
+// within a minute of its event.
+func TestReplyTokenRules(t *testing.T) {
+	t.Parallel()
+	s := fakeline.New(t, fakeline.Options{})
+	reply := func(token string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, s.URL()+"/v2/bot/message/reply",
+			strings.NewReader(`{"replyToken":"`+token+`","messages":[{"type":"text","text":"hi"}]}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+s.Token())
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer func() { _ = resp.Body.Close() }()
+		var e struct{ Message string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Message
+	}
+	first, second := s.Text(user, "a"), s.Postback(user, "b")
+	status, _ := reply(first.ReplyToken())
+	require.Equal(t, http.StatusOK, status)
+	status, msg := reply(first.ReplyToken())
+	require.Equal(t, http.StatusBadRequest, status, "once")
+	require.Equal(t, "Invalid reply token", msg)
+	status, _ = reply("made-up")
+	require.Equal(t, http.StatusBadRequest, status)
+	s.AgeReplyTokens(fakeline.ReplyTokenTTL + time.Second)
+	status, _ = reply(second.ReplyToken())
+	require.Equal(t, http.StatusBadRequest, status, "too late")
+	replies := s.Replies()
+	require.Len(t, replies, 1)
+	require.Equal(t, user, replies[0].To)
+	require.Equal(t, "hi", replies[0].Messages[0].Text)
+	require.Equal(t, first.EventID(), first.Redelivered().EventID())
 }

@@ -1,8 +1,10 @@
 package faketelegram
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -114,6 +116,9 @@ type Server struct {
 	webhookErr webhookError
 	deliveries []Delivery
 	deliverMu  sync.Mutex // one webhook delivery at a time, in update order
+
+	held    chan struct{} // closed by Release; nil when not holding
+	holding int
 }
 
 // msgKey names a message: Telegram message ids count per chat.
@@ -286,6 +291,7 @@ type reply struct {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	method := methodFromPath(r.URL.Path)
+	s.hold(r)
 	if f, ok := s.takeFault(); ok {
 		s.writeFault(w, f)
 		s.logRequest(method, f.status, faultDescription(f))
@@ -294,6 +300,56 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rep := s.route(r)
 	s.write(w, rep)
 	s.logRequest(method, rep.status, rep.description)
+}
+
+// Hold holds every request from now on until Release. A held request is
+// then handled as if it had just come, even when its client gave up
+// meanwhile: Telegram got it, and may well have posted it.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// Release lets the held requests through and stops holding.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// Holding is how many requests are held now.
+func (s *Server) Holding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holding
+}
+
+// hold waits, with r's body read, while the server holds requests.
+func (s *Server) hold(r *http.Request) {
+	s.mu.Lock()
+	held := s.held
+	if held != nil {
+		s.holding++
+	}
+	s.mu.Unlock()
+	if held == nil {
+		return
+	}
+	body, _ := io.ReadAll(r.Body) // before the client can go away
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	select {
+	case <-held:
+	case <-s.done:
+	}
+	s.mu.Lock()
+	s.holding--
+	s.mu.Unlock()
 }
 
 func (s *Server) takeFault() (fault, bool) {

@@ -7,8 +7,10 @@
 // knows nothing of events, threads-to-be or retries.
 //
 // Adding a channel is a package with an Options type that implements
-// Config, and one line in cmd/vigil that fills it from the environment and
-// adds it to notify.Options.Channels.
+// Config, one line in cmd/vigil that fills it from the environment and
+// adds it to notify.Options.Channels, and its kind in
+// notify/internal/registry (Config: the Options of a stored channel) and
+// notify/internal/grpcapi (what its target and credential must be).
 package channel
 
 import (
@@ -46,6 +48,12 @@ type Endpoint struct {
 	Target string
 	// Locale is the language and time zone its messages are drawn in.
 	Locale message.Locale
+	// Idempotent: the provider drops a request that repeats an earlier
+	// one's delivery key (DeliveryKey), so a send whose outcome is unknown
+	// (the sender died with the request out) may be sent again. Without
+	// it, such a send is never repeated: a duplicate page cannot be taken
+	// back, a lost one is caught by escalation.
+	Idempotent bool
 	Channel
 }
 
@@ -86,7 +94,9 @@ func DeliveryKey(ctx context.Context) string {
 // errors are all *Error; anything else is taken as permanent.
 type Error struct {
 	Err error
-	// Status is the HTTP status, for the attempt log (0: none).
+	// Status is the HTTP status (an SMTP reply code for email), for the
+	// attempt log (0: none). A 4xx that may be retried is the provider
+	// throttling: notify pauses the channel.
 	Status int
 	// Retry: trying again may succeed, after RetryAfter when it is set
 	// (the channel's rate limit).

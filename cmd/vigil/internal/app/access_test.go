@@ -38,6 +38,7 @@ import (
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/notify"
 )
 
 // who is one caller of the matrix, and what the issue says it may do.
@@ -89,11 +90,16 @@ type clients struct {
 	rollbacks   deployv1.RepairRollbackServiceClient
 	repairs     repairv1.RepairServiceClient
 	channels    notifyv1.ChannelServiceClient
+	routes      notifyv1.RouteServiceClient
 	analyses    analysisv1.AnalysisServiceClient
 	admin       context.Context // as the bootstrap admin, for fixtures
 	// shopIncident is an incident of app shop (team payments), and
 	// shopAnalysis the analysis of it.
 	shopIncident, shopAnalysis string
+
+	// oncall and escalation: payments' schedule and policy "payments".
+	oncall     monitorv1.OnCallServiceClient
+	escalation monitorv1.EscalationServiceClient
 }
 
 func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
@@ -108,6 +114,16 @@ func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
 }
 
 const noSuchID = "01a20236-f568-7af1-9546-d3f52f62c45a"
+
+func matrixSchedule(name string) *monitorv1.OnCallSchedule {
+	return &monitorv1.OnCallSchedule{Name: name, Team: "payments", Zone: "Asia/Taipei", Layers: []*monitorv1.ScheduleLayer{
+		{Participants: []string{"olga"}, RotationDays: 7, Handoff: "09:00", Start: "2026-01-05"},
+	}}
+}
+
+func matrixPolicy(name string) *monitorv1.EscalationPolicy {
+	return &monitorv1.EscalationPolicy{Name: name, Team: "payments", Steps: []*monitorv1.EscalationStep{{Teams: []string{"payments"}}}}
+}
 
 func shopApp(name string) *deployv1.App {
 	return &deployv1.App{Name: name, Framework: "flask", Plan: "basic", Image: "registry.example.com/shop:1.0.0", Owner: "payments"}
@@ -341,6 +357,141 @@ var matrix = []matrixCase{
 		},
 	},
 
+	// Escalation: incidents by their team; schedules and policies by the
+	// team that owns them (payments' schedule "payments"); reading for all.
+	{
+		method: "vigil.monitor.v1.IncidentService/EscalateIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.EscalateIncident(ctx, &monitorv1.EscalateIncidentRequest{Id: c.shopIncident})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/SnoozeIncident", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.SnoozeIncident(ctx, &monitorv1.SnoozeIncidentRequest{Id: c.shopIncident, Duration: durationpb.New(time.Minute)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.IncidentService/SetIncidentPriority", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK, codes.FailedPrecondition},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inc.SetIncidentPriority(ctx, &monitorv1.SetIncidentPriorityRequest{Id: c.shopIncident, Priority: typesv1.Priority_PRIORITY_P1})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/CreateSchedule", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.oncall.CreateSchedule(ctx, &monitorv1.CreateScheduleRequest{Schedule: matrixSchedule("payments-" + w.name)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/GetSchedule", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.GetSchedule(ctx, &monitorv1.GetScheduleRequest{Name: "payments"})
+			return err
+		}, rest: "GET /api/v1/oncall/schedules/payments",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/ListSchedules", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.ListSchedules(ctx, &monitorv1.ListSchedulesRequest{})
+			return err
+		}, rest: "GET /api/v1/oncall/schedules",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/UpdateSchedule", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.UpdateSchedule(ctx, &monitorv1.UpdateScheduleRequest{Schedule: matrixSchedule("payments")})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/DeleteSchedule", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.DeleteSchedule(ctx, &monitorv1.DeleteScheduleRequest{Name: "no-such-schedule"})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/AddOverride", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			// A day of its own for each caller: overrides must not overlap.
+			start := time.Date(2030, 1, len(w.name), 0, 0, 0, 0, time.UTC)
+			_, err := c.oncall.AddOverride(ctx, &monitorv1.AddOverrideRequest{Team: "payments", Override: &monitorv1.ScheduleOverride{
+				Who: "olga", Start: timestamppb.New(start), End: timestamppb.New(start.Add(12 * time.Hour)),
+			}})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/WhoIsOnCall", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.WhoIsOnCall(ctx, &monitorv1.WhoIsOnCallRequest{Team: "payments"})
+			return err
+		}, rest: "GET /api/v1/oncall/who?team=payments",
+	},
+	{
+		method: "vigil.monitor.v1.OnCallService/ListShifts", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.oncall.ListShifts(ctx, &monitorv1.ListShiftsRequest{
+				Schedule: "payments", From: timestamppb.Now(), To: timestamppb.New(time.Now().Add(24 * time.Hour)),
+			})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/CreatePolicy", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.escalation.CreatePolicy(ctx, &monitorv1.CreatePolicyRequest{Policy: matrixPolicy("payments-" + w.name)})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/GetPolicy", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.GetPolicy(ctx, &monitorv1.GetPolicyRequest{Name: "payments"})
+			return err
+		}, rest: "GET /api/v1/escalation/policies/payments",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/ListPolicies", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.ListPolicies(ctx, &monitorv1.ListPoliciesRequest{})
+			return err
+		}, rest: "GET /api/v1/escalation/policies",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/UpdatePolicy", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.UpdatePolicy(ctx, &monitorv1.UpdatePolicyRequest{Policy: matrixPolicy("payments")})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/DeletePolicy", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.DeletePolicy(ctx, &monitorv1.DeletePolicyRequest{Name: "no-such-policy"})
+			return err
+		},
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/GetPriorityRules", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.GetPriorityRules(ctx, &monitorv1.GetPriorityRulesRequest{})
+			return err
+		}, rest: "GET /api/v1/escalation/priority-rules",
+	},
+	{
+		method: "vigil.monitor.v1.EscalationService/SetPriorityRules", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.escalation.SetPriorityRules(ctx, &monitorv1.SetPriorityRulesRequest{Rules: &monitorv1.PriorityRules{}})
+			return err
+		},
+	},
+
 	{
 		method: "vigil.deploy.v1.AppService/CreateApp", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, w who) error {
@@ -500,6 +651,13 @@ var matrix = []matrixCase{
 		},
 	},
 	{
+		method: "vigil.repair.v1.RepairService/PostponeRepair", perm: auth.Operate, ok: []codes.Code{codes.NotFound},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.repairs.PostponeRepair(ctx, &repairv1.PostponeRepairRequest{Id: noSuchID})
+			return err
+		}, rest: "POST /api/v1/repairs/" + noSuchID + ":later", body: `{}`,
+	},
+	{
 		method: "vigil.repair.v1.RepairService/GetGuardrails", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.repairs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{})
@@ -513,24 +671,92 @@ var matrix = []matrixCase{
 			return err
 		}, rest: "PUT /api/v1/guardrails", body: `{"guardrails":{"scope":"global","min_confidence":0.85}}`,
 	},
+	// Channels: an operator manages their teams' channels (payments'
+	// here) and their own; the service lists only those.
 	{
-		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/ListChannels", perm: auth.Operate, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
 			_, err := c.channels.ListChannels(ctx, &notifyv1.ListChannelsRequest{})
 			return err
-		},
+		}, rest: "GET /api/v1/channels",
 	},
 	{
-		method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/GetChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.channels.CreateChannel(ctx, &notifyv1.CreateChannelRequest{})
+			if err := c.paymentsChannel("pay-get"); err != nil {
+				return err
+			}
+			_, err := c.channels.GetChannel(ctx, &notifyv1.GetChannelRequest{Name: "pay-get"})
 			return err
 		},
 	},
 	{
-		method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Admin, ok: []codes.Code{codes.Unimplemented},
+		method: "vigil.notify.v1.ChannelService/CreateChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.channels.CreateChannel(ctx, paymentsChannel("pay-by-"+w.name))
+			return err
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/UpdateChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
-			_, err := c.channels.DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{})
+			if err := c.paymentsChannel("pay-update"); err != nil {
+				return err
+			}
+			_, err := c.channels.UpdateChannel(ctx, &notifyv1.UpdateChannelRequest{
+				Channel: &notifyv1.Channel{Name: "pay-update", Language: "zh-TW"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"language"}}, NoTest: true,
+			})
+			return err
+		},
+	},
+	{
+		method: "vigil.notify.v1.ChannelService/DeleteChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			if err := c.paymentsChannel("pay-delete-" + w.name); err != nil {
+				return err
+			}
+			_, err := c.channels.DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{Name: "pay-delete-" + w.name})
+			return err
+		},
+	},
+	{
+		// Answered OK whether or not the test message arrived (nothing
+		// listens at its URL): the response says.
+		method: "vigil.notify.v1.ChannelService/TestChannel", perm: auth.Operate, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if err := c.paymentsChannel("pay-test"); err != nil {
+				return err
+			}
+			_, err := c.channels.TestChannel(ctx, &notifyv1.TestChannelRequest{Name: "pay-test"})
+			return err
+		},
+	},
+	{
+		method: "vigil.notify.v1.RouteService/GetRoutes", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.routes.GetRoutes(ctx, &notifyv1.GetRoutesRequest{})
+			return err
+		}, rest: "GET /api/v1/routes",
+	},
+	{
+		method: "vigil.notify.v1.RouteService/TestRoutes", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.routes.TestRoutes(ctx, &notifyv1.TestRoutesRequest{Labels: map[string]string{"alertname": "X"}})
+			return err
+		}, rest: "POST /api/v1/routes:test", body: `{"labels":{"alertname":"X"}}`,
+	},
+	{
+		method: "vigil.notify.v1.RouteService/ApplyRoutes", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			// Over whichever version is in force: the matrix applies
+			// more than once.
+			cur, err := c.routes.GetRoutes(c.admin, &notifyv1.GetRoutesRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = c.routes.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{
+				Config: &notifyv1.RoutingConfig{Route: &notifyv1.Route{}}, Version: cur.GetCurrent().GetVersion(),
+			})
 			return err
 		},
 	},
@@ -594,6 +820,24 @@ var matrix = []matrixCase{
 	},
 }
 
+// paymentsChannel asks for a webhook channel of team payments, stored
+// without a test (nothing listens at its URL).
+func paymentsChannel(name string) *notifyv1.CreateChannelRequest {
+	return &notifyv1.CreateChannelRequest{Channel: &notifyv1.Channel{
+		Name: name, Kind: "webhook", Target: "http://127.0.0.1:1/hook", Team: "payments",
+	}, Credential: "matrix-webhook-secret", NoTest: true}
+}
+
+// paymentsChannel makes channel name of team payments, as the admin,
+// unless it exists.
+func (c *clients) paymentsChannel(name string) error {
+	_, err := c.channels.CreateChannel(c.admin, paymentsChannel(name))
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	return err
+}
+
 // password is a fixture user's password.
 func password(user string) string { return "correct horse " + user + " battery" }
 
@@ -634,6 +878,7 @@ func TestAccessMatrix(t *testing.T) {
 		Services: app.Services, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
 		Monitor: monitor.Options{GroupBy: []string{"alertname", "namespace"}},
 		Deploy:  deploy.Options{EncryptionKey: testKey(), DevCluster: &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}},
+		Notify:  notify.Options{EncryptionKey: testKey()},
 		// Telegram is set up, Slack is not.
 		Gateway: gateway.Options{TelegramWebhookSecret: telegramSecret},
 	}, app.Deps{DatabaseURL: dsn, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
@@ -654,9 +899,11 @@ func TestAccessMatrix(t *testing.T) {
 		sil: monitorv1.NewSilenceServiceClient(conn), apps: deployv1.NewAppServiceClient(conn),
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
+		routes:      notifyv1.NewRouteServiceClient(conn),
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),
+		oncall:      monitorv1.NewOnCallServiceClient(conn), escalation: monitorv1.NewEscalationServiceClient(conn),
 	}
 
 	// Fixtures, as the bootstrap admin: four people, four keys, an app.
@@ -722,6 +969,11 @@ func TestAccessMatrix(t *testing.T) {
 		c.shopAnalysis = r.GetAnalyses()[0].GetId()
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "the analysis of shop's incident, reachable by team payments")
+
+	_, err = c.oncall.CreateSchedule(c.admin, &monitorv1.CreateScheduleRequest{Schedule: matrixSchedule("payments")})
+	require.NoError(t, err)
+	_, err = c.escalation.CreatePolicy(c.admin, &monitorv1.CreatePolicyRequest{Policy: matrixPolicy("payments")})
+	require.NoError(t, err)
 
 	callers := []who{
 		{name: "admin", token: alice, holds: []auth.Permission{auth.Authenticated, auth.Admin}, all: true, actor: "user:alice"},

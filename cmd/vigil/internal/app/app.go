@@ -72,6 +72,9 @@ type Options struct {
 	// RepairAddr is the repair service's gRPC address, for a gateway
 	// that runs without it.
 	RepairAddr string
+	// NotifyAddr is notify's gRPC address, for a gateway that runs
+	// without it; its API (channels, routes) answers Unimplemented without either.
+	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
 	Notify     notify.Options
@@ -152,6 +155,8 @@ type Deps struct {
 	// Peers are the public keys of the services that may call this
 	// process's service on their own behalf (`serve deploy`: analysis).
 	Peers map[string]ed25519.PublicKey
+	// Reload asks notify to read its routes file again (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Conn is a service's connection to NATS.
@@ -216,7 +221,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	metrics := bus.NewMetrics(deps.Registry)
-	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis") || opts.runs("repair")) {
+	if deps.Keys == nil && (opts.runs("gateway") || opts.runs("monitor") || opts.runs("deploy") || opts.runs("analysis") || opts.runs("repair") || opts.runs("notify")) {
 		return nil, errors.New("signing key: missing (VIGIL_SIGNING_KEY, VIGIL_SIGNING_PUBLIC_KEY or VIGIL_SIGNING_KEY_FILE: the gateway signs with it, monitor and deploy verify its assertions)")
 	}
 	// Every call is authenticated and authorised by one guard. Until the
@@ -265,6 +270,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		dep *deploy.Service
 		anl *analysis.Service
 		rep *repair.Service
+		ntf *notify.Service
 	)
 	for _, name := range opts.Services {
 		pool, err := a.pool(ctx, name)
@@ -297,12 +303,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 		case "notify":
 			n, err := notify.New(ctx, opts.Notify, notify.Deps{
-				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger,
+				Pool: pool, JetStream: js, Metrics: metrics, Logger: deps.Logger, Reload: deps.Reload, Registry: deps.Registry,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("notify: %w", err)
 			}
+			ntf = n
 			a.runners = append(a.runners, runner{name, n.Run})
+			if !opts.runs("gateway") {
+				n.Register(a.srv.GRPC)
+			}
 		case "analysis":
 			adeps := analysis.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
@@ -385,12 +395,14 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			}
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
+				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
 			} else {
 				conn, err := a.dial(opts.MonitorAddr, "monitor")
 				if err != nil {
 					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
+				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
@@ -421,6 +433,16 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
 				}
 				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
+			}
+			switch {
+			case ntf != nil:
+				gdeps.Channels, gdeps.Routes = ntf.ChannelServer(), ntf.RouteServer()
+			case opts.NotifyAddr != "":
+				conn, err := a.dial(opts.NotifyAddr, "notify")
+				if err != nil {
+					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
+				}
+				gdeps.Channels, gdeps.Routes = gateway.NewChannelForwarder(conn), gateway.NewRouteForwarder(conn)
 			}
 			gopts := opts.Gateway
 			gopts.AdminToken = opts.AdminToken

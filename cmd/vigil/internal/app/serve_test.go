@@ -35,6 +35,7 @@ import (
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -77,10 +78,16 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 	depOpts.Deploy = deploy.Options{EncryptionKey: testKey()}
 	dep := runApp(t, depOpts, app.Deps{DatabaseURL: dsn, NATS: ncD, JetStream: jsD, Logger: testkit.Logger(t), Keys: keys.Verifier()})
 
+	ncN, jsN := b.Conn(t, "notify")
+	nfyOpts := base
+	nfyOpts.Services = []string{"notify"}
+	nfy := runApp(t, nfyOpts, app.Deps{DatabaseURL: dsn, NATS: ncN, JetStream: jsN, Logger: testkit.Logger(t), Keys: keys.Verifier()})
+
 	gwOpts := base
 	gwOpts.Services = []string{"gateway"}
 	gwOpts.MonitorAddr = mon.GRPCAddr()
 	gwOpts.DeployAddr = dep.GRPCAddr()
+	gwOpts.NotifyAddr = nfy.GRPCAddr()
 	gw := runApp(t, gwOpts, app.Deps{DatabaseURL: dsn, NATS: ncG, JetStream: jsG, Logger: testkit.Logger(t), Keys: keys})
 
 	conn, err := grpc.NewClient(gw.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -123,6 +130,23 @@ func TestServeGatewayAndMonitorApart(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{"alerts[0].labels", "alerts[0].starts_at"}, fields)
+
+	// Routes through the forwarder to notify: applied as the caller,
+	// refused field by field.
+	routes := notifyv1.NewRouteServiceClient(conn)
+	applied, err := routes.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: &notifyv1.RoutingConfig{Route: &notifyv1.Route{
+		Routes: []*notifyv1.Route{{Teams: []string{"payments"}, RepeatInterval: "4h"}},
+	}}})
+	require.NoError(t, err)
+	assert.Equal(t, "admin", applied.GetApplied().GetAppliedBy())
+	_, err = routes.ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Version: 1, Config: &notifyv1.RoutingConfig{Route: &notifyv1.Route{
+		Routes: []*notifyv1.Route{{Matchers: []string{`a=~"("`}}},
+	}}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	tested, err := routes.TestRoutes(ctx, &notifyv1.TestRoutesRequest{Team: "payments"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), tested.GetVersion())
+	assert.Equal(t, "route.routes[0]", tested.GetMatches()[0].GetPath())
 
 	// An unknown incident is NotFound through the forwarder, not Internal.
 	_, err = incidents.GetIncident(ctx, &monitorv1.GetIncidentRequest{Id: "01a20236-f568-7af1-9546-d3f52f62c45a"})

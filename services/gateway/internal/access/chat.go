@@ -26,10 +26,13 @@ const (
 	// Slack accounts are "TEAM_ID:USER_ID": a member id qualified by its
 	// workspace, since one Vigil may hear from several workspaces.
 	Slack ChatProvider = "slack"
+	// LINE accounts are the user's id: U and 32 hex digits (source.userId
+	// of a webhook event), the same for every chat with Vigil's channel.
+	Line ChatProvider = "line"
 )
 
 // Valid reports whether p is one of the providers.
-func (p ChatProvider) Valid() bool { return p == Telegram || p == Slack }
+func (p ChatProvider) Valid() bool { return p == Telegram || p == Slack || p == Line }
 
 // ChatIdentity is a chat account linked to a user.
 type ChatIdentity struct {
@@ -60,8 +63,11 @@ type ChatLinkCode struct {
 // Instruction tells a person what to do with the code. The verbs are the
 // ones the chat integrations understand (services/gateway/internal/chat).
 func (c ChatLinkCode) Instruction() string {
-	if c.Provider == Slack {
+	switch c.Provider {
+	case Slack:
 		return "In Slack, type /vigil link " + c.Code + " (within 10 minutes; it works once)."
+	case Line:
+		return "In a 1:1 chat with the Vigil bot on LINE, send /link " + c.Code + " (within 10 minutes; it works once)."
 	}
 	return "In a private chat with the Vigil bot on Telegram, send /link " + c.Code + " (within 10 minutes; it works once)."
 }
@@ -110,6 +116,7 @@ func linkCodeHash(code string) []byte { return HashSecret("chat-link:" + code) }
 var (
 	telegramIDRE = regexp.MustCompile(`^[1-9][0-9]{0,19}$`)
 	slackIDRE    = regexp.MustCompile(`^[A-Z0-9]{2,32}:[A-Z0-9]{2,32}$`)
+	lineIDRE     = regexp.MustCompile(`^U[0-9a-f]{32}$`)
 )
 
 // ValidateChatIdentity checks a provider and an account id.
@@ -123,8 +130,12 @@ func ValidateChatIdentity(p ChatProvider, externalID string) error {
 		if !slackIDRE.MatchString(externalID) {
 			return invalid("external_id", "a Slack account is TEAM_ID:USER_ID, like T0123ABCD:U0456EFGH")
 		}
+	case Line:
+		if !lineIDRE.MatchString(externalID) {
+			return invalid("external_id", "a LINE account is the user's id, U and 32 hex digits, like U4af4980629d0b6b1a5f2e2c8e1f6a3b2")
+		}
 	default:
-		return invalid("provider", "must be telegram or slack")
+		return invalid("provider", "must be telegram, slack or line")
 	}
 	return nil
 }
@@ -153,7 +164,7 @@ func (s *Service) UnlinkChatIdentity(ctx context.Context, caller auth.Principal,
 		}
 	}
 	if !p.Valid() {
-		return User{}, invalid("provider", "must be telegram or slack")
+		return User{}, invalid("provider", "must be telegram, slack or line")
 	}
 	if err := s.store.UnlinkChatIdentity(ctx, name, p); err != nil {
 		return User{}, err
@@ -167,7 +178,7 @@ func (s *Service) UnlinkChatIdentity(ctx context.Context, caller auth.Principal,
 // codes: another's could never be redeemed.
 func (s *Service) CreateChatLinkCode(ctx context.Context, caller auth.Principal, p ChatProvider) (ChatLinkCode, error) {
 	if !p.Valid() {
-		return ChatLinkCode{}, invalid("provider", "must be telegram or slack")
+		return ChatLinkCode{}, invalid("provider", "must be telegram, slack or line")
 	}
 	if caller.Kind != auth.KindUser {
 		return ChatLinkCode{}, status.Errorf(codes.FailedPrecondition,
@@ -186,8 +197,11 @@ func (s *Service) CreateChatLinkCode(ctx context.Context, caller auth.Principal,
 }
 
 func chatSetting(p ChatProvider) string {
-	if p == Slack {
+	switch p {
+	case Slack:
 		return "VIGIL_SLACK_SIGNING_SECRET"
+	case Line:
+		return "VIGIL_LINE_CHANNEL_SECRET and VIGIL_LINE_CHANNEL_TOKEN"
 	}
 	return "VIGIL_TELEGRAM_BOT_TOKEN (or VIGIL_TELEGRAM_WEBHOOK_SECRET)"
 }

@@ -21,6 +21,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
 
@@ -31,10 +32,22 @@ type Press struct {
 	// Telegram user id, a Slack TEAM_ID:USER_ID): never anything the
 	// button carries.
 	Account string
-	// Verb and RepairID are what the button carries; Verb is "" for a
-	// button that is not Vigil's.
-	Verb     approval.Verb
-	RepairID string
+	// Verb and RepairID (or IncidentID, for a verb OnIncident) are what
+	// the button carries; Verb is "" for a button that is not Vigil's.
+	Verb       approval.Verb
+	RepairID   string
+	IncidentID string
+}
+
+// Aim sets what a button carries: its verb, and the id of the repair, or
+// of the incident for a button of an incident's message.
+func (p *Press) Aim(v approval.Verb, id string) {
+	p.Verb = v
+	if v.OnIncident() {
+		p.IncidentID = id
+	} else {
+		p.RepairID = id
+	}
 }
 
 // Responder tells the person who pressed, the chat's way.
@@ -51,15 +64,17 @@ type Principals interface {
 	ChatPrincipal(ctx context.Context, p access.ChatProvider, externalID string) (auth.Principal, error)
 }
 
-// Repairs reads a repair as its caller may see it (RepairService: the
-// repair service answers PermissionDenied outside the app's team).
+// Repairs reads and snoozes a repair as its caller may (RepairService:
+// the repair service answers PermissionDenied outside the app's team).
 type Repairs interface {
 	GetRepair(ctx context.Context, r *repairv1.GetRepairRequest) (*repairv1.GetRepairResponse, error)
+	PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error)
 }
 
-// Incidents reads an incident (monitor's IncidentService).
+// Incidents reads and acknowledges incidents (monitor's IncidentService).
 type Incidents interface {
 	GetIncident(ctx context.Context, r *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error)
+	AcknowledgeIncident(ctx context.Context, r *monitorv1.AcknowledgeIncidentRequest) (*monitorv1.AcknowledgeIncidentResponse, error)
 }
 
 // Silences creates silences (monitor's SilenceService).
@@ -77,8 +92,10 @@ type Publisher interface {
 // the repair still waits for an answer, and then what the button asks:
 // Approve and Reject are published (repair.approved, repair.rejected) for
 // the repair service, which applies them and refuses what it must (a
-// second answer, an expired repair, a deny-listed action); Later does
-// nothing; Silence silences the incident's alerts. Every press is in the
+// second answer, an expired repair, a deny-listed action); Later snoozes
+// the approval (the repair service's PostponeRepair, as the presser);
+// Silence silences the incident's alerts; Acknowledge acknowledges an
+// incident (monitor's AcknowledgeIncident, as the presser). Every press is in the
 // audit log, refused or not.
 type Approvals struct {
 	Principals Principals
@@ -125,11 +142,14 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 		Time: a.now(), Actor: string(p.Provider) + ":" + p.Account,
 		Method: "chat." + string(p.Provider) + "/" + auditMethod(p.Verb), Target: "repair/" + p.RepairID, Code: codes.OK,
 	}
-	if p.Verb == "" {
+	switch {
+	case p.Verb == "":
 		e.Target = ""
+	case p.Verb.OnIncident():
+		e.Target = "incident/" + p.IncidentID
 	}
 	o := a.decide(ctx, p, &e)
-	level, attrs := slog.LevelInfo, []any{"provider", string(p.Provider), "actor", e.Actor, "verb", string(p.Verb), "repair_id", p.RepairID}
+	level, attrs := slog.LevelInfo, []any{"provider", string(p.Provider), "actor", e.Actor, "verb", string(p.Verb), "target", e.Target}
 	if err := r.Answer(ctx, o.text, o.refused); err != nil {
 		level, attrs = slog.LevelWarn, append(attrs, "error", err)
 		if o.act != nil {
@@ -147,7 +167,7 @@ func (a *Approvals) Handle(ctx context.Context, p Press, r Responder) {
 			}
 		}
 	}
-	a.Log.Log(ctx, level, "approval button pressed", append(attrs, "code", e.Code.String(), "message", e.Message)...)
+	a.Log.Log(ctx, level, "chat button pressed", append(attrs, "code", e.Code.String(), "message", e.Message)...)
 	if a.Audit != nil {
 		a.Audit(ctx, e)
 	}
@@ -164,6 +184,8 @@ func auditMethod(v approval.Verb) string {
 		return "PostponeRepair"
 	case approval.Silence:
 		return "SilenceRepair"
+	case approval.Acknowledge:
+		return "AcknowledgeIncident"
 	}
 	return "PressButton"
 }
@@ -189,6 +211,9 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 		return refuse(e, codes.Unavailable, "account not looked up", tryAgain)
 	}
 	e.Actor = who.String()
+	if p.Verb.OnIncident() {
+		return a.acknowledge(ctx, p, who, e)
+	}
 	if !who.Has(auth.Operate) {
 		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
 			fmt.Sprintf("Only an operator of the app's team may decide on repairs; %s is a %s.", who, who.Role))
@@ -233,11 +258,18 @@ func (a *Approvals) decide(ctx context.Context, p Press, e *auth.AuditEntry) out
 			failed: "Vigil could not pass your rejection on: press Reject again.",
 		}
 	case approval.Later:
-		text := "Left for later."
+		text := "Snoozed: Vigil asks again later."
 		if exp := rp.GetExpireTime(); exp != nil {
-			text = "Left for later; it expires at " + a.clock(exp.AsTime()) + "."
+			text = "Snoozed: Vigil asks again later, before it expires at " + a.clock(exp.AsTime()) + "."
 		}
-		return outcome{text: text}
+		return outcome{
+			text: text,
+			act: func(ctx context.Context) error {
+				_, err := a.Repairs.PostponeRepair(auth.WithPrincipal(ctx, who), &repairv1.PostponeRepairRequest{Id: rp.GetId()})
+				return err
+			},
+			failed: "Vigil could not snooze the approval: press Later again, or run `vigil repairs later " + rp.GetId() + "`.",
+		}
 	case approval.Silence:
 		return a.silence(as, p, rp, who, e)
 	}
@@ -318,6 +350,51 @@ func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, wh
 	}
 }
 
+// acknowledge acknowledges the press's incident as the presser, through
+// monitor (which checks the team again and records who): checked before
+// the answer, done after it. Incidents nil: not available here.
+func (a *Approvals) acknowledge(ctx context.Context, p Press, who auth.Principal, e *auth.AuditEntry) outcome {
+	if !who.Has(auth.Operate) {
+		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
+			fmt.Sprintf("Only an operator of the incident's team may acknowledge it; %s is a %s.", who, who.Role))
+	}
+	if a.Incidents == nil {
+		return refuse(e, codes.Unimplemented, "incidents are not available", "Incidents are not available on this Vigil.")
+	}
+	as := auth.WithPrincipal(ctx, who)
+	res, err := a.Incidents.GetIncident(as, &monitorv1.GetIncidentRequest{Id: p.IncidentID, AlertsPageSize: 1})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		return refuse(e, codes.PermissionDenied, status.Convert(err).Message(),
+			fmt.Sprintf("Only an operator of the incident's team may acknowledge it; %s is not in it.", who))
+	case codes.NotFound, codes.InvalidArgument:
+		return refuse(e, codes.NotFound, "incident not found", "Vigil knows no such incident.")
+	default:
+		a.Log.ErrorContext(ctx, "incident not read", "incident_id", p.IncidentID, "error", err)
+		return refuse(e, codes.Unavailable, "incident not read", tryAgain)
+	}
+	inc := res.GetIncident()
+	switch inc.GetStatus() {
+	case typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED:
+		return refuse(e, codes.FailedPrecondition, "incident resolved", "The incident is resolved already.")
+	case typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED:
+		text := "Already acknowledged."
+		if by := inc.GetAcknowledgedBy(); by != "" {
+			text = "Already acknowledged by " + by + "."
+		}
+		return refuse(e, codes.FailedPrecondition, "incident acknowledged", text)
+	}
+	return outcome{
+		text: "Acknowledged by " + who.String() + ": the incident is yours.",
+		act: func(ctx context.Context) error {
+			_, err := a.Incidents.AcknowledgeIncident(auth.WithPrincipal(ctx, who), &monitorv1.AcknowledgeIncidentRequest{Id: p.IncidentID})
+			return err
+		},
+		failed: "Vigil could not acknowledge the incident: press Acknowledge again, or run `vigil incidents ack " + p.IncidentID + "`.",
+	}
+}
+
 // plainLabel is a label name that needs no quotes in a matcher.
 var plainLabel = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
@@ -371,15 +448,21 @@ func hours(d time.Duration) string {
 }
 
 func providerName(p access.ChatProvider) string {
-	if p == access.Slack {
+	switch p {
+	case access.Slack:
 		return "Slack"
+	case access.Line:
+		return "LINE"
 	}
 	return "Telegram"
 }
 
 func unlinkedText(p access.ChatProvider) string {
-	if p == access.Slack {
+	switch p {
+	case access.Slack:
 		return "Vigil does not know your Slack account. Link it first: run `vigil users link-code --provider slack`, then type /vigil link CODE here."
+	case access.Line:
+		return "Vigil does not know your LINE account. Link it first: run `vigil users link-code --provider line`, then send /link CODE to the bot in a 1:1 chat."
 	}
 	return "Vigil does not know your Telegram account. Link it first: run `vigil users link-code --provider telegram`, then send /link CODE to the bot."
 }

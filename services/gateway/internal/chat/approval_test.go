@@ -44,6 +44,10 @@ func (r repairs) GetRepair(_ context.Context, req *repairv1.GetRepairRequest) (*
 	return &repairv1.GetRepairResponse{Repair: r[req.GetId()]}, nil
 }
 
+func (r repairs) PostponeRepair(_ context.Context, req *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	return &repairv1.PostponeRepairResponse{Repair: r[req.GetId()]}, nil
+}
+
 type failingPublisher struct{}
 
 func (failingPublisher) Publish(context.Context, ...bus.Event) error {
@@ -98,5 +102,5 @@ func TestApprovalNotPassedOn(t *testing.T) {
 	// Later, past midnight UTC: the day is named.
 	r = &responder{}
 	a.Handle(context.Background(), chat.Press{Provider: access.Telegram, Account: "42", Verb: approval.Later, RepairID: id}, r)
-	require.Equal(t, []string{"Left for later; it expires at Mar 5 00:20 UTC."}, r.told)
+	require.Equal(t, []string{"Snoozed: Vigil asks again later, before it expires at Mar 5 00:20 UTC."}, r.told)
 }

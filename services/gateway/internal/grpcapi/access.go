@@ -101,6 +101,7 @@ func scopeOf(s gatewayv1.Scope) auth.Scope {
 
 var chatProviders = map[access.ChatProvider]gatewayv1.ChatProvider{
 	access.Telegram: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, access.Slack: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK,
+	access.Line: gatewayv1.ChatProvider_CHAT_PROVIDER_LINE,
 }
 
 func chatProviderOf(p gatewayv1.ChatProvider) access.ChatProvider {

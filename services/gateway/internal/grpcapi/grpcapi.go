@@ -130,6 +130,21 @@ func (f *IncidentForwarder) ListAlerts(ctx context.Context, r *monitorv1.ListAle
 	return f.c.ListAlerts(ctx, r)
 }
 
+// EscalateIncident forwards the RPC.
+func (f *IncidentForwarder) EscalateIncident(ctx context.Context, r *monitorv1.EscalateIncidentRequest) (*monitorv1.EscalateIncidentResponse, error) {
+	return f.c.EscalateIncident(ctx, r)
+}
+
+// SnoozeIncident forwards the RPC.
+func (f *IncidentForwarder) SnoozeIncident(ctx context.Context, r *monitorv1.SnoozeIncidentRequest) (*monitorv1.SnoozeIncidentResponse, error) {
+	return f.c.SnoozeIncident(ctx, r)
+}
+
+// SetIncidentPriority forwards the RPC.
+func (f *IncidentForwarder) SetIncidentPriority(ctx context.Context, r *monitorv1.SetIncidentPriorityRequest) (*monitorv1.SetIncidentPriorityResponse, error) {
+	return f.c.SetIncidentPriority(ctx, r)
+}
+
 // foreign is the refusal of alerts of another team's subject: nothing of
 // the call was stored.
 func foreign(fe *ingest.ForeignError) error {

@@ -40,6 +40,11 @@ func (f *RepairForwarder) RejectRepair(ctx context.Context, r *repairv1.RejectRe
 	return f.c.RejectRepair(ctx, r)
 }
 
+// PostponeRepair forwards the RPC.
+func (f *RepairForwarder) PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	return f.c.PostponeRepair(ctx, r)
+}
+
 // GetGuardrails forwards the RPC.
 func (f *RepairForwarder) GetGuardrails(ctx context.Context, r *repairv1.GetGuardrailsRequest) (*repairv1.GetGuardrailsResponse, error) {
 	return f.c.GetGuardrails(ctx, r)

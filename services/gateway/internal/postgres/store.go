@@ -374,8 +374,8 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 }
 
 // Prune deletes audit events before auditBefore (in chunks), sessions
-// that ended before sessionsBefore, Telegram update ids older than
-// TelegramUpdateRetention, and failed logins a day old.
+// that ended before sessionsBefore, Telegram update ids and LINE event
+// ids older than TelegramUpdateRetention, and failed logins a day old.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
 	n, err := db.DeleteInBatches(ctx, s.pool, 5000, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)`, auditBefore)
 	if err != nil {
@@ -387,6 +387,12 @@ func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time
 	}
 	n += tag.RowsAffected()
 	tag, err = s.pool.Exec(ctx, `DELETE FROM telegram_updates WHERE received_at < $1`, time.Now().Add(-TelegramUpdateRetention))
+	if err != nil {
+		return n, err
+	}
+	n += tag.RowsAffected()
+	// LINE redelivers an event for a day at most, like Telegram.
+	tag, err = s.pool.Exec(ctx, `DELETE FROM line_events WHERE received_at < $1`, time.Now().Add(-TelegramUpdateRetention))
 	if err != nil {
 		return n, err
 	}

@@ -16,10 +16,12 @@ import (
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/db"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	"github.com/vigil-ops/vigil/pkg/matcher"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/monitor/internal/escalation"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
-	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -29,11 +31,19 @@ type IncidentServer struct {
 	pool       *pgxpool.Pool
 	store      postgres.Store
 	correlator *incident.Correlator
+	engine     *escalation.Engine
 }
 
-// NewIncidentServer returns the incident API.
+// NewIncidentServer returns the incident API; escalating and snoozing
+// need an engine (WithEngine).
 func NewIncidentServer(pool *pgxpool.Pool, c *incident.Correlator) *IncidentServer {
 	return &IncidentServer{pool: pool, correlator: c}
+}
+
+// WithEngine lets s escalate and snooze incidents through e.
+func (s *IncidentServer) WithEngine(e *escalation.Engine) *IncidentServer {
+	s.engine = e
+	return s
 }
 
 // ListIncidents implements the RPC.
@@ -42,9 +52,16 @@ func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListI
 	if err != nil {
 		return nil, err
 	}
+	for i, p := range req.GetPriorities() {
+		if !priority.Valid(p) {
+			return nil, server.InvalidArgument("invalid priority", server.FieldViolation{
+				Field: fmt.Sprintf("priorities[%d]", i), Description: "want P0, P1, P2 or P3",
+			})
+		}
+	}
 	teams, all, unowned := auth.Teams(ctx)
 	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{
-		Statuses: req.GetStatuses(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
+		Statuses: req.GetStatuses(), Priorities: req.GetPriorities(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
 	}, size, req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
@@ -68,7 +85,11 @@ func (s *IncidentServer) GetIncident(ctx context.Context, req *monitorv1.GetInci
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &monitorv1.GetIncidentResponse{Incident: inc, AlertsNextPageToken: next}, nil
+	esc, err := escalation.StateOf(ctx, s.pool, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &monitorv1.GetIncidentResponse{Incident: inc, AlertsNextPageToken: next, Escalation: esc}, nil
 }
 
 // ListAlerts implements the RPC.
@@ -152,8 +173,13 @@ func (s *IncidentServer) AcknowledgeIncident(ctx context.Context, req *monitorv1
 	}
 	resp := &monitorv1.AcknowledgeIncidentResponse{}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx))
-		return err
+		if err := escalation.Lock(ctx, tx, req.GetId()); err != nil {
+			return err
+		}
+		if resp.Incident, err = s.correlator.Acknowledge(ctx, tx, req.GetId(), actor(ctx)); err != nil {
+			return err
+		}
+		return escalation.Stop(ctx, tx, req.GetId(), resp.GetIncident().GetStatus())
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -171,8 +197,13 @@ func (s *IncidentServer) ResolveIncident(ctx context.Context, req *monitorv1.Res
 	}
 	resp := &monitorv1.ResolveIncidentResponse{}
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx))
-		return err
+		if err := escalation.Lock(ctx, tx, req.GetId()); err != nil {
+			return err
+		}
+		if resp.Incident, err = s.correlator.Resolve(ctx, tx, req.GetId(), actor(ctx)); err != nil {
+			return err
+		}
+		return escalation.Stop(ctx, tx, req.GetId(), resp.GetIncident().GetStatus())
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -213,10 +244,13 @@ func validIDField(id, field string) error {
 // interceptor (pkg/server) answers the rest.
 func toStatus(err error) error {
 	switch {
-	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound):
+	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound), errors.Is(err, escalation.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired):
+	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired), errors.Is(err, escalation.ErrFromFile),
+		errors.Is(err, escalation.ErrTeamChange), errors.Is(err, escalation.ErrNoPolicy), errors.Is(err, escalation.ErrExhausted):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, escalation.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
 	}
 	return err
 }

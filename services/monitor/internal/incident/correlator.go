@@ -20,6 +20,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/subject"
+	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 )
 
 // Producer names monitor in the events it publishes.
@@ -65,6 +66,9 @@ type Muter interface {
 // Silences loads the silences in force, once per transaction.
 type Silences func(ctx context.Context, tx pgx.Tx, now time.Time) (Muter, error)
 
+// Priorities loads the priority rules in force.
+type Priorities func(ctx context.Context, tx pgx.Tx) (*priority.Set, error)
+
 // Options tune grouping, deduplication and announcement.
 type Options struct {
 	// GroupBy are the labels that make an incident's group key (default
@@ -79,6 +83,9 @@ type Options struct {
 	UpdateInterval time.Duration
 	// Silences, when set, mutes alerts.
 	Silences Silences
+	// Priorities, when set, loads the priority rules once per transaction
+	// (default: the severity's priority, the default response targets).
+	Priorities Priorities
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 }
@@ -246,6 +253,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 		unmuted    []*Signal
 		resolveAll []Resolution
 	)
+	prio, err := c.priorities(ctx, tx)
+	if err != nil {
+		return err
+	}
 	var muter Muter
 	if c.opts.Silences != nil {
 		var err error
@@ -335,10 +346,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 		st := byKey[s.key]
 		if st == nil || (st.rec.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED &&
 			st.rec.GetResolvedAt().AsTime().Before(now.Add(-c.opts.DedupWindow))) {
-			st = state(c.open(s, now), true)
+			st = state(c.open(s, now, prio), true)
 			st.cause = s.Cause
 		}
-		c.fire(st, s, now)
+		c.fire(st, s, now, prio)
 		unsilence = append(unsilence, s.Alert.GetFingerprint())
 	}
 
@@ -375,15 +386,17 @@ func endsAt(a *typesv1.Alert, now time.Time) time.Time {
 }
 
 // open makes a new incident for s's group.
-func (c *Correlator) open(s *Signal, now time.Time) *Record {
+func (c *Correlator) open(s *Signal, now time.Time, prio *priority.Set) *Record {
 	a := s.Alert
+	sev := SeverityOf(a.GetLabels())
 	return &Record{
 		Incident: &typesv1.Incident{
 			Id:          bus.NewID(),
 			GroupKey:    s.key,
 			GroupLabels: s.labels,
 			Title:       Title(s.labels, a.GetLabels()),
-			Severity:    SeverityOf(a.GetLabels()),
+			Severity:    sev,
+			Priority:    prio.Of(priorityInput(sev, a, s.subject)),
 			Status:      typesv1.IncidentStatus_INCIDENT_STATUS_OPEN,
 			OpenedAt:    timestamppb.New(now),
 			UpdatedAt:   timestamppb.New(now),
@@ -410,7 +423,7 @@ func firingRecord(a *typesv1.Alert, incidentID string, count int32, now time.Tim
 }
 
 // fire adds a firing alert to st's incident, reopening it if it resolved.
-func (c *Correlator) fire(st *incState, s *Signal, now time.Time) {
+func (c *Correlator) fire(st *incState, s *Signal, now time.Time, prio *priority.Set) {
 	inc := st.rec
 	if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
 		inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_OPEN
@@ -452,7 +465,33 @@ func (c *Correlator) fire(st *incState, s *Signal, now time.Time) {
 		inc.Severity = sev
 		st.note(ReasonSeverityRaised, s.Cause)
 		st.dirty = true
+		// Raised with its severity, never lowered by it; a priority a
+		// person set stays.
+		if p := prio.Of(priorityInput(sev, a, inc.GetSubject())); inc.PriorityBy == "" && priority.Higher(p, inc.GetPriority()) {
+			inc.Priority = p
+			st.note(ReasonPriorityRaised, s.Cause)
+		}
 	}
+}
+
+func priorityInput(sev typesv1.Severity, a *typesv1.Alert, subj *typesv1.Subject) priority.Incident {
+	return priority.Incident{
+		Severity: sev, Labels: a.GetLabels(),
+		App: subj.GetApp(), Team: subj.GetTeam(), Namespace: subj.GetNamespace(),
+	}
+}
+
+// defaultPriorities are the rules without any: priority from severity.
+var defaultPriorities = func() *priority.Set {
+	s, _ := priority.Compile(priority.Rules{}) // nothing to refuse
+	return s
+}()
+
+func (c *Correlator) priorities(ctx context.Context, tx pgx.Tx) (*priority.Set, error) {
+	if c.opts.Priorities == nil {
+		return defaultPriorities, nil
+	}
+	return c.opts.Priorities(ctx, tx)
 }
 
 // resolve marks an alert of st's open incident resolved, and resolves the
@@ -650,6 +689,24 @@ func (c *Correlator) Acknowledge(ctx context.Context, tx pgx.Tx, id, by string) 
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
 	inc.AcknowledgedAt, inc.AcknowledgedBy, inc.UpdatedAt = timestamppb.New(now), by, timestamppb.New(now)
 	return c.byHand(ctx, tx, inc, now, ReasonAcknowledged)
+}
+
+// SetPriority sets the incident's priority by hand: from then on alerts
+// do not change it.
+func (c *Correlator) SetPriority(ctx context.Context, tx pgx.Tx, id string, p typesv1.Priority, by string) (*typesv1.Incident, error) {
+	inc, err := c.store.LockIncident(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if inc.GetStatus() == typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED {
+		return nil, fmt.Errorf("set the priority of %s: %w", id, ErrResolved)
+	}
+	if inc.GetPriority() == p && inc.PriorityBy != "" {
+		return snapshot(inc), nil
+	}
+	now := c.now().UTC()
+	inc.Priority, inc.PriorityBy, inc.UpdatedAt = p, by, timestamppb.New(now)
+	return c.byHand(ctx, tx, inc, now, ReasonPrioritySet)
 }
 
 // Resolve resolves the incident by hand, whatever its alerts say.

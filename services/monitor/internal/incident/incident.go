@@ -62,6 +62,8 @@ const (
 	ReasonSeverityRaised = "severity_raised"
 	ReasonReopened       = "reopened"
 	ReasonAcknowledged   = "acknowledged"
+	ReasonPriorityRaised = "priority_raised"
+	ReasonPrioritySet    = "priority_set"
 )
 
 // maxEventAlerts bounds the alerts an event carries (opened's alerts, each
@@ -78,6 +80,8 @@ type Record struct {
 	// Pending is the change not yet announced, due at UpdateDueAt.
 	Pending     *eventsv1.IncidentChange
 	UpdateDueAt *time.Time
+	// PriorityBy is who set the priority by hand ("": the rules did).
+	PriorityBy string
 }
 
 // AlertRecord is an alert as stored: in an incident, or silenced (no

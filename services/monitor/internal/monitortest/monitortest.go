@@ -5,13 +5,17 @@ package monitortest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
@@ -52,4 +56,35 @@ func RequireCountersMatch(t testing.TB, pool *pgxpool.Pool) {
 		assert.Equal(t, realFiring, int64(firing), "firing_count of %s", id)
 	}
 	require.NoError(t, rows.Err())
+}
+
+// Escalated returns every incident.escalated on the INCIDENTS stream of js
+// so far, in order.
+func Escalated(t testing.TB, js jetstream.JetStream) []*eventsv1.IncidentEscalated {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, "INCIDENTS")
+	require.NoError(t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentEscalated))
+	require.NoError(t, err)
+	want := int(info.State.Subjects[bus.SubjectIncidentEscalated])
+	if want == 0 {
+		return nil
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentEscalated}})
+	require.NoError(t, err)
+	var out []*eventsv1.IncidentEscalated
+	for len(out) < want {
+		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+		require.NoError(t, err)
+		for m := range msgs.Messages() {
+			evs, err := bus.Decode(m.Subject(), m.Data())
+			require.NoError(t, err)
+			for _, e := range evs {
+				out = append(out, e.(*eventsv1.IncidentEscalated))
+			}
+		}
+		require.NoError(t, msgs.Error())
+	}
+	return out
 }

@@ -69,7 +69,7 @@ func alertStatusName(s typesv1.AlertStatus) string {
 
 const incidentColumns = `id::text, group_key, group_labels, title, severity, status, app, namespace, correlation_id,
 	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject`
+	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject, priority, priority_by`
 
 func scanIncident(row pgx.Row) (*incident.Record, error) {
 	var (
@@ -81,10 +81,11 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		lastEvent      *time.Time
 		pending        []byte
 		subj           []byte
+		prio           int32
 	)
 	err := row.Scan(&r.Id, &r.GroupKey, &r.GroupLabels, &r.Title, &severity, &status, &r.App, &r.Namespace,
 		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy,
-		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj)
+		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj, &prio, &r.PriorityBy)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +96,7 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		}
 	}
 	r.Severity = typesv1.Severity(severity)
+	r.Priority = typesv1.Priority(prio)
 	r.Status = statusFromName(status)
 	r.OpenedAt, r.UpdatedAt = timestamppb.New(opened), timestamppb.New(update)
 	r.AcknowledgedAt, r.ResolvedAt = ts(acked), ts(solved)
@@ -183,12 +185,13 @@ func collectIncidents(ctx context.Context, tx pgx.Tx, out map[string]*incident.R
 
 const insertIncident = `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
 	namespace, correlation_id, opened_at, updated_at, resolved_at, resolved_by, alert_count, firing_count,
-	last_event_at, update_due_at, pending, team, subject)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`
+	last_event_at, update_due_at, pending, team, subject, priority)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
 
 const updateIncident = `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
 	acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8, alert_count = $9,
-	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13 WHERE id = $1`
+	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13, priority = $14, priority_by = $15
+	WHERE id = $1`
 
 // SaveIncidents implements incident.Store: one round trip for all of them.
 func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*incident.Record) error {
@@ -210,7 +213,7 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		b.Queue(insertIncident, r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
 			statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
 			r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
-			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj)
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj, int32(r.GetPriority()))
 	}
 	for _, r := range updated {
 		pending, err := encodePending(r)
@@ -219,7 +222,8 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		}
 		b.Queue(updateIncident, r.GetId(), int32(r.GetSeverity()), statusNames[r.GetStatus()], r.GetUpdatedAt().AsTime(),
 			tm(r.GetAcknowledgedAt()), r.GetAcknowledgedBy(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
-			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending)
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending,
+			int32(r.GetPriority()), r.PriorityBy)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("save %d incidents: %w", len(inserted)+len(updated), err)
@@ -572,8 +576,9 @@ func (s Store) Get(ctx context.Context, q Querier, id string, pageSize int) (*ty
 
 // Filter selects incidents to list.
 type Filter struct {
-	Statuses []typesv1.IncidentStatus
-	App      string
+	Statuses   []typesv1.IncidentStatus
+	Priorities []typesv1.Priority
+	App        string
 	// Scoped: only incidents of Teams' apps, and (with Unowned) of apps
 	// that belong to no team. Unscoped (the zero Filter), every incident.
 	Scoped  bool
@@ -593,6 +598,13 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 			names = append(names, statusNames[s])
 		}
 		where = append(where, "i.status = ANY("+arg(names)+")")
+	}
+	if len(f.Priorities) > 0 {
+		ps := make([]int32, 0, len(f.Priorities))
+		for _, p := range f.Priorities {
+			ps = append(ps, int32(p))
+		}
+		where = append(where, "i.priority = ANY("+arg(ps)+")")
 	}
 	if f.App != "" {
 		where = append(where, "i.app = "+arg(f.App))

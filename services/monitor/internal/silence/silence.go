@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/alertmanager/pkg/labels"
 
+	"github.com/vigil-ops/vigil/pkg/matcher"
 	"github.com/vigil-ops/vigil/pkg/server"
-	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
 )
 
 // Errors callers map to API codes.

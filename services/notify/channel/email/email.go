@@ -291,7 +291,9 @@ func judge(err error) error {
 	case code >= 500:
 		e.Retry = false
 	case code >= 400:
-		e.Retry = true
+		// "Try later": the server throttles or is busy; the code tells
+		// notify to hold the channel back, not only this message.
+		e.Retry, e.Status = true, code
 	case certificateError(err):
 		e.Retry = false
 	}

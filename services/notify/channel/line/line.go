@@ -7,10 +7,11 @@
 // about: the analysis, the repair, the resolution, each naming the
 // incident or its repair), and Edit -- an approval card decided --
 // pushes the outcome as a short message of its own, which a chat reads
-// below the card as the next thing that happened. The card carries no
-// buttons yet: a LINE postback is answered only through a verified LINE
-// webhook, which the gateway does not serve yet, and buttons that do
-// nothing are worse than none; the card says where to decide instead.
+// below the card as the next thing that happened. The card's buttons
+// (Approve, Reject, Later) are postbacks, which LINE brings to the
+// gateway's verified webhook (/api/v1/webhooks/line) as the LINE account
+// that pressed them; their data is the same as a Telegram button's
+// (approval.CallbackData), far under LINE's 300 characters.
 package line
 
 import (
@@ -22,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	lineapi "github.com/vigil-ops/vigil/pkg/chat/line"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -67,7 +69,8 @@ func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VIGIL_LINE_CHANNEL_TOKEN or VIGIL_LINE_API_URL: %w", err)
 	}
-	return &channel.Endpoint{Name: Name, Target: o.To, Channel: &Channel{client: c, to: o.To}}, nil
+	// LINE drops a push that repeats an X-Line-Retry-Key it accepted.
+	return &channel.Endpoint{Name: Name, Target: o.To, Idempotent: true, Channel: &Channel{client: c, to: o.To}}, nil
 }
 
 // Channel pushes to one LINE user, group or room.
@@ -82,12 +85,17 @@ func (c *Channel) Send(ctx context.Context, m message.Message, _ string) (string
 }
 
 // Edit pushes m anew, as LINE cannot change a message sent: for an
-// approval card decided, its outcome alone, the card above it standing
-// as it was.
+// approval card decided or snoozed, its outcome or snooze alone, the card
+// above it standing as it was.
 func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
 	msg := draw(m)
-	if card, ok := m.Card(Plain); ok && card.Outcome != "" {
-		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
+	if card, ok := m.Card(Plain); ok {
+		switch {
+		case card.Outcome != "":
+			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
+		case card.Snoozed != "":
+			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
+		}
 	}
 	_, err := c.push(ctx, msg)
 	return err
@@ -115,12 +123,24 @@ func (c *Channel) push(ctx context.Context, msg lineapi.Message) (string, error)
 }
 
 // draw is m as LINE shows it: an approval card as a Flex bubble, with
-// its whole text as the alternative (notifications, the chat list);
-// anything else as text.
+// its whole text as the alternative (notifications, the chat list); a
+// message with buttons (an incident's Acknowledge) as a bubble of its
+// text and the buttons; anything else as text.
 func draw(m message.Message) lineapi.Message {
 	card, ok := m.Card(Plain)
 	if !ok {
-		return lineapi.NewText(m.Text(Plain))
+		text := m.Text(Plain)
+		bs := m.Buttons()
+		if len(bs) == 0 {
+			return lineapi.NewText(text)
+		}
+		// A text message has no buttons: a bubble of the text has.
+		buttons := make([]lineapi.Component, 0, len(bs))
+		for _, a := range bs {
+			buttons = append(buttons, lineapi.Button(a.Label, approval.CallbackData(a.Verb, a.ID), "primary"))
+		}
+		first, _, _ := strings.Cut(text, "\n")
+		return lineapi.NewFlex(first, lineapi.Bubble{Body: lineapi.VBox(lineapi.Text(text)), Footer: lineapi.VBox(buttons...)})
 	}
 	return lineapi.NewFlex(card.Heading(), bubble(card))
 }
@@ -149,6 +169,9 @@ func bubble(c message.Card) lineapi.Bubble {
 	if c.Until != "" {
 		body = append(body, field(strings.TrimRight(c.Words.Until, ":："), c.Until))
 	}
+	if c.Snoozed != "" {
+		body = append(body, lineapi.Text(c.Snoozed))
+	}
 	var small []lineapi.Component
 	if c.Engine != "" {
 		small = append(small, note(c.Engine))
@@ -159,13 +182,21 @@ func bubble(c message.Card) lineapi.Bubble {
 	}
 	body = append(body, lineapi.Separator(), *lineapi.VBox(small...))
 
-	footer := lineapi.Text(c.Outcome)
+	footer := lineapi.VBox(lineapi.Text(c.Outcome))
 	if c.Outcome == "" {
-		footer = note(c.Words.DecideElsewhere)
+		w := c.Words
+		footer = lineapi.VBox(
+			*lineapi.HBox(
+				lineapi.Button(w.Approve, approval.CallbackData(approval.Approve, c.RepairID), "primary"),
+				lineapi.Button(w.Reject, approval.CallbackData(approval.Reject, c.RepairID), "secondary"),
+				lineapi.Button(w.Later, approval.CallbackData(approval.Later, c.RepairID), "secondary"),
+			),
+			note(w.OrCommand),
+		)
 	}
 	header := bold(c.Heading())
 	header.Size = "lg"
-	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: lineapi.VBox(footer)}
+	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: footer}
 }
 
 // field is a label and its value side by side.

@@ -13,7 +13,16 @@ import (
 func draw(m message.Message) (string, []slackapi.Block) {
 	c, ok := m.Card(Mrkdwn)
 	if !ok {
-		return m.Text(Mrkdwn), nil
+		text := m.Text(Mrkdwn)
+		bs := m.Buttons()
+		if len(bs) == 0 {
+			return text, nil
+		}
+		buttons := make([]slackapi.Button, 0, len(bs))
+		for _, a := range bs {
+			buttons = append(buttons, slackapi.Button{ActionID: approval.SlackActionID(a.Verb), Text: a.Label, Value: a.ID})
+		}
+		return text, []slackapi.Block{slackapi.Section(slackapi.Mrkdwn(text)), slackapi.Actions(buttons...)}
 	}
 	return Mrkdwn.Escape(c.Heading()), cardBlocks(c)
 }
@@ -55,6 +64,9 @@ func cardBlocks(c message.Card) []slackapi.Block {
 	blocks = append(blocks, slackapi.Context(small...))
 	if c.Outcome != "" {
 		return append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Outcome)))
+	}
+	if c.Snoozed != "" {
+		blocks = append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Snoozed)))
 	}
 	id, w := c.RepairID, c.Words
 	return append(blocks, slackapi.Actions(

@@ -101,16 +101,18 @@ func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error 
 	return nil
 }
 
-// draw is m as Telegram shows it: HTML within Telegram's length, and an
-// approval card's buttons while it waits.
+// draw is m as Telegram shows it: HTML within Telegram's length, an
+// approval card's buttons while it waits, and a message's own buttons (an
+// incident's Acknowledge).
 func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
-	var (
-		text     string
-		keyboard tgapi.InlineKeyboard
-	)
-	text = m.Text(HTML)
-	if card, ok := m.Card(HTML); ok && card.Outcome == "" {
-		keyboard = buttons(card)
+	var keyboard tgapi.InlineKeyboard
+	text := m.Text(HTML)
+	if card, ok := m.Card(HTML); ok {
+		if card.Outcome == "" {
+			keyboard = buttons(card)
+		}
+	} else if bs := m.Buttons(); len(bs) > 0 {
+		keyboard = actionButtons(bs)
 	}
 	text, err := tgapi.TruncateHTML(text, tgapi.MaxMessageLength)
 	if err != nil {
@@ -140,6 +142,15 @@ func buttons(c message.Card) tgapi.InlineKeyboard {
 		k = append(k, bs)
 	}
 	return k
+}
+
+// actionButtons are a message's buttons, in one row.
+func actionButtons(as []message.Button) tgapi.InlineKeyboard {
+	row := make([]tgapi.Button, 0, len(as))
+	for _, a := range as {
+		row = append(row, tgapi.Button{Text: a.Label, CallbackData: approval.CallbackData(a.Verb, a.ID)})
+	}
+	return tgapi.InlineKeyboard{row}
 }
 
 func judge(err error) error {

@@ -109,8 +109,11 @@ func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 		Name: Name,
 		// The delivery log keeps the target: the URL itself may hold a
 		// token, so it is its host and a digest.
-		Target:  u.Host + "#" + hex.EncodeToString(sum[:6]),
-		Channel: &Channel{url: o.URL, host: u.Host, secret: o.Secret, client: &client, now: time.Now},
+		Target: u.Host + "#" + hex.EncodeToString(sum[:6]),
+		// Every message's id is its delivery key's, which receivers
+		// dedupe by (the body's id).
+		Idempotent: true,
+		Channel:    &Channel{url: o.URL, host: u.Host, secret: o.Secret, client: &client, now: time.Now},
 	}, nil
 }
 

@@ -34,6 +34,9 @@ type Card struct {
 	Why []string
 	// Until is when the approval expires, in the recipient's zone.
 	Until string
+	// Snoozed says who snoozed the approval ("Later") until when; empty
+	// when it is not snoozed or is decided.
+	Snoozed string
 	// Engine is who proposed it: engine, model, tokens, cost.
 	Engine string
 	// Repair is the repair's id, formatted as code.
@@ -57,9 +60,9 @@ type Card struct {
 type CardWords struct {
 	Why, Until, Repair, Link                              string
 	Approve, Reject, Later, Silence, ConfirmTitle, Cancel string
-	// DecideElsewhere says where to decide, for a chat without buttons;
+	// OrCommand is the CLI's way to decide, under a chat's buttons;
 	// ApproveWith and RejectWith are the commands to answer by mail.
-	DecideElsewhere, ApproveWith, RejectWith string
+	OrCommand, ApproveWith, RejectWith string
 }
 
 // Heading is the card's first line as plain text: its icon, header and
@@ -94,6 +97,10 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 	}
 	c := Card{Icon: "🛠", Action: action, Repair: m.Code(short(id)), RepairID: id, URL: f.incidentURL(req.GetIncidentId()), Header: clip(req.GetApp(), maxShort)}
 	title := cardTitle{Action: action}
+	snoozed := req.GetSnoozedUntil() != nil && dec == nil
+	if snoozed && req.GetReminder() {
+		c.Icon, title.Reminder = "⏰", true
+	}
 	if dec != nil {
 		d := f.decision(dec)
 		title.Outcome = clip(dec.GetOutcome(), maxShort)
@@ -151,6 +158,9 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 	if t := req.GetExpiresAt(); t != nil {
 		c.Until = f.time(t.AsTime())
 	}
+	if snoozed {
+		c.Snoozed = f.keep(f.word("card.snoozed", cardSnooze{Until: f.time(req.GetSnoozedUntil().AsTime()), By: short(req.GetSnoozedBy())}))
+	}
 	c.Engine = f.keep(f.word("engine", f.engine(req.GetEngine(), req.GetModel(), req.GetInputTokens(), req.GetOutputTokens(), req.GetCostUsd())))
 	c.Words = CardWords{
 		Why: label("card.why"), Until: label("card.until"), Repair: label("card.repair"), Link: label("card.link"),
@@ -158,13 +168,21 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 		ConfirmTitle: label("button.confirm"), Cancel: label("button.cancel"),
 		ApproveWith: label("card.approve_with"), RejectWith: label("card.reject_with"),
 	}
-	c.Words.DecideElsewhere = f.keep(plain.word("card.decide_elsewhere", id))
+	c.Words.OrCommand = f.keep(plain.word("card.or_command", id))
 	return c, f.err
 }
 
-// cardTitle is what the shared template card.title sees: the action, and
-// the outcome key once decided ("" while it waits).
-type cardTitle struct{ Action, Outcome string }
+// cardTitle is what the shared template card.title sees: the action, the
+// outcome key once decided ("" while it waits), and whether the card is a
+// reminder asked again after a snooze.
+type cardTitle struct {
+	Action, Outcome string
+	Reminder        bool
+}
+
+// cardSnooze is what the shared template card.snoozed sees: until when
+// (in the recipient's zone) and by whom (escaped).
+type cardSnooze struct{ Until, By string }
 
 func outcomeIcon(o string) string {
 	switch o {

@@ -441,6 +441,47 @@ func IncidentEscalated(e *eventsv1.IncidentEscalated) Message {
 	}}
 }
 
+// Firing is an incident still firing, as notify's routing keeps it: what
+// a re-announcement says.
+type Firing struct {
+	ID, Title     string
+	Firing, Alert int
+	OpenedAt      time.Time
+}
+
+// RepeatedData is what incident.repeated sees: the incident (ID, Title,
+// FiringCount, AlertCount, OpenedAt, URL) and how long it has been open.
+type RepeatedData struct {
+	Incident Incident
+	Open     Duration
+}
+
+// IncidentRepeated re-announces an incident still firing at now, in its
+// thread (a route's repeat_interval).
+func IncidentRepeated(inc Firing, now time.Time) Message {
+	return Message{About: About{Kind: KindIncidentRepeated, IncidentID: inc.ID, Title: inc.Title}, data: func(f *format) any {
+		return RepeatedData{
+			Incident: Incident{
+				ID: f.esc(inc.ID, maxShort), Title: f.esc(inc.Title, maxTitle), FiringCount: inc.Firing, AlertCount: inc.Alert,
+				OpenedAt: f.time(inc.OpenedAt), URL: f.incidentURL(inc.ID),
+			},
+			Open: durationOf(now.Sub(inc.OpenedAt).Round(time.Minute)),
+		}
+	}}
+}
+
+// ChannelTestData is what channel.test sees: the channel's name and when
+// the message was sent, in the recipient's zone.
+type ChannelTestData struct{ Channel, At string }
+
+// ChannelTest says a channel reaches its conversation: sent when it is
+// created and on request.
+func ChannelTest(name string, at time.Time) Message {
+	return Message{About: About{Kind: KindChannelTest}, data: func(f *format) any {
+		return ChannelTestData{Channel: f.esc(name, maxShort), At: f.time(at)}
+	}}
+}
+
 // DeployData is what the deploy kinds see; each uses the fields its event
 // has.
 type DeployData struct{ Deploy Deploy }

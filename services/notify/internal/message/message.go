@@ -12,6 +12,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
@@ -37,6 +38,10 @@ type Message struct {
 	Templates *Templates
 	// Links are where a message links to (zero: nowhere of Vigil's).
 	Links Links
+	// Actions are the buttons of a message that is not a card (an
+	// incident's Acknowledge), for a channel that has buttons; the others
+	// leave them out. Buttons labels them in the recipient's language.
+	Actions []Ask
 }
 
 // Links are the addresses a message links to.
@@ -44,6 +49,76 @@ type Links struct {
 	// Base is the URL people reach Vigil's API at ("": no links); an
 	// incident links to Base/api/v1/incidents/ID.
 	Base string
+}
+
+// Ask is what a button asks for (Verb) of what (ID, an incident's id for
+// a verb OnIncident). The gateway answers it
+// (services/gateway/internal/chat).
+type Ask struct {
+	Verb approval.Verb
+	ID   string
+}
+
+// Button is an Ask labelled in the recipient's language.
+type Button struct {
+	Ask
+	Label string
+}
+
+// IncidentActions are the buttons of an incident's opening message.
+func IncidentActions(inc *typesv1.Incident) []Ask {
+	return []Ask{{Verb: approval.Acknowledge, ID: inc.GetId()}}
+}
+
+// Buttons are the message's Actions labelled in its language (the shared
+// templates button.<verb>).
+func (msg Message) Buttons() []Button {
+	if len(msg.Actions) == 0 {
+		return nil
+	}
+	out, err := msg.buttons()
+	if err != nil {
+		msg.templates().log.Error("message template failed: buttons labelled in English with Vigil's own", "language", msg.Locale.Language, "error", err)
+		msg.Templates, msg.Locale.Language = DefaultTemplates(), English
+		if out, err = msg.buttons(); err != nil {
+			panic(err) // Vigil's own templates label every verb (tested)
+		}
+	}
+	return out
+}
+
+func (msg Message) buttons() ([]Button, error) {
+	f := msg.format(Plain)
+	out := make([]Button, 0, len(msg.Actions))
+	for _, a := range msg.Actions {
+		label, err := f.word("button."+string(a.Verb), nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Button{Ask: a, Label: label})
+	}
+	return out, nil
+}
+
+// Defaults are how notify draws every message it sends: with its
+// templates, its links, and, for a recipient whose locale leaves the
+// language or the zone unset, its own (VIGIL_LANGUAGE, VIGIL_TIME_ZONE).
+type Defaults struct {
+	Templates *Templates
+	Links     Links
+	Locale    Locale
+}
+
+// For is msg as it is drawn for a recipient in loc.
+func (d Defaults) For(msg Message, loc Locale) Message {
+	if loc.Language == "" {
+		loc.Language = d.Locale.Language
+	}
+	if loc.Zone == nil {
+		loc.Zone = d.Locale.Zone
+	}
+	msg.Templates, msg.Links, msg.Locale = d.Templates, d.Links, loc
+	return msg
 }
 
 // Locale is a recipient's language and time zone.
@@ -86,6 +161,8 @@ const (
 	KindDeploySucceeded   Kind = "deploy.succeeded"
 	KindDeployFailed      Kind = "deploy.failed"
 	KindDeployRolledBack  Kind = "deploy.rolled_back"
+	KindIncidentRepeated  Kind = "incident.repeated"
+	KindChannelTest       Kind = "channel.test"
 )
 
 // Kinds are every kind of message, each with a template.
@@ -93,6 +170,7 @@ var Kinds = []Kind{
 	KindIncidentOpened, KindIncidentResolved, KindIncidentEscalated, KindAnalysis,
 	KindApprovalCard, KindDecided, KindRepairRequested, KindRepairSucceeded, KindRepairFailed, KindRepairBlocked,
 	KindDeployStarted, KindDeploySucceeded, KindDeployFailed, KindDeployRolledBack,
+	KindIncidentRepeated, KindChannelTest,
 }
 
 func kindNames() []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/approval"
 	tgapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -51,6 +52,9 @@ func TestGolden(t *testing.T) {
 	for _, o := range []string{"approved", "rejected", "expired"} {
 		samples = append(samples, sample{"repair.approval." + o, message.SampleDecidedCard(o)})
 	}
+	samples = append(samples,
+		sample{"repair.approval.snoozed", message.SampleSnoozedCard(false)},
+		sample{"repair.approval.reminder", message.SampleSnoozedCard(true)})
 	locales := map[string]message.Locale{"en": {Language: "en"}, "zh-TW": {Language: "zh-TW", Zone: taipei(t)}}
 	markups := map[string]message.Markup{"plain": message.Plain, "telegram": html}
 	for _, s := range samples {
@@ -100,6 +104,9 @@ func TestHostileTextStaysData(t *testing.T) {
 			&eventsv1.RepairDecided{Outcome: hostile, DecidedBy: hostile, Reason: hostile, Channel: hostile}),
 		message.RepairBlocked(&eventsv1.RepairBlocked{Reasons: []string{hostile}, Summary: hostile, Proposal: proposal}),
 		message.DeployFailed(&eventsv1.DeployFailed{App: hostile, Reason: hostile}),
+		message.IncidentRepeated(message.Firing{ID: hostile, Title: hostile, OpenedAt: time.Now()}, time.Now()),
+		message.ChannelTest(hostile, time.Now()),
+		message.ApprovalCard(&eventsv1.RepairApprovalRequested{Proposal: proposal, SnoozedUntil: timestamppb.Now(), SnoozedBy: hostile, Reminder: true}, nil),
 	}
 	markups := map[string]struct {
 		m      message.Markup
@@ -127,6 +134,31 @@ func TestHostileTextStaysData(t *testing.T) {
 	// Plain text shows it as it is: nothing was lost.
 	got := message.IncidentOpened(inc).Text(message.Plain)
 	assert.Contains(t, got, "Incident opened: "+hostile)
+}
+
+// An incident's Acknowledge button is labelled in the recipient's
+// language, and carries the incident's id whatever the language.
+func TestButtonsLabelled(t *testing.T) {
+	t.Parallel()
+	inc := &typesv1.Incident{Id: "01a20236-f568-7af1-9546-d3f52f62c45a", Title: "DiskFull"}
+	tests := []struct {
+		language, want string
+	}{
+		{"en", "Acknowledge"},
+		{"zh-TW", "確認"},
+		{"ja", "Acknowledge"}, // a language without templates speaks English
+	}
+	for _, tt := range tests {
+		msg := message.IncidentOpened(inc)
+		msg.Actions = message.IncidentActions(inc)
+		msg.Locale.Language = tt.language
+		got := msg.Buttons()
+		require.Len(t, got, 1, tt.language)
+		assert.Equal(t, tt.want, got[0].Label, tt.language)
+		assert.Equal(t, approval.Acknowledge, got[0].Verb)
+		assert.Equal(t, inc.GetId(), got[0].ID)
+	}
+	assert.Empty(t, message.IncidentOpened(inc).Buttons(), "no actions, no buttons")
 }
 
 // Each action in words, in English.

@@ -87,6 +87,10 @@ func Sample(k Kind) Message {
 		return DeployFailed(&eventsv1.DeployFailed{DeploymentId: "01a30000-0000-7000-8000-000000000009", App: "shop", Revision: 5, Reason: "rollout did not become available in 5m: 0/3 replicas ready (ImagePullBackOff)"})
 	case KindDeployRolledBack:
 		return DeployRolledBack(&eventsv1.DeployRolledBack{DeploymentId: "01a30000-0000-7000-8000-00000000000a", App: "shop", FromRevision: 5, ToRevision: 4, Revision: 6})
+	case KindIncidentRepeated:
+		return IncidentRepeated(Firing{ID: inc.GetId(), Title: inc.GetTitle(), Firing: 2, Alert: 2, OpenedAt: at}, at.Add(65*time.Minute+20*time.Second))
+	case KindChannelTest:
+		return ChannelTest("payments-oncall", at)
 	}
 	return Message{About: About{Kind: k}}
 }
@@ -106,4 +110,13 @@ func SampleDecidedCard(outcome string) Message {
 		dec.Reason = "not during the sale"
 	}
 	return ApprovalCard(card.req, dec)
+}
+
+// SampleSnoozedCard is the sample approval card snoozed by a person
+// ("Later"), or, as a reminder, asked again once the snooze is over.
+func SampleSnoozedCard(reminder bool) Message {
+	req := proto.CloneOf(Sample(KindApprovalCard).card.req)
+	req.SnoozedUntil = timestamppb.New(time.Date(2026, 5, 1, 12, 15, 0, 0, time.UTC))
+	req.SnoozedBy, req.Reminder = "user:alice", reminder
+	return ApprovalCard(req, nil)
 }

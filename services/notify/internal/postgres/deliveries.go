@@ -1,6 +1,8 @@
-// Package postgres records notify's deliveries and every attempt at them,
-// the replies parked until their parent is sent, and what its approval
-// cards show, in its schema, "notify".
+// Package postgres keeps notify's deliveries -- one per event per
+// channel, which is at once the channel's queue entry, the claim of the
+// replica sending it and the record of what became of it -- every attempt
+// at them, the channels paused by their provider's rate limit, and what
+// its approval cards show, in its schema, "notify".
 package postgres
 
 import (
@@ -29,84 +31,249 @@ const (
 	OutcomeSent   Outcome = "sent"
 	OutcomeRetry  Outcome = "retry"
 	OutcomeFailed Outcome = "failed"
+	// OutcomeUnknown: the provider may or may not have the message (its
+	// sender died, or gave up waiting, after the request left), and the
+	// channel cannot dedupe a resend. It is final: not sent again.
+	OutcomeUnknown Outcome = "unknown"
 )
 
-// Attempt is one try at delivering an event to a channel.
-type Attempt struct {
+// status is the delivery's state after an attempt with outcome o.
+func (o Outcome) status() string {
+	if o == OutcomeRetry {
+		return "retrying"
+	}
+	return string(o)
+}
+
+// Deliveries is the delivery queue and log.
+type Deliveries struct{ pool *pgxpool.Pool }
+
+// NewDeliveries returns the deliveries over pool.
+func NewDeliveries(pool *pgxpool.Pool) *Deliveries { return &Deliveries{pool: pool} }
+
+// Delivery is an event's message queued for a channel.
+type Delivery struct {
 	EventID, Channel, Subject, Target string
 	// IncidentID and RepairID are the incident and the repair the event
 	// is about, if any.
 	IncidentID, RepairID string
-	// Ref is what later messages call this one ("" for nothing): see
-	// Park.
-	Ref        string
+	// Ref is what later messages call this one ("" for nothing): the
+	// incident's message ("incident/<id>"), an approval card
+	// ("card/<repair id>").
+	Ref string
+	// Parent is the ref of the message this one answers and waits for
+	// ("" for none).
+	Parent string
+	// Payload is the event, as the bus carried it, to draw the message
+	// when it is sent.
+	Payload []byte
+	// OccurredAt is when the event happened: one incident's messages on
+	// a channel go out in this order, whichever replica queued them when.
+	OccurredAt time.Time
+}
+
+// Enqueue queues d in tx, unless the channel has the event already (a
+// redelivered event, or one another replica took): each event reaches a
+// channel once. A delivery a notify without a queue left retrying (with no
+// payload, waiting for the bus's redelivery) is queued anew.
+func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, d Delivery) error {
+	_, err := tx.Exec(ctx, `INSERT INTO deliveries
+			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now())
+		ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
+			payload = excluded.payload, due_at = now(), updated_at = now()
+		WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
+		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt)
+	if err != nil {
+		return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
+	}
+	return nil
+}
+
+// Claimed is a delivery a sender holds.
+type Claimed struct {
+	EventID, Subject string
+	Payload          []byte
+	// Attempts are the attempts recorded so far.
+	Attempts int
+	// QueuedAt is when the event was queued for the channel.
+	QueuedAt time.Time
+	// Stale: another sender claimed it and never recorded what became of
+	// it (it died, or lost its database, with the request out or not).
+	Stale bool
+}
+
+// ready is the condition, on a delivery q, that it may go now if it is
+// due: it answers nothing, or its parent's delivery on its channel is
+// final (its message id known, or it will never be), or it waited for
+// the parent $wait seconds.
+const ready = `(%[1]s.parent = '' OR %[1]s.created_at <= now() - $4::float8 * interval '1 second'
+	OR EXISTS (SELECT 1 FROM deliveries p WHERE p.ref = %[1]s.parent AND p.channel = %[1]s.channel
+		AND p.status IN ('sent', 'failed', 'unknown')))`
+
+// claimSQL claims the channel's first due delivery, by when its event
+// happened (then queue order), that no
+// earlier message of its incident on the channel holds back: one that is
+// being sent, or waits its turn (a retry's delay, a rate limit), or is
+// ready. A reply still waiting for its parent holds nothing back, or the
+// parent, queued after it, would wait for it; nor does a delivery an
+// older notify left retrying (no due time, no event: the bus redelivers
+// its event, which queues it anew).
+var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_by = $2,
+		lease_until = now() + $3::float8 * interval '1 second', updated_at = now()
+	FROM (SELECT q.event_id, q.channel FROM deliveries q
+		WHERE q.channel = $1 AND q.status IN ('queued', 'retrying') AND q.due_at <= now() AND `+ready+`
+			AND NOT EXISTS (SELECT 1 FROM channel_pauses x WHERE x.channel = $1 AND x.until > now())
+			AND NOT EXISTS (SELECT 1 FROM deliveries b
+				WHERE q.incident_id <> '' AND b.incident_id = q.incident_id AND b.channel = q.channel
+					AND (b.occurred_at, b.seq) < (q.occurred_at, q.seq)
+					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
+		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
+	WHERE d.event_id = c.event_id AND d.channel = c.channel
+	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`, "q")
+
+// Claim takes the channel's next delivery that is due, for replica, for
+// lease: committed before the provider is called, so that neither a
+// redelivered event nor another replica sends it again. It returns nil
+// when none is due. A reply waits for its parent at most wait.
+func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
+	var c Claimed
+	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
+		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a delivery on %s: %w", channel, err)
+	}
+	return &c, nil
+}
+
+// ClaimStale takes over the channel's first delivery whose claim's lease
+// ran out unrecorded, for replica, for lease; nil when there is none.
+func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, lease time.Duration) (*Claimed, error) {
+	c := Claimed{Stale: true}
+	err := d.pool.QueryRow(ctx, `UPDATE deliveries d SET claimed_by = $2,
+			lease_until = now() + $3::float8 * interval '1 second', updated_at = now()
+		FROM (SELECT event_id, channel FROM deliveries
+			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
+			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
+		WHERE d.event_id = c.event_id AND d.channel = c.channel
+		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`,
+		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a stale delivery on %s: %w", channel, err)
+	}
+	return &c, nil
+}
+
+// Attempt is one try at a claimed delivery.
+type Attempt struct {
+	EventID, Channel string
+	// Target is the conversation it went to.
+	Target     string
 	Outcome    Outcome
 	HTTPStatus int
 	Error      string
 	RetryAfter time.Duration
 	MessageID  string
+	// DueIn is when a retry is due.
+	DueIn time.Duration
 }
 
-// Deliveries is the delivery log.
-type Deliveries struct{ pool *pgxpool.Pool }
+// ErrClaimLost is Record's answer when the delivery is no longer the
+// replica's (its lease ran out and another took it over): its attempt is
+// not recorded.
+var ErrClaimLost = errors.New("claim lost")
 
-// NewDeliveries returns the delivery log over pool.
-func NewDeliveries(pool *pgxpool.Pool) *Deliveries { return &Deliveries{pool: pool} }
-
-// Sent reports whether the event already reached the channel: a redelivered
-// event is then not sent twice.
-func (d *Deliveries) Sent(ctx context.Context, eventID, channel string) (bool, error) {
-	var status string
-	err := d.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE event_id = $1 AND channel = $2`, eventID, channel).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load delivery: %w", err)
-	}
-	return status == "sent", nil
+// Record stores an attempt at a delivery replica claimed, and the
+// delivery's new state, in one transaction, ending the claim. A final
+// delivery forgets its payload.
+func (d *Deliveries) Record(ctx context.Context, replica string, a Attempt) error {
+	return db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, `UPDATE deliveries SET status = $4, attempts = attempts + 1, last_error = $5,
+				message_id = $6, target = $7, claimed_by = '', lease_until = NULL,
+				due_at = now() + $8::float8 * interval '1 second',
+				payload = CASE WHEN $4 = 'retrying' THEN payload END, updated_at = now()
+			WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending'
+			RETURNING attempts`,
+			a.EventID, a.Channel, replica, a.Outcome.status(), a.Error, a.MessageID, a.Target, a.DueIn.Seconds()).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("record %s on %s: %w", a.EventID, a.Channel, ErrClaimLost)
+		}
+		if err != nil {
+			return fmt.Errorf("record delivery: %w", err)
+		}
+		var retryAfter *time.Duration
+		if a.RetryAfter > 0 {
+			retryAfter = &a.RetryAfter
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_attempts (event_id, channel, attempt, outcome, http_status, error, retry_after)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.EventID, a.Channel, n, string(a.Outcome), a.HTTPStatus, a.Error, retryAfter)
+		if err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		return nil
+	})
 }
 
-// Done reports whether the event needs nothing more on the channel: sent,
-// given up for good, or parked until its parent is sent.
-func (d *Deliveries) Done(ctx context.Context, eventID, channel string) (bool, error) {
-	var done bool
-	err := d.pool.QueryRow(ctx, `SELECT
-		EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2 AND status IN ('sent', 'failed'))
-		OR EXISTS (SELECT 1 FROM parked_replies WHERE event_id = $1 AND channel = $2)`, eventID, channel).Scan(&done)
+// Release gives a claim back unsent and unrecorded: its send never
+// started.
+func (d *Deliveries) Release(ctx context.Context, replica, eventID, channel string) error {
+	_, err := d.pool.Exec(ctx, `UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'retrying' END,
+			claimed_by = '', lease_until = NULL, updated_at = now()
+		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending'`, eventID, channel, replica)
 	if err != nil {
-		return false, fmt.Errorf("load delivery: %w", err)
+		return fmt.Errorf("release %s on %s: %w", eventID, channel, err)
 	}
-	return done, nil
+	return nil
+}
+
+// Pause holds every delivery on channel until until, for every replica:
+// its provider asked for it (a rate limit). A longer pause stands.
+func (d *Deliveries) Pause(ctx context.Context, channel string, until time.Time, reason string) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO channel_pauses (channel, until, reason) VALUES ($1, $2, $3)
+		ON CONFLICT (channel) DO UPDATE SET until = greatest(channel_pauses.until, excluded.until),
+			reason = excluded.reason, updated_at = now()`, channel, until, reason)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", channel, err)
+	}
+	return nil
+}
+
+// PausedFor is how long channel stays paused from now; 0 when it is not.
+func (d *Deliveries) PausedFor(ctx context.Context, channel string) (time.Duration, error) {
+	var secs float64
+	err := d.pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM until - now())), 0)::float8
+		FROM channel_pauses WHERE channel = $1 AND until > now()`, channel).Scan(&secs)
+	if err != nil {
+		return 0, fmt.Errorf("load the pause of %s: %w", channel, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // Posted is what became of a message that later ones refer to: the
 // message that announced an incident (its thread), an approval card.
 type Posted struct {
-	// Status is "sent", "retrying" or "failed"; empty when it was never
-	// tried (notify was off, the event too old, the record pruned).
+	// Status is the delivery's status; empty when it was never queued
+	// (notify was off, the event too old, the record pruned).
 	Status string
 	// MessageID is the chat's id for the message, once sent: a Telegram
 	// message id, a Slack ts.
 	MessageID string
 }
 
-// querier runs a query: the pool, or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Posted looks up the message called ref on channel to target.
 func (d *Deliveries) Posted(ctx context.Context, ref, channel, target string) (Posted, error) {
-	return d.posted(ctx, d.pool, ref, channel, target)
-}
-
-func (*Deliveries) posted(ctx context.Context, q querier, ref, channel, target string) (Posted, error) {
 	var p Posted
 	// An incident is opened once, a repair asks once (a second request,
 	// after a kill switch, is a new card): the newest row wins should
 	// there be two.
-	err := q.QueryRow(ctx, `SELECT status, message_id FROM deliveries
+	err := d.pool.QueryRow(ctx, `SELECT status, message_id FROM deliveries
 		WHERE ref = $1 AND channel = $2 AND target = $3
 		ORDER BY created_at DESC LIMIT 1`, ref, channel, target).Scan(&p.Status, &p.MessageID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -121,54 +288,26 @@ func (*Deliveries) posted(ctx context.Context, q querier, ref, channel, target s
 	return p, nil
 }
 
-// Record stores an attempt and the delivery's new state in one
-// transaction. When the delivery is final (sent, or failed for good), the
-// reply it was parked as, if any, is gone; and when others refer to it
-// (a.Ref), the replies parked for it on its channel become due: in the
-// same transaction, under the lock Park takes, so that no reply parks
-// after its parent was recorded and waits for nothing.
-func (d *Deliveries) Record(ctx context.Context, a Attempt) error {
-	status := map[Outcome]string{OutcomeSent: "sent", OutcomeRetry: "retrying", OutcomeFailed: "failed"}[a.Outcome]
-	return db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
-		if a.Ref != "" {
-			if err := lockParent(ctx, tx, a.Ref, a.Channel, a.Target); err != nil {
-				return err
-			}
-		}
-		var n int
-		err := tx.QueryRow(ctx, `INSERT INTO deliveries (event_id, channel, subject, target, status, attempts, last_error, message_id, incident_id, repair_id, ref)
-			VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10)
-			ON CONFLICT (event_id, channel) DO UPDATE SET status = excluded.status,
-				attempts = deliveries.attempts + 1, last_error = excluded.last_error,
-				message_id = excluded.message_id, updated_at = now()
-			RETURNING attempts`,
-			a.EventID, a.Channel, a.Subject, a.Target, status, a.Error, a.MessageID, a.IncidentID, a.RepairID, a.Ref).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("record delivery: %w", err)
-		}
-		var retryAfter *time.Duration
-		if a.RetryAfter > 0 {
-			retryAfter = &a.RetryAfter
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO delivery_attempts (event_id, channel, attempt, outcome, http_status, error, retry_after)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.EventID, a.Channel, n, string(a.Outcome), a.HTTPStatus, a.Error, retryAfter)
-		if err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		if a.Outcome == OutcomeRetry {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM parked_replies WHERE event_id = $1 AND channel = $2`, a.EventID, a.Channel); err != nil {
-			return fmt.Errorf("unpark delivery: %w", err)
-		}
-		if a.Ref == "" {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `UPDATE parked_replies SET due_at = now()
-			WHERE parent = $1 AND channel = $2 AND target = $3 AND due_at IS NULL`, a.Ref, a.Channel, a.Target)
-		if err != nil {
-			return fmt.Errorf("release replies to %s: %w", a.Ref, err)
-		}
-		return nil
-	})
+// Renew extends the lease of a claim replica holds while its send lasts.
+func (d *Deliveries) Renew(ctx context.Context, replica, eventID, channel string, lease time.Duration) error {
+	_, err := d.pool.Exec(ctx, `UPDATE deliveries SET lease_until = now() + $4::float8 * interval '1 second'
+		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending'`,
+		eventID, channel, replica, lease.Seconds())
+	if err != nil {
+		return fmt.Errorf("renew the claim of %s on %s: %w", eventID, channel, err)
+	}
+	return nil
+}
+
+// PendingChannels are the channels with deliveries not final yet.
+func (d *Deliveries) PendingChannels(ctx context.Context) ([]string, error) {
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT channel FROM deliveries WHERE status IN ('queued', 'sending', 'retrying')`)
+	if err != nil {
+		return nil, fmt.Errorf("list channels with deliveries: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list channels with deliveries: %w", err)
+	}
+	return names, nil
 }

@@ -18,7 +18,7 @@ const pruneChunk = 1000
 // returns how many it deleted, and stops early when ctx ends. Rows another
 // transaction holds (a delivery being recorded) are skipped, not waited for.
 //
-// Sent relies on these rows to not send a redelivered event twice, so
+// Enqueue relies on these rows to not send a redelivered event twice, so
 // before must lie further back than an event is still handled (notify's
 // max event age).
 func (d *Deliveries) Prune(ctx context.Context, before time.Time) (int64, error) {

@@ -5,6 +5,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -20,6 +21,7 @@ import (
 // carry their gRPC status (FailedPrecondition).
 type Service interface {
 	Answer(ctx context.Context, id string, approve bool, actor, channel, reason string) (*repairv1.Repair, error)
+	Postpone(ctx context.Context, id string, d time.Duration, actor, channel string) (*repairv1.Repair, error)
 	Guardrails(ctx context.Context, scope string) (set, effective *repairv1.Guardrails, err error)
 	SetGuardrails(ctx context.Context, g *repairv1.Guardrails, clearFields []string, by string) (set, effective *repairv1.Guardrails, err error)
 }
@@ -117,6 +119,28 @@ func (s *Server) RejectRepair(ctx context.Context, r *repairv1.RejectRepairReque
 		return nil, toStatus(err)
 	}
 	return &repairv1.RejectRepairResponse{Repair: rp}, nil
+}
+
+// maxSnooze bounds a snooze asked for: the approval's own expiry cuts
+// it shorter anyway.
+const maxSnooze = 24 * time.Hour
+
+// PostponeRepair implements the RPC.
+func (s *Server) PostponeRepair(ctx context.Context, r *repairv1.PostponeRepairRequest) (*repairv1.PostponeRepairResponse, error) {
+	if err := server.ValidUUID("id", r.GetId()); err != nil {
+		return nil, err
+	}
+	var d time.Duration
+	if r.GetFor() != nil {
+		if d = r.GetFor().AsDuration(); d < time.Minute || d > maxSnooze {
+			return nil, server.InvalidArgument("invalid snooze", server.FieldViolation{Field: "for", Description: "from 1m to 24h"})
+		}
+	}
+	rp, err := s.svc.Postpone(ctx, r.GetId(), d, caller(ctx), "api")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &repairv1.PostponeRepairResponse{Repair: rp}, nil
 }
 
 // GetGuardrails implements the RPC.

@@ -76,6 +76,10 @@ type Changes struct {
 	DecidedAt     time.Time
 	ExpiresAt     time.Time
 	CooldownUntil time.Time
+	// RemindAt is when a snoozed approval is asked again; NoReminder
+	// clears it.
+	RemindAt   time.Time
+	NoReminder bool
 	// State, when not nil, replaces the state column.
 	State json.RawMessage
 	// Release lets the workers take the repair again at once (its lease
@@ -176,7 +180,7 @@ func (e *TransitionError) Error() string {
 // Unwrap is the error's kind.
 func (e *TransitionError) Unwrap() error {
 	switch e.Transition {
-	case approve, reject, expire:
+	case approve, reject, expire, postpone:
 		return ErrNotPending
 	}
 	return ErrIllegal

@@ -98,6 +98,7 @@ var transitions = map[string]func(*lifecycle.Repair) error{
 	},
 	"approve":     func(r *lifecycle.Repair) error { return r.Answer(approve("user:olga"), approvable) },
 	"expire":      func(r *lifecycle.Repair) error { return r.Expire(now) },
+	"postpone":    func(r *lifecycle.Repair) error { return r.Postpone(now.Add(time.Minute), "user:olga", "api", now) },
 	"ask instead": func(r *lifecycle.Repair) error { return r.AskInstead("kill switch on", time.Hour, now) },
 	"block":       func(r *lifecycle.Repair) error { return r.Block("denied", now) },
 	"start":       func(r *lifecycle.Repair) error { return r.Start(false, now) },
@@ -115,6 +116,7 @@ var legal = map[string][]repairv1.RepairStatus{
 	"decide":      {proposed},
 	"approve":     {pending},
 	"expire":      {pending},
+	"postpone":    {pending},
 	"ask instead": {queued},
 	"block":       {queued, running},
 	"start":       {queued},
@@ -139,7 +141,7 @@ func TestTransitionsCheckTheStatus(t *testing.T) {
 				// Due to expire, automatic and undecided: what the
 				// transitions ask beyond the status holds.
 				r := repair(in(s), automatic(), expiresAt(now.Add(-time.Second)))
-				if name == "approve" {
+				if name == "approve" || name == "postpone" {
 					r = repair(in(s), expiresAt(now.Add(time.Minute)))
 				}
 				before := proto.Clone(r.Proto())
@@ -165,7 +167,7 @@ func TestTransitionsCheckTheStatus(t *testing.T) {
 					return
 				}
 				require.Empty(t, c.Steps)
-				if name == "expire" {
+				if name == "expire" || name == "postpone" {
 					require.ErrorIs(t, err, lifecycle.ErrNotPending, "answered meanwhile")
 				} else {
 					require.ErrorIs(t, err, lifecycle.ErrIllegal)
@@ -514,6 +516,53 @@ func TestExpire(t *testing.T) {
 	require.ErrorIs(t, notDue.Expire(now), lifecycle.ErrNotPending)
 	require.Equal(t, pending, notDue.Status())
 	require.Equal(t, lifecycle.Changes{}, notDue.Changes())
+}
+
+// A snooze keeps the repair waiting, says who snoozed it until when, and
+// has a reminder due then -- cut to the expiry, when no reminder is due;
+// the reminder asks again once, and not for a repair decided or expired.
+func TestPostponeAndRemind(t *testing.T) {
+	t.Parallel()
+	r := repair(in(pending), expiresAt(now.Add(time.Hour)))
+	require.NoError(t, r.Postpone(now.Add(30*time.Minute), "user:olga", "telegram", now))
+	require.Equal(t, pending, r.Status())
+	require.Equal(t, "user:olga", r.Proto().GetSnoozedBy())
+	c := r.Changes()
+	require.Equal(t, now.Add(30*time.Minute), c.RemindAt)
+	require.False(t, c.NoReminder)
+	require.Equal(t, []repairv1.StepKind{repairv1.StepKind_STEP_KIND_POSTPONED}, kinds(c))
+	ask, ok := c.Events[0].(*eventsv1.RepairApprovalRequested)
+	require.True(t, ok)
+	require.False(t, ask.GetReminder())
+	require.Equal(t, now.Add(30*time.Minute), ask.GetSnoozedUntil().AsTime())
+	require.Equal(t, "user:olga", ask.GetSnoozedBy())
+
+	long := repair(in(pending), expiresAt(now.Add(10*time.Minute)))
+	require.NoError(t, long.Postpone(now.Add(30*time.Minute), "user:olga", "api", now))
+	require.Equal(t, now.Add(10*time.Minute), long.Proto().GetSnoozedUntil().AsTime(), "cut to the expiry")
+	require.True(t, long.Changes().RemindAt.IsZero())
+	require.True(t, long.Changes().NoReminder, "no reminder after the approval")
+
+	due := repair(in(pending), expiresAt(now.Add(time.Hour)), func(x *stored) {
+		x.r.SnoozedUntil, x.r.SnoozedBy = timestamppb.New(now), "user:olga"
+	})
+	due.Remind(now)
+	c = due.Changes()
+	require.True(t, c.NoReminder)
+	require.Len(t, c.Events, 1)
+	ask, ok = c.Events[0].(*eventsv1.RepairApprovalRequested)
+	require.True(t, ok)
+	require.True(t, ask.GetReminder())
+	require.Equal(t, "user:olga", ask.GetSnoozedBy())
+
+	for name, r := range map[string]*lifecycle.Repair{
+		"decided": repair(in(rejected), expiresAt(now.Add(time.Hour))),
+		"expired": repair(in(pending), expiresAt(now.Add(-time.Second))),
+	} {
+		r.Remind(now)
+		require.Empty(t, r.Changes().Events, name)
+		require.True(t, r.Changes().NoReminder, name)
+	}
 }
 
 func TestPropose(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	approve    = "approve"
 	reject     = "reject"
 	expire     = "expire"
+	postpone   = "be snoozed"
 	askInstead = "ask a person instead"
 	block      = "block"
 	start      = "start"
@@ -194,6 +195,44 @@ func (r *Repair) Expire(now time.Time) error {
 		Meta: bus.NewMeta(Producer, nil), RepairId: r.ID(), IncidentId: r.r.GetIncidentId(), Outcome: "expired", DecidedAt: timestamppb.New(now),
 	})
 	return nil
+}
+
+// Postpone snoozes an approval ("Later") until until, cut to its expiry
+// -- a snooze never outlives the approval -- announced as
+// repair.approval_requested again with who snoozed it until when (the
+// card says so); a reminder is due then, unless the approval expires
+// first. A repair not waiting is refused (ErrNotPending).
+func (r *Repair) Postpone(until time.Time, by, via string, now time.Time) error {
+	if err := r.waiting(postpone, now); err != nil {
+		return err
+	}
+	r.changes.NoReminder = true
+	if exp := r.r.GetExpireTime(); exp != nil && !until.Before(exp.AsTime()) {
+		until = exp.AsTime()
+	} else {
+		r.changes.RemindAt, r.changes.NoReminder = until, false
+	}
+	r.r.SnoozedUntil, r.r.SnoozedBy = timestamppb.New(until), by
+	r.set(pending, now)
+	r.step(repairv1.StepKind_STEP_KIND_POSTPONED, by, via, "snoozed until "+until.UTC().Format(time.RFC3339), now)
+	e := r.approvalRequested()
+	e.SnoozedUntil, e.SnoozedBy = r.r.GetSnoozedUntil(), by
+	r.emit(e)
+	return nil
+}
+
+// Remind asks again for the approval of a repair whose snooze ended:
+// repair.approval_requested with reminder set, once. A repair no longer
+// waiting, or past its expiry, is only cleared of its reminder.
+func (r *Repair) Remind(now time.Time) {
+	r.changes.Row, r.changes.NoReminder = true, true
+	if r.waiting(postpone, now) != nil {
+		return
+	}
+	r.step(repairv1.StepKind_STEP_KIND_REMINDED, "repair", "", "asked again after the snooze", now)
+	e := r.approvalRequested()
+	e.Reminder, e.SnoozedUntil, e.SnoozedBy = true, r.r.GetSnoozedUntil(), r.r.GetSnoozedBy()
+	r.emit(e)
 }
 
 // AskInstead turns a queued automatic repair that no person approved

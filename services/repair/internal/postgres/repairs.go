@@ -119,10 +119,11 @@ func save(ctx context.Context, tx pgx.Tx, p *repairv1.Repair, c lifecycle.Change
 		expires_at = coalesce($7, expires_at),
 		cooldown_until = coalesce($8, cooldown_until),
 		result = coalesce($9, result),
-		locked_until = CASE WHEN $10 THEN NULL ELSE locked_until END
+		locked_until = CASE WHEN $10 THEN NULL ELSE locked_until END,
+		remind_at = CASE WHEN $11 THEN NULL ELSE coalesce($12, remind_at) END
 		WHERE id = $1`,
 		p.GetId(), Status(p.GetStatus()), b, p.GetUpdateTime().AsTime(), c.Automatic, nullTime(c.DecidedAt), nullTime(c.ExpiresAt),
-		nullTime(c.CooldownUntil), nullJSON(c.State), c.Release)
+		nullTime(c.CooldownUntil), nullJSON(c.State), c.Release, c.NoReminder, nullTime(c.RemindAt))
 	if err != nil {
 		return fmt.Errorf("save repair %s: %w", p.GetId(), err)
 	}

@@ -163,6 +163,17 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]string
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// Reminders returns the snoozed approvals due to be asked again: still
+// waiting, and not past their expiry.
+func (s *Store) Reminders(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text FROM repairs WHERE remind_at <= $1 AND status = 'PENDING_APPROVAL' AND expires_at > $1
+		ORDER BY remind_at LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // Filter selects repairs for a list; the zero value selects all.
 type Filter struct {
 	IncidentID string

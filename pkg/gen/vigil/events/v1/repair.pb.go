@@ -155,7 +155,13 @@ type RepairApprovalRequested struct {
 	OutputTokens     int32                `protobuf:"varint,18,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
 	CostUsd          float64              `protobuf:"fixed64,19,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
 	// Every reason the guardrails asked, one each.
-	Reasons       []string `protobuf:"bytes,20,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	Reasons []string `protobuf:"bytes,20,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// Published again for a snoozed approval ("Later"): with snoozed_until
+	// and snoozed_by when it is snoozed (the card says so), with reminder
+	// when the snooze ended and the repair still waits (asked again).
+	Reminder      bool                   `protobuf:"varint,21,opt,name=reminder,proto3" json:"reminder,omitempty"`
+	SnoozedUntil  *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	SnoozedBy     string                 `protobuf:"bytes,23,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +334,27 @@ func (x *RepairApprovalRequested) GetReasons() []string {
 		return x.Reasons
 	}
 	return nil
+}
+
+func (x *RepairApprovalRequested) GetReminder() bool {
+	if x != nil {
+		return x.Reminder
+	}
+	return false
+}
+
+func (x *RepairApprovalRequested) GetSnoozedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnoozedUntil
+	}
+	return nil
+}
+
+func (x *RepairApprovalRequested) GetSnoozedBy() string {
+	if x != nil {
+		return x.SnoozedBy
+	}
+	return ""
 }
 
 // RepairDecided is published on repair.decided by the repair service when
@@ -870,7 +897,7 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\vapproved_by\x18\x06 \x01(\tR\n" +
 	"approvedBy\x12\x18\n" +
 	"\achannel\x18\a \x01(\tR\achannel\x12\x17\n" +
-	"\adry_run\x18\b \x01(\bR\x06dryRun\"\xec\x05\n" +
+	"\adry_run\x18\b \x01(\bR\x06dryRun\"\xe8\x06\n" +
 	"\x17RepairApprovalRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -897,7 +924,11 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\finput_tokens\x18\x11 \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x12 \x01(\x05R\foutputTokens\x12\x19\n" +
 	"\bcost_usd\x18\x13 \x01(\x01R\acostUsd\x12\x18\n" +
-	"\areasons\x18\x14 \x03(\tR\areasons\"\xa3\x02\n" +
+	"\areasons\x18\x14 \x03(\tR\areasons\x12\x1a\n" +
+	"\breminder\x18\x15 \x01(\bR\breminder\x12?\n" +
+	"\rsnoozed_until\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\x12\x1d\n" +
+	"\n" +
+	"snoozed_by\x18\x17 \x01(\tR\tsnoozedBy\"\xa3\x02\n" +
 	"\rRepairDecided\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -985,22 +1016,23 @@ var file_vigil_events_v1_repair_proto_depIdxs = []int32{
 	10, // 4: vigil.events.v1.RepairApprovalRequested.expires_at:type_name -> google.protobuf.Timestamp
 	11, // 5: vigil.events.v1.RepairApprovalRequested.risk:type_name -> vigil.types.v1.Risk
 	12, // 6: vigil.events.v1.RepairApprovalRequested.expected_downtime:type_name -> google.protobuf.Duration
-	8,  // 7: vigil.events.v1.RepairDecided.meta:type_name -> vigil.events.v1.EventMeta
-	10, // 8: vigil.events.v1.RepairDecided.decided_at:type_name -> google.protobuf.Timestamp
-	8,  // 9: vigil.events.v1.RepairBlocked.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 10: vigil.events.v1.RepairBlocked.proposal:type_name -> vigil.types.v1.RepairProposal
-	8,  // 11: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
-	8,  // 12: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
-	8,  // 13: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 14: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
-	8,  // 15: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 16: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
-	10, // 17: vigil.events.v1.RepairFailed.cooldown_until:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	10, // 7: vigil.events.v1.RepairApprovalRequested.snoozed_until:type_name -> google.protobuf.Timestamp
+	8,  // 8: vigil.events.v1.RepairDecided.meta:type_name -> vigil.events.v1.EventMeta
+	10, // 9: vigil.events.v1.RepairDecided.decided_at:type_name -> google.protobuf.Timestamp
+	8,  // 10: vigil.events.v1.RepairBlocked.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 11: vigil.events.v1.RepairBlocked.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 12: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 13: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 14: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 15: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 16: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 17: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
+	10, // 18: vigil.events.v1.RepairFailed.cooldown_until:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_repair_proto_init() }

@@ -150,6 +150,9 @@ const (
 	// Slack: the account is "TEAM_ID:USER_ID" (the workspace and the member,
 	// as in T0123ABCD:U0456EFGH).
 	ChatProvider_CHAT_PROVIDER_SLACK ChatProvider = 2
+	// LINE: the account is the user's id (U and 32 hex digits, a webhook
+	// event's source.userId).
+	ChatProvider_CHAT_PROVIDER_LINE ChatProvider = 3
 )
 
 // Enum value maps for ChatProvider.
@@ -158,11 +161,13 @@ var (
 		0: "CHAT_PROVIDER_UNSPECIFIED",
 		1: "CHAT_PROVIDER_TELEGRAM",
 		2: "CHAT_PROVIDER_SLACK",
+		3: "CHAT_PROVIDER_LINE",
 	}
 	ChatProvider_value = map[string]int32{
 		"CHAT_PROVIDER_UNSPECIFIED": 0,
 		"CHAT_PROVIDER_TELEGRAM":    1,
 		"CHAT_PROVIDER_SLACK":       2,
+		"CHAT_PROVIDER_LINE":        3,
 	}
 )
 
@@ -512,11 +517,12 @@ const file_vigil_gateway_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x11\n" +
 	"\rSCOPE_OPERATE\x10\x03\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x04*b\n" +
+	"\vSCOPE_ADMIN\x10\x04*z\n" +
 	"\fChatProvider\x12\x1d\n" +
 	"\x19CHAT_PROVIDER_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CHAT_PROVIDER_TELEGRAM\x10\x01\x12\x17\n" +
-	"\x13CHAT_PROVIDER_SLACK\x10\x02B?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
+	"\x13CHAT_PROVIDER_SLACK\x10\x02\x12\x16\n" +
+	"\x12CHAT_PROVIDER_LINE\x10\x03B?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_vigil_gateway_v1_access_proto_rawDescOnce sync.Once

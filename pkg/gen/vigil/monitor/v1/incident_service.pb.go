@@ -10,6 +10,7 @@ import (
 	v1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -87,7 +88,9 @@ type ListIncidentsRequest struct {
 	// 50 when unset, at most 500.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only incidents of one of these priorities; all when empty.
+	Priorities    []v1.Priority `protobuf:"varint,5,rep,packed,name=priorities,proto3,enum=vigil.types.v1.Priority" json:"priorities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -148,6 +151,13 @@ func (x *ListIncidentsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListIncidentsRequest) GetPriorities() []v1.Priority {
+	if x != nil {
+		return x.Priorities
+	}
+	return nil
 }
 
 type ListIncidentsResponse struct {
@@ -265,8 +275,10 @@ type GetIncidentResponse struct {
 	// Empty when every alert is in the page; otherwise pass it to
 	// ListAlerts (with incident_id) for the rest.
 	AlertsNextPageToken string `protobuf:"bytes,2,opt,name=alerts_next_page_token,json=alertsNextPageToken,proto3" json:"alerts_next_page_token,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Where its escalation is; unset before it is planned.
+	Escalation    *IncidentEscalation `protobuf:"bytes,3,opt,name=escalation,proto3" json:"escalation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetIncidentResponse) Reset() {
@@ -313,6 +325,103 @@ func (x *GetIncidentResponse) GetAlertsNextPageToken() string {
 	return ""
 }
 
+func (x *GetIncidentResponse) GetEscalation() *IncidentEscalation {
+	if x != nil {
+		return x.Escalation
+	}
+	return nil
+}
+
+// IncidentEscalation is where an incident's escalation policy is.
+type IncidentEscalation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "" when no policy applied.
+	Policy string `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Steps taken so far.
+	Level int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	// When the next step is due; unset when there is none.
+	NextStepAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=next_step_at,json=nextStepAt,proto3" json:"next_step_at,omitempty"`
+	SnoozedUntil *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	SnoozedBy    string                 `protobuf:"bytes,5,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
+	// Why there is no next step: "acknowledged", "resolved", "done", "no
+	// policy", "no response target", "policy deleted".
+	Stopped       string `protobuf:"bytes,6,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentEscalation) Reset() {
+	*x = IncidentEscalation{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentEscalation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentEscalation) ProtoMessage() {}
+
+func (x *IncidentEscalation) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentEscalation.ProtoReflect.Descriptor instead.
+func (*IncidentEscalation) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IncidentEscalation) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *IncidentEscalation) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *IncidentEscalation) GetNextStepAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextStepAt
+	}
+	return nil
+}
+
+func (x *IncidentEscalation) GetSnoozedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnoozedUntil
+	}
+	return nil
+}
+
+func (x *IncidentEscalation) GetSnoozedBy() string {
+	if x != nil {
+		return x.SnoozedBy
+	}
+	return ""
+}
+
+func (x *IncidentEscalation) GetStopped() string {
+	if x != nil {
+		return x.Stopped
+	}
+	return ""
+}
+
 type AcknowledgeIncidentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -322,7 +431,7 @@ type AcknowledgeIncidentRequest struct {
 
 func (x *AcknowledgeIncidentRequest) Reset() {
 	*x = AcknowledgeIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +443,7 @@ func (x *AcknowledgeIncidentRequest) String() string {
 func (*AcknowledgeIncidentRequest) ProtoMessage() {}
 
 func (x *AcknowledgeIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[4]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +456,7 @@ func (x *AcknowledgeIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeIncidentRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcknowledgeIncidentRequest) GetId() string {
@@ -366,7 +475,7 @@ type AcknowledgeIncidentResponse struct {
 
 func (x *AcknowledgeIncidentResponse) Reset() {
 	*x = AcknowledgeIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +487,7 @@ func (x *AcknowledgeIncidentResponse) String() string {
 func (*AcknowledgeIncidentResponse) ProtoMessage() {}
 
 func (x *AcknowledgeIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[5]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +500,7 @@ func (x *AcknowledgeIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeIncidentResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AcknowledgeIncidentResponse) GetIncident() *v1.Incident {
@@ -410,7 +519,7 @@ type ResolveIncidentRequest struct {
 
 func (x *ResolveIncidentRequest) Reset() {
 	*x = ResolveIncidentRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +531,7 @@ func (x *ResolveIncidentRequest) String() string {
 func (*ResolveIncidentRequest) ProtoMessage() {}
 
 func (x *ResolveIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[6]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +544,7 @@ func (x *ResolveIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIncidentRequest.ProtoReflect.Descriptor instead.
 func (*ResolveIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResolveIncidentRequest) GetId() string {
@@ -454,7 +563,7 @@ type ResolveIncidentResponse struct {
 
 func (x *ResolveIncidentResponse) Reset() {
 	*x = ResolveIncidentResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +575,7 @@ func (x *ResolveIncidentResponse) String() string {
 func (*ResolveIncidentResponse) ProtoMessage() {}
 
 func (x *ResolveIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[7]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +588,7 @@ func (x *ResolveIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveIncidentResponse.ProtoReflect.Descriptor instead.
 func (*ResolveIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResolveIncidentResponse) GetIncident() *v1.Incident {
@@ -513,7 +622,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +634,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[8]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +647,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAlertsRequest) GetFilter() []string {
@@ -602,7 +711,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +723,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[9]
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +736,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{9}
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*v1.IncidentAlert {
@@ -644,26 +753,339 @@ func (x *ListAlertsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type EscalateIncidentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalateIncidentRequest) Reset() {
+	*x = EscalateIncidentRequest{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalateIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalateIncidentRequest) ProtoMessage() {}
+
+func (x *EscalateIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalateIncidentRequest.ProtoReflect.Descriptor instead.
+func (*EscalateIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EscalateIncidentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type EscalateIncidentResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Incident *v1.Incident           `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The step taken (1 for the first).
+	Level         int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalateIncidentResponse) Reset() {
+	*x = EscalateIncidentResponse{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalateIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalateIncidentResponse) ProtoMessage() {}
+
+func (x *EscalateIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalateIncidentResponse.ProtoReflect.Descriptor instead.
+func (*EscalateIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EscalateIncidentResponse) GetIncident() *v1.Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+func (x *EscalateIncidentResponse) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+type SnoozeIncidentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How long, from now: more than 0, at most 24h.
+	Duration      *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnoozeIncidentRequest) Reset() {
+	*x = SnoozeIncidentRequest{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnoozeIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnoozeIncidentRequest) ProtoMessage() {}
+
+func (x *SnoozeIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnoozeIncidentRequest.ProtoReflect.Descriptor instead.
+func (*SnoozeIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SnoozeIncidentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SnoozeIncidentRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+type SnoozeIncidentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *v1.Incident           `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	SnoozedUntil  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnoozeIncidentResponse) Reset() {
+	*x = SnoozeIncidentResponse{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnoozeIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnoozeIncidentResponse) ProtoMessage() {}
+
+func (x *SnoozeIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnoozeIncidentResponse.ProtoReflect.Descriptor instead.
+func (*SnoozeIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SnoozeIncidentResponse) GetIncident() *v1.Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+func (x *SnoozeIncidentResponse) GetSnoozedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnoozedUntil
+	}
+	return nil
+}
+
+type SetIncidentPriorityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Priority      v1.Priority            `protobuf:"varint,2,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetIncidentPriorityRequest) Reset() {
+	*x = SetIncidentPriorityRequest{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetIncidentPriorityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetIncidentPriorityRequest) ProtoMessage() {}
+
+func (x *SetIncidentPriorityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetIncidentPriorityRequest.ProtoReflect.Descriptor instead.
+func (*SetIncidentPriorityRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetIncidentPriorityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetIncidentPriorityRequest) GetPriority() v1.Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return v1.Priority(0)
+}
+
+type SetIncidentPriorityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Incident      *v1.Incident           `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetIncidentPriorityResponse) Reset() {
+	*x = SetIncidentPriorityResponse{}
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetIncidentPriorityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetIncidentPriorityResponse) ProtoMessage() {}
+
+func (x *SetIncidentPriorityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_monitor_v1_incident_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetIncidentPriorityResponse.ProtoReflect.Descriptor instead.
+func (*SetIncidentPriorityResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_monitor_v1_incident_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetIncidentPriorityResponse) GetIncident() *v1.Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
 var File_vigil_monitor_v1_incident_service_proto protoreflect.FileDescriptor
 
 const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\n" +
-	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/incident.proto\"\xa0\x01\n" +
+	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/incident.proto\"\xda\x01\n" +
 	"\x14ListIncidentsRequest\x12:\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x1e.vigil.types.v1.IncidentStatusR\bstatuses\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"w\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x128\n" +
+	"\n" +
+	"priorities\x18\x05 \x03(\x0e2\x18.vigil.types.v1.PriorityR\n" +
+	"priorities\"w\n" +
 	"\x15ListIncidentsResponse\x126\n" +
 	"\tincidents\x18\x01 \x03(\v2\x18.vigil.types.v1.IncidentR\tincidents\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
 	"\x12GetIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
-	"\x10alerts_page_size\x18\x02 \x01(\x05R\x0ealertsPageSize\"\x80\x01\n" +
+	"\x10alerts_page_size\x18\x02 \x01(\x05R\x0ealertsPageSize\"\xc6\x01\n" +
 	"\x13GetIncidentResponse\x124\n" +
 	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x123\n" +
-	"\x16alerts_next_page_token\x18\x02 \x01(\tR\x13alertsNextPageToken\",\n" +
+	"\x16alerts_next_page_token\x18\x02 \x01(\tR\x13alertsNextPageToken\x12D\n" +
+	"\n" +
+	"escalation\x18\x03 \x01(\v2$.vigil.monitor.v1.IncidentEscalationR\n" +
+	"escalation\"\xfa\x01\n" +
+	"\x12IncidentEscalation\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\x05R\x05level\x12<\n" +
+	"\fnext_step_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextStepAt\x12?\n" +
+	"\rsnoozed_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\x12\x1d\n" +
+	"\n" +
+	"snoozed_by\x18\x05 \x01(\tR\tsnoozedBy\x12\x18\n" +
+	"\astopped\x18\x06 \x01(\tR\astopped\",\n" +
 	"\x1aAcknowledgeIncidentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
 	"\x1bAcknowledgeIncidentResponse\x124\n" +
@@ -684,20 +1106,39 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"s\n" +
 	"\x12ListAlertsResponse\x125\n" +
 	"\x06alerts\x18\x01 \x03(\v2\x1d.vigil.types.v1.IncidentAlertR\x06alerts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*u\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"\x17EscalateIncidentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"f\n" +
+	"\x18EscalateIncidentResponse\x124\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\x05R\x05level\"^\n" +
+	"\x15SnoozeIncidentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x8f\x01\n" +
+	"\x16SnoozeIncidentResponse\x124\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident\x12?\n" +
+	"\rsnoozed_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\"b\n" +
+	"\x1aSetIncidentPriorityRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
+	"\bpriority\x18\x02 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\"S\n" +
+	"\x1bSetIncidentPriorityResponse\x124\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident*u\n" +
 	"\n" +
 	"AlertState\x12\x1b\n" +
 	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ALERT_STATE_FIRING\x10\x01\x12\x18\n" +
 	"\x14ALERT_STATE_RESOLVED\x10\x02\x12\x18\n" +
-	"\x14ALERT_STATE_SILENCED\x10\x032\x84\x04\n" +
+	"\x14ALERT_STATE_SILENCED\x10\x032\xc8\x06\n" +
 	"\x0fIncidentService\x12`\n" +
 	"\rListIncidents\x12&.vigil.monitor.v1.ListIncidentsRequest\x1a'.vigil.monitor.v1.ListIncidentsResponse\x12Z\n" +
 	"\vGetIncident\x12$.vigil.monitor.v1.GetIncidentRequest\x1a%.vigil.monitor.v1.GetIncidentResponse\x12r\n" +
 	"\x13AcknowledgeIncident\x12,.vigil.monitor.v1.AcknowledgeIncidentRequest\x1a-.vigil.monitor.v1.AcknowledgeIncidentResponse\x12f\n" +
 	"\x0fResolveIncident\x12(.vigil.monitor.v1.ResolveIncidentRequest\x1a).vigil.monitor.v1.ResolveIncidentResponse\x12W\n" +
 	"\n" +
-	"ListAlerts\x12#.vigil.monitor.v1.ListAlertsRequest\x1a$.vigil.monitor.v1.ListAlertsResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1;monitorv1b\x06proto3"
+	"ListAlerts\x12#.vigil.monitor.v1.ListAlertsRequest\x1a$.vigil.monitor.v1.ListAlertsResponse\x12i\n" +
+	"\x10EscalateIncident\x12).vigil.monitor.v1.EscalateIncidentRequest\x1a*.vigil.monitor.v1.EscalateIncidentResponse\x12c\n" +
+	"\x0eSnoozeIncident\x12'.vigil.monitor.v1.SnoozeIncidentRequest\x1a(.vigil.monitor.v1.SnoozeIncidentResponse\x12r\n" +
+	"\x13SetIncidentPriority\x12,.vigil.monitor.v1.SetIncidentPriorityRequest\x1a-.vigil.monitor.v1.SetIncidentPriorityResponseB?Z=github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1;monitorv1b\x06proto3"
 
 var (
 	file_vigil_monitor_v1_incident_service_proto_rawDescOnce sync.Once
@@ -712,49 +1153,74 @@ func file_vigil_monitor_v1_incident_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_monitor_v1_incident_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_vigil_monitor_v1_incident_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_monitor_v1_incident_service_proto_goTypes = []any{
 	(AlertState)(0),                     // 0: vigil.monitor.v1.AlertState
 	(*ListIncidentsRequest)(nil),        // 1: vigil.monitor.v1.ListIncidentsRequest
 	(*ListIncidentsResponse)(nil),       // 2: vigil.monitor.v1.ListIncidentsResponse
 	(*GetIncidentRequest)(nil),          // 3: vigil.monitor.v1.GetIncidentRequest
 	(*GetIncidentResponse)(nil),         // 4: vigil.monitor.v1.GetIncidentResponse
-	(*AcknowledgeIncidentRequest)(nil),  // 5: vigil.monitor.v1.AcknowledgeIncidentRequest
-	(*AcknowledgeIncidentResponse)(nil), // 6: vigil.monitor.v1.AcknowledgeIncidentResponse
-	(*ResolveIncidentRequest)(nil),      // 7: vigil.monitor.v1.ResolveIncidentRequest
-	(*ResolveIncidentResponse)(nil),     // 8: vigil.monitor.v1.ResolveIncidentResponse
-	(*ListAlertsRequest)(nil),           // 9: vigil.monitor.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),          // 10: vigil.monitor.v1.ListAlertsResponse
-	(v1.IncidentStatus)(0),              // 11: vigil.types.v1.IncidentStatus
-	(*v1.Incident)(nil),                 // 12: vigil.types.v1.Incident
-	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
-	(*v1.IncidentAlert)(nil),            // 14: vigil.types.v1.IncidentAlert
+	(*IncidentEscalation)(nil),          // 5: vigil.monitor.v1.IncidentEscalation
+	(*AcknowledgeIncidentRequest)(nil),  // 6: vigil.monitor.v1.AcknowledgeIncidentRequest
+	(*AcknowledgeIncidentResponse)(nil), // 7: vigil.monitor.v1.AcknowledgeIncidentResponse
+	(*ResolveIncidentRequest)(nil),      // 8: vigil.monitor.v1.ResolveIncidentRequest
+	(*ResolveIncidentResponse)(nil),     // 9: vigil.monitor.v1.ResolveIncidentResponse
+	(*ListAlertsRequest)(nil),           // 10: vigil.monitor.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),          // 11: vigil.monitor.v1.ListAlertsResponse
+	(*EscalateIncidentRequest)(nil),     // 12: vigil.monitor.v1.EscalateIncidentRequest
+	(*EscalateIncidentResponse)(nil),    // 13: vigil.monitor.v1.EscalateIncidentResponse
+	(*SnoozeIncidentRequest)(nil),       // 14: vigil.monitor.v1.SnoozeIncidentRequest
+	(*SnoozeIncidentResponse)(nil),      // 15: vigil.monitor.v1.SnoozeIncidentResponse
+	(*SetIncidentPriorityRequest)(nil),  // 16: vigil.monitor.v1.SetIncidentPriorityRequest
+	(*SetIncidentPriorityResponse)(nil), // 17: vigil.monitor.v1.SetIncidentPriorityResponse
+	(v1.IncidentStatus)(0),              // 18: vigil.types.v1.IncidentStatus
+	(v1.Priority)(0),                    // 19: vigil.types.v1.Priority
+	(*v1.Incident)(nil),                 // 20: vigil.types.v1.Incident
+	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
+	(*v1.IncidentAlert)(nil),            // 22: vigil.types.v1.IncidentAlert
+	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
 }
 var file_vigil_monitor_v1_incident_service_proto_depIdxs = []int32{
-	11, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
-	12, // 1: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
-	12, // 2: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	12, // 3: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	12, // 4: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
-	0,  // 5: vigil.monitor.v1.ListAlertsRequest.states:type_name -> vigil.monitor.v1.AlertState
-	13, // 6: vigil.monitor.v1.ListAlertsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 7: vigil.monitor.v1.ListAlertsRequest.until:type_name -> google.protobuf.Timestamp
-	14, // 8: vigil.monitor.v1.ListAlertsResponse.alerts:type_name -> vigil.types.v1.IncidentAlert
-	1,  // 9: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
-	3,  // 10: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
-	5,  // 11: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
-	7,  // 12: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
-	9,  // 13: vigil.monitor.v1.IncidentService.ListAlerts:input_type -> vigil.monitor.v1.ListAlertsRequest
-	2,  // 14: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
-	4,  // 15: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
-	6,  // 16: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
-	8,  // 17: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
-	10, // 18: vigil.monitor.v1.IncidentService.ListAlerts:output_type -> vigil.monitor.v1.ListAlertsResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 0: vigil.monitor.v1.ListIncidentsRequest.statuses:type_name -> vigil.types.v1.IncidentStatus
+	19, // 1: vigil.monitor.v1.ListIncidentsRequest.priorities:type_name -> vigil.types.v1.Priority
+	20, // 2: vigil.monitor.v1.ListIncidentsResponse.incidents:type_name -> vigil.types.v1.Incident
+	20, // 3: vigil.monitor.v1.GetIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	5,  // 4: vigil.monitor.v1.GetIncidentResponse.escalation:type_name -> vigil.monitor.v1.IncidentEscalation
+	21, // 5: vigil.monitor.v1.IncidentEscalation.next_step_at:type_name -> google.protobuf.Timestamp
+	21, // 6: vigil.monitor.v1.IncidentEscalation.snoozed_until:type_name -> google.protobuf.Timestamp
+	20, // 7: vigil.monitor.v1.AcknowledgeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	20, // 8: vigil.monitor.v1.ResolveIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	0,  // 9: vigil.monitor.v1.ListAlertsRequest.states:type_name -> vigil.monitor.v1.AlertState
+	21, // 10: vigil.monitor.v1.ListAlertsRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 11: vigil.monitor.v1.ListAlertsRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 12: vigil.monitor.v1.ListAlertsResponse.alerts:type_name -> vigil.types.v1.IncidentAlert
+	20, // 13: vigil.monitor.v1.EscalateIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	23, // 14: vigil.monitor.v1.SnoozeIncidentRequest.duration:type_name -> google.protobuf.Duration
+	20, // 15: vigil.monitor.v1.SnoozeIncidentResponse.incident:type_name -> vigil.types.v1.Incident
+	21, // 16: vigil.monitor.v1.SnoozeIncidentResponse.snoozed_until:type_name -> google.protobuf.Timestamp
+	19, // 17: vigil.monitor.v1.SetIncidentPriorityRequest.priority:type_name -> vigil.types.v1.Priority
+	20, // 18: vigil.monitor.v1.SetIncidentPriorityResponse.incident:type_name -> vigil.types.v1.Incident
+	1,  // 19: vigil.monitor.v1.IncidentService.ListIncidents:input_type -> vigil.monitor.v1.ListIncidentsRequest
+	3,  // 20: vigil.monitor.v1.IncidentService.GetIncident:input_type -> vigil.monitor.v1.GetIncidentRequest
+	6,  // 21: vigil.monitor.v1.IncidentService.AcknowledgeIncident:input_type -> vigil.monitor.v1.AcknowledgeIncidentRequest
+	8,  // 22: vigil.monitor.v1.IncidentService.ResolveIncident:input_type -> vigil.monitor.v1.ResolveIncidentRequest
+	10, // 23: vigil.monitor.v1.IncidentService.ListAlerts:input_type -> vigil.monitor.v1.ListAlertsRequest
+	12, // 24: vigil.monitor.v1.IncidentService.EscalateIncident:input_type -> vigil.monitor.v1.EscalateIncidentRequest
+	14, // 25: vigil.monitor.v1.IncidentService.SnoozeIncident:input_type -> vigil.monitor.v1.SnoozeIncidentRequest
+	16, // 26: vigil.monitor.v1.IncidentService.SetIncidentPriority:input_type -> vigil.monitor.v1.SetIncidentPriorityRequest
+	2,  // 27: vigil.monitor.v1.IncidentService.ListIncidents:output_type -> vigil.monitor.v1.ListIncidentsResponse
+	4,  // 28: vigil.monitor.v1.IncidentService.GetIncident:output_type -> vigil.monitor.v1.GetIncidentResponse
+	7,  // 29: vigil.monitor.v1.IncidentService.AcknowledgeIncident:output_type -> vigil.monitor.v1.AcknowledgeIncidentResponse
+	9,  // 30: vigil.monitor.v1.IncidentService.ResolveIncident:output_type -> vigil.monitor.v1.ResolveIncidentResponse
+	11, // 31: vigil.monitor.v1.IncidentService.ListAlerts:output_type -> vigil.monitor.v1.ListAlertsResponse
+	13, // 32: vigil.monitor.v1.IncidentService.EscalateIncident:output_type -> vigil.monitor.v1.EscalateIncidentResponse
+	15, // 33: vigil.monitor.v1.IncidentService.SnoozeIncident:output_type -> vigil.monitor.v1.SnoozeIncidentResponse
+	17, // 34: vigil.monitor.v1.IncidentService.SetIncidentPriority:output_type -> vigil.monitor.v1.SetIncidentPriorityResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vigil_monitor_v1_incident_service_proto_init() }
@@ -768,7 +1234,7 @@ func file_vigil_monitor_v1_incident_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_monitor_v1_incident_service_proto_rawDesc), len(file_vigil_monitor_v1_incident_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,9 @@ const (
 	IncidentService_AcknowledgeIncident_FullMethodName = "/vigil.monitor.v1.IncidentService/AcknowledgeIncident"
 	IncidentService_ResolveIncident_FullMethodName     = "/vigil.monitor.v1.IncidentService/ResolveIncident"
 	IncidentService_ListAlerts_FullMethodName          = "/vigil.monitor.v1.IncidentService/ListAlerts"
+	IncidentService_EscalateIncident_FullMethodName    = "/vigil.monitor.v1.IncidentService/EscalateIncident"
+	IncidentService_SnoozeIncident_FullMethodName      = "/vigil.monitor.v1.IncidentService/SnoozeIncident"
+	IncidentService_SetIncidentPriority_FullMethodName = "/vigil.monitor.v1.IncidentService/SetIncidentPriority"
 )
 
 // IncidentServiceClient is the client API for IncidentService service.
@@ -39,6 +42,14 @@ type IncidentServiceClient interface {
 	ResolveIncident(ctx context.Context, in *ResolveIncidentRequest, opts ...grpc.CallOption) (*ResolveIncidentResponse, error)
 	// ListAlerts searches the alerts monitor keeps, in incidents or silenced.
 	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
+	// EscalateIncident takes the incident's escalation to its next step now.
+	EscalateIncident(ctx context.Context, in *EscalateIncidentRequest, opts ...grpc.CallOption) (*EscalateIncidentResponse, error)
+	// SnoozeIncident pauses the incident's escalation (and its repeats) for
+	// a while, at most 24 hours; an acknowledgement still stops it.
+	SnoozeIncident(ctx context.Context, in *SnoozeIncidentRequest, opts ...grpc.CallOption) (*SnoozeIncidentResponse, error)
+	// SetIncidentPriority sets the priority by hand; alerts no longer change
+	// it.
+	SetIncidentPriority(ctx context.Context, in *SetIncidentPriorityRequest, opts ...grpc.CallOption) (*SetIncidentPriorityResponse, error)
 }
 
 type incidentServiceClient struct {
@@ -99,6 +110,36 @@ func (c *incidentServiceClient) ListAlerts(ctx context.Context, in *ListAlertsRe
 	return out, nil
 }
 
+func (c *incidentServiceClient) EscalateIncident(ctx context.Context, in *EscalateIncidentRequest, opts ...grpc.CallOption) (*EscalateIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EscalateIncidentResponse)
+	err := c.cc.Invoke(ctx, IncidentService_EscalateIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *incidentServiceClient) SnoozeIncident(ctx context.Context, in *SnoozeIncidentRequest, opts ...grpc.CallOption) (*SnoozeIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnoozeIncidentResponse)
+	err := c.cc.Invoke(ctx, IncidentService_SnoozeIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *incidentServiceClient) SetIncidentPriority(ctx context.Context, in *SetIncidentPriorityRequest, opts ...grpc.CallOption) (*SetIncidentPriorityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetIncidentPriorityResponse)
+	err := c.cc.Invoke(ctx, IncidentService_SetIncidentPriority_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IncidentServiceServer is the server API for IncidentService service.
 // All implementations must embed UnimplementedIncidentServiceServer
 // for forward compatibility.
@@ -112,6 +153,14 @@ type IncidentServiceServer interface {
 	ResolveIncident(context.Context, *ResolveIncidentRequest) (*ResolveIncidentResponse, error)
 	// ListAlerts searches the alerts monitor keeps, in incidents or silenced.
 	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
+	// EscalateIncident takes the incident's escalation to its next step now.
+	EscalateIncident(context.Context, *EscalateIncidentRequest) (*EscalateIncidentResponse, error)
+	// SnoozeIncident pauses the incident's escalation (and its repeats) for
+	// a while, at most 24 hours; an acknowledgement still stops it.
+	SnoozeIncident(context.Context, *SnoozeIncidentRequest) (*SnoozeIncidentResponse, error)
+	// SetIncidentPriority sets the priority by hand; alerts no longer change
+	// it.
+	SetIncidentPriority(context.Context, *SetIncidentPriorityRequest) (*SetIncidentPriorityResponse, error)
 	mustEmbedUnimplementedIncidentServiceServer()
 }
 
@@ -136,6 +185,15 @@ func (UnimplementedIncidentServiceServer) ResolveIncident(context.Context, *Reso
 }
 func (UnimplementedIncidentServiceServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
+}
+func (UnimplementedIncidentServiceServer) EscalateIncident(context.Context, *EscalateIncidentRequest) (*EscalateIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EscalateIncident not implemented")
+}
+func (UnimplementedIncidentServiceServer) SnoozeIncident(context.Context, *SnoozeIncidentRequest) (*SnoozeIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SnoozeIncident not implemented")
+}
+func (UnimplementedIncidentServiceServer) SetIncidentPriority(context.Context, *SetIncidentPriorityRequest) (*SetIncidentPriorityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetIncidentPriority not implemented")
 }
 func (UnimplementedIncidentServiceServer) mustEmbedUnimplementedIncidentServiceServer() {}
 func (UnimplementedIncidentServiceServer) testEmbeddedByValue()                         {}
@@ -248,6 +306,60 @@ func _IncidentService_ListAlerts_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IncidentService_EscalateIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EscalateIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IncidentServiceServer).EscalateIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IncidentService_EscalateIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IncidentServiceServer).EscalateIncident(ctx, req.(*EscalateIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IncidentService_SnoozeIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnoozeIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IncidentServiceServer).SnoozeIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IncidentService_SnoozeIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IncidentServiceServer).SnoozeIncident(ctx, req.(*SnoozeIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IncidentService_SetIncidentPriority_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetIncidentPriorityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IncidentServiceServer).SetIncidentPriority(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IncidentService_SetIncidentPriority_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IncidentServiceServer).SetIncidentPriority(ctx, req.(*SetIncidentPriorityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IncidentService_ServiceDesc is the grpc.ServiceDesc for IncidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +386,18 @@ var IncidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAlerts",
 			Handler:    _IncidentService_ListAlerts_Handler,
+		},
+		{
+			MethodName: "EscalateIncident",
+			Handler:    _IncidentService_EscalateIncident_Handler,
+		},
+		{
+			MethodName: "SnoozeIncident",
+			Handler:    _IncidentService_SnoozeIncident_Handler,
+		},
+		{
+			MethodName: "SetIncidentPriority",
+			Handler:    _IncidentService_SetIncidentPriority_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -9,6 +9,8 @@ package notifyv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,11 +25,38 @@ const (
 
 type Channel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A DNS-1123 label (lowercase letters, digits and '-', at most 63),
+	// unique. The delivery log names the channel by it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// telegram, slack, email, line, webhook.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	// Chat id, Slack channel, address or URL.
-	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// Chat id, Slack channel id, LINE user/group/room id, email addresses
+	// (comma-separated) or URL.
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// The language of its messages: en (default) or zh-TW.
+	Language string `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
+	// The IANA time zone its messages show times in (default UTC).
+	TimeZone string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// The team whose channel it is ("" for Vigil-wide channels).
+	Team string `protobuf:"bytes,6,opt,name=team,proto3" json:"team,omitempty"`
+	// The user it reaches: a personal channel, used to reach that person
+	// (escalation), never for a team's news.
+	User string `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	// Email only: the SMTP server and sender.
+	Email *EmailSettings `protobuf:"bytes,8,opt,name=email,proto3" json:"email,omitempty"`
+	// Telegram, Slack and LINE: the provider API's base URL (default the
+	// provider's own).
+	ApiUrl string `protobuf:"bytes,9,opt,name=api_url,json=apiUrl,proto3" json:"api_url,omitempty"`
+	// Output only: "api" (stored) or "env" (configured by environment
+	// variables: read-only).
+	Source string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	// Output only: a credential is stored (it is never returned).
+	HasCredential bool `protobuf:"varint,11,opt,name=has_credential,json=hasCredential,proto3" json:"has_credential,omitempty"`
+	// Output only.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,14,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	UpdatedBy     string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +112,182 @@ func (x *Channel) GetTarget() string {
 	return ""
 }
 
+func (x *Channel) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Channel) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Channel) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Channel) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Channel) GetEmail() *EmailSettings {
+	if x != nil {
+		return x.Email
+	}
+	return nil
+}
+
+func (x *Channel) GetApiUrl() string {
+	if x != nil {
+		return x.ApiUrl
+	}
+	return ""
+}
+
+func (x *Channel) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Channel) GetHasCredential() bool {
+	if x != nil {
+		return x.HasCredential
+	}
+	return false
+}
+
+func (x *Channel) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Channel) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Channel) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Channel) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+// EmailSettings are an email channel's SMTP server and sender; the
+// password is the channel's credential.
+type EmailSettings struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	SmtpHost string                 `protobuf:"bytes,1,opt,name=smtp_host,json=smtpHost,proto3" json:"smtp_host,omitempty"`
+	// Default 587 for starttls, 465 for tls, 25 for none.
+	SmtpPort int32 `protobuf:"varint,2,opt,name=smtp_port,json=smtpPort,proto3" json:"smtp_port,omitempty"`
+	// starttls (default), tls or none (only to a relay on this host).
+	Tls string `protobuf:"bytes,3,opt,name=tls,proto3" json:"tls,omitempty"`
+	// Authenticates with the credential as password; none when empty.
+	Username string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	// The sender ("Vigil <vigil@example.com>").
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// A PEM file of CA certificates, on notify's host, to trust instead of
+	// the system's (a relay with a private CA).
+	CaFile        string `protobuf:"bytes,6,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmailSettings) Reset() {
+	*x = EmailSettings{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmailSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmailSettings) ProtoMessage() {}
+
+func (x *EmailSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmailSettings.ProtoReflect.Descriptor instead.
+func (*EmailSettings) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EmailSettings) GetSmtpHost() string {
+	if x != nil {
+		return x.SmtpHost
+	}
+	return ""
+}
+
+func (x *EmailSettings) GetSmtpPort() int32 {
+	if x != nil {
+		return x.SmtpPort
+	}
+	return 0
+}
+
+func (x *EmailSettings) GetTls() string {
+	if x != nil {
+		return x.Tls
+	}
+	return ""
+}
+
+func (x *EmailSettings) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *EmailSettings) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *EmailSettings) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
 type ListChannelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -91,7 +296,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[1]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +308,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[1]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +321,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{2}
 }
 
 type ListChannelsResponse struct {
@@ -128,7 +333,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[2]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +345,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[2]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +358,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -166,15 +371,18 @@ func (x *ListChannelsResponse) GetChannels() []*Channel {
 type CreateChannelRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Channel *Channel               `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	// Bot token, webhook secret...; never returned.
-	Credential    string `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
+	// Bot token (Telegram, Slack), channel access token (LINE), SMTP
+	// password (email), signing secret (webhook); never returned.
+	Credential string `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
+	// Store the channel without sending it a test message first.
+	NoTest        bool `protobuf:"varint,3,opt,name=no_test,json=noTest,proto3" json:"no_test,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateChannelRequest) Reset() {
 	*x = CreateChannelRequest{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[3]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +394,7 @@ func (x *CreateChannelRequest) String() string {
 func (*CreateChannelRequest) ProtoMessage() {}
 
 func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[3]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +407,7 @@ func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
 func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateChannelRequest) GetChannel() *Channel {
@@ -216,6 +424,13 @@ func (x *CreateChannelRequest) GetCredential() string {
 	return ""
 }
 
+func (x *CreateChannelRequest) GetNoTest() bool {
+	if x != nil {
+		return x.NoTest
+	}
+	return false
+}
+
 type CreateChannelResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Channel       *Channel               `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
@@ -225,7 +440,7 @@ type CreateChannelResponse struct {
 
 func (x *CreateChannelResponse) Reset() {
 	*x = CreateChannelResponse{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[4]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +452,7 @@ func (x *CreateChannelResponse) String() string {
 func (*CreateChannelResponse) ProtoMessage() {}
 
 func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[4]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +465,7 @@ func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelResponse.ProtoReflect.Descriptor instead.
 func (*CreateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateChannelResponse) GetChannel() *Channel {
@@ -269,7 +484,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[5]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +496,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[5]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +509,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -312,7 +527,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[6]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +539,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[6]
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,35 +552,409 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{7}
+}
+
+type GetChannelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChannelRequest) Reset() {
+	*x = GetChannelRequest{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChannelRequest) ProtoMessage() {}
+
+func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
+func (*GetChannelRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetChannelRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetChannelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       *Channel               `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChannelResponse) Reset() {
+	*x = GetChannelResponse{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChannelResponse) ProtoMessage() {}
+
+func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChannelResponse.ProtoReflect.Descriptor instead.
+func (*GetChannelResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetChannelResponse) GetChannel() *Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+type UpdateChannelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// channel.name names the channel; the other fields are read as
+	// update_mask says.
+	Channel *Channel `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Paths among target, language, time_zone, team, user, email, api_url.
+	// May be empty when a credential is given.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// A new credential (rotation); empty keeps the stored one.
+	Credential string `protobuf:"bytes,3,opt,name=credential,proto3" json:"credential,omitempty"`
+	// Store the change without sending a test message first.
+	NoTest        bool `protobuf:"varint,4,opt,name=no_test,json=noTest,proto3" json:"no_test,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateChannelRequest) Reset() {
+	*x = UpdateChannelRequest{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateChannelRequest) ProtoMessage() {}
+
+func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateChannelRequest.ProtoReflect.Descriptor instead.
+func (*UpdateChannelRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdateChannelRequest) GetChannel() *Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+func (x *UpdateChannelRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateChannelRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+func (x *UpdateChannelRequest) GetNoTest() bool {
+	if x != nil {
+		return x.NoTest
+	}
+	return false
+}
+
+type UpdateChannelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       *Channel               `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateChannelResponse) Reset() {
+	*x = UpdateChannelResponse{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateChannelResponse) ProtoMessage() {}
+
+func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateChannelResponse.ProtoReflect.Descriptor instead.
+func (*UpdateChannelResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdateChannelResponse) GetChannel() *Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+type TestChannelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestChannelRequest) Reset() {
+	*x = TestChannelRequest{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestChannelRequest) ProtoMessage() {}
+
+func (x *TestChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestChannelRequest.ProtoReflect.Descriptor instead.
+func (*TestChannelRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TestChannelRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type TestChannelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider took the message.
+	Delivered bool `protobuf:"varint,1,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	// The provider's id of the message sent.
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The provider's answer when it did not take it.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The provider's HTTP status (0: none, e.g. SMTP).
+	HttpStatus    int32 `protobuf:"varint,4,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestChannelResponse) Reset() {
+	*x = TestChannelResponse{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestChannelResponse) ProtoMessage() {}
+
+func (x *TestChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestChannelResponse.ProtoReflect.Descriptor instead.
+func (*TestChannelResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TestChannelResponse) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
+func (x *TestChannelResponse) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *TestChannelResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TestChannelResponse) GetHttpStatus() int32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
 }
 
 var File_vigil_notify_v1_channel_service_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/notify/v1/channel_service.proto\x12\x0fvigil.notify.v1\"I\n" +
+	"%vigil/notify/v1/channel_service.proto\x12\x0fvigil.notify.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06target\x18\x03 \x01(\tR\x06target\"\x15\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1a\n" +
+	"\blanguage\x18\x04 \x01(\tR\blanguage\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\x12\x12\n" +
+	"\x04team\x18\x06 \x01(\tR\x04team\x12\x12\n" +
+	"\x04user\x18\a \x01(\tR\x04user\x124\n" +
+	"\x05email\x18\b \x01(\v2\x1e.vigil.notify.v1.EmailSettingsR\x05email\x12\x17\n" +
+	"\aapi_url\x18\t \x01(\tR\x06apiUrl\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\x12%\n" +
+	"\x0ehas_credential\x18\v \x01(\bR\rhasCredential\x12;\n" +
+	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x0e \x01(\tR\tcreatedBy\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"\xa4\x01\n" +
+	"\rEmailSettings\x12\x1b\n" +
+	"\tsmtp_host\x18\x01 \x01(\tR\bsmtpHost\x12\x1b\n" +
+	"\tsmtp_port\x18\x02 \x01(\x05R\bsmtpPort\x12\x10\n" +
+	"\x03tls\x18\x03 \x01(\tR\x03tls\x12\x1a\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x17\n" +
+	"\aca_file\x18\x06 \x01(\tR\x06caFile\"\x15\n" +
 	"\x13ListChannelsRequest\"L\n" +
 	"\x14ListChannelsResponse\x124\n" +
-	"\bchannels\x18\x01 \x03(\v2\x18.vigil.notify.v1.ChannelR\bchannels\"j\n" +
+	"\bchannels\x18\x01 \x03(\v2\x18.vigil.notify.v1.ChannelR\bchannels\"\x83\x01\n" +
 	"\x14CreateChannelRequest\x122\n" +
 	"\achannel\x18\x01 \x01(\v2\x18.vigil.notify.v1.ChannelR\achannel\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\tR\n" +
-	"credential\"K\n" +
+	"credential\x12\x17\n" +
+	"\ano_test\x18\x03 \x01(\bR\x06noTest\"K\n" +
 	"\x15CreateChannelResponse\x122\n" +
 	"\achannel\x18\x01 \x01(\v2\x18.vigil.notify.v1.ChannelR\achannel\"*\n" +
 	"\x14DeleteChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
-	"\x15DeleteChannelResponse2\xad\x02\n" +
+	"\x15DeleteChannelResponse\"'\n" +
+	"\x11GetChannelRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
+	"\x12GetChannelResponse\x122\n" +
+	"\achannel\x18\x01 \x01(\v2\x18.vigil.notify.v1.ChannelR\achannel\"\xc0\x01\n" +
+	"\x14UpdateChannelRequest\x122\n" +
+	"\achannel\x18\x01 \x01(\v2\x18.vigil.notify.v1.ChannelR\achannel\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x03 \x01(\tR\n" +
+	"credential\x12\x17\n" +
+	"\ano_test\x18\x04 \x01(\bR\x06noTest\"K\n" +
+	"\x15UpdateChannelResponse\x122\n" +
+	"\achannel\x18\x01 \x01(\v2\x18.vigil.notify.v1.ChannelR\achannel\"(\n" +
+	"\x12TestChannelRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x89\x01\n" +
+	"\x13TestChannelResponse\x12\x1c\n" +
+	"\tdelivered\x18\x01 \x01(\bR\tdelivered\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
+	"\vhttp_status\x18\x04 \x01(\x05R\n" +
+	"httpStatus2\xbe\x04\n" +
 	"\x0eChannelService\x12[\n" +
 	"\fListChannels\x12$.vigil.notify.v1.ListChannelsRequest\x1a%.vigil.notify.v1.ListChannelsResponse\x12^\n" +
 	"\rCreateChannel\x12%.vigil.notify.v1.CreateChannelRequest\x1a&.vigil.notify.v1.CreateChannelResponse\x12^\n" +
-	"\rDeleteChannel\x12%.vigil.notify.v1.DeleteChannelRequest\x1a&.vigil.notify.v1.DeleteChannelResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1;notifyv1b\x06proto3"
+	"\rDeleteChannel\x12%.vigil.notify.v1.DeleteChannelRequest\x1a&.vigil.notify.v1.DeleteChannelResponse\x12U\n" +
+	"\n" +
+	"GetChannel\x12\".vigil.notify.v1.GetChannelRequest\x1a#.vigil.notify.v1.GetChannelResponse\x12^\n" +
+	"\rUpdateChannel\x12%.vigil.notify.v1.UpdateChannelRequest\x1a&.vigil.notify.v1.UpdateChannelResponse\x12X\n" +
+	"\vTestChannel\x12#.vigil.notify.v1.TestChannelRequest\x1a$.vigil.notify.v1.TestChannelResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1;notifyv1b\x06proto3"
 
 var (
 	file_vigil_notify_v1_channel_service_proto_rawDescOnce sync.Once
@@ -379,31 +968,53 @@ func file_vigil_notify_v1_channel_service_proto_rawDescGZIP() []byte {
 	return file_vigil_notify_v1_channel_service_proto_rawDescData
 }
 
-var file_vigil_notify_v1_channel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_vigil_notify_v1_channel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vigil_notify_v1_channel_service_proto_goTypes = []any{
 	(*Channel)(nil),               // 0: vigil.notify.v1.Channel
-	(*ListChannelsRequest)(nil),   // 1: vigil.notify.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),  // 2: vigil.notify.v1.ListChannelsResponse
-	(*CreateChannelRequest)(nil),  // 3: vigil.notify.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil), // 4: vigil.notify.v1.CreateChannelResponse
-	(*DeleteChannelRequest)(nil),  // 5: vigil.notify.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil), // 6: vigil.notify.v1.DeleteChannelResponse
+	(*EmailSettings)(nil),         // 1: vigil.notify.v1.EmailSettings
+	(*ListChannelsRequest)(nil),   // 2: vigil.notify.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),  // 3: vigil.notify.v1.ListChannelsResponse
+	(*CreateChannelRequest)(nil),  // 4: vigil.notify.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil), // 5: vigil.notify.v1.CreateChannelResponse
+	(*DeleteChannelRequest)(nil),  // 6: vigil.notify.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil), // 7: vigil.notify.v1.DeleteChannelResponse
+	(*GetChannelRequest)(nil),     // 8: vigil.notify.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),    // 9: vigil.notify.v1.GetChannelResponse
+	(*UpdateChannelRequest)(nil),  // 10: vigil.notify.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil), // 11: vigil.notify.v1.UpdateChannelResponse
+	(*TestChannelRequest)(nil),    // 12: vigil.notify.v1.TestChannelRequest
+	(*TestChannelResponse)(nil),   // 13: vigil.notify.v1.TestChannelResponse
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 15: google.protobuf.FieldMask
 }
 var file_vigil_notify_v1_channel_service_proto_depIdxs = []int32{
-	0, // 0: vigil.notify.v1.ListChannelsResponse.channels:type_name -> vigil.notify.v1.Channel
-	0, // 1: vigil.notify.v1.CreateChannelRequest.channel:type_name -> vigil.notify.v1.Channel
-	0, // 2: vigil.notify.v1.CreateChannelResponse.channel:type_name -> vigil.notify.v1.Channel
-	1, // 3: vigil.notify.v1.ChannelService.ListChannels:input_type -> vigil.notify.v1.ListChannelsRequest
-	3, // 4: vigil.notify.v1.ChannelService.CreateChannel:input_type -> vigil.notify.v1.CreateChannelRequest
-	5, // 5: vigil.notify.v1.ChannelService.DeleteChannel:input_type -> vigil.notify.v1.DeleteChannelRequest
-	2, // 6: vigil.notify.v1.ChannelService.ListChannels:output_type -> vigil.notify.v1.ListChannelsResponse
-	4, // 7: vigil.notify.v1.ChannelService.CreateChannel:output_type -> vigil.notify.v1.CreateChannelResponse
-	6, // 8: vigil.notify.v1.ChannelService.DeleteChannel:output_type -> vigil.notify.v1.DeleteChannelResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1,  // 0: vigil.notify.v1.Channel.email:type_name -> vigil.notify.v1.EmailSettings
+	14, // 1: vigil.notify.v1.Channel.create_time:type_name -> google.protobuf.Timestamp
+	14, // 2: vigil.notify.v1.Channel.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: vigil.notify.v1.ListChannelsResponse.channels:type_name -> vigil.notify.v1.Channel
+	0,  // 4: vigil.notify.v1.CreateChannelRequest.channel:type_name -> vigil.notify.v1.Channel
+	0,  // 5: vigil.notify.v1.CreateChannelResponse.channel:type_name -> vigil.notify.v1.Channel
+	0,  // 6: vigil.notify.v1.GetChannelResponse.channel:type_name -> vigil.notify.v1.Channel
+	0,  // 7: vigil.notify.v1.UpdateChannelRequest.channel:type_name -> vigil.notify.v1.Channel
+	15, // 8: vigil.notify.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 9: vigil.notify.v1.UpdateChannelResponse.channel:type_name -> vigil.notify.v1.Channel
+	2,  // 10: vigil.notify.v1.ChannelService.ListChannels:input_type -> vigil.notify.v1.ListChannelsRequest
+	4,  // 11: vigil.notify.v1.ChannelService.CreateChannel:input_type -> vigil.notify.v1.CreateChannelRequest
+	6,  // 12: vigil.notify.v1.ChannelService.DeleteChannel:input_type -> vigil.notify.v1.DeleteChannelRequest
+	8,  // 13: vigil.notify.v1.ChannelService.GetChannel:input_type -> vigil.notify.v1.GetChannelRequest
+	10, // 14: vigil.notify.v1.ChannelService.UpdateChannel:input_type -> vigil.notify.v1.UpdateChannelRequest
+	12, // 15: vigil.notify.v1.ChannelService.TestChannel:input_type -> vigil.notify.v1.TestChannelRequest
+	3,  // 16: vigil.notify.v1.ChannelService.ListChannels:output_type -> vigil.notify.v1.ListChannelsResponse
+	5,  // 17: vigil.notify.v1.ChannelService.CreateChannel:output_type -> vigil.notify.v1.CreateChannelResponse
+	7,  // 18: vigil.notify.v1.ChannelService.DeleteChannel:output_type -> vigil.notify.v1.DeleteChannelResponse
+	9,  // 19: vigil.notify.v1.ChannelService.GetChannel:output_type -> vigil.notify.v1.GetChannelResponse
+	11, // 20: vigil.notify.v1.ChannelService.UpdateChannel:output_type -> vigil.notify.v1.UpdateChannelResponse
+	13, // 21: vigil.notify.v1.ChannelService.TestChannel:output_type -> vigil.notify.v1.TestChannelResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_vigil_notify_v1_channel_service_proto_init() }
@@ -417,7 +1028,7 @@ func file_vigil_notify_v1_channel_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_notify_v1_channel_service_proto_rawDesc), len(file_vigil_notify_v1_channel_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,9 @@ const (
 	ChannelService_ListChannels_FullMethodName  = "/vigil.notify.v1.ChannelService/ListChannels"
 	ChannelService_CreateChannel_FullMethodName = "/vigil.notify.v1.ChannelService/CreateChannel"
 	ChannelService_DeleteChannel_FullMethodName = "/vigil.notify.v1.ChannelService/DeleteChannel"
+	ChannelService_GetChannel_FullMethodName    = "/vigil.notify.v1.ChannelService/GetChannel"
+	ChannelService_UpdateChannel_FullMethodName = "/vigil.notify.v1.ChannelService/UpdateChannel"
+	ChannelService_TestChannel_FullMethodName   = "/vigil.notify.v1.ChannelService/TestChannel"
 )
 
 // ChannelServiceClient is the client API for ChannelService service.
@@ -30,10 +33,24 @@ const (
 //
 // ChannelService manages where notifications go. Channel credentials are
 // write-only and stored encrypted.
+//
+// Admins manage every channel; an operator manages the channels of their
+// teams and their own personal channels. The channels configured by
+// environment variables (source "env") are listed, read-only.
 type ChannelServiceClient interface {
 	ListChannels(ctx context.Context, in *ListChannelsRequest, opts ...grpc.CallOption) (*ListChannelsResponse, error)
+	// Sends a test message through the channel first (unless no_test) and
+	// refuses (FailedPrecondition, with the provider's answer) a channel
+	// that cannot take it: nothing is stored then.
 	CreateChannel(ctx context.Context, in *CreateChannelRequest, opts ...grpc.CallOption) (*CreateChannelResponse, error)
 	DeleteChannel(ctx context.Context, in *DeleteChannelRequest, opts ...grpc.CallOption) (*DeleteChannelResponse, error)
+	GetChannel(ctx context.Context, in *GetChannelRequest, opts ...grpc.CallOption) (*GetChannelResponse, error)
+	// Changes the fields named in update_mask, and the credential when one
+	// is given (a rotation). The changed channel is tested like a new one.
+	UpdateChannel(ctx context.Context, in *UpdateChannelRequest, opts ...grpc.CallOption) (*UpdateChannelResponse, error)
+	// Sends a test message through the channel and reports the provider's
+	// answer.
+	TestChannel(ctx context.Context, in *TestChannelRequest, opts ...grpc.CallOption) (*TestChannelResponse, error)
 }
 
 type channelServiceClient struct {
@@ -74,16 +91,60 @@ func (c *channelServiceClient) DeleteChannel(ctx context.Context, in *DeleteChan
 	return out, nil
 }
 
+func (c *channelServiceClient) GetChannel(ctx context.Context, in *GetChannelRequest, opts ...grpc.CallOption) (*GetChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetChannelResponse)
+	err := c.cc.Invoke(ctx, ChannelService_GetChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *channelServiceClient) UpdateChannel(ctx context.Context, in *UpdateChannelRequest, opts ...grpc.CallOption) (*UpdateChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateChannelResponse)
+	err := c.cc.Invoke(ctx, ChannelService_UpdateChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *channelServiceClient) TestChannel(ctx context.Context, in *TestChannelRequest, opts ...grpc.CallOption) (*TestChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestChannelResponse)
+	err := c.cc.Invoke(ctx, ChannelService_TestChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChannelServiceServer is the server API for ChannelService service.
 // All implementations must embed UnimplementedChannelServiceServer
 // for forward compatibility.
 //
 // ChannelService manages where notifications go. Channel credentials are
 // write-only and stored encrypted.
+//
+// Admins manage every channel; an operator manages the channels of their
+// teams and their own personal channels. The channels configured by
+// environment variables (source "env") are listed, read-only.
 type ChannelServiceServer interface {
 	ListChannels(context.Context, *ListChannelsRequest) (*ListChannelsResponse, error)
+	// Sends a test message through the channel first (unless no_test) and
+	// refuses (FailedPrecondition, with the provider's answer) a channel
+	// that cannot take it: nothing is stored then.
 	CreateChannel(context.Context, *CreateChannelRequest) (*CreateChannelResponse, error)
 	DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error)
+	GetChannel(context.Context, *GetChannelRequest) (*GetChannelResponse, error)
+	// Changes the fields named in update_mask, and the credential when one
+	// is given (a rotation). The changed channel is tested like a new one.
+	UpdateChannel(context.Context, *UpdateChannelRequest) (*UpdateChannelResponse, error)
+	// Sends a test message through the channel and reports the provider's
+	// answer.
+	TestChannel(context.Context, *TestChannelRequest) (*TestChannelResponse, error)
 	mustEmbedUnimplementedChannelServiceServer()
 }
 
@@ -102,6 +163,15 @@ func (UnimplementedChannelServiceServer) CreateChannel(context.Context, *CreateC
 }
 func (UnimplementedChannelServiceServer) DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteChannel not implemented")
+}
+func (UnimplementedChannelServiceServer) GetChannel(context.Context, *GetChannelRequest) (*GetChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetChannel not implemented")
+}
+func (UnimplementedChannelServiceServer) UpdateChannel(context.Context, *UpdateChannelRequest) (*UpdateChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateChannel not implemented")
+}
+func (UnimplementedChannelServiceServer) TestChannel(context.Context, *TestChannelRequest) (*TestChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestChannel not implemented")
 }
 func (UnimplementedChannelServiceServer) mustEmbedUnimplementedChannelServiceServer() {}
 func (UnimplementedChannelServiceServer) testEmbeddedByValue()                        {}
@@ -178,6 +248,60 @@ func _ChannelService_DeleteChannel_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChannelService_GetChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).GetChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_GetChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).GetChannel(ctx, req.(*GetChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChannelService_UpdateChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).UpdateChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_UpdateChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).UpdateChannel(ctx, req.(*UpdateChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChannelService_TestChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).TestChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_TestChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).TestChannel(ctx, req.(*TestChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChannelService_ServiceDesc is the grpc.ServiceDesc for ChannelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,6 +320,18 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteChannel",
 			Handler:    _ChannelService_DeleteChannel_Handler,
+		},
+		{
+			MethodName: "GetChannel",
+			Handler:    _ChannelService_GetChannel_Handler,
+		},
+		{
+			MethodName: "UpdateChannel",
+			Handler:    _ChannelService_UpdateChannel_Handler,
+		},
+		{
+			MethodName: "TestChannel",
+			Handler:    _ChannelService_TestChannel_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

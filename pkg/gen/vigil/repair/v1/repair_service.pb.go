@@ -183,6 +183,9 @@ const (
 	StepKind_STEP_KIND_UNDO_FAILED         StepKind = 13
 	StepKind_STEP_KIND_ESCALATED           StepKind = 14
 	StepKind_STEP_KIND_DRY_RUN             StepKind = 15
+	// Snoozed by a person ("Later"), and reminded when the snooze ended.
+	StepKind_STEP_KIND_POSTPONED StepKind = 16
+	StepKind_STEP_KIND_REMINDED  StepKind = 17
 )
 
 // Enum value maps for StepKind.
@@ -204,6 +207,8 @@ var (
 		13: "STEP_KIND_UNDO_FAILED",
 		14: "STEP_KIND_ESCALATED",
 		15: "STEP_KIND_DRY_RUN",
+		16: "STEP_KIND_POSTPONED",
+		17: "STEP_KIND_REMINDED",
 	}
 	StepKind_value = map[string]int32{
 		"STEP_KIND_UNSPECIFIED":         0,
@@ -222,6 +227,8 @@ var (
 		"STEP_KIND_UNDO_FAILED":         13,
 		"STEP_KIND_ESCALATED":           14,
 		"STEP_KIND_DRY_RUN":             15,
+		"STEP_KIND_POSTPONED":           16,
+		"STEP_KIND_REMINDED":            17,
 	}
 )
 
@@ -379,7 +386,11 @@ type Repair struct {
 	// opened (the repair service's own record of incident.opened, never the
 	// analysis' word): the repair may act only on its workload. Its app and
 	// team are the repair's.
-	Subject       *v1.Subject `protobuf:"bytes,30,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject *v1.Subject `protobuf:"bytes,30,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Until when the approval is snoozed ("Later"), and by whom: a
+	// reminder is sent then, if it still waits.
+	SnoozedUntil  *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	SnoozedBy     string                 `protobuf:"bytes,32,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,6 +633,20 @@ func (x *Repair) GetSubject() *v1.Subject {
 		return x.Subject
 	}
 	return nil
+}
+
+func (x *Repair) GetSnoozedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnoozedUntil
+	}
+	return nil
+}
+
+func (x *Repair) GetSnoozedBy() string {
+	if x != nil {
+		return x.SnoozedBy
+	}
+	return ""
 }
 
 type ListRepairsRequest struct {
@@ -1018,6 +1043,104 @@ func (x *RejectRepairResponse) GetRepair() *Repair {
 	return nil
 }
 
+type PostponeRepairRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How long to snooze (the service's default, 30 min, when unset); cut
+	// to the approval's expiry.
+	For           *durationpb.Duration `protobuf:"bytes,2,opt,name=for,proto3" json:"for,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostponeRepairRequest) Reset() {
+	*x = PostponeRepairRequest{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostponeRepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostponeRepairRequest) ProtoMessage() {}
+
+func (x *PostponeRepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostponeRepairRequest.ProtoReflect.Descriptor instead.
+func (*PostponeRepairRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PostponeRepairRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PostponeRepairRequest) GetFor() *durationpb.Duration {
+	if x != nil {
+		return x.For
+	}
+	return nil
+}
+
+type PostponeRepairResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repair        *Repair                `protobuf:"bytes,1,opt,name=repair,proto3" json:"repair,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostponeRepairResponse) Reset() {
+	*x = PostponeRepairResponse{}
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostponeRepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostponeRepairResponse) ProtoMessage() {}
+
+func (x *PostponeRepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostponeRepairResponse.ProtoReflect.Descriptor instead.
+func (*PostponeRepairResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PostponeRepairResponse) GetRepair() *Repair {
+	if x != nil {
+		return x.Repair
+	}
+	return nil
+}
+
 // Guardrails limit what runs without a person. Each field left unset
 // inherits: an app's from its namespace's, a namespace's from the
 // global ones, the global ones from the configuration file and the
@@ -1073,7 +1196,7 @@ type Guardrails struct {
 
 func (x *Guardrails) Reset() {
 	*x = Guardrails{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1208,7 @@ func (x *Guardrails) String() string {
 func (*Guardrails) ProtoMessage() {}
 
 func (x *Guardrails) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[10]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1221,7 @@ func (x *Guardrails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Guardrails.ProtoReflect.Descriptor instead.
 func (*Guardrails) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{10}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Guardrails) GetScope() string {
@@ -1237,7 +1360,7 @@ type GetGuardrailsRequest struct {
 
 func (x *GetGuardrailsRequest) Reset() {
 	*x = GetGuardrailsRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1372,7 @@ func (x *GetGuardrailsRequest) String() string {
 func (*GetGuardrailsRequest) ProtoMessage() {}
 
 func (x *GetGuardrailsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[11]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1385,7 @@ func (x *GetGuardrailsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGuardrailsRequest.ProtoReflect.Descriptor instead.
 func (*GetGuardrailsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{11}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetGuardrailsRequest) GetScope() string {
@@ -1284,7 +1407,7 @@ type GetGuardrailsResponse struct {
 
 func (x *GetGuardrailsResponse) Reset() {
 	*x = GetGuardrailsResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1419,7 @@ func (x *GetGuardrailsResponse) String() string {
 func (*GetGuardrailsResponse) ProtoMessage() {}
 
 func (x *GetGuardrailsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[12]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1432,7 @@ func (x *GetGuardrailsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGuardrailsResponse.ProtoReflect.Descriptor instead.
 func (*GetGuardrailsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{12}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetGuardrailsResponse) GetSet() *Guardrails {
@@ -1337,7 +1460,7 @@ type SetGuardrailsRequest struct {
 
 func (x *SetGuardrailsRequest) Reset() {
 	*x = SetGuardrailsRequest{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1472,7 @@ func (x *SetGuardrailsRequest) String() string {
 func (*SetGuardrailsRequest) ProtoMessage() {}
 
 func (x *SetGuardrailsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[13]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1485,7 @@ func (x *SetGuardrailsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGuardrailsRequest.ProtoReflect.Descriptor instead.
 func (*SetGuardrailsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{13}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetGuardrailsRequest) GetGuardrails() *Guardrails {
@@ -1389,7 +1512,7 @@ type SetGuardrailsResponse struct {
 
 func (x *SetGuardrailsResponse) Reset() {
 	*x = SetGuardrailsResponse{}
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1524,7 @@ func (x *SetGuardrailsResponse) String() string {
 func (*SetGuardrailsResponse) ProtoMessage() {}
 
 func (x *SetGuardrailsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[14]
+	mi := &file_vigil_repair_v1_repair_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1537,7 @@ func (x *SetGuardrailsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGuardrailsResponse.ProtoReflect.Descriptor instead.
 func (*SetGuardrailsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{14}
+	return file_vigil_repair_v1_repair_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetGuardrailsResponse) GetSet() *Guardrails {
@@ -1442,7 +1565,7 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.vigil.repair.v1.StepKindR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\x92\t\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xf2\t\n" +
 	"\x06Repair\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
@@ -1483,7 +1606,10 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\routput_tokens\x18\x1b \x01(\x05R\foutputTokens\x12\x19\n" +
 	"\bcost_usd\x18\x1c \x01(\x01R\acostUsd\x12%\n" +
 	"\x0eincident_title\x18\x1d \x01(\tR\rincidentTitle\x121\n" +
-	"\asubject\x18\x1e \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\"\xa8\x01\n" +
+	"\asubject\x18\x1e \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x12?\n" +
+	"\rsnoozed_until\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\x12\x1d\n" +
+	"\n" +
+	"snoozed_by\x18  \x01(\tR\tsnoozedBy\"\xa8\x01\n" +
 	"\x12ListRepairsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1506,6 +1632,11 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
 	"\x14RejectRepairResponse\x12/\n" +
+	"\x06repair\x18\x01 \x01(\v2\x17.vigil.repair.v1.RepairR\x06repair\"T\n" +
+	"\x15PostponeRepairRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x03for\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03for\"I\n" +
+	"\x16PostponeRepairResponse\x12/\n" +
 	"\x06repair\x18\x01 \x01(\v2\x17.vigil.repair.v1.RepairR\x06repair\"\x92\b\n" +
 	"\n" +
 	"Guardrails\x12\x14\n" +
@@ -1571,7 +1702,7 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rDECISION_AUTO\x10\x01\x12\x1b\n" +
 	"\x17DECISION_NEEDS_APPROVAL\x10\x02\x12\x14\n" +
-	"\x10DECISION_BLOCKED\x10\x03*\xa7\x03\n" +
+	"\x10DECISION_BLOCKED\x10\x03*\xd8\x03\n" +
 	"\bStepKind\x12\x19\n" +
 	"\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12STEP_KIND_PROPOSED\x10\x01\x12\x15\n" +
@@ -1589,12 +1720,15 @@ const file_vigil_repair_v1_repair_service_proto_rawDesc = "" +
 	"\x10STEP_KIND_UNDONE\x10\f\x12\x19\n" +
 	"\x15STEP_KIND_UNDO_FAILED\x10\r\x12\x17\n" +
 	"\x13STEP_KIND_ESCALATED\x10\x0e\x12\x15\n" +
-	"\x11STEP_KIND_DRY_RUN\x10\x0f2\xba\x04\n" +
+	"\x11STEP_KIND_DRY_RUN\x10\x0f\x12\x17\n" +
+	"\x13STEP_KIND_POSTPONED\x10\x10\x12\x16\n" +
+	"\x12STEP_KIND_REMINDED\x10\x112\x9d\x05\n" +
 	"\rRepairService\x12X\n" +
 	"\vListRepairs\x12#.vigil.repair.v1.ListRepairsRequest\x1a$.vigil.repair.v1.ListRepairsResponse\x12R\n" +
 	"\tGetRepair\x12!.vigil.repair.v1.GetRepairRequest\x1a\".vigil.repair.v1.GetRepairResponse\x12^\n" +
 	"\rApproveRepair\x12%.vigil.repair.v1.ApproveRepairRequest\x1a&.vigil.repair.v1.ApproveRepairResponse\x12[\n" +
-	"\fRejectRepair\x12$.vigil.repair.v1.RejectRepairRequest\x1a%.vigil.repair.v1.RejectRepairResponse\x12^\n" +
+	"\fRejectRepair\x12$.vigil.repair.v1.RejectRepairRequest\x1a%.vigil.repair.v1.RejectRepairResponse\x12a\n" +
+	"\x0ePostponeRepair\x12&.vigil.repair.v1.PostponeRepairRequest\x1a'.vigil.repair.v1.PostponeRepairResponse\x12^\n" +
 	"\rGetGuardrails\x12%.vigil.repair.v1.GetGuardrailsRequest\x1a&.vigil.repair.v1.GetGuardrailsResponse\x12^\n" +
 	"\rSetGuardrails\x12%.vigil.repair.v1.SetGuardrailsRequest\x1a&.vigil.repair.v1.SetGuardrailsResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1;repairv1b\x06proto3"
 
@@ -1611,78 +1745,85 @@ func file_vigil_repair_v1_repair_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_repair_v1_repair_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vigil_repair_v1_repair_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_vigil_repair_v1_repair_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_repair_v1_repair_service_proto_goTypes = []any{
-	(RepairStatus)(0),             // 0: vigil.repair.v1.RepairStatus
-	(Decision)(0),                 // 1: vigil.repair.v1.Decision
-	(StepKind)(0),                 // 2: vigil.repair.v1.StepKind
-	(*RepairStep)(nil),            // 3: vigil.repair.v1.RepairStep
-	(*Repair)(nil),                // 4: vigil.repair.v1.Repair
-	(*ListRepairsRequest)(nil),    // 5: vigil.repair.v1.ListRepairsRequest
-	(*ListRepairsResponse)(nil),   // 6: vigil.repair.v1.ListRepairsResponse
-	(*GetRepairRequest)(nil),      // 7: vigil.repair.v1.GetRepairRequest
-	(*GetRepairResponse)(nil),     // 8: vigil.repair.v1.GetRepairResponse
-	(*ApproveRepairRequest)(nil),  // 9: vigil.repair.v1.ApproveRepairRequest
-	(*ApproveRepairResponse)(nil), // 10: vigil.repair.v1.ApproveRepairResponse
-	(*RejectRepairRequest)(nil),   // 11: vigil.repair.v1.RejectRepairRequest
-	(*RejectRepairResponse)(nil),  // 12: vigil.repair.v1.RejectRepairResponse
-	(*Guardrails)(nil),            // 13: vigil.repair.v1.Guardrails
-	(*GetGuardrailsRequest)(nil),  // 14: vigil.repair.v1.GetGuardrailsRequest
-	(*GetGuardrailsResponse)(nil), // 15: vigil.repair.v1.GetGuardrailsResponse
-	(*SetGuardrailsRequest)(nil),  // 16: vigil.repair.v1.SetGuardrailsRequest
-	(*SetGuardrailsResponse)(nil), // 17: vigil.repair.v1.SetGuardrailsResponse
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*v1.RepairProposal)(nil),     // 19: vigil.types.v1.RepairProposal
-	(v1.Risk)(0),                  // 20: vigil.types.v1.Risk
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*v1.Subject)(nil),            // 22: vigil.types.v1.Subject
-	(v1.RepairAction)(0),          // 23: vigil.types.v1.RepairAction
+	(RepairStatus)(0),              // 0: vigil.repair.v1.RepairStatus
+	(Decision)(0),                  // 1: vigil.repair.v1.Decision
+	(StepKind)(0),                  // 2: vigil.repair.v1.StepKind
+	(*RepairStep)(nil),             // 3: vigil.repair.v1.RepairStep
+	(*Repair)(nil),                 // 4: vigil.repair.v1.Repair
+	(*ListRepairsRequest)(nil),     // 5: vigil.repair.v1.ListRepairsRequest
+	(*ListRepairsResponse)(nil),    // 6: vigil.repair.v1.ListRepairsResponse
+	(*GetRepairRequest)(nil),       // 7: vigil.repair.v1.GetRepairRequest
+	(*GetRepairResponse)(nil),      // 8: vigil.repair.v1.GetRepairResponse
+	(*ApproveRepairRequest)(nil),   // 9: vigil.repair.v1.ApproveRepairRequest
+	(*ApproveRepairResponse)(nil),  // 10: vigil.repair.v1.ApproveRepairResponse
+	(*RejectRepairRequest)(nil),    // 11: vigil.repair.v1.RejectRepairRequest
+	(*RejectRepairResponse)(nil),   // 12: vigil.repair.v1.RejectRepairResponse
+	(*PostponeRepairRequest)(nil),  // 13: vigil.repair.v1.PostponeRepairRequest
+	(*PostponeRepairResponse)(nil), // 14: vigil.repair.v1.PostponeRepairResponse
+	(*Guardrails)(nil),             // 15: vigil.repair.v1.Guardrails
+	(*GetGuardrailsRequest)(nil),   // 16: vigil.repair.v1.GetGuardrailsRequest
+	(*GetGuardrailsResponse)(nil),  // 17: vigil.repair.v1.GetGuardrailsResponse
+	(*SetGuardrailsRequest)(nil),   // 18: vigil.repair.v1.SetGuardrailsRequest
+	(*SetGuardrailsResponse)(nil),  // 19: vigil.repair.v1.SetGuardrailsResponse
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(*v1.RepairProposal)(nil),      // 21: vigil.types.v1.RepairProposal
+	(v1.Risk)(0),                   // 22: vigil.types.v1.Risk
+	(*durationpb.Duration)(nil),    // 23: google.protobuf.Duration
+	(*v1.Subject)(nil),             // 24: vigil.types.v1.Subject
+	(v1.RepairAction)(0),           // 25: vigil.types.v1.RepairAction
 }
 var file_vigil_repair_v1_repair_service_proto_depIdxs = []int32{
-	18, // 0: vigil.repair.v1.RepairStep.time:type_name -> google.protobuf.Timestamp
+	20, // 0: vigil.repair.v1.RepairStep.time:type_name -> google.protobuf.Timestamp
 	2,  // 1: vigil.repair.v1.RepairStep.kind:type_name -> vigil.repair.v1.StepKind
-	19, // 2: vigil.repair.v1.Repair.proposal:type_name -> vigil.types.v1.RepairProposal
+	21, // 2: vigil.repair.v1.Repair.proposal:type_name -> vigil.types.v1.RepairProposal
 	0,  // 3: vigil.repair.v1.Repair.status:type_name -> vigil.repair.v1.RepairStatus
-	18, // 4: vigil.repair.v1.Repair.create_time:type_name -> google.protobuf.Timestamp
+	20, // 4: vigil.repair.v1.Repair.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: vigil.repair.v1.Repair.decision:type_name -> vigil.repair.v1.Decision
-	20, // 6: vigil.repair.v1.Repair.risk:type_name -> vigil.types.v1.Risk
-	21, // 7: vigil.repair.v1.Repair.expected_downtime:type_name -> google.protobuf.Duration
-	18, // 8: vigil.repair.v1.Repair.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 9: vigil.repair.v1.Repair.update_time:type_name -> google.protobuf.Timestamp
+	22, // 6: vigil.repair.v1.Repair.risk:type_name -> vigil.types.v1.Risk
+	23, // 7: vigil.repair.v1.Repair.expected_downtime:type_name -> google.protobuf.Duration
+	20, // 8: vigil.repair.v1.Repair.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 9: vigil.repair.v1.Repair.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 10: vigil.repair.v1.Repair.steps:type_name -> vigil.repair.v1.RepairStep
-	22, // 11: vigil.repair.v1.Repair.subject:type_name -> vigil.types.v1.Subject
-	0,  // 12: vigil.repair.v1.ListRepairsRequest.status:type_name -> vigil.repair.v1.RepairStatus
-	4,  // 13: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
-	4,  // 14: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	4,  // 15: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	4,  // 16: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
-	21, // 17: vigil.repair.v1.Guardrails.cooldown:type_name -> google.protobuf.Duration
-	20, // 18: vigil.repair.v1.Guardrails.max_auto_risk:type_name -> vigil.types.v1.Risk
-	23, // 19: vigil.repair.v1.Guardrails.deny:type_name -> vigil.types.v1.RepairAction
-	21, // 20: vigil.repair.v1.Guardrails.approval_ttl:type_name -> google.protobuf.Duration
-	21, // 21: vigil.repair.v1.Guardrails.verify_window:type_name -> google.protobuf.Duration
-	13, // 22: vigil.repair.v1.GetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
-	13, // 23: vigil.repair.v1.GetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
-	13, // 24: vigil.repair.v1.SetGuardrailsRequest.guardrails:type_name -> vigil.repair.v1.Guardrails
-	13, // 25: vigil.repair.v1.SetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
-	13, // 26: vigil.repair.v1.SetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
-	5,  // 27: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
-	7,  // 28: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
-	9,  // 29: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
-	11, // 30: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
-	14, // 31: vigil.repair.v1.RepairService.GetGuardrails:input_type -> vigil.repair.v1.GetGuardrailsRequest
-	16, // 32: vigil.repair.v1.RepairService.SetGuardrails:input_type -> vigil.repair.v1.SetGuardrailsRequest
-	6,  // 33: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
-	8,  // 34: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
-	10, // 35: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
-	12, // 36: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
-	15, // 37: vigil.repair.v1.RepairService.GetGuardrails:output_type -> vigil.repair.v1.GetGuardrailsResponse
-	17, // 38: vigil.repair.v1.RepairService.SetGuardrails:output_type -> vigil.repair.v1.SetGuardrailsResponse
-	33, // [33:39] is the sub-list for method output_type
-	27, // [27:33] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	24, // 11: vigil.repair.v1.Repair.subject:type_name -> vigil.types.v1.Subject
+	20, // 12: vigil.repair.v1.Repair.snoozed_until:type_name -> google.protobuf.Timestamp
+	0,  // 13: vigil.repair.v1.ListRepairsRequest.status:type_name -> vigil.repair.v1.RepairStatus
+	4,  // 14: vigil.repair.v1.ListRepairsResponse.repairs:type_name -> vigil.repair.v1.Repair
+	4,  // 15: vigil.repair.v1.GetRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 16: vigil.repair.v1.ApproveRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	4,  // 17: vigil.repair.v1.RejectRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	23, // 18: vigil.repair.v1.PostponeRepairRequest.for:type_name -> google.protobuf.Duration
+	4,  // 19: vigil.repair.v1.PostponeRepairResponse.repair:type_name -> vigil.repair.v1.Repair
+	23, // 20: vigil.repair.v1.Guardrails.cooldown:type_name -> google.protobuf.Duration
+	22, // 21: vigil.repair.v1.Guardrails.max_auto_risk:type_name -> vigil.types.v1.Risk
+	25, // 22: vigil.repair.v1.Guardrails.deny:type_name -> vigil.types.v1.RepairAction
+	23, // 23: vigil.repair.v1.Guardrails.approval_ttl:type_name -> google.protobuf.Duration
+	23, // 24: vigil.repair.v1.Guardrails.verify_window:type_name -> google.protobuf.Duration
+	15, // 25: vigil.repair.v1.GetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	15, // 26: vigil.repair.v1.GetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	15, // 27: vigil.repair.v1.SetGuardrailsRequest.guardrails:type_name -> vigil.repair.v1.Guardrails
+	15, // 28: vigil.repair.v1.SetGuardrailsResponse.set:type_name -> vigil.repair.v1.Guardrails
+	15, // 29: vigil.repair.v1.SetGuardrailsResponse.effective:type_name -> vigil.repair.v1.Guardrails
+	5,  // 30: vigil.repair.v1.RepairService.ListRepairs:input_type -> vigil.repair.v1.ListRepairsRequest
+	7,  // 31: vigil.repair.v1.RepairService.GetRepair:input_type -> vigil.repair.v1.GetRepairRequest
+	9,  // 32: vigil.repair.v1.RepairService.ApproveRepair:input_type -> vigil.repair.v1.ApproveRepairRequest
+	11, // 33: vigil.repair.v1.RepairService.RejectRepair:input_type -> vigil.repair.v1.RejectRepairRequest
+	13, // 34: vigil.repair.v1.RepairService.PostponeRepair:input_type -> vigil.repair.v1.PostponeRepairRequest
+	16, // 35: vigil.repair.v1.RepairService.GetGuardrails:input_type -> vigil.repair.v1.GetGuardrailsRequest
+	18, // 36: vigil.repair.v1.RepairService.SetGuardrails:input_type -> vigil.repair.v1.SetGuardrailsRequest
+	6,  // 37: vigil.repair.v1.RepairService.ListRepairs:output_type -> vigil.repair.v1.ListRepairsResponse
+	8,  // 38: vigil.repair.v1.RepairService.GetRepair:output_type -> vigil.repair.v1.GetRepairResponse
+	10, // 39: vigil.repair.v1.RepairService.ApproveRepair:output_type -> vigil.repair.v1.ApproveRepairResponse
+	12, // 40: vigil.repair.v1.RepairService.RejectRepair:output_type -> vigil.repair.v1.RejectRepairResponse
+	14, // 41: vigil.repair.v1.RepairService.PostponeRepair:output_type -> vigil.repair.v1.PostponeRepairResponse
+	17, // 42: vigil.repair.v1.RepairService.GetGuardrails:output_type -> vigil.repair.v1.GetGuardrailsResponse
+	19, // 43: vigil.repair.v1.RepairService.SetGuardrails:output_type -> vigil.repair.v1.SetGuardrailsResponse
+	37, // [37:44] is the sub-list for method output_type
+	30, // [30:37] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_vigil_repair_v1_repair_service_proto_init() }
@@ -1690,14 +1831,14 @@ func file_vigil_repair_v1_repair_service_proto_init() {
 	if File_vigil_repair_v1_repair_service_proto != nil {
 		return
 	}
-	file_vigil_repair_v1_repair_service_proto_msgTypes[10].OneofWrappers = []any{}
+	file_vigil_repair_v1_repair_service_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_repair_v1_repair_service_proto_rawDesc), len(file_vigil_repair_v1_repair_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

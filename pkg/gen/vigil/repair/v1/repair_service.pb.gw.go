@@ -154,9 +154,62 @@ func local_request_RepairService_ApproveRepair_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
+var filter_RepairService_RejectRepair_0 = &utilities.DoubleArray{Encoding: map[string]int{"id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
 func request_RepairService_RejectRepair_0(ctx context.Context, marshaler runtime.Marshaler, client RepairServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq RejectRepairRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RepairService_RejectRepair_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.RejectRepair(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_RepairService_RejectRepair_0(ctx context.Context, marshaler runtime.Marshaler, server RepairServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RejectRepairRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RepairService_RejectRepair_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.RejectRepair(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_RepairService_PostponeRepair_0(ctx context.Context, marshaler runtime.Marshaler, client RepairServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PostponeRepairRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -174,13 +227,13 @@ func request_RepairService_RejectRepair_0(ctx context.Context, marshaler runtime
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
-	msg, err := client.RejectRepair(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	msg, err := client.PostponeRepair(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
 	return msg, metadata, err
 }
 
-func local_request_RepairService_RejectRepair_0(ctx context.Context, marshaler runtime.Marshaler, server RepairServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_RepairService_PostponeRepair_0(ctx context.Context, marshaler runtime.Marshaler, server RepairServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq RejectRepairRequest
+		protoReq PostponeRepairRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -195,7 +248,7 @@ func local_request_RepairService_RejectRepair_0(ctx context.Context, marshaler r
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
 	}
-	msg, err := server.RejectRepair(ctx, &protoReq)
+	msg, err := server.PostponeRepair(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -347,6 +400,26 @@ func RegisterRepairServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RepairService_RejectRepair_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_RepairService_PostponeRepair_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/vigil.repair.v1.RepairService/PostponeRepair", runtime.WithHTTPPathPattern("/api/v1/repairs/{id}:later"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_RepairService_PostponeRepair_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RepairService_PostponeRepair_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_RepairService_GetGuardrails_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -495,6 +568,23 @@ func RegisterRepairServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RepairService_RejectRepair_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_RepairService_PostponeRepair_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/vigil.repair.v1.RepairService/PostponeRepair", runtime.WithHTTPPathPattern("/api/v1/repairs/{id}:later"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RepairService_PostponeRepair_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RepairService_PostponeRepair_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_RepairService_GetGuardrails_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -533,19 +623,21 @@ func RegisterRepairServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 }
 
 var (
-	pattern_RepairService_ListRepairs_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "repairs"}, ""))
-	pattern_RepairService_GetRepair_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, ""))
-	pattern_RepairService_ApproveRepair_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, "approve"))
-	pattern_RepairService_RejectRepair_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, "reject"))
-	pattern_RepairService_GetGuardrails_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "guardrails"}, ""))
-	pattern_RepairService_SetGuardrails_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "guardrails"}, ""))
+	pattern_RepairService_ListRepairs_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "repairs"}, ""))
+	pattern_RepairService_GetRepair_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, ""))
+	pattern_RepairService_ApproveRepair_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, "approve"))
+	pattern_RepairService_RejectRepair_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, "reject"))
+	pattern_RepairService_PostponeRepair_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "v1", "repairs", "id"}, "later"))
+	pattern_RepairService_GetGuardrails_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "guardrails"}, ""))
+	pattern_RepairService_SetGuardrails_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "v1", "guardrails"}, ""))
 )
 
 var (
-	forward_RepairService_ListRepairs_0   = runtime.ForwardResponseMessage
-	forward_RepairService_GetRepair_0     = runtime.ForwardResponseMessage
-	forward_RepairService_ApproveRepair_0 = runtime.ForwardResponseMessage
-	forward_RepairService_RejectRepair_0  = runtime.ForwardResponseMessage
-	forward_RepairService_GetGuardrails_0 = runtime.ForwardResponseMessage
-	forward_RepairService_SetGuardrails_0 = runtime.ForwardResponseMessage
+	forward_RepairService_ListRepairs_0    = runtime.ForwardResponseMessage
+	forward_RepairService_GetRepair_0      = runtime.ForwardResponseMessage
+	forward_RepairService_ApproveRepair_0  = runtime.ForwardResponseMessage
+	forward_RepairService_RejectRepair_0   = runtime.ForwardResponseMessage
+	forward_RepairService_PostponeRepair_0 = runtime.ForwardResponseMessage
+	forward_RepairService_GetGuardrails_0  = runtime.ForwardResponseMessage
+	forward_RepairService_SetGuardrails_0  = runtime.ForwardResponseMessage
 )

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RepairService_ListRepairs_FullMethodName   = "/vigil.repair.v1.RepairService/ListRepairs"
-	RepairService_GetRepair_FullMethodName     = "/vigil.repair.v1.RepairService/GetRepair"
-	RepairService_ApproveRepair_FullMethodName = "/vigil.repair.v1.RepairService/ApproveRepair"
-	RepairService_RejectRepair_FullMethodName  = "/vigil.repair.v1.RepairService/RejectRepair"
-	RepairService_GetGuardrails_FullMethodName = "/vigil.repair.v1.RepairService/GetGuardrails"
-	RepairService_SetGuardrails_FullMethodName = "/vigil.repair.v1.RepairService/SetGuardrails"
+	RepairService_ListRepairs_FullMethodName    = "/vigil.repair.v1.RepairService/ListRepairs"
+	RepairService_GetRepair_FullMethodName      = "/vigil.repair.v1.RepairService/GetRepair"
+	RepairService_ApproveRepair_FullMethodName  = "/vigil.repair.v1.RepairService/ApproveRepair"
+	RepairService_RejectRepair_FullMethodName   = "/vigil.repair.v1.RepairService/RejectRepair"
+	RepairService_PostponeRepair_FullMethodName = "/vigil.repair.v1.RepairService/PostponeRepair"
+	RepairService_GetGuardrails_FullMethodName  = "/vigil.repair.v1.RepairService/GetGuardrails"
+	RepairService_SetGuardrails_FullMethodName  = "/vigil.repair.v1.RepairService/SetGuardrails"
 )
 
 // RepairServiceClient is the client API for RepairService service.
@@ -40,6 +41,10 @@ type RepairServiceClient interface {
 	// once it is decided or expired, and for a deny-listed action.
 	ApproveRepair(ctx context.Context, in *ApproveRepairRequest, opts ...grpc.CallOption) (*ApproveRepairResponse, error)
 	RejectRepair(ctx context.Context, in *RejectRepairRequest, opts ...grpc.CallOption) (*RejectRepairResponse, error)
+	// Snooze a repair waiting for a person ("Later"): it keeps waiting, and
+	// its approval is asked again when the snooze ends -- unless the
+	// approval expires first, which a snooze never outlives.
+	PostponeRepair(ctx context.Context, in *PostponeRepairRequest, opts ...grpc.CallOption) (*PostponeRepairResponse, error)
 	// The guardrails of a scope as set, and as they apply (merged with the
 	// scopes above it and the defaults).
 	GetGuardrails(ctx context.Context, in *GetGuardrailsRequest, opts ...grpc.CallOption) (*GetGuardrailsResponse, error)
@@ -95,6 +100,16 @@ func (c *repairServiceClient) RejectRepair(ctx context.Context, in *RejectRepair
 	return out, nil
 }
 
+func (c *repairServiceClient) PostponeRepair(ctx context.Context, in *PostponeRepairRequest, opts ...grpc.CallOption) (*PostponeRepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PostponeRepairResponse)
+	err := c.cc.Invoke(ctx, RepairService_PostponeRepair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *repairServiceClient) GetGuardrails(ctx context.Context, in *GetGuardrailsRequest, opts ...grpc.CallOption) (*GetGuardrailsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetGuardrailsResponse)
@@ -128,6 +143,10 @@ type RepairServiceServer interface {
 	// once it is decided or expired, and for a deny-listed action.
 	ApproveRepair(context.Context, *ApproveRepairRequest) (*ApproveRepairResponse, error)
 	RejectRepair(context.Context, *RejectRepairRequest) (*RejectRepairResponse, error)
+	// Snooze a repair waiting for a person ("Later"): it keeps waiting, and
+	// its approval is asked again when the snooze ends -- unless the
+	// approval expires first, which a snooze never outlives.
+	PostponeRepair(context.Context, *PostponeRepairRequest) (*PostponeRepairResponse, error)
 	// The guardrails of a scope as set, and as they apply (merged with the
 	// scopes above it and the defaults).
 	GetGuardrails(context.Context, *GetGuardrailsRequest) (*GetGuardrailsResponse, error)
@@ -154,6 +173,9 @@ func (UnimplementedRepairServiceServer) ApproveRepair(context.Context, *ApproveR
 }
 func (UnimplementedRepairServiceServer) RejectRepair(context.Context, *RejectRepairRequest) (*RejectRepairResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RejectRepair not implemented")
+}
+func (UnimplementedRepairServiceServer) PostponeRepair(context.Context, *PostponeRepairRequest) (*PostponeRepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PostponeRepair not implemented")
 }
 func (UnimplementedRepairServiceServer) GetGuardrails(context.Context, *GetGuardrailsRequest) (*GetGuardrailsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGuardrails not implemented")
@@ -254,6 +276,24 @@ func _RepairService_RejectRepair_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RepairService_PostponeRepair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PostponeRepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RepairServiceServer).PostponeRepair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RepairService_PostponeRepair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RepairServiceServer).PostponeRepair(ctx, req.(*PostponeRepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RepairService_GetGuardrails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetGuardrailsRequest)
 	if err := dec(in); err != nil {
@@ -312,6 +352,10 @@ var RepairService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RejectRepair",
 			Handler:    _RepairService_RejectRepair_Handler,
+		},
+		{
+			MethodName: "PostponeRepair",
+			Handler:    _RepairService_PostponeRepair_Handler,
 		},
 		{
 			MethodName: "GetGuardrails",

@@ -101,7 +101,7 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := chat.Press{Provider: access.Slack, Account: team + ":" + in.User.ID}
 	a := in.Actions[0]
 	if v, id, err := approval.ParseSlackAction(a.ActionID, a.Value); err == nil {
-		p.Verb, p.RepairID = v, id
+		p.Aim(v, id)
 	}
 	resp := &responder{client: h.HTTP, url: in.ResponseURL}
 	if !h.Runner.Go(ctx, func(ctx context.Context) { h.Approvals.Handle(ctx, p, resp) }) {

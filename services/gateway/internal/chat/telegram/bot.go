@@ -135,7 +135,7 @@ func (b *Bot) message(ctx context.Context, m *Message) *botapi.Call {
 	if m.From == nil || m.From.IsBot || m.Chat.Type != "private" {
 		return nil
 	}
-	code, ok := linkCommand(m.Text)
+	code, ok := chat.LinkCommand(m.Text)
 	if !ok {
 		return nil
 	}
@@ -165,7 +165,7 @@ func (b *Bot) press(ctx context.Context, q *CallbackQuery) *botapi.Call {
 	}
 	p := chat.Press{Provider: access.Telegram, Account: strconv.FormatInt(q.From.ID, 10)}
 	if v, id, err := approval.ParseCallbackData(q.Data); err == nil {
-		p.Verb, p.RepairID = v, id
+		p.Aim(v, id)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pressTimeout)
 	defer cancel()

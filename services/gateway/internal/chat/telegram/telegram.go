@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	botapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
 	"github.com/vigil-ops/vigil/pkg/server"
@@ -69,16 +68,4 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Telegram makes the call the answer holds.
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(call)
-}
-
-// linkCommand reads "/link CODE" or "/start CODE" (either may name the
-// bot: "/link@VigilBot CODE"): ok, and the code, "" when there is none.
-// Any other text is not a command for Vigil.
-func linkCommand(text string) (code string, ok bool) {
-	cmd, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
-	cmd, _, _ = strings.Cut(cmd, "@")
-	if cmd != "/link" && cmd != "/start" {
-		return "", false
-	}
-	return strings.TrimSpace(arg), true
 }

@@ -1,10 +1,12 @@
-package telegram
+package chat_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 )
 
 func TestLinkCommand(t *testing.T) {
@@ -24,7 +26,7 @@ func TestLinkCommand(t *testing.T) {
 		{"please /link ABCD2345", "", false},
 		{"", "", false},
 	} {
-		code, ok := linkCommand(tt.text)
+		code, ok := chat.LinkCommand(tt.text)
 		require.Equal(t, tt.ok, ok, tt.text)
 		require.Equal(t, tt.code, code, tt.text)
 	}
@@ -37,7 +39,7 @@ func FuzzLinkCommand(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		code, ok := linkCommand(text)
+		code, ok := chat.LinkCommand(text)
 		trimmed := strings.TrimSpace(text)
 		if ok {
 			require.True(t, strings.HasPrefix(trimmed, "/link") || strings.HasPrefix(trimmed, "/start"), text)

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-ops/vigil/services/monitor/internal/matcher"
+	"github.com/vigil-ops/vigil/pkg/matcher"
 )
 
 // m is a matcher as the test expects it: type, name, value.

@@ -1,0 +1,197 @@
+// Package registry is notify's set of channels: the ones configured by
+// the environment (VIGIL_TELEGRAM_*, ...: implicit, named after their
+// kind, read-only) and the ones managed through ChannelService, stored in
+// notify's schema. Every replica keeps its set loaded, reloading it when
+// the stored channels' version moves (a poll: see Run), so a channel
+// created through one replica is used by all within a poll interval.
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+)
+
+// DefaultInterval is how often a replica checks whether the stored
+// channels changed.
+const DefaultInterval = 2 * time.Second
+
+// Registry is the channels notify writes to.
+type Registry struct {
+	store    *postgres.Channels
+	deps     channel.Deps
+	log      *slog.Logger
+	interval time.Duration
+	env      []*channel.Endpoint
+
+	mu      sync.RWMutex
+	version int64
+	loaded  bool
+	stored  []entry
+}
+
+// entry is an opened stored channel.
+type entry struct {
+	rec postgres.Channel
+	ep  *channel.Endpoint
+}
+
+// New opens the environment's channels (each off when its config is
+// empty); Load loads the stored ones.
+func New(store *postgres.Channels, env []channel.Config, deps channel.Deps, interval time.Duration) (*Registry, error) {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	r := &Registry{store: store, deps: deps, log: deps.Logger, interval: interval}
+	for _, c := range env {
+		ep, err := c.Open(deps)
+		if err != nil {
+			return nil, err
+		}
+		if ep == nil {
+			continue
+		}
+		if r.envNamed(ep.Name) != nil {
+			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
+		}
+		r.env = append(r.env, ep)
+	}
+	return r, nil
+}
+
+func (r *Registry) envNamed(name string) *channel.Endpoint {
+	for _, ep := range r.env {
+		if ep.Name == name {
+			return ep
+		}
+	}
+	return nil
+}
+
+// Reserved reports whether name is an environment channel's, or would be
+// one's when configured: a stored channel may not take it (the delivery
+// log already knows these names as the environment's channels).
+func Reserved(name string) bool { return slices.Contains(Kinds, name) }
+
+// Load reads the stored channels now, if they changed since the last
+// load.
+func (r *Registry) Load(ctx context.Context) error {
+	v, err := r.store.Version(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
+	same := r.loaded && v == r.version
+	r.mu.RUnlock()
+	if same {
+		return nil
+	}
+	recs, err := r.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	stored := make([]entry, 0, len(recs))
+	for _, rec := range recs {
+		if rec.Unsealed != nil {
+			r.log.ErrorContext(ctx, "channel credential cannot be opened: channel not used", "channel", rec.Name, "error", rec.Unsealed)
+			continue
+		}
+		ep, err := Open(rec, r.deps)
+		if err != nil {
+			// One broken record (a credential sealed under another key)
+			// does not keep the others from being used.
+			r.log.ErrorContext(ctx, "channel cannot be opened: not used", "channel", rec.Name, "error", err)
+			continue
+		}
+		stored = append(stored, entry{rec: rec, ep: ep})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded && v < r.version {
+		return nil // a concurrent load got a newer set
+	}
+	r.stored, r.version, r.loaded = stored, v, true
+	return nil
+}
+
+// Run reloads the stored channels whenever their version moves, until
+// ctx ends. A poll of one row rather than LISTEN/NOTIFY: it needs no
+// connection held per replica, misses nothing across a lost connection
+// or a restart of Postgres, and a few seconds is fast enough for a
+// change a person makes.
+func (r *Registry) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := r.Load(ctx); err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "reloading channels failed", "error", err)
+		}
+	}
+}
+
+// All are the channels that hear about everything unless routes decide
+// otherwise: every channel but the personal ones.
+func (r *Registry) All() []*channel.Endpoint {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := slices.Clone(r.env)
+	for _, e := range r.stored {
+		if e.rec.User == "" {
+			out = append(out, e.ep)
+		}
+	}
+	return out
+}
+
+// Endpoints are every channel, personal ones included.
+func (r *Registry) Endpoints() []*channel.Endpoint {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := slices.Clone(r.env)
+	for _, e := range r.stored {
+		out = append(out, e.ep)
+	}
+	return out
+}
+
+// Channel is the channel named name.
+func (r *Registry) Channel(name string) (*channel.Endpoint, bool) {
+	if ep := r.envNamed(name); ep != nil {
+		return ep, true
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.stored {
+		if e.rec.Name == name {
+			return e.ep, true
+		}
+	}
+	return nil, false
+}
+
+// Personal are the channels that reach user.
+func (r *Registry) Personal(user string) []*channel.Endpoint {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*channel.Endpoint
+	for _, e := range r.stored {
+		if user != "" && e.rec.User == user {
+			out = append(out, e.ep)
+		}
+	}
+	return out
+}
+
+// Env are the channels of the environment.
+func (r *Registry) Env() []*channel.Endpoint { return slices.Clone(r.env) }

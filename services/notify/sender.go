@@ -1,0 +1,327 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
+)
+
+const (
+	// pollEvery is how often an idle sender looks for work another
+	// replica queued (its own replica wakes it at once), a reply whose
+	// wait for its parent is over, or a retry that is due.
+	pollEvery = time.Second
+	// sendTimeout bounds one send; the claim's lease is renewed meanwhile.
+	sendTimeout = time.Minute
+	// recordTimeout bounds recording what became of a send: the database
+	// may be away, and then the claim's lease decides.
+	recordTimeout = 5 * time.Second
+	// superviseEvery is how often notify looks for channels with
+	// deliveries and no sender here.
+	superviseEvery = 10 * time.Second
+	// maxBackoff bounds the wait before a delivery is retried.
+	maxBackoff = 5 * time.Minute
+)
+
+// senders are this replica's senders, one per channel that has
+// deliveries (a channel configured, or one whose deliveries wait in the
+// queue), started as they are needed while notify runs.
+type senders struct {
+	mu   sync.Mutex
+	ctx  context.Context // the run's; nil when notify does not run
+	wg   sync.WaitGroup
+	send func(ctx context.Context, name string, wake <-chan struct{})
+	wake map[string]chan struct{}
+}
+
+// begin lets senders start, each running send under ctx.
+func (ss *senders) begin(ctx context.Context, send func(context.Context, string, <-chan struct{})) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.ctx, ss.send, ss.wake = ctx, send, map[string]chan struct{}{}
+}
+
+// start starts the sender of channel name unless it runs.
+func (ss *senders) start(name string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ctx == nil || ss.wake[name] != nil {
+		return
+	}
+	c := make(chan struct{}, 1)
+	ss.wake[name] = c
+	ss.wg.Go(func() { ss.send(ss.ctx, name, c) })
+}
+
+// wakeAll has every sender look at its queue now.
+func (ss *senders) wakeAll() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, c := range ss.wake {
+		select {
+		case c <- struct{}{}:
+		default: // already woken
+		}
+	}
+}
+
+// superviseSenders starts a sender for every channel with deliveries in
+// the queue, at start and every little while: one queued by another
+// replica, or left by a channel no longer configured (whose deliveries
+// then fail, saying so).
+func (s *Service) superviseSenders(ctx context.Context) {
+	t := time.NewTicker(superviseEvery)
+	defer t.Stop()
+	for {
+		names, err := s.deliveries.PendingChannels(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "listing the channels with deliveries failed", "error", err)
+		}
+		for _, name := range names {
+			s.senders.start(name)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// send runs this replica's sender of channel name until ctx ends.
+func (s *Service) send(ctx context.Context, name string, wake <-chan struct{}) {
+	for {
+		t := time.NewTimer(s.sendDue(ctx, name))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// sendDue sends name's due deliveries one at a time, in queue order, and
+// says how long to wait before looking again.
+func (s *Service) sendDue(ctx context.Context, name string) time.Duration {
+	for ctx.Err() == nil {
+		paused, err := s.deliveries.PausedFor(ctx, name)
+		if err == nil && paused > 0 {
+			// Looked at again within a minute: an operator may end it.
+			return min(paused, time.Minute)
+		}
+		var c *postgres.Claimed
+		if err == nil {
+			c, err = s.deliveries.ClaimStale(ctx, name, s.replica, s.opts.Lease)
+		}
+		if err == nil && c == nil {
+			c, err = s.deliveries.Claim(ctx, name, s.replica, s.opts.Lease, s.opts.ReplyWait)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "taking a delivery failed", "channel", name, "error", err)
+			}
+			return pollEvery
+		}
+		if c == nil {
+			return pollEvery
+		}
+		s.sendClaimed(ctx, name, c)
+	}
+	return 0
+}
+
+// sendClaimed sends a delivery this replica claimed, and records what
+// became of it.
+func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Claimed) {
+	log := s.log.With("channel", name, "event_id", c.EventID, "subject", c.Subject)
+	a := postgres.Attempt{EventID: c.EventID, Channel: name}
+	ep := s.endpoint(name)
+	switch {
+	case ep == nil:
+		a.Outcome, a.Error = postgres.OutcomeFailed, fmt.Sprintf("channel %s is gone", name)
+		s.record(ctx, log, a)
+		return
+	case c.Stale && !ep.Idempotent:
+		// Its sender claimed it and never said what came of it: the
+		// provider may have the message. Sending it again could page
+		// people twice, which cannot be undone; a message lost is caught
+		// by escalation, which repeats what nobody acknowledges.
+		a.Target, a.Outcome = ep.Target, postgres.OutcomeUnknown
+		a.Error = "its sender stopped with the message out, and " + name + " cannot tell a resend from a new message"
+		log.ErrorContext(ctx, "delivery outcome unknown: not sent again", "reason", a.Error)
+		s.record(ctx, log, a)
+		return
+	case time.Since(c.QueuedAt) > s.opts.MaxEventAge:
+		a.Target, a.Outcome = ep.Target, postgres.OutcomeFailed
+		a.Error = fmt.Sprintf("queued for longer than the max event age (%s)", s.opts.MaxEventAge)
+		s.record(ctx, log, a)
+		return
+	}
+	a.Target = ep.Target
+	if c.Stale {
+		log.InfoContext(ctx, "sending a delivery again with its key: its sender stopped with the message out")
+	}
+	n, err := s.queuedNote(ctx, c)
+	var threads threads
+	if err == nil {
+		threads, err = s.threadsOf(ctx, ep, n)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err() // stopping, and the send has not started
+	}
+	switch {
+	case bus.IsPermanent(err):
+		a.Outcome, a.Error = postgres.OutcomeFailed, err.Error()
+		s.record(ctx, log, a)
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "preparing a delivery failed, will retry", "error", err)
+		}
+		if err := s.deliveries.Release(context.WithoutCancel(ctx), s.replica, c.EventID, name); err != nil {
+			log.WarnContext(ctx, "releasing a delivery failed: taken again when its lease ends", "error", err)
+		}
+		return
+	}
+
+	// The claim is committed, and the send follows at once: the window
+	// in which a death leaves the outcome unknown is the send itself.
+	sendCtx, cancel := s.sendContext(ctx, c.EventID, name)
+	id, sendErr := s.post(sendCtx, ep, n, threads)
+	// Abandoned, or timed out waiting for the answer: the provider may
+	// have the message.
+	abandoned := sendErr != nil && (sendCtx.Err() != nil || awaitedInVain(sendErr))
+	cancel()
+	v := channel.Judge(sendErr)
+	a.HTTPStatus, a.RetryAfter = v.Status, v.RetryAfter
+	backoff := max(v.RetryAfter, min(time.Second<<min(c.Attempts, 16), maxBackoff))
+	switch {
+	case sendErr == nil:
+		a.Outcome, a.MessageID, a.HTTPStatus = postgres.OutcomeSent, id, http.StatusOK
+	case abandoned && !ep.Idempotent:
+		a.Outcome, a.Error = postgres.OutcomeUnknown, "gave up waiting for "+name+" with the message out: "+sendErr.Error()
+		log.ErrorContext(ctx, "delivery outcome unknown: not sent again", "reason", a.Error)
+	case abandoned:
+		// Sent again at once, by whichever sender comes first, with the
+		// same key: the provider drops it if it had it.
+		a.Outcome, a.Error = postgres.OutcomeRetry, sendErr.Error()
+	case v.Retry && c.Attempts+1 < s.opts.MaxDeliver:
+		a.Outcome, a.Error, a.DueIn = postgres.OutcomeRetry, sendErr.Error(), backoff
+		if v.RetryAfter > 0 || v.Status >= 400 && v.Status < 500 {
+			s.pause(ctx, log, name, backoff, sendErr)
+		}
+	default:
+		a.Outcome, a.Error = postgres.OutcomeFailed, sendErr.Error()
+	}
+	s.record(ctx, log, a)
+}
+
+// awaitedInVain reports whether err is a request that timed out after it
+// may have reached the provider: not a connection that could not be made.
+func awaitedInVain(err error) bool {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return false
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return errors.Is(err, context.DeadlineExceeded) || ok && ne.Timeout()
+}
+
+// sendContext is the context of one send: it outlives ctx by the stop
+// grace, so that a send in flight when notify stops may finish, and
+// renews the claim's lease while it lasts.
+func (s *Service) sendContext(ctx context.Context, eventID, name string) (context.Context, context.CancelFunc) {
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.opts.StopGrace, cancel)
+		context.AfterFunc(sendCtx, func() { t.Stop() })
+	})
+	go func() {
+		t := time.NewTicker(s.opts.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-sendCtx.Done():
+				return
+			case <-t.C:
+				if err := s.deliveries.Renew(sendCtx, s.replica, eventID, name, s.opts.Lease); err != nil && sendCtx.Err() == nil {
+					s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
+				}
+			}
+		}
+	}()
+	return sendCtx, func() { stop(); cancel() }
+}
+
+// pause holds channel name back for d on every replica: its provider
+// asked to be left alone, and every message now would be refused too.
+func (s *Service) pause(ctx context.Context, log *slog.Logger, name string, d time.Duration, cause error) {
+	if err := s.deliveries.Pause(context.WithoutCancel(ctx), name, time.Now().Add(d), cause.Error()); err != nil {
+		log.WarnContext(ctx, "pausing a channel failed", "error", err)
+		return
+	}
+	log.WarnContext(ctx, "channel paused: its provider asked to wait", "for", d.String(), "error", cause)
+}
+
+// record stores an attempt at a claimed delivery, trying for a few
+// seconds should the database be away. A send it cannot record stays
+// claimed until its lease ends, and is then an unknown outcome or sent
+// again with its key.
+func (s *Service) record(ctx context.Context, log *slog.Logger, a postgres.Attempt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	var err error
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		err = s.deliveries.Record(ctx, s.replica, a)
+		if err == nil || errors.Is(err, postgres.ErrClaimLost) {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			log.ErrorContext(ctx, "delivery attempt not recorded: its claim decides when its lease ends", "outcome", string(a.Outcome), "error", err)
+			return
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		// Its lease ran out (the database was slow or away) and another
+		// sender took it over.
+		log.ErrorContext(ctx, "delivery attempt not recorded: another sender took the delivery over", "outcome", string(a.Outcome), "error", err)
+		return
+	}
+	s.outcomes.WithLabelValues(a.Channel, string(a.Outcome)).Inc()
+	switch a.Outcome {
+	case postgres.OutcomeSent:
+		log.InfoContext(ctx, "notification sent")
+	case postgres.OutcomeFailed:
+		log.ErrorContext(ctx, "notification given up", "error", a.Error)
+	}
+}
+
+// newOutcomes is the count of delivery attempts by channel and outcome,
+// registered with reg unless it is nil.
+func newOutcomes(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_notify_deliveries_total",
+		Help: "Delivery attempts by channel and outcome (sent, retry, failed, unknown: the sender stopped with the message out on a channel that cannot dedupe a resend, so it was not sent again).",
+	}, []string{"channel", "outcome"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
+}
