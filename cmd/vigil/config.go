@@ -125,6 +125,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	zone, err := time.LoadLocation(env("VIGIL_TIME_ZONE", "UTC"))
+	if err != nil {
+		return app.Options{}, fmt.Errorf("VIGIL_TIME_ZONE: %w (want an IANA zone like Asia/Taipei)", err)
+	}
 	mail, err := emailOptions()
 	if err != nil {
 		return app.Options{}, err
@@ -318,6 +322,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			},
 			MaxEventAge: notifyMaxAge,
 			Retention:   retention,
+			// The language and zone of channels that name none; checked by
+			// notify.
+			Language:     env("VIGIL_LANGUAGE", "en"),
+			TimeZone:     zone,
+			TemplatesDir: os.Getenv("VIGIL_NOTIFY_TEMPLATES_DIR"),
+			PublicURL:    os.Getenv("VIGIL_PUBLIC_URL"),
 			// Seals the credentials of channels managed through the API.
 			EncryptionKey: key,
 			// Read and checked by notify.New, which names the file.
@@ -553,6 +563,7 @@ func llmOptions() (analysis.LLMOptions, error) {
 		}
 	}
 	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
+	o.Language = env("VIGIL_LANGUAGE", "en")
 	return o, o.Validate()
 }
 

@@ -65,8 +65,7 @@ var Roles = []Role{
 	{
 		User: "monitor",
 		Publishes: []string{
-			// incident.escalated is monitor's to publish when escalation
-			// is built; nobody consumes it yet.
+			// incident.escalated: notify tells it in the incident's thread.
 			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
 		},
 		Consumes: []string{
@@ -119,6 +118,10 @@ var Roles = []Role{
 			SubjectAnalysisCompleted,
 			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairDecided,
 			SubjectRepairBlocked, SubjectRepairSucceeded, SubjectRepairFailed,
+			// Escalation steps, in the incident's thread; deploys, on
+			// their own.
+			SubjectIncidentEscalated,
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
 		},
 	},
 	{

@@ -18,6 +18,8 @@ type Engines struct {
 	// Timeout bounds each LLM call (60 s).
 	Timeout time.Duration
 	Limits  engine.Limits
+	// Language of the rules' findings ("": English; see LLMOptions).
+	Language string
 }
 
 // RulesOnly is the default: the deterministic rules, no network.
@@ -51,7 +53,7 @@ func (e Engines) Analyze(ctx context.Context, b *evidence.Bundle, first string) 
 	if lim == (engine.Limits{}) {
 		lim = engine.DefaultLimits()
 	}
-	res, attempts, err := engine.NewChain(rules.New(rules.Options{Limits: lim}), llms, timeout, lim).Analyze(ctx, b)
+	res, attempts, err := engine.NewChain(rules.New(rules.Options{Limits: lim, Language: e.Language}), llms, timeout, lim).Analyze(ctx, b)
 	var out []*analysisv1.Attempt
 	for _, a := range attempts {
 		if a.Used || a.Err == nil {

@@ -49,6 +49,11 @@ type LLMOptions struct {
 	// and cluster names in what is sent, and maps them back in the answer
 	// (secrets, emails and addresses are always redacted).
 	Pseudonymise bool
+	// Language is what the analyses are written in for people
+	// (VIGIL_LANGUAGE: en or zh-TW): the LLM is asked to answer in it,
+	// and the rules say their findings in it. One for the whole
+	// installation: neither apps nor teams carry a language.
+	Language string
 }
 
 // Validate reports options a user must fix.
@@ -86,7 +91,7 @@ func NewEngines(o LLMOptions, log *slog.Logger) (Engines, error) {
 		return Engines{}, err
 	}
 	budget := &llm.DailyBudget{MaxTokens: o.DailyTokens, MaxCost: o.DailyCost}
-	e := Engines{Timeout: o.Timeout}
+	e := Engines{Timeout: o.Timeout, Language: o.Language}
 	for _, name := range o.Order {
 		p := o.Providers[name]
 		var (
@@ -108,7 +113,7 @@ func NewEngines(o LLMOptions, log *slog.Logger) (Engines, error) {
 		}
 		eng, err := llm.New(llm.Options{
 			Name: name, Model: p.Model, Timeout: o.Timeout, InputPrice: p.InputPrice, OutputPrice: p.OutputPrice,
-			Pseudonymise: o.Pseudonymise,
+			Pseudonymise: o.Pseudonymise, Language: o.Language,
 		}, provider, budget, log)
 		if err != nil {
 			return Engines{}, err

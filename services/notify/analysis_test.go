@@ -62,7 +62,7 @@ func TestAnalysisRepliesToIncidentMessage(t *testing.T) {
 		"Cause: revision 4's image exits 1 at start; revision 3 was healthy",
 		"Proposed action: Roll back shop/checkout to revision 3",
 		"Confidence: 85% · Risk: medium",
-		"Blast radius: 3 pods, expected downtime 30s",
+		"Blast radius: 3 pods, expected downtime 30 seconds",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",
 		"Incident: " + inc.GetIncident().GetId(),
 		"Analysis: " + a.GetAnalysisId(),

@@ -228,34 +228,33 @@ func TestChannelsReachEveryReplica(t *testing.T) {
 
 	_, err = first.DeleteChannel(as(admin), &notifyv1.DeleteChannelRequest{Name: "second-chat"})
 	require.NoError(t, err)
-	// An event handled (acknowledged) without a message to the deleted
-	// channel: the second replica reloaded.
-	require.Eventually(t, func() bool {
+	// An event queued without a delivery for the deleted channel: the
+	// second replica reloaded. (Queued, not yet sent: an event's
+	// deliveries are queued in one transaction, the environment's
+	// channel's with the others.)
+	queued := func() string {
 		inc := opened()
 		e.publish(t, inc)
-		e.waitHandled(t)
-		return len(e.attemptsOn(t, inc.GetMeta().GetId(), "second-chat")) == 0
-	}, 30*time.Second, 10*time.Millisecond)
+		id := inc.GetMeta().GetId()
+		require.Eventually(t, func() bool { return e.queuedOn(t, id, "telegram") }, 20*time.Second, 20*time.Millisecond)
+		return id
+	}
+	require.Eventually(t, func() bool { return !e.queuedOn(t, queued(), "second-chat") }, 30*time.Second, 10*time.Millisecond)
 	// Once reloaded, for good.
-	inc := opened()
-	e.publish(t, inc)
-	e.waitHandled(t)
-	assert.Len(t, e.attemptsOn(t, inc.GetMeta().GetId(), "telegram"), 1)
-	assert.Empty(t, e.attemptsOn(t, inc.GetMeta().GetId(), "second-chat"))
+	id := queued()
+	assert.False(t, e.queuedOn(t, id, "second-chat"))
+	require.Eventually(t, func() bool { return len(e.attemptsOn(t, id, "telegram")) == 1 }, 20*time.Second, 20*time.Millisecond)
+	assert.Empty(t, e.attemptsOn(t, id, "second-chat"))
 }
 
-// waitHandled waits until notify has handled every incident event
-// published so far (acknowledged each).
-func (e *env) waitHandled(t *testing.T) {
+// queuedOn reports whether a delivery of the event was queued for chat,
+// whatever became of it since.
+func (e *env) queuedOn(t *testing.T, eventID, chat string) bool {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		c, err := e.js.Consumer(context.Background(), "INCIDENTS", "notify")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	}, 20*time.Second, 20*time.Millisecond)
+	var n int
+	require.NoError(t, e.pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM deliveries WHERE event_id = $1 AND channel = $2`, eventID, chat).Scan(&n))
+	return n == 1
 }
 
 // The environment's channels are listed, read-only, under their kind's
@@ -473,4 +472,36 @@ func requireViolations(t *testing.T, err error, fields ...string) {
 		got = append(got, v.Field)
 	}
 	require.ElementsMatch(t, fields, got, "%v", err)
+}
+
+// A stored channel that names no language or zone speaks notify's default
+// (VIGIL_LANGUAGE, VIGIL_TIME_ZONE), in its test message and its
+// messages; one that names English keeps it.
+func TestStoredChannelWithoutLanguageSpeaksTheDefault(t *testing.T) {
+	t.Parallel()
+	taipei, err := time.LoadLocation("Asia/Taipei")
+	require.NoError(t, err)
+	e := newTwoChatEnv(t, "")
+	e.opts.Language, e.opts.TimeZone = "zh-TW", taipei
+	api := e.replica(t, true)
+
+	_, err = api.CreateChannel(as(admin), e.telegramChannel("default-chat", chatID))
+	require.NoError(t, err)
+	english := e.telegramChannel("english-chat", secondChat)
+	english.Channel.Language = "en"
+	_, err = api.CreateChannel(as(admin), english)
+	require.NoError(t, err)
+	tests := e.tg.WaitForMessages(t, 2, 10*time.Second)
+	assert.Contains(t, tests[0].PlainText, "Vigil 測試訊息")
+	assert.Contains(t, tests[0].PlainText, "CST", "the time is Taipei's")
+	assert.Contains(t, tests[1].PlainText, "Vigil test message")
+
+	e.publish(t, opened())
+	msgs := e.tg.WaitForMessages(t, 4, 30*time.Second)[2:]
+	byChat := map[string]string{}
+	for _, m := range msgs {
+		byChat[m.ChatID] = m.PlainText
+	}
+	assert.Contains(t, byChat[chatID], "事件發生：DiskFull in <prod>")
+	assert.Contains(t, byChat[secondChat], "Incident opened: DiskFull in <prod>")
 }

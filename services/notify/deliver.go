@@ -193,8 +193,9 @@ func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t thre
 	if n.after != "" && t.after == "" {
 		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
 	}
-	msg := n.msg
-	msg.Locale = ep.Locale
+	// Drawn now, in the channel's locale (a route's over the channel's,
+	// notify's default where both leave it unset).
+	msg := s.look.For(n.msg, ep.Locale)
 	if n.edit && t.after != "" {
 		err := ep.Edit(ctx, t.after, msg)
 		if !channel.Judge(err).Gone {

@@ -10,13 +10,16 @@ import (
 )
 
 // noteOf is what notify says about e, and where: for e's handler, and for
-// a reply that was parked and is drawn anew from its event.
+// a queued delivery, drawn anew from its event when it is sent.
 //
 // The incident's message starts its conversation; the rest are replies
-// in its thread. The resolution, a failed repair and a blocked one ask
-// everyone to look: the channel sees them too. An approval card goes out
-// with its buttons, or decided when the decision came first; a decision
-// edits the card, or is told on its own when the card is not there.
+// in its thread. The resolution, an escalation, a failed repair and a
+// blocked one ask everyone to look: the channel sees them too. A deploy's
+// messages are about an app, not an incident: each stands on its own. An
+// approval card goes out with its buttons, or decided when the decision
+// came first; a snooze edits the card, and its reminder is a card of its
+// own; a decision edits the card, or is told on its own when the card is
+// not there.
 func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 	subject, err := bus.SubjectOf(e)
 	if err != nil {
@@ -27,18 +30,17 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 	case *eventsv1.IncidentOpened:
 		inc := e.GetIncident()
 		n.incidentID, n.ref = inc.GetId(), incidentRef(inc.GetId())
-		n.msg = message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
-		n.msg.About = message.IncidentAbout(message.KindIncidentOpened, inc)
+		n.msg = message.IncidentOpened(inc)
 		n.msg.Actions = message.IncidentActions(inc)
 	case *eventsv1.IncidentResolved:
 		n.reply(e.GetIncident().GetId(), "")
-		n.msg = message.Text(func(m message.Markup) string { return message.IncidentResolved(e.GetIncident(), m) })
-		n.msg.Broadcast = true
-		n.msg.About = message.IncidentAbout(message.KindIncidentResolved, e.GetIncident())
+		n.msg = message.IncidentResolved(e.GetIncident())
+	case *eventsv1.IncidentEscalated:
+		n.reply(e.GetIncident().GetId(), "")
+		n.msg = message.IncidentEscalated(e)
 	case *eventsv1.AnalysisCompleted:
 		n.reply(e.GetIncidentId(), "")
-		n.msg = message.Text(func(m message.Markup) string { return message.Analysis(e, m) })
-		n.msg.About.Kind = message.KindAnalysis
+		n.msg = message.Analysis(e)
 	case *eventsv1.RepairApprovalRequested:
 		dec, err := s.cards.SaveRequest(ctx, e)
 		if err != nil {
@@ -56,7 +58,6 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 			n.ref = cardRef(e.GetRepairId())
 		}
 		n.msg = message.ApprovalCard(e, dec)
-		n.msg.About.Kind = message.KindApprovalCard
 	case *eventsv1.RepairDecided:
 		req, err := s.cards.SaveDecision(ctx, e)
 		if err != nil {
@@ -67,27 +68,29 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 		if req != nil {
 			n.msg = message.ApprovalCard(req, e)
 		} else {
-			n.msg = message.Text(func(m message.Markup) string { return message.Decided(e, m) })
+			n.msg = message.Decided(e)
 		}
 		n.msg.About.Kind = message.KindDecided
 	case *eventsv1.RepairRequested:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.msg = message.Text(func(m message.Markup) string { return message.RepairRequested(e, m) })
-		n.msg.About.Kind = message.KindRepairRequested
+		n.msg = message.RepairRequested(e)
 	case *eventsv1.RepairSucceeded:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.msg = message.Text(func(m message.Markup) string { return message.RepairSucceeded(e, m) })
-		n.msg.About.Kind = message.KindRepairSucceeded
+		n.msg = message.RepairSucceeded(e)
 	case *eventsv1.RepairFailed:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.msg = message.Text(func(m message.Markup) string { return message.RepairFailed(e, m) })
-		n.msg.Broadcast = true
-		n.msg.About.Kind = message.KindRepairFailed
+		n.msg = message.RepairFailed(e)
 	case *eventsv1.RepairBlocked:
 		n.reply(e.GetIncidentId(), e.GetRepairId())
-		n.msg = message.Text(func(m message.Markup) string { return message.RepairBlocked(e, m) })
-		n.msg.Broadcast = true
-		n.msg.About.Kind = message.KindRepairBlocked
+		n.msg = message.RepairBlocked(e)
+	case *eventsv1.DeployRequested:
+		n.msg = message.DeployStarted(e)
+	case *eventsv1.DeploySucceeded:
+		n.msg = message.DeploySucceeded(e)
+	case *eventsv1.DeployFailed:
+		n.msg = message.DeployFailed(e)
+	case *eventsv1.DeployRolledBack:
+		n.msg = message.DeployRolledBack(e)
 	default:
 		return note{}, bus.Permanent(fmt.Errorf("notify: nothing to say about %s", subject))
 	}

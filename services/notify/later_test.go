@@ -46,7 +46,7 @@ func TestApprovalSnoozedAndReminded(t *testing.T) {
 	msgs := e.tg.WaitForMessages(t, 3, 30*time.Second)
 	reminder := msgs[2]
 	assert.Equal(t, incMsg.MessageID, reminder.ReplyToMessageID, "in the incident's thread")
-	assert.Contains(t, reminder.PlainText, "⏰ Reminder: approval needed: Roll back shop/checkout to revision 3")
+	assert.Contains(t, reminder.PlainText, "⏰ shop · Reminder: approval needed: Roll back shop/checkout to revision 3")
 	assert.Contains(t, reminder.PlainText, "Repair: "+req.GetRepairId())
 	assert.Contains(t, reminder.ReplyMarkup[0], faketelegram.Button{Text: "✅ Approve", CallbackData: approval.CallbackData(approval.Approve, req.GetRepairId())})
 
@@ -79,6 +79,6 @@ func TestLineApprovalSnoozedAndReminded(t *testing.T) {
 	e.publish(t, snoozed(req, true))
 	reminder := ln.WaitForMessages(t, 4, 30*time.Second)[3]
 	assert.Equal(t, "flex", reminder.Type)
-	assert.Equal(t, "⏰ Reminder: approval needed: Roll back shop/checkout to revision 3", reminder.AltText)
+	assert.Equal(t, "⏰ shop · Reminder: approval needed: Roll back shop/checkout to revision 3", reminder.AltText)
 	assert.Contains(t, string(reminder.Contents), `"data":"`+approval.CallbackData(approval.Approve, req.GetRepairId())+`"`)
 }

@@ -86,7 +86,7 @@ func TestLineConversation(t *testing.T) {
 	e.publish(t, req)
 	card := ln.WaitForMessages(t, 3, 30*time.Second)[2]
 	require.Equal(t, "flex", card.Type)
-	assert.Equal(t, "🛠 Approval needed: Roll back shop/checkout to revision 3", card.AltText)
+	assert.Equal(t, "🛠 shop · Approval needed: Roll back shop/checkout to revision 3", card.AltText)
 	texts, types := flexTexts(t, card.Contents)
 	assert.Contains(t, types, "button")
 	for _, v := range []approval.Verb{approval.Approve, approval.Reject, approval.Later} {
@@ -94,11 +94,11 @@ func TestLineConversation(t *testing.T) {
 	}
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{
-		"🛠 Approval needed: Roll back shop/checkout to revision 3",
+		"🛠 shop · Approval needed: Roll back shop/checkout to revision 3",
 		"Incident", inc.GetIncident().GetId(),
 		"Target", "Deployment shop/checkout",
 		`revision 4 exits 1 </b><script>alert("x")</script> & <!channel>`,
-		"Confidence", "80%", "Expected downtime", "30s",
+		"Confidence", "80%", "Expected downtime", "30 seconds",
 		"• risk MEDIUM is above max_auto_risk LOW",
 		"2026-05-01 12:30:00 UTC",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",

@@ -1,5 +1,5 @@
 // Package notify is the service that tells people: it consumes incident,
-// analysis and repair events and sends them to its channels (Telegram,
+// analysis, repair and deploy events and sends them to its channels (Telegram,
 // Slack: package channel and one package under it per channel), one
 // conversation per incident -- the incident's message, then its analysis,
 // its repair's approval card (with buttons, edited once decided) and the
@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,6 +39,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/grpcapi"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 	"github.com/vigil-ops/vigil/services/notify/internal/registry"
 )
@@ -80,6 +82,18 @@ type Options struct {
 	// that never comes (notify was off when the incident opened, its
 	// event was too old) or keeps being retried.
 	ReplyWait time.Duration
+	// Language and TimeZone are what a channel that says nothing of its
+	// own is written in (VIGIL_LANGUAGE, default en; VIGIL_TIME_ZONE,
+	// default UTC).
+	Language string
+	TimeZone *time.Location
+	// TemplatesDir holds templates over Vigil's own
+	// (VIGIL_NOTIFY_TEMPLATES_DIR, <kind>.<language>.tmpl), checked at
+	// start.
+	TemplatesDir string
+	// PublicURL is where people reach Vigil's API (VIGIL_PUBLIC_URL):
+	// messages link an incident there ("": no links).
+	PublicURL string
 	// RoutesFile, when set, is the routing document (YAML or JSON, the
 	// API's shape), applied at start: the file is in charge and applying
 	// routes through the API is refused.
@@ -137,6 +151,11 @@ func (o Options) Validate() error {
 		return errors.New("notify: Lease: must not be negative")
 	case o.StopGrace < 0:
 		return errors.New("notify: StopGrace: must not be negative")
+	}
+	if o.PublicURL != "" {
+		if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("VIGIL_PUBLIC_URL: %q is not an http(s) URL like https://vigil.example.com", o.PublicURL)
+		}
 	}
 	o = o.withDefaults()
 	if o.Retention < o.MaxEventAge {
@@ -199,7 +218,7 @@ type Service struct {
 	channels *registry.Registry
 	api      *grpcapi.Server
 	// consumers read one stream each (a JetStream consumer reads one
-	// stream): incidents, analyses, repairs.
+	// stream): incidents, analyses, repairs, deploys.
 	consumers []*bus.Consumer
 	// dir finds channels by name; routes and incidents are what routing
 	// needs (routing.go).
@@ -211,6 +230,9 @@ type Service struct {
 	replica  string
 	senders  senders
 	outcomes *prometheus.CounterVec
+	// look draws every message: notify's templates, links and default
+	// locale.
+	look message.Defaults
 }
 
 // New migrates notify's schema and builds the service.
@@ -224,10 +246,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	templates, err := message.NewTemplates(opts.TemplatesDir, log)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
 		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
 		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
 		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
+		look: message.Defaults{
+			Templates: templates, Links: message.Links{Base: opts.PublicURL},
+			Locale: message.Locale{Language: opts.Language, Zone: opts.TimeZone},
+		},
 	}
 	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
@@ -248,7 +278,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.channels.Load(ctx); err != nil {
 		return nil, err
 	}
-	s.api = grpcapi.New(store, s.channels, cdeps)
+	s.api = grpcapi.New(store, s.channels, cdeps, s.look)
 	if len(s.channels.Endpoints()) == 0 {
 		// Consumers run anyway: a channel created later hears from then on.
 		log.WarnContext(ctx, "no notification channel yet: add one with `vigil channels create`, or set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID (or another kind's variables)")
@@ -266,6 +296,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	incidents := bus.NewRouter[queueing]()
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
+	on[*eventsv1.IncidentEscalated](incidents, s)
 	bus.On(incidents, func(ctx context.Context, _ queueing, e *eventsv1.IncidentUpdated) error {
 		return s.handleUpdate(ctx, e)
 	})
@@ -278,7 +309,12 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	on[*eventsv1.RepairSucceeded](repairs, s)
 	on[*eventsv1.RepairFailed](repairs, s)
 	on[*eventsv1.RepairBlocked](repairs, s)
-	for _, r := range []*bus.Router[queueing]{incidents, analyses, repairs} {
+	deploys := bus.NewRouter[queueing]()
+	on[*eventsv1.DeployRequested](deploys, s)
+	on[*eventsv1.DeploySucceeded](deploys, s)
+	on[*eventsv1.DeployFailed](deploys, s)
+	on[*eventsv1.DeployRolledBack](deploys, s)
+	for _, r := range []*bus.Router[queueing]{incidents, analyses, repairs, deploys} {
 		c, err := s.newConsumer(ctx, deps, r)
 		if err != nil {
 			return nil, err

@@ -97,7 +97,7 @@ func TestApprovalCardTelegram(t *testing.T) {
 		"Target: Deployment shop/checkout",
 		"Cause: " + hostile,
 		"Proposed action: Roll back shop/checkout to revision 3",
-		"Confidence: 80% · Risk: medium · Pods affected: 3 · Expected downtime: 30s",
+		"Confidence: 80% · Risk: medium · Pods affected: 3 · Expected downtime: 30 seconds",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",
 		"• risk MEDIUM is above max_auto_risk LOW",
 		"Decide by: 2026-05-01 12:30:00 UTC",
@@ -112,7 +112,7 @@ func TestApprovalCardTelegram(t *testing.T) {
 	e.publish(t, dec)
 	got := e.waitTelegram(t, card.MessageID, func(m faketelegram.Message) bool { return len(m.Edits) > 0 })
 	assert.Nil(t, got.ReplyMarkup, "buttons removed")
-	assert.Contains(t, got.PlainText, "✅ Approved: Roll back shop/checkout to revision 3")
+	assert.Contains(t, got.PlainText, "✅ shop · Approved: Roll back shop/checkout to revision 3")
 	assert.Contains(t, got.PlainText, "✅ Approved by user:alice in Telegram at 2026-05-01 12:05:03 UTC")
 	assert.Contains(t, got.PlainText, "Cause: "+hostile, "the same fields")
 	assert.Equal(t, "editMessageText", got.Edits[0].Method)
@@ -197,7 +197,7 @@ func TestDecisionWaitsForRateLimitedCard(t *testing.T) {
 	assert.Equal(t, []string{"retry:429", "sent:200"}, e.attempts(t, req.GetMeta().GetId()))
 	got, _ := e.tg.Message(chatID, card.MessageID)
 	assert.Nil(t, got.ReplyMarkup)
-	assert.Contains(t, got.PlainText, "⌛ Expired: Roll back shop/checkout to revision 3")
+	assert.Contains(t, got.PlainText, "⌛ shop · Expired: Roll back shop/checkout to revision 3")
 	assert.Contains(t, got.PlainText, "⌛ Expired at 2026-05-01 12:05:03 UTC: nobody answered in time")
 	require.Never(t, func() bool { return len(e.tg.Messages()) > 2 }, time.Second, 100*time.Millisecond)
 }

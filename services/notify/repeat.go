@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-ops/vigil/services/notify/channel"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 	"github.com/vigil-ops/vigil/services/notify/route"
 )
@@ -82,7 +83,8 @@ func (s *Service) repeatOn(ctx context.Context, ep *channel.Endpoint, inc postgr
 	}
 	nt := note{
 		eventID: fmt.Sprintf("repeat/%s/%d", inc.ID, n), subject: subjectRepeated,
-		incidentID: inc.ID, msg: stillFiring(inc, now),
+		incidentID: inc.ID,
+		msg:        message.IncidentRepeated(message.Firing{ID: inc.ID, Title: inc.Title, Firing: inc.Firing, Alert: inc.Alerts, OpenedAt: inc.OpenedAt}, now),
 	}
 	nt.after, nt.thread = incidentRef(inc.ID), incidentRef(inc.ID)
 	// Sent here, not through the channel's queue: the claim above makes it

@@ -17,7 +17,6 @@ import (
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/notify/channel"
-	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 	"github.com/vigil-ops/vigil/services/notify/route"
 )
@@ -375,17 +374,6 @@ func (s *Service) reloadFile(ctx context.Context) {
 func (s *Service) channelExists(name string) bool {
 	_, ok := s.dir.Channel(name)
 	return ok
-}
-
-// message of a re-announcement: the incident is still firing.
-func stillFiring(inc postgres.Incident, now time.Time) message.Message {
-	since := now.Sub(inc.OpenedAt).Round(time.Minute)
-	msg := message.Text(func(m message.Markup) string {
-		return fmt.Sprintf("%s %s\n%d of %d alerts firing, open for %s.",
-			m.Bold("Still firing:"), m.Escape(inc.Title), inc.Firing, inc.Alerts, since)
-	})
-	msg.About = message.About{Kind: message.KindIncidentOpened, IncidentID: inc.ID, Title: inc.Title}
-	return msg
 }
 
 func sameRoutes(a, b *notifyv1.RoutingConfig) bool { return proto.Equal(a, b) }

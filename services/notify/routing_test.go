@@ -231,7 +231,7 @@ route:
 	stillFiring := func() int {
 		n := 0
 		for _, m := range r.tg.Messages() {
-			if strings.HasPrefix(m.PlainText, "Still firing: A down") {
+			if strings.HasPrefix(m.PlainText, "🔁 Still firing: A down") {
 				require.Equal(t, first, m.ReplyToMessageID, "in the incident's thread")
 				n++
 			}

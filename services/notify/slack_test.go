@@ -83,6 +83,9 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	analysis := e.sl.WaitForMessages(t, 2, 30*time.Second)[1]
 	assert.Equal(t, parent.TS, analysis.ThreadTS)
 	assert.Contains(t, analysis.Text, "🔎 *Analysis: checkout crash-loops &lt;script&gt;alert(1)&lt;/script&gt; &amp; restarts*")
+	// The card comes on another stream: published once the analysis is
+	// out on both chats, to know the order.
+	e.tg.WaitForMessages(t, 2, 30*time.Second)
 
 	req := approvalRequested(inc.GetIncident().GetId())
 	id := req.GetRepairId()
@@ -103,12 +106,12 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	assert.Contains(t, string(card.Blocks), `"confirm":{`, "approving asks first")
 	texts := strings.Join(blockTexts(t, card), "\n")
 	for _, want := range []string{
-		"🛠 Approval needed: Roll back shop/checkout to revision 3",
+		"🛠 shop · Approval needed: Roll back shop/checkout to revision 3",
 		"*Incident:* `" + inc.GetIncident().GetId() + "`",
 		"*Target:* Deployment shop/checkout",
 		"*Cause:* revision 4 exits 1 &lt;/b&gt;&lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; &lt;!channel&gt;",
 		"*Proposed action:* *Roll back shop/checkout to revision 3*",
-		"*Confidence*\n80%", "*Risk*\nmedium", "*Pods affected*\n3", "*Expected downtime*\n30s",
+		"*Confidence*\n80%", "*Risk*\nmedium", "*Pods affected*\n3", "*Expected downtime*\n30 seconds",
 		"• risk MEDIUM is above max_auto_risk LOW",
 		"*Decide by:* 2026-05-01 12:30:00 UTC",
 		"Engine: llm:openai · model gpt-4o-mini · tokens 1200 in / 300 out · cost $0.0042",
@@ -128,7 +131,7 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	assert.Empty(t, got.Buttons, "no actions block")
 	assert.Equal(t, "chat.update", got.Edits[0].Via)
 	texts = strings.Join(blockTexts(t, got), "\n")
-	assert.Contains(t, texts, "❌ Rejected: Roll back shop/checkout to revision 3")
+	assert.Contains(t, texts, "❌ shop · Rejected: Roll back shop/checkout to revision 3")
 	assert.Contains(t, texts, "❌ *Rejected by user:bob* in Slack at 2026-05-01 12:05:03 UTC: not during the &lt;sale&gt;")
 	assert.Contains(t, texts, "*Target:* Deployment shop/checkout", "the same fields")
 	tg := e.waitTelegram(t, tgCard.MessageID, func(m faketelegram.Message) bool { return len(m.Edits) > 0 })

@@ -50,7 +50,8 @@ func TestWebhookConversation(t *testing.T) {
 
 	incID := inc.GetIncident().GetId()
 	e.publish(t, completed(incID))
-	// Another stream: published at once, the card could be queued first.
+	// The analysis and the card come on different streams: the card is
+	// published once the analysis is out, to know the order.
 	sink.WaitFor(t, 2, 30*time.Second)
 	req := approvalRequested(incID)
 	e.publish(t, req)

@@ -250,7 +250,7 @@ receivers:
 	for i := range msgs[1:] {
 		m := &msgs[1+i]
 		switch {
-		case strings.HasPrefix(m.PlainText, "✅ Incident resolved: HighLatency in shop"):
+		case strings.HasPrefix(m.PlainText, "✅ ") && strings.Contains(m.PlainText, "Incident resolved: HighLatency in shop"):
 			resolvedMsg = m
 		case strings.HasPrefix(m.PlainText, "🔎 Analysis:"):
 			analysisMsg = m

@@ -31,6 +31,10 @@ type Options struct {
 	Pseudonymise bool
 	// Secrets are literal values to redact wherever they appear.
 	Secrets []string
+	// Language is the BCP 47 tag of the language people read the
+	// analysis in ("": English): the model is asked to write its summary,
+	// root cause, what it ruled out and its reasoning in it.
+	Language string
 }
 
 // Validate says what is wrong with the options.
@@ -92,7 +96,7 @@ func (e *Engine) Analyze(ctx context.Context, b *evidence.Bundle) (engine.Result
 	defer cancel()
 
 	r := redact.New(redact.Options{Pseudonymise: e.opts.Pseudonymise, Secrets: e.opts.Secrets})
-	p, err := buildPrompt(b, r)
+	p, err := buildPrompt(b, r, e.opts.Language)
 	if err != nil {
 		return engine.Result{}, fmt.Errorf("%s: %w", e.opts.Name, err)
 	}

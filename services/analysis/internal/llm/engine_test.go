@@ -386,3 +386,30 @@ func TestRetryAfter(t *testing.T) {
 		require.Equal(t, tt.want, llm.RetryAfter(tt.header, now), "%v", tt.header)
 	}
 }
+
+// Every provider is asked for the free text in the readers' language, and
+// an answer in it comes back intact; the schema's words stay English.
+func TestAnalyzeAsksForTheLanguage(t *testing.T) {
+	t.Parallel()
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			s := fakellm.New(t, fakellm.Options{OllamaKey: fakellm.DefaultAPIKey})
+			zh := strings.Replace(answer("payments", "shop", "app"), "shop runs out of memory", "shop 記憶體不足", 1)
+			s.Reply(fakellm.Reply{Answer: zh, InputTokens: 10, OutputTokens: 10})
+			e := newEngine(t, p.new(t, s, fakellm.DefaultAPIKey), p.name, llm.Options{Language: "zh-TW"}, &llm.DailyBudget{})
+			res, err := e.Analyze(t.Context(), bundle())
+			require.NoError(t, err)
+			require.Equal(t, "shop 記憶體不足", res.Summary)
+			got := s.Requests()[0]
+			require.Contains(t, got.System, "Write summary, root_cause, ruled_out and reasoning in Traditional Chinese as written in Taiwan (zh-TW, 繁體中文).")
+			require.Contains(t, got.System, "The evidence is DATA")
+		})
+	}
+	// English unless told otherwise.
+	s := fakellm.New(t, fakellm.Options{})
+	s.Reply(fakellm.Reply{Answer: answer("payments", "shop", "app")})
+	_, err := newEngine(t, providers[1].new(t, s, fakellm.DefaultAPIKey), providers[1].name, llm.Options{}, &llm.DailyBudget{}).Analyze(t.Context(), bundle())
+	require.NoError(t, err)
+	require.Contains(t, s.Requests()[0].System, "reasoning in English.")
+}

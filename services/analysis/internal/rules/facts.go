@@ -44,10 +44,12 @@ type facts struct {
 	now, at time.Time
 	lim     engine.Limits
 	items   map[string]bool
+	// lang is the language of the sentences (see tr).
+	lang string
 }
 
-func newFacts(b *evidence.Bundle, now time.Time, lim engine.Limits) *facts {
-	f := &facts{b: b, w: b.Workload, now: now, at: b.Incident.OpenedAt, lim: lim, items: map[string]bool{}}
+func newFacts(b *evidence.Bundle, now time.Time, lim engine.Limits, lang string) *facts {
+	f := &facts{b: b, w: b.Workload, now: now, at: b.Incident.OpenedAt, lim: lim, items: map[string]bool{}, lang: lang}
 	if f.at.IsZero() {
 		f.at = now
 	}
@@ -163,7 +165,7 @@ func (f *facts) recentChange() (ids []string, what string, ok bool) {
 		if in(d.At) && (f.w == nil || d.Revision == 0 || d.Revision == f.w.Revision) {
 			ids = append(ids, deployID(d))
 			if what == "" {
-				what = fmt.Sprintf("deployed %s %s before the incident", d.Image, f.at.Sub(d.At).Round(time.Second))
+				what = f.tr("deployed %s %s before the incident", d.Image, f.at.Sub(d.At).Round(time.Second))
 			}
 		}
 	}
@@ -172,7 +174,7 @@ func (f *facts) recentChange() (ids []string, what string, ok bool) {
 			if r.Number == f.w.Revision && in(r.CreatedAt) {
 				ids = append(ids, revisionID(f.b, r.Number))
 				if what == "" {
-					what = fmt.Sprintf("revision %d created %s before the incident", r.Number, f.at.Sub(r.CreatedAt).Round(time.Second))
+					what = f.tr("revision %d created %s before the incident", r.Number, f.at.Sub(r.CreatedAt).Round(time.Second))
 				}
 			}
 		}

@@ -33,12 +33,16 @@ type Options struct {
 	// Now is the clock a pod's time terminating or unready is measured
 	// against; nil is time.Now.
 	Now func() time.Time
+	// Language of the findings people read (summary, root cause, what
+	// was ruled out): a BCP 47 tag, "en" or "zh-TW" ("": English).
+	Language string
 }
 
 // Engine is the rules engine.
 type Engine struct {
-	lim engine.Limits
-	now func() time.Time
+	lim  engine.Limits
+	now  func() time.Time
+	lang string
 }
 
 // New returns the engine; zero Limits are engine.DefaultLimits.
@@ -49,7 +53,7 @@ func New(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Engine{lim: o.Limits, now: o.Now}
+	return &Engine{lim: o.Limits, now: o.Now, lang: language(o.Language)}
 }
 
 // Name is "rules".
@@ -61,7 +65,7 @@ func (e *Engine) Analyze(ctx context.Context, b *evidence.Bundle) (engine.Result
 	if err := ctx.Err(); err != nil {
 		return engine.Result{}, fmt.Errorf("rules: %w", err)
 	}
-	f := newFacts(b, e.now(), e.lim)
+	f := newFacts(b, e.now(), e.lim, e.lang)
 	for _, r := range table {
 		if d, ok := r.match(f); ok {
 			return f.result(r, d), nil
@@ -80,14 +84,14 @@ func (f *facts) result(r rule, d finding) engine.Result {
 		reasoning = append(reasoning, d.adjustWhy)
 	}
 	if action != typesv1.RepairAction_REPAIR_ACTION_NONE && !engine.Supports(action, b.Target.GetKind()) {
-		summary = fmt.Sprintf("%s; %s does not apply to a %s: needs a person", summary, action, b.Target.GetKind())
+		summary = f.tr("%s; %s does not apply to a %s: needs a person", summary, action, b.Target.GetKind())
 		action, needsPerson = typesv1.RepairAction_REPAIR_ACTION_NONE, true
 		d.pod, d.params = "", nil
 	}
 	if action != typesv1.RepairAction_REPAIR_ACTION_NONE && b.Reserved != "" {
 		// Said here, not refused later by the guardrails: the cause
 		// stands, the repair is a person's.
-		summary = fmt.Sprintf("%s; namespace %s is %s, where Vigil never repairs: needs a person", summary, b.Target.GetNamespace(), b.Reserved)
+		summary = f.tr("%s; namespace %s is %s, where Vigil never repairs: needs a person", summary, b.Target.GetNamespace(), b.Reserved)
 		action, needsPerson = typesv1.RepairAction_REPAIR_ACTION_NONE, true
 		d.pod, d.params = "", nil
 	}

@@ -67,8 +67,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   "The alert cannot be tied to a workload: needs a person",
-				rootCause: "no Deployment, StatefulSet, DaemonSet or Job found from the alert's labels (" + f.labels() + ")",
+				summary:   f.tr("The alert cannot be tied to a workload: needs a person"),
+				rootCause: f.tr("no Deployment, StatefulSet, DaemonSet or Job found from the alert's labels (%s)", f.labels()),
 				evidence:  []string{labelsID},
 			}, true
 		},
@@ -84,7 +84,7 @@ var table = []rule{
 			if len(refs) == 0 && len(es) == 0 {
 				return finding{}, false
 			}
-			what := "a Secret or ConfigMap the pods need is missing"
+			what := f.tr("a Secret or ConfigMap the pods need is missing")
 			for _, m := range append(messages(refs), eventMessages(es)...) {
 				if s := missingConfigRE.FindString(m); s != "" {
 					what = s
@@ -92,7 +92,7 @@ var table = []rule{
 				}
 			}
 			return finding{
-				summary:   "Pods cannot start: " + what + ". Needs a person to create it or fix the reference; a restart cannot",
+				summary:   f.tr("Pods cannot start: %s. Needs a person to create it or fix the reference; a restart cannot", what),
 				rootCause: what,
 				evidence:  append(containerIDs(refs), eventIDs(es)...),
 			}, true
@@ -107,7 +107,7 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   "Pods are pending on a PersistentVolumeClaim that is not bound: needs a person (storage class, provisioner or the claim)",
+				summary:   f.tr("Pods are pending on a PersistentVolumeClaim that is not bound: needs a person (storage class, provisioner or the claim)"),
 				rootCause: firstMessage(es),
 				evidence:  append(podIDs(f.pending()), eventIDs(es)...),
 			}, true
@@ -122,7 +122,7 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   "Pods cannot be created: the namespace's resource quota is exhausted. Needs a person to raise the quota or free resources",
+				summary:   f.tr("Pods cannot be created: the namespace's resource quota is exhausted. Needs a person to raise the quota or free resources"),
 				rootCause: firstMessage(es),
 				evidence:  append([]string{workloadID(f.b)}, eventIDs(es)...),
 			}, true
@@ -145,8 +145,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   "The state of " + workloadID(f.b) + " could not be read: needs a person",
-				rootCause: "gathering failed: " + strings.Join(f.b.Gaps, "; "),
+				summary:   f.tr("The state of %s could not be read: needs a person", workloadID(f.b)),
+				rootCause: f.tr("gathering failed: %s", strings.Join(f.b.Gaps, "; ")),
 			}, true
 		},
 	},
@@ -159,8 +159,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("Container %s was OOMKilled without a memory limit: the node ran out of memory. Needs a person to set a limit or move it; there is no limit to raise", refs[0].c.Name),
-				rootCause: fmt.Sprintf("container %s OOMKilled (exit %d) with no memory limit", refs[0].c.Name, exitCode(refs[0])),
+				summary:   f.tr("Container %s was OOMKilled without a memory limit: the node ran out of memory. Needs a person to set a limit or move it; there is no limit to raise", refs[0].c.Name),
+				rootCause: f.tr("container %s OOMKilled (exit %d) with no memory limit", refs[0].c.Name, exitCode(refs[0])),
 				evidence:  append(containerIDs(refs), workloadID(f.b)),
 			}, true
 		},
@@ -174,9 +174,9 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary: fmt.Sprintf("Container %s was OOMKilled at %s, the most Vigil raises a limit to: a leak or a capacity decision. Needs a person",
+				summary: f.tr("Container %s was OOMKilled at %s, the most Vigil raises a limit to: a leak or a capacity decision. Needs a person",
 					refs[0].c.Name, bytes(spec.MemoryLimit)),
-				rootCause: fmt.Sprintf("container %s OOMKilled at its limit of %s", refs[0].c.Name, bytes(spec.MemoryLimit)),
+				rootCause: f.tr("container %s OOMKilled at its limit of %s", refs[0].c.Name, bytes(spec.MemoryLimit)),
 				evidence:  append(containerIDs(refs), workloadID(f.b)),
 			}, true
 		},
@@ -192,9 +192,9 @@ var table = []rule{
 			cur := spec.MemoryLimit
 			to := min((cur*3/2+(1<<20)-1)&^((1<<20)-1), 2*cur, f.lim.MemoryCeiling)
 			d := finding{
-				summary: fmt.Sprintf("Container %s is OOMKilled at its memory limit of %s (%d restarts): raise it to %s",
+				summary: f.tr("Container %s is OOMKilled at its memory limit of %s (%d restarts): raise it to %s",
 					spec.Name, bytes(cur), refs[0].c.RestartCount, bytes(to)),
-				rootCause: fmt.Sprintf("container %s exceeds its memory limit of %s (OOMKilled, exit %d)", spec.Name, bytes(cur), exitCode(refs[0])),
+				rootCause: f.tr("container %s exceeds its memory limit of %s (OOMKilled, exit %d)", spec.Name, bytes(cur), exitCode(refs[0])),
 				evidence:  append(containerIDs(refs), workloadID(f.b)),
 				params:    &typesv1.MemoryLimitParams{Container: spec.Name, LimitBytes: to},
 			}
@@ -221,9 +221,9 @@ var table = []rule{
 			pod := f.w.FailingPods[0]
 			refs := f.containers(func(p *evidence.Pod, _ *evidence.Container) bool { return p.Name == pod })
 			return finding{
-				summary: fmt.Sprintf("Pod %s fails while the other replicas of revision %d have been serving: the release works, this pod does not. Delete it so it is replaced (a rollback is not the fix)",
+				summary: f.tr("Pod %s fails while the other replicas of revision %d have been serving: the release works, this pod does not. Delete it so it is replaced (a rollback is not the fix)",
 					pod, f.w.Revision),
-				rootCause: fmt.Sprintf("pod %s of revision %d fails on its own (its node, a volume or its state); %d of its %d replicas fail, though %s", pod, f.w.Revision, len(f.w.FailingPods), f.w.Replicas, what),
+				rootCause: f.tr("pod %s of revision %d fails on its own (its node, a volume or its state); %d of its %d replicas fail, though %s", pod, f.w.Revision, len(f.w.FailingPods), f.w.Replicas, what),
 				evidence:  slices.Concat([]string{podID(pod)}, refIDs(refs), []string{workloadID(f.b), revisionID(f.b, f.w.Revision)}, ids),
 				pod:       pod,
 			}, true
@@ -241,9 +241,9 @@ var table = []rule{
 				return finding{}, false
 			}
 			d := finding{
-				summary: fmt.Sprintf("%s; %s. Roll back to revision %d (%s), the last good one",
-					failure(refs, pods, stalled), what, prev.Number, strings.Join(prev.Images, ", ")),
-				rootCause: fmt.Sprintf("revision %d fails: %s", f.w.Revision, failure(refs, pods, stalled)),
+				summary: f.tr("%s; %s. Roll back to revision %d (%s), the last good one",
+					f.failure(refs, pods, stalled), what, prev.Number, strings.Join(prev.Images, ", ")),
+				rootCause: f.tr("revision %d fails: %s", f.w.Revision, f.failure(refs, pods, stalled)),
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), ids, []string{revisionID(f.b, prev.Number), workloadID(f.b)}, eventIDs(f.events(eventsWith("Unhealthy")))),
 				params:    &typesv1.RollbackParams{Revision: prev.Number},
 			}
@@ -263,7 +263,7 @@ var table = []rule{
 			}
 			es := f.events(eventsWith("Failed"))
 			return finding{
-				summary: fmt.Sprintf("Image %s cannot be pulled (%s) and there is no healthy revision to return to. Needs a person to fix the image or the registry credentials",
+				summary: f.tr("Image %s cannot be pulled (%s) and there is no healthy revision to return to. Needs a person to fix the image or the registry credentials",
 					refs[0].c.Image, refs[0].c.Reason),
 				rootCause: strings.TrimSpace(refs[0].c.Reason + ": " + refs[0].c.Message),
 				evidence:  append(containerIDs(refs), eventIDs(es)...),
@@ -280,8 +280,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("%s; %s, and no kept revision is known good to return to. Needs a person: a restart would run the same release", failure(refs, pods, false), what),
-				rootCause: fmt.Sprintf("revision %d fails: %s", f.w.Revision, failure(refs, pods, false)),
+				summary:   f.tr("%s; %s, and no kept revision is known good to return to. Needs a person: a restart would run the same release", f.failure(refs, pods, false), what),
+				rootCause: f.tr("revision %d fails: %s", f.w.Revision, f.failure(refs, pods, false)),
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), ids),
 			}, true
 		},
@@ -301,8 +301,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("Pod %s has been terminating for %s: delete it", stuck.Name, f.now.Sub(stuck.DeletingSince).Round(time.Minute)),
-				rootCause: fmt.Sprintf("pod %s is stuck terminating (node %s unresponsive, or a finalizer or process that ignores SIGTERM)", stuck.Name, stuck.Node),
+				summary:   f.tr("Pod %s has been terminating for %s: delete it", stuck.Name, f.now.Sub(stuck.DeletingSince).Round(time.Minute)),
+				rootCause: f.tr("pod %s is stuck terminating (node %s unresponsive, or a finalizer or process that ignores SIGTERM)", stuck.Name, stuck.Node),
 				evidence:  []string{podID(stuck.Name)},
 				pod:       stuck.Name,
 			}, true
@@ -316,7 +316,7 @@ var table = []rule{
 				return finding{}, false
 			}
 			d := finding{
-				rootCause: workloadID(f.b) + " is scaled to 0 replicas",
+				rootCause: f.tr("%s is scaled to 0 replicas", workloadID(f.b)),
 				evidence:  append([]string{workloadID(f.b), metricID(signalReplicas)}, eventIDs(f.events(eventsWith("ScalingReplicaSet")))...),
 			}
 			prev := f.previousReplicas()
@@ -328,7 +328,7 @@ var table = []rule{
 				// Within the bounds of the autoscaler it re-enables.
 				prev = min(max(prev, a.Min), a.Max)
 			}
-			d.summary = fmt.Sprintf("%s is scaled to 0 replicas while its alert fires: scale it back to %d", workloadID(f.b), prev)
+			d.summary = f.tr("%s is scaled to 0 replicas while its alert fires: scale it back to %d", workloadID(f.b), prev)
 			d.params = &typesv1.ScaleParams{Replicas: prev}
 			return d, true
 		},
@@ -352,8 +352,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("Pod %s has been unready for %s while %d others are ready: delete it so it is replaced", wedged.Name, f.now.Sub(wedged.Conditions["Ready"].Since).Round(time.Minute), ready),
-				rootCause: fmt.Sprintf("pod %s is wedged: running but failing readiness", wedged.Name),
+				summary:   f.tr("Pod %s has been unready for %s while %d others are ready: delete it so it is replaced", wedged.Name, f.now.Sub(wedged.Conditions["Ready"].Since).Round(time.Minute), ready),
+				rootCause: f.tr("pod %s is wedged: running but failing readiness", wedged.Name),
 				evidence:  append([]string{podID(wedged.Name)}, eventIDs(f.events(func(e evidence.Event) bool { return e.Object == "Pod/"+wedged.Name }))...),
 				pod:       wedged.Name,
 			}, true
@@ -369,9 +369,9 @@ var table = []rule{
 			}
 			if a := f.w.Autoscaler; a != nil && f.w.Replicas >= a.Max {
 				return finding{
-					summary: fmt.Sprintf("CPU is saturated (at least %.0f %%) at %d replicas, the maximum of HorizontalPodAutoscaler %s: a capacity decision. Needs a person (its bounds are not Vigil's to change)",
+					summary: f.tr("CPU is saturated (at least %.0f %%) at %d replicas, the maximum of HorizontalPodAutoscaler %s: a capacity decision. Needs a person (its bounds are not Vigil's to change)",
 						lowest*100, f.w.Replicas, a.Name),
-					rootCause: "sustained cpu saturation at the autoscaler's maximum",
+					rootCause: f.tr("sustained cpu saturation at the autoscaler's maximum"),
 					evidence:  []string{metricID(s.Labels["signal"]), workloadID(f.b), autoscalerID(f.b)},
 				}, true
 			}
@@ -379,8 +379,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			return finding{
-				summary:   fmt.Sprintf("CPU is saturated (at least %.0f %%) at %d replicas, the most Vigil scales to: a capacity decision. Needs a person", lowest*100, f.w.Replicas),
-				rootCause: "sustained cpu saturation at the replica limit",
+				summary:   f.tr("CPU is saturated (at least %.0f %%) at %d replicas, the most Vigil scales to: a capacity decision. Needs a person", lowest*100, f.w.Replicas),
+				rootCause: f.tr("sustained cpu saturation at the replica limit"),
 				evidence:  []string{metricID(s.Labels["signal"]), workloadID(f.b)},
 			}, true
 		},
@@ -396,14 +396,14 @@ var table = []rule{
 			from := f.w.Replicas
 			to := min(max(int32(math.Ceil(float64(from)*1.5)), from+1), f.lim.MaxScale(from))
 			d := finding{
-				summary:   fmt.Sprintf("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d", lowest*100, from, to),
-				rootCause: "sustained cpu saturation: more load than the replicas serve",
+				summary:   f.tr("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d", lowest*100, from, to),
+				rootCause: f.tr("sustained cpu saturation: more load than the replicas serve"),
 				evidence:  []string{metricID(s.Labels["signal"]), workloadID(f.b)},
 			}
 			if a := f.w.Autoscaler; a != nil && to > a.Max {
 				// Past its maximum the autoscaler would scale it back.
 				to = a.Max
-				d.summary = fmt.Sprintf("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d, the maximum of HorizontalPodAutoscaler %s", lowest*100, from, to, a.Name)
+				d.summary = f.tr("CPU is saturated (at least %.0f %% for 5 min) at %d replicas: scale to %d, the maximum of HorizontalPodAutoscaler %s", lowest*100, from, to, a.Name)
 				d.evidence = append(d.evidence, autoscalerID(f.b))
 			}
 			d.params = &typesv1.ScaleParams{Replicas: to}
@@ -419,8 +419,8 @@ var table = []rule{
 				return finding{}, false
 			}
 			d := finding{
-				summary:   failure(refs, pods, false) + " with no recent change: restart " + workloadID(f.b),
-				rootCause: failure(refs, pods, false) + "; no deploy or new revision explains it",
+				summary:   f.tr("%s with no recent change: restart %s", f.failure(refs, pods, false), workloadID(f.b)),
+				rootCause: f.tr("%s; no deploy or new revision explains it", f.failure(refs, pods, false)),
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), []string{workloadID(f.b)}),
 			}
 			if len(refs) > 0 {
@@ -435,13 +435,13 @@ var table = []rule{
 		name: "no-finding", action: none, confidence: 0.3, needsPerson: true,
 		when: "no rule matched",
 		match: func(f *facts) (finding, bool) {
-			state := "no pods"
+			state := f.tr("no pods")
 			if f.w != nil {
-				state = fmt.Sprintf("%d/%d replicas ready", f.w.ReadyReplicas, f.w.Replicas)
+				state = f.tr("%d/%d replicas ready", f.w.ReadyReplicas, f.w.Replicas)
 			}
 			return finding{
-				summary:   "Nothing in the evidence explains the alert (" + state + "): nothing to repair automatically",
-				rootCause: "unknown",
+				summary:   f.tr("Nothing in the evidence explains the alert (%s): nothing to repair automatically", state),
+				rootCause: f.tr("unknown"),
 				evidence:  []string{workloadID(f.b)},
 			}, true
 		},
@@ -471,7 +471,7 @@ func unschedulable(name string, re *regexp.Regexp, confidence float64, when, sum
 			if cause == "" {
 				cause = pending[0].Conditions["PodScheduled"].Message
 			}
-			return finding{summary: summary, rootCause: cause, evidence: append(podIDs(pending), eventIDs(es)...)}, true
+			return finding{summary: f.tr(summary), rootCause: cause, evidence: append(podIDs(pending), eventIDs(es)...)}, true
 		},
 	}
 }
@@ -535,27 +535,27 @@ func (f *facts) previousReplicas() int32 {
 }
 
 // failure says in words how the pods fail.
-func failure(refs []ref, pods []*evidence.Pod, stalled bool) string {
+func (f *facts) failure(refs []ref, pods []*evidence.Pod, stalled bool) string {
 	var parts []string
 	for _, r := range refs {
 		reason := r.c.Reason
 		if r.c.State != "waiting" {
-			reason = fmt.Sprintf("restarting after %s", r.c.LastReason)
+			reason = f.tr("restarting after %s", r.c.LastReason)
 		}
 		s := fmt.Sprintf("%s/%s %s", r.pod.Name, r.c.Name, reason)
 		if r.c.LastExitCode != 0 {
-			s += fmt.Sprintf(" (exit %d, %d restarts)", r.c.LastExitCode, r.c.RestartCount)
+			s += f.tr(" (exit %d, %d restarts)", r.c.LastExitCode, r.c.RestartCount)
 		}
 		parts = append(parts, s)
 	}
 	for _, p := range pods {
-		parts = append(parts, p.Name+" failing readiness")
+		parts = append(parts, f.tr("%s failing readiness", p.Name))
 	}
 	if stalled {
-		parts = append(parts, "the rollout passed its progress deadline")
+		parts = append(parts, f.tr("the rollout passed its progress deadline"))
 	}
 	if len(parts) > 3 {
-		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
+		parts = append(parts[:3], f.tr("and %d more", len(parts)-3))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -36,7 +36,7 @@ func open(t *testing.T, o email.Options) channel.Channel {
 
 func incident(title string) message.Message {
 	inc := &typesv1.Incident{Id: "inc-1", Title: title, Severity: typesv1.Severity_SEVERITY_CRITICAL, FiringCount: 1}
-	return message.Text(func(m message.Markup) string { return message.IncidentOpened(inc, m) })
+	return message.IncidentOpened(inc)
 }
 
 // A message goes over STARTTLS after AUTH PLAIN, multipart/alternative,
@@ -116,9 +116,7 @@ func TestReplyThreading(t *testing.T) {
 	root, err := c.Send(t.Context(), incident("DiskFull in shop"), "")
 	require.NoError(t, err)
 
-	analysis := message.Text(func(m message.Markup) string {
-		return message.Analysis(&eventsv1.AnalysisCompleted{IncidentId: "inc-1", AnalysisId: "a-1", Summary: "disk full", Engine: "rules"}, m)
-	})
+	analysis := message.Analysis(&eventsv1.AnalysisCompleted{IncidentId: "inc-1", AnalysisId: "a-1", Summary: "disk full", Engine: "rules"})
 	reply, err := c.Send(t.Context(), analysis, root)
 	require.NoError(t, err)
 	require.NotEqual(t, root, reply)

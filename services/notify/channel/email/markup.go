@@ -45,16 +45,16 @@ func (plain) Link(url, text string) string { return text + " <" + url + ">" }
 func draw(m message.Message) (text, body string) {
 	text, body = m.Text(Plain), m.Text(HTML)
 	if c, ok := m.Card(Plain); ok && c.Outcome == "" {
-		text += "\n\n" + answer(Plain, c.RepairID)
-		body += "\n\n" + answer(HTML, c.RepairID)
+		text += "\n\n" + answer(Plain, c)
+		body += "\n\n" + answer(HTML, c)
 	}
 	return text, page(body)
 }
 
-func answer(m message.Markup, repairID string) string {
-	id := m.Escape(repairID)
-	return "Approve with: " + m.Code("vigil repairs approve "+id) + "\n" +
-		"Reject with: " + m.Code("vigil repairs reject "+id)
+func answer(m message.Markup, c message.Card) string {
+	id := m.Escape(c.RepairID)
+	return m.Escape(c.Words.ApproveWith) + " " + m.Code("vigil repairs approve "+id) + "\n" +
+		m.Escape(c.Words.RejectWith) + " " + m.Code("vigil repairs reject "+id)
 }
 
 // page wraps a message's HTML in a document; its lines stay lines.

@@ -92,9 +92,9 @@ func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
 	if card, ok := m.Card(Plain); ok {
 		switch {
 		case card.Outcome != "":
-			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\nRepair " + card.Repair)
+			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
 		case card.Snoozed != "":
-			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\nRepair " + card.Repair)
+			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
 		}
 	}
 	_, err := c.push(ctx, msg)
@@ -130,18 +130,19 @@ func draw(m message.Message) lineapi.Message {
 	card, ok := m.Card(Plain)
 	if !ok {
 		text := m.Text(Plain)
-		if len(m.Actions) == 0 {
+		bs := m.Buttons()
+		if len(bs) == 0 {
 			return lineapi.NewText(text)
 		}
 		// A text message has no buttons: a bubble of the text has.
-		buttons := make([]lineapi.Component, 0, len(m.Actions))
-		for _, a := range m.Actions {
+		buttons := make([]lineapi.Component, 0, len(bs))
+		for _, a := range bs {
 			buttons = append(buttons, lineapi.Button(a.Label, approval.CallbackData(a.Verb, a.ID), "primary"))
 		}
 		first, _, _ := strings.Cut(text, "\n")
 		return lineapi.NewFlex(first, lineapi.Bubble{Body: lineapi.VBox(lineapi.Text(text)), Footer: lineapi.VBox(buttons...)})
 	}
-	return lineapi.NewFlex(card.Icon+" "+card.Title, bubble(card))
+	return lineapi.NewFlex(card.Heading(), bubble(card))
 }
 
 // bubble lays a card out: the title in the header, the facts, the
@@ -160,13 +161,13 @@ func bubble(c message.Card) lineapi.Bubble {
 		}
 	}
 	if len(c.Why) > 0 {
-		body = append(body, lineapi.Separator(), bold("Why a person is asked:"))
+		body = append(body, lineapi.Separator(), bold(c.Words.Why))
 		for _, w := range c.Why {
 			body = append(body, lineapi.Text("• "+w))
 		}
 	}
 	if c.Until != "" {
-		body = append(body, field("Decide by", c.Until))
+		body = append(body, field(strings.TrimRight(c.Words.Until, ":："), c.Until))
 	}
 	if c.Snoozed != "" {
 		body = append(body, lineapi.Text(c.Snoozed))
@@ -175,21 +176,25 @@ func bubble(c message.Card) lineapi.Bubble {
 	if c.Engine != "" {
 		small = append(small, note(c.Engine))
 	}
-	small = append(small, note("Repair "+c.Repair))
+	small = append(small, note(c.Words.Repair+" "+c.Repair))
+	if c.URL != "" {
+		small = append(small, note(c.URL))
+	}
 	body = append(body, lineapi.Separator(), *lineapi.VBox(small...))
 
 	footer := lineapi.VBox(lineapi.Text(c.Outcome))
 	if c.Outcome == "" {
+		w := c.Words
 		footer = lineapi.VBox(
 			*lineapi.HBox(
-				lineapi.Button("Approve", approval.CallbackData(approval.Approve, c.RepairID), "primary"),
-				lineapi.Button("Reject", approval.CallbackData(approval.Reject, c.RepairID), "secondary"),
-				lineapi.Button("Later", approval.CallbackData(approval.Later, c.RepairID), "secondary"),
+				lineapi.Button(w.Approve, approval.CallbackData(approval.Approve, c.RepairID), "primary"),
+				lineapi.Button(w.Reject, approval.CallbackData(approval.Reject, c.RepairID), "secondary"),
+				lineapi.Button(w.Later, approval.CallbackData(approval.Later, c.RepairID), "secondary"),
 			),
-			note("Or: vigil repairs approve "+c.RepairID+" (or reject)"),
+			note(w.OrCommand),
 		)
 	}
-	header := bold(c.Icon + " " + c.Title)
+	header := bold(c.Heading())
 	header.Size = "lg"
 	return lineapi.Bubble{Header: lineapi.VBox(header), Body: lineapi.VBox(body...), Footer: footer}
 }

@@ -14,16 +14,17 @@ func draw(m message.Message) (string, []slackapi.Block) {
 	c, ok := m.Card(Mrkdwn)
 	if !ok {
 		text := m.Text(Mrkdwn)
-		if len(m.Actions) == 0 {
+		bs := m.Buttons()
+		if len(bs) == 0 {
 			return text, nil
 		}
-		buttons := make([]slackapi.Button, 0, len(m.Actions))
-		for _, a := range m.Actions {
+		buttons := make([]slackapi.Button, 0, len(bs))
+		for _, a := range bs {
 			buttons = append(buttons, slackapi.Button{ActionID: approval.SlackActionID(a.Verb), Text: a.Label, Value: a.ID})
 		}
 		return text, []slackapi.Block{slackapi.Section(slackapi.Mrkdwn(text)), slackapi.Actions(buttons...)}
 	}
-	return Mrkdwn.Escape(c.Title), cardBlocks(c)
+	return Mrkdwn.Escape(c.Heading()), cardBlocks(c)
 }
 
 // cardBlocks lay a card out: a header, the facts, the figures side by
@@ -36,7 +37,7 @@ func cardBlocks(c message.Card) []slackapi.Block {
 		facts = append(facts, m.Bold(f.Label+":")+" "+f.Value)
 	}
 	blocks := []slackapi.Block{
-		slackapi.Header(c.Icon + " " + c.Title),
+		slackapi.Header(c.Heading()),
 		slackapi.Section(slackapi.Mrkdwn(strings.Join(facts, "\n"))),
 	}
 	if len(c.Figures) > 0 {
@@ -47,13 +48,16 @@ func cardBlocks(c message.Card) []slackapi.Block {
 		blocks = append(blocks, slackapi.Fields(fields...))
 	}
 	if len(c.Why) > 0 {
-		why := m.Bold("Why a person is asked:") + "\n• " + strings.Join(c.Why, "\n• ")
+		why := m.Bold(c.Words.Why) + "\n• " + strings.Join(c.Why, "\n• ")
 		if c.Until != "" {
-			why += "\n" + m.Bold("Decide by:") + " " + c.Until
+			why += "\n" + m.Bold(c.Words.Until) + " " + c.Until
 		}
 		blocks = append(blocks, slackapi.Section(slackapi.Mrkdwn(why)))
 	}
-	small := []slackapi.Text{slackapi.Mrkdwn("Repair " + c.Repair)}
+	small := []slackapi.Text{slackapi.Mrkdwn(c.Words.Repair + " " + c.Repair)}
+	if c.URL != "" {
+		small = append(small, slackapi.Mrkdwn(m.Link(c.URL, c.Words.Link)))
+	}
 	if c.Engine != "" {
 		small = append([]slackapi.Text{slackapi.Mrkdwn(c.Engine)}, small...)
 	}
@@ -64,14 +68,14 @@ func cardBlocks(c message.Card) []slackapi.Block {
 	if c.Snoozed != "" {
 		blocks = append(blocks, slackapi.Section(slackapi.Mrkdwn(c.Snoozed)))
 	}
-	id := c.RepairID
+	id, w := c.RepairID, c.Words
 	return append(blocks, slackapi.Actions(
 		slackapi.Button{
-			ActionID: approval.SlackActionID(approval.Approve), Text: "Approve", Value: id, Style: "primary",
-			Confirm: &slackapi.Confirm{Title: "Approve this repair?", Text: c.Action, Confirm: "Approve", Deny: "Cancel", Style: "primary"},
+			ActionID: approval.SlackActionID(approval.Approve), Text: w.Approve, Value: id, Style: "primary",
+			Confirm: &slackapi.Confirm{Title: w.ConfirmTitle, Text: c.Action, Confirm: w.Approve, Deny: w.Cancel, Style: "primary"},
 		},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Reject), Text: "Reject", Value: id, Style: "danger"},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Later), Text: "Later", Value: id},
-		slackapi.Button{ActionID: approval.SlackActionID(approval.Silence), Text: "Silence", Value: id},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Reject), Text: w.Reject, Value: id, Style: "danger"},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Later), Text: w.Later, Value: id},
+		slackapi.Button{ActionID: approval.SlackActionID(approval.Silence), Text: w.Silence, Value: id},
 	))
 }

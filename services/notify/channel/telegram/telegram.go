@@ -101,23 +101,18 @@ func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error 
 	return nil
 }
 
-// draw is m as Telegram shows it: HTML within Telegram's length, and an
-// approval card's buttons while it waits.
+// draw is m as Telegram shows it: HTML within Telegram's length, an
+// approval card's buttons while it waits, and a message's own buttons (an
+// incident's Acknowledge).
 func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
-	var (
-		text     string
-		keyboard tgapi.InlineKeyboard
-	)
+	var keyboard tgapi.InlineKeyboard
+	text := m.Text(HTML)
 	if card, ok := m.Card(HTML); ok {
-		text = card.Text(HTML)
 		if card.Outcome == "" {
-			keyboard = buttons(card.RepairID)
+			keyboard = buttons(card)
 		}
-	} else {
-		text = m.Text(HTML)
-		if len(m.Actions) > 0 {
-			keyboard = actionButtons(m.Actions)
-		}
+	} else if bs := m.Buttons(); len(bs) > 0 {
+		keyboard = actionButtons(bs)
 	}
 	text, err := tgapi.TruncateHTML(text, tgapi.MaxMessageLength)
 	if err != nil {
@@ -128,21 +123,21 @@ func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
 	return text, keyboard, nil
 }
 
-// cardButtons are an approval card's buttons, two by two.
-var cardButtons = [][]struct {
-	label string
-	verb  approval.Verb
-}{
-	{{"✅ Approve", approval.Approve}, {"❌ Reject", approval.Reject}},
-	{{"⏰ Later", approval.Later}, {"🔕 Silence", approval.Silence}},
-}
-
-func buttons(repairID string) tgapi.InlineKeyboard {
+// buttons are an approval card's buttons, two by two, in its language.
+func buttons(c message.Card) tgapi.InlineKeyboard {
+	w := c.Words
+	rows := [][]struct {
+		label string
+		verb  approval.Verb
+	}{
+		{{"✅ " + w.Approve, approval.Approve}, {"❌ " + w.Reject, approval.Reject}},
+		{{"⏰ " + w.Later, approval.Later}, {"🔕 " + w.Silence, approval.Silence}},
+	}
 	var k tgapi.InlineKeyboard
-	for _, row := range cardButtons {
+	for _, row := range rows {
 		var bs []tgapi.Button
 		for _, b := range row {
-			bs = append(bs, tgapi.Button{Text: b.label, CallbackData: approval.CallbackData(b.verb, repairID)})
+			bs = append(bs, tgapi.Button{Text: b.label, CallbackData: approval.CallbackData(b.verb, c.RepairID)})
 		}
 		k = append(k, bs)
 	}

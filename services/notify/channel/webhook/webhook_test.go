@@ -33,9 +33,7 @@ func open(t *testing.T, url string, timeout time.Duration) channel.Channel {
 
 func incident() message.Message {
 	inc := &typesv1.Incident{Id: "inc-1", Title: "DiskFull in <prod>", Severity: typesv1.Severity_SEVERITY_CRITICAL, FiringCount: 1}
-	m := message.Text(func(mk message.Markup) string { return message.IncidentOpened(inc, mk) })
-	m.About = message.IncidentAbout(message.KindIncidentOpened, inc)
-	return m
+	return message.IncidentOpened(inc)
 }
 
 // A message arrives signed, as plain text with what it is about, under
@@ -68,7 +66,7 @@ func TestSend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, id, again, "a retry of the delivery carries its id")
 
-	reply := message.Text(func(message.Markup) string { return "a reply" })
+	reply := message.Sample(message.KindAnalysis)
 	rid, err := ch.Send(channel.WithDeliveryKey(context.Background(), "ev-2/webhook/target"), reply, id)
 	require.NoError(t, err)
 	got = sink.WaitFor(t, 3, 5*time.Second)

@@ -31,14 +31,16 @@ type Server struct {
 	store *postgres.Channels
 	reg   *registry.Registry
 	deps  channel.Deps
-	log   *slog.Logger
+	// look draws the test message as notify draws its others.
+	look message.Defaults
+	log  *slog.Logger
 }
 
 // New returns the API over the channel store; reg is reloaded after
 // every change, so this replica uses it at once (the others within their
-// poll).
-func New(store *postgres.Channels, reg *registry.Registry, deps channel.Deps) *Server {
-	return &Server{store: store, reg: reg, deps: deps, log: deps.Logger.With("component", "channels")}
+// poll). Test messages are drawn with look, like notify's others.
+func New(store *postgres.Channels, reg *registry.Registry, deps channel.Deps, look message.Defaults) *Server {
+	return &Server{store: store, reg: reg, deps: deps, look: look, log: deps.Logger.With("component", "channels")}
 }
 
 // testTimeout bounds a test message: a provider that does not answer in
@@ -245,8 +247,7 @@ func (s *Server) mustTest(ctx context.Context, rec postgres.Channel) error {
 func (s *Server) test(ctx context.Context, ep *channel.Endpoint) *notifyv1.TestChannelResponse {
 	ctx, cancel := context.WithTimeout(ctx, testTimeout)
 	defer cancel()
-	msg := testMessage(ep.Name, time.Now().In(zone(ep.Locale)), ep.Locale.Language)
-	msg.Locale = ep.Locale
+	msg := s.look.For(message.ChannelTest(ep.Name, time.Now()), ep.Locale)
 	id, err := ep.Send(ctx, msg, "")
 	if err != nil {
 		v := channel.Judge(err)
@@ -255,24 +256,6 @@ func (s *Server) test(ctx context.Context, ep *channel.Endpoint) *notifyv1.TestC
 	}
 	s.log.InfoContext(ctx, "test message delivered", "channel", ep.Name)
 	return &notifyv1.TestChannelResponse{Delivered: true, MessageId: id}
-}
-
-func zone(l message.Locale) *time.Location {
-	if l.Zone == nil {
-		return time.UTC
-	}
-	return l.Zone
-}
-
-// testMessage says the channel works, in its language.
-func testMessage(name string, now time.Time, language string) message.Message {
-	return message.Text(func(m message.Markup) string {
-		at := now.Format("2006-01-02 15:04 MST")
-		if language == "zh-TW" {
-			return "✅ " + m.Bold("Vigil 測試訊息") + "\n頻道 " + m.Code(m.Escape(name)) + " 已可送達此處（" + m.Escape(at) + "）。"
-		}
-		return "✅ " + m.Bold("Vigil test message") + "\nChannel " + m.Code(m.Escape(name)) + " reaches this conversation (" + m.Escape(at) + ")."
-	})
 }
 
 // reload makes this replica use a change at once.

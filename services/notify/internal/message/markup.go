@@ -5,7 +5,8 @@ import "strings"
 // Markup is a channel's text format: how outside text is escaped, and how
 // Vigil's own formatting is written around text already escaped. Each
 // channel's package has its own (Telegram's HTML, Slack's mrkdwn); one
-// without formatting returns text as it is.
+// without formatting returns text as it is. A Markup is a comparable
+// value (Templates keep the templates bound to each).
 type Markup interface {
 	// Escape makes outside text safe to embed.
 	Escape(s string) string

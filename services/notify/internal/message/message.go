@@ -1,13 +1,15 @@
 // Package message is Vigil's message model: what notify tells people
-// about each event, rendered in whatever Markup a channel gives it.
-// Everything that came from an alert is data: it is escaped, never
-// interpreted as markup.
+// about each event, drawn from templates (templates/, one per kind of
+// message and language, overridable) in the recipient's language and time
+// zone, in whatever Markup a channel gives it. Everything that came from
+// an alert, an LLM or a person is data: a template sees it already
+// escaped for the channel's markup, so it is never interpreted as markup.
 package message
 
 import (
 	"fmt"
-	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
@@ -15,105 +17,12 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
-var severityIcon = map[typesv1.Severity]string{
-	typesv1.Severity_SEVERITY_CRITICAL: "🔴",
-	typesv1.Severity_SEVERITY_WARNING:  "🟠",
-	typesv1.Severity_SEVERITY_INFO:     "🔵",
-}
-
-// maxAlertsShown keeps a message readable; the rest are counted.
-const maxAlertsShown = 5
-
-// IncidentOpened renders a new incident.
-func IncidentOpened(inc *typesv1.Incident, m Markup) string {
-	esc := m.Escape
-	var b strings.Builder
-	icon := severityIcon[inc.GetSeverity()]
-	if icon == "" {
-		icon = "⚪"
-	}
-	fmt.Fprintf(&b, "%s %s\n", icon, m.Bold("Incident opened: "+esc(inc.GetTitle())))
-	fmt.Fprintf(&b, "Severity: %s · Alerts: %d firing\n", severityName(inc.GetSeverity()), inc.GetFiringCount())
-	writeGroup(&b, inc, m)
-	writeAlerts(&b, inc, m)
-	fmt.Fprintf(&b, "\nID: %s", m.Code(esc(inc.GetId())))
-	return b.String()
-}
-
-// IncidentResolved renders a resolved incident.
-func IncidentResolved(inc *typesv1.Incident, m Markup) string {
-	esc := m.Escape
-	var b strings.Builder
-	fmt.Fprintf(&b, "✅ %s\n", m.Bold("Incident resolved: "+esc(inc.GetTitle())))
-	if by := inc.GetResolvedBy(); by != "" {
-		fmt.Fprintf(&b, "Resolved by: %s\n", esc(by))
-	}
-	if o, r := inc.GetOpenedAt(), inc.GetResolvedAt(); o != nil && r != nil {
-		fmt.Fprintf(&b, "Duration: %s\n", r.AsTime().Sub(o.AsTime()).Round(1e9))
-	}
-	writeGroup(&b, inc, m)
-	fmt.Fprintf(&b, "\nID: %s", m.Code(esc(inc.GetId())))
-	return b.String()
-}
-
-func writeGroup(b *strings.Builder, inc *typesv1.Incident, m Markup) {
-	esc := m.Escape
-	keys := make([]string, 0, len(inc.GetGroupLabels()))
-	for k := range inc.GetGroupLabels() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Fprintf(b, "%s: %s\n", esc(k), m.Code(esc(inc.GetGroupLabels()[k])))
-	}
-}
-
-func writeAlerts(b *strings.Builder, inc *typesv1.Incident, m Markup) {
-	esc := m.Escape
-	alerts := inc.GetAlerts()
-	for i, a := range alerts {
-		if i == maxAlertsShown {
-			break
-		}
-		summary := a.GetAlert().GetAnnotations()["summary"]
-		if summary == "" {
-			summary = a.GetAlert().GetAnnotations()["description"]
-		}
-		if summary == "" {
-			summary = a.GetAlert().GetLabels()["alertname"]
-		}
-		line := "• " + esc(summary)
-		if inst := a.GetAlert().GetLabels()["instance"]; inst != "" {
-			line += " (" + esc(inst) + ")"
-		}
-		if u := a.GetAlert().GetGeneratorUrl(); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-			line += " " + m.Link(esc(u), "source")
-		}
-		b.WriteString(line + "\n")
-	}
-	// Events carry a sample of the alerts; the count is the incident's.
-	if more := int(inc.GetAlertCount()) - min(len(alerts), maxAlertsShown); more > 0 {
-		fmt.Fprintf(b, "… and %d more\n", more)
-	}
-}
-
-func severityName(s typesv1.Severity) string {
-	switch s {
-	case typesv1.Severity_SEVERITY_CRITICAL:
-		return "critical"
-	case typesv1.Severity_SEVERITY_WARNING:
-		return "warning"
-	case typesv1.Severity_SEVERITY_INFO:
-		return "info"
-	}
-	return "unknown"
-}
-
 // Message is what notify tells people about one event, before a channel
 // draws it in its own format: a text, or an approval card, which a channel
 // with layout and buttons places part by part.
 type Message struct {
-	text func(Markup) string
+	// data is what the message's template sees, escaped by esc.
+	data func(f *format) any
 	card *cardEvents
 	// Broadcast: a reply that the whole conversation sees too (a failed
 	// repair, a resolution), where the channel can show it there (Slack);
@@ -125,24 +34,91 @@ type Message struct {
 	// Locale is the language and time zone the message is drawn in for
 	// its recipient; notify sets it per channel before sending.
 	Locale Locale
+	// Templates draw it (nil: DefaultTemplates); notify sets its own.
+	Templates *Templates
+	// Links are where a message links to (zero: nowhere of Vigil's).
+	Links Links
 	// Actions are the buttons of a message that is not a card (an
 	// incident's Acknowledge), for a channel that has buttons; the others
-	// leave them out.
-	Actions []Button
+	// leave them out. Buttons labels them in the recipient's language.
+	Actions []Ask
 }
 
-// Button is a button of a message: what it asks for (Verb) of what (ID,
-// an incident's id for a verb OnIncident), labelled Label. The gateway
-// answers it (services/gateway/internal/chat).
+// Links are the addresses a message links to.
+type Links struct {
+	// Base is the URL people reach Vigil's API at ("": no links); an
+	// incident links to Base/api/v1/incidents/ID.
+	Base string
+}
+
+// Ask is what a button asks for (Verb) of what (ID, an incident's id for
+// a verb OnIncident). The gateway answers it
+// (services/gateway/internal/chat).
+type Ask struct {
+	Verb approval.Verb
+	ID   string
+}
+
+// Button is an Ask labelled in the recipient's language.
 type Button struct {
-	Verb  approval.Verb
-	ID    string
+	Ask
 	Label string
 }
 
 // IncidentActions are the buttons of an incident's opening message.
-func IncidentActions(inc *typesv1.Incident) []Button {
-	return []Button{{Verb: approval.Acknowledge, ID: inc.GetId(), Label: "Acknowledge"}}
+func IncidentActions(inc *typesv1.Incident) []Ask {
+	return []Ask{{Verb: approval.Acknowledge, ID: inc.GetId()}}
+}
+
+// Buttons are the message's Actions labelled in its language (the shared
+// templates button.<verb>).
+func (msg Message) Buttons() []Button {
+	if len(msg.Actions) == 0 {
+		return nil
+	}
+	out, err := msg.buttons()
+	if err != nil {
+		msg.templates().log.Error("message template failed: buttons labelled in English with Vigil's own", "language", msg.Locale.Language, "error", err)
+		msg.Templates, msg.Locale.Language = DefaultTemplates(), English
+		if out, err = msg.buttons(); err != nil {
+			panic(err) // Vigil's own templates label every verb (tested)
+		}
+	}
+	return out
+}
+
+func (msg Message) buttons() ([]Button, error) {
+	f := msg.format(Plain)
+	out := make([]Button, 0, len(msg.Actions))
+	for _, a := range msg.Actions {
+		label, err := f.word("button."+string(a.Verb), nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Button{Ask: a, Label: label})
+	}
+	return out, nil
+}
+
+// Defaults are how notify draws every message it sends: with its
+// templates, its links, and, for a recipient whose locale leaves the
+// language or the zone unset, its own (VIGIL_LANGUAGE, VIGIL_TIME_ZONE).
+type Defaults struct {
+	Templates *Templates
+	Links     Links
+	Locale    Locale
+}
+
+// For is msg as it is drawn for a recipient in loc.
+func (d Defaults) For(msg Message, loc Locale) Message {
+	if loc.Language == "" {
+		loc.Language = d.Locale.Language
+	}
+	if loc.Zone == nil {
+		loc.Zone = d.Locale.Zone
+	}
+	msg.Templates, msg.Links, msg.Locale = d.Templates, d.Links, loc
+	return msg
 }
 
 // Locale is a recipient's language and time zone.
@@ -161,27 +137,48 @@ type About struct {
 	// Severity and Title are the incident's, on its own messages.
 	Severity string
 	Title    string
+	// App is the deployed app, on a deploy's messages.
+	App string
 }
 
-// Kind is what kind of event a message tells.
+// Kind is what kind of event a message tells; it names the message's
+// template.
 type Kind string
 
 // The kinds of message.
 const (
-	KindIncidentOpened   Kind = "incident.opened"
-	KindIncidentResolved Kind = "incident.resolved"
-	KindAnalysis         Kind = "analysis.completed"
-	KindApprovalCard     Kind = "repair.approval"
-	KindDecided          Kind = "repair.decided"
-	KindRepairRequested  Kind = "repair.requested"
-	KindRepairSucceeded  Kind = "repair.succeeded"
-	KindRepairFailed     Kind = "repair.failed"
-	KindRepairBlocked    Kind = "repair.blocked"
+	KindIncidentOpened    Kind = "incident.opened"
+	KindIncidentResolved  Kind = "incident.resolved"
+	KindIncidentEscalated Kind = "incident.escalated"
+	KindAnalysis          Kind = "analysis.completed"
+	KindApprovalCard      Kind = "repair.approval"
+	KindDecided           Kind = "repair.decided"
+	KindRepairRequested   Kind = "repair.requested"
+	KindRepairSucceeded   Kind = "repair.succeeded"
+	KindRepairFailed      Kind = "repair.failed"
+	KindRepairBlocked     Kind = "repair.blocked"
+	KindDeployStarted     Kind = "deploy.started"
+	KindDeploySucceeded   Kind = "deploy.succeeded"
+	KindDeployFailed      Kind = "deploy.failed"
+	KindDeployRolledBack  Kind = "deploy.rolled_back"
+	KindIncidentRepeated  Kind = "incident.repeated"
+	KindChannelTest       Kind = "channel.test"
 )
 
-// IncidentAbout is about inc, as a message of kind k tells it.
-func IncidentAbout(k Kind, inc *typesv1.Incident) About {
-	return About{Kind: k, IncidentID: inc.GetId(), Severity: severityName(inc.GetSeverity()), Title: inc.GetTitle()}
+// Kinds are every kind of message, each with a template.
+var Kinds = []Kind{
+	KindIncidentOpened, KindIncidentResolved, KindIncidentEscalated, KindAnalysis,
+	KindApprovalCard, KindDecided, KindRepairRequested, KindRepairSucceeded, KindRepairFailed, KindRepairBlocked,
+	KindDeployStarted, KindDeploySucceeded, KindDeployFailed, KindDeployRolledBack,
+	KindIncidentRepeated, KindChannelTest,
+}
+
+func kindNames() []string {
+	out := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		out[i] = string(k)
+	}
+	return out
 }
 
 type cardEvents struct {
@@ -189,21 +186,21 @@ type cardEvents struct {
 	dec *eventsv1.RepairDecided
 }
 
-// Text is a message drawn by draw.
-func Text(draw func(Markup) string) Message { return Message{text: draw} }
-
-// ApprovalCard is the approval card of req, decided by dec (nil while it
-// waits).
-func ApprovalCard(req *eventsv1.RepairApprovalRequested, dec *eventsv1.RepairDecided) Message {
-	return Message{card: &cardEvents{req: req, dec: dec}}
-}
-
 // Text is the message as one text in m: a card's parts one after another.
+// A template that fails to run (an override that slipped past the check at
+// start on data its sample lacked) gives way to Vigil's own English one.
 func (msg Message) Text(m Markup) string {
-	if msg.card != nil {
-		return NewCard(msg.card.req, msg.card.dec, m).Text(m)
+	text, err := msg.draw(m)
+	if err == nil {
+		return text
 	}
-	return msg.text(m)
+	msg.templates().log.Error("message template failed: drawn in English with Vigil's own", "kind", msg.About.Kind, "language", msg.Locale.Language, "error", err)
+	msg.Templates, msg.Locale.Language = DefaultTemplates(), English
+	text, err = msg.draw(m)
+	if err != nil {
+		panic(err) // Vigil's own templates are tested against every kind
+	}
+	return text
 }
 
 // Card is the approval card in m, and whether the message is one.
@@ -211,5 +208,106 @@ func (msg Message) Card(m Markup) (Card, bool) {
 	if msg.card == nil {
 		return Card{}, false
 	}
-	return NewCard(msg.card.req, msg.card.dec, m), true
+	f := msg.format(m)
+	c, err := newCard(f, msg.card.req, msg.card.dec)
+	if err != nil {
+		msg.templates().log.Error("message template failed: card drawn in English with Vigil's own", "language", msg.Locale.Language, "error", err)
+		msg.Templates, msg.Locale.Language = DefaultTemplates(), English
+		if c, err = newCard(msg.format(m), msg.card.req, msg.card.dec); err != nil {
+			panic(err)
+		}
+	}
+	return c, true
+}
+
+func (msg Message) templates() *Templates {
+	if msg.Templates == nil {
+		return DefaultTemplates()
+	}
+	return msg.Templates
+}
+
+// format is what drawing a message for one recipient in one markup needs.
+type format struct {
+	m    Markup
+	lang string
+	zone *time.Location
+	set  *template.Template
+	base string
+	// err is the first shared template that failed while data was built.
+	err error
+}
+
+func (msg Message) format(m Markup) *format {
+	lang, set := msg.templates().in(msg.Locale.Language, m)
+	zone := msg.Locale.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	return &format{m: m, lang: lang, zone: zone, set: set, base: strings.TrimRight(msg.Links.Base, "/")}
+}
+
+func (msg Message) draw(m Markup) (string, error) {
+	f := msg.format(m)
+	if msg.card != nil {
+		c, err := newCard(f, msg.card.req, msg.card.dec)
+		if err != nil {
+			return "", err
+		}
+		return exec(f.set, string(KindApprovalCard), c)
+	}
+	if msg.data == nil {
+		return "", fmt.Errorf("%w: message %q has no data", errExec, msg.About.Kind)
+	}
+	data := msg.data(f)
+	if f.err != nil {
+		return "", f.err
+	}
+	return exec(f.set, string(msg.About.Kind), data)
+}
+
+// word is the named template of the shared words, on data.
+func (f *format) word(name string, data any) (string, error) {
+	return exec(f.set, name, data)
+}
+
+// esc escapes outside text for the markup, cut to n characters first.
+func (f *format) esc(s string, n int) string { return f.m.Escape(clip(s, n)) }
+
+// time is t in the recipient's zone, with its abbreviation and offset
+// ("2026-05-01 20:30:00 CST (UTC+08:00)"), or in UTC as it always was.
+func (f *format) time(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(f.zone)
+	if f.zone == time.UTC {
+		return t.Format("2006-01-02 15:04:05 UTC")
+	}
+	abbr, _ := t.Zone()
+	offset := "UTC" + t.Format("-07:00")
+	if abbr == "" || abbr[0] == '+' || abbr[0] == '-' {
+		return t.Format("2006-01-02 15:04:05 ") + offset
+	}
+	return t.Format("2006-01-02 15:04:05 MST") + " (" + offset + ")"
+}
+
+func (f *format) incidentURL(id string) string {
+	if f.base == "" || id == "" {
+		return ""
+	}
+	return f.m.Escape(f.base + "/api/v1/incidents/" + id)
+}
+
+// IncidentAbout is about inc, as a message of kind k tells it.
+func IncidentAbout(k Kind, inc *typesv1.Incident) About {
+	return About{Kind: k, IncidentID: inc.GetId(), Severity: severityName(inc.GetSeverity()), Title: inc.GetTitle()}
+}
+
+// keep is s, remembering err for draw to report.
+func (f *format) keep(s string, err error) string {
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return s
 }

@@ -1,0 +1,145 @@
+package message_test
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template/parse"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
+)
+
+func writeTemplates(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	}
+	return dir
+}
+
+// An override replaces its kind in its language only; a new language
+// borrows English for the kinds it lacks.
+func TestOverride(t *testing.T) {
+	t.Parallel()
+	dir := writeTemplates(t, map[string]string{
+		"incident.opened.zh-TW.tmpl": `{{with .Incident}}🔥 {{bold .Title}} ({{template "severity" .Severity}}){{end}}`,
+		"deploy.failed.ja.tmpl":      `デプロイ失敗: {{.Deploy.App}}`,
+	})
+	tpl, err := message.NewTemplates(dir, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"en", "ja", "zh-TW"}, tpl.Languages())
+
+	draw := func(k message.Kind, lang string) string {
+		m := message.Sample(k)
+		m.Templates, m.Locale.Language = tpl, lang
+		return m.Text(message.Plain)
+	}
+	assert.Equal(t, "🔥 CrashLoopBackOff: shop/checkout (嚴重)", draw(message.KindIncidentOpened, "zh-TW"))
+	assert.True(t, strings.HasPrefix(draw(message.KindIncidentOpened, "en"), "🔴 P1 · shop · Incident opened:"), "English untouched")
+	assert.True(t, strings.HasPrefix(draw(message.KindAnalysis, "zh-TW"), "🔎 分析："), "zh-TW's other kinds untouched")
+	assert.Equal(t, "デプロイ失敗: shop", draw(message.KindDeployFailed, "ja"))
+	assert.True(t, strings.HasPrefix(draw(message.KindDeploySucceeded, "ja"), "✅ Deployed: shop"), "a kind ja lacks is English")
+}
+
+// A template that does not parse, does not run on its sample, or is
+// named for no kind refuses the set, naming its file (and line).
+func TestOverrideRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file, text string
+		want             []string
+	}{
+		{"parse", "incident.opened.en.tmpl", "line one\n{{if .Incident}}never closed", []string{"incident.opened.en.tmpl", ":2:", "unexpected EOF"}},
+		{"unknown field", "repair.failed.zh-TW.tmpl", "{{.Nope}}", []string{"repair.failed.zh-TW.tmpl", ":1:", "Nope"}},
+		{"unknown function", "analysis.completed.en.tmpl", "{{shout .Summary}}", []string{"analysis.completed.en.tmpl", "shout"}},
+		{"unknown kind", "incident.exploded.en.tmpl", "x", []string{"incident.exploded.en.tmpl", "no kind of message"}},
+		{"no language", "incident.tmpl", "x", []string{"incident.tmpl", "<kind>.<language>.tmpl"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl, err := message.NewTemplates(writeTemplates(t, map[string]string{tt.file: tt.text}), slog.New(slog.DiscardHandler))
+			require.Error(t, err)
+			assert.Nil(t, tpl)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// A language without templates is drawn in English, and said once.
+func TestUnknownLanguageIsEnglishLoggedOnce(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	tpl, err := message.NewTemplates("", slog.New(slog.NewTextHandler(&logs, nil)))
+	require.NoError(t, err)
+	for range 3 {
+		m := message.Sample(message.KindDeployStarted)
+		m.Templates, m.Locale.Language = tpl, "fr"
+		assert.True(t, strings.HasPrefix(m.Text(message.Plain), "🚀 Deploy started: shop"))
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "no templates for this language"), logs.String())
+	assert.Contains(t, logs.String(), "language=fr")
+}
+
+// Vigil's own templates write none of a markup's special characters as
+// text (they would break Telegram's HTML or format in Slack): formatting
+// goes through bold, code, italic and link.
+func TestTemplatesTextHasNoMarkup(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("templates/*.tmpl")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		trees, err := parse.Parse(name, string(b), "{{", "}}", funcsForParse)
+		require.NoError(t, err, name)
+		for _, tree := range trees {
+			walkText(tree.Root, func(text string) {
+				assert.False(t, strings.ContainsAny(text, "<>&*_`"), "%s: %q", name, text)
+			})
+		}
+	}
+}
+
+// funcsForParse names the functions templates may call (Vigil's and
+// text/template's), for parsing alone: parse only checks the names.
+var funcsForParse = func() map[string]any {
+	m := map[string]any{}
+	for _, name := range strings.Fields("bold italic code esc link word join print printf println or and not eq ne lt le gt ge len index slice call html js urlquery") {
+		m[name] = true
+	}
+	return m
+}()
+
+func walkText(n parse.Node, see func(string)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walkText(c, see)
+		}
+	case *parse.TextNode:
+		see(string(n.Text))
+	case *parse.IfNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	case *parse.RangeNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	case *parse.WithNode:
+		walkText(n.List, see)
+		walkText(n.ElseList, see)
+	}
+}
