@@ -51,13 +51,19 @@ func TestZhTWArrivesIntactEverywhere(t *testing.T) {
 	assert.Contains(t, tg.PlainText, "嚴重度：嚴重")
 	sl := e.sl.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Contains(t, sl.Text, "*事件發生：磁碟已滿：&lt;prod&gt; 的 shop*")
-	assert.Equal(t, [][]faketelegram.Button{{{Text: "確認", CallbackData: approval.CallbackData(approval.Acknowledge, inc.GetIncident().GetId())}}}, tg.ReplyMarkup,
-		"the Acknowledge button in the channel's language")
+	id := inc.GetIncident().GetId()
+	assert.Equal(t, [][]faketelegram.Button{{
+		{Text: "確認", CallbackData: approval.CallbackData(approval.Acknowledge, id)},
+		{Text: "升級處理", CallbackData: approval.CallbackData(approval.Escalate, id)},
+		{Text: "暫停提醒", CallbackData: approval.CallbackData(approval.Snooze, id)},
+	}}, tg.ReplyMarkup, "the incident's buttons in the channel's language")
 	lm := ln.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Equal(t, "flex", lm.Type, "a bubble, for its Acknowledge button")
 	assert.Equal(t, first, lm.AltText)
 	assert.True(t, utf8.Valid(lm.Contents))
-	assert.Contains(t, string(lm.Contents), `"label":"確認"`)
+	for _, label := range []string{"確認", "升級處理", "暫停提醒"} {
+		assert.Contains(t, string(lm.Contents), `"label":"`+label+`"`)
+	}
 	mail := smtp.WaitForMessages(t, 1, 30*time.Second)[0]
 	assert.Equal(t, "[Vigil] "+first, mail.Subject, "the subject, encoded and decoded")
 	assert.Contains(t, mail.Text, first)

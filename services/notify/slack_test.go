@@ -73,11 +73,17 @@ func TestApprovalCardSlackAndTelegram(t *testing.T) {
 	assert.Empty(t, parent.ThreadTS, "a top-level message")
 	assert.Contains(t, parent.Text, "*Incident opened: DiskFull in &lt;prod&gt;*")
 	incID := inc.GetIncident().GetId()
-	ack, ok := parent.Button(approval.SlackActionID(approval.Acknowledge))
-	require.True(t, ok, "the incident's message has Acknowledge")
-	assert.Equal(t, incID, ack.Value)
+	for _, v := range approval.IncidentVerbs() {
+		b, ok := parent.Button(approval.SlackActionID(v))
+		require.True(t, ok, "the incident's message has %s", v)
+		assert.Equal(t, incID, b.Value)
+	}
 	tgParent := e.tg.WaitForMessages(t, 1, 30*time.Second)[0]
-	assert.Equal(t, [][]faketelegram.Button{{{Text: "Acknowledge", CallbackData: approval.CallbackData(approval.Acknowledge, incID)}}}, tgParent.ReplyMarkup)
+	assert.Equal(t, [][]faketelegram.Button{{
+		{Text: "Acknowledge", CallbackData: approval.CallbackData(approval.Acknowledge, incID)},
+		{Text: "Escalate", CallbackData: approval.CallbackData(approval.Escalate, incID)},
+		{Text: "Snooze", CallbackData: approval.CallbackData(approval.Snooze, incID)},
+	}}, tgParent.ReplyMarkup)
 
 	e.publish(t, completed(inc.GetIncident().GetId()))
 	analysis := e.sl.WaitForMessages(t, 2, 30*time.Second)[1]

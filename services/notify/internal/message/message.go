@@ -65,9 +65,16 @@ type Button struct {
 	Label string
 }
 
-// IncidentActions are the buttons of an incident's opening message.
+// IncidentActions are the buttons of an incident's opening message:
+// every verb the gateway answers on an incident (acknowledge, escalate,
+// snooze).
 func IncidentActions(inc *typesv1.Incident) []Ask {
-	return []Ask{{Verb: approval.Acknowledge, ID: inc.GetId()}}
+	verbs := approval.IncidentVerbs()
+	out := make([]Ask, 0, len(verbs))
+	for _, v := range verbs {
+		out = append(out, Ask{Verb: v, ID: inc.GetId()})
+	}
+	return out
 }
 
 // Buttons are the message's Actions labelled in its language (the shared

@@ -142,21 +142,24 @@ func TestButtonsLabelled(t *testing.T) {
 	t.Parallel()
 	inc := &typesv1.Incident{Id: "01a20236-f568-7af1-9546-d3f52f62c45a", Title: "DiskFull"}
 	tests := []struct {
-		language, want string
+		language string
+		want     []string
 	}{
-		{"en", "Acknowledge"},
-		{"zh-TW", "確認"},
-		{"ja", "Acknowledge"}, // a language without templates speaks English
+		{"en", []string{"Acknowledge", "Escalate", "Snooze"}},
+		{"zh-TW", []string{"確認", "升級處理", "暫停提醒"}},
+		{"ja", []string{"Acknowledge", "Escalate", "Snooze"}}, // a language without templates speaks English
 	}
 	for _, tt := range tests {
 		msg := message.IncidentOpened(inc)
 		msg.Actions = message.IncidentActions(inc)
 		msg.Locale.Language = tt.language
 		got := msg.Buttons()
-		require.Len(t, got, 1, tt.language)
-		assert.Equal(t, tt.want, got[0].Label, tt.language)
-		assert.Equal(t, approval.Acknowledge, got[0].Verb)
-		assert.Equal(t, inc.GetId(), got[0].ID)
+		require.Len(t, got, len(tt.want), tt.language)
+		for i, verb := range []approval.Verb{approval.Acknowledge, approval.Escalate, approval.Snooze} {
+			assert.Equal(t, tt.want[i], got[i].Label, tt.language)
+			assert.Equal(t, verb, got[i].Verb)
+			assert.Equal(t, inc.GetId(), got[i].ID)
+		}
 	}
 	assert.Empty(t, message.IncidentOpened(inc).Buttons(), "no actions, no buttons")
 }
