@@ -26,6 +26,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/vigil-ops/vigil/pkg/actionlink"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -272,6 +274,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	store := postgres.NewChannels(deps.Pool, box)
 	cdeps := channel.Deps{HTTPClient: client, Logger: log}
+	if len(opts.EncryptionKey) > 0 && opts.PublicURL != "" {
+		if cdeps.LinkKey, err = actionlink.Key(opts.EncryptionKey); err != nil {
+			return nil, err
+		}
+		cdeps.PublicURL = opts.PublicURL
+	} else {
+		log.InfoContext(ctx, "emails carry no action links, only the CLI commands: set VIGIL_ENCRYPTION_KEY and VIGIL_PUBLIC_URL for them")
+	}
 	if s.channels, err = registry.New(store, opts.Channels, cdeps, opts.ChannelRefresh); err != nil {
 		return nil, err
 	}

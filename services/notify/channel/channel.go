@@ -71,6 +71,12 @@ type Config interface {
 type Deps struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// LinkKey signs the action links a channel without buttons sends
+	// (email; actionlink.Key of VIGIL_ENCRYPTION_KEY), and PublicURL is
+	// where they lead (VIGIL_PUBLIC_URL): no links without both. Notify
+	// gives them to every channel, environment's and stored alike.
+	LinkKey   []byte
+	PublicURL string
 }
 
 type deliveryKey struct{}

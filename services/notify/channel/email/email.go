@@ -9,6 +9,9 @@ package email
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -137,7 +140,7 @@ func fromDomain(from string) (string, error) {
 }
 
 // Open builds the channel; nil without a host.
-func (o Options) Open(_ channel.Deps) (*channel.Endpoint, error) {
+func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 	if o.Host == "" {
 		return nil, nil
 	}
@@ -181,7 +184,13 @@ func (o Options) Open(_ channel.Deps) (*channel.Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VIGIL_SMTP_HOST or VIGIL_SMTP_PORT: %w", err)
 	}
-	c := &Channel{client: client, from: o.From, to: o.To, domain: domain, subjects: map[string]string{}}
+	c := &Channel{client: client, from: o.From, to: o.To, domain: domain, subjects: map[string]string{}, sent: map[string]bool{}, log: deps.Logger}
+	if len(deps.LinkKey) > 0 && deps.PublicURL != "" {
+		c.links = &links{key: deps.LinkKey, base: strings.TrimRight(deps.PublicURL, "/") + "/api/v1/actions/"}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
 	return &channel.Endpoint{Name: Name, Target: strings.Join(o.To, ","), Channel: c}, nil
 }
 
@@ -201,6 +210,10 @@ type Channel struct {
 	from   string
 	to     []string
 	domain string
+	// links make each recipient's action links; nil: none, and one
+	// message goes to all the addresses.
+	links *links
+	log   *slog.Logger
 
 	mu sync.Mutex
 	// subjects are the subjects of the messages sent, by Message-ID, for
@@ -209,26 +222,109 @@ type Channel struct {
 	// reply's own first line as subject, and is still threaded by its
 	// headers.
 	subjects map[string]string
+	// sent are the recipients' copies accepted, by their Message-ID, so
+	// that a retry after a partial failure writes only to the others.
+	// Memory only, like subjects.
+	sent map[string]bool
 }
 
 // Send emails m, as a reply to message parent when that is set, and
-// returns its Message-ID.
+// returns its Message-ID. With action links, each address gets its own
+// copy (its links act as the user of that address), whose Message-ID is
+// derived from the returned one and the address (recipientID).
 func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
-	text, html := draw(m)
-	subject := subjectOf(text)
+	subject := subjectOf(m.Text(Plain))
 	if parent != "" {
 		if s, ok := c.subject(parent); ok {
 			subject = s
 		}
 		subject = "Re: " + subject
 	}
-	id := "<" + uuid.NewString() + "@" + c.domain + ">"
+	id := c.messageID(ctx)
+	var (
+		msgs []*gomail.Msg
+		to   []string
+	)
+	if c.links == nil {
+		text, html := draw(m, nil)
+		msg, err := c.compose(c.to, subject, id, parent, text, html)
+		if err != nil {
+			return "", err
+		}
+		msgs = append(msgs, msg)
+	} else {
+		for _, r := range c.to {
+			rid := recipientID(id, r)
+			if c.wasSent(rid) {
+				continue
+			}
+			ls, err := c.links.of(m, bare(r))
+			if err != nil {
+				return "", &channel.Error{Err: fmt.Errorf("email: links: %w", err)}
+			}
+			text, html := draw(m, ls)
+			p := parent
+			if p != "" {
+				p = recipientID(parent, r)
+			}
+			msg, err := c.compose([]string{r}, subject, rid, p, text, html)
+			if err != nil {
+				return "", err
+			}
+			msgs, to = append(msgs, msg), append(to, r)
+		}
+	}
+	if err := c.send(ctx, id, msgs, to); err != nil {
+		return "", err
+	}
+	if parent == "" {
+		c.remember(id, subject)
+	} else if s, ok := c.subject(parent); ok {
+		c.remember(id, s)
+	}
+	return id, nil
+}
+
+// bare is an address without its name ("Ana <ana@example.com>": the
+// user the links act as is ana@example.com's).
+func bare(r string) string {
+	if a, err := mail.ParseAddress(r); err == nil {
+		return a.Address
+	}
+	return r
+}
+
+// messageID is the Message-ID of what Send sends: derived from the
+// delivery's key where notify gives one, so that the same delivery tried
+// again has the same ids (a mail client shows a copy twice no more).
+func (c *Channel) messageID(ctx context.Context) string {
+	u := uuid.New()
+	if k := channel.DeliveryKey(ctx); k != "" {
+		u = uuid.NewSHA1(uuid.NameSpaceURL, []byte("vigil-email:"+k))
+	}
+	return "<" + u.String() + "@" + c.domain + ">"
+}
+
+// recipientID is the Message-ID of address r's copy of message id: the
+// id's local part, a dot and a hash of the address, at the id's domain.
+// A reply derives its parent's copy for the same address from the one id
+// notify records, and so threads under what that address received.
+func recipientID(id, r string) string {
+	local, domain, ok := strings.Cut(strings.Trim(id, "<>"), "@")
+	if !ok {
+		domain = "invalid"
+	}
+	sum := sha256.Sum256([]byte(strings.ToLower(bare(r))))
+	return "<" + local + "." + hex.EncodeToString(sum[:8]) + "@" + domain + ">"
+}
+
+func (c *Channel) compose(to []string, subject, id, parent, text, html string) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := msg.From(c.from); err != nil {
-		return "", &channel.Error{Err: fmt.Errorf("email: from: %w", err)}
+		return nil, &channel.Error{Err: fmt.Errorf("email: from: %w", err)}
 	}
-	if err := msg.To(c.to...); err != nil {
-		return "", &channel.Error{Err: fmt.Errorf("email: to: %w", err)}
+	if err := msg.To(to...); err != nil {
+		return nil, &channel.Error{Err: fmt.Errorf("email: to: %w", err)}
 	}
 	msg.Subject(subject)
 	msg.SetMessageIDWithValue(strings.Trim(id, "<>"))
@@ -239,15 +335,80 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 	}
 	msg.SetBodyString(gomail.TypeTextPlain, text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, html)
-	if err := c.client.DialAndSendWithContext(ctx, msg); err != nil {
-		return "", judge(err)
+	return msg, nil
+}
+
+// send sends msgs over one connection; to are their recipients when each
+// goes to one address (action links), nil when one goes to all.
+//
+// Each copy is tried once per attempt, and a copy accepted is not sent
+// again by a retry of this process. Some copies refused: a passing
+// failure (4xx, a broken connection) fails the attempt, to be retried for
+// the others; refusals for good (5xx) only fail it when no address got
+// the message, else they are logged and the message counts as sent, as
+// retrying cannot help them.
+func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, to []string) error {
+	if len(msgs) == 0 {
+		return nil // every copy went out on an earlier attempt
 	}
-	if parent == "" {
-		c.remember(id, subject)
-	} else if s, ok := c.subject(parent); ok {
-		c.remember(id, s)
+	err := c.client.DialAndSendWithContext(ctx, msgs...)
+	if to == nil || err == nil {
+		if err != nil {
+			return judge(err)
+		}
+		for _, r := range to {
+			c.markSent(recipientID(id, r))
+		}
+		return nil
 	}
-	return id, nil
+	// A failure no message carries (connection, AUTH) failed them all.
+	anyCarries := false
+	for _, msg := range msgs {
+		anyCarries = anyCarries || msg.HasSendError()
+	}
+	var (
+		retry, refused []error
+		failed         []string
+	)
+	for i, msg := range msgs {
+		if anyCarries && !msg.HasSendError() {
+			c.markSent(recipientID(id, to[i]))
+			continue
+		}
+		e := err
+		if anyCarries {
+			e = msg.SendError()
+		}
+		failed = append(failed, to[i])
+		if channel.Judge(judge(e)).Retry {
+			retry = append(retry, fmt.Errorf("%s: %w", to[i], e))
+		} else {
+			refused = append(refused, fmt.Errorf("%s: %w", to[i], e))
+		}
+	}
+	if len(retry) > 0 {
+		return judge(errors.Join(append(retry, refused...)...))
+	}
+	if len(failed) == len(c.to) {
+		return judge(errors.Join(refused...))
+	}
+	c.log.ErrorContext(ctx, "email refused for some addresses: the others have it", "message_id", id, "refused", failed, "error", errors.Join(refused...))
+	return nil
+}
+
+func (c *Channel) wasSent(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent[id]
+}
+
+func (c *Channel) markSent(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sent) >= maxSubjects {
+		clear(c.sent) // a retry long after may write to an address twice
+	}
+	c.sent[id] = true
 }
 
 // Edit sends m as a reply to message id: a sent email cannot change.

@@ -40,15 +40,45 @@ type plain struct{ message.Markup }
 // Link: a plain-text reader sees where it goes.
 func (plain) Link(url, text string) string { return text + " <" + url + ">" }
 
-// draw is m in plain text and in HTML. An approval card waiting for a
-// decision says how to give it: email has no buttons.
-func draw(m message.Message) (text, body string) {
+// draw is m in plain text and in HTML, with the recipient's action links
+// (none: ls is nil) under it. An approval card waiting for a decision
+// also says how to give it from the CLI.
+func draw(m message.Message, ls []link) (text, body string) {
 	text, body = m.Text(Plain), m.Text(HTML)
+	if len(ls) > 0 {
+		text += "\n\n" + plainLinks(ls)
+		body += "\n\n" + htmlLinks(ls)
+	}
 	if c, ok := m.Card(Plain); ok && c.Outcome == "" {
 		text += "\n\n" + answer(Plain, c)
 		body += "\n\n" + answer(HTML, c)
 	}
 	return text, page(body)
+}
+
+// link is one action link of an email: its label and URL.
+type link struct{ Label, URL string }
+
+func plainLinks(ls []link) string {
+	lines := make([]string, 0, len(ls))
+	for _, l := range ls {
+		lines = append(lines, l.Label+": "+l.URL)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// button is how a link looks in the HTML part: a plain button drawn by
+// CSS alone (no script, no image for a mail client to block or fetch).
+const button = `display: inline-block; padding: 6px 14px; margin: 0 8px 4px 0; border: 1px solid #8c8c8c; ` +
+	`border-radius: 4px; background: #f4f4f4; color: #1a1a1a; text-decoration: none; font-weight: bold`
+
+// htmlLinks are on one line: page turns line breaks into <br>.
+func htmlLinks(ls []link) string {
+	out := make([]string, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, fmt.Sprintf(`<a href="%s" style="%s">%s</a>`, html.EscapeString(l.URL), button, html.EscapeString(l.Label)))
+	}
+	return strings.Join(out, " ")
 }
 
 func answer(m message.Markup, c message.Card) string {

@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"time"
 
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 )
@@ -32,8 +33,11 @@ type Card struct {
 	Figures []Fact
 	// Why is the reasons a person is asked, one line each.
 	Why []string
-	// Until is when the approval expires, in the recipient's zone.
-	Until string
+	// Until is when the approval expires, in the recipient's zone;
+	// Expires is that time as it is (zero: no expiry), for what must not
+	// outlive the approval (an email's action links).
+	Until   string
+	Expires time.Time
 	// Snoozed says who snoozed the approval ("Later") until when; empty
 	// when it is not snoozed or is decided.
 	Snoozed string
@@ -156,7 +160,7 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 		c.Why = []string{label("card.unsaid")}
 	}
 	if t := req.GetExpiresAt(); t != nil {
-		c.Until = f.time(t.AsTime())
+		c.Until, c.Expires = f.time(t.AsTime()), t.AsTime()
 	}
 	if snoozed {
 		c.Snoozed = f.keep(f.word("card.snoozed", cardSnooze{Until: f.time(req.GetSnoozedUntil().AsTime()), By: short(req.GetSnoozedBy())}))
