@@ -204,7 +204,7 @@ func TestNoLinksWithoutKeyOrURL(t *testing.T) {
 			s := fakesmtp.Start(t, fakesmtp.Options{})
 			ep, err := options(t, s).Open(deps)
 			require.NoError(t, err)
-			_, err = ep.Channel.Send(t.Context(), card(time.Now().Add(time.Hour), nil), "")
+			_, err = ep.Send(t.Context(), card(time.Now().Add(time.Hour), nil), "")
 			require.NoError(t, err)
 			msgs := s.Messages()
 			require.Len(t, msgs, 1)
@@ -286,4 +286,3 @@ func TestPartialFailure(t *testing.T) {
 		require.Empty(t, s.Messages())
 	})
 }
-
