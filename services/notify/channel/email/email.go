@@ -5,6 +5,11 @@
 //
 // Email cannot change a message once sent: Edit (an approval card, once
 // decided) sends the redrawn card as a reply to the card's email.
+//
+// Email has no buttons: with a link key and a public URL (channel.Deps),
+// a message carries action links instead (pkg/actionlink), and as a link
+// acts as the user of the address it went to, each address gets its own
+// copy with its own links.
 package email
 
 import (
