@@ -125,7 +125,7 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		err := s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: n.after, Payload: payload,
-			OccurredAt: at,
+			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone),
 		})
 		if err != nil {
 			return err
@@ -204,4 +204,12 @@ func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t thre
 		s.log.InfoContext(ctx, "approval card gone, decision sent on its own", "channel", ep.Name, "repair_id", n.repairID)
 	}
 	return ep.Send(ctx, msg, t.parent)
+}
+
+// zoneName is z's IANA name, "" for none.
+func zoneName(z *time.Location) string {
+	if z == nil {
+		return ""
+	}
+	return z.String()
 }

@@ -175,24 +175,25 @@ func (s *Service) endpointsOf(ctx context.Context, n note, ms []route.Match) []*
 				s.log.WarnContext(ctx, "route names a channel that does not exist, skipped", "channel", name, "route", m.Path, "event_id", n.eventID)
 				continue
 			}
-			out = append(out, withLocale(ep, m))
+			out = append(out, withLocale(ep, m.Language, m.TimeZone))
 		}
 	}
 	return out
 }
 
-// withLocale is ep drawing its messages in m's language and time zone
-// where m sets them.
-func withLocale(ep *channel.Endpoint, m route.Match) *channel.Endpoint {
-	if m.Language == "" && m.TimeZone == "" {
+// withLocale is ep drawing its messages in language and time zone
+// where they are set (a route's). A zone is checked when its route is
+// applied; one unknown since keeps the channel's.
+func withLocale(ep *channel.Endpoint, language, zone string) *channel.Endpoint {
+	if language == "" && zone == "" {
 		return ep
 	}
 	cp := *ep
-	if m.Language != "" {
-		cp.Locale.Language = m.Language
+	if language != "" {
+		cp.Locale.Language = language
 	}
-	if m.TimeZone != "" {
-		if z, err := time.LoadLocation(m.TimeZone); err == nil {
+	if zone != "" {
+		if z, err := time.LoadLocation(zone); err == nil {
 			cp.Locale.Zone = z
 		}
 	}

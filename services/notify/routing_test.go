@@ -186,6 +186,40 @@ route:
 	require.Equal(t, []string{"slack", "telegram"}, r.sentOn(t, a.GetMeta().GetId(), "slack", "telegram"))
 }
 
+// A route's language and time zone reach the message, although the
+// channel's queue sends it later by the channel's name: team-a's route
+// speaks Traditional Chinese in Taipei time on a channel that speaks
+// English, and the default route keeps the channel's English.
+func TestRouteLocaleSurvivesTheQueue(t *testing.T) {
+	t.Parallel()
+	r := newRouted(t)
+	s := r.run(t)
+	r.apply(t, s, `
+route:
+  receivers: [telegram]
+  routes:
+    - teams: [team-a]
+      receivers: [telegram]
+      language: zh-TW
+      time_zone: Asia/Taipei
+`)
+	a := incident("team-a", "A down", nil)
+	r.publish(t, a)
+	r.sentOn(t, a.GetMeta().GetId(), "telegram")
+	b := incident("team-b", "B down", nil)
+	r.publish(t, b)
+	r.sentOn(t, b.GetMeta().GetId(), "telegram")
+
+	var language, zone string
+	require.NoError(t, r.pool.QueryRow(context.Background(), `SELECT language, time_zone FROM deliveries WHERE event_id = $1`,
+		a.GetMeta().GetId()).Scan(&language, &zone))
+	require.Equal(t, []string{"zh-TW", "Asia/Taipei"}, []string{language, zone}, "queued with its route's locale")
+	tg := r.tg.Messages()
+	require.Len(t, tg, 2)
+	require.Contains(t, tg[0].PlainText, "事件發生：A down", "team-a's route speaks zh-TW")
+	require.Contains(t, tg[1].PlainText, "Incident opened: B down", "the default route, the channel's English")
+}
+
 // Without routes, every channel hears about everything, as before routes.
 func TestNoRoutesEveryChannel(t *testing.T) {
 	t.Parallel()

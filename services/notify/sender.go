@@ -172,6 +172,9 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 		return
 	}
 	a.Target = ep.Target
+	// The route's locale, kept with the delivery: the channel looked up
+	// by name knows only its own.
+	ep = withLocale(ep, c.Language, c.TimeZone)
 	if c.Stale {
 		log.InfoContext(ctx, "sending a delivery again with its key: its sender stopped with the message out")
 	}

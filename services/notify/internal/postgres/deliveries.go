@@ -70,6 +70,9 @@ type Delivery struct {
 	// OccurredAt is when the event happened: one incident's messages on
 	// a channel go out in this order, whichever replica queued them when.
 	OccurredAt time.Time
+	// Language and TimeZone are the locale it is drawn in, as its route
+	// or channel said when it was queued ("": the defaults).
+	Language, TimeZone string
 }
 
 // Enqueue queues d in tx, unless the channel has the event already (a
@@ -78,12 +81,14 @@ type Delivery struct {
 // payload, waiting for the bus's redelivery) is queued anew.
 func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, d Delivery) error {
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries
-			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at)
-		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now())
+			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at,
+			language, time_zone)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now(), $11, $12)
 		ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
 			payload = excluded.payload, due_at = now(), updated_at = now()
 		WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
-		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt)
+		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt,
+		d.Language, d.TimeZone)
 	if err != nil {
 		return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
 	}
@@ -98,6 +103,8 @@ type Claimed struct {
 	Attempts int
 	// QueuedAt is when the event was queued for the channel.
 	QueuedAt time.Time
+	// Language and TimeZone are the locale it was queued with.
+	Language, TimeZone string
 	// Stale: another sender claimed it and never recorded what became of
 	// it (it died, or lost its database, with the request out or not).
 	Stale bool
@@ -130,7 +137,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
-	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`, "q")
+	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone`, "q")
 
 // Claim takes the channel's next delivery that is due, for replica, for
 // lease: committed before the provider is called, so that neither a
@@ -139,7 +146,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
 	var c Claimed
 	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
-		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt)
+		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -159,8 +166,8 @@ func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, le
 			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
 		WHERE d.event_id = c.event_id AND d.channel = c.channel
-		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at`,
-		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt)
+		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone`,
+		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
