@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
@@ -122,9 +123,13 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		at = t.AsTime()
 	}
 	for _, ep := range eps {
-		err := s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
+		parent, err := s.parentOn(ctx, n, ep)
+		if err != nil {
+			return err
+		}
+		err = s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
-			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: n.after, Payload: payload,
+			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: parent, Payload: payload,
 			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone),
 		})
 		if err != nil {
@@ -133,6 +138,25 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		*q.channels = append(*q.channels, ep.Name)
 	}
 	return nil
+}
+
+// parentOn is the message n waits for on ep. An escalation pages people
+// in their own channels, which never hear of the incident's opening: there
+// it waits for nothing, or the page would go out only after ReplyWait.
+// Where the incident was announced (queued well before: a step comes a
+// response target after the opening), it is threaded under it.
+func (s *Service) parentOn(ctx context.Context, n note, ep *channel.Endpoint) (string, error) {
+	if _, ok := n.event.(*eventsv1.IncidentEscalated); !ok || n.after == "" {
+		return n.after, nil
+	}
+	p, err := s.deliveries.Posted(ctx, n.after, ep.Name, ep.Target)
+	if err != nil {
+		return "", err
+	}
+	if p.Status == "" {
+		return "", nil
+	}
+	return n.after, nil
 }
 
 // endpoint is the channel called name as it is now, nil when there is
