@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
-	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
