@@ -124,9 +124,22 @@ func (e *env) attempts(t *testing.T, eventID string) []string {
 	return e.attemptsOn(t, eventID, "telegram")
 }
 
-// attemptsOn are the attempts at an event on one chat, as outcome:status.
+// attemptsOn are the attempts at an event on one chat, as outcome:status,
+// once a send in flight is recorded: a fake has the message before its
+// sender records the attempt, so a test that saw the message at the fake
+// would otherwise read the log a moment too early. A send held longer
+// (a test holding the provider's answer) is read as it stands.
 func (e *env) attemptsOn(t *testing.T, eventID, chat string) []string {
 	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var sending bool
+		require.NoError(t, e.pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2 AND status = 'sending')`,
+			eventID, chat).Scan(&sending))
+		if !sending {
+			break
+		}
+	}
 	rows, err := e.pool.Query(context.Background(),
 		`SELECT outcome || ':' || http_status FROM delivery_attempts WHERE event_id = $1 AND channel = $2 ORDER BY attempt`, eventID, chat)
 	require.NoError(t, err)
