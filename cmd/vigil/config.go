@@ -77,6 +77,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		return app.Options{}, err
 	}
 	slackAPI := env("VIGIL_SLACK_API_URL", "https://slack.com/api")
+	// The LINE API both sides call: notify pushes, the gateway replies.
+	lineAPI := env("VIGIL_LINE_API_URL", "https://api.line.me")
 	silenceMax, err := envDuration("VIGIL_SILENCE_MAX_DURATION", 30*24*time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -280,7 +282,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			// webhook (links, button presses) when the secret is set.
 			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
 			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
-			LineAPIURL:        env("VIGIL_LINE_API_URL", "https://api.line.me"),
+			LineAPIURL:        lineAPI,
 			// An incident's Snooze button in a chat; the email action
 			// links' signing key is derived from the encryption key.
 			ChatSnooze: chatSnooze, EncryptionKey: key,
@@ -316,7 +318,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 				line.Options{
 					ChannelToken: secrets["VIGIL_LINE_CHANNEL_TOKEN"],
 					To:           os.Getenv("VIGIL_LINE_TO"),
-					APIURL:       env("VIGIL_LINE_API_URL", "https://api.line.me"),
+					APIURL:       lineAPI,
 				},
 				webhook.Options{URL: os.Getenv("VIGIL_WEBHOOK_URL"), Secret: secrets["VIGIL_WEBHOOK_SECRET"]},
 			},
