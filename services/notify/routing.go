@@ -302,6 +302,20 @@ func (s *Service) refreshRoutes(ctx context.Context) {
 	})
 }
 
+// refreshChannels polls the stored channels' version, so that every
+// replica uses a channel created through any of them within
+// ChannelRefresh. A poll of one row rather than LISTEN/NOTIFY: it needs
+// no connection held per replica, misses nothing across a lost
+// connection or a restart of Postgres, and a few seconds is fast enough
+// for a change a person makes.
+func (s *Service) refreshChannels(ctx context.Context) {
+	every(ctx, s.opts.ChannelRefresh, func() {
+		if err := s.channels.Load(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "reloading channels failed", "error", err)
+		}
+	})
+}
+
 // every runs do every d until ctx ends.
 func every(ctx context.Context, d time.Duration, do func()) {
 	tick := time.NewTicker(d)
