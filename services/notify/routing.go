@@ -124,11 +124,20 @@ func (s *Service) targets(ctx context.Context, n note) ([]*channel.Endpoint, err
 		if ok {
 			ev = incidentEvent(ev.Kind, inc)
 		}
-		opened := ev
-		opened.Kind = route.IncidentOpened
-		return s.endpointsOf(ctx, n, intersect(tree.Match(ev), tree.Match(opened))), nil
 	}
-	return s.endpointsOf(ctx, n, tree.Match(ev)), nil
+	return s.endpointsOf(ctx, n, matches(tree, ev)), nil
+}
+
+// matches are the routes tree sends ev to; a reply's keep only the
+// channels that also hear of the incident's opening.
+func matches(tree *route.Tree, ev route.Event) []route.Match {
+	ms := tree.Match(ev)
+	if !isReply(ev.Kind) {
+		return ms
+	}
+	opened := ev
+	opened.Kind = route.IncidentOpened
+	return intersect(ms, tree.Match(opened))
 }
 
 // isReply says whether an event of kind k is told in its incident's
