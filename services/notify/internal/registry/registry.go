@@ -49,7 +49,7 @@ func New(store *postgres.Channels, env []channel.Config, deps channel.Deps) (*Re
 		if ep == nil {
 			continue
 		}
-		if r.envNamed(ep.Name) != nil {
+		if _, dup := r.EnvChannel(ep.Name); dup {
 			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
 		}
 		r.env = append(r.env, ep)
@@ -57,13 +57,15 @@ func New(store *postgres.Channels, env []channel.Config, deps channel.Deps) (*Re
 	return r, nil
 }
 
-func (r *Registry) envNamed(name string) *channel.Endpoint {
+// EnvChannel is the environment's channel named name, false when there
+// is none.
+func (r *Registry) EnvChannel(name string) (*channel.Endpoint, bool) {
 	for _, ep := range r.env {
 		if ep.Name == name {
-			return ep
+			return ep, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Reserved reports whether name is an environment channel's, or would be
@@ -139,7 +141,7 @@ func (r *Registry) Endpoints() []*channel.Endpoint {
 
 // Channel is the channel named name.
 func (r *Registry) Channel(name string) (*channel.Endpoint, bool) {
-	if ep := r.envNamed(name); ep != nil {
+	if ep, ok := r.EnvChannel(name); ok {
 		return ep, true
 	}
 	r.mu.RLock()
