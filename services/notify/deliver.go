@@ -170,7 +170,11 @@ func (s *Service) endpoint(name string) *channel.Endpoint {
 }
 
 // queuedNote is the message of a claimed delivery's event, drawn anew: an
-// approval card that waited shows the decision that came meanwhile.
+// approval card that waited shows the decision that came meanwhile. What
+// it waits for stays what parentOn decided when it was queued: an
+// escalation's page queued to wait for nothing (a personal channel never
+// told of the incident) goes on its own, without looking up a message
+// that is not there.
 func (s *Service) queuedNote(ctx context.Context, c *postgres.Claimed) (note, error) {
 	events, err := bus.Decode(c.Subject, c.Payload)
 	if err == nil && len(events) != 1 {
@@ -179,7 +183,11 @@ func (s *Service) queuedNote(ctx context.Context, c *postgres.Claimed) (note, er
 	if err != nil {
 		return note{}, bus.Permanent(fmt.Errorf("decode queued %s: %w", c.Subject, err))
 	}
-	return s.noteOf(ctx, events[0])
+	n, err := s.noteOf(ctx, events[0])
+	if err == nil && c.Parent == "" {
+		n.after, n.thread = "", ""
+	}
+	return n, err
 }
 
 // threads are the messages on a channel a note goes with, by their ids

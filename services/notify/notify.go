@@ -123,10 +123,11 @@ const (
 	defaultReplyWait   = 2 * time.Minute
 	// Polling one indexed max() is cheap, and works through any pooler,
 	// where LISTEN needs a session of its own.
-	defaultRoutesRefresh = 10 * time.Second
-	defaultRepeatCheck   = 30 * time.Second
-	defaultLease         = 10 * time.Second
-	defaultStopGrace     = 3 * time.Second
+	defaultChannelRefresh = 2 * time.Second
+	defaultRoutesRefresh  = 10 * time.Second
+	defaultRepeatCheck    = 30 * time.Second
+	defaultLease          = 10 * time.Second
+	defaultStopGrace      = 3 * time.Second
 )
 
 // Validate reports options a user must fix.
@@ -178,6 +179,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReplyWait == 0 {
 		o.ReplyWait = defaultReplyWait
+	}
+	if o.ChannelRefresh <= 0 {
+		o.ChannelRefresh = defaultChannelRefresh
 	}
 	if o.RoutesRefresh == 0 {
 		o.RoutesRefresh = defaultRoutesRefresh
@@ -282,7 +286,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	} else {
 		log.InfoContext(ctx, "emails carry no action links, only the CLI commands: set VIGIL_ENCRYPTION_KEY and VIGIL_PUBLIC_URL for them")
 	}
-	if s.channels, err = registry.New(store, opts.Channels, cdeps, opts.ChannelRefresh); err != nil {
+	if s.channels, err = registry.New(store, opts.Channels, cdeps); err != nil {
 		return nil, err
 	}
 	if err := s.channels.Load(ctx); err != nil {
@@ -399,7 +403,10 @@ func (s *Service) Run(ctx context.Context) error {
 		Log: s.log,
 	}
 	g.Go(func() error { return retention.Run(gctx) })
-	g.Go(func() error { return s.channels.Run(gctx) })
+	g.Go(func() error {
+		s.refreshChannels(gctx)
+		return nil
+	})
 	g.Go(func() error {
 		s.refreshRoutes(gctx)
 		return nil

@@ -56,12 +56,7 @@ func (a routesAPI) Test(ctx context.Context, e route.Event) (int64, []route.Matc
 		}
 		return 0, nil, all, nil
 	}
-	ms := cur.tree.Match(e)
-	if isReply(e.Kind) {
-		opened := e
-		opened.Kind = route.IncidentOpened
-		ms = intersect(ms, cur.tree.Match(opened))
-	}
+	ms := matches(cur.tree, e)
 	return cur.version, ms, route.Receivers(ms), nil
 }
 

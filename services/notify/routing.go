@@ -124,11 +124,20 @@ func (s *Service) targets(ctx context.Context, n note) ([]*channel.Endpoint, err
 		if ok {
 			ev = incidentEvent(ev.Kind, inc)
 		}
-		opened := ev
-		opened.Kind = route.IncidentOpened
-		return s.endpointsOf(ctx, n, intersect(tree.Match(ev), tree.Match(opened))), nil
 	}
-	return s.endpointsOf(ctx, n, tree.Match(ev)), nil
+	return s.endpointsOf(ctx, n, matches(tree, ev)), nil
+}
+
+// matches are the routes tree sends ev to; a reply's keep only the
+// channels that also hear of the incident's opening.
+func matches(tree *route.Tree, ev route.Event) []route.Match {
+	ms := tree.Match(ev)
+	if !isReply(ev.Kind) {
+		return ms
+	}
+	opened := ev
+	opened.Kind = route.IncidentOpened
+	return intersect(ms, tree.Match(opened))
 }
 
 // isReply says whether an event of kind k is told in its incident's
@@ -298,6 +307,20 @@ func (s *Service) refreshRoutes(ctx context.Context) {
 	every(ctx, s.opts.RoutesRefresh, func() {
 		if err := s.loadRoutes(ctx); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "refreshing routes failed", "error", err)
+		}
+	})
+}
+
+// refreshChannels polls the stored channels' version, so that every
+// replica uses a channel created through any of them within
+// ChannelRefresh. A poll of one row rather than LISTEN/NOTIFY: it needs
+// no connection held per replica, misses nothing across a lost
+// connection or a restart of Postgres, and a few seconds is fast enough
+// for a change a person makes.
+func (s *Service) refreshChannels(ctx context.Context) {
+	every(ctx, s.opts.ChannelRefresh, func() {
+		if err := s.channels.Load(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "reloading channels failed", "error", err)
 		}
 	})
 }

@@ -81,9 +81,7 @@ func (ss *senders) wakeAll() {
 // replica, or left by a channel no longer configured (whose deliveries
 // then fail, saying so).
 func (s *Service) superviseSenders(ctx context.Context) {
-	t := time.NewTicker(superviseEvery)
-	defer t.Stop()
-	for {
+	supervise := func() {
 		names, err := s.deliveries.PendingChannels(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "listing the channels with deliveries failed", "error", err)
@@ -91,12 +89,9 @@ func (s *Service) superviseSenders(ctx context.Context) {
 		for _, name := range names {
 			s.senders.start(name)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	supervise()
+	every(ctx, superviseEvery, supervise)
 }
 
 // send runs this replica's sender of channel name until ctx ends.
@@ -252,20 +247,11 @@ func (s *Service) sendContext(ctx context.Context, eventID, name string) (contex
 		t := time.AfterFunc(s.opts.StopGrace, cancel)
 		context.AfterFunc(sendCtx, func() { t.Stop() })
 	})
-	go func() {
-		t := time.NewTicker(s.opts.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-sendCtx.Done():
-				return
-			case <-t.C:
-				if err := s.deliveries.Renew(sendCtx, s.replica, eventID, name, s.opts.Lease); err != nil && sendCtx.Err() == nil {
-					s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
-				}
-			}
+	go every(sendCtx, s.opts.Lease/3, func() {
+		if err := s.deliveries.Renew(sendCtx, s.replica, eventID, name, s.opts.Lease); err != nil && sendCtx.Err() == nil {
+			s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
 		}
-	}()
+	})
 	return sendCtx, func() { stop(); cancel() }
 }
 

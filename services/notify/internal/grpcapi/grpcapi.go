@@ -94,7 +94,7 @@ func (s *Server) ListChannels(ctx context.Context, _ *notifyv1.ListChannelsReque
 
 // GetChannel implements the RPC.
 func (s *Server) GetChannel(ctx context.Context, r *notifyv1.GetChannelRequest) (*notifyv1.GetChannelResponse, error) {
-	if ep, ok := s.env(r.GetName()); ok {
+	if ep, ok := s.reg.EnvChannel(r.GetName()); ok {
 		if err := manage(ctx, postgres.Channel{Name: ep.Name}); err != nil {
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func (s *Server) UpdateChannel(ctx context.Context, r *notifyv1.UpdateChannelReq
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := s.env(name); ok {
+	if _, ok := s.reg.EnvChannel(name); ok {
 		return nil, toStatus(fmt.Errorf("channel %s: %w", name, errReadOnly))
 	}
 	rec, err := s.store.Update(ctx, name, caller(ctx), func(old postgres.Channel) (postgres.Channel, error) {
@@ -187,7 +187,7 @@ func (s *Server) UpdateChannel(ctx context.Context, r *notifyv1.UpdateChannelReq
 
 // DeleteChannel implements the RPC.
 func (s *Server) DeleteChannel(ctx context.Context, r *notifyv1.DeleteChannelRequest) (*notifyv1.DeleteChannelResponse, error) {
-	if _, ok := s.env(r.GetName()); ok {
+	if _, ok := s.reg.EnvChannel(r.GetName()); ok {
 		return nil, toStatus(fmt.Errorf("channel %s: %w", r.GetName(), errReadOnly))
 	}
 	rec, err := s.store.Get(ctx, r.GetName())
@@ -208,7 +208,7 @@ func (s *Server) DeleteChannel(ctx context.Context, r *notifyv1.DeleteChannelReq
 // TestChannel implements the RPC: the provider's answer, delivered or
 // not, is the response; only a channel that cannot be tried is an error.
 func (s *Server) TestChannel(ctx context.Context, r *notifyv1.TestChannelRequest) (*notifyv1.TestChannelResponse, error) {
-	if ep, ok := s.env(r.GetName()); ok {
+	if ep, ok := s.reg.EnvChannel(r.GetName()); ok {
 		if err := manage(ctx, postgres.Channel{Name: ep.Name}); err != nil {
 			return nil, err
 		}
@@ -263,16 +263,6 @@ func (s *Server) reload(ctx context.Context) {
 	if err := s.reg.Load(ctx); err != nil {
 		s.log.WarnContext(ctx, "reloading channels failed: the change is used within the next poll", "error", err)
 	}
-}
-
-// env is the environment's channel named name.
-func (s *Server) env(name string) (*channel.Endpoint, bool) {
-	for _, ep := range s.reg.Env() {
-		if ep.Name == name {
-			return ep, true
-		}
-	}
-	return nil, false
 }
 
 // manage answers whether the caller of ctx may manage rec: admins every

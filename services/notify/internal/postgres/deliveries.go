@@ -105,6 +105,9 @@ type Claimed struct {
 	QueuedAt time.Time
 	// Language and TimeZone are the locale it was queued with.
 	Language, TimeZone string
+	// Parent is the ref of the message it waits for, as decided when it
+	// was queued ("" for none).
+	Parent string
 	// Stale: another sender claimed it and never recorded what became of
 	// it (it died, or lost its database, with the request out or not).
 	Stale bool
@@ -137,7 +140,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
-	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone`, "q")
+	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.parent`, "q")
 
 // Claim takes the channel's next delivery that is due, for replica, for
 // lease: committed before the provider is called, so that neither a
@@ -146,7 +149,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
 	var c Claimed
 	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
-		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone)
+		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Parent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -166,8 +169,8 @@ func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, le
 			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
 		WHERE d.event_id = c.event_id AND d.channel = c.channel
-		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone`,
-		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone)
+		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.parent`,
+		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Parent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

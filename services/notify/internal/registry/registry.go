@@ -1,9 +1,10 @@
 // Package registry is notify's set of channels: the ones configured by
 // the environment (VIGIL_TELEGRAM_*, ...: implicit, named after their
 // kind, read-only) and the ones managed through ChannelService, stored in
-// notify's schema. Every replica keeps its set loaded, reloading it when
-// the stored channels' version moves (a poll: see Run), so a channel
-// created through one replica is used by all within a poll interval.
+// notify's schema. Every replica keeps its set loaded, notify calling
+// Load on a poll, which reloads it when the stored channels' version
+// moves, so a channel created through one replica is used by all within
+// a poll interval.
 package registry
 
 import (
@@ -12,23 +13,17 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 )
 
-// DefaultInterval is how often a replica checks whether the stored
-// channels changed.
-const DefaultInterval = 2 * time.Second
-
 // Registry is the channels notify writes to.
 type Registry struct {
-	store    *postgres.Channels
-	deps     channel.Deps
-	log      *slog.Logger
-	interval time.Duration
-	env      []*channel.Endpoint
+	store *postgres.Channels
+	deps  channel.Deps
+	log   *slog.Logger
+	env   []*channel.Endpoint
 
 	mu      sync.RWMutex
 	version int64
@@ -44,11 +39,8 @@ type entry struct {
 
 // New opens the environment's channels (each off when its config is
 // empty); Load loads the stored ones.
-func New(store *postgres.Channels, env []channel.Config, deps channel.Deps, interval time.Duration) (*Registry, error) {
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
-	r := &Registry{store: store, deps: deps, log: deps.Logger, interval: interval}
+func New(store *postgres.Channels, env []channel.Config, deps channel.Deps) (*Registry, error) {
+	r := &Registry{store: store, deps: deps, log: deps.Logger}
 	for _, c := range env {
 		ep, err := c.Open(deps)
 		if err != nil {
@@ -57,7 +49,7 @@ func New(store *postgres.Channels, env []channel.Config, deps channel.Deps, inte
 		if ep == nil {
 			continue
 		}
-		if r.envNamed(ep.Name) != nil {
+		if _, dup := r.EnvChannel(ep.Name); dup {
 			return nil, fmt.Errorf("notify: two channels named %s", ep.Name)
 		}
 		r.env = append(r.env, ep)
@@ -65,13 +57,15 @@ func New(store *postgres.Channels, env []channel.Config, deps channel.Deps, inte
 	return r, nil
 }
 
-func (r *Registry) envNamed(name string) *channel.Endpoint {
+// EnvChannel is the environment's channel named name, false when there
+// is none.
+func (r *Registry) EnvChannel(name string) (*channel.Endpoint, bool) {
 	for _, ep := range r.env {
 		if ep.Name == name {
-			return ep
+			return ep, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Reserved reports whether name is an environment channel's, or would be
@@ -120,26 +114,6 @@ func (r *Registry) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run reloads the stored channels whenever their version moves, until
-// ctx ends. A poll of one row rather than LISTEN/NOTIFY: it needs no
-// connection held per replica, misses nothing across a lost connection
-// or a restart of Postgres, and a few seconds is fast enough for a
-// change a person makes.
-func (r *Registry) Run(ctx context.Context) error {
-	tick := time.NewTicker(r.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		if err := r.Load(ctx); err != nil && ctx.Err() == nil {
-			r.log.WarnContext(ctx, "reloading channels failed", "error", err)
-		}
-	}
-}
-
 // All are the channels that hear about everything unless routes decide
 // otherwise: every channel but the personal ones.
 func (r *Registry) All() []*channel.Endpoint {
@@ -167,7 +141,7 @@ func (r *Registry) Endpoints() []*channel.Endpoint {
 
 // Channel is the channel named name.
 func (r *Registry) Channel(name string) (*channel.Endpoint, bool) {
-	if ep := r.envNamed(name); ep != nil {
+	if ep, ok := r.EnvChannel(name); ok {
 		return ep, true
 	}
 	r.mu.RLock()

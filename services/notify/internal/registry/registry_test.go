@@ -37,9 +37,9 @@ func TestRegistry(t *testing.T) {
 	reg, err := registry.New(store, []channel.Config{
 		telegram.Options{BotToken: "1:env", ChatID: "-1001"},
 		telegram.Options{}, // off
-	}, deps, 0)
+	}, deps)
 	require.NoError(t, err)
-	_, err = registry.New(store, []channel.Config{telegram.Options{BotToken: "1:a", ChatID: "-1"}, telegram.Options{BotToken: "1:b", ChatID: "-2"}}, deps, 0)
+	_, err = registry.New(store, []channel.Config{telegram.Options{BotToken: "1:a", ChatID: "-1"}, telegram.Options{BotToken: "1:b", ChatID: "-2"}}, deps)
 	require.ErrorContains(t, err, "two channels named telegram")
 
 	for _, c := range []postgres.Channel{
