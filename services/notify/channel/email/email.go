@@ -238,7 +238,8 @@ type Channel struct {
 // copy (its links act as the user of that address), whose Message-ID is
 // derived from the returned one and the address (recipientID).
 func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
-	subject := subjectOf(m.Text(Plain))
+	d := drawMessage(m, c.links != nil)
+	subject := subjectOf(d.text)
 	if parent != "" {
 		if s, ok := c.subject(parent); ok {
 			subject = s
@@ -251,7 +252,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 		to   []string
 	)
 	if c.links == nil {
-		text, html := draw(m, nil)
+		text, html := d.with(nil)
 		msg, err := c.compose(c.to, subject, id, parent, text, html)
 		if err != nil {
 			return "", err
@@ -263,11 +264,11 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 			if c.wasSent(rid) {
 				continue
 			}
-			ls, err := c.links.of(m, bare(r))
+			ls, err := c.links.of(d, bare(r))
 			if err != nil {
 				return "", &channel.Error{Err: fmt.Errorf("email: links: %w", err)}
 			}
-			text, html := draw(m, ls)
+			text, html := d.with(ls)
 			p := parent
 			if p != "" {
 				p = recipientID(parent, r)
