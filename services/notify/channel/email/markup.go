@@ -54,8 +54,8 @@ type drawn struct {
 // links, so the templates run once a send, not once an address. Its
 // buttons are labelled only for a channel that makes links of them.
 func drawMessage(m message.Message, links bool) drawn {
-	d := drawn{text: m.Text(Plain), html: m.Text(HTML)}
-	if d.card, d.isCard = m.Card(Plain); !d.isCard && links {
+	d := drawn{html: m.Text(HTML)}
+	if d.text, d.card, d.isCard = m.TextAndCard(Plain); !d.isCard && links {
 		d.buttons = m.Buttons()
 	}
 	return d
