@@ -621,6 +621,8 @@ func oneOf(s, fallback string) string {
 	return s
 }
 
+// join is parts but the empty ones, joined with sep (and the templates'
+// join, around pieces already escaped).
 func join(sep string, parts ...string) string {
 	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
 }
