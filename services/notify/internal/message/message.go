@@ -329,8 +329,8 @@ func (f *format) incidentURL(id string) string {
 	return f.m.Escape(f.base + "/api/v1/incidents/" + id)
 }
 
-// IncidentAbout is about inc, as a message of kind k tells it.
-func IncidentAbout(k Kind, inc *typesv1.Incident) About {
+// incidentAbout is about inc, as a message of kind k tells it.
+func incidentAbout(k Kind, inc *typesv1.Incident) About {
 	return About{Kind: k, IncidentID: inc.GetId(), Severity: severityName(inc.GetSeverity()), Title: inc.GetTitle()}
 }
 
