@@ -238,7 +238,8 @@ type Channel struct {
 // copy (its links act as the user of that address), whose Message-ID is
 // derived from the returned one and the address (recipientID).
 func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
-	subject := subjectOf(m.Text(Plain))
+	d := drawMessage(m, c.links != nil)
+	subject := subjectOf(d.text)
 	if parent != "" {
 		if s, ok := c.subject(parent); ok {
 			subject = s
@@ -247,11 +248,11 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 	}
 	id := c.messageID(ctx)
 	var (
-		msgs []*gomail.Msg
-		to   []string
+		msgs   []*gomail.Msg
+		copies []recipientCopy
 	)
 	if c.links == nil {
-		text, html := draw(m, nil)
+		text, html := d.with(nil)
 		msg, err := c.compose(c.to, subject, id, parent, text, html)
 		if err != nil {
 			return "", err
@@ -263,11 +264,11 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 			if c.wasSent(rid) {
 				continue
 			}
-			ls, err := c.links.of(m, bare(r))
+			ls, err := c.links.of(d, bare(r))
 			if err != nil {
 				return "", &channel.Error{Err: fmt.Errorf("email: links: %w", err)}
 			}
-			text, html := draw(m, ls)
+			text, html := d.with(ls)
 			p := parent
 			if p != "" {
 				p = recipientID(parent, r)
@@ -276,10 +277,10 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 			if err != nil {
 				return "", err
 			}
-			msgs, to = append(msgs, msg), append(to, r)
+			msgs, copies = append(msgs, msg), append(copies, recipientCopy{to: r, id: rid})
 		}
 	}
-	if err := c.send(ctx, id, msgs, to); err != nil {
+	if err := c.send(ctx, id, msgs, copies); err != nil {
 		return "", err
 	}
 	if parent == "" {
@@ -343,8 +344,12 @@ func (c *Channel) compose(to []string, subject, id, parent, text, html string) (
 	return msg, nil
 }
 
-// send sends msgs over one connection; to are their recipients when each
-// goes to one address (action links), nil when one goes to all.
+// recipientCopy is one address's copy of a message: the address and the
+// copy's Message-ID (recipientID).
+type recipientCopy struct{ to, id string }
+
+// send sends msgs over one connection; copies are their recipients when
+// each goes to one address (action links), nil when one goes to all.
 //
 // Each copy is tried once per attempt, and a copy accepted is not sent
 // again by a retry of this process. Some copies refused: a passing
@@ -352,17 +357,17 @@ func (c *Channel) compose(to []string, subject, id, parent, text, html string) (
 // the others; refusals for good (5xx) only fail it when no address got
 // the message, else they are logged and the message counts as sent, as
 // retrying cannot help them.
-func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, to []string) error {
+func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, copies []recipientCopy) error {
 	if len(msgs) == 0 {
 		return nil // every copy went out on an earlier attempt
 	}
 	err := c.client.DialAndSendWithContext(ctx, msgs...)
-	if to == nil || err == nil {
+	if copies == nil || err == nil {
 		if err != nil {
 			return judge(err)
 		}
-		for _, r := range to {
-			c.markSent(recipientID(id, r))
+		for _, r := range copies {
+			c.markSent(r.id)
 		}
 		return nil
 	}
@@ -376,19 +381,20 @@ func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, to []
 		failed         []string
 	)
 	for i, msg := range msgs {
+		r := copies[i]
 		if anyCarries && !msg.HasSendError() {
-			c.markSent(recipientID(id, to[i]))
+			c.markSent(r.id)
 			continue
 		}
 		e := err
 		if anyCarries {
 			e = msg.SendError()
 		}
-		failed = append(failed, to[i])
+		failed = append(failed, r.to)
 		if channel.Judge(judge(e)).Retry {
-			retry = append(retry, fmt.Errorf("%s: %w", to[i], e))
+			retry = append(retry, fmt.Errorf("%s: %w", r.to, e))
 		} else {
-			refused = append(refused, fmt.Errorf("%s: %w", to[i], e))
+			refused = append(refused, fmt.Errorf("%s: %w", r.to, e))
 		}
 	}
 	if len(retry) > 0 {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/actionlink"
 	"github.com/vigil-ops/vigil/pkg/approval"
-	"github.com/vigil-ops/vigil/services/notify/internal/message"
 )
 
 // maxLinkAge bounds an action link's life: an email lies in a mailbox
@@ -19,11 +18,12 @@ type links struct {
 	base string
 }
 
-// of are recipient r's links for m: one per button of an incident's
+// of are recipient r's links for d: one per button of an incident's
 // message, and Approve, Reject and Later on an approval card still
 // waiting, each valid until the approval expires; none on anything else.
-func (ls *links) of(m message.Message, r string) ([]link, error) {
-	if c, ok := m.Card(Plain); ok {
+func (ls *links) of(d drawn, r string) ([]link, error) {
+	if d.isCard {
+		c := d.card
 		if c.Outcome != "" {
 			return nil, nil
 		}
@@ -38,7 +38,7 @@ func (ls *links) of(m message.Message, r string) ([]link, error) {
 		return ls.mint(r, ttl, c.RepairID, []verbLabel{{approval.Approve, w.Approve}, {approval.Reject, w.Reject}, {approval.Later, w.Later}})
 	}
 	var out []link
-	for _, b := range m.Buttons() {
+	for _, b := range d.buttons {
 		l, err := ls.mint(r, maxLinkAge, b.ID, []verbLabel{{b.Verb, b.Label}})
 		if err != nil {
 			return nil, err

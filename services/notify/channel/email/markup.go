@@ -40,18 +40,39 @@ type plain struct{ message.Markup }
 // Link: a plain-text reader sees where it goes.
 func (plain) Link(url, text string) string { return text + " <" + url + ">" }
 
-// draw is m in plain text and in HTML, with the recipient's action links
+// drawn is a message drawn once for all its recipients: its text in
+// both parts, and its card (when it is one) or its buttons, which each
+// recipient's links are made of.
+type drawn struct {
+	text, html string
+	card       message.Card
+	isCard     bool
+	buttons    []message.Button
+}
+
+// drawMessage draws m once: a copy per recipient differs only in its
+// links, so the templates run once a send, not once an address. Its
+// buttons are labelled only for a channel that makes links of them.
+func drawMessage(m message.Message, links bool) drawn {
+	d := drawn{html: m.Text(HTML)}
+	if d.text, d.card, d.isCard = m.TextAndCard(Plain); !d.isCard && links {
+		d.buttons = m.Buttons()
+	}
+	return d
+}
+
+// with is d in plain text and in HTML, with the recipient's action links
 // (none: ls is nil) under it. An approval card waiting for a decision
 // also says how to give it from the CLI.
-func draw(m message.Message, ls []link) (text, body string) {
-	text, body = m.Text(Plain), m.Text(HTML)
+func (d drawn) with(ls []link) (text, body string) {
+	text, body = d.text, d.html
 	if len(ls) > 0 {
 		text += "\n\n" + plainLinks(ls)
 		body += "\n\n" + htmlLinks(ls)
 	}
-	if c, ok := m.Card(Plain); ok && c.Outcome == "" {
-		text += "\n\n" + answer(Plain, c)
-		body += "\n\n" + answer(HTML, c)
+	if d.isCard && d.card.Outcome == "" {
+		text += "\n\n" + answer(Plain, d.card)
+		body += "\n\n" + answer(HTML, d.card)
 	}
 	return text, page(body)
 }

@@ -88,14 +88,17 @@ func (c *Channel) Send(ctx context.Context, m message.Message, _ string) (string
 // approval card decided or snoozed, its outcome or snooze alone, the card
 // above it standing as it was.
 func (c *Channel) Edit(ctx context.Context, _ string, m message.Message) error {
-	msg := draw(m)
-	if card, ok := m.Card(Plain); ok {
-		switch {
-		case card.Outcome != "":
-			msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
-		case card.Snoozed != "":
-			msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
-		}
+	card, ok := m.Card(Plain)
+	var msg lineapi.Message
+	switch {
+	case ok && card.Outcome != "":
+		msg = lineapi.NewText(card.Outcome + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
+	case ok && card.Snoozed != "":
+		msg = lineapi.NewText(card.Snoozed + "\n" + card.Action + "\n" + card.Words.Repair + " " + card.Repair)
+	case ok:
+		msg = cardMessage(card)
+	default:
+		msg = draw(m)
 	}
 	_, err := c.push(ctx, msg)
 	return err
@@ -142,8 +145,11 @@ func draw(m message.Message) lineapi.Message {
 		first, _, _ := strings.Cut(text, "\n")
 		return lineapi.NewFlex(first, lineapi.Bubble{Body: lineapi.VBox(lineapi.Text(text)), Footer: lineapi.VBox(buttons...)})
 	}
-	return lineapi.NewFlex(card.Heading(), bubble(card))
+	return cardMessage(card)
 }
+
+// cardMessage is a card as a Flex bubble, its heading the alternative.
+func cardMessage(c message.Card) lineapi.Message { return lineapi.NewFlex(c.Heading(), bubble(c)) }
 
 // bubble lays a card out: the title in the header, the facts, the
 // figures, why a person is asked and by when in the body, the engine and

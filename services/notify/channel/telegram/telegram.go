@@ -106,8 +106,8 @@ func (c *Channel) Edit(ctx context.Context, id string, m message.Message) error 
 // incident's Acknowledge).
 func draw(m message.Message) (string, tgapi.InlineKeyboard, error) {
 	var keyboard tgapi.InlineKeyboard
-	text := m.Text(HTML)
-	if card, ok := m.Card(HTML); ok {
+	text, card, ok := m.TextAndCard(HTML)
+	if ok {
 		if card.Outcome == "" {
 			keyboard = buttons(card)
 		}

@@ -154,9 +154,11 @@ func body(ctx context.Context, m message.Message) (hook.Body, error) {
 	}
 	b := hook.Body{
 		Version: hook.Version, ID: id, Kind: string(a.Kind), IncidentID: a.IncidentID, RepairID: a.RepairID,
-		Severity: a.Severity, Title: a.Title, Text: m.Text(Plain), Broadcast: m.Broadcast,
+		Severity: a.Severity, Title: a.Title, Broadcast: m.Broadcast,
 	}
-	if card, ok := m.Card(Plain); ok {
+	text, card, ok := m.TextAndCard(Plain)
+	b.Text = text
+	if ok {
 		b.Card = &hook.Card{
 			Title: card.Title, Facts: fields(card.Facts), Figures: fields(card.Figures), Why: card.Why,
 			Until: card.Until, Engine: card.Engine, Action: card.Action, Outcome: card.Outcome,

@@ -412,13 +412,13 @@ func (f *format) reasons(rs []string) ([]string, int) {
 
 // IncidentOpened is a new incident.
 func IncidentOpened(inc *typesv1.Incident) Message {
-	return Message{About: IncidentAbout(KindIncidentOpened, inc), data: func(f *format) any { return IncidentData{Incident: f.incident(inc)} }}
+	return Message{About: incidentAbout(KindIncidentOpened, inc), data: func(f *format) any { return IncidentData{Incident: f.incident(inc)} }}
 }
 
 // IncidentResolved is a resolved incident, told to the whole
 // conversation.
 func IncidentResolved(inc *typesv1.Incident) Message {
-	return Message{About: IncidentAbout(KindIncidentResolved, inc), Broadcast: true, data: func(f *format) any {
+	return Message{About: incidentAbout(KindIncidentResolved, inc), Broadcast: true, data: func(f *format) any {
 		return IncidentData{Incident: f.incident(inc)}
 	}}
 }
@@ -426,7 +426,7 @@ func IncidentResolved(inc *typesv1.Incident) Message {
 // IncidentEscalated is a step of an incident's escalation, told to the
 // whole conversation.
 func IncidentEscalated(e *eventsv1.IncidentEscalated) Message {
-	return Message{About: IncidentAbout(KindIncidentEscalated, e.GetIncident()), Broadcast: true, data: func(f *format) any {
+	return Message{About: incidentAbout(KindIncidentEscalated, e.GetIncident()), Broadcast: true, data: func(f *format) any {
 		d := EscalatedData{
 			Incident: f.incident(e.GetIncident()), Level: int(e.GetLevel()), Policy: f.esc(e.GetPolicy(), maxShort),
 			Reason: f.esc(e.GetReason(), maxShort), By: f.esc(e.GetBy(), maxShort),
@@ -621,6 +621,8 @@ func oneOf(s, fallback string) string {
 	return s
 }
 
+// join is parts but the empty ones, joined with sep (and the templates'
+// join, around pieces already escaped).
 func join(sep string, parts ...string) string {
 	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
 }

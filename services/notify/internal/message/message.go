@@ -227,6 +227,32 @@ func (msg Message) Card(m Markup) (Card, bool) {
 	return c, true
 }
 
+// TextAndCard is Text and Card in m from one drawing of the card, for a
+// channel that sends the text and lays out the card's buttons or parts
+// beside it (Telegram, a webhook): Text then Card would draw it twice.
+func (msg Message) TextAndCard(m Markup) (string, Card, bool) {
+	if msg.card == nil {
+		return msg.Text(m), Card{}, false
+	}
+	if text, c, err := msg.drawCard(msg.format(m)); err == nil {
+		return text, c, true
+	}
+	// A template failed: each falls back on its own, as it would alone.
+	c, _ := msg.Card(m)
+	return msg.Text(m), c, true
+}
+
+// drawCard is the approval card in f and its text (the repair.approval
+// template run on it).
+func (msg Message) drawCard(f *format) (string, Card, error) {
+	c, err := newCard(f, msg.card.req, msg.card.dec)
+	if err != nil {
+		return "", Card{}, err
+	}
+	text, err := exec(f.set, string(KindApprovalCard), c)
+	return text, c, err
+}
+
 func (msg Message) templates() *Templates {
 	if msg.Templates == nil {
 		return DefaultTemplates()
@@ -257,11 +283,8 @@ func (msg Message) format(m Markup) *format {
 func (msg Message) draw(m Markup) (string, error) {
 	f := msg.format(m)
 	if msg.card != nil {
-		c, err := newCard(f, msg.card.req, msg.card.dec)
-		if err != nil {
-			return "", err
-		}
-		return exec(f.set, string(KindApprovalCard), c)
+		text, _, err := msg.drawCard(f)
+		return text, err
 	}
 	if msg.data == nil {
 		return "", fmt.Errorf("%w: message %q has no data", errExec, msg.About.Kind)
@@ -306,8 +329,8 @@ func (f *format) incidentURL(id string) string {
 	return f.m.Escape(f.base + "/api/v1/incidents/" + id)
 }
 
-// IncidentAbout is about inc, as a message of kind k tells it.
-func IncidentAbout(k Kind, inc *typesv1.Incident) About {
+// incidentAbout is about inc, as a message of kind k tells it.
+func incidentAbout(k Kind, inc *typesv1.Incident) About {
 	return About{Kind: k, IncidentID: inc.GetId(), Severity: severityName(inc.GetSeverity()), Title: inc.GetTitle()}
 }
 

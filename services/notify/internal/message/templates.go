@@ -220,9 +220,7 @@ func markupFuncs(m Markup, set *template.Template) template.FuncMap {
 			return exec(set, name, data)
 		},
 		// join is for a template's own pieces, around data already escaped.
-		"join": func(sep string, parts ...string) string {
-			return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
-		},
+		"join": join,
 	}
 }
 
