@@ -204,10 +204,25 @@ func (e *Engine) plan(ctx context.Context, tx pgx.Tx) (int, error) {
 	return len(incs), nil
 }
 
-// config is what planning and steps read: the policies, the rules.
+// config is what planning and steps read: the policies, the rules, and
+// the on-call schedules (read once, by the first step naming one).
 type config struct {
-	policies []*monitorv1.EscalationPolicy
-	rules    *priority.Set
+	policies  []*monitorv1.EscalationPolicy
+	rules     *priority.Set
+	schedules []*monitorv1.OnCallSchedule
+	loaded    bool
+}
+
+// allSchedules returns every schedule, read at its first call.
+func (c *config) allSchedules(ctx context.Context, q Querier) ([]*monitorv1.OnCallSchedule, error) {
+	if !c.loaded {
+		ss, err := Schedules.List(ctx, q, "*")
+		if err != nil {
+			return nil, err
+		}
+		c.schedules, c.loaded = ss, true
+	}
+	return c.schedules, nil
 }
 
 func loadConfig(ctx context.Context, q Querier) (*config, error) {
@@ -374,7 +389,7 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 	if reason == ReasonUnacknowledged && round > 0 && idx == 0 {
 		reason = ReasonRepeat
 	}
-	users, err := e.resolve(ctx, tx, s, now)
+	users, err := e.resolve(ctx, tx, c, s, now)
 	if err != nil {
 		return err
 	}
@@ -426,7 +441,7 @@ func (c *config) next(p *monitorv1.EscalationPolicy, prio typesv1.Priority, leve
 // resolve names the users a step asks at now: its users, whoever is on
 // call in its schedules and its teams' default schedules; each once, in
 // that order.
-func (e *Engine) resolve(ctx context.Context, q Querier, s *monitorv1.EscalationStep, now time.Time) ([]string, error) {
+func (e *Engine) resolve(ctx context.Context, q Querier, c *config, s *monitorv1.EscalationStep, now time.Time) ([]string, error) {
 	var users []string
 	add := func(u string) {
 		if u != "" && !slices.Contains(users, u) {
@@ -436,26 +451,33 @@ func (e *Engine) resolve(ctx context.Context, q Querier, s *monitorv1.Escalation
 	for _, u := range s.GetUsers() {
 		add(u)
 	}
+	if len(s.GetSchedules()) == 0 && len(s.GetTeams()) == 0 {
+		return users, nil
+	}
+	all, err := c.allSchedules(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range s.GetSchedules() {
-		sch, err := Schedules.Get(ctx, q, n)
-		if errors.Is(err, ErrNotFound) {
+		i := slices.IndexFunc(all, func(sch *monitorv1.OnCallSchedule) bool { return sch.GetName() == n })
+		if i < 0 {
 			e.log.WarnContext(ctx, "escalation step names a schedule that does not exist", "schedule", n)
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		who, _ := ScheduleOf(sch).At(now)
+		who, _ := ScheduleOf(all[i]).At(now)
 		add(who)
 	}
 	for _, t := range s.GetTeams() {
-		sch, err := TeamSchedule(ctx, q, t)
-		if errors.Is(err, ErrNotFound) {
+		var own []*monitorv1.OnCallSchedule
+		for _, sch := range all {
+			if sch.GetTeam() == t {
+				own = append(own, sch)
+			}
+		}
+		sch, err := teamSchedule(own, t)
+		if err != nil {
 			e.log.WarnContext(ctx, "escalation step names a team without an on-call schedule", "team", t)
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		who, _ := ScheduleOf(sch).At(now)
 		add(who)
@@ -470,6 +492,12 @@ func TeamSchedule(ctx context.Context, q Querier, team string) (*monitorv1.OnCal
 	if err != nil {
 		return nil, err
 	}
+	return teamSchedule(ss, team)
+}
+
+// teamSchedule picks team's default schedule among ss, its schedules by
+// name.
+func teamSchedule(ss []*monitorv1.OnCallSchedule, team string) (*monitorv1.OnCallSchedule, error) {
 	if i := slices.IndexFunc(ss, func(s *monitorv1.OnCallSchedule) bool { return s.GetName() == team }); i >= 0 {
 		return ss[i], nil
 	}
