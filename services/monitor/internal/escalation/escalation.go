@@ -508,27 +508,35 @@ func teamSchedule(ss []*monitorv1.OnCallSchedule, team string) (*monitorv1.OnCal
 }
 
 // lockState plans incident id if it is not yet (whatever its status) and
-// locks its row.
-func (e *Engine) lockState(ctx context.Context, tx pgx.Tx, c *config, id string) (state, error) {
-	var team string
+// locks its row; it returns the incident's team, priority and status too.
+func (e *Engine) lockState(ctx context.Context, tx pgx.Tx, c *config, id string) (state, planned, error) {
+	var inc planned
 	var prio int32
 	var opened time.Time
-	err := tx.QueryRow(ctx, `SELECT team, priority, opened_at FROM incidents WHERE id = $1`, id).Scan(&team, &prio, &opened)
+	err := tx.QueryRow(ctx, `SELECT team, priority, opened_at, status FROM incidents WHERE id = $1`, id).Scan(&inc.team, &prio, &opened, &inc.status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return state{}, fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
+		return state{}, inc, fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
 	}
 	if err != nil {
-		return state{}, fmt.Errorf("load incident %s: %w", id, err)
+		return state{}, inc, fmt.Errorf("load incident %s: %w", id, err)
 	}
-	if err := c.plan(ctx, tx, id, team, typesv1.Priority(prio), opened); err != nil {
-		return state{}, err
+	inc.prio = typesv1.Priority(prio)
+	if err := c.plan(ctx, tx, id, inc.team, inc.prio, opened); err != nil {
+		return state{}, inc, err
 	}
 	rows, err := tx.Query(ctx, `SELECT incident_id::text, policy, level, due_at, snoozed_until, stopped FROM escalations
 		WHERE incident_id = $1 FOR UPDATE`, id)
 	if err != nil {
-		return state{}, fmt.Errorf("lock the escalation of %s: %w", id, err)
+		return state{}, inc, fmt.Errorf("lock the escalation of %s: %w", id, err)
 	}
-	return pgx.CollectExactlyOneRow(rows, scanState)
+	st, err := pgx.CollectExactlyOneRow(rows, scanState)
+	return st, inc, err
+}
+
+// planned is what lockState read of an incident.
+type planned struct {
+	team, status string
+	prio         typesv1.Priority
 }
 
 // Escalate takes incident id's next step now, by a person, whatever is
@@ -539,17 +547,12 @@ func (e *Engine) Escalate(ctx context.Context, tx pgx.Tx, id, by string) (int32,
 	if err != nil {
 		return 0, err
 	}
-	st, err := e.lockState(ctx, tx, c, id)
+	st, inc, err := e.lockState(ctx, tx, c, id)
 	if err != nil {
 		return 0, err
 	}
 	if !slices.ContainsFunc(c.policies, func(p *monitorv1.EscalationPolicy) bool { return p.GetName() == st.policy }) {
-		var team string
-		var prio int32
-		if err := tx.QueryRow(ctx, `SELECT team, priority FROM incidents WHERE id = $1`, id).Scan(&team, &prio); err != nil {
-			return 0, fmt.Errorf("load incident %s: %w", id, err)
-		}
-		if p := Choose(c.policies, team, typesv1.Priority(prio)); p != nil {
+		if p := Choose(c.policies, inc.team, inc.prio); p != nil {
 			st.policy = p.GetName()
 			if _, err := tx.Exec(ctx, `UPDATE escalations SET policy = $2, level = 0 WHERE incident_id = $1`, id, st.policy); err != nil {
 				return 0, err
@@ -572,14 +575,11 @@ func (e *Engine) Snooze(ctx context.Context, tx pgx.Tx, id string, d time.Durati
 	if err != nil {
 		return time.Time{}, err
 	}
-	if _, err := e.lockState(ctx, tx, c, id); err != nil {
+	_, inc, err := e.lockState(ctx, tx, c, id)
+	if err != nil {
 		return time.Time{}, err
 	}
-	var status string
-	if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1`, id).Scan(&status); err != nil {
-		return time.Time{}, fmt.Errorf("load incident %s: %w", id, err)
-	}
-	if status == "resolved" {
+	if inc.status == "resolved" {
 		return time.Time{}, fmt.Errorf("snooze %s: %w", id, incident.ErrResolved)
 	}
 	until := e.clock.Now().UTC().Add(d)
