@@ -196,10 +196,12 @@ func (e *Engine) plan(ctx context.Context, tx pgx.Tx) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	b := &pgx.Batch{}
 	for _, i := range incs {
-		if err := c.plan(ctx, tx, i.id, i.team, typesv1.Priority(i.prio), i.opened); err != nil {
-			return 0, err
-		}
+		b.Queue(insertPlan, c.planRow(i.id, i.team, typesv1.Priority(i.prio), i.opened)...)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("plan the escalation of %d incidents: %w", len(incs), err)
 	}
 	return len(incs), nil
 }
@@ -241,8 +243,22 @@ func loadConfig(ctx context.Context, q Querier) (*config, error) {
 	return &config{policies: ps, rules: set}, nil
 }
 
+// insertPlan inserts an incident's escalation row (none when one exists),
+// with planRow's arguments.
+const insertPlan = `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (incident_id) DO NOTHING`
+
 // plan inserts incident id's escalation row (none when one exists).
 func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio typesv1.Priority, opened time.Time) error {
+	if _, err := tx.Exec(ctx, insertPlan, c.planRow(id, team, prio, opened)...); err != nil {
+		return fmt.Errorf("plan the escalation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// planRow is insertPlan's arguments for incident id: its policy, when
+// step 1 is due, or why it will not escalate.
+func (c *config) planRow(id, team string, prio typesv1.Priority, opened time.Time) []any {
 	var (
 		policy  string
 		due     *time.Time
@@ -260,12 +276,7 @@ func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio type
 		t := opened.Add(target + p.GetSteps()[0].GetDelay().AsDuration())
 		due = &t
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (incident_id) DO NOTHING`, id, policy, due, stopped)
-	if err != nil {
-		return fmt.Errorf("plan the escalation of %s: %w", id, err)
-	}
-	return nil
+	return []any{id, policy, due, stopped}
 }
 
 // Choose returns the policy for an incident of team and prio: the team's
