@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -115,7 +114,7 @@ func oncallCommand() *cobra.Command {
 		Use: "apply -f FILE", Short: "Create or replace a schedule from a YAML or JSON file (the API's fields)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s := &monitorv1.OnCallSchedule{}
-			if err := readDocument(file, s); err != nil {
+			if err := readDocument(cmd, file, s); err != nil {
 				return err
 			}
 			return oncall(cmd.Context(), func(ctx context.Context, cl monitorv1.OnCallServiceClient) (proto.Message, error) {
@@ -257,7 +256,7 @@ func escalationCommand() *cobra.Command {
 		Use: "apply -f FILE", Short: "Create or replace a policy from a YAML or JSON file (the API's fields; delays like 10m; priorities P0-P3)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p := &monitorv1.EscalationPolicy{}
-			if err := readDocument(file, p); err != nil {
+			if err := readDocument(cmd, file, p); err != nil {
 				return err
 			}
 			return esc(cmd.Context(), func(ctx context.Context, cl monitorv1.EscalationServiceClient) (proto.Message, error) {
@@ -312,7 +311,7 @@ func escalationCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := &monitorv1.PriorityRules{}
-			if err := readDocument(rulesFile, r); err != nil {
+			if err := readDocument(cmd, rulesFile, r); err != nil {
 				return err
 			}
 			return esc(cmd.Context(), func(ctx context.Context, cl monitorv1.EscalationServiceClient) (proto.Message, error) {
@@ -447,14 +446,8 @@ func zone(name string) *time.Location {
 // readDocument reads a YAML or JSON file (- for stdin) with the API's
 // field names into m; durations may be written as Go does (10m) and
 // priorities as P0 to P3.
-func readDocument(path string, m proto.Message) error {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
-	} else {
-		data, err = os.ReadFile(path)
-	}
+func readDocument(cmd *cobra.Command, path string, m proto.Message) error {
+	data, err := readFileOrStdin(cmd, path)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ var Policies = Stored[*monitorv1.EscalationPolicy]{
 	},
 }
 
+// columns are what scan reads.
+const columns = `spec, from_file, updated_at, updated_by`
+
 func (s Stored[T]) scan(row pgx.Row) (T, error) {
 	var (
 		spec     []byte
@@ -78,7 +81,7 @@ func (s Stored[T]) scan(row pgx.Row) (T, error) {
 
 // Get returns the document named name, or ErrNotFound.
 func (s Stored[T]) Get(ctx context.Context, q Querier, name string) (T, error) {
-	v, err := s.scan(q.QueryRow(ctx, `SELECT spec, from_file, updated_at, updated_by FROM `+s.table+` WHERE name = $1`, name))
+	v, err := s.scan(q.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("%s %q: %w", s.kind, name, ErrNotFound)
 	}
@@ -87,7 +90,7 @@ func (s Stored[T]) Get(ctx context.Context, q Querier, name string) (T, error) {
 
 // List returns the documents of team (all when team is "*"), by name.
 func (s Stored[T]) List(ctx context.Context, q Querier, team string) ([]T, error) {
-	rows, err := q.Query(ctx, `SELECT spec, from_file, updated_at, updated_by FROM `+s.table+`
+	rows, err := q.Query(ctx, `SELECT `+columns+` FROM `+s.table+`
 		WHERE $1 = '*' OR team = $1 ORDER BY name`, team)
 	if err != nil {
 		return nil, fmt.Errorf("list %ss: %w", s.kind, err)
@@ -114,8 +117,8 @@ func (s Stored[T]) Put(ctx context.Context, tx pgx.Tx, v T, create, fromFile boo
 		return zero, err
 	}
 	if create {
-		_, err := tx.Exec(ctx, `INSERT INTO `+s.table+` (name, team, spec, from_file, updated_at, updated_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, v.GetName(), v.GetTeam(), spec, fromFile, now, by)
+		out, err := s.scan(tx.QueryRow(ctx, `INSERT INTO `+s.table+` (name, team, spec, from_file, updated_at, updated_by)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+columns, v.GetName(), v.GetTeam(), spec, fromFile, now, by))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return zero, fmt.Errorf("%s %q: %w", s.kind, v.GetName(), ErrExists)
@@ -123,7 +126,7 @@ func (s Stored[T]) Put(ctx context.Context, tx pgx.Tx, v T, create, fromFile boo
 		if err != nil {
 			return zero, fmt.Errorf("create %s %q: %w", s.kind, v.GetName(), err)
 		}
-		return s.Get(ctx, tx, v.GetName())
+		return out, nil
 	}
 	var team string
 	var wasFile bool
@@ -138,11 +141,12 @@ func (s Stored[T]) Put(ctx context.Context, tx pgx.Tx, v T, create, fromFile boo
 	case team != v.GetTeam():
 		return zero, fmt.Errorf("%s %q belongs to team %q, not %q: %w", s.kind, v.GetName(), team, v.GetTeam(), ErrTeamChange)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE `+s.table+` SET spec = $2, from_file = $3, updated_at = $4, updated_by = $5
-		WHERE name = $1`, v.GetName(), spec, fromFile, now, by); err != nil {
+	out, err := s.scan(tx.QueryRow(ctx, `UPDATE `+s.table+` SET spec = $2, from_file = $3, updated_at = $4, updated_by = $5
+		WHERE name = $1 RETURNING `+columns, v.GetName(), spec, fromFile, now, by))
+	if err != nil {
 		return zero, fmt.Errorf("update %s %q: %w", s.kind, v.GetName(), err)
 	}
-	return s.Get(ctx, tx, v.GetName())
+	return out, nil
 }
 
 // Delete deletes the document (ErrNotFound, ErrFromFile).

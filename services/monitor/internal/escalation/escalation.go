@@ -196,18 +196,35 @@ func (e *Engine) plan(ctx context.Context, tx pgx.Tx) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	b := &pgx.Batch{}
 	for _, i := range incs {
-		if err := c.plan(ctx, tx, i.id, i.team, typesv1.Priority(i.prio), i.opened); err != nil {
-			return 0, err
-		}
+		b.Queue(insertPlan, c.planRow(i.id, i.team, typesv1.Priority(i.prio), i.opened)...)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("plan the escalation of %d incidents: %w", len(incs), err)
 	}
 	return len(incs), nil
 }
 
-// config is what planning and steps read: the policies, the rules.
+// config is what planning and steps read: the policies, the rules, and
+// the on-call schedules (read once, by the first step naming one).
 type config struct {
-	policies []*monitorv1.EscalationPolicy
-	rules    *priority.Set
+	policies  []*monitorv1.EscalationPolicy
+	rules     *priority.Set
+	schedules []*monitorv1.OnCallSchedule
+	loaded    bool
+}
+
+// allSchedules returns every schedule, read at its first call.
+func (c *config) allSchedules(ctx context.Context, q Querier) ([]*monitorv1.OnCallSchedule, error) {
+	if !c.loaded {
+		ss, err := Schedules.List(ctx, q, "*")
+		if err != nil {
+			return nil, err
+		}
+		c.schedules, c.loaded = ss, true
+	}
+	return c.schedules, nil
 }
 
 func loadConfig(ctx context.Context, q Querier) (*config, error) {
@@ -226,8 +243,22 @@ func loadConfig(ctx context.Context, q Querier) (*config, error) {
 	return &config{policies: ps, rules: set}, nil
 }
 
+// insertPlan inserts an incident's escalation row (none when one exists),
+// with planRow's arguments.
+const insertPlan = `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (incident_id) DO NOTHING`
+
 // plan inserts incident id's escalation row (none when one exists).
 func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio typesv1.Priority, opened time.Time) error {
+	if _, err := tx.Exec(ctx, insertPlan, c.planRow(id, team, prio, opened)...); err != nil {
+		return fmt.Errorf("plan the escalation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// planRow is insertPlan's arguments for incident id: its policy, when
+// step 1 is due, or why it will not escalate.
+func (c *config) planRow(id, team string, prio typesv1.Priority, opened time.Time) []any {
 	var (
 		policy  string
 		due     *time.Time
@@ -245,12 +276,7 @@ func (c *config) plan(ctx context.Context, tx pgx.Tx, id, team string, prio type
 		t := opened.Add(target + p.GetSteps()[0].GetDelay().AsDuration())
 		due = &t
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO escalations (incident_id, policy, due_at, stopped) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (incident_id) DO NOTHING`, id, policy, due, stopped)
-	if err != nil {
-		return fmt.Errorf("plan the escalation of %s: %w", id, err)
-	}
-	return nil
+	return []any{id, policy, due, stopped}
 }
 
 // Choose returns the policy for an incident of team and prio: the team's
@@ -374,7 +400,7 @@ func (e *Engine) step(ctx context.Context, tx pgx.Tx, c *config, st state, now t
 	if reason == ReasonUnacknowledged && round > 0 && idx == 0 {
 		reason = ReasonRepeat
 	}
-	users, err := e.resolve(ctx, tx, s, now)
+	users, err := e.resolve(ctx, tx, c, s, now)
 	if err != nil {
 		return err
 	}
@@ -426,7 +452,7 @@ func (c *config) next(p *monitorv1.EscalationPolicy, prio typesv1.Priority, leve
 // resolve names the users a step asks at now: its users, whoever is on
 // call in its schedules and its teams' default schedules; each once, in
 // that order.
-func (e *Engine) resolve(ctx context.Context, q Querier, s *monitorv1.EscalationStep, now time.Time) ([]string, error) {
+func (e *Engine) resolve(ctx context.Context, q Querier, c *config, s *monitorv1.EscalationStep, now time.Time) ([]string, error) {
 	var users []string
 	add := func(u string) {
 		if u != "" && !slices.Contains(users, u) {
@@ -436,26 +462,33 @@ func (e *Engine) resolve(ctx context.Context, q Querier, s *monitorv1.Escalation
 	for _, u := range s.GetUsers() {
 		add(u)
 	}
+	if len(s.GetSchedules()) == 0 && len(s.GetTeams()) == 0 {
+		return users, nil
+	}
+	all, err := c.allSchedules(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range s.GetSchedules() {
-		sch, err := Schedules.Get(ctx, q, n)
-		if errors.Is(err, ErrNotFound) {
+		i := slices.IndexFunc(all, func(sch *monitorv1.OnCallSchedule) bool { return sch.GetName() == n })
+		if i < 0 {
 			e.log.WarnContext(ctx, "escalation step names a schedule that does not exist", "schedule", n)
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		who, _ := ScheduleOf(sch).At(now)
+		who, _ := ScheduleOf(all[i]).At(now)
 		add(who)
 	}
 	for _, t := range s.GetTeams() {
-		sch, err := TeamSchedule(ctx, q, t)
-		if errors.Is(err, ErrNotFound) {
+		var own []*monitorv1.OnCallSchedule
+		for _, sch := range all {
+			if sch.GetTeam() == t {
+				own = append(own, sch)
+			}
+		}
+		sch, err := teamSchedule(own, t)
+		if err != nil {
 			e.log.WarnContext(ctx, "escalation step names a team without an on-call schedule", "team", t)
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		who, _ := ScheduleOf(sch).At(now)
 		add(who)
@@ -470,6 +503,12 @@ func TeamSchedule(ctx context.Context, q Querier, team string) (*monitorv1.OnCal
 	if err != nil {
 		return nil, err
 	}
+	return teamSchedule(ss, team)
+}
+
+// teamSchedule picks team's default schedule among ss, its schedules by
+// name.
+func teamSchedule(ss []*monitorv1.OnCallSchedule, team string) (*monitorv1.OnCallSchedule, error) {
 	if i := slices.IndexFunc(ss, func(s *monitorv1.OnCallSchedule) bool { return s.GetName() == team }); i >= 0 {
 		return ss[i], nil
 	}
@@ -480,27 +519,35 @@ func TeamSchedule(ctx context.Context, q Querier, team string) (*monitorv1.OnCal
 }
 
 // lockState plans incident id if it is not yet (whatever its status) and
-// locks its row.
-func (e *Engine) lockState(ctx context.Context, tx pgx.Tx, c *config, id string) (state, error) {
-	var team string
+// locks its row; it returns the incident's team, priority and status too.
+func (e *Engine) lockState(ctx context.Context, tx pgx.Tx, c *config, id string) (state, planned, error) {
+	var inc planned
 	var prio int32
 	var opened time.Time
-	err := tx.QueryRow(ctx, `SELECT team, priority, opened_at FROM incidents WHERE id = $1`, id).Scan(&team, &prio, &opened)
+	err := tx.QueryRow(ctx, `SELECT team, priority, opened_at, status FROM incidents WHERE id = $1`, id).Scan(&inc.team, &prio, &opened, &inc.status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return state{}, fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
+		return state{}, inc, fmt.Errorf("incident %s: %w", id, incident.ErrNotFound)
 	}
 	if err != nil {
-		return state{}, fmt.Errorf("load incident %s: %w", id, err)
+		return state{}, inc, fmt.Errorf("load incident %s: %w", id, err)
 	}
-	if err := c.plan(ctx, tx, id, team, typesv1.Priority(prio), opened); err != nil {
-		return state{}, err
+	inc.prio = typesv1.Priority(prio)
+	if err := c.plan(ctx, tx, id, inc.team, inc.prio, opened); err != nil {
+		return state{}, inc, err
 	}
 	rows, err := tx.Query(ctx, `SELECT incident_id::text, policy, level, due_at, snoozed_until, stopped FROM escalations
 		WHERE incident_id = $1 FOR UPDATE`, id)
 	if err != nil {
-		return state{}, fmt.Errorf("lock the escalation of %s: %w", id, err)
+		return state{}, inc, fmt.Errorf("lock the escalation of %s: %w", id, err)
 	}
-	return pgx.CollectExactlyOneRow(rows, scanState)
+	st, err := pgx.CollectExactlyOneRow(rows, scanState)
+	return st, inc, err
+}
+
+// planned is what lockState read of an incident.
+type planned struct {
+	team, status string
+	prio         typesv1.Priority
 }
 
 // Escalate takes incident id's next step now, by a person, whatever is
@@ -511,17 +558,12 @@ func (e *Engine) Escalate(ctx context.Context, tx pgx.Tx, id, by string) (int32,
 	if err != nil {
 		return 0, err
 	}
-	st, err := e.lockState(ctx, tx, c, id)
+	st, inc, err := e.lockState(ctx, tx, c, id)
 	if err != nil {
 		return 0, err
 	}
 	if !slices.ContainsFunc(c.policies, func(p *monitorv1.EscalationPolicy) bool { return p.GetName() == st.policy }) {
-		var team string
-		var prio int32
-		if err := tx.QueryRow(ctx, `SELECT team, priority FROM incidents WHERE id = $1`, id).Scan(&team, &prio); err != nil {
-			return 0, fmt.Errorf("load incident %s: %w", id, err)
-		}
-		if p := Choose(c.policies, team, typesv1.Priority(prio)); p != nil {
+		if p := Choose(c.policies, inc.team, inc.prio); p != nil {
 			st.policy = p.GetName()
 			if _, err := tx.Exec(ctx, `UPDATE escalations SET policy = $2, level = 0 WHERE incident_id = $1`, id, st.policy); err != nil {
 				return 0, err
@@ -544,14 +586,11 @@ func (e *Engine) Snooze(ctx context.Context, tx pgx.Tx, id string, d time.Durati
 	if err != nil {
 		return time.Time{}, err
 	}
-	if _, err := e.lockState(ctx, tx, c, id); err != nil {
+	_, inc, err := e.lockState(ctx, tx, c, id)
+	if err != nil {
 		return time.Time{}, err
 	}
-	var status string
-	if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1`, id).Scan(&status); err != nil {
-		return time.Time{}, fmt.Errorf("load incident %s: %w", id, err)
-	}
-	if status == "resolved" {
+	if inc.status == "resolved" {
 		return time.Time{}, fmt.Errorf("snooze %s: %w", id, incident.ErrResolved)
 	}
 	until := e.clock.Now().UTC().Add(d)

@@ -40,7 +40,6 @@ CREATE TABLE priority_rules (
 CREATE TABLE escalations (
     incident_id   uuid PRIMARY KEY REFERENCES incidents (id) ON DELETE CASCADE,
     policy        text NOT NULL,
-    spec          jsonb,
     level         int NOT NULL DEFAULT 0,
     due_at        timestamptz,
     snoozed_until timestamptz,
