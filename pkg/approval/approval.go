@@ -97,10 +97,9 @@ func ParseSlackAction(actionID, value string) (Verb, string, error) {
 	if !ok || uuid.Validate(value) != nil {
 		return "", "", fmt.Errorf("%w: %q", ErrInvalid, actionID)
 	}
-	for _, v := range slices.Concat(Verbs, incidentVerbs) {
-		if string(v) == name {
-			return v, value, nil
-		}
+	// short holds every verb, the card's and the incident message's.
+	if _, ok := short[Verb(name)]; !ok {
+		return "", "", fmt.Errorf("%w: %q", ErrInvalid, actionID)
 	}
-	return "", "", fmt.Errorf("%w: %q", ErrInvalid, actionID)
+	return Verb(name), value, nil
 }

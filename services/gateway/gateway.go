@@ -618,7 +618,7 @@ func notConfigured(what, setting string) http.Handler {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	retention := db.Retention{
-		What: "audit log, sessions, Telegram updates, LINE events and login failures",
+		What: "audit log, sessions, Telegram updates, LINE events, login failures and used action links",
 		Prune: func(ctx context.Context) (int64, error) {
 			now := time.Now()
 			return s.store.Prune(ctx, now.Add(-s.opts.AuditRetention), now.Add(-24*time.Hour))

@@ -227,7 +227,7 @@ func (d *Deployer) Request(ctx context.Context, r Request) (*postgres.Deployment
 // settle time, skipping bad ones), read from the ReplicaSet's
 // AnnotationRevision.
 func (d *Deployer) lastGood(ctx context.Context, a *postgres.App) (int64, error) {
-	client, err := d.client(ctx, a.Cluster)
+	client, err := d.clientFor(ctx, a.Cluster)
 	if err != nil {
 		return 0, err
 	}
@@ -247,15 +247,6 @@ func (d *Deployer) lastGood(ctx context.Context, a *postgres.App) (int64, error)
 		return 0, fmt.Errorf("%w: the last good ReplicaSet of app %s, %s, names no revision of the app", ErrNoGoodRevision, a.Name, g.ReplicaSet.Name)
 	}
 	return rev, nil
-}
-
-// client is the cluster's client.
-func (d *Deployer) client(ctx context.Context, cluster string) (*kube.Client, error) {
-	kubeconfig, err := d.store.Kubeconfig(ctx, d.pool, cluster)
-	if err != nil {
-		return nil, err
-	}
-	return d.kube.Get(cluster, kubeconfig)
 }
 
 // recordSettled records, on the app's ReplicaSets, the revisions good

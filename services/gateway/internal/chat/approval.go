@@ -388,7 +388,7 @@ func (a *Approvals) silence(as context.Context, p Press, rp *repairv1.Repair, wh
 // Escalate or Snooze, checked before the answer, done after it.
 // Incidents nil: not available here.
 func (a *Approvals) incident(ctx context.Context, p Press, who auth.Principal, e *auth.AuditEntry) outcome {
-	what := map[approval.Verb]string{approval.Acknowledge: "acknowledge", approval.Escalate: "escalate", approval.Snooze: "snooze"}[p.Verb]
+	what := string(p.Verb) // "acknowledge", "escalate", "snooze"
 	if !who.Has(auth.Operate) {
 		return refuse(e, codes.PermissionDenied, fmt.Sprintf("%s has role %s, not operator", who, who.Role),
 			fmt.Sprintf("Only an operator of the incident's team may %s it; %s is a %s.", what, who, who.Role))

@@ -375,7 +375,8 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, er
 
 // Prune deletes audit events before auditBefore (in chunks), sessions
 // that ended before sessionsBefore, Telegram update ids and LINE event
-// ids older than TelegramUpdateRetention, and failed logins a day old.
+// ids older than TelegramUpdateRetention, failed logins a day old, and
+// the records of email action links that expired.
 func (s *Store) Prune(ctx context.Context, auditBefore, sessionsBefore time.Time) (int64, error) {
 	n, err := db.DeleteInBatches(ctx, s.pool, 5000, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)`, auditBefore)
 	if err != nil {
