@@ -29,8 +29,15 @@ func (c *Cards) SaveRequest(ctx context.Context, e *eventsv1.RepairApprovalReque
 		return nil, fmt.Errorf("encode approval request of repair %s: %w", e.GetRepairId(), err)
 	}
 	var other []byte
+	// The newest request is kept: notify draws a queued message anew when
+	// it sends it, which saves its request again, and a first card sent
+	// after its snooze was saved must not bring the older request back.
 	err = c.pool.QueryRow(ctx, `INSERT INTO approval_cards (repair_id, request) VALUES ($1, $2)
-		ON CONFLICT (repair_id) DO UPDATE SET request = excluded.request, updated_at = now()
+		ON CONFLICT (repair_id) DO UPDATE SET request = CASE
+				WHEN (approval_cards.request #>> '{meta,occurredAt}')::timestamptz
+					> (excluded.request #>> '{meta,occurredAt}')::timestamptz THEN approval_cards.request
+				ELSE excluded.request END,
+			updated_at = now()
 		RETURNING decision`, e.GetRepairId(), data).Scan(&other)
 	if err != nil {
 		return nil, fmt.Errorf("save approval request of repair %s: %w", e.GetRepairId(), err)

@@ -8,7 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
@@ -55,4 +57,32 @@ func TestCards(t *testing.T) {
 	gotDec, err = cards.SaveRequest(ctx, req)
 	require.NoError(t, err)
 	assert.Nil(t, gotDec, "r1's decision went with it")
+}
+
+// A request saved again when an older card is sent late (its message is
+// drawn anew at send time) does not replace a newer one (the snooze): the
+// decision is drawn on the newest request.
+func TestCardsKeepTheNewestRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := db.Open(ctx, testkit.Postgres(t), "notify")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, db.Migrate(ctx, pool, "notify", db.Sub(postgres.Migrations, "migrations")))
+	cards := postgres.NewCards(pool)
+
+	at := time.Now()
+	request := func(at time.Time, snoozedBy string) *eventsv1.RepairApprovalRequested {
+		meta := bus.NewMeta("repair", nil)
+		meta.OccurredAt = timestamppb.New(at)
+		return &eventsv1.RepairApprovalRequested{Meta: meta, RepairId: "r1", SnoozedBy: snoozedBy}
+	}
+	first, snoozed := request(at, ""), request(at.Add(time.Minute), "user:alice")
+	for _, r := range []*eventsv1.RepairApprovalRequested{first, snoozed, first} {
+		_, err := cards.SaveRequest(ctx, r)
+		require.NoError(t, err)
+	}
+	got, err := cards.SaveDecision(ctx, &eventsv1.RepairDecided{RepairId: "r1", Outcome: "approved"})
+	require.NoError(t, err)
+	assert.True(t, proto.Equal(snoozed, got), "the snoozed request stays")
 }
