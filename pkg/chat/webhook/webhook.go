@@ -49,9 +49,11 @@ type Body struct {
 	// already drops the request.
 	ID string `json:"id"`
 	// Kind is what the message is about: incident.opened,
-	// incident.resolved, analysis.completed, repair.approval,
-	// repair.decided, repair.requested, repair.succeeded, repair.failed,
-	// repair.blocked.
+	// incident.resolved, incident.escalated, incident.repeated,
+	// analysis.completed, repair.approval, repair.decided,
+	// repair.requested, repair.succeeded, repair.failed, repair.blocked,
+	// deploy.started, deploy.succeeded, deploy.failed,
+	// deploy.rolled_back, channel.test.
 	Kind string `json:"kind"`
 	// Parent is the id of the message this one replies to (the
 	// incident's); empty for a message that starts a conversation.
