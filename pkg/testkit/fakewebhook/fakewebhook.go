@@ -67,6 +67,10 @@ func New(t testing.TB, secret string) *Sink {
 }
 
 func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
+	// The body is read first: net/http watches the connection (and cancels
+	// r.Context when the sender hangs up) only once the body is consumed,
+	// so a held request learns of a sender that gave up.
+	raw, readErr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	s.mu.Lock()
 	s.attempts++
 	hang := s.hang
@@ -95,9 +99,8 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want application/json", http.StatusUnsupportedMediaType)
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	if readErr != nil {
+		http.Error(w, readErr.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := webhook.Verify(s.secret, r.Header.Get(webhook.SignatureHeader), raw, time.Now()); err != nil {

@@ -197,6 +197,11 @@ func TestNoAnswer(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, channel.Judge(err).Retry)
 	assert.NotContains(t, err.Error(), secret)
+	// The sink learns of the hang-up when its connection closes; released
+	// before that, it would take the request the sender gave up on (which
+	// a real receiver may do too: that is the unknown outcome the queue
+	// records). Wait for it, then release: nothing is taken.
+	require.Eventually(t, func() bool { return sink.Hanging() == 0 }, 10*time.Second, 10*time.Millisecond)
 	sink.Release()
 	assert.Empty(t, sink.Accepted())
 
