@@ -77,6 +77,9 @@ const (
 	KindUser      Kind = "user"
 	KindKey       Kind = "key"
 	KindBootstrap Kind = "bootstrap"
+	// KindSource is a webhook source verified by its own mechanism (a
+	// signature with its secret): it may only send alerts.
+	KindSource Kind = "source"
 )
 
 // Principal is an authenticated caller.
@@ -129,6 +132,8 @@ func (p Principal) Has(perm Permission) bool {
 				return true
 			}
 		}
+	case KindSource:
+		return perm == Ingest
 	}
 	return false
 }

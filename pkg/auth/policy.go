@@ -45,7 +45,7 @@ var Policy = map[string]Rule{
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {Permission: Authenticated},
 
 	// Alerts come from machines with an ingest key (or an admin). The
-	// webhooks follow the same rule (services/gateway/internal/webhook).
+	// webhooks follow the same rule (services/gateway/internal/source).
 	// Not audited: a storm is millions of calls, and every alert is on the
 	// bus with its source anyway.
 	"/vigil.gateway.v1.AlertService/IngestAlerts": {Permission: Ingest},

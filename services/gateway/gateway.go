@@ -39,6 +39,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+	"github.com/vigil-ops/vigil/services/gateway/internal/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
@@ -48,7 +49,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
-	"github.com/vigil-ops/vigil/services/gateway/internal/webhook"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 
 	"google.golang.org/grpc"
 )
@@ -568,8 +569,12 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	srv.WrapREST(s.requireCredentials)
 	srv.LimitREST(s.opts.RESTMaxBytes)
-	srv.Handle("POST /api/v1/webhooks/alertmanager", &webhook.Alertmanager{
-		Auth: s.access, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Log: s.deps.Logger,
+	// Every webhook source of alerts goes through one handler: bounded,
+	// verified by its sender's own mechanism, validated, counted.
+	sources := source.NewMetrics(s.deps.Registry)
+	keys := source.Keys{Auth: s.access}
+	srv.Handle("POST /api/v1/webhooks/alertmanager", &source.Handler{
+		Source: alertmanager.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
 	})
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.

@@ -48,7 +48,18 @@ func Parse(r io.Reader) (*Message, error) {
 	if _, err := p.body.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("read alertmanager webhook: %w", err)
 	}
-	msg := p.message(p.body.Bytes())
+	return p.parse(p.body.Bytes())
+}
+
+// ParseBytes is Parse of a body already read.
+func ParseBytes(body []byte) (*Message, error) {
+	p := parsers.Get().(*parser)
+	defer p.release()
+	return p.parse(body)
+}
+
+func (p *parser) parse(body []byte) (*Message, error) {
+	msg := p.message(body)
 	if err := p.bad.Err("invalid alertmanager webhook"); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package webhook_test
+package alertmanager_test
 
 import (
 	"context"
@@ -20,25 +20,27 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/gateway/internal/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
-	"github.com/vigil-ops/vigil/services/gateway/internal/webhook"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 )
 
 const token = "webhook-test-token-0123"
 
 func handler(t *testing.T, js jetstream.JetStream, maxBytes int64) http.Handler {
 	t.Helper()
-	return &webhook.Alertmanager{
-		Auth:     auth.AdminToken(token),
+	return &source.Handler{
+		Source:   alertmanager.Source(source.Keys{Auth: auth.AdminToken(token)}),
 		Ingester: ingest.New(bus.NewPublisher(js, nil), nil, nil),
 		MaxBytes: maxBytes,
+		Metrics:  source.NewMetrics(nil),
 		Log:      testkit.Logger(t),
 	}
 }
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("../alertmanager/testdata/" + name)
+	b, err := os.ReadFile("testdata/" + name)
 	require.NoError(t, err)
 	return string(b)
 }
