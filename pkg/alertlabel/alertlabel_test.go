@@ -10,7 +10,7 @@ import (
 
 func TestFingerprintMatchesAlertmanager(t *testing.T) {
 	t.Parallel()
-	// Captured from Alertmanager 0.25 (services/gateway/internal/alertmanager/testdata).
+	// Captured from Alertmanager 0.25 (services/gateway/internal/source/alertmanager/testdata).
 	labels := map[string]string{
 		"alertname": "HighLatency", "instance": "checkout-1:8080", "service": "checkout", "severity": "critical",
 	}

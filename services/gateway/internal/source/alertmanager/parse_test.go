@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/server"
-	"github.com/vigil-ops/vigil/services/gateway/internal/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 )
 
 // The fixtures in testdata are bodies captured from a real Alertmanager 0.25.0
