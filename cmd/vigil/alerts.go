@@ -125,6 +125,10 @@ const maxDays = 100 * 366
 // alertState is what became of an alert: silenced (in no incident), or
 // firing or resolved in its incident.
 func alertState(a *typesv1.IncidentAlert) string {
+	if a.GetIncidentId() == "" && a.GetHeldBy() != nil {
+		// Waiting out its app's rollout (deploy quiet), firing or not.
+		return "held"
+	}
 	if a.GetIncidentId() == "" {
 		return "silenced"
 	}
@@ -136,9 +140,18 @@ func printAlerts(w io.Writer, as []*typesv1.IncidentAlert) {
 	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tFINGERPRINT\tLABELS")
 	for _, a := range as {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
-			orDash(a.GetIncidentId()), orDash(a.GetSilencedBy()), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
+			orDash(a.GetIncidentId()), mutedBy(a), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// mutedBy is the silence that muted an alert, or the deployment that
+// holds (or held) it.
+func mutedBy(a *typesv1.IncidentAlert) string {
+	if h := a.GetHeldBy(); h != nil && a.GetSilencedBy() == "" {
+		return "deploy " + h.GetDeploymentId()
+	}
+	return orDash(a.GetSilencedBy())
 }
 
 func orDash(s string) string {
