@@ -5,19 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
-	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor"
+	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 )
 
 const settle = 5 * time.Minute
@@ -25,18 +23,7 @@ const settle = 5 * time.Minute
 // quietMonitor starts a monitor replica with deploy quiet on clock.
 func (e *env) quietMonitor(t *testing.T, clock *fakeClock) *monitor.Service {
 	t.Helper()
-	pool, err := db.Open(context.Background(), e.dsn, monitor.Schema)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := monitor.New(ctx, monitor.Options{DeployQuiet: settle, ReleaseInterval: 20 * time.Millisecond}, monitor.Deps{
-		Pool: pool, JetStream: e.js, Publisher: e.pub, Metrics: e.metrics, Logger: testkit.Logger(t), Clock: clock,
-	})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	return s
+	return e.serviceWith(t, clock, monitor.Options{DeployQuiet: settle, ReleaseInterval: 20 * time.Millisecond})
 }
 
 // twoTeams registers shop (team-a) and blog (team-b), each in its own
@@ -115,41 +102,14 @@ func incidents(t *testing.T, s *monitor.Service) []*typesv1.Incident {
 	return resp.GetIncidents()
 }
 
-// opened returns every incident.opened published so far.
-func (e *env) opened(t *testing.T) []*eventsv1.IncidentOpened {
-	t.Helper()
-	ctx := context.Background()
-	s, err := e.js.Stream(ctx, "INCIDENTS")
-	require.NoError(t, err)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentOpened))
-	require.NoError(t, err)
-	want := int(info.State.Subjects[bus.SubjectIncidentOpened])
-	if want == 0 {
-		return nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentOpened}})
-	require.NoError(t, err)
-	var out []*eventsv1.IncidentOpened
-	for len(out) < want {
-		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		for m := range msgs.Messages() {
-			evs, err := bus.Decode(m.Subject(), m.Data())
-			require.NoError(t, err)
-			for _, ev := range evs {
-				out = append(out, ev.(*eventsv1.IncidentOpened))
-			}
-		}
-		require.NoError(t, msgs.Error())
-	}
-	return out
-}
-
 // waitOpened waits for n incident.opened in all.
 func (e *env) waitOpened(t *testing.T, n int) []*eventsv1.IncidentOpened {
 	t.Helper()
 	var got []*eventsv1.IncidentOpened
-	require.Eventually(t, func() bool { got = e.opened(t); return len(got) >= n }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		got = monitortest.Published[*eventsv1.IncidentOpened](t, e.js, bus.SubjectIncidentOpened)
+		return len(got) >= n
+	}, 30*time.Second, 20*time.Millisecond)
 	require.Len(t, got, n)
 	return got
 }
@@ -171,6 +131,25 @@ func requireEvidence(t *testing.T, s *monitor.Service, ev *eventsv1.IncidentOpen
 	require.Equal(t, outcome, got.GetIncident().GetAlerts()[0].GetHeldBy().GetOutcome())
 }
 
+// startRollout has shop's revision 7 start rolling out and returns its
+// deployment id.
+func (e *env) startRollout(t *testing.T) string {
+	t.Helper()
+	dep := bus.NewID()
+	e.rollout(t, &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), DeploymentId: dep, App: "shop", Revision: 7}, "shop", "rolling")
+	return dep
+}
+
+// shopRollingOut starts one monitor with deploy quiet, shop and blog of
+// two teams, and shop's rollout.
+func shopRollingOut(t *testing.T) (*env, *monitor.Service, string) {
+	t.Helper()
+	e := newEnv(t)
+	s := e.quietMonitor(t, &fakeClock{})
+	e.twoTeams(t)
+	return e, s, e.startRollout(t)
+}
+
 // A rollout of shop holds its warning alerts, on two replicas sharing the
 // release: one resolves within the settle time and never opens anything;
 // the other still fires when the settle time ends and opens an incident
@@ -182,8 +161,7 @@ func TestDeployQuietHoldsThroughSettle(t *testing.T) {
 	a, b := e.quietMonitor(t, clock), e.quietMonitor(t, clock)
 	e.twoTeams(t)
 	ctx := context.Background()
-	dep := bus.NewID()
-	e.rollout(t, &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), DeploymentId: dep, App: "shop", Revision: 7}, "shop", "rolling")
+	dep := e.startRollout(t)
 
 	require.NoError(t, e.pub.Publish(ctx, e.fire("brief", "shop", "warning", false), e.fire("lasting", "shop", "warning", false)))
 	waitHeld(t, a, "brief", dep, typesv1.AlertStatus_ALERT_STATUS_FIRING)
@@ -212,11 +190,7 @@ func TestDeployQuietHoldsThroughSettle(t *testing.T) {
 // A failed rollout releases its held alerts at once: no settle time.
 func TestDeployQuietFailedRolloutOpensAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.quietMonitor(t, &fakeClock{})
-	e.twoTeams(t)
-	dep := bus.NewID()
-	e.rollout(t, &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), DeploymentId: dep, App: "shop", Revision: 7}, "shop", "rolling")
+	e, s, dep := shopRollingOut(t)
 	require.NoError(t, e.pub.Publish(context.Background(), e.fire("errors", "shop", "warning", false)))
 	waitHeld(t, s, "errors", dep, typesv1.AlertStatus_ALERT_STATUS_FIRING)
 	require.Empty(t, incidents(t, s))
@@ -233,11 +207,7 @@ func TestDeployQuietFailedRolloutOpensAtOnce(t *testing.T) {
 // the app is the one Vigil resolves, not a label's word.
 func TestDeployQuietHoldsOnlyTheAppsWarnings(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.quietMonitor(t, &fakeClock{})
-	e.twoTeams(t)
-	dep := bus.NewID()
-	e.rollout(t, &eventsv1.DeployRequested{Meta: bus.NewMeta("deploy", nil), DeploymentId: dep, App: "shop", Revision: 7}, "shop", "rolling")
+	e, s, dep := shopRollingOut(t)
 
 	require.NoError(t, e.pub.Publish(context.Background(),
 		e.fire("down", "shop", "critical", false),
