@@ -60,7 +60,7 @@ func alertsList(c *clientFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.filters, "filter", nil, `Alertmanager matchers, e.g. alertname="X" or '{a="b", c=~"d.*"}' (repeatable; an alert must match all)`)
-	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced")
+	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced, held")
 	fl.StringVar(&f.incident, "incident", "", "only the alerts of this incident (ID)")
 	fl.StringVar(&f.since, "since", "", "only alerts last seen at or after this: RFC 3339, or a duration ago such as 90m or 2d")
 	fl.StringVar(&f.until, "until", "", "only alerts last seen before this: RFC 3339, or a duration ago")
@@ -79,7 +79,7 @@ func (f *alertsFlags) request(now time.Time) (*monitorv1.ListAlertsRequest, erro
 	for _, s := range f.states {
 		v, ok := monitorv1.AlertState_value["ALERT_STATE_"+strings.ToUpper(s)]
 		if !ok || v == 0 {
-			return nil, fmt.Errorf("--state %q: want firing, resolved or silenced", s)
+			return nil, fmt.Errorf("--state %q: want firing, resolved, silenced or held", s)
 		}
 		req.States = append(req.States, monitorv1.AlertState(v))
 	}

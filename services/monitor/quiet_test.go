@@ -232,4 +232,17 @@ func TestDeployQuietHoldsOnlyTheAppsWarnings(t *testing.T) {
 			require.NotEmpty(t, k[1], "%s is in an incident", k[0])
 		}
 	}
+	// Searched by state, the held alert is held, not silenced.
+	for st, want := range map[monitorv1.AlertState][]string{
+		monitorv1.AlertState_ALERT_STATE_HELD:     {"shop-slow"},
+		monitorv1.AlertState_ALERT_STATE_SILENCED: nil,
+	} {
+		resp, err := s.IncidentServer().ListAlerts(root, &monitorv1.ListAlertsRequest{States: []monitorv1.AlertState{st}})
+		require.NoError(t, err)
+		var got []string
+		for _, a := range resp.GetAlerts() {
+			got = append(got, a.GetAlert().GetFingerprint())
+		}
+		require.Equal(t, want, got, "%s", st)
+	}
 }

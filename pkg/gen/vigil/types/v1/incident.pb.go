@@ -412,8 +412,7 @@ type IncidentAlert struct {
 	// docs/noise.md): on an alert in no incident, the alert waits for the
 	// rollout and its settle time to pass; on an alert in an incident, it
 	// was held and released (the rollout failed, or the alert outlived the
-	// settle time), and the deploy is evidence of what caused it. Numbered
-	// apart from its neighbours: other noise controls add theirs.
+	// settle time), and the deploy is evidence of what caused it.
 	HeldBy        *DeployHold `protobuf:"bytes,9,opt,name=held_by,json=heldBy,proto3" json:"held_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
