@@ -16,6 +16,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
+	"github.com/vigil-ops/vigil/services/monitor/internal/quiet"
 )
 
 const settle = 5 * time.Minute
@@ -245,4 +246,29 @@ func TestDeployQuietHoldsOnlyTheAppsWarnings(t *testing.T) {
 		}
 		require.Equal(t, want, got, "%s", st)
 	}
+}
+
+// A rollout that never announces its end holds its app's alerts for the
+// longest rollout only, then releases them.
+func TestDeployQuietStopsWaitingForARolloutThatNeverEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	clock := &fakeClock{}
+	s := e.quietMonitor(t, clock)
+	e.twoTeams(t)
+	dep := e.startRollout(t)
+	// blog's rollout ends: its alert's release shows the releaser has
+	// looked past the settle time.
+	blogDep := bus.NewID()
+	e.rollout(t, &eventsv1.DeploySucceeded{Meta: bus.NewMeta("deploy", nil), DeploymentId: blogDep, App: "blog", Revision: 2}, "blog", "succeeded")
+	require.NoError(t, e.pub.Publish(context.Background(), e.fire("slow", "shop", "warning", false), e.fire("blog-slow", "blog", "warning", false)))
+	waitHeld(t, s, "slow", dep, typesv1.AlertStatus_ALERT_STATUS_FIRING)
+	waitHeld(t, s, "blog-slow", blogDep, typesv1.AlertStatus_ALERT_STATUS_FIRING)
+	clock.Advance(settle + time.Second)
+	require.Equal(t, "blog", e.waitOpened(t, 1)[0].GetIncident().GetApp())
+	waitHeld(t, s, "slow", dep, typesv1.AlertStatus_ALERT_STATUS_FIRING)
+	require.Len(t, incidents(t, s), 1, "a rollout still running holds past the settle time")
+
+	clock.Advance(quiet.DefaultMaxRollout)
+	requireEvidence(t, s, e.waitOpened(t, 2)[1], "slow", dep, "rolling")
 }
