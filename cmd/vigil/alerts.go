@@ -60,7 +60,7 @@ func alertsList(c *clientFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.filters, "filter", nil, `Alertmanager matchers, e.g. alertname="X" or '{a="b", c=~"d.*"}' (repeatable; an alert must match all)`)
-	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced")
+	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced, held")
 	fl.StringVar(&f.incident, "incident", "", "only the alerts of this incident (ID)")
 	fl.StringVar(&f.since, "since", "", "only alerts last seen at or after this: RFC 3339, or a duration ago such as 90m or 2d")
 	fl.StringVar(&f.until, "until", "", "only alerts last seen before this: RFC 3339, or a duration ago")
@@ -79,7 +79,7 @@ func (f *alertsFlags) request(now time.Time) (*monitorv1.ListAlertsRequest, erro
 	for _, s := range f.states {
 		v, ok := monitorv1.AlertState_value["ALERT_STATE_"+strings.ToUpper(s)]
 		if !ok || v == 0 {
-			return nil, fmt.Errorf("--state %q: want firing, resolved or silenced", s)
+			return nil, fmt.Errorf("--state %q: want firing, resolved, silenced or held", s)
 		}
 		req.States = append(req.States, monitorv1.AlertState(v))
 	}
@@ -125,6 +125,10 @@ const maxDays = 100 * 366
 // alertState is what became of an alert: silenced (in no incident), or
 // firing or resolved in its incident.
 func alertState(a *typesv1.IncidentAlert) string {
+	if a.GetIncidentId() == "" && a.GetHeldBy() != nil {
+		// Waiting out its app's rollout (deploy quiet), firing or not.
+		return "held"
+	}
 	if a.GetIncidentId() == "" {
 		return "silenced"
 	}
@@ -136,9 +140,18 @@ func printAlerts(w io.Writer, as []*typesv1.IncidentAlert) {
 	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tFINGERPRINT\tLABELS")
 	for _, a := range as {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
-			orDash(a.GetIncidentId()), orDash(a.GetSilencedBy()), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
+			orDash(a.GetIncidentId()), mutedBy(a), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// mutedBy is the silence that muted an alert, or the deployment that
+// holds (or held) it.
+func mutedBy(a *typesv1.IncidentAlert) string {
+	if h := a.GetHeldBy(); h != nil && a.GetSilencedBy() == "" {
+		return "deploy " + h.GetDeploymentId()
+	}
+	return orDash(a.GetSilencedBy())
 }
 
 func orDash(s string) string {

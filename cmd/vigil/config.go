@@ -83,6 +83,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	// Deploy quiet: an app's warning alerts wait out its rollout and this
+	// long after (0: off).
+	deployQuiet, err := envDuration("VIGIL_DEPLOY_QUIET", 5*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	maxBytes, err := envInt("VIGIL_WEBHOOK_MAX_BYTES", 8<<20)
 	if err != nil {
 		return app.Options{}, err
@@ -299,6 +305,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			SilenceMaxDuration: silenceMax,
 			// Priority rules, policies, schedules kept in Git.
 			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
+			DeployQuiet:    deployQuiet,
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming

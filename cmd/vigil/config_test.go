@@ -233,3 +233,26 @@ func TestAccessLimitsFromEnv(t *testing.T) {
 	_, err = appOptions(&serviceFlags{}, nil, "")
 	require.ErrorContains(t, err, `VIGIL_TRUSTED_PROXIES: "load-balancer" is not an address`)
 }
+
+// Deploy quiet holds for 5 minutes after a rollout unless
+// VIGIL_DEPLOY_QUIET says otherwise; 0 turns it off, a negative or
+// unreadable value is refused, naming the variable.
+func TestDeployQuietFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Minute, opts.Monitor.DeployQuiet)
+
+	t.Setenv("VIGIL_DEPLOY_QUIET", "0")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Zero(t, opts.Monitor.DeployQuiet)
+	require.NoError(t, opts.Monitor.Validate())
+
+	t.Setenv("VIGIL_DEPLOY_QUIET", "-1m")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Monitor.Validate(), "VIGIL_DEPLOY_QUIET")
+	t.Setenv("VIGIL_DEPLOY_QUIET", "soon")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, "VIGIL_DEPLOY_QUIET")
+}

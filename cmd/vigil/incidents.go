@@ -227,6 +227,7 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 		fmt.Fprintf(tw, "Resolved:\t%s by %s\n", when(i.GetResolvedAt()), i.GetResolvedBy())
 	}
 	fmt.Fprintf(tw, "Alerts:\t%d firing of %d\n", i.GetFiringCount(), i.GetAlertCount())
+	printHeldBy(tw, i.GetAlerts())
 	_ = tw.Flush()
 	if len(i.GetAlerts()) == 0 {
 		return
@@ -239,6 +240,21 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 			a.GetCount(), when(a.GetLastSeenAt()), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// printHeldBy names the rollouts that held alerts of the page before they
+// opened or joined the incident (deploy quiet): evidence of its cause.
+func printHeldBy(tw io.Writer, as []*typesv1.IncidentAlert) {
+	seen := map[string]bool{}
+	for _, a := range as {
+		h := a.GetHeldBy()
+		if h == nil || seen[h.GetDeploymentId()] {
+			continue
+		}
+		seen[h.GetDeploymentId()] = true
+		fmt.Fprintf(tw, "Deploy:\t%s of %s, revision %d (%s); its alerts were held until %s\n",
+			h.GetDeploymentId(), h.GetApp(), h.GetRevision(), strings.ReplaceAll(h.GetOutcome(), "_", " "), when(h.GetUntil()))
+	}
 }
 
 // printSubject says what an incident is about and whose it is, and why

@@ -74,6 +74,8 @@ var Roles = []Role{
 			SubjectRepairSucceeded,
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
+			// Deploy quiet: an app's rollouts hold its warning alerts.
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
 		},
 	},
 	{

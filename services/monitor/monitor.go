@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/quiet"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -75,6 +76,13 @@ type Options struct {
 	// EscalationInterval is how often due escalation steps are looked for
 	// (default 1s).
 	EscalationInterval time.Duration
+	// DeployQuiet is how long after a rollout of an app its alerts below
+	// critical are still held, as they are during it (0: deploy quiet is
+	// off; vigil's default 5m, VIGIL_DEPLOY_QUIET). Package quiet.
+	DeployQuiet time.Duration
+	// ReleaseInterval is how often held alerts whose rollout's window
+	// ended are looked for (default 1s).
+	ReleaseInterval time.Duration
 }
 
 // Validate reports options a user must fix.
@@ -93,6 +101,9 @@ func (o Options) Validate() error {
 	}
 	if o.StartWithin < 0 {
 		return errors.New("VIGIL_MONITOR_START_WITHIN: must not be negative")
+	}
+	if o.DeployQuiet < 0 {
+		return errors.New("VIGIL_DEPLOY_QUIET: must not be negative (0 turns deploy quiet off)")
 	}
 	if o.ChunkSize < 0 || o.ChunkSize > 100_000 {
 		return errors.New("VIGIL_MONITOR_CHUNK: must be between 1 and 100000")
@@ -131,6 +142,9 @@ type Service struct {
 	oncall   *grpcapi.OnCallServer
 	policies *grpcapi.EscalationServer
 	engine   *escalation.Engine
+	// deploys and releaser are deploy quiet's, nil when it is off.
+	deploys  *bus.Consumer
+	releaser *quiet.Releaser
 	log      *slog.Logger
 }
 
@@ -165,8 +179,12 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		log.InfoContext(ctx, "escalation file applied", "file", opts.EscalationFile)
 	}
+	var holds incident.Holds
+	if opts.DeployQuiet > 0 {
+		holds = quiet.Holds
+	}
 	c := incident.NewCorrelator(postgres.Store{}, incident.Options{
-		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval,
+		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval, Holds: holds,
 		// Read once per transaction: a silence applies from the next chunk
 		// after it is created.
 		Silences: func(ctx context.Context, tx pgx.Tx, now time.Time) (incident.Muter, error) {
@@ -211,7 +229,35 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.repairs.Create(ctx); err != nil {
 		return nil, err
 	}
+	if opts.DeployQuiet > 0 {
+		if err := s.deployQuiet(ctx, log); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// deployQuiet builds deploy quiet: a consumer of the rollouts (its own
+// durable consumer and inbox) and the releaser of held alerts, poked when
+// a rollout's end releases them at once.
+func (s *Service) deployQuiet(ctx context.Context, log *slog.Logger) error {
+	qopts := quiet.Options{Settle: s.opts.DeployQuiet}
+	if err := qopts.Validate(); err != nil {
+		return err
+	}
+	s.releaser = quiet.NewReleaser(s.deps.Pool, s.correlator, s.deps.Clock, s.opts.ReleaseInterval, log)
+	r := bus.NewRouter[pgx.Tx]()
+	quiet.Route(r, qopts)
+	var err error
+	s.deploys, err = bus.NewConsumer(s.deps.JetStream, bus.ConsumerConfig{
+		Name: "monitor", Subjects: r.Subjects(), BatchSize: 50,
+		// A rollout that started within the longest one still holds.
+		StartWithin: quiet.DefaultMaxRollout,
+	}, outbox.NewHandler(s.deps.Pool, "monitor-deploys", r).OnCommit(func(int) { s.releaser.Poke() }), log, s.deps.Metrics)
+	if err != nil {
+		return err
+	}
+	return s.deploys.Create(ctx)
 }
 
 // Register adds monitor's gRPC API to s.
@@ -246,6 +292,10 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
 	g.Go(func() error { return s.engine.Run(ctx) })
+	if s.releaser != nil {
+		g.Go(func() error { return s.deploys.Run(ctx) })
+		g.Go(func() error { return s.releaser.Run(ctx) })
+	}
 	retention := db.Retention{
 		What: "incidents, silenced alerts, resolutions and silences",
 		Prune: func(ctx context.Context) (int64, error) {

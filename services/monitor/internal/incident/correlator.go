@@ -83,6 +83,9 @@ type Options struct {
 	UpdateInterval time.Duration
 	// Silences, when set, mutes alerts.
 	Silences Silences
+	// Holds, when set, loads once per transaction the rollouts that hold
+	// their apps' alerts (deploy quiet, package quiet).
+	Holds Holds
 	// Priorities, when set, loads the priority rules once per transaction
 	// (default: the severity's priority, the default response targets).
 	Priorities Priorities
@@ -134,6 +137,9 @@ type Signal struct {
 	Resolved bool
 	// Cause is the meta of the event that carried it.
 	Cause *eventsv1.EventMeta
+	// HeldBy is set on a held firing being released: it is not held
+	// again, and its incident's alert names the rollout as evidence.
+	HeldBy *typesv1.DeployHold
 
 	key      string
 	labels   map[string]string
@@ -257,6 +263,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err != nil {
 		return err
 	}
+	holder, err := c.holder(ctx, tx, now)
+	if err != nil {
+		return err
+	}
 	var muter Muter
 	if c.opts.Silences != nil {
 		var err error
@@ -281,6 +291,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 				silenced = append(silenced, firingRecord(s.Alert, "", 1, now, id))
 				continue
 			}
+		}
+		if held := hold(holder, s, now); held != nil {
+			silenced = append(silenced, held)
+			continue
 		}
 		fired = append(fired, s.instance)
 		unmuted = append(unmuted, s)
@@ -435,6 +449,7 @@ func (c *Correlator) fire(st *incState, s *Signal, now time.Time, prio *priority
 	a := s.Alert
 	existing := st.alerts[a.GetFingerprint()]
 	rec := firingRecord(a, inc.GetId(), 1, now, "")
+	rec.HeldBy = s.HeldBy
 	switch {
 	case existing == nil:
 		inc.AlertCount++

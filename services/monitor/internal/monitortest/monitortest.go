@@ -62,18 +62,25 @@ func RequireCountersMatch(t testing.TB, pool *pgxpool.Pool) {
 // so far, in order.
 func Escalated(t testing.TB, js jetstream.JetStream) []*eventsv1.IncidentEscalated {
 	t.Helper()
+	return Published[*eventsv1.IncidentEscalated](t, js, bus.SubjectIncidentEscalated)
+}
+
+// Published returns every event of subject on the INCIDENTS stream of js
+// so far, in order.
+func Published[E bus.Event](t testing.TB, js jetstream.JetStream, subject string) []E {
+	t.Helper()
 	ctx := context.Background()
 	s, err := js.Stream(ctx, "INCIDENTS")
 	require.NoError(t, err)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentEscalated))
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
 	require.NoError(t, err)
-	want := int(info.State.Subjects[bus.SubjectIncidentEscalated])
+	want := int(info.State.Subjects[subject])
 	if want == 0 {
 		return nil
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentEscalated}})
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	require.NoError(t, err)
-	var out []*eventsv1.IncidentEscalated
+	var out []E
 	for len(out) < want {
 		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
 		require.NoError(t, err)
@@ -81,7 +88,7 @@ func Escalated(t testing.TB, js jetstream.JetStream) []*eventsv1.IncidentEscalat
 			evs, err := bus.Decode(m.Subject(), m.Data())
 			require.NoError(t, err)
 			for _, e := range evs {
-				out = append(out, e.(*eventsv1.IncidentEscalated))
+				out = append(out, e.(E))
 			}
 		}
 		require.NoError(t, msgs.Error())

@@ -281,7 +281,7 @@ func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit i
 }
 
 const alertColumns = `coalesce(incident_id::text, ''), fingerprint, status, labels, annotations, source, starts_at, ends_at,
-	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, '')`
+	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, ''), held_by`
 
 func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	var (
@@ -292,11 +292,18 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 		starts      time.Time
 		ends        *time.Time
 		first, last time.Time
+		held        []byte
 	)
 	err := row.Scan(&rec.IncidentID, &a.Fingerprint, &status, &a.Labels, &a.Annotations, &source, &starts, &ends,
-		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy)
+		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy, &held)
 	if err != nil {
 		return nil, err
+	}
+	if held != nil {
+		rec.HeldBy = &typesv1.DeployHold{}
+		if err := protojson.Unmarshal(held, rec.HeldBy); err != nil {
+			return nil, fmt.Errorf("held_by of %s: %w", a.GetFingerprint(), err)
+		}
 	}
 	rec.IncidentId = rec.IncidentID
 	a.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
@@ -345,7 +352,7 @@ func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (m
 // alertArrays are alerts as column arrays, for one multi-row statement.
 type alertArrays struct {
 	incidents, fingerprints, statuses, labels, annotations []string
-	generators, externals, silencedBy                      []*string
+	generators, externals, silencedBy, heldBy              []*string
 	sources, counts                                        []int32
 	starts, firsts, lasts                                  []time.Time
 	ends                                                   []*time.Time
@@ -377,6 +384,16 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 	x.generators = append(x.generators, &gen)
 	x.externals = append(x.externals, &ext)
 	x.silencedBy = append(x.silencedBy, silenced)
+	var held *string
+	if r.GetHeldBy() != nil {
+		js, err := protojson.Marshal(r.GetHeldBy())
+		if err != nil {
+			return fmt.Errorf("held_by of %s: %w", a.GetFingerprint(), err)
+		}
+		v := string(js)
+		held = &v
+	}
+	x.heldBy = append(x.heldBy, held)
 	x.sources = append(x.sources, int32(a.GetSource()))
 	x.counts = append(x.counts, r.GetCount())
 	x.starts = append(x.starts, a.GetStartsAt().AsTime())
@@ -389,17 +406,18 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 func (x *alertArrays) args() []any {
 	return []any{
 		x.incidents, x.fingerprints, x.statuses, x.labels, x.annotations, x.sources, x.starts, x.ends,
-		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy,
+		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy, x.heldBy,
 	}
 }
 
-const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid
+const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid, hb::jsonb
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::timestamptz[],
-		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[])
-	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb)`
+		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[],
+		$15::text[])
+	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb, hb)`
 
 const alertInsert = `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
-	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by) `
+	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by, held_by) `
 
 // UpsertAlerts implements incident.Store: one statement for all of them.
 func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRecord) error {
@@ -491,7 +509,7 @@ func storeMuted(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord) e
 			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
 			ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
 			count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
-			silenced_by = excluded.silenced_by`, x.args()...)
+			silenced_by = excluded.silenced_by, held_by = excluded.held_by`, x.args()...)
 	if err != nil {
 		return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
 	}
