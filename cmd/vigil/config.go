@@ -123,6 +123,17 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	flapThreshold, err := envInt("VIGIL_FLAP_THRESHOLD", 4)
+	if err != nil {
+		return app.Options{}, err
+	}
+	if flapThreshold <= 0 {
+		flapThreshold = -1 // 0 turns flapping detection off
+	}
+	flapWindow, err := envDuration("VIGIL_FLAP_WINDOW", 15*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	notifyMaxAge, err := envDuration("VIGIL_NOTIFY_MAX_EVENT_AGE", time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -299,6 +310,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			SilenceMaxDuration: silenceMax,
 			// Priority rules, policies, schedules kept in Git.
 			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
+			// Alerts that fire and resolve over and over (docs/noise.md).
+			FlapThreshold: flapThreshold, FlapWindow: flapWindow,
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming
