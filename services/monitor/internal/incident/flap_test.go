@@ -43,7 +43,11 @@ func newFlapFixture(t *testing.T) *flapFixture {
 
 func (f *flapFixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 
-func (f *flapFixture) advance(d time.Duration) { f.mu.Lock(); defer f.mu.Unlock(); f.now = f.now.Add(d) }
+func (f *flapFixture) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
 
 // toggle fires alert a again (a new firing, started now) and, unless
 // stay, resolves it; the clock moves a minute each time.
