@@ -127,8 +127,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
-	if flapThreshold <= 0 {
-		flapThreshold = -1 // 0 turns flapping detection off
+	switch {
+	case flapThreshold < 0:
+		return app.Options{}, errors.New("VIGIL_FLAP_THRESHOLD: must not be negative (0 turns flapping detection off)")
+	case flapThreshold == 0:
+		flapThreshold = -1 // monitor's "never"
 	}
 	flapWindow, err := envDuration("VIGIL_FLAP_WINDOW", 15*time.Minute)
 	if err != nil {
