@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,32 +46,14 @@ func (e *env) incidentEvents(t *testing.T) []string {
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n))
 		return n == 0
 	}, 30*time.Second, 20*time.Millisecond, "outbox relayed")
-	s, err := e.js.Stream(ctx, "INCIDENTS")
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	want := int(info.State.Msgs)
-	if want == 0 {
-		return nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
 	var out []string
-	for len(out) < want {
-		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+	for _, ev := range monitortest.Incidents(t, e.js, "incident.>") {
+		name, err := bus.SubjectOf(ev)
 		require.NoError(t, err)
-		for m := range msgs.Messages() {
-			evs, err := bus.Decode(m.Subject(), m.Data())
-			require.NoError(t, err)
-			for _, ev := range evs {
-				name := m.Subject()
-				if u, ok := ev.(*eventsv1.IncidentUpdated); ok {
-					name += ":" + u.GetReason()
-				}
-				out = append(out, name)
-			}
+		if u, ok := ev.(*eventsv1.IncidentUpdated); ok {
+			name += ":" + u.GetReason()
 		}
-		require.NoError(t, msgs.Error())
+		out = append(out, name)
 	}
 	return out
 }

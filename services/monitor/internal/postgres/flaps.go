@@ -42,19 +42,6 @@ func (Store) Cycles(ctx context.Context, tx pgx.Tx, fps []string, since time.Tim
 
 // SettledFlapping implements incident.FlapStore.
 func (Store) SettledFlapping(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*incident.Record, error) {
-	rows, err := tx.Query(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE flap_until <= $1
-		ORDER BY flap_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find settled flapping incidents: %w", err)
-	}
-	defer rows.Close()
-	var out []*incident.Record
-	for rows.Next() {
-		r, err := scanIncident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan flapping incident: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return lockedIncidents(ctx, tx, "settled flapping incidents", `SELECT `+incidentColumns+` FROM incidents
+		WHERE flap_until <= $1 ORDER BY flap_until LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 }

@@ -269,17 +269,23 @@ func (Store) LockIncident(ctx context.Context, tx pgx.Tx, id string) (*incident.
 
 // DueIncidents implements incident.Store.
 func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*incident.Record, error) {
-	rows, err := tx.Query(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
+	return lockedIncidents(ctx, tx, "due incidents", `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
 		ORDER BY update_due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+}
+
+// lockedIncidents are the incidents sql selects (and locks), what they
+// are named in errors.
+func lockedIncidents(ctx context.Context, tx pgx.Tx, what, sql string, args ...any) ([]*incident.Record, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find due incidents: %w", err)
+		return nil, fmt.Errorf("find %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []*incident.Record
 	for rows.Next() {
 		r, err := scanIncident(rows)
 		if err != nil {
-			return nil, fmt.Errorf("scan due incident: %w", err)
+			return nil, fmt.Errorf("scan %s: %w", what, err)
 		}
 		out = append(out, r)
 	}
