@@ -14,15 +14,16 @@ import (
 	"github.com/vigil-ops/vigil/pkg/outbox"
 )
 
-// Flapping: an alert that fires and resolves over and over would resolve,
-// reopen and announce its incident each time, and have it analysed and
-// repaired again each time. Once one of its alerts has gone through more
-// than Threshold fire-resolve cycles within Window, the incident is marked
-// flapping and announced once (incident.updated, reason "flapping"); from
-// then on its alerts' fires and resolutions are counted but neither
-// resolve, reopen nor announce it. It settles once none of its alerts has
-// changed for Window: resolved then if none fires (incident.resolved),
-// an ordinary open incident again otherwise (incident.updated, reason
+// Flapping is how the correlator treats an alert that fires and resolves
+// over and over, which would otherwise resolve, reopen and announce its
+// incident each time, and have it analysed and repaired again each time.
+// Once one of its alerts has gone through more than Threshold
+// fire-resolve cycles within Window, the incident is marked flapping and
+// announced once (incident.updated, reason "flapping"); from then on its
+// alerts' fires and resolutions are counted but neither resolve, reopen
+// nor announce it. It settles once none of its alerts has changed for
+// Window: resolved then if none fires (incident.resolved), an ordinary
+// open incident again otherwise (incident.updated, reason
 // "flapping_stopped").
 //
 // A cycle is a firing that started within the window and is known to
