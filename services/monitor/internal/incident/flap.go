@@ -114,6 +114,9 @@ func (c *Correlator) flapResolved(ctx context.Context, st *incState, s *Signal, 
 	if c.opts.Flapping.Threshold <= 0 || s.cycles <= c.opts.Flapping.Threshold {
 		return false
 	}
+	// An incident opened in this chunk is announced as it opened, then
+	// as flapping: the opening does not carry the change.
+	st.flushOpened(now)
 	inc := st.rec
 	inc.Flapping, inc.FlappingSince = true, timestamppb.New(now)
 	st.note(ReasonFlapping, s.Cause)

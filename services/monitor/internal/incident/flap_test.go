@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -220,4 +221,37 @@ func TestRepeatedResolutionCountsOnceAndResolvingByHandEndsFlapping(t *testing.T
 	f.advance(flapWindow)
 	assert.Zero(t, f.flush(t), "nothing left to settle")
 	assert.Len(t, f.events(t), before)
+}
+
+// An alert whose earlier cycles were in an incident long resolved opens a
+// new one; when the batch that opens it also holds one cycle too many, the
+// new incident is announced as it opened, then as flapping.
+func TestNewIncidentOfAFlappingAlert(t *testing.T) {
+	t.Parallel()
+	f := newFlapFixture(t)
+	f.c = incident.NewCorrelator(postgres.Store{}, incident.Options{
+		DedupWindow: time.Minute, UpdateInterval: -1, Now: f.clock,
+		Flapping: incident.Flapping{Threshold: 2, Window: flapWindow, Store: postgres.Store{}},
+	}, testkit.Logger(t))
+	f.toggle(t, "a", false)
+	f.toggle(t, "a", false)
+	f.advance(2 * time.Minute) // past the dedup window
+	a := alert("a", "shop", f.clock())
+	resolved := proto.CloneOf(a)
+	ctx := context.Background()
+	require.NoError(t, db.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+		return f.c.Apply(ctx, tx, f.c.NewPlan([]*incident.Signal{
+			{Alert: a, Cause: bus.NewMeta("test", nil)},
+			{Alert: alert("b", "shop", f.clock()), Cause: bus.NewMeta("test", nil)},
+			{Alert: resolved, Resolved: true, Cause: bus.NewMeta("test", nil)},
+		}, nil).Signals)
+	}))
+	incs := f.incidents(t)
+	require.Len(t, incs, 2)
+	assert.True(t, incs[0].GetFlapping(), "the new incident flaps")
+	assert.False(t, incs[1].GetFlapping())
+	assert.Equal(t, []string{
+		bus.SubjectIncidentOpened, bus.SubjectIncidentResolved, "incident.updated:reopened", bus.SubjectIncidentResolved,
+		bus.SubjectIncidentOpened, "incident.updated:flapping",
+	}, f.events(t))
 }
