@@ -129,6 +129,20 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	flapThreshold, err := envInt("VIGIL_FLAP_THRESHOLD", 4)
+	if err != nil {
+		return app.Options{}, err
+	}
+	switch {
+	case flapThreshold < 0:
+		return app.Options{}, errors.New("VIGIL_FLAP_THRESHOLD: must not be negative (0 turns flapping detection off)")
+	case flapThreshold == 0:
+		flapThreshold = -1 // monitor's "never"
+	}
+	flapWindow, err := envDuration("VIGIL_FLAP_WINDOW", 15*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	notifyMaxAge, err := envDuration("VIGIL_NOTIFY_MAX_EVENT_AGE", time.Hour)
 	if err != nil {
 		return app.Options{}, err
@@ -306,6 +320,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			// Priority rules, policies, schedules kept in Git.
 			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
 			DeployQuiet:    deployQuiet,
+			// Alerts that fire and resolve over and over (docs/noise.md).
+			FlapThreshold: flapThreshold, FlapWindow: flapWindow,
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming

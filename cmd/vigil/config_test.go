@@ -256,3 +256,31 @@ func TestDeployQuietFromEnv(t *testing.T) {
 	_, err = appOptions(&serviceFlags{}, nil, "")
 	require.ErrorContains(t, err, "VIGIL_DEPLOY_QUIET")
 }
+
+// VIGIL_FLAP_THRESHOLD and VIGIL_FLAP_WINDOW reach monitor: 4 cycles in
+// 15 minutes unless set, 0 turns flapping detection off, a negative
+// threshold or window is refused naming the variable.
+func TestFlappingFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 4, opts.Monitor.FlapThreshold)
+	require.Equal(t, 15*time.Minute, opts.Monitor.FlapWindow)
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "0")
+	t.Setenv("VIGIL_FLAP_WINDOW", "1h")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Negative(t, opts.Monitor.FlapThreshold, "off")
+	require.Equal(t, time.Hour, opts.Monitor.FlapWindow)
+	require.NoError(t, opts.Monitor.Validate())
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "-1")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, "VIGIL_FLAP_THRESHOLD: must not be negative")
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "3")
+	t.Setenv("VIGIL_FLAP_WINDOW", "-5m")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.EqualError(t, opts.Monitor.Validate(), "VIGIL_FLAP_WINDOW: must not be negative")
+}

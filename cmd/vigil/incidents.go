@@ -201,7 +201,7 @@ func printIncidents(w io.Writer, incs []*typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
 	for _, i := range incs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), statusOf(i),
 			orDash(priorityName(i.GetPriority())), short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(),
 			orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
 	}
@@ -212,7 +212,10 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID:\t%s\n", i.GetId())
 	fmt.Fprintf(tw, "Title:\t%s\n", i.GetTitle())
-	fmt.Fprintf(tw, "Status:\t%s\n", short(i.GetStatus().String(), "INCIDENT_STATUS_"))
+	fmt.Fprintf(tw, "Status:\t%s\n", statusOf(i))
+	if i.GetFlapping() {
+		fmt.Fprintf(tw, "Flapping:\tsince %s: its alerts' changes are not announced until they settle (docs/noise.md)\n", when(i.GetFlappingSince()))
+	}
 	fmt.Fprintf(tw, "Severity:\t%s\n", short(i.GetSeverity().String(), "SEVERITY_"))
 	if i.GetPriority() != typesv1.Priority_PRIORITY_UNSPECIFIED {
 		fmt.Fprintf(tw, "Priority:\t%s\n", priorityName(i.GetPriority()))
@@ -255,6 +258,16 @@ func printHeldBy(tw io.Writer, as []*typesv1.IncidentAlert) {
 		fmt.Fprintf(tw, "Deploy:\t%s of %s, revision %d (%s); its alerts were held until %s\n",
 			h.GetDeploymentId(), h.GetApp(), h.GetRevision(), strings.ReplaceAll(h.GetOutcome(), "_", " "), when(h.GetUntil()))
 	}
+}
+
+// statusOf is i's status as people read it: "open (flapping)" while its
+// alerts flap.
+func statusOf(i *typesv1.Incident) string {
+	s := short(i.GetStatus().String(), "INCIDENT_STATUS_")
+	if i.GetFlapping() {
+		s += " (flapping)"
+	}
+	return s
 }
 
 // printSubject says what an incident is about and whose it is, and why

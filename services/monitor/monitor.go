@@ -83,6 +83,13 @@ type Options struct {
 	// ReleaseInterval is how often held alerts whose rollout's window
 	// ended are looked for (default 1s).
 	ReleaseInterval time.Duration
+	// FlapThreshold: an alert that goes through more fire-resolve cycles
+	// than this within FlapWindow flaps, and its incident is marked
+	// flapping instead of resolving and reopening (docs/noise.md; default
+	// 4, negative: never; VIGIL_FLAP_THRESHOLD).
+	FlapThreshold int
+	// FlapWindow is the flapping window (default 15m, VIGIL_FLAP_WINDOW).
+	FlapWindow time.Duration
 }
 
 // Validate reports options a user must fix.
@@ -104,6 +111,9 @@ func (o Options) Validate() error {
 	}
 	if o.DeployQuiet < 0 {
 		return errors.New("VIGIL_DEPLOY_QUIET: must not be negative (0 turns deploy quiet off)")
+	}
+	if o.FlapWindow < 0 {
+		return errors.New("VIGIL_FLAP_WINDOW: must not be negative")
 	}
 	if o.ChunkSize < 0 || o.ChunkSize > 100_000 {
 		return errors.New("VIGIL_MONITOR_CHUNK: must be between 1 and 100000")
@@ -191,6 +201,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return postgres.Silences{}.Active(ctx, tx, now)
 		},
 		Priorities: escalation.LoadPriorities,
+		Now:        deps.Clock.Now,
+		Flapping:   flapping(opts),
 	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
@@ -258,6 +270,18 @@ func (s *Service) deployQuiet(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	return s.deploys.Create(ctx)
+}
+
+// flapping is the correlator's flapping from opts, with its defaults.
+func flapping(opts Options) incident.Flapping {
+	f := incident.Flapping{Threshold: max(opts.FlapThreshold, 0), Window: opts.FlapWindow, Store: postgres.Store{}}
+	if opts.FlapThreshold == 0 {
+		f.Threshold = 4
+	}
+	if f.Window == 0 {
+		f.Window = 15 * time.Minute
+	}
+	return f
 }
 
 // Register adds monitor's gRPC API to s.

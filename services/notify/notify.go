@@ -311,8 +311,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
 	on[*eventsv1.IncidentEscalated](incidents, s)
-	bus.On(incidents, func(ctx context.Context, _ queueing, e *eventsv1.IncidentUpdated) error {
-		return s.handleUpdate(ctx, e)
+	bus.On(incidents, func(ctx context.Context, q queueing, e *eventsv1.IncidentUpdated) error {
+		return s.handleUpdate(ctx, q, e)
 	})
 	analyses := bus.NewRouter[queueing]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)

@@ -263,10 +263,18 @@ func (s *Service) track(ctx context.Context, n note) error {
 }
 
 // handleUpdate records what an incident's update changes for routes
-// (its counts, its acknowledgement); notify says nothing of it.
-func (s *Service) handleUpdate(ctx context.Context, e *eventsv1.IncidentUpdated) error {
+// (its counts, its acknowledgement); notify says nothing of it, but that
+// the incident flaps (once: monitor tells nothing else while it does).
+func (s *Service) handleUpdate(ctx context.Context, q queueing, e *eventsv1.IncidentUpdated) error {
+	if e.GetReason() == reasonFlapping {
+		return s.queue(ctx, q, e)
+	}
 	return s.track(ctx, note{event: e, route: routeOf(bus.SubjectIncidentUpdated, e)})
 }
+
+// reasonFlapping is monitor's incident.updated reason for an incident
+// whose alerts flap (services/monitor/internal/incident, flap.go).
+const reasonFlapping = "flapping"
 
 // loadRoutes makes the routing document in force the one routes use, if
 // its version changed. A document stored by a newer notify that this one

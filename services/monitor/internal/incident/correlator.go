@@ -91,6 +91,8 @@ type Options struct {
 	Priorities Priorities
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Flapping marks incidents whose alerts flap (flap.go; zero: off).
+	Flapping Flapping
 }
 
 // Correlator applies alert events and people's actions to incidents.
@@ -146,6 +148,7 @@ type Signal struct {
 	lockID   int64
 	instance Instance
 	subject  *typesv1.Subject
+	cycles   int // a resolution's fire-resolve cycles (flap.go)
 }
 
 // ValidateAlert reports an alert no retry can make valid.
@@ -311,6 +314,9 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err := c.store.RecordResolutions(ctx, tx, resolveAll); err != nil {
 		return err
 	}
+	if err := c.countCycles(ctx, tx, unmuted, now); err != nil {
+		return err
+	}
 	incs, err := c.store.Incidents(ctx, tx, keys, now.Add(-c.opts.DedupWindow))
 	if err != nil {
 		return err
@@ -465,6 +471,9 @@ func (c *Correlator) fire(st *incState, s *Signal, now time.Time, prio *priority
 		rec.Count = existing.GetCount() + 1
 		rec.FirstSeenAt = existing.GetFirstSeenAt()
 		inc.FiringCount++
+		if c.flapChanged(st, now) {
+			break
+		}
 		st.change.AlertsRefired++
 		st.note(ReasonAlertRefired, s.Cause)
 		sampleAlert(&st.change.Added, rec.GetAlert())
@@ -538,6 +547,9 @@ func (c *Correlator) resolve(ctx context.Context, st *incState, s *Signal, now t
 	st.touched = append(st.touched, rec)
 	inc := st.rec
 	inc.FiringCount--
+	if c.flapResolved(ctx, st, s, now) {
+		return
+	}
 	st.change.AlertsResolved++
 	st.note(ReasonAlertResolved, s.Cause)
 	sampleAlert(&st.change.Resolved, rec.GetAlert())
@@ -668,13 +680,18 @@ func dedupAlerts(as []*AlertRecord) []*AlertRecord {
 	return out
 }
 
-// FlushDue announces the pending updates that are due, up to limit, and
-// returns how many.
+// FlushDue announces the pending updates that are due, and settles the
+// flapping incidents whose alerts stayed as they are (flap.go), up to
+// limit each, and returns how many.
 func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, error) {
 	now := c.now().UTC()
+	settled, err := c.settleFlapping(ctx, tx, now, limit)
+	if err != nil {
+		return 0, err
+	}
 	recs, err := c.store.DueIncidents(ctx, tx, now, limit)
 	if err != nil || len(recs) == 0 {
-		return 0, err
+		return settled, err
 	}
 	var events []bus.Event
 	for _, r := range recs {
@@ -685,7 +702,7 @@ func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, e
 	if err := c.store.SaveIncidents(ctx, tx, nil, recs); err != nil {
 		return 0, err
 	}
-	return len(recs), outbox.Add(ctx, tx, events...)
+	return settled + len(recs), outbox.Add(ctx, tx, events...)
 }
 
 // Acknowledge records that by is on the incident.
@@ -736,6 +753,7 @@ func (c *Correlator) Resolve(ctx context.Context, tx pgx.Tx, id, by string) (*ty
 	now := c.now().UTC()
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
 	inc.ResolvedAt, inc.ResolvedBy, inc.UpdatedAt = timestamppb.New(now), by, timestamppb.New(now)
+	stopFlapping(inc)
 	return c.byHand(ctx, tx, inc, now, "")
 }
 

@@ -69,7 +69,8 @@ func alertStatusName(s typesv1.AlertStatus) string {
 
 const incidentColumns = `id::text, group_key, group_labels, title, severity, status, app, namespace, correlation_id,
 	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject, priority, priority_by`
+	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject, priority, priority_by,
+	flapping_since, flap_until`
 
 func scanIncident(row pgx.Row) (*incident.Record, error) {
 	var (
@@ -82,10 +83,12 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		pending        []byte
 		subj           []byte
 		prio           int32
+		flapping       *time.Time
 	)
 	err := row.Scan(&r.Id, &r.GroupKey, &r.GroupLabels, &r.Title, &severity, &status, &r.App, &r.Namespace,
 		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy,
-		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj, &prio, &r.PriorityBy)
+		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj, &prio, &r.PriorityBy,
+		&flapping, &r.FlapUntil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +103,7 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 	r.Status = statusFromName(status)
 	r.OpenedAt, r.UpdatedAt = timestamppb.New(opened), timestamppb.New(update)
 	r.AcknowledgedAt, r.ResolvedAt = ts(acked), ts(solved)
+	r.Flapping, r.FlappingSince = flapping != nil, ts(flapping)
 	if lastEvent != nil {
 		r.LastEventAt = *lastEvent
 	}
@@ -185,12 +189,13 @@ func collectIncidents(ctx context.Context, tx pgx.Tx, out map[string]*incident.R
 
 const insertIncident = `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
 	namespace, correlation_id, opened_at, updated_at, resolved_at, resolved_by, alert_count, firing_count,
-	last_event_at, update_due_at, pending, team, subject, priority)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
+	last_event_at, update_due_at, pending, team, subject, priority, flapping_since, flap_until)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
 
 const updateIncident = `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
 	acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8, alert_count = $9,
-	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13, priority = $14, priority_by = $15
+	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13, priority = $14, priority_by = $15,
+	flapping_since = $16, flap_until = $17
 	WHERE id = $1`
 
 // SaveIncidents implements incident.Store: one round trip for all of them.
@@ -213,7 +218,8 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		b.Queue(insertIncident, r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
 			statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
 			r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
-			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj, int32(r.GetPriority()))
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj, int32(r.GetPriority()),
+			tm(r.GetFlappingSince()), r.FlapUntil)
 	}
 	for _, r := range updated {
 		pending, err := encodePending(r)
@@ -223,7 +229,7 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		b.Queue(updateIncident, r.GetId(), int32(r.GetSeverity()), statusNames[r.GetStatus()], r.GetUpdatedAt().AsTime(),
 			tm(r.GetAcknowledgedAt()), r.GetAcknowledgedBy(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
 			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending,
-			int32(r.GetPriority()), r.PriorityBy)
+			int32(r.GetPriority()), r.PriorityBy, tm(r.GetFlappingSince()), r.FlapUntil)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("save %d incidents: %w", len(inserted)+len(updated), err)
@@ -263,17 +269,23 @@ func (Store) LockIncident(ctx context.Context, tx pgx.Tx, id string) (*incident.
 
 // DueIncidents implements incident.Store.
 func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*incident.Record, error) {
-	rows, err := tx.Query(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
+	return lockedIncidents(ctx, tx, "due incidents", `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
 		ORDER BY update_due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+}
+
+// lockedIncidents are the incidents sql selects (and locks), what they
+// are named in errors.
+func lockedIncidents(ctx context.Context, tx pgx.Tx, what, sql string, args ...any) ([]*incident.Record, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find due incidents: %w", err)
+		return nil, fmt.Errorf("find %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []*incident.Record
 	for rows.Next() {
 		r, err := scanIncident(rows)
 		if err != nil {
-			return nil, fmt.Errorf("scan due incident: %w", err)
+			return nil, fmt.Errorf("scan %s: %w", what, err)
 		}
 		out = append(out, r)
 	}

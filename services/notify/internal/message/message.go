@@ -170,6 +170,7 @@ const (
 	KindDeployRolledBack  Kind = "deploy.rolled_back"
 	KindIncidentRepeated  Kind = "incident.repeated"
 	KindChannelTest       Kind = "channel.test"
+	KindIncidentFlapping  Kind = "incident.flapping"
 )
 
 // Kinds are every kind of message, each with a template.
@@ -177,7 +178,7 @@ var Kinds = []Kind{
 	KindIncidentOpened, KindIncidentResolved, KindIncidentEscalated, KindAnalysis,
 	KindApprovalCard, KindDecided, KindRepairRequested, KindRepairSucceeded, KindRepairFailed, KindRepairBlocked,
 	KindDeployStarted, KindDeploySucceeded, KindDeployFailed, KindDeployRolledBack,
-	KindIncidentRepeated, KindChannelTest,
+	KindIncidentRepeated, KindChannelTest, KindIncidentFlapping,
 }
 
 func kindNames() []string {

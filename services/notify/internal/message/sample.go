@@ -91,6 +91,10 @@ func Sample(k Kind) Message {
 		return IncidentRepeated(Firing{ID: inc.GetId(), Title: inc.GetTitle(), Firing: 2, Alert: 2, OpenedAt: at}, at.Add(65*time.Minute+20*time.Second))
 	case KindChannelTest:
 		return ChannelTest("payments-oncall", at)
+	case KindIncidentFlapping:
+		r := proto.CloneOf(inc)
+		r.FiringCount, r.Flapping, r.FlappingSince = 0, true, timestamppb.New(at.Add(12*time.Minute))
+		return IncidentFlapping(r)
 	}
 	return Message{About: About{Kind: k}}
 }

@@ -219,7 +219,15 @@ type Incident struct {
 	// first alert and what Vigil knows then.
 	Subject *Subject `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
 	// How urgent it is (see Priority).
-	Priority      Priority `protobuf:"varint,20,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
+	Priority Priority `protobuf:"varint,20,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
+	// Whether one of its alerts flaps: fired and resolved more than the
+	// flapping threshold within the flapping window (docs/noise.md). While
+	// it flaps, its alerts' fires and resolutions are counted but neither
+	// resolve, reopen nor announce it; it stops once its alerts stayed as
+	// they are for the window.
+	Flapping bool `protobuf:"varint,21,opt,name=flapping,proto3" json:"flapping,omitempty"`
+	// When it started flapping (unset while it does not).
+	FlappingSince *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=flapping_since,json=flappingSince,proto3" json:"flapping_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +400,20 @@ func (x *Incident) GetPriority() Priority {
 		return x.Priority
 	}
 	return Priority_PRIORITY_UNSPECIFIED
+}
+
+func (x *Incident) GetFlapping() bool {
+	if x != nil {
+		return x.Flapping
+	}
+	return false
+}
+
+func (x *Incident) GetFlappingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FlappingSince
+	}
+	return nil
 }
 
 // IncidentAlert is an alert as the incident knows it: deduplicated by
@@ -583,7 +605,7 @@ var File_vigil_types_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\xb1\a\n" +
+	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\x90\b\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12L\n" +
@@ -609,7 +631,9 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04team\x18\x12 \x01(\tR\x04team\x121\n" +
 	"\asubject\x18\x13 \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x124\n" +
-	"\bpriority\x18\x14 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\x1a>\n" +
+	"\bpriority\x18\x14 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\x12\x1a\n" +
+	"\bflapping\x18\x15 \x01(\bR\bflapping\x12A\n" +
+	"\x0eflapping_since\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\rflappingSince\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x02\n" +
@@ -685,16 +709,17 @@ var file_vigil_types_v1_incident_proto_depIdxs = []int32{
 	4,  // 7: vigil.types.v1.Incident.alerts:type_name -> vigil.types.v1.IncidentAlert
 	8,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
 	2,  // 9: vigil.types.v1.Incident.priority:type_name -> vigil.types.v1.Priority
-	9,  // 10: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
-	7,  // 11: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
-	5,  // 13: vigil.types.v1.IncidentAlert.held_by:type_name -> vigil.types.v1.DeployHold
-	7,  // 14: vigil.types.v1.DeployHold.until:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 10: vigil.types.v1.Incident.flapping_since:type_name -> google.protobuf.Timestamp
+	9,  // 11: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
+	7,  // 12: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
+	7,  // 13: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
+	5,  // 14: vigil.types.v1.IncidentAlert.held_by:type_name -> vigil.types.v1.DeployHold
+	7,  // 15: vigil.types.v1.DeployHold.until:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vigil_types_v1_incident_proto_init() }
