@@ -75,6 +75,10 @@ type Options struct {
 	// EscalationInterval is how often due escalation steps are looked for
 	// (default 1s).
 	EscalationInterval time.Duration
+	// InhibitFile, when set, is a YAML file with Alertmanager's
+	// inhibit_rules, applied at start and on each Reload
+	// (VIGIL_INHIBIT_FILE); the API then refuses to change the rules.
+	InhibitFile string
 }
 
 // Validate reports options a user must fix.
@@ -114,6 +118,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Clock is escalation's clock (default the system's); tests move it.
 	Clock escalation.Clock
+	// Reload, when set, asks for InhibitFile to be read and applied again
+	// (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Service is a running monitor.
@@ -132,6 +139,8 @@ type Service struct {
 	policies *grpcapi.EscalationServer
 	engine   *escalation.Engine
 	log      *slog.Logger
+	// inhibitions is the inhibition rules' API.
+	inhibitions *grpcapi.InhibitionServer
 }
 
 // New migrates monitor's schema and builds the service.
@@ -173,6 +182,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return postgres.Silences{}.Active(ctx, tx, now)
 		},
 		Priorities: escalation.LoadPriorities,
+		Inhibitor:  &postgres.Inhibitions{},
 	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
@@ -211,6 +221,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.repairs.Create(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.applyInhibitFile(ctx); err != nil {
+		return nil, err
+	}
+	s.inhibitions = grpcapi.NewInhibitionServer(deps.Pool, deps.Clock.Now)
 	return s, nil
 }
 
@@ -220,7 +234,12 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	monitorv1.RegisterSilenceServiceServer(r, s.silences)
 	monitorv1.RegisterOnCallServiceServer(r, s.oncall)
 	monitorv1.RegisterEscalationServiceServer(r, s.policies)
+	monitorv1.RegisterInhibitionServiceServer(r, s.inhibitions)
 }
+
+// InhibitionServer is monitor's inhibition API, for a gateway in the same
+// process.
+func (s *Service) InhibitionServer() monitorv1.InhibitionServiceServer { return s.inhibitions }
 
 // OnCallServer is monitor's on-call API, for a gateway in the same
 // process.
@@ -246,6 +265,8 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
 	g.Go(func() error { return s.engine.Run(ctx) })
+	g.Go(func() error { return s.release(ctx) })
+	g.Go(func() error { return s.reloadInhibitFile(ctx) })
 	retention := db.Retention{
 		What: "incidents, silenced alerts, resolutions and silences",
 		Prune: func(ctx context.Context) (int64, error) {

@@ -83,6 +83,8 @@ type Options struct {
 	UpdateInterval time.Duration
 	// Silences, when set, mutes alerts.
 	Silences Silences
+	// Inhibitor, when set, holds back inhibited firings.
+	Inhibitor Inhibitor
 	// Priorities, when set, loads the priority rules once per transaction
 	// (default: the severity's priority, the default response targets).
 	Priorities Priorities
@@ -292,6 +294,9 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	// is seen here, or that replica sees ours.
 	known, err := c.store.KnownResolutions(ctx, tx, fired)
 	if err != nil {
+		return err
+	}
+	if unmuted, silenced, err = c.inhibit(ctx, tx, signals, known, resolveAll, unmuted, silenced, now); err != nil {
 		return err
 	}
 	if err := c.store.RecordResolutions(ctx, tx, resolveAll); err != nil {

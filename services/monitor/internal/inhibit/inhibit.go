@@ -15,6 +15,7 @@ package inhibit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,15 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/matcher"
 	"github.com/vigil-ops/vigil/pkg/server"
+)
+
+// Errors of changing the rules in force.
+var (
+	// ErrFromFile: the inhibition file defines the rules; change the file.
+	ErrFromFile = errors.New("the inhibition rules are defined by the inhibition file (VIGIL_INHIBIT_FILE): change the file")
+	// ErrVersion: the rules changed since the version the change was
+	// made from.
+	ErrVersion = errors.New("the inhibition rules changed since that version: get them again")
 )
 
 // MaxRules bounds a rule set: every firing alert is matched against every
@@ -251,4 +261,27 @@ func (r *compiled) key(lset map[string]string) string {
 // the same key: the self-exclusion of Alertmanager's two-sided matches.
 func Inhibits(source, target Match) bool {
 	return source.Key == target.Key && !(source.Both && target.Both)
+}
+
+// Canonical are the rules as compiled, in order: the deprecated maps
+// folded into the matcher lists, each matcher written as Alertmanager
+// writes it, the equal labels sorted. Canonical rules compile to the same
+// set.
+func (s *Set) Canonical() []Rule {
+	if s == nil {
+		return nil
+	}
+	out := make([]Rule, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = Rule{SourceMatchers: strs(r.src), TargetMatchers: strs(r.tgt), Equal: slices.Clone(r.equal)}
+	}
+	return out
+}
+
+func strs(ms []*labels.Matcher) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
 }

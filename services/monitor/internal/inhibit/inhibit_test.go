@@ -229,3 +229,19 @@ inhibit_rules:
 		require.Nil(t, set, name)
 	}
 }
+
+func TestCanonicalCompilesToTheSameSet(t *testing.T) {
+	t.Parallel()
+	set := compile(t, inhibit.Rule{
+		SourceMatch: map[string]string{"alertname": "NodeDown"}, SourceMatchRE: map[string]string{"env": "prod|stage"},
+		TargetMatchers: []string{`{alertname="A", team!="core"}`}, Equal: []string{"zone", "node", "zone"},
+	})
+	canon := set.Canonical()
+	require.Equal(t, []inhibit.Rule{{
+		SourceMatchers: []string{`alertname="NodeDown"`, `env=~"prod|stage"`},
+		TargetMatchers: []string{`alertname="A"`, `team!="core"`},
+		Equal:          []string{"node", "zone"},
+	}}, canon)
+	again := compile(t, canon...)
+	require.Equal(t, set.IDs(), again.IDs())
+}

@@ -242,6 +242,13 @@ func encodePending(r *incident.Record) ([]byte, error) {
 	return b, nil
 }
 
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -281,7 +288,8 @@ func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit i
 }
 
 const alertColumns = `coalesce(incident_id::text, ''), fingerprint, status, labels, annotations, source, starts_at, ends_at,
-	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, '')`
+	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, ''),
+	coalesce(inhibited_by, ''), coalesce(inhibit_key, '')`
 
 func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	var (
@@ -294,10 +302,11 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 		first, last time.Time
 	)
 	err := row.Scan(&rec.IncidentID, &a.Fingerprint, &status, &a.Labels, &a.Annotations, &source, &starts, &ends,
-		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy)
+		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy, &rec.InhibitedBy, &rec.InhibitKey)
 	if err != nil {
 		return nil, err
 	}
+	rec.InhibitRule, _, _ = strings.Cut(rec.InhibitKey, ":")
 	rec.IncidentId = rec.IncidentID
 	a.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	if status == "resolved" {
@@ -345,7 +354,7 @@ func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (m
 // alertArrays are alerts as column arrays, for one multi-row statement.
 type alertArrays struct {
 	incidents, fingerprints, statuses, labels, annotations []string
-	generators, externals, silencedBy                      []*string
+	generators, externals, silencedBy, inhibitedBy, keys   []*string
 	sources, counts                                        []int32
 	starts, firsts, lasts                                  []time.Time
 	ends                                                   []*time.Time
@@ -377,6 +386,8 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 	x.generators = append(x.generators, &gen)
 	x.externals = append(x.externals, &ext)
 	x.silencedBy = append(x.silencedBy, silenced)
+	x.inhibitedBy = append(x.inhibitedBy, nullString(r.GetInhibitedBy()))
+	x.keys = append(x.keys, nullString(r.InhibitKey))
 	x.sources = append(x.sources, int32(a.GetSource()))
 	x.counts = append(x.counts, r.GetCount())
 	x.starts = append(x.starts, a.GetStartsAt().AsTime())
@@ -389,17 +400,19 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 func (x *alertArrays) args() []any {
 	return []any{
 		x.incidents, x.fingerprints, x.statuses, x.labels, x.annotations, x.sources, x.starts, x.ends,
-		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy,
+		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy, x.inhibitedBy, x.keys,
 	}
 }
 
-const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid
+const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid, ib, ik
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::timestamptz[],
-		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[])
-	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb)`
+		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[],
+		$15::text[], $16::text[])
+	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb, ib, ik)`
 
 const alertInsert = `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
-	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by) `
+	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by,
+	inhibited_by, inhibit_key) `
 
 // UpsertAlerts implements incident.Store: one statement for all of them.
 func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRecord) error {
@@ -491,7 +504,8 @@ func storeMuted(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord) e
 			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
 			ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
 			count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
-			silenced_by = excluded.silenced_by`, x.args()...)
+			silenced_by = excluded.silenced_by, inhibited_by = excluded.inhibited_by,
+			inhibit_key = excluded.inhibit_key`, x.args()...)
 	if err != nil {
 		return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
 	}
