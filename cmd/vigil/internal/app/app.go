@@ -396,6 +396,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
 				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
+				gdeps.Inhibitions = mon.InhibitionServer()
 			} else {
 				conn, err := a.dial(opts.MonitorAddr, "monitor")
 				if err != nil {
@@ -403,6 +404,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
+				gdeps.Inhibitions = gateway.NewInhibitionForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
