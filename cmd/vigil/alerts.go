@@ -122,9 +122,12 @@ func parseInstant(s string, now time.Time) (time.Time, error) {
 // maxDays bounds "Nd" well inside time.Duration.
 const maxDays = 100 * 366
 
-// alertState is what became of an alert: silenced (in no incident), or
-// firing or resolved in its incident.
+// alertState is what became of an alert: silenced or inhibited (in no
+// incident), or firing or resolved in its incident.
 func alertState(a *typesv1.IncidentAlert) string {
+	if a.GetIncidentId() == "" && a.GetInhibitedBy() != "" && a.GetAlert().GetStatus() != typesv1.AlertStatus_ALERT_STATUS_RESOLVED {
+		return "inhibited"
+	}
 	if a.GetIncidentId() == "" {
 		return "silenced"
 	}
@@ -133,12 +136,20 @@ func alertState(a *typesv1.IncidentAlert) string {
 
 func printAlerts(w io.Writer, as []*typesv1.IncidentAlert) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tFINGERPRINT\tLABELS")
+	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tINHIBITED BY\tFINGERPRINT\tLABELS")
 	for _, a := range as {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
-			orDash(a.GetIncidentId()), orDash(a.GetSilencedBy()), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
+			orDash(a.GetIncidentId()), orDash(a.GetSilencedBy()), orDash(inhibitedBy(a)), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// inhibitedBy names the alert that inhibits a, and the rule.
+func inhibitedBy(a *typesv1.IncidentAlert) string {
+	if a.GetInhibitedBy() == "" {
+		return ""
+	}
+	return a.GetInhibitedBy() + " (rule " + a.GetInhibitRule() + ")"
 }
 
 func orDash(s string) string {

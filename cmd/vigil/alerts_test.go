@@ -90,4 +90,6 @@ func TestAlertState(t *testing.T) {
 	require.Equal(t, "firing", alertState(&typesv1.IncidentAlert{Alert: firing, IncidentId: "i"}))
 	require.Equal(t, "resolved", alertState(&typesv1.IncidentAlert{Alert: resolved, IncidentId: "i"}))
 	require.Equal(t, "silenced", alertState(&typesv1.IncidentAlert{Alert: firing, SilencedBy: "s"}))
+	require.Equal(t, "inhibited", alertState(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
+	require.Equal(t, "node-down (rule r)", inhibitedBy(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
 }

@@ -299,6 +299,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			SilenceMaxDuration: silenceMax,
 			// Priority rules, policies, schedules kept in Git.
 			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
+			// Alertmanager's inhibit_rules, reloaded on SIGHUP.
+			InhibitFile: os.Getenv("VIGIL_INHIBIT_FILE"),
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming

@@ -157,6 +157,9 @@ type Deps struct {
 	Peers map[string]ed25519.PublicKey
 	// Reload asks notify to read its routes file again (SIGHUP).
 	Reload <-chan struct{}
+	// MonitorReload asks monitor to read its inhibition file again
+	// (SIGHUP: a channel of its own, so each service hears every one).
+	MonitorReload <-chan struct{}
 }
 
 // Conn is a service's connection to NATS.
@@ -293,6 +296,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		case "monitor":
 			mon, err = monitor.New(ctx, opts.Monitor, monitor.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+				Reload: deps.MonitorReload,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %w", err)
