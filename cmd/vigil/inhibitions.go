@@ -51,7 +51,9 @@ func inhibitionsGet(c *clientFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd.Context(), c, monitorv1.NewInhibitionServiceClient, func(ctx context.Context, cl monitorv1.InhibitionServiceClient) (proto.Message, error) {
 				return cl.GetInhibitionRules(ctx, &monitorv1.GetInhibitionRulesRequest{})
-			}, func(w io.Writer, m proto.Message) { printInhibitions(w, m.(*monitorv1.GetInhibitionRulesResponse).GetRules()) })
+			}, func(w io.Writer, m proto.Message) {
+				printInhibitions(w, m.(*monitorv1.GetInhibitionRulesResponse).GetRules())
+			})
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -249,12 +250,15 @@ func (s *Set) matches(lset map[string]string, source bool) []Match {
 }
 
 func (r *compiled) key(lset map[string]string) string {
-	h := sha256.New()
+	// FNV, not a cryptographic digest: whoever could craft a collision
+	// can send an alert with the very labels instead.
+	h := fnv.New128a()
 	for _, l := range r.equal {
 		_, _ = h.Write([]byte(lset[l]))
 		_, _ = h.Write([]byte{0xff}) // never in UTF-8
 	}
-	return r.id + ":" + hex.EncodeToString(h.Sum(nil)[:12])
+	var sum [16]byte
+	return r.id + ":" + hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // Inhibits reports whether a firing source s holds back target t under

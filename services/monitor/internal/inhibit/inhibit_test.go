@@ -245,3 +245,24 @@ func TestCanonicalCompilesToTheSameSet(t *testing.T) {
 	again := compile(t, canon...)
 	require.Equal(t, set.IDs(), again.IDs())
 }
+
+// BenchmarkSet is the matching alone: an alert against 100 rules, as a
+// source and as a target.
+func BenchmarkSet(b *testing.B) {
+	rules := make([]inhibit.Rule, 100)
+	for i := range rules {
+		rules[i] = inhibit.Rule{
+			SourceMatchers: []string{`alertname="Down` + string(rune('a'+i%26)) + `"`, `severity="critical"`},
+			TargetMatchers: []string{`alertname=~"Target.*"`, `severity!="critical"`},
+			Equal:          []string{"node", "cluster"},
+		}
+		rules[i].Equal = append(rules[i].Equal, "l"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	set, err := inhibit.Compile(rules)
+	require.NoError(b, err)
+	lset := l{"alertname": "Target1", "severity": "warning", "node": "n1", "cluster": "c", "namespace": "shop", "pod": "p-1"}
+	for b.Loop() {
+		_ = set.Sources(lset)
+		_ = set.Targets(lset)
+	}
+}
