@@ -264,7 +264,7 @@ func (r *compiled) key(lset map[string]string) string {
 // Inhibits reports whether a firing source s holds back target t under
 // the same key: the self-exclusion of Alertmanager's two-sided matches.
 func Inhibits(source, target Match) bool {
-	return source.Key == target.Key && !(source.Both && target.Both)
+	return source.Key == target.Key && (!source.Both || !target.Both)
 }
 
 // Canonical are the rules as compiled, in order: the deprecated maps

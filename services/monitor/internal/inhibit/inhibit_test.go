@@ -1,7 +1,6 @@
 package inhibit_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,20 +52,55 @@ func TestInhibition(t *testing.T) {
 		target  map[string]string
 		want    bool
 	}{
-		{"same node", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown", "node": "n1"}},
-			l{"alertname": "KubePodCrashLooping", "node": "n1", "pod": "p"}, true},
-		{"other node", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown", "node": "n1"}},
-			l{"alertname": "KubePodCrashLooping", "node": "n2"}, false},
-		{"no source fires", []inhibit.Rule{nodeDown}, nil,
-			l{"alertname": "KubePodCrashLooping", "node": "n1"}, false},
-		{"not a target", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown", "node": "n1"}},
-			l{"alertname": "HighLatency", "node": "n1"}, false},
-		{"both lack the equal label: equal", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown"}},
-			l{"alertname": "KubePodCrashLooping"}, true},
-		{"one lacks it", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown"}},
-			l{"alertname": "KubePodCrashLooping", "node": "n1"}, false},
-		{"an empty value is a missing label", []inhibit.Rule{nodeDown}, []map[string]string{{"alertname": "NodeDown", "node": ""}},
-			l{"alertname": "KubePodCrashLooping"}, true},
+		{
+			"same node",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown", "node": "n1"}},
+			l{"alertname": "KubePodCrashLooping", "node": "n1", "pod": "p"},
+			true,
+		},
+		{
+			"other node",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown", "node": "n1"}},
+			l{"alertname": "KubePodCrashLooping", "node": "n2"},
+			false,
+		},
+		{
+			"no source fires",
+			[]inhibit.Rule{nodeDown},
+			nil,
+			l{"alertname": "KubePodCrashLooping", "node": "n1"},
+			false,
+		},
+		{
+			"not a target",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown", "node": "n1"}},
+			l{"alertname": "HighLatency", "node": "n1"},
+			false,
+		},
+		{
+			"both lack the equal label: equal",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown"}},
+			l{"alertname": "KubePodCrashLooping"},
+			true,
+		},
+		{
+			"one lacks it",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown"}},
+			l{"alertname": "KubePodCrashLooping", "node": "n1"},
+			false,
+		},
+		{
+			"an empty value is a missing label",
+			[]inhibit.Rule{nodeDown},
+			[]map[string]string{{"alertname": "NodeDown", "node": ""}},
+			l{"alertname": "KubePodCrashLooping"},
+			true,
+		},
 		{"no equal: any source", []inhibit.Rule{{
 			SourceMatchers: []string{`alertname="ClusterDown"`}, TargetMatchers: []string{`severity="warning"`},
 		}}, []map[string]string{{"alertname": "ClusterDown"}}, l{"alertname": "X", "severity": "warning"}, true},
@@ -78,16 +112,30 @@ func TestInhibition(t *testing.T) {
 		}}, []map[string]string{{"alertname": "A", "node": "n", "zone": "z"}}, l{"alertname": "B", "node": "n", "zone": "y"}, false},
 		// Alertmanager: an alert matching both sides does not inhibit
 		// itself, nor another matching both.
-		{"not itself", []inhibit.Rule{critical}, []map[string]string{{"severity": "critical", "cluster": "c"}},
-			l{"severity": "critical", "cluster": "c"}, false},
-		{"two two-sided alerts do not inhibit each other", []inhibit.Rule{critical},
+		{
+			"not itself",
+			[]inhibit.Rule{critical},
+			[]map[string]string{{"severity": "critical", "cluster": "c"}},
+			l{"severity": "critical", "cluster": "c"},
+			false,
+		},
+		{
+			"two two-sided alerts do not inhibit each other",
+			[]inhibit.Rule{critical},
 			[]map[string]string{{"alertname": "A", "severity": "critical", "cluster": "c"}},
-			l{"alertname": "B", "severity": "critical", "cluster": "c"}, false},
+			l{"alertname": "B", "severity": "critical", "cluster": "c"},
+			false,
+		},
 		{"a one-sided source inhibits a two-sided target", []inhibit.Rule{{
 			SourceMatchers: []string{`alertname="Outage"`}, TargetMatchers: []string{`severity=~"warning|critical"`}, Equal: []string{"cluster"},
 		}, critical}, []map[string]string{{"alertname": "Outage", "cluster": "c"}}, l{"severity": "critical", "cluster": "c"}, true},
-		{"a two-sided source inhibits a one-sided target", []inhibit.Rule{critical},
-			[]map[string]string{{"severity": "critical", "cluster": "c"}}, l{"severity": "warning", "cluster": "c"}, true},
+		{
+			"a two-sided source inhibits a one-sided target",
+			[]inhibit.Rule{critical},
+			[]map[string]string{{"severity": "critical", "cluster": "c"}},
+			l{"severity": "warning", "cluster": "c"},
+			true,
+		},
 		{"deprecated source_match and target_match_re", []inhibit.Rule{{
 			SourceMatch: map[string]string{"alertname": "NodeDown"}, TargetMatchRE: map[string]string{"alertname": "KubePod.*"}, Equal: []string{"node"},
 		}}, []map[string]string{{"alertname": "NodeDown", "node": "n1"}}, l{"alertname": "KubePodNotReady", "node": "n1"}, true},
@@ -97,8 +145,12 @@ func TestInhibition(t *testing.T) {
 		{"a negative matcher selects alerts without the label", []inhibit.Rule{{
 			SourceMatchers: []string{`alertname="A"`}, TargetMatchers: []string{`team!="core"`},
 		}}, []map[string]string{{"alertname": "A"}}, l{"alertname": "B"}, true},
-		{"no rules", nil, []map[string]string{{"alertname": "NodeDown", "node": "n1"}},
-			l{"alertname": "KubePodCrashLooping", "node": "n1"}, false},
+		{
+			"no rules", nil,
+			[]map[string]string{{"alertname": "NodeDown", "node": "n1"}},
+			l{"alertname": "KubePodCrashLooping", "node": "n1"},
+			false,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,14 +209,23 @@ func TestCompileRefuses(t *testing.T) {
 		rules  []inhibit.Rule
 		fields []string
 	}{
-		{"bad matcher", []inhibit.Rule{{SourceMatchers: []string{`alertname="A"`, `x=~"("`}, TargetMatchers: []string{`a="b"`}}},
-			[]string{"inhibit_rules[0].source_matchers[1]"}},
+		{
+			"bad matcher",
+			[]inhibit.Rule{{SourceMatchers: []string{`alertname="A"`, `x=~"("`}, TargetMatchers: []string{`a="b"`}}},
+			[]string{"inhibit_rules[0].source_matchers[1]"},
+		},
 		{"no source", []inhibit.Rule{{TargetMatchers: []string{`a="b"`}}}, []string{"inhibit_rules[0].source_matchers"}},
 		{"no target", []inhibit.Rule{{SourceMatchers: []string{`a="b"`}}}, []string{"inhibit_rules[0].target_matchers"}},
-		{"bad equal label", []inhibit.Rule{{SourceMatchers: []string{`a="b"`}, TargetMatchers: []string{`a="c"`}, Equal: []string{""}}},
-			[]string{"inhibit_rules[0].equal[0]"}},
-		{"bad regular expression", []inhibit.Rule{{SourceMatchRE: map[string]string{"a": "("}, TargetMatchers: []string{`a="c"`}}},
-			[]string{"inhibit_rules[0].source_match_re.a"}},
+		{
+			"bad equal label",
+			[]inhibit.Rule{{SourceMatchers: []string{`a="b"`}, TargetMatchers: []string{`a="c"`}, Equal: []string{""}}},
+			[]string{"inhibit_rules[0].equal[0]"},
+		},
+		{
+			"bad regular expression",
+			[]inhibit.Rule{{SourceMatchRE: map[string]string{"a": "("}, TargetMatchers: []string{`a="c"`}}},
+			[]string{"inhibit_rules[0].source_match_re.a"},
+		},
 		{"the same rule twice", []inhibit.Rule{ok, ok}, []string{"inhibit_rules[1]"}},
 		{"every problem at once", []inhibit.Rule{{}, ok}, []string{"inhibit_rules[0].source_matchers", "inhibit_rules[0].target_matchers"}},
 		{"too many", make([]inhibit.Rule, inhibit.MaxRules+1), []string{"inhibit_rules"}},
@@ -175,7 +236,7 @@ func TestCompileRefuses(t *testing.T) {
 			set, err := inhibit.Compile(tc.rules)
 			require.Nil(t, set)
 			var bad *server.BadRequestError
-			require.True(t, errors.As(err, &bad), "%v", err)
+			require.ErrorAs(t, err, &bad)
 			var fields []string
 			for _, v := range bad.Violations {
 				fields = append(fields, v.Field)
