@@ -120,43 +120,37 @@ func Compile(rules []Rule) (*Set, error) {
 func side(bad *server.BadRequestError, field string, list []string, eq, re map[string]string) []*labels.Matcher {
 	ms, err := matcher.Parse(list)
 	if err != nil {
-		var merr *matcher.Error
-		if ok := asMatcherError(err, &merr); ok {
+		if merr := (*matcher.Error)(nil); errors.As(err, &merr) {
 			bad.Addf(fmt.Sprintf("%s[%d]", field, merr.Index), "%v", merr.Err)
 		} else {
 			bad.Add(field, err.Error())
 		}
 		return nil
 	}
-	for _, name := range sortedKeys(eq) {
-		m, err := labels.NewMatcher(labels.MatchEqual, name, eq[name])
-		if err != nil || !model.UTF8Validation.IsValidLabelName(name) {
-			bad.Addf(strings.Replace(field, "_matchers", "_match", 1)+"."+name, "%q is not a label name", name)
-			return nil
+	for _, dep := range []struct {
+		suffix string
+		op     labels.MatchType
+		m      map[string]string
+	}{{"_match", labels.MatchEqual, eq}, {"_match_re", labels.MatchRegexp, re}} {
+		for _, name := range sortedKeys(dep.m) {
+			at := strings.Replace(field, "_matchers", dep.suffix, 1) + "." + name
+			if !model.UTF8Validation.IsValidLabelName(name) {
+				bad.Addf(at, "%q is not a label name", name)
+				return nil
+			}
+			m, err := labels.NewMatcher(dep.op, name, dep.m[name])
+			if err != nil {
+				bad.Addf(at, "not a regular expression: %v", err)
+				return nil
+			}
+			ms = append(ms, m)
 		}
-		ms = append(ms, m)
-	}
-	for _, name := range sortedKeys(re) {
-		m, err := labels.NewMatcher(labels.MatchRegexp, name, re[name])
-		if err != nil || !model.UTF8Validation.IsValidLabelName(name) {
-			bad.Addf(strings.Replace(field, "_matchers", "_match_re", 1)+"."+name, "not a label name and a regular expression: %v", err)
-			return nil
-		}
-		ms = append(ms, m)
 	}
 	if len(ms) == 0 {
 		bad.Add(field, "no matcher: a rule without one would match every alert")
 		return nil
 	}
 	return ms
-}
-
-func asMatcherError(err error, target **matcher.Error) bool {
-	e, ok := err.(*matcher.Error) //nolint:errorlint // matcher.Parse returns it unwrapped
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 func sortedKeys(m map[string]string) []string {
