@@ -92,6 +92,8 @@ func TestAlertState(t *testing.T) {
 	require.Equal(t, "firing", alertState(&typesv1.IncidentAlert{Alert: firing, IncidentId: "i"}))
 	require.Equal(t, "resolved", alertState(&typesv1.IncidentAlert{Alert: resolved, IncidentId: "i"}))
 	require.Equal(t, "silenced", alertState(&typesv1.IncidentAlert{Alert: firing, SilencedBy: "s"}))
+	require.Equal(t, "inhibited", alertState(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
+	require.Equal(t, "node-down (rule r)", inhibitedBy(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
 	held := &typesv1.DeployHold{DeploymentId: "d1", App: "shop", Revision: 7}
 	require.Equal(t, "held", alertState(&typesv1.IncidentAlert{Alert: firing, HeldBy: held}))
 	require.Equal(t, "held", alertState(&typesv1.IncidentAlert{Alert: resolved, HeldBy: held}))

@@ -322,6 +322,8 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			DeployQuiet:    deployQuiet,
 			// Alerts that fire and resolve over and over (docs/noise.md).
 			FlapThreshold: flapThreshold, FlapWindow: flapWindow,
+			// Alertmanager's inhibit_rules, reloaded on SIGHUP.
+			InhibitFile: os.Getenv("VIGIL_INHIBIT_FILE"),
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming

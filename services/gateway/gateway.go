@@ -267,6 +267,9 @@ type Deps struct {
 	// NewEscalationForwarder).
 	OnCall     monitorv1.OnCallServiceServer
 	Escalation monitorv1.EscalationServiceServer
+	// Inhibitions serves monitor's InhibitionService, like Incidents
+	// (NewInhibitionForwarder).
+	Inhibitions monitorv1.InhibitionServiceServer
 	// Apps and Clusters serve the deploy service's API: the service itself
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
@@ -471,6 +474,12 @@ func NewEscalationForwarder(conn grpc.ClientConnInterface) monitorv1.EscalationS
 	return grpcapi.NewEscalationForwarder(conn)
 }
 
+// NewInhibitionForwarder returns an InhibitionService that calls monitor
+// over conn as the original caller.
+func NewInhibitionForwarder(conn grpc.ClientConnInterface) monitorv1.InhibitionServiceServer {
+	return grpcapi.NewInhibitionForwarder(conn)
+}
+
 // NewAppForwarder returns an AppService that calls the deploy service over
 // conn as the original caller.
 func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
@@ -551,6 +560,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	if s.deps.Escalation != nil {
 		monitorv1.RegisterEscalationServiceServer(srv.GRPC, s.deps.Escalation)
+	}
+	if s.deps.Inhibitions != nil {
+		monitorv1.RegisterInhibitionServiceServer(srv.GRPC, s.deps.Inhibitions)
 	}
 	if s.deps.Apps != nil {
 		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)

@@ -90,6 +90,10 @@ type Options struct {
 	FlapThreshold int
 	// FlapWindow is the flapping window (default 15m, VIGIL_FLAP_WINDOW).
 	FlapWindow time.Duration
+	// InhibitFile, when set, is a YAML file with Alertmanager's
+	// inhibit_rules, applied at start and on each Reload
+	// (VIGIL_INHIBIT_FILE); the API then refuses to change the rules.
+	InhibitFile string
 }
 
 // Validate reports options a user must fix.
@@ -135,6 +139,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Clock is escalation's clock (default the system's); tests move it.
 	Clock escalation.Clock
+	// Reload, when set, asks for InhibitFile to be read and applied again
+	// (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Service is a running monitor.
@@ -156,6 +163,8 @@ type Service struct {
 	deploys  *bus.Consumer
 	releaser *quiet.Releaser
 	log      *slog.Logger
+	// inhibitions is the inhibition rules' API.
+	inhibitions *grpcapi.InhibitionServer
 }
 
 // New migrates monitor's schema and builds the service.
@@ -203,6 +212,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Priorities: escalation.LoadPriorities,
 		Now:        deps.Clock.Now,
 		Flapping:   flapping(opts),
+		Inhibitor:  &postgres.Inhibitions{},
 	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
@@ -246,6 +256,10 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return nil, err
 		}
 	}
+	if err := s.applyInhibitFile(ctx); err != nil {
+		return nil, err
+	}
+	s.inhibitions = grpcapi.NewInhibitionServer(deps.Pool, deps.Clock.Now)
 	return s, nil
 }
 
@@ -290,7 +304,12 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	monitorv1.RegisterSilenceServiceServer(r, s.silences)
 	monitorv1.RegisterOnCallServiceServer(r, s.oncall)
 	monitorv1.RegisterEscalationServiceServer(r, s.policies)
+	monitorv1.RegisterInhibitionServiceServer(r, s.inhibitions)
 }
+
+// InhibitionServer is monitor's inhibition API, for a gateway in the same
+// process.
+func (s *Service) InhibitionServer() monitorv1.InhibitionServiceServer { return s.inhibitions }
 
 // OnCallServer is monitor's on-call API, for a gateway in the same
 // process.
@@ -320,6 +339,8 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.deploys.Run(ctx) })
 		g.Go(func() error { return s.releaser.Run(ctx) })
 	}
+	g.Go(func() error { return s.release(ctx) })
+	g.Go(func() error { return s.reloadInhibitFile(ctx) })
 	retention := db.Retention{
 		What: "incidents, silenced alerts, resolutions and silences",
 		Prune: func(ctx context.Context) (int64, error) {

@@ -86,6 +86,8 @@ type Options struct {
 	// Holds, when set, loads once per transaction the rollouts that hold
 	// their apps' alerts (deploy quiet, package quiet).
 	Holds Holds
+	// Inhibitor, when set, holds back inhibited firings.
+	Inhibitor Inhibitor
 	// Priorities, when set, loads the priority rules once per transaction
 	// (default: the severity's priority, the default response targets).
 	Priorities Priorities
@@ -309,6 +311,9 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	// is seen here, or that replica sees ours.
 	known, err := c.store.KnownResolutions(ctx, tx, fired)
 	if err != nil {
+		return err
+	}
+	if unmuted, silenced, err = c.inhibit(ctx, tx, signals, known, resolveAll, unmuted, silenced, now); err != nil {
 		return err
 	}
 	if err := c.store.RecordResolutions(ctx, tx, resolveAll); err != nil {

@@ -92,6 +92,8 @@ type Record struct {
 type AlertRecord struct {
 	IncidentID string
 	*typesv1.IncidentAlert
+	// InhibitKey is the key an inhibited alert is held under (inhibit.Match).
+	InhibitKey string
 }
 
 // AlertRef names an alert of an incident.

@@ -248,6 +248,13 @@ func encodePending(r *incident.Record) ([]byte, error) {
 	return b, nil
 }
 
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -293,7 +300,8 @@ func lockedIncidents(ctx context.Context, tx pgx.Tx, what, sql string, args ...a
 }
 
 const alertColumns = `coalesce(incident_id::text, ''), fingerprint, status, labels, annotations, source, starts_at, ends_at,
-	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, ''), held_by`
+	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, ''), held_by,
+	coalesce(inhibited_by, ''), coalesce(inhibit_key, '')`
 
 func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	var (
@@ -307,7 +315,7 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 		held        []byte
 	)
 	err := row.Scan(&rec.IncidentID, &a.Fingerprint, &status, &a.Labels, &a.Annotations, &source, &starts, &ends,
-		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy, &held)
+		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy, &held, &rec.InhibitedBy, &rec.InhibitKey)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +325,7 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 			return nil, fmt.Errorf("held_by of %s: %w", a.GetFingerprint(), err)
 		}
 	}
+	rec.InhibitRule, _, _ = strings.Cut(rec.InhibitKey, ":")
 	rec.IncidentId = rec.IncidentID
 	a.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	if status == "resolved" {
@@ -363,11 +372,11 @@ func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (m
 
 // alertArrays are alerts as column arrays, for one multi-row statement.
 type alertArrays struct {
-	incidents, fingerprints, statuses, labels, annotations []string
-	generators, externals, silencedBy, heldBy              []*string
-	sources, counts                                        []int32
-	starts, firsts, lasts                                  []time.Time
-	ends                                                   []*time.Time
+	incidents, fingerprints, statuses, labels, annotations       []string
+	generators, externals, silencedBy, heldBy, inhibitedBy, keys []*string
+	sources, counts                                              []int32
+	starts, firsts, lasts                                        []time.Time
+	ends                                                         []*time.Time
 }
 
 func (x *alertArrays) add(r *incident.AlertRecord) error {
@@ -406,6 +415,8 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 		held = &v
 	}
 	x.heldBy = append(x.heldBy, held)
+	x.inhibitedBy = append(x.inhibitedBy, nullString(r.GetInhibitedBy()))
+	x.keys = append(x.keys, nullString(r.InhibitKey))
 	x.sources = append(x.sources, int32(a.GetSource()))
 	x.counts = append(x.counts, r.GetCount())
 	x.starts = append(x.starts, a.GetStartsAt().AsTime())
@@ -418,18 +429,19 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 func (x *alertArrays) args() []any {
 	return []any{
 		x.incidents, x.fingerprints, x.statuses, x.labels, x.annotations, x.sources, x.starts, x.ends,
-		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy, x.heldBy,
+		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy, x.heldBy, x.inhibitedBy, x.keys,
 	}
 }
 
-const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid, hb::jsonb
+const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid, hb::jsonb, ib, ik
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::timestamptz[],
 		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[],
-		$15::text[])
-	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb, hb)`
+		$15::text[], $16::text[], $17::text[])
+	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb, hb, ib, ik)`
 
 const alertInsert = `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
-	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by, held_by) `
+	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by, held_by,
+	inhibited_by, inhibit_key) `
 
 // UpsertAlerts implements incident.Store: one statement for all of them.
 func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRecord) error {
@@ -521,7 +533,8 @@ func storeMuted(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord) e
 			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
 			ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
 			count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
-			silenced_by = excluded.silenced_by, held_by = excluded.held_by`, x.args()...)
+			silenced_by = excluded.silenced_by, held_by = excluded.held_by, inhibited_by = excluded.inhibited_by,
+			inhibit_key = excluded.inhibit_key`, x.args()...)
 	if err != nil {
 		return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
 	}

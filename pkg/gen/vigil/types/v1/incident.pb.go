@@ -430,6 +430,11 @@ type IncidentAlert struct {
 	IncidentId string `protobuf:"bytes,5,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
 	// The silence that muted the alert, when it arrived while one matched.
 	SilencedBy string `protobuf:"bytes,6,opt,name=silenced_by,json=silencedBy,proto3" json:"silenced_by,omitempty"`
+	// The fingerprint of the firing alert that inhibits this one, while an
+	// inhibition rule holds it back (it belongs to no incident then).
+	InhibitedBy string `protobuf:"bytes,7,opt,name=inhibited_by,json=inhibitedBy,proto3" json:"inhibited_by,omitempty"`
+	// The id of that inhibition rule (monitor.v1.InhibitRule.id).
+	InhibitRule string `protobuf:"bytes,8,opt,name=inhibit_rule,json=inhibitRule,proto3" json:"inhibit_rule,omitempty"`
 	// The rollout of the alert's app that held it (deploy quiet,
 	// docs/noise.md): on an alert in no incident, the alert waits for the
 	// rollout and its settle time to pass; on an alert in an incident, it
@@ -508,6 +513,20 @@ func (x *IncidentAlert) GetIncidentId() string {
 func (x *IncidentAlert) GetSilencedBy() string {
 	if x != nil {
 		return x.SilencedBy
+	}
+	return ""
+}
+
+func (x *IncidentAlert) GetInhibitedBy() string {
+	if x != nil {
+		return x.InhibitedBy
+	}
+	return ""
+}
+
+func (x *IncidentAlert) GetInhibitRule() string {
+	if x != nil {
+		return x.InhibitRule
 	}
 	return ""
 }
@@ -636,7 +655,7 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\x0eflapping_since\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\rflappingSince\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x03\n" +
 	"\rIncidentAlert\x12+\n" +
 	"\x05alert\x18\x01 \x01(\v2\x15.vigil.types.v1.AlertR\x05alert\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12>\n" +
@@ -646,7 +665,9 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\vincident_id\x18\x05 \x01(\tR\n" +
 	"incidentId\x12\x1f\n" +
 	"\vsilenced_by\x18\x06 \x01(\tR\n" +
-	"silencedBy\x123\n" +
+	"silencedBy\x12!\n" +
+	"\finhibited_by\x18\a \x01(\tR\vinhibitedBy\x12!\n" +
+	"\finhibit_rule\x18\b \x01(\tR\vinhibitRule\x123\n" +
 	"\aheld_by\x18\t \x01(\v2\x1a.vigil.types.v1.DeployHoldR\x06heldBy\"\xab\x01\n" +
 	"\n" +
 	"DeployHold\x12#\n" +
