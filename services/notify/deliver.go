@@ -130,7 +130,7 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		err = s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: parent, Payload: payload,
-			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone),
+			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone), Templates: ep.Locale.Templates,
 		})
 		if err != nil {
 			return err

@@ -169,7 +169,7 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	a.Target = ep.Target
 	// The route's locale, kept with the delivery: the channel looked up
 	// by name knows only its own.
-	ep = withLocale(ep, c.Language, c.TimeZone)
+	ep = withLocale(ep, c.Language, c.TimeZone, c.Templates)
 	if c.Stale {
 		log.InfoContext(ctx, "sending a delivery again with its key: its sender stopped with the message out")
 	}
