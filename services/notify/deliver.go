@@ -176,6 +176,9 @@ func (s *Service) endpoint(name string) *channel.Endpoint {
 // told of the incident) goes on its own, without looking up a message
 // that is not there.
 func (s *Service) queuedNote(ctx context.Context, c *postgres.Claimed) (note, error) {
+	if c.Subject == subjectRepeated {
+		return s.repeatNote(ctx, c)
+	}
 	events, err := bus.Decode(c.Subject, c.Payload)
 	if err == nil && len(events) != 1 {
 		err = fmt.Errorf("%d events, want one", len(events))

@@ -5,7 +5,18 @@
 -- Empty: the default set.
 ALTER TABLE channels ADD COLUMN templates text NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN templates text NOT NULL DEFAULT '';
+-- A re-announcement is a delivery like any other now, its key
+-- repeat/<incident>/<n> on its channel: the claims it had here are the
+-- deliveries' own.
+DROP TABLE incident_repeats;
 
 -- +goose Down
+CREATE TABLE incident_repeats (
+    incident_id text        NOT NULL REFERENCES routed_incidents ON DELETE CASCADE,
+    channel     text        NOT NULL,
+    n           integer     NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (incident_id, channel, n)
+);
 ALTER TABLE deliveries DROP COLUMN templates;
 ALTER TABLE channels DROP COLUMN templates;
