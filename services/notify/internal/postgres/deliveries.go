@@ -110,6 +110,8 @@ type Claimed struct {
 	// Parent is the ref of the message it waits for, as decided when it
 	// was queued ("" for none).
 	Parent string
+	// Parts are the parts of it accepted on earlier attempts (Accept).
+	Parts []string
 	// Stale: another sender claimed it and never recorded what became of
 	// it (it died, or lost its database, with the request out or not).
 	Stale bool
@@ -142,7 +144,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
-	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent`, "q")
+	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`, "q")
 
 // Claim takes the channel's next delivery that is due, for replica, for
 // lease: committed before the provider is called, so that neither a
@@ -151,7 +153,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
 	var c Claimed
 	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
-		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent)
+		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -171,8 +173,8 @@ func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, le
 			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
 		WHERE d.event_id = c.event_id AND d.channel = c.channel
-		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent`,
-		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent)
+		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`,
+		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -307,6 +309,30 @@ func (d *Deliveries) Renew(ctx context.Context, replica, eventID, channel string
 		eventID, channel, replica, lease.Seconds())
 	if err != nil {
 		return fmt.Errorf("renew the claim of %s on %s: %w", eventID, channel, err)
+	}
+	return nil
+}
+
+// Accept records part of delivery eventID on channel as accepted by its
+// provider (Claimed.Parts on a later claim), while replica holds its
+// claim: ErrClaimLost when it does not any more.
+func (d *Deliveries) Accept(ctx context.Context, replica, eventID, channel, part string) error {
+	tag, err := d.pool.Exec(ctx, `UPDATE deliveries SET parts = array_append(parts, $4), updated_at = now()
+		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending' AND NOT $4 = ANY(parts)`,
+		eventID, channel, replica, part)
+	if err != nil {
+		return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var held bool
+		err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2
+			AND claimed_by = $3 AND status = 'sending')`, eventID, channel, replica).Scan(&held)
+		if err != nil {
+			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
+		}
+		if !held {
+			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, ErrClaimLost)
+		}
 	}
 	return nil
 }

@@ -9,8 +9,13 @@ ALTER TABLE deliveries ADD COLUMN templates text NOT NULL DEFAULT '';
 -- repeat/<incident>/<n> on its channel: the claims it had here are the
 -- deliveries' own.
 DROP TABLE incident_repeats;
+-- The parts of a delivery its channel's provider accepted (an email's
+-- copy per address, by its Message-ID), recorded as each is accepted: a
+-- retry, after a restart too, sends only the others.
+ALTER TABLE deliveries ADD COLUMN parts text[] NOT NULL DEFAULT '{}';
 
 -- +goose Down
+ALTER TABLE deliveries DROP COLUMN parts;
 CREATE TABLE incident_repeats (
     incident_id text        NOT NULL REFERENCES routed_incidents ON DELETE CASCADE,
     channel     text        NOT NULL,
