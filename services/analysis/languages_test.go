@@ -18,7 +18,9 @@ import (
 func TestAnalysisInTheTeamsLanguage(t *testing.T) {
 	t.Parallel()
 	e := analysis.Engines{Language: "en", Languages: map[string]string{"payments": "zh-TW"}}
-	han := func(s string) bool { return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) }) }
+	han := func(s string) bool {
+		return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) })
+	}
 	for _, tc := range []struct {
 		team    string
 		chinese bool
