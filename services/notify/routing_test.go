@@ -290,17 +290,23 @@ route:
 	require.Equal(t, 2, stillFiring())
 
 	// Acknowledged: no more.
-	ack := &eventsv1.IncidentUpdated{Meta: bus.NewMeta("monitor", nil), Incident: a.GetIncident()}
-	ack.Incident.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
-	r.publish(t, ack)
-	require.Eventually(t, func() bool {
-		inc, _, err := s1.incidents.Get(ctx, a.GetIncident().GetId())
-		require.NoError(t, err)
-		return inc.Acknowledged
-	}, 30*time.Second, 20*time.Millisecond)
+	r.acknowledge(t, s1, a)
 	s1.repeatDue(ctx, opened.Add(181*time.Minute))
 	require.Equal(t, 2, r.repeatsQueued(t, id), "none queued")
 	require.Equal(t, 2, stillFiring())
+}
+
+// acknowledge has a person acknowledge inc, and waits until s knows.
+func (r *routed) acknowledge(t *testing.T, s *Service, inc *eventsv1.IncidentOpened) {
+	t.Helper()
+	ack := &eventsv1.IncidentUpdated{Meta: bus.NewMeta("monitor", nil), Incident: inc.GetIncident()}
+	ack.Incident.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
+	r.publish(t, ack)
+	require.Eventually(t, func() bool {
+		got, _, err := s.incidents.Get(context.Background(), inc.GetIncident().GetId())
+		require.NoError(t, err)
+		return got.Acknowledged
+	}, 30*time.Second, 20*time.Millisecond)
 }
 
 // repeatsQueued is how many re-announcements of incident id were queued
@@ -339,18 +345,10 @@ route:
 	}
 	require.Equal(t, "queued", r.status(t, repeatID(a.GetIncident().GetId(), 1)))
 	// Its sender looks (woken by the queueing) and leaves it while paused.
-	time.Sleep(2 * time.Second)
-	require.Len(t, r.tg.Messages(), 2, "held back by the pause")
+	require.Never(t, func() bool { return len(r.tg.Messages()) > 2 }, 2*time.Second, 100*time.Millisecond, "held back by the pause")
 	require.Equal(t, "queued", r.status(t, repeatID(a.GetIncident().GetId(), 1)))
 
-	ack := &eventsv1.IncidentUpdated{Meta: bus.NewMeta("monitor", nil), Incident: b.GetIncident()}
-	ack.Incident.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
-	r.publish(t, ack)
-	require.Eventually(t, func() bool {
-		inc, _, err := s.incidents.Get(ctx, b.GetIncident().GetId())
-		require.NoError(t, err)
-		return inc.Acknowledged
-	}, 30*time.Second, 20*time.Millisecond)
+	r.acknowledge(t, s, b)
 
 	_, err := r.pool.Exec(ctx, `DELETE FROM channel_pauses WHERE channel = 'telegram'`)
 	require.NoError(t, err)
