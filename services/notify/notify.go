@@ -256,6 +256,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(templates.Named) > 0 {
+		log.InfoContext(ctx, "template sets loaded", "sets", templates.Names())
+	}
 	s := &Service{
 		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
 		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),

@@ -142,12 +142,6 @@ func (s Sets) Names() []string {
 	return names
 }
 
-// Has says whether name is a set ("" is the default set).
-func (s Sets) Has(name string) bool {
-	_, ok := s.Named[name]
-	return name == "" || ok
-}
-
 // newTemplates parses Vigil's templates with the files of dirs over
 // them, each over the ones before.
 func newTemplates(log *slog.Logger, dirs ...string) (*Templates, error) {
