@@ -591,7 +591,31 @@ func llmOptions() (analysis.LLMOptions, error) {
 	}
 	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
 	o.Language = env("VIGIL_LANGUAGE", "en")
+	if o.Languages, err = teamLanguages(os.Getenv("VIGIL_ANALYSIS_LANGUAGES")); err != nil {
+		return o, err
+	}
 	return o, o.Validate()
+}
+
+// teamLanguages parses VIGIL_ANALYSIS_LANGUAGES: team=language pairs,
+// comma-separated (payments=zh-TW,web=en).
+func teamLanguages(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		team, lang, ok := strings.Cut(pair, "=")
+		team, lang = strings.TrimSpace(team), strings.TrimSpace(lang)
+		switch {
+		case !ok || team == "" || lang == "":
+			return nil, fmt.Errorf("VIGIL_ANALYSIS_LANGUAGES: %q: want team=language, as payments=zh-TW", pair)
+		case out[team] != "":
+			return nil, fmt.Errorf("VIGIL_ANALYSIS_LANGUAGES: team %s is listed twice", team)
+		}
+		out[team] = lang
+	}
+	return out, nil
 }
 
 // providerVar is the variable holding an LLM provider's setting:

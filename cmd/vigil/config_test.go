@@ -284,3 +284,25 @@ func TestFlappingFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualError(t, opts.Monitor.Validate(), "VIGIL_FLAP_WINDOW: must not be negative")
 }
+
+// VIGIL_ANALYSIS_LANGUAGES gives teams their own analysis language over
+// VIGIL_LANGUAGE; a pair that is not team=language, or a team twice, is
+// refused naming the variable.
+func TestAnalysisLanguagesFromEnv(t *testing.T) {
+	o, err := llmOptions()
+	require.NoError(t, err)
+	require.Empty(t, o.Languages)
+
+	t.Setenv("VIGIL_LANGUAGE", "en")
+	t.Setenv("VIGIL_ANALYSIS_LANGUAGES", " payments=zh-TW, web = en ,")
+	o, err = llmOptions()
+	require.NoError(t, err)
+	require.Equal(t, "en", o.Language)
+	require.Equal(t, map[string]string{"payments": "zh-TW", "web": "en"}, o.Languages)
+
+	for _, bad := range []string{"payments", "payments=", "=zh-TW", "payments=zh-TW,payments=en"} {
+		t.Setenv("VIGIL_ANALYSIS_LANGUAGES", bad)
+		_, err = llmOptions()
+		require.ErrorContains(t, err, "VIGIL_ANALYSIS_LANGUAGES", bad)
+	}
+}
