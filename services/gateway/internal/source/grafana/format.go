@@ -133,7 +133,7 @@ func check(msg *message) error {
 	case "":
 		bad.Addf("version", "is required and must be %q", Version)
 	default:
-		bad.Addf("version", "must be %q, got %s", Version, quote(msg.Version))
+		bad.Addf("version", "must be %q, got %s", Version, source.Quote(msg.Version))
 	}
 	checkStatus(&bad, "status", msg.Status)
 	checkLen(&bad, "externalURL", msg.ExternalURL)
@@ -181,7 +181,7 @@ func checkStatus(bad *server.BadRequestError, field, s string) {
 	case "":
 		bad.Add(field, `is required and must be "firing" or "resolved"`)
 	default:
-		bad.Addf(field, `must be "firing" or "resolved", got %s`, quote(s))
+		bad.Addf(field, `must be "firing" or "resolved", got %s`, source.Quote(s))
 	}
 }
 
@@ -301,9 +301,9 @@ func violation(err error) (field, desc string) {
 	if se, ok := errors.AsType[*json.SemanticError](err); ok {
 		desc := "must be " + expected(se.GoType) + ", got " + kind(se.JSONKind)
 		if pe, ok := errors.AsType[*time.ParseError](se.Err); ok {
-			desc += " " + quote(pe.Value)
+			desc += " " + source.Quote(pe.Value)
 		} else if se.JSONValue != nil && (se.JSONKind == '"' || se.JSONKind == '0') {
-			desc += " " + quote(string(se.JSONValue))
+			desc += " " + source.Quote(string(se.JSONValue))
 		}
 		return fieldOf(se.JSONPointer), desc
 	}
@@ -335,23 +335,12 @@ func expected(t reflect.Type) string {
 	}
 }
 
+// kind names k for a violation; k is 0 when the decoder could not tell.
 func kind(k jsontext.Kind) string {
-	switch k {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
+	if k == 0 {
 		return "something else"
 	}
+	return source.Kind(byte(k))
 }
 
 // fieldOf spells a JSON pointer as the Alertmanager parser spells paths:
@@ -363,9 +352,9 @@ func fieldOf(p jsontext.Pointer) string {
 		switch {
 		case i == 1 && sb.String() == "alerts" && isIndex(tok):
 			sb.WriteString("[" + tok + "]")
-		case isIdentifier(tok) && i == 0:
+		case source.IsIdentifier(tok) && i == 0:
 			sb.WriteString(tok)
-		case isIdentifier(tok):
+		case source.IsIdentifier(tok):
 			sb.WriteString("." + tok)
 		default:
 			sb.WriteString("[" + strconv.Quote(tok) + "]")
@@ -378,33 +367,4 @@ func fieldOf(p jsontext.Pointer) string {
 func isIndex(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil
-}
-
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// quote quotes a received value for a message, cut short so that an
-// oversized value cannot blow up the error.
-func quote(s string) string {
-	const maxQuoted = 64
-	if len(s) <= maxQuoted {
-		return strconv.Quote(s)
-	}
-	n := maxQuoted
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return strconv.Quote(s[:n]) + "..."
 }

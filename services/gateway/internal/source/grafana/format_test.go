@@ -10,7 +10,6 @@ package grafana_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 func readFixture(t testing.TB, name string) []byte {
@@ -109,18 +109,6 @@ func TestParseTestNotificationStoresNothing(t *testing.T) {
 	require.NotEmpty(t, batch.Note)
 }
 
-func edit(t testing.TB, body []byte, change func(m map[string]any)) []byte {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(body, &m))
-	change(m)
-	out, err := json.Marshal(m)
-	require.NoError(t, err)
-	return out
-}
-
-func alertAt(m map[string]any, i int) map[string]any { return m["alerts"].([]any)[i].(map[string]any) }
-
 func TestParseAccepts(t *testing.T) {
 	t.Parallel()
 	firing := readFixture(t, "firing.json")
@@ -133,25 +121,25 @@ func TestParseAccepts(t *testing.T) {
 		change func(m map[string]any)
 		check  func(t *testing.T, a *typesv1.Alert)
 	}{
-		{"unknown fields", func(m map[string]any) { m["newField"] = map[string]any{"x": []any{1}}; alertAt(m, 0)["extra"] = true }, nil},
+		{"unknown fields", func(m map[string]any) { m["newField"] = map[string]any{"x": []any{1}}; sourcetest.AlertAt(m, 0)["extra"] = true }, nil},
 		{"a rule's own annotation wins", func(m map[string]any) {
-			alertAt(m, 0)["annotations"].(map[string]any)["silence_url"] = "https://own.example/silence"
+			sourcetest.AlertAt(m, 0)["annotations"].(map[string]any)["silence_url"] = "https://own.example/silence"
 		}, func(t *testing.T, a *typesv1.Alert) {
 			require.Equal(t, "https://own.example/silence", a.GetAnnotations()["silence_url"])
 		}},
 		{"Grafana 8's valueString without values", func(m map[string]any) {
-			delete(alertAt(m, 0), "values")
-			alertAt(m, 0)["valueString"] = "[ var='B' labels={} value=3 ]"
+			delete(sourcetest.AlertAt(m, 0), "values")
+			sourcetest.AlertAt(m, 0)["valueString"] = "[ var='B' labels={} value=3 ]"
 		}, func(t *testing.T, a *typesv1.Alert) {
 			require.Equal(t, "[ var='B' labels={} value=3 ]", a.GetAnnotations()["values"])
 		}},
-		{"values are bounded", func(m map[string]any) { alertAt(m, 0)["values"] = manyValues }, func(t *testing.T, a *typesv1.Alert) {
+		{"values are bounded", func(m map[string]any) { sourcetest.AlertAt(m, 0)["values"] = manyValues }, func(t *testing.T, a *typesv1.Alert) {
 			v := a.GetAnnotations()["values"]
 			require.LessOrEqual(t, len(v), grafana.MaxValuesLen)
 			require.True(t, strings.HasPrefix(v, "qqqqqqqqqqqqqqqqqqqqa=0, qqqqqqqqqqqqqqqqqqqqaz=26, "), v)
 			require.Regexp(t, `, … \(\d+ more\)$`, v)
 		}},
-		{"no values", func(m map[string]any) { alertAt(m, 0)["values"] = nil }, func(t *testing.T, a *typesv1.Alert) {
+		{"no values", func(m map[string]any) { sourcetest.AlertAt(m, 0)["values"] = nil }, func(t *testing.T, a *typesv1.Alert) {
 			require.NotContains(t, a.GetAnnotations(), "values")
 		}},
 		{"status of the group is resolved while an alert fires", func(m map[string]any) { m["status"] = "resolved" }, nil},
@@ -159,7 +147,7 @@ func TestParseAccepts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			batch := parse(t, edit(t, firing, tt.change))
+			batch := parse(t, sourcetest.Edit(t, firing, tt.change))
 			require.Len(t, batch.Alerts, 2)
 			if tt.check != nil {
 				tt.check(t, batch.Alerts[0])
@@ -171,7 +159,7 @@ func TestParseAccepts(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	firing := readFixture(t, "firing.json")
-	change := func(f func(m map[string]any)) []byte { return edit(t, firing, f) }
+	change := func(f func(m map[string]any)) []byte { return sourcetest.Edit(t, firing, f) }
 	replace := func(old, repl string) []byte {
 		require.Contains(t, string(firing), old)
 		return bytes.Replace(firing, []byte(old), []byte(repl), 1)
@@ -202,27 +190,27 @@ func TestParseRejects(t *testing.T) {
 		{"alerts empty", change(func(m map[string]any) { m["alerts"] = []any{} }), "alerts", "at least one alert"},
 		{"alerts object", change(func(m map[string]any) { m["alerts"] = map[string]any{} }), "alerts", "must be an array, got an object"},
 		{"alert string", change(func(m map[string]any) { m["alerts"].([]any)[1] = "x" }), "alerts[1]", "must be an object, got a string"},
-		{"alert status missing", change(func(m map[string]any) { delete(alertAt(m, 1), "status") }), "alerts[1].status", "is required"},
-		{"alert status pending", change(func(m map[string]any) { alertAt(m, 1)["status"] = "pending" }), "alerts[1].status", `got "pending"`},
-		{"label value number", change(func(m map[string]any) { alertAt(m, 1)["labels"].(map[string]any)["zone"] = 1 }), "alerts[1].labels.zone", "must be a string, got a number"},
-		{"label name dotted", change(func(m map[string]any) { alertAt(m, 1)["labels"].(map[string]any)["k8s.pod"] = 1 }), `alerts[1].labels["k8s.pod"]`, "must be a string"},
-		{"annotations array", change(func(m map[string]any) { alertAt(m, 1)["annotations"] = []any{} }), "alerts[1].annotations", "must be an object, got an array"},
-		{"startsAt missing", change(func(m map[string]any) { delete(alertAt(m, 1), "startsAt") }), "alerts[1].startsAt", "is required"},
-		{"startsAt not RFC 3339", change(func(m map[string]any) { alertAt(m, 1)["startsAt"] = "yesterday" }), "alerts[1].startsAt", `must be an RFC 3339 time, got a string "yesterday"`},
-		{"resolved without endsAt", change(func(m map[string]any) { alertAt(m, 1)["status"] = "resolved" }), "alerts[1].endsAt", "is required for a resolved alert"},
+		{"alert status missing", change(func(m map[string]any) { delete(sourcetest.AlertAt(m, 1), "status") }), "alerts[1].status", "is required"},
+		{"alert status pending", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["status"] = "pending" }), "alerts[1].status", `got "pending"`},
+		{"label value number", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"].(map[string]any)["zone"] = 1 }), "alerts[1].labels.zone", "must be a string, got a number"},
+		{"label name dotted", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"].(map[string]any)["k8s.pod"] = 1 }), `alerts[1].labels["k8s.pod"]`, "must be a string"},
+		{"annotations array", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["annotations"] = []any{} }), "alerts[1].annotations", "must be an object, got an array"},
+		{"startsAt missing", change(func(m map[string]any) { delete(sourcetest.AlertAt(m, 1), "startsAt") }), "alerts[1].startsAt", "is required"},
+		{"startsAt not RFC 3339", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["startsAt"] = "yesterday" }), "alerts[1].startsAt", `must be an RFC 3339 time, got a string "yesterday"`},
+		{"resolved without endsAt", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["status"] = "resolved" }), "alerts[1].endsAt", "is required for a resolved alert"},
 		{"endsAt before startsAt", change(func(m map[string]any) {
-			alertAt(m, 1)["status"] = "resolved"
-			alertAt(m, 1)["endsAt"] = "2021-10-12T07:00:00Z"
+			sourcetest.AlertAt(m, 1)["status"] = "resolved"
+			sourcetest.AlertAt(m, 1)["endsAt"] = "2021-10-12T07:00:00Z"
 		}), "alerts[1].endsAt", "must not be before startsAt"},
-		{"value not a number", change(func(m map[string]any) { alertAt(m, 1)["values"] = map[string]any{"B": "high"} }), "alerts[1].values.B", "must be a number, got a string"},
+		{"value not a number", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["values"] = map[string]any{"B": "high"} }), "alerts[1].values.B", "must be a number, got a string"},
 		{"too many values", change(func(m map[string]any) {
 			vs := map[string]any{}
 			for i := range 257 {
 				vs[strings.Repeat("v", i+1)] = 1
 			}
-			alertAt(m, 1)["values"] = vs
+			sourcetest.AlertAt(m, 1)["values"] = vs
 		}), "alerts[1].values", "at most 256 entries"},
-		{"panelURL too long", change(func(m map[string]any) { alertAt(m, 1)["panelURL"] = strings.Repeat("p", 16<<10+1) }), "alerts[1].panelURL", "must be at most 16384 bytes long"},
+		{"panelURL too long", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["panelURL"] = strings.Repeat("p", 16<<10+1) }), "alerts[1].panelURL", "must be at most 16384 bytes long"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,8 +229,8 @@ func TestParseRejects(t *testing.T) {
 // What the shared limits refuse is refused with the body's field names.
 func TestParseThenValidateRefuses(t *testing.T) {
 	t.Parallel()
-	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
-		alertAt(m, 1)["labels"] = map[string]any{"": "x"}
+	body := sourcetest.Edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
+		sourcetest.AlertAt(m, 1)["labels"] = map[string]any{"": "x"}
 	})
 	batch, err := grafana.Format{}.Parse(body, nil)
 	require.NoError(t, err)
@@ -254,10 +242,10 @@ func TestParseThenValidateRefuses(t *testing.T) {
 
 func TestParseReportsAllViolations(t *testing.T) {
 	t.Parallel()
-	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
+	body := sourcetest.Edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
 		m["version"] = "0"
-		delete(alertAt(m, 0), "startsAt")
-		alertAt(m, 1)["status"] = "resolved"
+		delete(sourcetest.AlertAt(m, 0), "startsAt")
+		sourcetest.AlertAt(m, 1)["status"] = "resolved"
 	})
 	_, err := grafana.Format{}.Parse(body, nil)
 	bad, ok := errors.AsType[*server.BadRequestError](err)

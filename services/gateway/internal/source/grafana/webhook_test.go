@@ -2,9 +2,7 @@ package grafana_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -19,11 +17,11 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 const (
@@ -56,67 +54,26 @@ func handler(t *testing.T, js jetstream.JetStream, maxBytes int64, reg prometheu
 	}
 }
 
-func post(t *testing.T, h http.Handler, body string, setAuth func(*http.Request)) (*httptest.ResponseRecorder, server.Problem) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/grafana", strings.NewReader(body))
-	if setAuth != nil {
-		setAuth(req)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	var p server.Problem
-	if rec.Code >= 400 {
-		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-		assert.Equal(t, rec.Code, p.Status)
-	}
-	return rec, p
-}
-
-// Grafana's "Authorization Header" setting sends "<scheme> <credentials>".
-func bearer(key string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) }
-}
-
-// stored reads every event on ALERTS.
-func stored(t *testing.T, js jetstream.JetStream) []bus.Event {
-	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, "ALERTS")
-	require.NoError(t, err)
-	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	msgs, err := c.FetchNoWait(100)
-	require.NoError(t, err)
-	var events []bus.Event
-	for msg := range msgs.Messages() {
-		es, err := bus.Decode(msg.Subject(), msg.Data())
-		require.NoError(t, err)
-		events = append(events, es...)
-	}
-	return events
-}
-
 func TestWebhookStoresFiringThenResolved(t *testing.T) {
 	t.Parallel()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	h := handler(t, js, 1<<20, nil)
 	for name, setAuth := range map[string]func(*http.Request){
-		"bearer":     bearer(ingestKey),
+		"bearer":     sourcetest.Bearer(ingestKey),
 		"basic auth": func(r *http.Request) { r.SetBasicAuth("grafana", ingestKey) },
 	} {
-		rec, _ := post(t, h, string(readFixture(t, "kubernetes_dashboard.json")), setAuth)
+		rec, _ := sourcetest.Post(t, h, string(readFixture(t, "kubernetes_dashboard.json")), setAuth)
 		require.Equal(t, http.StatusAccepted, rec.Code, name)
 		assert.JSONEq(t, `{"accepted":1,"truncated_alerts":2}`, rec.Body.String())
 	}
-	rec, _ := post(t, h, string(readFixture(t, "firing.json")), bearer(ingestKey))
+	rec, _ := sourcetest.Post(t, h, string(readFixture(t, "firing.json")), sourcetest.Bearer(ingestKey))
 	require.Equal(t, http.StatusAccepted, rec.Code)
-	rec, _ = post(t, h, string(readFixture(t, "resolved.json")), bearer(ingestKey))
+	rec, _ = sourcetest.Post(t, h, string(readFixture(t, "resolved.json")), sourcetest.Bearer(ingestKey))
 	require.Equal(t, http.StatusAccepted, rec.Code)
 
 	var fired []*eventsv1.AlertFired
 	var resolved []*eventsv1.AlertResolved
-	for _, e := range stored(t, js) {
+	for _, e := range sourcetest.Stored(t, js) {
 		switch e := e.(type) {
 		case *eventsv1.AlertFired:
 			fired = append(fired, e)
@@ -152,9 +109,9 @@ func TestWebhookTestNotificationIsAcceptedNotStored(t *testing.T) {
 	t.Parallel()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	h := handler(t, js, 1<<20, nil)
-	rec, _ := post(t, h, string(readFixture(t, "test_notification.json")), bearer(ingestKey))
+	rec, _ := sourcetest.Post(t, h, string(readFixture(t, "test_notification.json")), sourcetest.Bearer(ingestKey))
 	require.Equal(t, http.StatusAccepted, rec.Code, "Grafana's Test button sees success")
-	assert.Empty(t, stored(t, js), "and no incident opens that nothing would resolve")
+	assert.Empty(t, sourcetest.Stored(t, js), "and no incident opens that nothing would resolve")
 }
 
 func TestWebhookRefuses(t *testing.T) {
@@ -172,17 +129,17 @@ func TestWebhookRefuses(t *testing.T) {
 		wantField  string
 	}{
 		{"no credentials", valid, nil, http.StatusUnauthorized, ""},
-		{"wrong key", valid, bearer("vgk_wrong-key-0123456789"), http.StatusUnauthorized, ""},
+		{"wrong key", valid, sourcetest.Bearer("vgk_wrong-key-0123456789"), http.StatusUnauthorized, ""},
 		{"wrong basic password", valid, func(r *http.Request) { r.SetBasicAuth("grafana", "nope") }, http.StatusUnauthorized, ""},
-		{"key without ingest", valid, bearer(readKey), http.StatusForbidden, ""},
-		{"malformed JSON", `{"version":`, bearer(ingestKey), http.StatusBadRequest, ""},
-		{"Alertmanager's version", strings.Replace(valid, `"version": "1"`, `"version": "4"`, 1), bearer(ingestKey), http.StatusBadRequest, "version"},
-		{"invalid label name", strings.Replace(valid, `"team": "blue"`, `"": "blue"`, 1), bearer(ingestKey), http.StatusBadRequest, "alerts[0].labels"},
-		{"too large", `{"version":"1","pad":"` + strings.Repeat("x", 5000) + `"}`, bearer(ingestKey), http.StatusRequestEntityTooLarge, ""},
+		{"key without ingest", valid, sourcetest.Bearer(readKey), http.StatusForbidden, ""},
+		{"malformed JSON", `{"version":`, sourcetest.Bearer(ingestKey), http.StatusBadRequest, ""},
+		{"Alertmanager's version", strings.Replace(valid, `"version": "1"`, `"version": "4"`, 1), sourcetest.Bearer(ingestKey), http.StatusBadRequest, "version"},
+		{"invalid label name", strings.Replace(valid, `"team": "blue"`, `"": "blue"`, 1), sourcetest.Bearer(ingestKey), http.StatusBadRequest, "alerts[0].labels"},
+		{"too large", `{"version":"1","pad":"` + strings.Repeat("x", 5000) + `"}`, sourcetest.Bearer(ingestKey), http.StatusRequestEntityTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, p := post(t, h, tt.body, tt.auth)
+			rec, p := sourcetest.Post(t, h, tt.body, tt.auth)
 			require.Equal(t, tt.wantStatus, rec.Code, rec.Body.String())
 			if tt.wantStatus == http.StatusUnauthorized {
 				assert.NotEmpty(t, rec.Header().Get("WWW-Authenticate"))
@@ -194,7 +151,7 @@ func TestWebhookRefuses(t *testing.T) {
 			}
 		})
 	}
-	assert.Empty(t, stored(t, js), "nothing refused was stored")
+	assert.Empty(t, sourcetest.Stored(t, js), "nothing refused was stored")
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP vigil_gateway_source_requests_refused_total Webhook requests a source refused, by reason.
 # TYPE vigil_gateway_source_requests_refused_total counter
@@ -204,7 +161,7 @@ vigil_gateway_source_requests_refused_total{reason="too large",source="grafana"}
 vigil_gateway_source_requests_refused_total{reason="unauthenticated",source="grafana"} 3
 `), "vigil_gateway_source_requests_refused_total", "vigil_gateway_source_alerts_accepted_total"), "each refusal counts once, by reason; nothing counts as accepted")
 
-	rec, _ := post(t, h, valid, bearer(ingestKey))
+	rec, _ := sourcetest.Post(t, h, valid, sourcetest.Bearer(ingestKey))
 	require.Equal(t, http.StatusAccepted, rec.Code)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP vigil_gateway_source_alerts_accepted_total Alerts accepted from a webhook source and stored on the bus.
