@@ -18,9 +18,9 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
-	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 

@@ -121,7 +121,10 @@ func TestParseAccepts(t *testing.T) {
 		change func(m map[string]any)
 		check  func(t *testing.T, a *typesv1.Alert)
 	}{
-		{"unknown fields", func(m map[string]any) { m["newField"] = map[string]any{"x": []any{1}}; sourcetest.AlertAt(m, 0)["extra"] = true }, nil},
+		{"unknown fields", func(m map[string]any) {
+			m["newField"] = map[string]any{"x": []any{1}}
+			sourcetest.AlertAt(m, 0)["extra"] = true
+		}, nil},
 		{"a rule's own annotation wins", func(m map[string]any) {
 			sourcetest.AlertAt(m, 0)["annotations"].(map[string]any)["silence_url"] = "https://own.example/silence"
 		}, func(t *testing.T, a *typesv1.Alert) {
