@@ -39,7 +39,6 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
-	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
@@ -50,6 +49,8 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
 
 	"google.golang.org/grpc"
 )
@@ -587,6 +588,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	keys := source.Keys{Auth: s.access}
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &source.Handler{
 		Source: alertmanager.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
+	})
+	srv.Handle("POST /api/v1/webhooks/grafana", &source.Handler{
+		Source: grafana.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
 	})
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.
