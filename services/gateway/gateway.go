@@ -40,7 +40,6 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
-	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
@@ -51,6 +50,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/lease"
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/registry"
 
 	"google.golang.org/grpc"

@@ -1,6 +1,7 @@
 package generic_test
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -106,8 +107,10 @@ func TestExamples(t *testing.T) {
 		}}},
 		{"uptime-kuma", "test.json", nil},
 		{"curl", "payload.json", []want{
-			{labels: map[string]string{"alertname": "BackupFailed", "instance": "db-1", "severity": "critical", "namespace": "shop"}, startsAt: now,
-				annotations: map[string]string{"summary": "nightly pg_dump exited 1"}},
+			{
+				labels: map[string]string{"alertname": "BackupFailed", "instance": "db-1", "severity": "critical", "namespace": "shop"}, startsAt: now,
+				annotations: map[string]string{"summary": "nightly pg_dump exited 1"},
+			},
 			{labels: map[string]string{"alertname": "DiskAlmostFull", "instance": "db-1", "severity": "warning"}, startsAt: now},
 			{labels: map[string]string{"alertname": "CertExpiring", "instance": "edge-2", "severity": "warning"}, resolved: true, startsAt: now, endsAt: now},
 		}},
@@ -155,7 +158,7 @@ func TestCompileRefuses(t *testing.T) {
 			t.Parallel()
 			prg, err := generic.Compile(tc.m)
 			require.Nil(t, prg)
-			bad, ok := err.(*server.BadRequestError)
+			bad, ok := errors.AsType[*server.BadRequestError](err)
 			require.True(t, ok, "%T: %v", err, err)
 			require.NotEmpty(t, bad.Violations)
 			assert.Equal(t, tc.field, bad.Violations[0].Field)
@@ -189,7 +192,7 @@ func TestMapRefuses(t *testing.T) {
 			t.Parallel()
 			alerts, err := prg.Map([]byte(tc.body), nil, now)
 			require.Nil(t, alerts)
-			bad, ok := err.(*server.BadRequestError)
+			bad, ok := errors.AsType[*server.BadRequestError](err)
 			require.True(t, ok, "%T: %v", err, err)
 			require.NotEmpty(t, bad.Violations)
 			assert.Equal(t, tc.field, bad.Violations[0].Field)
@@ -208,7 +211,7 @@ func TestMapCostLimit(t *testing.T) {
 	require.NoError(t, err)
 	xs := "[" + strings.Repeat(`"xxxxxxxxxx",`, 999) + `"x"]`
 	_, err = prg.Map([]byte(`{"xs":`+xs+`}`), nil, now)
-	bad, ok := err.(*server.BadRequestError)
+	bad, ok := errors.AsType[*server.BadRequestError](err)
 	require.True(t, ok, "%T: %v", err, err)
 	assert.Equal(t, "labels.alertname", bad.Violations[0].Field)
 	assert.Contains(t, bad.Violations[0].Description, "cost limit")

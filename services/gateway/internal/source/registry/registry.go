@@ -44,9 +44,9 @@ type Declared struct {
 	// HasSecret: a secret is stored. Unsealed is why it could not be
 	// opened (no key, another key): such a source answers 503 until it
 	// is given a secret anew.
-	HasSecret bool
-	Unsealed  error
-	Settings  Settings
+	HasSecret            bool
+	Unsealed             error
+	Settings             Settings
 	CreatedBy, UpdatedBy string
 	CreatedAt, UpdatedAt time.Time
 }
