@@ -207,3 +207,29 @@ func TestSourceService(t *testing.T) {
 		return code == http.StatusNotFound
 	}, 10*time.Second, 20*time.Millisecond, "the other replica forgets it too")
 }
+
+// Without VIGIL_ENCRYPTION_KEY no secret can be sealed: an hmac source is
+// refused (nothing stored), one verified by keys is declared and served.
+func TestSourceWithoutEncryptionKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := e.start(t, gateway.Options{AdminToken: restAdminToken})
+	code, body := raw(t, g.addr, http.MethodPost, "/api/v1/sources", map[string]any{"source": kumaSource(kumaMapping), "secret": sourceSecret})
+	require.Equal(t, http.StatusBadRequest, code, string(body))
+	assert.Contains(t, string(body), "VIGIL_ENCRYPTION_KEY")
+	code, body = raw(t, g.addr, http.MethodGet, "/api/v1/sources", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.JSONEq(t, `{}`, string(body), "nothing stored")
+
+	keyed := kumaSource(kumaMapping)
+	keyed["auth"] = "key"
+	code, body = raw(t, g.addr, http.MethodPost, "/api/v1/sources", map[string]any{"source": keyed})
+	require.Equal(t, http.StatusOK, code, string(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+g.addr+"/api/v1/webhooks/sources/kuma", bytes.NewReader(kumaDown(t)))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+restAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode, "the bootstrap admin's token is an admin's key")
+}
