@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/chat/webhook"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
@@ -43,6 +44,14 @@ var testKeys = keys{
 	"admin":           {Kind: auth.KindKey, Name: "admin", Scopes: []auth.Scope{auth.ScopeAdmin}, AllTeams: true, Unowned: true},
 }
 
+// owners knows whose namespaces are: shop is payments', blog web's.
+func owners(context.Context, ...map[string]string) (*subject.Index, error) {
+	return subject.NewIndex([]subject.App{
+		{Name: "shop", Team: "payments", Namespace: "shop"},
+		{Name: "blog", Team: "web", Namespace: "blog"},
+	}, nil), nil
+}
+
 // sources serves two declared sources the way the gateway does: kuma
 // (HMAC, team payments) and dog (a key, team payments); any other name
 // is unknown.
@@ -66,7 +75,7 @@ func sources(t *testing.T, js jetstream.JetStream) http.Handler {
 			}
 			return nil, source.ErrUnknown
 		},
-		Ingester: ingest.New(bus.NewPublisher(js, nil), nil, nil),
+		Ingester: ingest.New(bus.NewPublisher(js, nil), owners, nil),
 		MaxBytes: 1 << 20, Metrics: source.NewMetrics(nil), Log: testkit.Logger(t),
 	})
 	return mux
@@ -144,6 +153,7 @@ func TestWebhookRefuses(t *testing.T) {
 	h := sources(t, js)
 	down := example(t, "uptime-kuma/down.json")
 	dog := example(t, "datadog/payload.json")
+	blog := bytes.ReplaceAll(dog, []byte("kube_namespace:shop"), []byte("kube_namespace:blog"))
 	for _, tc := range []struct {
 		name, source string
 		body         []byte
@@ -162,6 +172,7 @@ func TestWebhookRefuses(t *testing.T) {
 		{"a key of another team", "dog", dog, bearer("web-ingest"), http.StatusForbidden, "team payments's"},
 		{"a key without ingest", "dog", dog, bearer("payments-read"), http.StatusForbidden, "ingest permission"},
 		{"a team's key to a source of every team", "anyone", dog, bearer("payments-ingest"), http.StatusForbidden, "only an admin's key"},
+		{"another team's subject", "dog", blog, bearer("payments-ingest"), http.StatusForbidden, "web"},
 		{"the mapping fails", "kuma", []byte(`{"heartbeat":{}}`), signed([]byte(`{"heartbeat":{}}`), secret, time.Now()), http.StatusBadRequest, "alerts[0].labels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

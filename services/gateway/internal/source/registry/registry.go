@@ -22,10 +22,10 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/generic"
 )
 
-// Types of declared source. Each reads its bodies its own way; the
-// others (Sentry, Grafana) are served at their own URL by the
-// environment's configuration today, and become types here when a
-// Vigil serves several of them.
+// Types of declared source. Each reads its bodies its own way. Sentry
+// and Grafana have URLs of their own; one becomes a type here (a case in
+// Check and Build, a member of Source.config in the API) when a Vigil
+// must take several of them, each with its own secret and team.
 const (
 	TypeGeneric = "generic"
 )
