@@ -233,3 +233,26 @@ func TestSourceWithoutEncryptionKey(t *testing.T) {
 	require.NoError(t, resp.Body.Close())
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode, "the bootstrap admin's token is an admin's key")
 }
+
+// A replica whose VIGIL_ENCRYPTION_KEY is not the one a secret was sealed
+// with cannot verify that source: it answers 503 (the sender retries,
+// the log says why), serves the others, and a new secret mends it.
+func TestSourceSealedUnderAnotherKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.start(t, gateway.Options{AdminToken: restAdminToken, EncryptionKey: bytes.Repeat([]byte{1}, 32)})
+	code, body := raw(t, a.addr, http.MethodPost, "/api/v1/sources", map[string]any{"source": kumaSource(kumaMapping), "secret": sourceSecret})
+	require.Equal(t, http.StatusOK, code, string(body))
+
+	b := e.start(t, gateway.Options{AdminToken: restAdminToken, EncryptionKey: bytes.Repeat([]byte{2}, 32)})
+	down := kumaDown(t)
+	code, p := deliver(t, b.addr, "kuma", down, sourceSecret)
+	assert.Equal(t, http.StatusServiceUnavailable, code, p.Detail)
+	code, p = deliver(t, a.addr, "kuma", down, sourceSecret)
+	assert.Equal(t, http.StatusAccepted, code, p.Detail)
+
+	code, body = raw(t, b.addr, http.MethodPatch, "/api/v1/sources/kuma", map[string]any{"source": map[string]any{"name": "kuma"}, "secret": rotated})
+	require.Equal(t, http.StatusOK, code, string(body))
+	code, p = deliver(t, b.addr, "kuma", down, rotated)
+	assert.Equal(t, http.StatusAccepted, code, p.Detail)
+}
