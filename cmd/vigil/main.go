@@ -28,7 +28,8 @@ func run() int {
 		silencesCommand(), alertsCommand(), loginCommand(), logoutCommand(), whoamiCommand(), usersCommand(), keysCommand(), auditCommand(),
 		signingKeyCommand(), natsCommand(), dbCommand(), analysesCommand(), playbooksCommand(), repairsCommand(), guardrailsCommand(),
 		channelsCommand(), routesCommand(), oncallCommand(), escalationCommand(),
-		inhibitionsCommand())
+		inhibitionsCommand(),
+		sourcesCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1

@@ -162,6 +162,10 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	// One key for the process: deploy's secrets and notify's channel
 	// credentials.
 	opts.Notify.EncryptionKey = opts.Deploy.EncryptionKey
+	// And the gateway's: declared sources' HMAC secrets.
+	if opts.Gateway.EncryptionKey == nil {
+		opts.Gateway.EncryptionKey = opts.Deploy.EncryptionKey
+	}
 	kubeconfig := ""
 	if kubeDev {
 		binDir := env("VIGIL_K8S_BIN_DIR", kubedev.DefaultBinDir())

@@ -80,6 +80,17 @@ var Policy = map[string]Rule{
 
 	"/vigil.gateway.v1.AuditService/ListAuditEvents": adminRead,
 
+	// Declared webhook sources (services/gateway/internal/source): a
+	// source may send alerts of its team, or of every team, so only an
+	// admin declares one. Test is a dry run, but shows what a stored
+	// mapping makes of any body: admins' too.
+	"/vigil.gateway.v1.SourceService/ListSources":  adminRead,
+	"/vigil.gateway.v1.SourceService/GetSource":    adminRead,
+	"/vigil.gateway.v1.SourceService/CreateSource": admin("source/{source.name}"),
+	"/vigil.gateway.v1.SourceService/UpdateSource": admin("source/{source.name}"),
+	"/vigil.gateway.v1.SourceService/DeleteSource": admin("source/{name}"),
+	"/vigil.gateway.v1.SourceService/TestSource":   adminRead,
+
 	"/vigil.monitor.v1.IncidentService/ListIncidents":       read,
 	"/vigil.monitor.v1.IncidentService/GetIncident":         read,
 	"/vigil.monitor.v1.IncidentService/AcknowledgeIncident": operate("incident/{id}"),

@@ -36,6 +36,7 @@ import (
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
+	"github.com/vigil-ops/vigil/pkg/seal"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
@@ -51,6 +52,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/registry"
 
 	"google.golang.org/grpc"
 )
@@ -125,9 +127,14 @@ type Options struct {
 	// (chat.DefaultSnooze when 0; at most monitor's 24 h).
 	ChatSnooze time.Duration
 	// EncryptionKey (VIGIL_ENCRYPTION_KEY) is what the email action links
-	// are signed under (a key derived from it, pkg/actionlink); nil: the
-	// links' routes answer 404.
+	// are signed under (a key derived from it, pkg/actionlink), and what
+	// declared sources' HMAC secrets are sealed with (pkg/seal); nil: the
+	// links' routes answer 404 and no source can have a secret.
 	EncryptionKey []byte
+	// SourcesReload is how often a replica checks whether the declared
+	// sources changed (5 s): a source declared through another replica
+	// is served here within it.
+	SourcesReload time.Duration
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
@@ -319,6 +326,10 @@ type Service struct {
 	restNonce string
 	// actions answers email action links; nil without an encryption key.
 	actions *emailaction.Handler
+	// sources are the declared webhook sources, sourceStore where they
+	// are kept.
+	sources     *registry.Registry
+	sourceStore *postgres.Sources
 }
 
 // Slack interactions being decided at once, and how long each may take.
@@ -337,6 +348,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	if opts.AuditRetention == 0 {
 		opts.AuditRetention = 365 * 24 * time.Hour
+	}
+	if opts.SourcesReload <= 0 {
+		opts.SourcesReload = 5 * time.Second
 	}
 	if deps.Pool == nil || deps.Keys == nil {
 		return nil, errors.New("gateway: a database pool and signing keys are required")
@@ -421,6 +435,18 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY: %w", err)
 		}
 		s.actions = &emailaction.Handler{Key: key, Links: store, Approvals: approvals, Log: deps.Logger.With("component", "email-actions")}
+	}
+	var box *seal.Box
+	if opts.EncryptionKey != nil {
+		var err error
+		if box, err = seal.New(opts.EncryptionKey); err != nil {
+			return nil, fmt.Errorf("VIGIL_ENCRYPTION_KEY: %w", err)
+		}
+	}
+	s.sourceStore = store.Sources(box)
+	s.sources = registry.New(s.sourceStore, source.Keys{Auth: acc}, deps.Logger.With("component", "sources"))
+	if err := s.sources.Load(ctx); err != nil {
+		return nil, fmt.Errorf("declared sources: %w", err)
 	}
 	if opts.LineChannelSecret != "" {
 		api, err := lineapi.New(lineapi.Options{BaseURL: opts.LineAPIURL, Token: opts.LineChannelToken, Logger: deps.Logger})
@@ -528,6 +554,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	gatewayv1.RegisterUserServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterKeyServiceServer(srv.GRPC, acc)
 	gatewayv1.RegisterAuditServiceServer(srv.GRPC, acc)
+	gatewayv1.RegisterSourceServiceServer(srv.GRPC, grpcapi.NewSourceServer(s.sourceStore, s.sources, s.deps.Logger.With("component", "sources")))
 	// Services not built yet are registered as unimplemented, so that
 	// their calls pass authentication like any other (401 before 501).
 	if s.deps.Repairs != nil {
@@ -592,6 +619,10 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/webhooks/grafana", &source.Handler{
 		Source: grafana.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
 	})
+	// The sources admins declare (SourceService), each at its own URL.
+	srv.Handle("POST "+grpcapi.SourcePath("{name}"), &source.Handler{
+		Lookup: s.sources.Lookup, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
+	})
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.
 	tg := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET")
@@ -650,6 +681,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.owners != nil {
 		g.Go(func() error { return s.owners.Run(gctx) })
 	}
+	g.Go(func() error { return s.sources.Run(gctx, s.opts.SourcesReload) })
 	if s.bot.API != nil {
 		g.Go(func() error { return s.telegramUpdates(gctx) })
 	}

@@ -22,6 +22,7 @@ var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) 
 	gatewayv1.RegisterUserServiceHandler,
 	gatewayv1.RegisterKeyServiceHandler,
 	gatewayv1.RegisterAuditServiceHandler,
+	gatewayv1.RegisterSourceServiceHandler,
 	monitorv1.RegisterIncidentServiceHandler,
 	monitorv1.RegisterSilenceServiceHandler,
 	monitorv1.RegisterOnCallServiceHandler,

@@ -80,6 +80,7 @@ type clients struct {
 	users    gatewayv1.UserServiceClient
 	keys     gatewayv1.KeyServiceClient
 	audit    gatewayv1.AuditServiceClient
+	sources  gatewayv1.SourceServiceClient
 	inc      monitorv1.IncidentServiceClient
 	sil      monitorv1.SilenceServiceClient
 	apps     deployv1.AppServiceClient
@@ -286,6 +287,64 @@ var matrix = []matrixCase{
 			_, err := c.audit.ListAuditEvents(ctx, &gatewayv1.ListAuditEventsRequest{})
 			return err
 		}, rest: "GET /api/v1/audit",
+	},
+
+	// Declared webhook sources: admins only.
+	{
+		method: "vigil.gateway.v1.SourceService/ListSources", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.sources.ListSources(ctx, &gatewayv1.ListSourcesRequest{})
+			return err
+		}, rest: "GET /api/v1/sources",
+	},
+	{
+		method: "vigil.gateway.v1.SourceService/GetSource", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if err := c.matrixSource("src-get"); err != nil {
+				return err
+			}
+			_, err := c.sources.GetSource(ctx, &gatewayv1.GetSourceRequest{Name: "src-get"})
+			return err
+		}, rest: "GET /api/v1/sources/src-get",
+	},
+	{
+		method: "vigil.gateway.v1.SourceService/CreateSource", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			_, err := c.sources.CreateSource(ctx, &gatewayv1.CreateSourceRequest{Source: matrixSource("src-by-" + w.name)})
+			return err
+		},
+	},
+	{
+		method: "vigil.gateway.v1.SourceService/UpdateSource", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if err := c.matrixSource("src-update"); err != nil {
+				return err
+			}
+			_, err := c.sources.UpdateSource(ctx, &gatewayv1.UpdateSourceRequest{
+				Source: &gatewayv1.Source{Name: "src-update", Team: "web"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"team"}},
+			})
+			return err
+		},
+	},
+	{
+		method: "vigil.gateway.v1.SourceService/DeleteSource", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, w who) error {
+			if err := c.matrixSource("src-delete-" + w.name); err != nil {
+				return err
+			}
+			_, err := c.sources.DeleteSource(ctx, &gatewayv1.DeleteSourceRequest{Name: "src-delete-" + w.name})
+			return err
+		},
+	},
+	{
+		method: "vigil.gateway.v1.SourceService/TestSource", perm: auth.Admin, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			if err := c.matrixSource("src-test"); err != nil {
+				return err
+			}
+			_, err := c.sources.TestSource(ctx, &gatewayv1.TestSourceRequest{Name: "src-test", Body: `{"name":"x"}`})
+			return err
+		}, rest: "POST /api/v1/sources:test", body: `{"name":"src-test","body":"{\"name\":\"x\"}"}`,
 	},
 
 	// Incidents belong to their app's team: shopIncident is app shop's.
@@ -845,6 +904,22 @@ func paymentsChannel(name string) *notifyv1.CreateChannelRequest {
 	}, Credential: "matrix-webhook-secret", NoTest: true}
 }
 
+func matrixSource(name string) *gatewayv1.Source {
+	return &gatewayv1.Source{Name: name, Type: "generic", Team: "payments", Auth: "key", Config: &gatewayv1.Source_Generic{
+		Generic: &gatewayv1.GenericSource{Mapping: &gatewayv1.Mapping{Labels: map[string]string{"alertname": "body.name"}}},
+	}}
+}
+
+// matrixSource declares source name of team payments, as the admin,
+// unless it exists.
+func (c *clients) matrixSource(name string) error {
+	_, err := c.sources.CreateSource(c.admin, &gatewayv1.CreateSourceRequest{Source: matrixSource(name)})
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	return err
+}
+
 // paymentsChannel makes channel name of team payments, as the admin,
 // unless it exists.
 func (c *clients) paymentsChannel(name string) error {
@@ -917,6 +992,7 @@ func TestAccessMatrix(t *testing.T) {
 		clusters: deployv1.NewClusterServiceClient(conn), repairs: repairv1.NewRepairServiceClient(conn),
 		channels: notifyv1.NewChannelServiceClient(conn), analyses: analysisv1.NewAnalysisServiceClient(conn),
 		routes:      notifyv1.NewRouteServiceClient(conn),
+		sources:     gatewayv1.NewSourceServiceClient(conn),
 		credentials: deployv1.NewClusterCredentialServiceClient(conn),
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),

@@ -32,8 +32,10 @@ type Ingester interface {
 type Verifier interface {
 	// Verify says who sent r; body is r's whole raw body. An error
 	// wrapping auth.ErrUnauthenticated is answered 401 (the sender's
-	// configuration is wrong: its retries will not help); any other error
-	// 503 (the check could not be made: a retry may pass).
+	// configuration is wrong: its retries will not help), one wrapping
+	// ErrForbidden 403 (a valid credential that may not send to this
+	// source); any other error 503 (the check could not be made: a retry
+	// may pass).
 	Verify(ctx context.Context, r *http.Request, body []byte) (auth.Principal, error)
 }
 
@@ -67,6 +69,10 @@ type Source struct {
 	// Unauthenticated says, in a 401, how the sender should be configured.
 	Unauthenticated string
 }
+
+// ErrForbidden is what a Verifier answers for a valid credential that may
+// not send to its source (a key of another team): 403.
+var ErrForbidden = errors.New("forbidden")
 
 // ErrUnknown is what a Lookup answers for a source nobody declared (404).
 var ErrUnknown = errors.New("no such source")
@@ -138,6 +144,9 @@ func (q *request) serve(ctx context.Context) {
 			detail += ": " + src.Unauthenticated
 		}
 		q.refuse(ctx, http.StatusUnauthorized, "unauthenticated", detail)
+		return
+	case errors.Is(err, ErrForbidden):
+		q.refuse(ctx, http.StatusForbidden, "forbidden", err.Error())
 		return
 	case err != nil:
 		h.Log.WarnContext(ctx, "webhook not verified", "source", src.Name, "error", err)
