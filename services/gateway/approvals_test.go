@@ -709,7 +709,10 @@ func TestTelegramApprovalsByPolling(t *testing.T) {
 		require.Less(t, r.StatusCode, 300, "%s: %s", r.Method, r.Description)
 	}
 	require.Len(t, e.events(), 3)
-	require.Len(t, e.audit(t, "chat.telegram/ApproveRepair"), 5)
+	// The audit row of a decision is written once it is answered, which
+	// may be after its event is on the bus.
+	require.Eventually(t, func() bool { return len(e.audit(t, "chat.telegram/ApproveRepair")) == 5 },
+		10*time.Second, 10*time.Millisecond, "%v", e.audit(t, "chat.telegram/ApproveRepair"))
 }
 
 // slCard posts an approval card for repair id to the Slack channel, as
