@@ -20,9 +20,9 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
-	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 )
 
 const token = "webhook-test-token-0123"
