@@ -77,7 +77,8 @@ func lockedBus(t testing.TB) (map[string]app.Conn, jetstream.JetStream) {
 	return conns, admin
 }
 
-func startVigil(t *testing.T) *vigil {
+// startVigil starts Vigil; tune, when given, changes its options first.
+func startVigil(t *testing.T, tune ...func(*app.Options)) *vigil {
 	t.Helper()
 	dsn := testkit.Postgres(t)
 	// As `vigil up` does: each service logs in as its own role.
@@ -86,7 +87,7 @@ func startVigil(t *testing.T) *vigil {
 	conns, admin := lockedBus(t)
 	tg := faketelegram.New(t, faketelegram.Options{ChatIDs: []string{chatID}})
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Options{
+	opts := app.Options{
 		Streams:    testkit.TestStreams,
 		Services:   app.Services,
 		GRPCAddr:   "127.0.0.1:0",
@@ -97,7 +98,11 @@ func startVigil(t *testing.T) *vigil {
 		Notify: notify.Options{Channels: []channel.Config{telegram.Options{
 			BotToken: tg.Token(), ChatID: chatID, APIURL: tg.URL(),
 		}}},
-	}, app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	a, err := app.New(ctx, opts, app.Deps{DatabaseURL: dsn, DatabaseLogins: logins, Bus: conns, Admin: admin, Logger: testkit.Logger(t), Keys: testKeys(t)})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+)
+
+// sentryFixtures are the Sentry payloads of the gateway's tests: one
+// issue's life, written from Sentry's documented webhook examples.
+const sentryFixtures = "../../../../services/gateway/internal/source/sentry/testdata/"
+
+const sentrySecret = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"
+
+// postSentry sends a fixture as Sentry would: signed with the
+// integration's client secret, stamped now.
+func (v *vigil) postSentry(t *testing.T, resource, fixture string) {
+	t.Helper()
+	body, err := os.ReadFile(sentryFixtures + fixture)
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, []byte(sentrySecret))
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+v.HTTPAddr()+"/api/v1/webhooks/sentry", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sentry-Hook-Resource", resource)
+	req.Header.Set("Sentry-Hook-Timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set("Sentry-Hook-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s: %s", fixture, out)
+}
+
+// TestSentryIssueToIncident: one Sentry issue's life through the running
+// pipeline: created, an alert rule's event and another error event of it
+// are one alert of one incident (repeats deduplicated), and the issue's
+// resolution in Sentry resolves the incident.
+func TestSentryIssueToIncident(t *testing.T) {
+	v := startVigil(t, func(o *app.Options) { o.Gateway.SentryClientSecret = sentrySecret })
+	v.postSentry(t, "issue", "issue_created.json")
+	v.postSentry(t, "event_alert", "event_alert_triggered.json")
+	v.postSentry(t, "error", "error_created.json")
+
+	var inc incidentJSON
+	require.Eventually(t, func() bool {
+		incs := v.incidents(t)
+		if len(incs) != 1 {
+			return false
+		}
+		inc = incs[0]
+		var got struct {
+			Incident struct {
+				Alerts []struct {
+					Count int `json:"count"`
+				} `json:"alerts"`
+			} `json:"incident"`
+		}
+		// The three requests are counted on the one alert.
+		return v.get(t, "/api/v1/incidents/"+inc.ID, adminToken, &got) == http.StatusOK &&
+			len(got.Incident.Alerts) == 1 && got.Incident.Alerts[0].Count == 3
+	}, 30*time.Second, 200*time.Millisecond, "want one incident of one alert, seen three times")
+	assert.Equal(t, "INCIDENT_STATUS_OPEN", inc.Status)
+	assert.Equal(t, 1, inc.AlertCount)
+	assert.Equal(t, "SentryIssue", inc.Title)
+	var got struct {
+		Incident incidentJSON `json:"incident"`
+	}
+	require.Equal(t, http.StatusOK, v.get(t, "/api/v1/incidents/"+inc.ID, adminToken, &got))
+	require.Len(t, got.Incident.Alerts, 1)
+	assert.Equal(t, map[string]string{
+		"alertname": "SentryIssue", "sentry_issue_id": "1170820242", "project": "payments", "app": "payments", "severity": "critical",
+	}, got.Incident.Alerts[0].Alert.Labels)
+
+	v.postSentry(t, "issue", "issue_resolved.json")
+	require.Eventually(t, func() bool {
+		incs := v.incidents(t)
+		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_RESOLVED" && incs[0].FiringCount == 0
+	}, 30*time.Second, 200*time.Millisecond, "the issue's resolution resolves the incident")
+}
