@@ -97,16 +97,13 @@ func TestSentryIssueAfterDeployProposesRollback(t *testing.T) {
 			e := sentryOpened(ns, now.Add(-4*time.Minute), now.Add(-3*time.Minute))
 			require.NoError(t, f.pub.Publish(ctx, e))
 
-			var a *analysisv1.Analysis
-			require.EventuallyWithT(t, func(c *assert.CollectT) {
-				list, err := f.svc.Server().ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{IncidentId: e.GetIncident().GetId()})
-				require.NoError(c, err)
-				require.Len(c, list.GetAnalyses(), 1)
-				a = list.GetAnalyses()[0]
-			}, 60*time.Second, 200*time.Millisecond)
-			got := completed(t, f.js)
-			require.Len(t, got, 1)
-			announced := got[0]
+			require.Eventually(t, func() bool { return len(completed(t, f.js)) == 1 }, 60*time.Second, 200*time.Millisecond)
+			announced := completed(t, f.js)[0]
+			require.Equal(t, e.GetIncident().GetId(), announced.GetIncidentId())
+			list, err := f.svc.Server().ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{IncidentId: e.GetIncident().GetId()})
+			require.NoError(t, err)
+			require.Len(t, list.GetAnalyses(), 1)
+			a := list.GetAnalyses()[0]
 
 			if !tc.rollback {
 				assert.NotEqual(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, announced.GetProposal().GetAction(), "%s: %s", a.GetSummary(), a.GetRootCause())

@@ -1,14 +1,8 @@
 package app_test
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakesentry"
 )
 
 // sentryFixtures are the Sentry payloads of the gateway's tests: one
@@ -30,20 +25,8 @@ func (v *vigil) postSentry(t *testing.T, resource, fixture string) {
 	t.Helper()
 	body, err := os.ReadFile(sentryFixtures + fixture)
 	require.NoError(t, err)
-	mac := hmac.New(sha256.New, []byte(sentrySecret))
-	mac.Write(body)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+v.HTTPAddr()+"/api/v1/webhooks/sentry", bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Sentry-Hook-Resource", resource)
-	req.Header.Set("Sentry-Hook-Timestamp", strconv.FormatInt(time.Now().Unix(), 10))
-	req.Header.Set("Sentry-Hook-Signature", hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s: %s", fixture, out)
+	status, out := fakesentry.Post(t, "http://"+v.HTTPAddr()+"/api/v1/webhooks/sentry", sentrySecret, resource, body)
+	require.Equal(t, http.StatusAccepted, status, "%s: %s", fixture, out)
 }
 
 // TestSentryIssueToIncident: one Sentry issue's life through the running

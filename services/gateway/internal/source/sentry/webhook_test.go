@@ -11,9 +11,6 @@ package sentry_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +31,7 @@ import (
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
+	"github.com/vigil-ops/vigil/pkg/testkit/fakesentry"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/sentry"
@@ -75,21 +73,12 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// sign is Sentry-Hook-Signature as Sentry computes it.
-func sign(key string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(key))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
-}
+func sign(key string, body []byte) string { return fakesentry.Sign(key, body) }
 
-// request is a webhook as Sentry sends it; edit changes it before.
+// request is a webhook as Sentry sends it, sent 2 s ago; edit changes it
+// before.
 func request(resource string, body []byte, edit ...func(*http.Request)) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/sentry", strings.NewReader(string(body)))
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("Request-ID", "c2d7ad6d-1ed1-4bd5-9ef4-4b0b7b5d3e43")
-	r.Header.Set(sentry.HeaderResource, resource)
-	r.Header.Set(sentry.HeaderTimestamp, strconv.FormatInt(now.Add(-2*time.Second).Unix(), 10))
-	r.Header.Set(sentry.HeaderSignature, sign(secret, body))
+	r := fakesentry.Request(context.Background(), "/api/v1/webhooks/sentry", secret, resource, body, now.Add(-2*time.Second))
 	for _, e := range edit {
 		e(r)
 	}
