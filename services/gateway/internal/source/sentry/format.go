@@ -204,7 +204,7 @@ func (p *parser) issue(raw json.RawMessage) (*source.Batch, error) {
 		put(ann, "sentry_last_seen", is.LastSeen.UTC().Format(time.RFC3339Nano))
 	}
 	if p.action != "created" && p.action != "unresolved" {
-		p.resolve(a)
+		p.resolveAt(a, nil)
 	}
 	return p.done(&source.Batch{Alerts: []*typesv1.Alert{a}})
 }
@@ -368,8 +368,6 @@ func (p *parser) alert(name, project, level string, at time.Time) *typesv1.Alert
 		Status: typesv1.AlertStatus_ALERT_STATUS_FIRING,
 	}
 }
-
-func (p *parser) resolve(a *typesv1.Alert) { p.resolveAt(a, nil) }
 
 // resolveAt resolves a, ended at end (now when unknown).
 func (p *parser) resolveAt(a *typesv1.Alert, end *time.Time) {

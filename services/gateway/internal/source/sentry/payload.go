@@ -11,31 +11,24 @@ import (
 // webhook is the envelope of every integration-platform webhook:
 // Sentry-Hook-Resource says what data holds.
 type webhook struct {
-	Action       string                `json:"action"`
-	Installation struct{ UUID string } `json:"installation"`
-	Data         json.RawMessage       `json:"data"`
-	Actor        struct {
-		Type string `json:"type"`
-		ID   text   `json:"id"`
-		Name string `json:"name"`
-	} `json:"actor"`
+	Action string          `json:"action"`
+	Data   json.RawMessage `json:"data"`
 }
 
 // issue is a Sentry issue (a group of events) as the issue resource
 // sends it: Sentry's group serializer plus the links. It names no event:
 // no tags, environment or release.
 type issue struct {
-	ID         text   `json:"id"`
-	ShortID    string `json:"shortId"`
-	Title      string `json:"title"`
-	Culprit    string `json:"culprit"`
-	Level      string `json:"level"`
-	Status     string `json:"status"`
-	Substatus  string `json:"substatus"`
-	Platform   string `json:"platform"`
-	WebURL     string `json:"web_url"`
-	ProjectURL string `json:"project_url"`
-	Project    struct {
+	ID        text   `json:"id"`
+	ShortID   string `json:"shortId"`
+	Title     string `json:"title"`
+	Culprit   string `json:"culprit"`
+	Level     string `json:"level"`
+	Status    string `json:"status"`
+	Substatus string `json:"substatus"`
+	Platform  string `json:"platform"`
+	WebURL    string `json:"web_url"`
+	Project   struct {
 		ID   text   `json:"id"`
 		Name string `json:"name"`
 		Slug string `json:"slug"`
@@ -87,7 +80,6 @@ type metricAlert struct {
 	WebURL           string `json:"web_url"`
 	MetricAlert      *struct {
 		ID           text       `json:"id"`
-		Identifier   text       `json:"identifier"`
 		Title        string     `json:"title"`
 		Projects     []string   `json:"projects"`
 		DateStarted  *time.Time `json:"date_started"`
