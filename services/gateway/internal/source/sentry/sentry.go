@@ -43,9 +43,12 @@ const (
 // a new stamp, so the window only needs to cover clock skew and a slow
 // hop: 5 minutes, as Slack's signed requests use. The header is not under
 // the signature (Sentry signs the body alone), so the window stops a
-// request replayed as captured, not one whose header was rewritten; the
-// alerts' times come from the signed body, which makes a replayed
-// firing of an issue that has since resolved a no-op in the monitor.
+// request replayed as captured, not one whose header was rewritten. Such
+// a replay can only say again what Sentry said of that issue: the
+// alerts' times come from the signed body, so an old resolution replayed
+// after the issue fired again starts before that firing, and the
+// monitor ignores it; an old firing replayed fires the issue's alert
+// again until Sentry resolves it.
 const MaxSkew = 5 * time.Minute
 
 // Verifier checks Sentry-Hook-Signature with the integration's client
