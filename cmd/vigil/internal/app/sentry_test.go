@@ -31,8 +31,9 @@ func (v *vigil) postSentry(t *testing.T, resource, fixture string) {
 
 // TestSentryIssueToIncident: one Sentry issue's life through the running
 // pipeline: created, an alert rule's event and another error event of it
-// are one alert of one incident (repeats deduplicated), and the issue's
-// resolution in Sentry resolves the incident.
+// are one alert of one incident (repeats deduplicated), the issue's
+// resolution in Sentry resolves the incident, and its regression reopens
+// it.
 func TestSentryIssueToIncident(t *testing.T) {
 	v := startVigil(t, func(o *app.Options) { o.Gateway.SentryClientSecret = sentrySecret })
 	v.postSentry(t, "issue", "issue_created.json")
@@ -74,4 +75,18 @@ func TestSentryIssueToIncident(t *testing.T) {
 		incs := v.incidents(t)
 		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_RESOLVED" && incs[0].FiringCount == 0
 	}, 30*time.Second, 200*time.Millisecond, "the issue's resolution resolves the incident")
+
+	// The issue regresses (a new event after the resolution): the
+	// incident reopens. The old resolution sent again (a replay) starts
+	// before that firing: the monitor ignores it.
+	v.postSentry(t, "issue", "issue_unresolved.json")
+	require.Eventually(t, func() bool {
+		incs := v.incidents(t)
+		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_OPEN" && incs[0].FiringCount == 1
+	}, 30*time.Second, 200*time.Millisecond, "the regression reopens the incident")
+	v.postSentry(t, "issue", "issue_resolved.json")
+	require.Never(t, func() bool {
+		incs := v.incidents(t)
+		return len(incs) != 1 || incs[0].FiringCount != 1
+	}, 3*time.Second, 200*time.Millisecond, "a replayed resolution does not resolve the regression")
 }
