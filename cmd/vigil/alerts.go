@@ -60,7 +60,7 @@ func alertsList(c *clientFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.filters, "filter", nil, `Alertmanager matchers, e.g. alertname="X" or '{a="b", c=~"d.*"}' (repeatable; an alert must match all)`)
-	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced")
+	fl.StringSliceVar(&f.states, "state", nil, "only these states: firing, resolved, silenced, inhibited, held")
 	fl.StringVar(&f.incident, "incident", "", "only the alerts of this incident (ID)")
 	fl.StringVar(&f.since, "since", "", "only alerts last seen at or after this: RFC 3339, or a duration ago such as 90m or 2d")
 	fl.StringVar(&f.until, "until", "", "only alerts last seen before this: RFC 3339, or a duration ago")
@@ -79,7 +79,7 @@ func (f *alertsFlags) request(now time.Time) (*monitorv1.ListAlertsRequest, erro
 	for _, s := range f.states {
 		v, ok := monitorv1.AlertState_value["ALERT_STATE_"+strings.ToUpper(s)]
 		if !ok || v == 0 {
-			return nil, fmt.Errorf("--state %q: want firing, resolved or silenced", s)
+			return nil, fmt.Errorf("--state %q: want firing, resolved, silenced, inhibited or held", s)
 		}
 		req.States = append(req.States, monitorv1.AlertState(v))
 	}
@@ -122,9 +122,16 @@ func parseInstant(s string, now time.Time) (time.Time, error) {
 // maxDays bounds "Nd" well inside time.Duration.
 const maxDays = 100 * 366
 
-// alertState is what became of an alert: silenced (in no incident), or
-// firing or resolved in its incident.
+// alertState is what became of an alert: silenced or inhibited (in no
+// incident), or firing or resolved in its incident.
 func alertState(a *typesv1.IncidentAlert) string {
+	if a.GetIncidentId() == "" && a.GetHeldBy() != nil {
+		// Waiting out its app's rollout (deploy quiet), firing or not.
+		return "held"
+	}
+	if a.GetIncidentId() == "" && a.GetInhibitedBy() != "" && a.GetAlert().GetStatus() != typesv1.AlertStatus_ALERT_STATUS_RESOLVED {
+		return "inhibited"
+	}
 	if a.GetIncidentId() == "" {
 		return "silenced"
 	}
@@ -133,12 +140,29 @@ func alertState(a *typesv1.IncidentAlert) string {
 
 func printAlerts(w io.Writer, as []*typesv1.IncidentAlert) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tFINGERPRINT\tLABELS")
+	fmt.Fprintln(tw, "LAST SEEN\tSTATE\tCOUNT\tINCIDENT\tSILENCED BY\tINHIBITED BY\tFINGERPRINT\tLABELS")
 	for _, a := range as {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
-			orDash(a.GetIncidentId()), orDash(a.GetSilencedBy()), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", when(a.GetLastSeenAt()), alertState(a), a.GetCount(),
+			orDash(a.GetIncidentId()), mutedBy(a), orDash(inhibitedBy(a)), a.GetAlert().GetFingerprint(), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// mutedBy is the silence that muted an alert, or the deployment that
+// holds (or held) it.
+func mutedBy(a *typesv1.IncidentAlert) string {
+	if h := a.GetHeldBy(); h != nil && a.GetSilencedBy() == "" {
+		return "deploy " + h.GetDeploymentId()
+	}
+	return orDash(a.GetSilencedBy())
+}
+
+// inhibitedBy names the alert that inhibits a, and the rule.
+func inhibitedBy(a *typesv1.IncidentAlert) string {
+	if a.GetInhibitedBy() == "" {
+		return ""
+	}
+	return a.GetInhibitedBy() + " (rule " + a.GetInhibitRule() + ")"
 }
 
 func orDash(s string) string {

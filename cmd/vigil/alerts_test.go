@@ -1,10 +1,12 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -90,4 +92,31 @@ func TestAlertState(t *testing.T) {
 	require.Equal(t, "firing", alertState(&typesv1.IncidentAlert{Alert: firing, IncidentId: "i"}))
 	require.Equal(t, "resolved", alertState(&typesv1.IncidentAlert{Alert: resolved, IncidentId: "i"}))
 	require.Equal(t, "silenced", alertState(&typesv1.IncidentAlert{Alert: firing, SilencedBy: "s"}))
+	require.Equal(t, "inhibited", alertState(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
+	require.Equal(t, "node-down (rule r)", inhibitedBy(&typesv1.IncidentAlert{Alert: firing, InhibitedBy: "node-down", InhibitRule: "r"}))
+	held := &typesv1.DeployHold{DeploymentId: "d1", App: "shop", Revision: 7}
+	require.Equal(t, "held", alertState(&typesv1.IncidentAlert{Alert: firing, HeldBy: held}))
+	require.Equal(t, "held", alertState(&typesv1.IncidentAlert{Alert: resolved, HeldBy: held}))
+	// Released into an incident: its state is the incident's; the deploy
+	// stays as evidence.
+	require.Equal(t, "firing", alertState(&typesv1.IncidentAlert{Alert: firing, IncidentId: "i", HeldBy: held}))
+	require.Equal(t, "deploy d1", mutedBy(&typesv1.IncidentAlert{Alert: firing, IncidentId: "i", HeldBy: held}))
+	require.Equal(t, "s", mutedBy(&typesv1.IncidentAlert{Alert: firing, SilencedBy: "s"}))
+}
+
+// An incident opened by alerts a rollout held names that rollout once,
+// however many of its alerts it held; one without held alerts names none.
+func TestPrintIncidentNamesTheDeploy(t *testing.T) {
+	t.Parallel()
+	firing := &typesv1.Alert{Fingerprint: "f", Status: typesv1.AlertStatus_ALERT_STATUS_FIRING}
+	held := &typesv1.DeployHold{DeploymentId: "d1", App: "shop", Revision: 7, Outcome: "rolled_back", Until: timestamppb.Now()}
+	var b strings.Builder
+	printIncident(&b, &typesv1.Incident{Id: "i", Alerts: []*typesv1.IncidentAlert{
+		{Alert: firing, HeldBy: held}, {Alert: firing, HeldBy: held}, {Alert: firing},
+	}})
+	require.Equal(t, 1, strings.Count(b.String(), "Deploy:"), b.String())
+	require.Contains(t, b.String(), "d1 of shop, revision 7 (rolled back)")
+	b.Reset()
+	printIncident(&b, &typesv1.Incident{Id: "i", Alerts: []*typesv1.IncidentAlert{{Alert: firing}}})
+	require.NotContains(t, b.String(), "Deploy:")
 }

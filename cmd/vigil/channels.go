@@ -43,6 +43,7 @@ func (f *channelFlags) register(cmd *cobra.Command, create bool) {
 	fl.StringVar(&f.ch.Target, "target", "", "Telegram chat id, Slack channel id (C0123ABCD), LINE user/group/room id, email addresses (comma-separated) or webhook URL")
 	fl.StringVar(&f.ch.Language, "language", "", "language of its messages: en (default) or zh-TW")
 	fl.StringVar(&f.ch.TimeZone, "time-zone", "", "IANA time zone its messages show times in, e.g. Asia/Taipei (default UTC)")
+	fl.StringVar(&f.ch.Templates, "templates", "", "the template set its messages are drawn with: a subdirectory of notify's VIGIL_NOTIFY_TEMPLATES_DIR (default: the default set)")
 	fl.StringVar(&f.ch.Team, "team", "", "the team whose channel it is (an operator's own team; none: Vigil-wide, admins only)")
 	fl.StringVar(&f.ch.User, "user", "", "the user it reaches: a personal channel, used to reach that person (yours, unless you are an admin)")
 	fl.StringVar(&f.ch.ApiUrl, "api-url", "", "Telegram, Slack, LINE: the API's base URL (default the provider's)")
@@ -140,13 +141,14 @@ func channelsCreate(c *clientFlags) *cobra.Command {
 // line, in the API's names.
 var channelPaths = map[string]string{
 	"target": "target", "language": "language", "time-zone": "time_zone", "team": "team", "user": "user", "api-url": "api_url",
+	"templates": "templates",
 	"smtp-host": "email", "smtp-port": "email", "smtp-tls": "email", "smtp-username": "email", "from": "email", "smtp-ca-file": "email",
 }
 
 func channelsUpdate(c *clientFlags) *cobra.Command {
 	var f channelFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--target T] [--language L] [--time-zone Z] [--team T] [--user U] [--credential-file FILE|- | --credential-from-env VAR]",
+		Use:   "update NAME [--target T] [--language L] [--time-zone Z] [--templates SET] [--team T] [--user U] [--credential-file FILE|- | --credential-from-env VAR]",
 		Short: "Change a channel or rotate its credential; the changed channel is sent a test message first (unless --no-test)",
 		Long: "Changes the fields whose flags are given. Email settings change together: give all of them " +
 			"(--smtp-host, --smtp-port, --smtp-tls, --smtp-username, --from, --smtp-ca-file) when changing any.",
@@ -227,6 +229,9 @@ func printChannel(w io.Writer, c *notifyv1.Channel) {
 	fmt.Fprintf(tw, "User:\t%s\n", orDash(c.GetUser()))
 	fmt.Fprintf(tw, "Language:\t%s\n", orDash(c.GetLanguage()))
 	fmt.Fprintf(tw, "Time zone:\t%s\n", orDash(c.GetTimeZone()))
+	if c.GetTemplates() != "" {
+		fmt.Fprintf(tw, "Templates:\t%s\n", c.GetTemplates())
+	}
 	if e := c.GetEmail(); e != nil {
 		fmt.Fprintf(tw, "SMTP:\t%s:%d (%s), user %s, from %s\n", e.GetSmtpHost(), e.GetSmtpPort(), orDash(e.GetTls()), orDash(e.GetUsername()), e.GetFrom())
 	}

@@ -102,11 +102,11 @@ func TestChannelsCommands(t *testing.T) {
 	require.Equal(t, "smtp.example.com", create.GetChannel().GetEmail().GetSmtpHost())
 
 	t.Setenv("NEW_SLACK_TOKEN", "xoxb-rotated")
-	_, err = runAccess(t, channelsCommand, addr, "", "update", "payments-tg", "--language", "en", "--smtp-host", "x", "--from", "y", "--credential-from-env", "NEW_SLACK_TOKEN")
+	_, err = runAccess(t, channelsCommand, addr, "", "update", "payments-tg", "--language", "en", "--templates", "terse", "--smtp-host", "x", "--from", "y", "--credential-from-env", "NEW_SLACK_TOKEN")
 	require.NoError(t, err)
 	update := fake.last().(*notifyv1.UpdateChannelRequest)
 	require.Equal(t, "xoxb-rotated", update.GetCredential())
-	require.ElementsMatch(t, []string{"language", "email"}, update.GetUpdateMask().GetPaths())
+	require.ElementsMatch(t, []string{"language", "templates", "email"}, update.GetUpdateMask().GetPaths())
 
 	_, err = runAccess(t, channelsCommand, addr, "", "update", "payments-tg")
 	require.ErrorContains(t, err, "nothing to change")

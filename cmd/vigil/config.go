@@ -83,6 +83,12 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if err != nil {
 		return app.Options{}, err
 	}
+	// Deploy quiet: an app's warning alerts wait out its rollout and this
+	// long after (0: off).
+	deployQuiet, err := envDuration("VIGIL_DEPLOY_QUIET", 5*time.Minute)
+	if err != nil {
+		return app.Options{}, err
+	}
 	maxBytes, err := envInt("VIGIL_WEBHOOK_MAX_BYTES", 8<<20)
 	if err != nil {
 		return app.Options{}, err
@@ -120,6 +126,20 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		return app.Options{}, err
 	}
 	retention, err := envDuration("VIGIL_RETENTION", 30*24*time.Hour)
+	if err != nil {
+		return app.Options{}, err
+	}
+	flapThreshold, err := envInt("VIGIL_FLAP_THRESHOLD", 4)
+	if err != nil {
+		return app.Options{}, err
+	}
+	switch {
+	case flapThreshold < 0:
+		return app.Options{}, errors.New("VIGIL_FLAP_THRESHOLD: must not be negative (0 turns flapping detection off)")
+	case flapThreshold == 0:
+		flapThreshold = -1 // monitor's "never"
+	}
+	flapWindow, err := envDuration("VIGIL_FLAP_WINDOW", 15*time.Minute)
 	if err != nil {
 		return app.Options{}, err
 	}
@@ -303,6 +323,11 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			SilenceMaxDuration: silenceMax,
 			// Priority rules, policies, schedules kept in Git.
 			EscalationFile: os.Getenv("VIGIL_ESCALATION_FILE"),
+			DeployQuiet:    deployQuiet,
+			// Alerts that fire and resolve over and over (docs/noise.md).
+			FlapThreshold: flapThreshold, FlapWindow: flapWindow,
+			// Alertmanager's inhibit_rules, reloaded on SIGHUP.
+			InhibitFile: os.Getenv("VIGIL_INHIBIT_FILE"),
 		},
 		Notify: notify.Options{
 			// One line per channel; each checks its own options, naming
@@ -570,7 +595,31 @@ func llmOptions() (analysis.LLMOptions, error) {
 	}
 	o.Pseudonymise = env("VIGIL_LLM_PSEUDONYMISE", "false") == "true"
 	o.Language = env("VIGIL_LANGUAGE", "en")
+	if o.Languages, err = teamLanguages(os.Getenv("VIGIL_ANALYSIS_LANGUAGES")); err != nil {
+		return o, err
+	}
 	return o, o.Validate()
+}
+
+// teamLanguages parses VIGIL_ANALYSIS_LANGUAGES: team=language pairs,
+// comma-separated (payments=zh-TW,web=en).
+func teamLanguages(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		team, lang, ok := strings.Cut(pair, "=")
+		team, lang = strings.TrimSpace(team), strings.TrimSpace(lang)
+		switch {
+		case !ok || team == "" || lang == "":
+			return nil, fmt.Errorf("VIGIL_ANALYSIS_LANGUAGES: %q: want team=language, as payments=zh-TW", pair)
+		case out[team] != "":
+			return nil, fmt.Errorf("VIGIL_ANALYSIS_LANGUAGES: team %s is listed twice", team)
+		}
+		out[team] = lang
+	}
+	return out, nil
 }
 
 // providerVar is the variable holding an LLM provider's setting:

@@ -233,3 +233,76 @@ func TestAccessLimitsFromEnv(t *testing.T) {
 	_, err = appOptions(&serviceFlags{}, nil, "")
 	require.ErrorContains(t, err, `VIGIL_TRUSTED_PROXIES: "load-balancer" is not an address`)
 }
+
+// Deploy quiet holds for 5 minutes after a rollout unless
+// VIGIL_DEPLOY_QUIET says otherwise; 0 turns it off, a negative or
+// unreadable value is refused, naming the variable.
+func TestDeployQuietFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Minute, opts.Monitor.DeployQuiet)
+
+	t.Setenv("VIGIL_DEPLOY_QUIET", "0")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Zero(t, opts.Monitor.DeployQuiet)
+	require.NoError(t, opts.Monitor.Validate())
+
+	t.Setenv("VIGIL_DEPLOY_QUIET", "-1m")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.ErrorContains(t, opts.Monitor.Validate(), "VIGIL_DEPLOY_QUIET")
+	t.Setenv("VIGIL_DEPLOY_QUIET", "soon")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, "VIGIL_DEPLOY_QUIET")
+}
+
+// VIGIL_FLAP_THRESHOLD and VIGIL_FLAP_WINDOW reach monitor: 4 cycles in
+// 15 minutes unless set, 0 turns flapping detection off, a negative
+// threshold or window is refused naming the variable.
+func TestFlappingFromEnv(t *testing.T) {
+	opts, err := appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Equal(t, 4, opts.Monitor.FlapThreshold)
+	require.Equal(t, 15*time.Minute, opts.Monitor.FlapWindow)
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "0")
+	t.Setenv("VIGIL_FLAP_WINDOW", "1h")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.Negative(t, opts.Monitor.FlapThreshold, "off")
+	require.Equal(t, time.Hour, opts.Monitor.FlapWindow)
+	require.NoError(t, opts.Monitor.Validate())
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "-1")
+	_, err = appOptions(&serviceFlags{}, nil, "")
+	require.ErrorContains(t, err, "VIGIL_FLAP_THRESHOLD: must not be negative")
+
+	t.Setenv("VIGIL_FLAP_THRESHOLD", "3")
+	t.Setenv("VIGIL_FLAP_WINDOW", "-5m")
+	opts, err = appOptions(&serviceFlags{}, nil, "")
+	require.NoError(t, err)
+	require.EqualError(t, opts.Monitor.Validate(), "VIGIL_FLAP_WINDOW: must not be negative")
+}
+
+// VIGIL_ANALYSIS_LANGUAGES gives teams their own analysis language over
+// VIGIL_LANGUAGE; a pair that is not team=language, or a team twice, is
+// refused naming the variable.
+func TestAnalysisLanguagesFromEnv(t *testing.T) {
+	o, err := llmOptions()
+	require.NoError(t, err)
+	require.Empty(t, o.Languages)
+
+	t.Setenv("VIGIL_LANGUAGE", "en")
+	t.Setenv("VIGIL_ANALYSIS_LANGUAGES", " payments=zh-TW, web = en ,")
+	o, err = llmOptions()
+	require.NoError(t, err)
+	require.Equal(t, "en", o.Language)
+	require.Equal(t, map[string]string{"payments": "zh-TW", "web": "en"}, o.Languages)
+
+	for _, bad := range []string{"payments", "payments=", "=zh-TW", "payments=zh-TW,payments=en"} {
+		t.Setenv("VIGIL_ANALYSIS_LANGUAGES", bad)
+		_, err = llmOptions()
+		require.ErrorContains(t, err, "VIGIL_ANALYSIS_LANGUAGES", bad)
+	}
+}

@@ -201,7 +201,7 @@ func printIncidents(w io.Writer, incs []*typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPRIORITY\tSEVERITY\tFIRING\tTEAM\tOPENED\tTITLE")
 	for _, i := range incs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), short(i.GetStatus().String(), "INCIDENT_STATUS_"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", i.GetId(), statusOf(i),
 			orDash(priorityName(i.GetPriority())), short(i.GetSeverity().String(), "SEVERITY_"), i.GetFiringCount(), i.GetAlertCount(),
 			orDash(i.GetTeam()), when(i.GetOpenedAt()), i.GetTitle())
 	}
@@ -212,7 +212,10 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID:\t%s\n", i.GetId())
 	fmt.Fprintf(tw, "Title:\t%s\n", i.GetTitle())
-	fmt.Fprintf(tw, "Status:\t%s\n", short(i.GetStatus().String(), "INCIDENT_STATUS_"))
+	fmt.Fprintf(tw, "Status:\t%s\n", statusOf(i))
+	if i.GetFlapping() {
+		fmt.Fprintf(tw, "Flapping:\tsince %s: its alerts' changes are not announced until they settle (docs/noise.md)\n", when(i.GetFlappingSince()))
+	}
 	fmt.Fprintf(tw, "Severity:\t%s\n", short(i.GetSeverity().String(), "SEVERITY_"))
 	if i.GetPriority() != typesv1.Priority_PRIORITY_UNSPECIFIED {
 		fmt.Fprintf(tw, "Priority:\t%s\n", priorityName(i.GetPriority()))
@@ -227,6 +230,7 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 		fmt.Fprintf(tw, "Resolved:\t%s by %s\n", when(i.GetResolvedAt()), i.GetResolvedBy())
 	}
 	fmt.Fprintf(tw, "Alerts:\t%d firing of %d\n", i.GetFiringCount(), i.GetAlertCount())
+	printHeldBy(tw, i.GetAlerts())
 	_ = tw.Flush()
 	if len(i.GetAlerts()) == 0 {
 		return
@@ -239,6 +243,31 @@ func printIncident(w io.Writer, i *typesv1.Incident) {
 			a.GetCount(), when(a.GetLastSeenAt()), labels(a.GetAlert().GetLabels()))
 	}
 	_ = tw.Flush()
+}
+
+// printHeldBy names the rollouts that held alerts of the page before they
+// opened or joined the incident (deploy quiet): evidence of its cause.
+func printHeldBy(tw io.Writer, as []*typesv1.IncidentAlert) {
+	seen := map[string]bool{}
+	for _, a := range as {
+		h := a.GetHeldBy()
+		if h == nil || seen[h.GetDeploymentId()] {
+			continue
+		}
+		seen[h.GetDeploymentId()] = true
+		fmt.Fprintf(tw, "Deploy:\t%s of %s, revision %d (%s); its alerts were held until %s\n",
+			h.GetDeploymentId(), h.GetApp(), h.GetRevision(), strings.ReplaceAll(h.GetOutcome(), "_", " "), when(h.GetUntil()))
+	}
+}
+
+// statusOf is i's status as people read it: "open (flapping)" while its
+// alerts flap.
+func statusOf(i *typesv1.Incident) string {
+	s := short(i.GetStatus().String(), "INCIDENT_STATUS_")
+	if i.GetFlapping() {
+		s += " (flapping)"
+	}
+	return s
 }
 
 // printSubject says what an incident is about and whose it is, and why

@@ -27,7 +27,8 @@ func run() int {
 	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), namespacesCommand(), healthcheckCommand(), benchCommand(),
 		silencesCommand(), alertsCommand(), loginCommand(), logoutCommand(), whoamiCommand(), usersCommand(), keysCommand(), auditCommand(),
 		signingKeyCommand(), natsCommand(), dbCommand(), analysesCommand(), playbooksCommand(), repairsCommand(), guardrailsCommand(),
-		channelsCommand(), routesCommand(), oncallCommand(), escalationCommand())
+		channelsCommand(), routesCommand(), oncallCommand(), escalationCommand(),
+		inhibitionsCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		return 1

@@ -87,7 +87,7 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	}
 	a, err := app.New(ctx, opts, app.Deps{
 		DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: log, Registry: telemetry.NewRegistry(),
-		Keys: keys, ServiceKey: serviceKey, Peers: peers, Reload: hangups(ctx),
+		Keys: keys, ServiceKey: serviceKey, Peers: peers, Reload: hangups(ctx), MonitorReload: hangups(ctx),
 	})
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
@@ -266,7 +266,8 @@ func signingKeyCommand() *cobra.Command {
 }
 
 // hangups delivers each SIGHUP until ctx ends: notify reads its routes
-// file again (VIGIL_ROUTES_FILE). One that comes while the last is being
+// file again (VIGIL_ROUTES_FILE), monitor its inhibition file
+// (VIGIL_INHIBIT_FILE); each takes a channel of its own. One that comes while the last is being
 // handled is merged with it.
 func hangups(ctx context.Context) <-chan struct{} {
 	sig := make(chan os.Signal, 1)

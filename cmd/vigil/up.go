@@ -128,7 +128,7 @@ func up(ctx context.Context, f *serviceFlags, dataDir, natsAddr string, syncAlwa
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	deps := app.Deps{
 		DatabaseURL: dsn, DatabaseLogins: logins, Bus: map[string]app.Conn{}, Logger: log, Registry: telemetry.NewRegistry(),
-		Reload: hangups(ctx),
+		Reload: hangups(ctx), MonitorReload: hangups(ctx),
 	}
 	for _, c := range users {
 		if c.User == bus.UserPublisher {

@@ -115,6 +115,11 @@ var Policy = map[string]Rule{
 	"/vigil.monitor.v1.EscalationService/GetPriorityRules":  readGlobal,
 	"/vigil.monitor.v1.EscalationService/SetPriorityRules":  admin("priority-rules"),
 
+	// Inhibition rules (docs/noise.md#inhibition) hold back any team's
+	// alerts: the admins' to change, everyone's to read.
+	"/vigil.monitor.v1.InhibitionService/GetInhibitionRules":   readGlobal,
+	"/vigil.monitor.v1.InhibitionService/ApplyInhibitionRules": admin("inhibition-rules"),
+
 	"/vigil.deploy.v1.AppService/CreateApp":       operate("app/{app.name}"),
 	"/vigil.deploy.v1.AppService/GetApp":          read,
 	"/vigil.deploy.v1.AppService/ListApps":        read,

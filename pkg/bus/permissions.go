@@ -74,6 +74,8 @@ var Roles = []Role{
 			SubjectRepairSucceeded,
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
+			// Deploy quiet: an app's rollouts hold its warning alerts.
+			SubjectDeployRequested, SubjectDeploySucceeded, SubjectDeployFailed, SubjectDeployRolledBack,
 		},
 	},
 	{
@@ -100,8 +102,9 @@ var Roles = []Role{
 		Consumes: []string{
 			SubjectAnalysisCompleted, SubjectRepairApproved, SubjectRepairRejected,
 			// Each incident's subject, as the monitor resolved it: what its
-			// repairs may touch, checked again whatever an analysis says.
-			SubjectIncidentOpened,
+			// repairs may touch, checked again whatever an analysis says;
+			// and its priority, which approval cards show.
+			SubjectIncidentOpened, SubjectIncidentUpdated,
 			// Which team each app belongs to, where it runs, and whether
 			// its repairs may run without a person.
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,

@@ -87,6 +87,7 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 	monitorv1.RegisterSilenceServiceServer(srv.GRPC, monitorv1.UnimplementedSilenceServiceServer{})
 	monitorv1.RegisterOnCallServiceServer(srv.GRPC, monitorv1.UnimplementedOnCallServiceServer{})
 	monitorv1.RegisterEscalationServiceServer(srv.GRPC, monitorv1.UnimplementedEscalationServiceServer{})
+	monitorv1.RegisterInhibitionServiceServer(srv.GRPC, monitorv1.UnimplementedInhibitionServiceServer{})
 	deployv1.RegisterAppServiceServer(srv.GRPC, deployv1.UnimplementedAppServiceServer{})
 	deployv1.RegisterClusterServiceServer(srv.GRPC, deployv1.UnimplementedClusterServiceServer{})
 	repairv1.RegisterRepairServiceServer(srv.GRPC, repairv1.UnimplementedRepairServiceServer{})
@@ -101,6 +102,7 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 		monitorv1.RegisterSilenceServiceHandler, deployv1.RegisterAppServiceHandler, deployv1.RegisterClusterServiceHandler,
 		repairv1.RegisterRepairServiceHandler, notifyv1.RegisterChannelServiceHandler, analysisv1.RegisterAnalysisServiceHandler,
 		monitorv1.RegisterOnCallServiceHandler, monitorv1.RegisterEscalationServiceHandler, notifyv1.RegisterRouteServiceHandler,
+		monitorv1.RegisterInhibitionServiceHandler,
 	} {
 		require.NoError(t, register(t.Context(), srv.Gateway, conn))
 	}

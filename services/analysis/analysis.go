@@ -544,7 +544,7 @@ func (s *Service) history(ctx context.Context, inc *typesv1.Incident, b *evidenc
 
 func incidentOf(inc *typesv1.Incident) evidence.Incident {
 	e := evidence.Incident{
-		ID: inc.GetId(), Title: inc.GetTitle(), Severity: inc.GetSeverity().String(), OpenedAt: inc.GetOpenedAt().AsTime(),
+		ID: inc.GetId(), Title: inc.GetTitle(), Severity: inc.GetSeverity().String(), Team: inc.GetTeam(), OpenedAt: inc.GetOpenedAt().AsTime(),
 		Labels: maps.Clone(inc.GetGroupLabels()), Annotations: map[string]string{},
 	}
 	if e.Labels == nil {

@@ -18,8 +18,19 @@ type Engines struct {
 	// Timeout bounds each LLM call (60 s).
 	Timeout time.Duration
 	Limits  engine.Limits
-	// Language of the rules' findings ("": English; see LLMOptions).
-	Language string
+	// Language of the findings ("": English; see LLMOptions), and
+	// Languages, a team's own over it (by team name).
+	Language  string
+	Languages map[string]string
+}
+
+// language is what b's findings are written in: its team's, else the
+// installation's.
+func (e Engines) language(b *evidence.Bundle) string {
+	if l, ok := e.Languages[b.Incident.Team]; ok && b.Incident.Team != "" {
+		return l
+	}
+	return e.Language
 }
 
 // RulesOnly is the default: the deterministic rules, no network.
@@ -53,7 +64,8 @@ func (e Engines) Analyze(ctx context.Context, b *evidence.Bundle, first string) 
 	if lim == (engine.Limits{}) {
 		lim = engine.DefaultLimits()
 	}
-	res, attempts, err := engine.NewChain(rules.New(rules.Options{Limits: lim, Language: e.Language}), llms, timeout, lim).Analyze(ctx, b)
+	b.Language = e.language(b)
+	res, attempts, err := engine.NewChain(rules.New(rules.Options{Limits: lim, Language: b.Language}), llms, timeout, lim).Analyze(ctx, b)
 	var out []*analysisv1.Attempt
 	for _, a := range attempts {
 		if a.Used || a.Err == nil {

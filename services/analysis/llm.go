@@ -51,9 +51,11 @@ type LLMOptions struct {
 	Pseudonymise bool
 	// Language is what the analyses are written in for people
 	// (VIGIL_LANGUAGE: en or zh-TW): the LLM is asked to answer in it,
-	// and the rules say their findings in it. One for the whole
-	// installation: neither apps nor teams carry a language.
-	Language string
+	// and the rules say their findings in it. Languages are teams' own
+	// over it, by team name (VIGIL_ANALYSIS_LANGUAGES): an incident's
+	// analysis is in its team's.
+	Language  string
+	Languages map[string]string
 }
 
 // Validate reports options a user must fix.
@@ -74,6 +76,11 @@ func (o LLMOptions) Validate() error {
 		}
 		seen[name] = true
 	}
+	for team, lang := range o.Languages {
+		if team == "" || lang == "" {
+			errs = append(errs, fmt.Errorf("VIGIL_ANALYSIS_LANGUAGES: %q=%q: want team=language, as payments=zh-TW", team, lang))
+		}
+	}
 	if o.Timeout < 0 || o.DailyTokens < 0 || o.DailyCost < 0 {
 		errs = append(errs, errors.New("VIGIL_LLM_TIMEOUT, VIGIL_LLM_DAILY_TOKENS, VIGIL_LLM_DAILY_COST: must not be negative"))
 	}
@@ -91,7 +98,7 @@ func NewEngines(o LLMOptions, log *slog.Logger) (Engines, error) {
 		return Engines{}, err
 	}
 	budget := &llm.DailyBudget{MaxTokens: o.DailyTokens, MaxCost: o.DailyCost}
-	e := Engines{Timeout: o.Timeout, Language: o.Language}
+	e := Engines{Timeout: o.Timeout, Language: o.Language, Languages: o.Languages}
 	for _, name := range o.Order {
 		p := o.Providers[name]
 		var (

@@ -50,6 +50,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/sentry"
 
 	"google.golang.org/grpc"
@@ -280,6 +281,9 @@ type Deps struct {
 	// NewEscalationForwarder).
 	OnCall     monitorv1.OnCallServiceServer
 	Escalation monitorv1.EscalationServiceServer
+	// Inhibitions serves monitor's InhibitionService, like Incidents
+	// (NewInhibitionForwarder).
+	Inhibitions monitorv1.InhibitionServiceServer
 	// Apps and Clusters serve the deploy service's API: the service itself
 	// in one process, or forwarders (NewAppForwarder, NewClusterForwarder).
 	Apps     deployv1.AppServiceServer
@@ -484,6 +488,12 @@ func NewEscalationForwarder(conn grpc.ClientConnInterface) monitorv1.EscalationS
 	return grpcapi.NewEscalationForwarder(conn)
 }
 
+// NewInhibitionForwarder returns an InhibitionService that calls monitor
+// over conn as the original caller.
+func NewInhibitionForwarder(conn grpc.ClientConnInterface) monitorv1.InhibitionServiceServer {
+	return grpcapi.NewInhibitionForwarder(conn)
+}
+
 // NewAppForwarder returns an AppService that calls the deploy service over
 // conn as the original caller.
 func NewAppForwarder(conn grpc.ClientConnInterface) deployv1.AppServiceServer {
@@ -565,6 +575,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	if s.deps.Escalation != nil {
 		monitorv1.RegisterEscalationServiceServer(srv.GRPC, s.deps.Escalation)
 	}
+	if s.deps.Inhibitions != nil {
+		monitorv1.RegisterInhibitionServiceServer(srv.GRPC, s.deps.Inhibitions)
+	}
 	if s.deps.Apps != nil {
 		deployv1.RegisterAppServiceServer(srv.GRPC, s.deps.Apps)
 	}
@@ -588,6 +601,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	keys := source.Keys{Auth: s.access}
 	srv.Handle("POST /api/v1/webhooks/alertmanager", &source.Handler{
 		Source: alertmanager.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
+	})
+	srv.Handle("POST /api/v1/webhooks/grafana", &source.Handler{
+		Source: grafana.Source(keys), Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
 	})
 	sentryHook := notConfigured("Sentry", "VIGIL_SENTRY_CLIENT_SECRET")
 	if s.opts.SentryClientSecret != "" {

@@ -26,6 +26,7 @@ var registerREST = []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) 
 	monitorv1.RegisterSilenceServiceHandler,
 	monitorv1.RegisterOnCallServiceHandler,
 	monitorv1.RegisterEscalationServiceHandler,
+	monitorv1.RegisterInhibitionServiceHandler,
 	deployv1.RegisterAppServiceHandler,
 	deployv1.RegisterClusterServiceHandler,
 	repairv1.RegisterRepairServiceHandler,

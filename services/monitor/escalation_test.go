@@ -40,11 +40,17 @@ func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock();
 // service starts a monitor replica on clock and returns it.
 func (e *env) service(t *testing.T, clock *fakeClock) *monitor.Service {
 	t.Helper()
+	return e.serviceWith(t, clock, monitor.Options{EscalationInterval: 20 * time.Millisecond})
+}
+
+// serviceWith starts a monitor replica with opts on clock.
+func (e *env) serviceWith(t *testing.T, clock *fakeClock, opts monitor.Options) *monitor.Service {
+	t.Helper()
 	pool, err := db.Open(context.Background(), e.dsn, monitor.Schema)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := monitor.New(ctx, monitor.Options{EscalationInterval: 20 * time.Millisecond}, monitor.Deps{
+	s, err := monitor.New(ctx, opts, monitor.Deps{
 		Pool: pool, JetStream: e.js, Publisher: e.pub, Metrics: e.metrics, Logger: testkit.Logger(t), Clock: clock,
 	})
 	require.NoError(t, err)

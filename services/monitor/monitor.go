@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
 	"github.com/vigil-ops/vigil/services/monitor/internal/intake"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
+	"github.com/vigil-ops/vigil/services/monitor/internal/quiet"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
 )
 
@@ -75,6 +76,24 @@ type Options struct {
 	// EscalationInterval is how often due escalation steps are looked for
 	// (default 1s).
 	EscalationInterval time.Duration
+	// DeployQuiet is how long after a rollout of an app its alerts below
+	// critical are still held, as they are during it (0: deploy quiet is
+	// off; vigil's default 5m, VIGIL_DEPLOY_QUIET). Package quiet.
+	DeployQuiet time.Duration
+	// ReleaseInterval is how often held alerts whose rollout's window
+	// ended are looked for (default 1s).
+	ReleaseInterval time.Duration
+	// FlapThreshold: an alert that goes through more fire-resolve cycles
+	// than this within FlapWindow flaps, and its incident is marked
+	// flapping instead of resolving and reopening (docs/noise.md; default
+	// 4, negative: never; VIGIL_FLAP_THRESHOLD).
+	FlapThreshold int
+	// FlapWindow is the flapping window (default 15m, VIGIL_FLAP_WINDOW).
+	FlapWindow time.Duration
+	// InhibitFile, when set, is a YAML file with Alertmanager's
+	// inhibit_rules, applied at start and on each Reload
+	// (VIGIL_INHIBIT_FILE); the API then refuses to change the rules.
+	InhibitFile string
 }
 
 // Validate reports options a user must fix.
@@ -93,6 +112,12 @@ func (o Options) Validate() error {
 	}
 	if o.StartWithin < 0 {
 		return errors.New("VIGIL_MONITOR_START_WITHIN: must not be negative")
+	}
+	if o.DeployQuiet < 0 {
+		return errors.New("VIGIL_DEPLOY_QUIET: must not be negative (0 turns deploy quiet off)")
+	}
+	if o.FlapWindow < 0 {
+		return errors.New("VIGIL_FLAP_WINDOW: must not be negative")
 	}
 	if o.ChunkSize < 0 || o.ChunkSize > 100_000 {
 		return errors.New("VIGIL_MONITOR_CHUNK: must be between 1 and 100000")
@@ -114,6 +139,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Clock is escalation's clock (default the system's); tests move it.
 	Clock escalation.Clock
+	// Reload, when set, asks for InhibitFile to be read and applied again
+	// (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Service is a running monitor.
@@ -131,7 +159,12 @@ type Service struct {
 	oncall   *grpcapi.OnCallServer
 	policies *grpcapi.EscalationServer
 	engine   *escalation.Engine
+	// deploys and releaser are deploy quiet's, nil when it is off.
+	deploys  *bus.Consumer
+	releaser *quiet.Releaser
 	log      *slog.Logger
+	// inhibitions is the inhibition rules' API.
+	inhibitions *grpcapi.InhibitionServer
 }
 
 // New migrates monitor's schema and builds the service.
@@ -165,14 +198,21 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		}
 		log.InfoContext(ctx, "escalation file applied", "file", opts.EscalationFile)
 	}
+	var holds incident.Holds
+	if opts.DeployQuiet > 0 {
+		holds = quiet.Holds
+	}
 	c := incident.NewCorrelator(postgres.Store{}, incident.Options{
-		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval,
+		GroupBy: opts.GroupBy, DedupWindow: opts.DedupWindow, UpdateInterval: opts.UpdateInterval, Holds: holds,
 		// Read once per transaction: a silence applies from the next chunk
 		// after it is created.
 		Silences: func(ctx context.Context, tx pgx.Tx, now time.Time) (incident.Muter, error) {
 			return postgres.Silences{}.Active(ctx, tx, now)
 		},
 		Priorities: escalation.LoadPriorities,
+		Now:        deps.Clock.Now,
+		Flapping:   flapping(opts),
+		Inhibitor:  &postgres.Inhibitions{},
 	}, log)
 	consumer, err := bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name:      "monitor",
@@ -211,7 +251,51 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.repairs.Create(ctx); err != nil {
 		return nil, err
 	}
+	if opts.DeployQuiet > 0 {
+		if err := s.deployQuiet(ctx, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.applyInhibitFile(ctx); err != nil {
+		return nil, err
+	}
+	s.inhibitions = grpcapi.NewInhibitionServer(deps.Pool, deps.Clock.Now)
 	return s, nil
+}
+
+// deployQuiet builds deploy quiet: a consumer of the rollouts (its own
+// durable consumer and inbox) and the releaser of held alerts, poked when
+// a rollout's end releases them at once.
+func (s *Service) deployQuiet(ctx context.Context, log *slog.Logger) error {
+	qopts := quiet.Options{Settle: s.opts.DeployQuiet}
+	if err := qopts.Validate(); err != nil {
+		return err
+	}
+	s.releaser = quiet.NewReleaser(s.deps.Pool, s.correlator, s.deps.Clock, s.opts.ReleaseInterval, log)
+	r := bus.NewRouter[pgx.Tx]()
+	quiet.Route(r, qopts)
+	var err error
+	s.deploys, err = bus.NewConsumer(s.deps.JetStream, bus.ConsumerConfig{
+		Name: "monitor", Subjects: r.Subjects(), BatchSize: 50,
+		// A rollout that started within the longest one still holds.
+		StartWithin: quiet.DefaultMaxRollout,
+	}, outbox.NewHandler(s.deps.Pool, "monitor-deploys", r).OnCommit(func(int) { s.releaser.Poke() }), log, s.deps.Metrics)
+	if err != nil {
+		return err
+	}
+	return s.deploys.Create(ctx)
+}
+
+// flapping is the correlator's flapping from opts, with its defaults.
+func flapping(opts Options) incident.Flapping {
+	f := incident.Flapping{Threshold: max(opts.FlapThreshold, 0), Window: opts.FlapWindow, Store: postgres.Store{}}
+	if opts.FlapThreshold == 0 {
+		f.Threshold = 4
+	}
+	if f.Window == 0 {
+		f.Window = 15 * time.Minute
+	}
+	return f
 }
 
 // Register adds monitor's gRPC API to s.
@@ -220,7 +304,12 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	monitorv1.RegisterSilenceServiceServer(r, s.silences)
 	monitorv1.RegisterOnCallServiceServer(r, s.oncall)
 	monitorv1.RegisterEscalationServiceServer(r, s.policies)
+	monitorv1.RegisterInhibitionServiceServer(r, s.inhibitions)
 }
+
+// InhibitionServer is monitor's inhibition API, for a gateway in the same
+// process.
+func (s *Service) InhibitionServer() monitorv1.InhibitionServiceServer { return s.inhibitions }
 
 // OnCallServer is monitor's on-call API, for a gateway in the same
 // process.
@@ -246,6 +335,12 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.flushDue(ctx) })
 	g.Go(func() error { return s.engine.Run(ctx) })
+	if s.releaser != nil {
+		g.Go(func() error { return s.deploys.Run(ctx) })
+		g.Go(func() error { return s.releaser.Run(ctx) })
+	}
+	g.Go(func() error { return s.release(ctx) })
+	g.Go(func() error { return s.reloadInhibitFile(ctx) })
 	retention := db.Retention{
 		What: "incidents, silenced alerts, resolutions and silences",
 		Prune: func(ctx context.Context) (int64, error) {

@@ -130,7 +130,7 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		err = s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: parent, Payload: payload,
-			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone),
+			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone), Templates: ep.Locale.Templates,
 		})
 		if err != nil {
 			return err
@@ -176,6 +176,9 @@ func (s *Service) endpoint(name string) *channel.Endpoint {
 // told of the incident) goes on its own, without looking up a message
 // that is not there.
 func (s *Service) queuedNote(ctx context.Context, c *postgres.Claimed) (note, error) {
+	if c.Subject == subjectRepeated {
+		return s.repeatNote(ctx, c)
+	}
 	events, err := bus.Decode(c.Subject, c.Payload)
 	if err == nil && len(events) != 1 {
 		err = fmt.Errorf("%d events, want one", len(events))

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -65,4 +66,40 @@ func TestEmailThread(t *testing.T) {
 	e.redeliver(t, ok)
 	require.Never(t, func() bool { return len(smtp.Messages()) > 3 }, 2*time.Second, 100*time.Millisecond)
 	require.Equal(t, []string{"sent:200"}, e.attemptsOn(t, inc.GetMeta().GetId(), email.Name))
+}
+
+// Each address gets its own copy (action links): one accepted, the next
+// refused for now (451), the delivery is retried, and the retry writes
+// only to the address that has none. The copy accepted is recorded in
+// notify's schema as it is accepted (the channel keeps nothing in
+// memory), so a retry by another replica or after a restart skips it too.
+func TestEmailRetryWritesOnlyToAddressesWithoutACopy(t *testing.T) {
+	t.Parallel()
+	smtp := fakesmtp.Start(t, fakesmtp.Options{})
+	e := newEnv(t, "", "")
+	e.opts.EncryptionKey, e.opts.PublicURL = keyFor(), "https://vigil.example.com"
+	e.opts.Channels = append(e.opts.Channels, email.Options{
+		Host: smtp.Host, Port: smtp.Port, TLS: email.TLSStartTLS, CAFile: smtp.CAFile(t),
+		Username: fakesmtp.User, Password: fakesmtp.Password,
+		From: "Vigil <vigil@ops.example.com>", To: []string{"ana@example.com", "bob@example.com"},
+	})
+	smtp.PassNext()    // ana's copy
+	smtp.FailNext(451) // bob's, this time
+	e.run(t)
+
+	inc := opened()
+	e.publish(t, inc)
+	require.Eventually(t, func() bool {
+		return slices.Equal(e.attemptsOn(t, inc.GetMeta().GetId(), email.Name), []string{"retry:451", "sent:200"})
+	}, 30*time.Second, 50*time.Millisecond, "retried, then sent")
+	var parts []string
+	require.NoError(t, e.pool.QueryRow(t.Context(), `SELECT parts FROM deliveries WHERE event_id = $1`, inc.GetMeta().GetId()).Scan(&parts))
+	require.Len(t, parts, 2, "both copies recorded")
+	got := map[string]int{}
+	for _, m := range smtp.Messages() {
+		for _, to := range m.RcptTo {
+			got[to]++
+		}
+	}
+	require.Equal(t, map[string]int{"ana@example.com": 1, "bob@example.com": 1}, got, "one copy each")
 }

@@ -38,6 +38,10 @@ func (s *Service) noteOf(ctx context.Context, e bus.Event) (note, error) {
 	case *eventsv1.IncidentEscalated:
 		n.reply(e.GetIncident().GetId(), "")
 		n.msg = message.IncidentEscalated(e)
+	case *eventsv1.IncidentUpdated:
+		// Only a flapping incident's update is queued (handleUpdate).
+		n.reply(e.GetIncident().GetId(), "")
+		n.msg = message.IncidentFlapping(e.GetIncident())
 	case *eventsv1.AnalysisCompleted:
 		n.reply(e.GetIncidentId(), "")
 		n.msg = message.Analysis(e)

@@ -252,16 +252,19 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	templates, err := message.NewTemplates(opts.TemplatesDir, log)
+	templates, err := message.LoadSets(opts.TemplatesDir, log)
 	if err != nil {
 		return nil, err
+	}
+	if len(templates.Named) > 0 {
+		log.InfoContext(ctx, "template sets loaded", "sets", templates.Names())
 	}
 	s := &Service{
 		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
 		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
 		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 		look: message.Defaults{
-			Templates: templates, Links: message.Links{Base: opts.PublicURL},
+			Templates: templates.Default, Sets: templates.Named, Links: message.Links{Base: opts.PublicURL},
 			Locale: message.Locale{Language: opts.Language, Zone: opts.TimeZone},
 		},
 	}
@@ -311,8 +314,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	on[*eventsv1.IncidentOpened](incidents, s)
 	on[*eventsv1.IncidentResolved](incidents, s)
 	on[*eventsv1.IncidentEscalated](incidents, s)
-	bus.On(incidents, func(ctx context.Context, _ queueing, e *eventsv1.IncidentUpdated) error {
-		return s.handleUpdate(ctx, e)
+	bus.On(incidents, func(ctx context.Context, q queueing, e *eventsv1.IncidentUpdated) error {
+		return s.handleUpdate(ctx, q, e)
 	})
 	analyses := bus.NewRouter[queueing]()
 	on[*eventsv1.AnalysisCompleted](analyses, s)

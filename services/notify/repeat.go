@@ -2,9 +2,18 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/notify/channel"
 	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
@@ -14,6 +23,10 @@ import (
 // subjectRepeated is what the delivery log calls a re-announcement.
 const subjectRepeated = "incident.repeated"
 
+// errNotFiring: an incident was acknowledged or resolved while its
+// re-announcement waited in its channel's queue.
+var errNotFiring = errors.New("the incident was acknowledged or resolved before its re-announcement went out")
+
 // repeat announces again, in their thread, the incidents still firing
 // (neither resolved nor acknowledged) on each of their routes' repeat
 // interval, every RepeatCheck until ctx ends.
@@ -21,10 +34,7 @@ func (s *Service) repeat(ctx context.Context) {
 	every(ctx, s.opts.RepeatCheck, func() { s.repeatDue(ctx, time.Now()) })
 }
 
-// repeatDue sends the re-announcements due at now. The n-th interval of
-// an incident on a channel is claimed before it is sent, so that it goes
-// out at most once whatever the replicas and restarts; a send that fails
-// is not tried again (the next interval's will be). A channel where the
+// repeatDue queues the re-announcements due at now. A channel where the
 // incident was not announced gets none.
 func (s *Service) repeatDue(ctx context.Context, now time.Time) {
 	tree := s.routes.current.Load().tree
@@ -65,7 +75,12 @@ func (s *Service) repeatDue(ctx context.Context, now time.Time) {
 	}
 }
 
-// repeatOn sends inc's n-th re-announcement on ep, unless it was.
+// repeatOn queues inc's n-th re-announcement on ep, in the channel's
+// queue like every other message: a paused or rate-limited channel holds
+// it back, a dead one holds back only itself, and it is retried as the
+// others are. Its key (repeatID, one per incident, channel and interval)
+// makes it one delivery whatever the replicas and the passes that see it
+// due.
 func (s *Service) repeatOn(ctx context.Context, ep *channel.Endpoint, inc postgres.Incident, n int, now time.Time) {
 	parent, err := s.deliveries.Posted(ctx, incidentRef(inc.ID), ep.Name, ep.Target)
 	if err != nil || parent.MessageID == "" {
@@ -74,22 +89,56 @@ func (s *Service) repeatOn(ctx context.Context, ep *channel.Endpoint, inc postgr
 		}
 		return
 	}
-	claimed, err := s.incidents.ClaimRepeat(ctx, inc.ID, ep.Name, n)
-	if err != nil || !claimed {
-		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "claiming a re-announcement failed", "incident_id", inc.ID, "channel", ep.Name, "error", err)
+	// The payload is the interval's time: the message is drawn when it
+	// is sent, from the incident as it is then.
+	at, err := proto.Marshal(timestamppb.New(now))
+	if err != nil {
+		s.log.ErrorContext(ctx, "encoding a re-announcement failed", "incident_id", inc.ID, "error", err)
+		return
+	}
+	d := postgres.Delivery{
+		EventID: repeatID(inc.ID, n), Channel: ep.Name, Subject: subjectRepeated, Target: ep.Target,
+		IncidentID: inc.ID, Parent: incidentRef(inc.ID), Payload: at, OccurredAt: now,
+		Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone), Templates: ep.Locale.Templates,
+	}
+	if err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error { return s.deliveries.Enqueue(ctx, tx, d) }); err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "queueing a re-announcement failed", "incident_id", inc.ID, "channel", ep.Name, "error", err)
 		}
 		return
 	}
-	nt := note{
-		eventID: fmt.Sprintf("repeat/%s/%d", inc.ID, n), subject: subjectRepeated,
-		incidentID: inc.ID,
-		msg:        message.IncidentRepeated(message.Firing{ID: inc.ID, Title: inc.Title, Firing: inc.Firing, Alert: inc.Alerts, OpenedAt: inc.OpenedAt}, now),
+	s.senders.start(ep.Name)
+	s.senders.wakeAll()
+}
+
+// repeatID is the key of the n-th re-announcement of incident id on a
+// channel (the delivery's channel completes it).
+func repeatID(id string, n int) string { return fmt.Sprintf("repeat/%s/%d", id, n) }
+
+// repeatNote is the re-announcement of a claimed delivery, drawn from the
+// incident as notify knows it now; a permanent error when the incident
+// stopped firing meanwhile (it is not said again).
+func (s *Service) repeatNote(ctx context.Context, c *postgres.Claimed) (note, error) {
+	rest, _ := strings.CutPrefix(c.EventID, "repeat/")
+	i := strings.LastIndex(rest, "/")
+	var at timestamppb.Timestamp
+	if i <= 0 || proto.Unmarshal(c.Payload, &at) != nil {
+		return note{}, bus.Permanent(fmt.Errorf("queued re-announcement %s: not one", c.EventID))
 	}
-	nt.after, nt.thread = incidentRef(inc.ID), incidentRef(inc.ID)
-	// Sent here, not through the channel's queue: the claim above makes it
-	// at most once, and the next interval's replaces one that failed.
-	if _, err := s.post(ctx, ep, nt, threads{after: parent.MessageID, parent: parent.MessageID}); err != nil {
-		s.log.WarnContext(ctx, "re-announcing an incident failed", "incident_id", inc.ID, "channel", ep.Name, "error", err)
+	if _, err := strconv.Atoi(rest[i+1:]); err != nil {
+		return note{}, bus.Permanent(fmt.Errorf("queued re-announcement %s: not one", c.EventID))
 	}
+	inc, ok, err := s.incidents.Get(ctx, rest[:i])
+	switch {
+	case err != nil:
+		return note{}, err
+	case !ok || inc.Resolved || inc.Acknowledged:
+		return note{}, bus.Permanent(errNotFiring)
+	}
+	n := note{
+		eventID: c.EventID, subject: subjectRepeated, incidentID: inc.ID,
+		msg: message.IncidentRepeated(message.Firing{ID: inc.ID, Title: inc.Title, Firing: inc.Firing, Alert: inc.Alerts, OpenedAt: inc.OpenedAt}, at.AsTime()),
+	}
+	n.after, n.thread = incidentRef(inc.ID), incidentRef(inc.ID)
+	return n, nil
 }

@@ -28,7 +28,7 @@ func (a routesAPI) Apply(ctx context.Context, cfg *notifyv1.RoutingConfig, versi
 	if a.s.opts.RoutesFile != "" {
 		return postgres.RoutingVersion{}, route.ErrFileInCharge
 	}
-	if _, err := route.Compile(cfg, a.s.channelExists); err != nil {
+	if _, err := route.Compile(cfg, a.s.channelExists, a.s.templateSet); err != nil {
 		return postgres.RoutingVersion{}, err
 	}
 	v, err := a.s.routes.store.Apply(ctx, cfg, version, by, routeHistory)

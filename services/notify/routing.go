@@ -184,22 +184,26 @@ func (s *Service) endpointsOf(ctx context.Context, n note, ms []route.Match) []*
 				s.log.WarnContext(ctx, "route names a channel that does not exist, skipped", "channel", name, "route", m.Path, "event_id", n.eventID)
 				continue
 			}
-			out = append(out, withLocale(ep, m.Language, m.TimeZone))
+			out = append(out, withLocale(ep, m.Language, m.TimeZone, m.Templates))
 		}
 	}
 	return out
 }
 
-// withLocale is ep drawing its messages in language and time zone
-// where they are set (a route's). A zone is checked when its route is
-// applied; one unknown since keeps the channel's.
-func withLocale(ep *channel.Endpoint, language, zone string) *channel.Endpoint {
-	if language == "" && zone == "" {
+// withLocale is ep drawing its messages in language and time zone, with
+// the template set templates, where they are set (a route's). A zone is
+// checked when its route is applied; one unknown since keeps the
+// channel's.
+func withLocale(ep *channel.Endpoint, language, zone, templates string) *channel.Endpoint {
+	if language == "" && zone == "" && templates == "" {
 		return ep
 	}
 	cp := *ep
 	if language != "" {
 		cp.Locale.Language = language
+	}
+	if templates != "" {
+		cp.Locale.Templates = templates
 	}
 	if zone != "" {
 		if z, err := time.LoadLocation(zone); err == nil {
@@ -263,10 +267,18 @@ func (s *Service) track(ctx context.Context, n note) error {
 }
 
 // handleUpdate records what an incident's update changes for routes
-// (its counts, its acknowledgement); notify says nothing of it.
-func (s *Service) handleUpdate(ctx context.Context, e *eventsv1.IncidentUpdated) error {
+// (its counts, its acknowledgement); notify says nothing of it, but that
+// the incident flaps (once: monitor tells nothing else while it does).
+func (s *Service) handleUpdate(ctx context.Context, q queueing, e *eventsv1.IncidentUpdated) error {
+	if e.GetReason() == reasonFlapping {
+		return s.queue(ctx, q, e)
+	}
 	return s.track(ctx, note{event: e, route: routeOf(bus.SubjectIncidentUpdated, e)})
 }
+
+// reasonFlapping is monitor's incident.updated reason for an incident
+// whose alerts flap (services/monitor/internal/incident, flap.go).
+const reasonFlapping = "flapping"
 
 // loadRoutes makes the routing document in force the one routes use, if
 // its version changed. A document stored by a newer notify that this one
@@ -292,7 +304,7 @@ func (s *Service) loadRoutes(ctx context.Context) error {
 	}
 	// Channels were checked when it was applied; one deleted since is
 	// skipped when sending.
-	tree, err := route.Compile(h[0].Config, func(string) bool { return true })
+	tree, err := route.Compile(h[0].Config, func(string) bool { return true }, nil)
 	if err != nil {
 		return fmt.Errorf("routing version %d: %w", h[0].Version, err)
 	}
@@ -348,7 +360,7 @@ func (s *Service) applyFile(ctx context.Context, file string) error {
 	}
 	cfg, err := route.Parse(data)
 	if err == nil {
-		_, err = route.Compile(cfg, s.channelExists)
+		_, err = route.Compile(cfg, s.channelExists, s.templateSet)
 	}
 	if err != nil {
 		return fmt.Errorf("VIGIL_ROUTES_FILE %s: %w", file, err)
@@ -401,3 +413,9 @@ func (s *Service) channelExists(name string) bool {
 }
 
 func sameRoutes(a, b *notifyv1.RoutingConfig) bool { return proto.Equal(a, b) }
+
+// templateSet says whether a route's template set is loaded.
+func (s *Service) templateSet(name string) bool {
+	_, ok := s.look.Sets[name]
+	return ok
+}

@@ -274,27 +274,99 @@ route:
 		return n
 	}
 
+	id := a.GetIncident().GetId()
 	s1.repeatDue(ctx, opened.Add(59*time.Minute))
-	require.Zero(t, stillFiring(), "not due yet")
+	require.Zero(t, r.repeatsQueued(t, id), "not due yet")
+	require.Zero(t, stillFiring())
 	for _, s := range []*Service{s1, s2, s1} {
 		s.repeatDue(ctx, opened.Add(61*time.Minute))
 	}
 	s2.repeatDue(ctx, opened.Add(119*time.Minute))
-	require.Equal(t, 1, stillFiring(), "once in the first interval, across replicas")
+	r.sentOn(t, repeatID(id, 1), "telegram")
+	require.Equal(t, 1, r.repeatsQueued(t, id), "one delivery for the first interval, across replicas")
+	require.Equal(t, 1, stillFiring(), "sent once")
 	s2.repeatDue(ctx, opened.Add(121*time.Minute))
+	r.sentOn(t, repeatID(id, 2), "telegram")
 	require.Equal(t, 2, stillFiring())
 
 	// Acknowledged: no more.
-	ack := &eventsv1.IncidentUpdated{Meta: bus.NewMeta("monitor", nil), Incident: a.GetIncident()}
+	r.acknowledge(t, s1, a)
+	s1.repeatDue(ctx, opened.Add(181*time.Minute))
+	require.Equal(t, 2, r.repeatsQueued(t, id), "none queued")
+	require.Equal(t, 2, stillFiring())
+}
+
+// acknowledge has a person acknowledge inc, and waits until s knows.
+func (r *routed) acknowledge(t *testing.T, s *Service, inc *eventsv1.IncidentOpened) {
+	t.Helper()
+	ack := &eventsv1.IncidentUpdated{Meta: bus.NewMeta("monitor", nil), Incident: inc.GetIncident()}
 	ack.Incident.Status = typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED
 	r.publish(t, ack)
 	require.Eventually(t, func() bool {
-		inc, _, err := s1.incidents.Get(ctx, a.GetIncident().GetId())
+		got, _, err := s.incidents.Get(context.Background(), inc.GetIncident().GetId())
 		require.NoError(t, err)
-		return inc.Acknowledged
+		return got.Acknowledged
 	}, 30*time.Second, 20*time.Millisecond)
-	s1.repeatDue(ctx, opened.Add(181*time.Minute))
-	require.Equal(t, 2, stillFiring())
+}
+
+// repeatsQueued is how many re-announcements of incident id were queued
+// on any channel.
+func (r *routed) repeatsQueued(t *testing.T, id string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, r.pool.QueryRow(context.Background(), `SELECT count(*) FROM deliveries WHERE event_id LIKE $1`, "repeat/"+id+"/%").Scan(&n))
+	return n
+}
+
+// A re-announcement goes through its channel's queue: while the channel
+// is paused (a rate limit, say) it waits there, and goes out once the
+// pause ends; one acknowledged while it waited is not sent.
+func TestRepeatWaitsForAPausedChannel(t *testing.T) {
+	t.Parallel()
+	r := newRouted(t)
+	s := r.run(t)
+	r.apply(t, s, `
+route:
+  receivers: [telegram]
+  repeat_interval: 1h
+`)
+	ctx := context.Background()
+	a := incident("team-a", "A down", nil)
+	b := incident("team-a", "B down", nil)
+	r.publish(t, a)
+	r.publish(t, b)
+	r.sentOn(t, a.GetMeta().GetId(), "telegram")
+	r.sentOn(t, b.GetMeta().GetId(), "telegram")
+	require.Len(t, r.tg.Messages(), 2)
+
+	require.NoError(t, s.deliveries.Pause(ctx, "telegram", time.Now().Add(time.Hour), "rate limited"))
+	for _, e := range []*eventsv1.IncidentOpened{a, b} {
+		s.repeatDue(ctx, e.GetIncident().GetOpenedAt().AsTime().Add(61*time.Minute))
+	}
+	require.Equal(t, "queued", r.status(t, repeatID(a.GetIncident().GetId(), 1)))
+	// Its sender looks (woken by the queueing) and leaves it while paused.
+	require.Never(t, func() bool { return len(r.tg.Messages()) > 2 }, 2*time.Second, 100*time.Millisecond, "held back by the pause")
+	require.Equal(t, "queued", r.status(t, repeatID(a.GetIncident().GetId(), 1)))
+
+	r.acknowledge(t, s, b)
+
+	_, err := r.pool.Exec(ctx, `DELETE FROM channel_pauses WHERE channel = 'telegram'`)
+	require.NoError(t, err)
+	s.senders.wakeAll()
+	r.sentOn(t, repeatID(a.GetIncident().GetId(), 1), "telegram")
+	require.Eventually(t, func() bool { return r.status(t, repeatID(b.GetIncident().GetId(), 1)) == "failed" }, 30*time.Second, 20*time.Millisecond,
+		"the acknowledged incident's is dropped")
+	msgs := r.tg.Messages()
+	require.Len(t, msgs, 3)
+	require.True(t, strings.HasPrefix(msgs[2].PlainText, "🔁 Still firing: A down"), msgs[2].PlainText)
+}
+
+// status is the status of delivery eventID on telegram.
+func (r *routed) status(t *testing.T, eventID string) string {
+	t.Helper()
+	var st string
+	require.NoError(t, r.pool.QueryRow(context.Background(), `SELECT status FROM deliveries WHERE event_id = $1 AND channel = 'telegram'`, eventID).Scan(&st))
+	return st
 }
 
 // A routing file is applied at start and is in charge: an apply through

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -169,7 +170,7 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	a.Target = ep.Target
 	// The route's locale, kept with the delivery: the channel looked up
 	// by name knows only its own.
-	ep = withLocale(ep, c.Language, c.TimeZone)
+	ep = withLocale(ep, c.Language, c.TimeZone, c.Templates)
 	if c.Stale {
 		log.InfoContext(ctx, "sending a delivery again with its key: its sender stopped with the message out")
 	}
@@ -199,6 +200,7 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	// The claim is committed, and the send follows at once: the window
 	// in which a death leaves the outcome unknown is the send itself.
 	sendCtx, cancel := s.sendContext(ctx, c.EventID, name)
+	sendCtx = channel.WithProgress(sendCtx, &progress{s: s, c: c, channel: name})
 	id, sendErr := s.post(sendCtx, ep, n, threads)
 	// Abandoned, or timed out waiting for the answer: the provider may
 	// have the message.
@@ -313,4 +315,23 @@ func newOutcomes(reg prometheus.Registerer) *prometheus.CounterVec {
 		reg.MustRegister(c)
 	}
 	return c
+}
+
+// progress is a claimed delivery's parts (channel.Progress), in its row:
+// those accepted on earlier attempts, as claimed, and those accepted now,
+// recorded as they are.
+type progress struct {
+	s       *Service
+	c       *postgres.Claimed
+	channel string
+}
+
+func (p *progress) Done(part string) bool { return slices.Contains(p.c.Parts, part) }
+
+func (p *progress) Accepted(ctx context.Context, part string) error {
+	if err := p.s.deliveries.Accept(ctx, p.s.replica, p.c.EventID, p.channel, part); err != nil {
+		return err
+	}
+	p.c.Parts = append(p.c.Parts, part)
+	return nil
 }

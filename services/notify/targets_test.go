@@ -62,7 +62,7 @@ route:
       receivers: [slack, gone]
       language: zh-TW
       time_zone: Asia/Taipei
-`), func(string) bool { return true })
+`), func(string) bool { return true }, nil)
 	require.NoError(t, err)
 
 	escalated := &eventsv1.IncidentEscalated{

@@ -210,6 +210,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	incidents := bus.NewRouter[pgx.Tx]()
 	bus.On(incidents, s.incidentOpened)
+	bus.On(incidents, s.incidentUpdated)
 	s.incidents, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
 		Name: "repair", Subjects: incidents.Subjects(), BatchSize: 100,
 		// A record, acting on nothing: the last day's incidents are those

@@ -29,7 +29,8 @@ const subjectGrace = 2 * time.Minute
 var errSubjectPending = errors.New("the incident's subject has not reached the repair service yet")
 
 // incidentOpened records what an incident is about: its subject as the
-// monitor resolved it, the only thing its repairs may touch.
+// monitor resolved it, the only thing its repairs may touch, and its
+// priority.
 func (s *Service) incidentOpened(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentOpened) error {
 	inc := e.GetIncident()
 	if inc.GetId() == "" {
@@ -41,7 +42,16 @@ func (s *Service) incidentOpened(ctx context.Context, tx pgx.Tx, e *eventsv1.Inc
 		// namespace its labels name, owned by nobody.
 		subj = subject.NewIndex(nil, nil).Resolve(inc.GetGroupLabels())
 	}
-	return s.store.AddSubject(ctx, tx, inc.GetId(), subj, s.now())
+	return s.store.AddSubject(ctx, tx, inc, subj, s.now())
+}
+
+// incidentUpdated follows an incident's priority, which its approval
+// cards show.
+func (s *Service) incidentUpdated(ctx context.Context, tx pgx.Tx, e *eventsv1.IncidentUpdated) error {
+	if e.GetIncident().GetId() == "" {
+		return nil
+	}
+	return s.store.SetPriority(ctx, tx, e.GetIncident())
 }
 
 // subjectOf is the subject of r's incident as this service recorded it,

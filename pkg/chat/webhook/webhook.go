@@ -53,7 +53,7 @@ type Body struct {
 	// analysis.completed, repair.approval, repair.decided,
 	// repair.requested, repair.succeeded, repair.failed, repair.blocked,
 	// deploy.started, deploy.succeeded, deploy.failed,
-	// deploy.rolled_back, channel.test.
+	// deploy.rolled_back, channel.test, incident.flapping.
 	Kind string `json:"kind"`
 	// Parent is the id of the message this one replies to (the
 	// incident's); empty for a message that starts a conversation.

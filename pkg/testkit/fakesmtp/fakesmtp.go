@@ -160,6 +160,14 @@ func (s *Server) FailNext(code int) {
 	})
 }
 
+// PassNext accepts the next message's DATA, so that a FailNext after it
+// fails the one after: a failure after the first recipient's copy.
+func (s *Server) PassNext() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails = append(s.fails, nil)
+}
+
 // Messages are the messages accepted so far, in order.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()

@@ -96,6 +96,32 @@ func DeliveryKey(ctx context.Context) string {
 	return k
 }
 
+// Progress is where a channel that makes one delivery in parts (an
+// email's copy per address) records each part the provider accepted,
+// durably, before it moves on: a retry, by this process or another after
+// a restart, skips the parts done and sends only the rest.
+type Progress interface {
+	// Done says whether part was accepted on an earlier attempt.
+	Done(part string) bool
+	// Accepted records part as accepted.
+	Accepted(ctx context.Context, part string) error
+}
+
+type progressKey struct{}
+
+// WithProgress gives Send and Edit the progress of the delivery they
+// make.
+func WithProgress(ctx context.Context, p Progress) context.Context {
+	return context.WithValue(ctx, progressKey{}, p)
+}
+
+// ProgressOf is the progress WithProgress set on ctx; nil for none (every
+// attempt then makes every part).
+func ProgressOf(ctx context.Context) Progress {
+	p, _ := ctx.Value(progressKey{}).(Progress)
+	return p
+}
+
 // Error is a failed Send or Edit as its channel judged it. A channel's
 // errors are all *Error; anything else is taken as permanent.
 type Error struct {

@@ -28,10 +28,11 @@ const maxDepth = 16
 
 // Compile checks cfg and builds its tree. channel says whether a channel
 // of that name exists now: a route to one that does not is refused (one
-// deleted later is skipped when sending). Every mistake is reported at
+// deleted later is skipped when sending); templates, whether a template
+// set of that name is loaded (nil: any). Every mistake is reported at
 // once, as a *server.BadRequestError with the field's path
 // (route.routes[1].matchers[0]).
-func Compile(cfg *notifyv1.RoutingConfig, channel func(name string) bool) (*Tree, error) {
+func Compile(cfg *notifyv1.RoutingConfig, channel, templates func(name string) bool) (*Tree, error) {
 	var bad server.BadRequestError
 	if cfg.GetRoute() == nil {
 		bad.Add("route", "is required: the root route, whose receivers hear what no other route takes")
@@ -55,21 +56,27 @@ func Compile(cfg *notifyv1.RoutingConfig, channel func(name string) bool) (*Tree
 			bad.Add("route."+f.name, "the root route matches everything: put conditions on its routes")
 		}
 	}
-	root := compile(&bad, r, "route", &node{}, channel, 0)
+	if templates == nil {
+		templates = func(string) bool { return true }
+	}
+	root := compile(&bad, r, "route", &node{}, known{channel, templates}, 0)
 	if err := bad.Err("invalid routes"); err != nil {
 		return nil, err
 	}
 	return &Tree{root: root}, nil
 }
 
+// known says which channels and template sets exist.
+type known struct{ channel, templates func(string) bool }
+
 // compile builds the node of r at path, under parent (whose receivers,
-// repeat interval and locale it inherits). A tree cannot hold a cycle:
-// it is built from a document, each node from its own children.
-func compile(bad *server.BadRequestError, r *notifyv1.Route, path string, parent *node, channel func(string) bool, depth int) *node {
+// repeat interval, locale and templates it inherits). A tree cannot hold
+// a cycle: it is built from a document, each node from its own children.
+func compile(bad *server.BadRequestError, r *notifyv1.Route, path string, parent *node, k known, depth int) *node {
 	n := &node{
 		path: path, name: r.GetName(), receivers: parent.receivers, cont: r.GetContinue(),
 		teams: r.GetTeams(), apps: r.GetApps(), namespaces: r.GetNamespaces(),
-		repeat: parent.repeat, language: parent.language, timeZone: parent.timeZone,
+		repeat: parent.repeat, language: parent.language, timeZone: parent.timeZone, templates: parent.templates,
 	}
 	if len(r.GetReceivers()) > 0 {
 		n.receivers = nil
@@ -80,7 +87,7 @@ func compile(bad *server.BadRequestError, r *notifyv1.Route, path string, parent
 				bad.Add(field, "is empty")
 			case slices.Contains(n.receivers, name):
 				bad.Addf(field, "%s is listed twice", name)
-			case !channel(name):
+			case !k.channel(name):
 				bad.Addf(field, "no channel named %s", name)
 			default:
 				n.receivers = append(n.receivers, name)
@@ -131,12 +138,18 @@ func compile(bad *server.BadRequestError, r *notifyv1.Route, path string, parent
 		}
 		n.timeZone = z
 	}
+	if t := r.GetTemplates(); t != "" {
+		if !k.templates(t) {
+			bad.Addf(path+".templates", "%q: no such template set (a subdirectory of VIGIL_NOTIFY_TEMPLATES_DIR)", t)
+		}
+		n.templates = t
+	}
 	if len(r.GetRoutes()) > 0 && depth+1 >= maxDepth {
 		bad.Addf(path+".routes", "routes nest at most %d deep", maxDepth)
 		return n
 	}
 	for i, c := range r.GetRoutes() {
-		n.children = append(n.children, compile(bad, c, fmt.Sprintf("%s.routes[%d]", path, i), n, channel, depth+1))
+		n.children = append(n.children, compile(bad, c, fmt.Sprintf("%s.routes[%d]", path, i), n, k, depth+1))
 	}
 	return n
 }

@@ -89,6 +89,12 @@ func TestCompileRefuses(t *testing.T) {
 			{"route.language", `"fr": want one of [en zh-TW]`},
 			{"route.routes[1].time_zone", `"Mars/Olympus": not an IANA time zone (as Asia/Taipei)`},
 		}},
+		{"unknown template set", func(c *notifyv1.RoutingConfig) {
+			c.Route.Templates = "terse"
+			c.Route.Routes[0].Templates = "shouty"
+		}, []fv{
+			{"route.routes[0].templates", `"shouty": no such template set`},
+		}},
 		{"too deep", func(c *notifyv1.RoutingConfig) {
 			r := c.Route.Routes[0]
 			for range 20 {
@@ -106,7 +112,7 @@ func TestCompileRefuses(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(cfg)
 			}
-			tree, err := route.Compile(cfg, channels)
+			tree, err := route.Compile(cfg, channels, sets)
 			got := violations(t, err)
 			require.Len(t, got, len(tc.want), "%v", got)
 			for i := range tc.want {
@@ -142,7 +148,7 @@ route:
 	require.Equal(t, "payments", cfg.GetRoute().GetRoutes()[0].GetName())
 	require.True(t, cfg.GetRoute().GetRoutes()[0].GetContinue())
 	require.Equal(t, []string{"pager"}, cfg.GetRoute().GetRoutes()[0].GetRoutes()[0].GetReceivers())
-	_, err = route.Compile(cfg, channels)
+	_, err = route.Compile(cfg, channels, sets)
 	require.NoError(t, err)
 }
 

@@ -96,7 +96,7 @@ type node struct {
 	matchers                                        []*labels.Matcher
 	cont                                            bool
 	repeat                                          time.Duration
-	language, timeZone                              string
+	language, timeZone, templates                   string
 	children                                        []*node
 }
 
@@ -116,6 +116,9 @@ type Match struct {
 	// Language and TimeZone override the channel's for messages sent
 	// through this route ("" keeps the channel's).
 	Language, TimeZone string
+	// Templates names the template set of messages sent through this
+	// route ("" keeps the channel's).
+	Templates string
 }
 
 // Match is where e goes: every route it ends at, in the tree's order.
@@ -169,7 +172,7 @@ func (n *node) match(e Event, why []string) []Match {
 func (n *node) result(why []string) Match {
 	return Match{
 		Path: n.path, Name: n.name, Receivers: n.receivers, Why: why,
-		RepeatInterval: n.repeat, Language: n.language, TimeZone: n.timeZone,
+		RepeatInterval: n.repeat, Language: n.language, TimeZone: n.timeZone, Templates: n.templates,
 	}
 }
 

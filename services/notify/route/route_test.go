@@ -11,6 +11,9 @@ import (
 )
 
 // channels are the channels that exist in these tests.
+// sets are the template sets the tests know.
+func sets(name string) bool { return name == "terse" || name == "verbose" }
+
 func channels(name string) bool {
 	switch name {
 	case "default", "team-a", "team-b", "pager", "deploys", "audit":
@@ -114,7 +117,7 @@ func TestMatch(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(cfg.GetRoute())
 			}
-			tree, err := route.Compile(cfg, channels)
+			tree, err := route.Compile(cfg, channels, sets)
 			require.NoError(t, err)
 			ms := tree.Match(tc.event)
 			paths := make([]string, 0, len(ms))
@@ -132,7 +135,7 @@ func TestMatchWhy(t *testing.T) {
 	t.Parallel()
 	cfg := base()
 	cfg.Route.Routes[0].Routes = []*notifyv1.Route{{Matchers: []string{`alertname=~"Kube.*"`}, Kinds: []string{"incident.opened"}, Receivers: []string{"pager"}}}
-	tree, err := route.Compile(cfg, channels)
+	tree, err := route.Compile(cfg, channels, sets)
 	require.NoError(t, err)
 	ms := tree.Match(opened("team-a"))
 	require.Len(t, ms, 1)
@@ -147,7 +150,9 @@ func TestMatchInherits(t *testing.T) {
 	cfg.Route.Language = "zh-TW"
 	cfg.Route.Routes[1].RepeatInterval = "0"
 	cfg.Route.Routes[1].TimeZone = "Asia/Taipei"
-	tree, err := route.Compile(cfg, channels)
+	cfg.Route.Templates = "verbose"
+	cfg.Route.Routes[1].Templates = "terse"
+	tree, err := route.Compile(cfg, channels, sets)
 	require.NoError(t, err)
 
 	a := tree.Match(opened("team-a"))[0]
@@ -158,6 +163,8 @@ func TestMatchInherits(t *testing.T) {
 	require.Zero(t, b.RepeatInterval)
 	require.Equal(t, "zh-TW", b.Language)
 	require.Equal(t, "Asia/Taipei", b.TimeZone)
+	require.Equal(t, "verbose", a.Templates, "the root's set")
+	require.Equal(t, "terse", b.Templates, "its own set over the root's")
 }
 
 func TestNilTreeRoutesNothing(t *testing.T) {

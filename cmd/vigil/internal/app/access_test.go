@@ -100,6 +100,7 @@ type clients struct {
 	// oncall and escalation: payments' schedule and policy "payments".
 	oncall     monitorv1.OnCallServiceClient
 	escalation monitorv1.EscalationServiceClient
+	inhibition monitorv1.InhibitionServiceClient
 }
 
 func streamErr[T any](s grpc.ServerStreamingClient[T], err error) error {
@@ -490,6 +491,22 @@ var matrix = []matrixCase{
 			_, err := c.escalation.SetPriorityRules(ctx, &monitorv1.SetPriorityRulesRequest{Rules: &monitorv1.PriorityRules{}})
 			return err
 		},
+	},
+	{
+		method: "vigil.monitor.v1.InhibitionService/GetInhibitionRules", perm: auth.Read, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inhibition.GetInhibitionRules(ctx, &monitorv1.GetInhibitionRulesRequest{})
+			return err
+		}, rest: "GET /api/v1/inhibitions",
+	},
+	{
+		// Version 0 applies once; later callers are allowed and find it
+		// changed.
+		method: "vigil.monitor.v1.InhibitionService/ApplyInhibitionRules", perm: auth.Admin, ok: []codes.Code{codes.OK, codes.Aborted},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.inhibition.ApplyInhibitionRules(ctx, &monitorv1.ApplyInhibitionRulesRequest{})
+			return err
+		}, rest: "PUT /api/v1/inhibitions", body: `{"rules":[],"version":"0"}`,
 	},
 
 	{
@@ -904,6 +921,7 @@ func TestAccessMatrix(t *testing.T) {
 		rollbacks:   deployv1.NewRepairRollbackServiceClient(conn),
 		admin:       as(adminToken),
 		oncall:      monitorv1.NewOnCallServiceClient(conn), escalation: monitorv1.NewEscalationServiceClient(conn),
+		inhibition: monitorv1.NewInhibitionServiceClient(conn),
 	}
 
 	// Fixtures, as the bootstrap admin: four people, four keys, an app.

@@ -157,6 +157,9 @@ type Deps struct {
 	Peers map[string]ed25519.PublicKey
 	// Reload asks notify to read its routes file again (SIGHUP).
 	Reload <-chan struct{}
+	// MonitorReload asks monitor to read its inhibition file again
+	// (SIGHUP: a channel of its own, so each service hears every one).
+	MonitorReload <-chan struct{}
 }
 
 // Conn is a service's connection to NATS.
@@ -293,6 +296,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		case "monitor":
 			mon, err = monitor.New(ctx, opts.Monitor, monitor.Deps{
 				Pool: pool, JetStream: js, Publisher: pub, Metrics: metrics, Logger: deps.Logger,
+				Reload: deps.MonitorReload,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %w", err)
@@ -396,6 +400,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 			if mon != nil {
 				gdeps.Incidents, gdeps.Silences = mon.IncidentServer(), mon.SilenceServer()
 				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
+				gdeps.Inhibitions = mon.InhibitionServer()
 			} else {
 				conn, err := a.dial(opts.MonitorAddr, "monitor")
 				if err != nil {
@@ -403,6 +408,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
+				gdeps.Inhibitions = gateway.NewInhibitionForwarder(conn)
 			}
 			if dep != nil {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()

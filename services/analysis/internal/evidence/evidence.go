@@ -15,6 +15,8 @@ type Incident struct {
 	ID       string
 	Title    string
 	Severity string
+	// Team owns the incident (its subject's; "" for none).
+	Team     string
 	OpenedAt time.Time
 	// Labels of the incident's alerts (group labels and those of its
 	// first alerts), from which the target is resolved.
@@ -53,6 +55,10 @@ type Bundle struct {
 	Items []Item
 	// Gaps are the gatherers that failed or were cut short, and why.
 	Gaps []string
+	// Language is what people read the findings in: the incident's
+	// team's when it has one, else the installation's ("": each engine's
+	// own). Set by the engines before they answer.
+	Language string
 }
 
 // Item is one piece of evidence.

@@ -33,7 +33,8 @@ type Options struct {
 	Secrets []string
 	// Language is the BCP 47 tag of the language people read the
 	// analysis in ("": English): the model is asked to write its summary,
-	// root cause, what it ruled out and its reasoning in it.
+	// root cause, what it ruled out and its reasoning in it. A bundle's
+	// own Language (its team's) wins.
 	Language string
 }
 
@@ -96,7 +97,11 @@ func (e *Engine) Analyze(ctx context.Context, b *evidence.Bundle) (engine.Result
 	defer cancel()
 
 	r := redact.New(redact.Options{Pseudonymise: e.opts.Pseudonymise, Secrets: e.opts.Secrets})
-	p, err := buildPrompt(b, r, e.opts.Language)
+	lang := b.Language
+	if lang == "" {
+		lang = e.opts.Language
+	}
+	p, err := buildPrompt(b, r, lang)
 	if err != nil {
 		return engine.Result{}, fmt.Errorf("%s: %w", e.opts.Name, err)
 	}

@@ -412,4 +412,11 @@ func TestAnalyzeAsksForTheLanguage(t *testing.T) {
 	_, err := newEngine(t, providers[1].new(t, s, fakellm.DefaultAPIKey), providers[1].name, llm.Options{}, &llm.DailyBudget{}).Analyze(t.Context(), bundle())
 	require.NoError(t, err)
 	require.Contains(t, s.Requests()[0].System, "reasoning in English.")
+	// The bundle's language (its team's) over the engine's.
+	s.Reply(fakellm.Reply{Answer: answer("payments", "shop", "app")})
+	b := bundle()
+	b.Language = "zh-TW"
+	_, err = newEngine(t, providers[1].new(t, s, fakellm.DefaultAPIKey), providers[1].name, llm.Options{Language: "en"}, &llm.DailyBudget{}).Analyze(t.Context(), b)
+	require.NoError(t, err)
+	require.Contains(t, s.Requests()[1].System, "reasoning in Traditional Chinese as written in Taiwan")
 }

@@ -134,9 +134,13 @@ func (s *IncidentServer) ListAlerts(ctx context.Context, req *monitorv1.ListAler
 			f.States = append(f.States, postgres.StateResolved)
 		case monitorv1.AlertState_ALERT_STATE_SILENCED:
 			f.States = append(f.States, postgres.StateSilenced)
+		case monitorv1.AlertState_ALERT_STATE_HELD:
+			f.States = append(f.States, postgres.StateHeld)
+		case monitorv1.AlertState_ALERT_STATE_INHIBITED:
+			f.States = append(f.States, postgres.StateInhibited)
 		default:
 			return nil, server.InvalidArgument("invalid state", server.FieldViolation{
-				Field: fmt.Sprintf("states[%d]", i), Description: "want firing, resolved or silenced",
+				Field: fmt.Sprintf("states[%d]", i), Description: "want firing, resolved, silenced, inhibited or held",
 			})
 		}
 	}

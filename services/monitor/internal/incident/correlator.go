@@ -83,11 +83,18 @@ type Options struct {
 	UpdateInterval time.Duration
 	// Silences, when set, mutes alerts.
 	Silences Silences
+	// Holds, when set, loads once per transaction the rollouts that hold
+	// their apps' alerts (deploy quiet, package quiet).
+	Holds Holds
+	// Inhibitor, when set, holds back inhibited firings.
+	Inhibitor Inhibitor
 	// Priorities, when set, loads the priority rules once per transaction
 	// (default: the severity's priority, the default response targets).
 	Priorities Priorities
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Flapping marks incidents whose alerts flap (flap.go; zero: off).
+	Flapping Flapping
 }
 
 // Correlator applies alert events and people's actions to incidents.
@@ -134,12 +141,16 @@ type Signal struct {
 	Resolved bool
 	// Cause is the meta of the event that carried it.
 	Cause *eventsv1.EventMeta
+	// HeldBy is set on a held firing being released: it is not held
+	// again, and its incident's alert names the rollout as evidence.
+	HeldBy *typesv1.DeployHold
 
 	key      string
 	labels   map[string]string
 	lockID   int64
 	instance Instance
 	subject  *typesv1.Subject
+	cycles   int // a resolution's fire-resolve cycles (flap.go)
 }
 
 // ValidateAlert reports an alert no retry can make valid.
@@ -257,6 +268,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err != nil {
 		return err
 	}
+	holder, err := c.holder(ctx, tx, now)
+	if err != nil {
+		return err
+	}
 	var muter Muter
 	if c.opts.Silences != nil {
 		var err error
@@ -282,6 +297,10 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 				continue
 			}
 		}
+		if held := hold(holder, s, now); held != nil {
+			silenced = append(silenced, held)
+			continue
+		}
 		fired = append(fired, s.instance)
 		unmuted = append(unmuted, s)
 	}
@@ -294,7 +313,13 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err != nil {
 		return err
 	}
+	if unmuted, silenced, err = c.inhibit(ctx, tx, signals, known, resolveAll, unmuted, silenced, now); err != nil {
+		return err
+	}
 	if err := c.store.RecordResolutions(ctx, tx, resolveAll); err != nil {
+		return err
+	}
+	if err := c.countCycles(ctx, tx, unmuted, now); err != nil {
 		return err
 	}
 	incs, err := c.store.Incidents(ctx, tx, keys, now.Add(-c.opts.DedupWindow))
@@ -435,6 +460,7 @@ func (c *Correlator) fire(st *incState, s *Signal, now time.Time, prio *priority
 	a := s.Alert
 	existing := st.alerts[a.GetFingerprint()]
 	rec := firingRecord(a, inc.GetId(), 1, now, "")
+	rec.HeldBy = s.HeldBy
 	switch {
 	case existing == nil:
 		inc.AlertCount++
@@ -450,6 +476,9 @@ func (c *Correlator) fire(st *incState, s *Signal, now time.Time, prio *priority
 		rec.Count = existing.GetCount() + 1
 		rec.FirstSeenAt = existing.GetFirstSeenAt()
 		inc.FiringCount++
+		if c.flapChanged(st, now) {
+			break
+		}
 		st.change.AlertsRefired++
 		st.note(ReasonAlertRefired, s.Cause)
 		sampleAlert(&st.change.Added, rec.GetAlert())
@@ -523,6 +552,9 @@ func (c *Correlator) resolve(ctx context.Context, st *incState, s *Signal, now t
 	st.touched = append(st.touched, rec)
 	inc := st.rec
 	inc.FiringCount--
+	if c.flapResolved(ctx, st, s, now) {
+		return
+	}
 	st.change.AlertsResolved++
 	st.note(ReasonAlertResolved, s.Cause)
 	sampleAlert(&st.change.Resolved, rec.GetAlert())
@@ -653,13 +685,18 @@ func dedupAlerts(as []*AlertRecord) []*AlertRecord {
 	return out
 }
 
-// FlushDue announces the pending updates that are due, up to limit, and
-// returns how many.
+// FlushDue announces the pending updates that are due, and settles the
+// flapping incidents whose alerts stayed as they are (flap.go), up to
+// limit each, and returns how many.
 func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, error) {
 	now := c.now().UTC()
+	settled, err := c.settleFlapping(ctx, tx, now, limit)
+	if err != nil {
+		return 0, err
+	}
 	recs, err := c.store.DueIncidents(ctx, tx, now, limit)
 	if err != nil || len(recs) == 0 {
-		return 0, err
+		return settled, err
 	}
 	var events []bus.Event
 	for _, r := range recs {
@@ -670,7 +707,7 @@ func (c *Correlator) FlushDue(ctx context.Context, tx pgx.Tx, limit int) (int, e
 	if err := c.store.SaveIncidents(ctx, tx, nil, recs); err != nil {
 		return 0, err
 	}
-	return len(recs), outbox.Add(ctx, tx, events...)
+	return settled + len(recs), outbox.Add(ctx, tx, events...)
 }
 
 // Acknowledge records that by is on the incident.
@@ -721,6 +758,7 @@ func (c *Correlator) Resolve(ctx context.Context, tx pgx.Tx, id, by string) (*ty
 	now := c.now().UTC()
 	inc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
 	inc.ResolvedAt, inc.ResolvedBy, inc.UpdatedAt = timestamppb.New(now), by, timestamppb.New(now)
+	stopFlapping(inc)
 	return c.byHand(ctx, tx, inc, now, "")
 }
 

@@ -82,6 +82,9 @@ type Record struct {
 	UpdateDueAt *time.Time
 	// PriorityBy is who set the priority by hand ("": the rules did).
 	PriorityBy string
+	// FlapUntil is when a flapping incident settles unless its alerts
+	// change again (flap.go).
+	FlapUntil *time.Time
 }
 
 // AlertRecord is an alert as stored: in an incident, or silenced (no
@@ -89,6 +92,8 @@ type Record struct {
 type AlertRecord struct {
 	IncidentID string
 	*typesv1.IncidentAlert
+	// InhibitKey is the key an inhibited alert is held under (inhibit.Match).
+	InhibitKey string
 }
 
 // AlertRef names an alert of an incident.

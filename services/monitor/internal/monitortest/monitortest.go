@@ -62,27 +62,46 @@ func RequireCountersMatch(t testing.TB, pool *pgxpool.Pool) {
 // so far, in order.
 func Escalated(t testing.TB, js jetstream.JetStream) []*eventsv1.IncidentEscalated {
 	t.Helper()
+	return Published[*eventsv1.IncidentEscalated](t, js, bus.SubjectIncidentEscalated)
+}
+
+// Published returns every event of subject on the INCIDENTS stream of js
+// so far, in order.
+func Published[E bus.Event](t testing.TB, js jetstream.JetStream, subject string) []E {
+	t.Helper()
+	var out []E
+	for _, e := range Incidents(t, js, subject) {
+		out = append(out, e.(E))
+	}
+	return out
+}
+
+// Incidents returns every event on the INCIDENTS stream of js so far
+// whose subject matches filter ("incident.>" for all), in order.
+func Incidents(t testing.TB, js jetstream.JetStream, filter string) []bus.Event {
+	t.Helper()
 	ctx := context.Background()
 	s, err := js.Stream(ctx, "INCIDENTS")
 	require.NoError(t, err)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectIncidentEscalated))
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
 	require.NoError(t, err)
-	want := int(info.State.Subjects[bus.SubjectIncidentEscalated])
+	var want int
+	for _, n := range info.State.Subjects {
+		want += int(n)
+	}
 	if want == 0 {
 		return nil
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectIncidentEscalated}})
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	require.NoError(t, err)
-	var out []*eventsv1.IncidentEscalated
+	var out []bus.Event
 	for len(out) < want {
 		msgs, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
 		require.NoError(t, err)
 		for m := range msgs.Messages() {
 			evs, err := bus.Decode(m.Subject(), m.Data())
 			require.NoError(t, err)
-			for _, e := range evs {
-				out = append(out, e.(*eventsv1.IncidentEscalated))
-			}
+			out = append(out, evs...)
 		}
 		require.NoError(t, msgs.Error())
 	}

@@ -42,6 +42,10 @@ const (
 	StateFiring AlertState = iota + 1
 	StateResolved
 	StateSilenced
+	// StateHeld: held by its app's rollout (package quiet).
+	StateHeld
+	// StateInhibited: held back by an inhibition rule (package inhibit).
+	StateInhibited
 )
 
 // AlertFilter selects alerts to list; zero fields select everything.
@@ -99,7 +103,11 @@ func (Store) ListAlerts(ctx context.Context, q Querier, f AlertFilter, limit int
 			case StateResolved:
 				ors = append(ors, "(incident_id IS NOT NULL AND status = 'resolved')")
 			case StateSilenced:
-				ors = append(ors, "incident_id IS NULL")
+				ors = append(ors, "(incident_id IS NULL AND held_by IS NULL AND inhibited_by IS NULL)")
+			case StateHeld:
+				ors = append(ors, "(incident_id IS NULL AND held_by IS NOT NULL)")
+			case StateInhibited:
+				ors = append(ors, "(incident_id IS NULL AND inhibited_by IS NOT NULL AND held_by IS NULL)")
 			}
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")

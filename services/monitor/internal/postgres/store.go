@@ -69,7 +69,8 @@ func alertStatusName(s typesv1.AlertStatus) string {
 
 const incidentColumns = `id::text, group_key, group_labels, title, severity, status, app, namespace, correlation_id,
 	opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject, priority, priority_by`
+	alert_count, firing_count, last_event_at, update_due_at, pending, team, subject, priority, priority_by,
+	flapping_since, flap_until`
 
 func scanIncident(row pgx.Row) (*incident.Record, error) {
 	var (
@@ -82,10 +83,12 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 		pending        []byte
 		subj           []byte
 		prio           int32
+		flapping       *time.Time
 	)
 	err := row.Scan(&r.Id, &r.GroupKey, &r.GroupLabels, &r.Title, &severity, &status, &r.App, &r.Namespace,
 		&r.CorrelationID, &opened, &update, &acked, &r.AcknowledgedBy, &solved, &r.ResolvedBy,
-		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj, &prio, &r.PriorityBy)
+		&r.AlertCount, &r.FiringCount, &lastEvent, &r.UpdateDueAt, &pending, &r.Team, &subj, &prio, &r.PriorityBy,
+		&flapping, &r.FlapUntil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +103,7 @@ func scanIncident(row pgx.Row) (*incident.Record, error) {
 	r.Status = statusFromName(status)
 	r.OpenedAt, r.UpdatedAt = timestamppb.New(opened), timestamppb.New(update)
 	r.AcknowledgedAt, r.ResolvedAt = ts(acked), ts(solved)
+	r.Flapping, r.FlappingSince = flapping != nil, ts(flapping)
 	if lastEvent != nil {
 		r.LastEventAt = *lastEvent
 	}
@@ -185,12 +189,13 @@ func collectIncidents(ctx context.Context, tx pgx.Tx, out map[string]*incident.R
 
 const insertIncident = `INSERT INTO incidents (id, group_key, group_labels, title, severity, status, app,
 	namespace, correlation_id, opened_at, updated_at, resolved_at, resolved_by, alert_count, firing_count,
-	last_event_at, update_due_at, pending, team, subject, priority)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
+	last_event_at, update_due_at, pending, team, subject, priority, flapping_since, flap_until)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
 
 const updateIncident = `UPDATE incidents SET severity = $2, status = $3, updated_at = $4,
 	acknowledged_at = $5, acknowledged_by = $6, resolved_at = $7, resolved_by = $8, alert_count = $9,
-	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13, priority = $14, priority_by = $15
+	firing_count = $10, last_event_at = $11, update_due_at = $12, pending = $13, priority = $14, priority_by = $15,
+	flapping_since = $16, flap_until = $17
 	WHERE id = $1`
 
 // SaveIncidents implements incident.Store: one round trip for all of them.
@@ -213,7 +218,8 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		b.Queue(insertIncident, r.GetId(), r.GetGroupKey(), r.GetGroupLabels(), r.GetTitle(), int32(r.GetSeverity()),
 			statusNames[r.GetStatus()], r.GetApp(), r.GetNamespace(), r.CorrelationID,
 			r.GetOpenedAt().AsTime(), r.GetUpdatedAt().AsTime(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
-			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj, int32(r.GetPriority()))
+			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending, r.GetTeam(), subj, int32(r.GetPriority()),
+			tm(r.GetFlappingSince()), r.FlapUntil)
 	}
 	for _, r := range updated {
 		pending, err := encodePending(r)
@@ -223,7 +229,7 @@ func (Store) SaveIncidents(ctx context.Context, tx pgx.Tx, inserted, updated []*
 		b.Queue(updateIncident, r.GetId(), int32(r.GetSeverity()), statusNames[r.GetStatus()], r.GetUpdatedAt().AsTime(),
 			tm(r.GetAcknowledgedAt()), r.GetAcknowledgedBy(), tm(r.GetResolvedAt()), r.GetResolvedBy(),
 			r.GetAlertCount(), r.GetFiringCount(), nullTime(r.LastEventAt), r.UpdateDueAt, pending,
-			int32(r.GetPriority()), r.PriorityBy)
+			int32(r.GetPriority()), r.PriorityBy, tm(r.GetFlappingSince()), r.FlapUntil)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("save %d incidents: %w", len(inserted)+len(updated), err)
@@ -240,6 +246,13 @@ func encodePending(r *incident.Record) ([]byte, error) {
 		return nil, fmt.Errorf("encode pending change of %s: %w", r.GetId(), err)
 	}
 	return b, nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -263,17 +276,23 @@ func (Store) LockIncident(ctx context.Context, tx pgx.Tx, id string) (*incident.
 
 // DueIncidents implements incident.Store.
 func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*incident.Record, error) {
-	rows, err := tx.Query(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
+	return lockedIncidents(ctx, tx, "due incidents", `SELECT `+incidentColumns+` FROM incidents WHERE update_due_at <= $1
 		ORDER BY update_due_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+}
+
+// lockedIncidents are the incidents sql selects (and locks), what they
+// are named in errors.
+func lockedIncidents(ctx context.Context, tx pgx.Tx, what, sql string, args ...any) ([]*incident.Record, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("find due incidents: %w", err)
+		return nil, fmt.Errorf("find %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []*incident.Record
 	for rows.Next() {
 		r, err := scanIncident(rows)
 		if err != nil {
-			return nil, fmt.Errorf("scan due incident: %w", err)
+			return nil, fmt.Errorf("scan %s: %w", what, err)
 		}
 		out = append(out, r)
 	}
@@ -281,7 +300,8 @@ func (Store) DueIncidents(ctx context.Context, tx pgx.Tx, now time.Time, limit i
 }
 
 const alertColumns = `coalesce(incident_id::text, ''), fingerprint, status, labels, annotations, source, starts_at, ends_at,
-	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, '')`
+	generator_url, external_url, count, first_seen_at, last_seen_at, coalesce(silenced_by::text, ''), held_by,
+	coalesce(inhibited_by, ''), coalesce(inhibit_key, '')`
 
 func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 	var (
@@ -292,12 +312,20 @@ func scanAlert(row pgx.Row) (*incident.AlertRecord, error) {
 		starts      time.Time
 		ends        *time.Time
 		first, last time.Time
+		held        []byte
 	)
 	err := row.Scan(&rec.IncidentID, &a.Fingerprint, &status, &a.Labels, &a.Annotations, &source, &starts, &ends,
-		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy)
+		&a.GeneratorUrl, &a.ExternalUrl, &rec.Count, &first, &last, &rec.SilencedBy, &held, &rec.InhibitedBy, &rec.InhibitKey)
 	if err != nil {
 		return nil, err
 	}
+	if held != nil {
+		rec.HeldBy = &typesv1.DeployHold{}
+		if err := protojson.Unmarshal(held, rec.HeldBy); err != nil {
+			return nil, fmt.Errorf("held_by of %s: %w", a.GetFingerprint(), err)
+		}
+	}
+	rec.InhibitRule, _, _ = strings.Cut(rec.InhibitKey, ":")
 	rec.IncidentId = rec.IncidentID
 	a.Status = typesv1.AlertStatus_ALERT_STATUS_FIRING
 	if status == "resolved" {
@@ -344,11 +372,11 @@ func (Store) Alerts(ctx context.Context, tx pgx.Tx, refs []incident.AlertRef) (m
 
 // alertArrays are alerts as column arrays, for one multi-row statement.
 type alertArrays struct {
-	incidents, fingerprints, statuses, labels, annotations []string
-	generators, externals, silencedBy                      []*string
-	sources, counts                                        []int32
-	starts, firsts, lasts                                  []time.Time
-	ends                                                   []*time.Time
+	incidents, fingerprints, statuses, labels, annotations       []string
+	generators, externals, silencedBy, heldBy, inhibitedBy, keys []*string
+	sources, counts                                              []int32
+	starts, firsts, lasts                                        []time.Time
+	ends                                                         []*time.Time
 }
 
 func (x *alertArrays) add(r *incident.AlertRecord) error {
@@ -377,6 +405,18 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 	x.generators = append(x.generators, &gen)
 	x.externals = append(x.externals, &ext)
 	x.silencedBy = append(x.silencedBy, silenced)
+	var held *string
+	if r.GetHeldBy() != nil {
+		js, err := protojson.Marshal(r.GetHeldBy())
+		if err != nil {
+			return fmt.Errorf("held_by of %s: %w", a.GetFingerprint(), err)
+		}
+		v := string(js)
+		held = &v
+	}
+	x.heldBy = append(x.heldBy, held)
+	x.inhibitedBy = append(x.inhibitedBy, nullString(r.GetInhibitedBy()))
+	x.keys = append(x.keys, nullString(r.InhibitKey))
 	x.sources = append(x.sources, int32(a.GetSource()))
 	x.counts = append(x.counts, r.GetCount())
 	x.starts = append(x.starts, a.GetStartsAt().AsTime())
@@ -389,17 +429,19 @@ func (x *alertArrays) add(r *incident.AlertRecord) error {
 func (x *alertArrays) args() []any {
 	return []any{
 		x.incidents, x.fingerprints, x.statuses, x.labels, x.annotations, x.sources, x.starts, x.ends,
-		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy,
+		x.generators, x.externals, x.counts, x.firsts, x.lasts, x.silencedBy, x.heldBy, x.inhibitedBy, x.keys,
 	}
 }
 
-const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid
+const alertRows = `SELECT nullif(i, '')::uuid, f, s, l::jsonb, an::jsonb, src, st, en, g, e, c, fs, ls, sb::uuid, hb::jsonb, ib, ik
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::timestamptz[],
-		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[])
-	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb)`
+		$8::timestamptz[], $9::text[], $10::text[], $11::integer[], $12::timestamptz[], $13::timestamptz[], $14::text[],
+		$15::text[], $16::text[], $17::text[])
+	AS u(i, f, s, l, an, src, st, en, g, e, c, fs, ls, sb, hb, ib, ik)`
 
 const alertInsert = `INSERT INTO alerts (incident_id, fingerprint, status, labels, annotations, source,
-	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by) `
+	starts_at, ends_at, generator_url, external_url, count, first_seen_at, last_seen_at, silenced_by, held_by,
+	inhibited_by, inhibit_key) `
 
 // UpsertAlerts implements incident.Store: one statement for all of them.
 func (Store) UpsertAlerts(ctx context.Context, tx pgx.Tx, as []*incident.AlertRecord) error {
@@ -491,7 +533,8 @@ func storeMuted(ctx context.Context, tx pgx.Tx, muted []*incident.AlertRecord) e
 			labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at,
 			ends_at = NULL, generator_url = excluded.generator_url, external_url = excluded.external_url,
 			count = alerts.count + excluded.count, last_seen_at = excluded.last_seen_at,
-			silenced_by = excluded.silenced_by`, x.args()...)
+			silenced_by = excluded.silenced_by, held_by = excluded.held_by, inhibited_by = excluded.inhibited_by,
+			inhibit_key = excluded.inhibit_key`, x.args()...)
 	if err != nil {
 		return fmt.Errorf("store %d silenced alerts: %w", len(order), err)
 	}

@@ -189,7 +189,7 @@ func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VIGIL_SMTP_HOST or VIGIL_SMTP_PORT: %w", err)
 	}
-	c := &Channel{client: client, from: o.From, to: o.To, domain: domain, subjects: map[string]string{}, sent: map[string]bool{}, log: deps.Logger}
+	c := &Channel{client: client, from: o.From, to: o.To, domain: domain, subjects: map[string]string{}, log: deps.Logger}
 	if len(deps.LinkKey) > 0 && deps.PublicURL != "" {
 		c.links = &links{key: deps.LinkKey, base: strings.TrimRight(deps.PublicURL, "/") + "/api/v1/actions/"}
 	}
@@ -227,10 +227,6 @@ type Channel struct {
 	// reply's own first line as subject, and is still threaded by its
 	// headers.
 	subjects map[string]string
-	// sent are the recipients' copies accepted, by their Message-ID, so
-	// that a retry after a partial failure writes only to the others.
-	// Memory only, like subjects.
-	sent map[string]bool
 }
 
 // Send emails m, as a reply to message parent when that is set, and
@@ -247,6 +243,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 		subject = "Re: " + subject
 	}
 	id := c.messageID(ctx)
+	progress := channel.ProgressOf(ctx)
 	var (
 		msgs   []*gomail.Msg
 		copies []recipientCopy
@@ -261,7 +258,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 	} else {
 		for _, r := range c.to {
 			rid := recipientID(id, r)
-			if c.wasSent(rid) {
+			if progress != nil && progress.Done(rid) {
 				continue
 			}
 			ls, err := c.links.of(d, bare(r))
@@ -280,7 +277,7 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 			msgs, copies = append(msgs, msg), append(copies, recipientCopy{to: r, id: rid})
 		}
 	}
-	if err := c.send(ctx, id, msgs, copies); err != nil {
+	if err := c.send(ctx, id, msgs, copies, progress); err != nil {
 		return "", err
 	}
 	if parent == "" {
@@ -348,33 +345,35 @@ func (c *Channel) compose(to []string, subject, id, parent, text, html string) (
 // copy's Message-ID (recipientID).
 type recipientCopy struct{ to, id string }
 
-// send sends msgs over one connection; copies are their recipients when
-// each goes to one address (action links), nil when one goes to all.
+// send sends msgs over one connection, one after another; copies are
+// their recipients when each goes to one address (action links), nil when
+// one goes to all.
 //
-// Each copy is tried once per attempt, and a copy accepted is not sent
-// again by a retry of this process. Some copies refused: a passing
-// failure (4xx, a broken connection) fails the attempt, to be retried for
-// the others; refusals for good (5xx) only fail it when no address got
-// the message, else they are logged and the message counts as sent, as
+// Each copy is tried once per attempt, and a copy accepted is recorded in
+// progress before the next is sent, so that a retry (after a restart
+// too) sends only the others. Some copies refused: a passing failure
+// (4xx, a broken connection) fails the attempt, to be retried for the
+// others; refusals for good (5xx) only fail it when no address got the
+// message, else they are logged and the message counts as sent, as
 // retrying cannot help them.
-func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, copies []recipientCopy) error {
+func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, copies []recipientCopy, progress channel.Progress) error {
 	if len(msgs) == 0 {
 		return nil // every copy went out on an earlier attempt
 	}
-	err := c.client.DialAndSendWithContext(ctx, msgs...)
-	if copies == nil || err == nil {
-		if err != nil {
-			return judge(err)
+	conn, err := c.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return judge(fmt.Errorf("dial failed: %w", err))
+	}
+	defer func() {
+		if err := c.client.CloseWithSMTPClient(conn); err != nil {
+			c.log.DebugContext(ctx, "closing the SMTP connection failed", "error", err)
 		}
-		for _, r := range copies {
-			c.markSent(r.id)
+	}()
+	if copies == nil {
+		if err := c.client.SendWithSMTPClient(conn, msgs...); err != nil {
+			return judge(fmt.Errorf("send failed: %w", err))
 		}
 		return nil
-	}
-	// A failure no message carries (connection, AUTH) failed them all.
-	anyCarries := false
-	for _, msg := range msgs {
-		anyCarries = anyCarries || msg.HasSendError()
 	}
 	var (
 		retry, refused []error
@@ -382,13 +381,17 @@ func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, copie
 	)
 	for i, msg := range msgs {
 		r := copies[i]
-		if anyCarries && !msg.HasSendError() {
-			c.markSent(r.id)
+		e := c.client.SendWithSMTPClient(conn, msg)
+		if e == nil {
+			if progress == nil {
+				continue
+			}
+			if err := progress.Accepted(ctx, r.id); err != nil {
+				// Not recorded: stop here rather than send more copies a
+				// retry could not tell from unsent ones.
+				return &channel.Error{Err: fmt.Errorf("email: recording the copy to %s: %w", r.to, err), Retry: true}
+			}
 			continue
-		}
-		e := err
-		if anyCarries {
-			e = msg.SendError()
 		}
 		failed = append(failed, r.to)
 		if channel.Judge(judge(e)).Retry {
@@ -403,23 +406,10 @@ func (c *Channel) send(ctx context.Context, id string, msgs []*gomail.Msg, copie
 	if len(failed) == len(c.to) {
 		return judge(errors.Join(refused...))
 	}
-	c.log.ErrorContext(ctx, "email refused for some addresses: the others have it", "message_id", id, "refused", failed, "error", errors.Join(refused...))
-	return nil
-}
-
-func (c *Channel) wasSent(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent[id]
-}
-
-func (c *Channel) markSent(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.sent) >= maxSubjects {
-		clear(c.sent) // a retry long after may write to an address twice
+	if len(failed) > 0 {
+		c.log.ErrorContext(ctx, "email refused for some addresses: the others have it", "message_id", id, "refused", failed, "error", errors.Join(refused...))
 	}
-	c.sent[id] = true
+	return nil
 }
 
 // Edit sends m as a reply to message id: a sent email cannot change.

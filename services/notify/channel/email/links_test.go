@@ -1,8 +1,11 @@
 package email_test
 
 import (
+	"context"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,31 +242,54 @@ func TestIDsFollowTheDeliveryKey(t *testing.T) {
 	require.Equal(t, msgs[1].MessageID, msgs[5].MessageID)
 }
 
-// One address refused: a passing refusal (451) fails the attempt, and the
-// retry writes only to that address; a refusal for good (550) of one
-// address is no failure while another has the message, and is when no
-// address does.
+// progress is a delivery's progress as notify keeps it in its schema.
+type progress struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (p *progress) Done(part string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.done, part)
+}
+
+func (p *progress) Accepted(_ context.Context, part string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, part)
+	return nil
+}
+
+// One address refused: a passing refusal (451) after the first address
+// was written to fails the attempt, and the retry, by another process
+// (a restart), writes only to that address: each gets one copy. A
+// refusal for good (550) of one address is no failure while another has
+// the message, and is when no address does.
 func TestPartialFailure(t *testing.T) {
 	t.Parallel()
 	t.Run("451 then retry", func(t *testing.T) {
 		t.Parallel()
 		s := fakesmtp.Start(t, fakesmtp.Options{})
-		c := openLinked(t, s)
-		ctx := channel.WithDeliveryKey(t.Context(), "event-1/email/oncall")
-		s.FailNext(451) // the first copy, oncall's
-		_, err := c.Send(ctx, openedWithActions("en"), "")
+		p := &progress{}
+		ctx := channel.WithProgress(channel.WithDeliveryKey(t.Context(), "event-1/email/oncall"), p)
+		s.PassNext()    // the first copy, oncall's
+		s.FailNext(451) // then sre's
+		_, err := openLinked(t, s).Send(ctx, openedWithActions("en"), "")
 		require.Error(t, err)
 		require.True(t, channel.Judge(err).Retry, "%v", err)
-		require.Contains(t, err.Error(), "oncall@example.com")
+		require.Contains(t, err.Error(), "sre@example.com")
 		msgs := s.Messages()
 		require.Len(t, msgs, 1)
-		require.Equal(t, []string{"sre@example.com"}, msgs[0].RcptTo)
+		require.Equal(t, []string{"oncall@example.com"}, msgs[0].RcptTo)
+		require.Len(t, p.done, 1, "oncall's copy recorded before the next was sent")
 
-		_, err = c.Send(ctx, openedWithActions("en"), "")
+		_, err = openLinked(t, s).Send(ctx, openedWithActions("en"), "")
 		require.NoError(t, err)
 		msgs = s.Messages()
-		require.Len(t, msgs, 2, "sre's copy is not sent twice")
-		require.Equal(t, []string{"oncall@example.com"}, msgs[1].RcptTo)
+		require.Len(t, msgs, 2, "oncall's copy is not sent twice")
+		require.Equal(t, []string{"sre@example.com"}, msgs[1].RcptTo)
+		require.Len(t, p.done, 2)
 	})
 	t.Run("550 for one", func(t *testing.T) {
 		t.Parallel()

@@ -115,7 +115,7 @@ func (s *Server) GetChannel(ctx context.Context, r *notifyv1.GetChannelRequest) 
 func (s *Server) CreateChannel(ctx context.Context, r *notifyv1.CreateChannelRequest) (*notifyv1.CreateChannelResponse, error) {
 	rec := fromProto(r.GetChannel())
 	rec.Credential = r.GetCredential()
-	if err := validate(rec, "channel."); err != nil {
+	if err := validate(rec, "channel.", s.look.Sets); err != nil {
 		return nil, err
 	}
 	if err := manage(ctx, rec); err != nil {
@@ -162,7 +162,7 @@ func (s *Server) UpdateChannel(ctx context.Context, r *notifyv1.UpdateChannelReq
 		if r.GetCredential() != "" {
 			c.Credential = r.GetCredential()
 		}
-		if err := validate(c, "channel."); err != nil {
+		if err := validate(c, "channel.", s.look.Sets); err != nil {
 			return old, err
 		}
 		// Moved to another team or person: the caller must manage it
@@ -302,7 +302,7 @@ func fromProto(c *notifyv1.Channel) postgres.Channel {
 	e := c.GetEmail()
 	return postgres.Channel{
 		Name: c.GetName(), Kind: c.GetKind(), Target: strings.TrimSpace(c.GetTarget()),
-		Language: c.GetLanguage(), TimeZone: c.GetTimeZone(), Team: c.GetTeam(), User: c.GetUser(),
+		Language: c.GetLanguage(), TimeZone: c.GetTimeZone(), Team: c.GetTeam(), User: c.GetUser(), Templates: c.GetTemplates(),
 		Settings: postgres.Settings{
 			APIURL: c.GetApiUrl(), SMTPHost: e.GetSmtpHost(), SMTPPort: int(e.GetSmtpPort()), TLS: e.GetTls(),
 			Username: e.GetUsername(), From: e.GetFrom(), CAFile: e.GetCaFile(),
@@ -314,7 +314,7 @@ func fromProto(c *notifyv1.Channel) postgres.Channel {
 func toProto(rec postgres.Channel) *notifyv1.Channel {
 	c := &notifyv1.Channel{
 		Name: rec.Name, Kind: rec.Kind, Target: rec.Target, Language: rec.Language, TimeZone: rec.TimeZone,
-		Team: rec.Team, User: rec.User, ApiUrl: rec.Settings.APIURL, Source: "api", HasCredential: rec.Sealed,
+		Team: rec.Team, User: rec.User, ApiUrl: rec.Settings.APIURL, Source: "api", HasCredential: rec.Sealed, Templates: rec.Templates,
 		CreateTime: timestamppb.New(rec.CreatedAt), UpdateTime: timestamppb.New(rec.UpdatedAt),
 		CreatedBy: rec.CreatedBy, UpdatedBy: rec.UpdatedBy,
 	}
@@ -331,7 +331,7 @@ func envProto(ep *channel.Endpoint) *notifyv1.Channel {
 }
 
 // updatable are the paths UpdateChannel changes.
-var updatable = []string{"target", "language", "time_zone", "team", "user", "email", "api_url"}
+var updatable = []string{"target", "language", "time_zone", "team", "user", "email", "api_url", "templates"}
 
 func updatePaths(r *notifyv1.UpdateChannelRequest) (map[string]bool, error) {
 	var v violations
@@ -363,6 +363,9 @@ func merge(old, c postgres.Channel, paths map[string]bool) postgres.Channel {
 	}
 	if paths["time_zone"] {
 		out.TimeZone = c.TimeZone
+	}
+	if paths["templates"] {
+		out.Templates = c.Templates
 	}
 	if paths["team"] {
 		out.Team = c.Team

@@ -106,7 +106,7 @@ func (s *RouteServer) TestRoutes(ctx context.Context, r *notifyv1.TestRoutesRequ
 	for _, m := range ms {
 		rm := &notifyv1.RouteMatch{
 			Path: m.Path, Name: m.Name, Receivers: m.Receivers, Why: m.Why,
-			Language: m.Language, TimeZone: m.TimeZone,
+			Language: m.Language, TimeZone: m.TimeZone, Templates: m.Templates,
 		}
 		if m.RepeatInterval > 0 {
 			rm.RepeatInterval = m.RepeatInterval.String()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/notify/internal/message"
 	"github.com/vigil-ops/vigil/services/notify/internal/postgres"
 	"github.com/vigil-ops/vigil/services/notify/internal/registry"
 )
@@ -19,7 +20,7 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 // validate refuses a channel that could not work, naming every field
 // (under prefix) that is wrong; then the kind's own package checks the
 // formats of its options, as it does the environment's.
-func validate(c postgres.Channel, prefix string) error {
+func validate(c postgres.Channel, prefix string, sets map[string]*message.Templates) error {
 	var v violations
 	f := func(name string) string { return prefix + name }
 	switch {
@@ -41,6 +42,9 @@ func validate(c postgres.Channel, prefix string) error {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "Local" {
 			v.Addf(f("time_zone"), "%q is not an IANA time zone (e.g. Asia/Taipei, Europe/Berlin, UTC)", c.TimeZone)
 		}
+	}
+	if _, ok := sets[c.Templates]; c.Templates != "" && !ok {
+		v.Addf(f("templates"), "%q: no such template set (a subdirectory of notify's VIGIL_NOTIFY_TEMPLATES_DIR)", c.Templates)
 	}
 	if c.Target == "" {
 		v.Add(f("target"), "is required: "+targetHelp[c.Kind])

@@ -19,8 +19,11 @@ type Fact struct{ Label, Value string }
 type Card struct {
 	// Icon goes before the title where the chat shows text.
 	Icon string
+	// Priority is the incident's (P0..P3) as the repair service last
+	// heard it, "" when not known; it leads the header.
+	Priority string
 	// Header is the app ("shop"), plain text like Title; "" when not
-	// known. (The repair's events do not carry the incident's priority.)
+	// known.
 	Header string
 	// Title is plain text, not escaped: "Approval needed: Restart
 	// shop/checkout" while it waits, "Approved: ..." once decided.
@@ -69,11 +72,14 @@ type CardWords struct {
 	OrCommand, ApproveWith, RejectWith string
 }
 
-// Heading is the card's first line as plain text: its icon, header and
-// title ("🛠 shop · Approval needed: Restart shop/checkout"), for a
-// chat's header or a notification.
+// Heading is the card's first line as plain text: its icon, priority,
+// header and title ("🛠 P1 · shop · Approval needed: Restart
+// shop/checkout"), for a chat's header or a notification.
 func (c Card) Heading() string {
 	h := c.Icon + " "
+	if c.Priority != "" {
+		h += c.Priority + " · "
+	}
 	if c.Header != "" {
 		h += c.Header + " · "
 	}
@@ -99,7 +105,7 @@ func newCard(f *format, req *eventsv1.RepairApprovalRequested, dec *eventsv1.Rep
 	if err != nil {
 		return Card{}, err
 	}
-	c := Card{Icon: "🛠", Action: action, Repair: m.Code(short(id)), RepairID: id, URL: f.incidentURL(req.GetIncidentId()), Header: clip(req.GetApp(), maxShort)}
+	c := Card{Icon: "🛠", Action: action, Repair: m.Code(short(id)), RepairID: id, URL: f.incidentURL(req.GetIncidentId()), Header: clip(req.GetApp(), maxShort), Priority: priorityName(req.GetPriority())}
 	title := cardTitle{Action: action}
 	snoozed := req.GetSnoozedUntil() != nil && dec == nil
 	if snoozed && req.GetReminder() {

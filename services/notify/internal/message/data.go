@@ -441,6 +441,26 @@ func IncidentEscalated(e *eventsv1.IncidentEscalated) Message {
 	}}
 }
 
+// FlappingData is what incident.flapping sees: the incident, and since
+// when it flaps in the recipient's zone ("" when unknown).
+type FlappingData struct {
+	Incident Incident
+	Since    string
+}
+
+// IncidentFlapping says, in the incident's thread, that its alerts flap:
+// the one message about it while it does (monitor's incident.updated,
+// reason "flapping").
+func IncidentFlapping(inc *typesv1.Incident) Message {
+	return Message{About: incidentAbout(KindIncidentFlapping, inc), data: func(f *format) any {
+		d := FlappingData{Incident: f.incident(inc)}
+		if t := inc.GetFlappingSince(); t != nil {
+			d.Since = f.time(t.AsTime())
+		}
+		return d
+	}}
+}
+
 // Firing is an incident still firing, as notify's routing keeps it: what
 // a re-announcement says.
 type Firing struct {

@@ -112,8 +112,11 @@ func (msg Message) buttons() ([]Button, error) {
 // language or the zone unset, its own (VIGIL_LANGUAGE, VIGIL_TIME_ZONE).
 type Defaults struct {
 	Templates *Templates
-	Links     Links
-	Locale    Locale
+	// Sets are the named template sets a recipient's locale may ask for
+	// (LoadSets).
+	Sets   map[string]*Templates
+	Links  Links
+	Locale Locale
 }
 
 // For is msg as it is drawn for a recipient in loc.
@@ -125,15 +128,24 @@ func (d Defaults) For(msg Message, loc Locale) Message {
 		loc.Zone = d.Locale.Zone
 	}
 	msg.Templates, msg.Links, msg.Locale = d.Templates, d.Links, loc
+	// A set is checked when its route or channel is saved; one whose
+	// directory went away since (notify restarted without it) draws
+	// with the default set rather than not at all.
+	if t, ok := d.Sets[loc.Templates]; ok {
+		msg.Templates = t
+	}
 	return msg
 }
 
-// Locale is a recipient's language and time zone.
+// Locale is a recipient's language and time zone, and the template set
+// its messages are drawn with.
 type Locale struct {
 	// Language is a BCP 47 tag: "en" or "zh-TW" ("": English).
 	Language string
 	// Zone is where times are shown (nil: UTC).
 	Zone *time.Location
+	// Templates names a set of LoadSets ("": the default set).
+	Templates string
 }
 
 // About is what a message is about.
@@ -170,6 +182,7 @@ const (
 	KindDeployRolledBack  Kind = "deploy.rolled_back"
 	KindIncidentRepeated  Kind = "incident.repeated"
 	KindChannelTest       Kind = "channel.test"
+	KindIncidentFlapping  Kind = "incident.flapping"
 )
 
 // Kinds are every kind of message, each with a template.
@@ -177,7 +190,7 @@ var Kinds = []Kind{
 	KindIncidentOpened, KindIncidentResolved, KindIncidentEscalated, KindAnalysis,
 	KindApprovalCard, KindDecided, KindRepairRequested, KindRepairSucceeded, KindRepairFailed, KindRepairBlocked,
 	KindDeployStarted, KindDeploySucceeded, KindDeployFailed, KindDeployRolledBack,
-	KindIncidentRepeated, KindChannelTest,
+	KindIncidentRepeated, KindChannelTest, KindIncidentFlapping,
 }
 
 func kindNames() []string {

@@ -254,6 +254,11 @@ func TestCardParts(t *testing.T) {
 	assert.Equal(t, "✅ *Approved by user:alice* in Telegram at 2026-05-01 12:05:00 UTC", c.Outcome)
 	assert.Equal(t, message.Fact{Label: "Cause", Value: "revision 4's image exits 1 at start; revision 3 was healthy"}, c.Facts[3])
 	assert.Equal(t, "Approve", c.Words.Approve)
+	assert.Equal(t, "P1", c.Priority, "the incident's priority leads the header")
+	assert.Equal(t, "✅ P1 · shop · Approved: Roll back shop/checkout to revision 3", c.Heading())
+	unknown, _ := message.ApprovalCard(&eventsv1.RepairApprovalRequested{RepairId: "r1", App: "shop"}, nil).Card(mrkdwn)
+	assert.Empty(t, unknown.Priority, "a priority the repair service never heard")
+	assert.True(t, strings.HasPrefix(unknown.Heading(), "🛠 shop · "), "%q", unknown.Heading())
 
 	msg.Locale.Language = "zh_tw"
 	c, _ = msg.Card(mrkdwn)

@@ -37,7 +37,7 @@ func Sample(k Kind) Message {
 	req := &eventsv1.RepairApprovalRequested{
 		RepairId: repairID, IncidentId: inc.GetId(), IncidentTitle: inc.GetTitle(), Proposal: proposal,
 		Reasons:   []string{"risk MEDIUM is above max_auto_risk LOW", "auto-repair is off for app shop"},
-		ExpiresAt: timestamppb.New(at.Add(30 * time.Minute)), App: "shop",
+		ExpiresAt: timestamppb.New(at.Add(30 * time.Minute)), App: "shop", Priority: inc.GetPriority(),
 		Summary:    "revision 4's image exits 1 at start; revision 3 was healthy",
 		Confidence: 0.85, Risk: typesv1.Risk_RISK_MEDIUM, PodsAffected: 3, ExpectedDowntime: durationpb.New(30 * time.Second),
 		Engine: "llm:openai", Model: "gpt-4o-mini", InputTokens: 1200, OutputTokens: 300, CostUsd: 0.0042,
@@ -91,6 +91,10 @@ func Sample(k Kind) Message {
 		return IncidentRepeated(Firing{ID: inc.GetId(), Title: inc.GetTitle(), Firing: 2, Alert: 2, OpenedAt: at}, at.Add(65*time.Minute+20*time.Second))
 	case KindChannelTest:
 		return ChannelTest("payments-oncall", at)
+	case KindIncidentFlapping:
+		r := proto.CloneOf(inc)
+		r.FiringCount, r.Flapping, r.FlappingSince = 0, true, timestamppb.New(at.Add(12*time.Minute))
+		return IncidentFlapping(r)
 	}
 	return Message{About: About{Kind: k}}
 }

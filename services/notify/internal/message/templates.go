@@ -30,9 +30,8 @@ const common = "common"
 
 // Templates are the templates messages are drawn with, per language:
 // Vigil's own, and a directory's overrides over them. Notify holds one
-// set and gives it to every message it sends (Message.Templates); a
-// route or a channel with templates of its own would hold another
-// (NewTemplates over its own directory) and set it on its messages.
+// set and gives it to every message it sends (Message.Templates), and a
+// named set (LoadSets) for a route or a channel that asks for one.
 type Templates struct {
 	sets map[string]*template.Template
 	log  *slog.Logger
@@ -90,6 +89,62 @@ type source struct{ path, text string }
 // error naming its file and line, so that a broken override stops notify
 // from starting rather than a message from going out.
 func NewTemplates(dir string, log *slog.Logger) (*Templates, error) {
+	return newTemplates(log, dir)
+}
+
+// Sets are notify's templates: its default set and the named ones.
+type Sets struct {
+	// Default is Vigil's templates with the directory's files over them.
+	Default *Templates
+	// Named are the subdirectories' sets, by the subdirectory's name.
+	Named map[string]*Templates
+}
+
+// LoadSets loads the templates of dir ("": Vigil's own only): its files
+// over Vigil's own are the default set, and each subdirectory is a set
+// named after it whose files go over the default set's
+// (<dir>/<set>/<kind>.<lang>.tmpl), for the routes and channels that
+// name it. Every set is checked as NewTemplates checks one: a broken
+// file in any stops notify from starting.
+func LoadSets(dir string, log *slog.Logger) (Sets, error) {
+	def, err := newTemplates(log, dir)
+	if err != nil {
+		return Sets{}, err
+	}
+	sets := Sets{Default: def, Named: map[string]*Templates{}}
+	if dir == "" {
+		return sets, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Sets{}, fmt.Errorf("VIGIL_NOTIFY_TEMPLATES_DIR: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		t, err := newTemplates(log, dir, filepath.Join(dir, e.Name()))
+		if err != nil {
+			return Sets{}, fmt.Errorf("template set %s: %w", e.Name(), err)
+		}
+		sets.Named[e.Name()] = t
+	}
+	return sets, nil
+}
+
+// Names are the named sets, sorted.
+func (s Sets) Names() []string {
+	names := make([]string, 0, len(s.Named))
+	for n := range s.Named {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// newTemplates parses Vigil's templates with the files of dirs over
+// them, each over the ones before.
+func newTemplates(log *slog.Logger, dirs ...string) (*Templates, error) {
 	files := map[string]map[string]source{} // lang -> kind -> source
 	add := func(fsys fs.FS, root, name string) error {
 		base, ok := strings.CutSuffix(name, ".tmpl")
@@ -118,7 +173,10 @@ func NewTemplates(dir string, log *slog.Logger) (*Templates, error) {
 	if err := addAll(embedded, "(built in)", add); err != nil {
 		return nil, err
 	}
-	if dir != "" {
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
 		if err := addAll(os.DirFS(dir), dir, add); err != nil {
 			return nil, fmt.Errorf("VIGIL_NOTIFY_TEMPLATES_DIR: %w", err)
 		}

@@ -143,3 +143,40 @@ func walkText(n parse.Node, see func(string)) {
 		walkText(n.ElseList, see)
 	}
 }
+
+// Each subdirectory is a named set over the directory's own files, which
+// are the default set over Vigil's; a broken file in a set refuses the
+// whole load, naming the set and the file.
+func TestLoadSets(t *testing.T) {
+	t.Parallel()
+	dir := writeTemplates(t, map[string]string{
+		"incident.opened.en.tmpl":   `TOP {{.Incident.Title}}`,
+		"incident.resolved.en.tmpl": `TOP resolved {{.Incident.Title}}`,
+	})
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "terse"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "terse", "incident.opened.en.tmpl"), []byte(`TERSE {{.Incident.Title}}`), 0o600))
+	sets, err := message.LoadSets(dir, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Equal(t, []string{"terse"}, sets.Names())
+
+	draw := func(tpl *message.Templates, k message.Kind) string {
+		m := message.Sample(k)
+		m.Templates = tpl
+		return m.Text(message.Plain)
+	}
+	assert.Equal(t, "TOP CrashLoopBackOff: shop/checkout", draw(sets.Default, message.KindIncidentOpened))
+	assert.Equal(t, "TERSE CrashLoopBackOff: shop/checkout", draw(sets.Named["terse"], message.KindIncidentOpened))
+	assert.Equal(t, "TOP resolved CrashLoopBackOff: shop/checkout", draw(sets.Named["terse"], message.KindIncidentResolved), "the directory's own under the set")
+	assert.True(t, strings.HasPrefix(draw(sets.Named["terse"], message.KindAnalysis), "🔎 Analysis:"), "Vigil's own under both")
+
+	loc := message.Defaults{Templates: sets.Default, Sets: sets.Named}
+	assert.Equal(t, "TERSE CrashLoopBackOff: shop/checkout", loc.For(message.Sample(message.KindIncidentOpened), message.Locale{Templates: "terse"}).Text(message.Plain))
+	assert.Equal(t, "TOP CrashLoopBackOff: shop/checkout", loc.For(message.Sample(message.KindIncidentOpened), message.Locale{Templates: "gone"}).Text(message.Plain), "a set gone since it was checked: the default")
+
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "broken"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken", "repair.failed.en.tmpl"), []byte(`{{.Nope}}`), 0o600))
+	_, err = message.LoadSets(dir, slog.New(slog.DiscardHandler))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "template set broken")
+	assert.Contains(t, err.Error(), filepath.Join("broken", "repair.failed.en.tmpl"))
+}

@@ -36,8 +36,9 @@ type Channel struct {
 	// keeps its sealed credential until one is given anew.
 	Sealed   bool
 	Unsealed error
-	// Language and TimeZone are what its messages are drawn in.
-	Language, TimeZone string
+	// Language and TimeZone are what its messages are drawn in;
+	// Templates, the template set they are drawn with ("": the default).
+	Language, TimeZone, Templates string
 	// Team owns it ("" for none); User is the person it reaches (a
 	// personal channel).
 	Team, User           string
@@ -70,7 +71,7 @@ func NewChannels(pool *pgxpool.Pool, box *seal.Box) *Channels { return &Channels
 // another row, it does not open.
 func credentialOwner(name string) string { return "notify.channels.credential:" + name }
 
-const channelColumns = `name, kind, target, settings, credential, language, time_zone, team, user_name, created_by, created_at, updated_by, updated_at`
+const channelColumns = `name, kind, target, settings, credential, language, time_zone, team, user_name, templates, created_by, created_at, updated_by, updated_at`
 
 // List is every stored channel, by name, credentials opened.
 func (s *Channels) List(ctx context.Context) ([]Channel, error) {
@@ -115,7 +116,7 @@ func (s *Channels) scan(row pgx.Row) (Channel, error) {
 		sealed   []byte
 	)
 	if err := row.Scan(&c.Name, &c.Kind, &c.Target, &settings, &sealed, &c.Language, &c.TimeZone, &c.Team, &c.User,
-		&c.CreatedBy, &c.CreatedAt, &c.UpdatedBy, &c.UpdatedAt); err != nil {
+		&c.Templates, &c.CreatedBy, &c.CreatedAt, &c.UpdatedBy, &c.UpdatedAt); err != nil {
 		return Channel{}, err
 	}
 	if err := json.Unmarshal(settings, &c.Settings); err != nil {
@@ -159,9 +160,9 @@ func (s *Channels) Create(ctx context.Context, c Channel) (Channel, error) {
 		return Channel{}, err
 	}
 	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO channels (name, kind, target, settings, credential, language, time_zone, team, user_name, created_by, updated_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-			c.Name, c.Kind, c.Target, settings, sealed, c.Language, c.TimeZone, c.Team, c.User, c.CreatedBy)
+		_, err := tx.Exec(ctx, `INSERT INTO channels (name, kind, target, settings, credential, language, time_zone, team, user_name, created_by, updated_by, templates)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`,
+			c.Name, c.Kind, c.Target, settings, sealed, c.Language, c.TimeZone, c.Team, c.User, c.CreatedBy, c.Templates)
 		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "23505" {
 			return fmt.Errorf("channel %s: %w", c.Name, ErrChannelExists)
 		}
@@ -204,8 +205,8 @@ func (s *Channels) Update(ctx context.Context, name, by string, change func(Chan
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE channels SET kind = $2, target = $3, settings = $4, credential = $5, language = $6,
-			time_zone = $7, team = $8, user_name = $9, updated_by = $10, updated_at = now() WHERE name = $1`,
-			c.Name, c.Kind, c.Target, settings, sealed, c.Language, c.TimeZone, c.Team, c.User, by); err != nil {
+			time_zone = $7, team = $8, user_name = $9, updated_by = $10, updated_at = now(), templates = $11 WHERE name = $1`,
+			c.Name, c.Kind, c.Target, settings, sealed, c.Language, c.TimeZone, c.Team, c.User, by, c.Templates); err != nil {
 			return fmt.Errorf("update channel %s: %w", name, err)
 		}
 		return bump(ctx, tx)

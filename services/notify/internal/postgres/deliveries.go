@@ -71,8 +71,9 @@ type Delivery struct {
 	// a channel go out in this order, whichever replica queued them when.
 	OccurredAt time.Time
 	// Language and TimeZone are the locale it is drawn in, as its route
-	// or channel said when it was queued ("": the defaults).
-	Language, TimeZone string
+	// or channel said when it was queued ("": the defaults); Templates,
+	// the template set.
+	Language, TimeZone, Templates string
 }
 
 // Enqueue queues d in tx, unless the channel has the event already (a
@@ -82,13 +83,13 @@ type Delivery struct {
 func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, d Delivery) error {
 	_, err := tx.Exec(ctx, `INSERT INTO deliveries
 			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at,
-			language, time_zone)
-		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now(), $11, $12)
+			language, time_zone, templates)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now(), $11, $12, $13)
 		ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
 			payload = excluded.payload, due_at = now(), updated_at = now()
 		WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
 		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt,
-		d.Language, d.TimeZone)
+		d.Language, d.TimeZone, d.Templates)
 	if err != nil {
 		return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
 	}
@@ -103,11 +104,14 @@ type Claimed struct {
 	Attempts int
 	// QueuedAt is when the event was queued for the channel.
 	QueuedAt time.Time
-	// Language and TimeZone are the locale it was queued with.
-	Language, TimeZone string
+	// Language, TimeZone and Templates are the locale it was queued
+	// with.
+	Language, TimeZone, Templates string
 	// Parent is the ref of the message it waits for, as decided when it
 	// was queued ("" for none).
 	Parent string
+	// Parts are the parts of it accepted on earlier attempts (Accept).
+	Parts []string
 	// Stale: another sender claimed it and never recorded what became of
 	// it (it died, or lost its database, with the request out or not).
 	Stale bool
@@ -140,7 +144,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
-	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.parent`, "q")
+	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`, "q")
 
 // Claim takes the channel's next delivery that is due, for replica, for
 // lease: committed before the provider is called, so that neither a
@@ -149,7 +153,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
 	var c Claimed
 	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
-		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Parent)
+		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -169,8 +173,8 @@ func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, le
 			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
 		WHERE d.event_id = c.event_id AND d.channel = c.channel
-		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.parent`,
-		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Parent)
+		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`,
+		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -305,6 +309,30 @@ func (d *Deliveries) Renew(ctx context.Context, replica, eventID, channel string
 		eventID, channel, replica, lease.Seconds())
 	if err != nil {
 		return fmt.Errorf("renew the claim of %s on %s: %w", eventID, channel, err)
+	}
+	return nil
+}
+
+// Accept records part of delivery eventID on channel as accepted by its
+// provider (Claimed.Parts on a later claim), while replica holds its
+// claim: ErrClaimLost when it does not any more.
+func (d *Deliveries) Accept(ctx context.Context, replica, eventID, channel, part string) error {
+	tag, err := d.pool.Exec(ctx, `UPDATE deliveries SET parts = array_append(parts, $4), updated_at = now()
+		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending' AND NOT $4 = ANY(parts)`,
+		eventID, channel, replica, part)
+	if err != nil {
+		return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var held bool
+		err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2
+			AND claimed_by = $3 AND status = 'sending')`, eventID, channel, replica).Scan(&held)
+		if err != nil {
+			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
+		}
+		if !held {
+			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, ErrClaimLost)
+		}
 	}
 	return nil
 }

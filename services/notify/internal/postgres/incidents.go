@@ -14,7 +14,7 @@ import (
 )
 
 // Incidents keeps what routes need to know of the incidents notify
-// announced, and which re-announcements were claimed.
+// announced.
 type Incidents struct{ pool *pgxpool.Pool }
 
 // NewIncidents returns the routed incidents over pool.
@@ -113,19 +113,8 @@ func (s *Incidents) Firing(ctx context.Context, since time.Time) ([]Incident, er
 	return out, nil
 }
 
-// ClaimRepeat claims the n-th re-announcement of incident id on channel:
-// true for the one caller that may send it.
-func (s *Incidents) ClaimRepeat(ctx context.Context, id, channel string, n int) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO incident_repeats (incident_id, channel, n) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, id, channel, n)
-	if err != nil {
-		return false, fmt.Errorf("claim repeat %d of incident %s on %s: %w", n, id, channel, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// Prune deletes the incidents last touched before before, their claimed
-// repeats with them, and returns how many.
+// Prune deletes the incidents last touched before before, and returns
+// how many.
 func (s *Incidents) Prune(ctx context.Context, before time.Time) (int64, error) {
 	n, err := db.DeleteInBatches(ctx, s.pool, pruneChunk, `DELETE FROM routed_incidents r USING (
 			SELECT incident_id FROM routed_incidents WHERE updated_at < $1

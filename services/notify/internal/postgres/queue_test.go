@@ -265,3 +265,26 @@ func TestConcurrentClaimsTakeEachOnce(t *testing.T) {
 		assert.Equal(t, 1, n, id)
 	}
 }
+
+// The parts of a delivery its provider accepted are recorded by the
+// sender holding its claim, once each, and come with its next claim; a
+// sender that lost the claim records nothing.
+func TestAcceptedPartsComeWithTheNextClaim(t *testing.T) {
+	t.Parallel()
+	d, pool := queue(t)
+	ctx := context.Background()
+	enqueue(t, d, pool, postgres.Delivery{EventID: "e1"})
+	c, err := d.Claim(ctx, "telegram", "a", lease, wait)
+	require.NoError(t, err)
+	require.Empty(t, c.Parts)
+	require.NoError(t, d.Accept(ctx, "a", "e1", "telegram", "<copy-ana>"))
+	require.NoError(t, d.Accept(ctx, "a", "e1", "telegram", "<copy-ana>"), "twice is once")
+	require.ErrorIs(t, d.Accept(ctx, "b", "e1", "telegram", "<copy-bob>"), postgres.ErrClaimLost)
+	record(t, d, "a", "e1", postgres.OutcomeRetry, 0)
+	require.ErrorIs(t, d.Accept(ctx, "a", "e1", "telegram", "<copy-bob>"), postgres.ErrClaimLost, "recorded: no longer held")
+
+	c, err = d.Claim(ctx, "telegram", "b", lease, wait)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	require.Equal(t, []string{"<copy-ana>"}, c.Parts)
+}

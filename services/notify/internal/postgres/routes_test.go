@@ -93,9 +93,8 @@ func TestRoutesApplyRace(t *testing.T) {
 	require.Len(t, h, 1)
 }
 
-// An incident is tracked as its events show it; a repeat is claimed once
-// per incident, channel and interval; an incident resolved, acknowledged
-// or too old is not firing.
+// An incident is tracked as its events show it; an incident resolved,
+// acknowledged or too old is not firing.
 func TestIncidents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -128,15 +127,6 @@ func TestIncidents(t *testing.T) {
 	require.Len(t, firing, 1)
 	require.Equal(t, "a", firing[0].ID)
 
-	for _, want := range []bool{true, false} {
-		claimed, err := incs.ClaimRepeat(ctx, "a", "slack", 1)
-		require.NoError(t, err)
-		require.Equal(t, want, claimed)
-	}
-	claimed, err := incs.ClaimRepeat(ctx, "a", "telegram", 1)
-	require.NoError(t, err)
-	require.True(t, claimed)
-
 	a.Resolved = true
 	require.NoError(t, incs.Track(ctx, a))
 	a.Resolved = false // an update delivered late
@@ -150,7 +140,4 @@ func TestIncidents(t *testing.T) {
 	n, err := incs.Prune(ctx, time.Now().Add(-30*24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
-	var repeats int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM incident_repeats`).Scan(&repeats))
-	require.Zero(t, repeats)
 }

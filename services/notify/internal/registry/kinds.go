@@ -76,6 +76,7 @@ func Open(c postgres.Channel, deps channel.Deps) (*channel.Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: %w", c.Name, err)
 	}
+	loc.Templates = c.Templates
 	ep.Name, ep.Locale = c.Name, loc
 	return ep, nil
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/pkg/db"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
@@ -102,6 +103,18 @@ func record(ctx context.Context, tx pgx.Tx, rp *lifecycle.Repair) error {
 	}
 	if len(c.Events) == 0 {
 		return nil
+	}
+	for _, e := range c.Events {
+		// The approval card's header shows the incident's priority as
+		// this service last heard it, which a repair does not keep: it
+		// may change while the repair waits.
+		if ask, ok := e.(*eventsv1.RepairApprovalRequested); ok {
+			p, err := priority(ctx, tx, ask.GetIncidentId())
+			if err != nil {
+				return err
+			}
+			ask.Priority = p
+		}
 	}
 	return outbox.Add(ctx, tx, c.Events...)
 }

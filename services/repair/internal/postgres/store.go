@@ -254,15 +254,18 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	return tag.RowsAffected() + subjects.RowsAffected(), err
 }
 
-// AddSubject records an incident's subject as the monitor announced it;
-// the first announcement stands (an incident's subject never changes).
-func (s *Store) AddSubject(ctx context.Context, tx pgx.Tx, incidentID string, subj *typesv1.Subject, now time.Time) error {
+// AddSubject records an incident's subject as the monitor announced it,
+// with its priority then; the first announcement stands (an incident's
+// subject never changes; SetPriority follows its priority).
+func (s *Store) AddSubject(ctx context.Context, tx pgx.Tx, inc *typesv1.Incident, subj *typesv1.Subject, now time.Time) error {
+	incidentID := inc.GetId()
 	b, err := protojson.Marshal(subj)
 	if err != nil {
 		return fmt.Errorf("subject of incident %s: %w", incidentID, err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO incident_subjects (incident_id, subject, team, received_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (incident_id) DO NOTHING`, incidentID, b, subj.GetTeam(), now)
+	_, err = tx.Exec(ctx, `INSERT INTO incident_subjects (incident_id, subject, team, received_at, priority, priority_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (incident_id) DO NOTHING`, incidentID, b, subj.GetTeam(), now, int16(inc.GetPriority()), changedAt(inc))
 	if err != nil {
 		return fmt.Errorf("subject of incident %s: %w", incidentID, err)
 	}
@@ -285,4 +288,42 @@ func (s *Store) Subject(ctx context.Context, q Querier, incidentID string) (*typ
 		return nil, fmt.Errorf("subject of incident %s: %w", incidentID, err)
 	}
 	return subj, nil
+}
+
+// SetPriority records inc's priority as an incident.updated announced it,
+// unless the record is of a newer announcement (events of one incident
+// may be handled out of order). An incident this service never heard
+// open is left alone: it has no subject, so no repair.
+func (s *Store) SetPriority(ctx context.Context, tx pgx.Tx, inc *typesv1.Incident) error {
+	_, err := tx.Exec(ctx, `UPDATE incident_subjects SET priority = $2, priority_at = $3
+		WHERE incident_id = $1 AND (priority_at IS NULL OR priority_at <= $3)`,
+		inc.GetId(), int16(inc.GetPriority()), changedAt(inc))
+	if err != nil {
+		return fmt.Errorf("priority of incident %s: %w", inc.GetId(), err)
+	}
+	return nil
+}
+
+// changedAt is when inc was last changed as its event says, nil when it
+// does not say.
+func changedAt(inc *typesv1.Incident) *time.Time {
+	if inc.GetUpdatedAt() == nil {
+		return nil
+	}
+	t := inc.GetUpdatedAt().AsTime()
+	return &t
+}
+
+// priority is the priority of an incident as the monitor last announced
+// it; unspecified when none reached this service.
+func priority(ctx context.Context, q Querier, incidentID string) (typesv1.Priority, error) {
+	var p int16
+	err := q.QueryRow(ctx, `SELECT priority FROM incident_subjects WHERE incident_id = $1`, incidentID).Scan(&p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return typesv1.Priority_PRIORITY_UNSPECIFIED, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("priority of incident %s: %w", incidentID, err)
+	}
+	return typesv1.Priority(p), nil
 }

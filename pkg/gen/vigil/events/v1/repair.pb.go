@@ -159,9 +159,12 @@ type RepairApprovalRequested struct {
 	// Published again for a snoozed approval ("Later"): with snoozed_until
 	// and snoozed_by when it is snoozed (the card says so), with reminder
 	// when the snooze ended and the repair still waits (asked again).
-	Reminder      bool                   `protobuf:"varint,21,opt,name=reminder,proto3" json:"reminder,omitempty"`
-	SnoozedUntil  *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
-	SnoozedBy     string                 `protobuf:"bytes,23,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
+	Reminder     bool                   `protobuf:"varint,21,opt,name=reminder,proto3" json:"reminder,omitempty"`
+	SnoozedUntil *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=snoozed_until,json=snoozedUntil,proto3" json:"snoozed_until,omitempty"`
+	SnoozedBy    string                 `protobuf:"bytes,23,opt,name=snoozed_by,json=snoozedBy,proto3" json:"snoozed_by,omitempty"`
+	// The incident's priority as the repair service last heard it
+	// (incident.opened, incident.updated); unspecified when it heard none.
+	Priority      v1.Priority `protobuf:"varint,24,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +358,13 @@ func (x *RepairApprovalRequested) GetSnoozedBy() string {
 		return x.SnoozedBy
 	}
 	return ""
+}
+
+func (x *RepairApprovalRequested) GetPriority() v1.Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return v1.Priority(0)
 }
 
 // RepairDecided is published on repair.decided by the repair service when
@@ -885,7 +895,7 @@ var File_vigil_events_v1_repair_proto protoreflect.FileDescriptor
 
 const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvigil/events/v1/repair.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/resource.proto\"\xb0\x02\n" +
+	"\x1cvigil/events/v1/repair.proto\x12\x0fvigil.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/events/v1/meta.proto\x1a\x1dvigil/types/v1/incident.proto\x1a\x1dvigil/types/v1/resource.proto\"\xb0\x02\n" +
 	"\x0fRepairRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -897,7 +907,7 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\vapproved_by\x18\x06 \x01(\tR\n" +
 	"approvedBy\x12\x18\n" +
 	"\achannel\x18\a \x01(\tR\achannel\x12\x17\n" +
-	"\adry_run\x18\b \x01(\bR\x06dryRun\"\xe8\x06\n" +
+	"\adry_run\x18\b \x01(\bR\x06dryRun\"\x9e\a\n" +
 	"\x17RepairApprovalRequested\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -928,7 +938,8 @@ const file_vigil_events_v1_repair_proto_rawDesc = "" +
 	"\breminder\x18\x15 \x01(\bR\breminder\x12?\n" +
 	"\rsnoozed_until\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\fsnoozedUntil\x12\x1d\n" +
 	"\n" +
-	"snoozed_by\x18\x17 \x01(\tR\tsnoozedBy\"\xa3\x02\n" +
+	"snoozed_by\x18\x17 \x01(\tR\tsnoozedBy\x124\n" +
+	"\bpriority\x18\x18 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\"\xa3\x02\n" +
 	"\rRepairDecided\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.vigil.events.v1.EventMetaR\x04meta\x12\x1b\n" +
 	"\trepair_id\x18\x02 \x01(\tR\brepairId\x12\x1f\n" +
@@ -1007,6 +1018,7 @@ var file_vigil_events_v1_repair_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
 	(v1.Risk)(0),                    // 11: vigil.types.v1.Risk
 	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
+	(v1.Priority)(0),                // 13: vigil.types.v1.Priority
 }
 var file_vigil_events_v1_repair_proto_depIdxs = []int32{
 	8,  // 0: vigil.events.v1.RepairRequested.meta:type_name -> vigil.events.v1.EventMeta
@@ -1017,22 +1029,23 @@ var file_vigil_events_v1_repair_proto_depIdxs = []int32{
 	11, // 5: vigil.events.v1.RepairApprovalRequested.risk:type_name -> vigil.types.v1.Risk
 	12, // 6: vigil.events.v1.RepairApprovalRequested.expected_downtime:type_name -> google.protobuf.Duration
 	10, // 7: vigil.events.v1.RepairApprovalRequested.snoozed_until:type_name -> google.protobuf.Timestamp
-	8,  // 8: vigil.events.v1.RepairDecided.meta:type_name -> vigil.events.v1.EventMeta
-	10, // 9: vigil.events.v1.RepairDecided.decided_at:type_name -> google.protobuf.Timestamp
-	8,  // 10: vigil.events.v1.RepairBlocked.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 11: vigil.events.v1.RepairBlocked.proposal:type_name -> vigil.types.v1.RepairProposal
-	8,  // 12: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
-	8,  // 13: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
-	8,  // 14: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 15: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
-	8,  // 16: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
-	9,  // 17: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
-	10, // 18: vigil.events.v1.RepairFailed.cooldown_until:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 8: vigil.events.v1.RepairApprovalRequested.priority:type_name -> vigil.types.v1.Priority
+	8,  // 9: vigil.events.v1.RepairDecided.meta:type_name -> vigil.events.v1.EventMeta
+	10, // 10: vigil.events.v1.RepairDecided.decided_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: vigil.events.v1.RepairBlocked.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 12: vigil.events.v1.RepairBlocked.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 13: vigil.events.v1.RepairApproved.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 14: vigil.events.v1.RepairRejected.meta:type_name -> vigil.events.v1.EventMeta
+	8,  // 15: vigil.events.v1.RepairSucceeded.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 16: vigil.events.v1.RepairSucceeded.proposal:type_name -> vigil.types.v1.RepairProposal
+	8,  // 17: vigil.events.v1.RepairFailed.meta:type_name -> vigil.events.v1.EventMeta
+	9,  // 18: vigil.events.v1.RepairFailed.proposal:type_name -> vigil.types.v1.RepairProposal
+	10, // 19: vigil.events.v1.RepairFailed.cooldown_until:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_vigil_events_v1_repair_proto_init() }

@@ -35,6 +35,11 @@ const (
 	AlertState_ALERT_STATE_RESOLVED AlertState = 2
 	// Muted by a silence when it arrived: in no incident.
 	AlertState_ALERT_STATE_SILENCED AlertState = 3
+	// Held back by an inhibition rule while its source alert fires: in no
+	// incident yet.
+	AlertState_ALERT_STATE_INHIBITED AlertState = 4
+	// Held by its app's rollout (deploy quiet): in no incident yet.
+	AlertState_ALERT_STATE_HELD AlertState = 5
 )
 
 // Enum value maps for AlertState.
@@ -44,12 +49,16 @@ var (
 		1: "ALERT_STATE_FIRING",
 		2: "ALERT_STATE_RESOLVED",
 		3: "ALERT_STATE_SILENCED",
+		4: "ALERT_STATE_INHIBITED",
+		5: "ALERT_STATE_HELD",
 	}
 	AlertState_value = map[string]int32{
 		"ALERT_STATE_UNSPECIFIED": 0,
 		"ALERT_STATE_FIRING":      1,
 		"ALERT_STATE_RESOLVED":    2,
 		"ALERT_STATE_SILENCED":    3,
+		"ALERT_STATE_INHIBITED":   4,
+		"ALERT_STATE_HELD":        5,
 	}
 )
 
@@ -1122,13 +1131,15 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
 	"\bpriority\x18\x02 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\"S\n" +
 	"\x1bSetIncidentPriorityResponse\x124\n" +
-	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident*u\n" +
+	"\bincident\x18\x01 \x01(\v2\x18.vigil.types.v1.IncidentR\bincident*\xa6\x01\n" +
 	"\n" +
 	"AlertState\x12\x1b\n" +
 	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ALERT_STATE_FIRING\x10\x01\x12\x18\n" +
 	"\x14ALERT_STATE_RESOLVED\x10\x02\x12\x18\n" +
-	"\x14ALERT_STATE_SILENCED\x10\x032\xc8\x06\n" +
+	"\x14ALERT_STATE_SILENCED\x10\x03\x12\x19\n" +
+	"\x15ALERT_STATE_INHIBITED\x10\x04\x12\x14\n" +
+	"\x10ALERT_STATE_HELD\x10\x052\xc8\x06\n" +
 	"\x0fIncidentService\x12`\n" +
 	"\rListIncidents\x12&.vigil.monitor.v1.ListIncidentsRequest\x1a'.vigil.monitor.v1.ListIncidentsResponse\x12Z\n" +
 	"\vGetIncident\x12$.vigil.monitor.v1.GetIncidentRequest\x1a%.vigil.monitor.v1.GetIncidentResponse\x12r\n" +

@@ -53,10 +53,14 @@ type Channel struct {
 	// Output only: a credential is stored (it is never returned).
 	HasCredential bool `protobuf:"varint,11,opt,name=has_credential,json=hasCredential,proto3" json:"has_credential,omitempty"`
 	// Output only.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,14,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	UpdatedBy     string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	CreatedBy  string                 `protobuf:"bytes,14,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	UpdatedBy  string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// The template set its messages are drawn with: a subdirectory of
+	// notify's VIGIL_NOTIFY_TEMPLATES_DIR (docs/messages.md); empty: the
+	// default set. A route's set wins over it.
+	Templates     string `protobuf:"bytes,16,opt,name=templates,proto3" json:"templates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +196,13 @@ func (x *Channel) GetCreatedBy() string {
 func (x *Channel) GetUpdatedBy() string {
 	if x != nil {
 		return x.UpdatedBy
+	}
+	return ""
+}
+
+func (x *Channel) GetTemplates() string {
+	if x != nil {
+		return x.Templates
 	}
 	return ""
 }
@@ -648,7 +659,8 @@ type UpdateChannelRequest struct {
 	// channel.name names the channel; the other fields are read as
 	// update_mask says.
 	Channel *Channel `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	// Paths among target, language, time_zone, team, user, email, api_url.
+	// Paths among target, language, time_zone, team, user, email, api_url,
+	// templates.
 	// May be empty when a credential is given.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// A new credential (rotation); empty keeps the stored one.
@@ -881,7 +893,7 @@ var File_vigil_notify_v1_channel_service_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/notify/v1/channel_service.proto\x12\x0fvigil.notify.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
+	"%vigil/notify/v1/channel_service.proto\x12\x0fvigil.notify.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x04\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -902,7 +914,8 @@ const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"\n" +
 	"created_by\x18\x0e \x01(\tR\tcreatedBy\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"\xa4\x01\n" +
+	"updated_by\x18\x0f \x01(\tR\tupdatedBy\x12\x1c\n" +
+	"\ttemplates\x18\x10 \x01(\tR\ttemplates\"\xa4\x01\n" +
 	"\rEmailSettings\x12\x1b\n" +
 	"\tsmtp_host\x18\x01 \x01(\tR\bsmtpHost\x12\x1b\n" +
 	"\tsmtp_port\x18\x02 \x01(\x05R\bsmtpPort\x12\x10\n" +

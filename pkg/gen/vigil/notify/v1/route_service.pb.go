@@ -53,9 +53,13 @@ type Route struct {
 	RepeatInterval string `protobuf:"bytes,11,opt,name=repeat_interval,json=repeatInterval,proto3" json:"repeat_interval,omitempty"`
 	// Language (en, zh-TW) and IANA time zone of this route's messages;
 	// empty: the channel's.
-	Language      string   `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
-	TimeZone      string   `protobuf:"bytes,13,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	Routes        []*Route `protobuf:"bytes,14,rep,name=routes,proto3" json:"routes,omitempty"`
+	Language string   `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	TimeZone string   `protobuf:"bytes,13,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Routes   []*Route `protobuf:"bytes,14,rep,name=routes,proto3" json:"routes,omitempty"`
+	// The template set of this route's messages: a subdirectory of
+	// notify's VIGIL_NOTIFY_TEMPLATES_DIR (docs/messages.md); empty: the
+	// parent's, and at the root the channel's.
+	Templates     string `protobuf:"bytes,15,opt,name=templates,proto3" json:"templates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -186,6 +190,13 @@ func (x *Route) GetRoutes() []*Route {
 		return x.Routes
 	}
 	return nil
+}
+
+func (x *Route) GetTemplates() string {
+	if x != nil {
+		return x.Templates
+	}
+	return ""
 }
 
 // RoutingConfig is the routing document: the root route, as Alertmanager's
@@ -617,6 +628,7 @@ type RouteMatch struct {
 	RepeatInterval string   `protobuf:"bytes,5,opt,name=repeat_interval,json=repeatInterval,proto3" json:"repeat_interval,omitempty"`
 	Language       string   `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
 	TimeZone       string   `protobuf:"bytes,7,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Templates      string   `protobuf:"bytes,8,opt,name=templates,proto3" json:"templates,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -700,6 +712,13 @@ func (x *RouteMatch) GetTimeZone() string {
 	return ""
 }
 
+func (x *RouteMatch) GetTemplates() string {
+	if x != nil {
+		return x.Templates
+	}
+	return ""
+}
+
 type TestRoutesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty when no routes are applied.
@@ -766,7 +785,7 @@ var File_vigil_notify_v1_route_service_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_route_service_proto_rawDesc = "" +
 	"\n" +
-	"#vigil/notify/v1/route_service.proto\x12\x0fvigil.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x03\n" +
+	"#vigil/notify/v1/route_service.proto\x12\x0fvigil.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x03\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\treceivers\x18\x02 \x03(\tR\treceivers\x12\x14\n" +
@@ -788,7 +807,8 @@ const file_vigil_notify_v1_route_service_proto_rawDesc = "" +
 	"\x0frepeat_interval\x18\v \x01(\tR\x0erepeatInterval\x12\x1a\n" +
 	"\blanguage\x18\f \x01(\tR\blanguage\x12\x1b\n" +
 	"\ttime_zone\x18\r \x01(\tR\btimeZone\x12.\n" +
-	"\x06routes\x18\x0e \x03(\v2\x16.vigil.notify.v1.RouteR\x06routes\"=\n" +
+	"\x06routes\x18\x0e \x03(\v2\x16.vigil.notify.v1.RouteR\x06routes\x12\x1c\n" +
+	"\ttemplates\x18\x0f \x01(\tR\ttemplates\"=\n" +
 	"\rRoutingConfig\x12,\n" +
 	"\x05route\x18\x01 \x01(\v2\x16.vigil.notify.v1.RouteR\x05route\"\xbc\x01\n" +
 	"\x0eRoutingVersion\x12\x18\n" +
@@ -819,7 +839,7 @@ const file_vigil_notify_v1_route_service_proto_rawDesc = "" +
 	"\x04kind\x18\a \x01(\tR\x04kind\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc6\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x01\n" +
 	"\n" +
 	"RouteMatch\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
@@ -828,7 +848,8 @@ const file_vigil_notify_v1_route_service_proto_rawDesc = "" +
 	"\x03why\x18\x04 \x03(\tR\x03why\x12'\n" +
 	"\x0frepeat_interval\x18\x05 \x01(\tR\x0erepeatInterval\x12\x1a\n" +
 	"\blanguage\x18\x06 \x01(\tR\blanguage\x12\x1b\n" +
-	"\ttime_zone\x18\a \x01(\tR\btimeZone\"\x81\x01\n" +
+	"\ttime_zone\x18\a \x01(\tR\btimeZone\x12\x1c\n" +
+	"\ttemplates\x18\b \x01(\tR\ttemplates\"\x81\x01\n" +
 	"\x12TestRoutesResponse\x125\n" +
 	"\amatches\x18\x01 \x03(\v2\x1b.vigil.notify.v1.RouteMatchR\amatches\x12\x1a\n" +
 	"\bchannels\x18\x02 \x03(\tR\bchannels\x12\x18\n" +

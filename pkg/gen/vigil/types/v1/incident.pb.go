@@ -219,7 +219,15 @@ type Incident struct {
 	// first alert and what Vigil knows then.
 	Subject *Subject `protobuf:"bytes,19,opt,name=subject,proto3" json:"subject,omitempty"`
 	// How urgent it is (see Priority).
-	Priority      Priority `protobuf:"varint,20,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
+	Priority Priority `protobuf:"varint,20,opt,name=priority,proto3,enum=vigil.types.v1.Priority" json:"priority,omitempty"`
+	// Whether one of its alerts flaps: fired and resolved more than the
+	// flapping threshold within the flapping window (docs/noise.md). While
+	// it flaps, its alerts' fires and resolutions are counted but neither
+	// resolve, reopen nor announce it; it stops once its alerts stayed as
+	// they are for the window.
+	Flapping bool `protobuf:"varint,21,opt,name=flapping,proto3" json:"flapping,omitempty"`
+	// When it started flapping (unset while it does not).
+	FlappingSince *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=flapping_since,json=flappingSince,proto3" json:"flapping_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +402,20 @@ func (x *Incident) GetPriority() Priority {
 	return Priority_PRIORITY_UNSPECIFIED
 }
 
+func (x *Incident) GetFlapping() bool {
+	if x != nil {
+		return x.Flapping
+	}
+	return false
+}
+
+func (x *Incident) GetFlappingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FlappingSince
+	}
+	return nil
+}
+
 // IncidentAlert is an alert as the incident knows it: deduplicated by
 // fingerprint, with how often and when it was seen.
 type IncidentAlert struct {
@@ -407,7 +429,18 @@ type IncidentAlert struct {
 	// belongs to none.
 	IncidentId string `protobuf:"bytes,5,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
 	// The silence that muted the alert, when it arrived while one matched.
-	SilencedBy    string `protobuf:"bytes,6,opt,name=silenced_by,json=silencedBy,proto3" json:"silenced_by,omitempty"`
+	SilencedBy string `protobuf:"bytes,6,opt,name=silenced_by,json=silencedBy,proto3" json:"silenced_by,omitempty"`
+	// The fingerprint of the firing alert that inhibits this one, while an
+	// inhibition rule holds it back (it belongs to no incident then).
+	InhibitedBy string `protobuf:"bytes,7,opt,name=inhibited_by,json=inhibitedBy,proto3" json:"inhibited_by,omitempty"`
+	// The id of that inhibition rule (monitor.v1.InhibitRule.id).
+	InhibitRule string `protobuf:"bytes,8,opt,name=inhibit_rule,json=inhibitRule,proto3" json:"inhibit_rule,omitempty"`
+	// The rollout of the alert's app that held it (deploy quiet,
+	// docs/noise.md): on an alert in no incident, the alert waits for the
+	// rollout and its settle time to pass; on an alert in an incident, it
+	// was held and released (the rollout failed, or the alert outlived the
+	// settle time), and the deploy is evidence of what caused it.
+	HeldBy        *DeployHold `protobuf:"bytes,9,opt,name=held_by,json=heldBy,proto3" json:"held_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,11 +517,114 @@ func (x *IncidentAlert) GetSilencedBy() string {
 	return ""
 }
 
+func (x *IncidentAlert) GetInhibitedBy() string {
+	if x != nil {
+		return x.InhibitedBy
+	}
+	return ""
+}
+
+func (x *IncidentAlert) GetInhibitRule() string {
+	if x != nil {
+		return x.InhibitRule
+	}
+	return ""
+}
+
+func (x *IncidentAlert) GetHeldBy() *DeployHold {
+	if x != nil {
+		return x.HeldBy
+	}
+	return nil
+}
+
+// DeployHold is a rollout as deploy quiet knows it: which deployment of
+// which app, and how it ended.
+type DeployHold struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	App          string                 `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	Revision     int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// rolling, succeeded, failed or rolled_back: how the rollout stood when
+	// the alert was last held, or when it was released.
+	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// When the hold ends: the end of the settle time after the rollout, at
+	// once when it failed, or the longest a rollout is waited for.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployHold) Reset() {
+	*x = DeployHold{}
+	mi := &file_vigil_types_v1_incident_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployHold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployHold) ProtoMessage() {}
+
+func (x *DeployHold) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_types_v1_incident_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployHold.ProtoReflect.Descriptor instead.
+func (*DeployHold) Descriptor() ([]byte, []int) {
+	return file_vigil_types_v1_incident_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeployHold) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeployHold) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *DeployHold) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DeployHold) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *DeployHold) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 var File_vigil_types_v1_incident_proto protoreflect.FileDescriptor
 
 const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\n" +
-	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\xb1\a\n" +
+	"\x1dvigil/types/v1/incident.proto\x12\x0evigil.types.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avigil/types/v1/alert.proto\x1a\x1cvigil/types/v1/subject.proto\"\x90\b\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12L\n" +
@@ -514,10 +650,12 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\tnamespace\x18\x11 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04team\x18\x12 \x01(\tR\x04team\x121\n" +
 	"\asubject\x18\x13 \x01(\v2\x17.vigil.types.v1.SubjectR\asubject\x124\n" +
-	"\bpriority\x18\x14 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\x1a>\n" +
+	"\bpriority\x18\x14 \x01(\x0e2\x18.vigil.types.v1.PriorityR\bpriority\x12\x1a\n" +
+	"\bflapping\x18\x15 \x01(\bR\bflapping\x12A\n" +
+	"\x0eflapping_since\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\rflappingSince\x1a>\n" +
 	"\x10GroupLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x03\n" +
 	"\rIncidentAlert\x12+\n" +
 	"\x05alert\x18\x01 \x01(\v2\x15.vigil.types.v1.AlertR\x05alert\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12>\n" +
@@ -527,7 +665,17 @@ const file_vigil_types_v1_incident_proto_rawDesc = "" +
 	"\vincident_id\x18\x05 \x01(\tR\n" +
 	"incidentId\x12\x1f\n" +
 	"\vsilenced_by\x18\x06 \x01(\tR\n" +
-	"silencedBy*\x8b\x01\n" +
+	"silencedBy\x12!\n" +
+	"\finhibited_by\x18\a \x01(\tR\vinhibitedBy\x12!\n" +
+	"\finhibit_rule\x18\b \x01(\tR\vinhibitRule\x123\n" +
+	"\aheld_by\x18\t \x01(\v2\x1a.vigil.types.v1.DeployHoldR\x06heldBy\"\xab\x01\n" +
+	"\n" +
+	"DeployHold\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x10\n" +
+	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x120\n" +
+	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until*\x8b\x01\n" +
 	"\x0eIncidentStatus\x12\x1f\n" +
 	"\x1bINCIDENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14INCIDENT_STATUS_OPEN\x10\x01\x12 \n" +
@@ -558,37 +706,41 @@ func file_vigil_types_v1_incident_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_types_v1_incident_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vigil_types_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vigil_types_v1_incident_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_vigil_types_v1_incident_proto_goTypes = []any{
 	(IncidentStatus)(0),           // 0: vigil.types.v1.IncidentStatus
 	(Severity)(0),                 // 1: vigil.types.v1.Severity
 	(Priority)(0),                 // 2: vigil.types.v1.Priority
 	(*Incident)(nil),              // 3: vigil.types.v1.Incident
 	(*IncidentAlert)(nil),         // 4: vigil.types.v1.IncidentAlert
-	nil,                           // 5: vigil.types.v1.Incident.GroupLabelsEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Subject)(nil),               // 7: vigil.types.v1.Subject
-	(*Alert)(nil),                 // 8: vigil.types.v1.Alert
+	(*DeployHold)(nil),            // 5: vigil.types.v1.DeployHold
+	nil,                           // 6: vigil.types.v1.Incident.GroupLabelsEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Subject)(nil),               // 8: vigil.types.v1.Subject
+	(*Alert)(nil),                 // 9: vigil.types.v1.Alert
 }
 var file_vigil_types_v1_incident_proto_depIdxs = []int32{
-	5,  // 0: vigil.types.v1.Incident.group_labels:type_name -> vigil.types.v1.Incident.GroupLabelsEntry
+	6,  // 0: vigil.types.v1.Incident.group_labels:type_name -> vigil.types.v1.Incident.GroupLabelsEntry
 	1,  // 1: vigil.types.v1.Incident.severity:type_name -> vigil.types.v1.Severity
 	0,  // 2: vigil.types.v1.Incident.status:type_name -> vigil.types.v1.IncidentStatus
-	6,  // 3: vigil.types.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
-	6,  // 4: vigil.types.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: vigil.types.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: vigil.types.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
+	7,  // 3: vigil.types.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
+	7,  // 4: vigil.types.v1.Incident.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: vigil.types.v1.Incident.acknowledged_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: vigil.types.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: vigil.types.v1.Incident.alerts:type_name -> vigil.types.v1.IncidentAlert
-	7,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
+	8,  // 8: vigil.types.v1.Incident.subject:type_name -> vigil.types.v1.Subject
 	2,  // 9: vigil.types.v1.Incident.priority:type_name -> vigil.types.v1.Priority
-	8,  // 10: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
-	6,  // 11: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
-	6,  // 12: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 10: vigil.types.v1.Incident.flapping_since:type_name -> google.protobuf.Timestamp
+	9,  // 11: vigil.types.v1.IncidentAlert.alert:type_name -> vigil.types.v1.Alert
+	7,  // 12: vigil.types.v1.IncidentAlert.first_seen_at:type_name -> google.protobuf.Timestamp
+	7,  // 13: vigil.types.v1.IncidentAlert.last_seen_at:type_name -> google.protobuf.Timestamp
+	5,  // 14: vigil.types.v1.IncidentAlert.held_by:type_name -> vigil.types.v1.DeployHold
+	7,  // 15: vigil.types.v1.DeployHold.until:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vigil_types_v1_incident_proto_init() }
@@ -604,7 +756,7 @@ func file_vigil_types_v1_incident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_types_v1_incident_proto_rawDesc), len(file_vigil_types_v1_incident_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 )
 
 // The decoding below works on json.RawMessage, field by field, rather than
@@ -195,20 +197,7 @@ func kind(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
+	return source.Kind(raw[0])
 }
 
 // at is where a value is in the body, built as the parser descends and
@@ -232,40 +221,11 @@ func (a *at) String() string {
 	switch {
 	case a.elem:
 		return path + "[" + strconv.Itoa(a.index) + "]"
-	case !isIdentifier(a.name):
+	case !source.IsIdentifier(a.name):
 		return path + "[" + strconv.Quote(a.name) + "]"
 	case path == "":
 		return a.name
 	default:
 		return path + "." + a.name
 	}
-}
-
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// quote quotes a received value for a message, cut short so that an
-// oversized value cannot blow up the error.
-func quote(s string) string {
-	const maxQuoted = 64
-	if len(s) <= maxQuoted {
-		return strconv.Quote(s)
-	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/alertlabel"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 )
 
 // Limits on single fields. They are far above what Alertmanager produces for
@@ -161,7 +162,7 @@ func (p *parser) message(body []byte) *Message {
 		case v == "":
 			p.add(versionPath, "is required and must be %q", version)
 		case v != version:
-			p.add(versionPath, "must be %q, got %s", version, quote(v))
+			p.add(versionPath, "must be %q, got %s", version, source.Quote(v))
 		}
 		m.Version = v
 	}
@@ -255,7 +256,7 @@ func (p *parser) alert(path *at, raw json.RawMessage) Alert {
 		switch {
 		case fp != "":
 			if !isFingerprint(fp) {
-				p.add(fpPath, "must be 16 hexadecimal digits, got %s", quote(fp))
+				p.add(fpPath, "must be 16 hexadecimal digits, got %s", source.Quote(fp))
 			}
 			a.Fingerprint = strings.ToLower(fp)
 		case labelsOK:
@@ -285,7 +286,7 @@ func (p *parser) labelSet(path *at, raw json.RawMessage, maxValueLen int, dropEm
 	for _, m := range ms {
 		if len(m.name) > maxNameLen {
 			// Keep the oversized name out of the field path.
-			p.add(path, "name %s is %d bytes long, must be at most %d", quote(m.name), len(m.name), maxNameLen)
+			p.add(path, "name %s is %d bytes long, must be at most %d", source.Quote(m.name), len(m.name), maxNameLen)
 			continue
 		}
 		field := &at{up: path, name: m.name}
@@ -323,7 +324,7 @@ func (p *parser) status(path *at, raw json.RawMessage) Status {
 	case "":
 		p.add(path, "is required and must be %q or %q", StatusFiring, StatusResolved)
 	default:
-		p.add(path, "must be %q or %q, got %s", StatusFiring, StatusResolved, quote(s))
+		p.add(path, "must be %q or %q, got %s", StatusFiring, StatusResolved, source.Quote(s))
 	}
 	return ""
 }
@@ -336,7 +337,7 @@ func (p *parser) time(path *at, raw json.RawMessage) (time.Time, bool) {
 	}
 	var t time.Time
 	if err := t.UnmarshalText([]byte(s)); err != nil {
-		p.add(path, "must be an RFC 3339 time, got %s", quote(s))
+		p.add(path, "must be an RFC 3339 time, got %s", source.Quote(s))
 		return time.Time{}, false
 	}
 	return t, true
@@ -351,7 +352,7 @@ func (p *parser) count(path *at, raw json.RawMessage) uint64 {
 	if err := json.Unmarshal(raw, &n); err != nil {
 		got := kind(raw)
 		if got == "a number" {
-			got = quote(string(raw))
+			got = source.Quote(string(raw))
 		}
 		p.add(path, "must be a non-negative integer, got %s", got)
 		return 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 // The fixtures in testdata are bodies captured from a real Alertmanager 0.25.0
@@ -157,9 +158,9 @@ func TestParseComputesMissingFingerprint(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
 			captured := parseFixture(t, file)
-			body := edit(t, readFixture(t, file), func(m map[string]any) {
+			body := sourcetest.Edit(t, readFixture(t, file), func(m map[string]any) {
 				for i := range m["alerts"].([]any) {
-					delete(alertAt(m, i), "fingerprint")
+					delete(sourcetest.AlertAt(m, i), "fingerprint")
 				}
 			})
 			msg, err := alertmanager.Parse(bytes.NewReader(body))
@@ -171,21 +172,8 @@ func TestParseComputesMissingFingerprint(t *testing.T) {
 	}
 }
 
-// edit decodes a body, lets change modify it, and encodes it again.
-func edit(t testing.TB, body []byte, change func(m map[string]any)) []byte {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(body, &m))
-	change(m)
-	out, err := json.Marshal(m)
-	require.NoError(t, err)
-	return out
-}
-
-func alertAt(m map[string]any, i int) map[string]any { return m["alerts"].([]any)[i].(map[string]any) }
-
 func labelsOf(m map[string]any, i int) map[string]any {
-	return alertAt(m, i)["labels"].(map[string]any)
+	return sourcetest.AlertAt(m, i)["labels"].(map[string]any)
 }
 
 func manyEntries(n int) map[string]any {
@@ -207,13 +195,13 @@ func TestParseAccepts(t *testing.T) {
 			name: "unknown fields at every level",
 			change: func(m map[string]any) {
 				m["groupID"] = map[string]any{"nested": []any{1, "x"}}
-				alertAt(m, 0)["silencedBy"] = []any{"abc"}
-				alertAt(m, 1)["receivers"] = nil
+				sourcetest.AlertAt(m, 0)["silencedBy"] = []any{"abc"}
+				sourcetest.AlertAt(m, 1)["receivers"] = nil
 			},
 		},
 		{
 			name:   "upper-case fingerprint is lower-cased",
-			change: func(m map[string]any) { alertAt(m, 0)["fingerprint"] = "7773B07B38325C6C" },
+			change: func(m map[string]any) { sourcetest.AlertAt(m, 0)["fingerprint"] = "7773B07B38325C6C" },
 			check: func(t *testing.T, msg *alertmanager.Message) {
 				require.Equal(t, "7773b07b38325c6c", msg.Alerts[0].Fingerprint)
 			},
@@ -221,14 +209,14 @@ func TestParseAccepts(t *testing.T) {
 		{
 			name: "absent endsAt on a firing alert",
 			change: func(m map[string]any) {
-				delete(alertAt(m, 0), "endsAt")
+				delete(sourcetest.AlertAt(m, 0), "endsAt")
 			},
 			check: func(t *testing.T, msg *alertmanager.Message) { require.True(t, msg.Alerts[0].EndsAt.IsZero()) },
 		},
 		{
 			name: "firing alert with an end time",
 			change: func(m map[string]any) {
-				alertAt(m, 0)["endsAt"] = "2026-11-22T08:00:00Z"
+				sourcetest.AlertAt(m, 0)["endsAt"] = "2026-11-22T08:00:00Z"
 			},
 		},
 		{
@@ -239,8 +227,8 @@ func TestParseAccepts(t *testing.T) {
 				delete(m, "commonAnnotations")
 				delete(m, "receiver")
 				delete(m, "truncatedAlerts")
-				delete(alertAt(m, 0), "annotations")
-				delete(alertAt(m, 0), "generatorURL")
+				delete(sourcetest.AlertAt(m, 0), "annotations")
+				delete(sourcetest.AlertAt(m, 0), "generatorURL")
 			},
 			check: func(t *testing.T, msg *alertmanager.Message) {
 				require.NotNil(t, msg.GroupLabels)
@@ -253,7 +241,7 @@ func TestParseAccepts(t *testing.T) {
 			name: "UTF-8 label names, as newer Alertmanagers allow",
 			change: func(m map[string]any) {
 				labelsOf(m, 0)["k8s.pod"] = "checkout-7f9"
-				delete(alertAt(m, 0), "fingerprint")
+				delete(sourcetest.AlertAt(m, 0), "fingerprint")
 			},
 			check: func(t *testing.T, msg *alertmanager.Message) {
 				require.Equal(t, "checkout-7f9", msg.Alerts[0].Labels["k8s.pod"])
@@ -263,24 +251,24 @@ func TestParseAccepts(t *testing.T) {
 		{
 			name: "endsAt equal to startsAt",
 			change: func(m map[string]any) {
-				alertAt(m, 0)["status"] = "resolved"
-				alertAt(m, 0)["endsAt"] = alertAt(m, 0)["startsAt"]
+				sourcetest.AlertAt(m, 0)["status"] = "resolved"
+				sourcetest.AlertAt(m, 0)["endsAt"] = sourcetest.AlertAt(m, 0)["startsAt"]
 			},
 		},
 		{
 			name: "limits are inclusive",
 			change: func(m map[string]any) {
-				alertAt(m, 0)["labels"] = manyEntries(256)
-				alertAt(m, 0)["fingerprint"] = "0123456789abcdef"
+				sourcetest.AlertAt(m, 0)["labels"] = manyEntries(256)
+				sourcetest.AlertAt(m, 0)["fingerprint"] = "0123456789abcdef"
 				labelsOf(m, 1)["long"] = strings.Repeat("v", 16<<10)
-				alertAt(m, 1)["annotations"] = map[string]any{"description": strings.Repeat("d", 64<<10)}
+				sourcetest.AlertAt(m, 1)["annotations"] = map[string]any{"description": strings.Repeat("d", 64<<10)}
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			body := edit(t, readFixture(t, "firing.json"), tt.change)
+			body := sourcetest.Edit(t, readFixture(t, "firing.json"), tt.change)
 			msg, err := alertmanager.Parse(bytes.NewReader(body))
 			require.NoError(t, err)
 			if tt.check != nil {
@@ -294,9 +282,9 @@ func TestParseDropsEmptyLabelValues(t *testing.T) {
 	t.Parallel()
 	// Alertmanager dropped the label "gone":"" it was sent before computing
 	// the captured fingerprint; a sender that keeps it must get the same.
-	body := edit(t, readFixture(t, "empty_label_value_dropped.json"), func(m map[string]any) {
+	body := sourcetest.Edit(t, readFixture(t, "empty_label_value_dropped.json"), func(m map[string]any) {
 		labelsOf(m, 0)["gone"] = ""
-		delete(alertAt(m, 0), "fingerprint")
+		delete(sourcetest.AlertAt(m, 0), "fingerprint")
 	})
 	msg, err := alertmanager.Parse(bytes.NewReader(body))
 	require.NoError(t, err)
@@ -307,7 +295,7 @@ func TestParseDropsEmptyLabelValues(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	firing := readFixture(t, "firing.json")
-	change := func(f func(m map[string]any)) []byte { return edit(t, firing, f) }
+	change := func(f func(m map[string]any)) []byte { return sourcetest.Edit(t, firing, f) }
 	replace := func(old, repl string) []byte {
 		require.Contains(t, string(firing), old)
 		return bytes.Replace(firing, []byte(old), []byte(repl), 1)
@@ -358,13 +346,13 @@ func TestParseRejects(t *testing.T) {
 		{"alert string", change(func(m map[string]any) { m["alerts"].([]any)[1] = "x" }), "alerts[1]", "must be an object, got a string"},
 
 		// One alert's fields.
-		{"alert status missing", change(func(m map[string]any) { delete(alertAt(m, 1), "status") }), "alerts[1].status", "is required"},
-		{"alert status unknown", change(func(m map[string]any) { alertAt(m, 1)["status"] = "active" }), "alerts[1].status", `got "active"`},
-		{"labels missing", change(func(m map[string]any) { delete(alertAt(m, 1), "labels") }), "alerts[1].labels", "must not be empty"},
-		{"labels empty", change(func(m map[string]any) { alertAt(m, 1)["labels"] = map[string]any{} }), "alerts[1].labels", "must not be empty"},
-		{"labels all values empty", change(func(m map[string]any) { alertAt(m, 1)["labels"] = map[string]any{"a": ""} }), "alerts[1].labels", "at least one label with a non-empty value"},
-		{"labels array", change(func(m map[string]any) { alertAt(m, 1)["labels"] = []any{"a"} }), "alerts[1].labels", "must be an object, got an array"},
-		{"too many labels", change(func(m map[string]any) { alertAt(m, 1)["labels"] = manyEntries(257) }), "alerts[1].labels", "must hold at most 256 entries, got 257"},
+		{"alert status missing", change(func(m map[string]any) { delete(sourcetest.AlertAt(m, 1), "status") }), "alerts[1].status", "is required"},
+		{"alert status unknown", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["status"] = "active" }), "alerts[1].status", `got "active"`},
+		{"labels missing", change(func(m map[string]any) { delete(sourcetest.AlertAt(m, 1), "labels") }), "alerts[1].labels", "must not be empty"},
+		{"labels empty", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"] = map[string]any{} }), "alerts[1].labels", "must not be empty"},
+		{"labels all values empty", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"] = map[string]any{"a": ""} }), "alerts[1].labels", "at least one label with a non-empty value"},
+		{"labels array", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"] = []any{"a"} }), "alerts[1].labels", "must be an object, got an array"},
+		{"too many labels", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["labels"] = manyEntries(257) }), "alerts[1].labels", "must hold at most 256 entries, got 257"},
 		{"label name empty", change(func(m map[string]any) { labelsOf(m, 1)[""] = "x" }), `alerts[1].labels[""]`, "name must be a valid label name"},
 		{"label name too long", change(func(m map[string]any) { labelsOf(m, 1)[strings.Repeat("n", 1025)] = "x" }), "alerts[1].labels", "is 1025 bytes long, must be at most 1024"},
 		{"label name invalid UTF-8", replace(`"service":"checkout"`, "\"serv\xffice\":\"checkout\""), "alerts[0].labels[\"serv\uFFFDice\"]", "name must be valid UTF-8"},
@@ -374,24 +362,24 @@ func TestParseRejects(t *testing.T) {
 		{"label value object", change(func(m map[string]any) { labelsOf(m, 1)["k8s.pod"] = map[string]any{} }), `alerts[1].labels["k8s.pod"]`, "must be a string, got an object"},
 		{"label value invalid UTF-8", replace(`"service":"checkout"`, "\"service\":\"check\xc3out\""), "alerts[0].labels.service", "must be valid UTF-8"},
 		{"label value too long", change(func(m map[string]any) { labelsOf(m, 1)["severity"] = strings.Repeat("v", 16<<10+1) }), "alerts[1].labels.severity", "must be at most 16384 bytes long"},
-		{"annotations string", change(func(m map[string]any) { alertAt(m, 1)["annotations"] = "x" }), "alerts[1].annotations", "must be an object, got a string"},
+		{"annotations string", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["annotations"] = "x" }), "alerts[1].annotations", "must be an object, got a string"},
 		{"annotation value too long", change(func(m map[string]any) {
-			alertAt(m, 1)["annotations"] = map[string]any{"description": strings.Repeat("d", 64<<10+1)}
+			sourcetest.AlertAt(m, 1)["annotations"] = map[string]any{"description": strings.Repeat("d", 64<<10+1)}
 		}), "alerts[1].annotations.description", "must be at most 65536 bytes long"},
-		{"startsAt missing", change(func(m map[string]any) { delete(alertAt(m, 1), "startsAt") }), "alerts[1].startsAt", "is required"},
-		{"startsAt zero", change(func(m map[string]any) { alertAt(m, 1)["startsAt"] = "0001-01-01T00:00:00Z" }), "alerts[1].startsAt", "is required"},
-		{"startsAt not RFC 3339", change(func(m map[string]any) { alertAt(m, 1)["startsAt"] = "2026-11-22 07:29:07" }), "alerts[1].startsAt", `must be an RFC 3339 time, got "2026-11-22 07:29:07"`},
-		{"startsAt number", change(func(m map[string]any) { alertAt(m, 1)["startsAt"] = 1700000000 }), "alerts[1].startsAt", "must be a string, got a number"},
-		{"endsAt not a time", change(func(m map[string]any) { alertAt(m, 1)["endsAt"] = "soon" }), "alerts[1].endsAt", "must be an RFC 3339 time"},
-		{"resolved without endsAt", change(func(m map[string]any) { alertAt(m, 1)["status"] = "resolved" }), "alerts[1].endsAt", "is required for a resolved alert"},
+		{"startsAt missing", change(func(m map[string]any) { delete(sourcetest.AlertAt(m, 1), "startsAt") }), "alerts[1].startsAt", "is required"},
+		{"startsAt zero", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["startsAt"] = "0001-01-01T00:00:00Z" }), "alerts[1].startsAt", "is required"},
+		{"startsAt not RFC 3339", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["startsAt"] = "2026-11-22 07:29:07" }), "alerts[1].startsAt", `must be an RFC 3339 time, got "2026-11-22 07:29:07"`},
+		{"startsAt number", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["startsAt"] = 1700000000 }), "alerts[1].startsAt", "must be a string, got a number"},
+		{"endsAt not a time", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["endsAt"] = "soon" }), "alerts[1].endsAt", "must be an RFC 3339 time"},
+		{"resolved without endsAt", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["status"] = "resolved" }), "alerts[1].endsAt", "is required for a resolved alert"},
 		{"endsAt before startsAt", change(func(m map[string]any) {
-			alertAt(m, 1)["status"] = "resolved"
-			alertAt(m, 1)["endsAt"] = "2026-11-22T07:00:00Z"
+			sourcetest.AlertAt(m, 1)["status"] = "resolved"
+			sourcetest.AlertAt(m, 1)["endsAt"] = "2026-11-22T07:00:00Z"
 		}), "alerts[1].endsAt", "must not be before startsAt"},
-		{"generatorURL number", change(func(m map[string]any) { alertAt(m, 1)["generatorURL"] = 1 }), "alerts[1].generatorURL", "must be a string, got a number"},
-		{"fingerprint short", change(func(m map[string]any) { alertAt(m, 1)["fingerprint"] = "e0a1e0c7" }), "alerts[1].fingerprint", `must be 16 hexadecimal digits, got "e0a1e0c7"`},
-		{"fingerprint not hex", change(func(m map[string]any) { alertAt(m, 1)["fingerprint"] = "e0a1e0c7280b928g" }), "alerts[1].fingerprint", "must be 16 hexadecimal digits"},
-		{"fingerprint number", change(func(m map[string]any) { alertAt(m, 1)["fingerprint"] = 123 }), "alerts[1].fingerprint", "must be a string, got a number"},
+		{"generatorURL number", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["generatorURL"] = 1 }), "alerts[1].generatorURL", "must be a string, got a number"},
+		{"fingerprint short", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["fingerprint"] = "e0a1e0c7" }), "alerts[1].fingerprint", `must be 16 hexadecimal digits, got "e0a1e0c7"`},
+		{"fingerprint not hex", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["fingerprint"] = "e0a1e0c7280b928g" }), "alerts[1].fingerprint", "must be 16 hexadecimal digits"},
+		{"fingerprint number", change(func(m map[string]any) { sourcetest.AlertAt(m, 1)["fingerprint"] = 123 }), "alerts[1].fingerprint", "must be a string, got a number"},
 		{"alert field duplicate", replace(`"fingerprint":"7773b07b38325c6c"`, `"fingerprint":"7773b07b38325c6c","fingerprint":"x"`), "alerts[0].fingerprint", "must appear only once"},
 	}
 	for _, tt := range tests {
@@ -410,10 +398,10 @@ func TestParseRejects(t *testing.T) {
 
 func TestParseReportsAllViolations(t *testing.T) {
 	t.Parallel()
-	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
+	body := sourcetest.Edit(t, readFixture(t, "firing.json"), func(m map[string]any) {
 		m["version"] = "3"
-		alertAt(m, 0)["labels"] = map[string]any{}
-		alertAt(m, 1)["status"] = "resolved"
+		sourcetest.AlertAt(m, 0)["labels"] = map[string]any{}
+		sourcetest.AlertAt(m, 1)["status"] = "resolved"
 	})
 	_, err := alertmanager.Parse(bytes.NewReader(body))
 	var verr *server.BadRequestError
@@ -429,7 +417,7 @@ func TestParseReportsAllViolations(t *testing.T) {
 
 func TestParseCapsViolations(t *testing.T) {
 	t.Parallel()
-	body := edit(t, readFixture(t, "firing.json"), func(m map[string]any) { m["alerts"] = make([]any, 150) })
+	body := sourcetest.Edit(t, readFixture(t, "firing.json"), func(m map[string]any) { m["alerts"] = make([]any, 150) })
 	_, err := alertmanager.Parse(bytes.NewReader(body))
 	var verr *server.BadRequestError
 	require.ErrorAs(t, err, &verr)
@@ -444,8 +432,8 @@ func TestParseCapsViolations(t *testing.T) {
 func TestParseBodiesInTurn(t *testing.T) {
 	t.Parallel()
 	valid := readFixture(t, "firing.json")
-	invalid := edit(t, valid, func(m map[string]any) { m["version"] = "3" })
-	large := edit(t, valid, func(m map[string]any) {
+	invalid := sourcetest.Edit(t, valid, func(m map[string]any) { m["version"] = "3" })
+	large := sourcetest.Edit(t, valid, func(m map[string]any) {
 		alerts := make([]any, 5000)
 		for i := range alerts {
 			alerts[i] = map[string]any{"status": "firing", "labels": map[string]any{"alertname": fmt.Sprint("A", i)}, "startsAt": "2026-11-22T07:00:00Z"}

@@ -2,7 +2,6 @@ package alertmanager_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,11 +17,11 @@ import (
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/testkit"
-	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 const token = "webhook-test-token-0123"
@@ -45,59 +44,27 @@ func fixture(t *testing.T, name string) string {
 	return string(b)
 }
 
-func post(t *testing.T, h http.Handler, body string, setAuth func(*http.Request)) (*httptest.ResponseRecorder, server.Problem) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/alertmanager", strings.NewReader(body))
-	if setAuth != nil {
-		setAuth(req)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	var p server.Problem
-	if rec.Code >= 400 {
-		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-		assert.Equal(t, rec.Code, p.Status)
-	}
-	return rec, p
-}
-
-func bearer(tok string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
-}
-
 func TestWebhookStoresEveryAlertBeforeAccepting(t *testing.T) {
 	t.Parallel()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	h := handler(t, js, 1<<20)
 	for name, setAuth := range map[string]func(*http.Request){
-		"bearer":     bearer(token),
+		"bearer":     sourcetest.Bearer(token),
 		"basic auth": func(r *http.Request) { r.SetBasicAuth("alertmanager", token) },
 	} {
-		rec, _ := post(t, h, fixture(t, "firing_with_resolved.json"), setAuth)
+		rec, _ := sourcetest.Post(t, h, fixture(t, "firing_with_resolved.json"), setAuth)
 		require.Equal(t, http.StatusAccepted, rec.Code, name)
 	}
 	// Two webhooks of one firing and one resolved alert each: every alert
 	// is stored once the 202 is out (in EventBatch envelopes or alone).
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, "ALERTS")
-	require.NoError(t, err)
-	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	msgs, err := c.FetchNoWait(100)
-	require.NoError(t, err)
 	bySubject := map[string]int{}
 	var last *eventsv1.AlertResolved
-	for msg := range msgs.Messages() {
-		events, err := bus.Decode(msg.Subject(), msg.Data())
+	for _, e := range sourcetest.Stored(t, js) {
+		subject, err := bus.SubjectOf(e)
 		require.NoError(t, err)
-		for _, e := range events {
-			subject, err := bus.SubjectOf(e)
-			require.NoError(t, err)
-			bySubject[subject]++
-			if r, ok := e.(*eventsv1.AlertResolved); ok {
-				last = r
-			}
+		bySubject[subject]++
+		if r, ok := e.(*eventsv1.AlertResolved); ok {
+			last = r
 		}
 	}
 	assert.Equal(t, map[string]int{"alert.fired": 2, "alert.resolved": 2}, bySubject)
@@ -122,15 +89,15 @@ func TestWebhookRejects(t *testing.T) {
 		wantField  string
 	}{
 		{"no credentials", valid, nil, http.StatusUnauthorized, ""},
-		{"wrong token", valid, bearer("wrong-token-0123456"), http.StatusUnauthorized, ""},
+		{"wrong token", valid, sourcetest.Bearer("wrong-token-0123456"), http.StatusUnauthorized, ""},
 		{"wrong basic password", valid, func(r *http.Request) { r.SetBasicAuth("am", "nope") }, http.StatusUnauthorized, ""},
-		{"malformed JSON", `{"version":`, bearer(token), http.StatusBadRequest, ""},
-		{"wrong version", strings.Replace(valid, `"version":"4"`, `"version":"3"`, 1), bearer(token), http.StatusBadRequest, "version"},
-		{"too large", `{"version":"4","pad":"` + strings.Repeat("x", 5000) + `"}`, bearer(token), http.StatusRequestEntityTooLarge, ""},
+		{"malformed JSON", `{"version":`, sourcetest.Bearer(token), http.StatusBadRequest, ""},
+		{"wrong version", strings.Replace(valid, `"version":"4"`, `"version":"3"`, 1), sourcetest.Bearer(token), http.StatusBadRequest, "version"},
+		{"too large", `{"version":"4","pad":"` + strings.Repeat("x", 5000) + `"}`, sourcetest.Bearer(token), http.StatusRequestEntityTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, p := post(t, h, tt.body, tt.auth)
+			rec, p := sourcetest.Post(t, h, tt.body, tt.auth)
 			require.Equal(t, tt.wantStatus, rec.Code, rec.Body.String())
 			if tt.wantStatus == http.StatusUnauthorized {
 				assert.NotEmpty(t, rec.Header().Get("WWW-Authenticate"))
@@ -141,9 +108,7 @@ func TestWebhookRejects(t *testing.T) {
 			}
 		})
 	}
-	stream, err := js.Stream(context.Background(), "ALERTS")
-	require.NoError(t, err)
-	assert.Zero(t, stream.CachedInfo().State.Msgs, "nothing rejected was stored")
+	assert.Empty(t, sourcetest.Stored(t, js), "nothing rejected was stored")
 }
 
 // With the bus unreachable the webhook answers 503 with Retry-After, so
@@ -156,7 +121,7 @@ func TestWebhookBusDownIs503(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/webhooks/alertmanager", strings.NewReader(fixture(t, "firing.json")))
-	bearer(token)(req)
+	sourcetest.Bearer(token)(req)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)

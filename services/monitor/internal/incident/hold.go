@@ -1,0 +1,43 @@
+package incident
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+)
+
+// Holder says which rollout, if any, holds a firing alert of subj with
+// severity sev at now: held alerts are stored but open nothing until the
+// rollout releases them (package quiet).
+type Holder interface {
+	Holding(subj *typesv1.Subject, sev typesv1.Severity, now time.Time) *typesv1.DeployHold
+}
+
+// Holds loads the rollouts in force, once per transaction.
+type Holds func(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error)
+
+func (c *Correlator) holder(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error) {
+	if c.opts.Holds == nil {
+		return nil, nil
+	}
+	return c.opts.Holds(ctx, tx, now)
+}
+
+// hold is the record of s held, or nil when nothing holds it. The subject
+// is Vigil's (NewPlan), never the alert's own labels; a firing being
+// released is not held again.
+func hold(h Holder, s *Signal, now time.Time) *AlertRecord {
+	if h == nil || s.HeldBy != nil {
+		return nil
+	}
+	by := h.Holding(s.subject, SeverityOf(s.Alert.GetLabels()), now)
+	if by == nil {
+		return nil
+	}
+	rec := firingRecord(s.Alert, "", 1, now, "")
+	rec.HeldBy = by
+	return rec
+}
