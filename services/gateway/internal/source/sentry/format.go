@@ -82,11 +82,11 @@ func (f Format) Parse(body []byte, h http.Header) (*source.Batch, error) {
 	case "metric_alert":
 		return p.metric(w.Data)
 	case "installation", "comment", "seer":
-		return &source.Batch{Note: fmt.Sprintf("%s %s: carries no alert", resource, orNone(w.Action))}, nil
+		return &source.Batch{Note: fmt.Sprintf("%s %s: carries no alert", resource, source.Quote(w.Action))}, nil
 	case "":
 		bad.Addf(HeaderResource, "is required: Sentry sends it with every webhook")
 	default:
-		bad.Addf(HeaderResource, "%q is not a resource Sentry sends (installation, issue, error, event_alert, metric_alert, comment, seer)", clip(resource, 64))
+		bad.Addf(HeaderResource, "%s is not a resource Sentry sends (installation, issue, error, event_alert, metric_alert, comment, seer)", source.Quote(resource))
 	}
 	return nil, bad.Err("invalid sentry webhook")
 }
@@ -149,7 +149,7 @@ func (p *parser) issue(raw json.RawMessage) (*source.Batch, error) {
 		return p.done(nil)
 	}
 	if !is.ID.int() {
-		p.bad.Addf("data.issue.id", "must be the issue's numeric id, got %q", clip(string(is.ID), 64))
+		p.bad.Addf("data.issue.id", "must be the issue's numeric id, got %s", source.Quote(string(is.ID)))
 	}
 	project := is.Project.Slug
 	if project == "" {
@@ -175,9 +175,9 @@ func (p *parser) issue(raw json.RawMessage) (*source.Batch, error) {
 		if is.AssignedTo != nil {
 			who = cmpStr(is.AssignedTo.Name, is.AssignedTo.Email)
 		}
-		return p.done(&source.Batch{Note: fmt.Sprintf("issue %s assigned to %s: its alert is unchanged", clip(string(is.ID), 64), clip(who, 128))})
+		return p.done(&source.Batch{Note: fmt.Sprintf("issue %s assigned to %s: its alert is unchanged", source.Quote(string(is.ID)), source.Quote(who))})
 	default:
-		return p.done(&source.Batch{Note: fmt.Sprintf("issue action %q carries no alert", clip(p.action, 64))})
+		return p.done(&source.Batch{Note: fmt.Sprintf("issue action %s carries no alert", source.Quote(p.action))})
 	}
 	if p.bad.Len() > 0 {
 		return p.done(nil)
@@ -226,14 +226,14 @@ func (p *parser) event(raw json.RawMessage, key, fires string) (*source.Batch, e
 	}
 	path := "data." + key
 	if p.action != fires {
-		return p.done(&source.Batch{Note: fmt.Sprintf("%s action %q carries no alert", key, clip(p.action, 64))})
+		return p.done(&source.Batch{Note: fmt.Sprintf("%s action %s carries no alert", key, source.Quote(p.action))})
 	}
 	if e == nil {
 		p.bad.Add(path, "is required")
 		return p.done(nil)
 	}
 	if !e.IssueID.int() {
-		p.bad.Addf(path+".issue_id", "must be the event's issue's numeric id, got %q", clip(string(e.IssueID), 64))
+		p.bad.Addf(path+".issue_id", "must be the event's issue's numeric id, got %s", source.Quote(string(e.IssueID)))
 	}
 	project := projectSlug(e.URL)
 	if project == "" {
@@ -290,7 +290,7 @@ func (p *parser) metric(raw json.RawMessage) (*source.Batch, error) {
 	switch p.action {
 	case "critical", "warning", "resolved":
 	default:
-		return p.done(&source.Batch{Note: fmt.Sprintf("metric_alert action %q carries no alert", clip(p.action, 64))})
+		return p.done(&source.Batch{Note: fmt.Sprintf("metric_alert action %s carries no alert", source.Quote(p.action))})
 	}
 	m := d.MetricAlert
 	if m == nil {
@@ -298,10 +298,10 @@ func (p *parser) metric(raw json.RawMessage) (*source.Batch, error) {
 		return p.done(nil)
 	}
 	if !m.ID.int() {
-		p.bad.Addf("data.metric_alert.id", "must be the metric alert's numeric id, got %q", clip(string(m.ID), 64))
+		p.bad.Addf("data.metric_alert.id", "must be the metric alert's numeric id, got %s", source.Quote(string(m.ID)))
 	}
 	if !m.AlertRule.ID.int() {
-		p.bad.Addf("data.metric_alert.alert_rule.id", "must be the alert rule's numeric id, got %q", clip(string(m.AlertRule.ID), 64))
+		p.bad.Addf("data.metric_alert.alert_rule.id", "must be the alert rule's numeric id, got %s", source.Quote(string(m.AlertRule.ID)))
 	}
 	at := cmpTime(m.DateStarted, m.DateDetected)
 	if at == nil {
@@ -473,11 +473,4 @@ func cmpTime(a, b *time.Time) *time.Time {
 		return b
 	}
 	return nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(no action)"
-	}
-	return clip(s, 64)
 }

@@ -11,7 +11,7 @@ package sentry_test
 
 import (
 	"context"
-	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/sentry"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 const secret = "3c1f4d7e9a2b8c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"
@@ -85,51 +86,27 @@ func request(resource string, body []byte, edit ...func(*http.Request)) *http.Re
 	return r
 }
 
-func (g *rig) serve(t testing.TB, r *http.Request) (*httptest.ResponseRecorder, server.Problem) {
+// serve posts r's body with r's headers to the source.
+func (g *rig) serve(t *testing.T, r *http.Request) (*httptest.ResponseRecorder, server.Problem) {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	g.h.ServeHTTP(rec, r)
-	var p server.Problem
-	if rec.Code >= 400 {
-		require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-	}
-	return rec, p
+	body, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	return sourcetest.Post(t, g.h, string(body), func(to *http.Request) { to.Header = r.Header.Clone() })
 }
 
-// stored are the alert events on the ALERTS stream, in order.
-func (g *rig) stored(t testing.TB) []*typesv1.Alert {
+// stored are the alerts on the ALERTS stream, in order.
+func (g *rig) stored(t *testing.T) []*typesv1.Alert {
 	t.Helper()
-	ctx := context.Background()
-	stream, err := g.js.Stream(ctx, "ALERTS")
-	require.NoError(t, err)
-	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	msgs, err := c.FetchNoWait(1000)
-	require.NoError(t, err)
 	var out []*typesv1.Alert
-	for msg := range msgs.Messages() {
-		events, err := bus.Decode(msg.Subject(), msg.Data())
-		require.NoError(t, err)
-		for _, e := range events {
-			switch e := e.(type) {
-			case *eventsv1.AlertFired:
-				out = append(out, e.GetAlert())
-			case *eventsv1.AlertResolved:
-				out = append(out, e.GetAlert())
-			}
+	for _, e := range sourcetest.Stored(t, g.js) {
+		switch e := e.(type) {
+		case *eventsv1.AlertFired:
+			out = append(out, e.GetAlert())
+		case *eventsv1.AlertResolved:
+			out = append(out, e.GetAlert())
 		}
 	}
 	return out
-}
-
-func (g *rig) messages(t testing.TB) uint64 {
-	t.Helper()
-	stream, err := g.js.Stream(context.Background(), "ALERTS")
-	require.NoError(t, err)
-	info, err := stream.Info(context.Background())
-	require.NoError(t, err)
-	return info.State.Msgs
 }
 
 // The life of one Sentry issue: created, alerted by a rule with the
@@ -242,12 +219,7 @@ func TestActions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			body := fixture(t, tc.file)
 			if tc.edit != nil {
-				var m map[string]any
-				require.NoError(t, json.Unmarshal(body, &m))
-				tc.edit(m)
-				var err error
-				body, err = json.Marshal(m)
-				require.NoError(t, err)
+				body = sourcetest.Edit(t, body, tc.edit)
 			}
 			batch, err := sentry.Format{Now: func() time.Time { return now }}.Parse(body, header(tc.resource))
 			require.NoError(t, err)
@@ -330,7 +302,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	assert.Zero(t, g.messages(t), "nothing refused was stored")
+	assert.Empty(t, sourcetest.Stored(t, g.js), "nothing refused was stored")
 	assert.InDelta(t, 13.0, testutil.ToFloat64(counter(t, g.reg, "vigil_gateway_source_requests_refused_total")), 0)
 	assert.Zero(t, testutil.ToFloat64(counter(t, g.reg, "vigil_gateway_source_alerts_accepted_total")))
 
