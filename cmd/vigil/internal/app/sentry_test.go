@@ -1,8 +1,11 @@
 package app_test
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,4 +92,24 @@ func TestSentryIssueToIncident(t *testing.T) {
 		incs := v.incidents(t)
 		return len(incs) != 1 || incs[0].FiringCount != 1
 	}, 3*time.Second, 200*time.Millisecond, "a replayed resolution does not resolve the regression")
+}
+
+// sentryBenchEvent is an alert rule's event as Sentry sends it.
+var sentryBenchEvent = sync.OnceValue(func() []byte {
+	b, err := os.ReadFile(sentryFixtures + "event_alert_triggered.json")
+	if err != nil {
+		panic(err)
+	}
+	return b
+})
+
+// sentryBenchBody is request n: an alert rule's event of issue n, so
+// that each request is an alert of its own. Sentry sends one per request.
+func sentryBenchBody(n int64, _ int) []byte {
+	return bytes.Replace(sentryBenchEvent(), []byte(`"issue_id": "1170820242"`), []byte(fmt.Sprintf(`"issue_id": "%d"`, n)), 1)
+}
+
+// sentryBenchSign signs body as Sentry does.
+func sentryBenchSign(r *http.Request, body []byte) {
+	r.Header = fakesentry.Request(r.Context(), r.URL.String(), sentrySecret, "event_alert", body, time.Now()).Header
 }
