@@ -32,6 +32,21 @@ func (v *vigil) postSentry(t *testing.T, resource, fixture string) {
 	require.Equal(t, http.StatusAccepted, status, "%s: %s", fixture, out)
 }
 
+// onlyIncident waits until Vigil has one incident and it is as want says,
+// and returns it.
+func (v *vigil) onlyIncident(t *testing.T, want func(incidentJSON) bool, msg string) incidentJSON {
+	t.Helper()
+	var inc incidentJSON
+	require.Eventually(t, func() bool {
+		incs := v.incidents(t)
+		if len(incs) == 1 {
+			inc = incs[0]
+		}
+		return len(incs) == 1 && want(inc)
+	}, 30*time.Second, 200*time.Millisecond, msg)
+	return inc
+}
+
 // TestSentryIssueToIncident: one Sentry issue's life through the running
 // pipeline: created, an alert rule's event and another error event of it
 // are one alert of one incident (repeats deduplicated), the issue's
@@ -43,13 +58,8 @@ func TestSentryIssueToIncident(t *testing.T) {
 	v.postSentry(t, "event_alert", "event_alert_triggered.json")
 	v.postSentry(t, "error", "error_created.json")
 
-	var inc incidentJSON
-	require.Eventually(t, func() bool {
-		incs := v.incidents(t)
-		if len(incs) != 1 {
-			return false
-		}
-		inc = incs[0]
+	// The three requests are counted on the one alert.
+	inc := v.onlyIncident(t, func(inc incidentJSON) bool {
 		var got struct {
 			Incident struct {
 				Alerts []struct {
@@ -57,10 +67,9 @@ func TestSentryIssueToIncident(t *testing.T) {
 				} `json:"alerts"`
 			} `json:"incident"`
 		}
-		// The three requests are counted on the one alert.
 		return v.get(t, "/api/v1/incidents/"+inc.ID, adminToken, &got) == http.StatusOK &&
 			len(got.Incident.Alerts) == 1 && got.Incident.Alerts[0].Count == 3
-	}, 30*time.Second, 200*time.Millisecond, "want one incident of one alert, seen three times")
+	}, "want one incident of one alert, seen three times")
 	assert.Equal(t, "INCIDENT_STATUS_OPEN", inc.Status)
 	assert.Equal(t, 1, inc.AlertCount)
 	assert.Equal(t, "SentryIssue", inc.Title)
@@ -74,19 +83,17 @@ func TestSentryIssueToIncident(t *testing.T) {
 	}, got.Incident.Alerts[0].Alert.Labels)
 
 	v.postSentry(t, "issue", "issue_resolved.json")
-	require.Eventually(t, func() bool {
-		incs := v.incidents(t)
-		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_RESOLVED" && incs[0].FiringCount == 0
-	}, 30*time.Second, 200*time.Millisecond, "the issue's resolution resolves the incident")
+	v.onlyIncident(t, func(inc incidentJSON) bool {
+		return inc.Status == "INCIDENT_STATUS_RESOLVED" && inc.FiringCount == 0
+	}, "the issue's resolution resolves the incident")
 
 	// The issue regresses (a new event after the resolution): the
 	// incident reopens. The old resolution sent again (a replay) starts
 	// before that firing: the monitor ignores it.
 	v.postSentry(t, "issue", "issue_unresolved.json")
-	require.Eventually(t, func() bool {
-		incs := v.incidents(t)
-		return len(incs) == 1 && incs[0].Status == "INCIDENT_STATUS_OPEN" && incs[0].FiringCount == 1
-	}, 30*time.Second, 200*time.Millisecond, "the regression reopens the incident")
+	v.onlyIncident(t, func(inc incidentJSON) bool {
+		return inc.Status == "INCIDENT_STATUS_OPEN" && inc.FiringCount == 1
+	}, "the regression reopens the incident")
 	v.postSentry(t, "issue", "issue_resolved.json")
 	require.Never(t, func() bool {
 		incs := v.incidents(t)
