@@ -65,7 +65,7 @@ func (f *serviceFlags) logger() (*slog.Logger, error) {
 // the variable to fix.
 func appOptions(f *serviceFlags, services []string, adminToken string) (app.Options, error) {
 	secrets := map[string]string{}
-	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET", "VIGIL_LINE_CHANNEL_SECRET"} {
+	for _, k := range []string{"VIGIL_TELEGRAM_WEBHOOK_SECRET", "VIGIL_SLACK_SIGNING_SECRET", "VIGIL_TELEGRAM_BOT_TOKEN", "VIGIL_SLACK_BOT_TOKEN", "VIGIL_LINE_CHANNEL_TOKEN", "VIGIL_WEBHOOK_SECRET", "VIGIL_LINE_CHANNEL_SECRET", "VIGIL_SENTRY_CLIENT_SECRET"} {
 		v, err := secretEnv(k)
 		if err != nil {
 			return app.Options{}, err
@@ -303,6 +303,10 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 			LineChannelSecret: secrets["VIGIL_LINE_CHANNEL_SECRET"],
 			LineChannelToken:  secrets["VIGIL_LINE_CHANNEL_TOKEN"],
 			LineAPIURL:        lineAPI,
+			// Sentry's internal integration: its webhooks are signed with
+			// the client secret; the source belongs to VIGIL_SENTRY_TEAM.
+			SentryClientSecret: secrets["VIGIL_SENTRY_CLIENT_SECRET"],
+			SentryTeam:         os.Getenv("VIGIL_SENTRY_TEAM"),
 			// An incident's Snooze button in a chat; the email action
 			// links' signing key is derived from the encryption key.
 			ChatSnooze: chatSnooze, EncryptionKey: key,

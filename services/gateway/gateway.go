@@ -53,6 +53,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/alertmanager"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/grafana"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/registry"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sentry"
 
 	"google.golang.org/grpc"
 )
@@ -138,6 +139,12 @@ type Options struct {
 	// Login bounds failed logins per user and per client address
 	// (access.DefaultLoginLimits where zero).
 	Login LoginLimits
+	// SentryClientSecret is the Client Secret of the Sentry internal
+	// integration that posts to /api/v1/webhooks/sentry: the route
+	// answers only requests it signed. Empty: the route answers 404.
+	// SentryTeam is the team the Sentry source belongs to ("": every
+	// team's alerts, as an admin's key).
+	SentryClientSecret, SentryTeam string
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client (a load balancer, an ingress); empty: the client is the
 	// address a request comes from.
@@ -233,6 +240,12 @@ func (o Options) Validate() error {
 	}
 	if strings.TrimSpace(o.SlackSigningSecret) != o.SlackSigningSecret {
 		errs = append(errs, errors.New("VIGIL_SLACK_SIGNING_SECRET: has leading or trailing spaces; copy the signing secret from the Slack app's Basic Information page"))
+	}
+	if strings.TrimSpace(o.SentryClientSecret) != o.SentryClientSecret {
+		errs = append(errs, errors.New("VIGIL_SENTRY_CLIENT_SECRET: has leading or trailing spaces; copy the Client Secret from the Sentry internal integration's page"))
+	}
+	if o.SentryTeam != "" && o.SentryClientSecret == "" {
+		errs = append(errs, errors.New("VIGIL_SENTRY_TEAM: needs VIGIL_SENTRY_CLIENT_SECRET (the Sentry webhook is off without it)"))
 	}
 	if o.LineChannelSecret != "" && o.LineChannelToken == "" {
 		errs = append(errs, errors.New("VIGIL_LINE_CHANNEL_SECRET: needs VIGIL_LINE_CHANNEL_TOKEN too (to answer what LINE brings)"))
@@ -623,6 +636,14 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST "+grpcapi.SourcePath("{name}"), &source.Handler{
 		Lookup: s.sources.Lookup, Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
 	})
+	sentryHook := notConfigured("Sentry", "VIGIL_SENTRY_CLIENT_SECRET")
+	if s.opts.SentryClientSecret != "" {
+		sentryHook = &source.Handler{
+			Source:   sentry.Source([]byte(s.opts.SentryClientSecret), s.opts.SentryTeam),
+			Ingester: s.ingester, MaxBytes: s.opts.WebhookMaxBytes, Metrics: sources, Log: s.deps.Logger,
+		}
+	}
+	srv.Handle("POST /api/v1/webhooks/sentry", sentryHook)
 	// The chat webhooks are verified by their senders' own mechanisms, not
 	// by API credentials.
 	tg := notConfigured("Telegram", "VIGIL_TELEGRAM_WEBHOOK_SECRET")
@@ -656,7 +677,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	return nil
 }
 
-// notConfigured answers a chat webhook that is not set up.
+// notConfigured answers a webhook that is not set up.
 func notConfigured(what, setting string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		server.WriteProblem(w, http.StatusNotFound, what+" is not set up on this Vigil: set "+setting)

@@ -48,6 +48,8 @@ type Bundle struct {
 	Metrics []Series
 	// Similar are past incidents like this one, with their outcomes.
 	Similar []Past
+	// Errors are the Sentry issues among the incident's alerts.
+	Errors []ErrorIssue
 	// Items is every piece of evidence with its source, in the order it
 	// was gathered: what a result points at.
 	Items []Item
@@ -213,6 +215,23 @@ type Series struct {
 type Point struct {
 	At    time.Time
 	Value float64
+}
+
+// ErrorIssue is an error tracker's issue (Sentry's) that alerted: a new
+// kind of exception in the app's code.
+type ErrorIssue struct {
+	// ID is Sentry's issue id; Project its project (the app).
+	ID, Project string
+	Title       string
+	// URL is the issue's page in Sentry.
+	URL string
+	// Release is the release of the event that alerted, when it said.
+	Release string
+	// FirstSeen is when Sentry first saw the issue; when the alerts did
+	// not say (an alert rule's event), the earliest alert's start, and
+	// FirstSeenKnown is false.
+	FirstSeen      time.Time
+	FirstSeenKnown bool
 }
 
 // Past is a similar incident and what came of it.

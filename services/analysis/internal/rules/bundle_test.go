@@ -95,6 +95,9 @@ func finish(b *evidence.Bundle) *evidence.Bundle {
 	for _, s := range b.Metrics {
 		add(metricID(s.Labels["signal"]), "prometheus", s.Query)
 	}
+	for _, is := range b.Errors {
+		add(errorID(is), "sentry", is.Title)
+	}
 	return b
 }
 
@@ -284,4 +287,16 @@ func scaledToZero(before int) change {
 
 func memoryLimit(n int64) change {
 	return func(b *evidence.Bundle) { b.Workload.Containers[0].MemoryLimit = n }
+}
+
+// sentryIssue: the incident's alerts include Sentry issue 1170820242,
+// first seen at (known: the issue webhook said so; else its first alert).
+func sentryIssue(at time.Time, known bool) change {
+	return func(b *evidence.Bundle) {
+		b.Errors = append(b.Errors, evidence.ErrorIssue{
+			ID: "1170820242", Project: "checkout", Title: "KeyError: 'currency'",
+			URL: "https://sentry.io/organizations/acme/issues/1170820242/", Release: "checkout@1.3",
+			FirstSeen: at, FirstSeenKnown: known,
+		})
+	}
 }

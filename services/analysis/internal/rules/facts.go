@@ -19,6 +19,10 @@ const (
 	// their `for:` (5-15 minutes), and a change from hours ago is not
 	// "shortly before".
 	changeWindow = 30 * time.Minute
+	// rolloutLead is how long before a deploy's last event (its
+	// success) the release's pods may already run: a rollout takes up to
+	// the deploy service's timeout, 5 minutes by default.
+	rolloutLead = 5 * time.Minute
 	// stuckAfter is how long a pod may be terminating before it is
 	// stuck: the grace period (30 s by default, rarely over a few
 	// minutes; the bundle does not carry it) plus a wide margin.
@@ -180,6 +184,34 @@ func (f *facts) recentChange() (ids []string, what string, ok bool) {
 		}
 	}
 	return ids, what, len(ids) > 0
+}
+
+// errorAfterDeploy is the first Sentry issue first seen within
+// changeWindow after a Vigil deploy of the app (from rolloutLead before
+// its last event) whose revision the workload runs, and that deploy.
+func (f *facts) errorAfterDeploy() (evidence.ErrorIssue, evidence.Deploy, bool) {
+	if f.w == nil {
+		return evidence.ErrorIssue{}, evidence.Deploy{}, false
+	}
+	for _, is := range f.b.Errors {
+		for _, d := range f.b.Deploys {
+			if d.Status != "requested" && d.Status != "succeeded" || (d.Revision != 0 && d.Revision != f.w.Revision) {
+				continue
+			}
+			if since := is.FirstSeen.Sub(d.At); since >= -rolloutLead && since <= changeWindow {
+				return is, d, true
+			}
+		}
+	}
+	return evidence.ErrorIssue{}, evidence.Deploy{}, false
+}
+
+// short is an issue's title cut for a sentence.
+func short(title string) string {
+	if r := []rune(strings.TrimSpace(title)); len(r) > 120 {
+		return string(r[:120]) + "…"
+	}
+	return strings.TrimSpace(title)
 }
 
 // lastGood is the revision a rollback returns to: the workload model's

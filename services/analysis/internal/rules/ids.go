@@ -19,6 +19,7 @@ import (
 //	deploy/<id>                       a deployment seen on deploy's events
 //	metric/cpu_utilization            a Prometheus series, by its signal label
 //	history/<incident id>             a past incident of the same kind and its outcome
+//	sentry/<issue id>                 a Sentry issue among the incident's alerts
 //	alert/labels                      the incident's labels
 
 func workloadID(b *evidence.Bundle) string {
@@ -42,6 +43,8 @@ func logID(pod, c string) string { return "logs/" + pod + "/" + c }
 func deployID(d evidence.Deploy) string { return "deploy/" + d.ID }
 
 func metricID(signal string) string { return "metric/" + signal }
+
+func errorID(is evidence.ErrorIssue) string { return "sentry/" + is.ID }
 
 const labelsID = "alert/labels"
 

@@ -281,6 +281,31 @@ func ruleCases() []ruleCase {
 			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
 			ruledOut: []string{"not unschedulable: no pod is pending unscheduled"},
 		}},
+		{"error-after-deploy: a new Sentry issue after a deploy, pods healthy", build(deployed(10*time.Minute, "1.3", true), sentryIssue(opened.Add(-8*time.Minute), true)), want{
+			rule: "error-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.7, 0.7},
+			evidence: []string{"sentry/1170820242", "deploy/dep-7", "deployment/checkout/revision/3", "deployment/checkout/revision/2"},
+			says:     "Sentry issue 1170820242 (KeyError: 'currency') was first seen 2m0s after revision 3 of deployment/checkout was deployed (release checkout@1.3). Roll back to revision 2",
+		}},
+		{"error-after-deploy: first seen during the rollout, when only its first alert says", build(deployed(10*time.Minute, "1.3", true), sentryIssue(opened.Add(-12*time.Minute), false)), want{
+			rule: "error-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.6, 0.6},
+			evidence: []string{"sentry/1170820242", "deploy/dep-7"},
+		}},
+		{"rollback-after-deploy cites the Sentry issue too", build(deployed(10*time.Minute, "1.3", true), crashLoop(0, 1, 2), sentryIssue(opened.Add(-9*time.Minute), true)), want{
+			rule: "rollback-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.8, 0.8},
+			evidence: []string{"sentry/1170820242", "deploy/dep-7"},
+		}},
+		{"precedence: a Sentry issue seen before the deploy is not the release's", build(deployed(10*time.Minute, "1.3", true), sentryIssue(opened.Add(-2*time.Hour), true)), want{
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
+		}},
+		{"precedence: a Sentry issue with no deploy is no rollback", build(sentryIssue(opened.Add(-5*time.Minute), true)), want{
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
+		}},
+		{"precedence: a Sentry issue after a deploy with no good revision to return to", build(deployed(10*time.Minute, "1.3", false), sentryIssue(opened.Add(-8*time.Minute), true)), want{
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
+		}},
 		{"precedence: a deploy an hour ago is not recent", build(deployed(time.Hour, "1.3", true), crashLoop(0, 1, 2)), want{
 			rule: "restart-unhealthy", action: restart, target: deployment, conf: [2]float64{0.45, 0.45},
 		}},

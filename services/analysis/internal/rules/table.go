@@ -247,8 +247,37 @@ var table = []rule{
 				evidence:  slices.Concat(refIDs(refs), podIDs(pods), ids, []string{revisionID(f.b, prev.Number), workloadID(f.b)}, eventIDs(f.events(eventsWith("Unhealthy")))),
 				params:    &typesv1.RollbackParams{Revision: prev.Number},
 			}
+			if is, _, raised := f.errorAfterDeploy(); raised {
+				d.evidence = append(d.evidence, errorID(is))
+			}
 			if slices.ContainsFunc(refs, func(r ref) bool { return slices.Contains(imagePullReasons, r.c.Reason) }) {
 				d.adjust, d.adjustWhy = 0.05, "confidence raised: the new image cannot be pulled, the deploy is the cause"
+			}
+			return d, true
+		},
+	},
+	{
+		name: "error-after-deploy", action: rollback, confidence: 0.7,
+		when: "a Sentry issue was first seen within 30 min after a Vigil deploy of the app (from 5 min before the deploy's last event, for a rollout still under way), the workload runs that deploy's revision, and its pods are healthy: the release raises a new error; roll back to the last good revision",
+		match: func(f *facts) (finding, bool) {
+			is, dep, ok := f.errorAfterDeploy()
+			prev, healthy := f.lastGood()
+			if !ok || !healthy {
+				return finding{}, false
+			}
+			release := ""
+			if is.Release != "" {
+				release = f.tr(" (release %s)", is.Release)
+			}
+			d := finding{
+				summary: f.tr("Sentry issue %s (%s) was first seen %s after revision %d of %s was deployed%s. Roll back to revision %d (%s), the last good one",
+					is.ID, short(is.Title), is.FirstSeen.Sub(dep.At).Round(time.Second), f.w.Revision, workloadID(f.b), release, prev.Number, strings.Join(prev.Images, ", ")),
+				rootCause: f.tr("revision %d raises a new error: %s", f.w.Revision, short(is.Title)),
+				evidence:  []string{errorID(is), deployID(dep), revisionID(f.b, f.w.Revision), revisionID(f.b, prev.Number), workloadID(f.b)},
+				params:    &typesv1.RollbackParams{Revision: prev.Number},
+			}
+			if !is.FirstSeenKnown {
+				d.adjust, d.adjustWhy = -0.1, "confidence lowered: the alerts did not say when Sentry first saw the issue; its first alert stands for it"
 			}
 			return d, true
 		},
