@@ -24,7 +24,9 @@ func TestDocsLinksResolve(t *testing.T) {
 	t.Parallel()
 	pages, err := filepath.Glob("../../docs/*.md")
 	require.NoError(t, err)
-	pages = append(pages, "../../README.md")
+	sub, err := filepath.Glob("../../docs/*/*.md")
+	require.NoError(t, err)
+	pages = append(append(pages, sub...), "../../README.md")
 	var broken []string
 	for _, page := range pages {
 		text, err := os.ReadFile(page)
