@@ -421,6 +421,7 @@ func (s *Service) analyze(ctx context.Context, incidentID, first string) (*analy
 	b := &evidence.Bundle{Incident: incidentOf(inc)}
 	b.Items = append(b.Items, evidence.Item{ID: "alert/labels", Source: "alerts", Summary: "Alert labels: " + labelString(b.Incident.Labels), At: b.Incident.OpenedAt})
 	gather.Sentry(inc.GetAlerts(), b)
+	gather.Held(inc.GetAlerts(), b)
 	s.gather(ctx, b, subjectOf(inc), start)
 	s.history(ctx, inc, b)
 	res, attempts, err := s.deps.Analyzer.Analyze(ctx, b, first)
