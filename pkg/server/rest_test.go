@@ -83,6 +83,7 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 	gatewayv1.RegisterUserServiceServer(srv.GRPC, gatewayv1.UnimplementedUserServiceServer{})
 	gatewayv1.RegisterKeyServiceServer(srv.GRPC, gatewayv1.UnimplementedKeyServiceServer{})
 	gatewayv1.RegisterAuditServiceServer(srv.GRPC, gatewayv1.UnimplementedAuditServiceServer{})
+	gatewayv1.RegisterSourceServiceServer(srv.GRPC, gatewayv1.UnimplementedSourceServiceServer{})
 	monitorv1.RegisterIncidentServiceServer(srv.GRPC, monitorv1.UnimplementedIncidentServiceServer{})
 	monitorv1.RegisterSilenceServiceServer(srv.GRPC, monitorv1.UnimplementedSilenceServiceServer{})
 	monitorv1.RegisterOnCallServiceServer(srv.GRPC, monitorv1.UnimplementedOnCallServiceServer{})
@@ -102,7 +103,7 @@ func restServer(t *testing.T, c *calls, deny error, limit int64) string {
 		monitorv1.RegisterSilenceServiceHandler, deployv1.RegisterAppServiceHandler, deployv1.RegisterClusterServiceHandler,
 		repairv1.RegisterRepairServiceHandler, notifyv1.RegisterChannelServiceHandler, analysisv1.RegisterAnalysisServiceHandler,
 		monitorv1.RegisterOnCallServiceHandler, monitorv1.RegisterEscalationServiceHandler, notifyv1.RegisterRouteServiceHandler,
-		monitorv1.RegisterInhibitionServiceHandler,
+		monitorv1.RegisterInhibitionServiceHandler, gatewayv1.RegisterSourceServiceHandler,
 	} {
 		require.NoError(t, register(t.Context(), srv.Gateway, conn))
 	}
