@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
@@ -111,16 +110,10 @@ func (s *Service) releaseSome(ctx context.Context, limit int) (int, error) {
 		n = len(recs)
 		cause := bus.NewMeta(incident.Producer, nil)
 		signals := make([]*incident.Signal, len(recs))
-		labels := make([]map[string]string, len(recs))
 		for i, r := range recs {
 			signals[i] = &incident.Signal{Alert: r.GetAlert(), Cause: cause}
-			labels[i] = r.GetAlert().GetLabels()
 		}
-		ix, err := appteam.IndexFor(ctx, tx, labels...)
-		if err != nil {
-			return err
-		}
-		return s.correlator.Apply(ctx, tx, s.correlator.NewPlan(signals, ix).Signals)
+		return s.correlator.Reapply(ctx, tx, signals)
 	})
 	return n, err
 }

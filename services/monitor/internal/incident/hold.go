@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
@@ -40,4 +41,19 @@ func hold(h Holder, s *Signal, now time.Time) *AlertRecord {
 	rec := firingRecord(s.Alert, "", 1, now, "")
 	rec.HeldBy = by
 	return rec
+}
+
+// Reapply applies again, in tx, firings held back earlier (by a rollout,
+// package quiet; by an inhibition, monitor's release loop): indexed by
+// their subjects and planned as the intake's are.
+func (c *Correlator) Reapply(ctx context.Context, tx pgx.Tx, signals []*Signal) error {
+	labels := make([]map[string]string, len(signals))
+	for i, s := range signals {
+		labels[i] = s.Alert.GetLabels()
+	}
+	ix, err := appteam.IndexFor(ctx, tx, labels...)
+	if err != nil {
+		return err
+	}
+	return c.Apply(ctx, tx, c.NewPlan(signals, ix).Signals)
 }

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -156,22 +155,17 @@ func (r *Releaser) release(ctx context.Context, tx pgx.Tx) (int, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("load held alerts: %w", err)
 	}
-	labels := make([]map[string]string, len(alerts))
 	signals := make([]*incident.Signal, len(alerts))
 	fps := make([]string, len(alerts))
 	// One cause per transaction: the alerts a window releases together
 	// share a correlation id, as one alert event's do.
 	cause := bus.NewMeta(incident.Producer, nil)
 	for i, h := range alerts {
-		labels[i], fps[i] = h.alert.GetLabels(), h.alert.GetFingerprint()
+		fps[i] = h.alert.GetFingerprint()
 		by := proto.CloneOf(byApp[h.app])
 		signals[i] = &incident.Signal{Alert: h.alert, Cause: cause, HeldBy: by}
 	}
-	ix, err := appteam.IndexFor(ctx, tx, labels...)
-	if err != nil {
-		return 0, false, err
-	}
-	if err := r.c.Apply(ctx, tx, r.c.NewPlan(signals, ix).Signals); err != nil {
+	if err := r.c.Reapply(ctx, tx, signals); err != nil {
 		return 0, false, err
 	}
 	// Apply removed the held copies of the alerts it added to incidents;
