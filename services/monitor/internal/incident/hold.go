@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,8 +21,10 @@ type Holder interface {
 // Holds loads the rollouts in force, once per transaction.
 type Holds func(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error)
 
-func (c *Correlator) holder(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error) {
-	if c.opts.Holds == nil {
+// holder loads the rollouts in force for signals: not when none of them
+// fires (only firings are held).
+func (c *Correlator) holder(ctx context.Context, tx pgx.Tx, signals []*Signal, now time.Time) (Holder, error) {
+	if c.opts.Holds == nil || !slices.ContainsFunc(signals, func(s *Signal) bool { return !s.Resolved }) {
 		return nil, nil
 	}
 	return c.opts.Holds(ctx, tx, now)
