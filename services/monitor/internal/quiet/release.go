@@ -61,40 +61,28 @@ func (r *Releaser) Poke() {
 	}
 }
 
-// Run releases due held alerts every interval until ctx ends.
+// Run releases due held alerts every interval, and when poked, until ctx
+// ends.
 func (r *Releaser) Run(ctx context.Context) error {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-r.poke:
-		}
-		if _, err := r.Tick(ctx); err != nil && ctx.Err() == nil {
-			r.log.WarnContext(ctx, "releasing held alerts failed", "error", err)
-		}
-	}
+	return db.Sweep{
+		What: "held alerts released", Every: r.interval, Poke: r.poke, Log: r.log,
+		Pass: func(ctx context.Context) error {
+			_, err := r.Tick(ctx)
+			return err
+		},
+	}.Run(ctx)
 }
 
 // Tick releases every held alert due now, a bounded transaction at a
 // time, and returns how many it applied.
 func (r *Releaser) Tick(ctx context.Context) (int, error) {
 	total := 0
-	for ctx.Err() == nil {
-		var n int
-		var more bool
-		err := db.InTx(ctx, r.pool, func(tx pgx.Tx) (err error) {
-			n, more, err = r.release(ctx, tx)
-			return err
-		})
+	err := db.Drain(ctx, r.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		n, more, err := r.release(ctx, tx)
 		total += n
-		if err != nil || !more {
-			return total, err
-		}
-	}
-	return total, nil
+		return more, err
+	})
+	return total, err
 }
 
 // held is a held alert as the releaser reads it.
