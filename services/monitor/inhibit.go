@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
@@ -70,57 +69,34 @@ func (s *Service) reloadInhibitFile(ctx context.Context) error {
 // once nothing inhibits them: they open or join incidents as usual (or are
 // held again, by another source or a silence).
 func (s *Service) release(ctx context.Context) error {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
 	const limit = 500
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		for ctx.Err() == nil {
-			n, err := s.releaseSome(ctx, limit)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "releasing inhibited alerts failed", "error", err)
-				}
-				break
-			}
-			if n < limit {
-				break
-			}
-		}
-	}
+	return db.Sweep{
+		What: "inhibited alerts released", Every: 500 * time.Millisecond, Log: s.log,
+		Pass: func(ctx context.Context) error {
+			return db.Drain(ctx, s.deps.Pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+				n, err := s.releaseSome(ctx, tx, limit)
+				return n >= limit, err
+			})
+		},
+	}.Run(ctx)
 }
 
-// releaseSome releases up to limit alerts in one transaction. It takes the
-// release lock first and only then the groups' locks (in the correlator's
-// order), which the intake takes without the release lock: no cycle.
-func (s *Service) releaseSome(ctx context.Context, limit int) (int, error) {
-	var n int
-	err := db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		var mine bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, releaseLock).Scan(&mine); err != nil || !mine {
-			return err
-		}
-		recs, err := postgres.ReleasedAlerts(ctx, tx, limit)
-		if err != nil || len(recs) == 0 {
-			return err
-		}
-		n = len(recs)
-		cause := bus.NewMeta(incident.Producer, nil)
-		signals := make([]*incident.Signal, len(recs))
-		labels := make([]map[string]string, len(recs))
-		for i, r := range recs {
-			signals[i] = &incident.Signal{Alert: r.GetAlert(), Cause: cause}
-			labels[i] = r.GetAlert().GetLabels()
-		}
-		ix, err := appteam.IndexFor(ctx, tx, labels...)
-		if err != nil {
-			return err
-		}
-		return s.correlator.Apply(ctx, tx, s.correlator.NewPlan(signals, ix).Signals)
-	})
-	return n, err
+// releaseSome releases up to limit alerts in tx. It takes the release lock
+// first and only then the groups' locks (in the correlator's order), which
+// the intake takes without the release lock: no cycle.
+func (s *Service) releaseSome(ctx context.Context, tx pgx.Tx, limit int) (int, error) {
+	var mine bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, releaseLock).Scan(&mine); err != nil || !mine {
+		return 0, err
+	}
+	recs, err := postgres.ReleasedAlerts(ctx, tx, limit)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	cause := bus.NewMeta(incident.Producer, nil)
+	signals := make([]*incident.Signal, len(recs))
+	for i, r := range recs {
+		signals[i] = &incident.Signal{Alert: r.GetAlert(), Cause: cause}
+	}
+	return len(recs), s.correlator.Reapply(ctx, tx, signals)
 }

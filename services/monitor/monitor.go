@@ -353,33 +353,18 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// flushDue announces the incident updates whose interval has passed. A
-// change waits at most its interval plus one tick.
+// flushDue announces the incident updates whose interval has passed, and
+// settles flapping incidents. A change waits at most its interval plus
+// one tick.
 func (s *Service) flushDue(ctx context.Context) error {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
 	const limit = 500
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		for ctx.Err() == nil {
-			var n int
-			err := db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) (err error) {
-				n, err = s.correlator.FlushDue(ctx, tx, limit)
-				return err
+	return db.Sweep{
+		What: "due incident updates announced", Every: 250 * time.Millisecond, Log: s.log,
+		Pass: func(ctx context.Context) error {
+			return db.Drain(ctx, s.deps.Pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+				n, err := s.correlator.FlushDue(ctx, tx, limit)
+				return n >= limit, err
 			})
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "announcing due incident updates failed", "error", err)
-				}
-				break
-			}
-			if n < limit {
-				break
-			}
-		}
-	}
+		},
+	}.Run(ctx)
 }

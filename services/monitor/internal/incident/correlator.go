@@ -268,7 +268,7 @@ func (c *Correlator) Apply(ctx context.Context, tx pgx.Tx, signals []*Signal) er
 	if err != nil {
 		return err
 	}
-	holder, err := c.holder(ctx, tx, now)
+	holder, err := c.holder(ctx, tx, signals, now)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,12 @@ package incident
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-ops/vigil/pkg/appteam"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
@@ -19,8 +21,10 @@ type Holder interface {
 // Holds loads the rollouts in force, once per transaction.
 type Holds func(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error)
 
-func (c *Correlator) holder(ctx context.Context, tx pgx.Tx, now time.Time) (Holder, error) {
-	if c.opts.Holds == nil {
+// holder loads the rollouts in force for signals: not when none of them
+// fires (only firings are held).
+func (c *Correlator) holder(ctx context.Context, tx pgx.Tx, signals []*Signal, now time.Time) (Holder, error) {
+	if c.opts.Holds == nil || !slices.ContainsFunc(signals, func(s *Signal) bool { return !s.Resolved }) {
 		return nil, nil
 	}
 	return c.opts.Holds(ctx, tx, now)
@@ -40,4 +44,19 @@ func hold(h Holder, s *Signal, now time.Time) *AlertRecord {
 	rec := firingRecord(s.Alert, "", 1, now, "")
 	rec.HeldBy = by
 	return rec
+}
+
+// Reapply applies again, in tx, firings held back earlier (by a rollout,
+// package quiet; by an inhibition, monitor's release loop): indexed by
+// their subjects and planned as the intake's are.
+func (c *Correlator) Reapply(ctx context.Context, tx pgx.Tx, signals []*Signal) error {
+	labels := make([]map[string]string, len(signals))
+	for i, s := range signals {
+		labels[i] = s.Alert.GetLabels()
+	}
+	ix, err := appteam.IndexFor(ctx, tx, labels...)
+	if err != nil {
+		return err
+	}
+	return c.Apply(ctx, tx, c.NewPlan(signals, ix).Signals)
 }

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vigil-ops/vigil/pkg/appteam"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -62,40 +61,28 @@ func (r *Releaser) Poke() {
 	}
 }
 
-// Run releases due held alerts every interval until ctx ends.
+// Run releases due held alerts every interval, and when poked, until ctx
+// ends.
 func (r *Releaser) Run(ctx context.Context) error {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-r.poke:
-		}
-		if _, err := r.Tick(ctx); err != nil && ctx.Err() == nil {
-			r.log.WarnContext(ctx, "releasing held alerts failed", "error", err)
-		}
-	}
+	return db.Sweep{
+		What: "held alerts released", Every: r.interval, Poke: r.poke, Log: r.log,
+		Pass: func(ctx context.Context) error {
+			_, err := r.Tick(ctx)
+			return err
+		},
+	}.Run(ctx)
 }
 
 // Tick releases every held alert due now, a bounded transaction at a
 // time, and returns how many it applied.
 func (r *Releaser) Tick(ctx context.Context) (int, error) {
 	total := 0
-	for ctx.Err() == nil {
-		var n int
-		var more bool
-		err := db.InTx(ctx, r.pool, func(tx pgx.Tx) (err error) {
-			n, more, err = r.release(ctx, tx)
-			return err
-		})
+	err := db.Drain(ctx, r.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		n, more, err := r.release(ctx, tx)
 		total += n
-		if err != nil || !more {
-			return total, err
-		}
-	}
-	return total, nil
+		return more, err
+	})
+	return total, err
 }
 
 // held is a held alert as the releaser reads it.
@@ -156,22 +143,17 @@ func (r *Releaser) release(ctx context.Context, tx pgx.Tx) (int, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("load held alerts: %w", err)
 	}
-	labels := make([]map[string]string, len(alerts))
 	signals := make([]*incident.Signal, len(alerts))
 	fps := make([]string, len(alerts))
 	// One cause per transaction: the alerts a window releases together
 	// share a correlation id, as one alert event's do.
 	cause := bus.NewMeta(incident.Producer, nil)
 	for i, h := range alerts {
-		labels[i], fps[i] = h.alert.GetLabels(), h.alert.GetFingerprint()
+		fps[i] = h.alert.GetFingerprint()
 		by := proto.CloneOf(byApp[h.app])
 		signals[i] = &incident.Signal{Alert: h.alert, Cause: cause, HeldBy: by}
 	}
-	ix, err := appteam.IndexFor(ctx, tx, labels...)
-	if err != nil {
-		return 0, false, err
-	}
-	if err := r.c.Apply(ctx, tx, r.c.NewPlan(signals, ix).Signals); err != nil {
+	if err := r.c.Reapply(ctx, tx, signals); err != nil {
 		return 0, false, err
 	}
 	// Apply removed the held copies of the alerts it added to incidents;

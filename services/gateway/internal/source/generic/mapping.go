@@ -260,7 +260,7 @@ func (p *Program) alert(e *eval, now time.Time) *typesv1.Alert {
 			case "resolved":
 				a.Status = typesv1.AlertStatus_ALERT_STATUS_RESOLVED
 			default:
-				e.bad.Addf(e.path+"status", "must yield \"firing\" or \"resolved\", got %q", s)
+				e.bad.Addf(e.path+"status", "must yield \"firing\" or \"resolved\", got %s", source.Quote(s))
 			}
 		}
 	}
@@ -352,7 +352,7 @@ func (e *eval) time(field string, prg cel.Program) (time.Time, bool) {
 		if err == nil {
 			return t, true
 		}
-		e.bad.Addf(e.path+field, "must yield a timestamp, got %q: not RFC 3339 (write timestamp(...) or parse it in the expression)", string(v))
+		e.bad.Addf(e.path+field, "must yield a timestamp, got %s: not RFC 3339 (write timestamp(...) or parse it in the expression)", source.Quote(string(v)))
 	case types.Int:
 		return time.Unix(int64(v), 0), true
 	case types.Double:
