@@ -11,6 +11,7 @@ package generic
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,14 @@ const (
 	RequestCost = 50 * CostLimit
 	// MaxDepth bounds the nesting of a body's JSON.
 	MaxDepth = 64
+	// MaxEvalTime bounds the wall-clock time of every evaluation one
+	// request causes: cost counts operations, and a costly operation on
+	// large values (a map over thousands of items) can take far longer
+	// per unit than another.
+	MaxEvalTime = 2 * time.Second
+	// maxErrorText bounds CEL's error message in a violation: it may
+	// quote the body (a key, a value).
+	maxErrorText = 256
 )
 
 // Program is a compiled Mapping.
@@ -120,7 +129,9 @@ func Compile(m Mapping) (*Program, error) {
 			bad.Add(path, strings.TrimSpace(iss.Err().Error()))
 			return nil
 		}
-		prg, err := env.Program(ast, cel.CostLimit(CostLimit))
+		// Checked for interruption every 100 iterations of a
+		// comprehension, so the request's deadline stops a long one.
+		prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))
 		if err != nil {
 			bad.Add(path, err.Error())
 			return nil
@@ -176,6 +187,7 @@ var hiddenHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "
 
 // eval is one request's evaluation: what it has spent, and its variables.
 type eval struct {
+	ctx     context.Context //nolint:containedctx // one request's evaluations share its deadline
 	spent   uint64
 	vars    map[string]any
 	path    string // of the alert being mapped: "alerts[3]"
@@ -197,7 +209,9 @@ func (p *Program) Map(body []byte, h http.Header, now time.Time) ([]*typesv1.Ale
 			headers[strings.ToLower(k)] = strings.Join(vs, ", ")
 		}
 	}
-	e := &eval{vars: map[string]any{"body": doc, "item": doc, "headers": headers}}
+	ctx, cancel := context.WithTimeout(context.Background(), MaxEvalTime)
+	defer cancel()
+	e := &eval{ctx: ctx, vars: map[string]any{"body": doc, "item": doc, "headers": headers}}
 	items := []any{doc}
 	if p.alerts != nil {
 		v, ok := e.run("alerts", p.alerts)
@@ -285,12 +299,21 @@ func (e *eval) run(field string, prg cel.Program) (ref.Val, bool) {
 	if e.aborted {
 		return nil, false
 	}
-	v, det, err := prg.Eval(e.vars)
+	v, det, err := prg.ContextEval(e.ctx, e.vars)
 	if det != nil && det.ActualCost() != nil {
 		e.spent += *det.ActualCost()
 	}
+	if e.ctx.Err() != nil {
+		e.bad.Addf(e.path+field, "the mapping's evaluation of this request took longer than %s", MaxEvalTime)
+		e.aborted = true
+		return nil, false
+	}
 	if err != nil {
-		e.bad.Add(e.path+field, err.Error())
+		msg := err.Error()
+		if len(msg) > maxErrorText {
+			msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "..."
+		}
+		e.bad.Add(e.path+field, msg)
 		return nil, false
 	}
 	if e.spent > RequestCost {

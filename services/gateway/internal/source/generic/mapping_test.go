@@ -217,6 +217,25 @@ func TestMapCostLimit(t *testing.T) {
 	assert.Contains(t, bad.Violations[0].Description, "cost limit")
 }
 
+// A request whose evaluations stay under every cost limit one by one but
+// would run for a long time altogether (many items, each costly) is
+// stopped by the request's deadline, or by its total cost, and refused.
+func TestMapTimeBound(t *testing.T) {
+	t.Parallel()
+	prg, err := generic.Compile(generic.Mapping{
+		Alerts: "body.xs",
+		Labels: map[string]string{"alertname": `body.xs.map(a, a + a).size() > 0 ? "x" : "y"`},
+	})
+	require.NoError(t, err)
+	xs := "[" + strings.Repeat(`"xxxxxxxxxxxxxxxxxxxx",`, 4999) + `"x"]`
+	_, err = prg.Map([]byte(`{"xs":`+xs+`}`), nil, now)
+	bad, ok := errors.AsType[*server.BadRequestError](err)
+	require.True(t, ok, "%T: %v", err, err)
+	require.NotEmpty(t, bad.Violations)
+	d := bad.Violations[len(bad.Violations)-1].Description
+	assert.True(t, strings.Contains(d, "took longer than") || strings.Contains(d, "cost limit"), d)
+}
+
 // Headers reach a mapping, credentials do not.
 func TestMapHeaders(t *testing.T) {
 	t.Parallel()
