@@ -85,8 +85,14 @@ func (s *Service) execute(ctx context.Context, rp *lifecycle.Repair) error {
 	cancel()
 	var refused *action.RefusedError
 	if errors.As(err, &refused) {
-		// The cluster is not as planned, or the policy forbids it now:
-		// nothing was changed.
+		// Nothing was changed. A target changed since the plan (another
+		// repair of it, a deploy) made this one stale: superseded, not
+		// failed — no cooldown, no page; a new proposal is planned on
+		// what is there now. Any other refusal (the policy forbids it
+		// now) fails it, for a person to look at.
+		if errors.Is(err, action.ErrChanged) {
+			return s.block(ctx, id, "superseded: "+err.Error())
+		}
 		s.fail(ctx, r, "refused: "+err.Error(), nil)
 		return nil
 	}
@@ -150,6 +156,9 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 			err = action.Run{Planned: st.Plan}.CheckPlanned(pl.UID, pl.Generation)
 		}
 		if _, ok := errors.AsType[*action.RefusedError](err); ok {
+			if errors.Is(err, action.ErrChanged) {
+				return s.block(ctx, r.GetId(), "superseded: "+err.Error())
+			}
 			s.fail(ctx, r, "refused: "+err.Error(), nil)
 			return nil
 		}
