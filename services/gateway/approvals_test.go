@@ -131,6 +131,8 @@ type fakeIncidents struct {
 	mu         sync.Mutex
 	incident   *typesv1.Incident
 	escalation monitorv1.IncidentEscalation
+	// listed are more incidents ListIncidents answers (console tests).
+	listed []*typesv1.Incident
 }
 
 // reach refuses an unknown incident, and a caller outside its team, as

@@ -44,6 +44,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
+	"github.com/vigil-ops/vigil/services/gateway/internal/console"
 	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
@@ -653,6 +654,13 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	srv.Handle("GET /api/v1/actions/{token}", actions)
 	srv.Handle("POST /api/v1/actions/{token}", actions)
+	// The web console has what the routes above leave (/ and below); it
+	// calls the API as the signed-in user through the same listener.
+	con, err := console.New(console.Options{Conn: conn, ClientAddr: s.clientAddrMD, Log: s.deps.Logger})
+	if err != nil {
+		return err
+	}
+	srv.Handle("/", con)
 	return nil
 }
 
