@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,12 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
+	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -162,6 +166,7 @@ func consoleEnv(t *testing.T) (*env, *gw) {
 		Id: "00000000-0000-4000-8000-00000000web1", Title: "Web is slow", Team: "web", App: "site",
 		Status: typesv1.IncidentStatus_INCIDENT_STATUS_OPEN, Priority: typesv1.Priority_PRIORITY_P0,
 	})
+	e.withBus = true
 	return e, e.start(t, gateway.Options{})
 }
 
@@ -402,4 +407,137 @@ func TestConsoleTraditionalChinese(t *testing.T) {
 	require.Contains(t, b.get("/").body, "<h1>事件</h1>")
 	p = b.get("/lang/en?back=" + url.QueryEscape("https://evil.example/"))
 	require.Equal(t, "/", p.header.Get("Location"), "the switch sends nowhere else")
+}
+
+// sse is a browser's /events stream, event by event.
+type sse struct {
+	events chan [2]string // name, data
+}
+
+func (b *browser) events(path string) *sse {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodGet, b.base+path, nil)
+	require.NoError(b.t, err)
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
+	}
+	resp, err := b.c.Do(req)
+	require.NoError(b.t, err)
+	require.Equal(b.t, http.StatusOK, resp.StatusCode)
+	require.Equal(b.t, "text/event-stream", resp.Header.Get("Content-Type"))
+	s := &sse{events: make(chan [2]string, 256)}
+	go func() {
+		defer func() { _ = resp.Body.Close() }()
+		sc := bufio.NewScanner(resp.Body)
+		var name string
+		var data []string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if name != "" {
+					s.events <- [2]string{name, strings.Join(data, "\n")}
+				}
+				name, data = "", nil
+			case strings.HasPrefix(line, "event: "):
+				name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data:"):
+				data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+			}
+		}
+		close(s.events)
+	}()
+	return s
+}
+
+// until returns the events up to the first one ok accepts, publishing
+// again every 200 ms until it comes (the gateway's subscription may not
+// be in place at the first publish).
+func (s *sse) until(t *testing.T, publish func(), ok func(name, data string) bool) [][2]string {
+	t.Helper()
+	var seen [][2]string
+	publish()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, open := <-s.events:
+			require.True(t, open, "the stream ended; seen %v", seen)
+			seen = append(seen, ev)
+			if ok(ev[0], ev[1]) {
+				return seen
+			}
+		case <-tick.C:
+			publish()
+		case <-deadline:
+			t.Fatalf("no such event; seen %v", seen)
+		}
+	}
+}
+
+// The list is live: an incident opened, updated or resolved reaches the
+// streams of the users who may read it, rendered in their language, and
+// nobody else's; a change that takes it out of a page's filters takes
+// its row out.
+func TestConsoleLiveIncidents(t *testing.T) {
+	t.Parallel()
+	e, g := consoleEnv(t)
+	alice, olga := newBrowser(t, g.addr), newBrowser(t, g.addr)
+	alice.lang = "zh-TW"
+	require.Equal(t, http.StatusSeeOther, alice.login("alice", "correct horse battery").code)
+	require.Equal(t, http.StatusSeeOther, olga.login("olga", "correct horse battery").code)
+	aliceAll := alice.events("/events")
+	aliceOpen := alice.events("/events?status=open")
+	olgaAll := olga.events("/events")
+
+	payments := &typesv1.Incident{
+		Id: "00000000-0000-4000-8000-0000000live1", Title: "Checkout errors", Team: "payments", App: "shop",
+		Status: typesv1.IncidentStatus_INCIDENT_STATUS_OPEN, Priority: typesv1.Priority_PRIORITY_P0, OpenedAt: timestamppb.Now(),
+	}
+	web := &typesv1.Incident{
+		Id: "00000000-0000-4000-8000-0000000live2", Title: "Web secret incident", Team: "web", App: "site",
+		Status: typesv1.IncidentStatus_INCIDENT_STATUS_OPEN, Priority: typesv1.Priority_PRIORITY_P1,
+	}
+	// web's event goes first each time: were it delivered to alice, she
+	// would see it before payments'.
+	publish := func(evs ...bus.Event) func() {
+		return func() { require.NoError(t, e.pub.Publish(t.Context(), evs...)) }
+	}
+	opened := publish(
+		&eventsv1.IncidentOpened{Meta: bus.NewMeta("monitor", nil), Incident: web},
+		&eventsv1.IncidentOpened{Meta: bus.NewMeta("monitor", nil), Incident: payments},
+	)
+	isRow := func(id string) func(string, string) bool {
+		return func(name, data string) bool { return name == "row" && strings.Contains(data, `id="incident-`+id+`"`) }
+	}
+	seen := aliceAll.until(t, opened, isRow(payments.Id))
+	row := seen[len(seen)-1][1]
+	require.Contains(t, row, "Checkout errors")
+	require.Contains(t, row, "未處理", "in alice's language")
+	require.Contains(t, row, `href="/incidents/`+payments.Id+`"`)
+	require.NotRegexp(t, `(?i)<script|\son[a-z]+=`, row)
+	for _, ev := range seen {
+		require.NotContains(t, ev[1], web.Id, "alice reads no incident of web")
+	}
+	seen = olgaAll.until(t, opened, isRow(web.Id))
+	for _, ev := range seen {
+		require.NotContains(t, ev[1], payments.Id, "olga reads no incident of payments")
+	}
+
+	// Resolved: the open-only page loses the row, the full list shows it
+	// resolved.
+	resolvedInc := proto.CloneOf(payments)
+	resolvedInc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
+	resolved := publish(&eventsv1.IncidentResolved{Meta: bus.NewMeta("monitor", nil), Incident: resolvedInc})
+	aliceOpen.until(t, resolved, func(name, data string) bool { return name == "gone" && data == payments.Id })
+	aliceAll.until(t, resolved, func(name, data string) bool {
+		return isRow(payments.Id)(name, data) && strings.Contains(data, "已解決")
+	})
+
+	// Signed out, the stream asks the page to reload (to the login).
+	stranger := newBrowser(t, g.addr)
+	ev, open := <-stranger.events("/events").events
+	require.True(t, open)
+	require.Equal(t, "reload", ev[0])
 }

@@ -316,6 +316,9 @@ type Service struct {
 	owners *bus.Consumer
 	store  *postgres.Store
 	access *access.Service
+	// live feeds the console's live incident list from the bus; nil
+	// without JetStream.
+	live *console.Live
 	// bot handles the Telegram bot's updates; background runs Slack
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
@@ -410,6 +413,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Publisher: deps.Publisher, Audit: s.Audit, Log: log, SnoozeFor: opts.ChatSnooze,
 	}
 	if deps.JetStream != nil {
+		s.live = console.NewLive(deps.Logger)
 		var err error
 		if s.owners, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "gateway", deps.Logger, deps.Metrics); err != nil {
 			return nil, err
@@ -656,7 +660,9 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	srv.Handle("POST /api/v1/actions/{token}", actions)
 	// The web console has what the routes above leave (/ and below); it
 	// calls the API as the signed-in user through the same listener.
-	con, err := console.New(console.Options{Conn: conn, ClientAddr: s.clientAddrMD, Log: s.deps.Logger})
+	con, err := console.New(console.Options{
+		Conn: conn, ClientAddr: s.clientAddrMD, Live: s.live, Authenticate: s.access.Authenticate, Log: s.deps.Logger,
+	})
 	if err != nil {
 		return err
 	}
@@ -688,6 +694,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return retention.Run(gctx) })
 	if s.owners != nil {
 		g.Go(func() error { return s.owners.Run(gctx) })
+	}
+	if s.live != nil {
+		g.Go(func() error { return s.live.Run(gctx, s.deps.JetStream.Conn()) })
 	}
 	g.Go(func() error { return s.sources.Run(gctx, s.opts.SourcesReload) })
 	if s.bot.API != nil {

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-ops/vigil/pkg/auth"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 )
@@ -60,7 +61,12 @@ type Options struct {
 	// for r (its nonce and the client's address), so that login
 	// throttling counts the browser's address, not the gateway's own.
 	ClientAddr func(r *http.Request) string
-	Log        *slog.Logger
+	// Live feeds /events; Authenticate is the gateway's own check of a
+	// token, whose Principal.Reaches is the API's team rule. Without
+	// them /events answers 503 and the list is not live.
+	Live         *Live
+	Authenticate func(ctx context.Context, token string) (auth.Principal, error)
+	Log          *slog.Logger
 }
 
 // Console serves the pages.
@@ -116,6 +122,7 @@ func New(opts Options) (*Console, error) {
 	c.mux.HandleFunc("GET /{$}", c.incidentList)
 	c.mux.HandleFunc("GET /incidents", c.incidentList)
 	c.mux.HandleFunc("GET /incidents/{id}", c.incidentPage)
+	c.mux.HandleFunc("GET /events", c.events)
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})

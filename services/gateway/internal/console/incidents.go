@@ -75,20 +75,13 @@ func (c *Console) incidentList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := filters{
-		Team: strings.TrimSpace(q.Get("team")), App: strings.TrimSpace(q.Get("app")), Status: q.Get("status"),
-		Priority: q.Get("priority"), Text: strings.TrimSpace(q.Get("q")),
-	}
+	f := parseFilters(q)
 	req := &monitorv1.ListIncidentsRequest{App: f.App, PageSize: pageSize, PageToken: q.Get("page")}
 	if st, ok := statusParam[f.Status]; ok {
 		req.Statuses = []typesv1.IncidentStatus{st}
-	} else {
-		f.Status = ""
 	}
 	if p, ok := priorityParam[f.Priority]; ok {
 		req.Priorities = []typesv1.Priority{p}
-	} else {
-		f.Priority = ""
 	}
 	res, err := c.incidents.ListIncidents(withToken(r.Context(), s.access), req)
 	if err != nil {
@@ -100,13 +93,9 @@ func (c *Console) incidentList(w http.ResponseWriter, r *http.Request) {
 		Paged: req.PageToken != "",
 	}
 	for _, in := range res.GetIncidents() {
-		if f.Team != "" && in.GetTeam() != f.Team {
-			continue
+		if f.admits(in) {
+			d.Rows = append(d.Rows, newRow(in))
 		}
-		if f.Text != "" && !matches(in, f.Text) {
-			continue
-		}
-		d.Rows = append(d.Rows, newRow(in))
 	}
 	params := url.Values{}
 	for k, v := range map[string]string{"team": f.Team, "app": f.App, "status": f.Status, "priority": f.Priority, "q": f.Text} {
@@ -120,6 +109,36 @@ func (c *Console) incidentList(w http.ResponseWriter, r *http.Request) {
 		d.Next = "/?" + params.Encode()
 	}
 	c.render(w, r, s, "incidents", http.StatusOK, d)
+}
+
+// parseFilters reads the list's query parameters; an unknown status or
+// priority is no filter.
+func parseFilters(q url.Values) filters {
+	f := filters{
+		Team: strings.TrimSpace(q.Get("team")), App: strings.TrimSpace(q.Get("app")), Status: q.Get("status"),
+		Priority: q.Get("priority"), Text: strings.TrimSpace(q.Get("q")),
+	}
+	if _, ok := statusParam[f.Status]; !ok {
+		f.Status = ""
+	}
+	if _, ok := priorityParam[f.Priority]; !ok {
+		f.Priority = ""
+	}
+	return f
+}
+
+// admits reports whether in passes every filter (the API applies status,
+// priority and app to a listed page; live events are checked here).
+func (f filters) admits(in *typesv1.Incident) bool {
+	switch {
+	case f.Team != "" && in.GetTeam() != f.Team,
+		f.App != "" && in.GetApp() != f.App,
+		f.Status != "" && in.GetStatus() != statusParam[f.Status],
+		f.Priority != "" && in.GetPriority() != priorityParam[f.Priority],
+		f.Text != "" && !matches(in, f.Text):
+		return false
+	}
+	return true
 }
 
 // matches reports whether text is in the incident's title, app, team or

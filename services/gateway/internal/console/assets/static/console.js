@@ -1,6 +1,7 @@
 // Vigil console: progressive enhancement only. Every page works without
-// this file; with it, times follow the browser's time zone and forms
-// marked data-confirm ask first.
+// this file; with it, times follow the browser's time zone, forms
+// marked data-confirm ask first, and the incident list follows the
+// server's /events stream without a reload.
 (function () {
   "use strict";
   // The server renders times in the zone of the vigil_tz cookie (UTC by
@@ -15,6 +16,40 @@
       if (cur === undefined && document.cookie.indexOf("vigil_tz=") >= 0 && document.querySelector("time")) { location.reload(); }
     }
   } catch (e) { /* no Intl: UTC it is */ }
+
+  // The list's changes: "row" puts a rendered row in place (or on top of
+  // the first page), "gone" takes one out, "reload" asks for the page
+  // again (events were dropped, or the session ended).
+  var table = document.getElementById("incidents");
+  if (table && window.EventSource) {
+    var body = table.tBodies[0];
+    var es = new EventSource("/events" + location.search);
+    es.addEventListener("row", function (ev) {
+      var t = document.createElement("template");
+      t.innerHTML = ev.data.trim();
+      var tr = t.content.firstElementChild;
+      if (!tr || tr.tagName !== "TR") { return; }
+      var old = document.getElementById(tr.id);
+      if (old) {
+        old.replaceWith(tr);
+      } else if (table.getAttribute("data-first") === "true") {
+        var empty = body.querySelector("tr.empty");
+        if (empty) { empty.remove(); }
+        body.insertBefore(tr, body.firstChild);
+      } else {
+        return;
+      }
+      tr.classList.add("fresh");
+    });
+    es.addEventListener("gone", function (ev) {
+      var old = document.getElementById("incident-" + ev.data);
+      if (old) { old.remove(); }
+    });
+    es.addEventListener("reload", function () {
+      es.close();
+      location.reload();
+    });
+  }
 
   document.addEventListener("submit", function (ev) {
     var msg = ev.target.getAttribute("data-confirm");
