@@ -423,11 +423,11 @@ func (b *browser) events(path string) *sse {
 	}
 	resp, err := b.c.Do(req)
 	require.NoError(b.t, err)
+	b.t.Cleanup(func() { _ = resp.Body.Close() })
 	require.Equal(b.t, http.StatusOK, resp.StatusCode)
 	require.Equal(b.t, "text/event-stream", resp.Header.Get("Content-Type"))
 	s := &sse{events: make(chan [2]string, 256)}
 	go func() {
-		defer func() { _ = resp.Body.Close() }()
 		sc := bufio.NewScanner(resp.Body)
 		var name string
 		var data []string

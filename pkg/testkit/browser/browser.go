@@ -17,10 +17,16 @@ import (
 // Path is the Chromium the tests run.
 const Path = "/usr/bin/chromium"
 
+// Tab is one tab of a browser a test drives.
+type Tab struct {
+	t   testing.TB
+	ctx context.Context
+}
+
 // New starts a headless Chromium with a fresh profile (its own cookies)
-// and returns a context to drive one tab with, stopped when the test
-// ends. Each call is another browser: another user.
-func New(t testing.TB) context.Context {
+// and returns its tab, stopped when the test ends. Each call is another
+// browser: another user.
+func New(t testing.TB) *Tab {
 	t.Helper()
 	if _, err := os.Stat(Path); err != nil {
 		t.Fatalf("browser tests need Chromium at %s (make deps installs Debian's chromium): %v", Path, err)
@@ -52,29 +58,29 @@ func New(t testing.TB) context.Context {
 		cancel()
 		cancelAlloc()
 	})
-	return ctx
+	return &Tab{t: t, ctx: ctx}
 }
 
-// Do runs steps in the tab of ctx, bounded by timeout, failing t on an
+// Do runs steps in the tab, bounded by timeout, failing the test on an
 // error.
-func Do(t testing.TB, ctx context.Context, timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, timeout)
+func (b *Tab) Do(timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		t.Fatalf("browser: %v", err)
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v", err)
 	}
 }
 
 // Get runs one action that answers a value (a text, an evaluation) in
-// the tab of ctx, failing t on an error.
-func Get[T any](t testing.TB, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// the tab, failing the test on an error.
+func Get[T any](b *Tab, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	v, err := chromedp.Run(tctx, a)
+	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		t.Fatalf("browser: %v", err)
+		b.t.Fatalf("browser: %v", err)
 	}
 	return v
 }
@@ -93,13 +99,13 @@ func ArtefactDir(t testing.TB) string {
 
 // Screenshot saves the tab's viewport as <name>.png in ArtefactDir and
 // returns its path.
-func Screenshot(t testing.TB, ctx context.Context, name string) string {
-	t.Helper()
-	png := Get(t, ctx, chromedp.CaptureScreenshot())
-	path := filepath.Join(ArtefactDir(t), name+".png")
+func (b *Tab) Screenshot(name string) string {
+	b.t.Helper()
+	png := Get(b, chromedp.CaptureScreenshot())
+	path := filepath.Join(ArtefactDir(b.t), name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
+		b.t.Fatal(err)
 	}
-	t.Logf("screenshot %s", path)
+	b.t.Logf("screenshot %s", path)
 	return path
 }

@@ -44,8 +44,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: "correct horse " + u.GetName() + " battery"})
 		require.NoError(t, err)
 	}
-	login := func(ctx context.Context, name string) {
-		browser.Do(t, ctx, 30*time.Second,
+	login := func(tab *browser.Tab, name string) {
+		tab.Do(30*time.Second,
 			chromedp.Navigate(base+"/"),
 			chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
 			chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name),
@@ -54,13 +54,13 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
 		)
 	}
-	text := func(ctx context.Context, sel string) string {
-		return strings.TrimSpace(browser.Get(t, ctx, chromedp.Text(chromedp.CSS(sel))))
+	text := func(tab *browser.Tab, sel string) string {
+		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
 	}
 
 	alice := browser.New(t)
-	browser.Do(t, alice, 30*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
-	shot := browser.Screenshot(t, alice, "login")
+	alice.Do(30*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
+	shot := alice.Screenshot("login")
 	login(alice, "alice")
 	require.Equal(t, "Incidents", text(alice, "h1"))
 	require.Equal(t, "alice", text(alice, "header .user"))
@@ -68,7 +68,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// No inline script: the page's only script is the console's file,
 	// and the CSP forbids any other.
-	inline := browser.Get(t, alice, chromedp.Evaluate[int](`document.querySelectorAll("script:not([src]), [style]").length`))
+	inline := browser.Get(alice, chromedp.Evaluate[int](`document.querySelectorAll("script:not([src]), [style]").length`))
 	require.Zero(t, inline)
 	resp, err := http.Get(base + "/login")
 	require.NoError(t, err)
@@ -80,14 +80,14 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// An alert comes in; its incident shows up on the open page, without
 	// a reload (the marker set on this page survives).
-	browser.Get(t, alice, chromedp.Evaluate[bool](`window.vigilTestMarker = true`))
+	browser.Get(alice, chromedp.Evaluate[bool](`window.vigilTestMarker = true`))
 	_, err = gatewayv1.NewAlertServiceClient(conn).IngestAlerts(admin, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
 		Labels:   map[string]string{"alertname": "CheckoutErrors", "namespace": "shop", "severity": "critical"},
 		StartsAt: timestamppb.Now(),
 	}}})
 	require.NoError(t, err)
-	browser.Do(t, alice, 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#incidents tbody tr[id^="incident-"]`)))
-	require.True(t, browser.Get(t, alice, chromedp.Evaluate[bool](`window.vigilTestMarker === true`)), "the page was not reloaded")
+	alice.Do(30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#incidents tbody tr[id^="incident-"]`)))
+	require.True(t, browser.Get(alice, chromedp.Evaluate[bool](`window.vigilTestMarker === true`)), "the page was not reloaded")
 	row := text(alice, `#incidents tbody tr[id^="incident-"]`)
 	require.Contains(t, row, "CheckoutErrors")
 	var list *monitorv1.ListIncidentsResponse
@@ -95,31 +95,31 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list.GetIncidents(), 1)
 	id := list.GetIncidents()[0].GetId()
-	listShot := browser.Screenshot(t, alice, "incidents")
+	listShot := alice.Screenshot("incidents")
 
 	// A POST without the CSRF token, from the page itself: refused, and
 	// alice is still logged in.
-	status := browser.Get(t, alice, chromedp.Evaluate[int](`fetch("/logout", {method: "POST", body: new URLSearchParams()}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	status := browser.Get(alice, chromedp.Evaluate[int](`fetch("/logout", {method: "POST", body: new URLSearchParams()}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	require.Equal(t, http.StatusForbidden, status)
-	browser.Do(t, alice, 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`table#incidents`)))
+	alice.Do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`table#incidents`)))
 	require.Equal(t, "alice", text(alice, "header .user"))
 
 	// Olga (web) sees nothing of payments, and its page is refused.
 	olga := browser.New(t)
 	login(olga, "olga")
 	require.Equal(t, "No incidents.", text(olga, "#incidents tbody tr.empty"))
-	browser.Do(t, olga, 30*time.Second, chromedp.Navigate(base+"/incidents/"+id), chromedp.WaitVisible(chromedp.CSS(`.problem`)))
+	olga.Do(30*time.Second, chromedp.Navigate(base+"/incidents/"+id), chromedp.WaitVisible(chromedp.CSS(`.problem`)))
 	require.Equal(t, "403", text(olga, "h1"))
 	require.NotContains(t, text(olga, "main"), "CheckoutErrors")
 
 	// The switch to Traditional Chinese.
-	browser.Do(t, alice, 30*time.Second,
+	alice.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`a[hreflang="zh-TW"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] table#incidents`)),
 	)
 	require.Equal(t, "事件", text(alice, "h1"))
 	require.Contains(t, text(alice, `#incidents tbody tr[id^="incident-"]`), "未處理")
-	zhShot := browser.Screenshot(t, alice, "incidents-zh-TW")
+	zhShot := alice.Screenshot("incidents-zh-TW")
 
 	for _, p := range []string{shot, listShot, zhShot} {
 		st, err := os.Stat(p)
