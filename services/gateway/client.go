@@ -64,6 +64,17 @@ func (s *Service) clientAddrMD(r *http.Request) string {
 	return s.restNonce + " " + addr
 }
 
+// viaTLS reports whether a trusted proxy says the client reached it
+// over TLS (X-Forwarded-Proto: https); a client's own say is ignored.
+func (s *Service) viaTLS(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && s.trusted(ip.Unmap()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 // forwardedFor is the client behind remote (host:port): remote itself,
 // unless it is a trusted proxy (Options.TrustedProxies), when it is the
 // last address in X-Forwarded-For that is not a trusted proxy.

@@ -541,3 +541,33 @@ func TestConsoleLiveIncidents(t *testing.T) {
 	require.True(t, open)
 	require.Equal(t, "reload", ev[0])
 }
+
+// Behind a trusted proxy that terminated TLS (X-Forwarded-Proto: https),
+// the session cookies are Secure; a client's own X-Forwarded-Proto is
+// not believed.
+func TestConsoleSecureCookiesBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		opts   gateway.Options
+		secure bool
+	}{
+		{"trusted proxy", gateway.Options{TrustedProxies: mustPrefixes("127.0.0.1/32")}, true},
+		{"client's say", gateway.Options{}, false},
+	} {
+		g := e.start(t, tc.opts)
+		b := newBrowser(t, g.addr)
+		lp := b.do(http.MethodGet, "/login", nil, "X-Forwarded-Proto", "https")
+		require.Equal(t, http.StatusOK, lp.code, tc.name)
+		p := b.do(http.MethodPost, "/login", url.Values{"csrf": {b.csrf(lp)}, "username": {"alice"}, "password": {"correct horse battery"}},
+			"X-Forwarded-Proto", "https")
+		require.Equal(t, http.StatusSeeOther, p.code, tc.name)
+		require.Len(t, p.set, 3, tc.name)
+		for _, c := range p.set {
+			require.Equal(t, tc.secure, c.Secure, "%s: %s", tc.name, c.Name)
+			require.True(t, c.HttpOnly, "%s: %s", tc.name, c.Name)
+		}
+		g.stop()
+	}
+}

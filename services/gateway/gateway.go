@@ -661,7 +661,7 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	// The web console has what the routes above leave (/ and below); it
 	// calls the API as the signed-in user through the same listener.
 	con, err := console.New(console.Options{
-		Conn: conn, ClientAddr: s.clientAddrMD, Live: s.live, Authenticate: s.access.Authenticate, Log: s.deps.Logger,
+		Conn: conn, ClientAddr: s.clientAddrMD, Live: s.live, Authenticate: s.access.Authenticate, ViaTLS: s.viaTLS, Log: s.deps.Logger,
 	})
 	if err != nil {
 		return err

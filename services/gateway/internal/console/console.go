@@ -66,7 +66,11 @@ type Options struct {
 	// them /events answers 503 and the list is not live.
 	Live         *Live
 	Authenticate func(ctx context.Context, token string) (auth.Principal, error)
-	Log          *slog.Logger
+	// ViaTLS reports whether a request reached the gateway over TLS
+	// although its own connection is plain (a trusted proxy's
+	// X-Forwarded-Proto): its cookies are then Secure too.
+	ViaTLS func(r *http.Request) bool
+	Log    *slog.Logger
 }
 
 // Console serves the pages.
@@ -139,6 +143,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	if r.TLS == nil && c.opts.ViaTLS != nil && c.opts.ViaTLS(r) {
+		r = r.WithContext(context.WithValue(r.Context(), viaTLS{}, true))
+	}
 	if err := c.cop.Check(r); err != nil {
 		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
 		return
@@ -242,7 +249,12 @@ func (c *Console) clientCtx(r *http.Request) context.Context {
 	return r.Context()
 }
 
-func secure(r *http.Request) bool { return r.TLS != nil }
+// viaTLS marks a request that came over TLS to a proxy (Options.ViaTLS).
+type viaTLS struct{}
+
+// secure reports whether the browser reached Vigil over TLS: its cookies
+// are then sent over TLS only.
+func secure(r *http.Request) bool { return r.TLS != nil || r.Context().Value(viaTLS{}) != nil }
 
 func cookie(r *http.Request, name, value string, expires time.Time) *http.Cookie {
 	return &http.Cookie{
