@@ -121,7 +121,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, text(alice, `#incidents tbody tr[id^="incident-"]`), "未處理")
 	zhShot := alice.Screenshot("incidents-zh-TW")
 
-	for _, p := range []string{shot, listShot, zhShot} {
+	// On a phone: one column, each row a card, nothing wider than the
+	// screen.
+	alice.Do(30*time.Second,
+		chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] table#incidents`)),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#incidents tbody tr[id^="incident-"]`)),
+	)
+	require.Equal(t, "none", browser.Get(alice, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#incidents thead")).display`)))
+	require.True(t, browser.Get(alice, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
+	phoneShot := alice.Screenshot("incidents-phone")
+
+	for _, p := range []string{shot, listShot, zhShot, phoneShot} {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size())
