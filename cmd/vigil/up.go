@@ -363,6 +363,7 @@ func printBanner(a *app.App, natsURL, dataDir, tokenFile, natsUsersDir, kubeconf
 	}
 	fmt.Fprintf(os.Stderr, `
 Vigil is up.
+  Web console      http://%[1]s/   (log in as a user: vigil users create NAME --role operator --team TEAM)
   REST + webhooks  http://%[1]s/api/v1/   (OpenAPI: /api/v1/openapi.json, health: /healthz /readyz, metrics: /metrics)
   gRPC             %[2]s
   NATS JetStream   %[3]s (%[4]s), locked: every client logs in

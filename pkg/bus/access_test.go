@@ -194,6 +194,19 @@ func testRole(t *testing.T, b *testkit.Bus, r bus.Role) {
 			}, 10*time.Second, 20*time.Millisecond)
 		}
 	}
+	// Allowed: watching its live subjects, as published by their owner.
+	for _, s := range r.Watches {
+		sub, err := p.nc.SubscribeSync(s)
+		require.NoError(t, err)
+		require.NoError(t, p.nc.Flush())
+		_, admin := b.Conn(t, bus.UserAdmin)
+		e := event(t, s, ownerOf(s))
+		require.NoError(t, bus.NewPublisher(admin, nil).PublishMessages(ctx, e))
+		m, err := sub.NextMsg(10 * time.Second)
+		require.NoError(t, err, "%s watches %s", r.User, s)
+		require.Equal(t, s, m.Subject)
+		_ = sub.Unsubscribe()
+	}
 	p.quiet(t)
 
 	// Refused: every other event subject.
@@ -211,8 +224,14 @@ func testRole(t *testing.T, b *testkit.Bus, r bus.Role) {
 			break
 		}
 	}
-	for _, s := range []string{">", "alert.>", "dlq.>", "_INBOX.>", "$JS.API.>"} {
+	for _, s := range []string{">", "alert.>", "incident.>", "dlq.>", "_INBOX.>", "$JS.API.>"} {
 		p.refusedSubscribe(t, s)
+	}
+	// Refused: watching any event it does not watch.
+	for _, s := range append(bus.EventSubjects(), bus.SubjectAlertBatched) {
+		if !slices.Contains(r.Watches, s) {
+			p.refusedSubscribe(t, s)
+		}
 	}
 	for _, other := range bus.Users() {
 		if other != r.User {

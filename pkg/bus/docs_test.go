@@ -26,9 +26,9 @@ func TestBusDocMatchesPermissions(t *testing.T) {
 	require.NoError(t, err)
 	rows := permissionRows(t, string(page))
 
-	want := map[string][2][]string{}
+	want := map[string][3][]string{}
 	for _, r := range bus.Roles {
-		want[r.User] = [2][]string{sorted(r.Publishes), sorted(r.Consumes)}
+		want[r.User] = [3][]string{sorted(r.Publishes), sorted(r.Consumes), sorted(r.Watches)}
 	}
 	require.Equal(t, want, rows, "the table under %q in %s differs from bus.Roles (pkg/bus/permissions.go): fix the page", permissionsHeading, busDoc)
 }
@@ -39,13 +39,13 @@ const permissionsHeading = "## Who publishes and consumes what"
 var backticked = regexp.MustCompile("`([^`]+)`")
 
 // permissionRows reads the first table after permissionsHeading: per user
-// (first column), the subjects in backticks of the second (publishes) and
-// third (consumes) columns, sorted.
-func permissionRows(t *testing.T, page string) map[string][2][]string {
+// (first column), the subjects in backticks of the second (publishes),
+// third (consumes) and fourth (watches live) columns, sorted.
+func permissionRows(t *testing.T, page string) map[string][3][]string {
 	t.Helper()
 	_, after, ok := strings.Cut(page, "\n"+permissionsHeading+"\n")
 	require.True(t, ok, "%s has no heading %q", busDoc, permissionsHeading)
-	rows := map[string][2][]string{}
+	rows := map[string][3][]string{}
 	inTable := false
 	for line := range strings.SplitSeq(after, "\n") {
 		line = strings.TrimSpace(line)
@@ -57,14 +57,14 @@ func permissionRows(t *testing.T, page string) map[string][2][]string {
 		}
 		inTable = true
 		cells := strings.Split(strings.Trim(line, "|"), "|")
-		require.Len(t, cells, 3, "%s: a permissions row has three columns (user, publishes, consumes): %s", busDoc, line)
+		require.Len(t, cells, 4, "%s: a permissions row has four columns (user, publishes, consumes, watches): %s", busDoc, line)
 		user := backticked.FindStringSubmatch(cells[0])
 		if user == nil { // the header or the separator
 			continue
 		}
 		_, dup := rows[user[1]]
 		require.False(t, dup, "%s: two rows for user %s", busDoc, user[1])
-		rows[user[1]] = [2][]string{subjects(cells[1]), subjects(cells[2])}
+		rows[user[1]] = [3][]string{subjects(cells[1]), subjects(cells[2]), subjects(cells[3])}
 	}
 	require.NotEmpty(t, rows, "%s: no table under %q", busDoc, permissionsHeading)
 	return rows

@@ -37,6 +37,11 @@ type Role struct {
 	// It may dead-letter (dlq.<subject>) exactly these, plus the stream's
 	// batch subject.
 	Consumes []string
+	// Watches are the event subjects it receives live, as core NATS
+	// subscriptions on the subjects themselves (no JetStream consumer: no
+	// replay, no ack, at most once): for views of what happens now, such
+	// as the web console's incident list.
+	Watches []string
 	// External: a publisher outside Vigil, whose meta.producer is its own to
 	// choose, so consumers cannot check it for the subjects it publishes.
 	External bool
@@ -61,6 +66,8 @@ var Roles = []Role{
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
+		// The web console's live incident list.
+		Watches: []string{SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved},
 	},
 	{
 		User: "monitor",
@@ -200,11 +207,12 @@ type grant struct {
 //     consumes, the JetStream API calls of its own durable consumer there
 //     (info, create or update, pull) and its acks; $JS.API.INFO, which
 //     bus.Connect calls to check that JetStream is there (services only);
-//   - subscribe: its own inbox, where every reply comes.
+//   - subscribe: its own inbox, where every reply comes, and the subjects
+//     it watches live.
 //
 // Nothing else: no stream is created, updated, listed, purged or deleted,
 // no other consumer is touched, and no event is read but through its own
-// durable consumers.
+// durable consumers or, live, the subjects it watches.
 func (r Role) grant() grant {
 	var g grant
 	g.publish = append(g.publish, r.Publishes...)
@@ -216,6 +224,11 @@ func (r Role) grant() grant {
 			panic(fmt.Sprintf("bus: role %s consumes %s: %v", r.User, s, err))
 		}
 		streams = append(streams, st)
+	}
+	for _, s := range r.Watches {
+		if _, err := streamFor(s); err != nil {
+			panic(fmt.Sprintf("bus: role %s watches %s: %v", r.User, s, err))
+		}
 	}
 	slices.Sort(streams)
 	streams = slices.Compact(streams)
@@ -235,7 +248,8 @@ func (r Role) grant() grant {
 	}
 	slices.Sort(g.publish)
 	g.publish = slices.Compact(g.publish)
-	g.subscribe = []string{InboxPrefix(r.User) + ".>"}
+	g.subscribe = append([]string{InboxPrefix(r.User) + ".>"}, r.Watches...)
+	slices.Sort(g.subscribe)
 	return g
 }
 

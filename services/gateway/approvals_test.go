@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -131,6 +132,8 @@ type fakeIncidents struct {
 	mu         sync.Mutex
 	incident   *typesv1.Incident
 	escalation monitorv1.IncidentEscalation
+	// listed are more incidents ListIncidents answers (console tests).
+	listed []*typesv1.Incident
 }
 
 // reach refuses an unknown incident, and a caller outside its team, as
@@ -261,6 +264,9 @@ type env struct {
 	sl        *fakeslack.Server
 	ln        *fakeline.Server
 	store     *postgres.Store
+	// js is the bus the gateway consumes when withBus (console tests).
+	js      jetstream.JetStream
+	withBus bool
 
 	mu        sync.Mutex
 	published []published
@@ -286,7 +292,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	nc, js := testkit.JetStream(t, testkit.NATS(t))
 	e := &env{
-		dsn: testkit.Postgres(t), keys: auth.NewKeySet(priv), pub: bus.NewPublisher(js, nil),
+		dsn: testkit.Postgres(t), keys: auth.NewKeySet(priv), pub: bus.NewPublisher(js, nil), js: js,
 		repairs: &fakeRepairs{byID: map[string]*repairv1.Repair{}},
 		incidents: &fakeIncidents{incident: &typesv1.Incident{
 			Id: incidentID, GroupLabels: map[string]string{"alertname": "HighLatency", "namespace": "shop"},
@@ -395,6 +401,7 @@ func (e *env) start(t *testing.T, opts gateway.Options) *gw {
 	g, err := gateway.New(ctx, opts, gateway.Deps{
 		Pool: pool, Keys: e.keys, Publisher: e.pub, Logger: testkit.Logger(t),
 		Incidents: e.incidents, Silences: e.silences, Repairs: e.repairs,
+		JetStream: busIf(e.withBus, e.js),
 	})
 	require.NoError(t, err)
 	guard.Authn, guard.Audit = g.Authenticator(), g.Audit
@@ -419,6 +426,13 @@ func (e *env) start(t *testing.T, opts gateway.Options) *gw {
 	}
 	t.Cleanup(stop)
 	return &gw{addr: srv.HTTPAddr(), stop: stop}
+}
+
+func busIf(on bool, js jetstream.JetStream) jetstream.JetStream {
+	if on {
+		return js
+	}
+	return nil
 }
 
 // events are the answers on the bus so far.

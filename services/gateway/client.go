@@ -48,9 +48,31 @@ func (s *Service) withClientAddr(r *http.Request) {
 			delete(r.Header, k)
 		}
 	}
-	if addr := s.forwardedFor(r.RemoteAddr, r.Header.Values("X-Forwarded-For")); addr != "" {
-		r.Header.Set(clientHeader, s.restNonce+" "+addr)
+	if v := s.clientAddrMD(r); v != "" {
+		r.Header.Set(clientHeader, v)
 	}
+}
+
+// clientAddrMD is the vigil-client-addr metadata for the calls made on
+// behalf of HTTP request r (REST, the console): the process's nonce and
+// the client's address, so that login throttling counts the client.
+func (s *Service) clientAddrMD(r *http.Request) string {
+	addr := s.forwardedFor(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+	if addr == "" {
+		return ""
+	}
+	return s.restNonce + " " + addr
+}
+
+// viaTLS reports whether a trusted proxy says the client reached it
+// over TLS (X-Forwarded-Proto: https); a client's own say is ignored.
+func (s *Service) viaTLS(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && s.trusted(ip.Unmap()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // forwardedFor is the client behind remote (host:port): remote itself,

@@ -44,6 +44,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/line"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/slack"
 	"github.com/vigil-ops/vigil/services/gateway/internal/chat/telegram"
+	"github.com/vigil-ops/vigil/services/gateway/internal/console"
 	"github.com/vigil-ops/vigil/services/gateway/internal/emailaction"
 	"github.com/vigil-ops/vigil/services/gateway/internal/grpcapi"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
@@ -328,6 +329,9 @@ type Service struct {
 	owners *bus.Consumer
 	store  *postgres.Store
 	access *access.Service
+	// live feeds the console's live incident list from the bus; nil
+	// without JetStream.
+	live *console.Live
 	// bot handles the Telegram bot's updates; background runs Slack
 	// interactions after their acknowledgement.
 	bot        *telegram.Bot
@@ -422,6 +426,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Publisher: deps.Publisher, Audit: s.Audit, Log: log, SnoozeFor: opts.ChatSnooze,
 	}
 	if deps.JetStream != nil {
+		s.live = console.NewLive(deps.Logger)
 		var err error
 		if s.owners, err = appteam.NewConsumer(ctx, deps.JetStream, deps.Pool, "gateway", deps.Logger, deps.Metrics); err != nil {
 			return nil, err
@@ -674,6 +679,15 @@ func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	}
 	srv.Handle("GET /api/v1/actions/{token}", actions)
 	srv.Handle("POST /api/v1/actions/{token}", actions)
+	// The web console has what the routes above leave (/ and below); it
+	// calls the API as the signed-in user through the same listener.
+	con, err := console.New(console.Options{
+		Conn: conn, ClientAddr: s.clientAddrMD, Live: s.live, Authenticate: s.access.Authenticate, ViaTLS: s.viaTLS, Log: s.deps.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv.Handle("/", con)
 	return nil
 }
 
@@ -701,6 +715,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return retention.Run(gctx) })
 	if s.owners != nil {
 		g.Go(func() error { return s.owners.Run(gctx) })
+	}
+	if s.live != nil {
+		g.Go(func() error { return s.live.Run(gctx, s.deps.JetStream.Conn()) })
 	}
 	g.Go(func() error { return s.sources.Run(gctx, s.opts.SourcesReload) })
 	if s.bot.API != nil {

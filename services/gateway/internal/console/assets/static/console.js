@@ -1,0 +1,58 @@
+// Vigil console: progressive enhancement only. Every page works without
+// this file; with it, times follow the browser's time zone, forms
+// marked data-confirm ask first, and the incident list follows the
+// server's /events stream without a reload.
+(function () {
+  "use strict";
+  // The server renders times in the zone of the vigil_tz cookie (UTC by
+  // default): keep it the browser's, and reload once when it changes.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var cur = (document.cookie.match(/(?:^|; )vigil_tz=([^;]*)/) || [])[1];
+    if (tz && encodeURIComponent(tz) !== cur) {
+      document.cookie = "vigil_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; samesite=strict" +
+        (location.protocol === "https:" ? "; secure" : "");
+      // Only once, and only if the cookie took (cookies may be off).
+      if (cur === undefined && document.cookie.indexOf("vigil_tz=") >= 0 && document.querySelector("time")) { location.reload(); }
+    }
+  } catch (e) { /* no Intl: UTC it is */ }
+
+  // The list's changes: "row" puts a rendered row in place (or on top of
+  // the first page), "gone" takes one out, "reload" asks for the page
+  // again (events were dropped, or the session ended).
+  var table = document.getElementById("incidents");
+  if (table && window.EventSource) {
+    var body = table.tBodies[0];
+    var es = new EventSource("/events" + location.search);
+    es.addEventListener("row", function (ev) {
+      var t = document.createElement("template");
+      t.innerHTML = ev.data.trim();
+      var tr = t.content.firstElementChild;
+      if (!tr || tr.tagName !== "TR") { return; }
+      var old = document.getElementById(tr.id);
+      if (old) {
+        old.replaceWith(tr);
+      } else if (table.getAttribute("data-first") === "true") {
+        var empty = body.querySelector("tr.empty");
+        if (empty) { empty.remove(); }
+        body.insertBefore(tr, body.firstChild);
+      } else {
+        return;
+      }
+      tr.classList.add("fresh");
+    });
+    es.addEventListener("gone", function (ev) {
+      var old = document.getElementById("incident-" + ev.data);
+      if (old) { old.remove(); }
+    });
+    es.addEventListener("reload", function () {
+      es.close();
+      location.reload();
+    });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { ev.preventDefault(); }
+  });
+})();

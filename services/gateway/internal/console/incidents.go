@@ -1,0 +1,175 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+)
+
+// pageSize is the incidents on one page: enough to see what burns, few
+// enough that the first paint does not wait on a large store.
+const pageSize = 50
+
+// filters are the list's query parameters.
+type filters struct {
+	Team, App, Status, Priority, Text string
+}
+
+var (
+	statusParam = map[string]typesv1.IncidentStatus{
+		"open": typesv1.IncidentStatus_INCIDENT_STATUS_OPEN, "acknowledged": typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED,
+		"resolved": typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED,
+	}
+	priorityParam = map[string]typesv1.Priority{
+		"P0": typesv1.Priority_PRIORITY_P0, "P1": typesv1.Priority_PRIORITY_P1,
+		"P2": typesv1.Priority_PRIORITY_P2, "P3": typesv1.Priority_PRIORITY_P3,
+	}
+)
+
+// row is one incident as the list shows it.
+type row struct {
+	*typesv1.Incident
+	StatusKey, StatusClass, Priority string
+}
+
+func newRow(in *typesv1.Incident) row {
+	r := row{Incident: in, StatusKey: "status.unknown", StatusClass: "unknown", Priority: "—"}
+	switch in.GetStatus() {
+	case typesv1.IncidentStatus_INCIDENT_STATUS_OPEN:
+		r.StatusKey, r.StatusClass = "status.open", "open"
+	case typesv1.IncidentStatus_INCIDENT_STATUS_ACKNOWLEDGED:
+		r.StatusKey, r.StatusClass = "status.ack", "ack"
+	case typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED:
+		r.StatusKey, r.StatusClass = "status.resolved", "resolved"
+	}
+	for name, p := range priorityParam {
+		if p == in.GetPriority() {
+			r.Priority = name
+		}
+	}
+	return r
+}
+
+// listData is the list page's data.
+type listData struct {
+	Filters    filters
+	Statuses   []string
+	Priorities []string
+	Rows       []row
+	Next       string
+	First      string
+	Paged      bool
+}
+
+// incidentList is one page of the incidents the user may read: the API
+// scopes them to the user's teams and pages them (its page tokens).
+// Status, priority and app are the API's filters; team and text narrow
+// the page shown, as ListIncidents has no such filter yet.
+func (c *Console) incidentList(w http.ResponseWriter, r *http.Request) {
+	s, ok := c.signedIn(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := parseFilters(q)
+	req := &monitorv1.ListIncidentsRequest{App: f.App, PageSize: pageSize, PageToken: q.Get("page")}
+	if st, ok := statusParam[f.Status]; ok {
+		req.Statuses = []typesv1.IncidentStatus{st}
+	}
+	if p, ok := priorityParam[f.Priority]; ok {
+		req.Priorities = []typesv1.Priority{p}
+	}
+	res, err := c.incidents.ListIncidents(withToken(r.Context(), s.access), req)
+	if err != nil {
+		c.failCall(w, r, s, err)
+		return
+	}
+	d := listData{
+		Filters: f, Statuses: []string{"open", "acknowledged", "resolved"}, Priorities: []string{"P0", "P1", "P2", "P3"},
+		Paged: req.PageToken != "",
+	}
+	for _, in := range res.GetIncidents() {
+		if f.admits(in) {
+			d.Rows = append(d.Rows, newRow(in))
+		}
+	}
+	params := url.Values{}
+	for k, v := range map[string]string{"team": f.Team, "app": f.App, "status": f.Status, "priority": f.Priority, "q": f.Text} {
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	d.First = "/?" + params.Encode()
+	if t := res.GetNextPageToken(); t != "" {
+		params.Set("page", t)
+		d.Next = "/?" + params.Encode()
+	}
+	c.render(w, r, s, "incidents", http.StatusOK, d)
+}
+
+// parseFilters reads the list's query parameters; an unknown status or
+// priority is no filter.
+func parseFilters(q url.Values) filters {
+	f := filters{
+		Team: strings.TrimSpace(q.Get("team")), App: strings.TrimSpace(q.Get("app")), Status: q.Get("status"),
+		Priority: q.Get("priority"), Text: strings.TrimSpace(q.Get("q")),
+	}
+	if _, ok := statusParam[f.Status]; !ok {
+		f.Status = ""
+	}
+	if _, ok := priorityParam[f.Priority]; !ok {
+		f.Priority = ""
+	}
+	return f
+}
+
+// admits reports whether in passes every filter (the API applies status,
+// priority and app to a listed page; live events are checked here).
+func (f filters) admits(in *typesv1.Incident) bool {
+	switch {
+	case f.Team != "" && in.GetTeam() != f.Team,
+		f.App != "" && in.GetApp() != f.App,
+		f.Status != "" && in.GetStatus() != statusParam[f.Status],
+		f.Priority != "" && in.GetPriority() != priorityParam[f.Priority],
+		f.Text != "" && !matches(in, f.Text):
+		return false
+	}
+	return true
+}
+
+// matches reports whether text is in the incident's title, app, team or
+// labels, case aside.
+func matches(in *typesv1.Incident, text string) bool {
+	text = strings.ToLower(text)
+	fields := []string{in.GetTitle(), in.GetApp(), in.GetTeam(), in.GetNamespace()}
+	for k, v := range in.GetGroupLabels() {
+		fields = append(fields, k+"="+v)
+	}
+	return slices.ContainsFunc(fields, func(s string) bool { return strings.Contains(strings.ToLower(s), text) })
+}
+
+// incidentData is the incident page's data.
+type incidentData struct {
+	row
+	Alerts []*typesv1.IncidentAlert
+}
+
+// incidentPage shows one incident, read-only; the API answers NotFound
+// or PermissionDenied for one the user may not read.
+func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request) {
+	s, ok := c.signedIn(w, r)
+	if !ok {
+		return
+	}
+	res, err := c.incidents.GetIncident(withToken(r.Context(), s.access), &monitorv1.GetIncidentRequest{Id: r.PathValue("id")})
+	if err != nil {
+		c.failCall(w, r, s, err)
+		return
+	}
+	in := res.GetIncident()
+	c.render(w, r, s, "incident", http.StatusOK, incidentData{row: newRow(in), Alerts: in.GetAlerts()})
+}
