@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"io"
@@ -72,6 +73,37 @@ var benchSources = map[string]benchSource{
 	"alertmanager": {"/api/v1/webhooks/alertmanager", webhookBody, bearerAdmin},
 	"grafana":      {"/api/v1/webhooks/grafana", grafanaBenchBody, bearerAdmin},
 	"sentry":       {"/api/v1/webhooks/sentry", sentryBenchBody, sentryBenchSign},
+	// Declared by BenchmarkSourceIngest (declareBenchSource): Alertmanager's
+	// body read through a CEL mapping, as an admin would map any JSON.
+	"generic": {"/api/v1/webhooks/sources/bench", webhookBody, bearerAdmin},
+}
+
+// declareBenchSource declares the generic source of benchSources through
+// the API: Alertmanager's webhook body mapped field by field.
+func declareBenchSource(b *testing.B, a *app.App) {
+	b.Helper()
+	mapping := map[string]any{
+		"alerts": "body.alerts",
+		"labels": map[string]string{
+			"alertname": "item.labels.alertname", "namespace": "item.labels.namespace",
+			"instance": "item.labels.instance", "severity": "item.labels.severity",
+		},
+		"annotations": map[string]string{"summary": "item.annotations.summary"},
+		"status":      "item.status",
+		"starts_at":   "item.startsAt",
+	}
+	body, err := json.Marshal(map[string]any{
+		"source": map[string]any{"name": "bench", "type": "generic", "auth": "key", "generic": map[string]any{"mapping": mapping}},
+	})
+	require.NoError(b, err)
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.HTTPAddr()+"/api/v1/sources", bytes.NewReader(body))
+	require.NoError(b, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(b, err)
+	msg, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(b, http.StatusOK, resp.StatusCode, "%s", msg)
 }
 
 // oneAlertPerRequest are the sources whose senders never put more than
@@ -84,6 +116,7 @@ var oneAlertPerRequest = map[string]bool{"sentry": true}
 // turns at each size, so a drift of the machine spreads over all of them.
 func BenchmarkSourceIngest(b *testing.B) {
 	a := benchGateway(b)
+	declareBenchSource(b, a)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	names := slices.Sorted(maps.Keys(benchSources))
 	for _, perRequest := range []int{1, 100} {
