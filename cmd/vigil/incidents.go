@@ -78,13 +78,14 @@ func incidentsCommand() *cobra.Command {
 	c.register(cmd)
 
 	var statuses, priorities []string
+	var app, team, text string
 	var limit int32
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List incidents, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &monitorv1.ListIncidentsRequest{PageSize: limit}
+			req := &monitorv1.ListIncidentsRequest{PageSize: limit, App: app, Team: team, Text: text}
 			for _, s := range statuses {
 				v, ok := typesv1.IncidentStatus_value["INCIDENT_STATUS_"+strings.ToUpper(s)]
 				if !ok {
@@ -109,6 +110,9 @@ func incidentsCommand() *cobra.Command {
 	list.Flags().StringSliceVar(&statuses, "status", nil, "only these states: open, acknowledged, resolved")
 	list.Flags().Int32Var(&limit, "limit", 50, "how many")
 	list.Flags().StringSliceVar(&priorities, "priority", nil, "only these priorities: P0, P1, P2, P3")
+	list.Flags().StringVar(&app, "app", "", "only this app's incidents")
+	list.Flags().StringVar(&team, "team", "", "only this team's incidents (the owner Vigil knows)")
+	list.Flags().StringVar(&text, "text", "", "only incidents whose title, app, team, namespace or a group label (name=value) holds this text, case aside")
 
 	var alertsLimit int32
 	get := &cobra.Command{

@@ -42,7 +42,9 @@ func (f *fakeIncidents) ListIncidents(ctx context.Context, r *monitorv1.ListInci
 	for _, i := range all {
 		if !p.Reaches(i.GetTeam()) || (r.GetApp() != "" && i.GetApp() != r.GetApp()) ||
 			(len(r.GetStatuses()) > 0 && !slices.Contains(r.GetStatuses(), i.GetStatus())) ||
-			(len(r.GetPriorities()) > 0 && !slices.Contains(r.GetPriorities(), i.GetPriority())) {
+			(len(r.GetPriorities()) > 0 && !slices.Contains(r.GetPriorities(), i.GetPriority())) ||
+			(r.GetTeam() != "" && i.GetTeam() != r.GetTeam()) ||
+			(r.GetText() != "" && !strings.Contains(strings.ToLower(i.GetTitle()), strings.ToLower(r.GetText()))) {
 			continue
 		}
 		in = append(in, i)
@@ -222,7 +224,7 @@ func TestConsoleLoginIncidentsLogout(t *testing.T) {
 	require.Equal(t, 6, strings.Count(p.body, `<tr id="incident-`))
 	require.NotContains(t, p.body, `rel="next"`)
 
-	// Filters are the API's (status, priority, app) and the page's (text).
+	// Filters are the API's (status, priority, app, team, text).
 	p = b.get("/?status=resolved")
 	require.Equal(t, 11, strings.Count(p.body, `<tr id="incident-`))
 	require.Equal(t, 11, strings.Count(p.body, `st-resolved`))

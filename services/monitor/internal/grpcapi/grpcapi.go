@@ -59,15 +59,25 @@ func (s *IncidentServer) ListIncidents(ctx context.Context, req *monitorv1.ListI
 			})
 		}
 	}
+	if len(req.GetText()) > maxListText {
+		return nil, server.InvalidArgument("invalid text", server.FieldViolation{
+			Field: "text", Description: fmt.Sprintf("at most %d bytes", maxListText),
+		})
+	}
 	teams, all, unowned := auth.Teams(ctx)
 	incs, next, err := s.store.List(ctx, s.pool, postgres.Filter{
-		Statuses: req.GetStatuses(), Priorities: req.GetPriorities(), App: req.GetApp(), Scoped: !all, Teams: teams, Unowned: unowned,
+		Statuses: req.GetStatuses(), Priorities: req.GetPriorities(), App: req.GetApp(),
+		Team: req.GetTeam(), Text: req.GetText(),
+		Scoped: !all, Teams: teams, Unowned: unowned,
 	}, size, req.GetPageToken())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &monitorv1.ListIncidentsResponse{Incidents: incs, NextPageToken: next}, nil
 }
+
+// maxListText bounds ListIncidents' text filter.
+const maxListText = 256
 
 // GetIncident implements the RPC.
 func (s *IncidentServer) GetIncident(ctx context.Context, req *monitorv1.GetIncidentRequest) (*monitorv1.GetIncidentResponse, error) {

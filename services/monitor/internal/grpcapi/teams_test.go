@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,63 @@ func TestIncidentBelongsToItsSubject(t *testing.T) {
 	require.ElementsMatch(t, []string{mapped.GetId()}, ids(as("team-c")))
 	later := fire("LokiIngesterDown", map[string]string{"namespace": "logging", "statefulset": "loki"})
 	require.Equal(t, "team-d", later.GetTeam())
+}
+
+// ListIncidents filters by team (the owner Vigil knows, never a label)
+// and by text (title, app, team, namespace, a group label, case aside; a
+// LIKE wildcard in the text is itself), within the caller's reach; an
+// over-long text is refused with its field.
+func TestListIncidentsByTeamAndText(t *testing.T) {
+	t.Parallel()
+	pool, _ := monitortest.Pool(t)
+	ctx := context.Background()
+	c := incident.NewCorrelator(postgres.Store{}, incident.Options{UpdateInterval: -1}, testkit.Logger(t))
+	api := grpcapi.NewIncidentServer(pool, c)
+	t0 := time.Now()
+	require.NoError(t, appteam.SetApp(ctx, pool, appteam.App{Name: "shop", Team: "payments", Cluster: "kind", Namespace: "shop"}, t0))
+	require.NoError(t, appteam.SetApp(ctx, pool, appteam.App{Name: "blog", Team: "web", Cluster: "kind", Namespace: "blog"}, t0))
+	fire := func(name, ns string, extra map[string]string) string {
+		labels := map[string]string{"alertname": name, "namespace": ns, "team": "payments"}
+		for k, v := range extra {
+			labels[k] = v
+		}
+		a := &typesv1.Alert{Fingerprint: "fp-" + name + ns, Labels: labels, StartsAt: timestamppb.New(t0.Add(-time.Minute))}
+		require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error {
+			return c.AlertFired(ctx, tx, &eventsv1.AlertFired{Meta: bus.NewMeta("test", nil), Alert: a})
+		}))
+		var id string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT id::text FROM incidents WHERE group_labels->>'alertname' = $1 AND namespace = $2`, name, ns).Scan(&id))
+		return id
+	}
+	// The blog's alert claims team payments in a label: it stays web's.
+	checkout := fire("CheckoutLatency", "shop", nil)
+	disk := fire("Disk_Full", "blog", nil)
+	stray := fire("NodeDown", "kube-node-lease", nil)
+
+	admin := auth.WithPrincipal(ctx, auth.Principal{Kind: auth.KindUser, Name: "alice", Role: auth.RoleAdmin, AllTeams: true, Unowned: true})
+	web := auth.WithPrincipal(ctx, auth.Principal{Kind: auth.KindUser, Name: "oscar", Role: auth.RoleOperator, Teams: []string{"web"}})
+	listed := func(ctx context.Context, req *monitorv1.ListIncidentsRequest) []string {
+		t.Helper()
+		r, err := api.ListIncidents(ctx, req)
+		require.NoError(t, err)
+		var ids []string
+		for _, i := range r.GetIncidents() {
+			ids = append(ids, i.GetId())
+		}
+		return ids
+	}
+	require.ElementsMatch(t, []string{checkout}, listed(admin, &monitorv1.ListIncidentsRequest{Team: "payments"}))
+	require.ElementsMatch(t, []string{disk}, listed(admin, &monitorv1.ListIncidentsRequest{Team: "web"}))
+	require.Empty(t, listed(web, &monitorv1.ListIncidentsRequest{Team: "payments"}), "a filter never widens the caller's reach")
+	require.ElementsMatch(t, []string{checkout}, listed(admin, &monitorv1.ListIncidentsRequest{Text: "checkout"}), "title, case aside")
+	require.ElementsMatch(t, []string{disk}, listed(admin, &monitorv1.ListIncidentsRequest{Text: "WEB"}), "team")
+	require.ElementsMatch(t, []string{stray}, listed(admin, &monitorv1.ListIncidentsRequest{Text: "namespace=kube-node"}), "a group label")
+	require.ElementsMatch(t, []string{disk}, listed(admin, &monitorv1.ListIncidentsRequest{Text: "k_f"}), "an underscore matches itself")
+	require.Empty(t, listed(admin, &monitorv1.ListIncidentsRequest{Text: "h_c"}), "_ is a character, not a wildcard (CheckoutLatency has hec)")
+	require.Empty(t, listed(admin, &monitorv1.ListIncidentsRequest{Text: "%"}), "% is a character, not a wildcard")
+	require.ElementsMatch(t, []string{disk}, listed(admin, &monitorv1.ListIncidentsRequest{Team: "web", Text: "disk"}))
+
+	_, err := api.ListIncidents(admin, &monitorv1.ListIncidentsRequest{Text: strings.Repeat("x", 257)})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	require.ErrorContains(t, err, "text")
 }

@@ -622,12 +622,20 @@ type Filter struct {
 	Statuses   []typesv1.IncidentStatus
 	Priorities []typesv1.Priority
 	App        string
+	// Team: only incidents this team owns; Text: a case-insensitive
+	// substring of the title, app, team, namespace or a group label
+	// (name=value).
+	Team, Text string
 	// Scoped: only incidents of Teams' apps, and (with Unowned) of apps
 	// that belong to no team. Unscoped (the zero Filter), every incident.
 	Scoped  bool
 	Teams   []string
 	Unowned bool
 }
+
+// likeEscaper makes text match itself in a LIKE pattern (backslash is
+// PostgreSQL's default escape).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // List returns up to limit incidents, newest first, after the page token;
 // and the token of the next page ("" on the last).
@@ -651,6 +659,14 @@ func (Store) List(ctx context.Context, q Querier, f Filter, limit int, pageToken
 	}
 	if f.App != "" {
 		where = append(where, "i.app = "+arg(f.App))
+	}
+	if f.Team != "" {
+		where = append(where, appteam.OwnerOf("i.app", "i.team")+" = "+arg(f.Team))
+	}
+	if f.Text != "" {
+		p := arg("%" + likeEscaper.Replace(f.Text) + "%")
+		where = append(where, "(i.title ILIKE "+p+" OR i.app ILIKE "+p+" OR "+appteam.OwnerOf("i.app", "i.team")+" ILIKE "+p+
+			" OR i.namespace ILIKE "+p+" OR EXISTS (SELECT 1 FROM jsonb_each_text(i.group_labels) g WHERE g.key || '=' || g.value ILIKE "+p+"))")
 	}
 	if f.Scoped {
 		// The team of an incident is its app's (app_teams); an app no

@@ -99,7 +99,13 @@ type ListIncidentsRequest struct {
 	// From a previous response's next_page_token.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only incidents of one of these priorities; all when empty.
-	Priorities    []v1.Priority `protobuf:"varint,5,rep,packed,name=priorities,proto3,enum=vigil.types.v1.Priority" json:"priorities,omitempty"`
+	Priorities []v1.Priority `protobuf:"varint,5,rep,packed,name=priorities,proto3,enum=vigil.types.v1.Priority" json:"priorities,omitempty"`
+	// Only incidents of this team (their app's owner, as Vigil knows it).
+	Team string `protobuf:"bytes,6,opt,name=team,proto3" json:"team,omitempty"`
+	// Only incidents whose title, app, team, namespace or one of whose group
+	// labels (written name=value) holds this text, case aside; at most 256
+	// bytes.
+	Text          string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +173,20 @@ func (x *ListIncidentsRequest) GetPriorities() []v1.Priority {
 		return x.Priorities
 	}
 	return nil
+}
+
+func (x *ListIncidentsRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
 }
 
 type ListIncidentsResponse struct {
@@ -1064,7 +1084,7 @@ var File_vigil_monitor_v1_incident_service_proto protoreflect.FileDescriptor
 
 const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"\n" +
-	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/incident.proto\"\xda\x01\n" +
+	"'vigil/monitor/v1/incident_service.proto\x12\x10vigil.monitor.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dvigil/types/v1/incident.proto\"\x82\x02\n" +
 	"\x14ListIncidentsRequest\x12:\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x1e.vigil.types.v1.IncidentStatusR\bstatuses\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x1b\n" +
@@ -1073,7 +1093,9 @@ const file_vigil_monitor_v1_incident_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\x128\n" +
 	"\n" +
 	"priorities\x18\x05 \x03(\x0e2\x18.vigil.types.v1.PriorityR\n" +
-	"priorities\"w\n" +
+	"priorities\x12\x12\n" +
+	"\x04team\x18\x06 \x01(\tR\x04team\x12\x12\n" +
+	"\x04text\x18\a \x01(\tR\x04text\"w\n" +
 	"\x15ListIncidentsResponse\x126\n" +
 	"\tincidents\x18\x01 \x03(\v2\x18.vigil.types.v1.IncidentR\tincidents\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
