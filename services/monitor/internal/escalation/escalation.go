@@ -120,18 +120,13 @@ func NewEngine(pool *pgxpool.Pool, clock Clock, opts Options, log *slog.Logger) 
 
 // Run takes due steps every Interval until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
-	t := time.NewTicker(e.opts.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if _, err := e.Tick(ctx); err != nil && ctx.Err() == nil {
-			e.log.WarnContext(ctx, "escalating due incidents failed", "error", err)
-		}
-	}
+	return db.Sweep{
+		What: "due incidents escalated", Every: e.opts.Interval, Log: e.log,
+		Pass: func(ctx context.Context) error {
+			_, err := e.Tick(ctx)
+			return err
+		},
+	}.Run(ctx)
 }
 
 // batch bounds the rows of one transaction.
@@ -140,34 +135,20 @@ const batch = 100
 // Tick plans the incidents not planned yet and takes every step due now;
 // it returns how many steps it took.
 func (e *Engine) Tick(ctx context.Context) (int, error) {
-	for {
-		var n int
-		err := db.InTx(ctx, e.pool, func(tx pgx.Tx) (err error) {
-			n, err = e.plan(ctx, tx)
-			return err
-		})
-		if err != nil {
-			return 0, err
-		}
-		if n < batch {
-			break
-		}
+	err := db.Drain(ctx, e.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		n, err := e.plan(ctx, tx)
+		return n >= batch, err
+	})
+	if err != nil {
+		return 0, err
 	}
 	taken := 0
-	for {
-		var n int
-		err := db.InTx(ctx, e.pool, func(tx pgx.Tx) (err error) {
-			n, err = e.takeDue(ctx, tx)
-			return err
-		})
+	err = db.Drain(ctx, e.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		n, err := e.takeDue(ctx, tx)
 		taken += n
-		if err != nil {
-			return taken, err
-		}
-		if n < batch {
-			return taken, nil
-		}
-	}
+		return n >= batch, err
+	})
+	return taken, err
 }
 
 // plan gives the incidents without an escalation row theirs.
