@@ -10,10 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
-	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
-	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/monitor"
 	"github.com/vigil-ops/vigil/services/monitor/internal/monitortest"
 )
@@ -22,17 +20,7 @@ import (
 // flapping after more than 2 cycles in 15 minutes.
 func (e *env) flapReplica(t *testing.T, clock *fakeClock) {
 	t.Helper()
-	pool, err := db.Open(context.Background(), e.dsn, monitor.Schema)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := monitor.New(ctx, monitor.Options{FlapThreshold: 2, FlapWindow: 15 * time.Minute, DedupWindow: time.Hour}, monitor.Deps{
-		Pool: pool, JetStream: e.js, Publisher: e.pub, Metrics: e.metrics, Logger: testkit.Logger(t), Clock: clock,
-	})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	e.serviceWith(t, clock, monitor.Options{FlapThreshold: 2, FlapWindow: 15 * time.Minute, DedupWindow: time.Hour})
 }
 
 // incidentEvents are the incident.* events on the bus once monitor's
