@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/monitor/internal/escalation"
 	"github.com/vigil-ops/vigil/services/monitor/internal/incident"
+	"github.com/vigil-ops/vigil/services/monitor/internal/inhibit"
 	"github.com/vigil-ops/vigil/services/monitor/internal/postgres"
 	"github.com/vigil-ops/vigil/services/monitor/internal/priority"
 	"github.com/vigil-ops/vigil/services/monitor/internal/silence"
@@ -261,8 +262,11 @@ func toStatus(err error) error {
 	case errors.Is(err, incident.ErrNotFound), errors.Is(err, silence.ErrNotFound), errors.Is(err, escalation.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, incident.ErrResolved), errors.Is(err, silence.ErrExpired), errors.Is(err, escalation.ErrFromFile),
-		errors.Is(err, escalation.ErrTeamChange), errors.Is(err, escalation.ErrNoPolicy), errors.Is(err, escalation.ErrExhausted):
+		errors.Is(err, escalation.ErrTeamChange), errors.Is(err, escalation.ErrNoPolicy), errors.Is(err, escalation.ErrExhausted),
+		errors.Is(err, inhibit.ErrFromFile):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, inhibit.ErrVersion):
+		return status.Error(codes.Aborted, err.Error())
 	case errors.Is(err, escalation.ErrExists):
 		return status.Error(codes.AlreadyExists, err.Error())
 	}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/db"
@@ -55,13 +53,8 @@ func (s *InhibitionServer) ApplyInhibitionRules(ctx context.Context, req *monito
 		out, err = postgres.SetInhibitionRules(ctx, tx, set, req.GetVersion(), false, actor(ctx), s.now())
 		return err
 	})
-	switch {
-	case errors.Is(err, inhibit.ErrFromFile):
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, inhibit.ErrVersion):
-		return nil, status.Error(codes.Aborted, err.Error())
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	return &monitorv1.ApplyInhibitionRulesResponse{Rules: inhibitionRules(out)}, nil
 }
