@@ -173,10 +173,7 @@ func (s *SourceServer) UpdateSource(ctx context.Context, r *gatewayv1.UpdateSour
 		if r.GetSecret() != "" {
 			d.Secret, d.HasSecret, d.Unsealed = r.GetSecret(), true, nil
 		}
-		if err := registry.Check(d); err != nil {
-			return d, err
-		}
-		return d, nil
+		return d, registry.Check(d)
 	})
 	if err != nil {
 		return nil, sourceStatus(err)

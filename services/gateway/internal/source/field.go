@@ -32,11 +32,25 @@ func Quote(s string) string {
 	if len(s) <= maxQuoted {
 		return strconv.Quote(s)
 	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	return strconv.Quote(prefix(s, maxQuoted)) + "..."
+}
+
+// Clip cuts s to at most n bytes, at a rune start, ending it with "…" when
+// it cuts.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return strconv.Quote(s[:cut]) + "..."
+	return prefix(s, n) + "…"
+}
+
+// prefix is s's longest prefix of at most n bytes (n < len(s)) that ends
+// before a rune start.
+func prefix(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Kind names, for a violation, the JSON type of a value that starts with

@@ -22,7 +22,7 @@ func (Format) Parse(body []byte, _ http.Header) (*source.Batch, error) {
 	for i, a := range msg.Alerts {
 		alerts[i] = convert(msg, a)
 	}
-	return &source.Batch{Alerts: alerts, Truncated: int(min(msg.TruncatedAlerts, uint64(maxAlerts)))}, nil
+	return &source.Batch{Alerts: alerts, Truncated: int(min(msg.TruncatedAlerts, uint64(source.MaxAlerts)))}, nil
 }
 
 func convert(msg *Message, a Alert) *typesv1.Alert {

@@ -18,17 +18,12 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 )
 
-// Limits on single fields. They are far above what Alertmanager produces for
-// sane rules and bound the work one body can cause; the body size itself is
-// the caller's to limit.
+// Limits on the fields only Alertmanager sends; the others are source.Max*.
+// They are far above what Alertmanager produces for sane rules and bound the
+// work one body can cause; the body size itself is the caller's to limit.
 const (
-	maxAlerts             = 10_000
-	maxLabels             = 256     // entries per label or annotation set
-	maxNameLen            = 1 << 10 // label and annotation names
-	maxLabelValueLen      = 16 << 10
-	maxAnnotationValueLen = 64 << 10 // descriptions and runbooks run long
-	maxGroupKeyLen        = 64 << 10 // holds the route's matchers and the group labels
-	maxStringLen          = 16 << 10 // receiver, URLs and other strings
+	maxGroupKeyLen = 64 << 10 // holds the route's matchers and the group labels
+	maxStringLen   = 16 << 10 // receiver, URLs and other strings
 )
 
 // version is the webhook payload version Alertmanager sends (still "4" in
@@ -170,9 +165,9 @@ func (p *parser) message(body []byte) *Message {
 	m.TruncatedAlerts = p.count(&at{name: "truncatedAlerts"}, f.get("truncatedAlerts"))
 	m.Status = p.status(&at{name: "status"}, f.get("status"))
 	m.Receiver, _ = p.str(&at{name: "receiver"}, f.get("receiver"), maxStringLen)
-	m.GroupLabels, _ = p.labelSet(&at{name: "groupLabels"}, f.get("groupLabels"), maxLabelValueLen, false)
-	m.CommonLabels, _ = p.labelSet(&at{name: "commonLabels"}, f.get("commonLabels"), maxLabelValueLen, false)
-	m.CommonAnnotations, _ = p.labelSet(&at{name: "commonAnnotations"}, f.get("commonAnnotations"), maxAnnotationValueLen, false)
+	m.GroupLabels, _ = p.labelSet(&at{name: "groupLabels"}, f.get("groupLabels"), source.MaxLabelValueLen, false)
+	m.CommonLabels, _ = p.labelSet(&at{name: "commonLabels"}, f.get("commonLabels"), source.MaxLabelValueLen, false)
+	m.CommonAnnotations, _ = p.labelSet(&at{name: "commonAnnotations"}, f.get("commonAnnotations"), source.MaxAnnotationValueLen, false)
 	m.ExternalURL, _ = p.str(&at{name: "externalURL"}, f.get("externalURL"), maxStringLen)
 	m.Alerts = p.alerts(&at{name: "alerts"}, f.get("alerts"))
 	return m
@@ -196,8 +191,8 @@ func (p *parser) alerts(path *at, raw json.RawMessage) []Alert {
 	case len(elems) == 0:
 		p.add(path, "must not be empty")
 		return nil
-	case len(elems) > maxAlerts:
-		p.add(path, "must hold at most %d alerts, got %d", maxAlerts, len(elems))
+	case len(elems) > source.MaxAlerts:
+		p.add(path, "must hold at most %d alerts, got %d", source.MaxAlerts, len(elems))
 		return nil
 	}
 	alerts := make([]Alert, len(elems))
@@ -221,7 +216,7 @@ func (p *parser) alert(path *at, raw json.RawMessage) Alert {
 	labelsPath := &at{up: path, name: "labels"}
 	before := p.numViolations()
 	var seen int
-	a.Labels, seen = p.labelSet(labelsPath, f.get("labels"), maxLabelValueLen, true)
+	a.Labels, seen = p.labelSet(labelsPath, f.get("labels"), source.MaxLabelValueLen, true)
 	labelsOK := p.numViolations() == before
 	if labelsOK && len(a.Labels) == 0 {
 		if seen > 0 {
@@ -231,7 +226,7 @@ func (p *parser) alert(path *at, raw json.RawMessage) Alert {
 		}
 		labelsOK = false
 	}
-	a.Annotations, _ = p.labelSet(&at{up: path, name: "annotations"}, f.get("annotations"), maxAnnotationValueLen, false)
+	a.Annotations, _ = p.labelSet(&at{up: path, name: "annotations"}, f.get("annotations"), source.MaxAnnotationValueLen, false)
 
 	startsPath, endsPath := &at{up: path, name: "startsAt"}, &at{up: path, name: "endsAt"}
 	var startsOK, endsOK bool
@@ -278,15 +273,15 @@ func (p *parser) labelSet(path *at, raw json.RawMessage, maxValueLen int, dropEm
 	if !ok {
 		return map[string]string{}, 0
 	}
-	if len(ms) > maxLabels {
-		p.add(path, "must hold at most %d entries, got %d", maxLabels, len(ms))
+	if len(ms) > source.MaxLabels {
+		p.add(path, "must hold at most %d entries, got %d", source.MaxLabels, len(ms))
 		return map[string]string{}, len(ms)
 	}
 	out := make(map[string]string, len(ms))
 	for _, m := range ms {
-		if len(m.name) > maxNameLen {
+		if len(m.name) > source.MaxNameLen {
 			// Keep the oversized name out of the field path.
-			p.add(path, "name %s is %d bytes long, must be at most %d", source.Quote(m.name), len(m.name), maxNameLen)
+			p.add(path, "name %s is %d bytes long, must be at most %d", source.Quote(m.name), len(m.name), source.MaxNameLen)
 			continue
 		}
 		field := &at{up: path, name: m.name}

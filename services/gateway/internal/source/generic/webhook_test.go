@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source"
 	"github.com/vigil-ops/vigil/services/gateway/internal/source/generic"
+	"github.com/vigil-ops/vigil/services/gateway/internal/source/sourcetest"
 )
 
 const secret = "kuma-secret-0123456789abcdef"
@@ -100,32 +101,6 @@ func signed(body []byte, key string, at time.Time) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set(webhook.SignatureHeader, webhook.Sign(key, body, at)) }
 }
 
-func bearer(tok string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
-}
-
-// stored is every alert event on the bus.
-func stored(t *testing.T, js jetstream.JetStream) []bus.Event {
-	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, "ALERTS")
-	require.NoError(t, err)
-	if stream.CachedInfo().State.Msgs == 0 {
-		return nil
-	}
-	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	msgs, err := c.FetchNoWait(1000)
-	require.NoError(t, err)
-	var out []bus.Event
-	for msg := range msgs.Messages() {
-		events, err := bus.Decode(msg.Subject(), msg.Data())
-		require.NoError(t, err)
-		out = append(out, events...)
-	}
-	return out
-}
-
 func TestWebhookSigned(t *testing.T) {
 	t.Parallel()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
@@ -134,7 +109,7 @@ func TestWebhookSigned(t *testing.T) {
 
 	code, p := send(t, h, "kuma", down, signed(down, secret, time.Now()))
 	require.Equal(t, http.StatusAccepted, code, p.Detail)
-	events := stored(t, js)
+	events := sourcetest.Stored(t, js)
 	require.Len(t, events, 1)
 	fired, ok := events[0].(*eventsv1.AlertFired)
 	require.True(t, ok, "%T", events[0])
@@ -144,7 +119,7 @@ func TestWebhookSigned(t *testing.T) {
 	test := example(t, "uptime-kuma/test.json")
 	code, _ = send(t, h, "kuma", test, signed(test, secret, time.Now()))
 	require.Equal(t, http.StatusAccepted, code)
-	require.Len(t, stored(t, js), 1)
+	require.Len(t, sourcetest.Stored(t, js), 1)
 }
 
 func TestWebhookRefuses(t *testing.T) {
@@ -167,12 +142,12 @@ func TestWebhookRefuses(t *testing.T) {
 		{"another body", "kuma", down, signed(dog, secret, time.Now()), http.StatusUnauthorized, "no valid signature"},
 		{"stale", "kuma", down, signed(down, secret, time.Now().Add(-webhook.Tolerance-time.Minute)), http.StatusUnauthorized, "outside the tolerance"},
 		{"from the future", "kuma", down, signed(down, secret, time.Now().Add(webhook.Tolerance+time.Minute)), http.StatusUnauthorized, "outside the tolerance"},
-		{"a key to a signed source", "kuma", down, bearer("payments-ingest"), http.StatusUnauthorized, "no X-Vigil-Signature"},
+		{"a key to a signed source", "kuma", down, sourcetest.Bearer("payments-ingest"), http.StatusUnauthorized, "no X-Vigil-Signature"},
 		{"no key", "dog", dog, nil, http.StatusUnauthorized, "credentials"},
-		{"a key of another team", "dog", dog, bearer("web-ingest"), http.StatusForbidden, "team payments's"},
-		{"a key without ingest", "dog", dog, bearer("payments-read"), http.StatusForbidden, "ingest permission"},
-		{"a team's key to a source of every team", "anyone", dog, bearer("payments-ingest"), http.StatusForbidden, "only an admin's key"},
-		{"another team's subject", "dog", blog, bearer("payments-ingest"), http.StatusForbidden, "web"},
+		{"a key of another team", "dog", dog, sourcetest.Bearer("web-ingest"), http.StatusForbidden, "team payments's"},
+		{"a key without ingest", "dog", dog, sourcetest.Bearer("payments-read"), http.StatusForbidden, "ingest permission"},
+		{"a team's key to a source of every team", "anyone", dog, sourcetest.Bearer("payments-ingest"), http.StatusForbidden, "only an admin's key"},
+		{"another team's subject", "dog", blog, sourcetest.Bearer("payments-ingest"), http.StatusForbidden, "web"},
 		{"the mapping fails", "kuma", []byte(`{"heartbeat":{}}`), signed([]byte(`{"heartbeat":{}}`), secret, time.Now()), http.StatusBadRequest, "alerts[0].labels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,14 +156,14 @@ func TestWebhookRefuses(t *testing.T) {
 			assert.Contains(t, p.Detail+problemFields(p), tc.detail)
 		})
 	}
-	assert.Empty(t, stored(t, js), "nothing refused was stored")
+	assert.Empty(t, sourcetest.Stored(t, js), "nothing refused was stored")
 
 	// The right keys pass.
-	code, p := send(t, h, "dog", dog, bearer("payments-ingest"))
+	code, p := send(t, h, "dog", dog, sourcetest.Bearer("payments-ingest"))
 	require.Equal(t, http.StatusAccepted, code, p.Detail)
-	code, p = send(t, h, "anyone", dog, bearer("admin"))
+	code, p = send(t, h, "anyone", dog, sourcetest.Bearer("admin"))
 	require.Equal(t, http.StatusAccepted, code, p.Detail)
-	assert.Len(t, stored(t, js), 2)
+	assert.Len(t, sourcetest.Stored(t, js), 2)
 }
 
 func problemFields(p server.Problem) string {

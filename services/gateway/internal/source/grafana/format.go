@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -219,7 +218,7 @@ func convert(msg *message, a alert) *typesv1.Alert {
 			out.Annotations[k] = v
 		}
 	}
-	values := cut(a.ValueString)
+	values := source.Clip(a.ValueString, MaxValuesLen) // Grafana 8's valueString, bounded as formatValues bounds values
 	if len(a.Values) > 0 {
 		values = formatValues(a.Values)
 	}
@@ -262,18 +261,6 @@ func formatValues(values map[string]float64) string {
 		sb.WriteString(entry)
 	}
 	return sb.String()
-}
-
-// cut bounds Grafana 8's valueString as formatValues bounds values.
-func cut(s string) string {
-	if len(s) <= MaxValuesLen {
-		return s
-	}
-	n := MaxValuesLen
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // isTest says whether a is the alert of Grafana's "Test" button on a

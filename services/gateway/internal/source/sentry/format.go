@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -439,23 +438,11 @@ func describe(m metadata, culprit string) string {
 	return culprit
 }
 
-// put sets a non-empty annotation, cut to maxAnnotation.
+// put sets a non-empty annotation, made valid UTF-8 and cut to maxAnnotation.
 func put(ann map[string]string, k, v string) {
 	if v = strings.TrimSpace(v); v != "" {
-		ann[k] = clip(v, maxAnnotation)
+		ann[k] = source.Clip(strings.ToValidUTF8(v, "\uFFFD"), maxAnnotation)
 	}
-}
-
-// clip cuts s to at most n bytes, at a rune, and makes it valid UTF-8.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func cmpStr(a, b string) string {
