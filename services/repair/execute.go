@@ -83,18 +83,8 @@ func (s *Service) execute(ctx context.Context, rp *lifecycle.Repair) error {
 		RepairID: id, DryRun: set.DryRun, Limits: limits(set), Planned: st.Plan,
 	})
 	cancel()
-	var refused *action.RefusedError
-	if errors.As(err, &refused) {
-		// Nothing was changed. A target changed since the plan (another
-		// repair of it, a deploy) made this one stale: superseded, not
-		// failed — no cooldown, no page; a new proposal is planned on
-		// what is there now. Any other refusal (the policy forbids it
-		// now) fails it, for a person to look at.
-		if errors.Is(err, action.ErrChanged) {
-			return s.block(ctx, id, "superseded: "+err.Error())
-		}
-		s.fail(ctx, r, "refused: "+err.Error(), nil)
-		return nil
+	if _, ok := errors.AsType[*action.RefusedError](err); ok {
+		return s.refused(ctx, r, err)
 	}
 	if err != nil {
 		return err
@@ -156,11 +146,7 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 			err = action.Run{Planned: st.Plan}.CheckPlanned(pl.UID, pl.Generation)
 		}
 		if _, ok := errors.AsType[*action.RefusedError](err); ok {
-			if errors.Is(err, action.ErrChanged) {
-				return s.block(ctx, r.GetId(), "superseded: "+err.Error())
-			}
-			s.fail(ctx, r, "refused: "+err.Error(), nil)
-			return nil
+			return s.refused(ctx, r, err)
 		}
 		if err != nil {
 			return err
@@ -212,6 +198,19 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 }
 
 func quantity(b int64) string { return kresource.NewQuantity(b, kresource.BinarySI).String() }
+
+// refused ends r refused before anything was changed (err, an
+// action.RefusedError). A target changed since the plan (another repair
+// of it, a deploy) made it stale: superseded, not failed — no cooldown,
+// no page; a new proposal is planned on what is there now. Any other
+// refusal (the policy forbids it now) fails it, for a person to look at.
+func (s *Service) refused(ctx context.Context, r *repairv1.Repair, err error) error {
+	if errors.Is(err, action.ErrChanged) {
+		return s.block(ctx, r.GetId(), "superseded: "+err.Error())
+	}
+	s.fail(ctx, r, "refused: "+err.Error(), nil)
+	return nil
+}
 
 // block refuses a repair that the guardrails, or its subject, no
 // longer allow, even approved.

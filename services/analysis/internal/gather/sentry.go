@@ -1,8 +1,8 @@
 package gather
 
 import (
+	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,9 +44,9 @@ func Sentry(alerts []*typesv1.IncidentAlert, b *evidence.Bundle) {
 			order = append(order, id)
 		}
 		ann := a.GetAnnotations()
-		is.Title = first(is.Title, ann["summary"])
-		is.URL = first(is.URL, ann[sentryIssueURL], a.GetGeneratorUrl())
-		is.Release = first(is.Release, ann[sentryRelease])
+		is.Title = cmp.Or(is.Title, ann["summary"])
+		is.URL = cmp.Or(is.URL, ann[sentryIssueURL], a.GetGeneratorUrl())
+		is.Release = cmp.Or(is.Release, ann[sentryRelease])
 		if t, err := time.Parse(time.RFC3339Nano, ann[sentryFirstSeen]); err == nil {
 			is.FirstSeen, is.FirstSeenKnown = t, true
 		} else if start := a.GetStartsAt().AsTime(); !is.FirstSeenKnown && a.GetStartsAt() != nil && (is.FirstSeen.IsZero() || start.Before(is.FirstSeen)) {
@@ -69,14 +69,6 @@ func Sentry(alerts []*typesv1.IncidentAlert, b *evidence.Bundle) {
 			Summary: fmt.Sprintf("Sentry issue %s of project %s: %s (%s%s): %s", is.ID, orNone(is.Project), cut(is.Title), seen, release, is.URL),
 		})
 	}
-}
-
-func first(vs ...string) string {
-	i := slices.IndexFunc(vs, func(v string) bool { return v != "" })
-	if i < 0 {
-		return ""
-	}
-	return vs[i]
 }
 
 func cut(s string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,12 +135,7 @@ func LoadSets(dir string, log *slog.Logger) (Sets, error) {
 
 // Names are the named sets, sorted.
 func (s Sets) Names() []string {
-	names := make([]string, 0, len(s.Named))
-	for n := range s.Named {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(s.Named))
 }
 
 // newTemplates parses Vigil's templates with the files of dirs over

@@ -317,22 +317,18 @@ func (d *Deliveries) Renew(ctx context.Context, replica, eventID, channel string
 // provider (Claimed.Parts on a later claim), while replica holds its
 // claim: ErrClaimLost when it does not any more.
 func (d *Deliveries) Accept(ctx context.Context, replica, eventID, channel, part string) error {
-	tag, err := d.pool.Exec(ctx, `UPDATE deliveries SET parts = array_append(parts, $4), updated_at = now()
-		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending' AND NOT $4 = ANY(parts)`,
+	// One statement: a part recorded already leaves the row as it is,
+	// and only a claim not held any more matches no row.
+	tag, err := d.pool.Exec(ctx, `UPDATE deliveries
+		SET parts = CASE WHEN $4 = ANY(parts) THEN parts ELSE array_append(parts, $4) END,
+			updated_at = CASE WHEN $4 = ANY(parts) THEN updated_at ELSE now() END
+		WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending'`,
 		eventID, channel, replica, part)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = ErrClaimLost
+	}
 	if err != nil {
 		return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
-	}
-	if tag.RowsAffected() == 0 {
-		var held bool
-		err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = $2
-			AND claimed_by = $3 AND status = 'sending')`, eventID, channel, replica).Scan(&held)
-		if err != nil {
-			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, err)
-		}
-		if !held {
-			return fmt.Errorf("record part %s of %s on %s: %w", part, eventID, channel, ErrClaimLost)
-		}
 	}
 	return nil
 }
