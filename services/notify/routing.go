@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,11 +207,27 @@ func withLocale(ep *channel.Endpoint, language, zone, templates string) *channel
 		cp.Locale.Templates = templates
 	}
 	if zone != "" {
-		if z, err := time.LoadLocation(zone); err == nil {
+		if z, err := loadZone(zone); err == nil {
 			cp.Locale.Zone = z
 		}
 	}
 	return &cp
+}
+
+// zones are the time zones routes named, loaded once: withLocale runs on
+// every send, and time.LoadLocation reads the zone's file each call.
+var zones sync.Map // name → *time.Location
+
+func loadZone(name string) (*time.Location, error) {
+	if z, ok := zones.Load(name); ok {
+		return z.(*time.Location), nil
+	}
+	z, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, z)
+	return z, nil
 }
 
 // escalationTargets are the channels e names and its users' own, each
