@@ -1,19 +1,15 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -24,6 +20,7 @@ import (
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/testkit/browser"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
 )
@@ -61,93 +58,6 @@ func (f *fakeIncidents) ListIncidents(ctx context.Context, r *monitorv1.ListInci
 	return res, nil
 }
 
-// browser is a user agent on the console: a cookie jar, redirects not
-// followed (the test looks at each answer).
-type browser struct {
-	t    *testing.T
-	base string
-	jar  *cookiejar.Jar
-	c    *http.Client
-	lang string
-}
-
-func newBrowser(t *testing.T, addr string) *browser {
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	return &browser{t: t, base: "http://" + addr, jar: jar, c: &http.Client{
-		Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// consolePage is an answer of the console.
-type consolePage struct {
-	code   int
-	header http.Header
-	body   string
-	set    []*http.Cookie
-}
-
-func (b *browser) do(method, path string, form url.Values, header ...string) consolePage {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	require.NoError(b.t, err)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if b.lang != "" {
-		req.Header.Set("Accept-Language", b.lang)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := b.c.Do(req)
-	require.NoError(b.t, err)
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(b.t, err)
-	return consolePage{code: resp.StatusCode, header: resp.Header, body: string(raw), set: resp.Cookies()}
-}
-
-func (b *browser) get(path string) consolePage { b.t.Helper(); return b.do(http.MethodGet, path, nil) }
-
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// csrf is the token of the forms of p.
-func (b *browser) csrf(p consolePage) string {
-	b.t.Helper()
-	m := csrfRE.FindStringSubmatch(p.body)
-	require.NotNil(b.t, m, "no CSRF field in %s", p.body)
-	return m[1]
-}
-
-// cookie is the jar's value of name ("" when none).
-func (b *browser) cookie(name string) string {
-	u, _ := url.Parse(b.base)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// drop forgets a cookie, as the browser does when it expires.
-func (b *browser) drop(name string) {
-	u, _ := url.Parse(b.base)
-	b.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: "", Path: "/", MaxAge: -1}})
-}
-
-func (b *browser) login(user, password string) consolePage {
-	b.t.Helper()
-	lp := b.get("/login")
-	require.Equal(b.t, http.StatusOK, lp.code)
-	return b.do(http.MethodPost, "/login", url.Values{"csrf": {b.csrf(lp)}, "username": {user}, "password": {password}, "next": {"/"}})
-}
-
 func consoleEnv(t *testing.T) (*env, *gw) {
 	t.Helper()
 	e := newEnv(t)
@@ -178,25 +88,25 @@ func consoleEnv(t *testing.T) (*env, *gw) {
 func TestConsoleLoginIncidentsLogout(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
+	b := browser.NewClient(t, "http://"+g.addr)
 
 	// Signed out, every page sends to the login page and back.
-	p := b.get("/incidents?status=open")
-	require.Equal(t, http.StatusSeeOther, p.code)
-	require.Equal(t, "/login?next="+url.QueryEscape("/incidents?status=open"), p.header.Get("Location"))
+	p := b.Get("/incidents?status=open")
+	require.Equal(t, http.StatusSeeOther, p.Code)
+	require.Equal(t, "/login?next="+url.QueryEscape("/incidents?status=open"), p.Header.Get("Location"))
 
 	// A wrong password: a message, no session.
-	p = b.login("alice", "not alice's password")
-	require.Equal(t, http.StatusUnauthorized, p.code)
-	require.Contains(t, p.body, "Wrong username or password.")
-	require.Empty(t, b.cookie("vigil_access"))
-	require.Empty(t, b.cookie("vigil_refresh"))
+	p = b.Login("alice", "not alice's password")
+	require.Equal(t, http.StatusUnauthorized, p.Code)
+	require.Contains(t, p.Body, "Wrong username or password.")
+	require.Empty(t, b.Cookie("vigil_access"))
+	require.Empty(t, b.Cookie("vigil_refresh"))
 
-	p = b.login("alice", "correct horse battery")
-	require.Equal(t, http.StatusSeeOther, p.code, p.body)
-	require.Equal(t, "/", p.header.Get("Location"))
+	p = b.Login("alice", "correct horse battery")
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+	require.Equal(t, "/", p.Header.Get("Location"))
 	names := map[string]*http.Cookie{}
-	for _, c := range p.set {
+	for _, c := range p.Set {
 		names[c.Name] = c
 	}
 	for _, n := range []string{"vigil_access", "vigil_refresh", "vigil_csrf"} {
@@ -206,47 +116,47 @@ func TestConsoleLoginIncidentsLogout(t *testing.T) {
 		require.Equal(t, "/", names[n].Path, n)
 		require.False(t, names[n].Secure, "%s: plain HTTP here", n)
 	}
-	refresh := b.cookie("vigil_refresh")
+	refresh := b.Cookie("vigil_refresh")
 
 	// The first page: 50 of the 56 payments incidents, not web's.
-	p = b.get("/")
-	require.Equal(t, http.StatusOK, p.code)
-	require.Contains(t, p.body, `<span class="user">alice</span>`)
-	require.Contains(t, p.body, "payments")
-	require.Contains(t, p.body, "HighLatency on shop")
-	require.Contains(t, p.body, `href="/incidents/`+incidentID+`"`)
-	require.NotContains(t, p.body, "Web is slow")
-	require.Equal(t, 50, strings.Count(p.body, `<tr id="incident-`))
-	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.body)
+	p = b.Get("/")
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, `<span class="user">alice</span>`)
+	require.Contains(t, p.Body, "payments")
+	require.Contains(t, p.Body, "HighLatency on shop")
+	require.Contains(t, p.Body, `href="/incidents/`+incidentID+`"`)
+	require.NotContains(t, p.Body, "Web is slow")
+	require.Equal(t, 50, strings.Count(p.Body, `<tr id="incident-`))
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.Body)
 	require.NotNil(t, next)
-	p = b.get(strings.ReplaceAll(next[1], "&amp;", "&"))
-	require.Equal(t, http.StatusOK, p.code)
-	require.Equal(t, 6, strings.Count(p.body, `<tr id="incident-`))
-	require.NotContains(t, p.body, `rel="next"`)
+	p = b.Get(strings.ReplaceAll(next[1], "&amp;", "&"))
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Equal(t, 6, strings.Count(p.Body, `<tr id="incident-`))
+	require.NotContains(t, p.Body, `rel="next"`)
 
 	// Filters are the API's (status, priority, app, team, text).
-	p = b.get("/?status=resolved")
-	require.Equal(t, 11, strings.Count(p.body, `<tr id="incident-`))
-	require.Equal(t, 11, strings.Count(p.body, `st-resolved`))
-	p = b.get("/?priority=P1")
-	require.Equal(t, 1, strings.Count(p.body, `<tr id="incident-`))
-	p = b.get("/?q=incident+07")
-	require.Equal(t, 1, strings.Count(p.body, `<tr id="incident-`))
-	require.Contains(t, p.body, "Payments incident 07")
+	p = b.Get("/?status=resolved")
+	require.Equal(t, 11, strings.Count(p.Body, `<tr id="incident-`))
+	require.Equal(t, 11, strings.Count(p.Body, `st-resolved`))
+	p = b.Get("/?priority=P1")
+	require.Equal(t, 1, strings.Count(p.Body, `<tr id="incident-`))
+	p = b.Get("/?q=incident+07")
+	require.Equal(t, 1, strings.Count(p.Body, `<tr id="incident-`))
+	require.Contains(t, p.Body, "Payments incident 07")
 
 	// One incident, read-only.
-	p = b.get("/incidents/" + incidentID)
-	require.Equal(t, http.StatusOK, p.code)
-	require.Contains(t, p.body, "HighLatency on shop")
-	require.Contains(t, p.body, "alertname=HighLatency")
-	require.Contains(t, p.body, `prio-P1`)
+	p = b.Get("/incidents/" + incidentID)
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, "HighLatency on shop")
+	require.Contains(t, p.Body, "alertname=HighLatency")
+	require.Contains(t, p.Body, `prio-P1`)
 
 	// Logging out needs the form's token; with it the session ends.
-	p = b.do(http.MethodPost, "/logout", url.Values{"csrf": {b.csrf(p)}})
-	require.Equal(t, http.StatusSeeOther, p.code)
-	require.Equal(t, "/login", p.header.Get("Location"))
-	require.Empty(t, b.cookie("vigil_access"))
-	require.Equal(t, http.StatusSeeOther, b.get("/").code)
+	p = b.Do(http.MethodPost, "/logout", url.Values{"csrf": {b.CSRF(p)}})
+	require.Equal(t, http.StatusSeeOther, p.Code)
+	require.Equal(t, "/login", p.Header.Get("Location"))
+	require.Empty(t, b.Cookie("vigil_access"))
+	require.Equal(t, http.StatusSeeOther, b.Get("/").Code)
 	var problem struct{ Detail string }
 	resp := rest(t, g.addr, http.MethodPost, "/api/v1/auth/refresh", "", "", map[string]string{"refreshToken": refresh}, &problem)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the session is revoked: %s", problem.Detail)
@@ -257,20 +167,20 @@ func TestConsoleLoginIncidentsLogout(t *testing.T) {
 func TestConsoleOtherTeamRefused(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
-	require.Equal(t, http.StatusSeeOther, b.login("olga", "correct horse battery").code)
+	b := browser.NewClient(t, "http://"+g.addr)
+	require.Equal(t, http.StatusSeeOther, b.Login("olga", "correct horse battery").Code)
 
-	p := b.get("/")
-	require.Equal(t, http.StatusOK, p.code)
-	require.Contains(t, p.body, "Web is slow")
-	require.Equal(t, 1, strings.Count(p.body, `<tr id="incident-`))
-	require.NotContains(t, p.body, "HighLatency on shop")
+	p := b.Get("/")
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, "Web is slow")
+	require.Equal(t, 1, strings.Count(p.Body, `<tr id="incident-`))
+	require.NotContains(t, p.Body, "HighLatency on shop")
 
-	p = b.get("/incidents/" + incidentID)
-	require.Equal(t, http.StatusForbidden, p.code)
-	require.NotContains(t, p.body, "HighLatency")
-	require.Contains(t, p.body, "You may not see this.")
-	require.Equal(t, http.StatusNotFound, b.get("/incidents/00000000-0000-4000-8000-000000000000").code)
+	p = b.Get("/incidents/" + incidentID)
+	require.Equal(t, http.StatusForbidden, p.Code)
+	require.NotContains(t, p.Body, "HighLatency")
+	require.Contains(t, p.Body, "You may not see this.")
+	require.Equal(t, http.StatusNotFound, b.Get("/incidents/00000000-0000-4000-8000-000000000000").Code)
 }
 
 // A state-changing request without the form's token, or from another
@@ -278,9 +188,9 @@ func TestConsoleOtherTeamRefused(t *testing.T) {
 func TestConsoleCSRFRefused(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
-	require.Equal(t, http.StatusSeeOther, b.login("alice", "correct horse battery").code)
-	token := b.csrf(b.get("/"))
+	b := browser.NewClient(t, "http://"+g.addr)
+	require.Equal(t, http.StatusSeeOther, b.Login("alice", "correct horse battery").Code)
+	token := b.CSRF(b.Get("/"))
 
 	for name, tc := range map[string]struct {
 		form   url.Values
@@ -296,15 +206,15 @@ func TestConsoleCSRFRefused(t *testing.T) {
 		if strings.HasPrefix(name, "login") {
 			path = "/login"
 		}
-		p := b.do(http.MethodPost, path, tc.form, tc.header...)
-		require.Equal(t, http.StatusForbidden, p.code, name)
-		require.Contains(t, p.body, "This form expired or did not come from this page", name)
-		require.Empty(t, p.set, "%s: no cookie changed", name)
+		p := b.Do(http.MethodPost, path, tc.form, tc.header...)
+		require.Equal(t, http.StatusForbidden, p.Code, name)
+		require.Contains(t, p.Body, "This form expired or did not come from this page", name)
+		require.Empty(t, p.Set, "%s: no cookie changed", name)
 		// Still signed in, with the same session.
-		require.Equal(t, http.StatusOK, b.get("/").code, name)
+		require.Equal(t, http.StatusOK, b.Get("/").Code, name)
 	}
 	var who struct{ User struct{ Name string } }
-	resp := rest(t, g.addr, http.MethodGet, "/api/v1/auth/whoami", b.cookie("vigil_access"), "", nil, &who)
+	resp := rest(t, g.addr, http.MethodGet, "/api/v1/auth/whoami", b.Cookie("vigil_access"), "", nil, &who)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "alice", who.User.Name)
 }
@@ -315,17 +225,17 @@ func TestConsoleCSRFRefused(t *testing.T) {
 func TestConsoleRefreshesExpiredAccess(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
-	require.Equal(t, http.StatusSeeOther, b.login("alice", "correct horse battery").code)
-	oldRefresh := b.cookie("vigil_refresh")
-	b.drop("vigil_access")
-	require.Empty(t, b.cookie("vigil_access"))
+	b := browser.NewClient(t, "http://"+g.addr)
+	require.Equal(t, http.StatusSeeOther, b.Login("alice", "correct horse battery").Code)
+	oldRefresh := b.Cookie("vigil_refresh")
+	b.Drop("vigil_access")
+	require.Empty(t, b.Cookie("vigil_access"))
 
-	p := b.get("/")
-	require.Equal(t, http.StatusOK, p.code)
-	require.Contains(t, p.body, "HighLatency on shop")
-	require.NotEmpty(t, b.cookie("vigil_access"))
-	require.NotEqual(t, oldRefresh, b.cookie("vigil_refresh"))
+	p := b.Get("/")
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, "HighLatency on shop")
+	require.NotEmpty(t, b.Cookie("vigil_access"))
+	require.NotEqual(t, oldRefresh, b.Cookie("vigil_refresh"))
 	resp := rest(t, g.addr, http.MethodPost, "/api/v1/auth/refresh", "", "", map[string]string{"refreshToken": oldRefresh}, nil)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
@@ -335,14 +245,14 @@ func TestConsoleRefreshesExpiredAccess(t *testing.T) {
 func TestConsoleLoginThrottled(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
+	b := browser.NewClient(t, "http://"+g.addr)
 	for range access.DefaultLoginLimits.UserFailures {
-		require.Equal(t, http.StatusUnauthorized, b.login("alice", "wrong").code)
+		require.Equal(t, http.StatusUnauthorized, b.Login("alice", "wrong").Code)
 	}
-	p := b.login("alice", "correct horse battery")
-	require.Equal(t, http.StatusTooManyRequests, p.code)
-	require.Contains(t, p.body, "Too many failed logins")
-	require.Empty(t, b.cookie("vigil_access"))
+	p := b.Login("alice", "correct horse battery")
+	require.Equal(t, http.StatusTooManyRequests, p.Code)
+	require.Contains(t, p.Body, "Too many failed logins")
+	require.Empty(t, b.Cookie("vigil_access"))
 }
 
 // Every page carries the security headers, and no script or style but
@@ -350,40 +260,40 @@ func TestConsoleLoginThrottled(t *testing.T) {
 func TestConsoleSecurityHeadersAndAssets(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
-	login := b.get("/login")
-	require.Equal(t, http.StatusSeeOther, b.login("alice", "correct horse battery").code)
-	for _, p := range []consolePage{login, b.get("/"), b.get("/incidents/" + incidentID), b.get("/no/such/page")} {
-		csp := p.header.Get("Content-Security-Policy")
+	b := browser.NewClient(t, "http://"+g.addr)
+	login := b.Get("/login")
+	require.Equal(t, http.StatusSeeOther, b.Login("alice", "correct horse battery").Code)
+	for _, p := range []browser.Page{login, b.Get("/"), b.Get("/incidents/" + incidentID), b.Get("/no/such/page")} {
+		csp := p.Header.Get("Content-Security-Policy")
 		require.Contains(t, csp, "default-src 'self'")
 		require.Contains(t, csp, "frame-ancestors 'none'")
 		require.NotContains(t, csp, "unsafe-inline")
-		require.Equal(t, "DENY", p.header.Get("X-Frame-Options"))
-		require.Equal(t, "same-origin", p.header.Get("Referrer-Policy"))
-		require.Equal(t, "nosniff", p.header.Get("X-Content-Type-Options"))
+		require.Equal(t, "DENY", p.Header.Get("X-Frame-Options"))
+		require.Equal(t, "same-origin", p.Header.Get("Referrer-Policy"))
+		require.Equal(t, "nosniff", p.Header.Get("X-Content-Type-Options"))
 		// No inline script, handler or style.
-		for _, m := range regexp.MustCompile(`<script[^>]*>`).FindAllString(p.body, -1) {
+		for _, m := range regexp.MustCompile(`<script[^>]*>`).FindAllString(p.Body, -1) {
 			require.Regexp(t, `src="/static/console\.js\?v=[0-9a-f]+"`, m)
 		}
-		require.NotRegexp(t, `(?i)\son[a-z]+=|<style|\sstyle=|javascript:`, p.body)
+		require.NotRegexp(t, `(?i)\son[a-z]+=|<style|\sstyle=|javascript:`, p.Body)
 	}
-	require.Equal(t, http.StatusNotFound, b.get("/no/such/page").code)
+	require.Equal(t, http.StatusNotFound, b.Get("/no/such/page").Code)
 
-	css := regexp.MustCompile(`href="(/static/console\.css\?v=[0-9a-f]+)"`).FindStringSubmatch(login.body)
+	css := regexp.MustCompile(`href="(/static/console\.css\?v=[0-9a-f]+)"`).FindStringSubmatch(login.Body)
 	require.NotNil(t, css)
-	p := b.get(css[1])
-	require.Equal(t, http.StatusOK, p.code)
-	require.Equal(t, "text/css; charset=utf-8", p.header.Get("Content-Type"))
-	require.Contains(t, p.header.Get("Cache-Control"), "immutable")
-	require.Equal(t, "no-cache", b.get("/static/console.css").header.Get("Cache-Control"))
-	require.Equal(t, http.StatusNotFound, b.get("/static/other.js").code)
+	p := b.Get(css[1])
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Equal(t, "text/css; charset=utf-8", p.Header.Get("Content-Type"))
+	require.Contains(t, p.Header.Get("Cache-Control"), "immutable")
+	require.Equal(t, "no-cache", b.Get("/static/console.css").Header.Get("Cache-Control"))
+	require.Equal(t, http.StatusNotFound, b.Get("/static/other.js").Code)
 
 	// What the gateway served before is untouched.
-	h := b.get("/healthz")
-	require.Equal(t, "ok\n", h.body)
-	api := b.get("/api/v1/incidents")
-	require.Equal(t, http.StatusUnauthorized, api.code, "the console's cookies are no API credentials")
-	require.Equal(t, "application/problem+json", api.header.Get("Content-Type"))
+	h := b.Get("/healthz")
+	require.Equal(t, "ok\n", h.Body)
+	api := b.Get("/api/v1/incidents")
+	require.Equal(t, http.StatusUnauthorized, api.Code, "the console's cookies are no API credentials")
+	require.Equal(t, "application/problem+json", api.Header.Get("Content-Type"))
 }
 
 // The console speaks Traditional Chinese to a browser that asks for it,
@@ -391,91 +301,24 @@ func TestConsoleSecurityHeadersAndAssets(t *testing.T) {
 func TestConsoleTraditionalChinese(t *testing.T) {
 	t.Parallel()
 	_, g := consoleEnv(t)
-	b := newBrowser(t, g.addr)
-	b.lang = "zh-TW,zh;q=0.9,en;q=0.5"
-	p := b.get("/login")
-	require.Contains(t, p.body, `<html lang="zh-TW">`)
-	require.Contains(t, p.body, "使用者名稱")
-	require.Equal(t, http.StatusSeeOther, b.login("alice", "correct horse battery").code)
-	p = b.get("/")
-	require.Contains(t, p.body, "<h1>事件</h1>")
-	require.Contains(t, p.body, "未處理")
+	b := browser.NewClient(t, "http://"+g.addr)
+	b.Lang = "zh-TW,zh;q=0.9,en;q=0.5"
+	p := b.Get("/login")
+	require.Contains(t, p.Body, `<html lang="zh-TW">`)
+	require.Contains(t, p.Body, "使用者名稱")
+	require.Equal(t, http.StatusSeeOther, b.Login("alice", "correct horse battery").Code)
+	p = b.Get("/")
+	require.Contains(t, p.Body, "<h1>事件</h1>")
+	require.Contains(t, p.Body, "未處理")
 
-	b.lang = "en-US,en;q=0.9"
-	require.Contains(t, b.get("/").body, "<h1>Incidents</h1>")
-	p = b.get("/lang/zh-TW?back=" + url.QueryEscape("/?status=open"))
-	require.Equal(t, http.StatusSeeOther, p.code)
-	require.Equal(t, "/?status=open", p.header.Get("Location"))
-	require.Contains(t, b.get("/").body, "<h1>事件</h1>")
-	p = b.get("/lang/en?back=" + url.QueryEscape("https://evil.example/"))
-	require.Equal(t, "/", p.header.Get("Location"), "the switch sends nowhere else")
-}
-
-// sse is a browser's /events stream, event by event.
-type sse struct {
-	events chan [2]string // name, data
-}
-
-func (b *browser) events(path string) *sse {
-	b.t.Helper()
-	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodGet, b.base+path, nil)
-	require.NoError(b.t, err)
-	if b.lang != "" {
-		req.Header.Set("Accept-Language", b.lang)
-	}
-	resp, err := b.c.Do(req)
-	require.NoError(b.t, err)
-	b.t.Cleanup(func() { _ = resp.Body.Close() })
-	require.Equal(b.t, http.StatusOK, resp.StatusCode)
-	require.Equal(b.t, "text/event-stream", resp.Header.Get("Content-Type"))
-	s := &sse{events: make(chan [2]string, 256)}
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		var name string
-		var data []string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if name != "" {
-					s.events <- [2]string{name, strings.Join(data, "\n")}
-				}
-				name, data = "", nil
-			case strings.HasPrefix(line, "event: "):
-				name = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data:"):
-				data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-			}
-		}
-		close(s.events)
-	}()
-	return s
-}
-
-// until returns the events up to the first one ok accepts, publishing
-// again every 200 ms until it comes (the gateway's subscription may not
-// be in place at the first publish).
-func (s *sse) until(t *testing.T, publish func(), ok func(name, data string) bool) [][2]string {
-	t.Helper()
-	var seen [][2]string
-	publish()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case ev, open := <-s.events:
-			require.True(t, open, "the stream ended; seen %v", seen)
-			seen = append(seen, ev)
-			if ok(ev[0], ev[1]) {
-				return seen
-			}
-		case <-tick.C:
-			publish()
-		case <-deadline:
-			t.Fatalf("no such event; seen %v", seen)
-		}
-	}
+	b.Lang = "en-US,en;q=0.9"
+	require.Contains(t, b.Get("/").Body, "<h1>Incidents</h1>")
+	p = b.Get("/lang/zh-TW?back=" + url.QueryEscape("/?status=open"))
+	require.Equal(t, http.StatusSeeOther, p.Code)
+	require.Equal(t, "/?status=open", p.Header.Get("Location"))
+	require.Contains(t, b.Get("/").Body, "<h1>事件</h1>")
+	p = b.Get("/lang/en?back=" + url.QueryEscape("https://evil.example/"))
+	require.Equal(t, "/", p.Header.Get("Location"), "the switch sends nowhere else")
 }
 
 // The list is live: an incident opened, updated or resolved reaches the
@@ -485,13 +328,13 @@ func (s *sse) until(t *testing.T, publish func(), ok func(name, data string) boo
 func TestConsoleLiveIncidents(t *testing.T) {
 	t.Parallel()
 	e, g := consoleEnv(t)
-	alice, olga := newBrowser(t, g.addr), newBrowser(t, g.addr)
-	alice.lang = "zh-TW"
-	require.Equal(t, http.StatusSeeOther, alice.login("alice", "correct horse battery").code)
-	require.Equal(t, http.StatusSeeOther, olga.login("olga", "correct horse battery").code)
-	aliceAll := alice.events("/events")
-	aliceOpen := alice.events("/events?status=open")
-	olgaAll := olga.events("/events")
+	alice, olga := browser.NewClient(t, "http://"+g.addr), browser.NewClient(t, "http://"+g.addr)
+	alice.Lang = "zh-TW"
+	require.Equal(t, http.StatusSeeOther, alice.Login("alice", "correct horse battery").Code)
+	require.Equal(t, http.StatusSeeOther, olga.Login("olga", "correct horse battery").Code)
+	aliceAll := alice.Events("/events")
+	aliceOpen := alice.Events("/events?status=open")
+	olgaAll := olga.Events("/events")
 
 	payments := &typesv1.Incident{
 		Id: "00000000-0000-4000-8000-0000000live1", Title: "Checkout errors", Team: "payments", App: "shop",
@@ -510,21 +353,23 @@ func TestConsoleLiveIncidents(t *testing.T) {
 		&eventsv1.IncidentOpened{Meta: bus.NewMeta("monitor", nil), Incident: web},
 		&eventsv1.IncidentOpened{Meta: bus.NewMeta("monitor", nil), Incident: payments},
 	)
-	isRow := func(id string) func(string, string) bool {
-		return func(name, data string) bool { return name == "row" && strings.Contains(data, `id="incident-`+id+`"`) }
+	isRow := func(id string) func(browser.Event) bool {
+		return func(ev browser.Event) bool {
+			return ev.Name == "row" && strings.Contains(ev.Data, `id="incident-`+id+`"`)
+		}
 	}
-	seen := aliceAll.until(t, opened, isRow(payments.Id))
-	row := seen[len(seen)-1][1]
+	seen := aliceAll.Until(t, opened, isRow(payments.Id))
+	row := seen[len(seen)-1].Data
 	require.Contains(t, row, "Checkout errors")
 	require.Contains(t, row, "未處理", "in alice's language")
 	require.Contains(t, row, `href="/incidents/`+payments.Id+`"`)
 	require.NotRegexp(t, `(?i)<script|\son[a-z]+=`, row)
 	for _, ev := range seen {
-		require.NotContains(t, ev[1], web.Id, "alice reads no incident of web")
+		require.NotContains(t, ev.Data, web.Id, "alice reads no incident of web")
 	}
-	seen = olgaAll.until(t, opened, isRow(web.Id))
+	seen = olgaAll.Until(t, opened, isRow(web.Id))
 	for _, ev := range seen {
-		require.NotContains(t, ev[1], payments.Id, "olga reads no incident of payments")
+		require.NotContains(t, ev.Data, payments.Id, "olga reads no incident of payments")
 	}
 
 	// Resolved: the open-only page loses the row, the full list shows it
@@ -532,16 +377,16 @@ func TestConsoleLiveIncidents(t *testing.T) {
 	resolvedInc := proto.CloneOf(payments)
 	resolvedInc.Status = typesv1.IncidentStatus_INCIDENT_STATUS_RESOLVED
 	resolved := publish(&eventsv1.IncidentResolved{Meta: bus.NewMeta("monitor", nil), Incident: resolvedInc})
-	aliceOpen.until(t, resolved, func(name, data string) bool { return name == "gone" && data == payments.Id })
-	aliceAll.until(t, resolved, func(name, data string) bool {
-		return isRow(payments.Id)(name, data) && strings.Contains(data, "已解決")
+	aliceOpen.Until(t, resolved, func(ev browser.Event) bool { return ev.Name == "gone" && ev.Data == payments.Id })
+	aliceAll.Until(t, resolved, func(ev browser.Event) bool {
+		return isRow(payments.Id)(ev) && strings.Contains(ev.Data, "已解決")
 	})
 
 	// Signed out, the stream asks the page to reload (to the login).
-	stranger := newBrowser(t, g.addr)
-	ev, open := <-stranger.events("/events").events
+	stranger := browser.NewClient(t, "http://"+g.addr)
+	ev, open := <-stranger.Events("/events").C
 	require.True(t, open)
-	require.Equal(t, "reload", ev[0])
+	require.Equal(t, "reload", ev.Name)
 }
 
 // Behind a trusted proxy that terminated TLS (X-Forwarded-Proto: https),
@@ -559,14 +404,14 @@ func TestConsoleSecureCookiesBehindTrustedProxy(t *testing.T) {
 		{"client's say", gateway.Options{}, false},
 	} {
 		g := e.start(t, tc.opts)
-		b := newBrowser(t, g.addr)
-		lp := b.do(http.MethodGet, "/login", nil, "X-Forwarded-Proto", "https")
-		require.Equal(t, http.StatusOK, lp.code, tc.name)
-		p := b.do(http.MethodPost, "/login", url.Values{"csrf": {b.csrf(lp)}, "username": {"alice"}, "password": {"correct horse battery"}},
+		b := browser.NewClient(t, "http://"+g.addr)
+		lp := b.Do(http.MethodGet, "/login", nil, "X-Forwarded-Proto", "https")
+		require.Equal(t, http.StatusOK, lp.Code, tc.name)
+		p := b.Do(http.MethodPost, "/login", url.Values{"csrf": {b.CSRF(lp)}, "username": {"alice"}, "password": {"correct horse battery"}},
 			"X-Forwarded-Proto", "https")
-		require.Equal(t, http.StatusSeeOther, p.code, tc.name)
-		require.Len(t, p.set, 3, tc.name)
-		for _, c := range p.set {
+		require.Equal(t, http.StatusSeeOther, p.Code, tc.name)
+		require.Len(t, p.Set, 3, tc.name)
+		for _, c := range p.Set {
 			require.Equal(t, tc.secure, c.Secure, "%s: %s", tc.name, c.Name)
 			require.True(t, c.HttpOnly, "%s: %s", tc.name, c.Name)
 		}

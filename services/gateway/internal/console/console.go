@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -111,8 +112,18 @@ func New(opts Options) (*Console, error) {
 	funcs := template.FuncMap{
 		"asset": func(name string) string { return "/static/" + name + "?v=" + c.static[name].version },
 	}
-	for _, page := range []string{"login", "incidents", "incident", "error"} {
-		t, err := template.New("layout.html").Funcs(funcs).Funcs(pageFuncs(nil)).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+page+".html")
+	// Every file of assets/templates is a page (with the layout and the
+	// shared parts of assets/templates/parts).
+	names, err := fs.Glob(assets, "assets/templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, file := range names {
+		page := strings.TrimSuffix(path.Base(file), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(pageFuncs(nil, nil)).ParseFS(assets, "assets/templates/layout.html", "assets/templates/parts/*.html", file)
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", page, err)
 		}
@@ -127,6 +138,7 @@ func New(opts Options) (*Console, error) {
 	c.mux.HandleFunc("GET /incidents", c.incidentList)
 	c.mux.HandleFunc("GET /incidents/{id}", c.incidentPage)
 	c.mux.HandleFunc("GET /events", c.events)
+	// Each part of the console routes its own pages: one line per part.
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})
@@ -180,6 +192,9 @@ type session struct {
 	access string
 	user   *gatewayv1.User
 	who    *gatewayv1.Principal
+	// p is the gateway's own view of the token (Options.Authenticate):
+	// what the policy checks. Zero without Authenticate: no buttons.
+	p auth.Principal
 }
 
 // page is what every template gets.
@@ -189,6 +204,8 @@ type page struct {
 	TZ        string
 	CSRF      string
 	Path      string
+	// Done is what the last action did (a "done.*" word), shown once.
+	Done      string
 	User      *gatewayv1.User
 	Principal *gatewayv1.Principal
 	Data      any
@@ -205,7 +222,7 @@ func (c *Console) authenticate(w http.ResponseWriter, r *http.Request) (*session
 	if a, err := r.Cookie(accessCookie); err == nil && a.Value != "" {
 		res, err := c.auth.WhoAmI(withToken(r.Context(), a.Value), &gatewayv1.WhoAmIRequest{})
 		if err == nil {
-			return &session{access: a.Value, user: res.GetUser(), who: res.GetPrincipal()}, nil
+			return c.newSession(r, a.Value, res), nil
 		}
 		if status.Code(err) != codes.Unauthenticated {
 			return nil, err
@@ -229,7 +246,33 @@ func (c *Console) authenticate(w http.ResponseWriter, r *http.Request) (*session
 	if err != nil {
 		return nil, err
 	}
-	return &session{access: access, user: who.GetUser(), who: who.GetPrincipal()}, nil
+	return c.newSession(r, access, who), nil
+}
+
+func (c *Console) newSession(r *http.Request, access string, who *gatewayv1.WhoAmIResponse) *session {
+	s := &session{access: access, user: who.GetUser(), who: who.GetPrincipal()}
+	if c.opts.Authenticate != nil {
+		if p, err := c.opts.Authenticate(r.Context(), access); err == nil {
+			s.p = p
+		}
+	}
+	return s
+}
+
+// can reports whether the session's user may call method (a full gRPC
+// method name, "/vigil.repair.v1.RepairService/ApproveRepair") on what
+// belongs to team, by the API's own policy: a page shows a button only
+// to those the API would let through. The API still decides: a button
+// shown is no permission.
+func (s *session) can(method, team string) bool {
+	if s == nil {
+		return false
+	}
+	rule, ok := auth.Policy[method]
+	if !ok || !s.p.Has(rule.Permission) {
+		return false
+	}
+	return !rule.Team || s.p.Reaches(team)
 }
 
 // withToken makes calls as the session's user.
@@ -314,14 +357,14 @@ func csrfOK(r *http.Request) bool {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, name string, code int, data any) {
 	p := page{
 		Lang: language(r), Languages: languages, TZ: zone(r).String(), CSRF: csrfToken(w, r),
-		Path: r.URL.RequestURI(), Data: data, Status: code,
+		Path: r.URL.RequestURI(), Data: data, Status: code, Done: done(r),
 	}
 	if s != nil {
 		p.User, p.Principal = s.user, s.who
 	}
 	t, err := c.pages[name].Clone()
 	if err == nil {
-		t.Funcs(pageFuncs(r))
+		t.Funcs(pageFuncs(r, s))
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(code)
@@ -332,14 +375,28 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, nam
 	}
 }
 
+// problem is the error page's data: a word of the catalogue, and the
+// API's own explanation of a refused change (a field's error), if any.
+type problem struct {
+	Key    string
+	Detail string
+}
+
 // fail answers an error page with the message of key.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code int, key string) {
-	c.render(w, r, s, "error", code, key)
+	c.render(w, r, s, "error", code, problem{Key: key})
 }
 
 // failCall answers what an API call's error means to the user.
 func (c *Console) failCall(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	switch status.Code(err) {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument, codes.OutOfRange:
+		c.render(w, r, s, "error", http.StatusBadRequest, problem{Key: "error.invalid", Detail: explain(st)})
+	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
+		c.render(w, r, s, "error", http.StatusConflict, problem{Key: "error.conflict", Detail: explain(st)})
+	case codes.ResourceExhausted:
+		c.render(w, r, s, "error", http.StatusTooManyRequests, problem{Key: "error.throttled", Detail: st.Message()})
 	case codes.NotFound:
 		c.fail(w, r, s, http.StatusNotFound, "error.notfound")
 	case codes.PermissionDenied:
@@ -379,15 +436,29 @@ func zone(r *http.Request) *time.Location {
 	return time.UTC
 }
 
-// pageFuncs are the template functions that depend on the request (nil
-// at parse time, when only their names matter).
-func pageFuncs(r *http.Request) template.FuncMap {
+// pageFuncs are the template functions that depend on the request and
+// its session (nil at parse time, when only their names matter).
+func pageFuncs(r *http.Request, s *session) template.FuncMap {
 	lang, loc := "en", time.UTC
 	if r != nil {
 		lang, loc = language(r), zone(r)
 	}
 	return template.FuncMap{
 		"t": func(key string) string { return translate(lang, key) },
+		// can: whether to show a button that calls method on what
+		// belongs to team (session.can).
+		"can": func(method, team string) bool { return s.can(method, team) },
+		// here: whether the page is in the part of the console at
+		// prefix ("/" only for the incidents), for the navigation.
+		"here": func(prefix string) bool {
+			if r == nil {
+				return false
+			}
+			if prefix == "/" {
+				return r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/incidents")
+			}
+			return r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")
+		},
 		"time": func(ts *timestamppb.Timestamp) string {
 			if ts == nil || !ts.IsValid() || ts.AsTime().IsZero() {
 				return "—"

@@ -58,7 +58,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		c.opts.Log.ErrorContext(r.Context(), "console: live rows not rendered", "error", err)
 		return
 	}
-	t.Funcs(pageFuncs(r))
+	t.Funcs(pageFuncs(r, s))
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 3000\n\n")
 	if rc.Flush() != nil {

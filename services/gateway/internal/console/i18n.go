@@ -1,6 +1,9 @@
 package console
 
 import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,106 +13,57 @@ import (
 // The languages of the console, the first the default.
 var languages = []string{"en", "zh-TW"}
 
-// catalogue holds the console's words by language; a key missing from a
-// language falls back to English, and a key missing from English shows
-// as itself, so a forgotten string is visible rather than blank.
-var catalogue = map[string]map[string]string{
-	"en": {
-		"title":             "Vigil",
-		"login":             "Log in",
-		"logout":            "Log out",
-		"username":          "Username",
-		"password":          "Password",
-		"login.failed":      "Wrong username or password.",
-		"login.throttled":   "Too many failed logins: try again later.",
-		"login.unavailable": "Vigil cannot check logins right now: try again.",
-		"incidents":         "Incidents",
-		"incident":          "Incident",
-		"filter":            "Filter",
-		"filter.any":        "any",
-		"team":              "Team",
-		"app":               "App",
-		"status":            "Status",
-		"priority":          "Priority",
-		"text":              "Text",
-		"opened":            "Opened",
-		"updated":           "Updated",
-		"acknowledged":      "Acknowledged",
-		"resolved":          "Resolved",
-		"subject":           "Subject",
-		"owner":             "Owner",
-		"alerts":            "Alerts",
-		"labels":            "Labels",
-		"first_seen":        "First seen",
-		"last_seen":         "Last seen",
-		"count":             "Count",
-		"next":              "Next page",
-		"first":             "First page",
-		"none":              "No incidents.",
-		"status.open":       "open",
-		"status.ack":        "acknowledged",
-		"status.resolved":   "resolved",
-		"status.unknown":    "unknown",
-		"alert.firing":      "firing",
-		"alert.resolved":    "resolved",
-		"all_teams":         "all teams",
-		"no_team":           "no team",
-		"language":          "Language",
-		"time_zone":         "Times in",
-		"error.notfound":    "Not found.",
-		"error.forbidden":   "You may not see this.",
-		"error.csrf":        "This form expired or did not come from this page: reload and try again.",
-		"error.unavailable": "Vigil could not answer: try again.",
-		"back":              "Back to incidents",
-	},
-	"zh-TW": {
-		"title":             "Vigil",
-		"login":             "登入",
-		"logout":            "登出",
-		"username":          "使用者名稱",
-		"password":          "密碼",
-		"login.failed":      "使用者名稱或密碼錯誤。",
-		"login.throttled":   "登入失敗次數過多，請稍後再試。",
-		"login.unavailable": "Vigil 目前無法驗證登入，請再試一次。",
-		"incidents":         "事件",
-		"incident":          "事件",
-		"filter":            "篩選",
-		"filter.any":        "全部",
-		"team":              "團隊",
-		"app":               "應用程式",
-		"status":            "狀態",
-		"priority":          "優先等級",
-		"text":              "文字",
-		"opened":            "開啟時間",
-		"updated":           "更新時間",
-		"acknowledged":      "確認時間",
-		"resolved":          "解決時間",
-		"subject":           "對象",
-		"owner":             "負責人",
-		"alerts":            "告警",
-		"labels":            "標籤",
-		"first_seen":        "首次出現",
-		"last_seen":         "最後出現",
-		"count":             "次數",
-		"next":              "下一頁",
-		"first":             "第一頁",
-		"none":              "沒有事件。",
-		"status.open":       "未處理",
-		"status.ack":        "已確認",
-		"status.resolved":   "已解決",
-		"status.unknown":    "未知",
-		"alert.firing":      "觸發中",
-		"alert.resolved":    "已解決",
-		"all_teams":         "所有團隊",
-		"no_team":           "無團隊",
-		"language":          "語言",
-		"time_zone":         "時區",
-		"error.notfound":    "找不到。",
-		"error.forbidden":   "您沒有權限查看。",
-		"error.csrf":        "此表單已過期或並非來自本頁，請重新整理後再試。",
-		"error.unavailable": "Vigil 無法回應，請再試一次。",
-		"back":              "返回事件列表",
-	},
+// catalogue holds the console's words by language, from the JSON files
+// of assets/i18n (one per part of the console, each {"en": {...},
+// "zh-TW": {...}}). A key missing from a language falls back to English,
+// and a key missing from English shows as itself, so a forgotten string
+// is visible rather than blank; TestCatalogue wants every key in every
+// language.
+var catalogue = mustCatalogue()
+
+func mustCatalogue() map[string]map[string]string {
+	c, err := loadCatalogue(assets, "assets/i18n")
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// loadCatalogue merges the files of dir; a key defined twice, or a
+// language the console does not speak, is an error.
+func loadCatalogue(fsys fs.FS, dir string) (map[string]map[string]string, error) {
+	files, err := fs.Glob(fsys, dir+"/*.json")
+	if err != nil {
+		return nil, err
+	}
+	c := map[string]map[string]string{}
+	from := map[string]string{}
+	for _, f := range files {
+		raw, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		var part map[string]map[string]string
+		if err := json.Unmarshal(raw, &part); err != nil {
+			return nil, fmt.Errorf("console words %s: %w", f, err)
+		}
+		for lang, words := range part {
+			if !slices.Contains(languages, lang) {
+				return nil, fmt.Errorf("console words %s: language %q is not one of %v", f, lang, languages)
+			}
+			if c[lang] == nil {
+				c[lang] = map[string]string{}
+			}
+			for k, v := range words {
+				if prev, ok := from[lang+"\x00"+k]; ok {
+					return nil, fmt.Errorf("console words: %s %q in both %s and %s", lang, k, prev, f)
+				}
+				from[lang+"\x00"+k] = f
+				c[lang][k] = v
+			}
+		}
+	}
+	return c, nil
 }
 
 // translate is the word for key in lang.
