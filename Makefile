@@ -30,14 +30,15 @@ help: ## List the targets
 # integration tests; Alertmanager is the real peer of the gateway's webhook
 # tests; Prometheus serves the analysis metrics tests; a C compiler is needed by `go test -race` (cgo). Installs only what
 # is missing, so it is cheap to run before every test.
-deps: ## Install PostgreSQL, Prometheus, Alertmanager, Chromium and a C compiler if missing (apt)
+deps: ## Install PostgreSQL, Prometheus, Alertmanager, Chromium, a CJK font and a C compiler if missing (apt)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql-15"; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
-	if [ -z "$$missing" ]; then echo "deps: PostgreSQL, Prometheus, Alertmanager, Chromium and gcc are installed"; exit 0; fi; \
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	if [ -z "$$missing" ]; then echo "deps: PostgreSQL, Prometheus, Alertmanager, Chromium, a CJK font and gcc are installed"; exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: missing:$$missing" >&2; \
 		echo "deps: this is not a Debian/Ubuntu system; install by hand:" >&2; \
@@ -47,6 +48,7 @@ deps: ## Install PostgreSQL, Prometheus, Alertmanager, Chromium and a C compiler
 		echo "  - Prometheus, as 'prometheus' on PATH" >&2; \
 		echo "  - a C compiler (gcc or clang) for 'go test -race'" >&2; \
 		echo "  - Chromium at /usr/bin/chromium, for the web console's browser tests (pkg/testkit/browser)" >&2; \
+		echo "  - a CJK font (e.g. WenQuanYi Micro Hei), so that the Traditional Chinese screenshots show their characters" >&2; \
 		exit 1; \
 	fi; \
 	sudo=""; \
