@@ -24,6 +24,10 @@
   if (table && window.EventSource) {
     var body = table.tBodies[0];
     var es = new EventSource("/events" + location.search);
+    // data-live says whether the list is following the stream (for the
+    // eye, and for tests that must not send before it is).
+    es.addEventListener("open", function () { table.setAttribute("data-live", "on"); });
+    es.addEventListener("error", function () { table.setAttribute("data-live", "off"); });
     es.addEventListener("row", function (ev) {
       var t = document.createElement("template");
       t.innerHTML = ev.data.trim();
