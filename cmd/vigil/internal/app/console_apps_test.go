@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
@@ -297,14 +300,20 @@ func TestConsoleAppsWizardInBrowser(t *testing.T) {
 	require.Contains(t, text("p.done"), "The app is registered")
 	previewShot := tab.Screenshot("apps-preview")
 
-	// Deploy: the deployment's page opens while it runs and follows it.
+	// Deploy, with the cluster's nodes cordoned: the rollout waits for
+	// room, so the deployment's page is open while it runs. Uncordoned,
+	// the pods start, and the page follows to the end without a reload.
+	cordon(t, true)
+	t.Cleanup(func() { cordon(t, false) })
 	tab.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`form.deploy-now button`)),
-		chromedp.WaitVisible(chromedp.CSS(`#deployment ol.steps`)),
+		chromedp.WaitVisible(chromedp.CSS(`#deployment [data-step=wait_rollout].step-running`)),
 	)
 	require.True(t, browser.Get(tab, chromedp.Evaluate[bool](`window.vigilTestMarker = true`)))
-	require.Contains(t, []string{"pending", "running"}, browser.Get(tab, chromedp.Evaluate[string](`document.querySelector("#deployment .progress").dataset.status`)),
-		"the page opened before the rollout ended")
+	require.Equal(t, "running", text("#deployment-status"))
+	require.Equal(t, "done", browser.Get(tab, chromedp.Evaluate[string](`document.querySelector('[data-step="deploy_app"] .badge').textContent`)))
+	runningShot := tab.Screenshot("apps-deployment-running")
+	cordon(t, false)
 	tab.Do(2*time.Minute, chromedp.WaitVisible(chromedp.CSS(`#deployment .progress[data-status=succeeded]`)))
 	require.True(t, browser.Get(tab, chromedp.Evaluate[bool](`window.vigilTestMarker === true`)), "the steps came without a reload")
 	require.Equal(t, "done", browser.Get(tab, chromedp.Evaluate[string](`document.querySelector('[data-step="wait_rollout"] .badge').textContent`)))
@@ -324,9 +333,24 @@ func TestConsoleAppsWizardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`tr#app-cart .dep-succeeded`)),
 	)
 	listShot := tab.Screenshot("apps-list")
-	for _, p := range []string{wizardShot, previewShot, deployShot, appShot, listShot} {
+	for _, p := range []string{wizardShot, previewShot, runningShot, deployShot, appShot, listShot} {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size())
+	}
+}
+
+// cordon marks the shared cluster's nodes (un)schedulable: cordoned, a
+// rollout waits for room.
+func cordon(t *testing.T, on bool) {
+	t.Helper()
+	cs := testkit.SharedKube(t).Clientset
+	nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, nodes.Items)
+	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, on)
+	for _, n := range nodes.Items {
+		_, err := cs.CoreV1().Nodes().Patch(context.Background(), n.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		require.NoError(t, err)
 	}
 }
