@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -161,6 +162,18 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 	require.Contains(t, p.Body, "image: registry.example.com/shop:1")
 	require.Contains(t, p.Body, `action="/apps/shop/deploy"`)
 
+	// A secret's value is never shown, its name is.
+	_, err = a.apps.UpdateApp(a.admin, &deployv1.UpdateAppRequest{
+		App: &deployv1.App{Name: "shop"}, UpdateMask: &fieldmaskpb.FieldMask{}, SetSecrets: map[string]string{"API_KEY": "s3cret-value-42"},
+	})
+	require.NoError(t, err)
+	for _, path := range []string{"/apps/shop", "/apps/shop/render"} {
+		p = olga.Get(path)
+		require.Equal(t, http.StatusOK, p.Code)
+		require.Contains(t, p.Body, "API_KEY")
+		require.NotContains(t, p.Body, "s3cret-value-42")
+	}
+
 	// Deployed; its steps come as events until it ends.
 	id := started(t, olga.Post("/apps/shop/deploy", nil), "shop")
 	stream := olga.Events("/apps/shop/deployments/" + id + "/events")
@@ -250,6 +263,13 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 	require.Contains(t, p.Body, "image: ")
 	require.Len(t, a.history(t, "shop"), 3)
 
+	// In Traditional Chinese.
+	olga.Lang = "zh-TW"
+	p = olga.Get("/apps/shop")
+	require.Contains(t, p.Body, "部署紀錄")
+	require.Contains(t, p.Body, "成功")
+	olga.Lang = ""
+
 	// Deleted, as olga asked.
 	p = olga.Post("/apps/shop/delete", url.Values{"delete_resources": {"on"}})
 	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
@@ -328,12 +348,22 @@ func TestConsoleAppsWizardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`table#history tr#revision-1`)),
 	)
 	appShot := tab.Screenshot("apps-app")
+	// On a phone: one column, nothing wider than the screen.
+	tab.Do(30*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`table#history tr#revision-1`)),
+	)
+	require.Equal(t, "none", browser.Get(tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#history thead")).display`)))
+	require.True(t, browser.Get(tab, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
+	phoneShot := tab.Screenshot("apps-app-phone")
+	tab.Do(30*time.Second, chromedp.EmulateViewport(1280, 900))
 	tab.Do(30*time.Second,
 		chromedp.Navigate(a.base+"/apps"),
 		chromedp.WaitVisible(chromedp.CSS(`tr#app-cart .dep-succeeded`)),
 	)
 	listShot := tab.Screenshot("apps-list")
-	for _, p := range []string{wizardShot, previewShot, runningShot, deployShot, appShot, listShot} {
+	for _, p := range []string{wizardShot, previewShot, runningShot, deployShot, appShot, phoneShot, listShot} {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size())
