@@ -56,7 +56,9 @@ func (c *Console) routeApps() {
 	c.mux.HandleFunc("GET /apps/{name}/deployments/{id}/events", c.deploymentEvents)
 }
 
-func (c *Console) appsAPI() deployv1.AppServiceClient { return deployv1.NewAppServiceClient(c.opts.Conn) }
+func (c *Console) appsAPI() deployv1.AppServiceClient {
+	return deployv1.NewAppServiceClient(c.opts.Conn)
+}
 
 // deployment is a deployment as the pages show it.
 type deployment struct {
@@ -164,8 +166,8 @@ func (s *session) creatableTeams() []string {
 // appForm is the wizard's form as typed, kept when the API refuses it.
 type appForm struct {
 	Name, DisplayName, Owner, Cluster, Framework, Plan, Image string
-	Port, Replicas, MemoryMiB, Domain, Env                   string
-	AutoRepair                                               bool
+	Port, Replicas, MemoryMiB, Domain, Env                    string
+	AutoRepair                                                bool
 }
 
 type wizardData struct {
@@ -173,11 +175,11 @@ type wizardData struct {
 	// Errors are the API's field errors by the form's field names.
 	Errors map[string]string
 	// Problem is a refusal about no one field.
-	Problem              string
-	Teams                []string
-	AnyTeam              bool
-	Clusters             []string
-	Frameworks, Plans    []string
+	Problem           string
+	Teams             []string
+	AnyTeam           bool
+	Clusters          []string
+	Frameworks, Plans []string
 	// StepErrors are the steps with an error.
 	StepErrors map[int]bool
 }
@@ -592,7 +594,6 @@ func writeDeployment(buf *bytes.Buffer, t *template.Template, d *deployment) {
 		sseData(buf, "end", d.GetStatus().String())
 	}
 }
-
 
 func sseHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
