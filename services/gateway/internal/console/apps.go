@@ -30,14 +30,14 @@ const (
 	deleteAppMethod   = "/vigil.deploy.v1.AppService/DeleteApp"
 )
 
-// watchFor bounds one live stream of a deployment: a rollout waits at
+// deploymentWatchFor bounds one live stream of a deployment: a rollout waits at
 // most its timeout, and a browser still listening after this reconnects.
-const watchFor = 15 * time.Minute
+const deploymentWatchFor = 15 * time.Minute
 
 // The choices CreateApp accepts (deployv1.App's framework and plan).
 var (
-	frameworks = []string{"go", "nodejs", "nextjs", "flask", "django", "static"}
-	plans      = []string{"basic", "standard", "advanced", "professional"}
+	appFrameworks = []string{"go", "nodejs", "nextjs", "flask", "django", "static"}
+	appPlans      = []string{"basic", "standard", "advanced", "professional"}
 )
 
 // routeApps routes the apps' pages: the list, the onboarding wizard, one
@@ -56,45 +56,47 @@ func (c *Console) routeApps() {
 	c.mux.HandleFunc("GET /apps/{name}/deployments/{id}/events", c.deploymentEvents)
 }
 
+// appsAPI is the API's AppService, called as whoever the context's
+// token names.
 func (c *Console) appsAPI() deployv1.AppServiceClient {
 	return deployv1.NewAppServiceClient(c.opts.Conn)
 }
 
-// deployment is a deployment as the pages show it.
-type deployment struct {
+// deploymentView is a deployment as the pages show it.
+type deploymentView struct {
 	*deployv1.Deployment
 	StatusKey, StatusClass string
 	// Ended: succeeded or failed; nothing more will change.
 	Ended bool
 }
 
-func newDeployment(d *deployv1.Deployment) *deployment {
+func newDeploymentView(d *deployv1.Deployment) *deploymentView {
 	if d == nil {
 		return nil
 	}
 	st := strings.ToLower(strings.TrimPrefix(d.GetStatus().String(), "DEPLOYMENT_STATUS_"))
-	return &deployment{
+	return &deploymentView{
 		Deployment: d, StatusKey: "apps.st." + st, StatusClass: st,
 		Ended: d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED || d.GetStatus() == deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED,
 	}
 }
 
 // StepClass and StepKey are a step's status as a class and a word.
-func (d *deployment) StepClass(st *deployv1.Step) string {
+func (d *deploymentView) StepClass(st *deployv1.Step) string {
 	return strings.ToLower(strings.TrimPrefix(st.GetStatus().String(), "STEP_STATUS_"))
 }
 
-func (d *deployment) StepKey(st *deployv1.Step) string { return "apps.step_st." + d.StepClass(st) }
+func (d *deploymentView) StepKey(st *deployv1.Step) string { return "apps.step_st." + d.StepClass(st) }
 
 // Rollback reports whether the deployment is a rollback.
-func (d *deployment) Rollback() bool {
+func (d *deploymentView) Rollback() bool {
 	return d.GetKind() == deployv1.DeploymentKind_DEPLOYMENT_KIND_ROLLBACK
 }
 
 // appRow is one app of the list, with its last deployment.
 type appRow struct {
 	*deployv1.App
-	Last *deployment
+	Last *deploymentView
 }
 
 type appListData struct {
@@ -120,7 +122,7 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := appListData{Paged: page != "", First: "/apps", MayCreate: len(s.creatableTeams()) > 0 || s.anyTeam()}
+	d := appListData{Paged: page != "", First: "/apps", MayCreate: len(s.onboardTeams()) > 0 || s.onboardsAnyTeam()}
 	d.Rows = make([]appRow, len(res.GetApps()))
 	// The app carries its current revision, not how its last deployment
 	// went: one ListDeployments per app, a few at a time.
@@ -134,7 +136,7 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			if len(h.GetDeployments()) > 0 {
-				d.Rows[i].Last = newDeployment(h.GetDeployments()[0])
+				d.Rows[i].Last = newDeploymentView(h.GetDeployments()[0])
 			}
 			return nil
 		})
@@ -149,11 +151,11 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, s, "apps", http.StatusOK, d)
 }
 
-// anyTeam reports whether the user may name any team (an admin).
-func (s *session) anyTeam() bool { return s.who.GetAllTeams() && s.can(createAppMethod, "") }
+// onboardsAnyTeam reports whether the user may name any team (an admin).
+func (s *session) onboardsAnyTeam() bool { return s.who.GetAllTeams() && s.can(createAppMethod, "") }
 
-// creatableTeams are the user's teams they may onboard an app for.
-func (s *session) creatableTeams() []string {
+// onboardTeams are the user's teams they may onboard an app for.
+func (s *session) onboardTeams() []string {
 	var teams []string
 	for _, t := range s.who.GetTeams() {
 		if s.can(createAppMethod, t) {
@@ -193,8 +195,8 @@ var wizardSteps = map[string]int{
 	"plan": 4, "replicas": 4, "memory_mib": 4, "auto_repair": 4,
 }
 
-func (c *Console) wizard(r *http.Request, s *session, f appForm) wizardData {
-	d := wizardData{Form: f, Errors: map[string]string{}, StepErrors: map[int]bool{}, Teams: s.creatableTeams(), AnyTeam: s.anyTeam(), Frameworks: frameworks, Plans: plans}
+func (c *Console) appWizardData(r *http.Request, s *session, f appForm) wizardData {
+	d := wizardData{Form: f, Errors: map[string]string{}, StepErrors: map[int]bool{}, Teams: s.onboardTeams(), AnyTeam: s.onboardsAnyTeam(), Frameworks: appFrameworks, Plans: appPlans}
 	// Clusters are a choice only when the API lists them to this user;
 	// else the field is free text (empty: the default cluster).
 	if res, err := deployv1.NewClusterServiceClient(c.opts.Conn).ListClusters(withToken(r.Context(), s.access), &deployv1.ListClustersRequest{}); err == nil {
@@ -211,7 +213,7 @@ func (c *Console) appWizard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := c.wizard(r, s, appForm{Framework: "go", Plan: "basic"})
+	d := c.appWizardData(r, s, appForm{Framework: "go", Plan: "basic"})
 	if len(d.Teams) == 0 && !d.AnyTeam {
 		c.fail(w, r, s, http.StatusForbidden, "error.forbidden")
 		return
@@ -243,7 +245,7 @@ func (c *Console) appCreate(w http.ResponseWriter, r *http.Request) {
 		MemoryMiB: strings.TrimSpace(r.PostFormValue("memory_mib")), Domain: strings.TrimSpace(r.PostFormValue("domain")),
 		Env: r.PostFormValue("env"), AutoRepair: r.PostFormValue("auto_repair") == "on",
 	}
-	d := c.wizard(r, s, f)
+	d := c.appWizardData(r, s, f)
 	app, bad := f.app(d.Errors)
 	code := http.StatusBadRequest
 	if !bad {
@@ -255,7 +257,7 @@ func (c *Console) appCreate(w http.ResponseWriter, r *http.Request) {
 		st := status.Convert(err)
 		switch st.Code() {
 		case codes.InvalidArgument:
-			if !fieldErrors(st, d.Errors) {
+			if !appFieldErrors(st, d.Errors) {
 				d.Problem = explain(st)
 			}
 		case codes.AlreadyExists:
@@ -312,10 +314,10 @@ func (f appForm) app(errs map[string]string) (app *deployv1.App, bad bool) {
 	return app, len(errs) > 0
 }
 
-// fieldErrors puts the API's field errors of a refused CreateApp under
+// appFieldErrors puts the API's field errors of a refused CreateApp under
 // the form's field names ("app.env[X]" is the env field's), and reports
 // whether each error found its field.
-func fieldErrors(st *status.Status, errs map[string]string) bool {
+func appFieldErrors(st *status.Status, errs map[string]string) bool {
 	all := true
 	for _, d := range st.Details() {
 		br, ok := d.(*errdetails.BadRequest)
@@ -343,9 +345,9 @@ func fieldErrors(st *status.Status, errs map[string]string) bool {
 
 type appData struct {
 	App     *deployv1.App
-	History []*deployment
+	History []*deploymentView
 	// Running is a deployment under way, if any.
-	Running     *deployment
+	Running     *deploymentView
 	Next, First string
 	Paged       bool
 }
@@ -373,7 +375,7 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request) {
 	base := "/apps/" + url.PathEscape(name)
 	d := appData{App: res.GetApp(), Paged: page != "", First: base}
 	for _, dep := range h.GetDeployments() {
-		x := newDeployment(dep)
+		x := newDeploymentView(dep)
 		d.History = append(d.History, x)
 		if !x.Ended && d.Running == nil {
 			d.Running = x
@@ -405,10 +407,10 @@ func (c *Console) appRender(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	c.render(w, r, s, "app_render", http.StatusOK, renderData{App: a.GetApp(), YAML: res.GetYaml(), Onboard: r.URL.Query().Get("onboard") == "1"})
+	c.render(w, r, s, "app_render", http.StatusOK, appRenderData{App: a.GetApp(), YAML: res.GetYaml(), Onboard: r.URL.Query().Get("onboard") == "1"})
 }
 
-type renderData struct {
+type appRenderData struct {
 	App     *deployv1.App
 	YAML    string
 	Onboard bool
@@ -420,9 +422,9 @@ type renderData struct {
 func (c *Console) appDeploy(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
-		return started(ctx, name, func(ctx context.Context) (recv, error) {
+		return deployStarted(ctx, name, func(ctx context.Context) (deployRecv, error) {
 			s, err := c.appsAPI().DeployApp(ctx, &deployv1.DeployAppRequest{Name: name, Image: strings.TrimSpace(r.PostFormValue("image"))})
-			return receive(s, err)
+			return deployStream(s, err)
 		})
 	})
 }
@@ -436,21 +438,21 @@ func (c *Console) appRollback(w http.ResponseWriter, r *http.Request) {
 		if err != nil && r.PostFormValue("to_revision") != "" {
 			return "", "", status.Error(codes.InvalidArgument, "to_revision: not a revision number")
 		}
-		return started(ctx, name, func(ctx context.Context) (recv, error) {
+		return deployStarted(ctx, name, func(ctx context.Context) (deployRecv, error) {
 			s, err := c.appsAPI().RollbackApp(ctx, &deployv1.RollbackAppRequest{Name: name, ToRevision: to})
-			return receive(s, err)
+			return deployStream(s, err)
 		})
 	})
 }
 
-// recv reads a deployment stream's next update.
-type recv func() (*deployv1.Deployment, error)
+// deployRecv reads a deployment stream's next update.
+type deployRecv func() (*deployv1.Deployment, error)
 
-// receive reads the deployments of a DeployApp or RollbackApp stream.
-func receive[M any, P interface {
+// deployStream reads the deployments of a DeployApp or RollbackApp stream.
+func deployStream[M any, P interface {
 	*M
 	GetDeployment() *deployv1.Deployment
-}](s grpc.ServerStreamingClient[M], err error) (recv, error) {
+}](s grpc.ServerStreamingClient[M], err error) (deployRecv, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -463,9 +465,9 @@ func receive[M any, P interface {
 	}, nil
 }
 
-// started starts a deployment and answers its page, once the API has
+// deployStarted starts a deployment and answers its page, once the API has
 // recorded it (its first update); the console stops listening there.
-func started(ctx context.Context, name string, start func(context.Context) (recv, error)) (to, done string, err error) {
+func deployStarted(ctx context.Context, name string, start func(context.Context) (deployRecv, error)) (to, done string, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next, err := start(ctx)
@@ -490,7 +492,7 @@ func (c *Console) appDelete(w http.ResponseWriter, r *http.Request) {
 
 type deploymentData struct {
 	App string
-	D   *deployment
+	D   *deploymentView
 	// Events is the live stream's path while the deployment runs.
 	Events string
 }
@@ -513,7 +515,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, s, http.StatusNotFound, "error.notfound")
 		return
 	}
-	d := deploymentData{App: name, D: newDeployment(res.GetDeployment())}
+	d := deploymentData{App: name, D: newDeploymentView(res.GetDeployment())}
 	if !d.D.Ended {
 		d.Events = r.URL.Path + "/events"
 	}
@@ -523,7 +525,7 @@ func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request) {
 // deploymentEvents relays WatchDeployment, called with the user's token,
 // as server-sent events: "deployment" with the deployment's steps as
 // HTML after each change, "end" once it has ended, "reload" when the
-// stream broke or ran for watchFor (the page then shows its state anew).
+// stream broke or ran for deploymentWatchFor (the page then shows its state anew).
 func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	s, err := c.authenticate(w, r)
 	if err != nil && !errors.Is(err, errNoSession) {
@@ -532,11 +534,11 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if s == nil {
 		// Signed out: the page reloads, and its load goes to the login.
-		sseHeaders(w)
+		deploymentStreamHeaders(w)
 		_, _ = fmt.Fprint(w, "event: reload\ndata:\n\n")
 		return
 	}
-	ctx, cancel := context.WithTimeout(withToken(r.Context(), s.access), watchFor)
+	ctx, cancel := context.WithTimeout(withToken(r.Context(), s.access), deploymentWatchFor)
 	defer cancel()
 	stream, err := c.appsAPI().WatchDeployment(ctx, &deployv1.WatchDeploymentRequest{Id: r.PathValue("id")})
 	var first *deployv1.WatchDeploymentResponse
@@ -558,13 +560,13 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	t.Funcs(pageFuncs(r, s))
 	rc := http.NewResponseController(w)
-	sseHeaders(w)
+	deploymentStreamHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 3000\n\n")
 	var buf bytes.Buffer
 	for m := first; ; {
 		buf.Reset()
-		d := newDeployment(m.GetDeployment())
+		d := newDeploymentView(m.GetDeployment())
 		writeDeployment(&buf, t, d)
 		if _, err := w.Write(buf.Bytes()); err != nil || rc.Flush() != nil || d.Ended {
 			return
@@ -583,7 +585,7 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 
 // writeDeployment puts d's event into buf: its steps as HTML, and "end"
 // after the last.
-func writeDeployment(buf *bytes.Buffer, t *template.Template, d *deployment) {
+func writeDeployment(buf *bytes.Buffer, t *template.Template, d *deploymentView) {
 	var html bytes.Buffer
 	if err := t.ExecuteTemplate(&html, "progress", d); err != nil {
 		buf.WriteString("event: reload\ndata:\n\n")
@@ -595,7 +597,8 @@ func writeDeployment(buf *bytes.Buffer, t *template.Template, d *deployment) {
 	}
 }
 
-func sseHeaders(w http.ResponseWriter) {
+// deploymentStreamHeaders make an answer a stream of server-sent events.
+func deploymentStreamHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	// Proxies (nginx) would otherwise hold the stream back.
