@@ -191,6 +191,7 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 	last := steps[len(steps)-1]
 	require.Contains(t, last, `data-step="wait_rollout"`)
 	require.Contains(t, last, `class="badge dep-succeeded"`)
+	require.Equal(t, http.StatusNotFound, olga.Get("/apps/other/deployments/"+id).Code, "a deployment is its app's")
 	p = olga.Get("/apps/shop/deployments/" + id)
 	require.Equal(t, http.StatusOK, p.Code)
 	require.NotContains(t, p.Body, "data-events", "an ended deployment is not followed")

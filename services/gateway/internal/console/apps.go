@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 )
 
 // The methods whose policy decides the apps' buttons.
@@ -540,6 +541,23 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(withToken(r.Context(), s.access), deploymentWatchFor)
 	defer cancel()
+	// The API checked the token when the watch began; a session revoked
+	// or expired since ends the stream within recheckEvery, as /events.
+	go func() {
+		tick := time.NewTicker(recheckEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := c.auth.WhoAmI(ctx, &gatewayv1.WhoAmIRequest{}); err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	stream, err := c.appsAPI().WatchDeployment(ctx, &deployv1.WatchDeploymentRequest{Id: r.PathValue("id")})
 	var first *deployv1.WatchDeploymentResponse
 	if err == nil {
