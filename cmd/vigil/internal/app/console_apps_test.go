@@ -122,21 +122,25 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 	require.NotContains(t, p.Body, "web")
 	require.Contains(t, p.Body, `<option>dev</option>`, "the registered clusters are a choice")
 
-	// A bad name: 400, the error at its field in step 1, the rest as
-	// typed, nothing created.
+	// A bad name and a bad image: 400, each error at its field and step
+	// (1 and 3), the rest as typed, nothing created.
 	form := url.Values{
 		"name": {"Shop_1"}, "display_name": {"The shop"}, "owner": {"payments"}, "framework": {"go"}, "plan": {"basic"},
-		"image": {"registry.example.com/shop:1"}, "env": {"LOG_LEVEL=debug"}, "replicas": {"1"},
+		"image": {"Not An Image"}, "env": {"LOG_LEVEL=debug"}, "replicas": {"1"},
 	}
 	p = olga.Post("/apps/new", form)
 	require.Equal(t, http.StatusBadRequest, p.Code, p.Body)
-	require.Regexp(t, `<fieldset class="step has-error" id="step-1">`, p.Body)
-	require.Regexp(t, `<p class="field-error" data-field="name">[^<]+</p>`, p.Body)
-	require.NotContains(t, p.Body, `data-field="image"`)
+	require.Contains(t, p.Body, `<fieldset class="step has-error" id="step-1">`)
+	require.Contains(t, p.Body, `<fieldset class="step" id="step-2">`)
+	require.Contains(t, p.Body, `<fieldset class="step has-error" id="step-3">`)
+	require.Regexp(t, `(?s)id="step-1">.*<p class="field-error" data-field="name">[^<]+</p>.*id="step-2"`, p.Body)
+	require.Regexp(t, `(?s)id="step-3">.*<p class="field-error" data-field="image">[^<]+</p>.*id="step-4"`, p.Body)
+	require.NotContains(t, p.Body, `data-field="framework"`)
 	require.Contains(t, p.Body, `value="Shop_1"`)
 	require.Contains(t, p.Body, `value="The shop"`)
-	require.Contains(t, p.Body, `value="registry.example.com/shop:1"`)
+	require.Contains(t, p.Body, `value="Not An Image"`)
 	require.Contains(t, p.Body, ">LOG_LEVEL=debug</textarea>")
+	require.Contains(t, p.Body, `name="replicas" type="number" min="0" value="1"`)
 	list, err := a.apps.ListApps(a.admin, &deployv1.ListAppsRequest{})
 	require.NoError(t, err)
 	require.Empty(t, list.GetApps())
@@ -144,6 +148,7 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 	// Another team's name for the owner: refused by the API, nothing
 	// created.
 	form.Set("name", "shop")
+	form.Set("image", "registry.example.com/shop:1")
 	form.Set("owner", "web")
 	p = olga.Post("/apps/new", form)
 	require.Equal(t, http.StatusForbidden, p.Code, p.Body)
