@@ -246,8 +246,8 @@ func (c *Console) appCreate(w http.ResponseWriter, r *http.Request) {
 		MemoryMiB: strings.TrimSpace(r.PostFormValue("memory_mib")), Domain: strings.TrimSpace(r.PostFormValue("domain")),
 		Env: r.PostFormValue("env"), AutoRepair: r.PostFormValue("auto_repair") == "on",
 	}
-	d := c.appWizardData(r, s, f)
-	app, bad := f.app(d.Errors)
+	errs, problem := map[string]string{}, ""
+	app, bad := f.app(errs)
 	code := http.StatusBadRequest
 	if !bad {
 		_, err := c.appsAPI().CreateApp(withToken(r.Context(), s.access), &deployv1.CreateAppRequest{App: app})
@@ -258,20 +258,22 @@ func (c *Console) appCreate(w http.ResponseWriter, r *http.Request) {
 		st := status.Convert(err)
 		switch st.Code() {
 		case codes.InvalidArgument:
-			if !appFieldErrors(st, d.Errors) {
-				d.Problem = explain(st)
+			if !appFieldErrors(st, errs) {
+				problem = explain(st)
 			}
 		case codes.AlreadyExists:
-			code, d.Errors["name"] = http.StatusConflict, translate(language(r), "apps.taken")
+			code, errs["name"] = http.StatusConflict, translate(language(r), "apps.taken")
 		case codes.FailedPrecondition:
-			code, d.Problem = http.StatusConflict, explain(st)
+			code, problem = http.StatusConflict, explain(st)
 		default:
 			c.failCall(w, r, s, err)
 			return
 		}
 		c.opts.Log.InfoContext(r.Context(), "console: app refused", "app", app.GetName(), "error", err)
 	}
-	for field := range d.Errors {
+	d := c.appWizardData(r, s, f)
+	d.Errors, d.Problem = errs, problem
+	for field := range errs {
 		d.StepErrors[wizardSteps[field]] = true
 	}
 	c.render(w, r, s, "app_new", code, d)
