@@ -60,3 +60,29 @@
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
 })();
+
+// apps: a deployment's page follows the deployment's steps from its own
+// stream (data-events) until it ends; without this the page shows the
+// state of its last load.
+(function () {
+  "use strict";
+  var box = document.getElementById("deployment");
+  var src = box && box.getAttribute("data-events");
+  if (!src || !window.EventSource) { return; }
+  document.querySelectorAll(".nojs-only").forEach(function (el) { el.remove(); });
+  var es = new EventSource(src);
+  es.addEventListener("deployment", function (ev) {
+    var t = document.createElement("template");
+    t.innerHTML = ev.data.trim();
+    var p = t.content.firstElementChild;
+    if (p) { box.replaceChildren(p); }
+  });
+  es.addEventListener("end", function () {
+    es.close();
+    box.removeAttribute("data-events");
+  });
+  es.addEventListener("reload", function () {
+    es.close();
+    location.reload();
+  });
+})();
