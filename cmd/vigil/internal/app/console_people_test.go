@@ -229,9 +229,11 @@ func TestConsolePeopleRoutes(t *testing.T) {
 	require.Contains(t, page.Body, "route.routes[0].receivers[0]")
 	require.Contains(t, page.Body, "no channel named nope")
 	require.Contains(t, page.Body, "4 hours")
-	// A version applied since: a conflict.
+	// A version applied since: a conflict, and the editor keeps the
+	// version it was written against, so sending it again is refused too.
 	page = ada.Post("/settings/routes", url.Values{"document": {payRoutes}, "version": {"0"}})
 	require.Equal(t, http.StatusConflict, page.Code)
+	require.Contains(t, page.Body, `name="version" value="0"`)
 
 	// An operator: no editor, and a direct POST is refused.
 	page = alice.Get("/settings/routes")

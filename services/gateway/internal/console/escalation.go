@@ -91,10 +91,7 @@ func (c *Console) showPolicies(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	d := policiesData{
-		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.EscalationService/CreatePolicy"), Document: policySample, Edit: edit,
-	}
-	if edit != nil {
-		d.Document = edit.Text
+		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.EscalationService/CreatePolicy"), Document: edit.or(policySample), Edit: edit,
 	}
 	for _, p := range res.GetPolicies() {
 		d.Policies = append(d.Policies, newPolicyView(p))
@@ -123,10 +120,7 @@ func (c *Console) showPolicy(w http.ResponseWriter, r *http.Request, s *session,
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := policyData{policyView: newPolicyView(res.GetPolicy()), Document: writeDoc(res.GetPolicy(), true, policyOutput...), Edit: edit}
-	if edit != nil {
-		d.Document = edit.Text
-	}
+	d := policyData{policyView: newPolicyView(res.GetPolicy()), Document: edit.or(writeDoc(res.GetPolicy(), true, policyOutput...)), Edit: edit}
 	c.render(w, r, s, "policy", code, d)
 }
 

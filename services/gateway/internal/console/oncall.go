@@ -79,10 +79,7 @@ func (c *Console) showSchedules(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	d := schedulesData{
-		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.OnCallService/CreateSchedule"), Document: scheduleSample, Edit: edit,
-	}
-	if edit != nil {
-		d.Document = edit.Text
+		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.OnCallService/CreateSchedule"), Document: edit.or(scheduleSample), Edit: edit,
 	}
 	for _, sc := range res.GetSchedules() {
 		d.Schedules = append(d.Schedules, scheduleRow{OnCallSchedule: sc, Now: c.whoIsOnCall(ctx, r, sc.GetName())})
@@ -141,11 +138,8 @@ func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *sessio
 	local := now.In(zone(r)).Truncate(time.Minute)
 	d := scheduleData{
 		OnCallSchedule: sc, Now: c.whoIsOnCall(ctx, r, name), Shifts: shifts.GetShifts(), Edit: edit,
-		Document: writeDoc(sc, true, scheduleOutput...),
+		Document: edit.or(writeDoc(sc, true, scheduleOutput...)),
 		From:     local.Format(localInput), To: local.Add(12 * time.Hour).Format(localInput),
-	}
-	if edit != nil {
-		d.Document = edit.Text
 	}
 	c.render(w, r, s, "schedule", code, d)
 }

@@ -197,6 +197,14 @@ type docEdit struct {
 	Key, Detail string
 }
 
+// or is the text of the document to edit: the one refused, else def.
+func (e *docEdit) or(def string) string {
+	if e != nil {
+		return e.Text
+	}
+	return def
+}
+
 // refused is the page code and explanation (a word and what the API
 // said) of a refusal the user can fix by editing what they sent, as
 // failCall shows it; ok is false for any other error.

@@ -84,7 +84,10 @@ func (c *Console) showRoutes(w http.ResponseWriter, r *http.Request, s *session,
 		d.Document = writeDoc(res.GetCurrent().GetConfig(), false)
 	}
 	if edit != nil {
-		d.Document = edit.Text
+		// The refused text replaces the version it was written against,
+		// not one applied since: applying it again is refused too, so
+		// that nobody's change is overwritten unseen.
+		d.Document, d.Version = edit.Text, postedVersion(r)
 	}
 	q := r.URL.Query()
 	d.Test = routeTest{
@@ -134,9 +137,15 @@ func (c *Console) testRoutes(r *http.Request, s *session, t routeTest) (*notifyv
 func (c *Console) applyRoutes(w http.ResponseWriter, r *http.Request) {
 	cfg := &notifyv1.RoutingConfig{}
 	c.applyDoc(w, r, cfg, false, func(ctx context.Context) (string, string, error) {
-		var version int64
-		_, _ = fmt.Sscan(r.PostFormValue("version"), &version) // none: 0, the API's "none applied yet"
-		_, err := c.routing().ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: cfg, Version: version})
+		_, err := c.routing().ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: cfg, Version: postedVersion(r)})
 		return "/settings/routes", "done.routes_applied", err
 	}, func(s *session, e *docEdit, code int) { c.showRoutes(w, r, s, e, code) })
+}
+
+// postedVersion is the routes version the editor's text was written
+// against (0, the API's "none applied yet", when none).
+func postedVersion(r *http.Request) int64 {
+	var v int64
+	_, _ = fmt.Sscan(r.PostFormValue("version"), &v)
+	return v
 }
