@@ -168,6 +168,16 @@ func TestConsolePeopleChannels(t *testing.T) {
 	_, err = p.channels.GetChannel(p.admin, &notifyv1.GetChannelRequest{Name: "pay-hook"})
 	require.NoError(t, err, "the viewer's delete changed nothing")
 
+	// Her own personal channel: hers to manage, though of no team.
+	page = alice.Post("/settings/channels", url.Values{
+		"name": {"alice-hook"}, "kind": {"webhook"}, "target": {p.hookURL()}, "user": {"alice"}, "credential": {peopleSecret}, "no_test": {"1"},
+	})
+	require.Equal(t, http.StatusSeeOther, page.Code, page.Body)
+	page = alice.Get("/settings/channels/alice-hook")
+	require.Contains(t, page.Body, `id="edit-channel"`)
+	require.Contains(t, page.Body, `id="test-channel"`)
+	requireNoSecret(t, page)
+
 	// Delete, with the confirmation the page asks for.
 	require.Contains(t, alice.Get("/settings/channels/pay-hook").Body, `data-confirm="Delete this channel?`)
 	page = alice.Post("/settings/channels/pay-hook/delete", nil)
@@ -329,12 +339,18 @@ func TestConsolePeopleOnCall(t *testing.T) {
 
 	// A viewer reads, sees no buttons, and is refused.
 	vic := p.login(t, "vic")
-	for path, shows := range map[string]string{"/settings/oncall/payments": "<strong>ben</strong>", "/settings/escalation/payments": "mei"} {
+	for path, shows := range map[string]string{
+		"/settings/oncall/payments": "<strong>ben</strong>", "/settings/escalation/payments": "mei",
+		"/settings/oncall": "<strong>ben</strong>", "/settings/escalation": `id="policy-payments"`,
+	} {
 		page = vic.Get(path)
 		require.Equal(t, http.StatusOK, page.Code)
 		require.Contains(t, page.Body, shows)
 		require.NotContains(t, page.Body, `method="post" action="/settings/`, path)
 	}
+	vic.Lang = "zh-TW"
+	require.Contains(t, vic.Get("/settings/oncall").Body, "<h1>值班表</h1>")
+	vic.Lang = ""
 	require.Equal(t, http.StatusForbidden, vic.Post("/settings/oncall/payments/override", url.Values{"who": {"vic"}, "from": {from.Format("2006-01-02T15:04")}, "to": {to.Format("2006-01-02T15:04")}}).Code)
 	require.Equal(t, http.StatusForbidden, vic.Post("/settings/escalation/payments/delete", nil).Code)
 	require.Equal(t, http.StatusForbidden, vic.Post("/settings/oncall/payments/delete", nil).Code)

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/vigil-ops/vigil/pkg/auth"
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 )
 
@@ -105,11 +106,33 @@ func (c *Console) channelList(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, s, "channels", http.StatusOK, d)
 }
 
-// channelData is one channel's page: the channel, and the result of a
-// test just sent.
+// channelData is one channel's page: the channel, what the user may do
+// to it, and the result of a test just sent.
 type channelData struct {
 	channelView
-	Test *notifyv1.TestChannelResponse
+	CanUpdate, CanTest, CanDelete bool
+	Test                          *notifyv1.TestChannelResponse
+}
+
+// managesChannel is can refined by notify's own rule for channels
+// (manage in services/notify/internal/grpcapi), which the policy's team
+// check alone does not say: admins manage every channel; an operator a
+// channel of a team of theirs and their own personal channels; a
+// channel of no team and no person (the environment's too) is the
+// admins' alone.
+func (s *session) managesChannel(method string, ch *notifyv1.Channel) bool {
+	switch {
+	case s == nil:
+		return false
+	case s.p.Has(auth.Admin):
+		return s.can(method, ch.GetTeam())
+	case ch.GetUser() != "":
+		return s.p.Kind == auth.KindUser && s.p.Name == ch.GetUser() && s.p.Has(auth.Policy[method].Permission) &&
+			(ch.GetTeam() == "" || s.p.Reaches(ch.GetTeam()))
+	case ch.GetTeam() != "":
+		return s.can(method, ch.GetTeam())
+	}
+	return false
 }
 
 func (c *Console) channelPage(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +149,13 @@ func (c *Console) showChannel(w http.ResponseWriter, r *http.Request, s *session
 		c.failCall(w, r, s, err)
 		return
 	}
-	c.render(w, r, s, "channel", http.StatusOK, channelData{channelView: newChannelView(res.GetChannel()), Test: test})
+	ch := res.GetChannel()
+	c.render(w, r, s, "channel", http.StatusOK, channelData{
+		channelView: newChannelView(ch), Test: test,
+		CanUpdate:   ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/UpdateChannel", ch),
+		CanTest:     s.managesChannel("/vigil.notify.v1.ChannelService/TestChannel", ch),
+		CanDelete:   ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/DeleteChannel", ch),
+	})
 }
 
 // channelForm reads the settings a channel's form posts (all but its

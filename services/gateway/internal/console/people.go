@@ -53,17 +53,6 @@ func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, bool
 	return c.signedIn(w, r)
 }
 
-// splitList splits a comma-separated field, blanks dropped.
-func splitList(v string) []string {
-	var out []string
-	for f := range strings.SplitSeq(v, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // Documents are edited as the CLI's files are (`vigil escalation
 // policies apply -f`, `vigil oncall schedules apply -f`, `vigil routes
 // apply -f`): YAML or JSON with the API's field names, durations as Go
