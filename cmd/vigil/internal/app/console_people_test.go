@@ -144,6 +144,13 @@ func TestConsolePeopleChannels(t *testing.T) {
 	require.Equal(t, p.hookURL(), got.GetChannel().GetTarget())
 	require.True(t, got.GetChannel().GetHasCredential())
 
+	// Saved unchanged: nothing sent (no test message either).
+	sent := len(p.sink.Accepted())
+	page = alice.Post("/settings/channels/pay-hook", url.Values{"team": {"payments"}, "language": {"zh-TW"}, "time_zone": {"Asia/Taipei"}})
+	require.Equal(t, http.StatusSeeOther, page.Code, page.Body)
+	require.Equal(t, "/settings/channels/pay-hook", page.Header.Get("Location"))
+	require.Len(t, p.sink.Accepted(), sent)
+
 	// Bad input: the API's field error, nothing stored.
 	page = alice.Post("/settings/channels", url.Values{
 		"name": {"Bad_Name"}, "kind": {"webhook"}, "target": {p.hookURL()}, "team": {"payments"}, "credential": {peopleSecret},

@@ -218,6 +218,10 @@ func (c *Console) updateChannel(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		slices.Sort(paths)
+		to := "/settings/channels/" + url.PathEscape(name)
+		if len(paths) == 0 && r.PostFormValue("credential") == "" {
+			return to, "", nil // nothing changed: nothing to test or store
+		}
 		_, err = c.channels().UpdateChannel(ctx, &notifyv1.UpdateChannelRequest{
 			Channel: ch, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
 			Credential: r.PostFormValue("credential"), NoTest: r.PostFormValue("no_test") != "",
@@ -225,7 +229,7 @@ func (c *Console) updateChannel(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return "", "", err
 		}
-		return "/settings/channels/" + url.PathEscape(name), "done.channel_updated", nil
+		return to, "done.channel_updated", nil
 	})
 }
 
