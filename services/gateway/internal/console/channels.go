@@ -152,9 +152,9 @@ func (c *Console) showChannel(w http.ResponseWriter, r *http.Request, s *session
 	ch := res.GetChannel()
 	c.render(w, r, s, "channel", http.StatusOK, channelData{
 		channelView: newChannelView(ch), Test: test,
-		CanUpdate:   ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/UpdateChannel", ch),
-		CanTest:     s.managesChannel("/vigil.notify.v1.ChannelService/TestChannel", ch),
-		CanDelete:   ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/DeleteChannel", ch),
+		CanUpdate: ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/UpdateChannel", ch),
+		CanTest:   s.managesChannel("/vigil.notify.v1.ChannelService/TestChannel", ch),
+		CanDelete: ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/DeleteChannel", ch),
 	})
 }
 
