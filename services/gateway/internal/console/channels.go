@@ -26,7 +26,7 @@ func (c *Console) routeChannels() {
 	c.mux.HandleFunc("POST /settings/channels/{name}/delete", c.deleteChannel)
 }
 
-func (c *Console) channels() notifyv1.ChannelServiceClient {
+func (c *Console) channelClient() notifyv1.ChannelServiceClient {
 	return notifyv1.NewChannelServiceClient(c.opts.Conn)
 }
 
@@ -46,18 +46,18 @@ type channelView struct {
 
 func newChannelView(ch *notifyv1.Channel) channelView {
 	v := channelView{
-		Channel: ch, Target: ch.GetTarget(), APIURL: hideURL(ch.GetApiUrl()), Secret: ch.GetKind() == "webhook",
+		Channel: ch, Target: ch.GetTarget(), APIURL: shownURL(ch.GetApiUrl()), Secret: ch.GetKind() == "webhook",
 		ReadOnly: ch.GetSource() == "env", Personal: ch.GetUser() != "", Languages: languages,
 	}
 	if v.Secret {
-		v.Target = hideURL(ch.GetTarget())
+		v.Target = shownURL(ch.GetTarget())
 	}
 	return v
 }
 
-// hideURL is a URL's scheme and host, its path and query (where tokens
+// shownURL is a URL's scheme and host, its path and query (where tokens
 // live: Slack's and many webhooks' URLs are credentials) left out.
-func hideURL(raw string) string {
+func shownURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
@@ -91,13 +91,13 @@ func (c *Console) channelList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := c.channels().ListChannels(withToken(r.Context(), s.access), &notifyv1.ListChannelsRequest{})
+	res, err := c.channelClient().ListChannels(withToken(r.Context(), s.access), &notifyv1.ListChannelsRequest{})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
 	d := channelsData{
-		CanCreate: s.canSome("/vigil.notify.v1.ChannelService/CreateChannel"),
+		CanCreate: s.canForSomeTeam("/vigil.notify.v1.ChannelService/CreateChannel"),
 		Kinds:     channelKinds, Languages: languages, Teams: s.user.GetTeams(),
 	}
 	for _, ch := range res.GetChannels() {
@@ -144,7 +144,7 @@ func (c *Console) channelPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showChannel(w http.ResponseWriter, r *http.Request, s *session, test *notifyv1.TestChannelResponse) {
-	res, err := c.channels().GetChannel(withToken(r.Context(), s.access), &notifyv1.GetChannelRequest{Name: r.PathValue("name")})
+	res, err := c.channelClient().GetChannel(withToken(r.Context(), s.access), &notifyv1.GetChannelRequest{Name: r.PathValue("name")})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
@@ -180,7 +180,7 @@ func (c *Console) createChannel(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
 		ch := channelForm(r)
 		ch.Name, ch.Kind = strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("kind")
-		res, err := c.channels().CreateChannel(ctx, &notifyv1.CreateChannelRequest{
+		res, err := c.channelClient().CreateChannel(ctx, &notifyv1.CreateChannelRequest{
 			Channel: ch, Credential: r.PostFormValue("credential"), NoTest: r.PostFormValue("no_test") != "",
 		})
 		if err != nil {
@@ -196,7 +196,7 @@ func (c *Console) createChannel(w http.ResponseWriter, r *http.Request) {
 func (c *Console) updateChannel(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
 		name := r.PathValue("name")
-		cur, err := c.channels().GetChannel(ctx, &notifyv1.GetChannelRequest{Name: name})
+		cur, err := c.channelClient().GetChannel(ctx, &notifyv1.GetChannelRequest{Name: name})
 		if err != nil {
 			return "", "", err
 		}
@@ -222,7 +222,7 @@ func (c *Console) updateChannel(w http.ResponseWriter, r *http.Request) {
 		if len(paths) == 0 && r.PostFormValue("credential") == "" {
 			return to, "", nil // nothing changed: nothing to test or store
 		}
-		_, err = c.channels().UpdateChannel(ctx, &notifyv1.UpdateChannelRequest{
+		_, err = c.channelClient().UpdateChannel(ctx, &notifyv1.UpdateChannelRequest{
 			Channel: ch, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
 			Credential: r.PostFormValue("credential"), NoTest: r.PostFormValue("no_test") != "",
 		})
@@ -241,11 +241,11 @@ func emailSame(a, b *notifyv1.EmailSettings) bool {
 // testChannel sends a test message and shows the provider's answer on
 // the channel's page.
 func (c *Console) testChannel(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.posted(w, r)
+	s, ok := c.formSession(w, r)
 	if !ok {
 		return
 	}
-	res, err := c.channels().TestChannel(withToken(r.Context(), s.access), &notifyv1.TestChannelRequest{Name: r.PathValue("name")})
+	res, err := c.channelClient().TestChannel(withToken(r.Context(), s.access), &notifyv1.TestChannelRequest{Name: r.PathValue("name")})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
@@ -255,7 +255,7 @@ func (c *Console) testChannel(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) deleteChannel(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
-		_, err := c.channels().DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{Name: r.PathValue("name")})
+		_, err := c.channelClient().DeleteChannel(ctx, &notifyv1.DeleteChannelRequest{Name: r.PathValue("name")})
 		return "/settings/channels", "done.channel_deleted", err
 	})
 }

@@ -17,7 +17,7 @@ func (c *Console) routeEscalation() {
 	c.mux.HandleFunc("POST /settings/escalation/{name}/delete", c.deletePolicy)
 }
 
-func (c *Console) escalation() monitorv1.EscalationServiceClient {
+func (c *Console) policyClient() monitorv1.EscalationServiceClient {
 	return monitorv1.NewEscalationServiceClient(c.opts.Conn)
 }
 
@@ -41,11 +41,11 @@ var policyOutput = []string{"from_file", "updated_at", "updated_by"}
 type policyView struct {
 	*monitorv1.EscalationPolicy
 	Priorities []string
-	Steps      []stepView
+	Steps      []policyStep
 }
 
-// stepView is a step with its delay written as people write it.
-type stepView struct {
+// policyStep is a step with its delay written as people write it.
+type policyStep struct {
 	*monitorv1.EscalationStep
 	N     int
 	Delay string
@@ -54,10 +54,10 @@ type stepView struct {
 func newPolicyView(p *monitorv1.EscalationPolicy) policyView {
 	v := policyView{EscalationPolicy: p}
 	for _, pr := range p.GetPriorities() {
-		v.Priorities = append(v.Priorities, docPriority(pr))
+		v.Priorities = append(v.Priorities, policyPriority(pr))
 	}
 	for i, st := range p.GetSteps() {
-		sv := stepView{EscalationStep: st, N: i + 1}
+		sv := policyStep{EscalationStep: st, N: i + 1}
 		if d := st.GetDelay().AsDuration(); d > 0 {
 			sv.Delay = d.String()
 		}
@@ -85,13 +85,13 @@ func (c *Console) policyList(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showPolicies(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	team := strings.TrimSpace(r.URL.Query().Get("team"))
-	res, err := c.escalation().ListPolicies(withToken(r.Context(), s.access), &monitorv1.ListPoliciesRequest{Team: team})
+	res, err := c.policyClient().ListPolicies(withToken(r.Context(), s.access), &monitorv1.ListPoliciesRequest{Team: team})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
 	d := policiesData{
-		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.EscalationService/CreatePolicy"), Document: edit.or(policySample), Edit: edit,
+		Team: team, CanCreate: s.canForSomeTeam("/vigil.monitor.v1.EscalationService/CreatePolicy"), Document: edit.or(policySample), Edit: edit,
 	}
 	for _, p := range res.GetPolicies() {
 		d.Policies = append(d.Policies, newPolicyView(p))
@@ -115,7 +115,7 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showPolicy(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
-	res, err := c.escalation().GetPolicy(withToken(r.Context(), s.access), &monitorv1.GetPolicyRequest{Name: r.PathValue("name")})
+	res, err := c.policyClient().GetPolicy(withToken(r.Context(), s.access), &monitorv1.GetPolicyRequest{Name: r.PathValue("name")})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
@@ -127,7 +127,7 @@ func (c *Console) showPolicy(w http.ResponseWriter, r *http.Request, s *session,
 func (c *Console) createPolicy(w http.ResponseWriter, r *http.Request) {
 	p := &monitorv1.EscalationPolicy{}
 	c.applyDoc(w, r, p, true, func(ctx context.Context) (string, string, error) {
-		res, err := c.escalation().CreatePolicy(ctx, &monitorv1.CreatePolicyRequest{Policy: p})
+		res, err := c.policyClient().CreatePolicy(ctx, &monitorv1.CreatePolicyRequest{Policy: p})
 		return "/settings/escalation/" + url.PathEscape(res.GetPolicy().GetName()), "done.policy_created", err
 	}, func(s *session, e *docEdit, code int) { c.showPolicies(w, r, s, e, code) })
 }
@@ -138,14 +138,14 @@ func (c *Console) updatePolicy(w http.ResponseWriter, r *http.Request) {
 	p := &monitorv1.EscalationPolicy{}
 	c.applyDoc(w, r, p, true, func(ctx context.Context) (string, string, error) {
 		p.Name = r.PathValue("name")
-		_, err := c.escalation().UpdatePolicy(ctx, &monitorv1.UpdatePolicyRequest{Policy: p})
+		_, err := c.policyClient().UpdatePolicy(ctx, &monitorv1.UpdatePolicyRequest{Policy: p})
 		return "/settings/escalation/" + url.PathEscape(p.GetName()), "done.policy_updated", err
 	}, func(s *session, e *docEdit, code int) { c.showPolicy(w, r, s, e, code) })
 }
 
 func (c *Console) deletePolicy(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
-		_, err := c.escalation().DeletePolicy(ctx, &monitorv1.DeletePolicyRequest{Name: r.PathValue("name")})
+		_, err := c.policyClient().DeletePolicy(ctx, &monitorv1.DeletePolicyRequest{Name: r.PathValue("name")})
 		return "/settings/escalation", "done.policy_deleted", err
 	})
 }

@@ -23,7 +23,7 @@ func (c *Console) routeOnCall() {
 	c.mux.HandleFunc("POST /settings/oncall/{name}/delete", c.deleteSchedule)
 }
 
-func (c *Console) oncall() monitorv1.OnCallServiceClient {
+func (c *Console) oncallClient() monitorv1.OnCallServiceClient {
 	return monitorv1.NewOnCallServiceClient(c.opts.Conn)
 }
 
@@ -73,24 +73,24 @@ func (c *Console) scheduleList(w http.ResponseWriter, r *http.Request) {
 func (c *Console) showSchedules(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	ctx := withToken(r.Context(), s.access)
 	team := strings.TrimSpace(r.URL.Query().Get("team"))
-	res, err := c.oncall().ListSchedules(ctx, &monitorv1.ListSchedulesRequest{Team: team})
+	res, err := c.oncallClient().ListSchedules(ctx, &monitorv1.ListSchedulesRequest{Team: team})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
 	d := schedulesData{
-		Team: team, CanCreate: s.canSome("/vigil.monitor.v1.OnCallService/CreateSchedule"), Document: edit.or(scheduleSample), Edit: edit,
+		Team: team, CanCreate: s.canForSomeTeam("/vigil.monitor.v1.OnCallService/CreateSchedule"), Document: edit.or(scheduleSample), Edit: edit,
 	}
 	for _, sc := range res.GetSchedules() {
-		d.Schedules = append(d.Schedules, scheduleRow{OnCallSchedule: sc, Now: c.whoIsOnCall(ctx, r, sc.GetName())})
+		d.Schedules = append(d.Schedules, scheduleRow{OnCallSchedule: sc, Now: c.onCallNow(ctx, r, sc.GetName())})
 	}
 	c.render(w, r, s, "schedules", code, d)
 }
 
-// whoIsOnCall is who is on call in schedule now; nil (shown as nobody
+// onCallNow is who is on call in schedule now; nil (shown as nobody
 // known) when the API cannot say, which the log keeps.
-func (c *Console) whoIsOnCall(ctx context.Context, r *http.Request, schedule string) *monitorv1.WhoIsOnCallResponse {
-	who, err := c.oncall().WhoIsOnCall(ctx, &monitorv1.WhoIsOnCallRequest{Schedule: schedule})
+func (c *Console) onCallNow(ctx context.Context, r *http.Request, schedule string) *monitorv1.WhoIsOnCallResponse {
+	who, err := c.oncallClient().WhoIsOnCall(ctx, &monitorv1.WhoIsOnCallRequest{Schedule: schedule})
 	if err != nil {
 		c.opts.Log.WarnContext(r.Context(), "console on-call not known", "schedule", schedule, "error", err)
 		return nil
@@ -121,14 +121,14 @@ func (c *Console) schedulePage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	ctx := withToken(r.Context(), s.access)
 	name := r.PathValue("name")
-	res, err := c.oncall().GetSchedule(ctx, &monitorv1.GetScheduleRequest{Name: name})
+	res, err := c.oncallClient().GetSchedule(ctx, &monitorv1.GetScheduleRequest{Name: name})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
 	sc := res.GetSchedule()
 	now := time.Now()
-	shifts, err := c.oncall().ListShifts(ctx, &monitorv1.ListShiftsRequest{
+	shifts, err := c.oncallClient().ListShifts(ctx, &monitorv1.ListShiftsRequest{
 		Schedule: name, From: timestamppb.New(now), To: timestamppb.New(now.AddDate(0, 0, shiftDays)),
 	})
 	if err != nil {
@@ -137,9 +137,9 @@ func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	local := now.In(zone(r)).Truncate(time.Minute)
 	d := scheduleData{
-		OnCallSchedule: sc, Now: c.whoIsOnCall(ctx, r, name), Shifts: shifts.GetShifts(), Edit: edit,
+		OnCallSchedule: sc, Now: c.onCallNow(ctx, r, name), Shifts: shifts.GetShifts(), Edit: edit,
 		Document: edit.or(writeDoc(sc, true, scheduleOutput...)),
-		From:     local.Format(localInput), To: local.Add(12 * time.Hour).Format(localInput),
+		From:     local.Format(overrideTimeLayout), To: local.Add(12 * time.Hour).Format(overrideTimeLayout),
 	}
 	c.render(w, r, s, "schedule", code, d)
 }
@@ -147,7 +147,7 @@ func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *sessio
 func (c *Console) createSchedule(w http.ResponseWriter, r *http.Request) {
 	sc := &monitorv1.OnCallSchedule{}
 	c.applyDoc(w, r, sc, true, func(ctx context.Context) (string, string, error) {
-		res, err := c.oncall().CreateSchedule(ctx, &monitorv1.CreateScheduleRequest{Schedule: sc})
+		res, err := c.oncallClient().CreateSchedule(ctx, &monitorv1.CreateScheduleRequest{Schedule: sc})
 		return "/settings/oncall/" + url.PathEscape(res.GetSchedule().GetName()), "done.schedule_created", err
 	}, func(s *session, e *docEdit, code int) { c.showSchedules(w, r, s, e, code) })
 }
@@ -158,14 +158,14 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request) {
 	sc := &monitorv1.OnCallSchedule{}
 	c.applyDoc(w, r, sc, true, func(ctx context.Context) (string, string, error) {
 		sc.Name = r.PathValue("name")
-		_, err := c.oncall().UpdateSchedule(ctx, &monitorv1.UpdateScheduleRequest{Schedule: sc})
+		_, err := c.oncallClient().UpdateSchedule(ctx, &monitorv1.UpdateScheduleRequest{Schedule: sc})
 		return "/settings/oncall/" + url.PathEscape(sc.GetName()), "done.schedule_updated", err
 	}, func(s *session, e *docEdit, code int) { c.showSchedule(w, r, s, e, code) })
 }
 
-// localInput is the value of a datetime-local input: a wall-clock time
+// overrideTimeLayout is the value of a datetime-local input: a wall-clock time
 // without a zone, which is the user's (zone).
-const localInput = "2006-01-02T15:04"
+const overrideTimeLayout = "2006-01-02T15:04"
 
 // addOverride puts someone on call for a while ("I take tonight"): the
 // times typed are wall-clock times in the user's zone.
@@ -173,12 +173,12 @@ func (c *Console) addOverride(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
 		name := r.PathValue("name")
 		loc := zone(r)
-		from, err1 := time.ParseInLocation(localInput, r.PostFormValue("from"), loc)
-		to, err2 := time.ParseInLocation(localInput, r.PostFormValue("to"), loc)
+		from, err1 := time.ParseInLocation(overrideTimeLayout, r.PostFormValue("from"), loc)
+		to, err2 := time.ParseInLocation(overrideTimeLayout, r.PostFormValue("to"), loc)
 		if err1 != nil || err2 != nil {
-			return "", "", status.Errorf(codes.InvalidArgument, "override: from and to must be times as %s, in %s", localInput, loc)
+			return "", "", status.Errorf(codes.InvalidArgument, "override: from and to must be times as %s, in %s", overrideTimeLayout, loc)
 		}
-		_, err := c.oncall().AddOverride(ctx, &monitorv1.AddOverrideRequest{Schedule: name, Override: &monitorv1.ScheduleOverride{
+		_, err := c.oncallClient().AddOverride(ctx, &monitorv1.AddOverrideRequest{Schedule: name, Override: &monitorv1.ScheduleOverride{
 			Who: strings.TrimSpace(r.PostFormValue("who")), Start: timestamppb.New(from), End: timestamppb.New(to),
 		}})
 		return "/settings/oncall/" + url.PathEscape(name), "done.override_added", err
@@ -187,7 +187,7 @@ func (c *Console) addOverride(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) deleteSchedule(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
-		_, err := c.oncall().DeleteSchedule(ctx, &monitorv1.DeleteScheduleRequest{Name: r.PathValue("name")})
+		_, err := c.oncallClient().DeleteSchedule(ctx, &monitorv1.DeleteScheduleRequest{Name: r.PathValue("name")})
 		return "/settings/oncall", "done.schedule_deleted", err
 	})
 }

@@ -28,10 +28,10 @@ func (c *Console) routePeople() {
 	c.routeOnCall()
 }
 
-// canSome reports whether the session may call method on something of
+// canForSomeTeam reports whether the session may call method on something of
 // at least one team it reaches: whether to offer a "new" form, whose
 // team the user chooses.
-func (s *session) canSome(method string) bool {
+func (s *session) canForSomeTeam(method string) bool {
 	if s == nil {
 		return false
 	}
@@ -41,10 +41,10 @@ func (s *session) canSome(method string) bool {
 	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
 }
 
-// posted runs the checks of act for a form whose answer is a page rather
+// formSession runs the checks of act for a form whose answer is a page rather
 // than a redirect (a test's result, a document refused with the text the
 // user typed kept): the body bounded, the CSRF token, a session.
-func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, bool) {
+func (c *Console) formSession(w http.ResponseWriter, r *http.Request) (*session, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if !csrfOK(r) {
 		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
@@ -157,7 +157,7 @@ func docReadable(v any, key string) any {
 				return d.String()
 			}
 		case "priorities":
-			return docPriority(typesv1.Priority(typesv1.Priority_value[x]))
+			return policyPriority(typesv1.Priority(typesv1.Priority_value[x]))
 		}
 	}
 	return v
@@ -169,8 +169,8 @@ func badDoc(err error) error {
 	return status.Error(codes.InvalidArgument, "not a valid document: "+err.Error())
 }
 
-// docPriority is P0 to P3 ("—" for none).
-func docPriority(p typesv1.Priority) string {
+// policyPriority is P0 to P3 ("—" for none).
+func policyPriority(p typesv1.Priority) string {
 	for name, v := range priorityParam {
 		if v == p {
 			return name
@@ -194,10 +194,10 @@ func (e *docEdit) or(def string) string {
 	return def
 }
 
-// refused is the page code and explanation (a word and what the API
+// docRefused is the page code and explanation (a word and what the API
 // said) of a refusal the user can fix by editing what they sent, as
 // failCall shows it; ok is false for any other error.
-func refused(err error, text string) (code int, edit *docEdit, ok bool) {
+func docRefused(err error, text string) (code int, edit *docEdit, ok bool) {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.InvalidArgument, codes.OutOfRange:
@@ -217,7 +217,7 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 	apply func(ctx context.Context) (to, done string, err error),
 	show func(s *session, e *docEdit, code int),
 ) {
-	s, ok := c.posted(w, r)
+	s, ok := c.formSession(w, r)
 	if !ok {
 		return
 	}
@@ -228,7 +228,7 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 		to, key, err = apply(withToken(r.Context(), s.access))
 	}
 	if err != nil {
-		if code, e, ok := refused(err, text); ok {
+		if code, e, ok := docRefused(err, text); ok {
 			show(s, e, code)
 			return
 		}

@@ -14,7 +14,7 @@ func (c *Console) routeRoutes() {
 	c.mux.HandleFunc("POST /settings/routes", c.applyRoutes)
 }
 
-func (c *Console) routing() notifyv1.RouteServiceClient {
+func (c *Console) routeClient() notifyv1.RouteServiceClient {
 	return notifyv1.NewRouteServiceClient(c.opts.Conn)
 }
 
@@ -69,7 +69,7 @@ func (c *Console) routesPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showRoutes(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	ctx := withToken(r.Context(), s.access)
-	res, err := c.routing().GetRoutes(ctx, &notifyv1.GetRoutesRequest{History: 5})
+	res, err := c.routeClient().GetRoutes(ctx, &notifyv1.GetRoutesRequest{History: 5})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
@@ -119,9 +119,9 @@ func (c *Console) testRoutes(r *http.Request, s *session, t routeTest) (*notifyv
 		}
 		req.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
 	}
-	res, err := c.routing().TestRoutes(withToken(r.Context(), s.access), req)
+	res, err := c.routeClient().TestRoutes(withToken(r.Context(), s.access), req)
 	if err != nil {
-		if _, e, ok := refused(err, ""); ok {
+		if _, e, ok := docRefused(err, ""); ok {
 			return nil, e.Detail
 		}
 		c.opts.Log.WarnContext(r.Context(), "console routes test failed", "error", err)
@@ -137,7 +137,7 @@ func (c *Console) testRoutes(r *http.Request, s *session, t routeTest) (*notifyv
 func (c *Console) applyRoutes(w http.ResponseWriter, r *http.Request) {
 	cfg := &notifyv1.RoutingConfig{}
 	c.applyDoc(w, r, cfg, false, func(ctx context.Context) (string, string, error) {
-		_, err := c.routing().ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: cfg, Version: postedVersion(r)})
+		_, err := c.routeClient().ApplyRoutes(ctx, &notifyv1.ApplyRoutesRequest{Config: cfg, Version: postedVersion(r)})
 		return "/settings/routes", "done.routes_applied", err
 	}, func(s *session, e *docEdit, code int) { c.showRoutes(w, r, s, e, code) })
 }
