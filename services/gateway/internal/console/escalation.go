@@ -10,9 +10,9 @@ import (
 )
 
 func (c *Console) routeEscalation() {
-	c.mux.HandleFunc("GET /settings/escalation", c.policyList)
+	c.mux.HandleFunc("GET /settings/escalation", c.docPage(c.showPolicies))
 	c.mux.HandleFunc("POST /settings/escalation", c.createPolicy)
-	c.mux.HandleFunc("GET /settings/escalation/{name}", c.policyPage)
+	c.mux.HandleFunc("GET /settings/escalation/{name}", c.docPage(c.showPolicy))
 	c.mux.HandleFunc("POST /settings/escalation/{name}", c.updatePolicy)
 	c.mux.HandleFunc("POST /settings/escalation/{name}/delete", c.deletePolicy)
 }
@@ -75,14 +75,6 @@ type policiesData struct {
 	Edit      *docEdit
 }
 
-func (c *Console) policyList(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c.showPolicies(w, r, s, nil, http.StatusOK)
-}
-
 func (c *Console) showPolicies(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	team := strings.TrimSpace(r.URL.Query().Get("team"))
 	res, err := c.policyClient().ListPolicies(withToken(r.Context(), s.access), &monitorv1.ListPoliciesRequest{Team: team})
@@ -104,14 +96,6 @@ type policyData struct {
 	policyView
 	Document string
 	Edit     *docEdit
-}
-
-func (c *Console) policyPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c.showPolicy(w, r, s, nil, http.StatusOK)
 }
 
 func (c *Console) showPolicy(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {

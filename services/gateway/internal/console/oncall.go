@@ -15,9 +15,9 @@ import (
 )
 
 func (c *Console) routeOnCall() {
-	c.mux.HandleFunc("GET /settings/oncall", c.scheduleList)
+	c.mux.HandleFunc("GET /settings/oncall", c.docPage(c.showSchedules))
 	c.mux.HandleFunc("POST /settings/oncall", c.createSchedule)
-	c.mux.HandleFunc("GET /settings/oncall/{name}", c.schedulePage)
+	c.mux.HandleFunc("GET /settings/oncall/{name}", c.docPage(c.showSchedule))
 	c.mux.HandleFunc("POST /settings/oncall/{name}", c.updateSchedule)
 	c.mux.HandleFunc("POST /settings/oncall/{name}/override", c.addOverride)
 	c.mux.HandleFunc("POST /settings/oncall/{name}/delete", c.deleteSchedule)
@@ -62,14 +62,6 @@ type schedulesData struct {
 	Edit      *docEdit
 }
 
-func (c *Console) scheduleList(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c.showSchedules(w, r, s, nil, http.StatusOK)
-}
-
 func (c *Console) showSchedules(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	ctx := withToken(r.Context(), s.access)
 	team := strings.TrimSpace(r.URL.Query().Get("team"))
@@ -108,14 +100,6 @@ type scheduleData struct {
 	// The override form's default: from now for the next 12 hours, in
 	// the user's zone, as datetime-local inputs want it.
 	From, To string
-}
-
-func (c *Console) schedulePage(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c.showSchedule(w, r, s, nil, http.StatusOK)
 }
 
 func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {

@@ -208,6 +208,16 @@ func docRefused(err error, text string) (code int, edit *docEdit, ok bool) {
 	return 0, nil, false
 }
 
+// docPage serves a page with a document's editor: show, for the
+// signed-in user, with nothing refused.
+func (c *Console) docPage(show func(http.ResponseWriter, *http.Request, *session, *docEdit, int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := c.signedIn(w, r); ok {
+			show(w, r, s, nil, http.StatusOK)
+		}
+	}
+}
+
 // applyDoc runs a form that posts a document (field "document") read
 // into m: apply calls the API with it as the user; on success the
 // browser goes to the page apply names (303) with its done word; a

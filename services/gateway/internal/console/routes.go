@@ -10,7 +10,7 @@ import (
 )
 
 func (c *Console) routeRoutes() {
-	c.mux.HandleFunc("GET /settings/routes", c.routesPage)
+	c.mux.HandleFunc("GET /settings/routes", c.docPage(c.showRoutes))
 	c.mux.HandleFunc("POST /settings/routes", c.applyRoutes)
 }
 
@@ -55,18 +55,11 @@ type routesData struct {
 	Priorities []string
 }
 
-// routesPage shows the routing tree in force, its recent versions, the
+// showRoutes shows the routing tree in force, its recent versions, the
 // editor to apply a new one (admins), and the routes' test: the labels
 // of an alert typed in, the routes and channels it would reach. The test
-// is a GET: it changes nothing.
-func (c *Console) routesPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c.showRoutes(w, r, s, nil, http.StatusOK)
-}
-
+// is a GET: it changes nothing. edit is a refused document, shown again
+// with code.
 func (c *Console) showRoutes(w http.ResponseWriter, r *http.Request, s *session, edit *docEdit, code int) {
 	ctx := withToken(r.Context(), s.access)
 	res, err := c.routeClient().GetRoutes(ctx, &notifyv1.GetRoutesRequest{History: 5})
