@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -338,6 +340,28 @@ func TestConsolePeopleOnCall(t *testing.T) {
 	page = alice.Do(http.MethodGet, "/settings/oncall/payments", nil, "Cookie", "vigil_tz=Asia%2FTaipei")
 	require.Contains(t, page.Body, to.Format("2006-01-02 15:04:05 MST"), "the override's end in the user's zone")
 	require.Contains(t, page.Body, `id="add-override"`)
+	// The schedule's editor round-trips: saved as shown, with a layer
+	// changed, it keeps its override.
+	doc := editorText(t, page.Body, "edit-schedule")
+	require.Contains(t, doc, "who: ben")
+	page = alice.Post("/settings/oncall/payments", url.Values{"document": {strings.Replace(doc, "rotation_days: 7", "rotation_days: 1", 1)}})
+	require.Equal(t, http.StatusSeeOther, page.Code, page.Body)
+	sc, err = p.oncall.GetSchedule(p.admin, &monitorv1.GetScheduleRequest{Name: "payments"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, sc.GetSchedule().GetLayers()[0].GetRotationDays())
+	require.Len(t, sc.GetSchedule().GetOverrides(), 1)
+	require.True(t, from.Equal(sc.GetSchedule().GetOverrides()[0].GetStart().AsTime()))
+	// So does the policy's, its delays and priorities as people write them.
+	doc = editorText(t, alice.Get("/settings/escalation/payments").Body, "edit-policy")
+	require.Contains(t, doc, "delay: 10m0s")
+	require.Contains(t, doc, "- P1")
+	page = alice.Post("/settings/escalation/payments", url.Values{"document": {doc + "repeat: 2\n"}})
+	require.Equal(t, http.StatusSeeOther, page.Code, page.Body)
+	pol, err = p.policies.GetPolicy(p.admin, &monitorv1.GetPolicyRequest{Name: "payments"})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, pol.GetPolicy().GetRepeat())
+	require.Equal(t, 10*time.Minute, pol.GetPolicy().GetSteps()[1].GetDelay().AsDuration())
+
 	// An override the API refuses (it ends before it starts).
 	form.Set("to", from.Add(-time.Hour).Format("2006-01-02T15:04"))
 	page = alice.Do(http.MethodPost, "/settings/oncall/payments/override", form, "Cookie", "vigil_tz=Asia%2FTaipei")
@@ -372,6 +396,14 @@ func TestConsolePeopleOnCall(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, alice.Post("/settings/oncall/payments/delete", nil).Code)
 	_, err = p.oncall.GetSchedule(p.admin, &monitorv1.GetScheduleRequest{Name: "payments"})
 	require.Equal(t, codes.NotFound, status.Code(err))
+}
+
+// editorText is the text of the document editor of form id on a page.
+func editorText(t *testing.T, body, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<form[^>]*id="` + id + `".*?<textarea[^>]*>(.*?)</textarea>`).FindStringSubmatch(body)
+	require.NotNil(t, m, "no editor %s", id)
+	return html.UnescapeString(m[1])
 }
 
 // TestConsolePeopleInBrowser: in a real Chromium, an operator creates a
