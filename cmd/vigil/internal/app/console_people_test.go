@@ -134,6 +134,12 @@ func TestConsolePeopleChannels(t *testing.T) {
 	require.Contains(t, page.Body, "The test message was delivered.")
 	requireNoSecret(t, page)
 	require.Len(t, p.sink.WaitFor(t, 2, 10*time.Second), 2)
+	// And the provider's refusal.
+	p.sink.Fail(http.StatusInternalServerError)
+	page = alice.Post("/settings/channels/pay-hook/test", nil)
+	require.Equal(t, http.StatusOK, page.Code)
+	require.Contains(t, page.Body, "The test message was not delivered (HTTP 500)")
+	requireNoSecret(t, page)
 
 	// A change leaves the credential and the URL, not typed again, as they were.
 	page = alice.Post("/settings/channels/pay-hook", url.Values{
