@@ -7,9 +7,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -163,6 +167,19 @@ func TestConsoleGuardGuardrails(t *testing.T) {
 	after := g.guardrails(t, "global")
 	require.True(t, proto.Equal(before, after.GetSet()))
 	require.False(t, after.GetEffective().GetPaused())
+
+	// Only admins set guardrails (the API's policy): an operator is
+	// shown no switch either, and refused the same.
+	olly := g.login(t, "olly")
+	require.NotContains(t, olly.Get("/guardrails").Body, "kill-switch")
+	require.Equal(t, http.StatusForbidden, olly.Post("/guardrails/kill-switch", url.Values{"paused": {"true"}}).Code)
+	require.False(t, g.guardrails(t, "global").GetEffective().GetPaused())
+
+	// In Traditional Chinese.
+	vic.Lang = "zh-TW"
+	p = vic.Get("/guardrails")
+	require.Contains(t, p.Body, "<h1>防護規則</h1>")
+	require.Contains(t, p.Body, "緊急停止開關")
 }
 
 var secretRE = regexp.MustCompile(`id="source-secret">([0-9a-f]{64})<`)
@@ -314,4 +331,114 @@ func TestConsoleGuardPriority(t *testing.T) {
 	again, err = g.esc.GetPriorityRules(g.admin, &monitorv1.GetPriorityRulesRequest{})
 	require.NoError(t, err)
 	require.True(t, proto.Equal(rules, again.GetRules()))
+}
+
+// answerDialog answers the next dialog the page opens (the question of a
+// form marked data-confirm) with accept, and sends its message on msg.
+// It must run in the same Do as the click that opens the dialog: the
+// subscription ends with that Do's context.
+func answerDialog(accept bool, msg chan<- string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		events := chromedp.Events(ctx, page.JavascriptDialogOpening)
+		go func() {
+			for ev, err := range events {
+				if err != nil {
+					return
+				}
+				msg <- ev.Message
+				_, _ = cdp.Call(ctx, t, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+				return
+			}
+		}()
+		return nil
+	})
+}
+
+// TestConsoleGuardInBrowser drives the guard pages in a real headless
+// Chromium: an admin asked to confirm the kill switch declines (nothing
+// changes), then confirms: automatic repairs stop and every page says
+// so; the switch goes off again the same way. A new source's mapping is
+// tried on its sample body, then the source is created and its secret
+// shown once. The guardrails fit a phone's screen. Screenshots:
+// docs/console/guard-*.png come from these.
+func TestConsoleGuardInBrowser(t *testing.T) {
+	g := startGuardVigil(t)
+	tab := browser.New(t)
+	text := func(sel string) string {
+		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
+	}
+	tab.Do(30*time.Second,
+		chromedp.Navigate(g.base+"/guardrails"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse ada battery"),
+		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
+	)
+	require.Equal(t, "Stop all automatic repairs", text("#kill-switch"))
+	shots := []string{tab.Screenshot("guard-guardrails")}
+
+	// Declined: nothing is posted.
+	asked := make(chan string, 1)
+	tab.Do(30*time.Second, answerDialog(false, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)))
+	require.Contains(t, <-asked, "Stop ALL automatic repairs?")
+	require.False(t, g.guardrails(t, "global").GetEffective().GetPaused())
+
+	// Confirmed: stopped, in the API and on every page.
+	tab.Do(30*time.Second, answerDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)), chromedp.WaitVisible(chromedp.CSS(`p.killed`)))
+	<-asked
+	require.True(t, g.guardrails(t, "global").GetEffective().GetPaused())
+	require.Equal(t, "Resume automatic repairs", text("#kill-switch"))
+	shots = append(shots, tab.Screenshot("guard-kill-switch"))
+	tab.Do(30*time.Second, chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.CSS(`table#incidents`)))
+	require.Contains(t, text("p.killed"), "Automatic repairs are stopped")
+	shots = append(shots, tab.Screenshot("guard-banner"))
+
+	// And off again.
+	tab.Do(30*time.Second,
+		chromedp.Navigate(g.base+"/guardrails"), chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
+		answerDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.done`)),
+	)
+	require.Contains(t, <-asked, "Let automatic repairs run again")
+	require.False(t, g.guardrails(t, "global").GetEffective().GetPaused())
+	require.Zero(t, browser.Get(tab, chromedp.Evaluate[int](`document.querySelectorAll("p.killed").length`)))
+
+	// A new source: its mapping tried on the sample body, then created.
+	tab.Do(30*time.Second,
+		chromedp.Navigate(g.base+"/settings"), chromedp.WaitVisible(chromedp.CSS(`a[href="/settings/sources"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/settings/sources"]`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/settings/sources/new"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/settings/sources/new"]`)), chromedp.WaitVisible(chromedp.CSS(`#source-form`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "backups"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=team]`), "payments"),
+		chromedp.Click(chromedp.CSS(`#source-try`)), chromedp.WaitVisible(chromedp.CSS(`#tried`)),
+		chromedp.ScrollIntoView(chromedp.CSS(`#tried`)),
+	)
+	tried := text("#tried")
+	require.Contains(t, tried, "alertname=BackupFailed")
+	require.Contains(t, tried, "alertname=CertExpiring")
+	list, err := g.src.ListSources(g.admin, &gatewayv1.ListSourcesRequest{})
+	require.NoError(t, err)
+	require.Empty(t, list.GetSources(), "a try stores nothing")
+	shots = append(shots, tab.Screenshot("guard-source-try"))
+	tab.Do(30*time.Second, chromedp.Click(chromedp.CSS(`#source-save`)), chromedp.WaitVisible(chromedp.CSS(`#source-secret`)))
+	require.Regexp(t, `^[0-9a-f]{64}$`, text("#source-secret"))
+	list, err = g.src.ListSources(g.admin, &gatewayv1.ListSourcesRequest{})
+	require.NoError(t, err)
+	require.Len(t, list.GetSources(), 1)
+	require.Equal(t, "payments", list.GetSources()[0].GetTeam())
+	shots = append(shots, tab.Screenshot("guard-source-secret"))
+
+	// On a phone: nothing wider than the screen.
+	tab.Do(30*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(g.base+"/guardrails"), chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
+	)
+	require.True(t, browser.Get(tab, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
+	shots = append(shots, tab.Screenshot("guard-guardrails-phone"))
+	for _, p := range shots {
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Positive(t, st.Size())
+	}
 }
