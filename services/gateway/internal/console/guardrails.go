@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,7 +122,7 @@ func (c *Console) setGuardrails(w http.ResponseWriter, r *http.Request) {
 		if scope == "" {
 			scope = "global"
 		}
-		to := "/guardrails?scope=" + scope
+		to := "/guardrails?scope=" + url.QueryEscape(scope)
 		rs := repairv1.NewRepairServiceClient(c.opts.Conn)
 		cur, err := rs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{Scope: scope})
 		if err != nil {
