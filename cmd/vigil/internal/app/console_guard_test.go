@@ -239,6 +239,28 @@ func TestConsoleGuardSources(t *testing.T) {
 	require.Regexp(t, `(?s)st-resolved.*alertname=CertExpiring`, p.Body)
 	require.NotContains(t, p.Body, secret)
 
+	// A body the mapping cannot read: the error, as the webhook would answer.
+	p = ada.Post("/settings/sources/test", url.Values{"new": {"false"}, "name": {"backups"}, "auth": {"hmac"}, "mapping": {string(mapping)}, "body": {`{"checks": []}`}})
+	require.Equal(t, http.StatusBadRequest, p.Code)
+	require.Contains(t, p.Body, "alerts")
+	require.Contains(t, p.Body, "no such key")
+
+	// A change of team and proof: a key source turning to a signature
+	// gets a secret, shown once.
+	p = ada.Post("/settings/sources/backups", url.Values{"name": {"backups"}, "team": {"web"}, "auth": {"key"}, "mapping": {string(mapping)}})
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+	got, err := g.src.GetSource(g.admin, &gatewayv1.GetSourceRequest{Name: "backups"})
+	require.NoError(t, err)
+	require.Equal(t, "web", got.GetSource().GetTeam())
+	require.Equal(t, "key", got.GetSource().GetAuth())
+	p = ada.Post("/settings/sources/backups", url.Values{"name": {"backups"}, "team": {"payments"}, "auth": {"hmac"}, "mapping": {string(mapping)}})
+	require.Equal(t, http.StatusOK, p.Code, p.Body)
+	m = secretRE.FindStringSubmatch(p.Body)
+	require.NotNil(t, m, p.Body)
+	require.NotEqual(t, secret, m[1])
+	secret = m[1]
+	require.NotContains(t, ada.Get("/settings/sources/backups").Body, secret)
+
 	// A mapping CEL refuses: the field error, the form as typed, nothing stored.
 	bad := url.Values{"new": {"true"}, "name": {"broken"}, "auth": {"key"}, "mapping": {"labels:\n  alertname: item.name +\n"}}
 	p = ada.Post("/settings/sources", bad)
