@@ -83,6 +83,7 @@ type Console struct {
 	static    map[string]asset
 	mux       *http.ServeMux
 	cop       *http.CrossOriginProtection
+	guard     killState
 }
 
 // asset is an embedded static file, addressed by the hash of its
@@ -141,6 +142,7 @@ func New(opts Options) (*Console, error) {
 	// Each part of the console routes its own pages: one line per part.
 	c.routeApps()
 	c.routePeople()
+	c.routeGuard()
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})
@@ -212,6 +214,8 @@ type page struct {
 	Principal *gatewayv1.Principal
 	Data      any
 	Status    int
+	// Paused: the kill switch is on (the banner of every page).
+	Paused bool
 }
 
 // errNoSession is a request without a usable session: to the login page.
@@ -362,7 +366,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, nam
 		Path: r.URL.RequestURI(), Data: data, Status: code, Done: done(r),
 	}
 	if s != nil {
-		p.User, p.Principal = s.user, s.who
+		p.User, p.Principal, p.Paused = s.user, s.who, c.paused(r.Context(), s)
 	}
 	t, err := c.pages[name].Clone()
 	if err == nil {
