@@ -219,6 +219,14 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	require.Contains(t, p.Body, "user/mallory")
 	require.Contains(t, p.Body, "PermissionDenied")
 	require.NotContains(t, p.Body, ">user/bob<")
+	// By result: the refusals, or what succeeded.
+	p = ada.Get("/admin/audit?method=CreateUser&result=failed")
+	require.Contains(t, p.Body, ">user/mallory<")
+	require.NotContains(t, p.Body, ">user/bob<")
+	p = ada.Get("/admin/audit?method=CreateUser&result=ok")
+	require.Contains(t, p.Body, ">user/bob<")
+	require.NotContains(t, p.Body, ">user/mallory<")
+	require.Equal(t, http.StatusBadRequest, ada.Get("/admin/audit?result=sometimes").Code)
 	// A time range in the user's zone: nothing before the test began.
 	p = ada.Get("/admin/audit?until=2000-01-01T00:00")
 	require.Contains(t, p.Body, "Nothing recorded matches.")
