@@ -294,6 +294,62 @@ func TestConsoleAdminTeams(t *testing.T) {
 	require.NotContains(t, web, "olga")
 }
 
+// TestConsoleAdminChatAccounts: an admin links a user's chat account by
+// its id and unlinks it through the user's page; a bad id is refused
+// with the API's word; an operator cannot unlink another's; a link code
+// is for the signed-in user alone and shown on the one answer that made
+// it.
+func TestConsoleAdminChatAccounts(t *testing.T) {
+	a := newAdminConsole(t, func(o *app.Options) { o.Gateway.TelegramWebhookSecret = telegramSecret })
+	ada := a.login(t, "ada")
+	chats := func(name string) []*gatewayv1.ChatIdentity {
+		t.Helper()
+		u, err := a.users.GetUser(a.api, &gatewayv1.GetUserRequest{Name: name})
+		require.NoError(t, err)
+		return u.GetUser().GetChatIdentities()
+	}
+
+	for name, id := range map[string]string{"olga": "123456789", "ada": "987654321"} {
+		p := ada.Post("/admin/users/"+name+"/chat", url.Values{"provider": {"telegram"}, "external_id": {id}})
+		require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+		require.Len(t, chats(name), 1)
+		require.Equal(t, id, chats(name)[0].GetExternalId())
+	}
+	p := ada.Get("/admin/users/olga")
+	row := regexp.MustCompile(`(?s)<tr id="chat-telegram">.*?</tr>`).FindString(p.Body)
+	require.Contains(t, row, "123456789")
+	require.Contains(t, row, `data-confirm="Unlink this chat account?`)
+	require.NotContains(t, p.Body, `id="chat-code"`, "a link code is the signed-in user's own")
+
+	bad := ada.Post("/admin/users/olga/chat", url.Values{"provider": {"slack"}, "external_id": {"someone"}})
+	require.Equal(t, http.StatusBadRequest, bad.Code)
+	require.Contains(t, bad.Body, "external_id")
+	require.Len(t, chats("olga"), 1)
+
+	olga := a.login(t, "olga")
+	require.Equal(t, http.StatusForbidden, olga.Post("/admin/users/ada/chat/unlink", url.Values{"provider": {"telegram"}}).Code)
+	require.Len(t, chats("ada"), 1)
+
+	p = ada.Post("/admin/users/olga/chat/unlink", url.Values{"provider": {"telegram"}})
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+	require.Empty(t, chats("olga"))
+	require.Contains(t, ada.Get(p.Header.Get("Location")).Body, "Chat account unlinked.")
+
+	// A link code, for ada herself, once.
+	made := ada.Post("/admin/users/ada/chat/code", url.Values{"provider": {"telegram"}})
+	require.Equal(t, http.StatusOK, made.Code, made.Body)
+	m := regexp.MustCompile(`<code class="secret-value">([^<]+)</code>`).FindStringSubmatch(made.Body)
+	require.NotNil(t, m, made.Body)
+	code := m[1]
+	require.Len(t, code, 8)
+	// Only in its box (the code and the instruction to send it).
+	box := regexp.MustCompile(`(?s)<div class="secret" role="status" id="link-code">.*?</div>`).FindString(made.Body)
+	require.Contains(t, box, code)
+	require.Equal(t, strings.Count(box, code), strings.Count(made.Body, code))
+	require.NotContains(t, ada.Get("/admin/users/ada").Body, code)
+	require.Equal(t, http.StatusForbidden, ada.Post("/admin/users/olga/chat/code", url.Values{"provider": {"telegram"}}).Code)
+}
+
 // TestConsoleAdminInBrowser drives the admin pages in Chromium: an admin
 // creates a user, who logs in in another browser; the admin makes a key
 // (its secret shown once) and revokes it, answering the confirmation
@@ -392,10 +448,20 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] table#audit`)),
 	)
 	require.Equal(t, "稽核紀錄", text(admin, "h1"))
-	require.Contains(t, text(admin, "#audit tbody"), "vigil.gateway.v1.KeyService/RevokeKey")
+	require.Contains(t, text(admin, "#audit tbody"), "KeyService/RevokeKey")
 	auditShot := admin.Screenshot("admin-audit-zh-TW")
 
-	for _, p := range []string{userShot, usersShot, keysShot, auditShot} {
+	// On a phone: each key a card, nothing wider than the screen.
+	admin.Do(30*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(a.base+"/admin/keys?all=1"),
+		chromedp.WaitVisible(chromedp.CSS(`#key-`+id)),
+	)
+	require.Equal(t, "none", browser.Get(admin, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#keys thead")).display`)))
+	require.True(t, browser.Get(admin, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
+	phoneShot := admin.Screenshot("admin-keys-phone")
+
+	for _, p := range []string{userShot, usersShot, keysShot, auditShot, phoneShot} {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size(), filepath.Base(p))
