@@ -210,8 +210,10 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	// The audit log has what the console did, as ada, and olga's refusal.
 	p = ada.Get("/admin/audit?actor=" + url.QueryEscape("user:ada"))
 	require.Equal(t, http.StatusOK, p.Code)
-	for _, want := range []string{"vigil.gateway.v1.UserService/CreateUser", "user/bob", "vigil.gateway.v1.UserService/UpdateUser",
-		"vigil.gateway.v1.UserService/SetPassword", "vigil.gateway.v1.KeyService/CreateKey", "key/ci", "vigil.gateway.v1.KeyService/RevokeKey"} {
+	for _, want := range []string{
+		"vigil.gateway.v1.UserService/CreateUser", "user/bob", "vigil.gateway.v1.UserService/UpdateUser",
+		"vigil.gateway.v1.UserService/SetPassword", "vigil.gateway.v1.KeyService/CreateKey", "key/ci", "vigil.gateway.v1.KeyService/RevokeKey",
+	} {
 		require.Contains(t, p.Body, want)
 	}
 	require.NotContains(t, p.Body, "user:olga")

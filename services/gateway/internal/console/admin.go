@@ -21,11 +21,14 @@ var (
 		{"viewer", gatewayv1.Role_ROLE_VIEWER}, {"operator", gatewayv1.Role_ROLE_OPERATOR}, {"admin", gatewayv1.Role_ROLE_ADMIN},
 	}
 	scopes = []namedValue[gatewayv1.Scope]{
-		{"ingest", gatewayv1.Scope_SCOPE_INGEST}, {"read", gatewayv1.Scope_SCOPE_READ},
-		{"operate", gatewayv1.Scope_SCOPE_OPERATE}, {"admin", gatewayv1.Scope_SCOPE_ADMIN},
+		{"ingest", gatewayv1.Scope_SCOPE_INGEST},
+		{"read", gatewayv1.Scope_SCOPE_READ},
+		{"operate", gatewayv1.Scope_SCOPE_OPERATE},
+		{"admin", gatewayv1.Scope_SCOPE_ADMIN},
 	}
 	chatProviders = []namedValue[gatewayv1.ChatProvider]{
-		{"telegram", gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM}, {"slack", gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK},
+		{"telegram", gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM},
+		{"slack", gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK},
 		{"line", gatewayv1.ChatProvider_CHAT_PROVIDER_LINE},
 	}
 )
@@ -83,14 +86,8 @@ type adminIndexData struct {
 // adminIndex links to the admin pages. It lists users to count them,
 // which only an admin may: anyone else sees the API's refusal.
 func (c *Console) adminIndex(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
+	s, ctx, users, ok := c.listUsers(w, r)
 	if !ok {
-		return
-	}
-	ctx := withToken(r.Context(), s.access)
-	users, err := gatewayv1.NewUserServiceClient(c.opts.Conn).ListUsers(ctx, &gatewayv1.ListUsersRequest{})
-	if err != nil {
-		c.failCall(w, r, s, err)
 		return
 	}
 	keys, err := gatewayv1.NewKeyServiceClient(c.opts.Conn).ListKeys(ctx, &gatewayv1.ListKeysRequest{})
@@ -98,7 +95,24 @@ func (c *Console) adminIndex(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	c.render(w, r, s, "admin", http.StatusOK, adminIndexData{Users: len(users.GetUsers()), Keys: len(keys.GetKeys())})
+	c.render(w, r, s, "admin", http.StatusOK, adminIndexData{Users: len(users), Keys: len(keys.GetKeys())})
+}
+
+// listUsers runs a page that starts from every user (ListUsers answers
+// them all at once: the API does not page users): for a signed-in user,
+// whom the API allows (admins); otherwise it answers the refusal itself.
+func (c *Console) listUsers(w http.ResponseWriter, r *http.Request) (*session, context.Context, []*gatewayv1.User, bool) {
+	s, ok := c.signedIn(w, r)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	ctx := withToken(r.Context(), s.access)
+	res, err := gatewayv1.NewUserServiceClient(c.opts.Conn).ListUsers(ctx, &gatewayv1.ListUsersRequest{})
+	if err != nil {
+		c.failCall(w, r, s, err)
+		return nil, nil, nil, false
+	}
+	return s, ctx, res.GetUsers(), true
 }
 
 // posted runs the checks of a POSTed form whose answer is a page rather

@@ -45,10 +45,10 @@ func (c *Console) adminKeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c.showKeys(w, r, s, withToken(r.Context(), s.access), adminKeysData{All: r.URL.Query().Get("all") == "1"})
+	c.showKeys(withToken(r.Context(), s.access), w, r, s, adminKeysData{All: r.URL.Query().Get("all") == "1"})
 }
 
-func (c *Console) showKeys(w http.ResponseWriter, r *http.Request, s *session, ctx context.Context, d adminKeysData) {
+func (c *Console) showKeys(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, d adminKeysData) {
 	res, err := gatewayv1.NewKeyServiceClient(c.opts.Conn).ListKeys(ctx, &gatewayv1.ListKeysRequest{IncludeInactive: d.All})
 	if err != nil {
 		c.failCall(w, r, s, err)
@@ -94,7 +94,7 @@ func (c *Console) adminCreateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	created := newKeyRow(res.GetKey())
-	c.showKeys(w, r, s, ctx, adminKeysData{Created: &created, Secret: res.GetSecret()})
+	c.showKeys(ctx, w, r, s, adminKeysData{Created: &created, Secret: res.GetSecret()})
 }
 
 // adminRevokeKey revokes a key (the form asks first).

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
-	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 )
 
 // team is one team as Vigil knows it: a name users and apps carry.
@@ -33,14 +32,8 @@ type adminTeamsData struct {
 // apps (their owner, AppService), so the page gathers them from both,
 // through the API as the user (admins: only they may list users).
 func (c *Console) adminTeams(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
+	s, ctx, users, ok := c.listUsers(w, r)
 	if !ok {
-		return
-	}
-	ctx := withToken(r.Context(), s.access)
-	users, err := gatewayv1.NewUserServiceClient(c.opts.Conn).ListUsers(ctx, &gatewayv1.ListUsersRequest{})
-	if err != nil {
-		c.failCall(w, r, s, err)
 		return
 	}
 	teams := map[string]*team{}
@@ -50,7 +43,7 @@ func (c *Console) adminTeams(w http.ResponseWriter, r *http.Request) {
 		}
 		return teams[name]
 	}
-	for _, u := range users.GetUsers() {
+	for _, u := range users {
 		for _, t := range u.GetTeams() {
 			get(t).Members = append(get(t).Members, userRow{User: u, RoleName: nameOf(roles, u.GetRole())})
 		}

@@ -24,20 +24,14 @@ type adminUsersData struct {
 	Roles []namedValue[gatewayv1.Role]
 }
 
-// adminUsers lists every user (ListUsers answers them all at once: the
-// API does not page users) with the form that creates one.
+// adminUsers lists every user with the form that creates one.
 func (c *Console) adminUsers(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
+	s, _, users, ok := c.listUsers(w, r)
 	if !ok {
 		return
 	}
-	res, err := gatewayv1.NewUserServiceClient(c.opts.Conn).ListUsers(withToken(r.Context(), s.access), &gatewayv1.ListUsersRequest{})
-	if err != nil {
-		c.failCall(w, r, s, err)
-		return
-	}
 	d := adminUsersData{Roles: roles}
-	for _, u := range res.GetUsers() {
+	for _, u := range users {
 		d.Users = append(d.Users, userRow{User: u, RoleName: nameOf(roles, u.GetRole())})
 	}
 	c.render(w, r, s, "admin-users", http.StatusOK, d)
@@ -86,11 +80,11 @@ func (c *Console) adminUser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c.showUser(w, r, s, withToken(r.Context(), s.access), nil)
+	c.showUser(withToken(r.Context(), s.access), w, r, s, nil)
 }
 
 // showUser answers the page of the user the path names.
-func (c *Console) showUser(w http.ResponseWriter, r *http.Request, s *session, ctx context.Context, code *gatewayv1.CreateChatLinkCodeResponse) {
+func (c *Console) showUser(ctx context.Context, w http.ResponseWriter, r *http.Request, s *session, code *gatewayv1.CreateChatLinkCodeResponse) {
 	res, err := gatewayv1.NewUserServiceClient(c.opts.Conn).GetUser(ctx, &gatewayv1.GetUserRequest{Name: r.PathValue("name")})
 	if err != nil {
 		c.failCall(w, r, s, err)
@@ -179,5 +173,5 @@ func (c *Console) adminChatCode(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	c.showUser(w, r, s, ctx, code)
+	c.showUser(ctx, w, r, s, code)
 }
