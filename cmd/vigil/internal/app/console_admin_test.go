@@ -195,6 +195,7 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	require.Equal(t, http.StatusOK, mine.Code)
 	require.Contains(t, mine.Body, `action="/admin/keys/`+key.GetId()+`/revoke"`)
 	require.NotContains(t, mine.Body, everyTeam.GetKey().GetId())
+	require.Contains(t, mine.Body, `id="create-key"`, "an operator makes their team's keys")
 
 	// The admin revokes the key (the form asks first: data-confirm).
 	require.Contains(t, listed.Body, `data-confirm="Revoke the key ci?`)

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,11 +23,14 @@ type keyRow struct {
 // on the answer to the form that made the key: the secret is shown that
 // once.
 type adminKeysData struct {
-	Keys    []keyRow
-	All     bool
-	Scopes  []namedValue[gatewayv1.Scope]
-	Created *keyRow
-	Secret  string
+	Keys []keyRow
+	All  bool
+	// CanCreate: the API would let the user make a key of some team
+	// (every team for an admin, theirs for an operator).
+	CanCreate bool
+	Scopes    []namedValue[gatewayv1.Scope]
+	Created   *keyRow
+	Secret    string
 	// Form is what was posted, kept when the key was made.
 	Form keyForm
 }
@@ -55,6 +59,8 @@ func (c *Console) showKeys(ctx context.Context, w http.ResponseWriter, r *http.R
 		return
 	}
 	d.Scopes = scopes
+	const create = "/vigil.gateway.v1.KeyService/CreateKey"
+	d.CanCreate = s.can(create, "") || slices.ContainsFunc(s.user.GetTeams(), func(t string) bool { return s.can(create, t) })
 	for _, k := range res.GetKeys() {
 		d.Keys = append(d.Keys, newKeyRow(k))
 	}
