@@ -25,7 +25,7 @@ func auditCommand() *cobra.Command {
 // auditFlags are the flags of `audit list`.
 type auditFlags struct {
 	actor, method, target string
-	since, until          string
+	since, until, result  string
 	limit                 int32
 	pageToken             string
 }
@@ -37,6 +37,7 @@ func auditList(c *clientFlags) *cobra.Command {
 		Short: "List audit events, newest first",
 		Example: `  vigil audit list --since 2h
   vigil audit list --actor user:alice --method DeployApp
+  vigil audit list --result failed --since 1d
   vigil audit list --target user/bob --since 2026-01-01T00:00:00Z --limit 500`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,6 +60,7 @@ func auditList(c *clientFlags) *cobra.Command {
 	fl.StringVar(&f.target, "target", "", `only this target, exactly: "app/shop", "user/bob"`)
 	fl.StringVar(&f.since, "since", "", "only events at or after this: RFC 3339, or a duration ago such as 90m or 2d")
 	fl.StringVar(&f.until, "until", "", "only events before this: RFC 3339, or a duration ago")
+	fl.StringVar(&f.result, "result", "", `only events of this result: "ok", "failed" (any other code), or a gRPC code name ("PermissionDenied")`)
 	fl.Int32Var(&f.limit, "limit", 50, "how many (at most 500)")
 	fl.StringVar(&f.pageToken, "page-token", "", "the next page, from a previous list with the same flags")
 	return cmd
@@ -68,7 +70,7 @@ func auditList(c *clientFlags) *cobra.Command {
 // counted back from now.
 func (f *auditFlags) request(now time.Time) (*gatewayv1.ListAuditEventsRequest, error) {
 	req := &gatewayv1.ListAuditEventsRequest{
-		Actor: f.actor, Method: f.method, Target: f.target, PageSize: f.limit, PageToken: f.pageToken,
+		Actor: f.actor, Method: f.method, Target: f.target, Result: f.result, PageSize: f.limit, PageToken: f.pageToken,
 	}
 	for _, t := range []struct {
 		flag, value string

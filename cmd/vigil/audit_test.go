@@ -14,7 +14,7 @@ func TestAuditList(t *testing.T) {
 	t.Setenv("VIGIL_TOKEN", "test-token")
 	before := time.Now()
 	out, err := runAccess(t, auditCommand, addr, "", "list", "--actor", "user:alice", "--method", "DeployApp", "--target", "app/shop",
-		"--since", "2h", "--until", "2030-01-01T00:00:00Z", "--limit", "10", "--page-token", "tok")
+		"--since", "2h", "--until", "2030-01-01T00:00:00Z", "--result", "failed", "--limit", "10", "--page-token", "tok")
 	after := time.Now()
 	require.NoError(t, err)
 	got := f.last(t, "ListAuditEvents").(*gatewayv1.ListAuditEventsRequest)
@@ -23,7 +23,7 @@ func TestAuditList(t *testing.T) {
 	require.False(t, since.After(after.Add(-2*time.Hour)), "since %s", since)
 	got.Since = nil
 	requireProto(t, &gatewayv1.ListAuditEventsRequest{
-		Actor: "user:alice", Method: "DeployApp", Target: "app/shop",
+		Actor: "user:alice", Method: "DeployApp", Target: "app/shop", Result: "failed",
 		Until:    got.GetUntil(),
 		PageSize: 10, PageToken: "tok",
 	}, got)

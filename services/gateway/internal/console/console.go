@@ -143,6 +143,7 @@ func New(opts Options) (*Console, error) {
 	c.routeApps()
 	c.routePeople()
 	c.routeGuard()
+	c.routeAdmin()
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})

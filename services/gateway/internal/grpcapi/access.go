@@ -349,11 +349,32 @@ func (s *AccessServer) RevokeKey(ctx context.Context, r *gatewayv1.RevokeKeyRequ
 
 // --- AuditService
 
+// isCode reports whether name is a gRPC code's, as the audit log keeps
+// them.
+func isCode(name string) bool {
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if c.String() == name {
+			return true
+		}
+	}
+	return false
+}
+
 // ListAuditEvents implements the RPC.
 func (s *AccessServer) ListAuditEvents(ctx context.Context, r *gatewayv1.ListAuditEventsRequest) (*gatewayv1.ListAuditEventsResponse, error) {
 	var bad server.BadRequestError
 	q := postgres.AuditQuery{Actor: r.GetActor(), Method: r.GetMethod(), Target: r.GetTarget(), Limit: server.PageSize(&bad, "page_size", r.GetPageSize())}
 	q.AfterTime, q.AfterID = server.ParsePageToken[server.TimeID](&bad, "audit events", r.GetPageToken()).Parts()
+	switch res := r.GetResult(); {
+	case res == "" || res == "failed":
+		q.Failed = res == "failed"
+	case res == "ok":
+		q.Code = codes.OK.String()
+	case isCode(res):
+		q.Code = res
+	default:
+		bad.Add("result", `must be "ok", "failed" or a gRPC code name ("PermissionDenied")`)
+	}
 	if err := bad.Err("invalid request"); err != nil {
 		return nil, err
 	}

@@ -149,6 +149,12 @@ func TestListAuditEventsPages(t *testing.T) {
 			Method: "DeployApp", Since: timestamppb.New(base.Add(time.Minute)), Until: timestamppb.New(base.Add(4 * time.Minute)), PageSize: 2,
 		})
 		require.Equal(t, [][]string{{all[1], all[2]}, {all[3], all[4]}, {all[5]}}, pages)
+		// Every event here succeeded.
+		for result, want := range map[string][]string{"ok": all, "OK": all, "failed": nil, "PermissionDenied": nil} {
+			resp, err := srv.ListAuditEvents(ctx, &gatewayv1.ListAuditEventsRequest{Result: result})
+			require.NoError(t, err)
+			require.Equal(t, want, ids(resp.GetEvents()), result)
+		}
 	})
 
 	t.Run("bad requests", func(t *testing.T) {
@@ -162,6 +168,7 @@ func TestListAuditEventsPages(t *testing.T) {
 			"token with bad id":    {PageToken: token("2031-01-01T00:00:00Z/not-an-id")},
 			"token with empty id":  {PageToken: token("2031-01-01T00:00:00Z/")},
 			"token of another API": {PageToken: "eyJvZmZzZXQiOjEwfQ"},
+			"result not a code":    {Result: "refused"},
 		} {
 			_, err := srv.ListAuditEvents(ctx, req)
 			require.Equal(t, codes.InvalidArgument, status.Code(err), "%s: %v", name, err)

@@ -344,6 +344,10 @@ type AuditQuery struct {
 	Actor, Method, Target string
 	Since, Until          time.Time
 	Limit                 int
+	// Code is a result's gRPC code name ("OK", "PermissionDenied");
+	// Failed, every result but OK.
+	Code   string
+	Failed bool
 	// After is the last event of the previous page.
 	AfterTime time.Time
 	AfterID   string
@@ -354,14 +358,15 @@ type AuditQuery struct {
 // (not a LIKE pattern: "_" and "%" are themselves).
 func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 	after := ""
-	args := []any{q.Actor, q.Method, q.Target, ts(q.Since), ts(q.Until), q.Limit + 1}
+	args := []any{q.Actor, q.Method, q.Target, ts(q.Since), ts(q.Until), q.Limit + 1, q.Code, q.Failed}
 	if q.AfterID != "" {
-		after = ` AND (at, id) < ($7, $8)`
+		after = ` AND (at, id) < ($9, $10)`
 		args = append(args, q.AfterTime, q.AfterID)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, at, actor, method, target, code, message, trace_id, peer FROM audit_log
 		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR right(method, length($2)) = $2) AND ($3 = '' OR target = $3)
-		AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)`+after+`
+		AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
+		AND ($7 = '' OR code = $7) AND (NOT $8 OR code <> 'OK')`+after+`
 		ORDER BY at DESC, id DESC LIMIT $6`, args...)
 	if err != nil {
 		return nil, err

@@ -95,6 +95,10 @@ func TestAuditEvents(t *testing.T) {
 		{name: "until is exclusive", q: postgres.AuditQuery{Until: base.Add(2 * time.Minute)}, want: []string{"app/shop", "app/shop"}},
 		{name: "since and until", q: postgres.AuditQuery{Since: base.Add(time.Minute), Until: base.Add(3 * time.Minute)}, want: []string{"user/alice", "app/shop"}},
 		{name: "filters combine", q: postgres.AuditQuery{Actor: "user:alice", Method: "App"}, want: []string{"app/shop"}},
+		{name: "code", q: postgres.AuditQuery{Code: "PermissionDenied"}, want: []string{"app/shop"}},
+		{name: "code OK", q: postgres.AuditQuery{Code: "OK"}, want: []string{"key/ci", "user/carol", "app/shop"}},
+		{name: "failed", q: postgres.AuditQuery{Failed: true}, want: []string{"user/alice", "app/shop"}},
+		{name: "failed after an event", q: postgres.AuditQuery{Failed: true, AfterTime: all[2].Time, AfterID: all[2].ID}, want: []string{"app/shop"}},
 		{name: "limit answers one more", q: postgres.AuditQuery{Limit: 2}, want: []string{"key/ci", "user/carol", "user/alice"}},
 		{
 			name: "after an event", q: postgres.AuditQuery{AfterTime: all[1].Time, AfterID: all[1].ID},
