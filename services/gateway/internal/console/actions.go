@@ -21,12 +21,7 @@ const maxForm = 64 << 10
 // again) where done, a "done.*" word, is shown once; a refusal answers
 // the error page with what the API said (a field's error, a conflict).
 func (c *Console) act(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, s *session) (to, done string, err error)) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if !csrfOK(r) {
-		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
-		return
-	}
-	s, ok := c.signedIn(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}
@@ -36,6 +31,19 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, do func(ctx contex
 		return
 	}
 	http.Redirect(w, r, withDone(localPath(to), key), http.StatusSeeOther)
+}
+
+// posted runs act's checks for a POST whose answer is a page rather than
+// a redirect (a secret shown once, a form shown again as typed with the
+// API's field errors, the result of a try): the body bounded, the CSRF
+// token, a session. False: the answer is written.
+func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !csrfOK(r) {
+		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
+		return nil, false
+	}
+	return c.signedIn(w, r)
 }
 
 // withDone adds the done word to a local path.

@@ -115,22 +115,6 @@ func (c *Console) listUsers(w http.ResponseWriter, r *http.Request) (*session, c
 	return s, ctx, res.GetUsers(), true
 }
 
-// posted runs the checks of a POSTed form whose answer is a page rather
-// than a redirect (a key's secret, a chat link code: shown once, so
-// never put in a URL): the body bounded, the CSRF token, a session.
-func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, context.Context, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if !csrfOK(r) {
-		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
-		return nil, nil, false
-	}
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return nil, nil, false
-	}
-	return s, withToken(r.Context(), s.access), true
-}
-
 // teamList reads a form's teams: names separated by commas or spaces.
 func teamList(v string) []string {
 	out := []string{}

@@ -79,10 +79,11 @@ func newKeyRow(k *gatewayv1.Key) keyRow {
 // once: in this answer's body only (no-store), never in a redirect's
 // URL or a cookie, so a reload or the back button cannot show it again.
 func (c *Console) adminCreateKey(w http.ResponseWriter, r *http.Request) {
-	s, ctx, ok := c.posted(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}
+	ctx := withToken(r.Context(), s.access)
 	form := keyForm{Name: strings.TrimSpace(r.PostFormValue("name")), Team: strings.TrimSpace(r.PostFormValue("team")), Scopes: r.PostForm["scope"]}
 	k := &gatewayv1.Key{Name: form.Name, Team: form.Team}
 	for _, sc := range form.Scopes {

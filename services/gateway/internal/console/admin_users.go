@@ -156,10 +156,11 @@ func (c *Console) adminUnlinkChat(w http.ResponseWriter, r *http.Request) {
 // sends it to the bot to the signed-in user. The code is on this answer
 // only: not in a URL, a cookie or a later page.
 func (c *Console) adminChatCode(w http.ResponseWriter, r *http.Request) {
-	s, ctx, ok := c.posted(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}
+	ctx := withToken(r.Context(), s.access)
 	if r.PathValue("name") != s.user.GetName() {
 		// The code would link an account to the caller, not to the user
 		// of this page.

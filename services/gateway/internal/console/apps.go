@@ -229,12 +229,7 @@ func (c *Console) appWizard(w http.ResponseWriter, r *http.Request) {
 // on to its preview. A refusal shows the form again as typed, each field
 // error at its field and step.
 func (c *Console) appCreate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if !csrfOK(r) {
-		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
-		return
-	}
-	s, ok := c.signedIn(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}

@@ -241,7 +241,7 @@ func emailSame(a, b *notifyv1.EmailSettings) bool {
 // testChannel sends a test message and shows the provider's answer on
 // the channel's page.
 func (c *Console) testChannel(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.formSession(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}

@@ -41,18 +41,6 @@ func (s *session) canForSomeTeam(method string) bool {
 	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
 }
 
-// formSession runs the checks of act for a form whose answer is a page rather
-// than a redirect (a test's result, a document refused with the text the
-// user typed kept): the body bounded, the CSRF token, a session.
-func (c *Console) formSession(w http.ResponseWriter, r *http.Request) (*session, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if !csrfOK(r) {
-		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
-		return nil, false
-	}
-	return c.signedIn(w, r)
-}
-
 // Documents are edited as the CLI's files are (`vigil escalation
 // policies apply -f`, `vigil oncall schedules apply -f`, `vigil routes
 // apply -f`): YAML or JSON with the API's field names, durations as Go
@@ -227,7 +215,7 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 	apply func(ctx context.Context) (to, done string, err error),
 	show func(s *session, e *docEdit, code int),
 ) {
-	s, ok := c.formSession(w, r)
+	s, ok := c.posted(w, r)
 	if !ok {
 		return
 	}

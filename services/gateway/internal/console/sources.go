@@ -119,18 +119,6 @@ func (c *Console) sourcePage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, s, "source", http.StatusOK, f)
 }
 
-// posted starts a POST whose answer is a page rather than a redirect (a
-// secret shown once, the result of a try), with the checks of act: the
-// body bounded, the CSRF token, a session.
-func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if !csrfOK(r) {
-		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
-		return nil, false
-	}
-	return c.signedIn(w, r)
-}
-
 // readSourceForm is the posted form, and the source it declares.
 func readSourceForm(r *http.Request) (sourceForm, *gatewayv1.Source, error) {
 	f := sourceForm{
