@@ -37,6 +37,8 @@ type alertsVigil struct {
 	alerts   gatewayv1.AlertServiceClient
 	monitor  monitorv1.IncidentServiceClient
 	silences monitorv1.SilenceServiceClient
+	// inhibitions reads the rules as the admin.
+	inhibitions monitorv1.InhibitionServiceClient
 }
 
 func alertsPassword(name string) string { return "correct horse " + name + " battery" }
@@ -60,6 +62,7 @@ func startAlertsVigil(t *testing.T) *alertsVigil {
 	return &alertsVigil{
 		base: "http://" + v.HTTPAddr(), admin: admin, alerts: gatewayv1.NewAlertServiceClient(conn),
 		monitor: monitorv1.NewIncidentServiceClient(conn), silences: monitorv1.NewSilenceServiceClient(conn),
+		inhibitions: monitorv1.NewInhibitionServiceClient(conn),
 	}
 }
 
@@ -307,6 +310,63 @@ func requireSilenceState(t *testing.T, v *alertsVigil, id string, want monitorv1
 	res, err := v.silences.GetSilence(v.admin, &monitorv1.GetSilenceRequest{Id: id})
 	require.NoError(t, err)
 	require.Equal(t, want, res.GetSilence().GetState())
+}
+
+// The inhibition rules: everyone may read them; an admin applies edited
+// YAML, a rule the API refuses is named with its field, and an edit of
+// an old version is a conflict; an operator's direct POST is refused.
+// Nothing refused changes the rules.
+func TestConsoleAlertsInhibitions(t *testing.T) {
+	v := startAlertsVigil(t)
+	version := func() int64 {
+		res, err := v.inhibitions.GetInhibitionRules(v.admin, &monitorv1.GetInhibitionRulesRequest{})
+		require.NoError(t, err)
+		return res.GetRules().GetVersion()
+	}
+
+	ada := v.login(t, "ada")
+	p := ada.Get("/settings/inhibitions")
+	require.Equal(t, http.StatusOK, p.Code, p.Body)
+	require.Contains(t, p.Body, "No rules applied yet.")
+	require.Contains(t, p.Body, `<input type="hidden" name="version" value="0">`)
+	require.Contains(t, p.Body, "inhibit_rules: []\n</textarea>")
+
+	for yaml, want := range map[string]string{
+		"inhibit_rules:\n- source_matchers: ['severity=~\"(\"']\n  target_matchers: ['severity=\"warning\"']\n": "rules[0].source_matchers[0]",
+		"inhibit_rules:\n- source_match: {severity: critical}\n":                                                "unknown field",
+		"rules: []\n": "no inhibit_rules",
+	} {
+		p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {yaml}})
+		require.Equal(t, http.StatusBadRequest, p.Code, yaml)
+		require.Contains(t, p.Body, want, yaml)
+	}
+	require.Zero(t, version())
+
+	good := "inhibit_rules:\n- source_matchers: ['alertname=\"NodeDown\"']\n  target_matchers: ['severity=\"warning\"']\n  equal: [node]\n"
+	p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {good}})
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+	require.Equal(t, "/settings/inhibitions?done=done.inhibitions_applied", p.Header.Get("Location"))
+	require.Equal(t, int64(1), version())
+	p = ada.Get(p.Header.Get("Location"))
+	require.Contains(t, p.Body, "Inhibition rules applied.")
+	require.Contains(t, p.Body, "<code>alertname=&#34;NodeDown&#34;</code>")
+	require.Contains(t, p.Body, "Version 1 · ada")
+
+	// An edit of version 0, applied after version 1: a conflict.
+	p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {"inhibit_rules: []\n"}})
+	require.Equal(t, http.StatusConflict, p.Code)
+	require.Equal(t, int64(1), version())
+
+	// Alice, an operator, reads the rules but has no editor, and her
+	// direct POST is refused.
+	alice := v.login(t, "alice")
+	p = alice.Get("/settings/inhibitions")
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, "<code>alertname=&#34;NodeDown&#34;</code>")
+	require.NotContains(t, p.Body, `action="/settings/inhibitions"`)
+	p = alice.Post("/settings/inhibitions", url.Values{"version": {"1"}, "rules": {"inhibit_rules: []\n"}})
+	require.Equal(t, http.StatusForbidden, p.Code)
+	require.Equal(t, int64(1), version())
 }
 
 // TestConsoleAlertsInBrowser drives the alerts part in headless Chromium

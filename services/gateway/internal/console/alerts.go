@@ -65,7 +65,7 @@ type alertData struct {
 	// FilterText is the matchers in the one field of the form.
 	FilterText string
 	States     []option
-	Rows   []alertRow
+	Rows       []alertRow
 	// Error is the API's refusal of the search, with its field errors.
 	Error       string
 	Forbidden   bool

@@ -1,8 +1,11 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -70,20 +73,31 @@ func (c *Console) applyInhibitions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// parseInhibitRules reads inhibit_rules from YAML; a field it does not
-// know is refused rather than dropped.
+// parseInhibitRules reads inhibit_rules from YAML (a whole
+// alertmanager.yml will do); a field of a rule it does not know is
+// refused rather than dropped.
 func parseInhibitRules(text string) ([]*monitorv1.InhibitRule, error) {
-	var top struct {
-		InhibitRules *[]inhibitRule `json:"inhibit_rules"`
-	}
-	if err := yaml.UnmarshalStrict([]byte(text), &top); err != nil {
+	js, err := yaml.YAMLToJSONStrict([]byte(text))
+	if err != nil {
 		return nil, err
+	}
+	var top struct {
+		InhibitRules json.RawMessage `json:"inhibit_rules"`
+	}
+	if err := json.Unmarshal(js, &top); err != nil {
+		return nil, errors.New("want a mapping with inhibit_rules")
 	}
 	if top.InhibitRules == nil {
 		return nil, errors.New("no inhibit_rules (an empty list removes every rule: inhibit_rules: [])")
 	}
-	out := make([]*monitorv1.InhibitRule, len(*top.InhibitRules))
-	for i, x := range *top.InhibitRules {
+	var rules []inhibitRule
+	dec := json.NewDecoder(bytes.NewReader(top.InhibitRules))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rules); err != nil {
+		return nil, fmt.Errorf("inhibit_rules: %w", err)
+	}
+	out := make([]*monitorv1.InhibitRule, len(rules))
+	for i, x := range rules {
 		out[i] = &monitorv1.InhibitRule{SourceMatchers: x.SourceMatchers, TargetMatchers: x.TargetMatchers, Equal: x.Equal}
 	}
 	return out, nil
