@@ -290,6 +290,24 @@ func TestConsoleAlertsSilenceFromIncident(t *testing.T) {
 	p = alice.Get(p.Header.Get("Location"))
 	require.Contains(t, p.Body, "Europe/Berlin: sat,sun 22:00–02:00")
 
+	// A silence for later, its times typed in alice's zone (the page's
+	// script keeps it in the vigil_tz cookie): pending until it starts.
+	p = alice.Do(http.MethodPost, "/silences", url.Values{
+		"csrf": {alice.Cookie("vigil_csrf")}, "matchers": {`namespace="shop"`}, "comment": {"release window"},
+		"starts_at": {"2030-01-02T09:00"}, "ends_at": {"2030-01-02T11:00"}, "duration": {"2h"},
+	}, "Cookie", "vigil_tz=Asia%2FTaipei")
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+	later, err := v.silences.GetSilence(v.admin, &monitorv1.GetSilenceRequest{Id: silenceIDRE.FindStringSubmatch(p.Header.Get("Location"))[1]})
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2030, 1, 2, 1, 0, 0, 0, time.UTC), later.GetSilence().GetStartsAt().AsTime())
+	require.Equal(t, time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC), later.GetSilence().GetEndsAt().AsTime())
+	require.Contains(t, alice.Get("/silences?state=pending").Body, `id="silence-`+later.GetSilence().GetId()+`"`)
+
+	// In Traditional Chinese.
+	vic.Lang = "zh-TW"
+	p = vic.Get("/silences/" + id)
+	require.Contains(t, p.Body, "<h1 id=\"silence-"+id+"\">靜默 <span class=\"badge ss-active\">生效中</span></h1>")
+
 	// Alice expires hers: it says who and when, and the group's next
 	// alert reaches the incident again.
 	p = alice.Post("/silences/"+id+"/expire", nil)
