@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -121,8 +122,14 @@ func (c *Console) silencePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sil := res.GetSilence()
-	muted := alertQuery{Filter: sil.GetMatchers(), States: []string{"silenced"}}
-	c.render(w, r, s, "silence", http.StatusOK, silencePageData{silenceRow: newSilenceRow(s, sil), Muted: "/alerts?" + muted.params().Encode()})
+	d := silencePageData{silenceRow: newSilenceRow(s, sil)}
+	// Silenced alerts belong to no incident: only those who reach every
+	// team may search them (ListAlerts).
+	if s.p.AllTeams {
+		muted := alertQuery{Filter: sil.GetMatchers(), States: []string{"silenced"}}
+		d.Muted = "/alerts?" + muted.params().Encode()
+	}
+	c.render(w, r, s, "silence", http.StatusOK, d)
 }
 
 // expireSilence ends a silence now (the form asks first).
@@ -171,7 +178,14 @@ func (c *Console) silenceForm(w http.ResponseWriter, r *http.Request) {
 		if d.Incident == "" {
 			d.Incident = in.GetGroupKey()
 		}
-		d.Matchers = strings.Join(labelList(in.GetGroupLabels()), "\n")
+		labels := map[string]string{}
+		maps.Copy(labels, in.GetGroupLabels())
+		if _, ok := labels["namespace"]; !ok && in.GetNamespace() != "" {
+			// An operator's silence must name a namespace of their team:
+			// the subject's, when the group does not.
+			labels["namespace"] = in.GetNamespace()
+		}
+		d.Matchers = strings.Join(labelList(labels), "\n")
 	}
 	c.render(w, r, s, "silence_new", http.StatusOK, d)
 }
