@@ -182,14 +182,17 @@ func TestConsoleAlertsSearch(t *testing.T) {
 	require.Contains(t, bad.Body, `value="yesterday-ish"`)
 
 	// Alice reaches payments, not every team: the API refuses to search
-	// every alert, and searches her incident's.
+	// every alert, offers her incidents' alerts instead, and searches
+	// those.
 	alice := v.login(t, "alice")
-	p := alice.Get("/alerts")
+	inc := v.alert(t, "checkout-1").GetIncidentId()
+	p := alice.Get("/alerts?" + url.Values{"filter": {`pod="checkout-1"`}}.Encode())
 	require.Equal(t, http.StatusForbidden, p.Code)
 	require.Contains(t, p.Body, "enter one of your incidents")
 	require.Empty(t, alertRows(p))
-	inc := v.alert(t, "checkout-1").GetIncidentId()
-	p = alice.Get("/alerts?incident=" + inc)
+	within := "/alerts?" + url.Values{"filter": {`pod="checkout-1"`}, "incident": {inc}}.Encode()
+	require.Contains(t, p.Body, `<a href="`+html.EscapeString(within)+`">`)
+	p = alice.Get(within)
 	require.Equal(t, http.StatusOK, p.Code, p.Body)
 	require.Equal(t, []string{"firing"}, alertRows(p))
 	require.Contains(t, p.Body, `pod=&#34;checkout-1&#34;`)

@@ -72,6 +72,15 @@ type alertData struct {
 	Searched    bool
 	Next, First string
 	Paged       bool
+	// Incidents are the user's latest incidents, each with this search
+	// within it, when they may not search every alert.
+	Incidents []incidentLink
+}
+
+// incidentLink is an incident and the search of its alerts.
+type incidentLink struct {
+	Row    row
+	Search string
 }
 
 // alertSearch searches the alerts monitor keeps (IncidentService.ListAlerts,
@@ -113,6 +122,17 @@ func (c *Console) alertSearch(w http.ResponseWriter, r *http.Request) {
 		code, d.Error = http.StatusBadRequest, explain(st)
 	case st.Code() == codes.PermissionDenied:
 		code, d.Error, d.Forbidden = http.StatusForbidden, st.Message(), true
+		// What the user may search instead: the alerts of their
+		// incidents, newest first.
+		if aq.Incident == "" {
+			if res, err := c.incidents.ListIncidents(withToken(r.Context(), s.access), &monitorv1.ListIncidentsRequest{PageSize: 20}); err == nil {
+				for _, in := range res.GetIncidents() {
+					p := aq.params()
+					p.Set("incident", in.GetId())
+					d.Incidents = append(d.Incidents, incidentLink{Row: newRow(in), Search: "/alerts?" + p.Encode()})
+				}
+			}
+		}
 	default:
 		c.failCall(w, r, s, err)
 		return
