@@ -197,6 +197,13 @@ func TestConsoleAlertsSearch(t *testing.T) {
 	require.Equal(t, []string{"firing"}, alertRows(p))
 	require.Contains(t, p.Body, `pod=&#34;checkout-1&#34;`)
 	require.Contains(t, p.Body, `href="/incidents/`+inc+`"`)
+
+	// Silence similar: the form with the alert's labels as matchers.
+	similar := regexp.MustCompile(`<a class="silence-new" href="([^"]+)">`).FindStringSubmatch(p.Body)
+	require.NotNil(t, similar)
+	p = alice.Get(html.UnescapeString(similar[1]))
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Contains(t, p.Body, ">alertname=&#34;CheckoutErrors&#34;\nnamespace=&#34;shop&#34;\npod=&#34;checkout-1&#34;\nseverity=&#34;critical&#34;</textarea>")
 }
 
 // A silence made from an incident's page mutes the incident's group: the
@@ -254,6 +261,10 @@ func TestConsoleAlertsSilenceFromIncident(t *testing.T) {
 	require.NotContains(t, p.Body, "/expire")
 	require.NotContains(t, p.Body, "Alerts it muted", "a search only admins may make")
 	require.NotContains(t, vic.Get("/silences").Body, `href="/silences/new"`)
+	p = vic.Get("/alerts?incident=" + inc)
+	require.Equal(t, http.StatusOK, p.Code)
+	require.Equal(t, []string{"firing"}, alertRows(p))
+	require.NotContains(t, p.Body, "silence-new")
 	require.Equal(t, http.StatusForbidden, vic.Get("/silences/new?incident="+inc).Code)
 	before := v.silenceCount(t)
 	p = vic.Post("/silences", url.Values{"matchers": {`alertname="CheckoutErrors"` + "\n" + `namespace="shop"`}, "duration": {"1h"}, "comment": {"vic"}})

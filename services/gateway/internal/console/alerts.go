@@ -57,6 +57,8 @@ type alertRow struct {
 	*typesv1.IncidentAlert
 	State  string
 	Labels []string
+	// Silence opens the silence form with the alert's labels.
+	Silence string
 }
 
 // alertData is the search page's data.
@@ -116,7 +118,10 @@ func (c *Console) alertSearch(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		d.Searched = true
 		for _, a := range res.GetAlerts() {
-			d.Rows = append(d.Rows, alertRow{IncidentAlert: a, State: alertState(a), Labels: labelList(a.GetAlert().GetLabels())})
+			labels := labelList(a.GetAlert().GetLabels())
+			d.Rows = append(d.Rows, alertRow{
+				IncidentAlert: a, State: alertState(a), Labels: labels, Silence: "/silences/new?" + url.Values{"matcher": labels}.Encode(),
+			})
 		}
 	case st.Code() == codes.InvalidArgument:
 		code, d.Error = http.StatusBadRequest, explain(st)

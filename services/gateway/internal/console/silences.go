@@ -150,7 +150,8 @@ type silenceFormData struct {
 	Incident, IncidentID string
 }
 
-// silenceForm is the form of a new silence or maintenance window. With
+// silenceForm is the form of a new silence or maintenance window, with
+// the matchers of ?matcher= (an alert's labels, from the search). With
 // ?incident=ID its matchers are that incident's group labels, so that
 // "silence this" mutes what grouped into it (the API checks the user
 // may read the incident).
@@ -167,6 +168,7 @@ func (c *Console) silenceForm(w http.ResponseWriter, r *http.Request) {
 	for _, day := range weekdays {
 		d.Days = append(d.Days, option{Name: day})
 	}
+	d.Matchers = strings.Join(r.URL.Query()["matcher"], "\n")
 	if id := r.URL.Query().Get("incident"); id != "" {
 		res, err := c.incidents.GetIncident(withToken(r.Context(), s.access), &monitorv1.GetIncidentRequest{Id: id})
 		if err != nil {
