@@ -501,8 +501,8 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 	require.Contains(t, text(ada, "dd.expired-by"), "ada")
 	requireSilenceState(t, v, id, monitorv1.SilenceState_SILENCE_STATE_EXPIRED)
 
-	// On a phone: the search's rows are cards, nothing wider than the
-	// screen.
+	// On a phone: the search's rows are cards, nothing of the part wider
+	// than the screen.
 	ada.Do(30*time.Second,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Navigate(v.base+"/alerts?state=silenced"),
@@ -511,6 +511,10 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 	require.Equal(t, "none", browser.Get(ada, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#alerts thead")).display`)))
 	require.True(t, browser.Get(ada, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
 	shots = append(shots, ada.Screenshot("alerts-phone"))
+	for path, sel := range map[string]string{"/silences?state=all": `#silences tr[id^="silence-"]`, "/silences/new": `form.silence-form`, "/silences/" + id: `dl.facts`} {
+		ada.Do(30*time.Second, chromedp.Navigate(v.base+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+		require.True(t, browser.Get(ada, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling on %s", path)
+	}
 	for _, p := range shots {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
