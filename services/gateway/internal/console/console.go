@@ -144,6 +144,7 @@ func New(opts Options) (*Console, error) {
 	c.routePeople()
 	c.routeGuard()
 	c.routeAdmin()
+	c.routeAlerts()
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})
