@@ -27,17 +27,28 @@ const (
 // the peer is a trusted proxy, the address it forwards (x-forwarded-for).
 // IPv6 addresses are their /64, which one client usually holds whole.
 func (s *Service) clientAddr(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(clientMD); len(v) == 1 {
-		if nonce, addr, ok := strings.Cut(v[0], " "); ok && subtle.ConstantTimeCompare([]byte(nonce), []byte(s.restNonce)) == 1 {
-			return addr
-		}
+	if addr, ok := s.relayedFor(ctx); ok {
+		return addr
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
 	pr, ok := peer.FromContext(ctx)
 	if !ok || pr.Addr == nil {
 		return ""
 	}
 	return s.forwardedFor(pr.Addr.String(), md.Get("x-forwarded-for"))
+}
+
+// relayedFor is the client address of a call the gateway made itself on
+// behalf of an HTTP client (REST, the web console), from the metadata
+// only this process can sign with its nonce.
+func (s *Service) relayedFor(ctx context.Context) (string, bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(clientMD); len(v) == 1 {
+		if nonce, addr, ok := strings.Cut(v[0], " "); ok && subtle.ConstantTimeCompare([]byte(nonce), []byte(s.restNonce)) == 1 {
+			return addr, true
+		}
+	}
+	return "", false
 }
 
 // withClientAddr passes a REST call's client address on to the gRPC

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit/browser"
 	"github.com/vigil-ops/vigil/services/gateway"
 	"github.com/vigil-ops/vigil/services/gateway/internal/access"
+	"github.com/vigil-ops/vigil/services/gateway/internal/postgres"
 )
 
 // ListIncidents answers the fixture's incident (of payments) and the
@@ -417,4 +419,36 @@ func TestConsoleSecureCookiesBehindTrustedProxy(t *testing.T) {
 		}
 		g.stop()
 	}
+}
+
+// The audit log names the HTTP client of a call the gateway relayed to
+// its own gRPC server — a REST call, a console page's — not the gateway
+// itself; behind a trusted proxy, the client X-Forwarded-For names.
+func TestAuditRecordsTheHTTPClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := e.start(t, gateway.Options{AdminToken: restAdminToken, TrustedProxies: mustPrefixes("127.0.0.1/32")})
+	peers := func(target string) []string {
+		evs, err := e.store.AuditEvents(t.Context(), postgres.AuditQuery{Method: "vigil.gateway.v1.AuthService/Login", Limit: 100})
+		require.NoError(t, err)
+		var out []string
+		for _, ev := range evs {
+			if ev.Target == target {
+				out = append(out, ev.Peer)
+			}
+		}
+		return out
+	}
+
+	resp, _ := login(t, g.addr, "olga", "correct horse battery", "203.0.113.5")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b := browser.NewClient(t, "http://"+g.addr)
+	lp := b.Get("/login")
+	p := b.Do(http.MethodPost, "/login", url.Values{"csrf": {b.CSRF(lp)}, "username": {"alice"}, "password": {"correct horse battery"}, "next": {"/"}},
+		"X-Forwarded-For", "198.51.100.9")
+	require.Equal(t, http.StatusSeeOther, p.Code, p.Body)
+
+	require.Eventually(t, func() bool {
+		return slices.Equal(peers("user/olga"), []string{"203.0.113.5"}) && slices.Equal(peers("user/alice"), []string{"198.51.100.9"})
+	}, 5*time.Second, 20*time.Millisecond, "olga %v, alice %v", peers("user/olga"), peers("user/alice"))
 }

@@ -489,6 +489,12 @@ func (s *Service) Audit(ctx context.Context, e auth.AuditEntry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	e.Time = e.Time.Truncate(time.Microsecond)
+	// A call the gateway relayed (REST, the web console) reaches its
+	// gRPC server from the gateway itself: the peer worth keeping is
+	// the HTTP client's.
+	if addr, ok := s.relayedFor(ctx); ok {
+		e.Peer = addr
+	}
 	if err := s.store.Audit(ctx, e); err != nil {
 		s.deps.Logger.ErrorContext(ctx, "audit entry not written", "error", err,
 			"actor", e.Actor, "method", e.Method, "target", e.Target, "code", e.Code.String())

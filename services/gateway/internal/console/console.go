@@ -60,7 +60,8 @@ type Options struct {
 	Conn grpc.ClientConnInterface
 	// ClientAddr is the vigil-client-addr metadata the gateway believes
 	// for r (its nonce and the client's address), so that login
-	// throttling counts the browser's address, not the gateway's own.
+	// throttling counts the browser's address, not the gateway's own,
+	// and the audit log records it.
 	ClientAddr func(r *http.Request) string
 	// Live feeds /events; Authenticate is the gateway's own check of a
 	// token, whose Principal.Reaches is the API's team rule. Without
@@ -164,6 +165,14 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil && c.opts.ViaTLS != nil && c.opts.ViaTLS(r) {
 		r = r.WithContext(context.WithValue(r.Context(), viaTLS{}, true))
 	}
+	// Every call made for this request carries the browser's address
+	// (signed with the gateway's nonce): login throttling counts it, and
+	// the audit log records it rather than the gateway's own.
+	if c.opts.ClientAddr != nil {
+		if v := c.opts.ClientAddr(r); v != "" {
+			r = r.WithContext(metadata.AppendToOutgoingContext(r.Context(), "vigil-client-addr", v))
+		}
+	}
 	if err := c.cop.Check(r); err != nil {
 		c.fail(w, r, nil, http.StatusForbidden, "error.csrf")
 		return
@@ -240,7 +249,7 @@ func (c *Console) authenticate(w http.ResponseWriter, r *http.Request) (*session
 	if err != nil || rc.Value == "" {
 		return nil, errNoSession
 	}
-	res, err := c.auth.Refresh(c.clientCtx(r), &gatewayv1.RefreshRequest{RefreshToken: rc.Value})
+	res, err := c.auth.Refresh(r.Context(), &gatewayv1.RefreshRequest{RefreshToken: rc.Value})
 	if status.Code(err) == codes.Unauthenticated {
 		clearSession(w, r)
 		return nil, errNoSession
@@ -286,18 +295,6 @@ func (s *session) can(method, team string) bool {
 // withToken makes calls as the session's user.
 func withToken(ctx context.Context, token string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-}
-
-// clientCtx carries the browser's address to the calls that throttle by
-// it (login, refresh).
-func (c *Console) clientCtx(r *http.Request) context.Context {
-	if c.opts.ClientAddr == nil {
-		return r.Context()
-	}
-	if v := c.opts.ClientAddr(r); v != "" {
-		return metadata.AppendToOutgoingContext(r.Context(), "vigil-client-addr", v)
-	}
-	return r.Context()
 }
 
 // viaTLS marks a request that came over TLS to a proxy (Options.ViaTLS).

@@ -32,7 +32,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := loginForm{Username: r.PostFormValue("username"), Next: localPath(r.PostFormValue("next"))}
-	res, err := c.auth.Login(c.clientCtx(r), &gatewayv1.LoginRequest{Username: form.Username, Password: r.PostFormValue("password")})
+	res, err := c.auth.Login(r.Context(), &gatewayv1.LoginRequest{Username: form.Username, Password: r.PostFormValue("password")})
 	if err != nil {
 		code := http.StatusUnauthorized
 		switch status.Code(err) {
@@ -61,7 +61,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rc, err := r.Cookie(refreshCookie); err == nil && rc.Value != "" {
-		_, err := c.auth.Logout(c.clientCtx(r), &gatewayv1.LogoutRequest{RefreshToken: rc.Value})
+		_, err := c.auth.Logout(r.Context(), &gatewayv1.LogoutRequest{RefreshToken: rc.Value})
 		if err != nil && status.Code(err) != codes.Unauthenticated {
 			// The session may still be alive: say so rather than
 			// pretend the user is out.
