@@ -405,7 +405,13 @@ func (c *Console) failCall(w http.ResponseWriter, r *http.Request, s *session, e
 	case codes.NotFound:
 		c.fail(w, r, s, http.StatusNotFound, "error.notfound")
 	case codes.PermissionDenied:
-		c.fail(w, r, s, http.StatusForbidden, "error.forbidden")
+		// A refused change says why (the permission or team it needs): the
+		// user asked for it. A page stays terse.
+		p := problem{Key: "error.forbidden"}
+		if r.Method == http.MethodPost {
+			p.Key, p.Detail = "error.refused", st.Message()
+		}
+		c.render(w, r, s, "error", http.StatusForbidden, p)
 	case codes.Unauthenticated:
 		toLogin(w, r)
 	default:
