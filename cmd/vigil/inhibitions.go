@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
-	"sigs.k8s.io/yaml"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	"github.com/vigil-ops/vigil/pkg/inhibitrules"
 )
 
 func inhibitionsCommand() *cobra.Command {
@@ -31,17 +26,6 @@ docs/noise.md#inhibition.`,
 	c.register(cmd)
 	cmd.AddCommand(inhibitionsGet(&c), inhibitionsApply(&c))
 	return cmd
-}
-
-// inhibitRule is a rule as Alertmanager's configuration writes it.
-type inhibitRule struct {
-	SourceMatchers []string          `json:"source_matchers,omitempty"`
-	TargetMatchers []string          `json:"target_matchers,omitempty"`
-	Equal          []string          `json:"equal,omitempty"`
-	SourceMatch    map[string]string `json:"source_match,omitempty"`
-	SourceMatchRE  map[string]string `json:"source_match_re,omitempty"`
-	TargetMatch    map[string]string `json:"target_match,omitempty"`
-	TargetMatchRE  map[string]string `json:"target_match_re,omitempty"`
 }
 
 func inhibitionsGet(c *clientFlags) *cobra.Command {
@@ -67,12 +51,10 @@ func printInhibitions(w io.Writer, r *monitorv1.InhibitionRules) {
 	if r.GetFromFile() {
 		fmt.Fprintln(w, "# From the inhibition file (VIGIL_INHIBIT_FILE): change the file, not the API.")
 	}
-	rules := make([]inhibitRule, len(r.GetRules()))
 	for i, x := range r.GetRules() {
 		fmt.Fprintf(w, "# inhibit_rules[%d] is rule %s.\n", i, x.GetId())
-		rules[i] = inhibitRule{SourceMatchers: x.GetSourceMatchers(), TargetMatchers: x.GetTargetMatchers(), Equal: x.GetEqual()}
 	}
-	y, err := yaml.Marshal(map[string][]inhibitRule{"inhibit_rules": rules})
+	y, err := inhibitrules.Format(r.GetRules())
 	if err == nil {
 		_, err = w.Write(y)
 	}
@@ -95,7 +77,7 @@ func inhibitionsApply(c *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rules, err := parseInhibitRules(data)
+			rules, err := inhibitrules.Parse(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
@@ -119,53 +101,4 @@ func inhibitionsApply(c *clientFlags) *cobra.Command {
 	cmd.Flags().Int64Var(&version, "version", 0, "the version FILE replaces: refused if another was applied since (default: the one in force)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
-}
-
-// parseInhibitRules reads inhibit_rules from YAML, the deprecated maps
-// written as matchers (monitor checks the rest, field by field).
-func parseInhibitRules(data []byte) ([]*monitorv1.InhibitRule, error) {
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, fmt.Errorf("not YAML: %w", err)
-	}
-	var top struct {
-		InhibitRules json.RawMessage `json:"inhibit_rules"`
-	}
-	if err := json.Unmarshal(js, &top); err != nil {
-		return nil, fmt.Errorf("not a mapping with inhibit_rules: %w", err)
-	}
-	if top.InhibitRules == nil {
-		return nil, errors.New("no inhibit_rules (an empty list removes every rule: inhibit_rules: [])")
-	}
-	var rules []inhibitRule
-	dec := json.NewDecoder(bytes.NewReader(top.InhibitRules))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rules); err != nil {
-		return nil, fmt.Errorf("inhibit_rules: %w", err)
-	}
-	out := make([]*monitorv1.InhibitRule, len(rules))
-	for i, r := range rules {
-		out[i] = &monitorv1.InhibitRule{
-			SourceMatchers: append(slices.Clone(r.SourceMatchers), matchersOf(r.SourceMatch, "=")...),
-			TargetMatchers: append(slices.Clone(r.TargetMatchers), matchersOf(r.TargetMatch, "=")...),
-			Equal:          r.Equal,
-		}
-		out[i].SourceMatchers = append(out[i].SourceMatchers, matchersOf(r.SourceMatchRE, "=~")...)
-		out[i].TargetMatchers = append(out[i].TargetMatchers, matchersOf(r.TargetMatchRE, "=~")...)
-	}
-	return out, nil
-}
-
-// matchersOf writes a deprecated match map as matchers, in name order.
-func matchersOf(m map[string]string, op string) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = strconv.Quote(n) + op + strconv.Quote(m[n])
-	}
-	return out
 }

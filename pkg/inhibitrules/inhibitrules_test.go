@@ -1,21 +1,20 @@
-package main
+package inhibitrules_test
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	"github.com/vigil-ops/vigil/pkg/inhibitrules"
 )
 
 // An alertmanager.yml's inhibit_rules are read as they are written (the
-// deprecated maps as matchers), and what `get` prints applies back.
-func TestInhibitRulesFile(t *testing.T) {
+// deprecated maps as matchers), and what Format writes reads back.
+func TestParseAndFormat(t *testing.T) {
 	t.Parallel()
-	rules, err := parseInhibitRules([]byte(`
+	rules, err := inhibitrules.Parse([]byte(`
 route: {receiver: vigil}
 inhibit_rules:
   - source_matchers: [alertname="NodeDown"]
@@ -32,10 +31,9 @@ inhibit_rules:
 	}
 	requireRules(t, want, rules)
 
-	var out bytes.Buffer
-	printInhibitions(&out, &monitorv1.InhibitionRules{Version: 3, UpdatedBy: "ann", UpdatedAt: timestamppb.Now(), Rules: want})
-	require.Contains(t, out.String(), "# Version 3, applied by ann")
-	back, err := parseInhibitRules(out.Bytes())
+	doc, err := inhibitrules.Format(want)
+	require.NoError(t, err)
+	back, err := inhibitrules.Parse(doc)
 	require.NoError(t, err)
 	requireRules(t, want, back)
 
@@ -43,11 +41,12 @@ inhibit_rules:
 		"no inhibit_rules": "route: {}\n",
 		"misspelt field":   "inhibit_rules:\n  - source_matchers: [a=\"b\"]\n    equals: [node]\n",
 		"not YAML":         "inhibit_rules: [\n",
+		"not a mapping":    "- a\n",
 	} {
-		_, err := parseInhibitRules([]byte(data))
+		_, err := inhibitrules.Parse([]byte(data))
 		require.Error(t, err, name)
 	}
-	none, err := parseInhibitRules([]byte("inhibit_rules: []\n"))
+	none, err := inhibitrules.Parse([]byte("inhibit_rules: []\n"))
 	require.NoError(t, err)
 	require.Empty(t, none)
 }
