@@ -227,7 +227,10 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	require.Contains(t, text(olga, `#repair-`+r.GetId()), "Roll back the deployment")
 	require.Contains(t, text(olga, `#repair-`+r.GetId()+` .badge`), "waiting for approval")
 	require.Zero(t, browser.Get(olga, chromedp.Evaluate[int](`document.querySelectorAll("script:not([src]), [style]").length`)), "no inline script or style")
+	olga.Do(10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(`#story-analysis`)))
 	enShot := olga.Screenshot("story-incident")
+	olga.Do(10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(`#story-repairs`)))
+	approvalShot := olga.Screenshot("story-approval")
 
 	// Vera reads it, without a button; her Approve is refused and the
 	// repair still waits. Walt may not open it.
@@ -272,6 +275,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	require.Contains(t, timeline, "user:olga", "who approved")
 	require.Contains(t, text(olga, `#repair-`+r.GetId()+` .badge`), "verified")
 	require.Empty(t, browser.Get(olga, chromedp.Evaluate[string](`(document.querySelector("#story button.approve") || {id: ""}).id`)), "no approval left")
+	olga.Do(10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(`#story-repairs`)))
 	doneShot := olga.Screenshot("story-verified")
 
 	// The same story in Traditional Chinese.
@@ -281,9 +285,20 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	)
 	require.Contains(t, text(olga, `#repair-`+r.GetId()+` .timeline`), "已驗證")
 	require.Contains(t, text(olga, `#story-head`), "已解決")
+	olga.Do(10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(`#story-repairs`)))
 	zhShot := olga.Screenshot("story-verified-zh-TW")
 
-	for _, p := range []string{enShot, doneShot, zhShot} {
+	// On a phone: one column, nothing wider than the screen.
+	olga.Do(30*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#story-repairs .timeline`)),
+	)
+	require.True(t, browser.Get(olga, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)), "no sideways scrolling")
+	olga.Do(10*time.Second, chromedp.ScrollIntoView(chromedp.CSS(`#story-analysis`)))
+	phoneShot := olga.Screenshot("story-phone")
+
+	for _, p := range []string{enShot, approvalShot, doneShot, zhShot, phoneShot} {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size())

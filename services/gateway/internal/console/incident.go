@@ -108,6 +108,9 @@ type incidentData struct {
 	Alerts     []*typesv1.IncidentAlert
 	MoreAlerts bool
 	Escalation *monitorv1.IncidentEscalation
+	// Stopped is why the escalation has no next step, as a word when the
+	// catalogue has one.
+	Stopped string
 	// Analysis is the newest analysis (nil before any), Earlier the ones
 	// before it.
 	Analysis    *analysisView
@@ -127,11 +130,12 @@ type analysisView struct {
 	Proposal   proposalView
 }
 
-// proposalView is a proposed repair: what, on what, with which parameter.
+// proposalView is a proposed repair: what, on what, with which parameter
+// (its word and value).
 type proposalView struct {
-	ActionKey string
-	Target    *typesv1.ResourceRef
-	Params    string
+	ActionKey       string
+	Target          *typesv1.ResourceRef
+	ParamKey, Param string
 }
 
 // repairView is a repair with its enums as words and its timeline.
@@ -167,7 +171,10 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, analyses 
 	in := res.GetIncident()
 	d := incidentData{
 		row: newRow(in), Alerts: in.GetAlerts(), MoreAlerts: res.GetAlertsNextPageToken() != "", Escalation: res.GetEscalation(),
-		Snoozes: snoozes, Priorities: []string{"P0", "P1", "P2", "P3"},
+		Snoozes: snoozes, Priorities: []string{"P0", "P1", "P2", "P3"}, Stopped: res.GetEscalation().GetStopped(),
+	}
+	if key := "story.stopped." + strings.ReplaceAll(d.Stopped, " ", "_"); catalogue["en"][key] != "" {
+		d.Stopped = key
 	}
 	if as, err := analyses.ListAnalyses(ctx, &analysisv1.ListAnalysesRequest{IncidentId: id, PageSize: storyAnalyses}); err != nil {
 		d.AnalysisErr = c.sectionFailed(r, "analyses", err)
@@ -239,11 +246,11 @@ func newProposalView(p *typesv1.RepairProposal) proposalView {
 	v := proposalView{ActionKey: enumKey("story.action.", p.GetAction().String(), "REPAIR_ACTION_"), Target: p.GetTarget()}
 	switch {
 	case p.GetRollback() != nil:
-		v.Params = "revision " + strconv.FormatInt(p.GetRollback().GetRevision(), 10)
+		v.ParamKey, v.Param = "story.param.revision", strconv.FormatInt(p.GetRollback().GetRevision(), 10)
 	case p.GetScale() != nil:
-		v.Params = "replicas " + strconv.Itoa(int(p.GetScale().GetReplicas()))
+		v.ParamKey, v.Param = "story.param.replicas", strconv.Itoa(int(p.GetScale().GetReplicas()))
 	case p.GetMemoryLimit() != nil:
-		v.Params = p.GetMemoryLimit().GetContainer() + " " + strconv.FormatInt(p.GetMemoryLimit().GetLimitBytes()>>20, 10) + " MiB"
+		v.ParamKey, v.Param = "story.param.memory", p.GetMemoryLimit().GetContainer()+" "+strconv.FormatInt(p.GetMemoryLimit().GetLimitBytes()>>20, 10)+" MiB"
 	}
 	return v
 }
