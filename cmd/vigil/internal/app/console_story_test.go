@@ -193,15 +193,21 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 		require.True(t, browser.Get(tab, chromedp.Evaluate[bool](`window.vigilTestMarker === true`)), "the page was not reloaded")
 	}
 
-	olga := browser.New(t)
-	olga.Do(30*time.Second,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "olga"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse olga battery"),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
-	)
+	// login opens a browser of name's, on the incident list.
+	login := func(name string) *browser.Tab {
+		tab := browser.New(t)
+		tab.Do(30*time.Second,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
+			chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name),
+			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse "+name+" battery"),
+			chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
+		)
+		return tab
+	}
+
+	olga := login("olga")
 	marker(olga)
 
 	// The bad release: its incident appears on the open list.
@@ -241,17 +247,8 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	require.NotContains(t, p.Body, `value="approve"`)
 	require.Equal(t, http.StatusForbidden, vera.Post("/incidents/"+id+"/repairs/"+r.GetId()+"/approve", nil).Code)
 	stillWaiting(t, l, r.GetId())
-	walt := browser.New(t)
-	walt.Do(30*time.Second,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "walt"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse walt battery"),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
-		chromedp.Navigate(base+"/incidents/"+id),
-		chromedp.WaitVisible(chromedp.CSS(`.problem`)),
-	)
+	walt := login("walt")
+	walt.Do(30*time.Second, chromedp.Navigate(base+"/incidents/"+id), chromedp.WaitVisible(chromedp.CSS(`.problem`)))
 	require.Equal(t, "403", text(walt, "h1"))
 	require.NotContains(t, text(walt, "main"), "KubePodCrashLooping")
 
