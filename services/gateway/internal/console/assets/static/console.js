@@ -90,6 +90,9 @@
     });
   }
   es.addEventListener("changed", refresh);
+  // What changed between the page's rendering and the stream's start
+  // (or while it reconnected) was told to nobody: read the page again.
+  es.addEventListener("open", refresh);
   es.addEventListener("reload", function () {
     es.close();
     location.reload();
