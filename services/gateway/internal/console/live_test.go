@@ -6,8 +6,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-ops/vigil/pkg/bus"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
+
+// The hub subscribes to what the gateway's NATS user may watch, and
+// watches all of it: the server would refuse a subject missing from
+// bus.Roles without the subscription failing, and the page would just
+// never change.
+func TestLiveSubjectsWatched(t *testing.T) {
+	for _, r := range bus.Roles {
+		if r.User == "gateway" {
+			require.ElementsMatch(t, r.Watches, LiveSubjects)
+			return
+		}
+	}
+	t.Fatal("no gateway role in bus.Roles")
+}
 
 // A stream that does not keep up holds at most watcherBuffer events and
 // is marked to reload; the others still get theirs, and only of the
