@@ -66,8 +66,14 @@ var Roles = []Role{
 			SubjectAppRegistered, SubjectAppUpdated, SubjectAppDeleted,
 			SubjectNamespaceMapped, SubjectNamespaceUnmapped,
 		},
-		// The web console's live incident list.
-		Watches: []string{SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved},
+		// The web console's live incident list, and an incident's page:
+		// its escalation, analysis and repairs.
+		Watches: []string{
+			SubjectIncidentOpened, SubjectIncidentUpdated, SubjectIncidentResolved, SubjectIncidentEscalated,
+			SubjectAnalysisCompleted,
+			SubjectRepairRequested, SubjectRepairApprovalRequested, SubjectRepairDecided,
+			SubjectRepairBlocked, SubjectRepairSucceeded, SubjectRepairFailed,
+		},
 	},
 	{
 		User: "monitor",

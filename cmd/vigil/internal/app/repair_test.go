@@ -219,7 +219,10 @@ func (l *loop) slackCard(t *testing.T, id string) fakeslack.Message {
 	return card
 }
 
-func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver, by string) {
+// badRelease deploys app name (of payments), then a release of it that
+// crash-loops, and sends the alert Alertmanager would: the loop takes it
+// from there.
+func (l *loop) badRelease(t *testing.T, name string) {
 	t.Helper()
 	k := testkit.SharedKube(t)
 	ctx := l.ctx
@@ -240,7 +243,13 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 		StartsAt: timestamppb.Now(),
 	}}})
 	require.NoError(t, err)
+}
 
+// proposedRepair waits for the repair the analysis of app name's incident
+// proposes: a rollback, waiting for a person's approval.
+func (l *loop) proposedRepair(t *testing.T, name string) *repairv1.Repair {
+	t.Helper()
+	ctx := l.ctx
 	repairs := repairv1.NewRepairServiceClient(l.conn)
 	var r *repairv1.Repair
 	require.Eventually(t, func() bool {
@@ -255,11 +264,22 @@ func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver,
 	}, 2*time.Minute, 200*time.Millisecond, "the analysis proposes a repair, the guardrails decide")
 	require.Equal(t, typesv1.RepairAction_REPAIR_ACTION_ROLLBACK_DEPLOYMENT, r.GetProposal().GetAction(), "%s", r.GetSummary())
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_PENDING_APPROVAL, r.GetStatus(), r.GetDecisionReason())
+	return r
+}
+
+func (l *loop) badReleaseRolledBack(t *testing.T, name string, approve approver, by string) {
+	t.Helper()
+	k := testkit.SharedKube(t)
+	ctx := l.ctx
+	apps := deployv1.NewAppServiceClient(l.conn)
+	l.badRelease(t, name)
+	r := l.proposedRepair(t, name)
 	assert.Equal(t, "payments", r.GetTeam())
 	// The card, with its buttons, in both chats before anyone answers.
 	card := l.telegramCard(t, r.GetId())
 	slackCard := l.slackCard(t, r.GetId())
 
+	repairs := repairv1.NewRepairServiceClient(l.conn)
 	approve(t, l, r)
 	require.Eventually(t, func() bool {
 		g, err := repairs.GetRepair(ctx, &repairv1.GetRepairRequest{Id: r.GetId()})

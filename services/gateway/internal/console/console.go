@@ -138,7 +138,6 @@ func New(opts Options) (*Console, error) {
 	c.mux.HandleFunc("GET /lang/{lang}", c.setLanguage)
 	c.mux.HandleFunc("GET /{$}", c.incidentList)
 	c.mux.HandleFunc("GET /incidents", c.incidentList)
-	c.mux.HandleFunc("GET /incidents/{id}", c.incidentPage)
 	c.mux.HandleFunc("GET /events", c.events)
 	// Each part of the console routes its own pages: one line per part.
 	c.routeApps()
@@ -146,6 +145,7 @@ func New(opts Options) (*Console, error) {
 	c.routeGuard()
 	c.routeAdmin()
 	c.routeAlerts()
+	c.routeStory()
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "error.notfound")
 	})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
 
@@ -21,6 +22,10 @@ const recheckEvery = 20 * time.Second
 // page's filters (its query): "row" with the row's HTML to put in place
 // or on top, "gone" with the id of one that left the filters, "reload"
 // when the stream dropped events (a slow browser) or the session ended.
+// With ?incident=<id>, it streams that incident page's: "changed" when
+// the incident, its analysis or a repair of it changed (the page reads
+// itself again through the API), for an incident the API lets the user
+// read.
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	s, err := c.authenticate(w, r)
 	if err != nil && !errors.Is(err, errNoSession) {
@@ -46,7 +51,15 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprint(w, "event: reload\ndata:\n\n")
 		return
 	}
-	watcher, ok := c.opts.Live.watch(p.Reaches)
+	incident := r.URL.Query().Get("incident")
+	if incident != "" {
+		_, err := c.incidents.GetIncident(withToken(r.Context(), s.access), &monitorv1.GetIncidentRequest{Id: incident, AlertsPageSize: 1})
+		if err != nil {
+			c.failCall(w, r, s, err)
+			return
+		}
+	}
+	watcher, ok := c.opts.Live.watch(p.Reaches, incident)
 	if !ok {
 		c.fail(w, r, nil, http.StatusServiceUnavailable, "error.unavailable")
 		return
@@ -81,14 +94,17 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			buf.WriteString(": still here\n\n")
-		case in := <-watcher.events:
-			if watcher.dropped.Swap(false) {
+		case ch := <-watcher.events:
+			switch {
+			case watcher.dropped.Swap(false):
 				// Events were lost: the page cannot be patched into the
 				// truth any more, only reloaded.
 				buf.WriteString("event: reload\ndata:\n\n")
-				break
+			case incident != "":
+				sseData(&buf, "changed", ch.id)
+			default:
+				writeEvent(&buf, t, f, ch.in)
 			}
-			writeEvent(&buf, t, f, in)
 		}
 		if _, err := w.Write(buf.Bytes()); err != nil {
 			return

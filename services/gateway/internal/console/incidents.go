@@ -148,25 +148,3 @@ func matches(in *typesv1.Incident, text string) bool {
 	}
 	return slices.ContainsFunc(fields, func(s string) bool { return strings.Contains(strings.ToLower(s), text) })
 }
-
-// incidentData is the incident page's data.
-type incidentData struct {
-	row
-	Alerts []*typesv1.IncidentAlert
-}
-
-// incidentPage shows one incident, read-only; the API answers NotFound
-// or PermissionDenied for one the user may not read.
-func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := c.signedIn(w, r)
-	if !ok {
-		return
-	}
-	res, err := c.incidents.GetIncident(withToken(r.Context(), s.access), &monitorv1.GetIncidentRequest{Id: r.PathValue("id")})
-	if err != nil {
-		c.failCall(w, r, s, err)
-		return
-	}
-	in := res.GetIncident()
-	c.render(w, r, s, "incident", http.StatusOK, incidentData{row: newRow(in), Alerts: in.GetAlerts()})
-}

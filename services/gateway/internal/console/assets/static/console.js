@@ -86,3 +86,45 @@
     location.reload();
   });
 })();
+
+// story: an incident's page follows its incident, analysis and repairs.
+// On "changed" it reads itself again (through the API, as any page) and
+// puts each live section in place, but for one the user is typing in.
+(function () {
+  "use strict";
+  var story = document.getElementById("story");
+  if (!story || !window.EventSource || !window.fetch || !window.DOMParser) { return; }
+  var es = new EventSource("/events?incident=" + encodeURIComponent(story.getAttribute("data-incident")));
+  var busy = false, again = false;
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+      if (!r.ok || r.redirected) { throw new Error("status " + r.status); }
+      return r.text();
+    }).then(function (html) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll("#story section.live").forEach(function (fresh) {
+        var old = document.getElementById(fresh.id);
+        if (!old) { return; }
+        var focus = document.activeElement;
+        if (focus && focus !== document.body && old.contains(focus) && (focus.value || focus.tagName === "SELECT")) { return; }
+        old.replaceWith(document.importNode(fresh, true));
+      });
+      document.title = doc.title;
+    }).catch(function () {
+      location.reload();
+    }).then(function () {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+  es.addEventListener("changed", refresh);
+  // What changed between the page's rendering and the stream's start
+  // (or while it reconnected) was told to nobody: read the page again.
+  es.addEventListener("open", refresh);
+  es.addEventListener("reload", function () {
+    es.close();
+    location.reload();
+  });
+})();
