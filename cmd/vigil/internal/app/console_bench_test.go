@@ -164,7 +164,7 @@ func BenchmarkConsole(b *testing.B) {
 					const m = tr.textContent.match(/Live\d{5}/);
 					if (m && !(m[0] in window.vigilSeen)) { window.vigilSeen[m[0]] = Date.now(); }
 				}
-			}).observe(document.querySelector("#incidents tbody"), {childList: true, subtree: true});
+			}).observe(document.querySelector("#incidents"), {childList: true, subtree: true});
 			return true;
 		})()`))
 		// The page's stream is open before the alert is sent.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -97,6 +99,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	id := list.GetIncidents()[0].GetId()
 	listShot := alice.Screenshot("incidents")
 
+	// An incident opened while the page had no stream (before it opened,
+	// or while it reconnects) is on the list once the stream is back:
+	// the page reads its rows again when the stream opens.
+	alice.Do(30*time.Second,
+		blockURLs("*://*:*/events*"),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#incidents tbody tr[id^="incident-"]`)),
+	)
+	require.NotEqual(t, "on", browser.Get(alice, chromedp.Evaluate[string](`document.getElementById("incidents").getAttribute("data-live") || ""`)), "no stream while blocked")
+	browser.Get(alice, chromedp.Evaluate[bool](`window.vigilTestMarker = true`))
+	_, err = gatewayv1.NewAlertServiceClient(conn).IngestAlerts(admin, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{{
+		Labels:   map[string]string{"alertname": "RefundsStuck", "namespace": "shop", "severity": "warning"},
+		StartsAt: timestamppb.Now(),
+	}}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		l, err := monitorv1.NewIncidentServiceClient(conn).ListIncidents(admin, &monitorv1.ListIncidentsRequest{})
+		return err == nil && len(l.GetIncidents()) == 2
+	}, 30*time.Second, 50*time.Millisecond)
+	require.NotContains(t, text(alice, "#incidents tbody"), "RefundsStuck")
+	alice.Do(30*time.Second,
+		blockURLs(),
+		chromedp.WaitVisible(chromedp.CSS(`table#incidents[data-live="on"]`)),
+	)
+	require.Contains(t, text(alice, "#incidents tbody"), "RefundsStuck")
+	require.True(t, browser.Get(alice, chromedp.Evaluate[bool](`window.vigilTestMarker === true`)), "the page was not reloaded")
+
 	// A POST without the CSRF token, from the page itself: refused, and
 	// alice is still logged in.
 	status := browser.Get(alice, chromedp.Evaluate[int](`fetch("/logout", {method: "POST", body: new URLSearchParams()}).then(r => r.status)`, chromedp.EvalAwaitPromise))
@@ -139,4 +168,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.Positive(t, st.Size())
 	}
+}
+
+// blockURLs makes the tab fail requests to URLs of the patterns
+// (URLPattern syntax), as a network that drops them would; none unblocks.
+func blockURLs(patterns ...string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		ps := []*network.BlockPattern{}
+		for _, p := range patterns {
+			ps = append(ps, &network.BlockPattern{URLPattern: p, Block: true})
+		}
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: ps})
+		return err
+	})
 }

@@ -22,17 +22,14 @@
   // again (events were dropped, or the session ended).
   var table = document.getElementById("incidents");
   if (table && window.EventSource) {
-    var body = table.tBodies[0];
-    var es = new EventSource("/events" + location.search);
-    // data-live says whether the list is following the stream (for the
-    // eye, and for tests that must not send before it is).
-    es.addEventListener("open", function () { table.setAttribute("data-live", "on"); });
-    es.addEventListener("error", function () { table.setAttribute("data-live", "off"); });
-    es.addEventListener("row", function (ev) {
+    // Events that come while the page reads itself again wait for it.
+    var reading = null;
+    var row = function (data) {
       var t = document.createElement("template");
-      t.innerHTML = ev.data.trim();
+      t.innerHTML = data.trim();
       var tr = t.content.firstElementChild;
       if (!tr || tr.tagName !== "TR") { return; }
+      var body = table.tBodies[0];
       var old = document.getElementById(tr.id);
       if (old) {
         old.replaceWith(tr);
@@ -44,15 +41,56 @@
         return;
       }
       tr.classList.add("fresh");
-    });
-    es.addEventListener("gone", function (ev) {
-      var old = document.getElementById("incident-" + ev.data);
+    };
+    var gone = function (id) {
+      var old = document.getElementById("incident-" + id);
       if (old) { old.remove(); }
-    });
-    es.addEventListener("reload", function () {
-      es.close();
-      location.reload();
-    });
+    };
+    var on = function (apply) {
+      return function (ev) {
+        if (reading) { reading.push(function () { apply(ev.data); }); } else { apply(ev.data); }
+      };
+    };
+    // The browser reconnects a stream that broke, but gives up on one
+    // refused (a proxy's 502 while the gateway restarts, a blocked
+    // request): then the page opens another, a few seconds later.
+    var connect = function () {
+      var es = new EventSource("/events" + location.search);
+      // data-live says whether the list is following the stream (for the
+      // eye, and for tests that must not send before it is). What changed
+      // between the page's rendering and the stream's start (or while it
+      // reconnected) was told to nobody: the rows are read again.
+      es.addEventListener("open", function () {
+        if (!window.fetch || !window.DOMParser) { table.setAttribute("data-live", "on"); }
+        if (!window.fetch || !window.DOMParser || reading) { return; }
+        reading = [];
+        fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+          if (!r.ok || r.redirected) { throw new Error("status " + r.status); }
+          return r.text();
+        }).then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("incidents");
+          if (fresh && fresh.tBodies[0]) { table.tBodies[0].replaceWith(document.importNode(fresh.tBodies[0], true)); }
+        }).catch(function () {
+          location.reload();
+        }).then(function () {
+          var queued = reading || [];
+          reading = null;
+          queued.forEach(function (f) { f(); });
+          table.setAttribute("data-live", "on");
+        });
+      });
+      es.addEventListener("error", function () {
+        table.setAttribute("data-live", "off");
+        if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 5000); }
+      });
+      es.addEventListener("row", on(row));
+      es.addEventListener("gone", on(gone));
+      es.addEventListener("reload", function () {
+        es.close();
+        location.reload();
+      });
+    };
+    connect();
   }
 
   document.addEventListener("submit", function (ev) {
