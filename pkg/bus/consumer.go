@@ -267,9 +267,9 @@ func (c *Consumer) owned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig 
 	return cfg
 }
 
-// Run consumes until ctx is cancelled. Then it stops pulling, finishes the
-// unit of work in hand (see Stopping), hands back what it had prefetched,
-// and returns nil.
+// Run consumes until ctx is cancelled. Then it finishes the unit of work in
+// hand (see Stopping), stops pulling, hands back what it had prefetched and
+// what the handler did not start, and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.durable(ctx)
 	if err != nil {
@@ -281,26 +281,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	msgs := make(chan jetstream.Msg, c.cfg.BatchSize)
 	stopped := make(chan struct{})
-	// What arrives once stopping is given back (Nak) only after the pull
+	// What is given back once stopping (Nak) -- prefetched messages, and
+	// those the handler answered ErrStopped for -- is held until the pull
 	// subscription is closed: given back while it still stood, a message
-	// would be redelivered into it and lost with it, an attempt burnt (the
-	// last one, with a small MaxDeliver), until AckWait.
+	// would be redelivered into it at once and given back again, an
+	// attempt burnt each time, and at the server's last attempt never
+	// delivered again: lost.
 	var (
 		backMu sync.Mutex
 		back   []jetstream.Msg
 		closed bool
 	)
+	giveBack := func(m jetstream.Msg) {
+		backMu.Lock()
+		defer backMu.Unlock()
+		if closed || ctx.Err() == nil {
+			c.nak(m)
+			return
+		}
+		back = append(back, m)
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
 		case <-stopped:
-			backMu.Lock()
-			defer backMu.Unlock()
-			if closed {
-				_ = m.Nak()
-				return
-			}
-			back = append(back, m)
+			giveBack(m)
 		}
 	},
 		c.pullLimit(),
@@ -314,25 +319,39 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.log.InfoContext(ctx, "consumer started", "stream", c.stream, "subjects", c.cfg.Subjects)
 
 	stop := func() error {
-		cc.Stop()
+		// Drained, not stopped: messages the server already sent reach
+		// the callback (and are given back below) instead of being
+		// dropped with the subscription and redelivered only after
+		// AckWait. The drain ends once the callback has taken them, which
+		// it does without blocking now that stopped is closed.
+		cc.Drain()
 		close(stopped)
 		<-cc.Closed()
-		// Give back what was prefetched so another replica (or the
-		// next start) takes it at once instead of after AckWait.
+		// Give back what was prefetched or not started so another
+		// replica (or the next start) takes it at once instead of after
+		// AckWait.
 		backMu.Lock()
-		defer backMu.Unlock()
 		closed = true
 		for _, m := range back {
-			_ = m.Nak()
+			c.nak(m)
 		}
-		for {
+		backMu.Unlock()
+		for done := false; !done; {
 			select {
 			case m := <-msgs:
-				_ = m.Nak()
+				c.nak(m)
 			default:
-				return nil
+				done = true
 			}
 		}
+		// The Naks are on their way before Run returns, not left in the
+		// connection's buffer for a process about to exit.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.js.Conn().FlushWithContext(fctx); err != nil {
+			c.log.WarnContext(ctx, "flush on stop failed: what was given back is redelivered after AckWait", "error", err)
+		}
+		return nil
 	}
 	// Each worker takes the next batch as soon as it is free: with two,
 	// one batch's database round trips overlap the other's decoding and
@@ -340,14 +359,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// they are by replicas.
 	var wg sync.WaitGroup
 	for range max(1, c.cfg.Workers) {
-		wg.Go(func() { c.work(ctx, msgs) })
+		wg.Go(func() { c.work(ctx, msgs, giveBack) })
 	}
 	wg.Wait()
 	return stop()
 }
 
-// work handles batches from msgs until ctx is cancelled.
-func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg) {
+// nak gives m back for redelivery at once.
+func (c *Consumer) nak(m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		// Redelivered after AckWait instead: nothing lost.
+		c.log.Warn("nak failed", "subject", m.Subject(), "error", err)
+	}
+}
+
+// work handles batches from msgs until ctx is cancelled; giveBack takes
+// the messages of deliveries the handler did not start (ErrStopped).
+func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg, giveBack func(jetstream.Msg)) {
 	for {
 		// Once stopping, no new batch starts, though messages wait.
 		if ctx.Err() != nil {
@@ -373,7 +401,7 @@ func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg) {
 			// work in progress completes; the handler sees the
 			// cancellation through Stopping and ends between units of
 			// work (ErrStopped), not after the whole batch.
-			c.process(withStopping(ctx), batch)
+			c.process(withStopping(ctx), batch, giveBack)
 		}
 	}
 }
@@ -400,7 +428,7 @@ type inbound struct {
 // (acknowledged) and are logged once for the batch, not one line each, as a
 // backlog after an outage may hold thousands. Inside an EventBatch the age
 // is each event's own.
-func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
+func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, giveBack func(jetstream.Msg)) {
 	start := time.Now()
 	ins := make([]*inbound, 0, len(batch))
 	var ds []*Delivery // what the handler gets: the decoded, fresh events
@@ -459,7 +487,7 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg) {
 		c.metrics.batchSize.WithLabelValues(c.cfg.Name).Observe(float64(len(ds)))
 	}
 	for _, in := range ins {
-		err := c.settle(in)
+		err := c.settle(in, giveBack)
 		endSpan(in.span, err)
 	}
 	c.metrics.handleSeconds.WithLabelValues(c.cfg.Name).Observe(time.Since(start).Seconds())
@@ -567,9 +595,10 @@ func endSpan(s trace.Span, err error) {
 // results of the events it carries, and returns the error it settled on
 // (for the span):
 //   - an event the handler did not start because the consumer is stopping
-//     (ErrStopped): the whole message is Nak'ed at once, without delay,
-//     warning or dead letter whatever its attempt count, so another
-//     replica or the next start takes it; the events of an EventBatch
+//     (ErrStopped): the whole message is given back (Nak'ed as soon as
+//     the pull subscription is closed), without delay, warning or dead
+//     letter whatever its attempt count, so another replica or the next
+//     start takes it; the events of an EventBatch
 //     already handled are skipped then by the handlers' inbox. Only on the
 //     server's last delivery (attempt MaxDeliver+1), where a Nak would drop
 //     the message, does it go the way of a failure below and get
@@ -583,12 +612,9 @@ func endSpan(s trace.Span, err error) {
 //     terminated (a single event) or acknowledged (a batch: the others were
 //     handled). A copy that cannot be stored retries the message instead:
 //     nothing is dropped.
-func (c *Consumer) settle(in *inbound) error {
+func (c *Consumer) settle(in *inbound, giveBack func(jetstream.Msg)) error {
 	if in.attempt <= c.cfg.MaxDeliver && slices.ContainsFunc(in.ds, func(d *Delivery) bool { return errors.Is(d.err, ErrStopped) }) {
-		if err := in.msg.Nak(); err != nil {
-			// Redelivered after AckWait instead: nothing lost.
-			c.log.WarnContext(in.ctx, "nak failed", "subject", in.msg.Subject(), "error", err)
-		}
+		giveBack(in.msg)
 		c.metrics.handled.WithLabelValues(c.cfg.Name, "stopped").Add(float64(len(in.ds)))
 		return ErrStopped
 	}

@@ -58,7 +58,8 @@ func (n *note) reply(incidentID, repairID string) {
 }
 
 // queueBatch is notify's consumer: it queues every event of a batch for
-// the channels that hear about it, in one transaction, and wakes the
+// the channels that hear about it, in one transaction (one Enqueue, which
+// orders the rows so that two replicas never deadlock), and wakes the
 // senders. The bus acknowledges an event only once this transaction is
 // committed, and nothing is sent here: a channel that hangs holds back
 // only its own queue, never the stream.
@@ -66,16 +67,17 @@ func (s *Service) queueBatch(r *bus.Router[queueing]) bus.BatchHandler {
 	return bus.BatchHandlerFunc(func(ctx context.Context, ds []*bus.Delivery) []error {
 		errs := make([]error, len(ds))
 		var queued []string
+		var deliveries []postgres.Delivery
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			clear(errs)
-			queued = queued[:0]
+			queued, deliveries = queued[:0], deliveries[:0]
 			for i, d := range ds {
-				errs[i] = r.Dispatch(queueing{tx, &queued}, d)
+				errs[i] = r.Dispatch(queueing{&deliveries, &queued}, d)
 				if errs[i] != nil && !bus.IsPermanent(errs[i]) {
 					return errs[i] // the transaction is of no use now
 				}
 			}
-			return nil
+			return s.deliveries.Enqueue(ctx, tx, deliveries...)
 		})
 		if err != nil {
 			for i := range errs {
@@ -93,14 +95,15 @@ func (s *Service) queueBatch(r *bus.Router[queueing]) bus.BatchHandler {
 	})
 }
 
-// queueing is a batch's transaction, and the channels it queued for.
+// queueing is a batch's deliveries, queued together at its end, and the
+// channels they are for.
 type queueing struct {
-	tx       pgx.Tx
-	channels *[]string
+	deliveries *[]postgres.Delivery
+	channels   *[]string
 }
 
-// queue queues e's message, in q's transaction, for each channel that
-// hears about it and does not have it yet (a redelivered event finds its
+// queue queues e's message, with q's batch, for each channel that hears
+// about it and does not have it yet (a redelivered event finds its
 // deliveries).
 func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 	n, err := s.noteOf(ctx, e)
@@ -127,14 +130,11 @@ func (s *Service) queue(ctx context.Context, q queueing, e bus.Event) error {
 		if err != nil {
 			return err
 		}
-		err = s.deliveries.Enqueue(ctx, q.tx, postgres.Delivery{
+		*q.deliveries = append(*q.deliveries, postgres.Delivery{
 			EventID: n.eventID, Channel: ep.Name, Subject: n.subject, Target: ep.Target,
 			IncidentID: n.incidentID, RepairID: n.repairID, Ref: n.ref, Parent: parent, Payload: payload,
 			OccurredAt: at, Language: ep.Locale.Language, TimeZone: zoneName(ep.Locale.Zone), Templates: ep.Locale.Templates,
 		})
-		if err != nil {
-			return err
-		}
 		*q.channels = append(*q.channels, ep.Name)
 	}
 	return nil

@@ -8,6 +8,7 @@ package workloadtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,7 +175,10 @@ func Crash(t testing.TB, c kubernetes.Interface, ns, name string) {
 }
 
 // Failing waits until revision of Deployment ns/name has want pods that
-// are not ready (a release that crashes or cannot pull its image).
+// are not ready (a release that crashes or cannot pull its image) and
+// that the kubelet (kwok) has reported on. A pod it has not started yet
+// is not ready either, but nothing about it says that it fails: an
+// analysis reading it then, on a loaded machine, finds nothing to explain.
 func Failing(t testing.TB, c kubernetes.Interface, ns, name string, revision int64, want int) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -183,5 +187,10 @@ func Failing(t testing.TB, c kubernetes.Interface, ns, name string, revision int
 		r := w.Revision(revision)
 		require.NotNil(ct, r)
 		require.Len(ct, r.Failing, want)
+		for _, p := range r.Pods {
+			if slices.Contains(r.Failing, p.Name) {
+				require.NotEmpty(ct, p.Status.ContainerStatuses, "pod %s: not reported on yet", p.Name)
+			}
+		}
 	}, 30*time.Second, 100*time.Millisecond)
 }

@@ -157,6 +157,35 @@ func crashLoop(pods ...int) change {
 	}
 }
 
+// crashRunning: the pods' app crash-loops and is read between two crashes,
+// running again after its restarts-th, ended ago before now; without a
+// readiness probe it is Ready meanwhile, as the kubelet reports it.
+func crashRunning(restarts int32, ago time.Duration, pods ...int) change {
+	return func(b *evidence.Bundle) {
+		for _, i := range pods {
+			c := container(b, i)
+			c.State, c.RestartCount = "running", restarts
+			c.LastReason, c.LastExitCode, c.LastFinished = "Error", 1, now.Add(-ago)
+			setReady(b, i, true, now.Add(-ago+time.Second))
+		}
+	}
+}
+
+// crashExited: the pods' app crash-loops and is read the moment it has
+// exited, before the kubelet backs off.
+func crashExited(restarts int32, pods ...int) change {
+	return func(b *evidence.Bundle) {
+		for _, i := range pods {
+			c := container(b, i)
+			c.State, c.Reason, c.ExitCode, c.RestartCount = "terminated", "Error", 1, restarts
+			if restarts > 0 {
+				c.LastReason, c.LastExitCode, c.LastFinished = "Error", 1, now.Add(-2*time.Second)
+			}
+			setReady(b, i, false, now)
+		}
+	}
+}
+
 // oomKill: the pods' app is OOMKilled (exit 137) and backs off.
 func oomKill(pods ...int) change {
 	return func(b *evidence.Bundle) {

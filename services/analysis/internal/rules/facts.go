@@ -27,6 +27,11 @@ const (
 	// stuck: the grace period (30 s by default, rarely over a few
 	// minutes; the bundle does not carry it) plus a wide margin.
 	stuckAfter = 10 * time.Minute
+	// crashLoopWindow is how recently a container that runs now must
+	// have failed to be crash-looping still: the kubelet's back-off
+	// between restarts grows to 5 min, and it forgives a container (starts
+	// the back-off over) once it has run 10 min without failing.
+	crashLoopWindow = 10 * time.Minute
 	// wedgedAfter is how long a running pod may be unready while its
 	// siblings are ready before it is wedged.
 	wedgedAfter = 10 * time.Minute
@@ -112,10 +117,24 @@ func waiting(reasons ...string) func(*evidence.Pod, *evidence.Container) bool {
 
 var imagePullReasons = []string{"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 
-// crashing: in CrashLoopBackOff, or restarting after errors.
-func crashing(_ *evidence.Pod, c *evidence.Container) bool {
-	return (c.State == "waiting" && c.Reason == "CrashLoopBackOff") ||
-		(c.RestartCount >= 3 && c.LastReason == "Error")
+// crashing: the container crash-loops. That is read from what lasts
+// across its restarts, not from the moment the pod is read: between two
+// crashes the container runs (and, without a readiness probe, is even
+// Ready), and right after one it is terminated until the kubelet backs
+// off. So: waiting in CrashLoopBackOff, terminated by a failure, or
+// restarted after a failure that ended within crashLoopWindow; a container
+// that failed long ago and has run since is not crashing.
+func (f *facts) crashing(_ *evidence.Pod, c *evidence.Container) bool {
+	switch {
+	case c.State == "waiting" && c.Reason == "CrashLoopBackOff", c.State == "terminated" && c.ExitCode != 0:
+		return true
+	case c.RestartCount == 0 || c.LastExitCode == 0:
+		return false
+	case c.LastFinished.IsZero():
+		// When is unknown: only repeated failures count.
+		return c.RestartCount >= 3
+	}
+	return f.now.Sub(c.LastFinished) <= crashLoopWindow
 }
 
 func oomKilled(_ *evidence.Pod, c *evidence.Container) bool {
@@ -139,7 +158,7 @@ func isReady(p *evidence.Pod) bool {
 func (f *facts) failing() (refs []ref, pods []*evidence.Pod) {
 	current := func(p *evidence.Pod) bool { return f.w == nil || p.Revision == 0 || p.Revision == f.w.Revision }
 	refs = f.containers(func(p *evidence.Pod, c *evidence.Container) bool {
-		return current(p) && (crashing(p, c) || waiting(imagePullReasons...)(p, c))
+		return current(p) && (f.crashing(p, c) || waiting(imagePullReasons...)(p, c))
 	})
 	for i := range f.b.Pods {
 		if p := &f.b.Pods[i]; current(p) && unready(p) {

@@ -32,7 +32,7 @@ var hypotheses = []func(f *facts) (string, bool){
 	},
 	func(f *facts) (string, bool) {
 		return f.tr("not a crash loop: no container crashing or in CrashLoopBackOff"),
-			len(f.b.Pods) > 0 && len(f.containers(crashing)) == 0
+			len(f.b.Pods) > 0 && len(f.containers(f.crashing)) == 0
 	},
 	func(f *facts) (string, bool) {
 		for _, p := range f.b.Pods {

@@ -66,6 +66,24 @@ func ruleCases() []ruleCase {
 			ruledOut: []string{"not OOM: no container was OOMKilled", "not a missing Secret or ConfigMap: no CreateContainerConfigError, no mount failing on one"},
 			says:     "Roll back to revision 2",
 		}},
+		// A crash loop is read from what lasts across restarts, whatever
+		// the moment: between two crashes the container runs, Ready
+		// without a readiness probe, and just after one it is terminated.
+		{"rollback: crash loop after a deploy, read while running between crashes", build(deployed(10*time.Minute, "1.3", true), crashRunning(1, 3*time.Second, 0, 1, 2)), want{
+			rule: "rollback-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.8, 0.8},
+			evidence: []string{containerID(podName(0), "app")}, says: "restarting after Error (exit 1, 1 restarts)",
+		}},
+		{"rollback: crash loop after a deploy, read as its first crash ends", build(deployed(10*time.Minute, "1.3", true), crashExited(0, 0, 1, 2)), want{
+			rule: "rollback-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.8, 0.8},
+			evidence: []string{containerID(podName(0), "app")}, says: podName(0) + "/app Error (exit 1, 0 restarts)",
+		}},
+		{"rollback: crash loop after a deploy, read as a later crash ends", build(deployed(10*time.Minute, "1.3", true), crashExited(2, 0, 1, 2)), want{
+			rule: "rollback-after-deploy", action: rollback, target: deployment,
+			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.8, 0.8},
+			evidence: []string{containerID(podName(0), "app")}, says: podName(0) + "/app Error (exit 1, 2 restarts)",
+		}},
 		{"rollback: image pull failure after a deploy", build(deployed(5*time.Minute, "1.3-typo", true), imagePull(0, 1, 2)), want{
 			rule: "rollback-after-deploy", action: rollback, target: deployment,
 			params: &typesv1.RollbackParams{Revision: 2}, conf: [2]float64{0.85, 0.85},
@@ -230,6 +248,16 @@ func ruleCases() []ruleCase {
 		}), want{
 			rule: "rollback-after-deploy", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.8, 0.8},
 			says: "namespace shop is the cluster's own (kube-*), where Vigil never repairs: needs a person",
+		}},
+		{"none: a crash loop read between two crashes in a reserved namespace", build(deployed(10*time.Minute, "1.3", true), crashRunning(2, 2*time.Second, 0), func(b *evidence.Bundle) {
+			b.Reserved = "the cluster's own (kube-*)"
+		}), want{
+			rule: "rollback-after-deploy", action: none, target: deployment, needsPerson: true, conf: [2]float64{0.8, 0.8},
+			says: "revision 3 fails: " + podName(0) + "/app restarting after Error",
+		}},
+		{"none: a container that failed long ago and has run since is not crashing", build(deployed(10*time.Minute, "1.3", true), crashRunning(4, time.Hour, 0, 1, 2)), want{
+			rule: "no-finding", action: none, needsPerson: true, target: deployment, conf: [2]float64{0.3, 0.3},
+			ruledOut: []string{"not a crash loop: no container crashing or in CrashLoopBackOff"},
 		}},
 		{"none: a Job is not restarted", build(crashLoop(0), asJob), want{
 			rule: "restart-unhealthy", action: none, target: "Job/checkout", needsPerson: true, conf: [2]float64{0.45, 0.45},

@@ -567,13 +567,16 @@ func (f *facts) previousReplicas() int32 {
 func (f *facts) failure(refs []ref, pods []*evidence.Pod, stalled bool) string {
 	var parts []string
 	for _, r := range refs {
-		reason := r.c.Reason
-		if r.c.State != "waiting" {
+		reason, exit := r.c.Reason, r.c.LastExitCode
+		switch r.c.State {
+		case "terminated": // it has just failed: Error, OOMKilled...
+			exit = r.c.ExitCode
+		case "running":
 			reason = f.tr("restarting after %s", r.c.LastReason)
 		}
 		s := fmt.Sprintf("%s/%s %s", r.pod.Name, r.c.Name, reason)
-		if r.c.LastExitCode != 0 {
-			s += f.tr(" (exit %d, %d restarts)", r.c.LastExitCode, r.c.RestartCount)
+		if exit != 0 {
+			s += f.tr(" (exit %d, %d restarts)", exit, r.c.RestartCount)
 		}
 		parts = append(parts, s)
 	}

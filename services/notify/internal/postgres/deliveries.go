@@ -6,10 +6,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,22 +79,35 @@ type Delivery struct {
 	Language, TimeZone, Templates string
 }
 
-// Enqueue queues d in tx, unless the channel has the event already (a
+// Enqueue queues ds in tx, each unless its channel has the event already (a
 // redelivered event, or one another replica took): each event reaches a
 // channel once. A delivery a notify without a queue left retrying (with no
 // payload, waiting for the bus's redelivery) is queued anew.
-func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, d Delivery) error {
-	_, err := tx.Exec(ctx, `INSERT INTO deliveries
-			(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at,
-			language, time_zone, templates)
-		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now(), $11, $12, $13)
-		ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
-			payload = excluded.payload, due_at = now(), updated_at = now()
-		WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
-		d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt,
-		d.Language, d.TimeZone, d.Templates)
-	if err != nil {
-		return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
+//
+// They are queued in the order of their key (event, channel), whatever
+// order they come in: two replicas queueing the same events (a redelivered
+// copy, in batches of other orders) lock their rows in one order, so that
+// one transaction waits for the other instead of each for the other -- a
+// deadlock, which Postgres breaks only after a second by failing one
+// batch, retried after a backoff, and dead-lettered when it recurs.
+func (*Deliveries) Enqueue(ctx context.Context, tx pgx.Tx, ds ...Delivery) error {
+	ds = slices.Clone(ds)
+	slices.SortStableFunc(ds, func(a, b Delivery) int {
+		return cmp.Or(strings.Compare(a.EventID, b.EventID), strings.Compare(a.Channel, b.Channel))
+	})
+	for _, d := range ds {
+		_, err := tx.Exec(ctx, `INSERT INTO deliveries
+				(event_id, channel, subject, target, status, incident_id, repair_id, ref, parent, payload, occurred_at, due_at,
+				language, time_zone, templates)
+			VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, now(), $11, $12, $13)
+			ON CONFLICT (event_id, channel) DO UPDATE SET status = 'queued', parent = excluded.parent,
+				payload = excluded.payload, due_at = now(), updated_at = now()
+			WHERE deliveries.status = 'retrying' AND deliveries.payload IS NULL`,
+			d.EventID, d.Channel, d.Subject, d.Target, d.IncidentID, d.RepairID, d.Ref, d.Parent, d.Payload, d.OccurredAt,
+			d.Language, d.TimeZone, d.Templates)
+		if err != nil {
+			return fmt.Errorf("queue %s for %s: %w", d.EventID, d.Channel, err)
+		}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -287,4 +289,52 @@ func TestAcceptedPartsComeWithTheNextClaim(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, c)
 	require.Equal(t, []string{"<copy-ana>"}, c.Parts)
+}
+
+// Two replicas queueing the same events in batches of opposite orders (a
+// redelivered copy) both commit: the rows are locked in one order, so one
+// transaction waits for the other instead of each for the other, which
+// Postgres would break by failing one as a deadlock.
+func TestBatchesInOppositeOrdersBothCommit(t *testing.T) {
+	t.Parallel()
+	d, pool := queue(t)
+	ctx := context.Background()
+	for round := range 10 {
+		var batch []postgres.Delivery
+		for i := range 20 {
+			for _, ch := range []string{"slack", "telegram"} {
+				batch = append(batch, postgres.Delivery{
+					EventID: fmt.Sprintf("r%d-e%02d", round, i), Channel: ch, Subject: "incident.opened", Target: "chat",
+					Payload: []byte("event"), OccurredAt: time.Now(),
+				})
+			}
+		}
+		reversed := slices.Clone(batch)
+		slices.Reverse(reversed)
+		// Both transactions have begun before either queues anything.
+		var begun, done sync.WaitGroup
+		begun.Add(2)
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		for i, ds := range [][]postgres.Delivery{batch, reversed} {
+			done.Go(func() {
+				errs[i] = db.InTx(ctx, pool, func(tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, `SELECT 1`)
+					begun.Done()
+					<-start
+					if err != nil {
+						return err
+					}
+					return d.Enqueue(ctx, tx, ds...)
+				})
+			})
+		}
+		begun.Wait()
+		close(start)
+		done.Wait()
+		require.NoError(t, errors.Join(errs...), "round %d", round)
+	}
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n))
+	assert.Equal(t, 10*20*2, n, "each event once per channel")
 }
