@@ -78,6 +78,8 @@ func TestConsoleStoryActions(t *testing.T) {
 		return res
 	}
 	repairAction := page + "/repairs/" + r.GetId() + "/"
+	// Monitor's escalator takes the incident up on its own tick.
+	require.Eventually(t, func() bool { return incident().GetEscalation().GetPolicy() == "payments-night" }, time.Minute, 50*time.Millisecond)
 
 	olga := storyClient(t, base, "olga")
 	p := olga.Get(page)
