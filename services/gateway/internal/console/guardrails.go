@@ -18,6 +18,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -305,7 +306,7 @@ func guardValue(g *repairv1.Guardrails, f guardField) (string, bool) {
 	}
 	switch f.Kind {
 	case "duration":
-		return shortDuration(m.Get(fd).Message().Interface().(*durationpb.Duration).AsDuration()), true
+		return human.Duration(m.Get(fd).Message().Interface().(*durationpb.Duration).AsDuration()), true
 	case "risk":
 		return strings.TrimPrefix(g.GetMaxAutoRisk().String(), "RISK_"), true
 	case "actions":
@@ -320,18 +321,6 @@ func guardValue(g *repairv1.Guardrails, f guardField) (string, bool) {
 		return memory(g.GetMaxMemoryBytes()), true
 	}
 	return fmt.Sprint(m.Get(fd).Interface()), true
-}
-
-// shortDuration writes d as people do: "10m", "1h30m", "45s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // memory writes a size in the largest binary unit that divides it.
