@@ -373,26 +373,36 @@ func (k *killState) note(on bool) {
 // paused reports whether the kill switch is on, asking the API with the
 // session's token when the last answer is older than killTTL. Any user
 // may read the global guardrails, so one user's answer may serve all.
-// An API that does not answer shows no banner; the page is not failed
-// for it.
+// One request asks; the others meanwhile keep the last answer rather
+// than wait on the call. An API that does not answer shows no banner
+// change; the page is not failed for it.
 func (c *Console) paused(ctx context.Context, s *session) bool {
 	if s == nil {
 		return false
 	}
 	k := &c.guard
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if time.Since(k.at) < killTTL {
-		return k.on
+	on, asked := k.on, k.at
+	if time.Since(asked) < killTTL {
+		k.mu.Unlock()
+		return on
 	}
+	asked = time.Now()
+	k.at = asked
+	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	res, err := repairv1.NewRepairServiceClient(c.opts.Conn).GetGuardrails(withToken(ctx, s.access), &repairv1.GetGuardrailsRequest{Scope: "global"})
-	k.at = time.Now()
 	if err != nil {
 		c.opts.Log.WarnContext(ctx, "console could not read the kill switch", "error", err)
-		return k.on
+		return on
 	}
-	k.on = res.GetEffective().GetPaused()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// A note since the call began (the switch changed through this
+	// console) is newer than this answer.
+	if k.at.Equal(asked) {
+		k.on = res.GetEffective().GetPaused()
+	}
 	return k.on
 }
