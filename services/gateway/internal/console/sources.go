@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"sigs.k8s.io/yaml"
@@ -152,17 +150,12 @@ func newSecret() string {
 // refused answers the source's form again with what the API (or the
 // form's reading) refused, so that nothing typed is lost.
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *session, f sourceForm, err error) {
-	st := status.Convert(err)
-	code, key := http.StatusBadRequest, "error.invalid"
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
-		code, key = http.StatusConflict, "error.conflict"
-	default:
+	code, p, ok := refusal(err)
+	if !ok {
 		c.failCall(w, r, s, err)
 		return
 	}
-	f.Problem = &problem{Key: key, Detail: explain(st)}
+	f.Problem = p
 	c.render(w, r, s, "source", code, f)
 }
 
