@@ -77,22 +77,15 @@ func (c *Console) guardrailsPage(w http.ResponseWriter, r *http.Request) {
 	if scope == "" {
 		scope = "global"
 	}
-	rs := repairv1.NewRepairServiceClient(c.opts.Conn)
-	ctx := withToken(r.Context(), s.access)
-	res, err := rs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{Scope: scope})
+	res, err := repairv1.NewRepairServiceClient(c.opts.Conn).GetGuardrails(withToken(r.Context(), s.access), &repairv1.GetGuardrailsRequest{Scope: scope})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := guardData{Scope: scope, Global: scope == "global", Actions: deniableActions(), Risks: []string{"LOW", "MEDIUM", "HIGH"}}
-	d.Paused = res.GetEffective().GetPaused()
-	if !d.Global {
-		g, err := rs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{Scope: "global"})
-		if err != nil {
-			c.failCall(w, r, s, err)
-			return
-		}
-		d.Paused = g.GetEffective().GetPaused()
+	// Every scope's effective guardrails carry the global kill switch.
+	d := guardData{
+		Scope: scope, Global: scope == "global", Paused: res.GetEffective().GetPaused(),
+		Actions: deniableActions(), Risks: []string{"LOW", "MEDIUM", "HIGH"},
 	}
 	c.guard.note(d.Paused)
 	for _, f := range guardFields {
