@@ -18,6 +18,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/subject"
 )
 
@@ -370,12 +371,5 @@ func duration(d *durationpb.Duration) string {
 	if d == nil {
 		return "-"
 	}
-	s := d.AsDuration().String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
+	return human.Duration(d.AsDuration())
 }

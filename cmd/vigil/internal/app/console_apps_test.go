@@ -53,7 +53,7 @@ func startAppsConsole(t *testing.T) *appsConsole {
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
 		{Name: "wes", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
 	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: "correct horse " + u.GetName() + " battery"})
+		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
 		require.NoError(t, err)
 	}
 	return &appsConsole{base: "http://" + v.HTTPAddr(), admin: admin, apps: deployv1.NewAppServiceClient(conn)}
@@ -63,7 +63,7 @@ func startAppsConsole(t *testing.T) *appsConsole {
 func (a *appsConsole) login(t *testing.T, name string) *browser.Client {
 	t.Helper()
 	c := browser.NewClient(t, a.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(name, "correct horse "+name+" battery").Code)
+	require.Equal(t, http.StatusSeeOther, c.Login(name, password(name)).Code)
 	return c
 }
 
@@ -301,7 +301,7 @@ func TestConsoleAppsWizardInBrowser(t *testing.T) {
 		chromedp.Navigate(a.base+"/apps"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "olga"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse olga battery"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password("olga")),
 		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`table#apps`)),
 		chromedp.Click(chromedp.CSS(`a[href="/apps/new"]`)),

@@ -58,7 +58,7 @@ func startGuardVigil(t *testing.T) *guardVigil {
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
 		{Name: "olly", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(g.admin, &gatewayv1.CreateUserRequest{User: u, Password: "correct horse " + u.GetName() + " battery"})
+		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(g.admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
 		require.NoError(t, err)
 	}
 	return g
@@ -68,7 +68,7 @@ func startGuardVigil(t *testing.T) *guardVigil {
 func (g *guardVigil) login(t *testing.T, name string) *browser.Client {
 	t.Helper()
 	c := browser.NewClient(t, g.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(name, "correct horse "+name+" battery").Code)
+	require.Equal(t, http.StatusSeeOther, c.Login(name, password(name)).Code)
 	return c
 }
 
@@ -393,7 +393,7 @@ func TestConsoleGuardInBrowser(t *testing.T) {
 		chromedp.Navigate(g.base+"/guardrails"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse ada battery"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password("ada")),
 		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
 	)

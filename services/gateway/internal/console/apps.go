@@ -532,7 +532,7 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if s == nil {
 		// Signed out: the page reloads, and its load goes to the login.
-		deploymentStreamHeaders(w)
+		streamHeaders(w)
 		_, _ = fmt.Fprint(w, "event: reload\ndata:\n\n")
 		return
 	}
@@ -575,7 +575,7 @@ func (c *Console) deploymentEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	t.Funcs(pageFuncs(r, s))
 	rc := http.NewResponseController(w)
-	deploymentStreamHeaders(w)
+	streamHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 3000\n\n")
 	var buf bytes.Buffer
@@ -610,12 +610,4 @@ func writeDeployment(buf *bytes.Buffer, t *template.Template, d *deploymentView)
 	if d.Ended {
 		sseData(buf, "end", d.GetStatus().String())
 	}
-}
-
-// deploymentStreamHeaders make an answer a stream of server-sent events.
-func deploymentStreamHeaders(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	// Proxies (nginx) would otherwise hold the stream back.
-	w.Header().Set("X-Accel-Buffering", "no")
 }

@@ -36,10 +36,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	// Proxies (nginx) would otherwise hold the stream back.
-	w.Header().Set("X-Accel-Buffering", "no")
+	streamHeaders(w)
 	rc := http.NewResponseController(w)
 	if s == nil {
 		// Signed out: the page reloads, and its load goes to the login.
@@ -128,6 +125,15 @@ func writeEvent(buf *bytes.Buffer, t *template.Template, f filters, in *typesv1.
 		return
 	}
 	sseData(buf, "row", row.String())
+}
+
+// streamHeaders make an answer a stream of server-sent events (the
+// incident list's and a deployment's).
+func streamHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	// Proxies (nginx) would otherwise hold the stream back.
+	w.Header().Set("X-Accel-Buffering", "no")
 }
 
 // sseData writes one event whose data may span lines.

@@ -18,6 +18,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -76,22 +77,15 @@ func (c *Console) guardrailsPage(w http.ResponseWriter, r *http.Request) {
 	if scope == "" {
 		scope = "global"
 	}
-	rs := repairv1.NewRepairServiceClient(c.opts.Conn)
-	ctx := withToken(r.Context(), s.access)
-	res, err := rs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{Scope: scope})
+	res, err := repairv1.NewRepairServiceClient(c.opts.Conn).GetGuardrails(withToken(r.Context(), s.access), &repairv1.GetGuardrailsRequest{Scope: scope})
 	if err != nil {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := guardData{Scope: scope, Global: scope == "global", Actions: deniableActions(), Risks: []string{"LOW", "MEDIUM", "HIGH"}}
-	d.Paused = res.GetEffective().GetPaused()
-	if !d.Global {
-		g, err := rs.GetGuardrails(ctx, &repairv1.GetGuardrailsRequest{Scope: "global"})
-		if err != nil {
-			c.failCall(w, r, s, err)
-			return
-		}
-		d.Paused = g.GetEffective().GetPaused()
+	// Every scope's effective guardrails carry the global kill switch.
+	d := guardData{
+		Scope: scope, Global: scope == "global", Paused: res.GetEffective().GetPaused(),
+		Actions: deniableActions(), Risks: []string{"LOW", "MEDIUM", "HIGH"},
 	}
 	c.guard.note(d.Paused)
 	for _, f := range guardFields {
@@ -305,7 +299,7 @@ func guardValue(g *repairv1.Guardrails, f guardField) (string, bool) {
 	}
 	switch f.Kind {
 	case "duration":
-		return shortDuration(m.Get(fd).Message().Interface().(*durationpb.Duration).AsDuration()), true
+		return human.Duration(m.Get(fd).Message().Interface().(*durationpb.Duration).AsDuration()), true
 	case "risk":
 		return strings.TrimPrefix(g.GetMaxAutoRisk().String(), "RISK_"), true
 	case "actions":
@@ -320,18 +314,6 @@ func guardValue(g *repairv1.Guardrails, f guardField) (string, bool) {
 		return memory(g.GetMaxMemoryBytes()), true
 	}
 	return fmt.Sprint(m.Get(fd).Interface()), true
-}
-
-// shortDuration writes d as people do: "10m", "1h30m", "45s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // memory writes a size in the largest binary unit that divides it.
@@ -384,26 +366,36 @@ func (k *killState) note(on bool) {
 // paused reports whether the kill switch is on, asking the API with the
 // session's token when the last answer is older than killTTL. Any user
 // may read the global guardrails, so one user's answer may serve all.
-// An API that does not answer shows no banner; the page is not failed
-// for it.
+// One request asks; the others meanwhile keep the last answer rather
+// than wait on the call. An API that does not answer shows no banner
+// change; the page is not failed for it.
 func (c *Console) paused(ctx context.Context, s *session) bool {
 	if s == nil {
 		return false
 	}
 	k := &c.guard
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if time.Since(k.at) < killTTL {
-		return k.on
+	on, asked := k.on, k.at
+	if time.Since(asked) < killTTL {
+		k.mu.Unlock()
+		return on
 	}
+	asked = time.Now()
+	k.at = asked
+	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	res, err := repairv1.NewRepairServiceClient(c.opts.Conn).GetGuardrails(withToken(ctx, s.access), &repairv1.GetGuardrailsRequest{Scope: "global"})
-	k.at = time.Now()
 	if err != nil {
 		c.opts.Log.WarnContext(ctx, "console could not read the kill switch", "error", err)
-		return k.on
+		return on
 	}
-	k.on = res.GetEffective().GetPaused()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// A note since the call began (the switch changed through this
+	// console) is newer than this answer.
+	if k.at.Equal(asked) {
+		k.on = res.GetEffective().GetPaused()
+	}
 	return k.on
 }

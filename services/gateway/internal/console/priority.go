@@ -11,6 +11,7 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -65,7 +66,7 @@ func (c *Console) priorityPage(w http.ResponseWriter, r *http.Request) {
 	}
 	set := map[string]string{}
 	for _, t := range rules.GetTargets() {
-		set[priorityName(t.GetPriority())] = shortDuration(t.GetTarget().AsDuration())
+		set[priorityName(t.GetPriority())] = human.Duration(t.GetTarget().AsDuration())
 	}
 	for _, p := range d.Priorities {
 		d.Targets = append(d.Targets, targetRow{Priority: p, Target: set[p], Default: defaultTargets[p]})

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"sigs.k8s.io/yaml"
@@ -26,13 +24,13 @@ type sourceForm struct {
 	New                    bool
 	Name, Team, Auth       string
 	Mapping, Body, Headers string
-	Path                   string
-	HasSecret              bool
-	Source                 *gatewayv1.Source
-	Problem                *problem
-	Tried                  bool
-	Alerts                 []triedAlert
-	Problems               []string
+	// Source is the source as stored (its path, whether it has a secret);
+	// nil for a new one.
+	Source   *gatewayv1.Source
+	Problem  *problem
+	Tried    bool
+	Alerts   []triedAlert
+	Problems []string
 }
 
 // triedAlert is one alert a sample body made.
@@ -104,7 +102,7 @@ func (c *Console) sourcePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := res.GetSource()
-	f := sourceForm{Source: src, Name: src.GetName(), Team: src.GetTeam(), Auth: src.GetAuth(), Path: src.GetPath(), HasSecret: src.GetHasSecret()}
+	f := sourceForm{Source: src, Name: src.GetName(), Team: src.GetTeam(), Auth: src.GetAuth()}
 	if m := src.GetGeneric().GetMapping(); m != nil {
 		js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 		if err == nil {
@@ -152,17 +150,12 @@ func newSecret() string {
 // refused answers the source's form again with what the API (or the
 // form's reading) refused, so that nothing typed is lost.
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, s *session, f sourceForm, err error) {
-	st := status.Convert(err)
-	code, key := http.StatusBadRequest, "error.invalid"
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
-		code, key = http.StatusConflict, "error.conflict"
-	default:
+	code, p, ok := refusal(err)
+	if !ok {
 		c.failCall(w, r, s, err)
 		return
 	}
-	f.Problem = &problem{Key: key, Detail: explain(st)}
+	f.Problem = p
 	c.render(w, r, s, "source", code, f)
 }
 
@@ -220,7 +213,7 @@ func (c *Console) updateSource(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	f.Source, f.Path, f.HasSecret = cur.GetSource(), cur.GetSource().GetPath(), cur.GetSource().GetHasSecret()
+	f.Source = cur.GetSource()
 	req := &gatewayv1.UpdateSourceRequest{Source: src, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"team", "auth", "generic"}}}
 	if src.GetAuth() == "hmac" && cur.GetSource().GetAuth() != "hmac" {
 		req.Secret = newSecret()
@@ -273,7 +266,7 @@ func (c *Console) testSource(w http.ResponseWriter, r *http.Request) {
 	f, src, err := readSourceForm(r)
 	if !f.New {
 		if cur, err := c.sources().GetSource(withToken(r.Context(), s.access), &gatewayv1.GetSourceRequest{Name: f.Name}); err == nil {
-			f.Source, f.Path, f.HasSecret = cur.GetSource(), cur.GetSource().GetPath(), cur.GetSource().GetHasSecret()
+			f.Source = cur.GetSource()
 		}
 	}
 	if err != nil {

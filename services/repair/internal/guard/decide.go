@@ -12,6 +12,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 )
 
 // ErrBlocked is what every *BlockedError is: a repair the guardrails never
@@ -183,7 +184,7 @@ func hard(s Settings, f Facts, cooldown bool) []string {
 
 	if cooldown && f.CooldownUntil.After(f.Now) {
 		left := f.CooldownUntil.Sub(f.Now).Round(time.Second)
-		r = append(r, fmt.Sprintf("%s is cooling down after a failed repair (%s left)", resourceName(target), fmtDuration(max(left, time.Second))))
+		r = append(r, fmt.Sprintf("%s is cooling down after a failed repair (%s left)", resourceName(target), human.Duration(max(left, time.Second))))
 	}
 	return r
 }

@@ -9,6 +9,7 @@ import (
 
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -133,22 +134,10 @@ func (v *violations) duration(field string, d *durationpb.Duration, hi time.Dura
 	}
 	switch dd := d.AsDuration(); {
 	case dd <= 0:
-		v.add(field, "must be positive, got %s", fmtDuration(dd))
+		v.add(field, "must be positive, got %s", human.Duration(dd))
 	case dd > hi:
-		v.add(field, "must be at most %s, got %s", fmtDuration(hi), fmtDuration(dd))
+		v.add(field, "must be at most %s, got %s", human.Duration(hi), human.Duration(dd))
 	}
-}
-
-// fmtDuration writes d as people write it: "10m", "1h30m", "45s".
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // actionName is an action's name without its prefix: "DELETE_POD".
