@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -29,11 +25,9 @@ import (
 // alertsVigil is a running Vigil for the console's alerts part: alerts
 // no app claims belong to the default team, payments; its users are an
 // admin (ada), an operator of payments (alice), an operator of web
-// (olga) and a viewer of payments (vic), each with the password of
-// alertsPassword(name).
+// (olga) and a viewer of payments (vic).
 type alertsVigil struct {
-	base     string
-	admin    context.Context
+	*consoleVigil
 	alerts   gatewayv1.AlertServiceClient
 	monitor  monitorv1.IncidentServiceClient
 	silences monitorv1.SilenceServiceClient
@@ -41,37 +35,19 @@ type alertsVigil struct {
 	inhibitions monitorv1.InhibitionServiceClient
 }
 
-func alertsPassword(name string) string { return "correct horse " + name + " battery" }
-
 func startAlertsVigil(t *testing.T, with ...func(*app.Options)) *alertsVigil {
 	t.Helper()
-	v := startVigil(t, append([]func(*app.Options){func(o *app.Options) { o.Gateway.DefaultTeam = "payments" }}, with...)...)
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	for _, u := range []*gatewayv1.User{
+	c := startConsole(t, []*gatewayv1.User{
 		{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN},
 		{Name: "alice", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 		{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: alertsPassword(u.GetName())})
-		require.NoError(t, err)
-	}
+	}, append([]func(*app.Options){func(o *app.Options) { o.Gateway.DefaultTeam = "payments" }}, with...)...)
 	return &alertsVigil{
-		base: "http://" + v.HTTPAddr(), admin: admin, alerts: gatewayv1.NewAlertServiceClient(conn),
-		monitor: monitorv1.NewIncidentServiceClient(conn), silences: monitorv1.NewSilenceServiceClient(conn),
-		inhibitions: monitorv1.NewInhibitionServiceClient(conn),
+		consoleVigil: c, alerts: gatewayv1.NewAlertServiceClient(c.conn),
+		monitor: monitorv1.NewIncidentServiceClient(c.conn), silences: monitorv1.NewSilenceServiceClient(c.conn),
+		inhibitions: monitorv1.NewInhibitionServiceClient(c.conn),
 	}
-}
-
-// login is a console client signed in as name.
-func (v *alertsVigil) login(t *testing.T, name string) *browser.Client {
-	t.Helper()
-	b := browser.NewClient(t, v.base)
-	require.Equal(t, http.StatusSeeOther, b.Login(name, alertsPassword(name)).Code)
-	return b
 }
 
 // fire sends alerts with these labels, firing now.
@@ -420,14 +396,7 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 	}
 
 	ada := browser.New(t)
-	ada.Do(30*time.Second,
-		chromedp.Navigate(v.base+"/alerts"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), alertsPassword("ada")),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#alerts`)),
-	)
+	ada.Do(30*time.Second, signIn(v.base+"/alerts", "ada", `table#alerts`))
 	require.Equal(t, "Alerts", text(ada, "h1"))
 	count := func() int {
 		return browser.Get(ada, chromedp.Evaluate[int](`document.querySelectorAll("#alerts tbody tr[class^=alert-]").length`))
@@ -491,12 +460,13 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`a[href="/silences/`+id+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/expire"]`)),
 	)
-	browser.Get(ada, chromedp.Evaluate[bool](`window.confirm = function (m) { sessionStorage.setItem("asked", m); return true; }; true`))
+	asked := make(chan string, 1)
 	ada.Do(30*time.Second,
+		answerEachDialog(true, asked),
 		chromedp.Click(chromedp.CSS(`form[action$="/expire"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.done`)),
 	)
-	require.Contains(t, browser.Get(ada, chromedp.Evaluate[string](`sessionStorage.getItem("asked")`)), "Expire this silence now?")
+	require.Contains(t, <-asked, "Expire this silence now?")
 	require.Equal(t, "Silence expired.", text(ada, "p.done"))
 	require.Contains(t, text(ada, "dd.expired-by"), "ada")
 	requireSilenceState(t, v, id, monitorv1.SilenceState_SILENCE_STATE_EXPIRED)
