@@ -264,12 +264,22 @@ func TestConsoleAlertsSilenceFromIncident(t *testing.T) {
 	p = alice.Post("/silences", url.Values{"matchers": {`namespace="shop"`}, "duration": {"soon"}, "comment": {"x"}})
 	require.Equal(t, http.StatusBadRequest, p.Code)
 	require.Contains(t, p.Body, "duration: want a positive duration")
+	// The form again, as typed: nothing is lost.
+	require.Contains(t, p.Body, `<form method="post" action="/silences" class="form silence-form">`)
+	require.Contains(t, p.Body, `>namespace=&#34;shop&#34;</textarea>`)
+	require.Contains(t, p.Body, `name="duration" value="soon"`)
+	require.Contains(t, p.Body, `name="comment" value="x"`)
 	p = alice.Post("/silences", url.Values{
 		"matchers": {`namespace="shop"`}, "duration": {"30d"}, "comment": {"x"},
 		"recurring": {"on"}, "day": {"sat"}, "window_start": {"25:00"}, "window_end": {"02:00"}, "time_zone": {"Europe/Berlin"},
 	})
 	require.Equal(t, http.StatusBadRequest, p.Code)
 	require.Contains(t, p.Body, "schedule.windows[0].start: &#34;25:00&#34; is not a time of day")
+	require.Contains(t, p.Body, `name="recurring" value="on" checked`)
+	require.Contains(t, p.Body, `name="day" value="sat" checked`)
+	require.NotContains(t, p.Body, `name="day" value="sun" checked`)
+	require.Contains(t, p.Body, `name="window_start" value="25:00"`)
+	require.Contains(t, p.Body, `name="time_zone" value="Europe/Berlin"`)
 	require.Equal(t, before, v.silenceCount(t))
 
 	// A weekly maintenance window in a time zone.
@@ -348,6 +358,8 @@ func TestConsoleAlertsInhibitions(t *testing.T) {
 		p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {yaml}})
 		require.Equal(t, http.StatusBadRequest, p.Code, yaml)
 		require.Contains(t, p.Body, want, yaml)
+		// The editor again, with the text as typed.
+		require.Contains(t, p.Body, ">"+html.EscapeString(yaml)+"</textarea>", yaml)
 	}
 	require.Zero(t, version())
 
@@ -364,6 +376,8 @@ func TestConsoleAlertsInhibitions(t *testing.T) {
 	// An edit of version 0, applied after version 1: a conflict.
 	p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {"inhibit_rules: []\n"}})
 	require.Equal(t, http.StatusConflict, p.Code)
+	require.Contains(t, p.Body, `<input type="hidden" name="version" value="0">`)
+	require.Contains(t, p.Body, ">inhibit_rules: []\n</textarea>")
 	require.Equal(t, int64(1), version())
 
 	// Alice, an operator, reads the rules but has no editor, and her
