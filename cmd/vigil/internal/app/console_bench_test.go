@@ -51,7 +51,7 @@ func BenchmarkConsole(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = conn.Close() })
 	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	addUsers(b, admin, conn, &gatewayv1.User{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN})
+	addUsers(admin, b, conn, &gatewayv1.User{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN})
 
 	// The store: one incident per group.
 	alerts := gatewayv1.NewAlertServiceClient(conn)

@@ -39,7 +39,7 @@ func startConsole(t *testing.T, users []*gatewayv1.User, with ...func(*app.Optio
 		vigil: v, base: "http://" + v.HTTPAddr(), conn: conn,
 		admin: metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
 	}
-	addUsers(t, c.admin, conn, users...)
+	addUsers(c.admin, t, conn, users...)
 	return c
 }
 
@@ -51,7 +51,7 @@ func (c *consoleVigil) login(t *testing.T, name string) *browser.Client {
 
 // addUsers creates users through the API as admin (a context carrying
 // the bootstrap admin's token), each with the password password(name).
-func addUsers(t testing.TB, admin context.Context, conn grpc.ClientConnInterface, users ...*gatewayv1.User) {
+func addUsers(admin context.Context, t testing.TB, conn grpc.ClientConnInterface, users ...*gatewayv1.User) {
 	t.Helper()
 	for _, u := range users {
 		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})

@@ -23,7 +23,7 @@ import (
 // viewer of payments, and walt, an operator of web.
 func storyUsers(t *testing.T, l *loop) {
 	t.Helper()
-	addUsers(t, l.ctx, l.conn,
+	addUsers(l.ctx, t, l.conn,
 		&gatewayv1.User{Name: "vera", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
 		&gatewayv1.User{Name: "walt", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
 	)
