@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -263,7 +264,7 @@ func silenceRequest(r *http.Request) (*monitorv1.CreateSilenceRequest, error) {
 		*t.dst = timestamppb.New(at)
 	}
 	if v := strings.TrimSpace(f.Get("duration")); v != "" && req.EndsAt == nil {
-		d, err := parseDuration(v)
+		d, err := human.ParseDuration(v)
 		if err != nil {
 			bad.Add("duration", err.Error())
 		}
