@@ -405,9 +405,7 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 	v.fire(t, checkout("checkout-1"), crash("web-1", "critical"), crash("web-2", "warning"))
 	inc := v.alert(t, "checkout-1").GetIncidentId()
 	v.alert(t, "web-2")
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 
 	ada := browser.New(t)
 	ada.Do(30*time.Second, signIn(v.base+"/alerts", "ada", `table#alerts`))

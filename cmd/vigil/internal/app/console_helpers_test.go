@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/page"
@@ -80,6 +81,11 @@ func signIn(url, name, ready string) chromedp.Action[chromedp.Void] {
 		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
 		chromedp.WaitVisible(chromedp.CSS(ready)),
 	)
+}
+
+// textOf is the text of the element sel in the tab, trimmed.
+func textOf(tab *browser.Tab, sel string) string {
+	return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
 }
 
 // answerEachDialog answers every JavaScript dialog (a data-confirm

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -173,9 +172,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	l := startLoop(t, false)
 	storyUsers(t, l)
 	base := "http://" + l.app.HTTPAddr()
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 	marker := func(tab *browser.Tab) { browser.Get(tab, chromedp.Evaluate[bool](`window.vigilTestMarker = true`)) }
 	notReloaded := func(tab *browser.Tab) {
 		t.Helper()

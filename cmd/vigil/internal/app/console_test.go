@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,9 +37,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	login := func(tab *browser.Tab, name string) {
 		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents`))
 	}
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 
 	alice := browser.New(t)
 	alice.Do(30*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
