@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 )
 
 func alertsCommand() *cobra.Command {
@@ -105,22 +105,12 @@ func parseInstant(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := time.ParseDuration(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok && err != nil {
-		var days int
-		if days, err = strconv.Atoi(n); err == nil && days > maxDays {
-			err = errors.New("too many days")
-		}
-		d = time.Duration(days) * 24 * time.Hour
-	}
-	if err != nil || d <= 0 {
+	d, err := human.ParseDuration(s)
+	if err != nil {
 		return time.Time{}, errors.New("want RFC 3339 (2026-01-02T15:04:05Z) or a positive duration ago (90m, 2d)")
 	}
 	return now.Add(-d), nil
 }
-
-// maxDays bounds "Nd" well inside time.Duration.
-const maxDays = 100 * 366
 
 // alertState is what became of an alert: silenced or inhibited (in no
 // incident), or firing or resolved in its incident.

@@ -1,5 +1,5 @@
-// Package human writes values as people write them, so that the API's
-// messages, the CLI and the web console say the same value the same way.
+// Package human reads and writes values as people write them, so that
+// the API, the CLI and the web console take and say a value the same way.
 package human
 
 import (

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -29,11 +25,9 @@ import (
 // alertsVigil is a running Vigil for the console's alerts part: alerts
 // no app claims belong to the default team, payments; its users are an
 // admin (ada), an operator of payments (alice), an operator of web
-// (olga) and a viewer of payments (vic), each with the password of
-// alertsPassword(name).
+// (olga) and a viewer of payments (vic).
 type alertsVigil struct {
-	base     string
-	admin    context.Context
+	*consoleVigil
 	alerts   gatewayv1.AlertServiceClient
 	monitor  monitorv1.IncidentServiceClient
 	silences monitorv1.SilenceServiceClient
@@ -41,37 +35,19 @@ type alertsVigil struct {
 	inhibitions monitorv1.InhibitionServiceClient
 }
 
-func alertsPassword(name string) string { return "correct horse " + name + " battery" }
-
 func startAlertsVigil(t *testing.T, with ...func(*app.Options)) *alertsVigil {
 	t.Helper()
-	v := startVigil(t, append([]func(*app.Options){func(o *app.Options) { o.Gateway.DefaultTeam = "payments" }}, with...)...)
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	for _, u := range []*gatewayv1.User{
+	c := startConsole(t, []*gatewayv1.User{
 		{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN},
 		{Name: "alice", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 		{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: alertsPassword(u.GetName())})
-		require.NoError(t, err)
-	}
+	}, append([]func(*app.Options){func(o *app.Options) { o.Gateway.DefaultTeam = "payments" }}, with...)...)
 	return &alertsVigil{
-		base: "http://" + v.HTTPAddr(), admin: admin, alerts: gatewayv1.NewAlertServiceClient(conn),
-		monitor: monitorv1.NewIncidentServiceClient(conn), silences: monitorv1.NewSilenceServiceClient(conn),
-		inhibitions: monitorv1.NewInhibitionServiceClient(conn),
+		consoleVigil: c, alerts: gatewayv1.NewAlertServiceClient(c.conn),
+		monitor: monitorv1.NewIncidentServiceClient(c.conn), silences: monitorv1.NewSilenceServiceClient(c.conn),
+		inhibitions: monitorv1.NewInhibitionServiceClient(c.conn),
 	}
-}
-
-// login is a console client signed in as name.
-func (v *alertsVigil) login(t *testing.T, name string) *browser.Client {
-	t.Helper()
-	b := browser.NewClient(t, v.base)
-	require.Equal(t, http.StatusSeeOther, b.Login(name, alertsPassword(name)).Code)
-	return b
 }
 
 // fire sends alerts with these labels, firing now.
@@ -288,12 +264,22 @@ func TestConsoleAlertsSilenceFromIncident(t *testing.T) {
 	p = alice.Post("/silences", url.Values{"matchers": {`namespace="shop"`}, "duration": {"soon"}, "comment": {"x"}})
 	require.Equal(t, http.StatusBadRequest, p.Code)
 	require.Contains(t, p.Body, "duration: want a positive duration")
+	// The form again, as typed: nothing is lost.
+	require.Contains(t, p.Body, `<form method="post" action="/silences" class="form silence-form">`)
+	require.Contains(t, p.Body, `>namespace=&#34;shop&#34;</textarea>`)
+	require.Contains(t, p.Body, `name="duration" value="soon"`)
+	require.Contains(t, p.Body, `name="comment" value="x"`)
 	p = alice.Post("/silences", url.Values{
 		"matchers": {`namespace="shop"`}, "duration": {"30d"}, "comment": {"x"},
 		"recurring": {"on"}, "day": {"sat"}, "window_start": {"25:00"}, "window_end": {"02:00"}, "time_zone": {"Europe/Berlin"},
 	})
 	require.Equal(t, http.StatusBadRequest, p.Code)
 	require.Contains(t, p.Body, "schedule.windows[0].start: &#34;25:00&#34; is not a time of day")
+	require.Contains(t, p.Body, `name="recurring" value="on" checked`)
+	require.Contains(t, p.Body, `name="day" value="sat" checked`)
+	require.NotContains(t, p.Body, `name="day" value="sun" checked`)
+	require.Contains(t, p.Body, `name="window_start" value="25:00"`)
+	require.Contains(t, p.Body, `name="time_zone" value="Europe/Berlin"`)
 	require.Equal(t, before, v.silenceCount(t))
 
 	// A weekly maintenance window in a time zone.
@@ -372,6 +358,8 @@ func TestConsoleAlertsInhibitions(t *testing.T) {
 		p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {yaml}})
 		require.Equal(t, http.StatusBadRequest, p.Code, yaml)
 		require.Contains(t, p.Body, want, yaml)
+		// The editor again, with the text as typed.
+		require.Contains(t, p.Body, ">"+html.EscapeString(yaml)+"</textarea>", yaml)
 	}
 	require.Zero(t, version())
 
@@ -388,6 +376,8 @@ func TestConsoleAlertsInhibitions(t *testing.T) {
 	// An edit of version 0, applied after version 1: a conflict.
 	p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {"inhibit_rules: []\n"}})
 	require.Equal(t, http.StatusConflict, p.Code)
+	require.Contains(t, p.Body, `<input type="hidden" name="version" value="0">`)
+	require.Contains(t, p.Body, ">inhibit_rules: []\n</textarea>")
 	require.Equal(t, int64(1), version())
 
 	// Alice, an operator, reads the rules but has no editor, and her
@@ -415,19 +405,10 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 	v.fire(t, checkout("checkout-1"), crash("web-1", "critical"), crash("web-2", "warning"))
 	inc := v.alert(t, "checkout-1").GetIncidentId()
 	v.alert(t, "web-2")
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 
 	ada := browser.New(t)
-	ada.Do(30*time.Second,
-		chromedp.Navigate(v.base+"/alerts"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), alertsPassword("ada")),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#alerts`)),
-	)
+	ada.Do(30*time.Second, signIn(v.base+"/alerts", "ada", `table#alerts`))
 	require.Equal(t, "Alerts", text(ada, "h1"))
 	count := func() int {
 		return browser.Get(ada, chromedp.Evaluate[int](`document.querySelectorAll("#alerts tbody tr[class^=alert-]").length`))
@@ -491,12 +472,13 @@ func TestConsoleAlertsInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`a[href="/silences/`+id+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action$="/expire"]`)),
 	)
-	browser.Get(ada, chromedp.Evaluate[bool](`window.confirm = function (m) { sessionStorage.setItem("asked", m); return true; }; true`))
+	asked := make(chan string, 1)
 	ada.Do(30*time.Second,
+		answerEachDialog(true, asked),
 		chromedp.Click(chromedp.CSS(`form[action$="/expire"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.done`)),
 	)
-	require.Contains(t, browser.Get(ada, chromedp.Evaluate[string](`sessionStorage.getItem("asked")`)), "Expire this silence now?")
+	require.Contains(t, <-asked, "Expire this silence now?")
 	require.Equal(t, "Silence expired.", text(ada, "p.done"))
 	require.Contains(t, text(ada, "dd.expired-by"), "ada")
 	requireSilenceState(t, v, id, monitorv1.SilenceState_SILENCE_STATE_EXPIRED)

@@ -51,10 +51,7 @@ func BenchmarkConsole(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = conn.Close() })
 	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	_, err = gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{
-		User: &gatewayv1.User{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN}, Password: "correct horse ada battery",
-	})
-	require.NoError(b, err)
+	addUsers(admin, b, conn, &gatewayv1.User{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN})
 
 	// The store: one incident per group.
 	alerts := gatewayv1.NewAlertServiceClient(conn)
@@ -92,13 +89,7 @@ func BenchmarkConsole(b *testing.B) {
 	}, 5*time.Minute, time.Second, "%d incidents stored", storedIncidents)
 
 	tab := browser.New(b)
-	tab.Do(time.Minute,
-		chromedp.Navigate(base+"/login"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse ada battery"),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
-	)
+	tab.Do(time.Minute, signIn(base+"/login", "ada", `table#incidents`))
 	// paint navigates to path and answers the browser's timings of it, in
 	// ms from the navigation's start: the first byte, the first
 	// contentful paint, the DOM ready.

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,21 +22,10 @@ import (
 // viewer of payments, and walt, an operator of web.
 func storyUsers(t *testing.T, l *loop) {
 	t.Helper()
-	for _, u := range []*gatewayv1.User{
-		{Name: "vera", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
-		{Name: "walt", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(l.conn).CreateUser(l.ctx, &gatewayv1.CreateUserRequest{User: u, Password: "correct horse " + u.GetName() + " battery"})
-		require.NoError(t, err)
-	}
-}
-
-// storyClient is a console client logged in as name.
-func storyClient(t *testing.T, base, name string) *browser.Client {
-	t.Helper()
-	b := browser.NewClient(t, base)
-	require.Equal(t, http.StatusSeeOther, b.Login(name, "correct horse "+name+" battery").Code)
-	return b
+	addUsers(l.ctx, t, l.conn,
+		&gatewayv1.User{Name: "vera", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
+		&gatewayv1.User{Name: "walt", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
+	)
 }
 
 // stillWaiting checks that repair id still waits for a person, as it did.
@@ -81,7 +69,7 @@ func TestConsoleStoryActions(t *testing.T) {
 	// Monitor's escalator takes the incident up on its own tick.
 	require.Eventually(t, func() bool { return incident().GetEscalation().GetPolicy() == "payments-night" }, time.Minute, 50*time.Millisecond)
 
-	olga := storyClient(t, base, "olga")
+	olga := consoleClient(t, base, "olga")
 	p := olga.Get(page)
 	require.Equal(t, http.StatusOK, p.Code)
 	for _, want := range []string{
@@ -94,13 +82,13 @@ func TestConsoleStoryActions(t *testing.T) {
 	}
 	require.Contains(t, p.Body, r.GetSummary(), "the analysis' cause")
 	require.Regexp(t, `<td data-label="Source"><code>kubernetes:`, p.Body, "evidence with its source")
-	zh := storyClient(t, base, "olga")
+	zh := consoleClient(t, base, "olga")
 	zh.Lang = "zh-TW"
 	require.Contains(t, zh.Get(page).Body, "回滾 Deployment")
 
 	// Vera may read it, but sees no button, and her posts are refused
 	// and change nothing; walt (web) may not even read it.
-	vera, walt := storyClient(t, base, "vera"), storyClient(t, base, "walt")
+	vera, walt := consoleClient(t, base, "vera"), consoleClient(t, base, "walt")
 	p = vera.Get(page)
 	require.Equal(t, http.StatusOK, p.Code)
 	require.Contains(t, p.Body, "Roll back the deployment")
@@ -186,9 +174,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	l := startLoop(t, false)
 	storyUsers(t, l)
 	base := "http://" + l.app.HTTPAddr()
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 	marker := func(tab *browser.Tab) { browser.Get(tab, chromedp.Evaluate[bool](`window.vigilTestMarker = true`)) }
 	notReloaded := func(tab *browser.Tab) {
 		t.Helper()
@@ -198,14 +184,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	// login opens a browser of name's, on the incident list.
 	login := func(name string) *browser.Tab {
 		tab := browser.New(t)
-		tab.Do(30*time.Second,
-			chromedp.Navigate(base+"/"),
-			chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-			chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name),
-			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse "+name+" battery"),
-			chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
-		)
+		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents`))
 		return tab
 	}
 
@@ -242,7 +221,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 
 	// Vera reads it, without a button; her Approve is refused and the
 	// repair still waits. Walt may not open it.
-	vera := storyClient(t, base, "vera")
+	vera := consoleClient(t, base, "vera")
 	p := vera.Get("/incidents/" + id)
 	require.Equal(t, http.StatusOK, p.Code)
 	require.Contains(t, p.Body, "Roll back the deployment")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,9 +11,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -33,32 +29,15 @@ import (
 // page and the list are saved (browser.ArtefactDir).
 func TestConsoleInBrowser(t *testing.T) {
 	// Alerts no app claims belong to the default team: payments.
-	v := startVigil(t, func(o *app.Options) { o.Gateway.DefaultTeam = "payments" })
-	base := "http://" + v.HTTPAddr()
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	for _, u := range []*gatewayv1.User{
+	v := startConsole(t, []*gatewayv1.User{
 		{Name: "alice", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 		{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: "correct horse " + u.GetName() + " battery"})
-		require.NoError(t, err)
-	}
+	}, func(o *app.Options) { o.Gateway.DefaultTeam = "payments" })
+	base, conn, admin := v.base, v.conn, v.admin
 	login := func(tab *browser.Tab, name string) {
-		tab.Do(30*time.Second,
-			chromedp.Navigate(base+"/"),
-			chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-			chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name),
-			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse "+name+" battery"),
-			chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`table#incidents`)),
-		)
+		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents`))
 	}
-	text := func(tab *browser.Tab, sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := textOf
 
 	alice := browser.New(t)
 	alice.Do(30*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))

@@ -15,6 +15,7 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -227,28 +228,8 @@ func parseInstant(s string, now time.Time, loc *time.Location) (time.Time, error
 	if t, err := parseTime(s, loc); err == nil {
 		return t, nil
 	}
-	if d, err := parseDuration(s); err == nil {
+	if d, err := human.ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, errors.New("want a time (2026-01-02 15:04) or a duration ago (90m, 2d)")
-}
-
-// maxDays bounds "Nd" well inside time.Duration.
-const maxDays = 100 * 366
-
-// parseDuration reads a positive duration: Go's (90m, 1h30m) or whole
-// days (2d).
-func parseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok && err != nil {
-		var days int
-		if days, err = strconv.Atoi(n); err == nil && days > maxDays {
-			err = errors.New("too many days")
-		}
-		d = time.Duration(days) * 24 * time.Hour
-	}
-	if err != nil || d <= 0 {
-		return 0, errors.New("want a positive duration (90m, 2h, 2d)")
-	}
-	return d, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	"github.com/vigil-ops/vigil/pkg/human"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -141,13 +142,26 @@ func (c *Console) expireSilence(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// silenceFormData is the create form's data, prefilled.
+// silenceFormData is the create form's data: prefilled, or as the user
+// typed it when the API refused it, with what it said (Problem).
 type silenceFormData struct {
-	Matchers, Duration, Comment, TimeZone string
-	Days                                  []option
+	Matchers, StartsAt, Duration, EndsAt, Comment string
+	Recurring                                     bool
+	Days                                          []option
+	WindowStart, WindowEnd, TimeZone              string
 	// Incident is the title (or group) of the incident whose group the
 	// matchers were taken from, and its id.
 	Incident, IncidentID string
+	Problem              *problem
+}
+
+// days are the weekdays as the form's checkboxes, those in on checked.
+func days(on []string) []option {
+	d := make([]option, 0, len(weekdays))
+	for _, day := range weekdays {
+		d = append(d, option{Name: day, Checked: slices.Contains(on, day)})
+	}
+	return d
 }
 
 // silenceForm is the form of a new silence or maintenance window, with
@@ -164,10 +178,7 @@ func (c *Console) silenceForm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, s, http.StatusForbidden, "error.forbidden")
 		return
 	}
-	d := silenceFormData{Duration: "2h", TimeZone: zone(r).String()}
-	for _, day := range weekdays {
-		d.Days = append(d.Days, option{Name: day})
-	}
+	d := silenceFormData{Duration: "2h", TimeZone: zone(r).String(), Days: days(nil)}
 	d.Matchers = strings.Join(r.URL.Query()["matcher"], "\n")
 	if id := r.URL.Query().Get("incident"); id != "" {
 		res, err := c.incidents.GetIncident(withToken(r.Context(), s.access), &monitorv1.GetIncidentRequest{Id: id})
@@ -196,18 +207,32 @@ func (c *Console) silenceForm(w http.ResponseWriter, r *http.Request) {
 // line), from a start (now when empty) for a duration or to an end, and,
 // for a maintenance window, the weekly window inside that time in a time
 // zone. The API checks it all and names a bad field; the owner is the
-// team of its namespace matcher, which an operator's must have.
+// team of its namespace matcher, which an operator's must have. A
+// refusal shows the form again as typed, with what the API said.
 func (c *Console) createSilence(w http.ResponseWriter, r *http.Request) {
-	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
-		req, err := silenceRequest(r)
-		if err != nil {
-			return "", "", err
+	s, ok := c.posted(w, r)
+	if !ok {
+		return
+	}
+	req, err := silenceRequest(r)
+	if err == nil {
+		var res *monitorv1.CreateSilenceResponse
+		if res, err = monitorv1.NewSilenceServiceClient(c.opts.Conn).CreateSilence(withToken(r.Context(), s.access), req); err == nil {
+			http.Redirect(w, r, withDone("/silences/"+url.PathEscape(res.GetSilence().GetId()), "done.silence_created"), http.StatusSeeOther)
+			return
 		}
-		res, err := monitorv1.NewSilenceServiceClient(c.opts.Conn).CreateSilence(ctx, req)
-		if err != nil {
-			return "", "", err
-		}
-		return "/silences/" + url.PathEscape(res.GetSilence().GetId()), "done.silence_created", nil
+	}
+	code, p, ok := refusal(err)
+	if !ok {
+		c.failCall(w, r, s, err)
+		return
+	}
+	f := r.PostForm
+	c.render(w, r, s, "silence_new", code, silenceFormData{
+		Matchers: f.Get("matchers"), StartsAt: f.Get("starts_at"), Duration: f.Get("duration"), EndsAt: f.Get("ends_at"),
+		Comment: f.Get("comment"), Recurring: f.Get("recurring") != "", Days: days(f["day"]),
+		WindowStart: f.Get("window_start"), WindowEnd: f.Get("window_end"), TimeZone: f.Get("time_zone"),
+		Problem: p,
 	})
 }
 
@@ -239,7 +264,7 @@ func silenceRequest(r *http.Request) (*monitorv1.CreateSilenceRequest, error) {
 		*t.dst = timestamppb.New(at)
 	}
 	if v := strings.TrimSpace(f.Get("duration")); v != "" && req.EndsAt == nil {
-		d, err := parseDuration(v)
+		d, err := human.ParseDuration(v)
 		if err != nil {
 			bad.Add("duration", err.Error())
 		}
@@ -247,9 +272,9 @@ func silenceRequest(r *http.Request) (*monitorv1.CreateSilenceRequest, error) {
 	}
 	if f.Get("recurring") != "" {
 		win := &monitorv1.Window{Start: strings.TrimSpace(f.Get("window_start")), End: strings.TrimSpace(f.Get("window_end"))}
-		for _, day := range f["day"] {
-			if slices.Contains(weekdays, day) {
-				win.Days = append(win.Days, day)
+		for _, day := range days(f["day"]) {
+			if day.Checked {
+				win.Days = append(win.Days, day.Name)
 			}
 		}
 		req.Schedule = &monitorv1.Schedule{TimeZone: strings.TrimSpace(f.Get("time_zone")), Windows: []*monitorv1.Window{win}}

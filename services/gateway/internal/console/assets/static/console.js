@@ -4,6 +4,35 @@
 // server's /events stream without a reload.
 (function () {
   "use strict";
+  // readPage reads url again, as the browser would show it, for a page
+  // that puts its fresh parts in place: a promise of the parsed document,
+  // refused when the answer is not the page (an error, a redirect to log
+  // in); its callers then reload.
+  var readPage = function (url) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+      if (!r.ok || r.redirected) { throw new Error("status " + r.status); }
+      return r.text();
+    }).then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
+  };
+  // element is the first element of an event's rendered HTML, if any.
+  var element = function (html) {
+    var t = document.createElement("template");
+    t.innerHTML = html.trim();
+    return t.content.firstElementChild;
+  };
+  // follow opens the event stream at url with a listener per event name
+  // of on; "reload" (the session ended, events were dropped) asks for
+  // the page again.
+  var follow = function (url, on) {
+    var es = new EventSource(url);
+    Object.keys(on).forEach(function (name) { es.addEventListener(name, on[name]); });
+    es.addEventListener("reload", function () {
+      es.close();
+      location.reload();
+    });
+    return es;
+  };
+
   // The server renders times in the zone of the vigil_tz cookie (UTC by
   // default): keep it the browser's, and reload once when it changes.
   try {
@@ -25,9 +54,7 @@
     // Events that come while the page reads itself again wait for it.
     var reading = null;
     var row = function (data) {
-      var t = document.createElement("template");
-      t.innerHTML = data.trim();
-      var tr = t.content.firstElementChild;
+      var tr = element(data);
       if (!tr || tr.tagName !== "TR") { return; }
       var body = table.tBodies[0];
       var old = document.getElementById(tr.id);
@@ -55,39 +82,34 @@
     // refused (a proxy's 502 while the gateway restarts, a blocked
     // request): then the page opens another, a few seconds later.
     var connect = function () {
-      var es = new EventSource("/events" + location.search);
-      // data-live says whether the list is following the stream (for the
-      // eye, and for tests that must not send before it is). What changed
-      // between the page's rendering and the stream's start (or while it
-      // reconnected) was told to nobody: the rows are read again.
-      es.addEventListener("open", function () {
-        if (!window.fetch || !window.DOMParser) { table.setAttribute("data-live", "on"); }
-        if (!window.fetch || !window.DOMParser || reading) { return; }
-        reading = [];
-        fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
-          if (!r.ok || r.redirected) { throw new Error("status " + r.status); }
-          return r.text();
-        }).then(function (html) {
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("incidents");
-          if (fresh && fresh.tBodies[0]) { table.tBodies[0].replaceWith(document.importNode(fresh.tBodies[0], true)); }
-        }).catch(function () {
-          location.reload();
-        }).then(function () {
-          var queued = reading || [];
-          reading = null;
-          queued.forEach(function (f) { f(); });
-          table.setAttribute("data-live", "on");
-        });
-      });
-      es.addEventListener("error", function () {
-        table.setAttribute("data-live", "off");
-        if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 5000); }
-      });
-      es.addEventListener("row", on(row));
-      es.addEventListener("gone", on(gone));
-      es.addEventListener("reload", function () {
-        es.close();
-        location.reload();
+      var es = follow("/events" + location.search, {
+        // data-live says whether the list is following the stream (for
+        // the eye, and for tests that must not send before it is). What
+        // changed between the page's rendering and the stream's start (or
+        // while it reconnected) was told to nobody: the rows are read
+        // again.
+        open: function () {
+          if (!window.fetch || !window.DOMParser) { table.setAttribute("data-live", "on"); }
+          if (!window.fetch || !window.DOMParser || reading) { return; }
+          reading = [];
+          readPage(location.href).then(function (doc) {
+            var fresh = doc.getElementById("incidents");
+            if (fresh && fresh.tBodies[0]) { table.tBodies[0].replaceWith(document.importNode(fresh.tBodies[0], true)); }
+          }).catch(function () {
+            location.reload();
+          }).then(function () {
+            var queued = reading || [];
+            reading = null;
+            queued.forEach(function (f) { f(); });
+            table.setAttribute("data-live", "on");
+          });
+        },
+        error: function () {
+          table.setAttribute("data-live", "off");
+          if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 5000); }
+        },
+        row: on(row),
+        gone: on(gone)
       });
     };
     connect();
@@ -97,72 +119,56 @@
     var msg = ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
-})();
 
-// apps: a deployment's page follows the deployment's steps from its own
-// stream (data-events) until it ends; without this the page shows the
-// state of its last load.
-(function () {
-  "use strict";
-  var box = document.getElementById("deployment");
-  var src = box && box.getAttribute("data-events");
-  if (!src || !window.EventSource) { return; }
-  document.querySelectorAll(".nojs-only").forEach(function (el) { el.remove(); });
-  var es = new EventSource(src);
-  es.addEventListener("deployment", function (ev) {
-    var t = document.createElement("template");
-    t.innerHTML = ev.data.trim();
-    var p = t.content.firstElementChild;
-    if (p) { box.replaceChildren(p); }
-  });
-  es.addEventListener("end", function () {
-    es.close();
-    box.removeAttribute("data-events");
-  });
-  es.addEventListener("reload", function () {
-    es.close();
-    location.reload();
-  });
-})();
-
-// story: an incident's page follows its incident, analysis and repairs.
-// On "changed" it reads itself again (through the API, as any page) and
-// puts each live section in place, but for one the user is typing in.
-(function () {
-  "use strict";
-  var story = document.getElementById("story");
-  if (!story || !window.EventSource || !window.fetch || !window.DOMParser) { return; }
-  var es = new EventSource("/events?incident=" + encodeURIComponent(story.getAttribute("data-incident")));
-  var busy = false, again = false;
-  function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    fetch(location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
-      if (!r.ok || r.redirected) { throw new Error("status " + r.status); }
-      return r.text();
-    }).then(function (html) {
-      var doc = new DOMParser().parseFromString(html, "text/html");
-      doc.querySelectorAll("#story section.live").forEach(function (fresh) {
-        var old = document.getElementById(fresh.id);
-        if (!old) { return; }
-        var focus = document.activeElement;
-        if (focus && focus !== document.body && old.contains(focus) && (focus.value || focus.tagName === "SELECT")) { return; }
-        old.replaceWith(document.importNode(fresh, true));
-      });
-      document.title = doc.title;
-    }).catch(function () {
-      location.reload();
-    }).then(function () {
-      busy = false;
-      if (again) { again = false; refresh(); }
+  // apps: a deployment's page follows the deployment's steps from its
+  // own stream (data-events) until it ends; without this the page shows
+  // the state of its last load.
+  (function () {
+    var box = document.getElementById("deployment");
+    var src = box && box.getAttribute("data-events");
+    if (!src || !window.EventSource) { return; }
+    document.querySelectorAll(".nojs-only").forEach(function (el) { el.remove(); });
+    var es = follow(src, {
+      deployment: function (ev) {
+        var p = element(ev.data);
+        if (p) { box.replaceChildren(p); }
+      },
+      end: function () {
+        es.close();
+        box.removeAttribute("data-events");
+      }
     });
-  }
-  es.addEventListener("changed", refresh);
-  // What changed between the page's rendering and the stream's start
-  // (or while it reconnected) was told to nobody: read the page again.
-  es.addEventListener("open", refresh);
-  es.addEventListener("reload", function () {
-    es.close();
-    location.reload();
-  });
+  })();
+
+  // story: an incident's page follows its incident, analysis and
+  // repairs. On "changed" it reads itself again (through the API, as any
+  // page) and puts each live section in place, but for one the user is
+  // typing in.
+  (function () {
+    var story = document.getElementById("story");
+    if (!story || !window.EventSource || !window.fetch || !window.DOMParser) { return; }
+    var busy = false, again = false;
+    var refresh = function () {
+      if (busy) { again = true; return; }
+      busy = true;
+      readPage(location.pathname).then(function (doc) {
+        doc.querySelectorAll("#story section.live").forEach(function (fresh) {
+          var old = document.getElementById(fresh.id);
+          if (!old) { return; }
+          var focus = document.activeElement;
+          if (focus && focus !== document.body && old.contains(focus) && (focus.value || focus.tagName === "SELECT")) { return; }
+          old.replaceWith(document.importNode(fresh, true));
+        });
+        document.title = doc.title;
+      }).catch(function () {
+        location.reload();
+      }).then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    };
+    // What changed between the page's rendering and the stream's start
+    // (or while it reconnected) was told to nobody: read the page again.
+    follow("/events?incident=" + encodeURIComponent(story.getAttribute("data-incident")), {changed: refresh, open: refresh});
+  })();
 })();
