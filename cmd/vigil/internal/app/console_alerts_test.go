@@ -352,7 +352,7 @@ func TestConsoleAlertsInhibitions(t *testing.T) {
 
 	for yaml, want := range map[string]string{
 		"inhibit_rules:\n- source_matchers: ['severity=~\"(\"']\n  target_matchers: ['severity=\"warning\"']\n": "rules[0].source_matchers[0]",
-		"inhibit_rules:\n- source_matchers: ['severity=\"critical\"']\n  equals: [node]\n":                         "unknown field",
+		"inhibit_rules:\n- source_matchers: ['severity=\"critical\"']\n  equals: [node]\n":                      "unknown field",
 		"rules: []\n": "no inhibit_rules",
 	} {
 		p = ada.Post("/settings/inhibitions", url.Values{"version": {"0"}, "rules": {yaml}})

@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -83,9 +85,17 @@ func signIn(url, name, ready string) chromedp.Action[chromedp.Void] {
 	)
 }
 
-// textOf is the text of the element sel in the tab, trimmed.
+// textOf is the text of the first visible element sel in the tab,
+// trimmed, once there is one. It is read in one step in the page, so a
+// live page that puts a fresh copy of the element in place meanwhile
+// (its stream opened, an event came) gives the fresh one's text, not an
+// error for a node gone.
 func textOf(tab *browser.Tab, sel string) string {
-	return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
+	tab.Do(30*time.Second, chromedp.WaitVisible(chromedp.CSS(sel)))
+	return strings.TrimSpace(browser.Get(tab, chromedp.Evaluate[string](fmt.Sprintf(`(() => {
+		const el = [...document.querySelectorAll(%q)].find(e => e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+		return el ? el.innerText : "";
+	})()`, sel))))
 }
 
 // answerEachDialog answers every JavaScript dialog (a data-confirm

@@ -184,7 +184,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	// login opens a browser of name's, on the incident list.
 	login := func(name string) *browser.Tab {
 		tab := browser.New(t)
-		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents`))
+		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents[data-live="on"]`))
 		return tab
 	}
 
@@ -200,7 +200,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	// Open it: the analysis and the repair card come as they are made.
 	olga.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`#incidents tbody tr[id^="incident-"] a`)),
-		chromedp.WaitVisible(chromedp.CSS(`#story`)),
+		chromedp.WaitVisible(chromedp.CSS(`#story[data-live="on"]`)),
 	)
 	marker(olga)
 	olga.Do(3*time.Minute, chromedp.WaitVisible(chromedp.CSS(`#story-repairs button.approve`)))
@@ -259,7 +259,7 @@ func TestConsoleStoryInBrowser(t *testing.T) {
 	// The same story in Traditional Chinese.
 	olga.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`a[hreflang="zh-TW"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] #story`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] #story[data-live="on"]`)),
 	)
 	require.Contains(t, text(olga, `#repair-`+r.GetId()+` .timeline`), "已驗證")
 	require.Contains(t, text(olga, `#story-head`), "已解決")

@@ -35,7 +35,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}, func(o *app.Options) { o.Gateway.DefaultTeam = "payments" })
 	base, conn, admin := v.base, v.conn, v.admin
 	login := func(tab *browser.Tab, name string) {
-		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents`))
+		tab.Do(30*time.Second, signIn(base+"/", name, `table#incidents[data-live="on"]`))
 	}
 	text := textOf
 
@@ -109,7 +109,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// alice is still logged in.
 	status := browser.Get(alice, chromedp.Evaluate[int](`fetch("/logout", {method: "POST", body: new URLSearchParams()}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	require.Equal(t, http.StatusForbidden, status)
-	alice.Do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`table#incidents`)))
+	alice.Do(30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`table#incidents[data-live="on"]`)))
 	require.Equal(t, "alice", text(alice, "header .user"))
 
 	// Olga (web) sees nothing of payments, and its page is refused.
@@ -123,7 +123,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The switch to Traditional Chinese.
 	alice.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`a[hreflang="zh-TW"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] table#incidents`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-TW"] table#incidents[data-live="on"]`)),
 	)
 	require.Equal(t, "事件", text(alice, "h1"))
 	require.Contains(t, text(alice, `#incidents tbody tr[id^="incident-"]`), "未處理")
@@ -133,7 +133,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// screen.
 	alice.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] table#incidents`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] table#incidents[data-live="on"]`)),
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`#incidents tbody tr[id^="incident-"]`)),

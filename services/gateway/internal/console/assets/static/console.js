@@ -22,10 +22,16 @@
   };
   // follow opens the event stream at url with a listener per event name
   // of on; "reload" (the session ended, events were dropped) asks for
-  // the page again.
+  // the page again. The browser reconnects a stream that broke, but gives
+  // up on one refused (a proxy's 502 while the gateway restarts, a
+  // blocked request): then another is opened a few seconds later, and
+  // its "open" listener reads what was missed.
   var follow = function (url, on) {
     var es = new EventSource(url);
     Object.keys(on).forEach(function (name) { es.addEventListener(name, on[name]); });
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) { setTimeout(function () { follow(url, on); }, 5000); }
+    });
     es.addEventListener("reload", function () {
       es.close();
       location.reload();
@@ -78,41 +84,32 @@
         if (reading) { reading.push(function () { apply(ev.data); }); } else { apply(ev.data); }
       };
     };
-    // The browser reconnects a stream that broke, but gives up on one
-    // refused (a proxy's 502 while the gateway restarts, a blocked
-    // request): then the page opens another, a few seconds later.
-    var connect = function () {
-      var es = follow("/events" + location.search, {
-        // data-live says whether the list is following the stream (for
-        // the eye, and for tests that must not send before it is). What
-        // changed between the page's rendering and the stream's start (or
-        // while it reconnected) was told to nobody: the rows are read
-        // again.
-        open: function () {
-          if (!window.fetch || !window.DOMParser) { table.setAttribute("data-live", "on"); }
-          if (!window.fetch || !window.DOMParser || reading) { return; }
-          reading = [];
-          readPage(location.href).then(function (doc) {
-            var fresh = doc.getElementById("incidents");
-            if (fresh && fresh.tBodies[0]) { table.tBodies[0].replaceWith(document.importNode(fresh.tBodies[0], true)); }
-          }).catch(function () {
-            location.reload();
-          }).then(function () {
-            var queued = reading || [];
-            reading = null;
-            queued.forEach(function (f) { f(); });
-            table.setAttribute("data-live", "on");
-          });
-        },
-        error: function () {
-          table.setAttribute("data-live", "off");
-          if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 5000); }
-        },
-        row: on(row),
-        gone: on(gone)
-      });
-    };
-    connect();
+    follow("/events" + location.search, {
+      // data-live says whether the list is following the stream (for
+      // the eye, and for tests that must not send before it is). What
+      // changed between the page's rendering and the stream's start (or
+      // while it reconnected) was told to nobody: the rows are read
+      // again.
+      open: function () {
+        if (!window.fetch || !window.DOMParser) { table.setAttribute("data-live", "on"); }
+        if (!window.fetch || !window.DOMParser || reading) { return; }
+        reading = [];
+        readPage(location.href).then(function (doc) {
+          var fresh = doc.getElementById("incidents");
+          if (fresh && fresh.tBodies[0]) { table.tBodies[0].replaceWith(document.importNode(fresh.tBodies[0], true)); }
+        }).catch(function () {
+          location.reload();
+        }).then(function () {
+          var queued = reading || [];
+          reading = null;
+          queued.forEach(function (f) { f(); });
+          table.setAttribute("data-live", "on");
+        });
+      },
+      error: function () { table.setAttribute("data-live", "off"); },
+      row: on(row),
+      gone: on(gone)
+    });
   }
 
   document.addEventListener("submit", function (ev) {
@@ -149,9 +146,9 @@
     if (!story || !window.EventSource || !window.fetch || !window.DOMParser) { return; }
     var busy = false, again = false;
     var refresh = function () {
-      if (busy) { again = true; return; }
+      if (busy) { again = true; return Promise.resolve(); }
       busy = true;
-      readPage(location.pathname).then(function (doc) {
+      return readPage(location.pathname).then(function (doc) {
         doc.querySelectorAll("#story section.live").forEach(function (fresh) {
           var old = document.getElementById(fresh.id);
           if (!old) { return; }
@@ -169,6 +166,12 @@
     };
     // What changed between the page's rendering and the stream's start
     // (or while it reconnected) was told to nobody: read the page again.
-    follow("/events?incident=" + encodeURIComponent(story.getAttribute("data-incident")), {changed: refresh, open: refresh});
+    // data-live: the page is following its stream and is up to date with
+    // it (for the eye, and for tests that must not read mid-swap).
+    follow("/events?incident=" + encodeURIComponent(story.getAttribute("data-incident")), {
+      changed: refresh,
+      open: function () { refresh().then(function () { story.setAttribute("data-live", "on"); }); },
+      error: function () { story.setAttribute("data-live", "off"); }
+    });
   })();
 })();
