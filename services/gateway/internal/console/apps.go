@@ -122,7 +122,7 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := appListData{pager: newPager("/apps", nil, page, res.GetNextPageToken()), MayCreate: len(s.onboardTeams()) > 0 || s.onboardsAnyTeam()}
+	d := appListData{pager: newPager("/apps", nil, page, res.GetNextPageToken()), MayCreate: s.canForSomeTeam(createAppMethod)}
 	d.Rows = make([]appRow, len(res.GetApps()))
 	// The app carries its current revision, not how its last deployment
 	// went: one ListDeployments per app, a few at a time.

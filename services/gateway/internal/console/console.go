@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -290,6 +291,19 @@ func (s *session) can(method, team string) bool {
 		return false
 	}
 	return !rule.Team || s.p.Reaches(team)
+}
+
+// canForSomeTeam reports whether the session may call method on something of
+// at least one team it reaches (can for one of them): whether to offer a
+// "new" form, whose team the user chooses.
+func (s *session) canForSomeTeam(method string) bool {
+	if s == nil {
+		return false
+	}
+	if s.can(method, "") {
+		return true
+	}
+	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
 }
 
 // withToken makes calls as the session's user.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,19 +25,6 @@ func (c *Console) routePeople() {
 	c.routeRoutes()
 	c.routeEscalation()
 	c.routeOnCall()
-}
-
-// canForSomeTeam reports whether the session may call method on something of
-// at least one team it reaches: whether to offer a "new" form, whose
-// team the user chooses.
-func (s *session) canForSomeTeam(method string) bool {
-	if s == nil {
-		return false
-	}
-	if s.can(method, "") {
-		return true
-	}
-	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
 }
 
 // Documents are edited as the CLI's files are (`vigil escalation
