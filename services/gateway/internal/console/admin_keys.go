@@ -109,7 +109,3 @@ func (c *Console) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 		return "/admin/keys", "done.admin.key_revoked", err
 	})
 }
-
-// localTime is the layout of a datetime-local input: a time in the
-// user's zone.
-const localTime = "2006-01-02T15:04"

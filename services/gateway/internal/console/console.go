@@ -461,6 +461,10 @@ func zone(r *http.Request) *time.Location {
 	return time.UTC
 }
 
+// localTime is the layout of a datetime-local input: a wall-clock time
+// without a zone, which is the user's (zone).
+const localTime = "2006-01-02T15:04"
+
 // pageFuncs are the template functions that depend on the request and
 // its session (nil at parse time, when only their names matter).
 func pageFuncs(r *http.Request, s *session) template.FuncMap {
