@@ -154,10 +154,11 @@ func policyPriority(p typesv1.Priority) string {
 }
 
 // docEdit is a document the user sent and the API refused: the page
-// shows it again, with what the API said, so nothing typed is lost.
+// shows it again, with what the API said (its problem), so nothing
+// typed is lost.
 type docEdit struct {
-	Text        string
-	Key, Detail string
+	Text string
+	problem
 }
 
 // or is the text of the document to edit: the one refused, else def.
@@ -166,20 +167,6 @@ func (e *docEdit) or(def string) string {
 		return e.Text
 	}
 	return def
-}
-
-// docRefused is the page code and explanation (a word and what the API
-// said) of a refusal the user can fix by editing what they sent, as
-// failCall shows it; ok is false for any other error.
-func docRefused(err error, text string) (code int, edit *docEdit, ok bool) {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest, &docEdit{Text: text, Key: "error.invalid", Detail: explain(st)}, true
-	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict, &docEdit{Text: text, Key: "error.conflict", Detail: explain(st)}, true
-	}
-	return 0, nil, false
 }
 
 // docPage serves a page with a document's editor: show, for the
@@ -212,8 +199,8 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 		to, key, err = apply(withToken(r.Context(), s.access))
 	}
 	if err != nil {
-		if code, e, ok := docRefused(err, text); ok {
-			show(s, e, code)
+		if code, p, ok := fixable(err); ok {
+			show(s, &docEdit{Text: text, problem: p}, code)
 			return
 		}
 		c.failCall(w, r, s, err)
