@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -44,6 +45,21 @@ func (c *Console) posted(w http.ResponseWriter, r *http.Request) (*session, bool
 		return nil, false
 	}
 	return c.signedIn(w, r)
+}
+
+// refusal is how failCall shows a refusal the user can fix by changing
+// what they posted (a field's error: 400; a conflict: 409), for a form
+// shown again as typed; ok is false for any other error, which failCall
+// answers.
+func refusal(err error) (code int, p *problem, ok bool) {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return http.StatusBadRequest, &problem{Key: "error.invalid", Detail: explain(st)}, true
+	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict, &problem{Key: "error.conflict", Detail: explain(st)}, true
+	}
+	return 0, nil, false
 }
 
 // withDone adds the done word to a local path.

@@ -406,24 +406,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code 
 	c.render(w, r, s, "error", code, problem{Key: key})
 }
 
-// fixable is the page code and problem of a refusal the user can fix by
-// changing what they sent (a field's error: 400, a conflict: 409); ok is
-// false for any other error.
-func fixable(err error) (code int, p problem, ok bool) {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest, problem{Key: "error.invalid", Detail: explain(st)}, true
-	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict, problem{Key: "error.conflict", Detail: explain(st)}, true
-	}
-	return 0, problem{}, false
-}
-
 // failCall answers what an API call's error means to the user.
 func (c *Console) failCall(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	if code, p, ok := fixable(err); ok {
-		c.render(w, r, s, "error", code, p)
+	if code, p, ok := refusal(err); ok {
+		c.render(w, r, s, "error", code, *p)
 		return
 	}
 	st := status.Convert(err)

@@ -199,8 +199,8 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 		to, key, err = apply(withToken(r.Context(), s.access))
 	}
 	if err != nil {
-		if code, p, ok := fixable(err); ok {
-			show(s, &docEdit{Text: text, problem: p}, code)
+		if code, p, ok := refusal(err); ok {
+			show(s, &docEdit{Text: text, problem: *p}, code)
 			return
 		}
 		c.failCall(w, r, s, err)

@@ -114,7 +114,7 @@ func (c *Console) testRoutes(r *http.Request, s *session, t routeTest) (*notifyv
 	}
 	res, err := c.routeClient().TestRoutes(withToken(r.Context(), s.access), req)
 	if err != nil {
-		if _, p, ok := fixable(err); ok {
+		if _, p, ok := refusal(err); ok {
 			return nil, p.Detail
 		}
 		c.opts.Log.WarnContext(r.Context(), "console routes test failed", "error", err)
