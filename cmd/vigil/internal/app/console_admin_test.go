@@ -56,19 +56,17 @@ func newAdminConsole(t *testing.T, with ...func(*app.Options)) *adminConsole {
 		{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN},
 		{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 	} {
-		_, err := a.users.CreateUser(a.api, &gatewayv1.CreateUserRequest{User: u, Password: consolePassword(u.GetName())})
+		_, err := a.users.CreateUser(a.api, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
 		require.NoError(t, err)
 	}
 	return a
 }
 
-func consolePassword(name string) string { return "correct horse " + name + " battery" }
-
 // login is a console client signed in as name.
 func (a *adminConsole) login(t *testing.T, name string) *browser.Client {
 	t.Helper()
 	c := browser.NewClient(t, a.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(name, consolePassword(name)).Code)
+	require.Equal(t, http.StatusSeeOther, c.Login(name, password(name)).Code)
 	return c
 }
 
@@ -91,7 +89,7 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 
 	// A user, made through the form, is the API's.
 	created := ada.Post("/admin/users", url.Values{
-		"name": {"bob"}, "email": {"bob@example.com"}, "role": {"viewer"}, "teams": {"payments, web"}, "password": {consolePassword("bob")},
+		"name": {"bob"}, "email": {"bob@example.com"}, "role": {"viewer"}, "teams": {"payments, web"}, "password": {password("bob")},
 	})
 	require.Equal(t, http.StatusSeeOther, created.Code, created.Body)
 	require.Equal(t, "/admin/users/bob?done=done.admin.user_created", created.Header.Get("Location"))
@@ -103,7 +101,7 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	require.Equal(t, http.StatusOK, p.Code)
 	require.Contains(t, p.Body, "User created.")
 	require.Contains(t, p.Body, "bob@example.com")
-	require.NotContains(t, p.Body, consolePassword("bob"))
+	require.NotContains(t, p.Body, password("bob"))
 	require.Contains(t, ada.Get("/admin/users").Body, `href="/admin/users/bob"`)
 	a.login(t, "bob") // with the initial password
 
@@ -128,7 +126,7 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	require.NotContains(t, set.Header.Get("Location"), newPassword)
 	require.NotContains(t, ada.Get(set.Header.Get("Location")).Body, newPassword)
 	c := browser.NewClient(t, a.base)
-	require.Equal(t, http.StatusUnauthorized, c.Login("bob", consolePassword("bob")).Code, "the old password is gone")
+	require.Equal(t, http.StatusUnauthorized, c.Login("bob", password("bob")).Code, "the old password is gone")
 	require.Equal(t, http.StatusSeeOther, c.Login("bob", newPassword).Code)
 
 	// A key: its secret on the answer that made it, once, and nowhere
@@ -173,7 +171,7 @@ func TestConsoleAdminUsersAndKeys(t *testing.T) {
 	require.NotContains(t, olga.Get("/").Body, `href="/admin"`)
 	before, err := a.users.ListUsers(a.api, &gatewayv1.ListUsersRequest{})
 	require.NoError(t, err)
-	p = olga.Post("/admin/users", url.Values{"name": {"mallory"}, "role": {"admin"}, "password": {consolePassword("mallory")}})
+	p = olga.Post("/admin/users", url.Values{"name": {"mallory"}, "role": {"admin"}, "password": {password("mallory")}})
 	require.Equal(t, http.StatusForbidden, p.Code)
 	after, err := a.users.ListUsers(a.api, &gatewayv1.ListUsersRequest{})
 	require.NoError(t, err)
@@ -374,7 +372,7 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 	}
 
 	admin := browser.New(t)
-	login(admin, "ada", consolePassword("ada"))
+	login(admin, "ada", password("ada"))
 	admin.Do(30*time.Second,
 		chromedp.Click(chromedp.CSS(`nav.sections a[href="/admin"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/users"]`)),
@@ -383,7 +381,7 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#create-user input[name=name]`), "carol"),
 		chromedp.SetValue(chromedp.CSS(`#create-user select[name=role]`), "operator"),
 		chromedp.SendKeys(chromedp.CSS(`#create-user input[name=teams]`), "payments"),
-		chromedp.SendKeys(chromedp.CSS(`#create-user input[name=password]`), consolePassword("carol")),
+		chromedp.SendKeys(chromedp.CSS(`#create-user input[name=password]`), password("carol")),
 		chromedp.Submit(chromedp.CSS(`form#create-user`)),
 		chromedp.WaitVisible(chromedp.CSS(`h1#user`)),
 	)
@@ -398,7 +396,7 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 
 	// Carol logs in, in her own browser.
 	carol := browser.New(t)
-	login(carol, "carol", consolePassword("carol"))
+	login(carol, "carol", password("carol"))
 	require.Equal(t, "carol", text(carol, "header .user"))
 
 	// A key: the secret once.

@@ -3,7 +3,6 @@ package console
 import (
 	"cmp"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -28,9 +27,7 @@ type auditData struct {
 	Filters auditFilters
 	Results []string
 	Events  []auditRow
-	Next    string
-	First   string
-	Paged   bool
+	pager
 }
 
 // auditRow is an audit event with its method's short name.
@@ -66,24 +63,16 @@ func (c *Console) adminAudit(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := auditData{Filters: f, Results: auditResults, Paged: req.GetPageToken() != ""}
+	d := auditData{Filters: f, Results: auditResults}
 	for _, e := range res.GetEvents() {
 		// "vigil.gateway.v1.UserService/CreateUser" reads as
 		// "UserService/CreateUser"; the whole name is its title.
 		_, short, _ := strings.Cut(e.GetMethod(), ".v1.")
 		d.Events = append(d.Events, auditRow{AuditEvent: e, Method: cmp.Or(short, e.GetMethod())})
 	}
-	params := url.Values{}
-	for k, v := range map[string]string{"actor": f.Actor, "method": f.Method, "target": f.Target, "since": f.Since, "until": f.Until, "result": f.Result} {
-		if v != "" {
-			params.Set(k, v)
-		}
-	}
-	d.First = "/admin/audit?" + params.Encode()
-	if t := res.GetNextPageToken(); t != "" {
-		params.Set("page", t)
-		d.Next = "/admin/audit?" + params.Encode()
-	}
+	d.pager = newPager("/admin/audit", filterQuery(map[string]string{
+		"actor": f.Actor, "method": f.Method, "target": f.Target, "since": f.Since, "until": f.Until, "result": f.Result,
+	}), req.GetPageToken(), res.GetNextPageToken())
 	c.render(w, r, s, "admin-audit", http.StatusOK, d)
 }
 

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -59,8 +58,7 @@ func (c *Console) showKeys(ctx context.Context, w http.ResponseWriter, r *http.R
 		return
 	}
 	d.Scopes = scopes
-	const create = "/vigil.gateway.v1.KeyService/CreateKey"
-	d.CanCreate = s.can(create, "") || slices.ContainsFunc(s.user.GetTeams(), func(t string) bool { return s.can(create, t) })
+	d.CanCreate = s.canForSomeTeam("/vigil.gateway.v1.KeyService/CreateKey")
 	for _, k := range res.GetKeys() {
 		d.Keys = append(d.Keys, newKeyRow(k))
 	}
@@ -111,7 +109,3 @@ func (c *Console) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 		return "/admin/keys", "done.admin.key_revoked", err
 	})
 }
-
-// localTime is the layout of a datetime-local input: a time in the
-// user's zone.
-const localTime = "2006-01-02T15:04"

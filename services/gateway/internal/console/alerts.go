@@ -70,11 +70,10 @@ type alertData struct {
 	States     []option
 	Rows       []alertRow
 	// Error is the API's refusal of the search, with its field errors.
-	Error       string
-	Forbidden   bool
-	Searched    bool
-	Next, First string
-	Paged       bool
+	Error     string
+	Forbidden bool
+	Searched  bool
+	pager
 	// Incidents are the user's latest incidents, each with this search
 	// within it, when they may not search every alert.
 	Incidents []incidentLink
@@ -109,7 +108,7 @@ func (c *Console) alertSearch(w http.ResponseWriter, r *http.Request) {
 			aq.States = append(aq.States, st)
 		}
 	}
-	d := alertData{Query: aq, FilterText: strings.Join(aq.Filter, ", "), Paged: q.Get("page") != ""}
+	d := alertData{Query: aq, FilterText: strings.Join(aq.Filter, ", ")}
 	for _, st := range alertStates {
 		d.States = append(d.States, option{Name: st, Checked: slices.Contains(aq.States, st)})
 	}
@@ -143,12 +142,7 @@ func (c *Console) alertSearch(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	params := aq.params()
-	d.First = "/alerts?" + params.Encode()
-	if t := res.GetNextPageToken(); t != "" {
-		params.Set("page", t)
-		d.Next = "/alerts?" + params.Encode()
-	}
+	d.pager = newPager("/alerts", aq.params(), q.Get("page"), res.GetNextPageToken())
 	c.render(w, r, s, "alerts", code, d)
 }
 

@@ -101,9 +101,8 @@ type appRow struct {
 }
 
 type appListData struct {
-	Rows        []appRow
-	Next, First string
-	Paged       bool
+	Rows []appRow
+	pager
 	// MayCreate: the user may onboard an app for one of their teams.
 	MayCreate bool
 }
@@ -123,7 +122,7 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 		c.failCall(w, r, s, err)
 		return
 	}
-	d := appListData{Paged: page != "", First: "/apps", MayCreate: len(s.onboardTeams()) > 0 || s.onboardsAnyTeam()}
+	d := appListData{pager: newPager("/apps", nil, page, res.GetNextPageToken()), MayCreate: s.canForSomeTeam(createAppMethod)}
 	d.Rows = make([]appRow, len(res.GetApps()))
 	// The app carries its current revision, not how its last deployment
 	// went: one ListDeployments per app, a few at a time.
@@ -145,9 +144,6 @@ func (c *Console) appList(w http.ResponseWriter, r *http.Request) {
 	if err := g.Wait(); err != nil {
 		c.failCall(w, r, s, err)
 		return
-	}
-	if t := res.GetNextPageToken(); t != "" {
-		d.Next = "/apps?" + url.Values{"page": {t}}.Encode()
 	}
 	c.render(w, r, s, "apps", http.StatusOK, d)
 }
@@ -345,9 +341,8 @@ type appData struct {
 	App     *deployv1.App
 	History []*deploymentView
 	// Running is a deployment under way, if any.
-	Running     *deploymentView
-	Next, First string
-	Paged       bool
+	Running *deploymentView
+	pager
 }
 
 // appPage shows one app: its spec, its deployments (paged, newest
@@ -371,16 +366,13 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := "/apps/" + url.PathEscape(name)
-	d := appData{App: res.GetApp(), Paged: page != "", First: base}
+	d := appData{App: res.GetApp(), pager: newPager(base, nil, page, h.GetNextPageToken())}
 	for _, dep := range h.GetDeployments() {
 		x := newDeploymentView(dep)
 		d.History = append(d.History, x)
 		if !x.Ended && d.Running == nil {
 			d.Running = x
 		}
-	}
-	if t := h.GetNextPageToken(); t != "" {
-		d.Next = base + "?" + url.Values{"page": {t}}.Encode()
 	}
 	c.render(w, r, s, "app", http.StatusOK, d)
 }

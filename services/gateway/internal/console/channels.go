@@ -36,18 +36,16 @@ func (c *Console) channelClient() notifyv1.ChannelServiceClient {
 // scheme and host: the page has no secret to give away.
 type channelView struct {
 	*notifyv1.Channel
-	Target    string
-	APIURL    string
-	Secret    bool
-	ReadOnly  bool
-	Personal  bool
-	Languages []string
+	Target   string
+	APIURL   string
+	Secret   bool
+	ReadOnly bool
 }
 
 func newChannelView(ch *notifyv1.Channel) channelView {
 	v := channelView{
 		Channel: ch, Target: ch.GetTarget(), APIURL: shownURL(ch.GetApiUrl()), Secret: ch.GetKind() == "webhook",
-		ReadOnly: ch.GetSource() == "env", Personal: ch.GetUser() != "", Languages: languages,
+		ReadOnly: ch.GetSource() == "env",
 	}
 	if v.Secret {
 		v.Target = shownURL(ch.GetTarget())
@@ -107,11 +105,12 @@ func (c *Console) channelList(w http.ResponseWriter, r *http.Request) {
 }
 
 // channelData is one channel's page: the channel, what the user may do
-// to it, and the result of a test just sent.
+// to it, the result of a test just sent, and the edit form's languages.
 type channelData struct {
 	channelView
 	CanUpdate, CanTest, CanDelete bool
 	Test                          *notifyv1.TestChannelResponse
+	Languages                     []string
 }
 
 // managesChannel is can refined by notify's own rule for channels
@@ -149,12 +148,12 @@ func (c *Console) showChannel(w http.ResponseWriter, r *http.Request, s *session
 		c.failCall(w, r, s, err)
 		return
 	}
-	ch := res.GetChannel()
+	v := newChannelView(res.GetChannel())
 	c.render(w, r, s, "channel", http.StatusOK, channelData{
-		channelView: newChannelView(ch), Test: test,
-		CanUpdate: ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/UpdateChannel", ch),
-		CanTest:   s.managesChannel("/vigil.notify.v1.ChannelService/TestChannel", ch),
-		CanDelete: ch.GetSource() != "env" && s.managesChannel("/vigil.notify.v1.ChannelService/DeleteChannel", ch),
+		channelView: v, Test: test, Languages: languages,
+		CanUpdate: !v.ReadOnly && s.managesChannel("/vigil.notify.v1.ChannelService/UpdateChannel", v.Channel),
+		CanTest:   s.managesChannel("/vigil.notify.v1.ChannelService/TestChannel", v.Channel),
+		CanDelete: !v.ReadOnly && s.managesChannel("/vigil.notify.v1.ChannelService/DeleteChannel", v.Channel),
 	})
 }
 

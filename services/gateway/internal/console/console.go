@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -292,6 +293,19 @@ func (s *session) can(method, team string) bool {
 	return !rule.Team || s.p.Reaches(team)
 }
 
+// canForSomeTeam reports whether the session may call method on something of
+// at least one team it reaches (can for one of them): whether to offer a
+// "new" form, whose team the user chooses.
+func (s *session) canForSomeTeam(method string) bool {
+	if s == nil {
+		return false
+	}
+	if s.can(method, "") {
+		return true
+	}
+	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
+}
+
 // withToken makes calls as the session's user.
 func withToken(ctx context.Context, token string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
@@ -394,12 +408,12 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code 
 
 // failCall answers what an API call's error means to the user.
 func (c *Console) failCall(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	if code, p, ok := refusal(err); ok {
+		c.render(w, r, s, "error", code, *p)
+		return
+	}
 	st := status.Convert(err)
 	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		c.render(w, r, s, "error", http.StatusBadRequest, problem{Key: "error.invalid", Detail: explain(st)})
-	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
-		c.render(w, r, s, "error", http.StatusConflict, problem{Key: "error.conflict", Detail: explain(st)})
 	case codes.ResourceExhausted:
 		c.render(w, r, s, "error", http.StatusTooManyRequests, problem{Key: "error.throttled", Detail: st.Message()})
 	case codes.NotFound:
@@ -446,6 +460,10 @@ func zone(r *http.Request) *time.Location {
 	}
 	return time.UTC
 }
+
+// localTime is the layout of a datetime-local input: a wall-clock time
+// without a zone, which is the user's (zone).
+const localTime = "2006-01-02T15:04"
 
 // pageFuncs are the template functions that depend on the request and
 // its session (nil at parse time, when only their names matter).

@@ -60,9 +60,7 @@ type listData struct {
 	Statuses   []string
 	Priorities []string
 	Rows       []row
-	Next       string
-	First      string
-	Paged      bool
+	pager
 }
 
 // incidentList is one page of the incidents the user may read: the API
@@ -89,22 +87,11 @@ func (c *Console) incidentList(w http.ResponseWriter, r *http.Request) {
 	}
 	d := listData{
 		Filters: f, Statuses: []string{"open", "acknowledged", "resolved"}, Priorities: []string{"P0", "P1", "P2", "P3"},
-		Paged: req.PageToken != "",
 	}
 	for _, in := range res.GetIncidents() {
 		d.Rows = append(d.Rows, newRow(in))
 	}
-	params := url.Values{}
-	for k, v := range map[string]string{"team": f.Team, "app": f.App, "status": f.Status, "priority": f.Priority, "q": f.Text} {
-		if v != "" {
-			params.Set(k, v)
-		}
-	}
-	d.First = "/?" + params.Encode()
-	if t := res.GetNextPageToken(); t != "" {
-		params.Set("page", t)
-		d.Next = "/?" + params.Encode()
-	}
+	d.pager = newPager("/", filterQuery(map[string]string{"team": f.Team, "app": f.App, "status": f.Status, "priority": f.Priority, "q": f.Text}), req.PageToken, res.GetNextPageToken())
 	c.render(w, r, s, "incidents", http.StatusOK, d)
 }
 

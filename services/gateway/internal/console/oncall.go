@@ -123,7 +123,7 @@ func (c *Console) showSchedule(w http.ResponseWriter, r *http.Request, s *sessio
 	d := scheduleData{
 		OnCallSchedule: sc, Now: c.onCallNow(ctx, r, name), Shifts: shifts.GetShifts(), Edit: edit,
 		Document: edit.or(writeDoc(sc, true, scheduleOutput...)),
-		From:     local.Format(overrideTimeLayout), To: local.Add(12 * time.Hour).Format(overrideTimeLayout),
+		From:     local.Format(localTime), To: local.Add(12 * time.Hour).Format(localTime),
 	}
 	c.render(w, r, s, "schedule", code, d)
 }
@@ -147,20 +147,16 @@ func (c *Console) updateSchedule(w http.ResponseWriter, r *http.Request) {
 	}, func(s *session, e *docEdit, code int) { c.showSchedule(w, r, s, e, code) })
 }
 
-// overrideTimeLayout is the value of a datetime-local input: a wall-clock time
-// without a zone, which is the user's (zone).
-const overrideTimeLayout = "2006-01-02T15:04"
-
 // addOverride puts someone on call for a while ("I take tonight"): the
 // times typed are wall-clock times in the user's zone.
 func (c *Console) addOverride(w http.ResponseWriter, r *http.Request) {
 	c.act(w, r, func(ctx context.Context, _ *session) (string, string, error) {
 		name := r.PathValue("name")
 		loc := zone(r)
-		from, err1 := time.ParseInLocation(overrideTimeLayout, r.PostFormValue("from"), loc)
-		to, err2 := time.ParseInLocation(overrideTimeLayout, r.PostFormValue("to"), loc)
+		from, err1 := time.ParseInLocation(localTime, r.PostFormValue("from"), loc)
+		to, err2 := time.ParseInLocation(localTime, r.PostFormValue("to"), loc)
 		if err1 != nil || err2 != nil {
-			return "", "", status.Errorf(codes.InvalidArgument, "override: from and to must be times as %s, in %s", overrideTimeLayout, loc)
+			return "", "", status.Errorf(codes.InvalidArgument, "override: from and to must be times as %s, in %s", localTime, loc)
 		}
 		_, err := c.oncallClient().AddOverride(ctx, &monitorv1.AddOverrideRequest{Schedule: name, Override: &monitorv1.ScheduleOverride{
 			Who: strings.TrimSpace(r.PostFormValue("who")), Start: timestamppb.New(from), End: timestamppb.New(to),

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,19 +25,6 @@ func (c *Console) routePeople() {
 	c.routeRoutes()
 	c.routeEscalation()
 	c.routeOnCall()
-}
-
-// canForSomeTeam reports whether the session may call method on something of
-// at least one team it reaches: whether to offer a "new" form, whose
-// team the user chooses.
-func (s *session) canForSomeTeam(method string) bool {
-	if s == nil {
-		return false
-	}
-	if s.can(method, "") {
-		return true
-	}
-	return slices.ContainsFunc(s.p.Teams, func(team string) bool { return s.can(method, team) })
 }
 
 // Documents are edited as the CLI's files are (`vigil escalation
@@ -168,10 +154,11 @@ func policyPriority(p typesv1.Priority) string {
 }
 
 // docEdit is a document the user sent and the API refused: the page
-// shows it again, with what the API said, so nothing typed is lost.
+// shows it again, with what the API said (its problem), so nothing
+// typed is lost.
 type docEdit struct {
-	Text        string
-	Key, Detail string
+	Text string
+	problem
 }
 
 // or is the text of the document to edit: the one refused, else def.
@@ -180,20 +167,6 @@ func (e *docEdit) or(def string) string {
 		return e.Text
 	}
 	return def
-}
-
-// docRefused is the page code and explanation (a word and what the API
-// said) of a refusal the user can fix by editing what they sent, as
-// failCall shows it; ok is false for any other error.
-func docRefused(err error, text string) (code int, edit *docEdit, ok bool) {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest, &docEdit{Text: text, Key: "error.invalid", Detail: explain(st)}, true
-	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict, &docEdit{Text: text, Key: "error.conflict", Detail: explain(st)}, true
-	}
-	return 0, nil, false
 }
 
 // docPage serves a page with a document's editor: show, for the
@@ -226,8 +199,8 @@ func (c *Console) applyDoc(w http.ResponseWriter, r *http.Request, m proto.Messa
 		to, key, err = apply(withToken(r.Context(), s.access))
 	}
 	if err != nil {
-		if code, e, ok := docRefused(err, text); ok {
-			show(s, e, code)
+		if code, p, ok := refusal(err); ok {
+			show(s, &docEdit{Text: text, problem: *p}, code)
 			return
 		}
 		c.failCall(w, r, s, err)

@@ -114,8 +114,8 @@ func (c *Console) testRoutes(r *http.Request, s *session, t routeTest) (*notifyv
 	}
 	res, err := c.routeClient().TestRoutes(withToken(r.Context(), s.access), req)
 	if err != nil {
-		if _, e, ok := docRefused(err, ""); ok {
-			return nil, e.Detail
+		if _, p, ok := refusal(err); ok {
+			return nil, p.Detail
 		}
 		c.opts.Log.WarnContext(r.Context(), "console routes test failed", "error", err)
 		return nil, translate(language(r), "error.unavailable")
