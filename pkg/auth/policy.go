@@ -185,6 +185,9 @@ var Policy = map[string]Rule{
 	"/vigil.notify.v1.ChannelService/UpdateChannel": operate("channel/{channel.name}"),
 	"/vigil.notify.v1.ChannelService/DeleteChannel": operate("channel/{name}"),
 	"/vigil.notify.v1.ChannelService/TestChannel":   operate("channel/{name}"),
+	// What the channels were told of an incident: whoever reads the
+	// incident's team (notify checks it).
+	"/vigil.notify.v1.ChannelService/ListIncidentMessages": read,
 	// Who hears what is no secret to those who hear it; changing it is an
 	// admin's.
 	"/vigil.notify.v1.RouteService/GetRoutes":   readGlobal,

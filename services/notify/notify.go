@@ -295,7 +295,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	if err := s.channels.Load(ctx); err != nil {
 		return nil, err
 	}
-	s.api = grpcapi.New(store, s.channels, cdeps, s.look)
+	s.api = grpcapi.New(store, s.channels, s.deliveries, s.incidents, cdeps, s.look)
 	if len(s.channels.Endpoints()) == 0 {
 		// Consumers run anyway: a channel created later hears from then on.
 		log.WarnContext(ctx, "no notification channel yet: add one with `vigil channels create`, or set VIGIL_TELEGRAM_BOT_TOKEN and VIGIL_TELEGRAM_CHAT_ID (or another kind's variables)")

@@ -206,6 +206,23 @@ func (c *Client) Update(ctx context.Context, channel, ts, text string, blocks []
 	return c.call(ctx, method, updateRequest{Channel: channel, TS: ts, Text: truncateRunes(text, MaxTextLength), Blocks: blocks}, &struct{}{})
 }
 
+// WorkspaceURL is the URL of the token's workspace
+// (https://example.slack.com/), as auth.test names it: the base of its
+// messages' links.
+func (c *Client) WorkspaceURL(ctx context.Context) (string, error) {
+	const method = "auth.test"
+	var out struct {
+		URL string `json:"url"`
+	}
+	if err := c.call(ctx, method, struct{}{}, &out); err != nil {
+		return "", err
+	}
+	if out.URL == "" {
+		return "", fmt.Errorf("slack: %s: the answer has no url", method)
+	}
+	return out.URL, nil
+}
+
 // answer is the part of every Web API answer Vigil reads.
 type answer struct {
 	OK               bool   `json:"ok"`

@@ -37,6 +37,17 @@ type Channel interface {
 	Edit(ctx context.Context, id string, m message.Message) error
 }
 
+// Linker is a Channel whose messages people can open in the provider's
+// app by a link (an incident's page lists them). A channel without links
+// (LINE, email, a webhook) does not implement it.
+type Linker interface {
+	// Link is where message id can be opened, "" when it cannot (a
+	// private chat, a workspace the provider did not name). It must not
+	// call the provider on every call: pages are read far more often than
+	// channels change.
+	Link(ctx context.Context, id string) string
+}
+
 // Endpoint is an opened channel as notify's delivery log knows it.
 type Endpoint struct {
 	// Name is the channel's kind ("telegram", "slack"): the delivery

@@ -49,3 +49,8 @@ func (f *ChannelForwarder) DeleteChannel(ctx context.Context, r *notifyv1.Delete
 func (f *ChannelForwarder) TestChannel(ctx context.Context, r *notifyv1.TestChannelRequest) (*notifyv1.TestChannelResponse, error) {
 	return f.c.TestChannel(ctx, r)
 }
+
+// ListIncidentMessages forwards the RPC.
+func (f *ChannelForwarder) ListIncidentMessages(ctx context.Context, r *notifyv1.ListIncidentMessagesRequest) (*notifyv1.ListIncidentMessagesResponse, error) {
+	return f.c.ListIncidentMessages(ctx, r)
+}

@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	slackapi "github.com/vigil-ops/vigil/pkg/chat/slack"
 	"github.com/vigil-ops/vigil/services/notify/channel"
@@ -63,6 +66,60 @@ func (o Options) Open(deps channel.Deps) (*channel.Endpoint, error) {
 type Channel struct {
 	client  *slackapi.Client
 	channel string
+
+	// The workspace's URL, for links: asked of Slack once per channel
+	// (not per page view), again after a failure only once retryLink has
+	// passed.
+	mu        sync.Mutex
+	workspace string
+	failedAt  time.Time
+}
+
+const (
+	// retryLink is how long a failure to learn the workspace's URL
+	// stands: pages show no links meanwhile rather than each ask Slack.
+	retryLink = time.Minute
+	// linkTimeout bounds the one call, made while a page waits.
+	linkTimeout = 5 * time.Second
+)
+
+// Link is message ts's permalink,
+// https://<workspace>.slack.com/archives/<channel>/p<ts without its dot>.
+// The workspace's URL is auth.test's, asked once per channel: cheaper
+// than chat.getPermalink, which is a call per message, and its answer
+// is the same for every message of the channel.
+func (c *Channel) Link(ctx context.Context, ts string) string {
+	sec, frac, ok := strings.Cut(ts, ".")
+	if !ok || sec == "" || frac == "" {
+		return ""
+	}
+	base := c.workspaceURL(ctx)
+	if base == "" {
+		return ""
+	}
+	return strings.TrimSuffix(base, "/") + "/archives/" + url.PathEscape(c.channel) + "/p" + sec + frac
+}
+
+func (c *Channel) workspaceURL(ctx context.Context) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.workspace != "" || time.Since(c.failedAt) < retryLink {
+		return c.workspace
+	}
+	ctx, cancel := context.WithTimeout(ctx, linkTimeout)
+	defer cancel()
+	u, err := c.client.WorkspaceURL(ctx)
+	if err != nil {
+		c.failedAt = time.Now()
+		return ""
+	}
+	if p, err := url.Parse(u); err != nil || p.Scheme != "https" || p.Host == "" {
+		// Only Slack's own https URL becomes a link a browser opens.
+		c.failedAt = time.Now()
+		return ""
+	}
+	c.workspace = u
+	return u
 }
 
 // Send posts m, as a reply in the thread of message parent when that is

@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/vigil-ops/vigil/pkg/approval"
 	tgapi "github.com/vigil-ops/vigil/pkg/chat/telegram"
@@ -161,4 +163,24 @@ func judge(err error) error {
 		e.Status = apiErr.StatusCode
 	}
 	return e
+}
+
+// Link is message id's t.me link. Telegram links only messages of
+// supergroups and channels, by their id (-100XXXXXXXXXX: t.me/c/XXXXXXXXXX,
+// for their members) or, when public, by their username (@name:
+// t.me/name); a private chat or a basic group has no link. Derived from
+// the chat id alone, so no call to Telegram.
+func (c *Channel) Link(_ context.Context, id string) string {
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return ""
+	}
+	if name, ok := strings.CutPrefix(c.chatID, "@"); ok && name != "" {
+		return "https://t.me/" + url.PathEscape(name) + "/" + id
+	}
+	if n, ok := strings.CutPrefix(c.chatID, "-100"); ok && n != "" {
+		if _, err := strconv.ParseUint(n, 10, 64); err == nil {
+			return "https://t.me/c/" + n + "/" + id
+		}
+	}
+	return ""
 }

@@ -1,5 +1,6 @@
-// Package grpcapi is notify's gRPC port, ChannelService and
-// RouteService, with its errors mapped to status codes in one place.
+// Package grpcapi is notify's gRPC port, ChannelService (with what the
+// channels were told of an incident) and RouteService, with its errors
+// mapped to status codes in one place.
 package grpcapi
 
 import (
@@ -30,7 +31,11 @@ type Server struct {
 	notifyv1.UnimplementedChannelServiceServer
 	store *postgres.Channels
 	reg   *registry.Registry
-	deps  channel.Deps
+	// deliveries and incidents are what notify told whom, and the
+	// incidents it told about (ListIncidentMessages).
+	deliveries *postgres.Deliveries
+	incidents  *postgres.Incidents
+	deps       channel.Deps
 	// look draws the test message as notify draws its others.
 	look message.Defaults
 	log  *slog.Logger
@@ -38,9 +43,16 @@ type Server struct {
 
 // New returns the API over the channel store; reg is reloaded after
 // every change, so this replica uses it at once (the others within their
-// poll). Test messages are drawn with look, like notify's others.
-func New(store *postgres.Channels, reg *registry.Registry, deps channel.Deps, look message.Defaults) *Server {
-	return &Server{store: store, reg: reg, deps: deps, look: look, log: deps.Logger.With("component", "channels")}
+// poll). Test messages are drawn with look, like notify's others. An
+// incident's messages are read from deliveries, its team from incidents.
+func New(
+	store *postgres.Channels, reg *registry.Registry, deliveries *postgres.Deliveries, incidents *postgres.Incidents,
+	deps channel.Deps, look message.Defaults,
+) *Server {
+	return &Server{
+		store: store, reg: reg, deliveries: deliveries, incidents: incidents, deps: deps, look: look,
+		log: deps.Logger.With("component", "channels"),
+	}
 }
 
 // testTimeout bounds a test message: a provider that does not answer in

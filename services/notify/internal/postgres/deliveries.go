@@ -361,3 +361,28 @@ func (d *Deliveries) PendingChannels(ctx context.Context) ([]string, error) {
 	}
 	return names, nil
 }
+
+// Message is a delivery as the incident's page shows it.
+type Message struct {
+	// Seq orders an incident's messages as they were queued, and keys
+	// the pages of the list.
+	Seq                                                int64
+	Channel, Subject, Target, Status, Error, MessageID string
+	CreatedAt, UpdatedAt                               time.Time
+}
+
+// OfIncident are the messages about incident id, in the order they were
+// queued, from the one after seq after on, at most limit.
+func (d *Deliveries) OfIncident(ctx context.Context, id string, after int64, limit int) ([]Message, error) {
+	rows, _ := d.pool.Query(ctx, `SELECT seq, channel, subject, target, status, last_error, message_id, created_at, updated_at
+		FROM deliveries WHERE incident_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id, after, limit)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
+		var m Message
+		err := row.Scan(&m.Seq, &m.Channel, &m.Subject, &m.Target, &m.Status, &m.Error, &m.MessageID, &m.CreatedAt, &m.UpdatedAt)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the messages of incident %s: %w", id, err)
+	}
+	return out, nil
+}

@@ -154,6 +154,22 @@ func (r *Registry) Channel(name string) (*channel.Endpoint, bool) {
 	return nil, false
 }
 
+// Kind is the kind of channel name (an environment channel is named
+// after its kind), "" when there is no such channel (deleted since).
+func (r *Registry) Kind(name string) string {
+	if _, ok := r.EnvChannel(name); ok {
+		return name
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.stored {
+		if e.rec.Name == name {
+			return e.rec.Kind
+		}
+	}
+	return ""
+}
+
 // Personal are the channels that reach user.
 func (r *Registry) Personal(user string) []*channel.Endpoint {
 	r.mu.RLock()

@@ -889,6 +889,251 @@ func (x *TestChannelResponse) GetHttpStatus() int32 {
 	return 0
 }
 
+type ListIncidentMessagesRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IncidentId string                 `protobuf:"bytes,1,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	// Default 50, at most 500.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentMessagesRequest) Reset() {
+	*x = ListIncidentMessagesRequest{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentMessagesRequest) ProtoMessage() {}
+
+func (x *ListIncidentMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ListIncidentMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListIncidentMessagesRequest) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *ListIncidentMessagesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListIncidentMessagesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// IncidentMessage is one message notify sent (or is sending) to one
+// channel about an incident.
+type IncidentMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel's name.
+	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// The channel's kind: telegram, slack, line, email, webhook; "" for a
+	// channel deleted since.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What the message says: incident.opened, analysis.completed,
+	// repair.approval (the card), repair.decided, incident.resolved, ...
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// queued, sending, retrying, sent, failed, unknown (the provider may or
+	// may not have it: never sent again).
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// The last error, when it was not sent (yet).
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The conversation it went to (a chat id, a Slack channel id, email
+	// addresses); a webhook's URL only as its scheme and host, since a URL
+	// often carries a token.
+	Target string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	// The provider's id of the message, once sent.
+	MessageId string `protobuf:"bytes,7,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// Where to open it in the chat (Slack, Telegram supergroups and public
+	// chats); "" where the provider has no link.
+	Link          string                 `protobuf:"bytes,8,opt,name=link,proto3" json:"link,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentMessage) Reset() {
+	*x = IncidentMessage{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentMessage) ProtoMessage() {}
+
+func (x *IncidentMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentMessage.ProtoReflect.Descriptor instead.
+func (*IncidentMessage) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *IncidentMessage) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
+func (x *IncidentMessage) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *IncidentMessage) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+type ListIncidentMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*IncidentMessage     `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentMessagesResponse) Reset() {
+	*x = ListIncidentMessagesResponse{}
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentMessagesResponse) ProtoMessage() {}
+
+func (x *ListIncidentMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_notify_v1_channel_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ListIncidentMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_notify_v1_channel_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListIncidentMessagesResponse) GetMessages() []*IncidentMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ListIncidentMessagesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_vigil_notify_v1_channel_service_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
@@ -959,7 +1204,31 @@ const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
 	"\vhttp_status\x18\x04 \x01(\x05R\n" +
-	"httpStatus2\xbe\x04\n" +
+	"httpStatus\"z\n" +
+	"\x1bListIncidentMessagesRequest\x12\x1f\n" +
+	"\vincident_id\x18\x01 \x01(\tR\n" +
+	"incidentId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xcc\x02\n" +
+	"\x0fIncidentMessage\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\a \x01(\tR\tmessageId\x12\x12\n" +
+	"\x04link\x18\b \x01(\tR\x04link\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x84\x01\n" +
+	"\x1cListIncidentMessagesResponse\x12<\n" +
+	"\bmessages\x18\x01 \x03(\v2 .vigil.notify.v1.IncidentMessageR\bmessages\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb3\x05\n" +
 	"\x0eChannelService\x12[\n" +
 	"\fListChannels\x12$.vigil.notify.v1.ListChannelsRequest\x1a%.vigil.notify.v1.ListChannelsResponse\x12^\n" +
 	"\rCreateChannel\x12%.vigil.notify.v1.CreateChannelRequest\x1a&.vigil.notify.v1.CreateChannelResponse\x12^\n" +
@@ -967,7 +1236,8 @@ const file_vigil_notify_v1_channel_service_proto_rawDesc = "" +
 	"\n" +
 	"GetChannel\x12\".vigil.notify.v1.GetChannelRequest\x1a#.vigil.notify.v1.GetChannelResponse\x12^\n" +
 	"\rUpdateChannel\x12%.vigil.notify.v1.UpdateChannelRequest\x1a&.vigil.notify.v1.UpdateChannelResponse\x12X\n" +
-	"\vTestChannel\x12#.vigil.notify.v1.TestChannelRequest\x1a$.vigil.notify.v1.TestChannelResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1;notifyv1b\x06proto3"
+	"\vTestChannel\x12#.vigil.notify.v1.TestChannelRequest\x1a$.vigil.notify.v1.TestChannelResponse\x12s\n" +
+	"\x14ListIncidentMessages\x12,.vigil.notify.v1.ListIncidentMessagesRequest\x1a-.vigil.notify.v1.ListIncidentMessagesResponseB=Z;github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1;notifyv1b\x06proto3"
 
 var (
 	file_vigil_notify_v1_channel_service_proto_rawDescOnce sync.Once
@@ -981,53 +1251,61 @@ func file_vigil_notify_v1_channel_service_proto_rawDescGZIP() []byte {
 	return file_vigil_notify_v1_channel_service_proto_rawDescData
 }
 
-var file_vigil_notify_v1_channel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_vigil_notify_v1_channel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vigil_notify_v1_channel_service_proto_goTypes = []any{
-	(*Channel)(nil),               // 0: vigil.notify.v1.Channel
-	(*EmailSettings)(nil),         // 1: vigil.notify.v1.EmailSettings
-	(*ListChannelsRequest)(nil),   // 2: vigil.notify.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),  // 3: vigil.notify.v1.ListChannelsResponse
-	(*CreateChannelRequest)(nil),  // 4: vigil.notify.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil), // 5: vigil.notify.v1.CreateChannelResponse
-	(*DeleteChannelRequest)(nil),  // 6: vigil.notify.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil), // 7: vigil.notify.v1.DeleteChannelResponse
-	(*GetChannelRequest)(nil),     // 8: vigil.notify.v1.GetChannelRequest
-	(*GetChannelResponse)(nil),    // 9: vigil.notify.v1.GetChannelResponse
-	(*UpdateChannelRequest)(nil),  // 10: vigil.notify.v1.UpdateChannelRequest
-	(*UpdateChannelResponse)(nil), // 11: vigil.notify.v1.UpdateChannelResponse
-	(*TestChannelRequest)(nil),    // 12: vigil.notify.v1.TestChannelRequest
-	(*TestChannelResponse)(nil),   // 13: vigil.notify.v1.TestChannelResponse
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 15: google.protobuf.FieldMask
+	(*Channel)(nil),                      // 0: vigil.notify.v1.Channel
+	(*EmailSettings)(nil),                // 1: vigil.notify.v1.EmailSettings
+	(*ListChannelsRequest)(nil),          // 2: vigil.notify.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),         // 3: vigil.notify.v1.ListChannelsResponse
+	(*CreateChannelRequest)(nil),         // 4: vigil.notify.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil),        // 5: vigil.notify.v1.CreateChannelResponse
+	(*DeleteChannelRequest)(nil),         // 6: vigil.notify.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil),        // 7: vigil.notify.v1.DeleteChannelResponse
+	(*GetChannelRequest)(nil),            // 8: vigil.notify.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),           // 9: vigil.notify.v1.GetChannelResponse
+	(*UpdateChannelRequest)(nil),         // 10: vigil.notify.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil),        // 11: vigil.notify.v1.UpdateChannelResponse
+	(*TestChannelRequest)(nil),           // 12: vigil.notify.v1.TestChannelRequest
+	(*TestChannelResponse)(nil),          // 13: vigil.notify.v1.TestChannelResponse
+	(*ListIncidentMessagesRequest)(nil),  // 14: vigil.notify.v1.ListIncidentMessagesRequest
+	(*IncidentMessage)(nil),              // 15: vigil.notify.v1.IncidentMessage
+	(*ListIncidentMessagesResponse)(nil), // 16: vigil.notify.v1.ListIncidentMessagesResponse
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 18: google.protobuf.FieldMask
 }
 var file_vigil_notify_v1_channel_service_proto_depIdxs = []int32{
 	1,  // 0: vigil.notify.v1.Channel.email:type_name -> vigil.notify.v1.EmailSettings
-	14, // 1: vigil.notify.v1.Channel.create_time:type_name -> google.protobuf.Timestamp
-	14, // 2: vigil.notify.v1.Channel.update_time:type_name -> google.protobuf.Timestamp
+	17, // 1: vigil.notify.v1.Channel.create_time:type_name -> google.protobuf.Timestamp
+	17, // 2: vigil.notify.v1.Channel.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: vigil.notify.v1.ListChannelsResponse.channels:type_name -> vigil.notify.v1.Channel
 	0,  // 4: vigil.notify.v1.CreateChannelRequest.channel:type_name -> vigil.notify.v1.Channel
 	0,  // 5: vigil.notify.v1.CreateChannelResponse.channel:type_name -> vigil.notify.v1.Channel
 	0,  // 6: vigil.notify.v1.GetChannelResponse.channel:type_name -> vigil.notify.v1.Channel
 	0,  // 7: vigil.notify.v1.UpdateChannelRequest.channel:type_name -> vigil.notify.v1.Channel
-	15, // 8: vigil.notify.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18, // 8: vigil.notify.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 9: vigil.notify.v1.UpdateChannelResponse.channel:type_name -> vigil.notify.v1.Channel
-	2,  // 10: vigil.notify.v1.ChannelService.ListChannels:input_type -> vigil.notify.v1.ListChannelsRequest
-	4,  // 11: vigil.notify.v1.ChannelService.CreateChannel:input_type -> vigil.notify.v1.CreateChannelRequest
-	6,  // 12: vigil.notify.v1.ChannelService.DeleteChannel:input_type -> vigil.notify.v1.DeleteChannelRequest
-	8,  // 13: vigil.notify.v1.ChannelService.GetChannel:input_type -> vigil.notify.v1.GetChannelRequest
-	10, // 14: vigil.notify.v1.ChannelService.UpdateChannel:input_type -> vigil.notify.v1.UpdateChannelRequest
-	12, // 15: vigil.notify.v1.ChannelService.TestChannel:input_type -> vigil.notify.v1.TestChannelRequest
-	3,  // 16: vigil.notify.v1.ChannelService.ListChannels:output_type -> vigil.notify.v1.ListChannelsResponse
-	5,  // 17: vigil.notify.v1.ChannelService.CreateChannel:output_type -> vigil.notify.v1.CreateChannelResponse
-	7,  // 18: vigil.notify.v1.ChannelService.DeleteChannel:output_type -> vigil.notify.v1.DeleteChannelResponse
-	9,  // 19: vigil.notify.v1.ChannelService.GetChannel:output_type -> vigil.notify.v1.GetChannelResponse
-	11, // 20: vigil.notify.v1.ChannelService.UpdateChannel:output_type -> vigil.notify.v1.UpdateChannelResponse
-	13, // 21: vigil.notify.v1.ChannelService.TestChannel:output_type -> vigil.notify.v1.TestChannelResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 10: vigil.notify.v1.IncidentMessage.create_time:type_name -> google.protobuf.Timestamp
+	17, // 11: vigil.notify.v1.IncidentMessage.update_time:type_name -> google.protobuf.Timestamp
+	15, // 12: vigil.notify.v1.ListIncidentMessagesResponse.messages:type_name -> vigil.notify.v1.IncidentMessage
+	2,  // 13: vigil.notify.v1.ChannelService.ListChannels:input_type -> vigil.notify.v1.ListChannelsRequest
+	4,  // 14: vigil.notify.v1.ChannelService.CreateChannel:input_type -> vigil.notify.v1.CreateChannelRequest
+	6,  // 15: vigil.notify.v1.ChannelService.DeleteChannel:input_type -> vigil.notify.v1.DeleteChannelRequest
+	8,  // 16: vigil.notify.v1.ChannelService.GetChannel:input_type -> vigil.notify.v1.GetChannelRequest
+	10, // 17: vigil.notify.v1.ChannelService.UpdateChannel:input_type -> vigil.notify.v1.UpdateChannelRequest
+	12, // 18: vigil.notify.v1.ChannelService.TestChannel:input_type -> vigil.notify.v1.TestChannelRequest
+	14, // 19: vigil.notify.v1.ChannelService.ListIncidentMessages:input_type -> vigil.notify.v1.ListIncidentMessagesRequest
+	3,  // 20: vigil.notify.v1.ChannelService.ListChannels:output_type -> vigil.notify.v1.ListChannelsResponse
+	5,  // 21: vigil.notify.v1.ChannelService.CreateChannel:output_type -> vigil.notify.v1.CreateChannelResponse
+	7,  // 22: vigil.notify.v1.ChannelService.DeleteChannel:output_type -> vigil.notify.v1.DeleteChannelResponse
+	9,  // 23: vigil.notify.v1.ChannelService.GetChannel:output_type -> vigil.notify.v1.GetChannelResponse
+	11, // 24: vigil.notify.v1.ChannelService.UpdateChannel:output_type -> vigil.notify.v1.UpdateChannelResponse
+	13, // 25: vigil.notify.v1.ChannelService.TestChannel:output_type -> vigil.notify.v1.TestChannelResponse
+	16, // 26: vigil.notify.v1.ChannelService.ListIncidentMessages:output_type -> vigil.notify.v1.ListIncidentMessagesResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vigil_notify_v1_channel_service_proto_init() }
@@ -1041,7 +1319,7 @@ func file_vigil_notify_v1_channel_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_notify_v1_channel_service_proto_rawDesc), len(file_vigil_notify_v1_channel_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChannelService_ListChannels_FullMethodName  = "/vigil.notify.v1.ChannelService/ListChannels"
-	ChannelService_CreateChannel_FullMethodName = "/vigil.notify.v1.ChannelService/CreateChannel"
-	ChannelService_DeleteChannel_FullMethodName = "/vigil.notify.v1.ChannelService/DeleteChannel"
-	ChannelService_GetChannel_FullMethodName    = "/vigil.notify.v1.ChannelService/GetChannel"
-	ChannelService_UpdateChannel_FullMethodName = "/vigil.notify.v1.ChannelService/UpdateChannel"
-	ChannelService_TestChannel_FullMethodName   = "/vigil.notify.v1.ChannelService/TestChannel"
+	ChannelService_ListChannels_FullMethodName         = "/vigil.notify.v1.ChannelService/ListChannels"
+	ChannelService_CreateChannel_FullMethodName        = "/vigil.notify.v1.ChannelService/CreateChannel"
+	ChannelService_DeleteChannel_FullMethodName        = "/vigil.notify.v1.ChannelService/DeleteChannel"
+	ChannelService_GetChannel_FullMethodName           = "/vigil.notify.v1.ChannelService/GetChannel"
+	ChannelService_UpdateChannel_FullMethodName        = "/vigil.notify.v1.ChannelService/UpdateChannel"
+	ChannelService_TestChannel_FullMethodName          = "/vigil.notify.v1.ChannelService/TestChannel"
+	ChannelService_ListIncidentMessages_FullMethodName = "/vigil.notify.v1.ChannelService/ListIncidentMessages"
 )
 
 // ChannelServiceClient is the client API for ChannelService service.
@@ -51,6 +52,11 @@ type ChannelServiceClient interface {
 	// Sends a test message through the channel and reports the provider's
 	// answer.
 	TestChannel(ctx context.Context, in *TestChannelRequest, opts ...grpc.CallOption) (*TestChannelResponse, error)
+	// What notify told the channels about an incident: every message of it
+	// per channel, oldest first, with its status and, where the provider
+	// has one, a link to it. Anyone who reads the incident's team may list
+	// them: the incident's team is the one notify routed it by.
+	ListIncidentMessages(ctx context.Context, in *ListIncidentMessagesRequest, opts ...grpc.CallOption) (*ListIncidentMessagesResponse, error)
 }
 
 type channelServiceClient struct {
@@ -121,6 +127,16 @@ func (c *channelServiceClient) TestChannel(ctx context.Context, in *TestChannelR
 	return out, nil
 }
 
+func (c *channelServiceClient) ListIncidentMessages(ctx context.Context, in *ListIncidentMessagesRequest, opts ...grpc.CallOption) (*ListIncidentMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIncidentMessagesResponse)
+	err := c.cc.Invoke(ctx, ChannelService_ListIncidentMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChannelServiceServer is the server API for ChannelService service.
 // All implementations must embed UnimplementedChannelServiceServer
 // for forward compatibility.
@@ -145,6 +161,11 @@ type ChannelServiceServer interface {
 	// Sends a test message through the channel and reports the provider's
 	// answer.
 	TestChannel(context.Context, *TestChannelRequest) (*TestChannelResponse, error)
+	// What notify told the channels about an incident: every message of it
+	// per channel, oldest first, with its status and, where the provider
+	// has one, a link to it. Anyone who reads the incident's team may list
+	// them: the incident's team is the one notify routed it by.
+	ListIncidentMessages(context.Context, *ListIncidentMessagesRequest) (*ListIncidentMessagesResponse, error)
 	mustEmbedUnimplementedChannelServiceServer()
 }
 
@@ -172,6 +193,9 @@ func (UnimplementedChannelServiceServer) UpdateChannel(context.Context, *UpdateC
 }
 func (UnimplementedChannelServiceServer) TestChannel(context.Context, *TestChannelRequest) (*TestChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TestChannel not implemented")
+}
+func (UnimplementedChannelServiceServer) ListIncidentMessages(context.Context, *ListIncidentMessagesRequest) (*ListIncidentMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIncidentMessages not implemented")
 }
 func (UnimplementedChannelServiceServer) mustEmbedUnimplementedChannelServiceServer() {}
 func (UnimplementedChannelServiceServer) testEmbeddedByValue()                        {}
@@ -302,6 +326,24 @@ func _ChannelService_TestChannel_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChannelService_ListIncidentMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIncidentMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).ListIncidentMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_ListIncidentMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).ListIncidentMessages(ctx, req.(*ListIncidentMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChannelService_ServiceDesc is the grpc.ServiceDesc for ChannelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -332,6 +374,10 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TestChannel",
 			Handler:    _ChannelService_TestChannel_Handler,
+		},
+		{
+			MethodName: "ListIncidentMessages",
+			Handler:    _ChannelService_ListIncidentMessages_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
