@@ -807,6 +807,14 @@ var matrix = []matrixCase{
 			return err
 		},
 	},
+	// An incident's messages are its team's to read, as the incident is.
+	{
+		method: "vigil.notify.v1.ChannelService/ListIncidentMessages", perm: auth.Read, team: true, ok: []codes.Code{codes.OK},
+		call: func(ctx context.Context, c *clients, _ who) error {
+			_, err := c.channels.ListIncidentMessages(ctx, &notifyv1.ListIncidentMessagesRequest{IncidentId: c.shopIncident})
+			return err
+		}, rest: "GET /api/v1/incidents/{shopIncident}/messages",
+	},
 	{
 		method: "vigil.notify.v1.RouteService/GetRoutes", perm: auth.Read, ok: []codes.Code{codes.OK},
 		call: func(ctx context.Context, c *clients, _ who) error {
@@ -1063,6 +1071,10 @@ func TestAccessMatrix(t *testing.T) {
 		c.shopAnalysis = r.GetAnalyses()[0].GetId()
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "the analysis of shop's incident, reachable by team payments")
+	require.Eventually(t, func() bool {
+		_, err := c.channels.ListIncidentMessages(as(olga), &notifyv1.ListIncidentMessagesRequest{IncidentId: c.shopIncident})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond, "shop's incident known to notify, with its team")
 
 	_, err = c.oncall.CreateSchedule(c.admin, &monitorv1.CreateScheduleRequest{Schedule: matrixSchedule("payments")})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 
 	analysisv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/analysis/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 )
@@ -25,6 +26,10 @@ import (
 const (
 	storyAnalyses = 5
 	storyRepairs  = 10
+	// storyMessages: an incident's messages per channel are a handful
+	// (its announcement, analysis, card, progress, resolution) times the
+	// channels that heard of it.
+	storyMessages = 100
 )
 
 // snoozes are the durations offered to snooze an escalation (at most 24h,
@@ -118,6 +123,9 @@ type incidentData struct {
 	AnalysisErr string
 	Repairs     []repairView
 	RepairsErr  string
+	// Messages are what notify told each channel of the incident.
+	Messages    []channelMessages
+	MessagesErr string
 	Snoozes     []string
 	Priorities  []string
 }
@@ -146,6 +154,22 @@ type repairView struct {
 	Proposal                                     proposalView
 	Waiting                                      bool
 	Steps                                        []stepView
+}
+
+// channelMessages are the messages of an incident on one channel, in the
+// order they were queued.
+type channelMessages struct {
+	Channel, Kind, Target string
+	// OpenKey is the word of the links to its messages ("Open in
+	// Slack"), "" for a kind that has none.
+	OpenKey  string
+	Messages []messageView
+}
+
+// messageView is one message with its status as a word.
+type messageView struct {
+	*notifyv1.IncidentMessage
+	StatusKey, StatusClass string
 }
 
 // stepView is one entry of a repair's timeline.
@@ -192,6 +216,15 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, analyses 
 	if err != nil {
 		d.RepairsErr = c.sectionFailed(r, "repairs", err)
 	}
+	if ms, err := c.channelClient().ListIncidentMessages(ctx, &notifyv1.ListIncidentMessagesRequest{IncidentId: id, PageSize: storyMessages}); err != nil {
+		// NotFound: notify has not announced the incident (yet, or it
+		// heard of no channel for it): no messages, not an error.
+		if status.Code(err) != codes.NotFound {
+			d.MessagesErr = c.sectionFailed(r, "messages", err)
+		}
+	} else {
+		d.Messages = byChannel(ms.GetMessages())
+	}
 	c.render(w, r, s, "incident", http.StatusOK, d)
 }
 
@@ -211,6 +244,30 @@ func (c *Console) storyRepairs(ctx context.Context, repairs repairv1.RepairServi
 		out = append(out, newRepairView(g.GetRepair()))
 	}
 	return out, nil
+}
+
+// byChannel groups messages by their channel, in the order each channel
+// was first told.
+func byChannel(ms []*notifyv1.IncidentMessage) []channelMessages {
+	var out []channelMessages
+	at := map[string]int{}
+	for _, m := range ms {
+		i, ok := at[m.GetChannel()]
+		if !ok {
+			i = len(out)
+			at[m.GetChannel()] = i
+			out = append(out, channelMessages{Channel: m.GetChannel(), Kind: m.GetKind(), Target: m.GetTarget()})
+			if m.GetKind() == "slack" || m.GetKind() == "telegram" {
+				out[i].OpenKey = "story.messages.open_" + m.GetKind()
+			}
+		}
+		key := "story.messages.status." + m.GetStatus()
+		if catalogue["en"][key] == "" {
+			key = "story.messages.status.unknown"
+		}
+		out[i].Messages = append(out[i].Messages, messageView{IncidentMessage: m, StatusKey: key, StatusClass: m.GetStatus()})
+	}
+	return out
 }
 
 // sectionFailed logs why a section of the page is missing, once, and
