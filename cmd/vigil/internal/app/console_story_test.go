@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +87,22 @@ func TestConsoleStoryActions(t *testing.T) {
 	zh := consoleClient(t, base, "olga")
 	zh.Lang = "zh-TW"
 	require.Contains(t, zh.Get(page).Body, "回滾 Deployment")
+
+	// What Vigil told whom: the approval card in Telegram (a supergroup:
+	// a t.me/c link) and in Slack (the workspace's permalink), each
+	// opening in the chat.
+	tgCard, slCard := l.telegramCard(t, r.GetId()), l.slackCard(t, r.GetId())
+	tgLink := `href="https://t.me/c/` + strings.TrimPrefix(chatID, "-100") + "/" + strconv.FormatInt(tgCard.MessageID, 10) + `"`
+	slLink := `href="https://vigil-test.slack.com/archives/` + slackChannel + "/p" + strings.ReplaceAll(slCard.TS, ".", "") + `"`
+	require.Eventually(t, func() bool {
+		b := olga.Get(page).Body
+		return strings.Contains(b, tgLink) && strings.Contains(b, slLink)
+	}, time.Minute, 100*time.Millisecond, "the card's messages, linked")
+	p = olga.Get(page)
+	for _, want := range []string{`id="story-messages"`, "Open in Telegram", "Open in Slack", `rel="noopener noreferrer"`, "repair.approval_requested", "incident.opened"} {
+		require.Contains(t, p.Body, want)
+	}
+	require.Contains(t, zh.Get(page).Body, "在 Slack 開啟")
 
 	// Vera may read it, but sees no button, and her posts are refused
 	// and change nothing; walt (web) may not even read it.
