@@ -41,6 +41,15 @@ func messagesOf(t *testing.T, api notifyv1.ChannelServiceServer, id string, want
 	return ms
 }
 
+// openPayments publishes the opening of a new incident of team payments.
+func (e *env) openPayments(t *testing.T) *eventsv1.IncidentOpened {
+	t.Helper()
+	inc := opened()
+	inc.Incident.Id, inc.Incident.Team = uuid.NewString(), "payments"
+	e.publish(t, inc)
+	return inc
+}
+
 // What notify told the channels of an incident, per channel: the
 // announcement and the resolution in Telegram (a supergroup: t.me/c links)
 // and Slack (the workspace's permalinks, its URL asked of Slack once), a
@@ -51,9 +60,7 @@ func TestListIncidentMessages(t *testing.T) {
 	e := newEnv(t, chatID, channel)
 	api := e.replica(t, true)
 
-	inc := opened()
-	inc.Incident.Id, inc.Incident.Team = uuid.NewString(), "payments"
-	e.publish(t, inc)
+	inc := e.openPayments(t)
 	e.tg.WaitForMessages(t, 1, 30*time.Second)
 	e.sl.WaitForMessages(t, 1, 30*time.Second)
 	messagesOf(t, api, inc.GetIncident().GetId(), 2)
@@ -88,9 +95,7 @@ func TestListIncidentMessages(t *testing.T) {
 
 	// Telegram refuses the next incident's message for good.
 	e.tg.FailNext(1, 400)
-	refused := opened()
-	refused.Incident.Id, refused.Incident.Team = uuid.NewString(), "payments"
-	e.publish(t, refused)
+	refused := e.openPayments(t)
 	var failed *notifyv1.IncidentMessage
 	for _, m := range messagesOf(t, api, refused.GetIncident().GetId(), 2) {
 		if m.GetChannel() == "telegram" {
@@ -117,9 +122,7 @@ func TestListIncidentMessagesPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, chatID, channel)
 	api := e.replica(t, true)
-	inc := opened()
-	inc.Incident.Id, inc.Incident.Team = uuid.NewString(), "payments"
-	e.publish(t, inc)
+	inc := e.openPayments(t)
 	all := messagesOf(t, api, inc.GetIncident().GetId(), 2)
 
 	first, err := api.ListIncidentMessages(as(olga), &notifyv1.ListIncidentMessagesRequest{IncidentId: inc.GetIncident().GetId(), PageSize: 1})
