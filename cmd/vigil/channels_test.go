@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
@@ -134,4 +136,42 @@ func TestChannelsCommands(t *testing.T) {
 	require.Contains(t, out.stdout, "Test message delivered to ops (message 42)")
 	_, err = runAccess(t, channelsCommand, addr, "", "test", "broken")
 	require.ErrorContains(t, err, "chat not found")
+}
+
+func (f *fakeChannels) ListIncidentMessages(_ context.Context, r *notifyv1.ListIncidentMessagesRequest) (*notifyv1.ListIncidentMessagesResponse, error) {
+	f.record(r)
+	if r.GetIncidentId() != "inc-1" {
+		return nil, status.Error(codes.NotFound, "incident "+r.GetIncidentId()+": notify never announced it")
+	}
+	return &notifyv1.ListIncidentMessagesResponse{Messages: []*notifyv1.IncidentMessage{
+		{Channel: "ops-slack", Kind: "slack", Subject: "incident.opened", Status: "sent", Link: "https://example.slack.com/archives/C0123ABCD/p1700000000000100"},
+		{Channel: "telegram", Kind: "telegram", Subject: "incident.opened", Status: "failed", Error: "Bad Request: chat not found"},
+	}, NextPageToken: "next"}, nil
+}
+
+// `vigil incidents messages ID`: per message its channel, status (with
+// the error of one not sent) and link; the page asked for reaches the
+// API; an unknown incident fails the command.
+func TestIncidentsMessages(t *testing.T) {
+	t.Setenv("VIGIL_TOKEN", "test-token")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	fake := &fakeChannels{}
+	notifyv1.RegisterChannelServiceServer(srv, fake)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	addr := lis.Addr().String()
+
+	out, err := runAccess(t, incidentsCommand, addr, "", "messages", "inc-1", "--limit", "2", "--page-token", "tok")
+	require.NoError(t, err)
+	req := fake.last().(*notifyv1.ListIncidentMessagesRequest)
+	require.Equal(t, []any{"inc-1", int32(2), "tok"}, []any{req.GetIncidentId(), req.GetPageSize(), req.GetPageToken()})
+	require.Regexp(t, `CHANNEL\s+KIND\s+SUBJECT\s+STATUS\s+WHEN\s+LINK`, out.stdout)
+	require.Regexp(t, `ops-slack\s+slack\s+incident.opened\s+sent\s+.*https://example.slack.com/archives/C0123ABCD/p1700000000000100`, out.stdout)
+	require.Regexp(t, `telegram\s+telegram\s+incident.opened\s+failed: Bad Request: chat not found\s+.*-\n`, out.stdout)
+	require.Contains(t, out.stdout, "More: --page-token next")
+
+	_, err = runAccess(t, incidentsCommand, addr, "", "messages", "nope")
+	require.ErrorContains(t, err, "NotFound")
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	notifyv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/notify/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/subject"
@@ -151,9 +152,44 @@ func incidentsCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, get, ack, resolve, analyzeCommand(&c))
+	cmd.AddCommand(list, get, ack, resolve, analyzeCommand(&c), messagesCommand(&c))
 	cmd.AddCommand(incidentEscalationCommands(&c)...)
 	return cmd
+}
+
+// messagesCommand is `vigil incidents messages ID`: what notify told
+// the channels of the incident.
+func messagesCommand(c *clientFlags) *cobra.Command {
+	var limit int32
+	var pageToken string
+	cmd := &cobra.Command{
+		Use: "messages ID", Short: "List the messages Vigil sent about an incident, per channel, with links to them in the chat", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd.Context(), c, notifyv1.NewChannelServiceClient, func(ctx context.Context, cl notifyv1.ChannelServiceClient) (proto.Message, error) {
+				return cl.ListIncidentMessages(ctx, &notifyv1.ListIncidentMessagesRequest{IncidentId: args[0], PageSize: limit, PageToken: pageToken})
+			}, func(w io.Writer, m proto.Message) {
+				resp := m.(*notifyv1.ListIncidentMessagesResponse)
+				printMessages(w, resp.GetMessages())
+				printNextPage(w, resp.GetNextPageToken())
+			})
+		},
+	}
+	cmd.Flags().Int32Var(&limit, "limit", 50, "how many (at most 500)")
+	cmd.Flags().StringVar(&pageToken, "page-token", "", "the next page, from a previous list")
+	return cmd
+}
+
+func printMessages(w io.Writer, ms []*notifyv1.IncidentMessage) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANNEL\tKIND\tSUBJECT\tSTATUS\tWHEN\tLINK")
+	for _, m := range ms {
+		st := m.GetStatus()
+		if m.GetError() != "" {
+			st += ": " + m.GetError()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.GetChannel(), orDash(m.GetKind()), m.GetSubject(), st, when(m.GetCreateTime()), orDash(m.GetLink()))
+	}
+	_ = tw.Flush()
 }
 
 // call makes one RPC with a client newClient builds and prints the
