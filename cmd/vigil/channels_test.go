@@ -63,10 +63,10 @@ func (f *fakeChannels) TestChannel(_ context.Context, r *notifyv1.TestChannelReq
 	return &notifyv1.TestChannelResponse{Delivered: true, MessageId: "42"}, nil
 }
 
-// `vigil channels`: credentials come from stdin, a file or the
-// environment and reach the API, never an argument; update sends the
-// mask of the flags given; a failed test fails the command.
-func TestChannelsCommands(t *testing.T) {
+// serveChannels serves a fakeChannels on loopback for the CLI, signed in
+// with a token.
+func serveChannels(t *testing.T) (*fakeChannels, string) {
+	t.Helper()
 	t.Setenv("VIGIL_TOKEN", "test-token")
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -75,7 +75,14 @@ func TestChannelsCommands(t *testing.T) {
 	notifyv1.RegisterChannelServiceServer(srv, fake)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	addr := lis.Addr().String()
+	return fake, lis.Addr().String()
+}
+
+// `vigil channels`: credentials come from stdin, a file or the
+// environment and reach the API, never an argument; update sends the
+// mask of the flags given; a failed test fails the command.
+func TestChannelsCommands(t *testing.T) {
+	fake, addr := serveChannels(t)
 
 	out, err := runAccess(t, channelsCommand, addr, "123456:bot-token\n",
 		"create", "payments-tg", "--kind", "telegram", "--target", "-100999", "--team", "payments", "--language", "zh-TW",
@@ -153,15 +160,7 @@ func (f *fakeChannels) ListIncidentMessages(_ context.Context, r *notifyv1.ListI
 // the error of one not sent) and link; the page asked for reaches the
 // API; an unknown incident fails the command.
 func TestIncidentsMessages(t *testing.T) {
-	t.Setenv("VIGIL_TOKEN", "test-token")
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer()
-	fake := &fakeChannels{}
-	notifyv1.RegisterChannelServiceServer(srv, fake)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	addr := lis.Addr().String()
+	fake, addr := serveChannels(t)
 
 	out, err := runAccess(t, incidentsCommand, addr, "", "messages", "inc-1", "--limit", "2", "--page-token", "tok")
 	require.NoError(t, err)
