@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -431,12 +430,12 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 			return ""
 		}
 	}
-	admin.Do(30*time.Second, answerDialogs(false, asked), chromedp.Click(revoke))
+	admin.Do(30*time.Second, answerEachDialog(false, asked), chromedp.Click(revoke))
 	require.Equal(t, "Revoke the key grafana? Whatever uses it is refused from its next call.", question())
 	keys, err = a.keys.ListKeys(a.api, &gatewayv1.ListKeysRequest{})
 	require.NoError(t, err)
 	require.Len(t, keys.GetKeys(), 1, "dismissed: still active")
-	admin.Do(30*time.Second, answerDialogs(true, asked), chromedp.Click(revoke), chromedp.WaitVisible(chromedp.CSS(`p.done`)))
+	admin.Do(30*time.Second, answerEachDialog(true, asked), chromedp.Click(revoke), chromedp.WaitVisible(chromedp.CSS(`p.done`)))
 	require.NotEmpty(t, question())
 	require.Equal(t, "Key revoked.", text(admin, "p.done"))
 	keys, err = a.keys.ListKeys(a.api, &gatewayv1.ListKeysRequest{})
@@ -466,27 +465,5 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 		st, err := os.Stat(p)
 		require.NoError(t, err)
 		require.Positive(t, st.Size(), filepath.Base(p))
-	}
-}
-
-// answerDialogs answers every JavaScript dialog (a data-confirm form's
-// question) the tab opens during the steps that follow it in a Do,
-// accepting or dismissing it, and sends its message to asked.
-func answerDialogs(accept bool, asked chan<- string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
-		dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-		go func() {
-			for ev, err := range dialogs {
-				if err != nil {
-					return
-				}
-				select {
-				case asked <- ev.Message:
-				default:
-				}
-				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
-			}
-		}()
-		return chromedp.Void{}, nil
 	}
 }

@@ -13,9 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,39 +29,20 @@ import (
 // the apps' pages, with users of payments (olga operates, vic views) and
 // of web (wes operates).
 type appsConsole struct {
-	base  string
-	admin context.Context
-	apps  deployv1.AppServiceClient
+	*consoleVigil
+	apps deployv1.AppServiceClient
 }
 
 func startAppsConsole(t *testing.T) *appsConsole {
 	t.Helper()
 	kubeconfig, err := os.ReadFile(testkit.SharedKube(t).Kubeconfig)
 	require.NoError(t, err)
-	v := startVigil(t, func(o *app.Options) {
-		o.Deploy.DevCluster = &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig}
-	})
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	admin := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	for _, u := range []*gatewayv1.User{
+	c := startConsole(t, []*gatewayv1.User{
 		{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
 		{Name: "wes", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"web"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
-		require.NoError(t, err)
-	}
-	return &appsConsole{base: "http://" + v.HTTPAddr(), admin: admin, apps: deployv1.NewAppServiceClient(conn)}
-}
-
-// login is a console client signed in as name.
-func (a *appsConsole) login(t *testing.T, name string) *browser.Client {
-	t.Helper()
-	c := browser.NewClient(t, a.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(name, password(name)).Code)
-	return c
+	}, func(o *app.Options) { o.Deploy.DevCluster = &deploy.Cluster{Name: "dev", Kubeconfig: kubeconfig} })
+	return &appsConsole{consoleVigil: c, apps: deployv1.NewAppServiceClient(c.conn)}
 }
 
 // history is the app's deployments as the API lists them.

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,13 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -33,9 +27,7 @@ import (
 // users of the guard tests: ada (admin), vic (viewer) and olly (operator
 // of payments), each logged in to the console over HTTP.
 type guardVigil struct {
-	*vigil
-	base   string
-	admin  context.Context
+	*consoleVigil
 	repair repairv1.RepairServiceClient
 	src    gatewayv1.SourceServiceClient
 	esc    monitorv1.EscalationServiceClient
@@ -43,33 +35,16 @@ type guardVigil struct {
 
 func startGuardVigil(t *testing.T) *guardVigil {
 	t.Helper()
-	v := startVigil(t, func(o *app.Options) { o.Gateway.EncryptionKey = testKey() })
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	g := &guardVigil{
-		vigil: v, base: "http://" + v.HTTPAddr(),
-		admin:  metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
-		repair: repairv1.NewRepairServiceClient(conn), src: gatewayv1.NewSourceServiceClient(conn),
-		esc: monitorv1.NewEscalationServiceClient(conn),
-	}
-	for _, u := range []*gatewayv1.User{
+	c := startConsole(t, []*gatewayv1.User{
 		{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN},
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
 		{Name: "olly", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(g.admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
-		require.NoError(t, err)
+	}, func(o *app.Options) { o.Gateway.EncryptionKey = testKey() })
+	return &guardVigil{
+		consoleVigil: c,
+		repair:       repairv1.NewRepairServiceClient(c.conn), src: gatewayv1.NewSourceServiceClient(c.conn),
+		esc: monitorv1.NewEscalationServiceClient(c.conn),
 	}
-	return g
-}
-
-// login is a console client logged in as name.
-func (g *guardVigil) login(t *testing.T, name string) *browser.Client {
-	t.Helper()
-	c := browser.NewClient(t, g.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(name, password(name)).Code)
-	return c
 }
 
 func (g *guardVigil) guardrails(t *testing.T, scope string) *repairv1.GetGuardrailsResponse {
@@ -355,27 +330,6 @@ func TestConsoleGuardPriority(t *testing.T) {
 	require.True(t, proto.Equal(rules, again.GetRules()))
 }
 
-// answerDialog answers the next dialog the page opens (the question of a
-// form marked data-confirm) with accept, and sends its message on msg.
-// It must run in the same Do as the click that opens the dialog: the
-// subscription ends with that Do's context.
-func answerDialog(accept bool, msg chan<- string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		events := chromedp.Events(ctx, page.JavascriptDialogOpening)
-		go func() {
-			for ev, err := range events {
-				if err != nil {
-					return
-				}
-				msg <- ev.Message
-				_, _ = cdp.Call(ctx, t, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
-				return
-			}
-		}()
-		return nil
-	})
-}
-
 // TestConsoleGuardInBrowser drives the guard pages in a real headless
 // Chromium: an admin asked to confirm the kill switch declines (nothing
 // changes), then confirms: automatic repairs stop and every page says
@@ -402,12 +356,12 @@ func TestConsoleGuardInBrowser(t *testing.T) {
 
 	// Declined: nothing is posted.
 	asked := make(chan string, 1)
-	tab.Do(30*time.Second, answerDialog(false, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)))
+	tab.Do(30*time.Second, answerEachDialog(false, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)))
 	require.Contains(t, <-asked, "Stop ALL automatic repairs?")
 	require.False(t, g.guardrails(t, "global").GetEffective().GetPaused())
 
 	// Confirmed: stopped, in the API and on every page.
-	tab.Do(30*time.Second, answerDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)), chromedp.WaitVisible(chromedp.CSS(`p.killed`)))
+	tab.Do(30*time.Second, answerEachDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)), chromedp.WaitVisible(chromedp.CSS(`p.killed`)))
 	<-asked
 	require.True(t, g.guardrails(t, "global").GetEffective().GetPaused())
 	require.Equal(t, "Resume automatic repairs", text("#kill-switch"))
@@ -419,7 +373,7 @@ func TestConsoleGuardInBrowser(t *testing.T) {
 	// And off again.
 	tab.Do(30*time.Second,
 		chromedp.Navigate(g.base+"/guardrails"), chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
-		answerDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)),
+		answerEachDialog(true, asked), chromedp.Click(chromedp.CSS(`#kill-switch`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.done`)),
 	)
 	require.Contains(t, <-asked, "Let automatic repairs run again")

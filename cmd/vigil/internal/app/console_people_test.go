@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"html"
 	"net/http"
 	"net/url"
@@ -13,10 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
@@ -38,9 +34,8 @@ const (
 // users: ada (admin), alice (operator of payments), vic (viewer of
 // payments).
 type peopleVigil struct {
-	base     string
+	*consoleVigil
 	sink     *fakewebhook.Sink
-	admin    context.Context
 	channels notifyv1.ChannelServiceClient
 	routes   notifyv1.RouteServiceClient
 	policies monitorv1.EscalationServiceClient
@@ -49,33 +44,16 @@ type peopleVigil struct {
 
 func startPeople(t *testing.T) *peopleVigil {
 	t.Helper()
-	v := startVigil(t, func(o *app.Options) { o.Notify.EncryptionKey = testKey() })
-	conn, err := grpc.NewClient(v.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	p := &peopleVigil{
-		base: "http://" + v.HTTPAddr(), sink: fakewebhook.New(t, peopleSecret),
-		admin:    metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken),
-		channels: notifyv1.NewChannelServiceClient(conn), routes: notifyv1.NewRouteServiceClient(conn),
-		policies: monitorv1.NewEscalationServiceClient(conn), oncall: monitorv1.NewOnCallServiceClient(conn),
-	}
-	for _, u := range []*gatewayv1.User{
+	c := startConsole(t, []*gatewayv1.User{
 		{Name: "ada", Role: gatewayv1.Role_ROLE_ADMIN},
 		{Name: "alice", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}},
 		{Name: "vic", Role: gatewayv1.Role_ROLE_VIEWER, Teams: []string{"payments"}},
-	} {
-		_, err := gatewayv1.NewUserServiceClient(conn).CreateUser(p.admin, &gatewayv1.CreateUserRequest{User: u, Password: password(u.GetName())})
-		require.NoError(t, err)
+	}, func(o *app.Options) { o.Notify.EncryptionKey = testKey() })
+	return &peopleVigil{
+		consoleVigil: c, sink: fakewebhook.New(t, peopleSecret),
+		channels: notifyv1.NewChannelServiceClient(c.conn), routes: notifyv1.NewRouteServiceClient(c.conn),
+		policies: monitorv1.NewEscalationServiceClient(c.conn), oncall: monitorv1.NewOnCallServiceClient(c.conn),
 	}
-	return p
-}
-
-// login is a console client signed in as user.
-func (p *peopleVigil) login(t *testing.T, user string) *browser.Client {
-	t.Helper()
-	c := browser.NewClient(t, p.base)
-	require.Equal(t, http.StatusSeeOther, c.Login(user, password(user)).Code)
-	return c
 }
 
 // hookURL is the channel's URL: the sink's, with tokens in it.
