@@ -154,7 +154,12 @@ type Service struct {
 	repairers *Readers
 	// repairReserved are never granted to the repair identity.
 	repairReserved *reserved.Namespaces
-	log            *slog.Logger
+	// teamGrants orders the admins' repair grants (GrantRepair,
+	// RevokeRepair) with their reconciliation (provisionRepair), which
+	// reads the mappings and revokes what they do not allow: a reading
+	// older than a grant would otherwise take the fresh grant back.
+	teamGrants sync.Mutex
+	log        *slog.Logger
 }
 
 // New migrates the schema and builds the service.

@@ -8,7 +8,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/kubeaccess"
 	"github.com/vigil-ops/vigil/services/deploy/internal/postgres"
 )
@@ -53,6 +52,8 @@ func (s *Service) GrantRepair(ctx context.Context, cluster, namespace string) er
 	if err != nil {
 		return err
 	}
+	s.teamGrants.Lock()
+	defer s.teamGrants.Unlock()
 	return g.Grant(ctx, namespace, kubeaccess.SourceTeam)
 }
 
@@ -63,14 +64,16 @@ func (s *Service) RevokeRepair(ctx context.Context, cluster, namespace string) e
 	if err != nil {
 		return err
 	}
+	s.teamGrants.Lock()
+	defer s.teamGrants.Unlock()
 	return g.Revoke(ctx, namespace, kubeaccess.SourceTeam)
 }
 
-// known is what provisioning grants: the apps (where they run) and the
-// admins' namespace mappings, read once for every cluster.
+// known is what provisioning grants by app: the apps (where they run),
+// read once for every cluster. The admins' mappings are read per cluster,
+// under teamGrants (provisionRepair).
 type known struct {
-	apps     []postgres.AppRef
-	mappings []*deployv1.NamespaceMapping
+	apps []postgres.AppRef
 }
 
 func (s *Service) known(ctx context.Context) (known, error) {
@@ -78,11 +81,7 @@ func (s *Service) known(ctx context.Context) (known, error) {
 	if err != nil {
 		return known{}, err
 	}
-	mappings, err := s.store.Mappings(ctx, s.deps.Pool)
-	if err != nil {
-		return known{}, err
-	}
-	return known{apps: apps, mappings: mappings}, nil
+	return known{apps: apps}, nil
 }
 
 // provisionRepair sets up the repair identity in cluster: its account,
@@ -115,18 +114,31 @@ func (s *Service) provisionRepair(ctx context.Context, cluster string, k known) 
 		}
 	}
 	errs = append(errs, g.Reconcile(ctx, kubeaccess.SourceAllowed, s.opts.RepairNamespaces))
-	// The admins' namespace mappings with allow_repairs in this cluster.
-	var allowed []string
-	for _, m := range k.mappings {
-		if m.GetAllowRepairs() && m.GetCluster() == cluster && s.repairReserved.Check(m.GetNamespace()) == "" {
-			allowed = append(allowed, m.GetNamespace())
-		}
-	}
-	errs = append(errs, g.Reconcile(ctx, kubeaccess.SourceTeam, allowed))
+	errs = append(errs, s.reconcileTeamGrants(ctx, g, cluster))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cluster %s: %w", cluster, err)
 	}
 	return nil
+}
+
+// reconcileTeamGrants makes the admins' grants in cluster those of the
+// namespace mappings with allow_repairs there, read now under teamGrants:
+// a mapping recorded meanwhile is either in the reading or granted after
+// it by its own GrantRepair, never revoked by a reading that missed it.
+func (s *Service) reconcileTeamGrants(ctx context.Context, g kubeaccess.Grants, cluster string) error {
+	s.teamGrants.Lock()
+	defer s.teamGrants.Unlock()
+	mappings, err := s.store.Mappings(ctx, s.deps.Pool)
+	if err != nil {
+		return err
+	}
+	var allowed []string
+	for _, m := range mappings {
+		if m.GetAllowRepairs() && m.GetCluster() == cluster && s.repairReserved.Check(m.GetNamespace()) == "" {
+			allowed = append(allowed, m.GetNamespace())
+		}
+	}
+	return g.Reconcile(ctx, kubeaccess.SourceTeam, allowed)
 }
 
 // provisionAll provisions every registered cluster, logging (not

@@ -164,8 +164,13 @@ func TestRepairNamespacesAndAdminGrants(t *testing.T) {
 	assert.False(t, canPatch(t, k, "team-x"))
 	assert.False(t, canPatch(t, k, "default"))
 
-	// An admin's grant and its revocation.
-	require.NoError(t, f.svc.GrantRepair(ctx, "main", "team-x"))
+	// An admin's grant (with its mapping, as the API grants: the service's
+	// own provisioning at start, however late, reconciles the grants to
+	// the mappings) and its revocation.
+	_, err = f.clusters.MapNamespace(ctx, &deployv1.MapNamespaceRequest{Mapping: &deployv1.NamespaceMapping{
+		Cluster: "main", Namespace: "team-x", Team: "x", AllowRepairs: true,
+	}})
+	require.NoError(t, err)
 	require.NoError(t, f.svc.GrantRepair(ctx, "main", "team-x"), "granting again is harmless")
 	assert.Equal(t, []string{"team"}, grantedBy(t, k, "team-x"))
 	eventuallyCanPatch(t, k, "team-x", true)
