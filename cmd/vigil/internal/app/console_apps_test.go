@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -272,16 +271,9 @@ func TestConsoleAppsOverHTTP(t *testing.T) {
 func TestConsoleAppsWizardInBrowser(t *testing.T) {
 	a := startAppsConsole(t)
 	tab := browser.New(t)
-	text := func(sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := func(sel string) string { return textOf(tab, sel) }
 	tab.Do(30*time.Second,
-		chromedp.Navigate(a.base+"/apps"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "olga"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password("olga")),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`table#apps`)),
+		signIn(a.base+"/apps", "olga", `table#apps`),
 		chromedp.Click(chromedp.CSS(`a[href="/apps/new"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form#wizard`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Cart_Web"),

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -340,16 +339,9 @@ func TestConsoleGuardPriority(t *testing.T) {
 func TestConsoleGuardInBrowser(t *testing.T) {
 	g := startGuardVigil(t)
 	tab := browser.New(t)
-	text := func(sel string) string {
-		return strings.TrimSpace(browser.Get(tab, chromedp.Text(chromedp.CSS(sel))))
-	}
+	text := func(sel string) string { return textOf(tab, sel) }
 	tab.Do(30*time.Second,
-		chromedp.Navigate(g.base+"/guardrails"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password("ada")),
-		chromedp.Submit(chromedp.CSS(`form[action="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#kill-switch`)),
+		signIn(g.base+"/guardrails", "ada", `#kill-switch`),
 	)
 	require.Equal(t, "Stop all automatic repairs", text("#kill-switch"))
 	shots := []string{tab.Screenshot("guard-guardrails")}
