@@ -220,11 +220,20 @@ func (s *Service) threadsOf(ctx context.Context, ep *channel.Endpoint, n note) (
 	return t, nil
 }
 
+// findMargin widens the look for a message in doubt: the provider's
+// clock and the database's may differ by this much.
+const findMargin = time.Minute
+
 // post sends n on ep, with the messages it goes with, and returns the
 // message's id: a reply whose parent was not sent (it failed for good,
-// or the reply waited long enough) goes out on its own.
-func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t threads) (string, error) {
-	ctx = channel.WithDeliveryKey(ctx, n.eventID+"/"+ep.Name+"/"+ep.Target)
+// or the reply waited long enough) goes out on its own. A delivery in
+// doubt since since (not zero) is looked up first on a channel that can
+// (found: its id, nothing sent), sent again with its key on one that
+// dedupes, and marked as a possible repeat elsewhere. An edit is the same
+// however often it is made.
+func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t threads, since time.Time) (id string, found bool, err error) {
+	key := n.eventID + "/" + ep.Name + "/" + ep.Target
+	ctx = channel.WithDeliveryKey(ctx, key)
 	if n.after != "" && t.after == "" {
 		s.log.InfoContext(ctx, "sent without the message it answers", "channel", ep.Name, "event_id", n.eventID, "parent", n.after)
 	}
@@ -234,11 +243,28 @@ func (s *Service) post(ctx context.Context, ep *channel.Endpoint, n note, t thre
 	if n.edit && t.after != "" {
 		err := ep.Edit(ctx, t.after, msg)
 		if !channel.Judge(err).Gone {
-			return t.after, err
+			return t.after, false, err
 		}
 		s.log.InfoContext(ctx, "approval card gone, decision sent on its own", "channel", ep.Name, "repair_id", n.repairID)
 	}
-	return ep.Send(ctx, msg, t.parent)
+	if !since.IsZero() && !ep.Idempotent {
+		f, ok := ep.Channel.(channel.Finder)
+		if ok {
+			id, err = f.Find(ctx, key, since.Add(-findMargin), t.parent)
+			switch {
+			case err == nil && id != "":
+				s.log.InfoContext(ctx, "delivery in doubt found at its provider: not sent again", "channel", ep.Name, "event_id", n.eventID)
+				return id, true, nil
+			case err != nil && channel.Judge(err).Retry:
+				return "", false, err
+			case err != nil:
+				s.log.ErrorContext(ctx, "looking up a delivery in doubt failed: sent again marked as a possible repeat", "channel", ep.Name, "event_id", n.eventID, "error", err)
+			}
+		}
+		msg.Repeat = !ok || err != nil
+	}
+	id, err = ep.Send(ctx, msg, t.parent)
+	return id, false, err
 }
 
 // zoneName is z's IANA name, "" for none.

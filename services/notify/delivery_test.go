@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -161,10 +162,11 @@ func maps(a, b map[string]int) bool {
 }
 
 // A notify stopped while Telegram holds its request gives the send a
-// short grace, then abandons it: Telegram may have the message, so it is
-// recorded as unknown and no replica sends it again -- Telegram shows it
-// once. The next notify sends what comes after.
-func TestStoppedMidSendIsNotSentAgain(t *testing.T) {
+// short grace, then abandons it: Telegram may have the message, and
+// cannot say, so the next notify sends it again marked as a possible
+// repeat -- people read it twice, the second time told so, rather than
+// miss it. What comes after answers the message whose id is known.
+func TestStoppedMidSendIsSentAgainMarked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, chatID, "")
 	e.opts.StopGrace = 200 * time.Millisecond
@@ -174,19 +176,25 @@ func TestStoppedMidSendIsNotSentAgain(t *testing.T) {
 	e.publish(t, inc)
 	require.Eventually(t, func() bool { return e.tg.Holding() == 1 }, 20*time.Second, 10*time.Millisecond)
 	stop()
-	assert.Equal(t, "unknown", e.status(t, inc.GetMeta().GetId(), "telegram"))
-	assert.Equal(t, []string{"unknown:0"}, e.attempts(t, inc.GetMeta().GetId()))
+	assert.Equal(t, "retrying", e.status(t, inc.GetMeta().GetId(), "telegram"))
+	assert.Equal(t, []string{"in_doubt:0"}, e.attempts(t, inc.GetMeta().GetId()))
 
+	e.tg.Release() // Telegram had it after all
+	e.tg.WaitForMessages(t, 1, 30*time.Second)
 	e.run(t)
-	e.tg.Release()
+	msgs := e.tg.WaitForMessages(t, 2, 30*time.Second)
+	require.Eventually(t, func() bool { return e.status(t, inc.GetMeta().GetId(), "telegram") == "sent" }, 30*time.Second, 20*time.Millisecond)
+	assert.NotContains(t, msgs[0].PlainText, "Possibly a repeat")
+	assert.True(t, strings.HasPrefix(msgs[1].PlainText, "⚠️ Possibly a repeat"), msgs[1].PlainText)
+	assert.Contains(t, msgs[1].PlainText, "Incident opened")
+	assert.Equal(t, []string{"in_doubt:0", "sent:200"}, e.attempts(t, inc.GetMeta().GetId()))
+
 	a := completed(inc.GetIncident().GetId())
 	e.publish(t, a)
-	msgs := e.tg.WaitForMessages(t, 2, 30*time.Second)
-	assert.Contains(t, msgs[0].PlainText, "Incident opened")
-	assert.Contains(t, msgs[1].PlainText, "Analysis")
-	assert.Zero(t, msgs[1].ReplyToMessageID, "its parent's id is not known: on its own")
-	require.Never(t, func() bool { return len(e.tg.Messages()) > 2 }, 2*time.Second, 100*time.Millisecond)
-	assert.Equal(t, "unknown", e.status(t, inc.GetMeta().GetId(), "telegram"))
+	msgs = e.tg.WaitForMessages(t, 3, 30*time.Second)
+	assert.Contains(t, msgs[2].PlainText, "Analysis")
+	assert.Equal(t, msgs[1].MessageID, msgs[2].ReplyToMessageID, "threaded under the message whose id notify knows")
+	require.Never(t, func() bool { return len(e.tg.Messages()) > 3 }, time.Second, 100*time.Millisecond)
 }
 
 // cuttable is a pool whose connections fail from the moment it is cut.
@@ -242,39 +250,56 @@ func (c *cutAfter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// A notify that loses its database between the provider's answer and its
-// record leaves its claims to their lease; another replica takes them
-// over: Telegram's message is not sent again (unknown), LINE's is, with
-// the same retry key, which LINE refuses as a repeat -- one message each.
+// A notify that loses its database between the providers' answers and
+// its records leaves its claims to their lease; another replica takes
+// them over, in doubt: Slack's message is found by its delivery key and
+// adopted (one message, its replies threaded under it), LINE's is sent
+// again with the same retry key, which LINE refuses as a repeat (one
+// message), and Telegram's is sent again marked as a possible repeat.
 func TestDatabaseLostAfterSend(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, chatID, "")
+	e := newEnv(t, chatID, channel)
 	ln := fakeline.New(t, fakeline.Options{To: []string{lineTo}})
 	e.opts.Channels = append(e.opts.Channels, line.Options{ChannelToken: ln.Token(), To: lineTo, APIURL: ln.URL()})
 	e.opts.Lease = time.Second
 	pool := newCuttable(t, e)
-	cut := &cutAfter{db: pool, waiting: map[string]bool{hostOf(e.tg.URL()): true, hostOf(ln.URL()): true}, all: make(chan struct{})}
+	cut := &cutAfter{db: pool, waiting: map[string]bool{hostOf(e.tg.URL()): true, hostOf(ln.URL()): true, hostOf(e.sl.URL()): true}, all: make(chan struct{})}
 	stopB := e.runWith(t, notify.Deps{Pool: pool.Pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Transport: cut}})
 
 	inc := opened()
 	e.publish(t, inc)
 	<-cut.all
-	e.run(t)
+	reg := prometheus.NewRegistry()
+	e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t), Registry: reg})
 	id := inc.GetMeta().GetId()
 	require.Eventually(t, func() bool {
-		return e.status(t, id, "telegram") == "unknown" && e.status(t, id, line.Name) == "sent"
+		return e.status(t, id, "telegram") == "sent" && e.status(t, id, line.Name) == "sent" && e.status(t, id, "slack") == "sent"
 	}, 30*time.Second, 20*time.Millisecond)
 	pool.cut.Store(false)
 	stopB()
 
-	assert.Len(t, e.tg.Messages(), 1)
+	msgs := e.tg.Messages()
+	require.Len(t, msgs, 2)
+	assert.True(t, strings.HasPrefix(msgs[1].PlainText, "⚠️ Possibly a repeat"), msgs[1].PlainText)
 	assert.Len(t, ln.Messages(), 1)
 	reqs := ln.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, reqs[0].RetryKey, reqs[1].RetryKey, "the resend carries the same key")
 	assert.Equal(t, http.StatusConflict, reqs[1].StatusCode, "and LINE knows it")
-	assert.Equal(t, []string{"unknown:0"}, e.attempts(t, id))
+	assert.Equal(t, []string{"sent:200"}, e.attempts(t, id))
 	assert.Equal(t, []string{"sent:200"}, e.attemptsOn(t, id, line.Name))
+
+	posted := e.sl.Messages()
+	require.Len(t, posted, 1, "Slack's message found, not posted again")
+	assert.Equal(t, posted[0].TS, e.messageID(t, id, "slack"))
+	assert.Equal(t, []string{"sent:200"}, e.attemptsOn(t, id, "slack"))
+	e.publish(t, completed(inc.GetIncident().GetId()))
+	replies := e.sl.WaitForMessages(t, 2, 30*time.Second)
+	assert.Equal(t, posted[0].TS, replies[1].ThreadTS, "the analysis answers the message found")
+
+	assert.InDelta(t, 1, counter(t, reg, "vigil_notify_deliveries_reconciled_total", "slack", "found"), 0)
+	assert.InDelta(t, 1, counter(t, reg, "vigil_notify_deliveries_reconciled_total", "telegram", "reposted"), 0)
+	assert.InDelta(t, 1, counter(t, reg, "vigil_notify_deliveries_in_doubt_total", "slack"), 0)
 }
 
 func hostOf(u string) string { return u[len("http://"):] }
@@ -373,18 +398,22 @@ func TestDeliveryToAChannelGoneFails(t *testing.T) {
 }
 
 // A send that times out waiting for Telegram's answer may have reached
-// it: it is not repeated (unknown), and Telegram, answering late, shows
-// the message once.
-func TestTimedOutSendIsNotRepeated(t *testing.T) {
+// it: it is sent again after a backoff, marked as a possible repeat; and
+// Telegram, answering late, shows the first one too.
+func TestTimedOutSendIsRepeatedMarked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, chatID, "")
 	e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}})
 	e.tg.Hold()
 	inc := opened()
 	e.publish(t, inc)
-	require.Eventually(t, func() bool { return e.status(t, inc.GetMeta().GetId(), "telegram") == "unknown" }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return slices.Equal(e.attempts(t, inc.GetMeta().GetId()), []string{"in_doubt:0"})
+	}, 30*time.Second, 20*time.Millisecond)
 	e.tg.Release()
-	e.tg.WaitForMessages(t, 1, 30*time.Second)
-	require.Never(t, func() bool { return len(e.tg.Messages()) > 1 }, time.Second, 50*time.Millisecond)
-	assert.Equal(t, []string{"unknown:0"}, e.attempts(t, inc.GetMeta().GetId()))
+	msgs := e.tg.WaitForMessages(t, 2, 30*time.Second)
+	assert.NotContains(t, msgs[0].PlainText, "Possibly a repeat")
+	assert.True(t, strings.HasPrefix(msgs[1].PlainText, "⚠️ Possibly a repeat"), msgs[1].PlainText)
+	require.Never(t, func() bool { return len(e.tg.Messages()) > 2 }, time.Second, 50*time.Millisecond)
+	assert.Equal(t, []string{"in_doubt:0", "sent:200"}, e.attempts(t, inc.GetMeta().GetId()))
 }

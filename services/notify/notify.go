@@ -9,9 +9,15 @@
 // Exactly one message per event per channel: the consumer turns each
 // event into one queued delivery per channel, in the transaction that
 // precedes its acknowledgement (a redelivered event finds them); a
-// sender per channel claims a delivery -- committed -- before it calls the
-// provider, so no replica sends it again. A reply waits in the queue until
-// its parent's message id is known.
+// sender per channel claims a delivery -- its intent, committed -- before
+// it calls the provider, so no replica sends it again, and records the
+// message's id after. A claim whose sender died (or lost its database, or
+// gave up waiting) with the request out is in doubt: it is looked up at
+// the provider by its delivery key where the provider can tell (Slack),
+// sent again with the key where the provider drops repeats (LINE, a
+// webhook), and sent again marked as a possible repeat where it can do
+// neither (Telegram, email). A reply waits in the queue until its
+// parent's message id is known.
 // Its channels are the environment's and those managed through its
 // ChannelService (internal/grpcapi), stored in that schema too; which of
 // them hear about an event is its routes' (RouteService, routing.go).
@@ -236,6 +242,9 @@ type Service struct {
 	replica  string
 	senders  senders
 	outcomes *prometheus.CounterVec
+	// doubts and reconciled count deliveries in doubt and how they were
+	// settled.
+	doubts, reconciled *prometheus.CounterVec
 	// look draws every message: notify's templates, links and default
 	// locale.
 	look message.Defaults
@@ -261,13 +270,14 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		replica: bus.NewID(), outcomes: newOutcomes(deps.Registry),
+		replica: bus.NewID(),
 		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 		look: message.Defaults{
 			Templates: templates.Default, Sets: templates.Named, Links: message.Links{Base: opts.PublicURL},
 			Locale: message.Locale{Language: opts.Language, Zone: opts.TimeZone},
 		},
 	}
+	s.outcomes, s.doubts, s.reconciled = newMetrics(deps.Registry)
 	s.routes.store = postgres.NewRoutes(deps.Pool)
 	client := deps.HTTPClient
 	if client == nil {

@@ -25,9 +25,10 @@ const (
 	pollEvery = time.Second
 	// sendTimeout bounds one send; the claim's lease is renewed meanwhile.
 	sendTimeout = time.Minute
-	// recordTimeout bounds recording what became of a send: the database
-	// may be away, and then the claim's lease decides.
-	recordTimeout = 5 * time.Second
+	// maxRecordWait bounds the wait between tries at recording a send
+	// while the database is away: once it is back, the sender that knows
+	// the answer should record it before another takes the claim over.
+	maxRecordWait = time.Second
 	// superviseEvery is how often notify looks for channels with
 	// deliveries and no sender here.
 	superviseEvery = 10 * time.Second
@@ -144,21 +145,11 @@ func (s *Service) sendDue(ctx context.Context, name string) time.Duration {
 // became of it.
 func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Claimed) {
 	log := s.log.With("channel", name, "event_id", c.EventID, "subject", c.Subject)
-	a := postgres.Attempt{EventID: c.EventID, Channel: name}
+	a := postgres.Attempt{EventID: c.EventID, Channel: name, InDoubt: c.InDoubt}
 	ep := s.endpoint(name)
 	switch {
 	case ep == nil:
 		a.Outcome, a.Error = postgres.OutcomeFailed, fmt.Sprintf("channel %s is gone", name)
-		s.record(ctx, log, a)
-		return
-	case c.Stale && !ep.Idempotent:
-		// Its sender claimed it and never said what came of it: the
-		// provider may have the message. Sending it again could page
-		// people twice, which cannot be undone; a message lost is caught
-		// by escalation, which repeats what nobody acknowledges.
-		a.Target, a.Outcome = ep.Target, postgres.OutcomeUnknown
-		a.Error = "its sender stopped with the message out, and " + name + " cannot tell a resend from a new message"
-		log.ErrorContext(ctx, "delivery outcome unknown: not sent again", "reason", a.Error)
 		s.record(ctx, log, a)
 		return
 	case time.Since(c.QueuedAt) > s.opts.MaxEventAge:
@@ -172,7 +163,8 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	// by name knows only its own.
 	ep = withLocale(ep, c.Language, c.TimeZone, c.Templates)
 	if c.Stale {
-		log.InfoContext(ctx, "sending a delivery again with its key: its sender stopped with the message out")
+		s.doubts.WithLabelValues(name).Inc()
+		log.WarnContext(ctx, "delivery in doubt: its sender stopped with the message out or about to be")
 	}
 	n, err := s.queuedNote(ctx, c)
 	var threads threads
@@ -198,10 +190,14 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	}
 
 	// The claim is committed, and the send follows at once: the window
-	// in which a death leaves the outcome unknown is the send itself.
+	// in which a death leaves the outcome in doubt is the send itself.
 	sendCtx, cancel := s.sendContext(ctx, c.EventID, name)
 	sendCtx = channel.WithProgress(sendCtx, &progress{s: s, c: c, channel: name})
-	id, sendErr := s.post(sendCtx, ep, n, threads)
+	var since time.Time
+	if c.InDoubt {
+		since = c.PostedAt
+	}
+	id, found, sendErr := s.post(sendCtx, ep, n, threads, since)
 	// Abandoned, or timed out waiting for the answer: the provider may
 	// have the message.
 	abandoned := sendErr != nil && (sendCtx.Err() != nil || awaitedInVain(sendErr))
@@ -209,23 +205,40 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 	v := channel.Judge(sendErr)
 	a.HTTPStatus, a.RetryAfter = v.Status, v.RetryAfter
 	backoff := max(v.RetryAfter, min(time.Second<<min(c.Attempts, 16), maxBackoff))
+	_, finder := ep.Channel.(channel.Finder)
 	switch {
 	case sendErr == nil:
 		a.Outcome, a.MessageID, a.HTTPStatus = postgres.OutcomeSent, id, http.StatusOK
-	case abandoned && !ep.Idempotent:
-		a.Outcome, a.Error = postgres.OutcomeUnknown, "gave up waiting for "+name+" with the message out: "+sendErr.Error()
-		log.ErrorContext(ctx, "delivery outcome unknown: not sent again", "reason", a.Error)
+		if c.InDoubt {
+			s.reconciled.WithLabelValues(name, map[bool]string{true: "found", false: "reposted"}[found]).Inc()
+		}
+	case v.Taken && finder:
+		// Its id is the provider's to tell, at once.
+		a.Outcome, a.Error = postgres.OutcomeInDoubt, sendErr.Error()
+	case v.Taken:
+		a.Outcome, a.Error, a.HTTPStatus, a.MessageID = postgres.OutcomeSent, sendErr.Error(), http.StatusOK, id
+		log.WarnContext(ctx, "notification sent, its id unknown: its replies go on their own", "error", sendErr)
+	case c.Attempts+1 >= s.opts.MaxDeliver:
+		a.Outcome, a.Error = postgres.OutcomeFailed, sendErr.Error()
 	case abandoned:
-		// Sent again at once, by whichever sender comes first, with the
-		// same key: the provider drops it if it had it.
-		a.Outcome, a.Error = postgres.OutcomeRetry, sendErr.Error()
-	case v.Retry && c.Attempts+1 < s.opts.MaxDeliver:
+		// Sent again by whichever sender comes first -- at once when
+		// notify stopped, after a backoff when the provider was slow --
+		// looked up first where the provider can tell.
+		a.Outcome, a.Error = postgres.OutcomeInDoubt, "gave up waiting for "+name+" with the message out: "+sendErr.Error()
+		if ctx.Err() == nil {
+			a.DueIn = backoff
+		}
+		log.WarnContext(ctx, "delivery in doubt: sent again, looked up first where "+name+" can tell", "error", sendErr)
+	case v.Retry:
 		a.Outcome, a.Error, a.DueIn = postgres.OutcomeRetry, sendErr.Error(), backoff
 		if v.RetryAfter > 0 || v.Status >= 400 && v.Status < 500 {
 			s.pause(ctx, log, name, backoff, sendErr)
 		}
 	default:
 		a.Outcome, a.Error = postgres.OutcomeFailed, sendErr.Error()
+	}
+	if a.Outcome == postgres.OutcomeInDoubt {
+		s.doubts.WithLabelValues(name).Inc()
 	}
 	s.record(ctx, log, a)
 }
@@ -254,7 +267,18 @@ func (s *Service) sendContext(ctx context.Context, eventID, name string) (contex
 			s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
 		}
 	})
-	return sendCtx, func() { stop(); cancel() }
+	return sendCtx, func() { cancel(); stop() }
+}
+
+// outliving is a context that ends StopGrace after ctx does: the work it
+// bounds may finish when notify stops.
+func (s *Service) outliving(ctx context.Context) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.opts.StopGrace, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() { stop(); cancel() }
 }
 
 // pause holds channel name back for d on every replica: its provider
@@ -267,15 +291,15 @@ func (s *Service) pause(ctx context.Context, log *slog.Logger, name string, d ti
 	log.WarnContext(ctx, "channel paused: its provider asked to wait", "for", d.String(), "error", cause)
 }
 
-// record stores an attempt at a claimed delivery, trying for a few
-// seconds should the database be away. A send it cannot record stays
-// claimed until its lease ends, and is then an unknown outcome or sent
-// again with its key.
+// record stores an attempt at a claimed delivery, trying again should
+// the database be away for as long as notify runs (and StopGrace after):
+// what the provider answered is known only here. A send it cannot record
+// stays claimed until its lease ends, and is then in doubt.
 func (s *Service) record(ctx context.Context, log *slog.Logger, a postgres.Attempt) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	ctx, cancel := s.outliving(ctx)
 	defer cancel()
 	var err error
-	for wait := 100 * time.Millisecond; ; wait *= 2 {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, maxRecordWait) {
 		err = s.deliveries.Record(ctx, s.replica, a)
 		if err == nil || errors.Is(err, postgres.ErrClaimLost) {
 			break
@@ -292,7 +316,7 @@ func (s *Service) record(ctx context.Context, log *slog.Logger, a postgres.Attem
 	if err != nil {
 		// Its lease ran out (the database was slow or away) and another
 		// sender took it over.
-		log.ErrorContext(ctx, "delivery attempt not recorded: another sender took the delivery over", "outcome", string(a.Outcome), "error", err)
+		log.ErrorContext(ctx, "delivery attempt not recorded: another sender took the delivery over, in doubt", "outcome", string(a.Outcome), "error", err)
 		return
 	}
 	s.outcomes.WithLabelValues(a.Channel, string(a.Outcome)).Inc()
@@ -304,17 +328,28 @@ func (s *Service) record(ctx context.Context, log *slog.Logger, a postgres.Attem
 	}
 }
 
-// newOutcomes is the count of delivery attempts by channel and outcome,
-// registered with reg unless it is nil.
-func newOutcomes(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_notify_deliveries_total",
-		Help: "Delivery attempts by channel and outcome (sent, retry, failed, unknown: the sender stopped with the message out on a channel that cannot dedupe a resend, so it was not sent again).",
-	}, []string{"channel", "outcome"})
+// newCounter is a counter by labels, registered with reg unless it is
+// nil.
+func newCounter(reg prometheus.Registerer, name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	if reg != nil {
 		reg.MustRegister(c)
 	}
 	return c
+}
+
+// newMetrics are the sender's counters, registered with reg unless it
+// is nil.
+func newMetrics(reg prometheus.Registerer) (outcomes, doubts, reconciled *prometheus.CounterVec) {
+	return newCounter(reg, "vigil_notify_deliveries_total",
+			"Delivery attempts by channel and outcome (sent, retry, failed, in_doubt: the provider may have the message, its answer lost).",
+			"channel", "outcome"),
+		newCounter(reg, "vigil_notify_deliveries_in_doubt_total",
+			"Deliveries found in doubt by channel: a sender died, lost its database or gave up waiting with the message out, or the provider's answer could not be read.",
+			"channel"),
+		newCounter(reg, "vigil_notify_deliveries_reconciled_total",
+			"Deliveries in doubt settled by channel and result: found (the provider had the message: its id adopted, nothing sent) or reposted (sent again: with its key where the provider dedupes, marked as a possible repeat where it cannot tell).",
+			"channel", "result")
 }
 
 // progress is a claimed delivery's parts (channel.Progress), in its row:

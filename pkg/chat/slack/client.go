@@ -120,6 +120,16 @@ type Message struct {
 	ThreadTS string
 	// Broadcast shows a reply in the channel too.
 	Broadcast bool
+	// Metadata, if set, is kept with the message, for the app to find it
+	// by (History with IncludeMetadata); people do not see it.
+	Metadata *Metadata
+}
+
+// Metadata is a message's metadata: an event type (snake_case letters,
+// digits, underscores and dots) and a JSON object of strings.
+type Metadata struct {
+	EventType    string            `json:"event_type"`
+	EventPayload map[string]string `json:"event_payload"`
 }
 
 var tsPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
@@ -152,8 +162,9 @@ type postMessageRequest struct {
 	ThreadTS       string  `json:"thread_ts,omitempty"`
 	ReplyBroadcast bool    `json:"reply_broadcast,omitempty"`
 	// Links and media in Vigil's messages are not worth a preview.
-	UnfurlLinks bool `json:"unfurl_links"`
-	UnfurlMedia bool `json:"unfurl_media"`
+	UnfurlLinks bool      `json:"unfurl_links"`
+	UnfurlMedia bool      `json:"unfurl_media"`
+	Metadata    *Metadata `json:"metadata,omitempty"`
 }
 
 // updateRequest always sends blocks: an update without them would keep
@@ -178,15 +189,81 @@ func (c *Client) PostMessage(ctx context.Context, m Message) (string, error) {
 	}
 	err := c.call(ctx, method, postMessageRequest{
 		Channel: m.Channel, Text: truncateRunes(m.Text, MaxTextLength), Blocks: m.Blocks,
-		ThreadTS: m.ThreadTS, ReplyBroadcast: m.Broadcast && m.ThreadTS != "",
+		ThreadTS: m.ThreadTS, ReplyBroadcast: m.Broadcast && m.ThreadTS != "", Metadata: m.Metadata,
 	}, &out)
 	if err != nil {
 		return "", err
 	}
 	if out.TS == "" {
-		return "", fmt.Errorf("slack: %s: the answer has no ts", method)
+		return "", fmt.Errorf("slack: %s: the answer has no ts: %w", method, ErrUnreadableAnswer)
 	}
 	return out.TS, nil
+}
+
+// Posted is a message as History reads it.
+type Posted struct {
+	TS string `json:"ts"`
+	// ThreadTS is the thread's parent's ts: its own on a parent, "" on a
+	// message without replies.
+	ThreadTS string    `json:"thread_ts"`
+	Metadata *Metadata `json:"metadata"`
+}
+
+// HistoryQuery is what History reads.
+type HistoryQuery struct {
+	Channel string
+	// Thread, if set, reads the replies in the thread of that message
+	// (conversations.replies, the parent first) instead of the channel
+	// (conversations.history, newest first).
+	Thread string
+	// Oldest: messages posted at or after it only.
+	Oldest time.Time
+	// Cursor is the page after the one that named it (HistoryPage.Next).
+	Cursor string
+}
+
+// HistoryPage is a page of History.
+type HistoryPage struct {
+	Messages []Posted
+	// Next is the cursor of the next page, "" on the last.
+	Next string
+}
+
+// historyLimit is a page's size: Slack's advice is at most 200.
+const historyLimit = 200
+
+// History reads a page of q's messages, their metadata included. It needs
+// the history scope of the conversation's kind (channels:history,
+// groups:history, im:history); without it, an *APIError "missing_scope".
+func (c *Client) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
+	method := "conversations.history"
+	v := url.Values{
+		"channel": {q.Channel}, "include_all_metadata": {"true"}, "inclusive": {"true"},
+		"limit": {strconv.Itoa(historyLimit)},
+	}
+	if q.Thread != "" {
+		if !tsPattern.MatchString(q.Thread) {
+			return HistoryPage{}, fmt.Errorf("slack: conversations.replies: %w: ts %q: want a message timestamp", ErrInvalidMessage, q.Thread)
+		}
+		method = "conversations.replies"
+		v.Set("ts", q.Thread)
+	}
+	if !q.Oldest.IsZero() {
+		v.Set("oldest", fmt.Sprintf("%d.%06d", q.Oldest.Unix(), q.Oldest.Nanosecond()/1000))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	var out struct {
+		Messages         []Posted `json:"messages"`
+		ResponseMetadata struct {
+			NextCursor string `json:"next_cursor"`
+		} `json:"response_metadata"`
+	}
+	if err := c.send(ctx, method, "application/x-www-form-urlencoded", []byte(v.Encode()), &out); err != nil {
+		return HistoryPage{}, err
+	}
+	return HistoryPage{Messages: out.Messages, Next: out.ResponseMetadata.NextCursor}, nil
 }
 
 // Update replaces the text and blocks of message ts of channel (no
@@ -240,8 +317,15 @@ func (c *Client) call(ctx context.Context, method string, req, out any) error {
 	if err != nil {
 		return fmt.Errorf("slack: %s: encode request: %w", method, err)
 	}
+	return c.send(ctx, method, "application/json; charset=utf-8", body, out)
+}
+
+// send posts body of contentType to method and decodes the answer into
+// out, waiting out short rate limits. The read methods take a form only:
+// Slack ignores their arguments in JSON.
+func (c *Client) send(ctx context.Context, method, contentType string, body []byte, out any) error {
 	for try := 1; ; try++ {
-		err := c.do(ctx, method, body, out)
+		err := c.do(ctx, method, contentType, body, out)
 		wait := RetryAfter(err)
 		if wait == 0 || wait > c.maxWait || try == maxTries {
 			return err
@@ -257,12 +341,12 @@ func (c *Client) call(ctx context.Context, method string, req, out any) error {
 	}
 }
 
-func (c *Client) do(ctx context.Context, method string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, contentType string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/"+method, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("slack: %s: build request: %w", method, err)
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 
 	start := time.Now()
@@ -285,7 +369,7 @@ func (c *Client) do(ctx context.Context, method string, body []byte, out any) er
 	}
 	if decodeErr != nil || (!a.OK && a.Error == "") {
 		if resp.StatusCode/100 == 2 {
-			return fmt.Errorf("slack: %s: HTTP %d with an answer that is not the Web API's", method, resp.StatusCode)
+			return fmt.Errorf("slack: %s: HTTP %d with an answer that is not the Web API's: %w", method, resp.StatusCode, ErrUnreadableAnswer)
 		}
 		// A proxy's error page: judge by the status.
 		return &APIError{Method: method, StatusCode: resp.StatusCode}
@@ -297,7 +381,7 @@ func (c *Client) do(ctx context.Context, method string, body []byte, out any) er
 		c.logger.DebugContext(ctx, "slack warning", "method", method, "warning", a.Warning)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("slack: %s: decode result: %w", method, err)
+		return fmt.Errorf("slack: %s: decode result: %w: %w", method, ErrUnreadableAnswer, err)
 	}
 	return nil
 }

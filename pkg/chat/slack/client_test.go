@@ -360,3 +360,56 @@ func TestErrorsHideTheToken(t *testing.T) {
 		}
 	}
 }
+
+// A message posted with metadata is found again by History, in the
+// channel and in its thread, a page at a time; without the history
+// scope, History fails with missing_scope.
+func TestHistoryFindsMetadata(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	c := newClient(t, fake)
+	ctx := t.Context()
+	since := time.Now().Add(-time.Second)
+	meta := &slack.Metadata{EventType: "vigil_delivery", EventPayload: map[string]string{"delivery_key": "k1"}}
+	parent, err := c.PostMessage(ctx, slack.Message{Channel: channel, Text: "parent", Metadata: meta})
+	require.NoError(t, err)
+	reply, err := c.PostMessage(ctx, slack.Message{Channel: channel, Text: "reply", ThreadTS: parent,
+		Metadata: &slack.Metadata{EventType: "vigil_delivery", EventPayload: map[string]string{"delivery_key": "k2"}}})
+	require.NoError(t, err)
+
+	page, err := c.History(ctx, slack.HistoryQuery{Channel: channel, Oldest: since})
+	require.NoError(t, err)
+	require.Len(t, page.Messages, 1)
+	require.Equal(t, parent, page.Messages[0].TS)
+	require.Equal(t, meta, page.Messages[0].Metadata)
+	require.Empty(t, page.Next)
+
+	page, err = c.History(ctx, slack.HistoryQuery{Channel: channel, Thread: parent, Oldest: since})
+	require.NoError(t, err)
+	require.Len(t, page.Messages, 2)
+	require.Equal(t, reply, page.Messages[1].TS)
+	require.Equal(t, "k2", page.Messages[1].Metadata.EventPayload["delivery_key"])
+
+	page, err = c.History(ctx, slack.HistoryQuery{Channel: channel, Oldest: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.Empty(t, page.Messages)
+
+	scoped := fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: channel}}, Scopes: []string{"chat:write"}})
+	_, err = newClient(t, scoped).History(ctx, slack.HistoryQuery{Channel: channel})
+	apiErr, ok := errors.AsType[*slack.APIError](err)
+	require.True(t, ok, "%v", err)
+	require.Equal(t, "missing_scope", apiErr.Code)
+	require.True(t, slack.IsPermanent(err))
+}
+
+// A 200 whose body is cut short is an unreadable answer: the message may
+// well be posted (it is, at the fake), its ts unknown.
+func TestGarbledAnswerIsUnreadable(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.GarbleNext(1)
+	_, err := newClient(t, fake).PostMessage(t.Context(), slack.Message{Channel: channel, Text: "x"})
+	require.ErrorIs(t, err, slack.ErrUnreadableAnswer)
+	require.False(t, slack.IsRetryable(err))
+	require.Len(t, fake.Messages(), 1)
+}

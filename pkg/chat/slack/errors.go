@@ -13,6 +13,12 @@ import (
 // before sending it. It is permanent.
 var ErrInvalidMessage = errors.New("invalid message")
 
+// ErrUnreadableAnswer is returned when Slack (or something in front of
+// it) answered 2xx with a body that is not a Web API answer, or one
+// without what the method returns: a write may have been done (a message
+// posted), its result unknown.
+var ErrUnreadableAnswer = errors.New("unreadable answer")
+
 // APIError is an error answer from the Web API (ok:false), or an HTTP
 // error from something in front of it.
 type APIError struct {

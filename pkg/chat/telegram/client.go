@@ -110,6 +110,9 @@ func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
 	if err := c.Do(ctx, call, &msg); err != nil {
 		return Sent{}, err
 	}
+	if msg.MessageID == 0 {
+		return Sent{}, fmt.Errorf("telegram: %s: the answer has no message id: %w", call.Method, ErrUnreadableAnswer)
+	}
 	return Sent{MessageID: msg.MessageID, ChatID: msg.Chat.ID, Date: time.Unix(msg.Date, 0)}, nil
 }
 
@@ -227,7 +230,7 @@ func (c *Client) call(ctx context.Context, method string, body []byte, out any) 
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil || (!env.OK && env.ErrorCode == 0) {
 		if resp.StatusCode/100 == 2 {
-			return fmt.Errorf("telegram: %s: HTTP %d with an answer that is not the Bot API's", method, resp.StatusCode)
+			return fmt.Errorf("telegram: %s: HTTP %d with an answer that is not the Bot API's: %w", method, resp.StatusCode, ErrUnreadableAnswer)
 		}
 		// A proxy's error page (nginx answers 502 with HTML): judge by the status.
 		return &APIError{Method: method, StatusCode: resp.StatusCode, Description: http.StatusText(resp.StatusCode)}
@@ -246,7 +249,7 @@ func (c *Client) call(ctx context.Context, method string, body []byte, out any) 
 		return nil
 	}
 	if err := json.Unmarshal(env.Result, out); err != nil {
-		return fmt.Errorf("telegram: %s: decode result: %w", method, err)
+		return fmt.Errorf("telegram: %s: decode result: %w: %w", method, ErrUnreadableAnswer, err)
 	}
 	return nil
 }

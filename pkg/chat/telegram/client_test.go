@@ -509,3 +509,16 @@ func TestEveryMethodHidesTheToken(t *testing.T) {
 		}
 	}
 }
+
+// A 200 whose body is cut short is an unreadable answer: Telegram may
+// well have the message (the fake has), its id unknown; not retryable.
+func TestSendMessageGarbledAnswer(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.GarbleNext(1)
+	c := newClient(t, fake.URL(), fake.Token())
+	_, err := c.SendMessage(t.Context(), telegram.Message{ChatID: chatID, Text: "hello"})
+	require.ErrorIs(t, err, telegram.ErrUnreadableAnswer)
+	require.False(t, telegram.IsRetryable(err))
+	require.Len(t, fake.Messages(), 1)
+}

@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+// ErrUnreadableAnswer is returned when Telegram (or something in front
+// of it) answered 2xx with a body that is not a Bot API answer, or one
+// without what the method returns: a message may have been sent, its id
+// unknown.
+var ErrUnreadableAnswer = errors.New("unreadable answer")
+
 // APIError is an error answer from the Bot API, or an HTTP error from
 // something in front of it.
 type APIError struct {

@@ -30,6 +30,10 @@ type Message struct {
 	// action_id Slack fills in where the bot gave none; nil for none.
 	Blocks  json.RawMessage
 	Buttons []Button
+	// Broadcast: a reply shown in the channel too (reply_broadcast).
+	Broadcast bool
+	// Metadata is what the bot posted it with, nil for none.
+	Metadata *Metadata
 	// Deleted is set when a response_url deleted the message.
 	Deleted bool
 	// Edits are the changes made since the message was posted, oldest
@@ -102,6 +106,10 @@ func (s *Server) postMessage(a args) result {
 	if threadTS != "" && !tsPattern.MatchString(threadTS) {
 		return failed("invalid_thread_ts", fmt.Sprintf("[ERROR] %s is not a valid thread_ts", threadTS))
 	}
+	metadata, res, ok := readMetadata(a)
+	if !ok {
+		return res
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +119,10 @@ func (s *Server) postMessage(a args) result {
 			return failed("thread_not_found")
 		}
 	}
-	m := Message{Channel: ch.ID, TS: s.nextTSLocked(), ThreadTS: threadTS, Text: c.text, Blocks: c.blocks, Buttons: c.buttons}
+	m := Message{
+		Channel: ch.ID, TS: s.nextTSLocked(), ThreadTS: threadTS, Text: c.text, Blocks: c.blocks, Buttons: c.buttons,
+		Broadcast: threadTS != "" && a.bool("reply_broadcast"), Metadata: metadata,
+	}
 	s.messages = append(s.messages, m)
 	s.notifyLocked()
 	return result{fields: map[string]any{"channel": ch.ID, "ts": m.TS, "message": s.messageJSON(m)}}

@@ -3,8 +3,9 @@
 // buttons, update them, and hear which button a person pressed.
 //
 // It is strict on purpose, like faketelegram: a message Vigil gets past
-// the fake is one Slack takes. It serves chat.postMessage, chat.update and
-// auth.test under /api/, and enforces:
+// the fake is one Slack takes. It serves chat.postMessage, chat.update,
+// conversations.history, conversations.replies and auth.test under /api/,
+// and enforces:
 //
 //   - auth: a bot token as "Authorization: Bearer xoxb-..." (or a token
 //     form field), else ok:false "not_authed" or "invalid_auth";
@@ -21,8 +22,19 @@
 //     lengths, counts, unique block_id and action_id; a violation is
 //     ok:false "invalid_blocks" with the reasons in
 //     response_metadata.messages, "[ERROR] ... [json-pointer:/blocks/0/...]";
+//   - message metadata (chat.postMessage's metadata: an event_type of
+//     letters, digits, '_' and '.', and an event_payload object, else
+//     "invalid_metadata_format"; another field "invalid_metadata_schema"),
+//     returned by the read methods only with include_all_metadata;
+//   - the read methods (conversations.history: top-level messages and
+//     broadcast replies, newest first; conversations.replies: the parent,
+//     then its replies) take a query or a form, not JSON (its arguments
+//     are ignored, as by Slack); they need the history scope of the
+//     channel's kind (Options.Scopes; "missing_scope" with "needed" and
+//     "provided"); oldest, inclusive, limit and cursor page them;
 //   - 429 with Retry-After and ok:false "ratelimited" when injected with
-//     RateLimitNext (FailNext injects other statuses).
+//     RateLimitNext (FailNext injects other statuses; GarbleNext handles
+//     a call and cuts its answer short).
 //
 // Press plays a person pressing a button: it posts a signed block_actions
 // interaction to the app's interactivity URL, form-encoded as Slack does,

@@ -3,6 +3,7 @@ package fakeslack
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -48,6 +49,11 @@ type Options struct {
 	// Interactivity Request URL; it can also be set later with
 	// SetInteractivityURL, once the app listens.
 	InteractivityURL string
+	// Scopes are the bot token's scopes, which the read methods check
+	// (conversations.history: channels:history for a public channel,
+	// groups:history for a private one, im:history for a direct
+	// message); DefaultScopes if nil.
+	Scopes []string
 	// Client posts interactions; a default client if nil. Pass an httptest
 	// TLS server's Client() for an HTTPS app.
 	Client *http.Client
@@ -82,6 +88,7 @@ type Server struct {
 
 	mu           sync.Mutex
 	faults       []fault
+	garble       int // answers to garble, counted down
 	requests     []Request
 	messages     []Message
 	lastTS       time.Time
@@ -118,6 +125,9 @@ func New(t testing.TB, opts Options) *Server {
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
+	}
+	if opts.Scopes == nil {
+		opts.Scopes = DefaultScopes
 	}
 	for i, c := range opts.Channels {
 		if !channelIDPattern.MatchString(c.ID) {
@@ -175,6 +185,26 @@ func (s *Server) RateLimitNext(n, retryAfter int) {
 	s.addFaults(n, fault{status: http.StatusTooManyRequests, retryAfter: retryAfter})
 }
 
+// GarbleNext makes the next n Web API calls be handled as usual -- a
+// message posted is posted -- and answered 200 with a body cut short, as
+// by a proxy that dropped the connection midway: the client cannot tell
+// what came of them.
+func (s *Server) GarbleNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.garble += n
+}
+
+func (s *Server) takeGarble() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.garble == 0 {
+		return false
+	}
+	s.garble--
+	return true
+}
+
 func (s *Server) addFaults(n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,12 +246,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		handler = s.update
 	case "auth.test":
 		handler = s.authTest
+	case "conversations.history":
+		handler = s.history(false)
+	case "conversations.replies":
+		handler = s.history(true)
 	default:
 		s.write(w, http.StatusNotFound, failed("unknown_method"), "")
 		s.logRequest(method, http.StatusNotFound, "unknown_method")
 		return
 	}
 	a, token, warning, errCode := readArgs(r)
+	if strings.HasPrefix(method, "conversations.") && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		// The read methods take a query or a form: Slack ignores a JSON
+		// body's arguments.
+		a = args{}
+		for k, v := range r.URL.Query() {
+			a[k] = v[0]
+		}
+	}
 	res := failed(errCode)
 	switch {
 	case errCode != "":
@@ -231,6 +273,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		res = failed("invalid_auth")
 	default:
 		res = handler(a)
+	}
+	if s.takeGarble() {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"ok":true,"chan`)
+		s.logRequest(method, http.StatusOK, "garbled")
+		return
 	}
 	s.write(w, http.StatusOK, res, warning)
 	s.logRequest(method, http.StatusOK, res.err)

@@ -96,6 +96,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	faults    []fault
+	garble    int // answers to garble, counted down
 	messages  []Message
 	requests  []Request
 	lastID    map[int64]int64
@@ -219,6 +220,26 @@ func (s *Server) RateLimitNext(n, retryAfter int) {
 	s.addFaults(n, fault{status: http.StatusTooManyRequests, retryAfter: retryAfter})
 }
 
+// GarbleNext makes the next n requests be handled as usual -- a message
+// sent is sent -- and answered 200 with a body cut short, as by a proxy
+// that dropped the connection midway: the client cannot tell what came
+// of them.
+func (s *Server) GarbleNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.garble += n
+}
+
+func (s *Server) takeGarble() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.garble == 0 {
+		return false
+	}
+	s.garble--
+	return true
+}
+
 func (s *Server) addFaults(n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,6 +319,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := s.route(r)
+	if s.takeGarble() {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_`)
+		s.logRequest(method, http.StatusOK, "garbled")
+		return
+	}
 	s.write(w, rep)
 	s.logRequest(method, rep.status, rep.description)
 }

@@ -48,6 +48,19 @@ type Linker interface {
 	Link(ctx context.Context, id string) string
 }
 
+// Finder is a Channel that can look up a message it sent by its
+// delivery key (DeliveryKey), which Send stores with the message where
+// the provider keeps it (Slack's message metadata). A delivery in doubt
+// -- its sender died, or gave up waiting, with the request out -- is
+// looked up before it is sent again, and adopted when found: one
+// message, whatever the crash.
+type Finder interface {
+	// Find is the id of the message sent with key at since or later,
+	// in the thread of parent if that is set (or on its own), "" when
+	// there is none.
+	Find(ctx context.Context, key string, since time.Time, parent string) (string, error)
+}
+
 // Endpoint is an opened channel as notify's delivery log knows it.
 type Endpoint struct {
 	// Name is the channel's kind ("telegram", "slack"): the delivery
@@ -60,10 +73,11 @@ type Endpoint struct {
 	// Locale is the language and time zone its messages are drawn in.
 	Locale message.Locale
 	// Idempotent: the provider drops a request that repeats an earlier
-	// one's delivery key (DeliveryKey), so a send whose outcome is unknown
-	// (the sender died with the request out) may be sent again. Without
-	// it, such a send is never repeated: a duplicate page cannot be taken
-	// back, a lost one is caught by escalation.
+	// one's delivery key (DeliveryKey), so a send in doubt (the sender
+	// died with the request out) is sent again as it was. A channel
+	// neither idempotent nor a Finder sends it again marked as a
+	// possible repeat (message.Message.Repeat): a page missed costs more
+	// than one read twice.
 	Idempotent bool
 	Channel
 }
@@ -148,6 +162,11 @@ type Error struct {
 	// Gone: the message to edit is not there any more (people deleted
 	// it).
 	Gone bool
+	// Taken: the provider accepted the message (a 2xx) but its answer
+	// could not be read, so its id is unknown. It is not sent again: a
+	// Finder looks its id up; elsewhere it stands sent, without an id
+	// (its replies go on their own).
+	Taken bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

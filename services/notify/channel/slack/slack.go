@@ -24,7 +24,9 @@ const Name = "slack"
 // Options configure the Slack channel; it is off without a token.
 type Options struct {
 	// BotToken is the Slack app's bot token (xoxb-...), with the
-	// chat:write scope.
+	// chat:write scope, and channels:history (groups:history for a
+	// private channel) to look up a message in doubt after a crash
+	// instead of posting it again.
 	BotToken string
 	// Channel is the id of the channel to post to (C0123ABCD); the bot
 	// must be a member.
@@ -127,6 +129,9 @@ func (c *Channel) workspaceURL(ctx context.Context) string {
 func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (string, error) {
 	text, blocks := draw(m)
 	msg := slackapi.Message{Channel: c.channel, Text: text, Blocks: blocks, ThreadTS: parent, Broadcast: m.Broadcast && parent != ""}
+	if k := channel.DeliveryKey(ctx); k != "" {
+		msg.Metadata = &slackapi.Metadata{EventType: metadataType, EventPayload: map[string]string{"delivery_key": k}}
+	}
 	ts, err := c.client.PostMessage(ctx, msg)
 	if parent != "" && slackapi.IsNotFound(err) {
 		// The incident's message was deleted: the news goes out on its own.
@@ -139,6 +144,54 @@ func (c *Channel) Send(ctx context.Context, m message.Message, parent string) (s
 	return ts, nil
 }
 
+// metadataType is the event type of the metadata every message carries:
+// its delivery key, by which Find looks it up.
+const metadataType = "vigil_delivery"
+
+// maxFindPages bounds the pages of history Find reads: a delivery in
+// doubt is looked up minutes after it was claimed, and a channel that
+// had more than this many messages of 200 since is one where a repeat
+// hardly shows.
+const maxFindPages = 5
+
+// Find is the ts of the message posted with delivery key at since or
+// later: among the replies to parent, when that is set, then in the
+// channel (where a reply goes when its parent was deleted, and a
+// broadcast reply shows too). It needs the channels:history scope
+// (groups:history for a private channel).
+func (c *Channel) Find(ctx context.Context, key string, since time.Time, parent string) (string, error) {
+	threads := []string{""}
+	if parent != "" {
+		threads = []string{parent, ""}
+	}
+	for _, thread := range threads {
+		q := slackapi.HistoryQuery{Channel: c.channel, Thread: thread, Oldest: since}
+		for range maxFindPages {
+			page, err := c.client.History(ctx, q)
+			if thread != "" && slackapi.IsNotFound(err) {
+				break // the parent was deleted: the message went on its own
+			}
+			if errors.Is(err, slackapi.ErrUnreadableAnswer) {
+				// Nothing was written: a look to try again.
+				return "", &channel.Error{Err: err, Retry: true}
+			}
+			if err != nil {
+				return "", judge(err)
+			}
+			for _, m := range page.Messages {
+				if m.Metadata != nil && m.Metadata.EventType == metadataType && m.Metadata.EventPayload["delivery_key"] == key {
+					return m.TS, nil
+				}
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+	}
+	return "", nil
+}
+
 // Edit redraws message ts as m.
 func (c *Channel) Edit(ctx context.Context, ts string, m message.Message) error {
 	text, blocks := draw(m)
@@ -149,7 +202,10 @@ func (c *Channel) Edit(ctx context.Context, ts string, m message.Message) error 
 }
 
 func judge(err error) error {
-	e := &channel.Error{Err: err, Retry: slackapi.IsRetryable(err), RetryAfter: slackapi.RetryAfter(err), Gone: slackapi.IsNotFound(err)}
+	e := &channel.Error{
+		Err: err, Retry: slackapi.IsRetryable(err), RetryAfter: slackapi.RetryAfter(err), Gone: slackapi.IsNotFound(err),
+		Taken: errors.Is(err, slackapi.ErrUnreadableAnswer),
+	}
 	if apiErr, ok := errors.AsType[*slackapi.APIError](err); ok {
 		e.Status = apiErr.StatusCode
 	}

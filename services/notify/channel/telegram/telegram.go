@@ -158,6 +158,7 @@ func actionButtons(as []message.Button) tgapi.InlineKeyboard {
 func judge(err error) error {
 	e := &channel.Error{
 		Err: err, Retry: tgapi.IsRetryable(err), RetryAfter: tgapi.RetryAfter(err), Gone: tgapi.IsMessageNotFound(err),
+		Taken: errors.Is(err, tgapi.ErrUnreadableAnswer),
 	}
 	if apiErr, ok := errors.AsType[*tgapi.APIError](err); ok {
 		e.Status = apiErr.StatusCode

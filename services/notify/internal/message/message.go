@@ -38,6 +38,11 @@ type Message struct {
 	Templates *Templates
 	// Links are where a message links to (zero: nowhere of Vigil's).
 	Links Links
+	// Repeat marks a message sent again after an attempt that may have
+	// reached its recipient (notify stopped with the request out) on a
+	// channel that cannot tell: its text opens with a line saying it may
+	// repeat an earlier one (the shared template "repeat").
+	Repeat bool
 	// Actions are the buttons of a message that is not a card (an
 	// incident's Acknowledge), for a channel that has buttons; the others
 	// leave them out. Buttons labels them in the recipient's language.
@@ -263,7 +268,23 @@ func (msg Message) drawCard(f *format) (string, Card, error) {
 		return "", Card{}, err
 	}
 	text, err := exec(f.set, string(KindApprovalCard), c)
+	if err != nil {
+		return "", Card{}, err
+	}
+	text, err = msg.marked(f, text)
 	return text, c, err
+}
+
+// marked is text with the repeat line before it when msg is a Repeat.
+func (msg Message) marked(f *format, text string) (string, error) {
+	if !msg.Repeat {
+		return text, nil
+	}
+	line, err := f.word("repeat", nil)
+	if err != nil {
+		return "", err
+	}
+	return line + "\n\n" + text, nil
 }
 
 func (msg Message) templates() *Templates {
@@ -306,7 +327,11 @@ func (msg Message) draw(m Markup) (string, error) {
 	if f.err != nil {
 		return "", f.err
 	}
-	return exec(f.set, string(msg.About.Kind), data)
+	text, err := exec(f.set, string(msg.About.Kind), data)
+	if err != nil {
+		return "", err
+	}
+	return msg.marked(f, text)
 }
 
 // word is the named template of the shared words, on data.

@@ -34,15 +34,17 @@ const (
 	OutcomeSent   Outcome = "sent"
 	OutcomeRetry  Outcome = "retry"
 	OutcomeFailed Outcome = "failed"
-	// OutcomeUnknown: the provider may or may not have the message (its
-	// sender died, or gave up waiting, after the request left), and the
-	// channel cannot dedupe a resend. It is final: not sent again.
-	OutcomeUnknown Outcome = "unknown"
+	// OutcomeInDoubt: the provider may or may not have the message (its
+	// sender gave up waiting after the request left, or the provider took
+	// it with an answer that could not be read). The delivery is retried
+	// at once, in doubt (Claimed.InDoubt): the provider is asked first
+	// where it can tell.
+	OutcomeInDoubt Outcome = "in_doubt"
 )
 
 // status is the delivery's state after an attempt with outcome o.
 func (o Outcome) status() string {
-	if o == OutcomeRetry {
+	if o == OutcomeRetry || o == OutcomeInDoubt {
 		return "retrying"
 	}
 	return string(o)
@@ -131,6 +133,21 @@ type Claimed struct {
 	// Stale: another sender claimed it and never recorded what became of
 	// it (it died, or lost its database, with the request out or not).
 	Stale bool
+	// InDoubt: the provider may have its message from an earlier attempt
+	// (Stale, or an attempt recorded in doubt); PostedAt is when the
+	// first such attempt was claimed, the earliest the message can be
+	// there.
+	InDoubt  bool
+	PostedAt time.Time
+}
+
+// claimedColumns are what a claim returns, in Claimed's scan order.
+const claimedColumns = `d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone,
+	d.templates, d.parent, d.parts, d.in_doubt, coalesce(d.posted_at, d.created_at)`
+
+func (c *Claimed) scan(row pgx.Row) error {
+	return row.Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates,
+		&c.Parent, &c.Parts, &c.InDoubt, &c.PostedAt)
 }
 
 // ready is the condition, on a delivery q, that it may go now if it is
@@ -150,7 +167,8 @@ const ready = `(%[1]s.parent = '' OR %[1]s.created_at <= now() - $4::float8 * in
 // older notify left retrying (no due time, no event: the bus redelivers
 // its event, which queues it anew).
 var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_by = $2,
-		lease_until = now() + $3::float8 * interval '1 second', updated_at = now()
+		lease_until = now() + $3::float8 * interval '1 second', updated_at = now(),
+		posted_at = CASE WHEN d.in_doubt THEN d.posted_at ELSE now() END
 	FROM (SELECT q.event_id, q.channel FROM deliveries q
 		WHERE q.channel = $1 AND q.status IN ('queued', 'retrying') AND q.due_at <= now() AND `+ready+`
 			AND NOT EXISTS (SELECT 1 FROM channel_pauses x WHERE x.channel = $1 AND x.until > now())
@@ -160,7 +178,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 					AND (b.status = 'sending' OR (b.status IN ('queued', 'retrying') AND b.due_at IS NOT NULL AND `+fmt.Sprintf(ready, "b")+`)))
 		ORDER BY q.occurred_at, q.seq LIMIT 1 FOR UPDATE OF q SKIP LOCKED) c
 	WHERE d.event_id = c.event_id AND d.channel = c.channel
-	RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`, "q")
+	RETURNING `+claimedColumns, "q")
 
 // Claim takes the channel's next delivery that is due, for replica, for
 // lease: committed before the provider is called, so that neither a
@@ -168,8 +186,7 @@ var claimSQL = fmt.Sprintf(`UPDATE deliveries d SET status = 'sending', claimed_
 // when none is due. A reply waits for its parent at most wait.
 func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, wait time.Duration) (*Claimed, error) {
 	var c Claimed
-	err := d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()).
-		Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
+	err := c.scan(d.pool.QueryRow(ctx, claimSQL, channel, replica, lease.Seconds(), wait.Seconds()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -180,17 +197,18 @@ func (d *Deliveries) Claim(ctx context.Context, channel, replica string, lease, 
 }
 
 // ClaimStale takes over the channel's first delivery whose claim's lease
-// ran out unrecorded, for replica, for lease; nil when there is none.
+// ran out unrecorded, for replica, for lease; nil when there is none. It
+// is in doubt: its sender may have posted it.
 func (d *Deliveries) ClaimStale(ctx context.Context, channel, replica string, lease time.Duration) (*Claimed, error) {
 	c := Claimed{Stale: true}
-	err := d.pool.QueryRow(ctx, `UPDATE deliveries d SET claimed_by = $2,
+	err := c.scan(d.pool.QueryRow(ctx, `UPDATE deliveries d SET claimed_by = $2,
 			lease_until = now() + $3::float8 * interval '1 second', updated_at = now()
 		FROM (SELECT event_id, channel FROM deliveries
 			WHERE channel = $1 AND status = 'sending' AND lease_until < now()
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) c
 		WHERE d.event_id = c.event_id AND d.channel = c.channel
-		RETURNING d.event_id, d.subject, coalesce(d.payload, ''::bytea), d.attempts, d.created_at, d.language, d.time_zone, d.templates, d.parent, d.parts`,
-		channel, replica, lease.Seconds()).Scan(&c.EventID, &c.Subject, &c.Payload, &c.Attempts, &c.QueuedAt, &c.Language, &c.TimeZone, &c.Templates, &c.Parent, &c.Parts)
+		RETURNING `+claimedColumns, channel, replica, lease.Seconds()))
+	c.InDoubt = true
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -212,6 +230,9 @@ type Attempt struct {
 	MessageID  string
 	// DueIn is when a retry is due.
 	DueIn time.Duration
+	// InDoubt keeps a retry in doubt: the claim was (Claimed.InDoubt) and
+	// this attempt did not settle it.
+	InDoubt bool
 }
 
 // ErrClaimLost is Record's answer when the delivery is no longer the
@@ -221,17 +242,19 @@ var ErrClaimLost = errors.New("claim lost")
 
 // Record stores an attempt at a delivery replica claimed, and the
 // delivery's new state, in one transaction, ending the claim. A final
-// delivery forgets its payload.
+// delivery forgets its payload; one in doubt stays so until it is final.
 func (d *Deliveries) Record(ctx context.Context, replica string, a Attempt) error {
 	return db.InTx(ctx, d.pool, func(tx pgx.Tx) error {
 		var n int
 		err := tx.QueryRow(ctx, `UPDATE deliveries SET status = $4, attempts = attempts + 1, last_error = $5,
 				message_id = $6, target = $7, claimed_by = '', lease_until = NULL,
 				due_at = now() + $8::float8 * interval '1 second',
-				payload = CASE WHEN $4 = 'retrying' THEN payload END, updated_at = now()
+				payload = CASE WHEN $4 = 'retrying' THEN payload END, updated_at = now(),
+				in_doubt = $4 = 'retrying' AND (in_doubt OR $9)
 			WHERE event_id = $1 AND channel = $2 AND claimed_by = $3 AND status = 'sending'
 			RETURNING attempts`,
-			a.EventID, a.Channel, replica, a.Outcome.status(), a.Error, a.MessageID, a.Target, a.DueIn.Seconds()).Scan(&n)
+			a.EventID, a.Channel, replica, a.Outcome.status(), a.Error, a.MessageID, a.Target, a.DueIn.Seconds(),
+			a.Outcome == OutcomeInDoubt || a.InDoubt).Scan(&n)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("record %s on %s: %w", a.EventID, a.Channel, ErrClaimLost)
 		}

@@ -195,8 +195,10 @@ func TestPausedChannel(t *testing.T) {
 	assert.Zero(t, paused)
 }
 
-// A claim whose lease ends unrecorded is taken over, once, as stale; the
-// replica that held it can no longer record it.
+// A claim whose lease ends unrecorded is taken over, once, as stale and
+// in doubt since it was first claimed; the replica that held it can no
+// longer record it. An attempt that does not settle the doubt keeps it,
+// and its time, for the next claim; one sent ends it.
 func TestStaleClaimIsTakenOverOnce(t *testing.T) {
 	t.Parallel()
 	d, pool := queue(t)
@@ -213,13 +215,55 @@ func TestStaleClaimIsTakenOverOnce(t *testing.T) {
 		return stale != nil
 	}, 10*time.Second, 50*time.Millisecond)
 	assert.True(t, stale.Stale)
+	assert.True(t, stale.InDoubt)
 	assert.Equal(t, "e1", stale.EventID)
+	assert.Equal(t, c.PostedAt, stale.PostedAt, "in doubt since the first claim")
 	again, err := d.ClaimStale(ctx, "telegram", "c", lease)
 	require.NoError(t, err)
 	assert.Nil(t, again)
 	require.ErrorIs(t, d.Record(ctx, "a", postgres.Attempt{EventID: "e1", Channel: "telegram", Outcome: postgres.OutcomeSent}), postgres.ErrClaimLost)
-	record(t, d, "b", "e1", postgres.OutcomeUnknown, 0)
-	assert.Equal(t, "unknown", status(t, pool, "e1"))
+
+	require.NoError(t, d.Record(ctx, "b", postgres.Attempt{EventID: "e1", Channel: "telegram", Outcome: postgres.OutcomeRetry, InDoubt: true}))
+	assert.Equal(t, "retrying", status(t, pool, "e1"))
+	next, err := d.Claim(ctx, "telegram", "c", lease, wait)
+	require.NoError(t, err)
+	require.NotNil(t, next)
+	assert.False(t, next.Stale)
+	assert.True(t, next.InDoubt, "a retry that settled nothing stays in doubt")
+	assert.Equal(t, c.PostedAt, next.PostedAt)
+	record(t, d, "c", "e1", postgres.OutcomeSent, 0)
+	assert.Equal(t, "sent", status(t, pool, "e1"))
+	var inDoubt bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT in_doubt FROM deliveries WHERE event_id = 'e1'`).Scan(&inDoubt))
+	assert.False(t, inDoubt)
+}
+
+// An attempt recorded in doubt is due again at once and claimed in doubt;
+// a delivery never in doubt is claimed without.
+func TestInDoubtAttemptIsClaimedInDoubt(t *testing.T) {
+	t.Parallel()
+	d, pool := queue(t)
+	ctx := context.Background()
+	enqueue(t, d, pool, postgres.Delivery{EventID: "e1"})
+	c, err := d.Claim(ctx, "telegram", "a", lease, wait)
+	require.NoError(t, err)
+	require.False(t, c.InDoubt)
+	record(t, d, "a", "e1", postgres.OutcomeInDoubt, 0)
+	assert.Equal(t, []string{"in_doubt"}, outcomes(t, pool, "e1"))
+	next, err := d.Claim(ctx, "telegram", "b", lease, wait)
+	require.NoError(t, err)
+	require.NotNil(t, next)
+	assert.True(t, next.InDoubt)
+	assert.Equal(t, c.PostedAt, next.PostedAt)
+}
+
+func outcomes(t *testing.T, pool *pgxpool.Pool, eventID string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT outcome FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt`, eventID)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
 }
 
 // Senders of many replicas at once take each delivery once.
