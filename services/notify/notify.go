@@ -270,8 +270,7 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, log: log, pool: deps.Pool, deliveries: postgres.NewDeliveries(deps.Pool), cards: postgres.NewCards(deps.Pool),
-		replica: bus.NewID(),
-		incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
+		replica: bus.NewID(), incidents: postgres.NewIncidents(deps.Pool), reload: deps.Reload,
 		look: message.Defaults{
 			Templates: templates.Default, Sets: templates.Named, Links: message.Links{Base: opts.PublicURL},
 			Locale: message.Locale{Language: opts.Language, Zone: opts.TimeZone},

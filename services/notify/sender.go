@@ -228,7 +228,7 @@ func (s *Service) sendClaimed(ctx context.Context, name string, c *postgres.Clai
 		if ctx.Err() == nil {
 			a.DueIn = backoff
 		}
-		log.WarnContext(ctx, "delivery in doubt: sent again, looked up first where "+name+" can tell", "error", sendErr)
+		log.WarnContext(ctx, "delivery in doubt: sent again, looked up first where the provider can tell", "error", sendErr)
 	case v.Retry:
 		a.Outcome, a.Error, a.DueIn = postgres.OutcomeRetry, sendErr.Error(), backoff
 		if v.RetryAfter > 0 || v.Status >= 400 && v.Status < 500 {

@@ -373,8 +373,10 @@ func TestHistoryFindsMetadata(t *testing.T) {
 	meta := &slack.Metadata{EventType: "vigil_delivery", EventPayload: map[string]string{"delivery_key": "k1"}}
 	parent, err := c.PostMessage(ctx, slack.Message{Channel: channel, Text: "parent", Metadata: meta})
 	require.NoError(t, err)
-	reply, err := c.PostMessage(ctx, slack.Message{Channel: channel, Text: "reply", ThreadTS: parent,
-		Metadata: &slack.Metadata{EventType: "vigil_delivery", EventPayload: map[string]string{"delivery_key": "k2"}}})
+	reply, err := c.PostMessage(ctx, slack.Message{
+		Channel: channel, Text: "reply", ThreadTS: parent,
+		Metadata: &slack.Metadata{EventType: "vigil_delivery", EventPayload: map[string]string{"delivery_key": "k2"}},
+	})
 	require.NoError(t, err)
 
 	page, err := c.History(ctx, slack.HistoryQuery{Channel: channel, Oldest: since})

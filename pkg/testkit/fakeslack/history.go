@@ -15,7 +15,8 @@ type Metadata struct {
 	EventPayload map[string]any `json:"event_payload"`
 }
 
-// Scopes a bot token of the fake has unless Options.Scopes says otherwise.
+// DefaultScopes are the scopes a bot token of the fake has unless
+// Options.Scopes says otherwise.
 var DefaultScopes = []string{"chat:write", "channels:history", "groups:history", "im:history", "mpim:history"}
 
 var (

@@ -88,7 +88,6 @@ type Server struct {
 
 	mu           sync.Mutex
 	faults       []fault
-	garble       int // answers to garble, counted down
 	requests     []Request
 	messages     []Message
 	lastTS       time.Time
@@ -102,6 +101,8 @@ type Server struct {
 type fault struct {
 	status     int
 	retryAfter int // for 429
+	// garble: the call is handled, its answer cut short.
+	garble bool
 }
 
 // New starts a Server that is closed when the test ends.
@@ -189,21 +190,7 @@ func (s *Server) RateLimitNext(n, retryAfter int) {
 // message posted is posted -- and answered 200 with a body cut short, as
 // by a proxy that dropped the connection midway: the client cannot tell
 // what came of them.
-func (s *Server) GarbleNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.garble += n
-}
-
-func (s *Server) takeGarble() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.garble == 0 {
-		return false
-	}
-	s.garble--
-	return true
-}
+func (s *Server) GarbleNext(n int) { s.addFaults(n, fault{garble: true}) }
 
 func (s *Server) addFaults(n int, f fault) {
 	s.mu.Lock()
@@ -233,7 +220,8 @@ func failed(code string, messages ...string) result { return result{err: code, m
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	if f, ok := s.takeFault(); ok {
+	f, faulty := s.takeFault()
+	if faulty && !f.garble {
 		s.writeFault(w, f)
 		s.logRequest(method, f.status, faultError(f))
 		return
@@ -274,7 +262,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		res = handler(a)
 	}
-	if s.takeGarble() {
+	if faulty {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = io.WriteString(w, `{"ok":true,"chan`)
 		s.logRequest(method, http.StatusOK, "garbled")

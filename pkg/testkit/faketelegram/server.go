@@ -96,7 +96,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	faults    []fault
-	garble    int // answers to garble, counted down
 	messages  []Message
 	requests  []Request
 	lastID    map[int64]int64
@@ -131,6 +130,8 @@ type msgKey struct {
 type fault struct {
 	status     int
 	retryAfter int // for 429
+	// garble: the request is handled, its answer cut short.
+	garble bool
 }
 
 type chat struct {
@@ -224,21 +225,7 @@ func (s *Server) RateLimitNext(n, retryAfter int) {
 // sent is sent -- and answered 200 with a body cut short, as by a proxy
 // that dropped the connection midway: the client cannot tell what came
 // of them.
-func (s *Server) GarbleNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.garble += n
-}
-
-func (s *Server) takeGarble() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.garble == 0 {
-		return false
-	}
-	s.garble--
-	return true
-}
+func (s *Server) GarbleNext(n int) { s.addFaults(n, fault{garble: true}) }
 
 func (s *Server) addFaults(n int, f fault) {
 	s.mu.Lock()
@@ -313,13 +300,14 @@ type reply struct {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	method := methodFromPath(r.URL.Path)
 	s.hold(r)
-	if f, ok := s.takeFault(); ok {
+	f, faulty := s.takeFault()
+	if faulty && !f.garble {
 		s.writeFault(w, f)
 		s.logRequest(method, f.status, faultDescription(f))
 		return
 	}
 	rep := s.route(r)
-	if s.takeGarble() {
+	if faulty {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true,"result":{"message_`)
 		s.logRequest(method, http.StatusOK, "garbled")

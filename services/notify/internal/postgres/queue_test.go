@@ -63,6 +63,16 @@ func claim(t *testing.T, d *postgres.Deliveries, replica string) string {
 	return c.EventID
 }
 
+// claimed is the next delivery on telegram, claimed by replica for
+// lease; there must be one.
+func claimed(t *testing.T, d *postgres.Deliveries, replica string, lease time.Duration) *postgres.Claimed {
+	t.Helper()
+	c, err := d.Claim(context.Background(), "telegram", replica, lease, wait)
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	return c
+}
+
 func record(t *testing.T, d *postgres.Deliveries, replica, eventID string, o postgres.Outcome, dueIn time.Duration) {
 	t.Helper()
 	require.NoError(t, d.Record(context.Background(), replica, postgres.Attempt{
@@ -204,12 +214,11 @@ func TestStaleClaimIsTakenOverOnce(t *testing.T) {
 	d, pool := queue(t)
 	ctx := context.Background()
 	enqueue(t, d, pool, postgres.Delivery{EventID: "e1"})
-	c, err := d.Claim(ctx, "telegram", "a", 200*time.Millisecond, wait)
-	require.NoError(t, err)
-	require.NotNil(t, c)
+	c := claimed(t, d, "a", 200*time.Millisecond)
 	require.NoError(t, d.Renew(ctx, "a", "e1", "telegram", 200*time.Millisecond))
 	var stale *postgres.Claimed
 	require.Eventually(t, func() bool {
+		var err error
 		stale, err = d.ClaimStale(ctx, "telegram", "b", lease)
 		require.NoError(t, err)
 		return stale != nil
@@ -225,9 +234,7 @@ func TestStaleClaimIsTakenOverOnce(t *testing.T) {
 
 	require.NoError(t, d.Record(ctx, "b", postgres.Attempt{EventID: "e1", Channel: "telegram", Outcome: postgres.OutcomeRetry, InDoubt: true}))
 	assert.Equal(t, "retrying", status(t, pool, "e1"))
-	next, err := d.Claim(ctx, "telegram", "c", lease, wait)
-	require.NoError(t, err)
-	require.NotNil(t, next)
+	next := claimed(t, d, "c", lease)
 	assert.False(t, next.Stale)
 	assert.True(t, next.InDoubt, "a retry that settled nothing stays in doubt")
 	assert.Equal(t, c.PostedAt, next.PostedAt)
@@ -243,16 +250,12 @@ func TestStaleClaimIsTakenOverOnce(t *testing.T) {
 func TestInDoubtAttemptIsClaimedInDoubt(t *testing.T) {
 	t.Parallel()
 	d, pool := queue(t)
-	ctx := context.Background()
 	enqueue(t, d, pool, postgres.Delivery{EventID: "e1"})
-	c, err := d.Claim(ctx, "telegram", "a", lease, wait)
-	require.NoError(t, err)
+	c := claimed(t, d, "a", lease)
 	require.False(t, c.InDoubt)
 	record(t, d, "a", "e1", postgres.OutcomeInDoubt, 0)
 	assert.Equal(t, []string{"in_doubt"}, outcomes(t, pool, "e1"))
-	next, err := d.Claim(ctx, "telegram", "b", lease, wait)
-	require.NoError(t, err)
-	require.NotNil(t, next)
+	next := claimed(t, d, "b", lease)
 	assert.True(t, next.InDoubt)
 	assert.Equal(t, c.PostedAt, next.PostedAt)
 }
