@@ -223,18 +223,28 @@ func newCuttable(t *testing.T, e *env) *cuttable {
 }
 
 // cutAfter is a transport that cuts a notify's database off once every
-// host in hosts answered it: the sends are out, nothing is recorded.
+// host in hosts answered it: the sends are out, nothing is recorded. With
+// before set, no request reaches its host: the claims are committed, no
+// provider has the message, nothing is recorded -- a notify killed
+// between its intent and its post.
 type cutAfter struct {
 	db      *cuttable
+	before  bool
 	mu      sync.Mutex
 	waiting map[string]bool
 	all     chan struct{}
 }
 
 func (c *cutAfter) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
 	c.mu.Lock()
 	first := c.waiting[r.URL.Host]
+	c.mu.Unlock()
+	var resp *http.Response
+	err := error(context.Canceled) // as a process that dies: nothing sent
+	if !c.before || !first {
+		resp, err = http.DefaultTransport.RoundTrip(r)
+	}
+	c.mu.Lock()
 	delete(c.waiting, r.URL.Host)
 	if first && len(c.waiting) == 0 {
 		c.db.cut.Store(true)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,25 +52,6 @@ func (e *env) messageID(t *testing.T, eventID, chat string) string {
 	return id
 }
 
-// cutBefore is a transport that cuts a notify's database off and fails
-// the first request to each of hosts before it leaves: the claims are
-// committed, no provider has the message, and nothing is recorded -- a
-// notify killed between its intent and its post.
-type cutBefore struct {
-	db    *cuttable
-	hosts map[string]bool
-	n     atomic.Int32
-}
-
-func (c *cutBefore) RoundTrip(r *http.Request) (*http.Response, error) {
-	if c.hosts[r.URL.Host] {
-		c.db.cut.Store(true)
-		c.n.Add(1)
-		return nil, context.Canceled // as a process that dies: nothing sent
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // A notify that dies after claiming its deliveries and before posting
 // them leaves them to a fresh notify on the same database and stream once
 // their lease ends: Slack's is looked up, not found, and posted -- one
@@ -82,11 +62,13 @@ func TestKilledBeforePostIsSentOnce(t *testing.T) {
 	e := newEnv(t, chatID, channel)
 	e.opts.Lease = time.Second
 	pool := newCuttable(t, e)
-	cut := &cutBefore{db: pool, hosts: map[string]bool{hostOf(e.tg.URL()): true, hostOf(e.sl.URL()): true}}
+	cut := &cutAfter{db: pool, before: true, waiting: map[string]bool{hostOf(e.tg.URL()): true, hostOf(e.sl.URL()): true}, all: make(chan struct{})}
 	e.runWith(t, notify.Deps{Pool: pool.Pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Transport: cut}})
 	inc := opened()
 	e.publish(t, inc)
-	require.Eventually(t, func() bool { return cut.n.Load() == 2 }, 30*time.Second, 10*time.Millisecond)
+	<-cut.all
+	require.Empty(t, e.sl.Messages())
+	require.Empty(t, e.tg.Messages())
 
 	reg := prometheus.NewRegistry()
 	e.runWith(t, notify.Deps{Pool: e.pool, JetStream: e.js, Logger: testkit.Logger(t), Registry: reg})
