@@ -271,7 +271,7 @@ func TestDatabaseLostAfterSend(t *testing.T) {
 	e := newEnv(t, chatID, channel)
 	ln := fakeline.New(t, fakeline.Options{To: []string{lineTo}})
 	e.opts.Channels = append(e.opts.Channels, line.Options{ChannelToken: ln.Token(), To: lineTo, APIURL: ln.URL()})
-	e.opts.Lease = time.Second
+	e.opts.Lease, e.opts.StopGrace = time.Second, 200*time.Millisecond
 	pool := newCuttable(t, e)
 	cut := &cutAfter{db: pool, waiting: map[string]bool{hostOf(e.tg.URL()): true, hostOf(ln.URL()): true, hostOf(e.sl.URL()): true}, all: make(chan struct{})}
 	stopB := e.runWith(t, notify.Deps{Pool: pool.Pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Transport: cut}})

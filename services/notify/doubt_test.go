@@ -60,7 +60,7 @@ func (e *env) messageID(t *testing.T, eventID, chat string) string {
 func TestKilledBeforePostIsSentOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, chatID, channel)
-	e.opts.Lease = time.Second
+	e.opts.Lease, e.opts.StopGrace = time.Second, 200*time.Millisecond
 	pool := newCuttable(t, e)
 	cut := &cutAfter{db: pool, before: true, waiting: map[string]bool{hostOf(e.tg.URL()): true, hostOf(e.sl.URL()): true}, all: make(chan struct{})}
 	e.runWith(t, notify.Deps{Pool: pool.Pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Transport: cut}})
@@ -160,7 +160,7 @@ func TestSlackWithoutHistoryScopeRepostsMarked(t *testing.T) {
 	e := newEnv(t, "", channel)
 	e.sl = fakeslack.New(t, fakeslack.Options{Channels: []fakeslack.Channel{{ID: channel}}, Scopes: []string{"chat:write"}})
 	e.opts.Channels = []notifychannel.Config{slack.Options{BotToken: e.sl.BotToken(), Channel: channel, APIURL: e.sl.APIURL()}}
-	e.opts.Lease = time.Second
+	e.opts.Lease, e.opts.StopGrace = time.Second, 200*time.Millisecond
 	pool := newCuttable(t, e)
 	cut := &cutAfter{db: pool, waiting: map[string]bool{hostOf(e.sl.URL()): true}, all: make(chan struct{})}
 	e.runWith(t, notify.Deps{Pool: pool.Pool, JetStream: e.js, Logger: testkit.Logger(t), HTTPClient: &http.Client{Transport: cut}})
