@@ -228,8 +228,10 @@ func newCuttable(t *testing.T, e *env) *cuttable {
 // provider has the message, nothing is recorded -- a notify killed
 // between its intent and its post.
 type cutAfter struct {
-	db      *cuttable
-	before  bool
+	db     *cuttable
+	before bool
+	// kill, when set, cuts the database off in place of db.
+	kill    func()
 	mu      sync.Mutex
 	waiting map[string]bool
 	all     chan struct{}
@@ -247,7 +249,11 @@ func (c *cutAfter) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.mu.Lock()
 	delete(c.waiting, r.URL.Host)
 	if first && len(c.waiting) == 0 {
-		c.db.cut.Store(true)
+		if c.kill != nil {
+			c.kill()
+		} else {
+			c.db.cut.Store(true)
+		}
 		close(c.all)
 	}
 	c.mu.Unlock()
