@@ -282,7 +282,12 @@ func (msg Message) marked(f *format, text string) (string, error) {
 	}
 	line, err := f.word("repeat", nil)
 	if err != nil {
-		return "", err
+		// Shared words of an older Vigil's, overridden, lack this one:
+		// Vigil's own says it in the same language.
+		_, set := DefaultTemplates().in(f.lang, f.m)
+		if line, err = exec(set, "repeat", nil); err != nil {
+			return "", err
+		}
 	}
 	return line + "\n\n" + text, nil
 }

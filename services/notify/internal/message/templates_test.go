@@ -180,3 +180,37 @@ func TestLoadSets(t *testing.T) {
 	assert.Contains(t, err.Error(), "template set broken")
 	assert.Contains(t, err.Error(), filepath.Join("broken", "repair.failed.en.tmpl"))
 }
+
+// A message sent again after a crash opens with the repeat line, in its
+// language and markup, card or not; shared words overridden by a file
+// that lacks the line (an older Vigil's) keep theirs and borrow Vigil's
+// line.
+func TestRepeatLine(t *testing.T) {
+	t.Parallel()
+	draw := func(m message.Message, tpl *message.Templates, lang string) string {
+		m.Repeat, m.Templates, m.Locale.Language = true, tpl, lang
+		return m.Text(message.Plain)
+	}
+	own := message.DefaultTemplates()
+	opened := draw(message.Sample(message.KindIncidentOpened), own, "en")
+	assert.True(t, strings.HasPrefix(opened, "⚠️ Possibly a repeat: Vigil stopped while sending this"), opened)
+	assert.Contains(t, opened, "Incident opened")
+	assert.True(t, strings.HasPrefix(draw(message.Sample(message.KindApprovalCard), own, "zh-TW"), "⚠️ 可能重複"))
+	plain := message.Sample(message.KindIncidentOpened)
+	plain.Templates = own
+	assert.NotContains(t, plain.Text(message.Plain), "repeat", "only a repeat says so")
+
+	common, err := os.ReadFile(filepath.Join("templates", "common.en.tmpl"))
+	require.NoError(t, err)
+	var older []string
+	for line := range strings.Lines(string(common)) {
+		if !strings.Contains(line, `define "repeat"`) {
+			older = append(older, strings.Replace(line, `{{if eq . "critical"}}critical{{`, `{{if eq . "critical"}}CRIT{{`, 1))
+		}
+	}
+	tpl, err := message.NewTemplates(writeTemplates(t, map[string]string{"common.en.tmpl": strings.Join(older, "")}), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	text := draw(message.Sample(message.KindIncidentOpened), tpl, "en")
+	assert.True(t, strings.HasPrefix(text, "⚠️ Possibly a repeat"), text)
+	assert.Contains(t, text, "CRIT", "the overridden words kept")
+}
