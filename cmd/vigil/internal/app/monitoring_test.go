@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -115,4 +116,20 @@ func dashboardExprs(t *testing.T) []string {
 		}
 	}
 	return exprs
+}
+
+// TestPrometheusRules checks the shipped alert rules with the real
+// promtool (Debian package prometheus, `make deps`) and runs their unit
+// tests (prometheus-rules.test.yaml beside them).
+func TestPrometheusRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	require.NoError(t, err, "promtool not found on PATH: install it with `apt-get install prometheus` (or run `make deps`)")
+	for _, args := range [][]string{
+		{"check", "rules", "--lint=all", "--lint-fatal", rulesFile},
+		{"test", "rules", strings.TrimSuffix(rulesFile, ".yaml") + ".test.yaml"},
+	} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		require.NoError(t, err, "promtool %s:\n%s", strings.Join(args, " "), out)
+		require.Contains(t, string(out), "SUCCESS")
+	}
 }
