@@ -32,6 +32,7 @@ import (
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/replay"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -208,7 +209,8 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		return nil, err
 	}
 	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
+		// With the Go runtime's and the process's metrics, as the binary's.
+		deps.Registry = telemetry.NewRegistry()
 	}
 	a = &App{opts: opts, deps: deps}
 	built := a

@@ -1,17 +1,25 @@
 package app_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 )
 
 // The dashboard and the alert rules Vigil ships for watching itself (the
@@ -132,4 +140,161 @@ func TestPrometheusRules(t *testing.T) {
 		require.NoError(t, err, "promtool %s:\n%s", strings.Join(args, " "), out)
 		require.Contains(t, string(out), "SUCCESS")
 	}
+}
+
+// TestMonitoringMetricsExist runs Vigil, takes an alert through to an
+// incident and a Telegram message, has a webhook without credentials
+// refused, and scrapes /metrics: every metric that a dashboard query, a
+// dashboard variable or an alert rule selects, as Prometheus's parser reads
+// them, must be one Vigil exported (histograms by their _bucket, _sum and
+// _count), or `up`, which Prometheus records for every target it scrapes.
+func TestMonitoringMetricsExist(t *testing.T) {
+	exprs := slices.Concat(dashboardExprs(t), dashboardVariableExprs(t), ruleExprs(t))
+	selected := promqlMetrics(t, exprs)
+	for i, e := range exprs {
+		require.NotEmpty(t, selected[i], "%q selects no metric", e)
+	}
+
+	v := startVigil(t)
+	webhook := "http://" + v.HTTPAddr() + "/api/v1/webhooks/alertmanager"
+	require.Equal(t, http.StatusAccepted, postWebhook(t, webhook, webhookBody(1, 1), "Bearer "+adminToken))
+	require.Equal(t, http.StatusUnauthorized, postWebhook(t, webhook, webhookBody(2, 1), ""))
+	require.Eventually(t, func() bool { return len(v.incidents(t)) == 1 }, 30*time.Second, 200*time.Millisecond)
+	v.telegram.WaitForMessages(t, 1, 30*time.Second)
+
+	// Counters with labels appear once counted: the scrape is retried until
+	// the last of them (the delivery's) is there.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		exported := scrapeMetricNames(c, "http://"+v.HTTPAddr()+"/metrics")
+		for i, e := range exprs {
+			for _, name := range selected[i] {
+				assert.True(c, exported[name] || name == "up", "%s, selected by %q, is not in Vigil's /metrics", name, e)
+			}
+		}
+	}, 30*time.Second, 500*time.Millisecond)
+}
+
+// dashboardVariableExprs is the selector of every dashboard variable
+// that queries Prometheus (label_values(selector, label)).
+func dashboardVariableExprs(t *testing.T) []string {
+	t.Helper()
+	labelValues := regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
+	var exprs []string
+	for _, v := range readDashboard(t).Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		m := labelValues.FindStringSubmatch(v.Query)
+		require.NotNil(t, m, "variable %s: want label_values(selector, label), got %q", v.Name, v.Query)
+		exprs = append(exprs, m[1])
+	}
+	return exprs
+}
+
+// ruleExprs is the expression of every alert rule.
+func ruleExprs(t *testing.T) []string {
+	t.Helper()
+	var exprs []string
+	for _, r := range readRules(t) {
+		exprs = append(exprs, r.Expr)
+	}
+	return exprs
+}
+
+type alertRule struct {
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+func readRules(t *testing.T) []alertRule {
+	t.Helper()
+	raw, err := os.ReadFile(rulesFile)
+	require.NoError(t, err)
+	var f struct {
+		Groups []struct {
+			Name  string      `json:"name"`
+			Rules []alertRule `json:"rules"`
+		} `json:"groups"`
+	}
+	require.NoError(t, yaml.UnmarshalStrict(raw, &f))
+	var rules []alertRule
+	for _, g := range f.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	require.NotEmpty(t, rules)
+	return rules
+}
+
+// grafanaVariable is a variable in a dashboard query: $name or ${name}.
+var grafanaVariable = regexp.MustCompile(`\$\{?\w+\}?`)
+
+// promqlMetrics returns, for each expression, the metric names its
+// selectors select, read by Prometheus's own parser (tools/promql, a
+// module of its own). Dashboard variables are replaced first, as Grafana
+// does: its own ($__rate_interval, $__range) by a duration, the
+// dashboard's by a regular expression matching anything.
+func promqlMetrics(t *testing.T, exprs []string) [][]string {
+	t.Helper()
+	in := make([]string, len(exprs))
+	for i, e := range exprs {
+		in[i] = grafanaVariable.ReplaceAllStringFunc(e, func(v string) string {
+			if strings.HasPrefix(strings.Trim(v, "${}"), "__") {
+				return "5m"
+			}
+			return ".*"
+		})
+	}
+	body, err := json.Marshal(in)
+	require.NoError(t, err)
+	cmd := exec.Command("go", "run", ".")
+	cmd.Dir = "../../../../tools/promql"
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "tools/promql: %s", stderr.String())
+	var names [][]string
+	require.NoError(t, json.Unmarshal(out, &names))
+	require.Len(t, names, len(exprs))
+	return names
+}
+
+// scrapeMetricNames is the names of the samples at url, in the
+// Prometheus text format.
+func scrapeMetricNames(c *assert.CollectT, url string) map[string]bool {
+	names := map[string]bool{}
+	resp, err := http.Get(url)
+	if !assert.NoError(c, err) {
+		return names
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	assert.NoError(c, err)
+	for line := range strings.Lines(string(body)) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	return names
+}
+
+func postWebhook(t *testing.T, url string, body []byte, authorization string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
