@@ -26,6 +26,7 @@ type metrics struct {
 	stale         *prometheus.CounterVec
 	batchSize     *prometheus.HistogramVec
 	handleSeconds *prometheus.HistogramVec
+	state         *consumerState
 }
 
 func (m *Metrics) get() *metrics {
@@ -40,8 +41,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_bus_published_total",
-			Help: "Events stored on JetStream, by stream.",
-		}, []string{"stream"}),
+			Help: "Events stored on JetStream, by stream and subject.",
+		}, []string{"stream", "subject"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_bus_publish_errors_total",
 			Help: "Events JetStream did not acknowledge.",
@@ -64,9 +65,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle one batch.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"consumer"}),
+		state: newConsumerState(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds)
+		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds, m.state)
 	}
 	return m
 }
