@@ -190,7 +190,7 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, log
 		metrics: m.get(),
 		tracer:  otel.Tracer("github.com/vigil-ops/vigil/pkg/bus"),
 	}
-	c.metrics.state.track(c)
+	m.track(c)
 	return c, nil
 }
 

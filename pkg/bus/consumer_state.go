@@ -36,6 +36,19 @@ func newConsumerState() *consumerState {
 	}
 }
 
+// track adds c to the consumers whose state m exports (none without a
+// registry).
+func (m *Metrics) track(c *Consumer) {
+	if m == nil || m.reg == nil {
+		return
+	}
+	m.stateOnce.Do(func() {
+		m.state = newConsumerState()
+		m.reg.MustRegister(m.state)
+	})
+	m.state.track(c)
+}
+
 func (s *consumerState) track(c *Consumer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -12,6 +12,9 @@ type Metrics struct {
 	once sync.Once
 	m    *metrics
 	reg  prometheus.Registerer
+
+	stateOnce sync.Once
+	state     *consumerState // the consumers' state on the server
 }
 
 // NewMetrics registers the bus metrics with reg (nil: not registered).
@@ -26,7 +29,6 @@ type metrics struct {
 	stale         *prometheus.CounterVec
 	batchSize     *prometheus.HistogramVec
 	handleSeconds *prometheus.HistogramVec
-	state         *consumerState
 }
 
 func (m *Metrics) get() *metrics {
@@ -65,10 +67,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle one batch.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"consumer"}),
-		state: newConsumerState(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds, m.state)
+		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds)
 	}
 	return m
 }

@@ -261,14 +261,17 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	if err := a.srv.Listen(); err != nil {
 		return nil, err
 	}
+	a.srv.AddReadinessCheck(func(context.Context) error {
+		for _, nc := range deps.conns(opts.Services) {
+			if s := nc.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("NATS is %s", s)
+			}
+		}
+		return nil
+	})
 	for _, s := range opts.Services {
 		if nc := deps.conn(s).NATS; nc != nil {
-			a.dependency("nats", s, func(context.Context) error {
-				if st := nc.Status(); st != nats.CONNECTED {
-					return fmt.Errorf("NATS is %s", st)
-				}
-				return nil
-			})
+			a.dependencyUp("nats", s, func(context.Context) bool { return nc.Status() == nats.CONNECTED })
 		}
 	}
 
@@ -554,6 +557,7 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 	}
 	a.pools = append(a.pools, pool)
 	a.deps.Registry.MustRegister(db.PoolCollector(pool, service))
+	a.dependencyUp("postgres", service, func(ctx context.Context) bool { return pool.Ping(ctx) == nil })
 	var role string
 	var super bool
 	if err := pool.QueryRow(ctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &super); err != nil {
@@ -564,7 +568,7 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 		a.deps.Logger.WarnContext(ctx, "service logs in to Postgres as a superuser: give each service its own role (vigil db bootstrap)",
 			"service", service, "role", role)
 	}
-	a.dependency("postgres", service, func(ctx context.Context) error {
+	a.srv.AddReadinessCheck(func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("%s database: %w", service, err)
 		}
@@ -573,23 +577,22 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// dependency makes check, on a dependency of a service, one of /readyz's,
-// and exports it as vigil_dependency_up{dependency, vigil_service}: 1
-// while it passes, checked at each scrape. (A label named service would be
-// renamed by a ServiceMonitor, whose targets have one.)
-func (a *App) dependency(dependency, service string, check func(context.Context) error) {
-	a.srv.AddReadinessCheck(check)
+// dependencyUp exports whether a service reaches a dependency as
+// vigil_dependency_up{dependency, vigil_service}, asking reaches at each
+// scrape. (A label named service would be renamed under a ServiceMonitor,
+// whose targets carry one.)
+func (a *App) dependencyUp(dependency, service string, reaches func(context.Context) bool) {
 	a.deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "vigil_dependency_up",
-		Help:        "Whether a service reaches a dependency of its (postgres: its pool answers a ping; nats: its connection is up); /readyz fails while one does not.",
+		Help:        "Whether a service reaches a dependency of its: postgres, its pool answers a ping; nats, its connection is up.",
 		ConstLabels: prometheus.Labels{"dependency": dependency, "vigil_service": service},
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), dependencyCheckTimeout)
 		defer cancel()
-		if check(ctx) != nil {
-			return 0
+		if reaches(ctx) {
+			return 1
 		}
-		return 1
+		return 0
 	}))
 }
 
