@@ -128,8 +128,21 @@ func dashboardExprs(t *testing.T) []string {
 
 // TestPrometheusRules checks the shipped alert rules with the real
 // promtool (Debian package prometheus, `make deps`) and runs their unit
-// tests (prometheus-rules.test.yaml beside them).
+// tests (prometheus-rules.test.yaml beside them). Every rule has a
+// severity, a summary, a description and a runbook entry in
+// docs/production.md that its runbook_url points at.
 func TestPrometheusRules(t *testing.T) {
+	docs, err := os.ReadFile("../../../../docs/production.md")
+	require.NoError(t, err)
+	const runbooks = "https://github.com/vigil-ops/vigil/blob/main/docs/production.md#"
+	for _, r := range readRules(t) {
+		require.Contains(t, []string{"critical", "warning"}, r.Labels["severity"], r.Alert)
+		require.NotEmpty(t, r.Annotations["summary"], r.Alert)
+		require.NotEmpty(t, r.Annotations["description"], r.Alert)
+		require.Equal(t, runbooks+strings.ToLower(r.Alert), r.Annotations["runbook_url"], r.Alert)
+		require.Contains(t, string(docs), "\n### "+r.Alert+"\n", "%s has no runbook entry", r.Alert)
+	}
+
 	promtool, err := exec.LookPath("promtool")
 	require.NoError(t, err, "promtool not found on PATH: install it with `apt-get install prometheus` (or run `make deps`)")
 	for _, args := range [][]string{
