@@ -2,12 +2,14 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +22,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/pgcluster"
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
 // The dashboard and the alert rules Vigil ships for watching itself (the
@@ -282,20 +288,33 @@ func promqlMetrics(t *testing.T, exprs []string) [][]string {
 // Prometheus text format.
 func scrapeMetricNames(c *assert.CollectT, url string) map[string]bool {
 	names := map[string]bool{}
+	for series := range scrapeSamples(c, url, "") {
+		name, _, _ := strings.Cut(series, "{")
+		names[name] = true
+	}
+	return names
+}
+
+// scrapeSamples is the value of each series at url whose metric name is
+// name (every series for ""), by the series as exposed.
+func scrapeSamples(c *assert.CollectT, url, name string) map[string]string {
 	resp, err := http.Get(url)
 	require.NoError(c, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(c, err)
+	samples := map[string]string{}
 	for line := range strings.Lines(string(body)) {
 		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if i := strings.IndexAny(line, "{ "); i > 0 {
-			names[line[:i]] = true
+		i := strings.LastIndexByte(line, ' ')
+		series := line[:i]
+		if n, _, _ := strings.Cut(series, "{"); name == "" || n == name {
+			samples[series] = line[i+1:]
 		}
 	}
-	return names
+	return samples
 }
 
 func postWebhook(t *testing.T, url string, body []byte, authorization string) int {
@@ -310,4 +329,44 @@ func postWebhook(t *testing.T, url string, body []byte, authorization string) in
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// vigil_dependency_up follows the dependency: 1 while monitor's Postgres
+// answers, 0 once it is stopped, and 1 again when it is back; NATS, up all
+// along, stays 1.
+func TestDependencyUpFollowsPostgres(t *testing.T) {
+	// Postgres runs as its own user when the test runs as root: it must be
+	// able to enter the directory (t.TempDir's parent is private).
+	dir, err := os.MkdirTemp("", "vigil-dependency-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	dataDir := filepath.Join(dir, "data")
+	pg, err := pgcluster.Start(t.Context(), pgcluster.Options{DataDir: dataDir, Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Stop(context.Background()) })
+	dsn := pg.DSN("postgres")
+	nc, js := testkit.LockedNATS(t).Conn(t, "monitor")
+	a := runApp(t, app.Options{
+		Services: []string{"monitor"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminToken: adminToken,
+	}, app.Deps{DatabaseURL: dsn, NATS: nc, JetStream: js, Logger: testkit.Logger(t), Keys: testKeys(t).Verifier()})
+	metrics := "http://" + a.HTTPAddr() + "/metrics"
+	up := func(postgres, nats string) func(c *assert.CollectT) {
+		return func(c *assert.CollectT) {
+			got := scrapeSamples(c, metrics, "vigil_dependency_up")
+			assert.Equal(c, map[string]string{
+				`vigil_dependency_up{dependency="nats",vigil_service="monitor"}`:     nats,
+				`vigil_dependency_up{dependency="postgres",vigil_service="monitor"}`: postgres,
+			}, got)
+		}
+	}
+	require.EventuallyWithT(t, up("1", "1"), 10*time.Second, 100*time.Millisecond)
+
+	require.NoError(t, pg.Stop(t.Context()))
+	require.EventuallyWithT(t, up("0", "1"), 30*time.Second, 200*time.Millisecond)
+
+	pg, err = pgcluster.Start(t.Context(), pgcluster.Options{DataDir: dataDir, Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	require.Equal(t, dsn, pg.DSN("postgres"), "back on the same socket")
+	require.EventuallyWithT(t, up("1", "1"), 30*time.Second, 200*time.Millisecond)
 }
