@@ -184,12 +184,14 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, log
 			cfg.Subjects = append(slices.Clone(cfg.Subjects), bs)
 		}
 	}
-	return &Consumer{
+	c := &Consumer{
 		js: js, cfg: cfg, stream: stream, h: h,
 		log:     log.With("component", "bus", "consumer", cfg.Name),
 		metrics: m.get(),
 		tracer:  otel.Tracer("github.com/vigil-ops/vigil/pkg/bus"),
-	}, nil
+	}
+	m.track(c)
+	return c, nil
 }
 
 // Create creates the durable consumer on the server, or brings the one that

@@ -12,6 +12,9 @@ type Metrics struct {
 	once sync.Once
 	m    *metrics
 	reg  prometheus.Registerer
+
+	stateOnce sync.Once
+	state     *consumerState // the consumers' state on the server
 }
 
 // NewMetrics registers the bus metrics with reg (nil: not registered).
@@ -40,8 +43,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_bus_published_total",
-			Help: "Events stored on JetStream, by stream.",
-		}, []string{"stream"}),
+			Help: "Events stored on JetStream, by stream and subject.",
+		}, []string{"stream", "subject"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_bus_publish_errors_total",
 			Help: "Events JetStream did not acknowledge.",

@@ -213,7 +213,9 @@ func (p *Publisher) publishAtomic(ctx context.Context, msgs []Message) error {
 		if err != nil {
 			return fmt.Errorf("commit batch %s of %d: %w", batchID, len(msgs), err)
 		}
-		p.metrics.published.WithLabelValues(ack.Stream).Add(float64(len(msgs)))
+		for _, m := range msgs {
+			p.metrics.published.WithLabelValues(ack.Stream, m.Subject).Inc()
+		}
 	}
 	return nil
 }
@@ -234,7 +236,7 @@ func (p *Publisher) publishEach(ctx context.Context, msgs []Message) error {
 	for _, f := range futures {
 		select {
 		case ack := <-f.Ok():
-			p.metrics.published.WithLabelValues(ack.Stream).Inc()
+			p.metrics.published.WithLabelValues(ack.Stream, f.Msg().Subject).Inc()
 		case err := <-f.Err():
 			errs = append(errs, fmt.Errorf("publish %s: %w", f.Msg().Subject, err))
 		case <-ctx.Done():

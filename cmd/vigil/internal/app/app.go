@@ -32,6 +32,7 @@ import (
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	"github.com/vigil-ops/vigil/pkg/replay"
 	"github.com/vigil-ops/vigil/pkg/server"
+	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/services/analysis"
 	"github.com/vigil-ops/vigil/services/deploy"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -208,7 +209,8 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		return nil, err
 	}
 	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
+		// With the Go runtime's and the process's metrics, as the binary's.
+		deps.Registry = telemetry.NewRegistry()
 	}
 	a = &App{opts: opts, deps: deps}
 	built := a
@@ -267,6 +269,11 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 		return nil
 	})
+	for _, s := range opts.Services {
+		if nc := deps.conn(s).NATS; nc != nil {
+			a.dependencyUp("nats", s, func(context.Context) bool { return nc.Status() == nats.CONNECTED })
+		}
+	}
 
 	var (
 		mon *monitor.Service
@@ -549,6 +556,8 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
 	a.pools = append(a.pools, pool)
+	a.deps.Registry.MustRegister(db.PoolCollector(pool, service))
+	a.dependencyUp("postgres", service, func(ctx context.Context) bool { return pool.Ping(ctx) == nil })
 	var role string
 	var super bool
 	if err := pool.QueryRow(ctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &super); err != nil {
@@ -567,6 +576,28 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 	})
 	return pool, nil
 }
+
+// dependencyUp exports whether a service reaches a dependency as
+// vigil_dependency_up{dependency, vigil_service}, asking reaches at each
+// scrape. (A label named service would be renamed under a ServiceMonitor,
+// whose targets carry one.)
+func (a *App) dependencyUp(dependency, service string, reaches func(context.Context) bool) {
+	a.deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "vigil_dependency_up",
+		Help:        "Whether a service reaches a dependency of its: postgres, its pool answers a ping; nats, its connection is up.",
+		ConstLabels: prometheus.Labels{"dependency": dependency, "vigil_service": service},
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), dependencyCheckTimeout)
+		defer cancel()
+		if reaches(ctx) {
+			return 1
+		}
+		return 0
+	}))
+}
+
+// dependencyCheckTimeout bounds a scrape's check of one dependency.
+const dependencyCheckTimeout = 2 * time.Second
 
 // GRPCAddr and HTTPAddr are where the process listens.
 func (a *App) GRPCAddr() string { return a.srv.GRPCAddr() }
