@@ -45,22 +45,30 @@ func TestGatewayAcceptsAlertsWhilePostgresIsDown(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
-	made, err := gatewayv1.NewKeyServiceClient(conn).CreateKey(ctx, &gatewayv1.CreateKeyRequest{Key: &gatewayv1.Key{
+	keyAPI := gatewayv1.NewKeyServiceClient(conn)
+	// Alertmanager's key, of no team; and a team's, whose alerts' owners
+	// are checked.
+	made, err := keyAPI.CreateKey(ctx, &gatewayv1.CreateKeyRequest{Key: &gatewayv1.Key{
 		Name: "alertmanager", Scopes: []gatewayv1.Scope{gatewayv1.Scope_SCOPE_INGEST},
 	}})
 	require.NoError(t, err)
-	post := func(group int) int {
+	teams, err := keyAPI.CreateKey(ctx, &gatewayv1.CreateKeyRequest{Key: &gatewayv1.Key{
+		Name: "payments-am", Team: "payments", Scopes: []gatewayv1.Scope{gatewayv1.Scope_SCOPE_INGEST},
+	}})
+	require.NoError(t, err)
+	postAs := func(secret, namespace string, group int) int {
 		body := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"vigil","groupKey":"{}","alerts":[`+
-			`{"status":"firing","labels":{"alertname":"Outage%d","namespace":"shop","instance":"a"},"startsAt":"%s"}]}`,
-			group, time.Now().UTC().Format(time.RFC3339))
+			`{"status":"firing","labels":{"alertname":"Outage%d","namespace":"%s","instance":"a"},"startsAt":"%s"}]}`,
+			group, namespace, time.Now().UTC().Format(time.RFC3339))
 		req, err := http.NewRequest(http.MethodPost, "http://"+gw.HTTPAddr()+"/api/v1/webhooks/alertmanager", bytes.NewBufferString(body))
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+made.GetSecret())
+		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
+	post := func(group int) int { return postAs(made.GetSecret(), "shop", group) }
 	ready := func(a *app.App) int {
 		resp, err := http.Get("http://" + a.HTTPAddr() + "/readyz")
 		require.NoError(t, err)
@@ -68,12 +76,15 @@ func TestGatewayAcceptsAlertsWhilePostgresIsDown(t *testing.T) {
 		return resp.StatusCode
 	}
 	require.Equal(t, http.StatusAccepted, post(0), "the key is verified once, with Postgres up")
+	require.Equal(t, http.StatusAccepted, postAs(teams.GetSecret(), "checkout", 0), "the team's key, and who owns checkout, are checked once")
 
 	pg.Stop()
 	const groups = 5
 	for g := 1; g < groups; g++ {
 		require.Equal(t, http.StatusAccepted, post(g), "accepted into JetStream with Postgres down")
 	}
+	require.Equal(t, http.StatusAccepted, postAs(teams.GetSecret(), "checkout", 1), "owners as they were before the outage")
+	require.Equal(t, http.StatusServiceUnavailable, postAs(teams.GetSecret(), "unseen", 1), "a namespace whose owner is not known: retry, not guessed")
 	assert.Equal(t, http.StatusOK, ready(gw), "the gateway stays ready: it can accept")
 	assert.Equal(t, http.StatusServiceUnavailable, ready(mon), "monitor, which cannot work, is not ready")
 	// Longer than the credentials cache (5 s): the key stands on what was
@@ -95,7 +106,7 @@ func TestGatewayAcceptsAlertsWhilePostgresIsDown(t *testing.T) {
 	incidents := monitorv1.NewIncidentServiceClient(conn)
 	require.Eventually(t, func() bool {
 		resp, err := incidents.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
-		return err == nil && len(resp.GetIncidents()) == groups+1
+		return err == nil && len(resp.GetIncidents()) == groups+1+2
 	}, 2*time.Minute, 200*time.Millisecond, "every alert accepted during the outage became an incident")
 	resp, err := incidents.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
 	require.NoError(t, err)
