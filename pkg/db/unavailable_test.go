@@ -68,7 +68,7 @@ func TestUnavailable(t *testing.T) {
 	pg.Stop()
 	errs["server shut down under a query"] = <-inFlight
 	_, errs["connecting to a server that is down"] = pgx.Connect(ctx, dsn)
-	errs["a pool's query while the server is down"] = db.InTx(ctx, open, func(tx pgx.Tx) error { return nil })
+	errs["a pool's query while the server is down"] = db.InTx(ctx, open, func(pgx.Tx) error { return nil })
 
 	for _, tc := range []struct {
 		name        string

@@ -47,7 +47,10 @@ func TestPostgresOutageDeadLettersNothing(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-done)
+	})
 
 	const groups, perGroup = 20, 10
 	pub := bus.NewPublisher(js, metrics)
