@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -95,4 +96,27 @@ func TestUnavailable(t *testing.T) {
 	}
 	require.False(t, db.Unavailable(nil))
 	require.False(t, db.Unavailable(errors.New("dial tcp: connection refused")), "an error not from pgx is not classified by its text")
+}
+
+// A server that accepts the connection and never answers (cut off, not
+// down) fails the call within the connect timeout, as unavailable,
+// instead of holding it for ever.
+func TestConnectingToAServerThatNeverAnswersTimesOut(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	addr := l.Addr().(*net.TCPAddr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Open(context.Background(), fmt.Sprintf("host=127.0.0.1 port=%d user=vigil dbname=vigil sslmode=disable", addr.Port), "public")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		require.True(t, db.Unavailable(err), "%v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("still connecting after a minute: no connect timeout")
+	}
 }
