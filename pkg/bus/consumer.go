@@ -93,7 +93,8 @@ type ConsumerConfig struct {
 	// (default 100).
 	BatchSize int
 	// MaxDeliver is how often a message is tried before it is
-	// dead-lettered (default 10).
+	// dead-lettered (default 10). Tries held for an unavailable
+	// dependency (see handle) are not deliveries and do not count.
 	MaxDeliver int
 	// AckWait is how long a delivery may stay unacknowledged before
 	// JetStream redelivers it; long work extends it (default 30s).

@@ -80,3 +80,33 @@ func count(logs []map[string]any, msg string) map[string]int {
 	}
 	return n
 }
+
+// Every delivery of a batch the handler could not handle because Postgres
+// is down fails as unavailable, which the consumer holds (never as a
+// failure of the event, which it would count toward the dead letter).
+func TestHandlerFailsUnavailableWhilePostgresIsDown(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pg := testkit.OwnPostgres(t)
+	pool, err := db.Open(ctx, pg.DSN("postgres"), "svc")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	require.NoError(t, outbox.Migrate(ctx, pool, "svc"))
+	r := bus.NewRouter[pgx.Tx]()
+	bus.On(r, func(context.Context, pgx.Tx, *eventsv1.AlertFired) error { return nil })
+	h := outbox.NewHandler(pool, "svc", r)
+	ds := []*bus.Delivery{
+		{Subject: bus.SubjectAlertFired, Event: &eventsv1.AlertFired{Meta: bus.NewMeta("test", nil)}},
+		{Subject: bus.SubjectAlertFired, Event: &eventsv1.AlertFired{Meta: bus.NewMeta("test", nil)}},
+	}
+	pg.Stop()
+	for _, err := range h.HandleBatch(ctx, ds) {
+		require.Error(t, err)
+		require.True(t, db.Unavailable(err), "%v", err)
+		require.False(t, bus.IsPermanent(err))
+	}
+	pg.Start()
+	for _, err := range h.HandleBatch(ctx, ds) {
+		require.NoError(t, err, "the same batch, once Postgres is back")
+	}
+}
