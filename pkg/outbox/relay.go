@@ -65,7 +65,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}()
 	defer func() { <-pruned }()
 	failures := 0
-	publishing := failing{step: "publish"}
+	publishing := db.Failures{Log: r.log, Attrs: []any{"step", "publish"}}
 	for {
 		n, err := r.Flush(ctx)
 		switch {
@@ -74,18 +74,18 @@ func (r *Relay) Run(ctx context.Context) error {
 		case err != nil:
 			failures++
 			delay := min(time.Duration(failures)*time.Second, 30*time.Second)
-			publishing.failed(ctx, r.log, err, delay)
+			publishing.Failed(ctx, err, delay)
 			if !sleep(ctx, delay) {
 				return nil
 			}
 			continue
 		case n == r.opts.BatchSize:
 			failures = 0
-			publishing.succeeded(ctx, r.log)
+			publishing.Succeeded(ctx)
 			continue // more is waiting
 		}
 		failures = 0
-		publishing.succeeded(ctx, r.log)
+		publishing.Succeeded(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -152,14 +152,14 @@ func (r *Relay) flush(ctx context.Context, tx pgx.Tx) (int, error) {
 // listen turns Postgres notifications from Add into wake-ups. When the
 // connection fails it retries; polling covers the gap.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	listening := failing{step: "listen"}
+	listening := db.Failures{Log: r.log, Attrs: []any{"step", "listen"}}
 	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake, func() { listening.succeeded(ctx, r.log) })
+		err := r.listenOnce(ctx, wake, func() { listening.Succeeded(ctx) })
 		if ctx.Err() != nil {
 			return
 		}
 		// Polling covers the gap.
-		listening.failed(ctx, r.log, err, 5*time.Second)
+		listening.Failed(ctx, err, 5*time.Second)
 		if !sleep(ctx, 5*time.Second) {
 			return
 		}

@@ -63,11 +63,11 @@ func TestRelayLogsAnOutageOnce(t *testing.T) {
 	var lines []map[string]any
 	require.Eventually(t, func() bool {
 		lines = append(lines, logs.Take(t)...)
-		return count(lines, "outbox relay recovered")["listen"] == 1
+		return count(lines, "recovered")["listen"] == 1
 	}, time.Minute, 100*time.Millisecond, "the listener is back too")
-	assert.Equal(t, map[string]int{"publish": 1, "listen": 1}, count(lines, "outbox relay failing: retrying until it succeeds"))
-	assert.Equal(t, map[string]int{"publish": 1, "listen": 1}, count(lines, "outbox relay recovered"))
-	assert.Empty(t, count(lines, "outbox relay still failing"))
+	assert.Equal(t, map[string]int{"publish": 1, "listen": 1}, count(lines, "failing: retrying until it succeeds"))
+	assert.Equal(t, map[string]int{"publish": 1, "listen": 1}, count(lines, "recovered"))
+	assert.Empty(t, count(lines, "still failing"))
 }
 
 // count is how many lines of logs say msg, by their step.
