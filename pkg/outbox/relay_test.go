@@ -56,7 +56,7 @@ func TestRelayLogsAnOutageOnce(t *testing.T) {
 	require.Eventually(t, published(1), 30*time.Second, 50*time.Millisecond)
 
 	pg.Stop()
-	time.Sleep(12 * time.Second) // several retries of each step
+	time.Sleep(7 * time.Second) // several retries of each step
 	pg.Start()
 	add("after")
 	require.Eventually(t, published(2), time.Minute, 50*time.Millisecond)
