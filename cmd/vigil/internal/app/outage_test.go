@@ -13,10 +13,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
+	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
@@ -91,6 +93,11 @@ func TestGatewayAcceptsAlertsWhilePostgresIsDown(t *testing.T) {
 	// verified before the outage.
 	time.Sleep(6 * time.Second)
 	require.Equal(t, http.StatusAccepted, post(groups), "still accepted after the cache's TTL")
+	keyed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+made.GetSecret())
+	_, err = gatewayv1.NewAlertServiceClient(conn).IngestAlerts(keyed, &gatewayv1.IngestAlertsRequest{Alerts: []*typesv1.Alert{
+		{Labels: map[string]string{"alertname": "OutageGRPC", "namespace": "shop"}, StartsAt: timestamppb.Now()},
+	}})
+	require.NoError(t, err, "gRPC ingest too")
 	wrong := func() int {
 		req, err := http.NewRequest(http.MethodPost, "http://"+gw.HTTPAddr()+"/api/v1/webhooks/alertmanager", bytes.NewBufferString(`{}`))
 		require.NoError(t, err)
@@ -106,7 +113,7 @@ func TestGatewayAcceptsAlertsWhilePostgresIsDown(t *testing.T) {
 	incidents := monitorv1.NewIncidentServiceClient(conn)
 	require.Eventually(t, func() bool {
 		resp, err := incidents.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
-		return err == nil && len(resp.GetIncidents()) == groups+1+2
+		return err == nil && len(resp.GetIncidents()) == groups+1+2+1
 	}, 2*time.Minute, 200*time.Millisecond, "every alert accepted during the outage became an incident")
 	resp, err := incidents.ListIncidents(ctx, &monitorv1.ListIncidentsRequest{})
 	require.NoError(t, err)
