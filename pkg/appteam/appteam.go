@@ -217,11 +217,20 @@ type Rows interface {
 // named or living there, and the mappings of those namespaces. One round
 // trip, each part by an index.
 func Index(ctx context.Context, q Rows, namespaces, apps []string) (*subject.Index, error) {
+	known, mappings, err := owners(ctx, q, namespaces, apps)
+	if err != nil {
+		return nil, err
+	}
+	return subject.NewIndex(known, mappings), nil
+}
+
+// owners reads what Index is made of.
+func owners(ctx context.Context, q Rows, namespaces, apps []string) ([]subject.App, []subject.Mapping, error) {
 	rows, err := q.Query(ctx, `SELECT 'a', app, team, cluster, namespace FROM app_teams WHERE NOT deleted AND namespace = ANY($1)
 		UNION SELECT 'a', app, team, cluster, namespace FROM app_teams WHERE NOT deleted AND app = ANY($2)
 		UNION ALL SELECT 'm', '', team, cluster, namespace FROM namespace_teams WHERE NOT deleted AND namespace = ANY($1)`, namespaces, apps)
 	if err != nil {
-		return nil, fmt.Errorf("owners of namespaces: %w", err)
+		return nil, nil, fmt.Errorf("owners of namespaces: %w", err)
 	}
 	defer rows.Close()
 	var (
@@ -232,7 +241,7 @@ func Index(ctx context.Context, q Rows, namespaces, apps []string) (*subject.Ind
 		var kind string
 		var a subject.App
 		if err := rows.Scan(&kind, &a.Name, &a.Team, &a.Cluster, &a.Namespace); err != nil {
-			return nil, fmt.Errorf("owners of namespaces: %w", err)
+			return nil, nil, fmt.Errorf("owners of namespaces: %w", err)
 		}
 		if kind == "m" {
 			mappings = append(mappings, subject.Mapping{Cluster: a.Cluster, Namespace: a.Namespace, Team: a.Team})
@@ -241,28 +250,33 @@ func Index(ctx context.Context, q Rows, namespaces, apps []string) (*subject.Ind
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("owners of namespaces: %w", err)
+		return nil, nil, fmt.Errorf("owners of namespaces: %w", err)
 	}
-	return subject.NewIndex(known, mappings), nil
+	return known, mappings, nil
 }
 
 // IndexFor is Index for every namespace and app name the label sets
 // mention.
 func IndexFor(ctx context.Context, q Rows, labelSets ...map[string]string) (*subject.Index, error) {
-	var namespaces, apps []string
+	namespaces, apps := names(labelSets)
+	return Index(ctx, q, namespaces, apps)
+}
+
+// names are the namespaces and app names the label sets mention, each once.
+func names(labelSets []map[string]string) (namespaces, apps []string) {
 	seenNS, seenApp := map[string]bool{}, map[string]bool{}
 	for _, ls := range labelSets {
-		ns, names := subject.Names(ls)
+		ns, named := subject.Names(ls)
 		if ns != "" && !seenNS[ns] {
 			seenNS[ns] = true
 			namespaces = append(namespaces, ns)
 		}
-		for _, n := range names {
+		for _, n := range named {
 			if !seenApp[n] {
 				seenApp[n] = true
 				apps = append(apps, n)
 			}
 		}
 	}
-	return Index(ctx, q, namespaces, apps)
+	return namespaces, apps
 }

@@ -93,13 +93,16 @@ type ConsumerConfig struct {
 	// (default 100).
 	BatchSize int
 	// MaxDeliver is how often a message is tried before it is
-	// dead-lettered (default 10).
+	// dead-lettered (default 10). Tries held for an unavailable
+	// dependency (see handle) are not deliveries and do not count.
 	MaxDeliver int
 	// AckWait is how long a delivery may stay unacknowledged before
 	// JetStream redelivers it; long work extends it (default 30s).
 	AckWait time.Duration
 	// MinBackoff and MaxBackoff bound the exponential delay before a
-	// failed delivery is retried (defaults 1s and 5m).
+	// failed delivery is retried (defaults 1s and 5m), and before a batch
+	// held for an unavailable dependency is tried again (then at most
+	// 30s; see handle).
 	MinBackoff, MaxBackoff time.Duration
 	// Workers is how many batches are handled at once (default 1).
 	Workers int
@@ -160,6 +163,8 @@ type Consumer struct {
 
 	mu   sync.Mutex
 	cons jetstream.Consumer // the durable consumer, once Create made it
+
+	outages outages // dependencies its held batches wait for
 }
 
 // NewConsumer returns a Consumer; Run starts it.
@@ -472,7 +477,7 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, giveBack 
 				}
 			}
 		})
-		results := c.h.HandleBatch(ctx, ds)
+		results := c.handle(ctx, ds)
 		close(done)
 		wg.Wait()
 
@@ -689,11 +694,16 @@ func (c *Consumer) retry(in *inbound, delay time.Duration) {
 // backoff doubles from MinBackoff up to MaxBackoff, with jitter so retries
 // of a batch spread out.
 func (c *Consumer) backoff(attempt int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 1; i < attempt && d < c.cfg.MaxBackoff; i++ {
+	return jittered(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt)
+}
+
+// jittered is lo doubled n-1 times, at most hi, of which a random half.
+func jittered(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, c.cfg.MaxBackoff)
+	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -29,6 +29,9 @@ type metrics struct {
 	stale         *prometheus.CounterVec
 	batchSize     *prometheus.HistogramVec
 	handleSeconds *prometheus.HistogramVec
+	waiting       *prometheus.GaugeVec
+	waitSeconds   *prometheus.CounterVec
+	retries       *prometheus.CounterVec
 }
 
 func (m *Metrics) get() *metrics {
@@ -67,9 +70,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle one batch.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"consumer"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_bus_dependency_waiting_events",
+			Help: "Events a consumer holds because a dependency (postgres) is unavailable, by consumer and dependency: not failures, tried again until it is back.",
+		}, []string{"consumer", "dependency"}),
+		waitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_dependency_wait_seconds_total",
+			Help: "Time consumers' batches waited for an unavailable dependency, by consumer and dependency.",
+		}, []string{"consumer", "dependency"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_dependency_retries_total",
+			Help: "Tries of batches held for an unavailable dependency, by consumer and dependency.",
+		}, []string{"consumer", "dependency"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds)
+		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds,
+			m.waiting, m.waitSeconds, m.retries)
 	}
 	return m
 }

@@ -132,7 +132,7 @@ func (p *Publisher) PublishMessages(ctx context.Context, msgs ...Message) error 
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return markFull(errors.Join(errs...))
 }
 
 // maxBatchBytes caps an EventBatch below NATS's default max_payload (1 MiB);

@@ -68,7 +68,13 @@ func TestProvisionLimitsEveryStream(t *testing.T) {
 		cfg := stream.CachedInfo().Config
 		assert.Equal(t, time.Duration(want[s.Name][0]), cfg.MaxAge, s.Name)
 		assert.Equal(t, want[s.Name][1], cfg.MaxBytes, s.Name)
-		assert.Equal(t, jetstream.DiscardOld, cfg.Discard, s.Name)
+		discard := jetstream.DiscardOld
+		if s.Name == "ALERTS" {
+			// Full, it refuses new alerts (the gateway answers 503)
+			// rather than drop ones monitor may not have read.
+			discard = jetstream.DiscardNew
+		}
+		assert.Equal(t, discard, cfg.Discard, s.Name)
 		assert.Equal(t, jetstream.LimitsPolicy, cfg.Retention, s.Name)
 	}
 
@@ -94,7 +100,7 @@ func TestProvisionLimitsStreamsOfOlderVersions(t *testing.T) {
 		stream, err := js.Stream(ctx, s.Name)
 		require.NoError(t, err)
 		cfg := stream.CachedInfo().Config
-		cfg.MaxAge, cfg.MaxBytes = 0, -1
+		cfg.MaxAge, cfg.MaxBytes, cfg.Discard = 0, -1, jetstream.DiscardOld
 		_, err = js.UpdateStream(ctx, cfg)
 		require.NoError(t, err)
 	}
@@ -106,6 +112,9 @@ func TestProvisionLimitsStreamsOfOlderVersions(t *testing.T) {
 		assert.NotZero(t, stream.CachedInfo().Config.MaxAge, s.Name)
 		assert.Positive(t, stream.CachedInfo().Config.MaxBytes, s.Name)
 	}
+	alerts, err := js.Stream(ctx, "ALERTS")
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.DiscardNew, alerts.CachedInfo().Config.Discard, "an older ALERTS stream refuses new alerts when full from now on")
 	assert.Equal(t, uint64(1), streamMsgs(t, js, "ALERTS"))
 }
 

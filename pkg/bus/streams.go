@@ -33,8 +33,8 @@ var Streams = []Stream{
 // StreamOptions tune every stream alike.
 //
 // Every stream keeps events for a bounded time and in bounded space (limits
-// retention, the oldest dropped first), so a JetStream store does not grow
-// without end. Unless MaxAge and MaxBytes override them, the limits are:
+// retention, the oldest dropped first; but a full ALERTS refuses new alerts
+// instead, see discard), so a JetStream store does not grow without end. Unless MaxAge and MaxBytes override them, the limits are:
 //
 //	ALERTS                                24 hours  4 GiB (~9M alerts)
 //	INCIDENTS                              7 days   512 MiB
@@ -52,7 +52,8 @@ type StreamOptions struct {
 	// instead of each stream's own default.
 	MaxAge time.Duration
 	// MaxBytes, when set, caps every stream at this many bytes, instead of
-	// each stream's own default; the oldest events go first.
+	// each stream's own default; the oldest events go first (ALERTS:
+	// new alerts are refused).
 	MaxBytes int64
 	// Duplicates is how long JetStream remembers a Nats-Msg-Id to drop a
 	// republished copy. Default two minutes, JetStream's own default; never
@@ -121,7 +122,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, opts StreamOptions) 
 			Subjects:  s.Subjects,
 			Storage:   jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy,
-			Discard:   jetstream.DiscardOld,
+			Discard:   discard(s.Name),
 			Replicas:  opts.Replicas,
 			MaxAge:    l.maxAge,
 			MaxBytes:  l.maxBytes,

@@ -21,6 +21,13 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // holding a connection, and its locks, for ever.
 const DefaultStatementTimeout = 30 * time.Second
 
+// DefaultConnectTimeout bounds making a connection (TCP, TLS and the
+// startup handshake) unless the DSN says otherwise (connect_timeout): a
+// server that is cut off rather than down (no answer instead of a refusal)
+// fails a call in seconds, as an unavailable database (Unavailable), instead
+// of holding it for the kernel's two minutes of TCP retries.
+const DefaultConnectTimeout = 10 * time.Second
+
 // OpenOption tunes Open.
 type OpenOption func(*openConfig)
 
@@ -64,6 +71,9 @@ func Open(ctx context.Context, dsn, schema string, opts ...OpenOption) (*pgxpool
 	}
 	if oc.login != nil {
 		cfg.ConnConfig.User, cfg.ConnConfig.Password = oc.login.Role, oc.login.Password
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	// A startup parameter, so it holds on every connection the pool ever

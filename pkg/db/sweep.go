@@ -34,6 +34,8 @@ func (s Sweep) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	// A Postgres outage fails every pass: logged when it begins and ends.
+	failures := Failures{Log: s.Log, Attrs: []any{"sweep", s.What}}
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,8 +43,13 @@ func (s Sweep) Run(ctx context.Context) error {
 		case <-tick.C:
 		case <-s.Poke:
 		}
-		if err := s.Pass(ctx); err != nil && ctx.Err() == nil {
-			s.Log.WarnContext(ctx, "sweep failed, retried at the next tick", "what", s.What, "error", err)
+		err := s.Pass(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			failures.Failed(ctx, err, every)
+		default:
+			failures.Succeeded(ctx)
 		}
 	}
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // TestSweepPasses: no pass at start; a poke passes at once, long before
-// the tick; a failed pass is logged and the next runs all the same; when
-// the context ends, Run returns nil without logging the pass it cut.
+// the tick; a run of failed passes is logged when it begins (not at each
+// pass: a Postgres outage fails them all) and when it ends, and the next
+// pass runs all the same; when the context ends, Run returns nil without
+// logging the pass it cut.
 func TestSweepPasses(t *testing.T) {
 	t.Parallel()
 	logs := &testkit.Logs{}
@@ -28,9 +30,9 @@ func TestSweepPasses(t *testing.T) {
 			n++
 			passes <- n
 			switch n {
-			case 1:
+			case 1, 2:
 				return errors.New("relation does not exist")
-			case 2:
+			case 3:
 				return nil
 			default:
 				cancel()
@@ -45,15 +47,18 @@ func TestSweepPasses(t *testing.T) {
 		t.Fatal("a pass at start")
 	case <-time.After(20 * time.Millisecond):
 	}
-	for want := 1; want <= 3; want++ {
+	for want := 1; want <= 4; want++ {
 		poke <- struct{}{}
 		require.Equal(t, want, <-passes)
 	}
 	require.NoError(t, <-done)
 
 	lines := logs.Take(t)
-	require.Len(t, lines, 1, "%v", lines)
-	for k, v := range map[string]any{"level": "WARN", "msg": "sweep failed, retried at the next tick", "what": "things", "error": "relation does not exist"} {
+	require.Len(t, lines, 2, "%v", lines)
+	for k, v := range map[string]any{"level": "WARN", "msg": "failing: retrying until it succeeds", "sweep": "things", "error": "relation does not exist"} {
 		require.Equal(t, v, lines[0][k], k)
+	}
+	for k, v := range map[string]any{"level": "INFO", "msg": "recovered", "sweep": "things", "failures": float64(2)} {
+		require.Equal(t, v, lines[1][k], k)
 	}
 }

@@ -65,6 +65,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}()
 	defer func() { <-pruned }()
 	failures := 0
+	publishing := db.Failures{Log: r.log, Attrs: []any{"step", "publish"}}
 	for {
 		n, err := r.Flush(ctx)
 		switch {
@@ -73,16 +74,18 @@ func (r *Relay) Run(ctx context.Context) error {
 		case err != nil:
 			failures++
 			delay := min(time.Duration(failures)*time.Second, 30*time.Second)
-			r.log.WarnContext(ctx, "outbox publish failed, will retry", "error", err, "retry_in", delay)
+			publishing.Failed(ctx, err, delay)
 			if !sleep(ctx, delay) {
 				return nil
 			}
 			continue
 		case n == r.opts.BatchSize:
 			failures = 0
+			publishing.Succeeded(ctx)
 			continue // more is waiting
 		}
 		failures = 0
+		publishing.Succeeded(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -149,19 +152,23 @@ func (r *Relay) flush(ctx context.Context, tx pgx.Tx) (int, error) {
 // listen turns Postgres notifications from Add into wake-ups. When the
 // connection fails it retries; polling covers the gap.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	listening := db.Failures{Log: r.log, Attrs: []any{"step", "listen"}}
 	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake)
+		err := r.listenOnce(ctx, wake, func() { listening.Succeeded(ctx) })
 		if ctx.Err() != nil {
 			return
 		}
-		r.log.WarnContext(ctx, "outbox listen failed, polling meanwhile", "error", err)
+		// Polling covers the gap.
+		listening.Failed(ctx, err, 5*time.Second)
 		if !sleep(ctx, 5*time.Second) {
 			return
 		}
 	}
 }
 
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+// listenOnce listens until the connection fails; listening is called once
+// it does.
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}, listening func()) error {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -170,6 +177,7 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel(r.opts.Schema)}.Sanitize()); err != nil {
 		return err
 	}
+	listening()
 	for {
 		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
 			if errors.Is(err, context.Canceled) {

@@ -37,7 +37,18 @@ func WriteProblem(w http.ResponseWriter, code int, detail string, violations ...
 // to try again (google.rpc.RetryInfo); REST answers it with 429 and a
 // Retry-After header.
 func ResourceExhausted(msg string, retryAfter time.Duration) error {
-	st := status.New(codes.ResourceExhausted, msg)
+	return retryable(codes.ResourceExhausted, msg, retryAfter)
+}
+
+// Unavailable returns a gRPC Unavailable status that says when to try
+// again (google.rpc.RetryInfo); REST answers it with 503 and a
+// Retry-After header.
+func Unavailable(msg string, retryAfter time.Duration) error {
+	return retryable(codes.Unavailable, msg, retryAfter)
+}
+
+func retryable(code codes.Code, msg string, retryAfter time.Duration) error {
+	st := status.New(code, msg)
 	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
 		st = d
 	}

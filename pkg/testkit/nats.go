@@ -23,6 +23,13 @@ var TestStreams = bus.StreamOptions{MaxBytes: 64 << 20}
 // as Vigil runs it, every client logged in with its role's permissions.
 func NATS(t testing.TB) string {
 	t.Helper()
+	return NATSWithStreams(t, TestStreams)
+}
+
+// NATSWithStreams is NATS with the streams provisioned to opts (a tiny
+// MaxBytes, say, to fill one).
+func NATSWithStreams(t testing.TB, opts bus.StreamOptions) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "vigil-nats-")
 	if err != nil {
 		t.Fatalf("testkit: nats store dir: %v", err)
@@ -39,7 +46,7 @@ func NATS(t testing.TB) string {
 	_, js := JetStream(t, ns.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bus.Provision(ctx, js, TestStreams); err != nil {
+	if err := bus.Provision(ctx, js, opts); err != nil {
 		t.Fatalf("testkit: provision streams: %v", err)
 	}
 	return ns.ClientURL()

@@ -322,15 +322,18 @@ const maxAttempts = 3
 func (s *Service) work(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// Postgres down fails every lease: logged when it begins and ends.
+	leasing := db.Failures{Log: s.log, Attrs: []any{"step", "lease an analysis job"}}
 	for {
 		for ctx.Err() == nil {
 			job, ok, err := s.store.Lease(ctx, s.now(), jobLease)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "lease analysis job failed", "error", err)
+					leasing.Failed(ctx, err, time.Second)
 				}
 				break
 			}
+			leasing.Succeeded(ctx)
 			if !ok {
 				break
 			}

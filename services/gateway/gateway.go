@@ -180,6 +180,11 @@ const MinTelegramSecret = 32
 // is a few kilobytes.
 const chatMaxBytes = 1 << 20
 
+// outageTTL is how long what the gateway verified with Postgres (a key, a
+// session, the owners of a namespace) stands in while Postgres is
+// unavailable: alerts are accepted through an outage of up to this long.
+const outageTTL = time.Hour
+
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
 	var errs []error
@@ -408,14 +413,15 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	acc := access.New(access.Options{
 		AccessTTL: opts.AccessTTL, RefreshTTL: opts.RefreshTTL, DefaultTeam: opts.DefaultTeam, ChatProviders: chats,
-		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login,
+		KeyDefaultTTL: opts.KeyDefaultTTL, KeyMaxTTL: opts.KeyMaxTTL, Login: opts.Login, OutageTTL: outageTTL,
 	},
 		store, deps.Keys, hasher, auth.AdminToken(opts.AdminToken), deps.Logger.With("component", "access"))
+	owners := &appteam.Memo{TTL: outageTTL}
 	s := &Service{
 		opts: opts, deps: deps, store: store, access: acc,
 		// Concurrent webhooks share one atomic batch, and so one fsync.
 		ingester: ingest.New(bus.NewBatcher(deps.Publisher, ingest.Producer), func(ctx context.Context, ls ...map[string]string) (*subject.Index, error) {
-			return appteam.IndexFor(ctx, deps.Pool, ls...)
+			return owners.IndexFor(ctx, deps.Pool, ls...)
 		}, deps.Registry),
 		background: chat.NewBackground(interactionsAtOnce, interactionTimeout),
 		restNonce:  newTelegramSecret(),

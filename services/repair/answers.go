@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
+	"github.com/vigil-ops/vigil/pkg/db"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
 	"github.com/vigil-ops/vigil/services/repair/internal/lifecycle"
@@ -182,6 +183,7 @@ func (s *Service) remind(ctx context.Context) {
 func (s *Service) expire(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	finding := db.Failures{Log: s.log, Attrs: []any{"step", "find expired approvals"}}
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,10 +194,11 @@ func (s *Service) expire(ctx context.Context) error {
 		ids, err := s.store.Expired(ctx, s.now(), 100)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.WarnContext(ctx, "find expired approvals", "error", err)
+				finding.Failed(ctx, err, 5*time.Second)
 			}
 			continue
 		}
+		finding.Succeeded(ctx)
 		for _, id := range ids {
 			err := s.repairs.Update(ctx, id, func(r *lifecycle.Repair) error { return r.Expire(s.now()) })
 			switch {

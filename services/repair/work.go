@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/db"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	"github.com/vigil-ops/vigil/services/repair/internal/action"
 	"github.com/vigil-ops/vigil/services/repair/internal/guard"
@@ -35,15 +36,18 @@ const lease = 2 * time.Minute
 func (s *Service) work(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// Postgres down fails every lease: logged when it begins and ends.
+	leasing := db.Failures{Log: s.log, Attrs: []any{"step", "lease a repair"}}
 	for {
 		for ctx.Err() == nil {
 			r, ok, err := s.store.Lease(ctx, s.now(), lease)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "lease a repair failed", "error", err)
+					leasing.Failed(ctx, err, time.Second)
 				}
 				break
 			}
+			leasing.Succeeded(ctx)
 			if !ok {
 				break
 			}

@@ -568,6 +568,12 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 		a.deps.Logger.WarnContext(ctx, "service logs in to Postgres as a superuser: give each service its own role (vigil db bootstrap)",
 			"service", service, "role", role)
 	}
+	if service == "gateway" {
+		// The gateway accepts alerts into JetStream without its database
+		// (credentials it verified stand through an outage): a Service
+		// must keep sending it webhooks while Postgres is down.
+		return pool, nil
+	}
 	a.srv.AddReadinessCheck(func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("%s database: %w", service, err)

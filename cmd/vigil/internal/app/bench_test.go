@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 	"github.com/vigil-ops/vigil/services/gateway"
@@ -44,7 +45,9 @@ func benchGateway(b *testing.B) *app.App {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = stopTracing(context.Background()) })
 	a, err := app.New(ctx, app.Options{
-		Streams:  testkit.TestStreams,
+		// More alerts than a test's streams hold, and a full ALERTS
+		// refuses new ones (503).
+		Streams:  bus.StreamOptions{MaxBytes: 1 << 30},
 		Services: []string{"gateway"}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		AdminToken: adminToken, MonitorAddr: "127.0.0.1:1", DeployAddr: "127.0.0.1:1",
 		Gateway: gateway.Options{SentryClientSecret: sentrySecret},

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/db"
 	"github.com/vigil-ops/vigil/pkg/server"
 )
 
@@ -63,6 +64,14 @@ type Options struct {
 	// counts at once on the replica that made it, within CacheTTL on the
 	// others.
 	CacheTTL time.Duration
+	// OutageTTL is how long a secret verified before keeps working while
+	// the database cannot be reached (1 hour), within its own expiry:
+	// webhooks and the ingest API go on accepting alerts through a
+	// Postgres outage. Nothing can be revoked during one (a revocation is
+	// a write), but a key revoked on another replica less than CacheTTL
+	// before the outage began is still honoured here until it ends or
+	// OutageTTL runs out.
+	OutageTTL time.Duration
 	// ChatProviders are the chat providers whose webhook is configured:
 	// link codes are issued for these only.
 	ChatProviders []ChatProvider
@@ -106,6 +115,9 @@ type Service struct {
 type cached struct {
 	p     auth.Principal
 	until time.Time
+	// lasts is until when p stands while the database is unavailable
+	// (OutageTTL).
+	lasts time.Time
 }
 
 // New returns the access service. bootstrap is the admin token ("" for
@@ -119,6 +131,9 @@ func New(opts Options, store Store, keys *auth.KeySet, hasher *Hasher, bootstrap
 	}
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = 5 * time.Second
+	}
+	if opts.OutageTTL == 0 {
+		opts.OutageTTL = time.Hour
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -164,18 +179,22 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 		return s.bootstrap.Authenticate(ctx, secret)
 	}
 	if err != nil {
+		if ok && now.Before(c.lasts) && db.Unavailable(err) {
+			// Verified before the outage: it stands until Postgres is back.
+			return c.p, nil
+		}
 		return p, err
 	}
 	s.mu.Lock()
 	if len(s.cache) > 10000 {
 		clear(s.cache)
 	}
-	until := now.Add(s.opts.CacheTTL)
-	if !ends.IsZero() && ends.Before(until) {
+	until, lasts := now.Add(s.opts.CacheTTL), now.Add(s.opts.OutageTTL)
+	if !ends.IsZero() {
 		// An expiry counts to the instant, not the cache's bound.
-		until = ends
+		until, lasts = minTime(until, ends), minTime(lasts, ends)
 	}
-	s.cache[sum] = cached{p: p, until: until}
+	s.cache[sum] = cached{p: p, until: until, lasts: lasts}
 	s.mu.Unlock()
 	s.touch(ctx, p, now)
 	return p, nil
@@ -242,6 +261,13 @@ func (s *Service) touch(ctx context.Context, p auth.Principal, now time.Time) {
 	if err := s.store.TouchKey(context.WithoutCancel(ctx), p.KeyID, now.Truncate(time.Microsecond)); err != nil {
 		s.log.WarnContext(ctx, "record key use", "key_id", p.KeyID, "error", err)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // forget drops every remembered secret, after a revocation or a change of

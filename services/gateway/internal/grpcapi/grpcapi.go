@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ops/vigil/pkg/alertlabel"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -83,6 +84,9 @@ func (s *AlertServer) IngestAlerts(ctx context.Context, req *gatewayv1.IngestAle
 			// The caller gave up (or its deadline passed): not our failure,
 			// and the error interceptor answers it so.
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, bus.ErrStreamFull) {
+			return nil, server.Unavailable("the alert stream is full (Vigil's monitor is behind, or the stream too small): retry later", ingest.StreamFullRetryAfter)
 		}
 		return nil, status.Error(codes.Unavailable, "alerts could not be stored; retry")
 	}

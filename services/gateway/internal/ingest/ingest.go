@@ -7,8 +7,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +24,11 @@ import (
 
 // Producer names the gateway in the events it publishes.
 const Producer = "gateway"
+
+// StreamFullRetryAfter is when a sender refused because the ALERTS
+// stream is full (bus.ErrStreamFull) is told to try again: room comes
+// back as the oldest alerts age out, not within a second.
+const StreamFullRetryAfter = 30 * time.Second
 
 // Publisher stores events durably.
 type Publisher interface {
@@ -37,6 +44,7 @@ type Ingester struct {
 	pub     Publisher
 	owners  Owners
 	refused prometheus.Counter
+	full    prometheus.Counter
 }
 
 // New returns an Ingester; owners decides whose each alert is for keys
@@ -46,9 +54,12 @@ func New(pub Publisher, owners Owners, reg prometheus.Registerer) *Ingester {
 	i := &Ingester{pub: pub, owners: owners, refused: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_gateway_alerts_refused_foreign_total",
 		Help: "Alerts refused because the sender's key belongs to a team that does not own the alert's subject.",
+	}), full: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_gateway_alerts_refused_stream_full_total",
+		Help: "Alerts refused (503 with Retry-After) because the ALERTS stream is full: monitor is far behind, or the stream is too small for the alerts of its max age.",
 	})}
 	if reg != nil {
-		reg.MustRegister(i.refused)
+		reg.MustRegister(i.refused, i.full)
 	}
 	return i
 }
@@ -92,6 +103,9 @@ func (i *Ingester) Ingest(ctx context.Context, alerts []*typesv1.Alert) error {
 		}
 	}
 	if err := i.pub.Publish(ctx, events...); err != nil {
+		if errors.Is(err, bus.ErrStreamFull) {
+			i.full.Add(float64(len(alerts)))
+		}
 		return fmt.Errorf("ingest %d alerts: %w", len(alerts), err)
 	}
 	return nil

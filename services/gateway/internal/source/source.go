@@ -18,6 +18,7 @@ import (
 	"strconv"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
+	"github.com/vigil-ops/vigil/pkg/bus"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/services/gateway/internal/ingest"
@@ -172,6 +173,13 @@ func (q *request) serve(ctx context.Context) {
 		if err := h.Ingester.Ingest(auth.WithPrincipal(ctx, p), batch.Alerts); err != nil {
 			if fe, ok := errors.AsType[*ingest.ForeignError](err); ok {
 				q.refuse(ctx, http.StatusForbidden, "subject of another team", fe.Error())
+				return
+			}
+			if errors.Is(err, bus.ErrStreamFull) {
+				q.h.Metrics.refused(src.Name, "stream full")
+				h.Log.WarnContext(ctx, "webhook refused: the alert stream is full", "source", src.Name, "alerts", len(batch.Alerts), "error", err)
+				w.Header().Set("Retry-After", strconv.Itoa(int(ingest.StreamFullRetryAfter.Seconds())))
+				server.WriteProblem(w, http.StatusServiceUnavailable, "the alert stream is full (Vigil's monitor is behind, or the stream too small): retry later")
 				return
 			}
 			h.Log.ErrorContext(ctx, "webhook not stored", "source", src.Name, "alerts", len(batch.Alerts), "error", err)

@@ -118,13 +118,15 @@ func (h *Handler) HandleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 
 // apply runs one chunk in a transaction. A chunk that fails is split in
 // halves and each tried again, so one event that can never be applied
-// fails alone instead of taking its chunk with it.
+// fails alone instead of taking its chunk with it. A chunk that fails
+// because Postgres is unavailable is not split: no event of it is to
+// blame, and the consumer holds the whole of it until Postgres is back.
 func (h *Handler) apply(ctx context.Context, items []item, results []error) {
 	err := db.InTx(ctx, h.pool, func(tx pgx.Tx) error { return h.applyTx(ctx, tx, items) })
 	if err == nil {
 		return
 	}
-	if len(items) > 1 && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+	if len(items) > 1 && ctx.Err() == nil && !errors.Is(err, context.Canceled) && !db.Unavailable(err) {
 		h.log.WarnContext(ctx, "chunk failed, splitting it", "events", len(items), "error", err)
 		half := len(items) / 2
 		h.apply(ctx, items[:half], results)

@@ -26,15 +26,22 @@ import (
 // have). Both go when the test ends.
 func Pool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx := context.Background()
 	dsn := testkit.Postgres(t)
+	return PoolAt(t, dsn), dsn
+}
+
+// PoolAt returns a pool on dsn whose search_path is the migrated schema
+// "monitor"; it closes when the test ends.
+func PoolAt(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
 	pool, err := db.Open(ctx, dsn, "monitor")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, outbox.Migrate(ctx, pool, "monitor"))
 	require.NoError(t, appteam.Migrate(ctx, pool, "monitor"))
 	require.NoError(t, db.Migrate(ctx, pool, "monitor", db.Sub(postgres.Migrations, "migrations")))
-	return pool, dsn
+	return pool
 }
 
 // RequireCountersMatch checks every incident's alert_count and firing_count
