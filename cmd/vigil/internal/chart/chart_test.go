@@ -1,0 +1,133 @@
+package chart
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/vigil-ops/vigil/pkg/testkit"
+)
+
+// The chart ships the nats.conf of deploy/nats (the eval profile's NATS
+// reads it): a copy, since Helm reads only files inside the chart.
+func TestChartNATSConfigIsTheShippedOne(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(root(t), "deploy", "nats", "nats.conf"))
+	require.NoError(t, err)
+	copied, err := os.ReadFile(filepath.Join(chartDir(t), "files", "nats.conf"))
+	require.NoError(t, err)
+	require.Equal(t, string(shipped), string(copied),
+		"deploy/helm/vigil/files/nats.conf differs from deploy/nats/nats.conf: cp deploy/nats/nats.conf deploy/helm/vigil/files/nats.conf")
+}
+
+func TestChartLint(t *testing.T) {
+	for name, args := range map[string][]string{
+		"default": nil,
+		"eval":    {"-f", evalValues},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := helm(t, append([]string{"lint", "--strict", "deploy/helm/vigil"}, args...)...)
+			require.NoError(t, err, out)
+			require.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
+		})
+	}
+}
+
+// values.schema.json refuses a value of the wrong type and a key it does
+// not know, naming it, and nothing is rendered.
+func TestChartSchemaRefusesBadValues(t *testing.T) {
+	for name, tc := range map[string]struct {
+		set  string
+		want []string
+	}{
+		"a count that is not a number": {"services.gateway.replicas=two", []string{"at '/services/gateway/replicas': got string, want integer"}},
+		"a misspelt key":               {"services.gateway.replica=2", []string{"at '/services/gateway': additional properties 'replica' not allowed"}},
+		"an unknown service":           {"services.web.replicas=2", []string{"at '/services': additional properties 'web' not allowed"}},
+		"a value not among the choices": {"postgres.sslmode=on", []string{"at '/postgres/sslmode': value must be one of"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := helm(t, "lint", "--strict", "deploy/helm/vigil", "--set", tc.set)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Contains(t, err.Error(), "1 chart(s) failed")
+			out, err = helm(t, "template", "vigil", "deploy/helm/vigil", "--set", tc.set)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Empty(t, out, "nothing rendered")
+		})
+	}
+}
+
+// Every profile renders objects the dev control plane's own schemas accept
+// strictly (kubeconform), and its API server accepts in a server-side
+// dry-run apply, admission included.
+func TestChartRendersValidObjects(t *testing.T) {
+	k := testkit.SharedKube(t)
+	location := kubeconformSchemas(t, k)
+	ns := k.Namespace(t)
+	dyn, err := dynamic.NewForConfig(k.Config)
+	require.NoError(t, err)
+	dc, err := discovery.NewDiscoveryClientForConfig(k.Config)
+	require.NoError(t, err)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+
+	// The schemas are strict: a field Kubernetes does not know is refused.
+	_, err = kubeconformRun(t, location, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: x, image: x}]}}\n")
+	require.ErrorContains(t, err, "additional properties 'replica' not allowed")
+
+	for name, tc := range map[string]struct {
+		args []string
+		want map[string]int
+	}{
+		"default": {nil, map[string]int{"Deployment": 6, "Service": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 10, "Job": 3, "ServiceAccount": 8}},
+		"eval":    {[]string{"-f", evalValues}, map[string]int{"Deployment": 6, "StatefulSet": 2, "Service": 8, "ConfigMap": 1, "NetworkPolicy": 12, "Job": 3}},
+		"full": {nil, map[string]int{
+			"Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Secret": 1,
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := tc.args
+			if name == "full" {
+				args = []string{"-f", fullValues(t)} // a file of the test's own
+			}
+			manifest, err := helm(t, append([]string{"template", "vigil", "deploy/helm/vigil", "--namespace", ns}, args...)...)
+			require.NoError(t, err)
+			kubeconform(t, location, manifest)
+
+			objs := objects(t, manifest)
+			got := kinds(objs)
+			for kind, n := range tc.want {
+				require.Equal(t, n, got[kind], "%s objects; rendered: %s", kind, jsonOf(got))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			for _, o := range objs {
+				m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+				require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
+				data, err := o.MarshalJSON()
+				require.NoError(t, err)
+				ri := dyn.Resource(m.Resource)
+				opts := metav1.PatchOptions{FieldManager: "vigil-chart-test", DryRun: []string{metav1.DryRunAll}, Force: new(true)}
+				if m.Scope.Name() == "namespace" {
+					_, err = ri.Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts)
+				} else {
+					_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts)
+				}
+				require.NoError(t, err, "server-side dry-run apply of %s %s", o.GetKind(), o.GetName())
+			}
+		})
+	}
+}
