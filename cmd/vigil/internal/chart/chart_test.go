@@ -49,9 +49,9 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		set  string
 		want []string
 	}{
-		"a count that is not a number": {"services.gateway.replicas=two", []string{"at '/services/gateway/replicas': got string, want integer"}},
-		"a misspelt key":               {"services.gateway.replica=2", []string{"at '/services/gateway': additional properties 'replica' not allowed"}},
-		"an unknown service":           {"services.web.replicas=2", []string{"at '/services': additional properties 'web' not allowed"}},
+		"a count that is not a number":  {"services.gateway.replicas=two", []string{"at '/services/gateway/replicas': got string, want integer"}},
+		"a misspelt key":                {"services.gateway.replica=2", []string{"at '/services/gateway': additional properties 'replica' not allowed"}},
+		"an unknown service":            {"services.web.replicas=2", []string{"at '/services': additional properties 'web' not allowed"}},
 		"a value not among the choices": {"postgres.sslmode=on", []string{"at '/postgres/sslmode': value must be one of"}},
 	} {
 		t.Run(name, func(t *testing.T) {
