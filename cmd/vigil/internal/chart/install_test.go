@@ -142,7 +142,7 @@ func ensureAsTheHook(t *testing.T, k *testkit.Kube, ns, release string, set ...s
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rb))
 			_, err = k.Clientset.RbacV1().RoleBindings(ns).Create(ctx, &rb, metav1.CreateOptions{})
 		case "Job":
-			o = jobOptions(t, u.Object)
+			o = jobOptions(t, u.Object, ns)
 			continue
 		}
 		require.NoError(t, err, "%s %s", u.GetKind(), u.GetName())
@@ -173,7 +173,8 @@ func ensureAsTheHook(t *testing.T, k *testkit.Kube, ns, release string, set ...s
 }
 
 // jobOptions reads `vigil secrets ensure`'s flags from the hook Job.
-func jobOptions(t *testing.T, job map[string]any) kubesecrets.Options {
+// $(POD_NAMESPACE) is the namespace the Job runs in: ns.
+func jobOptions(t *testing.T, job map[string]any, ns string) kubesecrets.Options {
 	t.Helper()
 	var j struct {
 		Spec struct {
@@ -190,7 +191,8 @@ func jobOptions(t *testing.T, job map[string]any) kubesecrets.Options {
 		flag, value, _ := strings.Cut(a, "=")
 		switch flag {
 		case "--namespace":
-			o.Namespace = value
+			require.Equal(t, "$(POD_NAMESPACE)", value, "the Job's own namespace")
+			o.Namespace = ns
 		case "--prefix":
 			o.Prefix = value
 		case "--only":
