@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -30,8 +31,10 @@ func TestChartInstallAndUpgrade(t *testing.T) {
 	ns := k.Namespace(t)
 	class := persistentVolumes(t, k, ns, 2)
 	const release = "vigil" // the chart's full name is the release's
-	common := []string{"--namespace", ns, "--kubeconfig", k.Kubeconfig, "--wait", "--timeout", "4m"}
+	common := []string{"--namespace", ns, "--kubeconfig", k.Kubeconfig, "--timeout", "4m"}
 
+	// As the README says: no --wait for the eval profile (its hooks run
+	// after its NATS and Postgres start); helm returns once they are done.
 	out, err := helm(t, append([]string{"install", release, "deploy/helm/vigil", "-f", evalValues, "--set", "eval.storageClassName=" + class}, common...)...)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "STATUS: deployed")
@@ -40,15 +43,18 @@ func TestChartInstallAndUpgrade(t *testing.T) {
 	defer cancel()
 	apps := k.Clientset.AppsV1()
 	for _, svc := range []string{"gateway", "monitor", "analysis", "repair", "notify", "deploy"} {
-		d, err := apps.Deployments(ns).Get(ctx, release+"-"+svc, metav1.GetOptions{})
-		require.NoError(t, err)
-		require.Equal(t, int32(2), d.Status.AvailableReplicas, "%s: %s", svc, jsonOf(d.Status))
+		var d *appsv1.Deployment
+		require.Eventually(t, func() bool {
+			d, err = apps.Deployments(ns).Get(ctx, release+"-"+svc, metav1.GetOptions{})
+			return err == nil && d.Status.AvailableReplicas == 2
+		}, 2*time.Minute, 200*time.Millisecond, "%s available: %v %s", svc, err, jsonOf(d))
 		require.Equal(t, []string{"serve", svc}, d.Spec.Template.Spec.Containers[0].Args)
 	}
 	for _, name := range []string{"nats", "postgres"} {
-		s, err := apps.StatefulSets(ns).Get(ctx, release+"-"+name, metav1.GetOptions{})
-		require.NoError(t, err)
-		require.Equal(t, int32(1), s.Status.ReadyReplicas, "%s: %s", name, jsonOf(s.Status))
+		require.Eventually(t, func() bool {
+			s, err := apps.StatefulSets(ns).Get(ctx, release+"-"+name, metav1.GetOptions{})
+			return err == nil && s.Status.ReadyReplicas == 1
+		}, 2*time.Minute, 200*time.Millisecond, "%s ready", name)
 	}
 	pvcs, err := k.Clientset.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
@@ -62,7 +68,7 @@ func TestChartInstallAndUpgrade(t *testing.T) {
 	require.Equal(t, []kubesecrets.Outcome{{Name: "vigil-keys", Created: true}, {Name: "vigil-nats", Created: true}, {Name: "vigil-postgres", Created: true}}, got)
 	before := generated(t, k.Clientset, ns)
 
-	out, err = helm(t, append([]string{"upgrade", release, "deploy/helm/vigil", "--reuse-values", "--set", "services.gateway.replicas=3"}, common...)...)
+	out, err = helm(t, append([]string{"upgrade", release, "deploy/helm/vigil", "--reuse-values", "--set", "services.gateway.replicas=3", "--wait"}, common...)...)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "STATUS: deployed")
 	got = ensureAsTheHook(t, k, ns, release, "eval.storageClassName="+class, "services.gateway.replicas=3")
