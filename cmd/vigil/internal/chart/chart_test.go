@@ -55,13 +55,13 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		"a value not among the choices": {"postgres.sslmode=on", []string{"at '/postgres/sslmode': value must be one of"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			out, err := helm(t, "lint", "--strict", "deploy/helm/vigil", "--set", tc.set)
+			_, err := helm(t, "lint", "--strict", "deploy/helm/vigil", "--set", tc.set)
 			require.Error(t, err)
 			for _, w := range tc.want {
 				require.Contains(t, err.Error(), w)
 			}
 			require.Contains(t, err.Error(), "1 chart(s) failed")
-			out, err = helm(t, "template", "vigil", "deploy/helm/vigil", "--set", tc.set)
+			out, err := helm(t, "template", "vigil", "deploy/helm/vigil", "--set", tc.set)
 			require.Error(t, err)
 			for _, w := range tc.want {
 				require.Contains(t, err.Error(), w)
@@ -94,6 +94,8 @@ func TestChartRendersValidObjects(t *testing.T) {
 	}{
 		"default": {nil, map[string]int{"Deployment": 6, "Service": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 10, "Job": 3, "ServiceAccount": 8}},
 		"eval":    {[]string{"-f", evalValues}, map[string]int{"Deployment": 6, "StatefulSet": 2, "Service": 8, "ConfigMap": 1, "NetworkPolicy": 12, "Job": 3}},
+		// Secrets all the operator's: no secrets Job, nor its rights.
+		"own secrets": {[]string{"--set", "keys.existingSecret=k,nats.existingSecret=n,postgres.existingSecret=p"}, map[string]int{"Job": 2, "Role": 0, "RoleBinding": 0, "ServiceAccount": 7}},
 		"full": {nil, map[string]int{
 			"Ingress": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Secret": 1,
 		}},
