@@ -42,7 +42,9 @@ func TestChartClusterAccessIsWhatDeployDoes(t *testing.T) {
 			var r rbacv1.ClusterRole
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r))
 			_, err = k.Clientset.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{})
-			t.Cleanup(func() { _ = k.Clientset.RbacV1().ClusterRoles().Delete(context.Background(), r.Name, metav1.DeleteOptions{}) })
+			t.Cleanup(func() {
+				_ = k.Clientset.RbacV1().ClusterRoles().Delete(context.Background(), r.Name, metav1.DeleteOptions{})
+			})
 		case "ClusterRoleBinding":
 			var b rbacv1.ClusterRoleBinding
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b))
@@ -84,7 +86,7 @@ func TestChartClusterAccessIsWhatDeployDoes(t *testing.T) {
 	// An app: its namespace and objects applied server-side, the repair
 	// grant there, listed by label, deleted.
 	app := ns + "-app"
-	apply := func(obj runtime.Object, namespace, name string, patch func([]byte) error) {
+	apply := func(obj runtime.Object, name string, patch func([]byte) error) {
 		t.Helper()
 		b, err := json.Marshal(obj)
 		require.NoError(t, err)
@@ -92,16 +94,18 @@ func TestChartClusterAccessIsWhatDeployDoes(t *testing.T) {
 	}
 	force := metav1.PatchOptions{FieldManager: "vigil-deploy", Force: new(true)}
 	labels := map[string]string{"app.kubernetes.io/managed-by": "vigil"}
-	apply(&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: app, Labels: labels}}, "", app, func(b []byte) error {
+	apply(&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: app, Labels: labels}}, app, func(b []byte) error {
 		_, err := deploy.CoreV1().Namespaces().Patch(ctx, app, types.ApplyPatchType, b, force)
 		return err
 	})
-	t.Cleanup(func() { _ = k.Clientset.CoreV1().Namespaces().Delete(context.Background(), app, metav1.DeleteOptions{}) })
-	apply(&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: app, Labels: labels}}, app, "shop", func(b []byte) error {
+	t.Cleanup(func() {
+		_ = k.Clientset.CoreV1().Namespaces().Delete(context.Background(), app, metav1.DeleteOptions{})
+	})
+	apply(&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: app, Labels: labels}}, "shop", func(b []byte) error {
 		_, err := deploy.CoreV1().ConfigMaps(app).Patch(ctx, "shop", types.ApplyPatchType, b, force)
 		return err
 	})
-	apply(&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: app, Labels: labels}, StringData: map[string]string{"k": "v"}}, app, "shop", func(b []byte) error {
+	apply(&corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: app, Labels: labels}, StringData: map[string]string{"k": "v"}}, "shop", func(b []byte) error {
 		_, err := deploy.CoreV1().Secrets(app).Patch(ctx, "shop", types.ApplyPatchType, b, force)
 		return err
 	})
@@ -116,7 +120,7 @@ func TestChartClusterAccessIsWhatDeployDoes(t *testing.T) {
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shop", Image: "shop:1"}}},
 			},
 		},
-	}, app, "shop", func(b []byte) error {
+	}, "shop", func(b []byte) error {
 		_, err := deploy.AppsV1().Deployments(app).Patch(ctx, "shop", types.ApplyPatchType, b, force)
 		return err
 	})
