@@ -55,13 +55,44 @@ func kubeconformSchemas(t *testing.T, k *testkit.Kube) string {
 				file += "-" + strings.ToLower(strings.Split(group, ".")[0])
 			}
 			file += "-" + strings.ToLower(version) + ".json"
-			schema := map[string]any{"$ref": "#/definitions/" + name, "definitions": doc.Definitions}
+			schema := map[string]any{"$ref": "#/definitions/" + name, "definitions": reachable(doc.Definitions, name)}
 			b, err := json.Marshal(schema)
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, file), b, 0o600))
 		}
 	}
 	return filepath.Join(dir, "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+}
+
+// reachable are the definitions name refers to, directly or not, and
+// itself: what kubeconform needs to compile for that kind, not all of them.
+func reachable(defs map[string]any, name string) map[string]any {
+	out := map[string]any{}
+	var walk func(v any)
+	visit := func(n string) {
+		if _, seen := out[n]; seen {
+			return
+		}
+		out[n] = defs[n]
+		walk(defs[n])
+	}
+	walk = func(v any) {
+		switch s := v.(type) {
+		case map[string]any:
+			if ref, ok := s["$ref"].(string); ok {
+				visit(strings.TrimPrefix(ref, "#/definitions/"))
+			}
+			for _, c := range s {
+				walk(c)
+			}
+		case []any:
+			for _, c := range s {
+				walk(c)
+			}
+		}
+	}
+	visit(name)
+	return out
 }
 
 // strict forbids properties a schema does not name, in it and every schema
