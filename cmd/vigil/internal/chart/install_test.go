@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -30,6 +31,11 @@ func TestChartInstallAndUpgrade(t *testing.T) {
 	k := testkit.SharedKube(t)
 	ns := k.Namespace(t)
 	class := persistentVolumes(t, k, ns, 2)
+	// Pod Security "restricted": a pod of the chart that breaks it is
+	// refused, and its Deployment or StatefulSet never becomes ready.
+	restricted := []byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"restricted"}}}`)
+	_, err := k.Clientset.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, restricted, metav1.PatchOptions{})
+	require.NoError(t, err)
 	const release = "vigil" // the chart's full name is the release's
 	common := []string{"--namespace", ns, "--kubeconfig", k.Kubeconfig, "--timeout", "4m"}
 
