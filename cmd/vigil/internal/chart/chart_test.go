@@ -92,8 +92,8 @@ func TestChartRendersValidObjects(t *testing.T) {
 		args []string
 		want map[string]int
 	}{
-		"default": {nil, map[string]int{"Deployment": 6, "Service": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 10, "Job": 3, "ServiceAccount": 8}},
-		"eval":    {[]string{"-f", evalValues}, map[string]int{"Deployment": 6, "StatefulSet": 2, "Service": 8, "ConfigMap": 1, "NetworkPolicy": 12, "Job": 3}},
+		"default":              {nil, map[string]int{"Deployment": 6, "Service": 6, "PodDisruptionBudget": 6, "NetworkPolicy": 10, "Job": 3, "ServiceAccount": 8}},
+		"eval":                 {[]string{"-f", evalValues}, map[string]int{"Deployment": 6, "StatefulSet": 2, "Service": 8, "ConfigMap": 1, "NetworkPolicy": 12, "Job": 3}},
 		"eval without volumes": {[]string{"-f", evalValues, "--set", "eval.persistence=false"}, map[string]int{"StatefulSet": 2}},
 		// Secrets all the operator's: no secrets Job, nor its rights.
 		"own secrets": {[]string{"--set", "keys.existingSecret=k,nats.existingSecret=n,postgres.existingSecret=p"}, map[string]int{"Job": 2, "Role": 0, "RoleBinding": 0, "ServiceAccount": 7}},
