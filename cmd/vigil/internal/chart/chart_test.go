@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -115,6 +117,9 @@ func TestChartRendersValidObjects(t *testing.T) {
 			for kind, n := range tc.want {
 				require.Equal(t, n, got[kind], "%s objects; rendered: %s", kind, jsonOf(got))
 			}
+			for _, o := range objs {
+				shipped(t, o)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			for _, o := range objs {
@@ -132,5 +137,36 @@ func TestChartRendersValidObjects(t *testing.T) {
 				require.NoError(t, err, "server-side dry-run apply of %s %s", o.GetKind(), o.GetName())
 			}
 		})
+	}
+}
+
+// shipped checks what the chart carries from files/ into an object: the
+// PrometheusRule's spec is groups of named rules (files/prometheus-rules.yaml
+// holds the groups), the dashboard's ConfigMap a Grafana dashboard in JSON.
+// The CRD stand-ins leave spec open, so kubeconform and the API server do
+// not check these.
+func shipped(t *testing.T, o *unstructured.Unstructured) {
+	t.Helper()
+	switch o.GetKind() {
+	case "PrometheusRule":
+		groups, found, err := unstructured.NestedSlice(o.Object, "spec", "groups")
+		require.NoError(t, err, "spec.groups of files/prometheus-rules.yaml: a list")
+		require.True(t, found, "files/prometheus-rules.yaml: want the PrometheusRule's spec, groups: [...]")
+		for _, g := range groups {
+			group, ok := g.(map[string]any)
+			require.True(t, ok, "a group: %v", g)
+			require.NotEmpty(t, group["name"], "every group has a name")
+			_, isList := group["rules"].([]any)
+			require.True(t, isList, "group %v: rules: [...]", group["name"])
+		}
+	case "ConfigMap":
+		if o.GetName() != "vigil-dashboard" {
+			return
+		}
+		data, _, _ := unstructured.NestedString(o.Object, "data", "vigil.json")
+		var dashboard map[string]any
+		require.NoError(t, json.Unmarshal([]byte(data), &dashboard), "files/dashboards/vigil.json")
+		require.NotEmpty(t, dashboard["title"])
+		require.Equal(t, "1", o.GetLabels()["grafana_dashboard"], "the sidecar's label")
 	}
 }
