@@ -1,21 +1,13 @@
 package chart
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
@@ -80,14 +72,9 @@ func TestChartRendersValidObjects(t *testing.T) {
 	k := testkit.SharedKube(t)
 	location := kubeconformSchemas(t, k)
 	ns := k.Namespace(t)
-	dyn, err := dynamic.NewForConfig(k.Config)
-	require.NoError(t, err)
-	dc, err := discovery.NewDiscoveryClientForConfig(k.Config)
-	require.NoError(t, err)
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 
 	// The schemas are strict: a field Kubernetes does not know is refused.
-	_, err = kubeconformRun(t, location, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: x, image: x}]}}\n")
+	_, err := kubeconformRun(t, location, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: x, image: x}]}}\n")
 	require.ErrorContains(t, err, "additional properties 'replica' not allowed")
 
 	for name, tc := range map[string]struct {
@@ -120,22 +107,7 @@ func TestChartRendersValidObjects(t *testing.T) {
 			for _, o := range objs {
 				shipped(t, o)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			for _, o := range objs {
-				m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
-				require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
-				data, err := o.MarshalJSON()
-				require.NoError(t, err)
-				ri := dyn.Resource(m.Resource)
-				opts := metav1.PatchOptions{FieldManager: "vigil-chart-test", DryRun: []string{metav1.DryRunAll}, Force: new(true)}
-				if m.Scope.Name() == "namespace" {
-					_, err = ri.Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts)
-				} else {
-					_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts)
-				}
-				require.NoError(t, err, "server-side dry-run apply of %s %s", o.GetKind(), o.GetName())
-			}
+			apply(t, k, ns, objs, true)
 		})
 	}
 }

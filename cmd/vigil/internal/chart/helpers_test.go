@@ -9,13 +9,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
@@ -160,4 +168,47 @@ func kinds(objs []*unstructured.Unstructured) map[string]int {
 func jsonOf(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
+}
+
+// apply applies objs server-side on k as admin, in namespace ns where they
+// are namespaced (only a dry run with dryRun), and deletes what it made
+// outside ns when the test ends (ns goes with the test).
+func apply(t *testing.T, k *testkit.Kube, ns string, objs []*unstructured.Unstructured, dryRun bool) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(k.Config)
+	require.NoError(t, err)
+	dc, err := discovery.NewDiscoveryClientForConfig(k.Config)
+	require.NoError(t, err)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := metav1.PatchOptions{FieldManager: "vigil-chart-test", Force: new(true)}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	for _, o := range objs {
+		m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
+		data, err := o.MarshalJSON()
+		require.NoError(t, err)
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(ns)
+		} else if !dryRun {
+			t.Cleanup(func() { _ = ri.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{}) })
+		}
+		_, err = ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts)
+		require.NoError(t, err, "server-side apply (dry run: %v) of %s %s", dryRun, o.GetKind(), o.GetName())
+	}
+}
+
+// only keeps the objects of the kinds named.
+func only(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if slices.Contains(kinds, o.GetKind()) {
+			out = append(out, o)
+		}
+	}
+	return out
 }

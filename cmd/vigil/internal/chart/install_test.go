@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -123,8 +122,8 @@ func persistentVolumes(t *testing.T, k *testkit.Kube, ns string, n int) string {
 }
 
 // ensureAsTheHook renders the chart's secrets hook with the release's
-// values, applies its ServiceAccount, Role and RoleBinding (the hook
-// deletes them once it succeeded), and runs what its Job runs, as its
+// values, applies its ServiceAccount, Role and RoleBinding (Helm deletes
+// them once the hook succeeded), and runs what its Job runs, as its
 // service account.
 func ensureAsTheHook(t *testing.T, k *testkit.Kube, ns, release string, set ...string) []kubesecrets.Outcome {
 	t.Helper()
@@ -136,37 +135,14 @@ func ensureAsTheHook(t *testing.T, k *testkit.Kube, ns, release string, set ...s
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var o kubesecrets.Options
-	var account string
-	for _, u := range objects(t, manifest) {
-		switch u.GetKind() {
-		case "ServiceAccount":
-			account = u.GetName()
-			var sa corev1.ServiceAccount
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &sa))
-			_, err = k.Clientset.CoreV1().ServiceAccounts(ns).Create(ctx, &sa, metav1.CreateOptions{})
-		case "Role":
-			var r rbacv1.Role
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r))
-			_, err = k.Clientset.RbacV1().Roles(ns).Create(ctx, &r, metav1.CreateOptions{})
-		case "RoleBinding":
-			var rb rbacv1.RoleBinding
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rb))
-			_, err = k.Clientset.RbacV1().RoleBindings(ns).Create(ctx, &rb, metav1.CreateOptions{})
-		case "Job":
-			o = jobOptions(t, u.Object, ns)
-			continue
-		}
-		require.NoError(t, err, "%s %s", u.GetKind(), u.GetName())
-	}
-	require.NotEmpty(t, account)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = k.Clientset.RbacV1().RoleBindings(ns).Delete(ctx, account, metav1.DeleteOptions{})
-		_ = k.Clientset.RbacV1().Roles(ns).Delete(ctx, account, metav1.DeleteOptions{})
-		_ = k.Clientset.CoreV1().ServiceAccounts(ns).Delete(ctx, account, metav1.DeleteOptions{})
-	})
+	objs := objects(t, manifest)
+	rights := only(objs, "ServiceAccount", "Role", "RoleBinding")
+	require.Len(t, rights, 3)
+	account := only(objs, "ServiceAccount")[0].GetName()
+	jobs := only(objs, "Job")
+	require.Len(t, jobs, 1)
+	o := jobOptions(t, jobs[0].Object, ns)
+	apply(t, k, ns, rights, false)
 	cfg := rest.CopyConfig(k.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + account}
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -177,10 +153,6 @@ func ensureAsTheHook(t *testing.T, k *testkit.Kube, ns, release string, set ...s
 		got, err = kubesecrets.Ensure(ctx, cs, o)
 		return err == nil
 	}, 30*time.Second, 200*time.Millisecond, "vigil secrets ensure as %s: %v", account, err)
-	// Cleaned up now, so that the next run (the upgrade's) makes them anew.
-	_ = k.Clientset.RbacV1().RoleBindings(ns).Delete(ctx, account, metav1.DeleteOptions{})
-	_ = k.Clientset.RbacV1().Roles(ns).Delete(ctx, account, metav1.DeleteOptions{})
-	_ = k.Clientset.CoreV1().ServiceAccounts(ns).Delete(ctx, account, metav1.DeleteOptions{})
 	return got
 }
 

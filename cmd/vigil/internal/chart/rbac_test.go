@@ -30,35 +30,9 @@ func TestChartClusterAccessIsWhatDeployDoes(t *testing.T) {
 	manifest, err := helm(t, "template", "vigil", "deploy/helm/vigil", "--namespace", ns, "--set", "rbac.clusterAccess=true",
 		"--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccounts.yaml")
 	require.NoError(t, err)
+	apply(t, k, ns, objects(t, manifest), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, u := range objects(t, manifest) {
-		switch u.GetKind() {
-		case "ServiceAccount":
-			var sa corev1.ServiceAccount
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &sa))
-			_, err = k.Clientset.CoreV1().ServiceAccounts(ns).Create(ctx, &sa, metav1.CreateOptions{})
-		case "ClusterRole":
-			var r rbacv1.ClusterRole
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r))
-			_, err = k.Clientset.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{})
-			t.Cleanup(func() {
-				_ = k.Clientset.RbacV1().ClusterRoles().Delete(context.Background(), r.Name, metav1.DeleteOptions{})
-			})
-		case "ClusterRoleBinding":
-			var b rbacv1.ClusterRoleBinding
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b))
-			_, err = k.Clientset.RbacV1().ClusterRoleBindings().Create(ctx, &b, metav1.CreateOptions{})
-			t.Cleanup(func() {
-				_ = k.Clientset.RbacV1().ClusterRoleBindings().Delete(context.Background(), b.Name, metav1.DeleteOptions{})
-			})
-		case "Secret":
-			var s corev1.Secret
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &s))
-			_, err = k.Clientset.CoreV1().Secrets(ns).Create(ctx, &s, metav1.CreateOptions{})
-		}
-		require.NoError(t, err, "%s %s", u.GetKind(), u.GetName())
-	}
 
 	cfg := rest.CopyConfig(k.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":vigil-deploy"}
