@@ -66,15 +66,19 @@ deps: ## Install PostgreSQL, Prometheus, Alertmanager, Chromium, a CJK font and 
 
 # Each tools module is installed again only when its go.mod or go.sum is newer
 # than its binaries, so `tools` costs nothing once .bin/ is current.
-tools: ## Install buf, the protoc plugins and golangci-lint (pinned in tools/*) into .bin/
-tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint
+tools: ## Install buf, the protoc plugins, golangci-lint, helm and kubeconform (pinned in tools/*) into .bin/
+tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform
 	@:
 
 # protoc-gen-go stands for the four protoc plugins of tools/protoc.
 .bin/buf: tools/buf/go.mod tools/buf/go.sum
 .bin/protoc-gen-go: tools/protoc/go.mod tools/protoc/go.sum
 .bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
-.bin/buf .bin/protoc-gen-go .bin/golangci-lint:
+# helm and kubeconform check the chart (cmd/vigil/internal/chart); helm is
+# a few minutes' build cold, then cached here like the others.
+.bin/helm: tools/helm/go.mod tools/helm/go.sum
+.bin/kubeconform: tools/kubeconform/go.mod tools/kubeconform/go.sum
+.bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform:
 	GOWORK=off GOBIN=$(CURDIR)/.bin $(GO) -C $(<D) install tool
 	@touch $@
 
@@ -163,7 +167,7 @@ build: ## Build the vigil binary into bin/vigil
 
 # Integration tests start real PostgreSQL, Alertmanager and Kubernetes
 # binaries, hence deps and k8s-bins.
-test: versions deps k8s-bins ## Run every module's tests with the race detector
+test: versions deps k8s-bins .bin/helm .bin/kubeconform ## Run every module's tests with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PACKAGES)
 
 bench: ## Run every module's benchmarks (no tests)

@@ -477,7 +477,13 @@ func streamOptions() (bus.StreamOptions, error) {
 			return bus.StreamOptions{}, fmt.Errorf("VIGIL_STREAM_MAX_BYTES: %q is not a number of bytes, like 1073741824", v)
 		}
 	}
-	return bus.StreamOptions{MaxAge: maxAge, MaxBytes: maxBytes}, nil
+	replicas := 1
+	if v := os.Getenv("VIGIL_STREAM_REPLICAS"); v != "" {
+		if replicas, err = strconv.Atoi(v); err != nil || replicas < 1 || replicas > 5 {
+			return bus.StreamOptions{}, fmt.Errorf("VIGIL_STREAM_REPLICAS: %q: want 1 to 5 (3 for a three-node JetStream cluster)", v)
+		}
+	}
+	return bus.StreamOptions{MaxAge: maxAge, MaxBytes: maxBytes, Replicas: replicas}, nil
 }
 
 // encryptionKey is VIGIL_ENCRYPTION_KEY, or the key in

@@ -306,3 +306,22 @@ func TestAnalysisLanguagesFromEnv(t *testing.T) {
 		require.ErrorContains(t, err, "VIGIL_ANALYSIS_LANGUAGES", bad)
 	}
 }
+
+// VIGIL_STREAM_REPLICAS gives every stream copies in a JetStream cluster;
+// out of 1 to 5 it is refused, naming the variable.
+func TestStreamReplicasFromEnv(t *testing.T) {
+	opts, err := streamOptions()
+	require.NoError(t, err)
+	require.Equal(t, 1, opts.Replicas)
+
+	t.Setenv("VIGIL_STREAM_REPLICAS", "3")
+	opts, err = streamOptions()
+	require.NoError(t, err)
+	require.Equal(t, 3, opts.Replicas)
+
+	for _, bad := range []string{"0", "7", "three"} {
+		t.Setenv("VIGIL_STREAM_REPLICAS", bad)
+		_, err = streamOptions()
+		require.ErrorContains(t, err, `VIGIL_STREAM_REPLICAS: "`+bad+`": want 1 to 5`)
+	}
+}

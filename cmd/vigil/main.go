@@ -26,7 +26,7 @@ func run() int {
 	}
 	root.AddCommand(upCommand(), serveCommand(), incidentsCommand(), appsCommand(), clustersCommand(), namespacesCommand(), healthcheckCommand(), benchCommand(),
 		silencesCommand(), alertsCommand(), loginCommand(), logoutCommand(), whoamiCommand(), usersCommand(), keysCommand(), auditCommand(),
-		signingKeyCommand(), natsCommand(), dbCommand(), analysesCommand(), playbooksCommand(), repairsCommand(), guardrailsCommand(),
+		signingKeyCommand(), secretsCommand(), natsCommand(), dbCommand(), analysesCommand(), playbooksCommand(), repairsCommand(), guardrailsCommand(),
 		channelsCommand(), routesCommand(), oncallCommand(), escalationCommand(),
 		inhibitionsCommand(),
 		sourcesCommand())

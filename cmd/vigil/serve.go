@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/kubesecrets"
 	"github.com/vigil-ops/vigil/pkg/auth"
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
@@ -231,11 +231,10 @@ func signingKeyCommand() *cobra.Command {
 				return fmt.Errorf("--service %q: want --env and a service that calls another on its own behalf (analysis, repair)", service)
 			}
 			if envOut {
-				pub, priv, err := ed25519.GenerateKey(rand.Reader)
+				seed, public, err := kubesecrets.NewKeyPair()
 				if err != nil {
 					return err
 				}
-				seed, public := base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub)
 				if service != "" {
 					// A service's own identity: its key for its env,
 					// the public key for the service it calls.
