@@ -66,19 +66,21 @@ deps: ## Install PostgreSQL, Prometheus, Alertmanager, Chromium, a CJK font and 
 
 # Each tools module is installed again only when its go.mod or go.sum is newer
 # than its binaries, so `tools` costs nothing once .bin/ is current.
-tools: ## Install buf, the protoc plugins, golangci-lint, helm and kubeconform (pinned in tools/*) into .bin/
-tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform
+tools: ## Install buf, the protoc plugins, golangci-lint, helm, kubeconform and kustomize (pinned in tools/*) into .bin/
+tools: .bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform .bin/kustomize
 	@:
 
 # protoc-gen-go stands for the four protoc plugins of tools/protoc.
 .bin/buf: tools/buf/go.mod tools/buf/go.sum
 .bin/protoc-gen-go: tools/protoc/go.mod tools/protoc/go.sum
 .bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
-# helm and kubeconform check the chart (cmd/vigil/internal/chart); helm is
-# a few minutes' build cold, then cached here like the others.
+# helm, kubeconform and kustomize check the chart and the Kustomize base
+# (cmd/vigil/internal/chart); helm is a few minutes' build cold, then cached
+# here like the others.
 .bin/helm: tools/helm/go.mod tools/helm/go.sum
 .bin/kubeconform: tools/kubeconform/go.mod tools/kubeconform/go.sum
-.bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform:
+.bin/kustomize: tools/kustomize/go.mod tools/kustomize/go.sum
+.bin/buf .bin/protoc-gen-go .bin/golangci-lint .bin/helm .bin/kubeconform .bin/kustomize:
 	GOWORK=off GOBIN=$(CURDIR)/.bin $(GO) -C $(<D) install tool
 	@touch $@
 

@@ -16,19 +16,17 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
-// kustomize renders a kustomization with kubectl's built-in Kustomize.
+// kustomize renders a kustomization with the pinned Kustomize
+// (tools/kustomize): the engine `kubectl apply -k` embeds, without needing
+// kubectl, which Debian does not package.
 func kustomize(t *testing.T, dir string) string {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatalf("kubectl: %v: the Kustomize tests need kubectl on PATH (Kustomize is built in)", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join(root(t), dir))
+	cmd := exec.CommandContext(ctx, tool(t, "kustomize"), "build", filepath.Join(root(t), dir))
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "kubectl kustomize %s: %s", dir, stderr.String())
+	require.NoError(t, cmd.Run(), "kustomize build %s: %s", dir, stderr.String())
 	return stdout.String()
 }
 
