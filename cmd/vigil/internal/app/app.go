@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,6 +58,10 @@ type Options struct {
 	// default: a service that reads untrusted input (analysis) must not
 	// hold the key to everything.
 	AcceptAdminToken bool
+	// ShutdownTimeout is the budget of the whole stop, from the signal
+	// to Run's return (DefaultShutdownTimeout when zero): requests in
+	// flight, consumers' batches, the NATS drain share it.
+	ShutdownTimeout time.Duration
 	// StatementTimeout bounds every statement of every pool
 	// (db.DefaultStatementTimeout when zero).
 	StatementTimeout time.Duration
@@ -99,6 +104,9 @@ func (o Options) Validate() error {
 		if !slices.Contains(Services, s) {
 			errs = append(errs, fmt.Errorf("unknown service %q: want one of %v", s, Services))
 		}
+	}
+	if o.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("VIGIL_SHUTDOWN_TIMEOUT: must be positive"))
 	}
 	if o.StatementTimeout < 0 {
 		errs = append(errs, errors.New("VIGIL_DB_STATEMENT_TIMEOUT: must be positive"))
@@ -246,7 +254,13 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	// before anything is served (Listen only binds).
 	guard := &auth.Guard{Log: deps.Logger.With("component", "auth"), Authn: bootstrap}
 	serviceAuthn := len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil
+	if a.opts.ShutdownTimeout == 0 {
+		a.opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	a.srv = server.New(server.Options{
+		// The last tenth of the budget is the NATS drain's, after the
+		// requests in flight have published what they accepted.
+		ShutdownTimeout:    a.opts.ShutdownTimeout - a.opts.ShutdownTimeout/10,
 		GRPCAddr:           opts.GRPCAddr,
 		HTTPAddr:           opts.HTTPAddr,
 		Logger:             deps.Logger,
@@ -574,7 +588,15 @@ func (a *App) GRPCAddr() string { return a.srv.GRPCAddr() }
 // HTTPAddr is where REST, webhooks, health and metrics are served.
 func (a *App) HTTPAddr() string { return a.srv.HTTPAddr() }
 
-// Run serves until ctx is cancelled, then shuts down in order.
+// DefaultShutdownTimeout is the budget of a stop when Options set none.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Run serves until ctx is cancelled, then stops within ShutdownTimeout, a
+// deadline every step shares: health NOT_SERVING and the listeners closed
+// at once; the requests in flight finish or answer (a webhook whose alerts
+// JetStream did not acknowledge in time gets 503 and Retry-After, never
+// 202) while the consumers finish the unit of work in hand and give back
+// the rest; then NATS drains what was published, and the pools close.
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
@@ -583,24 +605,52 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { srvDone <- a.srv.Run(srvCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
+	var (
+		mu      sync.Mutex
+		running = map[string]int{}
+	)
 	for _, r := range a.runners {
+		running[r.name]++
 		g.Go(func() error {
+			defer func() { mu.Lock(); running[r.name]--; mu.Unlock() }()
 			if err := r.run(gctx); err != nil {
 				return fmt.Errorf("%s: %w", r.name, err)
 			}
 			return nil
 		})
 	}
-	var runErr error
 	select {
 	case <-gctx.Done():
-		a.srv.SetNotServing()
-		runErr = g.Wait()
 	case err := <-srvDone:
 		return err
 	}
-	// Consumers have stopped pulling and finished their batches: flush
-	// what is in flight to NATS, then stop serving.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	a.srv.SetNotServing()
+	stopServer()
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.Wait() }()
+	var runErr error
+	select {
+	case runErr = <-stopped:
+	case <-stopCtx.Done():
+		mu.Lock()
+		var late []string
+		for name, n := range running {
+			if n > 0 {
+				late = append(late, name)
+			}
+		}
+		mu.Unlock()
+		slices.Sort(late)
+		a.deps.Logger.WarnContext(ctx, "services did not stop within the shutdown budget", "budget", a.opts.ShutdownTimeout, "services", late)
+	}
+	// The server's own budget ends before stopCtx's.
+	if err := <-srvDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	// What the requests and consumers published is flushed to NATS.
 	var draining []chan struct{}
 	for _, nc := range a.deps.conns(a.opts.Services) {
 		drained := make(chan struct{})
@@ -609,20 +659,16 @@ func (a *App) Run(ctx context.Context) error {
 			draining = append(draining, drained)
 		}
 	}
-	timeout := time.After(10 * time.Second)
 drain:
 	for _, drained := range draining {
 		select {
 		case <-drained:
-		case <-timeout:
-			a.deps.Logger.WarnContext(ctx, "NATS drain timed out")
+		case <-stopCtx.Done():
+			a.deps.Logger.WarnContext(ctx, "NATS drain did not end within the shutdown budget", "budget", a.opts.ShutdownTimeout)
 			break drain
 		}
 	}
-	stopServer()
-	if err := <-srvDone; err != nil && runErr == nil {
-		runErr = err
-	}
+	a.deps.Logger.InfoContext(ctx, "stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return runErr
 }
 
