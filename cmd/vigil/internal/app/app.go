@@ -22,8 +22,10 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
@@ -65,20 +67,21 @@ type Options struct {
 	// StatementTimeout bounds every statement of every pool
 	// (db.DefaultStatementTimeout when zero).
 	StatementTimeout time.Duration
-	// MonitorAddr is monitor's gRPC address, for a gateway that runs
-	// without monitor in its process.
+	// MonitorAddr, DeployAddr, AnalysisAddr, RepairAddr and NotifyAddr
+	// are the gRPC addresses of the services a gateway forwards their API
+	// to, when they run in other processes; without one, that service's
+	// API answers Unavailable ("... service not configured").
+	//
+	// MonitorAddr is monitor's gRPC address.
 	MonitorAddr string
-	// DeployAddr is the deploy service's gRPC address, for a gateway that
-	// runs without it in its process.
+	// DeployAddr is the deploy service's gRPC address (for analysis and
+	// repair too: their access to the clusters).
 	DeployAddr string
-	// AnalysisAddr is the analysis service's gRPC address, for a gateway
-	// that runs without it; its API answers Unimplemented without either.
+	// AnalysisAddr is the analysis service's gRPC address.
 	AnalysisAddr string
-	// RepairAddr is the repair service's gRPC address, for a gateway
-	// that runs without it.
+	// RepairAddr is the repair service's gRPC address.
 	RepairAddr string
-	// NotifyAddr is notify's gRPC address, for a gateway that runs
-	// without it; its API (channels, routes) answers Unimplemented without either.
+	// NotifyAddr is notify's gRPC address.
 	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
@@ -113,12 +116,6 @@ func (o Options) Validate() error {
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
-	}
-	if o.runs("gateway") && !o.runs("monitor") && o.MonitorAddr == "" {
-		errs = append(errs, errors.New("VIGIL_MONITOR_ADDR: missing (the gateway forwards incident calls to monitor)"))
-	}
-	if o.runs("gateway") && !o.runs("deploy") && o.DeployAddr == "" {
-		errs = append(errs, errors.New("VIGIL_DEPLOY_ADDR: missing (the gateway forwards app and cluster calls to deploy)"))
 	}
 	if o.runs("deploy") {
 		errs = append(errs, o.Deploy.Validate())
@@ -416,9 +413,9 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
 				gdeps.Inhibitions = mon.InhibitionServer()
 			} else {
-				conn, err := a.dial(opts.MonitorAddr, "monitor")
+				conn, err := a.peer(ctx, opts.MonitorAddr, "monitor", "VIGIL_MONITOR_ADDR", "incidents, silences, on-call, escalation and inhibitions")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
+					return nil, err
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
@@ -428,39 +425,36 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
 				dep.RegisterInternal(a.srv.GRPC)
 			} else {
-				conn, err := a.dial(opts.DeployAddr, "deploy")
+				conn, err := a.peer(ctx, opts.DeployAddr, "deploy", "VIGIL_DEPLOY_ADDR", "apps and clusters")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
+					return nil, err
 				}
 				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
 			}
-			switch {
-			case rep != nil:
+			if rep != nil {
 				gdeps.Repairs = rep.Server()
-			case opts.RepairAddr != "":
-				conn, err := a.dial(opts.RepairAddr, "repair")
+			} else {
+				conn, err := a.peer(ctx, opts.RepairAddr, "repair", "VIGIL_REPAIR_ADDR", "repairs and guardrails")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: repair at %s: %w", opts.RepairAddr, err)
+					return nil, err
 				}
 				gdeps.Repairs = gateway.NewRepairForwarder(conn)
 			}
-			switch {
-			case anl != nil:
+			if anl != nil {
 				gdeps.Analyses = anl.Server()
-			case opts.AnalysisAddr != "":
-				conn, err := a.dial(opts.AnalysisAddr, "analysis")
+			} else {
+				conn, err := a.peer(ctx, opts.AnalysisAddr, "analysis", "VIGIL_ANALYSIS_ADDR", "analyses and playbooks")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
+					return nil, err
 				}
 				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
 			}
-			switch {
-			case ntf != nil:
+			if ntf != nil {
 				gdeps.Channels, gdeps.Routes = ntf.ChannelServer(), ntf.RouteServer()
-			case opts.NotifyAddr != "":
-				conn, err := a.dial(opts.NotifyAddr, "notify")
+			} else {
+				conn, err := a.peer(ctx, opts.NotifyAddr, "notify", "VIGIL_NOTIFY_ADDR", "channels and routes")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
+					return nil, err
 				}
 				gdeps.Channels, gdeps.Routes = gateway.NewChannelForwarder(conn), gateway.NewRouteForwarder(conn)
 			}
@@ -478,6 +472,33 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	return a, nil
+}
+
+// peer is the gateway's connection to service in another process, at
+// addr (its variable is envVar); without one the gateway still starts,
+// and that service's API (what) answers Unavailable, saying so.
+func (a *App) peer(ctx context.Context, addr, service, envVar, what string) (grpc.ClientConnInterface, error) {
+	if addr == "" {
+		a.deps.Logger.WarnContext(ctx, envVar+" is not set: the "+what+" API answers Unavailable", "peer", service)
+		return unconfigured(fmt.Sprintf("%s service not configured: the gateway needs %s", service, envVar)), nil
+	}
+	conn, err := a.dial(addr, service)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %s at %s: %w", service, addr, err)
+	}
+	return conn, nil
+}
+
+// unconfigured is the connection to a service the gateway was not told
+// where to find: every call answers Unavailable with its text.
+type unconfigured string
+
+func (u unconfigured) Invoke(context.Context, string, any, any, ...grpc.CallOption) error {
+	return status.Error(codes.Unavailable, string(u))
+}
+
+func (u unconfigured) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unavailable, string(u))
 }
 
 // dial connects to another process's service as the gateway: each call
