@@ -65,6 +65,14 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return err
 	}
 	defer nc.Close()
+	// Started before `vigil nats provision`, a service waits for the
+	// streams, saying what to run, rather than exit and be restarted.
+	if err := bus.WaitProvisioned(ctx, js, service, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	adminToken, err := secretEnv("VIGIL_ADMIN_TOKEN")
 	if err != nil {
 		return err
