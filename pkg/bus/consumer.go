@@ -277,7 +277,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.durable(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil //nolint:nilerr // stopped before it started: not a failure
+			return nil // stopped before it started: not a failure
 		}
 		return err
 	}

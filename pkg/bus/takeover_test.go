@@ -80,16 +80,9 @@ func TestCrashedConsumersWorkIsTakenOver(t *testing.T) {
 			t.Logf("crashing consumer:\n%s", stderr.String())
 		}
 	})
-	info := func() *jetstream.ConsumerInfo {
-		c, err := js.Consumer(ctx, "ALERTS", takeoverConsumer.Name)
-		require.NoError(t, err)
-		return c.CachedInfo()
-	}
+	info := func() *jetstream.ConsumerInfo { return consumerInfo(t, js, takeoverConsumer.Name) }
 	// The replica holds all ten: in its handler, the rest in its queue.
-	require.Eventually(t, func() bool {
-		i := info()
-		return i.NumAckPending == 10 && i.NumPending == 0
-	}, 30*time.Second, 20*time.Millisecond)
+	waitHeld(t, js, takeoverConsumer.Name, 10, 0)
 	require.NoError(t, cmd.Process.Kill())
 	<-exited
 
@@ -166,16 +159,8 @@ func TestSlowConsumerKeepsItsMessages(t *testing.T) {
 		require.NoError(t, pub.Publish(ctx, e))
 		ids = append(ids, e.GetMeta().GetId())
 	}
-	info := func() *jetstream.ConsumerInfo {
-		c, err := js.Consumer(ctx, "ALERTS", cfg.Name)
-		require.NoError(t, err)
-		return c.CachedInfo()
-	}
 	// The slow replica holds the first two and asks for no more.
-	require.Eventually(t, func() bool {
-		i := info()
-		return i.NumAckPending == 2 && i.NumPending == 2
-	}, 30*time.Second, 20*time.Millisecond)
+	waitHeld(t, js, cfg.Name, 2, 2)
 
 	// Another replica takes the other two, and would take the slow one's
 	// too were they redelivered.
@@ -186,7 +171,7 @@ func TestSlowConsumerKeepsItsMessages(t *testing.T) {
 	require.Eventually(t, func() bool { return handled() == 2 }, 30*time.Second, 20*time.Millisecond)
 	// The slow replica holds its two for three AckWaits.
 	time.Sleep(3 * ackWait)
-	assert.Zero(t, info().NumRedelivered)
+	assert.Zero(t, consumerInfo(t, js, cfg.Name).NumRedelivered)
 	once.Do(func() { close(release) })
 	require.Eventually(t, func() bool { return handled() == 4 }, 30*time.Second, 20*time.Millisecond)
 	waitSettled(t, js, cfg.Name)
@@ -201,4 +186,21 @@ func TestSlowConsumerKeepsItsMessages(t *testing.T) {
 		assert.Equal(t, want, handledBy[id], "event %d", i)
 		assert.Equal(t, 1, attempts[id], "event %d delivered once", i)
 	}
+}
+
+func consumerInfo(t *testing.T, js jetstream.JetStream, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), "ALERTS", name)
+	require.NoError(t, err)
+	return c.CachedInfo()
+}
+
+// waitHeld waits until the consumer's replicas hold (have unacknowledged)
+// held messages and pending are left on the server.
+func waitHeld(t *testing.T, js jetstream.JetStream, name string, held, pending uint64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		i := consumerInfo(t, js, name)
+		return uint64(i.NumAckPending) == held && i.NumPending == pending
+	}, 30*time.Second, 20*time.Millisecond)
 }

@@ -219,8 +219,8 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Reserved: appReserved, Repairs: s, RepairReserved: repairReserved.Check,
 	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
-		Name:      "deploy",
-		Subjects:  []string{bus.SubjectDeployRequested},
+		Name:     "deploy",
+		Subjects: []string{bus.SubjectDeployRequested},
 		// Deployments take minutes; the consumer reports them in progress
 		// for as long as they run.
 		BatchSize: opts.Concurrency,

@@ -479,7 +479,7 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 // and that service's API (what) answers Unavailable, saying so.
 func (a *App) peer(ctx context.Context, addr, service, envVar, what string) (grpc.ClientConnInterface, error) {
 	if addr == "" {
-		a.deps.Logger.WarnContext(ctx, envVar+" is not set: the "+what+" API answers Unavailable", "peer", service)
+		a.deps.Logger.WarnContext(ctx, "a service the gateway forwards to is not configured: its API answers Unavailable", "variable", envVar, "peer", service, "api", what)
 		return unconfigured(fmt.Sprintf("%s service not configured: the gateway needs %s", service, envVar)), nil
 	}
 	conn, err := a.dial(addr, service)
