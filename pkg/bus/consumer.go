@@ -336,8 +336,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	// The Naks are on their way before Run returns, not left in the
-	// connection's buffer for a process about to exit.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// connection's buffer for a process about to exit. Waiting longer than
+	// AckWait would gain nothing: by then what was given back is
+	// redelivered anyway.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AckWait)
 	defer cancel()
 	if err := c.js.Conn().FlushWithContext(fctx); err != nil {
 		c.log.WarnContext(ctx, "flush on stop failed: what was given back is redelivered after AckWait", "error", err)
