@@ -222,6 +222,13 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 	if statementTimeout <= 0 {
 		return app.Options{}, fmt.Errorf("VIGIL_DB_STATEMENT_TIMEOUT: %s: must be positive (default %s)", statementTimeout, db.DefaultStatementTimeout)
 	}
+	shutdownTimeout, err := envDuration("VIGIL_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout)
+	if err != nil {
+		return app.Options{}, err
+	}
+	if shutdownTimeout <= 0 {
+		return app.Options{}, fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT: %s: must be positive (default %s)", shutdownTimeout, app.DefaultShutdownTimeout)
+	}
 	acceptAdminToken, err := envBool("VIGIL_ACCEPT_ADMIN_TOKEN")
 	if err != nil {
 		return app.Options{}, err
@@ -233,6 +240,7 @@ func appOptions(f *serviceFlags, services []string, adminToken string) (app.Opti
 		AdminToken:       adminToken,
 		AcceptAdminToken: acceptAdminToken,
 		StatementTimeout: statementTimeout,
+		ShutdownTimeout:  shutdownTimeout,
 		MonitorAddr:      os.Getenv("VIGIL_MONITOR_ADDR"),
 		DeployAddr:       os.Getenv("VIGIL_DEPLOY_ADDR"),
 		// VIGIL_ANALYSIS_ADDR: the analysis service, for a gateway without

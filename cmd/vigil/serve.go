@@ -42,21 +42,17 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 	if err != nil {
 		return err
 	}
-	var missing []error
+	if !slices.Contains(app.Services, service) {
+		return fmt.Errorf("vigil serve %s: unknown service: want one of %v", service, app.Services)
+	}
+	if err := missingEnv(service); err != nil {
+		return err
+	}
 	natsURL, dsn := os.Getenv("VIGIL_NATS_URL"), os.Getenv("VIGIL_DATABASE_URL")
-	if natsURL == "" {
-		missing = append(missing, errors.New("VIGIL_NATS_URL: missing (e.g. nats://nats:4222)"))
-	}
-	if dsn == "" {
-		missing = append(missing, errors.New("VIGIL_DATABASE_URL: missing (e.g. postgres://vigil:secret@postgres:5432/vigil)"))
-	}
 	// Each service logs in to NATS as its own user, allowed only its own
 	// subjects (bus.Roles).
 	creds, err := natsCredentials(service)
 	if err != nil {
-		missing = append(missing, err)
-	}
-	if err := errors.Join(missing...); err != nil {
 		return err
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "vigil-"+service, os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
@@ -69,6 +65,14 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return err
 	}
 	defer nc.Close()
+	// Started before `vigil nats provision`, a service waits for the
+	// streams, saying what to run, rather than exit and be restarted.
+	if err := bus.WaitProvisioned(ctx, js, service, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	adminToken, err := secretEnv("VIGIL_ADMIN_TOKEN")
 	if err != nil {
 		return err
@@ -93,6 +97,48 @@ func serve(ctx context.Context, f *serviceFlags, service string) error {
 		return fmt.Errorf("serve %s: %w", strings.ToLower(service), err)
 	}
 	return a.Run(ctx)
+}
+
+// requirement is what `vigil serve` cannot start a service without: one
+// of vars set, for what.
+type requirement struct {
+	vars []string
+	what string
+}
+
+// serveRequires is what `vigil serve service` needs, all of it; the rest
+// has defaults or turns a feature off (docs/configuration.md, "What `vigil
+// serve` needs", lists the same: TestServeRequirementsDocumented).
+func serveRequires(service string) []requirement {
+	r := []requirement{
+		{[]string{"VIGIL_NATS_URL"}, "the NATS server, e.g. nats://nats:4222"},
+		{[]string{"VIGIL_NATS_PASSWORD", "VIGIL_NATS_PASSWORD_FILE"}, "the password of the service's NATS user"},
+		{[]string{"VIGIL_DATABASE_URL"}, "Postgres, as the service's own role, e.g. postgres://vigil_" + service + ":secret@postgres:5432/vigil"},
+	}
+	if service == "gateway" {
+		r = append(r, requirement{[]string{"VIGIL_SIGNING_KEY", "VIGIL_SIGNING_KEY_FILE"}, "the key the gateway signs session tokens and assertions with (`vigil signing-key generate --env`)"})
+	} else {
+		r = append(r, requirement{[]string{"VIGIL_SIGNING_PUBLIC_KEY", "VIGIL_SIGNING_KEY", "VIGIL_SIGNING_KEY_FILE"}, "the gateway's public key, which verifies the calls it forwards (`vigil signing-key generate --env`)"})
+	}
+	if service == "deploy" {
+		r = append(r, requirement{[]string{"VIGIL_ENCRYPTION_KEY", "VIGIL_ENCRYPTION_KEY_FILE"}, "the key app secrets and kubeconfigs are encrypted with (`openssl rand -base64 32`)"})
+	}
+	return r
+}
+
+// missingEnv names, in one error, every requirement of service not set.
+func missingEnv(service string) error {
+	var missing []string
+	for _, r := range serveRequires(service) {
+		if !slices.ContainsFunc(r.vars, func(v string) bool { return os.Getenv(v) != "" }) {
+			missing = append(missing, fmt.Sprintf("  %s: %s", strings.Join(r.vars, " or "), r.what))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("vigil serve %s: missing %d of what it needs (docs/configuration.md, \"What vigil serve needs\"):\n%s",
+		service, len(missing), strings.Join(missing, "\n"))
 }
 
 // serveSigningKeys are the gateway's signing key (VIGIL_SIGNING_KEY, the

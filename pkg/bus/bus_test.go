@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,14 @@ import (
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
+func TestMain(m *testing.M) {
+	// Re-executed by TestCrashedConsumersWorkIsTakenOver as the replica
+	// it kills.
+	if url := os.Getenv(crashingConsumerEnv); url != "" {
+		holdUntilKilled(url)
+	}
+	testkit.Main(m)
+}
 
 func fired(fp string) *eventsv1.AlertFired {
 	return &eventsv1.AlertFired{

@@ -27,8 +27,14 @@ func Config() []byte {
 # the server's environment, e.g. VIGIL_NATS_GATEWAY_PASSWORD: the password
 # itself, or its bcrypt hash (nats server passwd, with the nats CLI) so the
 # server never holds it. nats-server refuses to start when one of them is
-# unset. A password is read the way this file is, so start it with a letter
-# (e.g. pw_$(openssl rand -hex 24)): digits alone would read as a number.
+# unset. nats-server 2.15 or later reads any password from
+# openssl rand -hex 24 or openssl rand -base64 24 as it is; one of digits
+# alone, or digits and a size unit (12K), would read as a number.
+#
+# The ports below may be changed without editing this file (nats-server
+# -c nats.conf -p 4222 -m 8222); the store is VIGIL_NATS_STORE_DIR from the
+# environment, e.g. /data in a container (nats-server lets neither a flag
+# nor a default stand for a store_dir this file sets).
 
 server_name: vigil-nats
 
@@ -44,7 +50,7 @@ http_port: 8222
 # size limits when it creates the streams (6 GiB in all by default: see
 # VIGIL_STREAM_MAX_BYTES). A max_file_store, if set, must leave room for them.
 jetstream {
-  store_dir: /data
+  store_dir: $VIGIL_NATS_STORE_DIR
   sync_interval: always
 }
 

@@ -1,6 +1,9 @@
 package bus_test
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"os"
 	"testing"
@@ -28,37 +31,62 @@ func TestShippedConfig(t *testing.T) {
 	require.Equal(t, string(bus.Config()), string(got),
 		"deploy/nats/nats.conf differs from what pkg/bus/permissions.go renders: run go test ./pkg/bus -run TestShippedConfig -update")
 
-	// Passwords as vigil generates them, and a bcrypt hash.
-	passwords := map[string]string{}
-	for _, u := range bus.Users() {
-		passwords[u] = bus.NewPassword()
-		t.Setenv(bus.PasswordVar(u), passwords[u])
-	}
+	t.Setenv("VIGIL_NATS_STORE_DIR", "/data")
+	// Passwords as `openssl rand -hex 24` and `-base64 24` make them,
+	// starting with a digit and with base64's punctuation, as vigil
+	// generates them, and a bcrypt hash: each read as it is, in many
+	// random draws.
 	const hash = "$2a$04$0abBRcVcsDoYWKNWOgIPruGTNZIL/HMcM04yAdh95l.s8ZXiozLky" // nats server passwd
-	t.Setenv(bus.PasswordVar(bus.UserPublisher), hash)
-	passwords[bus.UserPublisher] = hash
+	for round := range 200 {
+		passwords := map[string]string{}
+		for i, u := range bus.Users() {
+			b := make([]byte, 24)
+			_, _ = rand.Read(b)
+			switch i % 3 {
+			case 0:
+				passwords[u] = "4e" + hex.EncodeToString(b)
+			case 1:
+				passwords[u] = "7" + base64.StdEncoding.EncodeToString(b) + "+/="
+			default:
+				passwords[u] = bus.NewPassword()
+			}
+			t.Setenv(bus.PasswordVar(u), passwords[u])
+		}
+		t.Setenv(bus.PasswordVar(bus.UserPublisher), hash)
+		passwords[bus.UserPublisher] = hash
 
-	opts, err := server.ProcessConfigFile(shippedConfig)
-	require.NoError(t, err)
-	require.True(t, opts.JetStream, "jetstream enabled")
-	require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
-	require.Equal(t, "/data", opts.StoreDir)
-	require.Equal(t, 4222, opts.Port)
-	require.Equal(t, 8222, opts.HTTPPort)
-	users := map[string]*server.User{}
-	for _, u := range opts.Users {
-		users[u.Username] = u
-	}
-	require.Len(t, users, len(bus.Users()))
-	for _, name := range bus.Users() {
-		u := users[name]
-		require.NotNil(t, u, "user %s", name)
-		require.Equal(t, passwords[name], u.Password, "user %s: password from %s", name, bus.PasswordVar(name))
-		want, err := bus.Permissions(name)
+		opts, err := server.ProcessConfigFile(shippedConfig)
 		require.NoError(t, err)
-		require.Equal(t, want, u.Permissions, "user %s", name)
+		users := map[string]*server.User{}
+		for _, u := range opts.Users {
+			users[u.Username] = u
+		}
+		require.Len(t, users, len(bus.Users()))
+		for _, name := range bus.Users() {
+			u := users[name]
+			require.NotNil(t, u, "user %s", name)
+			require.Equal(t, passwords[name], u.Password, "user %s: password from %s", name, bus.PasswordVar(name))
+			if round > 0 {
+				continue
+			}
+			want, err := bus.Permissions(name)
+			require.NoError(t, err)
+			require.Equal(t, want, u.Permissions, "user %s", name)
+		}
+		if round == 0 {
+			require.True(t, opts.JetStream, "jetstream enabled")
+			require.True(t, opts.SyncAlways, "jetstream sync_interval: always")
+			require.Equal(t, "/data", opts.StoreDir, "from VIGIL_NATS_STORE_DIR")
+			require.Equal(t, 4222, opts.Port)
+			require.Equal(t, 8222, opts.HTTPPort)
+		}
 	}
 
+	// An unset store keeps the server from starting, naming it.
+	require.NoError(t, os.Unsetenv("VIGIL_NATS_STORE_DIR"))
+	_, err = server.ProcessConfigFile(shippedConfig)
+	require.ErrorContains(t, err, "VIGIL_NATS_STORE_DIR")
+	t.Setenv("VIGIL_NATS_STORE_DIR", "/data")
 	// An unset password keeps the server from starting.
 	require.NoError(t, os.Unsetenv(bus.PasswordVar("monitor")))
 	_, err = server.ProcessConfigFile(shippedConfig)

@@ -96,8 +96,11 @@ type ConsumerConfig struct {
 	// dead-lettered (default 10). Tries held for an unavailable
 	// dependency (see handle) are not deliveries and do not count.
 	MaxDeliver int
-	// AckWait is how long a delivery may stay unacknowledged before
-	// JetStream redelivers it; long work extends it (default 30s).
+	// AckWait is how long JetStream waits before it redelivers a message
+	// whose consumer went silent (default DefaultAckWait): the consumer
+	// reports every message it holds in progress well within it, however
+	// long the work, so it bounds only the takeover of a dead replica's
+	// work.
 	AckWait time.Duration
 	// MinBackoff and MaxBackoff bound the exponential delay before a
 	// failed delivery is retried (defaults 1s and 5m), and before a batch
@@ -140,7 +143,7 @@ func (c *ConsumerConfig) defaults() error {
 		c.MaxDeliver = 10
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = time.Second
@@ -281,95 +284,74 @@ func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.durable(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil //nolint:nilerr // stopped before it started: not a failure
+			return nil // stopped before it started: not a failure
 		}
 		return err
 	}
 
-	msgs := make(chan jetstream.Msg, c.cfg.BatchSize)
-	stopped := make(chan struct{})
-	// What is given back once stopping (Nak) -- prefetched messages, and
-	// those the handler answered ErrStopped for -- is held until the pull
-	// subscription is closed: given back while it still stood, a message
-	// would be redelivered into it at once and given back again, an
-	// attempt burnt each time, and at the server's last attempt never
-	// delivered again: lost.
+	q := newQueue(c.cfg.BatchSize)
+	held := newHold()
+	keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	var keeping sync.WaitGroup
+	keeping.Go(func() { held.keep(keepCtx, keepInterval(c.cfg.AckWait)) })
+	defer func() { stopKeeping(); keeping.Wait() }()
+
+	// What is given back once stopping (Nak) -- the handler's ErrStopped
+	// deliveries -- waits until pulling has ended: given back while a
+	// pull request of ours still stood, a message would be redelivered
+	// into it at once and given back again, an attempt burnt each time,
+	// and at the server's last attempt never delivered again: lost.
 	var (
 		backMu sync.Mutex
 		back   []jetstream.Msg
-		closed bool
 	)
 	giveBack := func(m jetstream.Msg) {
-		backMu.Lock()
-		defer backMu.Unlock()
-		if closed || ctx.Err() == nil {
+		if ctx.Err() == nil {
 			c.nak(m)
 			return
 		}
+		backMu.Lock()
+		defer backMu.Unlock()
 		back = append(back, m)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-stopped:
-			giveBack(m)
-		}
-	},
-		c.pullLimit(),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			c.log.WarnContext(ctx, "pull failed", "error", err)
-		}),
-	)
-	if err != nil {
-		return fmt.Errorf("bus: consume %s: %w", c.cfg.Name, err)
 	}
 	c.log.InfoContext(ctx, "consumer started", "stream", c.stream, "subjects", c.cfg.Subjects)
 
-	stop := func() error {
-		// Drained, not stopped: messages the server already sent reach
-		// the callback (and are given back below) instead of being
-		// dropped with the subscription and redelivered only after
-		// AckWait. The drain ends once the callback has taken them, which
-		// it does without blocking now that stopped is closed.
-		cc.Drain()
-		close(stopped)
-		<-cc.Closed()
-		// Give back what was prefetched or not started so another
-		// replica (or the next start) takes it at once instead of after
-		// AckWait.
-		backMu.Lock()
-		closed = true
-		for _, m := range back {
-			c.nak(m)
-		}
-		backMu.Unlock()
-		for done := false; !done; {
-			select {
-			case m := <-msgs:
-				c.nak(m)
-			default:
-				done = true
-			}
-		}
-		// The Naks are on their way before Run returns, not left in the
-		// connection's buffer for a process about to exit.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := c.js.Conn().FlushWithContext(fctx); err != nil {
-			c.log.WarnContext(ctx, "flush on stop failed: what was given back is redelivered after AckWait", "error", err)
-		}
-		return nil
-	}
+	var pulling sync.WaitGroup
+	pulling.Go(func() { c.pull(ctx, cons, q, held) })
 	// Each worker takes the next batch as soon as it is free: with two,
 	// one batch's database round trips overlap the other's decoding and
 	// planning. Batches of one consumer are then handled concurrently, as
 	// they are by replicas.
 	var wg sync.WaitGroup
 	for range max(1, c.cfg.Workers) {
-		wg.Go(func() { c.work(ctx, msgs, giveBack) })
+		wg.Go(func() { c.work(ctx, q, giveBack) })
 	}
 	wg.Wait()
-	return stop()
+	pulling.Wait()
+
+	// Give back what was prefetched or not started so another replica (or
+	// the next start) takes it at once instead of after AckWait.
+	for _, m := range back {
+		c.nak(m)
+	}
+	for done := false; !done; {
+		select {
+		case m := <-q.ch:
+			c.nak(m)
+		default:
+			done = true
+		}
+	}
+	// The Naks are on their way before Run returns, not left in the
+	// connection's buffer for a process about to exit. Waiting longer than
+	// AckWait would gain nothing: by then what was given back is
+	// redelivered anyway.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AckWait)
+	defer cancel()
+	if err := c.js.Conn().FlushWithContext(fctx); err != nil {
+		c.log.WarnContext(ctx, "flush on stop failed: what was given back is redelivered after AckWait", "error", err)
+	}
+	return nil
 }
 
 // nak gives m back for redelivery at once.
@@ -380,9 +362,9 @@ func (c *Consumer) nak(m jetstream.Msg) {
 	}
 }
 
-// work handles batches from msgs until ctx is cancelled; giveBack takes
-// the messages of deliveries the handler did not start (ErrStopped).
-func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg, giveBack func(jetstream.Msg)) {
+// work handles batches from q until ctx is cancelled; giveBack takes the
+// messages of deliveries the handler did not start (ErrStopped).
+func (c *Consumer) work(ctx context.Context, q *queue, giveBack func(jetstream.Msg)) {
 	for {
 		// Once stopping, no new batch starts, though messages wait.
 		if ctx.Err() != nil {
@@ -391,19 +373,20 @@ func (c *Consumer) work(ctx context.Context, msgs <-chan jetstream.Msg, giveBack
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-msgs:
+		case m := <-q.ch:
 			batch := []jetstream.Msg{m}
 			size := len(m.Data())
 		fill:
 			for len(batch) < c.cfg.BatchSize && (c.cfg.MaxBytes <= 0 || size < c.cfg.MaxBytes) {
 				select {
-				case m := <-msgs:
+				case m := <-q.ch:
 					batch = append(batch, m)
 					size += len(m.Data())
 				default:
 					break fill
 				}
 			}
+			q.took(size)
 			// The batch's context is not cancelled with ctx, so database
 			// work in progress completes; the handler sees the
 			// cancellation through Stopping and ends between units of
@@ -459,27 +442,7 @@ func (c *Consumer) process(ctx context.Context, batch []jetstream.Msg, giveBack 
 	}
 
 	if len(ds) > 0 {
-		// Long work keeps its messages: tell JetStream we are still on
-		// them before AckWait runs out.
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			t := time.NewTicker(c.cfg.AckWait / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					for _, in := range ins {
-						_ = in.msg.InProgress()
-					}
-				}
-			}
-		})
 		results := c.handle(ctx, ds)
-		close(done)
-		wg.Wait()
 
 		if len(results) != len(ds) {
 			err := fmt.Errorf("bus: handler returned %d results for %d deliveries", len(results), len(ds))
@@ -771,15 +734,4 @@ func eventID(d *Delivery) string {
 		return ""
 	}
 	return d.Event.GetMeta().GetId()
-}
-
-// pullLimit is how much the consumer asks JetStream for ahead of the
-// handler: BatchSize messages, or MaxBytes when set.
-func (c *Consumer) pullLimit() jetstream.PullConsumeOpt {
-	if c.cfg.MaxBytes > 0 {
-		// A message larger than the pull's bytes would never be delivered:
-		// leave room for the largest the server accepts.
-		return jetstream.PullMaxBytes(max(c.cfg.MaxBytes, 2*int(c.js.Conn().MaxPayload())))
-	}
-	return jetstream.PullMaxMessages(c.cfg.BatchSize)
 }

@@ -3,139 +3,78 @@ package bus
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/vigil-ops/vigil/pkg/db"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// maxHoldBackoff caps the wait between tries of a held batch whatever
-// MaxBackoff says: once the dependency is back, work resumes within it.
-const maxHoldBackoff = 30 * time.Second
+// DefaultAckWait is how long JetStream waits for a consumer's answer about
+// a message before it hands the message to another replica. It is short so
+// that the work of a replica that died (kill -9, a node lost) is taken over
+// in seconds: a live replica keeps every message it holds for as long as it
+// holds it (hold), however long the work takes -- an LLM call, a Telegram
+// 429 Retry-After, a rollout, a Kubernetes call, a retry inside a handler.
+const DefaultAckWait = 5 * time.Second
 
-// unavailable names the dependency that err says cannot serve for now
-// ("postgres"), or returns "" when err is about the work itself. One
-// classification for every consumer: db.Unavailable.
-func unavailable(err error) string {
-	if err == nil || IsPermanent(err) || errors.Is(err, ErrStopped) {
-		return ""
-	}
-	if db.Unavailable(err) {
-		return "postgres"
-	}
-	return ""
+// hold is what a consumer holds: every message from when the pull hands it
+// over -- waiting in the consumer's buffer, in the handler, being settled,
+// given back at a stop -- until it is answered (acknowledged, retried,
+// terminated, given back). While the consumer runs, keep tells JetStream
+// about each of them well before AckWait runs out, so a slow but healthy
+// replica never loses its messages to another; a replica that dies stops
+// telling, and they are redelivered after one AckWait.
+type hold struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
 }
 
-// outages are the dependencies a consumer is waiting for, and since when:
-// each outage is logged when it begins and when it ends, not per batch.
-type outages struct {
-	mu    sync.Mutex
-	since map[string]time.Time
+func newHold() *hold { return &hold{msgs: map[jetstream.Msg]struct{}{}} }
+
+// add starts holding m.
+func (h *hold) add(m jetstream.Msg) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs[m] = struct{}{}
 }
 
-func (o *outages) begin(ctx context.Context, log *slog.Logger, dep string, events int, err error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, ok := o.since[dep]; ok {
-		return
-	}
-	if o.since == nil {
-		o.since = map[string]time.Time{}
-	}
-	o.since[dep] = time.Now()
-	log.WarnContext(ctx, "dependency unavailable: holding events and retrying until it is back",
-		"dependency", dep, "events", events, "error", err)
-}
-
-func (o *outages) end(ctx context.Context, log *slog.Logger, dep string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	since, ok := o.since[dep]
-	if !ok {
-		return
-	}
-	delete(o.since, dep)
-	log.InfoContext(ctx, "dependency back", "dependency", dep, "after", time.Since(since).Round(time.Millisecond))
-}
-
-// handle runs the handler on ds. Deliveries that failed because a
-// dependency is unavailable (Postgres down, say) are not failures of
-// theirs: they are held and tried again in place, with capped exponential
-// backoff, until the dependency is back or the consumer stops. Held, their
-// messages are kept in progress (process heartbeats them), so JetStream
-// neither redelivers them elsewhere nor counts a delivery: an outage of
-// any length dead-letters nothing and splits no batch.
-func (c *Consumer) handle(ctx context.Context, ds []*Delivery) []error {
-	results := c.h.HandleBatch(ctx, ds)
-	if len(results) != len(ds) {
-		return results // process reports the mismatch
-	}
-	var held []int
-	dep := ""
-	for i, err := range results {
-		if d := unavailable(err); d != "" {
-			held = append(held, i)
-			if dep == "" {
-				dep = d
-			}
-		}
-	}
-	if len(held) == 0 {
-		return results
-	}
-	c.outages.begin(ctx, c.log, dep, len(held), results[held[0]])
-	waiting := c.metrics.waiting.WithLabelValues(c.cfg.Name, dep)
-	waiting.Add(float64(len(held)))
-	defer func() { waiting.Sub(float64(len(held))) }()
-	stopping, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
-	for try := 1; ; try++ {
-		delay := c.holdBackoff(try)
-		t := time.NewTimer(delay)
+// keep tells JetStream every interval that each held message is in
+// progress, until ctx ends. A message answered since is let go: it has
+// nothing more to say.
+func (h *hold) keep(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
 		select {
-		case <-stopping:
-			t.Stop()
-			// Given back for another replica or the next start.
-			for _, i := range held {
-				results[i] = ErrStopped
-			}
-			return results
+		case <-ctx.Done():
+			return
 		case <-t.C:
 		}
-		c.metrics.waitSeconds.WithLabelValues(c.cfg.Name, dep).Add(delay.Seconds())
-		c.metrics.retries.WithLabelValues(c.cfg.Name, dep).Inc()
-		again := make([]*Delivery, len(held))
-		for j, i := range held {
-			again[j] = ds[i]
+		h.mu.Lock()
+		held := make([]jetstream.Msg, 0, len(h.msgs))
+		for m := range h.msgs {
+			held = append(held, m)
 		}
-		rs := c.h.HandleBatch(ctx, again)
-		if len(rs) != len(again) {
-			err := fmt.Errorf("bus: handler returned %d results for %d deliveries", len(rs), len(again))
-			for _, i := range held {
-				results[i] = err
-			}
-			return results
-		}
-		still := held[:0]
-		for j, i := range held {
-			results[i] = rs[j]
-			if unavailable(rs[j]) != "" {
-				still = append(still, i)
+		h.mu.Unlock()
+		var answered []jetstream.Msg
+		for _, m := range held {
+			// A failed one (the connection is down) is redelivered after
+			// AckWait: at least once, as ever.
+			if err := m.InProgress(); errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+				answered = append(answered, m)
 			}
 		}
-		waiting.Sub(float64(len(held) - len(still)))
-		held = still
-		if len(held) == 0 {
-			c.outages.end(ctx, c.log, dep)
-			return results
+		h.mu.Lock()
+		for _, m := range answered {
+			delete(h.msgs, m)
 		}
+		h.mu.Unlock()
 	}
 }
 
-// holdBackoff doubles from MinBackoff up to MaxBackoff (at most
-// maxHoldBackoff), with jitter so that replicas and consumers waiting for
-// the same server do not knock on it in step.
-func (c *Consumer) holdBackoff(try int) time.Duration {
-	return jittered(c.cfg.MinBackoff, min(c.cfg.MaxBackoff, maxHoldBackoff), try)
+// keepInterval is how often held messages are reported in progress: four
+// times per AckWait, so that one report lost or late (a busy connection, a
+// pause of the process) still leaves another before AckWait runs out.
+func keepInterval(ackWait time.Duration) time.Duration {
+	return max(ackWait/4, 10*time.Millisecond)
 }

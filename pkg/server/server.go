@@ -49,7 +49,11 @@ type Options struct {
 	// failures too.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
-	// ShutdownTimeout bounds the graceful stop (default 10s).
+	// ShutdownTimeout bounds the whole stop (default 10s): the listeners
+	// close at once; requests in flight are told to end -- their
+	// contexts are cancelled -- a fifth of it before its end, so they
+	// answer (503 for what could not be done in time) before their
+	// connections are closed at its end.
 	ShutdownTimeout time.Duration
 }
 
@@ -75,6 +79,7 @@ type Server struct {
 	// bodies are read (AuthorizeREST, LimitREST).
 	authorize    Authorizer
 	restMaxBytes int64
+	stop         *stop
 }
 
 // New returns a Server; Listen binds it and Run serves.
@@ -82,11 +87,11 @@ func New(opts Options) *Server {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer(), restMaxBytes: DefaultRESTMaxBytes}
+	s := &Server{opts: opts, mux: http.NewServeMux(), health: health.NewServer(), restMaxBytes: DefaultRESTMaxBytes, stop: newStop()}
 	s.GRPC = grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{UnaryErrors(opts.Logger)}, opts.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{StreamErrors(opts.Logger)}, opts.StreamInterceptors...)...),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{UnaryErrors(opts.Logger), s.stop.unary}, opts.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{StreamErrors(opts.Logger), s.stop.stream}, opts.StreamInterceptors...)...),
 	)
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
 	reflection.Register(s.GRPC)
@@ -182,15 +187,18 @@ func (s *Server) SetNotServing() {
 }
 
 // Run serves until ctx is cancelled, then stops: health NOT_SERVING, HTTP
-// shutdown, gRPC GracefulStop, each bounded by ShutdownTimeout. Callers stop
-// their consumers first.
+// shutdown, gRPC GracefulStop, all within ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
 	if s.grpcLis == nil {
 		if err := s.Listen(); err != nil {
 			return err
 		}
 	}
+	// Requests' contexts end when the stop says so, not when ctx does:
+	// they keep their time to finish.
+	defer s.stop.endRequests()
 	s.httpSrv = &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return s.stop.requests },
 		Handler:           otelhttp.NewHandler(s.mux, "http", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -212,6 +220,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.health.Shutdown()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
+	answer := time.AfterFunc(s.opts.ShutdownTimeout-s.opts.ShutdownTimeout/5, s.stop.endRequests)
+	defer answer.Stop()
 	if err := s.httpSrv.Shutdown(sctx); err != nil {
 		s.opts.Logger.WarnContext(ctx, "http shutdown", "error", err)
 	}

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,10 +84,12 @@ func buildNATSServer() (string, error) {
 }
 
 // ExternalNATS runs nats-server (NATSServerBinary) as a process of its own
-// with Vigil's shipped configuration, deploy/nats/nats.conf, as a cluster
-// node would run it: the users' passwords in its environment; only its
-// store is moved to a temp dir and its ports to random ones on 127.0.0.1. The streams are provisioned by
-// admin. It stops when the test ends.
+// with Vigil's shipped configuration, deploy/nats/nats.conf, unmodified, as
+// an operator would run it: the users' passwords and the store
+// (VIGIL_NATS_STORE_DIR, a temp dir) in its environment, its ports on the
+// command line (random ones on 127.0.0.1). The passwords start with a digit and hold base64's
+// punctuation, which the shipped file must take as they are. The streams
+// are provisioned by admin. It stops when the test ends.
 func ExternalNATS(t testing.TB) *Bus {
 	t.Helper()
 	bin := NATSServerBinary(t)
@@ -94,29 +98,17 @@ func ExternalNATS(t testing.TB) *Bus {
 		t.Fatalf("testkit: %v", err)
 	}
 	dir := t.TempDir()
-	// The shipped file but for its store dir, which nats-server does not
-	// let a flag override.
-	shipped, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatalf("testkit: %v", err)
+	b := &Bus{Passwords: map[string]string{}}
+	for _, u := range bus.Users() {
+		b.Passwords[u] = awkwardPassword()
 	}
-	const storeDir = "store_dir: /data\n"
-	if strings.Count(string(shipped), storeDir) != 1 {
-		t.Fatalf("testkit: %s: no line %q to point at a temp dir", conf, storeDir)
-	}
-	conf = filepath.Join(dir, "nats.conf")
-	local := strings.Replace(string(shipped), storeDir, fmt.Sprintf("store_dir: %q\n", filepath.Join(dir, "store")), 1)
-	if err := os.WriteFile(conf, []byte(local), 0o600); err != nil {
-		t.Fatalf("testkit: %v", err)
-	}
-	b := &Bus{Passwords: newPasswords()}
 	logFile, err := os.Create(filepath.Join(dir, "nats-server.log"))
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
 	cmd := exec.Command(bin, "-c", conf, "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
 		"--ports_file_dir", dir)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), "VIGIL_NATS_STORE_DIR="+filepath.Join(dir, "store"))
 	for user, pw := range b.Passwords {
 		cmd.Env = append(cmd.Env, bus.PasswordVar(user)+"="+pw)
 	}
@@ -163,7 +155,19 @@ func ExternalNATS(t testing.TB) *Bus {
 		}
 	}
 	b.provision(t)
+	// The streams are where VIGIL_NATS_STORE_DIR says.
+	if _, err := os.Stat(filepath.Join(dir, "store", "jetstream")); err != nil {
+		t.Fatalf("testkit: nats-server did not store in VIGIL_NATS_STORE_DIR: %v", err)
+	}
 	return b
+}
+
+// awkwardPassword is a password as `openssl rand -base64 24` makes them,
+// made to start with a digit and to hold each of base64's + / =.
+func awkwardPassword() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "7" + base64.StdEncoding.EncodeToString(b) + "+/="
 }
 
 // shippedNATSConfig is deploy/nats/nats.conf of the repository the test

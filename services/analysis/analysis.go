@@ -65,6 +65,11 @@ type Options struct {
 	// burst faster: its bound is the cluster client's rate limit (50
 	// requests/s, ~12 requests an analysis; docs/benchmarks.md).
 	Workers int
+	// JobLease is how long a queued analysis stays its worker's without
+	// word from it (15 s): a worker renews it every third of that while it
+	// works, however long an LLM takes, so one that died leaves its job to
+	// another within this long.
+	JobLease time.Duration
 	// ReanalyzeInterval: an incident that reopens or whose severity rises
 	// is analysed again, at most this often (10 min; -1: every time).
 	ReanalyzeInterval time.Duration
@@ -82,7 +87,7 @@ type Options struct {
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
-	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 || o.Workers < 0 {
+	if o.MaxEventAge < 0 || o.Retention < 0 || o.DeployWindow < 0 || o.ReanalyzeInterval < -1 || o.Workers < 0 || o.JobLease < 0 {
 		return errors.New("VIGIL_ANALYSIS_*: durations must not be negative")
 	}
 	if o.PrometheusURL != "" {
@@ -154,6 +159,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	if opts.Workers == 0 {
 		opts.Workers = 2
+	}
+	if opts.JobLease == 0 {
+		opts.JobLease = defaultJobLease
 	}
 	if opts.ReanalyzeInterval == 0 {
 		opts.ReanalyzeInterval = 10 * time.Minute
@@ -311,9 +319,7 @@ func (s *Service) poke() {
 	}
 }
 
-// jobLease bounds one analysis (gathering and every engine); a worker
-// that stops in the middle leaves it to be taken again after it.
-const jobLease = 3 * time.Minute
+const defaultJobLease = 15 * time.Second
 
 // maxAttempts: an incident whose analysis failed this often is dropped
 // (logged), not retried forever.
@@ -326,7 +332,7 @@ func (s *Service) work(ctx context.Context) error {
 	leasing := db.Failures{Log: s.log, Attrs: []any{"step", "lease an analysis job"}}
 	for {
 		for ctx.Err() == nil {
-			job, ok, err := s.store.Lease(ctx, s.now(), jobLease)
+			job, ok, err := s.store.Lease(ctx, s.now(), s.opts.JobLease)
 			if err != nil {
 				if ctx.Err() == nil {
 					leasing.Failed(ctx, err, time.Second)
@@ -355,6 +361,9 @@ func (s *Service) run(ctx context.Context, job postgres.Job) {
 		_ = s.store.Drop(ctx, job.IncidentID)
 		return
 	}
+	renewing, stopRenewing := context.WithCancel(ctx)
+	defer stopRenewing()
+	go s.renew(renewing, job.IncidentID)
 	a, err := s.analyze(ctx, job.IncidentID, job.Engine)
 	if err == nil {
 		err = db.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
@@ -375,6 +384,25 @@ func (s *Service) run(ctx context.Context, job postgres.Job) {
 		_ = s.store.Drop(ctx, job.IncidentID)
 	default:
 		log.WarnContext(ctx, "analysis failed, will retry", "attempts", job.Attempts, "error", err)
+	}
+}
+
+// renew keeps the job of incidentID this worker's until ctx ends. A
+// renewal that fails (the database away) is tried again at the next tick;
+// past JobLease another worker may take the job, whose analysis then
+// counts as a retry.
+func (s *Service) renew(ctx context.Context, incidentID string) {
+	t := time.NewTicker(s.opts.JobLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.store.Extend(ctx, incidentID, s.now().Add(s.opts.JobLease)); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "renewing an analysis job's lease failed", "incident_id", incidentID, "error", err)
+		}
 	}
 }
 

@@ -219,11 +219,11 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 		Reserved: appReserved, Repairs: s, RepairReserved: repairReserved.Check,
 	}, log)
 	s.consumer, err = bus.NewConsumer(deps.JetStream, bus.ConsumerConfig{
-		Name:      "deploy",
-		Subjects:  []string{bus.SubjectDeployRequested},
+		Name:     "deploy",
+		Subjects: []string{bus.SubjectDeployRequested},
+		// Deployments take minutes; the consumer reports them in progress
+		// for as long as they run.
 		BatchSize: opts.Concurrency,
-		// Deployments take minutes; the consumer reports progress.
-		AckWait: time.Minute,
 	}, bus.BatchHandlerFunc(s.handleBatch), log, deps.Metrics)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,8 +22,10 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/auth"
@@ -58,23 +61,28 @@ type Options struct {
 	// default: a service that reads untrusted input (analysis) must not
 	// hold the key to everything.
 	AcceptAdminToken bool
+	// ShutdownTimeout is the budget of the whole stop, from the signal
+	// to Run's return (DefaultShutdownTimeout when zero): requests in
+	// flight, consumers' batches, the NATS drain share it.
+	ShutdownTimeout time.Duration
 	// StatementTimeout bounds every statement of every pool
 	// (db.DefaultStatementTimeout when zero).
 	StatementTimeout time.Duration
-	// MonitorAddr is monitor's gRPC address, for a gateway that runs
-	// without monitor in its process.
+	// MonitorAddr, DeployAddr, AnalysisAddr, RepairAddr and NotifyAddr
+	// are the gRPC addresses of the services a gateway forwards their API
+	// to, when they run in other processes; without one, that service's
+	// API answers Unavailable ("... service not configured").
+	//
+	// MonitorAddr is monitor's gRPC address.
 	MonitorAddr string
-	// DeployAddr is the deploy service's gRPC address, for a gateway that
-	// runs without it in its process.
+	// DeployAddr is the deploy service's gRPC address (for analysis and
+	// repair too: their access to the clusters).
 	DeployAddr string
-	// AnalysisAddr is the analysis service's gRPC address, for a gateway
-	// that runs without it; its API answers Unimplemented without either.
+	// AnalysisAddr is the analysis service's gRPC address.
 	AnalysisAddr string
-	// RepairAddr is the repair service's gRPC address, for a gateway
-	// that runs without it.
+	// RepairAddr is the repair service's gRPC address.
 	RepairAddr string
-	// NotifyAddr is notify's gRPC address, for a gateway that runs
-	// without it; its API (channels, routes) answers Unimplemented without either.
+	// NotifyAddr is notify's gRPC address.
 	NotifyAddr string
 	Gateway    gateway.Options
 	Monitor    monitor.Options
@@ -101,17 +109,14 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("unknown service %q: want one of %v", s, Services))
 		}
 	}
+	if o.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("VIGIL_SHUTDOWN_TIMEOUT: must be positive"))
+	}
 	if o.StatementTimeout < 0 {
 		errs = append(errs, errors.New("VIGIL_DB_STATEMENT_TIMEOUT: must be positive"))
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("VIGIL_ADMIN_TOKEN: must be at least 16 characters"))
-	}
-	if o.runs("gateway") && !o.runs("monitor") && o.MonitorAddr == "" {
-		errs = append(errs, errors.New("VIGIL_MONITOR_ADDR: missing (the gateway forwards incident calls to monitor)"))
-	}
-	if o.runs("gateway") && !o.runs("deploy") && o.DeployAddr == "" {
-		errs = append(errs, errors.New("VIGIL_DEPLOY_ADDR: missing (the gateway forwards app and cluster calls to deploy)"))
 	}
 	if o.runs("deploy") {
 		errs = append(errs, o.Deploy.Validate())
@@ -248,7 +253,13 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 	// before anything is served (Listen only binds).
 	guard := &auth.Guard{Log: deps.Logger.With("component", "auth"), Authn: bootstrap}
 	serviceAuthn := len(opts.Services) == 1 && opts.Services[0] != "gateway" && deps.Keys != nil
+	if a.opts.ShutdownTimeout == 0 {
+		a.opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	a.srv = server.New(server.Options{
+		// The last tenth of the budget is the NATS drain's, after the
+		// requests in flight have published what they accepted.
+		ShutdownTimeout:    a.opts.ShutdownTimeout - a.opts.ShutdownTimeout/10,
 		GRPCAddr:           opts.GRPCAddr,
 		HTTPAddr:           opts.HTTPAddr,
 		Logger:             deps.Logger,
@@ -409,9 +420,9 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				gdeps.OnCall, gdeps.Escalation = mon.OnCallServer(), mon.EscalationServer()
 				gdeps.Inhibitions = mon.InhibitionServer()
 			} else {
-				conn, err := a.dial(opts.MonitorAddr, "monitor")
+				conn, err := a.peer(ctx, opts.MonitorAddr, "monitor", "VIGIL_MONITOR_ADDR", "incidents, silences, on-call, escalation and inhibitions")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: monitor at %s: %w", opts.MonitorAddr, err)
+					return nil, err
 				}
 				gdeps.Incidents, gdeps.Silences = gateway.NewIncidentForwarder(conn), gateway.NewSilenceForwarder(conn)
 				gdeps.OnCall, gdeps.Escalation = gateway.NewOnCallForwarder(conn), gateway.NewEscalationForwarder(conn)
@@ -421,39 +432,36 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 				gdeps.Apps, gdeps.Clusters = dep.AppServer(), dep.ClusterServer()
 				dep.RegisterInternal(a.srv.GRPC)
 			} else {
-				conn, err := a.dial(opts.DeployAddr, "deploy")
+				conn, err := a.peer(ctx, opts.DeployAddr, "deploy", "VIGIL_DEPLOY_ADDR", "apps and clusters")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: deploy at %s: %w", opts.DeployAddr, err)
+					return nil, err
 				}
 				gdeps.Apps, gdeps.Clusters = gateway.NewAppForwarder(conn), gateway.NewClusterForwarder(conn)
 			}
-			switch {
-			case rep != nil:
+			if rep != nil {
 				gdeps.Repairs = rep.Server()
-			case opts.RepairAddr != "":
-				conn, err := a.dial(opts.RepairAddr, "repair")
+			} else {
+				conn, err := a.peer(ctx, opts.RepairAddr, "repair", "VIGIL_REPAIR_ADDR", "repairs and guardrails")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: repair at %s: %w", opts.RepairAddr, err)
+					return nil, err
 				}
 				gdeps.Repairs = gateway.NewRepairForwarder(conn)
 			}
-			switch {
-			case anl != nil:
+			if anl != nil {
 				gdeps.Analyses = anl.Server()
-			case opts.AnalysisAddr != "":
-				conn, err := a.dial(opts.AnalysisAddr, "analysis")
+			} else {
+				conn, err := a.peer(ctx, opts.AnalysisAddr, "analysis", "VIGIL_ANALYSIS_ADDR", "analyses and playbooks")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: analysis at %s: %w", opts.AnalysisAddr, err)
+					return nil, err
 				}
 				gdeps.Analyses = gateway.NewAnalysisForwarder(conn)
 			}
-			switch {
-			case ntf != nil:
+			if ntf != nil {
 				gdeps.Channels, gdeps.Routes = ntf.ChannelServer(), ntf.RouteServer()
-			case opts.NotifyAddr != "":
-				conn, err := a.dial(opts.NotifyAddr, "notify")
+			} else {
+				conn, err := a.peer(ctx, opts.NotifyAddr, "notify", "VIGIL_NOTIFY_ADDR", "channels and routes")
 				if err != nil {
-					return nil, fmt.Errorf("gateway: notify at %s: %w", opts.NotifyAddr, err)
+					return nil, err
 				}
 				gdeps.Channels, gdeps.Routes = gateway.NewChannelForwarder(conn), gateway.NewRouteForwarder(conn)
 			}
@@ -471,6 +479,33 @@ func New(ctx context.Context, opts Options, deps Deps) (a *App, err error) {
 		}
 	}
 	return a, nil
+}
+
+// peer is the gateway's connection to service in another process, at
+// addr (its variable is envVar); without one the gateway still starts,
+// and that service's API (what) answers Unavailable, saying so.
+func (a *App) peer(ctx context.Context, addr, service, envVar, what string) (grpc.ClientConnInterface, error) {
+	if addr == "" {
+		a.deps.Logger.WarnContext(ctx, "a service the gateway forwards to is not configured: its API answers Unavailable", "variable", envVar, "peer", service, "api", what)
+		return unconfigured(fmt.Sprintf("%s service not configured: the gateway needs %s", service, envVar)), nil
+	}
+	conn, err := a.dial(addr, service)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %s at %s: %w", service, addr, err)
+	}
+	return conn, nil
+}
+
+// unconfigured is the connection to a service the gateway was not told
+// where to find: every call answers Unavailable with its text.
+type unconfigured string
+
+func (u unconfigured) Invoke(context.Context, string, any, any, ...grpc.CallOption) error {
+	return status.Error(codes.Unavailable, string(u))
+}
+
+func (u unconfigured) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unavailable, string(u))
 }
 
 // dial connects to another process's service as the gateway: each call
@@ -611,7 +646,15 @@ func (a *App) GRPCAddr() string { return a.srv.GRPCAddr() }
 // HTTPAddr is where REST, webhooks, health and metrics are served.
 func (a *App) HTTPAddr() string { return a.srv.HTTPAddr() }
 
-// Run serves until ctx is cancelled, then shuts down in order.
+// DefaultShutdownTimeout is the budget of a stop when Options set none.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Run serves until ctx is cancelled, then stops within ShutdownTimeout, a
+// deadline every step shares: health NOT_SERVING and the listeners closed
+// at once; the requests in flight finish or answer (a webhook whose alerts
+// JetStream did not acknowledge in time gets 503 and Retry-After, never
+// 202) while the consumers finish the unit of work in hand and give back
+// the rest; then NATS drains what was published, and the pools close.
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
@@ -620,24 +663,52 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { srvDone <- a.srv.Run(srvCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
+	var (
+		mu      sync.Mutex
+		running = map[string]int{}
+	)
 	for _, r := range a.runners {
+		running[r.name]++
 		g.Go(func() error {
+			defer func() { mu.Lock(); running[r.name]--; mu.Unlock() }()
 			if err := r.run(gctx); err != nil {
 				return fmt.Errorf("%s: %w", r.name, err)
 			}
 			return nil
 		})
 	}
-	var runErr error
 	select {
 	case <-gctx.Done():
-		a.srv.SetNotServing()
-		runErr = g.Wait()
 	case err := <-srvDone:
 		return err
 	}
-	// Consumers have stopped pulling and finished their batches: flush
-	// what is in flight to NATS, then stop serving.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	a.srv.SetNotServing()
+	stopServer()
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.Wait() }()
+	var runErr error
+	select {
+	case runErr = <-stopped:
+	case <-stopCtx.Done():
+		mu.Lock()
+		var late []string
+		for name, n := range running {
+			if n > 0 {
+				late = append(late, name)
+			}
+		}
+		mu.Unlock()
+		slices.Sort(late)
+		a.deps.Logger.WarnContext(ctx, "services did not stop within the shutdown budget", "budget", a.opts.ShutdownTimeout, "services", late)
+	}
+	// The server's own budget ends before stopCtx's.
+	if err := <-srvDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	// What the requests and consumers published is flushed to NATS.
 	var draining []chan struct{}
 	for _, nc := range a.deps.conns(a.opts.Services) {
 		drained := make(chan struct{})
@@ -646,20 +717,16 @@ func (a *App) Run(ctx context.Context) error {
 			draining = append(draining, drained)
 		}
 	}
-	timeout := time.After(10 * time.Second)
 drain:
 	for _, drained := range draining {
 		select {
 		case <-drained:
-		case <-timeout:
-			a.deps.Logger.WarnContext(ctx, "NATS drain timed out")
+		case <-stopCtx.Done():
+			a.deps.Logger.WarnContext(ctx, "NATS drain did not end within the shutdown budget", "budget", a.opts.ShutdownTimeout)
 			break drain
 		}
 	}
-	stopServer()
-	if err := <-srvDone; err != nil && runErr == nil {
-		runErr = err
-	}
+	a.deps.Logger.InfoContext(ctx, "stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return runErr
 }
 

@@ -119,6 +119,12 @@ func (s *Store) Lease(ctx context.Context, now time.Time, lease time.Duration) (
 	return j, true, nil
 }
 
+// Extend keeps holding a leased job until until.
+func (s *Store) Extend(ctx context.Context, incidentID string, until time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET locked_until = $2 WHERE incident_id = $1`, incidentID, until)
+	return err
+}
+
 // Done removes a job, in tx.
 func (s *Store) Done(ctx context.Context, tx pgx.Tx, incidentID string) error {
 	_, err := tx.Exec(ctx, `DELETE FROM jobs WHERE incident_id = $1`, incidentID)
