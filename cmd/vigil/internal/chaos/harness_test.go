@@ -150,7 +150,7 @@ func StartSplit(t testing.TB, opts SplitOptions) *Split {
 	s.NATS = startNATS(t, dir, s.env)
 	s.run(t, map[string]string{
 		"VIGIL_NATS_URL": s.NATS.URL(), "VIGIL_NATS_USER": bus.UserAdmin,
-		"VIGIL_NATS_PASSWORD": s.env[bus.PasswordVar(bus.UserAdmin)],
+		"VIGIL_NATS_PASSWORD":    s.env[bus.PasswordVar(bus.UserAdmin)],
 		"VIGIL_STREAM_MAX_BYTES": fmt.Sprint(streamBytes),
 	}, "nats", "provision")
 
@@ -486,8 +486,8 @@ func (s *Split) All() []*Replica {
 // shipped deploy/nats/nats.conf, restartable on the same port and store.
 type NATSProcess struct {
 	bin, conf, dir, log string
-	port               int
-	env                []string
+	port                int
+	env                 []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
