@@ -89,17 +89,18 @@ func TestSplitModeSmoke(t *testing.T) {
 
 // post is a message a chat accepted, whichever the chat.
 type post struct {
-	Text, Thread string
+	// ID is the message's id as notify records it.
+	ID, Text, Thread string
 }
 
 // Posts are the messages each fake chat accepted, by channel name.
 func (s *Split) Posts() map[string][]post {
 	out := map[string][]post{}
 	for _, m := range s.Telegram.Messages() {
-		out["telegram"] = append(out["telegram"], post{Text: m.PlainText, Thread: fmt.Sprint(m.ReplyToMessageID)})
+		out["telegram"] = append(out["telegram"], post{ID: fmt.Sprint(m.MessageID), Text: m.PlainText, Thread: fmt.Sprint(m.ReplyToMessageID)})
 	}
 	for _, m := range s.Slack.Messages() {
-		out["slack"] = append(out["slack"], post{Text: m.Text, Thread: m.ThreadTS})
+		out["slack"] = append(out["slack"], post{ID: m.TS, Text: m.Text, Thread: m.ThreadTS})
 	}
 	return out
 }
