@@ -194,7 +194,7 @@ func faults(s *Split) []fault {
 				s.Postgres.Start(t)
 			}
 		}},
-		{kind: "latency", inject: func(t *testing.T, rng *rand.Rand) (string, func()) {
+		{kind: "latency", inject: func(_ *testing.T, rng *rand.Rand) (string, func()) {
 			r, d := pick(rng), dep(rng)
 			p := proxyOf(r, d)
 			p.SetLatency(time.Duration(100+rng.IntN(400)) * time.Millisecond)
@@ -203,13 +203,13 @@ func faults(s *Split) []fault {
 				p.SetLatency(0)
 			}
 		}},
-		{kind: "connection reset", inject: func(t *testing.T, rng *rand.Rand) (string, func()) {
+		{kind: "connection reset", inject: func(_ *testing.T, rng *rand.Rand) (string, func()) {
 			r := pick(rng)
 			r.NATSProxy.ResetAll()
 			r.PGProxy.ResetAll()
 			return r.String(), func() {}
 		}},
-		{kind: "partition", inject: func(t *testing.T, rng *rand.Rand) (string, func()) {
+		{kind: "partition", inject: func(_ *testing.T, rng *rand.Rand) (string, func()) {
 			r, d := pick(rng), dep(rng)
 			p := proxyOf(r, d)
 			mode := []faultproxy.Mode{faultproxy.Refuse, faultproxy.Blackhole}[rng.IntN(2)]
@@ -256,7 +256,7 @@ func TestChaosSplitMode(t *testing.T) {
 	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: vigilBinary(t, repoRoot(t))})
 	pool := s.Postgres.Pool(t)
 	conn, ctx := s.Conn(t)
-	onboard(t, conn, ctx)
+	onboard(ctx, t, conn)
 	// Crash-looping releases, prepared before the faults (deploys are
 	// not what this test breaks); rolled back while they happen.
 	var rels []release
@@ -267,7 +267,7 @@ func TestChaosSplitMode(t *testing.T) {
 		for _, r := range rels {
 			t.Run(r.name, func(t *testing.T) {
 				t.Parallel()
-				r.prepare(t, conn, ctx)
+				r.prepare(ctx, t, conn)
 			})
 		}
 	})
@@ -311,7 +311,7 @@ func TestChaosSplitMode(t *testing.T) {
 	}
 
 	require.Empty(t, releasesDone(), "every release alerted and, where asked, approved")
-	repairs := checkReleases(t, conn, ctx, rels)
+	repairs := checkReleases(ctx, t, conn, rels)
 
 	// Drained: every group's incident resolved, through the gateways.
 	incidents := monitorv1.NewIncidentServiceClient(conn)

@@ -48,7 +48,7 @@ type release struct {
 
 // onboard registers the test control plane as cluster main and olga, an
 // operator of payments with her chat accounts, through the gateways.
-func onboard(t *testing.T, conn *grpc.ClientConn, ctx context.Context) {
+func onboard(ctx context.Context, t *testing.T, conn *grpc.ClientConn) {
 	t.Helper()
 	kubeconfig, err := os.ReadFile(testkit.SharedKube(t).Kubeconfig)
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func deployed(ctx context.Context, t *testing.T, apps deployv1.AppServiceClient,
 
 // prepare deploys the release's good revision, then the one that
 // crash-loops; auto releases may be rolled back without a person.
-func (r release) prepare(t *testing.T, conn *grpc.ClientConn, ctx context.Context) {
+func (r release) prepare(ctx context.Context, t *testing.T, conn *grpc.ClientConn) {
 	t.Helper()
 	apps := deployv1.NewAppServiceClient(conn)
 	_, err := apps.CreateApp(ctx, &deployv1.CreateAppRequest{App: &deployv1.App{
@@ -208,7 +208,7 @@ func runReleases(ctx context.Context, t *testing.T, s *Split, conn *grpc.ClientC
 // repair, succeeded, the app's history holding one deployment the repair
 // asked for (revision 3, the good template again) and the Deployment at
 // revision 3 at the apiserver.
-func checkReleases(t *testing.T, conn *grpc.ClientConn, ctx context.Context, rels []release) (repairs int) {
+func checkReleases(ctx context.Context, t *testing.T, conn *grpc.ClientConn, rels []release) (repairs int) {
 	t.Helper()
 	k := testkit.SharedKube(t)
 	repairsAPI := repairv1.NewRepairServiceClient(conn)
