@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -650,12 +651,20 @@ func (p *Postgres) Pool(t testing.TB) *pgxpool.Pool {
 
 func dbPasswordVar(svc string) string { return "VIGIL_DB_" + strings.ToUpper(svc) + "_PASSWORD" }
 
-// freeAddr is a loopback address nothing listens on now.
+// freeAddr is a loopback address nothing listens on now, below Linux's
+// ephemeral range (32768 and up): a port the kernel hands out to outgoing
+// connections could be taken before a restarted replica binds it again.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	for range 1000 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		return addr
+	}
+	require.FailNow(t, "no free port between 20000 and 32000")
+	return ""
 }
