@@ -55,11 +55,11 @@ func releaseSource(t testing.TB, ref string) string {
 	pipe, err := archive.StdoutPipe()
 	require.NoError(t, err)
 	untar.Stdin = pipe
-	var stderr bytes.Buffer
-	archive.Stderr, untar.Stderr = &stderr, &stderr
+	var archiveErr, untarErr bytes.Buffer
+	archive.Stderr, untar.Stderr = &archiveErr, &untarErr
 	require.NoError(t, untar.Start())
-	require.NoError(t, archive.Run(), "git archive %s (needs a full clone):\n%s", ref, stderr.String())
-	require.NoError(t, untar.Wait(), stderr.String())
+	require.NoError(t, archive.Run(), "git archive %s (needs a full clone):\n%s", ref, archiveErr.String())
+	require.NoError(t, untar.Wait(), untarErr.String())
 	return dir
 }
 
