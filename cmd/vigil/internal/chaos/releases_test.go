@@ -2,9 +2,7 @@ package chaos_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/apitest"
 	"github.com/vigil-ops/vigil/pkg/approval"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	gatewayv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/gateway/v1"
@@ -54,31 +53,7 @@ func onboard(ctx context.Context, t *testing.T, conn *grpc.ClientConn) {
 	require.NoError(t, err)
 	_, err = deployv1.NewClusterServiceClient(conn).AddCluster(ctx, &deployv1.AddClusterRequest{Name: "main", Kubeconfig: kubeconfig})
 	require.NoError(t, err)
-	users := gatewayv1.NewUserServiceClient(conn)
-	_, err = users.CreateUser(ctx, &gatewayv1.CreateUserRequest{
-		User: &gatewayv1.User{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}}, Password: "correct horse olga battery",
-	})
-	require.NoError(t, err)
-	_, err = users.LinkChatIdentity(ctx, &gatewayv1.LinkChatIdentityRequest{Name: "olga", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: fmt.Sprint(olgaTelegram)})
-	require.NoError(t, err)
-	_, err = users.LinkChatIdentity(ctx, &gatewayv1.LinkChatIdentityRequest{Name: "olga", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK, ExternalId: fakeslack.DefaultTeamID + ":" + olgaSlack})
-	require.NoError(t, err)
-}
-
-// deployed runs a deployment of app name to its end.
-func deployed(ctx context.Context, t *testing.T, apps deployv1.AppServiceClient, name, image string) *deployv1.Deployment {
-	t.Helper()
-	stream, err := apps.DeployApp(ctx, &deployv1.DeployAppRequest{Name: name, Image: image})
-	require.NoError(t, err)
-	var last *deployv1.Deployment
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return last
-		}
-		require.NoError(t, err)
-		last = m.GetDeployment()
-	}
+	apitest.Operator(ctx, t, conn, "olga", "payments", olgaTelegram, olgaSlack)
 }
 
 // prepare deploys the release's good revision, then the one that
@@ -90,7 +65,7 @@ func (r release) prepare(ctx context.Context, t *testing.T, conn *grpc.ClientCon
 		Name: r.name, Framework: "go", Plan: "basic", Image: "registry.example.com/cart:1", Owner: "payments",
 	}})
 	require.NoError(t, err)
-	d := deployed(ctx, t, apps, r.name, "")
+	d := apitest.Deployed(ctx, t, apps, r.name, "")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_SUCCEEDED, d.GetStatus(), d.GetReason())
 	workloadtest.Settled(t, testkit.SharedKube(t).Clientset, r.name, r.name, 0, 1)
 	if r.auto {
@@ -99,7 +74,7 @@ func (r release) prepare(ctx context.Context, t *testing.T, conn *grpc.ClientCon
 		}})
 		require.NoError(t, err)
 	}
-	d = deployed(ctx, t, apps, r.name, kubedev.CrashImageHost+"/cart:2")
+	d = apitest.Deployed(ctx, t, apps, r.name, kubedev.CrashImageHost+"/cart:2")
 	require.Equal(t, deployv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, d.GetStatus(), "revision 2 crash-loops")
 }
 
