@@ -19,7 +19,7 @@ PACKAGES := $(foreach m,$(MODULES),./$(m)/...)
 # Tools in .bin/ come first, so the pinned versions are the ones used.
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: help deps tools k8s-bins generate check-generated buf-breaking versions lint build test bench run fmt
+.PHONY: help deps tools k8s-bins generate check-generated buf-breaking versions lint build test bench run fmt chaos
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -171,6 +171,12 @@ build: ## Build the vigil binary into bin/vigil
 # binaries, hence deps and k8s-bins.
 test: versions deps k8s-bins .bin/helm .bin/kubeconform ## Run every module's tests with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PACKAGES)
+
+# The long chaos run: 200 groups, 8 crash-looping releases, the fault
+# schedule four times (make test runs a short one). VIGIL_CHAOS_SEED=N
+# replays a run's schedule.
+chaos: deps k8s-bins ## Run the long split-mode chaos test (cmd/vigil/internal/chaos)
+	VIGIL_CHAOS=long $(GO) test -count=1 -v -timeout 60m -run 'TestChaosSplitMode' ./cmd/vigil/internal/chaos
 
 bench: ## Run every module's benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PACKAGES)

@@ -2,9 +2,6 @@ package app_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-ops/vigil/cmd/vigil/internal/apitest"
 	"github.com/vigil-ops/vigil/cmd/vigil/internal/app"
 	"github.com/vigil-ops/vigil/pkg/approval"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
@@ -41,20 +39,7 @@ import (
 )
 
 // deployed runs a deployment of app to its end.
-func deployed(ctx context.Context, t *testing.T, apps deployv1.AppServiceClient, name, image string) *deployv1.Deployment {
-	t.Helper()
-	stream, err := apps.DeployApp(ctx, &deployv1.DeployAppRequest{Name: name, Image: image})
-	require.NoError(t, err)
-	var last *deployv1.Deployment
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return last
-		}
-		require.NoError(t, err)
-		last = m.GetDeployment()
-	}
-}
+var deployed = apitest.Deployed
 
 // approver answers the approval of repair r as the test's operator, one
 // way or another.
@@ -169,15 +154,7 @@ func startLoop(t testing.TB, webhook bool) *loop {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
 
 	// Olga operates the apps of payments; her chat accounts are hers.
-	users := gatewayv1.NewUserServiceClient(conn)
-	_, err = users.CreateUser(ctx, &gatewayv1.CreateUserRequest{
-		User: &gatewayv1.User{Name: "olga", Role: gatewayv1.Role_ROLE_OPERATOR, Teams: []string{"payments"}}, Password: "correct horse olga battery",
-	})
-	require.NoError(t, err)
-	_, err = users.LinkChatIdentity(ctx, &gatewayv1.LinkChatIdentityRequest{Name: "olga", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_TELEGRAM, ExternalId: fmt.Sprint(olgaTelegram)})
-	require.NoError(t, err)
-	_, err = users.LinkChatIdentity(ctx, &gatewayv1.LinkChatIdentityRequest{Name: "olga", Provider: gatewayv1.ChatProvider_CHAT_PROVIDER_SLACK, ExternalId: fakeslack.DefaultTeamID + ":" + olgaSlack})
-	require.NoError(t, err)
+	apitest.Operator(ctx, t, conn, "olga", "payments", olgaTelegram, olgaSlack)
 	return &loop{app: a, ctx: ctx, conn: conn, telegram: tg, slack: sl}
 }
 
