@@ -497,18 +497,14 @@ type NATSProcess struct {
 
 func startNATS(t testing.TB, dir string, passwords map[string]string) *NATSProcess {
 	t.Helper()
-	shipped, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats", "nats.conf"))
-	require.NoError(t, err)
-	// Its store in the test's dir: /data is not ours.
-	conf := strings.Replace(string(shipped), "store_dir: /data\n", fmt.Sprintf("store_dir: %q\n", filepath.Join(dir, "jetstream")), 1)
-	require.Contains(t, conf, filepath.Join(dir, "jetstream"), "the shipped nats.conf has a store_dir: /data line")
-	n := &NATSProcess{bin: testkit.NATSServerBinary(t), conf: filepath.Join(dir, "nats.conf"), dir: dir, log: filepath.Join(dir, "nats.log")}
-	require.NoError(t, os.WriteFile(n.conf, []byte(conf), 0o600))
+	// The shipped file as it is; its store (VIGIL_NATS_STORE_DIR) in the
+	// test's dir.
+	n := &NATSProcess{bin: testkit.NATSServerBinary(t), conf: filepath.Join(repoRoot(t), "deploy", "nats", "nats.conf"), dir: dir, log: filepath.Join(dir, "nats.log")}
 	_, port, err := net.SplitHostPort(freeAddr(t))
 	require.NoError(t, err)
 	_, err = fmt.Sscan(port, &n.port)
 	require.NoError(t, err)
-	n.env = environ(passwords)
+	n.env = append(environ(passwords), "VIGIL_NATS_STORE_DIR="+filepath.Join(dir, "jetstream"))
 	n.Start(t)
 	t.Cleanup(n.Kill)
 	return n
