@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
@@ -160,10 +159,8 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 		}
 		st.Deploy = &ch
 	}
-	// Deploy waits for the rollout: hold the repair meanwhile.
-	if err := s.store.Extend(ctx, r.GetId(), s.now().Add(15*time.Minute)); err != nil {
-		return err
-	}
+	// Deploy waits for the rollout; the worker's lease is renewed
+	// meanwhile (advance).
 	var (
 		d    *deployv1.Deployment
 		err  error

@@ -51,6 +51,11 @@ type Options struct {
 	MaxEventAge time.Duration
 	// Workers plan, execute and verify that many repairs at once (2).
 	Workers int
+	// Lease is how long a repair stays its worker's without word from it
+	// (15 s): the worker renews it every third of that while it plans,
+	// executes, waits for a rollout or verifies, so one that died leaves
+	// its repair to another worker, of any replica, within this long.
+	Lease time.Duration
 	// GuardrailsFile, when set, holds the base guardrails (YAML or JSON,
 	// the API's field names); the API's settings apply over them.
 	GuardrailsFile string
@@ -70,7 +75,7 @@ type Options struct {
 
 // Validate reports options a user must fix.
 func (o Options) Validate() error {
-	if o.MaxEventAge < 0 || o.Workers < 0 || o.Retention < 0 {
+	if o.MaxEventAge < 0 || o.Workers < 0 || o.Retention < 0 || o.Lease < 0 {
 		return errors.New("VIGIL_REPAIR_*: values must not be negative")
 	}
 	if o.ApprovalSnooze != 0 && (o.ApprovalSnooze < time.Second || o.ApprovalSnooze > 24*time.Hour) {
@@ -159,6 +164,9 @@ func New(ctx context.Context, opts Options, deps Deps) (*Service, error) {
 	}
 	if opts.ApprovalSnooze == 0 {
 		opts.ApprovalSnooze = 30 * time.Minute
+	}
+	if opts.Lease == 0 {
+		opts.Lease = 15 * time.Second
 	}
 	if opts.Retention == 0 {
 		opts.Retention = 90 * 24 * time.Hour

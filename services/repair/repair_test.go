@@ -3,6 +3,7 @@ package repair_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ type fixture struct {
 	api repairv1.RepairServiceServer
 	js  jetstream.JetStream
 	pub *bus.Publisher
+	// stop ends the service at once, its leases held (it also ends with
+	// the test).
+	stop func()
 }
 
 func start(t testing.TB, k *testkit.Kube, opts repair.Options) *fixture {
@@ -58,18 +62,25 @@ func start(t testing.TB, k *testkit.Kube, opts repair.Options) *fixture {
 // replica starts one repair service on dsn and js, with its own pool.
 func replica(t testing.TB, k *testkit.Kube, opts repair.Options, dsn string, js jetstream.JetStream) *fixture {
 	t.Helper()
+	return replicaOn(t, k.Clientset, opts, dsn, js)
+}
+
+// replicaOn is replica acting on the cluster through kc.
+func replicaOn(t testing.TB, kc kubernetes.Interface, opts repair.Options, dsn string, js jetstream.JetStream) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, dsn, repair.Schema)
 	require.NoError(t, err)
 	pub := bus.NewPublisher(js, nil)
 	svc, err := repair.New(ctx, opts, repair.Deps{
-		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: clusters{k.Clientset},
+		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: clusters{kc},
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done); pool.Close() })
-	return &fixture{svc: svc, api: svc.Server(), js: js, pub: pub}
+	stop := sync.OnceFunc(func() { cancel(); require.NoError(t, <-done); pool.Close() })
+	t.Cleanup(stop)
+	return &fixture{svc: svc, api: svc.Server(), js: js, pub: pub, stop: stop}
 }
 
 // as is a context of an authenticated caller.

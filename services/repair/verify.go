@@ -26,13 +26,14 @@ const verifyEvery = 250 * time.Millisecond
 
 // verify looks once at the repaired workload: healthy → succeeded;
 // broken beyond doubt, or not healthy within the window → failed (undone
-// when the guardrails say so); otherwise it is looked at again shortly.
-func (s *Service) verify(ctx context.Context, rp *lifecycle.Repair) error {
+// when the guardrails say so); otherwise again: it is to be looked at
+// again shortly.
+func (s *Service) verify(ctx context.Context, rp *lifecycle.Repair) (again bool, err error) {
 	r := rp.Proto()
 	st := rp.State()
 	c, err := s.client(ctx, r)
 	if err != nil {
-		return err
+		return false, err
 	}
 	healthy, broken, what := check(ctx, c, r.GetProposal(), st.Verify)
 	now := s.now()
@@ -42,7 +43,7 @@ func (s *Service) verify(ctx context.Context, rp *lifecycle.Repair) error {
 		if err == nil {
 			s.log.InfoContext(ctx, "repair verified", "repair_id", r.GetId(), "verification", what)
 		}
-		return err
+		return false, err
 	case broken != "" || now.After(st.VerifyUntil):
 		reason := broken
 		if reason == "" {
@@ -53,14 +54,9 @@ func (s *Service) verify(ctx context.Context, rp *lifecycle.Repair) error {
 			u = s.undo(ctx, c, r, st, reason)
 		}
 		s.fail(ctx, r, "verification: "+reason, u)
-		return nil
+		return false, nil
 	}
-	if err := s.store.Extend(ctx, r.GetId(), now.Add(verifyEvery)); err != nil {
-		return err
-	}
-	// A worker looks again then, not at its next idle tick.
-	time.AfterFunc(verifyEvery, s.poke)
-	return nil
+	return true, nil
 }
 
 // check says whether the target is healthy after the repair, or broken

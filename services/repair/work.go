@@ -27,10 +27,6 @@ const maxAttempts = 5
 // the step, which is retried.
 const callTimeout = time.Minute
 
-// lease bounds a step without verification; verification holds the
-// repair for its window and renews as it goes.
-const lease = 2 * time.Minute
-
 // work is one worker: it leases repairs with work to do and moves each
 // one step on (decide, execute, verify).
 func (s *Service) work(ctx context.Context) error {
@@ -40,7 +36,7 @@ func (s *Service) work(ctx context.Context) error {
 	leasing := db.Failures{Log: s.log, Attrs: []any{"step", "lease a repair"}}
 	for {
 		for ctx.Err() == nil {
-			r, ok, err := s.store.Lease(ctx, s.now(), lease)
+			r, ok, err := s.store.Lease(ctx, s.now(), s.opts.Lease)
 			if err != nil {
 				if ctx.Err() == nil {
 					leasing.Failed(ctx, err, time.Second)
@@ -62,18 +58,33 @@ func (s *Service) work(ctx context.Context) error {
 	}
 }
 
-// advance moves a leased repair one step on.
+// advance moves a leased repair one step on, renewing its lease while
+// the step runs (however long a rollout takes).
 func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
 	r := rp.Proto()
 	log := s.log.With("repair_id", r.GetId(), "incident_id", r.GetIncidentId())
-	var err error
+	renewing, stopRenewing := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); s.renew(renewing, rp) }()
+	var (
+		again bool
+		err   error
+	)
 	switch rp.Status() {
 	case repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED:
 		err = s.decide(ctx, rp)
 	case repairv1.RepairStatus_REPAIR_STATUS_QUEUED, repairv1.RepairStatus_REPAIR_STATUS_RUNNING:
 		err = s.execute(ctx, rp)
 	case repairv1.RepairStatus_REPAIR_STATUS_VERIFYING:
-		err = s.verify(ctx, rp)
+		again, err = s.verify(ctx, rp)
+	}
+	// No renewal may land after the shorter hold below.
+	stopRenewing()
+	<-renewed
+	if again {
+		// Any free worker looks again then, not at its next idle tick.
+		err = s.store.Hold(ctx, r.GetId(), rp.Attempts(), s.now().Add(verifyEvery))
+		time.AfterFunc(verifyEvery, s.poke)
 	}
 	switch {
 	case err == nil:
@@ -84,6 +95,32 @@ func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
 		s.fail(ctx, r, fmt.Sprintf("gave up after %d attempts: %v", rp.Attempts(), err), nil)
 	default:
 		log.WarnContext(ctx, "repair step failed, will retry", "attempts", rp.Attempts(), "error", err)
+	}
+}
+
+// renew keeps rp's lease this worker's until ctx ends, every third of
+// the lease. A renewal that fails (the database away) is tried again at
+// the next tick; one that finds the lease taken (it ran out, another
+// worker leased the repair) stops: that worker's lease is not extended.
+func (s *Service) renew(ctx context.Context, rp *lifecycle.Repair) {
+	t := time.NewTicker(s.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := s.store.Renew(ctx, rp.ID(), rp.Attempts(), s.now().Add(s.opts.Lease))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "renewing a repair's lease failed", "repair_id", rp.ID(), "error", err)
+		case !held:
+			// Released by the step itself (finished), or lost.
+			return
+		}
 	}
 }
 

@@ -186,3 +186,57 @@ func TestUpdateInTheCallersTransaction(t *testing.T) {
 	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_UNSPECIFIED, got.Status(), "rolled back with the caller")
 	require.Empty(t, outboxed(t, pool))
 }
+
+// A lease is renewed only by the worker that holds it: once it ran out
+// and another worker leased the repair, or once the repair was released,
+// the first worker's renewal changes nothing.
+func TestRenewOnlyWhileHeld(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := t.Context()
+	store := postgres.New(pool)
+	repairs := store.Repairs(pool)
+	now := time.Now()
+	r := proposed(now)
+	_, err := repairs.Add(ctx, r)
+	require.NoError(t, err)
+	lease := func(at time.Duration) (int, bool) {
+		t.Helper()
+		got, ok, err := store.Lease(ctx, now.Add(at), 10*time.Second)
+		require.NoError(t, err)
+		if !ok {
+			return 0, false
+		}
+		require.Equal(t, r.ID(), got.ID())
+		return got.Attempts(), true
+	}
+
+	first, ok := lease(0)
+	require.True(t, ok)
+	held, err := store.Renew(ctx, r.ID(), first, now.Add(20*time.Second))
+	require.NoError(t, err)
+	require.True(t, held)
+	_, ok = lease(15 * time.Second)
+	require.False(t, ok, "renewed: still the first worker's")
+
+	second, ok := lease(21 * time.Second)
+	require.True(t, ok, "the renewal ran out")
+	held, err = store.Renew(ctx, r.ID(), first, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.False(t, held, "the first worker lost it")
+	require.NoError(t, store.Hold(ctx, r.ID(), first, now.Add(time.Hour)))
+	_, ok = lease(30 * time.Second)
+	require.False(t, ok, "the second worker's, until 31 s")
+	third, ok := lease(32 * time.Second)
+	require.True(t, ok, "the first worker extended nothing")
+	require.Equal(t, second+1, third)
+
+	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		return r.Decide(lifecycle.Decision{Decision: repairv1.Decision_DECISION_AUTO}, now)
+	}))
+	held, err = store.Renew(ctx, r.ID(), third, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.False(t, held, "released by its decision")
+	_, ok = lease(33 * time.Second)
+	require.True(t, ok, "free for any worker at once")
+}

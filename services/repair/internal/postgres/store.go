@@ -77,9 +77,21 @@ func (s *Store) Lease(ctx context.Context, now time.Time, lease time.Duration) (
 	return r, err == nil, err
 }
 
-// Extend keeps holding a leased repair for lease more.
-func (s *Store) Extend(ctx context.Context, id string, until time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $2 WHERE id = $1`, id, until)
+// Renew keeps holding a leased repair until at least until, while the
+// worker that leased it as attempt still holds it: a worker whose lease
+// ran out and was taken (attempts moved on) or that released it (NULL)
+// never extends someone else's. held is false then.
+func (s *Store) Renew(ctx context.Context, id string, attempt int, until time.Time) (held bool, err error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = GREATEST(locked_until, $3)
+		WHERE id = $1 AND attempts = $2 AND locked_until IS NOT NULL`, id, attempt, until)
+	return tag.RowsAffected() == 1, err
+}
+
+// Hold sets the lease of a repair that the worker of attempt still
+// holds to end at until, sooner or later than now.
+func (s *Store) Hold(ctx context.Context, id string, attempt int, until time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $3
+		WHERE id = $1 AND attempts = $2 AND locked_until IS NOT NULL`, id, attempt, until)
 	return err
 }
 
