@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	kresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-ops/vigil/pkg/appteam"
+	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
 	repairv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/repair/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
@@ -178,7 +181,11 @@ func (s *Service) throughDeploy(ctx context.Context, r *repairv1.Repair, c kuber
 		d, err = s.deps.Apps.ScaleForRepair(ctx, app.Name, r.GetId(), ch.Replicas)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || deployUnreachable(err) {
+			// Tried again by the next lease (deploy is idempotent by the
+			// repair's id): deploy may well have made the change and its
+			// answer been lost, and a deploy or Postgres that is down for
+			// a moment says nothing about the change itself.
 			return err
 		}
 		s.fail(ctx, r, "the deploy service did not make the change: "+err.Error(), nil)
@@ -242,4 +249,15 @@ func (s *Service) fail(ctx context.Context, r *repairv1.Repair, reason string, u
 		return
 	}
 	s.log.WarnContext(ctx, "repair failed", "repair_id", r.GetId(), "reason", reason, "undone", u != nil && u.err == nil)
+}
+
+// deployUnreachable reports whether err says the deploy service (over
+// gRPC, or in process its Postgres) could not answer for now rather than
+// that it refused the change.
+func deployUnreachable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	return db.Unavailable(err)
 }
