@@ -83,8 +83,13 @@ func TestPassRefuseBlackholeHeal(t *testing.T) {
 	p.SetMode(faultproxy.Refuse)
 	_, err = c.ask("again", 5*time.Second)
 	require.Error(t, err)
-	_, err = dial(t, p).ask("new", 5*time.Second)
-	require.Error(t, err)
+	// The reset may reach the new connection while it is still being
+	// made, or at its first exchange.
+	if nc, err := net.Dial("tcp", p.Addr()); err == nil {
+		t.Cleanup(func() { _ = nc.Close() })
+		_, err = (&client{c: nc, r: bufio.NewReader(nc)}).ask("new", 5*time.Second)
+		require.Error(t, err)
+	}
 
 	// Blackhole: connected, but nothing comes back.
 	p.SetMode(faultproxy.Blackhole)
