@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -416,15 +417,28 @@ func (c *Cluster) run(name, path string, args ...string) error {
 	cmd.Dir = c.Dir
 	// Die with the process that started us, whatever happens to it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("kubedev: start %s: %w", name, err)
-	}
 	p := &process{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// Pdeathsig fires when the OS thread that forked the child exits,
+		// not the process: a thread the Go runtime retires (one a
+		// goroutine locked and returned on, as pgcluster's does when its
+		// postgres exits) would take the component with it mid-test. The
+		// thread that forks it is kept, locked to this goroutine, until
+		// the component exits.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("kubedev: start %s: %w", name, err)
+	}
 	c.procs = append(c.procs, p)
 	return nil
 }
