@@ -25,6 +25,10 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// AtExit registers fn for Main to run after the package's tests, for what
+// several tests share (a built binary, say) and no one test may clean up.
+func AtExit(fn func()) { onExit(fn) }
+
 var atExit struct {
 	mu  sync.Mutex
 	fns []func()

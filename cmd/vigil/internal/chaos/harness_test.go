@@ -84,6 +84,8 @@ func vigilBinary(t testing.TB, src string) string {
 	if builds.dir == "" {
 		dir, err := os.MkdirTemp("", "vigil-chaos-bin-")
 		require.NoError(t, err)
+		// Shared by the package's tests, removed after the last.
+		testkit.AtExit(func() { _ = os.RemoveAll(dir) })
 		builds.dir, builds.bins = dir, map[string]string{}
 	}
 	bin := filepath.Join(builds.dir, fmt.Sprintf("vigil-%d", len(builds.bins)))
