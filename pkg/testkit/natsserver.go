@@ -171,19 +171,38 @@ func awkwardPassword() string {
 }
 
 // shippedNATSConfig is deploy/nats/nats.conf of the repository the test
-// runs in: found above the working directory, next to go.work.
+// runs in.
 func shippedNATSConfig() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", fmt.Errorf("cannot find deploy/nats/nats.conf: %w", err)
+	}
+	return filepath.Join(root, "deploy", "nats", "nats.conf"), nil
+}
+
+// RepoRoot is the root of the repository the test runs in: the directory
+// holding go.work, above the working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	return root
+}
+
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "deploy", "nats", "nats.conf"), nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.work above the working directory: cannot find deploy/nats/nats.conf")
+			return "", errors.New("no go.work above the working directory")
 		}
 		dir = parent
 	}

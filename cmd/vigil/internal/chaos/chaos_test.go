@@ -20,6 +20,8 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	"github.com/vigil-ops/vigil/pkg/testkit/faultproxy"
+
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
 // chaosScale is how hard the chaos test pushes: `make test` runs the
@@ -253,7 +255,7 @@ func TestChaosSplitMode(t *testing.T) {
 	t.Logf("seed %d (VIGIL_CHAOS_SEED=%d replays the schedule)", sd, sd)
 	rng := rand.New(rand.NewPCG(sd, sd))
 	sc := scale()
-	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: vigilBinary(t, repoRoot(t))})
+	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: vigilBinary(t, testkit.RepoRoot(t))})
 	pool := s.Postgres.Pool(t)
 	conn, ctx := s.Conn(t)
 	onboard(ctx, t, conn)

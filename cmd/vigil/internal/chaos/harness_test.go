@@ -51,21 +51,6 @@ const (
 // services are started in this order; each waits for its /readyz.
 var services = []string{"deploy", "monitor", "notify", "analysis", "repair", "gateway"}
 
-// repoRoot is the directory holding go.work above the test's own.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.work above the working directory")
-		dir = parent
-	}
-}
-
 var builds struct {
 	mu   sync.Mutex
 	dir  string
@@ -501,7 +486,7 @@ func startNATS(t testing.TB, dir string, passwords map[string]string) *NATSProce
 	t.Helper()
 	// The shipped file as it is; its store (VIGIL_NATS_STORE_DIR) in the
 	// test's dir.
-	n := &NATSProcess{bin: testkit.NATSServerBinary(t), conf: filepath.Join(repoRoot(t), "deploy", "nats", "nats.conf"), dir: dir, log: filepath.Join(dir, "nats.log")}
+	n := &NATSProcess{bin: testkit.NATSServerBinary(t), conf: filepath.Join(testkit.RepoRoot(t), "deploy", "nats", "nats.conf"), dir: dir, log: filepath.Join(dir, "nats.log")}
 	_, port, err := net.SplitHostPort(freeAddr(t))
 	require.NoError(t, err)
 	_, err = fmt.Sscan(port, &n.port)

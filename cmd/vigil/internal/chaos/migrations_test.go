@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
 // allowContract marks a statement that contracts the schema on purpose:
@@ -99,7 +101,7 @@ func TestContractions(t *testing.T) {
 // release runs on the new schema.
 func TestMigrationsExpandOnly(t *testing.T) {
 	ref := previousRelease(t)
-	root := repoRoot(t)
+	root := testkit.RepoRoot(t)
 	released := map[string]bool{}
 	for line := range strings.Lines(git(t, "ls-tree", "-r", "--name-only", ref)) {
 		released[strings.TrimSpace(line)] = true

@@ -26,7 +26,7 @@ import (
 // proxies, the gateways behind their Service). Each sub-benchmark sends
 // a fixed storm once: run it with -benchtime 1x.
 func BenchmarkSplitModeE2E(b *testing.B) {
-	bin := vigilBinary(b, repoRoot(b))
+	bin := vigilBinary(b, testkit.RepoRoot(b))
 	opts := loadgen.Options{
 		Via: loadgen.ViaWebhook, Senders: 16, AlertsPerRequest: 100, Groups: 20, Count: 200_000,
 		PollInterval: 100 * time.Millisecond, WaitTimeout: 5 * time.Minute,

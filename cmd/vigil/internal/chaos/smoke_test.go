@@ -13,6 +13,8 @@ import (
 
 	monitorv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/monitor/v1"
 	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
+
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
 // amAlert is one alert of an Alertmanager webhook (payload version 4).
@@ -58,7 +60,7 @@ func postAlerts(client *http.Client, url, name, ns string, alerts []amAlert) int
 // the shipped config and Postgres): an alert at either gateway becomes an
 // incident, announced once in Telegram and once in Slack.
 func TestSplitModeSmoke(t *testing.T) {
-	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: vigilBinary(t, repoRoot(t))})
+	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: vigilBinary(t, testkit.RepoRoot(t))})
 	conn, ctx := s.Conn(t)
 
 	require.Equal(t, http.StatusAccepted, postAlerts(http.DefaultClient, s.GatewayURL(), "SmokeTest", "shop", []amAlert{{

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-ops/vigil/pkg/testkit"
 )
 
 // previousRelease is the commit a rolling upgrade starts from:
@@ -21,7 +23,7 @@ func previousRelease(t testing.TB) string {
 	if v := os.Getenv("VIGIL_PREVIOUS_RELEASE"); v != "" {
 		return v
 	}
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "previous-release"))
+	data, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "deploy", "previous-release"))
 	require.NoError(t, err)
 	for line := range strings.Lines(string(data)) {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -36,7 +38,7 @@ func previousRelease(t testing.TB) string {
 func git(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testkit.RepoRoot(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -50,7 +52,7 @@ func releaseSource(t testing.TB, ref string) string {
 	t.Helper()
 	dir := t.TempDir()
 	archive := exec.Command("git", "archive", "--format=tar", ref)
-	archive.Dir = repoRoot(t)
+	archive.Dir = testkit.RepoRoot(t)
 	untar := exec.Command("tar", "-x", "-C", dir)
 	pipe, err := archive.StdoutPipe()
 	require.NoError(t, err)
@@ -73,7 +75,7 @@ func TestRollingUpgrade(t *testing.T) {
 	ref := previousRelease(t)
 	t.Logf("upgrading from %s", ref)
 	old := vigilBinary(t, releaseSource(t, ref))
-	current := vigilBinary(t, repoRoot(t))
+	current := vigilBinary(t, testkit.RepoRoot(t))
 	sc := chaosScale{groups: 12, alertsPerGroup: 4, senders: 2, pause: 50 * time.Millisecond}
 	s := StartSplit(t, SplitOptions{Replicas: 2, Binary: old})
 	pool := s.Postgres.Pool(t)

@@ -31,19 +31,7 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 // root is the repository's root: the directory holding go.work.
-func root(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.work above the test's directory")
-		dir = parent
-	}
-}
+func root(t *testing.T) string { return testkit.RepoRoot(t) }
 
 // chartDir is deploy/helm/vigil.
 func chartDir(t *testing.T) string { return filepath.Join(root(t), "deploy", "helm", "vigil") }
