@@ -56,11 +56,17 @@ func TestRelayLogsAnOutageOnce(t *testing.T) {
 	require.Eventually(t, published(1), 30*time.Second, 50*time.Millisecond)
 
 	pg.Stop()
-	time.Sleep(7 * time.Second) // several retries of each step
+	// Down until both steps have failed, then several retries more.
+	var lines []map[string]any
+	require.Eventually(t, func() bool {
+		lines = append(lines, logs.Take(t)...)
+		failing := count(lines, "failing: retrying until it succeeds")
+		return failing["publish"] > 0 && failing["listen"] > 0
+	}, time.Minute, 100*time.Millisecond, "both steps fail while Postgres is down")
+	time.Sleep(3 * time.Second)
 	pg.Start()
 	add("after")
 	require.Eventually(t, published(2), time.Minute, 50*time.Millisecond)
-	var lines []map[string]any
 	require.Eventually(t, func() bool {
 		lines = append(lines, logs.Take(t)...)
 		return count(lines, "recovered")["listen"] == 1
