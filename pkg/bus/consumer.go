@@ -318,6 +318,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	var pulling sync.WaitGroup
 	pulling.Go(func() { c.pull(ctx, cons, q, held) })
+	if trimmed[c.stream] {
+		pulling.Go(func() { c.trim(ctx) })
+	}
 	// Each worker takes the next batch as soon as it is free: with two,
 	// one batch's database round trips overlap the other's decoding and
 	// planning. Batches of one consumer are then handled concurrently, as

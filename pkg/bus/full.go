@@ -10,7 +10,8 @@ import (
 
 // ErrStreamFull is what publishing answers, wrapped, when JetStream
 // refused events because their stream is full and takes no more until
-// its oldest events age out (MaxAge). ALERTS refuses so (discard new,
+// its consumers catch up (see trimmed) or its oldest events age out
+// (MaxAge). ALERTS refuses so (discard new,
 // see discard): the gateway answers 503 with Retry-After then, and never
 // accepts an alert that the stream would drop unconsumed to make room.
 var ErrStreamFull = errors.New("bus: stream full")

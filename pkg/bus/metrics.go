@@ -32,6 +32,8 @@ type metrics struct {
 	waiting       *prometheus.GaugeVec
 	waitSeconds   *prometheus.CounterVec
 	retries       *prometheus.CounterVec
+	trimmed       *prometheus.CounterVec
+	trimErrors    *prometheus.CounterVec
 }
 
 func (m *Metrics) get() *metrics {
@@ -82,10 +84,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_bus_dependency_retries_total",
 			Help: "Tries of batches held for an unavailable dependency, by consumer and dependency.",
 		}, []string{"consumer", "dependency"}),
+		trimmed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_trimmed_total",
+			Help: "Events dropped from a stream kept only until consumed (ALERTS) because every consumer of it had acknowledged them, by stream. Each replica counts what it dropped.",
+		}, []string{"stream"}),
+		trimErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_bus_trim_errors_total",
+			Help: "Failed tries to drop acknowledged events from a stream kept only until consumed, by stream: it then keeps them until its max age.",
+		}, []string{"stream"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.published, m.publishErrors, m.handled, m.stale, m.batchSize, m.handleSeconds,
-			m.waiting, m.waitSeconds, m.retries)
+			m.waiting, m.waitSeconds, m.retries, m.trimmed, m.trimErrors)
 	}
 	return m
 }

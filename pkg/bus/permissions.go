@@ -248,6 +248,14 @@ func (r Role) grant() grant {
 			"$JS.API.CONSUMER.MSG.NEXT."+st+"."+r.User,
 			"$JS.ACK."+st+"."+r.User+".>",
 		)
+		// Its consumer drops what every consumer acknowledged (see trim).
+		if trimmed[st] {
+			g.publish = append(g.publish,
+				"$JS.API.STREAM.INFO."+st,
+				"$JS.API.CONSUMER.LIST."+st,
+				"$JS.API.STREAM.PURGE."+st,
+			)
+		}
 	}
 	if !r.External {
 		g.publish = append(g.publish, "$JS.API.INFO")

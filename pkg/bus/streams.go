@@ -34,7 +34,10 @@ var Streams = []Stream{
 //
 // Every stream keeps events for a bounded time and in bounded space (limits
 // retention, the oldest dropped first; but a full ALERTS refuses new alerts
-// instead, see discard), so a JetStream store does not grow without end. Unless MaxAge and MaxBytes override them, the limits are:
+// instead, see discard), so a JetStream store does not grow without end.
+// ALERTS keeps only what waits: its consumers drop what they all
+// acknowledged (see trimmed). Unless MaxAge and MaxBytes override them, the
+// limits are:
 //
 //	ALERTS                                24 hours  4 GiB (~9M alerts)
 //	INCIDENTS                              7 days   512 MiB
