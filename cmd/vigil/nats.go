@@ -37,7 +37,23 @@ after an upgrade (docker-compose runs it as nats-provision).`,
 			return err
 		},
 	}
-	cmd.AddCommand(provision, config)
+	var secret string
+	chartValues := &cobra.Command{
+		Use:   "chart-values",
+		Short: "Print values for the official NATS Helm chart: three servers with JetStream and Vigil's users, passwords from a Secret",
+		Long: `Print values for the official NATS Helm chart (nats-io/k8s): three
+servers with JetStream that fsync every write, and Vigil's users with the
+permissions of deploy/nats/nats.conf, each password read from a key of the
+Secret --secret (the one Vigil's chart reads as nats.existingSecret).
+Generate it again after upgrading Vigil.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(bus.ChartValues(secret))
+			return err
+		},
+	}
+	chartValues.Flags().StringVar(&secret, "secret", "vigil-nats", "the Secret with one key per NATS user (admin, gateway, ...) holding its password")
+	cmd.AddCommand(provision, config, chartValues)
 	return cmd
 }
 

@@ -8,7 +8,10 @@ import (
 	"os"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
@@ -117,4 +120,68 @@ func TestRolesCoverEverySubject(t *testing.T) {
 			require.NotEmpty(t, publishers[s], "%s consumes %s, which nobody publishes", r.User, s)
 		}
 	}
+}
+
+// The values for the official NATS chart give every user the shipped
+// configuration's permissions and its password from the Secret named, and
+// make the servers fsync every write.
+func TestChartValues(t *testing.T) {
+	var values struct {
+		Config struct {
+			Cluster struct {
+				Enabled  bool
+				Replicas int
+			}
+			JetStream struct {
+				Enabled   bool
+				FileStore struct {
+					PVC struct{ Size string } `json:"pvc"`
+				} `json:"fileStore"`
+				Merge map[string]any
+			} `json:"jetstream"`
+			Merge struct {
+				Authorization struct {
+					Users []struct {
+						User, Password string
+						Permissions    *struct {
+							Publish, Subscribe struct{ Allow []string }
+						}
+					}
+				}
+			}
+		}
+		Container struct {
+			Env map[string]struct {
+				ValueFrom struct {
+					SecretKeyRef struct{ Name, Key string }
+				} `json:"valueFrom"`
+			}
+		}
+	}
+	require.NoError(t, yaml.UnmarshalStrict(bus.ChartValues("nats-pw"), &values))
+	assert.True(t, values.Config.Cluster.Enabled)
+	assert.Equal(t, 3, values.Config.Cluster.Replicas)
+	assert.True(t, values.Config.JetStream.Enabled)
+	assert.Equal(t, map[string]any{"sync_interval": "always"}, values.Config.JetStream.Merge)
+
+	var users []string
+	for _, u := range values.Config.Merge.Authorization.Users {
+		users = append(users, u.User)
+		// The chart writes << $VAR >> as a variable of the server's
+		// environment, which the env below sets from the Secret.
+		assert.Equal(t, "<< $"+bus.PasswordVar(u.User)+" >>", u.Password, u.User)
+		env := values.Container.Env[bus.PasswordVar(u.User)].ValueFrom.SecretKeyRef
+		assert.Equal(t, struct{ Name, Key string }{"nats-pw", u.User}, env, u.User)
+		want, err := bus.Permissions(u.User)
+		require.NoError(t, err)
+		if want == nil {
+			assert.Nil(t, u.Permissions, "%s may do anything", u.User)
+			continue
+		}
+		require.NotNil(t, u.Permissions, u.User)
+		assert.Equal(t, want.Publish.Allow, u.Permissions.Publish.Allow, u.User)
+		assert.Equal(t, want.Subscribe.Allow, u.Permissions.Subscribe.Allow, u.User)
+	}
+	assert.Equal(t, bus.Users(), users)
+	assert.Len(t, values.Container.Env, len(users))
 }

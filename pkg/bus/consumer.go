@@ -198,6 +198,11 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, log
 		metrics: m.get(),
 		tracer:  otel.Tracer("github.com/vigil-ops/vigil/pkg/bus"),
 	}
+	if trimmed[stream] {
+		// At zero from the start, so that a rate over them is defined.
+		c.metrics.trimmed.WithLabelValues(stream)
+		c.metrics.trimErrors.WithLabelValues(stream)
+	}
 	m.track(c)
 	return c, nil
 }
