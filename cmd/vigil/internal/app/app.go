@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-ops/vigil/pkg/clustercred"
 	"github.com/vigil-ops/vigil/pkg/db"
 	deployv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/deploy/v1"
+	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/replay"
 	"github.com/vigil-ops/vigil/pkg/server"
 	"github.com/vigil-ops/vigil/pkg/telemetry"
@@ -591,7 +592,9 @@ func (a *App) pool(ctx context.Context, service string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
 	a.pools = append(a.pools, pool)
-	a.deps.Registry.MustRegister(db.PoolCollector(pool, service))
+	// What waits in its outbox, for the services with one (the others
+	// export nothing of it).
+	a.deps.Registry.MustRegister(db.PoolCollector(pool, service), outbox.Collector(pool, service))
 	a.dependencyUp("postgres", service, func(ctx context.Context) bool { return pool.Ping(ctx) == nil })
 	var role string
 	var super bool
