@@ -196,15 +196,7 @@ func TestExistingConsumerKeepsItsPosition(t *testing.T) {
 	require.NoError(t, pub.Publish(ctx, fired("done-before")))
 	require.NoError(t, pub.Publish(ctx, fired("pending")))
 	// The older version handled the first event.
-	batch, err := old.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
-	require.NoError(t, err)
-	n := 0
-	for m := range batch.Messages() {
-		require.NoError(t, m.DoubleAck(ctx))
-		n++
-	}
-	require.NoError(t, batch.Error())
-	require.Equal(t, 1, n)
+	ackFirst(t, old, 1)
 
 	rec := &recorder{}
 	r := rec.router(false)

@@ -72,15 +72,7 @@ func TestAlertsKeepOnlyWhatWaits(t *testing.T) {
 	// audit acknowledges its first k, in order: its floor is where
 	// dropping stops, though monitor acknowledged everything.
 	const k = 20
-	batch, err := audit.Fetch(k, jetstream.FetchMaxWait(10*time.Second))
-	require.NoError(t, err)
-	acked := 0
-	for msg := range batch.Messages() {
-		require.NoError(t, msg.DoubleAck(ctx))
-		acked++
-	}
-	require.NoError(t, batch.Error())
-	require.Equal(t, k, acked)
+	ackFirst(t, audit, k)
 	require.Eventually(t, func() bool { return state().FirstSeq == first+k }, time.Minute, 100*time.Millisecond,
 		"what both consumers acknowledged is dropped")
 	assert.Equal(t, uint64(sent-k), state().Msgs, "what audit has not acknowledged is kept")
@@ -97,6 +89,21 @@ func TestAlertsKeepOnlyWhatWaits(t *testing.T) {
 		seen, _ := rec.snapshot()
 		return len(seen) == sent+1
 	}, time.Minute, 50*time.Millisecond)
+}
+
+// ackFirst acknowledges the next n messages of c, in order, as a
+// consumer outside Vigil (or an older version) would.
+func ackFirst(t *testing.T, c jetstream.Consumer, n int) {
+	t.Helper()
+	batch, err := c.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
+	require.NoError(t, err)
+	acked := 0
+	for m := range batch.Messages() {
+		require.NoError(t, m.DoubleAck(t.Context()))
+		acked++
+	}
+	require.NoError(t, batch.Error())
+	require.Equal(t, n, acked)
 }
 
 // counter is the value of the counter name of reg (summed over labels).

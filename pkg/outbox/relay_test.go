@@ -8,12 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	"github.com/vigil-ops/vigil/pkg/db"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
-	typesv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/types/v1"
 	"github.com/vigil-ops/vigil/pkg/outbox"
 	"github.com/vigil-ops/vigil/pkg/testkit"
 )
@@ -41,10 +39,7 @@ func TestRelayLogsAnOutageOnce(t *testing.T) {
 	})
 
 	add := func(fp string) {
-		e := &eventsv1.AlertFired{Meta: bus.NewMeta("test", nil), Alert: &typesv1.Alert{
-			Fingerprint: fp, Labels: map[string]string{"alertname": fp}, StartsAt: timestamppb.Now(),
-		}}
-		require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, e) }))
+		require.NoError(t, db.InTx(ctx, pool, func(tx pgx.Tx) error { return outbox.Add(ctx, tx, fired(fp)) }))
 	}
 	published := func(n uint64) func() bool {
 		return func() bool {
