@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
 	eventsv1 "github.com/vigil-ops/vigil/pkg/gen/vigil/events/v1"
@@ -50,11 +49,7 @@ type flaky struct {
 func newFlaky(t *testing.T, k *testkit.Kube) *flaky {
 	t.Helper()
 	f := &flaky{}
-	cfg := rest.CopyConfig(k.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { f.next = rt; return f })
-	kc, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
-	f.kc = kc
+	f.kc = through(t, k, func(rt http.RoundTripper) http.RoundTripper { f.next = rt; return f })
 	return f
 }
 
