@@ -58,8 +58,15 @@ func (p *patching) RoundTrip(r *http.Request) (*http.Response, error) {
 // client is a client of k's API server through p.
 func (p *patching) client(t *testing.T, k *testkit.Kube) kubernetes.Interface {
 	t.Helper()
+	return through(t, k, func(rt http.RoundTripper) http.RoundTripper { p.next = rt; return p })
+}
+
+// through is a client of k's API server whose requests go through wrap
+// of the real transport.
+func through(t *testing.T, k *testkit.Kube, wrap func(http.RoundTripper) http.RoundTripper) kubernetes.Interface {
+	t.Helper()
 	cfg := rest.CopyConfig(k.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { p.next = rt; return p })
+	cfg.Wrap(wrap)
 	kc, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	return kc

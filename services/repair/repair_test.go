@@ -68,12 +68,18 @@ func replica(t testing.TB, k *testkit.Kube, opts repair.Options, dsn string, js 
 // replicaOn is replica acting on the cluster through kc.
 func replicaOn(t testing.TB, kc kubernetes.Interface, opts repair.Options, dsn string, js jetstream.JetStream) *fixture {
 	t.Helper()
+	return replicaWith(t, clusters{kc}, opts, dsn, js)
+}
+
+// replicaWith is replica reaching its clusters through cl.
+func replicaWith(t testing.TB, cl repair.Clusters, opts repair.Options, dsn string, js jetstream.JetStream) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := db.Open(ctx, dsn, repair.Schema)
 	require.NoError(t, err)
 	pub := bus.NewPublisher(js, nil)
 	svc, err := repair.New(ctx, opts, repair.Deps{
-		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: clusters{kc},
+		Pool: pool, JetStream: js, Publisher: pub, Logger: testkit.Logger(t), Clusters: cl,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -18,9 +18,16 @@ import (
 	"github.com/vigil-ops/vigil/services/repair/internal/postgres"
 )
 
-// maxAttempts: a repair whose step failed this often (the cluster out of
-// reach) fails, and people are told; it is not retried forever.
-const maxAttempts = 5
+// maxFailures: a repair whose step failed this often in a row (the
+// cluster or the database out of reach), each try a lease apart, fails,
+// and people are told; it is not retried forever. Only failed tries
+// count, never leases: a verification takes a lease at every poll, and a
+// blip after minutes of polling is one failure, not the last straw. A
+// try that goes well — a poll that finds the repair not verified yet
+// included — ends the run, and each step starts its own (Store.Failed):
+// what gives up is a step that keeps failing, not a repair that met a
+// few blips on its way.
+const maxFailures = 5
 
 // callTimeout bounds one plan or execution against a cluster (the
 // executors' own waits included): a cluster that does not answer fails
@@ -86,15 +93,24 @@ func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
 		err = s.store.Hold(ctx, r.GetId(), rp.Attempts(), s.now().Add(verifyEvery))
 		time.AfterFunc(verifyEvery, s.poke)
 	}
+	if err == nil || ctx.Err() != nil {
+		// Done, or stopping: then the lease runs out and the step is
+		// taken again, which is no failure of the step.
+		return
+	}
+	failures, held, recErr := s.store.Failed(ctx, r.GetId(), rp.Attempts())
 	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		// Stopping: the lease runs out and the step is taken again.
-	case rp.Attempts() >= maxAttempts:
-		log.ErrorContext(ctx, "repair step failed, giving up", "attempts", rp.Attempts(), "error", err)
-		s.fail(ctx, r, fmt.Sprintf("gave up after %d attempts: %v", rp.Attempts(), err), nil)
+	case recErr != nil:
+		// The database away, most likely: the step is tried again when
+		// the lease runs out, and counted then.
+		log.WarnContext(ctx, "repair step failed, will retry", "error", err, "count_error", recErr)
+	case !held:
+		log.WarnContext(ctx, "repair step failed after its lease ran out; another worker has it", "error", err)
+	case failures >= maxFailures:
+		log.ErrorContext(ctx, "repair step failed, giving up", "failures", failures, "error", err)
+		s.fail(ctx, r, fmt.Sprintf("gave up after %d failed tries in a row: %v", failures, err), nil)
 	default:
-		log.WarnContext(ctx, "repair step failed, will retry", "attempts", rp.Attempts(), "error", err)
+		log.WarnContext(ctx, "repair step failed, will retry", "failures", failures, "error", err)
 	}
 }
 

@@ -47,7 +47,8 @@ type Stored struct {
 	// Automatic: decided to run without a person (counted by the hourly
 	// limits).
 	Automatic bool
-	// Attempts: how often a worker leased it.
+	// Attempts: how often a worker leased it, the token of the lease's
+	// holder (failed tries are counted apart, by the store).
 	Attempts int
 	// State is the state column (JSON), nil before the decision.
 	State json.RawMessage

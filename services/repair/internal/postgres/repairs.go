@@ -120,7 +120,10 @@ func record(ctx context.Context, tx pgx.Tx, rp *lifecycle.Repair) error {
 }
 
 // save writes a repair's message and the columns its transitions
-// changed.
+// changed. A repair released to the workers for its next step starts
+// counting that step's failures afresh, in the transaction that ends the
+// step: a worker that leases it at once finds the count at zero. One
+// that ended keeps the count it ended with.
 func save(ctx context.Context, tx pgx.Tx, p *repairv1.Repair, c lifecycle.Changes) error {
 	b, err := marshal(p)
 	if err != nil {
@@ -133,6 +136,7 @@ func save(ctx context.Context, tx pgx.Tx, p *repairv1.Repair, c lifecycle.Change
 		cooldown_until = coalesce($8, cooldown_until),
 		result = coalesce($9, result),
 		locked_until = CASE WHEN $10 THEN NULL ELSE locked_until END,
+		failures = CASE WHEN $10 AND $2 IN ('PROPOSED', 'QUEUED', 'RUNNING', 'VERIFYING') THEN 0 ELSE failures END,
 		remind_at = CASE WHEN $11 THEN NULL ELSE coalesce($12, remind_at) END
 		WHERE id = $1`,
 		p.GetId(), Status(p.GetStatus()), b, p.GetUpdateTime().AsTime(), c.Automatic, nullTime(c.DecidedAt), nullTime(c.ExpiresAt),

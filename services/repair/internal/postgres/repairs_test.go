@@ -240,3 +240,94 @@ func TestRenewOnlyWhileHeld(t *testing.T) {
 	_, ok = lease(33 * time.Second)
 	require.True(t, ok, "free for any worker at once")
 }
+
+// failures is the failures column of repair id.
+func failures(t *testing.T, pool *pgxpool.Pool, id string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT failures FROM repairs WHERE id = $1`, id).Scan(&n))
+	return n
+}
+
+// Failed tries of a step are counted apart from leases: leasing (every
+// poll of a verification leases again) counts none; only the worker
+// holding the lease records one; a try that went well (Hold) or the
+// next step ends the run; a repair that ended keeps its count.
+func TestFailuresCountedApartFromLeases(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := t.Context()
+	store := postgres.New(pool)
+	repairs := store.Repairs(pool)
+	now := time.Now()
+	r := proposed(now)
+	_, err := repairs.Add(ctx, r)
+	require.NoError(t, err)
+	at := time.Duration(0)
+	// lease takes the repair once its last lease (10 s) ran out.
+	lease := func() int {
+		t.Helper()
+		at += 11 * time.Second
+		got, ok, err := store.Lease(ctx, now.Add(at), 10*time.Second)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, r.ID(), got.ID())
+		return got.Attempts()
+	}
+	failed := func(attempt int) (int, bool) {
+		t.Helper()
+		n, held, err := store.Failed(ctx, r.ID(), attempt)
+		require.NoError(t, err)
+		return n, held
+	}
+
+	for range 10 {
+		lease()
+	}
+	require.Equal(t, 0, failures(t, pool, r.ID()), "ten leases, no failure")
+	first := lease()
+	n, held := failed(first)
+	require.True(t, held)
+	require.Equal(t, 1, n)
+	second := lease()
+	n, held = failed(first)
+	require.False(t, held, "the first worker's lease ran out and the second worker holds it")
+	require.Zero(t, n)
+	require.Equal(t, 1, failures(t, pool, r.ID()), "the refused record changed nothing")
+	n, held = failed(second)
+	require.True(t, held)
+	require.Equal(t, 2, n, "in a row, across leases")
+
+	// A try that went well (a verification not done yet) ends the run.
+	require.NoError(t, store.Hold(ctx, r.ID(), second, now.Add(at+time.Second)))
+	require.Equal(t, 0, failures(t, pool, r.ID()))
+	n, _ = failed(lease())
+	require.Equal(t, 1, n)
+
+	// The next step starts its own count, in the transaction that ends
+	// this one.
+	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		return r.Decide(lifecycle.Decision{Decision: repairv1.Decision_DECISION_AUTO}, now)
+	}))
+	require.Equal(t, 0, failures(t, pool, r.ID()), "queued: the execution's count starts at zero")
+	n, held = failed(lease())
+	require.True(t, held)
+	require.Equal(t, 1, n)
+	_, held = failed(second)
+	require.False(t, held, "an old worker records nothing for the new step")
+
+	// Released by its step, the repair records no failure of the worker
+	// that released it; one that ended keeps the count it ended with.
+	last := lease()
+	n, _ = failed(last)
+	require.Equal(t, 2, n)
+	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		if err := r.Start(false, now); err != nil {
+			return err
+		}
+		return r.Fail("gave up", false, time.Hour, now)
+	}))
+	_, held = failed(last)
+	require.False(t, held, "released")
+	require.Equal(t, 2, failures(t, pool, r.ID()), "a failed repair keeps its count")
+}

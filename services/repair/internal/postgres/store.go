@@ -88,11 +88,30 @@ func (s *Store) Renew(ctx context.Context, id string, attempt int, until time.Ti
 }
 
 // Hold sets the lease of a repair that the worker of attempt still
-// holds to end at until, sooner or later than now.
+// holds to end at until, sooner or later than now, after a try of its
+// step that went well but must be made again (a verification not done
+// yet): the failures in a row end.
 func (s *Store) Hold(ctx context.Context, id string, attempt int, until time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $3
+	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $3, failures = 0
 		WHERE id = $1 AND attempts = $2 AND locked_until IS NOT NULL`, id, attempt, until)
 	return err
+}
+
+// Failed records that the try of a repair's step by the worker of
+// attempt failed, while that worker still holds it, and returns the
+// failed tries of that step in a row. held is false (nothing recorded)
+// when the lease ran out and another worker took the repair, or the
+// repair was released: that try is not the step's now.
+func (s *Store) Failed(ctx context.Context, id string, attempt int) (failures int, held bool, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE repairs SET failures = failures + 1
+		WHERE id = $1 AND attempts = $2 AND locked_until IS NOT NULL RETURNING failures`, id, attempt).Scan(&failures)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("record a failed try of repair %s: %w", id, err)
+	}
+	return failures, true, nil
 }
 
 // Get returns a repair (with its timeline when withSteps), read with q

@@ -1,0 +1,10 @@
+-- +goose Up
+-- Failed tries of a repair's current step in a row (Store.Failed): the
+-- worker gives up after a few. attempts counts leases — every poll of a
+-- verification takes one — and is the lease holder's token, so it is no
+-- count of failures. A transition that hands the repair to the workers
+-- for its next step starts the count again.
+ALTER TABLE repairs ADD COLUMN failures integer NOT NULL DEFAULT 0;
+
+-- +goose Down
+ALTER TABLE repairs DROP COLUMN failures;
