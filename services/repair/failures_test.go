@@ -162,3 +162,53 @@ func TestStepThatKeepsFailingGivesUp(t *testing.T) {
 	failed := events(t, f.js, bus.SubjectRepairFailed, func() *eventsv1.RepairFailed { return &eventsv1.RepairFailed{} })
 	require.Len(t, failed, 1)
 }
+
+// hanging is the test cluster, but for calls for its client while hang is
+// set: those never answer, until the worker that asked is stopped.
+type hanging struct {
+	kc      kubernetes.Interface
+	hang    atomic.Bool
+	entered atomic.Int32
+}
+
+func (h *hanging) Repairer(ctx context.Context, _ string) (kubernetes.Interface, error) {
+	if h.hang.Load() {
+		h.entered.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.kc, nil
+}
+
+func (*hanging) DefaultCluster(context.Context) (string, error) { return "main", nil }
+
+// A step whose worker dies or is stopped in it every time fails nothing,
+// yet it is not tried forever: after twice five tries that never
+// finished the next worker gives the repair up, and people are told.
+func TestStepThatNeverFinishesGivesUp(t *testing.T) {
+	k := testkit.SharedKube(t)
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	require.NoError(t, bus.Provision(context.Background(), js, testkit.TestStreams))
+	dsn := testkit.Postgres(t)
+	cl := &hanging{kc: k.Clientset}
+	cl.hang.Store(true)
+	opts := repair.Options{Lease: time.Second}
+	f := replicaWith(t, cl, opts, dsn, js)
+	ns := k.Namespace(t)
+	healthy(t, k, ns, "orders", 1)
+	f.setGuardrails(t, &repairv1.Guardrails{Scope: "global", Auto: proto.Bool(true)})
+	e := f.proposal(t, ns, "orders", "", typesv1.RepairAction_REPAIR_ACTION_RESTART_DEPLOYMENT, typesv1.Risk_RISK_LOW, 0.9)
+	require.NoError(t, f.pub.Publish(t.Context(), e))
+	for try := int32(1); try <= 10; try++ {
+		require.Eventually(t, func() bool { return cl.entered.Load() == try }, time.Minute, 20*time.Millisecond, "try %d", try)
+		f.stop() // in the middle of the step
+		f = replicaWith(t, cl, opts, dsn, js)
+	}
+	cl.hang.Store(false)
+	r := f.repairOf(t, e, repairv1.RepairStatus_REPAIR_STATUS_FAILED, repairv1.RepairStatus_REPAIR_STATUS_SUCCEEDED)
+	require.Equal(t, repairv1.RepairStatus_REPAIR_STATUS_FAILED, r.GetStatus(), "%v", r.GetSteps())
+	assert.Equal(t, int32(10), cl.entered.Load(), "not tried an eleventh time")
+	last := r.GetSteps()[len(r.GetSteps())-1]
+	assert.Contains(t, last.GetMessage(), "gave up: 10 tries of its step never finished")
+	require.Len(t, events(t, f.js, bus.SubjectRepairFailed, func() *eventsv1.RepairFailed { return &eventsv1.RepairFailed{} }), 1)
+}

@@ -29,6 +29,12 @@ import (
 // few blips on its way.
 const maxFailures = 5
 
+// maxTries: a repair whose step was leased this often without going well
+// or failing -- its worker died or was stopped in it each time -- fails
+// too. Failures cannot count that (nobody is left to record them); twice
+// maxFailures leaves room for a rolling restart or two during a step.
+const maxTries = 2 * maxFailures
+
 // callTimeout bounds one plan or execution against a cluster (the
 // executors' own waits included): a cluster that does not answer fails
 // the step, which is retried.
@@ -70,6 +76,11 @@ func (s *Service) work(ctx context.Context) error {
 func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
 	r := rp.Proto()
 	log := s.log.With("repair_id", r.GetId(), "incident_id", r.GetIncidentId())
+	if rp.Tries() > maxTries {
+		log.ErrorContext(ctx, "repair step never finished, giving up", "tries", rp.Tries()-1)
+		s.fail(ctx, r, fmt.Sprintf("gave up: %d tries of its step never finished (the worker died or was stopped in each)", rp.Tries()-1), nil)
+		return
+	}
 	renewing, stopRenewing := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() { defer close(renewed); s.renew(renewing, rp) }()

@@ -37,6 +37,7 @@ type Repair struct {
 	resource  string
 	automatic bool
 	attempts  int
+	tries     int
 	state     State
 	recent    Counts
 	changes   Changes
@@ -50,6 +51,9 @@ type Stored struct {
 	// Attempts: how often a worker leased it, the token of the lease's
 	// holder (failed tries are counted apart, by the store).
 	Attempts int
+	// Tries: the leases of its current step since that step last went
+	// well, this one included.
+	Tries int
 	// State is the state column (JSON), nil before the decision.
 	State json.RawMessage
 	// Recent are the counts a decision is checked against; the
@@ -93,7 +97,7 @@ type Changes struct {
 
 // Restore is a repair as the repository stored it.
 func Restore(r *repairv1.Repair, s Stored) *Repair {
-	rp := &Repair{r: r, resource: Resource(r.GetProposal().GetTarget()), automatic: s.Automatic, attempts: s.Attempts, recent: s.Recent}
+	rp := &Repair{r: r, resource: Resource(r.GetProposal().GetTarget()), automatic: s.Automatic, attempts: s.Attempts, tries: s.Tries, recent: s.Recent}
 	if len(s.State) > 0 {
 		// A state that does not decode is treated as none: the worst it
 		// costs is an undo or a deploy change not known.
@@ -120,6 +124,10 @@ func (r *Repair) Automatic() bool { return r.automatic }
 
 // Attempts is how often a worker leased it.
 func (r *Repair) Attempts() int { return r.attempts }
+
+// Tries is how often a worker leased its current step since the step
+// last went well, this lease included.
+func (r *Repair) Tries() int { return r.tries }
 
 // State is what the repair carries between its steps.
 func (r *Repair) State() State { return r.state }

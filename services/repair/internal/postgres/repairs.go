@@ -137,6 +137,7 @@ func save(ctx context.Context, tx pgx.Tx, p *repairv1.Repair, c lifecycle.Change
 		result = coalesce($9, result),
 		locked_until = CASE WHEN $10 THEN NULL ELSE locked_until END,
 		failures = CASE WHEN $10 AND $2 IN ('PROPOSED', 'QUEUED', 'RUNNING', 'VERIFYING') THEN 0 ELSE failures END,
+		tries = CASE WHEN $10 AND $2 IN ('PROPOSED', 'QUEUED', 'RUNNING', 'VERIFYING') THEN 0 ELSE tries END,
 		remind_at = CASE WHEN $11 THEN NULL ELSE coalesce($12, remind_at) END
 		WHERE id = $1`,
 		p.GetId(), Status(p.GetStatus()), b, p.GetUpdateTime().AsTime(), c.Automatic, nullTime(c.DecidedAt), nullTime(c.ExpiresAt),

@@ -331,3 +331,40 @@ func TestFailuresCountedApartFromLeases(t *testing.T) {
 	require.False(t, held, "released")
 	require.Equal(t, 2, failures(t, pool, r.ID()), "a failed repair keeps its count")
 }
+
+// Tries count the leases of a repair's step since it last went well: a
+// try that went well (a poll) or the next step starts them again.
+func TestTriesCountLeasesOfAStep(t *testing.T) {
+	t.Parallel()
+	pool := open(t)
+	ctx := t.Context()
+	store := postgres.New(pool)
+	repairs := store.Repairs(pool)
+	now := time.Now()
+	r := proposed(now)
+	_, err := repairs.Add(ctx, r)
+	require.NoError(t, err)
+	at := time.Duration(0)
+	lease := func() *lifecycle.Repair {
+		t.Helper()
+		at += 11 * time.Second
+		got, ok, err := store.Lease(ctx, now.Add(at), 10*time.Second)
+		require.NoError(t, err)
+		require.True(t, ok)
+		return got
+	}
+
+	lease()
+	lease()
+	third := lease()
+	require.Equal(t, 3, third.Tries(), "three leases, none gone well")
+	require.NoError(t, store.Hold(ctx, r.ID(), third.Attempts(), now.Add(at+time.Second)))
+	require.Equal(t, 1, lease().Tries(), "a try that went well ends them")
+	lease()
+	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
+		return r.Decide(lifecycle.Decision{Decision: repairv1.Decision_DECISION_AUTO}, now)
+	}))
+	next := lease()
+	require.Equal(t, 1, next.Tries(), "the next step starts its own")
+	require.Greater(t, next.Attempts(), 5, "the lease token goes on")
+}

@@ -63,7 +63,7 @@ func Status(s repairv1.RepairStatus) string {
 // lock of Update the answers and the expiry.
 func (s *Store) Lease(ctx context.Context, now time.Time, lease time.Duration) (*lifecycle.Repair, bool, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `UPDATE repairs SET locked_until = $1, attempts = attempts + 1
+	err := s.pool.QueryRow(ctx, `UPDATE repairs SET locked_until = $1, attempts = attempts + 1, tries = tries + 1
 		WHERE id = (SELECT id FROM repairs WHERE status IN ('PROPOSED', 'QUEUED', 'RUNNING', 'VERIFYING')
 			AND (locked_until IS NULL OR locked_until < $2) ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text`, now.Add(lease), now).Scan(&id)
@@ -92,7 +92,7 @@ func (s *Store) Renew(ctx context.Context, id string, attempt int, until time.Ti
 // step that went well but must be made again (a verification not done
 // yet): the failures in a row end.
 func (s *Store) Hold(ctx context.Context, id string, attempt int, until time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $3, failures = 0
+	_, err := s.pool.Exec(ctx, `UPDATE repairs SET locked_until = $3, failures = 0, tries = 0
 		WHERE id = $1 AND attempts = $2 AND locked_until IS NOT NULL`, id, attempt, until)
 	return err
 }
@@ -149,8 +149,8 @@ func read(ctx context.Context, q Querier, id, lock string) (*repairv1.Repair, li
 		b    []byte
 		team string
 	)
-	err := q.QueryRow(ctx, `SELECT r.repair, r.automatic, r.attempts, r.result, `+appteam.OwnerOf("r.app", "r.team")+`
-		FROM repairs r WHERE r.id = $1`+lock, id).Scan(&b, &st.Automatic, &st.Attempts, &st.State, &team)
+	err := q.QueryRow(ctx, `SELECT r.repair, r.automatic, r.attempts, r.tries, r.result, `+appteam.OwnerOf("r.app", "r.team")+`
+		FROM repairs r WHERE r.id = $1`+lock, id).Scan(&b, &st.Automatic, &st.Attempts, &st.Tries, &st.State, &team)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, st, fmt.Errorf("repair %s: %w", id, ErrNotFound)
 	}
