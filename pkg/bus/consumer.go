@@ -26,7 +26,12 @@ import (
 type Delivery struct {
 	Subject string
 	Event   Event
-	// Attempt counts deliveries of this message, from 1.
+	// Attempt counts the tries of this event, from 1: each delivery of
+	// its message, and each try in place of a batch held while a
+	// dependency was unavailable (see handle). Above 1, an earlier try
+	// may have done part of the work and died or been cut off by the
+	// outage: a handler that commits its work in steps resumes it then.
+	// Dead letters count deliveries only (MaxDeliver).
 	Attempt int
 
 	ctx context.Context

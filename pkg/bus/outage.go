@@ -107,6 +107,9 @@ func (c *Consumer) handle(ctx context.Context, ds []*Delivery) []error {
 		c.metrics.retries.WithLabelValues(c.cfg.Name, dep).Inc()
 		again := make([]*Delivery, len(held))
 		for j, i := range held {
+			// A later try: the one cut off may have committed part of
+			// its work before the dependency went (see Attempt).
+			ds[i].Attempt++
 			again[j] = ds[i]
 		}
 		rs := c.h.HandleBatch(ctx, again)

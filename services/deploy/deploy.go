@@ -268,6 +268,10 @@ func (s *Service) deployRequested(ctx context.Context, e *eventsv1.DeployRequest
 		}
 		return nil // the deploy.requested it announced runs it
 	}
+	// A later attempt -- a redelivery after a replica died, or a try in
+	// place after Postgres came back -- resumes the deployment the earlier
+	// one claimed and did not finish; the first leaves alone one running
+	// elsewhere.
 	return s.deployer.Run(ctx, id, attempt > 1)
 }
 

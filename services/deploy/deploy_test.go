@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -72,8 +73,14 @@ func newFixture(t *testing.T, rollout time.Duration) *fixture {
 // newFixtureWith is newFixture with opts (a random encryption key).
 func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, opts, testkit.Postgres(t), testkit.Logger(t))
+}
+
+// newFixtureOn is newFixtureWith on the database dsn, logging to log.
+func newFixtureOn(t *testing.T, opts deploy.Options, dsn string, log *slog.Logger) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := db.Open(ctx, testkit.Postgres(t), deploy.Schema)
+	pool, err := db.Open(ctx, dsn, deploy.Schema)
 	require.NoError(t, err)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
@@ -81,7 +88,7 @@ func newFixtureWith(t *testing.T, opts deploy.Options) *fixture {
 	_, _ = rand.Read(key)
 	opts.EncryptionKey = key
 	svc, err := deploy.New(ctx, opts, deploy.Deps{
-		Pool: pool, JetStream: js, Publisher: bus.NewPublisher(js, nil), Logger: testkit.Logger(t),
+		Pool: pool, JetStream: js, Publisher: bus.NewPublisher(js, nil), Logger: log,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
