@@ -255,25 +255,9 @@ func failures(t *testing.T, pool *pgxpool.Pool, id string) int {
 // next step ends the run; a repair that ended keeps its count.
 func TestFailuresCountedApartFromLeases(t *testing.T) {
 	t.Parallel()
-	pool := open(t)
-	ctx := t.Context()
-	store := postgres.New(pool)
-	repairs := store.Repairs(pool)
-	now := time.Now()
-	r := proposed(now)
-	_, err := repairs.Add(ctx, r)
-	require.NoError(t, err)
-	at := time.Duration(0)
-	// lease takes the repair once its last lease (10 s) ran out.
-	lease := func() int {
-		t.Helper()
-		at += 11 * time.Second
-		got, ok, err := store.Lease(ctx, now.Add(at), 10*time.Second)
-		require.NoError(t, err)
-		require.True(t, ok)
-		require.Equal(t, r.ID(), got.ID())
-		return got.Attempts()
-	}
+	f := newLeasing(t)
+	ctx, store, repairs, r, now, pool := t.Context(), f.store, f.repairs, f.r, f.now, f.pool
+	lease := func() int { return f.lease(t).Attempts() }
 	failed := func(attempt int) (int, bool) {
 		t.Helper()
 		n, held, err := store.Failed(ctx, r.ID(), attempt)
@@ -299,7 +283,7 @@ func TestFailuresCountedApartFromLeases(t *testing.T) {
 	require.Equal(t, 2, n, "in a row, across leases")
 
 	// A try that went well (a verification not done yet) ends the run.
-	require.NoError(t, store.Hold(ctx, r.ID(), second, now.Add(at+time.Second)))
+	require.NoError(t, store.Hold(ctx, r.ID(), second, now.Add(f.at+time.Second)))
 	require.Equal(t, 0, failures(t, pool, r.ID()))
 	n, _ = failed(lease())
 	require.Equal(t, 1, n)
@@ -336,29 +320,15 @@ func TestFailuresCountedApartFromLeases(t *testing.T) {
 // try that went well (a poll) or the next step starts them again.
 func TestTriesCountLeasesOfAStep(t *testing.T) {
 	t.Parallel()
-	pool := open(t)
-	ctx := t.Context()
-	store := postgres.New(pool)
-	repairs := store.Repairs(pool)
-	now := time.Now()
-	r := proposed(now)
-	_, err := repairs.Add(ctx, r)
-	require.NoError(t, err)
-	at := time.Duration(0)
-	lease := func() *lifecycle.Repair {
-		t.Helper()
-		at += 11 * time.Second
-		got, ok, err := store.Lease(ctx, now.Add(at), 10*time.Second)
-		require.NoError(t, err)
-		require.True(t, ok)
-		return got
-	}
+	f := newLeasing(t)
+	ctx, store, repairs, r, now := t.Context(), f.store, f.repairs, f.r, f.now
+	lease := func() *lifecycle.Repair { return f.lease(t) }
 
 	lease()
 	lease()
 	third := lease()
 	require.Equal(t, 3, third.Tries(), "three leases, none gone well")
-	require.NoError(t, store.Hold(ctx, r.ID(), third.Attempts(), now.Add(at+time.Second)))
+	require.NoError(t, store.Hold(ctx, r.ID(), third.Attempts(), f.now.Add(f.at+time.Second)))
 	require.Equal(t, 1, lease().Tries(), "a try that went well ends them")
 	lease()
 	require.NoError(t, repairs.Update(ctx, r.ID(), func(r *lifecycle.Repair) error {
@@ -367,4 +337,36 @@ func TestTriesCountLeasesOfAStep(t *testing.T) {
 	next := lease()
 	require.Equal(t, 1, next.Tries(), "the next step starts its own")
 	require.Greater(t, next.Attempts(), 5, "the lease token goes on")
+}
+
+// leasing is one proposed repair, leased again and again.
+type leasing struct {
+	pool    *pgxpool.Pool
+	store   *postgres.Store
+	repairs *postgres.Repairs
+	r       *lifecycle.Repair
+	now     time.Time
+	at      time.Duration // since now, of the last lease
+}
+
+func newLeasing(t *testing.T) *leasing {
+	t.Helper()
+	pool := open(t)
+	store := postgres.New(pool)
+	f := &leasing{pool: pool, store: store, repairs: store.Repairs(pool), now: time.Now()}
+	f.r = proposed(f.now)
+	_, err := f.repairs.Add(t.Context(), f.r)
+	require.NoError(t, err)
+	return f
+}
+
+// lease takes the repair once its last lease (10 s) ran out.
+func (f *leasing) lease(t *testing.T) *lifecycle.Repair {
+	t.Helper()
+	f.at += 11 * time.Second
+	got, ok, err := f.store.Lease(t.Context(), f.now.Add(f.at), 10*time.Second)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, f.r.ID(), got.ID())
+	return got
 }
