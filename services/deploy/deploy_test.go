@@ -83,7 +83,8 @@ func newFixtureOn(t *testing.T, opts deploy.Options, dsn string, log *slog.Logge
 	pool, err := db.Open(ctx, dsn, deploy.Schema)
 	require.NoError(t, err)
 	_, js := testkit.JetStream(t, testkit.NATS(t))
-	require.NoError(t, bus.Provision(ctx, js, bus.StreamOptions{}))
+	// Small streams: each test's server reserves their size on disk.
+	require.NoError(t, bus.Provision(ctx, js, testkit.TestStreams))
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	opts.EncryptionKey = key

@@ -634,18 +634,33 @@ func (p *Postgres) Pool(t testing.TB) *pgxpool.Pool {
 
 func dbPasswordVar(svc string) string { return "VIGIL_DB_" + strings.ToUpper(svc) + "_PASSWORD" }
 
+// handedOut are the addresses freeAddr gave: never given twice, though
+// nothing listens on one while its replica is down, so that the harnesses
+// of tests running at once do not pick the same port between picking it
+// and binding it.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
 // freeAddr is a loopback address nothing listens on now, below Linux's
 // ephemeral range (32768 and up): a port the kernel hands out to outgoing
 // connections could be taken before a restarted replica binds it again.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000)))
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000))
+		if handedOut.addrs[addr] {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
-		addr := ln.Addr().String()
 		require.NoError(t, ln.Close())
+		handedOut.addrs[addr] = true
 		return addr
 	}
 	require.FailNow(t, "no free port between 20000 and 32000")
