@@ -392,18 +392,11 @@ func (s *Service) run(ctx context.Context, job postgres.Job) {
 // past JobLease another worker may take the job, whose analysis then
 // counts as a retry.
 func (s *Service) renew(ctx context.Context, incidentID string) {
-	t := time.NewTicker(s.opts.JobLease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.store.Extend(ctx, incidentID, s.now().Add(s.opts.JobLease)); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "renewing an analysis job's lease failed", "incident_id", incidentID, "error", err)
-		}
-	}
+	db.KeepLease(ctx, s.opts.JobLease, func(ctx context.Context) (bool, error) {
+		return true, s.store.Extend(ctx, incidentID, s.now().Add(s.opts.JobLease))
+	}, func(err error) {
+		s.log.WarnContext(ctx, "renewing an analysis job's lease failed", "incident_id", incidentID, "error", err)
+	})
 }
 
 // record stores a and announces it, in tx.

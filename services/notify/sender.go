@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ops/vigil/pkg/db"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ops/vigil/pkg/bus"
@@ -262,10 +264,10 @@ func (s *Service) sendContext(ctx context.Context, eventID, name string) (contex
 		t := time.AfterFunc(s.opts.StopGrace, cancel)
 		context.AfterFunc(sendCtx, func() { t.Stop() })
 	})
-	go every(sendCtx, s.opts.Lease/3, func() {
-		if err := s.deliveries.Renew(sendCtx, s.replica, eventID, name, s.opts.Lease); err != nil && sendCtx.Err() == nil {
-			s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
-		}
+	go db.KeepLease(sendCtx, s.opts.Lease, func(ctx context.Context) (bool, error) {
+		return true, s.deliveries.Renew(ctx, s.replica, eventID, name, s.opts.Lease)
+	}, func(err error) {
+		s.log.WarnContext(ctx, "renewing a claim failed", "channel", name, "event_id", eventID, "error", err)
 	})
 	return sendCtx, func() { cancel(); stop() }
 }

@@ -125,30 +125,14 @@ func (s *Service) advance(ctx context.Context, rp *lifecycle.Repair) {
 	}
 }
 
-// renew keeps rp's lease this worker's until ctx ends, every third of
-// the lease. A renewal that fails (the database away) is tried again at
-// the next tick; one that finds the lease taken (it ran out, another
-// worker leased the repair) stops: that worker's lease is not extended.
+// renew keeps rp's lease this worker's until ctx ends, or until the
+// step released it or another worker leased the repair (Store.Renew).
 func (s *Service) renew(ctx context.Context, rp *lifecycle.Repair) {
-	t := time.NewTicker(s.opts.Lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		held, err := s.store.Renew(ctx, rp.ID(), rp.Attempts(), s.now().Add(s.opts.Lease))
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.WarnContext(ctx, "renewing a repair's lease failed", "repair_id", rp.ID(), "error", err)
-		case !held:
-			// Released by the step itself (finished), or lost.
-			return
-		}
-	}
+	db.KeepLease(ctx, s.opts.Lease, func(ctx context.Context) (bool, error) {
+		return s.store.Renew(ctx, rp.ID(), rp.Attempts(), s.now().Add(s.opts.Lease))
+	}, func(err error) {
+		s.log.WarnContext(ctx, "renewing a repair's lease failed", "repair_id", rp.ID(), "error", err)
+	})
 }
 
 // settings are the guardrails that apply to r (see layers).
