@@ -216,28 +216,25 @@ type grant struct {
 //   - subscribe: its own inbox, where every reply comes, and the subjects
 //     it watches live.
 //
-// Nothing else: no stream is created, updated, listed, purged or deleted,
-// no other consumer is touched, and no event is read but through its own
-// durable consumers or, live, the subjects it watches.
+// Nothing else: no stream is created, updated, listed or deleted, none
+// purged but of what every consumer of a trimmed stream acknowledged (see
+// trim), no other consumer is touched, and no event is read but through
+// its own durable consumers or, live, the subjects it watches.
 func (r Role) grant() grant {
 	var g grant
 	g.publish = append(g.publish, r.Publishes...)
-	var streams []string
 	for _, s := range r.Consumes {
 		g.publish = append(g.publish, DLQPrefix+s)
-		st, err := streamFor(s)
-		if err != nil {
-			panic(fmt.Sprintf("bus: role %s consumes %s: %v", r.User, s, err))
-		}
-		streams = append(streams, st)
+	}
+	streams, err := r.streams()
+	if err != nil {
+		panic(err.Error())
 	}
 	for _, s := range r.Watches {
 		if _, err := streamFor(s); err != nil {
 			panic(fmt.Sprintf("bus: role %s watches %s: %v", r.User, s, err))
 		}
 	}
-	slices.Sort(streams)
-	streams = slices.Compact(streams)
 	for _, st := range streams {
 		if bs, ok := batchSubjects[st]; ok {
 			g.publish = append(g.publish, DLQPrefix+bs)
@@ -339,4 +336,18 @@ func NewPassword() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return "pw_" + hex.EncodeToString(b)
+}
+
+// streams are the streams r's durable consumers live on, sorted.
+func (r Role) streams() ([]string, error) {
+	var streams []string
+	for _, s := range r.Consumes {
+		st, err := streamFor(s)
+		if err != nil {
+			return nil, fmt.Errorf("bus: role %s consumes %s: %w", r.User, s, err)
+		}
+		streams = append(streams, st)
+	}
+	slices.Sort(streams)
+	return slices.Compact(streams), nil
 }

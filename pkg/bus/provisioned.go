@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -71,17 +70,7 @@ func consumedStreams(user string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("bus: no role for NATS user %q", user)
 	}
-	var streams []string
-	for _, subject := range r.Consumes {
-		s, err := streamFor(subject)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(streams, s) {
-			streams = append(streams, s)
-		}
-	}
-	return streams, nil
+	return r.streams()
 }
 
 // missingStreams are those of streams that do not exist.
